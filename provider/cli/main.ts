@@ -1,0 +1,34 @@
+import { Command } from "commander";
+import { UserError } from "../core/errors";
+import * as images from "./commands/images";
+import * as registry from "./commands/registry";
+import * as plan from "./commands/plan";
+import * as cluster from "./commands/cluster";
+import * as lifecycle from "./commands/lifecycle";
+import * as nodes from "./commands/nodes";
+import * as infra from "./commands/infra";
+
+const pkg = require("../../../package.json") as { version: string };
+
+/** Builds the `sealer` program. Each command group lives in its own file under commands/. */
+export function buildProgram(): Command {
+  const program = new Command("sealer")
+    .description("Build, share and run cluster images: a whole Kubernetes cluster and its apps as one image.")
+    .version(pkg.version)
+    .showHelpAfterError()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  for (const group of [images, registry, plan, cluster, lifecycle, nodes, infra]) group.register(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof UserError) {
+      process.stderr.write(`sealer: ${err.message}\n`);
+      process.exit(err.exitCode);
+    }
+    throw err;
+  }
+}

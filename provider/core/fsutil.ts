@@ -1,0 +1,107 @@
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+/**
+ * Atomic file write: write a temp file in the same directory, fsync, rename.
+ * Readers see the old content or the new, never a half-written file.
+ */
+export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  await fs.promises.mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}-${crypto.randomBytes(4).toString("hex")}`;
+  const fh = await fs.promises.open(tmp, "w", mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await fs.promises.chmod(tmp, mode);
+    await fs.promises.rename(tmp, file);
+  } catch (err) {
+    await fs.promises.rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+export async function writeJsonAtomic(file: string, value: unknown, mode = 0o644): Promise<void> {
+  await writeFileAtomic(file, JSON.stringify(value, null, 2) + "\n", mode);
+}
+
+export async function readJsonIfExists<T>(file: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await fs.promises.readFile(file, "utf8")) as T;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
+export async function exists(p: string): Promise<boolean> {
+  try {
+    await fs.promises.lstat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function sha256Hex(data: string | Uint8Array): string {
+  return crypto.createHash("sha256").update(data).digest("hex");
+}
+
+/** Stable JSON: object keys sorted at every level, so equal values hash equally. */
+export function stableStringify(value: unknown): string {
+  return JSON.stringify(sortKeys(value));
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(value as object).sort()) {
+      const v = (value as Record<string, unknown>)[k];
+      if (v !== undefined) out[k] = sortKeys(v);
+    }
+    return out;
+  }
+  return value;
+}
+
+/**
+ * A simple cross-process lock: exclusive create of `<file>`; stale locks (dead pid on this
+ * machine) are taken over. Returns a release function.
+ */
+export async function acquireLock(file: string, what: string, timeoutMs = 60_000): Promise<() => Promise<void>> {
+  await fs.promises.mkdir(path.dirname(file), { recursive: true });
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const fh = await fs.promises.open(file, "wx", 0o600);
+      await fh.writeFile(String(process.pid));
+      await fh.close();
+      return async () => {
+        await fs.promises.rm(file, { force: true });
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      const pid = Number((await fs.promises.readFile(file, "utf8").catch(() => "")).trim());
+      if (pid > 0 && !pidAlive(pid)) {
+        await fs.promises.rm(file, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new Error(`${what} is locked by process ${pid} (${file}); wait for it or remove the file if that process is gone`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * Logging for the CLI and the providers. Every line goes to stderr (the Pulumi provider host
+ * uses stdout for its handshake), is prefixed with the host it concerns when there is one, and
+ * passes through the secret redactor: values registered with `registerSecret` never reach a log.
+ */
+export type Level = "debug" | "info" | "warn" | "error";
+
+export interface LogSink {
+  write(line: string): void;
+}
+
+const secrets = new Set<string>();
+let sink: LogSink = { write: (line) => process.stderr.write(line + "\n") };
+let minLevel: Level = (process.env.SEALER_LOG_LEVEL as Level | undefined) ?? "info";
+const order: Record<Level, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+
+/** Values (passwords, keys, tokens, kubeconfig) that must never appear in a log line. */
+export function registerSecret(value: string | undefined): void {
+  if (value && value.length >= 4) secrets.add(value);
+}
+
+export function redact(text: string): string {
+  let out = text;
+  for (const s of secrets) if (out.includes(s)) out = out.split(s).join("***");
+  return out;
+}
+
+export function setLogSink(s: LogSink): LogSink {
+  const prev = sink;
+  sink = s;
+  return prev;
+}
+
+export function setLogLevel(level: Level): void {
+  minLevel = level;
+}
+
+export interface Logger {
+  debug(msg: string): void;
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+  /** A logger whose lines start with `[host]`. */
+  forHost(host: string): Logger;
+}
+
+function make(prefix: string): Logger {
+  const emit = (level: Level, msg: string) => {
+    if (order[level] < order[minLevel]) return;
+    const tag = level === "info" ? "" : `${level.toUpperCase()} `;
+    for (const line of redact(msg).split("\n")) sink.write(`${prefix}${tag}${line}`);
+  };
+  return {
+    debug: (m) => emit("debug", m),
+    info: (m) => emit("info", m),
+    warn: (m) => emit("warn", m),
+    error: (m) => emit("error", m),
+    forHost: (host) => make(`${prefix}[${host}] `),
+  };
+}
+
+export const log: Logger = make("");
+
+/** Progress output: only on a TTY, rewriting one line; silent otherwise. */
+export function progress(label: string, total?: number): { update(done: number): void; end(): void } {
+  const tty = process.stderr.isTTY && process.env.CI !== "true";
+  let last = 0;
+  return {
+    update(done: number) {
+      if (!tty) return;
+      const now = Date.now();
+      if (now - last < 100) return;
+      last = now;
+      const pct = total ? ` ${Math.floor((done / total) * 100)}%` : "";
+      process.stderr.write(`\r${label}${pct} ${formatBytes(done)}${total ? "/" + formatBytes(total) : ""}   `);
+    },
+    end() {
+      if (tty) process.stderr.write(`\r${" ".repeat(label.length + 40)}\r`);
+    },
+  };
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n}B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(1)}${units[i]}`;
+}
