@@ -7,6 +7,8 @@ import * as cluster from "./commands/cluster";
 import * as lifecycle from "./commands/lifecycle";
 import * as nodes from "./commands/nodes";
 import * as infra from "./commands/infra";
+import * as archive from "./commands/archive";
+import * as pulumiCmd from "./commands/pulumi";
 
 const pkg = require("../../../package.json") as { version: string };
 
@@ -17,7 +19,7 @@ export function buildProgram(): Command {
     .version(pkg.version)
     .showHelpAfterError()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  for (const group of [images, registry, plan, cluster, lifecycle, nodes, infra]) group.register(program);
+  for (const group of [images, archive, registry, plan, cluster, lifecycle, nodes, infra, pulumiCmd]) group.register(program);
   return program;
 }
 
