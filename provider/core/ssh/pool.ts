@@ -1,0 +1,527 @@
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import { Readable, Transform } from "node:stream";
+import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
+import { TransientError, UserError } from "../errors";
+import { log, registerSecret } from "../log";
+import { checkHostKey, hostPattern, keyTypeOf, readKnownHosts, recordHostKey } from "./known-hosts";
+import { shellQuote, type SudoMode, tailLines, wrapCommand } from "./shell";
+
+/** Where and how to log in. `sudo: true` runs every command as root through sudo for a non-root user. */
+export interface SshTarget {
+  host: string;
+  port: number;
+  user: string;
+  password?: string;
+  privateKey?: string | Buffer;
+  privateKeyPath?: string;
+  passphrase?: string;
+  sudo?: boolean;
+  /** Sent on stdin to `sudo -S` (never on a command line). Defaults to `password` when unset. */
+  sudoPassword?: string;
+}
+
+export interface SshPoolOptions {
+  /** OpenSSH-format known_hosts file; usually dataPaths.knownHosts(). */
+  knownHostsFile: string;
+  /** Channels open at once across all hosts (default 32). Each host is also capped at 8 (sshd MaxSessions is 10). */
+  maxConcurrency?: number;
+  /** Per dial attempt, TCP connect + handshake + auth (default 10 s). */
+  dialTimeoutMs?: number;
+  /** Attempts before giving up (default 5), with exponential back-off and jitter between them. */
+  dialAttempts?: number;
+  /** First back-off delay (default 500 ms, doubling, at most 5 s). */
+  dialBackoffMs?: number;
+  /** SSH keep-alive interval (default 5 s); 3 unanswered keep-alives drop the connection. */
+  keepaliveIntervalMs?: number;
+  /** Record keys of hosts seen for the first time (default true). A changed key is always refused. */
+  acceptNewHostKeys?: boolean;
+}
+
+export interface ExecOptions {
+  stdin?: string | Buffer | Readable;
+  /** Name of the step, for logs and errors ("distribute", "kubeadm init"). */
+  step?: string;
+  onLine?: (line: string, stream: "stdout" | "stderr") => void;
+  /** Bytes of stdin sent so far. */
+  onStdinBytes?: (n: number) => void;
+  timeoutMs?: number;
+  env?: Record<string, string>;
+  /** Return the result on a non-zero exit instead of throwing CommandError. */
+  allowFail?: boolean;
+  /** Level for the per-line log (default "info"; plumbing commands use "debug"). */
+  logLevel?: "info" | "debug";
+}
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** A command exited non-zero. Names host, step, exit code and the tail of the output. */
+export class CommandError extends Error {
+  override readonly name: string = "CommandError";
+  constructor(
+    readonly host: string,
+    readonly step: string,
+    readonly code: number,
+    readonly tail: string,
+  ) {
+    super(`[${host}] step "${step}" failed with exit code ${code}${tail ? `:\n${tail}` : " (no output)"}`);
+  }
+}
+
+/** The host presented a key different from the one recorded on first contact. */
+export class HostKeyMismatchError extends UserError {
+  override readonly name: string = "HostKeyMismatchError";
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    readonly knownHostsFile: string,
+    presentedType: string,
+    presentedFingerprint: string,
+  ) {
+    super(
+      `host key for ${hostPattern(host, port)} has CHANGED (now ${presentedType} SHA256:${presentedFingerprint}); refusing to connect. ` +
+        `If the host was reinstalled on purpose, accept the new key with \`sealer nodes forget-key ${host}${port === 22 ? "" : ` --port ${port}`}\` ` +
+        `(or delete the line for ${hostPattern(host, port)} in ${knownHostsFile}) and try again.`,
+    );
+  }
+}
+
+class Semaphore {
+  private active = 0;
+  private readonly waiters: Array<() => void> = [];
+  constructor(private readonly max: number) {}
+  async acquire(): Promise<() => void> {
+    if (this.active >= this.max) await new Promise<void>((r) => this.waiters.push(r));
+    else this.active++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiters.shift();
+      if (next) next();
+      else this.active--;
+    };
+  }
+}
+
+interface Conn {
+  client: Client;
+  closed: boolean;
+  channels: Semaphore;
+  sudo?: Promise<SudoMode>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function targetKey(t: SshTarget): string {
+  return `${t.user}@${t.host}:${t.port}`;
+}
+
+function errCode(err: unknown): string {
+  const e = err as { code?: unknown; level?: unknown; message?: unknown } | null;
+  if (typeof e?.code === "string") return e.code;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * A pool of SSH connections (one per user@host:port, reused), with bounded concurrency,
+ * dial retries, keep-alive and host-key pinning.
+ *
+ * - `exec` runs a command and throws CommandError on a non-zero exit unless `allowFail`.
+ * - `run` runs a command and returns its stdout (always throws on non-zero).
+ * - `upload` streams bytes to a file on the node; the file appears atomically (temp + size
+ *   check + mv), also for sudo users (the bytes go through `sudo sh -c 'cat > tmp'`, no SFTP).
+ * Every output line is logged with the host prefix; secrets in targets are registered with the
+ * redactor.
+ */
+export class SshPool {
+  private readonly conns = new Map<string, Promise<Conn>>();
+  private readonly limit: Semaphore;
+  private readonly opts: Required<SshPoolOptions>;
+  private closing = false;
+
+  constructor(opts: SshPoolOptions) {
+    this.opts = {
+      maxConcurrency: 32,
+      dialTimeoutMs: 10_000,
+      dialAttempts: 5,
+      dialBackoffMs: 500,
+      keepaliveIntervalMs: 5_000,
+      acceptNewHostKeys: true,
+      ...opts,
+    };
+    this.limit = new Semaphore(this.opts.maxConcurrency);
+  }
+
+  async exec(t: SshTarget, command: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    const step = opts.step ?? command.split("\n")[0]!.slice(0, 60);
+    const conn = await this.connection(t);
+    const sudo = await this.sudoMode(t, conn, step);
+    const full = wrapCommand(command, sudo, opts.env);
+    const releaseGlobal = await this.limit.acquire();
+    const releaseHost = await conn.channels.acquire();
+    try {
+      const res = await this.runChannel(t, conn, full, sudo, step, opts);
+      if (res.code !== 0 && !opts.allowFail) throw new CommandError(t.host, step, res.code, tailLines(res.stdout + (res.stderr ? "\n" + res.stderr : ""), 20).trim());
+      return res;
+    } finally {
+      releaseHost();
+      releaseGlobal();
+    }
+  }
+
+  /** Runs a command that must succeed; returns its stdout. */
+  async run(t: SshTarget, command: string, opts: Omit<ExecOptions, "allowFail"> = {}): Promise<string> {
+    return (await this.exec(t, command, { ...opts, allowFail: false })).stdout;
+  }
+
+  /**
+   * Streams `source` (bytes, a readable stream, or a local file path) to `remotePath` on the
+   * node. The file is written to `<remotePath>.sealer-tmp.<pid>`, its size checked against what
+   * was sent, then renamed: a reader sees the old file or the complete new one, never a part.
+   */
+  async upload(t: SshTarget, source: Readable | Buffer | string, remotePath: string, opts: { mode?: number; onBytes?: (n: number) => void; step?: string } = {}): Promise<void> {
+    const step = opts.step ?? `upload ${remotePath}`;
+    const mode = (opts.mode ?? 0o644).toString(8);
+    const dest = shellQuote(remotePath);
+    const tmpExpr = `${dest}.sealer-tmp.$$`;
+    let size: number | undefined;
+    let stdin: Readable | Buffer;
+    if (Buffer.isBuffer(source)) {
+      size = source.length;
+      stdin = source;
+    } else if (typeof source === "string") {
+      size = (await fs.promises.stat(source)).size;
+      stdin = fs.createReadStream(source);
+    } else stdin = source;
+    const prologue = `set -e; mkdir -p "$(dirname ${dest})"; tmp=${tmpExpr}; trap 'rm -f "$tmp"' EXIT; cat > "$tmp"; got=$(wc -c < "$tmp")`;
+    if (size !== undefined) {
+      // One round trip: the node knows how many bytes to expect.
+      await this.exec(t, `${prologue}; if [ "$got" -ne ${size} ]; then echo "short upload: $got of ${size} bytes arrived" >&2; exit 90; fi; chmod ${mode} "$tmp"; mv -f "$tmp" ${dest}; trap - EXIT`, {
+        stdin,
+        step,
+        logLevel: "debug",
+        ...(opts.onBytes ? { onStdinBytes: opts.onBytes } : {}),
+      });
+      return;
+    }
+    // Unknown length: keep the temp file, compare sizes, then rename in a second command.
+    let sent = 0;
+    const res = await this.exec(t, `${prologue}; trap - EXIT; echo "$tmp $got"`, {
+      stdin,
+      step,
+      logLevel: "debug",
+      onStdinBytes: (n) => {
+        sent = n;
+        opts.onBytes?.(n);
+      },
+    });
+    const [tmp, got] = res.stdout.trim().split(" ");
+    if (!tmp || Number(got) !== sent) {
+      await this.exec(t, `rm -f ${shellQuote(tmp ?? "")}`, { step, allowFail: true, logLevel: "debug" });
+      throw new TransientError(`[${t.host}] step "${step}": short upload: ${got ?? "?"} of ${sent} bytes arrived`);
+    }
+    await this.exec(t, `chmod ${mode} ${shellQuote(tmp)} && mv -f ${shellQuote(tmp)} ${dest}`, { step, logLevel: "debug" });
+  }
+
+  /** Drops the connection to a target (tests use it to simulate a broken link). */
+  dropConnection(t: SshTarget): void {
+    const p = this.conns.get(targetKey(t));
+    this.conns.delete(targetKey(t));
+    void p?.then((c) => c.client.destroy()).catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    const all = [...this.conns.values()];
+    this.conns.clear();
+    await Promise.all(
+      all.map(async (p) => {
+        try {
+          const c = await p;
+          if (c.closed) return;
+          await new Promise<void>((resolve) => {
+            c.client.once("close", () => resolve());
+            c.client.end();
+            setTimeout(() => {
+              c.client.destroy();
+              resolve();
+            }, 2000).unref();
+          });
+        } catch {
+          // a dial that failed has nothing to close
+        }
+      }),
+    );
+    this.closing = false;
+  }
+
+  private async connection(t: SshTarget): Promise<Conn> {
+    const key = targetKey(t);
+    const existing = this.conns.get(key);
+    if (existing) {
+      const c = await existing.catch(() => undefined);
+      if (c && !c.closed) return c;
+      if (this.conns.get(key) === existing) this.conns.delete(key);
+    }
+    const p = this.dial(t);
+    this.conns.set(key, p);
+    p.catch(() => {
+      if (this.conns.get(key) === p) this.conns.delete(key);
+    });
+    return p;
+  }
+
+  private async dial(t: SshTarget): Promise<Conn> {
+    registerSecret(t.password);
+    registerSecret(t.sudoPassword);
+    registerSecret(t.passphrase);
+    if (typeof t.privateKey === "string") registerSecret(t.privateKey);
+    const hlog = log.forHost(t.host);
+    const attempts = Math.max(1, this.opts.dialAttempts);
+    let delay = this.opts.dialBackoffMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.dialOnce(t);
+      } catch (err) {
+        if (err instanceof UserError || this.closing) throw err;
+        const what = errCode(err);
+        if (attempt >= attempts)
+          throw new TransientError(`[${t.host}] step "connect": dial ${attempt}/${attempts} to ${hostPattern(t.host, t.port)} failed: ${what}; giving up (is sshd running and reachable?)`, { cause: err });
+        const wait = Math.round(delay * (0.75 + Math.random() * 0.5));
+        hlog.warn(`Dial ${attempt}/${attempts} to ${hostPattern(t.host, t.port)} failed: ${what}; retrying in ${wait}ms`);
+        await sleep(wait);
+        delay = Math.min(delay * 2, 5_000);
+      }
+    }
+  }
+
+  private async dialOnce(t: SshTarget): Promise<Conn> {
+    const knownHostsFile = this.opts.knownHostsFile;
+    let mismatch: HostKeyMismatchError | undefined;
+    let unknownRefused: UserError | undefined;
+    let hostKeyWork: Promise<void> = Promise.resolve();
+    const privateKey = t.privateKey ?? (t.privateKeyPath ? await readKeyFile(t.privateKeyPath) : undefined);
+    const cfg: ConnectConfig = {
+      host: t.host,
+      port: t.port,
+      username: t.user,
+      readyTimeout: this.opts.dialTimeoutMs,
+      keepaliveInterval: this.opts.keepaliveIntervalMs,
+      keepaliveCountMax: 3,
+      tryKeyboard: t.password !== undefined,
+      ...(t.password !== undefined ? { password: t.password } : {}),
+      ...(privateKey !== undefined ? { privateKey } : {}),
+      ...(t.passphrase !== undefined ? { passphrase: t.passphrase } : {}),
+      hostVerifier: (keyBlob: Buffer, verify: (ok: boolean) => void) => {
+        hostKeyWork = (async () => {
+          const check = checkHostKey(await readKnownHosts(knownHostsFile), t.host, t.port, keyBlob);
+          switch (check.status) {
+            case "match":
+              return verify(true);
+            case "unknown":
+              if (!this.opts.acceptNewHostKeys) {
+                unknownRefused = new UserError(`host key of ${hostPattern(t.host, t.port)} is not in ${knownHostsFile} and recording new keys is off; add it (ssh-keyscan) or allow new host keys`);
+                return verify(false);
+              }
+              await recordHostKey(knownHostsFile, t.host, t.port, keyBlob);
+              log.forHost(t.host).info(`recorded host key ${keyTypeOf(keyBlob)} SHA256:${fingerprint(keyBlob)} in ${knownHostsFile}`);
+              return verify(true);
+            case "mismatch":
+              mismatch = new HostKeyMismatchError(t.host, t.port, knownHostsFile, keyTypeOf(keyBlob), fingerprint(keyBlob));
+              return verify(false);
+          }
+        })().catch((err: unknown) => {
+          unknownRefused = new UserError(`checking the host key of ${t.host}: ${errCode(err)}`);
+          verify(false);
+        });
+      },
+    };
+    const client = new Client();
+    const conn: Conn = { client, closed: false, channels: new Semaphore(8) };
+    await new Promise<void>((resolve, reject) => {
+      let settled = false;
+      client.on("ready", () => {
+        settled = true;
+        resolve();
+      });
+      client.on("keyboard-interactive", (_name, _instr, _lang, prompts, finish) => finish(prompts.map(() => t.password ?? "")));
+      client.on("error", (err: Error & { level?: string }) => {
+        conn.closed = true;
+        if (settled) return; // errors after ready surface as a lost channel
+        settled = true;
+        void hostKeyWork.then(() => {
+          if (mismatch) return reject(mismatch);
+          if (unknownRefused) return reject(unknownRefused);
+          if (err.level === "client-authentication")
+            return reject(new UserError(`[${t.host}] step "connect": authentication failed for ${t.user}@${hostPattern(t.host, t.port)} (${[privateKey !== undefined ? "key" : "", t.password !== undefined ? "password" : ""].filter(Boolean).join(", ") || "no credentials given"}); check the user, key, passphrase or password`));
+          if (/passphrase|encrypted private key|Cannot parse privateKey/i.test(err.message))
+            return reject(new UserError(`[${t.host}] step "connect": cannot use the private key for ${t.user}: ${err.message} (wrong or missing passphrase?)`));
+          reject(err);
+        });
+      });
+      client.on("close", () => {
+        conn.closed = true;
+        if (!settled) {
+          settled = true;
+          reject(new TransientError(`connection closed during handshake`));
+        }
+      });
+      try {
+        client.connect(cfg);
+      } catch (err) {
+        settled = true;
+        reject(err instanceof Error && /privateKey|passphrase/i.test(err.message) ? new UserError(`[${t.host}] step "connect": cannot use the private key for ${t.user}: ${err.message} (wrong or missing passphrase?)`) : err);
+      }
+    });
+    return conn;
+  }
+
+  private sudoMode(t: SshTarget, conn: Conn, step: string): Promise<SudoMode> {
+    if (!t.sudo || t.user === "root") return Promise.resolve("none");
+    if (!conn.sudo) {
+      conn.sudo = (async () => {
+        const release = await conn.channels.acquire();
+        let res: ExecResult;
+        try {
+          res = await this.runChannel(t, conn, "sudo -n true", "none", "sudo check", { logLevel: "debug" });
+        } finally {
+          release();
+        }
+        if (res.code === 0) return "nopasswd";
+        if (res.code === 127 || /not found/.test(res.stderr)) throw new UserError(`[${t.host}] step "${step}": sudo is not installed for user ${t.user}; install sudo or log in as root`);
+        if (t.sudoPassword === undefined && t.password === undefined)
+          throw new UserError(`[${t.host}] step "${step}": user ${t.user} needs a password for sudo; give the sudo password (Clusterfile ssh.passwd / --sudo-password) or allow NOPASSWD for this user`);
+        return "password";
+      })();
+      conn.sudo.catch(() => {
+        conn.sudo = undefined;
+      });
+    }
+    return conn.sudo;
+  }
+
+  private runChannel(t: SshTarget, conn: Conn, command: string, sudo: SudoMode, step: string, opts: ExecOptions): Promise<ExecResult> {
+    const hlog = log.forHost(t.host);
+    const level = opts.logLevel ?? "info";
+    return new Promise<ExecResult>((resolve, reject) => {
+      let done = false;
+      const finish = (err: Error | undefined, res?: ExecResult) => {
+        if (done) return;
+        done = true;
+        if (timer) clearTimeout(timer);
+        if (err) reject(err);
+        else resolve(res!);
+      };
+      let timer: NodeJS.Timeout | undefined;
+      const lost = (why: string) => finish(new TransientError(`[${t.host}] step "${step}": connection lost (${why})`));
+      if (conn.closed) return lost("closed before the command started");
+      const onClientClose = () => lost("connection closed");
+      conn.client.once("close", onClientClose);
+      try {
+        conn.client.exec(command, (err, ch: ClientChannel) => {
+          if (err) {
+            conn.client.removeListener("close", onClientClose);
+            return finish(new TransientError(`[${t.host}] step "${step}": could not open a channel: ${err.message}`, { cause: err }));
+          }
+          const out: Buffer[] = [];
+          const errb: Buffer[] = [];
+          const splitter = (stream: "stdout" | "stderr") => {
+            let partial = "";
+            return {
+              push(chunk: Buffer) {
+                const text = partial + chunk.toString("utf8");
+                const lines = text.split("\n");
+                partial = lines.pop() ?? "";
+                for (const line of lines) emitLine(line, stream);
+              },
+              flush() {
+                if (partial) emitLine(partial, stream);
+                partial = "";
+              },
+            };
+          };
+          const emitLine = (line: string, stream: "stdout" | "stderr") => {
+            opts.onLine?.(line, stream);
+            hlog[level](line);
+          };
+          const so = splitter("stdout");
+          const se = splitter("stderr");
+          let exitCode: number | undefined;
+          let exitSignal: string | undefined;
+          ch.on("data", (d: Buffer) => {
+            out.push(d);
+            so.push(d);
+          });
+          ch.stderr.on("data", (d: Buffer) => {
+            errb.push(d);
+            se.push(d);
+          });
+          ch.on("exit", (code: number | null, signal?: string) => {
+            if (code !== null && code !== undefined) exitCode = code;
+            else exitSignal = signal ?? "unknown signal";
+          });
+          ch.on("error", () => undefined); // EPIPE when the command exits before reading all stdin
+          ch.on("close", () => {
+            conn.client.removeListener("close", onClientClose);
+            so.flush();
+            se.flush();
+            if (exitCode === undefined && exitSignal === undefined) return lost("the channel closed without an exit status");
+            finish(undefined, {
+              code: exitCode ?? 128 + 9,
+              stdout: Buffer.concat(out).toString("utf8"),
+              stderr: Buffer.concat(errb).toString("utf8") + (exitSignal ? `\nkilled by signal ${exitSignal}` : ""),
+            });
+          });
+          if (opts.timeoutMs) {
+            timer = setTimeout(() => {
+              ch.close();
+              finish(new TransientError(`[${t.host}] step "${step}": timed out after ${Math.round(opts.timeoutMs! / 1000)}s`));
+            }, opts.timeoutMs);
+          }
+          if (sudo === "password") ch.write((t.sudoPassword ?? t.password ?? "") + "\n");
+          const stdin = opts.stdin;
+          if (stdin === undefined) ch.end();
+          else if (typeof stdin === "string" || Buffer.isBuffer(stdin)) {
+            opts.onStdinBytes?.(Buffer.byteLength(stdin));
+            ch.end(stdin);
+          } else {
+            let n = 0;
+            const meter = new Transform({
+              transform(chunk: Buffer, _e, cb) {
+                n += chunk.length;
+                opts.onStdinBytes?.(n);
+                cb(null, chunk);
+              },
+            });
+            stdin.on("error", (e) => {
+              ch.close();
+              finish(new Error(`[${t.host}] step "${step}": reading the local source failed: ${e.message}`, { cause: e }));
+            });
+            stdin.pipe(meter).pipe(ch);
+          }
+        });
+      } catch (err) {
+        conn.client.removeListener("close", onClientClose);
+        finish(new TransientError(`[${t.host}] step "${step}": ${errCode(err)}`, { cause: err }));
+      }
+    });
+  }
+}
+
+async function readKeyFile(p: string): Promise<Buffer> {
+  try {
+    return await fs.promises.readFile(p);
+  } catch (err) {
+    throw new UserError(`cannot read the SSH private key ${p}: ${errCode(err)}`);
+  }
+}
+
+function fingerprint(keyBlob: Buffer): string {
+  // OpenSSH style: base64 of the sha256, without padding.
+  return crypto.createHash("sha256").update(keyBlob).digest("base64").replace(/=+$/, "");
+}
