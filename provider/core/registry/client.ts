@@ -277,7 +277,7 @@ export class RegistryClient {
       const text = registryErrorText((await readBody(res).catch(() => Buffer.alloc(0))).toString("utf8"));
       throw this.statusError(res.statusCode ?? 0, method, o.what, text);
     };
-    return o.noRetry ? attempt() : this.retry(attempt, `${method} ${o.what}`);
+    return o.noRetry ? attempt() : this.retry(attempt, "");
   }
 
   private statusError(status: number, method: string, what: string, text: string): Error {
@@ -305,7 +305,7 @@ export class RegistryClient {
       randomize: true,
       shouldRetry: ({ error }) => isTransient(error),
       onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
-        if (isTransient(error) && retriesLeft > 0) log.warn(`${what}: ${error.message} — retrying (attempt ${attemptNumber + 1})`);
+        if (isTransient(error) && retriesLeft > 0) log.warn(`${what ? what + ": " : ""}${error.message} — retrying (attempt ${attemptNumber + 1})`);
       },
     });
   }

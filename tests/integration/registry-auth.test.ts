@@ -1,0 +1,202 @@
+/**
+ * Registry auth and transport against real docker-registry instances: TLS with a test CA (and
+ * the unknown-CA error), htpasswd basic auth, bearer tokens from a token server, credentials
+ * files, and fault injection (5xx, resets, truncated and corrupted bodies) through a proxy.
+ */
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { OciLayout } from "../../provider/core/image/layout";
+import { Manifest } from "../../provider/core/image/types";
+import { RegistryClient } from "../../provider/core/registry/client";
+import { loadCredentials, removeCredentials, saveCredentials } from "../../provider/core/registry/credentials";
+import { pullImage } from "../../provider/core/registry/pull";
+import { pushImage } from "../../provider/core/registry/push";
+import { dataPaths } from "../../provider/core/paths";
+import { FaultProxy, TestCa, TestRegistry, TokenServer, makeTestCa, makeTestImage, skopeo, startFaultProxy, startRegistry, startTokenServer, tempDir } from "../harness/registry";
+
+describe("registry auth, TLS and faults (docker-registry)", function () {
+  this.timeout(120_000);
+  let work: string;
+  let store: OciLayout;
+  const home = () => path.join(work, "home");
+  const base = () => ({ home: home(), minRetryMs: 20 });
+
+  before(async () => {
+    work = tempDir("regauth");
+    process.env.DOCKER_CONFIG = path.join(work, "docker-config");
+    store = new OciLayout(path.join(work, "store"));
+    await makeTestImage(store, "t:1", { layers: [4000, 8000] });
+  });
+  after(() => fs.rmSync(work, { recursive: true, force: true }));
+
+  describe("TLS with a test CA", () => {
+    let ca: TestCa;
+    let reg: TestRegistry;
+    before(async () => {
+      ca = makeTestCa(path.join(work, "ca"));
+      reg = await startRegistry({ tls: ca });
+    });
+    after(() => reg?.stop());
+
+    it("refuses an unknown CA with a message that says what to do", async () => {
+      await assert.rejects(pushImage(`${reg.host}/tls/app:1`, { ...base(), store, source: "t:1" }), (err: Error) => {
+        assert.equal(err.message, `TLS: certificate signed by unknown authority for ${reg.host} (use sealer login --ca-file FILE ${reg.host}, or --insecure to skip verification for this registry only)`);
+        return true;
+      });
+    });
+
+    it("works with the registry's CA, and with --insecure for that registry", async () => {
+      const caPem = fs.readFileSync(ca.caFile, "utf8");
+      const r = await pushImage(`${reg.host}/tls/app:1`, { ...base(), store, source: "t:1", settings: { ca: caPem } });
+      assert.equal(r.blobsUploaded, 3);
+      const info = JSON.parse(skopeo(["inspect", "--cert-dir", path.join(work, "ca-dir-for-skopeo"), "--tls-verify=false", `docker://${reg.host}/tls/app:1`])) as { Digest: string };
+      assert.equal(info.Digest, r.digest);
+      const pulled = new OciLayout(path.join(work, "tls-pull"));
+      const p = await pullImage(`${reg.host}/tls/app:1`, { ...base(), store: pulled, settings: { insecure: true } });
+      assert.equal(p.digest, r.digest);
+    });
+  });
+
+  describe("htpasswd basic auth", () => {
+    let reg: TestRegistry;
+    before(async () => {
+      reg = await startRegistry({ htpasswd: { alice: "s3cret-pass" } });
+    });
+    after(() => reg?.stop());
+
+    it("anonymous access names the login command", async () => {
+      await assert.rejects(pushImage(`${reg.host}/team/app:1`, { ...base(), store, source: "t:1", credentials: null }), (err: Error) => {
+        assert.equal(err.message, `authentication required for ${reg.host}/team/app — run sealer login ${reg.host}`);
+        return true;
+      });
+    });
+
+    it("login verifies credentials; stored credentials are used by push and pull", async () => {
+      const bad = await RegistryClient.open(reg.host, { home: home(), credentials: { username: "alice", password: "wrong-one" } });
+      await assert.rejects(bad.verifyLogin(), /login to .* failed: the registry rejected the credentials for "alice"/);
+      bad.close();
+      const good = await RegistryClient.open(reg.host, { home: home(), credentials: { username: "alice", password: "s3cret-pass" } });
+      await good.verifyLogin();
+      good.close();
+      await saveCredentials(reg.host, { username: "alice", password: "s3cret-pass" }, home());
+      assert.equal(fs.statSync(dataPaths.auth(home())).mode & 0o777, 0o600);
+      const file = JSON.parse(fs.readFileSync(dataPaths.auth(home()), "utf8")) as { auths: Record<string, { auth: string }> };
+      assert.equal(file.auths[reg.host]?.auth, Buffer.from("alice:s3cret-pass").toString("base64"));
+      const r = await pushImage(`${reg.host}/team/app:1`, { ...base(), store, source: "t:1" });
+      assert.equal(r.blobsUploaded, 3);
+      const pulled = new OciLayout(path.join(work, "basic-pull"));
+      assert.equal((await pullImage(`${reg.host}/team/app:1`, { ...base(), store: pulled })).digest, r.digest);
+      assert.equal(await removeCredentials(reg.host, home()), true);
+      assert.equal(await loadCredentials(reg.host, home()), undefined);
+    });
+
+    it("reads docker's config.json when we have no credentials", async () => {
+      fs.mkdirSync(process.env.DOCKER_CONFIG!, { recursive: true });
+      fs.writeFileSync(path.join(process.env.DOCKER_CONFIG!, "config.json"), JSON.stringify({ auths: { [`http://${reg.host}`]: { auth: Buffer.from("alice:s3cret-pass").toString("base64") } } }));
+      try {
+        const pulled = new OciLayout(path.join(work, "docker-cfg-pull"));
+        await pullImage(`${reg.host}/team/app:1`, { ...base(), store: pulled });
+      } finally {
+        fs.rmSync(path.join(process.env.DOCKER_CONFIG!, "config.json"));
+      }
+    });
+
+    it("wrong stored credentials fail with the user named", async () => {
+      await assert.rejects(
+        pullImage(`${reg.host}/team/app:1`, { ...base(), store: new OciLayout(path.join(work, "x")), credentials: { username: "alice", password: "nope-nope" } }),
+        new RegExp(`authentication failed for ${reg.host}/team/app: the registry rejected the credentials for "alice" — run sealer login ${reg.host}`),
+      );
+    });
+  });
+
+  describe("bearer tokens", () => {
+    let tokens: TokenServer;
+    let reg: TestRegistry;
+    before(async () => {
+      tokens = await startTokenServer(path.join(work, "token"), { bob: "token-pass-1" }, { anonymousPull: true });
+      reg = await startRegistry({ token: tokens });
+    });
+    after(async () => {
+      await reg?.stop();
+      await tokens?.stop();
+    });
+
+    it("push with credentials, anonymous pull, tokens cached per scope", async () => {
+      await assert.rejects(pushImage(`${reg.host}/team/tok:1`, { ...base(), store, source: "t:1", credentials: null }), /authentication required for .*team\/tok — run sealer login/);
+      tokens.requests.length = 0;
+      const r = await pushImage(`${reg.host}/team/tok:1`, { ...base(), store, source: "t:1", credentials: { username: "bob", password: "token-pass-1" } });
+      assert.equal(r.blobsUploaded, 3);
+      // One token for the push scope serves every request of the push.
+      assert.deepEqual(tokens.requests, [{ user: "bob", scopes: ["repository:team/tok:pull,push"] }]);
+      const pulled = new OciLayout(path.join(work, "tok-pull"));
+      const p = await pullImage(`${reg.host}/team/tok:1`, { ...base(), store: pulled, credentials: null });
+      assert.equal(p.digest, r.digest);
+      const bad = await RegistryClient.open(reg.host, { home: home(), credentials: { username: "bob", password: "bad-bad" } });
+      await assert.rejects(bad.verifyLogin(), /authentication failed for .*: the token service .* rejected the credentials for "bob"/);
+      bad.close();
+      const ok = await RegistryClient.open(reg.host, { home: home(), credentials: { username: "bob", password: "token-pass-1" } });
+      await ok.verifyLogin();
+      ok.close();
+    });
+  });
+
+  describe("faults injected by a proxy", () => {
+    let reg: TestRegistry;
+    let proxy: FaultProxy;
+    before(async () => {
+      reg = await startRegistry();
+      proxy = await startFaultProxy(reg.port);
+    });
+    after(async () => {
+      await proxy?.stop();
+      await reg?.stop();
+    });
+
+    it("push recovers from 503, 429 and connection resets", async () => {
+      proxy.faults.push({ kind: "503", method: "HEAD", path: /\/blobs\/sha256/ }, { kind: "reset", method: "PUT", path: /\/blobs\/uploads\// }, { kind: "429", method: "PUT", path: /\/manifests\// });
+      const r = await pushImage(`${proxy.host}/f/app:1`, { ...base(), store, source: "t:1" });
+      assert.equal(r.blobsUploaded, 3);
+      assert.deepEqual(
+        proxy.faults.map((f) => f.times),
+        [0, 0, 0],
+      );
+      assert.equal(JSON.parse(skopeo(["inspect", "--tls-verify=false", `docker://${reg.host}/f/app:1`])).Digest, r.digest);
+    });
+
+    it("pull recovers from a truncated body and a reset, re-downloading only the failed blob", async () => {
+      const m = await store.readJson<Manifest>((await store.resolve("t:1"))!.digest);
+      const big = m.layers[1]!.digest;
+      proxy.faults.push({ kind: "truncate", method: "GET", path: new RegExp(`/blobs/${big}`) }, { kind: "reset", method: "GET", path: new RegExp(`/blobs/${m.layers[0]!.digest}`) });
+      proxy.log.length = 0;
+      const pulled = new OciLayout(path.join(work, "fault-pull"));
+      const r = await pullImage(`${proxy.host}/f/app:1`, { ...base(), store: pulled, concurrency: 1 });
+      assert.equal(r.blobsDownloaded, 3);
+      const gets = proxy.log.filter((e) => e.method === "GET" && e.path.includes("/blobs/"));
+      // config once, each faulted layer twice.
+      assert.equal(gets.length, 5);
+      assert.equal(gets.filter((e) => e.path.includes(big)).length, 2);
+      assert.deepEqual(fs.readdirSync(pulled.tmpDir()), []);
+    });
+
+    it("a corrupted body fails cleanly: nothing stored, no reference", async () => {
+      const m = await store.readJson<Manifest>((await store.resolve("t:1"))!.digest);
+      const layer = m.layers[0]!.digest;
+      proxy.faults.push({ kind: "corrupt", method: "GET", path: new RegExp(`/blobs/${layer}`), times: 10 });
+      const pulled = new OciLayout(path.join(work, "corrupt-pull"));
+      await assert.rejects(pullImage(`${proxy.host}/f/app:1`, { ...base(), store: pulled, concurrency: 1 }), /content verification failed: expected sha256:[0-9a-f]{64} .*nothing was stored/);
+      assert.equal(await pulled.hasBlob(layer), false);
+      assert.deepEqual(await pulled.listRefs(), []);
+      assert.deepEqual(fs.readdirSync(pulled.tmpDir()), []);
+      proxy.faults.length = 0;
+    });
+
+    it("persistent 5xx fails after bounded retries with the status", async () => {
+      proxy.faults.push({ kind: "503", method: "GET", path: /\/manifests\//, times: 100 });
+      const t0 = Date.now();
+      await assert.rejects(pullImage(`${proxy.host}/f/app:1`, { ...base(), store: new OciLayout(path.join(work, "p5")), retries: 2 }), /GET .*f\/app: HTTP 503/);
+      assert.ok(Date.now() - t0 < 10_000);
+      proxy.faults.length = 0;
+    });
+  });
+});
