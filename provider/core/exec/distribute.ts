@@ -1,6 +1,5 @@
 /**
- * Per-layer delta distribution of a cluster image to nodes (B1). API published first; the
- * implementation follows in the same file.
+ * Per-layer delta distribution of a cluster image to nodes (B1).
  *
  * Node layout under dataRoot:
  *   blobs/sha256/<hex>            content-addressed layer blobs, verified with sha256sum on the node before rename
@@ -8,6 +7,14 @@
  *   <cluster>/rootfs              materialised from the layers in order (OCI whiteouts honoured)
  *   <cluster>/layers.json         { "layers": [digests in order] } that rootfs was built from
  */
+import * as fs from "node:fs";
+import * as zlib from "node:zlib";
+import { pipeline } from "node:stream/promises";
+import * as tarStream from "tar-stream";
+import { UserError, wrap } from "../errors";
+import { log } from "../log";
+import { CommandError, ConnectionLostError } from "../ssh";
+import { classifyWhiteout, inventoryScript, materialiseScript, parseInventory, planMaterialise, receiveBlobScript, type Whiteouts } from "./node-layers";
 import type { OciLayout } from "../image/layout";
 import type { SshPool, SshTarget } from "../ssh";
 
@@ -41,3 +48,169 @@ export interface DistributeResult {
   sentBlobs: number;
   perHost: Record<string, { sentBlobs: number; sentBytes: number; materialisedFrom: number | null }>;
 }
+
+const DIGEST = /^sha256:([a-f0-9]{64})$/;
+
+/** Whiteouts per layer digest: read once per process from the local blob. */
+const whiteoutCache = new Map<string, Promise<Whiteouts>>();
+
+async function readWhiteouts(file: string): Promise<Whiteouts> {
+  const fh = await fs.promises.open(file, "r");
+  const magic = Buffer.alloc(2);
+  await fh.read(magic, 0, 2, 0);
+  await fh.close();
+  const gz = magic[0] === 0x1f && magic[1] === 0x8b;
+  const out: Whiteouts = { remove: [], opaque: [] };
+  const extract = tarStream.extract();
+  extract.on("entry", (header, stream, next) => {
+    const w = classifyWhiteout(header.name);
+    if (w?.kind === "opaque") out.opaque.push(w.dir);
+    else if (w?.kind === "remove") out.remove.push(w.path);
+    stream.on("end", () => next());
+    stream.resume();
+  });
+  const src = fs.createReadStream(file);
+  await pipeline(gz ? src.pipe(zlib.createGunzip()) : src, extract);
+  return out;
+}
+
+function whiteoutsOf(layout: OciLayout, digest: string): Promise<Whiteouts> {
+  let p = whiteoutCache.get(digest);
+  if (!p) {
+    p = readWhiteouts(layout.blobPath(digest)).catch((err: unknown) => {
+      whiteoutCache.delete(digest);
+      throw wrap(`reading layer ${digest} from the store`, err);
+    });
+    whiteoutCache.set(digest, p);
+  }
+  return p;
+}
+
+async function runLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<PromiseSettledResult<void>[]> {
+  const results: PromiseSettledResult<void>[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= items.length) return;
+      try {
+        await fn(items[i]!);
+        results[i] = { status: "fulfilled", value: undefined };
+      } catch (reason) {
+        results[i] = { status: "rejected", reason };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return results;
+}
+
+/**
+ * Sends each node the layer blobs it lacks and materialises <dataRoot>/<cluster>/rootfs from
+ * `layers` (oldest first). Hosts are served concurrently (bounded); on one host, blobs go one
+ * after another (the link, not the CPU, is the limit).
+ *
+ * Per host: list the node's blob store and layers.json (one command); stream each missing blob
+ * into `<hex>.partial` (appending from its current size when an earlier transfer was cut),
+ * verify it with sha256sum and rename it; then extract layers as `planMaterialise` decides.
+ * A lost connection is retried (`retries`, default 2), resuming where the bytes stopped.
+ * Every failure names the host and the step. All hosts are attempted; if any failed, one error
+ * lists them all after the others finished.
+ */
+export async function distributeLayers(pool: SshPool, targets: SshTarget[], opts: DistributeOptions): Promise<DistributeResult> {
+  const problems: string[] = [];
+  for (const d of opts.layers) if (!DIGEST.test(d)) problems.push(`"${d}" is not a sha256 digest`);
+  if (!opts.cluster || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(opts.cluster)) problems.push(`cluster name "${opts.cluster}" must be letters, digits, ".", "_" or "-"`);
+  if (!opts.dataRoot.startsWith("/")) problems.push(`data root "${opts.dataRoot}" must be an absolute path`);
+  if (problems.length) throw new UserError(`Invalid distribution request:\n${problems.map((p) => ` - ${p}`).join("\n")}`, { problems });
+  const sizes = new Map<string, number>();
+  for (const d of opts.layers) {
+    try {
+      sizes.set(d, (await fs.promises.stat(opts.layout.blobPath(d))).size);
+    } catch {
+      throw new UserError(`layer ${d} is not in the local store ${opts.layout.root}; pull or rebuild the image first`);
+    }
+  }
+  const result: DistributeResult = { sentBytes: 0, sentBlobs: 0, perHost: {} };
+  const settled = await runLimited(targets, opts.concurrency ?? 8, async (t) => {
+    const stats = { sentBlobs: 0, sentBytes: 0, materialisedFrom: null as number | null };
+    result.perHost[t.host] = stats;
+    const retries = opts.retries ?? 2;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await distributeToHost(pool, t, opts, sizes, stats);
+        return;
+      } catch (err) {
+        if (!(err instanceof ConnectionLostError) || attempt >= retries) throw err;
+        log.forHost(t.host).warn(`${err.message}; retry ${attempt + 1}/${retries}, resuming partial transfers`);
+      }
+    }
+  });
+  for (const s of Object.values(result.perHost)) {
+    result.sentBlobs += s.sentBlobs;
+    result.sentBytes += s.sentBytes;
+  }
+  const failed = settled.flatMap((s, i) => (s.status === "rejected" ? [{ host: targets[i]!.host, reason: s.reason as unknown }] : []));
+  if (failed.length === 1) throw failed[0]!.reason;
+  if (failed.length > 1) {
+    const msgs = failed.map((f) => (f.reason instanceof Error ? f.reason.message : String(f.reason)));
+    throw new Error(`distribution failed on ${failed.length} hosts:\n${msgs.map((m) => ` - ${m}`).join("\n")}`, { cause: failed[0]!.reason });
+  }
+  return result;
+}
+
+async function distributeToHost(pool: SshPool, t: SshTarget, opts: DistributeOptions, sizes: Map<string, number>, stats: { sentBlobs: number; sentBytes: number; materialisedFrom: number | null }): Promise<void> {
+  const hlog = log.forHost(t.host);
+  const progress = opts.onProgress;
+  progress?.({ host: t.host, phase: "list" });
+  const inv = parseInventory(await pool.run(t, inventoryScript(opts.dataRoot, opts.cluster), { step: "distribute: list blobs", logLevel: "debug" }));
+  const unique = [...new Set(opts.layers)];
+  const missing = unique.filter((d) => !inv.complete.has(d.slice(7)));
+  if (missing.length) hlog.info(`sending ${missing.length} of ${unique.length} layer blob(s)`);
+  for (const [i, d] of missing.entries()) {
+    const hex = d.slice(7);
+    const size = sizes.get(d)!;
+    let offset = inv.partial.get(hex) ?? 0;
+    if (offset > size) offset = 0;
+    for (let fresh = 0; ; fresh++) {
+      const step = `distribute: send layer ${i + 1}/${missing.length} ${d.slice(0, 19)}`;
+      if (offset > 0) hlog.info(`resuming ${d.slice(0, 19)} at byte ${offset} of ${size}`);
+      const base = stats.sentBytes;
+      try {
+        await pool.exec(t, receiveBlobScript(opts.dataRoot, hex, size, offset), {
+          step,
+          logLevel: "debug",
+          stdin: offset < size ? fs.createReadStream(opts.layout.blobPath(d), { start: offset }) : Buffer.alloc(0),
+          onStdinBytes: (n) => {
+            stats.sentBytes = base + n;
+            progress?.({ host: t.host, phase: "send", digest: d, bytes: offset + n, total: size });
+          },
+        });
+        break;
+      } catch (err) {
+        // A corrupt partial (digest mismatch, or it changed size) is dropped and sent once more from byte 0.
+        if (err instanceof CommandError && (err.code === 92 || err.code === 93) && fresh === 0) {
+          hlog.warn(`${err.message.split("\n")[0]}; sending ${d.slice(0, 19)} again from the start`);
+          offset = 0;
+          continue;
+        }
+        throw err;
+      }
+    }
+    stats.sentBlobs++;
+  }
+  const plan = planMaterialise(opts.layers, inv);
+  if (plan.kind === "none") {
+    progress?.({ host: t.host, phase: "done" });
+    return;
+  }
+  const from = plan.kind === "append" ? plan.from : 0;
+  const whiteouts = new Map<string, Whiteouts>();
+  for (const d of opts.layers.slice(from)) whiteouts.set(d, await whiteoutsOf(opts.layout, d));
+  progress?.({ host: t.host, phase: "materialise" });
+  hlog.info(plan.kind === "append" ? `extracting layers ${from + 1}..${opts.layers.length} onto the rootfs` : `building the rootfs from ${opts.layers.length} layer(s)${inv.materialised ? " (a layer below the top changed)" : ""}`);
+  await pool.exec(t, "sh -s", { stdin: materialiseScript(opts.dataRoot, opts.cluster, opts.layers, plan, whiteouts), step: "distribute: materialise rootfs", logLevel: "debug" });
+  stats.materialisedFrom = from;
+  progress?.({ host: t.host, phase: "done" });
+}
+

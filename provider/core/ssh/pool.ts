@@ -90,6 +90,11 @@ export class HostKeyMismatchError extends UserError {
   }
 }
 
+/** The connection dropped while a command ran (sshd killed, network gone, keep-alive timeout). */
+export class ConnectionLostError extends TransientError {
+  override readonly name: string = "ConnectionLostError";
+}
+
 class Semaphore {
   private active = 0;
   private readonly waiters: Array<() => void> = [];
@@ -418,7 +423,7 @@ export class SshPool {
         else resolve(res!);
       };
       let timer: NodeJS.Timeout | undefined;
-      const lost = (why: string) => finish(new TransientError(`[${t.host}] step "${step}": connection lost (${why})`));
+      const lost = (why: string) => finish(new ConnectionLostError(`[${t.host}] step "${step}": connection lost (${why})`));
       if (conn.closed) return lost("closed before the command started");
       const onClientClose = () => lost("connection closed");
       conn.client.once("close", onClientClose);

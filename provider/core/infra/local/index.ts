@@ -23,7 +23,8 @@ import { promisify } from "node:util";
 import { UserError } from "../../errors";
 import { acquireLock, readJsonIfExists, writeJsonAtomic } from "../../fsutil";
 import { log, registerSecret } from "../../log";
-import { sealerHome } from "../../paths";
+import { dataPaths, sealerHome } from "../../paths";
+import { forgetHostKey } from "../../ssh/known-hosts";
 import type { SshTarget } from "../../ssh";
 import { shellQuote } from "../../ssh/shell";
 import { pickSubnet, parseSubnet, subnetHost, validatePrefix } from "./net-plan";
@@ -455,6 +456,8 @@ export async function deleteLocalNodes(prefix: string, home = sealerHome()): Pro
     await execFileP("ip", ["link", "del", br]).catch(() => undefined);
   }
   for (const n of names) await fs.promises.rm(path.join(localNodesDir(home), n), { recursive: true, force: true });
+  // These hosts are gone for good: their pinned keys would only make a re-created node look like an attack.
+  for (const n of nodes) await forgetHostKey(dataPaths.knownHosts(home), n.ip, n.port).catch(() => 0);
   await fs.promises.rm(partial, { recursive: true, force: true });
   return [...names].sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
 }

@@ -1,0 +1,146 @@
+/**
+ * Pure pieces of layer distribution: what a node lacks, how its rootfs must be (re)built, and
+ * the sh scripts that do it with only sh, coreutils, tar, gzip, find and sha256sum.
+ */
+import * as path from "node:path";
+import { shellQuote as q } from "../ssh/shell";
+
+export interface NodeBlobInventory {
+  /** hex -> size of complete (verified) blobs. */
+  complete: Map<string, number>;
+  /** hex -> size of interrupted uploads. */
+  partial: Map<string, number>;
+  /** Layers the node's rootfs was built from, oldest first; undefined when none or unreadable. */
+  materialised?: string[];
+  rootfsExists: boolean;
+}
+
+export interface Whiteouts {
+  /** Paths (relative to the rootfs) a layer deletes from the layers below. */
+  remove: string[];
+  /** Directories whose lower contents a layer hides (`.wh..wh..opq`). */
+  opaque: string[];
+}
+
+export const INVENTORY_MARK = "==sealer-layers-json==";
+
+export function nodePaths(dataRoot: string, cluster: string) {
+  return {
+    blobs: path.posix.join(dataRoot, "blobs", "sha256"),
+    clusterDir: path.posix.join(dataRoot, cluster),
+    rootfs: path.posix.join(dataRoot, cluster, "rootfs"),
+    layersJson: path.posix.join(dataRoot, cluster, "layers.json"),
+  };
+}
+
+/** Lists blob sizes and prints layers.json after a marker. */
+export function inventoryScript(dataRoot: string, cluster: string): string {
+  const p = nodePaths(dataRoot, cluster);
+  return [
+    `mkdir -p ${q(p.blobs)} ${q(p.clusterDir)}`,
+    `cd ${q(p.blobs)}`,
+    `set -- *`,
+    `if [ -e "$1" ]; then stat -c '%s %n' -- "$@"; fi`,
+    `if [ -d ${q(p.rootfs)} ]; then echo rootfs=yes; else echo rootfs=no; fi`,
+    `echo ${INVENTORY_MARK}`,
+    `cat ${q(p.layersJson)} 2>/dev/null || true`,
+  ].join("\n");
+}
+
+export function parseInventory(stdout: string): NodeBlobInventory {
+  const [head, json] = stdout.split(INVENTORY_MARK + "\n");
+  const complete = new Map<string, number>();
+  const partial = new Map<string, number>();
+  let rootfsExists = false;
+  for (const line of (head ?? "").split("\n")) {
+    if (line === "rootfs=yes") rootfsExists = true;
+    const m = /^(\d+) ([a-f0-9]{64})(\.partial)?$/.exec(line.trim());
+    if (!m) continue;
+    (m[3] ? partial : complete).set(m[2]!, Number(m[1]));
+  }
+  let materialised: string[] | undefined;
+  try {
+    const parsed = JSON.parse((json ?? "").trim() || "null") as { layers?: unknown } | null;
+    if (parsed && Array.isArray(parsed.layers) && parsed.layers.every((x) => typeof x === "string")) materialised = parsed.layers as string[];
+  } catch {
+    materialised = undefined; // half-written or foreign: rebuild
+  }
+  return { complete, partial, rootfsExists, ...(materialised ? { materialised } : {}) };
+}
+
+export type Materialise = { kind: "none" } | { kind: "append"; from: number } | { kind: "rebuild" };
+
+/**
+ * How to bring the rootfs to `desired`:
+ * - the same list: nothing;
+ * - the node's list is a prefix of `desired` (layers added on top): extract only the new ones;
+ * - otherwise (a layer changed at k): rebuild from the node's blob store in a fresh directory and
+ *   swap it in. Rebuilding from the base (rather than undoing layers k..n) is the simplest way
+ *   to be exactly right when a later layer deleted a file that an earlier one created; it is
+ *   local disk work on the node, no byte is sent again.
+ */
+export function planMaterialise(desired: string[], inv: NodeBlobInventory): Materialise {
+  const cur = inv.materialised;
+  if (!cur || !inv.rootfsExists) return { kind: "rebuild" };
+  if (cur.length === desired.length && cur.every((d, i) => d === desired[i])) return { kind: "none" };
+  if (cur.length < desired.length && cur.every((d, i) => d === desired[i])) return { kind: "append", from: cur.length };
+  return { kind: "rebuild" };
+}
+
+/** Appends data to `<hex>.partial`, checks size and digest, renames to `<hex>`. Exit 91 short, 92 digest mismatch. */
+export function receiveBlobScript(dataRoot: string, hex: string, size: number, offset: number): string {
+  const dir = nodePaths(dataRoot, "x").blobs;
+  return [
+    `set -e`,
+    `mkdir -p ${q(dir)}`,
+    `cd ${q(dir)}`,
+    offset === 0 ? `: > ${hex}.partial` : `[ "$(wc -c < ${hex}.partial)" -eq ${offset} ] || { echo "partial upload of sha256:${hex} changed size under us" >&2; rm -f ${hex}.partial; exit 93; }`,
+    `cat >> ${hex}.partial`,
+    `got=$(wc -c < ${hex}.partial)`,
+    `if [ "$got" -ne ${size} ]; then echo "short transfer of sha256:${hex}: $got of ${size} bytes" >&2; exit 91; fi`,
+    `if ! echo "${hex}  ${hex}.partial" | sha256sum -c --status; then rm -f ${hex}.partial; echo "digest mismatch for sha256:${hex}: the received bytes were removed" >&2; exit 92; fi`,
+    `mv -f ${hex}.partial ${hex}`,
+  ].join("\n");
+}
+
+function layerScript(blobsDir: string, target: string, digest: string, wh: Whiteouts): string[] {
+  const hex = digest.slice("sha256:".length);
+  const lines: string[] = [];
+  // Whiteouts apply to the layers below, so they go first; the layer's own entries follow.
+  for (const d of wh.opaque) lines.push(`if [ -d ${q(target + "/" + d)} ]; then find ${q(target + "/" + d)} -mindepth 1 -maxdepth 1 -exec rm -rf {} +; fi`);
+  for (const r of wh.remove) lines.push(`rm -rf ${q(target + "/" + r)}`);
+  lines.push(`tar -xf ${q(blobsDir + "/" + hex)} -C ${q(target)} --exclude='.wh.*'`);
+  return lines;
+}
+
+/** The sh script that materialises `desired` per `plan`; ends by writing layers.json atomically. */
+export function materialiseScript(dataRoot: string, cluster: string, desired: string[], plan: Exclude<Materialise, { kind: "none" }>, whiteouts: Map<string, Whiteouts>): string {
+  const p = nodePaths(dataRoot, cluster);
+  const json = JSON.stringify({ layers: desired });
+  const lines = [`set -e`, `mkdir -p ${q(p.clusterDir)}`, `rm -f ${q(p.layersJson)}`];
+  const from = plan.kind === "append" ? plan.from : 0;
+  const target = plan.kind === "append" ? p.rootfs : p.rootfs + ".new";
+  if (plan.kind === "rebuild") lines.push(`rm -rf ${q(target)}`, `mkdir -p ${q(target)}`);
+  for (let i = from; i < desired.length; i++) {
+    const d = desired[i]!;
+    lines.push(`echo "extracting layer ${i + 1}/${desired.length} ${d.slice(0, 19)}"`);
+    lines.push(...layerScript(p.blobs, target, d, whiteouts.get(d) ?? { remove: [], opaque: [] }));
+  }
+  if (plan.kind === "rebuild") lines.push(`rm -rf ${q(p.rootfs + ".old")}`, `if [ -d ${q(p.rootfs)} ]; then mv ${q(p.rootfs)} ${q(p.rootfs + ".old")}; fi`, `mv ${q(target)} ${q(p.rootfs)}`, `rm -rf ${q(p.rootfs + ".old")}`);
+  lines.push(`printf '%s\\n' ${q(json)} > ${q(p.layersJson + ".tmp")}`, `mv -f ${q(p.layersJson + ".tmp")} ${q(p.layersJson)}`);
+  return lines.join("\n") + "\n";
+}
+
+/** Validates and splits a tar entry name into a whiteout, or undefined for ordinary entries. Throws on unsafe names. */
+export function classifyWhiteout(entryName: string): { kind: "opaque"; dir: string } | { kind: "remove"; path: string } | undefined {
+  const name = entryName.replace(/^\.\//, "").replace(/\/+$/, "");
+  const base = path.posix.basename(name);
+  if (!base.startsWith(".wh.")) return undefined;
+  const parts = name.split("/");
+  if (name.startsWith("/") || parts.some((x) => x === ".." || x === "")) throw new Error(`unsafe whiteout entry ${JSON.stringify(entryName)}`);
+  const dir = path.posix.dirname(name);
+  if (base === ".wh..wh..opq") return { kind: "opaque", dir: dir === "." ? "." : dir };
+  const target = base.slice(".wh.".length);
+  if (!target || target === "." || target === "..") throw new Error(`unsafe whiteout entry ${JSON.stringify(entryName)}`);
+  return { kind: "remove", path: dir === "." ? target : `${dir}/${target}` };
+}
