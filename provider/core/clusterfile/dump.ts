@@ -1,0 +1,95 @@
+import * as yaml from "js-yaml";
+import { Secret } from "./secret";
+import type { ClusterSpec, Env, HostSpec, SshSettings } from "./types";
+
+/**
+ * The spec back out as a Clusterfile (sealer.io/v2 + Config/Plugin/Application/kubeadm docs).
+ * Secrets are written only with `{ secrets: true }` (the state copy kept beside the cluster
+ * state, mode 0600); otherwise they are left out entirely, not masked, so the output is still
+ * a valid Clusterfile. Hosts with identical settings are grouped back into one entry.
+ */
+export function dumpClusterfile(spec: ClusterSpec, opts: { secrets?: boolean } = {}): string {
+  const sec = (s: Secret | undefined) => (s && opts.secrets ? s.reveal() : undefined);
+  const ssh = (s: Partial<SshSettings>) =>
+    clean({ user: s.user, passwd: sec(s.passwd), pk: s.pk, pkData: sec(s.pkData), pkPasswd: sec(s.pkPasswd), port: s.port === undefined ? undefined : String(s.port) });
+
+  const groups: Array<{ host: HostSpec; ips: string[] }> = [];
+  for (const h of spec.hosts) {
+    const last = groups[groups.length - 1];
+    if (last && sameSettings(last.host, h, opts.secrets === true)) last.ips.push(...h.ips);
+    else groups.push({ host: h, ips: [...h.ips] });
+  }
+  const reg = spec.registry.externalRegistry
+    ? { externalRegistry: clean({ ...spec.registry.externalRegistry, password: sec(spec.registry.externalRegistry.password) }) }
+    : spec.registry.localRegistry
+      ? {
+          localRegistry: clean({
+            ...spec.registry.localRegistry,
+            password: sec(spec.registry.localRegistry.password),
+            cert: spec.registry.localRegistry.cert ? { subjectAltName: spec.registry.localRegistry.cert } : undefined,
+          }),
+        }
+      : undefined;
+  const cluster = {
+    apiVersion: "sealer.io/v2",
+    kind: "Cluster",
+    metadata: { name: spec.name },
+    spec: clean({
+      image: spec.image,
+      env: envList(spec.env),
+      cmd: spec.cmd.length ? spec.cmd : undefined,
+      appNames: spec.appNames.length ? spec.appNames : undefined,
+      ssh: ssh(spec.ssh),
+      hosts: groups.map(({ host, ips }) =>
+        clean({
+          ips,
+          roles: host.roles,
+          ssh: Object.keys(host.ssh).length ? ssh(host.ssh) : undefined,
+          env: envList(host.env),
+          labels: Object.keys(host.labels).length ? host.labels : undefined,
+          taints: host.taints.length ? host.taints : undefined,
+        }),
+      ),
+      containerRuntime: spec.containerRuntime,
+      hostAliases: spec.hostAliases.length ? spec.hostAliases : undefined,
+      registry: reg,
+      dataRoot: spec.dataRoot,
+    }),
+  };
+  const docs: unknown[] = [cluster];
+  for (const c of spec.configs)
+    docs.push({ apiVersion: "sealer.io/v2", kind: "Config", metadata: { name: c.name }, spec: clean({ path: c.path, data: c.data, strategy: c.strategy, process: c.process.length ? c.process.join("|") : undefined, appName: c.appName }) });
+  for (const p of spec.plugins)
+    docs.push({ apiVersion: "sealer.io/v2", kind: "Plugin", metadata: { name: p.name }, spec: clean({ type: p.type, action: p.actions.join("|") || undefined, scope: p.scope.join("|") || undefined, on: p.on, data: p.data }) });
+  if (spec.application) {
+    const a = spec.application;
+    docs.push({
+      apiVersion: "sealer.io/v2",
+      kind: "Application",
+      metadata: { name: a.name },
+      spec: clean({
+        cmds: a.cmds.length ? a.cmds : undefined,
+        launchApps: a.launchApps.length ? a.launchApps : undefined,
+        configs: a.configs.length ? a.configs.map((c) => clean({ name: c.name, env: envList(c.env), files: c.files.length ? c.files : undefined, launch: c.launchCmds ? { cmds: c.launchCmds } : undefined })) : undefined,
+      }),
+    });
+  }
+  for (const k of ["init", "cluster", "join", "kubelet", "kubeProxy"] as const) if (spec.kubeadm[k]) docs.push(spec.kubeadm[k]);
+  return docs.map((d) => yaml.dump(d, { lineWidth: -1, noRefs: true })).join("---\n");
+}
+
+function envList(env: Env): string[] | undefined {
+  const out = Object.entries(env).map(([k, v]) => `${k}=${v.join(";")}`);
+  return out.length ? out : undefined;
+}
+
+function sameSettings(a: HostSpec, b: HostSpec, secrets: boolean): boolean {
+  const key = (h: HostSpec) =>
+    JSON.stringify([h.roles, h.env, h.labels, h.taints, { ...h.ssh, passwd: secrets ? h.ssh.passwd?.reveal() : h.ssh.passwd ? 1 : 0, pkData: h.ssh.pkData ? 1 : 0, pkPasswd: h.ssh.pkPasswd ? 1 : 0 }]);
+  return key(a) === key(b);
+}
+
+function clean<T extends Record<string, unknown>>(o: T): T {
+  for (const k of Object.keys(o)) if (o[k] === undefined) delete o[k];
+  return o;
+}

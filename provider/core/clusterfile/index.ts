@@ -1,0 +1,61 @@
+/**
+ * The Clusterfile model: load (YAML with line numbers, every kind, v1 conversion), CLI flags,
+ * normal form, accessors, and dump. Others code against these names.
+ */
+import { sortEnv } from "./normalize";
+import type { ClusterSpec, Env, HostSpec, SshSettings } from "./types";
+
+export * from "./types";
+export { Secret, isSecret, secretOf } from "./secret";
+export { loadClusterfile, CLUSTER_V1_VERSIONS, CLUSTER_V2_VERSIONS } from "./load";
+export { clusterFromFlags, parseIpList, DEFAULT_CLUSTER_NAME, type ClusterFlags } from "./flags";
+export { normalizeCluster, DEFAULTS, type ClusterInput } from "./normalize";
+export { dumpClusterfile } from "./dump";
+export { parseTaint, parseEnvEntry, checkLabelKey, checkLabelValue, type Taint } from "./syntax";
+export { canonicalIp, compareIps, expandRange, ipFamily } from "./ip";
+
+/** Master IPs in order: master0 (the first master listed) first. */
+export function masters(spec: ClusterSpec): string[] {
+  return spec.hosts.filter((h) => h.roles.includes("master")).flatMap((h) => h.ips);
+}
+
+/** Worker IPs (numeric order in normal form). */
+export function workers(spec: ClusterSpec): string[] {
+  return spec.hosts.filter((h) => !h.roles.includes("master")).flatMap((h) => h.ips);
+}
+
+export function master0(spec: ClusterSpec): string | undefined {
+  return masters(spec)[0];
+}
+
+export function allHosts(spec: ClusterSpec): string[] {
+  return spec.hosts.flatMap((h) => h.ips);
+}
+
+export function findHost(spec: ClusterSpec, ip: string): HostSpec | undefined {
+  return spec.hosts.find((h) => h.ips.includes(ip));
+}
+
+export function hostRole(spec: ClusterSpec, ip: string): "master" | "node" | undefined {
+  const h = findHost(spec, ip);
+  return h ? (h.roles.includes("master") ? "master" : "node") : undefined;
+}
+
+/** The host's ssh settings: its overrides merged over spec.ssh. */
+export function hostSsh(spec: ClusterSpec, ip: string): SshSettings {
+  const h = findHost(spec, ip);
+  return { ...spec.ssh, ...(h?.ssh ?? {}) };
+}
+
+/** The host's env as lists: the host's keys replace the cluster's, key by key (sealer's mergeList). */
+export function hostEnvValues(spec: ClusterSpec, ip: string): Env {
+  const h = findHost(spec, ip);
+  return sortEnv({ ...spec.env, ...(h?.env ?? {}) });
+}
+
+/** The host's env as strings; several values are joined with ';' (as written in a Clusterfile). */
+export function hostEnv(spec: ClusterSpec, ip: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(hostEnvValues(spec, ip))) out[k] = v.join(";");
+  return out;
+}

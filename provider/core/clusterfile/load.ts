@@ -1,0 +1,191 @@
+import type { z } from "zod";
+import { throwIfProblems, UserError } from "../errors";
+import { buildApplication, buildClusterV2, buildConfig, buildPlugin, convertV1, pathText, type Report } from "./build";
+import { normalizeCluster, type ClusterInput } from "./normalize";
+import {
+  applicationSpecSchema,
+  clusterV1SpecSchema,
+  clusterV2SpecSchema,
+  configSpecSchema,
+  docSchema,
+  pluginSpecSchema,
+  type RawApplicationSpec,
+  type RawClusterV1Spec,
+  type RawClusterV2Spec,
+} from "./schema";
+import type { ApplicationDoc, ClusterSpec, ConfigDoc, KubeadmDocs, PluginDoc } from "./types";
+import { loadDocuments, yamlErrorLine, type YamlDocument, type YamlPath } from "./yaml-lines";
+
+export const CLUSTER_V2_VERSIONS = ["sealer.io/v2", "sealer.cloud/v2"];
+export const CLUSTER_V1_VERSIONS = ["sealer.aliyun.com/v1alpha1", "sealer.io/v1", "zlink.aliyun.com/v1alpha1"];
+
+/** kubeadm kinds and the key they take in ClusterSpec.kubeadm. */
+const KUBEADM_KINDS: Record<string, keyof KubeadmDocs> = {
+  InitConfiguration: "init",
+  ClusterConfiguration: "cluster",
+  JoinConfiguration: "join",
+  KubeletConfiguration: "kubelet",
+  KubeProxyConfiguration: "kubeProxy",
+};
+
+/**
+ * Parses a Clusterfile (multi-document YAML, dispatched on `kind`) into the normalised model.
+ * Throws one UserError listing every problem as "Clusterfile:LINE path: message"; returns
+ * non-fatal findings (unknown kinds, unknown fields, v1 conversion notes) as warnings.
+ */
+export function loadClusterfile(text: string, opts: { file?: string } = {}): { spec: ClusterSpec; warnings: string[] } {
+  const file = opts.file ?? "Clusterfile";
+  let docs: YamlDocument[];
+  try {
+    docs = loadDocuments(text, file);
+  } catch (err) {
+    const line = yamlErrorLine(err);
+    const reason = (err as { reason?: string }).reason ?? (err as Error).message;
+    throw new UserError(`${file}${line ? `:${line}` : ""}: YAML syntax error: ${reason}`, { cause: err });
+  }
+
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  let cluster: ClusterInput | undefined;
+  let clusterDocLine = 0;
+  const configs: ConfigDoc[] = [];
+  const plugins: PluginDoc[] = [];
+  let application: ApplicationDoc | undefined;
+  const kubeadm: KubeadmDocs = {};
+  const kubeadmLines: Partial<Record<keyof KubeadmDocs, number>> = {};
+  const names = { Config: new Map<string, number>(), Plugin: new Map<string, number>() };
+
+  for (const doc of docs) {
+    if (doc.value === null || doc.value === undefined) continue; // empty document ("---" at the end)
+    const at = (path: YamlPath) => `${file}:${doc.lineOf(path)}${path.length ? " " + pathText(path) : ""}`;
+    const report: Report = (path, msg) => problems.push(`${at(path)}: ${msg}`);
+    const warn = (path: YamlPath, msg: string) => warnings.push(`${at(path)}: ${msg}`);
+    if (typeof doc.value !== "object" || Array.isArray(doc.value)) {
+      problems.push(`${file}:${doc.line}: document ${doc.index + 1} must be a mapping with apiVersion and kind`);
+      continue;
+    }
+    const v = doc.value as Record<string, unknown>;
+    const kind = v.kind;
+    const apiVersion = v.apiVersion;
+    if (typeof kind !== "string" || kind === "") {
+      report(["kind"], `document ${doc.index + 1} has no kind (expected Cluster, Config, Plugin, Application or a kubeadm configuration)`);
+      continue;
+    }
+    if (typeof apiVersion !== "string" || apiVersion === "") {
+      report(["apiVersion"], `required (e.g. sealer.io/v2 for kind ${kind})`);
+      continue;
+    }
+    const parse = <T extends z.ZodType>(schema: T, specRequired = true): z.infer<ReturnType<typeof docSchema<T>>> | undefined => {
+      const r = docSchema(schema, specRequired).safeParse(v, { reportInput: true });
+      if (r.success) return r.data;
+      let fatal = false;
+      for (const issue of r.error.issues) {
+        const path = issue.path.filter((p): p is string | number => typeof p !== "symbol");
+        if (issue.code === "unrecognized_keys") {
+          for (const k of issue.keys) warn([...path, k], `unknown field (ignored)`);
+          continue;
+        }
+        fatal = true;
+        report(path, describeIssue(issue));
+      }
+      // Unknown fields alone do not fail a document: re-parse leniently to use the rest.
+      if (fatal) return undefined;
+      return docSchema(schema, specRequired).safeParse(stripUnknown(v, r.error.issues)).data;
+    };
+    const name = (v.metadata as { name?: unknown } | undefined)?.name;
+    const nameStr = typeof name === "string" ? name : undefined;
+
+    if (kind === "Cluster") {
+      if (cluster) {
+        report(["kind"], `a second Cluster document (the first is at line ${clusterDocLine}): a Clusterfile describes one cluster`);
+        continue;
+      }
+      clusterDocLine = doc.line;
+      if (CLUSTER_V2_VERSIONS.includes(apiVersion)) {
+        const d = parse(clusterV2SpecSchema);
+        if (d) cluster = buildClusterV2({ name: nameStr, spec: d.spec as RawClusterV2Spec }, report);
+      } else if (CLUSTER_V1_VERSIONS.includes(apiVersion)) {
+        const d = parse(clusterV1SpecSchema);
+        if (d) {
+          warn([], `converted from ${apiVersion} to sealer.io/v2`);
+          cluster = convertV1({ name: nameStr, spec: d.spec as RawClusterV1Spec }, report, warn);
+        }
+      } else {
+        report(["apiVersion"], `"${apiVersion}" is not a supported Cluster version (use ${[...CLUSTER_V2_VERSIONS, ...CLUSTER_V1_VERSIONS].join(", ")})`);
+      }
+      if (!cluster) cluster = { name: "", image: "" }; // keep going: report the other documents' problems too
+    } else if (kind === "Config" || kind === "Plugin") {
+      const d = parse(kind === "Config" ? configSpecSchema : pluginSpecSchema);
+      if (!d) continue;
+      if (nameStr) {
+        const prev = names[kind].get(nameStr);
+        if (prev !== undefined) report(["metadata", "name"], `${kind} "${nameStr}" is already defined at line ${prev}`);
+        names[kind].set(nameStr, doc.line);
+      }
+      if (kind === "Config") configs.push(buildConfig(nameStr, d.spec as z.infer<typeof configSpecSchema>, report));
+      else plugins.push(buildPlugin(nameStr, d.spec as z.infer<typeof pluginSpecSchema>, report));
+    } else if (kind === "Application") {
+      const d = parse(applicationSpecSchema);
+      if (!d) continue;
+      if (application) report(["kind"], "a second Application document: merge them into one");
+      else application = buildApplication(nameStr, d.spec as RawApplicationSpec, report);
+    } else if (kind in KUBEADM_KINDS) {
+      const key = KUBEADM_KINDS[kind] as keyof KubeadmDocs;
+      const expected = key === "kubelet" ? "kubelet.config.k8s.io/" : key === "kubeProxy" ? "kubeproxy.config.k8s.io/" : "kubeadm.k8s.io/";
+      if (!apiVersion.startsWith(expected)) report(["apiVersion"], `"${apiVersion}" is not a ${kind} version (expected ${expected}…)`);
+      if (kubeadm[key]) report(["kind"], `a second ${kind} document (the first is at line ${kubeadmLines[key]}): merge them into one`);
+      kubeadm[key] = v;
+      kubeadmLines[key] = doc.line;
+    } else {
+      warnings.push(`${file}:${doc.lineOf(["kind"])}: unknown kind "${kind}" (apiVersion ${apiVersion}) in document ${doc.index + 1}: ignored`);
+    }
+  }
+  if (!cluster && problems.length === 0) problems.push(`${file}: no Cluster document (kind: Cluster, apiVersion: sealer.io/v2)`);
+  // Report in file order (a stable sort keeps each document's own order for equal lines).
+  const lineOf = (p: string) => Number(/^[^:]*:(\d+)/.exec(p.slice(file.length))?.[1] ?? 0);
+  problems.sort((a, b) => lineOf(a) - lineOf(b));
+  throwIfProblems(`${file} is invalid (${problems.length} problem${problems.length === 1 ? "" : "s"})`, problems);
+  const input = cluster as ClusterInput;
+  const spec = normalizeCluster({ ...input, configs, plugins, application, kubeadm });
+  return { spec, warnings };
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case "invalid_type": {
+      const input = (issue as { input?: unknown }).input;
+      if (input === undefined) return `required (${article(issue.expected)})`;
+      return `expected ${article(issue.expected)}, got ${describeValue(input)}`;
+    }
+    case "invalid_union": {
+      const input = (issue as { input?: unknown }).input;
+      return input === undefined ? "required" : `unexpected ${describeValue(input)}`;
+    }
+    default:
+      return issue.message;
+  }
+}
+
+function article(t: string): string {
+  return t === "array" ? "a list" : t === "object" ? "a mapping" : t === "record" ? "a mapping" : `a ${t}`;
+}
+
+function describeValue(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "a list";
+  if (typeof v === "object") return "a mapping";
+  if (typeof v === "string") return `the string ${JSON.stringify(v)}`;
+  return `${typeof v} ${JSON.stringify(v)}`;
+}
+
+/** Removes keys that zod reported as unrecognized, so the rest of the document can be used. */
+function stripUnknown(value: Record<string, unknown>, issues: z.core.$ZodIssue[]): unknown {
+  const copy = structuredClone(value) as Record<string, unknown>;
+  for (const issue of issues) {
+    if (issue.code !== "unrecognized_keys") continue;
+    let target: unknown = copy;
+    for (const p of issue.path) target = (target as Record<string | number, unknown> | undefined)?.[p as string | number];
+    if (target && typeof target === "object") for (const k of issue.keys) delete (target as Record<string, unknown>)[k];
+  }
+  return copy;
+}
