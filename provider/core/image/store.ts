@@ -1,0 +1,340 @@
+/**
+ * Reading and managing images in the local store (an OCI layout): resolve a reference to its
+ * manifest for a platform, list, inspect, tag, remove, prune. The CLI verbs and the planner's
+ * image facts are thin layers over these functions.
+ */
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { UserError } from "../errors";
+import { familiarReference, normalizeReference, parseReference } from "./reference";
+import type { OciLayout } from "./layout";
+import { Annotations, ContainerImage, Descriptor, ImageConfig, ImageExtension, Index, Manifest, MediaTypes, Platform } from "./types";
+
+/** "linux/amd64" for this machine (Node's x64 -> amd64). */
+export function hostPlatform(): string {
+  const arch = process.arch === "x64" ? "amd64" : process.arch === "ia32" ? "386" : process.arch;
+  return `linux/${arch}`;
+}
+
+export function parsePlatform(p: string): Platform {
+  const parts = p.trim().split("/");
+  const [os, architecture, variant] = parts;
+  if (!os || !architecture || parts.length > 3) throw new UserError(`invalid platform "${p}": use os/arch[/variant], e.g. linux/amd64`);
+  return { os, architecture, ...(variant ? { variant } : {}) };
+}
+
+export function formatPlatform(p: Platform): string {
+  return `${p.os}/${p.architecture}${p.variant ? "/" + p.variant : ""}`;
+}
+
+function isIndex(mediaType: string | undefined): boolean {
+  return mediaType === MediaTypes.index || mediaType === MediaTypes.dockerManifestList;
+}
+
+export interface FoundImage {
+  /** Normalised reference names pointing at it (one when found by reference). */
+  refs: string[];
+  descriptor: Descriptor;
+}
+
+/**
+ * Finds an image by reference ("app:1", "docker.io/library/app:1") or by id (a manifest/index
+ * digest "sha256:…" or a unique hex prefix of at least 6 characters).
+ */
+export async function findImage(layout: OciLayout, nameOrId: string): Promise<FoundImage | undefined> {
+  const refs = await layout.listRefs();
+  const id = nameOrId.replace(/^sha256:/, "");
+  if (/^[a-f0-9]{6,64}$/.test(id)) {
+    const matches = refs.filter((r) => r.descriptor.digest.slice("sha256:".length).startsWith(id));
+    const digests = new Set(matches.map((m) => m.descriptor.digest));
+    if (digests.size > 1) throw new UserError(`image id "${nameOrId}" is ambiguous (${[...digests].join(", ")}); give more characters`);
+    const first = matches[0];
+    if (first) return { refs: matches.map((m) => m.ref), descriptor: first.descriptor };
+    if (/^[a-f0-9]{64}$/.test(id) || nameOrId.startsWith("sha256:")) return undefined;
+  }
+  let ref: string;
+  try {
+    ref = normalizeReference(nameOrId);
+  } catch (err) {
+    throw new UserError(`"${nameOrId}" is neither an image reference nor an image id: ${(err as Error).message}`);
+  }
+  const hit = refs.find((r) => r.ref === ref);
+  return hit ? { refs: [hit.ref], descriptor: hit.descriptor } : undefined;
+}
+
+export interface ResolvedManifest {
+  /** The normalised reference (or the id given). */
+  reference: string;
+  /** Digest of the platform manifest. */
+  manifestDigest: string;
+  manifest: Manifest;
+  config: ImageConfig;
+  /** Set when the reference points at an index. */
+  indexDigest?: string;
+  /** The platform of this manifest ("linux/amd64"). */
+  platform: string;
+  /** All platforms of the image. */
+  platforms: string[];
+}
+
+/**
+ * Resolves a reference to the manifest for `platform` (default: this machine's, else the only
+ * or first one). Throws a UserError naming what to do when the image or platform is missing.
+ */
+export async function resolveManifest(layout: OciLayout, ref: string, platform?: string): Promise<ResolvedManifest> {
+  const found = await findImage(layout, ref);
+  if (!found) throw new UserError(`image ${ref} not found in the local store (${layout.root}); build it, or run sealer pull ${ref}`);
+  const reference = found.refs[0] ?? ref;
+  const top = found.descriptor;
+  if (isIndex(top.mediaType)) {
+    const index = await layout.readJson<Index>(top.digest);
+    const entries = index.manifests.filter((m) => m.platform);
+    const platforms = entries.map((m) => formatPlatform(m.platform as Platform));
+    const want = platform ?? (platforms.includes(hostPlatform()) ? hostPlatform() : platforms[0]);
+    const entry = entries.find((m) => formatPlatform(m.platform as Platform) === want);
+    if (!entry) throw new UserError(`image ${reference} has no manifest for platform ${want ?? "(none)"}; it has ${platforms.join(", ") || "none"}`);
+    const manifest = await layout.readJson<Manifest>(entry.digest);
+    const config = await layout.readJson<ImageConfig>(manifest.config.digest);
+    return { reference, manifestDigest: entry.digest, manifest, config, indexDigest: top.digest, platform: want as string, platforms };
+  }
+  const manifest = await layout.readJson<Manifest>(top.digest);
+  const config = await layout.readJson<ImageConfig>(manifest.config.digest);
+  const own = formatPlatform({ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) });
+  if (platform && platform !== own) throw new UserError(`image ${reference} is built for ${own} only, not ${platform}`);
+  return { reference, manifestDigest: top.digest, manifest, config, platform: own, platforms: [own] };
+}
+
+/** The sealer extension of a manifest (sealer v0.9+ annotation), or undefined for non-sealer images. */
+export function readExtension(manifest: Manifest): ImageExtension | undefined {
+  const raw = manifest.annotations?.[Annotations.sealerExtension];
+  if (!raw) return undefined;
+  try {
+    return JSON.parse(raw) as ImageExtension;
+  } catch {
+    throw new UserError(`the image's ${Annotations.sealerExtension} annotation is not valid JSON`);
+  }
+}
+
+export function readContainerImages(manifest: Manifest): ContainerImage[] {
+  const raw = manifest.annotations?.[Annotations.sealerContainerImages];
+  if (!raw) return [];
+  try {
+    const v = JSON.parse(raw) as unknown;
+    return Array.isArray(v) ? (v as ContainerImage[]) : [];
+  } catch {
+    throw new UserError(`the image's ${Annotations.sealerContainerImages} annotation is not valid JSON`);
+  }
+}
+
+/** Every blob an entry reaches (index -> manifests -> config + layers). */
+async function reachableFrom(layout: OciLayout, d: Descriptor, out: Set<string>): Promise<void> {
+  if (out.has(d.digest)) return;
+  out.add(d.digest);
+  if (!(await layout.hasBlob(d.digest))) return;
+  if (isIndex(d.mediaType)) {
+    const idx = await layout.readJson<Index>(d.digest);
+    for (const m of idx.manifests) await reachableFrom(layout, m, out);
+  } else if (d.mediaType === MediaTypes.manifest || d.mediaType === MediaTypes.dockerManifest) {
+    const m = await layout.readJson<Manifest>(d.digest);
+    out.add(m.config.digest);
+    for (const l of m.layers) out.add(l.digest);
+  }
+}
+
+export interface ImageSummary {
+  reference: string;
+  name: string;
+  tag: string;
+  /** First 12 hex digits of the manifest (or index) digest. */
+  id: string;
+  digest: string;
+  platforms: string[];
+  /** Bytes of manifest(s), configs and layers. */
+  size: number;
+  /** When the reference was set (store-local; not part of the image digest). */
+  created?: string;
+}
+
+export async function listImages(layout: OciLayout): Promise<ImageSummary[]> {
+  const out: ImageSummary[] = [];
+  for (const { ref, descriptor } of await layout.listRefs()) {
+    const parsed = parseReference(ref);
+    const blobs = new Set<string>();
+    await reachableFrom(layout, descriptor, blobs);
+    let size = 0;
+    for (const b of blobs) size += (await fs.promises.stat(layout.blobPath(b)).catch(() => ({ size: 0 }))).size;
+    let platforms: string[] = [];
+    try {
+      platforms = (await resolveManifest(layout, ref)).platforms;
+    } catch {
+      platforms = [];
+    }
+    const fam = familiarReference({ ...parsed, tag: undefined, digest: undefined });
+    out.push({
+      reference: ref,
+      name: fam,
+      tag: parsed.tag ?? "<none>",
+      id: descriptor.digest.slice(7, 19),
+      digest: descriptor.digest,
+      platforms,
+      size,
+      ...(descriptor.annotations?.[Annotations.created] ? { created: descriptor.annotations[Annotations.created] } : {}),
+    });
+  }
+  return out;
+}
+
+export interface InspectResult {
+  reference: string;
+  /** Digest of what the reference points at (manifest, or index for multi-platform). */
+  digest: string;
+  mediaType: string;
+  platforms: string[];
+  platform: string;
+  manifestDigest: string;
+  configDigest: string;
+  layers: Array<{ digest: string; size: number; diffID?: string; paths?: string[]; instruction?: string }>;
+  labels: Record<string, string>;
+  env: string[];
+  author?: string;
+  history: Array<{ created_by?: string; empty_layer?: boolean }>;
+  extension?: ImageExtension;
+  containerImages: ContainerImage[];
+}
+
+export async function inspectImage(layout: OciLayout, ref: string, platform?: string): Promise<InspectResult> {
+  const found = await findImage(layout, ref);
+  const r = await resolveManifest(layout, ref, platform);
+  const top = found?.descriptor;
+  const ext = readExtension(r.manifest);
+  return {
+    reference: r.reference,
+    digest: top?.digest ?? r.manifestDigest,
+    mediaType: top?.mediaType ?? MediaTypes.manifest,
+    platforms: r.platforms,
+    platform: r.platform,
+    manifestDigest: r.manifestDigest,
+    configDigest: r.manifest.config.digest,
+    layers: r.manifest.layers.map((l, i) => {
+      const paths = l.annotations?.[Annotations.layerPaths];
+      const instruction = l.annotations?.[Annotations.layerInstruction];
+      const diffID = r.config.rootfs?.diff_ids?.[i];
+      return {
+        digest: l.digest,
+        size: l.size,
+        ...(diffID ? { diffID } : {}),
+        ...(paths ? { paths: JSON.parse(paths) as string[] } : {}),
+        ...(instruction ? { instruction } : {}),
+      };
+    }),
+    labels: r.config.config?.Labels ?? {},
+    env: r.config.config?.Env ?? [],
+    ...(r.config.author ? { author: r.config.author } : {}),
+    history: (r.config.history ?? []).map((h) => ({ ...(h.created_by ? { created_by: h.created_by } : {}), ...(h.empty_layer ? { empty_layer: true } : {}) })),
+    ...(ext ? { extension: ext } : {}),
+    containerImages: readContainerImages(r.manifest),
+  };
+}
+
+export async function tagImage(layout: OciLayout, source: string, target: string): Promise<string> {
+  const found = await findImage(layout, source);
+  if (!found) throw new UserError(`image ${source} not found in the local store; see sealer images`);
+  const annotations = { ...(found.descriptor.annotations ?? {}) };
+  delete annotations[Annotations.refName];
+  annotations[Annotations.created] = new Date().toISOString();
+  const ref = normalizeReference(target);
+  await layout.setRef(ref, { ...found.descriptor, annotations });
+  return ref;
+}
+
+/**
+ * Removes references. A reference removes just itself. An id (digest or prefix) matching
+ * several references needs `force` (it would untag all of them). Blobs stay until `prune`.
+ * Checks every name first, so nothing is removed when any is wrong.
+ */
+export async function removeImages(layout: OciLayout, names: string[], force = false): Promise<string[]> {
+  const toRemove: string[] = [];
+  const problems: string[] = [];
+  for (const n of names) {
+    const found = await findImage(layout, n).catch((err: Error) => {
+      problems.push(err.message);
+      return null;
+    });
+    if (found === null) continue;
+    if (!found) problems.push(`image ${n} not found in the local store`);
+    else if (found.refs.length > 1 && !force) problems.push(`${n} is referenced by ${found.refs.join(", ")}: remove them by name, or use -f to remove all`);
+    else toRemove.push(...found.refs);
+  }
+  if (problems.length) throw new UserError(problems.length === 1 ? (problems[0] as string) : `cannot remove images:\n${problems.map((p) => ` - ${p}`).join("\n")}`, { problems });
+  const unique = [...new Set(toRemove)];
+  for (const r of unique) await layout.removeRef(r);
+  return unique;
+}
+
+const LEASE_PREFIX = "lease-";
+
+/**
+ * A build's claim on blobs it is writing before its reference exists: while the lease's process
+ * lives, prune keeps every blob modified after the lease started. Reused blobs are touched.
+ */
+export async function takeLease(layout: OciLayout): Promise<{ touch(digest: string): Promise<void>; release(): Promise<void> }> {
+  await layout.init();
+  const file = path.join(layout.tmpDir(), `${LEASE_PREFIX}${process.pid}-${crypto.randomBytes(4).toString("hex")}`);
+  await fs.promises.writeFile(file, String(Date.now()));
+  return {
+    async touch(digest) {
+      const now = new Date();
+      await fs.promises.utimes(layout.blobPath(digest), now, now).catch(() => undefined);
+    },
+    async release() {
+      await fs.promises.rm(file, { force: true });
+    },
+  };
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Deletes blobs no reference reaches (and temp files of dead processes); returns what it freed. */
+export async function pruneStore(layout: OciLayout): Promise<{ blobs: number; bytes: number }> {
+  let blobs = 0;
+  let bytes = 0;
+  // Under the index lock, so no reference is set while we decide what is unreachable.
+  await layout.updateIndex(async (idx) => {
+    const keep = new Set<string>();
+    for (const d of idx.manifests) await reachableFrom(layout, d, keep);
+    let leaseStart = Infinity;
+    const tmpNames = await fs.promises.readdir(layout.tmpDir()).catch(() => [] as string[]);
+    for (const n of tmpNames) {
+      const pid = Number(/^[a-z]+-(\d+)-/.exec(n)?.[1] ?? NaN);
+      const file = path.join(layout.tmpDir(), n);
+      if (Number.isFinite(pid) && pidAlive(pid)) {
+        if (n.startsWith(LEASE_PREFIX)) leaseStart = Math.min(leaseStart, Number(await fs.promises.readFile(file, "utf8").catch(() => "0")) - 1000);
+        continue;
+      }
+      const st = await fs.promises.stat(file).catch(() => undefined);
+      if (!st) continue;
+      bytes += st.isFile() ? st.size : 0;
+      await fs.promises.rm(file, { recursive: true, force: true });
+    }
+    const dir = path.join(layout.root, "blobs", "sha256");
+    for (const hex of await fs.promises.readdir(dir).catch(() => [] as string[])) {
+      if (keep.has(`sha256:${hex}`)) continue;
+      const file = path.join(dir, hex);
+      const st = await fs.promises.stat(file).catch(() => undefined);
+      if (!st || st.mtimeMs >= leaseStart) continue;
+      await fs.promises.rm(file, { force: true });
+      blobs++;
+      bytes += st.size;
+    }
+    return idx;
+  });
+  return { blobs, bytes };
+}
