@@ -12,7 +12,8 @@ export class TokenBucket {
 
   constructor(
     readonly ratePerMinute: number,
-    readonly burst: number = Math.max(1, Math.min(20, Math.ceil(ratePerMinute / 10))),
+    // Half a second of calls: a rolling one-second window never sees much more than the rate.
+    readonly burst: number = Math.max(1, Math.min(20, Math.ceil(ratePerMinute / 120))),
     private readonly now: () => number = Date.now,
     private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
   ) {
