@@ -140,6 +140,11 @@ export interface AppliedHost {
   platform?: string;
   /** Layer digests present in the node's blob store. */
   layers: string[];
+  /** Kubernetes node name the host joined with (set by the executor). */
+  nodeName?: string;
+  /** Labels and taints the executor last set from the Clusterfile (so removed ones are removed). */
+  labels?: Record<string, string>;
+  taints?: string[];
 }
 
 export function emptyApplied(cluster: string): AppliedState {
