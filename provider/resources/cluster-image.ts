@@ -1,0 +1,327 @@
+/**
+ * Dynamic provider of ClusterImage: a Kubefile build into the local store, optionally pushed.
+ * Thin over the core builder (image/builder), facts (image/facts) and push (registry/push).
+ *
+ * check hashes the build inputs (every context file's path, exec bit and content, the Kubefile,
+ * ARGs, labels, platforms, build mode) into `contentHash`, so diff is a string comparison and the
+ * image is rebuilt exactly when something it is built from changed.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { createHash } from "node:crypto";
+import type { ImageFacts } from "../core/plan/types";
+import type { OciLayout as OciLayoutT } from "../core/image/layout";
+import {
+  type CheckFailure,
+  PartialStateError,
+  changedKeys,
+  compact,
+  containsUnknown,
+  errorMessage,
+  isUnknown,
+  reveal,
+  secret,
+  UNKNOWN,
+} from "./common";
+
+export interface ClusterImageInputs {
+  context: string;
+  tag: string;
+  kubefile?: string;
+  buildArgs?: Record<string, string>;
+  labels?: Record<string, string>;
+  platforms?: string[];
+  buildMode?: "full" | "lite";
+  noCache?: boolean;
+  push?: boolean;
+  registryAuth?: { username: string; password: string };
+  contentHash?: string;
+  providerVersion?: string;
+}
+
+export interface ClusterImageOutputs extends ClusterImageInputs {
+  reference: string;
+  digest: string;
+  layers: string[];
+  metadata: ImageMetadataOut;
+  containerImages: string[];
+  pushed: boolean;
+}
+
+export interface ImageMetadataOut {
+  imageType: ImageFacts["imageType"];
+  kubeVersion?: string;
+  containerRuntime?: string;
+  apps: Array<{ name: string; type: string }>;
+  launch: ImageFacts["launch"];
+  env: Record<string, string>;
+  platforms: string[];
+}
+
+/** Inputs whose change means a new build (contentHash covers the context, Kubefile and args). */
+const BUILD_KEYS = ["tag", "contentHash"] as const;
+
+// ---- core modules, loaded on use (the provider host loads this file only when a method runs) ----
+
+type BuilderModule = typeof import("../core/image/builder");
+type FactsModule = typeof import("../core/image/facts");
+type PushModule = typeof import("../core/registry/push");
+
+function store(): OciLayoutT {
+  const { OciLayout } = require("../core/image/layout") as typeof import("../core/image/layout");
+  const { dataPaths } = require("../core/paths") as typeof import("../core/paths");
+  return new OciLayout(dataPaths.store());
+}
+
+// ---- pure helpers ----
+
+export function kubefilePath(i: Pick<ClusterImageInputs, "context" | "kubefile">): string {
+  return path.resolve(i.context, i.kubefile ?? "Kubefile");
+}
+
+/**
+ * sha256 over everything a build reads: the context tree (sorted relative paths, file type, exec
+ * bit, content; symlink targets), the Kubefile text, and the build settings that shape the image.
+ */
+export function hashBuildInputs(i: ClusterImageInputs): string {
+  const h = createHash("sha256");
+  const add = (...parts: string[]): void => {
+    for (const p of parts) h.update(p).update("\0");
+  };
+  add("sealer-context-v1");
+  const root = path.resolve(i.context);
+  const walk = (rel: string): void => {
+    const dir = path.join(root, rel);
+    const names = fs.readdirSync(dir).sort();
+    for (const name of names) {
+      const r = rel ? `${rel}/${name}` : name;
+      const full = path.join(root, r);
+      const st = fs.lstatSync(full);
+      if (st.isSymbolicLink()) add("L", r, fs.readlinkSync(full));
+      else if (st.isDirectory()) {
+        add("D", r);
+        walk(r);
+      } else if (st.isFile()) {
+        add("F", r, st.mode & 0o111 ? "x" : "-", fileSha256(full));
+      }
+    }
+  };
+  walk("");
+  add("K", fs.readFileSync(kubefilePath(i), "utf8"));
+  add("A", JSON.stringify(sortedEntries(i.buildArgs)));
+  add("B", JSON.stringify(sortedEntries(i.labels)));
+  add("P", JSON.stringify(i.platforms ?? []));
+  add("M", i.buildMode ?? "full");
+  return "sha256:" + h.digest("hex");
+}
+
+function fileSha256(file: string): string {
+  const h = createHash("sha256");
+  const fd = fs.openSync(file, "r");
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      if (n <= 0) break;
+      h.update(buf.subarray(0, n));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return h.digest("hex");
+}
+
+function sortedEntries(m: Record<string, string> | undefined): Array<[string, string]> {
+  return Object.entries(m ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** Drops empty maps/lists and false flags so equivalent programs normalise to the same inputs. */
+export function normaliseInputs(news: ClusterImageInputs): ClusterImageInputs {
+  const emptyMap = (m?: Record<string, string>) => (m && Object.keys(m).length > 0 ? Object.fromEntries(sortedEntries(m)) : undefined);
+  return compact({
+    context: news.context,
+    tag: news.tag,
+    kubefile: news.kubefile,
+    buildArgs: emptyMap(news.buildArgs),
+    labels: emptyMap(news.labels),
+    platforms: news.platforms && news.platforms.length > 0 ? news.platforms : undefined,
+    buildMode: news.buildMode && news.buildMode !== "full" ? news.buildMode : undefined,
+    noCache: news.noCache || undefined,
+    push: news.push || undefined,
+    registryAuth: news.registryAuth,
+    providerVersion: news.providerVersion,
+  }) as ClusterImageInputs;
+}
+
+export function validateInputs(news: ClusterImageInputs): CheckFailure[] {
+  const failures: CheckFailure[] = [];
+  if (!isUnknown(news.context)) {
+    if (typeof news.context !== "string" || news.context === "") failures.push({ property: "context", reason: "context is required: the build context directory" });
+    else if (!fs.existsSync(news.context) || !fs.statSync(news.context).isDirectory())
+      failures.push({ property: "context", reason: `context ${news.context} is not a directory; give the directory holding the Kubefile and the files it copies` });
+    else if (!isUnknown(news.kubefile) && !fs.existsSync(kubefilePath(news)))
+      failures.push({ property: "kubefile", reason: `Kubefile ${kubefilePath(news)} not found; set kubefile or put a Kubefile in the context` });
+  }
+  if (!isUnknown(news.tag)) {
+    if (typeof news.tag !== "string" || news.tag === "") failures.push({ property: "tag", reason: "tag is required, e.g. my-app:1.0" });
+    else {
+      try {
+        const { parseReference } = require("../core/image/reference") as typeof import("../core/image/reference");
+        parseReference(news.tag);
+      } catch (err) {
+        failures.push({ property: "tag", reason: errorMessage(err) });
+      }
+    }
+  }
+  if (news.buildMode !== undefined && !isUnknown(news.buildMode) && news.buildMode !== "full" && news.buildMode !== "lite")
+    failures.push({ property: "buildMode", reason: `buildMode must be "full" or "lite", not ${JSON.stringify(news.buildMode)}` });
+  return failures;
+}
+
+export function metadataOf(f: ImageFacts): ImageMetadataOut {
+  return compact({
+    imageType: f.imageType,
+    kubeVersion: f.kubeVersion,
+    containerRuntime: f.containerRuntime,
+    apps: f.apps.map((a) => ({ name: a.name, type: a.type })),
+    launch: f.launch,
+    env: f.env,
+    platforms: f.platforms,
+  }) as ImageMetadataOut;
+}
+
+async function containerImagesOf(layout: OciLayoutT, reference: string): Promise<string[]> {
+  const { Annotations, MediaTypes } = require("../core/image/types") as typeof import("../core/image/types");
+  const top = await layout.resolve(reference);
+  if (!top) return [];
+  const names = new Set<string>();
+  const fromManifest = async (digest: string): Promise<void> => {
+    const m = await layout.readJson<{ annotations?: Record<string, string> }>(digest);
+    const raw = m.annotations?.[Annotations.sealerContainerImages];
+    if (!raw) return;
+    for (const ci of JSON.parse(raw) as Array<{ image: string }>) names.add(ci.image);
+  };
+  if (top.mediaType === MediaTypes.index || top.mediaType === MediaTypes.dockerManifestList) {
+    const idx = await layout.readJson<{ manifests: Array<{ digest: string }> }>(top.digest);
+    for (const m of idx.manifests) await fromManifest(m.digest);
+  } else await fromManifest(top.digest);
+  return [...names].sort();
+}
+
+// ---- the provider ----
+
+async function build(inputs: ClusterImageInputs): Promise<Omit<ClusterImageOutputs, keyof ClusterImageInputs>> {
+  const layout = store();
+  await layout.init();
+  const { buildImage } = require("../core/image/builder") as BuilderModule;
+  const { imageFacts } = require("../core/image/facts") as FactsModule;
+  const { normalizeReference } = require("../core/image/reference") as typeof import("../core/image/reference");
+  const res = await buildImage({
+    kubefile: kubefilePath(inputs),
+    context: path.resolve(inputs.context),
+    tag: inputs.tag,
+    buildArgs: inputs.buildArgs,
+    labels: inputs.labels,
+    platforms: inputs.platforms,
+    noCache: inputs.noCache,
+    buildMode: inputs.buildMode,
+  });
+  const reference = normalizeReference(res.reference);
+  const facts = await imageFacts(layout, reference);
+  return {
+    reference,
+    digest: res.digest,
+    layers: facts.layers.map((l) => l.digest),
+    metadata: metadataOf(facts),
+    containerImages: await containerImagesOf(layout, reference),
+    pushed: false,
+  };
+}
+
+async function push(inputs: ClusterImageInputs, reference: string): Promise<void> {
+  const { pushImage } = require("../core/registry/push") as PushModule;
+  const layout = store();
+  await pushImage(reference, { store: layout, ...(inputs.registryAuth ? { credentials: inputs.registryAuth } : {}) });
+}
+
+function outputsOf(inputs: ClusterImageInputs, built: Omit<ClusterImageOutputs, keyof ClusterImageInputs>): Record<string, unknown> {
+  return compact({ ...inputs, registryAuth: secret(inputs.registryAuth), ...built });
+}
+
+/** Build, then push when asked. A push failure after a good build keeps the build in state. */
+async function buildAndPush(id: string | undefined, inputs: ClusterImageInputs): Promise<{ id: string; outs: Record<string, unknown> }> {
+  const built = await build(inputs);
+  const rid = id ?? built.reference;
+  if (inputs.push) {
+    try {
+      await push(inputs, built.reference);
+      built.pushed = true;
+    } catch (err) {
+      throw new PartialStateError(rid, outputsOf(inputs, built), [`built ${built.reference}@${built.digest} but the push failed: ${errorMessage(err)}`], { cause: err });
+    }
+  }
+  return { id: rid, outs: outputsOf(inputs, built) };
+}
+
+export const provider = {
+  async check(_olds: Record<string, unknown>, newsRaw: Record<string, unknown>) {
+    const news = reveal(newsRaw) as unknown as ClusterImageInputs;
+    const failures = validateInputs(news);
+    const inputs = normaliseInputs(news) as unknown as Record<string, unknown>;
+    if (failures.length > 0) return { inputs, failures };
+    // Unknown context/Kubefile/args during preview: the hash is unknown too (shown as computed).
+    const hashable = [news.context, news.kubefile, news.buildArgs, news.labels, news.platforms, news.buildMode];
+    inputs.contentHash = containsUnknown(hashable) ? UNKNOWN : hashBuildInputs(news);
+    // Keep secret inputs in their envelope if the engine sent them so.
+    if (newsRaw.registryAuth !== undefined) inputs.registryAuth = newsRaw.registryAuth;
+    return { inputs };
+  },
+
+  async diff(_id: string, oldsRaw: Record<string, unknown>, newsRaw: Record<string, unknown>) {
+    const olds = reveal(oldsRaw);
+    const news = reveal(newsRaw);
+    const changed = changedKeys(olds, news, [...BUILD_KEYS, "buildMode", "platforms", "providerVersion"]);
+    const pushNow = news.push === true && olds.pushed !== true;
+    const unknown = containsUnknown([news.tag, news.contentHash]);
+    let storeLost = false;
+    if (changed.length === 0 && !unknown && typeof olds.reference === "string") {
+      // The local store is part of this resource: an image removed behind our back is rebuilt.
+      const desc = await store()
+        .resolve(olds.reference)
+        .catch(() => undefined);
+      storeLost = desc?.digest !== olds.digest;
+    }
+    return { changes: changed.length > 0 || pushNow || unknown || storeLost, replaces: [] as string[], deleteBeforeReplace: false };
+  },
+
+  async create(inputsRaw: Record<string, unknown>) {
+    return buildAndPush(undefined, reveal(inputsRaw) as unknown as ClusterImageInputs);
+  },
+
+  async read(id: string, props: Record<string, unknown>) {
+    const p = reveal(props) as unknown as Partial<ClusterImageOutputs>;
+    const desc = p.reference ? await store().resolve(p.reference) : undefined;
+    return { id, props: { ...props, digest: desc?.digest ?? "" } };
+  },
+
+  async update(id: string, oldsRaw: Record<string, unknown>, newsRaw: Record<string, unknown>) {
+    const olds = reveal(oldsRaw) as unknown as ClusterImageOutputs;
+    const news = reveal(newsRaw) as unknown as ClusterImageInputs;
+    const { outs } = await buildAndPush(id, news);
+    // A new tag: the old name no longer belongs to this resource.
+    if (olds.reference && olds.reference !== outs.reference) await removeOurRef(olds.reference, olds.digest);
+    return { outs };
+  },
+
+  async delete(_id: string, propsRaw: Record<string, unknown>) {
+    const p = reveal(propsRaw) as unknown as Partial<ClusterImageOutputs>;
+    if (p.reference && p.digest) await removeOurRef(p.reference, p.digest);
+  },
+};
+
+/** Removes the tag from the local store only if it still names the image this resource built. */
+async function removeOurRef(reference: string, digest: string): Promise<void> {
+  const layout = store();
+  const desc = await layout.resolve(reference);
+  if (desc && desc.digest === digest) await layout.removeRef(reference);
+}

@@ -1,0 +1,361 @@
+/**
+ * Dynamic provider of Cluster: a cluster image run onto hosts over SSH. Thin over the core:
+ * Clusterfile loading (core/clusterfile), the pure planner (core/plan/planner), the executor
+ * (core/apply) and the image facts (core/image/facts).
+ *
+ * - check normalises the inputs into a ClusterSpec (so an equivalent program has equal inputs)
+ *   and computes `plan`: the steps the update would run, shown by `pulumi preview --diff`.
+ * - diff is the planner over the applied state kept in the outputs: changes exactly when the
+ *   plan is non-empty (or a previous run left steps pending); replaces only on a new cluster
+ *   name or data root.
+ * - create/update run the plan; when a step fails, the state after the last finished step goes
+ *   back as partial state (PartialStateError), so the next `pulumi up` resumes there and
+ *   `pulumi destroy` knows every host that was touched.
+ */
+import type { ClusterSpec, Env } from "../core/clusterfile/types";
+import type { AppliedState, ImageFacts, Plan, Step } from "../core/plan/types";
+import type { OciLayout as OciLayoutT } from "../core/image/layout";
+import { type CheckFailure, PartialStateError, compact, containsUnknown, errorMessage, isUnknown, reveal, sameValue, secret, UNKNOWN } from "./common";
+
+export interface ClusterInputs {
+  name?: string;
+  image: string;
+  imageDigest?: string;
+  masters?: string[];
+  workers?: string[];
+  ssh?: { user?: string; password?: string; privateKey?: string; passphrase?: string; port?: number };
+  clusterfile?: string | Record<string, unknown>;
+  env?: Record<string, string>;
+  dataRoot?: string;
+  plan?: string[];
+  providerVersion?: string;
+}
+
+export interface StepOut {
+  id: string;
+  kind: string;
+  hosts: string[];
+  reason: string;
+}
+
+export interface ClusterOutputs extends ClusterInputs {
+  clusterName: string;
+  applied: AppliedState;
+  steps: StepOut[];
+  pending: StepOut[];
+  kubeconfig?: string;
+  joinSecrets?: Record<string, string>;
+}
+
+// ---- core modules, loaded on use ----
+
+type ClusterfileLoad = typeof import("../core/clusterfile/load");
+type ClusterfileNormalize = typeof import("../core/clusterfile/normalize");
+type SecretModule = typeof import("../core/clusterfile/secret");
+type FactsModule = typeof import("../core/image/facts");
+
+/** The planner (helper C): plan(desired, applied) -> Plan. */
+interface PlannerModule {
+  plan(desired: { spec: ClusterSpec; image: ImageFacts }, applied: AppliedState): Plan;
+}
+
+/** The executor (helper D2). */
+interface ApplyModule {
+  applyCluster(opts: {
+    spec: ClusterSpec;
+    imageRef?: string;
+    applied?: AppliedState;
+    onState?: (s: AppliedState) => void | Promise<void>;
+  }): Promise<{ plan: Plan; ran: Step[]; state: AppliedState }>;
+  deleteCluster?(opts: { spec: ClusterSpec; applied?: AppliedState; onState?: (s: AppliedState) => void | Promise<void> }): Promise<unknown>;
+}
+
+function store(): OciLayoutT {
+  const { OciLayout } = require("../core/image/layout") as typeof import("../core/image/layout");
+  const { dataPaths } = require("../core/paths") as typeof import("../core/paths");
+  return new OciLayout(dataPaths.store());
+}
+
+// ---- inputs -> ClusterSpec (pure apart from the Clusterfile parser) ----
+
+/** Clusterfile text from the input: YAML as given, or an object (one document or { documents }). */
+export function clusterfileText(cf: ClusterInputs["clusterfile"], name: string | undefined, image: string): string {
+  const yaml = require("js-yaml") as typeof import("js-yaml");
+  if (typeof cf === "string") return cf;
+  if (cf && Array.isArray((cf as { documents?: unknown }).documents)) {
+    return ((cf as { documents: unknown[] }).documents as unknown[]).map((d) => yaml.dump(d, { noRefs: true, sortKeys: true })).join("---\n");
+  }
+  if (cf && typeof cf === "object" && "kind" in cf) return yaml.dump(cf, { noRefs: true, sortKeys: true });
+  const doc = {
+    apiVersion: "sealer.io/v2",
+    kind: "Cluster",
+    metadata: { name: name ?? "default" },
+    spec: { image, ...(cf ?? {}) },
+  };
+  return yaml.dump(doc, { noRefs: true, sortKeys: true });
+}
+
+/**
+ * The normalised spec the inputs mean: the Clusterfile, then the typed inputs on top (name,
+ * image, hosts, ssh, env, dataRoot). Throws UserError listing every problem.
+ */
+export function specOf(i: ClusterInputs): { spec: ClusterSpec; warnings: string[] } {
+  const { loadClusterfile } = require("../core/clusterfile/load") as ClusterfileLoad;
+  const { normalizeCluster } = require("../core/clusterfile/normalize") as ClusterfileNormalize;
+  const { Secret } = require("../core/clusterfile/secret") as SecretModule;
+  const text = clusterfileText(i.clusterfile, i.name, i.image);
+  const { spec, warnings } = loadClusterfile(text, { file: "clusterfile" });
+  const byIp = new Map(spec.hosts.map((h) => [h.ips[0], h]));
+  const hostsFrom = (ips: string[], role: string) =>
+    ips.map((ip) => {
+      const known = byIp.get(ip);
+      return known ? { ...known, roles: [...new Set([...known.roles.filter((r) => r !== "master" && r !== "node"), role])] } : { ips: [ip], roles: [role] };
+    });
+  const hosts = i.masters || i.workers ? [...hostsFrom(i.masters ?? spec.hosts.filter((h) => h.roles.includes("master")).map((h) => h.ips[0]!), "master"), ...hostsFrom(i.workers ?? [], "node")] : spec.hosts;
+  const ssh = { ...spec.ssh };
+  if (i.ssh?.user) ssh.user = i.ssh.user;
+  if (i.ssh?.port) ssh.port = i.ssh.port;
+  if (i.ssh?.password) ssh.passwd = new Secret(i.ssh.password);
+  if (i.ssh?.privateKey) {
+    ssh.pkData = new Secret(i.ssh.privateKey);
+    delete ssh.pk;
+  }
+  if (i.ssh?.passphrase) ssh.pkPasswd = new Secret(i.ssh.passphrase);
+  const env: Env = { ...spec.env };
+  for (const [k, v] of Object.entries(i.env ?? {})) env[k] = [v];
+  const out = normalizeCluster({
+    ...spec,
+    name: i.name ?? spec.name,
+    image: i.image ?? spec.image,
+    hosts,
+    ssh,
+    env,
+    dataRoot: i.dataRoot ?? spec.dataRoot,
+  });
+  return { spec: out, warnings };
+}
+
+export function masterIps(spec: ClusterSpec): string[] {
+  return spec.hosts.filter((h) => h.roles.includes("master")).map((h) => h.ips[0]!);
+}
+
+function stepOut(s: Step): StepOut {
+  return { id: s.id, kind: s.kind, hosts: s.hosts, reason: s.reason };
+}
+
+/** One line per step, as the preview shows it. */
+export function planLines(p: Plan): string[] {
+  const lines = p.steps.map((s) => `${s.id} [${s.hosts.join(",")}]: ${s.reason}`);
+  if (p.replace) lines.unshift(`replace: ${p.replace}`);
+  return lines;
+}
+
+function withoutSecrets(a: AppliedState): AppliedState {
+  const { secrets: _s, ...rest } = a;
+  return rest;
+}
+
+function specHasSecrets(spec: ClusterSpec): boolean {
+  const r = spec.registry.localRegistry?.password ?? spec.registry.externalRegistry?.password;
+  return Boolean(spec.ssh.passwd || spec.ssh.pkData || spec.ssh.pkPasswd || r || spec.hosts.some((h) => h.ssh.passwd || h.ssh.pkData));
+}
+
+function outputsOf(i: ClusterInputs, spec: ClusterSpec, applied: AppliedState, ran: Step[], pending: Step[]): Record<string, unknown> {
+  const sec = applied.secrets ?? {};
+  return compact({
+    ...i,
+    ssh: secret(i.ssh),
+    // A Clusterfile may carry passwords: then the whole text is secret in the outputs.
+    clusterfile: specHasSecrets(spec) ? secret(i.clusterfile) : i.clusterfile,
+    plan: planLines({ cluster: spec.name, steps: pending, warnings: [] }),
+    clusterName: spec.name,
+    applied: withoutSecrets(applied),
+    steps: ran.map(stepOut),
+    pending: pending.map(stepOut),
+    kubeconfig: secret(sec.kubeconfig),
+    joinSecrets: secret(
+      sec.token || sec.certificateKey || sec.caCertHash ? (compact({ token: sec.token, certificateKey: sec.certificateKey, caCertHash: sec.caCertHash }) as Record<string, string>) : undefined,
+    ),
+  });
+}
+
+// ---- planning ----
+
+async function factsOf(image: string, expectDigest: string | undefined): Promise<ImageFacts> {
+  const { imageFacts } = require("../core/image/facts") as FactsModule;
+  const f = await imageFacts(store(), image);
+  if (expectDigest && f.manifestDigest !== expectDigest) {
+    const { UserError } = require("../core/errors") as typeof import("../core/errors");
+    throw new UserError(`image ${image} in the local store is ${f.manifestDigest}, but imageDigest asks for ${expectDigest}; rebuild or pull the image`);
+  }
+  return f;
+}
+
+function planner(): PlannerModule {
+  return require("../core/plan/planner") as PlannerModule;
+}
+
+export function emptyApplied(cluster: string): AppliedState {
+  return { version: 1, cluster, hosts: {}, steps: {} };
+}
+
+/** The applied state the CLI and earlier runs on this machine recorded for the cluster, if any. */
+async function localApplied(name: string): Promise<AppliedState | undefined> {
+  const path = require("node:path") as typeof import("node:path");
+  const { dataPaths } = require("../core/paths") as typeof import("../core/paths");
+  const { readJsonIfExists } = require("../core/fsutil") as typeof import("../core/fsutil");
+  const s = await readJsonIfExists<AppliedState>(path.join(dataPaths.clusters(), name, "state.json")).catch(() => undefined);
+  return s && s.version === 1 && s.cluster === name ? s : undefined;
+}
+
+/** An applied state as if `plan` had run to the end (to preview from inputs alone). */
+function appliedAfter(base: AppliedState, p: Plan): AppliedState {
+  const out: AppliedState = { ...base, steps: { ...base.steps } };
+  for (const s of p.steps) out.steps[s.id] = { key: s.key, hosts: s.hosts };
+  return out;
+}
+
+// ---- the provider ----
+
+function toFailures(err: unknown): CheckFailure[] {
+  const problems = (err as { problems?: string[] }).problems ?? [errorMessage(err)];
+  return problems.map((reason) => ({ property: "clusterfile", reason }));
+}
+
+function validate(i: ClusterInputs): CheckFailure[] {
+  const f: CheckFailure[] = [];
+  if (!isUnknown(i.image) && (typeof i.image !== "string" || i.image === "")) f.push({ property: "image", reason: "image is required: a reference or a ClusterImage" });
+  for (const k of ["masters", "workers"] as const) {
+    const v = i[k];
+    if (v !== undefined && !isUnknown(v) && (!Array.isArray(v) || v.some((x) => typeof x !== "string")))
+      f.push({ property: k, reason: `${k} must be a list of IP addresses` });
+  }
+  if (i.masters && Array.isArray(i.masters) && i.masters.length === 0) f.push({ property: "masters", reason: "masters must list at least one IP (master0 first)" });
+  return f;
+}
+
+export const provider = {
+  async check(oldsRaw: Record<string, unknown>, newsRaw: Record<string, unknown>) {
+    const news = reveal(newsRaw) as unknown as ClusterInputs;
+    const olds = reveal(oldsRaw) as unknown as ClusterInputs;
+    const inputs: Record<string, unknown> = compact({ ...newsRaw, plan: undefined });
+    const failures = validate(news);
+    if (failures.length > 0) return { inputs, failures };
+    // During preview, hosts or the image may come from resources not created yet.
+    if (containsUnknown({ ...news, plan: undefined, providerVersion: undefined })) {
+      inputs.plan = UNKNOWN;
+      return { inputs };
+    }
+    let spec: ClusterSpec;
+    try {
+      spec = specOf(news).spec;
+    } catch (err) {
+      return { inputs, failures: toFailures(err) };
+    }
+    // Normal form: the name in use, env sorted, empty lists dropped.
+    inputs.name = spec.name;
+    if (news.env) inputs.env = Object.fromEntries(Object.entries(news.env).sort(([a], [b]) => a.localeCompare(b)));
+    inputs.plan = await previewPlan(spec, news, olds).catch(() => UNKNOWN);
+    return { inputs };
+  },
+
+  async diff(_id: string, oldsRaw: Record<string, unknown>, newsRaw: Record<string, unknown>) {
+    const olds = reveal(oldsRaw) as unknown as ClusterOutputs;
+    const news = reveal(newsRaw) as unknown as ClusterInputs;
+    if (containsUnknown({ ...news, plan: undefined })) {
+      // Unknown name/dataRoot could mean a replacement; everything else at most an update.
+      const replaces = ["name", "dataRoot"].filter((k) => isUnknown((news as unknown as Record<string, unknown>)[k]));
+      return { changes: true, replaces, deleteBeforeReplace: replaces.length > 0 };
+    }
+    const { spec } = specOf(news);
+    const replaces: string[] = [];
+    if (olds.clusterName && spec.name !== olds.clusterName) replaces.push("name");
+    if ((olds.applied?.dataRoot ?? specDataRootOf(olds)) !== spec.dataRoot) replaces.push("dataRoot");
+    if (replaces.length > 0) return { changes: true, replaces, deleteBeforeReplace: true };
+    const p = planner().plan({ spec, image: await factsOf(spec.image, news.imageDigest) }, olds.applied ?? emptyApplied(spec.name));
+    const codeChanged = !sameValue(olds.providerVersion, news.providerVersion);
+    return { changes: p.steps.length > 0 || (olds.pending?.length ?? 0) > 0 || codeChanged, replaces: [], deleteBeforeReplace: false };
+  },
+
+  async create(inputsRaw: Record<string, unknown>) {
+    const i = reveal(inputsRaw) as unknown as ClusterInputs;
+    const { spec } = specOf(i);
+    const id = spec.name;
+    return { id, outs: await run(id, i, spec, emptyApplied(spec.name)) };
+  },
+
+  async read(id: string, props: Record<string, unknown>) {
+    return { id, props };
+  },
+
+  async update(id: string, oldsRaw: Record<string, unknown>, newsRaw: Record<string, unknown>) {
+    const olds = reveal(oldsRaw) as unknown as ClusterOutputs;
+    const i = reveal(newsRaw) as unknown as ClusterInputs;
+    const { spec } = specOf(i);
+    return { outs: await run(id, i, spec, withOldSecrets(olds)) };
+  },
+
+  async delete(_id: string, propsRaw: Record<string, unknown>) {
+    const p = reveal(propsRaw) as unknown as ClusterOutputs;
+    const { spec } = specOf(p);
+    const exec = require("../core/apply") as ApplyModule;
+    if (!exec.deleteCluster) throw new Error("core/apply has no deleteCluster: cannot clean the cluster's hosts");
+    await exec.deleteCluster({ spec, applied: withOldSecrets(p) });
+  },
+};
+
+function specDataRootOf(olds: ClusterOutputs): string | undefined {
+  if (!olds.clusterName) return undefined;
+  try {
+    return specOf(olds).spec.dataRoot;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The applied state of the outputs, with the join material put back (kept secret in outputs). */
+function withOldSecrets(o: ClusterOutputs): AppliedState {
+  const base = o.applied ?? emptyApplied(o.clusterName ?? o.name ?? "default");
+  const js = o.joinSecrets ?? {};
+  const secrets = compact({ token: js.token, certificateKey: js.certificateKey, caCertHash: js.caCertHash, kubeconfig: o.kubeconfig });
+  return Object.keys(secrets).length > 0 ? { ...base, secrets } : base;
+}
+
+/**
+ * The plan for the preview. Applied state, best first: recorded on this machine (CLI state /
+ * earlier runs), else the old inputs fully applied, else nothing applied yet (create).
+ */
+async function previewPlan(spec: ClusterSpec, news: ClusterInputs, olds: ClusterInputs): Promise<string[]> {
+  const image = await factsOf(spec.image, news.imageDigest);
+  let applied = await localApplied(spec.name);
+  if (!applied && olds && olds.image && !containsUnknown(olds)) {
+    const { spec: oldSpec } = specOf(olds);
+    const oldImage = await factsOf(oldSpec.image, olds.imageDigest);
+    applied = appliedAfter(emptyApplied(oldSpec.name), planner().plan({ spec: oldSpec, image: oldImage }, emptyApplied(oldSpec.name)));
+  }
+  return planLines(planner().plan({ spec, image }, applied ?? emptyApplied(spec.name)));
+}
+
+async function run(id: string, i: ClusterInputs, spec: ClusterSpec, applied: AppliedState): Promise<Record<string, unknown>> {
+  const exec = require("../core/apply") as ApplyModule;
+  let last = applied;
+  const image = await factsOf(spec.image, i.imageDigest);
+  const planned = planner().plan({ spec, image }, applied);
+  try {
+    const res = await exec.applyCluster({
+      spec,
+      imageRef: spec.image,
+      applied,
+      onState: (s) => {
+        last = s;
+      },
+    });
+    return outputsOf(i, spec, res.state, res.ran, []);
+  } catch (err) {
+    const st = (err as { state?: AppliedState }).state ?? last;
+    const done = new Set(Object.entries(st.steps).map(([sid, v]) => `${sid}\0${v.key}`));
+    const pending = planned.steps.filter((s) => !done.has(`${s.id}\0${s.key}`));
+    const ran = planned.steps.filter((s) => done.has(`${s.id}\0${s.key}`) && applied.steps[s.id]?.key !== s.key);
+    throw new PartialStateError(id, outputsOf(i, spec, st, ran, pending), [errorMessage(err)], { cause: err });
+  }
+}
