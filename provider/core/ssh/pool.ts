@@ -122,8 +122,14 @@ interface Conn {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** One connection per user@host:port and credentials (a changed password must not reuse an old login). */
 function targetKey(t: SshTarget): string {
-  return `${t.user}@${t.host}:${t.port}`;
+  const cred = crypto
+    .createHash("sha256")
+    .update(JSON.stringify([t.password ?? null, t.privateKeyPath ?? null, t.privateKey === undefined ? null : Buffer.from(t.privateKey).toString("base64"), t.passphrase ?? null, t.sudo ?? false, t.sudoPassword ?? null]))
+    .digest("hex")
+    .slice(0, 16);
+  return `${t.user}@${t.host}:${t.port}#${cred}`;
 }
 
 function errCode(err: unknown): string {
@@ -171,7 +177,7 @@ export class SshPool {
     const releaseHost = await conn.channels.acquire();
     try {
       const res = await this.runChannel(t, conn, full, sudo, step, opts);
-      if (res.code !== 0 && !opts.allowFail) throw new CommandError(t.host, step, res.code, tailLines(res.stdout + (res.stderr ? "\n" + res.stderr : ""), 20).trim());
+      if (res.code !== 0 && !opts.allowFail) throw new CommandError(t.host, step, res.code, tailLines([res.stdout.replace(/\n+$/, ""), res.stderr.replace(/\n+$/, "")].filter(Boolean).join("\n"), 20).trim());
       return res;
     } finally {
       releaseHost();

@@ -271,16 +271,18 @@ async function generateHostKey(stateDir: string): Promise<void> {
 /** The script the holder runs inside the new mount namespace; ends in `exec sleep infinity`. */
 function nodeSetupScript(stateDir: string, name: string, opts: CreateLocalNodesOptions): string {
   const q = shellQuote;
-  const lines = ["set -e", "trap 'echo SEALER-NODE-FAILED' EXIT"];
+  // The state dir may itself lie below a directory that gets overlaid (/root, /var) or below
+  // /tmp, so it is opened once as fd 3 and reached through /proc/self/fd/3 from then on: that
+  // always names the host's directory, whatever is mounted on top later.
+  const S = "/proc/self/fd/3";
+  const lines = ["set -e", "trap 'echo SEALER-NODE-FAILED' EXIT", `exec 3<${q(stateDir)}`];
   for (const d of OVERLAY_DIRS) {
     if (!fs.existsSync(`/${d}`)) continue;
-    lines.push(`mount -t overlay overlay -o ${q(`lowerdir=/${d},upperdir=${stateDir}/upper/${d},workdir=${stateDir}/work/${d}`)} /${d}`);
+    lines.push(`mount -t overlay overlay -o lowerdir=/${d},upperdir=${S}/upper/${d},workdir=${S}/work/${d} /${d}`);
   }
-  // Paths under the state dir are not reliably visible inside the node (it may live under /tmp,
-  // which the node gets privately), so the host key is copied into the node's own /etc.
-  lines.push(`install -m 600 ${q(`${stateDir}/ssh_host_ed25519_key`)} ${NODE_HOST_KEY}`);
-  lines.push(`mount --bind ${q(`${stateDir}/tmp`)} /tmp`);
-  lines.push(`echo ${q(name)} > /etc/hostname`, `hostname ${q(name)}`);
+  lines.push(`mount --no-canonicalize --bind ${S}/tmp /tmp`);
+  lines.push(`install -m 600 ${S}/ssh_host_ed25519_key ${NODE_HOST_KEY}`);
+  lines.push(`echo ${q(name)} > /etc/hostname`, `hostname ${q(name)}`, `printf '127.0.1.1 %s\\n' ${q(name)} >> /etc/hosts`);
   const u = opts.sudoUser;
   if (u) {
     const home = `/home/${u.name}`;
@@ -291,7 +293,7 @@ function nodeSetupScript(stateDir: string, name: string, opts: CreateLocalNodesO
     if (u.password !== undefined) lines.push(`printf '%s\\n' ${q(`${u.name}:${u.password}`)} | chpasswd`);
   }
   if (opts.rootPassword !== undefined) lines.push(`printf '%s\\n' ${q(`root:${opts.rootPassword}`)} | chpasswd`);
-  lines.push("mkdir -p /run/sshd", "trap - EXIT", "echo SEALER-NODE-READY", "exec sleep infinity");
+  lines.push("mkdir -p /run/sshd", "exec 3<&-", "trap - EXIT", "echo SEALER-NODE-READY", "exec sleep infinity");
   return lines.join("\n");
 }
 
