@@ -282,8 +282,8 @@ export interface ConfigDoc {
   path: string;
   data: string;
   strategy?: "overwrite" | "merge";
-  /** Pipeline, e.g. "value|toJson|toBase64|toSecret". */
-  process?: string;
+  /** Pipeline, e.g. "value|toJson|toBase64|toSecret" or ["value", "toJson"]. */
+  process?: string | string[];
   appName?: string;
 }
 
@@ -309,8 +309,7 @@ type Processor = (typeof PROCESSORS)[number];
  */
 export function applyConfig(doc: ConfigDoc, current: string | undefined): string {
   const where = `Config ${doc.name ?? doc.path}`;
-  const steps = (doc.process ?? "")
-    .split("|")
+  const steps = (Array.isArray(doc.process) ? doc.process : (doc.process ?? "").split("|"))
     .map((s) => s.trim())
     .filter(Boolean);
   for (const s of steps) if (!PROCESSORS.includes(s as Processor)) throw new UserError(`${where}: unknown process "${s}" (use value, toJson, toBase64, toSecret joined by "|")`);
@@ -322,7 +321,7 @@ export function applyConfig(doc: ConfigDoc, current: string | undefined): string
     } catch (err) {
       throw new UserError(`${where}: data is not YAML: ${(err as Error).message}`);
     }
-    if (!data || typeof data !== "object" || Array.isArray(data)) throw new UserError(`${where}: process "${doc.process}" needs data to be a map of key: value`);
+    if (!data || typeof data !== "object" || Array.isArray(data)) throw new UserError(`${where}: process "${steps.join("|")}" needs data to be a map of key: value`);
     const processed: Record<string, string> = {};
     for (const [k, v0] of Object.entries(data as Record<string, unknown>)) {
       let v: unknown = v0;

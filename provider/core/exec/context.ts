@@ -1,0 +1,259 @@
+/**
+ * What every step handler gets: the desired cluster, the image, the SSH pool, the applied state
+ * being built, and helpers that run shell on a node with the cluster's env, the image's bin/ on
+ * PATH and the step named in every log line and error.
+ */
+import * as yaml from "js-yaml";
+import { hostEnv, masters as mastersOf, workers as workersOf, findHost, hostSsh } from "../clusterfile";
+import type { ClusterSpec } from "../clusterfile";
+import { UserError } from "../errors";
+import type { OciLayout } from "../image/layout";
+import { log, registerSecret, type Logger } from "../log";
+import type { AppliedState, ImageFacts, Step } from "../plan/types";
+import { envPrefix, shellQuote, type ExecResult, type SshPool, type SshTarget } from "../ssh";
+import { kubeadmConfig, type KubeadmConfig } from "./kubeadm-config";
+
+export interface ExecStats {
+  sentBlobs: number;
+  sentBytes: number;
+  /** Files written by .tmpl rendering / Config documents, per host. */
+  rendered: Record<string, string[]>;
+}
+
+export interface ExecContextOptions {
+  spec: ClusterSpec;
+  image: ImageFacts;
+  layout: OciLayout;
+  pool: SshPool;
+  state: AppliedState;
+  /** Local cluster state dir (<clusters>/<name>): PKI, saved Clusterfile. */
+  stateDir: string;
+  /** Hosts handled at once inside one step (default 8). */
+  concurrency?: number;
+  /** Per-command timeout for a node command (default 10 min). */
+  commandTimeoutMs?: number;
+}
+
+export class ExecContext {
+  readonly spec: ClusterSpec;
+  readonly image: ImageFacts;
+  readonly layout: OciLayout;
+  readonly pool: SshPool;
+  state: AppliedState;
+  readonly stateDir: string;
+  readonly cluster: string;
+  readonly dataRoot: string;
+  readonly clusterDir: string;
+  readonly rootfs: string;
+  readonly masters: string[];
+  readonly workers: string[];
+  readonly master0: string;
+  readonly concurrency: number;
+  readonly commandTimeoutMs: number;
+  readonly stats: ExecStats = { sentBlobs: 0, sentBytes: 0, rendered: {} };
+  /** Join material fetched during this apply (tokens expire: never reuse an old one). */
+  freshJoin = false;
+  private kubeadmCfg?: Promise<KubeadmConfig>;
+  private names = new Map<string, Promise<string>>();
+
+  constructor(o: ExecContextOptions) {
+    this.spec = o.spec;
+    this.image = o.image;
+    this.layout = o.layout;
+    this.pool = o.pool;
+    this.state = o.state;
+    this.stateDir = o.stateDir;
+    this.cluster = o.spec.name;
+    this.dataRoot = o.spec.dataRoot;
+    this.clusterDir = `${this.dataRoot}/${this.cluster}`;
+    this.rootfs = `${this.clusterDir}/rootfs`;
+    this.masters = mastersOf(o.spec);
+    this.workers = workersOf(o.spec);
+    const m0 = this.masters[0];
+    if (!m0) throw new UserError(`cluster ${this.cluster} has no master: add a host with role master to spec.hosts`);
+    this.master0 = m0;
+    this.concurrency = o.concurrency ?? 8;
+    this.commandTimeoutMs = o.commandTimeoutMs ?? 10 * 60_000;
+  }
+
+  /** SSH target of a host: its ssh settings merged over the cluster's; sudo for non-root users. */
+  target(ip: string): SshTarget {
+    const s = hostSsh(this.spec, ip);
+    const t: SshTarget = { host: ip, port: s.port, user: s.user };
+    if (s.passwd) t.password = s.passwd.reveal();
+    if (s.pkData) t.privateKey = s.pkData.reveal();
+    else if (s.pk) t.privateKeyPath = s.pk;
+    if (s.pkPasswd) t.passphrase = s.pkPasswd.reveal();
+    if (s.user !== "root") {
+      t.sudo = true;
+      if (s.passwd) t.sudoPassword = s.passwd.reveal();
+    }
+    return t;
+  }
+
+  log(ip: string): Logger {
+    return log.forHost(ip);
+  }
+
+  /** Env for commands and templates on a host: image ENV < cluster env < host env, plus the registry's address. */
+  env(ip: string): Record<string, string> {
+    const reg = this.registryAddress();
+    const env: Record<string, string> = {
+      RegistryDomain: reg.domain,
+      RegistryPort: String(reg.port),
+      RegistryURL: `${reg.domain}:${reg.port}`,
+      ...this.image.env,
+      ...hostEnv(this.spec, ip),
+    };
+    env.HostIP = env.HostIP ?? ip;
+    return env;
+  }
+
+  registryAddress(): { domain: string; port: number; username?: string; password?: string; external: boolean } {
+    const r = this.spec.registry;
+    if (r.externalRegistry) {
+      const e = r.externalRegistry;
+      return { domain: e.domain, port: e.port, external: true, ...(e.username ? { username: e.username } : {}), ...(e.password ? { password: e.password.reveal() } : {}) };
+    }
+    const l = r.localRegistry;
+    return { domain: l?.domain ?? "sea.hub", port: l?.port ?? 5000, external: false, ...(l?.username ? { username: l.username } : {}), ...(l?.password ? { password: l.password.reveal() } : {}) };
+  }
+
+  /** Hosts that run the local registry: every master when HA, else master0; none for an external one. */
+  registryHosts(): string[] {
+    const l = this.spec.registry.localRegistry;
+    if (this.spec.registry.externalRegistry) return [];
+    return l?.ha === false ? [this.master0] : [...this.masters];
+  }
+
+  roles(ip: string): string[] {
+    return findHost(this.spec, ip)?.roles ?? [];
+  }
+
+  isMaster(ip: string): boolean {
+    return this.masters.includes(ip);
+  }
+
+  /**
+   * Runs shell on a node as root (sudo for other users), cwd = the cluster rootfs when it exists,
+   * the image's bin/ first on PATH, the host's env exported (their names in SEALER_ENV_KEYS, so
+   * the sandbox journal records them). Non-zero exit throws CommandError naming host + step.
+   */
+  async sh(ip: string, step: string, command: string, opts: { allowFail?: boolean; stdin?: string | Buffer; env?: Record<string, string>; timeoutMs?: number; quiet?: boolean } = {}): Promise<ExecResult> {
+    const env = { ...this.env(ip), ...(opts.env ?? {}) };
+    for (const [k, v] of Object.entries(env)) if (/pass|secret|token/i.test(k)) registerSecret(v);
+    const keys = Object.keys(env).filter((k) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k));
+    const picked: Record<string, string> = {};
+    for (const k of keys) picked[k] = env[k]!;
+    const prelude =
+      envPrefix(picked) +
+      `export SEALER_ENV_KEYS=${shellQuote(keys.sort().join(" "))}; ` +
+      `export PATH=${shellQuote(this.rootfs + "/bin")}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; ` +
+      `if [ -d ${shellQuote(this.rootfs)} ]; then cd ${shellQuote(this.rootfs)}; fi; `;
+    return this.pool.exec(this.target(ip), prelude + command, {
+      step,
+      timeoutMs: opts.timeoutMs ?? this.commandTimeoutMs,
+      ...(opts.allowFail ? { allowFail: true } : {}),
+      ...(opts.stdin !== undefined ? { stdin: opts.stdin } : {}),
+      ...(opts.quiet ? { logLevel: "debug" as const } : {}),
+    });
+  }
+
+  /** Writes a file on a node (atomic), creating its directory. */
+  async put(ip: string, step: string, file: string, content: string | Buffer, mode = 0o644): Promise<void> {
+    const dir = file.replace(/\/[^/]*$/, "") || "/";
+    await this.pool.exec(this.target(ip), `mkdir -p ${shellQuote(dir)}`, { step, logLevel: "debug" });
+    await this.pool.upload(this.target(ip), Buffer.isBuffer(content) ? content : Buffer.from(content), file, { mode, step });
+  }
+
+  /** Reads a file from a node; undefined when it does not exist. */
+  async read(ip: string, step: string, file: string): Promise<string | undefined> {
+    const r = await this.pool.exec(this.target(ip), `if [ -f ${shellQuote(file)} ]; then base64 -w0 ${shellQuote(file)}; else echo MISSING; fi`, { step, logLevel: "debug" });
+    const out = r.stdout.trim();
+    if (out === "MISSING") return undefined;
+    return Buffer.from(out, "base64").toString("utf8");
+  }
+
+  /** Kubernetes node name of a host: the recorded one, else UseIPasNodeName => IP, else its hostname. */
+  nodeName(ip: string): Promise<string> {
+    const recorded = this.state.hosts[ip]?.nodeName;
+    if (recorded) return Promise.resolve(recorded);
+    let p = this.names.get(ip);
+    if (!p) {
+      p = (async () => {
+        if (/^true$/i.test(this.env(ip).UseIPasNodeName ?? "")) return ip;
+        const out = (await this.pool.exec(this.target(ip), "hostname", { step: "node name", logLevel: "debug" })).stdout.trim().toLowerCase();
+        return /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(out) ? out : ip;
+      })();
+      this.names.set(ip, p);
+    }
+    return p;
+  }
+
+  /** The merged kubeadm config; the image's etc/kubeadm.yml is read (rendered) from master0. */
+  kubeadm(step: string): Promise<KubeadmConfig> {
+    if (!this.kubeadmCfg) {
+      this.kubeadmCfg = (async () => {
+        const imageConfig = await this.read(this.master0, step, `${this.rootfs}/etc/kubeadm.yml`);
+        const k = this.spec.kubeadm;
+        const docs: unknown[] = [];
+        const add = (kind: string, d: Record<string, unknown> | undefined) => d && docs.push({ ...d, kind });
+        add("InitConfiguration", k.init);
+        add("ClusterConfiguration", k.cluster);
+        add("JoinConfiguration", k.join);
+        add("KubeletConfiguration", k.kubelet);
+        add("KubeProxyConfiguration", k.kubeProxy);
+        const reg = this.registryAddress();
+        return kubeadmConfig({
+          ...(imageConfig !== undefined ? { imageConfig } : {}),
+          clusterDocs: docs,
+          master0: this.master0,
+          masters: this.masters,
+          registry: `${reg.domain}:${reg.port}`,
+          ...(this.image.kubeVersion ? { kubeVersion: this.image.kubeVersion } : {}),
+          env: this.env(this.master0),
+        });
+      })();
+      this.kubeadmCfg.catch(() => (this.kubeadmCfg = undefined));
+    }
+    return this.kubeadmCfg;
+  }
+
+  /** Runs fn for each host with bounded concurrency; all run, then the first failure is thrown. */
+  async eachHost(hosts: string[], fn: (ip: string) => Promise<void>, limit = this.concurrency): Promise<void> {
+    const errors: unknown[] = [];
+    let next = 0;
+    const worker = async () => {
+      for (;;) {
+        const i = next++;
+        if (i >= hosts.length) return;
+        try {
+          await fn(hosts[i]!);
+        } catch (err) {
+          errors.push(err);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, hosts.length)) }, worker));
+    if (errors.length === 1) throw errors[0];
+    if (errors.length > 1) {
+      const msg = errors.map((e) => (e instanceof Error ? e.message : String(e))).join("\n");
+      const first = errors[0];
+      throw first instanceof UserError ? new UserError(msg, { cause: first }) : new Error(msg, { cause: first });
+    }
+  }
+
+  secret(value: string | undefined): string | undefined {
+    registerSecret(value);
+    return value;
+  }
+
+  /** The Clusterfile as YAML, secrets left out (what save-clusterfile stores). */
+  stepLabel(step: Step, detail?: string): string {
+    return detail ? `${step.kind} (${detail})` : step.kind;
+  }
+}
+
+export function yamlDump(v: unknown): string {
+  return yaml.dump(v, { lineWidth: -1, noRefs: true });
+}

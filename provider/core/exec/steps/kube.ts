@@ -1,0 +1,160 @@
+/** Kubernetes steps: kubeadm-config, init-master, join-master, join-worker, node-labels, worker-vip. */
+import { findHost } from "../../clusterfile";
+import type { Step } from "../../plan/types";
+import { setHostsBlockCmd } from "../../runtime/hosts-file";
+import { ADMIN_CONF, KUBELET_CONF, ROLE_LABEL_WORKER, kubeadmInitCmd, kubeadmJoinCmd, labelTaintCmds, parseCertificateKey, parseJoinOutput } from "../../runtime/kube";
+import type { ExecContext } from "../context";
+import { APISERVER_DOMAIN, API_PORT, initConfigYaml, joinConfigYaml } from "../kubeadm-config";
+
+const initConfigPath = (ctx: ExecContext) => `${ctx.clusterDir}/kubeadm/kubeadm-init.yaml`;
+const joinConfigPath = (ctx: ExecContext) => `${ctx.clusterDir}/kubeadm/kubeadm-join.yaml`;
+
+async function withNodeName(ctx: ExecContext, ip: string, step: string, yamlText: string): Promise<string> {
+  // kubeadm refuses --node-name together with --config: the name goes into nodeRegistration.
+  const name = await ctx.nodeName(ip);
+  void step;
+  return yamlText.replace(/^nodeRegistration:\n/m, `nodeRegistration:\n  name: ${name}\n`);
+}
+
+export async function runKubeadmConfig(ctx: ExecContext, _step: Extract<Step, { kind: "kubeadm-config" }>): Promise<void> {
+  const cfg = await ctx.kubeadm("kubeadm-config");
+  const text = await withNodeName(ctx, ctx.master0, "kubeadm-config", initConfigYaml(cfg));
+  await ctx.put(ctx.master0, "kubeadm-config", initConfigPath(ctx), text, 0o600);
+  ctx.log(ctx.master0).info(`kubeadm-config: wrote ${initConfigPath(ctx)}`);
+}
+
+function recordSecrets(ctx: ExecContext, m: { token?: string; caCertHash?: string; certificateKey?: string; kubeconfig?: string }): void {
+  for (const v of Object.values(m)) ctx.secret(v);
+  ctx.state.secrets = { ...(ctx.state.secrets ?? {}), ...Object.fromEntries(Object.entries(m).filter(([, v]) => v !== undefined)) };
+}
+
+export async function runInitMaster(ctx: ExecContext, _step: Extract<Step, { kind: "init-master" }>): Promise<void> {
+  const m0 = ctx.master0;
+  const step = "init-master";
+  await ctx.sh(m0, step, setHostsBlockCmd(ctx.cluster, "apiserver", [{ ip: m0, names: [APISERVER_DOMAIN] }]));
+  const done = await ctx.sh(m0, step, `test -f ${ADMIN_CONF}`, { allowFail: true, quiet: true });
+  if (done.code === 0) {
+    // kubeadm init already ran (an earlier apply stopped before recording it): take fresh join material instead.
+    ctx.log(m0).info(`init-master: ${ADMIN_CONF} exists, kubeadm init already ran; refreshing the join material`);
+    await refreshJoin(ctx);
+  } else {
+    if ((await ctx.read(m0, step, initConfigPath(ctx))) === undefined) await runKubeadmConfig(ctx, _step as never);
+    const r = await ctx.sh(m0, step, kubeadmInitCmd(initConfigPath(ctx)));
+    const j = parseJoinOutput(r.stdout);
+    if (!j.token || !j.caCertHash || !j.certificateKey) throw new Error(`[${m0}] step "${step}": kubeadm init succeeded but printed no join command with token, CA hash and certificate key`);
+    recordSecrets(ctx, j);
+    ctx.freshJoin = true;
+  }
+  const kubeconfig = await ctx.read(m0, step, ADMIN_CONF);
+  if (kubeconfig) recordSecrets(ctx, { kubeconfig });
+  ctx.state.hosts[m0] = { ...(ctx.state.hosts[m0] ?? { roles: ["master"], layers: [] }), nodeName: await ctx.nodeName(m0) };
+}
+
+/** A new bootstrap token and certificate key from master0 (both expire: never reuse old ones). */
+async function refreshJoin(ctx: ExecContext): Promise<void> {
+  const m0 = ctx.master0;
+  const t = await ctx.sh(m0, "join material", "kubeadm token create --print-join-command", { quiet: true });
+  const j = parseJoinOutput(t.stdout);
+  const c = await ctx.sh(m0, "join material", "kubeadm init phase upload-certs --upload-certs", { quiet: true });
+  const certificateKey = parseCertificateKey(c.stdout);
+  if (!j.token || !j.caCertHash || !certificateKey) throw new Error(`[${m0}] step "join material": could not read a token, CA hash and certificate key from kubeadm's output`);
+  recordSecrets(ctx, { token: j.token, caCertHash: j.caCertHash, certificateKey });
+  ctx.freshJoin = true;
+}
+
+async function joinMaterial(ctx: ExecContext): Promise<{ token: string; caCertHash: string; certificateKey: string }> {
+  if (!ctx.freshJoin) await refreshJoin(ctx);
+  const s = ctx.state.secrets ?? {};
+  if (!s.token || !s.caCertHash || !s.certificateKey) throw new Error("join material missing after refresh");
+  return { token: s.token, caCertHash: s.caCertHash, certificateKey: s.certificateKey };
+}
+
+async function joinHost(ctx: ExecContext, ip: string, master: boolean): Promise<void> {
+  const step = master ? "join-master" : "join-worker";
+  const log = ctx.log(ip);
+  const name = await ctx.nodeName(ip);
+  // During the join the API is master0; masters point at themselves afterwards, workers at the
+  // VIP once worker-vip runs.
+  await ctx.sh(ip, step, setHostsBlockCmd(ctx.cluster, "apiserver", [{ ip: ctx.master0, names: [APISERVER_DOMAIN] }]));
+  const joined = await ctx.sh(ip, step, `test -f ${KUBELET_CONF}`, { allowFail: true, quiet: true });
+  if (joined.code === 0) {
+    log.info(`${step}: ${KUBELET_CONF} exists, the node already joined`);
+  } else {
+    const m = await joinMaterial(ctx);
+    const cfg = await ctx.kubeadm(step);
+    const text = await withNodeName(ctx, ip, step, joinConfigYaml(cfg, { ip, master, endpoint: `${APISERVER_DOMAIN}:${API_PORT}` }, master ? m : { token: m.token, caCertHash: m.caCertHash }));
+    await ctx.put(ip, step, joinConfigPath(ctx), text, 0o600);
+    await ctx.sh(ip, step, kubeadmJoinCmd(joinConfigPath(ctx)));
+  }
+  if (master) await ctx.sh(ip, step, setHostsBlockCmd(ctx.cluster, "apiserver", [{ ip, names: [APISERVER_DOMAIN] }]));
+  ctx.state.hosts[ip] = { ...(ctx.state.hosts[ip] ?? { roles: [master ? "master" : "node"], layers: [] }), nodeName: name };
+}
+
+export async function runJoinMaster(ctx: ExecContext, step: Extract<Step, { kind: "join-master" }>): Promise<void> {
+  // Strictly one at a time: etcd membership changes must not overlap.
+  for (const ip of step.hosts) await joinHost(ctx, ip, true);
+}
+
+export async function runJoinWorker(ctx: ExecContext, step: Extract<Step, { kind: "join-worker" }>): Promise<void> {
+  await ctx.eachHost(step.hosts, (ip) => joinHost(ctx, ip, false));
+}
+
+export async function runNodeLabels(ctx: ExecContext, step: Extract<Step, { kind: "node-labels" }>): Promise<void> {
+  const cmds: string[] = [];
+  const updates: Array<{ ip: string; labels: Record<string, string>; taints: string[] }> = [];
+  for (const ip of step.hosts) {
+    const h = findHost(ctx.spec, ip);
+    const labels: Record<string, string> = { ...(ctx.isMaster(ip) ? {} : { [ROLE_LABEL_WORKER]: "" }), ...(h?.labels ?? {}) };
+    const taints = h?.taints ?? [];
+    const prev = ctx.state.hosts[ip];
+    cmds.push(...labelTaintCmds(await ctx.nodeName(ip), { labels, taints }, { labels: prev?.labels ?? {}, taints: prev?.taints ?? [] }));
+    updates.push({ ip, labels, taints });
+  }
+  if (cmds.length) await ctx.sh(ctx.master0, "node-labels", cmds.join(" && "));
+  for (const u of updates) {
+    const cur = ctx.state.hosts[u.ip] ?? { roles: [ctx.isMaster(u.ip) ? "master" : "node"], layers: [] };
+    ctx.state.hosts[u.ip] = { ...cur, labels: u.labels, taints: u.taints.filter((t) => !t.endsWith("-")), nodeName: await ctx.nodeName(u.ip) };
+  }
+}
+
+/**
+ * worker-vip: on every worker an IPVS virtual server VIP:6443 -> every master:6443 and the
+ * lvscare static pod that keeps it (sealer's design), and apiserver.cluster.local -> VIP.
+ * Where IPVS is unavailable (no ip_vs module, or no ipvsadm), the step fails with that reason.
+ */
+export async function runWorkerVip(ctx: ExecContext, step: Extract<Step, { kind: "worker-vip" }>): Promise<void> {
+  const cfg = await ctx.kubeadm("worker-vip");
+  const vip = cfg.vip;
+  const masters = step.masters.length ? step.masters : ctx.masters;
+  const reg = ctx.registryAddress();
+  const manifest = [
+    "apiVersion: v1",
+    "kind: Pod",
+    "metadata: { name: kube-lvscare, namespace: kube-system, labels: { component: kube-lvscare, tier: control-plane } }",
+    "spec:",
+    "  hostNetwork: true",
+    "  priorityClassName: system-node-critical",
+    "  containers:",
+    `  - name: kube-lvscare`,
+    `    image: ${reg.domain}:${reg.port}/sealerio/lvscare:v4.1.3`,
+    `    command: [/usr/bin/lvscare]`,
+    `    args: [care, --vs, "${vip}:${API_PORT}", --health-path, /healthz, --health-schem, https, ${masters.map((m) => `--rs, "${m}:${API_PORT}"`).join(", ")}]`,
+    "    securityContext: { privileged: true }",
+    "",
+  ].join("\n");
+  await ctx.eachHost(step.hosts, async (ip) => {
+    const rules = [
+      `command -v ipvsadm >/dev/null || { echo "ipvsadm is not installed on this host; install it (Debian: apt-get install ipvsadm)" >&2; exit 1; }`,
+      `ip link show sealer-vip >/dev/null 2>&1 || ip link add sealer-vip type dummy`,
+      `ip addr replace ${vip}/32 dev sealer-vip`,
+      `ip link set sealer-vip up`,
+      `ipvsadm -D -t ${vip}:${API_PORT} 2>/dev/null || true`,
+      `ipvsadm -A -t ${vip}:${API_PORT} -s rr`,
+      ...masters.map((m) => `ipvsadm -a -t ${vip}:${API_PORT} -r ${m}:${API_PORT} -m`),
+    ].join(" && ");
+    await ctx.sh(ip, "worker-vip", rules);
+    await ctx.put(ip, "worker-vip", "/etc/kubernetes/manifests/kube-lvscare.yaml", manifest, 0o644);
+    await ctx.sh(ip, "worker-vip", setHostsBlockCmd(ctx.cluster, "apiserver", [{ ip: vip, names: [APISERVER_DOMAIN] }]));
+    ctx.log(ip).info(`worker-vip: ${vip}:${API_PORT} -> ${masters.join(", ")}`);
+  });
+}

@@ -1,0 +1,133 @@
+/**
+ * The cluster's local registry: a CA made on the operator machine (openssl), a server
+ * certificate for the registry domain and hosts, an htpasswd file when credentials are set,
+ * and the shell that starts the registry (the image's scripts/init-registry.sh) and configures
+ * its clients (hosts entry, CA for containerd and docker).
+ *
+ * The CA lives with the cluster state (`<stateDir>/pki`, mode 0600 keys) and a copy on master0,
+ * so re-applies reuse it: clients keep trusting the registry.
+ */
+import { execFile } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import { UserError } from "../errors";
+import { writeFileAtomic } from "../fsutil";
+import { shellQuote } from "../ssh/shell";
+
+const execFileP = promisify(execFile);
+
+export interface RegistryPki {
+  caCert: string;
+  caKey: string;
+  cert: string;
+  key: string;
+}
+
+async function openssl(args: string[], what: string): Promise<void> {
+  try {
+    await execFileP("openssl", args, { maxBuffer: 4 << 20 });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stderr?: string };
+    if (e.code === "ENOENT") throw new UserError(`${what}: openssl is not installed on this machine; install it (Debian: apt-get install openssl)`);
+    throw new Error(`${what}: openssl ${args[0]} failed: ${(e.stderr ?? e.message).trim()}`, { cause: err });
+  }
+}
+
+/**
+ * Makes (once) the cluster CA and (when the names change) the registry server certificate in
+ * `dir`. Returns the PEM texts.
+ */
+export async function ensureRegistryPki(dir: string, opts: { cluster: string; dnsNames: string[]; ips: string[] }): Promise<RegistryPki> {
+  await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
+  const p = (f: string) => path.join(dir, f);
+  if (!fs.existsSync(p("ca.crt")) || !fs.existsSync(p("ca.key"))) {
+    await openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "36500", "-subj", `/CN=sealer ${opts.cluster} CA`, "-keyout", p("ca.key.tmp"), "-out", p("ca.crt.tmp")], "making the cluster CA");
+    await fs.promises.chmod(p("ca.key.tmp"), 0o600);
+    await fs.promises.rename(p("ca.key.tmp"), p("ca.key"));
+    await fs.promises.rename(p("ca.crt.tmp"), p("ca.crt"));
+  }
+  const sans = [...new Set(opts.dnsNames)].sort().map((d) => `DNS:${d}`).concat([...new Set(opts.ips)].sort().map((i) => `IP:${i}`));
+  const sanText = `subjectAltName=${sans.join(",")}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`;
+  const prev = fs.existsSync(p("registry.ext")) ? await fs.promises.readFile(p("registry.ext"), "utf8") : "";
+  if (prev !== sanText || !fs.existsSync(p("registry.crt")) || !fs.existsSync(p("registry.key"))) {
+    await fs.promises.writeFile(p("registry.ext"), sanText, { mode: 0o600 });
+    await openssl(["req", "-newkey", "rsa:2048", "-nodes", "-subj", `/CN=${opts.dnsNames[0] ?? "registry"}`, "-keyout", p("registry.key.tmp"), "-out", p("registry.csr")], "making the registry key");
+    await openssl(
+      ["x509", "-req", "-in", p("registry.csr"), "-CA", p("ca.crt"), "-CAkey", p("ca.key"), "-CAcreateserial", "-days", "36500", "-sha256", "-extfile", p("registry.ext"), "-out", p("registry.crt.tmp")],
+      "signing the registry certificate",
+    );
+    await fs.promises.chmod(p("registry.key.tmp"), 0o600);
+    await fs.promises.rename(p("registry.key.tmp"), p("registry.key"));
+    await fs.promises.rename(p("registry.crt.tmp"), p("registry.crt"));
+    await fs.promises.rm(p("registry.csr"), { force: true });
+  }
+  const read = (f: string) => fs.promises.readFile(p(f), "utf8");
+  return { caCert: await read("ca.crt"), caKey: await read("ca.key"), cert: await read("registry.crt"), key: await read("registry.key") };
+}
+
+/** Writes PKI files fetched from master0 into the local dir (another machine recovering the cluster). */
+export async function restoreRegistryPki(dir: string, files: Record<string, string>): Promise<void> {
+  for (const [name, text] of Object.entries(files)) await writeFileAtomic(path.join(dir, name), text, name.endsWith(".key") ? 0o600 : 0o644);
+}
+
+/** One bcrypt htpasswd line, made with Debian's htpasswd (apache2-utils); the password goes on stdin. */
+export async function htpasswdLine(user: string, password: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile("htpasswd", ["-niB", user], (err, stdout, stderr) => {
+      if (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") reject(new UserError("registry credentials are set but htpasswd is not installed on this machine; install it (Debian: apt-get install apache2-utils)"));
+        else reject(new Error(`htpasswd failed: ${stderr.trim() || err.message}`));
+        return;
+      }
+      resolve(stdout.trim() + "\n");
+    });
+    child.stdin?.end(password + "\n");
+  });
+}
+
+export interface RegistryLayout {
+  /** <clusterDir>/registry: config, pid, log, certs. */
+  stateDir: string;
+  cert: string;
+  key: string;
+  htpasswd?: string;
+}
+
+export function registryLayout(clusterDir: string, withAuth: boolean): RegistryLayout {
+  const stateDir = `${clusterDir}/registry`;
+  return { stateDir, cert: `${stateDir}/tls/registry.crt`, key: `${stateDir}/tls/registry.key`, ...(withAuth ? { htpasswd: `${stateDir}/htpasswd` } : {}) };
+}
+
+/** Starts (or restarts) the registry on one host through the image's init script. */
+export function startRegistryCmd(o: { rootfs: string; layout: RegistryLayout; listen: string; domain: string; port: number }): string {
+  const env: Record<string, string> = {
+    REGISTRY_LISTEN: o.listen,
+    REGISTRY_DOMAIN: o.domain,
+    REGISTRY_PORT: String(o.port),
+    REGISTRY_DATA_DIR: `${o.rootfs}/registry`,
+    REGISTRY_STATE_DIR: o.layout.stateDir,
+    REGISTRY_CERT: o.layout.cert,
+    REGISTRY_KEY: o.layout.key,
+    REGISTRY_HTPASSWD: o.layout.htpasswd ?? "",
+  };
+  const exports = Object.entries(env)
+    .map(([k, v]) => `${k}=${shellQuote(v)}`)
+    .join(" ");
+  const script = `${o.rootfs}/scripts/init-registry.sh`;
+  return `if [ -f ${shellQuote(script)} ]; then cd ${shellQuote(o.rootfs)} && ${exports} sh scripts/init-registry.sh; else echo "image has no scripts/init-registry.sh: registry not started" >&2; exit 3; fi`;
+}
+
+/** Client side on every host: CA for containerd and docker, and a containerd hosts.toml for the registry. */
+export function registryClientCmd(o: { domain: string; port: number; caCert: string }): string {
+  const hp = `${o.domain}:${o.port}`;
+  const hostsToml = [`server = "https://${hp}"`, ``, `[host."https://${hp}"]`, `  capabilities = ["pull", "resolve", "push"]`, `  ca = "/etc/containerd/certs.d/${hp}/ca.crt"`, ``].join("\n");
+  const c = `/etc/containerd/certs.d/${hp}`;
+  const d = `/etc/docker/certs.d/${hp}`;
+  return [
+    `mkdir -p ${shellQuote(c)} ${shellQuote(d)}`,
+    `printf '%s' ${shellQuote(o.caCert)} > ${shellQuote(c + "/ca.crt")}`,
+    `printf '%s' ${shellQuote(o.caCert)} > ${shellQuote(d + "/ca.crt")}`,
+    `printf '%s' ${shellQuote(hostsToml)} > ${shellQuote(c + "/hosts.toml")}`,
+  ].join(" && ");
+}
