@@ -229,9 +229,10 @@ export class FakeAlicloud {
       this.log.push({ action, params, outcome: e.code });
       send(e.status, { RequestId: requestId, HostId: hostId, Code: e.code, Message: e.message, Recommend: `https://api.aliyun.com/troubleshoot?q=${e.code}&product=Ecs` });
     };
+    // Counted before authentication: a refused call is still a call.
+    this.calls[action || "?"] = (this.calls[action || "?"] ?? 0) + 1;
     try {
       action = this.authenticate(req, rawPath, queryPairs, body, params);
-      this.calls[action] = (this.calls[action] ?? 0) + 1;
       const fault = this.takeFault(action);
       if (this.opts.maxCallsPerSecond !== undefined) {
         const now = Date.now();
