@@ -11,7 +11,7 @@ import * as fs from "node:fs";
 import * as zlib from "node:zlib";
 import { pipeline } from "node:stream/promises";
 import * as tarStream from "tar-stream";
-import { UserError, wrap } from "../errors";
+import { TransientError, UserError, wrap } from "../errors";
 import { log } from "../log";
 import { CommandError, ConnectionLostError } from "../ssh";
 import { classifyWhiteout, inventoryScript, materialiseScript, parseInventory, planMaterialise, receiveBlobScript, type Whiteouts } from "./node-layers";
@@ -136,12 +136,16 @@ export async function distributeLayers(pool: SshPool, targets: SshTarget[], opts
     const stats = { sentBlobs: 0, sentBytes: 0, materialisedFrom: null as number | null };
     result.perHost[t.host] = stats;
     const retries = opts.retries ?? 2;
+    let lost: ConnectionLostError | undefined;
     for (let attempt = 0; ; attempt++) {
       try {
         await distributeToHost(pool, t, opts, sizes, stats);
         return;
       } catch (err) {
+        // Name the step that was cut, not only the reconnect that then failed.
+        if (lost && !(err instanceof ConnectionLostError)) throw new TransientError(`${lost.message}; reconnecting failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
         if (!(err instanceof ConnectionLostError) || attempt >= retries) throw err;
+        lost = err;
         log.forHost(t.host).warn(`${err.message}; retry ${attempt + 1}/${retries}, resuming partial transfers`);
       }
     }

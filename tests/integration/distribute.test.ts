@@ -1,0 +1,221 @@
+/**
+ * Per-layer delta distribution to real sshd nodes: first run sends every blob, a second run
+ * sends nothing, a changed layer sends only that blob and every node's rootfs is right
+ * (later layers override, whiteouts and opaque dirs applied), an interrupted transfer resumes
+ * without re-sending finished blobs, a killed sshd fails in bounded time naming host and step.
+ */
+import * as assert from "node:assert/strict";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as zlib from "node:zlib";
+import * as tarStream from "tar-stream";
+import { distributeLayers } from "../../provider/core/exec/distribute";
+import { execInNode, killNodeProcesses, startSshd } from "../../provider/core/infra/local";
+import { OciLayout } from "../../provider/core/image/layout";
+import { MediaTypes } from "../../provider/core/image/types";
+import { ConnectionLostError, type SshPool } from "../../provider/core/ssh";
+import { useNodes } from "../harness/nodes";
+
+type Entry = { name: string; data?: string | Buffer; dir?: boolean };
+
+async function layer(layout: OciLayout, entries: Entry[]): Promise<string> {
+  const pack = tarStream.pack();
+  const chunks: Buffer[] = [];
+  pack.on("data", (c: Buffer) => chunks.push(c));
+  const done = new Promise((r) => pack.on("end", r));
+  for (const e of entries) {
+    if (e.dir) pack.entry({ name: e.name, type: "directory", mode: 0o755, mtime: new Date(0) });
+    else {
+      const data = typeof e.data === "string" ? Buffer.from(e.data) : (e.data ?? Buffer.alloc(0));
+      pack.entry({ name: e.name, type: "file", mode: 0o644, mtime: new Date(0), size: data.length }, data);
+    }
+  }
+  pack.finalize();
+  await done;
+  const desc = await layout.putBlob(zlib.gzipSync(Buffer.concat(chunks), { level: 1 }), MediaTypes.layerGzip);
+  return desc.digest;
+}
+
+const ROOT = "/var/lib/sealer-dt";
+const CLUSTER = "dtest";
+
+/** path -> content of every file under the rootfs, as the node sees it. */
+async function rootfsFiles(node: Parameters<typeof execInNode>[0]): Promise<Record<string, string>> {
+  const res = await execInNode(node, `cd ${ROOT}/${CLUSTER}/rootfs && find . -type f | LC_ALL=C sort | while read -r f; do printf '%s=%s\\n' "$f" "$(head -c 40 "$f")"; done`);
+  assert.equal(res.code, 0, res.stderr);
+  return Object.fromEntries(
+    res.stdout
+      .trim()
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => [l.slice(2, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+  );
+}
+
+describe("distribute layers (integration, local nodes)", function () {
+  this.timeout(180_000);
+  const nodes = useNodes(3);
+  let dir: string;
+  let layout: OciLayout;
+  let pool: SshPool;
+  let L1: string, L2: string, L3: string, L2b: string, L4: string;
+
+  before(async () => {
+    dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), "sealer-dist-"));
+    layout = new OciLayout(path.join(dir, "store"));
+    await layout.init();
+    L1 = await layer(layout, [
+      { name: "etc/", dir: true },
+      { name: "etc/a.txt", data: "a1" },
+      { name: "etc/keep.txt", data: "keep" },
+      { name: "dir/", dir: true },
+      { name: "dir/b.txt", data: "b1" },
+      { name: "dir/c.txt", data: "c1" },
+    ]);
+    L2 = await layer(layout, [
+      { name: "etc/a.txt", data: "a2" },
+      { name: "dir/.wh.c.txt" },
+      { name: "e.txt", data: "e2" },
+    ]);
+    L3 = await layer(layout, [{ name: "application/apps/web/v.txt", data: "web1" }]);
+    L2b = await layer(layout, [
+      { name: "etc/a.txt", data: "a2b" },
+      { name: "dir/", dir: true },
+      { name: "dir/.wh..wh..opq" },
+      { name: "dir/new.txt", data: "new" },
+    ]);
+    L4 = await layer(layout, [{ name: "application/apps/web/v.txt", data: "web2" }, { name: "etc/.wh.keep.txt" }]);
+    pool = nodes.pool();
+  });
+  after(async () => {
+    await fs.promises.rm(dir, { recursive: true, force: true });
+  });
+
+  const sizeOf = (d: string) => fs.statSync(layout.blobPath(d)).size;
+
+  it("first run sends every blob to every node and materialises the rootfs with whiteouts applied", async () => {
+    const res = await distributeLayers(pool, nodes.targets(), { layout, layers: [L1, L2, L3], dataRoot: ROOT, cluster: CLUSTER });
+    assert.equal(res.sentBlobs, 9);
+    assert.equal(res.sentBytes, 3 * (sizeOf(L1) + sizeOf(L2) + sizeOf(L3)));
+    for (const n of nodes.list) {
+      assert.deepEqual(res.perHost[n.ip], { sentBlobs: 3, sentBytes: sizeOf(L1) + sizeOf(L2) + sizeOf(L3), materialisedFrom: 0 });
+      assert.deepEqual(await rootfsFiles(n), { "application/apps/web/v.txt": "web1", "dir/b.txt": "b1", "e.txt": "e2", "etc/a.txt": "a2", "etc/keep.txt": "keep" });
+      const blobs = await execInNode(n, `ls ${ROOT}/blobs/sha256; cat ${ROOT}/${CLUSTER}/layers.json`);
+      assert.equal(blobs.stdout, [L1, L2, L3].map((d) => d.slice(7)).sort().join("\n") + "\n" + JSON.stringify({ layers: [L1, L2, L3] }) + "\n");
+    }
+  });
+
+  it("a second run sends nothing and touches no rootfs", async () => {
+    const res = await distributeLayers(pool, nodes.targets(), { layout, layers: [L1, L2, L3], dataRoot: ROOT, cluster: CLUSTER });
+    assert.deepEqual(res, {
+      sentBytes: 0,
+      sentBlobs: 0,
+      perHost: Object.fromEntries(nodes.list.map((n) => [n.ip, { sentBlobs: 0, sentBytes: 0, materialisedFrom: null }])),
+    });
+  });
+
+  it("a changed middle layer sends only that blob; the rootfs is rebuilt right (opaque dir, later layer still on top)", async () => {
+    const res = await distributeLayers(pool, nodes.targets(), { layout, layers: [L1, L2b, L3], dataRoot: ROOT, cluster: CLUSTER, fromLayer: 1 });
+    assert.equal(res.sentBlobs, 3);
+    assert.equal(res.sentBytes, 3 * sizeOf(L2b));
+    for (const n of nodes.list) {
+      assert.equal(res.perHost[n.ip]!.materialisedFrom, 0);
+      // c.txt is back (L2's whiteout is gone); the opaque dir hid b.txt and c.txt of L1.
+      assert.deepEqual(await rootfsFiles(n), { "application/apps/web/v.txt": "web1", "dir/new.txt": "new", "etc/a.txt": "a2b", "etc/keep.txt": "keep" });
+    }
+  });
+
+  it("an added top layer is extracted on top only (whiteout of a lower file, override)", async () => {
+    const res = await distributeLayers(pool, nodes.targets(), { layout, layers: [L1, L2b, L3, L4], dataRoot: ROOT, cluster: CLUSTER });
+    assert.equal(res.sentBlobs, 3);
+    for (const n of nodes.list) {
+      assert.equal(res.perHost[n.ip]!.materialisedFrom, 3);
+      assert.deepEqual(await rootfsFiles(n), { "application/apps/web/v.txt": "web2", "dir/new.txt": "new", "etc/a.txt": "a2b" });
+    }
+    // Going back to the old image needs no bytes at all: its blobs are still on the nodes.
+    const back = await distributeLayers(pool, nodes.targets(), { layout, layers: [L1, L2, L3], dataRoot: ROOT, cluster: CLUSTER });
+    assert.equal(back.sentBytes, 0);
+    assert.deepEqual(await rootfsFiles(nodes.list[0]!), { "application/apps/web/v.txt": "web1", "dir/b.txt": "b1", "e.txt": "e2", "etc/a.txt": "a2", "etc/keep.txt": "keep" });
+  });
+
+  it("an interrupted transfer resumes from the partial blob and never re-sends finished blobs", async () => {
+    const big = await layer(layout, [{ name: "big.bin", data: crypto.randomBytes(6 * 1024 * 1024) }]);
+    const small = await layer(layout, [{ name: "small.txt", data: "s" }]);
+    const t = nodes.targets()[0]!;
+    const n = nodes.list[0]!;
+    let dropped = false;
+    await assert.rejects(
+      distributeLayers(pool, [t], {
+        layout,
+        layers: [L1, L2, L3, small, big],
+        dataRoot: ROOT,
+        cluster: CLUSTER,
+        retries: 0,
+        onProgress: (p) => {
+          if (p.phase === "send" && p.digest === big && (p.bytes ?? 0) > 2 * 1024 * 1024 && !dropped) {
+            dropped = true;
+            pool.dropConnection(t);
+          }
+        },
+      }),
+      (err: unknown) => err instanceof ConnectionLostError && err.message.startsWith(`[${t.host}] step "distribute: send layer 2/2 ${big.slice(0, 19)}": connection lost`),
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const partial = Number((await execInNode(n, `wc -c < ${ROOT}/blobs/sha256/${big.slice(7)}.partial`)).stdout.trim());
+    assert.ok(partial > 0 && partial < sizeOf(big), `partial ${partial}`);
+    const res = await distributeLayers(pool, [t], { layout, layers: [L1, L2, L3, small, big], dataRoot: ROOT, cluster: CLUSTER });
+    // Only the rest of the big blob went over the wire; the small one had finished before the cut.
+    assert.deepEqual(res.perHost[t.host], { sentBlobs: 1, sentBytes: sizeOf(big) - partial, materialisedFrom: 3 });
+    const check = await execInNode(n, `cd ${ROOT}/blobs/sha256 && ls | grep -c partial; sha256sum ${big.slice(7)} | cut -c1-64; cat ${ROOT}/${CLUSTER}/rootfs/small.txt; wc -c < ${ROOT}/${CLUSTER}/rootfs/big.bin`);
+    assert.equal(check.stdout, `0\n${big.slice(7)}\ns6291456\n`);
+  });
+
+  it("a corrupt partial is detected by digest on the node and sent again", async () => {
+    const blob = await layer(layout, [{ name: "c.bin", data: crypto.randomBytes(100_000) }]);
+    const n = nodes.list[1]!;
+    const t = nodes.targets()[1]!;
+    // 1000 bytes of garbage where the first 1000 bytes of the blob should be.
+    assert.equal((await execInNode(n, `mkdir -p ${ROOT}/blobs/sha256 && head -c 1000 /dev/zero > ${ROOT}/blobs/sha256/${blob.slice(7)}.partial`)).code, 0);
+    const res = await distributeLayers(pool, [t], { layout, layers: [L1, L2, L3, blob], dataRoot: ROOT, cluster: CLUSTER });
+    assert.deepEqual(res.perHost[t.host], { sentBlobs: 1, sentBytes: sizeOf(blob) - 1000 + sizeOf(blob), materialisedFrom: 3 });
+    assert.equal((await execInNode(n, `sha256sum ${ROOT}/blobs/sha256/${blob.slice(7)} | cut -c1-64`)).stdout.trim(), blob.slice(7));
+  });
+
+  it("killing a node's sshd mid-distribution fails within a bounded time, naming host and step; the others finish", async () => {
+    const blob = await layer(layout, [{ name: "k.bin", data: crypto.randomBytes(16 * 1024 * 1024) }]);
+    const victim = nodes.list[2]!;
+    const p2 = nodes.pool({ dialAttempts: 2, dialBackoffMs: 200, keepaliveIntervalMs: 1000 });
+    let killed: Promise<unknown> | undefined;
+    const started = Date.now();
+    try {
+      await assert.rejects(
+        distributeLayers(p2, nodes.targets(), {
+          layout,
+          layers: [L1, L2, L3, blob],
+          dataRoot: ROOT,
+          cluster: CLUSTER,
+          onProgress: (p) => {
+            if (p.host === victim.ip && p.phase === "send" && (p.bytes ?? 0) > 12 * 1024 * 1024 && !killed) killed = killNodeProcesses(victim);
+          },
+        }),
+        (err: unknown) => {
+          assert.ok(err instanceof Error);
+          const ip = victim.ip.replace(/\./g, "\\.");
+          assert.match(err.message, new RegExp(`^\\[${ip}\\] step "distribute: send layer \\d+/\\d+ ${blob.slice(0, 19)}": connection lost \\(.*\\); reconnecting failed: \\[${ip}\\] step "connect": dial 2/2 to ${ip} failed: ECONNREFUSED; giving up`));
+          return true;
+        },
+      );
+      assert.ok(Date.now() - started < 60_000);
+      for (const n of nodes.list.slice(0, 2)) assert.equal((await execInNode(n, `cat ${ROOT}/${CLUSTER}/layers.json`)).stdout, JSON.stringify({ layers: [L1, L2, L3, blob] }) + "\n");
+    } finally {
+      await killed;
+      nodes.update(await startSshd(nodes.list[2]!));
+    }
+    // The next run finishes the victim, resuming its partial blob.
+    const res = await distributeLayers(p2, nodes.targets(), { layout, layers: [L1, L2, L3, blob], dataRoot: ROOT, cluster: CLUSTER });
+    assert.equal(res.sentBlobs, 1);
+    assert.ok(res.sentBytes < sizeOf(blob), `${res.sentBytes} < ${sizeOf(blob)}`);
+  });
+});
