@@ -31,6 +31,13 @@ export interface ImageFacts {
   env: Record<string, string>;
   /** Platforms present ("linux/amd64", ...). */
   platforms: string[];
+  /**
+   * Optional: for each file that reads env (`.tmpl` files, and scripts if the builder scans them),
+   * the env keys it uses, e.g. { "etc/kubeadm.yml.tmpl": ["PodCIDR", "SvcCIDR"] }. With it an env
+   * change re-runs only the steps that read those files; without it the planner assumes every
+   * template-consuming step uses every key (and says so in the reason).
+   */
+  templateEnvKeys?: Record<string, string[]>;
 }
 
 export interface LayerFacts {
@@ -86,6 +93,11 @@ export interface StepBase {
   key: string;
   /** Ids of steps in this plan that must finish first. */
   after: string[];
+  /**
+   * Hashes of the step's named inputs (the parts its key is made of). recordStep stores them so
+   * the next plan can say which input changed. Optional: a step without them still records its key.
+   */
+  parts?: Record<string, string>;
 }
 
 export type Step =
@@ -129,8 +141,13 @@ export interface AppliedState {
   /** The image before the last upgrade (for rollback). */
   previousImage?: { reference: string; manifestDigest: string; kubeVersion?: string };
   hosts: Record<string, AppliedHost>;
-  /** Step id -> the key it last ran with. */
-  steps: Record<string, { key: string; hosts: string[] }>;
+  /** Step id -> the key it last ran with (and the hashes of its named inputs, for reasons). */
+  steps: Record<string, { key: string; hosts: string[]; parts?: Record<string, string> }>;
+  /**
+   * Values fixed when the cluster was created (PodCIDR, SvcCIDR, dnsDomain, container runtime):
+   * a change to one of them cannot be applied in place, the planner sets plan.replace.
+   */
+  immutable?: Record<string, string>;
   /** Join material etc. Secret: never logged; a secret output in Pulumi. */
   secrets?: { token?: string; certificateKey?: string; caCertHash?: string; kubeconfig?: string };
 }
@@ -138,8 +155,15 @@ export interface AppliedState {
 export interface AppliedHost {
   roles: Role[];
   platform?: string;
-  /** Layer digests present in the node's blob store. */
+  /**
+   * Layer digests present in the node's blob store. recordStep(distribute) sets it to the
+   * image's layers IN ORDER (the rootfs was materialised from them); the planner's fromLayer
+   * is the first index where the desired layers differ from this list.
+   */
   layers: string[];
+  /** Hash of the Kubernetes inputs (version, kube binaries, kubeadm config) the host was installed or last upgraded with. */
+  kubeKey?: string;
+  kubeVersion?: string;
   /** Kubernetes node name the host joined with (set by the executor). */
   nodeName?: string;
   /** Labels and taints the executor last set from the Clusterfile (so removed ones are removed). */
