@@ -54,10 +54,7 @@ type ClusterfileNormalize = typeof import("../core/clusterfile/normalize");
 type SecretModule = typeof import("../core/clusterfile/secret");
 type FactsModule = typeof import("../core/image/facts");
 
-/** The planner (helper C): plan(desired, applied) -> Plan. */
-interface PlannerModule {
-  plan(desired: { spec: ClusterSpec; image: ImageFacts }, applied: AppliedState): Plan;
-}
+type PlannerModule = typeof import("../core/plan/planner");
 
 /** The executor (helper D2). */
 interface ApplyModule {
@@ -208,12 +205,6 @@ async function localApplied(name: string): Promise<AppliedState | undefined> {
   return s && s.version === 1 && s.cluster === name ? s : undefined;
 }
 
-/** An applied state as if `plan` had run to the end (to preview from inputs alone). */
-function appliedAfter(base: AppliedState, p: Plan): AppliedState {
-  const out: AppliedState = { ...base, steps: { ...base.steps } };
-  for (const s of p.steps) out.steps[s.id] = { key: s.key, hosts: s.hosts };
-  return out;
-}
 
 // ---- the provider ----
 
@@ -272,7 +263,9 @@ export const provider = {
     if (olds.clusterName && spec.name !== olds.clusterName) replaces.push("name");
     if ((olds.applied?.dataRoot ?? specDataRootOf(olds)) !== spec.dataRoot) replaces.push("dataRoot");
     if (replaces.length > 0) return { changes: true, replaces, deleteBeforeReplace: true };
-    const p = planner().plan({ spec, image: await factsOf(spec.image, news.imageDigest) }, olds.applied ?? emptyApplied(spec.name));
+    const p = planner().plan({ cluster: spec, image: await factsOf(spec.image, news.imageDigest) }, olds.applied ?? emptyApplied(spec.name));
+    // The planner knows more identity fields than name and data root (kubeadm networking...).
+    if (p.replace) return { changes: true, replaces: ["clusterfile"], deleteBeforeReplace: true };
     const codeChanged = !sameValue(olds.providerVersion, news.providerVersion);
     return { changes: p.steps.length > 0 || (olds.pending?.length ?? 0) > 0 || codeChanged, replaces: [], deleteBeforeReplace: false };
   },
@@ -330,17 +323,18 @@ async function previewPlan(spec: ClusterSpec, news: ClusterInputs, olds: Cluster
   let applied = await localApplied(spec.name);
   if (!applied && olds && olds.image && !containsUnknown(olds)) {
     const { spec: oldSpec } = specOf(olds);
-    const oldImage = await factsOf(oldSpec.image, olds.imageDigest);
-    applied = appliedAfter(emptyApplied(oldSpec.name), planner().plan({ spec: oldSpec, image: oldImage }, emptyApplied(oldSpec.name)));
+    const oldDesired = { cluster: oldSpec, image: await factsOf(oldSpec.image, olds.imageDigest) };
+    const pl = planner();
+    applied = pl.recordAll(emptyApplied(oldSpec.name), pl.plan(oldDesired, emptyApplied(oldSpec.name)), oldDesired);
   }
-  return planLines(planner().plan({ spec, image }, applied ?? emptyApplied(spec.name)));
+  return planLines(planner().plan({ cluster: spec, image }, applied ?? emptyApplied(spec.name)));
 }
 
 async function run(id: string, i: ClusterInputs, spec: ClusterSpec, applied: AppliedState): Promise<Record<string, unknown>> {
   const exec = require("../core/apply") as ApplyModule;
   let last = applied;
   const image = await factsOf(spec.image, i.imageDigest);
-  const planned = planner().plan({ spec, image }, applied);
+  const planned = planner().plan({ cluster: spec, image }, applied);
   try {
     const res = await exec.applyCluster({
       spec,
@@ -353,9 +347,10 @@ async function run(id: string, i: ClusterInputs, spec: ClusterSpec, applied: App
     return outputsOf(i, spec, res.state, res.ran, []);
   } catch (err) {
     const st = (err as { state?: AppliedState }).state ?? last;
-    const done = new Set(Object.entries(st.steps).map(([sid, v]) => `${sid}\0${v.key}`));
-    const pending = planned.steps.filter((s) => !done.has(`${s.id}\0${s.key}`));
-    const ran = planned.steps.filter((s) => done.has(`${s.id}\0${s.key}`) && applied.steps[s.id]?.key !== s.key);
+    // What is left is what the planner plans from the recorded state: exactly what the next up runs.
+    const pending = planner().plan({ cluster: spec, image }, st).steps;
+    const left = new Set(pending.map((s) => s.id));
+    const ran = (err as { ran?: Step[] }).ran ?? planned.steps.filter((s) => !left.has(s.id));
     throw new PartialStateError(id, outputsOf(i, spec, st, ran, pending), [errorMessage(err)], { cause: err });
   }
 }
