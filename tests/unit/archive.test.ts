@@ -295,9 +295,14 @@ describe("save/load (OCI archive)", function () {
     assert.equal(fs.existsSync(path.join(tmp, "x.tar")), false);
 
     const m = await src.readJson<Manifest>(single.digest);
-    fs.appendFileSync(src.blobPath(m.layers[0]!.digest), "junk");
-    // tar-stream refuses the size mismatch or our re-hash catches it; either way no archive is left behind.
-    await assert.rejects(saveImages(src, ["app:1"], path.join(tmp, "y.tar")));
+    const blob = src.blobPath(m.layers[0]!.digest);
+    const bytes = fs.readFileSync(blob);
+    bytes[10] = (bytes[10] as number) ^ 0xff;
+    fs.writeFileSync(blob, bytes);
+    await expectUserError(
+      saveImages(src, ["app:1"], path.join(tmp, "y.tar")),
+      new RegExp(`^blob ${m.layers[0]!.digest} in the store at ${src.root} is corrupt \\(its content hashes to sha256:[0-9a-f]{64}\\); remove the image and pull or rebuild it$`),
+    );
     assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.includes("y.tar")), []);
   });
 

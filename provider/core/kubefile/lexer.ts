@@ -266,18 +266,18 @@ export function shellQuote(arg: string): string {
 }
 
 /**
- * A JSON array of strings, or a problem. `offset` in the problem is relative to `s`.
- * Single-quoted arrays are the usual mistake, so the message says so.
+ * A JSON array of strings, or a problem. Single-quoted arrays are the usual mistake, so the
+ * message says so.
  */
 export function parseJsonArray(s: string): { values: string[] } | { problem: LexProblem } {
   let parsed: unknown;
   try {
     parsed = JSON.parse(s);
-  } catch (err) {
-    const msg = (err as Error).message;
-    const pos = /position (\d+)/.exec(msg);
-    const hint = s.includes("'") ? " (JSON strings use double quotes)" : "";
-    return { problem: { offset: pos ? Number(pos[1]) : 0, message: `malformed JSON array${hint}: ${msg}`, fix: "" } };
+  } catch {
+    // Node's own JSON messages differ between versions; say what is usually wrong instead.
+    const t = s.trim();
+    const hint = t.includes("'") ? " (JSON strings use double quotes, not ')" : !t.endsWith("]") ? " (it must end with ])" : "";
+    return { problem: { offset: 0, message: `malformed JSON array${hint}`, fix: "" } };
   }
   if (!Array.isArray(parsed) || parsed.some((v) => typeof v !== "string"))
     return { problem: { offset: 0, message: "malformed JSON array: expected an array of strings", fix: "" } };
