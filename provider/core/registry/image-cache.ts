@@ -4,9 +4,28 @@
  * directory to add as the image's final `registry/` layer and the list for the
  * `sealer.image.container.images` annotation.
  *
- * PLACEHOLDER until the registry work lands: discovers nothing and stores nothing.
+ * Steps: discover the images the rootfs needs (discovery.ts), drop ignored ones and those the
+ * base image already carries, pull each for the build platform only into a per-platform cache
+ * (an OCI layout under `cacheDir`), then write them into `outDir` in the registry's filesystem
+ * storage layout (fs-storage.ts).
+ *
+ * Cache policy: an image whose reference is already in the cache with all its blobs is not pulled
+ * again (no network at all), so a rebuild pulls nothing and a build works offline once everything
+ * is cached (sealer#1858, #1874). Tags are therefore pinned to what was first pulled, like a
+ * Kubernetes `IfNotPresent` policy; delete the cache dir or pin digests to refresh.
  */
-import type { ContainerImage, Platform } from "../image/types";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { throwIfProblems } from "../errors";
+import { log } from "../log";
+import { OciLayout } from "../image/layout";
+import { normalizeReference, parseReference } from "../image/reference";
+import type { ContainerImage, Index, Manifest, Platform } from "../image/types";
+import { ClientOptions, RegistryClient } from "./client";
+import { FoundImage, discoverImages } from "./discovery";
+import { writeRegistryImage } from "./fs-storage";
+import { pullImage } from "./pull";
+import { isIndexMediaType, mapLimit, platformMatches, platformString } from "./remote";
 
 export interface CacheContainerImagesOptions {
   /** The image rootfs as built so far (all layers materialised). */
@@ -21,8 +40,97 @@ export interface CacheContainerImagesOptions {
   baseImages?: ContainerImage[];
   /** Store-level cache dir so a rebuild pulls nothing and builds work offline. */
   cacheDir: string;
+  /** Registry client settings (data dir for credentials, retries); optional. */
+  client?: ClientOptions;
 }
 
-export async function cacheContainerImages(_opts: CacheContainerImagesOptions): Promise<{ images: ContainerImage[]; wrote: boolean }> {
-  return { images: [], wrote: false };
+export interface CacheContainerImagesResult {
+  images: ContainerImage[];
+  wrote: boolean;
+  /** How many images came from a registry this time (0 on a fully cached rebuild). */
+  pulled: number;
+  /** Files that could not be parsed or rendered while discovering (also logged as warnings). */
+  problems: string[];
+}
+
+function platformKey(p: Platform): string {
+  return [p.os, p.architecture, p.variant].filter(Boolean).join("-");
+}
+
+/** True when `ref` is in the cache with every blob its platform manifest needs. */
+async function cachedComplete(cache: OciLayout, ref: string, platform: Platform): Promise<boolean> {
+  const d = await cache.resolve(ref);
+  if (!d || !(await cache.hasBlob(d.digest))) return false;
+  let manifestDigest = d.digest;
+  if (isIndexMediaType(d.mediaType)) {
+    const idx = await cache.readJson<Index>(d.digest);
+    const child = idx.manifests.find((c) => platformMatches(platform, c.platform));
+    if (!child || !(await cache.hasBlob(child.digest))) return false;
+    manifestDigest = child.digest;
+  }
+  const m = await cache.readJson<Manifest>(manifestDigest);
+  for (const b of [m.config, ...m.layers]) if (!(await cache.hasBlob(b.digest))) return false;
+  return true;
+}
+
+export async function cacheContainerImages(opts: CacheContainerImagesOptions): Promise<CacheContainerImagesResult> {
+  const found = discoverImages(opts.rootfs, { imageListFiles: opts.imageListFiles ?? [], ignoredImageListFiles: opts.ignoredImageListFiles ?? [] });
+  for (const p of found.problems) log.warn(`image discovery: ${p}`);
+  const base = new Set((opts.baseImages ?? []).filter((b) => !b.platform || platformMatches(opts.platform, b.platform)).map((b) => safeNormalize(b.image)));
+  const wanted = found.images.filter((i) => !base.has(i.ref));
+  const cache = new OciLayout(path.join(opts.cacheDir, platformKey(opts.platform)));
+  await cache.init();
+  const clients = new Map<string, Promise<RegistryClient>>();
+  const clientFor = (domain: string) => {
+    let c = clients.get(domain);
+    if (!c) {
+      c = RegistryClient.open(domain, opts.client ?? {});
+      clients.set(domain, c);
+    }
+    return c;
+  };
+  const problems: string[] = [];
+  let pulled = 0;
+  const platform = platformString(opts.platform);
+  try {
+    await mapLimit(wanted, 2, async (img: FoundImage) => {
+      try {
+        if (await cachedComplete(cache, img.ref, opts.platform)) return;
+        const client = await clientFor(parseReference(img.ref).domain);
+        log.info(`caching ${img.image} (${platform}) from ${img.source}`);
+        // A digest-pinned reference must be served by that digest, so an index stays an index
+        // (with only this platform's child); a tag serves the platform manifest directly.
+        await pullImage(img.ref, { store: cache, platform: opts.platform, flattenToPlatform: !parseReference(img.ref).digest, client });
+        pulled++;
+      } catch (err) {
+        problems.push(`${img.image} (referenced at ${img.source}): ${(err as Error).message}`);
+      }
+    });
+  } finally {
+    for (const c of clients.values()) await c.then((x) => x.close()).catch(() => undefined);
+  }
+  throwIfProblems(`container images could not be cached for ${platform} (fix the reference, log in to its registry, or list it in --ignored-image-list to build without it)`, problems);
+
+  const images: ContainerImage[] = [];
+  for (const img of wanted) {
+    const ref = parseReference(img.ref);
+    const d = (await cache.resolve(img.ref))!;
+    if (isIndexMediaType(d.mediaType) && !ref.digest) {
+      const child = (await cache.readJson<Index>(d.digest)).manifests.find((c) => platformMatches(opts.platform, c.platform))!;
+      await writeRegistryImage(opts.outDir, cache, ref.path, child.digest, child.mediaType, ref.tag);
+    } else {
+      await writeRegistryImage(opts.outDir, cache, ref.path, d.digest, d.mediaType, ref.tag);
+    }
+    images.push({ image: img.ref, ...(img.appName ? { appName: img.appName } : {}), platform: opts.platform });
+  }
+  if (images.length) log.info(`cached ${images.length} container image(s) for ${platform} (${pulled} pulled, ${images.length - pulled} from cache)`);
+  return { images, wrote: images.length > 0 && fs.existsSync(opts.outDir), pulled, problems: found.problems };
+}
+
+function safeNormalize(image: string): string {
+  try {
+    return normalizeReference(image);
+  } catch {
+    return image;
+  }
 }
