@@ -1,3 +1,118 @@
+import * as fs from "node:fs";
 import type { Command } from "commander";
+import { clusterFromFlags, loadClusterfile, type ClusterSpec } from "../../core/clusterfile";
+import { UserError, wrap } from "../../core/errors";
+import { imageFacts } from "../../core/image/facts";
+import { OciLayout } from "../../core/image/layout";
+import { log } from "../../core/log";
+import { dataPaths } from "../../core/paths";
+import { plan } from "../../core/plan/planner";
+import type { Plan } from "../../core/plan/types";
+import { loadStateOrEmpty } from "../../core/state";
+import { collect, printJson } from "../output";
 
-export function register(_program: Command): void {}
+interface PlanOpts {
+  file?: string;
+  json?: boolean;
+  masters?: string;
+  nodes?: string;
+  user?: string;
+  passwd?: string;
+  pk?: string;
+  pkPasswd?: string;
+  port?: string;
+  env?: string[];
+  clusterName?: string;
+  platform?: string;
+}
+
+/** `sealer plan -f Clusterfile [--json]` / `sealer plan IMAGE -m … -n …`: what an apply would run, against the recorded state. */
+export function register(program: Command): void {
+  program
+    .command("plan [IMAGE]")
+    .description("Show the steps an apply would run against the recorded state of the cluster (a full install when there is none)")
+    .option("-f, --file <Clusterfile>", "Clusterfile to plan")
+    .option("-m, --masters <ips>", "master IPs (comma list, ranges a-b)")
+    .option("-n, --nodes <ips>", "worker IPs (comma list, ranges a-b)")
+    .option("-u, --user <user>", "ssh user")
+    .option("-p, --passwd <password>", "ssh password")
+    .option("--pk <file>", "ssh private key file")
+    .option("--pk-passwd <passphrase>", "passphrase of the private key")
+    .option("--port <port>", "ssh port")
+    .option("-e, --env <k=v>", "cluster env (repeatable)", collect, [])
+    .option("--cluster-name <name>", "cluster name (flag form)")
+    .option("--platform <os/arch>", "image platform to plan with (default: this machine's)")
+    .option("--json", "print the plan as JSON")
+    .action(async (image: string | undefined, opts: PlanOpts) => {
+      const spec = readSpec(image, opts);
+      const p = await planCluster(spec, { platform: opts.platform });
+      if (opts.json) printJson(planJson(p));
+      else process.stdout.write(planText(p));
+    });
+}
+
+function readSpec(image: string | undefined, opts: PlanOpts): ClusterSpec {
+  if (opts.file) {
+    if (image || opts.masters || opts.nodes) throw new UserError("give either -f Clusterfile or IMAGE with -m/-n flags, not both");
+    let text: string;
+    try {
+      text = fs.readFileSync(opts.file, "utf8");
+    } catch (err) {
+      throw new UserError(`cannot read ${opts.file}: ${(err as Error).message}`, { cause: err });
+    }
+    const { spec, warnings } = loadClusterfile(text, { file: opts.file });
+    for (const w of warnings) log.warn(w);
+    return spec;
+  }
+  if (!image) throw new UserError("nothing to plan: give -f Clusterfile, or IMAGE with -m MASTERS [-n NODES]");
+  return clusterFromFlags({
+    image,
+    masters: opts.masters,
+    nodes: opts.nodes,
+    user: opts.user,
+    password: opts.passwd,
+    pk: opts.pk,
+    pkPasswd: opts.pkPasswd,
+    port: opts.port,
+    env: opts.env,
+    clusterName: opts.clusterName,
+  });
+}
+
+/** Plans `spec` against its recorded state with facts of its image from the local store. */
+export async function planCluster(spec: ClusterSpec, opts: { platform?: string; home?: string } = {}): Promise<Plan> {
+  const layout = new OciLayout(dataPaths.store(opts.home));
+  let facts;
+  try {
+    facts = await imageFacts(layout, spec.image, opts.platform);
+  } catch (err) {
+    if (err instanceof UserError) throw wrap(`image ${spec.image}`, err);
+    throw new UserError(`image ${spec.image} is not in the local store (${(err as Error).message}): run sealer pull ${spec.image} or sealer build first`, { cause: err });
+  }
+  const applied = await loadStateOrEmpty(spec.name, opts.home);
+  return plan({ cluster: spec, image: facts }, applied);
+}
+
+export function planJson(p: Plan): unknown {
+  return {
+    cluster: p.cluster,
+    ...(p.replace ? { replace: p.replace } : {}),
+    warnings: p.warnings,
+    steps: p.steps.map((s) => ({ id: s.id, kind: s.kind, hosts: s.hosts, reason: s.reason, after: s.after })),
+  };
+}
+
+export function planText(p: Plan): string {
+  const lines: string[] = [];
+  if (p.replace) lines.push(`Cluster ${p.cluster} cannot be changed in place: ${p.replace}`);
+  for (const w of p.warnings) lines.push(`warning: ${w}`);
+  if (!p.replace) {
+    if (p.steps.length === 0) lines.push(`Cluster ${p.cluster}: nothing to do (0 steps).`);
+    else {
+      lines.push(`Cluster ${p.cluster}: ${p.steps.length} step${p.steps.length === 1 ? "" : "s"}`);
+      const width = String(p.steps.length).length;
+      p.steps.forEach((s, i) => lines.push(`${String(i + 1).padStart(width)}. ${s.kind.padEnd(17)} ${s.hosts.join(",").padEnd(15)} ${s.reason}`));
+    }
+  }
+  return lines.join("\n") + "\n";
+}

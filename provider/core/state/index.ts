@@ -1,0 +1,85 @@
+/**
+ * The CLI's record of each cluster: <data dir>/clusters/<name>/state.json (the AppliedState,
+ * mode 0600: it holds join material) and clusterfile.yaml beside it (the merged Clusterfile,
+ * secrets included, mode 0600), both written atomically so a crash never leaves half a file.
+ * The executor saves after every step; `sealer plan` reads it.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { UserError } from "../errors";
+import { readJsonIfExists, writeFileAtomic, writeJsonAtomic } from "../fsutil";
+import { dataPaths } from "../paths";
+import { dumpClusterfile, loadClusterfile } from "../clusterfile";
+import type { ClusterSpec } from "../clusterfile/types";
+import { checkClusterName } from "../clusterfile/syntax";
+import { emptyApplied, type AppliedState } from "../plan/types";
+
+export function clusterDir(name: string, home?: string): string {
+  const err = checkClusterName(name);
+  if (err) throw new UserError(err);
+  return path.join(dataPaths.clusters(home), name);
+}
+
+export function statePath(name: string, home?: string): string {
+  return path.join(clusterDir(name, home), "state.json");
+}
+
+export function clusterfilePath(name: string, home?: string): string {
+  return path.join(clusterDir(name, home), "clusterfile.yaml");
+}
+
+/** The recorded state, or undefined when this cluster was never applied from this machine. */
+export async function loadState(name: string, home?: string): Promise<AppliedState | undefined> {
+  const file = statePath(name, home);
+  let s: AppliedState | undefined;
+  try {
+    s = await readJsonIfExists<AppliedState>(file);
+  } catch (err) {
+    throw new UserError(`${file}: cannot read the cluster state (${(err as Error).message}); restore it from master0 (<dataRoot>/${name}/state.json) or remove it to plan a full install`, { cause: err });
+  }
+  if (s === undefined) return undefined;
+  if (s.version !== 1 || typeof s.steps !== "object" || typeof s.hosts !== "object")
+    throw new UserError(`${file}: not a cluster state this version understands (version ${String((s as { version?: unknown }).version)})`);
+  return s;
+}
+
+export async function loadStateOrEmpty(name: string, home?: string): Promise<AppliedState> {
+  return (await loadState(name, home)) ?? emptyApplied(name);
+}
+
+export async function saveState(state: AppliedState, home?: string): Promise<void> {
+  await fs.promises.mkdir(clusterDir(state.cluster, home), { recursive: true, mode: 0o700 });
+  await writeJsonAtomic(statePath(state.cluster, home), state, 0o600);
+}
+
+export async function saveClusterfile(spec: ClusterSpec, home?: string): Promise<void> {
+  await fs.promises.mkdir(clusterDir(spec.name, home), { recursive: true, mode: 0o700 });
+  await writeFileAtomic(clusterfilePath(spec.name, home), dumpClusterfile(spec, { secrets: true }), 0o600);
+}
+
+export async function loadSavedClusterfile(name: string, home?: string): Promise<ClusterSpec | undefined> {
+  const file = clusterfilePath(name, home);
+  let text: string;
+  try {
+    text = await fs.promises.readFile(file, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+  return loadClusterfile(text, { file }).spec;
+}
+
+/** Names of the clusters recorded on this machine. */
+export async function listClusters(home?: string): Promise<string[]> {
+  try {
+    const entries = await fs.promises.readdir(dataPaths.clusters(home), { withFileTypes: true });
+    return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw err;
+  }
+}
+
+export async function removeClusterState(name: string, home?: string): Promise<void> {
+  await fs.promises.rm(clusterDir(name, home), { recursive: true, force: true });
+}
