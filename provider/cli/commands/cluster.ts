@@ -1,3 +1,96 @@
+/**
+ * `sealer run IMAGE -m IPs -n IPs ...` and `sealer apply -f Clusterfile`: run a cluster image
+ * onto hosts, re-applying only what changed. Both print what ran; `--json` prints
+ * `{ "cluster": …, "steps": [ { "kind", "hosts", "reason" } ] }` on stdout (logs go to stderr).
+ */
+import * as fs from "node:fs";
 import type { Command } from "commander";
+import { ApplyError, applyCluster, type ApplyResult } from "../../core/apply";
+import { clusterFromFlags, loadClusterfile, type ClusterSpec } from "../../core/clusterfile";
+import { UserError } from "../../core/errors";
+import { log } from "../../core/log";
+import { collect, printJson, printTable } from "../output";
 
-export function register(_program: Command): void {}
+export function ranJson(cluster: string, res: Pick<ApplyResult, "ran">): { cluster: string; steps: Array<{ kind: string; hosts: string[]; reason: string }> } {
+  return { cluster, steps: res.ran.map((s) => ({ kind: s.kind, hosts: s.hosts, reason: s.reason })) };
+}
+
+async function runAndPrint(spec: ClusterSpec, opts: { json?: boolean; concurrency?: string }): Promise<void> {
+  let res: ApplyResult;
+  try {
+    res = await applyCluster({ spec, ...(opts.concurrency ? { concurrency: Number(opts.concurrency) } : {}) });
+  } catch (err) {
+    // A failed step is reported as one message (host, step, exit code, output tail), not a stack.
+    if (err instanceof ApplyError) throw new UserError(err.message, { cause: err, exitCode: 1 });
+    throw err;
+  }
+  if (opts.json) {
+    printJson({ ...ranJson(spec.name, res), sent: { blobs: res.stats.sentBlobs, bytes: res.stats.sentBytes } });
+    return;
+  }
+  if (res.ran.length === 0) {
+    process.stdout.write(`cluster ${spec.name}: up to date, nothing ran\n`);
+    return;
+  }
+  printTable(
+    ["STEP", "HOSTS", "REASON"],
+    res.ran.map((s) => [s.kind, s.hosts.join(","), s.reason]),
+  );
+  process.stdout.write(`cluster ${spec.name}: ${res.ran.length} step(s) ran, ${res.stats.sentBlobs} blob(s) sent\n`);
+}
+
+export function readClusterfile(file: string): ClusterSpec {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (err) {
+    throw new UserError(`cannot read Clusterfile ${file}: ${(err as Error).message}`);
+  }
+  const { spec, warnings } = loadClusterfile(text, { file });
+  for (const w of warnings) log.warn(w);
+  return spec;
+}
+
+export function register(program: Command): void {
+  program
+    .command("run")
+    .description("Run a cluster image onto hosts: masters (-m) and nodes (-n), over SSH")
+    .argument("<image>", "cluster image in the local store (sealer build / sealer pull)")
+    .option("-m, --masters <ips>", "master IPs: comma list, ranges a-b allowed; the first is master0")
+    .option("-n, --nodes <ips>", "worker IPs: comma list, ranges a-b allowed")
+    .option("-u, --user <user>", "SSH user (a non-root user needs sudo)", "root")
+    .option("-p, --passwd <password>", "SSH password (also used for sudo)")
+    .option("--pk <file>", "SSH private key file")
+    .option("--pk-passwd <passphrase>", "passphrase of the private key")
+    .option("--port <port>", "SSH port", "22")
+    .option("--cluster-name <name>", "cluster name (state, data dir on the nodes)")
+    .option("-e, --env <k=v>", "cluster env (repeatable)", collect, [])
+    .option("--concurrency <n>", "hosts handled at once inside a step")
+    .option("--json", "print what ran as JSON")
+    .action(async (image: string, o: { masters?: string; nodes?: string; user?: string; passwd?: string; pk?: string; pkPasswd?: string; port?: string; clusterName?: string; env: string[]; json?: boolean; concurrency?: string }) => {
+      if (!o.masters) throw new UserError("sealer run: at least one master is needed: -m IP[,IP...]");
+      const spec = clusterFromFlags({
+        image,
+        masters: o.masters,
+        ...(o.nodes ? { nodes: o.nodes } : {}),
+        ...(o.user ? { user: o.user } : {}),
+        ...(o.passwd ? { password: o.passwd } : {}),
+        ...(o.pk ? { pk: o.pk } : {}),
+        ...(o.pkPasswd ? { pkPasswd: o.pkPasswd } : {}),
+        ...(o.port ? { port: o.port } : {}),
+        ...(o.clusterName ? { clusterName: o.clusterName } : {}),
+        env: o.env,
+      });
+      await runAndPrint(spec, o);
+    });
+
+  program
+    .command("apply")
+    .description("Make the cluster match the Clusterfile: runs only the steps a change affects (see sealer plan)")
+    .requiredOption("-f, --clusterfile <file>", "Clusterfile (multi-document YAML)")
+    .option("--concurrency <n>", "hosts handled at once inside a step")
+    .option("--json", "print what ran as JSON")
+    .action(async (o: { clusterfile: string; json?: boolean; concurrency?: string }) => {
+      await runAndPrint(readClusterfile(o.clusterfile), o);
+    });
+}

@@ -11,14 +11,14 @@ import { UserError, wrap } from "../errors";
 import { log } from "../log";
 import type { AppliedState, Step } from "../plan/types";
 import type { ExecContext } from "./context";
-import { PARALLEL_KINDS, runStep } from "./steps";
+import { PARALLEL_KINDS, SERIAL_KINDS, runStep } from "./steps";
 
 export interface ExecuteOptions {
   /** The planner's recordStep: the applied state after `step` succeeded. */
   record: (applied: AppliedState, step: Step) => AppliedState;
   /** Persists the state (local file, copy on master0, Pulumi outputs...). Called after every step. */
   save: (applied: AppliedState) => Promise<void>;
-  /** Steps run at once when consecutive steps may overlap (default 4). */
+  /** Steps run at once (default 8; the SSH pool bounds channels per host too). */
   parallelSteps?: number;
 }
 
@@ -40,7 +40,7 @@ export async function executeSteps(ctx: ExecContext, steps: Step[], opts: Execut
   const ran: Step[] = [];
   const done = new Set<string>();
   const ids = new Set(steps.map((s) => s.id));
-  const limit = opts.parallelSteps ?? 4;
+  const limit = opts.parallelSteps ?? 8;
   let saving: Promise<void> = Promise.resolve();
 
   const runOne = async (step: Step): Promise<void> => {
@@ -57,37 +57,53 @@ export async function executeSteps(ctx: ExecContext, steps: Step[], opts: Execut
     log.debug(`<== ${step.id} done in ${Date.now() - started} ms`);
   };
 
-  let i = 0;
-  while (i < steps.length) {
-    const first = steps[i]!;
-    const batch: Step[] = [first];
-    if (PARALLEL_KINDS.has(first.kind)) {
-      // Extend with the following steps of the same kind whose dependencies are already done
-      // (dependencies inside the batch would need an order: stop there).
-      for (let j = i + 1; j < steps.length && batch.length < limit; j++) {
-        const s = steps[j]!;
-        if (s.kind !== first.kind || s.after.some((a) => ids.has(a) && !done.has(a))) break;
-        batch.push(s);
+  // DAG scheduling: a step starts when every step it depends on (`after`) is done; join-master
+  // steps also wait for every earlier join-master (one at a time, in plan order). After the
+  // first failure nothing new starts; running steps finish (and are recorded).
+  const started = new Set<string>();
+  const running = new Map<string, Promise<void>>();
+  let failure: { step: Step; reason: unknown } | undefined;
+  const ready = (s: Step, idx: number): boolean => {
+    if (s.after.some((a) => ids.has(a) && !done.has(a))) return false;
+    if (SERIAL_KINDS.has(s.kind)) {
+      for (let j = 0; j < idx; j++) if (SERIAL_KINDS.has(steps[j]!.kind) && !done.has(steps[j]!.id)) return false;
+    }
+    return true;
+  };
+  for (;;) {
+    if (!failure) {
+      for (let idx = 0; idx < steps.length && running.size < limit; idx++) {
+        const s = steps[idx]!;
+        if (started.has(s.id) || !ready(s, idx)) continue;
+        // Steps the plan lists earlier on the same host keep their order even without a declared dependency.
+        if (steps.slice(0, idx).some((e) => !done.has(e.id) && e.hosts.some((h) => s.hosts.includes(h)) && !PARALLEL_KINDS.has(s.kind))) continue;
+        started.add(s.id);
+        running.set(
+          s.id,
+          runOne(s).then(
+            () => void running.delete(s.id),
+            (reason: unknown) => {
+              running.delete(s.id);
+              failure ??= { step: s, reason };
+            },
+          ),
+        );
       }
     }
-    for (const s of batch) {
-      const missing = s.after.filter((a) => ids.has(a) && !done.has(a));
-      if (missing.length) throw new Error(`plan order: step ${s.id} runs before ${missing.join(", ")} it depends on`);
-    }
-    const results = await Promise.allSettled(batch.map(runOne));
-    const failed = results.findIndex((r) => r.status === "rejected");
-    if (failed >= 0) {
-      const step = batch[failed]!;
-      const reason = (results[failed] as PromiseRejectedResult).reason;
-      const msg = reason instanceof Error ? reason.message : String(reason);
-      // The SSH layer's errors already name host and step; add the step id when they do not.
-      const text = /step "/.test(msg) ? msg : wrap(`step ${step.id}`, reason).message;
-      const hint = `\n${ran.length} step(s) finished and are recorded; fix the cause and run the same command again: it continues with the remaining steps.`;
-      const err = new ApplyError(text + hint, ctx.state, step, ran, { cause: reason });
-      if (reason instanceof UserError) Object.defineProperty(err, "exitCode", { value: reason.exitCode });
-      throw err;
-    }
-    i += batch.length;
+    if (running.size === 0) break;
+    await Promise.race(running.values());
   }
+  if (failure) {
+    const { step, reason } = failure;
+    const msg = reason instanceof Error ? reason.message : String(reason);
+    // The SSH layer's errors already name host and step; add the step id when they do not.
+    const text = /step "/.test(msg) ? msg : wrap(`step ${step.id}`, reason).message;
+    const hint = `\n${ran.length} step(s) finished and are recorded; fix the cause and run the same command again: it continues with the remaining steps.`;
+    const err = new ApplyError(text + hint, ctx.state, step, ran, { cause: reason });
+    if (reason instanceof UserError) Object.defineProperty(err, "exitCode", { value: reason.exitCode });
+    throw err;
+  }
+  const notRun = steps.filter((s) => !done.has(s.id));
+  if (notRun.length) throw new Error(`plan order: steps ${notRun.map((s) => s.id).join(", ")} depend on steps that are not in the plan`);
   return ran;
 }

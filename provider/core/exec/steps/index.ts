@@ -57,5 +57,12 @@ export async function runStep(ctx: ExecContext, step: Step): Promise<void> {
   }
 }
 
-/** Kinds whose consecutive steps may run at the same time (they touch disjoint hosts). join-master never. */
-export const PARALLEL_KINDS: ReadonlySet<Step["kind"]> = new Set(["join-worker", "init-host", "container-runtime", "host-aliases", "registry-client", "distribute", "upgrade-worker"]);
+/**
+ * Kinds that may start while an earlier, unfinished step of the plan touches the same host, when
+ * the plan says they do not depend on it (declared `after` is the only order they need).
+ * Everything else also waits for earlier steps on its hosts.
+ */
+export const PARALLEL_KINDS: ReadonlySet<Step["kind"]> = new Set([]);
+
+/** Kinds that run strictly one at a time, in plan order (etcd membership changes must not overlap). */
+export const SERIAL_KINDS: ReadonlySet<Step["kind"]> = new Set(["init-master", "join-master", "upgrade-master"]);

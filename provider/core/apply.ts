@@ -1,0 +1,201 @@
+/**
+ * The library entry for running a cluster image onto hosts (used by the CLI's run/apply and
+ * by the Pulumi Cluster resource):
+ *   image facts (local store) + Clusterfile -> plan against the recorded state -> execute over
+ *   SSH, saving the state after every step (locally, 0600, atomic; and a copy on master0).
+ * Nothing is contacted when the plan is empty: a second apply with nothing changed runs zero
+ * steps and opens no connection.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { ClusterSpec } from "./clusterfile";
+import { UserError, wrap } from "./errors";
+import { ExecContext, type ExecStats } from "./exec/context";
+import { ApplyError, executeSteps } from "./exec/executor";
+import { acquireApplyLock } from "./exec/lock";
+import { runStep } from "./exec/steps";
+import { readJsonIfExists, writeJsonAtomic } from "./fsutil";
+import { imageFacts } from "./image/facts";
+import { OciLayout } from "./image/layout";
+import { log, registerSecret } from "./log";
+import { dataPaths } from "./paths";
+import { plan as planSteps, recordStep, type Desired } from "./plan/planner";
+import { emptyApplied, type AppliedState, type ImageFacts, type Plan, type Step } from "./plan/types";
+import { SshPool } from "./ssh";
+
+export { ApplyError } from "./exec/executor";
+
+export interface ApplyOptions {
+  spec: ClusterSpec;
+  /** Image to run (default spec.image); must be in the local store. */
+  imageRef?: string;
+  /** The local image store (default: the data dir's). */
+  store?: OciLayout;
+  /** Where this cluster's state lives locally (default <data dir>/clusters/<name>). */
+  stateDir?: string;
+  /** The applied state to plan against (default: the saved one). */
+  applied?: AppliedState;
+  /** Called with the state after every successful step (Pulumi keeps it as outputs). */
+  onState?: (s: AppliedState) => void | Promise<void>;
+  /** Plan only. */
+  dryRun?: boolean;
+  /** known_hosts file (default <data dir>/known_hosts). */
+  knownHostsFile?: string;
+  /** Hosts handled at once inside a step (default 8). */
+  concurrency?: number;
+  /** SSH dial attempts / per-attempt timeout (tests shorten them). */
+  ssh?: { dialAttempts?: number; dialTimeoutMs?: number; keepaliveIntervalMs?: number };
+  /** Per-command timeout on the nodes (default 10 min). */
+  commandTimeoutMs?: number;
+}
+
+export interface ApplyResult {
+  plan: Plan;
+  ran: Step[];
+  state: AppliedState;
+  stats: ExecStats;
+  image: ImageFacts;
+}
+
+export function clusterStateDir(name: string): string {
+  return path.join(dataPaths.clusters(), name);
+}
+
+export function stateFile(stateDir: string): string {
+  return path.join(stateDir, "state.json");
+}
+
+/** The state saved by the last apply of this cluster on this machine, if any. */
+export async function loadAppliedState(stateDir: string): Promise<AppliedState | undefined> {
+  const s = await readJsonIfExists<AppliedState>(stateFile(stateDir));
+  if (s?.secrets) for (const v of Object.values(s.secrets)) registerSecret(v);
+  return s;
+}
+
+export async function saveAppliedState(stateDir: string, s: AppliedState): Promise<void> {
+  await fs.promises.mkdir(stateDir, { recursive: true, mode: 0o700 });
+  await writeJsonAtomic(stateFile(stateDir), s, 0o600);
+}
+
+async function factsFor(layout: OciLayout, ref: string): Promise<ImageFacts> {
+  try {
+    return await imageFacts(layout, ref);
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    throw wrap(`reading image ${ref} from the local store (${layout.root ?? dataPaths.store()})`, err);
+  }
+}
+
+/** Plans (and unless dryRun, applies) the cluster. */
+export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
+  const spec = o.spec;
+  const layout = o.store ?? new OciLayout(dataPaths.store());
+  const ref = o.imageRef ?? spec.image;
+  if (!ref) throw new UserError(`cluster ${spec.name}: no image: set spec.image in the Clusterfile or pass IMAGE to sealer run`);
+  const image = await factsFor(layout, ref);
+  const stateDir = o.stateDir ?? clusterStateDir(spec.name);
+  const applied = o.applied ?? (await loadAppliedState(stateDir)) ?? emptyApplied(spec.name);
+  const desired: Desired = { cluster: spec, image };
+  const plan = planSteps(desired, applied);
+  const stats: ExecStats = { sentBlobs: 0, sentBytes: 0, rendered: {} };
+  if (plan.replace) throw new UserError(`cluster ${spec.name}: ${plan.replace}`);
+  for (const w of plan.warnings) log.warn(w);
+  if (o.dryRun || plan.steps.length === 0) {
+    if (plan.steps.length === 0) log.info(`cluster ${spec.name}: nothing to do (0 steps)`);
+    return { plan, ran: [], state: applied, stats, image };
+  }
+
+  const pool = new SshPool({ knownHostsFile: o.knownHostsFile ?? dataPaths.knownHosts(), ...(o.ssh ?? {}) });
+  const ctx = new ExecContext({
+    spec,
+    image,
+    layout,
+    pool,
+    state: applied,
+    stateDir,
+    ...(o.concurrency ? { concurrency: o.concurrency } : {}),
+    ...(o.commandTimeoutMs ? { commandTimeoutMs: o.commandTimeoutMs } : {}),
+  });
+  let release: (() => Promise<void>) | undefined;
+  try {
+    release = await acquireApplyLock(pool, ctx.target(ctx.master0), ctx.clusterDir, spec.name);
+    const save = async (s: AppliedState) => {
+      await saveAppliedState(stateDir, s);
+      // The copy on master0 lets another machine recover the cluster; losing it is not fatal.
+      try {
+        await pool.upload(ctx.target(ctx.master0), Buffer.from(JSON.stringify(s, null, 2) + "\n"), `${ctx.clusterDir}/state.json`, { mode: 0o600, step: "save state" });
+      } catch (err) {
+        log.forHost(ctx.master0).warn(`could not save the state copy on master0: ${(err as Error).message}`);
+      }
+      await o.onState?.(s);
+    };
+    const ran = await executeSteps(ctx, plan.steps, { record: (a, s) => recordStep(a, s, desired), save });
+    log.info(`cluster ${spec.name}: ${ran.length} step(s) ran; ${ctx.stats.sentBlobs} blob(s), ${ctx.stats.sentBytes} bytes sent`);
+    return { plan, ran, state: ctx.state, stats: ctx.stats, image };
+  } catch (err) {
+    if (err instanceof ApplyError) throw err;
+    // A failure before any step (lock, dial): keep the state the caller had.
+    const e = err instanceof Error ? err : new Error(String(err));
+    (e as Error & { state?: AppliedState }).state = ctx.state;
+    throw e;
+  } finally {
+    if (release) await release().catch((err: unknown) => log.forHost(ctx.master0).warn(`could not release the apply lock: ${(err as Error).message}`));
+    await pool.close();
+  }
+}
+
+export interface DeleteOptions {
+  spec: ClusterSpec;
+  applied?: AppliedState;
+  onState?: (s: AppliedState) => void | Promise<void>;
+  store?: OciLayout;
+  stateDir?: string;
+  knownHostsFile?: string;
+  ssh?: ApplyOptions["ssh"];
+}
+
+/**
+ * Deletes the whole cluster: clean-host on every host (kubeadm reset, registry stopped, runtime
+ * uninstalled, our files removed). Unreachable hosts are reported and skipped, not fatal; the
+ * local state goes when every host was cleaned. Works after a failed or half-finished apply.
+ */
+export async function deleteCluster(o: DeleteOptions): Promise<{ cleaned: string[]; skipped: Array<{ host: string; error: string }> }> {
+  const spec = o.spec;
+  const stateDir = o.stateDir ?? clusterStateDir(spec.name);
+  const applied = o.applied ?? (await loadAppliedState(stateDir)) ?? emptyApplied(spec.name);
+  const layout = o.store ?? new OciLayout(dataPaths.store());
+  let image: ImageFacts;
+  try {
+    image = await imageFacts(layout, applied.image?.reference ?? spec.image);
+  } catch {
+    // The image may be gone from the store: cleaning needs only the scripts already on the nodes.
+    image = { reference: spec.image, manifestDigest: "", layers: [], imageType: "kube-installer", apps: [], launch: {}, env: {}, platforms: [] };
+  }
+  const hosts = [...new Set([...spec.hosts.flatMap((h) => h.ips), ...Object.keys(applied.hosts)])];
+  const pool = new SshPool({ knownHostsFile: o.knownHostsFile ?? dataPaths.knownHosts(), ...(o.ssh ?? {}) });
+  const ctx = new ExecContext({ spec, image, layout, pool, state: applied, stateDir });
+  const cleaned: string[] = [];
+  const skipped: Array<{ host: string; error: string }> = [];
+  try {
+    await Promise.all(
+      hosts.map(async (ip) => {
+        const step: Step = { id: `clean-host:${ip}`, kind: "clean-host", hosts: [ip], reason: "delete cluster", key: "", after: [] };
+        try {
+          await runStep(ctx, step);
+          cleaned.push(ip);
+          delete ctx.state.hosts[ip];
+          await o.onState?.(ctx.state);
+        } catch (err) {
+          const msg = err instanceof Error ? err.message : String(err);
+          log.forHost(ip).warn(`not cleaned: ${msg}`);
+          skipped.push({ host: ip, error: msg });
+        }
+      }),
+    );
+  } finally {
+    await pool.close();
+  }
+  if (skipped.length === 0) await fs.promises.rm(stateDir, { recursive: true, force: true });
+  else await saveAppliedState(stateDir, ctx.state);
+  return { cleaned: cleaned.sort(), skipped };
+}
