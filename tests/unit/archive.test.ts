@@ -9,7 +9,14 @@ import * as tar from "tar-stream";
 import { UserError } from "../../provider/core/errors";
 import { loadArchive, saveImages, unsafeEntryName } from "../../provider/core/image/archive";
 import { OciLayout, digestOf } from "../../provider/core/image/layout";
-import { Annotations, Descriptor, ImageConfig, Index, Manifest, MediaTypes } from "../../provider/core/image/types";
+import {
+  Annotations,
+  Descriptor,
+  ImageConfig,
+  Index,
+  Manifest,
+  MediaTypes,
+} from "../../provider/core/image/types";
 import { Command } from "commander";
 import { register as registerArchive } from "../../provider/cli/commands/archive";
 
@@ -21,7 +28,14 @@ function buildProgram(): Command {
 }
 
 /** A tar (buffer) of the given entries, deterministic. */
-async function tarOf(entries: Array<{ name: string; body?: Buffer | string; type?: "file" | "directory" | "symlink" | "link"; linkname?: string }>): Promise<Buffer> {
+async function tarOf(
+  entries: Array<{
+    name: string;
+    body?: Buffer | string;
+    type?: "file" | "directory" | "symlink" | "link";
+    linkname?: string;
+  }>,
+): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   const done = (async () => {
@@ -31,7 +45,18 @@ async function tarOf(entries: Array<{ name: string; body?: Buffer | string; type
     const type = e.type ?? "file";
     const body = e.body === undefined ? Buffer.alloc(0) : Buffer.from(e.body);
     await new Promise<void>((res, rej) =>
-      pack.entry({ name: e.name, type, mtime: new Date(0), mode: type === "directory" ? 0o755 : 0o644, ...(e.linkname ? { linkname: e.linkname } : {}), ...(type === "file" ? { size: body.length } : {}) }, type === "file" ? body : Buffer.alloc(0), (err) => (err ? rej(err) : res())),
+      pack.entry(
+        {
+          name: e.name,
+          type,
+          mtime: new Date(0),
+          mode: type === "directory" ? 0o755 : 0o644,
+          ...(e.linkname ? { linkname: e.linkname } : {}),
+          ...(type === "file" ? { size: body.length } : {}),
+        },
+        type === "file" ? body : Buffer.alloc(0),
+        (err) => (err ? rej(err) : res()),
+      ),
     );
   }
   pack.finalize();
@@ -40,29 +65,58 @@ async function tarOf(entries: Array<{ name: string; body?: Buffer | string; type
 }
 
 /** Reads every entry of a tar buffer. */
-async function entriesOf(buf: Buffer): Promise<Array<{ name: string; type: string; mtime: number; uid: number; body: Buffer; linkname?: string }>> {
+async function entriesOf(
+  buf: Buffer,
+): Promise<
+  Array<{ name: string; type: string; mtime: number; uid: number; body: Buffer; linkname?: string }>
+> {
   const ex = tar.extract();
   const out: Array<{ name: string; type: string; mtime: number; uid: number; body: Buffer }> = [];
   const feed = (async () => {
     ex.end(buf);
   })();
-  for await (const e of ex as unknown as AsyncIterable<tar.Extract extends AsyncIterable<infer S> ? S : never>) {
+  for await (const e of ex as unknown as AsyncIterable<
+    tar.Extract extends AsyncIterable<infer S> ? S : never
+  >) {
     const chunks: Buffer[] = [];
     for await (const c of e as unknown as AsyncIterable<Buffer>) chunks.push(c);
-    out.push({ name: e.header.name, type: e.header.type, mtime: e.header.mtime.getTime(), uid: e.header.uid, body: Buffer.concat(chunks) });
+    out.push({
+      name: e.header.name,
+      type: e.header.type,
+      mtime: e.header.mtime.getTime(),
+      uid: e.header.uid,
+      body: Buffer.concat(chunks),
+    });
   }
   await feed;
   return out;
 }
 
 /** Builds a one-layer image by hand (no builder) and returns its manifest descriptor. */
-async function makeImage(store: OciLayout, files: Record<string, string>, arch = "amd64"): Promise<Descriptor> {
+async function makeImage(
+  store: OciLayout,
+  files: Record<string, string>,
+  arch = "amd64",
+): Promise<Descriptor> {
   const layerTar = await tarOf(Object.entries(files).map(([name, body]) => ({ name, body })));
   const gz = zlib.gzipSync(layerTar, { level: 6 });
   const layer = await store.putBlob(gz, MediaTypes.layerGzip);
-  const config: ImageConfig = { architecture: arch, os: "linux", config: { Labels: { "test.io/arch": arch } }, rootfs: { type: "layers", diff_ids: [digestOf(layerTar)] } };
+  const config: ImageConfig = {
+    architecture: arch,
+    os: "linux",
+    config: { Labels: { "test.io/arch": arch } },
+    rootfs: { type: "layers", diff_ids: [digestOf(layerTar)] },
+  };
   const cfg = await store.putJson(config, MediaTypes.config);
-  const manifest: Manifest = { schemaVersion: 2, mediaType: MediaTypes.manifest, config: cfg, layers: [layer], annotations: { [Annotations.sealerExtension]: JSON.stringify({ type: "kube-installer", applications: [], launch: {} }) } };
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: MediaTypes.manifest,
+    config: cfg,
+    layers: [layer],
+    annotations: {
+      [Annotations.sealerExtension]: JSON.stringify({ type: "kube-installer", applications: [], launch: {} }),
+    },
+  };
   return store.putJson(manifest, MediaTypes.manifest);
 }
 
@@ -122,13 +176,20 @@ describe("save/load (OCI archive)", function () {
   it("round-trips one image: same digest, every blob byte-identical", async () => {
     const file = path.join(tmp, "app.tar");
     const saved = await saveImages(src, ["app:1"], file);
-    assert.deepEqual(saved.images, [{ ref: "docker.io/library/app:1", digest: single.digest, mediaType: MediaTypes.manifest }]);
+    assert.deepEqual(saved.images, [
+      { ref: "docker.io/library/app:1", digest: single.digest, mediaType: MediaTypes.manifest },
+    ]);
     assert.equal(saved.blobs, 3);
     const loaded = await loadArchive(dst, file);
-    assert.deepEqual(loaded, { images: [{ ref: "docker.io/library/app:1", digest: single.digest, mediaType: MediaTypes.manifest }], blobsAdded: 3, blobsPresent: 0 });
+    assert.deepEqual(loaded, {
+      images: [{ ref: "docker.io/library/app:1", digest: single.digest, mediaType: MediaTypes.manifest }],
+      blobsAdded: 3,
+      blobsPresent: 0,
+    });
     assert.equal((await dst.resolve("app:1"))?.digest, single.digest);
     const m = await dst.readJson<Manifest>(single.digest);
-    for (const d of [m.config, ...m.layers]) assert.deepEqual(await dst.readBlob(d.digest), await src.readBlob(d.digest));
+    for (const d of [m.config, ...m.layers])
+      assert.deepEqual(await dst.readBlob(d.digest), await src.readBlob(d.digest));
     assert.equal(fs.readdirSync(dst.tmpDir()).length, 0, "staging directory removed");
     // Loading again changes nothing and adds no blob.
     const again = await loadArchive(dst, file);
@@ -167,18 +228,28 @@ describe("save/load (OCI archive)", function () {
   it("is accepted by skopeo: one image without a ref, several with oci-archive:FILE:REF", async () => {
     const one = path.join(tmp, "one.tar");
     await saveImages(src, ["app:1"], one);
-    const info = JSON.parse(skopeo(["inspect", `oci-archive:${one}`])) as { Digest: string; Architecture: string; Layers: string[] };
+    const info = JSON.parse(skopeo(["inspect", `oci-archive:${one}`])) as {
+      Digest: string;
+      Architecture: string;
+      Layers: string[];
+    };
     assert.equal(info.Digest, single.digest);
     assert.equal(info.Architecture, "amd64");
     assert.equal(info.Layers.length, 1);
 
     const both = path.join(tmp, "both.tar");
     await saveImages(src, ["app:1", "127.0.0.1:5000/team/multi:2"], both);
-    const app = JSON.parse(skopeo(["inspect", `oci-archive:${both}:docker.io/library/app:1`])) as { Digest: string };
+    const app = JSON.parse(skopeo(["inspect", `oci-archive:${both}:docker.io/library/app:1`])) as {
+      Digest: string;
+    };
     assert.equal(app.Digest, single.digest);
-    const rawIndex = JSON.parse(skopeo(["inspect", "--raw", `oci-archive:${both}:127.0.0.1:5000/team/multi:2`])) as Index;
+    const rawIndex = JSON.parse(
+      skopeo(["inspect", "--raw", `oci-archive:${both}:127.0.0.1:5000/team/multi:2`]),
+    ) as Index;
     assert.equal(rawIndex.manifests.length, 2);
-    const arm = JSON.parse(skopeo(["inspect", "--override-arch", "arm64", `oci-archive:${both}:127.0.0.1:5000/team/multi:2`])) as { Architecture: string; Digest: string; Labels: Record<string, string> };
+    const arm = JSON.parse(
+      skopeo(["inspect", "--override-arch", "arm64", `oci-archive:${both}:127.0.0.1:5000/team/multi:2`]),
+    ) as { Architecture: string; Digest: string; Labels: Record<string, string> };
     assert.equal(arm.Architecture, "arm64");
     // skopeo reports the index digest and the chosen platform's config.
     assert.equal(arm.Digest, multi.digest);
@@ -206,9 +277,18 @@ describe("save/load (OCI archive)", function () {
 
   it("loads an archive written by skopeo copy (and a gzip-compressed one)", async () => {
     const file = path.join(tmp, "skopeo.tar");
-    skopeo(["copy", "-q", "--all", `oci:${src.root}:127.0.0.1:5000/team/multi:2`, `oci-archive:${file}:team/multi:from-skopeo`]);
+    skopeo([
+      "copy",
+      "-q",
+      "--all",
+      `oci:${src.root}:127.0.0.1:5000/team/multi:2`,
+      `oci-archive:${file}:team/multi:from-skopeo`,
+    ]);
     const r = await loadArchive(dst, file);
-    assert.deepEqual(r.images.map((i) => i.ref), ["docker.io/team/multi:from-skopeo"]);
+    assert.deepEqual(
+      r.images.map((i) => i.ref),
+      ["docker.io/team/multi:from-skopeo"],
+    );
     const d = await dst.resolve("team/multi:from-skopeo");
     const idx = await dst.readJson<Index>(d!.digest);
     assert.equal(idx.manifests.length, 2);
@@ -218,7 +298,10 @@ describe("save/load (OCI archive)", function () {
     await saveImages(src, ["app:1"], plain);
     fs.writeFileSync(gz, zlib.gzipSync(fs.readFileSync(plain)));
     const g = await loadArchive(dst, gz, { tag: "renamed/app:9" });
-    assert.deepEqual(g.images.map((i) => [i.ref, i.digest]), [["docker.io/renamed/app:9", single.digest]]);
+    assert.deepEqual(
+      g.images.map((i) => [i.ref, i.digest]),
+      [["docker.io/renamed/app:9", single.digest]],
+    );
   });
 
   it("rejects a corrupted blob and stores nothing", async () => {
@@ -229,8 +312,22 @@ describe("save/load (OCI archive)", function () {
     const entries = await entriesOf(fs.readFileSync(file));
     const bad = path.join(tmp, "bad.tar");
     // Same size, one byte flipped.
-    fs.writeFileSync(bad, await tarOf(entries.map((e) => ({ name: e.name, type: e.type as "file", body: e.name === layerName ? Buffer.from(e.body.map((b, i) => (i === 20 ? b ^ 0xff : b))) : e.body }))));
-    await expectUserError(loadArchive(dst, bad), new RegExp(`^${bad.replace(/[/.]/g, "\\$&")} is not a usable OCI archive: blob ${m.layers[0]!.digest} is corrupt \\(content verification failed: expected ${m.layers[0]!.digest} \\(\\d+ bytes\\), got sha256:[0-9a-f]{64} \\(\\d+ bytes\\)\\); nothing was loaded$`));
+    fs.writeFileSync(
+      bad,
+      await tarOf(
+        entries.map((e) => ({
+          name: e.name,
+          type: e.type as "file",
+          body: e.name === layerName ? Buffer.from(e.body.map((b, i) => (i === 20 ? b ^ 0xff : b))) : e.body,
+        })),
+      ),
+    );
+    await expectUserError(
+      loadArchive(dst, bad),
+      new RegExp(
+        `^${bad.replace(/[/.]/g, "\\$&")} is not a usable OCI archive: blob ${m.layers[0]!.digest} is corrupt \\(content verification failed: expected ${m.layers[0]!.digest} \\(\\d+ bytes\\), got sha256:[0-9a-f]{64} \\(\\d+ bytes\\)\\); nothing was loaded$`,
+      ),
+    );
     assert.equal(blobCount(dst), 0);
     assert.deepEqual((await dst.readIndex()).manifests, []);
     assert.deepEqual(fs.readdirSync(dst.tmpDir()), []);
@@ -239,15 +336,39 @@ describe("save/load (OCI archive)", function () {
   it("refuses path traversal, absolute paths, escaping links and special entries, writing nothing", async () => {
     const outside = path.join(tmp, "evil");
     const cases: Array<{ entries: Parameters<typeof tarOf>[0]; re: RegExp }> = [
-      { entries: [{ name: "../evil", body: "x" }], re: /entry "\.\.\/evil" climbs out of the archive with \.\.; nothing was loaded$/ },
-      { entries: [{ name: "blobs/../../evil", body: "x" }], re: /entry "blobs\/\.\.\/\.\.\/evil" climbs out of the archive with \.\./ },
-      { entries: [{ name: "/tmp/evil", body: "x" }], re: /entry "\/tmp\/evil" is an absolute path; nothing was loaded$/ },
-      { entries: [{ name: "blobs/sha256/" + "a".repeat(64), type: "symlink", linkname: "../../../evil" }], re: /is a symlink to "\.\.\/\.\.\/\.\.\/evil", which escapes the archive; nothing was loaded$/ },
-      { entries: [{ name: "index.json", type: "symlink", linkname: "/etc/passwd" }], re: /entry "index.json" is a symlink to "\/etc\/passwd", which escapes the archive/ },
-      { entries: [{ name: "x", type: "link", linkname: "oci-layout" }], re: /entry "x" is a hard link to "oci-layout"; an OCI archive holds plain files only/ },
+      {
+        entries: [{ name: "../evil", body: "x" }],
+        re: /entry "\.\.\/evil" climbs out of the archive with \.\.; nothing was loaded$/,
+      },
+      {
+        entries: [{ name: "blobs/../../evil", body: "x" }],
+        re: /entry "blobs\/\.\.\/\.\.\/evil" climbs out of the archive with \.\./,
+      },
+      {
+        entries: [{ name: "/tmp/evil", body: "x" }],
+        re: /entry "\/tmp\/evil" is an absolute path; nothing was loaded$/,
+      },
+      {
+        entries: [{ name: "blobs/sha256/" + "a".repeat(64), type: "symlink", linkname: "../../../evil" }],
+        re: /is a symlink to "\.\.\/\.\.\/\.\.\/evil", which escapes the archive; nothing was loaded$/,
+      },
+      {
+        entries: [{ name: "index.json", type: "symlink", linkname: "/etc/passwd" }],
+        re: /entry "index.json" is a symlink to "\/etc\/passwd", which escapes the archive/,
+      },
+      {
+        entries: [{ name: "x", type: "link", linkname: "oci-layout" }],
+        re: /entry "x" is a hard link to "oci-layout"; an OCI archive holds plain files only/,
+      },
       { entries: [{ name: "blobs/sha512/" + "a".repeat(128), body: "x" }], re: /is not a sha256 blob/ },
-      { entries: [{ name: "manifest.json", body: "[]" }], re: /it is a docker-save archive \(manifest.json\), not an OCI archive; convert it with skopeo copy docker-archive:FILE oci-archive:NEW; nothing was loaded$/ },
-      { entries: [{ name: "oci-layout", body: '{"imageLayoutVersion":"1.0.0"}' }], re: /it has no index.json; nothing was loaded$/ },
+      {
+        entries: [{ name: "manifest.json", body: "[]" }],
+        re: /it is a docker-save archive \(manifest.json\), not an OCI archive; convert it with skopeo copy docker-archive:FILE oci-archive:NEW; nothing was loaded$/,
+      },
+      {
+        entries: [{ name: "oci-layout", body: '{"imageLayoutVersion":"1.0.0"}' }],
+        re: /it has no index.json; nothing was loaded$/,
+      },
     ];
     const before = await dst.readIndex();
     for (const c of cases) {
@@ -267,27 +388,47 @@ describe("save/load (OCI archive)", function () {
     const drop = `blobs/sha256/${m.config.digest.slice(7)}`;
     const entries = (await entriesOf(fs.readFileSync(file))).filter((e) => e.name !== drop);
     const lacking = path.join(tmp, "lacking.tar");
-    fs.writeFileSync(lacking, await tarOf(entries.map((e) => ({ name: e.name, type: e.type as "file", body: e.body }))));
+    fs.writeFileSync(
+      lacking,
+      await tarOf(entries.map((e) => ({ name: e.name, type: e.type as "file", body: e.body }))),
+    );
     const err = await expectUserError(loadArchive(dst, lacking), /nothing was loaded/);
-    assert.deepEqual(err.problems, [`docker.io/library/app:1: the archive lacks blob ${m.config.digest} (${MediaTypes.config})`]);
+    assert.deepEqual(err.problems, [
+      `docker.io/library/app:1: the archive lacks blob ${m.config.digest} (${MediaTypes.config})`,
+    ]);
     assert.equal(blobCount(dst), 0);
 
     const unnamed = path.join(tmp, "unnamed.tar");
     const index = JSON.parse(entries.find((e) => e.name === "index.json")!.body.toString()) as Index;
     for (const d of index.manifests) delete d.annotations;
-    fs.writeFileSync(unnamed, await tarOf(entries.map((e) => ({ name: e.name, type: e.type as "file", body: e.name === "index.json" ? JSON.stringify(index) : e.body }))));
+    fs.writeFileSync(
+      unnamed,
+      await tarOf(
+        entries.map((e) => ({
+          name: e.name,
+          type: e.type as "file",
+          body: e.name === "index.json" ? JSON.stringify(index) : e.body,
+        })),
+      ),
+    );
     const err2 = await expectUserError(loadArchive(dst, unnamed), /nothing was loaded/);
     assert.deepEqual(err2.problems, [
       `index.json entry 0 (${multi.digest}) has no org.opencontainers.image.ref.name annotation; load it with --tag NAME:TAG`,
       `index.json entry 1 (${single.digest}) has no org.opencontainers.image.ref.name annotation; load it with --tag NAME:TAG`,
     ]);
-    await expectUserError(loadArchive(dst, unnamed, { tag: "x:1" }), /^--tag names one image, but .* holds 2; load without --tag and use sealer tag afterwards$/);
+    await expectUserError(
+      loadArchive(dst, unnamed, { tag: "x:1" }),
+      /^--tag names one image, but .* holds 2; load without --tag and use sealer tag afterwards$/,
+    );
     assert.equal(blobCount(dst), 0);
     assert.deepEqual((await dst.readIndex()).manifests, []);
   });
 
   it("save reports every missing image at once and a corrupt store blob", async () => {
-    const err = await expectUserError(saveImages(src, ["nope:1", "app:1", "other/x"], path.join(tmp, "x.tar")), /^cannot save:/);
+    const err = await expectUserError(
+      saveImages(src, ["nope:1", "app:1", "other/x"], path.join(tmp, "x.tar")),
+      /^cannot save:/,
+    );
     assert.deepEqual(err.problems, [
       `image nope:1 is not in the local store (${src.root}); build or pull it first (sealer images lists what is there)`,
       `image other/x is not in the local store (${src.root}); build or pull it first (sealer images lists what is there)`,
@@ -301,9 +442,14 @@ describe("save/load (OCI archive)", function () {
     fs.writeFileSync(blob, bytes);
     await expectUserError(
       saveImages(src, ["app:1"], path.join(tmp, "y.tar")),
-      new RegExp(`^blob ${m.layers[0]!.digest} in the store at ${src.root} is corrupt \\(its content hashes to sha256:[0-9a-f]{64}\\); remove the image and pull or rebuild it$`),
+      new RegExp(
+        `^blob ${m.layers[0]!.digest} in the store at ${src.root} is corrupt \\(its content hashes to sha256:[0-9a-f]{64}\\); remove the image and pull or rebuild it$`,
+      ),
     );
-    assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.includes("y.tar")), []);
+    assert.deepEqual(
+      fs.readdirSync(tmp).filter((f) => f.includes("y.tar")),
+      [],
+    );
   });
 
   it("sealer save / sealer load on the command line, through $SEALER_HOME", async () => {
@@ -349,8 +495,14 @@ describe("save/load (OCI archive)", function () {
     const parts: Buffer[] = [];
     for (let i = 0; i < 24; i++) parts.push(big);
     const layer = await src.putBlob(Buffer.concat(parts), MediaTypes.layerTar);
-    const cfg = await src.putJson({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [layer.digest] } }, MediaTypes.config);
-    const man = await src.putJson({ schemaVersion: 2, mediaType: MediaTypes.manifest, config: cfg, layers: [layer] }, MediaTypes.manifest);
+    const cfg = await src.putJson(
+      { architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [layer.digest] } },
+      MediaTypes.config,
+    );
+    const man = await src.putJson(
+      { schemaVersion: 2, mediaType: MediaTypes.manifest, config: cfg, layers: [layer] },
+      MediaTypes.manifest,
+    );
     await src.setRef("big:1", man);
     const file = path.join(tmp, "big.tar");
     await saveImages(src, ["big:1"], file);

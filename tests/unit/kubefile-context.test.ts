@@ -27,7 +27,8 @@ async function problemsOf(p: Promise<unknown>): Promise<string[]> {
 
 describe("Kubefile build-context checks", () => {
   const fixture = (name: string) => path.join(repoRoot(), "tests", "fixtures", "kubefile", name);
-  const parseFixture = (name: string) => parseKubefile(fs.readFileSync(path.join(fixture(name), "Kubefile"), "utf8"), { file: "Kubefile" });
+  const parseFixture = (name: string) =>
+    parseKubefile(fs.readFileSync(path.join(fixture(name), "Kubefile"), "utf8"), { file: "Kubefile" });
 
   let tmp: string;
   let ctx: string;
@@ -49,9 +50,12 @@ describe("Kubefile build-context checks", () => {
   it("accepts the fixture contexts; ${ARCH} sources exist for the platforms asked for", async () => {
     for (const name of ["base", "app", "legacy"]) await checkContext(parseFixture(name), fixture(name));
     await checkContext(parseFixture("base"), fixture("base"), { arches: ["amd64", "arm64"] });
-    assert.deepEqual(await problemsOf(checkContext(parseFixture("base"), fixture("base"), { arches: ["amd64", "s390x"] })), [
-      `Kubefile:13: COPY source "bin/\${ARCH}/kubeadm" does not exist for platform s390x (bin/s390x/kubeadm) in the build context (${fixture("base")}); add it or build without that platform`,
-    ]);
+    assert.deepEqual(
+      await problemsOf(checkContext(parseFixture("base"), fixture("base"), { arches: ["amd64", "s390x"] })),
+      [
+        `Kubefile:13: COPY source "bin/\${ARCH}/kubeadm" does not exist for platform s390x (bin/s390x/kubeadm) in the build context (${fixture("base")}); add it or build without that platform`,
+      ],
+    );
   });
 
   it("reports every escaping, absolute, missing or outward-linking source at once", async () => {
@@ -80,7 +84,11 @@ describe("Kubefile build-context checks", () => {
       `Kubefile:5: COPY source "bin/\${ARCH}/tool" matches no platform directory in the build context (${ctx}); create it for each platform, e.g. bin/amd64/tool`,
       `Kubefile:6: APP web source "missing-app" does not exist in the build context (${ctx}); check the path (it is relative to the context directory)`,
     ]);
-    await assert.rejects(checkContext(kf, ctx), (e: Error) => e.message.startsWith(`Kubefile: the build context ${ctx} has 10 problems:\n - Kubefile:3: COPY source "/etc/passwd"`));
+    await assert.rejects(checkContext(kf, ctx), (e: Error) =>
+      e.message.startsWith(
+        `Kubefile: the build context ${ctx} has 10 problems:\n - Kubefile:3: COPY source "/etc/passwd"`,
+      ),
+    );
   });
 
   it("a context that is not a directory", async () => {
@@ -93,7 +101,8 @@ describe("Kubefile build-context checks", () => {
   it("matchContextPaths: plain paths, globs per segment, character classes, sorted", async () => {
     fs.mkdirSync(path.join(ctx, "m", "x1"), { recursive: true });
     fs.mkdirSync(path.join(ctx, "m", "y2"), { recursive: true });
-    for (const f of ["m/x1/a.yaml", "m/x1/b.yml", "m/y2/c.yaml", "m/x1/.hidden.yaml"]) fs.writeFileSync(path.join(ctx, f), "");
+    for (const f of ["m/x1/a.yaml", "m/x1/b.yml", "m/y2/c.yaml", "m/x1/.hidden.yaml"])
+      fs.writeFileSync(path.join(ctx, f), "");
     const table: Array<[string, string[]]> = [
       [".", ["."]],
       ["./a.txt", ["a.txt"]],
@@ -104,6 +113,7 @@ describe("Kubefile build-context checks", () => {
       ["m/z*", []],
       ["nope/a", []],
     ];
-    for (const [pattern, want] of table) assert.deepEqual(await matchContextPaths(ctx, pattern), want, pattern);
+    for (const [pattern, want] of table)
+      assert.deepEqual(await matchContextPaths(ctx, pattern), want, pattern);
   });
 });

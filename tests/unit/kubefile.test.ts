@@ -18,16 +18,34 @@ function problemsOf(fn: () => unknown): string[] {
   } catch (err) {
     assert.ok(err instanceof UserError, `expected UserError, got ${String(err)}`);
     const n = err.problems.length;
-    assert.equal(err.message, `${F} has ${n} problem${n === 1 ? "" : "s"}:\n${err.problems.map((p) => ` - ${p}`).join("\n")}`);
+    assert.equal(
+      err.message,
+      `${F} has ${n} problem${n === 1 ? "" : "s"}:\n${err.problems.map((p) => ` - ${p}`).join("\n")}`,
+    );
     return err.problems;
   }
   assert.fail("expected a UserError");
 }
 
 describe("Kubefile parser: instructions", () => {
-  const cases: Array<{ name: string; text: string; buildArgs?: Record<string, string>; want: Instruction[]; args?: Record<string, string>; env?: Record<string, string> }> = [
-    { name: "FROM image", text: "FROM kubernetes:v1.25.6", want: [{ kind: "FROM", loc: at(1), image: "kubernetes:v1.25.6" }] },
-    { name: "FROM scratch, keywords case-insensitive", text: "from Scratch", want: [{ kind: "FROM", loc: at(1), image: "scratch" }] },
+  const cases: Array<{
+    name: string;
+    text: string;
+    buildArgs?: Record<string, string>;
+    want: Instruction[];
+    args?: Record<string, string>;
+    env?: Record<string, string>;
+  }> = [
+    {
+      name: "FROM image",
+      text: "FROM kubernetes:v1.25.6",
+      want: [{ kind: "FROM", loc: at(1), image: "kubernetes:v1.25.6" }],
+    },
+    {
+      name: "FROM scratch, keywords case-insensitive",
+      text: "from Scratch",
+      want: [{ kind: "FROM", loc: at(1), image: "scratch" }],
+    },
     {
       name: "FROM expands ARGs declared before it; --build-arg overrides the default",
       text: "ARG BASE=registry.local:5000/kube\nARG TAG=v1\nFROM ${BASE}:$TAG",
@@ -139,7 +157,12 @@ describe("Kubefile parser: instructions", () => {
       text: "FROM scratch\nAPP nginx local://apps/nginx.yaml local://apps/svc.yaml https://example.com/dash.yaml",
       want: [
         { kind: "FROM", loc: at(1), image: "scratch" },
-        { kind: "APP", loc: at(2), name: "nginx", sources: ["apps/nginx.yaml", "apps/svc.yaml", "https://example.com/dash.yaml"] },
+        {
+          kind: "APP",
+          loc: at(2),
+          name: "nginx",
+          sources: ["apps/nginx.yaml", "apps/svc.yaml", "https://example.com/dash.yaml"],
+        },
       ],
     },
     {
@@ -168,7 +191,12 @@ describe("Kubefile parser: instructions", () => {
       want: [
         { kind: "FROM", loc: at(1), image: "scratch" },
         { kind: "APP", loc: at(2), name: "nginx", sources: ["nginx"] },
-        { kind: "APPENV", loc: at(3), name: "nginx", env: { Namespace: "web", Greeting: "hello world", Raw: "$x" } },
+        {
+          kind: "APPENV",
+          loc: at(3),
+          name: "nginx",
+          env: { Namespace: "web", Greeting: "hello world", Raw: "$x" },
+        },
       ],
     },
     {
@@ -229,7 +257,11 @@ describe("Kubefile parser: instructions", () => {
       text: `FROM scratch\nLABEL "cluster.alpha.sealer.io/cluster-runtime-type"=kubernetes version='1.0'\nLABEL description a cluster image`,
       want: [
         { kind: "FROM", loc: at(1), image: "scratch" },
-        { kind: "LABEL", loc: at(2), labels: { "cluster.alpha.sealer.io/cluster-runtime-type": "kubernetes", version: "1.0" } },
+        {
+          kind: "LABEL",
+          loc: at(2),
+          labels: { "cluster.alpha.sealer.io/cluster-runtime-type": "kubernetes", version: "1.0" },
+        },
         { kind: "LABEL", loc: at(3), labels: { description: "a cluster image" } },
       ],
     },
@@ -262,154 +294,245 @@ describe("Kubefile parser: instructions", () => {
 });
 
 describe("Kubefile parser: errors (exact messages, all at once)", () => {
-  const KINDS = "FROM, COPY, ADD, RUN, CMD, CMDS, APP, APPCMDS, APPENV, LAUNCH, CNI, CSI, KUBEVERSION, ARG, ENV, LABEL, MAINTAINER";
-  const cases: Array<{ name: string; text: string; buildArgs?: Record<string, string>; problems: string[] }> = [
-    { name: "unknown instruction, near a known one", text: "FROM scratch\ncoppy a b", problems: [`${F}:2: unknown instruction "coppy"; did you mean COPY?`] },
-    { name: "unknown instruction, nothing near", text: "FROM scratch\nFROBNICATE x", problems: [`${F}:2: unknown instruction "FROBNICATE"; Kubefile instructions are ${KINDS}`] },
-    { name: "Dockerfile-only instruction", text: "FROM scratch\nENTRYPOINT kubectl", problems: [`${F}:2: ENTRYPOINT is a Dockerfile instruction that Kubefiles do not have; use CMDS for raw launch commands or LAUNCH for apps`] },
-    { name: "empty Kubefile", text: "# only a comment\n\n", problems: [`${F}:1: the Kubefile has no instructions; start it with FROM <base image> or FROM scratch`] },
-    { name: "no FROM", text: "ARG A=1", problems: [`${F}:1: the Kubefile has no FROM; start it with FROM <base image> or FROM scratch`] },
-    {
-      name: "first instruction not FROM",
-      text: "ARG A=1\nCOPY a b\nFROM scratch",
-      problems: [`${F}:2: the first instruction must be FROM (only ARG may come before it), found COPY; start the Kubefile with FROM <base image> or FROM scratch`],
-    },
-    { name: "second FROM", text: "FROM scratch\nFROM kubernetes:v1", problems: [`${F}:2: a second FROM (the first is at line 1); a Kubefile has one FROM, remove this one`] },
-    { name: "multi-stage FROM", text: "FROM kubernetes:v1 AS base", problems: [`${F}:1: multi-stage builds (FROM ... AS name) are not supported; remove "AS ...": a Kubefile has one FROM`] },
-    { name: "FROM --platform", text: "FROM --platform=linux/arm64 kube", problems: [`${F}:1: FROM flags such as --platform are not supported; select platforms with sealer build --platform`] },
-    {
-      name: "FROM invalid reference",
-      text: "FROM Kubernetes:v1",
-      problems: [`${F}:1: invalid image reference "Kubernetes:v1": repository names are lowercase letters, digits and separators ('.', '_', '-') between '/'; write FROM <image>[:tag] or FROM scratch`],
-    },
-    {
-      name: "LAUNCH not last",
-      text: "FROM scratch\nAPP a local://a\nLAUNCH a\nLABEL x=y",
-      problems: [`${F}:3: LAUNCH must be the last instruction, but LABEL follows at line 4; move LAUNCH to the end of the Kubefile`],
-    },
-    {
-      name: "LAUNCH twice",
-      text: "FROM scratch\nAPP a local://a\nLAUNCH a\nLAUNCH a",
-      problems: [`${F}:4: LAUNCH appears again (first at line 3); keep a single LAUNCH`],
-    },
-    {
-      name: "CMDS not last and twice",
-      text: `FROM scratch\nCMDS ["a"]\nRUN x\nCMDS ["b"]`,
-      problems: [`${F}:2: CMDS must be the last instruction, but RUN follows at line 3; move CMDS to the end of the Kubefile`, `${F}:4: CMDS appears again (first at line 2); keep a single CMDS`],
-    },
-    {
-      name: "LAUNCH with CMDS",
-      text: `FROM scratch\nAPP a local://a\nCMDS ["x"]\nLAUNCH ["a"]`,
-      problems: [`${F}:4: LAUNCH (line 4) and CMDS (line 3) cannot both be used; keep LAUNCH to start apps, or CMDS for raw commands`],
-    },
-    {
-      name: "LAUNCH with CMD",
-      text: `FROM scratch\nAPP a local://a\nCMD echo 1\nCMD echo 2\nLAUNCH ["a"]`,
-      problems: [`${F}:5: LAUNCH cannot be combined with CMD (line 3, 4); replace the CMD lines with APPs, or drop LAUNCH`],
-    },
-    { name: "CMDS with CMD", text: `FROM scratch\nCMD echo 1\nCMDS ["x"]`, problems: [`${F}:3: CMDS cannot be combined with CMD (line 2); move those commands into CMDS`] },
-    {
-      name: "malformed JSON arrays",
-      text: `FROM scratch\nAPP a local://a\nCMDS ['kubectl apply']\nAPPCMDS a ["x"\nLAUNCH [1, 2]\nCOPY ["a", 3]`,
-      problems: [
-        `${F}:3: CMDS: malformed JSON array (JSON strings use double quotes, not '); write CMDS ["<command>", ...]`,
-        `${F}:3: CMDS must be the last instruction, but APPCMDS follows at line 4; move CMDS to the end of the Kubefile`,
-        `${F}:4: APPCMDS: malformed JSON array (it must end with ]); write APPCMDS <app> ["<command>", ...]`,
-        `${F}:5: LAUNCH: malformed JSON array: expected an array of strings; write LAUNCH ["<app>", ...]`,
-        `${F}:5: LAUNCH must be the last instruction, but COPY follows at line 6; move LAUNCH to the end of the Kubefile`,
-        `${F}:5: LAUNCH (line 5) and CMDS (line 3) cannot both be used; keep LAUNCH to start apps, or CMDS for raw commands`,
-        `${F}:6: COPY: malformed JSON array: expected an array of strings; write COPY ["<src>", "<dest>"] or COPY <src> <dest>`,
-      ],
-    },
-    {
-      name: "APP source schemes",
-      text: "FROM scratch\nAPP web apps/web.yaml http://example.com/a.yaml local://",
-      problems: [
-        `${F}:2: APP source "apps/web.yaml" must start with local:// (a path in the build context) or https://; write local://apps/web.yaml`,
-        `${F}:2: APP source "http://example.com/a.yaml" must start with local:// (a path in the build context) or https://; serve it over https:// or put it in the build context`,
-        `${F}:2: APP source "local://" names no path; write local://<path in the build context>`,
-      ],
-    },
-    {
-      name: "app names: bad, duplicate",
-      text: "FROM scratch\nAPP Web_App local://a\nAPP web local://a\nCNI web local://b\nLAUNCH [\"web\", \"web\"]",
-      problems: [
-        `${F}:2: APP: app name "Web_App" is not valid; use lowercase letters, digits, '.', '_' and '-' (it becomes the directory application/apps/<name>/)`,
-        `${F}:4: app web is already declared at line 3; use one CNI web with several sources, or another name`,
-        `${F}:5: LAUNCH lists app web twice; list each app once`,
-      ],
-    },
-    {
-      name: "FROM scratch: APPCMDS/APPENV/LAUNCH must name apps declared earlier",
-      text: `FROM scratch\nAPPENV nginx a=1\nAPP nginx local://n\nAPPCMDS ngnix ["x"]\nLAUNCH ["nginx", "other"]`,
-      problems: [
-        `${F}:2: APPENV names app nginx, which is declared later (line 3); move the APPENV after its APP`,
-        `${F}:4: APPCMDS names app ngnix, which no APP, CNI or CSI declares; did you mean nginx?`,
-        `${F}:5: LAUNCH names app other, which no APP, CNI or CSI declares; known apps: nginx`,
-      ],
-    },
-    {
-      name: "--build-arg for an undeclared ARG",
-      text: "ARG A\nFROM scratch",
-      buildArgs: { A: "1", TYPO: "2", ZZ: "3" },
-      problems: [
-        `${F}: --build-arg TYPO is not declared by an ARG instruction; add "ARG TYPO" to the Kubefile or drop the --build-arg`,
-        `${F}: --build-arg ZZ is not declared by an ARG instruction; add "ARG ZZ" to the Kubefile or drop the --build-arg`,
-      ],
-    },
-    {
-      name: "undefined variable and bad reference",
-      text: "FROM scratch\nCOPY $NOPE ${1x} dest\nLABEL a=${unclosed",
-      problems: [
-        `${F}:2: COPY: variable NOPE is not defined; declare it with ARG (or ENV) before this line, or write \\$ for a literal $`,
-        `${F}:2: COPY: bad variable reference "\${1x}"; write \${NAME}, \${NAME:-default} or \${NAME:+alternative}`,
-        `${F}:3: LABEL: unterminated \${ (missing }); write \${NAME}, \${NAME:-default} or \${NAME:+alternative}`,
-      ],
-    },
-    {
-      name: "problems inside a continued instruction name that physical line; ordering names the first line",
-      text: `FROM scratch\nCOPY a \\\n  b \\\n  "unterminated \\\n  dest\nAPP web local://a \\\n  ftp://x`,
-      problems: [
-        `${F}:4: COPY: unterminated double quote; close the quote on the same instruction (continue lines with \\)`,
-        `${F}:7: APP source "ftp://x" must start with local:// (a path in the build context) or https://; serve it over https:// or put it in the build context`,
-      ],
-    },
-    { name: "ARG ARCH is reserved", text: "ARG ARCH=amd64\nFROM scratch", problems: [`${F}:1: ARG ARCH is reserved: the builder sets \${ARCH} per platform; remove this ARG and choose platforms with sealer build --platform`] },
-    { name: "bad ARG name", text: "FROM scratch\nARG 1x=2", problems: [`${F}:2: ARG name "1x" is not valid; use letters, digits and _ (not starting with a digit)`] },
-    {
-      name: "COPY flags, URLs, escaping destination, plain-http ADD",
-      text: "FROM scratch\nCOPY --chown=1:1 a b\nCOPY https://example.com/a b\nCOPY a ../../etc\nADD http://example.com/a b",
-      problems: [
-        `${F}:2: COPY flags such as --chown are not supported; remove the flag: files in a cluster image are owned by root (0:0) with normalised modes`,
-        `${F}:3: COPY source "https://example.com/a" is a URL; COPY copies from the build context; download it into the context first, or use ADD for an https:// URL`,
-        `${F}:4: COPY destination "../../etc" leaves the image root; use a path inside the image (no leading ..)`,
-        `${F}:5: ADD source "http://example.com/a" uses plain http; use an https:// URL`,
-      ],
-    },
-    {
-      name: "ENV and LABEL keys and forms",
-      text: "FROM scratch\nENV a=1 b\nENV 9x=1\nLABEL -bad=1\nAPPENV web k=v notpair",
-      problems: [
-        `${F}:2: ENV expects key=value, got "b"; write ENV b=<value> (quote values with spaces)`,
-        `${F}:3: ENV key "9x" is not valid; use letters, digits and _ (not starting with a digit)`,
-        `${F}:4: LABEL key "-bad" is not valid; use letters, digits, '.', '_', '-' and '/'`,
-        `${F}:5: APPENV expects key=value, got "notpair"; write APPENV <app> notpair=<value> (quote values with spaces)`,
-      ],
-    },
-    { name: "KUBEVERSION without a version", text: "FROM scratch\nKUBEVERSION latest", problems: [`${F}:2: KUBEVERSION "latest" is not a version range; write e.g. KUBEVERSION >=v1.22.0 <1.26.0`] },
-    { name: "empty RUN exec array", text: "FROM scratch\nRUN []", problems: [`${F}:2: RUN has an empty command array; write RUN <command> or RUN ["executable", "arg"]`] },
-    {
-      name: "several problems at once, in line order",
-      text: "COPY a b\nFROM scratch\nRUNN x\nLAUNCH [\"x\"]\nCMD y",
-      problems: [
-        `${F}:1: the first instruction must be FROM (only ARG may come before it), found COPY; start the Kubefile with FROM <base image> or FROM scratch`,
-        `${F}:3: unknown instruction "RUNN"; did you mean RUN?`,
-        `${F}:4: LAUNCH must be the last instruction, but CMD follows at line 5; move LAUNCH to the end of the Kubefile`,
-        `${F}:4: LAUNCH cannot be combined with CMD (line 5); replace the CMD lines with APPs, or drop LAUNCH`,
-      ],
-    },
-  ];
-  for (const c of cases) it(c.name, () => assert.deepEqual(problemsOf(() => parse(c.text, c.buildArgs)), c.problems));
+  const KINDS =
+    "FROM, COPY, ADD, RUN, CMD, CMDS, APP, APPCMDS, APPENV, LAUNCH, CNI, CSI, KUBEVERSION, ARG, ENV, LABEL, MAINTAINER";
+  const cases: Array<{ name: string; text: string; buildArgs?: Record<string, string>; problems: string[] }> =
+    [
+      {
+        name: "unknown instruction, near a known one",
+        text: "FROM scratch\ncoppy a b",
+        problems: [`${F}:2: unknown instruction "coppy"; did you mean COPY?`],
+      },
+      {
+        name: "unknown instruction, nothing near",
+        text: "FROM scratch\nFROBNICATE x",
+        problems: [`${F}:2: unknown instruction "FROBNICATE"; Kubefile instructions are ${KINDS}`],
+      },
+      {
+        name: "Dockerfile-only instruction",
+        text: "FROM scratch\nENTRYPOINT kubectl",
+        problems: [
+          `${F}:2: ENTRYPOINT is a Dockerfile instruction that Kubefiles do not have; use CMDS for raw launch commands or LAUNCH for apps`,
+        ],
+      },
+      {
+        name: "empty Kubefile",
+        text: "# only a comment\n\n",
+        problems: [
+          `${F}:1: the Kubefile has no instructions; start it with FROM <base image> or FROM scratch`,
+        ],
+      },
+      {
+        name: "no FROM",
+        text: "ARG A=1",
+        problems: [`${F}:1: the Kubefile has no FROM; start it with FROM <base image> or FROM scratch`],
+      },
+      {
+        name: "first instruction not FROM",
+        text: "ARG A=1\nCOPY a b\nFROM scratch",
+        problems: [
+          `${F}:2: the first instruction must be FROM (only ARG may come before it), found COPY; start the Kubefile with FROM <base image> or FROM scratch`,
+        ],
+      },
+      {
+        name: "second FROM",
+        text: "FROM scratch\nFROM kubernetes:v1",
+        problems: [
+          `${F}:2: a second FROM (the first is at line 1); a Kubefile has one FROM, remove this one`,
+        ],
+      },
+      {
+        name: "multi-stage FROM",
+        text: "FROM kubernetes:v1 AS base",
+        problems: [
+          `${F}:1: multi-stage builds (FROM ... AS name) are not supported; remove "AS ...": a Kubefile has one FROM`,
+        ],
+      },
+      {
+        name: "FROM --platform",
+        text: "FROM --platform=linux/arm64 kube",
+        problems: [
+          `${F}:1: FROM flags such as --platform are not supported; select platforms with sealer build --platform`,
+        ],
+      },
+      {
+        name: "FROM invalid reference",
+        text: "FROM Kubernetes:v1",
+        problems: [
+          `${F}:1: invalid image reference "Kubernetes:v1": repository names are lowercase letters, digits and separators ('.', '_', '-') between '/'; write FROM <image>[:tag] or FROM scratch`,
+        ],
+      },
+      {
+        name: "LAUNCH not last",
+        text: "FROM scratch\nAPP a local://a\nLAUNCH a\nLABEL x=y",
+        problems: [
+          `${F}:3: LAUNCH must be the last instruction, but LABEL follows at line 4; move LAUNCH to the end of the Kubefile`,
+        ],
+      },
+      {
+        name: "LAUNCH twice",
+        text: "FROM scratch\nAPP a local://a\nLAUNCH a\nLAUNCH a",
+        problems: [`${F}:4: LAUNCH appears again (first at line 3); keep a single LAUNCH`],
+      },
+      {
+        name: "CMDS not last and twice",
+        text: `FROM scratch\nCMDS ["a"]\nRUN x\nCMDS ["b"]`,
+        problems: [
+          `${F}:2: CMDS must be the last instruction, but RUN follows at line 3; move CMDS to the end of the Kubefile`,
+          `${F}:4: CMDS appears again (first at line 2); keep a single CMDS`,
+        ],
+      },
+      {
+        name: "LAUNCH with CMDS",
+        text: `FROM scratch\nAPP a local://a\nCMDS ["x"]\nLAUNCH ["a"]`,
+        problems: [
+          `${F}:4: LAUNCH (line 4) and CMDS (line 3) cannot both be used; keep LAUNCH to start apps, or CMDS for raw commands`,
+        ],
+      },
+      {
+        name: "LAUNCH with CMD",
+        text: `FROM scratch\nAPP a local://a\nCMD echo 1\nCMD echo 2\nLAUNCH ["a"]`,
+        problems: [
+          `${F}:5: LAUNCH cannot be combined with CMD (line 3, 4); replace the CMD lines with APPs, or drop LAUNCH`,
+        ],
+      },
+      {
+        name: "CMDS with CMD",
+        text: `FROM scratch\nCMD echo 1\nCMDS ["x"]`,
+        problems: [`${F}:3: CMDS cannot be combined with CMD (line 2); move those commands into CMDS`],
+      },
+      {
+        name: "malformed JSON arrays",
+        text: `FROM scratch\nAPP a local://a\nCMDS ['kubectl apply']\nAPPCMDS a ["x"\nLAUNCH [1, 2]\nCOPY ["a", 3]`,
+        problems: [
+          `${F}:3: CMDS: malformed JSON array (JSON strings use double quotes, not '); write CMDS ["<command>", ...]`,
+          `${F}:3: CMDS must be the last instruction, but APPCMDS follows at line 4; move CMDS to the end of the Kubefile`,
+          `${F}:4: APPCMDS: malformed JSON array (it must end with ]); write APPCMDS <app> ["<command>", ...]`,
+          `${F}:5: LAUNCH: malformed JSON array: expected an array of strings; write LAUNCH ["<app>", ...]`,
+          `${F}:5: LAUNCH must be the last instruction, but COPY follows at line 6; move LAUNCH to the end of the Kubefile`,
+          `${F}:5: LAUNCH (line 5) and CMDS (line 3) cannot both be used; keep LAUNCH to start apps, or CMDS for raw commands`,
+          `${F}:6: COPY: malformed JSON array: expected an array of strings; write COPY ["<src>", "<dest>"] or COPY <src> <dest>`,
+        ],
+      },
+      {
+        name: "APP source schemes",
+        text: "FROM scratch\nAPP web apps/web.yaml http://example.com/a.yaml local://",
+        problems: [
+          `${F}:2: APP source "apps/web.yaml" must start with local:// (a path in the build context) or https://; write local://apps/web.yaml`,
+          `${F}:2: APP source "http://example.com/a.yaml" must start with local:// (a path in the build context) or https://; serve it over https:// or put it in the build context`,
+          `${F}:2: APP source "local://" names no path; write local://<path in the build context>`,
+        ],
+      },
+      {
+        name: "app names: bad, duplicate",
+        text: 'FROM scratch\nAPP Web_App local://a\nAPP web local://a\nCNI web local://b\nLAUNCH ["web", "web"]',
+        problems: [
+          `${F}:2: APP: app name "Web_App" is not valid; use lowercase letters, digits, '.', '_' and '-' (it becomes the directory application/apps/<name>/)`,
+          `${F}:4: app web is already declared at line 3; use one CNI web with several sources, or another name`,
+          `${F}:5: LAUNCH lists app web twice; list each app once`,
+        ],
+      },
+      {
+        name: "FROM scratch: APPCMDS/APPENV/LAUNCH must name apps declared earlier",
+        text: `FROM scratch\nAPPENV nginx a=1\nAPP nginx local://n\nAPPCMDS ngnix ["x"]\nLAUNCH ["nginx", "other"]`,
+        problems: [
+          `${F}:2: APPENV names app nginx, which is declared later (line 3); move the APPENV after its APP`,
+          `${F}:4: APPCMDS names app ngnix, which no APP, CNI or CSI declares; did you mean nginx?`,
+          `${F}:5: LAUNCH names app other, which no APP, CNI or CSI declares; known apps: nginx`,
+        ],
+      },
+      {
+        name: "--build-arg for an undeclared ARG",
+        text: "ARG A\nFROM scratch",
+        buildArgs: { A: "1", TYPO: "2", ZZ: "3" },
+        problems: [
+          `${F}: --build-arg TYPO is not declared by an ARG instruction; add "ARG TYPO" to the Kubefile or drop the --build-arg`,
+          `${F}: --build-arg ZZ is not declared by an ARG instruction; add "ARG ZZ" to the Kubefile or drop the --build-arg`,
+        ],
+      },
+      {
+        name: "undefined variable and bad reference",
+        text: "FROM scratch\nCOPY $NOPE ${1x} dest\nLABEL a=${unclosed",
+        problems: [
+          `${F}:2: COPY: variable NOPE is not defined; declare it with ARG (or ENV) before this line, or write \\$ for a literal $`,
+          `${F}:2: COPY: bad variable reference "\${1x}"; write \${NAME}, \${NAME:-default} or \${NAME:+alternative}`,
+          `${F}:3: LABEL: unterminated \${ (missing }); write \${NAME}, \${NAME:-default} or \${NAME:+alternative}`,
+        ],
+      },
+      {
+        name: "problems inside a continued instruction name that physical line; ordering names the first line",
+        text: `FROM scratch\nCOPY a \\\n  b \\\n  "unterminated \\\n  dest\nAPP web local://a \\\n  ftp://x`,
+        problems: [
+          `${F}:4: COPY: unterminated double quote; close the quote on the same instruction (continue lines with \\)`,
+          `${F}:7: APP source "ftp://x" must start with local:// (a path in the build context) or https://; serve it over https:// or put it in the build context`,
+        ],
+      },
+      {
+        name: "ARG ARCH is reserved",
+        text: "ARG ARCH=amd64\nFROM scratch",
+        problems: [
+          `${F}:1: ARG ARCH is reserved: the builder sets \${ARCH} per platform; remove this ARG and choose platforms with sealer build --platform`,
+        ],
+      },
+      {
+        name: "bad ARG name",
+        text: "FROM scratch\nARG 1x=2",
+        problems: [
+          `${F}:2: ARG name "1x" is not valid; use letters, digits and _ (not starting with a digit)`,
+        ],
+      },
+      {
+        name: "COPY flags, URLs, escaping destination, plain-http ADD",
+        text: "FROM scratch\nCOPY --chown=1:1 a b\nCOPY https://example.com/a b\nCOPY a ../../etc\nADD http://example.com/a b",
+        problems: [
+          `${F}:2: COPY flags such as --chown are not supported; remove the flag: files in a cluster image are owned by root (0:0) with normalised modes`,
+          `${F}:3: COPY source "https://example.com/a" is a URL; COPY copies from the build context; download it into the context first, or use ADD for an https:// URL`,
+          `${F}:4: COPY destination "../../etc" leaves the image root; use a path inside the image (no leading ..)`,
+          `${F}:5: ADD source "http://example.com/a" uses plain http; use an https:// URL`,
+        ],
+      },
+      {
+        name: "ENV and LABEL keys and forms",
+        text: "FROM scratch\nENV a=1 b\nENV 9x=1\nLABEL -bad=1\nAPPENV web k=v notpair",
+        problems: [
+          `${F}:2: ENV expects key=value, got "b"; write ENV b=<value> (quote values with spaces)`,
+          `${F}:3: ENV key "9x" is not valid; use letters, digits and _ (not starting with a digit)`,
+          `${F}:4: LABEL key "-bad" is not valid; use letters, digits, '.', '_', '-' and '/'`,
+          `${F}:5: APPENV expects key=value, got "notpair"; write APPENV <app> notpair=<value> (quote values with spaces)`,
+        ],
+      },
+      {
+        name: "KUBEVERSION without a version",
+        text: "FROM scratch\nKUBEVERSION latest",
+        problems: [
+          `${F}:2: KUBEVERSION "latest" is not a version range; write e.g. KUBEVERSION >=v1.22.0 <1.26.0`,
+        ],
+      },
+      {
+        name: "empty RUN exec array",
+        text: "FROM scratch\nRUN []",
+        problems: [
+          `${F}:2: RUN has an empty command array; write RUN <command> or RUN ["executable", "arg"]`,
+        ],
+      },
+      {
+        name: "several problems at once, in line order",
+        text: 'COPY a b\nFROM scratch\nRUNN x\nLAUNCH ["x"]\nCMD y',
+        problems: [
+          `${F}:1: the first instruction must be FROM (only ARG may come before it), found COPY; start the Kubefile with FROM <base image> or FROM scratch`,
+          `${F}:3: unknown instruction "RUNN"; did you mean RUN?`,
+          `${F}:4: LAUNCH must be the last instruction, but CMD follows at line 5; move LAUNCH to the end of the Kubefile`,
+          `${F}:4: LAUNCH cannot be combined with CMD (line 5); replace the CMD lines with APPs, or drop LAUNCH`,
+        ],
+      },
+    ];
+  for (const c of cases)
+    it(c.name, () =>
+      assert.deepEqual(
+        problemsOf(() => parse(c.text, c.buildArgs)),
+        c.problems,
+      ),
+    );
 
   // One instruction per Kubefile (after FROM scratch), so only the argument problem shows.
   const missing: Array<[string, string]> = [
@@ -432,26 +555,48 @@ describe("Kubefile parser: errors (exact messages, all at once)", () => {
     ["MAINTAINER", `${F}:2: MAINTAINER needs a value; write MAINTAINER <name> <email>`],
   ];
   for (const [kind, problem] of missing)
-    it(`missing arguments: ${kind}`, () => assert.deepEqual(problemsOf(() => parse(kind === "FROM" ? "FROM   " : `FROM scratch\n${kind}   \\\n`)), [problem]));
+    it(`missing arguments: ${kind}`, () =>
+      assert.deepEqual(
+        problemsOf(() => parse(kind === "FROM" ? "FROM   " : `FROM scratch\n${kind}   \\\n`)),
+        [problem],
+      ));
 
   const partial: Array<[string, string]> = [
     ["COPY onlyone", `${F}:2: COPY needs at least one source and a destination; write COPY <src>... <dest>`],
-    ["APP web", `${F}:2: APP web needs at least one source; write APP <name> local://<path>... or https://<url>`],
+    [
+      "APP web",
+      `${F}:2: APP web needs at least one source; write APP <name> local://<path>... or https://<url>`,
+    ],
     ["APPCMDS web", `${F}:2: APPCMDS web needs commands; write APPCMDS <app> ["<command>", ...]`],
     ["APPENV web", `${F}:2: APPENV web needs at least one key=value; write APPENV <app> key=value...`],
-    ["CMDS []", `${F}:2: CMDS: the command array holds no command or an empty one; write CMDS ["<command>", ...]`],
-    [`CMDS ["a", " "]`, `${F}:2: CMDS: the command array holds no command or an empty one; write CMDS ["<command>", ...]`],
+    [
+      "CMDS []",
+      `${F}:2: CMDS: the command array holds no command or an empty one; write CMDS ["<command>", ...]`,
+    ],
+    [
+      `CMDS ["a", " "]`,
+      `${F}:2: CMDS: the command array holds no command or an empty one; write CMDS ["<command>", ...]`,
+    ],
     ["LAUNCH []", `${F}:2: LAUNCH needs at least one app name; write LAUNCH ["<app>", ...]`],
     ["ENV lonely", `${F}:2: ENV lonely has no value; write ENV lonely=<value>`],
   ];
-  for (const [line, problem] of partial) it(`partial arguments: ${line}`, () => assert.deepEqual(problemsOf(() => parse(`FROM scratch\n${line}`)), [problem]));
+  for (const [line, problem] of partial)
+    it(`partial arguments: ${line}`, () =>
+      assert.deepEqual(
+        problemsOf(() => parse(`FROM scratch\n${line}`)),
+        [problem],
+      ));
 
   it("checkAppNames: inherited apps count; the rest are reported with the base image named", () => {
-    const kf = parse(`FROM base:1\nAPP extra local://e\nAPPENV nginx a=1\nAPPCMDS extra ["x"]\nLAUNCH ["nginx", "extra", "calico", "gone"]`);
+    const kf = parse(
+      `FROM base:1\nAPP extra local://e\nAPPENV nginx a=1\nAPPCMDS extra ["x"]\nLAUNCH ["nginx", "extra", "calico", "gone"]`,
+    );
     assert.doesNotThrow(() => checkAppNames(kf, ["nginx", "calico", "gone"]));
     assert.deepEqual(
       problemsOf(() => checkAppNames(kf, ["nginx", "calico"])),
-      [`${F}:5: LAUNCH names app gone, which no APP, CNI or CSI declares and the base image does not have; known apps: calico, extra, nginx`],
+      [
+        `${F}:5: LAUNCH names app gone, which no APP, CNI or CSI declares and the base image does not have; known apps: calico, extra, nginx`,
+      ],
     );
   });
 
@@ -474,7 +619,8 @@ function repoRoot(): string {
 
 describe("Kubefile fixtures (realistic images)", () => {
   const dir = (name: string) => path.join(repoRoot(), "tests", "fixtures", "kubefile", name);
-  const read = (name: string) => parseKubefile(fs.readFileSync(path.join(dir(name), "Kubefile"), "utf8"), { file: `${name}/Kubefile` });
+  const read = (name: string) =>
+    parseKubefile(fs.readFileSync(path.join(dir(name), "Kubefile"), "utf8"), { file: `${name}/Kubefile` });
 
   it("base image: ARG/LABEL continuation/ENV/KUBEVERSION/COPY ${ARCH}/glob/RUN", () => {
     const kf = read("base");
@@ -498,10 +644,17 @@ describe("Kubefile fixtures (realistic images)", () => {
       { kind: "COPY", loc: loc(14), sources: ["etc"], dest: "etc" },
       { kind: "COPY", loc: loc(15), sources: ["scripts/*.sh"], dest: "scripts/" },
       { kind: "COPY", loc: loc(16), sources: ["manifests"], dest: "manifests" },
-      { kind: "RUN", loc: loc(17), command: `chmod +x bin/kubeadm scripts/*.sh &&     echo "v1.25.6" > etc/kube-version` },
+      {
+        kind: "RUN",
+        loc: loc(17),
+        command: `chmod +x bin/kubeadm scripts/*.sh &&     echo "v1.25.6" > etc/kube-version`,
+      },
     ]);
     assert.deepEqual(kf.args, { KUBE_VERSION: "v1.25.6" });
-    const v2 = parseKubefile(fs.readFileSync(path.join(dir("base"), "Kubefile"), "utf8"), { file: "Kubefile", buildArgs: { KUBE_VERSION: "v1.26.1" } });
+    const v2 = parseKubefile(fs.readFileSync(path.join(dir("base"), "Kubefile"), "utf8"), {
+      file: "Kubefile",
+      buildArgs: { KUBE_VERSION: "v1.26.1" },
+    });
     assert.deepEqual(v2.env, { KubeVersion: "v1.26.1", RegistryURL: "sea.hub:5000" });
   });
 
@@ -512,11 +665,34 @@ describe("Kubefile fixtures (realistic images)", () => {
       { kind: "FROM", loc: loc(2), image: "docker.io/sealerio/kubernetes:v1.25.6" },
       { kind: "ARG", loc: loc(3), name: "NS", value: "demo" },
       { kind: "APP", loc: loc(5), name: "init", sources: ["apps/init/init.sh"] },
-      { kind: "APP", loc: loc(6), name: "nginx", sources: ["apps/nginx/deployment.yaml", "apps/nginx/service.yaml"] },
+      {
+        kind: "APP",
+        loc: loc(6),
+        name: "nginx",
+        sources: ["apps/nginx/deployment.yaml", "apps/nginx/service.yaml"],
+      },
       { kind: "APP", loc: loc(7), name: "dashboard", sources: ["apps/dashboard"] },
-      { kind: "APPENV", loc: loc(8), name: "nginx", env: { Namespace: "demo", Replicas: "2", Greeting: "hello world" } },
-      { kind: "APPCMDS", loc: loc(9), name: "nginx", cmds: ["kubectl apply -n demo -f application/apps/nginx/", "kubectl rollout status -n demo deploy/nginx"] },
-      { kind: "APPCMDS", loc: loc(10), name: "dashboard", cmds: ["helm install dashboard application/apps/dashboard -n demo"] },
+      {
+        kind: "APPENV",
+        loc: loc(8),
+        name: "nginx",
+        env: { Namespace: "demo", Replicas: "2", Greeting: "hello world" },
+      },
+      {
+        kind: "APPCMDS",
+        loc: loc(9),
+        name: "nginx",
+        cmds: [
+          "kubectl apply -n demo -f application/apps/nginx/",
+          "kubectl rollout status -n demo deploy/nginx",
+        ],
+      },
+      {
+        kind: "APPCMDS",
+        loc: loc(10),
+        name: "dashboard",
+        cmds: ["helm install dashboard application/apps/dashboard -n demo"],
+      },
       { kind: "LAUNCH", loc: loc(11), apps: ["init", "nginx", "dashboard"] },
     ]);
     assert.doesNotThrow(() => checkAppNames(kf, []));

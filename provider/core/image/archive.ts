@@ -57,24 +57,30 @@ export interface LoadResult {
  * each digest once, in discovery order. `readJson` reads a manifest or index by digest.
  * Non-distributable layers that carry `urls` are listed too; callers decide what to do with them.
  */
-export async function imageDescriptors(root: Descriptor, readJson: (d: Descriptor) => Promise<unknown>): Promise<Descriptor[]> {
+export async function imageDescriptors(
+  root: Descriptor,
+  readJson: (d: Descriptor) => Promise<unknown>,
+): Promise<Descriptor[]> {
   const out: Descriptor[] = [];
   const seen = new Set<string>();
   const visit = async (d: Descriptor, depth: number): Promise<void> => {
     if (seen.has(d.digest)) return;
     seen.add(d.digest);
     out.push(d);
-    if (depth > 8) throw new UserError(`image index nesting deeper than 8 at ${d.digest}; this is not a valid image`);
+    if (depth > 8)
+      throw new UserError(`image index nesting deeper than 8 at ${d.digest}; this is not a valid image`);
     if (INDEX_TYPES.has(d.mediaType)) {
       const idx = (await readJson(d)) as Partial<Index>;
-      if (!Array.isArray(idx.manifests)) throw new UserError(`${d.digest} is not an image index (no manifests list)`);
+      if (!Array.isArray(idx.manifests))
+        throw new UserError(`${d.digest} is not an image index (no manifests list)`);
       for (const child of idx.manifests) {
         checkDescriptor(child, `manifest list entry of ${d.digest}`);
         await visit(child, depth + 1);
       }
     } else if (MANIFEST_TYPES.has(d.mediaType)) {
       const m = (await readJson(d)) as Partial<Manifest>;
-      if (!m.config || !Array.isArray(m.layers)) throw new UserError(`${d.digest} is not an image manifest (no config or layers)`);
+      if (!m.config || !Array.isArray(m.layers))
+        throw new UserError(`${d.digest} is not an image manifest (no config or layers)`);
       checkDescriptor(m.config, `config of ${d.digest}`);
       await visit(m.config, depth + 1);
       for (const l of m.layers) {
@@ -82,7 +88,9 @@ export async function imageDescriptors(root: Descriptor, readJson: (d: Descripto
         await visit(l, depth + 1);
       }
     } else if (depth === 0) {
-      throw new UserError(`${d.digest} has media type ${d.mediaType}, which is neither an image manifest nor an index`);
+      throw new UserError(
+        `${d.digest} has media type ${d.mediaType}, which is neither an image manifest nor an index`,
+      );
     }
   };
   await visit(root, 0);
@@ -91,12 +99,38 @@ export async function imageDescriptors(root: Descriptor, readJson: (d: Descripto
 
 function checkDescriptor(d: unknown, what: string): asserts d is Descriptor {
   const x = d as Partial<Descriptor> | null;
-  if (!x || typeof x !== "object" || typeof x.mediaType !== "string" || typeof x.digest !== "string" || !DIGEST_RE.test(x.digest) || typeof x.size !== "number" || !(x.size >= 0))
-    throw new UserError(`${what} is not a valid descriptor (needs mediaType, a sha256 digest and a size): ${JSON.stringify(d)}`);
+  if (
+    !x ||
+    typeof x !== "object" ||
+    typeof x.mediaType !== "string" ||
+    typeof x.digest !== "string" ||
+    !DIGEST_RE.test(x.digest) ||
+    typeof x.size !== "number" ||
+    !(x.size >= 0)
+  )
+    throw new UserError(
+      `${what} is not a valid descriptor (needs mediaType, a sha256 digest and a size): ${JSON.stringify(d)}`,
+    );
 }
 
-const DIR_HEADER = { type: "directory" as const, mode: 0o755, uid: 0, gid: 0, uname: "", gname: "", mtime: new Date(0) };
-const FILE_HEADER = { type: "file" as const, mode: 0o644, uid: 0, gid: 0, uname: "", gname: "", mtime: new Date(0) };
+const DIR_HEADER = {
+  type: "directory" as const,
+  mode: 0o755,
+  uid: 0,
+  gid: 0,
+  uname: "",
+  gname: "",
+  mtime: new Date(0),
+};
+const FILE_HEADER = {
+  type: "file" as const,
+  mode: 0o644,
+  uid: 0,
+  gid: 0,
+  uname: "",
+  gname: "",
+  mtime: new Date(0),
+};
 
 /** Writes `refs` (any reference form) from the store into an OCI archive at `outFile` (atomically). */
 export async function saveImages(store: OciLayout, refs: string[], outFile: string): Promise<SaveResult> {
@@ -111,7 +145,10 @@ export async function saveImages(store: OciLayout, refs: string[], outFile: stri
       continue;
     }
     const d = await store.resolve(ref);
-    if (!d) problems.push(`image ${r} is not in the local store (${store.root}); build or pull it first (sealer images lists what is there)`);
+    if (!d)
+      problems.push(
+        `image ${r} is not in the local store (${store.root}); build or pull it first (sealer images lists what is there)`,
+      );
     else roots.set(ref, d);
   }
   if (refs.length === 0) problems.push("no images given; name at least one image to save");
@@ -122,31 +159,47 @@ export async function saveImages(store: OciLayout, refs: string[], outFile: stri
     for (const d of await imageDescriptors(root, (x) => store.readJson(x.digest))) {
       if (!(await store.hasBlob(d.digest))) {
         if (d.annotations && (d as Descriptor & { urls?: string[] }).urls) continue;
-        problems.push(`image ${ref} is incomplete in the store: blob ${d.digest} (${d.mediaType}) is missing; pull or rebuild the image`);
+        problems.push(
+          `image ${ref} is incomplete in the store: blob ${d.digest} (${d.mediaType}) is missing; pull or rebuild the image`,
+        );
       } else blobs.set(d.digest, d);
     }
   }
   throwIfProblems("cannot save", problems);
 
-  const images: ArchiveImage[] = [...roots].map(([ref, d]) => ({ ref, digest: d.digest, mediaType: d.mediaType })).sort((a, b) => a.ref.localeCompare(b.ref));
+  const images: ArchiveImage[] = [...roots]
+    .map(([ref, d]) => ({ ref, digest: d.digest, mediaType: d.mediaType }))
+    .sort((a, b) => a.ref.localeCompare(b.ref));
   const index: Index = {
     schemaVersion: 2,
     mediaType: MediaTypes.index,
     manifests: images.map(({ ref }) => {
       const d = roots.get(ref) as Descriptor;
-      return { mediaType: d.mediaType, digest: d.digest, size: d.size, ...(d.platform ? { platform: d.platform } : {}), annotations: { ...(d.annotations ?? {}), [Annotations.refName]: ref } };
+      return {
+        mediaType: d.mediaType,
+        digest: d.digest,
+        size: d.size,
+        ...(d.platform ? { platform: d.platform } : {}),
+        annotations: { ...(d.annotations ?? {}), [Annotations.refName]: ref },
+      };
     }),
   };
 
   const dir = path.dirname(path.resolve(outFile));
   await fs.promises.mkdir(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(outFile)}.tmp-${process.pid}-${crypto.randomBytes(4).toString("hex")}`);
+  const tmp = path.join(
+    dir,
+    `.${path.basename(outFile)}.tmp-${process.pid}-${crypto.randomBytes(4).toString("hex")}`,
+  );
   const digests = [...blobs.keys()].sort();
   let total = 0;
   for (const dg of digests) total += (blobs.get(dg) as Descriptor).size;
   const bar = progress(`saving ${path.basename(outFile)}`, total);
   const pack = tar.pack();
-  const writing = pipeline(Readable.from(pack as unknown as AsyncIterable<Buffer>), fs.createWriteStream(tmp, { mode: 0o644 }));
+  const writing = pipeline(
+    Readable.from(pack as unknown as AsyncIterable<Buffer>),
+    fs.createWriteStream(tmp, { mode: 0o644 }),
+  );
   let done = 0;
   try {
     await addEntry(pack, { ...DIR_HEADER, name: "blobs/" });
@@ -164,12 +217,23 @@ export async function saveImages(store: OciLayout, refs: string[], outFile: stri
           cb(null, chunk);
         },
       });
-      await addEntry(pack, { ...FILE_HEADER, name: `blobs/sha256/${dg.slice(7)}`, size }, fs.createReadStream(file).pipe(meter));
+      await addEntry(
+        pack,
+        { ...FILE_HEADER, name: `blobs/sha256/${dg.slice(7)}`, size },
+        fs.createReadStream(file).pipe(meter),
+      );
       const got = "sha256:" + hash.digest("hex");
-      if (got !== dg) throw new UserError(`blob ${dg} in the store at ${store.root} is corrupt (its content hashes to ${got}); remove the image and pull or rebuild it`);
+      if (got !== dg)
+        throw new UserError(
+          `blob ${dg} in the store at ${store.root} is corrupt (its content hashes to ${got}); remove the image and pull or rebuild it`,
+        );
     }
     await addEntry(pack, { ...FILE_HEADER, name: "index.json" }, Buffer.from(JSON.stringify(index)));
-    await addEntry(pack, { ...FILE_HEADER, name: "oci-layout" }, Buffer.from(JSON.stringify({ imageLayoutVersion: "1.0.0" })));
+    await addEntry(
+      pack,
+      { ...FILE_HEADER, name: "oci-layout" },
+      Buffer.from(JSON.stringify({ imageLayoutVersion: "1.0.0" })),
+    );
     pack.finalize();
     await writing;
     await fs.promises.rename(tmp, outFile);
@@ -189,7 +253,9 @@ type TarHeader = Parameters<tar.Pack["entry"]>[0];
 function addEntry(pack: tar.Pack, header: TarHeader, body?: Buffer | Readable): Promise<void> {
   return new Promise((resolve, reject) => {
     if (body === undefined || Buffer.isBuffer(body)) {
-      pack.entry(body ? { ...header, size: body.length } : header, body ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve()));
+      pack.entry(body ? { ...header, size: body.length } : header, body ?? Buffer.alloc(0), (err) =>
+        err ? reject(err) : resolve(),
+      );
       return;
     }
     const sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
@@ -204,7 +270,16 @@ function addEntry(pack: tar.Pack, header: TarHeader, body?: Buffer | Readable): 
  * tar-stream 3 uses streamx streams, which Node's pipeline() does not fully understand; this
  * pumps an async iterable into one with back-pressure and ends it.
  */
-async function writeAll(sink: { write(c: Buffer): boolean; end(): unknown; on(ev: string, f: () => void): unknown; off(ev: string, f: () => void): unknown; destroyed?: boolean }, source: AsyncIterable<unknown>): Promise<void> {
+async function writeAll(
+  sink: {
+    write(c: Buffer): boolean;
+    end(): unknown;
+    on(ev: string, f: () => void): unknown;
+    off(ev: string, f: () => void): unknown;
+    destroyed?: boolean;
+  },
+  source: AsyncIterable<unknown>,
+): Promise<void> {
   for await (const chunk of source) {
     if (sink.destroyed) throw new Error("archive stream closed early");
     if (!sink.write(chunk as Buffer))
@@ -243,16 +318,25 @@ function cleanName(name: string): string {
  * tar) into the store. `opts.tag` names the image of a one-image archive (needed when its entry
  * carries no ref name; otherwise it renames it).
  */
-export async function loadArchive(store: OciLayout, file: string, opts: { tag?: string } = {}): Promise<LoadResult> {
+export async function loadArchive(
+  store: OciLayout,
+  file: string,
+  opts: { tag?: string } = {},
+): Promise<LoadResult> {
   let st: fs.Stats;
   try {
     st = await fs.promises.stat(file);
   } catch {
-    throw new UserError(`archive ${file} does not exist; give the file written by sealer save (or skopeo copy ... oci-archive:FILE)`);
+    throw new UserError(
+      `archive ${file} does not exist; give the file written by sealer save (or skopeo copy ... oci-archive:FILE)`,
+    );
   }
-  const bad = (why: string) => new UserError(`${file} is not a usable OCI archive: ${why}; nothing was loaded`);
+  const bad = (why: string) =>
+    new UserError(`${file} is not a usable OCI archive: ${why}; nothing was loaded`);
   await store.init();
-  const staging = new OciLayout(path.join(store.tmpDir(), `load-${process.pid}-${crypto.randomBytes(6).toString("hex")}`));
+  const staging = new OciLayout(
+    path.join(store.tmpDir(), `load-${process.pid}-${crypto.randomBytes(6).toString("hex")}`),
+  );
   const staged = new Map<string, number>();
   const jsonEntries = new Map<string, Buffer>();
   let dockerArchive = false;
@@ -276,8 +360,11 @@ export async function loadArchive(store: OciLayout, file: string, opts: { tag?: 
     const extract = tar.extract();
     const input = fs.createReadStream(file);
     const gzip = head[0] === 0x1f && head[1] === 0x8b;
-    const feeding = pipeline(input, meter, gzip ? zlib.createGunzip() : new Transform({ transform: (c, _e, cb) => cb(null, c) }), (src: AsyncIterable<Buffer>) =>
-      writeAll(extract as unknown as Parameters<typeof writeAll>[0], src),
+    const feeding = pipeline(
+      input,
+      meter,
+      gzip ? zlib.createGunzip() : new Transform({ transform: (c, _e, cb) => cb(null, c) }),
+      (src: AsyncIterable<Buffer>) => writeAll(extract as unknown as Parameters<typeof writeAll>[0], src),
     );
     feeding.catch(() => undefined); // surfaced below, after the entry loop
     try {
@@ -290,13 +377,18 @@ export async function loadArchive(store: OciLayout, file: string, opts: { tag?: 
           const target = h.linkname ?? "";
           const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(name), target));
           const escapes = target.startsWith("/") || resolved === ".." || resolved.startsWith("../");
-          throw bad(`entry "${h.name}" is a ${h.type === "link" ? "hard link" : "symlink"} to "${target}"${escapes ? ", which escapes the archive" : "; an OCI archive holds plain files only"}`);
+          throw bad(
+            `entry "${h.name}" is a ${h.type === "link" ? "hard link" : "symlink"} to "${target}"${escapes ? ", which escapes the archive" : "; an OCI archive holds plain files only"}`,
+          );
         }
         if (h.type === "directory") {
           entry.resume();
           continue;
         }
-        if (h.type !== "file" && h.type !== "contiguous-file") throw bad(`entry "${h.name}" is a ${h.type ?? "special file"}; an OCI archive holds plain files only`);
+        if (h.type !== "file" && h.type !== "contiguous-file")
+          throw bad(
+            `entry "${h.name}" is a ${h.type ?? "special file"}; an OCI archive holds plain files only`,
+          );
         const blob = BLOB_ENTRY.exec(name);
         if (blob) {
           const digest = `sha256:${blob[1] as string}`;
@@ -305,16 +397,24 @@ export async function loadArchive(store: OciLayout, file: string, opts: { tag?: 
             continue;
           }
           try {
-            const r = await staging.putBlobStream(entry as unknown as AsyncIterable<Uint8Array>, { digest, size: h.size ?? 0 });
+            const r = await staging.putBlobStream(entry as unknown as AsyncIterable<Uint8Array>, {
+              digest,
+              size: h.size ?? 0,
+            });
             staged.set(digest, r.size);
           } catch (err) {
-            throw bad(`blob ${digest} is corrupt (${(err as Error).message.replace(/; nothing was stored$/, "")})`);
+            throw bad(
+              `blob ${digest} is corrupt (${(err as Error).message.replace(/; nothing was stored$/, "")})`,
+            );
           }
         } else if (name.startsWith("blobs/")) {
-          throw bad(`entry "${h.name}" is not a sha256 blob (blobs/sha256/<64 hex>); other digest algorithms are not supported`);
+          throw bad(
+            `entry "${h.name}" is not a sha256 blob (blobs/sha256/<64 hex>); other digest algorithms are not supported`,
+          );
         } else if (name === "index.json" || name === "oci-layout") {
           if (jsonEntries.has(name)) throw bad(`${name} appears twice`);
-          if ((h.size ?? 0) > MAX_JSON_ENTRY) throw bad(`${name} is ${h.size} bytes, too big for an image index`);
+          if ((h.size ?? 0) > MAX_JSON_ENTRY)
+            throw bad(`${name} is ${h.size} bytes, too big for an image index`);
           const chunks: Buffer[] = [];
           for await (const c of entry) chunks.push(c as Buffer);
           jsonEntries.set(name, Buffer.concat(chunks));
@@ -338,15 +438,23 @@ export async function loadArchive(store: OciLayout, file: string, opts: { tag?: 
     const layoutJson = jsonEntries.get("oci-layout");
     if (layoutJson) {
       const v = parseJson(layoutJson) as { imageLayoutVersion?: unknown } | undefined;
-      if (typeof v?.imageLayoutVersion !== "string" || !v.imageLayoutVersion.startsWith("1.")) throw bad(`oci-layout is not an OCI image layout 1.x marker`);
+      if (typeof v?.imageLayoutVersion !== "string" || !v.imageLayoutVersion.startsWith("1."))
+        throw bad(`oci-layout is not an OCI image layout 1.x marker`);
     }
     const indexJson = jsonEntries.get("index.json");
     if (!indexJson)
-      throw bad(dockerArchive ? "it is a docker-save archive (manifest.json), not an OCI archive; convert it with skopeo copy docker-archive:FILE oci-archive:NEW" : "it has no index.json");
+      throw bad(
+        dockerArchive
+          ? "it is a docker-save archive (manifest.json), not an OCI archive; convert it with skopeo copy docker-archive:FILE oci-archive:NEW"
+          : "it has no index.json",
+      );
     const index = parseJson(indexJson) as Partial<Index> | undefined;
     if (!index || !Array.isArray(index.manifests)) throw bad("index.json has no manifests list");
     if (index.manifests.length === 0) throw bad("index.json lists no images");
-    if (opts.tag && index.manifests.length > 1) throw new UserError(`--tag names one image, but ${file} holds ${index.manifests.length}; load without --tag and use sealer tag afterwards`);
+    if (opts.tag && index.manifests.length > 1)
+      throw new UserError(
+        `--tag names one image, but ${file} holds ${index.manifests.length}; load without --tag and use sealer tag afterwards`,
+      );
 
     // Names first, all problems at once.
     const problems: string[] = [];
@@ -360,7 +468,9 @@ export async function loadArchive(store: OciLayout, file: string, opts: { tag?: 
       }
       const raw = opts.tag ?? d.annotations?.[Annotations.refName];
       if (!raw) {
-        problems.push(`index.json entry ${i} (${d.digest}) has no ${Annotations.refName} annotation; load it with --tag NAME:TAG`);
+        problems.push(
+          `index.json entry ${i} (${d.digest}) has no ${Annotations.refName} annotation; load it with --tag NAME:TAG`,
+        );
         return;
       }
       let ref: string;
@@ -371,10 +481,15 @@ export async function loadArchive(store: OciLayout, file: string, opts: { tag?: 
         return;
       }
       const prev = wanted.get(ref);
-      if (prev && prev.digest !== d.digest) problems.push(`index.json names ${ref} twice, for ${prev.digest} and ${d.digest}`);
+      if (prev && prev.digest !== d.digest)
+        problems.push(`index.json names ${ref} twice, for ${prev.digest} and ${d.digest}`);
       wanted.set(ref, d);
     });
-    if (problems.length) throw new UserError(`${file} is not a usable OCI archive; nothing was loaded:\n${problems.map((p) => ` - ${p}`).join("\n")}`, { problems });
+    if (problems.length)
+      throw new UserError(
+        `${file} is not a usable OCI archive; nothing was loaded:\n${problems.map((p) => ` - ${p}`).join("\n")}`,
+        { problems },
+      );
 
     // The whole graph must be present (staged now, or already in the store) with the sizes the descriptors claim.
     const sizeOf = async (digest: string): Promise<number | undefined> => {
@@ -402,17 +517,26 @@ export async function loadArchive(store: OciLayout, file: string, opts: { tag?: 
           return readJson(d);
         });
       } catch (err) {
-        problems.push((err as Error).message.replace(/; nothing was loaded$/, "").replace(/^.* is not a usable OCI archive: /, ""));
+        problems.push(
+          (err as Error).message
+            .replace(/; nothing was loaded$/, "")
+            .replace(/^.* is not a usable OCI archive: /, ""),
+        );
         continue;
       }
       for (const d of descs) {
         const size = await sizeOf(d.digest);
         if (size === undefined) problems.push(`${ref}: the archive lacks blob ${d.digest} (${d.mediaType})`);
-        else if (size !== d.size) problems.push(`${ref}: blob ${d.digest} is ${size} bytes but its descriptor says ${d.size}`);
+        else if (size !== d.size)
+          problems.push(`${ref}: blob ${d.digest} is ${size} bytes but its descriptor says ${d.size}`);
         else needed.add(d.digest);
       }
     }
-    if (problems.length) throw new UserError(`${file} is not a usable OCI archive; nothing was loaded:\n${problems.map((p) => ` - ${p}`).join("\n")}`, { problems });
+    if (problems.length)
+      throw new UserError(
+        `${file} is not a usable OCI archive; nothing was loaded:\n${problems.map((p) => ` - ${p}`).join("\n")}`,
+        { problems },
+      );
 
     // Commit: verified blobs move in (same filesystem: rename), then one index write sets every ref.
     let added = 0;
@@ -422,7 +546,9 @@ export async function loadArchive(store: OciLayout, file: string, opts: { tag?: 
       await fs.promises.rename(staging.blobPath(dg), store.blobPath(dg));
       added++;
     }
-    const images: ArchiveImage[] = [...wanted].map(([ref, d]) => ({ ref, digest: d.digest, mediaType: d.mediaType })).sort((a, b) => a.ref.localeCompare(b.ref));
+    const images: ArchiveImage[] = [...wanted]
+      .map(([ref, d]) => ({ ref, digest: d.digest, mediaType: d.mediaType }))
+      .sort((a, b) => a.ref.localeCompare(b.ref));
     await store.updateIndex((idx) => ({
       ...idx,
       manifests: [
@@ -434,7 +560,11 @@ export async function loadArchive(store: OciLayout, file: string, opts: { tag?: 
           ...(d.platform ? { platform: d.platform } : {}),
           annotations: { ...(d.annotations ?? {}), [Annotations.refName]: ref },
         })),
-      ].sort((a, b) => (a.annotations?.[Annotations.refName] ?? "").localeCompare(b.annotations?.[Annotations.refName] ?? "")),
+      ].sort((a, b) =>
+        (a.annotations?.[Annotations.refName] ?? "").localeCompare(
+          b.annotations?.[Annotations.refName] ?? "",
+        ),
+      ),
     }));
     return { images, blobsAdded: added, blobsPresent: needed.size - added };
   } finally {

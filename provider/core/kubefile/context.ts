@@ -86,14 +86,20 @@ function inside(root: string, p: string): boolean {
  * `${ARCH}` must exist for each of `opts.arches`, or, without arches, for at least one
  * directory. Throws one UserError listing every problem.
  */
-export async function checkContext(kf: Kubefile, contextDir: string, opts: { arches?: string[] } = {}): Promise<void> {
+export async function checkContext(
+  kf: Kubefile,
+  contextDir: string,
+  opts: { arches?: string[] } = {},
+): Promise<void> {
   const problems: string[] = [];
   let ctx: string;
   try {
     ctx = await fs.promises.realpath(contextDir);
     if (!(await fs.promises.stat(ctx)).isDirectory()) throw new Error("not a directory");
   } catch {
-    throwIfProblems(`${kf.file}: bad build context`, [`build context ${contextDir} is not a directory; pass the directory that holds the files the Kubefile copies`]);
+    throwIfProblems(`${kf.file}: bad build context`, [
+      `build context ${contextDir} is not a directory; pass the directory that holds the files the Kubefile copies`,
+    ]);
     return;
   }
   for (const ins of kf.instructions) {
@@ -110,29 +116,48 @@ export async function checkContext(kf: Kubefile, contextDir: string, opts: { arc
         continue;
     }
     const where = `${kf.file}:${ins.loc.line}`;
-    const what = ins.kind === "APP" || ins.kind === "CNI" || ins.kind === "CSI" ? `${ins.kind} ${ins.name} source` : `${ins.kind} source`;
+    const what =
+      ins.kind === "APP" || ins.kind === "CNI" || ins.kind === "CSI"
+        ? `${ins.kind} ${ins.name} source`
+        : `${ins.kind} source`;
     for (const src of sources) {
       if (isUrlSource(src)) continue;
       if (path.isAbsolute(src) || /^[A-Za-z]:[\\/]/.test(src)) {
-        problems.push(`${where}: ${what} "${src}" is an absolute host path; copy the file into the build context and give its path relative to the context`);
+        problems.push(
+          `${where}: ${what} "${src}" is an absolute host path; copy the file into the build context and give its path relative to the context`,
+        );
         continue;
       }
       const norm = path.posix.normalize(src.replace(/\\/g, "/"));
       if (norm === ".." || norm.startsWith("../")) {
-        problems.push(`${where}: ${what} "${src}" leaves the build context (${ctx}); move the file into the context and use a path inside it`);
+        problems.push(
+          `${where}: ${what} "${src}" leaves the build context (${ctx}); move the file into the context and use a path inside it`,
+        );
         continue;
       }
       const variants = !src.includes(ARCH_PLACEHOLDER)
         ? [{ arch: undefined as string | undefined, pattern: src }]
         : opts.arches
-          ? opts.arches.map((a) => ({ arch: a as string | undefined, pattern: src.split(ARCH_PLACEHOLDER).join(a) }))
+          ? opts.arches.map((a) => ({
+              arch: a as string | undefined,
+              pattern: src.split(ARCH_PLACEHOLDER).join(a),
+            }))
           : [{ arch: "*", pattern: src.split(ARCH_PLACEHOLDER).join("*") }];
       for (const v of variants) {
         const matches = await matchContextPaths(ctx, v.pattern);
         if (matches.length === 0) {
-          if (v.arch === "*") problems.push(`${where}: ${what} "${src}" matches no platform directory in the build context (${ctx}); create it for each platform, e.g. ${src.split(ARCH_PLACEHOLDER).join("amd64")}`);
-          else if (v.arch) problems.push(`${where}: ${what} "${src}" does not exist for platform ${v.arch} (${v.pattern}) in the build context (${ctx}); add it or build without that platform`);
-          else problems.push(`${where}: ${what} "${src}" does not exist in the build context (${ctx}); check the path (it is relative to the context directory)`);
+          if (v.arch === "*")
+            problems.push(
+              `${where}: ${what} "${src}" matches no platform directory in the build context (${ctx}); create it for each platform, e.g. ${src.split(ARCH_PLACEHOLDER).join("amd64")}`,
+            );
+          else if (v.arch)
+            problems.push(
+              `${where}: ${what} "${src}" does not exist for platform ${v.arch} (${v.pattern}) in the build context (${ctx}); add it or build without that platform`,
+            );
+          else
+            problems.push(
+              `${where}: ${what} "${src}" does not exist in the build context (${ctx}); check the path (it is relative to the context directory)`,
+            );
           continue;
         }
         for (const m of matches) {
@@ -145,10 +170,15 @@ export async function checkContext(kf: Kubefile, contextDir: string, opts: { arc
             continue;
           }
           if (!inside(ctx, real))
-            problems.push(`${where}: ${what} "${m}" is a symlink that resolves outside the build context (to ${real}); copy the target into the context instead of linking to it`);
+            problems.push(
+              `${where}: ${what} "${m}" is a symlink that resolves outside the build context (to ${real}); copy the target into the context instead of linking to it`,
+            );
         }
       }
     }
   }
-  throwIfProblems(`${kf.file}: the build context ${contextDir} has ${problems.length} problem${problems.length === 1 ? "" : "s"}`, problems);
+  throwIfProblems(
+    `${kf.file}: the build context ${contextDir} has ${problems.length} problem${problems.length === 1 ? "" : "s"}`,
+    problems,
+  );
 }

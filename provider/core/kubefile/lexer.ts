@@ -101,7 +101,12 @@ function readVarRef(s: string, i: number): VarRef | { error: string } | undefine
     const body = s.slice(i + 2, close);
     const m = /^([A-Za-z_][A-Za-z0-9_]*)(?:(:-|:\+|-|\+)(.*))?$/s.exec(body);
     if (!m) return { error: `bad variable reference "\${${body}}"` };
-    return { name: m[1] as string, end: close + 1, ...(m[2] ? { op: m[2] as VarRef["op"], word: m[3] ?? "" } : {}), raw: s.slice(i, close + 1) };
+    return {
+      name: m[1] as string,
+      end: close + 1,
+      ...(m[2] ? { op: m[2] as VarRef["op"], word: m[3] ?? "" } : {}),
+      raw: s.slice(i, close + 1),
+    };
   }
   if (next !== undefined && NAME_START.test(next)) {
     let j = i + 2;
@@ -133,7 +138,11 @@ function resolveRef(ref: VarRef, lookup: Lookup): string | undefined | { keep: s
  * literal, `"..."` expands variables and honours `\"`, `\\`, `\$`; outside quotes `\x` is `x`.
  * An undefined variable is a problem (a typo in a COPY path should not silently become "").
  */
-export function splitWords(s: string, lookup: Lookup, opts: { single?: boolean } = {}): { words: Word[]; problems: LexProblem[] } {
+export function splitWords(
+  s: string,
+  lookup: Lookup,
+  opts: { single?: boolean } = {},
+): { words: Word[]; problems: LexProblem[] } {
   const words: Word[] = [];
   const problems: LexProblem[] = [];
   let cur: Word | undefined;
@@ -148,7 +157,11 @@ export function splitWords(s: string, lookup: Lookup, opts: { single?: boolean }
       return i + 1;
     }
     if ("error" in ref) {
-      problems.push({ offset: i, message: ref.error, fix: "write ${NAME}, ${NAME:-default} or ${NAME:+alternative}" });
+      problems.push({
+        offset: i,
+        message: ref.error,
+        fix: "write ${NAME}, ${NAME:-default} or ${NAME:+alternative}",
+      });
       add(s.slice(i), i);
       return s.length;
     }
@@ -276,7 +289,11 @@ export function parseJsonArray(s: string): { values: string[] } | { problem: Lex
   } catch {
     // Node's own JSON messages differ between versions; say what is usually wrong instead.
     const t = s.trim();
-    const hint = t.includes("'") ? " (JSON strings use double quotes, not ')" : !t.endsWith("]") ? " (it must end with ])" : "";
+    const hint = t.includes("'")
+      ? " (JSON strings use double quotes, not ')"
+      : !t.endsWith("]")
+        ? " (it must end with ])"
+        : "";
     return { problem: { offset: 0, message: `malformed JSON array${hint}`, fix: "" } };
   }
   if (!Array.isArray(parsed) || parsed.some((v) => typeof v !== "string"))

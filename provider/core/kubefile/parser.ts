@@ -1,8 +1,25 @@
 import * as path from "node:path";
 import { throwIfProblems } from "../errors";
 import { parseReference } from "../image/reference";
-import { LexProblem, LogicalLine, Lookup, expandShell, lineAt, parseJsonArray, shellQuote, splitLogicalLines, splitWords } from "./lexer";
-import { ARCH_PLACEHOLDER, ARCH_VAR, INSTRUCTION_KINDS, Instruction, InstructionKind, Kubefile, Loc } from "./types";
+import {
+  LexProblem,
+  Lookup,
+  expandShell,
+  lineAt,
+  parseJsonArray,
+  shellQuote,
+  splitLogicalLines,
+  splitWords,
+} from "./lexer";
+import {
+  ARCH_PLACEHOLDER,
+  ARCH_VAR,
+  INSTRUCTION_KINDS,
+  Instruction,
+  InstructionKind,
+  Kubefile,
+  Loc,
+} from "./types";
 
 /**
  * Parses a Kubefile (REFERENCE.md §2) into typed instructions. Pure: no I/O.
@@ -18,7 +35,10 @@ import { ARCH_PLACEHOLDER, ARCH_VAR, INSTRUCTION_KINDS, Instruction, Instruction
  * With `FROM scratch` nothing can be inherited, so app names are checked here too; otherwise the
  * builder calls `checkAppNames` with the base image's apps.
  */
-export function parseKubefile(text: string, opts: { file: string; buildArgs?: Record<string, string> }): Kubefile {
+export function parseKubefile(
+  text: string,
+  opts: { file: string; buildArgs?: Record<string, string> },
+): Kubefile {
   const file = opts.file;
   const buildArgs = opts.buildArgs ?? {};
   const problems: string[] = [];
@@ -30,7 +50,8 @@ export function parseKubefile(text: string, opts: { file: string; buildArgs?: Re
   const declaredApps = new Map<string, number>();
 
   const argLookup: Lookup = (name) => (name === ARCH_VAR ? { keep: ARCH_PLACEHOLDER } : args[name]);
-  const fullLookup: Lookup = (name) => (name === ARCH_VAR ? { keep: ARCH_PLACEHOLDER } : name in env ? env[name] : args[name]);
+  const fullLookup: Lookup = (name) =>
+    name === ARCH_VAR ? { keep: ARCH_PLACEHOLDER } : name in env ? env[name] : args[name];
 
   for (const ll of splitLogicalLines(text)) {
     const m = /^\s*(\S+)/.exec(ll.text);
@@ -41,7 +62,9 @@ export function parseKubefile(text: string, opts: { file: string; buildArgs?: Re
     const kind = keyword.toUpperCase() as InstructionKind;
     const loc: Loc = { file, line: ll.line };
     const p = (offset: number | undefined, problem: string, fix: string) =>
-      problems.push(`${file}:${offset === undefined ? ll.line : lineAt(ll, restStart + offset)}: ${problem}; ${fix}`);
+      problems.push(
+        `${file}:${offset === undefined ? ll.line : lineAt(ll, restStart + offset)}: ${problem}; ${fix}`,
+      );
     const lexProblems = (ps: LexProblem[]) => ps.forEach((x) => p(x.offset, `${kind}: ${x.message}`, x.fix));
 
     if (!INSTRUCTION_KINDS.includes(kind)) {
@@ -61,10 +84,24 @@ export function parseKubefile(text: string, opts: { file: string; buildArgs?: Re
         const { words, problems: lp } = splitWords(rest, fullLookup);
         lexProblems(lp);
         const image = words[0]?.value ?? "";
-        if (image.startsWith("--")) p(words[0]?.start, `FROM flags such as ${image.split("=")[0]} are not supported`, "select platforms with sealer build --platform");
+        if (image.startsWith("--"))
+          p(
+            words[0]?.start,
+            `FROM flags such as ${image.split("=")[0]} are not supported`,
+            "select platforms with sealer build --platform",
+          );
         else if (words.length > 1 && words[1]?.value.toUpperCase() === "AS")
-          p(words[1]?.start, "multi-stage builds (FROM ... AS name) are not supported", "remove \"AS ...\": a Kubefile has one FROM");
-        else if (words.length > 1) p(words[1]?.start, `FROM takes one image, got ${words.length} words`, `write FROM <image> or FROM scratch`);
+          p(
+            words[1]?.start,
+            "multi-stage builds (FROM ... AS name) are not supported",
+            'remove "AS ...": a Kubefile has one FROM',
+          );
+        else if (words.length > 1)
+          p(
+            words[1]?.start,
+            `FROM takes one image, got ${words.length} words`,
+            `write FROM <image> or FROM scratch`,
+          );
         else if (image.toLowerCase() === "scratch") {
           if (problems.length === before) instructions.push({ kind, loc, image: "scratch" });
         } else {
@@ -83,7 +120,11 @@ export function parseKubefile(text: string, opts: { file: string; buildArgs?: Re
         if (rest.startsWith("[")) {
           const r = parseJsonArray(rest);
           if ("problem" in r) {
-            p(r.problem.offset, `${kind}: ${r.problem.message}`, `write ${kind} ["<src>", "<dest>"] or ${kind} <src> <dest>`);
+            p(
+              r.problem.offset,
+              `${kind}: ${r.problem.message}`,
+              `write ${kind} ["<src>", "<dest>"] or ${kind} <src> <dest>`,
+            );
             break;
           }
           values = [];
@@ -99,7 +140,11 @@ export function parseKubefile(text: string, opts: { file: string; buildArgs?: Re
         }
         const flag = values.find((v) => v.value.startsWith("--"));
         if (flag) {
-          p(flag.start, `${kind} flags such as ${flag.value.split("=")[0]} are not supported`, "remove the flag: files in a cluster image are owned by root (0:0) with normalised modes");
+          p(
+            flag.start,
+            `${kind} flags such as ${flag.value.split("=")[0]} are not supported`,
+            "remove the flag: files in a cluster image are owned by root (0:0) with normalised modes",
+          );
           break;
         }
         if (problems.length !== before) break;
@@ -110,15 +155,27 @@ export function parseKubefile(text: string, opts: { file: string; buildArgs?: Re
         const sources = values.slice(0, -1);
         const dest = values[values.length - 1] as { value: string; start: number };
         for (const s of sources) {
-          if (s.value === "") p(s.start, `${kind} has an empty source`, "check the variables used in the source path");
+          if (s.value === "")
+            p(s.start, `${kind} has an empty source`, "check the variables used in the source path");
           else if (kind === "COPY" && /^[a-z][a-z0-9+.-]*:\/\//i.test(s.value))
-            p(s.start, `COPY source "${s.value}" is a URL; COPY copies from the build context`, "download it into the context first, or use ADD for an https:// URL");
-          else if (kind === "ADD" && /^http:\/\//i.test(s.value)) p(s.start, `ADD source "${s.value}" uses plain http`, "use an https:// URL");
+            p(
+              s.start,
+              `COPY source "${s.value}" is a URL; COPY copies from the build context`,
+              "download it into the context first, or use ADD for an https:// URL",
+            );
+          else if (kind === "ADD" && /^http:\/\//i.test(s.value))
+            p(s.start, `ADD source "${s.value}" uses plain http`, "use an https:// URL");
         }
-        if (dest.value === "") p(dest.start, `${kind} has an empty destination`, "write a path inside the image, e.g. . or etc/");
+        if (dest.value === "")
+          p(dest.start, `${kind} has an empty destination`, "write a path inside the image, e.g. . or etc/");
         else if (escapesRoot(dest.value))
-          p(dest.start, `${kind} destination "${dest.value}" leaves the image root`, "use a path inside the image (no leading ..)");
-        if (problems.length === before) instructions.push({ kind, loc, sources: sources.map((s) => s.value), dest: dest.value });
+          p(
+            dest.start,
+            `${kind} destination "${dest.value}" leaves the image root`,
+            "use a path inside the image (no leading ..)",
+          );
+        if (problems.length === before)
+          instructions.push({ kind, loc, sources: sources.map((s) => s.value), dest: dest.value });
         break;
       }
       case "RUN":
@@ -127,13 +184,19 @@ export function parseKubefile(text: string, opts: { file: string; buildArgs?: Re
         const lookup = kind === "RUN" ? fullLookup : argLookup;
         const exec = rest.startsWith("[") ? parseJsonArray(rest) : undefined;
         // Like docker, text that starts with "[" but is not a JSON string array is shell form (`RUN [ -f x ] && ...`).
-        const command = exec && "values" in exec ? exec.values.map((v) => shellQuote(expandShell(v, lookup))).join(" ") : expandShell(rest, lookup);
-        if (exec && "values" in exec && exec.values.length === 0) p(undefined, `${kind} has an empty command array`, `write ${USAGE[kind].usage}`);
+        const command =
+          exec && "values" in exec
+            ? exec.values.map((v) => shellQuote(expandShell(v, lookup))).join(" ")
+            : expandShell(rest, lookup);
+        if (exec && "values" in exec && exec.values.length === 0)
+          p(undefined, `${kind} has an empty command array`, `write ${USAGE[kind].usage}`);
         else instructions.push({ kind, loc, command });
         break;
       }
       case "CMDS": {
-        const cmds = commandList(rest, argLookup, (offset, message) => p(offset, `CMDS: ${message}`, `write ${USAGE.CMDS.usage}`));
+        const cmds = commandList(rest, argLookup, (offset, message) =>
+          p(offset, `CMDS: ${message}`, `write ${USAGE.CMDS.usage}`),
+        );
         if (cmds) instructions.push({ kind, loc, cmds });
         break;
       }
@@ -147,7 +210,12 @@ export function parseKubefile(text: string, opts: { file: string; buildArgs?: Re
         const name = nameWord.value;
         checkAppName(name, (problem, fix) => p(nameWord.start, `${kind}: ${problem}`, fix));
         const prev = declaredApps.get(name);
-        if (prev !== undefined) p(nameWord.start, `app ${name} is already declared at line ${prev}`, `use one ${kind} ${name} with several sources, or another name`);
+        if (prev !== undefined)
+          p(
+            nameWord.start,
+            `app ${name} is already declared at line ${prev}`,
+            `use one ${kind} ${name} with several sources, or another name`,
+          );
         else declaredApps.set(name, ll.line);
         if (srcWords.length === 0) {
           p(undefined, `${kind} ${name} needs at least one source`, `write ${USAGE[kind].usage}`);
@@ -157,14 +225,21 @@ export function parseKubefile(text: string, opts: { file: string; buildArgs?: Re
         for (const w of srcWords) {
           if (/^local:\/\//i.test(w.value)) {
             const rel = w.value.slice("local://".length);
-            if (rel === "") p(w.start, `${kind} source "${w.value}" names no path`, "write local://<path in the build context>");
+            if (rel === "")
+              p(
+                w.start,
+                `${kind} source "${w.value}" names no path`,
+                "write local://<path in the build context>",
+              );
             else sources.push(rel);
           } else if (/^https:\/\/\S+/i.test(w.value)) sources.push(w.value);
           else
             p(
               w.start,
               `${kind} source "${w.value}" must start with local:// (a path in the build context) or https://`,
-              /^[a-z][a-z0-9+.-]*:\/\//i.test(w.value) ? "serve it over https:// or put it in the build context" : `write local://${w.value}`,
+              /^[a-z][a-z0-9+.-]*:\/\//i.test(w.value)
+                ? "serve it over https:// or put it in the build context"
+                : `write local://${w.value}`,
             );
         }
         if (problems.length === before) instructions.push({ kind, loc, name, sources });
@@ -179,7 +254,9 @@ export function parseKubefile(text: string, opts: { file: string; buildArgs?: Re
           p(undefined, `APPCMDS ${name} needs commands`, `write ${USAGE.APPCMDS.usage}`);
           break;
         }
-        const cmds = commandList(cmdText, argLookup, (offset, message) => p(nm[0].length + offset, `APPCMDS: ${message}`, `write ${USAGE.APPCMDS.usage}`));
+        const cmds = commandList(cmdText, argLookup, (offset, message) =>
+          p(nm[0].length + offset, `APPCMDS: ${message}`, `write ${USAGE.APPCMDS.usage}`),
+        );
         if (cmds && problems.length === before) instructions.push({ kind, loc, name, cmds });
         break;
       }
@@ -190,7 +267,11 @@ export function parseKubefile(text: string, opts: { file: string; buildArgs?: Re
         if (!nameWord) break;
         checkAppName(nameWord.value, (problem, fix) => p(nameWord.start, `APPENV: ${problem}`, fix));
         if (pairs.length === 0) {
-          p(undefined, `APPENV ${nameWord.value} needs at least one key=value`, `write ${USAGE.APPENV.usage}`);
+          p(
+            undefined,
+            `APPENV ${nameWord.value} needs at least one key=value`,
+            `write ${USAGE.APPENV.usage}`,
+          );
           break;
         }
         const appEnv = keyValues(pairs, ENV_KEY, "APPENV", (offset, problem, fix) => p(offset, problem, fix));
@@ -228,7 +309,8 @@ export function parseKubefile(text: string, opts: { file: string; buildArgs?: Re
         const { words, problems: lp } = splitWords(rest, fullLookup, { single: true });
         lexProblems(lp);
         const range = words[0]?.value ?? "";
-        if (!/[0-9*]/.test(range)) p(0, `KUBEVERSION "${range}" is not a version range`, "write e.g. KUBEVERSION >=v1.22.0 <1.26.0");
+        if (!/[0-9*]/.test(range))
+          p(0, `KUBEVERSION "${range}" is not a version range`, "write e.g. KUBEVERSION >=v1.22.0 <1.26.0");
         else if (problems.length === before) instructions.push({ kind, loc, range });
         break;
       }
@@ -240,11 +322,19 @@ export function parseKubefile(text: string, opts: { file: string; buildArgs?: Re
           const name = eq < 0 ? w.value : w.value.slice(0, eq);
           const value = eq < 0 ? undefined : w.value.slice(eq + 1);
           if (!ENV_KEY.test(name)) {
-            p(w.start, `ARG name "${name}" is not valid`, "use letters, digits and _ (not starting with a digit)");
+            p(
+              w.start,
+              `ARG name "${name}" is not valid`,
+              "use letters, digits and _ (not starting with a digit)",
+            );
             continue;
           }
           if (name === ARCH_VAR) {
-            p(w.start, "ARG ARCH is reserved: the builder sets ${ARCH} per platform", "remove this ARG and choose platforms with sealer build --platform");
+            p(
+              w.start,
+              "ARG ARCH is reserved: the builder sets ${ARCH} per platform",
+              "remove this ARG and choose platforms with sealer build --platform",
+            );
             continue;
           }
           args[name] = buildArgs[name] ?? value ?? args[name] ?? "";
@@ -295,11 +385,15 @@ export function parseKubefile(text: string, opts: { file: string; buildArgs?: Re
   problems.push(...orderProblems(file, seen));
   const declaredArgs = new Set(instructions.flatMap((i) => (i.kind === "ARG" ? [i.name] : [])));
   for (const k of Object.keys(buildArgs).sort())
-    if (!declaredArgs.has(k)) problems.push(`${file}: --build-arg ${k} is not declared by an ARG instruction; add "ARG ${k}" to the Kubefile or drop the --build-arg`);
+    if (!declaredArgs.has(k))
+      problems.push(
+        `${file}: --build-arg ${k} is not declared by an ARG instruction; add "ARG ${k}" to the Kubefile or drop the --build-arg`,
+      );
 
   const kf: Kubefile = { file, instructions, args, env };
   const from = instructions.find((i) => i.kind === "FROM");
-  if (problems.length === 0 && from?.kind === "FROM" && from.image === "scratch") problems.push(...appNameProblems(kf, []));
+  if (problems.length === 0 && from?.kind === "FROM" && from.image === "scratch")
+    problems.push(...appNameProblems(kf, []));
   sortByLine(problems);
   throwIfProblems(`${file} has ${problems.length} problem${problems.length === 1 ? "" : "s"}`, problems);
   return kf;
@@ -325,7 +419,9 @@ function sortByLine(problems: string[]): void {
 function appNameProblems(kf: Kubefile, inheritedApps: string[]): string[] {
   const problems: string[] = [];
   const declared = new Map<string, number>();
-  for (const i of kf.instructions) if ((i.kind === "APP" || i.kind === "CNI" || i.kind === "CSI") && !declared.has(i.name)) declared.set(i.name, i.loc.line);
+  for (const i of kf.instructions)
+    if ((i.kind === "APP" || i.kind === "CNI" || i.kind === "CSI") && !declared.has(i.name))
+      declared.set(i.name, i.loc.line);
   const inherited = new Set(inheritedApps);
   const known = [...new Set([...inheritedApps, ...declared.keys()])].sort();
   for (const i of kf.instructions) {
@@ -334,11 +430,20 @@ function appNameProblems(kf: Kubefile, inheritedApps: string[]): string[] {
       if (inherited.has(name)) continue;
       const at = declared.get(name);
       if (at !== undefined && at < i.loc.line) continue;
-      if (at !== undefined) problems.push(`${kf.file}:${i.loc.line}: ${i.kind} names app ${name}, which is declared later (line ${at}); move the ${i.kind} after its APP`);
+      if (at !== undefined)
+        problems.push(
+          `${kf.file}:${i.loc.line}: ${i.kind} names app ${name}, which is declared later (line ${at}); move the ${i.kind} after its APP`,
+        );
       else {
         const near = nearest(name, known);
-        const hint = near ? `did you mean ${near}?` : known.length ? `known apps: ${known.join(", ")}` : "declare it with APP <name> local://<path> first";
-        problems.push(`${kf.file}:${i.loc.line}: ${i.kind} names app ${name}, which no APP, CNI or CSI declares${inheritedApps.length ? " and the base image does not have" : ""}; ${hint}`);
+        const hint = near
+          ? `did you mean ${near}?`
+          : known.length
+            ? `known apps: ${known.join(", ")}`
+            : "declare it with APP <name> local://<path> first";
+        problems.push(
+          `${kf.file}:${i.loc.line}: ${i.kind} names app ${name}, which no APP, CNI or CSI declares${inheritedApps.length ? " and the base image does not have" : ""}; ${hint}`,
+        );
       }
     }
   }
@@ -349,7 +454,7 @@ const USAGE: Record<InstructionKind, { what: string; usage: string }> = {
   FROM: { what: "an image", usage: "FROM <image> or FROM scratch" },
   COPY: { what: "a source and a destination", usage: "COPY <src>... <dest>" },
   ADD: { what: "a source and a destination", usage: "ADD <src>... <dest>" },
-  RUN: { what: "a command", usage: "RUN <command> or RUN [\"executable\", \"arg\"]" },
+  RUN: { what: "a command", usage: 'RUN <command> or RUN ["executable", "arg"]' },
   CMD: { what: "a command", usage: "CMD <command>" },
   CMDS: { what: "commands", usage: 'CMDS ["<command>", ...]' },
   APP: { what: "a name and sources", usage: "APP <name> local://<path>... or https://<url>" },
@@ -367,12 +472,18 @@ const USAGE: Record<InstructionKind, { what: string; usage: string }> = {
 
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
-const KEY_FIX = { ENV: "use letters, digits and _ (not starting with a digit)", LABEL: "use letters, digits, '.', '_', '-' and '/'" } as const;
+const KEY_FIX = {
+  ENV: "use letters, digits and _ (not starting with a digit)",
+  LABEL: "use letters, digits, '.', '_', '-' and '/'",
+} as const;
 const APP_NAME = /^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$/;
 
 function checkAppName(name: string, report: (problem: string, fix: string) => void): void {
   if (!APP_NAME.test(name))
-    report(`app name "${name}" is not valid`, "use lowercase letters, digits, '.', '_' and '-' (it becomes the directory application/apps/<name>/)");
+    report(
+      `app name "${name}" is not valid`,
+      "use lowercase letters, digits, '.', '_' and '-' (it becomes the directory application/apps/<name>/)",
+    );
 }
 
 function keyValues(
@@ -385,18 +496,27 @@ function keyValues(
   for (const w of words) {
     const eq = w.value.indexOf("=");
     if (eq < 0) {
-      report(w.start, `${kind} expects key=value, got "${w.value}"`, `write ${kind === "APPENV" ? "APPENV <app> " : kind + " "}${w.value}=<value> (quote values with spaces)`);
+      report(
+        w.start,
+        `${kind} expects key=value, got "${w.value}"`,
+        `write ${kind === "APPENV" ? "APPENV <app> " : kind + " "}${w.value}=<value> (quote values with spaces)`,
+      );
       continue;
     }
     const key = w.value.slice(0, eq);
-    if (!keyRe.test(key)) report(w.start, `${kind} key "${key}" is not valid`, kind === "LABEL" ? KEY_FIX.LABEL : KEY_FIX.ENV);
+    if (!keyRe.test(key))
+      report(w.start, `${kind} key "${key}" is not valid`, kind === "LABEL" ? KEY_FIX.LABEL : KEY_FIX.ENV);
     else out[key] = w.value.slice(eq + 1);
   }
   return out;
 }
 
 /** CMDS / APPCMDS: a JSON array of commands, or one command in shell form. */
-function commandList(text: string, lookup: Lookup, report: (offset: number, message: string) => void): string[] | undefined {
+function commandList(
+  text: string,
+  lookup: Lookup,
+  report: (offset: number, message: string) => void,
+): string[] | undefined {
   if (!text.startsWith("[")) return [expandShell(text, lookup)];
   const r = parseJsonArray(text);
   if ("problem" in r) {
@@ -415,28 +535,58 @@ function orderProblems(file: string, seen: Array<{ kind: InstructionKind; line: 
   const at = (line: number, s: string) => problems.push(`${file}:${line}: ${s}`);
   const firstReal = seen.find((s) => s.kind !== "ARG");
   if (!firstReal) {
-    at(seen[0]?.line ?? 1, `the Kubefile ${seen.length ? "has no FROM" : "has no instructions"}; start it with FROM <base image> or FROM scratch`);
+    at(
+      seen[0]?.line ?? 1,
+      `the Kubefile ${seen.length ? "has no FROM" : "has no instructions"}; start it with FROM <base image> or FROM scratch`,
+    );
     return problems;
   }
-  if (firstReal.kind !== "FROM") at(firstReal.line, `the first instruction must be FROM (only ARG may come before it), found ${firstReal.kind}; start the Kubefile with FROM <base image> or FROM scratch`);
+  if (firstReal.kind !== "FROM")
+    at(
+      firstReal.line,
+      `the first instruction must be FROM (only ARG may come before it), found ${firstReal.kind}; start the Kubefile with FROM <base image> or FROM scratch`,
+    );
   const froms = seen.filter((s) => s.kind === "FROM");
   for (const f of froms.slice(1))
-    at(f.line, `a second FROM (the first is at line ${(froms[0] as { line: number }).line}); a Kubefile has one FROM, remove this one`);
+    at(
+      f.line,
+      `a second FROM (the first is at line ${(froms[0] as { line: number }).line}); a Kubefile has one FROM, remove this one`,
+    );
 
   const cmdLines = seen.filter((s) => s.kind === "CMD").map((s) => s.line);
   for (const kind of ["LAUNCH", "CMDS"] as const) {
     const occ = seen.filter((s) => s.kind === kind);
-    for (const o of occ.slice(1)) at(o.line, `${kind} appears again (first at line ${(occ[0] as { line: number }).line}); keep a single ${kind}`);
+    for (const o of occ.slice(1))
+      at(
+        o.line,
+        `${kind} appears again (first at line ${(occ[0] as { line: number }).line}); keep a single ${kind}`,
+      );
     for (const o of occ) {
       const after = seen.find((s) => s.line > o.line && s.kind !== "LAUNCH" && s.kind !== "CMDS");
-      if (after) at(o.line, `${kind} must be the last instruction, but ${after.kind} follows at line ${after.line}; move ${kind} to the end of the Kubefile`);
+      if (after)
+        at(
+          o.line,
+          `${kind} must be the last instruction, but ${after.kind} follows at line ${after.line}; move ${kind} to the end of the Kubefile`,
+        );
     }
   }
   const launch = seen.find((s) => s.kind === "LAUNCH");
   const cmds = seen.find((s) => s.kind === "CMDS");
-  if (launch && cmds) at(Math.max(launch.line, cmds.line), `LAUNCH (line ${launch.line}) and CMDS (line ${cmds.line}) cannot both be used; keep LAUNCH to start apps, or CMDS for raw commands`);
-  if (launch && cmdLines.length) at(launch.line, `LAUNCH cannot be combined with CMD (line ${cmdLines.join(", ")}); replace the CMD lines with APPs, or drop LAUNCH`);
-  if (cmds && cmdLines.length) at(cmds.line, `CMDS cannot be combined with CMD (line ${cmdLines.join(", ")}); move those commands into CMDS`);
+  if (launch && cmds)
+    at(
+      Math.max(launch.line, cmds.line),
+      `LAUNCH (line ${launch.line}) and CMDS (line ${cmds.line}) cannot both be used; keep LAUNCH to start apps, or CMDS for raw commands`,
+    );
+  if (launch && cmdLines.length)
+    at(
+      launch.line,
+      `LAUNCH cannot be combined with CMD (line ${cmdLines.join(", ")}); replace the CMD lines with APPs, or drop LAUNCH`,
+    );
+  if (cmds && cmdLines.length)
+    at(
+      cmds.line,
+      `CMDS cannot be combined with CMD (line ${cmdLines.join(", ")}); move those commands into CMDS`,
+    );
   return problems;
 }
 
@@ -457,7 +607,10 @@ function unknownInstruction(keyword: string): [string, string] {
   const docker = DOCKERFILE_ONLY[up];
   if (docker) return [`${up} is a Dockerfile instruction that Kubefiles do not have`, docker];
   const near = nearest(up, INSTRUCTION_KINDS as string[]);
-  return [`unknown instruction "${keyword}"`, near ? `did you mean ${near}?` : `Kubefile instructions are ${INSTRUCTION_KINDS.join(", ")}`];
+  return [
+    `unknown instruction "${keyword}"`,
+    near ? `did you mean ${near}?` : `Kubefile instructions are ${INSTRUCTION_KINDS.join(", ")}`,
+  ];
 }
 
 /** The closest candidate within edit distance 2 (or a third of the length), if any. */
@@ -479,7 +632,11 @@ function editDistance(a: string, b: string): number {
   for (let i = 1; i <= a.length; i++) {
     const cur = [i];
     for (let j = 1; j <= b.length; j++)
-      cur[j] = Math.min((prev[j] as number) + 1, (cur[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+      cur[j] = Math.min(
+        (prev[j] as number) + 1,
+        (cur[j - 1] as number) + 1,
+        (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
     prev = cur;
   }
   return prev[b.length] as number;
