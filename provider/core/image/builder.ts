@@ -12,7 +12,11 @@
  */
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
+import * as http from "node:http";
+import * as https from "node:https";
 import * as net from "node:net";
+import * as tls from "node:tls";
+import { pipeline } from "node:stream/promises";
 import * as path from "node:path";
 import { spawn } from "node:child_process";
 import { UserError, wrap } from "../errors";
@@ -66,6 +70,8 @@ export interface BuildOptions {
   buildMode?: "full" | "lite";
   imageListFiles?: string[];
   ignoredImageListFiles?: string[];
+  /** Extra CA certificates (PEM file) trusted for https:// APP sources. */
+  caFile?: string;
   /** Data directory (default $SEALER_HOME / ~/.local/share/sealer). */
   home?: string;
 }
@@ -115,8 +121,32 @@ function isLoopbackHost(host: string): boolean {
   return h === "::1";
 }
 
+/** GETs a URL into a file (following up to 5 redirects), trusting `ca` in addition to the system CAs. */
+function fetchToFile(url: URL, file: string, ca: Buffer | undefined, redirects = 5): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const mod = url.protocol === "https:" ? https : http;
+    const req = mod.get(url, { ...(ca && url.protocol === "https:" ? { ca: [...tls.rootCertificates, ca.toString("utf8")] } : {}), timeout: 60_000 }, (res) => {
+      const status = res.statusCode ?? 0;
+      if (status >= 300 && status < 400 && res.headers.location && redirects > 0) {
+        res.resume();
+        const next = new URL(res.headers.location, url);
+        if (next.protocol !== "https:" && url.protocol === "https:") return reject(new Error(`redirect from https to ${next.protocol} refused`));
+        fetchToFile(next, file, ca, redirects - 1).then(resolve, reject);
+        return;
+      }
+      if (status !== 200) {
+        res.resume();
+        return reject(new Error(`HTTP ${status}`));
+      }
+      pipeline(res, fs.createWriteStream(file)).then(resolve, reject);
+    });
+    req.on("timeout", () => req.destroy(new Error("no answer for 60 s")));
+    req.on("error", reject);
+  });
+}
+
 /** Downloads an APP URL source into `dir`: https, or http to a loopback address only. */
-async function download(url: string, dir: string, where: string): Promise<string> {
+async function download(url: string, dir: string, where: string, caFile?: string): Promise<string> {
   let u: URL;
   try {
     u = new URL(url);
@@ -127,16 +157,23 @@ async function download(url: string, dir: string, where: string): Promise<string
     throw new UserError(`${where}: APP source ${url} must be an https:// URL (plain http is allowed for loopback addresses only)`);
   const name = decodeURIComponent(u.pathname.split("/").filter(Boolean).pop() ?? "") || "index";
   if (name.includes("/") || name === "." || name === "..") throw new UserError(`${where}: cannot derive a file name from ${url}`);
-  let res: Response;
-  try {
-    res = await fetch(url, { redirect: "follow" });
-  } catch (err) {
-    throw new UserError(`${where}: downloading ${url} failed: ${(err as Error).message}; check the URL and the network`, { cause: err });
+  let ca: Buffer | undefined;
+  if (caFile) {
+    try {
+      ca = await fs.promises.readFile(caFile);
+    } catch {
+      throw new UserError(`cannot read the CA file ${caFile} (--ca-file)`);
+    }
   }
-  if (!res.ok || !res.body) throw new UserError(`${where}: downloading ${url} failed: HTTP ${res.status}`);
   await fs.promises.mkdir(dir, { recursive: true });
   const file = path.join(dir, name);
-  await fs.promises.writeFile(file, Buffer.from(await res.arrayBuffer()));
+  try {
+    await fetchToFile(u, file, ca);
+  } catch (err) {
+    const msg = (err as Error).message;
+    const hint = /certificate|self.signed|unable to verify/i.test(msg) ? " (pass the issuing CA with --ca-file)" : "";
+    throw new UserError(`${where}: downloading ${url} failed: ${msg}${hint}`, { cause: err });
+  }
   return file;
 }
 
@@ -349,7 +386,7 @@ class PlatformBuilder {
     const downloads = path.join(this.tmpRoot, `download-${crypto.randomBytes(4).toString("hex")}`);
     for (const src of sources) {
       if (isUrlSource(src)) {
-        const file = await download(src, downloads, this.where(ins));
+        const file = await download(src, downloads, this.where(ins), this.opts.caFile);
         await walkTree(file, `${appDir}/${path.basename(file)}`, map);
         continue;
       }

@@ -19,6 +19,8 @@ export interface PathState {
   size: number;
   mtimeNs: bigint;
   ino: bigint;
+  /** Creation time where the filesystem records it (0 otherwise): inode numbers get reused. */
+  birthNs: bigint;
   link?: string;
 }
 
@@ -33,7 +35,7 @@ export async function snapshot(root: string): Promise<Snapshot> {
       const r = rel ? `${rel}/${name}` : name;
       const st = await fs.promises.lstat(path.join(root, r), { bigint: true });
       const type: PathState["type"] = st.isDirectory() ? "dir" : st.isFile() ? "file" : st.isSymbolicLink() ? "symlink" : "other";
-      const state: PathState = { type, mode: Number(st.mode & 0o7777n), size: Number(st.size), mtimeNs: st.mtimeNs, ino: st.ino };
+      const state: PathState = { type, mode: Number(st.mode & 0o7777n), size: Number(st.size), mtimeNs: st.mtimeNs, ino: st.ino, birthNs: st.birthtimeNs };
       if (type === "symlink") state.link = await fs.promises.readlink(path.join(root, r));
       out.set(r, state);
       if (type === "dir") await walk(r);
@@ -64,7 +66,7 @@ function sameContent(a: PathState, b: PathState): boolean {
 
 /**
  * Layer entries turning `before` into `after` (rooted at `root`, which holds the after state).
- * A directory replaced by a new one (different inode) becomes an opaque dir with its full
+ * A directory replaced by a new one (other inode or creation time) becomes an opaque dir with its full
  * content; a deleted path becomes `.wh.<name>` unless its parent is gone too.
  */
 export function diffSnapshots(before: Snapshot, after: Snapshot, root: string): LayerEntry[] {
@@ -77,7 +79,7 @@ export function diffSnapshots(before: Snapshot, after: Snapshot, root: string): 
   // Opaque dirs first, so their children are taken in full.
   for (const [p, a] of after) {
     const b = before.get(p);
-    if (a.type === "dir" && b?.type === "dir" && a.ino !== b.ino) opaque.add(p);
+    if (a.type === "dir" && b?.type === "dir" && (a.ino !== b.ino || (a.birthNs !== 0n && a.birthNs !== b.birthNs))) opaque.add(p);
   }
   for (const [p, a] of after) {
     if (a.type === "other") continue;
