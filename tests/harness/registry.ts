@@ -52,10 +52,54 @@ export function makeTestCa(dir: string, cn = "sealer test CA"): TestCa {
   fs.mkdirSync(dir, { recursive: true });
   const f = (n: string) => path.join(dir, n);
   const run = (args: string[]) => execFileSync("openssl", args, { stdio: ["ignore", "ignore", "pipe"] });
-  run(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f("ca.key"), "-out", f("ca.crt"), "-days", "2", "-subj", `/CN=${cn}`]);
-  run(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", f("server.key"), "-out", f("server.csr"), "-subj", "/CN=127.0.0.1"]);
-  fs.writeFileSync(f("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n");
-  run(["x509", "-req", "-in", f("server.csr"), "-CA", f("ca.crt"), "-CAkey", f("ca.key"), "-CAcreateserial", "-out", f("server.crt"), "-days", "2", "-extfile", f("ext.cnf")]);
+  run([
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    f("ca.key"),
+    "-out",
+    f("ca.crt"),
+    "-days",
+    "2",
+    "-subj",
+    `/CN=${cn}`,
+  ]);
+  run([
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    f("server.key"),
+    "-out",
+    f("server.csr"),
+    "-subj",
+    "/CN=127.0.0.1",
+  ]);
+  fs.writeFileSync(
+    f("ext.cnf"),
+    "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+  );
+  run([
+    "x509",
+    "-req",
+    "-in",
+    f("server.csr"),
+    "-CA",
+    f("ca.crt"),
+    "-CAkey",
+    f("ca.key"),
+    "-CAcreateserial",
+    "-out",
+    f("server.crt"),
+    "-days",
+    "2",
+    "-extfile",
+    f("ext.cnf"),
+  ]);
   return { dir, caFile: f("ca.crt"), certFile: f("server.crt"), keyFile: f("server.key") };
 }
 
@@ -79,11 +123,33 @@ function b64url(b: Buffer | string): string {
  * certificate the registry trusts (`rootcertbundle`). Authenticated users get what they ask for;
  * anonymous callers get pull only when `anonymousPull` is set.
  */
-export async function startTokenServer(dir: string, users: Record<string, string>, opts: { anonymousPull?: boolean } = {}): Promise<TokenServer> {
+export async function startTokenServer(
+  dir: string,
+  users: Record<string, string>,
+  opts: { anonymousPull?: boolean } = {},
+): Promise<TokenServer> {
   fs.mkdirSync(dir, { recursive: true });
   const key = path.join(dir, "token.key");
   const cert = path.join(dir, "token.crt");
-  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=sealer test token issuer"], { stdio: ["ignore", "ignore", "pipe"] });
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      key,
+      "-out",
+      cert,
+      "-days",
+      "2",
+      "-subj",
+      "/CN=sealer test token issuer",
+    ],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
   const der = new crypto.X509Certificate(fs.readFileSync(cert)).raw;
   const privateKey = crypto.createPrivateKey(fs.readFileSync(key));
   const service = "sealer-test-registry";
@@ -100,7 +166,9 @@ export async function startTokenServer(dir: string, users: Record<string, string
     if (authz?.startsWith("Basic ")) {
       const [name, ...pw] = Buffer.from(authz.slice(6), "base64").toString().split(":");
       if (!name || users[name] !== pw.join(":")) {
-        res.writeHead(401, { "Content-Type": "application/json" }).end(JSON.stringify({ details: "bad credentials" }));
+        res
+          .writeHead(401, { "Content-Type": "application/json" })
+          .end(JSON.stringify({ details: "bad credentials" }));
         return;
       }
       user = name;
@@ -116,11 +184,22 @@ export async function startTokenServer(dir: string, users: Record<string, string
     });
     const now = Math.floor(Date.now() / 1000);
     const header = { alg: "RS256", typ: "JWT", x5c: [der.toString("base64")] };
-    const claims = { iss: issuer, sub: user ?? "", aud: u.searchParams.get("service") ?? service, exp: now + 300, nbf: now - 10, iat: now, jti: crypto.randomBytes(8).toString("hex"), access };
+    const claims = {
+      iss: issuer,
+      sub: user ?? "",
+      aud: u.searchParams.get("service") ?? service,
+      exp: now + 300,
+      nbf: now - 10,
+      iat: now,
+      jti: crypto.randomBytes(8).toString("hex"),
+      access,
+    };
     const signingInput = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
     const sig = crypto.sign("sha256", Buffer.from(signingInput), privateKey);
     const token = `${signingInput}.${b64url(sig)}`;
-    res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ token, access_token: token, expires_in: 300 }));
+    res
+      .writeHead(200, { "Content-Type": "application/json" })
+      .end(JSON.stringify({ token, access_token: token, expires_in: 300 }));
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const port = (server.address() as net.AddressInfo).port;
@@ -167,10 +246,18 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
     `  addr: 127.0.0.1:${port}`,
     `  secret: ${crypto.randomBytes(12).toString("hex")}`,
   ];
-  if (opts.tls) lines.push(`  tls: { certificate: ${JSON.stringify(opts.tls.certFile)}, key: ${JSON.stringify(opts.tls.keyFile)} }`);
+  if (opts.tls)
+    lines.push(
+      `  tls: { certificate: ${JSON.stringify(opts.tls.certFile)}, key: ${JSON.stringify(opts.tls.keyFile)} }`,
+    );
   if (opts.htpasswd) {
     const file = path.join(dir, "htpasswd");
-    fs.writeFileSync(file, Object.entries(opts.htpasswd).map(([u, p]) => execFileSync("htpasswd", ["-Bbn", u, p]).toString().trim()).join("\n") + "\n");
+    fs.writeFileSync(
+      file,
+      Object.entries(opts.htpasswd)
+        .map(([u, p]) => execFileSync("htpasswd", ["-Bbn", u, p]).toString().trim())
+        .join("\n") + "\n",
+    );
     lines.push(`auth: { htpasswd: { realm: sealer-test, path: ${JSON.stringify(file)} } }`);
   } else if (opts.token) {
     lines.push(
@@ -187,11 +274,14 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
   proc.on("exit", () => (exited = true));
   const deadline = Date.now() + 15_000;
   for (;;) {
-    if (exited) throw new Error(`docker-registry exited at start: ${fs.readFileSync(logFile, "utf8").slice(-2000)}`);
+    if (exited)
+      throw new Error(`docker-registry exited at start: ${fs.readFileSync(logFile, "utf8").slice(-2000)}`);
     if (await canConnect(port)) break;
     if (Date.now() > deadline) {
       proc.kill("SIGKILL");
-      throw new Error(`docker-registry did not listen on ${port}: ${fs.readFileSync(logFile, "utf8").slice(-2000)}`);
+      throw new Error(
+        `docker-registry did not listen on ${port}: ${fs.readFileSync(logFile, "utf8").slice(-2000)}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -266,7 +356,9 @@ export async function startFaultProxy(upstreamPort: number): Promise<FaultProxy>
     if (fault === "503" || fault === "429") {
       logEntries.push({ method, path: p, outcome: fault });
       req.resume();
-      res.writeHead(Number(fault), { "Content-Type": "application/json" }).end(JSON.stringify({ errors: [{ code: "UNAVAILABLE", message: "injected" }] }));
+      res
+        .writeHead(Number(fault), { "Content-Type": "application/json" })
+        .end(JSON.stringify({ errors: [{ code: "UNAVAILABLE", message: "injected" }] }));
       return;
     }
     if (fault === "reset") {
@@ -274,33 +366,36 @@ export async function startFaultProxy(upstreamPort: number): Promise<FaultProxy>
       req.socket.destroy();
       return;
     }
-    const up = http.request({ host: "127.0.0.1", port: upstreamPort, method, path: p, headers: req.headers }, (ur) => {
-      logEntries.push({ method, path: p, outcome: fault ?? String(ur.statusCode) });
-      res.writeHead(ur.statusCode ?? 502, ur.headers);
-      if (fault === "truncate" || fault === "corrupt") {
-        const total = Number(ur.headers["content-length"] ?? 0);
-        let seen = 0;
-        ur.on("data", (chunk: Buffer) => {
-          if (fault === "truncate") {
-            const keep = Math.max(0, Math.min(chunk.length, Math.floor(total / 2) - seen));
-            if (keep > 0) res.write(chunk.subarray(0, keep));
-            seen += chunk.length;
-            if (seen >= total / 2) {
-              ur.destroy();
-              res.socket?.destroy();
+    const up = http.request(
+      { host: "127.0.0.1", port: upstreamPort, method, path: p, headers: req.headers },
+      (ur) => {
+        logEntries.push({ method, path: p, outcome: fault ?? String(ur.statusCode) });
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        if (fault === "truncate" || fault === "corrupt") {
+          const total = Number(ur.headers["content-length"] ?? 0);
+          let seen = 0;
+          ur.on("data", (chunk: Buffer) => {
+            if (fault === "truncate") {
+              const keep = Math.max(0, Math.min(chunk.length, Math.floor(total / 2) - seen));
+              if (keep > 0) res.write(chunk.subarray(0, keep));
+              seen += chunk.length;
+              if (seen >= total / 2) {
+                ur.destroy();
+                res.socket?.destroy();
+              }
+            } else {
+              const c = Buffer.from(chunk);
+              if (seen === 0 && c.length > 0) c[0] = (c[0] ?? 0) ^ 0xff;
+              seen += c.length;
+              res.write(c);
             }
-          } else {
-            const c = Buffer.from(chunk);
-            if (seen === 0 && c.length > 0) c[0] = (c[0] ?? 0) ^ 0xff;
-            seen += c.length;
-            res.write(c);
-          }
-        });
-        ur.on("end", () => res.end());
-        return;
-      }
-      ur.pipe(res);
-    });
+          });
+          ur.on("end", () => res.end());
+          return;
+        }
+        ur.pipe(res);
+      },
+    );
     up.on("error", () => res.socket?.destroy());
     req.pipe(up);
   });
@@ -325,11 +420,14 @@ export async function startFaultProxy(upstreamPort: number): Promise<FaultProxy>
 
 /** Runs skopeo with the arguments; returns stdout. */
 export function skopeo(args: string[], opts: { timeout?: number } = {}): string {
-  return execFileSync("skopeo", args, { stdio: ["ignore", "pipe", "pipe"], timeout: opts.timeout ?? 120_000, maxBuffer: 64 * 1024 * 1024 }).toString();
+  return execFileSync("skopeo", args, {
+    stdio: ["ignore", "pipe", "pipe"],
+    timeout: opts.timeout ?? 120_000,
+    maxBuffer: 64 * 1024 * 1024,
+  }).toString();
 }
 
 // ---- small test images written straight into an OCI layout (no builder involved) ----
-
 
 /** A POSIX tar (ustar) holding the given files; enough for test layers. */
 export function tarOf(files: Record<string, Buffer | string>): Buffer {
@@ -371,10 +469,15 @@ export interface TestImageOptions {
 }
 
 /** Writes a random image into `store` and tags it; returns the manifest descriptor. */
-export async function makeTestImage(store: OciLayout, ref: string | undefined, o: TestImageOptions = {}): Promise<Descriptor> {
+export async function makeTestImage(
+  store: OciLayout,
+  ref: string | undefined,
+  o: TestImageOptions = {},
+): Promise<Descriptor> {
   await store.init();
   const platform = o.platform ?? { os: "linux", architecture: "amd64" };
-  const layerContents = o.layerFiles ?? (o.layers ?? [1024]).map((n, i) => ({ [`data-${i}.bin`]: crypto.randomBytes(n) }));
+  const layerContents =
+    o.layerFiles ?? (o.layers ?? [1024]).map((n, i) => ({ [`data-${i}.bin`]: crypto.randomBytes(n) }));
   const layers: Descriptor[] = [];
   const diffIds: string[] = [];
   for (const files of layerContents) {
@@ -405,10 +508,18 @@ export async function makeTestImage(store: OciLayout, ref: string | undefined, o
 }
 
 /** Writes one random image per platform and an OCI index over them. */
-export async function makeTestIndex(store: OciLayout, ref: string, platforms: Platform[], o: TestImageOptions = {}): Promise<Descriptor> {
+export async function makeTestIndex(
+  store: OciLayout,
+  ref: string,
+  platforms: Platform[],
+  o: TestImageOptions = {},
+): Promise<Descriptor> {
   const children: Descriptor[] = [];
   for (const p of platforms) children.push(await makeTestImage(store, undefined, { ...o, platform: p }));
-  const d = await store.putJson({ schemaVersion: 2, mediaType: MediaTypes.index, manifests: children }, MediaTypes.index);
+  const d = await store.putJson(
+    { schemaVersion: 2, mediaType: MediaTypes.index, manifests: children },
+    MediaTypes.index,
+  );
   await store.setRef(ref, d);
   return d;
 }

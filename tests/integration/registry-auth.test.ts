@@ -9,11 +9,27 @@ import * as path from "node:path";
 import { OciLayout } from "../../provider/core/image/layout";
 import { Manifest } from "../../provider/core/image/types";
 import { RegistryClient } from "../../provider/core/registry/client";
-import { loadCredentials, removeCredentials, saveCredentials } from "../../provider/core/registry/credentials";
+import {
+  loadCredentials,
+  removeCredentials,
+  saveCredentials,
+} from "../../provider/core/registry/credentials";
 import { pullImage } from "../../provider/core/registry/pull";
 import { pushImage } from "../../provider/core/registry/push";
 import { dataPaths } from "../../provider/core/paths";
-import { FaultProxy, TestCa, TestRegistry, TokenServer, makeTestCa, makeTestImage, skopeo, startFaultProxy, startRegistry, startTokenServer, tempDir } from "../harness/registry";
+import {
+  FaultProxy,
+  TestCa,
+  TestRegistry,
+  TokenServer,
+  makeTestCa,
+  makeTestImage,
+  skopeo,
+  startFaultProxy,
+  startRegistry,
+  startTokenServer,
+  tempDir,
+} from "../harness/registry";
 
 describe("registry auth, TLS and faults (docker-registry)", function () {
   this.timeout(120_000);
@@ -40,20 +56,43 @@ describe("registry auth, TLS and faults (docker-registry)", function () {
     after(() => reg?.stop());
 
     it("refuses an unknown CA with a message that says what to do", async () => {
-      await assert.rejects(pushImage(`${reg.host}/tls/app:1`, { ...base(), store, source: "t:1" }), (err: Error) => {
-        assert.equal(err.message, `TLS: certificate signed by unknown authority for ${reg.host} (use sealer login --ca-file FILE ${reg.host}, or --insecure to skip verification for this registry only)`);
-        return true;
-      });
+      await assert.rejects(
+        pushImage(`${reg.host}/tls/app:1`, { ...base(), store, source: "t:1" }),
+        (err: Error) => {
+          assert.equal(
+            err.message,
+            `TLS: certificate signed by unknown authority for ${reg.host} (use sealer login --ca-file FILE ${reg.host}, or --insecure to skip verification for this registry only)`,
+          );
+          return true;
+        },
+      );
     });
 
     it("works with the registry's CA, and with --insecure for that registry", async () => {
       const caPem = fs.readFileSync(ca.caFile, "utf8");
-      const r = await pushImage(`${reg.host}/tls/app:1`, { ...base(), store, source: "t:1", settings: { ca: caPem } });
+      const r = await pushImage(`${reg.host}/tls/app:1`, {
+        ...base(),
+        store,
+        source: "t:1",
+        settings: { ca: caPem },
+      });
       assert.equal(r.blobsUploaded, 3);
-      const info = JSON.parse(skopeo(["inspect", "--cert-dir", path.join(work, "ca-dir-for-skopeo"), "--tls-verify=false", `docker://${reg.host}/tls/app:1`])) as { Digest: string };
+      const info = JSON.parse(
+        skopeo([
+          "inspect",
+          "--cert-dir",
+          path.join(work, "ca-dir-for-skopeo"),
+          "--tls-verify=false",
+          `docker://${reg.host}/tls/app:1`,
+        ]),
+      ) as { Digest: string };
       assert.equal(info.Digest, r.digest);
       const pulled = new OciLayout(path.join(work, "tls-pull"));
-      const p = await pullImage(`${reg.host}/tls/app:1`, { ...base(), store: pulled, settings: { insecure: true } });
+      const p = await pullImage(`${reg.host}/tls/app:1`, {
+        ...base(),
+        store: pulled,
+        settings: { insecure: true },
+      });
       assert.equal(p.digest, r.digest);
     });
   });
@@ -66,34 +105,59 @@ describe("registry auth, TLS and faults (docker-registry)", function () {
     after(() => reg?.stop());
 
     it("anonymous access names the login command", async () => {
-      await assert.rejects(pushImage(`${reg.host}/team/app:1`, { ...base(), store, source: "t:1", credentials: null }), (err: Error) => {
-        assert.equal(err.message, `authentication required for ${reg.host}/team/app — run sealer login ${reg.host}`);
-        return true;
-      });
+      await assert.rejects(
+        pushImage(`${reg.host}/team/app:1`, { ...base(), store, source: "t:1", credentials: null }),
+        (err: Error) => {
+          assert.equal(
+            err.message,
+            `authentication required for ${reg.host}/team/app — run sealer login ${reg.host}`,
+          );
+          return true;
+        },
+      );
     });
 
     it("login verifies credentials; stored credentials are used by push and pull", async () => {
-      const bad = await RegistryClient.open(reg.host, { home: home(), credentials: { username: "alice", password: "wrong-one" } });
-      await assert.rejects(bad.verifyLogin(), /login to .* failed: the registry rejected the credentials for "alice"/);
+      const bad = await RegistryClient.open(reg.host, {
+        home: home(),
+        credentials: { username: "alice", password: "wrong-one" },
+      });
+      await assert.rejects(
+        bad.verifyLogin(),
+        /login to .* failed: the registry rejected the credentials for "alice"/,
+      );
       bad.close();
-      const good = await RegistryClient.open(reg.host, { home: home(), credentials: { username: "alice", password: "s3cret-pass" } });
+      const good = await RegistryClient.open(reg.host, {
+        home: home(),
+        credentials: { username: "alice", password: "s3cret-pass" },
+      });
       await good.verifyLogin();
       good.close();
       await saveCredentials(reg.host, { username: "alice", password: "s3cret-pass" }, home());
       assert.equal(fs.statSync(dataPaths.auth(home())).mode & 0o777, 0o600);
-      const file = JSON.parse(fs.readFileSync(dataPaths.auth(home()), "utf8")) as { auths: Record<string, { auth: string }> };
+      const file = JSON.parse(fs.readFileSync(dataPaths.auth(home()), "utf8")) as {
+        auths: Record<string, { auth: string }>;
+      };
       assert.equal(file.auths[reg.host]?.auth, Buffer.from("alice:s3cret-pass").toString("base64"));
       const r = await pushImage(`${reg.host}/team/app:1`, { ...base(), store, source: "t:1" });
       assert.equal(r.blobsUploaded, 3);
       const pulled = new OciLayout(path.join(work, "basic-pull"));
-      assert.equal((await pullImage(`${reg.host}/team/app:1`, { ...base(), store: pulled })).digest, r.digest);
+      assert.equal(
+        (await pullImage(`${reg.host}/team/app:1`, { ...base(), store: pulled })).digest,
+        r.digest,
+      );
       assert.equal(await removeCredentials(reg.host, home()), true);
       assert.equal(await loadCredentials(reg.host, home()), undefined);
     });
 
     it("reads docker's config.json when we have no credentials", async () => {
       fs.mkdirSync(process.env.DOCKER_CONFIG!, { recursive: true });
-      fs.writeFileSync(path.join(process.env.DOCKER_CONFIG!, "config.json"), JSON.stringify({ auths: { [`http://${reg.host}`]: { auth: Buffer.from("alice:s3cret-pass").toString("base64") } } }));
+      fs.writeFileSync(
+        path.join(process.env.DOCKER_CONFIG!, "config.json"),
+        JSON.stringify({
+          auths: { [`http://${reg.host}`]: { auth: Buffer.from("alice:s3cret-pass").toString("base64") } },
+        }),
+      );
       try {
         const pulled = new OciLayout(path.join(work, "docker-cfg-pull"));
         await pullImage(`${reg.host}/team/app:1`, { ...base(), store: pulled });
@@ -104,8 +168,14 @@ describe("registry auth, TLS and faults (docker-registry)", function () {
 
     it("wrong stored credentials fail with the user named", async () => {
       await assert.rejects(
-        pullImage(`${reg.host}/team/app:1`, { ...base(), store: new OciLayout(path.join(work, "x")), credentials: { username: "alice", password: "nope-nope" } }),
-        new RegExp(`authentication failed for ${reg.host}/team/app: the registry rejected the credentials for "alice" — run sealer login ${reg.host}`),
+        pullImage(`${reg.host}/team/app:1`, {
+          ...base(),
+          store: new OciLayout(path.join(work, "x")),
+          credentials: { username: "alice", password: "nope-nope" },
+        }),
+        new RegExp(
+          `authentication failed for ${reg.host}/team/app: the registry rejected the credentials for "alice" — run sealer login ${reg.host}`,
+        ),
       );
     });
   });
@@ -114,7 +184,11 @@ describe("registry auth, TLS and faults (docker-registry)", function () {
     let tokens: TokenServer;
     let reg: TestRegistry;
     before(async () => {
-      tokens = await startTokenServer(path.join(work, "token"), { bob: "token-pass-1" }, { anonymousPull: true });
+      tokens = await startTokenServer(
+        path.join(work, "token"),
+        { bob: "token-pass-1" },
+        { anonymousPull: true },
+      );
       reg = await startRegistry({ token: tokens });
     });
     after(async () => {
@@ -123,19 +197,36 @@ describe("registry auth, TLS and faults (docker-registry)", function () {
     });
 
     it("push with credentials, anonymous pull, tokens cached per scope", async () => {
-      await assert.rejects(pushImage(`${reg.host}/team/tok:1`, { ...base(), store, source: "t:1", credentials: null }), /authentication required for .*team\/tok — run sealer login/);
+      await assert.rejects(
+        pushImage(`${reg.host}/team/tok:1`, { ...base(), store, source: "t:1", credentials: null }),
+        /authentication required for .*team\/tok — run sealer login/,
+      );
       tokens.requests.length = 0;
-      const r = await pushImage(`${reg.host}/team/tok:1`, { ...base(), store, source: "t:1", credentials: { username: "bob", password: "token-pass-1" } });
+      const r = await pushImage(`${reg.host}/team/tok:1`, {
+        ...base(),
+        store,
+        source: "t:1",
+        credentials: { username: "bob", password: "token-pass-1" },
+      });
       assert.equal(r.blobsUploaded, 3);
       // One token for the push scope serves every request of the push.
       assert.deepEqual(tokens.requests, [{ user: "bob", scopes: ["repository:team/tok:pull,push"] }]);
       const pulled = new OciLayout(path.join(work, "tok-pull"));
       const p = await pullImage(`${reg.host}/team/tok:1`, { ...base(), store: pulled, credentials: null });
       assert.equal(p.digest, r.digest);
-      const bad = await RegistryClient.open(reg.host, { home: home(), credentials: { username: "bob", password: "bad-bad" } });
-      await assert.rejects(bad.verifyLogin(), /authentication failed for .*: the token service .* rejected the credentials for "bob"/);
+      const bad = await RegistryClient.open(reg.host, {
+        home: home(),
+        credentials: { username: "bob", password: "bad-bad" },
+      });
+      await assert.rejects(
+        bad.verifyLogin(),
+        /authentication failed for .*: the token service .* rejected the credentials for "bob"/,
+      );
       bad.close();
-      const ok = await RegistryClient.open(reg.host, { home: home(), credentials: { username: "bob", password: "token-pass-1" } });
+      const ok = await RegistryClient.open(reg.host, {
+        home: home(),
+        credentials: { username: "bob", password: "token-pass-1" },
+      });
       await ok.verifyLogin();
       ok.close();
     });
@@ -154,20 +245,30 @@ describe("registry auth, TLS and faults (docker-registry)", function () {
     });
 
     it("push recovers from 503, 429 and connection resets", async () => {
-      proxy.faults.push({ kind: "503", method: "HEAD", path: /\/blobs\/sha256/ }, { kind: "reset", method: "PUT", path: /\/blobs\/uploads\// }, { kind: "429", method: "PUT", path: /\/manifests\// });
+      proxy.faults.push(
+        { kind: "503", method: "HEAD", path: /\/blobs\/sha256/ },
+        { kind: "reset", method: "PUT", path: /\/blobs\/uploads\// },
+        { kind: "429", method: "PUT", path: /\/manifests\// },
+      );
       const r = await pushImage(`${proxy.host}/f/app:1`, { ...base(), store, source: "t:1" });
       assert.equal(r.blobsUploaded, 3);
       assert.deepEqual(
         proxy.faults.map((f) => f.times),
         [0, 0, 0],
       );
-      assert.equal(JSON.parse(skopeo(["inspect", "--tls-verify=false", `docker://${reg.host}/f/app:1`])).Digest, r.digest);
+      assert.equal(
+        JSON.parse(skopeo(["inspect", "--tls-verify=false", `docker://${reg.host}/f/app:1`])).Digest,
+        r.digest,
+      );
     });
 
     it("pull recovers from a truncated body and a reset, re-downloading only the failed blob", async () => {
       const m = await store.readJson<Manifest>((await store.resolve("t:1"))!.digest);
       const big = m.layers[1]!.digest;
-      proxy.faults.push({ kind: "truncate", method: "GET", path: new RegExp(`/blobs/${big}`) }, { kind: "reset", method: "GET", path: new RegExp(`/blobs/${m.layers[0]!.digest}`) });
+      proxy.faults.push(
+        { kind: "truncate", method: "GET", path: new RegExp(`/blobs/${big}`) },
+        { kind: "reset", method: "GET", path: new RegExp(`/blobs/${m.layers[0]!.digest}`) },
+      );
       proxy.log.length = 0;
       const pulled = new OciLayout(path.join(work, "fault-pull"));
       const r = await pullImage(`${proxy.host}/f/app:1`, { ...base(), store: pulled, concurrency: 1 });
@@ -184,7 +285,10 @@ describe("registry auth, TLS and faults (docker-registry)", function () {
       const layer = m.layers[0]!.digest;
       proxy.faults.push({ kind: "corrupt", method: "GET", path: new RegExp(`/blobs/${layer}`), times: 10 });
       const pulled = new OciLayout(path.join(work, "corrupt-pull"));
-      await assert.rejects(pullImage(`${proxy.host}/f/app:1`, { ...base(), store: pulled, concurrency: 1 }), /content verification failed: expected sha256:[0-9a-f]{64} .*nothing was stored/);
+      await assert.rejects(
+        pullImage(`${proxy.host}/f/app:1`, { ...base(), store: pulled, concurrency: 1 }),
+        /content verification failed: expected sha256:[0-9a-f]{64} .*nothing was stored/,
+      );
       assert.equal(await pulled.hasBlob(layer), false);
       assert.deepEqual(await pulled.listRefs(), []);
       assert.deepEqual(fs.readdirSync(pulled.tmpDir()), []);
@@ -194,7 +298,14 @@ describe("registry auth, TLS and faults (docker-registry)", function () {
     it("persistent 5xx fails after bounded retries with the status", async () => {
       proxy.faults.push({ kind: "503", method: "GET", path: /\/manifests\//, times: 100 });
       const t0 = Date.now();
-      await assert.rejects(pullImage(`${proxy.host}/f/app:1`, { ...base(), store: new OciLayout(path.join(work, "p5")), retries: 2 }), /GET .*f\/app: HTTP 503/);
+      await assert.rejects(
+        pullImage(`${proxy.host}/f/app:1`, {
+          ...base(),
+          store: new OciLayout(path.join(work, "p5")),
+          retries: 2,
+        }),
+        /GET .*f\/app: HTTP 503/,
+      );
       assert.ok(Date.now() - t0 < 10_000);
       proxy.faults.length = 0;
     });

@@ -5,22 +5,44 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { OciLayout } from "../../provider/core/image/layout";
 import { dataPaths } from "../../provider/core/paths";
-import { TestRegistry, makeTestCa, makeTestImage, repoRoot, startRegistry, tempDir } from "../harness/registry";
+import {
+  TestRegistry,
+  makeTestCa,
+  makeTestImage,
+  repoRoot,
+  startRegistry,
+  tempDir,
+} from "../harness/registry";
 
-function sealer(home: string, args: string[], input?: string): { code: number; stdout: string; stderr: string } {
+function sealer(
+  home: string,
+  args: string[],
+  input?: string,
+): { code: number; stdout: string; stderr: string } {
   const ts = __filename.endsWith(".ts");
-  const main = ts ? path.join(repoRoot(), "provider/cli/main.ts") : path.join(repoRoot(), "dist/provider/cli/main.js");
+  const main = ts
+    ? path.join(repoRoot(), "provider/cli/main.ts")
+    : path.join(repoRoot(), "dist/provider/cli/main.js");
   // From sources (tsx), main.ts's require of the package.json that sits next to dist/ needs a nudge.
   const prelude = ts
     ? `const M=require("module");const o=M._resolveFilename;M._resolveFilename=function(r,...a){if(r.endsWith("/package.json"))return ${JSON.stringify(path.join(repoRoot(), "package.json"))};return o.call(this,r,...a)};`
     : "";
-  const r = spawnSync(process.execPath, [...(ts ? ["--require", "tsx/cjs"] : []), "-e", `${prelude}require(${JSON.stringify(main)}).main(["node","sealer",...process.argv.slice(1)])`, ...args], {
-    cwd: repoRoot(),
-    env: { ...process.env, SEALER_HOME: home, DOCKER_CONFIG: path.join(home, "no-docker"), CI: "true" },
-    input: input ?? "",
-    encoding: "utf8",
-    timeout: 60_000,
-  });
+  const r = spawnSync(
+    process.execPath,
+    [
+      ...(ts ? ["--require", "tsx/cjs"] : []),
+      "-e",
+      `${prelude}require(${JSON.stringify(main)}).main(["node","sealer",...process.argv.slice(1)])`,
+      ...args,
+    ],
+    {
+      cwd: repoRoot(),
+      env: { ...process.env, SEALER_HOME: home, DOCKER_CONFIG: path.join(home, "no-docker"), CI: "true" },
+      input: input ?? "",
+      encoding: "utf8",
+      timeout: 60_000,
+    },
+  );
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -47,7 +69,10 @@ describe("sealer login/logout/push/pull (CLI)", function () {
   it("push without login names the login command", () => {
     const r = sealer(home, ["push", `${reg.host}/team/cli:1`]);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, new RegExp(`authentication required for ${reg.host}/team/cli — run sealer login ${reg.host}`));
+    assert.match(
+      r.stderr,
+      new RegExp(`authentication required for ${reg.host}/team/cli — run sealer login ${reg.host}`),
+    );
   });
 
   it("login refuses a wrong password and saves nothing", () => {

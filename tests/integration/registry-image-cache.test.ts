@@ -11,7 +11,14 @@ import { OciLayout } from "../../provider/core/image/layout";
 import { Index, Manifest } from "../../provider/core/image/types";
 import { cacheContainerImages } from "../../provider/core/registry/image-cache";
 import { pushImage } from "../../provider/core/registry/push";
-import { TestRegistry, makeTestImage, makeTestIndex, skopeo, startRegistry, tempDir } from "../harness/registry";
+import {
+  TestRegistry,
+  makeTestImage,
+  makeTestIndex,
+  skopeo,
+  startRegistry,
+  tempDir,
+} from "../harness/registry";
 
 function write(root: string, rel: string, text: string) {
   fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
@@ -38,7 +45,9 @@ describe("container images cached inside the cluster image (docker-registry + sk
       await pushImage(`${src.host}/${name}`, { ...client(), store, source: name });
       digests[name] = d.digest;
     }
-    const idx = await makeTestIndex(store, "team/multi:1", [amd64, { os: "linux", architecture: "arm64" }], { layers: [4000] });
+    const idx = await makeTestIndex(store, "team/multi:1", [amd64, { os: "linux", architecture: "arm64" }], {
+      layers: [4000],
+    });
     await pushImage(`${src.host}/team/multi:1`, { ...client(), store, source: "team/multi:1" });
     armIndex = await store.readJson<Index>(idx.digest);
 
@@ -61,7 +70,11 @@ spec:
 `,
     );
     write(rootfs, "charts/c/Chart.yaml", "apiVersion: v2\nname: c\nversion: 0.1.0\nappVersion: '2'\n");
-    write(rootfs, "charts/c/values.yaml", `image:\n  repository: ${src.host}/team/chart\n  tag: ""\nunused:\n  image: ${src.host}/team/values-only:9\n`);
+    write(
+      rootfs,
+      "charts/c/values.yaml",
+      `image:\n  repository: ${src.host}/team/chart\n  tag: ""\nunused:\n  image: ${src.host}/team/values-only:9\n`,
+    );
     write(
       rootfs,
       "charts/c/templates/deploy.yaml",
@@ -76,14 +89,23 @@ spec:
           image: "{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}"
 `,
     );
-    write(rootfs, "manifests/imageList", `# extra images\n${src.host}/team/multi:1\n${src.host}/team/base-only:1   # in the base image\n`);
+    write(
+      rootfs,
+      "manifests/imageList",
+      `# extra images\n${src.host}/team/multi:1\n${src.host}/team/base-only:1   # in the base image\n`,
+    );
   });
   after(async () => {
     await src?.stop();
     fs.rmSync(work, { recursive: true, force: true });
   });
 
-  const expected = () => [`${src.host}/team/init:1`, `${src.host}/team/web:1`, `${src.host}/team/chart:2`, `${src.host}/team/multi:1`];
+  const expected = () => [
+    `${src.host}/team/init:1`,
+    `${src.host}/team/web:1`,
+    `${src.host}/team/chart:2`,
+    `${src.host}/team/multi:1`,
+  ];
 
   it("caches every needed image; a stock registry on that directory serves them", async () => {
     const extra = path.join(work, "extra-list");
@@ -98,26 +120,43 @@ spec:
       baseImages: [{ image: `${src.host}/team/base-only:1` }],
       client: client(),
     });
-    assert.deepEqual(r.images.map((i) => i.image), [...expected(), `${src.host}/team/listed:3`]);
+    assert.deepEqual(
+      r.images.map((i) => i.image),
+      [...expected(), `${src.host}/team/listed:3`],
+    );
     assert.equal(r.pulled, 5);
     assert.equal(r.wrote, true);
     const served = await startRegistry({ rootDir: outDir, readOnly: true });
     try {
       for (const name of ["team/web:1", "team/init:1", "team/chart:2", "team/listed:3"]) {
-        const info = JSON.parse(skopeo(["inspect", "--tls-verify=false", `docker://${served.host}/${name}`])) as { Digest: string };
+        const info = JSON.parse(
+          skopeo(["inspect", "--tls-verify=false", `docker://${served.host}/${name}`]),
+        ) as { Digest: string };
         assert.equal(info.Digest, digests[name], name);
       }
       // Only the build platform of the multi-platform image is stored, served under the tag.
-      const raw = JSON.parse(skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${served.host}/team/multi:1`])) as Manifest;
+      const raw = JSON.parse(
+        skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${served.host}/team/multi:1`]),
+      ) as Manifest;
       assert.equal(raw.layers.length, 1);
       const amdChild = armIndex.manifests.find((m) => m.platform?.architecture === "amd64")!;
       const armChild = armIndex.manifests.find((m) => m.platform?.architecture === "arm64")!;
-      const info = JSON.parse(skopeo(["inspect", "--tls-verify=false", `docker://${served.host}/team/multi:1`])) as { Digest: string; Architecture: string };
+      const info = JSON.parse(
+        skopeo(["inspect", "--tls-verify=false", `docker://${served.host}/team/multi:1`]),
+      ) as { Digest: string; Architecture: string };
       assert.deepEqual([info.Digest, info.Architecture], [amdChild.digest, "amd64"]);
       const blobsDir = path.join(outDir, "docker/registry/v2/blobs/sha256");
-      assert.equal(fs.existsSync(path.join(blobsDir, armChild.digest.slice(7, 9), armChild.digest.slice(7))), false);
+      assert.equal(
+        fs.existsSync(path.join(blobsDir, armChild.digest.slice(7, 9), armChild.digest.slice(7))),
+        false,
+      );
       // skopeo can copy the whole image out of it (every blob readable and verified).
-      skopeo(["copy", "--src-tls-verify=false", `docker://${served.host}/team/chart:2`, `oci:${path.join(work, "copy-out")}:x`]);
+      skopeo([
+        "copy",
+        "--src-tls-verify=false",
+        `docker://${served.host}/team/chart:2`,
+        `oci:${path.join(work, "copy-out")}:x`,
+      ]);
     } finally {
       await served.stop();
     }
@@ -125,15 +164,40 @@ spec:
 
   it("a missing image fails with its name and file:line; --ignored-image-list skips it", async () => {
     const bad = path.join(work, "rootfs-bad");
-    write(bad, "manifests/x.yaml", `kind: Pod\nspec:\n  containers:\n    - name: a\n      image: ${src.host}/team/missing:1\n`);
-    await assert.rejects(cacheContainerImages({ rootfs: bad, outDir: path.join(work, "outbad"), platform: amd64, cacheDir: path.join(work, "cache"), client: client() }), (err: Error) => {
-      assert.match(err.message, /^container images could not be cached for linux\/amd64/);
-      assert.ok(err.message.includes(`${src.host}/team/missing:1 (referenced at manifests/x.yaml:5): manifest unknown: team/missing:1 not found on ${src.host}`), err.message);
-      return true;
-    });
+    write(
+      bad,
+      "manifests/x.yaml",
+      `kind: Pod\nspec:\n  containers:\n    - name: a\n      image: ${src.host}/team/missing:1\n`,
+    );
+    await assert.rejects(
+      cacheContainerImages({
+        rootfs: bad,
+        outDir: path.join(work, "outbad"),
+        platform: amd64,
+        cacheDir: path.join(work, "cache"),
+        client: client(),
+      }),
+      (err: Error) => {
+        assert.match(err.message, /^container images could not be cached for linux\/amd64/);
+        assert.ok(
+          err.message.includes(
+            `${src.host}/team/missing:1 (referenced at manifests/x.yaml:5): manifest unknown: team/missing:1 not found on ${src.host}`,
+          ),
+          err.message,
+        );
+        return true;
+      },
+    );
     const ign = path.join(work, "ignore");
     fs.writeFileSync(ign, `${src.host}/team/missing:1\n`);
-    const r = await cacheContainerImages({ rootfs: bad, outDir: path.join(work, "outbad2"), platform: amd64, cacheDir: path.join(work, "cache"), ignoredImageListFiles: [ign], client: client() });
+    const r = await cacheContainerImages({
+      rootfs: bad,
+      outDir: path.join(work, "outbad2"),
+      platform: amd64,
+      cacheDir: path.join(work, "cache"),
+      ignoredImageListFiles: [ign],
+      client: client(),
+    });
     assert.deepEqual(r.images, []);
     assert.equal(r.wrote, false);
   });
@@ -141,12 +205,24 @@ spec:
   it("a rebuild pulls nothing and works with the source registry stopped (offline)", async () => {
     await src.stop();
     const outDir = path.join(work, "out2");
-    const r = await cacheContainerImages({ rootfs, outDir, platform: amd64, cacheDir: path.join(work, "cache"), baseImages: [{ image: `${src.host}/team/base-only:1` }], client: client() });
+    const r = await cacheContainerImages({
+      rootfs,
+      outDir,
+      platform: amd64,
+      cacheDir: path.join(work, "cache"),
+      baseImages: [{ image: `${src.host}/team/base-only:1` }],
+      client: client(),
+    });
     assert.equal(r.pulled, 0);
-    assert.deepEqual(r.images.map((i) => i.image), expected());
+    assert.deepEqual(
+      r.images.map((i) => i.image),
+      expected(),
+    );
     const served = await startRegistry({ rootDir: outDir, readOnly: true });
     try {
-      const info = JSON.parse(skopeo(["inspect", "--tls-verify=false", `docker://${served.host}/team/web:1`])) as { Digest: string };
+      const info = JSON.parse(
+        skopeo(["inspect", "--tls-verify=false", `docker://${served.host}/team/web:1`]),
+      ) as { Digest: string };
       assert.equal(info.Digest, digests["team/web:1"]);
     } finally {
       await served.stop();

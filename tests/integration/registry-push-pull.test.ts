@@ -9,7 +9,14 @@ import { OciLayout } from "../../provider/core/image/layout";
 import { Index, Manifest, MediaTypes } from "../../provider/core/image/types";
 import { pullImage } from "../../provider/core/registry/pull";
 import { pushImage } from "../../provider/core/registry/push";
-import { TestRegistry, makeTestImage, makeTestIndex, skopeo, startRegistry, tempDir } from "../harness/registry";
+import {
+  TestRegistry,
+  makeTestImage,
+  makeTestIndex,
+  skopeo,
+  startRegistry,
+  tempDir,
+} from "../harness/registry";
 
 describe("registry push/pull (docker-registry, plain HTTP on loopback)", function () {
   this.timeout(120_000);
@@ -36,10 +43,16 @@ describe("registry push/pull (docker-registry, plain HTTP on loopback)", functio
     assert.equal(first.digest, d.digest);
     assert.equal(first.blobsUploaded, 3);
     assert.ok(first.bytesUploaded > 70_000);
-    const info = JSON.parse(skopeo(["inspect", "--tls-verify=false", `docker://${ref}`])) as { Digest: string; Layers: string[] };
+    const info = JSON.parse(skopeo(["inspect", "--tls-verify=false", `docker://${ref}`])) as {
+      Digest: string;
+      Layers: string[];
+    };
     assert.equal(info.Digest, d.digest);
     const m = await store.readJson<Manifest>(d.digest);
-    assert.deepEqual(info.Layers, m.layers.map((l) => l.digest));
+    assert.deepEqual(
+      info.Layers,
+      m.layers.map((l) => l.digest),
+    );
     // skopeo copies the whole image out (reads and verifies every blob we uploaded).
     skopeo(["copy", "--src-tls-verify=false", `docker://${ref}`, `oci:${path.join(work, "skopeo-out")}:x`]);
     const again = await pushImage(ref, { ...fast(), store, source: "team/app:1" });
@@ -49,17 +62,25 @@ describe("registry push/pull (docker-registry, plain HTTP on loopback)", functio
   it("pulls an image skopeo pushed, verifies it, and pulls nothing the second time", async () => {
     const src = new OciLayout(path.join(work, "src"));
     const d = await makeTestImage(src, "x:1", { layers: [5000, 9000], docker: false });
-    skopeo(["copy", "--dest-tls-verify=false", `oci:${src.root}:docker.io/library/x:1`, `docker://${reg.host}/other/thing:v2`]);
+    skopeo([
+      "copy",
+      "--dest-tls-verify=false",
+      `oci:${src.root}:docker.io/library/x:1`,
+      `docker://${reg.host}/other/thing:v2`,
+    ]);
     const store = new OciLayout(path.join(work, "s2"));
     const r = await pullImage(`${reg.host}/other/thing:v2`, { ...fast(), store });
     assert.equal(r.digest, d.digest);
     assert.equal(r.blobsDownloaded, 3);
     assert.equal((await store.resolve(`${reg.host}/other/thing:v2`))?.digest, d.digest);
-    for (const l of (await store.readJson<Manifest>(d.digest)).layers) assert.ok(await store.hasBlob(l.digest));
+    for (const l of (await store.readJson<Manifest>(d.digest)).layers)
+      assert.ok(await store.hasBlob(l.digest));
     const r2 = await pullImage(`${reg.host}/other/thing:v2`, { ...fast(), store });
     assert.deepEqual([r2.blobsDownloaded, r2.blobsSkipped], [0, 3]);
     // The pulled store is itself a valid layout for skopeo.
-    const info = JSON.parse(skopeo(["inspect", `oci:${store.root}:${reg.host}/other/thing:v2`])) as { Digest: string };
+    const info = JSON.parse(skopeo(["inspect", `oci:${store.root}:${reg.host}/other/thing:v2`])) as {
+      Digest: string;
+    };
     assert.equal(info.Digest, d.digest);
   });
 
@@ -67,7 +88,9 @@ describe("registry push/pull (docker-registry, plain HTTP on loopback)", functio
     const src = new OciLayout(path.join(work, "srcd"));
     const d = await makeTestImage(src, "d:1", { layers: [100], docker: true });
     await pushImage(`${reg.host}/docker/style:1`, { ...fast(), store: src, source: "d:1" });
-    const raw = JSON.parse(skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${reg.host}/docker/style:1`])) as { mediaType: string };
+    const raw = JSON.parse(
+      skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${reg.host}/docker/style:1`]),
+    ) as { mediaType: string };
     assert.equal(raw.mediaType, MediaTypes.dockerManifest);
     const store = new OciLayout(path.join(work, "sd"));
     const r = await pullImage(`${reg.host}/docker/style:1`, { ...fast(), store });
@@ -88,11 +111,25 @@ describe("registry push/pull (docker-registry, plain HTTP on loopback)", functio
   it("uploads big blobs in PATCH chunks", async () => {
     const store = new OciLayout(path.join(work, "s4"));
     const d = await makeTestImage(store, "c:1", { layers: [300_000], gzipLevel: 0 });
-    const r = await pushImage(`${reg.host}/chunked/img:1`, { ...fast(), store, source: "c:1", monolithicMax: 1000, chunkSize: 64 * 1024 });
+    const r = await pushImage(`${reg.host}/chunked/img:1`, {
+      ...fast(),
+      store,
+      source: "c:1",
+      monolithicMax: 1000,
+      chunkSize: 64 * 1024,
+    });
     assert.equal(r.blobsUploaded, 2);
-    skopeo(["copy", "--src-tls-verify=false", `docker://${reg.host}/chunked/img:1`, `oci:${path.join(work, "chunk-out")}:x`]);
+    skopeo([
+      "copy",
+      "--src-tls-verify=false",
+      `docker://${reg.host}/chunked/img:1`,
+      `oci:${path.join(work, "chunk-out")}:x`,
+    ]);
     const pulled = new OciLayout(path.join(work, "s4b"));
-    assert.equal((await pullImage(`${reg.host}/chunked/img:1`, { ...fast(), store: pulled })).digest, d.digest);
+    assert.equal(
+      (await pullImage(`${reg.host}/chunked/img:1`, { ...fast(), store: pulled })).digest,
+      d.digest,
+    );
   });
 
   it("pushes and pulls a multi-platform index; --platform stores only that platform", async () => {
@@ -103,7 +140,9 @@ describe("registry push/pull (docker-registry, plain HTTP on loopback)", functio
     ];
     const idx = await makeTestIndex(store, "multi:1", plats, { layers: [2000] });
     await pushImage(`${reg.host}/multi/img:1`, { ...fast(), store, source: "multi:1" });
-    const raw = JSON.parse(skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${reg.host}/multi/img:1`])) as Index;
+    const raw = JSON.parse(
+      skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${reg.host}/multi/img:1`]),
+    ) as Index;
     assert.equal(raw.manifests.length, 2);
     const arm = new OciLayout(path.join(work, "s5arm"));
     const r = await pullImage(`${reg.host}/multi/img:1`, { ...fast(), store: arm, platform: "linux/arm64" });
@@ -118,9 +157,15 @@ describe("registry push/pull (docker-registry, plain HTTP on loopback)", functio
     const r2 = await pullImage(`${reg.host}/multi/img:1`, { ...fast(), store: all });
     assert.deepEqual(r2.platforms, ["linux/amd64", "linux/arm64/v8"]);
     assert.equal(await all.hasBlob(amd.digest), true);
-    await assert.rejects(pullImage(`${reg.host}/multi/img:1`, { ...fast(), store: all, platform: "linux/s390x" }), /has no linux\/s390x image; it offers: linux\/amd64, linux\/arm64\/v8/);
+    await assert.rejects(
+      pullImage(`${reg.host}/multi/img:1`, { ...fast(), store: all, platform: "linux/s390x" }),
+      /has no linux\/s390x image; it offers: linux\/amd64, linux\/arm64\/v8/,
+    );
     // Pushing the arm-only pull elsewhere is refused with the reason, not half done.
-    await assert.rejects(pushImage(`${reg.host}/multi/partial:1`, { ...fast(), store: arm, source: `${reg.host}/multi/img:1` }), /incomplete in the local store.*pulled for one platform only/);
+    await assert.rejects(
+      pushImage(`${reg.host}/multi/partial:1`, { ...fast(), store: arm, source: `${reg.host}/multi/img:1` }),
+      /incomplete in the local store.*pulled for one platform only/,
+    );
   });
 
   it("pull by digest verifies it", async () => {
@@ -138,6 +183,9 @@ describe("registry push/pull (docker-registry, plain HTTP on loopback)", functio
       return true;
     });
     assert.deepEqual(await store.listRefs(), []);
-    await assert.rejects(pushImage(`${reg.host}/team/app:3`, { ...fast(), store, source: "nope:1" }), /image nope:1 is not in the local store/);
+    await assert.rejects(
+      pushImage(`${reg.host}/team/app:3`, { ...fast(), store, source: "nope:1" }),
+      /image nope:1 is not in the local store/,
+    );
   });
 });

@@ -41,16 +41,19 @@ describe("images built by sealer (documented format) pull and read as cluster im
       return { mediaType, digest: `sha256:${hex}`, size: data.length };
     };
     const regLink = "sha256:" + "ab".repeat(32);
-    const layerFiles = [
+    const layerFiles: Array<Record<string, string>> = [
       {
         "bin/kubeadm": "#!/bin/sh\n",
         "bin/kubectl": "#!/bin/sh\n",
-        "etc/kubeadm.yml.tmpl": "apiVersion: kubeadm.k8s.io/v1beta2\nimageRepository: {{or .RegistryURL \"sea.hub:5000\"}}\n",
+        "etc/kubeadm.yml.tmpl":
+          'apiVersion: kubeadm.k8s.io/v1beta2\nimageRepository: {{or .RegistryURL "sea.hub:5000"}}\n',
         "scripts/init-kube.sh": "#!/bin/bash\n",
         "cri/containerd.tar.gz": "not really a tarball",
       },
       { "application/apps/dashboard/dashboard.yaml": "kind: Deployment\n" },
-      { [`registry/docker/registry/v2/repositories/library/nginx/_manifests/tags/1.25/current/link`]: regLink },
+      {
+        [`registry/docker/registry/v2/repositories/library/nginx/_manifests/tags/1.25/current/link`]: regLink,
+      },
     ];
     const diffIds: string[] = [];
     const layers = layerFiles.map((files) => {
@@ -74,7 +77,11 @@ describe("images built by sealer (documented format) pull and read as cluster im
             },
           },
           rootfs: { type: "layers", diff_ids: diffIds },
-          history: [{ created_by: "COPY . ." }, { created_by: "APP dashboard local://dashboard.yaml" }, { created_by: "registry" }],
+          history: [
+            { created_by: "COPY . ." },
+            { created_by: "APP dashboard local://dashboard.yaml" },
+            { created_by: "registry" },
+          ],
         }),
       ),
       MediaTypes.config,
@@ -86,20 +93,32 @@ describe("images built by sealer (documented format) pull and read as cluster im
       launch: { app_names: ["dashboard"] },
       env: { SvcCIDR: "10.96.0.0/16" },
     };
-    const containerImages = [{ image: "docker.io/library/nginx:1.25", appName: "dashboard", platform: { os: "linux", architecture: "amd64" } }];
+    const containerImages = [
+      {
+        image: "docker.io/library/nginx:1.25",
+        appName: "dashboard",
+        platform: { os: "linux", architecture: "amd64" },
+      },
+    ];
     const manifestBytes = Buffer.from(
       JSON.stringify({
         schemaVersion: 2,
         mediaType: MediaTypes.manifest,
         config,
         layers,
-        annotations: { "sealer.image.extension": JSON.stringify(extension), "sealer.image.container.images": JSON.stringify(containerImages) },
+        annotations: {
+          "sealer.image.extension": JSON.stringify(extension),
+          "sealer.image.container.images": JSON.stringify(containerImages),
+        },
       }),
     );
     const manifest = blob(manifestBytes, MediaTypes.manifest);
     fs.writeFileSync(
       path.join(layout, "index.json"),
-      JSON.stringify({ schemaVersion: 2, manifests: [{ ...manifest, annotations: { "org.opencontainers.image.ref.name": "v1.22.15" } }] }),
+      JSON.stringify({
+        schemaVersion: 2,
+        manifests: [{ ...manifest, annotations: { "org.opencontainers.image.ref.name": "v1.22.15" } }],
+      }),
     );
 
     const ref = `${reg.host}/sealerio/kubernetes:v1.22.15`;
@@ -122,9 +141,18 @@ describe("images built by sealer (documented format) pull and read as cluster im
       layers.map((l) => l.digest),
     );
     // Without our path annotation the paths come from the layer tars themselves.
-    assert.ok(facts.layers[0]!.paths.some((p) => p.startsWith("bin/")), JSON.stringify(facts.layers[0]!.paths));
-    assert.ok(facts.layers[1]!.paths.some((p) => p.startsWith("application/apps/dashboard")), JSON.stringify(facts.layers[1]!.paths));
-    assert.ok(facts.layers[2]!.paths.some((p) => p.startsWith("registry/")), JSON.stringify(facts.layers[2]!.paths));
+    assert.ok(
+      facts.layers[0]!.paths.some((p) => p.startsWith("bin/")),
+      JSON.stringify(facts.layers[0]!.paths),
+    );
+    assert.ok(
+      facts.layers[1]!.paths.some((p) => p.startsWith("application/apps/dashboard")),
+      JSON.stringify(facts.layers[1]!.paths),
+    );
+    assert.ok(
+      facts.layers[2]!.paths.some((p) => p.startsWith("registry/")),
+      JSON.stringify(facts.layers[2]!.paths),
+    );
     // The container-image list survives byte for byte.
     const m = await store.readJson<Manifest>(manifest.digest);
     assert.deepEqual(JSON.parse(m.annotations!["sealer.image.container.images"]!), containerImages);

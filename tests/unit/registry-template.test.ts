@@ -25,10 +25,14 @@ const V = {
 describe("Go template subset renderer", () => {
   const cases: Array<[string, string, string]> = [
     ["field", "{{ .Values.image.repository }}:{{ .Values.image.tag }}", "nginx:1.25"],
-    ["chart and release", "{{ .Chart.Name }}-{{ .Chart.Version }}-{{ .Chart.AppVersion }}-{{ .Release.Name }}", "mychart-0.1.0-2.0-rel"],
+    [
+      "chart and release",
+      "{{ .Chart.Name }}-{{ .Chart.Version }}-{{ .Chart.AppVersion }}-{{ .Release.Name }}",
+      "mychart-0.1.0-2.0-rel",
+    ],
     ["default when missing", '{{ .Values.nope | default "x" }}', "x"],
     ["default when empty", '{{ default "d" .Values.empty }}', "d"],
-    ["default keeps value", '{{ .Values.image.tag | default .Chart.AppVersion }}', "1.25"],
+    ["default keeps value", "{{ .Values.image.tag | default .Chart.AppVersion }}", "1.25"],
     ["missing prints nothing", "[{{ .Values.missing.deeper }}]", "[]"],
     ["quote", "{{ .Values.name | quote }}", '"web"'],
     ["squote", "{{ squote .Values.name }}", "'web'"],
@@ -48,12 +52,20 @@ describe("Go template subset renderer", () => {
     ["trim markers", "a  {{- .Values.name -}}  b", "awebb"],
     ["comment", "a{{/* hidden */}}b", "ab"],
     ["toYaml nindent", "x:{{ toYaml .Values.image | nindent 2 }}", "x:\n  repository: nginx\n  tag: '1.25'"],
-    ["indent", "{{ indent 2 \"a\\nb\" }}", "  a\n  b"],
-    ["parens", "{{ (printf \"%s-%s\" .Values.name \"x\") | upper }}", "WEB-X"],
+    ["indent", '{{ indent 2 "a\\nb" }}', "  a\n  b"],
+    ["parens", '{{ (printf "%s-%s" .Values.name "x") | upper }}', "WEB-X"],
     ["paren field", '{{ (dict "a" (dict "b" "c")).a.b }}', "c"],
-    ["and/or/not", "{{ and .Values.enabled (not .Values.off) }} {{ or .Values.off .Values.name }}", "true web"],
+    [
+      "and/or/not",
+      "{{ and .Values.enabled (not .Values.off) }} {{ or .Values.off .Values.name }}",
+      "true web",
+    ],
     ["trimSuffix/replace", '{{ "a-b-" | trimSuffix "-" | replace "-" "_" }}', "a_b"],
-    ["hasKey/index", '{{ hasKey .Values "name" }} {{ index .Values.list 1 }} {{ index .Values "name" }}', "true b web"],
+    [
+      "hasKey/index",
+      '{{ hasKey .Values "name" }} {{ index .Values.list 1 }} {{ index .Values "name" }}',
+      "true b web",
+    ],
     ["semverCompare", '{{ semverCompare ">=1.21-0" "v1.25.0" }}', "true"],
     ["len/list/join", '{{ len .Values.list }} {{ list 1 2 | join "," }}', "2 1,2"],
     ["ternary", '{{ ternary "y" "n" .Values.enabled }}', "y"],
@@ -65,7 +77,8 @@ describe("Go template subset renderer", () => {
     });
 
   it("include of a define with a context, piped to nindent", () => {
-    const defs = '{{- define "app.image" -}}{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}{{- end -}}\n';
+    const defs =
+      '{{- define "app.image" -}}{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}{{- end -}}\n';
     assert.equal(run('image: {{ include "app.image" . | quote }}', V, defs), 'image: "nginx:1.25"');
     assert.equal(run('{{ template "app.image" . }}', V, defs), "nginx:1.25");
   });
@@ -73,7 +86,10 @@ describe("Go template subset renderer", () => {
   it("reports what it cannot render", () => {
     assert.throws(() => run("{{ lookupX 1 }}", V), /function "lookupX" is not supported by this renderer/);
     assert.throws(() => run("{{ if .Values.x }}", V), /has no end/);
-    assert.throws(() => run("{{ required \"image.tag is required\" .Values.nope }}", V), /required value missing: image.tag is required/);
+    assert.throws(
+      () => run('{{ required "image.tag is required" .Values.nope }}', V),
+      /required value missing: image.tag is required/,
+    );
     assert.throws(() => run('{{ include "nope" . }}', V), /no template "nope" is defined/);
     assert.throws(() => run("{{ hasOwnProperty 1 }}", V), /function "hasOwnProperty" is not supported/);
   });

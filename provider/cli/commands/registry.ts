@@ -5,7 +5,14 @@ import { OciLayout } from "../../core/image/layout";
 import { formatBytes, log, registerSecret } from "../../core/log";
 import { dataPaths } from "../../core/paths";
 import { RegistryClient } from "../../core/registry/client";
-import { RegistrySettings, loadSettings, normalizeRegistryHost, removeCredentials, saveCredentials, saveSettings } from "../../core/registry/credentials";
+import {
+  RegistrySettings,
+  loadSettings,
+  normalizeRegistryHost,
+  removeCredentials,
+  saveCredentials,
+  saveSettings,
+} from "../../core/registry/credentials";
 import { pullImage } from "../../core/registry/pull";
 import { pushImage } from "../../core/registry/push";
 import { printJson } from "../output";
@@ -13,13 +20,17 @@ import { printJson } from "../output";
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString("utf8").replace(/\r?\n$/, "");
+  return Buffer.concat(chunks)
+    .toString("utf8")
+    .replace(/\r?\n$/, "");
 }
 
 export function register(program: Command): void {
   program
     .command("push")
-    .description("Push an image from the local store to its registry (blobs the registry has are not sent again)")
+    .description(
+      "Push an image from the local store to its registry (blobs the registry has are not sent again)",
+    )
     .argument("<image>", "image reference, e.g. registry.example.com/team/app:1.0")
     .option("--source <local>", "push this local image under <image> instead of the image of that name")
     .option("--json", "print the result as JSON")
@@ -27,7 +38,10 @@ export function register(program: Command): void {
       const store = new OciLayout(dataPaths.store());
       const r = await pushImage(image, { store, ...(o.source ? { source: o.source } : {}) });
       if (o.json) printJson(r);
-      else process.stdout.write(`${image}: digest ${r.digest} (${r.blobsUploaded} blobs uploaded, ${formatBytes(r.bytesUploaded)}; ${r.blobsSkipped} present; ${r.blobsMounted} mounted)\n`);
+      else
+        process.stdout.write(
+          `${image}: digest ${r.digest} (${r.blobsUploaded} blobs uploaded, ${formatBytes(r.bytesUploaded)}; ${r.blobsSkipped} present; ${r.blobsMounted} mounted)\n`,
+        );
     });
 
   program
@@ -40,7 +54,10 @@ export function register(program: Command): void {
       const store = new OciLayout(dataPaths.store());
       const r = await pullImage(image, { store, ...(o.platform ? { platform: o.platform } : {}) });
       if (o.json) printJson(r);
-      else process.stdout.write(`${image}: digest ${r.digest}${r.platforms.length ? ` [${r.platforms.join(", ")}]` : ""} (${r.blobsDownloaded} blobs downloaded, ${formatBytes(r.bytesDownloaded)}; ${r.blobsSkipped} already stored)\n`);
+      else
+        process.stdout.write(
+          `${image}: digest ${r.digest}${r.platforms.length ? ` [${r.platforms.join(", ")}]` : ""} (${r.blobsDownloaded} blobs downloaded, ${formatBytes(r.bytesDownloaded)}; ${r.blobsSkipped} already stored)\n`,
+        );
     });
 
   program
@@ -52,36 +69,54 @@ export function register(program: Command): void {
     .option("--password-stdin", "read the password from stdin")
     .option("--ca-file <file>", "trust this CA (PEM) for this registry")
     .option("--insecure", "plain HTTP or unverified TLS for this registry only")
-    .action(async (registry: string, o: { username?: string; password?: string; passwordStdin?: boolean; caFile?: string; insecure?: boolean }) => {
-      const host = normalizeRegistryHost(registry);
-      if (o.password && o.passwordStdin) throw new UserError("use either -p/--password or --password-stdin, not both");
-      const password = o.passwordStdin ? await readStdin() : o.password;
-      registerSecret(password);
-      const patch: RegistrySettings = {};
-      if (o.caFile) {
-        let pem: string;
-        try {
-          pem = fs.readFileSync(o.caFile, "utf8");
-        } catch (err) {
-          throw new UserError(`--ca-file ${o.caFile}: ${(err as Error).message}`);
+    .action(
+      async (
+        registry: string,
+        o: {
+          username?: string;
+          password?: string;
+          passwordStdin?: boolean;
+          caFile?: string;
+          insecure?: boolean;
+        },
+      ) => {
+        const host = normalizeRegistryHost(registry);
+        if (o.password && o.passwordStdin)
+          throw new UserError("use either -p/--password or --password-stdin, not both");
+        const password = o.passwordStdin ? await readStdin() : o.password;
+        registerSecret(password);
+        const patch: RegistrySettings = {};
+        if (o.caFile) {
+          let pem: string;
+          try {
+            pem = fs.readFileSync(o.caFile, "utf8");
+          } catch (err) {
+            throw new UserError(`--ca-file ${o.caFile}: ${(err as Error).message}`);
+          }
+          if (!pem.includes("-----BEGIN CERTIFICATE-----"))
+            throw new UserError(`--ca-file ${o.caFile} holds no PEM certificate`);
+          patch.ca = pem;
         }
-        if (!pem.includes("-----BEGIN CERTIFICATE-----")) throw new UserError(`--ca-file ${o.caFile} holds no PEM certificate`);
-        patch.ca = pem;
-      }
-      if (o.insecure) patch.insecure = true;
-      const settings = { ...(await loadSettings(host)), ...patch };
-      const creds = o.username && password !== undefined ? { username: o.username, password } : undefined;
-      if (o.username && password === undefined) throw new UserError(`a password is needed for ${o.username}: pass -p or --password-stdin`);
-      const client = await RegistryClient.open(host, { settings, credentials: creds ?? null });
-      try {
-        await client.verifyLogin();
-      } finally {
-        client.close();
-      }
-      if (patch.ca !== undefined || patch.insecure !== undefined) await saveSettings(host, patch);
-      if (creds) await saveCredentials(host, creds);
-      log.info(creds ? `login succeeded: credentials for ${host} saved in ${dataPaths.auth()}` : `${host} is reachable; settings saved`);
-    });
+        if (o.insecure) patch.insecure = true;
+        const settings = { ...(await loadSettings(host)), ...patch };
+        const creds = o.username && password !== undefined ? { username: o.username, password } : undefined;
+        if (o.username && password === undefined)
+          throw new UserError(`a password is needed for ${o.username}: pass -p or --password-stdin`);
+        const client = await RegistryClient.open(host, { settings, credentials: creds ?? null });
+        try {
+          await client.verifyLogin();
+        } finally {
+          client.close();
+        }
+        if (patch.ca !== undefined || patch.insecure !== undefined) await saveSettings(host, patch);
+        if (creds) await saveCredentials(host, creds);
+        log.info(
+          creds
+            ? `login succeeded: credentials for ${host} saved in ${dataPaths.auth()}`
+            : `${host} is reachable; settings saved`,
+        );
+      },
+    );
 
   program
     .command("logout")

@@ -3,7 +3,8 @@
  * token scopes (distribution "token authentication specification").
  */
 
-export type Challenge = { scheme: "basic"; realm?: string } | { scheme: "bearer"; realm: string; service?: string; scope?: string };
+export type Challenge =
+  { scheme: "basic"; realm?: string } | { scheme: "bearer"; realm: string; service?: string; scope?: string };
 
 /**
  * Parses the first usable challenge of a `WWW-Authenticate` header, e.g.
@@ -19,7 +20,12 @@ export function parseChallenge(header: string | undefined): Challenge | undefine
   if (scheme === "basic") return { scheme: "basic", ...(params.realm ? { realm: params.realm } : {}) };
   if (scheme === "bearer") {
     if (!params.realm) return undefined;
-    return { scheme: "bearer", realm: params.realm, ...(params.service ? { service: params.service } : {}), ...(params.scope ? { scope: params.scope } : {}) };
+    return {
+      scheme: "bearer",
+      realm: params.realm,
+      ...(params.service ? { service: params.service } : {}),
+      ...(params.scope ? { scope: params.scope } : {}),
+    };
   }
   return undefined;
 }

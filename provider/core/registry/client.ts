@@ -18,7 +18,14 @@ import { TransientError, UserError, isTransient } from "../errors";
 import { log, registerSecret } from "../log";
 import { sealerHome } from "../paths";
 import { mergeScopes, parseChallenge } from "./auth";
-import { Credentials, RegistrySettings, isLoopbackHost, loadCredentials, loadSettings, normalizeRegistryHost } from "./credentials";
+import {
+  Credentials,
+  RegistrySettings,
+  isLoopbackHost,
+  loadCredentials,
+  loadSettings,
+  normalizeRegistryHost,
+} from "./credentials";
 
 // p-retry is ESM-first; its CJS build exposes `default`.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -66,13 +73,18 @@ const TLS_TRUST_CODES = new Set([
   "UNABLE_TO_GET_ISSUER_CERT",
   "CERT_UNTRUSTED",
 ]);
-const TLS_PROTOCOL_CODES = new Set(["EPROTO", "ERR_SSL_WRONG_VERSION_NUMBER", "ERR_SSL_PACKET_LENGTH_TOO_LONG"]);
+const TLS_PROTOCOL_CODES = new Set([
+  "EPROTO",
+  "ERR_SSL_WRONG_VERSION_NUMBER",
+  "ERR_SSL_PACKET_LENGTH_TOO_LONG",
+]);
 
 /** Parsed registry error body: `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"..."}]}`. */
 export function registryErrorText(body: string): string {
   try {
     const j = JSON.parse(body) as { errors?: Array<{ code?: string; message?: string }> };
-    if (j.errors?.length) return j.errors.map((e) => `${e.code ?? "ERROR"}: ${e.message ?? ""}`.trim()).join("; ");
+    if (j.errors?.length)
+      return j.errors.map((e) => `${e.code ?? "ERROR"}: ${e.message ?? ""}`.trim()).join("; ");
   } catch {
     /* not JSON */
   }
@@ -94,7 +106,11 @@ export class RegistryClient {
   readonly host: string;
   private base: string | undefined;
   private readonly agents: { http: http.Agent; https: https.Agent };
-  private auth: { scheme: "none" } | { scheme: "basic" } | { scheme: "bearer"; realm: string; service?: string } | undefined;
+  private auth:
+    | { scheme: "none" }
+    | { scheme: "basic" }
+    | { scheme: "bearer"; realm: string; service?: string }
+    | undefined;
   private readonly tokens = new Map<string, Promise<string>>();
   private pinging: Promise<void> | undefined;
 
@@ -120,7 +136,8 @@ export class RegistryClient {
     const host = normalizeRegistryHost(registry);
     const home = opts.home ?? sealerHome();
     const settings = opts.settings ?? (await loadSettings(host, home));
-    const creds = opts.credentials === null ? undefined : (opts.credentials ?? (await loadCredentials(host, home)));
+    const creds =
+      opts.credentials === null ? undefined : (opts.credentials ?? (await loadCredentials(host, home)));
     if (creds) registerSecret(creds.password);
     return new RegistryClient(host, settings, creds, opts);
   }
@@ -161,7 +178,9 @@ export class RegistryClient {
     } catch (err) {
       const code = (err as { code?: string }).code ?? "";
       if (plainAllowed && TLS_PROTOCOL_CODES.has(code)) {
-        log.debug(`${this.host}: no TLS, using plain HTTP (${this.settings.insecure ? "marked insecure" : "loopback"})`);
+        log.debug(
+          `${this.host}: no TLS, using plain HTTP (${this.settings.insecure ? "marked insecure" : "loopback"})`,
+        );
         this.base = `http://${this.apiHost()}`;
         res = await tryBase(this.base);
       } else {
@@ -171,8 +190,14 @@ export class RegistryClient {
     }
     if (res.statusCode === 401) {
       const ch = parseChallenge(headerString(res.headers["www-authenticate"]));
-      if (!ch) throw new UserError(`${this.host} asks for an authentication scheme this client does not speak: ${headerString(res.headers["www-authenticate"]) ?? "(none)"}`);
-      this.auth = ch.scheme === "basic" ? { scheme: "basic" } : { scheme: "bearer", realm: ch.realm, ...(ch.service ? { service: ch.service } : {}) };
+      if (!ch)
+        throw new UserError(
+          `${this.host} asks for an authentication scheme this client does not speak: ${headerString(res.headers["www-authenticate"]) ?? "(none)"}`,
+        );
+      this.auth =
+        ch.scheme === "basic"
+          ? { scheme: "basic" }
+          : { scheme: "bearer", realm: ch.realm, ...(ch.service ? { service: ch.service } : {}) };
     } else if (res.statusCode === 200) {
       this.auth = { scheme: "none" };
     } else if (res.statusCode === 404) {
@@ -190,18 +215,27 @@ export class RegistryClient {
     await this.ping();
     const a = this.auth!;
     if (a.scheme === "none") return;
-    if (!this.credentials) throw new UserError(`${this.host} requires credentials: pass -u USER and -p PASSWORD (or --password-stdin)`);
+    if (!this.credentials)
+      throw new UserError(
+        `${this.host} requires credentials: pass -u USER and -p PASSWORD (or --password-stdin)`,
+      );
     if (a.scheme === "basic") {
       const res = await this.raw("GET", `${this.base}/v2/`, { Authorization: this.basicHeader() });
       await readBody(res);
-      if (res.statusCode !== 200) throw new UserError(`login to ${this.host} failed: the registry rejected the credentials for "${this.credentials.username}" (HTTP ${res.statusCode})`);
+      if (res.statusCode !== 200)
+        throw new UserError(
+          `login to ${this.host} failed: the registry rejected the credentials for "${this.credentials.username}" (HTTP ${res.statusCode})`,
+        );
       return;
     }
     await this.fetchToken([], true);
     const token = await this.token([]);
     const res = await this.raw("GET", `${this.base}/v2/`, { Authorization: `Bearer ${token}` });
     await readBody(res);
-    if (res.statusCode !== 200) throw new UserError(`login to ${this.host} failed: the registry rejected the token (HTTP ${res.statusCode})`);
+    if (res.statusCode !== 200)
+      throw new UserError(
+        `login to ${this.host} failed: the registry rejected the token (HTTP ${res.statusCode})`,
+      );
   }
 
   private basicHeader(): string {
@@ -231,10 +265,16 @@ export class RegistryClient {
     const res = await this.retry(() => this.raw("GET", url.toString(), headers), `token service ${url.host}`);
     const body = await readBody(res);
     if (res.statusCode === 401 || res.statusCode === 403) {
-      if (this.credentials) throw new UserError(`authentication failed for ${this.host}: the token service ${url.host} rejected the credentials for "${this.credentials.username}" — run sealer login ${this.host}`);
+      if (this.credentials)
+        throw new UserError(
+          `authentication failed for ${this.host}: the token service ${url.host} rejected the credentials for "${this.credentials.username}" — run sealer login ${this.host}`,
+        );
       throw new UserError(`authentication required for ${this.host} — run sealer login ${this.host}`);
     }
-    if (res.statusCode !== 200) throw new UserError(`token service ${url.host} for ${this.host} returned HTTP ${res.statusCode}: ${registryErrorText(body.toString())}`);
+    if (res.statusCode !== 200)
+      throw new UserError(
+        `token service ${url.host} for ${this.host} returned HTTP ${res.statusCode}: ${registryErrorText(body.toString())}`,
+      );
     const j = JSON.parse(body.toString("utf8")) as { token?: string; access_token?: string };
     const token = j.token ?? j.access_token;
     if (!token) throw new UserError(`token service ${url.host} for ${this.host} returned no token`);
@@ -258,7 +298,12 @@ export class RegistryClient {
     await this.ping();
     const url = this.resolveUrl(pathOrUrl);
     const attempt = async (): Promise<Response> => {
-      let res = await this.raw(method, url, { ...(o.headers ?? {}), ...(await this.authHeader(o.scopes ?? [])) }, o.body?.());
+      let res = await this.raw(
+        method,
+        url,
+        { ...(o.headers ?? {}), ...(await this.authHeader(o.scopes ?? [])) },
+        o.body?.(),
+      );
       if (res.statusCode === 401) {
         const ch = parseChallenge(headerString(res.headers["www-authenticate"]));
         await readBody(res).catch(() => undefined);
@@ -267,13 +312,24 @@ export class RegistryClient {
           this.auth = { scheme: "bearer", realm: ch.realm, ...(ch.service ? { service: ch.service } : {}) };
           const scopes = mergeScopes([...(o.scopes ?? []), ...(ch.scope ? [ch.scope] : [])]);
           this.tokens.delete(scopes.join(" "));
-          res = await this.raw(method, url, { ...(o.headers ?? {}), ...(await this.authHeader(scopes)) }, o.body?.());
+          res = await this.raw(
+            method,
+            url,
+            { ...(o.headers ?? {}), ...(await this.authHeader(scopes)) },
+            o.body?.(),
+          );
         } else if (ch?.scheme === "basic" && this.auth?.scheme !== "basic" && this.credentials) {
           this.auth = { scheme: "basic" };
-          res = await this.raw(method, url, { ...(o.headers ?? {}), Authorization: this.basicHeader() }, o.body?.());
+          res = await this.raw(
+            method,
+            url,
+            { ...(o.headers ?? {}), Authorization: this.basicHeader() },
+            o.body?.(),
+          );
         }
       }
-      if (o.expect.includes(res.statusCode ?? 0)) return { status: res.statusCode ?? 0, headers: res.headers, body: res };
+      if (o.expect.includes(res.statusCode ?? 0))
+        return { status: res.statusCode ?? 0, headers: res.headers, body: res };
       const text = registryErrorText((await readBody(res).catch(() => Buffer.alloc(0))).toString("utf8"));
       throw this.statusError(res.statusCode ?? 0, method, o.what, text);
     };
@@ -282,11 +338,18 @@ export class RegistryClient {
 
   private statusError(status: number, method: string, what: string, text: string): Error {
     if (status === 401) {
-      if (this.credentials) return new UserError(`authentication failed for ${what}: the registry rejected the credentials for "${this.credentials.username}" — run sealer login ${this.host}`);
+      if (this.credentials)
+        return new UserError(
+          `authentication failed for ${what}: the registry rejected the credentials for "${this.credentials.username}" — run sealer login ${this.host}`,
+        );
       return new UserError(`authentication required for ${what} — run sealer login ${this.host}`);
     }
-    if (status === 403) return new UserError(`access denied to ${what}${this.credentials ? ` for "${this.credentials.username}"` : ""} (${text || "HTTP 403"}) — check the account's permissions or run sealer login ${this.host}`);
-    if (status === 429 || status >= 500) return new TransientError(`${method} ${what}: HTTP ${status}${text ? ` (${text})` : ""}`);
+    if (status === 403)
+      return new UserError(
+        `access denied to ${what}${this.credentials ? ` for "${this.credentials.username}"` : ""} (${text || "HTTP 403"}) — check the account's permissions or run sealer login ${this.host}`,
+      );
+    if (status === 429 || status >= 500)
+      return new TransientError(`${method} ${what}: HTTP ${status}${text ? ` (${text})` : ""}`);
     return new UserError(`${method} ${what}: HTTP ${status}${text ? `: ${text}` : ""}`);
   }
 
@@ -305,35 +368,66 @@ export class RegistryClient {
       randomize: true,
       shouldRetry: ({ error }) => isTransient(error),
       onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
-        if (isTransient(error) && retriesLeft > 0) log.warn(`${what ? what + ": " : ""}${error.message} — retrying (attempt ${attemptNumber + 1})`);
+        if (isTransient(error) && retriesLeft > 0)
+          log.warn(`${what ? what + ": " : ""}${error.message} — retrying (attempt ${attemptNumber + 1})`);
       },
     });
   }
 
   /** One HTTP exchange; follows redirects (blob downloads are often redirected to storage). */
-  raw(method: string, url: string, headers: Record<string, string>, body?: Buffer | Readable, redirects = 0): Promise<http.IncomingMessage> {
+  raw(
+    method: string,
+    url: string,
+    headers: Record<string, string>,
+    body?: Buffer | Readable,
+    redirects = 0,
+  ): Promise<http.IncomingMessage> {
     return new Promise<http.IncomingMessage>((resolve, reject) => {
       const u = new URL(url);
       const isHttps = u.protocol === "https:";
       const mod = isHttps ? https : http;
       const hdrs: Record<string, string | number> = { "User-Agent": "pulumi-sealer", ...headers };
       if (Buffer.isBuffer(body)) hdrs["Content-Length"] = body.length;
-      else if (!body && ["PUT", "POST", "PATCH"].includes(method) && hdrs["Content-Length"] === undefined) hdrs["Content-Length"] = 0;
-      const req = mod.request(u, { method, headers: hdrs, agent: isHttps ? this.agents.https : this.agents.http }, (res) => {
-        const loc = headerString(res.headers.location);
-        if ([301, 302, 303, 307, 308].includes(res.statusCode ?? 0) && loc && (method === "GET" || method === "HEAD") && redirects < 5) {
-          res.resume();
-          const next = new URL(loc, url);
-          // Credentials are for the registry, not for the storage a blob is redirected to.
-          const h = { ...headers };
-          if (next.host !== u.host) delete h.Authorization;
-          this.raw(method, next.toString(), h, undefined, redirects + 1).then(resolve, reject);
-          return;
-        }
-        res.setTimeout(this.opts.timeoutMs ?? 60_000, () => res.destroy(Object.assign(new Error(`no data from ${u.host} for ${(this.opts.timeoutMs ?? 60_000) / 1000}s`), { code: "ETIMEDOUT" })));
-        resolve(res);
-      });
-      req.setTimeout(this.opts.timeoutMs ?? 60_000, () => req.destroy(Object.assign(new Error(`no answer from ${u.host} for ${(this.opts.timeoutMs ?? 60_000) / 1000}s`), { code: "ETIMEDOUT" })));
+      else if (!body && ["PUT", "POST", "PATCH"].includes(method) && hdrs["Content-Length"] === undefined)
+        hdrs["Content-Length"] = 0;
+      const req = mod.request(
+        u,
+        { method, headers: hdrs, agent: isHttps ? this.agents.https : this.agents.http },
+        (res) => {
+          const loc = headerString(res.headers.location);
+          if (
+            [301, 302, 303, 307, 308].includes(res.statusCode ?? 0) &&
+            loc &&
+            (method === "GET" || method === "HEAD") &&
+            redirects < 5
+          ) {
+            res.resume();
+            const next = new URL(loc, url);
+            // Credentials are for the registry, not for the storage a blob is redirected to.
+            const h = { ...headers };
+            if (next.host !== u.host) delete h.Authorization;
+            this.raw(method, next.toString(), h, undefined, redirects + 1).then(resolve, reject);
+            return;
+          }
+          res.setTimeout(this.opts.timeoutMs ?? 60_000, () =>
+            res.destroy(
+              Object.assign(
+                new Error(`no data from ${u.host} for ${(this.opts.timeoutMs ?? 60_000) / 1000}s`),
+                { code: "ETIMEDOUT" },
+              ),
+            ),
+          );
+          resolve(res);
+        },
+      );
+      req.setTimeout(this.opts.timeoutMs ?? 60_000, () =>
+        req.destroy(
+          Object.assign(
+            new Error(`no answer from ${u.host} for ${(this.opts.timeoutMs ?? 60_000) / 1000}s`),
+            { code: "ETIMEDOUT" },
+          ),
+        ),
+      );
       req.on("error", (err) => reject(this.networkError(err, u.host)));
       if (!body) req.end();
       else if (Buffer.isBuffer(body)) req.end(body);
@@ -350,12 +444,26 @@ export class RegistryClient {
     const e = err as NodeJS.ErrnoException;
     const code = e.code ?? "";
     if (TLS_TRUST_CODES.has(code))
-      return new UserError(`TLS: certificate signed by unknown authority for ${host} (use sealer login --ca-file FILE ${this.host}, or --insecure to skip verification for this registry only)`, { cause: err });
-    if (code === "ERR_TLS_CERT_ALTNAME_INVALID") return new UserError(`TLS: the certificate of ${host} is not valid for that name (${e.message})`, { cause: err });
-    if (code === "CERT_HAS_EXPIRED") return new UserError(`TLS: the certificate of ${host} has expired`, { cause: err });
-    if (code === "ENOTFOUND") return new UserError(`registry ${host} not found (DNS lookup failed)`, { cause: err });
+      return new UserError(
+        `TLS: certificate signed by unknown authority for ${host} (use sealer login --ca-file FILE ${this.host}, or --insecure to skip verification for this registry only)`,
+        { cause: err },
+      );
+    if (code === "ERR_TLS_CERT_ALTNAME_INVALID")
+      return new UserError(`TLS: the certificate of ${host} is not valid for that name (${e.message})`, {
+        cause: err,
+      });
+    if (code === "CERT_HAS_EXPIRED")
+      return new UserError(`TLS: the certificate of ${host} has expired`, { cause: err });
+    if (code === "ENOTFOUND")
+      return new UserError(`registry ${host} not found (DNS lookup failed)`, { cause: err });
     if (code === "EPROTO" || code.startsWith("ERR_SSL"))
-      return Object.assign(new UserError(`TLS handshake with ${host} failed (${e.message.split("\n")[0]}); if it speaks plain HTTP, use sealer login --insecure ${this.host}`, { cause: err }), { code });
+      return Object.assign(
+        new UserError(
+          `TLS handshake with ${host} failed (${e.message.split("\n")[0]}); if it speaks plain HTTP, use sealer login --insecure ${this.host}`,
+          { cause: err },
+        ),
+        { code },
+      );
     return err instanceof Error ? err : new Error(String(err));
   }
 }

@@ -33,12 +33,20 @@ interface AuthFile {
 }
 
 /** The registry key used in files: docker.io is stored under docker's legacy URL, like docker does. */
-const DOCKER_HUB_KEYS = ["https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io"];
+const DOCKER_HUB_KEYS = [
+  "https://index.docker.io/v1/",
+  "index.docker.io",
+  "docker.io",
+  "registry-1.docker.io",
+];
 
 export function normalizeRegistryHost(input: string): string {
   let h = input.trim().replace(/^https?:\/\//, "");
   h = h.replace(/\/.*$/, "");
-  if (!h) throw new UserError(`"${input}" is not a registry host (expected e.g. registry.example.com or 127.0.0.1:5000)`);
+  if (!h)
+    throw new UserError(
+      `"${input}" is not a registry host (expected e.g. registry.example.com or 127.0.0.1:5000)`,
+    );
   if (DOCKER_HUB_KEYS.includes(h) || h === "index.docker.io") return "docker.io";
   return h.toLowerCase();
 }
@@ -70,14 +78,20 @@ function findEntry(file: AuthFile | undefined, host: string): Credentials | unde
 }
 
 export function dockerConfigPath(env: NodeJS.ProcessEnv = process.env): string {
-  return env.DOCKER_CONFIG ? path.join(env.DOCKER_CONFIG, "config.json") : path.join(os.homedir(), ".docker", "config.json");
+  return env.DOCKER_CONFIG
+    ? path.join(env.DOCKER_CONFIG, "config.json")
+    : path.join(os.homedir(), ".docker", "config.json");
 }
 
 /** Credentials for a registry: ours first, then docker's. Registered as secrets. */
-export async function loadCredentials(registry: string, home = sealerHome()): Promise<Credentials | undefined> {
+export async function loadCredentials(
+  registry: string,
+  home = sealerHome(),
+): Promise<Credentials | undefined> {
   const host = normalizeRegistryHost(registry);
   const ours = findEntry(await readJsonIfExists<AuthFile>(dataPaths.auth(home)), host);
-  const found = ours ?? findEntry(await readJsonIfExists<AuthFile>(dockerConfigPath()).catch(() => undefined), host);
+  const found =
+    ours ?? findEntry(await readJsonIfExists<AuthFile>(dockerConfigPath()).catch(() => undefined), host);
   if (found) registerSecret(found.password);
   return found;
 }
@@ -94,7 +108,11 @@ async function withAuthFile(home: string, fn: (f: AuthFile) => AuthFile): Promis
   }
 }
 
-export async function saveCredentials(registry: string, creds: Credentials, home = sealerHome()): Promise<void> {
+export async function saveCredentials(
+  registry: string,
+  creds: Credentials,
+  home = sealerHome(),
+): Promise<void> {
   const host = normalizeRegistryHost(registry);
   registerSecret(creds.password);
   await withAuthFile(home, (f) => {
@@ -140,7 +158,11 @@ export async function loadSettings(registry: string, home = sealerHome()): Promi
 }
 
 /** Merges `patch` into the registry's settings (undefined fields are left alone). */
-export async function saveSettings(registry: string, patch: RegistrySettings, home = sealerHome()): Promise<void> {
+export async function saveSettings(
+  registry: string,
+  patch: RegistrySettings,
+  home = sealerHome(),
+): Promise<void> {
   const host = normalizeRegistryHost(registry);
   const file = settingsPath(home);
   const release = await acquireLock(file + ".lock", `registry settings ${file}`);

@@ -70,7 +70,10 @@ export function imagesInYaml(text: string): Array<{ image: string; line?: number
 }
 
 /** Entries of an image list file: one reference per line; `#` starts a comment. */
-export function parseImageList(text: string, file: string): { images: Array<{ image: string; line: number }>; problems: string[] } {
+export function parseImageList(
+  text: string,
+  file: string,
+): { images: Array<{ image: string; line: number }>; problems: string[] } {
   const images: Array<{ image: string; line: number }> = [];
   const problems: string[] = [];
   text.split("\n").forEach((raw, i) => {
@@ -123,20 +126,28 @@ export function discoverImages(rootfs: string, opts: DiscoverOptions = {}): Disc
     try {
       found = imagesInYaml(fs.readFileSync(file, "utf8"));
     } catch (err) {
-      problems.push(`${rel(file)}: not valid YAML, not scanned for images (${(err as Error).message.split("\n")[0]})`);
+      problems.push(
+        `${rel(file)}: not valid YAML, not scanned for images (${(err as Error).message.split("\n")[0]})`,
+      );
       return;
     }
     for (const f of found) add(f.image, f.line ? `${rel(file)}:${f.line}` : rel(file), appName);
   };
   const scanChart = (chartDir: string, appName?: string) => {
     const r = renderChart(rootfs, rel(chartDir), appName);
-    problems.push(...r.problems.map((p) => `${p} (template not rendered; list its images in manifests/imageList if it has any)`));
+    problems.push(
+      ...r.problems.map(
+        (p) => `${p} (template not rendered; list its images in manifests/imageList if it has any)`,
+      ),
+    );
     for (const f of r.files) {
       let found: Array<{ image: string; line?: number }>;
       try {
         found = imagesInYaml(f.content);
       } catch (err) {
-        problems.push(`${f.file}: rendered output is not valid YAML (${(err as Error).message.split("\n")[0]})`);
+        problems.push(
+          `${f.file}: rendered output is not valid YAML (${(err as Error).message.split("\n")[0]})`,
+        );
         continue;
       }
       for (const x of found) add(x.image, `${f.file} (rendered with default values)`, appName);
@@ -146,11 +157,16 @@ export function discoverImages(rootfs: string, opts: DiscoverOptions = {}): Disc
   for (const f of walk(path.join(rootfs, "manifests")).filter(isYaml)) scanYamlFile(f);
   const chartsDir = path.join(rootfs, "charts");
   if (fs.existsSync(chartsDir))
-    for (const e of fs.readdirSync(chartsDir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name)))
-      if (e.isDirectory() && fs.existsSync(path.join(chartsDir, e.name, "Chart.yaml"))) scanChart(path.join(chartsDir, e.name));
+    for (const e of fs
+      .readdirSync(chartsDir, { withFileTypes: true })
+      .sort((a, b) => a.name.localeCompare(b.name)))
+      if (e.isDirectory() && fs.existsSync(path.join(chartsDir, e.name, "Chart.yaml")))
+        scanChart(path.join(chartsDir, e.name));
   const appsDir = path.join(rootfs, "application", "apps");
   if (fs.existsSync(appsDir))
-    for (const e of fs.readdirSync(appsDir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const e of fs
+      .readdirSync(appsDir, { withFileTypes: true })
+      .sort((a, b) => a.name.localeCompare(b.name))) {
       if (!e.isDirectory()) continue;
       const dir = path.join(appsDir, e.name);
       if (fs.existsSync(path.join(dir, "Chart.yaml"))) scanChart(dir, e.name);
@@ -160,7 +176,8 @@ export function discoverImages(rootfs: string, opts: DiscoverOptions = {}): Disc
           .filter((f) => path.basename(f) === "Chart.yaml")
           .map((f) => path.dirname(f));
         for (const c of chartRoots) scanChart(c, e.name);
-        for (const f of walk(dir).filter(isYaml)) if (!chartRoots.some((c) => f.startsWith(c + path.sep))) scanYamlFile(f, e.name);
+        for (const f of walk(dir).filter(isYaml))
+          if (!chartRoots.some((c) => f.startsWith(c + path.sep))) scanYamlFile(f, e.name);
       }
     }
   const lists = [path.join(rootfs, "manifests", "imageList"), ...(opts.imageListFiles ?? [])];
@@ -178,7 +195,8 @@ export function discoverImages(rootfs: string, opts: DiscoverOptions = {}): Disc
   for (const file of opts.ignoredImageListFiles ?? []) {
     if (!fs.existsSync(file)) throw new UserError(`--ignored-image-list ${file}: no such file`);
     const r = parseImageList(fs.readFileSync(file, "utf8"), file);
-    if (r.problems.length) throw new UserError(`invalid --ignored-image-list:\n${r.problems.map((p) => ` - ${p}`).join("\n")}`);
+    if (r.problems.length)
+      throw new UserError(`invalid --ignored-image-list:\n${r.problems.map((p) => ` - ${p}`).join("\n")}`);
     for (const x of r.images) ignored.add(normalizeReference(x.image));
   }
   // First mention wins (it is the one a "missing image" error points at).

@@ -43,7 +43,14 @@ async function putBlob(root: string, store: OciLayout, digest: string): Promise<
  * Adds the manifest (or index, with its children present in the store) `digest` to `repo`,
  * tagged `tag` when given. Returns the blob digests written.
  */
-export async function writeRegistryImage(root: string, store: OciLayout, repo: string, digest: string, mediaType: string, tag?: string): Promise<string[]> {
+export async function writeRegistryImage(
+  root: string,
+  store: OciLayout,
+  repo: string,
+  digest: string,
+  mediaType: string,
+  tag?: string,
+): Promise<string[]> {
   const repoDir = path.join(root, ...V2, "repositories", ...repo.split("/"));
   const written: string[] = [];
   const addManifest = async (d: string, mt: string) => {
@@ -52,7 +59,8 @@ export async function writeRegistryImage(root: string, store: OciLayout, repo: s
     await writeLink(path.join(repoDir, "_manifests", "revisions", "sha256", digestHex(d), "link"), d);
     if (isIndexMediaType(mt)) {
       const idx = await store.readJson<Index>(d);
-      for (const child of idx.manifests) if (await store.hasBlob(child.digest)) await addManifest(child.digest, child.mediaType);
+      for (const child of idx.manifests)
+        if (await store.hasBlob(child.digest)) await addManifest(child.digest, child.mediaType);
       return;
     }
     const m = await store.readJson<Manifest>(d);
@@ -65,7 +73,10 @@ export async function writeRegistryImage(root: string, store: OciLayout, repo: s
   await addManifest(digest, mediaType);
   if (tag) {
     await writeLink(path.join(repoDir, "_manifests", "tags", tag, "current", "link"), digest);
-    await writeLink(path.join(repoDir, "_manifests", "tags", tag, "index", "sha256", digestHex(digest), "link"), digest);
+    await writeLink(
+      path.join(repoDir, "_manifests", "tags", tag, "index", "sha256", digestHex(digest), "link"),
+      digest,
+    );
   }
   return written;
 }

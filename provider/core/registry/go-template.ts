@@ -215,7 +215,10 @@ function parsePipe(toks: Tok[], line: number): Pipe {
   // Declarations: `$x :=`, `$i, $v :=`, `$x =`.
   const declEnd = toks.findIndex((t) => t.t === ":=" || t.t === "=");
   if (declEnd > 0 && toks.slice(0, declEnd).every((t) => t.t === "var" || t.t === ",")) {
-    pipe.decl = { vars: toks.slice(0, declEnd).flatMap((t) => (t.t === "var" ? [t.name] : [])), assign: toks[declEnd]!.t === "=" };
+    pipe.decl = {
+      vars: toks.slice(0, declEnd).flatMap((t) => (t.t === "var" ? [t.name] : [])),
+      assign: toks[declEnd]!.t === "=",
+    };
     pos = declEnd + 1;
   }
   const parseCmds = (stopAtParen: boolean): Cmd[] => {
@@ -310,13 +313,24 @@ export function parseTemplate(src: string): Parsed {
           const r = parseList(["end"]);
           if (r.stop !== "end") throw new TemplateError(`line ${seg.line}: ${word} "${m[1]}" has no end`);
           defines.set(m[1]!, r.nodes);
-          if (word === "block") nodes.push({ n: "template", name: m[1]!, pipe: parsePipe(lex(m[2] ?? ".", seg.line), seg.line), line: seg.line });
+          if (word === "block")
+            nodes.push({
+              n: "template",
+              name: m[1]!,
+              pipe: parsePipe(lex(m[2] ?? ".", seg.line), seg.line),
+              line: seg.line,
+            });
           break;
         }
         case "template": {
           const m = /^"([^"]*)"\s*(.*)$/s.exec(rest);
           if (!m) throw new TemplateError(`line ${seg.line}: template needs a quoted name`);
-          nodes.push({ n: "template", name: m[1]!, ...(m[2] ? { pipe: parsePipe(lex(m[2], seg.line), seg.line) } : {}), line: seg.line });
+          nodes.push({
+            n: "template",
+            name: m[1]!,
+            ...(m[2] ? { pipe: parsePipe(lex(m[2], seg.line), seg.line) } : {}),
+            line: seg.line,
+          });
           break;
         }
         case "end":
@@ -379,7 +393,11 @@ export function toText(v: unknown): string {
   if (typeof v === "string") return v;
   if (typeof v === "number" || typeof v === "boolean") return String(v);
   if (Array.isArray(v)) return `[${v.map(toText).join(" ")}]`;
-  if (typeof v === "object") return `map[${Object.keys(v as object).sort().map((k) => `${k}:${toText((v as Record<string, unknown>)[k])}`).join(" ")}]`;
+  if (typeof v === "object")
+    return `map[${Object.keys(v as object)
+      .sort()
+      .map((k) => `${k}:${toText((v as Record<string, unknown>)[k])}`)
+      .join(" ")}]`;
   return String(v);
 }
 
@@ -395,30 +413,33 @@ function field(v: unknown, path: string[]): unknown {
 
 function goFormat(fmt: string, args: unknown[]): string {
   let i = 0;
-  return fmt.replace(/%([-+# 0]*)(\d*)(?:\.(\d+))?([sdvqtfxX%])/g, (_m, _flags: string, width: string, prec: string | undefined, verb: string) => {
-    if (verb === "%") return "%";
-    const a = args[i++];
-    let s: string;
-    switch (verb) {
-      case "d":
-        s = String(Math.trunc(Number(a)));
-        break;
-      case "f":
-        s = Number(a).toFixed(prec ? Number(prec) : 6);
-        break;
-      case "q":
-        s = JSON.stringify(toText(a));
-        break;
-      case "x":
-      case "X":
-        s = typeof a === "number" ? a.toString(16) : Buffer.from(toText(a)).toString("hex");
-        if (verb === "X") s = s.toUpperCase();
-        break;
-      default:
-        s = toText(a);
-    }
-    return width ? s.padStart(Number(width)) : s;
-  });
+  return fmt.replace(
+    /%([-+# 0]*)(\d*)(?:\.(\d+))?([sdvqtfxX%])/g,
+    (_m, _flags: string, width: string, prec: string | undefined, verb: string) => {
+      if (verb === "%") return "%";
+      const a = args[i++];
+      let s: string;
+      switch (verb) {
+        case "d":
+          s = String(Math.trunc(Number(a)));
+          break;
+        case "f":
+          s = Number(a).toFixed(prec ? Number(prec) : 6);
+          break;
+        case "q":
+          s = JSON.stringify(toText(a));
+          break;
+        case "x":
+        case "X":
+          s = typeof a === "number" ? a.toString(16) : Buffer.from(toText(a)).toString("hex");
+          if (verb === "X") s = s.toUpperCase();
+          break;
+        default:
+          s = toText(a);
+      }
+      return width ? s.padStart(Number(width)) : s;
+    },
+  );
 }
 
 function toYaml(v: unknown): string {
@@ -440,7 +461,8 @@ function cmp(a: unknown, b: unknown): number {
 }
 
 function semverCompare(constraint: unknown, version: unknown): boolean {
-  const parse = (s: string) => (/(\d+)(?:\.(\d+))?(?:\.(\d+))?/.exec(s) ?? []).slice(1, 4).map((x) => Number(x ?? 0));
+  const parse = (s: string) =>
+    (/(\d+)(?:\.(\d+))?(?:\.(\d+))?/.exec(s) ?? []).slice(1, 4).map((x) => Number(x ?? 0));
   const v = parse(toText(version));
   return toText(constraint)
     .split(/\s*,\s*|\s+(?=[<>=!~^])/)
@@ -474,7 +496,15 @@ function deepMerge(dst: Record<string, unknown>, src: unknown, overwrite: boolea
   if (!src || typeof src !== "object") return dst;
   for (const [k, v] of Object.entries(src as Record<string, unknown>)) {
     const cur = dst[k];
-    if (cur && typeof cur === "object" && !Array.isArray(cur) && v && typeof v === "object" && !Array.isArray(v)) deepMerge(cur as Record<string, unknown>, v, overwrite);
+    if (
+      cur &&
+      typeof cur === "object" &&
+      !Array.isArray(cur) &&
+      v &&
+      typeof v === "object" &&
+      !Array.isArray(v)
+    )
+      deepMerge(cur as Record<string, unknown>, v, overwrite);
     else if (overwrite || !(k in dst) || dst[k] === undefined || dst[k] === null) dst[k] = v;
   }
   return dst;
@@ -494,9 +524,12 @@ const baseFuncs: Record<string, Fn> = {
   indent: (n, s) => indent(n, s),
   nindent: (n, s) => "\n" + indent(n, s),
   trim: (s) => toText(s).trim(),
-  trimSuffix: (suf, s) => (toText(s).endsWith(toText(suf)) ? toText(s).slice(0, -toText(suf).length || undefined) : toText(s)),
-  trimPrefix: (pre, s) => (toText(s).startsWith(toText(pre)) ? toText(s).slice(toText(pre).length) : toText(s)),
-  trimAll: (c, s) => toText(s).replace(new RegExp(`^[${escapeRe(toText(c))}]+|[${escapeRe(toText(c))}]+$`, "g"), ""),
+  trimSuffix: (suf, s) =>
+    toText(s).endsWith(toText(suf)) ? toText(s).slice(0, -toText(suf).length || undefined) : toText(s),
+  trimPrefix: (pre, s) =>
+    toText(s).startsWith(toText(pre)) ? toText(s).slice(toText(pre).length) : toText(s),
+  trimAll: (c, s) =>
+    toText(s).replace(new RegExp(`^[${escapeRe(toText(c))}]+|[${escapeRe(toText(c))}]+$`, "g"), ""),
   upper: (s) => toText(s).toUpperCase(),
   lower: (s) => toText(s).toLowerCase(),
   title: (s) => toText(s).replace(/\b\w/g, (c) => c.toUpperCase()),
@@ -505,7 +538,13 @@ const baseFuncs: Record<string, Fn> = {
   hasPrefix: (p, s) => toText(s).startsWith(toText(p)),
   hasSuffix: (p, s) => toText(s).endsWith(toText(p)),
   trunc: (n, s) => (Number(n) >= 0 ? toText(s).slice(0, Number(n)) : toText(s).slice(Number(n))),
-  eq: (a, ...bs) => bs.some((b) => a === b || (a == null && b == null) || (typeof a !== "object" && toText(a) === toText(b) && typeof a === typeof b)),
+  eq: (a, ...bs) =>
+    bs.some(
+      (b) =>
+        a === b ||
+        (a == null && b == null) ||
+        (typeof a !== "object" && toText(a) === toText(b) && typeof a === typeof b),
+    ),
   ne: (a, b) => !(a === b || (a == null && b == null)),
   lt: (a, b) => cmp(a, b) < 0,
   le: (a, b) => cmp(a, b) <= 0,
@@ -518,13 +557,19 @@ const baseFuncs: Record<string, Fn> = {
   coalesce: (...a) => a.find(truthy),
   ternary: (a, b, c) => (truthy(c) ? a : b),
   required: (msg, v) => {
-    if (v === undefined || v === null || v === "") throw new TemplateError(`required value missing: ${toText(msg)}`);
+    if (v === undefined || v === null || v === "")
+      throw new TemplateError(`required value missing: ${toText(msg)}`);
     return v;
   },
   fail: (msg) => {
     throw new TemplateError(`template called fail: ${toText(msg)}`);
   },
-  len: (v) => (typeof v === "string" || Array.isArray(v) ? v.length : v && typeof v === "object" ? Object.keys(v).length : 0),
+  len: (v) =>
+    typeof v === "string" || Array.isArray(v)
+      ? v.length
+      : v && typeof v === "object"
+        ? Object.keys(v).length
+        : 0,
   list: (...a) => a,
   tuple: (...a) => a,
   dict: (...a) => {
@@ -544,12 +589,20 @@ const baseFuncs: Record<string, Fn> = {
   hasKey: (d, k) => !!d && typeof d === "object" && toText(k) in (d as object),
   keys: (...ds) => ds.flatMap((d) => Object.keys((d as object) ?? {})).sort(),
   values: (d) => Object.values((d as object) ?? {}),
-  pick: (d, ...ks) => Object.fromEntries(Object.entries((d as object) ?? {}).filter(([k]) => ks.map(toText).includes(k))),
-  omit: (d, ...ks) => Object.fromEntries(Object.entries((d as object) ?? {}).filter(([k]) => !ks.map(toText).includes(k))),
-  merge: (dst, ...srcs) => srcs.reduce((acc: Record<string, unknown>, s) => deepMerge(acc, s, false), dst as Record<string, unknown>),
-  mergeOverwrite: (dst, ...srcs) => srcs.reduce((acc: Record<string, unknown>, s) => deepMerge(acc, s, true), dst as Record<string, unknown>),
+  pick: (d, ...ks) =>
+    Object.fromEntries(Object.entries((d as object) ?? {}).filter(([k]) => ks.map(toText).includes(k))),
+  omit: (d, ...ks) =>
+    Object.fromEntries(Object.entries((d as object) ?? {}).filter(([k]) => !ks.map(toText).includes(k))),
+  merge: (dst, ...srcs) =>
+    srcs.reduce(
+      (acc: Record<string, unknown>, s) => deepMerge(acc, s, false),
+      dst as Record<string, unknown>,
+    ),
+  mergeOverwrite: (dst, ...srcs) =>
+    srcs.reduce((acc: Record<string, unknown>, s) => deepMerge(acc, s, true), dst as Record<string, unknown>),
   deepCopy: (v) => JSON.parse(JSON.stringify(v ?? null)),
-  index: (v, ...ks) => ks.reduce((cur, k) => (cur == null ? undefined : (cur as Record<string, unknown>)[toText(k)]), v),
+  index: (v, ...ks) =>
+    ks.reduce((cur, k) => (cur == null ? undefined : (cur as Record<string, unknown>)[toText(k)]), v),
   first: (l) => (Array.isArray(l) ? l[0] : undefined),
   last: (l) => (Array.isArray(l) ? l[l.length - 1] : undefined),
   rest: (l) => (Array.isArray(l) ? l.slice(1) : []),
@@ -563,7 +616,12 @@ const baseFuncs: Record<string, Fn> = {
   compact: (l) => ((l as unknown[]) ?? []).filter(truthy),
   sortAlpha: (l) => [...((l as unknown[]) ?? [])].map(toText).sort(),
   join: (sep, l) => ((l as unknown[]) ?? []).map(toText).join(toText(sep)),
-  split: (sep, s) => Object.fromEntries(toText(s).split(toText(sep)).map((p, i) => [`_${i}`, p])),
+  split: (sep, s) =>
+    Object.fromEntries(
+      toText(s)
+        .split(toText(sep))
+        .map((p, i) => [`_${i}`, p]),
+    ),
   splitList: (sep, s) => toText(s).split(toText(sep)),
   toString: (v: unknown) => toText(v),
   toStrings: (l) => ((l as unknown[]) ?? []).map(toText),
@@ -590,17 +648,31 @@ const baseFuncs: Record<string, Fn> = {
   sha256sum: (s) => require("node:crypto").createHash("sha256").update(toText(s)).digest("hex"),
   semverCompare: (c, v) => semverCompare(c, v),
   regexMatch: (re, s) => new RegExp(toText(re)).test(toText(s)),
-  regexReplaceAll: (re, s, r) => toText(s).replace(new RegExp(toText(re), "g"), toText(r).replace(/\$\{?(\d+)\}?/g, "$$$1")),
+  regexReplaceAll: (re, s, r) =>
+    toText(s).replace(new RegExp(toText(re), "g"), toText(r).replace(/\$\{?(\d+)\}?/g, "$$$1")),
   kindIs: (k, v) => kindOf(v) === toText(k),
   kindOf: (v) => kindOf(v),
   typeOf: (v) => kindOf(v),
   typeIs: (k, v) => kindOf(v) === toText(k),
   lookup: () => ({}),
-  cat: (...a) => a.filter((x) => x !== null && x !== undefined).map(toText).join(" "),
+  cat: (...a) =>
+    a
+      .filter((x) => x !== null && x !== undefined)
+      .map(toText)
+      .join(" "),
   nospace: (s) => toText(s).replace(/\s+/g, ""),
-  snakecase: (s) => toText(s).replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase(),
-  kebabcase: (s) => toText(s).replace(/([a-z])([A-Z])/g, "$1-$2").toLowerCase(),
-  camelcase: (s) => toText(s).replace(/[-_](\w)/g, (_m, c: string) => c.toUpperCase()).replace(/^\w/, (c) => c.toUpperCase()),
+  snakecase: (s) =>
+    toText(s)
+      .replace(/([a-z])([A-Z])/g, "$1_$2")
+      .toLowerCase(),
+  kebabcase: (s) =>
+    toText(s)
+      .replace(/([a-z])([A-Z])/g, "$1-$2")
+      .toLowerCase(),
+  camelcase: (s) =>
+    toText(s)
+      .replace(/[-_](\w)/g, (_m, c: string) => c.toUpperCase())
+      .replace(/^\w/, (c) => c.toUpperCase()),
   repeat: (n, s) => toText(s).repeat(Number(n)),
   substr: (a, b, s) => toText(s).slice(Number(a), Number(b)),
   html: (s) => toText(s),
@@ -725,7 +797,9 @@ export function render(parsed: Parsed, dot: unknown, ctx: RenderContext): string
             : typeof v === "number"
               ? Array.from({ length: v }, (_, i) => [i, i])
               : v && typeof v === "object"
-                ? Object.keys(v).sort().map((k) => [k, (v as Record<string, unknown>)[k]])
+                ? Object.keys(v)
+                    .sort()
+                    .map((k) => [k, (v as Record<string, unknown>)[k]])
                 : [];
           if (!entries.length) out += exec(node.els, inner);
           for (const [k, x] of entries) {

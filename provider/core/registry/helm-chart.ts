@@ -43,7 +43,10 @@ function mergeValues(base: Record<string, unknown>, over: unknown): Record<strin
   if (!over || typeof over !== "object" || Array.isArray(over)) return out;
   for (const [k, v] of Object.entries(over as Record<string, unknown>)) {
     const b = out[k];
-    out[k] = b && typeof b === "object" && !Array.isArray(b) && v && typeof v === "object" && !Array.isArray(v) ? mergeValues(b as Record<string, unknown>, v) : v;
+    out[k] =
+      b && typeof b === "object" && !Array.isArray(b) && v && typeof v === "object" && !Array.isArray(v)
+        ? mergeValues(b as Record<string, unknown>, v)
+        : v;
   }
   return out;
 }
@@ -78,18 +81,24 @@ export function renderChart(root: string, chartRel: string, releaseName?: string
         const parsed = parseTemplate(fs.readFileSync(f, "utf8"));
         for (const [k, v] of parsed.defines) defines.set(k, v);
         const base = path.basename(f);
-        if (!base.startsWith("_") && base !== "NOTES.txt" && /\.(ya?ml|tpl|json)$/.test(base)) unit.templates.push({ file: frel, parsed });
+        if (!base.startsWith("_") && base !== "NOTES.txt" && /\.(ya?ml|tpl|json)$/.test(base))
+          unit.templates.push({ file: frel, parsed });
       } catch (err) {
         problems.push(`${frel}: ${(err as Error).message}`);
       }
     }
-    const deps = (meta.dependencies as Array<{ name?: string; alias?: string; condition?: string }> | undefined) ?? [];
+    const deps =
+      (meta.dependencies as Array<{ name?: string; alias?: string; condition?: string }> | undefined) ?? [];
     const subDir = path.join(dir, "charts");
     if (!fs.existsSync(subDir)) return;
-    for (const e of fs.readdirSync(subDir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const e of fs
+      .readdirSync(subDir, { withFileTypes: true })
+      .sort((a, b) => a.name.localeCompare(b.name))) {
       const srel = path.join(rel, "charts", e.name);
       if (e.isFile() && /\.tgz$/.test(e.name)) {
-        problems.push(`${srel}: packaged subcharts are not rendered (unpack it into ${path.join(rel, "charts")}/ or list its images in manifests/imageList)`);
+        problems.push(
+          `${srel}: packaged subcharts are not rendered (unpack it into ${path.join(rel, "charts")}/ or list its images in manifests/imageList)`,
+        );
         continue;
       }
       if (!e.isDirectory() || !fs.existsSync(path.join(subDir, e.name, "Chart.yaml"))) continue;
@@ -98,11 +107,20 @@ export function renderChart(root: string, chartRel: string, releaseName?: string
       const dep = deps.find((d) => d.name === name);
       const key = dep?.alias ?? name;
       if (dep?.condition) {
-        const enabled = dep.condition.split(",").map((c) => c.trim().split(".").reduce<unknown>((v, k) => (v && typeof v === "object" ? (v as Record<string, unknown>)[k] : undefined), values));
+        const enabled = dep.condition.split(",").map((c) =>
+          c
+            .trim()
+            .split(".")
+            .reduce<unknown>(
+              (v, k) => (v && typeof v === "object" ? (v as Record<string, unknown>)[k] : undefined),
+              values,
+            ),
+        );
         if (enabled.some((x) => x === false)) continue;
       }
       const subValues = mergeValues(readYaml(path.join(subDir, e.name, "values.yaml")), values[key]);
-      if (values.global !== undefined) subValues.global = mergeValues((subValues.global as Record<string, unknown>) ?? {}, values.global);
+      if (values.global !== undefined)
+        subValues.global = mergeValues((subValues.global as Record<string, unknown>) ?? {}, values.global);
       load(path.join(subDir, e.name), srel, subValues);
     }
   };
@@ -111,7 +129,10 @@ export function renderChart(root: string, chartRel: string, releaseName?: string
   try {
     rootValues = readYaml(path.join(root, chartRel, "values.yaml"));
   } catch (err) {
-    return { files: [], problems: [`${path.join(chartRel, "values.yaml")}: not valid YAML (${(err as Error).message})`] };
+    return {
+      files: [],
+      problems: [`${path.join(chartRel, "values.yaml")}: not valid YAML (${(err as Error).message})`],
+    };
   }
   try {
     load(path.join(root, chartRel), chartRel, rootValues);
@@ -125,7 +146,14 @@ export function renderChart(root: string, chartRel: string, releaseName?: string
     const dotBase = {
       Values: u.values,
       Chart: chartObject(u.meta),
-      Release: { Name: release, Namespace: "default", Service: "Helm", IsInstall: true, IsUpgrade: false, Revision: 1 },
+      Release: {
+        Name: release,
+        Namespace: "default",
+        Service: "Helm",
+        IsInstall: true,
+        IsUpgrade: false,
+        Revision: 1,
+      },
       Capabilities: {
         KubeVersion: { Version: "v1.25.0", Major: "1", Minor: "25", GitVersion: "v1.25.0" },
         APIVersions: { Has: () => true },
@@ -140,10 +168,19 @@ export function renderChart(root: string, chartRel: string, releaseName?: string
     };
     for (const t of u.templates) {
       try {
-        const content = render(t.parsed, { ...dotBase, Template: { Name: t.file, BasePath: path.join(path.basename(chartDir), "templates") } }, { defines });
+        const content = render(
+          t.parsed,
+          {
+            ...dotBase,
+            Template: { Name: t.file, BasePath: path.join(path.basename(chartDir), "templates") },
+          },
+          { defines },
+        );
         files.push({ file: t.file, content });
       } catch (err) {
-        problems.push(`${t.file}: ${err instanceof TemplateError ? err.message : `could not render (${(err as Error).message})`}`);
+        problems.push(
+          `${t.file}: ${err instanceof TemplateError ? err.message : `could not render (${(err as Error).message})`}`,
+        );
       }
     }
   }

@@ -73,10 +73,19 @@ async function cachedComplete(cache: OciLayout, ref: string, platform: Platform)
   return true;
 }
 
-export async function cacheContainerImages(opts: CacheContainerImagesOptions): Promise<CacheContainerImagesResult> {
-  const found = discoverImages(opts.rootfs, { imageListFiles: opts.imageListFiles ?? [], ignoredImageListFiles: opts.ignoredImageListFiles ?? [] });
+export async function cacheContainerImages(
+  opts: CacheContainerImagesOptions,
+): Promise<CacheContainerImagesResult> {
+  const found = discoverImages(opts.rootfs, {
+    imageListFiles: opts.imageListFiles ?? [],
+    ignoredImageListFiles: opts.ignoredImageListFiles ?? [],
+  });
   for (const p of found.problems) log.warn(`image discovery: ${p}`);
-  const base = new Set((opts.baseImages ?? []).filter((b) => !b.platform || platformMatches(opts.platform, b.platform)).map((b) => safeNormalize(b.image)));
+  const base = new Set(
+    (opts.baseImages ?? [])
+      .filter((b) => !b.platform || platformMatches(opts.platform, b.platform))
+      .map((b) => safeNormalize(b.image)),
+  );
   const wanted = found.images.filter((i) => !base.has(i.ref));
   const cache = new OciLayout(path.join(opts.cacheDir, platformKey(opts.platform)));
   await cache.init();
@@ -100,7 +109,12 @@ export async function cacheContainerImages(opts: CacheContainerImagesOptions): P
         log.info(`caching ${img.image} (${platform}) from ${img.source}`);
         // A digest-pinned reference must be served by that digest, so an index stays an index
         // (with only this platform's child); a tag serves the platform manifest directly.
-        await pullImage(img.ref, { store: cache, platform: opts.platform, flattenToPlatform: !parseReference(img.ref).digest, client });
+        await pullImage(img.ref, {
+          store: cache,
+          platform: opts.platform,
+          flattenToPlatform: !parseReference(img.ref).digest,
+          client,
+        });
         pulled++;
       } catch (err) {
         problems.push(`${img.image} (referenced at ${img.source}): ${(err as Error).message}`);
@@ -109,21 +123,33 @@ export async function cacheContainerImages(opts: CacheContainerImagesOptions): P
   } finally {
     for (const c of clients.values()) await c.then((x) => x.close()).catch(() => undefined);
   }
-  throwIfProblems(`container images could not be cached for ${platform} (fix the reference, log in to its registry, or list it in --ignored-image-list to build without it)`, problems);
+  throwIfProblems(
+    `container images could not be cached for ${platform} (fix the reference, log in to its registry, or list it in --ignored-image-list to build without it)`,
+    problems,
+  );
 
   const images: ContainerImage[] = [];
   for (const img of wanted) {
     const ref = parseReference(img.ref);
     const d = (await cache.resolve(img.ref))!;
     if (isIndexMediaType(d.mediaType) && !ref.digest) {
-      const child = (await cache.readJson<Index>(d.digest)).manifests.find((c) => platformMatches(opts.platform, c.platform))!;
+      const child = (await cache.readJson<Index>(d.digest)).manifests.find((c) =>
+        platformMatches(opts.platform, c.platform),
+      )!;
       await writeRegistryImage(opts.outDir, cache, ref.path, child.digest, child.mediaType, ref.tag);
     } else {
       await writeRegistryImage(opts.outDir, cache, ref.path, d.digest, d.mediaType, ref.tag);
     }
-    images.push({ image: img.ref, ...(img.appName ? { appName: img.appName } : {}), platform: opts.platform });
+    images.push({
+      image: img.ref,
+      ...(img.appName ? { appName: img.appName } : {}),
+      platform: opts.platform,
+    });
   }
-  if (images.length) log.info(`cached ${images.length} container image(s) for ${platform} (${pulled} pulled, ${images.length - pulled} from cache)`);
+  if (images.length)
+    log.info(
+      `cached ${images.length} container image(s) for ${platform} (${pulled} pulled, ${images.length - pulled} from cache)`,
+    );
   return { images, wrote: images.length > 0 && fs.existsSync(opts.outDir), pulled, problems: found.problems };
 }
 

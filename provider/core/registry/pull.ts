@@ -10,7 +10,18 @@ import { OciLayout } from "../image/layout";
 import { normalizeReference, parseReference } from "../image/reference";
 import { Descriptor, Index, Manifest, Platform } from "../image/types";
 import { ClientOptions, RegistryClient } from "./client";
-import { TransferStats, displayRef, downloadBlob, fetchManifest, isIndexMediaType, mapLimit, parsePlatform, platformMatches, platformString, recordBlobSources } from "./remote";
+import {
+  TransferStats,
+  displayRef,
+  downloadBlob,
+  fetchManifest,
+  isIndexMediaType,
+  mapLimit,
+  parsePlatform,
+  platformMatches,
+  platformString,
+  recordBlobSources,
+} from "./remote";
 
 export interface PullOptions extends ClientOptions {
   store: OciLayout;
@@ -58,7 +69,12 @@ export async function pullImage(reference: string, opts: PullOptions): Promise<P
     const fetchImage = async (m: Manifest) => {
       const blobs = [m.config, ...m.layers];
       await mapLimit(blobs, opts.concurrency ?? 3, (d) => downloadBlob(client, store, repo, d, stats));
-      await recordBlobSources(store, client.host, repo, blobs.map((b) => b.digest)).catch(() => undefined);
+      await recordBlobSources(
+        store,
+        client.host,
+        repo,
+        blobs.map((b) => b.digest),
+      ).catch(() => undefined);
     };
     let stored: Descriptor = { mediaType: top.mediaType, digest: top.digest, size: top.bytes.length };
     let manifestDigest: string | undefined;
@@ -72,19 +88,45 @@ export async function pullImage(reference: string, opts: PullOptions): Promise<P
         );
       for (const child of children) {
         const m = await fetchManifest(client, repo, child.digest, `${what}@${child.digest}`);
-        if (isIndexMediaType(m.mediaType)) throw new UserError(`${what}: nested indexes are not supported (${child.digest})`);
+        if (isIndexMediaType(m.mediaType))
+          throw new UserError(`${what}: nested indexes are not supported (${child.digest})`);
         await fetchImage(m.json as Manifest);
         await store.putBlob(m.bytes, m.mediaType);
         platforms.push(platformString(child.platform));
         if (want || children.length === 1) manifestDigest ??= child.digest;
-        if (want && opts.flattenToPlatform) stored = { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length, ...(child.platform ? { platform: child.platform } : {}) };
+        if (want && opts.flattenToPlatform)
+          stored = {
+            mediaType: m.mediaType,
+            digest: m.digest,
+            size: m.bytes.length,
+            ...(child.platform ? { platform: child.platform } : {}),
+          };
       }
     } else {
       await fetchImage(top.json as Manifest);
       manifestDigest = top.digest;
-      const cfg = await store.readJson<{ architecture?: string; os?: string; variant?: string }>((top.json as Manifest).config.digest).catch(() => undefined);
-      if (cfg?.architecture && cfg.os) platforms.push(platformString({ os: cfg.os, architecture: cfg.architecture, ...(cfg.variant ? { variant: cfg.variant } : {}) }));
-      if (want && cfg?.architecture && !platformMatches(want, { os: cfg.os ?? "linux", architecture: cfg.architecture, ...(cfg.variant ? { variant: cfg.variant } : {}) }))
+      const cfg = await store
+        .readJson<{ architecture?: string; os?: string; variant?: string }>(
+          (top.json as Manifest).config.digest,
+        )
+        .catch(() => undefined);
+      if (cfg?.architecture && cfg.os)
+        platforms.push(
+          platformString({
+            os: cfg.os,
+            architecture: cfg.architecture,
+            ...(cfg.variant ? { variant: cfg.variant } : {}),
+          }),
+        );
+      if (
+        want &&
+        cfg?.architecture &&
+        !platformMatches(want, {
+          os: cfg.os ?? "linux",
+          architecture: cfg.architecture,
+          ...(cfg.variant ? { variant: cfg.variant } : {}),
+        })
+      )
         log.warn(`${what} is a single-platform image for ${platforms[0]}, not ${platformString(want)}`);
     }
     if (stored.digest === top.digest) await store.putBlob(top.bytes, top.mediaType);

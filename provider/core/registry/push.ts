@@ -53,7 +53,10 @@ export async function pushImage(reference: string, opts: PushOptions): Promise<P
   const store = opts.store;
   const source = opts.source ?? reference;
   const top = await store.resolve(source);
-  if (!top) throw new UserError(`image ${source} is not in the local store; build, pull or tag it first (sealer images lists what is there)`);
+  if (!top)
+    throw new UserError(
+      `image ${source} is not in the local store; build, pull or tag it first (sealer images lists what is there)`,
+    );
   const client = opts.client ?? (await RegistryClient.open(ref.domain, opts));
   const repo = ref.path;
   const stats: Stats = { uploaded: 0, bytes: 0, skipped: 0, mounted: 0 };
@@ -73,7 +76,8 @@ export async function pushImage(reference: string, opts: PushOptions): Promise<P
     });
     res.body.resume();
     const got = headerString(res.headers["docker-content-digest"]);
-    if (got && got !== d.digest) throw new UserError(`${what} stored the manifest as ${got}, expected ${d.digest}`);
+    if (got && got !== d.digest)
+      throw new UserError(`${what} stored the manifest as ${got}, expected ${d.digest}`);
     manifestsPut++;
   };
 
@@ -81,9 +85,17 @@ export async function pushImage(reference: string, opts: PushOptions): Promise<P
     const m = await store.readJson<Manifest>(d.digest);
     const blobs = [m.config, ...m.layers];
     for (const b of blobs)
-      if (!(await store.hasBlob(b.digest))) throw new UserError(`image ${source} is incomplete in the local store: blob ${b.digest} is missing (pull it again)`);
+      if (!(await store.hasBlob(b.digest)))
+        throw new UserError(
+          `image ${source} is incomplete in the local store: blob ${b.digest} is missing (pull it again)`,
+        );
     await mapLimit(blobs, opts.concurrency ?? 3, (b) => pushBlob(client, store, repo, b, stats, opts));
-    await recordBlobSources(store, client.host, repo, blobs.map((b) => b.digest)).catch(() => undefined);
+    await recordBlobSources(
+      store,
+      client.host,
+      repo,
+      blobs.map((b) => b.digest),
+    ).catch(() => undefined);
   };
 
   try {
@@ -91,7 +103,9 @@ export async function pushImage(reference: string, opts: PushOptions): Promise<P
       const idx = await store.readJson<Index>(top.digest);
       for (const child of idx.manifests) {
         if (!(await store.hasBlob(child.digest)))
-          throw new UserError(`image ${source} is incomplete in the local store: the ${child.platform ? `${child.platform.os}/${child.platform.architecture}` : ""} manifest ${child.digest} is missing (it was pulled for one platform only; pull it without --platform)`);
+          throw new UserError(
+            `image ${source} is incomplete in the local store: the ${child.platform ? `${child.platform.os}/${child.platform.architecture}` : ""} manifest ${child.digest} is missing (it was pulled for one platform only; pull it without --platform)`,
+          );
         await pushManifestBlobs(child);
         await putManifest(child, child.digest);
       }
@@ -99,97 +113,140 @@ export async function pushImage(reference: string, opts: PushOptions): Promise<P
       await pushManifestBlobs(top);
     }
     await putManifest(top, ref.tag ?? ref.digest ?? "latest");
-    log.info(`pushed ${displayRef(ref)} to ${client.host}: ${stats.uploaded} blobs uploaded (${formatBytes(stats.bytes)}), ${stats.skipped} already present, ${stats.mounted} mounted`);
-    return { digest: top.digest, mediaType: top.mediaType, blobsUploaded: stats.uploaded, bytesUploaded: stats.bytes, blobsSkipped: stats.skipped, blobsMounted: stats.mounted, manifestsPut };
+    log.info(
+      `pushed ${displayRef(ref)} to ${client.host}: ${stats.uploaded} blobs uploaded (${formatBytes(stats.bytes)}), ${stats.skipped} already present, ${stats.mounted} mounted`,
+    );
+    return {
+      digest: top.digest,
+      mediaType: top.mediaType,
+      blobsUploaded: stats.uploaded,
+      bytesUploaded: stats.bytes,
+      blobsSkipped: stats.skipped,
+      blobsMounted: stats.mounted,
+      manifestsPut,
+    };
   } finally {
     if (!opts.client) client.close();
   }
 }
 
-async function pushBlob(client: RegistryClient, store: OciLayout, repo: string, d: Descriptor, stats: Stats, opts: PushOptions): Promise<void> {
+async function pushBlob(
+  client: RegistryClient,
+  store: OciLayout,
+  repo: string,
+  d: Descriptor,
+  stats: Stats,
+  opts: PushOptions,
+): Promise<void> {
   const what = `${client.host}/${repo}`;
   const pushScope = repositoryScope(repo, ["pull", "push"]);
-  const head = await client.request("HEAD", `/v2/${repo}/blobs/${d.digest}`, { scopes: [pushScope], expect: [200, 404], what });
+  const head = await client.request("HEAD", `/v2/${repo}/blobs/${d.digest}`, {
+    scopes: [pushScope],
+    expect: [200, 404],
+    what,
+  });
   head.body.resume();
   if (head.status === 200) {
     stats.skipped++;
     return;
   }
   // The whole upload (session + bytes) is the unit of retry: a failed session is abandoned.
-  await client.retry(async () => {
-    let location: string | undefined;
-    for (const from of await blobSources(store, client.host, repo, d.digest)) {
-      const res = await client.request("POST", `/v2/${repo}/blobs/uploads/?mount=${encodeURIComponent(d.digest)}&from=${encodeURIComponent(from)}`, {
-        scopes: [pushScope, repositoryScope(from, ["pull"])],
-        expect: [201, 202],
-        what,
-        noRetry: true,
-      });
-      res.body.resume();
-      if (res.status === 201) {
-        stats.mounted++;
-        return;
+  await client.retry(
+    async () => {
+      let location: string | undefined;
+      for (const from of await blobSources(store, client.host, repo, d.digest)) {
+        const res = await client.request(
+          "POST",
+          `/v2/${repo}/blobs/uploads/?mount=${encodeURIComponent(d.digest)}&from=${encodeURIComponent(from)}`,
+          {
+            scopes: [pushScope, repositoryScope(from, ["pull"])],
+            expect: [201, 202],
+            what,
+            noRetry: true,
+          },
+        );
+        res.body.resume();
+        if (res.status === 201) {
+          stats.mounted++;
+          return;
+        }
+        location = headerString(res.headers.location);
+        if (location) break;
       }
-      location = headerString(res.headers.location);
-      if (location) break;
-    }
-    if (!location) {
-      const res = await client.request("POST", `/v2/${repo}/blobs/uploads/`, { scopes: [pushScope], expect: [202], what, noRetry: true });
-      res.body.resume();
-      location = headerString(res.headers.location);
-      if (!location) throw new UserError(`${what}: the registry started an upload without a Location header`);
-    }
-    location = new URL(location, client.resolveUrl("/")).toString();
-    const file = store.blobPath(d.digest);
-    const bar = progress(`${d.digest.slice(7, 19)}: uploading`, d.size);
-    let sent = 0;
-    const counted = (start: number, end?: number): Readable => {
-      const meter = new Transform({
-        transform(chunk: Buffer, _e, cb) {
-          sent += chunk.length;
-          bar.update(sent);
-          cb(null, chunk);
-        },
-      });
-      return fs.createReadStream(file, { start, ...(end !== undefined ? { end } : {}) }).pipe(meter);
-    };
-    try {
-      const monolithicMax = opts.monolithicMax ?? 256 * 1024 * 1024;
-      if (d.size <= monolithicMax) {
-        const res = await client.request("PUT", withDigest(location, d.digest), {
-          headers: { "Content-Type": "application/octet-stream", "Content-Length": String(d.size) },
-          body: () => counted(0),
+      if (!location) {
+        const res = await client.request("POST", `/v2/${repo}/blobs/uploads/`, {
           scopes: [pushScope],
-          expect: [201],
+          expect: [202],
           what,
           noRetry: true,
         });
         res.body.resume();
-      } else {
-        const chunk = opts.chunkSize ?? 64 * 1024 * 1024;
-        for (let start = 0; start < d.size; start += chunk) {
-          const end = Math.min(d.size, start + chunk) - 1;
-          const res = await client.request("PATCH", location, {
-            headers: { "Content-Type": "application/octet-stream", "Content-Range": `${start}-${end}`, "Content-Length": String(end - start + 1) },
-            body: () => counted(start, end),
+        location = headerString(res.headers.location);
+        if (!location)
+          throw new UserError(`${what}: the registry started an upload without a Location header`);
+      }
+      location = new URL(location, client.resolveUrl("/")).toString();
+      const file = store.blobPath(d.digest);
+      const bar = progress(`${d.digest.slice(7, 19)}: uploading`, d.size);
+      let sent = 0;
+      const counted = (start: number, end?: number): Readable => {
+        const meter = new Transform({
+          transform(chunk: Buffer, _e, cb) {
+            sent += chunk.length;
+            bar.update(sent);
+            cb(null, chunk);
+          },
+        });
+        return fs.createReadStream(file, { start, ...(end !== undefined ? { end } : {}) }).pipe(meter);
+      };
+      try {
+        const monolithicMax = opts.monolithicMax ?? 256 * 1024 * 1024;
+        if (d.size <= monolithicMax) {
+          const res = await client.request("PUT", withDigest(location, d.digest), {
+            headers: { "Content-Type": "application/octet-stream", "Content-Length": String(d.size) },
+            body: () => counted(0),
             scopes: [pushScope],
-            expect: [202],
+            expect: [201],
             what,
             noRetry: true,
           });
-          await readBody(res.body);
-          const next = headerString(res.headers.location);
-          if (next) location = new URL(next, location).toString();
+          res.body.resume();
+        } else {
+          const chunk = opts.chunkSize ?? 64 * 1024 * 1024;
+          for (let start = 0; start < d.size; start += chunk) {
+            const end = Math.min(d.size, start + chunk) - 1;
+            const res = await client.request("PATCH", location, {
+              headers: {
+                "Content-Type": "application/octet-stream",
+                "Content-Range": `${start}-${end}`,
+                "Content-Length": String(end - start + 1),
+              },
+              body: () => counted(start, end),
+              scopes: [pushScope],
+              expect: [202],
+              what,
+              noRetry: true,
+            });
+            await readBody(res.body);
+            const next = headerString(res.headers.location);
+            if (next) location = new URL(next, location).toString();
+          }
+          const res = await client.request("PUT", withDigest(location, d.digest), {
+            scopes: [pushScope],
+            expect: [201],
+            what,
+            noRetry: true,
+          });
+          res.body.resume();
         }
-        const res = await client.request("PUT", withDigest(location, d.digest), { scopes: [pushScope], expect: [201], what, noRetry: true });
-        res.body.resume();
+      } finally {
+        bar.end();
+        stats.bytes += sent;
       }
-    } finally {
-      bar.end();
-      stats.bytes += sent;
-    }
-    stats.uploaded++;
-  }, `upload ${d.digest.slice(0, 19)} (${formatBytes(d.size)}) to ${what}`);
+      stats.uploaded++;
+    },
+    `upload ${d.digest.slice(0, 19)} (${formatBytes(d.size)}) to ${what}`,
+  );
 }
 
 function withDigest(location: string, digest: string): string {

@@ -13,7 +13,12 @@ import { Descriptor, Index, Manifest, MediaTypes, Platform } from "../image/type
 import { repositoryScope } from "./auth";
 import { RegistryClient, headerString, readBody } from "./client";
 
-export const MANIFEST_ACCEPT = [MediaTypes.manifest, MediaTypes.index, MediaTypes.dockerManifest, MediaTypes.dockerManifestList].join(", ");
+export const MANIFEST_ACCEPT = [
+  MediaTypes.manifest,
+  MediaTypes.index,
+  MediaTypes.dockerManifest,
+  MediaTypes.dockerManifestList,
+].join(", ");
 
 export function isIndexMediaType(mt: string | undefined): boolean {
   return mt === MediaTypes.index || mt === MediaTypes.dockerManifestList;
@@ -31,7 +36,12 @@ export interface FetchedManifest {
 }
 
 /** GET a manifest or index by tag or digest; verifies the digest when the reference pins one. */
-export async function fetchManifest(client: RegistryClient, repo: string, reference: string, what: string): Promise<FetchedManifest> {
+export async function fetchManifest(
+  client: RegistryClient,
+  repo: string,
+  reference: string,
+  what: string,
+): Promise<FetchedManifest> {
   const res = await client.request("GET", `/v2/${repo}/manifests/${reference}`, {
     headers: { Accept: MANIFEST_ACCEPT },
     scopes: [repositoryScope(repo, ["pull"])],
@@ -42,7 +52,9 @@ export async function fetchManifest(client: RegistryClient, repo: string, refere
   if (res.status === 404) throw new UserError(`manifest unknown: ${what} not found on ${client.host}`);
   const digest = digestOf(bytes);
   if (reference.startsWith("sha256:") && digest !== reference)
-    throw new UserError(`manifest ${what} from ${client.host} has digest ${digest}, expected ${reference}: refusing it`);
+    throw new UserError(
+      `manifest ${what} from ${client.host} has digest ${digest}, expected ${reference}: refusing it`,
+    );
   let json: Manifest | Index;
   try {
     json = JSON.parse(bytes.toString("utf8")) as Manifest | Index;
@@ -50,9 +62,13 @@ export async function fetchManifest(client: RegistryClient, repo: string, refere
     throw new UserError(`manifest ${what} from ${client.host} is not JSON`);
   }
   const ct = headerString(res.headers["content-type"])?.split(";")[0]?.trim();
-  const mediaType = json.mediaType ?? (ct && ct !== "application/json" ? ct : "manifests" in json ? MediaTypes.index : MediaTypes.manifest);
+  const mediaType =
+    json.mediaType ??
+    (ct && ct !== "application/json" ? ct : "manifests" in json ? MediaTypes.index : MediaTypes.manifest);
   if (json.schemaVersion !== 2 || (!("manifests" in json) && !("layers" in json)))
-    throw new UserError(`${what} on ${client.host} uses an unsupported manifest format (${mediaType}); only OCI and Docker schema 2 are supported`);
+    throw new UserError(
+      `${what} on ${client.host} uses an unsupported manifest format (${mediaType}); only OCI and Docker schema 2 are supported`,
+    );
   return { bytes, digest, mediaType, json };
 }
 
@@ -64,7 +80,8 @@ export function platformString(p: Platform | undefined): string {
 /** "linux/arm64/v8" -> Platform. */
 export function parsePlatform(s: string): Platform {
   const [os, architecture, variant] = s.split("/");
-  if (!os || !architecture) throw new UserError(`invalid platform "${s}": expected os/arch[/variant], e.g. linux/amd64`);
+  if (!os || !architecture)
+    throw new UserError(`invalid platform "${s}": expected os/arch[/variant], e.g. linux/amd64`);
   return { os, architecture, ...(variant ? { variant } : {}) };
 }
 
@@ -87,32 +104,44 @@ export interface TransferStats {
  * into the store and is verified; a mismatch stores nothing. A transient failure retries this blob
  * only (earlier blobs stay stored, so a re-run also fetches only what is missing).
  */
-export async function downloadBlob(client: RegistryClient, store: OciLayout, repo: string, d: Descriptor, stats: TransferStats): Promise<void> {
+export async function downloadBlob(
+  client: RegistryClient,
+  store: OciLayout,
+  repo: string,
+  d: Descriptor,
+  stats: TransferStats,
+): Promise<void> {
   if (await store.hasBlob(d.digest)) {
     stats.skipped++;
     return;
   }
   const bar = progress(`${d.digest.slice(7, 19)}: downloading`, d.size);
   try {
-    await client.retry(async () => {
-      const res = await client.request("GET", `/v2/${repo}/blobs/${d.digest}`, {
-        scopes: [repositoryScope(repo, ["pull"])],
-        expect: [200, 404],
-        what: `${client.host}/${repo}`,
-        noRetry: true,
-      });
-      if (res.status === 404) {
-        res.body.resume();
-        throw new UserError(`blob unknown: ${d.digest} of ${repo} is missing on ${client.host}`);
-      }
-      try {
-        await store.putBlobStream(res.body, { digest: d.digest, size: d.size }, (n) => bar.update(n));
-      } catch (err) {
-        res.body.destroy();
-        if (isTransient(err)) throw err;
-        throw new UserError(`downloading ${d.digest} of ${client.host}/${repo}: ${(err as Error).message}`, { cause: err });
-      }
-    }, `download ${d.digest.slice(0, 19)} (${formatBytes(d.size)})`);
+    await client.retry(
+      async () => {
+        const res = await client.request("GET", `/v2/${repo}/blobs/${d.digest}`, {
+          scopes: [repositoryScope(repo, ["pull"])],
+          expect: [200, 404],
+          what: `${client.host}/${repo}`,
+          noRetry: true,
+        });
+        if (res.status === 404) {
+          res.body.resume();
+          throw new UserError(`blob unknown: ${d.digest} of ${repo} is missing on ${client.host}`);
+        }
+        try {
+          await store.putBlobStream(res.body, { digest: d.digest, size: d.size }, (n) => bar.update(n));
+        } catch (err) {
+          res.body.destroy();
+          if (isTransient(err)) throw err;
+          throw new UserError(
+            `downloading ${d.digest} of ${client.host}/${repo}: ${(err as Error).message}`,
+            { cause: err },
+          );
+        }
+      },
+      `download ${d.digest.slice(0, 19)} (${formatBytes(d.size)})`,
+    );
   } finally {
     bar.end();
   }
@@ -147,7 +176,12 @@ function sourcesFile(store: OciLayout): string {
 }
 
 /** Records that `registry/repo` holds these blobs. */
-export async function recordBlobSources(store: OciLayout, registry: string, repo: string, digests: string[]): Promise<void> {
+export async function recordBlobSources(
+  store: OciLayout,
+  registry: string,
+  repo: string,
+  digests: string[],
+): Promise<void> {
   const file = sourcesFile(store);
   const release = await acquireLock(file + ".lock", `blob source record ${file}`);
   try {
@@ -164,7 +198,14 @@ export async function recordBlobSources(store: OciLayout, registry: string, repo
 }
 
 /** Other repositories on `registry` known to hold `digest`. */
-export async function blobSources(store: OciLayout, registry: string, repo: string, digest: string): Promise<string[]> {
+export async function blobSources(
+  store: OciLayout,
+  registry: string,
+  repo: string,
+  digest: string,
+): Promise<string[]> {
   const all = (await readJsonIfExists<Record<string, string[]>>(sourcesFile(store))) ?? {};
-  return (all[digest] ?? []).filter((w) => w.startsWith(registry + "/") && w !== `${registry}/${repo}`).map((w) => w.slice(registry.length + 1));
+  return (all[digest] ?? [])
+    .filter((w) => w.startsWith(registry + "/") && w !== `${registry}/${repo}`)
+    .map((w) => w.slice(registry.length + 1));
 }
