@@ -23,9 +23,9 @@ const COMPUTED_INPUTS = ["providerVersion"] as const;
 /** Hosts for a cluster. Scale by changing the counts; the resource adds or removes hosts in place. */
 export class Infra extends pulumi.dynamic.Resource {
   /** Master hosts, master0 first. */
-  declare public readonly masters: pulumi.Output<Host[]>;
+  declare public readonly masterHosts: pulumi.Output<Host[]>;
   /** Worker hosts. */
-  declare public readonly workers: pulumi.Output<Host[]>;
+  declare public readonly workerHosts: pulumi.Output<Host[]>;
   declare public readonly sshUser: pulumi.Output<string>;
   /** Secret. */
   declare public readonly sshPrivateKey: pulumi.Output<string | undefined>;
@@ -41,12 +41,12 @@ export class Infra extends pulumi.dynamic.Resource {
 
   /** Master IPs (private), master0 first: feeds Cluster.masters. */
   get masterIps(): pulumi.Output<string[]> {
-    return this.masters.apply((hs) => hs.map((h) => h.privateIp));
+    return this.masterHosts.apply((hs) => hs.map((h) => h.privateIp));
   }
 
   /** Worker IPs (private): feeds Cluster.workers. */
   get workerIps(): pulumi.Output<string[]> {
-    return this.workers.apply((hs) => hs.map((h) => h.privateIp));
+    return this.workerHosts.apply((hs) => hs.map((h) => h.privateIp));
   }
 
   /** The SSH login of the hosts, ready for Cluster.ssh. */

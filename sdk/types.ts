@@ -56,6 +56,8 @@ export interface AlicloudInfra {
   vpcEndpoint?: pulumi.Input<string>;
   batchSize?: pulumi.Input<number>;
   rateLimitPerMinute?: pulumi.Input<number>;
+  /** Wait until SSH answers on every instance (default true). */
+  waitForSsh?: pulumi.Input<boolean>;
 }
 
 export interface AppMetadata {

@@ -124,6 +124,7 @@ export const objectTypes: Record<string, ObjectTypeDesc> = {
       vpcEndpoint: { type: str, description: "VPC API endpoint override (tests)." },
       batchSize: { type: int, description: "Instances per RunInstances call (1..100, default 100)." },
       rateLimitPerMinute: { type: int, description: "API calls per minute at most." },
+      waitForSsh: { type: bool, description: "Wait until SSH answers on every instance before finishing (default true)." },
     },
   },
   ImageMetadata: {
@@ -204,8 +205,8 @@ export const resources: Record<"ClusterImage" | "Infra" | "Cluster", ResourceDes
       providerVersion,
     },
     outputs: {
-      masters: { type: arr(ref("Host")), description: "Master hosts, master0 first.", required: true },
-      workers: { type: arr(ref("Host")), description: "Worker hosts.", required: true },
+      masterHosts: { type: arr(ref("Host")), description: "Master hosts, master0 first.", required: true },
+      workerHosts: { type: arr(ref("Host")), description: "Worker hosts.", required: true },
       sshUser: { type: str, description: "Login user of the hosts.", required: true },
       sshPrivateKey: { type: str, description: "Private key for the hosts (when generated or given).", secret: true },
       sshPassword: { type: str, description: "Password for the hosts (when set).", secret: true },

@@ -42,6 +42,7 @@ export interface InfraInputs {
     vpcEndpoint?: string;
     batchSize?: number;
     rateLimitPerMinute?: number;
+    waitForSsh?: boolean;
   };
   ssh?: { user?: string; password?: string; privateKey?: string; passphrase?: string; port?: number };
   tags?: Record<string, string>;
@@ -134,8 +135,8 @@ function outputsOf(i: InfraInputs, st: InfraStateOut, hosts: { masters: HostOut[
     ...i,
     ssh: secret(i.ssh),
     alicloud: secret(i.alicloud),
-    masters: hosts.masters,
-    workers: hosts.workers,
+    masterHosts: hosts.masters,
+    workerHosts: hosts.workers,
     sshUser: i.ssh?.user ?? "root",
     sshPrivateKey: secret(privateKey ?? i.ssh?.privateKey),
     sshPassword: secret(i.ssh?.password),
@@ -145,6 +146,13 @@ function outputsOf(i: InfraInputs, st: InfraStateOut, hosts: { masters: HostOut[
 
 function resourceId(i: InfraInputs): string {
   return `${i.provider}:${i.name}`;
+}
+
+/** After a partial create/update the state has fewer hosts than asked for (or pending ones): resume. */
+export function shortOf(olds: Record<string, unknown>): boolean {
+  const o = olds as unknown as InfraInputs & { masterHosts?: unknown[]; workerHosts?: unknown[]; state?: InfraStateOut };
+  if (o.state?.kind === "alicloud" && (o.state.alicloud.pending?.length ?? 0) > 0) return true;
+  return (o.masterHosts?.length ?? 0) !== (o.masters?.count ?? 0) || (o.workerHosts?.length ?? 0) !== (o.nodes?.count ?? 0);
 }
 
 // ---- alicloud ----
@@ -157,6 +165,8 @@ async function applyAlicloud(id: string, i: InfraInputs, prev: InfraState | unde
       onState: async (x) => {
         last = x;
       },
+      waitForSsh: i.alicloud?.waitForSsh !== false,
+      ...(i.ssh?.port ? { sshPort: i.ssh.port } : {}),
     });
     return outputsOf(i, { kind: "alicloud", alicloud: s }, hostsOfAlicloud(s));
   } catch (err) {
@@ -225,7 +235,7 @@ export const provider = {
     const changed = changedKeys(olds, news, IN_PLACE_KEYS);
     const aliChanged = changedKeys(oa, na, ["eip", "keyPairName", "sshCidr", "batchSize", "rateLimitPerMinute", "ecsEndpoint", "vpcEndpoint"]);
     const unknown = containsUnknown(news);
-    return { changes: replaces.length + changed.length + aliChanged.length > 0 || unknown, replaces, deleteBeforeReplace: replaces.length > 0 };
+    return { changes: replaces.length + changed.length + aliChanged.length > 0 || unknown || shortOf(olds), replaces, deleteBeforeReplace: replaces.length > 0 };
   },
 
   async create(inputsRaw: Record<string, unknown>) {

@@ -38,7 +38,7 @@ const sdk = {
   Infra: {
     args: { provider: true, name: true, masters: true, nodes: true, local: true, alicloud: true, ssh: true, tags: true } satisfies Keys<InfraArgs>,
     required: { provider: true, masters: true } satisfies Req<InfraArgs>,
-    outputs: { masters: true, workers: true, sshUser: true, sshPrivateKey: true, sshPassword: true, state: true, masterIps: true, workerIps: true, sshLogin: true } satisfies OutputKeys<Infra>,
+    outputs: { masterHosts: true, workerHosts: true, sshUser: true, sshPrivateKey: true, sshPassword: true, state: true, masterIps: true, workerIps: true, sshLogin: true } satisfies OutputKeys<Infra>,
     // Getters derived from outputs (feed Cluster), not properties.
     sdkOnly: ["masterIps", "workerIps", "sshLogin"],
   },
@@ -72,6 +72,7 @@ const objectSdk = {
     vpcEndpoint: true,
     batchSize: true,
     rateLimitPerMinute: true,
+    waitForSsh: true,
   } satisfies Keys<AlicloudInfra>,
 };
 
@@ -113,6 +114,13 @@ describe("schema.json and the SDK agree with the resource descriptions", () => {
         .filter((k) => d.inputs[k]!.required)
         .sort();
       assert.deepEqual(Object.keys(sdk[name].required).sort(), req);
+    });
+
+    it(`${name}: no output shares a name with an input (inputs are echoed into the outputs)`, () => {
+      assert.deepEqual(
+        Object.keys(d.outputs).filter((k) => k in d.inputs),
+        [],
+      );
     });
 
     it(`${name}: SDK output properties are schema properties (inputs echoed + outputs)`, () => {
