@@ -156,8 +156,15 @@ function tagParams(spec: AlicloudInfraSpec, extra: Record<string, string> = {}, 
   return out;
 }
 
+/**
+ * Polls `probe` until it returns a value: waits pollMin, then ×1.5 each time up to pollMax, each
+ * wait jittered ±20% (p-retry's own `randomize` only lengthens waits, by up to 2×, which overshoots
+ * a boot by seconds; a symmetric jitter still spreads many pollers apart).
+ */
 async function pollUntil<T>(ctx: Ctx, what: string, probe: () => Promise<T | undefined>): Promise<T> {
   const t = ctx.spec.tuning ?? {};
+  const min = t.pollMinMs ?? 1000;
+  const max = t.pollMaxMs ?? 5000;
   return pRetry(
     async () => {
       const v = await probe();
@@ -167,10 +174,15 @@ async function pollUntil<T>(ctx: Ctx, what: string, probe: () => Promise<T | und
     {
       retries: 10_000,
       factor: 1.5,
-      minTimeout: t.pollMinMs ?? 1000,
-      maxTimeout: t.pollMaxMs ?? 10_000,
-      randomize: true,
+      minTimeout: min * 0.8,
+      maxTimeout: max * 0.8,
+      randomize: false,
       maxRetryTime: t.pollTimeoutMs ?? 10 * 60_000,
+      // p-retry waits 0.8 × the nominal delay; this adds 0..0.4 × nominal, so each wait is 0.8..1.2 × nominal.
+      onFailedAttempt: async ({ attemptNumber }) => {
+        const nominal = Math.min(max, min * 1.5 ** (attemptNumber - 1));
+        await new Promise((r) => setTimeout(r, Math.random() * 0.4 * nominal));
+      },
       shouldRetry: ({ error }) => error instanceof NotReady,
     },
   ).catch((err: unknown) => {

@@ -50,7 +50,7 @@ export interface Tuning {
   minBackoffMs?: number;
   maxBackoffMs?: number;
   requestTimeoutMs?: number;
-  /** First and largest wait between DescribeInstances polls. Defaults 1 s and 10 s. */
+  /** First and largest wait between DescribeInstances polls (×1.5 per poll, ±20% jitter). Defaults 1 s and 5 s. */
   pollMinMs?: number;
   pollMaxMs?: number;
   /** Give up waiting for Running (or for deletion) after this long. Default 10 min. */
