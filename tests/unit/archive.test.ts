@@ -477,6 +477,30 @@ describe("save/load (OCI archive)", function () {
     }
   });
 
+  it("refuses files that are not tar archives, and an empty one", async () => {
+    const junk = path.join(tmp, "junk.tar");
+    fs.writeFileSync(junk, crypto.randomBytes(4096));
+    await expectUserError(
+      loadArchive(dst, junk),
+      /is not a usable OCI archive: it is not a readable tar file \(.+\); nothing was loaded$/,
+    );
+    const empty = path.join(tmp, "empty.tar");
+    fs.writeFileSync(empty, "");
+    await expectUserError(
+      loadArchive(dst, empty),
+      /is not a usable OCI archive: it has no index.json; nothing was loaded$/,
+    );
+    const truncated = path.join(tmp, "truncated.tar");
+    await saveImages(src, ["app:1"], path.join(tmp, "full.tar"));
+    fs.writeFileSync(truncated, fs.readFileSync(path.join(tmp, "full.tar")).subarray(0, 1500));
+    await expectUserError(
+      loadArchive(dst, truncated),
+      /is not a usable OCI archive: .*; nothing was loaded$/,
+    );
+    assert.equal(blobCount(dst), 0);
+    assert.deepEqual((await dst.readIndex()).manifests, []);
+  });
+
   it("unsafeEntryName classifies names", () => {
     const table: Array<[string, string | undefined]> = [
       ["blobs/sha256/abc", undefined],

@@ -427,7 +427,8 @@ export async function loadArchive(
       input.destroy();
       extract.destroy();
       await feeding.catch(() => undefined);
-      throw err;
+      if (err instanceof UserError) throw err;
+      throw bad(`it is not a readable tar file (${(err as Error).message})`);
     }
     try {
       await feeding;
