@@ -193,40 +193,50 @@ class Ctx {
     return out;
   }
 
+  private readonly envKeyCache = new Map<string, { keys: string[]; fallback: boolean }>();
+  private readonly envValueCache = new Map<string, string>();
+  private readonly hostEnvCache = new Map<string, Env>();
+
   /**
-   * Env keys a step reads: from the templates under the classes it reads (templateEnvKeys), the
-   * recognised keys it interprets, and `$KEY` in its own commands. Without a template map every
-   * key counts for template-consuming steps.
+   * Env parts of a step, one per key it reads ("env:PodCIDR"), so a change names its key.
+   * The keys: those of the templates under the classes the step reads (templateEnvKeys), the
+   * recognised keys it interprets (ENV_CONSUMERS), and `$KEY` in its own commands. Without a
+   * template map, every key counts for template-consuming steps (and the reason says so).
    */
-  envPart(ip: string, step: string, classes: (c: LayerClass) => boolean, templateConsumer: boolean, cmdText = ""): Part | undefined {
-    const env = this.envOf(ip);
-    const map = this.image.templateEnvKeys;
-    let keys: string[];
-    let fallback = false;
-    if (templateConsumer && !map) {
-      keys = Object.keys(env);
-      fallback = true;
-    } else {
+  envParts(ip: string, step: string, classes: (c: LayerClass) => boolean, templateConsumer: boolean, cmdText = "", classTag = step): Part[] {
+    let env = this.hostEnvCache.get(ip);
+    if (!env) {
+      env = this.envOf(ip);
+      this.hostEnvCache.set(ip, env);
+    }
+    const cacheKey = `${classTag}\0${templateConsumer}\0${cmdText}`;
+    let spec = this.envKeyCache.get(cacheKey);
+    if (!spec) {
+      const map = this.image.templateEnvKeys;
       const set = new Set<string>();
-      if (map && templateConsumer)
+      let fallback = false;
+      if (templateConsumer && !map) fallback = true;
+      else if (map && templateConsumer)
         for (const [p, ks] of Object.entries(map)) if (classifyPath(p).some(classes)) for (const k of ks) set.add(k);
       for (const [k, steps] of Object.entries(ENV_CONSUMERS)) if ((steps as string[]).includes(step)) set.add(k);
       for (const k of envRefs(cmdText)) set.add(k);
-      keys = [...set];
+      spec = { keys: [...set].sort(), fallback };
+      this.envKeyCache.set(cacheKey, spec);
     }
-    keys.sort();
-    const used: Env = {};
-    for (const k of keys) if (env[k] !== undefined) used[k] = env[k] as string[];
-    if (keys.length === 0) return undefined;
-    const desc = fallback
-      ? `env changed (the image facts have no template env map, so every template-consuming step is assumed to use every key)`
-      : `env ${this.changedEnvKeys(ip, used).join(", ") || keys.join(", ")} changed`;
-    return { name: "env", hash: hash(used), desc };
-  }
-
-  /** Keys whose value differs from what the previous apply saw is unknowable (state keeps hashes); name the used keys. */
-  private changedEnvKeys(_ip: string, used: Env): string[] {
-    return Object.keys(used);
+    const keys = spec.fallback ? [...new Set([...Object.keys(env), ...spec.keys])].sort() : spec.keys;
+    return keys.map((k) => {
+      const values = env[k] ?? null;
+      const vk = `${k}\0${JSON.stringify(values)}`;
+      let h = this.envValueCache.get(vk);
+      if (!h) {
+        h = hash(values);
+        this.envValueCache.set(vk, h);
+      }
+      const desc = spec.fallback
+        ? `env ${k} changed (no template env map in the image facts: every template-consuming step is assumed to use every key)`
+        : `env ${k} changed`;
+      return { name: `env:${k}`, hash: h, desc };
+    });
   }
 }
 
@@ -438,8 +448,7 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
       configsPart,
       { name: "platform", hash: hash(ctx.platforms[ip] ?? ""), desc: `platform of ${ip} changed` },
     ];
-    const envDist = ctx.envPart(ip, "distribute", () => true, true);
-    if (envDist) distParts.push(envDist);
+    distParts.push(...ctx.envParts(ip, "distribute", () => true, true));
     const dist = add({
       id: `distribute:${ip}`,
       kind: "distribute",
@@ -452,15 +461,13 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
     });
     const pre = hostHooks("pre-init-host", ip, [dist]);
     const initParts: Part[] = [ctx.layerPart("layers:host-init", (c) => c === "host-init", "scripts/, etc/, bin/")];
-    const envInit = ctx.envPart(ip, "init-host", (c) => c === "host-init", true);
-    if (envInit) initParts.push(envInit);
+    initParts.push(...ctx.envParts(ip, "init-host", (c) => c === "host-init", true));
     const init = add({ id: `init-host:${ip}`, kind: "init-host", hosts: [ip], parts: initParts, deps: [dist, ...pre], newReason: hostNew(ip), force: force(ip) });
     const rtParts: Part[] = [
       ctx.shared("runtime", () => runtime, `container runtime is ${runtime}`),
       ctx.layerPart("layers:runtime", (c) => c === "runtime", "cri/, scripts/<runtime>.sh"),
     ];
-    const envRt = ctx.envPart(ip, "container-runtime", (c) => c === "runtime", true);
-    if (envRt) rtParts.push(envRt);
+    rtParts.push(...ctx.envParts(ip, "container-runtime", (c) => c === "runtime", true));
     let last = add({ id: `container-runtime:${ip}`, kind: "container-runtime", hosts: [ip], extra: { runtime }, parts: rtParts, deps: [init], newReason: hostNew(ip), force: force(ip) });
     if (wantAliases || applied.steps[`host-aliases:${ip}`]) {
       last = add({ id: `host-aliases:${ip}`, kind: "host-aliases", hosts: [ip], parts: [aliasesPart], deps: [last], newReason: hostNew(ip), force: force(ip) });
@@ -486,8 +493,7 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
   const regClientShared = ctx.shared("registry-hosts", () => regHosts, `registry hosts changed (${regHosts.join(", ")})`);
   for (const ip of ctx.all) {
     const parts: Part[] = [regSettings, regClientShared, { name: "role", hash: hash(ctx.role(ip)), desc: `role of ${ip} changed` }];
-    const envPart = ctx.envPart(ip, "registry-client", () => false, false);
-    if (envPart) parts.push(envPart);
+    parts.push(...ctx.envParts(ip, "registry-client", () => false, false));
     lastOfHost.set(ip, add({ id: `registry-client:${ip}`, kind: "registry-client", hosts: [ip], parts, deps: [lastOfHost.get(ip) ?? "", ...regStepIds], newReason: hostNew(ip), force: force(ip) }));
   }
 
@@ -503,8 +509,7 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
     ctx.shared("kube:version", () => image.kubeVersion ?? "", `kube version changed to ${image.kubeVersion ?? "(none)"}`),
     { name: "registry", hash: regSettings.hash, desc: regSettings.desc },
   ];
-  const kcEnv = ctx.envPart(runner, "kubeadm-config", (c) => c === "kubeadm", true);
-  if (kcEnv) kcParts.push(kcEnv);
+  kcParts.push(...ctx.envParts(runner, "kubeadm-config", (c) => c === "kubeadm", true));
   const kubeadmConfig = add({ id: "kubeadm-config", kind: "kubeadm-config", hosts: [runner], parts: kcParts, deps: [lastOfHost.get(runner) ?? ""], newReason: clusterNew });
 
   // ---- 6. masters: init (new cluster) or upgrade (existing), then joins one at a time
@@ -673,8 +678,7 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
       ctx.layerPart(`layers:app:${app.name}`, match, `application/apps/${app.name}/`),
       { name: "configs", hash: hash(spec.configs.filter((c) => c.appName === app.name || classifyPath(c.path).some(match))), desc: `Config documents for app ${app.name} changed` },
     ];
-    const env = ctx.envPart(ctx.master0, "launch", match, true, text);
-    if (env) parts.push(env);
+    parts.push(...ctx.envParts(ctx.master0, "launch", match, true, text, `launch-app:${app.name}`));
     prevLaunch = add({ id: `launch-app:${app.name}`, kind: "launch-app", hosts: [ctx.master0], extra: { app: app.name, cmds: app.cmds }, parts, deps: [...launchDeps, prevLaunch], newReason: `launch app ${app.name} (${clusterNew})` });
   }
   if (launch.cmds) {
@@ -685,8 +689,7 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
       ctx.layerPart("layers:launch-cmds", match, "manifests/, charts/"),
       { name: "configs", hash: hash(spec.configs.filter((c) => classifyPath(c.path).some(match))), desc: "Config documents for the launch changed" },
     ];
-    const env = ctx.envPart(ctx.master0, "launch", match, true, text);
-    if (env) parts.push(env);
+    parts.push(...ctx.envParts(ctx.master0, "launch", match, true, text, "launch-cmds"));
     prevLaunch = add({ id: "launch-cmds", kind: "launch-cmds", hosts: [ctx.master0], extra: { cmds: launch.cmds.cmds }, parts, deps: [...launchDeps, prevLaunch], newReason: `run ${launch.cmds.source} (${clusterNew})` });
   }
   for (const [id, rec] of Object.entries(applied.steps))
@@ -699,7 +702,8 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
     kind: "save-clusterfile",
     hosts: [ctx.master0],
     parts: [
-      { name: "spec", hash: hash(spec), desc: "Clusterfile changed" },
+      // ssh credentials are not part of what is saved on the cluster (they stay on this machine).
+      { name: "spec", hash: hash({ ...spec, ssh: undefined, hosts: spec.hosts.map((h) => ({ ...h, ssh: undefined })) }), desc: "Clusterfile changed" },
       { name: "image", hash: hash([image.reference, image.manifestDigest]), desc: `image is now ${image.reference}` },
     ],
     deps: [...launchDeps, prevLaunch, ...ctx.all.map((ip) => lastOfHost.get(ip) ?? ""), ...removalIds],
