@@ -468,6 +468,13 @@ describe("Kubefile parser: errors (exact messages, all at once)", () => {
         ],
       },
       {
+        name: "an ordering problem of a continued instruction names its first line",
+        text: `FROM scratch\nAPP a local://a\nLAUNCH [ \\\n  "a" \\\n  ]\nCOPY x y`,
+        problems: [
+          `${F}:3: LAUNCH must be the last instruction, but COPY follows at line 6; move LAUNCH to the end of the Kubefile`,
+        ],
+      },
+      {
         name: "ARG ARCH is reserved",
         text: "ARG ARCH=amd64\nFROM scratch",
         problems: [
