@@ -9,7 +9,7 @@ export default tseslint.config(
       "@typescript-eslint/no-floating-promises": "error",
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       "@typescript-eslint/no-require-imports": "off",
-      "no-console": ["error", { allow: [] }],
+      "no-console": "error",
     },
   },
   { files: ["provider/cli/**/*.ts", "bench/**/*.ts", "tests/**/*.ts", "examples/**/*.ts"], rules: { "no-console": "off" } },
