@@ -1,0 +1,65 @@
+import * as assert from "node:assert/strict";
+import { classifyWhiteout, parseInventory, planMaterialise, receiveBlobScript } from "../../provider/core/exec/node-layers";
+import { overlaps, parseSubnet, pickSubnet, validatePrefix } from "../../provider/core/infra/local/net-plan";
+
+const h = (c: string) => c.repeat(64);
+const d = (c: string) => `sha256:${h(c)}`;
+
+describe("distribute: node inventory and rootfs plan (pure)", () => {
+  it("parses blob sizes, partial uploads, the rootfs marker and layers.json", () => {
+    const inv = parseInventory(`12 ${h("a")}\n5 ${h("b")}.partial\n7 junk\nrootfs=yes\n==sealer-layers-json==\n{"layers":["${d("a")}"]}\n`);
+    assert.deepEqual([...inv.complete], [[h("a"), 12]]);
+    assert.deepEqual([...inv.partial], [[h("b"), 5]]);
+    assert.equal(inv.rootfsExists, true);
+    assert.deepEqual(inv.materialised, [d("a")]);
+    assert.equal(parseInventory(`rootfs=no\n==sealer-layers-json==\n{"lay`).materialised, undefined);
+  });
+
+  const inv = (layers: string[] | undefined, rootfsExists = true) => ({ complete: new Map(), partial: new Map(), rootfsExists, ...(layers ? { materialised: layers } : {}) });
+  for (const [name, cur, desired, rootfs, want] of [
+    ["same layers", [d("a"), d("b")], [d("a"), d("b")], true, { kind: "none" }],
+    ["layers added on top", [d("a")], [d("a"), d("b"), d("c")], true, { kind: "append", from: 1 }],
+    ["middle layer changed", [d("a"), d("b"), d("c")], [d("a"), d("x"), d("c")], true, { kind: "rebuild" }],
+    ["top layer removed", [d("a"), d("b")], [d("a")], true, { kind: "rebuild" }],
+    ["never materialised", undefined, [d("a")], false, { kind: "rebuild" }],
+    ["layers.json but rootfs gone", [d("a")], [d("a")], false, { kind: "rebuild" }],
+  ] as const)
+    it(`plans ${name}`, () => assert.deepEqual(planMaterialise([...desired], inv(cur ? [...cur] : undefined, rootfs)), want));
+
+  for (const [entry, want] of [
+    ["etc/a.txt", undefined],
+    ["./dir/.wh.c.txt", { kind: "remove", path: "dir/c.txt" }],
+    [".wh.top", { kind: "remove", path: "top" }],
+    ["dir/sub/.wh..wh..opq", { kind: "opaque", dir: "dir/sub" }],
+    [".wh..wh..opq", { kind: "opaque", dir: "." }],
+  ] as const)
+    it(`classifies ${entry}`, () => assert.deepEqual(classifyWhiteout(entry), want));
+
+  it("refuses whiteouts that escape the rootfs", () => {
+    assert.throws(() => classifyWhiteout("../.wh.passwd"), /unsafe whiteout entry/);
+    assert.throws(() => classifyWhiteout("/etc/.wh.passwd"), /unsafe whiteout entry/);
+  });
+
+  it("resumes from the partial size and starts fresh at 0", () => {
+    assert.match(receiveBlobScript("/var/lib/sealer", h("a"), 100, 40), /-eq 40 \]/);
+    assert.match(receiveBlobScript("/var/lib/sealer", h("a"), 100, 0), new RegExp(`: > ${h("a")}\\.partial`));
+  });
+});
+
+describe("local nodes: address plan (pure)", () => {
+  it("accepts only /24 subnets and valid prefixes", () => {
+    assert.deepEqual(parseSubnet("10.150.3.0/24"), { a: 10, b: 150, c: 3 });
+    assert.equal(parseSubnet("10.150.3.0/16"), undefined);
+    assert.equal(parseSubnet("10.300.3.0/24"), undefined);
+    assert.deepEqual(validatePrefix("ok-1"), []);
+    assert.equal(validatePrefix("thisistoolong1").length, 1);
+  });
+  it("detects overlaps and skips used subnets deterministically", () => {
+    assert.equal(overlaps({ a: 10, b: 100, c: 1 }, ["10.100.0.0/16"]), true);
+    assert.equal(overlaps({ a: 10, b: 101, c: 1 }, ["10.100.0.0/16", "192.168.1.5/32"]), false);
+    const first = pickSubnet("abc", []);
+    assert.equal(pickSubnet("abc", []), first);
+    assert.notEqual(pickSubnet("abc", [first]), first);
+    assert.match(first, /^10\.1\d\d\.\d+\.0\/24$/);
+  });
+});
