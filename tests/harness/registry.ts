@@ -330,7 +330,7 @@ export interface FaultProxy {
   host: string;
   port: number;
   /** Every request seen: method, path, status sent (or the fault). */
-  log: Array<{ method: string; path: string; outcome: string }>;
+  log: Array<{ method: string; path: string; outcome: string; range?: string }>;
   faults: Fault[];
   stop(): Promise<void>;
 }
@@ -369,7 +369,12 @@ export async function startFaultProxy(upstreamPort: number): Promise<FaultProxy>
     const up = http.request(
       { host: "127.0.0.1", port: upstreamPort, method, path: p, headers: req.headers },
       (ur) => {
-        logEntries.push({ method, path: p, outcome: fault ?? String(ur.statusCode) });
+        logEntries.push({
+        method,
+        path: p,
+        outcome: fault ?? String(ur.statusCode),
+        ...(req.headers.range ? { range: req.headers.range } : {}),
+      });
         res.writeHead(ur.statusCode ?? 502, ur.headers);
         if (fault === "truncate" || fault === "corrupt") {
           const total = Number(ur.headers["content-length"] ?? 0);

@@ -276,7 +276,12 @@ describe("registry auth, TLS and faults (docker-registry)", function () {
       const gets = proxy.log.filter((e) => e.method === "GET" && e.path.includes("/blobs/"));
       // config once, each faulted layer twice.
       assert.equal(gets.length, 5);
-      assert.equal(gets.filter((e) => e.path.includes(big)).length, 2);
+      const bigGets = gets.filter((e) => e.path.includes(big));
+      assert.equal(bigGets.length, 2);
+      // The truncated download resumed where it stopped (HTTP Range, 206), not from zero.
+      assert.equal(r.blobsResumed, 1);
+      assert.match(bigGets[1]!.range ?? "", /^bytes=[1-9]\d*-$/);
+      assert.equal(bigGets[1]!.outcome, "206");
       assert.deepEqual(fs.readdirSync(pulled.tmpDir()), []);
     });
 

@@ -79,7 +79,7 @@ describe("container image discovery", () => {
     assert.deepEqual(imagesInYaml(y), [
       { image: "a:1", line: 3 },
       { image: "a:1", line: 4 },
-      { image: "b:2" },
+      { image: "b:2", line: 5 },
     ]);
   });
 

@@ -62,8 +62,11 @@ export function imagesInYaml(text: string): Array<{ image: string; line?: number
   const used = new Set<number>();
   return found.map((image) => {
     const esc = image.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-    const re = new RegExp(`^\\s*(?:-\\s*)?image\\s*:\\s*["']?${esc}["']?\\s*(?:#.*)?$`);
-    const idx = lines.findIndex((l, i) => !used.has(i) && re.test(l));
+    const block = new RegExp(`^\\s*(?:-\\s*)?image\\s*:\\s*["']?${esc}["']?\\s*(?:#.*)?$`);
+    // Flow style (`- {name: a, image: "x"}`) as a fallback.
+    const flow = new RegExp(`\\bimage\\s*:\\s*["']?${esc}["']?\\s*(?:[,}#]|$)`);
+    let idx = lines.findIndex((l, i) => !used.has(i) && block.test(l));
+    if (idx < 0) idx = lines.findIndex((l, i) => !used.has(i) && flow.test(l));
     if (idx >= 0) used.add(idx);
     return idx >= 0 ? { image, line: idx + 1 } : { image };
   });

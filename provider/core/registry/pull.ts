@@ -53,6 +53,8 @@ export interface PullResult {
   blobsDownloaded: number;
   bytesDownloaded: number;
   blobsSkipped: number;
+  /** Downloads that resumed a partial file (Range request) instead of starting over. */
+  blobsResumed: number;
 }
 
 export async function pullImage(reference: string, opts: PullOptions): Promise<PullResult> {
@@ -61,7 +63,7 @@ export async function pullImage(reference: string, opts: PullOptions): Promise<P
   const store = opts.store;
   await store.init();
   const client = opts.client ?? (await RegistryClient.open(ref.domain, opts));
-  const stats: TransferStats = { blobs: 0, bytes: 0, skipped: 0 };
+  const stats: TransferStats = { blobs: 0, bytes: 0, skipped: 0, resumed: 0 };
   const want = typeof opts.platform === "string" ? parsePlatform(opts.platform) : opts.platform;
   try {
     const top = await fetchManifest(client, ref.path, ref.digest ?? ref.tag ?? "latest", what);
@@ -141,6 +143,7 @@ export async function pullImage(reference: string, opts: PullOptions): Promise<P
       blobsDownloaded: stats.blobs,
       bytesDownloaded: stats.bytes,
       blobsSkipped: stats.skipped,
+      blobsResumed: stats.resumed,
     };
   } finally {
     if (!opts.client) client.close();

@@ -3,11 +3,15 @@
  * reference, blob downloads into the store, and a small record of which repositories are known to
  * hold which blobs (so a push can ask for a cross-repository mount instead of uploading).
  */
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
 import * as path from "node:path";
-import { UserError, isTransient } from "../errors";
+import { Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { TransientError, UserError, isTransient } from "../errors";
 import { acquireLock, readJsonIfExists, writeJsonAtomic } from "../fsutil";
 import { formatBytes, progress } from "../log";
-import { OciLayout, digestOf } from "../image/layout";
+import { OciLayout, digestHex, digestOf } from "../image/layout";
 import { Reference } from "../image/reference";
 import { Descriptor, Index, Manifest, MediaTypes, Platform } from "../image/types";
 import { repositoryScope } from "./auth";
@@ -97,12 +101,18 @@ export interface TransferStats {
   blobs: number;
   bytes: number;
   skipped: number;
+  /** Downloads that continued a partial file with a Range request. */
+  resumed: number;
 }
 
 /**
- * Downloads one blob into the store unless it is already there. The content streams straight
- * into the store and is verified; a mismatch stores nothing. A transient failure retries this blob
- * only (earlier blobs stay stored, so a re-run also fetches only what is missing).
+ * Downloads one blob into the store unless it is already there. The bytes go to a partial file
+ * named after the digest (under the store's tmp dir, locked against a concurrent pull of the same
+ * blob); after a transient failure, or in the next run after an interruption, the download
+ * resumes from the partial file's end with an HTTP Range request (registries answer 206; a 200
+ * restarts from zero). The finished file is verified (size and sha256) before it is renamed into
+ * the store: a mismatch deletes it and stores nothing. Other blobs are unaffected by one blob's
+ * failure, so a re-run fetches only what is missing.
  */
 export async function downloadBlob(
   client: RegistryClient,
@@ -115,13 +125,27 @@ export async function downloadBlob(
     stats.skipped++;
     return;
   }
+  await fs.promises.mkdir(store.tmpDir(), { recursive: true });
+  const partial = path.join(store.tmpDir(), `pull-${digestHex(d.digest)}.partial`);
+  const release = await acquireLock(`${partial}.lock`, `download of ${d.digest}`, 30 * 60_000);
   const bar = progress(`${d.digest.slice(7, 19)}: downloading`, d.size);
   try {
+    if (await store.hasBlob(d.digest)) {
+      // Another process finished it while we waited for the lock.
+      stats.skipped++;
+      return;
+    }
     await client.retry(
       async () => {
+        let offset = await fs.promises.stat(partial).then((st) => st.size, () => 0);
+        if (offset > d.size) {
+          await fs.promises.rm(partial, { force: true });
+          offset = 0;
+        }
         const res = await client.request("GET", `/v2/${repo}/blobs/${d.digest}`, {
+          ...(offset > 0 ? { headers: { Range: `bytes=${offset}-` } } : {}),
           scopes: [repositoryScope(repo, ["pull"])],
-          expect: [200, 404],
+          expect: [200, 206, 404, 416],
           what: `${client.host}/${repo}`,
           noRetry: true,
         });
@@ -129,24 +153,61 @@ export async function downloadBlob(
           res.body.resume();
           throw new UserError(`blob unknown: ${d.digest} of ${repo} is missing on ${client.host}`);
         }
-        try {
-          await store.putBlobStream(res.body, { digest: d.digest, size: d.size }, (n) => bar.update(n));
-        } catch (err) {
-          res.body.destroy();
-          if (isTransient(err)) throw err;
+        if (res.status === 416) {
+          // Nothing left to fetch (or the partial file is bad): verify below / start over.
+          res.body.resume();
+        } else {
+          if (res.status === 200) offset = 0;
+          stats.resumed += offset > 0 ? 1 : 0;
+          let got = offset;
+          const out = fs.createWriteStream(partial, { flags: offset > 0 ? "a" : "w", mode: 0o644 });
+          try {
+            await pipeline(
+              res.body,
+              new Transform({
+                transform(chunk: Buffer, _e, cb) {
+                  got += chunk.length;
+                  bar.update(got);
+                  cb(null, chunk);
+                },
+              }),
+              out,
+            );
+          } catch (err) {
+            res.body.destroy();
+            // Keep the partial file: the retry resumes from its end.
+            if (isTransient(err)) throw err;
+            throw new UserError(`downloading ${d.digest} of ${client.host}/${repo}: ${(err as Error).message}`, { cause: err });
+          }
+        }
+        const size = await fs.promises.stat(partial).then((st) => st.size, () => 0);
+        if (size < d.size && res.status !== 416)
+          throw new TransientError(`download of ${d.digest} ended early (${size} of ${d.size} bytes)`);
+        const digest = size === d.size ? await hashFile(partial) : "(wrong size)";
+        if (digest !== d.digest) {
+          await fs.promises.rm(partial, { force: true });
           throw new UserError(
-            `downloading ${d.digest} of ${client.host}/${repo}: ${(err as Error).message}`,
-            { cause: err },
+            `downloading ${d.digest} of ${client.host}/${repo}: content verification failed: expected ${d.digest} (${d.size} bytes), got ${digest} (${size} bytes); nothing was stored`,
           );
         }
+        // Verified: the store's invariant (a blob file exists only with its full content) holds.
+        await fs.promises.mkdir(path.dirname(store.blobPath(d.digest)), { recursive: true });
+        await fs.promises.rename(partial, store.blobPath(d.digest));
       },
       `download ${d.digest.slice(0, 19)} (${formatBytes(d.size)})`,
     );
   } finally {
     bar.end();
+    await release();
   }
   stats.blobs++;
   stats.bytes += d.size;
+}
+
+async function hashFile(file: string): Promise<string> {
+  const h = crypto.createHash("sha256");
+  for await (const c of fs.createReadStream(file, { highWaterMark: 1 << 20 })) h.update(c as Buffer);
+  return "sha256:" + h.digest("hex");
 }
 
 /** Runs `fn` over `items` with at most `limit` at once; the first failure wins. */
