@@ -47,6 +47,8 @@ export interface ApplyOptions {
   ssh?: { dialAttempts?: number; dialTimeoutMs?: number; keepaliveIntervalMs?: number };
   /** Per-command timeout on the nodes (default 10 min). */
   commandTimeoutMs?: number;
+  /** Steps run at once (default 8); 1 runs the plan strictly in order. */
+  parallelSteps?: number;
 }
 
 export interface ApplyResult {
@@ -129,7 +131,7 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
       }
       await o.onState?.(s);
     };
-    const ran = await executeSteps(ctx, plan.steps, { record: (a, s) => recordStep(a, s, desired), save });
+    const ran = await executeSteps(ctx, plan.steps, { record: (a, s) => recordStep(a, s, desired), save, ...(o.parallelSteps ? { parallelSteps: o.parallelSteps } : {}) });
     log.info(`cluster ${spec.name}: ${ran.length} step(s) ran; ${ctx.stats.sentBlobs} blob(s), ${ctx.stats.sentBytes} bytes sent`);
     return { plan, ran, state: ctx.state, stats: ctx.stats, image };
   } catch (err) {

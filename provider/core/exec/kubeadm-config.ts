@@ -140,9 +140,12 @@ function orderHead(d: Doc): Doc {
 }
 
 /** The file `kubeadm init --config` reads on master0. */
-export function initConfigYaml(cfg: KubeadmConfig): string {
+export function initConfigYaml(cfg: KubeadmConfig, secrets?: { token: string; certificateKey: string }): string {
   const d = cfg.docs;
-  return dump([d.InitConfiguration, d.ClusterConfiguration, d.KubeletConfiguration, d.KubeProxyConfiguration]);
+  const init = secrets
+    ? { ...d.InitConfiguration, bootstrapTokens: [{ token: secrets.token, ttl: "24h0m0s", usages: ["signing", "authentication"], groups: ["system:bootstrappers:kubeadm:default-node-token"] }], certificateKey: secrets.certificateKey }
+    : d.InitConfiguration;
+  return dump([init, d.ClusterConfiguration, d.KubeletConfiguration, d.KubeProxyConfiguration]);
 }
 
 /**

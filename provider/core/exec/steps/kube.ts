@@ -2,7 +2,8 @@
 import { findHost } from "../../clusterfile";
 import type { Step } from "../../plan/types";
 import { setHostsBlockCmd } from "../../runtime/hosts-file";
-import { ADMIN_CONF, KUBELET_CONF, ROLE_LABEL_WORKER, kubeadmInitCmd, kubeadmJoinCmd, labelTaintCmds, parseCertificateKey, parseJoinOutput } from "../../runtime/kube";
+import { randomBytes } from "node:crypto";
+import { ADMIN_CONF, KUBELET_CONF, ROLE_LABEL_WORKER, kubeadmInitCmd, kubeadmJoinCmd, labelTaintCmds, parseJoinOutput } from "../../runtime/kube";
 import type { ExecContext } from "../context";
 import { APISERVER_DOMAIN, API_PORT, initConfigYaml, joinConfigYaml } from "../kubeadm-config";
 
@@ -38,11 +39,17 @@ export async function runInitMaster(ctx: ExecContext, _step: Extract<Step, { kin
     ctx.log(m0).info(`init-master: ${ADMIN_CONF} exists, kubeadm init already ran; refreshing the join material`);
     await refreshJoin(ctx);
   } else {
-    if ((await ctx.read(m0, step, initConfigPath(ctx))) === undefined) await runKubeadmConfig(ctx, _step as never);
+    // The token and certificate key are made here and registered as secrets before kubeadm
+    // prints them, so they never reach a log.
+    const token = ctx.secret(newToken())!;
+    const certificateKey = ctx.secret(randomBytes(32).toString("hex"))!;
+    const cfg = await ctx.kubeadm(step);
+    const text = await withNodeName(ctx, m0, step, initConfigYaml(cfg, { token, certificateKey }));
+    await ctx.put(m0, step, initConfigPath(ctx), text, 0o600);
     const r = await ctx.sh(m0, step, kubeadmInitCmd(initConfigPath(ctx)));
     const j = parseJoinOutput(r.stdout);
-    if (!j.token || !j.caCertHash || !j.certificateKey) throw new Error(`[${m0}] step "${step}": kubeadm init succeeded but printed no join command with token, CA hash and certificate key`);
-    recordSecrets(ctx, j);
+    if (!j.caCertHash) throw new Error(`[${m0}] step "${step}": kubeadm init succeeded but printed no join command with the CA hash`);
+    recordSecrets(ctx, { token, certificateKey, caCertHash: j.caCertHash });
     ctx.freshJoin = true;
   }
   const kubeconfig = await ctx.read(m0, step, ADMIN_CONF);
@@ -53,13 +60,21 @@ export async function runInitMaster(ctx: ExecContext, _step: Extract<Step, { kin
 /** A new bootstrap token and certificate key from master0 (both expire: never reuse old ones). */
 async function refreshJoin(ctx: ExecContext): Promise<void> {
   const m0 = ctx.master0;
-  const t = await ctx.sh(m0, "join material", "kubeadm token create --print-join-command", { quiet: true });
+  const token = ctx.secret(newToken())!;
+  const certificateKey = ctx.secret(randomBytes(32).toString("hex"))!;
+  const t = await ctx.sh(m0, "join material", `kubeadm token create ${token} --print-join-command`, { quiet: true });
   const j = parseJoinOutput(t.stdout);
-  const c = await ctx.sh(m0, "join material", "kubeadm init phase upload-certs --upload-certs", { quiet: true });
-  const certificateKey = parseCertificateKey(c.stdout);
-  if (!j.token || !j.caCertHash || !certificateKey) throw new Error(`[${m0}] step "join material": could not read a token, CA hash and certificate key from kubeadm's output`);
-  recordSecrets(ctx, { token: j.token, caCertHash: j.caCertHash, certificateKey });
+  await ctx.sh(m0, "join material", `kubeadm init phase upload-certs --upload-certs --certificate-key ${certificateKey}`, { quiet: true });
+  if (!j.caCertHash) throw new Error(`[${m0}] step "join material": could not read the CA hash from kubeadm's output`);
+  recordSecrets(ctx, { token, caCertHash: j.caCertHash, certificateKey });
   ctx.freshJoin = true;
+}
+
+/** A bootstrap token in kubeadm's format [a-z0-9]{6}.[a-z0-9]{16}. */
+export function newToken(): string {
+  const abc = "abcdefghijklmnopqrstuvwxyz0123456789";
+  const pick = (n: number) => Array.from(randomBytes(n), (b) => abc[b % abc.length]).join("");
+  return `${pick(6)}.${pick(16)}`;
 }
 
 async function joinMaterial(ctx: ExecContext): Promise<{ token: string; caCertHash: string; certificateKey: string }> {
@@ -73,9 +88,11 @@ async function joinHost(ctx: ExecContext, ip: string, master: boolean): Promise<
   const step = master ? "join-master" : "join-worker";
   const log = ctx.log(ip);
   const name = await ctx.nodeName(ip);
-  // During the join the API is master0; masters point at themselves afterwards, workers at the
-  // VIP once worker-vip runs.
-  await ctx.sh(ip, step, setHostsBlockCmd(ctx.cluster, "apiserver", [{ ip: ctx.master0, names: [APISERVER_DOMAIN] }]));
+  // Masters join through master0 and point at themselves afterwards; workers go through the VIP
+  // when worker-vip already set apiserver.cluster.local up, else through master0.
+  const pointTo = setHostsBlockCmd(ctx.cluster, "apiserver", [{ ip: ctx.master0, names: [APISERVER_DOMAIN] }]);
+  if (master) await ctx.sh(ip, step, pointTo);
+  else await ctx.sh(ip, step, `grep -qxF '# BEGIN sealer:${ctx.cluster}:apiserver' /etc/hosts || { ${pointTo}; }`);
   const joined = await ctx.sh(ip, step, `test -f ${KUBELET_CONF}`, { allowFail: true, quiet: true });
   if (joined.code === 0) {
     log.info(`${step}: ${KUBELET_CONF} exists, the node already joined`);
@@ -143,16 +160,18 @@ export async function runWorkerVip(ctx: ExecContext, step: Extract<Step, { kind:
     "",
   ].join("\n");
   await ctx.eachHost(step.hosts, async (ip) => {
-    const rules = [
-      `command -v ipvsadm >/dev/null || { echo "ipvsadm is not installed on this host; install it (Debian: apt-get install ipvsadm)" >&2; exit 1; }`,
-      `ip link show sealer-vip >/dev/null 2>&1 || ip link add sealer-vip type dummy`,
+    // sealer's own tool when the image ships it (bin/seautil ipvs), else ipvsadm on the host.
+    const seautil = `seautil ipvs --vs ${vip}:${API_PORT} ${masters.map((m) => `--rs ${m}:${API_PORT}`).join(" ")} --health-path /healthz --health-schem https --run-once`;
+    const ipvsadm = [
+      `command -v ipvsadm >/dev/null || { echo "neither bin/seautil in the image nor ipvsadm on this host; install ipvsadm (Debian: apt-get install ipvsadm)" >&2; exit 1; }`,
+      `{ ip link show sealer-vip >/dev/null 2>&1 || ip link add sealer-vip type dummy; }`,
       `ip addr replace ${vip}/32 dev sealer-vip`,
       `ip link set sealer-vip up`,
-      `ipvsadm -D -t ${vip}:${API_PORT} 2>/dev/null || true`,
+      `{ ipvsadm -D -t ${vip}:${API_PORT} 2>/dev/null || true; }`,
       `ipvsadm -A -t ${vip}:${API_PORT} -s rr`,
       ...masters.map((m) => `ipvsadm -a -t ${vip}:${API_PORT} -r ${m}:${API_PORT} -m`),
     ].join(" && ");
-    await ctx.sh(ip, "worker-vip", rules);
+    await ctx.sh(ip, "worker-vip", `if [ -x bin/seautil ]; then ${seautil}; else ${ipvsadm}; fi`);
     await ctx.put(ip, "worker-vip", "/etc/kubernetes/manifests/kube-lvscare.yaml", manifest, 0o644);
     await ctx.sh(ip, "worker-vip", setHostsBlockCmd(ctx.cluster, "apiserver", [{ ip: vip, names: [APISERVER_DOMAIN] }]));
     ctx.log(ip).info(`worker-vip: ${vip}:${API_PORT} -> ${masters.join(", ")}`);
