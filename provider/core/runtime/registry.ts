@@ -39,6 +39,21 @@ async function openssl(args: string[], what: string): Promise<void> {
  * `dir`. Returns the PEM texts.
  */
 export async function ensureRegistryPki(dir: string, opts: { cluster: string; dnsNames: string[]; ips: string[] }): Promise<RegistryPki> {
+  // Registry steps of several masters run at once: one generation per directory at a time, or
+  // two openssl runs race on the same csr/tmp files.
+  const prev = pkiChains.get(dir) ?? Promise.resolve();
+  const next = prev.catch(() => undefined).then(() => ensureRegistryPkiNow(dir, opts));
+  pkiChains.set(dir, next);
+  try {
+    return await next;
+  } finally {
+    if (pkiChains.get(dir) === next) pkiChains.delete(dir);
+  }
+}
+
+const pkiChains = new Map<string, Promise<RegistryPki>>();
+
+async function ensureRegistryPkiNow(dir: string, opts: { cluster: string; dnsNames: string[]; ips: string[] }): Promise<RegistryPki> {
   await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
   const p = (f: string) => path.join(dir, f);
   if (!fs.existsSync(p("ca.crt")) || !fs.existsSync(p("ca.key"))) {
