@@ -119,6 +119,19 @@ describe("ssh (integration, local nodes)", function () {
       assert.equal((await execInNode(n, "cat /var/lib/sealer-test/up/file.txt")).stdout, "old-content");
     });
 
+    it("re-dials transparently when a pooled connection died while idle", async () => {
+      const pool = nodes.pool();
+      const t = nodes.targets()[1]!;
+      const n = nodes.list[1]!;
+      assert.equal((await pool.run(t, "echo first")).trim(), "first");
+      // Kill this connection's sshd session processes on the node, keep the listener.
+      const pids = execFileSync("ip", ["netns", "pids", n.netns], { encoding: "utf8" }).split("\n").map(Number).filter((p) => p > 0 && p !== n.holderPid && p !== n.sshdPid);
+      assert.ok(pids.length > 0);
+      for (const p of pids) process.kill(p, "SIGKILL");
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal((await pool.run(t, "echo second")).trim(), "second");
+    });
+
     it("retries the dial while sshd is not up yet, then connects", async () => {
       const n0 = nodes.list[0]!;
       nodes.update(await stopSshd(n0));

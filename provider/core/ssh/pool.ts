@@ -95,6 +95,9 @@ export class ConnectionLostError extends TransientError {
   override readonly name: string = "ConnectionLostError";
 }
 
+/** The channel could not be opened on a pooled connection: the command did not run. */
+class NotStartedError extends ConnectionLostError {}
+
 class Semaphore {
   private active = 0;
   private readonly waiters: Array<() => void> = [];
@@ -170,13 +173,24 @@ export class SshPool {
 
   async exec(t: SshTarget, command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const step = opts.step ?? command.split("\n")[0]!.slice(0, 60);
-    const conn = await this.connection(t);
+    let conn = await this.connection(t);
     const sudo = await this.sudoMode(t, conn, step);
     const full = wrapCommand(command, sudo, opts.env);
     const releaseGlobal = await this.limit.acquire();
-    const releaseHost = await conn.channels.acquire();
+    let releaseHost = await conn.channels.acquire();
     try {
-      const res = await this.runChannel(t, conn, full, sudo, step, opts);
+      let res: ExecResult;
+      try {
+        res = await this.runChannel(t, conn, full, sudo, step, opts);
+      } catch (err) {
+        // A pooled connection that died while idle: the command never started, so one fresh
+        // dial and a second try are safe. Anything after the start is the caller's to retry.
+        if (!(err instanceof NotStartedError)) throw err;
+        releaseHost();
+        conn = await this.connection(t);
+        releaseHost = await conn.channels.acquire();
+        res = await this.runChannel(t, conn, full, sudo, step, opts);
+      }
       if (res.code !== 0 && !opts.allowFail) throw new CommandError(t.host, step, res.code, tailLines([res.stdout.replace(/\n+$/, ""), res.stderr.replace(/\n+$/, "")].filter(Boolean).join("\n"), 20).trim());
       return res;
     } finally {
@@ -353,6 +367,7 @@ export class SshPool {
       },
     };
     const client = new Client();
+    client.setMaxListeners(64); // one close listener per open channel
     const conn: Conn = { client, closed: false, channels: new Semaphore(8) };
     await new Promise<void>((resolve, reject) => {
       let settled = false;
@@ -430,14 +445,14 @@ export class SshPool {
       };
       let timer: NodeJS.Timeout | undefined;
       const lost = (why: string) => finish(new ConnectionLostError(`[${t.host}] step "${step}": connection lost (${why})`));
-      if (conn.closed) return lost("closed before the command started");
+      if (conn.closed) return finish(new NotStartedError(`[${t.host}] step "${step}": connection lost (closed before the command started)`));
       const onClientClose = () => lost("connection closed");
       conn.client.once("close", onClientClose);
       try {
         conn.client.exec(command, (err, ch: ClientChannel) => {
           if (err) {
             conn.client.removeListener("close", onClientClose);
-            return finish(new TransientError(`[${t.host}] step "${step}": could not open a channel: ${err.message}`, { cause: err }));
+            return finish(new NotStartedError(`[${t.host}] step "${step}": could not open a channel: ${err.message}`, { cause: err }));
           }
           const out: Buffer[] = [];
           const errb: Buffer[] = [];
