@@ -31,7 +31,8 @@ const totalMiB = Number(process.env.BENCH_BUILD_MIB ?? 520);
 /** Words for compressible small files (config-like text), random big files (binaries). */
 function generate(): { files: number; bytes: number } {
   const marker = path.join(ctx, ".generated");
-  if (fs.existsSync(marker)) return JSON.parse(fs.readFileSync(marker, "utf8")) as { files: number; bytes: number };
+  if (fs.existsSync(marker))
+    return JSON.parse(fs.readFileSync(marker, "utf8")) as { files: number; bytes: number };
   fs.rmSync(ctx, { recursive: true, force: true });
   const data = path.join(ctx, "data");
   const smallTotal = Math.floor(totalMiB * 0.3) * 1024 * 1024;
@@ -63,7 +64,8 @@ function generate(): { files: number; bytes: number } {
   fs.mkdirSync(path.join(data, "big"), { recursive: true });
   for (let i = 0; i < bigCount; i++) {
     const fd = fs.openSync(path.join(data, "big", `blob${i}.bin`), "w");
-    for (let left = bigSize; left > 0; left -= 8 << 20) fs.writeSync(fd, crypto.randomBytes(Math.min(left, 8 << 20)));
+    for (let left = bigSize; left > 0; left -= 8 << 20)
+      fs.writeSync(fd, crypto.randomBytes(Math.min(left, 8 << 20)));
     fs.closeSync(fd);
     files++;
     bytes += bigSize;
@@ -85,7 +87,8 @@ function time(label: string, fn: () => void): number {
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): string {
   const r = spawnSync(cmd, args, { env, encoding: "utf8", maxBuffer: 1 << 26 });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}):\n${r.stderr}\n${r.stdout}`);
+  if (r.status !== 0)
+    throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}):\n${r.stderr}\n${r.stdout}`);
   return r.stdout;
 }
 
@@ -105,12 +108,25 @@ function main(): void {
   run("sh", ["-c", `tar -C ${JSON.stringify(ctx)} -cf - data > /dev/null`]);
 
   const limit = time("tar | gzip -6 | sha256sum", () => {
-    run("sh", ["-c", `tar -C ${JSON.stringify(ctx)} --sort=name --mtime=@0 --owner=0 --group=0 -cf - data | gzip -6 -n | sha256sum`]);
+    run("sh", [
+      "-c",
+      `tar -C ${JSON.stringify(ctx)} --sort=name --mtime=@0 --owner=0 --group=0 -cf - data | gzip -6 -n | sha256sum`,
+    ]);
   });
 
   const home = path.join(work, "home-ours");
   fs.rmSync(home, { recursive: true, force: true });
-  const sealer = [path.join(root, "bin", "sealer.js"), "build", "--build-mode", "lite", "-t", "bench/build:1", "-f", path.join(ctx, "Kubefile"), ctx];
+  const sealer = [
+    path.join(root, "bin", "sealer.js"),
+    "build",
+    "--build-mode",
+    "lite",
+    "-t",
+    "bench/build:1",
+    "-f",
+    path.join(ctx, "Kubefile"),
+    ctx,
+  ];
   const env = { ...process.env, SEALER_HOME: home, CI: "true" };
   let oursDigest = "";
   const oursCold = time("ours: cold build", () => {
@@ -120,7 +136,8 @@ function main(): void {
   const oursWarm = time("ours: no-change rebuild", () => {
     oursDigest2 = run(process.execPath, sealer, env).trim();
   });
-  if (oursDigest !== oursDigest2) throw new Error(`rebuild changed the digest: ${oursDigest} vs ${oursDigest2}`);
+  if (oursDigest !== oursDigest2)
+    throw new Error(`rebuild changed the digest: ${oursDigest} vs ${oursDigest2}`);
   // Touch every file (same content): the cache keys on content, so this is still all hits.
   run("sh", ["-c", `find ${JSON.stringify(path.join(ctx, "data"))} -type f -exec touch {} +`]);
   const oursTouched = time("ours: rebuild after touching every file", () => {
@@ -142,25 +159,58 @@ function main(): void {
     const broot = path.join(work, "buildah-root");
     const brun = path.join(work, "buildah-runroot");
     const rmBuildah = () => {
-      spawnSync("buildah", ["--root", broot, "--runroot", brun, "--storage-driver", "vfs", "rm", "--all"], { stdio: "ignore" });
-      spawnSync("buildah", ["--root", broot, "--runroot", brun, "--storage-driver", "vfs", "rmi", "--all", "--force"], { stdio: "ignore" });
+      spawnSync("buildah", ["--root", broot, "--runroot", brun, "--storage-driver", "vfs", "rm", "--all"], {
+        stdio: "ignore",
+      });
+      spawnSync(
+        "buildah",
+        ["--root", broot, "--runroot", brun, "--storage-driver", "vfs", "rmi", "--all", "--force"],
+        { stdio: "ignore" },
+      );
       fs.rmSync(broot, { recursive: true, force: true });
       fs.rmSync(brun, { recursive: true, force: true });
     };
     rmBuildah();
-    const bud = ["--root", broot, "--runroot", brun, "--storage-driver", "vfs", "bud", "--layers", "--isolation", "chroot", "-f", path.join(ctx, "Containerfile"), "-t", "bench/build:1", ctx];
+    const bud = [
+      "--root",
+      broot,
+      "--runroot",
+      brun,
+      "--storage-driver",
+      "vfs",
+      "bud",
+      "--layers",
+      "--isolation",
+      "chroot",
+      "-f",
+      path.join(ctx, "Containerfile"),
+      "-t",
+      "bench/build:1",
+      ctx,
+    ];
     buildahCold = time("buildah bud: cold build", () => run("buildah", bud));
     buildahWarm = time("buildah bud: no-change rebuild", () => run("buildah", bud));
     const out = path.join(work, "buildah-oci");
     fs.rmSync(out, { recursive: true, force: true });
     buildahPush = time("buildah push oci: (gzip layer out)", () =>
-      run("buildah", ["--root", broot, "--runroot", brun, "--storage-driver", "vfs", "push", "bench/build:1", `oci:${out}:bench`]),
+      run("buildah", [
+        "--root",
+        broot,
+        "--runroot",
+        brun,
+        "--storage-driver",
+        "vfs",
+        "push",
+        "bench/build:1",
+        `oci:${out}:bench`,
+      ]),
     );
     rmBuildah();
     fs.rmSync(out, { recursive: true, force: true });
   }
 
-  const r = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) ? `${(a / b).toFixed(2)}x` : "n/a");
+  const r = (a: number, b: number) =>
+    Number.isFinite(a) && Number.isFinite(b) ? `${(a / b).toFixed(2)}x` : "n/a";
   console.log("\nratios (time of ours / time of other; < 1 means ours is faster):");
   console.log(`  cold build    vs tar|gzip|sha256sum     ${r(oursCold, limit)}`);
   console.log(`  cold build    vs buildah bud            ${r(oursCold, buildahCold)}`);

@@ -34,7 +34,11 @@ function tree(dir: string): Record<string, string> {
         out[r] = `d ${(st.mode & 0o777).toString(8)}`;
         walk(r);
       } else if (st.isSymbolicLink()) out[r] = `l -> ${fs.readlinkSync(path.join(dir, r))}`;
-      else out[r] = `f ${(st.mode & 0o777).toString(8)} ${crypto.createHash("sha256").update(fs.readFileSync(path.join(dir, r))).digest("hex")}`;
+      else
+        out[r] = `f ${(st.mode & 0o777).toString(8)} ${crypto
+          .createHash("sha256")
+          .update(fs.readFileSync(path.join(dir, r)))
+          .digest("hex")}`;
     }
   };
   walk("");
@@ -60,7 +64,9 @@ describe("integration: our store read by skopeo and umoci; CLI verbs", function 
 
   it("skopeo inspects and copies (verifying digests) single- and multi-platform images", async () => {
     const single = await buildImage({ context: FIXTURE, tag: "test/app:1", home, buildMode: "lite" });
-    const info = JSON.parse(execFileSync("skopeo", ["inspect", `oci:${store}:docker.io/test/app:1`], { encoding: "utf8" })) as {
+    const info = JSON.parse(
+      execFileSync("skopeo", ["inspect", `oci:${store}:docker.io/test/app:1`], { encoding: "utf8" }),
+    ) as {
       Digest: string;
       Layers: string[];
       Labels: Record<string, string>;
@@ -68,23 +74,54 @@ describe("integration: our store read by skopeo and umoci; CLI verbs", function 
       Created: string;
     };
     assert.equal(info.Digest, single.digest);
-    assert.deepEqual(info.Layers, single.layers.map((l) => l.digest));
+    assert.deepEqual(
+      info.Layers,
+      single.layers.map((l) => l.digest),
+    );
     assert.equal(info.Labels["cluster.alpha.sealer.io/kube-cni-calico"], "true");
     assert.equal(info.Architecture, "amd64");
     assert.equal(info.Created, "1970-01-01T00:00:00Z");
     // copy reads every blob and checks it against its digest and size
-    execFileSync("skopeo", ["copy", "--quiet", `oci:${store}:docker.io/test/app:1`, `dir:${path.join(tmp, "copy-single")}`]);
+    execFileSync("skopeo", [
+      "copy",
+      "--quiet",
+      `oci:${store}:docker.io/test/app:1`,
+      `dir:${path.join(tmp, "copy-single")}`,
+    ]);
     assert.ok(fs.existsSync(path.join(tmp, "copy-single", "manifest.json")));
 
-    const multi = await buildImage({ context: FIXTURE, tag: "test/app:multi", home, buildMode: "lite", platforms: ["linux/amd64", "linux/arm64"] });
-    const raw = JSON.parse(execFileSync("skopeo", ["inspect", "--raw", `oci:${store}:docker.io/test/app:multi`], { encoding: "utf8" })) as { manifests: Array<{ platform: { architecture: string } }> };
-    assert.deepEqual(raw.manifests.map((m) => m.platform.architecture), ["amd64", "arm64"]);
+    const multi = await buildImage({
+      context: FIXTURE,
+      tag: "test/app:multi",
+      home,
+      buildMode: "lite",
+      platforms: ["linux/amd64", "linux/arm64"],
+    });
+    const raw = JSON.parse(
+      execFileSync("skopeo", ["inspect", "--raw", `oci:${store}:docker.io/test/app:multi`], {
+        encoding: "utf8",
+      }),
+    ) as { manifests: Array<{ platform: { architecture: string } }> };
+    assert.deepEqual(
+      raw.manifests.map((m) => m.platform.architecture),
+      ["amd64", "arm64"],
+    );
     const arm = JSON.parse(
-      execFileSync("skopeo", ["--override-arch", "arm64", "inspect", `oci:${store}:docker.io/test/app:multi`], { encoding: "utf8" }),
+      execFileSync(
+        "skopeo",
+        ["--override-arch", "arm64", "inspect", `oci:${store}:docker.io/test/app:multi`],
+        { encoding: "utf8" },
+      ),
     ) as { Architecture: string; Digest: string };
     assert.equal(arm.Architecture, "arm64");
     assert.equal(arm.Digest, multi.digest); // skopeo reports the digest the reference names (the index)
-    execFileSync("skopeo", ["copy", "--quiet", "--all", `oci:${store}:docker.io/test/app:multi`, `oci:${path.join(tmp, "copy-multi")}:x`]);
+    execFileSync("skopeo", [
+      "copy",
+      "--quiet",
+      "--all",
+      `oci:${store}:docker.io/test/app:multi`,
+      `oci:${path.join(tmp, "copy-multi")}:x`,
+    ]);
   });
 
   it("umoci unpacks to the same rootfs our materialiser builds, whiteouts included", async () => {
@@ -94,18 +131,34 @@ describe("integration: our store read by skopeo and umoci; CLI verbs", function 
     fs.writeFileSync(path.join(base, "files", "gone.txt"), "gone\n");
     fs.writeFileSync(path.join(base, "files", "d", "old.txt"), "old\n");
     fs.writeFileSync(path.join(base, "files", "run.sh"), "#!/bin/sh\n", { mode: 0o700 });
-    fs.writeFileSync(path.join(base, "Kubefile"), "FROM scratch\nCOPY files /\nRUN rm gone.txt && rm -rf d && mkdir d && echo new > d/new.txt && ln -s keep.txt link\n");
+    fs.writeFileSync(
+      path.join(base, "Kubefile"),
+      "FROM scratch\nCOPY files /\nRUN rm gone.txt && rm -rf d && mkdir d && echo new > d/new.txt && ln -s keep.txt link\n",
+    );
     const r = await buildImage({ context: base, tag: "test/wh:1", home, buildMode: "lite" });
     const ours = path.join(tmp, "ours-rootfs");
-    await materializeLayers(new OciLayout(store), r.layers.map((l) => l.digest), ours);
+    await materializeLayers(
+      new OciLayout(store),
+      r.layers.map((l) => l.digest),
+      ours,
+    );
     const bundle = path.join(tmp, "bundle");
-    execFileSync("umoci", ["unpack", "--rootless", "--image", `${store}:docker.io/test/wh:1`, bundle], { stdio: "pipe" });
+    execFileSync("umoci", ["unpack", "--rootless", "--image", `${store}:docker.io/test/wh:1`, bundle], {
+      stdio: "pipe",
+    });
     assert.deepEqual(tree(path.join(bundle, "rootfs")), tree(ours));
     assert.deepEqual(Object.keys(tree(ours)), ["d", "d/new.txt", "keep.txt", "link", "run.sh"]);
     assert.equal(tree(ours)["run.sh"]!.slice(0, 5), "f 755");
-    const stat = execFileSync("umoci", ["stat", "--json", "--image", `${store}:docker.io/test/wh:1`], { encoding: "utf8" });
-    const history = (JSON.parse(stat) as { history: Array<{ created_by: string }> }).history.map((h) => h.created_by);
-    assert.deepEqual(history, ["COPY files /", "RUN rm gone.txt && rm -rf d && mkdir d && echo new > d/new.txt && ln -s keep.txt link"]);
+    const stat = execFileSync("umoci", ["stat", "--json", "--image", `${store}:docker.io/test/wh:1`], {
+      encoding: "utf8",
+    });
+    const history = (JSON.parse(stat) as { history: Array<{ created_by: string }> }).history.map(
+      (h) => h.created_by,
+    );
+    assert.deepEqual(history, [
+      "COPY files /",
+      "RUN rm gone.txt && rm -rf d && mkdir d && echo new > d/new.txt && ln -s keep.txt link",
+    ]);
   });
 
   it("CLI: images, inspect, tag, rmi, prune", async () => {
@@ -130,23 +183,51 @@ describe("integration: our store read by skopeo and umoci; CLI verbs", function 
       }
       return out.join("");
     };
-    const built = (await run("build", "-t", "cli/app:1", "--build-mode", "lite", "--label", "x=y", "--json", FIXTURE));
+    const built = await run(
+      "build",
+      "-t",
+      "cli/app:1",
+      "--build-mode",
+      "lite",
+      "--label",
+      "x=y",
+      "--json",
+      FIXTURE,
+    );
     const result = JSON.parse(built) as { digest: string; reference: string };
     assert.equal(result.reference, "docker.io/cli/app:1");
     const table = await run("images");
     assert.match(table, /^NAME\s+TAG\s+IMAGE ID\s+PLATFORMS\s+SIZE\s+CREATED\n/);
     assert.match(table, new RegExp(`\\ncli/app\\s+1\\s+${result.digest.slice(7, 19)}\\s+linux/amd64\\s+`));
-    const inspected = JSON.parse(await run("inspect", "cli/app:1")) as { digest: string; labels: Record<string, string>; layers: unknown[]; extension: { type: string } };
+    const inspected = JSON.parse(await run("inspect", "cli/app:1")) as {
+      digest: string;
+      labels: Record<string, string>;
+      layers: unknown[];
+      extension: { type: string };
+    };
     assert.equal(inspected.digest, result.digest);
     assert.equal(inspected.labels.x, "y");
     assert.equal(inspected.layers.length, 7);
     assert.equal(inspected.extension.type, "kube-installer");
     assert.equal(await run("tag", "cli/app:1", "cli/app:2"), "docker.io/cli/app:2\n");
-    assert.equal(await run("rmi", "cli/app:1", "cli/app:2"), "Untagged: docker.io/cli/app:1\nUntagged: docker.io/cli/app:2\n");
+    assert.equal(
+      await run("rmi", "cli/app:1", "cli/app:2"),
+      "Untagged: docker.io/cli/app:1\nUntagged: docker.io/cli/app:2\n",
+    );
     assert.match(await run("prune"), /^Deleted [1-9]\d* blobs?, freed .* \(\d+ bytes\)\n$/);
     const list = JSON.parse(await run("images", "--json")) as Array<{ reference: string }>;
-    assert.deepEqual(list.map((i) => i.reference).sort(), ["docker.io/test/app:1", "docker.io/test/app:multi", "docker.io/test/wh:1"]);
+    assert.deepEqual(list.map((i) => i.reference).sort(), [
+      "docker.io/test/app:1",
+      "docker.io/test/app:multi",
+      "docker.io/test/wh:1",
+    ]);
     // what is left still verifies
-    execFileSync("skopeo", ["copy", "--quiet", "--all", `oci:${store}:docker.io/test/app:multi`, `oci:${path.join(tmp, "copy-after-prune")}:x`]);
+    execFileSync("skopeo", [
+      "copy",
+      "--quiet",
+      "--all",
+      `oci:${store}:docker.io/test/app:multi`,
+      `oci:${path.join(tmp, "copy-after-prune")}:x`,
+    ]);
   });
 });

@@ -86,11 +86,18 @@ describe("build: metadata from the Kubefile", () => {
       ],
     );
     assert.deepEqual(info.extension, {
-      buildClient: { sealerVersion: `pulumi-sealer-${require(path.join(repoRoot(), "package.json")).version}` },
+      buildClient: {
+        sealerVersion: `pulumi-sealer-${require(path.join(repoRoot(), "package.json")).version}`,
+      },
       type: "kube-installer",
       applications: [
         { name: "calico", type: "kube", files: ["web.yaml"] },
-        { name: "chart", type: "helm", files: ["Chart.yaml", "templates/deploy.yaml", "values.yaml"], env: { replicas: "2", version: "1.0" } },
+        {
+          name: "chart",
+          type: "helm",
+          files: ["Chart.yaml", "templates/deploy.yaml", "values.yaml"],
+          env: { replicas: "2", version: "1.0" },
+        },
         { name: "setup", type: "shell", files: ["install.sh"] },
         { name: "web", type: "kube", files: ["web.yaml"], cmds: ["kubectl apply -f web.yaml -n web"] },
       ],
@@ -108,10 +115,15 @@ describe("build: metadata from the Kubefile", () => {
     assert.deepEqual(info.containerImages, []);
     assert.equal(info.history.length, 15);
     assert.deepEqual(info.history[0], { created_by: "ARG VERSION=1.0", empty_layer: true });
-    const config = await layout.readJson<{ created: string; history: Array<{ created: string }> }>(info.configDigest);
+    const config = await layout.readJson<{ created: string; history: Array<{ created: string }> }>(
+      info.configDigest,
+    );
     assert.equal(config.created, "1970-01-01T00:00:00Z");
     assert.ok(config.history.every((h) => h.created === "1970-01-01T00:00:00Z"));
-    assert.deepEqual(r.layers.map((l) => l.digest), info.layers.map((l) => l.digest));
+    assert.deepEqual(
+      r.layers.map((l) => l.digest),
+      info.layers.map((l) => l.digest),
+    );
     assert.ok(logs.includes("STEP 8/16: COPY arch/amd64/tool bin/tool"), logs.join("\n"));
 
     const facts = await imageFacts(layout, "test/app:1");
@@ -122,7 +134,18 @@ describe("build: metadata from the Kubefile", () => {
     assert.deepEqual(facts.env, { REGION: "local" });
     assert.deepEqual(facts.platforms, ["linux/amd64"]);
     assert.equal(facts.manifestDigest, r.digest);
-    assert.deepEqual(facts.layers.map((l) => l.paths[0]), ["bin/kubeadm", "etc/kubeadm.yml", "bin/tool", "application/apps/web/", "application/apps/chart/", "application/apps/setup/", "application/apps/calico/"]);
+    assert.deepEqual(
+      facts.layers.map((l) => l.paths[0]),
+      [
+        "bin/kubeadm",
+        "etc/kubeadm.yml",
+        "bin/tool",
+        "application/apps/web/",
+        "application/apps/chart/",
+        "application/apps/setup/",
+        "application/apps/calico/",
+      ],
+    );
   });
 
   const types: Array<[string[], string]> = [
@@ -135,13 +158,18 @@ describe("build: metadata from the Kubefile", () => {
     [["README"], "other"],
     [[], "other"],
   ];
-  for (const [files, want] of types) it(`detects app type ${want} for ${JSON.stringify(files)}`, () => assert.equal(detectAppType(files), want));
+  for (const [files, want] of types)
+    it(`detects app type ${want} for ${JSON.stringify(files)}`, () =>
+      assert.equal(detectAppType(files), want));
 
   it("is app-installer without bin/kubeadm, and a RUN deleting bin/kubeadm makes it app-installer again", async () => {
-    const ctx = context("noadm", { "Kubefile": "FROM scratch\nCOPY m manifests\n", "m/a.yaml": "a: 1\n" });
+    const ctx = context("noadm", { Kubefile: "FROM scratch\nCOPY m manifests\n", "m/a.yaml": "a: 1\n" });
     const r = await build("noadm", { context: ctx });
     assert.equal(r.extension.type, "app-installer");
-    const ctx2 = context("rmadm", { "Kubefile": "FROM scratch\nCOPY bin bin\nRUN rm bin/kubeadm\n", "bin/kubeadm": "x" });
+    const ctx2 = context("rmadm", {
+      Kubefile: "FROM scratch\nCOPY bin bin\nRUN rm bin/kubeadm\n",
+      "bin/kubeadm": "x",
+    });
     const r2 = await build("rmadm", { context: ctx2 });
     assert.equal(r2.extension.type, "app-installer");
     const again = await build("rmadm", { context: ctx2 });
@@ -157,7 +185,8 @@ describe("build: reproducibility", () => {
     fs.cpSync(FIXTURE, a, { recursive: true });
     fs.cpSync(FIXTURE, b, { recursive: true });
     const later = new Date(Date.now() + 3600_000);
-    for (const f of ["etc/kubeadm.yml", "manifests/web.yaml", "charts/mychart/values.yaml"]) fs.utimesSync(path.join(b, f), later, later);
+    for (const f of ["etc/kubeadm.yml", "manifests/web.yaml", "charts/mychart/values.yaml"])
+      fs.utimesSync(path.join(b, f), later, later);
     fs.chmodSync(path.join(b, "etc/kubeadm.yml"), 0o600);
     fs.chmodSync(path.join(b, "bin/kubeadm"), 0o700);
     const r1 = await build("repro-home-1", { context: a });
@@ -172,7 +201,7 @@ describe("build: reproducibility", () => {
 describe("build: cache", () => {
   it("rebuilds nothing when nothing changed, only the changed layer and later ones after an edit, everything with noCache", async () => {
     const ctx = context("cache", {
-      "Kubefile": "FROM scratch\nCOPY one one\nCOPY two two\nCOPY three three\nRUN echo ran >> ran.log\n",
+      Kubefile: "FROM scratch\nCOPY one one\nCOPY two two\nCOPY three three\nRUN echo ran >> ran.log\n",
       "one/a": "1",
       "two/b": "2",
       "three/c": "3",
@@ -206,7 +235,7 @@ describe("build: cache", () => {
   });
 
   it("keys RUN on the ARG values it sees", async () => {
-    const ctx = context("runarg", { "Kubefile": "FROM scratch\nARG V=1\nRUN echo $V > v.txt\n" });
+    const ctx = context("runarg", { Kubefile: "FROM scratch\nARG V=1\nRUN echo $V > v.txt\n" });
     const r1 = await build("runarg-home", { context: ctx });
     const r2 = await build("runarg-home", { context: ctx });
     const r3 = await build("runarg-home", { context: ctx, buildArgs: { V: "2" } });
@@ -218,7 +247,7 @@ describe("build: cache", () => {
 describe("build: RUN and whiteouts", () => {
   it("turns deletions into whiteouts and a replaced dir into an opaque dir; materialising applies them", async () => {
     const base = context("wh-base", {
-      "Kubefile": "FROM scratch\nCOPY files /\n",
+      Kubefile: "FROM scratch\nCOPY files /\n",
       "files/keep.txt": "keep",
       "files/gone.txt": "gone",
       "files/d/old.txt": "old",
@@ -226,43 +255,77 @@ describe("build: RUN and whiteouts", () => {
     });
     await build("wh-home", { context: base, tag: "base:1" });
     const child = context("wh-child", {
-      "Kubefile": "FROM base:1\nRUN rm gone.txt && rm -rf d && mkdir d && echo new > d/new.txt && rm -r e/x && echo hi > hello.txt && test -x bin/tool || true\n",
+      Kubefile:
+        "FROM base:1\nRUN rm gone.txt && rm -rf d && mkdir d && echo new > d/new.txt && rm -r e/x && echo hi > hello.txt && test -x bin/tool || true\n",
     });
     const r = await build("wh-home", { context: child, tag: "child:1" });
     const layout = new OciLayout(path.join(tmp, "wh-home", "store"));
     assert.equal(r.layers.length, 2);
     const names = await layerNames(layout, r.layers[1]!.digest);
-    assert.deepEqual(names, [".wh.gone.txt", "d/", "d/.wh..wh..opq", "d/new.txt", "e/", "e/.wh.x", "hello.txt"]);
+    assert.deepEqual(names, [
+      ".wh.gone.txt",
+      "d/",
+      "d/.wh..wh..opq",
+      "d/new.txt",
+      "e/",
+      "e/.wh.x",
+      "hello.txt",
+    ]);
     assert.deepEqual(r.layers[1]!.paths, ["d/", "e/x", "gone.txt", "hello.txt"]);
     const out = path.join(tmp, "wh-out");
-    await materializeLayers(layout, r.layers.map((l) => l.digest), out);
+    await materializeLayers(
+      layout,
+      r.layers.map((l) => l.digest),
+      out,
+    );
     const list = (dir: string): string[] =>
-      fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? [e.name + "/", ...list(path.join(dir, e.name)).map((c) => `${e.name}/${c}`)] : [e.name])).sort();
+      fs
+        .readdirSync(dir, { withFileTypes: true })
+        .flatMap((e) =>
+          e.isDirectory()
+            ? [e.name + "/", ...list(path.join(dir, e.name)).map((c) => `${e.name}/${c}`)]
+            : [e.name],
+        )
+        .sort();
     assert.deepEqual(list(out), ["d/", "d/new.txt", "e/", "hello.txt", "keep.txt"]);
     assert.equal(fs.readFileSync(path.join(out, "d/new.txt"), "utf8"), "new\n");
   });
 
   it("runs with cwd = rootfs, rootfs/bin first on PATH and ARG/ENV in the environment", async () => {
     const ctx = context("runenv", {
-      "Kubefile": "FROM scratch\nCOPY bin bin\nARG A=from-arg\nENV E=from-env\nRUN mytool > out.txt && echo \"$A $E $(basename $(pwd))\" >> out.txt\n",
+      Kubefile:
+        'FROM scratch\nCOPY bin bin\nARG A=from-arg\nENV E=from-env\nRUN mytool > out.txt && echo "$A $E $(basename $(pwd))" >> out.txt\n',
       "bin/mytool": "#!/bin/sh\necho mytool ran\n",
     });
     fs.chmodSync(path.join(ctx, "bin/mytool"), 0o755);
     const r = await build("runenv-home", { context: ctx });
     const layout = new OciLayout(path.join(tmp, "runenv-home", "store"));
     const out = path.join(tmp, "runenv-out");
-    await materializeLayers(layout, r.layers.map((l) => l.digest), out);
-    assert.equal(fs.readFileSync(path.join(out, "out.txt"), "utf8"), "mytool ran\nfrom-arg from-env rootfs-amd64\n");
+    await materializeLayers(
+      layout,
+      r.layers.map((l) => l.digest),
+      out,
+    );
+    assert.equal(
+      fs.readFileSync(path.join(out, "out.txt"), "utf8"),
+      "mytool ran\nfrom-arg from-env rootfs-amd64\n",
+    );
   });
 
   it("a failing RUN leaves the store's index.json unchanged and no temp dirs", async () => {
-    const ok = context("fail-ok", { "Kubefile": "FROM scratch\nCOPY a a\n", "a": "a" });
+    const ok = context("fail-ok", { Kubefile: "FROM scratch\nCOPY a a\n", a: "a" });
     await build("fail-home", { context: ok });
     const indexFile = path.join(tmp, "fail-home", "store", "index.json");
     const before = fs.readFileSync(indexFile, "utf8");
-    const bad = context("fail-bad", { "Kubefile": "FROM scratch\nCOPY a a\nRUN echo partial > p.txt; echo boom >&2; exit 3\n", "a": "changed" });
+    const bad = context("fail-bad", {
+      Kubefile: "FROM scratch\nCOPY a a\nRUN echo partial > p.txt; echo boom >&2; exit 3\n",
+      a: "changed",
+    });
     await assert.rejects(build("fail-home", { context: bad }), (err: Error) => {
-      assert.equal(err.message, `${path.relative(process.cwd(), path.join(bad, "Kubefile"))}:3: RUN echo partial > p.txt; echo boom >&2; exit 3 exited with code 3; last output:\nboom`);
+      assert.equal(
+        err.message,
+        `${path.relative(process.cwd(), path.join(bad, "Kubefile"))}:3: RUN echo partial > p.txt; echo boom >&2; exit 3 exited with code 3; last output:\nboom`,
+      );
       return true;
     });
     assert.equal(fs.readFileSync(indexFile, "utf8"), before);
@@ -274,7 +337,7 @@ describe("build: RUN and whiteouts", () => {
 describe("build: FROM a local image", () => {
   it("inherits layers, labels, env, apps and CMD lines but not LAUNCH/CMDS; re-declaring an app replaces its dir", async () => {
     const base = context("inh-base", {
-      "Kubefile": [
+      Kubefile: [
         "FROM scratch",
         "LABEL tier=base",
         "ENV A=1 B=base",
@@ -290,7 +353,13 @@ describe("build: FROM a local image", () => {
     const rb = await build("inh-home", { context: base, tag: "base:1" });
     assert.equal(rb.extension.type, "kube-installer");
     const child = context("inh-child", {
-      "Kubefile": ["FROM base:1", "ENV B=child", "APP old local://new", "CMD echo child-cmd", "APPENV web k=v"].join("\n"),
+      Kubefile: [
+        "FROM base:1",
+        "ENV B=child",
+        "APP old local://new",
+        "CMD echo child-cmd",
+        "APPENV web k=v",
+      ].join("\n"),
       "new/y.yaml": "y: 1\n",
     });
     const rc = await build("inh-home", { context: child, tag: "child:1" });
@@ -319,15 +388,25 @@ describe("build: FROM a local image", () => {
       "application/apps/old/y.yaml",
     ]);
     const out = path.join(tmp, "inh-out");
-    await materializeLayers(layout, rc.layers.map((l) => l.digest), out);
+    await materializeLayers(
+      layout,
+      rc.layers.map((l) => l.digest),
+      out,
+    );
     assert.deepEqual(fs.readdirSync(path.join(out, "application/apps/old")), ["y.yaml"]);
 
-    const launchBase = context("inh-launch", { "Kubefile": "FROM scratch\nAPP web local://web\nLAUNCH [\"web\"]\n", "web/a.yaml": "a: 1\n" });
+    const launchBase = context("inh-launch", {
+      Kubefile: 'FROM scratch\nAPP web local://web\nLAUNCH ["web"]\n',
+      "web/a.yaml": "a: 1\n",
+    });
     await build("inh-home", { context: launchBase, tag: "launcher:1" });
-    const child2 = context("inh-child2", { "Kubefile": "FROM launcher:1\nENV X=1\n" });
+    const child2 = context("inh-child2", { Kubefile: "FROM launcher:1\nENV X=1\n" });
     const r2 = await build("inh-home", { context: child2, tag: "child:2" });
     assert.deepEqual(r2.extension.launch, {});
-    assert.deepEqual(r2.extension.applications.map((a) => a.name), ["web"]);
+    assert.deepEqual(
+      r2.extension.applications.map((a) => a.name),
+      ["web"],
+    );
   });
 
   it("pulls a base image that is not in the store, naming the FROM line when that fails", async () => {
@@ -344,10 +423,13 @@ describe("build: FROM a local image", () => {
     await new Promise<void>((r) => registry.listen(0, "127.0.0.1", r));
     const port = (registry.address() as AddressInfo).port;
     try {
-      const ctx = context("nobase", { "Kubefile": `FROM 127.0.0.1:${port}/none/such:1\nCOPY a a\n`, "a": "a" });
+      const ctx = context("nobase", { Kubefile: `FROM 127.0.0.1:${port}/none/such:1\nCOPY a a\n`, a: "a" });
       const indexBefore = fs.existsSync(path.join(tmp, "nobase-home", "store", "index.json"));
       await assert.rejects(build("nobase-home", { context: ctx }), (err: Error) => {
-        assert.match(err.message, new RegExp(`Kubefile:1: pulling base image 127\\.0\\.0\\.1:${port}/none/such:1: .*not found`));
+        assert.match(
+          err.message,
+          new RegExp(`Kubefile:1: pulling base image 127\\.0\\.0\\.1:${port}/none/such:1: .*not found`),
+        );
         return true;
       });
       assert.equal(indexBefore, false);
@@ -364,36 +446,81 @@ describe("build: APP from a URL and multi-platform", () => {
   before(async () => {
     const dir = path.join(tmp, "tls");
     fs.mkdirSync(dir, { recursive: true });
-    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", path.join(dir, "key.pem"), "-out", path.join(dir, "cert.pem")], { stdio: "ignore" });
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+        "-keyout",
+        path.join(dir, "key.pem"),
+        "-out",
+        path.join(dir, "cert.pem"),
+      ],
+      { stdio: "ignore" },
+    );
     caFile = path.join(dir, "cert.pem");
-    server = https.createServer({ key: fs.readFileSync(path.join(dir, "key.pem")), cert: fs.readFileSync(caFile) }, (req, res) => {
-      if (req.url === "/files/app.yaml") {
-        res.writeHead(200, { "content-type": "text/yaml" });
-        res.end("kind: ConfigMap\n");
-      } else if (req.url === "/moved.yaml") {
-        res.writeHead(302, { location: "/files/app.yaml" });
-        res.end();
-      } else {
-        res.writeHead(404);
-        res.end();
-      }
-    });
+    server = https.createServer(
+      { key: fs.readFileSync(path.join(dir, "key.pem")), cert: fs.readFileSync(caFile) },
+      (req, res) => {
+        if (req.url === "/files/app.yaml") {
+          res.writeHead(200, { "content-type": "text/yaml" });
+          res.end("kind: ConfigMap\n");
+        } else if (req.url === "/moved.yaml") {
+          res.writeHead(302, { location: "/files/app.yaml" });
+          res.end();
+        } else {
+          res.writeHead(404);
+          res.end();
+        }
+      },
+    );
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     port = (server.address() as AddressInfo).port;
   });
   after(() => new Promise<void>((r) => server.close(() => r())));
 
   it("downloads an https APP source (with the given CA) into application/apps/<name>/", async () => {
-    const ctx = context("url", { "Kubefile": `FROM scratch\nAPP remote https://127.0.0.1:${port}/files/app.yaml https://127.0.0.1:${port}/moved.yaml\n` });
-    await assert.rejects(build("url-home", { context: ctx }), /Kubefile:2: downloading https:\/\/127\.0\.0\.1:\d+\/files\/app\.yaml failed: self[- ]signed certificate \(pass the issuing CA with --ca-file\)$/);
+    const ctx = context("url", {
+      Kubefile: `FROM scratch\nAPP remote https://127.0.0.1:${port}/files/app.yaml https://127.0.0.1:${port}/moved.yaml\n`,
+    });
+    await assert.rejects(
+      build("url-home", { context: ctx }),
+      /Kubefile:2: downloading https:\/\/127\.0\.0\.1:\d+\/files\/app\.yaml failed: self[- ]signed certificate \(pass the issuing CA with --ca-file\)$/,
+    );
     const r = await build("url-home", { context: ctx, caFile });
-    assert.deepEqual(r.extension.applications, [{ name: "remote", type: "kube", files: ["app.yaml", "moved.yaml"] }]);
+    assert.deepEqual(r.extension.applications, [
+      { name: "remote", type: "kube", files: ["app.yaml", "moved.yaml"] },
+    ]);
     const out = path.join(tmp, "url-out");
-    await materializeLayers(new OciLayout(path.join(tmp, "url-home", "store")), r.layers.map((l) => l.digest), out);
-    assert.equal(fs.readFileSync(path.join(out, "application/apps/remote/app.yaml"), "utf8"), "kind: ConfigMap\n");
-    assert.equal(fs.readFileSync(path.join(out, "application/apps/remote/moved.yaml"), "utf8"), "kind: ConfigMap\n");
-    const bad = context("url-bad", { "Kubefile": `FROM scratch\nAPP remote https://127.0.0.1:${port}/missing.yaml\n` });
-    await assert.rejects(build("url-home", { context: bad, caFile }), /Kubefile:2: downloading https:\/\/127\.0\.0\.1:\d+\/missing\.yaml failed: HTTP 404$/);
+    await materializeLayers(
+      new OciLayout(path.join(tmp, "url-home", "store")),
+      r.layers.map((l) => l.digest),
+      out,
+    );
+    assert.equal(
+      fs.readFileSync(path.join(out, "application/apps/remote/app.yaml"), "utf8"),
+      "kind: ConfigMap\n",
+    );
+    assert.equal(
+      fs.readFileSync(path.join(out, "application/apps/remote/moved.yaml"), "utf8"),
+      "kind: ConfigMap\n",
+    );
+    const bad = context("url-bad", {
+      Kubefile: `FROM scratch\nAPP remote https://127.0.0.1:${port}/missing.yaml\n`,
+    });
+    await assert.rejects(
+      build("url-home", { context: bad, caFile }),
+      /Kubefile:2: downloading https:\/\/127\.0\.0\.1:\d+\/missing\.yaml failed: HTTP 404$/,
+    );
   });
 
   it("builds one manifest per platform with ${ARCH} substituted, under an OCI index", async () => {
@@ -401,18 +528,28 @@ describe("build: APP from a URL and multi-platform", () => {
     const layout = new OciLayout(path.join(tmp, "multi-home", "store"));
     assert.equal(r.mediaType, MediaTypes.index);
     const index = await layout.readJson<Index>(r.digest);
-    assert.deepEqual(index.manifests.map((m) => m.platform), [
-      { os: "linux", architecture: "amd64" },
-      { os: "linux", architecture: "arm64" },
-    ]);
+    assert.deepEqual(
+      index.manifests.map((m) => m.platform),
+      [
+        { os: "linux", architecture: "amd64" },
+        { os: "linux", architecture: "arm64" },
+      ],
+    );
     const arm = await resolveManifest(layout, "test/app:1", "linux/arm64");
     const amd = await resolveManifest(layout, "test/app:1", "linux/amd64");
     assert.equal(arm.config.architecture, "arm64");
     assert.equal(arm.manifest.layers[0]!.digest, amd.manifest.layers[0]!.digest);
     assert.notEqual(arm.manifest.layers[2]!.digest, amd.manifest.layers[2]!.digest);
-    assert.equal(arm.manifest.layers[2]!.annotations?.["io.pulumi-sealer.layer.instruction"], "COPY arch/arm64/tool bin/tool");
+    assert.equal(
+      arm.manifest.layers[2]!.annotations?.["io.pulumi-sealer.layer.instruction"],
+      "COPY arch/arm64/tool bin/tool",
+    );
     const out = path.join(tmp, "multi-out");
-    await materializeLayers(layout, arm.manifest.layers.map((l) => l.digest), out);
+    await materializeLayers(
+      layout,
+      arm.manifest.layers.map((l) => l.digest),
+      out,
+    );
     assert.equal(fs.readFileSync(path.join(out, "bin/tool"), "utf8"), "arm64-tool\n");
     // The single-platform build of the fixture has the same amd64 manifest.
     const single = await build("multi-home", { context: FIXTURE, tag: "test/app:amd64" });

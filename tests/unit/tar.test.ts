@@ -9,9 +9,26 @@ import { encodeHeader, normalizeMode, padding, TAR_END } from "../../provider/co
 import { collectCopyEntries, layerPaths, normalizeDest, writeLayer } from "../../provider/core/image/layer";
 import { OciLayout } from "../../provider/core/image/layout";
 import type { TarHeader } from "../../provider/core/image/tar";
+import { parallelGzip } from "../../provider/core/image/parallel-gzip";
+import * as crypto from "node:crypto";
 
 /** Reads an uncompressed tar back with tar-stream (an independent decoder). */
-async function readTar(buf: Buffer): Promise<Array<{ name: string; type: string; mode: number; size: number; linkname: string | null; uid: number; gid: number; mtime: number; uname: string; content: string }>> {
+async function readTar(
+  buf: Buffer,
+): Promise<
+  Array<{
+    name: string;
+    type: string;
+    mode: number;
+    size: number;
+    linkname: string | null;
+    uid: number;
+    gid: number;
+    mtime: number;
+    uname: string;
+    content: string;
+  }>
+> {
   const ex = tarStream.extract();
   const out: Awaited<ReturnType<typeof readTar>> = [];
   ex.end(buf);
@@ -19,7 +36,18 @@ async function readTar(buf: Buffer): Promise<Array<{ name: string; type: string;
     const chunks: Buffer[] = [];
     for await (const c of entry as unknown as AsyncIterable<Buffer>) chunks.push(c);
     const h = entry.header;
-    out.push({ name: h.name, type: h.type, mode: h.mode, size: h.size, linkname: h.linkname || null, uid: h.uid, gid: h.gid, mtime: h.mtime.getTime(), uname: h.uname, content: Buffer.concat(chunks).toString() });
+    out.push({
+      name: h.name,
+      type: h.type,
+      mode: h.mode,
+      size: h.size,
+      linkname: h.linkname || null,
+      uid: h.uid,
+      gid: h.gid,
+      mtime: h.mtime.getTime(),
+      uname: h.uname,
+      content: Buffer.concat(chunks).toString(),
+    });
   }
   return out;
 }
@@ -38,14 +66,42 @@ describe("tar writer", () => {
   const long150 = "a".repeat(60) + "/" + "b".repeat(60) + "/" + "c".repeat(28);
   const long300 = "d".repeat(150) + "/" + "e".repeat(149);
   const cases: Array<{ name: string; entry: TarHeader & { data?: string }; blocks: number }> = [
-    { name: "short file", entry: { path: "etc/kubeadm.yml", type: "file", mode: 0o644, size: 0, data: "x: 1\n" }, blocks: 1 },
+    {
+      name: "short file",
+      entry: { path: "etc/kubeadm.yml", type: "file", mode: 0o644, size: 0, data: "x: 1\n" },
+      blocks: 1,
+    },
     { name: "directory", entry: { path: "etc/", type: "dir", mode: 0o755, size: 0 }, blocks: 1 },
-    { name: "exactly 100 chars", entry: { path: "f".repeat(100), type: "file", mode: 0o755, size: 0, data: "" }, blocks: 1 },
-    { name: "150 chars split into ustar prefix", entry: { path: long150, type: "file", mode: 0o644, size: 0, data: "p" }, blocks: 1 },
-    { name: "300 chars needs PAX path", entry: { path: long300, type: "file", mode: 0o644, size: 0, data: "q" }, blocks: 3 },
-    { name: "non-ASCII name needs PAX path", entry: { path: "charts/día/ü.yaml", type: "file", mode: 0o644, size: 0, data: "u" }, blocks: 3 },
-    { name: "symlink", entry: { path: "bin/kc", type: "symlink", mode: 0o777, size: 0, linkTarget: "kubectl" }, blocks: 1 },
-    { name: "long symlink target needs PAX linkpath", entry: { path: "l", type: "symlink", mode: 0o777, size: 0, linkTarget: "t/".repeat(70) + "x" }, blocks: 3 },
+    {
+      name: "exactly 100 chars",
+      entry: { path: "f".repeat(100), type: "file", mode: 0o755, size: 0, data: "" },
+      blocks: 1,
+    },
+    {
+      name: "150 chars split into ustar prefix",
+      entry: { path: long150, type: "file", mode: 0o644, size: 0, data: "p" },
+      blocks: 1,
+    },
+    {
+      name: "300 chars needs PAX path",
+      entry: { path: long300, type: "file", mode: 0o644, size: 0, data: "q" },
+      blocks: 3,
+    },
+    {
+      name: "non-ASCII name needs PAX path",
+      entry: { path: "charts/día/ü.yaml", type: "file", mode: 0o644, size: 0, data: "u" },
+      blocks: 3,
+    },
+    {
+      name: "symlink",
+      entry: { path: "bin/kc", type: "symlink", mode: 0o777, size: 0, linkTarget: "kubectl" },
+      blocks: 1,
+    },
+    {
+      name: "long symlink target needs PAX linkpath",
+      entry: { path: "l", type: "symlink", mode: 0o777, size: 0, linkTarget: "t/".repeat(70) + "x" },
+      blocks: 3,
+    },
   ];
   for (const c of cases) {
     it(`round-trips: ${c.name}`, async () => {
@@ -54,7 +110,17 @@ describe("tar writer", () => {
       const [got, ...rest] = await readTar(archive([c.entry]));
       assert.equal(rest.length, 0);
       assert.deepEqual(
-        { name: got!.name, type: got!.type, mode: got!.mode, uid: got!.uid, gid: got!.gid, mtime: got!.mtime, uname: got!.uname, linkname: got!.linkname, content: got!.content },
+        {
+          name: got!.name,
+          type: got!.type,
+          mode: got!.mode,
+          uid: got!.uid,
+          gid: got!.gid,
+          mtime: got!.mtime,
+          uname: got!.uname,
+          linkname: got!.linkname,
+          content: got!.content,
+        },
         {
           name: c.entry.path,
           type: c.entry.type === "dir" ? "directory" : c.entry.type,
@@ -79,8 +145,15 @@ describe("tar writer", () => {
     const r = spawnSync("tar", ["-tvf", "-", "--numeric-owner"], { input: buf, encoding: "utf8" });
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(
-      r.stdout.trim().split("\n").map((l) => l.replace(/\s+/g, " ")),
-      ["drwxr-xr-x 0/0 0 1970-01-01 00:00 a/", "-rwxr-xr-x 0/0 10 1970-01-01 00:00 a/run.sh", `-rw-r--r-- 0/0 1 1970-01-01 00:00 ${long300}`],
+      r.stdout
+        .trim()
+        .split("\n")
+        .map((l) => l.replace(/\s+/g, " ")),
+      [
+        "drwxr-xr-x 0/0 0 1970-01-01 00:00 a/",
+        "-rwxr-xr-x 0/0 10 1970-01-01 00:00 a/run.sh",
+        `-rw-r--r-- 0/0 1 1970-01-01 00:00 ${long300}`,
+      ],
     );
   });
 
@@ -94,12 +167,17 @@ describe("tar writer", () => {
       ["dir", 0o700, 0o755],
       ["symlink", 0o755, 0o777],
     ];
-    for (const [type, mode, want] of table) assert.equal(normalizeMode(type, mode), want, `${type} ${mode.toString(8)}`);
+    for (const [type, mode, want] of table)
+      assert.equal(normalizeMode(type, mode), want, `${type} ${mode.toString(8)}`);
   });
 });
 
 describe("layer paths summary", () => {
-  const table: Array<{ name: string; entries: Array<{ path: string; type: "file" | "dir" | "symlink" }>; want: string[] }> = [
+  const table: Array<{
+    name: string;
+    entries: Array<{ path: string; type: "file" | "dir" | "symlink" }>;
+    want: string[];
+  }> = [
     {
       name: "files at depth ≤ 3 listed as themselves; implicit parents dropped",
       entries: [
@@ -158,7 +236,8 @@ describe("normalizeDest", () => {
     ["a/../b", "b"],
     ["../../x", "x"],
   ];
-  for (const [input, want] of table) it(`${JSON.stringify(input)} -> ${JSON.stringify(want)}`, () => assert.equal(normalizeDest(input), want));
+  for (const [input, want] of table)
+    it(`${JSON.stringify(input)} -> ${JSON.stringify(want)}`, () => assert.equal(normalizeDest(input), want));
 });
 
 describe("writeLayer", () => {
@@ -178,7 +257,14 @@ describe("writeLayer", () => {
     const entries = await collectCopyEntries(ctx, ["."], "opt/x", "Kubefile:2");
     assert.deepEqual(
       entries.map((e) => `${e.path} ${e.type} ${e.mode.toString(8)}`),
-      ["opt/ dir 755", "opt/x/ dir 755", "opt/x/link symlink 777", "opt/x/run.sh file 755", "opt/x/sub/ dir 755", "opt/x/sub/a.txt file 644"],
+      [
+        "opt/ dir 755",
+        "opt/x/ dir 755",
+        "opt/x/link symlink 777",
+        "opt/x/run.sh file 755",
+        "opt/x/sub/ dir 755",
+        "opt/x/sub/a.txt file 644",
+      ],
     );
     const w = await writeLayer(layout, entries, { hashFiles: true });
     const blob = fs.readFileSync(layout.blobPath(w.digest));
@@ -187,9 +273,15 @@ describe("writeLayer", () => {
     const tar = zlib.gunzipSync(blob);
     assert.equal(w.diffID, "sha256:" + require("node:crypto").createHash("sha256").update(tar).digest("hex"));
     assert.deepEqual(w.paths, ["opt/x/link", "opt/x/run.sh", "opt/x/sub/"]);
-    assert.equal(w.fileHashes.get("opt/x/sub/a.txt"), "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03");
+    assert.equal(
+      w.fileHashes.get("opt/x/sub/a.txt"),
+      "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03",
+    );
     const listed = await readTar(tar);
-    assert.deepEqual(listed.map((e) => e.name), ["opt/", "opt/x/", "opt/x/link", "opt/x/run.sh", "opt/x/sub/", "opt/x/sub/a.txt"]);
+    assert.deepEqual(
+      listed.map((e) => e.name),
+      ["opt/", "opt/x/", "opt/x/link", "opt/x/run.sh", "opt/x/sub/", "opt/x/sub/a.txt"],
+    );
   });
 
   it("fails when a source file changes size while being written", async () => {
@@ -201,4 +293,35 @@ describe("writeLayer", () => {
       { message: `${f} changed while the layer was being written (expected 3 bytes, read 5); build again` },
     );
   });
+});
+
+describe("parallel gzip", () => {
+  async function gz(data: Buffer, concurrency: number, blockSize: number, piece: number): Promise<Buffer> {
+    async function* src() {
+      for (let i = 0; i < data.length; i += piece) yield data.subarray(i, i + piece);
+    }
+    const out: Buffer[] = [];
+    for await (const o of parallelGzip(src(), { level: 6, concurrency, blockSize })) out.push(o);
+    return Buffer.concat(out);
+  }
+  // Compressible text plus random bytes, across several blocks and an exact block boundary.
+  const text = Buffer.from("apiVersion: v1\nkind: ConfigMap\n".repeat(4000));
+  const cases: Array<[string, Buffer]> = [
+    ["empty", Buffer.alloc(0)],
+    ["one byte", Buffer.from("x")],
+    ["exactly two blocks", Buffer.concat([text, crypto.randomBytes(65536 * 2 - text.length)])],
+    ["many blocks", Buffer.concat([text, crypto.randomBytes(300_000), text])],
+  ];
+  for (const [name, data] of cases) {
+    it(`${name}: gzip(1) decodes it, and the bytes do not depend on concurrency or input chunking`, async () => {
+      const a = await gz(data, 1, 65536, 1000);
+      const b = await gz(data, 8, 65536, 70001);
+      assert.ok(a.equals(b));
+      assert.deepEqual([...a.subarray(0, 10)], [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
+      const r = spawnSync("gzip", ["-dc"], { input: a, maxBuffer: 1 << 26 });
+      assert.equal(r.status, 0, String(r.stderr));
+      assert.ok(r.stdout.equals(data));
+      assert.ok(zlib.gunzipSync(a).equals(data));
+    });
+  }
 });

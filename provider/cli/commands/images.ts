@@ -13,7 +13,10 @@ function store(): OciLayout {
 }
 
 function splitList(values: string[] | undefined): string[] {
-  return (values ?? []).flatMap((v) => v.split(",")).map((v) => v.trim()).filter(Boolean);
+  return (values ?? [])
+    .flatMap((v) => v.split(","))
+    .map((v) => v.trim())
+    .filter(Boolean);
 }
 
 export function register(program: Command): void {
@@ -34,7 +37,8 @@ export function register(program: Command): void {
     .option("--json", "print the build result as JSON")
     .action(async (context: string, o: Record<string, unknown>) => {
       const mode = o.buildMode as string;
-      if (mode !== "full" && mode !== "lite") throw new UserError(`--build-mode must be full or lite, not "${mode}"`);
+      if (mode !== "full" && mode !== "lite")
+        throw new UserError(`--build-mode must be full or lite, not "${mode}"`);
       const result = await buildImage({
         context,
         ...(o.file ? { kubefile: o.file as string } : {}),
@@ -90,7 +94,8 @@ export function register(program: Command): void {
     .argument("<images...>", "references or image ids")
     .option("-f, --force", "remove every reference of an image id that several references share")
     .action(async (images: string[], o: { force?: boolean }) => {
-      for (const r of await removeImages(store(), images, o.force === true)) process.stdout.write(`Untagged: ${r}\n`);
+      for (const r of await removeImages(store(), images, o.force === true))
+        process.stdout.write(`Untagged: ${r}\n`);
     });
 
   program
@@ -98,6 +103,8 @@ export function register(program: Command): void {
     .description("Delete blobs that no image reference uses")
     .action(async () => {
       const { blobs, bytes } = await pruneStore(store());
-      process.stdout.write(`Deleted ${blobs} blob${blobs === 1 ? "" : "s"}, freed ${formatBytes(bytes)} (${bytes} bytes)\n`);
+      process.stdout.write(
+        `Deleted ${blobs} blob${blobs === 1 ? "" : "s"}, freed ${formatBytes(bytes)} (${bytes} bytes)\n`,
+      );
     });
 }

@@ -46,11 +46,16 @@ export class BuildCache {
   private async load(): Promise<void> {
     if (this.loaded) return;
     this.loaded = true;
-    this.fileHashes = (await readJsonIfExists<Record<string, FileHashRecord>>(path.join(this.dir, "file-hashes.json")).catch(() => undefined)) ?? {};
+    this.fileHashes =
+      (await readJsonIfExists<Record<string, FileHashRecord>>(path.join(this.dir, "file-hashes.json")).catch(
+        () => undefined,
+      )) ?? {};
   }
 
   async get(key: string): Promise<CachedLayer | undefined> {
-    const hit = await readJsonIfExists<CachedLayer>(path.join(this.dir, "layers", `${key}.json`)).catch(() => undefined);
+    const hit = await readJsonIfExists<CachedLayer>(path.join(this.dir, "layers", `${key}.json`)).catch(
+      () => undefined,
+    );
     if (!hit || !(await this.layout.hasBlob(hit.digest))) return undefined;
     return hit;
   }
@@ -77,7 +82,13 @@ export class BuildCache {
     if (!rec) return undefined;
     const st = await fs.promises.stat(file, { bigint: true }).catch(() => undefined);
     if (!st) return undefined;
-    if (Number(st.size) !== rec[0] || String(st.mtimeNs) !== rec[1] || String(st.ctimeNs) !== rec[2] || String(st.ino) !== rec[3]) return undefined;
+    if (
+      Number(st.size) !== rec[0] ||
+      String(st.mtimeNs) !== rec[1] ||
+      String(st.ctimeNs) !== rec[2] ||
+      String(st.ino) !== rec[3]
+    )
+      return undefined;
     return rec[4];
   }
 
@@ -94,7 +105,8 @@ export class BuildCache {
     if (known) return known;
     const st = await fs.promises.stat(file, { bigint: true });
     const h = crypto.createHash("sha256");
-    for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+    for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 }))
+      h.update(chunk as Buffer);
     const sha = h.digest("hex");
     await this.recordHash(file, sha, st);
     return sha;
@@ -115,11 +127,15 @@ export class BuildCache {
  * hashes, i.e. exactly what determines the layer's bytes. `contentHash` gives a file entry's
  * content sha256.
  */
-export async function entriesDigest(entries: LayerEntry[], contentHash: (e: LayerEntry) => Promise<string>): Promise<string> {
+export async function entriesDigest(
+  entries: LayerEntry[],
+  contentHash: (e: LayerEntry) => Promise<string>,
+): Promise<string> {
   const h = crypto.createHash("sha256");
   for (const e of entries) {
     let content = "";
-    if (e.type === "file") content = e.data ? crypto.createHash("sha256").update(e.data).digest("hex") : await contentHash(e);
+    if (e.type === "file")
+      content = e.data ? crypto.createHash("sha256").update(e.data).digest("hex") : await contentHash(e);
     else if (e.type === "symlink") content = e.linkTarget ?? "";
     h.update(`${e.path}\0${e.type}\0${e.mode.toString(8)}\0${e.size}\0${content}\n`);
   }

@@ -29,12 +29,29 @@ import type { LayerFacts } from "../plan/types";
 import { cacheContainerImages } from "../registry/image-cache";
 import { BuildCache, cacheKey, CachedLayer, entriesDigest } from "./build-cache";
 import { OciLayout } from "./layout";
-import { collectCopyEntries, LayerEntry, normalizeDest, OPAQUE_WHITEOUT, walkTree, withAncestors, writeLayer } from "./layer";
+import {
+  collectCopyEntries,
+  LayerEntry,
+  normalizeDest,
+  OPAQUE_WHITEOUT,
+  walkTree,
+  withAncestors,
+  writeLayer,
+} from "./layer";
 import { materializeLayers } from "./materialize";
 import { detectAppType, finalizeExtension, inheritExtension, instructionText, makesLayer } from "./metadata";
 import { normalizeReference } from "./reference";
 import { diffSnapshots, snapshot } from "./rootfs-diff";
-import { findImage, formatPlatform, hostPlatform, parsePlatform, readContainerImages, readExtension, resolveManifest, takeLease } from "./store";
+import {
+  findImage,
+  formatPlatform,
+  hostPlatform,
+  parsePlatform,
+  readContainerImages,
+  readExtension,
+  resolveManifest,
+  takeLease,
+} from "./store";
 import {
   Annotations,
   ContainerImage,
@@ -104,7 +121,8 @@ function packageVersion(): string {
   let dir = __dirname;
   for (let i = 0; i < 6; i++) {
     const p = path.join(dir, "package.json");
-    if (fs.existsSync(p)) return (JSON.parse(fs.readFileSync(p, "utf8")) as { version?: string }).version ?? "0.0.0";
+    if (fs.existsSync(p))
+      return (JSON.parse(fs.readFileSync(p, "utf8")) as { version?: string }).version ?? "0.0.0";
     dir = path.dirname(dir);
   }
   return "0.0.0";
@@ -125,21 +143,29 @@ function isLoopbackHost(host: string): boolean {
 function fetchToFile(url: URL, file: string, ca: Buffer | undefined, redirects = 5): Promise<void> {
   return new Promise((resolve, reject) => {
     const mod = url.protocol === "https:" ? https : http;
-    const req = mod.get(url, { ...(ca && url.protocol === "https:" ? { ca: [...tls.rootCertificates, ca.toString("utf8")] } : {}), timeout: 60_000 }, (res) => {
-      const status = res.statusCode ?? 0;
-      if (status >= 300 && status < 400 && res.headers.location && redirects > 0) {
-        res.resume();
-        const next = new URL(res.headers.location, url);
-        if (next.protocol !== "https:" && url.protocol === "https:") return reject(new Error(`redirect from https to ${next.protocol} refused`));
-        fetchToFile(next, file, ca, redirects - 1).then(resolve, reject);
-        return;
-      }
-      if (status !== 200) {
-        res.resume();
-        return reject(new Error(`HTTP ${status}`));
-      }
-      pipeline(res, fs.createWriteStream(file)).then(resolve, reject);
-    });
+    const req = mod.get(
+      url,
+      {
+        ...(ca && url.protocol === "https:" ? { ca: [...tls.rootCertificates, ca.toString("utf8")] } : {}),
+        timeout: 60_000,
+      },
+      (res) => {
+        const status = res.statusCode ?? 0;
+        if (status >= 300 && status < 400 && res.headers.location && redirects > 0) {
+          res.resume();
+          const next = new URL(res.headers.location, url);
+          if (next.protocol !== "https:" && url.protocol === "https:")
+            return reject(new Error(`redirect from https to ${next.protocol} refused`));
+          fetchToFile(next, file, ca, redirects - 1).then(resolve, reject);
+          return;
+        }
+        if (status !== 200) {
+          res.resume();
+          return reject(new Error(`HTTP ${status}`));
+        }
+        pipeline(res, fs.createWriteStream(file)).then(resolve, reject);
+      },
+    );
     req.on("timeout", () => req.destroy(new Error("no answer for 60 s")));
     req.on("error", reject);
   });
@@ -154,9 +180,12 @@ async function download(url: string, dir: string, where: string, caFile?: string
     throw new UserError(`${where}: "${url}" is not a valid URL`);
   }
   if (u.protocol !== "https:" && !(u.protocol === "http:" && isLoopbackHost(u.hostname)))
-    throw new UserError(`${where}: APP source ${url} must be an https:// URL (plain http is allowed for loopback addresses only)`);
+    throw new UserError(
+      `${where}: APP source ${url} must be an https:// URL (plain http is allowed for loopback addresses only)`,
+    );
   const name = decodeURIComponent(u.pathname.split("/").filter(Boolean).pop() ?? "") || "index";
-  if (name.includes("/") || name === "." || name === "..") throw new UserError(`${where}: cannot derive a file name from ${url}`);
+  if (name.includes("/") || name === "." || name === "..")
+    throw new UserError(`${where}: cannot derive a file name from ${url}`);
   let ca: Buffer | undefined;
   if (caFile) {
     try {
@@ -171,7 +200,9 @@ async function download(url: string, dir: string, where: string, caFile?: string
     await fetchToFile(u, file, ca);
   } catch (err) {
     const msg = (err as Error).message;
-    const hint = /certificate|self.signed|unable to verify/i.test(msg) ? " (pass the issuing CA with --ca-file)" : "";
+    const hint = /certificate|self.signed|unable to verify/i.test(msg)
+      ? " (pass the issuing CA with --ca-file)"
+      : "";
     throw new UserError(`${where}: downloading ${url} failed: ${msg}${hint}`, { cause: err });
   }
   return file;
@@ -183,10 +214,19 @@ interface LayerState {
 }
 
 /** Runs a RUN command: cwd = rootfs, rootfs/bin first on PATH, ARG/ENV in the environment. */
-async function runCommand(command: string, rootfs: string, env: Record<string, string>, where: string): Promise<void> {
+async function runCommand(
+  command: string,
+  rootfs: string,
+  env: Record<string, string>,
+  where: string,
+): Promise<void> {
   const child = spawn("sh", ["-c", command], {
     cwd: rootfs,
-    env: { ...process.env, ...env, PATH: `${path.join(rootfs, "bin")}:${process.env.PATH ?? "/usr/bin:/bin"}` },
+    env: {
+      ...process.env,
+      ...env,
+      PATH: `${path.join(rootfs, "bin")}:${process.env.PATH ?? "/usr/bin:/bin"}`,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const tail: string[] = [];
@@ -205,7 +245,9 @@ async function runCommand(command: string, rootfs: string, env: Record<string, s
     child.on("close", (c, sig) => resolve(c ?? (sig ? 128 : 1)));
   });
   if (code !== 0)
-    throw new UserError(`${where}: RUN ${command} exited with code ${code}${tail.length ? `; last output:\n${tail.join("\n")}` : ""}`);
+    throw new UserError(
+      `${where}: RUN ${command} exited with code ${code}${tail.length ? `; last output:\n${tail.join("\n")}` : ""}`,
+    );
 }
 
 class PlatformBuilder {
@@ -257,7 +299,11 @@ class PlatformBuilder {
       if (!pull) throw new UserError(`${where}: image ${image} not found locally; run sealer pull ${image}`);
       log.info(`pulling base image ${image} (${plat})`);
       try {
-        await pull.pullImage(image, { store: this.layout, platform: plat, ...(this.opts.home ? { home: this.opts.home } : {}) });
+        await pull.pullImage(image, {
+          store: this.layout,
+          platform: plat,
+          ...(this.opts.home ? { home: this.opts.home } : {}),
+        });
       } catch (err) {
         throw wrap(`${where}: pulling base image ${image}`, err);
       }
@@ -267,7 +313,10 @@ class PlatformBuilder {
     });
     for (const [i, l] of parent.manifest.layers.entries()) {
       const diffID = parent.config.rootfs.diff_ids[i];
-      if (!diffID) throw new UserError(`${where}: base image ${image} is malformed: layer ${i} has no diff_id in its config`);
+      if (!diffID)
+        throw new UserError(
+          `${where}: base image ${image} is malformed: layer ${i} has no diff_id in its config`,
+        );
       await this.lease.touch(l.digest);
       this.layers.push({ descriptor: l, diffID });
     }
@@ -284,7 +333,9 @@ class PlatformBuilder {
     this.containerImages = readContainerImages(parent.manifest);
     this.hasKubeadm =
       pext?.type === "kube-installer" ||
-      parent.manifest.layers.some((l) => (l.annotations?.[Annotations.layerPaths] ?? "").includes('"bin/kubeadm"'));
+      parent.manifest.layers.some((l) =>
+        (l.annotations?.[Annotations.layerPaths] ?? "").includes('"bin/kubeadm"'),
+      );
     this.parentKey = cacheKey("base", plat, parent.manifestDigest);
   }
 
@@ -306,7 +357,10 @@ class PlatformBuilder {
         mediaType: layer.mediaType,
         digest: layer.digest,
         size: layer.size,
-        annotations: { [Annotations.layerPaths]: JSON.stringify(layer.paths), [Annotations.layerInstruction]: text },
+        annotations: {
+          [Annotations.layerPaths]: JSON.stringify(layer.paths),
+          [Annotations.layerInstruction]: text,
+        },
       },
       diffID: layer.diffID,
     });
@@ -349,14 +403,27 @@ class PlatformBuilder {
       }
     }
     this.stepLabel(i, text, false);
-    const written = await writeLayer(this.layout, entries, { label: `compressing ${label}`, hashFiles: true });
+    const written = await writeLayer(this.layout, entries, {
+      label: `compressing ${label}`,
+      hashFiles: true,
+    });
     for (const e of entries) {
       const sha = written.fileHashes.get(e.path);
       if (sha && e.source) await this.cache.recordHash(e.source, sha);
     }
-    const tree = await entriesDigest(entries, async (e) => written.fileHashes.get(e.path) ?? (await hashOf(e)));
+    const tree = await entriesDigest(
+      entries,
+      async (e) => written.fileHashes.get(e.path) ?? (await hashOf(e)),
+    );
     const key = cacheKey(this.parentKey, text, tree);
-    const layer: CachedLayer = { digest: written.digest, size: written.size, mediaType: written.mediaType, diffID: written.diffID, paths: written.paths, ...kubeadmChange(entries) };
+    const layer: CachedLayer = {
+      digest: written.digest,
+      size: written.size,
+      mediaType: written.mediaType,
+      diffID: written.diffID,
+      paths: written.paths,
+      ...kubeadmChange(entries),
+    };
     await this.cache.put(this.parentKey, key, layer);
     this.trackKubeadm(layer);
     this.pushLayer(layer, text);
@@ -373,7 +440,10 @@ class PlatformBuilder {
     const sources = this.sources(ins.sources);
     const text = `${ins.kind} ${[...sources, ins.dest].join(" ")}`;
     const remote = sources.filter(isUrlSource);
-    if (remote.length) throw new UserError(`${this.where(ins)}: ${ins.kind} from a URL (${remote[0]}) is not supported; download it with RUN or use APP <name> ${remote[0]}`);
+    if (remote.length)
+      throw new UserError(
+        `${this.where(ins)}: ${ins.kind} from a URL (${remote[0]}) is not supported; download it with RUN or use APP <name> ${remote[0]}`,
+      );
     const entries = await collectCopyEntries(this.opts.context, sources, ins.dest, this.where(ins));
     await this.fileLayer(i, text, entries, normalizeDest(ins.dest) || "/");
   }
@@ -392,19 +462,33 @@ class PlatformBuilder {
       }
       const abs = path.resolve(this.opts.context, src);
       const st = await fs.promises.stat(abs).catch(() => undefined);
-      if (!st) throw new UserError(`${this.where(ins)}: ${ins.kind} ${ins.name} source "${src}" does not exist in the build context ${this.opts.context}`);
+      if (!st)
+        throw new UserError(
+          `${this.where(ins)}: ${ins.kind} ${ins.name} source "${src}" does not exist in the build context ${this.opts.context}`,
+        );
       await walkTree(abs, st.isDirectory() ? appDir : `${appDir}/${path.basename(abs)}`, map);
     }
     map.set(`${appDir}/`, { path: `${appDir}/`, type: "dir", mode: 0o755, size: 0 });
     // Re-declaring an app (here or in a base image) replaces its directory, not merges into it.
     if (this.appNamesSoFar.has(ins.name))
-      map.set(`${appDir}/${OPAQUE_WHITEOUT}`, { path: `${appDir}/${OPAQUE_WHITEOUT}`, type: "file", mode: 0o644, size: 0, data: Buffer.alloc(0) });
+      map.set(`${appDir}/${OPAQUE_WHITEOUT}`, {
+        path: `${appDir}/${OPAQUE_WHITEOUT}`,
+        type: "file",
+        mode: 0o644,
+        size: 0,
+        data: Buffer.alloc(0),
+      });
     this.appNamesSoFar.add(ins.name);
     const entries = withAncestors([...map.values()]);
     await this.fileLayer(i, text, entries, `app ${ins.name}`);
     await fs.promises.rm(downloads, { recursive: true, force: true });
     const files = entries
-      .filter((e) => e.type !== "dir" && e.path.startsWith(appDir + "/") && !path.posix.basename(e.path).startsWith(".wh."))
+      .filter(
+        (e) =>
+          e.type !== "dir" &&
+          e.path.startsWith(appDir + "/") &&
+          !path.posix.basename(e.path).startsWith(".wh."),
+      )
       .map((e) => e.path.slice(appDir.length + 1));
     const app = { name: ins.name, type: detectAppType(files), files };
     const at = this.ext.applications.findIndex((a) => a.name === ins.name);
@@ -435,7 +519,14 @@ class PlatformBuilder {
     const after = await snapshot(rootfs);
     const entries = diffSnapshots(before, after, rootfs);
     const written = await writeLayer(this.layout, entries, { label: "compressing RUN layer" });
-    const layer: CachedLayer = { digest: written.digest, size: written.size, mediaType: written.mediaType, diffID: written.diffID, paths: written.paths, ...kubeadmChange(entries) };
+    const layer: CachedLayer = {
+      digest: written.digest,
+      size: written.size,
+      mediaType: written.mediaType,
+      diffID: written.diffID,
+      paths: written.paths,
+      ...kubeadmChange(entries),
+    };
     await this.cache.put(this.parentKey, key, layer);
     this.trackKubeadm(layer);
     this.pushLayer(layer, text);
@@ -471,7 +562,12 @@ class PlatformBuilder {
     if (!res.wrote) return;
     const map = new Map<string, LayerEntry>();
     await walkTree(outDir, "registry", map);
-    await this.fileLayer(stepNo, "CACHE container images -> registry/", withAncestors([...map.values()]), "registry/");
+    await this.fileLayer(
+      stepNo,
+      "CACHE container images -> registry/",
+      withAncestors([...map.values()]),
+      "registry/",
+    );
   }
 }
 
@@ -480,7 +576,13 @@ export function kubeadmChange(entries: LayerEntry[]): { kubeadm?: "added" | "rem
   let change: "added" | "removed" | undefined;
   for (const e of entries) {
     if (e.path === "bin/kubeadm" && e.type !== "dir") change = "added";
-    else if (e.path === "bin/.wh.kubeadm" || e.path === `bin/${OPAQUE_WHITEOUT}` || e.path === ".wh.bin" || e.path === "bin/kubeadm/" || e.path === "bin")
+    else if (
+      e.path === "bin/.wh.kubeadm" ||
+      e.path === `bin/${OPAQUE_WHITEOUT}` ||
+      e.path === ".wh.bin" ||
+      e.path === "bin/kubeadm/" ||
+      e.path === "bin"
+    )
       change = change === "added" && e.path === `bin/${OPAQUE_WHITEOUT}` ? "added" : "removed";
   }
   return change ? { kubeadm: change } : {};
@@ -495,7 +597,11 @@ export function parseKeyValues(items: string[] | undefined, flag: string): Recor
     if (i <= 0) problems.push(`${flag} "${it}" must be KEY=VALUE`);
     else out[it.slice(0, i)] = it.slice(i + 1);
   }
-  if (problems.length) throw new UserError(problems.length === 1 ? (problems[0] as string) : `bad ${flag} values:\n - ${problems.join("\n - ")}`, { problems });
+  if (problems.length)
+    throw new UserError(
+      problems.length === 1 ? (problems[0] as string) : `bad ${flag} values:\n - ${problems.join("\n - ")}`,
+      { problems },
+    );
   return out;
 }
 
@@ -509,7 +615,9 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   try {
     text = await fs.promises.readFile(kubefilePath, "utf8");
   } catch {
-    throw new UserError(`cannot read Kubefile ${kubefilePath}; pass it with -f or put a Kubefile in the context directory`);
+    throw new UserError(
+      `cannot read Kubefile ${kubefilePath}; pass it with -f or put a Kubefile in the context directory`,
+    );
   }
   const platforms = (opts.platforms?.length ? opts.platforms : [hostPlatform()]).map(parsePlatform);
   const seenPlatforms = new Set<string>();
@@ -519,34 +627,64 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     seenPlatforms.add(s);
   }
   const displayFile = path.relative(process.cwd(), kubefilePath) || kubefilePath;
-  const kf = parseKubefile(text, { file: displayFile, ...(opts.buildArgs ? { buildArgs: opts.buildArgs } : {}) });
+  const kf = parseKubefile(text, {
+    file: displayFile,
+    ...(opts.buildArgs ? { buildArgs: opts.buildArgs } : {}),
+  });
   await checkContext(kf, context, { arches: platforms.map(archOf) });
   const from = kf.instructions[0];
-  if (!from || from.kind !== "FROM") throw new UserError(`${displayFile}:1: a Kubefile starts with FROM <image> or FROM scratch`);
+  if (!from || from.kind !== "FROM")
+    throw new UserError(`${displayFile}:1: a Kubefile starts with FROM <image> or FROM scratch`);
 
   const layout = new OciLayout(dataPaths.store(home));
   await layout.init();
   const cache = new BuildCache(dataPaths.buildCache(home), layout);
-  const tmpRoot = path.join(dataPaths.tmp(home), `build-${process.pid}-${crypto.randomBytes(4).toString("hex")}`);
+  const tmpRoot = path.join(
+    dataPaths.tmp(home),
+    `build-${process.pid}-${crypto.randomBytes(4).toString("hex")}`,
+  );
   await fs.promises.mkdir(tmpRoot, { recursive: true });
   const lease = await takeLease(layout);
   const version = packageVersion();
-  const results: Array<{ platform: Platform; manifest: Descriptor; configDigest: string; layers: LayerFacts[]; ext: ImageExtension; images: ContainerImage[] }> = [];
+  const results: Array<{
+    platform: Platform;
+    manifest: Descriptor;
+    configDigest: string;
+    layers: LayerFacts[];
+    ext: ImageExtension;
+    images: ContainerImage[];
+  }> = [];
   let built = 0;
   let cached = 0;
   try {
     const steps = kf.instructions.length + (opts.buildMode === "lite" ? 0 : 1);
     for (const platform of platforms) {
       const prefix = platforms.length > 1 ? `[${formatPlatform(platform)}] ` : "";
-      const stepLabel = (i: number, t: string, hit: boolean) => log.info(`${prefix}STEP ${i}/${steps}: ${t}${hit ? " (cached)" : ""}`);
-      const b = new PlatformBuilder(platform, kf, { ...opts, context, home }, layout, cache, tmpRoot, lease, stepLabel);
+      const stepLabel = (i: number, t: string, hit: boolean) =>
+        log.info(`${prefix}STEP ${i}/${steps}: ${t}${hit ? " (cached)" : ""}`);
+      const b = new PlatformBuilder(
+        platform,
+        kf,
+        { ...opts, context, home },
+        layout,
+        cache,
+        tmpRoot,
+        lease,
+        stepLabel,
+      );
       for (const [n, ins] of kf.instructions.entries()) {
         const i = n + 1;
         if (ins.kind === "FROM") {
-          if (n !== 0) throw new UserError(`${ins.loc.file}:${ins.loc.line}: only one FROM is supported (multi-stage builds are not)`);
+          if (n !== 0)
+            throw new UserError(
+              `${ins.loc.file}:${ins.loc.line}: only one FROM is supported (multi-stage builds are not)`,
+            );
           stepLabel(i, `FROM ${ins.image}`, false);
           await b.from(ins.image, `${ins.loc.file}:${ins.loc.line}`);
-          checkAppNames(kf, b.ext.applications.map((a) => a.name));
+          checkAppNames(
+            kf,
+            b.ext.applications.map((a) => a.name),
+          );
           continue;
         }
         if (makesLayer(ins)) {
@@ -587,7 +725,13 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
         ...(b.author ? { author: b.author } : {}),
         config: {
           ...(Object.keys(b.labels).length ? { Labels: sortedRecord(b.labels) } : {}),
-          ...(Object.keys(b.env).length ? { Env: Object.keys(b.env).sort().map((k) => `${k}=${b.env[k]}`) } : {}),
+          ...(Object.keys(b.env).length
+            ? {
+                Env: Object.keys(b.env)
+                  .sort()
+                  .map((k) => `${k}=${b.env[k]}`),
+              }
+            : {}),
         },
         rootfs: { type: "layers", diff_ids: b.layers.map((l) => l.diffID) },
         history: b.history,
@@ -610,26 +754,45 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
         platform,
         manifest: { ...manifestDesc, platform },
         configDigest: configDesc.digest,
-        layers: b.layers.map((l) => ({ digest: l.descriptor.digest, size: l.descriptor.size, paths: JSON.parse(l.descriptor.annotations?.[Annotations.layerPaths] ?? "[]") as string[] })),
+        layers: b.layers.map((l) => ({
+          digest: l.descriptor.digest,
+          size: l.descriptor.size,
+          paths: JSON.parse(l.descriptor.annotations?.[Annotations.layerPaths] ?? "[]") as string[],
+        })),
         ext,
         images: b.containerImages,
       });
     }
     let top: Descriptor;
     const first = results[0] as (typeof results)[number];
-    if (results.length === 1) top = { mediaType: MediaTypes.manifest, digest: first.manifest.digest, size: first.manifest.size };
+    if (results.length === 1)
+      top = { mediaType: MediaTypes.manifest, digest: first.manifest.digest, size: first.manifest.size };
     else {
-      const index: Index = { schemaVersion: 2, mediaType: MediaTypes.index, manifests: results.map((r) => r.manifest) };
+      const index: Index = {
+        schemaVersion: 2,
+        mediaType: MediaTypes.index,
+        manifests: results.map((r) => r.manifest),
+      };
       top = await layout.putJson(index, MediaTypes.index);
     }
-    await layout.setRef(reference, { ...top, annotations: { [Annotations.created]: new Date().toISOString() } });
+    await layout.setRef(reference, {
+      ...top,
+      annotations: { [Annotations.created]: new Date().toISOString() },
+    });
     await cache.save();
-    log.info(`built ${reference} ${top.digest} (${built} layer${built === 1 ? "" : "s"} built, ${cached} cached)`);
+    log.info(
+      `built ${reference} ${top.digest} (${built} layer${built === 1 ? "" : "s"} built, ${cached} cached)`,
+    );
     return {
       reference,
       digest: top.digest,
       mediaType: top.mediaType,
-      platforms: results.map((r) => ({ platform: formatPlatform(r.platform), manifestDigest: r.manifest.digest, configDigest: r.configDigest, layers: r.layers })),
+      platforms: results.map((r) => ({
+        platform: formatPlatform(r.platform),
+        manifestDigest: r.manifest.digest,
+        configDigest: r.configDigest,
+        layers: r.layers,
+      })),
       layers: first.layers,
       builtLayers: built,
       cachedLayers: cached,
@@ -652,7 +815,10 @@ function sortedRecord(m: Record<string, string>): Record<string, string> {
 function applyMetadata(b: PlatformBuilder, ins: Instruction, kf: Kubefile): void {
   const app = (name: string) => {
     const a = b.ext.applications.find((x) => x.name === name);
-    if (!a) throw new UserError(`${ins.loc.file}:${ins.loc.line}: ${ins.kind} names app ${name}, which is not declared; declare it with APP first`);
+    if (!a)
+      throw new UserError(
+        `${ins.loc.file}:${ins.loc.line}: ${ins.kind} names app ${name}, which is not declared; declare it with APP first`,
+      );
     return a;
   };
   switch (ins.kind) {

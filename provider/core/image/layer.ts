@@ -5,12 +5,13 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import * as zlib from "node:zlib";
-import { Readable, Transform } from "node:stream";
+import * as os from "node:os";
+import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { UserError } from "../errors";
 import { progress } from "../log";
 import type { OciLayout } from "./layout";
+import { parallelGzip } from "./parallel-gzip";
 import { MediaTypes } from "./types";
 import { encodeHeader, normalizeMode, padding, TAR_END, TarEntryType, TarHeader } from "./tar";
 
@@ -30,6 +31,8 @@ export const OPAQUE_WHITEOUT = ".wh..wh..opq";
  * default trades ratio for speed in the way most registries' layers do.
  */
 export const GZIP_LEVEL = 6;
+/** Blocks compressed at once (on the libuv pool); does not affect the output bytes. */
+const GZIP_CONCURRENCY = Math.max(2, os.availableParallelism() * 2);
 
 /** Sorts entries bytewise by path (parents before children since a dir path is a prefix). */
 export function sortEntries<T extends { path: string }>(entries: T[]): T[] {
@@ -41,7 +44,10 @@ export function sortEntries<T extends { path: string }>(entries: T[]): T[] {
 
 /** Normalises a destination inside the rootfs: "/etc/x/" -> "etc/x"; "." or "/" -> "". */
 export function normalizeDest(dest: string): string {
-  const n = path.posix.normalize("/" + dest.replace(/\\/g, "/")).replace(/^\/+/, "").replace(/\/+$/, "");
+  const n = path.posix
+    .normalize("/" + dest.replace(/\\/g, "/"))
+    .replace(/^\/+/, "")
+    .replace(/\/+$/, "");
   return n === "." ? "" : n;
 }
 
@@ -58,18 +64,35 @@ function dirEntry(p: string): LayerEntry {
 }
 
 /** Walks a file or directory tree into entries under `destRel` (files keep their exec bit). */
-export async function walkTree(absRoot: string, destRel: string, entries: Map<string, LayerEntry>): Promise<void> {
+export async function walkTree(
+  absRoot: string,
+  destRel: string,
+  entries: Map<string, LayerEntry>,
+): Promise<void> {
   const st = await fs.promises.lstat(absRoot);
   const add = (e: LayerEntry) => entries.set(e.path, e);
   if (st.isDirectory()) {
     if (destRel) add(dirEntry(destRel));
     const names = await fs.promises.readdir(absRoot);
     names.sort();
-    for (const name of names) await walkTree(path.join(absRoot, name), destRel ? `${destRel}/${name}` : name, entries);
+    for (const name of names)
+      await walkTree(path.join(absRoot, name), destRel ? `${destRel}/${name}` : name, entries);
   } else if (st.isFile()) {
-    add({ path: destRel, type: "file", mode: normalizeMode("file", st.mode), size: st.size, source: absRoot });
+    add({
+      path: destRel,
+      type: "file",
+      mode: normalizeMode("file", st.mode),
+      size: st.size,
+      source: absRoot,
+    });
   } else if (st.isSymbolicLink()) {
-    add({ path: destRel, type: "symlink", mode: 0o777, size: 0, linkTarget: await fs.promises.readlink(absRoot) });
+    add({
+      path: destRel,
+      type: "symlink",
+      mode: 0o777,
+      size: 0,
+      linkTarget: await fs.promises.readlink(absRoot),
+    });
   }
   // sockets, fifos and devices have no place in a cluster image: skipped.
 }
@@ -88,7 +111,13 @@ function globToRegExp(glob: string): RegExp {
       const end = glob.indexOf("]", i + 1);
       if (end < 0) re += "\\[";
       else {
-        re += "[" + glob.slice(i + 1, end).replace(/^!/, "^").replace(/\\/g, "\\\\") + "]";
+        re +=
+          "[" +
+          glob
+            .slice(i + 1, end)
+            .replace(/^!/, "^")
+            .replace(/\\/g, "\\\\") +
+          "]";
         i = end;
       }
     } else re += c.replace(/[.+^${}()|\\]/g, "\\$&");
@@ -145,14 +174,22 @@ export async function collectCopyEntries(
     try {
       real = await fs.promises.realpath(abs);
     } catch {
-      throw new UserError(`${where}: "${rel}" does not exist in the build context ${contextDir}; create it or fix the path`);
+      throw new UserError(
+        `${where}: "${rel}" does not exist in the build context ${contextDir}; create it or fix the path`,
+      );
     }
     if (real !== ctxReal && !real.startsWith(ctxReal + path.sep))
-      throw new UserError(`${where}: "${rel}" resolves outside the build context (${real}); copy the file into the context`);
+      throw new UserError(
+        `${where}: "${rel}" resolves outside the build context (${real}); copy the file into the context`,
+      );
     const st = await fs.promises.stat(real);
     if (st.isDirectory()) await walkTree(real, destRel, entries);
     else {
-      const target = destIsDir ? (destRel ? `${destRel}/${path.basename(rel)}` : path.basename(rel)) : destRel;
+      const target = destIsDir
+        ? destRel
+          ? `${destRel}/${path.basename(rel)}`
+          : path.basename(rel)
+        : destRel;
       await walkTree(real, target, entries);
     }
   }
@@ -162,7 +199,8 @@ export async function collectCopyEntries(
 /** Adds dir entries for all ancestors not already present and sorts. */
 export function withAncestors(entries: LayerEntry[]): LayerEntry[] {
   const byPath = new Map(entries.map((e) => [e.path, e]));
-  for (const e of entries) for (const d of ancestorDirs(e.path)) if (!byPath.has(d)) byPath.set(d, dirEntry(d));
+  for (const e of entries)
+    for (const d of ancestorDirs(e.path)) if (!byPath.has(d)) byPath.set(d, dirEntry(d));
   return sortEntries([...byPath.values()]);
 }
 
@@ -192,7 +230,9 @@ export function layerPaths(entryPaths: Array<{ path: string; type: TarEntryType 
   }
   const dirs = [...out].filter((p) => p.endsWith("/"));
   return sortEntries(
-    [...out].filter((p) => !dirs.some((d) => d !== p && (d === "/" || p.startsWith(d)))).map((p) => ({ path: p })),
+    [...out]
+      .filter((p) => !dirs.some((d) => d !== p && (d === "/" || p.startsWith(d))))
+      .map((p) => ({ path: p })),
   ).map((x) => x.path);
 }
 
@@ -248,46 +288,50 @@ export async function writeLayer(
         }
       }
       if (n !== e.size)
-        throw new UserError(`${e.source ?? e.path} changed while the layer was being written (expected ${e.size} bytes, read ${n}); build again`);
+        throw new UserError(
+          `${e.source ?? e.path} changed while the layer was being written (expected ${e.size} bytes, read ${n}); build again`,
+        );
       if (h) fileHashes.set(e.path, h.digest("hex"));
       yield padding(e.size);
     }
     yield TAR_END;
   }
   const diffHash = crypto.createHash("sha256");
-  const diffMeter = new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      diffHash.update(chunk);
-      cb(null, chunk);
-    },
-  });
-  let offset = 0;
-  const fixHeader = new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      if (offset <= 9 && offset + chunk.length > 9) {
-        // The gzip header's OS byte is the zlib build's (3 on Unix, 10 on Windows): fix it to
-        // "unknown" so the blob is the same everywhere. zlib writes mtime 0 and no name.
-        chunk = Buffer.from(chunk);
-        chunk[9 - offset] = 0xff;
+  const blobHash = crypto.createHash("sha256");
+  let size = 0;
+  async function* compressed(): AsyncGenerator<Buffer> {
+    async function* metered(): AsyncGenerator<Buffer> {
+      for await (const b of tarStream()) {
+        diffHash.update(b);
+        yield b;
       }
-      offset += chunk.length;
-      cb(null, chunk);
-    },
-  });
+    }
+    for await (const out of parallelGzip(metered(), { level: GZIP_LEVEL, concurrency: GZIP_CONCURRENCY })) {
+      blobHash.update(out);
+      size += out.length;
+      yield out;
+    }
+  }
   await fs.promises.mkdir(layout.tmpDir(), { recursive: true });
   const tmp = path.join(layout.tmpDir(), `layer-${process.pid}-${crypto.randomBytes(6).toString("hex")}.tgz`);
   try {
-    await pipeline(
-      Readable.from(tarStream(), { objectMode: false }),
-      diffMeter,
-      zlib.createGzip({ level: GZIP_LEVEL, chunkSize: 1 << 20 }),
-      fixHeader,
-      fs.createWriteStream(tmp),
-    );
+    await pipeline(Readable.from(compressed()), fs.createWriteStream(tmp, { mode: 0o644 }));
     bar.end();
-    const { digest, size } = await layout.putBlobFile(tmp);
+    const digest = "sha256:" + blobHash.digest("hex");
+    // The temp file is in the store (same filesystem): a rename publishes it whole.
+    if (!(await layout.hasBlob(digest))) {
+      await fs.promises.chmod(tmp, 0o644);
+      await fs.promises.rename(tmp, layout.blobPath(digest));
+    }
     const paths = layerPaths(entries);
-    return { digest, size, mediaType: MediaTypes.layerGzip, diffID: "sha256:" + diffHash.digest("hex"), paths, fileHashes };
+    return {
+      digest,
+      size,
+      mediaType: MediaTypes.layerGzip,
+      diffID: "sha256:" + diffHash.digest("hex"),
+      paths,
+      fileHashes,
+    };
   } finally {
     bar.end();
     await fs.promises.rm(tmp, { force: true });

@@ -25,7 +25,10 @@ async function isGzip(file: string): Promise<boolean> {
 
 /** A path from a tar header made safe: relative, no "..", no empty parts. */
 export function cleanTarPath(name: string): string {
-  const parts = name.replace(/\\/g, "/").split("/").filter((p) => p !== "" && p !== ".");
+  const parts = name
+    .replace(/\\/g, "/")
+    .split("/")
+    .filter((p) => p !== "" && p !== ".");
   if (parts.some((p) => p === "..")) throw new UserError(`layer entry "${name}" escapes the rootfs ("..")`);
   return parts.join("/");
 }
@@ -37,10 +40,15 @@ export async function forEachLayerEntry(
   fn: (header: tarStream.Header, content: AsyncIterable<Buffer>) => Promise<void>,
 ): Promise<void> {
   const file = layout.blobPath(digest);
-  if (!(await layout.hasBlob(digest))) throw new UserError(`layer ${digest} is missing from the store at ${layout.root}; pull or rebuild the image`);
+  if (!(await layout.hasBlob(digest)))
+    throw new UserError(
+      `layer ${digest} is missing from the store at ${layout.root}; pull or rebuild the image`,
+    );
   const extract = tarStream.extract();
   const source = fs.createReadStream(file);
-  const feeding = (await isGzip(file)) ? pipeline(source, zlib.createGunzip(), extract) : pipeline(source, extract);
+  const feeding = (await isGzip(file))
+    ? pipeline(source, zlib.createGunzip(), extract)
+    : pipeline(source, extract);
   let failed: unknown;
   feeding.catch((err: unknown) => {
     failed = err;
@@ -65,7 +73,14 @@ export async function listLayerPaths(layout: OciLayout, digest: string): Promise
   await forEachLayerEntry(layout, digest, async (h) => {
     const p = cleanTarPath(h.name);
     if (!p) return;
-    const type: TarEntryType | "other" = h.type === "directory" ? "dir" : h.type === "symlink" ? "symlink" : h.type === "file" ? "file" : "other";
+    const type: TarEntryType | "other" =
+      h.type === "directory"
+        ? "dir"
+        : h.type === "symlink"
+          ? "symlink"
+          : h.type === "file"
+            ? "file"
+            : "other";
     entries.push({ path: type === "dir" ? p + "/" : p, type });
   });
   return layerPaths(entries);
@@ -97,7 +112,12 @@ export async function materializeLayers(
   for (const digest of layerDigests) await applyLayer(layout, digest, root, opts.filter);
 }
 
-async function applyLayer(layout: OciLayout, digest: string, root: string, filter?: (rel: string) => boolean): Promise<void> {
+async function applyLayer(
+  layout: OciLayout,
+  digest: string,
+  root: string,
+  filter?: (rel: string) => boolean,
+): Promise<void> {
   const thisLayer = new Set<string>();
   const safeDirs = new Map<string, boolean>();
   const ensureParent = async (rel: string): Promise<string> => {
@@ -107,7 +127,9 @@ async function applyLayer(layout: OciLayout, digest: string, root: string, filte
     await fs.promises.mkdir(path.join(root, parentRel), { recursive: true });
     const real = await fs.promises.realpath(path.join(root, parentRel));
     if (real !== root && !real.startsWith(root + path.sep))
-      throw new UserError(`layer ${digest}: entry "${rel}" would be written through a symlink outside the rootfs`);
+      throw new UserError(
+        `layer ${digest}: entry "${rel}" would be written through a symlink outside the rootfs`,
+      );
     safeDirs.set(parentRel, true);
     return abs;
   };
@@ -128,7 +150,8 @@ async function applyLayer(layout: OciLayout, digest: string, root: string, filte
       const names = await fs.promises.readdir(dirAbs).catch(() => [] as string[]);
       for (const n of names) {
         const childRel = dirRel === "." ? n : `${dirRel}/${n}`;
-        if (!thisLayer.has(childRel)) await fs.promises.rm(path.join(dirAbs, n), { recursive: true, force: true });
+        if (!thisLayer.has(childRel))
+          await fs.promises.rm(path.join(dirAbs, n), { recursive: true, force: true });
       }
       safeDirs.clear();
       return;
@@ -169,8 +192,12 @@ async function applyLayer(layout: OciLayout, digest: string, root: string, filte
       }
       case "link": {
         await removeExisting(abs, false);
-        const target = path.join(root, cleanTarPath(h.linkname ?? ""));
-        await fs.promises.link(target, abs);
+        const targetRel = cleanTarPath(h.linkname ?? "");
+        const target = await ensureParent(targetRel);
+        const real = await fs.promises.realpath(target).catch(() => "");
+        if (!real || (real !== root && !real.startsWith(root + path.sep)))
+          throw new UserError(`layer ${digest}: hard link "${rel}" points at "${h.linkname}", which is missing or outside the rootfs`);
+        await fs.promises.link(real, abs);
         return;
       }
       default:

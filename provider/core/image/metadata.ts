@@ -13,7 +13,9 @@ import type { AppType, ImageExtension } from "./types";
 export function detectAppType(files: string[]): AppType {
   if (files.length === 0) return "other";
   const isChart = (prefix: string) =>
-    files.includes(`${prefix}Chart.yaml`) && files.includes(`${prefix}values.yaml`) && files.some((f) => f.startsWith(`${prefix}templates/`));
+    files.includes(`${prefix}Chart.yaml`) &&
+    files.includes(`${prefix}values.yaml`) &&
+    files.some((f) => f.startsWith(`${prefix}templates/`));
   if (isChart("")) return "helm";
   const tops = new Set(files.map((f) => (f.includes("/") ? f.slice(0, f.indexOf("/") + 1) : "")));
   if (tops.size === 1) {

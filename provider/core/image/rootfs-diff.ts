@@ -34,8 +34,21 @@ export async function snapshot(root: string): Promise<Snapshot> {
     for (const name of names) {
       const r = rel ? `${rel}/${name}` : name;
       const st = await fs.promises.lstat(path.join(root, r), { bigint: true });
-      const type: PathState["type"] = st.isDirectory() ? "dir" : st.isFile() ? "file" : st.isSymbolicLink() ? "symlink" : "other";
-      const state: PathState = { type, mode: Number(st.mode & 0o7777n), size: Number(st.size), mtimeNs: st.mtimeNs, ino: st.ino, birthNs: st.birthtimeNs };
+      const type: PathState["type"] = st.isDirectory()
+        ? "dir"
+        : st.isFile()
+          ? "file"
+          : st.isSymbolicLink()
+            ? "symlink"
+            : "other";
+      const state: PathState = {
+        type,
+        mode: Number(st.mode & 0o7777n),
+        size: Number(st.size),
+        mtimeNs: st.mtimeNs,
+        ino: st.ino,
+        birthNs: st.birthtimeNs,
+      };
       if (type === "symlink") state.link = await fs.promises.readlink(path.join(root, r));
       out.set(r, state);
       if (type === "dir") await walk(r);
@@ -79,7 +92,12 @@ export function diffSnapshots(before: Snapshot, after: Snapshot, root: string): 
   // Opaque dirs first, so their children are taken in full.
   for (const [p, a] of after) {
     const b = before.get(p);
-    if (a.type === "dir" && b?.type === "dir" && (a.ino !== b.ino || (a.birthNs !== 0n && a.birthNs !== b.birthNs))) opaque.add(p);
+    if (
+      a.type === "dir" &&
+      b?.type === "dir" &&
+      (a.ino !== b.ino || (a.birthNs !== 0n && a.birthNs !== b.birthNs))
+    )
+      opaque.add(p);
   }
   for (const [p, a] of after) {
     if (a.type === "other") continue;
@@ -87,12 +105,26 @@ export function diffSnapshots(before: Snapshot, after: Snapshot, root: string): 
     const fresh = !b || underOpaque(p) || opaque.has(p);
     if (!fresh && sameContent(b, a)) continue;
     if (a.type === "dir") {
-      if (!b || b.type !== "dir" || opaque.has(p) || underOpaque(p)) entries.push({ path: p + "/", type: "dir", mode: 0o755, size: 0 });
-      if (opaque.has(p)) entries.push({ path: `${p}/${OPAQUE_WHITEOUT}`, type: "file", mode: 0o644, size: 0, data: Buffer.alloc(0) });
+      if (!b || b.type !== "dir" || opaque.has(p) || underOpaque(p))
+        entries.push({ path: p + "/", type: "dir", mode: 0o755, size: 0 });
+      if (opaque.has(p))
+        entries.push({
+          path: `${p}/${OPAQUE_WHITEOUT}`,
+          type: "file",
+          mode: 0o644,
+          size: 0,
+          data: Buffer.alloc(0),
+        });
     } else if (a.type === "symlink") {
       entries.push({ path: p, type: "symlink", mode: 0o777, size: 0, linkTarget: a.link ?? "" });
     } else {
-      entries.push({ path: p, type: "file", mode: normalizeMode("file", a.mode), size: a.size, source: path.join(root, p) });
+      entries.push({
+        path: p,
+        type: "file",
+        mode: normalizeMode("file", a.mode),
+        size: a.size,
+        source: path.join(root, p),
+      });
     }
   }
   for (const p of before.keys()) {
@@ -100,7 +132,13 @@ export function diffSnapshots(before: Snapshot, after: Snapshot, root: string): 
     const parent = path.posix.dirname(p);
     if (parent !== "." && (!after.has(parent) || opaque.has(parent) || underOpaque(parent))) continue;
     const base = path.posix.basename(p);
-    entries.push({ path: parent === "." ? WHITEOUT_PREFIX + base : `${parent}/${WHITEOUT_PREFIX}${base}`, type: "file", mode: 0o644, size: 0, data: Buffer.alloc(0) });
+    entries.push({
+      path: parent === "." ? WHITEOUT_PREFIX + base : `${parent}/${WHITEOUT_PREFIX}${base}`,
+      type: "file",
+      mode: 0o644,
+      size: 0,
+      data: Buffer.alloc(0),
+    });
   }
   return sortEntries(withAncestors(entries));
 }

@@ -9,7 +9,17 @@ import * as path from "node:path";
 import { UserError } from "../errors";
 import { familiarReference, normalizeReference, parseReference } from "./reference";
 import type { OciLayout } from "./layout";
-import { Annotations, ContainerImage, Descriptor, ImageConfig, ImageExtension, Index, Manifest, MediaTypes, Platform } from "./types";
+import {
+  Annotations,
+  ContainerImage,
+  Descriptor,
+  ImageConfig,
+  ImageExtension,
+  Index,
+  Manifest,
+  MediaTypes,
+  Platform,
+} from "./types";
 
 /** "linux/amd64" for this machine (Node's x64 -> amd64). */
 export function hostPlatform(): string {
@@ -20,7 +30,8 @@ export function hostPlatform(): string {
 export function parsePlatform(p: string): Platform {
   const parts = p.trim().split("/");
   const [os, architecture, variant] = parts;
-  if (!os || !architecture || parts.length > 3) throw new UserError(`invalid platform "${p}": use os/arch[/variant], e.g. linux/amd64`);
+  if (!os || !architecture || parts.length > 3)
+    throw new UserError(`invalid platform "${p}": use os/arch[/variant], e.g. linux/amd64`);
   return { os, architecture, ...(variant ? { variant } : {}) };
 }
 
@@ -48,7 +59,10 @@ export async function findImage(layout: OciLayout, nameOrId: string): Promise<Fo
   if (/^[a-f0-9]{6,64}$/.test(id)) {
     const matches = refs.filter((r) => r.descriptor.digest.slice("sha256:".length).startsWith(id));
     const digests = new Set(matches.map((m) => m.descriptor.digest));
-    if (digests.size > 1) throw new UserError(`image id "${nameOrId}" is ambiguous (${[...digests].join(", ")}); give more characters`);
+    if (digests.size > 1)
+      throw new UserError(
+        `image id "${nameOrId}" is ambiguous (${[...digests].join(", ")}); give more characters`,
+      );
     const first = matches[0];
     if (first) return { refs: matches.map((m) => m.ref), descriptor: first.descriptor };
     if (/^[a-f0-9]{64}$/.test(id) || nameOrId.startsWith("sha256:")) return undefined;
@@ -57,7 +71,9 @@ export async function findImage(layout: OciLayout, nameOrId: string): Promise<Fo
   try {
     ref = normalizeReference(nameOrId);
   } catch (err) {
-    throw new UserError(`"${nameOrId}" is neither an image reference nor an image id: ${(err as Error).message}`);
+    throw new UserError(
+      `"${nameOrId}" is neither an image reference nor an image id: ${(err as Error).message}`,
+    );
   }
   const hit = refs.find((r) => r.ref === ref);
   return hit ? { refs: [hit.ref], descriptor: hit.descriptor } : undefined;
@@ -82,9 +98,16 @@ export interface ResolvedManifest {
  * Resolves a reference to the manifest for `platform` (default: this machine's, else the only
  * or first one). Throws a UserError naming what to do when the image or platform is missing.
  */
-export async function resolveManifest(layout: OciLayout, ref: string, platform?: string): Promise<ResolvedManifest> {
+export async function resolveManifest(
+  layout: OciLayout,
+  ref: string,
+  platform?: string,
+): Promise<ResolvedManifest> {
   const found = await findImage(layout, ref);
-  if (!found) throw new UserError(`image ${ref} not found in the local store (${layout.root}); build it, or run sealer pull ${ref}`);
+  if (!found)
+    throw new UserError(
+      `image ${ref} not found in the local store (${layout.root}); build it, or run sealer pull ${ref}`,
+    );
   const reference = found.refs[0] ?? ref;
   const top = found.descriptor;
   if (isIndex(top.mediaType)) {
@@ -93,15 +116,31 @@ export async function resolveManifest(layout: OciLayout, ref: string, platform?:
     const platforms = entries.map((m) => formatPlatform(m.platform as Platform));
     const want = platform ?? (platforms.includes(hostPlatform()) ? hostPlatform() : platforms[0]);
     const entry = entries.find((m) => formatPlatform(m.platform as Platform) === want);
-    if (!entry) throw new UserError(`image ${reference} has no manifest for platform ${want ?? "(none)"}; it has ${platforms.join(", ") || "none"}`);
+    if (!entry)
+      throw new UserError(
+        `image ${reference} has no manifest for platform ${want ?? "(none)"}; it has ${platforms.join(", ") || "none"}`,
+      );
     const manifest = await layout.readJson<Manifest>(entry.digest);
     const config = await layout.readJson<ImageConfig>(manifest.config.digest);
-    return { reference, manifestDigest: entry.digest, manifest, config, indexDigest: top.digest, platform: want as string, platforms };
+    return {
+      reference,
+      manifestDigest: entry.digest,
+      manifest,
+      config,
+      indexDigest: top.digest,
+      platform: want as string,
+      platforms,
+    };
   }
   const manifest = await layout.readJson<Manifest>(top.digest);
   const config = await layout.readJson<ImageConfig>(manifest.config.digest);
-  const own = formatPlatform({ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) });
-  if (platform && platform !== own) throw new UserError(`image ${reference} is built for ${own} only, not ${platform}`);
+  const own = formatPlatform({
+    os: config.os,
+    architecture: config.architecture,
+    ...(config.variant ? { variant: config.variant } : {}),
+  });
+  if (platform && platform !== own)
+    throw new UserError(`image ${reference} is built for ${own} only, not ${platform}`);
   return { reference, manifestDigest: top.digest, manifest, config, platform: own, platforms: [own] };
 }
 
@@ -163,7 +202,8 @@ export async function listImages(layout: OciLayout): Promise<ImageSummary[]> {
     const blobs = new Set<string>();
     await reachableFrom(layout, descriptor, blobs);
     let size = 0;
-    for (const b of blobs) size += (await fs.promises.stat(layout.blobPath(b)).catch(() => ({ size: 0 }))).size;
+    for (const b of blobs)
+      size += (await fs.promises.stat(layout.blobPath(b)).catch(() => ({ size: 0 }))).size;
     let platforms: string[] = [];
     try {
       platforms = (await resolveManifest(layout, ref)).platforms;
@@ -179,7 +219,9 @@ export async function listImages(layout: OciLayout): Promise<ImageSummary[]> {
       digest: descriptor.digest,
       platforms,
       size,
-      ...(descriptor.annotations?.[Annotations.created] ? { created: descriptor.annotations[Annotations.created] } : {}),
+      ...(descriptor.annotations?.[Annotations.created]
+        ? { created: descriptor.annotations[Annotations.created] }
+        : {}),
     });
   }
   return out;
@@ -203,7 +245,11 @@ export interface InspectResult {
   containerImages: ContainerImage[];
 }
 
-export async function inspectImage(layout: OciLayout, ref: string, platform?: string): Promise<InspectResult> {
+export async function inspectImage(
+  layout: OciLayout,
+  ref: string,
+  platform?: string,
+): Promise<InspectResult> {
   const found = await findImage(layout, ref);
   const r = await resolveManifest(layout, ref, platform);
   const top = found?.descriptor;
@@ -231,7 +277,10 @@ export async function inspectImage(layout: OciLayout, ref: string, platform?: st
     labels: r.config.config?.Labels ?? {},
     env: r.config.config?.Env ?? [],
     ...(r.config.author ? { author: r.config.author } : {}),
-    history: (r.config.history ?? []).map((h) => ({ ...(h.created_by ? { created_by: h.created_by } : {}), ...(h.empty_layer ? { empty_layer: true } : {}) })),
+    history: (r.config.history ?? []).map((h) => ({
+      ...(h.created_by ? { created_by: h.created_by } : {}),
+      ...(h.empty_layer ? { empty_layer: true } : {}),
+    })),
     ...(ext ? { extension: ext } : {}),
     containerImages: readContainerImages(r.manifest),
   };
@@ -263,10 +312,19 @@ export async function removeImages(layout: OciLayout, names: string[], force = f
     });
     if (found === null) continue;
     if (!found) problems.push(`image ${n} not found in the local store`);
-    else if (found.refs.length > 1 && !force) problems.push(`${n} is referenced by ${found.refs.join(", ")}: remove them by name, or use -f to remove all`);
+    else if (found.refs.length > 1 && !force)
+      problems.push(
+        `${n} is referenced by ${found.refs.join(", ")}: remove them by name, or use -f to remove all`,
+      );
     else toRemove.push(...found.refs);
   }
-  if (problems.length) throw new UserError(problems.length === 1 ? (problems[0] as string) : `cannot remove images:\n${problems.map((p) => ` - ${p}`).join("\n")}`, { problems });
+  if (problems.length)
+    throw new UserError(
+      problems.length === 1
+        ? (problems[0] as string)
+        : `cannot remove images:\n${problems.map((p) => ` - ${p}`).join("\n")}`,
+      { problems },
+    );
   const unique = [...new Set(toRemove)];
   for (const r of unique) await layout.removeRef(r);
   return unique;
@@ -278,9 +336,14 @@ const LEASE_PREFIX = "lease-";
  * A build's claim on blobs it is writing before its reference exists: while the lease's process
  * lives, prune keeps every blob modified after the lease started. Reused blobs are touched.
  */
-export async function takeLease(layout: OciLayout): Promise<{ touch(digest: string): Promise<void>; release(): Promise<void> }> {
+export async function takeLease(
+  layout: OciLayout,
+): Promise<{ touch(digest: string): Promise<void>; release(): Promise<void> }> {
   await layout.init();
-  const file = path.join(layout.tmpDir(), `${LEASE_PREFIX}${process.pid}-${crypto.randomBytes(4).toString("hex")}`);
+  const file = path.join(
+    layout.tmpDir(),
+    `${LEASE_PREFIX}${process.pid}-${crypto.randomBytes(4).toString("hex")}`,
+  );
   await fs.promises.writeFile(file, String(Date.now()));
   return {
     async touch(digest) {
@@ -316,7 +379,11 @@ export async function pruneStore(layout: OciLayout): Promise<{ blobs: number; by
       const pid = Number(/^[a-z]+-(\d+)-/.exec(n)?.[1] ?? NaN);
       const file = path.join(layout.tmpDir(), n);
       if (Number.isFinite(pid) && pidAlive(pid)) {
-        if (n.startsWith(LEASE_PREFIX)) leaseStart = Math.min(leaseStart, Number(await fs.promises.readFile(file, "utf8").catch(() => "0")) - 1000);
+        if (n.startsWith(LEASE_PREFIX))
+          leaseStart = Math.min(
+            leaseStart,
+            Number(await fs.promises.readFile(file, "utf8").catch(() => "0")) - 1000,
+          );
         continue;
       }
       const st = await fs.promises.stat(file).catch(() => undefined);

@@ -145,7 +145,12 @@ export function encodeHeader(entry: TarHeader): Buffer {
   const pax = Buffer.from(records.join(""), "utf8");
   const base = entry.path.replace(/\/$/, "").split("/").pop() ?? "entry";
   const paxName = truncateUtf8(`PaxHeaders/${base.replace(/[^\x20-\x7e]/g, "_")}`, 100);
-  return Buffer.concat([rawHeader(paxName, "", "pax", 0o644, pax.length, ""), pax, padding(pax.length), main]);
+  return Buffer.concat([
+    rawHeader(paxName, "", "pax", 0o644, pax.length, ""),
+    pax,
+    padding(pax.length),
+    main,
+  ]);
 }
 
 function truncateUtf8(s: string, max: number): string {

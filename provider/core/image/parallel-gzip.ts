@@ -1,0 +1,73 @@
+/**
+ * Deterministic parallel gzip (the pigz scheme): the input is cut into fixed-size blocks, each
+ * block is raw-deflated on the libuv thread pool with the previous 32 KiB as its dictionary
+ * (so the ratio stays close to one stream), non-final blocks end with a sync flush (byte
+ * aligned, no final bit), and the blocks are concatenated in order into one gzip member with
+ * the CRC32 and size of the whole input.
+ *
+ * The output depends only on the input bytes, the block size, the level and the zlib build,
+ * never on how many blocks ran at once or on timing, so layer digests stay reproducible while
+ * all cores compress. The header is fixed: no mtime, no name, OS byte 255 ("unknown").
+ */
+import * as zlib from "node:zlib";
+
+export const GZIP_BLOCK = 512 * 1024;
+const WINDOW = 32 * 1024;
+const HEADER = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0xff]);
+
+function deflateBlock(block: Buffer, level: number, dictionary: Buffer | undefined, last: boolean): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    zlib.deflateRaw(
+      block,
+      {
+        level,
+        ...(dictionary && dictionary.length ? { dictionary } : {}),
+        finishFlush: last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH,
+      },
+      (err, out) => (err ? reject(err) : resolve(out)),
+    );
+  });
+}
+
+/** Gzips `source`, yielding compressed chunks in order; `concurrency` blocks are in flight. */
+export async function* parallelGzip(
+  source: AsyncIterable<Buffer>,
+  opts: { level: number; concurrency: number; blockSize?: number },
+): AsyncGenerator<Buffer> {
+  const blockSize = opts.blockSize ?? GZIP_BLOCK;
+  const inFlight: Array<Promise<Buffer>> = [];
+  let crc = 0;
+  let isize = 0;
+  let tail: Buffer | undefined;
+  let parts: Buffer[] = [];
+  let partsLen = 0;
+  const launch = (block: Buffer, last: boolean) => {
+    crc = zlib.crc32(block, crc);
+    isize = (isize + block.length) % 0x100000000;
+    const p = deflateBlock(block, opts.level, tail, last);
+    // Keep rejections from surfacing as unhandled while earlier blocks are awaited.
+    p.catch(() => undefined);
+    inFlight.push(p);
+    tail = block.length >= WINDOW ? block.subarray(block.length - WINDOW) : Buffer.concat([tail ?? Buffer.alloc(0), block]).subarray(-WINDOW);
+  };
+  yield HEADER;
+  for await (const chunk of source) {
+    parts.push(chunk);
+    partsLen += chunk.length;
+    while (partsLen >= blockSize) {
+      const all = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, partsLen);
+      // Copy: the source may reuse its buffers.
+      launch(Buffer.from(all.subarray(0, blockSize)), false);
+      const rest = all.subarray(blockSize);
+      parts = rest.length ? [Buffer.from(rest)] : [];
+      partsLen = rest.length;
+      while (inFlight.length >= opts.concurrency) yield await (inFlight.shift() as Promise<Buffer>);
+    }
+  }
+  launch(Buffer.concat(parts, partsLen), true);
+  while (inFlight.length) yield await (inFlight.shift() as Promise<Buffer>);
+  const trailer = Buffer.alloc(8);
+  trailer.writeUInt32LE(crc >>> 0, 0);
+  trailer.writeUInt32LE(isize >>> 0, 4);
+  yield trailer;
+}
