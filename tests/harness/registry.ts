@@ -324,6 +324,8 @@ export interface Fault {
   path: RegExp;
   /** How many matching requests get the fault (default 1). */
   times?: number;
+  /** Let this many matching requests through first. */
+  skip?: number;
 }
 
 export interface FaultProxy {
@@ -345,6 +347,10 @@ export async function startFaultProxy(upstreamPort: number): Promise<FaultProxy>
   const take = (method: string, p: string): FaultKind | undefined => {
     const f = faults.find((x) => (x.times ?? 1) > 0 && (!x.method || x.method === method) && x.path.test(p));
     if (!f) return undefined;
+    if ((f.skip ?? 0) > 0) {
+      f.skip = (f.skip ?? 0) - 1;
+      return undefined;
+    }
     f.times = (f.times ?? 1) - 1;
     return f.kind;
   };
@@ -370,24 +376,27 @@ export async function startFaultProxy(upstreamPort: number): Promise<FaultProxy>
       { host: "127.0.0.1", port: upstreamPort, method, path: p, headers: req.headers },
       (ur) => {
         logEntries.push({
-        method,
-        path: p,
-        outcome: fault ?? String(ur.statusCode),
-        ...(req.headers.range ? { range: req.headers.range } : {}),
-      });
+          method,
+          path: p,
+          outcome: fault ?? String(ur.statusCode),
+          ...(req.headers.range ? { range: req.headers.range } : {}),
+        });
         res.writeHead(ur.statusCode ?? 502, ur.headers);
         if (fault === "truncate" || fault === "corrupt") {
           const total = Number(ur.headers["content-length"] ?? 0);
           let seen = 0;
           ur.on("data", (chunk: Buffer) => {
             if (fault === "truncate") {
+              if (seen >= Math.floor(total / 2)) return;
               const keep = Math.max(0, Math.min(chunk.length, Math.floor(total / 2) - seen));
-              if (keep > 0) res.write(chunk.subarray(0, keep));
-              seen += chunk.length;
-              if (seen >= total / 2) {
-                ur.destroy();
-                res.socket?.destroy();
-              }
+              seen += keep;
+              const done = seen >= Math.floor(total / 2);
+              // Half the body, then a clean FIN: the client sees a short response, not a reset
+              // that could discard the bytes already sent.
+              res.write(chunk.subarray(0, keep), () => {
+                if (done) res.socket?.end();
+              });
+              if (done) ur.destroy();
             } else {
               const c = Buffer.from(chunk);
               if (seen === 0 && c.length > 0) c[0] = (c[0] ?? 0) ^ 0xff;
@@ -395,7 +404,9 @@ export async function startFaultProxy(upstreamPort: number): Promise<FaultProxy>
               res.write(c);
             }
           });
-          ur.on("end", () => res.end());
+          ur.on("end", () => {
+            if (fault !== "truncate") res.end();
+          });
           return;
         }
         ur.pipe(res);

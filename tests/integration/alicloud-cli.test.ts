@@ -28,8 +28,9 @@ describe("sealer infra CLI against the fake API", function () {
   });
   after(async () => {
     setLogSink(prevSink);
-    for (const k of envKeys) if (saved[k] === undefined) delete process.env[k];
-    else process.env[k] = saved[k];
+    for (const k of envKeys)
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
     await fake.stop();
     fs.rmSync(home, { recursive: true, force: true });
   });
@@ -70,11 +71,29 @@ describe("sealer infra CLI against the fake API", function () {
         "  alicloud: { region: cn-test, imageId: ubuntu_22_04, sshCidr: 198.51.100.0/24 }",
       ].join("\n"),
     );
-    const created = JSON.parse(await run("infra", "create", "-f", cf, "--endpoint", fake.url, "--json")) as { cluster: string; instances: Array<{ role: string; instanceType: string }> };
+    const created = JSON.parse(await run("infra", "create", "-f", cf, "--endpoint", fake.url, "--json")) as {
+      cluster: string;
+      instances: Array<{ role: string; instanceType: string }>;
+    };
     assert.equal(created.cluster, "cli-demo");
-    assert.deepEqual(created.instances.map((i) => `${i.role} ${i.instanceType}`), ["master ecs.g7.large", "master ecs.g7.large", "master ecs.g7.large", "node ecs.g7.xlarge", "node ecs.g7.xlarge"]);
+    assert.deepEqual(
+      created.instances.map((i) => `${i.role} ${i.instanceType}`),
+      [
+        "master ecs.g7.large",
+        "master ecs.g7.large",
+        "master ecs.g7.large",
+        "node ecs.g7.xlarge",
+        "node ecs.g7.xlarge",
+      ],
+    );
     const runs = fake.log.filter((l) => l.action === "RunInstances");
-    assert.deepEqual(runs.map((r) => [r.params["SystemDisk.Size"], r.params["DataDisk.1.Size"]]), [["100", "100"], ["100", "100"]]);
+    assert.deepEqual(
+      runs.map((r) => [r.params["SystemDisk.Size"], r.params["DataDisk.1.Size"]]),
+      [
+        ["100", "100"],
+        ["100", "100"],
+      ],
+    );
     const file = path.join(home, "clusters", "cli-demo", "infra.json");
     assert.equal(fs.statSync(file).mode & 0o777, 0o600);
     assert.ok(!fs.readFileSync(file, "utf8").includes("Seal3r-Passw0rd"), "the password is not stored");
@@ -87,7 +106,9 @@ describe("sealer infra CLI against the fake API", function () {
     await run("infra", "create", "-f", cf, "--endpoint", fake.url);
     assert.equal(fake.calls.RunInstances ?? 0, 0, "a re-run creates nothing");
 
-    const scaled = JSON.parse(await run("infra", "scale", "-f", cf, "--endpoint", fake.url, "--nodes", "1", "--json")) as { instances: unknown[] };
+    const scaled = JSON.parse(
+      await run("infra", "scale", "-f", cf, "--endpoint", fake.url, "--nodes", "1", "--json"),
+    ) as { instances: unknown[] };
     assert.equal(scaled.instances.length, 4);
     assert.equal(fake.liveInstances().length, 4);
 
@@ -98,7 +119,13 @@ describe("sealer infra CLI against the fake API", function () {
 
   it("refuses a Clusterfile for another provider, naming the field", async () => {
     const cf = path.join(home, "Clusterfile.bad");
-    fs.writeFileSync(cf, "apiVersion: sealer.aliyun.com/v1alpha1\nkind: Cluster\nmetadata: {name: x}\nspec:\n  provider: CONTAINER\n  masters: {count: 1}\n");
-    await assert.rejects(run("infra", "create", "-f", cf, "--endpoint", fake.url, "--region", "cn-test"), /spec\.provider: "CONTAINER" — sealer infra creates Alibaba Cloud machines only[\s\S]*imageId: give --image-id/);
+    fs.writeFileSync(
+      cf,
+      "apiVersion: sealer.aliyun.com/v1alpha1\nkind: Cluster\nmetadata: {name: x}\nspec:\n  provider: CONTAINER\n  masters: {count: 1}\n",
+    );
+    await assert.rejects(
+      run("infra", "create", "-f", cf, "--endpoint", fake.url, "--region", "cn-test"),
+      /spec\.provider: "CONTAINER" — sealer infra creates Alibaba Cloud machines only[\s\S]*imageId: give --image-id/,
+    );
   });
 });

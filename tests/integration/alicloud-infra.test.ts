@@ -1,7 +1,15 @@
 import { strict as assert } from "node:assert";
 import * as net from "node:net";
 import { setLogSink } from "../../provider/core/log";
-import { AlicloudApiError, applyInfra, destroyInfra, InfraApplyError, waitForTcp, type AlicloudInfraSpec, type InfraState } from "../../provider/core/infra/alicloud";
+import {
+  AlicloudApiError,
+  applyInfra,
+  destroyInfra,
+  InfraApplyError,
+  waitForTcp,
+  type AlicloudInfraSpec,
+  type InfraState,
+} from "../../provider/core/infra/alicloud";
 import { FakeAlicloud, type FakeOptions } from "../harness/fake-alicloud";
 
 /**
@@ -25,7 +33,13 @@ describe("alicloud infra against the fake API", function () {
   });
 
   async function start(o: FakeOptions = {}): Promise<FakeAlicloud> {
-    fake = new FakeAlicloud({ bootDelayMs: 150, deleteDelayMs: 60, networkDelayMs: 30, eipDelayMs: 30, ...o });
+    fake = new FakeAlicloud({
+      bootDelayMs: 150,
+      deleteDelayMs: 60,
+      networkDelayMs: 30,
+      eipDelayMs: 30,
+      ...o,
+    });
     await fake.start();
     return fake;
   }
@@ -54,22 +68,37 @@ describe("alicloud infra against the fake API", function () {
     const st = await applyInfra(spec(), undefined, { onState: async (s) => void saved.push(s) });
     const runs = runCalls();
     assert.equal(runs.length, 2);
-    assert.deepEqual(runs.map((r) => [r.params.Amount, r.params.MinAmount, r.params.InstanceType]), [["3", "3", "ecs.g7.large"], ["3", "3", "ecs.c7.xlarge"]]);
+    assert.deepEqual(
+      runs.map((r) => [r.params.Amount, r.params.MinAmount, r.params.InstanceType]),
+      [
+        ["3", "3", "ecs.g7.large"],
+        ["3", "3", "ecs.c7.xlarge"],
+      ],
+    );
     assert.notEqual(runs[0]?.params.ClientToken, runs[1]?.params.ClientToken);
     // One poll asks for all six pending instances in one call; later polls only for those not yet Running.
-    const polls = fake.log.filter((l) => l.action === "DescribeInstances" && l.params.InstanceIds).map((l) => JSON.parse(l.params.InstanceIds ?? "[]") as string[]);
+    const polls = fake.log
+      .filter((l) => l.action === "DescribeInstances" && l.params.InstanceIds)
+      .map((l) => JSON.parse(l.params.InstanceIds ?? "[]") as string[]);
     assert.equal(polls[0]?.length, 6);
     const ids = new Set(st.instances.map((i) => i.id));
     for (const p of polls) assert.ok(p.length <= 6 && p.every((id) => ids.has(id)));
     assert.ok(polls.length <= 6, `${polls.length} polls for a 150 ms boot`);
-    assert.deepEqual(st.instances.map((i) => i.role), ["master", "master", "master", "node", "node", "node"]);
+    assert.deepEqual(
+      st.instances.map((i) => i.role),
+      ["master", "master", "master", "node", "node", "node"],
+    );
     for (const i of st.instances) assert.match(i.privateIp, /^172\.16\.\d+\.\d+$/);
     assert.equal(new Set(st.instances.map((i) => i.privateIp)).size, 6);
     assert.deepEqual(st.created, { vpc: true, vSwitch: true, securityGroup: true });
     // Tags and security group rules.
-    for (const i of fake.liveInstances()) assert.ok(i.tags.some((t) => t.TagKey === "sealer-cluster" && t.TagValue === "t1"));
+    for (const i of fake.liveInstances())
+      assert.ok(i.tags.some((t) => t.TagKey === "sealer-cluster" && t.TagValue === "t1"));
     const sg = fake.sgs.get(st.securityGroupId ?? "");
-    assert.deepEqual(sg?.rules.map((r) => `${r.port} ${r.cidr}`), ["22/22 203.0.113.0/24", "6443/6443 203.0.113.0/24"]);
+    assert.deepEqual(
+      sg?.rules.map((r) => `${r.port} ${r.cidr}`),
+      ["22/22 203.0.113.0/24", "6443/6443 203.0.113.0/24"],
+    );
     // Partial state was saved along the way: the VPC before anything else, pending IDs before they ran.
     assert.ok(saved.length >= 5);
     assert.ok(saved[0]?.vpcId && !saved[0].vSwitchId);
@@ -115,17 +144,35 @@ describe("alicloud infra against the fake API", function () {
     assert.equal(fake.vpcs.size, 1);
     assert.equal(fake.sgs.size, 1);
     assert.deepEqual(
-      fake.log.filter((l) => l.outcome !== "ok").map((l) => `${l.action} ${l.outcome}`).sort(),
-      ["CreateSecurityGroup ServiceUnavailable", "CreateSecurityGroup ServiceUnavailable", "CreateVpc InternalError", "DescribeInstances Throttling.User", "DescribeInstances Throttling.User", "DescribeInstances Throttling.User", "RunInstances OperationConflict"],
+      fake.log
+        .filter((l) => l.outcome !== "ok")
+        .map((l) => `${l.action} ${l.outcome}`)
+        .sort(),
+      [
+        "CreateSecurityGroup ServiceUnavailable",
+        "CreateSecurityGroup ServiceUnavailable",
+        "CreateVpc InternalError",
+        "DescribeInstances Throttling.User",
+        "DescribeInstances Throttling.User",
+        "DescribeInstances Throttling.User",
+        "RunInstances OperationConflict",
+      ],
     );
   });
 
   it("throttling storm: the token bucket keeps calls under the server's rate; without it, back-off survives", async () => {
     await start({ maxCallsPerSecond: 5 });
     const existing = fake.seedNetwork({ vpcCidr: "10.1.0.0/16", vSwitchCidr: "10.1.0.0/24" });
-    const network = { vpcId: existing.vpcId, vSwitchId: existing.vSwitchId, securityGroupId: existing.securityGroupId };
+    const network = {
+      vpcId: existing.vpcId,
+      vSwitchId: existing.vSwitchId,
+      securityGroupId: existing.securityGroupId,
+    };
     // 120/min = 2/s with a burst of 1: at most 3 calls in any second, under the storm's 5.
-    await applyInfra(spec({ network, rateLimitPerMinute: 120, nodes: { count: 2, instanceType: "ecs.c7.xlarge" } }), undefined);
+    await applyInfra(
+      spec({ network, rateLimitPerMinute: 120, nodes: { count: 2, instanceType: "ecs.c7.xlarge" } }),
+      undefined,
+    );
     assert.equal(fake.log.filter((l) => l.outcome === "Throttling.User").length, 0);
     assert.equal(fake.liveInstances().length, 5);
     // A bucket far above the server's limit: throttled, retried with back-off, still done.
@@ -133,17 +180,31 @@ describe("alicloud infra against the fake API", function () {
     await start({ maxCallsPerSecond: 3 });
     const ex2 = fake.seedNetwork({ vpcCidr: "10.1.0.0/16", vSwitchCidr: "10.1.0.0/24" });
     const st = await applyInfra(
-      spec({ cluster: "t2", network: { vpcId: ex2.vpcId, vSwitchId: ex2.vSwitchId, securityGroupId: ex2.securityGroupId }, rateLimitPerMinute: 60_000, tuning: { ...spec().tuning, pollMinMs: 5, pollMaxMs: 10, retries: 20 } }),
+      spec({
+        cluster: "t2",
+        network: { vpcId: ex2.vpcId, vSwitchId: ex2.vSwitchId, securityGroupId: ex2.securityGroupId },
+        rateLimitPerMinute: 60_000,
+        tuning: { ...spec().tuning, pollMinMs: 5, pollMaxMs: 10, retries: 20 },
+      }),
       undefined,
     );
-    assert.ok(fake.log.filter((l) => l.outcome === "Throttling.User").length > 0, "expected the storm to throttle some calls");
+    assert.ok(
+      fake.log.filter((l) => l.outcome === "Throttling.User").length > 0,
+      "expected the storm to throttle some calls",
+    );
     assert.equal(st.instances.length, 6);
     assert.equal(fake.liveInstances().length, 6);
   });
 
   it("scales out and in: new instances appended; newest non-master0 removed first", async () => {
     await start();
-    const s1 = await applyInfra(spec({ masters: { count: 1, instanceType: "ecs.g7.large" }, nodes: { count: 1, instanceType: "ecs.c7.xlarge" } }), undefined);
+    const s1 = await applyInfra(
+      spec({
+        masters: { count: 1, instanceType: "ecs.g7.large" },
+        nodes: { count: 1, instanceType: "ecs.c7.xlarge" },
+      }),
+      undefined,
+    );
     const master0 = s1.instances[0]?.id;
     const s2 = await applyInfra(spec(), s1);
     assert.equal(s2.instances.length, 6);
@@ -153,11 +214,32 @@ describe("alicloud infra against the fake API", function () {
     assert.equal(new Set(tokens).size, 4, "each RunInstances call of a new generation has its own token");
     const masters = s2.instances.filter((i) => i.role === "master").map((i) => i.id);
     const nodes = s2.instances.filter((i) => i.role === "node").map((i) => i.id);
-    const s3 = await applyInfra(spec({ masters: { count: 1, instanceType: "ecs.g7.large" }, nodes: { count: 2, instanceType: "ecs.c7.xlarge" } }), s2);
-    assert.deepEqual(s3.instances.map((i) => i.id), [masters[0], nodes[0], nodes[1]]);
-    const deleted = fake.log.filter((l) => l.action === "DeleteInstances").flatMap((l) => Object.entries(l.params).filter(([k]) => k.startsWith("InstanceId.")).map(([, v]) => v));
+    const s3 = await applyInfra(
+      spec({
+        masters: { count: 1, instanceType: "ecs.g7.large" },
+        nodes: { count: 2, instanceType: "ecs.c7.xlarge" },
+      }),
+      s2,
+    );
+    assert.deepEqual(
+      s3.instances.map((i) => i.id),
+      [masters[0], nodes[0], nodes[1]],
+    );
+    const deleted = fake.log
+      .filter((l) => l.action === "DeleteInstances")
+      .flatMap((l) =>
+        Object.entries(l.params)
+          .filter(([k]) => k.startsWith("InstanceId."))
+          .map(([, v]) => v),
+      );
     assert.deepEqual(deleted, [masters[2], masters[1], nodes[2]]);
-    assert.deepEqual(fake.liveInstances().map((i) => i.InstanceId).sort(), [masters[0], nodes[0], nodes[1]].sort());
+    assert.deepEqual(
+      fake
+        .liveInstances()
+        .map((i) => i.InstanceId)
+        .sort(),
+      [masters[0], nodes[0], nodes[1]].sort(),
+    );
   });
 
   it("deletes in reverse order, only what it created; NotFound counts as done", async () => {
@@ -166,9 +248,21 @@ describe("alicloud infra against the fake API", function () {
     assert.equal(st.instances[0]?.publicIp, st.eip?.ip);
     fake.resetCounts();
     await destroyInfra(spec({ eip: true }), st);
-    const mutating = fake.log.filter((l) => /^(Delete|Release|Unassociate)/.test(l.action) && l.outcome === "ok").map((l) => l.action);
-    assert.deepEqual(mutating, ["UnassociateEipAddress", "ReleaseEipAddress", "DeleteInstances", "DeleteSecurityGroup", "DeleteVSwitch", "DeleteVpc"]);
-    assert.equal(fake.liveInstances().length + fake.vpcs.size + fake.vswitches.size + fake.sgs.size + fake.eips.size, 0);
+    const mutating = fake.log
+      .filter((l) => /^(Delete|Release|Unassociate)/.test(l.action) && l.outcome === "ok")
+      .map((l) => l.action);
+    assert.deepEqual(mutating, [
+      "UnassociateEipAddress",
+      "ReleaseEipAddress",
+      "DeleteInstances",
+      "DeleteSecurityGroup",
+      "DeleteVSwitch",
+      "DeleteVpc",
+    ]);
+    assert.equal(
+      fake.liveInstances().length + fake.vpcs.size + fake.vswitches.size + fake.sgs.size + fake.eips.size,
+      0,
+    );
     // Deleting again from the old state: everything is NotFound, which is success.
     await destroyInfra(spec({ eip: true }), { ...st, eip: { ...st.eip!, instanceId: undefined } });
   });
@@ -176,16 +270,29 @@ describe("alicloud infra against the fake API", function () {
   it("uses an existing VPC, VSwitch and security group as given and leaves them on delete", async () => {
     await start();
     const ex = fake.seedNetwork({ vpcCidr: "10.9.0.0/16", vSwitchCidr: "10.9.8.0/24", zoneId: "cn-test-b" });
-    const s = spec({ network: { vpcId: ex.vpcId, vSwitchId: ex.vSwitchId, securityGroupId: ex.securityGroupId }, masters: { count: 1, instanceType: "ecs.g7.large" }, nodes: { count: 2, instanceType: "ecs.g7.large" } });
+    const s = spec({
+      network: { vpcId: ex.vpcId, vSwitchId: ex.vSwitchId, securityGroupId: ex.securityGroupId },
+      masters: { count: 1, instanceType: "ecs.g7.large" },
+      nodes: { count: 2, instanceType: "ecs.g7.large" },
+    });
     const st = await applyInfra(s, undefined);
     assert.deepEqual(st.created, { vpc: false, vSwitch: false, securityGroup: false });
     assert.equal(st.zoneId, "cn-test-b");
-    for (const a of ["CreateVpc", "CreateVSwitch", "CreateSecurityGroup", "AuthorizeSecurityGroup", "DescribeZones"]) assert.equal(fake.calls[a] ?? 0, 0, a);
+    for (const a of [
+      "CreateVpc",
+      "CreateVSwitch",
+      "CreateSecurityGroup",
+      "AuthorizeSecurityGroup",
+      "DescribeZones",
+    ])
+      assert.equal(fake.calls[a] ?? 0, 0, a);
     for (const i of st.instances) assert.match(i.privateIp, /^10\.9\.8\./);
     for (const i of fake.liveInstances()) assert.equal(i.VSwitchId, ex.vSwitchId);
     await destroyInfra(s, st);
     assert.equal(fake.liveInstances().length, 0);
-    assert.ok(fake.vpcs.has(ex.vpcId) && fake.vswitches.has(ex.vSwitchId) && fake.sgs.has(ex.securityGroupId));
+    assert.ok(
+      fake.vpcs.has(ex.vpcId) && fake.vswitches.has(ex.vSwitchId) && fake.sgs.has(ex.securityGroupId),
+    );
     assert.equal(fake.calls.DeleteSecurityGroup ?? 0, 0);
   });
 
@@ -230,9 +337,15 @@ describe("alicloud infra against the fake API", function () {
 
   it("bad AccessKey ID: clear error, one call, no retry", async () => {
     await start();
-    const err = await applyInfra(spec({ credentials: { accessKeyId: "LTAI-wrong", accessKeySecret: fake.accessKeySecret } }), undefined).catch((e: unknown) => e as InfraApplyError);
+    const err = await applyInfra(
+      spec({ credentials: { accessKeyId: "LTAI-wrong", accessKeySecret: fake.accessKeySecret } }),
+      undefined,
+    ).catch((e: unknown) => e as InfraApplyError);
     assert.ok(err instanceof InfraApplyError);
-    assert.match(err.message, /CreateVpc: InvalidAccessKeyId\.NotFound: Specified access key is not found\. \(RequestId [0-9A-F-]+\) — check ALIBABA_CLOUD_ACCESS_KEY_ID/);
+    assert.match(
+      err.message,
+      /CreateVpc: InvalidAccessKeyId\.NotFound: Specified access key is not found\. \(RequestId [0-9A-F-]+\) — check ALIBABA_CLOUD_ACCESS_KEY_ID/,
+    );
     assert.equal((err.cause as AlicloudApiError).httpStatus, 404);
     assert.equal(fake.total(), 1);
   });
@@ -240,7 +353,10 @@ describe("alicloud infra against the fake API", function () {
   it("wrong secret: SignatureDoesNotMatch, one call, no retry; the secret never reaches the log", async () => {
     await start();
     const secret = "not-the-secret-XYZ123";
-    const err = await applyInfra(spec({ credentials: { accessKeyId: fake.accessKeyId, accessKeySecret: secret } }), undefined).catch((e: unknown) => e as InfraApplyError);
+    const err = await applyInfra(
+      spec({ credentials: { accessKeyId: fake.accessKeyId, accessKeySecret: secret } }),
+      undefined,
+    ).catch((e: unknown) => e as InfraApplyError);
     assert.ok(err instanceof InfraApplyError);
     assert.match(err.message, /SignatureDoesNotMatch: [\s\S]* — check ALIBABA_CLOUD_ACCESS_KEY_SECRET/);
     assert.equal(fake.total(), 1);
@@ -249,22 +365,41 @@ describe("alicloud infra against the fake API", function () {
 
   it("V1 (HMAC-SHA1) signing works against the fake's independent verifier too", async () => {
     await start();
-    const st = await applyInfra(spec({ masters: { count: 1, instanceType: "ecs.g7.large" }, nodes: { count: 1, instanceType: "ecs.g7.large" }, tuning: { ...spec().tuning, signatureVersion: "v1" } }), undefined);
+    const st = await applyInfra(
+      spec({
+        masters: { count: 1, instanceType: "ecs.g7.large" },
+        nodes: { count: 1, instanceType: "ecs.g7.large" },
+        tuning: { ...spec().tuning, signatureVersion: "v1" },
+      }),
+      undefined,
+    );
     assert.equal(st.instances.length, 2);
   });
 
   it("cpu/memory: picks candidates from DescribeAvailableResource/DescribeInstanceTypes and falls back when one is out of stock", async () => {
     await start({ noStockAtRun: ["ecs.g7.large"] });
     // No type has exactly 2 vCPU / 6 GiB: ranked larger types are 2/8 g7 (sold out at run time), then 2/16 r7.
-    const st = await applyInfra(spec({ masters: { count: 1, cpu: 2, memoryGiB: 6 }, nodes: { count: 2, cpu: 4, memoryGiB: 8 } }), undefined);
-    assert.deepEqual(st.instances.map((i) => i.instanceType), ["ecs.r7.large", "ecs.c7.xlarge", "ecs.c7.xlarge"]);
-    assert.deepEqual(runCalls().map((r) => `${r.params.InstanceType} ${r.outcome}`), ["ecs.g7.large OperationDenied.NoStock", "ecs.r7.large ok", "ecs.c7.xlarge ok"]);
+    const st = await applyInfra(
+      spec({ masters: { count: 1, cpu: 2, memoryGiB: 6 }, nodes: { count: 2, cpu: 4, memoryGiB: 8 } }),
+      undefined,
+    );
+    assert.deepEqual(
+      st.instances.map((i) => i.instanceType),
+      ["ecs.r7.large", "ecs.c7.xlarge", "ecs.c7.xlarge"],
+    );
+    assert.deepEqual(
+      runCalls().map((r) => `${r.params.InstanceType} ${r.outcome}`),
+      ["ecs.g7.large OperationDenied.NoStock", "ecs.r7.large ok", "ecs.c7.xlarge ok"],
+    );
   });
 
   it("refuses to open ssh to the world unless asked, and refuses plain HTTP to a non-loopback endpoint", async () => {
     await start();
     await assert.rejects(applyInfra(spec({ network: {} }), undefined), /network\.sshCidr: required/);
-    await assert.rejects(applyInfra(spec({ endpoint: { ecs: "http://ecs.example.com", vpc: fake.url } }), undefined), /plain HTTP is only allowed for loopback/);
+    await assert.rejects(
+      applyInfra(spec({ endpoint: { ecs: "http://ecs.example.com", vpc: fake.url } }), undefined),
+      /plain HTTP is only allowed for loopback/,
+    );
     assert.equal(fake.total(), 0);
   });
 
@@ -288,11 +423,24 @@ describe("alicloud infra against the fake API", function () {
       }, 700),
     );
     try {
-      const st = await applyInfra(spec({ network: { vpcId: ex.vpcId, vSwitchId: ex.vSwitchId, securityGroupId: ex.securityGroupId }, masters: { count: 1, instanceType: "ecs.g7.large" }, nodes: { count: 2, instanceType: "ecs.g7.large" }, tuning: { ...spec().tuning, sshTimeoutMs: 20_000 } }), undefined, {
-        waitForSsh: true,
-        sshPort: port,
-      });
-      assert.deepEqual(st.instances.map((i) => i.privateIp).sort(), ["127.77.0.1", "127.77.0.2", "127.77.0.3"]);
+      const st = await applyInfra(
+        spec({
+          network: { vpcId: ex.vpcId, vSwitchId: ex.vSwitchId, securityGroupId: ex.securityGroupId },
+          masters: { count: 1, instanceType: "ecs.g7.large" },
+          nodes: { count: 2, instanceType: "ecs.g7.large" },
+          tuning: { ...spec().tuning, sshTimeoutMs: 20_000 },
+        }),
+        undefined,
+        {
+          waitForSsh: true,
+          sshPort: port,
+        },
+      );
+      assert.deepEqual(st.instances.map((i) => i.privateIp).sort(), [
+        "127.77.0.1",
+        "127.77.0.2",
+        "127.77.0.3",
+      ]);
       await opened;
     } finally {
       for (const s of servers) s.close();
@@ -301,7 +449,10 @@ describe("alicloud infra against the fake API", function () {
 
   it("waitForTcp gives up after its deadline with the address in the message", async () => {
     const port = await freePort();
-    await assert.rejects(waitForTcp("127.0.0.1", port, { timeoutMs: 600, minBackoffMs: 50, maxBackoffMs: 100 }), new RegExp(`127\\.0\\.0\\.1:${port} did not accept connections within 600 ms`));
+    await assert.rejects(
+      waitForTcp("127.0.0.1", port, { timeoutMs: 600, minBackoffMs: 50, maxBackoffMs: 100 }),
+      new RegExp(`127\\.0\\.0\\.1:${port} did not accept connections within 600 ms`),
+    );
   });
 });
 

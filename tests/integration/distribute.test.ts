@@ -23,8 +23,10 @@ type Entry = { name: string; data?: string | Buffer; dir?: boolean };
 async function layer(layout: OciLayout, entries: Entry[]): Promise<string> {
   const pack = tarStream.pack();
   const chunks: Buffer[] = [];
-  pack.on("data", (c: Buffer) => chunks.push(c));
-  const done = new Promise((r) => pack.on("end", r));
+  pack.on("data", (c: unknown) => {
+    chunks.push(c as Buffer);
+  });
+  const done = new Promise<void>((r) => pack.on("end", () => r()));
   for (const e of entries) {
     if (e.dir) pack.entry({ name: e.name, type: "directory", mode: 0o755, mtime: new Date(0) });
     else {

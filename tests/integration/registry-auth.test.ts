@@ -262,6 +262,38 @@ describe("registry auth, TLS and faults (docker-registry)", function () {
       );
     });
 
+    it("a chunked upload interrupted mid-way resumes its session instead of starting over", async () => {
+      const big = new OciLayout(path.join(work, "chunk-store"));
+      const d = await makeTestImage(big, "big:1", { layers: [400_000], gzipLevel: 0 });
+      proxy.faults.push({ kind: "reset", method: "PATCH", path: /\/blobs\/uploads\//, skip: 2 });
+      proxy.log.length = 0;
+      const r = await pushImage(`${proxy.host}/f/chunked:1`, {
+        ...base(),
+        store: big,
+        source: "big:1",
+        monolithicMax: 10_000,
+        chunkSize: 64 * 1024,
+      });
+      assert.equal(r.uploadsResumed, 1);
+      const posts = proxy.log.filter((e) => e.method === "POST");
+      assert.equal(posts.length, 2); // layer + config: no second session for the layer
+      assert.ok(
+        proxy.log.some(
+          (e) => e.method === "GET" && e.path.includes("/blobs/uploads/") && e.outcome === "204",
+        ),
+      );
+      // Every byte was sent once, except the one chunk that was cut off.
+      const layerSize = (await big.readJson<Manifest>(d.digest)).layers[0]!.size;
+      assert.ok(r.bytesUploaded <= layerSize + 64 * 1024 + 1000, `${r.bytesUploaded} vs ${layerSize}`);
+      skopeo([
+        "copy",
+        "--src-tls-verify=false",
+        `docker://${reg.host}/f/chunked:1`,
+        `oci:${path.join(work, "chunk-copy")}:x`,
+      ]);
+      proxy.faults.length = 0;
+    });
+
     it("pull recovers from a truncated body and a reset, re-downloading only the failed blob", async () => {
       const m = await store.readJson<Manifest>((await store.resolve("t:1"))!.digest);
       const big = m.layers[1]!.digest;

@@ -38,10 +38,13 @@ export interface PushResult {
   blobsSkipped: number;
   /** Blobs mounted from another repository on the same registry. */
   blobsMounted: number;
+  /** Chunked uploads that continued an interrupted session instead of starting over. */
+  uploadsResumed: number;
   manifestsPut: number;
 }
 
 interface Stats {
+  resumed: number;
   uploaded: number;
   bytes: number;
   skipped: number;
@@ -59,7 +62,7 @@ export async function pushImage(reference: string, opts: PushOptions): Promise<P
     );
   const client = opts.client ?? (await RegistryClient.open(ref.domain, opts));
   const repo = ref.path;
-  const stats: Stats = { uploaded: 0, bytes: 0, skipped: 0, mounted: 0 };
+  const stats: Stats = { uploaded: 0, bytes: 0, skipped: 0, mounted: 0, resumed: 0 };
   let manifestsPut = 0;
   const pushScope = repositoryScope(repo, ["pull", "push"]);
   const what = `${client.host}/${repo}`;
@@ -123,6 +126,7 @@ export async function pushImage(reference: string, opts: PushOptions): Promise<P
       bytesUploaded: stats.bytes,
       blobsSkipped: stats.skipped,
       blobsMounted: stats.mounted,
+      uploadsResumed: stats.resumed,
       manifestsPut,
     };
   } finally {
@@ -150,42 +154,61 @@ async function pushBlob(
     stats.skipped++;
     return;
   }
-  // The whole upload (session + bytes) is the unit of retry: a failed session is abandoned.
+  const monolithicMax = opts.monolithicMax ?? 256 * 1024 * 1024;
+  const chunked = d.size > monolithicMax;
+  // A chunked upload session survives a failed attempt: the retry asks the registry how far it
+  // got (GET on the session: 204 + `Range: 0-N`) and continues from there. A monolithic PUT that
+  // failed is started over in a new session.
+  let session: { location: string; offset: number } | undefined;
   await client.retry(
     async () => {
-      let location: string | undefined;
-      for (const from of await blobSources(store, client.host, repo, d.digest)) {
-        const res = await client.request(
-          "POST",
-          `/v2/${repo}/blobs/uploads/?mount=${encodeURIComponent(d.digest)}&from=${encodeURIComponent(from)}`,
-          {
-            scopes: [pushScope, repositoryScope(from, ["pull"])],
-            expect: [201, 202],
-            what,
-            noRetry: true,
-          },
-        );
-        res.body.resume();
-        if (res.status === 201) {
-          stats.mounted++;
-          return;
-        }
-        location = headerString(res.headers.location);
-        if (location) break;
-      }
-      if (!location) {
-        const res = await client.request("POST", `/v2/${repo}/blobs/uploads/`, {
+      if (session) {
+        const st = await client.request("GET", session.location, {
           scopes: [pushScope],
-          expect: [202],
+          expect: [204, 404],
           what,
           noRetry: true,
         });
-        res.body.resume();
-        location = headerString(res.headers.location);
-        if (!location)
-          throw new UserError(`${what}: the registry started an upload without a Location header`);
+        st.body.resume();
+        const range = /^(?:bytes=)?0-(\d+)$/.exec(headerString(st.headers.range) ?? "");
+        if (st.status === 204) {
+          session.offset = range ? Number(range[1]) + 1 : 0;
+          const loc = headerString(st.headers.location);
+          if (loc) session.location = new URL(loc, session.location).toString();
+          stats.resumed++;
+        } else session = undefined;
       }
-      location = new URL(location, client.resolveUrl("/")).toString();
+      if (!session) {
+        let location: string | undefined;
+        for (const from of await blobSources(store, client.host, repo, d.digest)) {
+          const res = await client.request(
+            "POST",
+            `/v2/${repo}/blobs/uploads/?mount=${encodeURIComponent(d.digest)}&from=${encodeURIComponent(from)}`,
+            { scopes: [pushScope, repositoryScope(from, ["pull"])], expect: [201, 202], what, noRetry: true },
+          );
+          res.body.resume();
+          if (res.status === 201) {
+            stats.mounted++;
+            return;
+          }
+          location = headerString(res.headers.location);
+          if (location) break;
+        }
+        if (!location) {
+          const res = await client.request("POST", `/v2/${repo}/blobs/uploads/`, {
+            scopes: [pushScope],
+            expect: [202],
+            what,
+            noRetry: true,
+          });
+          res.body.resume();
+          location = headerString(res.headers.location);
+          if (!location)
+            throw new UserError(`${what}: the registry started an upload without a Location header`);
+        }
+        session = { location: new URL(location, client.resolveUrl("/")).toString(), offset: 0 };
+      }
+      const s = session;
       const file = store.blobPath(d.digest);
       const bar = progress(`${d.digest.slice(7, 19)}: uploading`, d.size);
       let sent = 0;
@@ -193,16 +216,16 @@ async function pushBlob(
         const meter = new Transform({
           transform(chunk: Buffer, _e, cb) {
             sent += chunk.length;
-            bar.update(sent);
+            bar.update(s.offset + sent);
             cb(null, chunk);
           },
         });
         return fs.createReadStream(file, { start, ...(end !== undefined ? { end } : {}) }).pipe(meter);
       };
       try {
-        const monolithicMax = opts.monolithicMax ?? 256 * 1024 * 1024;
-        if (d.size <= monolithicMax) {
-          const res = await client.request("PUT", withDigest(location, d.digest), {
+        if (!chunked) {
+          session = undefined;
+          const res = await client.request("PUT", withDigest(s.location, d.digest), {
             headers: { "Content-Type": "application/octet-stream", "Content-Length": String(d.size) },
             body: () => counted(0),
             scopes: [pushScope],
@@ -213,9 +236,10 @@ async function pushBlob(
           res.body.resume();
         } else {
           const chunk = opts.chunkSize ?? 64 * 1024 * 1024;
-          for (let start = 0; start < d.size; start += chunk) {
+          while (s.offset < d.size) {
+            const start = s.offset;
             const end = Math.min(d.size, start + chunk) - 1;
-            const res = await client.request("PATCH", location, {
+            const res = await client.request("PATCH", s.location, {
               headers: {
                 "Content-Type": "application/octet-stream",
                 "Content-Range": `${start}-${end}`,
@@ -229,15 +253,17 @@ async function pushBlob(
             });
             await readBody(res.body);
             const next = headerString(res.headers.location);
-            if (next) location = new URL(next, location).toString();
+            if (next) s.location = new URL(next, s.location).toString();
+            s.offset = end + 1;
           }
-          const res = await client.request("PUT", withDigest(location, d.digest), {
+          const res = await client.request("PUT", withDigest(s.location, d.digest), {
             scopes: [pushScope],
             expect: [201],
             what,
             noRetry: true,
           });
           res.body.resume();
+          session = undefined;
         }
       } finally {
         bar.end();

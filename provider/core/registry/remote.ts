@@ -137,7 +137,10 @@ export async function downloadBlob(
     }
     await client.retry(
       async () => {
-        let offset = await fs.promises.stat(partial).then((st) => st.size, () => 0);
+        let offset = await fs.promises.stat(partial).then(
+          (st) => st.size,
+          () => 0,
+        );
         if (offset > d.size) {
           await fs.promises.rm(partial, { force: true });
           offset = 0;
@@ -177,10 +180,16 @@ export async function downloadBlob(
             res.body.destroy();
             // Keep the partial file: the retry resumes from its end.
             if (isTransient(err)) throw err;
-            throw new UserError(`downloading ${d.digest} of ${client.host}/${repo}: ${(err as Error).message}`, { cause: err });
+            throw new UserError(
+              `downloading ${d.digest} of ${client.host}/${repo}: ${(err as Error).message}`,
+              { cause: err },
+            );
           }
         }
-        const size = await fs.promises.stat(partial).then((st) => st.size, () => 0);
+        const size = await fs.promises.stat(partial).then(
+          (st) => st.size,
+          () => 0,
+        );
         if (size < d.size && res.status !== 416)
           throw new TransientError(`download of ${d.digest} ended early (${size} of ${d.size} bytes)`);
         const digest = size === d.size ? await hashFile(partial) : "(wrong size)";
