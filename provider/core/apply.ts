@@ -14,6 +14,7 @@ import { ExecContext, type ExecStats } from "./exec/context";
 import { ApplyError, executeSteps } from "./exec/executor";
 import { acquireApplyLock } from "./exec/lock";
 import { runStep } from "./exec/steps";
+import { templateEnvKeysOf } from "./exec/template-keys";
 import { readJsonIfExists, writeJsonAtomic } from "./fsutil";
 import { imageFacts } from "./image/facts";
 import { OciLayout } from "./image/layout";
@@ -81,7 +82,10 @@ export async function saveAppliedState(stateDir: string, s: AppliedState): Promi
 
 async function factsFor(layout: OciLayout, ref: string): Promise<ImageFacts> {
   try {
-    return await imageFacts(layout, ref);
+    const facts = await imageFacts(layout, ref);
+    // Which env keys each template/app script reads, so an env change re-runs only its readers.
+    facts.templateEnvKeys ??= await templateEnvKeysOf(layout, facts);
+    return facts;
   } catch (err) {
     if (err instanceof UserError) throw err;
     throw wrap(`reading image ${ref} from the local store (${layout.root ?? dataPaths.store()})`, err);

@@ -18,7 +18,7 @@ journal() {
   argv=""
   for a in "$@"; do argv="$argv${argv:+,}$(json_str "$a")"; done
   envj=""
-  for k in $SEALER_ENV_KEYS KUBECONFIG; do
+  for k in ${SEALER_ENV_KEYS-} KUBECONFIG; do
     eval "v=\${$k-}"
     eval "isset=\${$k+x}"
     [ -n "$isset" ] && envj="$envj${envj:+,}$(json_str "$k"):$(json_str "$v")"

@@ -97,7 +97,7 @@ export async function executeSteps(ctx: ExecContext, steps: Step[], opts: Execut
     const { step, reason } = failure;
     const msg = reason instanceof Error ? reason.message : String(reason);
     // The SSH layer's errors already name host and step; add the step id when they do not.
-    const text = /step "/.test(msg) ? msg : wrap(`step ${step.id}`, reason).message;
+    const text = msg.includes(`step "${step.kind}`) ? msg : wrap(`step ${step.id}`, reason).message;
     const hint = `\n${ran.length} step(s) finished and are recorded; fix the cause and run the same command again: it continues with the remaining steps.`;
     const err = new ApplyError(text + hint, ctx.state, step, ran, { cause: reason });
     if (reason instanceof UserError) Object.defineProperty(err, "exitCode", { value: reason.exitCode });
