@@ -156,12 +156,19 @@ export async function downloadBlob(
           res.body.resume();
           throw new UserError(`blob unknown: ${d.digest} of ${repo} is missing on ${client.host}`);
         }
+        // The hash runs as the bytes arrive (one pass over the data); after a resume the part
+        // already on disk is hashed first.
+        let hash: crypto.Hash | undefined;
         if (res.status === 416) {
           // Nothing left to fetch (or the partial file is bad): verify below / start over.
           res.body.resume();
         } else {
           if (res.status === 200) offset = 0;
           stats.resumed += offset > 0 ? 1 : 0;
+          const h = crypto.createHash("sha256");
+          if (offset > 0)
+            for await (const c of fs.createReadStream(partial, { end: offset - 1 })) h.update(c as Buffer);
+          hash = h;
           let got = offset;
           const out = fs.createWriteStream(partial, { flags: offset > 0 ? "a" : "w", mode: 0o644 });
           try {
@@ -170,6 +177,7 @@ export async function downloadBlob(
               new Transform({
                 transform(chunk: Buffer, _e, cb) {
                   got += chunk.length;
+                  h.update(chunk);
                   bar.update(got);
                   cb(null, chunk);
                 },
@@ -192,7 +200,8 @@ export async function downloadBlob(
         );
         if (size < d.size && res.status !== 416)
           throw new TransientError(`download of ${d.digest} ended early (${size} of ${d.size} bytes)`);
-        const digest = size === d.size ? await hashFile(partial) : "(wrong size)";
+        const digest =
+          size !== d.size ? "(wrong size)" : hash ? "sha256:" + hash.digest("hex") : await hashFile(partial);
         if (digest !== d.digest) {
           await fs.promises.rm(partial, { force: true });
           throw new UserError(
