@@ -29,7 +29,9 @@ interface Result {
   calls: number;
 }
 
-async function withFake<T>(fn: (fake: FakeAlicloud, net: ReturnType<FakeAlicloud["seedNetwork"]>) => Promise<T>): Promise<T> {
+async function withFake<T>(
+  fn: (fake: FakeAlicloud, net: ReturnType<FakeAlicloud["seedNetwork"]>) => Promise<T>,
+): Promise<T> {
   const fake = new FakeAlicloud({ bootDelayMs: BOOT });
   await fake.start();
   try {
@@ -66,7 +68,11 @@ async function ours(): Promise<Result> {
 
 async function perInstance(concurrent: boolean): Promise<Result> {
   return withFake(async (fake, net) => {
-    const client = new AlicloudClient({ region: fake.region, credentials: { accessKeyId: fake.accessKeyId, accessKeySecret: fake.accessKeySecret }, endpoint: { ecs: fake.url, vpc: fake.url } });
+    const client = new AlicloudClient({
+      region: fake.region,
+      credentials: { accessKeyId: fake.accessKeyId, accessKeySecret: fake.accessKeySecret },
+      endpoint: { ecs: fake.url, vpc: fake.url },
+    });
     const one = async (k: number) => {
       const r = await client.call<{ InstanceIdSets: { InstanceIdSet: string[] } }>("ecs", "RunInstances", {
         RegionId: fake.region,
@@ -81,7 +87,11 @@ async function perInstance(concurrent: boolean): Promise<Result> {
       const id = r.InstanceIdSets.InstanceIdSet[0] ?? "";
       for (;;) {
         await new Promise((res) => setTimeout(res, 1000));
-        const d = await client.call<{ Instances: { Instance: Array<{ Status: string }> } }>("ecs", "DescribeInstances", { RegionId: fake.region, InstanceIds: JSON.stringify([id]) });
+        const d = await client.call<{ Instances: { Instance: Array<{ Status: string }> } }>(
+          "ecs",
+          "DescribeInstances",
+          { RegionId: fake.region, InstanceIds: JSON.stringify([id]) },
+        );
         if (d.Instances.Instance[0]?.Status === "Running") return;
       }
     };
@@ -91,7 +101,13 @@ async function perInstance(concurrent: boolean): Promise<Result> {
     else for (const k of ks) await one(k);
     const ms = performance.now() - t0;
     client.close();
-    return { name: concurrent ? "peer B: per-instance create+poll, concurrent" : "peer A: per-instance create+poll, one at a time", ms, calls: fake.total() };
+    return {
+      name: concurrent
+        ? "peer B: per-instance create+poll, concurrent"
+        : "peer A: per-instance create+poll, one at a time",
+      ms,
+      calls: fake.total(),
+    };
   });
 }
 
@@ -100,7 +116,16 @@ async function main(): Promise<void> {
   console.log(`6 instances (${N_MASTERS} masters + ${N_NODES} nodes), fake boot delay ${BOOT} ms`);
   const results = [await ours(), await perInstance(false), await perInstance(true)];
   const base = results[0]!;
-  console.log(["variant".padEnd(52), "wall s".padStart(8), "× boot".padStart(8), "API calls".padStart(10), "time ratio".padStart(11), "call ratio".padStart(11)].join(""));
+  console.log(
+    [
+      "variant".padEnd(52),
+      "wall s".padStart(8),
+      "× boot".padStart(8),
+      "API calls".padStart(10),
+      "time ratio".padStart(11),
+      "call ratio".padStart(11),
+    ].join(""),
+  );
   for (const r of results)
     console.log(
       [

@@ -106,18 +106,24 @@ function rfc3986(s: string): string {
 
 function parsePairs(qs: string): Array<[string, string]> {
   if (!qs) return [];
-  return qs.split("&").filter(Boolean).map((kv) => {
-    const i = kv.indexOf("=");
-    const dec = (x: string) => decodeURIComponent(x.replace(/\+/g, "%20"));
-    return i < 0 ? [dec(kv), ""] : [dec(kv.slice(0, i)), dec(kv.slice(i + 1))];
-  });
+  return qs
+    .split("&")
+    .filter(Boolean)
+    .map((kv) => {
+      const i = kv.indexOf("=");
+      const dec = (x: string) => decodeURIComponent(x.replace(/\+/g, "%20"));
+      return i < 0 ? [dec(kv), ""] : [dec(kv.slice(0, i)), dec(kv.slice(i + 1))];
+    });
 }
 
 export class FakeAlicloud {
   readonly accessKeyId: string;
   readonly accessKeySecret: string;
   readonly region: string;
-  opts: Required<Omit<FakeOptions, "noStockAtRun" | "maxCallsPerSecond">> & { noStockAtRun: string[]; maxCallsPerSecond?: number };
+  opts: Required<Omit<FakeOptions, "noStockAtRun" | "maxCallsPerSecond">> & {
+    noStockAtRun: string[];
+    maxCallsPerSecond?: number;
+  };
   /** Requests received per action (every one, failed or not). */
   readonly calls: Record<string, number> = {};
   /** Every request's action and parameters, in order. */
@@ -130,7 +136,10 @@ export class FakeAlicloud {
   readonly instances = new Map<string, Instance>();
   readonly vpcs = new Map<string, Net>();
   readonly vswitches = new Map<string, Net>();
-  readonly sgs = new Map<string, { id: string; vpcId: string; rules: Array<{ port: string; cidr: string; proto: string }> }>();
+  readonly sgs = new Map<
+    string,
+    { id: string; vpcId: string; rules: Array<{ port: string; cidr: string; proto: string }> }
+  >();
   readonly eips = new Map<string, Eip>();
   private tokens = new Map<string, { hash: string; body: unknown }>();
 
@@ -189,11 +198,22 @@ export class FakeAlicloud {
   }
 
   /** Seeds a ready network, as if made outside (e.g. by @pulumi/alicloud). */
-  seedNetwork(o: { vpcCidr: string; vSwitchCidr: string; zoneId?: string }): { vpcId: string; vSwitchId: string; securityGroupId: string } {
+  seedNetwork(o: { vpcCidr: string; vSwitchCidr: string; zoneId?: string }): {
+    vpcId: string;
+    vSwitchId: string;
+    securityGroupId: string;
+  } {
     const vpcId = this.newId("vpc");
     this.vpcs.set(vpcId, { id: vpcId, cidr: o.vpcCidr, createdMs: 0 });
     const vSwitchId = this.newId("vsw");
-    this.vswitches.set(vSwitchId, { id: vSwitchId, cidr: o.vSwitchCidr, createdMs: 0, zoneId: o.zoneId ?? `${this.region}-a`, vpcId, nextHost: 1 });
+    this.vswitches.set(vSwitchId, {
+      id: vSwitchId,
+      cidr: o.vSwitchCidr,
+      createdMs: 0,
+      zoneId: o.zoneId ?? `${this.region}-a`,
+      vpcId,
+      nextHost: 1,
+    });
     const securityGroupId = this.newId("sg");
     this.sgs.set(securityGroupId, { id: securityGroupId, vpcId, rules: [] });
     return { vpcId, vSwitchId, securityGroupId };
@@ -217,17 +237,28 @@ export class FakeAlicloud {
     const rawQuery = qi < 0 ? "" : rawUrl.slice(qi + 1);
     const queryPairs = parsePairs(rawQuery);
     const ctype = String(req.headers["content-type"] ?? "");
-    const bodyPairs = ctype.startsWith("application/x-www-form-urlencoded") ? parsePairs(body.toString("utf8")) : [];
+    const bodyPairs = ctype.startsWith("application/x-www-form-urlencoded")
+      ? parsePairs(body.toString("utf8"))
+      : [];
     const params: Record<string, string> = Object.fromEntries([...queryPairs, ...bodyPairs]);
     const hostId = String(req.headers.host ?? "127.0.0.1");
     let action = String(req.headers["x-acs-action"] ?? params.Action ?? "");
     const send = (status: number, payload: unknown) => {
-      res.writeHead(status, { "content-type": "application/json;charset=utf-8", "x-acs-request-id": requestId });
+      res.writeHead(status, {
+        "content-type": "application/json;charset=utf-8",
+        "x-acs-request-id": requestId,
+      });
       res.end(JSON.stringify(payload));
     };
     const fail = (e: ApiFault) => {
       this.log.push({ action, params, outcome: e.code });
-      send(e.status, { RequestId: requestId, HostId: hostId, Code: e.code, Message: e.message, Recommend: `https://api.aliyun.com/troubleshoot?q=${e.code}&product=Ecs` });
+      send(e.status, {
+        RequestId: requestId,
+        HostId: hostId,
+        Code: e.code,
+        Message: e.message,
+        Recommend: `https://api.aliyun.com/troubleshoot?q=${e.code}&product=Ecs`,
+      });
     };
     // Counted before authentication: a refused call is still a call.
     this.calls[action || "?"] = (this.calls[action || "?"] ?? 0) + 1;
@@ -237,7 +268,8 @@ export class FakeAlicloud {
       if (this.opts.maxCallsPerSecond !== undefined) {
         const now = Date.now();
         this.recent = this.recent.filter((t) => now - t < 1000);
-        if (this.recent.length >= this.opts.maxCallsPerSecond) throw new ApiFault(400, "Throttling.User", "Request was denied due to user flow control.");
+        if (this.recent.length >= this.opts.maxCallsPerSecond)
+          throw new ApiFault(400, "Throttling.User", "Request was denied due to user flow control.");
         this.recent.push(now);
       }
       if (fault) {
@@ -245,11 +277,23 @@ export class FakeAlicloud {
           case "throttle":
             throw new ApiFault(400, "Throttling.User", "Request was denied due to user flow control.");
           case "conflict":
-            throw new ApiFault(409, "OperationConflict", "Request was denied due to conflict with a previous request.");
+            throw new ApiFault(
+              409,
+              "OperationConflict",
+              "Request was denied due to conflict with a previous request.",
+            );
           case "http500":
-            throw new ApiFault(500, "InternalError", "The request processing has failed due to some unknown error.");
+            throw new ApiFault(
+              500,
+              "InternalError",
+              "The request processing has failed due to some unknown error.",
+            );
           case "http503":
-            throw new ApiFault(503, "ServiceUnavailable", "The request has failed due to a temporary failure of the server.");
+            throw new ApiFault(
+              503,
+              "ServiceUnavailable",
+              "The request has failed due to a temporary failure of the server.",
+            );
           case "error":
             throw new ApiFault(fault.status, fault.code, fault.message ?? fault.code);
           case "drop": {
@@ -284,21 +328,56 @@ export class FakeAlicloud {
   }
 
   /** Checks the signature; returns the action. */
-  private authenticate(req: http.IncomingMessage, rawPath: string, query: Array<[string, string]>, body: Buffer, params: Record<string, string>): string {
+  private authenticate(
+    req: http.IncomingMessage,
+    rawPath: string,
+    query: Array<[string, string]>,
+    body: Buffer,
+    params: Record<string, string>,
+  ): string {
     const auth = req.headers.authorization;
     if (auth) {
-      const m = /^ACS3-HMAC-SHA256 Credential=([^,]+),SignedHeaders=([^,]+),Signature=([0-9a-f]{64})$/.exec(auth);
-      if (!m) throw new ApiFault(400, "IncompleteSignature", "The request signature does not conform to Aliyun standards.");
+      const m = /^ACS3-HMAC-SHA256 Credential=([^,]+),SignedHeaders=([^,]+),Signature=([0-9a-f]{64})$/.exec(
+        auth,
+      );
+      if (!m)
+        throw new ApiFault(
+          400,
+          "IncompleteSignature",
+          "The request signature does not conform to Aliyun standards.",
+        );
       const [, keyId, signedList, sig] = m as unknown as [string, string, string, string];
       const action = String(req.headers["x-acs-action"] ?? "");
-      if (!action) throw new ApiFault(400, "MissingParameter", 'The input parameter "x-acs-action" that is mandatory for processing this request is not supplied.');
-      if (keyId !== this.accessKeyId) throw new ApiFault(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.");
+      if (!action)
+        throw new ApiFault(
+          400,
+          "MissingParameter",
+          'The input parameter "x-acs-action" that is mandatory for processing this request is not supplied.',
+        );
+      if (keyId !== this.accessKeyId)
+        throw new ApiFault(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.");
       const signedNames = signedList.split(";");
-      for (const must of ["host", "x-acs-action", "x-acs-content-sha256", "x-acs-date", "x-acs-signature-nonce", "x-acs-version"])
-        if (!signedNames.includes(must)) throw new ApiFault(400, "IncompleteSignature", `The header ${must} must be signed.`);
+      for (const must of [
+        "host",
+        "x-acs-action",
+        "x-acs-content-sha256",
+        "x-acs-date",
+        "x-acs-signature-nonce",
+        "x-acs-version",
+      ])
+        if (!signedNames.includes(must))
+          throw new ApiFault(400, "IncompleteSignature", `The header ${must} must be signed.`);
       const bodyHash = crypto.createHash("sha256").update(body).digest("hex");
-      if (req.headers["x-acs-content-sha256"] !== bodyHash) throw new ApiFault(400, "SignatureDoesNotMatch", "The request body does not match x-acs-content-sha256.");
-      this.checkFreshness(String(req.headers["x-acs-date"] ?? ""), String(req.headers["x-acs-signature-nonce"] ?? ""));
+      if (req.headers["x-acs-content-sha256"] !== bodyHash)
+        throw new ApiFault(
+          400,
+          "SignatureDoesNotMatch",
+          "The request body does not match x-acs-content-sha256.",
+        );
+      this.checkFreshness(
+        String(req.headers["x-acs-date"] ?? ""),
+        String(req.headers["x-acs-signature-nonce"] ?? ""),
+      );
       const canonHeaders = signedNames.map((n) => `${n}:${String(req.headers[n] ?? "").trim()}\n`).join("");
       const canonQuery = query
         .map(([k, v]) => ({ k: rfc3986(k), v: rfc3986(v) }))
@@ -309,22 +388,52 @@ export class FakeAlicloud {
       const sts = "ACS3-HMAC-SHA256\n" + crypto.createHash("sha256").update(creq, "utf8").digest("hex");
       const want = crypto.createHmac("sha256", this.accessKeySecret).update(sts, "utf8").digest("hex");
       if (!crypto.timingSafeEqual(Buffer.from(want), Buffer.from(sig)))
-        throw new ApiFault(400, "SignatureDoesNotMatch", `Specified signature does not match our calculation. server string to sign is:${sts}`);
+        throw new ApiFault(
+          400,
+          "SignatureDoesNotMatch",
+          `Specified signature does not match our calculation. server string to sign is:${sts}`,
+        );
       return action;
     }
     // V1: everything in the parameters.
-    if (!params.Signature) throw new ApiFault(400, "MissingParameter", 'An input parameter "Signature" that is mandatory for processing the request is not supplied.');
-    if (params.AccessKeyId !== this.accessKeyId) throw new ApiFault(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.");
-    if (params.SignatureMethod !== "HMAC-SHA1" || params.SignatureVersion !== "1.0") throw new ApiFault(400, "InvalidParameter", 'The specified parameter "SignatureMethod" is not valid.');
+    if (!params.Signature)
+      throw new ApiFault(
+        400,
+        "MissingParameter",
+        'An input parameter "Signature" that is mandatory for processing the request is not supplied.',
+      );
+    if (params.AccessKeyId !== this.accessKeyId)
+      throw new ApiFault(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.");
+    if (params.SignatureMethod !== "HMAC-SHA1" || params.SignatureVersion !== "1.0")
+      throw new ApiFault(400, "InvalidParameter", 'The specified parameter "SignatureMethod" is not valid.');
     this.checkFreshness(params.Timestamp ?? "", params.SignatureNonce ?? "");
     const pairs = Object.entries(params)
       .filter(([k]) => k !== "Signature")
       .map(([k, v]) => `${rfc3986(k)}=${rfc3986(v)}`)
       .sort();
     const sts = `${req.method}&%2F&${rfc3986(pairs.join("&"))}`;
-    const want = crypto.createHmac("sha1", this.accessKeySecret + "&").update(sts, "utf8").digest("base64");
-    if (want !== params.Signature) throw new ApiFault(400, "SignatureDoesNotMatch", `Specified signature is not matched with our calculation. server string to sign is:${sts}`);
-    for (const k of ["Signature", "AccessKeyId", "SignatureMethod", "SignatureVersion", "SignatureNonce", "Timestamp", "Format", "Version", "Action"]) if (k !== "Action") delete params[k];
+    const want = crypto
+      .createHmac("sha1", this.accessKeySecret + "&")
+      .update(sts, "utf8")
+      .digest("base64");
+    if (want !== params.Signature)
+      throw new ApiFault(
+        400,
+        "SignatureDoesNotMatch",
+        `Specified signature is not matched with our calculation. server string to sign is:${sts}`,
+      );
+    for (const k of [
+      "Signature",
+      "AccessKeyId",
+      "SignatureMethod",
+      "SignatureVersion",
+      "SignatureNonce",
+      "Timestamp",
+      "Format",
+      "Version",
+      "Action",
+    ])
+      if (k !== "Action") delete params[k];
     const action = params.Action ?? "";
     delete params.Action;
     return action;
@@ -332,10 +441,17 @@ export class FakeAlicloud {
 
   private checkFreshness(date: string, nonce: string): void {
     const t = Date.parse(date);
-    if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(date) || Number.isNaN(t)) throw new ApiFault(400, "InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted.");
-    if (Math.abs(Date.now() - t) > 15 * 60_000) throw new ApiFault(400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.");
+    if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(date) || Number.isNaN(t))
+      throw new ApiFault(
+        400,
+        "InvalidTimeStamp.Format",
+        "Specified time stamp or date value is not well formatted.",
+      );
+    if (Math.abs(Date.now() - t) > 15 * 60_000)
+      throw new ApiFault(400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.");
     if (!nonce) throw new ApiFault(400, "MissingParameter", "SignatureNonce is mandatory.");
-    if (this.nonces.has(nonce)) throw new ApiFault(400, "SignatureNonceUsed", "Specified signature nonce was used already.");
+    if (this.nonces.has(nonce))
+      throw new ApiFault(400, "SignatureNonceUsed", "Specified signature nonce was used already.");
     this.nonces.add(nonce);
   }
 
@@ -343,7 +459,11 @@ export class FakeAlicloud {
 
   private dispatch(action: string, p: Record<string, string>): Record<string, unknown> {
     if (p.RegionId !== undefined && p.RegionId !== this.region && action !== "DescribeInstanceTypes")
-      throw new ApiFault(400, "InvalidRegionId.NotFound", `The specified RegionId ${p.RegionId} does not exist.`);
+      throw new ApiFault(
+        400,
+        "InvalidRegionId.NotFound",
+        `The specified RegionId ${p.RegionId} does not exist.`,
+      );
     const idem = (fn: () => Record<string, unknown>) => {
       const token = p.ClientToken;
       if (!token) return fn();
@@ -352,7 +472,12 @@ export class FakeAlicloud {
       const hash = JSON.stringify(Object.entries(rest).sort());
       const prev = this.tokens.get(key);
       if (prev) {
-        if (prev.hash !== hash) throw new ApiFault(400, "IdempotentParameterMismatch", "The request uses the same client token as a previous, but non-identical request.");
+        if (prev.hash !== hash)
+          throw new ApiFault(
+            400,
+            "IdempotentParameterMismatch",
+            "The request uses the same client token as a previous, but non-identical request.",
+          );
         return prev.body as Record<string, unknown>;
       }
       const out = fn();
@@ -368,13 +493,24 @@ export class FakeAlicloud {
         });
       case "DescribeVpcs": {
         const list = [...this.vpcs.values()].filter((v) => !p.VpcId || v.id === p.VpcId);
-        return { TotalCount: list.length, PageNumber: 1, PageSize: 10, Vpcs: { Vpc: list.map((v) => ({ VpcId: v.id, CidrBlock: v.cidr, Status: this.netStatus(v) })) } };
+        return {
+          TotalCount: list.length,
+          PageNumber: 1,
+          PageSize: 10,
+          Vpcs: { Vpc: list.map((v) => ({ VpcId: v.id, CidrBlock: v.cidr, Status: this.netStatus(v) })) },
+        };
       }
       case "DeleteVpc": {
         const v = this.vpcs.get(p.VpcId ?? "");
         if (!v) throw new ApiFault(404, "InvalidVpcId.NotFound", "Specified VPC is not found.");
-        if ([...this.vswitches.values()].some((s) => s.vpcId === v.id)) throw new ApiFault(400, "DependencyViolation.VSwitch", "Specified VPC still has VSwitch.");
-        if ([...this.sgs.values()].some((s) => s.vpcId === v.id)) throw new ApiFault(400, "DependencyViolation.SecurityGroup", "Specified VPC still has security group.");
+        if ([...this.vswitches.values()].some((s) => s.vpcId === v.id))
+          throw new ApiFault(400, "DependencyViolation.VSwitch", "Specified VPC still has VSwitch.");
+        if ([...this.sgs.values()].some((s) => s.vpcId === v.id))
+          throw new ApiFault(
+            400,
+            "DependencyViolation.SecurityGroup",
+            "Specified VPC still has security group.",
+          );
         this.vpcs.delete(v.id);
         return {};
       }
@@ -382,27 +518,65 @@ export class FakeAlicloud {
         return idem(() => {
           const vpc = this.vpcs.get(p.VpcId ?? "");
           if (!vpc) throw new ApiFault(404, "InvalidVpcId.NotFound", "Specified VPC is not found.");
-          if (this.netStatus(vpc) !== "Available") throw new ApiFault(400, "IncorrectVpcStatus", "The current VPC status does not support this operation.");
+          if (this.netStatus(vpc) !== "Available")
+            throw new ApiFault(
+              400,
+              "IncorrectVpcStatus",
+              "The current VPC status does not support this operation.",
+            );
           if (!p.ZoneId) throw new ApiFault(400, "MissingParameter", "ZoneId is mandatory.");
-          if (!this.cidrWithin(p.CidrBlock ?? "", vpc.cidr)) throw new ApiFault(400, "InvalidCidrBlock.Malformed", "Specified CIDR block is not within the VPC.");
+          if (!this.cidrWithin(p.CidrBlock ?? "", vpc.cidr))
+            throw new ApiFault(
+              400,
+              "InvalidCidrBlock.Malformed",
+              "Specified CIDR block is not within the VPC.",
+            );
           const id = this.newId("vsw");
-          this.vswitches.set(id, { id, cidr: p.CidrBlock ?? "", createdMs: Date.now(), zoneId: p.ZoneId, vpcId: vpc.id, nextHost: 1 });
+          this.vswitches.set(id, {
+            id,
+            cidr: p.CidrBlock ?? "",
+            createdMs: Date.now(),
+            zoneId: p.ZoneId,
+            vpcId: vpc.id,
+            nextHost: 1,
+          });
           return { VSwitchId: id };
         });
       case "DescribeVSwitches": {
-        const list = [...this.vswitches.values()].filter((v) => (!p.VSwitchId || v.id === p.VSwitchId) && (!p.VpcId || v.vpcId === p.VpcId));
-        return { TotalCount: list.length, PageNumber: 1, PageSize: 10, VSwitches: { VSwitch: list.map((v) => ({ VSwitchId: v.id, VpcId: v.vpcId, ZoneId: v.zoneId, CidrBlock: v.cidr, Status: this.netStatus(v) })) } };
+        const list = [...this.vswitches.values()].filter(
+          (v) => (!p.VSwitchId || v.id === p.VSwitchId) && (!p.VpcId || v.vpcId === p.VpcId),
+        );
+        return {
+          TotalCount: list.length,
+          PageNumber: 1,
+          PageSize: 10,
+          VSwitches: {
+            VSwitch: list.map((v) => ({
+              VSwitchId: v.id,
+              VpcId: v.vpcId,
+              ZoneId: v.zoneId,
+              CidrBlock: v.cidr,
+              Status: this.netStatus(v),
+            })),
+          },
+        };
       }
       case "DeleteVSwitch": {
         const v = this.vswitches.get(p.VSwitchId ?? "");
         if (!v) throw new ApiFault(404, "InvalidVSwitchId.NotFound", "Specified VSwitch is not found.");
-        if (this.liveInstances().some((i) => i.VSwitchId === v.id)) throw new ApiFault(400, "DependencyViolation", "Specified VSwitch has resources (instances) in use.");
+        if (this.liveInstances().some((i) => i.VSwitchId === v.id))
+          throw new ApiFault(
+            400,
+            "DependencyViolation",
+            "Specified VSwitch has resources (instances) in use.",
+          );
         this.vswitches.delete(v.id);
         return {};
       }
       case "CreateSecurityGroup":
         return idem(() => {
-          if (!this.vpcs.has(p.VpcId ?? "")) throw new ApiFault(404, "InvalidVpcId.NotFound", "Specified VPC is not found.");
+          if (!this.vpcs.has(p.VpcId ?? ""))
+            throw new ApiFault(404, "InvalidVpcId.NotFound", "Specified VPC is not found.");
           const id = this.newId("sg");
           this.sgs.set(id, { id, vpcId: p.VpcId ?? "", rules: [] });
           return { SecurityGroupId: id };
@@ -410,18 +584,42 @@ export class FakeAlicloud {
       case "AuthorizeSecurityGroup":
         return idem(() => {
           const sg = this.sgs.get(p.SecurityGroupId ?? "");
-          if (!sg) throw new ApiFault(404, "InvalidSecurityGroupId.NotFound", "The specified security group does not exist.");
+          if (!sg)
+            throw new ApiFault(
+              404,
+              "InvalidSecurityGroupId.NotFound",
+              "The specified security group does not exist.",
+            );
           for (let n = 1; p[`Permissions.${n}.PortRange`]; n++) {
             const cidr = p[`Permissions.${n}.SourceCidrIp`] ?? "";
-            if (!cidr) throw new ApiFault(400, "MissingParameter.Source", "A source (SourceCidrIp or group) is mandatory.");
-            sg.rules.push({ port: p[`Permissions.${n}.PortRange`] ?? "", cidr, proto: p[`Permissions.${n}.IpProtocol`] ?? "" });
+            if (!cidr)
+              throw new ApiFault(
+                400,
+                "MissingParameter.Source",
+                "A source (SourceCidrIp or group) is mandatory.",
+              );
+            sg.rules.push({
+              port: p[`Permissions.${n}.PortRange`] ?? "",
+              cidr,
+              proto: p[`Permissions.${n}.IpProtocol`] ?? "",
+            });
           }
           return {};
         });
       case "DeleteSecurityGroup": {
         const sg = this.sgs.get(p.SecurityGroupId ?? "");
-        if (!sg) throw new ApiFault(404, "InvalidSecurityGroupId.NotFound", "The specified security group does not exist.");
-        if (this.liveInstances().some((i) => i.SecurityGroupId === sg.id)) throw new ApiFault(403, "DependencyViolation", "There is still instance(s) in the specified security group.");
+        if (!sg)
+          throw new ApiFault(
+            404,
+            "InvalidSecurityGroupId.NotFound",
+            "The specified security group does not exist.",
+          );
+        if (this.liveInstances().some((i) => i.SecurityGroupId === sg.id))
+          throw new ApiFault(
+            403,
+            "DependencyViolation",
+            "There is still instance(s) in the specified security group.",
+          );
         this.sgs.delete(sg.id);
         return {};
       }
@@ -437,9 +635,15 @@ export class FakeAlicloud {
           },
         };
       case "DescribeAvailableResource": {
-        if (p.DestinationResource !== "InstanceType") throw new ApiFault(400, "InvalidParameter", "only DestinationResource=InstanceType is faked");
+        if (p.DestinationResource !== "InstanceType")
+          throw new ApiFault(400, "InvalidParameter", "only DestinationResource=InstanceType is faked");
         const zones = [`${this.region}-a`, `${this.region}-b`].filter((z) => !p.ZoneId || z === p.ZoneId);
-        const types = FAKE_TYPES.filter((t) => (!p.Cores || t.cpu === Number(p.Cores)) && (!p.Memory || t.mem === Number(p.Memory)) && (!p.InstanceType || t.id === p.InstanceType));
+        const types = FAKE_TYPES.filter(
+          (t) =>
+            (!p.Cores || t.cpu === Number(p.Cores)) &&
+            (!p.Memory || t.mem === Number(p.Memory)) &&
+            (!p.InstanceType || t.id === p.InstanceType),
+        );
         return {
           AvailableZones: {
             AvailableZone: zones.map((z) => ({
@@ -448,19 +652,39 @@ export class FakeAlicloud {
               Status: "Available",
               StatusCategory: "WithStock",
               AvailableResources: {
-                AvailableResource: [{ Type: "InstanceType", SupportedResources: { SupportedResource: types.map((t) => ({ Value: t.id, Status: "Available", StatusCategory: "WithStock" })) } }],
+                AvailableResource: [
+                  {
+                    Type: "InstanceType",
+                    SupportedResources: {
+                      SupportedResource: types.map((t) => ({
+                        Value: t.id,
+                        Status: "Available",
+                        StatusCategory: "WithStock",
+                      })),
+                    },
+                  },
+                ],
               },
             })),
           },
         };
       }
       case "DescribeInstanceTypes": {
-        const all = FAKE_TYPES.filter((t) => (!p.MinimumCpuCoreCount || t.cpu >= Number(p.MinimumCpuCoreCount)) && (!p.MinimumMemorySize || t.mem >= Number(p.MinimumMemorySize)));
+        const all = FAKE_TYPES.filter(
+          (t) =>
+            (!p.MinimumCpuCoreCount || t.cpu >= Number(p.MinimumCpuCoreCount)) &&
+            (!p.MinimumMemorySize || t.mem >= Number(p.MinimumMemorySize)),
+        );
         const max = Math.min(Number(p.MaxResults ?? 100), 1600);
         const start = p.NextToken ? Number(Buffer.from(p.NextToken, "base64").toString()) : 0;
         const page = all.slice(start, start + max);
         const next = start + max < all.length ? Buffer.from(String(start + max)).toString("base64") : "";
-        return { NextToken: next, InstanceTypes: { InstanceType: page.map((t) => ({ InstanceTypeId: t.id, CpuCoreCount: t.cpu, MemorySize: t.mem })) } };
+        return {
+          NextToken: next,
+          InstanceTypes: {
+            InstanceType: page.map((t) => ({ InstanceTypeId: t.id, CpuCoreCount: t.cpu, MemorySize: t.mem })),
+          },
+        };
       }
       case "RunInstances":
         return idem(() => this.runInstances(p));
@@ -469,12 +693,28 @@ export class FakeAlicloud {
       case "DeleteInstances": {
         const ids: string[] = [];
         for (let n = 1; p[`InstanceId.${n}`]; n++) ids.push(p[`InstanceId.${n}`] ?? "");
-        if (ids.length === 0 || ids.length > 100) throw new ApiFault(400, "InvalidParameter.InstanceIds", "InstanceId.N must name 1 to 100 instances.");
+        if (ids.length === 0 || ids.length > 100)
+          throw new ApiFault(
+            400,
+            "InvalidParameter.InstanceIds",
+            "InstanceId.N must name 1 to 100 instances.",
+          );
         for (const id of ids) {
           const i = this.instances.get(id);
-          if (!i || this.instanceStatus(i) === "Deleted") throw new ApiFault(404, "InvalidInstanceId.NotFound", `The specified InstanceId ${id} does not exist.`);
-          if (p.Force !== "true" && this.instanceStatus(i) !== "Stopped") throw new ApiFault(403, "IncorrectInstanceStatus", "The current status of the resource does not support this operation.");
-          if (i.eip) throw new ApiFault(403, "DependencyViolation.EipAddress", "The instance still has an EIP bound.");
+          if (!i || this.instanceStatus(i) === "Deleted")
+            throw new ApiFault(
+              404,
+              "InvalidInstanceId.NotFound",
+              `The specified InstanceId ${id} does not exist.`,
+            );
+          if (p.Force !== "true" && this.instanceStatus(i) !== "Stopped")
+            throw new ApiFault(
+              403,
+              "IncorrectInstanceStatus",
+              "The current status of the resource does not support this operation.",
+            );
+          if (i.eip)
+            throw new ApiFault(403, "DependencyViolation.EipAddress", "The instance still has an EIP bound.");
         }
         for (const id of ids) {
           const i = this.instances.get(id);
@@ -492,11 +732,15 @@ export class FakeAlicloud {
       case "AssociateEipAddress":
         return idem(() => {
           const e = this.eips.get(p.AllocationId ?? "");
-          if (!e) throw new ApiFault(404, "InvalidAllocationId.NotFound", "Specified allocation ID is not found.");
+          if (!e)
+            throw new ApiFault(404, "InvalidAllocationId.NotFound", "Specified allocation ID is not found.");
           const i = this.instances.get(p.InstanceId ?? "");
-          if (!i || this.instanceStatus(i) === "Deleted") throw new ApiFault(404, "InvalidInstanceId.NotFound", "The specified instance does not exist.");
-          if (this.instanceStatus(i) !== "Running") throw new ApiFault(400, "IncorrectInstanceStatus", "The instance is not running.");
-          if (this.eipStatus(e) !== "Available") throw new ApiFault(400, "IncorrectEipStatus", "The EIP is not available.");
+          if (!i || this.instanceStatus(i) === "Deleted")
+            throw new ApiFault(404, "InvalidInstanceId.NotFound", "The specified instance does not exist.");
+          if (this.instanceStatus(i) !== "Running")
+            throw new ApiFault(400, "IncorrectInstanceStatus", "The instance is not running.");
+          if (this.eipStatus(e) !== "Available")
+            throw new ApiFault(400, "IncorrectEipStatus", "The EIP is not available.");
           e.instanceId = i.InstanceId;
           e.target = "InUse";
           e.changeMs = Date.now();
@@ -505,8 +749,10 @@ export class FakeAlicloud {
         });
       case "UnassociateEipAddress": {
         const e = this.eips.get(p.AllocationId ?? "");
-        if (!e) throw new ApiFault(404, "InvalidAllocationId.NotFound", "Specified allocation ID is not found.");
-        if (this.eipStatus(e) !== "InUse") throw new ApiFault(400, "IncorrectEipStatus", "The EIP is not bound.");
+        if (!e)
+          throw new ApiFault(404, "InvalidAllocationId.NotFound", "Specified allocation ID is not found.");
+        if (this.eipStatus(e) !== "InUse")
+          throw new ApiFault(400, "IncorrectEipStatus", "The EIP is not bound.");
         const i = this.instances.get(e.instanceId ?? "");
         if (i) delete i.eip;
         e.target = "Available";
@@ -515,42 +761,94 @@ export class FakeAlicloud {
         return {};
       }
       case "DescribeEipAddresses": {
-        const list = [...this.eips.values()].filter((e) => !p.AllocationId || e.AllocationId === p.AllocationId);
-        return { TotalCount: list.length, EipAddresses: { EipAddress: list.map((e) => ({ AllocationId: e.AllocationId, IpAddress: e.IpAddress, Status: this.eipStatus(e), InstanceId: e.instanceId ?? "" })) } };
+        const list = [...this.eips.values()].filter(
+          (e) => !p.AllocationId || e.AllocationId === p.AllocationId,
+        );
+        return {
+          TotalCount: list.length,
+          EipAddresses: {
+            EipAddress: list.map((e) => ({
+              AllocationId: e.AllocationId,
+              IpAddress: e.IpAddress,
+              Status: this.eipStatus(e),
+              InstanceId: e.instanceId ?? "",
+            })),
+          },
+        };
       }
       case "ReleaseEipAddress": {
         const e = this.eips.get(p.AllocationId ?? "");
-        if (!e) throw new ApiFault(404, "InvalidAllocationId.NotFound", "Specified allocation ID is not found.");
-        if (this.eipStatus(e) !== "Available") throw new ApiFault(400, "IncorrectEipStatus", "The EIP is still bound.");
+        if (!e)
+          throw new ApiFault(404, "InvalidAllocationId.NotFound", "Specified allocation ID is not found.");
+        if (this.eipStatus(e) !== "Available")
+          throw new ApiFault(400, "IncorrectEipStatus", "The EIP is still bound.");
         this.eips.delete(e.AllocationId);
         return {};
       }
       default:
-        throw new ApiFault(404, "InvalidAction.NotFound", `Specified api ${action} is not found, please check your url and method.`);
+        throw new ApiFault(
+          404,
+          "InvalidAction.NotFound",
+          `Specified api ${action} is not found, please check your url and method.`,
+        );
     }
   }
 
   private runInstances(p: Record<string, string>): Record<string, unknown> {
     const amount = Number(p.Amount ?? "1");
     const min = Number(p.MinAmount ?? p.Amount ?? "1");
-    if (!Number.isInteger(amount) || amount < 1 || amount > 100) throw new ApiFault(400, "InvalidParameter.Amount", "Amount must be 1..100.");
-    if (min > amount) throw new ApiFault(400, "InvalidParameter.MinAmount", "MinAmount must not exceed Amount.");
+    if (!Number.isInteger(amount) || amount < 1 || amount > 100)
+      throw new ApiFault(400, "InvalidParameter.Amount", "Amount must be 1..100.");
+    if (min > amount)
+      throw new ApiFault(400, "InvalidParameter.MinAmount", "MinAmount must not exceed Amount.");
     if (!p.ImageId) throw new ApiFault(400, "MissingParameter.ImageId", "ImageId is mandatory.");
     const type = FAKE_TYPES.find((t) => t.id === p.InstanceType);
-    if (!type) throw new ApiFault(400, "InvalidInstanceType.ValueNotSupported", `The specified InstanceType ${p.InstanceType} does not exist or is not supported.`);
-    if (this.opts.noStockAtRun.includes(type.id)) throw new ApiFault(403, "OperationDenied.NoStock", "The requested resource is sold out in the specified zone; try other types of resources or other regions and zones.");
+    if (!type)
+      throw new ApiFault(
+        400,
+        "InvalidInstanceType.ValueNotSupported",
+        `The specified InstanceType ${p.InstanceType} does not exist or is not supported.`,
+      );
+    if (this.opts.noStockAtRun.includes(type.id))
+      throw new ApiFault(
+        403,
+        "OperationDenied.NoStock",
+        "The requested resource is sold out in the specified zone; try other types of resources or other regions and zones.",
+      );
     const vsw = this.vswitches.get(p.VSwitchId ?? "");
     if (!vsw) throw new ApiFault(404, "InvalidVSwitchId.NotFound", "The specified VSwitchId does not exist.");
-    if (p.ZoneId && p.ZoneId !== vsw.zoneId) throw new ApiFault(400, "InvalidVSwitchId.ZoneMismatch", "The VSwitch is not in the specified zone.");
+    if (p.ZoneId && p.ZoneId !== vsw.zoneId)
+      throw new ApiFault(400, "InvalidVSwitchId.ZoneMismatch", "The VSwitch is not in the specified zone.");
     const sg = this.sgs.get(p.SecurityGroupId ?? "");
-    if (!sg) throw new ApiFault(404, "InvalidSecurityGroupId.NotFound", "The specified security group does not exist.");
-    if (sg.vpcId !== vsw.vpcId) throw new ApiFault(400, "InvalidSecurityGroupId.VPCMismatch", "The security group and VSwitch are not in the same VPC.");
-    if (!p.Password && !p.KeyPairName) throw new ApiFault(400, "MissingParameter.Credential", "Password or KeyPairName is mandatory for a Linux image in this fake.");
+    if (!sg)
+      throw new ApiFault(
+        404,
+        "InvalidSecurityGroupId.NotFound",
+        "The specified security group does not exist.",
+      );
+    if (sg.vpcId !== vsw.vpcId)
+      throw new ApiFault(
+        400,
+        "InvalidSecurityGroupId.VPCMismatch",
+        "The security group and VSwitch are not in the same VPC.",
+      );
+    if (!p.Password && !p.KeyPairName)
+      throw new ApiFault(
+        400,
+        "MissingParameter.Credential",
+        "Password or KeyPairName is mandatory for a Linux image in this fake.",
+      );
     const room = this.opts.maxInstances - this.liveInstances().length;
-    if (room < min) throw new ApiFault(403, "QuotaExceed.ElasticQuota", `The number of instances exceeds the quota: ${room} more allowed, ${min} requested.`);
+    if (room < min)
+      throw new ApiFault(
+        403,
+        "QuotaExceed.ElasticQuota",
+        `The number of instances exceeds the quota: ${room} more allowed, ${min} requested.`,
+      );
     const n = Math.min(amount, room);
     const tags: Array<{ TagKey: string; TagValue: string }> = [];
-    for (let k = 1; p[`Tag.${k}.Key`]; k++) tags.push({ TagKey: p[`Tag.${k}.Key`] ?? "", TagValue: p[`Tag.${k}.Value`] ?? "" });
+    for (let k = 1; p[`Tag.${k}.Key`]; k++)
+      tags.push({ TagKey: p[`Tag.${k}.Key`] ?? "", TagValue: p[`Tag.${k}.Value`] ?? "" });
     const ids: string[] = [];
     for (let k = 0; k < n; k++) {
       const id = this.newId("i");
@@ -583,14 +881,17 @@ export class FakeAlicloud {
       } catch {
         throw new ApiFault(400, "InvalidInstanceIds.Malformed", "InstanceIds must be a JSON array.");
       }
-      if (ids.length > 100) throw new ApiFault(400, "InvalidInstanceIds.ValueNotSupported", "At most 100 InstanceIds.");
+      if (ids.length > 100)
+        throw new ApiFault(400, "InvalidInstanceIds.ValueNotSupported", "At most 100 InstanceIds.");
       list = list.filter((i) => ids.includes(i.InstanceId));
     }
     if (p.VpcId) list = list.filter((i) => i.VpcId === p.VpcId);
     for (let k = 1; p[`Tag.${k}.Key`]; k++) {
       const key = p[`Tag.${k}.Key`];
       const val = p[`Tag.${k}.Value`];
-      list = list.filter((i) => i.tags.some((t) => t.TagKey === key && (val === undefined || t.TagValue === val)));
+      list = list.filter((i) =>
+        i.tags.some((t) => t.TagKey === key && (val === undefined || t.TagValue === val)),
+      );
     }
     list.sort((a, b) => a.createdMs - b.createdMs || (a.InstanceId < b.InstanceId ? -1 : 1));
     const render = (i: Instance) => {
@@ -605,9 +906,15 @@ export class FakeAlicloud {
         ImageId: i.ImageId,
         Status: status,
         CreationTime: new Date(i.createdMs).toISOString().slice(0, 16) + "Z", // minute resolution, like the API
-        VpcAttributes: { VpcId: i.VpcId, VSwitchId: i.VSwitchId, PrivateIpAddress: { IpAddress: status === "Pending" ? [] : [i.privateIp] } },
+        VpcAttributes: {
+          VpcId: i.VpcId,
+          VSwitchId: i.VSwitchId,
+          PrivateIpAddress: { IpAddress: status === "Pending" ? [] : [i.privateIp] },
+        },
         PublicIpAddress: { IpAddress: [] },
-        EipAddress: i.eip ? { IpAddress: i.eip.ip, AllocationId: i.eip.allocationId } : { IpAddress: "", AllocationId: "" },
+        EipAddress: i.eip
+          ? { IpAddress: i.eip.ip, AllocationId: i.eip.allocationId }
+          : { IpAddress: "", AllocationId: "" },
         SecurityGroupIds: { SecurityGroupId: [i.SecurityGroupId] },
         Tags: { Tag: i.tags },
       };
@@ -622,12 +929,18 @@ export class FakeAlicloud {
     const size = Math.min(Number(p.PageSize ?? 10), 100);
     const num = Number(p.PageNumber ?? 1);
     const page = list.slice((num - 1) * size, num * size);
-    return { TotalCount: list.length, PageNumber: num, PageSize: size, Instances: { Instance: page.map(render) } };
+    return {
+      TotalCount: list.length,
+      PageNumber: num,
+      PageSize: size,
+      Instances: { Instance: page.map(render) },
+    };
   }
 
   instanceStatus(i: Instance): string {
     const now = Date.now();
-    if (i.deletedMs !== undefined) return now - i.deletedMs >= this.opts.deleteDelayMs ? "Deleted" : "Stopping";
+    if (i.deletedMs !== undefined)
+      return now - i.deletedMs >= this.opts.deleteDelayMs ? "Deleted" : "Stopping";
     const age = now - i.createdMs;
     if (age < this.opts.bootDelayMs / 2) return "Pending";
     if (age < this.opts.bootDelayMs) return "Starting";
@@ -648,7 +961,12 @@ export class FakeAlicloud {
     const [base, bits] = vsw.cidr.split("/");
     const n = (base ?? "0.0.0.0").split(".").reduce((a, o) => a * 256 + Number(o), 0);
     const host = vsw.nextHost ?? 1;
-    if (host >= 2 ** (32 - Number(bits)) - 3) throw new ApiFault(400, "InvalidVSwitchId.IpNotEnough", "The specified VSwitch has not enough IP addresses.");
+    if (host >= 2 ** (32 - Number(bits)) - 3)
+      throw new ApiFault(
+        400,
+        "InvalidVSwitchId.IpNotEnough",
+        "The specified VSwitch has not enough IP addresses.",
+      );
     vsw.nextHost = host + 1;
     const ip = n + host;
     return [ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255].join(".");
@@ -663,6 +981,6 @@ export class FakeAlicloud {
     const o = parse(outer);
     if (!(i.bits >= o.bits)) return false;
     const mask = o.bits === 0 ? 0 : (0xffffffff << (32 - o.bits)) >>> 0;
-    return ((i.n & mask) >>> 0) === ((o.n & mask) >>> 0);
+    return (i.n & mask) >>> 0 === (o.n & mask) >>> 0;
   }
 }

@@ -1,16 +1,36 @@
 import { strict as assert } from "node:assert";
 import * as crypto from "node:crypto";
-import { acsDate, authorizationV3, canonicalQueryString, canonicalRequestV3, percentEncode, sha256Hex, signatureV1 } from "../../provider/core/infra/alicloud/signer";
+import {
+  acsDate,
+  authorizationV3,
+  canonicalQueryString,
+  canonicalRequestV3,
+  percentEncode,
+  sha256Hex,
+  signatureV1,
+} from "../../provider/core/infra/alicloud/signer";
 
 describe("alicloud signer", () => {
   // Vectors from Alibaba's own SDK tests (aliyun/darabonba-openapi-util, ts/test/client.spec.ts).
   it("V3 matches the official SDK vector (empty value, repeated header in two cases)", () => {
     const auth = authorizationV3(
-      { method: "GET", path: "", query: [["test", "ok"], ["empty", ""]], headers: { "x-acs-test": "http", "x-acs-TEST": "https" }, payloadHash: "55e12e91650d2fec56ec74e1d3e4ddbfce2ef3a65890c2a19ecf88a307e76a23" },
+      {
+        method: "GET",
+        path: "",
+        query: [
+          ["test", "ok"],
+          ["empty", ""],
+        ],
+        headers: { "x-acs-test": "http", "x-acs-TEST": "https" },
+        payloadHash: "55e12e91650d2fec56ec74e1d3e4ddbfce2ef3a65890c2a19ecf88a307e76a23",
+      },
       "acesskey",
       "secret",
     );
-    assert.equal(auth, "ACS3-HMAC-SHA256 Credential=acesskey,SignedHeaders=x-acs-test,Signature=da772425f29289d3460d5fc961455d40c5e8c6afd0888b78a910c991e6a14846");
+    assert.equal(
+      auth,
+      "ACS3-HMAC-SHA256 Credential=acesskey,SignedHeaders=x-acs-test,Signature=da772425f29289d3460d5fc961455d40c5e8c6afd0888b78a910c991e6a14846",
+    );
   });
 
   it("V1 matches the official SDK vector", () => {
@@ -30,11 +50,18 @@ describe("alicloud signer", () => {
     const { canonicalRequest, signedHeaders } = canonicalRequestV3({
       method: "post",
       path: "/",
-      query: [["RegionId", "cn-shanghai"], ["ImageId", "win2019_1809_x64_dtc_zh-cn_40G_alibase_20230811.vhd"], ["Tag.1.Key", "a b*c~"]],
+      query: [
+        ["RegionId", "cn-shanghai"],
+        ["ImageId", "win2019_1809_x64_dtc_zh-cn_40G_alibase_20230811.vhd"],
+        ["Tag.1.Key", "a b*c~"],
+      ],
       headers,
       payloadHash: headers["x-acs-content-sha256"],
     });
-    assert.equal(signedHeaders, "host;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;x-acs-version");
+    assert.equal(
+      signedHeaders,
+      "host;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;x-acs-version",
+    );
     assert.equal(
       canonicalRequest,
       [
@@ -50,7 +77,21 @@ describe("alicloud signer", () => {
     const sts = "ACS3-HMAC-SHA256\n" + crypto.createHash("sha256").update(canonicalRequest).digest("hex");
     const sig = crypto.createHmac("sha256", "YourAccessKeySecret").update(sts).digest("hex");
     assert.equal(
-      authorizationV3({ method: "POST", path: "/", query: [["RegionId", "cn-shanghai"], ["ImageId", "win2019_1809_x64_dtc_zh-cn_40G_alibase_20230811.vhd"], ["Tag.1.Key", "a b*c~"]], headers, payloadHash: headers["x-acs-content-sha256"] }, "YourAccessKeyId", "YourAccessKeySecret"),
+      authorizationV3(
+        {
+          method: "POST",
+          path: "/",
+          query: [
+            ["RegionId", "cn-shanghai"],
+            ["ImageId", "win2019_1809_x64_dtc_zh-cn_40G_alibase_20230811.vhd"],
+            ["Tag.1.Key", "a b*c~"],
+          ],
+          headers,
+          payloadHash: headers["x-acs-content-sha256"],
+        },
+        "YourAccessKeyId",
+        "YourAccessKeySecret",
+      ),
       `ACS3-HMAC-SHA256 Credential=YourAccessKeyId,SignedHeaders=host;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;x-acs-version,Signature=${sig}`,
     );
   });
@@ -66,8 +107,18 @@ describe("alicloud signer", () => {
   for (const [raw, want] of enc) it(`percent-encodes ${raw}`, () => assert.equal(percentEncode(raw), want));
 
   it("sorts the canonical query by encoded key", () => {
-    assert.equal(canonicalQueryString([["b", "2"], ["a", "1"], ["A", "0"], ["Tag.10.Key", "x"], ["Tag.2.Key", "y"]]), "A=0&Tag.10.Key=x&Tag.2.Key=y&a=1&b=2");
+    assert.equal(
+      canonicalQueryString([
+        ["b", "2"],
+        ["a", "1"],
+        ["A", "0"],
+        ["Tag.10.Key", "x"],
+        ["Tag.2.Key", "y"],
+      ]),
+      "A=0&Tag.10.Key=x&Tag.2.Key=y&a=1&b=2",
+    );
   });
 
-  it("formats dates without milliseconds", () => assert.equal(acsDate(new Date(Date.UTC(2024, 0, 2, 3, 4, 5, 678))), "2024-01-02T03:04:05Z"));
+  it("formats dates without milliseconds", () =>
+    assert.equal(acsDate(new Date(Date.UTC(2024, 0, 2, 3, 4, 5, 678))), "2024-01-02T03:04:05Z"));
 });

@@ -10,7 +10,14 @@ import type { Command } from "commander";
 import { UserError } from "../../core/errors";
 import { acquireLock, readJsonIfExists, writeJsonAtomic } from "../../core/fsutil";
 import { dataPaths } from "../../core/paths";
-import { AlicloudApiError, applyInfra, destroyInfra, InfraApplyError, type AlicloudInfraSpec, type InfraState } from "../../core/infra/alicloud";
+import {
+  AlicloudApiError,
+  applyInfra,
+  destroyInfra,
+  InfraApplyError,
+  type AlicloudInfraSpec,
+  type InfraState,
+} from "../../core/infra/alicloud";
 import { infraSpecFromClusterfile, type InfraOverrides } from "../../core/infra/alicloud/clusterfile";
 import { printJson, printTable } from "../output";
 
@@ -69,8 +76,12 @@ function userFacing(err: unknown, file: string): never {
   if (err instanceof InfraApplyError) {
     const cause = err.cause;
     const kept = err.state.instances.length + (err.state.pending ?? []).length;
-    const tail = kept > 0 || err.state.vpcId ? `\n(what exists is recorded in ${file}; run the same command again to continue, or \`sealer infra delete\` to remove it)` : "";
-    if (cause instanceof UserError || cause instanceof AlicloudApiError) throw new UserError(err.message + tail, { exitCode: 1 });
+    const tail =
+      kept > 0 || err.state.vpcId
+        ? `\n(what exists is recorded in ${file}; run the same command again to continue, or \`sealer infra delete\` to remove it)`
+        : "";
+    if (cause instanceof UserError || cause instanceof AlicloudApiError)
+      throw new UserError(err.message + tail, { exitCode: 1 });
   }
   throw err;
 }
@@ -87,7 +98,11 @@ async function apply(spec: AlicloudInfraSpec, o: Opts): Promise<void> {
     };
     let state: InfraState;
     try {
-      state = await applyInfra(spec, prev?.state, { onState: save, waitForSsh: o.waitSsh === true, rollbackOnFailure: o.rollbackOnFailure === true });
+      state = await applyInfra(spec, prev?.state, {
+        onState: save,
+        waitForSsh: o.waitSsh === true,
+        rollbackOnFailure: o.rollbackOnFailure === true,
+      });
     } catch (err) {
       userFacing(err, file);
     }
@@ -107,22 +122,46 @@ function show(cluster: string, state: InfraState, json: boolean): void {
 }
 
 export function register(program: Command): void {
-  const infra = program.command("infra").description("Create, scale and delete Alibaba Cloud machines for a cluster (v1 Clusterfile masters/nodes counts)");
+  const infra = program
+    .command("infra")
+    .description(
+      "Create, scale and delete Alibaba Cloud machines for a cluster (v1 Clusterfile masters/nodes counts)",
+    );
   const common = (c: Command) =>
     c
-      .option("-f, --file <Clusterfile>", "Clusterfile with spec.masters/spec.nodes counts (provider ALI_CLOUD)")
-      .option("--region <id>", "region, e.g. cn-hangzhou (else spec.alicloud.region or ALIBABA_CLOUD_REGION_ID)")
-      .option("--endpoint <url>", "API endpoint for ECS and VPC (tests: the local fake; plain http only on loopback)")
+      .option(
+        "-f, --file <Clusterfile>",
+        "Clusterfile with spec.masters/spec.nodes counts (provider ALI_CLOUD)",
+      )
+      .option(
+        "--region <id>",
+        "region, e.g. cn-hangzhou (else spec.alicloud.region or ALIBABA_CLOUD_REGION_ID)",
+      )
+      .option(
+        "--endpoint <url>",
+        "API endpoint for ECS and VPC (tests: the local fake; plain http only on loopback)",
+      )
       .option("--image-id <id>", "ECS image for the instances")
       .option("--ssh-cidr <cidr>", "who may reach 22 and 6443 on a security group we create")
       .option("--json", "print the result as JSON");
 
-  common(infra.command("create").description("Create the network and instances (or continue an interrupted create)"))
+  common(
+    infra
+      .command("create")
+      .description("Create the network and instances (or continue an interrupted create)"),
+  )
     .option("--wait-ssh", "wait until port 22 answers on every instance")
-    .option("--rollback-on-failure", "if a first create fails, delete what it made instead of keeping it for a re-run")
+    .option(
+      "--rollback-on-failure",
+      "if a first create fails, delete what it made instead of keeping it for a re-run",
+    )
     .action(async (o: Opts) => apply(loadSpec(o), o));
 
-  common(infra.command("scale").description("Change the number of masters/nodes (removes the newest non-master0 first)"))
+  common(
+    infra
+      .command("scale")
+      .description("Change the number of masters/nodes (removes the newest non-master0 first)"),
+  )
     .option("--masters <n>", "number of masters")
     .option("--nodes <n>", "number of nodes")
     .option("--wait-ssh", "wait until port 22 answers on new instances")
@@ -133,7 +172,8 @@ export function register(program: Command): void {
       if (m !== undefined) over.masters = m;
       if (n !== undefined) over.nodes = n;
       const spec = loadSpec(o, over);
-      if (!fs.existsSync(infraFilePath(spec.cluster))) throw new UserError(`no infra recorded for ${spec.cluster}: run sealer infra create first`);
+      if (!fs.existsSync(infraFilePath(spec.cluster)))
+        throw new UserError(`no infra recorded for ${spec.cluster}: run sealer infra create first`);
       await apply(spec, o);
     });
 
@@ -141,22 +181,35 @@ export function register(program: Command): void {
     .command("delete")
     .description("Delete what sealer infra created for a cluster, in reverse order")
     .option("-f, --file <Clusterfile>", "Clusterfile (for the cluster name and region)")
-    .option("--name <cluster>", "cluster name (instead of -f; region and endpoint come from the recorded state)")
+    .option(
+      "--name <cluster>",
+      "cluster name (instead of -f; region and endpoint come from the recorded state)",
+    )
     .option("--region <id>", "override the region")
     .option("--endpoint <url>", "override the API endpoint")
     .action(async (o: Opts) => {
-      const name = o.name ?? (o.file ? loadSpec({ ...o, imageId: o.imageId ?? "unused-for-delete" }).cluster : undefined);
+      const name =
+        o.name ??
+        (o.file ? loadSpec({ ...o, imageId: o.imageId ?? "unused-for-delete" }).cluster : undefined);
       if (!name) throw new UserError("give -f Clusterfile or --name CLUSTER");
       const file = infraFilePath(name);
       const release = await acquireLock(file + ".lock", `infra of ${name}`);
       try {
         const rec = await readJsonIfExists<InfraFile>(file);
         if (!rec) throw new UserError(`no infra recorded for ${name} (${file}): nothing to delete`);
-        const spec: AlicloudInfraSpec = { cluster: name, region: o.region ?? rec.region, imageId: "", masters: { count: 0 }, nodes: { count: 0 } };
+        const spec: AlicloudInfraSpec = {
+          cluster: name,
+          region: o.region ?? rec.region,
+          imageId: "",
+          masters: { count: 0 },
+          nodes: { count: 0 },
+        };
         const endpoint = o.endpoint ? { ecs: o.endpoint, vpc: o.endpoint } : rec.endpoint;
         if (endpoint) spec.endpoint = endpoint;
         try {
-          await destroyInfra(spec, rec.state, { onState: async (state) => writeJsonAtomic(file, { ...rec, state }, 0o600) });
+          await destroyInfra(spec, rec.state, {
+            onState: async (state) => writeJsonAtomic(file, { ...rec, state }, 0o600),
+          });
         } catch (err) {
           userFacing(err, file);
         }
@@ -174,7 +227,11 @@ export function register(program: Command): void {
     .option("--name <cluster>", "cluster name")
     .option("--json", "print as JSON")
     .action(async (o: Opts) => {
-      const name = o.name ?? (o.file ? loadSpec({ ...o, imageId: o.imageId ?? "unused", region: o.region ?? "unused" }).cluster : undefined);
+      const name =
+        o.name ??
+        (o.file
+          ? loadSpec({ ...o, imageId: o.imageId ?? "unused", region: o.region ?? "unused" }).cluster
+          : undefined);
       if (!name) throw new UserError("give -f Clusterfile or --name CLUSTER");
       const rec = await readJsonIfExists<InfraFile>(infraFilePath(name));
       if (!rec) throw new UserError(`no infra recorded for ${name}`);

@@ -9,7 +9,6 @@ import { acsDate, authorizationV3, percentEncode, sha256Hex, signatureV1 } from 
 import { TokenBucket } from "./token-bucket";
 
 // p-retry 7 is ESM with a CommonJS build reachable through require().
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const pRetry = require("p-retry").default as typeof import("p-retry").default;
 
 export type Product = "ecs" | "vpc";
@@ -53,8 +52,11 @@ export function resolveEndpoint(product: Product, region: string, override: stri
   const raw = override ?? `${product}.${region}.aliyuncs.com`;
   const url = new URL(/^[a-z]+:\/\//i.test(raw) ? raw : `https://${raw}`);
   if (url.protocol === "http:" && !LOOPBACK.test(url.hostname))
-    throw new UserError(`endpoint ${raw}: plain HTTP is only allowed for loopback addresses (127.0.0.0/8, ::1, localhost); use https://`);
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw new UserError(`endpoint ${raw}: unsupported protocol ${url.protocol}`);
+    throw new UserError(
+      `endpoint ${raw}: plain HTTP is only allowed for loopback addresses (127.0.0.0/8, ::1, localhost); use https://`,
+    );
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    throw new UserError(`endpoint ${raw}: unsupported protocol ${url.protocol}`);
   return url;
 }
 
@@ -69,7 +71,10 @@ export class AlicloudClient {
   readonly attempts: Record<string, number> = {};
   private readonly bucket: TokenBucket;
   private readonly endpoints = new Map<Product, Endpoint>();
-  private readonly agents = { http: new http.Agent({ keepAlive: true, maxSockets: 16 }), https: new https.Agent({ keepAlive: true, maxSockets: 16 }) };
+  private readonly agents = {
+    http: new http.Agent({ keepAlive: true, maxSockets: 16 }),
+    https: new https.Agent({ keepAlive: true, maxSockets: 16 }),
+  };
   private readonly log: Logger;
 
   constructor(private readonly opts: ClientOptions) {
@@ -132,7 +137,11 @@ export class AlicloudClient {
         "x-acs-content-sha256": sha256Hex(""),
       });
       if (cred.securityToken) headers["x-acs-security-token"] = cred.securityToken;
-      headers.authorization = authorizationV3({ method: "POST", path: "/", query, headers, payloadHash: headers["x-acs-content-sha256"] ?? "" }, cred.accessKeyId, cred.accessKeySecret);
+      headers.authorization = authorizationV3(
+        { method: "POST", path: "/", query, headers, payloadHash: headers["x-acs-content-sha256"] ?? "" },
+        cred.accessKeyId,
+        cred.accessKeySecret,
+      );
       pathAndQuery = "/?" + query.map(([k, v]) => `${percentEncode(k)}=${percentEncode(v)}`).join("&");
     } else {
       const all: Record<string, string> = Object.fromEntries(query);
@@ -148,7 +157,11 @@ export class AlicloudClient {
       });
       if (cred.securityToken) all.SecurityToken = cred.securityToken;
       all.Signature = signatureV1(all, "POST", cred.accessKeySecret);
-      pathAndQuery = "/?" + Object.entries(all).map(([k, v]) => `${percentEncode(k)}=${percentEncode(v)}`).join("&");
+      pathAndQuery =
+        "/?" +
+        Object.entries(all)
+          .map(([k, v]) => `${percentEncode(k)}=${percentEncode(v)}`)
+          .join("&");
     }
     const { status, body } = await this.send(ep, pathAndQuery, headers, action);
     let parsed: Record<string, unknown>;
@@ -156,7 +169,12 @@ export class AlicloudClient {
       parsed = JSON.parse(body) as Record<string, unknown>;
     } catch {
       // A proxy or load balancer answered: judge by the status alone.
-      throw new AlicloudApiError({ action, code: status >= 500 ? "ServiceUnavailable" : "InvalidResponse", message: `HTTP ${status}: ${body.slice(0, 200)}`, httpStatus: status });
+      throw new AlicloudApiError({
+        action,
+        code: status >= 500 ? "ServiceUnavailable" : "InvalidResponse",
+        message: `HTTP ${status}: ${body.slice(0, 200)}`,
+        httpStatus: status,
+      });
     }
     if (status >= 400 || typeof parsed.Code === "string") {
       throw new AlicloudApiError({
@@ -171,7 +189,12 @@ export class AlicloudClient {
     return parsed as T;
   }
 
-  private send(ep: Endpoint, pathAndQuery: string, headers: Record<string, string>, action: string): Promise<{ status: number; body: string }> {
+  private send(
+    ep: Endpoint,
+    pathAndQuery: string,
+    headers: Record<string, string>,
+    action: string,
+  ): Promise<{ status: number; body: string }> {
     const timeoutMs = this.opts.requestTimeoutMs ?? 30_000;
     return new Promise((resolve, reject) => {
       const req = ep.mod.request(
@@ -187,11 +210,15 @@ export class AlicloudClient {
         (res) => {
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+          res.on("end", () =>
+            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }),
+          );
           res.on("error", (err) => reject(networkError(action, err)));
         },
       );
-      req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: "ETIMEDOUT" })));
+      req.setTimeout(timeoutMs, () =>
+        req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: "ETIMEDOUT" })),
+      );
       req.on("error", (err) => reject(networkError(action, err)));
       req.end();
     });
@@ -201,7 +228,13 @@ export class AlicloudClient {
 /** Network failures (reset, dropped connection, timeout) are transient; the request may or may not have been done. */
 function networkError(action: string, err: Error): AlicloudApiError {
   const code = (err as NodeJS.ErrnoException).code ?? "NetworkError";
-  return new AlicloudApiError({ action, code: `Network.${code}`, message: err.message, retryable: true, cause: err });
+  return new AlicloudApiError({
+    action,
+    code: `Network.${code}`,
+    message: err.message,
+    retryable: true,
+    cause: err,
+  });
 }
 
 function isRetryable(err: unknown): boolean {

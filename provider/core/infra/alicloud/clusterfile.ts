@@ -48,7 +48,9 @@ const alicloud = z
 const doc = z.object({
   apiVersion: z.string(),
   kind: z.literal("Cluster"),
-  metadata: z.object({ name: z.string().min(1), annotations: z.record(z.string(), z.string()).optional() }).loose(),
+  metadata: z
+    .object({ name: z.string().min(1), annotations: z.record(z.string(), z.string()).optional() })
+    .loose(),
   spec: z
     .object({
       provider: z.string().optional(),
@@ -90,7 +92,12 @@ export interface InfraOverrides {
 }
 
 /** Parses the Clusterfile text (first Cluster document) into a spec; every problem reported at once. */
-export function infraSpecFromClusterfile(text: string, file: string, over: InfraOverrides = {}, env: NodeJS.ProcessEnv = process.env): AlicloudInfraSpec {
+export function infraSpecFromClusterfile(
+  text: string,
+  file: string,
+  over: InfraOverrides = {},
+  env: NodeJS.ProcessEnv = process.env,
+): AlicloudInfraSpec {
   let docs: unknown[];
   try {
     docs = yaml.loadAll(text);
@@ -101,20 +108,35 @@ export function infraSpecFromClusterfile(text: string, file: string, over: Infra
   if (!cluster) throw new UserError(`${file}: no document of kind Cluster`);
   const parsed = doc.safeParse(cluster);
   if (!parsed.success)
-    throw new UserError(`${file}: invalid Cluster for sealer infra:\n${parsed.error.issues.map((i) => ` - ${i.path.join(".") || "(root)"}: ${i.message}`).join("\n")}`, {
-      problems: parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`),
-    });
+    throw new UserError(
+      `${file}: invalid Cluster for sealer infra:\n${parsed.error.issues.map((i) => ` - ${i.path.join(".") || "(root)"}: ${i.message}`).join("\n")}`,
+      {
+        problems: parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`),
+      },
+    );
   const d = parsed.data;
   const problems: string[] = [];
   const provider = (d.spec.provider ?? "ALI_CLOUD").toUpperCase();
-  if (provider !== "ALI_CLOUD" && provider !== "ALICLOUD") problems.push(`spec.provider: "${d.spec.provider}" — sealer infra creates Alibaba Cloud machines only (ALI_CLOUD)`);
+  if (provider !== "ALI_CLOUD" && provider !== "ALICLOUD")
+    problems.push(
+      `spec.provider: "${d.spec.provider}" — sealer infra creates Alibaba Cloud machines only (ALI_CLOUD)`,
+    );
   const ann = d.metadata.annotations ?? {};
   const a = d.spec.alicloud ?? {};
-  const region = over.region ?? a.region ?? ann["sea.aliyun.com/RegionID"] ?? env.ALIBABA_CLOUD_REGION_ID ?? env.ALICLOUD_REGION;
+  const region =
+    over.region ??
+    a.region ??
+    ann["sea.aliyun.com/RegionID"] ??
+    env.ALIBABA_CLOUD_REGION_ID ??
+    env.ALICLOUD_REGION;
   if (!region) problems.push("region: give --region, spec.alicloud.region or ALIBABA_CLOUD_REGION_ID");
   const imageId = over.imageId ?? a.imageId ?? ann["sea.aliyun.com/ImageID"];
-  if (!imageId) problems.push("imageId: give --image-id or spec.alicloud.imageId (an ECS image in the region)");
-  if (problems.length > 0) throw new UserError(`${file}: cannot create infra:\n${problems.map((p) => ` - ${p}`).join("\n")}`, { problems });
+  if (!imageId)
+    problems.push("imageId: give --image-id or spec.alicloud.imageId (an ECS image in the region)");
+  if (problems.length > 0)
+    throw new UserError(`${file}: cannot create infra:\n${problems.map((p) => ` - ${p}`).join("\n")}`, {
+      problems,
+    });
 
   const masters = fromMachineRequest(d.spec.masters);
   const nodes = fromMachineRequest(d.spec.nodes);
@@ -131,7 +153,14 @@ export function infraSpecFromClusterfile(text: string, file: string, over: Infra
   const sshCidr = over.sshCidr ?? a.sshCidr;
   if (sshCidr) network.sshCidr = sshCidr;
 
-  const spec: AlicloudInfraSpec = { cluster: d.metadata.name, region: region ?? "", imageId: imageId ?? "", masters, nodes, network };
+  const spec: AlicloudInfraSpec = {
+    cluster: d.metadata.name,
+    region: region ?? "",
+    imageId: imageId ?? "",
+    masters,
+    nodes,
+    network,
+  };
   const zone = a.zoneId ?? ann["sea.aliyun.com/ZoneID"];
   if (zone) spec.zoneId = zone;
   if (over.endpoint) spec.endpoint = { ecs: over.endpoint, vpc: over.endpoint };

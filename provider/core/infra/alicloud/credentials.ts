@@ -17,7 +17,11 @@ export interface AccessKey {
  * the `aliyun` CLI profile file (~/.aliyun/config.json, profile $ALIBABA_CLOUD_PROFILE or `current`).
  * The secret is registered with the log redactor at once.
  */
-export function resolveCredentials(explicit: { accessKeyId: string; accessKeySecret: string } | undefined, env: NodeJS.ProcessEnv = process.env, home = os.homedir()): AccessKey {
+export function resolveCredentials(
+  explicit: { accessKeyId: string; accessKeySecret: string } | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  home = os.homedir(),
+): AccessKey {
   const found: AccessKey | undefined = explicit ?? fromEnv(env) ?? fromProfile(env, home);
   if (!found)
     throw new UserError(
@@ -39,7 +43,9 @@ function fromEnv(env: NodeJS.ProcessEnv): AccessKey | undefined {
     const secret = env[secretVar];
     if (id && secret) {
       const token = env.ALIBABA_CLOUD_SECURITY_TOKEN ?? env.ALICLOUD_SECURITY_TOKEN;
-      return token ? { accessKeyId: id, accessKeySecret: secret, securityToken: token } : { accessKeyId: id, accessKeySecret: secret };
+      return token
+        ? { accessKeyId: id, accessKeySecret: secret, securityToken: token }
+        : { accessKeyId: id, accessKeySecret: secret };
     }
   }
   return undefined;
@@ -66,7 +72,11 @@ function fromProfile(env: NodeJS.ProcessEnv, home: string): AccessKey | undefine
   const p = (doc.profiles ?? []).find((x) => x.name === name);
   if (!p) return undefined;
   if (p.mode && p.mode !== "AK" && p.mode !== "StsToken")
-    throw new UserError(`${file}: profile "${name}" uses mode ${p.mode}; only AK and StsToken profiles are supported — set ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET instead`);
+    throw new UserError(
+      `${file}: profile "${name}" uses mode ${p.mode}; only AK and StsToken profiles are supported — set ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET instead`,
+    );
   if (!p.access_key_id || !p.access_key_secret) return undefined;
-  return p.sts_token ? { accessKeyId: p.access_key_id, accessKeySecret: p.access_key_secret, securityToken: p.sts_token } : { accessKeyId: p.access_key_id, accessKeySecret: p.access_key_secret };
+  return p.sts_token
+    ? { accessKeyId: p.access_key_id, accessKeySecret: p.access_key_secret, securityToken: p.sts_token }
+    : { accessKeyId: p.access_key_id, accessKeySecret: p.access_key_secret };
 }

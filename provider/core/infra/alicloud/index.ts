@@ -1,6 +1,22 @@
 /** Alibaba Cloud infra: ECS instances and VPC networking for a cluster (REFERENCE.md §6). */
-export type { AlicloudInfraSpec, GroupSpec, InfraState, InstanceRecord, ApplyOptions, DestroyOptions, Tuning, Role } from "./types";
-export { applyInfra, destroyInfra, InfraApplyError, lastCallCounts, TAG_CLUSTER, TAG_ROLE } from "./provisioner";
+export type {
+  AlicloudInfraSpec,
+  GroupSpec,
+  InfraState,
+  InstanceRecord,
+  ApplyOptions,
+  DestroyOptions,
+  Tuning,
+  Role,
+} from "./types";
+export {
+  applyInfra,
+  destroyInfra,
+  InfraApplyError,
+  lastCallCounts,
+  TAG_CLUSTER,
+  TAG_ROLE,
+} from "./provisioner";
 export { AlicloudApiError, isRetryableCode, isNotFound } from "./errors";
 export { AlicloudClient, resolveEndpoint } from "./client";
 export { resolveCredentials } from "./credentials";

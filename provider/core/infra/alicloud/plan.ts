@@ -88,37 +88,59 @@ export function vSwitchCidr(vpcCidr: string): string {
 /** Checks the spec, collecting every problem; throws one UserError. */
 export function validateSpec(spec: AlicloudInfraSpec): void {
   const p: string[] = [];
-  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(spec.cluster)) p.push(`cluster: "${spec.cluster}" must be lower-case letters, digits and '-' (it names and tags every resource)`);
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(spec.cluster))
+    p.push(
+      `cluster: "${spec.cluster}" must be lower-case letters, digits and '-' (it names and tags every resource)`,
+    );
   if (!spec.region) p.push("region: required (e.g. cn-hangzhou)");
   if (!spec.imageId) p.push("imageId: required (an ECS image ID in this region)");
   for (const role of ["masters", "nodes"] as const) {
     const g = spec[role];
-    if (!Number.isInteger(g.count) || g.count < 0) p.push(`${role}.count: must be a whole number ≥ 0, got ${g.count}`);
-    if (!g.instanceType && g.count > 0 && (g.cpu === undefined || g.memoryGiB === undefined)) p.push(`${role}: give instanceType, or cpu and memoryGiB so a type can be chosen`);
-    if (g.cpu !== undefined && (!Number.isInteger(g.cpu) || g.cpu < 1)) p.push(`${role}.cpu: must be a whole number ≥ 1`);
+    if (!Number.isInteger(g.count) || g.count < 0)
+      p.push(`${role}.count: must be a whole number ≥ 0, got ${g.count}`);
+    if (!g.instanceType && g.count > 0 && (g.cpu === undefined || g.memoryGiB === undefined))
+      p.push(`${role}: give instanceType, or cpu and memoryGiB so a type can be chosen`);
+    if (g.cpu !== undefined && (!Number.isInteger(g.cpu) || g.cpu < 1))
+      p.push(`${role}.cpu: must be a whole number ≥ 1`);
     if (g.memoryGiB !== undefined && !(g.memoryGiB > 0)) p.push(`${role}.memoryGiB: must be > 0`);
-    if (g.systemDiskGiB !== undefined && (g.systemDiskGiB < 20 || g.systemDiskGiB > 2048)) p.push(`${role}.systemDiskGiB: must be 20..2048`);
-    for (const [i, d] of (g.dataDisksGiB ?? []).entries()) if (!(d >= 20 && d <= 32768)) p.push(`${role}.dataDisksGiB[${i}]: must be 20..32768`);
+    if (g.systemDiskGiB !== undefined && (g.systemDiskGiB < 20 || g.systemDiskGiB > 2048))
+      p.push(`${role}.systemDiskGiB: must be 20..2048`);
+    for (const [i, d] of (g.dataDisksGiB ?? []).entries())
+      if (!(d >= 20 && d <= 32768)) p.push(`${role}.dataDisksGiB[${i}]: must be 20..32768`);
     if ((g.dataDisksGiB ?? []).length > 16) p.push(`${role}.dataDisksGiB: at most 16 data disks`);
   }
   if (spec.masters.count < 1) p.push("masters.count: at least one master is needed");
-  if (!spec.keyPairName && !spec.password) p.push("give keyPairName or password so the instances can be logged into");
+  if (!spec.keyPairName && !spec.password)
+    p.push("give keyPairName or password so the instances can be logged into");
   if (spec.password && !isEcsPassword(spec.password))
-    p.push("password: 8-30 characters with at least three of: lower case, upper case, digits, special characters (ECS rule)");
+    p.push(
+      "password: 8-30 characters with at least three of: lower case, upper case, digits, special characters (ECS rule)",
+    );
   const n = spec.network ?? {};
   if (n.vSwitchId && !n.vpcId) p.push("network.vSwitchId: give network.vpcId with it");
   if (n.securityGroupId && !n.vpcId) p.push("network.securityGroupId: give network.vpcId with it");
   if (n.cidr !== undefined && !isCidr(n.cidr)) p.push(`network.cidr: "${n.cidr}" is not a CIDR block`);
-  if (n.sshCidr !== undefined && !isCidr(n.sshCidr)) p.push(`network.sshCidr: "${n.sshCidr}" is not a CIDR block`);
+  if (n.sshCidr !== undefined && !isCidr(n.sshCidr))
+    p.push(`network.sshCidr: "${n.sshCidr}" is not a CIDR block`);
   if (!n.securityGroupId && n.sshCidr === undefined)
-    p.push("network.sshCidr: required when the security group is created — the CIDR allowed to reach ports 22 and 6443 (e.g. 203.0.113.0/24); write 0.0.0.0/0 explicitly to open them to the internet");
-  if (spec.batchSize !== undefined && !(Number.isInteger(spec.batchSize) && spec.batchSize >= 1 && spec.batchSize <= API_BATCH_MAX)) p.push(`batchSize: must be 1..${API_BATCH_MAX}`);
-  if (spec.rateLimitPerMinute !== undefined && !(spec.rateLimitPerMinute > 0)) p.push("rateLimitPerMinute: must be > 0");
+    p.push(
+      "network.sshCidr: required when the security group is created — the CIDR allowed to reach ports 22 and 6443 (e.g. 203.0.113.0/24); write 0.0.0.0/0 explicitly to open them to the internet",
+    );
+  if (
+    spec.batchSize !== undefined &&
+    !(Number.isInteger(spec.batchSize) && spec.batchSize >= 1 && spec.batchSize <= API_BATCH_MAX)
+  )
+    p.push(`batchSize: must be 1..${API_BATCH_MAX}`);
+  if (spec.rateLimitPerMinute !== undefined && !(spec.rateLimitPerMinute > 0))
+    p.push("rateLimitPerMinute: must be > 0");
   throwIfProblems(`Invalid Alibaba Cloud infra for cluster ${spec.cluster}`, p);
 }
 
 /** Orders instance-type candidates: fewest vCPUs, then least memory, then name (deterministic). */
-export function rankInstanceTypes(types: Array<{ id: string; cpu: number; memoryGiB: number }>, want: { cpu: number; memoryGiB: number }): string[] {
+export function rankInstanceTypes(
+  types: Array<{ id: string; cpu: number; memoryGiB: number }>,
+  want: { cpu: number; memoryGiB: number },
+): string[] {
   return types
     .filter((t) => t.cpu >= want.cpu && t.memoryGiB >= want.memoryGiB)
     .sort((a, b) => a.cpu - b.cpu || a.memoryGiB - b.memoryGiB || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
@@ -128,6 +150,8 @@ export function rankInstanceTypes(types: Array<{ id: string; cpu: number; memory
 /** ECS instance password rule: 8-30 characters from at least three classes. */
 export function isEcsPassword(pw: string): boolean {
   if (pw.length < 8 || pw.length > 30) return false;
-  const classes = [/[a-z]/, /[A-Z]/, /\d/, /[()`~!@#$%^&*\-_+=|{}[\]:;'<>,.?/]/].filter((r) => r.test(pw)).length;
+  const classes = [/[a-z]/, /[A-Z]/, /\d/, /[()`~!@#$%^&*\-_+=|{}[\]:;'<>,.?/]/].filter((r) =>
+    r.test(pw),
+  ).length;
   return classes >= 3;
 }

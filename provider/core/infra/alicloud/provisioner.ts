@@ -3,11 +3,28 @@ import { UserError } from "../../errors";
 import { AlicloudClient, type Params } from "./client";
 import { resolveCredentials } from "./credentials";
 import { AlicloudApiError, isNotFound } from "./errors";
-import { API_BATCH_MAX, chunked, chunks, clientToken, deficit, rankInstanceTypes, surplus, validateSpec, vSwitchCidr } from "./plan";
+import {
+  API_BATCH_MAX,
+  chunked,
+  chunks,
+  clientToken,
+  deficit,
+  rankInstanceTypes,
+  surplus,
+  validateSpec,
+  vSwitchCidr,
+} from "./plan";
 import { waitForTcp } from "./ssh-wait";
-import type { AlicloudInfraSpec, ApplyOptions, DestroyOptions, GroupSpec, InfraState, InstanceRecord, Role } from "./types";
+import type {
+  AlicloudInfraSpec,
+  ApplyOptions,
+  DestroyOptions,
+  GroupSpec,
+  InfraState,
+  InstanceRecord,
+  Role,
+} from "./types";
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const pRetry = require("p-retry").default as typeof import("p-retry").default;
 
 export const TAG_CLUSTER = "sealer-cluster";
@@ -81,7 +98,11 @@ export let lastCallCounts: Record<string, number> = {};
  * for SSH when asked. Also scales: surplus instances are removed newest first, never master0.
  * Re-running with the returned state skips what is done.
  */
-export async function applyInfra(spec: AlicloudInfraSpec, prev: InfraState | undefined, opts: ApplyOptions = {}): Promise<InfraState> {
+export async function applyInfra(
+  spec: AlicloudInfraSpec,
+  prev: InfraState | undefined,
+  opts: ApplyOptions = {},
+): Promise<InfraState> {
   validateSpec(spec);
   registerSecret(spec.password);
   const log = opts.log ?? rootLog;
@@ -106,7 +127,9 @@ export async function applyInfra(spec: AlicloudInfraSpec, prev: InfraState | und
         }),
       );
     }
-    log.info(`infra ${spec.cluster}: ${state.instances.filter((i) => i.role === "master").length} masters, ${state.instances.filter((i) => i.role === "node").length} nodes ready (${client.totalAttempts()} API calls)`);
+    log.info(
+      `infra ${spec.cluster}: ${state.instances.filter((i) => i.role === "master").length} masters, ${state.instances.filter((i) => i.role === "node").length} nodes ready (${client.totalAttempts()} API calls)`,
+    );
     return clone(state);
   } catch (err) {
     const what = err instanceof Error ? err.message : String(err);
@@ -115,7 +138,11 @@ export async function applyInfra(spec: AlicloudInfraSpec, prev: InfraState | und
       try {
         await destroyWith(ctx);
       } catch (cleanupErr) {
-        throw new InfraApplyError(`creating infra for ${spec.cluster}: ${what}; cleanup also failed: ${(cleanupErr as Error).message}`, clone(state), err);
+        throw new InfraApplyError(
+          `creating infra for ${spec.cluster}: ${what}; cleanup also failed: ${(cleanupErr as Error).message}`,
+          clone(state),
+          err,
+        );
       }
     }
     throw new InfraApplyError(`creating infra for ${spec.cluster}: ${what}`, clone(state), err);
@@ -126,7 +153,11 @@ export async function applyInfra(spec: AlicloudInfraSpec, prev: InfraState | und
 }
 
 /** Deletes in reverse order: EIP, instances, security group, VSwitch, VPC — each only if we created it. */
-export async function destroyInfra(spec: AlicloudInfraSpec, state: InfraState, opts: DestroyOptions = {}): Promise<void> {
+export async function destroyInfra(
+  spec: AlicloudInfraSpec,
+  state: InfraState,
+  opts: DestroyOptions = {},
+): Promise<void> {
   const log = opts.log ?? rootLog;
   const client = makeClient(spec, log);
   const st = clone(state);
@@ -134,7 +165,11 @@ export async function destroyInfra(spec: AlicloudInfraSpec, state: InfraState, o
   try {
     await destroyWith(ctx);
   } catch (err) {
-    throw new InfraApplyError(`deleting infra of ${spec.cluster}: ${err instanceof Error ? err.message : String(err)}`, clone(st), err);
+    throw new InfraApplyError(
+      `deleting infra of ${spec.cluster}: ${err instanceof Error ? err.message : String(err)}`,
+      clone(st),
+      err,
+    );
   } finally {
     lastCallCounts = { ...client.attempts };
     client.close();
@@ -217,7 +252,11 @@ async function ensureNetwork(ctx: Ctx): Promise<void> {
   const vpcId = state.vpcId;
   if (state.created.vpc) {
     await pollUntil(ctx, `VPC ${vpcId} to become Available`, async () => {
-      const r = await client.call<{ Vpcs?: { Vpc?: Array<{ VpcId: string; Status: string }> } }>("vpc", "DescribeVpcs", { RegionId: region, VpcId: vpcId });
+      const r = await client.call<{ Vpcs?: { Vpc?: Array<{ VpcId: string; Status: string }> } }>(
+        "vpc",
+        "DescribeVpcs",
+        { RegionId: region, VpcId: vpcId },
+      );
       return r.Vpcs?.Vpc?.find((v) => v.VpcId === vpcId && v.Status === "Available");
     });
   }
@@ -225,10 +264,17 @@ async function ensureNetwork(ctx: Ctx): Promise<void> {
   if (net.vSwitchId) state.vSwitchId = net.vSwitchId;
   if (state.vSwitchId && !state.zoneId) {
     const id = state.vSwitchId;
-    const r = await client.call<{ VSwitches?: { VSwitch?: Array<{ VSwitchId: string; ZoneId: string }> } }>("vpc", "DescribeVSwitches", { RegionId: region, VSwitchId: id });
+    const r = await client.call<{ VSwitches?: { VSwitch?: Array<{ VSwitchId: string; ZoneId: string }> } }>(
+      "vpc",
+      "DescribeVSwitches",
+      { RegionId: region, VSwitchId: id },
+    );
     const vs = r.VSwitches?.VSwitch?.find((v) => v.VSwitchId === id);
     if (!vs) throw new UserError(`network.vSwitchId ${id}: not found in region ${region}`);
-    if (spec.zoneId && spec.zoneId !== vs.ZoneId) throw new UserError(`zoneId ${spec.zoneId} differs from the zone of VSwitch ${id} (${vs.ZoneId}); drop zoneId or pick a VSwitch in that zone`);
+    if (spec.zoneId && spec.zoneId !== vs.ZoneId)
+      throw new UserError(
+        `zoneId ${spec.zoneId} differs from the zone of VSwitch ${id} (${vs.ZoneId}); drop zoneId or pick a VSwitch in that zone`,
+      );
     state.zoneId = vs.ZoneId;
   }
   if (!state.zoneId) state.zoneId = spec.zoneId ?? (await chooseZone(ctx));
@@ -251,7 +297,11 @@ async function ensureNetwork(ctx: Ctx): Promise<void> {
   const vsw = state.vSwitchId;
   if (state.created.vSwitch) {
     await pollUntil(ctx, `VSwitch ${vsw} to become Available`, async () => {
-      const r = await client.call<{ VSwitches?: { VSwitch?: Array<{ VSwitchId: string; Status: string }> } }>("vpc", "DescribeVSwitches", { RegionId: region, VSwitchId: vsw });
+      const r = await client.call<{ VSwitches?: { VSwitch?: Array<{ VSwitchId: string; Status: string }> } }>(
+        "vpc",
+        "DescribeVSwitches",
+        { RegionId: region, VSwitchId: vsw },
+      );
       return r.VSwitches?.VSwitch?.find((v) => v.VSwitchId === vsw && v.Status === "Available");
     });
   }
@@ -273,7 +323,10 @@ async function ensureNetwork(ctx: Ctx): Promise<void> {
   }
   if (state.created.securityGroup && !state.sgRules) {
     const src = net.sshCidr ?? "";
-    if (src === "0.0.0.0/0") ctx.log.warn(`security group ${state.securityGroupId}: ports 22 and 6443 open to the whole internet (network.sshCidr 0.0.0.0/0)`);
+    if (src === "0.0.0.0/0")
+      ctx.log.warn(
+        `security group ${state.securityGroupId}: ports 22 and 6443 open to the whole internet (network.sshCidr 0.0.0.0/0)`,
+      );
     await client.call("ecs", "AuthorizeSecurityGroup", {
       RegionId: region,
       SecurityGroupId: state.securityGroupId,
@@ -295,7 +348,15 @@ async function ensureNetwork(ctx: Ctx): Promise<void> {
 }
 
 async function chooseZone(ctx: Ctx): Promise<string> {
-  const r = await ctx.client.call<{ Zones?: { Zone?: Array<{ ZoneId: string; AvailableResourceCreation?: { ResourceTypes?: string[] }; AvailableInstanceTypes?: { InstanceTypes?: string[] } }> } }>("ecs", "DescribeZones", {
+  const r = await ctx.client.call<{
+    Zones?: {
+      Zone?: Array<{
+        ZoneId: string;
+        AvailableResourceCreation?: { ResourceTypes?: string[] };
+        AvailableInstanceTypes?: { InstanceTypes?: string[] };
+      }>;
+    };
+  }>("ecs", "DescribeZones", {
     RegionId: ctx.spec.region,
     InstanceChargeType: "PostPaid",
   });
@@ -310,7 +371,10 @@ async function chooseZone(ctx: Ctx): Promise<string> {
     .map((z) => z.ZoneId)
     .sort();
   const zone = zones[0];
-  if (!zone) throw new UserError(`region ${ctx.spec.region}: no zone offers ${want.join(", ") || "instances and VSwitches"}; set zoneId or choose other instance types`);
+  if (!zone)
+    throw new UserError(
+      `region ${ctx.spec.region}: no zone offers ${want.join(", ") || "instances and VSwitches"}; set zoneId or choose other instance types`,
+    );
   ctx.log.info(`using zone ${zone}`);
   return zone;
 }
@@ -377,15 +441,29 @@ function roleOf(i: ApiInstance): Role | undefined {
  * before it could save: take them over (as pending) instead of creating more and leaking them.
  */
 async function adoptTagged(ctx: Ctx): Promise<void> {
-  const known = new Set([...ctx.state.instances.map((i) => i.id), ...(ctx.state.pending ?? []).map((p) => p.id)]);
-  const found = (await describeTagged(ctx)).filter((i) => !known.has(i.InstanceId) && i.Status !== "Stopping" && i.Status !== "Deleted");
+  const known = new Set([
+    ...ctx.state.instances.map((i) => i.id),
+    ...(ctx.state.pending ?? []).map((p) => p.id),
+  ]);
+  const found = (await describeTagged(ctx)).filter(
+    (i) => !known.has(i.InstanceId) && i.Status !== "Stopping" && i.Status !== "Deleted",
+  );
   if (found.length === 0) return;
-  found.sort((a, b) => ((a.CreationTime ?? "") + a.InstanceId < (b.CreationTime ?? "") + b.InstanceId ? -1 : 1));
+  found.sort((a, b) =>
+    (a.CreationTime ?? "") + a.InstanceId < (b.CreationTime ?? "") + b.InstanceId ? -1 : 1,
+  );
   for (const i of found) {
     const role = roleOf(i);
     if (!role) continue;
-    ctx.log.warn(`instance ${i.InstanceId} (${role}) is tagged for cluster ${ctx.spec.cluster} but missing from the state: adopting it`);
-    (ctx.state.pending ??= []).push({ id: i.InstanceId, role, clientToken: "adopted", instanceType: i.InstanceType });
+    ctx.log.warn(
+      `instance ${i.InstanceId} (${role}) is tagged for cluster ${ctx.spec.cluster} but missing from the state: adopting it`,
+    );
+    (ctx.state.pending ??= []).push({
+      id: i.InstanceId,
+      role,
+      clientToken: "adopted",
+      instanceType: i.InstanceType,
+    });
   }
   await ctx.save();
 }
@@ -420,7 +498,10 @@ async function waitPending(ctx: Ctx): Promise<void> {
     ctx.state.instances.push(rec);
   }
   // Keep master0 first and each role in creation order (the order RunInstances returned them).
-  ctx.state.instances = [...ctx.state.instances.filter((i) => i.role === "master"), ...ctx.state.instances.filter((i) => i.role === "node")];
+  ctx.state.instances = [
+    ...ctx.state.instances.filter((i) => i.role === "master"),
+    ...ctx.state.instances.filter((i) => i.role === "node"),
+  ];
   delete ctx.state.pending;
   await ctx.save();
 }
@@ -429,7 +510,21 @@ async function candidateTypes(ctx: Ctx, role: Role, g: GroupSpec): Promise<strin
   if (g.instanceType) return [g.instanceType];
   const cpu = g.cpu ?? 2;
   const mem = g.memoryGiB ?? 4;
-  type AR = { AvailableZones?: { AvailableZone?: Array<{ ZoneId: string; AvailableResources?: { AvailableResource?: Array<{ Type: string; SupportedResources?: { SupportedResource?: Array<{ Value: string; Status: string; StatusCategory?: string }> } }> } }> } };
+  type AR = {
+    AvailableZones?: {
+      AvailableZone?: Array<{
+        ZoneId: string;
+        AvailableResources?: {
+          AvailableResource?: Array<{
+            Type: string;
+            SupportedResources?: {
+              SupportedResource?: Array<{ Value: string; Status: string; StatusCategory?: string }>;
+            };
+          }>;
+        };
+      }>;
+    };
+  };
   const inStock = (r: AR): string[] =>
     (r.AvailableZones?.AvailableZone ?? [])
       .filter((z) => z.ZoneId === ctx.state.zoneId)
@@ -438,25 +533,46 @@ async function candidateTypes(ctx: Ctx, role: Role, g: GroupSpec): Promise<strin
       .flatMap((a) => a.SupportedResources?.SupportedResource ?? [])
       .filter((s) => s.Status === "Available" && s.StatusCategory !== "WithoutStock")
       .map((s) => s.Value);
-  const base = { RegionId: ctx.spec.region, ZoneId: ctx.state.zoneId, DestinationResource: "InstanceType", InstanceChargeType: "PostPaid", IoOptimized: "optimized" };
-  const exact = [...new Set(inStock(await ctx.client.call<AR>("ecs", "DescribeAvailableResource", { ...base, Cores: cpu, Memory: mem })))].sort();
+  const base = {
+    RegionId: ctx.spec.region,
+    ZoneId: ctx.state.zoneId,
+    DestinationResource: "InstanceType",
+    InstanceChargeType: "PostPaid",
+    IoOptimized: "optimized",
+  };
+  const exact = [
+    ...new Set(
+      inStock(
+        await ctx.client.call<AR>("ecs", "DescribeAvailableResource", { ...base, Cores: cpu, Memory: mem }),
+      ),
+    ),
+  ].sort();
   if (exact.length > 0) return exact.slice(0, 5);
   // Nothing with exactly that shape in stock: the smallest larger types that are.
   const available = new Set(inStock(await ctx.client.call<AR>("ecs", "DescribeAvailableResource", base)));
   const types: Array<{ id: string; cpu: number; memoryGiB: number }> = [];
   let token: string | undefined;
   do {
-    const r = await ctx.client.call<{ InstanceTypes?: { InstanceType?: Array<{ InstanceTypeId: string; CpuCoreCount: number; MemorySize: number }> }; NextToken?: string }>("ecs", "DescribeInstanceTypes", {
+    const r = await ctx.client.call<{
+      InstanceTypes?: {
+        InstanceType?: Array<{ InstanceTypeId: string; CpuCoreCount: number; MemorySize: number }>;
+      };
+      NextToken?: string;
+    }>("ecs", "DescribeInstanceTypes", {
       MinimumCpuCoreCount: cpu,
       MinimumMemorySize: mem,
       MaxResults: 100,
       NextToken: token,
     });
-    for (const t of r.InstanceTypes?.InstanceType ?? []) types.push({ id: t.InstanceTypeId, cpu: t.CpuCoreCount, memoryGiB: t.MemorySize });
+    for (const t of r.InstanceTypes?.InstanceType ?? [])
+      types.push({ id: t.InstanceTypeId, cpu: t.CpuCoreCount, memoryGiB: t.MemorySize });
     token = r.NextToken || undefined;
   } while (token);
   const ranked = rankInstanceTypes(types, { cpu, memoryGiB: mem }).filter((t) => available.has(t));
-  if (ranked.length === 0) throw new UserError(`${role}s: no instance type with ≥ ${cpu} vCPU and ≥ ${mem} GiB is in stock in ${ctx.state.zoneId}; set instanceType or another zone`);
+  if (ranked.length === 0)
+    throw new UserError(
+      `${role}s: no instance type with ≥ ${cpu} vCPU and ≥ ${mem} GiB is in stock in ${ctx.state.zoneId}; set instanceType or another zone`,
+    );
   return ranked.slice(0, 5);
 }
 
@@ -468,12 +584,20 @@ async function createMissing(ctx: Ctx): Promise<void> {
     if (need[role] === 0) continue;
     const g = role === "master" ? spec.masters : spec.nodes;
     const types = await candidateTypes(ctx, role, g);
-    for (const [batch, amount] of chunks(need[role], batchSize).entries()) await runBatch(ctx, role, g, types, batch, amount);
+    for (const [batch, amount] of chunks(need[role], batchSize).entries())
+      await runBatch(ctx, role, g, types, batch, amount);
   }
   await waitPending(ctx);
 }
 
-async function runBatch(ctx: Ctx, role: Role, g: GroupSpec, types: string[], batch: number, amount: number): Promise<void> {
+async function runBatch(
+  ctx: Ctx,
+  role: Role,
+  g: GroupSpec,
+  types: string[],
+  batch: number,
+  amount: number,
+): Promise<void> {
   const { spec, state } = ctx;
   let lastErr: unknown;
   for (const type of types) {
@@ -506,7 +630,11 @@ async function runBatch(ctx: Ctx, role: Role, g: GroupSpec, types: string[], bat
       params[`DataDisk.${i + 1}.DeleteWithInstance`] = true;
     }
     try {
-      const r = await ctx.client.call<{ InstanceIdSets?: { InstanceIdSet?: string[] } }>("ecs", "RunInstances", params);
+      const r = await ctx.client.call<{ InstanceIdSets?: { InstanceIdSet?: string[] } }>(
+        "ecs",
+        "RunInstances",
+        params,
+      );
       const ids = r.InstanceIdSets?.InstanceIdSet ?? [];
       (state.pending ??= []).push(...ids.map((id) => ({ id, role, clientToken: token, instanceType: type })));
       state.generation = generation + 1;
@@ -514,7 +642,11 @@ async function runBatch(ctx: Ctx, role: Role, g: GroupSpec, types: string[], bat
       ctx.log.info(`RunInstances ${role}s: ${ids.length} × ${type} (${ids.join(", ")})`);
       return;
     } catch (err) {
-      if (err instanceof AlicloudApiError && TYPE_FALLBACK_CODES.some((c) => err.code === c || err.code.startsWith(c + ".")) && types.length > 1) {
+      if (
+        err instanceof AlicloudApiError &&
+        TYPE_FALLBACK_CODES.some((c) => err.code === c || err.code.startsWith(c + ".")) &&
+        types.length > 1
+      ) {
         ctx.log.warn(`${type} not available for ${role}s (${err.code}); trying the next candidate`);
         lastErr = err;
         continue;
@@ -546,14 +678,19 @@ async function deleteInstances(ctx: Ctx, ids: string[]): Promise<void> {
       }
     }
   }
-  await pollUntil(ctx, `${ids.length} instances to be deleted`, async () => ((await describeByIds(ctx, ids)).size === 0 ? true : undefined));
+  await pollUntil(ctx, `${ids.length} instances to be deleted`, async () =>
+    (await describeByIds(ctx, ids)).size === 0 ? true : undefined,
+  );
 }
 
 async function scaleIn(ctx: Ctx): Promise<void> {
   const victims = surplus(ctx.state, { master: ctx.spec.masters.count, node: ctx.spec.nodes.count });
   if (victims.length === 0) return;
   ctx.log.info(`scaling in: deleting ${victims.map((v) => `${v.id} (${v.role} ${v.privateIp})`).join(", ")}`);
-  await deleteInstances(ctx, victims.map((v) => v.id));
+  await deleteInstances(
+    ctx,
+    victims.map((v) => v.id),
+  );
   const gone = new Set(victims.map((v) => v.id));
   ctx.state.instances = ctx.state.instances.filter((i) => !gone.has(i.id));
   await ctx.save();
@@ -590,7 +727,9 @@ async function ensureEip(ctx: Ctx): Promise<void> {
     InstanceType: "EcsInstance",
     ClientToken: clientToken(spec.cluster, `eip-assoc:${master0.id}`, 0, 0),
   });
-  await pollUntil(ctx, `EIP ${eip.ip} to be bound to ${master0.id}`, async () => ((await eipStatus(ctx, eip.allocationId)) === "InUse" ? true : undefined));
+  await pollUntil(ctx, `EIP ${eip.ip} to be bound to ${master0.id}`, async () =>
+    (await eipStatus(ctx, eip.allocationId)) === "InUse" ? true : undefined,
+  );
   eip.instanceId = master0.id;
   master0.publicIp = eip.ip;
   await ctx.save();
@@ -598,7 +737,9 @@ async function ensureEip(ctx: Ctx): Promise<void> {
 }
 
 async function eipStatus(ctx: Ctx, allocationId: string): Promise<string | undefined> {
-  const r = await ctx.client.call<{ EipAddresses?: { EipAddress?: Array<{ AllocationId: string; Status: string }> } }>("vpc", "DescribeEipAddresses", { RegionId: ctx.spec.region, AllocationId: allocationId });
+  const r = await ctx.client.call<{
+    EipAddresses?: { EipAddress?: Array<{ AllocationId: string; Status: string }> };
+  }>("vpc", "DescribeEipAddresses", { RegionId: ctx.spec.region, AllocationId: allocationId });
   return r.EipAddresses?.EipAddress?.find((e) => e.AllocationId === allocationId)?.Status;
 }
 
@@ -609,7 +750,14 @@ async function releaseEip(ctx: Ctx): Promise<void> {
     if (!isNotFound(e)) throw e;
   };
   if (eip.instanceId) {
-    await ctx.client.call("vpc", "UnassociateEipAddress", { RegionId: ctx.spec.region, AllocationId: eip.allocationId, InstanceId: eip.instanceId, InstanceType: "EcsInstance" }).catch(ignoreNotFound);
+    await ctx.client
+      .call("vpc", "UnassociateEipAddress", {
+        RegionId: ctx.spec.region,
+        AllocationId: eip.allocationId,
+        InstanceId: eip.instanceId,
+        InstanceType: "EcsInstance",
+      })
+      .catch(ignoreNotFound);
     await pollUntil(ctx, `EIP ${eip.ip} to be unbound`, async () => {
       const s = await eipStatus(ctx, eip.allocationId);
       return s === undefined || s === "Available" ? true : undefined;
@@ -619,7 +767,10 @@ async function releaseEip(ctx: Ctx): Promise<void> {
     delete eip.instanceId;
     await ctx.save();
   }
-  if (eip.created !== false) await ctx.client.call("vpc", "ReleaseEipAddress", { RegionId: ctx.spec.region, AllocationId: eip.allocationId }).catch(ignoreNotFound);
+  if (eip.created !== false)
+    await ctx.client
+      .call("vpc", "ReleaseEipAddress", { RegionId: ctx.spec.region, AllocationId: eip.allocationId })
+      .catch(ignoreNotFound);
   delete ctx.state.eip;
   await ctx.save();
 }
@@ -644,7 +795,9 @@ async function destroyWith(ctx: Ctx): Promise<void> {
   delete state.pending;
   await ctx.save();
   if (state.securityGroupId && state.created.securityGroup) {
-    await client.call("ecs", "DeleteSecurityGroup", { RegionId: spec.region, SecurityGroupId: state.securityGroupId }).catch(ignoreNotFound);
+    await client
+      .call("ecs", "DeleteSecurityGroup", { RegionId: spec.region, SecurityGroupId: state.securityGroupId })
+      .catch(ignoreNotFound);
     ctx.log.info(`deleted security group ${state.securityGroupId}`);
   }
   delete state.securityGroupId;
@@ -652,14 +805,18 @@ async function destroyWith(ctx: Ctx): Promise<void> {
   delete state.sgRules;
   await ctx.save();
   if (state.vSwitchId && state.created.vSwitch) {
-    await client.call("vpc", "DeleteVSwitch", { RegionId: spec.region, VSwitchId: state.vSwitchId }).catch(ignoreNotFound);
+    await client
+      .call("vpc", "DeleteVSwitch", { RegionId: spec.region, VSwitchId: state.vSwitchId })
+      .catch(ignoreNotFound);
     ctx.log.info(`deleted VSwitch ${state.vSwitchId}`);
   }
   delete state.vSwitchId;
   state.created.vSwitch = false;
   await ctx.save();
   if (state.vpcId && state.created.vpc) {
-    await client.call("vpc", "DeleteVpc", { RegionId: spec.region, VpcId: state.vpcId }).catch(ignoreNotFound);
+    await client
+      .call("vpc", "DeleteVpc", { RegionId: spec.region, VpcId: state.vpcId })
+      .catch(ignoreNotFound);
     ctx.log.info(`deleted VPC ${state.vpcId}`);
   }
   delete state.vpcId;

@@ -16,7 +16,10 @@ export const ACS3_ALGORITHM = "ACS3-HMAC-SHA256";
 
 /** RFC 3986 percent-encoding as Alibaba specifies it: space is %20, `~` stays, `!'()*` are encoded. */
 export function percentEncode(value: string): string {
-  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase());
+  return encodeURIComponent(value).replace(
+    /[!'()*]/g,
+    (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase(),
+  );
 }
 
 export function sha256Hex(data: string | Uint8Array): string {
@@ -70,7 +73,14 @@ export interface V3Input {
 
 export function canonicalRequestV3(input: V3Input): { canonicalRequest: string; signedHeaders: string } {
   const { canonical, signed } = canonicalHeaders(input.headers);
-  const canonicalRequest = [input.method.toUpperCase(), input.path, canonicalQueryString(input.query), canonical, signed, input.payloadHash].join("\n");
+  const canonicalRequest = [
+    input.method.toUpperCase(),
+    input.path,
+    canonicalQueryString(input.query),
+    canonical,
+    signed,
+    input.payloadHash,
+  ].join("\n");
   return { canonicalRequest, signedHeaders: signed };
 }
 
@@ -86,7 +96,10 @@ export function authorizationV3(input: V3Input, accessKeyId: string, accessKeySe
 export function signatureV1(params: Record<string, string>, method: string, accessKeySecret: string): string {
   const canonical = canonicalQueryV1(params);
   const stringToSign = `${method.toUpperCase()}&${percentEncode("/")}&${percentEncode(canonical)}`;
-  return crypto.createHmac("sha1", accessKeySecret + "&").update(stringToSign).digest("base64");
+  return crypto
+    .createHmac("sha1", accessKeySecret + "&")
+    .update(stringToSign)
+    .digest("base64");
 }
 
 /** V1 canonicalisation: every pair written as `key=value` (empty values included), sorted by encoded key. */

@@ -1,14 +1,23 @@
 import * as net from "node:net";
 import type { Logger } from "../../log";
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const pRetry = require("p-retry").default as typeof import("p-retry").default;
 
 /**
  * Waits until a TCP connection to host:port succeeds (sshd answering), retrying with exponential
  * back-off and jitter; each attempt has its own timeout so a black-holed address cannot hang us.
  */
-export async function waitForTcp(host: string, port: number, opts: { timeoutMs?: number; attemptTimeoutMs?: number; minBackoffMs?: number; maxBackoffMs?: number; log?: Logger } = {}): Promise<number> {
+export async function waitForTcp(
+  host: string,
+  port: number,
+  opts: {
+    timeoutMs?: number;
+    attemptTimeoutMs?: number;
+    minBackoffMs?: number;
+    maxBackoffMs?: number;
+    log?: Logger;
+  } = {},
+): Promise<number> {
   let attempts = 0;
   await pRetry(
     async () => {
@@ -23,11 +32,17 @@ export async function waitForTcp(host: string, port: number, opts: { timeoutMs?:
       randomize: true,
       maxRetryTime: opts.timeoutMs ?? 5 * 60_000,
       onFailedAttempt: ({ error, attemptNumber }) => {
-        if (attemptNumber % 5 === 0) opts.log?.info(`ssh ${host}:${port} not answering yet (${error.message}); attempt ${attemptNumber}`);
+        if (attemptNumber % 5 === 0)
+          opts.log?.info(
+            `ssh ${host}:${port} not answering yet (${error.message}); attempt ${attemptNumber}`,
+          );
       },
     },
   ).catch((err: unknown) => {
-    throw new Error(`${host}:${port} did not accept connections within ${opts.timeoutMs ?? 300_000} ms (${(err as Error).message})`, { cause: err });
+    throw new Error(
+      `${host}:${port} did not accept connections within ${opts.timeoutMs ?? 300_000} ms (${(err as Error).message})`,
+      { cause: err },
+    );
   });
   return attempts;
 }
