@@ -1,3 +1,5 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { Command } from "commander";
 import { UserError } from "../core/errors";
 import * as images from "./commands/images";
@@ -10,13 +12,23 @@ import * as infra from "./commands/infra";
 import * as archive from "./commands/archive";
 import * as pulumiCmd from "./commands/pulumi";
 
-const pkg = require("../../../package.json") as { version: string };
+/** package.json found by walking up, so this works from provider/ (tsx) and from dist/provider/. */
+function packageVersion(): string {
+  let dir = __dirname;
+  for (;;) {
+    const file = path.join(dir, "package.json");
+    if (fs.existsSync(file)) return (JSON.parse(fs.readFileSync(file, "utf8")) as { version: string }).version;
+    const up = path.dirname(dir);
+    if (up === dir) return "0.0.0";
+    dir = up;
+  }
+}
 
 /** Builds the `sealer` program. Each command group lives in its own file under commands/. */
 export function buildProgram(): Command {
   const program = new Command("sealer")
     .description("Build, share and run cluster images: a whole Kubernetes cluster and its apps as one image.")
-    .version(pkg.version)
+    .version(packageVersion())
     .showHelpAfterError()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   for (const group of [images, archive, registry, plan, cluster, lifecycle, nodes, infra, pulumiCmd]) group.register(program);
