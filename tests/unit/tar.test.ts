@@ -13,9 +13,7 @@ import { parallelGzip } from "../../provider/core/image/parallel-gzip";
 import * as crypto from "node:crypto";
 
 /** Reads an uncompressed tar back with tar-stream (an independent decoder). */
-async function readTar(
-  buf: Buffer,
-): Promise<
+async function readTar(buf: Buffer): Promise<
   Array<{
     name: string;
     type: string;

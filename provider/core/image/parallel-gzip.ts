@@ -15,12 +15,19 @@ export const GZIP_BLOCK = 512 * 1024;
 const WINDOW = 32 * 1024;
 const HEADER = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0xff]);
 
-function deflateBlock(block: Buffer, level: number, dictionary: Buffer | undefined, last: boolean): Promise<Buffer> {
+function deflateBlock(
+  block: Buffer,
+  level: number,
+  dictionary: Buffer | undefined,
+  last: boolean,
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     zlib.deflateRaw(
       block,
       {
         level,
+        // One output buffer per block (deflate never grows data by more than ~0.1%).
+        chunkSize: Math.max(64 * 1024, block.length + (block.length >> 6) + 1024),
         ...(dictionary && dictionary.length ? { dictionary } : {}),
         finishFlush: last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH,
       },
@@ -39,32 +46,38 @@ export async function* parallelGzip(
   let crc = 0;
   let isize = 0;
   let tail: Buffer | undefined;
-  let parts: Buffer[] = [];
-  let partsLen = 0;
-  const launch = (block: Buffer, last: boolean) => {
-    crc = zlib.crc32(block, crc);
-    isize = (isize + block.length) % 0x100000000;
-    const p = deflateBlock(block, opts.level, tail, last);
+  const launch = (data: Buffer, last: boolean) => {
+    crc = zlib.crc32(data, crc);
+    isize = (isize + data.length) % 0x100000000;
+    const p = deflateBlock(data, opts.level, tail, last);
     // Keep rejections from surfacing as unhandled while earlier blocks are awaited.
     p.catch(() => undefined);
     inFlight.push(p);
-    tail = block.length >= WINDOW ? block.subarray(block.length - WINDOW) : Buffer.concat([tail ?? Buffer.alloc(0), block]).subarray(-WINDOW);
+    tail =
+      data.length >= WINDOW
+        ? data.subarray(data.length - WINDOW)
+        : Buffer.concat([tail ?? Buffer.alloc(0), data]).subarray(-WINDOW);
   };
+  // Input is copied once, into the block being filled; a full block goes to the pool.
+  let block = Buffer.allocUnsafe(blockSize);
+  let filled = 0;
   yield HEADER;
   for await (const chunk of source) {
-    parts.push(chunk);
-    partsLen += chunk.length;
-    while (partsLen >= blockSize) {
-      const all = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, partsLen);
-      // Copy: the source may reuse its buffers.
-      launch(Buffer.from(all.subarray(0, blockSize)), false);
-      const rest = all.subarray(blockSize);
-      parts = rest.length ? [Buffer.from(rest)] : [];
-      partsLen = rest.length;
-      while (inFlight.length >= opts.concurrency) yield await (inFlight.shift() as Promise<Buffer>);
+    let off = 0;
+    while (off < chunk.length) {
+      const n = Math.min(chunk.length - off, blockSize - filled);
+      chunk.copy(block, filled, off, off + n);
+      filled += n;
+      off += n;
+      if (filled === blockSize) {
+        launch(block, false);
+        block = Buffer.allocUnsafe(blockSize);
+        filled = 0;
+        while (inFlight.length >= opts.concurrency) yield await (inFlight.shift() as Promise<Buffer>);
+      }
     }
   }
-  launch(Buffer.concat(parts, partsLen), true);
+  launch(block.subarray(0, filled), true);
   while (inFlight.length) yield await (inFlight.shift() as Promise<Buffer>);
   const trailer = Buffer.alloc(8);
   trailer.writeUInt32LE(crc >>> 0, 0);
