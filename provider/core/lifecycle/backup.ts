@@ -1,0 +1,169 @@
+/**
+ * `sealer backup` / `sealer restore -f SNAPSHOT` (C12): an etcd snapshot taken on a master with
+ * the cluster's own certificates (kubeadm's pki/etcd files), fetched to the data dir under
+ * clusters/<name>/backups/ with a sha256 checksum file (sha256sum format); a restore checks the
+ * checksum before anything on the cluster is touched, then on every master stops etcd (its
+ * static pod manifest moved aside), restores the snapshot into a fresh data dir with the
+ * member's name and peer URL, swaps it in (the old data kept beside it) and starts etcd again.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { UserError } from "../errors";
+import type { ExecContext } from "../exec/context";
+import { sha256Hex, writeFileAtomic } from "../fsutil";
+import { log } from "../log";
+import { shellQuote } from "../ssh";
+import { resolveCluster, type ClusterRef } from "./cluster-ref";
+import { withSession, type LifecycleOptions } from "./session";
+
+export const ETCD_PKI = {
+  cacert: "/etc/kubernetes/pki/etcd/ca.crt",
+  cert: "/etc/kubernetes/pki/etcd/healthcheck-client.crt",
+  key: "/etc/kubernetes/pki/etcd/healthcheck-client.key",
+};
+const ETCD_DATA = "/var/lib/etcd";
+const ETCD_MANIFEST = "/etc/kubernetes/manifests/etcd.yaml";
+
+export function etcdctlBase(): string {
+  return `ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --cacert=${ETCD_PKI.cacert} --cert=${ETCD_PKI.cert} --key=${ETCD_PKI.key}`;
+}
+
+/** "<hex>  <file name>\n", as sha256sum writes it (so `sha256sum -c` checks a backup too). */
+export function checksumLine(hex: string, fileName: string): string {
+  return `${hex}  ${fileName}\n`;
+}
+
+export function parseChecksumFile(text: string): string | undefined {
+  const m = /^([0-9a-f]{64})\s/.exec(text.trim() + " ");
+  return m?.[1];
+}
+
+/** A file-system-safe timestamp name: etcd-snapshot-20260102T030405Z.db */
+export function snapshotName(now: Date): string {
+  return `etcd-snapshot-${now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}.db`;
+}
+
+export function backupsDir(stateDir: string): string {
+  return path.join(stateDir, "backups");
+}
+
+function pickMaster(ctx: ExecContext, master: string | undefined): string {
+  if (!master) return ctx.master0;
+  if (!ctx.masters.includes(master)) throw new UserError(`--master ${master}: not a master of cluster ${ctx.cluster} (masters: ${ctx.masters.join(", ")})`);
+  return master;
+}
+
+async function checkEtcdTools(ctx: ExecContext, ip: string, step: string): Promise<void> {
+  const files = [ETCD_PKI.cacert, ETCD_PKI.cert, ETCD_PKI.key];
+  const r = await ctx.sh(ip, step, `command -v etcdctl >/dev/null || echo NO-ETCDCTL; for f in ${files.join(" ")}; do [ -f "$f" ] || echo "MISSING $f"; done`, { quiet: true });
+  const problems: string[] = [];
+  if (r.stdout.includes("NO-ETCDCTL")) problems.push(`etcdctl is not on master ${ip} (looked in the image's bin/ and the PATH): ship it in the cluster image's bin/ or install it on the masters`);
+  for (const m of r.stdout.matchAll(/^MISSING (.+)$/gm)) problems.push(`${m[1]} is missing on master ${ip}: the cluster's etcd certificates are where kubeadm puts them; was this master initialised by kubeadm?`);
+  if (problems.length) throw new UserError(`[${ip}] step "${step}": ${problems.join("; ")}`, { problems });
+}
+
+export interface BackupResult {
+  host: string;
+  file: string;
+  checksumFile: string;
+  sha256: string;
+  size: number;
+}
+
+export async function backupEtcd(o: ClusterRef & LifecycleOptions & { master?: string; now?: Date }): Promise<BackupResult> {
+  const r = await resolveCluster(o);
+  if (!r.applied.steps["init-master"]) throw new UserError(`cluster ${r.spec.name} has not been created yet: nothing to back up`);
+  return withSession(r.spec, r.applied, r.stateDir, o, async (ctx) => {
+    const ip = pickMaster(ctx, o.master);
+    const step = "backup";
+    await checkEtcdTools(ctx, ip, step);
+    const name = snapshotName(o.now ?? new Date());
+    const remote = `${ctx.clusterDir}/backups/${name}`;
+    const q = shellQuote(remote);
+    const saved = await ctx.sh(ip, step, `mkdir -p ${shellQuote(ctx.clusterDir + "/backups")} && ${etcdctlBase()} snapshot save ${q} >&2 && sha256sum ${q}`, { quiet: true });
+    const remoteHex = parseChecksumFile(saved.stdout);
+    if (!remoteHex) throw new Error(`[${ip}] step "${step}": sha256sum printed no checksum for ${remote}`);
+    // The snapshot comes back base64-encoded over the session and is checked against the node's sum.
+    const b64 = await ctx.sh(ip, step, `base64 -w0 ${q} && rm -f ${q}`, { quiet: true });
+    const data = Buffer.from(b64.stdout.trim(), "base64");
+    const hex = sha256Hex(data);
+    if (hex !== remoteHex) throw new Error(`[${ip}] step "${step}": the snapshot changed in transit (node sha256 ${remoteHex}, received ${hex}); run sealer backup again`);
+    const dir = backupsDir(r.stateDir);
+    await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
+    const file = path.join(dir, name);
+    await writeFileAtomic(file, data, 0o600);
+    await writeFileAtomic(`${file}.sha256`, checksumLine(hex, name), 0o600);
+    log.forHost(ip).info(`backup: etcd snapshot ${file} (${data.length} bytes, sha256 ${hex})`);
+    return { host: ip, file, checksumFile: `${file}.sha256`, sha256: hex, size: data.length };
+  });
+}
+
+/** The snapshot file for `restore -f`: a path, or a name in the cluster's backups dir. Checked before anything else. */
+export async function verifiedSnapshot(stateDir: string, given: string): Promise<{ file: string; data: Buffer; sha256: string }> {
+  const dir = backupsDir(stateDir);
+  const candidates = path.isAbsolute(given) || given.includes("/") ? [path.resolve(given)] : [path.resolve(given), path.join(dir, given)];
+  const file = candidates.find((c) => fs.existsSync(c) && fs.statSync(c).isFile());
+  if (!file) {
+    let known: string[] = [];
+    try {
+      known = (await fs.promises.readdir(dir)).filter((f) => f.endsWith(".db")).sort();
+    } catch {
+      known = [];
+    }
+    throw new UserError(`sealer restore: snapshot ${given} not found${known.length ? ` (backups of this cluster in ${dir}: ${known.join(", ")})` : ` (no backups in ${dir}; take one with sealer backup)`}`);
+  }
+  let sumText: string;
+  try {
+    sumText = await fs.promises.readFile(`${file}.sha256`, "utf8");
+  } catch {
+    throw new UserError(`sealer restore: ${file}.sha256 is missing: without the checksum written by sealer backup the snapshot cannot be verified; nothing was changed`);
+  }
+  const want = parseChecksumFile(sumText);
+  if (!want) throw new UserError(`sealer restore: ${file}.sha256 holds no sha256 checksum; nothing was changed`);
+  const data = await fs.promises.readFile(file);
+  const got = sha256Hex(data);
+  if (got !== want) throw new UserError(`sealer restore: ${file} does not match its checksum (expected sha256 ${want}, file has ${got}): the snapshot is damaged; nothing was changed`);
+  return { file, data, sha256: got };
+}
+
+/** The shell that restores a snapshot on one etcd member (kubeadm stacked etcd). */
+export function restoreCmd(o: { snapshot: string; name: string; ip: string; initialCluster: string; stamp: string }): string {
+  const fresh = `${ETCD_DATA}.restore-${o.stamp}`;
+  const old = `${ETCD_DATA}.before-restore-${o.stamp}`;
+  const parked = `${ETCD_MANIFEST}.sealer-restore`;
+  return [
+    `set -e`,
+    `if [ -f ${ETCD_MANIFEST} ]; then mv ${ETCD_MANIFEST} ${parked}; fi`,
+    `rm -rf ${shellQuote(fresh)}`,
+    `ETCDCTL_API=3 etcdctl snapshot restore ${shellQuote(o.snapshot)} --data-dir ${shellQuote(fresh)} --name ${shellQuote(o.name)} --initial-cluster ${shellQuote(o.initialCluster)} --initial-advertise-peer-urls ${shellQuote(`https://${o.ip}:2380`)}`,
+    `if [ -d ${ETCD_DATA} ]; then mv ${ETCD_DATA} ${shellQuote(old)}; fi`,
+    `mv ${shellQuote(fresh)} ${ETCD_DATA}`,
+    `if [ -f ${parked} ]; then mv ${parked} ${ETCD_MANIFEST}; fi`,
+    `rm -f ${shellQuote(o.snapshot)}`,
+  ].join("\n");
+}
+
+export async function restoreEtcd(o: ClusterRef & LifecycleOptions & { snapshot: string; now?: Date }): Promise<{ hosts: string[]; file: string; sha256: string }> {
+  const r = await resolveCluster(o);
+  if (!r.applied.steps["init-master"]) throw new UserError(`cluster ${r.spec.name} has not been created yet: nothing to restore into`);
+  const snap = await verifiedSnapshot(r.stateDir, o.snapshot);
+  return withSession(r.spec, r.applied, r.stateDir, o, async (ctx) => {
+    const step = "restore";
+    for (const ip of ctx.masters) await checkEtcdTools(ctx, ip, step);
+    const names = await Promise.all(ctx.masters.map((ip) => ctx.nodeName(ip)));
+    const initialCluster = ctx.masters.map((ip, i) => `${names[i]}=https://${ip}:2380`).join(",");
+    const stamp = (o.now ?? new Date()).toISOString().replace(/[-:.]/g, "");
+    const remote = `${ctx.clusterDir}/backups/restore-${stamp}.db`;
+    // Every member gets the same snapshot first; then they are restored (etcd needs all of them).
+    await ctx.eachHost(ctx.masters, async (ip) => {
+      await ctx.put(ip, step, remote, snap.data, 0o600);
+      const sum = await ctx.sh(ip, step, `sha256sum ${shellQuote(remote)}`, { quiet: true });
+      if (parseChecksumFile(sum.stdout) !== snap.sha256) throw new Error(`[${ip}] step "${step}": the snapshot arrived damaged; nothing was restored`);
+    });
+    await ctx.eachHost(ctx.masters, async (ip) => {
+      const i = ctx.masters.indexOf(ip);
+      await ctx.sh(ip, step, restoreCmd({ snapshot: remote, name: names[i]!, ip, initialCluster, stamp }));
+    });
+    return { hosts: [...ctx.masters], file: snap.file, sha256: snap.sha256 };
+  });
+}

@@ -1,0 +1,43 @@
+/**
+ * A connection to a recorded cluster for the commands that are not an apply (exec, backup,
+ * restore, cert, hooks of delete/rollback): the same ExecContext the step handlers use, so
+ * commands run with the cluster env, the image's bin/ on PATH and host+step in every error.
+ */
+import type { ClusterSpec } from "../clusterfile";
+import { ExecContext } from "../exec/context";
+import { imageFacts } from "../image/facts";
+import { OciLayout } from "../image/layout";
+import { dataPaths } from "../paths";
+import type { AppliedState, ImageFacts } from "../plan/types";
+import { SshPool } from "../ssh";
+
+/** Options every lifecycle entry point accepts (tests shorten the SSH timeouts, use their own known_hosts). */
+export interface LifecycleOptions {
+  store?: OciLayout;
+  knownHostsFile?: string;
+  ssh?: { dialAttempts?: number; dialTimeoutMs?: number; keepaliveIntervalMs?: number };
+  commandTimeoutMs?: number;
+  /** Data directory (default $SEALER_HOME). */
+  home?: string;
+}
+
+/** Image facts for a cluster whose image may be gone from the store: commands then need only what is on the nodes. */
+export async function factsOrEmpty(layout: OciLayout, ref: string): Promise<ImageFacts> {
+  try {
+    return await imageFacts(layout, ref);
+  } catch {
+    return { reference: ref, manifestDigest: "", layers: [], imageType: "kube-installer", apps: [], launch: {}, env: {}, platforms: [] };
+  }
+}
+
+export async function withSession<T>(spec: ClusterSpec, applied: AppliedState, stateDir: string, o: LifecycleOptions, fn: (ctx: ExecContext) => Promise<T>): Promise<T> {
+  const layout = o.store ?? new OciLayout(dataPaths.store(o.home));
+  const image = await factsOrEmpty(layout, applied.image?.reference ?? spec.image);
+  const pool = new SshPool({ knownHostsFile: o.knownHostsFile ?? dataPaths.knownHosts(o.home), ...(o.ssh ?? {}) });
+  const ctx = new ExecContext({ spec, image, layout, pool, state: applied, stateDir, ...(o.commandTimeoutMs ? { commandTimeoutMs: o.commandTimeoutMs } : {}) });
+  try {
+    return await fn(ctx);
+  } finally {
+    await pool.close();
+  }
+}
