@@ -17,8 +17,8 @@
  * recordStep(applied, step, desired) is what the executor calls after each successful step;
  * recording every step of a plan and planning again gives zero steps.
  */
-import type { ClusterSpec, Env, HookPhase, PluginDoc } from "../clusterfile/types";
-import { findHost, hostEnvValues, masters as mastersOf, workers as workersOf } from "../clusterfile";
+import type { ClusterSpec, Env, HookPhase, HostSpec, PluginDoc } from "../clusterfile/types";
+import { masters as mastersOf, workers as workersOf } from "../clusterfile";
 import { Secret } from "../clusterfile/secret";
 import { UserError } from "../errors";
 import { sha256Hex, stableStringify } from "../fsutil";
@@ -63,7 +63,21 @@ interface GNode {
   kubeDesc?: string;
 }
 
-const hash = (v: unknown): string => sha256Hex(stableStringify(plain(v))).slice(0, 32);
+/**
+ * Hash of a value (secrets as fingerprints). Memoised on the value's stable text: many steps
+ * share inputs (roles, platforms, labels), and hashing dominates planning time at 1000 hosts.
+ * The memo never changes a result, so the planner stays pure; it is reset per plan.
+ */
+let hashMemo = new Map<string, string>();
+const hash = (v: unknown): string => {
+  const text = stableStringify(plain(v));
+  let h = hashMemo.get(text);
+  if (h === undefined) {
+    h = sha256Hex(text).slice(0, 32);
+    hashMemo.set(text, h);
+  }
+  return h;
+};
 const short = (d: string): string => (d.startsWith("sha256:") ? `sha256:${d.slice(7, 19)}…` : d.slice(0, 19));
 
 /** Secrets become fingerprints so a changed password changes a key without the key revealing it. */
@@ -108,6 +122,8 @@ class Ctx {
   readonly roleChanged = new Map<string, string>();
   readonly removed: string[];
   readonly appliedLayers: Set<string>;
+  readonly hostByIp = new Map<string, HostSpec>();
+  private readonly masterSet: Set<string>;
   private readonly partCache = new Map<string, Part>();
 
   constructor(d: Desired, applied: AppliedState) {
@@ -118,6 +134,8 @@ class Ctx {
     this.masters = mastersOf(d.cluster);
     this.workers = workersOf(d.cluster);
     this.all = [...this.masters, ...this.workers];
+    this.masterSet = new Set(this.masters);
+    for (const h of d.cluster.hosts) for (const ip of h.ips) this.hostByIp.set(ip, h);
     this.master0 = this.masters[0] ?? "";
     this.existing = applied.steps["init-master"] !== undefined;
     this.classesByLayer = d.image.layers.map((l) => new Set(l.paths.flatMap(classifyPath)));
@@ -138,7 +156,7 @@ class Ctx {
   }
 
   role(ip: string): Role {
-    return this.masters.includes(ip) ? "master" : "node";
+    return this.masterSet.has(ip) ? "master" : "node";
   }
 
   /** A host that is part of the running cluster with its current role. */
@@ -189,7 +207,7 @@ class Ctx {
   envOf(ip: string): Env {
     const out: Env = {};
     for (const [k, v] of Object.entries(this.image.env)) out[k] = [v];
-    Object.assign(out, ip ? hostEnvValues(this.spec, ip) : this.spec.env);
+    Object.assign(out, this.spec.env, (ip && this.hostByIp.get(ip)?.env) || {});
     return out;
   }
 
@@ -249,7 +267,7 @@ function hooks(spec: ClusterSpec, phase: HookPhase): PluginDoc[] {
 function scopeHosts(ctx: Ctx, p: PluginDoc, candidates: string[]): string[] {
   if (p.scope.length === 0) return candidates;
   return candidates.filter((ip) => {
-    const roles = findHost(ctx.spec, ip)?.roles ?? [ctx.role(ip)];
+    const roles = ctx.hostByIp.get(ip)?.roles ?? [ctx.role(ip)];
     return p.scope.some((s) => roles.includes(s));
   });
 }
@@ -359,6 +377,7 @@ export function kubeKey(d: Desired, applied: AppliedState, ip: string): string {
 }
 
 function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nodes: GNode[]; ctx: Ctx } {
+  hashMemo = new Map();
   const ctx = new Ctx(d, applied);
   const { spec, image } = ctx;
   const nodes: GNode[] = [];
@@ -656,7 +675,7 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
   // ---- 9. labels and taints, post-init-host hooks
   const labelIds: string[] = [];
   for (const ip of ctx.all) {
-    const h = findHost(spec, ip);
+    const h = ctx.hostByIp.get(ip);
     const deps = [joinStep.get(ip) ?? lastOfHost.get(ip) ?? "", lastMaster];
     const id = add({ id: `node-labels:${ip}`, kind: "node-labels", hosts: [ip], parts: [{ name: "labels", hash: hash([h?.roles, h?.labels, h?.taints]), desc: `labels/taints of ${ip} changed` }], deps, newReason: hostNew(ip), force: force(ip) });
     labelIds.push(id, ...hostHooks("post-init-host", ip, [id]));
@@ -775,8 +794,10 @@ export function plan(desired: Desired, applied: AppliedState = emptyApplied(desi
 
   const planned = new Set<string>();
   const reasons = new Map<string, string>();
+  const keys = new Map<string, string>();
   for (const n of nodes) {
     const key = keyOf(n.parts);
+    keys.set(n.id, key);
     let reason: string | undefined;
     if (n.kubeHost !== undefined) {
       const rec = applied.hosts[n.kubeHost];
@@ -825,13 +846,23 @@ export function plan(desired: Desired, applied: AppliedState = emptyApplied(desi
       kind: n.kind,
       hosts: n.hosts,
       reason: reasons.get(n.id) ?? "",
-      key: keyOf(n.parts),
+      key: keys.get(n.id) as string,
       after: [...after].sort(),
       parts: partsRecord(n.parts),
       ...(n.extra as StepExtra),
     } as Step);
   }
   return out;
+}
+
+const masterSetCache = new WeakMap<Desired, Set<string>>();
+function masterSetOf(d: Desired): Set<string> {
+  let s = masterSetCache.get(d);
+  if (!s) {
+    s = new Set(mastersOf(d.cluster));
+    masterSetCache.set(d, s);
+  }
+  return s;
 }
 
 /** kubeKey per role for a desired state (memoised on the object: recordAll calls it per host). */
@@ -852,10 +883,16 @@ function desiredKubeKey(desired: Desired, role: Role): string {
  */
 export function recordStep(applied: AppliedState, step: Step, desired: Desired): AppliedState {
   const next: AppliedState = structuredClone(applied);
+  applyRecord(next, step, desired);
+  return next;
+}
+
+/** recordStep on a state this module owns (mutated in place). */
+function applyRecord(next: AppliedState, step: Step, desired: Desired): void {
   next.cluster = desired.cluster.name;
   const parts = step.parts;
   const hostRec = (ip: string) => (next.hosts[ip] ??= { roles: [], layers: [] });
-  const masterSet = new Set(mastersOf(desired.cluster));
+  const masterSet = masterSetOf(desired);
   const roleOf = (ip: string): Role[] => (masterSet.has(ip) ? ["master"] : ["node"]);
   const setKube = (ip: string) => {
     const h = hostRec(ip);
@@ -893,7 +930,7 @@ export function recordStep(applied: AppliedState, step: Step, desired: Desired):
         h.kubeVersion = step.version;
       }
       // Upgrades are tracked on the host (kubeKey), not as step records.
-      return next;
+      return;
     case "delete-node": {
       // The removal is complete: forget the hosts and every record that concerned only them.
       // Per-host step ids end with ":<ip>"; cluster-level records just stop naming the hosts.
@@ -903,7 +940,7 @@ export function recordStep(applied: AppliedState, step: Step, desired: Desired):
         else rec.hosts = rec.hosts.filter((h) => !gone.has(h));
       }
       for (const ip of gone) delete next.hosts[ip];
-      return next;
+      return;
     }
     case "save-clusterfile": {
       const img = { reference: desired.image.reference, manifestDigest: desired.image.manifestDigest, kubeVersion: desired.image.kubeVersion };
@@ -930,13 +967,12 @@ export function recordStep(applied: AppliedState, step: Step, desired: Desired):
       throw new Error(`recordStep: unknown step kind ${(never as Step).kind}`);
     }
   }
-  next.steps[step.id] = parts ? { key: step.key, hosts: [...step.hosts], parts } : { key: step.key, hosts: [...step.hosts] };
-  return next;
+  next.steps[step.id] = parts ? { key: step.key, hosts: [...step.hosts], parts: { ...parts } } : { key: step.key, hosts: [...step.hosts] };
 }
 
 /** Records every step of a plan in order (what a fully successful apply leaves behind). */
 export function recordAll(applied: AppliedState, p: Plan, desired: Desired): AppliedState {
-  let s = applied;
-  for (const step of p.steps) s = recordStep(s, step, desired);
-  return s;
+  const next: AppliedState = structuredClone(applied);
+  for (const step of p.steps) applyRecord(next, step, desired);
+  return next;
 }
