@@ -556,6 +556,7 @@ class PlatformBuilder {
       ...(this.opts.ignoredImageListFiles ? { ignoredImageListFiles: this.opts.ignoredImageListFiles } : {}),
       baseImages: this.containerImages,
       cacheDir: path.join(dataPaths.buildCache(this.opts.home ?? sealerHome()), "container-images"),
+      client: { home: this.opts.home ?? sealerHome() },
     });
     const seen = new Set(this.containerImages.map((c) => c.image));
     for (const c of res.images) if (!seen.has(c.image)) this.containerImages.push(c);
