@@ -1,0 +1,135 @@
+/**
+ * `sealer plan` end to end on this machine: a small image really built into a temp store,
+ * the recorded state read from the state store, text and JSON output, exit code 2 on bad input.
+ */
+import * as assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { buildProgram } from "../../provider/cli/main";
+import { loadClusterfile } from "../../provider/core/clusterfile";
+import { imageFacts } from "../../provider/core/image/facts";
+import { OciLayout } from "../../provider/core/image/layout";
+import { buildImage } from "../../provider/core/image/builder";
+import { dataPaths } from "../../provider/core/paths";
+import { plan, recordAll } from "../../provider/core/plan/planner";
+import { loadSavedClusterfile, loadState, saveClusterfile, saveState, statePath } from "../../provider/core/state";
+
+function repoRoot(): string {
+  let d = __dirname;
+  while (!fs.existsSync(path.join(d, "package.json"))) d = path.dirname(d);
+  return d;
+}
+
+async function run(args: string[]): Promise<string> {
+  const chunks: string[] = [];
+  const orig = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((s: string | Uint8Array) => {
+    chunks.push(typeof s === "string" ? s : Buffer.from(s).toString());
+    return true;
+  }) as typeof process.stdout.write;
+  try {
+    await buildProgram().exitOverride().parseAsync(["node", "sealer", ...args]);
+  } finally {
+    process.stdout.write = orig;
+  }
+  return chunks.join("");
+}
+
+describe("sealer plan (CLI) with a real image and the state store", function () {
+  this.timeout(120_000);
+  let tmp: string;
+  let ctx: string;
+  let clusterfilePath: string;
+  const prevHome = process.env.SEALER_HOME;
+
+  const build = () => buildImage({ context: ctx, tag: "test/plan-demo:1", home: tmp, buildMode: "lite" });
+
+  before(async () => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sealer-plan-cli-"));
+    process.env.SEALER_HOME = tmp;
+    ctx = path.join(tmp, "ctx");
+    fs.mkdirSync(path.join(ctx, "bin"), { recursive: true });
+    fs.mkdirSync(path.join(ctx, "etc"), { recursive: true });
+    fs.mkdirSync(path.join(ctx, "web"), { recursive: true });
+    fs.writeFileSync(path.join(ctx, "bin", "kubeadm"), "#!/bin/sh\necho stand-in\n", { mode: 0o755 });
+    fs.writeFileSync(path.join(ctx, "etc", "kubeadm.yml"), "kind: ClusterConfiguration\n");
+    fs.writeFileSync(path.join(ctx, "web", "deploy.yaml"), "kind: Deployment\nmetadata: { name: web }\n");
+    fs.writeFileSync(
+      path.join(ctx, "Kubefile"),
+      "FROM scratch\nLABEL cluster.alpha.sealer.io/cluster-runtime-version=v1.28.2\nCOPY bin bin\nCOPY etc etc\nAPP web local://web\nLAUNCH [\"web\"]\n",
+    );
+    await build();
+    clusterfilePath = path.join(tmp, "Clusterfile");
+    fs.writeFileSync(
+      clusterfilePath,
+      "apiVersion: sealer.io/v2\nkind: Cluster\nmetadata: { name: cli-demo }\nspec:\n  image: test/plan-demo:1\n  ssh: { passwd: cli-secret-pw }\n  hosts:\n    - ips: [ 10.0.0.2 ]\n      roles: [ master ]\n    - ips: [ 10.0.0.3, 10.0.0.4 ]\n      roles: [ node ]\n",
+    );
+  });
+  after(() => {
+    if (prevHome === undefined) delete process.env.SEALER_HOME;
+    else process.env.SEALER_HOME = prevHome;
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it("plans a full install when no state is recorded (JSON)", async () => {
+    const out = JSON.parse(await run(["plan", "-f", clusterfilePath, "--json"])) as { cluster: string; steps: Array<{ kind: string; hosts: string[]; reason: string }> };
+    assert.equal(out.cluster, "cli-demo");
+    assert.deepEqual(out.steps[0], { id: "distribute:10.0.0.2", kind: "distribute", hosts: ["10.0.0.2"], reason: "new cluster: host 10.0.0.2 as master0", after: [] });
+    assert.ok(out.steps.some((s) => s.kind === "init-master"));
+    assert.deepEqual(out.steps.filter((s) => s.kind === "join-worker").map((s) => s.hosts[0]), ["10.0.0.3", "10.0.0.4"]);
+    assert.equal(out.steps.filter((s) => s.kind === "launch-app").length, 1);
+    assert.ok(!JSON.stringify(out).includes("cli-secret-pw"));
+  });
+
+  it("reads the recorded state: zero steps after a recorded apply, then only what a changed app needs", async () => {
+    const { spec } = loadClusterfile(fs.readFileSync(clusterfilePath, "utf8"));
+    const facts = await imageFacts(new OciLayout(dataPaths.store(tmp)), spec.image);
+    const d = { cluster: spec, image: facts };
+    const state = recordAll({ version: 1, cluster: spec.name, hosts: {}, steps: {} }, plan(d), d);
+    await saveState(state);
+    await saveClusterfile(spec);
+    assert.equal(fs.statSync(statePath("cli-demo")).mode & 0o777, 0o600);
+    assert.deepEqual(await loadState("cli-demo"), state);
+    assert.equal((await loadSavedClusterfile("cli-demo"))?.ssh.passwd?.reveal(), "cli-secret-pw");
+
+    assert.equal(await run(["plan", "-f", clusterfilePath]), "Cluster cli-demo: nothing to do (0 steps).\n");
+
+    fs.writeFileSync(path.join(ctx, "web", "deploy.yaml"), "kind: Deployment\nmetadata: { name: web, labels: { v: '2' } }\n");
+    await build();
+    const text = await run(["plan", "-f", clusterfilePath]);
+    const lines = text.trim().split("\n");
+    assert.equal(lines[0], "Cluster cli-demo: 5 steps");
+    assert.deepEqual(lines.slice(1).map((l) => l.trim().split(/\s+/).slice(0, 3)), [
+      ["1.", "distribute", "10.0.0.2"],
+      ["2.", "distribute", "10.0.0.3"],
+      ["3.", "distribute", "10.0.0.4"],
+      ["4.", "launch-app", "10.0.0.2"],
+      ["5.", "save-clusterfile", "10.0.0.2"],
+    ]);
+    assert.match(lines[4] ?? "", /layer sha256:[0-9a-f]{12}… changed application\/apps\/web\//);
+  });
+
+  it("takes the flag form (IMAGE -m -n with ranges)", async () => {
+    const out = JSON.parse(await run(["plan", "test/plan-demo:1", "-m", "10.0.0.2", "-n", "10.0.0.5-10.0.0.6", "--cluster-name", "flags-demo", "--json"])) as { cluster: string; steps: Array<{ kind: string; hosts: string[] }> };
+    assert.equal(out.cluster, "flags-demo");
+    assert.deepEqual(out.steps.filter((s) => s.kind === "join-worker").map((s) => s.hosts[0]), ["10.0.0.5", "10.0.0.6"]);
+  });
+
+  it("exits 2 with every problem on an invalid Clusterfile", () => {
+    const bad = path.join(tmp, "Bad");
+    fs.writeFileSync(bad, "apiVersion: sealer.io/v2\nkind: Cluster\nmetadata: { name: bad }\nspec:\n  image: test/plan-demo:1\n  hosts:\n    - ips: [ 10.0.0.300 ]\n      roles: [ node ]\n");
+    const main = require.resolve("../../provider/cli/main");
+    const args = main.endsWith(".ts") ? ["-r", "tsx/cjs", "-e", `require(${JSON.stringify(main)}).main(["node", "sealer", ...process.argv.slice(1)])`, "--"] : ["-e", `require(${JSON.stringify(main)}).main(["node", "sealer", ...process.argv.slice(1)])`, "--"];
+    const r = spawnSync(process.execPath, [...args, "plan", "-f", bad], { cwd: repoRoot(), env: { ...process.env, SEALER_HOME: tmp }, encoding: "utf8" });
+    assert.equal(r.status, 2, r.stderr);
+    assert.equal(r.stdout, "");
+    assert.match(r.stderr, new RegExp(`${bad.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:7 spec.hosts\\[0\\].ips\\[0\\]: "10.0.0.300" is not an IP address`));
+    assert.match(r.stderr, /spec.hosts: no master: at least one host needs roles: \[master\]/);
+  });
+
+  it("names a missing image and what to do", async () => {
+    await assert.rejects(run(["plan", "nothere/img:9", "-m", "10.0.0.2"]), /image nothere\/img:9/);
+  });
+});
