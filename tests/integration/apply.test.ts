@@ -30,12 +30,16 @@ interface JournalLine {
   env: Record<string, string>;
 }
 
+/** Nodes are copy-on-write over this machine's /var: only lines written since this file started count. */
+const since = Date.now() / 1000;
+
 async function journal(n: LocalNode): Promise<JournalLine[]> {
   const r = await execInNode(n, "cat /var/log/sealer-sandbox/journal.jsonl 2>/dev/null || true");
   return r.stdout
     .split("\n")
     .filter(Boolean)
-    .map((l) => JSON.parse(l) as JournalLine);
+    .map((l) => JSON.parse(l) as JournalLine)
+    .filter((l) => l.ts >= since);
 }
 
 async function nodeSh(n: LocalNode, cmd: string): Promise<string> {

@@ -26,7 +26,8 @@ export async function runLaunchCmds(ctx: ExecContext, step: Extract<Step, { kind
 /** The merged Clusterfile (secrets left out) to the local state dir, master0 and configmap kube-system/sealer-clusterfile. */
 export async function runSaveClusterfile(ctx: ExecContext, _step: Extract<Step, { kind: "save-clusterfile" }>): Promise<void> {
   const text = dumpClusterfile(ctx.spec);
-  await writeFileAtomic(path.join(ctx.stateDir, "Clusterfile"), text, 0o600);
+  // Locally with secrets (0600; `sealer join/delete` reload it), on the cluster without.
+  await writeFileAtomic(path.join(ctx.stateDir, "clusterfile.yaml"), dumpClusterfile(ctx.spec, { secrets: true }), 0o600);
   const remote = `${ctx.clusterDir}/Clusterfile`;
   await ctx.put(ctx.master0, "save-clusterfile", remote, text, 0o600);
   await ctx.sh(ctx.master0, "save-clusterfile", saveClusterfileCmd(remote));
