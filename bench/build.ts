@@ -77,12 +77,39 @@ function generate(): { files: number; bytes: number } {
   return info;
 }
 
-function time(label: string, fn: () => void): number {
-  const t0 = process.hrtime.bigint();
-  fn();
-  const s = Number(process.hrtime.bigint() - t0) / 1e9;
-  console.log(`  ${label.padEnd(44)} ${s.toFixed(2)} s`);
-  return s;
+interface Timing {
+  /** Wall seconds. */
+  wall: number;
+  /** CPU seconds (user + sys of the command and its children): robust on a busy machine. */
+  cpu: number;
+}
+
+/** Runs a shell command under bash's `time`, which counts the CPU of every child process. */
+function timed(
+  label: string,
+  command: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Timing & { stdout: string } {
+  const r = spawnSync("bash", ["-c", `TIMEFORMAT='%R %U %S'; time ( ${command} ) 2>/dev/null`], {
+    env,
+    encoding: "utf8",
+    maxBuffer: 1 << 26,
+  });
+  if (r.status !== 0) throw new Error(`${label}: ${command} failed (${r.status}):\n${r.stderr}\n${r.stdout}`);
+  const [wall, user, sys] = (r.stderr.trim().split("\n").pop() ?? "").split(" ").map(Number) as [
+    number,
+    number,
+    number,
+  ];
+  const t = { wall, cpu: user + sys, stdout: r.stdout };
+  console.log(
+    `  ${label.padEnd(42)} wall ${wall.toFixed(2).padStart(7)} s   cpu ${(user + sys).toFixed(2).padStart(7)} s`,
+  );
+  return t;
+}
+
+function q(s: string): string {
+  return "'" + s.replace(/'/g, "'\\''") + "'";
 }
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): string {
@@ -107,16 +134,15 @@ function main(): void {
   // Warm the page cache once so the first contender is not penalised.
   run("sh", ["-c", `tar -C ${JSON.stringify(ctx)} -cf - data > /dev/null`]);
 
-  const limit = time("tar | gzip -6 | sha256sum", () => {
-    run("sh", [
-      "-c",
-      `tar -C ${JSON.stringify(ctx)} --sort=name --mtime=@0 --owner=0 --group=0 -cf - data | gzip -6 -n | sha256sum`,
-    ]);
-  });
+  const limit = timed(
+    "tar | gzip -6 | sha256sum",
+    `tar -C ${q(ctx)} --sort=name --mtime=@0 --owner=0 --group=0 -cf - data | gzip -6 -n | sha256sum`,
+  );
 
   const home = path.join(work, "home-ours");
   fs.rmSync(home, { recursive: true, force: true });
   const sealer = [
+    process.execPath,
     path.join(root, "bin", "sealer.js"),
     "build",
     "--build-mode",
@@ -126,28 +152,24 @@ function main(): void {
     "-f",
     path.join(ctx, "Kubefile"),
     ctx,
-  ];
+  ]
+    .map(q)
+    .join(" ");
   const env = { ...process.env, SEALER_HOME: home, CI: "true" };
-  let oursDigest = "";
-  const oursCold = time("ours: cold build", () => {
-    oursDigest = run(process.execPath, sealer, env).trim();
-  });
-  let oursDigest2 = "";
-  const oursWarm = time("ours: no-change rebuild", () => {
-    oursDigest2 = run(process.execPath, sealer, env).trim();
-  });
-  if (oursDigest !== oursDigest2)
-    throw new Error(`rebuild changed the digest: ${oursDigest} vs ${oursDigest2}`);
+  const oursCold = timed("ours: cold build", sealer, env);
+  const oursWarm = timed("ours: no-change rebuild", sealer, env);
+  if (oursCold.stdout !== oursWarm.stdout)
+    throw new Error(`rebuild changed the digest: ${oursCold.stdout} vs ${oursWarm.stdout}`);
   // Touch every file (same content): the cache keys on content, so this is still all hits.
-  run("sh", ["-c", `find ${JSON.stringify(path.join(ctx, "data"))} -type f -exec touch {} +`]);
-  const oursTouched = time("ours: rebuild after touching every file", () => {
-    const d = run(process.execPath, sealer, env).trim();
-    if (d !== oursDigest) throw new Error(`touch changed the digest: ${d}`);
-  });
+  run("sh", ["-c", `find ${q(path.join(ctx, "data"))} -type f -exec touch {} +`]);
+  const oursTouched = timed("ours: rebuild after touching every file", sealer, env);
+  if (oursTouched.stdout !== oursCold.stdout)
+    throw new Error(`touch changed the digest: ${oursTouched.stdout}`);
 
-  let buildahCold = NaN;
-  let buildahWarm = NaN;
-  let buildahPush = NaN;
+  const none: Timing = { wall: NaN, cpu: NaN };
+  let buildahCold = none;
+  let buildahWarm = none;
+  let buildahPush = none;
   let haveBuildah = true;
   try {
     execFileSync("buildah", ["--version"], { stdio: "ignore" });
@@ -158,66 +180,35 @@ function main(): void {
   if (haveBuildah) {
     const broot = path.join(work, "buildah-root");
     const brun = path.join(work, "buildah-runroot");
+    const g = `buildah --root ${q(broot)} --runroot ${q(brun)} --storage-driver vfs`;
     const rmBuildah = () => {
-      spawnSync("buildah", ["--root", broot, "--runroot", brun, "--storage-driver", "vfs", "rm", "--all"], {
-        stdio: "ignore",
-      });
-      spawnSync(
-        "buildah",
-        ["--root", broot, "--runroot", brun, "--storage-driver", "vfs", "rmi", "--all", "--force"],
-        { stdio: "ignore" },
-      );
+      spawnSync("sh", ["-c", `${g} rm --all; ${g} rmi --all --force`], { stdio: "ignore" });
       fs.rmSync(broot, { recursive: true, force: true });
       fs.rmSync(brun, { recursive: true, force: true });
     };
     rmBuildah();
-    const bud = [
-      "--root",
-      broot,
-      "--runroot",
-      brun,
-      "--storage-driver",
-      "vfs",
-      "bud",
-      "--layers",
-      "--isolation",
-      "chroot",
-      "-f",
-      path.join(ctx, "Containerfile"),
-      "-t",
-      "bench/build:1",
-      ctx,
-    ];
-    buildahCold = time("buildah bud: cold build", () => run("buildah", bud));
-    buildahWarm = time("buildah bud: no-change rebuild", () => run("buildah", bud));
+    const bud = `${g} bud --layers --isolation chroot -f ${q(path.join(ctx, "Containerfile"))} -t bench/build:1 ${q(ctx)}`;
+    buildahCold = timed("buildah bud: cold build", bud);
+    buildahWarm = timed("buildah bud: no-change rebuild", bud);
     const out = path.join(work, "buildah-oci");
     fs.rmSync(out, { recursive: true, force: true });
-    buildahPush = time("buildah push oci: (gzip layer out)", () =>
-      run("buildah", [
-        "--root",
-        broot,
-        "--runroot",
-        brun,
-        "--storage-driver",
-        "vfs",
-        "push",
-        "bench/build:1",
-        `oci:${out}:bench`,
-      ]),
-    );
+    buildahPush = timed("buildah push oci: (gzip layer out)", `${g} push bench/build:1 oci:${q(out)}:bench`);
     rmBuildah();
     fs.rmSync(out, { recursive: true, force: true });
   }
 
-  const r = (a: number, b: number) =>
-    Number.isFinite(a) && Number.isFinite(b) ? `${(a / b).toFixed(2)}x` : "n/a";
-  console.log("\nratios (time of ours / time of other; < 1 means ours is faster):");
-  console.log(`  cold build    vs tar|gzip|sha256sum     ${r(oursCold, limit)}`);
-  console.log(`  cold build    vs buildah bud            ${r(oursCold, buildahCold)}`);
-  console.log(`  cold build    vs buildah bud + push oci ${r(oursCold, buildahCold + buildahPush)}`);
-  console.log(`  rebuild       vs buildah bud (rebuild)  ${r(oursWarm, buildahWarm)}`);
-  console.log(`  touched rebuild vs buildah bud (rebuild)${r(oursTouched, buildahWarm)}`);
-  console.log(`  ours digest: ${oursDigest}`);
+  const r = (a: Timing, b: Timing) =>
+    Number.isFinite(a.wall) && Number.isFinite(b.wall)
+      ? `wall ${(a.wall / b.wall).toFixed(2)}x   cpu ${(a.cpu / b.cpu).toFixed(2)}x`
+      : "n/a";
+  const sum = (a: Timing, b: Timing): Timing => ({ wall: a.wall + b.wall, cpu: a.cpu + b.cpu });
+  console.log("\nratios (ours / other; < 1 means ours takes less):");
+  console.log(`  cold build      vs tar|gzip|sha256sum        ${r(oursCold, limit)}`);
+  console.log(`  cold build      vs buildah bud               ${r(oursCold, buildahCold)}`);
+  console.log(`  cold build      vs buildah bud + push oci:   ${r(oursCold, sum(buildahCold, buildahPush))}`);
+  console.log(`  rebuild         vs buildah bud rebuild       ${r(oursWarm, buildahWarm)}`);
+  console.log(`  touched rebuild vs buildah bud rebuild       ${r(oursTouched, buildahWarm)}`);
+  console.log(`  ours: ${oursCold.stdout.trim()}`);
   fs.rmSync(home, { recursive: true, force: true });
 }
 
