@@ -34,17 +34,23 @@ import {
 describe("registry auth, TLS and faults (docker-registry)", function () {
   this.timeout(120_000);
   let work: string;
+  let prevDockerConfig: string | undefined;
   let store: OciLayout;
   const home = () => path.join(work, "home");
   const base = () => ({ home: home(), minRetryMs: 20 });
 
   before(async () => {
     work = tempDir("regauth");
+    prevDockerConfig = process.env.DOCKER_CONFIG;
     process.env.DOCKER_CONFIG = path.join(work, "docker-config");
     store = new OciLayout(path.join(work, "store"));
     await makeTestImage(store, "t:1", { layers: [4000, 8000] });
   });
-  after(() => fs.rmSync(work, { recursive: true, force: true }));
+  after(() => {
+    if (prevDockerConfig === undefined) delete process.env.DOCKER_CONFIG;
+    else process.env.DOCKER_CONFIG = prevDockerConfig;
+    fs.rmSync(work, { recursive: true, force: true });
+  });
 
   describe("TLS with a test CA", () => {
     let ca: TestCa;

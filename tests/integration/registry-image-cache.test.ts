@@ -28,6 +28,7 @@ function write(root: string, rel: string, text: string) {
 describe("container images cached inside the cluster image (docker-registry + skopeo)", function () {
   this.timeout(120_000);
   let work: string;
+  let prevDockerConfig: string | undefined;
   let src: TestRegistry;
   let rootfs: string;
   const digests: Record<string, string> = {};
@@ -37,6 +38,7 @@ describe("container images cached inside the cluster image (docker-registry + sk
 
   before(async () => {
     work = tempDir("imgcache");
+    prevDockerConfig = process.env.DOCKER_CONFIG;
     process.env.DOCKER_CONFIG = path.join(work, "docker-config");
     src = await startRegistry();
     const store = new OciLayout(path.join(work, "src-store"));
@@ -97,6 +99,8 @@ spec:
   });
   after(async () => {
     await src?.stop();
+    if (prevDockerConfig === undefined) delete process.env.DOCKER_CONFIG;
+    else process.env.DOCKER_CONFIG = prevDockerConfig;
     fs.rmSync(work, { recursive: true, force: true });
   });
 

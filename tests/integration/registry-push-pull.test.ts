@@ -22,16 +22,20 @@ describe("registry push/pull (docker-registry, plain HTTP on loopback)", functio
   this.timeout(120_000);
   let reg: TestRegistry;
   let work: string;
+  let prevDockerConfig: string | undefined;
   const home = () => path.join(work, "home");
   const fast = () => ({ home: home(), minRetryMs: 20 });
 
   before(async () => {
     work = tempDir("regtest");
+    prevDockerConfig = process.env.DOCKER_CONFIG;
     process.env.DOCKER_CONFIG = path.join(work, "docker-config");
     reg = await startRegistry();
   });
   after(async () => {
     await reg?.stop();
+    if (prevDockerConfig === undefined) delete process.env.DOCKER_CONFIG;
+    else process.env.DOCKER_CONFIG = prevDockerConfig;
     fs.rmSync(work, { recursive: true, force: true });
   });
 

@@ -18,15 +18,19 @@ import { TestRegistry, skopeo, startRegistry, tarOf, tempDir } from "../harness/
 describe("images built by sealer (documented format) pull and read as cluster images", function () {
   this.timeout(120_000);
   let work: string;
+  let prevDockerConfig: string | undefined;
   let reg: TestRegistry;
 
   before(async () => {
     work = tempDir("sealerimg");
+    prevDockerConfig = process.env.DOCKER_CONFIG;
     process.env.DOCKER_CONFIG = path.join(work, "docker-config");
     reg = await startRegistry();
   });
   after(async () => {
     await reg?.stop();
+    if (prevDockerConfig === undefined) delete process.env.DOCKER_CONFIG;
+    else process.env.DOCKER_CONFIG = prevDockerConfig;
     fs.rmSync(work, { recursive: true, force: true });
   });
 
