@@ -19,7 +19,13 @@ import { Readable, type Writable } from "node:stream";
 import * as tarStream from "tar-stream";
 import { distributeLayers } from "../provider/core/exec/distribute";
 import { OciLayout } from "../provider/core/image/layout";
-import { createLocalNodes, deleteLocalNodes, execInNode, nodeTarget, type LocalNode } from "../provider/core/infra/local";
+import {
+  createLocalNodes,
+  deleteLocalNodes,
+  execInNode,
+  nodeTarget,
+  type LocalNode,
+} from "../provider/core/infra/local";
 import { setLogLevel } from "../provider/core/log";
 import { SshPool } from "../provider/core/ssh";
 
@@ -38,10 +44,11 @@ async function randomLayer(store: OciLayout, name: string, bytes: number): Promi
   }) as unknown as Writable;
   const feed = (async () => {
     const chunk = Buffer.alloc(1 << 20);
-    for (let left = bytes; left > 0; ) {
+    for (let left = bytes; left > 0;) {
       const n = Math.min(left, chunk.length);
       crypto.randomFillSync(chunk, 0, n);
-      if (!entry.write(Buffer.from(chunk.subarray(0, n)))) await new Promise<void>((r) => entry.once("drain", () => r()));
+      if (!entry.write(Buffer.from(chunk.subarray(0, n))))
+        await new Promise<void>((r) => entry.once("drain", () => r()));
       left -= n;
     }
     entry.end();
@@ -51,19 +58,42 @@ async function randomLayer(store: OciLayout, name: string, bytes: number): Promi
   return stored.digest;
 }
 
-function run(cmd: string, args: string[], opts: { stdinFile?: string; env?: NodeJS.ProcessEnv } = {}): Promise<void> {
+function run(
+  cmd: string,
+  args: string[],
+  opts: { stdinFile?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: [opts.stdinFile ? "pipe" : "ignore", "ignore", "pipe"], env: opts.env ?? process.env });
+    const child = spawn(cmd, args, {
+      stdio: [opts.stdinFile ? "pipe" : "ignore", "ignore", "pipe"],
+      env: opts.env ?? process.env,
+    });
     let err = "";
     child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
     if (opts.stdinFile) fs.createReadStream(opts.stdinFile).pipe(child.stdin!);
     child.on("error", reject);
-    child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.slice(-2).join(" ")} exited ${code}: ${err.slice(-2000)}`))));
+    child.on("close", (code) =>
+      code === 0
+        ? resolve()
+        : reject(new Error(`${cmd} ${args.slice(-2).join(" ")} exited ${code}: ${err.slice(-2000)}`)),
+    );
   });
 }
 
 function sshArgs(n: LocalNode): string[] {
-  return ["-i", n.keyPath, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", `root@${n.ip}`];
+  return [
+    "-i",
+    n.keyPath,
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "LogLevel=ERROR",
+    "-o",
+    "BatchMode=yes",
+    `root@${n.ip}`,
+  ];
 }
 
 const fmt = (ms: number) => `${(ms / 1000).toFixed(2)}s`;
@@ -108,8 +138,17 @@ async function main(): Promise<void> {
         },
       }),
     );
-    if (cold.value.sentBytes !== total * count) throw new Error(`ours sent ${cold.value.sentBytes}, expected ${total * count}`);
-    const noop = await time(() => distributeLayers(pool, targets, { layout: store, layers, dataRoot: "/var/lib/sealer-bench", cluster: "bench", concurrency: count }));
+    if (cold.value.sentBytes !== total * count)
+      throw new Error(`ours sent ${cold.value.sentBytes}, expected ${total * count}`);
+    const noop = await time(() =>
+      distributeLayers(pool, targets, {
+        layout: store,
+        layers,
+        dataRoot: "/var/lib/sealer-bench",
+        cluster: "bench",
+        concurrency: count,
+      }),
+    );
     if (noop.value.sentBytes !== 0) throw new Error("the no-op run sent bytes");
     await Promise.all(nodes.map((n) => execInNode(n, "rm -rf /var/lib/sealer-bench")));
 
@@ -117,7 +156,12 @@ async function main(): Promise<void> {
     const cat = await time(() =>
       Promise.all(
         nodes.map(async (n) => {
-          for (const [i, f] of files.entries()) await run("ssh", [...sshArgs(n), `mkdir -p /var/lib/bench-cat && cat > /var/lib/bench-cat/layer-${i}`], { stdinFile: f });
+          for (const [i, f] of files.entries())
+            await run(
+              "ssh",
+              [...sshArgs(n), `mkdir -p /var/lib/bench-cat && cat > /var/lib/bench-cat/layer-${i}`],
+              { stdinFile: f },
+            );
         }),
       ),
     );
@@ -125,18 +169,44 @@ async function main(): Promise<void> {
 
     // (b) ansible copy
     const inv = path.join(work, "inventory.ini");
-    fs.writeFileSync(inv, "[nodes]\n" + nodes.map((n) => `${n.ip} ansible_user=root ansible_ssh_private_key_file=${n.keyPath} ansible_python_interpreter=/usr/bin/python3`).join("\n") + "\n");
+    fs.writeFileSync(
+      inv,
+      "[nodes]\n" +
+        nodes
+          .map(
+            (n) =>
+              `${n.ip} ansible_user=root ansible_ssh_private_key_file=${n.keyPath} ansible_python_interpreter=/usr/bin/python3`,
+          )
+          .join("\n") +
+        "\n",
+    );
     const play = path.join(work, "copy.yml");
-    fs.writeFileSync(play, `- hosts: nodes\n  gather_facts: false\n  tasks:\n    - file: { path: /var/lib/bench-ansible, state: directory }\n` + files.map((f, i) => `    - copy: { src: ${f}, dest: /var/lib/bench-ansible/layer-${i} }\n`).join(""));
-    const env = { ...process.env, ANSIBLE_HOST_KEY_CHECKING: "False", ANSIBLE_SSH_ARGS: "-o UserKnownHostsFile=/dev/null -o ControlMaster=auto -o ControlPersist=60s", ANSIBLE_LOCAL_TEMP: path.join(work, "ansible-tmp"), ANSIBLE_NOCOLOR: "1" };
+    fs.writeFileSync(
+      play,
+      `- hosts: nodes\n  gather_facts: false\n  tasks:\n    - file: { path: /var/lib/bench-ansible, state: directory }\n` +
+        files.map((f, i) => `    - copy: { src: ${f}, dest: /var/lib/bench-ansible/layer-${i} }\n`).join(""),
+    );
+    const env = {
+      ...process.env,
+      ANSIBLE_HOST_KEY_CHECKING: "False",
+      ANSIBLE_SSH_ARGS: "-o UserKnownHostsFile=/dev/null -o ControlMaster=auto -o ControlPersist=60s",
+      ANSIBLE_LOCAL_TEMP: path.join(work, "ansible-tmp"),
+      ANSIBLE_NOCOLOR: "1",
+    };
     const ans = await time(() => run("ansible-playbook", ["-i", inv, "-f", String(count), play], { env }));
     const ans2 = await time(() => run("ansible-playbook", ["-i", inv, "-f", String(count), play], { env }));
     await Promise.all(nodes.map((n) => execInNode(n, "rm -rf /var/lib/bench-ansible")));
 
     const gib = (total * count) / 1024 ** 3;
-    console.log(`\nimage ${(total / 1024 ** 2).toFixed(0)} MiB in ${layersN} layers -> ${count} nodes (${gib.toFixed(2)} GiB moved per cold run)`);
-    console.log(`ours cold (send + sha256 verify + rootfs extract): ${fmt(cold.ms)}  (${(gib / (cold.ms / 1000)).toFixed(2)} GiB/s; all bytes sent and verified after ${fmt(sendDone)})`);
-    console.log(`(a) parallel ssh 'cat > file':                    ${fmt(cat.ms)}  (${(gib / (cat.ms / 1000)).toFixed(2)} GiB/s)`);
+    console.log(
+      `\nimage ${(total / 1024 ** 2).toFixed(0)} MiB in ${layersN} layers -> ${count} nodes (${gib.toFixed(2)} GiB moved per cold run)`,
+    );
+    console.log(
+      `ours cold (send + sha256 verify + rootfs extract): ${fmt(cold.ms)}  (${(gib / (cold.ms / 1000)).toFixed(2)} GiB/s; all bytes sent and verified after ${fmt(sendDone)})`,
+    );
+    console.log(
+      `(a) parallel ssh 'cat > file':                    ${fmt(cat.ms)}  (${(gib / (cat.ms / 1000)).toFixed(2)} GiB/s)`,
+    );
     console.log(`(b) ansible copy -f ${count}:                          ${fmt(ans.ms)}`);
     console.log(`ours no-op re-distribution:                        ${fmt(noop.ms)}`);
     console.log(`ansible re-run (no change):                        ${fmt(ans2.ms)}`);

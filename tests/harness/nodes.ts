@@ -12,10 +12,19 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { createLocalNodes, deleteLocalNodes, nodeTarget, type CreateLocalNodesOptions, type LocalNode } from "../../provider/core/infra/local";
+import {
+  createLocalNodes,
+  deleteLocalNodes,
+  nodeTarget,
+  type CreateLocalNodesOptions,
+  type LocalNode,
+} from "../../provider/core/infra/local";
 import { SshPool, type SshPoolOptions, type SshTarget } from "../../provider/core/ssh";
 
-export type NodeGroupOptions = Omit<CreateLocalNodesOptions, "count" | "prefix"> & { prefix?: string; pool?: Partial<SshPoolOptions> };
+export type NodeGroupOptions = Omit<CreateLocalNodesOptions, "count" | "prefix"> & {
+  prefix?: string;
+  pool?: Partial<SshPoolOptions>;
+};
 
 export interface NodeGroup {
   list: LocalNode[];
@@ -32,10 +41,16 @@ export interface NodeGroup {
 
 /** A short prefix unique to this process and call: netns/bridge names must not collide across parallel runs. */
 export function uniquePrefix(tag = "t"): string {
-  return `${tag.slice(0, 3)}${process.pid.toString(36).slice(-4)}${crypto.randomBytes(2).toString("hex")}`.slice(0, 12);
+  return `${tag.slice(0, 3)}${process.pid.toString(36).slice(-4)}${crypto.randomBytes(2).toString("hex")}`.slice(
+    0,
+    12,
+  );
 }
 
-export async function createNodeGroup(count: number, opts: NodeGroupOptions = {}): Promise<NodeGroup & { destroy(): Promise<void> }> {
+export async function createNodeGroup(
+  count: number,
+  opts: NodeGroupOptions = {},
+): Promise<NodeGroup & { destroy(): Promise<void> }> {
   const prefix = opts.prefix ?? uniquePrefix();
   const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), `sealer-nodes-${prefix}-`));
   const { pool: poolOpts, prefix: _p, ...create } = opts;
@@ -46,7 +61,13 @@ export async function createNodeGroup(count: number, opts: NodeGroupOptions = {}
     knownHostsFile: path.join(dir, "known_hosts"),
     targets: () => group.list.map((n) => nodeTarget(n)),
     pool: (extra: Partial<SshPoolOptions> = {}) => {
-      const p = new SshPool({ knownHostsFile: group.knownHostsFile, dialAttempts: 3, dialBackoffMs: 200, ...poolOpts, ...extra });
+      const p = new SshPool({
+        knownHostsFile: group.knownHostsFile,
+        dialAttempts: 3,
+        dialBackoffMs: 200,
+        ...poolOpts,
+        ...extra,
+      });
       pools.push(p);
       return p;
     },
@@ -101,7 +122,11 @@ export function useNodes(count: number, opts: NodeGroupOptions = {}): NodeGroup 
 }
 
 /** Creates nodes, runs fn, always tears down. */
-export async function withNodes<T>(count: number, fn: (group: NodeGroup, pool: SshPool) => Promise<T>, opts: NodeGroupOptions = {}): Promise<T> {
+export async function withNodes<T>(
+  count: number,
+  fn: (group: NodeGroup, pool: SshPool) => Promise<T>,
+  opts: NodeGroupOptions = {},
+): Promise<T> {
   const g = await createNodeGroup(count, opts);
   try {
     return await fn(g, g.pool());

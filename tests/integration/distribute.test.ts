@@ -45,7 +45,10 @@ const CLUSTER = "dtest";
 
 /** path -> content of every file under the rootfs, as the node sees it. */
 async function rootfsFiles(node: Parameters<typeof execInNode>[0]): Promise<Record<string, string>> {
-  const res = await execInNode(node, `cd ${ROOT}/${CLUSTER}/rootfs && find . -type f | LC_ALL=C sort | while read -r f; do printf '%s=%s\\n' "$f" "$(head -c 40 "$f")"; done`);
+  const res = await execInNode(
+    node,
+    `cd ${ROOT}/${CLUSTER}/rootfs && find . -type f | LC_ALL=C sort | while read -r f; do printf '%s=%s\\n' "$f" "$(head -c 40 "$f")"; done`,
+  );
   assert.equal(res.code, 0, res.stderr);
   return Object.fromEntries(
     res.stdout
@@ -88,7 +91,10 @@ describe("distribute layers (integration, local nodes)", function () {
       { name: "dir/.wh..wh..opq" },
       { name: "dir/new.txt", data: "new" },
     ]);
-    L4 = await layer(layout, [{ name: "application/apps/web/v.txt", data: "web2" }, { name: "etc/.wh.keep.txt" }]);
+    L4 = await layer(layout, [
+      { name: "application/apps/web/v.txt", data: "web2" },
+      { name: "etc/.wh.keep.txt" },
+    ]);
     pool = nodes.pool();
   });
   after(async () => {
@@ -98,48 +104,110 @@ describe("distribute layers (integration, local nodes)", function () {
   const sizeOf = (d: string) => fs.statSync(layout.blobPath(d)).size;
 
   it("first run sends every blob to every node and materialises the rootfs with whiteouts applied", async () => {
-    const res = await distributeLayers(pool, nodes.targets(), { layout, layers: [L1, L2, L3], dataRoot: ROOT, cluster: CLUSTER });
+    const res = await distributeLayers(pool, nodes.targets(), {
+      layout,
+      layers: [L1, L2, L3],
+      dataRoot: ROOT,
+      cluster: CLUSTER,
+    });
     assert.equal(res.sentBlobs, 9);
     assert.equal(res.sentBytes, 3 * (sizeOf(L1) + sizeOf(L2) + sizeOf(L3)));
     for (const n of nodes.list) {
-      assert.deepEqual(res.perHost[n.ip], { sentBlobs: 3, sentBytes: sizeOf(L1) + sizeOf(L2) + sizeOf(L3), materialisedFrom: 0 });
-      assert.deepEqual(await rootfsFiles(n), { "application/apps/web/v.txt": "web1", "dir/b.txt": "b1", "e.txt": "e2", "etc/a.txt": "a2", "etc/keep.txt": "keep" });
+      assert.deepEqual(res.perHost[n.ip], {
+        sentBlobs: 3,
+        sentBytes: sizeOf(L1) + sizeOf(L2) + sizeOf(L3),
+        materialisedFrom: 0,
+      });
+      assert.deepEqual(await rootfsFiles(n), {
+        "application/apps/web/v.txt": "web1",
+        "dir/b.txt": "b1",
+        "e.txt": "e2",
+        "etc/a.txt": "a2",
+        "etc/keep.txt": "keep",
+      });
       const blobs = await execInNode(n, `ls ${ROOT}/blobs/sha256; cat ${ROOT}/${CLUSTER}/layers.json`);
-      assert.equal(blobs.stdout, [L1, L2, L3].map((d) => d.slice(7)).sort().join("\n") + "\n" + JSON.stringify({ layers: [L1, L2, L3] }) + "\n");
+      assert.equal(
+        blobs.stdout,
+        [L1, L2, L3]
+          .map((d) => d.slice(7))
+          .sort()
+          .join("\n") +
+          "\n" +
+          JSON.stringify({ layers: [L1, L2, L3] }) +
+          "\n",
+      );
     }
   });
 
   it("a second run sends nothing and touches no rootfs", async () => {
-    const res = await distributeLayers(pool, nodes.targets(), { layout, layers: [L1, L2, L3], dataRoot: ROOT, cluster: CLUSTER });
+    const res = await distributeLayers(pool, nodes.targets(), {
+      layout,
+      layers: [L1, L2, L3],
+      dataRoot: ROOT,
+      cluster: CLUSTER,
+    });
     assert.deepEqual(res, {
       sentBytes: 0,
       sentBlobs: 0,
-      perHost: Object.fromEntries(nodes.list.map((n) => [n.ip, { sentBlobs: 0, sentBytes: 0, materialisedFrom: null }])),
+      perHost: Object.fromEntries(
+        nodes.list.map((n) => [n.ip, { sentBlobs: 0, sentBytes: 0, materialisedFrom: null }]),
+      ),
     });
   });
 
   it("a changed middle layer sends only that blob; the rootfs is rebuilt right (opaque dir, later layer still on top)", async () => {
-    const res = await distributeLayers(pool, nodes.targets(), { layout, layers: [L1, L2b, L3], dataRoot: ROOT, cluster: CLUSTER, fromLayer: 1 });
+    const res = await distributeLayers(pool, nodes.targets(), {
+      layout,
+      layers: [L1, L2b, L3],
+      dataRoot: ROOT,
+      cluster: CLUSTER,
+      fromLayer: 1,
+    });
     assert.equal(res.sentBlobs, 3);
     assert.equal(res.sentBytes, 3 * sizeOf(L2b));
     for (const n of nodes.list) {
       assert.equal(res.perHost[n.ip]!.materialisedFrom, 0);
       // c.txt is back (L2's whiteout is gone); the opaque dir hid b.txt and c.txt of L1.
-      assert.deepEqual(await rootfsFiles(n), { "application/apps/web/v.txt": "web1", "dir/new.txt": "new", "etc/a.txt": "a2b", "etc/keep.txt": "keep" });
+      assert.deepEqual(await rootfsFiles(n), {
+        "application/apps/web/v.txt": "web1",
+        "dir/new.txt": "new",
+        "etc/a.txt": "a2b",
+        "etc/keep.txt": "keep",
+      });
     }
   });
 
   it("an added top layer is extracted on top only (whiteout of a lower file, override)", async () => {
-    const res = await distributeLayers(pool, nodes.targets(), { layout, layers: [L1, L2b, L3, L4], dataRoot: ROOT, cluster: CLUSTER });
+    const res = await distributeLayers(pool, nodes.targets(), {
+      layout,
+      layers: [L1, L2b, L3, L4],
+      dataRoot: ROOT,
+      cluster: CLUSTER,
+    });
     assert.equal(res.sentBlobs, 3);
     for (const n of nodes.list) {
       assert.equal(res.perHost[n.ip]!.materialisedFrom, 3);
-      assert.deepEqual(await rootfsFiles(n), { "application/apps/web/v.txt": "web2", "dir/new.txt": "new", "etc/a.txt": "a2b" });
+      assert.deepEqual(await rootfsFiles(n), {
+        "application/apps/web/v.txt": "web2",
+        "dir/new.txt": "new",
+        "etc/a.txt": "a2b",
+      });
     }
     // Going back to the old image needs no bytes at all: its blobs are still on the nodes.
-    const back = await distributeLayers(pool, nodes.targets(), { layout, layers: [L1, L2, L3], dataRoot: ROOT, cluster: CLUSTER });
+    const back = await distributeLayers(pool, nodes.targets(), {
+      layout,
+      layers: [L1, L2, L3],
+      dataRoot: ROOT,
+      cluster: CLUSTER,
+    });
     assert.equal(back.sentBytes, 0);
-    assert.deepEqual(await rootfsFiles(nodes.list[0]!), { "application/apps/web/v.txt": "web1", "dir/b.txt": "b1", "e.txt": "e2", "etc/a.txt": "a2", "etc/keep.txt": "keep" });
+    assert.deepEqual(await rootfsFiles(nodes.list[0]!), {
+      "application/apps/web/v.txt": "web1",
+      "dir/b.txt": "b1",
+      "e.txt": "e2",
+      "etc/a.txt": "a2",
+      "etc/keep.txt": "keep",
+    });
   });
 
   it("an interrupted transfer resumes from the partial blob and never re-sends finished blobs", async () => {
@@ -162,15 +230,33 @@ describe("distribute layers (integration, local nodes)", function () {
           }
         },
       }),
-      (err: unknown) => err instanceof ConnectionLostError && new RegExp(`^\\[${t.host.replace(/\./g, "\\.")}\\] step "distribute: send layer \\d+/\\d+ ${big.slice(0, 19)}": connection lost`).test(err.message),
+      (err: unknown) =>
+        err instanceof ConnectionLostError &&
+        new RegExp(
+          `^\\[${t.host.replace(/\./g, "\\.")}\\] step "distribute: send layer \\d+/\\d+ ${big.slice(0, 19)}": connection lost`,
+        ).test(err.message),
     );
     await new Promise((r) => setTimeout(r, 300));
-    const partial = Number((await execInNode(n, `wc -c < ${ROOT}/blobs/sha256/${big.slice(7)}.partial`)).stdout.trim());
+    const partial = Number(
+      (await execInNode(n, `wc -c < ${ROOT}/blobs/sha256/${big.slice(7)}.partial`)).stdout.trim(),
+    );
     assert.ok(partial > 0 && partial < sizeOf(big), `partial ${partial}`);
-    const res = await distributeLayers(pool, [t], { layout, layers: [L1, L2, L3, small, big], dataRoot: ROOT, cluster: CLUSTER });
+    const res = await distributeLayers(pool, [t], {
+      layout,
+      layers: [L1, L2, L3, small, big],
+      dataRoot: ROOT,
+      cluster: CLUSTER,
+    });
     // Only the rest of the big blob went over the wire; the small one had finished before the cut.
-    assert.deepEqual(res.perHost[t.host], { sentBlobs: 1, sentBytes: sizeOf(big) - partial, materialisedFrom: 3 });
-    const check = await execInNode(n, `cd ${ROOT}/blobs/sha256 && ls | grep -c partial; sha256sum ${big.slice(7)} | cut -c1-64; cat ${ROOT}/${CLUSTER}/rootfs/small.txt; wc -c < ${ROOT}/${CLUSTER}/rootfs/big.bin`);
+    assert.deepEqual(res.perHost[t.host], {
+      sentBlobs: 1,
+      sentBytes: sizeOf(big) - partial,
+      materialisedFrom: 3,
+    });
+    const check = await execInNode(
+      n,
+      `cd ${ROOT}/blobs/sha256 && ls | grep -c partial; sha256sum ${big.slice(7)} | cut -c1-64; cat ${ROOT}/${CLUSTER}/rootfs/small.txt; wc -c < ${ROOT}/${CLUSTER}/rootfs/big.bin`,
+    );
     assert.equal(check.stdout, `0\n${big.slice(7)}\ns16777216\n`);
   });
 
@@ -179,10 +265,30 @@ describe("distribute layers (integration, local nodes)", function () {
     const n = nodes.list[1]!;
     const t = nodes.targets()[1]!;
     // 1000 bytes of garbage where the first 1000 bytes of the blob should be.
-    assert.equal((await execInNode(n, `mkdir -p ${ROOT}/blobs/sha256 && head -c 1000 /dev/zero > ${ROOT}/blobs/sha256/${blob.slice(7)}.partial`)).code, 0);
-    const res = await distributeLayers(pool, [t], { layout, layers: [L1, L2, L3, blob], dataRoot: ROOT, cluster: CLUSTER });
-    assert.deepEqual(res.perHost[t.host], { sentBlobs: 1, sentBytes: sizeOf(blob) - 1000 + sizeOf(blob), materialisedFrom: 3 });
-    assert.equal((await execInNode(n, `sha256sum ${ROOT}/blobs/sha256/${blob.slice(7)} | cut -c1-64`)).stdout.trim(), blob.slice(7));
+    assert.equal(
+      (
+        await execInNode(
+          n,
+          `mkdir -p ${ROOT}/blobs/sha256 && head -c 1000 /dev/zero > ${ROOT}/blobs/sha256/${blob.slice(7)}.partial`,
+        )
+      ).code,
+      0,
+    );
+    const res = await distributeLayers(pool, [t], {
+      layout,
+      layers: [L1, L2, L3, blob],
+      dataRoot: ROOT,
+      cluster: CLUSTER,
+    });
+    assert.deepEqual(res.perHost[t.host], {
+      sentBlobs: 1,
+      sentBytes: sizeOf(blob) - 1000 + sizeOf(blob),
+      materialisedFrom: 3,
+    });
+    assert.equal(
+      (await execInNode(n, `sha256sum ${ROOT}/blobs/sha256/${blob.slice(7)} | cut -c1-64`)).stdout.trim(),
+      blob.slice(7),
+    );
   });
 
   it("killing a node's sshd mid-distribution fails within a bounded time, naming host and step; the others finish", async () => {
@@ -199,24 +305,39 @@ describe("distribute layers (integration, local nodes)", function () {
           dataRoot: ROOT,
           cluster: CLUSTER,
           onProgress: (p) => {
-            if (p.host === victim.ip && p.phase === "send" && (p.bytes ?? 0) > 12 * 1024 * 1024 && !killed) killed = killNodeProcesses(victim);
+            if (p.host === victim.ip && p.phase === "send" && (p.bytes ?? 0) > 12 * 1024 * 1024 && !killed)
+              killed = killNodeProcesses(victim);
           },
         }),
         (err: unknown) => {
           assert.ok(err instanceof Error);
           const ip = victim.ip.replace(/\./g, "\\.");
-          assert.match(err.message, new RegExp(`^\\[${ip}\\] step "distribute: send layer \\d+/\\d+ ${blob.slice(0, 19)}": connection lost \\(.*\\); reconnecting failed: \\[${ip}\\] step "connect": dial 2/2 to ${ip} failed: ECONNREFUSED; giving up`));
+          assert.match(
+            err.message,
+            new RegExp(
+              `^\\[${ip}\\] step "distribute: send layer \\d+/\\d+ ${blob.slice(0, 19)}": connection lost \\(.*\\); reconnecting failed: \\[${ip}\\] step "connect": dial 2/2 to ${ip} failed: ECONNREFUSED; giving up`,
+            ),
+          );
           return true;
         },
       );
       assert.ok(Date.now() - started < 60_000);
-      for (const n of nodes.list.slice(0, 2)) assert.equal((await execInNode(n, `cat ${ROOT}/${CLUSTER}/layers.json`)).stdout, JSON.stringify({ layers: [L1, L2, L3, blob] }) + "\n");
+      for (const n of nodes.list.slice(0, 2))
+        assert.equal(
+          (await execInNode(n, `cat ${ROOT}/${CLUSTER}/layers.json`)).stdout,
+          JSON.stringify({ layers: [L1, L2, L3, blob] }) + "\n",
+        );
     } finally {
       await killed;
       nodes.update(await startSshd(nodes.list[2]!));
     }
     // The next run finishes the victim, resuming its partial blob.
-    const res = await distributeLayers(p2, nodes.targets(), { layout, layers: [L1, L2, L3, blob], dataRoot: ROOT, cluster: CLUSTER });
+    const res = await distributeLayers(p2, nodes.targets(), {
+      layout,
+      layers: [L1, L2, L3, blob],
+      dataRoot: ROOT,
+      cluster: CLUSTER,
+    });
     assert.equal(res.sentBlobs, 1);
     assert.ok(res.sentBytes < sizeOf(blob), `${res.sentBytes} < ${sizeOf(blob)}`);
   });

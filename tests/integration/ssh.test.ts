@@ -10,7 +10,13 @@ import * as path from "node:path";
 import { Readable } from "node:stream";
 import { execInNode, regenerateHostKey, startSshd, stopSshd } from "../../provider/core/infra/local";
 import { setLogSink } from "../../provider/core/log";
-import { CommandError, ConnectionLostError, HostKeyMismatchError, SshPool, forgetHostKey, type SshTarget } from "../../provider/core/ssh";
+import {
+  CommandError,
+  ConnectionLostError,
+  HostKeyMismatchError,
+  forgetHostKey,
+  type SshTarget,
+} from "../../provider/core/ssh";
 import { UserError } from "../../provider/core/errors";
 import { useNodes } from "../harness/nodes";
 
@@ -45,8 +51,16 @@ describe("ssh (integration, local nodes)", function () {
     it("logs in with a password", async () => {
       const pool = nodes.pool();
       const n = nodes.list[0]!;
-      assert.equal((await pool.run({ host: n.ip, port: 22, user: "root", password: "root-pw-Xy1" }, "echo pw-ok")).trim(), "pw-ok");
-      await assert.rejects(pool.run({ host: n.ip, port: 22, user: "root", password: "wrong-pw" }, "true"), (err: unknown) => err instanceof UserError && /authentication failed for root@/.test(err.message));
+      assert.equal(
+        (
+          await pool.run({ host: n.ip, port: 22, user: "root", password: "root-pw-Xy1" }, "echo pw-ok")
+        ).trim(),
+        "pw-ok",
+      );
+      await assert.rejects(
+        pool.run({ host: n.ip, port: 22, user: "root", password: "wrong-pw" }, "true"),
+        (err: unknown) => err instanceof UserError && /authentication failed for root@/.test(err.message),
+      );
     });
 
     it("logs in with a passphrase-protected key and says so when the passphrase is wrong", async () => {
@@ -56,23 +70,40 @@ describe("ssh (integration, local nodes)", function () {
       const pub = fs.readFileSync(key + ".pub", "utf8").trim();
       assert.equal((await execInNode(n, `echo '${pub}' >> /root/.ssh/authorized_keys`)).code, 0);
       const pool = nodes.pool();
-      const t: SshTarget = { host: n.ip, port: 22, user: "root", privateKeyPath: key, passphrase: "correct horse" };
+      const t: SshTarget = {
+        host: n.ip,
+        port: 22,
+        user: "root",
+        privateKeyPath: key,
+        passphrase: "correct horse",
+      };
       assert.equal((await pool.run(t, "echo key-ok")).trim(), "key-ok");
       const other = nodes.pool();
-      await assert.rejects(other.run({ ...t, passphrase: "wrong" }, "true"), (err: unknown) => err instanceof UserError && /passphrase/.test(err.message));
+      await assert.rejects(
+        other.run({ ...t, passphrase: "wrong" }, "true"),
+        (err: unknown) => err instanceof UserError && /passphrase/.test(err.message),
+      );
     });
 
     it("reports host, step, exit code and the output tail of a failing command; allowFail returns it", async () => {
       const pool = nodes.pool();
       const t = nodes.targets()[0]!;
-      await assert.rejects(pool.exec(t, "echo progress; echo broken-thing >&2; exit 7", { step: "init-host" }), (err: unknown) => {
-        assert.ok(err instanceof CommandError);
-        assert.equal(err.host, t.host);
-        assert.equal(err.step, "init-host");
-        assert.equal(err.code, 7);
-        assert.match(err.message, new RegExp(`^\\[${t.host.replace(/\./g, "\\.")}\\] step "init-host" failed with exit code 7:\\nprogress\\nbroken-thing$`));
-        return true;
-      });
+      await assert.rejects(
+        pool.exec(t, "echo progress; echo broken-thing >&2; exit 7", { step: "init-host" }),
+        (err: unknown) => {
+          assert.ok(err instanceof CommandError);
+          assert.equal(err.host, t.host);
+          assert.equal(err.step, "init-host");
+          assert.equal(err.code, 7);
+          assert.match(
+            err.message,
+            new RegExp(
+              `^\\[${t.host.replace(/\./g, "\\.")}\\] step "init-host" failed with exit code 7:\\nprogress\\nbroken-thing$`,
+            ),
+          );
+          return true;
+        },
+      );
       const res = await pool.exec(t, "echo x; exit 4", { allowFail: true });
       assert.deepEqual(res, { code: 4, stdout: "x\n", stderr: "" });
     });
@@ -80,8 +111,14 @@ describe("ssh (integration, local nodes)", function () {
     it("passes environment and stdin; times out a hung command", async () => {
       const pool = nodes.pool();
       const t = nodes.targets()[0]!;
-      assert.equal(await pool.run(t, 'echo "$A|$B"; cat', { env: { A: "it's", B: "x y" }, stdin: "in-data" }), "it's|x y\nin-data");
-      await assert.rejects(pool.exec(t, "sleep 30", { step: "hang", timeoutMs: 500 }), /step "hang": timed out after 1s/);
+      assert.equal(
+        await pool.run(t, 'echo "$A|$B"; cat', { env: { A: "it's", B: "x y" }, stdin: "in-data" }),
+        "it's|x y\nin-data",
+      );
+      await assert.rejects(
+        pool.exec(t, "sleep 30", { step: "hang", timeoutMs: 500 }),
+        /step "hang": timed out after 1s/,
+      );
     });
 
     it("uploads streamed and atomically: a cut transfer leaves the old file", async () => {
@@ -89,13 +126,33 @@ describe("ssh (integration, local nodes)", function () {
       const t = nodes.targets()[1]!;
       const n = nodes.list[1]!;
       await pool.upload(t, Buffer.from("old-content"), "/var/lib/sealer-test/up/file.txt", { mode: 0o600 });
-      assert.equal((await execInNode(n, "cat /var/lib/sealer-test/up/file.txt; stat -c %a /var/lib/sealer-test/up/file.txt")).stdout, "old-content600\n");
+      assert.equal(
+        (
+          await execInNode(
+            n,
+            "cat /var/lib/sealer-test/up/file.txt; stat -c %a /var/lib/sealer-test/up/file.txt",
+          )
+        ).stdout,
+        "old-content600\n",
+      );
       // A file source and a stream of unknown length.
       const local = path.join(nodes.dir, "local.bin");
       fs.writeFileSync(local, Buffer.alloc(300_000, 7));
       await pool.upload(t, local, "/var/lib/sealer-test/up/local.bin");
-      await pool.upload(t, Readable.from([Buffer.from("a"), Buffer.from("b")]), "/var/lib/sealer-test/up/stream.txt");
-      assert.equal((await execInNode(n, "wc -c < /var/lib/sealer-test/up/local.bin; cat /var/lib/sealer-test/up/stream.txt")).stdout, "300000\nab");
+      await pool.upload(
+        t,
+        Readable.from([Buffer.from("a"), Buffer.from("b")]),
+        "/var/lib/sealer-test/up/stream.txt",
+      );
+      assert.equal(
+        (
+          await execInNode(
+            n,
+            "wc -c < /var/lib/sealer-test/up/local.bin; cat /var/lib/sealer-test/up/stream.txt",
+          )
+        ).stdout,
+        "300000\nab",
+      );
       // Now a big upload whose connection is dropped in the middle.
       let dropped = false;
       const big = Readable.from(
@@ -112,7 +169,9 @@ describe("ssh (integration, local nodes)", function () {
             }
           },
         }),
-        (err: unknown) => err instanceof ConnectionLostError && err.message.includes(`[${t.host}] step "upload /var/lib/sealer-test/up/file.txt"`),
+        (err: unknown) =>
+          err instanceof ConnectionLostError &&
+          err.message.includes(`[${t.host}] step "upload /var/lib/sealer-test/up/file.txt"`),
       );
       assert.ok(dropped);
       await new Promise((r) => setTimeout(r, 300));
@@ -125,7 +184,10 @@ describe("ssh (integration, local nodes)", function () {
       const n = nodes.list[1]!;
       assert.equal((await pool.run(t, "echo first")).trim(), "first");
       // Kill this connection's sshd session processes on the node, keep the listener.
-      const pids = execFileSync("ip", ["netns", "pids", n.netns], { encoding: "utf8" }).split("\n").map(Number).filter((p) => p > 0 && p !== n.holderPid && p !== n.sshdPid);
+      const pids = execFileSync("ip", ["netns", "pids", n.netns], { encoding: "utf8" })
+        .split("\n")
+        .map(Number)
+        .filter((p) => p > 0 && p !== n.holderPid && p !== n.sshdPid);
       assert.ok(pids.length > 0);
       for (const p of pids) process.kill(p, "SIGKILL");
       await new Promise((r) => setTimeout(r, 300));
@@ -139,14 +201,21 @@ describe("ssh (integration, local nodes)", function () {
       const cap = captureLogs();
       let restarted: Promise<void> | undefined;
       try {
-        const timer = new Promise((r) => setTimeout(r, 700)).then(async () => nodes.update(await startSshd(nodes.list[0]!)));
+        const timer = new Promise((r) => setTimeout(r, 700)).then(async () =>
+          nodes.update(await startSshd(nodes.list[0]!)),
+        );
         restarted = timer;
         assert.equal((await pool.run(nodes.targets()[0]!, "echo late-ok")).trim(), "late-ok");
       } finally {
         await restarted;
         cap.restore();
       }
-      assert.ok(cap.lines.some((l) => l.startsWith(`[${n0.ip}] WARN Dial 1/6 to ${n0.ip} failed: ECONNREFUSED; retrying in`)), cap.lines.join("\n"));
+      assert.ok(
+        cap.lines.some((l) =>
+          l.startsWith(`[${n0.ip}] WARN Dial 1/6 to ${n0.ip} failed: ECONNREFUSED; retrying in`),
+        ),
+        cap.lines.join("\n"),
+      );
     });
 
     it("gives up after the last dial attempt, naming host and step", async () => {
@@ -154,7 +223,12 @@ describe("ssh (integration, local nodes)", function () {
       nodes.update(await stopSshd(n1));
       try {
         const pool = nodes.pool({ dialAttempts: 2, dialBackoffMs: 100 });
-        await assert.rejects(pool.run(nodes.targets()[1]!, "true"), new RegExp(`^TransientError: \\[${n1.ip.replace(/\./g, "\\.")}\\] step "connect": dial 2/2 to ${n1.ip.replace(/\./g, "\\.")} failed: ECONNREFUSED; giving up`));
+        await assert.rejects(
+          pool.run(nodes.targets()[1]!, "true"),
+          new RegExp(
+            `^TransientError: \\[${n1.ip.replace(/\./g, "\\.")}\\] step "connect": dial 2/2 to ${n1.ip.replace(/\./g, "\\.")} failed: ECONNREFUSED; giving up`,
+          ),
+        );
       } finally {
         nodes.update(await startSshd(nodes.list[1]!));
       }
@@ -170,13 +244,20 @@ describe("ssh (integration, local nodes)", function () {
       const pool2 = nodes.pool();
       await assert.rejects(pool2.run(t, "true"), (err: unknown) => {
         assert.ok(err instanceof HostKeyMismatchError, String(err));
-        assert.match(err.message, new RegExp(`^host key for ${t.host.replace(/\./g, "\\.")} has CHANGED \\(now ssh-ed25519 SHA256:[A-Za-z0-9+/]+\\); refusing to connect\\. If the host was reinstalled on purpose, accept the new key with \`sealer nodes forget-key ${t.host.replace(/\./g, "\\.")}\``));
+        assert.match(
+          err.message,
+          new RegExp(
+            `^host key for ${t.host.replace(/\./g, "\\.")} has CHANGED \\(now ssh-ed25519 SHA256:[A-Za-z0-9+/]+\\); refusing to connect\\. If the host was reinstalled on purpose, accept the new key with \`sealer nodes forget-key ${t.host.replace(/\./g, "\\.")}\``,
+          ),
+        );
         assert.ok(err.message.includes(nodes.knownHostsFile));
         return true;
       });
       assert.equal(await forgetHostKey(nodes.knownHostsFile, t.host), 1);
       assert.equal((await nodes.pool().run(t, "echo accepted")).trim(), "accepted");
-      assert.ok(fs.readFileSync(nodes.knownHostsFile, "utf8").includes(`${t.host} ${nodes.list[0]!.hostKeyPub}`));
+      assert.ok(
+        fs.readFileSync(nodes.knownHostsFile, "utf8").includes(`${t.host} ${nodes.list[0]!.hostKeyPub}`),
+      );
     });
   });
 
@@ -190,9 +271,19 @@ describe("ssh (integration, local nodes)", function () {
       const t: SshTarget = { host: n.ip, port: 22, user: "deploy", privateKeyPath: n.keyPath, sudo: true };
       assert.equal((await pool.run(t, "id -un; echo $HOME")).split("\n")[0], "root");
       await pool.upload(t, Buffer.from("root-owned"), "/var/lib/sealer-test/sudo/file");
-      assert.equal((await execInNode(n, "stat -c '%U %a' /var/lib/sealer-test/sudo/file; cat /var/lib/sealer-test/sudo/file")).stdout, "root 644\nroot-owned");
+      assert.equal(
+        (
+          await execInNode(
+            n,
+            "stat -c '%U %a' /var/lib/sealer-test/sudo/file; cat /var/lib/sealer-test/sudo/file",
+          )
+        ).stdout,
+        "root 644\nroot-owned",
+      );
       // Without sudo the same user cannot write there.
-      const plain = await pool.exec({ ...t, sudo: false }, "id -un; touch /var/lib/sealer-test/sudo/x", { allowFail: true });
+      const plain = await pool.exec({ ...t, sudo: false }, "id -un; touch /var/lib/sealer-test/sudo/x", {
+        allowFail: true,
+      });
       assert.notEqual(plain.code, 0);
       assert.equal(plain.stdout, "deploy\n");
     });
@@ -210,14 +301,26 @@ describe("ssh (integration, local nodes)", function () {
       } finally {
         cap.restore();
       }
-      assert.equal((await execInNode(n, "stat -c '%U %s' /var/lib/sealer-test/pw/blob /var/lib/sealer-test/pw/stream")).stdout, "root 200000\nroot 1\n");
+      assert.equal(
+        (await execInNode(n, "stat -c '%U %s' /var/lib/sealer-test/pw/blob /var/lib/sealer-test/pw/stream"))
+          .stdout,
+        "root 200000\nroot 1\n",
+      );
       assert.ok(!cap.lines.some((l) => l.includes("Sudo-Pass-42")), cap.lines.join("\n"));
     });
 
     it("says what to do when sudo needs a password that was not given", async () => {
       const n = pw.list[0]!;
       const pool = pw.pool();
-      await assert.rejects(pool.run({ host: n.ip, port: 22, user: "ops", privateKeyPath: n.keyPath, sudo: true }, "true", { step: "init-host" }), (err: unknown) => err instanceof UserError && err.message === `[${n.ip}] step "init-host": user ops needs a password for sudo; give the sudo password (Clusterfile ssh.passwd / --sudo-password) or allow NOPASSWD for this user`);
+      await assert.rejects(
+        pool.run({ host: n.ip, port: 22, user: "ops", privateKeyPath: n.keyPath, sudo: true }, "true", {
+          step: "init-host",
+        }),
+        (err: unknown) =>
+          err instanceof UserError &&
+          err.message ===
+            `[${n.ip}] step "init-host": user ops needs a password for sudo; give the sudo password (Clusterfile ssh.passwd / --sudo-password) or allow NOPASSWD for this user`,
+      );
     });
   });
 });

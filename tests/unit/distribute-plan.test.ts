@@ -1,5 +1,10 @@
 import * as assert from "node:assert/strict";
-import { classifyWhiteout, parseInventory, planMaterialise, receiveBlobScript } from "../../provider/core/exec/node-layers";
+import {
+  classifyWhiteout,
+  parseInventory,
+  planMaterialise,
+  receiveBlobScript,
+} from "../../provider/core/exec/node-layers";
 import { overlaps, parseSubnet, pickSubnet, validatePrefix } from "../../provider/core/infra/local/net-plan";
 
 const h = (c: string) => c.repeat(64);
@@ -7,7 +12,9 @@ const d = (c: string) => `sha256:${h(c)}`;
 
 describe("distribute: node inventory and rootfs plan (pure)", () => {
   it("parses blob sizes, partial uploads, the rootfs marker and layers.json", () => {
-    const inv = parseInventory(`12 ${h("a")}\n5 ${h("b")}.partial\n7 junk\nrootfs=yes\n==sealer-layers-json==\n{"layers":["${d("a")}"]}\n`);
+    const inv = parseInventory(
+      `12 ${h("a")}\n5 ${h("b")}.partial\n7 junk\nrootfs=yes\n==sealer-layers-json==\n{"layers":["${d("a")}"]}\n`,
+    );
     assert.deepEqual([...inv.complete], [[h("a"), 12]]);
     assert.deepEqual([...inv.partial], [[h("b"), 5]]);
     assert.equal(inv.rootfsExists, true);
@@ -15,7 +22,12 @@ describe("distribute: node inventory and rootfs plan (pure)", () => {
     assert.equal(parseInventory(`rootfs=no\n==sealer-layers-json==\n{"lay`).materialised, undefined);
   });
 
-  const inv = (layers: string[] | undefined, rootfsExists = true) => ({ complete: new Map(), partial: new Map(), rootfsExists, ...(layers ? { materialised: layers } : {}) });
+  const inv = (layers: string[] | undefined, rootfsExists = true) => ({
+    complete: new Map(),
+    partial: new Map(),
+    rootfsExists,
+    ...(layers ? { materialised: layers } : {}),
+  });
   for (const [name, cur, desired, rootfs, want] of [
     ["same layers", [d("a"), d("b")], [d("a"), d("b")], true, { kind: "none" }],
     ["layers added on top", [d("a")], [d("a"), d("b"), d("c")], true, { kind: "append", from: 1 }],
@@ -24,7 +36,8 @@ describe("distribute: node inventory and rootfs plan (pure)", () => {
     ["never materialised", undefined, [d("a")], false, { kind: "rebuild" }],
     ["layers.json but rootfs gone", [d("a")], [d("a")], false, { kind: "rebuild" }],
   ] as const)
-    it(`plans ${name}`, () => assert.deepEqual(planMaterialise([...desired], inv(cur ? [...cur] : undefined, rootfs)), want));
+    it(`plans ${name}`, () =>
+      assert.deepEqual(planMaterialise([...desired], inv(cur ? [...cur] : undefined, rootfs)), want));
 
   for (const [entry, want] of [
     ["etc/a.txt", undefined],

@@ -1,5 +1,10 @@
 import * as assert from "node:assert/strict";
-import { checkHostKey, formatKnownHost, keyTypeOf, parseKnownHosts } from "../../provider/core/ssh/known-hosts";
+import {
+  checkHostKey,
+  formatKnownHost,
+  keyTypeOf,
+  parseKnownHosts,
+} from "../../provider/core/ssh/known-hosts";
 import { envPrefix, shellQuote, tailLines, wrapCommand } from "../../provider/core/ssh/shell";
 
 function keyBlob(type: string, body: string): Buffer {
@@ -22,7 +27,10 @@ describe("ssh: shell text (pure)", () => {
   it("wraps commands for each sudo mode; the password never appears", () => {
     assert.equal(wrapCommand("id -u", "none"), "id -u");
     assert.equal(wrapCommand("id -u", "nopasswd"), "sudo -n sh -c 'id -u'");
-    assert.equal(wrapCommand("echo 'x'", "password", { B: "2", A: "o'k" }), `sudo -k -S -p '' sh -c 'export A='\\''o'\\''\\'\\'''\\''k'\\''; export B=2; echo '\\''x'\\'''`);
+    assert.equal(
+      wrapCommand("echo 'x'", "password", { B: "2", A: "o'k" }),
+      `sudo -k -S -p '' sh -c 'export A='\\''o'\\''\\'\\'''\\''k'\\''; export B=2; echo '\\''x'\\'''`,
+    );
   });
 
   it("rejects bad env names and keeps the last lines of output", () => {
@@ -44,7 +52,10 @@ describe("ssh: known_hosts (pure)", () => {
 
   it("parses OpenSSH lines and formats non-22 ports in brackets", () => {
     const e = parseKnownHosts(text);
-    assert.deepEqual(e.map((x) => x.hosts), [["10.0.0.1"], ["[10.0.0.1]:2222"], ["|1|hashed="]]);
+    assert.deepEqual(
+      e.map((x) => x.hosts),
+      [["10.0.0.1"], ["[10.0.0.1]:2222"], ["|1|hashed="]],
+    );
     assert.equal(keyTypeOf(k1), "ssh-ed25519");
   });
 
@@ -54,5 +65,6 @@ describe("ssh: known_hosts (pure)", () => {
     ["10.0.0.1", 2222, k2, "match"],
     ["10.0.0.2", 22, k1, "unknown"],
   ] as const)
-    it(`${host}:${port} with key ${key === k1 ? 1 : 2} -> ${status}`, () => assert.equal(checkHostKey(parseKnownHosts(text), host, port, key).status, status));
+    it(`${host}:${port} with key ${key === k1 ? 1 : 2} -> ${status}`, () =>
+      assert.equal(checkHostKey(parseKnownHosts(text), host, port, key).status, status));
 });

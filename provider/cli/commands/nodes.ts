@@ -5,7 +5,13 @@
  */
 import type { Command } from "commander";
 import { UserError } from "../../core/errors";
-import { createLocalNodes, deleteLocalNodes, listLocalNodes, nodeRunning, type LocalNode } from "../../core/infra/local";
+import {
+  createLocalNodes,
+  deleteLocalNodes,
+  listLocalNodes,
+  nodeRunning,
+  type LocalNode,
+} from "../../core/infra/local";
 import { dataPaths } from "../../core/paths";
 import { forgetHostKey } from "../../core/ssh";
 import { printJson, printTable } from "../output";
@@ -38,39 +44,76 @@ function printNodes(nodes: LocalNode[], json: boolean): void {
 }
 
 export function register(program: Command): void {
-  const nodes = program.command("nodes").description("Local nodes on this machine (network namespace + own IP + copy-on-write /etc /usr /var /opt /root + private /tmp + own sshd); needs root");
+  const nodes = program
+    .command("nodes")
+    .description(
+      "Local nodes on this machine (network namespace + own IP + copy-on-write /etc /usr /var /opt /root + private /tmp + own sshd); needs root",
+    );
 
   nodes
     .command("create")
-    .description("Create N local nodes named <name>-1..N; prints their IPs and the SSH key that logs in as root")
+    .description(
+      "Create N local nodes named <name>-1..N; prints their IPs and the SSH key that logs in as root",
+    )
     .requiredOption("--count <n>", "number of nodes", (v) => Number(v))
     .option("--name <prefix>", "name prefix (also the network namespace names)", "node")
-    .option("--subnet <cidr>", "a /24 for the nodes, e.g. 10.150.3.0/24 (default: a free one derived from the name)")
+    .option(
+      "--subnet <cidr>",
+      "a /24 for the nodes, e.g. 10.150.3.0/24 (default: a free one derived from the name)",
+    )
     .option("--user <name>", "also create this non-root user with sudo rights (key login with the same key)")
     .option("--sudo", "give --user sudo rights without a password (the default)")
     .option("--password <password>", "password of --user (login and sudo)")
     .option("--sudo-password-required", "sudo asks --user for its password (needs --password)")
     .option("--root-password <password>", "set a root password inside the nodes (password login)")
     .option("--json", "print the nodes as JSON")
-    .action(async (o: { count: number; name: string; subnet?: string; user?: string; sudo?: boolean; password?: string; sudoPasswordRequired?: boolean; rootPassword?: string; json?: boolean }) => {
-      const problems: string[] = [];
-      if (o.sudoPasswordRequired && !o.password) problems.push("--sudo-password-required needs --password");
-      if ((o.password || o.sudo || o.sudoPasswordRequired) && !o.user) problems.push("--password, --sudo and --sudo-password-required apply to --user; give --user NAME");
-      if (o.sudo && o.sudoPasswordRequired) problems.push("--sudo (no password) and --sudo-password-required contradict each other; pick one");
-      if (problems.length) throw new UserError(`Invalid options for sealer nodes create:\n${problems.map((p) => ` - ${p}`).join("\n")}`, { problems });
-      const created = await createLocalNodes({
-        count: o.count,
-        prefix: o.name,
-        ...(o.subnet ? { subnet: o.subnet } : {}),
-        ...(o.user ? { sudoUser: { name: o.user, nopasswd: !o.sudoPasswordRequired, ...(o.password !== undefined ? { password: o.password } : {}) } } : {}),
-        ...(o.rootPassword !== undefined ? { rootPassword: o.rootPassword } : {}),
-      });
-      printNodes(created, !!o.json);
-    });
+    .action(
+      async (o: {
+        count: number;
+        name: string;
+        subnet?: string;
+        user?: string;
+        sudo?: boolean;
+        password?: string;
+        sudoPasswordRequired?: boolean;
+        rootPassword?: string;
+        json?: boolean;
+      }) => {
+        const problems: string[] = [];
+        if (o.sudoPasswordRequired && !o.password) problems.push("--sudo-password-required needs --password");
+        if ((o.password || o.sudo || o.sudoPasswordRequired) && !o.user)
+          problems.push("--password, --sudo and --sudo-password-required apply to --user; give --user NAME");
+        if (o.sudo && o.sudoPasswordRequired)
+          problems.push("--sudo (no password) and --sudo-password-required contradict each other; pick one");
+        if (problems.length)
+          throw new UserError(
+            `Invalid options for sealer nodes create:\n${problems.map((p) => ` - ${p}`).join("\n")}`,
+            { problems },
+          );
+        const created = await createLocalNodes({
+          count: o.count,
+          prefix: o.name,
+          ...(o.subnet ? { subnet: o.subnet } : {}),
+          ...(o.user
+            ? {
+                sudoUser: {
+                  name: o.user,
+                  nopasswd: !o.sudoPasswordRequired,
+                  ...(o.password !== undefined ? { password: o.password } : {}),
+                },
+              }
+            : {}),
+          ...(o.rootPassword !== undefined ? { rootPassword: o.rootPassword } : {}),
+        });
+        printNodes(created, !!o.json);
+      },
+    );
 
   nodes
     .command("delete")
-    .description("Delete the local nodes with this name prefix: kills every process in them (sshd, anything started over SSH), removes namespaces, bridge and state")
+    .description(
+      "Delete the local nodes with this name prefix: kills every process in them (sshd, anything started over SSH), removes namespaces, bridge and state",
+    )
     .option("--name <prefix>", "name prefix given to create", "node")
     .option("--all", "delete every local node of this data directory")
     .option("--json", "print the deleted node names as JSON")
@@ -79,7 +122,12 @@ export function register(program: Command): void {
       const removed: string[] = [];
       for (const p of prefixes) removed.push(...(await deleteLocalNodes(p)));
       if (o.json) printJson(removed);
-      else process.stdout.write(removed.length ? `deleted ${removed.join(", ")}\n` : `no local nodes named ${o.all ? "*" : o.name}-N\n`);
+      else
+        process.stdout.write(
+          removed.length
+            ? `deleted ${removed.join(", ")}\n`
+            : `no local nodes named ${o.all ? "*" : o.name}-N\n`,
+        );
     });
 
   nodes
@@ -93,12 +141,18 @@ export function register(program: Command): void {
 
   nodes
     .command("forget-key")
-    .description("Forget the pinned SSH host key of a host (after a deliberate reinstall); the next connection records the new key")
+    .description(
+      "Forget the pinned SSH host key of a host (after a deliberate reinstall); the next connection records the new key",
+    )
     .argument("<host>", "IP or host name as used in the Clusterfile")
     .option("--port <port>", "SSH port", (v) => Number(v), 22)
     .action(async (host: string, o: { port: number }) => {
       const file = dataPaths.knownHosts();
       const n = await forgetHostKey(file, host, o.port);
-      process.stdout.write(n ? `forgot ${n} key(s) of ${host}${o.port === 22 ? "" : `:${o.port}`} in ${file}\n` : `no key of ${host} recorded in ${file}\n`);
+      process.stdout.write(
+        n
+          ? `forgot ${n} key(s) of ${host}${o.port === 22 ? "" : `:${o.port}`} in ${file}\n`
+          : `no key of ${host} recorded in ${file}\n`,
+      );
     });
 }

@@ -14,7 +14,15 @@ import * as tarStream from "tar-stream";
 import { TransientError, UserError, wrap } from "../errors";
 import { log } from "../log";
 import { CommandError, ConnectionLostError } from "../ssh";
-import { classifyWhiteout, inventoryScript, materialiseScript, parseInventory, planMaterialise, receiveBlobScript, type Whiteouts } from "./node-layers";
+import {
+  classifyWhiteout,
+  inventoryScript,
+  materialiseScript,
+  parseInventory,
+  planMaterialise,
+  receiveBlobScript,
+  type Whiteouts,
+} from "./node-layers";
 import type { OciLayout } from "../image/layout";
 import type { SshPool, SshTarget } from "../ssh";
 
@@ -86,7 +94,11 @@ function whiteoutsOf(layout: OciLayout, digest: string): Promise<Whiteouts> {
   return p;
 }
 
-async function runLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<PromiseSettledResult<void>[]> {
+async function runLimited<T>(
+  items: T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<PromiseSettledResult<void>[]> {
   const results: PromiseSettledResult<void>[] = new Array(items.length);
   let next = 0;
   const worker = async () => {
@@ -117,18 +129,28 @@ async function runLimited<T>(items: T[], limit: number, fn: (item: T) => Promise
  * Every failure names the host and the step. All hosts are attempted; if any failed, one error
  * lists them all after the others finished.
  */
-export async function distributeLayers(pool: SshPool, targets: SshTarget[], opts: DistributeOptions): Promise<DistributeResult> {
+export async function distributeLayers(
+  pool: SshPool,
+  targets: SshTarget[],
+  opts: DistributeOptions,
+): Promise<DistributeResult> {
   const problems: string[] = [];
   for (const d of opts.layers) if (!DIGEST.test(d)) problems.push(`"${d}" is not a sha256 digest`);
-  if (!opts.cluster || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(opts.cluster)) problems.push(`cluster name "${opts.cluster}" must be letters, digits, ".", "_" or "-"`);
+  if (!opts.cluster || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(opts.cluster))
+    problems.push(`cluster name "${opts.cluster}" must be letters, digits, ".", "_" or "-"`);
   if (!opts.dataRoot.startsWith("/")) problems.push(`data root "${opts.dataRoot}" must be an absolute path`);
-  if (problems.length) throw new UserError(`Invalid distribution request:\n${problems.map((p) => ` - ${p}`).join("\n")}`, { problems });
+  if (problems.length)
+    throw new UserError(`Invalid distribution request:\n${problems.map((p) => ` - ${p}`).join("\n")}`, {
+      problems,
+    });
   const sizes = new Map<string, number>();
   for (const d of opts.layers) {
     try {
       sizes.set(d, (await fs.promises.stat(opts.layout.blobPath(d))).size);
     } catch {
-      throw new UserError(`layer ${d} is not in the local store ${opts.layout.root}; pull or rebuild the image first`);
+      throw new UserError(
+        `layer ${d} is not in the local store ${opts.layout.root}; pull or rebuild the image first`,
+      );
     }
   }
   const result: DistributeResult = { sentBytes: 0, sentBlobs: 0, perHost: {} };
@@ -143,10 +165,16 @@ export async function distributeLayers(pool: SshPool, targets: SshTarget[], opts
         return;
       } catch (err) {
         // Name the step that was cut, not only the reconnect that then failed.
-        if (lost && !(err instanceof ConnectionLostError)) throw new TransientError(`${lost.message}; reconnecting failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        if (lost && !(err instanceof ConnectionLostError))
+          throw new TransientError(
+            `${lost.message}; reconnecting failed: ${err instanceof Error ? err.message : String(err)}`,
+            { cause: err },
+          );
         if (!(err instanceof ConnectionLostError) || attempt >= retries) throw err;
         lost = err;
-        log.forHost(t.host).warn(`${err.message}; retry ${attempt + 1}/${retries}, resuming partial transfers`);
+        log
+          .forHost(t.host)
+          .warn(`${err.message}; retry ${attempt + 1}/${retries}, resuming partial transfers`);
       }
     }
   });
@@ -154,20 +182,36 @@ export async function distributeLayers(pool: SshPool, targets: SshTarget[], opts
     result.sentBlobs += s.sentBlobs;
     result.sentBytes += s.sentBytes;
   }
-  const failed = settled.flatMap((s, i) => (s.status === "rejected" ? [{ host: targets[i]!.host, reason: s.reason as unknown }] : []));
+  const failed = settled.flatMap((s, i) =>
+    s.status === "rejected" ? [{ host: targets[i]!.host, reason: s.reason as unknown }] : [],
+  );
   if (failed.length === 1) throw failed[0]!.reason;
   if (failed.length > 1) {
     const msgs = failed.map((f) => (f.reason instanceof Error ? f.reason.message : String(f.reason)));
-    throw new Error(`distribution failed on ${failed.length} hosts:\n${msgs.map((m) => ` - ${m}`).join("\n")}`, { cause: failed[0]!.reason });
+    throw new Error(
+      `distribution failed on ${failed.length} hosts:\n${msgs.map((m) => ` - ${m}`).join("\n")}`,
+      { cause: failed[0]!.reason },
+    );
   }
   return result;
 }
 
-async function distributeToHost(pool: SshPool, t: SshTarget, opts: DistributeOptions, sizes: Map<string, number>, stats: { sentBlobs: number; sentBytes: number; materialisedFrom: number | null }): Promise<void> {
+async function distributeToHost(
+  pool: SshPool,
+  t: SshTarget,
+  opts: DistributeOptions,
+  sizes: Map<string, number>,
+  stats: { sentBlobs: number; sentBytes: number; materialisedFrom: number | null },
+): Promise<void> {
   const hlog = log.forHost(t.host);
   const progress = opts.onProgress;
   progress?.({ host: t.host, phase: "list" });
-  const inv = parseInventory(await pool.run(t, inventoryScript(opts.dataRoot, opts.cluster), { step: "distribute: list blobs", logLevel: "debug" }));
+  const inv = parseInventory(
+    await pool.run(t, inventoryScript(opts.dataRoot, opts.cluster), {
+      step: "distribute: list blobs",
+      logLevel: "debug",
+    }),
+  );
   const unique = [...new Set(opts.layers)];
   const missing = unique.filter((d) => !inv.complete.has(d.slice(7)));
   if (missing.length) hlog.info(`sending ${missing.length} of ${unique.length} layer blob(s)`);
@@ -184,7 +228,8 @@ async function distributeToHost(pool: SshPool, t: SshTarget, opts: DistributeOpt
         await pool.exec(t, receiveBlobScript(opts.dataRoot, hex, size, offset), {
           step,
           logLevel: "debug",
-          stdin: offset < size ? fs.createReadStream(opts.layout.blobPath(d), { start: offset }) : Buffer.alloc(0),
+          stdin:
+            offset < size ? fs.createReadStream(opts.layout.blobPath(d), { start: offset }) : Buffer.alloc(0),
           onStdinBytes: (n) => {
             stats.sentBytes = base + n;
             progress?.({ host: t.host, phase: "send", digest: d, bytes: offset + n, total: size });
@@ -212,9 +257,16 @@ async function distributeToHost(pool: SshPool, t: SshTarget, opts: DistributeOpt
   const whiteouts = new Map<string, Whiteouts>();
   for (const d of opts.layers.slice(from)) whiteouts.set(d, await whiteoutsOf(opts.layout, d));
   progress?.({ host: t.host, phase: "materialise" });
-  hlog.info(plan.kind === "append" ? `extracting layers ${from + 1}..${opts.layers.length} onto the rootfs` : `building the rootfs from ${opts.layers.length} layer(s)${inv.materialised ? " (a layer below the top changed)" : ""}`);
-  await pool.exec(t, "sh -s", { stdin: materialiseScript(opts.dataRoot, opts.cluster, opts.layers, plan, whiteouts), step: "distribute: materialise rootfs", logLevel: "debug" });
+  hlog.info(
+    plan.kind === "append"
+      ? `extracting layers ${from + 1}..${opts.layers.length} onto the rootfs`
+      : `building the rootfs from ${opts.layers.length} layer(s)${inv.materialised ? " (a layer below the top changed)" : ""}`,
+  );
+  await pool.exec(t, "sh -s", {
+    stdin: materialiseScript(opts.dataRoot, opts.cluster, opts.layers, plan, whiteouts),
+    step: "distribute: materialise rootfs",
+    logLevel: "debug",
+  });
   stats.materialisedFrom = from;
   progress?.({ host: t.host, phase: "done" });
 }
-

@@ -61,7 +61,8 @@ export function parseInventory(stdout: string): NodeBlobInventory {
   let materialised: string[] | undefined;
   try {
     const parsed = JSON.parse((json ?? "").trim() || "null") as { layers?: unknown } | null;
-    if (parsed && Array.isArray(parsed.layers) && parsed.layers.every((x) => typeof x === "string")) materialised = parsed.layers as string[];
+    if (parsed && Array.isArray(parsed.layers) && parsed.layers.every((x) => typeof x === "string"))
+      materialised = parsed.layers as string[];
   } catch {
     materialised = undefined; // half-written or foreign: rebuild
   }
@@ -83,7 +84,8 @@ export function planMaterialise(desired: string[], inv: NodeBlobInventory): Mate
   const cur = inv.materialised;
   if (!cur || !inv.rootfsExists) return { kind: "rebuild" };
   if (cur.length === desired.length && cur.every((d, i) => d === desired[i])) return { kind: "none" };
-  if (cur.length < desired.length && cur.every((d, i) => d === desired[i])) return { kind: "append", from: cur.length };
+  if (cur.length < desired.length && cur.every((d, i) => d === desired[i]))
+    return { kind: "append", from: cur.length };
   return { kind: "rebuild" };
 }
 
@@ -94,7 +96,9 @@ export function receiveBlobScript(dataRoot: string, hex: string, size: number, o
     `set -e`,
     `mkdir -p ${q(dir)}`,
     `cd ${q(dir)}`,
-    offset === 0 ? `: > ${hex}.partial` : `[ "$(wc -c < ${hex}.partial)" -eq ${offset} ] || { echo "partial upload of sha256:${hex} changed size under us" >&2; rm -f ${hex}.partial; exit 93; }`,
+    offset === 0
+      ? `: > ${hex}.partial`
+      : `[ "$(wc -c < ${hex}.partial)" -eq ${offset} ] || { echo "partial upload of sha256:${hex} changed size under us" >&2; rm -f ${hex}.partial; exit 93; }`,
     `cat >> ${hex}.partial`,
     `got=$(wc -c < ${hex}.partial)`,
     `if [ "$got" -ne ${size} ]; then echo "short transfer of sha256:${hex}: $got of ${size} bytes" >&2; exit 91; fi`,
@@ -107,14 +111,23 @@ function layerScript(blobsDir: string, target: string, digest: string, wh: White
   const hex = digest.slice("sha256:".length);
   const lines: string[] = [];
   // Whiteouts apply to the layers below, so they go first; the layer's own entries follow.
-  for (const d of wh.opaque) lines.push(`if [ -d ${q(target + "/" + d)} ]; then find ${q(target + "/" + d)} -mindepth 1 -maxdepth 1 -exec rm -rf {} +; fi`);
+  for (const d of wh.opaque)
+    lines.push(
+      `if [ -d ${q(target + "/" + d)} ]; then find ${q(target + "/" + d)} -mindepth 1 -maxdepth 1 -exec rm -rf {} +; fi`,
+    );
   for (const r of wh.remove) lines.push(`rm -rf ${q(target + "/" + r)}`);
   lines.push(`tar -xf ${q(blobsDir + "/" + hex)} -C ${q(target)} --exclude='.wh.*'`);
   return lines;
 }
 
 /** The sh script that materialises `desired` per `plan`; ends by writing layers.json atomically. */
-export function materialiseScript(dataRoot: string, cluster: string, desired: string[], plan: Exclude<Materialise, { kind: "none" }>, whiteouts: Map<string, Whiteouts>): string {
+export function materialiseScript(
+  dataRoot: string,
+  cluster: string,
+  desired: string[],
+  plan: Exclude<Materialise, { kind: "none" }>,
+  whiteouts: Map<string, Whiteouts>,
+): string {
   const p = nodePaths(dataRoot, cluster);
   const json = JSON.stringify({ layers: desired });
   const lines = [`set -e`, `mkdir -p ${q(p.clusterDir)}`, `rm -f ${q(p.layersJson)}`];
@@ -126,21 +139,34 @@ export function materialiseScript(dataRoot: string, cluster: string, desired: st
     lines.push(`echo "extracting layer ${i + 1}/${desired.length} ${d.slice(0, 19)}"`);
     lines.push(...layerScript(p.blobs, target, d, whiteouts.get(d) ?? { remove: [], opaque: [] }));
   }
-  if (plan.kind === "rebuild") lines.push(`rm -rf ${q(p.rootfs + ".old")}`, `if [ -d ${q(p.rootfs)} ]; then mv ${q(p.rootfs)} ${q(p.rootfs + ".old")}; fi`, `mv ${q(target)} ${q(p.rootfs)}`, `rm -rf ${q(p.rootfs + ".old")}`);
-  lines.push(`printf '%s\\n' ${q(json)} > ${q(p.layersJson + ".tmp")}`, `mv -f ${q(p.layersJson + ".tmp")} ${q(p.layersJson)}`);
+  if (plan.kind === "rebuild")
+    lines.push(
+      `rm -rf ${q(p.rootfs + ".old")}`,
+      `if [ -d ${q(p.rootfs)} ]; then mv ${q(p.rootfs)} ${q(p.rootfs + ".old")}; fi`,
+      `mv ${q(target)} ${q(p.rootfs)}`,
+      `rm -rf ${q(p.rootfs + ".old")}`,
+    );
+  lines.push(
+    `printf '%s\\n' ${q(json)} > ${q(p.layersJson + ".tmp")}`,
+    `mv -f ${q(p.layersJson + ".tmp")} ${q(p.layersJson)}`,
+  );
   return lines.join("\n") + "\n";
 }
 
 /** Validates and splits a tar entry name into a whiteout, or undefined for ordinary entries. Throws on unsafe names. */
-export function classifyWhiteout(entryName: string): { kind: "opaque"; dir: string } | { kind: "remove"; path: string } | undefined {
+export function classifyWhiteout(
+  entryName: string,
+): { kind: "opaque"; dir: string } | { kind: "remove"; path: string } | undefined {
   const name = entryName.replace(/^\.\//, "").replace(/\/+$/, "");
   const base = path.posix.basename(name);
   if (!base.startsWith(".wh.")) return undefined;
   const parts = name.split("/");
-  if (name.startsWith("/") || parts.some((x) => x === ".." || x === "")) throw new Error(`unsafe whiteout entry ${JSON.stringify(entryName)}`);
+  if (name.startsWith("/") || parts.some((x) => x === ".." || x === ""))
+    throw new Error(`unsafe whiteout entry ${JSON.stringify(entryName)}`);
   const dir = path.posix.dirname(name);
   if (base === ".wh..wh..opq") return { kind: "opaque", dir: dir === "." ? "." : dir };
   const target = base.slice(".wh.".length);
-  if (!target || target === "." || target === "..") throw new Error(`unsafe whiteout entry ${JSON.stringify(entryName)}`);
+  if (!target || target === "." || target === "..")
+    throw new Error(`unsafe whiteout entry ${JSON.stringify(entryName)}`);
   return { kind: "remove", path: dir === "." ? target : `${dir}/${target}` };
 }

@@ -40,10 +40,16 @@ export function keyTypeOf(blob: Buffer): string {
   return blob.subarray(4, 4 + len).toString("latin1");
 }
 
-export type HostKeyCheck = { status: "match" } | { status: "unknown" } | { status: "mismatch"; recorded: KnownHostEntry[] };
+export type HostKeyCheck =
+  { status: "match" } | { status: "unknown" } | { status: "mismatch"; recorded: KnownHostEntry[] };
 
 /** Pure: compares a presented key with the recorded entries for host:port. */
-export function checkHostKey(entries: KnownHostEntry[], host: string, port: number, keyBlob: Buffer): HostKeyCheck {
+export function checkHostKey(
+  entries: KnownHostEntry[],
+  host: string,
+  port: number,
+  keyBlob: Buffer,
+): HostKeyCheck {
   const pattern = hostPattern(host, port);
   const recorded = entries.filter((e) => e.hosts.includes(pattern));
   if (recorded.length === 0) return { status: "unknown" };
@@ -62,13 +68,22 @@ export async function readKnownHosts(file: string): Promise<KnownHostEntry[]> {
 }
 
 /** Appends an entry under a lock (several processes may dial new hosts at once). */
-export async function recordHostKey(file: string, host: string, port: number, keyBlob: Buffer): Promise<void> {
+export async function recordHostKey(
+  file: string,
+  host: string,
+  port: number,
+  keyBlob: Buffer,
+): Promise<void> {
   await fs.promises.mkdir(path.dirname(file), { recursive: true });
   const release = await acquireLock(file + ".lock", `known hosts file ${file}`);
   try {
     const entries = await readKnownHosts(file);
     if (checkHostKey(entries, host, port, keyBlob).status === "match") return;
-    await fs.promises.appendFile(file, formatKnownHost(host, port, keyTypeOf(keyBlob), keyBlob.toString("base64")) + "\n", { mode: 0o600 });
+    await fs.promises.appendFile(
+      file,
+      formatKnownHost(host, port, keyTypeOf(keyBlob), keyBlob.toString("base64")) + "\n",
+      { mode: 0o600 },
+    );
   } finally {
     await release();
   }

@@ -129,7 +129,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function targetKey(t: SshTarget): string {
   const cred = crypto
     .createHash("sha256")
-    .update(JSON.stringify([t.password ?? null, t.privateKeyPath ?? null, t.privateKey === undefined ? null : Buffer.from(t.privateKey).toString("base64"), t.passphrase ?? null, t.sudo ?? false, t.sudoPassword ?? null]))
+    .update(
+      JSON.stringify([
+        t.password ?? null,
+        t.privateKeyPath ?? null,
+        t.privateKey === undefined ? null : Buffer.from(t.privateKey).toString("base64"),
+        t.passphrase ?? null,
+        t.sudo ?? false,
+        t.sudoPassword ?? null,
+      ]),
+    )
     .digest("hex")
     .slice(0, 16);
   return `${t.user}@${t.host}:${t.port}#${cred}`;
@@ -191,7 +200,16 @@ export class SshPool {
         releaseHost = await conn.channels.acquire();
         res = await this.runChannel(t, conn, full, sudo, step, opts);
       }
-      if (res.code !== 0 && !opts.allowFail) throw new CommandError(t.host, step, res.code, tailLines([res.stdout.replace(/\n+$/, ""), res.stderr.replace(/\n+$/, "")].filter(Boolean).join("\n"), 20).trim());
+      if (res.code !== 0 && !opts.allowFail)
+        throw new CommandError(
+          t.host,
+          step,
+          res.code,
+          tailLines(
+            [res.stdout.replace(/\n+$/, ""), res.stderr.replace(/\n+$/, "")].filter(Boolean).join("\n"),
+            20,
+          ).trim(),
+        );
       return res;
     } finally {
       releaseHost();
@@ -209,7 +227,12 @@ export class SshPool {
    * node. The file is written to `<remotePath>.sealer-tmp.<pid>`, its size checked against what
    * was sent, then renamed: a reader sees the old file or the complete new one, never a part.
    */
-  async upload(t: SshTarget, source: Readable | Buffer | string, remotePath: string, opts: { mode?: number; onBytes?: (n: number) => void; step?: string } = {}): Promise<void> {
+  async upload(
+    t: SshTarget,
+    source: Readable | Buffer | string,
+    remotePath: string,
+    opts: { mode?: number; onBytes?: (n: number) => void; step?: string } = {},
+  ): Promise<void> {
     const step = opts.step ?? `upload ${remotePath}`;
     const mode = (opts.mode ?? 0o644).toString(8);
     const dest = shellQuote(remotePath);
@@ -226,12 +249,16 @@ export class SshPool {
     const prologue = `set -e; mkdir -p "$(dirname ${dest})"; tmp=${tmpExpr}; trap 'rm -f "$tmp"' EXIT; cat > "$tmp"; got=$(wc -c < "$tmp")`;
     if (size !== undefined) {
       // One round trip: the node knows how many bytes to expect.
-      await this.exec(t, `${prologue}; if [ "$got" -ne ${size} ]; then echo "short upload: $got of ${size} bytes arrived" >&2; exit 90; fi; chmod ${mode} "$tmp"; mv -f "$tmp" ${dest}; trap - EXIT`, {
-        stdin,
-        step,
-        logLevel: "debug",
-        ...(opts.onBytes ? { onStdinBytes: opts.onBytes } : {}),
-      });
+      await this.exec(
+        t,
+        `${prologue}; if [ "$got" -ne ${size} ]; then echo "short upload: $got of ${size} bytes arrived" >&2; exit 90; fi; chmod ${mode} "$tmp"; mv -f "$tmp" ${dest}; trap - EXIT`,
+        {
+          stdin,
+          step,
+          logLevel: "debug",
+          ...(opts.onBytes ? { onStdinBytes: opts.onBytes } : {}),
+        },
+      );
       return;
     }
     // Unknown length: keep the temp file, compare sizes, then rename in a second command.
@@ -248,9 +275,14 @@ export class SshPool {
     const [tmp, got] = res.stdout.trim().split(" ");
     if (!tmp || Number(got) !== sent) {
       await this.exec(t, `rm -f ${shellQuote(tmp ?? "")}`, { step, allowFail: true, logLevel: "debug" });
-      throw new TransientError(`[${t.host}] step "${step}": short upload: ${got ?? "?"} of ${sent} bytes arrived`);
+      throw new TransientError(
+        `[${t.host}] step "${step}": short upload: ${got ?? "?"} of ${sent} bytes arrived`,
+      );
     }
-    await this.exec(t, `chmod ${mode} ${shellQuote(tmp)} && mv -f ${shellQuote(tmp)} ${dest}`, { step, logLevel: "debug" });
+    await this.exec(t, `chmod ${mode} ${shellQuote(tmp)} && mv -f ${shellQuote(tmp)} ${dest}`, {
+      step,
+      logLevel: "debug",
+    });
   }
 
   /** Drops the connection to a target (tests use it to simulate a broken link). */
@@ -316,9 +348,14 @@ export class SshPool {
         if (err instanceof UserError || this.closing) throw err;
         const what = errCode(err);
         if (attempt >= attempts)
-          throw new TransientError(`[${t.host}] step "connect": dial ${attempt}/${attempts} to ${hostPattern(t.host, t.port)} failed: ${what}; giving up (is sshd running and reachable?)`, { cause: err });
+          throw new TransientError(
+            `[${t.host}] step "connect": dial ${attempt}/${attempts} to ${hostPattern(t.host, t.port)} failed: ${what}; giving up (is sshd running and reachable?)`,
+            { cause: err },
+          );
         const wait = Math.round(delay * (0.75 + Math.random() * 0.5));
-        hlog.warn(`Dial ${attempt}/${attempts} to ${hostPattern(t.host, t.port)} failed: ${what}; retrying in ${wait}ms`);
+        hlog.warn(
+          `Dial ${attempt}/${attempts} to ${hostPattern(t.host, t.port)} failed: ${what}; retrying in ${wait}ms`,
+        );
         await sleep(wait);
         delay = Math.min(delay * 2, 5_000);
       }
@@ -350,14 +387,26 @@ export class SshPool {
               return verify(true);
             case "unknown":
               if (!this.opts.acceptNewHostKeys) {
-                unknownRefused = new UserError(`host key of ${hostPattern(t.host, t.port)} is not in ${knownHostsFile} and recording new keys is off; add it (ssh-keyscan) or allow new host keys`);
+                unknownRefused = new UserError(
+                  `host key of ${hostPattern(t.host, t.port)} is not in ${knownHostsFile} and recording new keys is off; add it (ssh-keyscan) or allow new host keys`,
+                );
                 return verify(false);
               }
               await recordHostKey(knownHostsFile, t.host, t.port, keyBlob);
-              log.forHost(t.host).info(`recorded host key ${keyTypeOf(keyBlob)} SHA256:${fingerprint(keyBlob)} in ${knownHostsFile}`);
+              log
+                .forHost(t.host)
+                .info(
+                  `recorded host key ${keyTypeOf(keyBlob)} SHA256:${fingerprint(keyBlob)} in ${knownHostsFile}`,
+                );
               return verify(true);
             case "mismatch":
-              mismatch = new HostKeyMismatchError(t.host, t.port, knownHostsFile, keyTypeOf(keyBlob), fingerprint(keyBlob));
+              mismatch = new HostKeyMismatchError(
+                t.host,
+                t.port,
+                knownHostsFile,
+                keyTypeOf(keyBlob),
+                fingerprint(keyBlob),
+              );
               return verify(false);
           }
         })().catch((err: unknown) => {
@@ -375,7 +424,9 @@ export class SshPool {
         settled = true;
         resolve();
       });
-      client.on("keyboard-interactive", (_name, _instr, _lang, prompts, finish) => finish(prompts.map(() => t.password ?? "")));
+      client.on("keyboard-interactive", (_name, _instr, _lang, prompts, finish) =>
+        finish(prompts.map(() => t.password ?? "")),
+      );
       client.on("error", (err: Error & { level?: string }) => {
         conn.closed = true;
         if (settled) return; // errors after ready surface as a lost channel
@@ -384,9 +435,17 @@ export class SshPool {
           if (mismatch) return reject(mismatch);
           if (unknownRefused) return reject(unknownRefused);
           if (err.level === "client-authentication")
-            return reject(new UserError(`[${t.host}] step "connect": authentication failed for ${t.user}@${hostPattern(t.host, t.port)} (${[privateKey !== undefined ? "key" : "", t.password !== undefined ? "password" : ""].filter(Boolean).join(", ") || "no credentials given"}); check the user, key, passphrase or password`));
+            return reject(
+              new UserError(
+                `[${t.host}] step "connect": authentication failed for ${t.user}@${hostPattern(t.host, t.port)} (${[privateKey !== undefined ? "key" : "", t.password !== undefined ? "password" : ""].filter(Boolean).join(", ") || "no credentials given"}); check the user, key, passphrase or password`,
+              ),
+            );
           if (/passphrase|encrypted private key|Cannot parse privateKey/i.test(err.message))
-            return reject(new UserError(`[${t.host}] step "connect": cannot use the private key for ${t.user}: ${err.message} (wrong or missing passphrase?)`));
+            return reject(
+              new UserError(
+                `[${t.host}] step "connect": cannot use the private key for ${t.user}: ${err.message} (wrong or missing passphrase?)`,
+              ),
+            );
           reject(err);
         });
       });
@@ -401,7 +460,13 @@ export class SshPool {
         client.connect(cfg);
       } catch (err) {
         settled = true;
-        reject(err instanceof Error && /privateKey|passphrase/i.test(err.message) ? new UserError(`[${t.host}] step "connect": cannot use the private key for ${t.user}: ${err.message} (wrong or missing passphrase?)`) : err);
+        reject(
+          err instanceof Error && /privateKey|passphrase/i.test(err.message)
+            ? new UserError(
+                `[${t.host}] step "connect": cannot use the private key for ${t.user}: ${err.message} (wrong or missing passphrase?)`,
+              )
+            : err,
+        );
       }
     });
     return conn;
@@ -419,9 +484,14 @@ export class SshPool {
           release();
         }
         if (res.code === 0) return "nopasswd";
-        if (res.code === 127 || /not found/.test(res.stderr)) throw new UserError(`[${t.host}] step "${step}": sudo is not installed for user ${t.user}; install sudo or log in as root`);
+        if (res.code === 127 || /not found/.test(res.stderr))
+          throw new UserError(
+            `[${t.host}] step "${step}": sudo is not installed for user ${t.user}; install sudo or log in as root`,
+          );
         if (t.sudoPassword === undefined && t.password === undefined)
-          throw new UserError(`[${t.host}] step "${step}": user ${t.user} needs a password for sudo; give the sudo password (Clusterfile ssh.passwd / --sudo-password) or allow NOPASSWD for this user`);
+          throw new UserError(
+            `[${t.host}] step "${step}": user ${t.user} needs a password for sudo; give the sudo password (Clusterfile ssh.passwd / --sudo-password) or allow NOPASSWD for this user`,
+          );
         return "password";
       })();
       conn.sudo.catch(() => {
@@ -431,7 +501,14 @@ export class SshPool {
     return conn.sudo;
   }
 
-  private runChannel(t: SshTarget, conn: Conn, command: string, sudo: SudoMode, step: string, opts: ExecOptions): Promise<ExecResult> {
+  private runChannel(
+    t: SshTarget,
+    conn: Conn,
+    command: string,
+    sudo: SudoMode,
+    step: string,
+    opts: ExecOptions,
+  ): Promise<ExecResult> {
     const hlog = log.forHost(t.host);
     const level = opts.logLevel ?? "info";
     return new Promise<ExecResult>((resolve, reject) => {
@@ -444,15 +521,25 @@ export class SshPool {
         else resolve(res!);
       };
       let timer: NodeJS.Timeout | undefined;
-      const lost = (why: string) => finish(new ConnectionLostError(`[${t.host}] step "${step}": connection lost (${why})`));
-      if (conn.closed) return finish(new NotStartedError(`[${t.host}] step "${step}": connection lost (closed before the command started)`));
+      const lost = (why: string) =>
+        finish(new ConnectionLostError(`[${t.host}] step "${step}": connection lost (${why})`));
+      if (conn.closed)
+        return finish(
+          new NotStartedError(
+            `[${t.host}] step "${step}": connection lost (closed before the command started)`,
+          ),
+        );
       const onClientClose = () => lost("connection closed");
       conn.client.once("close", onClientClose);
       try {
         conn.client.exec(command, (err, ch: ClientChannel) => {
           if (err) {
             conn.client.removeListener("close", onClientClose);
-            return finish(new NotStartedError(`[${t.host}] step "${step}": could not open a channel: ${err.message}`, { cause: err }));
+            return finish(
+              new NotStartedError(`[${t.host}] step "${step}": could not open a channel: ${err.message}`, {
+                cause: err,
+              }),
+            );
           }
           const out: Buffer[] = [];
           const errb: Buffer[] = [];
@@ -496,17 +583,23 @@ export class SshPool {
             conn.client.removeListener("close", onClientClose);
             so.flush();
             se.flush();
-            if (exitCode === undefined && exitSignal === undefined) return lost("the channel closed without an exit status");
+            if (exitCode === undefined && exitSignal === undefined)
+              return lost("the channel closed without an exit status");
             finish(undefined, {
               code: exitCode ?? 128 + 9,
               stdout: Buffer.concat(out).toString("utf8"),
-              stderr: Buffer.concat(errb).toString("utf8") + (exitSignal ? `\nkilled by signal ${exitSignal}` : ""),
+              stderr:
+                Buffer.concat(errb).toString("utf8") + (exitSignal ? `\nkilled by signal ${exitSignal}` : ""),
             });
           });
           if (opts.timeoutMs) {
             timer = setTimeout(() => {
               ch.close();
-              finish(new TransientError(`[${t.host}] step "${step}": timed out after ${Math.round(opts.timeoutMs! / 1000)}s`));
+              finish(
+                new TransientError(
+                  `[${t.host}] step "${step}": timed out after ${Math.round(opts.timeoutMs! / 1000)}s`,
+                ),
+              );
             }, opts.timeoutMs);
           }
           if (sudo === "password") ch.write((t.sudoPassword ?? t.password ?? "") + "\n");
@@ -526,7 +619,11 @@ export class SshPool {
             });
             stdin.on("error", (e) => {
               ch.close();
-              finish(new Error(`[${t.host}] step "${step}": reading the local source failed: ${e.message}`, { cause: e }));
+              finish(
+                new Error(`[${t.host}] step "${step}": reading the local source failed: ${e.message}`, {
+                  cause: e,
+                }),
+              );
             });
             stdin.pipe(meter).pipe(ch);
           }

@@ -43,12 +43,16 @@ export function localNodesDir(home = sealerHome()): string {
 }
 
 function globalLockFile(): string {
-  return fs.existsSync("/run/lock") ? "/run/lock/sealer-local-nodes.lock" : path.join(os.tmpdir(), "sealer-local-nodes.lock");
+  return fs.existsSync("/run/lock")
+    ? "/run/lock/sealer-local-nodes.lock"
+    : path.join(os.tmpdir(), "sealer-local-nodes.lock");
 }
 
 export function requireRoot(what = "local nodes"): void {
   if (typeof process.getuid === "function" && process.getuid() !== 0)
-    throw new UserError(`${what} need root (network namespaces, bridges and overlay mounts): run this command as root, e.g. with sudo`);
+    throw new UserError(
+      `${what} need root (network namespaces, bridges and overlay mounts): run this command as root, e.g. with sudo`,
+    );
 }
 
 async function sh(cmd: string, args: string[], what: string): Promise<string> {
@@ -57,7 +61,9 @@ async function sh(cmd: string, args: string[], what: string): Promise<string> {
     return stdout;
   } catch (err) {
     const e = err as { stderr?: string; message: string };
-    throw new Error(`${what}: ${cmd} ${args.join(" ")} failed: ${(e.stderr || e.message).trim()}`, { cause: err });
+    throw new Error(`${what}: ${cmd} ${args.join(" ")} failed: ${(e.stderr || e.message).trim()}`, {
+      cause: err,
+    });
   }
 }
 
@@ -76,19 +82,26 @@ function pidAlive(pid: number | null | undefined): boolean {
 }
 
 /** The SSH target for a node: root by default, or the node's sudo user with `asSudoUser`. */
-export function nodeTarget(node: LocalNode, opts: { asSudoUser?: boolean; usePassword?: boolean } = {}): SshTarget {
+export function nodeTarget(
+  node: LocalNode,
+  opts: { asSudoUser?: boolean; usePassword?: boolean } = {},
+): SshTarget {
   if (opts.asSudoUser) {
-    if (!node.sudoUser) throw new UserError(`local node ${node.name} has no sudo user; create the nodes with --user`);
+    if (!node.sudoUser)
+      throw new UserError(`local node ${node.name} has no sudo user; create the nodes with --user`);
     return {
       host: node.ip,
       port: node.port,
       user: node.sudoUser.name,
       sudo: true,
       ...(opts.usePassword ? {} : { privateKeyPath: node.keyPath }),
-      ...(node.sudoUser.password !== undefined ? { password: node.sudoUser.password, sudoPassword: node.sudoUser.password } : {}),
+      ...(node.sudoUser.password !== undefined
+        ? { password: node.sudoUser.password, sudoPassword: node.sudoUser.password }
+        : {}),
     };
   }
-  if (opts.usePassword) return { host: node.ip, port: node.port, user: "root", password: node.rootPassword ?? "" };
+  if (opts.usePassword)
+    return { host: node.ip, port: node.port, user: "root", password: node.rootPassword ?? "" };
   return { host: node.ip, port: node.port, user: "root", privateKeyPath: node.keyPath };
 }
 
@@ -143,13 +156,22 @@ export function nodeRunning(n: LocalNode): { holder: boolean; sshd: boolean } {
  * Creates `count` nodes named `<prefix>-1..N`. On failure everything created so far is removed.
  * Requires root.
  */
-export async function createLocalNodes(opts: CreateLocalNodesOptions, home = sealerHome()): Promise<LocalNode[]> {
+export async function createLocalNodes(
+  opts: CreateLocalNodesOptions,
+  home = sealerHome(),
+): Promise<LocalNode[]> {
   requireRoot();
   const problems = validatePrefix(opts.prefix);
-  if (!Number.isInteger(opts.count) || opts.count < 1 || opts.count > 200) problems.push(`--count must be between 1 and 200 (got ${opts.count})`);
-  if (opts.subnet !== undefined && !parseSubnet(opts.subnet)) problems.push(`--subnet must look like 10.1.2.0/24 (got ${opts.subnet})`);
-  if (opts.sudoUser && !/^[a-z_][a-z0-9_-]{0,30}$/.test(opts.sudoUser.name)) problems.push(`--user must be a valid user name (got ${opts.sudoUser.name})`);
-  if (problems.length) throw new UserError(`Invalid local node options:\n${problems.map((p) => ` - ${p}`).join("\n")}`, { problems });
+  if (!Number.isInteger(opts.count) || opts.count < 1 || opts.count > 200)
+    problems.push(`--count must be between 1 and 200 (got ${opts.count})`);
+  if (opts.subnet !== undefined && !parseSubnet(opts.subnet))
+    problems.push(`--subnet must look like 10.1.2.0/24 (got ${opts.subnet})`);
+  if (opts.sudoUser && !/^[a-z_][a-z0-9_-]{0,30}$/.test(opts.sudoUser.name))
+    problems.push(`--user must be a valid user name (got ${opts.sudoUser.name})`);
+  if (problems.length)
+    throw new UserError(`Invalid local node options:\n${problems.map((p) => ` - ${p}`).join("\n")}`, {
+      problems,
+    });
   registerSecret(opts.sudoUser?.password);
   registerSecret(opts.rootPassword);
 
@@ -159,14 +181,18 @@ export async function createLocalNodes(opts: CreateLocalNodesOptions, home = sea
     const existing = await listLocalNodes(opts.prefix, home);
     const strayNs = (await netnsList()).filter((n) => new RegExp(`^${opts.prefix}-\\d+$`).test(n));
     if (existing.length || strayNs.length)
-      throw new UserError(`local nodes with prefix "${opts.prefix}" already exist (${[...existing.map((n) => n.name), ...strayNs].join(", ")}); delete them first with \`sealer nodes delete --name ${opts.prefix}\` or pick another --name`);
+      throw new UserError(
+        `local nodes with prefix "${opts.prefix}" already exist (${[...existing.map((n) => n.name), ...strayNs].join(", ")}); delete them first with \`sealer nodes delete --name ${opts.prefix}\` or pick another --name`,
+      );
     const subnet = opts.subnet ?? pickSubnet(opts.prefix, await usedSubnets());
     const sn = parseSubnet(subnet)!;
     if (opts.count > 250) throw new UserError(`subnet ${subnet} has room for 250 nodes`);
     const bridge = `sb-${shortHash(opts.prefix, 8)}`;
     const base = path.join(localNodesDir(home), `.${opts.prefix}`);
     await fs.promises.mkdir(base, { recursive: true });
-    log.info(`creating ${opts.count} local node(s) ${opts.prefix}-1..${opts.count} on ${subnet} (bridge ${bridge})`);
+    log.info(
+      `creating ${opts.count} local node(s) ${opts.prefix}-1..${opts.count} on ${subnet} (bridge ${bridge})`,
+    );
     await sh("ip", ["link", "add", bridge, "type", "bridge"], "creating the bridge");
     await fs.promises.writeFile(path.join(base, "bridge"), bridge);
     await sh("ip", ["addr", "add", `${subnetHost(sn, 1)}/24`, "dev", bridge], "addressing the bridge");
@@ -175,7 +201,11 @@ export async function createLocalNodes(opts: CreateLocalNodesOptions, home = sea
     const groupKey = path.join(base, "id_ed25519");
     await fs.promises.rm(groupKey, { force: true });
     await fs.promises.rm(groupKey + ".pub", { force: true });
-    await sh("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `sealer-local-${opts.prefix}`, "-f", groupKey], "generating the client key");
+    await sh(
+      "ssh-keygen",
+      ["-q", "-t", "ed25519", "-N", "", "-C", `sealer-local-${opts.prefix}`, "-f", groupKey],
+      "generating the client key",
+    );
     for (let i = 1; i <= opts.count; i++) {
       const node = await createNode(opts, i, subnetHost(sn, i + 1), subnet, bridge, groupKey, home);
       nodes.push(node);
@@ -186,15 +216,27 @@ export async function createLocalNodes(opts: CreateLocalNodesOptions, home = sea
     await fs.promises.rm(base, { recursive: true, force: true });
     return nodes;
   } catch (err) {
-    log.warn(`creating local nodes ${opts.prefix}-*: ${err instanceof Error ? err.message : String(err)}; removing what was created`);
-    await deleteLocalNodes(opts.prefix, home).catch((e: unknown) => log.warn(`cleanup of ${opts.prefix}: ${e instanceof Error ? e.message : String(e)}`));
+    log.warn(
+      `creating local nodes ${opts.prefix}-*: ${err instanceof Error ? err.message : String(err)}; removing what was created`,
+    );
+    await deleteLocalNodes(opts.prefix, home).catch((e: unknown) =>
+      log.warn(`cleanup of ${opts.prefix}: ${e instanceof Error ? e.message : String(e)}`),
+    );
     throw err;
   } finally {
     await release();
   }
 }
 
-async function createNode(opts: CreateLocalNodesOptions, index: number, ip: string, subnet: string, bridge: string, groupKey: string, home: string): Promise<LocalNode> {
+async function createNode(
+  opts: CreateLocalNodesOptions,
+  index: number,
+  ip: string,
+  subnet: string,
+  bridge: string,
+  groupKey: string,
+  home: string,
+): Promise<LocalNode> {
   const name = `${opts.prefix}-${index}`;
   const stateDir = path.join(localNodesDir(home), name);
   await fs.promises.rm(stateDir, { recursive: true, force: true });
@@ -214,11 +256,17 @@ async function createNode(opts: CreateLocalNodesOptions, index: number, ip: stri
   await fs.promises.mkdir(sshDir, { recursive: true, mode: 0o700 });
   await fs.promises.writeFile(path.join(sshDir, "authorized_keys"), pub, { mode: 0o600 });
   await generateHostKey(stateDir);
-  const hostKeyPub = (await fs.promises.readFile(path.join(stateDir, "ssh_host_ed25519_key.pub"), "utf8")).trim();
+  const hostKeyPub = (
+    await fs.promises.readFile(path.join(stateDir, "ssh_host_ed25519_key.pub"), "utf8")
+  ).trim();
 
   const veth = `sv${shortHash(opts.prefix, 6)}${index}`;
   await sh("ip", ["netns", "add", name], `creating netns ${name}`);
-  await sh("ip", ["link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", name], `creating the veth of ${name}`);
+  await sh(
+    "ip",
+    ["link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", name],
+    `creating the veth of ${name}`,
+  );
   await sh("ip", ["link", "set", veth, "master", bridge, "up"], `attaching ${veth} to ${bridge}`);
   await sh("ip", ["-n", name, "addr", "add", `${ip}/24`, "dev", "eth0"], `addressing ${name}`);
   await sh("ip", ["-n", name, "link", "set", "eth0", "up"], `bringing up eth0 in ${name}`);
@@ -227,14 +275,19 @@ async function createNode(opts: CreateLocalNodesOptions, index: number, ip: stri
   const setup = nodeSetupScript(stateDir, name, opts);
   const holderLog = path.join(stateDir, "holder.log");
   const fd = fs.openSync(holderLog, "a");
-  const child = spawn("ip", ["netns", "exec", name, "unshare", "--mount", "--uts", "--propagation", "private", "sh", "-c", setup], { detached: true, stdio: ["ignore", fd, fd] });
+  const child = spawn(
+    "ip",
+    ["netns", "exec", name, "unshare", "--mount", "--uts", "--propagation", "private", "sh", "-c", setup],
+    { detached: true, stdio: ["ignore", fd, fd] },
+  );
   fs.closeSync(fd);
   child.unref();
   const holderPid = child.pid!;
   await waitFor(
     async () => {
       const text = await fs.promises.readFile(holderLog, "utf8").catch(() => "");
-      if (text.includes("SEALER-NODE-FAILED")) throw new Error(`setting up node ${name} failed:\n${text.trim()}`);
+      if (text.includes("SEALER-NODE-FAILED"))
+        throw new Error(`setting up node ${name} failed:\n${text.trim()}`);
       if (!pidAlive(holderPid)) throw new Error(`the setup process of node ${name} exited:\n${text.trim()}`);
       return text.includes("SEALER-NODE-READY");
     },
@@ -278,22 +331,41 @@ function nodeSetupScript(stateDir: string, name: string, opts: CreateLocalNodesO
   const lines = ["set -e", "trap 'echo SEALER-NODE-FAILED' EXIT", `exec 3<${q(stateDir)}`];
   for (const d of OVERLAY_DIRS) {
     if (!fs.existsSync(`/${d}`)) continue;
-    lines.push(`mount -t overlay overlay -o lowerdir=/${d},upperdir=${S}/upper/${d},workdir=${S}/work/${d} /${d}`);
+    lines.push(
+      `mount -t overlay overlay -o lowerdir=/${d},upperdir=${S}/upper/${d},workdir=${S}/work/${d} /${d}`,
+    );
   }
   lines.push(`mount --no-canonicalize --bind ${S}/tmp /tmp`);
   lines.push(`install -m 600 ${S}/ssh_host_ed25519_key ${NODE_HOST_KEY}`);
-  lines.push(`echo ${q(name)} > /etc/hostname`, `hostname ${q(name)}`, `printf '127.0.1.1 %s\\n' ${q(name)} >> /etc/hosts`);
+  lines.push(
+    `echo ${q(name)} > /etc/hostname`,
+    `hostname ${q(name)}`,
+    `printf '127.0.1.1 %s\\n' ${q(name)} >> /etc/hosts`,
+  );
   const u = opts.sudoUser;
   if (u) {
     const home = `/home/${u.name}`;
     lines.push(`id ${q(u.name)} >/dev/null 2>&1 || useradd -m -d ${q(home)} -s /bin/sh ${q(u.name)}`);
-    lines.push(`mkdir -p ${q(home + "/.ssh")} && cp /root/.ssh/authorized_keys ${q(home + "/.ssh/authorized_keys")}`);
-    lines.push(`chown -R ${q(u.name)}: ${q(home + "/.ssh")} && chmod 700 ${q(home + "/.ssh")} && chmod 600 ${q(home + "/.ssh/authorized_keys")}`);
-    lines.push(`mkdir -p /etc/sudoers.d && printf '%s\\n' ${q(`${u.name} ALL=(ALL:ALL) ${u.nopasswd === false ? "" : "NOPASSWD: "}ALL`)} > /etc/sudoers.d/sealer-${u.name} && chmod 0440 /etc/sudoers.d/sealer-${u.name}`);
+    lines.push(
+      `mkdir -p ${q(home + "/.ssh")} && cp /root/.ssh/authorized_keys ${q(home + "/.ssh/authorized_keys")}`,
+    );
+    lines.push(
+      `chown -R ${q(u.name)}: ${q(home + "/.ssh")} && chmod 700 ${q(home + "/.ssh")} && chmod 600 ${q(home + "/.ssh/authorized_keys")}`,
+    );
+    lines.push(
+      `mkdir -p /etc/sudoers.d && printf '%s\\n' ${q(`${u.name} ALL=(ALL:ALL) ${u.nopasswd === false ? "" : "NOPASSWD: "}ALL`)} > /etc/sudoers.d/sealer-${u.name} && chmod 0440 /etc/sudoers.d/sealer-${u.name}`,
+    );
     if (u.password !== undefined) lines.push(`printf '%s\\n' ${q(`${u.name}:${u.password}`)} | chpasswd`);
   }
-  if (opts.rootPassword !== undefined) lines.push(`printf '%s\\n' ${q(`root:${opts.rootPassword}`)} | chpasswd`);
-  lines.push("mkdir -p /run/sshd", "exec 3<&-", "trap - EXIT", "echo SEALER-NODE-READY", "exec sleep infinity");
+  if (opts.rootPassword !== undefined)
+    lines.push(`printf '%s\\n' ${q(`root:${opts.rootPassword}`)} | chpasswd`);
+  lines.push(
+    "mkdir -p /run/sshd",
+    "exec 3<&-",
+    "trap - EXIT",
+    "echo SEALER-NODE-READY",
+    "exec sleep infinity",
+  );
   return lines.join("\n");
 }
 
@@ -330,15 +402,42 @@ export function sshAnswers(ip: string, port = 22, timeoutMs = 1000): Promise<boo
 export async function startSshd(node: LocalNode, opts: { wait?: boolean } = {}): Promise<LocalNode> {
   requireRoot();
   if (pidAlive(node.sshdPid)) await stopSshd(node);
-  if (!pidAlive(node.holderPid)) throw new UserError(`local node ${node.name} is not running (its namespace holder pid ${node.holderPid} is gone); delete and create it again`);
+  if (!pidAlive(node.holderPid))
+    throw new UserError(
+      `local node ${node.name} is not running (its namespace holder pid ${node.holderPid} is gone); delete and create it again`,
+    );
   const hk = NODE_HOST_KEY;
   const fd = fs.openSync(path.join(node.stateDir, "sshd.log"), "a");
   const args = [
-    "--target", String(node.holderPid), "--mount", "--uts", "--net", "--",
-    "/usr/sbin/sshd", "-D", "-e", "-h", hk,
-    "-o", `ListenAddress=${node.ip}`, "-o", "PidFile=none", "-o", "PermitRootLogin=yes",
-    "-o", "PasswordAuthentication=yes", "-o", "KbdInteractiveAuthentication=no", "-o", "UsePAM=yes",
-    "-o", "MaxStartups=200", "-o", "MaxSessions=20", "-o", "UseDNS=no",
+    "--target",
+    String(node.holderPid),
+    "--mount",
+    "--uts",
+    "--net",
+    "--",
+    "/usr/sbin/sshd",
+    "-D",
+    "-e",
+    "-h",
+    hk,
+    "-o",
+    `ListenAddress=${node.ip}`,
+    "-o",
+    "PidFile=none",
+    "-o",
+    "PermitRootLogin=yes",
+    "-o",
+    "PasswordAuthentication=yes",
+    "-o",
+    "KbdInteractiveAuthentication=no",
+    "-o",
+    "UsePAM=yes",
+    "-o",
+    "MaxStartups=200",
+    "-o",
+    "MaxSessions=20",
+    "-o",
+    "UseDNS=no",
   ];
   const child = spawn("nsenter", args, { detached: true, stdio: ["ignore", fd, fd] });
   fs.closeSync(fd);
@@ -349,7 +448,9 @@ export async function startSshd(node: LocalNode, opts: { wait?: boolean } = {}):
     await waitFor(
       async () => {
         if (!pidAlive(child.pid)) {
-          const text = await fs.promises.readFile(path.join(node.stateDir, "sshd.log"), "utf8").catch(() => "");
+          const text = await fs.promises
+            .readFile(path.join(node.stateDir, "sshd.log"), "utf8")
+            .catch(() => "");
           throw new Error(`sshd of node ${node.name} exited:\n${text.split("\n").slice(-10).join("\n")}`);
         }
         return sshAnswers(node.ip, node.port);
@@ -369,7 +470,10 @@ export async function stopSshd(node: LocalNode): Promise<LocalNode> {
 }
 
 /** Kills every process of the node (sshd, its sessions, anything started over SSH) but the holder. */
-export async function killNodeProcesses(node: LocalNode, opts: { includeHolder?: boolean } = {}): Promise<number[]> {
+export async function killNodeProcesses(
+  node: LocalNode,
+  opts: { includeHolder?: boolean } = {},
+): Promise<number[]> {
   const pids = (await netnsPids(node.netns)).filter((p) => opts.includeHolder || p !== node.holderPid);
   await killAndWait(pids);
   return pids;
@@ -379,22 +483,38 @@ export async function killNodeProcesses(node: LocalNode, opts: { includeHolder?:
 export async function regenerateHostKey(node: LocalNode): Promise<LocalNode> {
   await generateHostKey(node.stateDir);
   const key = await fs.promises.readFile(path.join(node.stateDir, "ssh_host_ed25519_key"));
-  const res = await execInNode(node, `umask 077; printf '%s' ${key.toString("base64")} | base64 -d > ${NODE_HOST_KEY}`);
+  const res = await execInNode(
+    node,
+    `umask 077; printf '%s' ${key.toString("base64")} | base64 -d > ${NODE_HOST_KEY}`,
+  );
   if (res.code !== 0) throw new Error(`installing a new host key in ${node.name}: ${res.stderr.trim()}`);
-  const hostKeyPub = (await fs.promises.readFile(path.join(node.stateDir, "ssh_host_ed25519_key.pub"), "utf8")).trim();
+  const hostKeyPub = (
+    await fs.promises.readFile(path.join(node.stateDir, "ssh_host_ed25519_key.pub"), "utf8")
+  ).trim();
   const updated = { ...node, hostKeyPub };
   await writeJsonAtomic(path.join(node.stateDir, "node.json"), updated, 0o600);
   return updated;
 }
 
 /** Runs a command inside the node (its mount and network namespaces) without SSH: for tests and inspection. */
-export async function execInNode(node: LocalNode, command: string): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function execInNode(
+  node: LocalNode,
+  command: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await execFileP("nsenter", ["--target", String(node.holderPid), "--mount", "--uts", "--net", "--", "sh", "-c", command], { maxBuffer: 64 << 20 });
+    const { stdout, stderr } = await execFileP(
+      "nsenter",
+      ["--target", String(node.holderPid), "--mount", "--uts", "--net", "--", "sh", "-c", command],
+      { maxBuffer: 64 << 20 },
+    );
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === "number" ? e.code : 1, stdout: e.stdout ?? "", stderr: e.stderr ?? String(err) };
+    return {
+      code: typeof e.code === "number" ? e.code : 1,
+      stdout: e.stdout ?? "",
+      stderr: e.stderr ?? String(err),
+    };
   }
 }
 
@@ -419,7 +539,11 @@ async function killAndWait(pids: Array<number | null | undefined>): Promise<void
       // already gone
     }
   }
-  await waitFor(async () => live.every((p) => !pidAlive(p) || isZombie(p)), 10_000, `processes ${live.join(", ")} to exit`);
+  await waitFor(
+    async () => live.every((p) => !pidAlive(p) || isZombie(p)),
+    10_000,
+    `processes ${live.join(", ")} to exit`,
+  );
 }
 
 function isZombie(pid: number): boolean {
@@ -439,7 +563,10 @@ function isZombie(pid: number): boolean {
 export async function deleteLocalNodes(prefix: string, home = sealerHome()): Promise<string[]> {
   requireRoot();
   const problems = validatePrefix(prefix);
-  if (problems.length) throw new UserError(`Invalid local node name prefix:\n${problems.map((p) => ` - ${p}`).join("\n")}`, { problems });
+  if (problems.length)
+    throw new UserError(`Invalid local node name prefix:\n${problems.map((p) => ` - ${p}`).join("\n")}`, {
+      problems,
+    });
   const nodes = await listLocalNodes(prefix, home);
   const re = new RegExp(`^${prefix}-\\d+$`);
   const names = new Set([...nodes.map((n) => n.netns), ...(await netnsList()).filter((n) => re.test(n))]);
@@ -450,14 +577,17 @@ export async function deleteLocalNodes(prefix: string, home = sealerHome()): Pro
   for (const ns of names) {
     const node = nodes.find((n) => n.netns === ns);
     await killAndWait([...(await netnsPids(ns)), node?.sshdPid, node?.holderPid]);
-    await execFileP("ip", ["netns", "del", ns]).catch((err: unknown) => log.debug(`ip netns del ${ns}: ${String(err)}`));
+    await execFileP("ip", ["netns", "del", ns]).catch((err: unknown) =>
+      log.debug(`ip netns del ${ns}: ${String(err)}`),
+    );
   }
   const others = (await listLocalNodes(undefined, home)).filter((n) => n.prefix !== prefix);
   for (const br of bridges) {
     if (others.some((n) => n.bridge === br)) continue;
     await execFileP("ip", ["link", "del", br]).catch(() => undefined);
   }
-  for (const n of names) await fs.promises.rm(path.join(localNodesDir(home), n), { recursive: true, force: true });
+  for (const n of names)
+    await fs.promises.rm(path.join(localNodesDir(home), n), { recursive: true, force: true });
   // These hosts are gone for good: their pinned keys would only make a re-created node look like an attack.
   for (const n of nodes) await forgetHostKey(dataPaths.knownHosts(home), n.ip, n.port).catch(() => 0);
   await fs.promises.rm(partial, { recursive: true, force: true });

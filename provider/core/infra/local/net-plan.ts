@@ -22,7 +22,10 @@ export function subnetHost(s: Subnet24, host: number): string {
 
 /** Prefix rules: netns, bridge and veth names are derived from it. */
 export function validatePrefix(prefix: string): string[] {
-  if (!/^[a-z][a-z0-9-]{0,11}$/.test(prefix)) return [`node name prefix must be 1-12 lowercase letters, digits or dashes, starting with a letter (got ${JSON.stringify(prefix)})`];
+  if (!/^[a-z][a-z0-9-]{0,11}$/.test(prefix))
+    return [
+      `node name prefix must be 1-12 lowercase letters, digits or dashes, starting with a letter (got ${JSON.stringify(prefix)})`,
+    ];
   return [];
 }
 
