@@ -97,7 +97,10 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
   const spec = o.spec;
   const layout = o.store ?? new OciLayout(dataPaths.store());
   const ref = o.imageRef ?? spec.image;
-  if (!ref) throw new UserError(`cluster ${spec.name}: no image: set spec.image in the Clusterfile or pass IMAGE to sealer run`);
+  if (!ref)
+    throw new UserError(
+      `cluster ${spec.name}: no image: set spec.image in the Clusterfile or pass IMAGE to sealer run`,
+    );
   const image = await factsFor(layout, ref);
   const stateDir = o.stateDir ?? clusterStateDir(spec.name);
   const applied = o.applied ?? (await loadAppliedState(stateDir)) ?? emptyApplied(spec.name);
@@ -129,14 +132,25 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
       await saveAppliedState(stateDir, s);
       // The copy on master0 lets another machine recover the cluster; losing it is not fatal.
       try {
-        await pool.upload(ctx.target(ctx.master0), Buffer.from(JSON.stringify(s, null, 2) + "\n"), `${ctx.clusterDir}/state.json`, { mode: 0o600, step: "save state" });
+        await pool.upload(
+          ctx.target(ctx.master0),
+          Buffer.from(JSON.stringify(s, null, 2) + "\n"),
+          `${ctx.clusterDir}/state.json`,
+          { mode: 0o600, step: "save state" },
+        );
       } catch (err) {
         log.forHost(ctx.master0).warn(`could not save the state copy on master0: ${(err as Error).message}`);
       }
       await o.onState?.(s);
     };
-    const ran = await executeSteps(ctx, plan.steps, { record: (a, s) => recordStep(a, s, desired), save, ...(o.parallelSteps ? { parallelSteps: o.parallelSteps } : {}) });
-    log.info(`cluster ${spec.name}: ${ran.length} step(s) ran; ${ctx.stats.sentBlobs} blob(s), ${ctx.stats.sentBytes} bytes sent`);
+    const ran = await executeSteps(ctx, plan.steps, {
+      record: (a, s) => recordStep(a, s, desired),
+      save,
+      ...(o.parallelSteps ? { parallelSteps: o.parallelSteps } : {}),
+    });
+    log.info(
+      `cluster ${spec.name}: ${ran.length} step(s) ran; ${ctx.stats.sentBlobs} blob(s), ${ctx.stats.sentBytes} bytes sent`,
+    );
     return { plan, ran, state: ctx.state, stats: ctx.stats, image };
   } catch (err) {
     if (err instanceof ApplyError) throw err;
@@ -145,7 +159,10 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
     (e as Error & { state?: AppliedState }).state = ctx.state;
     throw e;
   } finally {
-    if (release) await release().catch((err: unknown) => log.forHost(ctx.master0).warn(`could not release the apply lock: ${(err as Error).message}`));
+    if (release)
+      await release().catch((err: unknown) =>
+        log.forHost(ctx.master0).warn(`could not release the apply lock: ${(err as Error).message}`),
+      );
     await pool.close();
   }
 }
@@ -165,7 +182,9 @@ export interface DeleteOptions {
  * uninstalled, our files removed). Unreachable hosts are reported and skipped, not fatal; the
  * local state goes when every host was cleaned. Works after a failed or half-finished apply.
  */
-export async function deleteCluster(o: DeleteOptions): Promise<{ cleaned: string[]; skipped: Array<{ host: string; error: string }> }> {
+export async function deleteCluster(
+  o: DeleteOptions,
+): Promise<{ cleaned: string[]; skipped: Array<{ host: string; error: string }> }> {
   const spec = o.spec;
   const stateDir = o.stateDir ?? clusterStateDir(spec.name);
   const applied = o.applied ?? (await loadAppliedState(stateDir)) ?? emptyApplied(spec.name);
@@ -175,7 +194,16 @@ export async function deleteCluster(o: DeleteOptions): Promise<{ cleaned: string
     image = await imageFacts(layout, applied.image?.reference ?? spec.image);
   } catch {
     // The image may be gone from the store: cleaning needs only the scripts already on the nodes.
-    image = { reference: spec.image, manifestDigest: "", layers: [], imageType: "kube-installer", apps: [], launch: {}, env: {}, platforms: [] };
+    image = {
+      reference: spec.image,
+      manifestDigest: "",
+      layers: [],
+      imageType: "kube-installer",
+      apps: [],
+      launch: {},
+      env: {},
+      platforms: [],
+    };
   }
   const hosts = [...new Set([...spec.hosts.flatMap((h) => h.ips), ...Object.keys(applied.hosts)])];
   const pool = new SshPool({ knownHostsFile: o.knownHostsFile ?? dataPaths.knownHosts(), ...(o.ssh ?? {}) });
@@ -185,7 +213,14 @@ export async function deleteCluster(o: DeleteOptions): Promise<{ cleaned: string
   try {
     await Promise.all(
       hosts.map(async (ip) => {
-        const step: Step = { id: `clean-host:${ip}`, kind: "clean-host", hosts: [ip], reason: "delete cluster", key: "", after: [] };
+        const step: Step = {
+          id: `clean-host:${ip}`,
+          kind: "clean-host",
+          hosts: [ip],
+          reason: "delete cluster",
+          key: "",
+          after: [],
+        };
         try {
           await runStep(ctx, step);
           cleaned.push(ip);

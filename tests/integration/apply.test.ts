@@ -51,7 +51,10 @@ async function nodeSh(n: LocalNode, cmd: string): Promise<string> {
 /** Kills only the sshd processes of a node (listener and sessions): the node "loses" SSH. */
 async function killSshd(n: LocalNode): Promise<void> {
   const { stdout } = await execFileP("ip", ["netns", "pids", n.netns]);
-  for (const pid of stdout.split("\n").map(Number).filter((p) => p > 0)) {
+  for (const pid of stdout
+    .split("\n")
+    .map(Number)
+    .filter((p) => p > 0)) {
     const comm = fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim();
     if (comm === "sshd") process.kill(pid, "SIGKILL");
   }
@@ -85,15 +88,30 @@ describe("integration: apply a cluster image onto 3 masters + 2 workers (sandbox
     ].join("\n");
     return loadClusterfile(text, { file: "itest.yaml" }).spec;
   };
-  const apply = (s: ClusterSpec, extra: Partial<Parameters<typeof applyCluster>[0]> = {}): Promise<ApplyResult> =>
-    applyCluster({ spec: s, store, stateDir, knownHostsFile: nodes.knownHostsFile, ssh: { dialAttempts: 2, dialTimeoutMs: 5000 }, ...extra });
+  const apply = (
+    s: ClusterSpec,
+    extra: Partial<Parameters<typeof applyCluster>[0]> = {},
+  ): Promise<ApplyResult> =>
+    applyCluster({
+      spec: s,
+      store,
+      stateDir,
+      knownHostsFile: nodes.knownHostsFile,
+      ssh: { dialAttempts: 2, dialTimeoutMs: 5000 },
+      ...extra,
+    });
 
   before(async function () {
     this.timeout(300_000);
     home = tempDir("apply-home");
     stateDir = path.join(home, "clusters", "itest");
     store = new OciLayout(dataPaths.store(home));
-    const base = await buildImage({ context: path.join(root, "examples/sandbox-base"), tag: "sandbox-base:v1.28.2", home, buildMode: "lite" });
+    const base = await buildImage({
+      context: path.join(root, "examples/sandbox-base"),
+      tag: "sandbox-base:v1.28.2",
+      home,
+      buildMode: "lite",
+    });
     baseLayers = base.layers.map((l) => l.digest);
     appCtx = tempDir("apply-app");
     fs.cpSync(path.join(root, "examples/app"), appCtx, { recursive: true });
@@ -110,24 +128,47 @@ describe("integration: apply a cluster image onto 3 masters + 2 workers (sandbox
     const [m0, m1, m2, w1, w2] = nodes.list as [LocalNode, LocalNode, LocalNode, LocalNode, LocalNode];
     assert.ok(res.ran.length > 20, `ran ${res.ran.length} steps`);
     assert.equal(res.stats.sentBlobs, 5 * appLayers.length);
-    assert.ok(baseLayers.every((d) => appLayers.includes(d)), "the app image reuses the base layers");
+    assert.ok(
+      baseLayers.every((d) => appLayers.includes(d)),
+      "the app image reuses the base layers",
+    );
 
     const j = await Promise.all(nodes.list.map(journal));
     const inits = j.map((lines) => lines.filter((l) => l.tool === "kubeadm" && l.argv[0] === "init"));
     assert.equal(inits[0]!.length, 1, "kubeadm init once on master0");
-    assert.deepEqual(inits.slice(1).map((x) => x.length), [0, 0, 0, 0]);
+    assert.deepEqual(
+      inits.slice(1).map((x) => x.length),
+      [0, 0, 0, 0],
+    );
     assert.equal(inits[0]![0]!.uid, 0, "run as root through sudo for the deploy user");
     assert.equal(inits[0]![0]!.env.Greeting, "hello");
-    const joinOf = (lines: JournalLine[]) => lines.filter((l) => l.tool === "kubeadm" && l.argv[0] === "join");
+    const joinOf = (lines: JournalLine[]) =>
+      lines.filter((l) => l.tool === "kubeadm" && l.argv[0] === "join");
     const mj = [joinOf(j[1]!), joinOf(j[2]!)];
-    assert.deepEqual(mj.map((x) => x.length), [1, 1]);
+    assert.deepEqual(
+      mj.map((x) => x.length),
+      [1, 1],
+    );
     assert.ok(mj[0]![0]!.ts < mj[1]![0]!.ts, "master 2 joined before master 3");
     assert.deepEqual([joinOf(j[3]!).length, joinOf(j[4]!).length], [1, 1]);
 
     // The fake API server on master0 saw the nodes in that order, with labels and taints.
-    const got = JSON.parse(await nodeSh(m0, `PATH=/var/lib/sealer/itest/rootfs/bin:$PATH kubectl get nodes -o json`)) as { items: Array<{ name: string; ip: string; seq: number; labels: Record<string, string>; taints: string[] }> };
+    const got = JSON.parse(
+      await nodeSh(m0, `PATH=/var/lib/sealer/itest/rootfs/bin:$PATH kubectl get nodes -o json`),
+    ) as {
+      items: Array<{
+        name: string;
+        ip: string;
+        seq: number;
+        labels: Record<string, string>;
+        taints: string[];
+      }>;
+    };
     const byIp = new Map(got.items.map((n) => [n.ip, n]));
-    assert.deepEqual([m0, m1, m2].map((n) => byIp.get(n.ip)?.seq), [1, 2, 3]);
+    assert.deepEqual(
+      [m0, m1, m2].map((n) => byIp.get(n.ip)?.seq),
+      [1, 2, 3],
+    );
     for (const w of [w1, w2]) {
       const n = byIp.get(w.ip);
       assert.ok(n, `worker ${w.ip} joined`);
@@ -137,17 +178,31 @@ describe("integration: apply a cluster image onto 3 masters + 2 workers (sandbox
       assert.deepEqual(n.taints, ["dedicated=batch:NoSchedule"]);
     }
     // Apps: web's manifests applied (cwd = rootfs), then setup.sh ran once on master0.
-    const kubectlApplies = j[0]!.filter((l) => l.tool === "kubectl" && l.argv[0] === "apply" && l.argv[2]?.startsWith("application/"));
-    assert.deepEqual(kubectlApplies.map((l) => l.argv[2]).sort(), ["application/apps/web/service.yaml", "application/apps/web/web.yaml"]);
+    const kubectlApplies = j[0]!.filter(
+      (l) => l.tool === "kubectl" && l.argv[0] === "apply" && l.argv[2]?.startsWith("application/"),
+    );
+    assert.deepEqual(kubectlApplies.map((l) => l.argv[2]).sort(), [
+      "application/apps/web/service.yaml",
+      "application/apps/web/web.yaml",
+    ]);
     assert.ok(kubectlApplies.every((l) => l.cwd === "/var/lib/sealer/itest/rootfs"));
-    assert.match(await nodeSh(m0, "cat /var/lib/sealer-sandbox/setup.log"), /^setup ran in \/var\/lib\/sealer\/itest\/rootfs version=1\n$/);
+    assert.match(
+      await nodeSh(m0, "cat /var/lib/sealer-sandbox/setup.log"),
+      /^setup ran in \/var\/lib\/sealer\/itest\/rootfs version=1\n$/,
+    );
     // The registry runs on the masters with a certificate from the cluster CA, and a worker trusts it.
-    const code = await nodeSh(w1, "curl -s -o /dev/null -w '%{http_code}' --cacert /etc/containerd/certs.d/sea.hub:5000/ca.crt https://sea.hub:5000/v2/");
+    const code = await nodeSh(
+      w1,
+      "curl -s -o /dev/null -w '%{http_code}' --cacert /etc/containerd/certs.d/sea.hub:5000/ca.crt https://sea.hub:5000/v2/",
+    );
     assert.equal(code, "200");
     // State: local (0600) and on master0; secrets never in the log-visible plan.
     assert.equal(fs.statSync(path.join(stateDir, "state.json")).mode & 0o777, 0o600);
     assert.ok(res.state.secrets?.token && res.state.secrets.kubeconfig);
-    assert.equal(JSON.parse(await nodeSh(m0, "cat /var/lib/sealer/itest/state.json")).steps["init-master"].key, res.state.steps["init-master"]?.key);
+    assert.equal(
+      JSON.parse(await nodeSh(m0, "cat /var/lib/sealer/itest/state.json")).steps["init-master"].key,
+      res.state.steps["init-master"]?.key,
+    );
   });
 
   it("a second apply runs zero steps and sends no blob", async () => {
@@ -172,27 +227,58 @@ describe("integration: apply a cluster image onto 3 masters + 2 workers (sandbox
       launches.map((s) => (s.kind === "launch-app" ? s.app : s.kind)),
       ["web"],
     );
-    assert.ok(!res.ran.some((s) => ["init-master", "join-master", "join-worker", "init-host", "container-runtime", "registry"].includes(s.kind)), res.ran.map((s) => s.id).join(", "));
+    assert.ok(
+      !res.ran.some((s) =>
+        ["init-master", "join-master", "join-worker", "init-host", "container-runtime", "registry"].includes(
+          s.kind,
+        ),
+      ),
+      res.ran.map((s) => s.id).join(", "),
+    );
     const after0 = (await journal(nodes.list[0]!)).slice(before0);
-    assert.ok(after0.some((l) => l.tool === "kubectl" && l.argv.join(" ") === "apply -f application/apps/web/web.yaml"));
-    assert.equal((await nodeSh(nodes.list[0]!, "cat /var/lib/sealer-sandbox/setup.log")).split("\n").filter(Boolean).length, 1, "setup did not run again");
-    assert.match(await nodeSh(nodes.list[0]!, "cat /var/lib/sealer/itest/rootfs/application/apps/web/web.yaml"), /replicas: 3/);
+    assert.ok(
+      after0.some(
+        (l) => l.tool === "kubectl" && l.argv.join(" ") === "apply -f application/apps/web/web.yaml",
+      ),
+    );
+    assert.equal(
+      (await nodeSh(nodes.list[0]!, "cat /var/lib/sealer-sandbox/setup.log")).split("\n").filter(Boolean)
+        .length,
+      1,
+      "setup did not run again",
+    );
+    assert.match(
+      await nodeSh(nodes.list[0]!, "cat /var/lib/sealer/itest/rootfs/application/apps/web/web.yaml"),
+      /replicas: 3/,
+    );
     assert.deepEqual((await apply(spec(["Greeting=hello"]))).ran, []);
   });
 
   it("a changed env value re-renders only the files that use it", async () => {
     const conf = "/var/lib/sealer/itest/rootfs/etc/app.conf";
     const kubeadmYml = "/var/lib/sealer/itest/rootfs/etc/kubeadm.yml";
-    const mtime = async (n: LocalNode, f: string) => (await nodeSh(n, `stat -c %Y.%N ${f} 2>/dev/null || stat -c %Y ${f}`)).trim();
+    const mtime = async (n: LocalNode, f: string) =>
+      (await nodeSh(n, `stat -c %Y.%N ${f} 2>/dev/null || stat -c %Y ${f}`)).trim();
     const before = await Promise.all(nodes.list.map((n) => mtime(n, kubeadmYml)));
     const res = await apply(spec(["Greeting=bonjour"]));
     assert.equal(res.stats.sentBlobs, 0);
     for (const n of nodes.list) {
-      assert.deepEqual(res.stats.rendered[n.ip], ["etc/app.conf"], `${n.ip} rendered ${res.stats.rendered[n.ip]}`);
+      assert.deepEqual(
+        res.stats.rendered[n.ip],
+        ["etc/app.conf"],
+        `${n.ip} rendered ${res.stats.rendered[n.ip]}`,
+      );
       assert.match(await nodeSh(n, `cat ${conf}`), /greeting = "bonjour"/);
     }
-    assert.deepEqual(await Promise.all(nodes.list.map((n) => mtime(n, kubeadmYml))), before, "etc/kubeadm.yml untouched");
-    assert.ok(!res.ran.some((s) => s.kind === "launch-app" || s.kind === "init-master"), res.ran.map((s) => s.id).join(", "));
+    assert.deepEqual(
+      await Promise.all(nodes.list.map((n) => mtime(n, kubeadmYml))),
+      before,
+      "etc/kubeadm.yml untouched",
+    );
+    assert.ok(
+      !res.ran.some((s) => s.kind === "launch-app" || s.kind === "init-master"),
+      res.ran.map((s) => s.id).join(", "),
+    );
   });
 
   it("a changed host key is refused with how to accept it", async () => {
@@ -241,8 +327,14 @@ describe("integration: apply a cluster image onto 3 masters + 2 workers (sandbox
     nodes.update(await startSshd(nodes.list[3]!));
     const res = await apply(spec(["Greeting=ciao"]));
     assert.ok(res.ran.length > 0);
-    assert.ok(res.ran.every((s) => !done.has(s.id)), `re-ran finished steps: ${res.ran.filter((s) => done.has(s.id)).map((s) => s.id)}`);
-    assert.ok(res.ran.some((s) => s.id === failure!.step.id), "the failed step ran");
+    assert.ok(
+      res.ran.every((s) => !done.has(s.id)),
+      `re-ran finished steps: ${res.ran.filter((s) => done.has(s.id)).map((s) => s.id)}`,
+    );
+    assert.ok(
+      res.ran.some((s) => s.id === failure!.step.id),
+      "the failed step ran",
+    );
     assert.match(await nodeSh(w1, "cat /var/lib/sealer/itest/rootfs/etc/app.conf"), /greeting = "ciao"/);
     assert.deepEqual((await apply(spec(["Greeting=ciao"]))).ran, []);
   });

@@ -1,6 +1,13 @@
 import * as assert from "node:assert/strict";
 import * as yaml from "js-yaml";
-import { applyConfig, configTarget, mergeDocuments, renderTemplate, renderedPath, templateKeys } from "../../provider/core/exec/templates";
+import {
+  applyConfig,
+  configTarget,
+  mergeDocuments,
+  renderTemplate,
+  renderedPath,
+  templateKeys,
+} from "../../provider/core/exec/templates";
 import { UserError } from "../../provider/core/errors";
 
 describe("templates: .tmpl rendering (Go template subset)", () => {
@@ -11,7 +18,7 @@ describe("templates: .tmpl rendering (Go template subset)", () => {
     ["missing key renders empty", "x={{ .Nope }}", "x="],
     ["or picks first non-empty", '{{or .RegistryURL "sea.hub:5000"}}', "sea.hub:5000"],
     ["or keeps a set value", '{{or .Name "x"}}', "web"],
-    ["or skips empty", '{{ or .Empty .Name }}', "web"],
+    ["or skips empty", "{{ or .Empty .Name }}", "web"],
     ["default sprig order", '{{ default "d" .Empty }}', "d"],
     ["default with value", '{{ default "d" .Name }}', "web"],
     ["pipeline default", '{{ .Nope | default "x" | upper }}', "X"],
@@ -37,21 +44,33 @@ describe("templates: .tmpl rendering (Go template subset)", () => {
   ];
   for (const [name, tmpl, re] of errors)
     it(`error: ${name}`, () => {
-      assert.throws(() => renderTemplate(tmpl, env, "f.tmpl"), (e: unknown) => e instanceof UserError && re.test(e.message));
+      assert.throws(
+        () => renderTemplate(tmpl, env, "f.tmpl"),
+        (e: unknown) => e instanceof UserError && re.test(e.message),
+      );
     });
 
   it("lists the keys a template reads", () => {
-    assert.deepEqual(templateKeys('a {{ .B }} {{or .RegistryURL "x"}} {{ default "y" .A | quote }} {{ .B }}'), ["A", "B", "RegistryURL"]);
+    assert.deepEqual(
+      templateKeys('a {{ .B }} {{or .RegistryURL "x"}} {{ default "y" .A | quote }} {{ .B }}'),
+      ["A", "B", "RegistryURL"],
+    );
   });
   it("renderedPath drops .tmpl", () => assert.equal(renderedPath("etc/kubeadm.yml.tmpl"), "etc/kubeadm.yml"));
 });
 
 describe("templates: Config documents", () => {
   it("overwrite replaces the file", () => {
-    assert.equal(applyConfig({ path: "etc/a.yaml", data: "x: 1\n", strategy: "overwrite" }, "y: 2\n"), "x: 1\n");
+    assert.equal(
+      applyConfig({ path: "etc/a.yaml", data: "x: 1\n", strategy: "overwrite" }, "y: 2\n"),
+      "x: 1\n",
+    );
   });
   it("merge deep-merges YAML maps and replaces lists", () => {
-    const out = applyConfig({ path: "etc/a.yaml", data: "a: { b: 2 }\nl: [3]\n", strategy: "merge" }, "a: { b: 1, c: 1 }\nl: [1, 2]\nk: v\n");
+    const out = applyConfig(
+      { path: "etc/a.yaml", data: "a: { b: 2 }\nl: [3]\n", strategy: "merge" },
+      "a: { b: 1, c: 1 }\nl: [1, 2]\nk: v\n",
+    );
     assert.deepEqual(yaml.load(out), { a: { b: 2, c: 1 }, l: [3], k: "v" });
   });
   it("merge keeps JSON files JSON", () => {
@@ -71,24 +90,55 @@ describe("templates: Config documents", () => {
   });
   it("value|toJson|toBase64|toSecret writes the Secret's data", () => {
     const secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata: {}\n";
-    const out = applyConfig({ path: "manifests/s.yaml", data: "config:\n  user: root\n  port: 3306\n", process: "value|toJson|toBase64|toSecret" }, secret);
+    const out = applyConfig(
+      {
+        path: "manifests/s.yaml",
+        data: "config:\n  user: root\n  port: 3306\n",
+        process: "value|toJson|toBase64|toSecret",
+      },
+      secret,
+    );
     const doc = yaml.load(out) as { data: Record<string, string> };
-    assert.deepEqual(JSON.parse(Buffer.from(doc.data.config!, "base64").toString()), { user: "root", port: 3306 });
+    assert.deepEqual(JSON.parse(Buffer.from(doc.data.config!, "base64").toString()), {
+      user: "root",
+      port: 3306,
+    });
   });
   it("toSecret without toBase64 still stores base64 (Secret data must be)", () => {
-    const out = applyConfig({ path: "s.yaml", data: "k: plain\n", process: ["value", "toSecret"] }, "kind: Secret\nmetadata: { name: s }\n");
-    assert.equal((yaml.load(out) as { data: Record<string, string> }).data.k, Buffer.from("plain").toString("base64"));
+    const out = applyConfig(
+      { path: "s.yaml", data: "k: plain\n", process: ["value", "toSecret"] },
+      "kind: Secret\nmetadata: { name: s }\n",
+    );
+    assert.equal(
+      (yaml.load(out) as { data: Record<string, string> }).data.k,
+      Buffer.from("plain").toString("base64"),
+    );
   });
   it("value|toJson writes the value's JSON", () => {
-    assert.equal(applyConfig({ path: "c.json", data: "cfg:\n  a: 1\n", process: "value|toJson" }, undefined), '{"a":1}\n');
+    assert.equal(
+      applyConfig({ path: "c.json", data: "cfg:\n  a: 1\n", process: "value|toJson" }, undefined),
+      '{"a":1}\n',
+    );
   });
   it("appName puts the file under the app", () => {
-    assert.equal(configTarget({ path: "values.yaml", data: "", appName: "web" }), "application/apps/web/values.yaml");
+    assert.equal(
+      configTarget({ path: "values.yaml", data: "", appName: "web" }),
+      "application/apps/web/values.yaml",
+    );
     assert.throws(() => configTarget({ path: "../../etc/passwd", data: "" }), /must stay inside the image/);
   });
   it("errors name the Config", () => {
-    assert.throws(() => applyConfig({ name: "c1", path: "x", data: "a: 1", process: "toXml" }, undefined), /^UserError: Config c1: unknown process "toXml" \(use value, toJson, toBase64, toSecret joined by "\|"\)$/);
-    assert.throws(() => applyConfig({ name: "c2", path: "s.yaml", data: "a: 1", process: "toSecret" }, undefined), /Config c2: toSecret needs an existing Secret manifest at s\.yaml/);
-    assert.throws(() => applyConfig({ name: "c3", path: "s.yaml", data: "- a", process: "value" }, undefined), /Config c3: process "value" needs data to be a map/);
+    assert.throws(
+      () => applyConfig({ name: "c1", path: "x", data: "a: 1", process: "toXml" }, undefined),
+      /^UserError: Config c1: unknown process "toXml" \(use value, toJson, toBase64, toSecret joined by "\|"\)$/,
+    );
+    assert.throws(
+      () => applyConfig({ name: "c2", path: "s.yaml", data: "a: 1", process: "toSecret" }, undefined),
+      /Config c2: toSecret needs an existing Secret manifest at s\.yaml/,
+    );
+    assert.throws(
+      () => applyConfig({ name: "c3", path: "s.yaml", data: "- a", process: "value" }, undefined),
+      /Config c3: process "value" needs data to be a map/,
+    );
   });
 });

@@ -11,21 +11,30 @@ import { UserError } from "../../core/errors";
 import { log } from "../../core/log";
 import { collect, printJson, printTable } from "../output";
 
-export function ranJson(cluster: string, res: Pick<ApplyResult, "ran">): { cluster: string; steps: Array<{ kind: string; hosts: string[]; reason: string }> } {
+export function ranJson(
+  cluster: string,
+  res: Pick<ApplyResult, "ran">,
+): { cluster: string; steps: Array<{ kind: string; hosts: string[]; reason: string }> } {
   return { cluster, steps: res.ran.map((s) => ({ kind: s.kind, hosts: s.hosts, reason: s.reason })) };
 }
 
 async function runAndPrint(spec: ClusterSpec, opts: { json?: boolean; concurrency?: string }): Promise<void> {
   let res: ApplyResult;
   try {
-    res = await applyCluster({ spec, ...(opts.concurrency ? { concurrency: Number(opts.concurrency) } : {}) });
+    res = await applyCluster({
+      spec,
+      ...(opts.concurrency ? { concurrency: Number(opts.concurrency) } : {}),
+    });
   } catch (err) {
     // A failed step is reported as one message (host, step, exit code, output tail), not a stack.
     if (err instanceof ApplyError) throw new UserError(err.message, { cause: err, exitCode: 1 });
     throw err;
   }
   if (opts.json) {
-    printJson({ ...ranJson(spec.name, res), sent: { blobs: res.stats.sentBlobs, bytes: res.stats.sentBytes } });
+    printJson({
+      ...ranJson(spec.name, res),
+      sent: { blobs: res.stats.sentBlobs, bytes: res.stats.sentBytes },
+    });
     return;
   }
   if (res.ran.length === 0) {
@@ -36,7 +45,9 @@ async function runAndPrint(spec: ClusterSpec, opts: { json?: boolean; concurrenc
     ["STEP", "HOSTS", "REASON"],
     res.ran.map((s) => [s.kind, s.hosts.join(","), s.reason]),
   );
-  process.stdout.write(`cluster ${spec.name}: ${res.ran.length} step(s) ran, ${res.stats.sentBlobs} blob(s) sent\n`);
+  process.stdout.write(
+    `cluster ${spec.name}: ${res.ran.length} step(s) ran, ${res.stats.sentBlobs} blob(s) sent\n`,
+  );
 }
 
 export function readClusterfile(file: string): ClusterSpec {
@@ -67,26 +78,45 @@ export function register(program: Command): void {
     .option("-e, --env <k=v>", "cluster env (repeatable)", collect, [])
     .option("--concurrency <n>", "hosts handled at once inside a step")
     .option("--json", "print what ran as JSON")
-    .action(async (image: string, o: { masters?: string; nodes?: string; user?: string; passwd?: string; pk?: string; pkPasswd?: string; port?: string; clusterName?: string; env: string[]; json?: boolean; concurrency?: string }) => {
-      if (!o.masters) throw new UserError("sealer run: at least one master is needed: -m IP[,IP...]");
-      const spec = clusterFromFlags({
-        image,
-        masters: o.masters,
-        ...(o.nodes ? { nodes: o.nodes } : {}),
-        ...(o.user ? { user: o.user } : {}),
-        ...(o.passwd ? { password: o.passwd } : {}),
-        ...(o.pk ? { pk: o.pk } : {}),
-        ...(o.pkPasswd ? { pkPasswd: o.pkPasswd } : {}),
-        ...(o.port ? { port: o.port } : {}),
-        ...(o.clusterName ? { clusterName: o.clusterName } : {}),
-        env: o.env,
-      });
-      await runAndPrint(spec, o);
-    });
+    .action(
+      async (
+        image: string,
+        o: {
+          masters?: string;
+          nodes?: string;
+          user?: string;
+          passwd?: string;
+          pk?: string;
+          pkPasswd?: string;
+          port?: string;
+          clusterName?: string;
+          env: string[];
+          json?: boolean;
+          concurrency?: string;
+        },
+      ) => {
+        if (!o.masters) throw new UserError("sealer run: at least one master is needed: -m IP[,IP...]");
+        const spec = clusterFromFlags({
+          image,
+          masters: o.masters,
+          ...(o.nodes ? { nodes: o.nodes } : {}),
+          ...(o.user ? { user: o.user } : {}),
+          ...(o.passwd ? { password: o.passwd } : {}),
+          ...(o.pk ? { pk: o.pk } : {}),
+          ...(o.pkPasswd ? { pkPasswd: o.pkPasswd } : {}),
+          ...(o.port ? { port: o.port } : {}),
+          ...(o.clusterName ? { clusterName: o.clusterName } : {}),
+          env: o.env,
+        });
+        await runAndPrint(spec, o);
+      },
+    );
 
   program
     .command("apply")
-    .description("Make the cluster match the Clusterfile: runs only the steps a change affects (see sealer plan)")
+    .description(
+      "Make the cluster match the Clusterfile: runs only the steps a change affects (see sealer plan)",
+    )
     .requiredOption("-f, --clusterfile <file>", "Clusterfile (multi-document YAML)")
     .option("--concurrency <n>", "hosts handled at once inside a step")
     .option("--json", "print what ran as JSON")

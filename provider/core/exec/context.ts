@@ -70,7 +70,8 @@ export class ExecContext {
     this.masters = mastersOf(o.spec);
     this.workers = workersOf(o.spec);
     const m0 = this.masters[0];
-    if (!m0) throw new UserError(`cluster ${this.cluster} has no master: add a host with role master to spec.hosts`);
+    if (!m0)
+      throw new UserError(`cluster ${this.cluster} has no master: add a host with role master to spec.hosts`);
     this.master0 = m0;
     this.concurrency = o.concurrency ?? 8;
     this.commandTimeoutMs = o.commandTimeoutMs ?? 10 * 60_000;
@@ -109,14 +110,32 @@ export class ExecContext {
     return env;
   }
 
-  registryAddress(): { domain: string; port: number; username?: string; password?: string; external: boolean } {
+  registryAddress(): {
+    domain: string;
+    port: number;
+    username?: string;
+    password?: string;
+    external: boolean;
+  } {
     const r = this.spec.registry;
     if (r.externalRegistry) {
       const e = r.externalRegistry;
-      return { domain: e.domain, port: e.port, external: true, ...(e.username ? { username: e.username } : {}), ...(e.password ? { password: e.password.reveal() } : {}) };
+      return {
+        domain: e.domain,
+        port: e.port,
+        external: true,
+        ...(e.username ? { username: e.username } : {}),
+        ...(e.password ? { password: e.password.reveal() } : {}),
+      };
     }
     const l = r.localRegistry;
-    return { domain: l?.domain ?? "sea.hub", port: l?.port ?? 5000, external: false, ...(l?.username ? { username: l.username } : {}), ...(l?.password ? { password: l.password.reveal() } : {}) };
+    return {
+      domain: l?.domain ?? "sea.hub",
+      port: l?.port ?? 5000,
+      external: false,
+      ...(l?.username ? { username: l.username } : {}),
+      ...(l?.password ? { password: l.password.reveal() } : {}),
+    };
   }
 
   /** Hosts that run the local registry: every master when HA, else master0; none for an external one. */
@@ -139,7 +158,18 @@ export class ExecContext {
    * the image's bin/ first on PATH, the host's env exported (their names in SEALER_ENV_KEYS, so
    * the sandbox journal records them). Non-zero exit throws CommandError naming host + step.
    */
-  async sh(ip: string, step: string, command: string, opts: { allowFail?: boolean; stdin?: string | Buffer; env?: Record<string, string>; timeoutMs?: number; quiet?: boolean } = {}): Promise<ExecResult> {
+  async sh(
+    ip: string,
+    step: string,
+    command: string,
+    opts: {
+      allowFail?: boolean;
+      stdin?: string | Buffer;
+      env?: Record<string, string>;
+      timeoutMs?: number;
+      quiet?: boolean;
+    } = {},
+  ): Promise<ExecResult> {
     const env = { ...this.env(ip), ...(opts.env ?? {}) };
     for (const [k, v] of Object.entries(env)) if (/pass|secret|token/i.test(k)) registerSecret(v);
     const keys = Object.keys(env).filter((k) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k));
@@ -163,12 +193,19 @@ export class ExecContext {
   async put(ip: string, step: string, file: string, content: string | Buffer, mode = 0o644): Promise<void> {
     const dir = file.replace(/\/[^/]*$/, "") || "/";
     await this.pool.exec(this.target(ip), `mkdir -p ${shellQuote(dir)}`, { step, logLevel: "debug" });
-    await this.pool.upload(this.target(ip), Buffer.isBuffer(content) ? content : Buffer.from(content), file, { mode, step });
+    await this.pool.upload(this.target(ip), Buffer.isBuffer(content) ? content : Buffer.from(content), file, {
+      mode,
+      step,
+    });
   }
 
   /** Reads a file from a node; undefined when it does not exist. */
   async read(ip: string, step: string, file: string): Promise<string | undefined> {
-    const r = await this.pool.exec(this.target(ip), `if [ -f ${shellQuote(file)} ]; then base64 -w0 ${shellQuote(file)}; else echo MISSING; fi`, { step, logLevel: "debug" });
+    const r = await this.pool.exec(
+      this.target(ip),
+      `if [ -f ${shellQuote(file)} ]; then base64 -w0 ${shellQuote(file)}; else echo MISSING; fi`,
+      { step, logLevel: "debug" },
+    );
     const out = r.stdout.trim();
     if (out === "MISSING") return undefined;
     return Buffer.from(out, "base64").toString("utf8");
@@ -182,7 +219,11 @@ export class ExecContext {
     if (!p) {
       p = (async () => {
         if (/^true$/i.test(this.env(ip).UseIPasNodeName ?? "")) return ip;
-        const out = (await this.pool.exec(this.target(ip), "hostname", { step: "node name", logLevel: "debug" })).stdout.trim().toLowerCase();
+        const out = (
+          await this.pool.exec(this.target(ip), "hostname", { step: "node name", logLevel: "debug" })
+        ).stdout
+          .trim()
+          .toLowerCase();
         return /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(out) ? out : ip;
       })();
       this.names.set(ip, p);
@@ -220,7 +261,11 @@ export class ExecContext {
   }
 
   /** Runs fn for each host with bounded concurrency; all run, then the first failure is thrown. */
-  async eachHost(hosts: string[], fn: (ip: string) => Promise<void>, limit = this.concurrency): Promise<void> {
+  async eachHost(
+    hosts: string[],
+    fn: (ip: string) => Promise<void>,
+    limit = this.concurrency,
+  ): Promise<void> {
     const errors: unknown[] = [];
     let next = 0;
     const worker = async () => {
@@ -239,7 +284,9 @@ export class ExecContext {
     if (errors.length > 1) {
       const msg = errors.map((e) => (e instanceof Error ? e.message : String(e))).join("\n");
       const first = errors[0];
-      throw first instanceof UserError ? new UserError(msg, { cause: first }) : new Error(msg, { cause: first });
+      throw first instanceof UserError
+        ? new UserError(msg, { cause: first })
+        : new Error(msg, { cause: first });
     }
   }
 

@@ -20,6 +20,8 @@ export interface ExecuteOptions {
   save: (applied: AppliedState) => Promise<void>;
   /** Steps run at once (default 8; the SSH pool bounds channels per host too). */
   parallelSteps?: number;
+  /** Runs one step (default: the handlers in steps/); tests pass their own. */
+  run?: (ctx: ExecContext, step: Step) => Promise<void>;
 }
 
 /** An apply that stopped: `state` is what was recorded up to the failure. */
@@ -46,7 +48,7 @@ export async function executeSteps(ctx: ExecContext, steps: Step[], opts: Execut
   const runOne = async (step: Step): Promise<void> => {
     const started = Date.now();
     log.info(`==> ${step.kind}${step.hosts.length ? ` on ${step.hosts.join(", ")}` : ""}: ${step.reason}`);
-    await runStep(ctx, step);
+    await (opts.run ?? runStep)(ctx, step);
     ctx.state = opts.record(ctx.state, step);
     // Saves are chained so concurrent steps never write the state file at the same time.
     const snapshot = ctx.state;
@@ -66,7 +68,8 @@ export async function executeSteps(ctx: ExecContext, steps: Step[], opts: Execut
   const ready = (s: Step, idx: number): boolean => {
     if (s.after.some((a) => ids.has(a) && !done.has(a))) return false;
     if (SERIAL_KINDS.has(s.kind)) {
-      for (let j = 0; j < idx; j++) if (SERIAL_KINDS.has(steps[j]!.kind) && !done.has(steps[j]!.id)) return false;
+      for (let j = 0; j < idx; j++)
+        if (SERIAL_KINDS.has(steps[j]!.kind) && !done.has(steps[j]!.id)) return false;
     }
     return true;
   };
@@ -76,7 +79,15 @@ export async function executeSteps(ctx: ExecContext, steps: Step[], opts: Execut
         const s = steps[idx]!;
         if (started.has(s.id) || !ready(s, idx)) continue;
         // Steps the plan lists earlier on the same host keep their order even without a declared dependency.
-        if (steps.slice(0, idx).some((e) => !done.has(e.id) && e.hosts.some((h) => s.hosts.includes(h)) && !PARALLEL_KINDS.has(s.kind))) continue;
+        if (
+          steps
+            .slice(0, idx)
+            .some(
+              (e) =>
+                !done.has(e.id) && e.hosts.some((h) => s.hosts.includes(h)) && !PARALLEL_KINDS.has(s.kind),
+            )
+        )
+          continue;
         started.add(s.id);
         running.set(
           s.id,
@@ -104,6 +115,9 @@ export async function executeSteps(ctx: ExecContext, steps: Step[], opts: Execut
     throw err;
   }
   const notRun = steps.filter((s) => !done.has(s.id));
-  if (notRun.length) throw new Error(`plan order: steps ${notRun.map((s) => s.id).join(", ")} depend on steps that are not in the plan`);
+  if (notRun.length)
+    throw new Error(
+      `plan order: steps ${notRun.map((s) => s.id).join(", ")} never became ready (their dependencies are missing or circular)`,
+    );
   return ran;
 }

@@ -17,7 +17,13 @@ export const APISERVER_DOMAIN = "apiserver.cluster.local";
 export const DEFAULT_VIP = "10.103.97.2";
 export const API_PORT = 6443;
 
-export const KUBEADM_KINDS = ["InitConfiguration", "ClusterConfiguration", "JoinConfiguration", "KubeletConfiguration", "KubeProxyConfiguration"] as const;
+export const KUBEADM_KINDS = [
+  "InitConfiguration",
+  "ClusterConfiguration",
+  "JoinConfiguration",
+  "KubeletConfiguration",
+  "KubeProxyConfiguration",
+] as const;
 export type KubeadmKind = (typeof KUBEADM_KINDS)[number];
 
 const API_VERSION: Record<KubeadmKind, string> = {
@@ -51,8 +57,14 @@ export interface KubeadmConfig {
 
 function defaults(): Record<KubeadmKind, Doc> {
   return {
-    InitConfiguration: { localAPIEndpoint: { bindPort: API_PORT }, nodeRegistration: { criSocket: "unix:///run/containerd/containerd.sock" } },
-    ClusterConfiguration: { networking: { podSubnet: "100.64.0.0/10", serviceSubnet: "10.96.0.0/22" }, apiServer: { certSANs: [] } },
+    InitConfiguration: {
+      localAPIEndpoint: { bindPort: API_PORT },
+      nodeRegistration: { criSocket: "unix:///run/containerd/containerd.sock" },
+    },
+    ClusterConfiguration: {
+      networking: { podSubnet: "100.64.0.0/10", serviceSubnet: "10.96.0.0/22" },
+      apiServer: { certSANs: [] },
+    },
     JoinConfiguration: { nodeRegistration: { criSocket: "unix:///run/containerd/containerd.sock" } },
     KubeletConfiguration: { cgroupDriver: "systemd" },
     KubeProxyConfiguration: { mode: "ipvs", ipvs: { excludeCIDRs: [] } },
@@ -99,11 +111,13 @@ export function kubeadmConfig(inp: KubeadmInputs): KubeadmConfig {
     }
     cur[pathKeys[pathKeys.length - 1]!] = value;
   };
-  const get = (doc: Doc, pathKeys: string[]): unknown => pathKeys.reduce<unknown>((c, p) => (c && typeof c === "object" ? (c as Doc)[p] : undefined), doc);
+  const get = (doc: Doc, pathKeys: string[]): unknown =>
+    pathKeys.reduce<unknown>((c, p) => (c && typeof c === "object" ? (c as Doc)[p] : undefined), doc);
 
   const init = docs.InitConfiguration;
   set(init, ["localAPIEndpoint", "advertiseAddress"], inp.master0);
-  if (get(init, ["localAPIEndpoint", "bindPort"]) === undefined) set(init, ["localAPIEndpoint", "bindPort"], API_PORT);
+  if (get(init, ["localAPIEndpoint", "bindPort"]) === undefined)
+    set(init, ["localAPIEndpoint", "bindPort"], API_PORT);
 
   const cc = docs.ClusterConfiguration;
   set(cc, ["controlPlaneEndpoint"], `${APISERVER_DOMAIN}:${API_PORT}`);
@@ -111,13 +125,21 @@ export function kubeadmConfig(inp: KubeadmInputs): KubeadmConfig {
   if (inp.kubeVersion) set(cc, ["kubernetesVersion"], inp.kubeVersion);
   if (env.PodCIDR) set(cc, ["networking", "podSubnet"], env.PodCIDR);
   if (env.SvcCIDR) set(cc, ["networking", "serviceSubnet"], env.SvcCIDR);
-  const sans = new Set<string>(((get(cc, ["apiServer", "certSANs"]) as unknown[] | undefined) ?? []).map(String));
+  const sans = new Set<string>(
+    ((get(cc, ["apiServer", "certSANs"]) as unknown[] | undefined) ?? []).map(String),
+  );
   for (const s of ["127.0.0.1", "localhost", APISERVER_DOMAIN, vip, ...inp.masters]) sans.add(s);
-  for (const s of (env.CertSANs ?? "").split(",").map((x) => x.trim()).filter(Boolean)) sans.add(s);
+  for (const s of (env.CertSANs ?? "")
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean))
+    sans.add(s);
   set(cc, ["apiServer", "certSANs"], [...sans]);
 
   const kp = docs.KubeProxyConfiguration;
-  const excl = new Set<string>(((get(kp, ["ipvs", "excludeCIDRs"]) as unknown[] | undefined) ?? []).map(String));
+  const excl = new Set<string>(
+    ((get(kp, ["ipvs", "excludeCIDRs"]) as unknown[] | undefined) ?? []).map(String),
+  );
   excl.add(`${vip}/32`);
   set(kp, ["ipvs", "excludeCIDRs"], [...excl]);
 
@@ -140,10 +162,24 @@ function orderHead(d: Doc): Doc {
 }
 
 /** The file `kubeadm init --config` reads on master0. */
-export function initConfigYaml(cfg: KubeadmConfig, secrets?: { token: string; certificateKey: string }): string {
+export function initConfigYaml(
+  cfg: KubeadmConfig,
+  secrets?: { token: string; certificateKey: string },
+): string {
   const d = cfg.docs;
   const init = secrets
-    ? { ...d.InitConfiguration, bootstrapTokens: [{ token: secrets.token, ttl: "24h0m0s", usages: ["signing", "authentication"], groups: ["system:bootstrappers:kubeadm:default-node-token"] }], certificateKey: secrets.certificateKey }
+    ? {
+        ...d.InitConfiguration,
+        bootstrapTokens: [
+          {
+            token: secrets.token,
+            ttl: "24h0m0s",
+            usages: ["signing", "authentication"],
+            groups: ["system:bootstrappers:kubeadm:default-node-token"],
+          },
+        ],
+        certificateKey: secrets.certificateKey,
+      }
     : d.InitConfiguration;
   return dump([init, d.ClusterConfiguration, d.KubeletConfiguration, d.KubeProxyConfiguration]);
 }
@@ -153,7 +189,11 @@ export function initConfigYaml(cfg: KubeadmConfig, secrets?: { token: string; ce
  * join the control plane with the certificate key; workers reach the API through `endpoint`
  * (the VIP when worker-vip runs, as sealer does).
  */
-export function joinConfigYaml(cfg: KubeadmConfig, host: { ip: string; master: boolean; endpoint: string }, join: { token: string; caCertHash: string; certificateKey?: string }): string {
+export function joinConfigYaml(
+  cfg: KubeadmConfig,
+  host: { ip: string; master: boolean; endpoint: string },
+  join: { token: string; caCertHash: string; certificateKey?: string },
+): string {
   const j = deepMerge({}, cfg.docs.JoinConfiguration) as Doc;
   j.discovery = deepMerge((j.discovery as Doc | undefined) ?? {}, {
     bootstrapToken: { apiServerEndpoint: host.endpoint, token: join.token, caCertHashes: [join.caCertHash] },

@@ -25,18 +25,37 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-export async function acquireApplyLock(pool: SshPool, target: SshTarget, clusterDir: string, cluster: string, command = "apply"): Promise<() => Promise<void>> {
+export async function acquireApplyLock(
+  pool: SshPool,
+  target: SshTarget,
+  clusterDir: string,
+  cluster: string,
+  command = "apply",
+): Promise<() => Promise<void>> {
   const dir = `${clusterDir}/apply.lock`;
-  const me: LockOwner = { machine: os.hostname(), pid: process.pid, user: os.userInfo().username, since: new Date().toISOString(), command };
+  const me: LockOwner = {
+    machine: os.hostname(),
+    pid: process.pid,
+    user: os.userInfo().username,
+    since: new Date().toISOString(),
+    command,
+  };
   const take = `mkdir -p ${shellQuote(clusterDir)} && mkdir ${shellQuote(dir)} 2>/dev/null && printf '%s' ${shellQuote(JSON.stringify(me))} > ${shellQuote(dir + "/owner.json")}`;
   for (let attempt = 0; attempt < 2; attempt++) {
     const r = await pool.exec(target, take, { step: "lock", allowFail: true, logLevel: "debug" });
     if (r.code === 0) {
       return async () => {
-        await pool.exec(target, `rm -rf ${shellQuote(dir)}`, { step: "unlock", allowFail: true, logLevel: "debug" });
+        await pool.exec(target, `rm -rf ${shellQuote(dir)}`, {
+          step: "unlock",
+          allowFail: true,
+          logLevel: "debug",
+        });
       };
     }
-    const o = await pool.exec(target, `cat ${shellQuote(dir + "/owner.json")} 2>/dev/null || true`, { step: "lock", logLevel: "debug" });
+    const o = await pool.exec(target, `cat ${shellQuote(dir + "/owner.json")} 2>/dev/null || true`, {
+      step: "lock",
+      logLevel: "debug",
+    });
     let owner: LockOwner | undefined;
     try {
       owner = JSON.parse(o.stdout) as LockOwner;
@@ -47,7 +66,9 @@ export async function acquireApplyLock(pool: SshPool, target: SshTarget, cluster
       await pool.exec(target, `rm -rf ${shellQuote(dir)}`, { step: "lock", logLevel: "debug" });
       continue;
     }
-    const who = owner ? `${owner.command ?? "apply"} by ${owner.user}@${owner.machine} (pid ${owner.pid}) since ${owner.since}` : "an unknown process";
+    const who = owner
+      ? `${owner.command ?? "apply"} by ${owner.user}@${owner.machine} (pid ${owner.pid}) since ${owner.since}`
+      : "an unknown process";
     throw new UserError(
       `cluster ${cluster} is locked on ${target.host} by ${who}. Wait for it to finish; if that process is gone, remove the stale lock with ` +
         `\`ssh ${target.user}@${target.host} rm -rf ${dir}\` and try again.`,

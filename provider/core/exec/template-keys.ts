@@ -48,7 +48,10 @@ function layerKeys(layout: OciLayout, digest: string): Promise<Record<string, st
   return p;
 }
 
-export async function templateEnvKeysOf(layout: OciLayout, image: ImageFacts): Promise<Record<string, string[]>> {
+export async function templateEnvKeysOf(
+  layout: OciLayout,
+  image: ImageFacts,
+): Promise<Record<string, string[]>> {
   const merged: Record<string, string[]> = {};
   for (const l of image.layers) {
     if (!l.paths.some((p) => SCANNED.test(p) || p === "etc" || p === "application")) continue;

@@ -122,7 +122,8 @@ function parse(tokens: Token[], file: string): Node[] {
           }
           if (rest !== "") throw new UserError(`${file}:${r.term.line}: cannot read "{{${r.term.src}}}"`);
           const e = block(true);
-          if (!e.term || e.term.src !== "end") throw new UserError(`${file}:${r.term.line}: "{{else}}" without "{{end}}"`);
+          if (!e.term || e.term.src !== "end")
+            throw new UserError(`${file}:${r.term.line}: "{{else}}" without "{{end}}"`);
           otherwise = e.nodes;
           break;
         }
@@ -130,7 +131,9 @@ function parse(tokens: Token[], file: string): Node[] {
         continue;
       }
       if (["range", "with", "define", "template", "block"].includes(head)) {
-        throw new UserError(`${file}:${t.line}: "{{${head}}}" is not supported in .tmpl files (supported: .Key, or, default, if/else, pipelines)`);
+        throw new UserError(
+          `${file}:${t.line}: "{{${head}}}" is not supported in .tmpl files (supported: .Key, or, default, if/else, pipelines)`,
+        );
       }
       nodes.push({ kind: "expr", src, line: t.line });
     }
@@ -163,7 +166,13 @@ function evalPipeline(src: string, env: Env, where: string): Value {
 
 const NONE = Symbol("none");
 
-function evalCommand(words: string[], piped: Value | typeof NONE, env: Env, where: string, src: string): Value {
+function evalCommand(
+  words: string[],
+  piped: Value | typeof NONE,
+  env: Env,
+  where: string,
+  src: string,
+): Value {
   const args: Value[] = [];
   const [head, ...rest] = words;
   const evalArg = (w: string): Value => {
@@ -190,10 +199,12 @@ function evalCommand(words: string[], piped: Value | typeof NONE, env: Env, wher
       flat.push(inner);
     } else flat.push([rest[i]!]);
   }
-  const argOf = (ws: string[]): Value => (ws.length === 1 ? evalArg(ws[0]!) : evalCommand(ws, NONE, env, where, src));
+  const argOf = (ws: string[]): Value =>
+    ws.length === 1 ? evalArg(ws[0]!) : evalCommand(ws, NONE, env, where, src);
   if (head === undefined) return undefined;
   if (!FUNCS[head]) {
-    if (rest.length > 0 || piped !== NONE) throw new UserError(`${where}: unknown function "${head}" in "${src}"`);
+    if (rest.length > 0 || piped !== NONE)
+      throw new UserError(`${where}: unknown function "${head}" in "${src}"`);
     return evalArg(head);
   }
   for (const ws of flat) args.push(argOf(ws));
@@ -290,7 +301,10 @@ export interface ConfigDoc {
 /** Where a Config document lands, relative to the cluster rootfs. */
 export function configTarget(doc: ConfigDoc): string {
   const rel = doc.path.replace(/^\/+/, "");
-  if (rel.split("/").includes("..")) throw new UserError(`Config ${doc.name ?? doc.path}: path "${doc.path}" must stay inside the image (no "..")`);
+  if (rel.split("/").includes(".."))
+    throw new UserError(
+      `Config ${doc.name ?? doc.path}: path "${doc.path}" must stay inside the image (no "..")`,
+    );
   return doc.appName ? `application/apps/${doc.appName}/${rel}` : rel;
 }
 
@@ -312,7 +326,11 @@ export function applyConfig(doc: ConfigDoc, current: string | undefined): string
   const steps = (Array.isArray(doc.process) ? doc.process : (doc.process ?? "").split("|"))
     .map((s) => s.trim())
     .filter(Boolean);
-  for (const s of steps) if (!PROCESSORS.includes(s as Processor)) throw new UserError(`${where}: unknown process "${s}" (use value, toJson, toBase64, toSecret joined by "|")`);
+  for (const s of steps)
+    if (!PROCESSORS.includes(s as Processor))
+      throw new UserError(
+        `${where}: unknown process "${s}" (use value, toJson, toBase64, toSecret joined by "|")`,
+      );
   let content: string;
   if (steps.length > 0) {
     let data: unknown;
@@ -321,7 +339,8 @@ export function applyConfig(doc: ConfigDoc, current: string | undefined): string
     } catch (err) {
       throw new UserError(`${where}: data is not YAML: ${(err as Error).message}`);
     }
-    if (!data || typeof data !== "object" || Array.isArray(data)) throw new UserError(`${where}: process "${steps.join("|")}" needs data to be a map of key: value`);
+    if (!data || typeof data !== "object" || Array.isArray(data))
+      throw new UserError(`${where}: process "${steps.join("|")}" needs data to be a map of key: value`);
     const processed: Record<string, string> = {};
     for (const [k, v0] of Object.entries(data as Record<string, unknown>)) {
       let v: unknown = v0;
@@ -342,12 +361,15 @@ export function applyConfig(doc: ConfigDoc, current: string | undefined): string
       processed[k] = typeof v === "string" ? v : yaml.dump(v).trimEnd();
     }
     if (steps.includes("toSecret")) {
-      if (current === undefined) throw new UserError(`${where}: toSecret needs an existing Secret manifest at ${configTarget(doc)}`);
+      if (current === undefined)
+        throw new UserError(`${where}: toSecret needs an existing Secret manifest at ${configTarget(doc)}`);
       const docs = yaml.loadAll(current) as unknown[];
-      const secret = docs.find((d) => (d as { kind?: string } | null)?.kind === "Secret") as { data?: Record<string, string> } | undefined;
+      const secret = docs.find((d) => (d as { kind?: string } | null)?.kind === "Secret") as
+        { data?: Record<string, string> } | undefined;
       if (!secret) throw new UserError(`${where}: ${configTarget(doc)} has no document of kind Secret`);
       secret.data = { ...(secret.data ?? {}) };
-      for (const [k, v] of Object.entries(processed)) secret.data[k] = steps.includes("toBase64") ? v : Buffer.from(v).toString("base64");
+      for (const [k, v] of Object.entries(processed))
+        secret.data[k] = steps.includes("toBase64") ? v : Buffer.from(v).toString("base64");
       return docs.map((d) => yaml.dump(d, { lineWidth: -1 })).join("---\n");
     }
     content = Object.values(processed).join("\n") + "\n";

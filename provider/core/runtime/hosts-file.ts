@@ -14,7 +14,12 @@ export function hostsBlockMarkers(cluster: string, tag: string): { begin: string
 }
 
 /** Shell that replaces (or, with no entries, removes) one block. */
-export function setHostsBlockCmd(cluster: string, tag: string, entries: Array<{ ip: string; names: string[] }>, file = "/etc/hosts"): string {
+export function setHostsBlockCmd(
+  cluster: string,
+  tag: string,
+  entries: Array<{ ip: string; names: string[] }>,
+  file = "/etc/hosts",
+): string {
   const { begin, end } = hostsBlockMarkers(cluster, tag);
   const body = entries.map((e) => `${e.ip} ${e.names.join(" ")}`);
   const block = entries.length ? [begin, ...body, end].join("\n") + "\n" : "";

@@ -20,7 +20,9 @@ export function parseJoinOutput(text: string): Partial<JoinMaterial> {
   const out: Partial<JoinMaterial> = {};
   const token = /--token\s+(\S+)/.exec(flat)?.[1];
   const hash = /--discovery-token-ca-cert-hash\s+(\S+)/.exec(flat)?.[1];
-  const key = /--certificate-key\s+([0-9a-f]{64})/.exec(flat)?.[1] ?? /Using certificate key:\s*\n?\s*([0-9a-f]{64})/.exec(text)?.[1];
+  const key =
+    /--certificate-key\s+([0-9a-f]{64})/.exec(flat)?.[1] ??
+    /Using certificate key:\s*\n?\s*([0-9a-f]{64})/.exec(text)?.[1];
   if (token) out.token = token;
   if (hash) out.caCertHash = hash;
   if (key) out.certificateKey = key;
@@ -60,7 +62,8 @@ export function labelTaintCmds(
   const drop = Object.keys(previous.labels)
     .filter((k) => !(k in desired.labels))
     .map((k) => shellQuote(`${k}-`));
-  if (set.length || drop.length) cmds.push(`kubectl label node ${n} --overwrite ${[...set, ...drop].join(" ")}`);
+  if (set.length || drop.length)
+    cmds.push(`kubectl label node ${n} --overwrite ${[...set, ...drop].join(" ")}`);
   const add: string[] = [];
   const remove: string[] = [];
   for (const t of desired.taints) {
@@ -75,7 +78,8 @@ export function labelTaintCmds(
   }
   if (add.length) cmds.push(`kubectl taint node ${n} --overwrite ${add.map(shellQuote).join(" ")}`);
   // Removing a taint that is not there fails in kubectl; the removals are best effort.
-  for (const r of [...new Set(remove)]) cmds.push(`kubectl taint node ${n} ${shellQuote(`${r}-`)} 2>/dev/null || true`);
+  for (const r of [...new Set(remove)])
+    cmds.push(`kubectl taint node ${n} ${shellQuote(`${r}-`)} 2>/dev/null || true`);
   return cmds;
 }
 

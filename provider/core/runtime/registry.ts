@@ -29,7 +29,10 @@ async function openssl(args: string[], what: string): Promise<void> {
     await execFileP("openssl", args, { maxBuffer: 4 << 20 });
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: string };
-    if (e.code === "ENOENT") throw new UserError(`${what}: openssl is not installed on this machine; install it (Debian: apt-get install openssl)`);
+    if (e.code === "ENOENT")
+      throw new UserError(
+        `${what}: openssl is not installed on this machine; install it (Debian: apt-get install openssl)`,
+      );
     throw new Error(`${what}: openssl ${args[0]} failed: ${(e.stderr ?? e.message).trim()}`, { cause: err });
   }
 }
@@ -38,7 +41,10 @@ async function openssl(args: string[], what: string): Promise<void> {
  * Makes (once) the cluster CA and (when the names change) the registry server certificate in
  * `dir`. Returns the PEM texts.
  */
-export async function ensureRegistryPki(dir: string, opts: { cluster: string; dnsNames: string[]; ips: string[] }): Promise<RegistryPki> {
+export async function ensureRegistryPki(
+  dir: string,
+  opts: { cluster: string; dnsNames: string[]; ips: string[] },
+): Promise<RegistryPki> {
   // Registry steps of several masters run at once: one generation per directory at a time, or
   // two openssl runs race on the same csr/tmp files.
   const prev = pkiChains.get(dir) ?? Promise.resolve();
@@ -53,23 +59,77 @@ export async function ensureRegistryPki(dir: string, opts: { cluster: string; dn
 
 const pkiChains = new Map<string, Promise<RegistryPki>>();
 
-async function ensureRegistryPkiNow(dir: string, opts: { cluster: string; dnsNames: string[]; ips: string[] }): Promise<RegistryPki> {
+async function ensureRegistryPkiNow(
+  dir: string,
+  opts: { cluster: string; dnsNames: string[]; ips: string[] },
+): Promise<RegistryPki> {
   await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
   const p = (f: string) => path.join(dir, f);
   if (!fs.existsSync(p("ca.crt")) || !fs.existsSync(p("ca.key"))) {
-    await openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "36500", "-subj", `/CN=sealer ${opts.cluster} CA`, "-keyout", p("ca.key.tmp"), "-out", p("ca.crt.tmp")], "making the cluster CA");
+    await openssl(
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "36500",
+        "-subj",
+        `/CN=sealer ${opts.cluster} CA`,
+        "-keyout",
+        p("ca.key.tmp"),
+        "-out",
+        p("ca.crt.tmp"),
+      ],
+      "making the cluster CA",
+    );
     await fs.promises.chmod(p("ca.key.tmp"), 0o600);
     await fs.promises.rename(p("ca.key.tmp"), p("ca.key"));
     await fs.promises.rename(p("ca.crt.tmp"), p("ca.crt"));
   }
-  const sans = [...new Set(opts.dnsNames)].sort().map((d) => `DNS:${d}`).concat([...new Set(opts.ips)].sort().map((i) => `IP:${i}`));
+  const sans = [...new Set(opts.dnsNames)]
+    .sort()
+    .map((d) => `DNS:${d}`)
+    .concat([...new Set(opts.ips)].sort().map((i) => `IP:${i}`));
   const sanText = `subjectAltName=${sans.join(",")}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`;
   const prev = fs.existsSync(p("registry.ext")) ? await fs.promises.readFile(p("registry.ext"), "utf8") : "";
   if (prev !== sanText || !fs.existsSync(p("registry.crt")) || !fs.existsSync(p("registry.key"))) {
     await fs.promises.writeFile(p("registry.ext"), sanText, { mode: 0o600 });
-    await openssl(["req", "-newkey", "rsa:2048", "-nodes", "-subj", `/CN=${opts.dnsNames[0] ?? "registry"}`, "-keyout", p("registry.key.tmp"), "-out", p("registry.csr")], "making the registry key");
     await openssl(
-      ["x509", "-req", "-in", p("registry.csr"), "-CA", p("ca.crt"), "-CAkey", p("ca.key"), "-CAcreateserial", "-days", "36500", "-sha256", "-extfile", p("registry.ext"), "-out", p("registry.crt.tmp")],
+      [
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        `/CN=${opts.dnsNames[0] ?? "registry"}`,
+        "-keyout",
+        p("registry.key.tmp"),
+        "-out",
+        p("registry.csr"),
+      ],
+      "making the registry key",
+    );
+    await openssl(
+      [
+        "x509",
+        "-req",
+        "-in",
+        p("registry.csr"),
+        "-CA",
+        p("ca.crt"),
+        "-CAkey",
+        p("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "36500",
+        "-sha256",
+        "-extfile",
+        p("registry.ext"),
+        "-out",
+        p("registry.crt.tmp"),
+      ],
       "signing the registry certificate",
     );
     await fs.promises.chmod(p("registry.key.tmp"), 0o600);
@@ -78,12 +138,18 @@ async function ensureRegistryPkiNow(dir: string, opts: { cluster: string; dnsNam
     await fs.promises.rm(p("registry.csr"), { force: true });
   }
   const read = (f: string) => fs.promises.readFile(p(f), "utf8");
-  return { caCert: await read("ca.crt"), caKey: await read("ca.key"), cert: await read("registry.crt"), key: await read("registry.key") };
+  return {
+    caCert: await read("ca.crt"),
+    caKey: await read("ca.key"),
+    cert: await read("registry.crt"),
+    key: await read("registry.key"),
+  };
 }
 
 /** Writes PKI files fetched from master0 into the local dir (another machine recovering the cluster). */
 export async function restoreRegistryPki(dir: string, files: Record<string, string>): Promise<void> {
-  for (const [name, text] of Object.entries(files)) await writeFileAtomic(path.join(dir, name), text, name.endsWith(".key") ? 0o600 : 0o644);
+  for (const [name, text] of Object.entries(files))
+    await writeFileAtomic(path.join(dir, name), text, name.endsWith(".key") ? 0o600 : 0o644);
 }
 
 /** One bcrypt htpasswd line, made with Debian's htpasswd (apache2-utils); the password goes on stdin. */
@@ -91,7 +157,12 @@ export async function htpasswdLine(user: string, password: string): Promise<stri
   return new Promise((resolve, reject) => {
     const child = execFile("htpasswd", ["-niB", user], (err, stdout, stderr) => {
       if (err) {
-        if ((err as NodeJS.ErrnoException).code === "ENOENT") reject(new UserError("registry credentials are set but htpasswd is not installed on this machine; install it (Debian: apt-get install apache2-utils)"));
+        if ((err as NodeJS.ErrnoException).code === "ENOENT")
+          reject(
+            new UserError(
+              "registry credentials are set but htpasswd is not installed on this machine; install it (Debian: apt-get install apache2-utils)",
+            ),
+          );
         else reject(new Error(`htpasswd failed: ${stderr.trim() || err.message}`));
         return;
       }
@@ -111,11 +182,22 @@ export interface RegistryLayout {
 
 export function registryLayout(clusterDir: string, withAuth: boolean): RegistryLayout {
   const stateDir = `${clusterDir}/registry`;
-  return { stateDir, cert: `${stateDir}/tls/registry.crt`, key: `${stateDir}/tls/registry.key`, ...(withAuth ? { htpasswd: `${stateDir}/htpasswd` } : {}) };
+  return {
+    stateDir,
+    cert: `${stateDir}/tls/registry.crt`,
+    key: `${stateDir}/tls/registry.key`,
+    ...(withAuth ? { htpasswd: `${stateDir}/htpasswd` } : {}),
+  };
 }
 
 /** Starts (or restarts) the registry on one host through the image's init script. */
-export function startRegistryCmd(o: { rootfs: string; layout: RegistryLayout; listen: string; domain: string; port: number }): string {
+export function startRegistryCmd(o: {
+  rootfs: string;
+  layout: RegistryLayout;
+  listen: string;
+  domain: string;
+  port: number;
+}): string {
   const env: Record<string, string> = {
     REGISTRY_LISTEN: o.listen,
     REGISTRY_DOMAIN: o.domain,
@@ -136,7 +218,14 @@ export function startRegistryCmd(o: { rootfs: string; layout: RegistryLayout; li
 /** Client side on every host: CA for containerd and docker, and a containerd hosts.toml for the registry. */
 export function registryClientCmd(o: { domain: string; port: number; caCert: string }): string {
   const hp = `${o.domain}:${o.port}`;
-  const hostsToml = [`server = "https://${hp}"`, ``, `[host."https://${hp}"]`, `  capabilities = ["pull", "resolve", "push"]`, `  ca = "/etc/containerd/certs.d/${hp}/ca.crt"`, ``].join("\n");
+  const hostsToml = [
+    `server = "https://${hp}"`,
+    ``,
+    `[host."https://${hp}"]`,
+    `  capabilities = ["pull", "resolve", "push"]`,
+    `  ca = "/etc/containerd/certs.d/${hp}/ca.crt"`,
+    ``,
+  ].join("\n");
   const c = `/etc/containerd/certs.d/${hp}`;
   const d = `/etc/docker/certs.d/${hp}`;
   return [

@@ -7,27 +7,45 @@ import { saveClusterfileCmd } from "../../runtime/kube";
 import type { ExecContext } from "../context";
 
 /** Runs commands one after the other on master0; the first failure stops (names the command). */
-async function runCmds(ctx: ExecContext, label: string, cmds: string[], env: Record<string, string> = {}): Promise<void> {
+async function runCmds(
+  ctx: ExecContext,
+  label: string,
+  cmds: string[],
+  env: Record<string, string> = {},
+): Promise<void> {
   for (const c of cmds) {
     ctx.log(ctx.master0).info(`${label}: ${c}`);
     await ctx.sh(ctx.master0, label, c, { env });
   }
 }
 
-export async function runLaunchApp(ctx: ExecContext, step: Extract<Step, { kind: "launch-app" }>): Promise<void> {
+export async function runLaunchApp(
+  ctx: ExecContext,
+  step: Extract<Step, { kind: "launch-app" }>,
+): Promise<void> {
   const app = ctx.image.apps.find((a) => a.name === step.app);
   await runCmds(ctx, `launch-app ${step.app}`, step.cmds, app?.env ?? {});
 }
 
-export async function runLaunchCmds(ctx: ExecContext, step: Extract<Step, { kind: "launch-cmds" }>): Promise<void> {
+export async function runLaunchCmds(
+  ctx: ExecContext,
+  step: Extract<Step, { kind: "launch-cmds" }>,
+): Promise<void> {
   await runCmds(ctx, "launch-cmds", step.cmds);
 }
 
 /** The merged Clusterfile (secrets left out) to the local state dir, master0 and configmap kube-system/sealer-clusterfile. */
-export async function runSaveClusterfile(ctx: ExecContext, _step: Extract<Step, { kind: "save-clusterfile" }>): Promise<void> {
+export async function runSaveClusterfile(
+  ctx: ExecContext,
+  _step: Extract<Step, { kind: "save-clusterfile" }>,
+): Promise<void> {
   const text = dumpClusterfile(ctx.spec);
   // Locally with secrets (0600; `sealer join/delete` reload it), on the cluster without.
-  await writeFileAtomic(path.join(ctx.stateDir, "clusterfile.yaml"), dumpClusterfile(ctx.spec, { secrets: true }), 0o600);
+  await writeFileAtomic(
+    path.join(ctx.stateDir, "clusterfile.yaml"),
+    dumpClusterfile(ctx.spec, { secrets: true }),
+    0o600,
+  );
   const remote = `${ctx.clusterDir}/Clusterfile`;
   await ctx.put(ctx.master0, "save-clusterfile", remote, text, 0o600);
   await ctx.sh(ctx.master0, "save-clusterfile", saveClusterfileCmd(remote));

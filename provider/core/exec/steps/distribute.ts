@@ -15,7 +15,10 @@ import { applyConfig, configTarget, renderTemplate, renderedPath } from "../temp
 /** Directories whose `.tmpl` files are rendered (REFERENCE §3), plus apps (APPENV). */
 const TEMPLATE_DIRS = ["etc", "charts", "manifests", "application", "scripts", "statics", "plugins"];
 
-export async function runDistribute(ctx: ExecContext, step: Extract<Step, { kind: "distribute" }>): Promise<void> {
+export async function runDistribute(
+  ctx: ExecContext,
+  step: Extract<Step, { kind: "distribute" }>,
+): Promise<void> {
   const targets = step.hosts.map((ip) => ctx.target(ip));
   const res = await distributeLayers(ctx.pool, targets, {
     layout: ctx.layout,
@@ -29,7 +32,12 @@ export async function runDistribute(ctx: ExecContext, step: Extract<Step, { kind
   ctx.stats.sentBytes += res.sentBytes;
   for (const ip of step.hosts) {
     const h = res.perHost[ip];
-    if (h) ctx.log(ip).info(`distribute: sent ${h.sentBlobs} blob(s), ${h.sentBytes} bytes; rootfs ${h.materialisedFrom === null ? "unchanged" : `re-materialised from layer ${h.materialisedFrom}`}`);
+    if (h)
+      ctx
+        .log(ip)
+        .info(
+          `distribute: sent ${h.sentBlobs} blob(s), ${h.sentBytes} bytes; rootfs ${h.materialisedFrom === null ? "unchanged" : `re-materialised from layer ${h.materialisedFrom}`}`,
+        );
   }
   await ctx.eachHost(step.hosts, async (ip) => {
     await renderOnHost(ctx, ip, "distribute");
@@ -39,10 +47,20 @@ export async function runDistribute(ctx: ExecContext, step: Extract<Step, { kind
 const SEP = "=#=sealer-file=#=";
 
 /** Reads several files in one round trip: path -> content (undefined when missing). */
-async function readMany(ctx: ExecContext, ip: string, step: string, files: string[]): Promise<Map<string, string | undefined>> {
+async function readMany(
+  ctx: ExecContext,
+  ip: string,
+  step: string,
+  files: string[],
+): Promise<Map<string, string | undefined>> {
   const out = new Map<string, string | undefined>();
   if (files.length === 0) return out;
-  const script = files.map((f) => `printf '%s %s\\n' ${shellQuote(SEP)} ${shellQuote(f)}; if [ -f ${shellQuote(f)} ]; then base64 -w0 ${shellQuote(f)}; else printf MISSING; fi; echo`).join("; ");
+  const script = files
+    .map(
+      (f) =>
+        `printf '%s %s\\n' ${shellQuote(SEP)} ${shellQuote(f)}; if [ -f ${shellQuote(f)} ]; then base64 -w0 ${shellQuote(f)}; else printf MISSING; fi; echo`,
+    )
+    .join("; ");
   const r = await ctx.sh(ip, step, script, { quiet: true });
   const lines = r.stdout.split("\n");
   for (let i = 0; i < lines.length; i++) {
@@ -58,7 +76,12 @@ async function readMany(ctx: ExecContext, ip: string, step: string, files: strin
 
 export async function renderOnHost(ctx: ExecContext, ip: string, step: string): Promise<string[]> {
   const root = ctx.rootfs;
-  const found = await ctx.sh(ip, step, `cd ${shellQuote(root)} && for d in ${TEMPLATE_DIRS.join(" ")}; do [ ! -d "$d" ] || find "$d" -type f -name '*.tmpl'; done | LC_ALL=C sort`, { quiet: true });
+  const found = await ctx.sh(
+    ip,
+    step,
+    `cd ${shellQuote(root)} && for d in ${TEMPLATE_DIRS.join(" ")}; do [ ! -d "$d" ] || find "$d" -type f -name '*.tmpl'; done | LC_ALL=C sort`,
+    { quiet: true },
+  );
   const tmpls = found.stdout.split("\n").filter(Boolean);
   const env = ctx.env(ip);
   // Per-app env (APPENV) overrides the cluster env for that app's files.
@@ -69,7 +92,12 @@ export async function renderOnHost(ctx: ExecContext, ip: string, step: string): 
   };
   const configs = ctx.spec.configs.map((c) => ({ doc: c, rel: configTarget({ ...c, process: c.process }) }));
   const wanted = [...tmpls.flatMap((t) => [t, renderedPath(t)]), ...configs.map((c) => c.rel)];
-  const current = await readMany(ctx, ip, step, [...new Set(wanted)].map((f) => `${root}/${f}`));
+  const current = await readMany(
+    ctx,
+    ip,
+    step,
+    [...new Set(wanted)].map((f) => `${root}/${f}`),
+  );
   const get = (rel: string) => current.get(`${root}/${rel}`);
 
   const next = new Map<string, string>();
@@ -83,7 +111,8 @@ export async function renderOnHost(ctx: ExecContext, ip: string, step: string): 
     try {
       next.set(rel, applyConfig({ ...doc, process: doc.process }, base));
     } catch (err) {
-      if (err instanceof UserError) throw new UserError(`[${ip}] step "${step}": ${err.message}`, { cause: err });
+      if (err instanceof UserError)
+        throw new UserError(`[${ip}] step "${step}": ${err.message}`, { cause: err });
       throw err;
     }
   }

@@ -8,31 +8,48 @@ import type { ExecContext } from "../context";
 /** Host init scripts of the image, in the order sealer runs them; each only when present. */
 export const INIT_SCRIPTS = ["scripts/init.sh", "scripts/kubelet-pre-start.sh", "scripts/init-kube.sh"];
 
-export async function runInitHost(ctx: ExecContext, step: Extract<Step, { kind: "init-host" }>): Promise<void> {
-  const script = INIT_SCRIPTS.map((s) => `if [ -f ${s} ]; then echo "running ${s}"; sh ${s}; fi`).join(" && ");
+export async function runInitHost(
+  ctx: ExecContext,
+  step: Extract<Step, { kind: "init-host" }>,
+): Promise<void> {
+  const script = INIT_SCRIPTS.map((s) => `if [ -f ${s} ]; then echo "running ${s}"; sh ${s}; fi`).join(
+    " && ",
+  );
   await ctx.eachHost(step.hosts, async (ip) => {
     await ctx.sh(ip, "init-host", `mkdir -p /etc/kubernetes ${shellQuote(ctx.clusterDir)} && ${script}`);
   });
 }
 
-export async function runContainerRuntime(ctx: ExecContext, step: Extract<Step, { kind: "container-runtime" }>): Promise<void> {
+export async function runContainerRuntime(
+  ctx: ExecContext,
+  step: Extract<Step, { kind: "container-runtime" }>,
+): Promise<void> {
   const script = `scripts/${step.runtime}.sh`;
   await ctx.eachHost(step.hosts, async (ip) => {
     const has = await ctx.sh(ip, "container-runtime", `test -f ${script}`, { allowFail: true, quiet: true });
-    if (has.code !== 0) throw new UserError(`[${ip}] step "container-runtime": the image has no ${script}; build the image with a ${step.runtime} install script or set spec.containerRuntime.type to the runtime the image ships`);
+    if (has.code !== 0)
+      throw new UserError(
+        `[${ip}] step "container-runtime": the image has no ${script}; build the image with a ${step.runtime} install script or set spec.containerRuntime.type to the runtime the image ships`,
+      );
     await ctx.sh(ip, "container-runtime", `sh ${script}`);
   });
 }
 
-export async function runHostAliases(ctx: ExecContext, step: Extract<Step, { kind: "host-aliases" }>): Promise<void> {
+export async function runHostAliases(
+  ctx: ExecContext,
+  step: Extract<Step, { kind: "host-aliases" }>,
+): Promise<void> {
   const entries = ctx.spec.hostAliases.map((a) => ({ ip: a.ip, names: a.hostnames }));
-  await ctx.eachHost(step.hosts, (ip) => ctx.sh(ip, "host-aliases", setHostsBlockCmd(ctx.cluster, "aliases", entries)).then(() => undefined));
+  await ctx.eachHost(step.hosts, (ip) =>
+    ctx.sh(ip, "host-aliases", setHostsBlockCmd(ctx.cluster, "aliases", entries)).then(() => undefined),
+  );
 }
 
 /** A Plugin at a phase on the hosts in its scope. SHELL runs its script; the legacy kinds map to kubectl/hostname. */
 export async function runHook(ctx: ExecContext, step: Extract<Step, { kind: "hook" }>): Promise<void> {
   const plugin = ctx.spec.plugins.find((p) => p.name === step.plugin);
-  if (!plugin) throw new UserError(`step "hook ${step.phase}": plugin ${step.plugin} is not in the Clusterfile`);
+  if (!plugin)
+    throw new UserError(`step "hook ${step.phase}": plugin ${step.plugin} is not in the Clusterfile`);
   const label = `hook ${step.phase} ${plugin.name}`;
   switch (plugin.type) {
     case "SHELL":
@@ -59,6 +76,8 @@ export async function runHook(ctx: ExecContext, step: Extract<Step, { kind: "hoo
     case "TAINT":
     case "CLUSTERCHECK":
     case "ETCD":
-      throw new UserError(`step "${label}": plugin type ${plugin.type} is not implemented yet; use a SHELL plugin (e.g. kubectl label/taint) or spec.hosts[].labels/taints`);
+      throw new UserError(
+        `step "${label}": plugin type ${plugin.type} is not implemented yet; use a SHELL plugin (e.g. kubectl label/taint) or spec.hosts[].labels/taints`,
+      );
   }
 }

@@ -4,7 +4,14 @@ import type { ExecContext } from "../context";
 import { runLaunchApp, runLaunchCmds, runSaveClusterfile } from "./apps";
 import { runDistribute } from "./distribute";
 import { runContainerRuntime, runHook, runHostAliases, runInitHost } from "./host";
-import { runInitMaster, runJoinMaster, runJoinWorker, runKubeadmConfig, runNodeLabels, runWorkerVip } from "./kube";
+import {
+  runInitMaster,
+  runJoinMaster,
+  runJoinWorker,
+  runKubeadmConfig,
+  runNodeLabels,
+  runWorkerVip,
+} from "./kube";
 import { runCleanHost, runDeleteNode, runUpgradeMaster, runUpgradeWorker } from "./lifecycle";
 import { runRegistry, runRegistryClient } from "./registry";
 
@@ -65,4 +72,8 @@ export async function runStep(ctx: ExecContext, step: Step): Promise<void> {
 export const PARALLEL_KINDS: ReadonlySet<Step["kind"]> = new Set([]);
 
 /** Kinds that run strictly one at a time, in plan order (etcd membership changes must not overlap). */
-export const SERIAL_KINDS: ReadonlySet<Step["kind"]> = new Set(["init-master", "join-master", "upgrade-master"]);
+export const SERIAL_KINDS: ReadonlySet<Step["kind"]> = new Set([
+  "init-master",
+  "join-master",
+  "upgrade-master",
+]);

@@ -3,7 +3,15 @@ import { findHost } from "../../clusterfile";
 import type { Step } from "../../plan/types";
 import { setHostsBlockCmd } from "../../runtime/hosts-file";
 import { randomBytes } from "node:crypto";
-import { ADMIN_CONF, KUBELET_CONF, ROLE_LABEL_WORKER, kubeadmInitCmd, kubeadmJoinCmd, labelTaintCmds, parseJoinOutput } from "../../runtime/kube";
+import {
+  ADMIN_CONF,
+  KUBELET_CONF,
+  ROLE_LABEL_WORKER,
+  kubeadmInitCmd,
+  kubeadmJoinCmd,
+  labelTaintCmds,
+  parseJoinOutput,
+} from "../../runtime/kube";
 import type { ExecContext } from "../context";
 import { APISERVER_DOMAIN, API_PORT, initConfigYaml, joinConfigYaml } from "../kubeadm-config";
 
@@ -17,26 +25,40 @@ async function withNodeName(ctx: ExecContext, ip: string, step: string, yamlText
   return yamlText.replace(/^nodeRegistration:\n/m, `nodeRegistration:\n  name: ${name}\n`);
 }
 
-export async function runKubeadmConfig(ctx: ExecContext, _step: Extract<Step, { kind: "kubeadm-config" }>): Promise<void> {
+export async function runKubeadmConfig(
+  ctx: ExecContext,
+  _step: Extract<Step, { kind: "kubeadm-config" }>,
+): Promise<void> {
   const cfg = await ctx.kubeadm("kubeadm-config");
   const text = await withNodeName(ctx, ctx.master0, "kubeadm-config", initConfigYaml(cfg));
   await ctx.put(ctx.master0, "kubeadm-config", initConfigPath(ctx), text, 0o600);
   ctx.log(ctx.master0).info(`kubeadm-config: wrote ${initConfigPath(ctx)}`);
 }
 
-function recordSecrets(ctx: ExecContext, m: { token?: string; caCertHash?: string; certificateKey?: string; kubeconfig?: string }): void {
+function recordSecrets(
+  ctx: ExecContext,
+  m: { token?: string; caCertHash?: string; certificateKey?: string; kubeconfig?: string },
+): void {
   for (const v of Object.values(m)) ctx.secret(v);
-  ctx.state.secrets = { ...(ctx.state.secrets ?? {}), ...Object.fromEntries(Object.entries(m).filter(([, v]) => v !== undefined)) };
+  ctx.state.secrets = {
+    ...(ctx.state.secrets ?? {}),
+    ...Object.fromEntries(Object.entries(m).filter(([, v]) => v !== undefined)),
+  };
 }
 
-export async function runInitMaster(ctx: ExecContext, _step: Extract<Step, { kind: "init-master" }>): Promise<void> {
+export async function runInitMaster(
+  ctx: ExecContext,
+  _step: Extract<Step, { kind: "init-master" }>,
+): Promise<void> {
   const m0 = ctx.master0;
   const step = "init-master";
   await ctx.sh(m0, step, setHostsBlockCmd(ctx.cluster, "apiserver", [{ ip: m0, names: [APISERVER_DOMAIN] }]));
   const done = await ctx.sh(m0, step, `test -f ${ADMIN_CONF}`, { allowFail: true, quiet: true });
   if (done.code === 0) {
     // kubeadm init already ran (an earlier apply stopped before recording it): take fresh join material instead.
-    ctx.log(m0).info(`init-master: ${ADMIN_CONF} exists, kubeadm init already ran; refreshing the join material`);
+    ctx
+      .log(m0)
+      .info(`init-master: ${ADMIN_CONF} exists, kubeadm init already ran; refreshing the join material`);
     await refreshJoin(ctx);
   } else {
     // The token and certificate key are made here and registered as secrets before kubeadm
@@ -48,13 +70,19 @@ export async function runInitMaster(ctx: ExecContext, _step: Extract<Step, { kin
     await ctx.put(m0, step, initConfigPath(ctx), text, 0o600);
     const r = await ctx.sh(m0, step, kubeadmInitCmd(initConfigPath(ctx)));
     const j = parseJoinOutput(r.stdout);
-    if (!j.caCertHash) throw new Error(`[${m0}] step "${step}": kubeadm init succeeded but printed no join command with the CA hash`);
+    if (!j.caCertHash)
+      throw new Error(
+        `[${m0}] step "${step}": kubeadm init succeeded but printed no join command with the CA hash`,
+      );
     recordSecrets(ctx, { token, certificateKey, caCertHash: j.caCertHash });
     ctx.freshJoin = true;
   }
   const kubeconfig = await ctx.read(m0, step, ADMIN_CONF);
   if (kubeconfig) recordSecrets(ctx, { kubeconfig });
-  ctx.state.hosts[m0] = { ...(ctx.state.hosts[m0] ?? { roles: ["master"], layers: [] }), nodeName: await ctx.nodeName(m0) };
+  ctx.state.hosts[m0] = {
+    ...(ctx.state.hosts[m0] ?? { roles: ["master"], layers: [] }),
+    nodeName: await ctx.nodeName(m0),
+  };
 }
 
 /** A new bootstrap token and certificate key from master0 (both expire: never reuse old ones). */
@@ -62,10 +90,18 @@ async function refreshJoin(ctx: ExecContext): Promise<void> {
   const m0 = ctx.master0;
   const token = ctx.secret(newToken())!;
   const certificateKey = ctx.secret(randomBytes(32).toString("hex"))!;
-  const t = await ctx.sh(m0, "join material", `kubeadm token create ${token} --print-join-command`, { quiet: true });
+  const t = await ctx.sh(m0, "join material", `kubeadm token create ${token} --print-join-command`, {
+    quiet: true,
+  });
   const j = parseJoinOutput(t.stdout);
-  await ctx.sh(m0, "join material", `kubeadm init phase upload-certs --upload-certs --certificate-key ${certificateKey}`, { quiet: true });
-  if (!j.caCertHash) throw new Error(`[${m0}] step "join material": could not read the CA hash from kubeadm's output`);
+  await ctx.sh(
+    m0,
+    "join material",
+    `kubeadm init phase upload-certs --upload-certs --certificate-key ${certificateKey}`,
+    { quiet: true },
+  );
+  if (!j.caCertHash)
+    throw new Error(`[${m0}] step "join material": could not read the CA hash from kubeadm's output`);
   recordSecrets(ctx, { token, caCertHash: j.caCertHash, certificateKey });
   ctx.freshJoin = true;
 }
@@ -77,7 +113,9 @@ export function newToken(): string {
   return `${pick(6)}.${pick(16)}`;
 }
 
-async function joinMaterial(ctx: ExecContext): Promise<{ token: string; caCertHash: string; certificateKey: string }> {
+async function joinMaterial(
+  ctx: ExecContext,
+): Promise<{ token: string; caCertHash: string; certificateKey: string }> {
   if (!ctx.freshJoin) await refreshJoin(ctx);
   const s = ctx.state.secrets ?? {};
   if (!s.token || !s.caCertHash || !s.certificateKey) throw new Error("join material missing after refresh");
@@ -90,47 +128,90 @@ async function joinHost(ctx: ExecContext, ip: string, master: boolean): Promise<
   const name = await ctx.nodeName(ip);
   // Masters join through master0 and point at themselves afterwards; workers go through the VIP
   // when worker-vip already set apiserver.cluster.local up, else through master0.
-  const pointTo = setHostsBlockCmd(ctx.cluster, "apiserver", [{ ip: ctx.master0, names: [APISERVER_DOMAIN] }]);
+  const pointTo = setHostsBlockCmd(ctx.cluster, "apiserver", [
+    { ip: ctx.master0, names: [APISERVER_DOMAIN] },
+  ]);
   if (master) await ctx.sh(ip, step, pointTo);
-  else await ctx.sh(ip, step, `grep -qxF '# BEGIN sealer:${ctx.cluster}:apiserver' /etc/hosts || { ${pointTo}; }`);
+  else
+    await ctx.sh(
+      ip,
+      step,
+      `grep -qxF '# BEGIN sealer:${ctx.cluster}:apiserver' /etc/hosts || { ${pointTo}; }`,
+    );
   const joined = await ctx.sh(ip, step, `test -f ${KUBELET_CONF}`, { allowFail: true, quiet: true });
   if (joined.code === 0) {
     log.info(`${step}: ${KUBELET_CONF} exists, the node already joined`);
   } else {
     const m = await joinMaterial(ctx);
     const cfg = await ctx.kubeadm(step);
-    const text = await withNodeName(ctx, ip, step, joinConfigYaml(cfg, { ip, master, endpoint: `${APISERVER_DOMAIN}:${API_PORT}` }, master ? m : { token: m.token, caCertHash: m.caCertHash }));
+    const text = await withNodeName(
+      ctx,
+      ip,
+      step,
+      joinConfigYaml(
+        cfg,
+        { ip, master, endpoint: `${APISERVER_DOMAIN}:${API_PORT}` },
+        master ? m : { token: m.token, caCertHash: m.caCertHash },
+      ),
+    );
     await ctx.put(ip, step, joinConfigPath(ctx), text, 0o600);
     await ctx.sh(ip, step, kubeadmJoinCmd(joinConfigPath(ctx)));
   }
-  if (master) await ctx.sh(ip, step, setHostsBlockCmd(ctx.cluster, "apiserver", [{ ip, names: [APISERVER_DOMAIN] }]));
-  ctx.state.hosts[ip] = { ...(ctx.state.hosts[ip] ?? { roles: [master ? "master" : "node"], layers: [] }), nodeName: name };
+  if (master)
+    await ctx.sh(ip, step, setHostsBlockCmd(ctx.cluster, "apiserver", [{ ip, names: [APISERVER_DOMAIN] }]));
+  ctx.state.hosts[ip] = {
+    ...(ctx.state.hosts[ip] ?? { roles: [master ? "master" : "node"], layers: [] }),
+    nodeName: name,
+  };
 }
 
-export async function runJoinMaster(ctx: ExecContext, step: Extract<Step, { kind: "join-master" }>): Promise<void> {
+export async function runJoinMaster(
+  ctx: ExecContext,
+  step: Extract<Step, { kind: "join-master" }>,
+): Promise<void> {
   // Strictly one at a time: etcd membership changes must not overlap.
   for (const ip of step.hosts) await joinHost(ctx, ip, true);
 }
 
-export async function runJoinWorker(ctx: ExecContext, step: Extract<Step, { kind: "join-worker" }>): Promise<void> {
+export async function runJoinWorker(
+  ctx: ExecContext,
+  step: Extract<Step, { kind: "join-worker" }>,
+): Promise<void> {
   await ctx.eachHost(step.hosts, (ip) => joinHost(ctx, ip, false));
 }
 
-export async function runNodeLabels(ctx: ExecContext, step: Extract<Step, { kind: "node-labels" }>): Promise<void> {
+export async function runNodeLabels(
+  ctx: ExecContext,
+  step: Extract<Step, { kind: "node-labels" }>,
+): Promise<void> {
   const cmds: string[] = [];
   const updates: Array<{ ip: string; labels: Record<string, string>; taints: string[] }> = [];
   for (const ip of step.hosts) {
     const h = findHost(ctx.spec, ip);
-    const labels: Record<string, string> = { ...(ctx.isMaster(ip) ? {} : { [ROLE_LABEL_WORKER]: "" }), ...(h?.labels ?? {}) };
+    const labels: Record<string, string> = {
+      ...(ctx.isMaster(ip) ? {} : { [ROLE_LABEL_WORKER]: "" }),
+      ...(h?.labels ?? {}),
+    };
     const taints = h?.taints ?? [];
     const prev = ctx.state.hosts[ip];
-    cmds.push(...labelTaintCmds(await ctx.nodeName(ip), { labels, taints }, { labels: prev?.labels ?? {}, taints: prev?.taints ?? [] }));
+    cmds.push(
+      ...labelTaintCmds(
+        await ctx.nodeName(ip),
+        { labels, taints },
+        { labels: prev?.labels ?? {}, taints: prev?.taints ?? [] },
+      ),
+    );
     updates.push({ ip, labels, taints });
   }
   if (cmds.length) await ctx.sh(ctx.master0, "node-labels", cmds.join(" && "));
   for (const u of updates) {
     const cur = ctx.state.hosts[u.ip] ?? { roles: [ctx.isMaster(u.ip) ? "master" : "node"], layers: [] };
-    ctx.state.hosts[u.ip] = { ...cur, labels: u.labels, taints: u.taints.filter((t) => !t.endsWith("-")), nodeName: await ctx.nodeName(u.ip) };
+    ctx.state.hosts[u.ip] = {
+      ...cur,
+      labels: u.labels,
+      taints: u.taints.filter((t) => !t.endsWith("-")),
+      nodeName: await ctx.nodeName(u.ip),
+    };
   }
 }
 
@@ -139,7 +220,10 @@ export async function runNodeLabels(ctx: ExecContext, step: Extract<Step, { kind
  * lvscare static pod that keeps it (sealer's design), and apiserver.cluster.local -> VIP.
  * Where IPVS is unavailable (no ip_vs module, or no ipvsadm), the step fails with that reason.
  */
-export async function runWorkerVip(ctx: ExecContext, step: Extract<Step, { kind: "worker-vip" }>): Promise<void> {
+export async function runWorkerVip(
+  ctx: ExecContext,
+  step: Extract<Step, { kind: "worker-vip" }>,
+): Promise<void> {
   const cfg = await ctx.kubeadm("worker-vip");
   const vip = cfg.vip;
   const masters = step.masters.length ? step.masters : ctx.masters;
@@ -173,7 +257,11 @@ export async function runWorkerVip(ctx: ExecContext, step: Extract<Step, { kind:
     ].join(" && ");
     await ctx.sh(ip, "worker-vip", `if [ -x bin/seautil ]; then ${seautil}; else ${ipvsadm}; fi`);
     await ctx.put(ip, "worker-vip", "/etc/kubernetes/manifests/kube-lvscare.yaml", manifest, 0o644);
-    await ctx.sh(ip, "worker-vip", setHostsBlockCmd(ctx.cluster, "apiserver", [{ ip: vip, names: [APISERVER_DOMAIN] }]));
+    await ctx.sh(
+      ip,
+      "worker-vip",
+      setHostsBlockCmd(ctx.cluster, "apiserver", [{ ip: vip, names: [APISERVER_DOMAIN] }]),
+    );
     ctx.log(ip).info(`worker-vip: ${vip}:${API_PORT} -> ${masters.join(", ")}`);
   });
 }

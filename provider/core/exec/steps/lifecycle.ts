@@ -4,22 +4,38 @@ import { removeClusterHostsBlocksCmd } from "../../runtime/hosts-file";
 import { shellQuote } from "../../ssh";
 import type { ExecContext } from "../context";
 
-const restartKubelet = "if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemctl daemon-reload && systemctl restart kubelet; fi";
+const restartKubelet =
+  "if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemctl daemon-reload && systemctl restart kubelet; fi";
 
-export async function runUpgradeMaster(ctx: ExecContext, step: Extract<Step, { kind: "upgrade-master" }>): Promise<void> {
+export async function runUpgradeMaster(
+  ctx: ExecContext,
+  step: Extract<Step, { kind: "upgrade-master" }>,
+): Promise<void> {
   // One master at a time; drain/uncordon from master0 (which is upgraded first).
   for (const ip of step.hosts) {
     const name = await ctx.nodeName(ip);
     const label = `upgrade-master ${step.version}`;
-    await ctx.sh(ctx.master0, label, `kubectl drain ${shellQuote(name)} --ignore-daemonsets --delete-emptydir-data`);
+    await ctx.sh(
+      ctx.master0,
+      label,
+      `kubectl drain ${shellQuote(name)} --ignore-daemonsets --delete-emptydir-data`,
+    );
     const first = step.first && ip === ctx.master0;
-    await ctx.sh(ip, label, first ? `kubeadm upgrade apply ${shellQuote(step.version)} -y` : "kubeadm upgrade node", { env: { SANDBOX_NODE_NAME: name } });
+    await ctx.sh(
+      ip,
+      label,
+      first ? `kubeadm upgrade apply ${shellQuote(step.version)} -y` : "kubeadm upgrade node",
+      { env: { SANDBOX_NODE_NAME: name } },
+    );
     await ctx.sh(ip, label, restartKubelet);
     await ctx.sh(ctx.master0, label, `kubectl uncordon ${shellQuote(name)}`);
   }
 }
 
-export async function runUpgradeWorker(ctx: ExecContext, step: Extract<Step, { kind: "upgrade-worker" }>): Promise<void> {
+export async function runUpgradeWorker(
+  ctx: ExecContext,
+  step: Extract<Step, { kind: "upgrade-worker" }>,
+): Promise<void> {
   const label = `upgrade-worker ${step.version}`;
   // Bounded batches: at most a third of the workers (at least one) disrupted at once.
   const batch = Math.max(1, Math.floor(step.hosts.length / 3));
@@ -27,7 +43,11 @@ export async function runUpgradeWorker(ctx: ExecContext, step: Extract<Step, { k
     step.hosts,
     async (ip) => {
       const name = await ctx.nodeName(ip);
-      await ctx.sh(ctx.master0, label, `kubectl drain ${shellQuote(name)} --ignore-daemonsets --delete-emptydir-data`);
+      await ctx.sh(
+        ctx.master0,
+        label,
+        `kubectl drain ${shellQuote(name)} --ignore-daemonsets --delete-emptydir-data`,
+      );
       await ctx.sh(ip, label, "kubeadm upgrade node", { env: { SANDBOX_NODE_NAME: name } });
       await ctx.sh(ip, label, restartKubelet);
       await ctx.sh(ctx.master0, label, `kubectl uncordon ${shellQuote(name)}`);
@@ -42,7 +62,10 @@ export async function runUpgradeWorker(ctx: ExecContext, step: Extract<Step, { k
  * the cluster's directory under the data root deleted. Unreachable hosts fail the step: the
  * caller (delete) decides whether to skip them.
  */
-export async function runCleanHost(ctx: ExecContext, step: Extract<Step, { kind: "clean-host" }>): Promise<void> {
+export async function runCleanHost(
+  ctx: ExecContext,
+  step: Extract<Step, { kind: "clean-host" }>,
+): Promise<void> {
   const reg = ctx.registryAddress();
   const hp = `${reg.domain}:${reg.port}`;
   const cri = ctx.spec.containerRuntime?.type ?? ctx.image.containerRuntime ?? "containerd";
@@ -61,8 +84,12 @@ export async function runCleanHost(ctx: ExecContext, step: Extract<Step, { kind:
   });
 }
 
-export async function runDeleteNode(ctx: ExecContext, step: Extract<Step, { kind: "delete-node" }>): Promise<void> {
+export async function runDeleteNode(
+  ctx: ExecContext,
+  step: Extract<Step, { kind: "delete-node" }>,
+): Promise<void> {
   const from = step.hosts[0] ?? ctx.master0;
   const names = step.nodes.map((n) => ctx.state.hosts[n]?.nodeName ?? n);
-  if (names.length) await ctx.sh(from, "delete-node", `kubectl delete node ${names.map(shellQuote).join(" ")}`);
+  if (names.length)
+    await ctx.sh(from, "delete-node", `kubectl delete node ${names.map(shellQuote).join(" ")}`);
 }

@@ -3,7 +3,15 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Step } from "../../plan/types";
 import { setHostsBlockCmd } from "../../runtime/hosts-file";
-import { ensureRegistryPki, htpasswdLine, registryClientCmd, registryLayout, restoreRegistryPki, startRegistryCmd, type RegistryPki } from "../../runtime/registry";
+import {
+  ensureRegistryPki,
+  htpasswdLine,
+  registryClientCmd,
+  registryLayout,
+  restoreRegistryPki,
+  startRegistryCmd,
+  type RegistryPki,
+} from "../../runtime/registry";
 import type { ExecContext } from "../context";
 
 /** The cluster CA: local copy, else master0's copy (another machine recovering), else new. */
@@ -11,8 +19,10 @@ async function pki(ctx: ExecContext, step: string): Promise<RegistryPki> {
   const dir = path.join(ctx.stateDir, "pki");
   if (!fs.existsSync(path.join(dir, "ca.key"))) {
     const remoteCa = await ctx.read(ctx.master0, step, `${ctx.clusterDir}/pki/ca.crt`);
-    const remoteKey = remoteCa === undefined ? undefined : await ctx.read(ctx.master0, step, `${ctx.clusterDir}/pki/ca.key`);
-    if (remoteCa !== undefined && remoteKey !== undefined) await restoreRegistryPki(dir, { "ca.crt": remoteCa, "ca.key": remoteKey });
+    const remoteKey =
+      remoteCa === undefined ? undefined : await ctx.read(ctx.master0, step, `${ctx.clusterDir}/pki/ca.key`);
+    if (remoteCa !== undefined && remoteKey !== undefined)
+      await restoreRegistryPki(dir, { "ca.crt": remoteCa, "ca.key": remoteKey });
   }
   const reg = ctx.registryAddress();
   const l = ctx.spec.registry.localRegistry;
@@ -23,7 +33,10 @@ async function pki(ctx: ExecContext, step: string): Promise<RegistryPki> {
   });
 }
 
-export async function runRegistry(ctx: ExecContext, step: Extract<Step, { kind: "registry" }>): Promise<void> {
+export async function runRegistry(
+  ctx: ExecContext,
+  step: Extract<Step, { kind: "registry" }>,
+): Promise<void> {
   const reg = ctx.registryAddress();
   if (reg.external) {
     ctx.log(ctx.master0).info(`registry: external registry ${reg.domain}:${reg.port}; nothing to start`);
@@ -42,11 +55,24 @@ export async function runRegistry(ctx: ExecContext, step: Extract<Step, { kind: 
     if (htpasswd && layout.htpasswd) await ctx.put(ip, "registry", layout.htpasswd, htpasswd, 0o600);
     // The registry host resolves the domain to itself.
     await ctx.sh(ip, "registry", setHostsBlockCmd(ctx.cluster, "registry", [{ ip, names: [reg.domain] }]));
-    await ctx.sh(ip, "registry", startRegistryCmd({ rootfs: ctx.rootfs, layout, listen: `${ip}:${reg.port}`, domain: reg.domain, port: reg.port }));
+    await ctx.sh(
+      ip,
+      "registry",
+      startRegistryCmd({
+        rootfs: ctx.rootfs,
+        layout,
+        listen: `${ip}:${reg.port}`,
+        domain: reg.domain,
+        port: reg.port,
+      }),
+    );
   });
 }
 
-export async function runRegistryClient(ctx: ExecContext, step: Extract<Step, { kind: "registry-client" }>): Promise<void> {
+export async function runRegistryClient(
+  ctx: ExecContext,
+  step: Extract<Step, { kind: "registry-client" }>,
+): Promise<void> {
   const reg = ctx.registryAddress();
   const regHosts = ctx.registryHosts();
   const caCert = reg.external ? undefined : (await pki(ctx, "registry-client")).caCert;
@@ -55,8 +81,13 @@ export async function runRegistryClient(ctx: ExecContext, step: Extract<Step, { 
       // Registry hosts use their own registry; the others the first registry host (the worker
       // VIP re-points workers when the registry is HA).
       const to = regHosts.includes(ip) ? ip : (regHosts[0] ?? ctx.master0);
-      await ctx.sh(ip, "registry-client", setHostsBlockCmd(ctx.cluster, "registry", [{ ip: to, names: [reg.domain] }]));
+      await ctx.sh(
+        ip,
+        "registry-client",
+        setHostsBlockCmd(ctx.cluster, "registry", [{ ip: to, names: [reg.domain] }]),
+      );
     }
-    if (caCert) await ctx.sh(ip, "registry-client", registryClientCmd({ domain: reg.domain, port: reg.port, caCert }));
+    if (caCert)
+      await ctx.sh(ip, "registry-client", registryClientCmd({ domain: reg.domain, port: reg.port, caCert }));
   });
 }
