@@ -56,16 +56,7 @@ type FactsModule = typeof import("../core/image/facts");
 
 type PlannerModule = typeof import("../core/plan/planner");
 
-/** The executor (helper D2). */
-interface ApplyModule {
-  applyCluster(opts: {
-    spec: ClusterSpec;
-    imageRef?: string;
-    applied?: AppliedState;
-    onState?: (s: AppliedState) => void | Promise<void>;
-  }): Promise<{ plan: Plan; ran: Step[]; state: AppliedState }>;
-  deleteCluster?(opts: { spec: ClusterSpec; applied?: AppliedState; onState?: (s: AppliedState) => void | Promise<void> }): Promise<unknown>;
-}
+type ApplyModule = typeof import("../core/apply");
 
 function store(): OciLayoutT {
   const { OciLayout } = require("../core/image/layout") as typeof import("../core/image/layout");
@@ -75,40 +66,53 @@ function store(): OciLayoutT {
 
 // ---- inputs -> ClusterSpec (pure apart from the Clusterfile parser) ----
 
-/** Clusterfile text from the input: YAML as given, or an object (one document or { documents }). */
-export function clusterfileText(cf: ClusterInputs["clusterfile"], name: string | undefined, image: string): string {
+/**
+ * Clusterfile text from the inputs: the YAML as given (line numbers in errors stay right), or
+ * the documents of an object input, or a minimal Cluster document. When the typed inputs list
+ * hosts (masters/workers), the Cluster document's hosts are replaced by them, keeping per-host
+ * settings (labels, taints, ssh, env) of IPs the Clusterfile already lists.
+ */
+export function clusterfileText(i: Pick<ClusterInputs, "clusterfile" | "name" | "image" | "masters" | "workers">): string {
   const yaml = require("js-yaml") as typeof import("js-yaml");
-  if (typeof cf === "string") return cf;
-  if (cf && Array.isArray((cf as { documents?: unknown }).documents)) {
-    return ((cf as { documents: unknown[] }).documents as unknown[]).map((d) => yaml.dump(d, { noRefs: true, sortKeys: true })).join("---\n");
+  const cf = i.clusterfile;
+  const overrideHosts = Boolean(i.masters || i.workers);
+  if (typeof cf === "string" && !overrideHosts) return cf;
+  let docs: Array<Record<string, unknown>>;
+  if (typeof cf === "string") docs = (yaml.loadAll(cf) as unknown[]).filter((d): d is Record<string, unknown> => d !== null && typeof d === "object");
+  else if (cf && Array.isArray((cf as { documents?: unknown }).documents)) docs = structuredClone((cf as { documents: Array<Record<string, unknown>> }).documents);
+  else if (cf && typeof cf === "object" && "kind" in cf) docs = [structuredClone(cf)];
+  else docs = [{ apiVersion: "sealer.io/v2", kind: "Cluster", metadata: { name: i.name ?? "default" }, spec: { image: i.image, ...(cf ?? {}) } }];
+  let cluster = docs.find((d) => d.kind === "Cluster");
+  if (!cluster) {
+    cluster = { apiVersion: "sealer.io/v2", kind: "Cluster", metadata: { name: i.name ?? "default" }, spec: { image: i.image } };
+    docs.unshift(cluster);
   }
-  if (cf && typeof cf === "object" && "kind" in cf) return yaml.dump(cf, { noRefs: true, sortKeys: true });
-  const doc = {
-    apiVersion: "sealer.io/v2",
-    kind: "Cluster",
-    metadata: { name: name ?? "default" },
-    spec: { image, ...(cf ?? {}) },
-  };
-  return yaml.dump(doc, { noRefs: true, sortKeys: true });
+  if (overrideHosts) {
+    const spec = ((cluster.spec ??= {}) as Record<string, unknown>);
+    type RawHost = { ips?: string[]; roles?: string[] } & Record<string, unknown>;
+    const known = (spec.hosts ?? []) as RawHost[];
+    const entryFor = (ip: string, role: string): RawHost => {
+      const k = known.find((h) => h.ips?.includes(ip));
+      const roles = [...new Set([...(k?.roles ?? []).filter((r) => r !== "master" && r !== "node"), role])];
+      return { ...(k ?? {}), ips: [ip], roles };
+    };
+    const masters = i.masters ?? known.filter((h) => h.roles?.includes("master")).flatMap((h) => h.ips ?? []);
+    const workers = i.workers ?? known.filter((h) => !h.roles?.includes("master")).flatMap((h) => h.ips ?? []);
+    spec.hosts = [...masters.map((ip) => entryFor(ip, "master")), ...workers.map((ip) => entryFor(ip, "node"))];
+  }
+  return docs.map((d) => yaml.dump(d, { noRefs: true, sortKeys: true })).join("---\n");
 }
 
 /**
- * The normalised spec the inputs mean: the Clusterfile, then the typed inputs on top (name,
- * image, hosts, ssh, env, dataRoot). Throws UserError listing every problem.
+ * The normalised spec the inputs mean: the Clusterfile (hosts from masters/workers when given),
+ * then the typed inputs on top (name, image, ssh, env, dataRoot). Throws UserError listing every
+ * problem.
  */
 export function specOf(i: ClusterInputs): { spec: ClusterSpec; warnings: string[] } {
   const { loadClusterfile } = require("../core/clusterfile/load") as ClusterfileLoad;
   const { normalizeCluster } = require("../core/clusterfile/normalize") as ClusterfileNormalize;
   const { Secret } = require("../core/clusterfile/secret") as SecretModule;
-  const text = clusterfileText(i.clusterfile, i.name, i.image);
-  const { spec, warnings } = loadClusterfile(text, { file: "clusterfile" });
-  const byIp = new Map(spec.hosts.map((h) => [h.ips[0], h]));
-  const hostsFrom = (ips: string[], role: string) =>
-    ips.map((ip) => {
-      const known = byIp.get(ip);
-      return known ? { ...known, roles: [...new Set([...known.roles.filter((r) => r !== "master" && r !== "node"), role])] } : { ips: [ip], roles: [role] };
-    });
-  const hosts = i.masters || i.workers ? [...hostsFrom(i.masters ?? spec.hosts.filter((h) => h.roles.includes("master")).map((h) => h.ips[0]!), "master"), ...hostsFrom(i.workers ?? [], "node")] : spec.hosts;
+  const { spec, warnings } = loadClusterfile(clusterfileText(i), { file: "clusterfile" });
   const ssh = { ...spec.ssh };
   if (i.ssh?.user) ssh.user = i.ssh.user;
   if (i.ssh?.port) ssh.port = i.ssh.port;
@@ -124,7 +128,6 @@ export function specOf(i: ClusterInputs): { spec: ClusterSpec; warnings: string[
     ...spec,
     name: i.name ?? spec.name,
     image: i.image ?? spec.image,
-    hosts,
     ssh,
     env,
     dataRoot: i.dataRoot ?? spec.dataRoot,
@@ -178,9 +181,13 @@ function outputsOf(i: ClusterInputs, spec: ClusterSpec, applied: AppliedState, r
 
 // ---- planning ----
 
+/** The image facts exactly as applyCluster computes them (template env map included), so preview = apply. */
 async function factsOf(image: string, expectDigest: string | undefined): Promise<ImageFacts> {
   const { imageFacts } = require("../core/image/facts") as FactsModule;
-  const f = await imageFacts(store(), image);
+  const { templateEnvKeysOf } = require("../core/exec/template-keys") as typeof import("../core/exec/template-keys");
+  const layout = store();
+  const f = await imageFacts(layout, image);
+  f.templateEnvKeys ??= await templateEnvKeysOf(layout, f);
   if (expectDigest && f.manifestDigest !== expectDigest) {
     const { UserError } = require("../core/errors") as typeof import("../core/errors");
     throw new UserError(`image ${image} in the local store is ${f.manifestDigest}, but imageDigest asks for ${expectDigest}; rebuild or pull the image`);
@@ -205,6 +212,17 @@ async function localApplied(name: string): Promise<AppliedState | undefined> {
   return s && s.version === 1 && s.cluster === name ? s : undefined;
 }
 
+
+/**
+ * SSH dial tuning for the provider host process: SEALER_SSH_DIAL_ATTEMPTS and
+ * SEALER_SSH_DIAL_TIMEOUT_MS (tests shorten them so a dead host fails fast).
+ */
+function sshTuning(): { ssh?: { dialAttempts?: number; dialTimeoutMs?: number } } {
+  const attempts = Number(process.env.SEALER_SSH_DIAL_ATTEMPTS);
+  const timeout = Number(process.env.SEALER_SSH_DIAL_TIMEOUT_MS);
+  const ssh = compact({ dialAttempts: attempts > 0 ? attempts : undefined, dialTimeoutMs: timeout > 0 ? timeout : undefined });
+  return Object.keys(ssh).length > 0 ? { ssh } : {};
+}
 
 // ---- the provider ----
 
@@ -292,8 +310,13 @@ export const provider = {
     const p = reveal(propsRaw) as unknown as ClusterOutputs;
     const { spec } = specOf(p);
     const exec = require("../core/apply") as ApplyModule;
-    if (!exec.deleteCluster) throw new Error("core/apply has no deleteCluster: cannot clean the cluster's hosts");
-    await exec.deleteCluster({ spec, applied: withOldSecrets(p) });
+    const res = await exec.deleteCluster({ spec, applied: withOldSecrets(p), ...sshTuning() });
+    // Never forget a host that still has our files: the resource stays until every host is clean.
+    if (res.skipped.length > 0) {
+      throw new Error(
+        `cluster ${spec.name}: could not clean ${res.skipped.map((s) => `${s.host} (${s.error})`).join("; ")}; make the hosts reachable and run the destroy again, or remove them from the state with \`pulumi state delete\` if they are gone for good`,
+      );
+    }
   },
 };
 
@@ -343,6 +366,7 @@ async function run(id: string, i: ClusterInputs, spec: ClusterSpec, applied: App
       onState: (s) => {
         last = s;
       },
+      ...sshTuning(),
     });
     return outputsOf(i, spec, res.state, res.ran, []);
   } catch (err) {

@@ -1,0 +1,218 @@
+/**
+ * ClusterImage + Cluster under Pulumi's own dynamic provider host, on real local nodes (sshd in
+ * network namespaces) with the sandbox base image. Driven over gRPC as the engine does, with the
+ * providers and inputs serialized by the SDK classes.
+ *
+ * Scenario: create (1 master + 1 worker); same program -> no changes; one app file changed ->
+ * the plan (and the update) has only that app's steps; a worker added -> only that host's steps
+ * and its join; a host unreachable mid-update -> partial state, then the next update finishes
+ * only what is left; delete -> the nodes are clean. Secret outputs arrive marked secret.
+ * Needs root (network namespaces).
+ */
+import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { Cluster, ClusterImage } from "../../sdk";
+import { buildImage } from "../../provider/core/image/builder";
+import { execInNode, startSshd, stopSshd, type LocalNode } from "../../provider/core/infra/local";
+import { createNodeGroup, uniquePrefix } from "../harness/nodes";
+import { type Host, type InitFailed, type Props, isSecret, plain, repoRoot, sdkInputs, startHost } from "./harness";
+
+const IMG_URN = "urn:pulumi:host::sealer-host-test::pulumi-nodejs:dynamic/sealer:ClusterImage::app";
+const CL_URN = "urn:pulumi:host::sealer-host-test::pulumi-nodejs:dynamic/sealer:Cluster::c";
+
+/** "<id> [hosts]: reason" -> id */
+const ids = (plan: unknown): string[] => (plan as string[]).map((l) => l.slice(0, l.indexOf(" [")));
+
+describe("host: Cluster on local nodes under the dynamic provider host", function () {
+  this.timeout(600_000);
+  const isRoot = process.getuid?.() === 0;
+  let tmp: string;
+  let home: string;
+  let ctx: string;
+  let host: Host;
+  let nodes: Awaited<ReturnType<typeof createNodeGroup>>;
+  let master: LocalNode;
+  let w1: LocalNode;
+  let w2: LocalNode;
+  let key: string;
+  const prevHome = process.env.SEALER_HOME;
+
+  before(async function () {
+    if (!isRoot) throw new Error("the Cluster host test needs root (network namespaces for local nodes)");
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sealer-host-cl-"));
+    home = path.join(tmp, "home");
+    // The test process (nodes, builder) and the host process share one data dir.
+    process.env.SEALER_HOME = home;
+    await buildImage({ context: path.join(repoRoot(), "examples/sandbox-base"), tag: "sandbox-base:v1.28.2", home });
+    ctx = path.join(tmp, "ctx");
+    for (const app of ["web", "db"]) {
+      fs.mkdirSync(path.join(ctx, app), { recursive: true });
+      fs.writeFileSync(path.join(ctx, app, `${app}.yaml`), `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${app}\ndata:\n  v: "1"\n`);
+    }
+    fs.writeFileSync(path.join(ctx, "Kubefile"), 'FROM sandbox-base:v1.28.2\nAPP web local://web\nAPP db local://db\nLAUNCH ["web","db"]\n');
+    nodes = await createNodeGroup(3, { prefix: uniquePrefix("hc") });
+    [master, w1, w2] = nodes.list as [LocalNode, LocalNode, LocalNode];
+    key = fs.readFileSync(master.keyPath, "utf8");
+    host = await startHost({ SEALER_HOME: home, SEALER_SSH_DIAL_ATTEMPTS: "1", SEALER_SSH_DIAL_TIMEOUT_MS: "3000" });
+    await host.configure();
+  });
+
+  after(async () => {
+    await host?.stop();
+    await nodes?.destroy();
+    if (prevHome === undefined) delete process.env.SEALER_HOME;
+    else process.env.SEALER_HOME = prevHome;
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  // ---- engine-side state of the two resources ----
+  let img: { id: string; inputs: Props; outs: Props };
+  let cl: { id: string; inputs: Props; outs: Props };
+
+  async function imageInputs(): Promise<Props> {
+    return plain(await sdkInputs(() => new ClusterImage("app", { context: ctx, tag: "host-test/app:1" })));
+  }
+
+  /** Runs the image through check/diff/(create|update) as `pulumi up` would. */
+  async function upImage(): Promise<void> {
+    const { inputs } = await host.check(IMG_URN, img?.inputs ?? {}, await imageInputs());
+    if (!img) {
+      const r = await host.create(IMG_URN, inputs);
+      img = { id: r.id, inputs, outs: r.properties };
+      return;
+    }
+    const d = await host.diff(IMG_URN, img.id, plain(img.outs), inputs, img.inputs);
+    if (d.changes === "some") img = { id: img.id, inputs, outs: (await host.update(IMG_URN, img.id, plain(img.outs), inputs, img.inputs)).properties };
+  }
+
+  async function clusterInputs(workers: LocalNode[]): Promise<Props> {
+    return plain(
+      await sdkInputs(
+        () =>
+          new Cluster("c", {
+            name: "hostc",
+            image: img.outs.reference as string,
+            imageDigest: img.outs.digest as string,
+            masters: [master.ip],
+            workers: workers.map((w) => w.ip),
+            ssh: { privateKey: key },
+            env: { GREETING: "hello" },
+          }),
+      ),
+    );
+  }
+
+  it("creates the image and the cluster; the preview plan is the full install; secrets come back secret", async () => {
+    await upImage();
+    const { inputs, failures } = await host.check(CL_URN, {}, await clusterInputs([w1]));
+    assert.deepEqual(failures, []);
+    const planned = ids(inputs.plan);
+    assert.ok(planned.includes("init-master"), planned.join("\n"));
+    assert.ok(planned.includes(`join-worker:${w1.ip}`));
+    assert.ok(planned.includes("launch-app:web") && planned.includes("launch-app:db"));
+    const r = await host.create(CL_URN, inputs);
+    cl = { id: r.id, inputs, outs: r.properties };
+    assert.equal(r.id, "hostc");
+    assert.deepEqual(
+      (r.properties.steps as Array<{ id: string }>).map((s) => s.id).sort(),
+      [...planned].sort(),
+      "what ran is what the preview showed (independent steps may finish in any order)",
+    );
+    assert.deepEqual(r.properties.pending, []);
+    assert.ok(isSecret(r.properties.kubeconfig), "kubeconfig must be secret");
+    assert.ok(isSecret(r.properties.joinSecrets), "join material must be secret");
+    assert.ok(isSecret(r.properties.ssh), "the ssh key must be secret");
+    // The stand-in kubeadm ran init on the master and join on the worker.
+    const journal = await execInNode(w1, "cat /var/log/sealer-sandbox/journal.jsonl");
+    assert.match(journal.stdout, /"kubeadm","argv":\["join"/);
+  });
+
+  it("same program: check plans nothing and diff says no changes", async () => {
+    await upImage();
+    const { inputs } = await host.check(CL_URN, cl.inputs, await clusterInputs([w1]));
+    assert.deepEqual(inputs.plan, []);
+    const d = await host.diff(CL_URN, cl.id, plain(cl.outs), inputs, cl.inputs);
+    assert.deepEqual(d, { changes: "none", replaces: [], deleteBeforeReplace: false });
+  });
+
+  it("one app file changed: the plan and the update have only that app's steps", async () => {
+    fs.writeFileSync(path.join(ctx, "web/web.yaml"), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\ndata:\n  v: "2"\n');
+    await upImage();
+    const { inputs } = await host.check(CL_URN, cl.inputs, await clusterInputs([w1]));
+    const planned = ids(inputs.plan);
+    process.stderr.write(`plan after a web change:\n${(inputs.plan as string[]).map((l) => `  ${l}`).join("\n")}\n`);
+    assert.ok(planned.includes("launch-app:web"), planned.join("\n"));
+    assert.ok(!planned.includes("launch-app:db"), "db is unchanged");
+    for (const id of planned) assert.match(id, /^(distribute|launch-app:web|save-clusterfile)/, `unexpected step ${id}`);
+    const d = await host.diff(CL_URN, cl.id, plain(cl.outs), inputs, cl.inputs);
+    assert.deepEqual(d, { changes: "some", replaces: [], deleteBeforeReplace: false });
+    const u = await host.update(CL_URN, cl.id, plain(cl.outs), inputs, cl.inputs);
+    assert.deepEqual(
+      (u.properties.steps as Array<{ id: string }>).map((s) => s.id).sort(),
+      [...planned].sort(),
+    );
+    cl = { id: cl.id, inputs, outs: u.properties };
+  });
+
+  it("a worker added: only that host's steps and its join", async () => {
+    const { inputs } = await host.check(CL_URN, cl.inputs, await clusterInputs([w1, w2]));
+    process.stderr.write(`plan after adding a worker:\n${(inputs.plan as string[]).map((l) => `  ${l}`).join("\n")}\n`);
+    const planned = ids(inputs.plan);
+    assert.ok(planned.includes(`join-worker:${w2.ip}`), planned.join("\n"));
+    assert.ok(!planned.some((id) => id === "init-master" || id.startsWith("join-master") || id === `join-worker:${w1.ip}`));
+    assert.ok(!planned.some((id) => id.startsWith("launch-app")), "apps are not re-launched");
+    for (const line of inputs.plan as string[]) {
+      const hosts = line.slice(line.indexOf("[") + 1, line.indexOf("]")).split(",");
+      if (!line.startsWith("save-clusterfile") && !line.startsWith("node-labels")) assert.deepEqual(hosts, [w2.ip], line);
+    }
+    const u = await host.update(CL_URN, cl.id, plain(cl.outs), inputs, cl.inputs);
+    cl = { id: cl.id, inputs, outs: u.properties };
+    const journal = await execInNode(w2, "cat /var/log/sealer-sandbox/journal.jsonl");
+    assert.match(journal.stdout, /"kubeadm","argv":\["join"/);
+  });
+
+  it("a host unreachable mid-update: partial state with what ran; the next update finishes only the rest", async () => {
+    fs.writeFileSync(path.join(ctx, "db/db.yaml"), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: db\ndata:\n  v: "2"\n');
+    await upImage();
+    const { inputs } = await host.check(CL_URN, cl.inputs, await clusterInputs([w1, w2]));
+    const planned = ids(inputs.plan);
+    nodes.update(await stopSshd(w2));
+    let failed: InitFailed | undefined;
+    try {
+      await host.update(CL_URN, cl.id, plain(cl.outs), inputs, cl.inputs);
+    } catch (err) {
+      failed = (err as { initFailed?: InitFailed }).initFailed;
+      assert.ok(failed, `expected partial state, got ${String(err)}`);
+    }
+    assert.ok(failed, "the update must fail while a worker is unreachable");
+    assert.equal(failed.id, "hostc");
+    assert.match(failed.reasons[0]!, new RegExp(w2.ip.replace(/\./g, "\\.")));
+    const pending = (failed.properties.pending as Array<{ id: string }>).map((s) => s.id);
+    assert.ok(pending.length > 0 && pending.length < planned.length + 1, `pending: ${pending.join(", ")}`);
+    // The engine keeps the partial outputs; the host is back; the next `up` resumes.
+    cl = { id: cl.id, inputs, outs: failed.properties };
+    nodes.update(await startSshd(w2, { wait: true }));
+    const again = await host.check(CL_URN, cl.inputs, await clusterInputs([w1, w2]));
+    const d = await host.diff(CL_URN, cl.id, plain(cl.outs), again.inputs, cl.inputs);
+    assert.equal(d.changes, "some");
+    const u = await host.update(CL_URN, cl.id, plain(cl.outs), again.inputs, cl.inputs);
+    assert.deepEqual(
+      (u.properties.steps as Array<{ id: string }>).map((s) => s.id).sort(),
+      [...pending].sort(),
+      "only the unfinished steps run",
+    );
+    assert.deepEqual(u.properties.pending, []);
+    cl = { id: cl.id, inputs: again.inputs, outs: u.properties };
+  });
+
+  it("delete cleans every node", async () => {
+    await host.delete(CL_URN, cl.id, plain(cl.outs), cl.inputs);
+    for (const n of [master, w1, w2]) {
+      const r = await execInNode(n, "ls -A /var/lib/sealer 2>/dev/null; ls /etc/kubernetes 2>/dev/null; true");
+      assert.equal(r.stdout.trim(), "", `${n.name} still has files the cluster wrote`);
+    }
+    await host.delete(IMG_URN, img.id, plain(img.outs));
+  });
+});
