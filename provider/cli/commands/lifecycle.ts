@@ -10,7 +10,8 @@ import type { Command } from "commander";
 import { ApplyError, type ApplyResult } from "../../core/apply";
 import { parseIpList } from "../../core/clusterfile";
 import { throwIfProblems, UserError } from "../../core/errors";
-import { backupEtcd, restoreEtcd } from "../../core/lifecycle/backup";
+import { backupEtcd, restoreEtcd, verifiedSnapshot } from "../../core/lifecycle/backup";
+import { removeHosts } from "../../core/lifecycle/hosts-edit";
 import { addCertSans, parseAltNames } from "../../core/lifecycle/cert";
 import { resolveCluster, type ClusterRef } from "../../core/lifecycle/cluster-ref";
 import { deleteAll, type RanStep } from "../../core/lifecycle/delete-all";
@@ -108,7 +109,6 @@ export function register(program: Command): void {
       }
       const edit = ips(o.masters, o.nodes);
       // Validate before asking: bad input must fail without a prompt.
-      const { removeHosts } = await import("../../core/lifecycle/hosts-edit");
       removeHosts(r.spec, edit);
       await confirm(`remove ${[...edit.masters, ...edit.nodes].join(", ")} from cluster ${r.spec.name} (kubeadm reset, files removed, node deleted)?`, o.force);
       const res = await applying(() => scaleCluster({ ...ref(o), remove: edit }));
@@ -139,7 +139,6 @@ export function register(program: Command): void {
     .requiredOption("-f, --snapshot <file>", "snapshot file, or its name in the cluster's backups dir")
     .action(async (o: Common & { snapshot: string }) => {
       const r = await resolveCluster(ref(o));
-      const { verifiedSnapshot } = await import("../../core/lifecycle/backup");
       await verifiedSnapshot(r.stateDir, o.snapshot);
       await confirm(`restore etcd of cluster ${r.spec.name} from ${o.snapshot}? the current etcd data is replaced (kept beside it)`, o.force);
       const res = await restoreEtcd({ ...ref(o), snapshot: o.snapshot });

@@ -1,0 +1,277 @@
+/**
+ * Cluster lifecycle on local nodes with the sandbox image (C4–C9, C12, C13), one cluster shared
+ * by ordered steps: create with hooks (order and scope), scale out by a master and a worker (VIP
+ * re-pointed on every worker), exec output, etcd backup/restore with checksum, cert SANs, bad
+ * input changing nothing, scale in through apply, upgrade order and rollback, delete -m, delete -a.
+ * Assertions are on the node journals (/var/log/sealer-sandbox/journal.jsonl) and node files.
+ */
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { Command } from "commander";
+import { applyCluster } from "../../provider/core/apply";
+import { loadClusterfile, type ClusterSpec } from "../../provider/core/clusterfile";
+import { UserError } from "../../provider/core/errors";
+import { buildImage } from "../../provider/core/image/builder";
+import { OciLayout } from "../../provider/core/image/layout";
+import { execInNode, type LocalNode } from "../../provider/core/infra/local";
+import { backupEtcd, restoreEtcd } from "../../provider/core/lifecycle/backup";
+import { addCertSans } from "../../provider/core/lifecycle/cert";
+import { deleteAll } from "../../provider/core/lifecycle/delete-all";
+import { scaleCluster } from "../../provider/core/lifecycle/scale";
+import { rollbackCluster, upgradeCluster } from "../../provider/core/lifecycle/upgrade";
+import { sha256Hex } from "../../provider/core/fsutil";
+import { register } from "../../provider/cli/commands/lifecycle";
+import { useNodes } from "../harness/nodes";
+
+function repoRoot(): string {
+  let d = __dirname;
+  while (!fs.existsSync(path.join(d, "package.json"))) d = path.dirname(d);
+  return d;
+}
+
+interface JournalEntry {
+  ts: number;
+  tool: string;
+  argv: string[];
+}
+
+async function journal(n: LocalNode): Promise<JournalEntry[]> {
+  const r = await execInNode(n, "cat /var/log/sealer-sandbox/journal.jsonl 2>/dev/null || true");
+  return r.stdout
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as JournalEntry);
+}
+
+const calls = (j: JournalEntry[], tool: string, ...first: string[]) => j.filter((e) => e.tool === tool && first.every((f, i) => e.argv[i] === f));
+
+async function sh(n: LocalNode, cmd: string): Promise<string> {
+  const r = await execInNode(n, cmd);
+  return r.stdout;
+}
+
+/** Runs the lifecycle CLI in this process; returns stdout (stderr goes to the test log). */
+async function cli(args: string[]): Promise<string> {
+  const program = new Command();
+  program.exitOverride();
+  register(program);
+  let out = "";
+  const write = process.stdout.write.bind(process.stdout);
+  (process.stdout as unknown as { write: (c: string) => boolean }).write = (c: string) => ((out += c), true);
+  try {
+    await program.parseAsync(args, { from: "user" });
+  } finally {
+    (process.stdout as unknown as { write: typeof write }).write = write;
+  }
+  return out;
+}
+
+const NAME = "glife";
+
+describe("cluster lifecycle (integration, local nodes, sandbox image)", function () {
+  this.timeout(600_000);
+  const nodes = useNodes(4);
+  let home: string;
+  let prevHome: string | undefined;
+  let store: OciLayout;
+  let n1: LocalNode, n2: LocalNode, n3: LocalNode, n4: LocalNode;
+  const o = () => ({ clusterName: NAME, store, knownHostsFile: nodes.knownHostsFile, ssh: { dialAttempts: 2, dialTimeoutMs: 5000 } });
+
+  const clusterfile = (masters: string[], workers: string[], image = "sandbox-base:v1.28.2") => `apiVersion: sealer.io/v2
+kind: Cluster
+metadata: { name: ${NAME} }
+spec:
+  image: ${image}
+  ssh: { user: root, pk: ${n1.keyPath} }
+  hosts:
+    - { ips: [ ${masters.join(", ")} ], roles: [ master ] }
+${workers.length ? `    - { ips: [ ${workers.join(", ")} ], roles: [ node ] }\n` : ""}---
+apiVersion: sealer.io/v2
+kind: Plugin
+metadata: { name: b-master }
+spec: { type: SHELL, action: pre-init-host|upgrade, scope: master, data: 'echo "b-master $SEALER_HOOK_PHASE" >> /var/log/g-hooks.log' }
+---
+apiVersion: sealer.io/v2
+kind: Plugin
+metadata: { name: a-all }
+spec: { type: SHELL, action: pre-init-host, data: 'echo "a-all $SEALER_HOOK_PHASE" >> /var/log/g-hooks.log' }
+---
+apiVersion: sealer.io/v2
+kind: Plugin
+metadata: { name: c-rollback }
+spec: { type: SHELL, action: rollback, data: 'echo "c-rollback $SEALER_HOOK_PHASE" >> /var/log/g-hooks.log' }
+---
+apiVersion: sealer.io/v2
+kind: Plugin
+metadata: { name: d-clean }
+spec: { type: SHELL, action: pre-clean-host, data: 'echo "d-clean $SEALER_HOOK_PHASE" >> /var/log/g-hooks.log' }
+`;
+  const spec = (text: string): ClusterSpec => loadClusterfile(text, { file: "Clusterfile" }).spec;
+
+  before(async function () {
+    this.timeout(300_000);
+    prevHome = process.env.SEALER_HOME;
+    home = await fs.promises.mkdtemp(path.join(os.tmpdir(), "sealer-life-"));
+    process.env.SEALER_HOME = home;
+    const ctxDir = path.join(repoRoot(), "examples", "sandbox-base");
+    await buildImage({ context: ctxDir, tag: "sandbox-base:v1.28.2", home });
+    await buildImage({ context: ctxDir, tag: "sandbox-base:v1.29.0", buildArgs: { KubeVersion: "v1.29.0" }, home });
+    store = new OciLayout(path.join(home, "store"));
+    [n1, n2, n3, n4] = nodes.list as [LocalNode, LocalNode, LocalNode, LocalNode];
+  });
+  after(async () => {
+    if (prevHome === undefined) delete process.env.SEALER_HOME;
+    else process.env.SEALER_HOME = prevHome;
+    if (home) await fs.promises.rm(home, { recursive: true, force: true });
+  });
+
+  it("creates the cluster; pre-init-host hooks run in name order, empty scope on every host, master scope on masters only", async () => {
+    const res = await applyCluster({ spec: spec(clusterfile([n1.ip], [n3.ip])), store, knownHostsFile: nodes.knownHostsFile });
+    assert.ok(res.ran.some((s) => s.kind === "init-master"));
+    assert.deepEqual((await sh(n1, "cat /var/log/g-hooks.log")).trim().split("\n"), ["a-all pre-init-host", "b-master pre-init-host"]);
+    assert.deepEqual((await sh(n3, "cat /var/log/g-hooks.log")).trim().split("\n"), ["a-all pre-init-host"]);
+    assert.equal(calls(await journal(n1), "kubeadm", "init").length, 1);
+  });
+
+  it("bad input fails clearly and changes nothing", async () => {
+    const before = await Promise.all([n1, n3].map(journal));
+    const bad: Array<[() => Promise<unknown>, RegExp]> = [
+      [() => scaleCluster({ ...o(), remove: { masters: [], nodes: ["10.254.254.254"] } }), /-n 10\.254\.254\.254: no such host in cluster glife/],
+      [() => scaleCluster({ ...o(), remove: { masters: [n1.ip], nodes: [] } }), /would leave cluster glife without a master/],
+      [() => scaleCluster({ ...o(), add: { masters: [], nodes: [n3.ip] } }), new RegExp(`${n3.ip.replace(/\./g, "\\.")} is already in cluster glife as node`)],
+      [() => scaleCluster({ ...o(), clusterName: "nosuch" }), /no cluster named nosuch is recorded on this machine/],
+      [() => restoreEtcd({ ...o(), snapshot: "missing.db" }), /snapshot missing\.db not found/],
+      [() => rollbackCluster(o()), /no previous image recorded/],
+      [() => cli(["delete", "--cluster-name", NAME, "-a"]), /stdin is not a terminal; add --force/],
+    ];
+    for (const [fn, re] of bad) await assert.rejects(fn, (e: Error) => e instanceof UserError && re.test(e.message));
+    const after = await Promise.all([n1, n3].map(journal));
+    assert.deepEqual(after.map((j) => j.length), before.map((j) => j.length));
+  });
+
+  it("join: scale out by one master and one worker; the VIP is re-pointed on every worker", async () => {
+    const res = await scaleCluster({ ...o(), add: { masters: [n2.ip], nodes: [n4.ip] } });
+    const kinds = res.ran.map((s) => `${s.kind}:${s.hosts.join(",")}`);
+    assert.ok(kinds.includes(`join-master:${n2.ip}`), kinds.join(" "));
+    assert.ok(kinds.includes(`join-worker:${n4.ip}`), kinds.join(" "));
+    assert.ok(!kinds.includes("init-master:" + n1.ip));
+    assert.equal(calls(await journal(n2), "kubeadm", "join").length, 1);
+    assert.equal(calls(await journal(n4), "kubeadm", "join").length, 1);
+    for (const w of [n3, n4]) {
+      const vip = calls(await journal(w), "seautil", "ipvs").pop();
+      assert.ok(vip, `no VIP on ${w.ip}`);
+      assert.deepEqual(vip.argv.filter((_, i, a) => a[i - 1] === "--rs"), [`${n1.ip}:6443`, `${n2.ip}:6443`]);
+      const manifest = await sh(w, "cat /etc/kubernetes/manifests/kube-lvscare.yaml");
+      assert.match(manifest, new RegExp(`--rs, "${n1.ip}:6443", --rs, "${n2.ip}:6443"`));
+      assert.match(manifest, /care, --vs, "10\.103\.97\.2:6443", --health-path, \/healthz, --health-schem, https/);
+    }
+    // pre-scaleup/pre-init-host hooks ran on the new hosts only, in name order.
+    assert.deepEqual((await sh(n2, "cat /var/log/g-hooks.log")).trim().split("\n"), ["a-all pre-init-host", "b-master pre-init-host"]);
+    assert.deepEqual((await sh(n3, "cat /var/log/g-hooks.log")).trim().split("\n"), ["a-all pre-init-host"]);
+  });
+
+  it("exec: output prefixed by host, by role", async () => {
+    const out = await cli(["exec", "--cluster-name", NAME, "-r", "node", "cat /etc/hostname; echo done"]);
+    const h3 = (await sh(n3, "cat /etc/hostname")).trim();
+    const h4 = (await sh(n4, "cat /etc/hostname")).trim();
+    // Each host's output is printed as one block when the host finishes: blocks in any order, lines in order.
+    const blocks = [`[${n3.ip}] ${h3}\n[${n3.ip}] done\n`, `[${n4.ip}] ${h4}\n[${n4.ip}] done\n`];
+    assert.ok(out === blocks.join("") || out === [...blocks].reverse().join(""), out);
+    const json = JSON.parse(await cli(["exec", "--cluster-name", NAME, "--json", "-r", "master", "echo hi"])) as { cluster: string; steps: Array<{ kind: string; hosts: string[] }> };
+    assert.deepEqual(json.steps, [{ kind: "exec", hosts: [n1.ip, n2.ip], reason: "echo hi" }]);
+  });
+
+  it("backup stores the snapshot with its sha256; restore checks it and puts it back on every master", async () => {
+    const b = await backupEtcd(o());
+    const data = await fs.promises.readFile(b.file);
+    assert.equal(sha256Hex(data), b.sha256);
+    assert.equal(await fs.promises.readFile(b.checksumFile, "utf8"), `${b.sha256}  ${path.basename(b.file)}\n`);
+    assert.match(data.toString(), /^SANDBOX-ETCD-SNAPSHOT v1\n/);
+    assert.ok(data.toString().includes(`"name":`), "snapshot holds the API server state");
+    const save = calls(await journal(n1), "etcdctl").pop();
+    assert.deepEqual(save?.argv.slice(-3, -1), ["snapshot", "save"]);
+    assert.ok(save?.argv.includes("--cacert=/etc/kubernetes/pki/etcd/ca.crt"));
+    // A damaged copy is refused before anything is touched.
+    const bad = path.join(home, "damaged.db");
+    await fs.promises.writeFile(bad, Buffer.concat([data, Buffer.from("x")]));
+    await fs.promises.copyFile(b.checksumFile, `${bad}.sha256`);
+    await assert.rejects(restoreEtcd({ ...o(), snapshot: bad }), /does not match its checksum/);
+    assert.equal(calls(await journal(n1), "etcdctl", "snapshot", "restore").length, 0);
+    const r = await restoreEtcd({ ...o(), snapshot: path.basename(b.file) });
+    assert.deepEqual(r.hosts, [n1.ip, n2.ip]);
+    for (const m of [n1, n2]) {
+      const restore = calls(await journal(m), "etcdctl", "snapshot", "restore");
+      assert.equal(restore.length, 1);
+      assert.ok(restore[0]!.argv.includes(`https://${m.ip}:2380`));
+      assert.equal(sha256Hex(Buffer.from(await sh(m, "base64 -w0 /var/lib/etcd/member/snap/db"), "base64")), b.sha256);
+    }
+  });
+
+  it("cert --alt-names re-issues the API server certificate on every master", async () => {
+    const res = await addCertSans({ ...o(), altNames: ["api.example.com", "10.20.30.40"] });
+    assert.deepEqual(res.steps.filter((s) => s.kind === "cert").map((s) => s.hosts[0]), [n1.ip, n2.ip]);
+    for (const m of [n1, n2]) {
+      const san = await sh(m, "openssl x509 -in /etc/kubernetes/pki/apiserver.crt -noout -ext subjectAltName");
+      assert.match(san, /DNS:api\.example\.com/);
+      assert.match(san, /IP Address:10\.20\.30\.40/);
+    }
+  });
+
+  it("scale in through apply: a host removed from the Clusterfile is cleaned, reset and deleted from the cluster", async () => {
+    const res = await applyCluster({ spec: spec(clusterfile([n1.ip, n2.ip], [n3.ip])), store, knownHostsFile: nodes.knownHostsFile });
+    const kinds = res.ran.map((s) => s.kind);
+    assert.ok(kinds.includes("clean-host") && kinds.includes("delete-node"), kinds.join(" "));
+    assert.equal(calls(await journal(n4), "kubeadm", "reset").length, 1);
+    const del = calls(await journal(n1), "kubectl", "delete", "node");
+    assert.equal(del.length, 1);
+    assert.equal((await sh(n4, "test -e /var/lib/sealer/glife && echo yes || echo no")).trim(), "no");
+    assert.match(await sh(n4, "cat /var/log/g-hooks.log"), /d-clean pre-clean-host/);
+  });
+
+  it("upgrade: master0 (upgrade apply) first, other masters one at a time, then workers; rollback goes back the same way", async () => {
+    const up = await upgradeCluster({ ...o(), image: "sandbox-base:v1.29.0" });
+    assert.ok(up.ran.some((s) => s.kind === "upgrade-master"));
+    const t = async (n: LocalNode, ...argv: string[]) => calls(await journal(n), "kubeadm", "upgrade", ...argv).map((e) => e.ts);
+    const a1 = await t(n1, "apply", "v1.29.0");
+    const u2 = await t(n2, "node");
+    const u3 = await t(n3, "node");
+    assert.equal(a1.length, 1);
+    assert.equal(u2.length, 1);
+    assert.equal(u3.length, 1);
+    assert.ok(a1[0]! < u2[0]! && u2[0]! < u3[0]!, "master0, then master, then worker");
+    assert.match(await sh(n1, "cat /var/log/g-hooks.log"), /b-master upgrade/);
+    const back = await rollbackCluster(o());
+    assert.deepEqual(back.hooks.map((h) => h.hosts), [[n1.ip]]);
+    const b1 = await t(n1, "apply", "v1.28.2");
+    const b2 = (await t(n2, "node")).slice(1);
+    const b3 = (await t(n3, "node")).slice(1);
+    assert.equal(b1.length, 1);
+    assert.ok(b1[0]! < b2[0]! && b2[0]! < b3[0]!);
+    assert.match(await sh(n1, "cat /var/log/g-hooks.log"), /c-rollback rollback/);
+    // The upgrade hook ran for the upgrade only, not for the rollback.
+    assert.equal((await sh(n1, "grep -c 'b-master upgrade' /var/log/g-hooks.log")).trim(), "1");
+  });
+
+  it("delete -m: the master is removed and the VIP on the workers points at the remaining one", async () => {
+    const out = JSON.parse(await cli(["delete", "--cluster-name", NAME, "-m", n2.ip, "--force", "--json"])) as { cluster: string; steps: Array<{ kind: string; hosts: string[] }> };
+    assert.equal(out.cluster, NAME);
+    assert.ok(out.steps.some((s) => s.kind === "clean-host" && s.hosts.includes(n2.ip)));
+    assert.ok(out.steps.some((s) => s.kind === "worker-vip" && s.hosts.includes(n3.ip)));
+    const vip = calls(await journal(n3), "seautil", "ipvs").pop();
+    assert.deepEqual(vip?.argv.filter((_, i, a) => a[i - 1] === "--rs"), [`${n1.ip}:6443`]);
+  });
+
+  it("delete -a cleans every host and forgets the cluster", async () => {
+    const res = await deleteAll(o());
+    assert.deepEqual(res.skipped, []);
+    assert.deepEqual(res.cleaned, [n1.ip, n3.ip].sort());
+    for (const n of [n1, n3]) {
+      assert.equal(calls(await journal(n), "kubeadm", "reset").length >= 1, true);
+      assert.equal((await sh(n, "test -e /var/lib/sealer && echo yes || echo no")).trim(), "no");
+      assert.doesNotMatch(await sh(n, "cat /etc/hosts"), /sealer:glife/);
+    }
+    assert.equal(fs.existsSync(path.join(home, "clusters", NAME)), false);
+  });
+});
