@@ -46,7 +46,11 @@ function image(tag = "v1"): ImageFacts {
     kubeVersion: "v1.28.2",
     containerRuntime: "containerd",
     layers,
-    apps: Array.from({ length: 20 }, (_, j) => ({ name: `app${j + 10}`, type: "kube" as const, files: ["a.yaml", "b.yaml"] })),
+    apps: Array.from({ length: 20 }, (_, j) => ({
+      name: `app${j + 10}`,
+      type: "kube" as const,
+      files: ["a.yaml", "b.yaml"],
+    })),
     launch: { appNames: Array.from({ length: 20 }, (_, j) => `app${j + 10}`) },
     env: { ImageEnv: "1" },
     platforms: ["linux/amd64"],
@@ -60,7 +64,13 @@ function ipOf(i: number): string {
 function cluster(n: number) {
   const ips = Array.from({ length: n }, (_, i) => `10.20.${Math.floor(i / 250)}.${(i % 250) + 2}`);
   void ipOf;
-  return clusterFromFlags({ image: "registry.example.com/bench/big:1", masters: ips.slice(0, 3).join(","), nodes: ips.slice(3).join(","), password: "bench-pw", env: ["PodCIDR=100.64.0.0/10", "A=1"] });
+  return clusterFromFlags({
+    image: "registry.example.com/bench/big:1",
+    masters: ips.slice(0, 3).join(","),
+    nodes: ips.slice(3).join(","),
+    password: "bench-pw",
+    env: ["PodCIDR=100.64.0.0/10", "A=1"],
+  });
 }
 
 function median(xs: number[]): number {
@@ -84,11 +94,26 @@ function ansibleCheck(n: number): number | undefined {
   if (which.status !== 0) return undefined;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-plan-ansible-"));
   try {
-    const hosts = Array.from({ length: n }, (_, i) => `h${i} ansible_connection=local ansible_python_interpreter=${process.env.BENCH_PYTHON ?? "/usr/bin/python3"}`);
+    const hosts = Array.from(
+      { length: n },
+      (_, i) =>
+        `h${i} ansible_connection=local ansible_python_interpreter=${process.env.BENCH_PYTHON ?? "/usr/bin/python3"}`,
+    );
     fs.writeFileSync(path.join(dir, "inventory"), `[all]\n${hosts.join("\n")}\n`);
-    fs.writeFileSync(path.join(dir, "play.yml"), "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: nothing to change\n      ansible.builtin.assert: { that: [ true ], quiet: true }\n");
+    fs.writeFileSync(
+      path.join(dir, "play.yml"),
+      "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: nothing to change\n      ansible.builtin.assert: { that: [ true ], quiet: true }\n",
+    );
     const t = process.hrtime.bigint();
-    const r = spawnSync("ansible-playbook", ["-i", path.join(dir, "inventory"), "--check", "-f", "5", path.join(dir, "play.yml")], { encoding: "utf8", env: { ...process.env, ANSIBLE_HOST_KEY_CHECKING: "False", ANSIBLE_STDOUT_CALLBACK: "null" }, timeout: 900_000 });
+    const r = spawnSync(
+      "ansible-playbook",
+      ["-i", path.join(dir, "inventory"), "--check", "-f", "5", path.join(dir, "play.yml")],
+      {
+        encoding: "utf8",
+        env: { ...process.env, ANSIBLE_HOST_KEY_CHECKING: "False", ANSIBLE_STDOUT_CALLBACK: "null" },
+        timeout: 900_000,
+      },
+    );
     const ms = Number(process.hrtime.bigint() - t) / 1e6;
     if (r.status !== 0) {
       console.log(`  ansible failed (${r.status}): ${(r.stderr || r.stdout).slice(0, 300)}`);
@@ -109,11 +134,20 @@ for (const n of sizes) {
   const full = time(runs, () => plan(d, emptyApplied(d.cluster.name)));
   const rec = time(runs, () => recordAll(emptyApplied(d.cluster.name), full.value, d));
   const noop = time(runs, () => plan(d, rec.value));
-  if (noop.value.steps.length !== 0) throw new Error(`no-change re-plan planned ${noop.value.steps.length} steps`);
+  if (noop.value.steps.length !== 0)
+    throw new Error(`no-change re-plan planned ${noop.value.steps.length} steps`);
   const d2: Desired = { cluster: d.cluster, image: image("v2") };
   const change = time(runs, () => plan(d2, rec.value));
   const json = JSON.stringify(full.value).length;
-  rows.push({ n, full: full.ms, record: rec.ms, noop: noop.ms, change: change.ms, steps: full.value.steps.length, changeSteps: change.value.steps.length });
+  rows.push({
+    n,
+    full: full.ms,
+    record: rec.ms,
+    noop: noop.ms,
+    change: change.ms,
+    steps: full.value.steps.length,
+    changeSteps: change.value.steps.length,
+  });
   console.log(
     `  N=${String(n).padStart(4)}: full install plan ${full.ms.toFixed(1)} ms (${full.value.steps.length} steps, ${(json / 1024).toFixed(0)} KiB JSON), recordAll ${rec.ms.toFixed(1)} ms, no-change re-plan ${noop.ms.toFixed(1)} ms (0 steps), one app layer changed ${change.ms.toFixed(1)} ms (${change.value.steps.length} steps)`,
   );
@@ -123,7 +157,9 @@ for (let i = 1; i < rows.length; i++) {
   const a = rows[i - 1] as Record<string, number>;
   const b = rows[i] as Record<string, number>;
   const g = (k: string) => ((b[k] as number) / (a[k] as number)).toFixed(1) + "x";
-  console.log(`  ${a.n} -> ${b.n} hosts: full ${g("full")}, recordAll ${g("record")}, no-change ${g("noop")}, one-layer change ${g("change")}`);
+  console.log(
+    `  ${a.n} -> ${b.n} hosts: full ${g("full")}, recordAll ${g("record")}, no-change ${g("noop")}, one-layer change ${g("change")}`,
+  );
 }
 
 console.log("peer: ansible-playbook --check, one no-op task per host (local connection):");
@@ -131,5 +167,8 @@ for (const n of process.env.BENCH_PLAN_ANSIBLE_1000 ? sizes : sizes.slice(0, 2))
   const ms = ansibleCheck(n);
   const ours = rows.find((r) => r.n === n)?.noop;
   if (ms === undefined) console.log(`  N=${n}: ansible-playbook not available or failed`);
-  else console.log(`  N=${String(n).padStart(4)}: ansible ${ms.toFixed(0)} ms; our no-change re-plan ${ours?.toFixed(1)} ms; ratio ansible/ours ${(ms / (ours ?? 1)).toFixed(0)}x`);
+  else
+    console.log(
+      `  N=${String(n).padStart(4)}: ansible ${ms.toFixed(0)} ms; our no-change re-plan ${ours?.toFixed(1)} ms; ratio ansible/ours ${(ms / (ours ?? 1)).toFixed(0)}x`,
+    );
 }

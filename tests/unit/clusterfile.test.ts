@@ -20,12 +20,19 @@ function repoRoot(): string {
   while (!fs.existsSync(path.join(d, "package.json"))) d = path.dirname(d);
   return d;
 }
-const fixture = (name: string) => fs.readFileSync(path.join(repoRoot(), "tests/fixtures/clusterfile", name), "utf8");
+const fixture = (name: string) =>
+  fs.readFileSync(path.join(repoRoot(), "tests/fixtures/clusterfile", name), "utf8");
 
 /** Comparable form: secrets as their revealed value (equality of meaning includes them). */
 function comparable(spec: ClusterSpec): unknown {
   const walk = (v: unknown): unknown =>
-    v instanceof Secret ? { secret: v.reveal() } : Array.isArray(v) ? v.map(walk) : v && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)])) : v;
+    v instanceof Secret
+      ? { secret: v.reveal() }
+      : Array.isArray(v)
+        ? v.map(walk)
+        : v && typeof v === "object"
+          ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]))
+          : v;
   return walk(spec);
 }
 
@@ -56,7 +63,12 @@ describe("clusterfile: loading", () => {
     assert.deepEqual(masters(spec), ["10.1.0.11", "10.1.0.12", "10.1.0.13"]);
     assert.deepEqual(workers(spec), ["10.1.0.21", "10.1.0.22"]);
     assert.deepEqual(spec.env.CertSANs, ["api.example.com", "10.1.0.100"]);
-    assert.deepEqual(hostEnv(spec, "10.1.0.11"), { CertSANs: "api.example.com;10.1.0.100", EtcdDevice: "/dev/vdb", PodCIDR: "100.64.0.0/10", SvcCIDR: "10.96.0.0/16" });
+    assert.deepEqual(hostEnv(spec, "10.1.0.11"), {
+      CertSANs: "api.example.com;10.1.0.100",
+      EtcdDevice: "/dev/vdb",
+      PodCIDR: "100.64.0.0/10",
+      SvcCIDR: "10.96.0.0/16",
+    });
     assert.equal(hostSsh(spec, "10.1.0.21").port, 2222);
     assert.equal(hostSsh(spec, "10.1.0.21").user, "ops");
     assert.equal(hostSsh(spec, "10.1.0.11").port, 22);
@@ -65,8 +77,17 @@ describe("clusterfile: loading", () => {
     assert.deepEqual(spec.hosts[3]?.labels, { disk: "ssd", "topology.kubernetes.io/zone": "east-1a" });
     assert.equal(spec.dataRoot, "/data/sealer");
     assert.equal(spec.registry.localRegistry?.password?.reveal(), "reg-pass-1");
-    assert.deepEqual(spec.configs.map((c) => [c.name, c.strategy]), [["web-values", "merge"]]);
-    assert.deepEqual(spec.plugins.map((p) => [p.name, p.actions, p.scope]), [["10-sysctl", ["pre-init-host"], []], ["20-smoke", ["post-install"], ["master"]]]);
+    assert.deepEqual(
+      spec.configs.map((c) => [c.name, c.strategy]),
+      [["web-values", "merge"]],
+    );
+    assert.deepEqual(
+      spec.plugins.map((p) => [p.name, p.actions, p.scope]),
+      [
+        ["10-sysctl", ["pre-init-host"], []],
+        ["20-smoke", ["post-install"], ["master"]],
+      ],
+    );
     assert.equal((spec.kubeadm.cluster?.networking as { dnsDomain: string }).dnsDomain, "cluster.local");
   });
 
@@ -74,7 +95,9 @@ describe("clusterfile: loading", () => {
     const { spec } = loadClusterfile(fixture("minimal.yaml"));
     assert.equal(spec.ssh.user, "root");
     assert.equal(spec.ssh.port, 22);
-    assert.deepEqual(spec.registry, { localRegistry: { domain: "sea.hub", port: 5000, ha: true, insecure: false } });
+    assert.deepEqual(spec.registry, {
+      localRegistry: { domain: "sea.hub", port: 5000, ha: true, insecure: false },
+    });
     assert.equal(spec.dataRoot, "/var/lib/sealer");
   });
 
@@ -100,14 +123,22 @@ describe("clusterfile: loading", () => {
     assert.deepEqual(warnings, ["Clusterfile:1: converted from sealer.aliyun.com/v1alpha1 to sealer.io/v2"]);
     assert.deepEqual(masters(spec), ["172.16.0.2", "172.16.0.3", "172.16.0.4"]);
     assert.deepEqual(workers(spec), ["172.16.0.5"]);
-    assert.deepEqual(spec.env, { CertSANs: ["aliyun-inc.com", "10.0.0.2"], PodCIDR: ["100.64.0.0/10"], SvcCIDR: ["10.96.0.0/22"] });
+    assert.deepEqual(spec.env, {
+      CertSANs: ["aliyun-inc.com", "10.0.0.2"],
+      PodCIDR: ["100.64.0.0/10"],
+      SvcCIDR: ["10.96.0.0/22"],
+    });
     assert.equal(spec.infra, undefined);
   });
 
   it("converts count-only v1 Clusterfiles to an Infra request", () => {
     const { spec } = loadClusterfile(fixture("v1-cloud.yaml"));
     assert.deepEqual(spec.hosts, []);
-    assert.deepEqual(spec.infra, { provider: "alicloud", masters: { count: 3, cpu: 4, memory: 8, systemDisk: 100, dataDisks: [100] }, nodes: { count: 2, cpu: 4, memory: 8 } });
+    assert.deepEqual(spec.infra, {
+      provider: "alicloud",
+      masters: { count: 3, cpu: 4, memory: 8, systemDisk: 100, dataDisks: [100] },
+      nodes: { count: 2, cpu: 4, memory: 8 },
+    });
   });
 
   it("dump -> load round-trips to the same normal form", () => {
@@ -119,23 +150,76 @@ describe("clusterfile: loading", () => {
   });
 
   it("warns about unknown kinds and unknown fields instead of ignoring them silently", () => {
-    const { warnings } = loadClusterfile(head("    - ips: [ 10.0.0.2 ]\n      roles: [ master ]\n      lables: { a: b }\n") + "---\napiVersion: example.com/v1\nkind: Widget\n");
-    assert.deepEqual(warnings, ['Clusterfile:10 spec.hosts[0].lables: unknown field (ignored)', 'Clusterfile:13: unknown kind "Widget" (apiVersion example.com/v1) in document 2: ignored']);
+    const { warnings } = loadClusterfile(
+      head("    - ips: [ 10.0.0.2 ]\n      roles: [ master ]\n      lables: { a: b }\n") +
+        "---\napiVersion: example.com/v1\nkind: Widget\n",
+    );
+    assert.deepEqual(warnings, [
+      "Clusterfile:10 spec.hosts[0].lables: unknown field (ignored)",
+      'Clusterfile:13: unknown kind "Widget" (apiVersion example.com/v1) in document 2: ignored',
+    ]);
   });
 });
 
 describe("clusterfile: validation (all problems at once, with lines)", () => {
   const cases: Array<[string, string, string[]]> = [
-    ["bad IP", head("    - ips: [ 10.0.0.2 ]\n      roles: [ master ]\n    - ips: [ 10.0.0.3, 10.0.0.300 ]\n      roles: [ node ]\n"), ['Clusterfile:10 spec.hosts[1].ips[1]: "10.0.0.300" is not an IP address']],
-    ["range in a file", head("    - ips: [ 10.0.0.2-10.0.0.4 ]\n      roles: [ master ]\n"), ['Clusterfile:8 spec.hosts[0].ips[0]: "10.0.0.2-10.0.0.4" is not an IP address (ranges are accepted on the command line only: list each IP)', "Clusterfile:7 spec.hosts: no master: at least one host needs roles: [master]"].sort((a, b) => Number(/:(\d+)/.exec(a)?.[1]) - Number(/:(\d+)/.exec(b)?.[1]))],
-    ["one IP in two places", head("    - ips: [ 10.0.0.2 ]\n      roles: [ master ]\n    - ips:\n        - 10.0.0.5\n        - 10.0.0.2\n      roles: [ node ]\n"), ["Clusterfile:12 spec.hosts[1].ips[1]: 10.0.0.2 is already listed at spec.hosts[0].ips[0]: an IP may appear once"]],
-    ["no master", head("    - ips: [ 10.0.0.2 ]\n      roles: [ node ]\n"), ["Clusterfile:7 spec.hosts: no master: at least one host needs roles: [master]"]],
-    ["mixed families", head("    - ips: [ 10.0.0.2 ]\n      roles: [ master ]\n    - ips: [ fd00::2 ]\n      roles: [ node ]\n"), ["Clusterfile:7 spec.hosts: hosts mix IPv4 and IPv6 addresses (10.0.0.2, fd00::2): use one family for every host"]],
-    ["missing role", head("    - ips: [ 10.0.0.2 ]\n      roles: [ master ]\n    - ips: [ 10.0.0.3 ]\n      roles: [ db ]\n"), ['Clusterfile:11 spec.hosts[1].roles: must contain "master" or "node" (got "db")']],
-    ["master and node", head("    - ips: [ 10.0.0.2 ]\n      roles: [ master, node ]\n"), ['Clusterfile:9 spec.hosts[0].roles: a host is either "master" or "node", not both (control-plane nodes run workloads when untainted)']],
+    [
+      "bad IP",
+      head(
+        "    - ips: [ 10.0.0.2 ]\n      roles: [ master ]\n    - ips: [ 10.0.0.3, 10.0.0.300 ]\n      roles: [ node ]\n",
+      ),
+      ['Clusterfile:10 spec.hosts[1].ips[1]: "10.0.0.300" is not an IP address'],
+    ],
+    [
+      "range in a file",
+      head("    - ips: [ 10.0.0.2-10.0.0.4 ]\n      roles: [ master ]\n"),
+      [
+        'Clusterfile:8 spec.hosts[0].ips[0]: "10.0.0.2-10.0.0.4" is not an IP address (ranges are accepted on the command line only: list each IP)',
+        "Clusterfile:7 spec.hosts: no master: at least one host needs roles: [master]",
+      ].sort((a, b) => Number(/:(\d+)/.exec(a)?.[1]) - Number(/:(\d+)/.exec(b)?.[1])),
+    ],
+    [
+      "one IP in two places",
+      head(
+        "    - ips: [ 10.0.0.2 ]\n      roles: [ master ]\n    - ips:\n        - 10.0.0.5\n        - 10.0.0.2\n      roles: [ node ]\n",
+      ),
+      [
+        "Clusterfile:12 spec.hosts[1].ips[1]: 10.0.0.2 is already listed at spec.hosts[0].ips[0]: an IP may appear once",
+      ],
+    ],
+    [
+      "no master",
+      head("    - ips: [ 10.0.0.2 ]\n      roles: [ node ]\n"),
+      ["Clusterfile:7 spec.hosts: no master: at least one host needs roles: [master]"],
+    ],
+    [
+      "mixed families",
+      head(
+        "    - ips: [ 10.0.0.2 ]\n      roles: [ master ]\n    - ips: [ fd00::2 ]\n      roles: [ node ]\n",
+      ),
+      [
+        "Clusterfile:7 spec.hosts: hosts mix IPv4 and IPv6 addresses (10.0.0.2, fd00::2): use one family for every host",
+      ],
+    ],
+    [
+      "missing role",
+      head(
+        "    - ips: [ 10.0.0.2 ]\n      roles: [ master ]\n    - ips: [ 10.0.0.3 ]\n      roles: [ db ]\n",
+      ),
+      ['Clusterfile:11 spec.hosts[1].roles: must contain "master" or "node" (got "db")'],
+    ],
+    [
+      "master and node",
+      head("    - ips: [ 10.0.0.2 ]\n      roles: [ master, node ]\n"),
+      [
+        'Clusterfile:9 spec.hosts[0].roles: a host is either "master" or "node", not both (control-plane nodes run workloads when untainted)',
+      ],
+    ],
     [
       "taint syntax",
-      head("    - ips: [ 10.0.0.2 ]\n      roles: [ master ]\n      taints: [ \"a=b:NoSchedule\", \"c:NoExecute-\", \"d-\", \"e=f\", \"g:Never\", \"-bad:NoSchedule\" ]\n"),
+      head(
+        '    - ips: [ 10.0.0.2 ]\n      roles: [ master ]\n      taints: [ "a=b:NoSchedule", "c:NoExecute-", "d-", "e=f", "g:Never", "-bad:NoSchedule" ]\n',
+      ),
       [
         'Clusterfile:10 spec.hosts[0].taints[3]: taint "e=f" needs an effect: "key=value:NoSchedule", "key:NoExecute" or "key:NoSchedule-" to remove',
         'Clusterfile:10 spec.hosts[0].taints[4]: taint "g:Never": effect "Never" must be one of NoSchedule, PreferNoSchedule, NoExecute',
@@ -144,15 +228,41 @@ describe("clusterfile: validation (all problems at once, with lines)", () => {
     ],
     [
       "label syntax",
-      head("    - ips: [ 10.0.0.2 ]\n      roles: [ master ]\n      labels:\n        ok.example.com/x: y\n        Bad_Prefix/x: y\n        k: \"not ok!\"\n"),
+      head(
+        '    - ips: [ 10.0.0.2 ]\n      roles: [ master ]\n      labels:\n        ok.example.com/x: y\n        Bad_Prefix/x: y\n        k: "not ok!"\n',
+      ),
       [
         'Clusterfile:12 spec.hosts[0].labels.Bad_Prefix/x: label key "Bad_Prefix/x": prefix "Bad_Prefix" must be a lowercase DNS subdomain (e.g. example.com)',
         `Clusterfile:13 spec.hosts[0].labels.k: label "k": value "not ok!" must be at most 63 characters, alphanumerics with '-', '_' or '.' inside`,
       ],
     ],
-    ["env syntax", head("    - ips: [ 10.0.0.2 ]\n      roles: [ master ]\n", "  env: [ A=1, novalue, 9x=2 ]\n"), ['Clusterfile:7 spec.env[1]: "novalue" is not KEY=VALUE', `Clusterfile:7 spec.env[2]: "9x=2": env key "9x" must start with a letter or '_' and contain only letters, digits, '_', '.', '-'`]],
-    ["wrong types", head("    - ips: 10.0.0.2\n      roles: [ master ]\n", "  cmd: echo\n"), ['Clusterfile:7 spec.cmd: expected a list, got the string "echo"', 'Clusterfile:9 spec.hosts[0].ips: expected a list, got the string "10.0.0.2"']],
-    ["bad port and runtime", head("    - ips: [ 10.0.0.2 ]\n      roles: [ master ]\n      ssh: { port: \"x22\" }\n", "  containerRuntime: { type: cri-o }\n"), ['Clusterfile:7 spec.containerRuntime.type: "cri-o" must be "docker" or "containerd"', 'Clusterfile:11 spec.hosts[0].ssh.port: port "x22" must be an integer from 1 to 65535']],
+    [
+      "env syntax",
+      head("    - ips: [ 10.0.0.2 ]\n      roles: [ master ]\n", "  env: [ A=1, novalue, 9x=2 ]\n"),
+      [
+        'Clusterfile:7 spec.env[1]: "novalue" is not KEY=VALUE',
+        `Clusterfile:7 spec.env[2]: "9x=2": env key "9x" must start with a letter or '_' and contain only letters, digits, '_', '.', '-'`,
+      ],
+    ],
+    [
+      "wrong types",
+      head("    - ips: 10.0.0.2\n      roles: [ master ]\n", "  cmd: echo\n"),
+      [
+        'Clusterfile:7 spec.cmd: expected a list, got the string "echo"',
+        'Clusterfile:9 spec.hosts[0].ips: expected a list, got the string "10.0.0.2"',
+      ],
+    ],
+    [
+      "bad port and runtime",
+      head(
+        '    - ips: [ 10.0.0.2 ]\n      roles: [ master ]\n      ssh: { port: "x22" }\n',
+        "  containerRuntime: { type: cri-o }\n",
+      ),
+      [
+        'Clusterfile:7 spec.containerRuntime.type: "cri-o" must be "docker" or "containerd"',
+        'Clusterfile:11 spec.hosts[0].ssh.port: port "x22" must be an integer from 1 to 65535',
+      ],
+    ],
   ];
   for (const [name, text, expected] of cases) {
     it(name, () => assert.deepEqual(problemsOf(text), expected));
@@ -181,7 +291,10 @@ describe("clusterfile: validation (all problems at once, with lines)", () => {
   });
 
   it("reports YAML syntax errors with the line", () => {
-    assert.throws(() => loadClusterfile("kind: Cluster\nspec:\n  hosts: [ a\n  b: c\n"), (e: Error) => e instanceof UserError && /^Clusterfile:\d+: YAML syntax error/.test(e.message));
+    assert.throws(
+      () => loadClusterfile("kind: Cluster\nspec:\n  hosts: [ a\n  b: c\n"),
+      (e: Error) => e instanceof UserError && /^Clusterfile:\d+: YAML syntax error/.test(e.message),
+    );
   });
 });
 
@@ -235,13 +348,25 @@ spec:
     assert.notDeepEqual(comparable(loadClusterfile(swapped).spec), comparable(loadClusterfile(a).spec));
   });
   it("a changed secret is a different spec", () => {
-    assert.notDeepEqual(comparable(loadClusterfile(a.replace("pw-1234", "pw-5678")).spec), comparable(loadClusterfile(a).spec));
+    assert.notDeepEqual(
+      comparable(loadClusterfile(a.replace("pw-1234", "pw-5678")).spec),
+      comparable(loadClusterfile(a).spec),
+    );
   });
 });
 
 describe("clusterfile: CLI flags", () => {
   it("maps flags to the same model, with ranges", () => {
-    const spec = clusterFromFlags({ image: "app:1", masters: "10.0.0.2-4", nodes: "10.0.0.9,10.0.0.5-10.0.0.6", user: "ops", password: "pw-abcd", port: "2222", env: ["A=1", "A=2"], clusterName: "c9" });
+    const spec = clusterFromFlags({
+      image: "app:1",
+      masters: "10.0.0.2-4",
+      nodes: "10.0.0.9,10.0.0.5-10.0.0.6",
+      user: "ops",
+      password: "pw-abcd",
+      port: "2222",
+      env: ["A=1", "A=2"],
+      clusterName: "c9",
+    });
     assert.equal(spec.name, "c9");
     assert.deepEqual(masters(spec), ["10.0.0.2", "10.0.0.3", "10.0.0.4"]);
     assert.deepEqual(workers(spec), ["10.0.0.5", "10.0.0.6", "10.0.0.9"]);
@@ -254,14 +379,21 @@ describe("clusterfile: CLI flags", () => {
   });
   it("reports flag problems naming the flag", () => {
     assert.throws(
-      () => clusterFromFlags({ image: "app:1", masters: "10.0.0.2-a", nodes: "10.0.0.9-10.0.0.1", env: ["X"], port: "0" }),
+      () =>
+        clusterFromFlags({
+          image: "app:1",
+          masters: "10.0.0.2-a",
+          nodes: "10.0.0.9-10.0.0.1",
+          env: ["X"],
+          port: "0",
+        }),
       (e: UserError) =>
         e.problems.join("\n") ===
         [
           '--masters: "10.0.0.2-a": "a" is not an IP address of the same family as "10.0.0.2"',
           '--nodes: "10.0.0.9-10.0.0.1": the range ends before it starts',
           '--env X: "X" is not KEY=VALUE',
-          "--port: port \"0\" must be an integer from 1 to 65535",
+          '--port: port "0" must be an integer from 1 to 65535',
           "--masters: no master: give at least one master IP with -m",
         ].join("\n"),
     );

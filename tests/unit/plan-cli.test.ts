@@ -14,7 +14,13 @@ import { OciLayout } from "../../provider/core/image/layout";
 import { buildImage } from "../../provider/core/image/builder";
 import { dataPaths } from "../../provider/core/paths";
 import { plan, recordAll } from "../../provider/core/plan/planner";
-import { loadSavedClusterfile, loadState, saveClusterfile, saveState, statePath } from "../../provider/core/state";
+import {
+  loadSavedClusterfile,
+  loadState,
+  saveClusterfile,
+  saveState,
+  statePath,
+} from "../../provider/core/state";
 
 function repoRoot(): string {
   let d = __dirname;
@@ -30,7 +36,9 @@ async function run(args: string[]): Promise<string> {
     return true;
   }) as typeof process.stdout.write;
   try {
-    await buildProgram().exitOverride().parseAsync(["node", "sealer", ...args]);
+    await buildProgram()
+      .exitOverride()
+      .parseAsync(["node", "sealer", ...args]);
   } finally {
     process.stdout.write = orig;
   }
@@ -58,7 +66,7 @@ describe("sealer plan (CLI) with a real image and the state store", function () 
     fs.writeFileSync(path.join(ctx, "web", "deploy.yaml"), "kind: Deployment\nmetadata: { name: web }\n");
     fs.writeFileSync(
       path.join(ctx, "Kubefile"),
-      "FROM scratch\nLABEL cluster.alpha.sealer.io/cluster-runtime-version=v1.28.2\nCOPY bin bin\nCOPY etc etc\nAPP web local://web\nLAUNCH [\"web\"]\n",
+      'FROM scratch\nLABEL cluster.alpha.sealer.io/cluster-runtime-version=v1.28.2\nCOPY bin bin\nCOPY etc etc\nAPP web local://web\nLAUNCH ["web"]\n',
     );
     await build();
     clusterfilePath = path.join(tmp, "Clusterfile");
@@ -74,11 +82,23 @@ describe("sealer plan (CLI) with a real image and the state store", function () 
   });
 
   it("plans a full install when no state is recorded (JSON)", async () => {
-    const out = JSON.parse(await run(["plan", "-f", clusterfilePath, "--json"])) as { cluster: string; steps: Array<{ kind: string; hosts: string[]; reason: string }> };
+    const out = JSON.parse(await run(["plan", "-f", clusterfilePath, "--json"])) as {
+      cluster: string;
+      steps: Array<{ kind: string; hosts: string[]; reason: string }>;
+    };
     assert.equal(out.cluster, "cli-demo");
-    assert.deepEqual(out.steps[0], { id: "distribute:10.0.0.2", kind: "distribute", hosts: ["10.0.0.2"], reason: "new cluster: host 10.0.0.2 as master0", after: [] });
+    assert.deepEqual(out.steps[0], {
+      id: "distribute:10.0.0.2",
+      kind: "distribute",
+      hosts: ["10.0.0.2"],
+      reason: "new cluster: host 10.0.0.2 as master0",
+      after: [],
+    });
     assert.ok(out.steps.some((s) => s.kind === "init-master"));
-    assert.deepEqual(out.steps.filter((s) => s.kind === "join-worker").map((s) => s.hosts[0]), ["10.0.0.3", "10.0.0.4"]);
+    assert.deepEqual(
+      out.steps.filter((s) => s.kind === "join-worker").map((s) => s.hosts[0]),
+      ["10.0.0.3", "10.0.0.4"],
+    );
     assert.equal(out.steps.filter((s) => s.kind === "launch-app").length, 1);
     assert.ok(!JSON.stringify(out).includes("cli-secret-pw"));
   });
@@ -96,36 +116,77 @@ describe("sealer plan (CLI) with a real image and the state store", function () 
 
     assert.equal(await run(["plan", "-f", clusterfilePath]), "Cluster cli-demo: nothing to do (0 steps).\n");
 
-    fs.writeFileSync(path.join(ctx, "web", "deploy.yaml"), "kind: Deployment\nmetadata: { name: web, labels: { v: '2' } }\n");
+    fs.writeFileSync(
+      path.join(ctx, "web", "deploy.yaml"),
+      "kind: Deployment\nmetadata: { name: web, labels: { v: '2' } }\n",
+    );
     await build();
     const text = await run(["plan", "-f", clusterfilePath]);
     const lines = text.trim().split("\n");
     assert.equal(lines[0], "Cluster cli-demo: 5 steps");
-    assert.deepEqual(lines.slice(1).map((l) => l.trim().split(/\s+/).slice(0, 3)), [
-      ["1.", "distribute", "10.0.0.2"],
-      ["2.", "distribute", "10.0.0.3"],
-      ["3.", "distribute", "10.0.0.4"],
-      ["4.", "launch-app", "10.0.0.2"],
-      ["5.", "save-clusterfile", "10.0.0.2"],
-    ]);
+    assert.deepEqual(
+      lines.slice(1).map((l) => l.trim().split(/\s+/).slice(0, 3)),
+      [
+        ["1.", "distribute", "10.0.0.2"],
+        ["2.", "distribute", "10.0.0.3"],
+        ["3.", "distribute", "10.0.0.4"],
+        ["4.", "launch-app", "10.0.0.2"],
+        ["5.", "save-clusterfile", "10.0.0.2"],
+      ],
+    );
     assert.match(lines[4] ?? "", /layer sha256:[0-9a-f]{12}… changed application\/apps\/web\//);
   });
 
   it("takes the flag form (IMAGE -m -n with ranges)", async () => {
-    const out = JSON.parse(await run(["plan", "test/plan-demo:1", "-m", "10.0.0.2", "-n", "10.0.0.5-10.0.0.6", "--cluster-name", "flags-demo", "--json"])) as { cluster: string; steps: Array<{ kind: string; hosts: string[] }> };
+    const out = JSON.parse(
+      await run([
+        "plan",
+        "test/plan-demo:1",
+        "-m",
+        "10.0.0.2",
+        "-n",
+        "10.0.0.5-10.0.0.6",
+        "--cluster-name",
+        "flags-demo",
+        "--json",
+      ]),
+    ) as { cluster: string; steps: Array<{ kind: string; hosts: string[] }> };
     assert.equal(out.cluster, "flags-demo");
-    assert.deepEqual(out.steps.filter((s) => s.kind === "join-worker").map((s) => s.hosts[0]), ["10.0.0.5", "10.0.0.6"]);
+    assert.deepEqual(
+      out.steps.filter((s) => s.kind === "join-worker").map((s) => s.hosts[0]),
+      ["10.0.0.5", "10.0.0.6"],
+    );
   });
 
   it("exits 2 with every problem on an invalid Clusterfile", () => {
     const bad = path.join(tmp, "Bad");
-    fs.writeFileSync(bad, "apiVersion: sealer.io/v2\nkind: Cluster\nmetadata: { name: bad }\nspec:\n  image: test/plan-demo:1\n  hosts:\n    - ips: [ 10.0.0.300 ]\n      roles: [ node ]\n");
+    fs.writeFileSync(
+      bad,
+      "apiVersion: sealer.io/v2\nkind: Cluster\nmetadata: { name: bad }\nspec:\n  image: test/plan-demo:1\n  hosts:\n    - ips: [ 10.0.0.300 ]\n      roles: [ node ]\n",
+    );
     const main = require.resolve("../../provider/cli/main");
-    const args = main.endsWith(".ts") ? ["-r", "tsx/cjs", "-e", `require(${JSON.stringify(main)}).main(["node", "sealer", ...process.argv.slice(1)])`, "--"] : ["-e", `require(${JSON.stringify(main)}).main(["node", "sealer", ...process.argv.slice(1)])`, "--"];
-    const r = spawnSync(process.execPath, [...args, "plan", "-f", bad], { cwd: repoRoot(), env: { ...process.env, SEALER_HOME: tmp }, encoding: "utf8" });
+    const args = main.endsWith(".ts")
+      ? [
+          "-r",
+          "tsx/cjs",
+          "-e",
+          `require(${JSON.stringify(main)}).main(["node", "sealer", ...process.argv.slice(1)])`,
+          "--",
+        ]
+      : ["-e", `require(${JSON.stringify(main)}).main(["node", "sealer", ...process.argv.slice(1)])`, "--"];
+    const r = spawnSync(process.execPath, [...args, "plan", "-f", bad], {
+      cwd: repoRoot(),
+      env: { ...process.env, SEALER_HOME: tmp },
+      encoding: "utf8",
+    });
     assert.equal(r.status, 2, r.stderr);
     assert.equal(r.stdout, "");
-    assert.match(r.stderr, new RegExp(`${bad.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:7 spec.hosts\\[0\\].ips\\[0\\]: "10.0.0.300" is not an IP address`));
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `${bad.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:7 spec.hosts\\[0\\].ips\\[0\\]: "10.0.0.300" is not an IP address`,
+      ),
+    );
     assert.match(r.stderr, /spec.hosts: no master: at least one host needs roles: \[master\]/);
   });
 

@@ -5,7 +5,20 @@
 import * as assert from "node:assert/strict";
 import { plan, type Desired } from "../../provider/core/plan/planner";
 import type { ImageFacts } from "../../provider/core/plan/types";
-import { baseImage, changeLayer, clusterfile, digest, distributeAll, each, ids, installed, LAYER, M, spec, W } from "../fixtures/clusterfile/plan-world";
+import {
+  baseImage,
+  changeLayer,
+  clusterfile,
+  digest,
+  distributeAll,
+  each,
+  ids,
+  installed,
+  LAYER,
+  M,
+  spec,
+  W,
+} from "../fixtures/clusterfile/plan-world";
 
 const ALL = [...M, ...W];
 const D = distributeAll(ALL);
@@ -23,19 +36,39 @@ describe("impact table: layer paths", () => {
   const cluster = spec(clusterfile());
   const img = baseImage();
   const rows: Array<[string, number, string[]]> = [
-    ["bin/kube* -> upgrade flow", LAYER.kubeBin, [...D, ...each("upgrade-master", M), ...each("upgrade-worker", W), SAVE]],
+    [
+      "bin/kube* -> upgrade flow",
+      LAYER.kubeBin,
+      [...D, ...each("upgrade-master", M), ...each("upgrade-worker", W), SAVE],
+    ],
     ["bin/ other -> init-host", LAYER.hostBin, [...D, ...each("init-host", ALL), SAVE]],
     ["scripts/, etc/ -> init-host", LAYER.hostScripts, [...D, ...each("init-host", ALL), SAVE]],
-    ["cri/, scripts/containerd.sh -> container-runtime", LAYER.runtime, [...D, ...each("container-runtime", ALL), SAVE]],
-    ["etc/kubeadm* -> kubeadm-config + upgrade masters with config", LAYER.kubeadm, [...D, "kubeadm-config", ...each("upgrade-master", M), SAVE]],
+    [
+      "cri/, scripts/containerd.sh -> container-runtime",
+      LAYER.runtime,
+      [...D, ...each("container-runtime", ALL), SAVE],
+    ],
+    [
+      "etc/kubeadm* -> kubeadm-config + upgrade masters with config",
+      LAYER.kubeadm,
+      [...D, "kubeadm-config", ...each("upgrade-master", M), SAVE],
+    ],
     ["registry/ -> registry on the registry hosts", LAYER.registry, [...D, ...each("registry", M), SAVE]],
     ["manifests/ -> no app launch that does not use it", LAYER.manifests, [...D, SAVE]],
     ["charts/ -> no app launch that does not use it", LAYER.charts, [...D, SAVE]],
     ["application/apps/web/ -> launch-app:web only", LAYER.appWeb, [...D, "launch-app:web", SAVE]],
     ["application/apps/db/ -> launch-app:db only", LAYER.appDb, [...D, "launch-app:db", SAVE]],
-    ["plugins/ -> hooks", LAYER.plugins, [...D, ...ALL.map((h) => `hook:pre-init-host:sysctl:${h}`), "hook:post-install:smoke", SAVE]],
+    [
+      "plugins/ -> hooks",
+      LAYER.plugins,
+      [...D, ...ALL.map((h) => `hook:pre-init-host:sysctl:${h}`), "hook:post-install:smoke", SAVE],
+    ],
     ["other paths -> distribute only", LAYER.other, [...D, SAVE]],
-    ["statics/ -> init-host + kubeadm", LAYER.statics, [...D, ...each("init-host", ALL), "kubeadm-config", ...each("upgrade-master", M), SAVE]],
+    [
+      "statics/ -> init-host + kubeadm",
+      LAYER.statics,
+      [...D, ...each("init-host", ALL), "kubeadm-config", ...each("upgrade-master", M), SAVE],
+    ],
   ];
   for (const [name, layer, expected] of rows) {
     it(name, () => {
@@ -43,21 +76,35 @@ describe("impact table: layer paths", () => {
       const dist = p.steps.find((s) => s.kind === "distribute");
       assert.ok(dist && dist.kind === "distribute");
       assert.equal(dist.fromLayer, layer, "distribute re-materialises from the changed layer");
-      assert.match(dist.reason, new RegExp(`^layer sha256:${digest(`layer-${layer}-v2`).slice(7, 19)}… changed `));
+      assert.match(
+        dist.reason,
+        new RegExp(`^layer sha256:${digest(`layer-${layer}-v2`).slice(7, 19)}… changed `),
+      );
     });
   }
 
   it("manifests/ -> launch-cmds when the launch commands use it", () => {
     const c = spec(clusterfile({ extraSpec: '  cmd: [ "kubectl apply -f manifests/app.yaml" ]\n' }));
-    check({ cluster: c, image: img }, { cluster: c, image: changeLayer(img, LAYER.manifests) }, [...D, "launch-cmds", SAVE]);
-    check({ cluster: c, image: img }, { cluster: c, image: changeLayer(img, LAYER.charts) }, [...D, "launch-cmds", SAVE]);
+    check({ cluster: c, image: img }, { cluster: c, image: changeLayer(img, LAYER.manifests) }, [
+      ...D,
+      "launch-cmds",
+      SAVE,
+    ]);
+    check({ cluster: c, image: img }, { cluster: c, image: changeLayer(img, LAYER.charts) }, [
+      ...D,
+      "launch-cmds",
+      SAVE,
+    ]);
     check({ cluster: c, image: img }, { cluster: c, image: changeLayer(img, LAYER.appWeb) }, [...D, SAVE]);
   });
 
   it("reason of a re-launch names the layer and the path", () => {
     const p = plan({ cluster, image: changeLayer(img, LAYER.appWeb) }, installed({ cluster, image: img }));
     const step = p.steps.find((s) => s.id === "launch-app:web");
-    assert.equal(step?.reason, `layer sha256:${digest("layer-8-v2").slice(7, 19)}… changed application/apps/web/`);
+    assert.equal(
+      step?.reason,
+      `layer sha256:${digest("layer-8-v2").slice(7, 19)}… changed application/apps/web/`,
+    );
   });
 });
 
@@ -103,7 +150,11 @@ describe("impact table: Clusterfile fields", () => {
   });
 
   it("worker removed -> clean-host then delete-node", () => {
-    const p = check(d0, withCluster(clusterfile({ workers: [W[0] as string] })), [`clean-host:${W[1]}`, "delete-node", SAVE]);
+    const p = check(d0, withCluster(clusterfile({ workers: [W[0] as string] })), [
+      `clean-host:${W[1]}`,
+      "delete-node",
+      SAVE,
+    ]);
     const del = p.steps.find((s) => s.kind === "delete-node");
     assert.ok(del?.kind === "delete-node");
     assert.deepEqual(del.nodes, [W[1]]);
@@ -120,17 +171,30 @@ describe("impact table: Clusterfile fields", () => {
       ...each("worker-vip", W),
       SAVE,
     ]);
-    for (const w of W) assert.ok(p.steps.find((s) => s.id === `worker-vip:${w}`)?.after.includes("delete-node"));
+    for (const w of W)
+      assert.ok(p.steps.find((s) => s.id === `worker-vip:${w}`)?.after.includes("delete-node"));
   });
 
   it("labels / taints -> node-labels of that host only", () => {
-    check(d0, withCluster(clusterfile({ workerExtra: "      labels: { disk: ssd }\n" })), [...each("node-labels", W), SAVE]);
-    const one = clusterfile({ workers: [] }).replace("---", `    - ips: [ ${W[0]} ]\n      roles: [ node ]\n      taints: [ "dedicated=db:NoSchedule" ]\n    - ips: [ ${W[1]} ]\n      roles: [ node ]\n---`);
+    check(d0, withCluster(clusterfile({ workerExtra: "      labels: { disk: ssd }\n" })), [
+      ...each("node-labels", W),
+      SAVE,
+    ]);
+    const one = clusterfile({ workers: [] }).replace(
+      "---",
+      `    - ips: [ ${W[0]} ]\n      roles: [ node ]\n      taints: [ "dedicated=db:NoSchedule" ]\n    - ips: [ ${W[1]} ]\n      roles: [ node ]\n---`,
+    );
     check(d0, withCluster(one), [`node-labels:${W[0]}`, SAVE]);
   });
 
   it("hostAliases -> host-aliases on every host", () => {
-    check(d0, withCluster(clusterfile({ extraSpec: "  hostAliases: [ { ip: 10.9.9.9, hostnames: [ nfs.local ] } ]\n" })), [...each("host-aliases", ALL), SAVE]);
+    check(
+      d0,
+      withCluster(
+        clusterfile({ extraSpec: "  hostAliases: [ { ip: 10.9.9.9, hostnames: [ nfs.local ] } ]\n" }),
+      ),
+      [...each("host-aliases", ALL), SAVE],
+    );
   });
 
   it("ssh credentials -> no step", () => {
@@ -138,43 +202,74 @@ describe("impact table: Clusterfile fields", () => {
   });
 
   it("registry settings -> registry, registry-client (and the kubeadm config that names the registry)", () => {
-    check(d0, withCluster(clusterfile({ extraSpec: "  registry: { localRegistry: { username: admin, password: reg-pw-1 } }\n" })), [...each("registry", M), ...each("registry-client", ALL), "kubeadm-config", SAVE]);
+    check(
+      d0,
+      withCluster(
+        clusterfile({
+          extraSpec: "  registry: { localRegistry: { username: admin, password: reg-pw-1 } }\n",
+        }),
+      ),
+      [...each("registry", M), ...each("registry-client", ALL), "kubeadm-config", SAVE],
+    );
   });
 
   it("a registry password change is seen (through a fingerprint, not the value)", () => {
-    const a = withCluster(clusterfile({ extraSpec: "  registry: { localRegistry: { username: admin, password: reg-pw-1 } }\n" }));
-    const b = withCluster(clusterfile({ extraSpec: "  registry: { localRegistry: { username: admin, password: reg-pw-2 } }\n" }));
+    const a = withCluster(
+      clusterfile({ extraSpec: "  registry: { localRegistry: { username: admin, password: reg-pw-1 } }\n" }),
+    );
+    const b = withCluster(
+      clusterfile({ extraSpec: "  registry: { localRegistry: { username: admin, password: reg-pw-2 } }\n" }),
+    );
     const p = check(a, b, [...each("registry", M), ...each("registry-client", ALL), "kubeadm-config", SAVE]);
     assert.ok(!JSON.stringify(p).includes("reg-pw-2"));
   });
 
   it("Config document for an app -> distribute and that app's launch", () => {
-    const doc = "---\napiVersion: sealer.io/v2\nkind: Config\nmetadata: { name: web-values }\nspec:\n  path: application/apps/web/values.yaml\n  data: 'replicas: 3'\n";
+    const doc =
+      "---\napiVersion: sealer.io/v2\nkind: Config\nmetadata: { name: web-values }\nspec:\n  path: application/apps/web/values.yaml\n  data: 'replicas: 3'\n";
     check(d0, withCluster(clusterfile({ docs: doc })), [...D, "launch-app:web", SAVE]);
   });
 
   it("Plugin document -> that plugin's hook steps", () => {
-    check(d0, withCluster(clusterfile().replace("ip_forward=1", "ip_forward=0")), [...ALL.map((h) => `hook:pre-init-host:sysctl:${h}`), SAVE]);
+    check(d0, withCluster(clusterfile().replace("ip_forward=1", "ip_forward=0")), [
+      ...ALL.map((h) => `hook:pre-init-host:sysctl:${h}`),
+      SAVE,
+    ]);
   });
 
   it("kubeadm ClusterConfiguration -> kubeadm-config and upgrade of the masters with config", () => {
-    const doc = "---\napiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\napiServer:\n  extraArgs:\n    audit-log-maxage: '30'\n";
-    const p = check(d0, withCluster(clusterfile({ docs: doc })), ["kubeadm-config", ...each("upgrade-master", M), SAVE]);
+    const doc =
+      "---\napiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\napiServer:\n  extraArgs:\n    audit-log-maxage: '30'\n";
+    const p = check(d0, withCluster(clusterfile({ docs: doc })), [
+      "kubeadm-config",
+      ...each("upgrade-master", M),
+      SAVE,
+    ]);
     assert.match(p.steps.find((s) => s.kind === "upgrade-master")?.reason ?? "", /upgrade with config/);
   });
 
   it("kubeadm InitConfiguration -> kubeadm-config only", () => {
-    const doc = "---\napiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\nnodeRegistration:\n  criSocket: unix:///run/containerd/containerd.sock\n";
-    check(d0, withCluster(clusterfile({ docs: doc })), ["kubeadm-config", SAVE]);
+    const doc =
+      "---\napiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\nnodeRegistration:\n  criSocket: unix:///run/containerd/containerd.sock\n";
+    const p = check(d0, withCluster(clusterfile({ docs: doc })), ["kubeadm-config", SAVE]);
+    assert.equal(p.steps.find((s) => s.id === "kubeadm-config")?.reason, "kubeadm InitConfiguration changed");
+    assert.deepEqual(p.warnings, [
+      "kubeadm InitConfiguration changed: it applies to hosts joined from now on; hosts already in the cluster keep their configuration",
+    ]);
   });
 
   it("cmd -> launch-cmds instead of the apps", () => {
-    check(d0, withCluster(clusterfile({ extraSpec: '  cmd: [ "kubectl apply -f manifests/x.yaml" ]\n' })), ["launch-cmds", SAVE]);
+    check(d0, withCluster(clusterfile({ extraSpec: '  cmd: [ "kubectl apply -f manifests/x.yaml" ]\n' })), [
+      "launch-cmds",
+      SAVE,
+    ]);
   });
 
   it("appNames dropping an app -> no step for it, a warning", () => {
     const p = check(d0, withCluster(clusterfile({ extraSpec: "  appNames: [ web ]\n" })), [SAVE]);
-    assert.deepEqual(p.warnings, ["app db is no longer launched: what it installed stays in the cluster (no uninstall step; remove it with kubectl/helm on 10.0.0.2)"]);
+    assert.deepEqual(p.warnings, [
+      "app db is no longer launched: what it installed stays in the cluster (no uninstall step; remove it with kubectl/helm on 10.0.0.2)",
+    ]);
   });
 
   it("image reference only (same digest) -> save-clusterfile only", () => {
@@ -183,15 +278,32 @@ describe("impact table: Clusterfile fields", () => {
 
   it("new kube version -> upgrade sequence: master0 first, masters one at a time, workers in batches", () => {
     const img2 = { ...changeLayer(img, LAYER.kubeBin), kubeVersion: "v1.29.1" };
-    const p = check(d0, { cluster: base, image: img2 }, [...D, "kubeadm-config", ...each("upgrade-master", M), ...each("upgrade-worker", W), SAVE]);
+    const p = check(d0, { cluster: base, image: img2 }, [
+      ...D,
+      "kubeadm-config",
+      ...each("upgrade-master", M),
+      ...each("upgrade-worker", W),
+      SAVE,
+    ]);
     const up = p.steps.filter((s) => s.kind === "upgrade-master" || s.kind === "upgrade-worker");
-    assert.deepEqual(up.map((s) => s.id), ["upgrade-master:10.0.0.2", "upgrade-master:10.0.0.3", "upgrade-worker:10.0.0.10", "upgrade-worker:10.0.0.11"]);
+    assert.deepEqual(
+      up.map((s) => s.id),
+      [
+        "upgrade-master:10.0.0.2",
+        "upgrade-master:10.0.0.3",
+        "upgrade-worker:10.0.0.10",
+        "upgrade-worker:10.0.0.11",
+      ],
+    );
     const [m0, m1, w0, w1] = up;
     assert.ok(m0?.kind === "upgrade-master" && m0.first && m0.version === "v1.29.1");
     assert.ok(m1?.kind === "upgrade-master" && !m1.first && m1.after.includes(m0.id));
     assert.ok(w0?.after.includes(m1.id) && w1?.after.includes(w0.id), "batches of 1 for 2 workers");
     assert.equal(m0.reason, "kube version v1.28.2 -> v1.29.1");
-    assert.ok(!p.steps.some((s) => s.kind === "init-master" || s.kind.startsWith("join")), "upgrade instead of init/join");
+    assert.ok(
+      !p.steps.some((s) => s.kind === "init-master" || s.kind.startsWith("join")),
+      "upgrade instead of init/join",
+    );
   });
 
   it("worker upgrade batches are bounded", () => {
@@ -202,19 +314,35 @@ describe("impact table: Clusterfile fields", () => {
     const ups = p.steps.filter((s) => s.kind === "upgrade-worker");
     assert.equal(ups.length, 20);
     // 10% of 20 = 2 per batch: the third worker waits for the first two.
-    assert.deepEqual(ups[2]?.after.filter((a) => a.startsWith("upgrade-worker")).sort(), [`upgrade-worker:${workers[0]}`, `upgrade-worker:${workers[1]}`].sort());
+    assert.deepEqual(
+      ups[2]?.after.filter((a) => a.startsWith("upgrade-worker")).sort(),
+      [`upgrade-worker:${workers[0]}`, `upgrade-worker:${workers[1]}`].sort(),
+    );
     assert.ok(ups[1]?.after.every((a) => !a.startsWith("upgrade-worker")));
   });
 
   const replaceRows: Array<[string, string, RegExp]> = [
-    ["dataRoot", clusterfile({ extraSpec: "  dataRoot: /data/sealer\n" }), /^dataRoot \/var\/lib\/sealer -> \/data\/sealer: cannot be changed on a running cluster; it requires replacement/],
-    ["container runtime", clusterfile({ extraSpec: "  containerRuntime: { type: docker }\n" }), /^container runtime containerd -> docker: /],
+    [
+      "dataRoot",
+      clusterfile({ extraSpec: "  dataRoot: /data/sealer\n" }),
+      /^dataRoot \/var\/lib\/sealer -> \/data\/sealer: cannot be changed on a running cluster; it requires replacement/,
+    ],
+    [
+      "container runtime",
+      clusterfile({ extraSpec: "  containerRuntime: { type: docker }\n" }),
+      /^container runtime containerd -> docker: /,
+    ],
     ["PodCIDR", clusterfile({ extraSpec: '  env: [ "PodCIDR=10.244.0.0/16" ]\n' }), /^pod CIDR/],
     ["cluster name", clusterfile({ name: "other" }), /^cluster name demo -> other/],
   ];
   for (const [what, text, re] of replaceRows) {
     it(`${what} change on a running cluster -> replacement, no steps`, () => {
-      const applied = installed({ cluster: spec(clusterfile({ extraSpec: what === "PodCIDR" ? '  env: [ "PodCIDR=100.64.0.0/10" ]\n' : "" })), image: img });
+      const applied = installed({
+        cluster: spec(
+          clusterfile({ extraSpec: what === "PodCIDR" ? '  env: [ "PodCIDR=100.64.0.0/10" ]\n' : "" }),
+        ),
+        image: img,
+      });
       const p = plan(withCluster(text), applied);
       assert.match(p.replace ?? "", re);
       assert.deepEqual(p.steps, []);
@@ -223,27 +351,51 @@ describe("impact table: Clusterfile fields", () => {
 });
 
 describe("impact table: env", () => {
-  const map = { "etc/kubeadm.yml.tmpl": ["ApiTimeout"], "application/apps/web/deploy.yaml.tmpl": ["WebReplicas"], "scripts/init-kube.sh": ["KubeletRoot"] };
-  const withEnv = (env: string, image: ImageFacts) => ({ cluster: spec(clusterfile({ extraSpec: `  env: [ ${env} ]\n` })), image });
+  const map = {
+    "etc/kubeadm.yml.tmpl": ["ApiTimeout"],
+    "application/apps/web/deploy.yaml.tmpl": ["WebReplicas"],
+    "scripts/init-kube.sh": ["KubeletRoot"],
+  };
+  const withEnv = (env: string, image: ImageFacts) => ({
+    cluster: spec(clusterfile({ extraSpec: `  env: [ ${env} ]\n` })),
+    image,
+  });
   const base = "ApiTimeout=30, WebReplicas=2, KubeletRoot=/var/lib/kubelet, Foo=1";
   const mapped = baseImage({ templateEnvKeys: map });
   const unmapped = baseImage();
 
   it("a key used by an app template -> distribute (re-render) and that app only", () => {
-    const p = check(withEnv(base, mapped), withEnv(base.replace("WebReplicas=2", "WebReplicas=3"), mapped), [...D, "launch-app:web", SAVE]);
+    const p = check(withEnv(base, mapped), withEnv(base.replace("WebReplicas=2", "WebReplicas=3"), mapped), [
+      ...D,
+      "launch-app:web",
+      SAVE,
+    ]);
     assert.equal(p.steps.find((s) => s.id === "launch-app:web")?.reason, "env WebReplicas changed");
   });
   it("a key used by the kubeadm template -> kubeadm-config", () => {
-    check(withEnv(base, mapped), withEnv(base.replace("ApiTimeout=30", "ApiTimeout=60"), mapped), [...D, "kubeadm-config", SAVE]);
+    check(withEnv(base, mapped), withEnv(base.replace("ApiTimeout=30", "ApiTimeout=60"), mapped), [
+      ...D,
+      "kubeadm-config",
+      SAVE,
+    ]);
   });
   it("a key used by a host script -> init-host", () => {
-    check(withEnv(base, mapped), withEnv(base.replace("/var/lib/kubelet", "/data/kubelet"), mapped), [...D, ...each("init-host", ALL), SAVE]);
+    check(withEnv(base, mapped), withEnv(base.replace("/var/lib/kubelet", "/data/kubelet"), mapped), [
+      ...D,
+      ...each("init-host", ALL),
+      SAVE,
+    ]);
   });
   it("a key nothing reads -> only the saved Clusterfile", () => {
     check(withEnv(base, mapped), withEnv(base.replace("Foo=1", "Foo=2"), mapped), [SAVE]);
   });
   it("a recognised key (IPvsVIPv4) -> kubeadm-config, worker VIP, registry clients", () => {
-    check(withEnv(base, mapped), withEnv(base + ", IPvsVIPv4=10.103.97.9", mapped), ["kubeadm-config", ...each("worker-vip", W), ...each("registry-client", ALL), SAVE]);
+    check(withEnv(base, mapped), withEnv(base + ", IPvsVIPv4=10.103.97.9", mapped), [
+      "kubeadm-config",
+      ...each("worker-vip", W),
+      ...each("registry-client", ALL),
+      SAVE,
+    ]);
   });
   it("without a template env map -> every template-consuming step, and the reason says so", () => {
     const p = check(withEnv(base, unmapped), withEnv(base.replace("Foo=1", "Foo=2"), unmapped), [
@@ -255,11 +407,22 @@ describe("impact table: env", () => {
       "launch-app:db",
       SAVE,
     ]);
-    assert.match(p.steps.find((s) => s.id === "kubeadm-config")?.reason ?? "", /^env Foo changed \(no template env map/);
+    assert.match(
+      p.steps.find((s) => s.id === "kubeadm-config")?.reason ?? "",
+      /^env Foo changed \(no template env map/,
+    );
   });
   it("a host-level env change touches that host only", () => {
     const a = spec(clusterfile({ workerExtra: "" }));
-    const text = clusterfile({ workers: [] }).replace("---", `    - ips: [ ${W[0]} ]\n      roles: [ node ]\n      env: [ Disk=/dev/vdb ]\n    - ips: [ ${W[1]} ]\n      roles: [ node ]\n---`);
-    check({ cluster: a, image: unmapped }, { cluster: spec(text), image: unmapped }, [`distribute:${W[0]}`, `init-host:${W[0]}`, `container-runtime:${W[0]}`, SAVE]);
+    const text = clusterfile({ workers: [] }).replace(
+      "---",
+      `    - ips: [ ${W[0]} ]\n      roles: [ node ]\n      env: [ Disk=/dev/vdb ]\n    - ips: [ ${W[1]} ]\n      roles: [ node ]\n---`,
+    );
+    check({ cluster: a, image: unmapped }, { cluster: spec(text), image: unmapped }, [
+      `distribute:${W[0]}`,
+      `init-host:${W[0]}`,
+      `container-runtime:${W[0]}`,
+      SAVE,
+    ]);
   });
 });

@@ -2,7 +2,17 @@ import * as assert from "node:assert/strict";
 import { UserError } from "../../provider/core/errors";
 import { plan, recordAll, recordStep, type Desired } from "../../provider/core/plan/planner";
 import { emptyApplied, type AppliedState, type ImageFacts, type Plan } from "../../provider/core/plan/types";
-import { baseImage, changeLayer, clusterfile, ids, installed, LAYER, M, spec, W } from "../fixtures/clusterfile/plan-world";
+import {
+  baseImage,
+  changeLayer,
+  clusterfile,
+  ids,
+  installed,
+  LAYER,
+  M,
+  spec,
+  W,
+} from "../fixtures/clusterfile/plan-world";
 
 /** Structural invariants every plan must satisfy. */
 function checkInvariants(p: Plan): void {
@@ -16,15 +26,24 @@ function checkInvariants(p: Plan): void {
     assert.ok(s.reason.length > 0, `${s.id} has no reason`);
     for (const a of s.after) {
       assert.ok(pos.has(a), `${s.id} waits for ${a}, which is not in the plan`);
-      assert.ok((pos.get(a) as number) < (pos.get(s.id) as number), `${s.id} is listed before ${a} it waits for`);
+      assert.ok(
+        (pos.get(a) as number) < (pos.get(s.id) as number),
+        `${s.id} is listed before ${a} it waits for`,
+      );
     }
   }
   const joins = p.steps.filter((s) => s.kind === "join-master");
-  for (let i = 1; i < joins.length; i++) assert.ok(joins[i]?.after.includes(joins[i - 1]?.id as string), `masters join one at a time: ${joins[i]?.id}`);
+  for (let i = 1; i < joins.length; i++)
+    assert.ok(
+      joins[i]?.after.includes(joins[i - 1]?.id as string),
+      `masters join one at a time: ${joins[i]?.id}`,
+    );
   const workerJoins = p.steps.filter((s) => s.kind === "join-worker");
-  for (const w of workerJoins) assert.ok(!w.after.some((a) => a.startsWith("join-worker:")), `workers join in parallel: ${w.id}`);
+  for (const w of workerJoins)
+    assert.ok(!w.after.some((a) => a.startsWith("join-worker:")), `workers join in parallel: ${w.id}`);
   const del = p.steps.find((s) => s.kind === "delete-node");
-  for (const c of p.steps.filter((s) => s.kind === "clean-host")) assert.ok(del?.after.includes(c.id), `${c.id} before kubectl delete node`);
+  for (const c of p.steps.filter((s) => s.kind === "clean-host"))
+    assert.ok(del?.after.includes(c.id), `${c.id} before kubectl delete node`);
 }
 
 function replan(d: Desired, applied: AppliedState): { p: Plan; after: AppliedState } {
@@ -32,7 +51,11 @@ function replan(d: Desired, applied: AppliedState): { p: Plan; after: AppliedSta
   checkInvariants(p);
   const after = recordAll(applied, p, d);
   const again = plan(d, after);
-  assert.deepEqual(again.steps.map((s) => `${s.id}: ${s.reason}`), [], "planning again after a full apply gives zero steps");
+  assert.deepEqual(
+    again.steps.map((s) => `${s.id}: ${s.reason}`),
+    [],
+    "planning again after a full apply gives zero steps",
+  );
   return { p, after };
 }
 
@@ -46,23 +69,65 @@ describe("planner: full install", () => {
   it("inits master0, joins masters one at a time, workers in parallel behind the last master", () => {
     const init = p.steps.find((s) => s.kind === "init-master");
     assert.deepEqual(init?.hosts, [M[0]]);
-    assert.deepEqual(p.steps.filter((s) => s.kind === "join-master").map((s) => s.hosts[0]), [M[1]]);
+    assert.deepEqual(
+      p.steps.filter((s) => s.kind === "join-master").map((s) => s.hosts[0]),
+      [M[1]],
+    );
     const jw = p.steps.filter((s) => s.kind === "join-worker");
-    assert.deepEqual(jw.map((s) => s.hosts[0]), W);
-    for (const s of jw) assert.ok(s.after.includes(`join-master:${M[1]}`) && s.after.includes(`worker-vip:${s.hosts[0]}`));
+    assert.deepEqual(
+      jw.map((s) => s.hosts[0]),
+      W,
+    );
+    for (const s of jw)
+      assert.ok(s.after.includes(`join-master:${M[1]}`) && s.after.includes(`worker-vip:${s.hosts[0]}`));
   });
 
   it("every kind a full install needs is there, once per host where per host", () => {
     const count = (k: string) => p.steps.filter((s) => s.kind === k).length;
     assert.deepEqual(
-      Object.fromEntries(["distribute", "init-host", "container-runtime", "registry", "registry-client", "kubeadm-config", "init-master", "join-master", "join-worker", "worker-vip", "node-labels", "launch-app", "save-clusterfile", "hook"].map((k) => [k, count(k)])),
-      { distribute: 4, "init-host": 4, "container-runtime": 4, registry: 2, "registry-client": 4, "kubeadm-config": 1, "init-master": 1, "join-master": 1, "join-worker": 2, "worker-vip": 2, "node-labels": 4, "launch-app": 2, "save-clusterfile": 1, hook: 5 },
+      Object.fromEntries(
+        [
+          "distribute",
+          "init-host",
+          "container-runtime",
+          "registry",
+          "registry-client",
+          "kubeadm-config",
+          "init-master",
+          "join-master",
+          "join-worker",
+          "worker-vip",
+          "node-labels",
+          "launch-app",
+          "save-clusterfile",
+          "hook",
+        ].map((k) => [k, count(k)]),
+      ),
+      {
+        distribute: 4,
+        "init-host": 4,
+        "container-runtime": 4,
+        registry: 2,
+        "registry-client": 4,
+        "kubeadm-config": 1,
+        "init-master": 1,
+        "join-master": 1,
+        "join-worker": 2,
+        "worker-vip": 2,
+        "node-labels": 4,
+        "launch-app": 2,
+        "save-clusterfile": 1,
+        hook: 5,
+      },
     );
     assert.equal(p.steps[p.steps.length - 1]?.kind, "save-clusterfile");
   });
 
   it("hooks: pre-init-host on each host before its init, post-install once on master0 after the labels", () => {
-    for (const h of [...M, ...W]) assert.ok(p.steps.find((s) => s.id === `init-host:${h}`)?.after.includes(`hook:pre-init-host:sysctl:${h}`));
+    for (const h of [...M, ...W])
+      assert.ok(
+        p.steps.find((s) => s.id === `init-host:${h}`)?.after.includes(`hook:pre-init-host:sysctl:${h}`),
+      );
     const post = p.steps.find((s) => s.id === "hook:post-install:smoke");
     assert.deepEqual(post?.hosts, [M[0]]);
     for (const h of [...M, ...W]) assert.ok(post?.after.includes(`node-labels:${h}`));
@@ -73,7 +138,13 @@ describe("planner: full install", () => {
     assert.deepEqual(
       apps.map((s) => (s.kind === "launch-app" ? [s.app, s.cmds] : [])),
       [
-        ["web", ["kubectl apply -f application/apps/web/deploy.yaml", "kubectl apply -f application/apps/web/svc.yaml"]],
+        [
+          "web",
+          [
+            "kubectl apply -f application/apps/web/deploy.yaml",
+            "kubectl apply -f application/apps/web/svc.yaml",
+          ],
+        ],
         ["db", ["helm upgrade --install db application/apps/db"]],
       ],
     );
@@ -81,8 +152,14 @@ describe("planner: full install", () => {
   });
 
   it("reasons say why: new cluster, master0", () => {
-    assert.equal(p.steps.find((s) => s.id === `distribute:${M[0]}`)?.reason, `new cluster: host ${M[0]} as master0`);
-    assert.equal(p.steps.find((s) => s.id === `join-worker:${W[0]}`)?.reason, `new cluster: host ${W[0]} as node`);
+    assert.equal(
+      p.steps.find((s) => s.id === `distribute:${M[0]}`)?.reason,
+      `new cluster: host ${M[0]} as master0`,
+    );
+    assert.equal(
+      p.steps.find((s) => s.id === `join-worker:${W[0]}`)?.reason,
+      `new cluster: host ${W[0]} as node`,
+    );
   });
 
   it("plans zero steps the second time", () => replan(d, emptyApplied("demo")));
@@ -93,7 +170,14 @@ describe("planner: full install", () => {
     for (const k of [1, 5, 17, 23, p.steps.length - 1]) {
       let s = emptyApplied("demo");
       for (const step of p.steps.slice(0, k)) s = recordStep(s, step, d);
-      assert.deepEqual(ids(plan(d, s)), p.steps.slice(k).map((x) => x.id).sort(), `after ${k} steps`);
+      assert.deepEqual(
+        ids(plan(d, s)),
+        p.steps
+          .slice(k)
+          .map((x) => x.id)
+          .sort(),
+        `after ${k} steps`,
+      );
     }
   });
 
@@ -111,7 +195,10 @@ describe("planner: membership changes", () => {
 
   it("a worker becoming a master is cleaned, deleted, then joined as master", () => {
     const h = W[1] as string;
-    const d1: Desired = { cluster: spec(clusterfile({ masters: [...M, h], workers: [W[0] as string] })), image: img };
+    const d1: Desired = {
+      cluster: spec(clusterfile({ masters: [...M, h], workers: [W[0] as string] })),
+      image: img,
+    };
     const { p } = replan(d1, installed(d0));
     const at = (id: string) => p.steps.findIndex((s) => s.id === id);
     assert.ok(at(`clean-host:${h}`) >= 0 && at("delete-node") > at(`clean-host:${h}`));
@@ -137,21 +224,40 @@ describe("planner: membership changes", () => {
 
   it("a removed host that comes back is installed again from scratch", () => {
     const a1 = installed(d0);
-    const { after: a2 } = replan({ cluster: spec(clusterfile({ workers: [W[0] as string] })), image: img }, a1);
+    const { after: a2 } = replan(
+      { cluster: spec(clusterfile({ workers: [W[0] as string] })), image: img },
+      a1,
+    );
     const { p } = replan(d0, a2);
     assert.ok(p.steps.some((s) => s.id === `join-worker:${W[1]}`));
-    assert.equal(p.steps.find((s) => s.id === `distribute:${W[1]}`)?.kind === "distribute" && (p.steps.find((s) => s.id === `distribute:${W[1]}`) as { fromLayer: number }).fromLayer, 0);
+    assert.equal(
+      p.steps.find((s) => s.id === `distribute:${W[1]}`)?.kind === "distribute" &&
+        (p.steps.find((s) => s.id === `distribute:${W[1]}`) as { fromLayer: number }).fromLayer,
+      0,
+    );
   });
 
   it("count-only (v1 cloud) specs plan nothing until Infra has created hosts", () => {
-    const text = "apiVersion: sealer.aliyun.com/v1alpha1\nkind: Cluster\nmetadata: { name: cloudy }\nspec:\n  image: app:1\n  provider: ALI_CLOUD\n  masters: { count: 1 }\n";
+    const text =
+      "apiVersion: sealer.aliyun.com/v1alpha1\nkind: Cluster\nmetadata: { name: cloudy }\nspec:\n  image: app:1\n  provider: ALI_CLOUD\n  masters: { count: 1 }\n";
     const p = plan({ cluster: spec(text), image: img }, emptyApplied("cloudy"));
     assert.deepEqual(p.steps, []);
     assert.match(p.warnings[0] ?? "", /create them with Infra first/);
   });
 
   it("an app in appNames that the image lacks is a user error", () => {
-    assert.throws(() => plan({ cluster: spec(clusterfile({ extraSpec: "  appNames: [ web, nope ]\n" })), image: img }, emptyApplied("demo")), (e: Error) => e instanceof UserError && /app "nope" is not in image registry.example.com\/team\/saas:1.0 \(its apps: web, db\)/.test(e.message));
+    assert.throws(
+      () =>
+        plan(
+          { cluster: spec(clusterfile({ extraSpec: "  appNames: [ web, nope ]\n" })), image: img },
+          emptyApplied("demo"),
+        ),
+      (e: Error) =>
+        e instanceof UserError &&
+        /app "nope" is not in image registry.example.com\/team\/saas:1.0 \(its apps: web, db\)/.test(
+          e.message,
+        ),
+    );
   });
 });
 
@@ -184,14 +290,17 @@ interface Model {
 }
 
 function randomModel(r: () => number): Model {
-  const pool = shuffle(r, Array.from({ length: 60 }, (_, i) => `10.1.${Math.floor(i / 20)}.${(i % 20) + 2}`));
+  const pool = shuffle(
+    r,
+    Array.from({ length: 60 }, (_, i) => `10.1.${Math.floor(i / 20)}.${(i % 20) + 2}`),
+  );
   const nm = 1 + Math.floor(r() * 4);
   const nw = Math.floor(r() * 10);
   return {
     masters: pool.slice(0, nm),
     workers: pool.slice(nm, nm + nw).map((ip) => ({
       ip,
-      labels: r() < 0.3 ? { tier: pick(r, ["a", "b"]) } : {},
+      labels: (r() < 0.3 ? { tier: pick(r, ["a", "b"]) } : {}) as Record<string, string>,
       taints: r() < 0.2 ? ["dedicated=x:NoSchedule"] : [],
       env: r() < 0.2 ? [`Disk=${pick(r, ["/dev/vdb", "/dev/vdc"])}`] : [],
     })),
@@ -215,7 +324,10 @@ function render(m: Model, r?: () => number): string {
     let e = `    - ips: [ ${w.ip} ]\n      roles: [ node ]\n`;
     const labels = sh(Object.entries(w.labels));
     if (labels.length) e += `      labels: { ${labels.map(([k, v]) => `${k}: ${v}`).join(", ")} }\n`;
-    if (w.taints.length) e += `      taints: [ ${sh(w.taints).map((t) => JSON.stringify(t)).join(", ")} ]\n`;
+    if (w.taints.length)
+      e += `      taints: [ ${sh(w.taints)
+        .map((t) => JSON.stringify(t))
+        .join(", ")} ]\n`;
     if (w.env.length) e += `      env: [ ${sh(w.env).join(", ")} ]\n`;
     return e;
   });
@@ -255,7 +367,10 @@ function mutate(r: () => number, m: Model, img: ImageFacts): { m: Model; img: Im
       if (next.masters.length > 1) next.masters.splice(1 + Math.floor(r() * (next.masters.length - 1)), 1);
       break;
     case 4:
-      if (next.workers.length) (next.workers[Math.floor(r() * next.workers.length)] as Model["workers"][number]).labels = { tier: pick(r, ["a", "b", "c"]) };
+      if (next.workers.length)
+        (next.workers[Math.floor(r() * next.workers.length)] as Model["workers"][number]).labels = {
+          tier: pick(r, ["a", "b", "c"]),
+        };
       break;
     case 5:
       next.env = [`A=${Math.floor(r() * 3)}`, ...next.env.filter((e) => !e.startsWith("A="))];
@@ -273,7 +388,9 @@ function mutate(r: () => number, m: Model, img: ImageFacts): { m: Model; img: Im
 }
 
 describe("planner: properties (seeded)", () => {
-  const img0 = baseImage({ templateEnvKeys: { "etc/kubeadm.yml.tmpl": ["A"], "application/apps/web/deploy.yaml.tmpl": ["B", "C"] } });
+  const img0 = baseImage({
+    templateEnvKeys: { "etc/kubeadm.yml.tmpl": ["A"], "application/apps/web/deploy.yaml.tmpl": ["B", "C"] },
+  });
 
   it("plan(x, record(plan(x, applied))) is empty along random change sequences", () => {
     for (let seed = 1; seed <= 40; seed++) {
@@ -288,7 +405,11 @@ describe("planner: properties (seeded)", () => {
         checkInvariants(p);
         applied = recordAll(applied, p, d);
         const again = plan(d, applied);
-        assert.deepEqual(again.steps.map((s) => `${s.id}: ${s.reason}`), [], `seed ${seed} round ${round}`);
+        assert.deepEqual(
+          again.steps.map((s) => `${s.id}: ${s.reason}`),
+          [],
+          `seed ${seed} round ${round}`,
+        );
         ({ m, img } = mutate(r, m, img));
       }
     }
@@ -304,8 +425,16 @@ describe("planner: properties (seeded)", () => {
       const changed = mutate(r, m, img0);
       const canonical2 = plan({ cluster: spec(render(changed.m)), image: changed.img }, applied);
       for (let k = 0; k < 3; k++) {
-        assert.deepEqual(plan(d(render(m, r)), emptyApplied("prop")), canonical, `seed ${seed}: full install`);
-        assert.deepEqual(plan({ cluster: spec(render(changed.m, r)), image: changed.img }, applied), canonical2, `seed ${seed}: change`);
+        assert.deepEqual(
+          plan(d(render(m, r)), emptyApplied("prop")),
+          canonical,
+          `seed ${seed}: full install`,
+        );
+        assert.deepEqual(
+          plan({ cluster: spec(render(changed.m, r)), image: changed.img }, applied),
+          canonical2,
+          `seed ${seed}: change`,
+        );
       }
     }
   });

@@ -30,7 +30,9 @@ interface PlanOpts {
 export function register(program: Command): void {
   program
     .command("plan [IMAGE]")
-    .description("Show the steps an apply would run against the recorded state of the cluster (a full install when there is none)")
+    .description(
+      "Show the steps an apply would run against the recorded state of the cluster (a full install when there is none)",
+    )
     .option("-f, --file <Clusterfile>", "Clusterfile to plan")
     .option("-m, --masters <ips>", "master IPs (comma list, ranges a-b)")
     .option("-n, --nodes <ips>", "worker IPs (comma list, ranges a-b)")
@@ -53,7 +55,8 @@ export function register(program: Command): void {
 
 function readSpec(image: string | undefined, opts: PlanOpts): ClusterSpec {
   if (opts.file) {
-    if (image || opts.masters || opts.nodes) throw new UserError("give either -f Clusterfile or IMAGE with -m/-n flags, not both");
+    if (image || opts.masters || opts.nodes)
+      throw new UserError("give either -f Clusterfile or IMAGE with -m/-n flags, not both");
     let text: string;
     try {
       text = fs.readFileSync(opts.file, "utf8");
@@ -64,7 +67,8 @@ function readSpec(image: string | undefined, opts: PlanOpts): ClusterSpec {
     for (const w of warnings) log.warn(w);
     return spec;
   }
-  if (!image) throw new UserError("nothing to plan: give -f Clusterfile, or IMAGE with -m MASTERS [-n NODES]");
+  if (!image)
+    throw new UserError("nothing to plan: give -f Clusterfile, or IMAGE with -m MASTERS [-n NODES]");
   return clusterFromFlags({
     image,
     masters: opts.masters,
@@ -80,14 +84,20 @@ function readSpec(image: string | undefined, opts: PlanOpts): ClusterSpec {
 }
 
 /** Plans `spec` against its recorded state with facts of its image from the local store. */
-export async function planCluster(spec: ClusterSpec, opts: { platform?: string; home?: string } = {}): Promise<Plan> {
+export async function planCluster(
+  spec: ClusterSpec,
+  opts: { platform?: string; home?: string } = {},
+): Promise<Plan> {
   const layout = new OciLayout(dataPaths.store(opts.home));
   let facts;
   try {
     facts = await imageFacts(layout, spec.image, opts.platform);
   } catch (err) {
     if (err instanceof UserError) throw wrap(`image ${spec.image}`, err);
-    throw new UserError(`image ${spec.image} is not in the local store (${(err as Error).message}): run sealer pull ${spec.image} or sealer build first`, { cause: err });
+    throw new UserError(
+      `image ${spec.image} is not in the local store (${(err as Error).message}): run sealer pull ${spec.image} or sealer build first`,
+      { cause: err },
+    );
   }
   const applied = await loadStateOrEmpty(spec.name, opts.home);
   return plan({ cluster: spec, image: facts }, applied);
@@ -111,7 +121,11 @@ export function planText(p: Plan): string {
     else {
       lines.push(`Cluster ${p.cluster}: ${p.steps.length} step${p.steps.length === 1 ? "" : "s"}`);
       const width = String(p.steps.length).length;
-      p.steps.forEach((s, i) => lines.push(`${String(i + 1).padStart(width)}. ${s.kind.padEnd(17)} ${s.hosts.join(",").padEnd(15)} ${s.reason}`));
+      p.steps.forEach((s, i) =>
+        lines.push(
+          `${String(i + 1).padStart(width)}. ${s.kind.padEnd(17)} ${s.hosts.join(",").padEnd(15)} ${s.reason}`,
+        ),
+      );
     }
   }
   return lines.join("\n") + "\n";

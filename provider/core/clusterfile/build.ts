@@ -1,5 +1,12 @@
 import { canonicalIp, ipFamily } from "./ip";
-import type { RawApplicationSpec, RawClusterV1Spec, RawClusterV2Spec, RawConfigSpec, RawPluginSpec, RawSsh } from "./schema";
+import type {
+  RawApplicationSpec,
+  RawClusterV1Spec,
+  RawClusterV2Spec,
+  RawConfigSpec,
+  RawPluginSpec,
+  RawSsh,
+} from "./schema";
 import { Secret, secretOf } from "./secret";
 import {
   checkAbsolutePath,
@@ -43,7 +50,11 @@ export function buildClusterV2(
 ): ClusterInput {
   const spec = raw.spec;
   const name = raw.name ?? "";
-  if (!name) report(["metadata", "name"], "required: the cluster name (it names the cluster's state and its directory on nodes)");
+  if (!name)
+    report(
+      ["metadata", "name"],
+      "required: the cluster name (it names the cluster's state and its directory on nodes)",
+    );
   else {
     const e = checkClusterName(name);
     if (e) report(["metadata", "name"], e);
@@ -66,7 +77,12 @@ export function buildClusterV2(
       const p: YamlPath = [...at, "ips", ii];
       const fam = ipFamily(ipText);
       if (!fam) {
-        report(p, ipText.includes("-") && !opts.allowRanges ? `"${ipText}" is not an IP address (ranges are accepted on the command line only: list each IP)` : `"${ipText}" is not an IP address`);
+        report(
+          p,
+          ipText.includes("-") && !opts.allowRanges
+            ? `"${ipText}" is not an IP address (ranges are accepted on the command line only: list each IP)`
+            : `"${ipText}" is not an IP address`,
+        );
         return;
       }
       const ip = canonicalIp(ipText);
@@ -84,8 +100,18 @@ export function buildClusterV2(
     });
     const isMaster = roles.includes("master");
     const isNode = roles.includes("node");
-    if (isMaster && isNode) report([...at, "roles"], `a host is either "master" or "node", not both (control-plane nodes run workloads when untainted)`);
-    else if (!isMaster && !isNode) report([...at, "roles"], roles.length === 0 ? `required: "master" or "node"` : `must contain "master" or "node" (got ${roles.map((r) => JSON.stringify(r)).join(", ")})`);
+    if (isMaster && isNode)
+      report(
+        [...at, "roles"],
+        `a host is either "master" or "node", not both (control-plane nodes run workloads when untainted)`,
+      );
+    else if (!isMaster && !isNode)
+      report(
+        [...at, "roles"],
+        roles.length === 0
+          ? `required: "master" or "node"`
+          : `must contain "master" or "node" (got ${roles.map((r) => JSON.stringify(r)).join(", ")})`,
+      );
     if (isMaster) masterCount += ips.length;
 
     const labels: Record<string, string> = {};
@@ -110,19 +136,26 @@ export function buildClusterV2(
       taints,
     });
   });
-  if (families.size > 1) report(["spec", "hosts"], `hosts mix IPv4 and IPv6 addresses (${families.get(4)}, ${families.get(6)}): use one family for every host`);
-  if (!opts.infra && masterCount === 0) report(["spec", "hosts"], `no master: at least one host needs roles: [master]`);
+  if (families.size > 1)
+    report(
+      ["spec", "hosts"],
+      `hosts mix IPv4 and IPv6 addresses (${families.get(4)}, ${families.get(6)}): use one family for every host`,
+    );
+  if (!opts.infra && masterCount === 0)
+    report(["spec", "hosts"], `no master: at least one host needs roles: [master]`);
 
   let containerRuntime: ClusterInput["containerRuntime"];
   if (spec.containerRuntime) {
     const t = spec.containerRuntime.type;
-    if (t !== "docker" && t !== "containerd") report(["spec", "containerRuntime", "type"], `"${t}" must be "docker" or "containerd"`);
+    if (t !== "docker" && t !== "containerd")
+      report(["spec", "containerRuntime", "type"], `"${t}" must be "docker" or "containerd"`);
     else containerRuntime = { type: t };
   }
 
   const hostAliases = (spec.hostAliases ?? []).map((a, ai) => {
     if (!ipFamily(a.ip)) report(["spec", "hostAliases", ai, "ip"], `"${a.ip}" is not an IP address`);
-    if (a.hostnames.length === 0) report(["spec", "hostAliases", ai, "hostnames"], "at least one host name is required");
+    if (a.hostnames.length === 0)
+      report(["spec", "hostAliases", ai, "hostnames"], "at least one host name is required");
     a.hostnames.forEach((n, ni) => {
       const e = checkHostname(n);
       if (e) report(["spec", "hostAliases", ai, "hostnames", ni], e);
@@ -138,7 +171,12 @@ export function buildClusterV2(
     const at: YamlPath = ["spec", "registry", "externalRegistry"];
     const dErr = checkHostname(e.domain);
     if (dErr && !ipFamily(e.domain)) report([...at, "domain"], dErr);
-    registry.externalRegistry = { domain: e.domain, port: port(e.port, [...at, "port"], report) ?? 443, username: e.username ?? undefined, password: secretOf(str(e.password)) };
+    registry.externalRegistry = {
+      domain: e.domain,
+      port: port(e.port, [...at, "port"], report) ?? 443,
+      username: e.username ?? undefined,
+      password: secretOf(str(e.password)),
+    };
   } else if (spec.registry?.localRegistry) {
     const l = spec.registry.localRegistry;
     const at: YamlPath = ["spec", "registry", "localRegistry"];
@@ -154,7 +192,12 @@ export function buildClusterV2(
       insecure: l.insecure ?? false,
       username: l.username ?? undefined,
       password: secretOf(str(l.password)),
-      cert: l.cert?.subjectAltName ? { dnsNames: l.cert.subjectAltName.dnsNames ?? [], ips: (l.cert.subjectAltName.ips ?? []).map((ip) => (ipFamily(ip) ? canonicalIp(ip) : ip)) } : undefined,
+      cert: l.cert?.subjectAltName
+        ? {
+            dnsNames: l.cert.subjectAltName.dnsNames ?? [],
+            ips: (l.cert.subjectAltName.ips ?? []).map((ip) => (ipFamily(ip) ? canonicalIp(ip) : ip)),
+          }
+        : undefined,
     };
   }
 
@@ -186,16 +229,25 @@ const V1_PROVIDERS = ["BAREMETAL", "ALI_CLOUD", "CONTAINER"];
  * podCIDR/svcCIDR and certSANS become the env sealer v2 reads (PodCIDR, SvcCIDR, CertSANs);
  * count-only machines become an InfraRequest (spec.infra) for the Infra layer to satisfy.
  */
-export function convertV1(raw: { name: string | undefined; spec: RawClusterV1Spec }, report: Report, warn: (path: YamlPath, msg: string) => void): ClusterInput {
+export function convertV1(
+  raw: { name: string | undefined; spec: RawClusterV1Spec },
+  report: Report,
+  warn: (path: YamlPath, msg: string) => void,
+): ClusterInput {
   const s = raw.spec;
   const provider = (s.provider ?? "BAREMETAL").toUpperCase();
-  if (!V1_PROVIDERS.includes(provider)) report(["spec", "provider"], `"${s.provider}" must be one of ${V1_PROVIDERS.join(", ")}`);
+  if (!V1_PROVIDERS.includes(provider))
+    report(["spec", "provider"], `"${s.provider}" must be one of ${V1_PROVIDERS.join(", ")}`);
   const env = [...(s.env ?? [])];
   if (s.network?.podCIDR) env.push(`PodCIDR=${s.network.podCIDR}`);
   if (s.network?.svcCIDR) env.push(`SvcCIDR=${s.network.svcCIDR}`);
   if (s.certSANS?.length) env.push(`CertSANs=${s.certSANS.join(";")}`);
   for (const k of ["interface", "cniName", "withoutCNI"] as const)
-    if (s.network?.[k] !== undefined && s.network?.[k] !== null) warn(["spec", "network", k], `not used by this tool (set it in the image or a kubeadm/Config document); ignored`);
+    if (s.network?.[k] !== undefined && s.network?.[k] !== null)
+      warn(
+        ["spec", "network", k],
+        `not used by this tool (set it in the image or a kubeadm/Config document); ignored`,
+      );
 
   const hosts: RawClusterV2Spec["hosts"] = [];
   let infra: InfraRequest | undefined;
@@ -205,16 +257,24 @@ export function convertV1(raw: { name: string | undefined; spec: RawClusterV1Spe
     if (!m) continue;
     if (m.ipList && m.ipList.length > 0) {
       if (m.count !== undefined && m.count !== null && Number(m.count) !== m.ipList.length)
-        report(["spec", role, "count"], `${m.count} does not match the ${m.ipList.length} IPs in ipList: give one or the other`);
+        report(
+          ["spec", role, "count"],
+          `${m.count} does not match the ${m.ipList.length} IPs in ipList: give one or the other`,
+        );
       hosts.push({ ips: m.ipList, roles: [role === "masters" ? "master" : "node"] });
     } else if (m.count !== undefined && m.count !== null) {
       const n = Number(m.count);
-      if (!Number.isInteger(n) || n < 0) report(["spec", role, "count"], `${JSON.stringify(m.count)} must be a whole number`);
+      if (!Number.isInteger(n) || n < 0)
+        report(["spec", role, "count"], `${JSON.stringify(m.count)} must be a whole number`);
       else counts[role] = n;
     }
   }
   if (counts.masters > 0 || counts.nodes > 0) {
-    if (provider === "BAREMETAL") report(["spec", "provider"], `BAREMETAL needs masters.ipList/nodes.ipList; counts need a cloud provider (ALI_CLOUD)`);
+    if (provider === "BAREMETAL")
+      report(
+        ["spec", "provider"],
+        `BAREMETAL needs masters.ipList/nodes.ipList; counts need a cloud provider (ALI_CLOUD)`,
+      );
     if (hosts.length > 0) report(["spec"], `give either ipList or count for masters and nodes, not a mix`);
     if (counts.masters === 0) report(["spec", "masters", "count"], "at least one master is required");
     const req = (role: "masters" | "nodes") => {
@@ -230,18 +290,31 @@ export function convertV1(raw: { name: string | undefined; spec: RawClusterV1Spe
       if (m?.dataDisks) out.dataDisks = m.dataDisks.map(Number);
       return out;
     };
-    infra = { provider: provider === "ALI_CLOUD" ? "alicloud" : provider.toLowerCase(), masters: req("masters"), nodes: req("nodes") };
+    infra = {
+      provider: provider === "ALI_CLOUD" ? "alicloud" : provider.toLowerCase(),
+      masters: req("masters"),
+      nodes: req("nodes"),
+    };
   }
-  return buildClusterV2({ name: raw.name, spec: { image: s.image, env, cmd: s.cmd, ssh: s.ssh, hosts } }, (path, msg) => {
-    // Host paths of the converted doc point at the v1 lists.
-    if (path[0] === "spec" && path[1] === "hosts" && typeof path[2] === "number") {
-      const list = hosts[path[2]]?.roles?.[0] === "master" ? "masters" : "nodes";
-      report(["spec", list, "ipList", ...(path[3] === "ips" ? path.slice(4) : [])], msg);
-    } else report(path, msg);
-  }, { infra });
+  return buildClusterV2(
+    { name: raw.name, spec: { image: s.image, env, cmd: s.cmd, ssh: s.ssh, hosts } },
+    (path, msg) => {
+      // Host paths of the converted doc point at the v1 lists.
+      if (path[0] === "spec" && path[1] === "hosts" && typeof path[2] === "number") {
+        const list = hosts[path[2]]?.roles?.[0] === "master" ? "masters" : "nodes";
+        report(["spec", list, "ipList", ...(path[3] === "ips" ? path.slice(4) : [])], msg);
+      } else report(path, msg);
+    },
+    { infra },
+  );
 }
 
-function buildSsh(raw: RawSsh | null | undefined, at: YamlPath, report: Report, isHost = false): Partial<SshSettings> {
+function buildSsh(
+  raw: RawSsh | null | undefined,
+  at: YamlPath,
+  report: Report,
+  isHost = false,
+): Partial<SshSettings> {
   const out: Partial<SshSettings> = {};
   if (!raw) return out;
   if (raw.user) out.user = raw.user;
@@ -254,7 +327,8 @@ function buildSsh(raw: RawSsh | null | undefined, at: YamlPath, report: Report, 
   if (pkData) out.pkData = pkData;
   const pkPasswd = secretOf(str(raw.pkPasswd));
   if (pkPasswd) out.pkPasswd = pkPasswd;
-  if (raw.pk && raw.pkData) report([...at, "pkData"], "set pk (a key file) or pkData (the key itself), not both");
+  if (raw.pk && raw.pkData)
+    report([...at, "pkData"], "set pk (a key file) or pkData (the key itself), not both");
   void isHost;
   return out;
 }
@@ -296,9 +370,19 @@ export function buildConfig(name: string | undefined, spec: RawConfigSpec, repor
   const pErr = checkRelativePath(spec.path);
   if (pErr) report(["spec", "path"], pErr);
   const strategy = (spec.strategy ?? "overwrite") as ConfigStrategy;
-  if (!STRATEGIES.includes(strategy)) report(["spec", "strategy"], `"${spec.strategy}" must be "overwrite" or "merge"`);
-  const process = (spec.process ? spec.process.split("|").map((p) => p.trim()).filter(Boolean) : []) as ConfigProcess[];
-  for (const p of process) if (!PROCESSES.includes(p)) report(["spec", "process"], `"${p}" must be one of ${PROCESSES.join(", ")} (several joined with "|")`);
+  if (!STRATEGIES.includes(strategy))
+    report(["spec", "strategy"], `"${spec.strategy}" must be "overwrite" or "merge"`);
+  const process = (
+    spec.process
+      ? spec.process
+          .split("|")
+          .map((p) => p.trim())
+          .filter(Boolean)
+      : []
+  ) as ConfigProcess[];
+  for (const p of process)
+    if (!PROCESSES.includes(p))
+      report(["spec", "process"], `"${p}" must be one of ${PROCESSES.join(", ")} (several joined with "|")`);
   const out: ConfigDoc = { name: name ?? "", path: spec.path, data: spec.data ?? "", strategy, process };
   if (spec.appName) out.appName = spec.appName;
   return out;
@@ -324,19 +408,30 @@ const PLUGIN_TYPES: PluginType[] = ["SHELL", "HOSTNAME", "LABEL", "TAINT", "CLUS
 export function buildPlugin(name: string | undefined, spec: RawPluginSpec, report: Report): PluginDoc {
   if (!name) report(["metadata", "name"], "required: a name for this Plugin (plugins run in name order)");
   const type = spec.type.toUpperCase() as PluginType;
-  if (!PLUGIN_TYPES.includes(type)) report(["spec", "type"], `"${spec.type}" must be one of ${PLUGIN_TYPES.join(", ")}`);
+  if (!PLUGIN_TYPES.includes(type))
+    report(["spec", "type"], `"${spec.type}" must be one of ${PLUGIN_TYPES.join(", ")}`);
   const actions: HookPhase[] = [];
   const needsAction = type === "SHELL";
   const actionText = spec.action ?? "";
-  if (!actionText && needsAction) report(["spec", "action"], `required for SHELL plugins: one or more of ${HOOK_PHASES.join(", ")} joined with "|"`);
-  for (const a of actionText.split("|").map((x) => x.trim()).filter(Boolean)) {
+  if (!actionText && needsAction)
+    report(
+      ["spec", "action"],
+      `required for SHELL plugins: one or more of ${HOOK_PHASES.join(", ")} joined with "|"`,
+    );
+  for (const a of actionText
+    .split("|")
+    .map((x) => x.trim())
+    .filter(Boolean)) {
     const phase = (HOOK_PHASES as readonly string[]).includes(a) ? (a as HookPhase) : LEGACY_ACTIONS[a];
     if (!phase) report(["spec", "action"], `"${a}" is not a hook phase; use ${HOOK_PHASES.join(", ")}`);
     else actions.push(phase);
   }
   // HOSTNAME/LABEL/TAINT act once the hosts are known; sealer ran them before the guest apps.
   if (actions.length === 0 && !needsAction) actions.push("post-install");
-  const scope = (spec.scope ?? "").split("|").map((x) => x.trim()).filter(Boolean);
+  const scope = (spec.scope ?? "")
+    .split("|")
+    .map((x) => x.trim())
+    .filter(Boolean);
   for (const r of scope) {
     const e = checkRole(r);
     if (e) report(["spec", "scope"], e);
@@ -346,7 +441,11 @@ export function buildPlugin(name: string | undefined, spec: RawPluginSpec, repor
   return out;
 }
 
-export function buildApplication(name: string | undefined, spec: RawApplicationSpec, report: Report): ApplicationDoc {
+export function buildApplication(
+  name: string | undefined,
+  spec: RawApplicationSpec,
+  report: Report,
+): ApplicationDoc {
   return {
     name: name ?? "",
     cmds: spec.cmds ?? [],
@@ -357,10 +456,15 @@ export function buildApplication(name: string | undefined, spec: RawApplicationS
         const e = checkRelativePath(f.path);
         if (e) report([...at, "files", fi, "path"], e);
         const strategy = (f.strategy ?? "overwrite") as ConfigStrategy;
-        if (!STRATEGIES.includes(strategy)) report([...at, "files", fi, "strategy"], `"${f.strategy}" must be "overwrite" or "merge"`);
+        if (!STRATEGIES.includes(strategy))
+          report([...at, "files", fi, "strategy"], `"${f.strategy}" must be "overwrite" or "merge"`);
         return { path: f.path, strategy, data: f.data ?? "" };
       });
-      const out: ApplicationDoc["configs"][number] = { name: c.name, env: buildEnv(c.env, [...at, "env"], report), files };
+      const out: ApplicationDoc["configs"][number] = {
+        name: c.name,
+        env: buildEnv(c.env, [...at, "env"], report),
+        files,
+      };
       if (c.launch?.cmds) out.launchCmds = c.launch.cmds;
       return out;
     }),

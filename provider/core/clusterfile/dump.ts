@@ -11,7 +11,14 @@ import type { ClusterSpec, Env, HostSpec, SshSettings } from "./types";
 export function dumpClusterfile(spec: ClusterSpec, opts: { secrets?: boolean } = {}): string {
   const sec = (s: Secret | undefined) => (s && opts.secrets ? s.reveal() : undefined);
   const ssh = (s: Partial<SshSettings>) =>
-    clean({ user: s.user, passwd: sec(s.passwd), pk: s.pk, pkData: sec(s.pkData), pkPasswd: sec(s.pkPasswd), port: s.port === undefined ? undefined : String(s.port) });
+    clean({
+      user: s.user,
+      passwd: sec(s.passwd),
+      pk: s.pk,
+      pkData: sec(s.pkData),
+      pkPasswd: sec(s.pkPasswd),
+      port: s.port === undefined ? undefined : String(s.port),
+    });
 
   const groups: Array<{ host: HostSpec; ips: string[] }> = [];
   for (const h of spec.hosts) {
@@ -20,13 +27,20 @@ export function dumpClusterfile(spec: ClusterSpec, opts: { secrets?: boolean } =
     else groups.push({ host: h, ips: [...h.ips] });
   }
   const reg = spec.registry.externalRegistry
-    ? { externalRegistry: clean({ ...spec.registry.externalRegistry, password: sec(spec.registry.externalRegistry.password) }) }
+    ? {
+        externalRegistry: clean({
+          ...spec.registry.externalRegistry,
+          password: sec(spec.registry.externalRegistry.password),
+        }),
+      }
     : spec.registry.localRegistry
       ? {
           localRegistry: clean({
             ...spec.registry.localRegistry,
             password: sec(spec.registry.localRegistry.password),
-            cert: spec.registry.localRegistry.cert ? { subjectAltName: spec.registry.localRegistry.cert } : undefined,
+            cert: spec.registry.localRegistry.cert
+              ? { subjectAltName: spec.registry.localRegistry.cert }
+              : undefined,
           }),
         }
       : undefined;
@@ -58,9 +72,31 @@ export function dumpClusterfile(spec: ClusterSpec, opts: { secrets?: boolean } =
   };
   const docs: unknown[] = [cluster];
   for (const c of spec.configs)
-    docs.push({ apiVersion: "sealer.io/v2", kind: "Config", metadata: { name: c.name }, spec: clean({ path: c.path, data: c.data, strategy: c.strategy, process: c.process.length ? c.process.join("|") : undefined, appName: c.appName }) });
+    docs.push({
+      apiVersion: "sealer.io/v2",
+      kind: "Config",
+      metadata: { name: c.name },
+      spec: clean({
+        path: c.path,
+        data: c.data,
+        strategy: c.strategy,
+        process: c.process.length ? c.process.join("|") : undefined,
+        appName: c.appName,
+      }),
+    });
   for (const p of spec.plugins)
-    docs.push({ apiVersion: "sealer.io/v2", kind: "Plugin", metadata: { name: p.name }, spec: clean({ type: p.type, action: p.actions.join("|") || undefined, scope: p.scope.join("|") || undefined, on: p.on, data: p.data }) });
+    docs.push({
+      apiVersion: "sealer.io/v2",
+      kind: "Plugin",
+      metadata: { name: p.name },
+      spec: clean({
+        type: p.type,
+        action: p.actions.join("|") || undefined,
+        scope: p.scope.join("|") || undefined,
+        on: p.on,
+        data: p.data,
+      }),
+    });
   if (spec.application) {
     const a = spec.application;
     docs.push({
@@ -70,11 +106,21 @@ export function dumpClusterfile(spec: ClusterSpec, opts: { secrets?: boolean } =
       spec: clean({
         cmds: a.cmds.length ? a.cmds : undefined,
         launchApps: a.launchApps.length ? a.launchApps : undefined,
-        configs: a.configs.length ? a.configs.map((c) => clean({ name: c.name, env: envList(c.env), files: c.files.length ? c.files : undefined, launch: c.launchCmds ? { cmds: c.launchCmds } : undefined })) : undefined,
+        configs: a.configs.length
+          ? a.configs.map((c) =>
+              clean({
+                name: c.name,
+                env: envList(c.env),
+                files: c.files.length ? c.files : undefined,
+                launch: c.launchCmds ? { cmds: c.launchCmds } : undefined,
+              }),
+            )
+          : undefined,
       }),
     });
   }
-  for (const k of ["init", "cluster", "join", "kubelet", "kubeProxy"] as const) if (spec.kubeadm[k]) docs.push(spec.kubeadm[k]);
+  for (const k of ["init", "cluster", "join", "kubelet", "kubeProxy"] as const)
+    if (spec.kubeadm[k]) docs.push(spec.kubeadm[k]);
   return docs.map((d) => yaml.dump(d, { lineWidth: -1, noRefs: true })).join("---\n");
 }
 
@@ -85,7 +131,18 @@ function envList(env: Env): string[] | undefined {
 
 function sameSettings(a: HostSpec, b: HostSpec, secrets: boolean): boolean {
   const key = (h: HostSpec) =>
-    JSON.stringify([h.roles, h.env, h.labels, h.taints, { ...h.ssh, passwd: secrets ? h.ssh.passwd?.reveal() : h.ssh.passwd ? 1 : 0, pkData: h.ssh.pkData ? 1 : 0, pkPasswd: h.ssh.pkPasswd ? 1 : 0 }]);
+    JSON.stringify([
+      h.roles,
+      h.env,
+      h.labels,
+      h.taints,
+      {
+        ...h.ssh,
+        passwd: secrets ? h.ssh.passwd?.reveal() : h.ssh.passwd ? 1 : 0,
+        pkData: h.ssh.pkData ? 1 : 0,
+        pkPasswd: h.ssh.pkPasswd ? 1 : 0,
+      },
+    ]);
   return key(a) === key(b);
 }
 

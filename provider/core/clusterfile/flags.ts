@@ -25,7 +25,10 @@ export const DEFAULT_CLUSTER_NAME = "my-cluster";
 /** Expands "-m 10.0.0.2,10.0.0.5-10.0.0.7" into IPs; problems name the flag and the item. */
 export function parseIpList(text: string | undefined, flag: string, problems: string[]): string[] {
   const out: string[] = [];
-  for (const item of (text ?? "").split(",").map((s) => s.trim()).filter(Boolean)) {
+  for (const item of (text ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const r = expandRange(item);
     if (typeof r === "string") problems.push(`${flag}: ${r}`);
     else out.push(...r);
@@ -48,17 +51,30 @@ export function clusterFromFlags(flags: ClusterFlags): ClusterSpec {
         image: flags.image,
         env: flags.env,
         hosts,
-        ssh: { user: flags.user, passwd: flags.password, pk: flags.pk, pkPasswd: flags.pkPasswd, port: flags.port },
+        ssh: {
+          user: flags.user,
+          passwd: flags.password,
+          pk: flags.pk,
+          pkPasswd: flags.pkPasswd,
+          port: flags.port,
+        },
       },
     },
     (path, msg) => {
       const [a, b, c, d] = path;
       if (a === "metadata") problems.push(`--cluster-name: ${msg}`);
       else if (b === "image") problems.push(`IMAGE: ${msg}`);
-      else if (b === "env") problems.push(`--env ${typeof c === "number" ? (flags.env?.[c] ?? "") : ""}: ${msg}`.replace(/ :/, ":"));
+      else if (b === "env")
+        problems.push(
+          `--env ${typeof c === "number" ? (flags.env?.[c] ?? "") : ""}: ${msg}`.replace(/ :/, ":"),
+        );
       else if (b === "ssh") problems.push(`--${c === "port" ? "port" : String(c)}: ${msg}`);
-      else if (b === "hosts" && typeof c === "number") problems.push(`${hostFlag(c)}${d === "ips" ? "" : ""}: ${msg}`);
-      else if (b === "hosts") problems.push(`--masters: ${msg.replace("at least one host needs roles: [master]", "give at least one master IP with -m")}`);
+      else if (b === "hosts" && typeof c === "number")
+        problems.push(`${hostFlag(c)}${d === "ips" ? "" : ""}: ${msg}`);
+      else if (b === "hosts")
+        problems.push(
+          `--masters: ${msg.replace("at least one host needs roles: [master]", "give at least one master IP with -m")}`,
+        );
       else problems.push(`${path.join(".")}: ${msg}`);
     },
     { allowRanges: true },

@@ -98,7 +98,7 @@ function formatV6(groups: number[]): string {
   // Longest run of ≥2 zero groups is compressed (RFC 5952 §4.2).
   let best = -1;
   let bestLen = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;

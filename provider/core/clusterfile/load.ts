@@ -1,6 +1,14 @@
 import type { z } from "zod";
 import { throwIfProblems, UserError } from "../errors";
-import { buildApplication, buildClusterV2, buildConfig, buildPlugin, convertV1, pathText, type Report } from "./build";
+import {
+  buildApplication,
+  buildClusterV2,
+  buildConfig,
+  buildPlugin,
+  convertV1,
+  pathText,
+  type Report,
+} from "./build";
 import { normalizeCluster, type ClusterInput } from "./normalize";
 import {
   applicationSpecSchema,
@@ -17,7 +25,11 @@ import type { ApplicationDoc, ClusterSpec, ConfigDoc, KubeadmDocs, PluginDoc } f
 import { loadDocuments, yamlErrorLine, type YamlDocument, type YamlPath } from "./yaml-lines";
 
 export const CLUSTER_V2_VERSIONS = ["sealer.io/v2", "sealer.cloud/v2"];
-export const CLUSTER_V1_VERSIONS = ["sealer.aliyun.com/v1alpha1", "sealer.io/v1", "zlink.aliyun.com/v1alpha1"];
+export const CLUSTER_V1_VERSIONS = [
+  "sealer.aliyun.com/v1alpha1",
+  "sealer.io/v1",
+  "zlink.aliyun.com/v1alpha1",
+];
 
 /** kubeadm kinds and the key they take in ClusterSpec.kubeadm. */
 const KUBEADM_KINDS: Record<string, keyof KubeadmDocs> = {
@@ -33,7 +45,10 @@ const KUBEADM_KINDS: Record<string, keyof KubeadmDocs> = {
  * Throws one UserError listing every problem as "Clusterfile:LINE path: message"; returns
  * non-fatal findings (unknown kinds, unknown fields, v1 conversion notes) as warnings.
  */
-export function loadClusterfile(text: string, opts: { file?: string } = {}): { spec: ClusterSpec; warnings: string[] } {
+export function loadClusterfile(
+  text: string,
+  opts: { file?: string } = {},
+): { spec: ClusterSpec; warnings: string[] } {
   const file = opts.file ?? "Clusterfile";
   let docs: YamlDocument[];
   try {
@@ -61,21 +76,29 @@ export function loadClusterfile(text: string, opts: { file?: string } = {}): { s
     const report: Report = (path, msg) => problems.push(`${at(path)}: ${msg}`);
     const warn = (path: YamlPath, msg: string) => warnings.push(`${at(path)}: ${msg}`);
     if (typeof doc.value !== "object" || Array.isArray(doc.value)) {
-      problems.push(`${file}:${doc.line}: document ${doc.index + 1} must be a mapping with apiVersion and kind`);
+      problems.push(
+        `${file}:${doc.line}: document ${doc.index + 1} must be a mapping with apiVersion and kind`,
+      );
       continue;
     }
     const v = doc.value as Record<string, unknown>;
     const kind = v.kind;
     const apiVersion = v.apiVersion;
     if (typeof kind !== "string" || kind === "") {
-      report(["kind"], `document ${doc.index + 1} has no kind (expected Cluster, Config, Plugin, Application or a kubeadm configuration)`);
+      report(
+        ["kind"],
+        `document ${doc.index + 1} has no kind (expected Cluster, Config, Plugin, Application or a kubeadm configuration)`,
+      );
       continue;
     }
     if (typeof apiVersion !== "string" || apiVersion === "") {
       report(["apiVersion"], `required (e.g. sealer.io/v2 for kind ${kind})`);
       continue;
     }
-    const parse = <T extends z.ZodType>(schema: T, specRequired = true): z.infer<ReturnType<typeof docSchema<T>>> | undefined => {
+    const parse = <T extends z.ZodType>(
+      schema: T,
+      specRequired = true,
+    ): z.infer<ReturnType<typeof docSchema<T>>> | undefined => {
       const r = docSchema(schema, specRequired).safeParse(v, { reportInput: true });
       if (r.success) return r.data;
       let fatal = false;
@@ -97,7 +120,10 @@ export function loadClusterfile(text: string, opts: { file?: string } = {}): { s
 
     if (kind === "Cluster") {
       if (cluster) {
-        report(["kind"], `a second Cluster document (the first is at line ${clusterDocLine}): a Clusterfile describes one cluster`);
+        report(
+          ["kind"],
+          `a second Cluster document (the first is at line ${clusterDocLine}): a Clusterfile describes one cluster`,
+        );
         continue;
       }
       clusterDocLine = doc.line;
@@ -111,7 +137,10 @@ export function loadClusterfile(text: string, opts: { file?: string } = {}): { s
           cluster = convertV1({ name: nameStr, spec: d.spec as RawClusterV1Spec }, report, warn);
         }
       } else {
-        report(["apiVersion"], `"${apiVersion}" is not a supported Cluster version (use ${[...CLUSTER_V2_VERSIONS, ...CLUSTER_V1_VERSIONS].join(", ")})`);
+        report(
+          ["apiVersion"],
+          `"${apiVersion}" is not a supported Cluster version (use ${[...CLUSTER_V2_VERSIONS, ...CLUSTER_V1_VERSIONS].join(", ")})`,
+        );
       }
       if (!cluster) cluster = { name: "", image: "" }; // keep going: report the other documents' problems too
     } else if (kind === "Config" || kind === "Plugin") {
@@ -119,10 +148,12 @@ export function loadClusterfile(text: string, opts: { file?: string } = {}): { s
       if (!d) continue;
       if (nameStr) {
         const prev = names[kind].get(nameStr);
-        if (prev !== undefined) report(["metadata", "name"], `${kind} "${nameStr}" is already defined at line ${prev}`);
+        if (prev !== undefined)
+          report(["metadata", "name"], `${kind} "${nameStr}" is already defined at line ${prev}`);
         names[kind].set(nameStr, doc.line);
       }
-      if (kind === "Config") configs.push(buildConfig(nameStr, d.spec as z.infer<typeof configSpecSchema>, report));
+      if (kind === "Config")
+        configs.push(buildConfig(nameStr, d.spec as z.infer<typeof configSpecSchema>, report));
       else plugins.push(buildPlugin(nameStr, d.spec as z.infer<typeof pluginSpecSchema>, report));
     } else if (kind === "Application") {
       const d = parse(applicationSpecSchema);
@@ -131,20 +162,36 @@ export function loadClusterfile(text: string, opts: { file?: string } = {}): { s
       else application = buildApplication(nameStr, d.spec as RawApplicationSpec, report);
     } else if (kind in KUBEADM_KINDS) {
       const key = KUBEADM_KINDS[kind] as keyof KubeadmDocs;
-      const expected = key === "kubelet" ? "kubelet.config.k8s.io/" : key === "kubeProxy" ? "kubeproxy.config.k8s.io/" : "kubeadm.k8s.io/";
-      if (!apiVersion.startsWith(expected)) report(["apiVersion"], `"${apiVersion}" is not a ${kind} version (expected ${expected}…)`);
-      if (kubeadm[key]) report(["kind"], `a second ${kind} document (the first is at line ${kubeadmLines[key]}): merge them into one`);
+      const expected =
+        key === "kubelet"
+          ? "kubelet.config.k8s.io/"
+          : key === "kubeProxy"
+            ? "kubeproxy.config.k8s.io/"
+            : "kubeadm.k8s.io/";
+      if (!apiVersion.startsWith(expected))
+        report(["apiVersion"], `"${apiVersion}" is not a ${kind} version (expected ${expected}…)`);
+      if (kubeadm[key])
+        report(
+          ["kind"],
+          `a second ${kind} document (the first is at line ${kubeadmLines[key]}): merge them into one`,
+        );
       kubeadm[key] = v;
       kubeadmLines[key] = doc.line;
     } else {
-      warnings.push(`${file}:${doc.lineOf(["kind"])}: unknown kind "${kind}" (apiVersion ${apiVersion}) in document ${doc.index + 1}: ignored`);
+      warnings.push(
+        `${file}:${doc.lineOf(["kind"])}: unknown kind "${kind}" (apiVersion ${apiVersion}) in document ${doc.index + 1}: ignored`,
+      );
     }
   }
-  if (!cluster && problems.length === 0) problems.push(`${file}: no Cluster document (kind: Cluster, apiVersion: sealer.io/v2)`);
+  if (!cluster && problems.length === 0)
+    problems.push(`${file}: no Cluster document (kind: Cluster, apiVersion: sealer.io/v2)`);
   // Report in file order (a stable sort keeps each document's own order for equal lines).
   const lineOf = (p: string) => Number(/^[^:]*:(\d+)/.exec(p.slice(file.length))?.[1] ?? 0);
   problems.sort((a, b) => lineOf(a) - lineOf(b));
-  throwIfProblems(`${file} is invalid (${problems.length} problem${problems.length === 1 ? "" : "s"})`, problems);
+  throwIfProblems(
+    `${file} is invalid (${problems.length} problem${problems.length === 1 ? "" : "s"})`,
+    problems,
+  );
   const input = cluster as ClusterInput;
   const spec = normalizeCluster({ ...input, configs, plugins, application, kubeadm });
   return { spec, warnings };
@@ -184,8 +231,10 @@ function stripUnknown(value: Record<string, unknown>, issues: z.core.$ZodIssue[]
   for (const issue of issues) {
     if (issue.code !== "unrecognized_keys") continue;
     let target: unknown = copy;
-    for (const p of issue.path) target = (target as Record<string | number, unknown> | undefined)?.[p as string | number];
-    if (target && typeof target === "object") for (const k of issue.keys) delete (target as Record<string, unknown>)[k];
+    for (const p of issue.path)
+      target = (target as Record<string | number, unknown> | undefined)?.[p as string | number];
+    if (target && typeof target === "object")
+      for (const k of issue.keys) delete (target as Record<string, unknown>)[k];
   }
   return copy;
 }

@@ -70,7 +70,9 @@ export function normalizeCluster(input: ClusterInput): ClusterSpec {
     registry: normalizeRegistry(input.registry),
     dataRoot: trimSlash(input.dataRoot || DEFAULTS.dataRoot),
     configs: [...(input.configs ?? [])].sort((a, b) => cmp(a.name, b.name)),
-    plugins: [...(input.plugins ?? [])].map((p) => ({ ...p, actions: [...new Set(p.actions)].sort(), scope: [...new Set(p.scope)].sort() })).sort((a, b) => cmp(a.name, b.name)),
+    plugins: [...(input.plugins ?? [])]
+      .map((p) => ({ ...p, actions: [...new Set(p.actions)].sort(), scope: [...new Set(p.scope)].sort() }))
+      .sort((a, b) => cmp(a.name, b.name)),
     kubeadm: { ...(input.kubeadm ?? {}) },
   };
   if (input.containerRuntime) out.containerRuntime = { type: input.containerRuntime.type };
@@ -82,7 +84,14 @@ export function normalizeCluster(input: ClusterInput): ClusterSpec {
 function normalizeRegistry(r: ClusterSpec["registry"] | undefined): ClusterSpec["registry"] {
   if (r?.externalRegistry) {
     const e = r.externalRegistry;
-    return { externalRegistry: dropUndefined({ domain: e.domain, port: e.port || 443, username: e.username || undefined, password: e.password }) };
+    return {
+      externalRegistry: dropUndefined({
+        domain: e.domain,
+        port: e.port || 443,
+        username: e.username || undefined,
+        password: e.password,
+      }),
+    };
   }
   const l = r?.localRegistry;
   return {
@@ -93,7 +102,9 @@ function normalizeRegistry(r: ClusterSpec["registry"] | undefined): ClusterSpec[
       insecure: l?.insecure ?? false,
       username: l?.username || undefined,
       password: l?.password,
-      cert: l?.cert ? { dnsNames: [...new Set(l.cert.dnsNames)].sort(), ips: [...new Set(l.cert.ips)].sort(compareIps) } : undefined,
+      cert: l?.cert
+        ? { dnsNames: [...new Set(l.cert.dnsNames)].sort(), ips: [...new Set(l.cert.ips)].sort(compareIps) }
+        : undefined,
     }),
   };
 }

@@ -139,7 +139,9 @@ export const applicationSpecSchema = z.strictObject({
         name: z.string(),
         env: stringList.nullish(),
         files: z
-          .array(z.strictObject({ path: z.string(), strategy: z.string().nullish(), data: z.string().nullish() }))
+          .array(
+            z.strictObject({ path: z.string(), strategy: z.string().nullish(), data: z.string().nullish() }),
+          )
           .nullish(),
         launch: z.strictObject({ cmds: stringList.nullish() }).nullish(),
       }),

@@ -22,7 +22,12 @@ export class Secret {
   fingerprint(): string {
     // Imported lazily to keep this module free of node:crypto at type level.
     const { createHash } = require("node:crypto") as typeof import("node:crypto");
-    return "sha256:" + createHash("sha256").update("secret\0" + this.#value).digest("hex");
+    return (
+      "sha256:" +
+      createHash("sha256")
+        .update("secret\0" + this.#value)
+        .digest("hex")
+    );
   }
   equals(other: Secret | undefined): boolean {
     return other instanceof Secret && other.#value === this.#value;

@@ -45,7 +45,8 @@ export function parseTaint(text: string): Taint | string {
   if (remove) s = s.slice(0, -1);
   const colon = s.lastIndexOf(":");
   if (colon < 0) {
-    if (!remove) return `taint "${text}" needs an effect: "key=value:NoSchedule", "key:NoExecute" or "key:NoSchedule-" to remove`;
+    if (!remove)
+      return `taint "${text}" needs an effect: "key=value:NoSchedule", "key:NoExecute" or "key:NoSchedule-" to remove`;
     const kerr = checkLabelKey(s);
     return kerr ? `taint "${text}": ${kerr}` : { key: s, remove };
   }
@@ -58,7 +59,8 @@ export function parseTaint(text: string): Taint | string {
   const value = eq >= 0 ? kv.slice(eq + 1) : undefined;
   const kerr = checkLabelKey(key);
   if (kerr) return `taint "${text}": ${kerr.replace(/^label key/, "key")}`;
-  if (value !== undefined && checkLabelValue(key, value)) return `taint "${text}": value "${value}" must be at most 63 characters, alphanumerics with '-', '_' or '.' inside`;
+  if (value !== undefined && checkLabelValue(key, value))
+    return `taint "${text}": value "${value}" must be at most 63 characters, alphanumerics with '-', '_' or '.' inside`;
   return { key, value, effect: effect as Taint["effect"], remove };
 }
 
@@ -69,7 +71,8 @@ export function parseEnvEntry(text: string): { key: string; values: string[] } |
   const eq = text.indexOf("=");
   if (eq < 0) return `"${text}" is not KEY=VALUE`;
   const key = text.slice(0, eq);
-  if (!ENV_KEY.test(key)) return `"${text}": env key "${key}" must start with a letter or '_' and contain only letters, digits, '_', '.', '-'`;
+  if (!ENV_KEY.test(key))
+    return `"${text}": env key "${key}" must start with a letter or '_' and contain only letters, digits, '_', '.', '-'`;
   return { key, values: text.slice(eq + 1).split(";") };
 }
 
@@ -87,15 +90,21 @@ export function checkClusterName(name: string): string | undefined {
 }
 
 export function checkHostname(name: string): string | undefined {
-  if (name.length === 0 || name.length > 253 || !/^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*$/.test(name))
+  if (
+    name.length === 0 ||
+    name.length > 253 ||
+    !/^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*$/.test(name)
+  )
     return `"${name}" is not a valid host name`;
   return undefined;
 }
 
 /** A path inside the rootfs: relative, no "..", no empty segments. */
 export function checkRelativePath(p: string): string | undefined {
-  if (p === "" || p.startsWith("/")) return `path "${p}" must be relative to the cluster rootfs (e.g. etc/my.yaml)`;
-  if (p.split("/").some((seg) => seg === ".." || seg === "")) return `path "${p}" must not contain ".." or empty segments`;
+  if (p === "" || p.startsWith("/"))
+    return `path "${p}" must be relative to the cluster rootfs (e.g. etc/my.yaml)`;
+  if (p.split("/").some((seg) => seg === ".." || seg === ""))
+    return `path "${p}" must not contain ".." or empty segments`;
   return undefined;
 }
 
@@ -109,6 +118,7 @@ export function checkAbsolutePath(p: string): string | undefined {
 export function parsePort(v: string | number | null | undefined): number | undefined | string {
   if (v === undefined || v === null || v === "") return undefined;
   const n = typeof v === "number" ? v : /^\d+$/.test(v.trim()) ? Number(v.trim()) : NaN;
-  if (!Number.isInteger(n) || n < 1 || n > 65535) return `port ${JSON.stringify(v)} must be an integer from 1 to 65535`;
+  if (!Number.isInteger(n) || n < 1 || n > 65535)
+    return `port ${JSON.stringify(v)} must be an integer from 1 to 65535`;
   return n;
 }

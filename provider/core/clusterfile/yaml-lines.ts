@@ -71,7 +71,8 @@ export function loadDocuments(text: string, filename?: string): YamlDocument[] {
       filename,
       listener(event, state) {
         const s = state as unknown as { position: number; result: unknown };
-        if (event === "open") stack.push({ start: s.position, end: s.position, result: undefined, children: [] });
+        if (event === "open")
+          stack.push({ start: s.position, end: s.position, result: undefined, children: [] });
         else {
           const f = stack.pop();
           if (!f) return;

@@ -106,7 +106,17 @@ export function classifyPath(p: string): LayerClass[] {
   }
 }
 
-const ALL_CLASSES: LayerClass[] = ["app:*", "manifests", "charts", "registry", "kube-bin", "host-init", "runtime", "kubeadm", "plugins"];
+const ALL_CLASSES: LayerClass[] = [
+  "app:*",
+  "manifests",
+  "charts",
+  "registry",
+  "kube-bin",
+  "host-init",
+  "runtime",
+  "kubeadm",
+  "plugins",
+];
 
 /** Does a layer class reach an app's launch? (app:* reaches every app.) */
 export function classTouchesApp(c: LayerClass, app: string): boolean {
@@ -118,7 +128,10 @@ export function classTouchesApp(c: LayerClass, app: string): boolean {
  * Keys not listed here reach a step only through templates (ImageFacts.templateEnvKeys) or
  * through `$KEY` / `${KEY}` in the step's own commands.
  */
-export const ENV_CONSUMERS: Record<string, Array<"kubeadm-config" | "worker-vip" | "registry-client" | "container-runtime" | "init-host">> = {
+export const ENV_CONSUMERS: Record<
+  string,
+  Array<"kubeadm-config" | "worker-vip" | "registry-client" | "container-runtime" | "init-host">
+> = {
   PodCIDR: ["kubeadm-config"],
   SvcCIDR: ["kubeadm-config"],
   CertSANs: ["kubeadm-config"],

@@ -22,7 +22,14 @@ import { masters as mastersOf, workers as workersOf } from "../clusterfile";
 import { Secret } from "../clusterfile/secret";
 import { UserError } from "../errors";
 import { sha256Hex, stableStringify } from "../fsutil";
-import { classifyPath, classTouchesApp, DEFAULT_VIP, ENV_CONSUMERS, envRefs, type LayerClass } from "./impact";
+import {
+  classifyPath,
+  classTouchesApp,
+  DEFAULT_VIP,
+  ENV_CONSUMERS,
+  envRefs,
+  type LayerClass,
+} from "./impact";
 import type { AppliedState, ImageFacts, Plan, Role, Step, StepKind } from "./types";
 import { emptyApplied } from "./types";
 
@@ -146,11 +153,14 @@ class Ctx {
       if (m?.[2]) this.joined.add(m[2]);
     }
     const desired = new Set(this.all);
-    this.removed = Object.keys(applied.hosts).filter((ip) => !desired.has(ip)).sort();
+    this.removed = Object.keys(applied.hosts)
+      .filter((ip) => !desired.has(ip))
+      .sort();
     for (const ip of this.all) {
       const was = applied.hosts[ip]?.roles;
       const now = this.role(ip);
-      if (was && was.length > 0 && this.joined.has(ip) && !was.includes(now)) this.roleChanged.set(ip, was.join(","));
+      if (was && was.length > 0 && this.joined.has(ip) && !was.includes(now))
+        this.roleChanged.set(ip, was.join(","));
     }
     this.appliedLayers = new Set(Object.values(applied.hosts).flatMap((h) => h.layers));
   }
@@ -221,7 +231,14 @@ class Ctx {
    * recognised keys it interprets (ENV_CONSUMERS), and `$KEY` in its own commands. Without a
    * template map, every key counts for template-consuming steps (and the reason says so).
    */
-  envParts(ip: string, step: string, classes: (c: LayerClass) => boolean, templateConsumer: boolean, cmdText = "", classTag = step): Part[] {
+  envParts(
+    ip: string,
+    step: string,
+    classes: (c: LayerClass) => boolean,
+    templateConsumer: boolean,
+    cmdText = "",
+    classTag = step,
+  ): Part[] {
     let env = this.hostEnvCache.get(ip);
     if (!env) {
       env = this.envOf(ip);
@@ -235,8 +252,10 @@ class Ctx {
       let fallback = false;
       if (templateConsumer && !map) fallback = true;
       else if (map && templateConsumer)
-        for (const [p, ks] of Object.entries(map)) if (classifyPath(p).some(classes)) for (const k of ks) set.add(k);
-      for (const [k, steps] of Object.entries(ENV_CONSUMERS)) if ((steps as string[]).includes(step)) set.add(k);
+        for (const [p, ks] of Object.entries(map))
+          if (classifyPath(p).some(classes)) for (const k of ks) set.add(k);
+      for (const [k, steps] of Object.entries(ENV_CONSUMERS))
+        if ((steps as string[]).includes(step)) set.add(k);
       for (const k of envRefs(cmdText)) set.add(k);
       spec = { keys: [...set].sort(), fallback };
       this.envKeyCache.set(cacheKey, spec);
@@ -274,7 +293,11 @@ function scopeHosts(ctx: Ctx, p: PluginDoc, candidates: string[]): string[] {
 
 function pluginPart(ctx: Ctx, p: PluginDoc): Part[] {
   return [
-    { name: "plugin", hash: hash({ type: p.type, data: p.data, scope: p.scope, on: p.on }), desc: `plugin ${p.name} changed` },
+    {
+      name: "plugin",
+      hash: hash({ type: p.type, data: p.data, scope: p.scope, on: p.on }),
+      desc: `plugin ${p.name} changed`,
+    },
     ctx.layerPart("layers:plugins", (c) => c === "plugins", "plugins/"),
   ];
 }
@@ -289,12 +312,19 @@ export function resolveLaunch(spec: ClusterSpec, image: ImageFacts): Launch {
   const app = spec.application;
   if (app && app.cmds.length) return { cmds: { cmds: app.cmds, source: "Application cmds" }, apps: [] };
   if (spec.cmd.length) return { cmds: { cmds: spec.cmd, source: "Clusterfile cmd" }, apps: [] };
-  const names = spec.appNames.length ? spec.appNames : app?.launchApps.length ? app.launchApps : (image.launch.appNames ?? []);
+  const names = spec.appNames.length
+    ? spec.appNames
+    : app?.launchApps.length
+      ? app.launchApps
+      : (image.launch.appNames ?? []);
   if (names.length) {
     const problems: string[] = [];
     const apps = names.map((name) => {
       const facts = image.apps.find((a) => a.name === name);
-      if (!facts) problems.push(`app "${name}" is not in image ${image.reference} (its apps: ${image.apps.map((a) => a.name).join(", ") || "none"})`);
+      if (!facts)
+        problems.push(
+          `app "${name}" is not in image ${image.reference} (its apps: ${image.apps.map((a) => a.name).join(", ") || "none"})`,
+        );
       const cfg = app?.configs.find((c) => c.name === name);
       const dir = `application/apps/${name}`;
       let cmds = cfg?.launchCmds ?? facts?.cmds ?? [];
@@ -319,11 +349,15 @@ export function resolveLaunch(spec: ClusterSpec, image: ImageFacts): Launch {
       Object.assign(env, cfg?.env ?? {});
       return { name, cmds, env };
     });
-    if (problems.length) throw new UserError(`cannot plan the launch:\n${problems.map((p) => ` - ${p}`).join("\n")}`, { problems });
+    if (problems.length)
+      throw new UserError(`cannot plan the launch:\n${problems.map((p) => ` - ${p}`).join("\n")}`, {
+        problems,
+      });
     return { apps };
   }
   if (image.launch.cmds?.length) return { cmds: { cmds: image.launch.cmds, source: "image CMDS" }, apps: [] };
-  if (image.launch.legacyCmds?.length) return { cmds: { cmds: image.launch.legacyCmds, source: "image CMD" }, apps: [] };
+  if (image.launch.legacyCmds?.length)
+    return { cmds: { cmds: image.launch.legacyCmds, source: "image CMD" }, apps: [] };
   return { apps: [] };
 }
 
@@ -348,7 +382,8 @@ function immutableOf(d: { cluster: ClusterSpec; image: ImageFacts }): Record<str
     "container runtime": runtimeOf(d),
   };
   const pod = env.PodCIDR?.join(";") ?? (typeof net.podSubnet === "string" ? net.podSubnet : undefined);
-  const svc = env.SvcCIDR?.join(";") ?? (typeof net.serviceSubnet === "string" ? net.serviceSubnet : undefined);
+  const svc =
+    env.SvcCIDR?.join(";") ?? (typeof net.serviceSubnet === "string" ? net.serviceSubnet : undefined);
   if (pod) out["pod CIDR (PodCIDR / networking.podSubnet)"] = pod;
   if (svc) out["service CIDR (SvcCIDR / networking.serviceSubnet)"] = svc;
   if (typeof net.dnsDomain === "string") out["networking.dnsDomain"] = net.dnsDomain;
@@ -365,7 +400,11 @@ function kubeParts(ctx: Ctx, role: Role): Part[] {
   ];
   if (role === "master")
     parts.push(
-      ctx.shared("kubeadm:cluster", () => [ctx.spec.kubeadm.cluster ?? null, ctx.spec.kubeadm.kubeProxy ?? null], "kubeadm ClusterConfiguration/KubeProxyConfiguration changed (upgrade with config)"),
+      ctx.shared(
+        "kubeadm:cluster",
+        () => [ctx.spec.kubeadm.cluster ?? null, ctx.spec.kubeadm.kubeProxy ?? null],
+        "kubeadm ClusterConfiguration/KubeProxyConfiguration changed (upgrade with config)",
+      ),
       ctx.layerPart("layers:kubeadm", (c) => c === "kubeadm", "etc/kubeadm*"),
     );
   return parts;
@@ -386,11 +425,14 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
     nodes.push(node);
     return node.id;
   };
-  const roleWord = (ip: string) => (ip === ctx.master0 && !ctx.existing ? "master0" : ctx.role(ip) === "master" ? "master" : "node");
+  const roleWord = (ip: string) =>
+    ip === ctx.master0 && !ctx.existing ? "master0" : ctx.role(ip) === "master" ? "master" : "node";
   const hostNew = (ip: string): string => {
     const changed = ctx.roleChanged.get(ip);
     if (changed) return `host ${ip} changes role ${changed} -> ${ctx.role(ip)}: cleaned and joined again`;
-    return ctx.existing ? `host ${ip} added as ${ctx.role(ip)}` : `new cluster: host ${ip} as ${roleWord(ip)}`;
+    return ctx.existing
+      ? `host ${ip} added as ${ctx.role(ip)}`
+      : `new cluster: host ${ip} as ${roleWord(ip)}`;
   };
   const force = (ip: string) => (ctx.roleChanged.has(ip) ? hostNew(ip) : undefined);
   const clusterNew = ctx.existing ? "not applied yet" : "new cluster";
@@ -401,7 +443,13 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
   // Hooks of cluster phases (pre/post-install, pre/post-scaleup, upgrade): hosts in scope among
   // `candidates`; an empty scope means the one host that acts for the cluster (`at`, master0),
   // since these hooks act on the cluster (kubectl) rather than on each machine.
-  const clusterHook = (phase: HookPhase, candidates: string[], at: string, deps: string[], extraPart?: Part): string[] =>
+  const clusterHook = (
+    phase: HookPhase,
+    candidates: string[],
+    at: string,
+    deps: string[],
+    extraPart?: Part,
+  ): string[] =>
     hooks(spec, phase).map((p, i, arr) => {
       const hosts = p.scope.length === 0 ? [at] : scopeHosts(ctx, p, candidates);
       return add({
@@ -409,7 +457,11 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
         kind: "hook",
         hosts,
         extra: { phase, plugin: p.name },
-        parts: [...pluginPart(ctx, p), { name: "hosts", hash: hash(hosts), desc: `hook hosts changed (${hosts.join(", ")})` }, ...(extraPart ? [extraPart] : [])],
+        parts: [
+          ...pluginPart(ctx, p),
+          { name: "hosts", hash: hash(hosts), desc: `hook hosts changed (${hosts.join(", ")})` },
+          ...(extraPart ? [extraPart] : []),
+        ],
         deps: i > 0 ? [`hook:${phase}:${arr[i - 1]?.name}`, ...deps] : deps,
         newReason: `${phase} hook ${p.name} (${clusterNew})`,
       });
@@ -436,7 +488,13 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
 
   // ---- 1. cluster-level pre hooks
   const preInstall = ctx.existing ? [] : clusterHook("pre-install", ctx.all, ctx.master0, []);
-  const preScaleup = addedToExisting.length ? clusterHook("pre-scaleup", addedToExisting, ctx.masters.find((m) => ctx.stable(m)) ?? ctx.master0, [], { name: "added", hash: hash(addedToExisting), desc: "" }) : [];
+  const preScaleup = addedToExisting.length
+    ? clusterHook("pre-scaleup", addedToExisting, ctx.masters.find((m) => ctx.stable(m)) ?? ctx.master0, [], {
+        name: "added",
+        hash: hash(addedToExisting),
+        desc: "",
+      })
+    : [];
 
   // ---- 2. removal of hosts that change role comes first (their re-add depends on it)
   // (handled with the other removals below; re-added steps depend on delete-node)
@@ -444,7 +502,11 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
   // ---- 3. per host: distribute, init-host, container-runtime, host-aliases
   const layerDigests = image.layers.map((l) => l.digest);
   const layersPart = ctx.shared("layers", () => layerDigests, "");
-  const configsPart = ctx.shared("configs", () => [spec.configs, spec.application?.configs.map((c) => c.files) ?? []], "Config documents changed");
+  const configsPart = ctx.shared(
+    "configs",
+    () => [spec.configs, spec.application?.configs.map((c) => c.files) ?? []],
+    "Config documents changed",
+  );
   const runtime = runtimeOf(d);
   const aliasesPart = ctx.shared("hostAliases", () => spec.hostAliases, "hostAliases changed");
   const wantAliases = spec.hostAliases.length > 0;
@@ -457,9 +519,17 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
     while (from < layerDigests.length && from < prev.length && prev[from] === layerDigests[from]) from++;
     if (ctx.roleChanged.has(ip)) from = 0;
     const layerDesc = (() => {
-      const changed = layerDigests.map((dg, i) => ({ dg, i })).filter(({ dg, i }) => i >= from && !prev.includes(dg));
-      if (changed.length === 0) return layerDigests.length < prev.length ? "layers removed from the image" : "layer order changed";
-      const shown = changed.slice(0, 3).map(({ dg, i }) => `layer ${short(dg)} changed ${(image.layers[i]?.paths ?? []).join(", ") || "(no paths)"}`);
+      const changed = layerDigests
+        .map((dg, i) => ({ dg, i }))
+        .filter(({ dg, i }) => i >= from && !prev.includes(dg));
+      if (changed.length === 0)
+        return layerDigests.length < prev.length ? "layers removed from the image" : "layer order changed";
+      const shown = changed
+        .slice(0, 3)
+        .map(
+          ({ dg, i }) =>
+            `layer ${short(dg)} changed ${(image.layers[i]?.paths ?? []).join(", ") || "(no paths)"}`,
+        );
       return shown.join("; ") + (changed.length > 3 ? `; and ${changed.length - 3} more layers` : "");
     })();
     const distParts: Part[] = [
@@ -479,17 +549,44 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
       force: force(ip),
     });
     const pre = hostHooks("pre-init-host", ip, [dist]);
-    const initParts: Part[] = [ctx.layerPart("layers:host-init", (c) => c === "host-init", "scripts/, etc/, bin/")];
+    const initParts: Part[] = [
+      ctx.layerPart("layers:host-init", (c) => c === "host-init", "scripts/, etc/, bin/"),
+    ];
     initParts.push(...ctx.envParts(ip, "init-host", (c) => c === "host-init", true));
-    const init = add({ id: `init-host:${ip}`, kind: "init-host", hosts: [ip], parts: initParts, deps: [dist, ...pre], newReason: hostNew(ip), force: force(ip) });
+    const init = add({
+      id: `init-host:${ip}`,
+      kind: "init-host",
+      hosts: [ip],
+      parts: initParts,
+      deps: [dist, ...pre],
+      newReason: hostNew(ip),
+      force: force(ip),
+    });
     const rtParts: Part[] = [
       ctx.shared("runtime", () => runtime, `container runtime is ${runtime}`),
       ctx.layerPart("layers:runtime", (c) => c === "runtime", "cri/, scripts/<runtime>.sh"),
     ];
     rtParts.push(...ctx.envParts(ip, "container-runtime", (c) => c === "runtime", true));
-    let last = add({ id: `container-runtime:${ip}`, kind: "container-runtime", hosts: [ip], extra: { runtime }, parts: rtParts, deps: [init], newReason: hostNew(ip), force: force(ip) });
+    let last = add({
+      id: `container-runtime:${ip}`,
+      kind: "container-runtime",
+      hosts: [ip],
+      extra: { runtime },
+      parts: rtParts,
+      deps: [init],
+      newReason: hostNew(ip),
+      force: force(ip),
+    });
     if (wantAliases || applied.steps[`host-aliases:${ip}`]) {
-      last = add({ id: `host-aliases:${ip}`, kind: "host-aliases", hosts: [ip], parts: [aliasesPart], deps: [last], newReason: hostNew(ip), force: force(ip) });
+      last = add({
+        id: `host-aliases:${ip}`,
+        kind: "host-aliases",
+        hosts: [ip],
+        parts: [aliasesPart],
+        deps: [last],
+        newReason: hostNew(ip),
+        force: force(ip),
+      });
     }
     lastOfHost.set(ip, last);
   }
@@ -505,31 +602,79 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
       hosts: [ip],
       parts: [regSettings, ctx.layerPart("layers:registry", (c) => c === "registry", "registry/")],
       deps: [lastOfHost.get(ip) ?? ""],
-      newReason: reg.externalRegistry ? `push the image's container images to ${reg.externalRegistry.domain} (${clusterNew})` : hostNew(ip),
+      newReason: reg.externalRegistry
+        ? `push the image's container images to ${reg.externalRegistry.domain} (${clusterNew})`
+        : hostNew(ip),
       force: force(ip),
     }),
   );
-  const regClientShared = ctx.shared("registry-hosts", () => regHosts, `registry hosts changed (${regHosts.join(", ")})`);
+  const regClientShared = ctx.shared(
+    "registry-hosts",
+    () => regHosts,
+    `registry hosts changed (${regHosts.join(", ")})`,
+  );
   for (const ip of ctx.all) {
-    const parts: Part[] = [regSettings, regClientShared, { name: "role", hash: hash(ctx.role(ip)), desc: `role of ${ip} changed` }];
+    const parts: Part[] = [
+      regSettings,
+      regClientShared,
+      { name: "role", hash: hash(ctx.role(ip)), desc: `role of ${ip} changed` },
+    ];
     parts.push(...ctx.envParts(ip, "registry-client", () => false, false));
-    lastOfHost.set(ip, add({ id: `registry-client:${ip}`, kind: "registry-client", hosts: [ip], parts, deps: [lastOfHost.get(ip) ?? "", ...regStepIds], newReason: hostNew(ip), force: force(ip) }));
+    lastOfHost.set(
+      ip,
+      add({
+        id: `registry-client:${ip}`,
+        kind: "registry-client",
+        hosts: [ip],
+        parts,
+        deps: [lastOfHost.get(ip) ?? "", ...regStepIds],
+        newReason: hostNew(ip),
+        force: force(ip),
+      }),
+    );
   }
 
   // ---- 5. kubeadm config on the master that drives joins
   const runner = ctx.existing ? (ctx.masters.find((m) => ctx.stable(m)) ?? ctx.master0) : ctx.master0;
   if (ctx.existing && !ctx.masters.some((m) => ctx.stable(m))) {
-    return { nodes, ctx: replaceCtx(ctx, `every master of the running cluster would be removed or change role (running masters: ${Object.keys(applied.hosts).filter((ip) => applied.hosts[ip]?.roles.includes("master")).join(", ")}): keep at least one of them in the Clusterfile, or recreate the cluster`) };
+    return {
+      nodes,
+      ctx: replaceCtx(
+        ctx,
+        `every master of the running cluster would be removed or change role (running masters: ${Object.keys(
+          applied.hosts,
+        )
+          .filter((ip) => applied.hosts[ip]?.roles.includes("master"))
+          .join(", ")}): keep at least one of them in the Clusterfile, or recreate the cluster`,
+      ),
+    };
   }
   const kcParts: Part[] = [
-    ctx.shared("kubeadm:docs", () => spec.kubeadm, "kubeadm documents changed"),
+    ctx.shared("kubeadm:init", () => spec.kubeadm.init ?? null, "kubeadm InitConfiguration changed"),
+    ctx.shared("kubeadm:join", () => spec.kubeadm.join ?? null, "kubeadm JoinConfiguration changed"),
+    ctx.shared(
+      "kubeadm:cluster-docs",
+      () => [spec.kubeadm.cluster ?? null, spec.kubeadm.kubelet ?? null, spec.kubeadm.kubeProxy ?? null],
+      "kubeadm Cluster/Kubelet/KubeProxy configuration changed",
+    ),
     ctx.layerPart("layers:kubeadm", (c) => c === "kubeadm", "etc/kubeadm*"),
     ctx.shared("masters", () => ctx.masters, `masters changed (${ctx.masters.join(", ")})`),
-    ctx.shared("kube:version", () => image.kubeVersion ?? "", `kube version changed to ${image.kubeVersion ?? "(none)"}`),
+    ctx.shared(
+      "kube:version",
+      () => image.kubeVersion ?? "",
+      `kube version changed to ${image.kubeVersion ?? "(none)"}`,
+    ),
     { name: "registry", hash: regSettings.hash, desc: regSettings.desc },
   ];
   kcParts.push(...ctx.envParts(runner, "kubeadm-config", (c) => c === "kubeadm", true));
-  const kubeadmConfig = add({ id: "kubeadm-config", kind: "kubeadm-config", hosts: [runner], parts: kcParts, deps: [lastOfHost.get(runner) ?? ""], newReason: clusterNew });
+  const kubeadmConfig = add({
+    id: "kubeadm-config",
+    kind: "kubeadm-config",
+    hosts: [runner],
+    parts: kcParts,
+    deps: [lastOfHost.get(runner) ?? ""],
+    newReason: clusterNew,
+  });
 
   // ---- 6. masters: init (new cluster) or upgrade (existing), then joins one at a time
   let lastMaster = "";
@@ -589,7 +734,12 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
       kind: "join-master",
       hosts: [ip],
       parts: [{ name: "role", hash: hash("master"), desc: "role changed" }],
-      deps: [lastMaster, kubeadmConfig, lastOfHost.get(ip) ?? "", ...(ctx.roleChanged.has(ip) ? [removalGate] : [])],
+      deps: [
+        lastMaster,
+        kubeadmConfig,
+        lastOfHost.get(ip) ?? "",
+        ...(ctx.roleChanged.has(ip) ? [removalGate] : []),
+      ],
       newReason: hostNew(ip),
       force: force(ip),
     });
@@ -605,14 +755,35 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
     const cleanIds: string[] = [];
     for (const ip of toRemove) {
       const was = applied.hosts[ip]?.roles.join(",") ?? "host";
-      const why = ctx.roleChanged.has(ip) ? `host ${ip} changes role ${ctx.roleChanged.get(ip)} -> ${ctx.role(ip)}` : `host ${ip} (${was}) removed from the Clusterfile`;
+      const why = ctx.roleChanged.has(ip)
+        ? `host ${ip} changes role ${ctx.roleChanged.get(ip)} -> ${ctx.role(ip)}`
+        : `host ${ip} (${was}) removed from the Clusterfile`;
       const pre: string[] = [];
       for (const p of hooks(spec, "pre-clean-host")) {
         const roles: string[] = applied.hosts[ip]?.roles ?? [];
         if (p.scope.length && !p.scope.some((s) => roles.includes(s))) continue;
-        pre.push(add({ id: `hook:pre-clean-host:${p.name}:${ip}`, kind: "hook", hosts: [ip], extra: { phase: "pre-clean-host", plugin: p.name }, parts: [{ name: "removal", hash: hash(ip), desc: why }], deps: [masterBeforeRemoval, ...pre.slice(-1)], newReason: why }));
+        pre.push(
+          add({
+            id: `hook:pre-clean-host:${p.name}:${ip}`,
+            kind: "hook",
+            hosts: [ip],
+            extra: { phase: "pre-clean-host", plugin: p.name },
+            parts: [{ name: "removal", hash: hash(ip), desc: why }],
+            deps: [masterBeforeRemoval, ...pre.slice(-1)],
+            newReason: why,
+          }),
+        );
       }
-      cleanIds.push(add({ id: `clean-host:${ip}`, kind: "clean-host", hosts: [ip], parts: [{ name: "removal", hash: hash(ip), desc: why }], deps: [masterBeforeRemoval, ...pre], newReason: why }));
+      cleanIds.push(
+        add({
+          id: `clean-host:${ip}`,
+          kind: "clean-host",
+          hosts: [ip],
+          parts: [{ name: "removal", hash: hash(ip), desc: why }],
+          deps: [masterBeforeRemoval, ...pre],
+          newReason: why,
+        }),
+      );
       removalIds.push(...pre);
     }
     removalIds.push(...cleanIds);
@@ -628,17 +799,36 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
     });
     removalIds.push(deleteNode);
     for (const p of hooks(spec, "post-clean-host")) {
-      const hostsIn = nodesToDelete.filter((ip) => !p.scope.length || p.scope.some((s) => (applied.hosts[ip]?.roles ?? ([] as string[])).includes(s as Role)));
+      const hostsIn = nodesToDelete.filter(
+        (ip) =>
+          !p.scope.length ||
+          p.scope.some((s) => (applied.hosts[ip]?.roles ?? ([] as string[])).includes(s as Role)),
+      );
       if (!hostsIn.length) continue;
-      removalIds.push(add({ id: `hook:post-clean-host:${p.name}`, kind: "hook", hosts: [runner], extra: { phase: "post-clean-host", plugin: p.name }, parts: [{ name: "removal", hash: hash(hostsIn), desc: `hosts ${hostsIn.join(", ")} removed` }], deps: [deleteNode], newReason: `hosts ${hostsIn.join(", ")} removed` }));
+      removalIds.push(
+        add({
+          id: `hook:post-clean-host:${p.name}`,
+          kind: "hook",
+          hosts: [runner],
+          extra: { phase: "post-clean-host", plugin: p.name },
+          parts: [{ name: "removal", hash: hash(hostsIn), desc: `hosts ${hostsIn.join(", ")} removed` }],
+          deps: [deleteNode],
+          newReason: `hosts ${hostsIn.join(", ")} removed`,
+        }),
+      );
     }
   }
   const gateIfRemoval = deleteNode ? [deleteNode] : [];
   // Re-added hosts referenced the gate by name; point it at the real delete-node step (or drop it).
-  for (const n of nodes) n.deps = n.deps.flatMap((dep) => (dep === removalGate && n.id !== "delete-node" ? gateIfRemoval : [dep]));
+  for (const n of nodes)
+    n.deps = n.deps.flatMap((dep) => (dep === removalGate && n.id !== "delete-node" ? gateIfRemoval : [dep]));
 
   // ---- 8. workers: VIP to the masters, join (parallel), upgrade (batches)
-  const vipPart = ctx.shared("vip", () => [ctx.masters, ctx.envOf("").IPvsVIPv4 ?? [DEFAULT_VIP], reg.localRegistry?.ha ?? false], `masters changed (${ctx.masters.join(", ")}): re-point the worker VIP`);
+  const vipPart = ctx.shared(
+    "vip",
+    () => [ctx.masters, ctx.envOf("").IPvsVIPv4 ?? [DEFAULT_VIP], reg.localRegistry?.ha ?? false],
+    `masters changed (${ctx.masters.join(", ")}): re-point the worker VIP`,
+  );
   const upgradeWorkers = ctx.workers.filter((ip) => upgradeTargets.includes(ip));
   const batch = Math.max(1, opts.workerUpgradeBatch ?? Math.ceil(upgradeWorkers.length / 10));
   let prevBatch: string[] = [lastMaster];
@@ -665,10 +855,30 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
   }
   const upgradeDone = upgradeWorkers.length ? prevBatch : [];
   for (const ip of ctx.workers) {
-    const vip = add({ id: `worker-vip:${ip}`, kind: "worker-vip", hosts: [ip], extra: { masters: ctx.masters }, parts: [vipPart], deps: [lastOfHost.get(ip) ?? "", lastMaster, ...gateIfRemoval], newReason: hostNew(ip), force: force(ip) });
+    const vip = add({
+      id: `worker-vip:${ip}`,
+      kind: "worker-vip",
+      hosts: [ip],
+      extra: { masters: ctx.masters },
+      parts: [vipPart],
+      deps: [lastOfHost.get(ip) ?? "", lastMaster, ...gateIfRemoval],
+      newReason: hostNew(ip),
+      force: force(ip),
+    });
     lastOfHost.set(ip, vip);
     if (!ctx.stable(ip)) {
-      joinStep.set(ip, add({ id: `join-worker:${ip}`, kind: "join-worker", hosts: [ip], parts: [{ name: "role", hash: hash("node"), desc: "role changed" }], deps: [vip, lastMaster], newReason: hostNew(ip), force: force(ip) }));
+      joinStep.set(
+        ip,
+        add({
+          id: `join-worker:${ip}`,
+          kind: "join-worker",
+          hosts: [ip],
+          parts: [{ name: "role", hash: hash("node"), desc: "role changed" }],
+          deps: [vip, lastMaster],
+          newReason: hostNew(ip),
+          force: force(ip),
+        }),
+      );
     }
   }
 
@@ -677,12 +887,44 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
   for (const ip of ctx.all) {
     const h = ctx.hostByIp.get(ip);
     const deps = [joinStep.get(ip) ?? lastOfHost.get(ip) ?? "", lastMaster];
-    const id = add({ id: `node-labels:${ip}`, kind: "node-labels", hosts: [ip], parts: [{ name: "labels", hash: hash([h?.roles, h?.labels, h?.taints]), desc: `labels/taints of ${ip} changed` }], deps, newReason: hostNew(ip), force: force(ip) });
+    const id = add({
+      id: `node-labels:${ip}`,
+      kind: "node-labels",
+      hosts: [ip],
+      parts: [
+        {
+          name: "labels",
+          hash: hash([h?.roles, h?.labels, h?.taints]),
+          desc: `labels/taints of ${ip} changed`,
+        },
+      ],
+      deps,
+      newReason: hostNew(ip),
+      force: force(ip),
+    });
     labelIds.push(id, ...hostHooks("post-init-host", ip, [id]));
   }
-  const postScaleup = addedToExisting.length ? clusterHook("post-scaleup", addedToExisting, runner, labelIds, { name: "added", hash: hash(addedToExisting), desc: "" }) : [];
-  const upgradeHooks = upgrading ? clusterHook("upgrade", ctx.all, runner, [...upgradeDone, lastMaster], { name: "version", hash: hash([version, upgradeTargets]), desc: "" }) : [];
-  const postInstall = clusterHook("post-install", ctx.all, ctx.master0, [...labelIds, ...postScaleup, ...upgradeHooks, ...upgradeDone, ...removalIds]);
+  const postScaleup = addedToExisting.length
+    ? clusterHook("post-scaleup", addedToExisting, runner, labelIds, {
+        name: "added",
+        hash: hash(addedToExisting),
+        desc: "",
+      })
+    : [];
+  const upgradeHooks = upgrading
+    ? clusterHook("upgrade", ctx.all, runner, [...upgradeDone, lastMaster], {
+        name: "version",
+        hash: hash([version, upgradeTargets]),
+        desc: "",
+      })
+    : [];
+  const postInstall = clusterHook("post-install", ctx.all, ctx.master0, [
+    ...labelIds,
+    ...postScaleup,
+    ...upgradeHooks,
+    ...upgradeDone,
+    ...removalIds,
+  ]);
 
   // ---- 10. launch on master0
   const launch = resolveLaunch(spec, image);
@@ -691,29 +933,61 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
   for (const app of launch.apps) {
     const text = app.cmds.join("\n");
     const usesDir = (dir: string) => text.includes(`${dir}/`);
-    const match = (c: LayerClass) => classTouchesApp(c, app.name) || (c === "manifests" && usesDir("manifests")) || (c === "charts" && usesDir("charts"));
+    const match = (c: LayerClass) =>
+      classTouchesApp(c, app.name) ||
+      (c === "manifests" && usesDir("manifests")) ||
+      (c === "charts" && usesDir("charts"));
     const parts: Part[] = [
       { name: "cmds", hash: hash([app.cmds, app.env]), desc: `launch of app ${app.name} changed` },
       ctx.layerPart(`layers:app:${app.name}`, match, `application/apps/${app.name}/`),
-      { name: "configs", hash: hash(spec.configs.filter((c) => c.appName === app.name || classifyPath(c.path).some(match))), desc: `Config documents for app ${app.name} changed` },
+      {
+        name: "configs",
+        hash: hash(spec.configs.filter((c) => c.appName === app.name || classifyPath(c.path).some(match))),
+        desc: `Config documents for app ${app.name} changed`,
+      },
     ];
     parts.push(...ctx.envParts(ctx.master0, "launch", match, true, text, `launch-app:${app.name}`));
-    prevLaunch = add({ id: `launch-app:${app.name}`, kind: "launch-app", hosts: [ctx.master0], extra: { app: app.name, cmds: app.cmds }, parts, deps: [...launchDeps, prevLaunch], newReason: `launch app ${app.name} (${clusterNew})` });
+    prevLaunch = add({
+      id: `launch-app:${app.name}`,
+      kind: "launch-app",
+      hosts: [ctx.master0],
+      extra: { app: app.name, cmds: app.cmds },
+      parts,
+      deps: [...launchDeps, prevLaunch],
+      newReason: `launch app ${app.name} (${clusterNew})`,
+    });
   }
   if (launch.cmds) {
     const text = launch.cmds.cmds.join("\n");
-    const match = (c: LayerClass) => c === "manifests" || c === "charts" || (c.startsWith("app:") && (c === "app:*" || text.includes(`application/apps/${c.slice(4)}`)));
+    const match = (c: LayerClass) =>
+      c === "manifests" ||
+      c === "charts" ||
+      (c.startsWith("app:") && (c === "app:*" || text.includes(`application/apps/${c.slice(4)}`)));
     const parts: Part[] = [
       { name: "cmds", hash: hash(launch.cmds.cmds), desc: `launch commands changed (${launch.cmds.source})` },
       ctx.layerPart("layers:launch-cmds", match, "manifests/, charts/"),
-      { name: "configs", hash: hash(spec.configs.filter((c) => classifyPath(c.path).some(match))), desc: "Config documents for the launch changed" },
+      {
+        name: "configs",
+        hash: hash(spec.configs.filter((c) => classifyPath(c.path).some(match))),
+        desc: "Config documents for the launch changed",
+      },
     ];
     parts.push(...ctx.envParts(ctx.master0, "launch", match, true, text, "launch-cmds"));
-    prevLaunch = add({ id: "launch-cmds", kind: "launch-cmds", hosts: [ctx.master0], extra: { cmds: launch.cmds.cmds }, parts, deps: [...launchDeps, prevLaunch], newReason: `run ${launch.cmds.source} (${clusterNew})` });
+    prevLaunch = add({
+      id: "launch-cmds",
+      kind: "launch-cmds",
+      hosts: [ctx.master0],
+      extra: { cmds: launch.cmds.cmds },
+      parts,
+      deps: [...launchDeps, prevLaunch],
+      newReason: `run ${launch.cmds.source} (${clusterNew})`,
+    });
   }
   for (const [id, rec] of Object.entries(applied.steps))
     if (id.startsWith("launch-app:") && !launch.apps.some((a) => `launch-app:${a.name}` === id))
-      ctx.warnings.push(`app ${id.slice(11)} is no longer launched: what it installed stays in the cluster (no uninstall step; remove it with kubectl/helm on ${rec.hosts[0] ?? "master0"})`);
+      ctx.warnings.push(
+        `app ${id.slice(11)} is no longer launched: what it installed stays in the cluster (no uninstall step; remove it with kubectl/helm on ${rec.hosts[0] ?? "master0"})`,
+      );
 
   // ---- 11. save the merged Clusterfile
   add({
@@ -722,11 +996,22 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
     hosts: [ctx.master0],
     parts: [
       // ssh credentials are not part of what is saved on the cluster (they stay on this machine).
-      { name: "spec", hash: hash({ ...spec, ssh: undefined, hosts: spec.hosts.map((h) => ({ ...h, ssh: undefined })) }), desc: "Clusterfile changed" },
-      { name: "image", hash: hash([image.reference, image.manifestDigest]), desc: `image is now ${image.reference}` },
+      {
+        name: "spec",
+        hash: hash({ ...spec, ssh: undefined, hosts: spec.hosts.map((h) => ({ ...h, ssh: undefined })) }),
+        desc: "Clusterfile changed",
+      },
+      {
+        name: "image",
+        hash: hash([image.reference, image.manifestDigest]),
+        desc: `image is now ${image.reference}`,
+      },
     ],
     deps: [...launchDeps, prevLaunch, ...ctx.all.map((ip) => lastOfHost.get(ip) ?? ""), ...removalIds],
-    newReason: clusterNew === "new cluster" ? "new cluster: save the Clusterfile on master0 and in kube-system/sealer-clusterfile" : "not applied yet",
+    newReason:
+      clusterNew === "new cluster"
+        ? "new cluster: save the Clusterfile on master0 and in kube-system/sealer-clusterfile"
+        : "not applied yet",
   });
   return { nodes: topoSort(nodes), ctx };
 }
@@ -764,7 +1049,11 @@ function replaceCtx(ctx: Ctx, why: string): Ctx {
 }
 
 /** Plans the steps that make `applied` into `desired`. Pure and deterministic. */
-export function plan(desired: Desired, applied: AppliedState = emptyApplied(desired.cluster.name), opts: PlanOptions = {}): Plan {
+export function plan(
+  desired: Desired,
+  applied: AppliedState = emptyApplied(desired.cluster.name),
+  opts: PlanOptions = {},
+): Plan {
   const out: Plan = { cluster: desired.cluster.name, steps: [], warnings: [] };
   // Identity changes cannot be applied in place.
   if (applied.steps["init-master"]) {
@@ -774,14 +1063,17 @@ export function plan(desired: Desired, applied: AppliedState = emptyApplied(desi
       .filter((k) => before[k] !== undefined && before[k] !== now[k])
       .sort()
       .map((k) => `${k} ${before[k]} -> ${now[k] ?? "(unset)"}`);
-    if (applied.cluster !== desired.cluster.name) changed.unshift(`cluster name ${applied.cluster} -> ${desired.cluster.name}`);
+    if (applied.cluster !== desired.cluster.name)
+      changed.unshift(`cluster name ${applied.cluster} -> ${desired.cluster.name}`);
     if (changed.length) {
       out.replace = `${[...new Set(changed)].join("; ")}: cannot be changed on a running cluster; it requires replacement (delete and recreate the cluster)`;
       return out;
     }
   }
   if (desired.cluster.infra && desired.cluster.hosts.length === 0) {
-    out.warnings.push(`the Clusterfile asks for machines by count (${desired.cluster.infra.provider}): create them with Infra first; nothing to plan on hosts yet`);
+    out.warnings.push(
+      `the Clusterfile asks for machines by count (${desired.cluster.infra.provider}): create them with Infra first; nothing to plan on hosts yet`,
+    );
     return out;
   }
   const { nodes, ctx } = buildGraph(desired, applied, opts);
@@ -791,6 +1083,20 @@ export function plan(desired: Desired, applied: AppliedState = emptyApplied(desi
     return out;
   }
   out.warnings.push(...ctx.warnings);
+  // Init/Join configuration only shapes hosts when they join: say so instead of implying a change.
+  const kcRec = applied.steps["kubeadm-config"]?.parts;
+  const kcNode = nodes.find((n) => n.id === "kubeadm-config");
+  if (ctx.existing && kcRec && kcNode)
+    for (const [part, kind] of [
+      ["kubeadm:init", "InitConfiguration"],
+      ["kubeadm:join", "JoinConfiguration"],
+    ] as const) {
+      const now = kcNode.parts.find((p) => p.name === part)?.hash;
+      if (kcRec[part] !== undefined && now !== kcRec[part])
+        out.warnings.push(
+          `kubeadm ${kind} changed: it applies to hosts joined from now on; hosts already in the cluster keep their configuration`,
+        );
+    }
 
   const planned = new Set<string>();
   const reasons = new Map<string, string>();
@@ -809,7 +1115,9 @@ export function plan(desired: Desired, applied: AppliedState = emptyApplied(desi
       if (!rec) reason = n.newReason;
       else if (rec.key !== key) {
         const changed = rec.parts ? n.parts.filter((p) => rec.parts?.[p.name] !== p.hash) : [];
-        reason = changed.length ? [...new Set(changed.map((p) => p.desc).filter(Boolean))].join("; ") || "inputs changed" : "inputs changed";
+        reason = changed.length
+          ? [...new Set(changed.map((p) => p.desc).filter(Boolean))].join("; ") || "inputs changed"
+          : "inputs changed";
       }
     }
     if (reason !== undefined) {
@@ -943,7 +1251,11 @@ function applyRecord(next: AppliedState, step: Step, desired: Desired): void {
       return;
     }
     case "save-clusterfile": {
-      const img = { reference: desired.image.reference, manifestDigest: desired.image.manifestDigest, kubeVersion: desired.image.kubeVersion };
+      const img = {
+        reference: desired.image.reference,
+        manifestDigest: desired.image.manifestDigest,
+        kubeVersion: desired.image.kubeVersion,
+      };
       if (next.image && next.image.manifestDigest !== img.manifestDigest) next.previousImage = next.image;
       next.image = img;
       next.dataRoot = desired.cluster.dataRoot;
@@ -967,7 +1279,9 @@ function applyRecord(next: AppliedState, step: Step, desired: Desired): void {
       throw new Error(`recordStep: unknown step kind ${(never as Step).kind}`);
     }
   }
-  next.steps[step.id] = parts ? { key: step.key, hosts: [...step.hosts], parts: { ...parts } } : { key: step.key, hosts: [...step.hosts] };
+  next.steps[step.id] = parts
+    ? { key: step.key, hosts: [...step.hosts], parts: { ...parts } }
+    : { key: step.key, hosts: [...step.hosts] };
 }
 
 /** Records every step of a plan in order (what a fully successful apply leaves behind). */

@@ -35,11 +35,16 @@ export async function loadState(name: string, home?: string): Promise<AppliedSta
   try {
     s = await readJsonIfExists<AppliedState>(file);
   } catch (err) {
-    throw new UserError(`${file}: cannot read the cluster state (${(err as Error).message}); restore it from master0 (<dataRoot>/${name}/state.json) or remove it to plan a full install`, { cause: err });
+    throw new UserError(
+      `${file}: cannot read the cluster state (${(err as Error).message}); restore it from master0 (<dataRoot>/${name}/state.json) or remove it to plan a full install`,
+      { cause: err },
+    );
   }
   if (s === undefined) return undefined;
   if (s.version !== 1 || typeof s.steps !== "object" || typeof s.hosts !== "object")
-    throw new UserError(`${file}: not a cluster state this version understands (version ${String((s as { version?: unknown }).version)})`);
+    throw new UserError(
+      `${file}: not a cluster state this version understands (version ${String((s as { version?: unknown }).version)})`,
+    );
   return s;
 }
 
@@ -73,7 +78,10 @@ export async function loadSavedClusterfile(name: string, home?: string): Promise
 export async function listClusters(home?: string): Promise<string[]> {
   try {
     const entries = await fs.promises.readdir(dataPaths.clusters(home), { withFileTypes: true });
-    return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+    return entries
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+      .sort();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
     throw err;
