@@ -90,7 +90,7 @@ function timed(
   command: string,
   env: NodeJS.ProcessEnv = process.env,
 ): Timing & { stdout: string } {
-  const r = spawnSync("bash", ["-c", `TIMEFORMAT='%R %U %S'; time ( ${command} ) 2>/dev/null`], {
+  const r = spawnSync("bash", ["-c", `TIMEFORMAT='%R %U %S'\ntime { ( ${command} ) 2>/dev/null; }`], {
     env,
     encoding: "utf8",
     maxBuffer: 1 << 26,

@@ -5,6 +5,7 @@ import * as path from "node:path";
 import { setLogSink } from "../../provider/core/log";
 import { buildImage } from "../../provider/core/image/builder";
 import { OciLayout } from "../../provider/core/image/layout";
+import { BuildCache } from "../../provider/core/image/build-cache";
 import { imageFacts } from "../../provider/core/image/facts";
 import {
   findImage,
@@ -144,6 +145,10 @@ describe("store verbs", () => {
     assert.deepEqual(await pruneStore(layout), { blobs: 3, bytes: sizes });
     assert.deepEqual([...blobsOnDisk()].sort(), [...reachableB].sort());
     assert.deepEqual(await pruneStore(layout), { blobs: 0, bytes: 0 });
+    // The build cache forgets the layer whose blob went (a's "only" layer), and only that.
+    const cache = new BuildCache(path.join(home, "build-cache"), layout);
+    assert.equal(await cache.pruneMissing(), 1);
+    assert.equal(await cache.pruneMissing(), 0);
     const info = await inspectImage(layout, "team/b:1");
     assert.equal(info.layers.length, 2);
     await assert.rejects(inspectImage(layout, "team/a:1"), {

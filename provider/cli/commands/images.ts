@@ -4,6 +4,7 @@ import { UserError } from "../../core/errors";
 import { formatBytes } from "../../core/log";
 import { dataPaths } from "../../core/paths";
 import { buildImage, parseKeyValues } from "../../core/image/builder";
+import { BuildCache } from "../../core/image/build-cache";
 import { OciLayout } from "../../core/image/layout";
 import { inspectImage, listImages, pruneStore, removeImages, tagImage } from "../../core/image/store";
 import { collect, printJson, printTable } from "../output";
@@ -102,9 +103,12 @@ export function register(program: Command): void {
     .command("prune")
     .description("Delete blobs that no image reference uses")
     .action(async () => {
-      const { blobs, bytes } = await pruneStore(store());
+      const layout = store();
+      const { blobs, bytes } = await pruneStore(layout);
+      // Cache entries whose layer blob is gone can never hit again.
+      const forgotten = await new BuildCache(dataPaths.buildCache(), layout).pruneMissing();
       process.stdout.write(
-        `Deleted ${blobs} blob${blobs === 1 ? "" : "s"}, freed ${formatBytes(bytes)} (${bytes} bytes)\n`,
+        `Deleted ${blobs} blob${blobs === 1 ? "" : "s"}, freed ${formatBytes(bytes)} (${bytes} bytes); ${forgotten} build cache entr${forgotten === 1 ? "y" : "ies"} dropped\n`,
       );
     });
 }

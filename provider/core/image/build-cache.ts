@@ -65,6 +65,19 @@ export class BuildCache {
     await writeFileAtomic(path.join(this.dir, "children", parentKey), "");
   }
 
+  /** Forgets cached layers whose blob is gone from the store (after `sealer prune`); returns how many. */
+  async pruneMissing(): Promise<number> {
+    const dir = path.join(this.dir, "layers");
+    let removed = 0;
+    for (const name of await fs.promises.readdir(dir).catch(() => [] as string[])) {
+      const entry = await readJsonIfExists<CachedLayer>(path.join(dir, name)).catch(() => undefined);
+      if (entry && (await this.layout.hasBlob(entry.digest))) continue;
+      await fs.promises.rm(path.join(dir, name), { force: true });
+      removed++;
+    }
+    return removed;
+  }
+
   /** Whether any layer was ever cached on top of `parentKey` (if not, no lookup can hit). */
   async hasChildren(parentKey: string): Promise<boolean> {
     try {
