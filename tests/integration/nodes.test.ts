@@ -153,6 +153,13 @@ describe("local nodes (integration)", function () {
     } finally {
       await pool.close();
     }
+    // Creating over an existing group is refused and leaves the group alone.
+    await assert.rejects(
+      cli(["nodes", "create", "--count", "1", "--name", prefix]),
+      new RegExp(
+        `local nodes with prefix "${prefix}" already exist \\(${prefix}-1, ${prefix}-2\\); delete them first`,
+      ),
+    );
     const listed = JSON.parse(await cli(["nodes", "list", "--name", prefix, "--json"])) as Array<{
       name: string;
       sshd: string;

@@ -177,17 +177,20 @@ export async function createLocalNodes(
 
   const release = await acquireLock(globalLockFile(), "local node allocation");
   let nodes: LocalNode[] = [];
+  // Only what this call created is cleaned up on failure: existing nodes of the prefix are never touched.
+  let started = false;
   try {
     const existing = await listLocalNodes(opts.prefix, home);
     const strayNs = (await netnsList()).filter((n) => new RegExp(`^${opts.prefix}-\\d+$`).test(n));
     if (existing.length || strayNs.length)
       throw new UserError(
-        `local nodes with prefix "${opts.prefix}" already exist (${[...existing.map((n) => n.name), ...strayNs].join(", ")}); delete them first with \`sealer nodes delete --name ${opts.prefix}\` or pick another --name`,
+        `local nodes with prefix "${opts.prefix}" already exist (${[...new Set([...existing.map((n) => n.name), ...strayNs])].join(", ")}); delete them first with \`sealer nodes delete --name ${opts.prefix}\` or pick another --name`,
       );
     const subnet = opts.subnet ?? pickSubnet(opts.prefix, await usedSubnets());
     const sn = parseSubnet(subnet)!;
     if (opts.count > 250) throw new UserError(`subnet ${subnet} has room for 250 nodes`);
     const bridge = `sb-${shortHash(opts.prefix, 8)}`;
+    started = true;
     const base = path.join(localNodesDir(home), `.${opts.prefix}`);
     await fs.promises.mkdir(base, { recursive: true });
     log.info(
@@ -216,6 +219,7 @@ export async function createLocalNodes(
     await fs.promises.rm(base, { recursive: true, force: true });
     return nodes;
   } catch (err) {
+    if (!started) throw err;
     log.warn(
       `creating local nodes ${opts.prefix}-*: ${err instanceof Error ? err.message : String(err)}; removing what was created`,
     );
