@@ -24,7 +24,10 @@ import {
 
 function repoRoot(): string {
   let d = __dirname;
-  while (!fs.existsSync(path.join(d, "package.json"))) d = path.dirname(d);
+  while (!fs.existsSync(path.join(d, "package.json"))) {
+    if (path.dirname(d) === d) throw new Error(`no package.json above ${__dirname}`);
+    d = path.dirname(d);
+  }
   return d;
 }
 

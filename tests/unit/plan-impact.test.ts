@@ -306,6 +306,18 @@ describe("impact table: Clusterfile fields", () => {
     );
   });
 
+  it("an older kube version is planned the same way and called a rollback", () => {
+    const p = check(d0, { cluster: base, image: { ...img, kubeVersion: "v1.27.9" } }, [
+      "kubeadm-config",
+      ...each("upgrade-master", M),
+      ...each("upgrade-worker", W),
+    ]);
+    assert.equal(
+      p.steps.find((s) => s.kind === "upgrade-master")?.reason,
+      "kube version v1.28.2 -> v1.27.9 (older: a rollback)",
+    );
+  });
+
   it("worker upgrade batches are bounded", () => {
     const workers = Array.from({ length: 20 }, (_, i) => `10.0.1.${i + 1}`);
     const c = spec(clusterfile({ workers }));

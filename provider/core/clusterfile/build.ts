@@ -112,7 +112,8 @@ export function buildClusterV2(
           ? `required: "master" or "node"`
           : `must contain "master" or "node" (got ${roles.map((r) => JSON.stringify(r)).join(", ")})`,
       );
-    if (isMaster) masterCount += ips.length;
+    // Count listed IPs, valid or not: an invalid master IP is one problem, not also "no master".
+    if (isMaster) masterCount += h.ips.length;
 
     const labels: Record<string, string> = {};
     for (const [k, v] of Object.entries(h.labels ?? {})) {

@@ -2,6 +2,8 @@
  * The Clusterfile model: load (YAML with line numbers, every kind, v1 conversion), CLI flags,
  * normal form, accessors, and dump. Others code against these names.
  */
+import * as yaml from "js-yaml";
+import { loadClusterfile } from "./load";
 import { sortEnv } from "./normalize";
 import type { ClusterSpec, Env, HostSpec, SshSettings } from "./types";
 
@@ -58,4 +60,18 @@ export function hostEnv(spec: ClusterSpec, ip: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(hostEnvValues(spec, ip))) out[k] = v.join(";");
   return out;
+}
+
+/**
+ * A Clusterfile given as objects (Pulumi inputs, JSON): one document or a list of documents,
+ * validated exactly like a file. Problem locations name `file` (default "clusterfile") and the
+ * line of the YAML rendering of the objects, plus the path, which is what a user can act on.
+ */
+export function clusterFromObject(
+  value: unknown,
+  opts: { file?: string } = {},
+): { spec: ClusterSpec; warnings: string[] } {
+  const docs = Array.isArray(value) ? value : [value];
+  const text = docs.map((d) => yaml.dump(d, { lineWidth: -1, noRefs: true })).join("---\n");
+  return loadClusterfile(text, { file: opts.file ?? "clusterfile" });
 }

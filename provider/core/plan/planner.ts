@@ -700,7 +700,8 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
   const version = image.kubeVersion ?? "";
   const upgradeReason = (ip: string): string => {
     const was = applied.hosts[ip]?.kubeVersion;
-    if (was !== undefined && was !== version) return `kube version ${was || "(unknown)"} -> ${version}`;
+    if (was !== undefined && was !== version)
+      return `kube version ${was || "(unknown)"} -> ${version}${compareVersions(version, was) < 0 ? " (older: a rollback)" : ""}`;
     return "kubernetes binaries or cluster-wide kubeadm configuration changed (upgrade with config)";
   };
   const upgradeHookIds: string[] = [];
@@ -1041,6 +1042,23 @@ function topoSort(nodes: GNode[]): GNode[] {
   };
   for (let i = 0; i < nodes.length; i++) visit(i);
   return out;
+}
+
+/** Compares "v1.28.2"-style versions numerically (missing parts count as 0). */
+export function compareVersions(a: string, b: string): number {
+  const pa = a
+    .replace(/^v/, "")
+    .split(/[.+-]/)
+    .map((x) => Number.parseInt(x, 10) || 0);
+  const pb = b
+    .replace(/^v/, "")
+    .split(/[.+-]/)
+    .map((x) => Number.parseInt(x, 10) || 0);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
 }
 
 function replaceCtx(ctx: Ctx, why: string): Ctx {
