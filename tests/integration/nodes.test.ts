@@ -153,6 +153,13 @@ describe("local nodes (integration)", function () {
     } finally {
       await pool.close();
     }
+    // Nothing is routed between the bridge and other interfaces.
+    const fwd = execFileSync("iptables", ["-S", "FORWARD"], { encoding: "utf8" });
+    assert.equal(
+      fwd.split("\n").filter((l) => l.includes(`sealer-local-${prefix}`) && l.endsWith("-j DROP")).length,
+      2,
+      fwd,
+    );
     // Creating over an existing group is refused and leaves the group alone.
     await assert.rejects(
       cli(["nodes", "create", "--count", "1", "--name", prefix]),
@@ -188,6 +195,10 @@ describe("local nodes (integration)", function () {
     assert.ok(
       !fs.readFileSync(dataPaths.knownHosts(), "utf8").includes(a.ip + " "),
       "pinned keys of deleted nodes are forgotten",
+    );
+    assert.ok(
+      !execFileSync("iptables", ["-S", "FORWARD"], { encoding: "utf8" }).includes(`sealer-local-${prefix}`),
+      "isolation rules removed",
     );
     assert.deepEqual(await listLocalNodes(prefix), []);
     assert.equal(

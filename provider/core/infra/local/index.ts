@@ -105,6 +105,31 @@ export function nodeTarget(
   return { host: node.ip, port: node.port, user: "root", privateKeyPath: node.keyPath };
 }
 
+/**
+ * Nodes have no default route, so they reach only their subnet. These FORWARD rules make that
+ * hold even if someone adds a route inside a node on a host with IP forwarding on (Docker hosts):
+ * nothing is routed between the bridge and any other interface. Best effort: without iptables
+ * the missing default route is the only fence, and we say so.
+ */
+async function isolateBridge(bridge: string, prefix: string, action: "add" | "del"): Promise<void> {
+  const rules = [
+    ["-i", bridge, "!", "-o", bridge],
+    ["-o", bridge, "!", "-i", bridge],
+  ];
+  for (const r of rules) {
+    const spec = ["FORWARD", ...r, "-m", "comment", "--comment", `sealer-local-${prefix}`, "-j", "DROP"];
+    try {
+      if (action === "add") await execFileP("iptables", ["-I", ...spec]);
+      else while (true) await execFileP("iptables", ["-D", ...spec]); // until no copy is left
+    } catch (err) {
+      if (action === "add")
+        log.warn(
+          `could not add the isolation rule for ${bridge} (${(err as { stderr?: string }).stderr?.trim() || String(err)}); the nodes still have no default route`,
+        );
+    }
+  }
+}
+
 async function netnsList(): Promise<string[]> {
   const out = await sh("ip", ["netns", "list"], "listing network namespaces");
   return out
@@ -200,6 +225,7 @@ export async function createLocalNodes(
     await fs.promises.writeFile(path.join(base, "bridge"), bridge);
     await sh("ip", ["addr", "add", `${subnetHost(sn, 1)}/24`, "dev", bridge], "addressing the bridge");
     await sh("ip", ["link", "set", bridge, "up"], "bringing the bridge up");
+    await isolateBridge(bridge, opts.prefix, "add");
     // One client key for the group, as a Clusterfile has one key for all its hosts.
     const groupKey = path.join(base, "id_ed25519");
     await fs.promises.rm(groupKey, { force: true });
@@ -589,6 +615,7 @@ export async function deleteLocalNodes(prefix: string, home = sealerHome()): Pro
   for (const br of bridges) {
     if (others.some((n) => n.bridge === br)) continue;
     await execFileP("ip", ["link", "del", br]).catch(() => undefined);
+    await isolateBridge(br, prefix, "del");
   }
   for (const n of names)
     await fs.promises.rm(path.join(localNodesDir(home), n), { recursive: true, force: true });
