@@ -9,7 +9,7 @@ import { encodeHeader, normalizeMode, padding, TAR_END } from "../../provider/co
 import { collectCopyEntries, layerPaths, normalizeDest, writeLayer } from "../../provider/core/image/layer";
 import { OciLayout } from "../../provider/core/image/layout";
 import type { TarHeader } from "../../provider/core/image/tar";
-import { parallelGzip } from "../../provider/core/image/parallel-gzip";
+import { looksIncompressible, parallelGzip } from "../../provider/core/image/parallel-gzip";
 import * as crypto from "node:crypto";
 
 /** Reads an uncompressed tar back with tar-stream (an independent decoder). */
@@ -309,6 +309,7 @@ describe("parallel gzip", () => {
     ["one byte", Buffer.from("x")],
     ["exactly two blocks", Buffer.concat([text, crypto.randomBytes(65536 * 2 - text.length)])],
     ["many blocks", Buffer.concat([text, crypto.randomBytes(300_000), text])],
+    ["random blocks are stored, not searched", crypto.randomBytes(65536 * 3)],
   ];
   for (const [name, data] of cases) {
     it(`${name}: gzip(1) decodes it, and the bytes do not depend on concurrency or input chunking`, async () => {
@@ -320,6 +321,21 @@ describe("parallel gzip", () => {
       assert.equal(r.status, 0, String(r.stderr));
       assert.ok(r.stdout.equals(data));
       assert.ok(zlib.gunzipSync(a).equals(data));
+      // Never bigger than the input plus gzip/deflate framing.
+      assert.ok(
+        a.length <= data.length + 18 + 5 * Math.ceil(data.length / 16384 + 1),
+        `${a.length} vs ${data.length}`,
+      );
     });
   }
+});
+
+describe("incompressible block detection", () => {
+  it("stores random bytes and compresses text and zeros", () => {
+    assert.equal(looksIncompressible(crypto.randomBytes(65536)), true);
+    assert.equal(looksIncompressible(Buffer.alloc(65536)), false);
+    assert.equal(looksIncompressible(Buffer.from("kind: Deployment\nspec: {}\n".repeat(3000))), false);
+    // too small to judge: compressed normally
+    assert.equal(looksIncompressible(crypto.randomBytes(1000)), false);
+  });
 });

@@ -15,12 +15,32 @@ export const GZIP_BLOCK = 512 * 1024;
 const WINDOW = 32 * 1024;
 const HEADER = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0xff]);
 
+const SAMPLE = 8 * 1024;
+
+/**
+ * Whether a block looks incompressible (random data, already-compressed archives): three 8 KiB
+ * samples deflated at level 1 shrink by less than 3%. Such blocks are stored (deflate level 0)
+ * instead of costing a full level-6 search that gains nothing. The decision depends only on the
+ * block's bytes, so the output stays deterministic.
+ */
+export function looksIncompressible(block: Buffer): boolean {
+  if (block.length < 4 * SAMPLE) return false;
+  const mid = (block.length >> 1) - (SAMPLE >> 1);
+  const sample = Buffer.concat([
+    block.subarray(0, SAMPLE),
+    block.subarray(mid, mid + SAMPLE),
+    block.subarray(block.length - SAMPLE),
+  ]);
+  return zlib.deflateRawSync(sample, { level: 1 }).length > sample.length * 0.97;
+}
+
 function deflateBlock(
   block: Buffer,
   level: number,
   dictionary: Buffer | undefined,
   last: boolean,
 ): Promise<Buffer> {
+  if (looksIncompressible(block)) level = 0;
   return new Promise((resolve, reject) => {
     zlib.deflateRaw(
       block,
