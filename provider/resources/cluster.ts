@@ -76,9 +76,18 @@ export function clusterfileText(i: Pick<ClusterInputs, "clusterfile" | "name" | 
   const yaml = require("js-yaml") as typeof import("js-yaml");
   const cf = i.clusterfile;
   const overrideHosts = Boolean(i.masters || i.workers);
-  if (typeof cf === "string" && !overrideHosts) return cf;
   let docs: Array<Record<string, unknown>>;
-  if (typeof cf === "string") docs = (yaml.loadAll(cf) as unknown[]).filter((d): d is Record<string, unknown> => d !== null && typeof d === "object");
+  if (typeof cf === "string") {
+    try {
+      docs = (yaml.loadAll(cf) as unknown[]).filter((d): d is Record<string, unknown> => d !== null && typeof d === "object");
+    } catch {
+      return cf; // the Clusterfile loader reports the syntax error with its line
+    }
+    const c = docs.find((d) => d.kind === "Cluster");
+    const hasImage = Boolean((c?.spec as { image?: unknown } | undefined)?.image);
+    // Unchanged text keeps the line numbers of errors right.
+    if (!overrideHosts && (hasImage || !i.image || !c)) return cf;
+  }
   else if (cf && Array.isArray((cf as { documents?: unknown }).documents)) docs = structuredClone((cf as { documents: Array<Record<string, unknown>> }).documents);
   else if (cf && typeof cf === "object" && "kind" in cf) docs = [structuredClone(cf)];
   else docs = [{ apiVersion: "sealer.io/v2", kind: "Cluster", metadata: { name: i.name ?? "default" }, spec: { image: i.image, ...(cf ?? {}) } }];
@@ -87,8 +96,11 @@ export function clusterfileText(i: Pick<ClusterInputs, "clusterfile" | "name" | 
     cluster = { apiVersion: "sealer.io/v2", kind: "Cluster", metadata: { name: i.name ?? "default" }, spec: { image: i.image } };
     docs.unshift(cluster);
   }
+  const cspec = (cluster.spec ??= {}) as Record<string, unknown>;
+  // The image input stands in for a Clusterfile without one (the typed input wins anyway).
+  if (!cspec.image && i.image) cspec.image = i.image;
   if (overrideHosts) {
-    const spec = ((cluster.spec ??= {}) as Record<string, unknown>);
+    const spec = cspec;
     type RawHost = { ips?: string[]; roles?: string[] } & Record<string, unknown>;
     const known = (spec.hosts ?? []) as RawHost[];
     const entryFor = (ip: string, role: string): RawHost => {
