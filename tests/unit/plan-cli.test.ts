@@ -9,6 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { buildProgram } from "../../provider/cli/main";
 import { loadClusterfile } from "../../provider/core/clusterfile";
+import { templateEnvKeysOf } from "../../provider/core/exec/template-keys";
 import { imageFacts } from "../../provider/core/image/facts";
 import { OciLayout } from "../../provider/core/image/layout";
 import { buildImage } from "../../provider/core/image/builder";
@@ -67,6 +68,7 @@ describe("sealer plan (CLI) with a real image and the state store", function () 
     fs.writeFileSync(path.join(ctx, "bin", "kubeadm"), "#!/bin/sh\necho stand-in\n", { mode: 0o755 });
     fs.writeFileSync(path.join(ctx, "etc", "kubeadm.yml"), "kind: ClusterConfiguration\n");
     fs.writeFileSync(path.join(ctx, "web", "deploy.yaml"), "kind: Deployment\nmetadata: { name: web }\n");
+    fs.writeFileSync(path.join(ctx, "web", "scale.yaml.tmpl"), "replicas: {{ .WebReplicas }}\n");
     fs.writeFileSync(
       path.join(ctx, "Kubefile"),
       'FROM scratch\nLABEL cluster.alpha.sealer.io/cluster-runtime-version=v1.28.2\nCOPY bin bin\nCOPY etc etc\nAPP web local://web\nLAUNCH ["web"]\n',
@@ -75,7 +77,7 @@ describe("sealer plan (CLI) with a real image and the state store", function () 
     clusterfilePath = path.join(tmp, "Clusterfile");
     fs.writeFileSync(
       clusterfilePath,
-      "apiVersion: sealer.io/v2\nkind: Cluster\nmetadata: { name: cli-demo }\nspec:\n  image: test/plan-demo:1\n  ssh: { passwd: cli-secret-pw }\n  hosts:\n    - ips: [ 10.0.0.2 ]\n      roles: [ master ]\n    - ips: [ 10.0.0.3, 10.0.0.4 ]\n      roles: [ node ]\n",
+      "apiVersion: sealer.io/v2\nkind: Cluster\nmetadata: { name: cli-demo }\nspec:\n  image: test/plan-demo:1\n  env: [ WebReplicas=2, Unused=1 ]\n  ssh: { passwd: cli-secret-pw }\n  hosts:\n    - ips: [ 10.0.0.2 ]\n      roles: [ master ]\n    - ips: [ 10.0.0.3, 10.0.0.4 ]\n      roles: [ node ]\n",
     );
   });
   after(() => {
@@ -108,7 +110,9 @@ describe("sealer plan (CLI) with a real image and the state store", function () 
 
   it("reads the recorded state: zero steps after a recorded apply, then only what a changed app needs", async () => {
     const { spec } = loadClusterfile(fs.readFileSync(clusterfilePath, "utf8"));
-    const facts = await imageFacts(new OciLayout(dataPaths.store(tmp)), spec.image);
+    const layout = new OciLayout(dataPaths.store(tmp));
+    const facts = await imageFacts(layout, spec.image);
+    facts.templateEnvKeys ??= await templateEnvKeysOf(layout, facts);
     const d = { cluster: spec, image: facts };
     const state = recordAll({ version: 1, cluster: spec.name, hosts: {}, steps: {} }, plan(d), d);
     await saveState(state);
@@ -138,6 +142,50 @@ describe("sealer plan (CLI) with a real image and the state store", function () 
       ],
     );
     assert.match(lines[4] ?? "", /layer sha256:[0-9a-f]{12}… changed application\/apps\/web\//);
+  });
+
+  it("an env change re-runs only what reads the key (template keys read from the image)", async () => {
+    const text = fs.readFileSync(clusterfilePath, "utf8");
+    const other = path.join(tmp, "Clusterfile.env");
+    fs.writeFileSync(other, text.replace("Unused=1", "Unused=2"));
+    const unused = JSON.parse(await run(["plan", "-f", other, "--json"])) as { steps: Array<{ id: string }> };
+    assert.deepEqual(
+      unused.steps.map((s) => s.id),
+      [
+        "distribute:10.0.0.2",
+        "distribute:10.0.0.3",
+        "distribute:10.0.0.4",
+        "launch-app:web",
+        "save-clusterfile",
+      ],
+      "the app layer changed in the previous test and is still unapplied",
+    );
+    // Record the current image so only env differences remain.
+    const { spec } = loadClusterfile(text);
+    const layout = new OciLayout(dataPaths.store(tmp));
+    const facts = await imageFacts(layout, spec.image);
+    facts.templateEnvKeys ??= await templateEnvKeysOf(layout, facts);
+    assert.deepEqual(facts.templateEnvKeys, { "application/apps/web/scale.yaml.tmpl": ["WebReplicas"] });
+    const d = { cluster: spec, image: facts };
+    await saveState(recordAll((await loadState("cli-demo"))!, plan(d, (await loadState("cli-demo"))!), d));
+    assert.deepEqual(
+      JSON.parse(await run(["plan", "-f", other, "--json"])).steps.map((s: { id: string }) => s.id),
+      ["save-clusterfile"],
+    );
+    fs.writeFileSync(other, text.replace("WebReplicas=2", "WebReplicas=5"));
+    const web = JSON.parse(await run(["plan", "-f", other, "--json"])) as {
+      steps: Array<{ id: string; reason: string }>;
+    };
+    assert.deepEqual(
+      web.steps.map((s) => [s.id, s.reason]),
+      [
+        ["distribute:10.0.0.2", "env WebReplicas changed"],
+        ["distribute:10.0.0.3", "env WebReplicas changed"],
+        ["distribute:10.0.0.4", "env WebReplicas changed"],
+        ["launch-app:web", "env WebReplicas changed"],
+        ["save-clusterfile", "Clusterfile changed"],
+      ],
+    );
   });
 
   it("takes the flag form (IMAGE -m -n with ranges)", async () => {

@@ -2,6 +2,7 @@ import * as fs from "node:fs";
 import type { Command } from "commander";
 import { clusterFromFlags, loadClusterfile, type ClusterSpec } from "../../core/clusterfile";
 import { UserError, wrap } from "../../core/errors";
+import { templateEnvKeysOf } from "../../core/exec/template-keys";
 import { imageFacts } from "../../core/image/facts";
 import { OciLayout } from "../../core/image/layout";
 import { log } from "../../core/log";
@@ -92,6 +93,8 @@ export async function planCluster(
   let facts;
   try {
     facts = await imageFacts(layout, spec.image, opts.platform);
+    // The same facts apply uses (provider/core/apply.ts), so the plan shown is the plan run.
+    facts.templateEnvKeys ??= await templateEnvKeysOf(layout, facts);
   } catch (err) {
     if (err instanceof UserError) throw wrap(`image ${spec.image}`, err);
     throw new UserError(
