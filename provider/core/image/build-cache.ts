@@ -13,7 +13,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { readJsonIfExists, writeFileAtomic, writeJsonAtomic } from "../fsutil";
 import type { OciLayout } from "./layout";
-import type { LayerEntry } from "./layer";
+import { LayerEntry, readChunks } from "./layer";
 
 export interface CachedLayer {
   digest: string;
@@ -114,12 +114,19 @@ export class BuildCache {
 
   /** Hashes a file's content (recording it). */
   async hashFile(file: string): Promise<string> {
-    const known = await this.knownHash(file);
-    if (known) return known;
+    await this.load();
     const st = await fs.promises.stat(file, { bigint: true });
+    const rec = this.fileHashes[file];
+    if (
+      rec &&
+      Number(st.size) === rec[0] &&
+      String(st.mtimeNs) === rec[1] &&
+      String(st.ctimeNs) === rec[2] &&
+      String(st.ino) === rec[3]
+    )
+      return rec[4];
     const h = crypto.createHash("sha256");
-    for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 }))
-      h.update(chunk as Buffer);
+    for await (const chunk of readChunks(file, Number(st.size))) h.update(chunk);
     const sha = h.digest("hex");
     await this.recordHash(file, sha, st);
     return sha;

@@ -236,6 +236,31 @@ export function layerPaths(entryPaths: Array<{ path: string; type: TarEntryType 
   ).map((x) => x.path);
 }
 
+const SMALL_FILE = 1 << 20;
+
+/**
+ * A file's bytes in chunks: small files in one read of exactly their size (a stream would
+ * allocate a full high-water-mark buffer per file, which dominates on many small files), big
+ * ones in 1 MiB reads. Reads one byte past `expectedSize` so a grown file is noticed.
+ */
+export async function* readChunks(file: string, expectedSize: number): AsyncGenerator<Buffer> {
+  if (expectedSize < SMALL_FILE) {
+    yield await fs.promises.readFile(file);
+    return;
+  }
+  const fh = await fs.promises.open(file, "r");
+  try {
+    for (;;) {
+      const buf = Buffer.allocUnsafe(SMALL_FILE);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) return;
+      yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
 export interface WrittenLayer {
   /** Descriptor of the gzip blob, now in the store. */
   digest: string;
@@ -274,9 +299,7 @@ export async function writeLayer(
         if (n) yield e.data;
       } else if (e.source) {
         if (e.size > 0) {
-          const stream = fs.createReadStream(e.source, { highWaterMark: 1 << 20 });
-          for await (const chunk of stream) {
-            const b = chunk as Buffer;
+          for await (const b of readChunks(e.source, e.size)) {
             n += b.length;
             if (n > e.size) break;
             h?.update(b);
@@ -284,7 +307,6 @@ export async function writeLayer(
             bar.update(done);
             yield b;
           }
-          stream.destroy();
         }
       }
       if (n !== e.size)
