@@ -149,6 +149,13 @@ describe("impact table: Clusterfile fields", () => {
     ]);
   });
 
+  it("masters listed in another order -> kubeadm-config only (no VIP or registry churn)", () => {
+    check(d0, withCluster(clusterfile({ masters: [M[1] as string, M[0] as string] })), [
+      "kubeadm-config",
+      SAVE,
+    ]);
+  });
+
   it("worker removed -> clean-host then delete-node", () => {
     const p = check(d0, withCluster(clusterfile({ workers: [W[0] as string] })), [
       `clean-host:${W[1]}`,

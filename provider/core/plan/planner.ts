@@ -457,11 +457,9 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
         kind: "hook",
         hosts,
         extra: { phase, plugin: p.name },
-        parts: [
-          ...pluginPart(ctx, p),
-          { name: "hosts", hash: hash(hosts), desc: `hook hosts changed (${hosts.join(", ")})` },
-          ...(extraPart ? [extraPart] : []),
-        ],
+        // Keyed by the plugin (its scope included), not by the hosts it lands on: a cluster-phase
+        // hook has run for the cluster; new hosts get the scale-up phases instead.
+        parts: [...pluginPart(ctx, p), ...(extraPart ? [extraPart] : [])],
         deps: i > 0 ? [`hook:${phase}:${arr[i - 1]?.name}`, ...deps] : deps,
         newReason: `${phase} hook ${p.name} (${clusterNew})`,
       });
@@ -610,7 +608,7 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
   );
   const regClientShared = ctx.shared(
     "registry-hosts",
-    () => regHosts,
+    () => [...regHosts].sort(),
     `registry hosts changed (${regHosts.join(", ")})`,
   );
   for (const ip of ctx.all) {
@@ -825,9 +823,10 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
     n.deps = n.deps.flatMap((dep) => (dep === removalGate && n.id !== "delete-node" ? gateIfRemoval : [dep]));
 
   // ---- 8. workers: VIP to the masters, join (parallel), upgrade (batches)
+  // The VIP balances over the set of masters: their order does not matter.
   const vipPart = ctx.shared(
     "vip",
-    () => [ctx.masters, ctx.envOf("").IPvsVIPv4 ?? [DEFAULT_VIP], reg.localRegistry?.ha ?? false],
+    () => [[...ctx.masters].sort(), ctx.envOf("").IPvsVIPv4 ?? [DEFAULT_VIP], reg.localRegistry?.ha ?? false],
     `masters changed (${ctx.masters.join(", ")}): re-point the worker VIP`,
   );
   const upgradeWorkers = ctx.workers.filter((ip) => upgradeTargets.includes(ip));
