@@ -95,6 +95,45 @@ describe("clusterfile: loading", () => {
     assert.equal((spec.kubeadm.cluster?.networking as { dnsDomain: string }).dnsDomain, "cluster.local");
   });
 
+  it("accepts the shapes sealer's docs use (empty passwd, extra roles, host env with '-', ';' lists)", () => {
+    const text = `apiVersion: sealer.cloud/v2
+kind: Cluster
+metadata:
+  name: my-cluster
+spec:
+  image: kubernetes:v1.19.8
+  env:
+    - key1=value1
+    - key2=value2;value3
+  ssh:
+    passwd:
+    pk: /root/.ssh/id_rsa
+    pkPasswd: keypass
+    user: root
+    port: "2222"
+  hosts:
+    - ips: [ 192.168.0.2 ]
+      roles: [ master ]
+      env:
+        - etcd-dir=/data/etcd
+      ssh:
+        user: admin
+        passwd: hostpass
+        port: "22"
+    - ips: [ 192.168.0.3 ]
+      roles: [ node,db ]
+`;
+    const { spec, warnings } = loadClusterfile(text);
+    assert.deepEqual(warnings, []);
+    assert.deepEqual(spec.env, { key1: ["value1"], key2: ["value2", "value3"] });
+    assert.equal(spec.ssh.passwd, undefined);
+    assert.deepEqual(hostSsh(spec, "192.168.0.2").user, "admin");
+    assert.deepEqual(hostSsh(spec, "192.168.0.2").port, 22);
+    assert.deepEqual(hostSsh(spec, "192.168.0.3").port, 2222);
+    assert.equal(hostEnv(spec, "192.168.0.2")["etcd-dir"], "/data/etcd");
+    assert.deepEqual(spec.hosts[1]?.roles, ["db", "node"]);
+  });
+
   it("fills defaults (ssh root:22, registry sea.hub:5000 HA, dataRoot /var/lib/sealer)", () => {
     const { spec } = loadClusterfile(fixture("minimal.yaml"));
     assert.equal(spec.ssh.user, "root");
