@@ -73,7 +73,19 @@ export async function runHook(ctx: ExecContext, step: Extract<Step, { kind: "hoo
       return;
     }
     case "LABEL":
-    case "TAINT":
+    case "TAINT": {
+      // data: lines "IP k=v,k2=v2" (LABEL) or "IP k=v:Effect[,...]" with a trailing "-" removing (TAINT), as sealer's legacy plugins.
+      const cmds: string[] = [];
+      for (const line of plugin.data.split("\n")) {
+        const [ip, spec] = line.trim().split(/\s+/, 2);
+        if (!ip || !spec || !step.hosts.includes(ip)) continue;
+        const node = shellQuote(await ctx.nodeName(ip));
+        const items = spec.split(",").filter(Boolean).map(shellQuote).join(" ");
+        cmds.push(plugin.type === "LABEL" ? `kubectl label node ${node} --overwrite ${items}` : `kubectl taint node ${node} --overwrite ${items}`);
+      }
+      if (cmds.length) await ctx.sh(ctx.master0, label, cmds.join(" && "));
+      return;
+    }
     case "CLUSTERCHECK":
     case "ETCD":
       throw new UserError(
