@@ -33,7 +33,7 @@ export function addHosts(spec: ClusterSpec, add: HostEdit): ClusterSpec {
   const problems: string[] = [];
   const m = canon(add.masters, "-m", problems);
   const n = canon(add.nodes, "-n", problems);
-  if (m.length + n.length === 0) problems.push("nothing to join: give -m IPs and/or -n IPs");
+  if (add.masters.length + add.nodes.length === 0) problems.push("nothing to join: give -m IPs and/or -n IPs");
   const existing = new Map(spec.hosts.flatMap((h) => h.ips.map((ip) => [ip, h.roles.includes("master") ? "master" : "node"] as const)));
   for (const ip of [...m, ...n]) {
     const role = existing.get(ip);
@@ -54,7 +54,7 @@ export function removeHosts(spec: ClusterSpec, remove: HostEdit): ClusterSpec {
   const problems: string[] = [];
   const m = canon(remove.masters, "-m", problems);
   const n = canon(remove.nodes, "-n", problems);
-  if (m.length + n.length === 0) problems.push("nothing to delete: give -m IPs and/or -n IPs (or -a to delete the whole cluster)");
+  if (remove.masters.length + remove.nodes.length === 0) problems.push("nothing to delete: give -m IPs and/or -n IPs (or -a to delete the whole cluster)");
   const ms = mastersOf(spec);
   const ws = workersOf(spec);
   for (const ip of m) {

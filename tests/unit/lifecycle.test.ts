@@ -1,0 +1,98 @@
+/** Pure parts of the lifecycle commands: host edits, output prefixes, checksums, SAN parsing, hook scope. */
+import * as assert from "node:assert/strict";
+import { clusterFromFlags, loadClusterfile } from "../../provider/core/clusterfile";
+import { UserError } from "../../provider/core/errors";
+import { checksumLine, parseChecksumFile, snapshotName } from "../../provider/core/lifecycle/backup";
+import { currentCertSans, parseAltNames } from "../../provider/core/lifecycle/cert";
+import { phaseHookSteps } from "../../provider/core/lifecycle/delete-all";
+import { prefixLines } from "../../provider/core/lifecycle/exec";
+import { addHosts, hostsByRole, removeHosts } from "../../provider/core/lifecycle/hosts-edit";
+
+const spec = clusterFromFlags({ image: "x:1", masters: "10.0.0.2,10.0.0.3", nodes: "10.0.0.5", clusterName: "c" });
+const ips = (s: typeof spec) => s.hosts.map((h) => `${h.ips[0]}:${h.roles.join("|")}`);
+
+describe("lifecycle: host edits", () => {
+  it("join appends masters after the existing ones (master0 stays) and workers", () => {
+    assert.deepEqual(ips(addHosts(spec, { masters: ["10.0.0.4"], nodes: ["10.0.0.6"] })), ["10.0.0.2:master", "10.0.0.3:master", "10.0.0.4:master", "10.0.0.5:node", "10.0.0.6:node"]);
+  });
+  const bad: Array<[string, () => unknown, string]> = [
+    ["already there", () => addHosts(spec, { masters: [], nodes: ["10.0.0.5"] }), "cannot join hosts to cluster c:\n - 10.0.0.5 is already in cluster c as node: nothing to join (to change its role, delete it first)"],
+    ["nothing", () => addHosts(spec, { masters: [], nodes: [] }), "cannot join hosts to cluster c:\n - nothing to join: give -m IPs and/or -n IPs"],
+    ["not an ip", () => addHosts(spec, { masters: ["10.0.0.300"], nodes: [] }), "cannot join hosts to cluster c:\n - -m 10.0.0.300: not an IP address"],
+    ["both roles", () => addHosts(spec, { masters: ["10.0.0.9"], nodes: ["10.0.0.9"] }), "cannot join hosts to cluster c:\n - 10.0.0.9 is given as master (-m) and as node (-n)"],
+    ["unknown", () => removeHosts(spec, { masters: [], nodes: ["10.0.0.9"] }), "cannot delete hosts from cluster c:\n - -n 10.0.0.9: no such host in cluster c (nodes: 10.0.0.5)"],
+    ["wrong role", () => removeHosts(spec, { masters: ["10.0.0.5"], nodes: [] }), "cannot delete hosts from cluster c:\n - -m 10.0.0.5: 10.0.0.5 is a node (worker) of cluster c, not a master: use -n 10.0.0.5"],
+    [
+      "last master",
+      () => removeHosts(spec, { masters: ["10.0.0.2", "10.0.0.3"], nodes: [] }),
+      "cannot delete hosts from cluster c:\n - removing 10.0.0.2, 10.0.0.3 would leave cluster c without a master (etcd and the API server run there); keep at least one master, or delete the whole cluster with sealer delete -a",
+    ],
+  ];
+  for (const [name, fn, msg] of bad)
+    it(`refuses: ${name}`, () =>
+      assert.throws(fn, (e: Error) => {
+        assert.ok(e instanceof UserError);
+        assert.equal(e.message, msg);
+        return true;
+      }));
+  it("delete removes the hosts and keeps the rest in order", () => {
+    assert.deepEqual(ips(removeHosts(spec, { masters: ["10.0.0.2"], nodes: ["10.0.0.5"] })), ["10.0.0.3:master"]);
+  });
+  it("hosts by role", () => {
+    assert.deepEqual(hostsByRole(spec), ["10.0.0.2", "10.0.0.3", "10.0.0.5"]);
+    assert.deepEqual(hostsByRole(spec, "node"), ["10.0.0.5"]);
+    assert.deepEqual(hostsByRole(spec, "master"), ["10.0.0.2", "10.0.0.3"]);
+    assert.throws(() => hostsByRole(spec, "db"), /-r db: no host of cluster c has role db \(roles: master, node\)/);
+  });
+});
+
+describe("lifecycle: output, checksums, SANs, hooks", () => {
+  it("prefixes every line with the host", () => {
+    assert.equal(prefixLines("10.0.0.2", "a\nb\n"), "[10.0.0.2] a\n[10.0.0.2] b\n");
+    assert.equal(prefixLines("10.0.0.2", "a"), "[10.0.0.2] a\n");
+    assert.equal(prefixLines("10.0.0.2", ""), "");
+  });
+  it("checksum files in sha256sum format", () => {
+    const hex = "a".repeat(64);
+    assert.equal(checksumLine(hex, "s.db"), `${hex}  s.db\n`);
+    assert.equal(parseChecksumFile(checksumLine(hex, "s.db")), hex);
+    assert.equal(parseChecksumFile("zz  s.db"), undefined);
+    assert.equal(snapshotName(new Date("2026-01-02T03:04:05.678Z")), "etcd-snapshot-20260102T030405Z.db");
+  });
+  it("alt names: DNS names and IPs, every problem reported", () => {
+    assert.deepEqual(parseAltNames("API.example.com, 10.0.0.1,10.0.0.1"), ["api.example.com", "10.0.0.1"]);
+    assert.throws(() => parseAltNames("bad_name,-x"), (e: Error) => e.message === '--alt-names:\n - "bad_name" is neither an IP address nor a DNS name\n - "-x" is neither an IP address nor a DNS name');
+    assert.deepEqual(currentCertSans({ CertSANs: ["a.b,c.d", "e.f"] }), ["a.b", "c.d", "e.f"]);
+  });
+  it("hook steps: name order, empty scope = every host given, role scope", () => {
+    const s = loadClusterfile(
+      `apiVersion: sealer.io/v2
+kind: Cluster
+metadata: { name: c }
+spec:
+  image: x:1
+  hosts: [ { ips: [ 10.0.0.2 ], roles: [ master ] }, { ips: [ 10.0.0.5 ], roles: [ node ] } ]
+---
+apiVersion: sealer.io/v2
+kind: Plugin
+metadata: { name: z-last }
+spec: { type: SHELL, action: pre-uninstall, data: "true" }
+---
+apiVersion: sealer.io/v2
+kind: Plugin
+metadata: { name: a-first }
+spec: { type: SHELL, action: pre-uninstall, scope: node, data: "true" }
+`,
+      { file: "Clusterfile" },
+    ).spec;
+    const roles = (ip: string) => (ip === "10.0.0.2" ? ["master"] : ["node"]);
+    const steps = phaseHookSteps(s, "pre-uninstall", ["10.0.0.2", "10.0.0.5"], roles, "delete");
+    assert.deepEqual(
+      steps.map((x) => [x.plugin, x.hosts]),
+      [
+        ["a-first", ["10.0.0.5"]],
+        ["z-last", ["10.0.0.2", "10.0.0.5"]],
+      ],
+    );
+  });
+});
