@@ -126,7 +126,7 @@ function b64url(b: Buffer | string): string {
 export async function startTokenServer(
   dir: string,
   users: Record<string, string>,
-  opts: { anonymousPull?: boolean } = {},
+  opts: { anonymousPull?: boolean; ttlSeconds?: number } = {},
 ): Promise<TokenServer> {
   fs.mkdirSync(dir, { recursive: true });
   const key = path.join(dir, "token.key");
@@ -188,7 +188,7 @@ export async function startTokenServer(
       iss: issuer,
       sub: user ?? "",
       aud: u.searchParams.get("service") ?? service,
-      exp: now + 300,
+      exp: now + (opts.ttlSeconds ?? 300),
       nbf: now - 10,
       iat: now,
       jti: crypto.randomBytes(8).toString("hex"),
@@ -199,7 +199,7 @@ export async function startTokenServer(
     const token = `${signingInput}.${b64url(sig)}`;
     res
       .writeHead(200, { "Content-Type": "application/json" })
-      .end(JSON.stringify({ token, access_token: token, expires_in: 300 }));
+      .end(JSON.stringify({ token, access_token: token, expires_in: opts.ttlSeconds ?? 300 }));
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const port = (server.address() as net.AddressInfo).port;
@@ -315,7 +315,7 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-export type FaultKind = "503" | "429" | "reset" | "truncate" | "corrupt";
+export type FaultKind = "503" | "429" | "401" | "reset" | "truncate" | "corrupt";
 
 export interface Fault {
   kind: FaultKind;
@@ -326,6 +326,8 @@ export interface Fault {
   times?: number;
   /** Let this many matching requests through first. */
   skip?: number;
+  /** Response headers for status faults (e.g. WWW-Authenticate for "401"). */
+  headers?: Record<string, string>;
 }
 
 export interface FaultProxy {
@@ -344,7 +346,7 @@ export interface FaultProxy {
 export async function startFaultProxy(upstreamPort: number): Promise<FaultProxy> {
   const logEntries: FaultProxy["log"] = [];
   const faults: Fault[] = [];
-  const take = (method: string, p: string): FaultKind | undefined => {
+  const take = (method: string, p: string): Fault | undefined => {
     const f = faults.find((x) => (x.times ?? 1) > 0 && (!x.method || x.method === method) && x.path.test(p));
     if (!f) return undefined;
     if ((f.skip ?? 0) > 0) {
@@ -352,18 +354,19 @@ export async function startFaultProxy(upstreamPort: number): Promise<FaultProxy>
       return undefined;
     }
     f.times = (f.times ?? 1) - 1;
-    return f.kind;
+    return f;
   };
   const sockets = new Set<net.Socket>();
   const server = http.createServer((req, res) => {
     const method = req.method ?? "GET";
     const p = req.url ?? "/";
-    const fault = take(method, p);
-    if (fault === "503" || fault === "429") {
+    const taken = take(method, p);
+    const fault = taken?.kind;
+    if (fault === "503" || fault === "429" || fault === "401") {
       logEntries.push({ method, path: p, outcome: fault });
       req.resume();
       res
-        .writeHead(Number(fault), { "Content-Type": "application/json" })
+        .writeHead(Number(fault), { "Content-Type": "application/json", ...(taken?.headers ?? {}) })
         .end(JSON.stringify({ errors: [{ code: "UNAVAILABLE", message: "injected" }] }));
       return;
     }
@@ -394,7 +397,8 @@ export async function startFaultProxy(upstreamPort: number): Promise<FaultProxy>
               // Half the body, then a clean FIN: the client sees a short response, not a reset
               // that could discard the bytes already sent.
               res.write(chunk.subarray(0, keep), () => {
-                if (done) res.socket?.end();
+                // A moment later, as a real network drop would: the client has read what came.
+                if (done) setTimeout(() => res.socket?.end(), 150);
               });
               if (done) ur.destroy();
             } else {

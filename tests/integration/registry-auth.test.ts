@@ -238,6 +238,66 @@ describe("registry auth, TLS and faults (docker-registry)", function () {
     });
   });
 
+  describe("bearer tokens that expire or are revoked", () => {
+    let tokens: TokenServer;
+    let reg: TestRegistry;
+    let proxy: FaultProxy;
+    before(async () => {
+      tokens = await startTokenServer(
+        path.join(work, "token-short"),
+        { bob: "token-pass-1" },
+        { ttlSeconds: 8 },
+      );
+      reg = await startRegistry({ token: tokens });
+      proxy = await startFaultProxy(reg.port);
+    });
+    after(async () => {
+      await proxy?.stop();
+      await reg?.stop();
+      await tokens?.stop();
+    });
+
+    it("renews a token before it expires, and on a 401 within the same request", async () => {
+      const client = await RegistryClient.open(proxy.host, {
+        home: home(),
+        credentials: { username: "bob", password: "token-pass-1" },
+        minRetryMs: 20,
+      });
+      try {
+        const r = await pushImage(`${proxy.host}/team/short:1`, { ...base(), store, source: "t:1", client });
+        assert.equal(r.blobsUploaded, 3);
+        let n = tokens.requests.length;
+        // expires_in 8 s: reused right away, renewed once half its life has passed.
+        await pushImage(`${proxy.host}/team/short:1`, { ...base(), store, source: "t:1", client });
+        assert.equal(tokens.requests.length, n);
+        await new Promise((res) => setTimeout(res, 4200));
+        await pushImage(`${proxy.host}/team/short:1`, { ...base(), store, source: "t:1", client });
+        assert.equal(tokens.requests.length, n + 1);
+        // A token revoked early (401 with a Bearer challenge) is replaced and the request re-sent.
+        n = tokens.requests.length;
+        proxy.faults.push({
+          kind: "401",
+          method: "HEAD",
+          path: /\/blobs\//,
+          headers: {
+            "WWW-Authenticate": `Bearer realm="${tokens.realm}",service="${tokens.service}",scope="repository:team/short:pull,push"`,
+          },
+        });
+        const again = await pushImage(`${proxy.host}/team/short:1`, {
+          ...base(),
+          store,
+          source: "t:1",
+          client,
+        });
+        assert.equal(again.blobsSkipped, 3);
+        assert.equal(proxy.faults[0]!.times, 0);
+        assert.equal(tokens.requests.length, n + 1);
+      } finally {
+        client.close();
+      }
+    });
+  });
+
   describe("faults injected by a proxy", () => {
     let reg: TestRegistry;
     let proxy: FaultProxy;

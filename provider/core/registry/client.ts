@@ -111,7 +111,8 @@ export class RegistryClient {
     | { scheme: "basic" }
     | { scheme: "bearer"; realm: string; service?: string }
     | undefined;
-  private readonly tokens = new Map<string, Promise<string>>();
+  /** Bearer tokens per scope set, with when they stop being usable. */
+  private readonly tokens = new Map<string, { token: Promise<string>; expiresAt: number }>();
   private pinging: Promise<void> | undefined;
 
   private constructor(
@@ -228,8 +229,7 @@ export class RegistryClient {
         );
       return;
     }
-    await this.fetchToken([], true);
-    const token = await this.token([]);
+    const { token } = await this.fetchToken([], true);
     const res = await this.raw("GET", `${this.base}/v2/`, { Authorization: `Bearer ${token}` });
     await readBody(res);
     if (res.statusCode !== 200)
@@ -245,16 +245,28 @@ export class RegistryClient {
 
   private async token(scopes: string[]): Promise<string> {
     const key = mergeScopes(scopes).join(" ");
-    let p = this.tokens.get(key);
-    if (!p) {
-      p = this.fetchToken(scopes, false);
-      this.tokens.set(key, p);
-      p.catch(() => this.tokens.delete(key));
-    }
-    return p;
+    const hit = this.tokens.get(key);
+    // Checked synchronously so concurrent requests share one renewal instead of racing.
+    if (hit && hit.expiresAt > Date.now()) return hit.token;
+    const entry: { token: Promise<string>; expiresAt: number } = {
+      token: Promise.resolve(""),
+      expiresAt: Infinity,
+    };
+    entry.token = this.fetchToken(scopes, false).then((r) => {
+      entry.expiresAt = r.expiresAt;
+      return r.token;
+    });
+    entry.token.catch(() => {
+      if (this.tokens.get(key) === entry) this.tokens.delete(key);
+    });
+    this.tokens.set(key, entry);
+    return entry.token;
   }
 
-  private async fetchToken(scopes: string[], loginCheck: boolean): Promise<string> {
+  private async fetchToken(
+    scopes: string[],
+    loginCheck: boolean,
+  ): Promise<{ token: string; expiresAt: number }> {
     const a = this.auth;
     if (a?.scheme !== "bearer") throw new Error("internal: token requested without a bearer challenge");
     const url = new URL(a.realm);
@@ -275,11 +287,17 @@ export class RegistryClient {
       throw new UserError(
         `token service ${url.host} for ${this.host} returned HTTP ${res.statusCode}: ${registryErrorText(body.toString())}`,
       );
-    const j = JSON.parse(body.toString("utf8")) as { token?: string; access_token?: string };
+    const j = JSON.parse(body.toString("utf8")) as {
+      token?: string;
+      access_token?: string;
+      expires_in?: number;
+    };
     const token = j.token ?? j.access_token;
     if (!token) throw new UserError(`token service ${url.host} for ${this.host} returned no token`);
     registerSecret(token);
-    return token;
+    // The spec's default lifetime is 60 s; renew 10 s early so a request never carries a stale one.
+    const lifetime = typeof j.expires_in === "number" && j.expires_in > 0 ? j.expires_in : 60;
+    return { token, expiresAt: Date.now() + (lifetime > 20 ? lifetime - 10 : lifetime / 2) * 1000 };
   }
 
   private async authHeader(scopes: string[]): Promise<Record<string, string>> {
@@ -312,6 +330,7 @@ export class RegistryClient {
           this.auth = { scheme: "bearer", realm: ch.realm, ...(ch.service ? { service: ch.service } : {}) };
           const scopes = mergeScopes([...(o.scopes ?? []), ...(ch.scope ? [ch.scope] : [])]);
           this.tokens.delete(scopes.join(" "));
+          this.tokens.delete(mergeScopes(o.scopes ?? []).join(" "));
           res = await this.raw(
             method,
             url,

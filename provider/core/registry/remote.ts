@@ -6,8 +6,6 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { TransientError, UserError, isTransient } from "../errors";
 import { acquireLock, readJsonIfExists, writeJsonAtomic } from "../fsutil";
 import { formatBytes, progress } from "../log";
@@ -170,28 +168,65 @@ export async function downloadBlob(
             for await (const c of fs.createReadStream(partial, { end: offset - 1 })) h.update(c as Buffer);
           hash = h;
           let got = offset;
-          const out = fs.createWriteStream(partial, { flags: offset > 0 ? "a" : "w", mode: 0o644 });
+          // Every byte received is on disk before an error surfaces (a stream pipeline may drop
+          // buffered writes when it is torn down), so a resume starts exactly where this stopped.
+          const fh = await fs.promises.open(partial, offset > 0 ? "a" : "w", 0o644);
+          let pending: Buffer[] = [];
+          let pendingBytes = 0;
+          const flush = async () => {
+            if (!pendingBytes) return;
+            const buf = Buffer.concat(pending, pendingBytes);
+            pending = [];
+            pendingBytes = 0;
+            await fh.write(buf);
+          };
           try {
-            await pipeline(
-              res.body,
-              new Transform({
-                transform(chunk: Buffer, _e, cb) {
-                  got += chunk.length;
-                  h.update(chunk);
-                  bar.update(got);
-                  cb(null, chunk);
-                },
-              }),
-              out,
-            );
+            // 'data' events (not an async iterator) so no received chunk is dropped when the
+            // connection breaks right after it: a destroyed stream discards unread buffers.
+            await new Promise<void>((resolve, reject) => {
+              let writing: Promise<void> = Promise.resolve();
+              res.body.on("data", (c: Buffer) => {
+                h.update(c);
+                got += c.length;
+                pending.push(c);
+                pendingBytes += c.length;
+                bar.update(got);
+                if (pendingBytes >= 1 << 20) {
+                  res.body.pause();
+                  writing = writing.then(flush).then(
+                    () => {
+                      res.body.resume();
+                    },
+                    (err: unknown) => {
+                      res.body.destroy(err as Error);
+                    },
+                  );
+                }
+              });
+              res.body.once("end", () => writing.then(flush).then(resolve, reject));
+              res.body.once("error", (err) => writing.then(flush).then(() => reject(err), reject));
+              // The connection may have broken before these listeners were attached.
+              if (res.body.errored) reject(res.body.errored);
+              else if (res.body.destroyed && !res.body.readableEnded)
+                reject(
+                  new TransientError(
+                    `connection to ${client.host} closed during the download of ${d.digest}`,
+                  ),
+                );
+            });
           } catch (err) {
             res.body.destroy();
+            await flush().catch(() => undefined);
             // Keep the partial file: the retry resumes from its end.
             if (isTransient(err)) throw err;
             throw new UserError(
               `downloading ${d.digest} of ${client.host}/${repo}: ${(err as Error).message}`,
-              { cause: err },
+              {
+                cause: err,
+              },
             );
+          } finally {
+            await fh.close();
           }
         }
         const size = await fs.promises.stat(partial).then(
