@@ -134,7 +134,7 @@ async function main(): Promise<void> {
         cluster: "bench",
         concurrency: count,
         onProgress: (p) => {
-          if (p.phase === "materialise") sendDone = Math.max(sendDone, Date.now() - t0);
+          if (p.phase === "sent") sendDone = Math.max(sendDone, Date.now() - t0);
         },
       }),
     );

@@ -248,11 +248,15 @@ describe("distribute layers (integration, local nodes)", function () {
       cluster: CLUSTER,
     });
     // Only the rest of the big blob went over the wire; the small one had finished before the cut.
-    assert.deepEqual(res.perHost[t.host], {
-      sentBlobs: 1,
-      sentBytes: sizeOf(big) - partial,
-      materialisedFrom: 3,
-    });
+    assert.equal(res.perHost[t.host]!.sentBlobs, 1);
+    assert.equal(res.perHost[t.host]!.sentBytes, sizeOf(big) - partial);
+    // The small layer was extracted while the big one was on the wire: when that finished before
+    // the cut, layers.json recorded it and extraction resumes at layer 5 (index 4); when the cut
+    // hit it mid-way, layers.json was gone and the rootfs is rebuilt (0). Either way it is right below.
+    assert.ok(
+      [0, 4].includes(res.perHost[t.host]!.materialisedFrom!),
+      String(res.perHost[t.host]!.materialisedFrom),
+    );
     const check = await execInNode(
       n,
       `cd ${ROOT}/blobs/sha256 && ls | grep -c partial; sha256sum ${big.slice(7)} | cut -c1-64; cat ${ROOT}/${CLUSTER}/rootfs/small.txt; wc -c < ${ROOT}/${CLUSTER}/rootfs/big.bin`,

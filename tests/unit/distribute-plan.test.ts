@@ -1,6 +1,7 @@
 import * as assert from "node:assert/strict";
 import {
   classifyWhiteout,
+  materialiseSteps,
   parseInventory,
   planMaterialise,
   receiveBlobScript,
@@ -51,6 +52,24 @@ describe("distribute: node inventory and rootfs plan (pure)", () => {
   it("refuses whiteouts that escape the rootfs", () => {
     assert.throws(() => classifyWhiteout("../.wh.passwd"), /unsafe whiteout entry/);
     assert.throws(() => classifyWhiteout("/etc/.wh.passwd"), /unsafe whiteout entry/);
+  });
+
+  it("keeps layers.json true at every cut: append records each layer, rebuild swaps at the end", () => {
+    const wh = { remove: ["x/y"], opaque: [] };
+    const app = materialiseSteps("/r", "c", [d("a"), d("b"), d("c")], { kind: "append", from: 1 });
+    assert.deepEqual(
+      app.layers.map((l) => l.index),
+      [1, 2],
+    );
+    const s1 = app.layers[0]!.script(wh);
+    assert.ok(s1.indexOf("rm -f /r/c/layers.json") < s1.indexOf("rm -rf /r/c/rootfs/x/y"));
+    assert.ok(s1.indexOf("tar -xf") < s1.indexOf(JSON.stringify({ layers: [d("a"), d("b")] })));
+    const reb = materialiseSteps("/r", "c", [d("a")], { kind: "rebuild" });
+    assert.ok(!reb.prologue.includes("layers.json"), reb.prologue);
+    assert.match(reb.layers[0]!.script(wh), /-C \/r\/c\/rootfs\.new /);
+    assert.ok(
+      reb.epilogue.indexOf("rm -f /r/c/layers.json") < reb.epilogue.indexOf("mv /r/c/rootfs.new /r/c/rootfs"),
+    );
   });
 
   it("resumes from the partial size and starts fresh at 0", () => {

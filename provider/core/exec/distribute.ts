@@ -17,7 +17,7 @@ import { CommandError, ConnectionLostError } from "../ssh";
 import {
   classifyWhiteout,
   inventoryScript,
-  materialiseScript,
+  materialiseSteps,
   parseInventory,
   planMaterialise,
   receiveBlobScript,
@@ -28,7 +28,9 @@ import type { SshPool, SshTarget } from "../ssh";
 
 export interface DistributeProgress {
   host: string;
-  phase: "list" | "send" | "verify" | "materialise" | "done";
+  /** list: reading the node's store; send: bytes of `digest` going out; sent: every missing blob is on the node and verified;
+   *  materialise: extracting `digest` into the rootfs; done: the host is finished. */
+  phase: "list" | "send" | "sent" | "materialise" | "done";
   digest?: string;
   bytes?: number;
   total?: number;
@@ -215,58 +217,127 @@ async function distributeToHost(
   const unique = [...new Set(opts.layers)];
   const missing = unique.filter((d) => !inv.complete.has(d.slice(7)));
   if (missing.length) hlog.info(`sending ${missing.length} of ${unique.length} layer blob(s)`);
-  for (const [i, d] of missing.entries()) {
-    const hex = d.slice(7);
-    const size = sizes.get(d)!;
-    let offset = inv.partial.get(hex) ?? 0;
-    if (offset > size) offset = 0;
-    for (let fresh = 0; ; fresh++) {
-      const step = `distribute: send layer ${i + 1}/${missing.length} ${d.slice(0, 19)}`;
-      if (offset > 0) hlog.info(`resuming ${d.slice(0, 19)} at byte ${offset} of ${size}`);
-      const base = stats.sentBytes;
-      try {
-        await pool.exec(t, receiveBlobScript(opts.dataRoot, hex, size, offset), {
-          step,
-          logLevel: "debug",
-          stdin:
-            offset < size ? fs.createReadStream(opts.layout.blobPath(d), { start: offset }) : Buffer.alloc(0),
-          onStdinBytes: (n) => {
-            stats.sentBytes = base + n;
-            progress?.({ host: t.host, phase: "send", digest: d, bytes: offset + n, total: size });
-          },
-        });
-        break;
-      } catch (err) {
-        // A corrupt partial (digest mismatch, or it changed size) is dropped and sent once more from byte 0.
-        if (err instanceof CommandError && (err.code === 92 || err.code === 93) && fresh === 0) {
-          hlog.warn(`${err.message.split("\n")[0]}; sending ${d.slice(0, 19)} again from the start`);
-          offset = 0;
-          continue;
-        }
-        throw err;
-      }
-    }
-    stats.sentBlobs++;
-  }
   const plan = planMaterialise(opts.layers, inv);
-  if (plan.kind === "none") {
-    progress?.({ host: t.host, phase: "done" });
-    return;
+
+  // Two chains on one host: the sender streams missing blobs one after another; the extractor
+  // unpacks layer k as soon as its blob is on the node, while layer k+1 is still on the wire.
+  let aborted = false;
+  const arrived = new Map<
+    string,
+    { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void }
+  >();
+  for (const d of missing) {
+    let resolve!: () => void;
+    let reject!: (e: unknown) => void;
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    promise.catch(() => undefined); // observed by the extractor, or not needed
+    arrived.set(d, { promise, resolve, reject });
   }
-  const from = plan.kind === "append" ? plan.from : 0;
-  const whiteouts = new Map<string, Whiteouts>();
-  for (const d of opts.layers.slice(from)) whiteouts.set(d, await whiteoutsOf(opts.layout, d));
-  progress?.({ host: t.host, phase: "materialise" });
-  hlog.info(
-    plan.kind === "append"
-      ? `extracting layers ${from + 1}..${opts.layers.length} onto the rootfs`
-      : `building the rootfs from ${opts.layers.length} layer(s)${inv.materialised ? " (a layer below the top changed)" : ""}`,
-  );
-  await pool.exec(t, "sh -s", {
-    stdin: materialiseScript(opts.dataRoot, opts.cluster, opts.layers, plan, whiteouts),
-    step: "distribute: materialise rootfs",
-    logLevel: "debug",
-  });
-  stats.materialisedFrom = from;
+  const sender = (async () => {
+    try {
+      for (const [i, d] of missing.entries()) {
+        if (aborted) throw ABORTED;
+        await sendBlob(
+          pool,
+          t,
+          opts,
+          d,
+          sizes.get(d)!,
+          inv.partial.get(d.slice(7)) ?? 0,
+          `${i + 1}/${missing.length}`,
+          stats,
+        );
+        stats.sentBlobs++;
+        arrived.get(d)!.resolve();
+      }
+      progress?.({ host: t.host, phase: "sent" });
+    } catch (err) {
+      for (const a of arrived.values()) a.reject(err);
+      throw err;
+    }
+  })();
+  const extractor = (async () => {
+    if (plan.kind === "none") return;
+    const from = plan.kind === "append" ? plan.from : 0;
+    const steps = materialiseSteps(opts.dataRoot, opts.cluster, opts.layers, plan);
+    hlog.info(
+      plan.kind === "append"
+        ? `extracting layers ${from + 1}..${opts.layers.length} onto the rootfs`
+        : `building the rootfs from ${opts.layers.length} layer(s)${inv.materialised ? " (the layers changed below the top)" : ""}`,
+    );
+    const step = "distribute: materialise rootfs";
+    await pool.exec(t, "sh -s", { stdin: steps.prologue, step, logLevel: "debug" });
+    for (const l of steps.layers) {
+      await arrived.get(l.digest)?.promise;
+      if (aborted) throw ABORTED;
+      progress?.({ host: t.host, phase: "materialise", digest: l.digest });
+      const wh = await whiteoutsOf(opts.layout, l.digest);
+      await pool.exec(t, "sh -s", {
+        stdin: l.script(wh),
+        step: `distribute: extract layer ${l.index + 1}/${opts.layers.length} ${l.digest.slice(0, 19)}`,
+        logLevel: "debug",
+      });
+    }
+    await pool.exec(t, "sh -s", { stdin: steps.epilogue, step, logLevel: "debug" });
+    stats.materialisedFrom = from;
+  })();
+  // Wait for both, so a retry never overlaps a chain still writing on the node; the sender's
+  // error (usually the cause) wins.
+  const [s1, s2] = await Promise.allSettled([
+    sender,
+    extractor.catch((e: unknown) => {
+      aborted = true;
+      throw e;
+    }),
+  ]);
+  if (s1.status === "rejected" && s1.reason !== ABORTED) throw s1.reason;
+  if (s2.status === "rejected") throw s2.reason;
   progress?.({ host: t.host, phase: "done" });
+}
+
+/** Thrown by one chain when the other failed first; never surfaces to the caller. */
+const ABORTED = new Error("stopped because the other chain failed");
+
+/** Streams one blob into the node's store, resuming from `partial` bytes; re-sends once from 0 if the partial was bad. */
+async function sendBlob(
+  pool: SshPool,
+  t: SshTarget,
+  opts: DistributeOptions,
+  d: string,
+  size: number,
+  partial: number,
+  nth: string,
+  stats: { sentBytes: number },
+): Promise<void> {
+  const hlog = log.forHost(t.host);
+  const hex = d.slice(7);
+  let offset = partial > size ? 0 : partial;
+  for (let fresh = 0; ; fresh++) {
+    if (offset > 0) hlog.info(`resuming ${d.slice(0, 19)} at byte ${offset} of ${size}`);
+    const base = stats.sentBytes;
+    try {
+      await pool.exec(t, receiveBlobScript(opts.dataRoot, hex, size, offset), {
+        step: `distribute: send layer ${nth} ${d.slice(0, 19)}`,
+        logLevel: "debug",
+        stdin:
+          offset < size ? fs.createReadStream(opts.layout.blobPath(d), { start: offset }) : Buffer.alloc(0),
+        onStdinBytes: (n) => {
+          stats.sentBytes = base + n;
+          opts.onProgress?.({ host: t.host, phase: "send", digest: d, bytes: offset + n, total: size });
+        },
+      });
+      return;
+    } catch (err) {
+      // A corrupt partial (digest mismatch, or it changed size) is dropped and sent once more from byte 0.
+      if (err instanceof CommandError && (err.code === 92 || err.code === 93) && fresh === 0) {
+        hlog.warn(`${err.message.split("\n")[0]}; sending ${d.slice(0, 19)} again from the start`);
+        offset = 0;
+        continue;
+      }
+      throw err;
+    }
+  }
 }

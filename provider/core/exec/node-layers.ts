@@ -89,20 +89,34 @@ export function planMaterialise(desired: string[], inv: NodeBlobInventory): Mate
   return { kind: "rebuild" };
 }
 
-/** Appends data to `<hex>.partial`, checks size and digest, renames to `<hex>`. Exit 91 short, 92 digest mismatch. */
+/**
+ * Appends stdin to `<hex>.partial`, checks size and digest, renames to `<hex>`.
+ * Exit 91: short (the partial is kept for the next resume); 92: digest mismatch (the partial is
+ * removed); 93: the partial changed size since it was listed (removed).
+ * The digest is computed while the bytes arrive (`tee` into a fifo read by sha256sum, after the
+ * bytes already on disk), so verifying costs no second pass over the blob.
+ */
 export function receiveBlobScript(dataRoot: string, hex: string, size: number, offset: number): string {
   const dir = nodePaths(dataRoot, "x").blobs;
   return [
     `set -e`,
     `mkdir -p ${q(dir)}`,
     `cd ${q(dir)}`,
+    `rm -f ${hex}.fifo.* ${hex}.sum.*`,
     offset === 0
       ? `: > ${hex}.partial`
       : `[ "$(wc -c < ${hex}.partial)" -eq ${offset} ] || { echo "partial upload of sha256:${hex} changed size under us" >&2; rm -f ${hex}.partial; exit 93; }`,
-    `cat >> ${hex}.partial`,
+    `fifo=${hex}.fifo.$$; sum=${hex}.sum.$$`,
+    `mkfifo "$fifo"`,
+    `( { head -c ${offset} ${hex}.partial; cat "$fifo"; } | sha256sum > "$sum" ) &`,
+    `hasher=$!`,
+    `tee -a ${hex}.partial > "$fifo"`,
+    `wait "$hasher"`,
+    `rm -f "$fifo"`,
     `got=$(wc -c < ${hex}.partial)`,
-    `if [ "$got" -ne ${size} ]; then echo "short transfer of sha256:${hex}: $got of ${size} bytes" >&2; exit 91; fi`,
-    `if ! echo "${hex}  ${hex}.partial" | sha256sum -c --status; then rm -f ${hex}.partial; echo "digest mismatch for sha256:${hex}: the received bytes were removed" >&2; exit 92; fi`,
+    `if [ "$got" -ne ${size} ]; then rm -f "$sum"; echo "short transfer of sha256:${hex}: $got of ${size} bytes" >&2; exit 91; fi`,
+    `actual=$(cut -c1-64 "$sum"); rm -f "$sum"`,
+    `if [ "$actual" != ${hex} ]; then rm -f ${hex}.partial; echo "digest mismatch for sha256:${hex} (got sha256:$actual): the received bytes were removed" >&2; exit 92; fi`,
     `mv -f ${hex}.partial ${hex}`,
   ].join("\n");
 }
@@ -120,37 +134,63 @@ function layerScript(blobsDir: string, target: string, digest: string, wh: White
   return lines;
 }
 
-/** The sh script that materialises `desired` per `plan`; ends by writing layers.json atomically. */
-export function materialiseScript(
+export interface MaterialiseSteps {
+  /** Prepares the target dir (a fresh `rootfs.new` for a rebuild). */
+  prologue: string;
+  /** One script per layer to extract, in order, starting at `from`. */
+  layers: Array<{ index: number; digest: string; script: (wh: Whiteouts) => string }>;
+  /** Swaps a rebuilt rootfs in and writes layers.json atomically. */
+  epilogue: string;
+}
+
+/**
+ * The sh scripts that bring the rootfs to `desired` per `plan`. They are separate so layer k can
+ * be extracted while layer k+1 is still on the wire.
+ *
+ * layers.json always tells the truth, whenever a run is cut:
+ * - append: each layer script drops layers.json, extracts, then records the layers now in the
+ *   rootfs, so a cut between layers resumes with an append and a cut inside one rebuilds;
+ * - rebuild: the new tree grows in `rootfs.new` while the old rootfs and its layers.json stay
+ *   as they were; the epilogue drops layers.json, swaps the trees and writes the new list.
+ */
+export function materialiseSteps(
   dataRoot: string,
   cluster: string,
   desired: string[],
   plan: Exclude<Materialise, { kind: "none" }>,
-  whiteouts: Map<string, Whiteouts>,
-): string {
+): MaterialiseSteps {
   const p = nodePaths(dataRoot, cluster);
-  const json = JSON.stringify({ layers: desired });
-  const lines = [`set -e`, `mkdir -p ${q(p.clusterDir)}`, `rm -f ${q(p.layersJson)}`];
   const from = plan.kind === "append" ? plan.from : 0;
   const target = plan.kind === "append" ? p.rootfs : p.rootfs + ".new";
-  if (plan.kind === "rebuild") lines.push(`rm -rf ${q(target)}`, `mkdir -p ${q(target)}`);
-  for (let i = from; i < desired.length; i++) {
-    const d = desired[i]!;
-    lines.push(`echo "extracting layer ${i + 1}/${desired.length} ${d.slice(0, 19)}"`);
-    lines.push(...layerScript(p.blobs, target, d, whiteouts.get(d) ?? { remove: [], opaque: [] }));
-  }
+  const writeList = (layers: string[]) => [
+    `printf '%s\\n' ${q(JSON.stringify({ layers }))} > ${q(p.layersJson + ".tmp")}`,
+    `mv -f ${q(p.layersJson + ".tmp")} ${q(p.layersJson)}`,
+  ];
+  const prologue = [`set -e`, `mkdir -p ${q(p.clusterDir)}`];
+  if (plan.kind === "rebuild") prologue.push(`rm -rf ${q(target)}`, `mkdir -p ${q(target)}`);
+  const layers = desired.slice(from).map((digest, k) => ({
+    index: from + k,
+    digest,
+    script: (wh: Whiteouts) =>
+      [
+        `set -e`,
+        ...(plan.kind === "append" ? [`rm -f ${q(p.layersJson)}`] : []),
+        ...layerScript(p.blobs, target, digest, wh),
+        ...(plan.kind === "append" ? writeList(desired.slice(0, from + k + 1)) : []),
+      ].join("\n") + "\n",
+  }));
+  const epilogue = [`set -e`];
   if (plan.kind === "rebuild")
-    lines.push(
+    epilogue.push(
+      `rm -f ${q(p.layersJson)}`,
       `rm -rf ${q(p.rootfs + ".old")}`,
       `if [ -d ${q(p.rootfs)} ]; then mv ${q(p.rootfs)} ${q(p.rootfs + ".old")}; fi`,
       `mv ${q(target)} ${q(p.rootfs)}`,
+      ...writeList(desired),
       `rm -rf ${q(p.rootfs + ".old")}`,
     );
-  lines.push(
-    `printf '%s\\n' ${q(json)} > ${q(p.layersJson + ".tmp")}`,
-    `mv -f ${q(p.layersJson + ".tmp")} ${q(p.layersJson)}`,
-  );
-  return lines.join("\n") + "\n";
+  else epilogue.push(...writeList(desired));
+  return { prologue: prologue.join("\n") + "\n", layers, epilogue: epilogue.join("\n") + "\n" };
 }
 
 /** Validates and splits a tar entry name into a whiteout, or undefined for ordinary entries. Throws on unsafe names. */
