@@ -7,7 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { AddressInfo } from "node:net";
 import { setLogSink } from "../../provider/core/log";
-import { buildImage, BuildOptions } from "../../provider/core/image/builder";
+import { buildImage, BuildOptions, parseKeyValues } from "../../provider/core/image/builder";
 import { OciLayout } from "../../provider/core/image/layout";
 import { materializeLayers } from "../../provider/core/image/materialize";
 import { detectAppType } from "../../provider/core/image/metadata";
@@ -557,5 +557,38 @@ describe("build: APP from a URL and multi-platform", () => {
     const facts = await imageFacts(layout, "test/app:1", "linux/arm64");
     assert.equal(facts.manifestDigest, arm.manifestDigest);
     assert.deepEqual(facts.platforms, ["linux/amd64", "linux/arm64"]);
+  });
+});
+
+describe("build: flag parsing", () => {
+  const ok: Array<[string[], Record<string, string>]> = [
+    [[], {}],
+    [["a=1", "b=x=y", "c="], { a: "1", b: "x=y", c: "" }],
+    [["a=1", "a=2"], { a: "2" }],
+  ];
+  for (const [items, want] of ok)
+    it(`parses ${JSON.stringify(items)}`, () => assert.deepEqual(parseKeyValues(items, "--build-arg"), want));
+  it("reports every malformed item at once", () => {
+    assert.throws(() => parseKeyValues(["novalue"], "--label"), {
+      message: '--label "novalue" must be KEY=VALUE',
+    });
+    assert.throws(() => parseKeyValues(["a", "=b", "c=1"], "--build-arg"), {
+      message:
+        'bad --build-arg values:\n - --build-arg "a" must be KEY=VALUE\n - --build-arg "=b" must be KEY=VALUE',
+    });
+  });
+  it("refuses a platform given twice and a malformed one", async () => {
+    await assert.rejects(build("flags", { context: FIXTURE, platforms: ["linux/amd64", "linux/amd64"] }), {
+      message: "--platform lists linux/amd64 twice",
+    });
+    await assert.rejects(build("flags", { context: FIXTURE, platforms: ["amd64"] }), {
+      message: 'invalid platform "amd64": use os/arch[/variant], e.g. linux/amd64',
+    });
+  });
+  it("names the Kubefile it cannot read", async () => {
+    const missing = path.join(tmp, "nowhere", "Kubefile");
+    await assert.rejects(build("flags", { context: tmp, kubefile: missing }), {
+      message: `cannot read Kubefile ${missing}; pass it with -f or put a Kubefile in the context directory`,
+    });
   });
 });

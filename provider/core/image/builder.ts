@@ -383,12 +383,21 @@ class PlatformBuilder {
       const bytes = entries.reduce((n, e) => n + (e.type === "file" ? e.size : 0), 0);
       const bar = progress(`hashing ${label}`, bytes);
       let done = 0;
-      const tree = await entriesDigest(entries, async (e) => {
-        const h = await hashOf(e);
-        done += e.size;
-        bar.update(done);
-        return h;
-      });
+      // Hash with a few files in flight (overlaps file I/O), then digest in entry order.
+      const hashes = new Map<string, string>();
+      const files = entries.filter((e) => e.type === "file" && e.source);
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: Math.min(8, files.length) }, async () => {
+          while (next < files.length) {
+            const e = files[next++] as LayerEntry;
+            hashes.set(e.path, await hashOf(e));
+            done += e.size;
+            bar.update(done);
+          }
+        }),
+      );
+      const tree = await entriesDigest(entries, async (e) => hashes.get(e.path) ?? (await hashOf(e)));
       bar.end();
       const key = cacheKey(this.parentKey, text, tree);
       const hit = await this.cache.get(key);
