@@ -196,7 +196,9 @@ async function applyLayer(
         const target = await ensureParent(targetRel);
         const real = await fs.promises.realpath(target).catch(() => "");
         if (!real || (real !== root && !real.startsWith(root + path.sep)))
-          throw new UserError(`layer ${digest}: hard link "${rel}" points at "${h.linkname}", which is missing or outside the rootfs`);
+          throw new UserError(
+            `layer ${digest}: hard link "${rel}" points at "${h.linkname}", which is missing or outside the rootfs`,
+          );
         await fs.promises.link(real, abs);
         return;
       }
