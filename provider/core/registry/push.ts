@@ -116,7 +116,7 @@ export async function pushImage(reference: string, opts: PushOptions): Promise<P
       await pushManifestBlobs(top);
     }
     await putManifest(top, ref.tag ?? ref.digest ?? "latest");
-    log.info(
+    log.debug(
       `pushed ${displayRef(ref)} to ${client.host}: ${stats.uploaded} blobs uploaded (${formatBytes(stats.bytes)}), ${stats.skipped} already present, ${stats.mounted} mounted`,
     );
     return {
