@@ -25,6 +25,11 @@ export interface ClusterImageArgs {
   push?: pulumi.Input<boolean>;
   /** Credentials for the push (else the stored `sealer login`). */
   registryAuth?: pulumi.Input<RegistryAuth>;
+  /**
+   * Build during preview too (default true), under a preview name in the local store, so a
+   * Cluster's preview knows the new digest and lists the exact steps it will run.
+   */
+  buildOnPreview?: pulumi.Input<boolean>;
 }
 
 /** Computed by the provider's check; never taken from the program. */

@@ -5,6 +5,14 @@
  * check hashes the build inputs (every context file's path, exec bit and content, the Kubefile,
  * ARGs, labels, platforms, build mode) into `contentHash`, so diff is a string comparison and the
  * image is rebuilt exactly when something it is built from changed.
+ *
+ * Build on preview (default on, as @pulumi/docker-build does): check also builds the image
+ * (reproducible, so its digest is what `up` will produce; the build cache makes repeats cheap)
+ * under a preview name, localhost/sealer-preview/<repository>:<hash>, and adds `reference`,
+ * `digest` and `layers` to the checked inputs. The engine previews an update of a dynamic
+ * resource with its checked inputs as outputs, so a Cluster using this image sees the new digest
+ * during `pulumi preview` and can list the exact steps a one-layer change causes. Preview names
+ * are removed when the resource is created, updated or deleted.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -36,6 +44,7 @@ export interface ClusterImageInputs {
   push?: boolean;
   registryAuth?: { username: string; password: string };
   contentHash?: string;
+  buildOnPreview?: boolean;
   providerVersion?: string;
 }
 
@@ -148,6 +157,7 @@ export function normaliseInputs(news: ClusterImageInputs): ClusterImageInputs {
     buildMode: news.buildMode && news.buildMode !== "full" ? news.buildMode : undefined,
     noCache: news.noCache || undefined,
     push: news.push || undefined,
+    buildOnPreview: news.buildOnPreview === false ? false : undefined,
     registryAuth: news.registryAuth,
     providerVersion: news.providerVersion,
   }) as ClusterImageInputs;
@@ -238,6 +248,47 @@ async function build(inputs: ClusterImageInputs): Promise<Omit<ClusterImageOutpu
   };
 }
 
+export const PREVIEW_REPO = "localhost/sealer-preview";
+
+/** localhost/sealer-preview/<repository of tag>:<16 hex of the content hash>. */
+export function previewTag(tag: string, contentHash: string): string {
+  const { parseReference } = require("../core/image/reference") as typeof import("../core/image/reference");
+  const r = parseReference(tag);
+  return `${PREVIEW_REPO}/${r.domain.replace(/[^a-z0-9]+/g, "-")}/${r.path}:${contentHash.replace(/^sha256:/, "").slice(0, 16)}`;
+}
+
+/** Builds (or finds, when this content was built before) the image under its preview name. */
+async function previewBuild(inputs: ClusterImageInputs, contentHash: string): Promise<{ reference: string; digest: string; layers: string[] }> {
+  const { normalizeReference } = require("../core/image/reference") as typeof import("../core/image/reference");
+  const name = previewTag(inputs.tag, contentHash);
+  const layout = store();
+  await layout.init();
+  let desc = await layout.resolve(name);
+  if (!desc) {
+    const { buildImage } = require("../core/image/builder") as BuilderModule;
+    await buildImage({
+      kubefile: kubefilePath(inputs),
+      context: path.resolve(inputs.context),
+      tag: name,
+      buildArgs: inputs.buildArgs,
+      labels: inputs.labels,
+      platforms: inputs.platforms,
+      buildMode: inputs.buildMode,
+    });
+    desc = await layout.resolve(name);
+  }
+  const { imageFacts } = require("../core/image/facts") as FactsModule;
+  const facts = await imageFacts(layout, name);
+  return { reference: normalizeReference(inputs.tag), digest: desc!.digest, layers: facts.layers.map((l) => l.digest) };
+}
+
+/** Removes the preview names of this image's repository (the blobs stay for the build cache). */
+async function dropPreviewRefs(tag: string): Promise<void> {
+  const layout = store();
+  const prefix = previewTag(tag, "0").replace(/:[^:]*$/, ":");
+  for (const { ref } of await layout.listRefs()) if (ref.startsWith(prefix)) await layout.removeRef(ref);
+}
+
 async function push(inputs: ClusterImageInputs, reference: string): Promise<void> {
   const { pushImage } = require("../core/registry/push") as PushModule;
   const layout = store();
@@ -272,6 +323,9 @@ export const provider = {
     // Unknown context/Kubefile/args during preview: the hash is unknown too (shown as computed).
     const hashable = [news.context, news.kubefile, news.buildArgs, news.labels, news.platforms, news.buildMode];
     inputs.contentHash = containsUnknown(hashable) ? UNKNOWN : hashBuildInputs(news);
+    if (news.buildOnPreview !== false && !isUnknown(inputs.contentHash) && !isUnknown(news.tag)) {
+      Object.assign(inputs, await previewBuild(news, inputs.contentHash as string));
+    }
     // Keep secret inputs in their envelope if the engine sent them so.
     if (newsRaw.registryAuth !== undefined) inputs.registryAuth = newsRaw.registryAuth;
     return { inputs };
@@ -295,7 +349,10 @@ export const provider = {
   },
 
   async create(inputsRaw: Record<string, unknown>) {
-    return buildAndPush(undefined, reveal(inputsRaw) as unknown as ClusterImageInputs);
+    const inputs = reveal(inputsRaw) as unknown as ClusterImageInputs;
+    const res = await buildAndPush(undefined, inputs);
+    await dropPreviewRefs(inputs.tag);
+    return res;
   },
 
   async read(id: string, props: Record<string, unknown>) {
@@ -308,6 +365,8 @@ export const provider = {
     const olds = reveal(oldsRaw) as unknown as ClusterImageOutputs;
     const news = reveal(newsRaw) as unknown as ClusterImageInputs;
     const { outs } = await buildAndPush(id, news);
+    await dropPreviewRefs(news.tag);
+    if (olds.tag && olds.tag !== news.tag) await dropPreviewRefs(olds.tag);
     // A new tag: the old name no longer belongs to this resource.
     if (olds.reference && olds.reference !== outs.reference) await removeOurRef(olds.reference, olds.digest);
     return { outs };
@@ -316,6 +375,7 @@ export const provider = {
   async delete(_id: string, propsRaw: Record<string, unknown>) {
     const p = reveal(propsRaw) as unknown as Partial<ClusterImageOutputs>;
     if (p.reference && p.digest) await removeOurRef(p.reference, p.digest);
+    if (p.tag) await dropPreviewRefs(p.tag);
   },
 };
 

@@ -194,11 +194,24 @@ function outputsOf(i: ClusterInputs, spec: ClusterSpec, applied: AppliedState, r
 // ---- planning ----
 
 /** The image facts exactly as applyCluster computes them (template env map included), so preview = apply. */
-async function factsOf(image: string, expectDigest: string | undefined): Promise<ImageFacts> {
+async function factsOf(image: string, expectDigest: string | undefined, opts: { previewById?: boolean } = {}): Promise<ImageFacts> {
   const { imageFacts } = require("../core/image/facts") as FactsModule;
   const { templateEnvKeysOf } = require("../core/exec/template-keys") as typeof import("../core/exec/template-keys");
   const layout = store();
-  const f = await imageFacts(layout, image);
+  let f = await imageFacts(layout, image).catch((err: unknown) => {
+    if (expectDigest && opts.previewById) return undefined; // a first preview: only the preview build exists
+    throw err;
+  });
+  // During a preview the ClusterImage has built the new image under its preview name only
+  // (the tag moves at `up`): plan against that image, by digest, under the real name.
+  if (opts.previewById && expectDigest && f?.manifestDigest !== expectDigest) {
+    const byId = await imageFacts(layout, expectDigest).catch(() => undefined);
+    if (byId) {
+      const { normalizeReference } = require("../core/image/reference") as typeof import("../core/image/reference");
+      f = { ...byId, reference: f?.reference ?? normalizeReference(image) };
+    }
+  }
+  if (!f) throw new Error(`image ${image} is not in the local store`);
   f.templateEnvKeys ??= await templateEnvKeysOf(layout, f);
   if (expectDigest && f.manifestDigest !== expectDigest) {
     const { UserError } = require("../core/errors") as typeof import("../core/errors");
@@ -293,7 +306,7 @@ export const provider = {
     if (olds.clusterName && spec.name !== olds.clusterName) replaces.push("name");
     if ((olds.applied?.dataRoot ?? specDataRootOf(olds)) !== spec.dataRoot) replaces.push("dataRoot");
     if (replaces.length > 0) return { changes: true, replaces, deleteBeforeReplace: true };
-    const p = planner().plan({ cluster: spec, image: await factsOf(spec.image, news.imageDigest) }, olds.applied ?? emptyApplied(spec.name));
+    const p = planner().plan({ cluster: spec, image: await factsOf(spec.image, news.imageDigest, { previewById: true }) }, olds.applied ?? emptyApplied(spec.name));
     // The planner knows more identity fields than name and data root (kubeadm networking...).
     if (p.replace) return { changes: true, replaces: ["clusterfile"], deleteBeforeReplace: true };
     const codeChanged = !sameValue(olds.providerVersion, news.providerVersion);
@@ -354,7 +367,7 @@ function withOldSecrets(o: ClusterOutputs): AppliedState {
  * earlier runs), else the old inputs fully applied, else nothing applied yet (create).
  */
 async function previewPlan(spec: ClusterSpec, news: ClusterInputs, olds: ClusterInputs): Promise<string[]> {
-  const image = await factsOf(spec.image, news.imageDigest);
+  const image = await factsOf(spec.image, news.imageDigest, { previewById: true });
   let applied = await localApplied(spec.name);
   if (!applied && olds && olds.image && !containsUnknown(olds)) {
     const { spec: oldSpec } = specOf(olds);

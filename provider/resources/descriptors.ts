@@ -174,6 +174,11 @@ export const resources: Record<"ClusterImage" | "Infra" | "Cluster", ResourceDes
       noCache: { type: bool, description: "Ignore the build cache." },
       push: { type: bool, description: "Push the image to its registry after building." },
       registryAuth: { type: ref("RegistryAuth"), description: "Credentials for the push (else the stored login)." },
+      buildOnPreview: {
+        type: bool,
+        description:
+          "Build during preview too (default true): the preview then knows the new digest, so a Cluster's preview lists the exact steps. The build goes to a preview name in the local store (localhost/sealer-preview/...), removed by the next create/update.",
+      },
       contentHash: {
         type: str,
         description: "Computed in check: sha256 over the context files, the Kubefile and the build settings. Do not set.",

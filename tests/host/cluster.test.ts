@@ -87,14 +87,24 @@ describe("host: Cluster on local nodes under the dynamic provider host", functio
     if (d.changes === "some") img = { id: img.id, inputs, outs: (await host.update(IMG_URN, img.id, plain(img.outs), inputs, img.inputs)).properties };
   }
 
-  async function clusterInputs(workers: LocalNode[]): Promise<Props> {
+  /**
+   * `pulumi preview` of the image: check (which builds under the preview name) and diff. The
+   * engine previews an update of a dynamic resource with the checked inputs as its outputs.
+   */
+  async function previewImage(): Promise<Props> {
+    const { inputs } = await host.check(IMG_URN, img.inputs, await imageInputs());
+    const d = await host.diff(IMG_URN, img.id, plain(img.outs), inputs, img.inputs);
+    return d.changes === "some" ? inputs : img.outs;
+  }
+
+  async function clusterInputs(workers: LocalNode[], image: Props = img.outs): Promise<Props> {
     return plain(
       await sdkInputs(
         () =>
           new Cluster("c", {
             name: "hostc",
-            image: img.outs.reference as string,
-            imageDigest: img.outs.digest as string,
+            image: image.reference as string,
+            imageDigest: image.digest as string,
             masters: [master.ip],
             workers: workers.map((w) => w.ip),
             ssh: { privateKey: key },
@@ -137,12 +147,26 @@ describe("host: Cluster on local nodes under the dynamic provider host", functio
     assert.deepEqual(d, { changes: "none", replaces: [], deleteBeforeReplace: false });
   });
 
-  it("one app file changed: the plan and the update have only that app's steps", async () => {
+  it("one app file changed: the preview lists only that app's steps, and up runs exactly those", async () => {
     fs.writeFileSync(path.join(ctx, "web/web.yaml"), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\ndata:\n  v: "2"\n');
+    // pulumi preview: the image is built under its preview name; the cluster plans against it.
+    const previewed = await previewImage();
+    assert.notEqual(previewed.digest, img.outs.digest, "the preview knows the new digest");
+    const preview = await host.check(CL_URN, cl.inputs, await clusterInputs([w1], previewed));
+    const previewDiff = await host.diff(CL_URN, cl.id, plain(cl.outs), preview.inputs, cl.inputs);
+    assert.deepEqual(previewDiff, { changes: "some", replaces: [], deleteBeforeReplace: false });
+    // What `pulumi preview --diff` shows for this change (docs/pulumi.md is written from it).
+    process.stderr.write(
+      `preview --diff material:\n` +
+        JSON.stringify({ contentHash: [img.inputs.contentHash, previewed.contentHash], digest: [img.outs.digest, previewed.digest], layers: [img.outs.layers, previewed.layers], plan: preview.inputs.plan }, null, 1) +
+        "\n",
+    );
+    // pulumi up: the image is rebuilt (same digest as previewed), then the cluster.
     await upImage();
+    assert.equal(img.outs.digest, previewed.digest, "the build at up has the digest the preview announced");
     const { inputs } = await host.check(CL_URN, cl.inputs, await clusterInputs([w1]));
+    assert.deepEqual(inputs.plan, preview.inputs.plan, "up plans what the preview showed");
     const planned = ids(inputs.plan);
-    process.stderr.write(`plan after a web change:\n${(inputs.plan as string[]).map((l) => `  ${l}`).join("\n")}\n`);
     assert.ok(planned.includes("launch-app:web"), planned.join("\n"));
     assert.ok(!planned.includes("launch-app:db"), "db is unchanged");
     for (const id of planned) assert.match(id, /^(distribute|launch-app:web|save-clusterfile)/, `unexpected step ${id}`);

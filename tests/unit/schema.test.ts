@@ -30,7 +30,7 @@ type OutputKeys<C> = Record<Exclude<{ [K in keyof C]: C[K] extends pulumi.Output
 // Compile-time lists: `satisfies` fails the build when an interface gains or loses a key.
 const sdk = {
   ClusterImage: {
-    args: { context: true, tag: true, kubefile: true, buildArgs: true, labels: true, platforms: true, buildMode: true, noCache: true, push: true, registryAuth: true } satisfies Keys<ClusterImageArgs>,
+    args: { context: true, tag: true, kubefile: true, buildArgs: true, labels: true, platforms: true, buildMode: true, noCache: true, push: true, registryAuth: true, buildOnPreview: true } satisfies Keys<ClusterImageArgs>,
     required: { context: true, tag: true } satisfies Req<ClusterImageArgs>,
     outputs: { reference: true, digest: true, layers: true, metadata: true, containerImages: true, pushed: true, contentHash: true, tag: true } satisfies OutputKeys<ClusterImage>,
     sdkOnly: [] as string[],
