@@ -560,6 +560,23 @@ describe("build: APP from a URL and multi-platform", () => {
   });
 });
 
+describe("build: context checks", () => {
+  it("refuses context files named like OCI whiteouts", async () => {
+    const ctx = context("whname", {
+      Kubefile: "FROM scratch\nCOPY files etc\n",
+      "files/.wh.secret": "x",
+      "files/ok": "y",
+    });
+    await assert.rejects(build("whname-home", { context: ctx }), (err: Error) => {
+      assert.match(
+        err.message,
+        /Kubefile:2: "etc\/\.wh\.secret" cannot go into an image: names starting with \.wh\. mark deletions in OCI layers; rename it$/,
+      );
+      return true;
+    });
+  });
+});
+
 describe("build: flag parsing", () => {
   const ok: Array<[string[], Record<string, string>]> = [
     [[], {}],

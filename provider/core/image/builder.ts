@@ -34,6 +34,7 @@ import {
   LayerEntry,
   normalizeDest,
   OPAQUE_WHITEOUT,
+  refuseWhiteoutNames,
   walkTree,
   withAncestors,
   writeLayer,
@@ -477,6 +478,7 @@ class PlatformBuilder {
         );
       await walkTree(abs, st.isDirectory() ? appDir : `${appDir}/${path.basename(abs)}`, map);
     }
+    refuseWhiteoutNames([...map.keys()], this.where(ins));
     map.set(`${appDir}/`, { path: `${appDir}/`, type: "dir", mode: 0o755, size: 0 });
     // Re-declaring an app (here or in a base image) replaces its directory, not merges into it.
     if (this.appNamesSoFar.has(ins.name))

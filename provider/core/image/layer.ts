@@ -193,7 +193,17 @@ export async function collectCopyEntries(
       await walkTree(real, target, entries);
     }
   }
+  refuseWhiteoutNames([...entries.keys()], where);
   return withAncestors([...entries.values()]);
+}
+
+/** Names starting with ".wh." mean "deleted" in an OCI layer: a context file may not use them. */
+export function refuseWhiteoutNames(paths: string[], where: string): void {
+  const bad = paths.filter((p) => path.posix.basename(p.replace(/\/$/, "")).startsWith(WHITEOUT_PREFIX));
+  if (bad.length)
+    throw new UserError(
+      `${where}: ${bad.map((b) => `"${b}"`).join(", ")} cannot go into an image: names starting with ${WHITEOUT_PREFIX} mark deletions in OCI layers; rename ${bad.length === 1 ? "it" : "them"}`,
+    );
 }
 
 /** Adds dir entries for all ancestors not already present and sorts. */
