@@ -58,6 +58,12 @@ describe("host: ClusterImage under the dynamic provider host", function () {
     assert.deepEqual(failures, []);
     assert.match(inputs.contentHash as string, /^sha256:[0-9a-f]{64}$/);
     assert.equal(inputs.__provider, news.__provider);
+    // Built on preview: the checked inputs already carry what `up` will produce.
+    assert.match(inputs.digest as string, /^sha256:[0-9a-f]{64}$/);
+    assert.equal(inputs.reference, "docker.io/host-test/app:1");
+    const layout = new OciLayout(path.join(home, "store"));
+    assert.ok((await layout.listRefs()).some((r) => r.ref.startsWith("localhost/sealer-preview/docker-io/host-test/app:")));
+    assert.equal(await layout.resolve("docker.io/host-test/app:1"), undefined, "a preview does not move the tag");
     stored = inputs;
   });
 
@@ -72,6 +78,13 @@ describe("host: ClusterImage under the dynamic provider host", function () {
     assert.deepEqual(plain(outs.registryAuth), { username: "u", password: "s3cret" });
     assert.equal(outs.pushed, false);
     assert.equal(outs.__provider, stored.__provider);
+    assert.equal(outs.digest, stored.digest, "the build at create has the digest the preview announced");
+    const refs = (await new OciLayout(path.join(home, "store")).listRefs()).map((r) => r.ref);
+    assert.deepEqual(
+      refs.filter((r) => r.startsWith("localhost/sealer-preview/")),
+      [],
+      "preview names are gone after create",
+    );
   });
 
   it("same program: check gives the same inputs and diff says no changes", async () => {
