@@ -1,4 +1,5 @@
 import * as assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -67,6 +68,59 @@ describe("container image discovery", () => {
       assert.throws(
         () => discoverImages(fixture(), { imageListFiles: [path.join(dir, "nope")] }),
         /--image-list .*nope: no such file/,
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("renders packaged subcharts (.tgz) with the parent's values; refuses entries that escape", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sealer-tgz-"));
+    try {
+      const w = (rel: string, text: string) => {
+        fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+        fs.writeFileSync(path.join(dir, rel), text);
+      };
+      w("src/db/Chart.yaml", "apiVersion: v2\nname: db\nversion: 1.2.3\n");
+      w("src/db/values.yaml", "image: {repository: postgres, tag: '15'}\n");
+      w(
+        "src/db/templates/sts.yaml",
+        "kind: StatefulSet\nspec:\n  template:\n    spec:\n      containers:\n        - name: db\n          image: {{ .Values.image.repository }}:{{ .Values.image.tag }}\n",
+      );
+      w(
+        "root/charts/app/Chart.yaml",
+        "apiVersion: v2\nname: app\nversion: 0.1.0\ndependencies:\n  - {name: db, version: 1.2.3}\n",
+      );
+      w("root/charts/app/values.yaml", "db:\n  image: {tag: '16'}\n");
+      fs.mkdirSync(path.join(dir, "root/charts/app/charts"), { recursive: true });
+      execFileSync("tar", [
+        "-czf",
+        path.join(dir, "root/charts/app/charts/db-1.2.3.tgz"),
+        "-C",
+        path.join(dir, "src"),
+        "db",
+      ]);
+      const d = discoverImages(path.join(dir, "root"));
+      assert.deepEqual(
+        d.images.map((i) => [i.image, i.source]),
+        [["postgres:16", "charts/app/charts/db-1.2.3.tgz/templates/sts.yaml (rendered with default values)"]],
+      );
+      assert.deepEqual(d.problems, []);
+      // An archive whose entry climbs out of the chart is refused, not written.
+      w("evil/x/Chart.yaml", "name: x\n");
+      execFileSync("tar", [
+        "-czf",
+        path.join(dir, "root/charts/app/charts/x.tgz"),
+        "-C",
+        path.join(dir, "evil"),
+        "--transform",
+        "s,^x,../../x,",
+        "x",
+      ]);
+      const d2 = discoverImages(path.join(dir, "root"));
+      assert.match(
+        d2.problems.join("\n"),
+        /charts\/app\/charts\/x\.tgz: archive entry "\.\.\/\.\.\/x\/Chart.yaml" escapes the chart/,
       );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

@@ -5,7 +5,9 @@
  * reason) and skipped; the others still render.
  */
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
+import * as zlib from "node:zlib";
 import * as yaml from "js-yaml";
 import { Parsed, TemplateError, parseTemplate, render } from "./go-template";
 
@@ -70,119 +72,188 @@ export function renderChart(root: string, chartRel: string, releaseName?: string
   const problems: string[] = [];
   const defines = new Map<string, Parsed["nodes"]>();
   const units: ChartUnit[] = [];
-
-  const load = (dir: string, rel: string, values: Record<string, unknown>) => {
-    const meta = readYaml(path.join(dir, "Chart.yaml"));
-    const unit: ChartUnit = { dir, meta, values, templates: [] };
-    units.push(unit);
-    for (const f of walkFiles(path.join(dir, "templates"))) {
-      const frel = path.join(rel, path.relative(dir, f));
-      try {
-        const parsed = parseTemplate(fs.readFileSync(f, "utf8"));
-        for (const [k, v] of parsed.defines) defines.set(k, v);
-        const base = path.basename(f);
-        if (!base.startsWith("_") && base !== "NOTES.txt" && /\.(ya?ml|tpl|json)$/.test(base))
-          unit.templates.push({ file: frel, parsed });
-      } catch (err) {
-        problems.push(`${frel}: ${(err as Error).message}`);
-      }
-    }
-    const deps =
-      (meta.dependencies as Array<{ name?: string; alias?: string; condition?: string }> | undefined) ?? [];
-    const subDir = path.join(dir, "charts");
-    if (!fs.existsSync(subDir)) return;
-    for (const e of fs
-      .readdirSync(subDir, { withFileTypes: true })
-      .sort((a, b) => a.name.localeCompare(b.name))) {
-      const srel = path.join(rel, "charts", e.name);
-      if (e.isFile() && /\.tgz$/.test(e.name)) {
-        problems.push(
-          `${srel}: packaged subcharts are not rendered (unpack it into ${path.join(rel, "charts")}/ or list its images in manifests/imageList)`,
-        );
-        continue;
-      }
-      if (!e.isDirectory() || !fs.existsSync(path.join(subDir, e.name, "Chart.yaml"))) continue;
-      const subMeta = readYaml(path.join(subDir, e.name, "Chart.yaml"));
-      const name = String(subMeta.name ?? e.name);
-      const dep = deps.find((d) => d.name === name);
-      const key = dep?.alias ?? name;
-      if (dep?.condition) {
-        const enabled = dep.condition.split(",").map((c) =>
-          c
-            .trim()
-            .split(".")
-            .reduce<unknown>(
-              (v, k) => (v && typeof v === "object" ? (v as Record<string, unknown>)[k] : undefined),
-              values,
-            ),
-        );
-        if (enabled.some((x) => x === false)) continue;
-      }
-      const subValues = mergeValues(readYaml(path.join(subDir, e.name, "values.yaml")), values[key]);
-      if (values.global !== undefined)
-        subValues.global = mergeValues((subValues.global as Record<string, unknown>) ?? {}, values.global);
-      load(path.join(subDir, e.name), srel, subValues);
-    }
+  const scratchDirs: string[] = [];
+  const scratch = () => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), "sealer-chart-"));
+    scratchDirs.push(d);
+    return d;
   };
+  try {
+    return renderUnits();
+  } finally {
+    for (const d of scratchDirs) fs.rmSync(d, { recursive: true, force: true });
+  }
 
-  let rootValues: Record<string, unknown>;
-  try {
-    rootValues = readYaml(path.join(root, chartRel, "values.yaml"));
-  } catch (err) {
-    return {
-      files: [],
-      problems: [`${path.join(chartRel, "values.yaml")}: not valid YAML (${(err as Error).message})`],
+  function renderUnits(): ChartRender {
+    const load = (dir: string, rel: string, values: Record<string, unknown>) => {
+      const meta = readYaml(path.join(dir, "Chart.yaml"));
+      const unit: ChartUnit = { dir, meta, values, templates: [] };
+      units.push(unit);
+      for (const f of walkFiles(path.join(dir, "templates"))) {
+        const frel = path.join(rel, path.relative(dir, f));
+        try {
+          const parsed = parseTemplate(fs.readFileSync(f, "utf8"));
+          for (const [k, v] of parsed.defines) defines.set(k, v);
+          const base = path.basename(f);
+          if (!base.startsWith("_") && base !== "NOTES.txt" && /\.(ya?ml|tpl|json)$/.test(base))
+            unit.templates.push({ file: frel, parsed });
+        } catch (err) {
+          problems.push(`${frel}: ${(err as Error).message}`);
+        }
+      }
+      const deps =
+        (meta.dependencies as Array<{ name?: string; alias?: string; condition?: string }> | undefined) ?? [];
+      const subDir = path.join(dir, "charts");
+      if (!fs.existsSync(subDir)) return;
+      for (const e of fs
+        .readdirSync(subDir, { withFileTypes: true })
+        .sort((a, b) => a.name.localeCompare(b.name))) {
+        const srel = path.join(rel, "charts", e.name);
+        let chartDir = path.join(subDir, e.name);
+        if (e.isFile() && /\.tgz$/.test(e.name)) {
+          // A packaged dependency (what `helm dependency build` leaves): unpacked to a temp dir.
+          try {
+            chartDir = unpackChart(path.join(subDir, e.name), scratch());
+          } catch (err) {
+            problems.push(`${srel}: ${(err as Error).message}`);
+            continue;
+          }
+        } else if (!e.isDirectory()) continue;
+        if (!fs.existsSync(path.join(chartDir, "Chart.yaml"))) continue;
+        const subMeta = readYaml(path.join(chartDir, "Chart.yaml"));
+        const name = String(subMeta.name ?? e.name);
+        const dep = deps.find((d) => d.name === name);
+        const key = dep?.alias ?? name;
+        if (dep?.condition) {
+          const enabled = dep.condition.split(",").map((c) =>
+            c
+              .trim()
+              .split(".")
+              .reduce<unknown>(
+                (v, k) => (v && typeof v === "object" ? (v as Record<string, unknown>)[k] : undefined),
+                values,
+              ),
+          );
+          if (enabled.some((x) => x === false)) continue;
+        }
+        const subValues = mergeValues(readYaml(path.join(chartDir, "values.yaml")), values[key]);
+        if (values.global !== undefined)
+          subValues.global = mergeValues((subValues.global as Record<string, unknown>) ?? {}, values.global);
+        load(chartDir, srel, subValues);
+      }
     };
-  }
-  try {
-    load(path.join(root, chartRel), chartRel, rootValues);
-  } catch (err) {
-    problems.push(`${chartRel}: ${(err as Error).message}`);
-  }
-  const files: RenderedFile[] = [];
-  const release = String(releaseName ?? units[0]?.meta.name ?? path.basename(chartRel));
-  for (const u of units) {
-    const chartDir = u.dir;
-    const dotBase = {
-      Values: u.values,
-      Chart: chartObject(u.meta),
-      Release: {
-        Name: release,
-        Namespace: "default",
-        Service: "Helm",
-        IsInstall: true,
-        IsUpgrade: false,
-        Revision: 1,
-      },
-      Capabilities: {
-        KubeVersion: { Version: "v1.25.0", Major: "1", Minor: "25", GitVersion: "v1.25.0" },
-        APIVersions: { Has: () => true },
-        HelmVersion: { Version: "v3.12.0" },
-      },
-      Files: {
-        Get: (name: unknown) => {
-          const p = path.resolve(chartDir, String(name));
-          return p.startsWith(chartDir + path.sep) && fs.existsSync(p) ? fs.readFileSync(p, "utf8") : "";
+
+    let rootValues: Record<string, unknown>;
+    try {
+      rootValues = readYaml(path.join(root, chartRel, "values.yaml"));
+    } catch (err) {
+      return {
+        files: [],
+        problems: [`${path.join(chartRel, "values.yaml")}: not valid YAML (${(err as Error).message})`],
+      };
+    }
+    try {
+      load(path.join(root, chartRel), chartRel, rootValues);
+    } catch (err) {
+      problems.push(`${chartRel}: ${(err as Error).message}`);
+    }
+    const files: RenderedFile[] = [];
+    const release = String(releaseName ?? units[0]?.meta.name ?? path.basename(chartRel));
+    for (const u of units) {
+      const chartDir = u.dir;
+      const dotBase = {
+        Values: u.values,
+        Chart: chartObject(u.meta),
+        Release: {
+          Name: release,
+          Namespace: "default",
+          Service: "Helm",
+          IsInstall: true,
+          IsUpgrade: false,
+          Revision: 1,
         },
-      },
-    };
-    for (const t of u.templates) {
-      try {
-        const content = render(
-          t.parsed,
-          {
-            ...dotBase,
-            Template: { Name: t.file, BasePath: path.join(path.basename(chartDir), "templates") },
+        Capabilities: {
+          KubeVersion: { Version: "v1.25.0", Major: "1", Minor: "25", GitVersion: "v1.25.0" },
+          APIVersions: { Has: () => true },
+          HelmVersion: { Version: "v3.12.0" },
+        },
+        Files: {
+          Get: (name: unknown) => {
+            const p = path.resolve(chartDir, String(name));
+            return p.startsWith(chartDir + path.sep) && fs.existsSync(p) ? fs.readFileSync(p, "utf8") : "";
           },
-          { defines },
-        );
-        files.push({ file: t.file, content });
-      } catch (err) {
-        problems.push(
-          `${t.file}: ${err instanceof TemplateError ? err.message : `could not render (${(err as Error).message})`}`,
-        );
+        },
+      };
+      for (const t of u.templates) {
+        try {
+          const content = render(
+            t.parsed,
+            {
+              ...dotBase,
+              Template: { Name: t.file, BasePath: path.join(path.basename(chartDir), "templates") },
+            },
+            { defines },
+          );
+          files.push({ file: t.file, content });
+        } catch (err) {
+          problems.push(
+            `${t.file}: ${err instanceof TemplateError ? err.message : `could not render (${(err as Error).message})`}`,
+          );
+        }
       }
     }
+    return { files, problems };
   }
-  return { files, problems };
+}
+
+/**
+ * Unpacks a chart archive (.tgz) into `into` and returns the chart's directory. Only regular
+ * files are written, and only under `into` (no absolute paths, no `..`): the archive is data.
+ */
+export function unpackChart(tgz: string, into: string): string {
+  let tar: Buffer;
+  try {
+    tar = zlib.gunzipSync(fs.readFileSync(tgz));
+  } catch (err) {
+    throw new Error(`not a gzip archive (${(err as Error).message})`);
+  }
+  let off = 0;
+  let longName: string | undefined;
+  let paxPath: string | undefined;
+  const roots = new Set<string>();
+  while (off + 512 <= tar.length) {
+    const h = tar.subarray(off, off + 512);
+    if (h.every((b) => b === 0)) break;
+    const str = (a: number, b: number) => h.subarray(a, b).toString("utf8").replace(/\0.*$/s, "");
+    const size = parseInt(str(124, 136).trim() || "0", 8);
+    const type = String.fromCharCode(h[156] ?? 0);
+    const prefix = str(345, 500);
+    let name = longName ?? paxPath ?? (prefix ? `${prefix}/${str(0, 100)}` : str(0, 100));
+    const body = tar.subarray(off + 512, off + 512 + size);
+    off += 512 + Math.ceil(size / 512) * 512;
+    if (type === "L") {
+      longName = body.toString("utf8").replace(/\0.*$/s, "");
+      continue;
+    }
+    if (type === "x") {
+      const m = /(?:^|\n)\d+ path=([^\n]*)\n/.exec(body.toString("utf8"));
+      paxPath = m?.[1];
+      continue;
+    }
+    longName = undefined;
+    paxPath = undefined;
+    if (type !== "0" && type !== "\0") continue;
+    name = path.posix.normalize(name);
+    if (name.startsWith("/") || name === ".." || name.startsWith("../"))
+      throw new Error(`archive entry "${name}" escapes the chart`);
+    const dest = path.join(into, name);
+    fs.mkdirSync(path.dirname(dest), { recursive: true });
+    fs.writeFileSync(dest, body);
+    roots.add(name.split("/")[0] ?? "");
+  }
+  const dir = [...roots]
+    .map((r) => path.join(into, r))
+    .find((d) => fs.existsSync(path.join(d, "Chart.yaml")));
+  if (!dir) throw new Error("archive holds no <chart>/Chart.yaml");
+  return dir;
 }
