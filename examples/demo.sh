@@ -22,6 +22,7 @@ if [ -z "${SEALER_HOME:-}" ]; then
   own_home=true
 fi
 export SEALER_HOME
+started=$(date +%s)
 name=demo$(printf '%04x' $(($$ % 65536)))
 work=$(mktemp -d /tmp/sealer-demo-work-XXXXXX)
 cleanup() {
@@ -41,17 +42,17 @@ cp -r examples/app "$work/app"
 sealer build --build-mode lite -t sandbox-app:1 "$work/app"
 sealer images
 
-say "create 3 local nodes ($name-1..3): network namespaces with their own sshd"
-sealer nodes create --count 3 --name "$name" --json >"$work/nodes.json"
+say "create 3 local nodes ($name-1..3): network namespaces with their own sshd, a sudo user 'deploy'"
+sealer nodes create --count 3 --name "$name" --user deploy --sudo --json >"$work/nodes.json"
 ips=($(node -e 'for (const n of JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))) console.log(n.ip)' "$work/nodes.json"))
 key=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))[0].keyPath)' "$work/nodes.json")
 m0=${ips[0]}
 echo "master0 ${ips[0]}, workers ${ips[1]} ${ips[2]}"
-on_m0() { ssh -q -i "$key" -o UserKnownHostsFile="$SEALER_HOME/known_hosts" -o StrictHostKeyChecking=yes "root@$m0" "$@"; }
+on_m0() { ssh -q -i "$key" -o UserKnownHostsFile="$SEALER_HOME/known_hosts" -o StrictHostKeyChecking=yes "deploy@$m0" "$@"; }
 
 say "sealer run: the whole install pipeline"
-sealer run sandbox-app:1 -m "$m0" -n "${ips[1]},${ips[2]}" --pk "$key" --cluster-name demo -e Greeting=hello
-on_m0 'PATH=/var/lib/sealer/demo/rootfs/bin:$PATH kubectl get nodes'
+sealer run sandbox-app:1 -m "$m0" -n "${ips[1]},${ips[2]}" -u deploy --pk "$key" --cluster-name demo -e Greeting=hello
+on_m0 'sudo /var/lib/sealer/demo/rootfs/bin/kubectl get nodes'
 
 say "sealer apply -f Clusterfile: the same cluster, now with worker labels and taints"
 cat >"$work/Clusterfile" <<CF
@@ -61,7 +62,7 @@ metadata: { name: demo }
 spec:
   image: sandbox-app:1
   env: [ "Greeting=hello" ]
-  ssh: { user: root, pk: $key }
+  ssh: { user: deploy, pk: $key }
   hosts:
     - { ips: [ $m0 ], roles: [ master ] }
     - { ips: [ ${ips[1]}, ${ips[2]} ], roles: [ node ], labels: { disk: ssd }, taints: [ "dedicated=batch:NoSchedule" ] }
@@ -81,13 +82,13 @@ sealer apply -f "$work/Clusterfile" --json
 
 say "journals of the stand-in tools on each node"
 for ip in "${ips[@]}"; do
-  ssh -q -i "$key" -o UserKnownHostsFile="$SEALER_HOME/known_hosts" -o StrictHostKeyChecking=yes "root@$ip" cat /var/log/sealer-sandbox/journal.jsonl |
+  ssh -q -i "$key" -o UserKnownHostsFile="$SEALER_HOME/known_hosts" -o StrictHostKeyChecking=yes "deploy@$ip" cat /var/log/sealer-sandbox/journal.jsonl |
     node -e '
-      const lines = require("fs").readFileSync(0, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+      const lines = require("fs").readFileSync(0, "utf8").trim().split("\n").map((l) => JSON.parse(l)).filter((l) => l.ts >= Number(process.argv[2]));
       const count = {};
       for (const l of lines) { const k = `${l.tool} ${l.argv[0] ?? ""}`.trim(); count[k] = (count[k] ?? 0) + 1; }
       console.log(`${process.argv[1]}: ` + Object.entries(count).map(([k, v]) => `${k} x${v}`).join(", "));
-    ' "$ip"
+    ' "$ip" "$started"
 done
-on_m0 'PATH=/var/lib/sealer/demo/rootfs/bin:$PATH kubectl get nodes -o wide'
+on_m0 'sudo /var/lib/sealer/demo/rootfs/bin/kubectl get nodes -o wide'
 say "demo finished"
