@@ -1,8 +1,18 @@
 // The SDK: what users import. Resource classes, their Args and output types, and the library
-// entry points the CLI uses too.
-export { parseReference, normalizeReference } from "../provider/core/image/reference";
+// entry points the CLI is built on (the same core the resources use).
 export { ClusterImage, type ClusterImageArgs } from "./cluster-image";
 export { Infra, type InfraArgs } from "./infra";
 export { Cluster, type ClusterArgs } from "./cluster";
 export type { Host, Ssh, RegistryAuth, NodeGroup, LocalInfra, AlicloudInfra, ImageMetadata, AppMetadata, Step } from "./types";
 export { buildSchema } from "../provider/resources/schema";
+
+// Library entry points.
+export { parseReference, normalizeReference } from "../provider/core/image/reference";
+export { buildImage, type BuildOptions, type BuildResult } from "../provider/core/image/builder";
+export { imageFacts } from "../provider/core/image/facts";
+export { pushImage } from "../provider/core/registry/push";
+export { loadClusterfile } from "../provider/core/clusterfile/load";
+export { plan as planCluster, recordStep, type Desired } from "../provider/core/plan/planner";
+export { applyCluster, deleteCluster, type ApplyOptions, type ApplyResult } from "../provider/core/apply";
+export type { ClusterSpec } from "../provider/core/clusterfile/types";
+export type { Plan, AppliedState, ImageFacts } from "../provider/core/plan/types";
