@@ -37,6 +37,8 @@ const execFileP = promisify(execFile);
 const OVERLAY_DIRS = ["etc", "usr", "var", "opt", "root", "home"];
 /** The host key's path inside a node (in the node's copy-on-write /etc). */
 const NODE_HOST_KEY = "/etc/ssh/sealer_node_host_ed25519_key";
+/** PATH for commands run inside a node without SSH (what a root login on a fresh Debian host has). */
+const NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 export function localNodesDir(home = sealerHome()): string {
   return path.join(home, "local-nodes");
@@ -366,6 +368,14 @@ function nodeSetupScript(stateDir: string, name: string, opts: CreateLocalNodesO
     );
   }
   lines.push(`mount --no-canonicalize --bind ${S}/tmp /tmp`);
+  // A node is a fresh machine: root's shell startup files are the distribution's defaults, not
+  // this host's. sshd runs every command through root's bash, which sources ~/.bashrc; a host
+  // ~/.bashrc may run per-user toolchain hooks (e.g. `pyenv init`, whose rehash takes a lock in
+  // /root/.pyenv and waits 60 s when a killed session left it behind) and put host-only tools first on PATH.
+  lines.push(
+    "for f in .bashrc .profile; do if [ -f /etc/skel/$f ]; then cp /etc/skel/$f /root/$f; else : > /root/$f; fi; done",
+    "rm -f /root/.bash_profile /root/.bash_login",
+  );
   lines.push(`install -m 600 ${S}/ssh_host_ed25519_key ${NODE_HOST_KEY}`);
   lines.push(
     `echo ${q(name)} > /etc/hostname`,
@@ -535,7 +545,8 @@ export async function execInNode(
     const { stdout, stderr } = await execFileP(
       "nsenter",
       ["--target", String(node.holderPid), "--mount", "--uts", "--net", "--", "sh", "-c", command],
-      { maxBuffer: 64 << 20 },
+      // The node's environment, not this process's (whose PATH may name host-only tool shims).
+      { maxBuffer: 64 << 20, env: { PATH: NODE_PATH, HOME: "/root", LANG: "C.UTF-8" } },
     );
     return { code: 0, stdout, stderr };
   } catch (err) {
