@@ -234,6 +234,17 @@ export interface TestRegistry {
 
 /** Starts `docker-registry serve` on 127.0.0.1:<free port> and waits until it answers. */
 export async function startRegistry(opts: RegistryOptions = {}): Promise<TestRegistry> {
+  // The free port may be taken by another test between probing and binding: try again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startRegistryOnce(opts);
+    } catch (err) {
+      if (attempt >= 3 || !/address already in use/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function startRegistryOnce(opts: RegistryOptions): Promise<TestRegistry> {
   const dir = tempDir("registry");
   const rootDir = opts.rootDir ?? path.join(dir, "data");
   fs.mkdirSync(rootDir, { recursive: true });
@@ -274,9 +285,16 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
   proc.on("exit", () => (exited = true));
   const deadline = Date.now() + 15_000;
   for (;;) {
-    if (exited)
-      throw new Error(`docker-registry exited at start: ${fs.readFileSync(logFile, "utf8").slice(-2000)}`);
-    if (await canConnect(port)) break;
+    if (exited) {
+      const logText = fs.readFileSync(logFile, "utf8").slice(-2000);
+      fs.rmSync(dir, { recursive: true, force: true });
+      throw new Error(`docker-registry exited at start: ${logText}`);
+    }
+    if (await canConnect(port)) {
+      // Make sure it is our registry that answers, not a process that won the port.
+      await new Promise((r) => setTimeout(r, 100));
+      if (!exited) break;
+    }
     if (Date.now() > deadline) {
       proc.kill("SIGKILL");
       throw new Error(
