@@ -7,7 +7,11 @@ import { providerCodeVersion } from "../provider/resources/common";
  * name (undefined) so the SDK resolves it. Properties the provider computes in check are never
  * taken from the user.
  */
-export function resourceProps(desc: ResourceDesc, inputs: Record<string, unknown>, computedInputs: readonly string[]): pulumi.Inputs {
+export function resourceProps(
+  desc: ResourceDesc,
+  inputs: Record<string, unknown>,
+  computedInputs: readonly string[],
+): pulumi.Inputs {
   const props: Record<string, unknown> = {};
   for (const k of Object.keys(desc.outputs)) props[k] = undefined;
   for (const k of Object.keys(desc.inputs)) props[k] = computedInputs.includes(k) ? undefined : inputs[k];
@@ -15,9 +19,15 @@ export function resourceProps(desc: ResourceDesc, inputs: Record<string, unknown
   return props;
 }
 
-export function resourceOptions(desc: ResourceDesc, opts: pulumi.CustomResourceOptions | undefined): pulumi.CustomResourceOptions {
+export function resourceOptions(
+  desc: ResourceDesc,
+  opts: pulumi.CustomResourceOptions | undefined,
+): pulumi.CustomResourceOptions {
   const extra = secretOutputNames(desc);
-  return { ...opts, additionalSecretOutputs: [...new Set([...(opts?.additionalSecretOutputs ?? []), ...extra])] };
+  return {
+    ...opts,
+    additionalSecretOutputs: [...new Set([...(opts?.additionalSecretOutputs ?? []), ...extra])],
+  };
 }
 
 /** Module of the dynamic type: resources show as pulumi-nodejs:dynamic/sealer:<Type>. */

@@ -55,7 +55,8 @@ export class Cluster extends pulumi.dynamic.Resource {
   constructor(name: string, args: ClusterArgs, opts?: pulumi.CustomResourceOptions) {
     const desc = resources.Cluster;
     const image = args.image instanceof ClusterImage ? args.image.reference : args.image;
-    const imageDigest = args.image instanceof ClusterImage ? (args.imageDigest ?? args.image.digest) : args.imageDigest;
+    const imageDigest =
+      args.image instanceof ClusterImage ? (args.imageDigest ?? args.image.digest) : args.imageDigest;
     const inputs: Record<string, unknown> = {
       ...args,
       image,
@@ -71,7 +72,12 @@ export class Cluster extends pulumi.dynamic.Resource {
       dynamicProvider("cluster"),
       name,
       resourceProps(desc, inputs, COMPUTED_INPUTS),
-      { ...o, dependsOn: pulumi.output(o.dependsOn ?? []).apply((d) => [...(Array.isArray(d) ? d : [d]), ...dependsOn]) },
+      {
+        ...o,
+        dependsOn: pulumi
+          .output(o.dependsOn ?? [])
+          .apply((d) => [...(Array.isArray(d) ? d : [d]), ...dependsOn]),
+      },
       MODULE,
       desc.typeName,
     );

@@ -3,7 +3,17 @@
 export { ClusterImage, type ClusterImageArgs } from "./cluster-image";
 export { Infra, type InfraArgs } from "./infra";
 export { Cluster, type ClusterArgs } from "./cluster";
-export type { Host, Ssh, RegistryAuth, NodeGroup, LocalInfra, AlicloudInfra, ImageMetadata, AppMetadata, Step } from "./types";
+export type {
+  Host,
+  Ssh,
+  RegistryAuth,
+  NodeGroup,
+  LocalInfra,
+  AlicloudInfra,
+  ImageMetadata,
+  AppMetadata,
+  Step,
+} from "./types";
 export { buildSchema } from "../provider/resources/schema";
 
 // Library entry points.

@@ -36,7 +36,14 @@ export class Infra extends pulumi.dynamic.Resource {
   constructor(name: string, args: InfraArgs, opts?: pulumi.CustomResourceOptions) {
     const desc = resources.Infra;
     const inputs = { ...args, name: args.name ?? name } as unknown as Record<string, unknown>;
-    super(dynamicProvider("infra"), name, resourceProps(desc, inputs, COMPUTED_INPUTS), resourceOptions(desc, opts), MODULE, desc.typeName);
+    super(
+      dynamicProvider("infra"),
+      name,
+      resourceProps(desc, inputs, COMPUTED_INPUTS),
+      resourceOptions(desc, opts),
+      MODULE,
+      desc.typeName,
+    );
   }
 
   /** Master IPs (private), master0 first: feeds Cluster.masters. */

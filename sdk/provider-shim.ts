@@ -29,7 +29,8 @@ export function dynamicProvider(kind: ProviderKind): pulumi.dynamic.ResourceProv
       if (e.code !== "MODULE_NOT_FOUND" || !String(e.message).includes(implPath)) throw err;
       mod = require(packagePath);
     }
-    if (!mod.provider) throw new Error("sealer provider " + implPath + " (code " + codeVersion + ") exports no provider");
+    if (!mod.provider)
+      throw new Error("sealer provider " + implPath + " (code " + codeVersion + ") exports no provider");
     return mod.provider;
   }
   const shim: pulumi.dynamic.ResourceProvider = {

@@ -37,7 +37,12 @@ const workers = config.getNumber("workers") ?? 3;
 
 // ---- network, owned by the alicloud provider ----
 const vpc = new alicloud.vpc.Network("vpc", { vpcName: "sealer-ha", cidrBlock: "172.16.0.0/16" });
-const vswitch = new alicloud.vpc.Switch("vswitch", { vswitchName: "sealer-ha", vpcId: vpc.id, cidrBlock: "172.16.0.0/20", zoneId: zone });
+const vswitch = new alicloud.vpc.Switch("vswitch", {
+  vswitchName: "sealer-ha",
+  vpcId: vpc.id,
+  cidrBlock: "172.16.0.0/20",
+  zoneId: zone,
+});
 const sg = new alicloud.ecs.SecurityGroup("sg", { securityGroupName: "sealer-ha", vpcId: vpc.id });
 const rules = [
   ["ssh", "22/22", adminCidr],
@@ -46,7 +51,15 @@ const rules = [
   ["internal", "1/65535", "172.16.0.0/16"],
 ].map(
   ([name, portRange, cidrIp]) =>
-    new alicloud.ecs.SecurityGroupRule(name!, { type: "ingress", ipProtocol: "tcp", nicType: "intranet", policy: "accept", portRange, cidrIp, securityGroupId: sg.id }),
+    new alicloud.ecs.SecurityGroupRule(name!, {
+      type: "ingress",
+      ipProtocol: "tcp",
+      nicType: "intranet",
+      policy: "accept",
+      portRange,
+      cidrIp,
+      securityGroupId: sg.id,
+    }),
 );
 
 // ---- hosts ----
@@ -57,7 +70,15 @@ const hosts = new Infra(
     name: "sealer-ha",
     masters: { count: 3, instanceType: config.get("masterType") ?? "ecs.g7.xlarge", systemDiskGiB: 60 },
     nodes: { count: workers, cpu: 4, memoryGiB: 16, systemDiskGiB: 60 },
-    alicloud: { region, zone, vpcId: vpc.id, vswitchId: vswitch.id, securityGroupId: sg.id, imageId: config.require("imageId"), eip: true },
+    alicloud: {
+      region,
+      zone,
+      vpcId: vpc.id,
+      vswitchId: vswitch.id,
+      securityGroupId: sg.id,
+      imageId: config.require("imageId"),
+      eip: true,
+    },
     ssh: { password: rootPassword },
     tags: { owner: "platform-team" },
   },
@@ -89,7 +110,11 @@ const master0 = hosts.masterHosts.apply((m) => m[0]!);
 const smoke = new command.remote.Command(
   "smoke",
   {
-    connection: { host: master0.apply((m) => m.publicIp ?? m.privateIp), user: "root", password: rootPassword },
+    connection: {
+      host: master0.apply((m) => m.publicIp ?? m.privateIp),
+      user: "root",
+      password: rootPassword,
+    },
     create: "kubectl get nodes -o wide && kubectl -n kube-system get pods",
     triggers: [cluster.applied],
   },

@@ -146,7 +146,8 @@ function sortedEntries(m: Record<string, string> | undefined): Array<[string, st
 
 /** Drops empty maps/lists and false flags so equivalent programs normalise to the same inputs. */
 export function normaliseInputs(news: ClusterImageInputs): ClusterImageInputs {
-  const emptyMap = (m?: Record<string, string>) => (m && Object.keys(m).length > 0 ? Object.fromEntries(sortedEntries(m)) : undefined);
+  const emptyMap = (m?: Record<string, string>) =>
+    m && Object.keys(m).length > 0 ? Object.fromEntries(sortedEntries(m)) : undefined;
   return compact({
     context: news.context,
     tag: news.tag,
@@ -166,25 +167,42 @@ export function normaliseInputs(news: ClusterImageInputs): ClusterImageInputs {
 export function validateInputs(news: ClusterImageInputs): CheckFailure[] {
   const failures: CheckFailure[] = [];
   if (!isUnknown(news.context)) {
-    if (typeof news.context !== "string" || news.context === "") failures.push({ property: "context", reason: "context is required: the build context directory" });
+    if (typeof news.context !== "string" || news.context === "")
+      failures.push({ property: "context", reason: "context is required: the build context directory" });
     else if (!fs.existsSync(news.context) || !fs.statSync(news.context).isDirectory())
-      failures.push({ property: "context", reason: `context ${news.context} is not a directory; give the directory holding the Kubefile and the files it copies` });
+      failures.push({
+        property: "context",
+        reason: `context ${news.context} is not a directory; give the directory holding the Kubefile and the files it copies`,
+      });
     else if (!isUnknown(news.kubefile) && !fs.existsSync(kubefilePath(news)))
-      failures.push({ property: "kubefile", reason: `Kubefile ${kubefilePath(news)} not found; set kubefile or put a Kubefile in the context` });
+      failures.push({
+        property: "kubefile",
+        reason: `Kubefile ${kubefilePath(news)} not found; set kubefile or put a Kubefile in the context`,
+      });
   }
   if (!isUnknown(news.tag)) {
-    if (typeof news.tag !== "string" || news.tag === "") failures.push({ property: "tag", reason: "tag is required, e.g. my-app:1.0" });
+    if (typeof news.tag !== "string" || news.tag === "")
+      failures.push({ property: "tag", reason: "tag is required, e.g. my-app:1.0" });
     else {
       try {
-        const { parseReference } = require("../core/image/reference") as typeof import("../core/image/reference");
+        const { parseReference } =
+          require("../core/image/reference") as typeof import("../core/image/reference");
         parseReference(news.tag);
       } catch (err) {
         failures.push({ property: "tag", reason: errorMessage(err) });
       }
     }
   }
-  if (news.buildMode !== undefined && !isUnknown(news.buildMode) && news.buildMode !== "full" && news.buildMode !== "lite")
-    failures.push({ property: "buildMode", reason: `buildMode must be "full" or "lite", not ${JSON.stringify(news.buildMode)}` });
+  if (
+    news.buildMode !== undefined &&
+    !isUnknown(news.buildMode) &&
+    news.buildMode !== "full" &&
+    news.buildMode !== "lite"
+  )
+    failures.push({
+      property: "buildMode",
+      reason: `buildMode must be "full" or "lite", not ${JSON.stringify(news.buildMode)}`,
+    });
   return failures;
 }
 
@@ -220,12 +238,15 @@ async function containerImagesOf(layout: OciLayoutT, reference: string): Promise
 
 // ---- the provider ----
 
-async function build(inputs: ClusterImageInputs): Promise<Omit<ClusterImageOutputs, keyof ClusterImageInputs>> {
+async function build(
+  inputs: ClusterImageInputs,
+): Promise<Omit<ClusterImageOutputs, keyof ClusterImageInputs>> {
   const layout = store();
   await layout.init();
   const { buildImage } = require("../core/image/builder") as BuilderModule;
   const { imageFacts } = require("../core/image/facts") as FactsModule;
-  const { normalizeReference } = require("../core/image/reference") as typeof import("../core/image/reference");
+  const { normalizeReference } =
+    require("../core/image/reference") as typeof import("../core/image/reference");
   const res = await buildImage({
     kubefile: kubefilePath(inputs),
     context: path.resolve(inputs.context),
@@ -258,8 +279,12 @@ export function previewTag(tag: string, contentHash: string): string {
 }
 
 /** Builds (or finds, when this content was built before) the image under its preview name. */
-async function previewBuild(inputs: ClusterImageInputs, contentHash: string): Promise<{ reference: string; digest: string; layers: string[] }> {
-  const { normalizeReference } = require("../core/image/reference") as typeof import("../core/image/reference");
+async function previewBuild(
+  inputs: ClusterImageInputs,
+  contentHash: string,
+): Promise<{ reference: string; digest: string; layers: string[] }> {
+  const { normalizeReference } =
+    require("../core/image/reference") as typeof import("../core/image/reference");
   const name = previewTag(inputs.tag, contentHash);
   const layout = store();
   await layout.init();
@@ -279,7 +304,11 @@ async function previewBuild(inputs: ClusterImageInputs, contentHash: string): Pr
   }
   const { imageFacts } = require("../core/image/facts") as FactsModule;
   const facts = await imageFacts(layout, name);
-  return { reference: normalizeReference(inputs.tag), digest: desc!.digest, layers: facts.layers.map((l) => l.digest) };
+  return {
+    reference: normalizeReference(inputs.tag),
+    digest: desc!.digest,
+    layers: facts.layers.map((l) => l.digest),
+  };
 }
 
 /** Removes the preview names of this image's repository (the blobs stay for the build cache). */
@@ -292,15 +321,24 @@ async function dropPreviewRefs(tag: string): Promise<void> {
 async function push(inputs: ClusterImageInputs, reference: string): Promise<void> {
   const { pushImage } = require("../core/registry/push") as PushModule;
   const layout = store();
-  await pushImage(reference, { store: layout, ...(inputs.registryAuth ? { credentials: inputs.registryAuth } : {}) });
+  await pushImage(reference, {
+    store: layout,
+    ...(inputs.registryAuth ? { credentials: inputs.registryAuth } : {}),
+  });
 }
 
-function outputsOf(inputs: ClusterImageInputs, built: Omit<ClusterImageOutputs, keyof ClusterImageInputs>): Record<string, unknown> {
+function outputsOf(
+  inputs: ClusterImageInputs,
+  built: Omit<ClusterImageOutputs, keyof ClusterImageInputs>,
+): Record<string, unknown> {
   return compact({ ...inputs, registryAuth: secret(inputs.registryAuth), ...built });
 }
 
 /** Build, then push when asked. A push failure after a good build keeps the build in state. */
-async function buildAndPush(id: string | undefined, inputs: ClusterImageInputs): Promise<{ id: string; outs: Record<string, unknown> }> {
+async function buildAndPush(
+  id: string | undefined,
+  inputs: ClusterImageInputs,
+): Promise<{ id: string; outs: Record<string, unknown> }> {
   const built = await build(inputs);
   const rid = id ?? built.reference;
   if (inputs.push) {
@@ -308,7 +346,12 @@ async function buildAndPush(id: string | undefined, inputs: ClusterImageInputs):
       await push(inputs, built.reference);
       built.pushed = true;
     } catch (err) {
-      throw new PartialStateError(rid, outputsOf(inputs, built), [`built ${built.reference}@${built.digest} but the push failed: ${errorMessage(err)}`], { cause: err });
+      throw new PartialStateError(
+        rid,
+        outputsOf(inputs, built),
+        [`built ${built.reference}@${built.digest} but the push failed: ${errorMessage(err)}`],
+        { cause: err },
+      );
     }
   }
   return { id: rid, outs: outputsOf(inputs, built) };
@@ -321,7 +364,14 @@ export const provider = {
     const inputs = normaliseInputs(news) as unknown as Record<string, unknown>;
     if (failures.length > 0) return { inputs, failures };
     // Unknown context/Kubefile/args during preview: the hash is unknown too (shown as computed).
-    const hashable = [news.context, news.kubefile, news.buildArgs, news.labels, news.platforms, news.buildMode];
+    const hashable = [
+      news.context,
+      news.kubefile,
+      news.buildArgs,
+      news.labels,
+      news.platforms,
+      news.buildMode,
+    ];
     inputs.contentHash = containsUnknown(hashable) ? UNKNOWN : hashBuildInputs(news);
     if (news.buildOnPreview !== false && !isUnknown(inputs.contentHash) && !isUnknown(news.tag)) {
       Object.assign(inputs, await previewBuild(news, inputs.contentHash as string));
@@ -345,7 +395,11 @@ export const provider = {
         .catch(() => undefined);
       storeLost = desc?.digest !== olds.digest;
     }
-    return { changes: changed.length > 0 || pushNow || unknown || storeLost, replaces: [] as string[], deleteBeforeReplace: false };
+    return {
+      changes: changed.length > 0 || pushNow || unknown || storeLost,
+      replaces: [] as string[],
+      deleteBeforeReplace: false,
+    };
   },
 
   async create(inputsRaw: Record<string, unknown>) {

@@ -15,7 +15,18 @@
 import type { ClusterSpec, Env } from "../core/clusterfile/types";
 import type { AppliedState, ImageFacts, Plan, Step } from "../core/plan/types";
 import type { OciLayout as OciLayoutT } from "../core/image/layout";
-import { type CheckFailure, PartialStateError, compact, containsUnknown, errorMessage, isUnknown, reveal, sameValue, secret, UNKNOWN } from "./common";
+import {
+  type CheckFailure,
+  PartialStateError,
+  compact,
+  containsUnknown,
+  errorMessage,
+  isUnknown,
+  reveal,
+  sameValue,
+  secret,
+  UNKNOWN,
+} from "./common";
 
 export interface ClusterInputs {
   name?: string;
@@ -72,14 +83,18 @@ function store(): OciLayoutT {
  * hosts (masters/workers), the Cluster document's hosts are replaced by them, keeping per-host
  * settings (labels, taints, ssh, env) of IPs the Clusterfile already lists.
  */
-export function clusterfileText(i: Pick<ClusterInputs, "clusterfile" | "name" | "image" | "masters" | "workers">): string {
+export function clusterfileText(
+  i: Pick<ClusterInputs, "clusterfile" | "name" | "image" | "masters" | "workers">,
+): string {
   const yaml = require("js-yaml") as typeof import("js-yaml");
   const cf = i.clusterfile;
   const overrideHosts = Boolean(i.masters || i.workers);
   let docs: Array<Record<string, unknown>>;
   if (typeof cf === "string") {
     try {
-      docs = (yaml.loadAll(cf) as unknown[]).filter((d): d is Record<string, unknown> => d !== null && typeof d === "object");
+      docs = (yaml.loadAll(cf) as unknown[]).filter(
+        (d): d is Record<string, unknown> => d !== null && typeof d === "object",
+      );
     } catch {
       return cf; // the Clusterfile loader reports the syntax error with its line
     }
@@ -87,13 +102,26 @@ export function clusterfileText(i: Pick<ClusterInputs, "clusterfile" | "name" | 
     const hasImage = Boolean((c?.spec as { image?: unknown } | undefined)?.image);
     // Unchanged text keeps the line numbers of errors right.
     if (!overrideHosts && (hasImage || !i.image || !c)) return cf;
-  }
-  else if (cf && Array.isArray((cf as { documents?: unknown }).documents)) docs = structuredClone((cf as { documents: Array<Record<string, unknown>> }).documents);
+  } else if (cf && Array.isArray((cf as { documents?: unknown }).documents))
+    docs = structuredClone((cf as { documents: Array<Record<string, unknown>> }).documents);
   else if (cf && typeof cf === "object" && "kind" in cf) docs = [structuredClone(cf)];
-  else docs = [{ apiVersion: "sealer.io/v2", kind: "Cluster", metadata: { name: i.name ?? "default" }, spec: { image: i.image, ...(cf ?? {}) } }];
+  else
+    docs = [
+      {
+        apiVersion: "sealer.io/v2",
+        kind: "Cluster",
+        metadata: { name: i.name ?? "default" },
+        spec: { image: i.image, ...(cf ?? {}) },
+      },
+    ];
   let cluster = docs.find((d) => d.kind === "Cluster");
   if (!cluster) {
-    cluster = { apiVersion: "sealer.io/v2", kind: "Cluster", metadata: { name: i.name ?? "default" }, spec: { image: i.image } };
+    cluster = {
+      apiVersion: "sealer.io/v2",
+      kind: "Cluster",
+      metadata: { name: i.name ?? "default" },
+      spec: { image: i.image },
+    };
     docs.unshift(cluster);
   }
   const cspec = (cluster.spec ??= {}) as Record<string, unknown>;
@@ -109,8 +137,12 @@ export function clusterfileText(i: Pick<ClusterInputs, "clusterfile" | "name" | 
       return { ...(k ?? {}), ips: [ip], roles };
     };
     const masters = i.masters ?? known.filter((h) => h.roles?.includes("master")).flatMap((h) => h.ips ?? []);
-    const workers = i.workers ?? known.filter((h) => !h.roles?.includes("master")).flatMap((h) => h.ips ?? []);
-    spec.hosts = [...masters.map((ip) => entryFor(ip, "master")), ...workers.map((ip) => entryFor(ip, "node"))];
+    const workers =
+      i.workers ?? known.filter((h) => !h.roles?.includes("master")).flatMap((h) => h.ips ?? []);
+    spec.hosts = [
+      ...masters.map((ip) => entryFor(ip, "master")),
+      ...workers.map((ip) => entryFor(ip, "node")),
+    ];
   }
   return docs.map((d) => yaml.dump(d, { noRefs: true, sortKeys: true })).join("---\n");
 }
@@ -169,10 +201,22 @@ function withoutSecrets(a: AppliedState): AppliedState {
 
 function specHasSecrets(spec: ClusterSpec): boolean {
   const r = spec.registry.localRegistry?.password ?? spec.registry.externalRegistry?.password;
-  return Boolean(spec.ssh.passwd || spec.ssh.pkData || spec.ssh.pkPasswd || r || spec.hosts.some((h) => h.ssh.passwd || h.ssh.pkData));
+  return Boolean(
+    spec.ssh.passwd ||
+    spec.ssh.pkData ||
+    spec.ssh.pkPasswd ||
+    r ||
+    spec.hosts.some((h) => h.ssh.passwd || h.ssh.pkData),
+  );
 }
 
-function outputsOf(i: ClusterInputs, spec: ClusterSpec, applied: AppliedState, ran: Step[], pending: Step[]): Record<string, unknown> {
+function outputsOf(
+  i: ClusterInputs,
+  spec: ClusterSpec,
+  applied: AppliedState,
+  ran: Step[],
+  pending: Step[],
+): Record<string, unknown> {
   const sec = applied.secrets ?? {};
   return compact({
     ...i,
@@ -186,7 +230,13 @@ function outputsOf(i: ClusterInputs, spec: ClusterSpec, applied: AppliedState, r
     pending: pending.map(stepOut),
     kubeconfig: secret(sec.kubeconfig),
     joinSecrets: secret(
-      sec.token || sec.certificateKey || sec.caCertHash ? (compact({ token: sec.token, certificateKey: sec.certificateKey, caCertHash: sec.caCertHash }) as Record<string, string>) : undefined,
+      sec.token || sec.certificateKey || sec.caCertHash
+        ? (compact({
+            token: sec.token,
+            certificateKey: sec.certificateKey,
+            caCertHash: sec.caCertHash,
+          }) as Record<string, string>)
+        : undefined,
     ),
   });
 }
@@ -194,9 +244,14 @@ function outputsOf(i: ClusterInputs, spec: ClusterSpec, applied: AppliedState, r
 // ---- planning ----
 
 /** The image facts exactly as applyCluster computes them (template env map included), so preview = apply. */
-async function factsOf(image: string, expectDigest: string | undefined, opts: { previewById?: boolean } = {}): Promise<ImageFacts> {
+async function factsOf(
+  image: string,
+  expectDigest: string | undefined,
+  opts: { previewById?: boolean } = {},
+): Promise<ImageFacts> {
   const { imageFacts } = require("../core/image/facts") as FactsModule;
-  const { templateEnvKeysOf } = require("../core/exec/template-keys") as typeof import("../core/exec/template-keys");
+  const { templateEnvKeysOf } =
+    require("../core/exec/template-keys") as typeof import("../core/exec/template-keys");
   const layout = store();
   let f = await imageFacts(layout, image).catch((err: unknown) => {
     if (expectDigest && opts.previewById) return undefined; // a first preview: only the preview build exists
@@ -207,7 +262,8 @@ async function factsOf(image: string, expectDigest: string | undefined, opts: { 
   if (opts.previewById && expectDigest && f?.manifestDigest !== expectDigest) {
     const byId = await imageFacts(layout, expectDigest).catch(() => undefined);
     if (byId) {
-      const { normalizeReference } = require("../core/image/reference") as typeof import("../core/image/reference");
+      const { normalizeReference } =
+        require("../core/image/reference") as typeof import("../core/image/reference");
       f = { ...byId, reference: f?.reference ?? normalizeReference(image) };
     }
   }
@@ -215,7 +271,9 @@ async function factsOf(image: string, expectDigest: string | undefined, opts: { 
   f.templateEnvKeys ??= await templateEnvKeysOf(layout, f);
   if (expectDigest && f.manifestDigest !== expectDigest) {
     const { UserError } = require("../core/errors") as typeof import("../core/errors");
-    throw new UserError(`image ${image} in the local store is ${f.manifestDigest}, but imageDigest asks for ${expectDigest}; rebuild or pull the image`);
+    throw new UserError(
+      `image ${image} in the local store is ${f.manifestDigest}, but imageDigest asks for ${expectDigest}; rebuild or pull the image`,
+    );
   }
   return f;
 }
@@ -233,10 +291,11 @@ async function localApplied(name: string): Promise<AppliedState | undefined> {
   const path = require("node:path") as typeof import("node:path");
   const { dataPaths } = require("../core/paths") as typeof import("../core/paths");
   const { readJsonIfExists } = require("../core/fsutil") as typeof import("../core/fsutil");
-  const s = await readJsonIfExists<AppliedState>(path.join(dataPaths.clusters(), name, "state.json")).catch(() => undefined);
+  const s = await readJsonIfExists<AppliedState>(path.join(dataPaths.clusters(), name, "state.json")).catch(
+    () => undefined,
+  );
   return s && s.version === 1 && s.cluster === name ? s : undefined;
 }
-
 
 /**
  * SSH dial tuning for the provider host process: SEALER_SSH_DIAL_ATTEMPTS and
@@ -245,7 +304,10 @@ async function localApplied(name: string): Promise<AppliedState | undefined> {
 function sshTuning(): { ssh?: { dialAttempts?: number; dialTimeoutMs?: number } } {
   const attempts = Number(process.env.SEALER_SSH_DIAL_ATTEMPTS);
   const timeout = Number(process.env.SEALER_SSH_DIAL_TIMEOUT_MS);
-  const ssh = compact({ dialAttempts: attempts > 0 ? attempts : undefined, dialTimeoutMs: timeout > 0 ? timeout : undefined });
+  const ssh = compact({
+    dialAttempts: attempts > 0 ? attempts : undefined,
+    dialTimeoutMs: timeout > 0 ? timeout : undefined,
+  });
   return Object.keys(ssh).length > 0 ? { ssh } : {};
 }
 
@@ -258,13 +320,15 @@ function toFailures(err: unknown): CheckFailure[] {
 
 function validate(i: ClusterInputs): CheckFailure[] {
   const f: CheckFailure[] = [];
-  if (!isUnknown(i.image) && (typeof i.image !== "string" || i.image === "")) f.push({ property: "image", reason: "image is required: a reference or a ClusterImage" });
+  if (!isUnknown(i.image) && (typeof i.image !== "string" || i.image === ""))
+    f.push({ property: "image", reason: "image is required: a reference or a ClusterImage" });
   for (const k of ["masters", "workers"] as const) {
     const v = i[k];
     if (v !== undefined && !isUnknown(v) && (!Array.isArray(v) || v.some((x) => typeof x !== "string")))
       f.push({ property: k, reason: `${k} must be a list of IP addresses` });
   }
-  if (i.masters && Array.isArray(i.masters) && i.masters.length === 0) f.push({ property: "masters", reason: "masters must list at least one IP (master0 first)" });
+  if (i.masters && Array.isArray(i.masters) && i.masters.length === 0)
+    f.push({ property: "masters", reason: "masters must list at least one IP (master0 first)" });
   return f;
 }
 
@@ -288,7 +352,8 @@ export const provider = {
     }
     // Normal form: the name in use, env sorted, empty lists dropped.
     inputs.name = spec.name;
-    if (news.env) inputs.env = Object.fromEntries(Object.entries(news.env).sort(([a], [b]) => a.localeCompare(b)));
+    if (news.env)
+      inputs.env = Object.fromEntries(Object.entries(news.env).sort(([a], [b]) => a.localeCompare(b)));
     inputs.plan = await previewPlan(spec, news, olds).catch(() => UNKNOWN);
     return { inputs };
   },
@@ -298,7 +363,9 @@ export const provider = {
     const news = reveal(newsRaw) as unknown as ClusterInputs;
     if (containsUnknown({ ...news, plan: undefined })) {
       // Unknown name/dataRoot could mean a replacement; everything else at most an update.
-      const replaces = ["name", "dataRoot"].filter((k) => isUnknown((news as unknown as Record<string, unknown>)[k]));
+      const replaces = ["name", "dataRoot"].filter((k) =>
+        isUnknown((news as unknown as Record<string, unknown>)[k]),
+      );
       return { changes: true, replaces, deleteBeforeReplace: replaces.length > 0 };
     }
     const { spec } = specOf(news);
@@ -306,11 +373,18 @@ export const provider = {
     if (olds.clusterName && spec.name !== olds.clusterName) replaces.push("name");
     if ((olds.applied?.dataRoot ?? specDataRootOf(olds)) !== spec.dataRoot) replaces.push("dataRoot");
     if (replaces.length > 0) return { changes: true, replaces, deleteBeforeReplace: true };
-    const p = planner().plan({ cluster: spec, image: await factsOf(spec.image, news.imageDigest, { previewById: true }) }, olds.applied ?? emptyApplied(spec.name));
+    const p = planner().plan(
+      { cluster: spec, image: await factsOf(spec.image, news.imageDigest, { previewById: true }) },
+      olds.applied ?? emptyApplied(spec.name),
+    );
     // The planner knows more identity fields than name and data root (kubeadm networking...).
     if (p.replace) return { changes: true, replaces: ["clusterfile"], deleteBeforeReplace: true };
     const codeChanged = !sameValue(olds.providerVersion, news.providerVersion);
-    return { changes: p.steps.length > 0 || (olds.pending?.length ?? 0) > 0 || codeChanged, replaces: [], deleteBeforeReplace: false };
+    return {
+      changes: p.steps.length > 0 || (olds.pending?.length ?? 0) > 0 || codeChanged,
+      replaces: [],
+      deleteBeforeReplace: false,
+    };
   },
 
   async create(inputsRaw: Record<string, unknown>) {
@@ -358,7 +432,12 @@ function specDataRootOf(olds: ClusterOutputs): string | undefined {
 function withOldSecrets(o: ClusterOutputs): AppliedState {
   const base = o.applied ?? emptyApplied(o.clusterName ?? o.name ?? "default");
   const js = o.joinSecrets ?? {};
-  const secrets = compact({ token: js.token, certificateKey: js.certificateKey, caCertHash: js.caCertHash, kubeconfig: o.kubeconfig });
+  const secrets = compact({
+    token: js.token,
+    certificateKey: js.certificateKey,
+    caCertHash: js.caCertHash,
+    kubeconfig: o.kubeconfig,
+  });
   return Object.keys(secrets).length > 0 ? { ...base, secrets } : base;
 }
 
@@ -373,12 +452,21 @@ async function previewPlan(spec: ClusterSpec, news: ClusterInputs, olds: Cluster
     const { spec: oldSpec } = specOf(olds);
     const oldDesired = { cluster: oldSpec, image: await factsOf(oldSpec.image, olds.imageDigest) };
     const pl = planner();
-    applied = pl.recordAll(emptyApplied(oldSpec.name), pl.plan(oldDesired, emptyApplied(oldSpec.name)), oldDesired);
+    applied = pl.recordAll(
+      emptyApplied(oldSpec.name),
+      pl.plan(oldDesired, emptyApplied(oldSpec.name)),
+      oldDesired,
+    );
   }
   return planLines(planner().plan({ cluster: spec, image }, applied ?? emptyApplied(spec.name)));
 }
 
-async function run(id: string, i: ClusterInputs, spec: ClusterSpec, applied: AppliedState): Promise<Record<string, unknown>> {
+async function run(
+  id: string,
+  i: ClusterInputs,
+  spec: ClusterSpec,
+  applied: AppliedState,
+): Promise<Record<string, unknown>> {
   const exec = require("../core/apply") as ApplyModule;
   let last = applied;
   const image = await factsOf(spec.image, i.imageDigest);
@@ -400,6 +488,8 @@ async function run(id: string, i: ClusterInputs, spec: ClusterSpec, applied: App
     const pending = planner().plan({ cluster: spec, image }, st).steps;
     const left = new Set(pending.map((s) => s.id));
     const ran = (err as { ran?: Step[] }).ran ?? planned.steps.filter((s) => !left.has(s.id));
-    throw new PartialStateError(id, outputsOf(i, spec, st, ran, pending), [errorMessage(err)], { cause: err });
+    throw new PartialStateError(id, outputsOf(i, spec, st, ran, pending), [errorMessage(err)], {
+      cause: err,
+    });
   }
 }

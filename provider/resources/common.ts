@@ -167,7 +167,11 @@ export function sameValue(a: unknown, b: unknown): boolean {
 }
 
 /** Names of the given properties whose values differ between old and new. */
-export function changedKeys(olds: Record<string, unknown>, news: Record<string, unknown>, keys: readonly string[]): string[] {
+export function changedKeys(
+  olds: Record<string, unknown>,
+  news: Record<string, unknown>,
+  keys: readonly string[],
+): string[] {
   return keys.filter((k) => !sameValue(reveal(olds[k]), reveal(news[k])));
 }
 

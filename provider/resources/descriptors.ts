@@ -92,7 +92,10 @@ export const objectTypes: Record<string, ObjectTypeDesc> = {
     properties: {
       count: { type: int, description: "Number of hosts.", required: true },
       instanceType: { type: str, description: "Cloud instance type (alicloud)." },
-      cpu: { type: int, description: "vCPUs, when no instanceType is given (alicloud): the first type in stock that fits." },
+      cpu: {
+        type: int,
+        description: "vCPUs, when no instanceType is given (alicloud): the first type in stock that fits.",
+      },
       memoryGiB: { type: int, description: "Memory in GiB, when no instanceType is given (alicloud)." },
       systemDiskGiB: { type: int, description: "System disk size (alicloud)." },
       dataDisksGiB: { type: arr(int), description: "Data disk sizes (alicloud)." },
@@ -101,7 +104,10 @@ export const objectTypes: Record<string, ObjectTypeDesc> = {
   LocalInfra: {
     description: "Local nodes: network namespaces with their own sshd on this machine (root required).",
     properties: {
-      subnet: { type: str, description: "/24 prefix for the nodes, e.g. 10.231.7 (default: derived from the name)." },
+      subnet: {
+        type: str,
+        description: "/24 prefix for the nodes, e.g. 10.231.7 (default: derived from the name).",
+      },
       sudoUser: { type: str, description: "Also create this non-root user with sudo on every node." },
     },
   },
@@ -110,27 +116,46 @@ export const objectTypes: Record<string, ObjectTypeDesc> = {
     properties: {
       region: { type: str, description: "Region, e.g. cn-hangzhou.", required: true },
       zone: { type: str, description: "Zone, e.g. cn-hangzhou-h." },
-      vpcId: { type: str, description: "Existing VPC (for example from @pulumi/alicloud); created when absent." },
+      vpcId: {
+        type: str,
+        description: "Existing VPC (for example from @pulumi/alicloud); created when absent.",
+      },
       vswitchId: { type: str, description: "Existing VSwitch; created when absent." },
       securityGroupId: { type: str, description: "Existing security group; created when absent." },
       cidr: { type: str, description: "CIDR of a VPC created for the cluster (default 172.16.0.0/16)." },
-      sshCidr: { type: str, description: "CIDR allowed to reach 22 and 6443 when the security group is created (required then)." },
+      sshCidr: {
+        type: str,
+        description: "CIDR allowed to reach 22 and 6443 when the security group is created (required then).",
+      },
       eip: { type: bool, description: "Attach an EIP to master0." },
       imageId: { type: str, description: "OS image ID of the instances.", required: true },
-      keyPairName: { type: str, description: "ECS key pair to install on the instances (else the ssh password)." },
-      accessKeyId: { type: str, description: "Access key ID (else ALIBABA_CLOUD_ACCESS_KEY_ID or ~/.aliyun/config.json)." },
+      keyPairName: {
+        type: str,
+        description: "ECS key pair to install on the instances (else the ssh password).",
+      },
+      accessKeyId: {
+        type: str,
+        description: "Access key ID (else ALIBABA_CLOUD_ACCESS_KEY_ID or ~/.aliyun/config.json).",
+      },
       accessKeySecret: { type: str, description: "Access key secret.", secret: true },
       ecsEndpoint: { type: str, description: "ECS API endpoint override (tests)." },
       vpcEndpoint: { type: str, description: "VPC API endpoint override (tests)." },
       batchSize: { type: int, description: "Instances per RunInstances call (1..100, default 100)." },
       rateLimitPerMinute: { type: int, description: "API calls per minute at most." },
-      waitForSsh: { type: bool, description: "Wait until SSH answers on every instance before finishing (default true)." },
+      waitForSsh: {
+        type: bool,
+        description: "Wait until SSH answers on every instance before finishing (default true).",
+      },
     },
   },
   ImageMetadata: {
     description: "What the image is (from its sealer metadata).",
     properties: {
-      imageType: { type: enumOf("kube-installer", "app-installer"), description: "kube-installer or app-installer.", required: true },
+      imageType: {
+        type: enumOf("kube-installer", "app-installer"),
+        description: "kube-installer or app-installer.",
+        required: true,
+      },
       kubeVersion: { type: str, description: "Kubernetes version, when the image carries one." },
       containerRuntime: { type: str, description: "docker or containerd." },
       apps: { type: arr(ref("AppMetadata")), description: "Applications in the image.", required: true },
@@ -169,11 +194,20 @@ export const resources: Record<"ClusterImage" | "Infra" | "Cluster", ResourceDes
       kubefile: { type: str, description: "Kubefile path (default <context>/Kubefile)." },
       buildArgs: { type: mapOf(str), description: "ARG values (--build-arg)." },
       labels: { type: mapOf(str), description: "Extra labels (--label)." },
-      platforms: { type: arr(str), description: "Platforms, e.g. [linux/amd64, linux/arm64] (default: this machine's)." },
-      buildMode: { type: enumOf("full", "lite"), description: "full caches container images into the image; lite does not." },
+      platforms: {
+        type: arr(str),
+        description: "Platforms, e.g. [linux/amd64, linux/arm64] (default: this machine's).",
+      },
+      buildMode: {
+        type: enumOf("full", "lite"),
+        description: "full caches container images into the image; lite does not.",
+      },
       noCache: { type: bool, description: "Ignore the build cache." },
       push: { type: bool, description: "Push the image to its registry after building." },
-      registryAuth: { type: ref("RegistryAuth"), description: "Credentials for the push (else the stored login)." },
+      registryAuth: {
+        type: ref("RegistryAuth"),
+        description: "Credentials for the push (else the stored login).",
+      },
       buildOnPreview: {
         type: bool,
         description:
@@ -181,7 +215,8 @@ export const resources: Record<"ClusterImage" | "Infra" | "Cluster", ResourceDes
       },
       contentHash: {
         type: str,
-        description: "Computed in check: sha256 over the context files, the Kubefile and the build settings. Do not set.",
+        description:
+          "Computed in check: sha256 over the context files, the Kubefile and the build settings. Do not set.",
       },
       providerVersion,
     },
@@ -189,8 +224,16 @@ export const resources: Record<"ClusterImage" | "Infra" | "Cluster", ResourceDes
       reference: { type: str, description: "Normalised image reference.", required: true },
       digest: { type: str, description: "Manifest (or index) digest.", required: true },
       layers: { type: arr(str), description: "Layer digests, base first.", required: true },
-      metadata: { type: ref("ImageMetadata"), description: "Image type, apps, launch, env, platforms.", required: true },
-      containerImages: { type: arr(str), description: "Container images cached in the image.", required: true },
+      metadata: {
+        type: ref("ImageMetadata"),
+        description: "Image type, apps, launch, env, platforms.",
+        required: true,
+      },
+      containerImages: {
+        type: arr(str),
+        description: "Container images cached in the image.",
+        required: true,
+      },
       pushed: { type: bool, description: "Whether the last build was pushed.", required: true },
     },
   },
@@ -199,13 +242,25 @@ export const resources: Record<"ClusterImage" | "Infra" | "Cluster", ResourceDes
     token: "sealer:index:Infra",
     description: "Hosts for a cluster: local network-namespace nodes, or Alibaba Cloud ECS instances.",
     inputs: {
-      provider: { type: enumOf("local", "alicloud"), description: "local or alicloud.", required: true, replaceOnChange: true },
-      name: { type: str, description: "Name used for tags and node names (default: the resource name).", replaceOnChange: true },
+      provider: {
+        type: enumOf("local", "alicloud"),
+        description: "local or alicloud.",
+        required: true,
+        replaceOnChange: true,
+      },
+      name: {
+        type: str,
+        description: "Name used for tags and node names (default: the resource name).",
+        replaceOnChange: true,
+      },
       masters: { type: ref("NodeGroup"), description: "Masters.", required: true },
       nodes: { type: ref("NodeGroup"), description: "Workers." },
       local: { type: ref("LocalInfra"), description: "Settings of the local provider." },
       alicloud: { type: ref("AlicloudInfra"), description: "Settings of the alicloud provider." },
-      ssh: { type: ref("Ssh"), description: "Login for the created hosts (a key pair is generated when none is given)." },
+      ssh: {
+        type: ref("Ssh"),
+        description: "Login for the created hosts (a key pair is generated when none is given).",
+      },
       tags: { type: mapOf(str), description: "Tags on every cloud resource." },
       providerVersion,
     },
@@ -213,7 +268,11 @@ export const resources: Record<"ClusterImage" | "Infra" | "Cluster", ResourceDes
       masterHosts: { type: arr(ref("Host")), description: "Master hosts, master0 first.", required: true },
       workerHosts: { type: arr(ref("Host")), description: "Worker hosts.", required: true },
       sshUser: { type: str, description: "Login user of the hosts.", required: true },
-      sshPrivateKey: { type: str, description: "Private key for the hosts (when generated or given).", secret: true },
+      sshPrivateKey: {
+        type: str,
+        description: "Private key for the hosts (when generated or given).",
+        secret: true,
+      },
       sshPassword: { type: str, description: "Password for the hosts (when set).", secret: true },
       state: { type: anyT, description: "Provider state (created IDs) used for scale and delete." },
     },
@@ -224,23 +283,58 @@ export const resources: Record<"ClusterImage" | "Infra" | "Cluster", ResourceDes
     description:
       "A Kubernetes cluster run from a cluster image onto hosts over SSH. Updates run only the steps the change affects; the preview lists them in `plan`.",
     inputs: {
-      name: { type: str, description: "Cluster name (default: the Clusterfile's, else the resource name). Changing it replaces the cluster.", replaceOnChange: true },
-      image: { type: str, description: "Image reference (for example ClusterImage.reference).", required: true },
-      imageDigest: { type: str, description: "Expected image digest (for example ClusterImage.digest): a rebuilt image with the same tag is a change." },
-      masters: { type: arr(str), description: "Master IPs, master0 first (override the Clusterfile's hosts)." },
+      name: {
+        type: str,
+        description:
+          "Cluster name (default: the Clusterfile's, else the resource name). Changing it replaces the cluster.",
+        replaceOnChange: true,
+      },
+      image: {
+        type: str,
+        description: "Image reference (for example ClusterImage.reference).",
+        required: true,
+      },
+      imageDigest: {
+        type: str,
+        description:
+          "Expected image digest (for example ClusterImage.digest): a rebuilt image with the same tag is a change.",
+      },
+      masters: {
+        type: arr(str),
+        description: "Master IPs, master0 first (override the Clusterfile's hosts).",
+      },
       workers: { type: arr(str), description: "Worker IPs." },
       ssh: { type: ref("Ssh"), description: "Login for the hosts (overrides the Clusterfile's ssh)." },
-      clusterfile: { type: oneOf(str, anyT), description: "Clusterfile as YAML text or as an object (Cluster document + Config/Plugin/kubeadm documents)." },
+      clusterfile: {
+        type: oneOf(str, anyT),
+        description:
+          "Clusterfile as YAML text or as an object (Cluster document + Config/Plugin/kubeadm documents).",
+      },
       env: { type: mapOf(str), description: "Cluster env (overrides the Clusterfile's env)." },
-      dataRoot: { type: str, description: "Data root on the nodes (default /var/lib/sealer). Changing it replaces the cluster.", replaceOnChange: true },
-      plan: { type: arr(str), description: "Computed in check: the steps the next update will run (shown by previews). Do not set." },
+      dataRoot: {
+        type: str,
+        description: "Data root on the nodes (default /var/lib/sealer). Changing it replaces the cluster.",
+        replaceOnChange: true,
+      },
+      plan: {
+        type: arr(str),
+        description: "Computed in check: the steps the next update will run (shown by previews). Do not set.",
+      },
       providerVersion,
     },
     outputs: {
       clusterName: { type: str, description: "The cluster name in use.", required: true },
-      applied: { type: anyT, description: "Applied state: image, hosts and the key of every step done.", required: true },
+      applied: {
+        type: anyT,
+        description: "Applied state: image, hosts and the key of every step done.",
+        required: true,
+      },
       steps: { type: arr(ref("Step")), description: "Steps the last create/update ran.", required: true },
-      pending: { type: arr(ref("Step")), description: "Steps still to run after a failed create/update (empty when done).", required: true },
+      pending: {
+        type: arr(ref("Step")),
+        description: "Steps still to run after a failed create/update (empty when done).",
+        required: true,
+      },
       kubeconfig: { type: str, description: "admin kubeconfig.", secret: true },
       joinSecrets: { type: anyT, description: "Join token, certificate key and CA hash.", secret: true },
     },
@@ -254,7 +348,11 @@ export function secretOutputNames(r: ResourceDesc): string[] {
   for (const [k, p] of Object.entries(r.inputs)) {
     if (p.secret) names.add(k);
     // An input object holding a secret member (ssh, registryAuth) is echoed as a whole: keep it secret.
-    if (p.type.kind === "ref" && Object.values(objectTypes[p.type.name]?.properties ?? {}).some((x) => x.secret)) names.add(k);
+    if (
+      p.type.kind === "ref" &&
+      Object.values(objectTypes[p.type.name]?.properties ?? {}).some((x) => x.secret)
+    )
+      names.add(k);
   }
   return [...names].sort();
 }

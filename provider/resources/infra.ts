@@ -8,7 +8,17 @@
 import * as fs from "node:fs";
 import type { AlicloudInfraSpec, InfraState } from "../core/infra/alicloud/types";
 import type { CreateLocalNodesOptions } from "../core/infra/local/types";
-import { type CheckFailure, PartialStateError, changedKeys, compact, containsUnknown, errorMessage, isUnknown, reveal, secret } from "./common";
+import {
+  type CheckFailure,
+  PartialStateError,
+  changedKeys,
+  compact,
+  containsUnknown,
+  errorMessage,
+  isUnknown,
+  reveal,
+  secret,
+} from "./common";
 
 export interface NodeGroupIn {
   count: number;
@@ -57,7 +67,9 @@ export interface HostOut {
 }
 
 /** Provider state kept in the `state` output; what delete and scale work from. */
-export type InfraStateOut = { kind: "alicloud"; alicloud: InfraState } | { kind: "local"; prefix: string; nodes: Array<{ name: string; ip: string; keyPath: string }> };
+export type InfraStateOut =
+  | { kind: "alicloud"; alicloud: InfraState }
+  | { kind: "local"; prefix: string; nodes: Array<{ name: string; ip: string; keyPath: string }> };
 
 type LocalModule = typeof import("../core/infra/local");
 type AlicloudModule = typeof import("../core/infra/alicloud");
@@ -66,26 +78,46 @@ type AlicloudModule = typeof import("../core/infra/alicloud");
 
 export function validateInputs(i: InfraInputs): CheckFailure[] {
   const f: CheckFailure[] = [];
-  const count = (v: unknown): boolean => isUnknown(v) || (typeof v === "number" && Number.isInteger(v) && v >= 0);
+  const count = (v: unknown): boolean =>
+    isUnknown(v) || (typeof v === "number" && Number.isInteger(v) && v >= 0);
   if (!isUnknown(i.provider) && i.provider !== "local" && i.provider !== "alicloud")
-    f.push({ property: "provider", reason: `provider must be "local" or "alicloud", not ${JSON.stringify(i.provider)}` });
+    f.push({
+      property: "provider",
+      reason: `provider must be "local" or "alicloud", not ${JSON.stringify(i.provider)}`,
+    });
   if (!i.masters || isUnknown(i.masters)) {
-    if (!isUnknown(i.masters)) f.push({ property: "masters", reason: "masters is required: { count: 1 } or more" });
-  } else if (!count(i.masters.count) || i.masters.count === 0) f.push({ property: "masters.count", reason: "masters.count must be a whole number ≥ 1" });
-  if (i.nodes && !isUnknown(i.nodes) && !count(i.nodes.count)) f.push({ property: "nodes.count", reason: "nodes.count must be a whole number ≥ 0" });
+    if (!isUnknown(i.masters))
+      f.push({ property: "masters", reason: "masters is required: { count: 1 } or more" });
+  } else if (!count(i.masters.count) || i.masters.count === 0)
+    f.push({ property: "masters.count", reason: "masters.count must be a whole number ≥ 1" });
+  if (i.nodes && !isUnknown(i.nodes) && !count(i.nodes.count))
+    f.push({ property: "nodes.count", reason: "nodes.count must be a whole number ≥ 0" });
   if (typeof i.name === "string" && !/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(i.name))
-    f.push({ property: "name", reason: `name ${JSON.stringify(i.name)} must be lower-case letters, digits and dashes` });
+    f.push({
+      property: "name",
+      reason: `name ${JSON.stringify(i.name)} must be lower-case letters, digits and dashes`,
+    });
   if (i.provider === "local") {
-    if (typeof i.name === "string" && i.name.length > 12) f.push({ property: "name", reason: `local node prefix ${i.name} is longer than 12 characters; set a shorter name` });
+    if (typeof i.name === "string" && i.name.length > 12)
+      f.push({
+        property: "name",
+        reason: `local node prefix ${i.name} is longer than 12 characters; set a shorter name`,
+      });
     if (i.alicloud) f.push({ property: "alicloud", reason: "alicloud settings given but provider is local" });
   }
   if (i.provider === "alicloud") {
-    if (!i.alicloud) f.push({ property: "alicloud", reason: "provider alicloud needs alicloud: { region, imageId, ... }" });
+    if (!i.alicloud)
+      f.push({ property: "alicloud", reason: "provider alicloud needs alicloud: { region, imageId, ... }" });
     else if (!isUnknown(i.alicloud)) {
-      if (!i.alicloud.region) f.push({ property: "alicloud.region", reason: "alicloud.region is required, e.g. cn-hangzhou" });
-      if (!i.alicloud.imageId) f.push({ property: "alicloud.imageId", reason: "alicloud.imageId is required (an OS image ID)" });
+      if (!i.alicloud.region)
+        f.push({ property: "alicloud.region", reason: "alicloud.region is required, e.g. cn-hangzhou" });
+      if (!i.alicloud.imageId)
+        f.push({ property: "alicloud.imageId", reason: "alicloud.imageId is required (an OS image ID)" });
       if (!i.alicloud.securityGroupId && !i.alicloud.sshCidr && !isUnknown(i.alicloud.securityGroupId))
-        f.push({ property: "alicloud.sshCidr", reason: "give alicloud.sshCidr (who may reach 22 and 6443) or an existing alicloud.securityGroupId" });
+        f.push({
+          property: "alicloud.sshCidr",
+          reason: "give alicloud.sshCidr (who may reach 22 and 6443) or an existing alicloud.securityGroupId",
+        });
     }
     if (i.local) f.push({ property: "local", reason: "local settings given but provider is alicloud" });
   }
@@ -103,14 +135,31 @@ export function normaliseInputs(i: InfraInputs): InfraInputs {
 export function alicloudSpec(i: InfraInputs): AlicloudInfraSpec {
   const a = i.alicloud!;
   const group = (g: NodeGroupIn | undefined) =>
-    compact({ count: g?.count ?? 0, instanceType: g?.instanceType, cpu: g?.cpu, memoryGiB: g?.memoryGiB, systemDiskGiB: g?.systemDiskGiB, dataDisksGiB: g?.dataDisksGiB });
+    compact({
+      count: g?.count ?? 0,
+      instanceType: g?.instanceType,
+      cpu: g?.cpu,
+      memoryGiB: g?.memoryGiB,
+      systemDiskGiB: g?.systemDiskGiB,
+      dataDisksGiB: g?.dataDisksGiB,
+    });
   return compact({
     cluster: i.name,
     region: a.region,
     zoneId: a.zone,
-    endpoint: a.ecsEndpoint || a.vpcEndpoint ? compact({ ecs: a.ecsEndpoint, vpc: a.vpcEndpoint }) : undefined,
-    credentials: a.accessKeyId && a.accessKeySecret ? { accessKeyId: a.accessKeyId, accessKeySecret: a.accessKeySecret } : undefined,
-    network: compact({ vpcId: a.vpcId, vSwitchId: a.vswitchId, securityGroupId: a.securityGroupId, cidr: a.cidr, sshCidr: a.sshCidr }),
+    endpoint:
+      a.ecsEndpoint || a.vpcEndpoint ? compact({ ecs: a.ecsEndpoint, vpc: a.vpcEndpoint }) : undefined,
+    credentials:
+      a.accessKeyId && a.accessKeySecret
+        ? { accessKeyId: a.accessKeyId, accessKeySecret: a.accessKeySecret }
+        : undefined,
+    network: compact({
+      vpcId: a.vpcId,
+      vSwitchId: a.vswitchId,
+      securityGroupId: a.securityGroupId,
+      cidr: a.cidr,
+      sshCidr: a.sshCidr,
+    }),
     masters: group(i.masters),
     nodes: group(i.nodes),
     imageId: a.imageId,
@@ -124,13 +173,20 @@ export function alicloudSpec(i: InfraInputs): AlicloudInfraSpec {
 }
 
 export function hostsOfAlicloud(s: InfraState): { masters: HostOut[]; workers: HostOut[] } {
-  const toHost = (r: InfraState["instances"][number]): HostOut => compact({ id: r.id, privateIp: r.privateIp, publicIp: r.publicIp, role: r.role });
+  const toHost = (r: InfraState["instances"][number]): HostOut =>
+    compact({ id: r.id, privateIp: r.privateIp, publicIp: r.publicIp, role: r.role });
   const masters = s.instances.filter((r) => r.role === "master").map(toHost);
-  if (s.eip && masters[0] && s.eip.instanceId === masters[0].id) masters[0] = { ...masters[0], publicIp: s.eip.ip };
+  if (s.eip && masters[0] && s.eip.instanceId === masters[0].id)
+    masters[0] = { ...masters[0], publicIp: s.eip.ip };
   return { masters, workers: s.instances.filter((r) => r.role === "node").map(toHost) };
 }
 
-function outputsOf(i: InfraInputs, st: InfraStateOut, hosts: { masters: HostOut[]; workers: HostOut[] }, privateKey?: string): Record<string, unknown> {
+function outputsOf(
+  i: InfraInputs,
+  st: InfraStateOut,
+  hosts: { masters: HostOut[]; workers: HostOut[] },
+  privateKey?: string,
+): Record<string, unknown> {
   return compact({
     ...i,
     ssh: secret(i.ssh),
@@ -150,14 +206,25 @@ function resourceId(i: InfraInputs): string {
 
 /** After a partial create/update the state has fewer hosts than asked for (or pending ones): resume. */
 export function shortOf(olds: Record<string, unknown>): boolean {
-  const o = olds as unknown as InfraInputs & { masterHosts?: unknown[]; workerHosts?: unknown[]; state?: InfraStateOut };
+  const o = olds as unknown as InfraInputs & {
+    masterHosts?: unknown[];
+    workerHosts?: unknown[];
+    state?: InfraStateOut;
+  };
   if (o.state?.kind === "alicloud" && (o.state.alicloud.pending?.length ?? 0) > 0) return true;
-  return (o.masterHosts?.length ?? 0) !== (o.masters?.count ?? 0) || (o.workerHosts?.length ?? 0) !== (o.nodes?.count ?? 0);
+  return (
+    (o.masterHosts?.length ?? 0) !== (o.masters?.count ?? 0) ||
+    (o.workerHosts?.length ?? 0) !== (o.nodes?.count ?? 0)
+  );
 }
 
 // ---- alicloud ----
 
-async function applyAlicloud(id: string, i: InfraInputs, prev: InfraState | undefined): Promise<Record<string, unknown>> {
+async function applyAlicloud(
+  id: string,
+  i: InfraInputs,
+  prev: InfraState | undefined,
+): Promise<Record<string, unknown>> {
   const ali = require("../core/infra/alicloud") as AlicloudModule;
   let last = prev;
   try {
@@ -172,7 +239,12 @@ async function applyAlicloud(id: string, i: InfraInputs, prev: InfraState | unde
   } catch (err) {
     const st = (err as { state?: InfraState }).state ?? last;
     if (st && (st.instances.length > 0 || st.vpcId || (st.pending?.length ?? 0) > 0 || st.securityGroupId)) {
-      throw new PartialStateError(id, outputsOf(i, { kind: "alicloud", alicloud: st }, hostsOfAlicloud(st)), [errorMessage(err)], { cause: err });
+      throw new PartialStateError(
+        id,
+        outputsOf(i, { kind: "alicloud", alicloud: st }, hostsOfAlicloud(st)),
+        [errorMessage(err)],
+        { cause: err },
+      );
     }
     throw err;
   }
@@ -200,12 +272,27 @@ async function applyLocal(i: InfraInputs): Promise<Record<string, unknown>> {
 
 /** Outputs from the nodes as they exist now (listed from the local node manager's state). */
 async function localOutputs(i: InfraInputs): Promise<Record<string, unknown>> {
-  const nodes = (await localModule().listLocalNodes(i.name)).sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
-  const hosts = nodes.map((n, k): HostOut => ({ id: n.name, privateIp: n.ip, role: k < i.masters.count ? "master" : "node" }));
+  const nodes = (await localModule().listLocalNodes(i.name)).sort((a, b) =>
+    a.name.localeCompare(b.name, undefined, { numeric: true }),
+  );
+  const hosts = nodes.map((n, k): HostOut => ({
+    id: n.name,
+    privateIp: n.ip,
+    role: k < i.masters.count ? "master" : "node",
+  }));
   const key = nodes[0] ? fs.readFileSync(nodes[0].keyPath, "utf8") : undefined;
-  const st: InfraStateOut = { kind: "local", prefix: i.name, nodes: nodes.map((n) => ({ name: n.name, ip: n.ip, keyPath: n.keyPath })) };
+  const st: InfraStateOut = {
+    kind: "local",
+    prefix: i.name,
+    nodes: nodes.map((n) => ({ name: n.name, ip: n.ip, keyPath: n.keyPath })),
+  };
   const withUser: InfraInputs = { ...i, ssh: { ...i.ssh, user: i.ssh?.user ?? i.local?.sudoUser ?? "root" } };
-  return outputsOf(withUser, st, { masters: hosts.filter((h) => h.role === "master"), workers: hosts.filter((h) => h.role === "node") }, key);
+  return outputsOf(
+    withUser,
+    st,
+    { masters: hosts.filter((h) => h.role === "master"), workers: hosts.filter((h) => h.role === "node") },
+    key,
+  );
 }
 
 // ---- the provider ----
@@ -231,11 +318,32 @@ export const provider = {
     const oa = (olds.alicloud ?? {}) as Record<string, unknown>;
     const na = (news.alicloud ?? {}) as Record<string, unknown>;
     // Region/zone/network identity cannot move in place.
-    for (const k of changedKeys(oa, na, ["region", "zone", "vpcId", "vswitchId", "securityGroupId", "cidr", "imageId"])) replaces.push(`alicloud.${k}`);
+    for (const k of changedKeys(oa, na, [
+      "region",
+      "zone",
+      "vpcId",
+      "vswitchId",
+      "securityGroupId",
+      "cidr",
+      "imageId",
+    ]))
+      replaces.push(`alicloud.${k}`);
     const changed = changedKeys(olds, news, IN_PLACE_KEYS);
-    const aliChanged = changedKeys(oa, na, ["eip", "keyPairName", "sshCidr", "batchSize", "rateLimitPerMinute", "ecsEndpoint", "vpcEndpoint"]);
+    const aliChanged = changedKeys(oa, na, [
+      "eip",
+      "keyPairName",
+      "sshCidr",
+      "batchSize",
+      "rateLimitPerMinute",
+      "ecsEndpoint",
+      "vpcEndpoint",
+    ]);
     const unknown = containsUnknown(news);
-    return { changes: replaces.length + changed.length + aliChanged.length > 0 || unknown || shortOf(olds), replaces, deleteBeforeReplace: replaces.length > 0 };
+    return {
+      changes: replaces.length + changed.length + aliChanged.length > 0 || unknown || shortOf(olds),
+      replaces,
+      deleteBeforeReplace: replaces.length > 0,
+    };
   },
 
   async create(inputsRaw: Record<string, unknown>) {
@@ -262,12 +370,17 @@ export const provider = {
     const i = reveal(newsRaw) as unknown as InfraInputs;
     switch (i.provider) {
       case "alicloud":
-        return { outs: await applyAlicloud(id, i, olds.state?.kind === "alicloud" ? olds.state.alicloud : undefined) };
+        return {
+          outs: await applyAlicloud(id, i, olds.state?.kind === "alicloud" ? olds.state.alicloud : undefined),
+        };
       case "local": {
         // diff replaces local infra when the counts change (local nodes are made as one group).
         const now = olds.state?.kind === "local" ? olds.state.nodes.length : 0;
         const want = i.masters.count + (i.nodes?.count ?? 0);
-        if (now !== want) throw new Error(`local infra ${i.name}: has ${now} node(s), ${want} wanted; local nodes are created as one group, so this needs a replacement`);
+        if (now !== want)
+          throw new Error(
+            `local infra ${i.name}: has ${now} node(s), ${want} wanted; local nodes are created as one group, so this needs a replacement`,
+          );
         return { outs: await localOutputs(i) };
       }
       default: {

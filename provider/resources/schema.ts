@@ -86,7 +86,9 @@ export function buildSchema(version: string): Json {
     meta: { moduleFormat: "(.*)" },
     language: { nodejs: { packageName: "pulumi-sealer", dependencies: { "@pulumi/pulumi": "^3.270.0" } } },
     config: {},
-    provider: { description: "The sealer resources are dynamic resources; this provider has no configuration." },
+    provider: {
+      description: "The sealer resources are dynamic resources; this provider has no configuration.",
+    },
     types,
     resources: res,
   };

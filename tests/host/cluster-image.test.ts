@@ -10,7 +10,16 @@ import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { ClusterImage } from "../../sdk";
 import { OciLayout } from "../../provider/core/image/layout";
-import { type Host, type Props, UNKNOWN, isSecret, plain, sdkInputs, secretValue, startHost } from "./harness";
+import {
+  type Host,
+  type Props,
+  UNKNOWN,
+  isSecret,
+  plain,
+  sdkInputs,
+  secretValue,
+  startHost,
+} from "./harness";
 
 const URN = "urn:pulumi:host::sealer-host-test::pulumi-nodejs:dynamic/sealer:ClusterImage::img";
 
@@ -27,9 +36,18 @@ describe("host: ClusterImage under the dynamic provider host", function () {
     ctx = path.join(tmp, "ctx");
     fs.mkdirSync(path.join(ctx, "apps/web"), { recursive: true });
     fs.mkdirSync(path.join(ctx, "apps/db"), { recursive: true });
-    fs.writeFileSync(path.join(ctx, "apps/web/web.yaml"), "kind: ConfigMap\napiVersion: v1\nmetadata: { name: web }\ndata: { v: '1' }\n");
-    fs.writeFileSync(path.join(ctx, "apps/db/db.yaml"), "kind: ConfigMap\napiVersion: v1\nmetadata: { name: db }\ndata: { v: '1' }\n");
-    fs.writeFileSync(path.join(ctx, "Kubefile"), "FROM scratch\nCOPY apps/db application/apps/db/\nCOPY apps/web application/apps/web/\n");
+    fs.writeFileSync(
+      path.join(ctx, "apps/web/web.yaml"),
+      "kind: ConfigMap\napiVersion: v1\nmetadata: { name: web }\ndata: { v: '1' }\n",
+    );
+    fs.writeFileSync(
+      path.join(ctx, "apps/db/db.yaml"),
+      "kind: ConfigMap\napiVersion: v1\nmetadata: { name: db }\ndata: { v: '1' }\n",
+    );
+    fs.writeFileSync(
+      path.join(ctx, "Kubefile"),
+      "FROM scratch\nCOPY apps/db application/apps/db/\nCOPY apps/web application/apps/web/\n",
+    );
     host = await startHost({ SEALER_HOME: home });
     await host.configure();
   });
@@ -41,7 +59,9 @@ describe("host: ClusterImage under the dynamic provider host", function () {
 
   async function programInputs(extra: Record<string, unknown> = {}): Promise<Props> {
     // What the engine receives from the SDK; the engine strips secrets for this host (acceptSecrets=false).
-    return plain(await sdkInputs(() => new ClusterImage("img", { context: ctx, tag: "host-test/app:1", ...extra })));
+    return plain(
+      await sdkInputs(() => new ClusterImage("img", { context: ctx, tag: "host-test/app:1", ...extra })),
+    );
   }
 
   let stored: Props; // checked inputs in state
@@ -62,8 +82,16 @@ describe("host: ClusterImage under the dynamic provider host", function () {
     assert.match(inputs.digest as string, /^sha256:[0-9a-f]{64}$/);
     assert.equal(inputs.reference, "docker.io/host-test/app:1");
     const layout = new OciLayout(path.join(home, "store"));
-    assert.ok((await layout.listRefs()).some((r) => r.ref.startsWith("localhost/sealer-preview/docker-io/host-test/app:")));
-    assert.equal(await layout.resolve("docker.io/host-test/app:1"), undefined, "a preview does not move the tag");
+    assert.ok(
+      (await layout.listRefs()).some((r) =>
+        r.ref.startsWith("localhost/sealer-preview/docker-io/host-test/app:"),
+      ),
+    );
+    assert.equal(
+      await layout.resolve("docker.io/host-test/app:1"),
+      undefined,
+      "a preview does not move the tag",
+    );
     stored = inputs;
   });
 
@@ -88,7 +116,11 @@ describe("host: ClusterImage under the dynamic provider host", function () {
   });
 
   it("same program: check gives the same inputs and diff says no changes", async () => {
-    const { inputs } = await host.check(URN, stored, await programInputs({ registryAuth: { username: "u", password: "s3cret" } }));
+    const { inputs } = await host.check(
+      URN,
+      stored,
+      await programInputs({ registryAuth: { username: "u", password: "s3cret" } }),
+    );
     assert.equal(inputs.contentHash, stored.contentHash);
     const d = await host.diff(URN, id, plain(outs), inputs, stored);
     assert.deepEqual(d, { changes: "none", replaces: [], deleteBeforeReplace: false });
@@ -105,8 +137,15 @@ describe("host: ClusterImage under the dynamic provider host", function () {
   });
 
   it("one changed file: new contentHash, update rebuilds, only that layer's digest changes", async () => {
-    fs.writeFileSync(path.join(ctx, "apps/web/web.yaml"), "kind: ConfigMap\napiVersion: v1\nmetadata: { name: web }\ndata: { v: '2' }\n");
-    const { inputs } = await host.check(URN, stored, await programInputs({ registryAuth: { username: "u", password: "s3cret" } }));
+    fs.writeFileSync(
+      path.join(ctx, "apps/web/web.yaml"),
+      "kind: ConfigMap\napiVersion: v1\nmetadata: { name: web }\ndata: { v: '2' }\n",
+    );
+    const { inputs } = await host.check(
+      URN,
+      stored,
+      await programInputs({ registryAuth: { username: "u", password: "s3cret" } }),
+    );
     assert.notEqual(inputs.contentHash, stored.contentHash);
     const d = await host.diff(URN, id, plain(outs), inputs, stored);
     assert.deepEqual(d, { changes: "some", replaces: [], deleteBeforeReplace: false });
@@ -124,22 +163,29 @@ describe("host: ClusterImage under the dynamic provider host", function () {
     // A loopback "registry" that denies everything: the push fails at once, the build is kept.
     const denier = http.createServer((_req, res) => {
       res.writeHead(403, { "content-type": "application/json" });
-      res.end(JSON.stringify({ errors: [{ code: "DENIED", message: "requested access to the resource is denied" }] }));
+      res.end(
+        JSON.stringify({
+          errors: [{ code: "DENIED", message: "requested access to the resource is denied" }],
+        }),
+      );
     });
     await new Promise<void>((r) => denier.listen(0, "127.0.0.1", r));
     const reg = `127.0.0.1:${(denier.address() as AddressInfo).port}`;
     after(() => denier.close());
     const news = await programInputs({ tag: `${reg}/host-test/app:1`, push: true });
     const { inputs } = await host.check(URN, {}, news);
-    await assert.rejects(host.create(URN, inputs), (err: { initFailed?: { id: string; properties: Props; reasons: string[] } }) => {
-      assert.ok(err.initFailed, "expected ErrorResourceInitFailed details");
-      assert.equal(err.initFailed.id, `${reg}/host-test/app:1`);
-      assert.match(err.initFailed.properties.digest as string, /^sha256:/);
-      assert.equal(err.initFailed.properties.pushed, false);
-      assert.match(err.initFailed.reasons[0]!, /push failed/);
-      partial = err.initFailed;
-      return true;
-    });
+    await assert.rejects(
+      host.create(URN, inputs),
+      (err: { initFailed?: { id: string; properties: Props; reasons: string[] } }) => {
+        assert.ok(err.initFailed, "expected ErrorResourceInitFailed details");
+        assert.equal(err.initFailed.id, `${reg}/host-test/app:1`);
+        assert.match(err.initFailed.properties.digest as string, /^sha256:/);
+        assert.equal(err.initFailed.properties.pushed, false);
+        assert.match(err.initFailed.reasons[0]!, /push failed/);
+        partial = err.initFailed;
+        return true;
+      },
+    );
     // The next up: the push is still owed, so diff reports a change (and resumes with a push).
     const d = await host.diff(URN, partial.id, plain(partial.properties), inputs, inputs);
     assert.equal(d.changes, "some");
@@ -164,7 +210,14 @@ describe("host: ClusterImage under the dynamic provider host", function () {
 
   it("the secret input given as a pulumi secret arrives in the SDK props as a secret", async () => {
     const pulumi = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
-    const raw = await sdkInputs(() => new ClusterImage("img", { context: ctx, tag: "x:1", registryAuth: pulumi.secret({ username: "u", password: "p" }) }));
+    const raw = await sdkInputs(
+      () =>
+        new ClusterImage("img", {
+          context: ctx,
+          tag: "x:1",
+          registryAuth: pulumi.secret({ username: "u", password: "p" }),
+        }),
+    );
     assert.deepEqual(raw.registryAuth, secretValue({ username: "u", password: "p" }));
   });
 });

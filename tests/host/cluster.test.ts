@@ -17,7 +17,16 @@ import { Cluster, ClusterImage } from "../../sdk";
 import { buildImage } from "../../provider/core/image/builder";
 import { execInNode, startSshd, stopSshd, type LocalNode } from "../../provider/core/infra/local";
 import { createNodeGroup, uniquePrefix } from "../harness/nodes";
-import { type Host, type InitFailed, type Props, isSecret, plain, repoRoot, sdkInputs, startHost } from "./harness";
+import {
+  type Host,
+  type InitFailed,
+  type Props,
+  isSecret,
+  plain,
+  repoRoot,
+  sdkInputs,
+  startHost,
+} from "./harness";
 
 const IMG_URN = "urn:pulumi:host::sealer-host-test::pulumi-nodejs:dynamic/sealer:ClusterImage::app";
 const CL_URN = "urn:pulumi:host::sealer-host-test::pulumi-nodejs:dynamic/sealer:Cluster::c";
@@ -45,18 +54,38 @@ describe("host: Cluster on local nodes under the dynamic provider host", functio
     home = path.join(tmp, "home");
     // The test process (nodes, builder) and the host process share one data dir.
     process.env.SEALER_HOME = home;
-    await buildImage({ context: path.join(repoRoot(), "examples/sandbox-base"), tag: "sandbox-base:v1.28.2", home });
+    await buildImage({
+      context: path.join(repoRoot(), "examples/sandbox-base"),
+      tag: "sandbox-base:v1.28.2",
+      home,
+    });
     ctx = path.join(tmp, "ctx");
     for (const app of ["web", "db"]) {
       fs.mkdirSync(path.join(ctx, app), { recursive: true });
-      fs.writeFileSync(path.join(ctx, app, `${app}.yaml`), `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${app}\ndata:\n  v: "1"\n`);
+      fs.writeFileSync(
+        path.join(ctx, app, `${app}.yaml`),
+        `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${app}\ndata:\n  v: "1"\n`,
+      );
     }
-    fs.writeFileSync(path.join(ctx, "Kubefile"), 'FROM sandbox-base:v1.28.2\nAPP web local://web\nAPP db local://db\nLAUNCH ["web","db"]\n');
+    fs.writeFileSync(
+      path.join(ctx, "Kubefile"),
+      'FROM sandbox-base:v1.28.2\nAPP web local://web\nAPP db local://db\nLAUNCH ["web","db"]\n',
+    );
     nodes = await createNodeGroup(3, { prefix: uniquePrefix("hc") });
     [master, w1, w2] = nodes.list as [LocalNode, LocalNode, LocalNode];
     key = fs.readFileSync(master.keyPath, "utf8");
-    host = await startHost({ SEALER_HOME: home, SEALER_SSH_DIAL_ATTEMPTS: "1", SEALER_SSH_DIAL_TIMEOUT_MS: "3000" });
+    host = await startHost({
+      SEALER_HOME: home,
+      SEALER_SSH_DIAL_ATTEMPTS: "1",
+      SEALER_SSH_DIAL_TIMEOUT_MS: "3000",
+    });
     await host.configure();
+  });
+
+  afterEach(function () {
+    // The provider's own log (steps, hosts, errors) goes to the host's stderr: show it when a test fails.
+    if (this.currentTest?.state === "failed" && host)
+      process.stderr.write(`--- provider host log (tail) ---\n${host.stderr().slice(-6000)}\n---\n`);
   });
 
   after(async () => {
@@ -84,7 +113,12 @@ describe("host: Cluster on local nodes under the dynamic provider host", functio
       return;
     }
     const d = await host.diff(IMG_URN, img.id, plain(img.outs), inputs, img.inputs);
-    if (d.changes === "some") img = { id: img.id, inputs, outs: (await host.update(IMG_URN, img.id, plain(img.outs), inputs, img.inputs)).properties };
+    if (d.changes === "some")
+      img = {
+        id: img.id,
+        inputs,
+        outs: (await host.update(IMG_URN, img.id, plain(img.outs), inputs, img.inputs)).properties,
+      };
   }
 
   /**
@@ -148,7 +182,10 @@ describe("host: Cluster on local nodes under the dynamic provider host", functio
   });
 
   it("one app file changed: the preview lists only that app's steps, and up runs exactly those", async () => {
-    fs.writeFileSync(path.join(ctx, "web/web.yaml"), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\ndata:\n  v: "2"\n');
+    fs.writeFileSync(
+      path.join(ctx, "web/web.yaml"),
+      'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\ndata:\n  v: "2"\n',
+    );
     // pulumi preview: the image is built under its preview name; the cluster plans against it.
     const previewed = await previewImage();
     assert.notEqual(previewed.digest, img.outs.digest, "the preview knows the new digest");
@@ -158,7 +195,16 @@ describe("host: Cluster on local nodes under the dynamic provider host", functio
     // What `pulumi preview --diff` shows for this change (docs/pulumi.md is written from it).
     process.stderr.write(
       `preview --diff material:\n` +
-        JSON.stringify({ contentHash: [img.inputs.contentHash, previewed.contentHash], digest: [img.outs.digest, previewed.digest], layers: [img.outs.layers, previewed.layers], plan: preview.inputs.plan }, null, 1) +
+        JSON.stringify(
+          {
+            contentHash: [img.inputs.contentHash, previewed.contentHash],
+            digest: [img.outs.digest, previewed.digest],
+            layers: [img.outs.layers, previewed.layers],
+            plan: preview.inputs.plan,
+          },
+          null,
+          1,
+        ) +
         "\n",
     );
     // pulumi up: the image is rebuilt (same digest as previewed), then the cluster.
@@ -169,7 +215,8 @@ describe("host: Cluster on local nodes under the dynamic provider host", functio
     const planned = ids(inputs.plan);
     assert.ok(planned.includes("launch-app:web"), planned.join("\n"));
     assert.ok(!planned.includes("launch-app:db"), "db is unchanged");
-    for (const id of planned) assert.match(id, /^(distribute|launch-app:web|save-clusterfile)/, `unexpected step ${id}`);
+    for (const id of planned)
+      assert.match(id, /^(distribute|launch-app:web|save-clusterfile)/, `unexpected step ${id}`);
     const d = await host.diff(CL_URN, cl.id, plain(cl.outs), inputs, cl.inputs);
     assert.deepEqual(d, { changes: "some", replaces: [], deleteBeforeReplace: false });
     const u = await host.update(CL_URN, cl.id, plain(cl.outs), inputs, cl.inputs);
@@ -182,14 +229,21 @@ describe("host: Cluster on local nodes under the dynamic provider host", functio
 
   it("a worker added: only that host's steps and its join", async () => {
     const { inputs } = await host.check(CL_URN, cl.inputs, await clusterInputs([w1, w2]));
-    process.stderr.write(`plan after adding a worker:\n${(inputs.plan as string[]).map((l) => `  ${l}`).join("\n")}\n`);
+    process.stderr.write(
+      `plan after adding a worker:\n${(inputs.plan as string[]).map((l) => `  ${l}`).join("\n")}\n`,
+    );
     const planned = ids(inputs.plan);
     assert.ok(planned.includes(`join-worker:${w2.ip}`), planned.join("\n"));
-    assert.ok(!planned.some((id) => id === "init-master" || id.startsWith("join-master") || id === `join-worker:${w1.ip}`));
+    assert.ok(
+      !planned.some(
+        (id) => id === "init-master" || id.startsWith("join-master") || id === `join-worker:${w1.ip}`,
+      ),
+    );
     assert.ok(!planned.some((id) => id.startsWith("launch-app")), "apps are not re-launched");
     for (const line of inputs.plan as string[]) {
       const hosts = line.slice(line.indexOf("[") + 1, line.indexOf("]")).split(",");
-      if (!line.startsWith("save-clusterfile") && !line.startsWith("node-labels")) assert.deepEqual(hosts, [w2.ip], line);
+      if (!line.startsWith("save-clusterfile") && !line.startsWith("node-labels"))
+        assert.deepEqual(hosts, [w2.ip], line);
     }
     const u = await host.update(CL_URN, cl.id, plain(cl.outs), inputs, cl.inputs);
     cl = { id: cl.id, inputs, outs: u.properties };
@@ -198,7 +252,10 @@ describe("host: Cluster on local nodes under the dynamic provider host", functio
   });
 
   it("a host unreachable mid-update: partial state with what ran; the next update finishes only the rest", async () => {
-    fs.writeFileSync(path.join(ctx, "db/db.yaml"), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: db\ndata:\n  v: "2"\n');
+    fs.writeFileSync(
+      path.join(ctx, "db/db.yaml"),
+      'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: db\ndata:\n  v: "2"\n',
+    );
     await upImage();
     const { inputs } = await host.check(CL_URN, cl.inputs, await clusterInputs([w1, w2]));
     const planned = ids(inputs.plan);
@@ -235,7 +292,10 @@ describe("host: Cluster on local nodes under the dynamic provider host", functio
     await host.delete(CL_URN, cl.id, plain(cl.outs), cl.inputs);
     const left: string[] = [];
     for (const n of [master, w1, w2]) {
-      const r = await execInNode(n, "find /var/lib/sealer /etc/kubernetes -mindepth 1 -not -path '/var/lib/sealer/blobs*' 2>/dev/null | head -5; true");
+      const r = await execInNode(
+        n,
+        "find /var/lib/sealer /etc/kubernetes -mindepth 1 -not -path '/var/lib/sealer/blobs*' 2>/dev/null | head -5; true",
+      );
       if (r.stdout.trim()) left.push(`${n.name} (${n.ip}): ${r.stdout.trim().split("\n").join(", ")}`);
     }
     assert.deepEqual(left, [], "files the cluster wrote are left on the nodes");

@@ -67,10 +67,20 @@ export interface Host {
   pid: number;
   stderr: () => string;
   configure(): Promise<void>;
-  check(urn: string, olds: Props, news: Props): Promise<{ inputs: Props; failures: Array<{ property: string; reason: string }> }>;
+  check(
+    urn: string,
+    olds: Props,
+    news: Props,
+  ): Promise<{ inputs: Props; failures: Array<{ property: string; reason: string }> }>;
   diff(urn: string, id: string, olds: Props, news: Props, oldInputs?: Props): Promise<DiffAnswer>;
   create(urn: string, props: Props, preview?: boolean): Promise<{ id: string; properties: Props }>;
-  update(urn: string, id: string, olds: Props, news: Props, oldInputs?: Props): Promise<{ properties: Props }>;
+  update(
+    urn: string,
+    id: string,
+    olds: Props,
+    news: Props,
+    oldInputs?: Props,
+  ): Promise<{ properties: Props }>;
   delete(urn: string, id: string, props: Props, oldInputs?: Props): Promise<void>;
   stop(): Promise<void>;
 }
@@ -112,13 +122,22 @@ export async function startHost(env: NodeJS.ProcessEnv = {}): Promise<Host> {
   const root = repoRoot();
   const entry = path.join(root, "node_modules/@pulumi/pulumi/cmd/dynamic-provider/index.js");
   // Under tsx (quick test loop) the shim requires .ts implementation files: let the host load them.
-  const args = __filename.endsWith(".ts") ? ["--require", "tsx/cjs", entry, "127.0.0.1:1"] : [entry, "127.0.0.1:1"];
-  const child: ChildProcess = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const args = __filename.endsWith(".ts")
+    ? ["--require", "tsx/cjs", entry, "127.0.0.1:1"]
+    : [entry, "127.0.0.1:1"];
+  const child: ChildProcess = spawn(process.execPath, args, {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let err = "";
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
   const port = await new Promise<number>((resolve, reject) => {
     let out = "";
-    const timer = setTimeout(() => reject(new Error(`dynamic provider host printed no port in 30 s; stderr:\n${err}`)), 30_000);
+    const timer = setTimeout(
+      () => reject(new Error(`dynamic provider host printed no port in 30 s; stderr:\n${err}`)),
+      30_000,
+    );
     child.stdout!.on("data", (d: Buffer) => {
       out += d.toString();
       const m = /^(\d+)\s*$/m.exec(out);
@@ -144,7 +163,8 @@ export async function startHost(env: NodeJS.ProcessEnv = {}): Promise<Host> {
       req.setAcceptresources(true);
       const resp = await unary<any>(client, "configure", req);
       // The dynamic host declines secrets: the engine then strips them before every call.
-      if (resp.getAcceptsecrets() !== false) throw new Error("dynamic provider host unexpectedly accepts secrets");
+      if (resp.getAcceptsecrets() !== false)
+        throw new Error("dynamic provider host unexpectedly accepts secrets");
     },
     async check(urn, olds, news) {
       const req = new provproto.CheckRequest();
@@ -154,7 +174,9 @@ export async function startHost(env: NodeJS.ProcessEnv = {}): Promise<Host> {
       const resp = await unary<any>(client, "check", req);
       return {
         inputs: resp.getInputs()?.toJavaScript() ?? {},
-        failures: resp.getFailuresList().map((f: any) => ({ property: f.getProperty(), reason: f.getReason() })),
+        failures: resp
+          .getFailuresList()
+          .map((f: any) => ({ property: f.getProperty(), reason: f.getReason() })),
       };
     },
     async diff(urn, id, olds, news, oldInputs) {
@@ -213,9 +235,11 @@ export async function startHost(env: NodeJS.ProcessEnv = {}): Promise<Host> {
 
 /** Strips secret envelopes, as the engine does before calling a provider that declines secrets. */
 export function plain(v: unknown): any {
-  if (v !== null && typeof v === "object" && (v as Props)[SIG_KEY] === SECRET_SIG) return plain((v as Props).value);
+  if (v !== null && typeof v === "object" && (v as Props)[SIG_KEY] === SECRET_SIG)
+    return plain((v as Props).value);
   if (Array.isArray(v)) return v.map(plain);
-  if (v !== null && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+  if (v !== null && typeof v === "object")
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
   return v;
 }
 

@@ -21,11 +21,22 @@ const SECRET = "1b47061264138c4ac30d75fd1eb44270";
 function mockState(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
   switch (type) {
     case `${SEALER}ClusterImage`:
-      return { ...inputs, reference: `docker.io/library/${String(inputs.tag)}`, digest: `sha256:${"a".repeat(64)}`, layers: [`sha256:${"b".repeat(64)}`], pushed: false };
+      return {
+        ...inputs,
+        reference: `docker.io/library/${String(inputs.tag)}`,
+        digest: `sha256:${"a".repeat(64)}`,
+        layers: [`sha256:${"b".repeat(64)}`],
+        pushed: false,
+      };
     case `${SEALER}Infra`: {
       const m = (inputs.masters as { count: number }).count;
       const n = ((inputs.nodes as { count: number } | undefined)?.count ?? 0) as number;
-      const host = (i: number, role: string) => ({ id: `${name}-${i}`, privateIp: `10.0.0.${i + 2}`, publicIp: i === 0 ? "198.51.100.7" : undefined, role });
+      const host = (i: number, role: string) => ({
+        id: `${name}-${i}`,
+        privateIp: `10.0.0.${i + 2}`,
+        publicIp: i === 0 ? "198.51.100.7" : undefined,
+        role,
+      });
       return {
         ...inputs,
         masterHosts: Array.from({ length: m }, (_, i) => host(i, "master")),
@@ -49,7 +60,10 @@ async function runExample(modulePath: string, config: Record<string, string>): P
     {
       newResource(args) {
         registered.push({ type: args.type, name: args.name, inputs: args.inputs as Record<string, unknown> });
-        return { id: `${args.name}-id`, state: mockState(args.type, args.name, args.inputs as Record<string, unknown>) };
+        return {
+          id: `${args.name}-id`,
+          state: mockState(args.type, args.name, args.inputs as Record<string, unknown>),
+        };
       },
       call() {
         return {};
@@ -59,11 +73,15 @@ async function runExample(modulePath: string, config: Record<string, string>): P
     "test",
     false,
   );
-  pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(config).map(([k, v]) => [k.includes(":") ? k : `sealer-examples:${k}`, v])));
+  pulumi.runtime.setAllConfig(
+    Object.fromEntries(
+      Object.entries(config).map(([k, v]) => [k.includes(":") ? k : `sealer-examples:${k}`, v]),
+    ),
+  );
   require(modulePath);
   // Registrations resolve asynchronously: wait until no new resource shows up for a while.
   let last = -1;
-  for (let quiet = 0; quiet < 5; ) {
+  for (let quiet = 0; quiet < 5;) {
     await new Promise((r) => setTimeout(r, 40));
     quiet = registered.length === last ? quiet + 1 : 0;
     last = registered.length;

@@ -20,7 +20,13 @@ describe("provider: Infra (alicloud against the fake API)", function () {
   afterEach(async () => fake?.stop());
 
   async function start(maxInstances?: number): Promise<void> {
-    fake = new FakeAlicloud({ bootDelayMs: 100, deleteDelayMs: 40, networkDelayMs: 20, eipDelayMs: 20, ...(maxInstances ? { maxInstances } : {}) });
+    fake = new FakeAlicloud({
+      bootDelayMs: 100,
+      deleteDelayMs: 40,
+      networkDelayMs: 20,
+      eipDelayMs: 20,
+      ...(maxInstances ? { maxInstances } : {}),
+    });
     await fake.start();
   }
 
@@ -63,7 +69,11 @@ describe("provider: Infra (alicloud against the fake API)", function () {
     const { inputs: checked } = await provider.check({}, inputs());
     const { id, outs } = await provider.create(checked);
     assert.equal(id, "alicloud:pt1");
-    const o = reveal(outs) as { masterHosts: Array<{ privateIp: string; role: string }>; workerHosts: unknown[]; sshUser: string };
+    const o = reveal(outs) as {
+      masterHosts: Array<{ privateIp: string; role: string }>;
+      workerHosts: unknown[];
+      sshUser: string;
+    };
     assert.equal(o.masterHosts.length, 3);
     assert.equal(o.workerHosts.length, 2);
     assert.equal(o.sshUser, "root");
@@ -76,8 +86,14 @@ describe("provider: Infra (alicloud against the fake API)", function () {
     const same = await provider.diff(id, reveal(outs), (await provider.check(checked, inputs())).inputs);
     assert.deepEqual(same, { changes: false, replaces: [], deleteBeforeReplace: false });
 
-    const scaled = (await provider.check(checked, inputs({ nodes: { count: 3, instanceType: "ecs.c7.xlarge" } }))).inputs;
-    assert.deepEqual(await provider.diff(id, reveal(outs), scaled), { changes: true, replaces: [], deleteBeforeReplace: false });
+    const scaled = (
+      await provider.check(checked, inputs({ nodes: { count: 3, instanceType: "ecs.c7.xlarge" } }))
+    ).inputs;
+    assert.deepEqual(await provider.diff(id, reveal(outs), scaled), {
+      changes: true,
+      replaces: [],
+      deleteBeforeReplace: false,
+    });
     const up = await provider.update(id, reveal(outs), scaled);
     assert.equal((up.outs.workerHosts as unknown[]).length, 3);
     assert.equal(fake.liveInstances().length, 6);
@@ -106,7 +122,9 @@ describe("provider: Infra (alicloud against the fake API)", function () {
     assert.ok(err instanceof PartialStateError, String(err));
     assert.equal(err.id, "alicloud:pt1");
     assert.match(err.reasons[0]!, /QuotaExceed/);
-    const props = reveal(err.properties) as { state: { kind: string; alicloud: { instances: unknown[]; pending?: unknown[] } } };
+    const props = reveal(err.properties) as {
+      state: { kind: string; alicloud: { instances: unknown[]; pending?: unknown[] } };
+    };
     assert.equal(props.state.kind, "alicloud");
     // The masters exist (running or still pending): they are in state, so nothing is orphaned.
     assert.equal(props.state.alicloud.instances.length + (props.state.alicloud.pending ?? []).length, 3);

@@ -25,27 +25,92 @@ type RequiredKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? never : K
 type Keys<T> = Record<keyof T, true>;
 type Req<T> = Record<RequiredKeys<T>, true>;
 /** Output properties a class declares beyond CustomResource's own. */
-type OutputKeys<C> = Record<Exclude<{ [K in keyof C]: C[K] extends pulumi.Output<unknown> ? K : never }[keyof C], keyof pulumi.CustomResource>, true>;
+type OutputKeys<C> = Record<
+  Exclude<
+    { [K in keyof C]: C[K] extends pulumi.Output<unknown> ? K : never }[keyof C],
+    keyof pulumi.CustomResource
+  >,
+  true
+>;
 
 // Compile-time lists: `satisfies` fails the build when an interface gains or loses a key.
 const sdk = {
   ClusterImage: {
-    args: { context: true, tag: true, kubefile: true, buildArgs: true, labels: true, platforms: true, buildMode: true, noCache: true, push: true, registryAuth: true, buildOnPreview: true } satisfies Keys<ClusterImageArgs>,
+    args: {
+      context: true,
+      tag: true,
+      kubefile: true,
+      buildArgs: true,
+      labels: true,
+      platforms: true,
+      buildMode: true,
+      noCache: true,
+      push: true,
+      registryAuth: true,
+      buildOnPreview: true,
+    } satisfies Keys<ClusterImageArgs>,
     required: { context: true, tag: true } satisfies Req<ClusterImageArgs>,
-    outputs: { reference: true, digest: true, layers: true, metadata: true, containerImages: true, pushed: true, contentHash: true, tag: true } satisfies OutputKeys<ClusterImage>,
+    outputs: {
+      reference: true,
+      digest: true,
+      layers: true,
+      metadata: true,
+      containerImages: true,
+      pushed: true,
+      contentHash: true,
+      tag: true,
+    } satisfies OutputKeys<ClusterImage>,
     sdkOnly: [] as string[],
   },
   Infra: {
-    args: { provider: true, name: true, masters: true, nodes: true, local: true, alicloud: true, ssh: true, tags: true } satisfies Keys<InfraArgs>,
+    args: {
+      provider: true,
+      name: true,
+      masters: true,
+      nodes: true,
+      local: true,
+      alicloud: true,
+      ssh: true,
+      tags: true,
+    } satisfies Keys<InfraArgs>,
     required: { provider: true, masters: true } satisfies Req<InfraArgs>,
-    outputs: { masterHosts: true, workerHosts: true, sshUser: true, sshPrivateKey: true, sshPassword: true, state: true, masterIps: true, workerIps: true, sshLogin: true } satisfies OutputKeys<Infra>,
+    outputs: {
+      masterHosts: true,
+      workerHosts: true,
+      sshUser: true,
+      sshPrivateKey: true,
+      sshPassword: true,
+      state: true,
+      masterIps: true,
+      workerIps: true,
+      sshLogin: true,
+    } satisfies OutputKeys<Infra>,
     // Getters derived from outputs (feed Cluster), not properties.
     sdkOnly: ["masterIps", "workerIps", "sshLogin"],
   },
   Cluster: {
-    args: { name: true, image: true, imageDigest: true, masters: true, workers: true, infra: true, ssh: true, clusterfile: true, env: true, dataRoot: true } satisfies Keys<ClusterArgs>,
+    args: {
+      name: true,
+      image: true,
+      imageDigest: true,
+      masters: true,
+      workers: true,
+      infra: true,
+      ssh: true,
+      clusterfile: true,
+      env: true,
+      dataRoot: true,
+    } satisfies Keys<ClusterArgs>,
     required: { image: true } satisfies Req<ClusterArgs>,
-    outputs: { clusterName: true, applied: true, steps: true, pending: true, kubeconfig: true, joinSecrets: true, plan: true } satisfies OutputKeys<Cluster>,
+    outputs: {
+      clusterName: true,
+      applied: true,
+      steps: true,
+      pending: true,
+      kubeconfig: true,
+      joinSecrets: true,
+      plan: true,
+    } satisfies OutputKeys<Cluster>,
     sdkOnly: ["infra"],
   },
 };
@@ -53,7 +118,14 @@ const sdk = {
 const objectSdk = {
   Ssh: { user: true, password: true, privateKey: true, passphrase: true, port: true } satisfies Keys<Ssh>,
   RegistryAuth: { username: true, password: true } satisfies Keys<RegistryAuth>,
-  NodeGroup: { count: true, instanceType: true, cpu: true, memoryGiB: true, systemDiskGiB: true, dataDisksGiB: true } satisfies Keys<NodeGroup>,
+  NodeGroup: {
+    count: true,
+    instanceType: true,
+    cpu: true,
+    memoryGiB: true,
+    systemDiskGiB: true,
+    dataDisksGiB: true,
+  } satisfies Keys<NodeGroup>,
   LocalInfra: { subnet: true, sudoUser: true } satisfies Keys<LocalInfra>,
   AlicloudInfra: {
     region: true,
@@ -77,7 +149,11 @@ const objectSdk = {
 };
 
 /** Inputs the provider computes in check (never user-set). */
-const COMPUTED: Record<string, string[]> = { ClusterImage: ["contentHash", "providerVersion"], Infra: ["providerVersion"], Cluster: ["plan", "providerVersion"] };
+const COMPUTED: Record<string, string[]> = {
+  ClusterImage: ["contentHash", "providerVersion"],
+  Infra: ["providerVersion"],
+  Cluster: ["plan", "providerVersion"],
+};
 
 describe("schema.json and the SDK agree with the resource descriptions", () => {
   it("the committed schema.json is the generated one (run `sealer pulumi schema > schema.json` after changing descriptors.ts)", () => {
@@ -87,13 +163,22 @@ describe("schema.json and the SDK agree with the resource descriptions", () => {
   });
 
   it("has the three resources with sealer:index tokens, descriptions everywhere, and resolvable type refs", () => {
-    const s = buildSchema("0.0.0") as { name: string; resources: Record<string, Record<string, unknown>>; types: Record<string, unknown> };
+    const s = buildSchema("0.0.0") as {
+      name: string;
+      resources: Record<string, Record<string, unknown>>;
+      types: Record<string, unknown>;
+    };
     assert.equal(s.name, "sealer");
-    assert.deepEqual(Object.keys(s.resources), ["sealer:index:Cluster", "sealer:index:ClusterImage", "sealer:index:Infra"]);
+    assert.deepEqual(Object.keys(s.resources), [
+      "sealer:index:Cluster",
+      "sealer:index:ClusterImage",
+      "sealer:index:Infra",
+    ]);
     const text = JSON.stringify(s);
     for (const m of text.matchAll(/"#\/types\/([^"]+)"/g)) assert.ok(s.types[m[1]!], `dangling ref ${m[1]}`);
     const walk = (props: Record<string, { description?: string }>, where: string) => {
-      for (const [k, p] of Object.entries(props)) assert.ok(p.description, `${where}.${k} has no description`);
+      for (const [k, p] of Object.entries(props))
+        assert.ok(p.description, `${where}.${k} has no description`);
     };
     for (const [tok, r] of Object.entries(s.resources)) {
       walk(r.inputProperties as Record<string, { description?: string }>, `${tok} input`);
@@ -101,7 +186,9 @@ describe("schema.json and the SDK agree with the resource descriptions", () => {
     }
   });
 
-  for (const [name, d] of Object.entries(resources) as Array<[keyof typeof sdk, (typeof resources)[keyof typeof resources]]>) {
+  for (const [name, d] of Object.entries(resources) as Array<
+    [keyof typeof sdk, (typeof resources)[keyof typeof resources]]
+  >) {
     it(`${name}: SDK Args keys = schema inputs (minus computed), required the same`, () => {
       const want = Object.keys(d.inputs)
         .filter((k) => !COMPUTED[name]!.includes(k))
@@ -125,8 +212,10 @@ describe("schema.json and the SDK agree with the resource descriptions", () => {
 
     it(`${name}: SDK output properties are schema properties (inputs echoed + outputs)`, () => {
       const props = new Set([...Object.keys(d.inputs), ...Object.keys(d.outputs)]);
-      for (const k of Object.keys(sdk[name].outputs)) if (!sdk[name].sdkOnly.includes(k)) assert.ok(props.has(k), `${name}.${k} is not in the schema`);
-      for (const k of Object.keys(d.outputs)) assert.ok(k in sdk[name].outputs, `${name} SDK class lacks output ${k}`);
+      for (const k of Object.keys(sdk[name].outputs))
+        if (!sdk[name].sdkOnly.includes(k)) assert.ok(props.has(k), `${name}.${k} is not in the schema`);
+      for (const k of Object.keys(d.outputs))
+        assert.ok(k in sdk[name].outputs, `${name} SDK class lacks output ${k}`);
     });
   }
 
@@ -140,7 +229,9 @@ describe("schema.json and the SDK agree with the resource descriptions", () => {
     assert.deepEqual(secretOutputNames(resources.ClusterImage), ["registryAuth"]);
     assert.deepEqual(secretOutputNames(resources.Infra), ["alicloud", "ssh", "sshPassword", "sshPrivateKey"]);
     assert.deepEqual(secretOutputNames(resources.Cluster), ["joinSecrets", "kubeconfig", "ssh"]);
-    const s = buildSchema("0.0.0") as { types: Record<string, { properties: Record<string, { secret?: boolean }> }> };
+    const s = buildSchema("0.0.0") as {
+      types: Record<string, { properties: Record<string, { secret?: boolean }> }>;
+    };
     const secretProps = (t: string) =>
       Object.entries(s.types[`sealer:index:${t}`]!.properties)
         .filter(([, p]) => p.secret)
@@ -151,7 +242,13 @@ describe("schema.json and the SDK agree with the resource descriptions", () => {
 
   it("Cluster ssh maps onto the Clusterfile's ssh fields; dataRoot and env are Clusterfile fields", () => {
     // Pulumi name -> Clusterfile (zod) name; `pk` (a key file path) is Clusterfile-only.
-    const map: Record<string, string> = { user: "user", password: "passwd", privateKey: "pkData", passphrase: "pkPasswd", port: "port" };
+    const map: Record<string, string> = {
+      user: "user",
+      password: "passwd",
+      privateKey: "pkData",
+      passphrase: "pkPasswd",
+      port: "port",
+    };
     assert.deepEqual(Object.keys(map).sort(), Object.keys(objectTypes.Ssh!.properties).sort());
     assert.deepEqual([...Object.values(map), "pk"].sort(), Object.keys(sshSchema.shape).sort());
     const spec = Object.keys(clusterV2SpecSchema.shape);
