@@ -5,6 +5,7 @@
  * `cmd` overriding the image's launch, the apply lock, the Clusterfile saved in the cluster.
  */
 import * as assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { applyCluster } from "../../provider/core/apply";
@@ -15,6 +16,9 @@ import { execInNode, type LocalNode } from "../../provider/core/infra/local";
 import { dataPaths } from "../../provider/core/paths";
 import { useNodes } from "../harness/nodes";
 import { repoRoot, tempDir } from "../harness/registry";
+import { promisify } from "node:util";
+
+const execFileP = promisify(execFile);
 
 describe("integration: install pipeline details (registry auth, Config, cmd, lock)", function () {
   this.timeout(240_000);
@@ -23,9 +27,9 @@ describe("integration: install pipeline details (registry auth, Config, cmd, loc
   let store: OciLayout;
   let stateDir: string;
 
-  const spec = (): ClusterSpec => {
+  const clusterfile = (workerLabels = "{}"): string => {
     const [m, w] = nodes.list as [LocalNode, LocalNode];
-    const text = `apiVersion: sealer.io/v2
+    return `apiVersion: sealer.io/v2
 kind: Cluster
 metadata: { name: pipe }
 spec:
@@ -34,7 +38,7 @@ spec:
   ssh: { user: ops, passwd: ops-pass-1, pk: ${m.keyPath} }
   hosts:
     - { ips: [ ${m.ip} ], roles: [ master ] }
-    - { ips: [ ${w.ip} ], roles: [ node ] }
+    - { ips: [ ${w.ip} ], roles: [ node ], labels: ${workerLabels} }
   registry:
     localRegistry: { domain: reg.pipe.local, port: 5443, ha: false, username: admin, password: s3cret-pass }
 ---
@@ -48,8 +52,8 @@ spec:
     spec:
       replicas: 5
 `;
-    return loadClusterfile(text, { file: "pipe.yaml" }).spec;
   };
+  const spec = (): ClusterSpec => loadClusterfile(clusterfile(), { file: "pipe.yaml" }).spec;
 
   before(async function () {
     this.timeout(120_000);
@@ -171,5 +175,35 @@ spec:
       ).stdout.trim(),
       "free",
     );
+  });
+  it("sealer apply -f --json (the CLI) prints what ran", async () => {
+    const [m, w] = nodes.list as [LocalNode, LocalNode];
+    const file = path.join(home, "pipe.yaml");
+    fs.writeFileSync(file, clusterfile("{ zone: a }"), { mode: 0o600 });
+    fs.copyFileSync(nodes.knownHostsFile, path.join(home, "known_hosts"));
+    const cli = async () => {
+      const { stdout } = await execFileP(
+        process.execPath,
+        [path.join(repoRoot(), "bin/sealer.js"), "apply", "-f", file, "--json"],
+        {
+          env: { ...process.env, SEALER_HOME: home },
+        },
+      );
+      return JSON.parse(stdout) as {
+        cluster: string;
+        steps: Array<{ kind: string; hosts: string[]; reason: string }>;
+      };
+    };
+    const out = await cli();
+    assert.equal(out.cluster, "pipe");
+    assert.deepEqual(
+      out.steps.map((s) => [s.kind, s.hosts]),
+      [
+        ["node-labels", [w.ip]],
+        ["save-clusterfile", [m.ip]],
+      ],
+    );
+    assert.match(out.steps[0]!.reason, /labels/);
+    assert.deepEqual((await cli()).steps, []);
   });
 });
