@@ -323,7 +323,9 @@ async function sendBlob(
         step: `distribute: send layer ${nth} ${d.slice(0, 19)}`,
         logLevel: "debug",
         stdin:
-          offset < size ? fs.createReadStream(opts.layout.blobPath(d), { start: offset }) : Buffer.alloc(0),
+          offset < size
+            ? fs.createReadStream(opts.layout.blobPath(d), { start: offset, highWaterMark: 1 << 20 })
+            : Buffer.alloc(0),
         onStdinBytes: (n) => {
           stats.sentBytes = base + n;
           opts.onProgress?.({ host: t.host, phase: "send", digest: d, bytes: offset + n, total: size });
