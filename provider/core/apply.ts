@@ -104,6 +104,7 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
   const image = await factsFor(layout, ref);
   const stateDir = o.stateDir ?? clusterStateDir(spec.name);
   const applied = o.applied ?? (await loadAppliedState(stateDir)) ?? emptyApplied(spec.name);
+  for (const v of Object.values(applied.secrets ?? {})) registerSecret(v);
   const desired: Desired = { cluster: spec, image };
   const plan = planSteps(desired, applied);
   const stats: ExecStats = { sentBlobs: 0, sentBytes: 0, rendered: {} };
