@@ -77,7 +77,8 @@ async function handle(req, res) {
     const labels = { "kubernetes.io/hostname": b.name, ...(b.controlPlane ? { "node-role.kubernetes.io/control-plane": "" } : {}) };
     s.nodes.push({ name: b.name, ip: b.ip, seq: s.seq, joinedAt: Date.now(), controlPlane: !!b.controlPlane, version: s.version, labels, taints: b.controlPlane ? ["node-role.kubernetes.io/control-plane:NoSchedule"] : [] });
     save(s);
-    return send(res, 200, { adminToken: b.controlPlane ? s.adminToken : undefined, seq: s.seq });
+    // Sandbox simplification: every node gets the one API token (kubelet.conf), so `kubeadm upgrade node` works on workers.
+    return send(res, 200, { adminToken: s.adminToken, seq: s.seq });
   }
   if (!authed) return send(res, 401, { error: "Unauthorized" });
   if (req.method === "GET" && url.pathname === "/nodes") {

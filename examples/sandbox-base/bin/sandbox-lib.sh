@@ -35,7 +35,7 @@ die() {
 
 # The API server address from a kubeconfig: "http://host:port" and its bearer token.
 kubeconfig_file() {
-  for f in "${KUBECONFIG_ARG:-}" "${KUBECONFIG:-}" /etc/kubernetes/admin.conf; do
+  for f in "${KUBECONFIG_ARG:-}" "${KUBECONFIG:-}" /etc/kubernetes/admin.conf /etc/kubernetes/kubelet.conf; do
     [ -n "$f" ] && [ -f "$f" ] && { printf '%s' "$f"; return 0; }
   done
   return 1
