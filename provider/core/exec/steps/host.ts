@@ -81,7 +81,11 @@ export async function runHook(ctx: ExecContext, step: Extract<Step, { kind: "hoo
         if (!ip || !spec || !step.hosts.includes(ip)) continue;
         const node = shellQuote(await ctx.nodeName(ip));
         const items = spec.split(",").filter(Boolean).map(shellQuote).join(" ");
-        cmds.push(plugin.type === "LABEL" ? `kubectl label node ${node} --overwrite ${items}` : `kubectl taint node ${node} --overwrite ${items}`);
+        cmds.push(
+          plugin.type === "LABEL"
+            ? `kubectl label node ${node} --overwrite ${items}`
+            : `kubectl taint node ${node} --overwrite ${items}`,
+        );
       }
       if (cmds.length) await ctx.sh(ctx.master0, label, cmds.join(" && "));
       return;
