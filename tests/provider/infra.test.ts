@@ -4,10 +4,14 @@
  * diff, scale out, identity changes replace, partial state on a quota failure, clean delete.
  */
 import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { setLogSink } from "../../provider/core/log";
 import { PartialStateError, SECRET_SIG, SIG_KEY, reveal } from "../../provider/resources/common";
 import { provider } from "../../provider/resources/infra";
 import { FakeAlicloud } from "../harness/fake-alicloud";
+import { listLocalNodes } from "../../provider/core/infra/local";
 
 describe("provider: Infra (alicloud against the fake API)", function () {
   this.timeout(60_000);
@@ -85,6 +89,12 @@ describe("provider: Infra (alicloud against the fake API)", function () {
 
     const same = await provider.diff(id, reveal(outs), (await provider.check(checked, inputs())).inputs);
     assert.deepEqual(same, { changes: false, replaces: [], deleteBeforeReplace: false });
+    // New provider code reaches the existing resource as an in-place update.
+    assert.deepEqual(await provider.diff(id, reveal(outs), { ...checked, providerVersion: "next" }), {
+      changes: true,
+      replaces: [],
+      deleteBeforeReplace: false,
+    });
 
     const scaled = (
       await provider.check(checked, inputs({ nodes: { count: 3, instanceType: "ecs.c7.xlarge" } }))
@@ -133,5 +143,62 @@ describe("provider: Infra (alicloud against the fake API)", function () {
     assert.equal(d.changes, true);
     await provider.delete(err.id, reveal(err.properties));
     assert.equal(fake.liveInstances().length + fake.vpcs.size + fake.vswitches.size + fake.sgs.size, 0);
+  });
+});
+
+describe("provider: Infra (local nodes)", function () {
+  this.timeout(120_000);
+  const isRoot = process.getuid?.() === 0;
+  const name =
+    `pi${process.pid.toString(36).slice(-4)}${Math.floor(Math.random() * 1296).toString(36)}`.slice(0, 10);
+
+  it("creates local nodes with their key as a secret output; a count change replaces; delete removes them", async function () {
+    if (!isRoot) throw new Error("local nodes need root");
+    const prevHome = process.env.SEALER_HOME;
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), "sealer-pi-"));
+    process.env.SEALER_HOME = home;
+    after(() => {
+      if (prevHome === undefined) delete process.env.SEALER_HOME;
+      else process.env.SEALER_HOME = prevHome;
+      fs.rmSync(home, { recursive: true, force: true });
+    });
+    const news = {
+      provider: "local",
+      name,
+      masters: { count: 1 },
+      nodes: { count: 1 },
+      providerVersion: "test",
+    };
+    const { inputs } = await provider.check({}, news);
+    const { id, outs } = await provider.create(inputs);
+    try {
+      assert.equal(id, `local:${name}`);
+      const o = reveal(outs) as {
+        masterHosts: Array<{ id: string; privateIp: string }>;
+        workerHosts: Array<{ id: string }>;
+        sshPrivateKey: string;
+        sshUser: string;
+      };
+      assert.deepEqual(
+        o.masterHosts.map((h) => h.id),
+        [`${name}-1`],
+      );
+      assert.deepEqual(
+        o.workerHosts.map((h) => h.id),
+        [`${name}-2`],
+      );
+      assert.match(o.sshPrivateKey, /BEGIN OPENSSH PRIVATE KEY/);
+      assert.equal((outs.sshPrivateKey as Record<string, unknown>)[SIG_KEY], SECRET_SIG);
+      assert.equal(o.sshUser, "root");
+      const more = (await provider.check(inputs, { ...news, nodes: { count: 2 } })).inputs;
+      assert.deepEqual(await provider.diff(id, reveal(outs), more), {
+        changes: true,
+        replaces: ["nodes"],
+        deleteBeforeReplace: true,
+      });
+    } finally {
+      await provider.delete(id, reveal(outs));
+    }
+    assert.deepEqual(await listLocalNodes(name), []);
   });
 });
