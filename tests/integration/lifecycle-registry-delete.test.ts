@@ -1,0 +1,456 @@
+/**
+ * Cluster lifecycle on local nodes, part 2 (C8, C5):
+ *  - an external registry (docker-registry with TLS from a test CA and htpasswd auth, listening on
+ *    the local nodes' bridge address so both this machine and the nodes reach it) receives the
+ *    cluster image's cached container images; no registry is started on the cluster; every node
+ *    trusts its CA and holds the credentials kubelet uses, and can pull a manifest with them;
+ *  - `delete -a` after a `sealer apply` process was killed halfway (SIGKILL while a hook runs,
+ *    one host's processes killed so it is unreachable): every reachable host is reset and its
+ *    data root removed, the unreachable one is reported and skipped, the record is kept; with
+ *    the host back, a second `delete -a` finishes and forgets the cluster.
+ */
+import * as assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import { Command } from "commander";
+import { applyCluster } from "../../provider/core/apply";
+import { loadClusterfile } from "../../provider/core/clusterfile";
+import { buildImage } from "../../provider/core/image/builder";
+import { OciLayout } from "../../provider/core/image/layout";
+import {
+  execInNode,
+  killNodeProcesses,
+  parseSubnet,
+  startSshd,
+  subnetHost,
+  type LocalNode,
+} from "../../provider/core/infra/local";
+import { deleteAll } from "../../provider/core/lifecycle/delete-all";
+import { saveSettings } from "../../provider/core/registry/credentials";
+import { pushImage } from "../../provider/core/registry/push";
+import { register } from "../../provider/cli/commands/lifecycle";
+import { useNodes } from "../harness/nodes";
+import { makeTestImage, startRegistry, type TestRegistry } from "../harness/registry";
+
+function repoRoot(): string {
+  let d = __dirname;
+  while (!fs.existsSync(path.join(d, "package.json"))) d = path.dirname(d);
+  return d;
+}
+
+interface JournalEntry {
+  ts: number;
+  tool: string;
+  argv: string[];
+}
+
+async function journal(n: LocalNode): Promise<JournalEntry[]> {
+  const r = await execInNode(n, "cat /var/log/sealer-sandbox/journal.jsonl 2>/dev/null || true");
+  return r.stdout
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as JournalEntry);
+}
+
+async function sh(n: LocalNode, cmd: string): Promise<string> {
+  return (await execInNode(n, cmd)).stdout;
+}
+
+/** Runs the lifecycle CLI in this process; returns stdout. */
+async function cli(args: string[]): Promise<string> {
+  const program = new Command();
+  program.exitOverride();
+  register(program);
+  let out = "";
+  const write = process.stdout.write.bind(process.stdout);
+  (process.stdout as unknown as { write: (c: string) => boolean }).write = (c: string) => ((out += c), true);
+  try {
+    await program.parseAsync(args, { from: "user" });
+  } finally {
+    (process.stdout as unknown as { write: typeof write }).write = write;
+  }
+  return out;
+}
+
+/** A CA and a server certificate for `ip` (the external registry's address). */
+function makeCa(dir: string, ip: string): { ca: string; cert: string; key: string } {
+  fs.mkdirSync(dir, { recursive: true });
+  const f = (n: string) => path.join(dir, n);
+  const run = (args: string[]) => execFileSync("openssl", args, { stdio: ["ignore", "ignore", "pipe"] });
+  run([
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    f("ca.key"),
+    "-out",
+    f("ca.crt"),
+    "-days",
+    "2",
+    "-subj",
+    "/CN=sealer external registry test CA",
+  ]);
+  run([
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    f("server.key"),
+    "-out",
+    f("server.csr"),
+    "-subj",
+    `/CN=${ip}`,
+  ]);
+  fs.writeFileSync(
+    f("ext.cnf"),
+    `subjectAltName=IP:${ip}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`,
+  );
+  run([
+    "x509",
+    "-req",
+    "-in",
+    f("server.csr"),
+    "-CA",
+    f("ca.crt"),
+    "-CAkey",
+    f("ca.key"),
+    "-CAcreateserial",
+    "-out",
+    f("server.crt"),
+    "-days",
+    "2",
+    "-extfile",
+    f("ext.cnf"),
+  ]);
+  return { ca: f("ca.crt"), cert: f("server.crt"), key: f("server.key") };
+}
+
+function freePortOn(ip: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, ip, () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+    s.on("error", reject);
+  });
+}
+
+/** docker-registry on ip:port with TLS and htpasswd (the nodes' bridge address: our own netns traffic only). */
+async function startExternalRegistry(dir: string, ip: string, user: string, pass: string) {
+  const tls = makeCa(path.join(dir, "tls"), ip);
+  const port = await freePortOn(ip);
+  const htpasswd = path.join(dir, "htpasswd");
+  fs.writeFileSync(htpasswd, execFileSync("htpasswd", ["-Bbn", user, pass]).toString());
+  const root = path.join(dir, "data");
+  const cfg = path.join(dir, "config.yml");
+  fs.writeFileSync(
+    cfg,
+    [
+      "version: 0.1",
+      "log: { level: error, accesslog: { disabled: true } }",
+      `storage: { filesystem: { rootdirectory: ${JSON.stringify(root)} } }`,
+      "http:",
+      `  addr: ${ip}:${port}`,
+      `  secret: ${crypto.randomBytes(12).toString("hex")}`,
+      `  tls: { certificate: ${JSON.stringify(tls.cert)}, key: ${JSON.stringify(tls.key)} }`,
+      `auth: { htpasswd: { realm: sealer-external, path: ${JSON.stringify(htpasswd)} } }`,
+      "",
+    ].join("\n"),
+  );
+  const out = fs.openSync(path.join(dir, "registry.log"), "a");
+  const proc = spawn("docker-registry", ["serve", cfg], { stdio: ["ignore", out, out] });
+  fs.closeSync(out);
+  const deadline = Date.now() + 15_000;
+  while (
+    !(await new Promise<boolean>((r) => {
+      const s = net.connect(port, ip);
+      s.once("connect", () => (s.destroy(), r(true)));
+      s.once("error", () => r(false));
+    }))
+  ) {
+    if (Date.now() > deadline || proc.exitCode !== null)
+      throw new Error(
+        `external registry did not start: ${fs.readFileSync(path.join(dir, "registry.log"), "utf8")}`,
+      );
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    host: `${ip}:${port}`,
+    ip,
+    port,
+    caFile: tls.ca,
+    root,
+    stop: async () => {
+      if (proc.exitCode === null) {
+        const done = new Promise((r) => proc.once("exit", r));
+        proc.kill("SIGTERM");
+        await done;
+      }
+    },
+  };
+}
+
+/** Spawns the sealer CLI (source or dist, whichever this test runs from) in its own process group. */
+function spawnSealer(args: string[], env: NodeJS.ProcessEnv, logFile: string) {
+  const main = path.join(__dirname, "..", "..", "provider", "cli", "main");
+  const code = `require(${JSON.stringify(main)}).main(["node", "sealer", ...process.argv.slice(1)]).catch((e) => { process.stderr.write(String(e && e.message) + "\\n"); process.exit(1); })`;
+  const pre = __filename.endsWith(".ts") ? ["-r", "tsx/cjs"] : [];
+  const out = fs.openSync(logFile, "a");
+  const child = spawn(process.execPath, [...pre, "-e", code, ...args], {
+    cwd: repoRoot(),
+    env,
+    detached: true,
+    stdio: ["ignore", out, out],
+  });
+  fs.closeSync(out);
+  return child;
+}
+
+describe("cluster lifecycle: external registry, delete -a after a killed run (integration, local nodes)", function () {
+  this.timeout(600_000);
+  const nodes = useNodes(3);
+  let home: string;
+  let work: string;
+  let prev: { home?: string; docker?: string };
+  let store: OciLayout;
+  let src: TestRegistry;
+  let ext: Awaited<ReturnType<typeof startExternalRegistry>>;
+  let n1: LocalNode, n2: LocalNode, n3: LocalNode;
+  const images: Record<string, string> = {};
+  const USER = "harbor-robot";
+  const PASS = `pw-${crypto.randomBytes(6).toString("hex")}`;
+
+  before(async function () {
+    this.timeout(300_000);
+    prev = { home: process.env.SEALER_HOME, docker: process.env.DOCKER_CONFIG };
+    work = await fs.promises.mkdtemp(path.join(os.tmpdir(), "sealer-life2-"));
+    home = path.join(work, "home");
+    process.env.SEALER_HOME = home;
+    process.env.DOCKER_CONFIG = path.join(work, "docker-config");
+    store = new OciLayout(path.join(home, "store"));
+    [n1, n2, n3] = nodes.list as [LocalNode, LocalNode, LocalNode];
+    // The source of the container images the app image caches (loopback).
+    src = await startRegistry();
+    const srcStore = new OciLayout(path.join(work, "src-store"));
+    for (const name of ["team/web:1", "team/db:2"]) {
+      const d = await makeTestImage(srcStore, name, { layers: [3000, 5000] });
+      await pushImage(`${src.host}/${name}`, { store: srcStore, source: name, home, credentials: null });
+      images[name] = d.digest;
+    }
+    const base = path.join(repoRoot(), "examples", "sandbox-base");
+    await buildImage({ context: base, tag: "sandbox-base:v1.28.2", home, buildMode: "lite" });
+    const app = path.join(work, "app");
+    fs.mkdirSync(path.join(app, "manifests"), { recursive: true });
+    fs.writeFileSync(
+      path.join(app, "manifests", "imageList"),
+      `${src.host}/team/web:1\n${src.host}/team/db:2\n`,
+    );
+    fs.writeFileSync(path.join(app, "Kubefile"), "FROM sandbox-base:v1.28.2\nCOPY manifests manifests\n");
+    await buildImage({ context: app, tag: "sandbox-app:1", home });
+    // The external registry on the nodes' bridge address (this host's end of their subnet).
+    const gw = subnetHost(parseSubnet(n1.subnet)!, 1);
+    ext = await startExternalRegistry(path.join(work, "ext"), gw, USER, PASS);
+    // What `sealer login --ca-file` records: the registry's CA, trusted for this registry only.
+    await saveSettings(ext.host, { ca: fs.readFileSync(ext.caFile, "utf8") }, home);
+  });
+  after(async () => {
+    await ext?.stop();
+    await src?.stop();
+    if (prev.home === undefined) delete process.env.SEALER_HOME;
+    else process.env.SEALER_HOME = prev.home;
+    if (prev.docker === undefined) delete process.env.DOCKER_CONFIG;
+    else process.env.DOCKER_CONFIG = prev.docker;
+    if (work) await fs.promises.rm(work, { recursive: true, force: true });
+  });
+
+  const extClusterfile = () => `apiVersion: sealer.io/v2
+kind: Cluster
+metadata: { name: gext }
+spec:
+  image: sandbox-app:1
+  ssh: { user: root, pk: ${n1.keyPath} }
+  hosts:
+    - { ips: [ ${n1.ip} ], roles: [ master ] }
+    - { ips: [ ${n2.ip} ], roles: [ node ] }
+  registry:
+    externalRegistry: { domain: ${ext.ip}, port: ${ext.port}, username: ${USER}, password: ${PASS} }
+`;
+
+  it("external registry: the cached images are pushed to it, no registry runs on the cluster, nodes trust it and hold the credentials", async () => {
+    const spec = loadClusterfile(extClusterfile(), { file: "Clusterfile" }).spec;
+    const res = await applyCluster({ spec, store, knownHostsFile: nodes.knownHostsFile });
+    const reg = res.ran.filter((s) => s.kind === "registry");
+    assert.deepEqual(
+      reg.map((s) => s.hosts),
+      [[n1.ip]],
+    );
+    assert.match(
+      reg[0]!.reason,
+      new RegExp(`push the image's container images to ${ext.ip.replace(/\./g, "\\.")}`),
+    );
+    // The external registry serves each image with the source digest (checked by skopeo, with the credentials).
+    const certDir = path.join(work, "certs");
+    fs.mkdirSync(certDir, { recursive: true });
+    fs.copyFileSync(ext.caFile, path.join(certDir, "ca.crt"));
+    for (const [name, digest] of Object.entries(images)) {
+      const out = execFileSync("skopeo", [
+        "inspect",
+        "--raw",
+        "--creds",
+        `${USER}:${PASS}`,
+        "--cert-dir",
+        certDir,
+        `docker://${ext.host}/${name}`,
+      ]);
+      assert.equal(`sha256:${crypto.createHash("sha256").update(out).digest("hex")}`, digest, name);
+    }
+    // Anonymous access is refused: the push really used the credentials.
+    assert.throws(() =>
+      execFileSync(
+        "skopeo",
+        ["inspect", "--raw", "--no-creds", "--cert-dir", certDir, `docker://${ext.host}/team/web:1`],
+        { stdio: "pipe" },
+      ),
+    );
+    for (const n of [n1, n2]) {
+      assert.equal(
+        (await journal(n)).filter((e) => e.tool === "init-registry.sh").length,
+        0,
+        `no local registry started on ${n.ip}`,
+      );
+      assert.equal(
+        await sh(n, `cat /etc/containerd/certs.d/${ext.host}/ca.crt`),
+        fs.readFileSync(ext.caFile, "utf8"),
+      );
+      assert.match(
+        await sh(n, `cat /etc/containerd/certs.d/${ext.host}/hosts.toml`),
+        new RegExp(`server = "https://${ext.host}"`),
+      );
+      const cfg = JSON.parse(await sh(n, "cat /var/lib/kubelet/config.json")) as {
+        auths: Record<string, { auth: string }>;
+      };
+      assert.equal(Buffer.from(cfg.auths[ext.host]!.auth, "base64").toString(), `${USER}:${PASS}`);
+      assert.equal((await sh(n, "stat -c %a /var/lib/kubelet/config.json")).trim(), "600");
+      // The node pulls through that configuration: its CA file and its stored credentials.
+      const manifest = await sh(
+        n,
+        `auth=$(sed -n 's/.*"auth": *"\\([^"]*\\)".*/\\1/p' /var/lib/kubelet/config.json); curl -sf --cacert /etc/containerd/certs.d/${ext.host}/ca.crt -H "Authorization: Basic $auth" -H 'Accept: application/vnd.oci.image.manifest.v1+json' https://${ext.host}/v2/team/db/manifests/2`,
+      );
+      assert.equal(
+        `sha256:${crypto.createHash("sha256").update(manifest).digest("hex")}`,
+        images["team/db:2"],
+      );
+    }
+    // A second apply has nothing to do (the push is not repeated).
+    const again = await applyCluster({ spec, store, knownHostsFile: nodes.knownHostsFile });
+    assert.deepEqual(
+      again.ran.map((s) => s.kind),
+      [],
+    );
+  });
+
+  it("delete -a removes the external registry's client config and credentials from the nodes", async () => {
+    const res = await deleteAll({ clusterName: "gext", store, knownHostsFile: nodes.knownHostsFile });
+    assert.deepEqual(res.skipped, []);
+    for (const n of [n1, n2]) {
+      assert.equal(
+        (
+          await sh(
+            n,
+            `test -e /etc/containerd/certs.d/${ext.host} || test -e /var/lib/kubelet/config.json && echo left || echo gone`,
+          )
+        ).trim(),
+        "gone",
+      );
+      assert.equal((await sh(n, "test -e /var/lib/sealer && echo yes || echo no")).trim(), "no");
+    }
+  });
+
+  it("delete -a after an apply killed halfway: reachable hosts reset and data roots gone, the unreachable host reported and skipped; a second delete -a finishes", async () => {
+    const cf = path.join(work, "Clusterfile.half");
+    fs.writeFileSync(
+      cf,
+      `apiVersion: sealer.io/v2
+kind: Cluster
+metadata: { name: ghalf }
+spec:
+  image: sandbox-base:v1.28.2
+  ssh: { user: root, pk: ${n1.keyPath} }
+  hosts:
+    - { ips: [ ${n1.ip} ], roles: [ master ] }
+    - { ips: [ ${n2.ip} ], roles: [ node ] }
+    - { ips: [ ${n3.ip} ], roles: [ node, slow ] }
+---
+apiVersion: sealer.io/v2
+kind: Plugin
+metadata: { name: slow-disk }
+spec: { type: SHELL, action: pre-init-host, scope: slow, data: 'echo started > /var/log/h-slow; sleep 300' }
+`,
+    );
+    const logFile = path.join(work, "apply.log");
+    const child = spawnSealer(["apply", "-f", cf], { ...process.env, SEALER_HOME: home }, logFile);
+    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+    // Halfway: the nodes hold the cluster's files and the slow host's hook is running.
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const slow = (await sh(n3, "cat /var/log/h-slow 2>/dev/null")).trim() === "started";
+      const dist = (await sh(n1, "test -d /var/lib/sealer/ghalf/rootfs && echo y")).trim() === "y";
+      if (slow && dist) break;
+      if (child.exitCode !== null)
+        throw new Error(`apply ended early (${child.exitCode}):\n${fs.readFileSync(logFile, "utf8")}`);
+      if (Date.now() > deadline)
+        throw new Error(`apply did not get halfway:\n${fs.readFileSync(logFile, "utf8")}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    process.kill(-child.pid!, "SIGKILL");
+    await exited;
+    // The slow host goes away entirely (sshd and the hook): unreachable from now on.
+    await killNodeProcesses(n3);
+
+    const out = JSON.parse(await cli(["delete", "-a", "-f", cf, "--force", "--json"])) as {
+      cluster: string;
+      steps: Array<{ kind: string; hosts: string[] }>;
+      cleaned: string[];
+      skipped: Array<{ host: string; error: string }>;
+    };
+    assert.equal(process.exitCode, 1, "unreachable hosts make the exit status 1");
+    process.exitCode = 0;
+    assert.equal(out.cluster, "ghalf");
+    assert.deepEqual(out.cleaned, [n1.ip, n2.ip]);
+    assert.deepEqual(
+      out.skipped.map((s) => s.host),
+      [n3.ip],
+    );
+    assert.match(out.skipped[0]!.error, new RegExp(n3.ip.replace(/\./g, "\\.")));
+    for (const n of [n1, n2]) {
+      assert.ok(
+        (await journal(n)).some((e) => e.tool === "kubeadm" && e.argv[0] === "reset"),
+        `kubeadm reset on ${n.ip}`,
+      );
+      assert.equal(
+        (await sh(n, "test -e /var/lib/sealer && echo yes || echo no")).trim(),
+        "no",
+        `data root on ${n.ip}`,
+      );
+      assert.doesNotMatch(await sh(n, "cat /etc/hosts"), /sealer:ghalf/);
+    }
+    // The record stays until every host is clean, so the command can be run again.
+    assert.ok(fs.existsSync(path.join(home, "clusters", "ghalf")));
+
+    nodes.update(await startSshd(nodes.list[2]!));
+    const again = await deleteAll({ clusterfile: cf });
+    assert.deepEqual(again.skipped, []);
+    assert.deepEqual(again.cleaned, [n1.ip, n2.ip, n3.ip]);
+    // n3 was killed during host init, before kubeadm existed there: nothing to reset, files removed.
+    assert.equal((await sh(n3, "test -e /var/lib/sealer && echo yes || echo no")).trim(), "no");
+    assert.equal(fs.existsSync(path.join(home, "clusters", "ghalf")), false);
+  });
+});
