@@ -76,6 +76,8 @@ export async function runCleanHost(
     `if [ -f scripts/clean-kube.sh ]; then sh scripts/clean-kube.sh; fi`,
     `ip link del sealer-vip 2>/dev/null || true`,
     `rm -rf ${shellQuote(`/etc/containerd/certs.d/${hp}`)} ${shellQuote(`/etc/docker/certs.d/${hp}`)} /etc/kubernetes/manifests/kube-lvscare.yaml`,
+    // The external registry's credentials (registry-client wrote them for kubelet).
+    ...(reg.external ? ["rm -f /var/lib/kubelet/config.json"] : []),
     removeClusterHostsBlocksCmd(ctx.cluster),
     `cd / && rm -rf ${shellQuote(ctx.clusterDir)}`,
   ].join("; ");

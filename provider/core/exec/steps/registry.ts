@@ -13,6 +13,7 @@ import {
   type RegistryPki,
 } from "../../runtime/registry";
 import type { ExecContext } from "../context";
+import { configureExternalRegistryClients, pushCachedImages } from "../../lifecycle/external-registry";
 
 /** The cluster CA: local copy, else master0's copy (another machine recovering), else new. */
 async function pki(ctx: ExecContext, step: string): Promise<RegistryPki> {
@@ -39,7 +40,16 @@ export async function runRegistry(
 ): Promise<void> {
   const reg = ctx.registryAddress();
   if (reg.external) {
-    ctx.log(ctx.master0).info(`registry: external registry ${reg.domain}:${reg.port}; nothing to start`);
+    // Nothing to start: the image's cached container images go to the external registry instead.
+    await pushCachedImages({
+      layout: ctx.layout,
+      layers: ctx.image.layers,
+      domain: reg.domain,
+      port: reg.port,
+      ...(reg.username ? { username: reg.username } : {}),
+      ...(reg.password ? { password: reg.password } : {}),
+      scratchDir: ctx.stateDir,
+    });
     return;
   }
   const p = await pki(ctx, "registry");
@@ -74,6 +84,7 @@ export async function runRegistryClient(
   step: Extract<Step, { kind: "registry-client" }>,
 ): Promise<void> {
   const reg = ctx.registryAddress();
+  if (reg.external) return configureExternalRegistryClients(ctx, step.hosts);
   const regHosts = ctx.registryHosts();
   const caCert = reg.external ? undefined : (await pki(ctx, "registry-client")).caCert;
   await ctx.eachHost(step.hosts, async (ip) => {
