@@ -157,11 +157,6 @@ describe("provider: Infra (local nodes)", function () {
     const prevHome = process.env.SEALER_HOME;
     const home = fs.mkdtempSync(path.join(os.tmpdir(), "sealer-pi-"));
     process.env.SEALER_HOME = home;
-    after(() => {
-      if (prevHome === undefined) delete process.env.SEALER_HOME;
-      else process.env.SEALER_HOME = prevHome;
-      fs.rmSync(home, { recursive: true, force: true });
-    });
     const news = {
       provider: "local",
       name,
@@ -198,7 +193,10 @@ describe("provider: Infra (local nodes)", function () {
       });
     } finally {
       await provider.delete(id, reveal(outs));
+      assert.deepEqual(await listLocalNodes(name), []);
+      if (prevHome === undefined) delete process.env.SEALER_HOME;
+      else process.env.SEALER_HOME = prevHome;
+      fs.rmSync(home, { recursive: true, force: true });
     }
-    assert.deepEqual(await listLocalNodes(name), []);
   });
 });
