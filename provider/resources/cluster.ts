@@ -391,7 +391,9 @@ export const provider = {
     const i = reveal(inputsRaw) as unknown as ClusterInputs;
     const { spec } = specOf(i);
     const id = spec.name;
-    return { id, outs: await run(id, i, spec, emptyApplied(spec.name)) };
+    // A cluster this machine already applied (sealer CLI, an earlier stack) is adopted from its
+    // recorded state, as the preview assumed: an app image onto it runs only the app's steps.
+    return { id, outs: await run(id, i, spec, (await localApplied(spec.name)) ?? emptyApplied(spec.name)) };
   },
 
   async read(id: string, props: Record<string, unknown>) {
