@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { setLogSink } from "../../provider/core/log";
-import { PartialStateError, SECRET_SIG, SIG_KEY, reveal } from "../../provider/resources/common";
+import { PartialStateError, SECRET_SIG, SIG_KEY, UNKNOWN, reveal } from "../../provider/resources/common";
 import { provider } from "../../provider/resources/infra";
 import { FakeAlicloud } from "../harness/fake-alicloud";
 import { listLocalNodes } from "../../provider/core/infra/local";
@@ -66,6 +66,23 @@ describe("provider: Infra (alicloud against the fake API)", function () {
     const ok = await provider.check({}, { provider: "local", name: "n1", masters: { count: 1 } });
     assert.equal(ok.failures, undefined);
     assert.deepEqual(ok.inputs.nodes, { count: 0 });
+    // During a first preview the network IDs (from @pulumi/alicloud resources) are unknown: no failure.
+    const pending = await provider.check(
+      {},
+      {
+        provider: "alicloud",
+        name: "n1",
+        masters: { count: 3 },
+        alicloud: {
+          region: "cn-hangzhou",
+          imageId: "img",
+          vpcId: UNKNOWN,
+          vswitchId: UNKNOWN,
+          securityGroupId: UNKNOWN,
+        },
+      },
+    );
+    assert.equal(pending.failures, undefined);
   });
 
   it("create, no-change diff, scale out, replace on region change, delete", async () => {
