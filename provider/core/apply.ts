@@ -8,14 +8,14 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { ClusterSpec } from "./clusterfile";
+import { dumpClusterfile, type ClusterSpec } from "./clusterfile";
 import { UserError, wrap } from "./errors";
 import { ExecContext, type ExecStats } from "./exec/context";
 import { ApplyError, executeSteps } from "./exec/executor";
 import { acquireApplyLock } from "./exec/lock";
 import { runStep } from "./exec/steps";
 import { templateEnvKeysOf } from "./exec/template-keys";
-import { readJsonIfExists, writeJsonAtomic } from "./fsutil";
+import { readJsonIfExists, writeFileAtomic, writeJsonAtomic } from "./fsutil";
 import { imageFacts } from "./image/facts";
 import { OciLayout } from "./image/layout";
 import { log, registerSecret } from "./log";
@@ -110,6 +110,16 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
   const stats: ExecStats = { sentBlobs: 0, sentBytes: 0, rendered: {} };
   if (plan.replace) throw new UserError(`cluster ${spec.name}: ${plan.replace}`);
   for (const w of plan.warnings) log.warn(w);
+  // The save-clusterfile step records it at the end; record it before any step too, so a run
+  // that dies halfway is still found by name (sealer delete -a --cluster-name) with every host.
+  if (!o.dryRun && plan.steps.length > 0) {
+    await fs.promises.mkdir(stateDir, { recursive: true, mode: 0o700 });
+    await writeFileAtomic(
+      path.join(stateDir, "clusterfile.yaml"),
+      dumpClusterfile(spec, { secrets: true }),
+      0o600,
+    );
+  }
   if (o.dryRun || plan.steps.length === 0) {
     if (plan.steps.length === 0) log.info(`cluster ${spec.name}: nothing to do (0 steps)`);
     return { plan, ran: [], state: applied, stats, image };
