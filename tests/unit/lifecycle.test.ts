@@ -1,5 +1,8 @@
 /** Pure parts of the lifecycle commands: host edits, output prefixes, checksums, SAN parsing, hook scope. */
 import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { clusterFromFlags, loadClusterfile } from "../../provider/core/clusterfile";
 import { UserError } from "../../provider/core/errors";
 import { checksumLine, parseChecksumFile, snapshotName } from "../../provider/core/lifecycle/backup";
@@ -7,6 +10,15 @@ import { currentCertSans, parseAltNames } from "../../provider/core/lifecycle/ce
 import { phaseHookSteps } from "../../provider/core/lifecycle/delete-all";
 import { prefixLines } from "../../provider/core/lifecycle/exec";
 import { addHosts, hostsByRole, removeHosts } from "../../provider/core/lifecycle/hosts-edit";
+import {
+  externalRegistryHost,
+  insecureHostsToml,
+  listRegistryTree,
+  registryAuthConfig,
+} from "../../provider/core/lifecycle/external-registry";
+import { OciLayout } from "../../provider/core/image/layout";
+import { writeRegistryImage } from "../../provider/core/registry/fs-storage";
+import { makeTestImage, makeTestIndex } from "../harness/registry";
 
 const spec = clusterFromFlags({ image: "x:1", masters: "10.0.0.2,10.0.0.3", nodes: "10.0.0.5", clusterName: "c" });
 const ips = (s: typeof spec) => s.hosts.map((h) => `${h.ips[0]}:${h.roles.join("|")}`);
@@ -93,6 +105,49 @@ spec: { type: SHELL, action: pre-uninstall, scope: node, data: "true" }
         ["a-first", ["10.0.0.5"]],
         ["z-last", ["10.0.0.2", "10.0.0.5"]],
       ],
+    );
+  });
+});
+
+describe("lifecycle: external registry helpers", () => {
+  let dir: string;
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "sealer-tree-"));
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("lists a filesystem-storage tree: tags, digest-only images, nested repos; index children are not listed on their own", async () => {
+    const store = new OciLayout(path.join(dir, "oci"));
+    const root = path.join(dir, "registry");
+    const web = await makeTestImage(store, "team/web:1", { layers: [100] });
+    const pinned = await makeTestImage(store, "team/pinned:1", { layers: [120] });
+    const deep = await makeTestImage(store, "a/b/c:2", { layers: [140] });
+    const idx = await makeTestIndex(store, "team/multi:3", [
+      { os: "linux", architecture: "amd64" },
+      { os: "linux", architecture: "arm64" },
+    ]);
+    await writeRegistryImage(root, store, "team/web", web.digest, web.mediaType, "1");
+    await writeRegistryImage(root, store, "team/pinned", pinned.digest, pinned.mediaType);
+    await writeRegistryImage(root, store, "a/b/c", deep.digest, deep.mediaType, "2");
+    await writeRegistryImage(root, store, "team/multi", idx.digest, idx.mediaType, "3");
+    assert.deepEqual(listRegistryTree(root), [
+      { repo: "a/b/c", tag: "2", digest: deep.digest },
+      { repo: "team/multi", tag: "3", digest: idx.digest },
+      { repo: "team/pinned", digest: pinned.digest },
+      { repo: "team/web", tag: "1", digest: web.digest },
+    ]);
+    assert.deepEqual(listRegistryTree(path.join(dir, "nothing-here")), []);
+  });
+
+  it("names the registry as clients do; writes docker-style auth and an insecure hosts.toml", () => {
+    assert.equal(externalRegistryHost("harbor.example.com", 443), "harbor.example.com");
+    assert.equal(externalRegistryHost("10.0.0.9", 5000), "10.0.0.9:5000");
+    assert.deepEqual(JSON.parse(registryAuthConfig("10.0.0.9:5000", { username: "u", password: "p:w" })), {
+      auths: { "10.0.0.9:5000": { auth: Buffer.from("u:p:w").toString("base64") } },
+    });
+    assert.equal(
+      insecureHostsToml("10.0.0.9:5000"),
+      'server = "http://10.0.0.9:5000"\n\n[host."http://10.0.0.9:5000"]\n  capabilities = ["pull", "resolve"]\n  skip_verify = true\n',
     );
   });
 });
