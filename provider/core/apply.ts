@@ -186,6 +186,8 @@ export interface DeleteOptions {
   stateDir?: string;
   knownHostsFile?: string;
   ssh?: ApplyOptions["ssh"];
+  /** Hosts the caller already found unreachable: reported as skipped without dialing them again. */
+  unreachable?: Array<{ host: string; error: string }>;
 }
 
 /**
@@ -216,11 +218,13 @@ export async function deleteCluster(
       platforms: [],
     };
   }
-  const hosts = [...new Set([...spec.hosts.flatMap((h) => h.ips), ...Object.keys(applied.hosts)])];
+  const skipped: Array<{ host: string; error: string }> = [...(o.unreachable ?? [])];
+  const hosts = [...new Set([...spec.hosts.flatMap((h) => h.ips), ...Object.keys(applied.hosts)])].filter(
+    (ip) => !skipped.some((s) => s.host === ip),
+  );
   const pool = new SshPool({ knownHostsFile: o.knownHostsFile ?? dataPaths.knownHosts(), ...(o.ssh ?? {}) });
   const ctx = new ExecContext({ spec, image, layout, pool, state: applied, stateDir });
   const cleaned: string[] = [];
-  const skipped: Array<{ host: string; error: string }> = [];
   try {
     await Promise.all(
       hosts.map(async (ip) => {

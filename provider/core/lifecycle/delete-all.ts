@@ -103,8 +103,9 @@ export async function deleteAll(o: ClusterRef & LifecycleOptions): Promise<Delet
     ...(o.store ? { store: o.store } : {}),
     ...(o.knownHostsFile ? { knownHostsFile: o.knownHostsFile } : {}),
     ...(o.ssh ? { ssh: o.ssh } : {}),
+    unreachable: down,
   });
-  // deleteCluster tries every host of the spec again: the unreachable ones are skipped there too.
+  // Hosts found unreachable above are not dialed again; any that failed since are skipped too.
   const skipped = [...down];
   for (const s of del.skipped) if (!skipped.some((x) => x.host === s.host)) skipped.push(s);
   const cleaned = del.cleaned.filter((h) => !skipped.some((s) => s.host === h));
