@@ -11,6 +11,7 @@ import * as nodes from "./commands/nodes";
 import * as infra from "./commands/infra";
 import * as archive from "./commands/archive";
 import * as pulumiCmd from "./commands/pulumi";
+import * as check from "./commands/check";
 
 /** package.json found by walking up, so this works from provider/ (tsx) and from dist/provider/. */
 function packageVersion(): string {
@@ -31,7 +32,7 @@ export function buildProgram(): Command {
     .version(packageVersion())
     .showHelpAfterError()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  for (const group of [images, archive, registry, plan, cluster, lifecycle, nodes, infra, pulumiCmd]) group.register(program);
+  for (const group of [images, archive, registry, plan, cluster, lifecycle, check, nodes, infra, pulumiCmd]) group.register(program);
   return program;
 }
 
