@@ -29,7 +29,10 @@ import {
   subnetHost,
   type LocalNode,
 } from "../../provider/core/infra/local";
+import { UserError } from "../../provider/core/errors";
+import { imageFacts } from "../../provider/core/image/facts";
 import { deleteAll } from "../../provider/core/lifecycle/delete-all";
+import { pushCachedImages } from "../../provider/core/lifecycle/external-registry";
 import { saveSettings } from "../../provider/core/registry/credentials";
 import { pushImage } from "../../provider/core/registry/push";
 import { register } from "../../provider/cli/commands/lifecycle";
@@ -355,6 +358,36 @@ spec:
       again.ran.map((s) => s.kind),
       [],
     );
+  });
+
+  it("external registry: a wrong password or an untrusted certificate fails the push with a message naming the registry and the Clusterfile field; no scratch files left", async () => {
+    const facts = await imageFacts(store, "sandbox-app:1");
+    const push = (over: { password?: string; home?: string }) =>
+      pushCachedImages({
+        layout: store,
+        layers: facts.layers,
+        domain: ext.ip,
+        port: ext.port,
+        username: USER,
+        password: over.password ?? PASS,
+        scratchDir: path.join(work, "scratch"),
+        home: over.home ?? home,
+      });
+    const at = ext.host.replace(/\./g, "\\.");
+    await assert.rejects(
+      push({ password: "wrong" }),
+      (e: Error) =>
+        e instanceof UserError &&
+        new RegExp(
+          `^pushing the image's cached container images to the external registry ${at} \\(spec\\.registry\\.externalRegistry, user ${USER}\\): authentication failed`,
+        ).test(e.message),
+    );
+    // Without the CA recorded by sealer login --ca-file, the registry's certificate is not trusted.
+    await assert.rejects(
+      push({ home: path.join(work, "other-home") }),
+      (e: Error) => e instanceof UserError && /certificate/i.test(e.message) && e.message.includes(ext.host),
+    );
+    assert.deepEqual(fs.readdirSync(path.join(work, "scratch")), [], "scratch space cleaned");
   });
 
   it("delete -a removes the external registry's client config and credentials from the nodes", async () => {

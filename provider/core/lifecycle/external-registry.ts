@@ -12,7 +12,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { UserError } from "../errors";
+import { UserError, wrap } from "../errors";
 import { formatBytes, log, registerSecret } from "../log";
 import { materializeLayers } from "../image/materialize";
 import { OciLayout, digestHex } from "../image/layout";
@@ -210,10 +210,18 @@ export async function pushCachedImages(o: {
     registerSecret(o.password);
     const credentials: Credentials | undefined =
       o.username && o.password ? { username: o.username, password: o.password } : undefined;
-    const res = await pushRegistryTree(tree, host, work, {
-      ...(o.home ? { home: o.home } : {}),
-      ...(credentials ? { credentials } : {}),
-    });
+    let res: TreePushResult;
+    try {
+      res = await pushRegistryTree(tree, host, work, {
+        ...(o.home ? { home: o.home } : {}),
+        ...(credentials ? { credentials } : {}),
+      });
+    } catch (err) {
+      throw wrap(
+        `pushing the image's cached container images to the external registry ${host} (spec.registry.externalRegistry${credentials ? `, user ${credentials.username}` : ", credentials from sealer login"})`,
+        err,
+      );
+    }
     log.info(
       `registry: pushed ${res.images.length} cached image(s) to ${host}: ${res.blobsUploaded} blob(s) sent (${formatBytes(res.bytesUploaded)}), ${res.blobsSkipped} already there`,
     );
