@@ -8,7 +8,9 @@ import type { Command } from "commander";
 import { ApplyError, applyCluster, type ApplyResult } from "../../core/apply";
 import { clusterFromFlags, loadClusterfile, type ClusterSpec } from "../../core/clusterfile";
 import { UserError } from "../../core/errors";
+import { checkDrift, forgetDrifted } from "../../core/drift";
 import { log } from "../../core/log";
+import { loadState, saveState } from "../../core/state";
 import { collect, printJson, printTable } from "../output";
 
 export function ranJson(
@@ -48,6 +50,17 @@ async function runAndPrint(spec: ClusterSpec, opts: { json?: boolean; concurrenc
   process.stdout.write(
     `cluster ${spec.name}: ${res.ran.length} step(s) ran, ${res.stats.sentBlobs} blob(s) sent\n`,
   );
+}
+
+/** apply --refresh: probe the recorded cluster and forget the records of drifted steps (state file). */
+async function refreshState(spec: ClusterSpec): Promise<void> {
+  const applied = await loadState(spec.name);
+  if (!applied) return; // nothing recorded: the apply is a full install anyway
+  const report = await checkDrift({ spec, applied });
+  if (report.steps.length) {
+    log.info(`refresh: drift found; re-running ${report.steps.join(", ")}`);
+    await saveState(forgetDrifted(applied, report));
+  } else log.info(`refresh: no drift${report.drifted ? " that a step can repair (see sealer check)" : ""}`);
 }
 
 export function readClusterfile(file: string): ClusterSpec {
@@ -120,7 +133,10 @@ export function register(program: Command): void {
     .requiredOption("-f, --clusterfile <file>", "Clusterfile (multi-document YAML)")
     .option("--concurrency <n>", "hosts handled at once inside a step")
     .option("--json", "print what ran as JSON")
-    .action(async (o: { clusterfile: string; json?: boolean; concurrency?: string }) => {
-      await runAndPrint(readClusterfile(o.clusterfile), o);
+    .option("--refresh", "probe the hosts first (sealer check) and redo the steps whose effect is gone")
+    .action(async (o: { clusterfile: string; json?: boolean; concurrency?: string; refresh?: boolean }) => {
+      const spec = readClusterfile(o.clusterfile);
+      if (o.refresh) await refreshState(spec);
+      await runAndPrint(spec, o);
     });
 }

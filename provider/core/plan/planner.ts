@@ -1129,7 +1129,7 @@ export function plan(
       reason = n.force;
     } else {
       const rec = applied.steps[n.id];
-      if (!rec) reason = n.newReason;
+      if (!rec) reason = applied.drift?.[n.id] ? `drift: ${applied.drift[n.id]}` : n.newReason;
       else if (rec.key !== key) {
         const changed = rec.parts ? n.parts.filter((p) => rec.parts?.[p.name] !== p.hash) : [];
         reason = changed.length
@@ -1295,6 +1295,10 @@ function applyRecord(next: AppliedState, step: Step, desired: Desired): void {
       const never: never = step;
       throw new Error(`recordStep: unknown step kind ${(never as Step).kind}`);
     }
+  }
+  if (next.drift?.[step.id] !== undefined) {
+    delete next.drift[step.id];
+    if (Object.keys(next.drift).length === 0) delete next.drift;
   }
   next.steps[step.id] = parts
     ? { key: step.key, hosts: [...step.hosts], parts: { ...parts } }

@@ -148,6 +148,11 @@ export interface AppliedState {
    * a change to one of them cannot be applied in place, the planner sets plan.replace.
    */
   immutable?: Record<string, string>;
+  /**
+   * Step id -> what a drift check found gone (core/drift): set when the record was forgotten so
+   * the next plan re-runs the step with "drift: <note>" as its reason; cleared when it runs.
+   */
+  drift?: Record<string, string>;
   /** Join material etc. Secret: never logged; a secret output in Pulumi. */
   secrets?: { token?: string; certificateKey?: string; caCertHash?: string; kubeconfig?: string };
 }

@@ -1,0 +1,425 @@
+/**
+ * Drift detection, the pure half: what the recorded state says each host should have
+ * (expectations), the comparison with what a probe found (observations), and forgetSteps, which
+ * turns a report into an applied state whose next plan re-runs exactly the drifted steps.
+ *
+ * Only effects of steps the state records are expected: a step that never ran has nothing to
+ * drift from. Every drift names the recorded step ids whose effect is gone; steps that cannot be
+ * re-run safely (init-master) are never named, the drift then says what to do by hand.
+ */
+import { hostsBlockMarkers } from "../runtime/hosts-file";
+import { parseTaintSpec } from "../runtime/taints";
+import type { AppliedState } from "../plan/types";
+
+// ---- report ----
+
+export type CheckStatus = "ok" | "drifted" | "unreachable" | "unknown";
+
+export type CheckResult =
+  | { check: string; status: "ok" }
+  | {
+      check: string;
+      status: "drifted";
+      expected: string;
+      found: string;
+      /** Recorded step ids whose effect is gone: forgetting them makes the next apply redo them. */
+      steps: string[];
+      /** Set when no step can repair it (what to do instead). */
+      manual?: string;
+    }
+  /** The host (or, for node checks, every master) could not be reached over SSH. */
+  | { check: string; status: "unreachable"; detail: string }
+  /** Reached, but the check could not be made (e.g. the API server did not answer). */
+  | { check: string; status: "unknown"; detail: string };
+
+export interface HostReport {
+  host: string;
+  checks: CheckResult[];
+}
+
+export interface DriftReport {
+  cluster: string;
+  hosts: HostReport[];
+  /** Union of the drifted checks' steps, sorted. */
+  steps: string[];
+  drifted: boolean;
+  /** What was not checked and why. */
+  notes: string[];
+}
+
+// ---- expectations (from the recorded state and the cluster layout) ----
+
+export interface ClusterLayout {
+  cluster: string;
+  masters: string[];
+  workers: string[];
+  /** Hosts running the local registry (empty for an external registry). */
+  registryHosts: string[];
+  registryDomain: string;
+  /** false for an external registry: no registry hosts block is written by us. */
+  localRegistry: boolean;
+  hostAliases: Array<{ ip: string; names: string[] }>;
+  /** The worker VIP (env IPvsVIPv4 or the default). */
+  vip: string;
+  apiserverDomain: string;
+}
+
+export interface ExpectedBlock {
+  tag: string;
+  lines: string[];
+  steps: string[];
+  manual?: string;
+}
+
+export interface ExpectedHost {
+  host: string;
+  /** Layers the state says are in the node's blob store and rootfs; undefined: distribute never recorded. */
+  layers?: string[];
+  blocks: ExpectedBlock[];
+  /** The local registry was started here. */
+  registry: boolean;
+  /** master0: the saved Clusterfile on the node. */
+  clusterfile: boolean;
+  node?: {
+    name: string;
+    /** Steps that re-register the node (empty for master0: manual). */
+    joinSteps: string[];
+    labels?: Record<string, string>;
+    taints?: string[];
+    labelSteps: string[];
+  };
+}
+
+const hostStepIds = (applied: AppliedState, ip: string, pred: (id: string) => boolean): string[] =>
+  Object.keys(applied.steps)
+    .filter((id) => id.endsWith(`:${ip}`) && pred(id))
+    .sort();
+
+/** What each host of the recorded state should show, limited to effects of recorded steps. */
+export function expectations(applied: AppliedState, l: ClusterLayout): ExpectedHost[] {
+  const rec = (id: string) => applied.steps[id] !== undefined;
+  const master0 = l.masters[0];
+  const hosts = [...new Set([...l.masters, ...l.workers])].filter((ip) => applied.hosts[ip]);
+  return hosts.map((ip) => {
+    const h = applied.hosts[ip]!;
+    const isWorker = !l.masters.includes(ip);
+    const blocks: ExpectedBlock[] = [];
+    if (rec(`host-aliases:${ip}`) && l.hostAliases.length > 0)
+      blocks.push({
+        tag: "aliases",
+        lines: l.hostAliases.map((a) => `${a.ip} ${a.names.join(" ")}`),
+        steps: [`host-aliases:${ip}`],
+      });
+    if (l.localRegistry && rec(`registry-client:${ip}`)) {
+      const to = l.registryHosts.includes(ip) ? ip : (l.registryHosts[0] ?? master0 ?? ip);
+      blocks.push({ tag: "registry", lines: [`${to} ${l.registryDomain}`], steps: [`registry-client:${ip}`] });
+    }
+    if (ip === master0 && rec("init-master"))
+      blocks.push({
+        tag: "apiserver",
+        lines: [`${ip} ${l.apiserverDomain}`],
+        steps: [],
+        manual: `restore the line "${ip} ${l.apiserverDomain}" between the sealer:${l.cluster}:apiserver markers in /etc/hosts on master0 (re-running kubeadm init is not safe)`,
+      });
+    else if (!isWorker && rec(`join-master:${ip}`))
+      blocks.push({ tag: "apiserver", lines: [`${ip} ${l.apiserverDomain}`], steps: [`join-master:${ip}`] });
+    else if (isWorker && rec(`worker-vip:${ip}`))
+      blocks.push({ tag: "apiserver", lines: [`${l.vip} ${l.apiserverDomain}`], steps: [`worker-vip:${ip}`] });
+
+    const joinId = ip === master0 ? "init-master" : isWorker ? `join-worker:${ip}` : `join-master:${ip}`;
+    const labelId = `node-labels:${ip}`;
+    let node: ExpectedHost["node"];
+    if (rec(joinId) && h.nodeName) {
+      node = {
+        name: h.nodeName,
+        joinSteps:
+          ip === master0
+            ? []
+            : [
+                joinId,
+                // Downstream on the host: labels and post-init-host hooks act on the registered node.
+                ...hostStepIds(
+                  applied,
+                  ip,
+                  (id) => id === labelId || id.startsWith("hook:post-init-host:"),
+                ),
+              ],
+        labelSteps: rec(labelId) ? [labelId] : [],
+        ...(rec(labelId) && h.labels ? { labels: h.labels } : {}),
+        ...(rec(labelId) && h.taints ? { taints: h.taints } : {}),
+      };
+    }
+    return {
+      host: ip,
+      ...(rec(`distribute:${ip}`) && h.layers.length > 0 ? { layers: h.layers } : {}),
+      blocks,
+      registry: l.localRegistry && l.registryHosts.includes(ip) && rec(`registry:${ip}`),
+      clusterfile: ip === master0 && rec("save-clusterfile"),
+      ...(node ? { node } : {}),
+    };
+  });
+}
+
+// ---- observations (what a probe found) ----
+
+export interface HostObservation {
+  host: string;
+  /** undefined when reached; else why not. */
+  unreachable?: string;
+  /** hex -> size of the expected blobs found in the node's store. */
+  blobs: Record<string, number>;
+  /** The rootfs's layers.json list; null when missing or unreadable. */
+  layersJson: string[] | null;
+  /** The rootfs directory exists and is not empty. */
+  rootfs: boolean;
+  /** Our /etc/hosts blocks by tag: their body lines. */
+  blocks: Record<string, string[]>;
+  /** HTTP status of https://<host>:<port>/v2/ asked on the host ("000": nothing answered); undefined: not asked. */
+  registryHttp?: string;
+  clusterfile?: boolean;
+}
+
+export interface NodeInfo {
+  name: string;
+  labels: Record<string, string>;
+  /** "key=value:Effect" / "key:Effect". */
+  taints: string[];
+}
+
+/** The node list from master0 (`kubectl get nodes -o json`), or why it is not available. */
+export type NodeList =
+  | { ok: true; nodes: NodeInfo[]; from: string }
+  | { ok: false; unreachable: boolean; error: string };
+
+/** Parses `kubectl get nodes -o json` (Kubernetes' shape, and the sandbox API server's flatter one). */
+export function parseNodeList(text: string): NodeInfo[] {
+  const doc = JSON.parse(text) as { items?: unknown };
+  if (!doc || !Array.isArray(doc.items)) throw new Error("no items in the node list");
+  return doc.items.map((raw) => {
+    const it = raw as {
+      name?: string;
+      labels?: Record<string, string>;
+      taints?: unknown[];
+      metadata?: { name?: string; labels?: Record<string, string> };
+      spec?: { taints?: Array<{ key: string; value?: string; effect: string }> };
+    };
+    const taints: string[] = [];
+    for (const t of it.spec?.taints ?? [])
+      taints.push(`${t.key}${t.value ? `=${t.value}` : ""}:${t.effect}`);
+    for (const t of it.taints ?? []) if (typeof t === "string") taints.push(t);
+    return {
+      name: it.metadata?.name ?? it.name ?? "",
+      labels: { ...(it.metadata?.labels ?? it.labels ?? {}) },
+      taints,
+    };
+  });
+}
+
+/** Our blocks in an /etc/hosts text: tag -> body lines (whitespace collapsed). */
+export function parseHostsBlocks(text: string, cluster: string): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  const pre = `# BEGIN sealer:${cluster}:`;
+  let tag: string | undefined;
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (line.startsWith(pre)) {
+      tag = line.slice(pre.length);
+      out[tag] = [];
+      continue;
+    }
+    if (tag !== undefined && line === hostsBlockMarkers(cluster, tag).end) {
+      tag = undefined;
+      continue;
+    }
+    if (tag !== undefined && line) out[tag]!.push(line.split(/\s+/).join(" "));
+  }
+  return out;
+}
+
+// ---- comparison ----
+
+const shortDigest = (d: string) => (d.startsWith("sha256:") ? d.slice(7, 19) : d.slice(0, 12));
+const list = (xs: string[]) => (xs.length ? xs.join(", ") : "(none)");
+
+function drift(
+  check: string,
+  expected: string,
+  found: string,
+  steps: string[],
+  manual?: string,
+): CheckResult {
+  return { check, status: "drifted", expected, found, steps, ...(manual ? { manual } : {}) };
+}
+
+const sameSet = (a: string[], b: string[]) => a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
+
+/** Compares one host. `nodes` is the cluster's node list (shared by every host). */
+export function compareHost(e: ExpectedHost, o: HostObservation, nodes: NodeList): CheckResult[] {
+  if (o.unreachable !== undefined) return [{ check: "ssh", status: "unreachable", detail: o.unreachable }];
+  const out: CheckResult[] = [{ check: "ssh", status: "ok" }];
+  if (e.layers) {
+    const dist = [`distribute:${e.host}`];
+    const missing = e.layers.filter((d) => o.blobs[d.slice("sha256:".length)] === undefined);
+    out.push(
+      missing.length
+        ? drift(
+            "blobs",
+            `${e.layers.length} layer blob(s) in the node's store`,
+            `missing ${missing.map(shortDigest).join(", ")}`,
+            dist,
+          )
+        : { check: "blobs", status: "ok" },
+    );
+    const same =
+      o.layersJson !== null &&
+      o.layersJson.length === e.layers.length &&
+      o.layersJson.every((d, i) => d === e.layers![i]);
+    out.push(
+      same
+        ? { check: "layers.json", status: "ok" }
+        : drift(
+            "layers.json",
+            `layers ${e.layers.map(shortDigest).join(", ")}`,
+            o.layersJson === null ? "missing or unreadable" : `layers ${list(o.layersJson.map(shortDigest))}`,
+            dist,
+          ),
+    );
+    out.push(
+      o.rootfs
+        ? { check: "rootfs", status: "ok" }
+        : drift("rootfs", "materialised rootfs", "missing or empty", dist),
+    );
+  }
+  for (const b of e.blocks) {
+    const found = o.blocks[b.tag];
+    const check = `hosts:${b.tag}`;
+    if (found === undefined)
+      out.push(drift(check, `/etc/hosts block: ${b.lines.join("; ")}`, "block missing", b.steps, b.manual));
+    else if (!sameSet(found, b.lines))
+      out.push(
+        drift(check, `/etc/hosts block: ${b.lines.join("; ")}`, `block: ${list(found)}`, b.steps, b.manual),
+      );
+    else out.push({ check, status: "ok" });
+  }
+  if (e.registry) {
+    const code = o.registryHttp;
+    if (code === undefined) out.push({ check: "registry", status: "unknown", detail: "not asked" });
+    else if (code === "curl-missing")
+      out.push({ check: "registry", status: "unknown", detail: "curl is not installed on the host" });
+    else if (/^[1-5]\d\d$/.test(code)) out.push({ check: "registry", status: "ok" });
+    else
+      out.push(
+        drift("registry", "registry answering on https /v2/", "nothing answers", [`registry:${e.host}`]),
+      );
+  }
+  if (e.clusterfile)
+    out.push(
+      o.clusterfile
+        ? { check: "clusterfile", status: "ok" }
+        : drift("clusterfile", "the saved Clusterfile on master0", "missing", ["save-clusterfile"]),
+    );
+  if (e.node) {
+    if (!nodes.ok) {
+      const r: CheckResult = nodes.unreachable
+        ? { check: "node", status: "unreachable", detail: nodes.error }
+        : { check: "node", status: "unknown", detail: nodes.error };
+      out.push(r);
+    } else {
+      const n = nodes.nodes.find((x) => x.name === e.node!.name);
+      if (!n)
+        out.push(
+          drift(
+            "node",
+            `node ${e.node.name} registered`,
+            `not in the node list (from ${nodes.from})`,
+            e.node.joinSteps,
+            e.node.joinSteps.length
+              ? undefined
+              : `master0's node ${e.node.name} is gone from the API server: check its kubelet; re-running kubeadm init is not safe`,
+          ),
+        );
+      else {
+        out.push({ check: "node", status: "ok" });
+        if (e.node.labels) {
+          const wrong = Object.entries(e.node.labels).filter(([k, v]) => n.labels[k] !== v);
+          out.push(
+            wrong.length
+              ? drift(
+                  "labels",
+                  wrong.map(([k, v]) => `${k}=${v}`).join(", "),
+                  wrong.map(([k]) => (k in n.labels ? `${k}=${n.labels[k]}` : `${k} absent`)).join(", "),
+                  e.node.labelSteps,
+                )
+              : { check: "labels", status: "ok" },
+          );
+        }
+        if (e.node.taints) {
+          const have = new Set(n.taints.map((t) => parseTaintSpec(t).text));
+          const missing = e.node.taints.filter((t) => !have.has(parseTaintSpec(t).text));
+          out.push(
+            missing.length
+              ? drift("taints", missing.join(", "), `absent (node has ${list(n.taints)})`, e.node.labelSteps)
+              : { check: "taints", status: "ok" },
+          );
+        }
+      }
+    }
+  }
+  return out;
+}
+
+export function buildReport(
+  cluster: string,
+  expected: ExpectedHost[],
+  observed: HostObservation[],
+  nodes: NodeList,
+  notes: string[] = [],
+): DriftReport {
+  const byHost = new Map(observed.map((o) => [o.host, o]));
+  const hosts = expected.map((e) => {
+    const o = byHost.get(e.host) ?? {
+      host: e.host,
+      unreachable: "not probed",
+      blobs: {},
+      layersJson: null,
+      rootfs: false,
+      blocks: {},
+    };
+    return { host: e.host, checks: compareHost(e, o, nodes) };
+  });
+  const steps = [
+    ...new Set(hosts.flatMap((h) => h.checks.flatMap((c) => (c.status === "drifted" ? c.steps : [])))),
+  ].sort();
+  const drifted = hosts.some((h) => h.checks.some((c) => c.status === "drifted"));
+  return { cluster, hosts, steps, drifted, notes };
+}
+
+/** One line per drifted check: step id -> "host check: expected …, found …" (the planner shows it as the reason). */
+export function driftNotes(r: DriftReport): Record<string, string> {
+  const notes: Record<string, string[]> = {};
+  for (const h of r.hosts)
+    for (const c of h.checks)
+      if (c.status === "drifted")
+        for (const s of c.steps) (notes[s] ??= []).push(`${h.host} ${c.check}: ${c.found}`);
+  return Object.fromEntries(Object.entries(notes).map(([k, v]) => [k, [...new Set(v)].join("; ")]));
+}
+
+/**
+ * The applied state without the records of `stepIds` (pure): the next plan runs them again,
+ * with "drift: <note>" as the reason when a note is given. Unknown ids are ignored.
+ */
+export function forgetSteps(
+  applied: AppliedState,
+  stepIds: string[],
+  notes: Record<string, string> = {},
+): AppliedState {
+  const next = structuredClone(applied);
+  const drift = { ...(next.drift ?? {}) };
+  for (const id of stepIds) {
+    if (!next.steps[id]) continue;
+    delete next.steps[id];
+    drift[id] = notes[id] ?? "its effect is gone from the host";
+  }
+  if (Object.keys(drift).length) next.drift = drift;
+  return next;
+}

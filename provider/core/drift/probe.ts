@@ -1,0 +1,159 @@
+/**
+ * Drift detection, the probing half: one read-only command per host (bounded concurrency) that
+ * prints what the comparison needs, and `kubectl get nodes -o json` on the first master that
+ * answers. Nothing on the nodes is changed. A host that cannot be reached is an observation
+ * ("unreachable"), never an error of the whole check.
+ */
+import { log } from "../log";
+import type { ExecContext } from "../exec/context";
+import { nodePaths } from "../exec/node-layers";
+import { shellQuote as q } from "../ssh/shell";
+import { CommandError } from "../ssh";
+import {
+  parseHostsBlocks,
+  parseNodeList,
+  type ExpectedHost,
+  type HostObservation,
+  type NodeList,
+} from "./compare";
+
+const MARK = "==sealer-drift==";
+
+/** The probe script for one host (pure): sections after markers, every command read-only. */
+export function probeScript(o: {
+  dataRoot: string;
+  cluster: string;
+  expected: ExpectedHost;
+  registryUrl?: string;
+}): string {
+  const p = nodePaths(o.dataRoot, o.cluster);
+  const hexes = (o.expected.layers ?? []).map((d) => d.slice("sha256:".length));
+  const lines = [
+    `echo ${MARK}blobs`,
+    hexes.length
+      ? `for h in ${hexes.join(" ")}; do f=${q(p.blobs)}/$h; if [ -f "$f" ]; then echo "$(wc -c < "$f") $h"; fi; done`
+      : `:`,
+    `echo ${MARK}layers`,
+    `cat ${q(p.layersJson)} 2>/dev/null || true`,
+    `echo ${MARK}rootfs`,
+    `if [ -d ${q(p.rootfs)} ] && [ -n "$(ls -A ${q(p.rootfs)} 2>/dev/null | head -n 1)" ]; then echo yes; else echo no; fi`,
+    `echo ${MARK}hosts`,
+    `cat /etc/hosts 2>/dev/null || true`,
+    `echo ${MARK}registry`,
+    o.registryUrl
+      ? `if command -v curl >/dev/null 2>&1; then curl -sk -o /dev/null -w '%{http_code}\\n' --max-time 5 ${q(o.registryUrl)} || true; else echo curl-missing; fi`
+      : `:`,
+    `echo ${MARK}clusterfile`,
+    `if [ -f ${q(p.clusterDir + "/Clusterfile")} ]; then echo yes; else echo no; fi`,
+    `echo ${MARK}end`,
+  ];
+  return lines.join("\n");
+}
+
+/** Parses the probe's output (pure). */
+export function parseProbe(host: string, cluster: string, stdout: string): HostObservation {
+  const sec: Record<string, string> = {};
+  let cur: string | undefined;
+  for (const line of stdout.split("\n")) {
+    if (line.startsWith(MARK)) {
+      cur = line.slice(MARK.length);
+      sec[cur] = "";
+      continue;
+    }
+    if (cur !== undefined) sec[cur] += line + "\n";
+  }
+  if (sec.end === undefined) throw new Error(`[${host}] drift probe: output cut short`);
+  const blobs: Record<string, number> = {};
+  for (const l of (sec.blobs ?? "").split("\n")) {
+    const m = /^\s*(\d+) ([a-f0-9]{64})$/.exec(l);
+    if (m) blobs[m[2]!] = Number(m[1]);
+  }
+  let layersJson: string[] | null = null;
+  try {
+    const j = JSON.parse((sec.layers ?? "").trim() || "null") as { layers?: unknown } | null;
+    if (j && Array.isArray(j.layers) && j.layers.every((x) => typeof x === "string"))
+      layersJson = j.layers as string[];
+  } catch {
+    layersJson = null;
+  }
+  const reg = (sec.registry ?? "").trim();
+  return {
+    host,
+    blobs,
+    layersJson,
+    rootfs: (sec.rootfs ?? "").trim() === "yes",
+    blocks: parseHostsBlocks(sec.hosts ?? "", cluster),
+    ...(reg ? { registryHttp: reg } : {}),
+    clusterfile: (sec.clusterfile ?? "").trim() === "yes",
+  };
+}
+
+const errText = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+/** Runs fn over items, at most `limit` at once; never rejects (fn handles its errors). */
+async function bounded<T>(items: T[], limit: number, fn: (x: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < items.length; i = next++) await fn(items[i]!);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+}
+
+/** Probes every expected host; an SSH failure makes that host's observation "unreachable". */
+export async function probeHosts(
+  ctx: ExecContext,
+  expected: ExpectedHost[],
+  o: { registryPort: number; concurrency?: number },
+): Promise<HostObservation[]> {
+  const out: HostObservation[] = [];
+  await bounded(expected, o.concurrency ?? 16, async (e) => {
+    const script = probeScript({
+      dataRoot: ctx.dataRoot,
+      cluster: ctx.cluster,
+      expected: e,
+      ...(e.registry ? { registryUrl: `https://${e.host}:${o.registryPort}/v2/` } : {}),
+    });
+    try {
+      const r = await ctx.pool.exec(ctx.target(e.host), script, {
+        step: "drift probe",
+        logLevel: "debug",
+        timeoutMs: 60_000,
+      });
+      out.push(parseProbe(e.host, ctx.cluster, r.stdout));
+    } catch (err) {
+      // A reached host whose probe failed (sudo refused...) cannot be checked either; say which.
+      const why = err instanceof CommandError ? `probe failed: ${errText(err)}` : errText(err);
+      log.forHost(e.host).warn(`drift probe: ${why}`);
+      out.push({ host: e.host, unreachable: why, blobs: {}, layersJson: null, rootfs: false, blocks: {} });
+    }
+  });
+  return out.sort((a, b) => expected.findIndex((e) => e.host === a.host) - expected.findIndex((e) => e.host === b.host));
+}
+
+/** `kubectl get nodes -o json` through the cluster rootfs's bin/, on the first reachable master. */
+export async function probeNodes(ctx: ExecContext, reachable: (ip: string) => boolean): Promise<NodeList> {
+  const masters = ctx.masters.filter(reachable);
+  if (masters.length === 0)
+    return { ok: false, unreachable: true, error: `no master reachable (${ctx.masters.join(", ")})` };
+  const errors: string[] = [];
+  for (const m of masters) {
+    const r = await ctx
+      .sh(
+        m,
+        "drift probe nodes",
+        `if [ -f /etc/kubernetes/admin.conf ]; then export KUBECONFIG=/etc/kubernetes/admin.conf; fi; kubectl get nodes -o json`,
+        { allowFail: true, quiet: true, timeoutMs: 60_000 },
+      )
+      .catch((err: unknown) => ({ code: -1, stdout: "", stderr: errText(err) }));
+    if (r.code === 0) {
+      try {
+        return { ok: true, nodes: parseNodeList(r.stdout), from: m };
+      } catch (err) {
+        errors.push(`${m}: node list unreadable: ${errText(err)}`);
+        continue;
+      }
+    }
+    errors.push(`${m}: kubectl get nodes exited ${r.code}: ${r.stderr.trim().split("\n").slice(-2).join(" ")}`);
+  }
+  return { ok: false, unreachable: false, error: errors.join("; ") };
+}
