@@ -396,8 +396,34 @@ export const provider = {
     return { id, outs: await run(id, i, spec, (await localApplied(spec.name)) ?? emptyApplied(spec.name)) };
   },
 
+  /**
+   * refresh: probe the hosts (core/drift) and return outputs whose applied state no longer
+   * records the steps whose effect is gone, so the next `up` re-runs exactly those (its `plan`
+   * shows them, reason "drift: …"). The state recorded on this machine is updated the same way
+   * (previews plan against it). Unreachable hosts are not drift: nothing is forgotten for them.
+   */
   async read(id: string, props: Record<string, unknown>) {
-    return { id, props };
+    const p = reveal(props) as unknown as ClusterOutputs;
+    if (!p.applied || !p.clusterName || Object.keys(p.applied.steps ?? {}).length === 0) return { id, props };
+    const { spec } = specOf(p);
+    const drift = require("../core/drift") as typeof import("../core/drift");
+    const report = await drift.checkDrift({ spec, applied: withOldSecrets(p), ...sshTuning() });
+    if (report.steps.length === 0) return { id, props };
+    const notes = drift.driftNotes(report);
+    const applied = drift.forgetSteps(withoutSecrets(p.applied), report.steps, notes);
+    const local = await localApplied(spec.name);
+    if (local) {
+      const { saveState } = require("../core/state") as typeof import("../core/state");
+      await saveState(drift.forgetSteps(local, report.steps, notes));
+    }
+    let plan = p.plan;
+    try {
+      const image = await factsOf(spec.image, p.imageDigest);
+      plan = planLines(planner().plan({ cluster: spec, image }, applied));
+    } catch {
+      // Without the image in the store the next preview computes the plan.
+    }
+    return { id, props: { ...props, applied, ...(plan ? { plan } : {}) } };
   },
 
   async update(id: string, oldsRaw: Record<string, unknown>, newsRaw: Record<string, unknown>) {

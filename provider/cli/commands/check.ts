@@ -72,10 +72,16 @@ export function reportText(r: DriftReport): string {
   const rows = r.hosts.flatMap((h) => h.checks.map((c) => [h.host, c.check, ...cell(c)]));
   const lines: string[] = [];
   const widths = [4, 5, 6].map((w, i) => Math.max(w, ...rows.map((row) => (row[i] ?? "").length)));
-  const line = (cells: string[]) => cells.map((x, i) => (i < 3 ? x.padEnd(widths[i]!) : x)).join("  ").trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((x, i) => (i < 3 ? x.padEnd(widths[i]!) : x))
+      .join("  ")
+      .trimEnd();
   lines.push(line(["HOST", "CHECK", "STATUS", "DETAIL"]), ...rows.map(line));
   for (const n of r.notes) lines.push(`note: ${n}`);
-  const unreachable = r.hosts.filter((h) => h.checks.some((c) => c.check === "ssh" && c.status === "unreachable"));
+  const unreachable = r.hosts.filter((h) =>
+    h.checks.some((c) => c.check === "ssh" && c.status === "unreachable"),
+  );
   lines.push(
     r.drifted
       ? `cluster ${r.cluster}: drift found; steps to re-run: ${r.steps.join(", ") || "(none: repair by hand, see above)"}`
@@ -93,7 +99,10 @@ export function register(program: Command): void {
     .option("--cluster-name <name>", "a cluster recorded on this machine")
     .option("-f, --clusterfile <file>", "Clusterfile of the cluster")
     .option("--json", "print the report as JSON")
-    .option("--repair", "forget the drifted steps in the recorded state and print the plan `sealer apply` will run")
+    .option(
+      "--repair",
+      "forget the drifted steps in the recorded state and print the plan `sealer apply` will run",
+    )
     .action(async (o: CheckOpts) => {
       const { spec, applied } = await recordedCluster(o);
       const report = await checkDrift({ spec, applied });
@@ -109,7 +118,8 @@ export function register(program: Command): void {
           planOut = `(plan not shown: ${(err as Error).message})\n`;
         }
       }
-      if (o.json) printJson({ ...report, ...(o.repair ? { repaired: report.steps, plan: plan ?? null } : {}) });
+      if (o.json)
+        printJson({ ...report, ...(o.repair ? { repaired: report.steps, plan: plan ?? null } : {}) });
       else {
         process.stdout.write(reportText(report));
         if (o.repair)

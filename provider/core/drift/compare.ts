@@ -112,7 +112,11 @@ export function expectations(applied: AppliedState, l: ClusterLayout): ExpectedH
       });
     if (l.localRegistry && rec(`registry-client:${ip}`)) {
       const to = l.registryHosts.includes(ip) ? ip : (l.registryHosts[0] ?? master0 ?? ip);
-      blocks.push({ tag: "registry", lines: [`${to} ${l.registryDomain}`], steps: [`registry-client:${ip}`] });
+      blocks.push({
+        tag: "registry",
+        lines: [`${to} ${l.registryDomain}`],
+        steps: [`registry-client:${ip}`],
+      });
     }
     if (ip === master0 && rec("init-master"))
       blocks.push({
@@ -124,7 +128,11 @@ export function expectations(applied: AppliedState, l: ClusterLayout): ExpectedH
     else if (!isWorker && rec(`join-master:${ip}`))
       blocks.push({ tag: "apiserver", lines: [`${ip} ${l.apiserverDomain}`], steps: [`join-master:${ip}`] });
     else if (isWorker && rec(`worker-vip:${ip}`))
-      blocks.push({ tag: "apiserver", lines: [`${l.vip} ${l.apiserverDomain}`], steps: [`worker-vip:${ip}`] });
+      blocks.push({
+        tag: "apiserver",
+        lines: [`${l.vip} ${l.apiserverDomain}`],
+        steps: [`worker-vip:${ip}`],
+      });
 
     const joinId = ip === master0 ? "init-master" : isWorker ? `join-worker:${ip}` : `join-master:${ip}`;
     const labelId = `node-labels:${ip}`;
@@ -138,11 +146,7 @@ export function expectations(applied: AppliedState, l: ClusterLayout): ExpectedH
             : [
                 joinId,
                 // Downstream on the host: labels and post-init-host hooks act on the registered node.
-                ...hostStepIds(
-                  applied,
-                  ip,
-                  (id) => id === labelId || id.startsWith("hook:post-init-host:"),
-                ),
+                ...hostStepIds(applied, ip, (id) => id === labelId || id.startsWith("hook:post-init-host:")),
               ],
         labelSteps: rec(labelId) ? [labelId] : [],
         ...(rec(labelId) && h.labels ? { labels: h.labels } : {}),
@@ -188,8 +192,7 @@ export interface NodeInfo {
 
 /** The node list from master0 (`kubectl get nodes -o json`), or why it is not available. */
 export type NodeList =
-  | { ok: true; nodes: NodeInfo[]; from: string }
-  | { ok: false; unreachable: boolean; error: string };
+  { ok: true; nodes: NodeInfo[]; from: string } | { ok: false; unreachable: boolean; error: string };
 
 /** Parses `kubectl get nodes -o json` (Kubernetes' shape, and the sandbox API server's flatter one). */
 export function parseNodeList(text: string): NodeInfo[] {
@@ -204,8 +207,7 @@ export function parseNodeList(text: string): NodeInfo[] {
       spec?: { taints?: Array<{ key: string; value?: string; effect: string }> };
     };
     const taints: string[] = [];
-    for (const t of it.spec?.taints ?? [])
-      taints.push(`${t.key}${t.value ? `=${t.value}` : ""}:${t.effect}`);
+    for (const t of it.spec?.taints ?? []) taints.push(`${t.key}${t.value ? `=${t.value}` : ""}:${t.effect}`);
     for (const t of it.taints ?? []) if (typeof t === "string") taints.push(t);
     return {
       name: it.metadata?.name ?? it.name ?? "",
@@ -251,7 +253,8 @@ function drift(
   return { check, status: "drifted", expected, found, steps, ...(manual ? { manual } : {}) };
 }
 
-const sameSet = (a: string[], b: string[]) => a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
+const sameSet = (a: string[], b: string[]) =>
+  a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
 
 /** Compares one host. `nodes` is the cluster's node list (shared by every host). */
 export function compareHost(e: ExpectedHost, o: HostObservation, nodes: NodeList): CheckResult[] {

@@ -17,6 +17,7 @@ import {
   type NodeList,
 } from "./compare";
 
+/** Section marker; files are printed followed by a newline so a marker always starts a line. */
 const MARK = "==sealer-drift==";
 
 /** The probe script for one host (pure): sections after markers, every command read-only. */
@@ -34,11 +35,11 @@ export function probeScript(o: {
       ? `for h in ${hexes.join(" ")}; do f=${q(p.blobs)}/$h; if [ -f "$f" ]; then echo "$(wc -c < "$f") $h"; fi; done`
       : `:`,
     `echo ${MARK}layers`,
-    `cat ${q(p.layersJson)} 2>/dev/null || true`,
+    `cat ${q(p.layersJson)} 2>/dev/null; echo`,
     `echo ${MARK}rootfs`,
     `if [ -d ${q(p.rootfs)} ] && [ -n "$(ls -A ${q(p.rootfs)} 2>/dev/null | head -n 1)" ]; then echo yes; else echo no; fi`,
     `echo ${MARK}hosts`,
-    `cat /etc/hosts 2>/dev/null || true`,
+    `cat /etc/hosts 2>/dev/null; echo`,
     `echo ${MARK}registry`,
     o.registryUrl
       ? `if command -v curl >/dev/null 2>&1; then curl -sk -o /dev/null -w '%{http_code}\\n' --max-time 5 ${q(o.registryUrl)} || true; else echo curl-missing; fi`
@@ -127,7 +128,9 @@ export async function probeHosts(
       out.push({ host: e.host, unreachable: why, blobs: {}, layersJson: null, rootfs: false, blocks: {} });
     }
   });
-  return out.sort((a, b) => expected.findIndex((e) => e.host === a.host) - expected.findIndex((e) => e.host === b.host));
+  return out.sort(
+    (a, b) => expected.findIndex((e) => e.host === a.host) - expected.findIndex((e) => e.host === b.host),
+  );
 }
 
 /** `kubectl get nodes -o json` through the cluster rootfs's bin/, on the first reachable master. */
@@ -153,7 +156,9 @@ export async function probeNodes(ctx: ExecContext, reachable: (ip: string) => bo
         continue;
       }
     }
-    errors.push(`${m}: kubectl get nodes exited ${r.code}: ${r.stderr.trim().split("\n").slice(-2).join(" ")}`);
+    errors.push(
+      `${m}: kubectl get nodes exited ${r.code}: ${r.stderr.trim().split("\n").slice(-2).join(" ")}`,
+    );
   }
   return { ok: false, unreachable: false, error: errors.join("; ") };
 }
