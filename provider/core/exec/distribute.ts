@@ -24,6 +24,7 @@ import {
   type Whiteouts,
 } from "./node-layers";
 import type { OciLayout } from "../image/layout";
+import { distributeViaRelay, type RelayOptions } from "./relay";
 import type { SshPool, SshTarget } from "../ssh";
 
 export interface DistributeProgress {
@@ -32,6 +33,8 @@ export interface DistributeProgress {
    *  materialise: extracting `digest` into the rootfs; done: the host is finished. */
   phase: "list" | "send" | "sent" | "materialise" | "done";
   digest?: string;
+  /** send: the relay host forwarding these bytes (relay mode; the operator sent them once to it). */
+  via?: string;
   bytes?: number;
   total?: number;
 }
@@ -51,12 +54,48 @@ export interface DistributeOptions {
   /** Retries per host after a transient failure (connection lost); each resumes partial blobs (default 2). */
   retries?: number;
   onProgress?: (p: DistributeProgress) => void;
+  /** Relay mode (B4): the operator sends each missing blob once to `via`, which forwards it to the other hosts. */
+  relay?: RelayOptions;
 }
 
 export interface DistributeResult {
+  /** Blobs and bytes that left the operator (in relay mode: once to the relay, plus direct fallbacks). */
   sentBytes: number;
   sentBlobs: number;
-  perHost: Record<string, { sentBlobs: number; sentBytes: number; materialisedFrom: number | null }>;
+  perHost: Record<string, HostStats>;
+  /** Relay mode: blobs and bytes the relay forwarded over the cluster network. */
+  relayedBlobs?: number;
+  relayedBytes?: number;
+}
+
+export interface HostStats {
+  sentBlobs: number;
+  sentBytes: number;
+  materialisedFrom: number | null;
+  /** Relay mode only: what reached this host from the relay, and the relay's address (absent when it fell back to direct). */
+  relayedBlobs?: number;
+  relayedBytes?: number;
+  via?: string;
+}
+
+/** Puts one missing blob (complete and verified) into a host's blobs/sha256. */
+export type BlobSender = (
+  d: string,
+  size: number,
+  partial: number,
+  nth: string,
+  stats: HostStats,
+) => Promise<void>;
+
+/** What the relay mode borrows from the direct path (passed in, so relay.ts does not import this file). */
+export interface DirectParts {
+  sizes: Map<string, number>;
+  /** Runs every target like the direct path, with a sender chosen per target (undefined: direct). */
+  runHosts: (
+    senderFor: (t: SshTarget) => BlobSender | undefined,
+  ) => Promise<{ settled: PromiseSettledResult<void>[]; perHost: Record<string, HostStats> }>;
+  /** The direct sender to one host (what distributeLayers does without a relay). */
+  sendDirect: (t: SshTarget) => BlobSender;
 }
 
 const DIGEST = /^sha256:([a-f0-9]{64})$/;
@@ -156,30 +195,51 @@ export async function distributeLayers(
     }
   }
   const result: DistributeResult = { sentBytes: 0, sentBlobs: 0, perHost: {} };
-  const settled = await runLimited(targets, opts.concurrency ?? 8, async (t) => {
-    const stats = { sentBlobs: 0, sentBytes: 0, materialisedFrom: null as number | null };
-    result.perHost[t.host] = stats;
-    const retries = opts.retries ?? 2;
-    let lost: ConnectionLostError | undefined;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await distributeToHost(pool, t, opts, sizes, stats);
-        return;
-      } catch (err) {
-        // Name the step that was cut, not only the reconnect that then failed.
-        if (lost && !(err instanceof ConnectionLostError))
-          throw new TransientError(
-            `${lost.message}; reconnecting failed: ${err instanceof Error ? err.message : String(err)}`,
-            { cause: err },
-          );
-        if (!(err instanceof ConnectionLostError) || attempt >= retries) throw err;
-        lost = err;
-        log
-          .forHost(t.host)
-          .warn(`${err.message}; retry ${attempt + 1}/${retries}, resuming partial transfers`);
+  const runHosts: DirectParts["runHosts"] = async (senderFor) => ({
+    perHost: result.perHost,
+    settled: await runLimited(targets, opts.concurrency ?? 8, async (t) => {
+      const stats: HostStats = { sentBlobs: 0, sentBytes: 0, materialisedFrom: null };
+      result.perHost[t.host] = stats;
+      const send = senderFor(t);
+      const retries = opts.retries ?? 2;
+      let lost: ConnectionLostError | undefined;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await distributeToHost(pool, t, opts, sizes, stats, send);
+          return;
+        } catch (err) {
+          // Name the step that was cut, not only the reconnect that then failed.
+          if (lost && !(err instanceof ConnectionLostError))
+            throw new TransientError(
+              `${lost.message}; reconnecting failed: ${err instanceof Error ? err.message : String(err)}`,
+              { cause: err },
+            );
+          if (!(err instanceof ConnectionLostError) || attempt >= retries) throw err;
+          lost = err;
+          log
+            .forHost(t.host)
+            .warn(`${err.message}; retry ${attempt + 1}/${retries}, resuming partial transfers`);
+        }
       }
-    }
+    }),
   });
+  const sendDirect =
+    (t: SshTarget): BlobSender =>
+    (d, size, partial, nth, stats) =>
+      sendBlob(pool, t, opts, d, size, partial, nth, stats);
+  let settled: PromiseSettledResult<void>[];
+  if (opts.relay) {
+    const r = await distributeViaRelay(pool, targets, opts, { sizes, runHosts, sendDirect });
+    settled = r.settled;
+    result.sentBlobs += r.relaySent.blobs;
+    result.sentBytes += r.relaySent.bytes;
+    result.relayedBlobs = 0;
+    result.relayedBytes = 0;
+    for (const s of Object.values(result.perHost)) {
+      result.relayedBlobs += s.relayedBlobs ?? 0;
+      result.relayedBytes += s.relayedBytes ?? 0;
+    }
+  } else settled = (await runHosts(() => undefined)).settled;
   for (const s of Object.values(result.perHost)) {
     result.sentBlobs += s.sentBlobs;
     result.sentBytes += s.sentBytes;
@@ -203,7 +263,8 @@ async function distributeToHost(
   t: SshTarget,
   opts: DistributeOptions,
   sizes: Map<string, number>,
-  stats: { sentBlobs: number; sentBytes: number; materialisedFrom: number | null },
+  stats: HostStats,
+  send: BlobSender = (d, size, partial, nth, st) => sendBlob(pool, t, opts, d, size, partial, nth, st),
 ): Promise<void> {
   const hlog = log.forHost(t.host);
   const progress = opts.onProgress;
@@ -240,17 +301,7 @@ async function distributeToHost(
     try {
       for (const [i, d] of missing.entries()) {
         if (aborted) throw ABORTED;
-        await sendBlob(
-          pool,
-          t,
-          opts,
-          d,
-          sizes.get(d)!,
-          inv.partial.get(d.slice(7)) ?? 0,
-          `${i + 1}/${missing.length}`,
-          stats,
-        );
-        stats.sentBlobs++;
+        await send(d, sizes.get(d)!, inv.partial.get(d.slice(7)) ?? 0, `${i + 1}/${missing.length}`, stats);
         arrived.get(d)!.resolve();
       }
       progress?.({ host: t.host, phase: "sent" });
@@ -310,7 +361,7 @@ async function sendBlob(
   size: number,
   partial: number,
   nth: string,
-  stats: { sentBytes: number },
+  stats: { sentBytes: number; sentBlobs: number },
 ): Promise<void> {
   const hlog = log.forHost(t.host);
   const hex = d.slice(7);
@@ -331,6 +382,7 @@ async function sendBlob(
           opts.onProgress?.({ host: t.host, phase: "send", digest: d, bytes: offset + n, total: size });
         },
       });
+      stats.sentBlobs++;
       return;
     } catch (err) {
       // A corrupt partial (digest mismatch, or it changed size) is dropped and sent once more from byte 0.

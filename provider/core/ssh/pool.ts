@@ -180,6 +180,11 @@ export class SshPool {
     this.limit = new Semaphore(this.opts.maxConcurrency);
   }
 
+  /** The known_hosts file this pool pins host keys in (relay mode copies the pinned keys to the relay). */
+  get knownHostsFile(): string {
+    return this.opts.knownHostsFile;
+  }
+
   async exec(t: SshTarget, command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const step = opts.step ?? command.split("\n")[0]!.slice(0, 60);
     let conn = await this.connection(t);
