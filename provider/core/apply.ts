@@ -50,6 +50,8 @@ export interface ApplyOptions {
   commandTimeoutMs?: number;
   /** Steps run at once (default 8); 1 runs the plan strictly in order. */
   parallelSteps?: number;
+  /** Relay distribution (B4): layer blobs go once to `via` (a host of the cluster; default master0), which forwards them. */
+  relay?: { via?: string; fanout?: number };
 }
 
 export interface ApplyResult {
@@ -135,6 +137,7 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
     stateDir,
     ...(o.concurrency ? { concurrency: o.concurrency } : {}),
     ...(o.commandTimeoutMs ? { commandTimeoutMs: o.commandTimeoutMs } : {}),
+    ...(o.relay ? { relay: relayOption(spec, o.relay) } : {}),
   });
   let release: (() => Promise<void>) | undefined;
   try {
@@ -254,4 +257,17 @@ export async function deleteCluster(
   if (skipped.length === 0) await fs.promises.rm(stateDir, { recursive: true, force: true });
   else await saveAppliedState(stateDir, ctx.state);
   return { cleaned: cleaned.sort(), skipped };
+}
+
+/** The relay must be one of the cluster's hosts (its SSH settings come from the Clusterfile). */
+function relayOption(
+  spec: ClusterSpec,
+  r: { via?: string; fanout?: number },
+): { via?: string; fanout?: number } {
+  const ips = spec.hosts.flatMap((h) => h.ips);
+  if (r.via !== undefined && !ips.includes(r.via))
+    throw new UserError(`--relay ${r.via}: not a host of cluster ${spec.name} (hosts: ${ips.join(", ")})`);
+  if (r.fanout !== undefined && !(Number.isInteger(r.fanout) && r.fanout >= 1))
+    throw new UserError(`relay fan-out must be a whole number >= 1 (got ${r.fanout})`);
+  return r;
 }

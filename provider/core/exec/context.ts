@@ -32,6 +32,8 @@ export interface ExecContextOptions {
   concurrency?: number;
   /** Per-command timeout for a node command (default 10 min). */
   commandTimeoutMs?: number;
+  /** Relay distribution (B4): layer blobs go once to `via` (default master0), which forwards them to the other hosts. */
+  relay?: { via?: string; fanout?: number };
 }
 
 export class ExecContext {
@@ -50,6 +52,7 @@ export class ExecContext {
   readonly master0: string;
   readonly concurrency: number;
   readonly commandTimeoutMs: number;
+  readonly relay?: { via?: string; fanout?: number };
   readonly stats: ExecStats = { sentBlobs: 0, sentBytes: 0, rendered: {} };
   /** Join material fetched during this apply (tokens expire: never reuse an old one). */
   freshJoin = false;
@@ -75,6 +78,7 @@ export class ExecContext {
     this.master0 = m0;
     this.concurrency = o.concurrency ?? 8;
     this.commandTimeoutMs = o.commandTimeoutMs ?? 10 * 60_000;
+    if (o.relay) this.relay = o.relay;
   }
 
   /** SSH target of a host: its ssh settings merged over the cluster's; sudo for non-root users. */

@@ -20,7 +20,14 @@ export async function runDistribute(
   step: Extract<Step, { kind: "distribute" }>,
 ): Promise<void> {
   const targets = step.hosts.map((ip) => ctx.target(ip));
+  // Relay mode (B4) changes only how the bytes move, never the plan.
+  const via = ctx.relay ? (ctx.relay.via ?? ctx.master0) : undefined;
   const res = await distributeLayers(ctx.pool, targets, {
+    ...(via
+      ? {
+          relay: { via, target: ctx.target(via), ...(ctx.relay?.fanout ? { fanout: ctx.relay.fanout } : {}) },
+        }
+      : {}),
     layout: ctx.layout,
     layers: step.layers,
     dataRoot: ctx.dataRoot,
