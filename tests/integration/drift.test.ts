@@ -1,0 +1,303 @@
+/**
+ * Drift detection end to end (FEATURES B3) on real sshd nodes (1 master + 1 worker, sudo user,
+ * sandbox image): no drift -> exit 0; blobs + rootfs deleted on the worker -> distribute drift,
+ * --repair, the apply re-sends only that host's blobs; an /etc/hosts block removed -> only its
+ * step re-runs (sealer apply --refresh); a label removed with the stand-in kubectl -> node-labels
+ * only; the Pulumi Cluster's read (refresh) forgets exactly the drifted step and update repairs
+ * it; the worker's sshd stopped -> reported unreachable, not drift, exit 0.
+ */
+import * as assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import { applyCluster } from "../../provider/core/apply";
+import { loadClusterfile } from "../../provider/core/clusterfile";
+import type { DriftReport } from "../../provider/core/drift";
+import { buildImage } from "../../provider/core/image/builder";
+import { OciLayout } from "../../provider/core/image/layout";
+import { execInNode, type LocalNode } from "../../provider/core/infra/local";
+import { dataPaths } from "../../provider/core/paths";
+import type { AppliedState } from "../../provider/core/plan/types";
+import { provider as clusterProvider } from "../../provider/resources/cluster";
+import { useNodes } from "../harness/nodes";
+import { repoRoot, tempDir } from "../harness/registry";
+
+const execFileP = promisify(execFile);
+const NAME = "dft";
+const DATA = `/var/lib/sealer/${NAME}`;
+
+async function nodeSh(n: LocalNode, cmd: string): Promise<string> {
+  const r = await execInNode(n, cmd);
+  assert.equal(r.code, 0, `${n.name}: ${cmd}: ${r.stderr}`);
+  return r.stdout;
+}
+
+describe("integration: drift check and repair (1 master + 1 worker)", function () {
+  this.timeout(240_000);
+  const nodes = useNodes(2, { sudoUser: { name: "deploy", nopasswd: true } });
+  const root = repoRoot();
+  let home: string;
+  let file: string;
+  let store: OciLayout;
+  let layers: string[] = [];
+  let savedHome: string | undefined;
+
+  const text = () => {
+    const [m, w] = nodes.list as [LocalNode, LocalNode];
+    return [
+      "apiVersion: sealer.io/v2",
+      "kind: Cluster",
+      `metadata: { name: ${NAME} }`,
+      "spec:",
+      "  image: sandbox-app:1",
+      `  ssh: { user: deploy, pk: ${m.keyPath} }`,
+      "  hostAliases: [ { ip: 10.200.0.9, hostnames: [ db.drift.local ] } ]",
+      "  hosts:",
+      `    - { ips: [ ${m.ip} ], roles: [ master ] }`,
+      `    - { ips: [ ${w.ip} ], roles: [ node ], labels: { disk: ssd } }`,
+      "",
+    ].join("\n");
+  };
+  const apply = () =>
+    applyCluster({
+      spec: loadClusterfile(text(), { file }).spec,
+      store,
+      knownHostsFile: dataPaths.knownHosts(home),
+      ssh: { dialAttempts: 2, dialTimeoutMs: 5000 },
+    });
+
+  /** The CLI from the source tree (tsx) or from dist/, with this test's SEALER_HOME. */
+  async function sealer(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    const fromSource = __filename.endsWith(".ts");
+    const argv = fromSource
+      ? [
+          "-r",
+          "tsx/cjs",
+          "-e",
+          `require(${JSON.stringify(path.join(root, "provider/cli/main.ts"))}).main(process.argv)`,
+          "sealer",
+          ...args,
+        ]
+      : [path.join(root, "bin/sealer.js"), ...args];
+    try {
+      const r = await execFileP(process.execPath, argv, {
+        cwd: root,
+        env: { ...process.env, SEALER_HOME: home },
+        maxBuffer: 16 << 20,
+      });
+      return { code: 0, stdout: r.stdout, stderr: r.stderr };
+    } catch (err) {
+      const e = err as { code?: number; stdout?: string; stderr?: string };
+      return {
+        code: typeof e.code === "number" ? e.code : -1,
+        stdout: e.stdout ?? "",
+        stderr: e.stderr ?? "",
+      };
+    }
+  }
+  const check = async (...extra: string[]) => {
+    const r = await sealer("check", "--cluster-name", NAME, "--json", ...extra);
+    assert.ok(r.code === 0 || r.code === 3, `sealer check exited ${r.code}: ${r.stderr}`);
+    return {
+      code: r.code,
+      report: JSON.parse(r.stdout) as DriftReport & {
+        plan?: { steps: Array<{ id: string; reason: string }> };
+      },
+    };
+  };
+  const notOk = (r: DriftReport) =>
+    r.hosts.flatMap((h) =>
+      h.checks.filter((c) => c.status !== "ok").map((c) => `${h.host} ${c.check} ${c.status}`),
+    );
+  const state = (): AppliedState =>
+    JSON.parse(
+      fs.readFileSync(path.join(dataPaths.clusters(home), NAME, "state.json"), "utf8"),
+    ) as AppliedState;
+
+  before(async function () {
+    this.timeout(240_000);
+    home = tempDir("drift-home");
+    savedHome = process.env.SEALER_HOME;
+    process.env.SEALER_HOME = home;
+    // New host keys are recorded in this home's known_hosts on first contact (apply, CLI, provider share it).
+    store = new OciLayout(dataPaths.store(home));
+    await buildImage({
+      context: path.join(root, "examples/sandbox-base"),
+      tag: "sandbox-base:v1.28.2",
+      home,
+      buildMode: "lite",
+    });
+    const app = await buildImage({
+      context: path.join(root, "examples/app"),
+      tag: "sandbox-app:1",
+      home,
+      buildMode: "lite",
+    });
+    layers = app.layers.map((l) => l.digest);
+    file = path.join(home, "dft.yaml");
+    fs.writeFileSync(file, text(), { mode: 0o600 });
+    const res = await apply();
+    assert.ok(res.ran.length > 10, `installed with ${res.ran.length} steps`);
+  });
+  after(async () => {
+    if (savedHome === undefined) delete process.env.SEALER_HOME;
+    else process.env.SEALER_HOME = savedHome;
+    if (home) await fs.promises.rm(home, { recursive: true, force: true });
+  });
+
+  it("no drift: exit 0, every check ok (layers, rootfs, hosts blocks, registry, node, labels)", async () => {
+    const { code, report } = await check();
+    assert.equal(code, 0);
+    assert.deepEqual(notOk(report), []);
+    const [m, w] = nodes.list as [LocalNode, LocalNode];
+    const checks = (ip: string) => report.hosts.find((h) => h.host === ip)!.checks.map((c) => c.check);
+    for (const c of [
+      "ssh",
+      "blobs",
+      "layers.json",
+      "rootfs",
+      "hosts:aliases",
+      "hosts:registry",
+      "hosts:apiserver",
+      "registry",
+      "clusterfile",
+      "node",
+    ])
+      assert.ok(checks(m.ip).includes(c), `master checks ${c}: ${checks(m.ip).join(" ")}`);
+    for (const c of ["hosts:apiserver", "node", "labels"])
+      assert.ok(checks(w.ip).includes(c), `worker checks ${c}`);
+    const text = await sealer("check", "--cluster-name", NAME);
+    assert.equal(text.code, 0);
+    assert.match(text.stdout, new RegExp(`cluster ${NAME}: no drift`));
+  });
+
+  it("a blob and the rootfs deleted on the worker: distribute drift; --repair; the apply re-sends only that blob", async () => {
+    const w = nodes.list[1]!;
+    const hex = layers[layers.length - 1]!.slice(7);
+    await nodeSh(w, `rm -f /var/lib/sealer/blobs/sha256/${hex} && rm -rf ${DATA}/rootfs`);
+    const { code, report } = await check("--repair");
+    assert.equal(code, 3);
+    assert.deepEqual(report.steps, [`distribute:${w.ip}`]);
+    assert.deepEqual(notOk(report), [`${w.ip} blobs drifted`, `${w.ip} rootfs drifted`]);
+    assert.deepEqual(
+      report.plan?.steps.map((s) => s.id),
+      [`distribute:${w.ip}`],
+    );
+    assert.match(
+      report.plan!.steps[0]!.reason,
+      new RegExp(`^drift: ${w.ip.replace(/\./g, "\\.")} blobs: missing ${hex.slice(0, 12)}`),
+    );
+    assert.equal(state().steps[`distribute:${w.ip}`], undefined, "the record is forgotten");
+    const res = await apply();
+    assert.deepEqual(
+      res.ran.map((s) => s.id),
+      [`distribute:${w.ip}`],
+    );
+    assert.equal(res.stats.sentBlobs, 1, "only the deleted blob goes again");
+    await nodeSh(
+      w,
+      `test -f ${DATA}/rootfs/application/apps/web/web.yaml && test -f /var/lib/sealer/blobs/sha256/${hex}`,
+    );
+    assert.equal((await check()).code, 0);
+  });
+
+  it("the aliases block removed on the master: sealer apply --refresh re-runs only host-aliases there", async () => {
+    const m = nodes.list[0]!;
+    await nodeSh(
+      m,
+      `sed -i '/^# BEGIN sealer:${NAME}:aliases$/,/^# END sealer:${NAME}:aliases$/d' /etc/hosts`,
+    );
+    const { code, report } = await check();
+    assert.equal(code, 3);
+    assert.deepEqual(report.steps, [`host-aliases:${m.ip}`]);
+    const r = await sealer("apply", "-f", file, "--refresh", "--json");
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { steps: Array<{ kind: string; hosts: string[]; reason: string }> };
+    assert.deepEqual(
+      out.steps.map((s) => [s.kind, s.hosts]),
+      [["host-aliases", [m.ip]]],
+    );
+    assert.match(out.steps[0]!.reason, /^drift: .* hosts:aliases: block missing/);
+    assert.match(await nodeSh(m, "cat /etc/hosts"), /10\.200\.0\.9 db\.drift\.local/);
+    assert.equal((await check()).code, 0);
+  });
+
+  it("a label removed with kubectl: node-labels only", async () => {
+    const [m, w] = nodes.list as [LocalNode, LocalNode];
+    const node = state().hosts[w.ip]!.nodeName!;
+    await nodeSh(
+      m,
+      `KUBECONFIG=/etc/kubernetes/admin.conf ${DATA}/rootfs/bin/kubectl label node ${node} disk-`,
+    );
+    const { code, report } = await check("--repair");
+    assert.equal(code, 3);
+    assert.deepEqual(report.steps, [`node-labels:${w.ip}`]);
+    assert.deepEqual(
+      report.plan?.steps.map((s) => s.id),
+      [`node-labels:${w.ip}`],
+    );
+    const res = await apply();
+    assert.deepEqual(
+      res.ran.map((s) => s.id),
+      [`node-labels:${w.ip}`],
+    );
+    assert.equal((await check()).code, 0);
+  });
+
+  it("Pulumi Cluster read (refresh) forgets the drifted step; update repairs exactly it", async () => {
+    const [m, w] = nodes.list as [LocalNode, LocalNode];
+    const inputs = { name: NAME, image: "sandbox-app:1", clusterfile: text() };
+    const created = await clusterProvider.create(inputs as unknown as Record<string, unknown>);
+    const outs = created.outs as { steps: unknown[]; applied: AppliedState };
+    assert.deepEqual(outs.steps, [], "adopts the recorded cluster: nothing runs");
+    // No drift: read returns the outputs unchanged.
+    assert.deepEqual((await clusterProvider.read(created.id, created.outs)).props, created.outs);
+    await nodeSh(
+      m,
+      `sed -i '/^# BEGIN sealer:${NAME}:registry$/,/^# END sealer:${NAME}:registry$/d' /etc/hosts`,
+    );
+    const read = await clusterProvider.read(created.id, created.outs);
+    const props = read.props as { applied: AppliedState; plan: string[] };
+    assert.equal(props.applied.steps[`registry-client:${m.ip}`], undefined);
+    assert.ok(props.applied.steps[`registry-client:${w.ip}`]);
+    assert.equal(props.plan.length, 1, props.plan.join("\n"));
+    assert.match(
+      props.plan[0]!,
+      new RegExp(`^registry-client:${m.ip.replace(/\./g, "\\.")} .*: drift: .*hosts:registry: block missing`),
+    );
+    const diff = await clusterProvider.diff(
+      created.id,
+      read.props,
+      inputs as unknown as Record<string, unknown>,
+    );
+    assert.equal(diff.changes, true);
+    const up = await clusterProvider.update(
+      created.id,
+      read.props,
+      inputs as unknown as Record<string, unknown>,
+    );
+    assert.deepEqual(
+      (up.outs as { steps: Array<{ id: string }> }).steps.map((s) => s.id),
+      [`registry-client:${m.ip}`],
+    );
+    assert.match(await nodeSh(m, "cat /etc/hosts"), new RegExp(`# BEGIN sealer:${NAME}:registry`));
+  });
+
+  it("the worker's sshd stopped: unreachable, not drift (exit 0), the master still checked", async () => {
+    const w = nodes.list[1]!;
+    const { stdout } = await execFileP("ip", ["netns", "pids", w.netns]);
+    for (const pid of stdout
+      .split("\n")
+      .map(Number)
+      .filter((p) => p > 0))
+      if (fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "sshd") process.kill(pid, "SIGKILL");
+    const { code, report } = await check();
+    assert.equal(code, 0);
+    assert.equal(report.drifted, false);
+    assert.deepEqual(notOk(report), [`${w.ip} ssh unreachable`]);
+    const text = await sealer("check", "--cluster-name", NAME);
+    assert.equal(text.code, 0);
+    assert.match(text.stdout, /no drift on the hosts reached \(1 unreachable\)/);
+  });
+});
