@@ -184,8 +184,11 @@ spec: { type: SHELL, action: pre-clean-host, data: 'echo "d-clean $SEALER_HOOK_P
   });
 
   it("backup stores the snapshot with its sha256; restore checks it and puts it back on every master", async () => {
-    const b = await backupEtcd(o());
+    // Fetched in 700-byte pieces here (8 MiB by default), so the reassembly is exercised.
+    const b = await backupEtcd({ ...o(), chunkBytes: 700 });
     const data = await fs.promises.readFile(b.file);
+    assert.ok(data.length > 1400, `snapshot of ${data.length} bytes spans several pieces`);
+    assert.equal(b.size, data.length);
     assert.equal(sha256Hex(data), b.sha256);
     assert.equal(await fs.promises.readFile(b.checksumFile, "utf8"), `${b.sha256}  ${path.basename(b.file)}\n`);
     assert.match(data.toString(), /^SANDBOX-ETCD-SNAPSHOT v1\n/);

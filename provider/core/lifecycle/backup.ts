@@ -6,6 +6,7 @@
  * static pod manifest moved aside), restores the snapshot into a fresh data dir with the
  * member's name and peer URL, swaps it in (the old data kept beside it) and starts etcd again.
  */
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../errors";
@@ -62,6 +63,44 @@ async function checkEtcdTools(ctx: ExecContext, ip: string, step: string): Promi
   if (problems.length) throw new UserError(`[${ip}] step "${step}": ${problems.join("; ")}`, { problems });
 }
 
+/** Bytes per round trip when fetching a file from a node: bounds memory whatever the snapshot size. */
+const FETCH_CHUNK = 8 << 20;
+
+/**
+ * Copies a node file of `size` bytes to `dest` (0600, atomically) in FETCH_CHUNK pieces, each
+ * sent base64-encoded over the session; returns the sha256 of what arrived.
+ */
+async function fetchNodeFile(ctx: ExecContext, ip: string, step: string, remote: string, size: number, dest: string, chunk = FETCH_CHUNK): Promise<string> {
+  const tmp = `${dest}.part-${process.pid}`;
+  const fh = await fs.promises.open(tmp, "w", 0o600);
+  const h = crypto.createHash("sha256");
+  try {
+    let got = 0;
+    for (let i = 0; i * chunk < size; i++) {
+      const r = await ctx.sh(ip, step, `dd if=${shellQuote(remote)} bs=${chunk} skip=${i} count=1 iflag=fullblock status=none | base64 -w0`, { quiet: true });
+      const buf = Buffer.from(r.stdout.trim(), "base64");
+      h.update(buf);
+      await fh.write(buf);
+      got += buf.length;
+    }
+    if (got !== size) throw new Error(`[${ip}] step "${step}": ${remote} is ${size} bytes on the node but ${got} arrived; run sealer backup again`);
+    await fh.close();
+    await fs.promises.rename(tmp, dest);
+    return h.digest("hex");
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    await fs.promises.rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** sha256 of a local file, streamed. */
+async function sha256OfFile(file: string): Promise<string> {
+  const h = crypto.createHash("sha256");
+  for await (const chunk of fs.createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest("hex");
+}
+
 export interface BackupResult {
   host: string;
   file: string;
@@ -70,7 +109,9 @@ export interface BackupResult {
   size: number;
 }
 
-export async function backupEtcd(o: ClusterRef & LifecycleOptions & { master?: string; now?: Date }): Promise<BackupResult> {
+export async function backupEtcd(
+  o: ClusterRef & LifecycleOptions & { master?: string; now?: Date; /** Bytes per fetch round trip (default 8 MiB). */ chunkBytes?: number },
+): Promise<BackupResult> {
   const r = await resolveCluster(o);
   if (!r.applied.steps["init-master"]) throw new UserError(`cluster ${r.spec.name} has not been created yet: nothing to back up`);
   return withSession(r.spec, r.applied, r.stateDir, o, async (ctx) => {
@@ -80,26 +121,27 @@ export async function backupEtcd(o: ClusterRef & LifecycleOptions & { master?: s
     const name = snapshotName(o.now ?? new Date());
     const remote = `${ctx.clusterDir}/backups/${name}`;
     const q = shellQuote(remote);
-    const saved = await ctx.sh(ip, step, `mkdir -p ${shellQuote(ctx.clusterDir + "/backups")} && ${etcdctlBase()} snapshot save ${q} >&2 && sha256sum ${q}`, { quiet: true });
+    const saved = await ctx.sh(ip, step, `mkdir -p ${shellQuote(ctx.clusterDir + "/backups")} && ${etcdctlBase()} snapshot save ${q} >&2 && sha256sum ${q} && stat -c 'SIZE %s' ${q}`, { quiet: true });
     const remoteHex = parseChecksumFile(saved.stdout);
-    if (!remoteHex) throw new Error(`[${ip}] step "${step}": sha256sum printed no checksum for ${remote}`);
-    // The snapshot comes back base64-encoded over the session and is checked against the node's sum.
-    const b64 = await ctx.sh(ip, step, `base64 -w0 ${q} && rm -f ${q}`, { quiet: true });
-    const data = Buffer.from(b64.stdout.trim(), "base64");
-    const hex = sha256Hex(data);
-    if (hex !== remoteHex) throw new Error(`[${ip}] step "${step}": the snapshot changed in transit (node sha256 ${remoteHex}, received ${hex}); run sealer backup again`);
+    const size = Number(/^SIZE (\d+)$/m.exec(saved.stdout)?.[1] ?? NaN);
+    if (!remoteHex || !Number.isFinite(size)) throw new Error(`[${ip}] step "${step}": sha256sum/stat printed no checksum or size for ${remote}`);
     const dir = backupsDir(r.stateDir);
     await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
     const file = path.join(dir, name);
-    await writeFileAtomic(file, data, 0o600);
+    const hex = await fetchNodeFile(ctx, ip, step, remote, size, file, o.chunkBytes);
+    await ctx.sh(ip, step, `rm -f ${q}`, { quiet: true });
+    if (hex !== remoteHex) {
+      await fs.promises.rm(file, { force: true });
+      throw new Error(`[${ip}] step "${step}": the snapshot changed in transit (node sha256 ${remoteHex}, received ${hex}); run sealer backup again`);
+    }
     await writeFileAtomic(`${file}.sha256`, checksumLine(hex, name), 0o600);
-    log.forHost(ip).info(`backup: etcd snapshot ${file} (${data.length} bytes, sha256 ${hex})`);
-    return { host: ip, file, checksumFile: `${file}.sha256`, sha256: hex, size: data.length };
+    log.forHost(ip).info(`backup: etcd snapshot ${file} (${size} bytes, sha256 ${hex})`);
+    return { host: ip, file, checksumFile: `${file}.sha256`, sha256: hex, size };
   });
 }
 
 /** The snapshot file for `restore -f`: a path, or a name in the cluster's backups dir. Checked before anything else. */
-export async function verifiedSnapshot(stateDir: string, given: string): Promise<{ file: string; data: Buffer; sha256: string }> {
+export async function verifiedSnapshot(stateDir: string, given: string): Promise<{ file: string; sha256: string }> {
   const dir = backupsDir(stateDir);
   const candidates = path.isAbsolute(given) || given.includes("/") ? [path.resolve(given)] : [path.resolve(given), path.join(dir, given)];
   const file = candidates.find((c) => fs.existsSync(c) && fs.statSync(c).isFile());
@@ -120,10 +162,9 @@ export async function verifiedSnapshot(stateDir: string, given: string): Promise
   }
   const want = parseChecksumFile(sumText);
   if (!want) throw new UserError(`sealer restore: ${file}.sha256 holds no sha256 checksum; nothing was changed`);
-  const data = await fs.promises.readFile(file);
-  const got = sha256Hex(data);
+  const got = await sha256OfFile(file);
   if (got !== want) throw new UserError(`sealer restore: ${file} does not match its checksum (expected sha256 ${want}, file has ${got}): the snapshot is damaged; nothing was changed`);
-  return { file, data, sha256: got };
+  return { file, sha256: got };
 }
 
 /** The shell that restores a snapshot on one etcd member (kubeadm stacked etcd). */
@@ -156,7 +197,7 @@ export async function restoreEtcd(o: ClusterRef & LifecycleOptions & { snapshot:
     const remote = `${ctx.clusterDir}/backups/restore-${stamp}.db`;
     // Every member gets the same snapshot first; then they are restored (etcd needs all of them).
     await ctx.eachHost(ctx.masters, async (ip) => {
-      await ctx.put(ip, step, remote, snap.data, 0o600);
+      await ctx.pool.upload(ctx.target(ip), snap.file, remote, { mode: 0o600, step });
       const sum = await ctx.sh(ip, step, `sha256sum ${shellQuote(remote)}`, { quiet: true });
       if (parseChecksumFile(sum.stdout) !== snap.sha256) throw new Error(`[${ip}] step "${step}": the snapshot arrived damaged; nothing was restored`);
     });
