@@ -20,12 +20,19 @@ export function ranJson(
   return { cluster, steps: res.ran.map((s) => ({ kind: s.kind, hosts: s.hosts, reason: s.reason })) };
 }
 
-async function runAndPrint(spec: ClusterSpec, opts: { json?: boolean; concurrency?: string }): Promise<void> {
+const RELAY_HELP =
+  "send layer blobs once to HOST (default master0), which forwards them to the other hosts (for a slow uplink)";
+
+async function runAndPrint(
+  spec: ClusterSpec,
+  opts: { json?: boolean; concurrency?: string; relay?: string | boolean },
+): Promise<void> {
   let res: ApplyResult;
   try {
     res = await applyCluster({
       spec,
       ...(opts.concurrency ? { concurrency: Number(opts.concurrency) } : {}),
+      ...(opts.relay ? { relay: typeof opts.relay === "string" ? { via: opts.relay } : {} } : {}),
     });
   } catch (err) {
     // A failed step is reported as one message (host, step, exit code, output tail), not a stack.
@@ -90,6 +97,7 @@ export function register(program: Command): void {
     .option("--cluster-name <name>", "cluster name (state, data dir on the nodes)")
     .option("-e, --env <k=v>", "cluster env (repeatable)", collect, [])
     .option("--concurrency <n>", "hosts handled at once inside a step")
+    .option("--relay [host]", RELAY_HELP)
     .option("--json", "print what ran as JSON")
     .action(
       async (
@@ -106,6 +114,7 @@ export function register(program: Command): void {
           env: string[];
           json?: boolean;
           concurrency?: string;
+          relay?: string | boolean;
         },
       ) => {
         if (!o.masters) throw new UserError("sealer run: at least one master is needed: -m IP[,IP...]");
@@ -132,11 +141,20 @@ export function register(program: Command): void {
     )
     .requiredOption("-f, --clusterfile <file>", "Clusterfile (multi-document YAML)")
     .option("--concurrency <n>", "hosts handled at once inside a step")
+    .option("--relay [host]", RELAY_HELP)
     .option("--json", "print what ran as JSON")
     .option("--refresh", "probe the hosts first (sealer check) and redo the steps whose effect is gone")
-    .action(async (o: { clusterfile: string; json?: boolean; concurrency?: string; refresh?: boolean }) => {
-      const spec = readClusterfile(o.clusterfile);
-      if (o.refresh) await refreshState(spec);
-      await runAndPrint(spec, o);
-    });
+    .action(
+      async (o: {
+        clusterfile: string;
+        json?: boolean;
+        concurrency?: string;
+        refresh?: boolean;
+        relay?: string | boolean;
+      }) => {
+        const spec = readClusterfile(o.clusterfile);
+        if (o.refresh) await refreshState(spec);
+        await runAndPrint(spec, o);
+      },
+    );
 }
