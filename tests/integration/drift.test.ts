@@ -284,6 +284,20 @@ describe("integration: drift check and repair (1 master + 1 worker)", function (
     assert.match(await nodeSh(m, "cat /etc/hosts"), new RegExp(`# BEGIN sealer:${NAME}:registry`));
   });
 
+  it("the registry stopped on the master: registry drift; the apply restarts it", async () => {
+    const m = nodes.list[0]!;
+    await nodeSh(m, `kill "$(cat ${DATA}/registry/registry.pid)"`);
+    const { code, report } = await check("--repair");
+    assert.equal(code, 3);
+    assert.deepEqual(report.steps, [`registry:${m.ip}`]);
+    const res = await apply();
+    assert.deepEqual(
+      res.ran.map((s) => s.id),
+      [`registry:${m.ip}`],
+    );
+    assert.equal((await check()).code, 0);
+  });
+
   it("the worker's sshd stopped: unreachable, not drift (exit 0), the master still checked", async () => {
     const w = nodes.list[1]!;
     const { stdout } = await execFileP("ip", ["netns", "pids", w.netns]);
