@@ -45,7 +45,8 @@ async function journal(n: LocalNode): Promise<JournalEntry[]> {
     .map((l) => JSON.parse(l) as JournalEntry);
 }
 
-const calls = (j: JournalEntry[], tool: string, ...first: string[]) => j.filter((e) => e.tool === tool && first.every((f, i) => e.argv[i] === f));
+const calls = (j: JournalEntry[], tool: string, ...first: string[]) =>
+  j.filter((e) => e.tool === tool && first.every((f, i) => e.argv[i] === f));
 
 async function sh(n: LocalNode, cmd: string): Promise<string> {
   const r = await execInNode(n, cmd);
@@ -77,9 +78,18 @@ describe("cluster lifecycle (integration, local nodes, sandbox image)", function
   let prevHome: string | undefined;
   let store: OciLayout;
   let n1: LocalNode, n2: LocalNode, n3: LocalNode, n4: LocalNode;
-  const o = () => ({ clusterName: NAME, store, knownHostsFile: nodes.knownHostsFile, ssh: { dialAttempts: 2, dialTimeoutMs: 5000 } });
+  const o = () => ({
+    clusterName: NAME,
+    store,
+    knownHostsFile: nodes.knownHostsFile,
+    ssh: { dialAttempts: 2, dialTimeoutMs: 5000 },
+  });
 
-  const clusterfile = (masters: string[], workers: string[], image = "sandbox-base:v1.28.2") => `apiVersion: sealer.io/v2
+  const clusterfile = (
+    masters: string[],
+    workers: string[],
+    image = "sandbox-base:v1.28.2",
+  ) => `apiVersion: sealer.io/v2
 kind: Cluster
 metadata: { name: ${NAME} }
 spec:
@@ -117,7 +127,12 @@ spec: { type: SHELL, action: pre-clean-host, data: 'echo "d-clean $SEALER_HOOK_P
     process.env.SEALER_HOME = home;
     const ctxDir = path.join(repoRoot(), "examples", "sandbox-base");
     await buildImage({ context: ctxDir, tag: "sandbox-base:v1.28.2", home });
-    await buildImage({ context: ctxDir, tag: "sandbox-base:v1.29.0", buildArgs: { KubeVersion: "v1.29.0" }, home });
+    await buildImage({
+      context: ctxDir,
+      tag: "sandbox-base:v1.29.0",
+      buildArgs: { KubeVersion: "v1.29.0" },
+      home,
+    });
     store = new OciLayout(path.join(home, "store"));
     [n1, n2, n3, n4] = nodes.list as [LocalNode, LocalNode, LocalNode, LocalNode];
   });
@@ -128,9 +143,16 @@ spec: { type: SHELL, action: pre-clean-host, data: 'echo "d-clean $SEALER_HOOK_P
   });
 
   it("creates the cluster; pre-init-host hooks run in name order, empty scope on every host, master scope on masters only", async () => {
-    const res = await applyCluster({ spec: spec(clusterfile([n1.ip], [n3.ip])), store, knownHostsFile: nodes.knownHostsFile });
+    const res = await applyCluster({
+      spec: spec(clusterfile([n1.ip], [n3.ip])),
+      store,
+      knownHostsFile: nodes.knownHostsFile,
+    });
     assert.ok(res.ran.some((s) => s.kind === "init-master"));
-    assert.deepEqual((await sh(n1, "cat /var/log/g-hooks.log")).trim().split("\n"), ["a-all pre-init-host", "b-master pre-init-host"]);
+    assert.deepEqual((await sh(n1, "cat /var/log/g-hooks.log")).trim().split("\n"), [
+      "a-all pre-init-host",
+      "b-master pre-init-host",
+    ]);
     assert.deepEqual((await sh(n3, "cat /var/log/g-hooks.log")).trim().split("\n"), ["a-all pre-init-host"]);
     assert.equal(calls(await journal(n1), "kubeadm", "init").length, 1);
   });
@@ -138,17 +160,33 @@ spec: { type: SHELL, action: pre-clean-host, data: 'echo "d-clean $SEALER_HOOK_P
   it("bad input fails clearly and changes nothing", async () => {
     const before = await Promise.all([n1, n3].map(journal));
     const bad: Array<[() => Promise<unknown>, RegExp]> = [
-      [() => scaleCluster({ ...o(), remove: { masters: [], nodes: ["10.254.254.254"] } }), /-n 10\.254\.254\.254: no such host in cluster glife/],
-      [() => scaleCluster({ ...o(), remove: { masters: [n1.ip], nodes: [] } }), /would leave cluster glife without a master/],
-      [() => scaleCluster({ ...o(), add: { masters: [], nodes: [n3.ip] } }), new RegExp(`${n3.ip.replace(/\./g, "\\.")} is already in cluster glife as node`)],
-      [() => scaleCluster({ ...o(), clusterName: "nosuch" }), /no cluster named nosuch is recorded on this machine/],
+      [
+        () => scaleCluster({ ...o(), remove: { masters: [], nodes: ["10.254.254.254"] } }),
+        /-n 10\.254\.254\.254: no such host in cluster glife/,
+      ],
+      [
+        () => scaleCluster({ ...o(), remove: { masters: [n1.ip], nodes: [] } }),
+        /would leave cluster glife without a master/,
+      ],
+      [
+        () => scaleCluster({ ...o(), add: { masters: [], nodes: [n3.ip] } }),
+        new RegExp(`${n3.ip.replace(/\./g, "\\.")} is already in cluster glife as node`),
+      ],
+      [
+        () => scaleCluster({ ...o(), clusterName: "nosuch" }),
+        /no cluster named nosuch is recorded on this machine/,
+      ],
       [() => restoreEtcd({ ...o(), snapshot: "missing.db" }), /snapshot missing\.db not found/],
       [() => rollbackCluster(o()), /no previous image recorded/],
       [() => cli(["delete", "--cluster-name", NAME, "-a"]), /stdin is not a terminal; add --force/],
     ];
-    for (const [fn, re] of bad) await assert.rejects(fn, (e: Error) => e instanceof UserError && re.test(e.message));
+    for (const [fn, re] of bad)
+      await assert.rejects(fn, (e: Error) => e instanceof UserError && re.test(e.message));
     const after = await Promise.all([n1, n3].map(journal));
-    assert.deepEqual(after.map((j) => j.length), before.map((j) => j.length));
+    assert.deepEqual(
+      after.map((j) => j.length),
+      before.map((j) => j.length),
+    );
   });
 
   it("join: scale out by one master and one worker; the VIP is re-pointed on every worker", async () => {
@@ -162,13 +200,22 @@ spec: { type: SHELL, action: pre-clean-host, data: 'echo "d-clean $SEALER_HOOK_P
     for (const w of [n3, n4]) {
       const vip = calls(await journal(w), "seautil", "ipvs").pop();
       assert.ok(vip, `no VIP on ${w.ip}`);
-      assert.deepEqual(vip.argv.filter((_, i, a) => a[i - 1] === "--rs"), [`${n1.ip}:6443`, `${n2.ip}:6443`]);
+      assert.deepEqual(
+        vip.argv.filter((_, i, a) => a[i - 1] === "--rs"),
+        [`${n1.ip}:6443`, `${n2.ip}:6443`],
+      );
       const manifest = await sh(w, "cat /etc/kubernetes/manifests/kube-lvscare.yaml");
       assert.match(manifest, new RegExp(`--rs, "${n1.ip}:6443", --rs, "${n2.ip}:6443"`));
-      assert.match(manifest, /care, --vs, "10\.103\.97\.2:6443", --health-path, \/healthz, --health-schem, https/);
+      assert.match(
+        manifest,
+        /care, --vs, "10\.103\.97\.2:6443", --health-path, \/healthz, --health-schem, https/,
+      );
     }
     // pre-scaleup/pre-init-host hooks ran on the new hosts only, in name order.
-    assert.deepEqual((await sh(n2, "cat /var/log/g-hooks.log")).trim().split("\n"), ["a-all pre-init-host", "b-master pre-init-host"]);
+    assert.deepEqual((await sh(n2, "cat /var/log/g-hooks.log")).trim().split("\n"), [
+      "a-all pre-init-host",
+      "b-master pre-init-host",
+    ]);
     assert.deepEqual((await sh(n3, "cat /var/log/g-hooks.log")).trim().split("\n"), ["a-all pre-init-host"]);
   });
 
@@ -179,7 +226,9 @@ spec: { type: SHELL, action: pre-clean-host, data: 'echo "d-clean $SEALER_HOOK_P
     // Each host's output is printed as one block when the host finishes: blocks in any order, lines in order.
     const blocks = [`[${n3.ip}] ${h3}\n[${n3.ip}] done\n`, `[${n4.ip}] ${h4}\n[${n4.ip}] done\n`];
     assert.ok(out === blocks.join("") || out === [...blocks].reverse().join(""), out);
-    const json = JSON.parse(await cli(["exec", "--cluster-name", NAME, "--json", "-r", "master", "echo hi"])) as { cluster: string; steps: Array<{ kind: string; hosts: string[] }> };
+    const json = JSON.parse(
+      await cli(["exec", "--cluster-name", NAME, "--json", "-r", "master", "echo hi"]),
+    ) as { cluster: string; steps: Array<{ kind: string; hosts: string[] }> };
     assert.deepEqual(json.steps, [{ kind: "exec", hosts: [n1.ip, n2.ip], reason: "echo hi" }]);
   });
 
@@ -190,7 +239,10 @@ spec: { type: SHELL, action: pre-clean-host, data: 'echo "d-clean $SEALER_HOOK_P
     assert.ok(data.length > 1400, `snapshot of ${data.length} bytes spans several pieces`);
     assert.equal(b.size, data.length);
     assert.equal(sha256Hex(data), b.sha256);
-    assert.equal(await fs.promises.readFile(b.checksumFile, "utf8"), `${b.sha256}  ${path.basename(b.file)}\n`);
+    assert.equal(
+      await fs.promises.readFile(b.checksumFile, "utf8"),
+      `${b.sha256}  ${path.basename(b.file)}\n`,
+    );
     assert.match(data.toString(), /^SANDBOX-ETCD-SNAPSHOT v1\n/);
     assert.ok(data.toString().includes(`"name":`), "snapshot holds the API server state");
     const save = calls(await journal(n1), "etcdctl").pop();
@@ -208,22 +260,35 @@ spec: { type: SHELL, action: pre-clean-host, data: 'echo "d-clean $SEALER_HOOK_P
       const restore = calls(await journal(m), "etcdctl", "snapshot", "restore");
       assert.equal(restore.length, 1);
       assert.ok(restore[0]!.argv.includes(`https://${m.ip}:2380`));
-      assert.equal(sha256Hex(Buffer.from(await sh(m, "base64 -w0 /var/lib/etcd/member/snap/db"), "base64")), b.sha256);
+      assert.equal(
+        sha256Hex(Buffer.from(await sh(m, "base64 -w0 /var/lib/etcd/member/snap/db"), "base64")),
+        b.sha256,
+      );
     }
   });
 
   it("cert --alt-names re-issues the API server certificate on every master", async () => {
     const res = await addCertSans({ ...o(), altNames: ["api.example.com", "10.20.30.40"] });
-    assert.deepEqual(res.steps.filter((s) => s.kind === "cert").map((s) => s.hosts[0]), [n1.ip, n2.ip]);
+    assert.deepEqual(
+      res.steps.filter((s) => s.kind === "cert").map((s) => s.hosts[0]),
+      [n1.ip, n2.ip],
+    );
     for (const m of [n1, n2]) {
-      const san = await sh(m, "openssl x509 -in /etc/kubernetes/pki/apiserver.crt -noout -ext subjectAltName");
+      const san = await sh(
+        m,
+        "openssl x509 -in /etc/kubernetes/pki/apiserver.crt -noout -ext subjectAltName",
+      );
       assert.match(san, /DNS:api\.example\.com/);
       assert.match(san, /IP Address:10\.20\.30\.40/);
     }
   });
 
   it("scale in through apply: a host removed from the Clusterfile is cleaned, reset and deleted from the cluster", async () => {
-    const res = await applyCluster({ spec: spec(clusterfile([n1.ip, n2.ip], [n3.ip])), store, knownHostsFile: nodes.knownHostsFile });
+    const res = await applyCluster({
+      spec: spec(clusterfile([n1.ip, n2.ip], [n3.ip])),
+      store,
+      knownHostsFile: nodes.knownHostsFile,
+    });
     const kinds = res.ran.map((s) => s.kind);
     assert.ok(kinds.includes("clean-host") && kinds.includes("delete-node"), kinds.join(" "));
     assert.equal(calls(await journal(n4), "kubeadm", "reset").length, 1);
@@ -236,7 +301,8 @@ spec: { type: SHELL, action: pre-clean-host, data: 'echo "d-clean $SEALER_HOOK_P
   it("upgrade: master0 (upgrade apply) first, other masters one at a time, then workers; rollback goes back the same way", async () => {
     const up = await upgradeCluster({ ...o(), image: "sandbox-base:v1.29.0" });
     assert.ok(up.ran.some((s) => s.kind === "upgrade-master"));
-    const t = async (n: LocalNode, ...argv: string[]) => calls(await journal(n), "kubeadm", "upgrade", ...argv).map((e) => e.ts);
+    const t = async (n: LocalNode, ...argv: string[]) =>
+      calls(await journal(n), "kubeadm", "upgrade", ...argv).map((e) => e.ts);
     const a1 = await t(n1, "apply", "v1.29.0");
     const u2 = await t(n2, "node");
     const u3 = await t(n3, "node");
@@ -246,7 +312,10 @@ spec: { type: SHELL, action: pre-clean-host, data: 'echo "d-clean $SEALER_HOOK_P
     assert.ok(a1[0]! < u2[0]! && u2[0]! < u3[0]!, "master0, then master, then worker");
     assert.match(await sh(n1, "cat /var/log/g-hooks.log"), /b-master upgrade/);
     const back = await rollbackCluster(o());
-    assert.deepEqual(back.hooks.map((h) => h.hosts), [[n1.ip]]);
+    assert.deepEqual(
+      back.hooks.map((h) => h.hosts),
+      [[n1.ip]],
+    );
     const b1 = await t(n1, "apply", "v1.28.2");
     const b2 = (await t(n2, "node")).slice(1);
     const b3 = (await t(n3, "node")).slice(1);
@@ -258,12 +327,17 @@ spec: { type: SHELL, action: pre-clean-host, data: 'echo "d-clean $SEALER_HOOK_P
   });
 
   it("delete -m: the master is removed and the VIP on the workers points at the remaining one", async () => {
-    const out = JSON.parse(await cli(["delete", "--cluster-name", NAME, "-m", n2.ip, "--force", "--json"])) as { cluster: string; steps: Array<{ kind: string; hosts: string[] }> };
+    const out = JSON.parse(
+      await cli(["delete", "--cluster-name", NAME, "-m", n2.ip, "--force", "--json"]),
+    ) as { cluster: string; steps: Array<{ kind: string; hosts: string[] }> };
     assert.equal(out.cluster, NAME);
     assert.ok(out.steps.some((s) => s.kind === "clean-host" && s.hosts.includes(n2.ip)));
     assert.ok(out.steps.some((s) => s.kind === "worker-vip" && s.hosts.includes(n3.ip)));
     const vip = calls(await journal(n3), "seautil", "ipvs").pop();
-    assert.deepEqual(vip?.argv.filter((_, i, a) => a[i - 1] === "--rs"), [`${n1.ip}:6443`]);
+    assert.deepEqual(
+      vip?.argv.filter((_, i, a) => a[i - 1] === "--rs"),
+      [`${n1.ip}:6443`],
+    );
   });
 
   it("delete -a cleans every host and forgets the cluster", async () => {

@@ -20,20 +20,55 @@ import { OciLayout } from "../../provider/core/image/layout";
 import { writeRegistryImage } from "../../provider/core/registry/fs-storage";
 import { makeTestImage, makeTestIndex } from "../harness/registry";
 
-const spec = clusterFromFlags({ image: "x:1", masters: "10.0.0.2,10.0.0.3", nodes: "10.0.0.5", clusterName: "c" });
+const spec = clusterFromFlags({
+  image: "x:1",
+  masters: "10.0.0.2,10.0.0.3",
+  nodes: "10.0.0.5",
+  clusterName: "c",
+});
 const ips = (s: typeof spec) => s.hosts.map((h) => `${h.ips[0]}:${h.roles.join("|")}`);
 
 describe("lifecycle: host edits", () => {
   it("join appends masters after the existing ones (master0 stays) and workers", () => {
-    assert.deepEqual(ips(addHosts(spec, { masters: ["10.0.0.4"], nodes: ["10.0.0.6"] })), ["10.0.0.2:master", "10.0.0.3:master", "10.0.0.4:master", "10.0.0.5:node", "10.0.0.6:node"]);
+    assert.deepEqual(ips(addHosts(spec, { masters: ["10.0.0.4"], nodes: ["10.0.0.6"] })), [
+      "10.0.0.2:master",
+      "10.0.0.3:master",
+      "10.0.0.4:master",
+      "10.0.0.5:node",
+      "10.0.0.6:node",
+    ]);
   });
   const bad: Array<[string, () => unknown, string]> = [
-    ["already there", () => addHosts(spec, { masters: [], nodes: ["10.0.0.5"] }), "cannot join hosts to cluster c:\n - 10.0.0.5 is already in cluster c as node: nothing to join (to change its role, delete it first)"],
-    ["nothing", () => addHosts(spec, { masters: [], nodes: [] }), "cannot join hosts to cluster c:\n - nothing to join: give -m IPs and/or -n IPs"],
-    ["not an ip", () => addHosts(spec, { masters: ["10.0.0.300"], nodes: [] }), "cannot join hosts to cluster c:\n - -m 10.0.0.300: not an IP address"],
-    ["both roles", () => addHosts(spec, { masters: ["10.0.0.9"], nodes: ["10.0.0.9"] }), "cannot join hosts to cluster c:\n - 10.0.0.9 is given as master (-m) and as node (-n)"],
-    ["unknown", () => removeHosts(spec, { masters: [], nodes: ["10.0.0.9"] }), "cannot delete hosts from cluster c:\n - -n 10.0.0.9: no such host in cluster c (nodes: 10.0.0.5)"],
-    ["wrong role", () => removeHosts(spec, { masters: ["10.0.0.5"], nodes: [] }), "cannot delete hosts from cluster c:\n - -m 10.0.0.5: 10.0.0.5 is a node (worker) of cluster c, not a master: use -n 10.0.0.5"],
+    [
+      "already there",
+      () => addHosts(spec, { masters: [], nodes: ["10.0.0.5"] }),
+      "cannot join hosts to cluster c:\n - 10.0.0.5 is already in cluster c as node: nothing to join (to change its role, delete it first)",
+    ],
+    [
+      "nothing",
+      () => addHosts(spec, { masters: [], nodes: [] }),
+      "cannot join hosts to cluster c:\n - nothing to join: give -m IPs and/or -n IPs",
+    ],
+    [
+      "not an ip",
+      () => addHosts(spec, { masters: ["10.0.0.300"], nodes: [] }),
+      "cannot join hosts to cluster c:\n - -m 10.0.0.300: not an IP address",
+    ],
+    [
+      "both roles",
+      () => addHosts(spec, { masters: ["10.0.0.9"], nodes: ["10.0.0.9"] }),
+      "cannot join hosts to cluster c:\n - 10.0.0.9 is given as master (-m) and as node (-n)",
+    ],
+    [
+      "unknown",
+      () => removeHosts(spec, { masters: [], nodes: ["10.0.0.9"] }),
+      "cannot delete hosts from cluster c:\n - -n 10.0.0.9: no such host in cluster c (nodes: 10.0.0.5)",
+    ],
+    [
+      "wrong role",
+      () => removeHosts(spec, { masters: ["10.0.0.5"], nodes: [] }),
+      "cannot delete hosts from cluster c:\n - -m 10.0.0.5: 10.0.0.5 is a node (worker) of cluster c, not a master: use -n 10.0.0.5",
+    ],
     [
       "last master",
       () => removeHosts(spec, { masters: ["10.0.0.2", "10.0.0.3"], nodes: [] }),
@@ -48,13 +83,18 @@ describe("lifecycle: host edits", () => {
         return true;
       }));
   it("delete removes the hosts and keeps the rest in order", () => {
-    assert.deepEqual(ips(removeHosts(spec, { masters: ["10.0.0.2"], nodes: ["10.0.0.5"] })), ["10.0.0.3:master"]);
+    assert.deepEqual(ips(removeHosts(spec, { masters: ["10.0.0.2"], nodes: ["10.0.0.5"] })), [
+      "10.0.0.3:master",
+    ]);
   });
   it("hosts by role", () => {
     assert.deepEqual(hostsByRole(spec), ["10.0.0.2", "10.0.0.3", "10.0.0.5"]);
     assert.deepEqual(hostsByRole(spec, "node"), ["10.0.0.5"]);
     assert.deepEqual(hostsByRole(spec, "master"), ["10.0.0.2", "10.0.0.3"]);
-    assert.throws(() => hostsByRole(spec, "db"), /-r db: no host of cluster c has role db \(roles: master, node\)/);
+    assert.throws(
+      () => hostsByRole(spec, "db"),
+      /-r db: no host of cluster c has role db \(roles: master, node\)/,
+    );
   });
 });
 
@@ -73,7 +113,12 @@ describe("lifecycle: output, checksums, SANs, hooks", () => {
   });
   it("alt names: DNS names and IPs, every problem reported", () => {
     assert.deepEqual(parseAltNames("API.example.com, 10.0.0.1,10.0.0.1"), ["api.example.com", "10.0.0.1"]);
-    assert.throws(() => parseAltNames("bad_name,-x"), (e: Error) => e.message === '--alt-names:\n - "bad_name" is neither an IP address nor a DNS name\n - "-x" is neither an IP address nor a DNS name');
+    assert.throws(
+      () => parseAltNames("bad_name,-x"),
+      (e: Error) =>
+        e.message ===
+        '--alt-names:\n - "bad_name" is neither an IP address nor a DNS name\n - "-x" is neither an IP address nor a DNS name',
+    );
     assert.deepEqual(currentCertSans({ CertSANs: ["a.b,c.d", "e.f"] }), ["a.b", "c.d", "e.f"]);
   });
   it("hook steps: name order, empty scope = every host given, role scope", () => {

@@ -28,12 +28,16 @@ interface Common {
 }
 
 function ref(o: Common): ClusterRef {
-  return { ...(o.clusterName ? { clusterName: o.clusterName } : {}), ...(o.clusterfile ? { clusterfile: o.clusterfile } : {}) };
+  return {
+    ...(o.clusterName ? { clusterName: o.clusterName } : {}),
+    ...(o.clusterfile ? { clusterfile: o.clusterfile } : {}),
+  };
 }
 
 function common(cmd: Command, opts: { file?: boolean; force?: boolean } = {}): Command {
   cmd.option("--cluster-name <name>", "the cluster, as recorded on this machine by run/apply");
-  if (opts.file !== false) cmd.option("-f, --clusterfile <file>", "Clusterfile naming the cluster (instead of --cluster-name)");
+  if (opts.file !== false)
+    cmd.option("-f, --clusterfile <file>", "Clusterfile naming the cluster (instead of --cluster-name)");
   else cmd.option("--clusterfile <file>", "Clusterfile naming the cluster (instead of --cluster-name)");
   if (opts.force) cmd.option("--force", "do not ask for confirmation");
   return cmd.option("--json", "print the steps that ran as JSON");
@@ -42,23 +46,37 @@ function common(cmd: Command, opts: { file?: boolean; force?: boolean } = {}): C
 /** Asks on a TTY; refuses without --force when stdin is not one (scripts must say --force). */
 async function confirm(question: string, force: boolean | undefined): Promise<void> {
   if (force) return;
-  if (!process.stdin.isTTY) throw new UserError(`${question}: refusing without confirmation because stdin is not a terminal; add --force to go ahead`);
+  if (!process.stdin.isTTY)
+    throw new UserError(
+      `${question}: refusing without confirmation because stdin is not a terminal; add --force to go ahead`,
+    );
   const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
   const answer = await new Promise<string>((resolve) => rl.question(`${question} [y/N] `, resolve));
   rl.close();
-  if (!/^y(es)?$/i.test(answer.trim())) throw new UserError("cancelled: nothing was changed", { exitCode: 1 });
+  if (!/^y(es)?$/i.test(answer.trim()))
+    throw new UserError("cancelled: nothing was changed", { exitCode: 1 });
 }
 
 function stepsOf(res: Pick<ApplyResult, "ran">): RanStep[] {
   return res.ran.map((s) => ({ kind: s.kind, hosts: s.hosts, reason: s.reason }));
 }
 
-function print(cluster: string, steps: RanStep[], o: Common, extra: Record<string, unknown> = {}, text?: string): void {
+function print(
+  cluster: string,
+  steps: RanStep[],
+  o: Common,
+  extra: Record<string, unknown> = {},
+  text?: string,
+): void {
   if (o.json) {
     printJson({ cluster, steps, ...extra });
     return;
   }
-  if (steps.length) printTable(["STEP", "HOSTS", "REASON"], steps.map((s) => [s.kind, s.hosts.join(","), s.reason]));
+  if (steps.length)
+    printTable(
+      ["STEP", "HOSTS", "REASON"],
+      steps.map((s) => [s.kind, s.hosts.join(","), s.reason]),
+    );
   process.stdout.write(text ?? `cluster ${cluster}: ${steps.length} step(s) ran\n`);
 }
 
@@ -89,20 +107,37 @@ export function register(program: Command): void {
       print(res.plan.cluster, stepsOf(res), o);
     });
 
-  common(program.command("delete").description("Remove masters (-m) / nodes (-n) from a cluster, or delete the whole cluster (-a)"), { force: true })
+  common(
+    program
+      .command("delete")
+      .description("Remove masters (-m) / nodes (-n) from a cluster, or delete the whole cluster (-a)"),
+    { force: true },
+  )
     .option("-m, --masters <ips>", "master IPs to remove")
     .option("-n, --nodes <ips>", "node IPs to remove")
-    .option("-a, --all", "delete the whole cluster: reset every node, stop the registry, uninstall the runtime, remove what sealer wrote")
+    .option(
+      "-a, --all",
+      "delete the whole cluster: reset every node, stop the registry, uninstall the runtime, remove what sealer wrote",
+    )
     .action(async (o: Common & { masters?: string; nodes?: string; all?: boolean }) => {
-      if (o.all && (o.masters || o.nodes)) throw new UserError("sealer delete: give either -a or -m/-n, not both");
-      if (!o.all && !o.masters && !o.nodes) throw new UserError("sealer delete: give -m IPs and/or -n IPs to remove hosts, or -a to delete the whole cluster");
+      if (o.all && (o.masters || o.nodes))
+        throw new UserError("sealer delete: give either -a or -m/-n, not both");
+      if (!o.all && !o.masters && !o.nodes)
+        throw new UserError(
+          "sealer delete: give -m IPs and/or -n IPs to remove hosts, or -a to delete the whole cluster",
+        );
       const r = await resolveCluster(ref(o));
       if (o.all) {
-        await confirm(`delete cluster ${r.spec.name} and everything sealer put on its ${new Set([...r.spec.hosts.flatMap((h) => h.ips), ...Object.keys(r.applied.hosts)]).size} host(s)?`, o.force);
+        await confirm(
+          `delete cluster ${r.spec.name} and everything sealer put on its ${new Set([...r.spec.hosts.flatMap((h) => h.ips), ...Object.keys(r.applied.hosts)]).size} host(s)?`,
+          o.force,
+        );
         const res = await deleteAll(ref(o));
         const text =
           `cluster ${res.cluster}: ${res.cleaned.length} host(s) cleaned` +
-          (res.skipped.length ? `; ${res.skipped.length} unreachable host(s) skipped (run sealer delete -a again when they are back):\n${res.skipped.map((s) => `  ${s.host}: ${s.error.split("\n")[0]}`).join("\n")}\n` : "\n");
+          (res.skipped.length
+            ? `; ${res.skipped.length} unreachable host(s) skipped (run sealer delete -a again when they are back):\n${res.skipped.map((s) => `  ${s.host}: ${s.error.split("\n")[0]}`).join("\n")}\n`
+            : "\n");
         print(res.cluster, res.steps, o, { cleaned: res.cleaned, skipped: res.skipped }, text);
         if (res.skipped.length) process.exitCode = 1;
         return;
@@ -110,39 +145,85 @@ export function register(program: Command): void {
       const edit = ips(o.masters, o.nodes);
       // Validate before asking: bad input must fail without a prompt.
       removeHosts(r.spec, edit);
-      await confirm(`remove ${[...edit.masters, ...edit.nodes].join(", ")} from cluster ${r.spec.name} (kubeadm reset, files removed, node deleted)?`, o.force);
+      await confirm(
+        `remove ${[...edit.masters, ...edit.nodes].join(", ")} from cluster ${r.spec.name} (kubeadm reset, files removed, node deleted)?`,
+        o.force,
+      );
       const res = await applying(() => scaleCluster({ ...ref(o), remove: edit }));
       print(res.plan.cluster, stepsOf(res), o);
     });
 
-  common(program.command("upgrade").description("Upgrade the cluster to IMAGE (a newer Kubernetes version): kubeadm upgrade on master0, the other masters one at a time, then workers in batches"))
+  common(
+    program
+      .command("upgrade")
+      .description(
+        "Upgrade the cluster to IMAGE (a newer Kubernetes version): kubeadm upgrade on master0, the other masters one at a time, then workers in batches",
+      ),
+  )
     .argument("<image>", "cluster image in the local store")
     .action(async (image: string, o: Common) => {
       const res = await applying(() => upgradeCluster({ ...ref(o), image }));
       print(res.plan.cluster, stepsOf(res), o);
     });
 
-  common(program.command("rollback").description("Return the cluster to the image it ran before the last upgrade (the same kubeadm flow)"), { force: true }).action(async (o: Common) => {
+  common(
+    program
+      .command("rollback")
+      .description("Return the cluster to the image it ran before the last upgrade (the same kubeadm flow)"),
+    { force: true },
+  ).action(async (o: Common) => {
     const res = await applying(() => rollbackCluster(ref(o)));
     print(res.plan.cluster, [...stepsOf(res), ...res.hooks], o);
   });
 
-  common(program.command("backup").description("Take an etcd snapshot on a master and keep it locally (clusters/<name>/backups/, with a sha256 file)"))
+  common(
+    program
+      .command("backup")
+      .description(
+        "Take an etcd snapshot on a master and keep it locally (clusters/<name>/backups/, with a sha256 file)",
+      ),
+  )
     .option("--master <ip>", "master to take the snapshot on (default master0)")
     .action(async (o: Common & { master?: string }) => {
       const res = await backupEtcd({ ...ref(o), ...(o.master ? { master: o.master } : {}) });
       const r = await resolveCluster(ref(o));
-      print(r.spec.name, [{ kind: "backup", hosts: [res.host], reason: `etcd snapshot ${res.file}` }], o, { file: res.file, sha256: res.sha256, size: res.size }, `${res.file}\nsha256 ${res.sha256} (${res.size} bytes)\n`);
+      print(
+        r.spec.name,
+        [{ kind: "backup", hosts: [res.host], reason: `etcd snapshot ${res.file}` }],
+        o,
+        { file: res.file, sha256: res.sha256, size: res.size },
+        `${res.file}\nsha256 ${res.sha256} (${res.size} bytes)\n`,
+      );
     });
 
-  common(program.command("restore").description("Put an etcd snapshot taken by sealer backup back on every master (checksum verified first)"), { file: false, force: true })
+  common(
+    program
+      .command("restore")
+      .description(
+        "Put an etcd snapshot taken by sealer backup back on every master (checksum verified first)",
+      ),
+    { file: false, force: true },
+  )
     .requiredOption("-f, --snapshot <file>", "snapshot file, or its name in the cluster's backups dir")
     .action(async (o: Common & { snapshot: string }) => {
       const r = await resolveCluster(ref(o));
       await verifiedSnapshot(r.stateDir, o.snapshot);
-      await confirm(`restore etcd of cluster ${r.spec.name} from ${o.snapshot}? the current etcd data is replaced (kept beside it)`, o.force);
+      await confirm(
+        `restore etcd of cluster ${r.spec.name} from ${o.snapshot}? the current etcd data is replaced (kept beside it)`,
+        o.force,
+      );
       const res = await restoreEtcd({ ...ref(o), snapshot: o.snapshot });
-      print(r.spec.name, [{ kind: "restore", hosts: res.hosts, reason: `etcd restored from ${res.file} (sha256 ${res.sha256})` }], o);
+      print(
+        r.spec.name,
+        [
+          {
+            kind: "restore",
+            hosts: res.hosts,
+            reason: `etcd restored from ${res.file} (sha256 ${res.sha256})`,
+          },
+        ],
+        o,
+      );
     });
 
   common(program.command("cert").description("Add names/IPs to the API server certificate on every master"))
@@ -153,7 +234,13 @@ export function register(program: Command): void {
       print(res.apply.plan.cluster, res.steps, o, { certSANs: res.sans });
     });
 
-  common(program.command("exec").description("Run a command on the cluster's hosts (all, or those with a role); output prefixed by host"))
+  common(
+    program
+      .command("exec")
+      .description(
+        "Run a command on the cluster's hosts (all, or those with a role); output prefixed by host",
+      ),
+  )
     .argument("<command...>", "shell command")
     .option("-r, --role <role>", "only hosts with this role (master, node, or a custom role)")
     .action(async (words: string[], o: Common & { role?: string }) => {
@@ -172,10 +259,16 @@ export function register(program: Command): void {
       const failed = results.filter((h) => h.code !== 0);
       if (o.json) {
         const r = await resolveCluster(ref(o));
-        printJson({ cluster: r.spec.name, steps: [{ kind: "exec", hosts: results.map((h) => h.host), reason: command }], results });
+        printJson({
+          cluster: r.spec.name,
+          steps: [{ kind: "exec", hosts: results.map((h) => h.host), reason: command }],
+          results,
+        });
       }
       if (failed.length) {
-        process.stderr.write(`failed on ${failed.map((h) => `${h.host} (${h.code === -1 ? "unreachable" : `exit ${h.code}`})`).join(", ")}\n`);
+        process.stderr.write(
+          `failed on ${failed.map((h) => `${h.host} (${h.code === -1 ? "unreachable" : `exit ${h.code}`})`).join(", ")}\n`,
+        );
         process.exitCode = 1;
       }
     });

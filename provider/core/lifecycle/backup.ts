@@ -11,7 +11,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../errors";
 import type { ExecContext } from "../exec/context";
-import { sha256Hex, writeFileAtomic } from "../fsutil";
+import { writeFileAtomic } from "../fsutil";
 import { log } from "../log";
 import { shellQuote } from "../ssh";
 import { resolveCluster, type ClusterRef } from "./cluster-ref";
@@ -41,7 +41,10 @@ export function parseChecksumFile(text: string): string | undefined {
 
 /** A file-system-safe timestamp name: etcd-snapshot-20260102T030405Z.db */
 export function snapshotName(now: Date): string {
-  return `etcd-snapshot-${now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}.db`;
+  return `etcd-snapshot-${now
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z")}.db`;
 }
 
 export function backupsDir(stateDir: string): string {
@@ -50,16 +53,30 @@ export function backupsDir(stateDir: string): string {
 
 function pickMaster(ctx: ExecContext, master: string | undefined): string {
   if (!master) return ctx.master0;
-  if (!ctx.masters.includes(master)) throw new UserError(`--master ${master}: not a master of cluster ${ctx.cluster} (masters: ${ctx.masters.join(", ")})`);
+  if (!ctx.masters.includes(master))
+    throw new UserError(
+      `--master ${master}: not a master of cluster ${ctx.cluster} (masters: ${ctx.masters.join(", ")})`,
+    );
   return master;
 }
 
 async function checkEtcdTools(ctx: ExecContext, ip: string, step: string): Promise<void> {
   const files = [ETCD_PKI.cacert, ETCD_PKI.cert, ETCD_PKI.key];
-  const r = await ctx.sh(ip, step, `command -v etcdctl >/dev/null || echo NO-ETCDCTL; for f in ${files.join(" ")}; do [ -f "$f" ] || echo "MISSING $f"; done`, { quiet: true });
+  const r = await ctx.sh(
+    ip,
+    step,
+    `command -v etcdctl >/dev/null || echo NO-ETCDCTL; for f in ${files.join(" ")}; do [ -f "$f" ] || echo "MISSING $f"; done`,
+    { quiet: true },
+  );
   const problems: string[] = [];
-  if (r.stdout.includes("NO-ETCDCTL")) problems.push(`etcdctl is not on master ${ip} (looked in the image's bin/ and the PATH): ship it in the cluster image's bin/ or install it on the masters`);
-  for (const m of r.stdout.matchAll(/^MISSING (.+)$/gm)) problems.push(`${m[1]} is missing on master ${ip}: the cluster's etcd certificates are where kubeadm puts them; was this master initialised by kubeadm?`);
+  if (r.stdout.includes("NO-ETCDCTL"))
+    problems.push(
+      `etcdctl is not on master ${ip} (looked in the image's bin/ and the PATH): ship it in the cluster image's bin/ or install it on the masters`,
+    );
+  for (const m of r.stdout.matchAll(/^MISSING (.+)$/gm))
+    problems.push(
+      `${m[1]} is missing on master ${ip}: the cluster's etcd certificates are where kubeadm puts them; was this master initialised by kubeadm?`,
+    );
   if (problems.length) throw new UserError(`[${ip}] step "${step}": ${problems.join("; ")}`, { problems });
 }
 
@@ -70,20 +87,36 @@ const FETCH_CHUNK = 8 << 20;
  * Copies a node file of `size` bytes to `dest` (0600, atomically) in FETCH_CHUNK pieces, each
  * sent base64-encoded over the session; returns the sha256 of what arrived.
  */
-async function fetchNodeFile(ctx: ExecContext, ip: string, step: string, remote: string, size: number, dest: string, chunk = FETCH_CHUNK): Promise<string> {
+async function fetchNodeFile(
+  ctx: ExecContext,
+  ip: string,
+  step: string,
+  remote: string,
+  size: number,
+  dest: string,
+  chunk = FETCH_CHUNK,
+): Promise<string> {
   const tmp = `${dest}.part-${process.pid}`;
   const fh = await fs.promises.open(tmp, "w", 0o600);
   const h = crypto.createHash("sha256");
   try {
     let got = 0;
     for (let i = 0; i * chunk < size; i++) {
-      const r = await ctx.sh(ip, step, `dd if=${shellQuote(remote)} bs=${chunk} skip=${i} count=1 iflag=fullblock status=none | base64 -w0`, { quiet: true });
+      const r = await ctx.sh(
+        ip,
+        step,
+        `dd if=${shellQuote(remote)} bs=${chunk} skip=${i} count=1 iflag=fullblock status=none | base64 -w0`,
+        { quiet: true },
+      );
       const buf = Buffer.from(r.stdout.trim(), "base64");
       h.update(buf);
       await fh.write(buf);
       got += buf.length;
     }
-    if (got !== size) throw new Error(`[${ip}] step "${step}": ${remote} is ${size} bytes on the node but ${got} arrived; run sealer backup again`);
+    if (got !== size)
+      throw new Error(
+        `[${ip}] step "${step}": ${remote} is ${size} bytes on the node but ${got} arrived; run sealer backup again`,
+      );
     await fh.close();
     await fs.promises.rename(tmp, dest);
     return h.digest("hex");
@@ -110,10 +143,16 @@ export interface BackupResult {
 }
 
 export async function backupEtcd(
-  o: ClusterRef & LifecycleOptions & { master?: string; now?: Date; /** Bytes per fetch round trip (default 8 MiB). */ chunkBytes?: number },
+  o: ClusterRef &
+    LifecycleOptions & {
+      master?: string;
+      now?: Date;
+      /** Bytes per fetch round trip (default 8 MiB). */ chunkBytes?: number;
+    },
 ): Promise<BackupResult> {
   const r = await resolveCluster(o);
-  if (!r.applied.steps["init-master"]) throw new UserError(`cluster ${r.spec.name} has not been created yet: nothing to back up`);
+  if (!r.applied.steps["init-master"])
+    throw new UserError(`cluster ${r.spec.name} has not been created yet: nothing to back up`);
   return withSession(r.spec, r.applied, r.stateDir, o, async (ctx) => {
     const ip = pickMaster(ctx, o.master);
     const step = "backup";
@@ -121,10 +160,16 @@ export async function backupEtcd(
     const name = snapshotName(o.now ?? new Date());
     const remote = `${ctx.clusterDir}/backups/${name}`;
     const q = shellQuote(remote);
-    const saved = await ctx.sh(ip, step, `mkdir -p ${shellQuote(ctx.clusterDir + "/backups")} && ${etcdctlBase()} snapshot save ${q} >&2 && sha256sum ${q} && stat -c 'SIZE %s' ${q}`, { quiet: true });
+    const saved = await ctx.sh(
+      ip,
+      step,
+      `mkdir -p ${shellQuote(ctx.clusterDir + "/backups")} && ${etcdctlBase()} snapshot save ${q} >&2 && sha256sum ${q} && stat -c 'SIZE %s' ${q}`,
+      { quiet: true },
+    );
     const remoteHex = parseChecksumFile(saved.stdout);
     const size = Number(/^SIZE (\d+)$/m.exec(saved.stdout)?.[1] ?? NaN);
-    if (!remoteHex || !Number.isFinite(size)) throw new Error(`[${ip}] step "${step}": sha256sum/stat printed no checksum or size for ${remote}`);
+    if (!remoteHex || !Number.isFinite(size))
+      throw new Error(`[${ip}] step "${step}": sha256sum/stat printed no checksum or size for ${remote}`);
     const dir = backupsDir(r.stateDir);
     await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
     const file = path.join(dir, name);
@@ -132,7 +177,9 @@ export async function backupEtcd(
     await ctx.sh(ip, step, `rm -f ${q}`, { quiet: true });
     if (hex !== remoteHex) {
       await fs.promises.rm(file, { force: true });
-      throw new Error(`[${ip}] step "${step}": the snapshot changed in transit (node sha256 ${remoteHex}, received ${hex}); run sealer backup again`);
+      throw new Error(
+        `[${ip}] step "${step}": the snapshot changed in transit (node sha256 ${remoteHex}, received ${hex}); run sealer backup again`,
+      );
     }
     await writeFileAtomic(`${file}.sha256`, checksumLine(hex, name), 0o600);
     log.forHost(ip).info(`backup: etcd snapshot ${file} (${size} bytes, sha256 ${hex})`);
@@ -141,9 +188,15 @@ export async function backupEtcd(
 }
 
 /** The snapshot file for `restore -f`: a path, or a name in the cluster's backups dir. Checked before anything else. */
-export async function verifiedSnapshot(stateDir: string, given: string): Promise<{ file: string; sha256: string }> {
+export async function verifiedSnapshot(
+  stateDir: string,
+  given: string,
+): Promise<{ file: string; sha256: string }> {
   const dir = backupsDir(stateDir);
-  const candidates = path.isAbsolute(given) || given.includes("/") ? [path.resolve(given)] : [path.resolve(given), path.join(dir, given)];
+  const candidates =
+    path.isAbsolute(given) || given.includes("/")
+      ? [path.resolve(given)]
+      : [path.resolve(given), path.join(dir, given)];
   const file = candidates.find((c) => fs.existsSync(c) && fs.statSync(c).isFile());
   if (!file) {
     let known: string[] = [];
@@ -152,23 +205,37 @@ export async function verifiedSnapshot(stateDir: string, given: string): Promise
     } catch {
       known = [];
     }
-    throw new UserError(`sealer restore: snapshot ${given} not found${known.length ? ` (backups of this cluster in ${dir}: ${known.join(", ")})` : ` (no backups in ${dir}; take one with sealer backup)`}`);
+    throw new UserError(
+      `sealer restore: snapshot ${given} not found${known.length ? ` (backups of this cluster in ${dir}: ${known.join(", ")})` : ` (no backups in ${dir}; take one with sealer backup)`}`,
+    );
   }
   let sumText: string;
   try {
     sumText = await fs.promises.readFile(`${file}.sha256`, "utf8");
   } catch {
-    throw new UserError(`sealer restore: ${file}.sha256 is missing: without the checksum written by sealer backup the snapshot cannot be verified; nothing was changed`);
+    throw new UserError(
+      `sealer restore: ${file}.sha256 is missing: without the checksum written by sealer backup the snapshot cannot be verified; nothing was changed`,
+    );
   }
   const want = parseChecksumFile(sumText);
-  if (!want) throw new UserError(`sealer restore: ${file}.sha256 holds no sha256 checksum; nothing was changed`);
+  if (!want)
+    throw new UserError(`sealer restore: ${file}.sha256 holds no sha256 checksum; nothing was changed`);
   const got = await sha256OfFile(file);
-  if (got !== want) throw new UserError(`sealer restore: ${file} does not match its checksum (expected sha256 ${want}, file has ${got}): the snapshot is damaged; nothing was changed`);
+  if (got !== want)
+    throw new UserError(
+      `sealer restore: ${file} does not match its checksum (expected sha256 ${want}, file has ${got}): the snapshot is damaged; nothing was changed`,
+    );
   return { file, sha256: got };
 }
 
 /** The shell that restores a snapshot on one etcd member (kubeadm stacked etcd). */
-export function restoreCmd(o: { snapshot: string; name: string; ip: string; initialCluster: string; stamp: string }): string {
+export function restoreCmd(o: {
+  snapshot: string;
+  name: string;
+  ip: string;
+  initialCluster: string;
+  stamp: string;
+}): string {
   const fresh = `${ETCD_DATA}.restore-${o.stamp}`;
   const old = `${ETCD_DATA}.before-restore-${o.stamp}`;
   const parked = `${ETCD_MANIFEST}.sealer-restore`;
@@ -184,9 +251,12 @@ export function restoreCmd(o: { snapshot: string; name: string; ip: string; init
   ].join("\n");
 }
 
-export async function restoreEtcd(o: ClusterRef & LifecycleOptions & { snapshot: string; now?: Date }): Promise<{ hosts: string[]; file: string; sha256: string }> {
+export async function restoreEtcd(
+  o: ClusterRef & LifecycleOptions & { snapshot: string; now?: Date },
+): Promise<{ hosts: string[]; file: string; sha256: string }> {
   const r = await resolveCluster(o);
-  if (!r.applied.steps["init-master"]) throw new UserError(`cluster ${r.spec.name} has not been created yet: nothing to restore into`);
+  if (!r.applied.steps["init-master"])
+    throw new UserError(`cluster ${r.spec.name} has not been created yet: nothing to restore into`);
   const snap = await verifiedSnapshot(r.stateDir, o.snapshot);
   return withSession(r.spec, r.applied, r.stateDir, o, async (ctx) => {
     const step = "restore";
@@ -199,7 +269,8 @@ export async function restoreEtcd(o: ClusterRef & LifecycleOptions & { snapshot:
     await ctx.eachHost(ctx.masters, async (ip) => {
       await ctx.pool.upload(ctx.target(ip), snap.file, remote, { mode: 0o600, step });
       const sum = await ctx.sh(ip, step, `sha256sum ${shellQuote(remote)}`, { quiet: true });
-      if (parseChecksumFile(sum.stdout) !== snap.sha256) throw new Error(`[${ip}] step "${step}": the snapshot arrived damaged; nothing was restored`);
+      if (parseChecksumFile(sum.stdout) !== snap.sha256)
+        throw new Error(`[${ip}] step "${step}": the snapshot arrived damaged; nothing was restored`);
     });
     await ctx.eachHost(ctx.masters, async (ip) => {
       const i = ctx.masters.indexOf(ip);

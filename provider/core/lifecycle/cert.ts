@@ -17,9 +17,13 @@ const DNS = /^(\*\.)?[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,6
 
 /** Parses and checks `--alt-names` (comma list of DNS names and IPs); all problems at once. */
 export function parseAltNames(text: string): string[] {
-  const items = text.split(",").map((s) => s.trim()).filter(Boolean);
+  const items = text
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   const problems: string[] = [];
-  if (items.length === 0) problems.push("give at least one name or IP: --alt-names api.example.com,10.0.0.10");
+  if (items.length === 0)
+    problems.push("give at least one name or IP: --alt-names api.example.com,10.0.0.10");
   for (const it of items) {
     let ip = false;
     try {
@@ -34,12 +38,20 @@ export function parseAltNames(text: string): string[] {
 }
 
 export function currentCertSans(env: Record<string, string[]>): string[] {
-  return (env.CertSANs ?? []).flatMap((v) => v.split(/[,;]/)).map((s) => s.trim()).filter(Boolean);
+  return (env.CertSANs ?? [])
+    .flatMap((v) => v.split(/[,;]/))
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
-export async function addCertSans(o: ClusterRef & LifecycleOptions & { altNames: string[]; now?: Date }): Promise<{ steps: RanStep[]; sans: string[]; apply: ApplyResult }> {
+export async function addCertSans(
+  o: ClusterRef & LifecycleOptions & { altNames: string[]; now?: Date },
+): Promise<{ steps: RanStep[]; sans: string[]; apply: ApplyResult }> {
   const r = await resolveCluster(o);
-  if (!r.applied.steps["init-master"]) throw new UserError(`cluster ${r.spec.name} has not been created yet: run sealer run or sealer apply first`);
+  if (!r.applied.steps["init-master"])
+    throw new UserError(
+      `cluster ${r.spec.name} has not been created yet: run sealer run or sealer apply first`,
+    );
   const sans = [...new Set([...currentCertSans(r.spec.env), ...o.altNames])];
   const stamp = (o.now ?? new Date()).toISOString().replace(/[-:.]/g, "");
   const steps: RanStep[] = [];
@@ -60,9 +72,21 @@ export async function addCertSans(o: ClusterRef & LifecycleOptions & { altNames:
         `openssl x509 -in ${pki}/apiserver.crt -noout -ext subjectAltName`,
       ].join("\n");
       const out = await ctx.sh(ip, "cert", cmd);
-      const missing = o.altNames.filter((n) => !new RegExp(`(DNS|IP Address):${n.replace(/[.*]/g, (c) => `\\${c}`)}(,|$|\\s)`, "i").test(out.stdout));
-      if (missing.length) throw new Error(`[${ip}] step "cert": the new API server certificate does not name ${missing.join(", ")}`);
-      steps.push({ kind: "cert", hosts: [ip], reason: `apiserver certificate re-issued with ${o.altNames.join(", ")}` });
+      const missing = o.altNames.filter(
+        (n) =>
+          !new RegExp(`(DNS|IP Address):${n.replace(/[.*]/g, (c) => `\\${c}`)}(,|$|\\s)`, "i").test(
+            out.stdout,
+          ),
+      );
+      if (missing.length)
+        throw new Error(
+          `[${ip}] step "cert": the new API server certificate does not name ${missing.join(", ")}`,
+        );
+      steps.push({
+        kind: "cert",
+        hosts: [ip],
+        reason: `apiserver certificate re-issued with ${o.altNames.join(", ")}`,
+      });
     }
   });
   const spec = { ...r.spec, env: { ...r.spec.env, CertSANs: [sans.join(",")] } };
@@ -74,5 +98,9 @@ export async function addCertSans(o: ClusterRef & LifecycleOptions & { altNames:
     ...(o.ssh ? { ssh: o.ssh } : {}),
   });
   await recordSpec(spec, o.home);
-  return { steps: [...steps, ...apply.ran.map((s) => ({ kind: s.kind, hosts: s.hosts, reason: s.reason }))], sans, apply };
+  return {
+    steps: [...steps, ...apply.ran.map((s) => ({ kind: s.kind, hosts: s.hosts, reason: s.reason }))],
+    sans,
+    apply,
+  };
 }

@@ -53,7 +53,10 @@ export async function recordedSpec(name: string, home?: string): Promise<Cluster
 export async function resolveCluster(ref: ClusterRef): Promise<ResolvedCluster> {
   if (ref.clusterName && ref.clusterfile) {
     const spec = readFileSpec(ref.clusterfile);
-    if (spec.name !== ref.clusterName) throw new UserError(`--cluster-name ${ref.clusterName} and -f ${ref.clusterfile} (metadata.name ${spec.name}) name different clusters: give one of them`);
+    if (spec.name !== ref.clusterName)
+      throw new UserError(
+        `--cluster-name ${ref.clusterName} and -f ${ref.clusterfile} (metadata.name ${spec.name}) name different clusters: give one of them`,
+      );
   }
   let spec: ClusterSpec | undefined;
   if (ref.clusterfile) spec = readFileSpec(ref.clusterfile);
@@ -70,11 +73,18 @@ export async function resolveCluster(ref: ClusterRef): Promise<ResolvedCluster> 
     if (known.length === 1) spec = await recordedSpec(known[0]!, ref.home);
     if (!spec)
       throw new UserError(
-        known.length > 1 ? `several clusters are recorded (${known.join(", ")}): pick one with --cluster-name NAME or -f Clusterfile` : "no cluster is recorded on this machine: give --cluster-name NAME or -f Clusterfile",
+        known.length > 1
+          ? `several clusters are recorded (${known.join(", ")}): pick one with --cluster-name NAME or -f Clusterfile`
+          : "no cluster is recorded on this machine: give --cluster-name NAME or -f Clusterfile",
       );
   }
   const applied = await loadState(spec.name, ref.home);
-  return { spec, stateDir: clusterDir(spec.name, ref.home), applied: applied ?? emptyApplied(spec.name), recorded: applied !== undefined };
+  return {
+    spec,
+    stateDir: clusterDir(spec.name, ref.home),
+    applied: applied ?? emptyApplied(spec.name),
+    recorded: applied !== undefined,
+  };
 }
 
 /** Records the Clusterfile a lifecycle change applied (secrets included, 0600). */

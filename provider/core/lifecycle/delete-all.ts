@@ -34,12 +34,30 @@ export interface DeleteAllResult {
 }
 
 /** Hook steps of a phase, in plugin name order; empty scope = every host given (sealer issue 795). */
-export function phaseHookSteps(spec: ClusterSpec, phase: HookPhase, hosts: string[], rolesOf: (ip: string) => string[], reason: string): Array<Extract<Step, { kind: "hook" }>> {
+export function phaseHookSteps(
+  spec: ClusterSpec,
+  phase: HookPhase,
+  hosts: string[],
+  rolesOf: (ip: string) => string[],
+  reason: string,
+): Array<Extract<Step, { kind: "hook" }>> {
   return spec.plugins
     .filter((p) => p.actions.includes(phase))
-    .map((p) => ({ p, on: p.scope.length === 0 ? hosts : hosts.filter((ip) => p.scope.some((s) => rolesOf(ip).includes(s))) }))
+    .map((p) => ({
+      p,
+      on: p.scope.length === 0 ? hosts : hosts.filter((ip) => p.scope.some((s) => rolesOf(ip).includes(s))),
+    }))
     .filter(({ on }) => on.length > 0)
-    .map(({ p, on }) => ({ id: `hook:${phase}:${p.name}`, kind: "hook" as const, phase, plugin: p.name, hosts: on, reason: `${phase} hook ${p.name} (${reason})`, key: "", after: [] }));
+    .map(({ p, on }) => ({
+      id: `hook:${phase}:${p.name}`,
+      kind: "hook" as const,
+      phase,
+      plugin: p.name,
+      hosts: on,
+      reason: `${phase} hook ${p.name} (${reason})`,
+      key: "",
+      after: [],
+    }));
 }
 
 /** Shell that removes the data root when only shared leftovers (the blob store) remain. */
@@ -53,7 +71,10 @@ export function dataRootProbeCmd(dataRoot: string, cluster: string): string {
   ].join("; ");
 }
 
-async function reachable(ctx: ExecContext, hosts: string[]): Promise<{ up: string[]; down: Array<{ host: string; error: string }> }> {
+async function reachable(
+  ctx: ExecContext,
+  hosts: string[],
+): Promise<{ up: string[]; down: Array<{ host: string; error: string }> }> {
   const up: string[] = [];
   const down: Array<{ host: string; error: string }> = [];
   await ctx.eachHost(hosts, async (ip) => {
@@ -67,7 +88,11 @@ async function reachable(ctx: ExecContext, hosts: string[]): Promise<{ up: strin
   return { up: hosts.filter((h) => up.includes(h)), down };
 }
 
-async function runHooks(ctx: ExecContext, steps: Array<Extract<Step, { kind: "hook" }>>, ran: RanStep[]): Promise<void> {
+async function runHooks(
+  ctx: ExecContext,
+  steps: Array<Extract<Step, { kind: "hook" }>>,
+  ran: RanStep[],
+): Promise<void> {
   for (const s of steps) {
     try {
       await runStep(ctx, s);
@@ -85,7 +110,8 @@ export async function deleteAll(o: ClusterRef & LifecycleOptions): Promise<Delet
   const spec = r.spec;
   const applied: AppliedState = r.applied;
   const hosts = [...new Set([...allHosts(spec), ...Object.keys(applied.hosts)])];
-  const rolesOf = (ip: string): string[] => spec.hosts.find((h) => h.ips.includes(ip))?.roles ?? applied.hosts[ip]?.roles ?? [];
+  const rolesOf = (ip: string): string[] =>
+    spec.hosts.find((h) => h.ips.includes(ip))?.roles ?? applied.hosts[ip]?.roles ?? [];
   const steps: RanStep[] = [];
   const dataRoot = applied.dataRoot ?? spec.dataRoot;
 
@@ -98,7 +124,12 @@ export async function deleteAll(o: ClusterRef & LifecycleOptions): Promise<Delet
 
   const del = await deleteCluster({
     spec: { ...spec, dataRoot },
-    applied: { ...applied, hosts: Object.fromEntries(Object.entries(applied.hosts).filter(([ip]) => up.includes(ip) || !hosts.includes(ip))) },
+    applied: {
+      ...applied,
+      hosts: Object.fromEntries(
+        Object.entries(applied.hosts).filter(([ip]) => up.includes(ip) || !hosts.includes(ip)),
+      ),
+    },
     stateDir: r.stateDir,
     ...(o.store ? { store: o.store } : {}),
     ...(o.knownHostsFile ? { knownHostsFile: o.knownHostsFile } : {}),
@@ -109,13 +140,21 @@ export async function deleteAll(o: ClusterRef & LifecycleOptions): Promise<Delet
   const skipped = [...down];
   for (const s of del.skipped) if (!skipped.some((x) => x.host === s.host)) skipped.push(s);
   const cleaned = del.cleaned.filter((h) => !skipped.some((s) => s.host === h));
-  for (const ip of cleaned) steps.push({ kind: "clean-host", hosts: [ip], reason: "delete cluster: kubeadm reset, registry stopped, runtime uninstalled, files removed" });
+  for (const ip of cleaned)
+    steps.push({
+      kind: "clean-host",
+      hosts: [ip],
+      reason: "delete cluster: kubeadm reset, registry stopped, runtime uninstalled, files removed",
+    });
 
   const dataRootRemoved: string[] = [];
   if (cleaned.length) {
     await withSession({ ...spec, dataRoot }, applied, r.stateDir, o, async (ctx) => {
       await ctx.eachHost(cleaned, async (ip) => {
-        const out = await ctx.pool.exec(ctx.target(ip), dataRootProbeCmd(dataRoot, spec.name), { step: "delete: data root", logLevel: "debug" });
+        const out = await ctx.pool.exec(ctx.target(ip), dataRootProbeCmd(dataRoot, spec.name), {
+          step: "delete: data root",
+          logLevel: "debug",
+        });
         if (out.stdout.includes("DATA-ROOT-REMOVED")) dataRootRemoved.push(ip);
       });
       await runHooks(ctx, phaseHookSteps(spec, "post-uninstall", cleaned, rolesOf, "delete cluster"), steps);
@@ -125,5 +164,11 @@ export async function deleteAll(o: ClusterRef & LifecycleOptions): Promise<Delet
     // Keep the record (deleteCluster saved what is left) so the next delete -a finishes the job.
     await recordSpec(spec, o.home);
   }
-  return { cluster: spec.name, steps, cleaned, skipped: skipped.sort((a, b) => a.host.localeCompare(b.host)), dataRootRemoved: dataRootRemoved.sort() };
+  return {
+    cluster: spec.name,
+    steps,
+    cleaned,
+    skipped: skipped.sort((a, b) => a.host.localeCompare(b.host)),
+    dataRootRemoved: dataRootRemoved.sort(),
+  };
 }

@@ -20,9 +20,15 @@ export function prefixLines(host: string, text: string): string {
   return lines.map((l) => `[${host}] ${l}`).join("\n") + "\n";
 }
 
-export type ExecOptions = ClusterRef & LifecycleOptions & { command: string; role?: string; hosts?: string[]; onHost?: (r: HostOutput) => void };
+export type ExecOptions = ClusterRef &
+  LifecycleOptions & { command: string; role?: string; hosts?: string[]; onHost?: (r: HostOutput) => void };
 
-export async function execOnHosts(ctx: ExecContext, hosts: string[], command: string, onHost?: (r: HostOutput) => void): Promise<HostOutput[]> {
+export async function execOnHosts(
+  ctx: ExecContext,
+  hosts: string[],
+  command: string,
+  onHost?: (r: HostOutput) => void,
+): Promise<HostOutput[]> {
   const out: HostOutput[] = [];
   await ctx.eachHost(hosts, async (ip) => {
     let r: HostOutput;

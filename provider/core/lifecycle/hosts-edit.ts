@@ -4,7 +4,14 @@
  * added hosts, clean + reset + delete node for removed ones). Every problem is collected and
  * reported at once; on a problem nothing is changed.
  */
-import { canonicalIp, masters as mastersOf, normalizeCluster, workers as workersOf, type ClusterSpec, type HostSpec } from "../clusterfile";
+import {
+  canonicalIp,
+  masters as mastersOf,
+  normalizeCluster,
+  workers as workersOf,
+  type ClusterSpec,
+  type HostSpec,
+} from "../clusterfile";
 import { throwIfProblems } from "../errors";
 
 export interface HostEdit {
@@ -33,16 +40,36 @@ export function addHosts(spec: ClusterSpec, add: HostEdit): ClusterSpec {
   const problems: string[] = [];
   const m = canon(add.masters, "-m", problems);
   const n = canon(add.nodes, "-n", problems);
-  if (add.masters.length + add.nodes.length === 0) problems.push("nothing to join: give -m IPs and/or -n IPs");
-  const existing = new Map(spec.hosts.flatMap((h) => h.ips.map((ip) => [ip, h.roles.includes("master") ? "master" : "node"] as const)));
+  if (add.masters.length + add.nodes.length === 0)
+    problems.push("nothing to join: give -m IPs and/or -n IPs");
+  const existing = new Map(
+    spec.hosts.flatMap((h) =>
+      h.ips.map((ip) => [ip, h.roles.includes("master") ? "master" : "node"] as const),
+    ),
+  );
   for (const ip of [...m, ...n]) {
     const role = existing.get(ip);
-    if (role) problems.push(`${ip} is already in cluster ${spec.name} as ${role}: nothing to join (to change its role, delete it first)`);
+    if (role)
+      problems.push(
+        `${ip} is already in cluster ${spec.name} as ${role}: nothing to join (to change its role, delete it first)`,
+      );
   }
   for (const ip of m) if (n.includes(ip)) problems.push(`${ip} is given as master (-m) and as node (-n)`);
   throwIfProblems(`cannot join hosts to cluster ${spec.name}`, problems);
-  const host = (ip: string, role: string): HostSpec => ({ ips: [ip], roles: [role], ssh: {}, env: {}, labels: {}, taints: [] });
-  const hosts = [...spec.hosts.filter((h) => h.roles.includes("master")), ...m.map((ip) => host(ip, "master")), ...spec.hosts.filter((h) => !h.roles.includes("master")), ...n.map((ip) => host(ip, "node"))];
+  const host = (ip: string, role: string): HostSpec => ({
+    ips: [ip],
+    roles: [role],
+    ssh: {},
+    env: {},
+    labels: {},
+    taints: [],
+  });
+  const hosts = [
+    ...spec.hosts.filter((h) => h.roles.includes("master")),
+    ...m.map((ip) => host(ip, "master")),
+    ...spec.hosts.filter((h) => !h.roles.includes("master")),
+    ...n.map((ip) => host(ip, "node")),
+  ];
   return normalizeCluster({ ...spec, hosts });
 }
 
@@ -54,20 +81,27 @@ export function removeHosts(spec: ClusterSpec, remove: HostEdit): ClusterSpec {
   const problems: string[] = [];
   const m = canon(remove.masters, "-m", problems);
   const n = canon(remove.nodes, "-n", problems);
-  if (remove.masters.length + remove.nodes.length === 0) problems.push("nothing to delete: give -m IPs and/or -n IPs (or -a to delete the whole cluster)");
+  if (remove.masters.length + remove.nodes.length === 0)
+    problems.push("nothing to delete: give -m IPs and/or -n IPs (or -a to delete the whole cluster)");
   const ms = mastersOf(spec);
   const ws = workersOf(spec);
   for (const ip of m) {
-    if (ws.includes(ip)) problems.push(`-m ${ip}: ${ip} is a node (worker) of cluster ${spec.name}, not a master: use -n ${ip}`);
-    else if (!ms.includes(ip)) problems.push(`-m ${ip}: no such host in cluster ${spec.name} (masters: ${ms.join(", ") || "none"})`);
+    if (ws.includes(ip))
+      problems.push(`-m ${ip}: ${ip} is a node (worker) of cluster ${spec.name}, not a master: use -n ${ip}`);
+    else if (!ms.includes(ip))
+      problems.push(`-m ${ip}: no such host in cluster ${spec.name} (masters: ${ms.join(", ") || "none"})`);
   }
   for (const ip of n) {
-    if (ms.includes(ip)) problems.push(`-n ${ip}: ${ip} is a master of cluster ${spec.name}, not a node: use -m ${ip}`);
-    else if (!ws.includes(ip)) problems.push(`-n ${ip}: no such host in cluster ${spec.name} (nodes: ${ws.join(", ") || "none"})`);
+    if (ms.includes(ip))
+      problems.push(`-n ${ip}: ${ip} is a master of cluster ${spec.name}, not a node: use -m ${ip}`);
+    else if (!ws.includes(ip))
+      problems.push(`-n ${ip}: no such host in cluster ${spec.name} (nodes: ${ws.join(", ") || "none"})`);
   }
   const leftMasters = ms.filter((ip) => !m.includes(ip));
   if (ms.length > 0 && leftMasters.length === 0 && m.length > 0)
-    problems.push(`removing ${m.join(", ")} would leave cluster ${spec.name} without a master (etcd and the API server run there); keep at least one master, or delete the whole cluster with sealer delete -a`);
+    problems.push(
+      `removing ${m.join(", ")} would leave cluster ${spec.name} without a master (etcd and the API server run there); keep at least one master, or delete the whole cluster with sealer delete -a`,
+    );
   throwIfProblems(`cannot delete hosts from cluster ${spec.name}`, problems);
   const gone = new Set([...m, ...n]);
   return normalizeCluster({ ...spec, hosts: spec.hosts.filter((h) => !h.ips.some((ip) => gone.has(ip))) });
@@ -77,12 +111,18 @@ export function removeHosts(spec: ClusterSpec, remove: HostEdit): ClusterSpec {
 export function hostsByRole(spec: ClusterSpec, role?: string): string[] {
   if (!role) return [...mastersOf(spec), ...workersOf(spec)];
   const problems: string[] = [];
-  const roles = role.split(/[,|]/).map((r) => r.trim()).filter(Boolean);
+  const roles = role
+    .split(/[,|]/)
+    .map((r) => r.trim())
+    .filter(Boolean);
   const out: string[] = [];
   for (const r of roles) {
     const want = r === "worker" ? "node" : r;
     const ips = spec.hosts.filter((h) => h.roles.includes(want)).flatMap((h) => h.ips);
-    if (ips.length === 0) problems.push(`-r ${r}: no host of cluster ${spec.name} has role ${r} (roles: ${[...new Set(spec.hosts.flatMap((h) => h.roles))].sort().join(", ")})`);
+    if (ips.length === 0)
+      problems.push(
+        `-r ${r}: no host of cluster ${spec.name} has role ${r} (roles: ${[...new Set(spec.hosts.flatMap((h) => h.roles))].sort().join(", ")})`,
+      );
     for (const ip of ips) if (!out.includes(ip)) out.push(ip);
   }
   throwIfProblems("cannot pick hosts", problems);

@@ -12,12 +12,15 @@ import { resolveCluster, recordSpec, type ClusterRef } from "./cluster-ref";
 import { addHosts, removeHosts, type HostEdit } from "./hosts-edit";
 import type { LifecycleOptions } from "./session";
 
-export type ScaleOptions = ClusterRef & LifecycleOptions & { add?: HostEdit; remove?: HostEdit; dryRun?: boolean };
+export type ScaleOptions = ClusterRef &
+  LifecycleOptions & { add?: HostEdit; remove?: HostEdit; dryRun?: boolean };
 
 export async function scaleCluster(o: ScaleOptions): Promise<ApplyResult> {
   const r = await resolveCluster(o);
   if (!r.applied.steps["init-master"])
-    throw new UserError(`cluster ${r.spec.name} has not been created yet (no kubeadm init recorded in ${r.stateDir}): run sealer run or sealer apply first`);
+    throw new UserError(
+      `cluster ${r.spec.name} has not been created yet (no kubeadm init recorded in ${r.stateDir}): run sealer run or sealer apply first`,
+    );
   let spec = r.spec;
   if (o.add) spec = addHosts(spec, o.add);
   if (o.remove) spec = removeHosts(spec, o.remove);

@@ -26,15 +26,41 @@ export async function factsOrEmpty(layout: OciLayout, ref: string): Promise<Imag
   try {
     return await imageFacts(layout, ref);
   } catch {
-    return { reference: ref, manifestDigest: "", layers: [], imageType: "kube-installer", apps: [], launch: {}, env: {}, platforms: [] };
+    return {
+      reference: ref,
+      manifestDigest: "",
+      layers: [],
+      imageType: "kube-installer",
+      apps: [],
+      launch: {},
+      env: {},
+      platforms: [],
+    };
   }
 }
 
-export async function withSession<T>(spec: ClusterSpec, applied: AppliedState, stateDir: string, o: LifecycleOptions, fn: (ctx: ExecContext) => Promise<T>): Promise<T> {
+export async function withSession<T>(
+  spec: ClusterSpec,
+  applied: AppliedState,
+  stateDir: string,
+  o: LifecycleOptions,
+  fn: (ctx: ExecContext) => Promise<T>,
+): Promise<T> {
   const layout = o.store ?? new OciLayout(dataPaths.store(o.home));
   const image = await factsOrEmpty(layout, applied.image?.reference ?? spec.image);
-  const pool = new SshPool({ knownHostsFile: o.knownHostsFile ?? dataPaths.knownHosts(o.home), ...(o.ssh ?? {}) });
-  const ctx = new ExecContext({ spec, image, layout, pool, state: applied, stateDir, ...(o.commandTimeoutMs ? { commandTimeoutMs: o.commandTimeoutMs } : {}) });
+  const pool = new SshPool({
+    knownHostsFile: o.knownHostsFile ?? dataPaths.knownHosts(o.home),
+    ...(o.ssh ?? {}),
+  });
+  const ctx = new ExecContext({
+    spec,
+    image,
+    layout,
+    pool,
+    state: applied,
+    stateDir,
+    ...(o.commandTimeoutMs ? { commandTimeoutMs: o.commandTimeoutMs } : {}),
+  });
   try {
     return await fn(ctx);
   } finally {

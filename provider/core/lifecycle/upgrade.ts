@@ -21,10 +21,17 @@ import { withSession, type LifecycleOptions } from "./session";
 export type UpgradeOptions = ClusterRef & LifecycleOptions & { image: string; dryRun?: boolean };
 
 function requireCreated(r: ResolvedCluster): void {
-  if (!r.applied.steps["init-master"]) throw new UserError(`cluster ${r.spec.name} has not been created yet (no kubeadm init recorded in ${r.stateDir}): run sealer run or sealer apply first`);
+  if (!r.applied.steps["init-master"])
+    throw new UserError(
+      `cluster ${r.spec.name} has not been created yet (no kubeadm init recorded in ${r.stateDir}): run sealer run or sealer apply first`,
+    );
 }
 
-async function applyWith(r: ResolvedCluster, spec: ClusterSpec, o: LifecycleOptions & { dryRun?: boolean }): Promise<ApplyResult> {
+async function applyWith(
+  r: ResolvedCluster,
+  spec: ClusterSpec,
+  o: LifecycleOptions & { dryRun?: boolean },
+): Promise<ApplyResult> {
   return applyCluster({
     spec,
     stateDir: r.stateDir,
@@ -45,28 +52,48 @@ export async function upgradeCluster(o: UpgradeOptions): Promise<ApplyResult> {
   try {
     facts = await imageFacts(layout, o.image);
   } catch (err) {
-    throw wrap(`sealer upgrade: image ${o.image} (build or pull it first; sealer images lists the local store)`, err);
+    throw wrap(
+      `sealer upgrade: image ${o.image} (build or pull it first; sealer images lists the local store)`,
+      err,
+    );
   }
   if (facts.imageType !== "kube-installer" || !facts.kubeVersion)
-    throw new UserError(`sealer upgrade: image ${o.image} carries no Kubernetes version (label cluster.alpha.sealer.io/cluster-runtime-version): an app image is applied with sealer apply/run, not upgrade`);
+    throw new UserError(
+      `sealer upgrade: image ${o.image} carries no Kubernetes version (label cluster.alpha.sealer.io/cluster-runtime-version): an app image is applied with sealer apply/run, not upgrade`,
+    );
   const spec = { ...r.spec, image: o.image };
   const res = await applyWith(r, spec, o);
   if (!o.dryRun) await recordSpec(spec, o.home);
   return res;
 }
 
-export async function rollbackCluster(o: ClusterRef & LifecycleOptions & { dryRun?: boolean }): Promise<ApplyResult & { hooks: RanStep[] }> {
+export async function rollbackCluster(
+  o: ClusterRef & LifecycleOptions & { dryRun?: boolean },
+): Promise<ApplyResult & { hooks: RanStep[] }> {
   const r = await resolveCluster(o);
   requireCreated(r);
   const prev = r.applied.previousImage;
-  if (!prev) throw new UserError(`sealer rollback: cluster ${r.spec.name} has no previous image recorded (it was never upgraded from this machine); nothing to roll back to`);
+  if (!prev)
+    throw new UserError(
+      `sealer rollback: cluster ${r.spec.name} has no previous image recorded (it was never upgraded from this machine); nothing to roll back to`,
+    );
   // The upgrade flow runs back to the previous image; `upgrade` hooks are for upgrades only.
-  const planSpec: ClusterSpec = { ...r.spec, image: prev.reference, plugins: r.spec.plugins.map((p) => ({ ...p, actions: p.actions.filter((a) => a !== "upgrade" || p.actions.includes("rollback")) })).filter((p) => p.actions.length > 0) };
+  const planSpec: ClusterSpec = {
+    ...r.spec,
+    image: prev.reference,
+    plugins: r.spec.plugins
+      .map((p) => ({
+        ...p,
+        actions: p.actions.filter((a) => a !== "upgrade" || p.actions.includes("rollback")),
+      }))
+      .filter((p) => p.actions.length > 0),
+  };
   let res: ApplyResult;
   try {
     res = await applyWith(r, planSpec, o);
   } catch (err) {
-    if (err instanceof UserError && /local store/.test(err.message)) throw wrap(`sealer rollback to ${prev.reference} (${prev.manifestDigest})`, err);
+    if (err instanceof UserError && /local store/.test(err.message))
+      throw wrap(`sealer rollback to ${prev.reference} (${prev.manifestDigest})`, err);
     throw err;
   }
   const spec = { ...r.spec, image: prev.reference };
@@ -76,7 +103,13 @@ export async function rollbackCluster(o: ClusterRef & LifecycleOptions & { dryRu
     if (spec.plugins.some((p) => p.actions.includes("rollback"))) {
       await withSession(spec, res.state, r.stateDir, o, async (ctx) => {
         const all = [...ctx.masters, ...ctx.workers];
-        const hs = phaseHookSteps(spec, "rollback", all, (ip) => ctx.roles(ip), `rolled back to ${prev.reference}`).map((s) => {
+        const hs = phaseHookSteps(
+          spec,
+          "rollback",
+          all,
+          (ip) => ctx.roles(ip),
+          `rolled back to ${prev.reference}`,
+        ).map((s) => {
           // Cluster-wide phase: an empty scope runs once, on master0 (like the planner's upgrade hooks).
           const p = spec.plugins.find((x) => x.name === s.plugin);
           return p && p.scope.length === 0 ? { ...s, hosts: [ctx.master0] } : s;
