@@ -170,6 +170,9 @@ describe("integration: drift check and repair (1 master + 1 worker)", function (
     const text = await sealer("check", "--cluster-name", NAME);
     assert.equal(text.code, 0);
     assert.match(text.stdout, new RegExp(`cluster ${NAME}: no drift`));
+    const bad = await sealer("check", "--cluster-name", "not-recorded");
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /cluster not-recorded is not recorded on this machine/);
   });
 
   it("a blob and the rootfs deleted on the worker: distribute drift; --repair; the apply re-sends only that blob", async () => {
