@@ -15,6 +15,10 @@ import { execInNode, nodeTarget, sshAnswers, type LocalNode } from "../../provid
 import { OciLayout } from "../../provider/core/image/layout";
 import { MediaTypes } from "../../provider/core/image/types";
 import { setLogSink } from "../../provider/core/log";
+import { loadClusterfile } from "../../provider/core/clusterfile";
+import { ExecContext } from "../../provider/core/exec/context";
+import { runDistribute } from "../../provider/core/exec/steps/distribute";
+import type { ImageFacts, Step } from "../../provider/core/plan/types";
 import type { SshPool, SshTarget } from "../../provider/core/ssh";
 import { useNodes } from "../harness/nodes";
 
@@ -220,6 +224,46 @@ describe("relay distribution (integration, local nodes, sudo user)", function ()
     } finally {
       child.kill("SIGKILL");
     }
+  });
+
+  it("the executor's distribute step relays through master0 (the default) when the context has relay set", async () => {
+    const [m0, ...rest] = nodes.list as LocalNode[];
+    const spec = loadClusterfile(
+      [
+        "apiVersion: sealer.io/v2",
+        "kind: Cluster",
+        "metadata: { name: rl4 }",
+        "spec:",
+        "  image: x:1",
+        `  ssh: { user: ${USER}, pk: ${m0!.keyPath} }`,
+        "  hosts:",
+        `    - { ips: [ ${m0!.ip} ], roles: [ master ] }`,
+        `    - { ips: [ ${rest.map((n) => n.ip).join(", ")} ], roles: [ node ] }`,
+        "",
+      ].join("\n"),
+    ).spec;
+    const ctx = new ExecContext({
+      spec,
+      image: { env: {}, apps: [] } as unknown as ImageFacts,
+      layout,
+      pool,
+      state: { hosts: {} } as never,
+      stateDir: dir,
+      relay: {},
+    });
+    const step = {
+      kind: "distribute",
+      hosts: nodes.list.map((n) => n.ip),
+      layers,
+      fromLayer: 0,
+    } as unknown as Extract<Step, { kind: "distribute" }>;
+    await runDistribute(ctx, step);
+    assert.equal(ctx.stats.sentBytes, total, "the operator sent the image once, to master0");
+    for (const n of nodes.list) await assertRootfs(n, "/var/lib/sealer", "rl4", layers);
+    await assertNoTraces("/var/lib/sealer");
+    await Promise.all(
+      nodes.list.map((n) => execInNode(n, "rm -rf /var/lib/sealer/rl4 /var/lib/sealer/relay")),
+    );
   });
 
   it("after a failure (a layer that is not a tar) no key is left on the relay or the targets", async () => {
