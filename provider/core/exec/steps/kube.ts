@@ -215,6 +215,11 @@ export async function runNodeLabels(
   }
 }
 
+/** Workers reach the local registry through the VIP when it runs on every master (HA). */
+export function registryBehindVip(ctx: ExecContext): boolean {
+  return !ctx.spec.registry.externalRegistry && ctx.spec.registry.localRegistry?.ha !== false;
+}
+
 /**
  * worker-vip: on every worker an IPVS virtual server VIP:6443 -> every master:6443 and the
  * lvscare static pod that keeps it (sealer's design), and apiserver.cluster.local -> VIP.
@@ -228,6 +233,12 @@ export async function runWorkerVip(
   const vip = cfg.vip;
   const masters = step.masters.length ? step.masters : ctx.masters;
   const reg = ctx.registryAddress();
+  // The API server, and the registry on :5000 when it runs on every master (HA): workers reach
+  // both through the VIP, so adding or removing a master re-points them here.
+  const services = [{ name: "kube-lvscare", port: API_PORT, healthPath: "/healthz" }];
+  if (registryBehindVip(ctx))
+    services.push({ name: "kube-lvscare-registry", port: reg.port, healthPath: "/v2/" });
+  const rsArgs = (port: number) => masters.map((m) => `--rs, "${m}:${port}"`).join(", ");
   const manifest = [
     "apiVersion: v1",
     "kind: Pod",
@@ -236,24 +247,33 @@ export async function runWorkerVip(
     "  hostNetwork: true",
     "  priorityClassName: system-node-critical",
     "  containers:",
-    `  - name: kube-lvscare`,
-    `    image: ${reg.domain}:${reg.port}/sealerio/lvscare:v4.1.3`,
-    `    command: [/usr/bin/lvscare]`,
-    `    args: [care, --vs, "${vip}:${API_PORT}", --health-path, /healthz, --health-schem, https, ${masters.map((m) => `--rs, "${m}:${API_PORT}"`).join(", ")}]`,
-    "    securityContext: { privileged: true }",
+    ...services.flatMap((sv) => [
+      `  - name: ${sv.name}`,
+      `    image: ${reg.domain}:${reg.port}/sealerio/lvscare:v4.1.3`,
+      `    command: [/usr/bin/lvscare]`,
+      `    args: [care, --vs, "${vip}:${sv.port}", --health-path, ${sv.healthPath}, --health-schem, https, ${rsArgs(sv.port)}]`,
+      "    securityContext: { privileged: true }",
+    ]),
     "",
   ].join("\n");
   await ctx.eachHost(step.hosts, async (ip) => {
     // sealer's own tool when the image ships it (bin/seautil ipvs), else ipvsadm on the host.
-    const seautil = `seautil ipvs --vs ${vip}:${API_PORT} ${masters.map((m) => `--rs ${m}:${API_PORT}`).join(" ")} --health-path /healthz --health-schem https --run-once`;
+    const seautil = services
+      .map(
+        (sv) =>
+          `seautil ipvs --vs ${vip}:${sv.port} ${masters.map((m) => `--rs ${m}:${sv.port}`).join(" ")} --health-path ${sv.healthPath} --health-schem https --run-once`,
+      )
+      .join(" && ");
     const ipvsadm = [
       `command -v ipvsadm >/dev/null || { echo "neither bin/seautil in the image nor ipvsadm on this host; install ipvsadm (Debian: apt-get install ipvsadm)" >&2; exit 1; }`,
       `{ ip link show sealer-vip >/dev/null 2>&1 || ip link add sealer-vip type dummy; }`,
       `ip addr replace ${vip}/32 dev sealer-vip`,
       `ip link set sealer-vip up`,
-      `{ ipvsadm -D -t ${vip}:${API_PORT} 2>/dev/null || true; }`,
-      `ipvsadm -A -t ${vip}:${API_PORT} -s rr`,
-      ...masters.map((m) => `ipvsadm -a -t ${vip}:${API_PORT} -r ${m}:${API_PORT} -m`),
+      ...services.flatMap((sv) => [
+        `{ ipvsadm -D -t ${vip}:${sv.port} 2>/dev/null || true; }`,
+        `ipvsadm -A -t ${vip}:${sv.port} -s rr`,
+        ...masters.map((m) => `ipvsadm -a -t ${vip}:${sv.port} -r ${m}:${sv.port} -m`),
+      ]),
     ].join(" && ");
     await ctx.sh(ip, "worker-vip", `if [ -x bin/seautil ]; then ${seautil}; else ${ipvsadm}; fi`);
     await ctx.put(ip, "worker-vip", "/etc/kubernetes/manifests/kube-lvscare.yaml", manifest, 0o644);
@@ -262,6 +282,8 @@ export async function runWorkerVip(
       "worker-vip",
       setHostsBlockCmd(ctx.cluster, "apiserver", [{ ip: vip, names: [APISERVER_DOMAIN] }]),
     );
-    ctx.log(ip).info(`worker-vip: ${vip}:${API_PORT} -> ${masters.join(", ")}`);
+    ctx
+      .log(ip)
+      .info(`worker-vip: ${vip}:${services.map((sv) => sv.port).join(",")} -> ${masters.join(", ")}`);
   });
 }

@@ -3,6 +3,8 @@ import type { Step } from "../../plan/types";
 import { removeClusterHostsBlocksCmd } from "../../runtime/hosts-file";
 import { shellQuote } from "../../ssh";
 import type { ExecContext } from "../context";
+import { API_PORT, DEFAULT_VIP } from "../kubeadm-config";
+import { registryBehindVip } from "./kube";
 
 const restartKubelet =
   "if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemctl daemon-reload && systemctl restart kubelet; fi";
@@ -69,20 +71,33 @@ export async function runCleanHost(
   const reg = ctx.registryAddress();
   const hp = `${reg.domain}:${reg.port}`;
   const cri = ctx.spec.containerRuntime?.type ?? ctx.image.containerRuntime ?? "containerd";
-  const cmd = [
-    `if command -v kubeadm >/dev/null 2>&1; then kubeadm reset -f; fi`,
-    `if [ -f ${shellQuote(ctx.clusterDir + "/registry/registry.pid")} ]; then kill "$(cat ${shellQuote(ctx.clusterDir + "/registry/registry.pid")})" 2>/dev/null || true; fi`,
-    `if [ -f scripts/uninstall-${cri}.sh ]; then sh scripts/uninstall-${cri}.sh; fi`,
-    `if [ -f scripts/clean-kube.sh ]; then sh scripts/clean-kube.sh; fi`,
-    `ip link del sealer-vip 2>/dev/null || true`,
-    `rm -rf ${shellQuote(`/etc/containerd/certs.d/${hp}`)} ${shellQuote(`/etc/docker/certs.d/${hp}`)} /etc/kubernetes/manifests/kube-lvscare.yaml`,
-    // The external registry's credentials (registry-client wrote them for kubelet).
-    ...(reg.external ? ["rm -f /var/lib/kubelet/config.json"] : []),
-    removeClusterHostsBlocksCmd(ctx.cluster),
-    `cd / && rm -rf ${shellQuote(ctx.clusterDir)}`,
-  ].join("; ");
+  const vip = ctx.env(ctx.master0).IPvsVIPv4 || DEFAULT_VIP;
+  const cleanCmd = (ip: string) => {
+    // Only workers have them (a removed host's role comes from the recorded state).
+    const master = ctx.isMaster(ip) || !!ctx.state.hosts[ip]?.roles?.includes("master");
+    const vipPorts = master ? [] : [API_PORT, ...(registryBehindVip(ctx) ? [reg.port] : [])];
+    return [
+      `if command -v kubeadm >/dev/null 2>&1; then kubeadm reset -f; fi`,
+      `if [ -f ${shellQuote(ctx.clusterDir + "/registry/registry.pid")} ]; then kill "$(cat ${shellQuote(ctx.clusterDir + "/registry/registry.pid")})" 2>/dev/null || true; fi`,
+      `if [ -f scripts/uninstall-${cri}.sh ]; then sh scripts/uninstall-${cri}.sh; fi`,
+      `if [ -f scripts/clean-kube.sh ]; then sh scripts/clean-kube.sh; fi`,
+      // A worker's virtual servers (API server, HA registry): sealer's tool or plain ipvsadm.
+      ...(vipPorts.length
+        ? [
+            `if [ -x bin/seautil ]; then ${vipPorts.map((p) => `seautil ipvs --vs ${vip}:${p} -C`).join("; ")}; fi`,
+            `if command -v ipvsadm >/dev/null 2>&1; then ${vipPorts.map((p) => `ipvsadm -D -t ${vip}:${p} 2>/dev/null`).join("; ")}; true; fi`,
+          ]
+        : []),
+      `ip link del sealer-vip 2>/dev/null || true`,
+      `rm -rf ${shellQuote(`/etc/containerd/certs.d/${hp}`)} ${shellQuote(`/etc/docker/certs.d/${hp}`)} /etc/kubernetes/manifests/kube-lvscare.yaml`,
+      // The external registry's credentials (registry-client wrote them for kubelet).
+      ...(reg.external ? ["rm -f /var/lib/kubelet/config.json"] : []),
+      removeClusterHostsBlocksCmd(ctx.cluster),
+      `cd / && rm -rf ${shellQuote(ctx.clusterDir)}`,
+    ].join("; ");
+  };
   await ctx.eachHost(step.hosts, async (ip) => {
-    await ctx.sh(ip, "clean-host", cmd);
+    await ctx.sh(ip, "clean-host", cleanCmd(ip));
   });
 }
 
