@@ -45,6 +45,19 @@ async function journal(n: LocalNode): Promise<JournalEntry[]> {
     .map((l) => JSON.parse(l) as JournalEntry);
 }
 
+/** The real servers of the last `seautil ipvs --vs VIP:port` call (not a clear). */
+const vipTargets = (j: JournalEntry[], port: number): string[] | undefined =>
+  j
+    .filter(
+      (e) =>
+        e.tool === "seautil" &&
+        e.argv[0] === "ipvs" &&
+        e.argv[2]?.endsWith(`:${port}`) &&
+        !e.argv.includes("-C"),
+    )
+    .pop()
+    ?.argv.filter((_, i, a) => a[i - 1] === "--rs");
+
 const calls = (j: JournalEntry[], tool: string, ...first: string[]) =>
   j.filter((e) => e.tool === tool && first.every((f, i) => e.argv[i] === f));
 
@@ -198,18 +211,29 @@ spec: { type: SHELL, action: pre-clean-host, data: 'echo "d-clean $SEALER_HOOK_P
     assert.equal(calls(await journal(n2), "kubeadm", "join").length, 1);
     assert.equal(calls(await journal(n4), "kubeadm", "join").length, 1);
     for (const w of [n3, n4]) {
-      const vip = calls(await journal(w), "seautil", "ipvs").pop();
-      assert.ok(vip, `no VIP on ${w.ip}`);
-      assert.deepEqual(
-        vip.argv.filter((_, i, a) => a[i - 1] === "--rs"),
-        [`${n1.ip}:6443`, `${n2.ip}:6443`],
-      );
+      const j = await journal(w);
+      // The API server and the HA registry (on every master) both go through the VIP.
+      assert.deepEqual(vipTargets(j, 6443), [`${n1.ip}:6443`, `${n2.ip}:6443`], `API VIP on ${w.ip}`);
+      assert.deepEqual(vipTargets(j, 5000), [`${n1.ip}:5000`, `${n2.ip}:5000`], `registry VIP on ${w.ip}`);
       const manifest = await sh(w, "cat /etc/kubernetes/manifests/kube-lvscare.yaml");
       assert.match(manifest, new RegExp(`--rs, "${n1.ip}:6443", --rs, "${n2.ip}:6443"`));
       assert.match(
         manifest,
         /care, --vs, "10\.103\.97\.2:6443", --health-path, \/healthz, --health-schem, https/,
       );
+      assert.match(
+        manifest,
+        new RegExp(
+          `- name: kube-lvscare-registry[^]*care, --vs, "10\\.103\\.97\\.2:5000", --health-path, /v2/, --health-schem, https, --rs, "${n1.ip}:5000", --rs, "${n2.ip}:5000"`,
+        ),
+      );
+      // The worker finds the registry at the VIP, and a request through it reaches a master's registry.
+      assert.match(await sh(w, "cat /etc/hosts"), /^10\.103\.97\.2 sea\.hub$/m);
+      const code = await sh(
+        w,
+        "curl -s -o /dev/null -w '%{http_code}' --cacert /etc/containerd/certs.d/sea.hub:5000/ca.crt https://sea.hub:5000/v2/",
+      );
+      assert.equal(code, "200");
     }
     // pre-scaleup/pre-init-host hooks ran on the new hosts only, in name order.
     assert.deepEqual((await sh(n2, "cat /var/log/g-hooks.log")).trim().split("\n"), [
@@ -333,11 +357,9 @@ spec: { type: SHELL, action: pre-clean-host, data: 'echo "d-clean $SEALER_HOOK_P
     assert.equal(out.cluster, NAME);
     assert.ok(out.steps.some((s) => s.kind === "clean-host" && s.hosts.includes(n2.ip)));
     assert.ok(out.steps.some((s) => s.kind === "worker-vip" && s.hosts.includes(n3.ip)));
-    const vip = calls(await journal(n3), "seautil", "ipvs").pop();
-    assert.deepEqual(
-      vip?.argv.filter((_, i, a) => a[i - 1] === "--rs"),
-      [`${n1.ip}:6443`],
-    );
+    const j = await journal(n3);
+    assert.deepEqual(vipTargets(j, 6443), [`${n1.ip}:6443`]);
+    assert.deepEqual(vipTargets(j, 5000), [`${n1.ip}:5000`]);
   });
 
   it("delete -a cleans every host and forgets the cluster", async () => {
@@ -349,6 +371,13 @@ spec: { type: SHELL, action: pre-clean-host, data: 'echo "d-clean $SEALER_HOOK_P
       assert.equal((await sh(n, "test -e /var/lib/sealer && echo yes || echo no")).trim(), "no");
       assert.doesNotMatch(await sh(n, "cat /etc/hosts"), /sealer:glife/);
     }
+    // The worker's virtual servers are gone (the sandbox seautil drops the VIP from lo).
+    const cleared = calls(await journal(n3), "seautil", "ipvs").filter((e) => e.argv.includes("-C"));
+    assert.deepEqual(
+      cleared.map((e) => e.argv[2]),
+      ["10.103.97.2:6443", "10.103.97.2:5000"],
+    );
+    assert.doesNotMatch(await sh(n3, "ip -o addr show dev lo"), /10\.103\.97\.2/);
     assert.equal(fs.existsSync(path.join(home, "clusters", NAME)), false);
   });
 });
