@@ -114,7 +114,9 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
   for (const w of plan.warnings) log.warn(w);
   // The save-clusterfile step records it at the end; record it before any step too, so a run
   // that dies halfway is still found by name (sealer delete -a --cluster-name) with every host.
-  if (!o.dryRun && plan.steps.length > 0) {
+  // Callers that pass their own stateDir (sealer join/upgrade/rollback) record the Clusterfile
+  // themselves once the change went through (a failed join is retried with the same join).
+  if (!o.dryRun && o.stateDir === undefined && plan.steps.length > 0) {
     await fs.promises.mkdir(stateDir, { recursive: true, mode: 0o700 });
     await writeFileAtomic(
       path.join(stateDir, "clusterfile.yaml"),
