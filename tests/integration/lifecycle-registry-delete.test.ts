@@ -33,6 +33,7 @@ import { UserError } from "../../provider/core/errors";
 import { imageFacts } from "../../provider/core/image/facts";
 import { deleteAll } from "../../provider/core/lifecycle/delete-all";
 import { pushCachedImages } from "../../provider/core/lifecycle/external-registry";
+import { upgradeCluster } from "../../provider/core/lifecycle/upgrade";
 import { saveSettings } from "../../provider/core/registry/credentials";
 import { pushImage } from "../../provider/core/registry/push";
 import { register } from "../../provider/cli/commands/lifecycle";
@@ -250,6 +251,13 @@ describe("cluster lifecycle: external registry, delete -a after a killed run (in
     }
     const base = path.join(repoRoot(), "examples", "sandbox-base");
     await buildImage({ context: base, tag: "sandbox-base:v1.28.2", home, buildMode: "lite" });
+    await buildImage({
+      context: base,
+      tag: "sandbox-base:v1.29.0",
+      buildArgs: { KubeVersion: "v1.29.0" },
+      home,
+      buildMode: "lite",
+    });
     const app = path.join(work, "app");
     fs.mkdirSync(path.join(app, "manifests"), { recursive: true });
     fs.writeFileSync(
@@ -487,5 +495,71 @@ spec: { type: SHELL, action: pre-init-host, scope: slow, data: 'echo started > /
     // n3 was killed during host init, before kubeadm existed there: nothing to reset, files removed.
     assert.equal((await sh(n3, "test -e /var/lib/sealer && echo yes || echo no")).trim(), "no");
     assert.equal(fs.existsSync(path.join(home, "clusters", "ghalf")), false);
+  });
+  it("upgrade stops at the first failure with the cluster usable; running it again finishes only what is left", async () => {
+    const spec = loadClusterfile(
+      `apiVersion: sealer.io/v2
+kind: Cluster
+metadata: { name: gupg }
+spec:
+  image: sandbox-base:v1.28.2
+  ssh: { user: root, pk: ${n1.keyPath} }
+  hosts:
+    - { ips: [ ${n1.ip} ], roles: [ master ] }
+    - { ips: [ ${n2.ip} ], roles: [ node ] }
+    - { ips: [ ${n3.ip} ], roles: [ node, flaky ] }
+---
+apiVersion: sealer.io/v2
+kind: Plugin
+metadata: { name: flaky-host }
+spec: { type: SHELL, action: upgrade-host, scope: flaky, data: 'if [ -e /etc/g-upgrade-fails ]; then echo "disk full" >&2; exit 7; fi' }
+`,
+      { file: "Clusterfile" },
+    ).spec;
+    const o = { clusterName: "gupg", store, knownHostsFile: nodes.knownHostsFile };
+    await applyCluster({ spec, store, knownHostsFile: nodes.knownHostsFile });
+    await sh(n3, "touch /etc/g-upgrade-fails");
+    const upgrades = async (n: LocalNode) =>
+      (await journal(n)).filter((e) => e.tool === "kubeadm" && e.argv[0] === "upgrade");
+    await assert.rejects(upgradeCluster({ ...o, image: "sandbox-base:v1.29.0" }), (e: Error) =>
+      new RegExp(`\\[${n3.ip.replace(/\./g, "\\.")}\\][^]*upgrade-host[^]*exit code 7[^]*disk full`).test(
+        e.message,
+      ),
+    );
+    // Stopped there: master0 and the first worker upgraded, the failing worker untouched
+    // (not drained, nothing upgraded), every drained node uncordoned again.
+    assert.deepEqual(
+      (await upgrades(n1)).map((e) => e.argv.slice(0, 3)),
+      [["upgrade", "apply", "v1.29.0"]],
+    );
+    assert.equal((await upgrades(n2)).length, 1);
+    assert.equal((await upgrades(n3)).length, 0);
+    const m0 = await journal(n1);
+    const kubectl = (verb: string) =>
+      m0.filter((e) => e.tool === "kubectl" && e.argv[0] === verb).map((e) => e.argv[1]);
+    const name3 = (await sh(n3, "hostname")).trim();
+    assert.ok(!kubectl("drain").includes(name3), "the failing worker was not drained");
+    assert.deepEqual(
+      [...kubectl("drain")].sort(),
+      [...kubectl("uncordon")].sort(),
+      "every drained node is uncordoned",
+    );
+    // The API server answers through master0 (the cluster is usable).
+    assert.match(
+      await sh(n1, "cd /var/lib/sealer/gupg/rootfs && PATH=$PWD/bin:$PATH kubectl get nodes"),
+      new RegExp(name3),
+    );
+
+    await sh(n3, "rm /etc/g-upgrade-fails");
+    const again = await upgradeCluster({ ...o, image: "sandbox-base:v1.29.0" });
+    const upgraded = again.ran
+      .filter((s) => s.kind.startsWith("upgrade-"))
+      .map((s) => `${s.kind}:${s.hosts.join(",")}`);
+    assert.deepEqual(upgraded, [`upgrade-worker:${n3.ip}`]);
+    assert.equal((await upgrades(n1)).length, 1);
+    assert.equal((await upgrades(n2)).length, 1);
+    assert.equal((await upgrades(n3)).length, 1);
+    const res = await deleteAll(o);
+    assert.deepEqual(res.skipped, []);
   });
 });
