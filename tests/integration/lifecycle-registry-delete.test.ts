@@ -7,7 +7,9 @@
  *  - `delete -a` after a `sealer apply` process was killed halfway (SIGKILL while a hook runs,
  *    one host's processes killed so it is unreachable): every reachable host is reset and its
  *    data root removed, the unreachable one is reported and skipped, the record is kept; with
- *    the host back, a second `delete -a` finishes and forgets the cluster.
+ *    the host back, a second `delete -a` finishes and forgets the cluster;
+ *  - an upgrade that fails on one worker (its upgrade-host hook exits non-zero) stops there with
+ *    the cluster usable; running it again upgrades only what is left.
  */
 import * as assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
@@ -218,7 +220,7 @@ function spawnSealer(args: string[], env: NodeJS.ProcessEnv, logFile: string) {
   return child;
 }
 
-describe("cluster lifecycle: external registry, delete -a after a killed run (integration, local nodes)", function () {
+describe("cluster lifecycle: external registry, delete -a after a killed run, failed upgrade (integration, local nodes)", function () {
   this.timeout(600_000);
   const nodes = useNodes(3);
   let home: string;
