@@ -19,6 +19,7 @@ import {
   type CreateLocalNodesOptions,
   type LocalNode,
 } from "../../provider/core/infra/local";
+import { sealerHome } from "../../provider/core/paths";
 import { SshPool, type SshPoolOptions, type SshTarget } from "../../provider/core/ssh";
 
 export type NodeGroupOptions = Omit<CreateLocalNodesOptions, "count" | "prefix"> & {
@@ -52,6 +53,9 @@ export async function createNodeGroup(
   opts: NodeGroupOptions = {},
 ): Promise<NodeGroup & { destroy(): Promise<void> }> {
   const prefix = opts.prefix ?? uniquePrefix();
+  // The data dir the nodes are recorded in, fixed now: a test may point SEALER_HOME elsewhere
+  // before teardown, and deleting from another home would leak the bridge and the state dirs.
+  const home = sealerHome();
   const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), `sealer-nodes-${prefix}-`));
   const { pool: poolOpts, prefix: _p, ...create } = opts;
   const pools: SshPool[] = [];
@@ -76,12 +80,12 @@ export async function createNodeGroup(
     },
     destroy: async () => {
       await Promise.all(pools.map((p) => p.close().catch(() => undefined)));
-      await deleteLocalNodes(prefix);
+      await deleteLocalNodes(prefix, home);
       await fs.promises.rm(dir, { recursive: true, force: true });
     },
   };
   try {
-    group.list = await createLocalNodes({ ...create, count, prefix });
+    group.list = await createLocalNodes({ ...create, count, prefix }, home);
   } catch (err) {
     await group.destroy().catch(() => undefined);
     throw err;
