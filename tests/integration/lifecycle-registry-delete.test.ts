@@ -445,7 +445,12 @@ spec: { type: SHELL, action: pre-init-host, scope: slow, data: 'echo started > /
     const deadline = Date.now() + 120_000;
     for (;;) {
       const slow = (await sh(n3, "cat /var/log/h-slow 2>/dev/null")).trim() === "started";
-      const dist = (await sh(n1, "test -d /var/lib/sealer/ghalf/rootfs && echo y")).trim() === "y";
+      // Both reachable hosts hold the image's tools (so the delete has something to reset).
+      const dist = (
+        await Promise.all(
+          [n1, n2].map((n) => sh(n, "test -x /var/lib/sealer/ghalf/rootfs/bin/kubeadm && echo y")),
+        )
+      ).every((o) => o.trim() === "y");
       if (slow && dist) break;
       if (child.exitCode !== null)
         throw new Error(`apply ended early (${child.exitCode}):\n${fs.readFileSync(logFile, "utf8")}`);
