@@ -15,6 +15,7 @@ import {
   insecureHostsToml,
   listRegistryTree,
   registryAuthConfig,
+  tlsHostsToml,
 } from "../../provider/core/lifecycle/external-registry";
 import { OciLayout } from "../../provider/core/image/layout";
 import { writeRegistryImage } from "../../provider/core/registry/fs-storage";
@@ -190,6 +191,10 @@ describe("lifecycle: external registry helpers", () => {
     assert.deepEqual(JSON.parse(registryAuthConfig("10.0.0.9:5000", { username: "u", password: "p:w" })), {
       auths: { "10.0.0.9:5000": { auth: Buffer.from("u:p:w").toString("base64") } },
     });
+    assert.equal(
+      tlsHostsToml("harbor.example.com", "/etc/containerd/certs.d/harbor.example.com/ca.crt"),
+      'server = "https://harbor.example.com"\n\n[host."https://harbor.example.com"]\n  capabilities = ["pull", "resolve"]\n  ca = "/etc/containerd/certs.d/harbor.example.com/ca.crt"\n',
+    );
     assert.equal(
       insecureHostsToml("10.0.0.9:5000"),
       'server = "http://10.0.0.9:5000"\n\n[host."http://10.0.0.9:5000"]\n  capabilities = ["pull", "resolve"]\n  skip_verify = true\n',

@@ -22,7 +22,6 @@ import { RegistryClient, type ClientOptions } from "../registry/client";
 import { loadCredentials, loadSettings, type Credentials } from "../registry/credentials";
 import { pushImage } from "../registry/push";
 import { isIndexMediaType } from "../registry/remote";
-import { registryClientCmd } from "../runtime/registry";
 import type { ExecContext } from "../exec/context";
 
 const V2 = ["docker", "registry", "v2"];
@@ -238,6 +237,18 @@ export function registryAuthConfig(host: string, c: Credentials): string {
   return JSON.stringify({ auths: { [host]: { auth } } }, null, 2) + "\n";
 }
 
+/** containerd hosts.toml for a registry whose certificate is signed by `caFile`. */
+export function tlsHostsToml(host: string, caFile: string): string {
+  return [
+    `server = "https://${host}"`,
+    ``,
+    `[host."https://${host}"]`,
+    `  capabilities = ["pull", "resolve"]`,
+    `  ca = "${caFile}"`,
+    ``,
+  ].join("\n");
+}
+
 /** containerd hosts.toml for a registry reached over plain HTTP (`sealer login --insecure`). */
 export function insecureHostsToml(host: string): string {
   return [
@@ -264,19 +275,21 @@ export async function configureExternalRegistryClients(ctx: ExecContext, hosts: 
     reg.username && reg.password
       ? { username: reg.username, password: reg.password }
       : await loadCredentials(host);
-  const certsDirs = [
-    `/etc/containerd/certs.d/${reg.domain}:${reg.port}`,
-    `/etc/docker/certs.d/${reg.domain}:${reg.port}`,
-  ];
+  // Directory names as containerd and docker look them up: "domain" for 443, else "domain:port".
+  const dirs = [`/etc/containerd/certs.d/${host}`, `/etc/docker/certs.d/${host}`];
   await ctx.eachHost(hosts, async (ip) => {
-    if (settings.ca)
-      await ctx.sh(
+    if (settings.ca) {
+      await ctx.put(ip, "registry-client", `${dirs[0]}/ca.crt`, settings.ca, 0o644);
+      await ctx.put(ip, "registry-client", `${dirs[1]}/ca.crt`, settings.ca, 0o644);
+      await ctx.put(
         ip,
         "registry-client",
-        registryClientCmd({ domain: reg.domain, port: reg.port, caCert: settings.ca }),
+        `${dirs[0]}/hosts.toml`,
+        tlsHostsToml(host, `${dirs[0]}/ca.crt`),
+        0o644,
       );
-    else if (settings.insecure)
-      await ctx.put(ip, "registry-client", `${certsDirs[0]}/hosts.toml`, insecureHostsToml(host), 0o644);
+    } else if (settings.insecure)
+      await ctx.put(ip, "registry-client", `${dirs[0]}/hosts.toml`, insecureHostsToml(host), 0o644);
     if (creds)
       await ctx.put(ip, "registry-client", KUBELET_REGISTRY_CONFIG, registryAuthConfig(host, creds), 0o600);
   });
