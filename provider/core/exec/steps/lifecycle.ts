@@ -5,6 +5,7 @@ import { shellQuote } from "../../ssh";
 import type { ExecContext } from "../context";
 import { API_PORT, DEFAULT_VIP } from "../kubeadm-config";
 import { registryBehindVip } from "./kube";
+import { externalRegistryHost } from "../../lifecycle/external-registry";
 
 const restartKubelet =
   "if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemctl daemon-reload && systemctl restart kubelet; fi";
@@ -69,7 +70,7 @@ export async function runCleanHost(
   step: Extract<Step, { kind: "clean-host" }>,
 ): Promise<void> {
   const reg = ctx.registryAddress();
-  const hp = `${reg.domain}:${reg.port}`;
+  const hp = reg.external ? externalRegistryHost(reg.domain, reg.port) : `${reg.domain}:${reg.port}`;
   const cri = ctx.spec.containerRuntime?.type ?? ctx.image.containerRuntime ?? "containerd";
   const vip = ctx.env(ctx.master0).IPvsVIPv4 || DEFAULT_VIP;
   const cleanCmd = (ip: string) => {
