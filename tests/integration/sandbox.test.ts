@@ -4,6 +4,7 @@
  * kubectl lists the joined nodes) and journal every call as valid JSON.
  */
 import * as assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import * as path from "node:path";
 import { execInNode, type LocalNode } from "../../provider/core/infra/local";
 import { useNodes } from "../harness/nodes";
@@ -12,8 +13,17 @@ import { repoRoot } from "../harness/registry";
 describe("integration: sandbox base image stand-ins", function () {
   this.timeout(120_000);
   const nodes = useNodes(2);
-  const bin = path.join(repoRoot(), "examples/sandbox-base/bin");
+  // The stand-ins are copied into each node: the checkout may sit under /tmp, which is private
+  // to every node, so the repository path itself is not visible inside them.
+  const bin = "/opt/sealer-sandbox-test/bin";
   const sh = async (n: LocalNode, cmd: string) => execInNode(n, `export PATH=${bin}:$PATH; ${cmd}`);
+  before(async () => {
+    const tgz = execFileSync("tar", ["-czf", "-", "-C", path.join(repoRoot(), "examples/sandbox-base/bin"), "."]);
+    for (const n of nodes.list) {
+      const r = await execInNode(n, `mkdir -p ${bin} && echo ${tgz.toString("base64")} | base64 -d | tar -xzf - -C ${bin}`);
+      assert.equal(r.code, 0, r.stderr);
+    }
+  });
   let token = "";
   let hash = "";
 

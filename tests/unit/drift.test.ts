@@ -26,6 +26,8 @@ const layout: ClusterLayout = {
   masters: [M0],
   workers: [W1],
   registryHosts: [M0],
+  // HA local registry: the worker reaches it through the VIP.
+  registryTargets: { [M0]: M0, [W1]: "10.103.97.2" },
   registryDomain: "sea.hub",
   localRegistry: true,
   hostAliases: [{ ip: "10.9.9.9", names: ["db.local", "db"] }],
@@ -69,7 +71,7 @@ function healthy(ip: string): HostObservation {
     rootfs: true,
     blocks: {
       aliases: ["10.9.9.9 db.local db"],
-      registry: [`${M0} sea.hub`],
+      registry: [ip === M0 ? `${M0} sea.hub` : "10.103.97.2 sea.hub"],
       apiserver: [ip === M0 ? `${M0} apiserver.cluster.local` : "10.103.97.2 apiserver.cluster.local"],
     },
     ...(ip === M0 ? { registryHttp: "200", clusterfile: true } : { clusterfile: false }),
@@ -100,7 +102,7 @@ describe("drift: expectations from the applied state", () => {
       w.blocks.map((b) => [b.tag, b.lines, b.steps]),
       [
         ["aliases", ["10.9.9.9 db.local db"], [`host-aliases:${W1}`]],
-        ["registry", [`${M0} sea.hub`], [`registry-client:${W1}`]],
+        ["registry", ["10.103.97.2 sea.hub"], [`registry-client:${W1}`]],
         ["apiserver", ["10.103.97.2 apiserver.cluster.local"], [`worker-vip:${W1}`]],
       ],
     );

@@ -55,6 +55,8 @@ export interface ClusterLayout {
   workers: string[];
   /** Hosts running the local registry (empty for an external registry). */
   registryHosts: string[];
+  /** Per host, the address it maps the registry domain to (ExecContext.registryTargetFor). */
+  registryTargets: Record<string, string>;
   registryDomain: string;
   /** false for an external registry: no registry hosts block is written by us. */
   localRegistry: boolean;
@@ -111,7 +113,7 @@ export function expectations(applied: AppliedState, l: ClusterLayout): ExpectedH
         steps: [`host-aliases:${ip}`],
       });
     if (l.localRegistry && rec(`registry-client:${ip}`)) {
-      const to = l.registryHosts.includes(ip) ? ip : (l.registryHosts[0] ?? master0 ?? ip);
+      const to = l.registryTargets[ip] ?? ip;
       blocks.push({
         tag: "registry",
         lines: [`${to} ${l.registryDomain}`],

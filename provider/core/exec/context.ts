@@ -11,7 +11,7 @@ import type { OciLayout } from "../image/layout";
 import { log, registerSecret, type Logger } from "../log";
 import type { AppliedState, ImageFacts, Step } from "../plan/types";
 import { envPrefix, shellQuote, type ExecResult, type SshPool, type SshTarget } from "../ssh";
-import { kubeadmConfig, type KubeadmConfig } from "./kubeadm-config";
+import { DEFAULT_VIP, kubeadmConfig, type KubeadmConfig } from "./kubeadm-config";
 
 export interface ExecStats {
   sentBlobs: number;
@@ -147,6 +147,23 @@ export class ExecContext {
     const l = this.spec.registry.localRegistry;
     if (this.spec.registry.externalRegistry) return [];
     return l?.ha === false ? [this.master0] : [...this.masters];
+  }
+
+  /** Workers reach an HA local registry (one on every master) through the VIP, like the API server. */
+  registryBehindVip(): boolean {
+    return !this.spec.registry.externalRegistry && this.spec.registry.localRegistry?.ha !== false;
+  }
+
+  /**
+   * The address host `ip` maps the registry domain to in /etc/hosts: a registry host uses its
+   * own registry; a worker uses the VIP when the registry is HA, else the registry host.
+   * One rule for the registry-client step and for drift detection.
+   */
+  registryTargetFor(ip: string): string {
+    const regHosts = this.registryHosts();
+    if (regHosts.includes(ip)) return ip;
+    if (!this.isMaster(ip) && this.registryBehindVip()) return this.env(this.master0).IPvsVIPv4 || DEFAULT_VIP;
+    return regHosts[0] ?? this.master0;
   }
 
   roles(ip: string): string[] {

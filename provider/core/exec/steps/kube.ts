@@ -217,7 +217,7 @@ export async function runNodeLabels(
 
 /** Workers reach the local registry through the VIP when it runs on every master (HA). */
 export function registryBehindVip(ctx: ExecContext): boolean {
-  return !ctx.spec.registry.externalRegistry && ctx.spec.registry.localRegistry?.ha !== false;
+  return ctx.registryBehindVip();
 }
 
 /**

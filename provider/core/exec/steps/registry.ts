@@ -13,8 +13,6 @@ import {
   type RegistryPki,
 } from "../../runtime/registry";
 import type { ExecContext } from "../context";
-import { DEFAULT_VIP } from "../kubeadm-config";
-import { registryBehindVip } from "./kube";
 import { configureExternalRegistryClients, pushCachedImages } from "../../lifecycle/external-registry";
 
 /** The cluster CA: local copy, else master0's copy (another machine recovering), else new. */
@@ -87,19 +85,10 @@ export async function runRegistryClient(
 ): Promise<void> {
   const reg = ctx.registryAddress();
   if (reg.external) return configureExternalRegistryClients(ctx, step.hosts);
-  const regHosts = ctx.registryHosts();
   const caCert = reg.external ? undefined : (await pki(ctx, "registry-client")).caCert;
-  // The VIP the kubeadm config uses (worker-vip balances it over the masters' registries).
-  const vip = ctx.env(ctx.master0).IPvsVIPv4 || DEFAULT_VIP;
   await ctx.eachHost(step.hosts, async (ip) => {
     if (!reg.external) {
-      // Registry hosts use their own registry; workers the VIP when the registry runs on every
-      // master (HA), else the registry host.
-      const to = regHosts.includes(ip)
-        ? ip
-        : !ctx.isMaster(ip) && registryBehindVip(ctx)
-          ? vip
-          : (regHosts[0] ?? ctx.master0);
+      const to = ctx.registryTargetFor(ip);
       await ctx.sh(
         ip,
         "registry-client",
