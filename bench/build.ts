@@ -12,16 +12,9 @@ import { execFileSync, spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { packageRoot } from "../provider/core/package-info";
 
-function repoRoot(): string {
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, "package.json"))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error("package.json not found above " + __dirname);
-    dir = up;
-  }
-  return dir;
-}
+const repoRoot = (): string => packageRoot(__dirname);
 
 const root = repoRoot();
 const work = path.join(root, "bench", ".work", "build");

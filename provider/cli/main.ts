@@ -1,7 +1,6 @@
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { Command } from "commander";
 import { UserError } from "../core/errors";
+import { packageVersion } from "../core/package-info";
 import * as images from "./commands/images";
 import * as registry from "./commands/registry";
 import * as plan from "./commands/plan";
@@ -13,18 +12,6 @@ import * as archive from "./commands/archive";
 import * as pulumiCmd from "./commands/pulumi";
 import * as check from "./commands/check";
 
-/** package.json found by walking up, so this works from provider/ (tsx) and from dist/provider/. */
-function packageVersion(): string {
-  let dir = __dirname;
-  for (;;) {
-    const file = path.join(dir, "package.json");
-    if (fs.existsSync(file)) return (JSON.parse(fs.readFileSync(file, "utf8")) as { version: string }).version;
-    const up = path.dirname(dir);
-    if (up === dir) return "0.0.0";
-    dir = up;
-  }
-}
-
 /** Builds the `sealer` program. Each command group lives in its own file under commands/. */
 export function buildProgram(): Command {
   const program = new Command("sealer")
@@ -32,7 +19,8 @@ export function buildProgram(): Command {
     .version(packageVersion())
     .showHelpAfterError()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  for (const group of [images, archive, registry, plan, cluster, lifecycle, check, nodes, infra, pulumiCmd]) group.register(program);
+  for (const group of [images, archive, registry, plan, cluster, lifecycle, check, nodes, infra, pulumiCmd])
+    group.register(program);
   return program;
 }
 

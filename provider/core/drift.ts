@@ -63,7 +63,9 @@ export function layoutOf(ctx: ExecContext): ClusterLayout {
     masters: ctx.masters,
     workers: ctx.workers,
     registryHosts: ctx.registryHosts(),
-    registryTargets: Object.fromEntries([...ctx.masters, ...ctx.workers].map((ip) => [ip, ctx.registryTargetFor(ip)])),
+    registryTargets: Object.fromEntries(
+      [...ctx.masters, ...ctx.workers].map((ip) => [ip, ctx.registryTargetFor(ip)]),
+    ),
     registryDomain: reg.domain,
     localRegistry: !reg.external,
     hostAliases: ctx.spec.hostAliases.map((a) => ({ ip: a.ip, names: a.hostnames })),

@@ -34,13 +34,28 @@ export function throwIfProblems(title: string, problems: string[]): void {
 /** Adds context once: "joining worker 10.0.0.5: <cause message>". Keeps the error class. */
 export function wrap(context: string, err: unknown): Error {
   const msg = err instanceof Error ? err.message : String(err);
-  if (err instanceof UserError) return new UserError(`${context}: ${msg}`, { problems: err.problems, cause: err, exitCode: err.exitCode });
+  if (err instanceof UserError)
+    return new UserError(`${context}: ${msg}`, {
+      problems: err.problems,
+      cause: err,
+      exitCode: err.exitCode,
+    });
   if (err instanceof TransientError) return new TransientError(`${context}: ${msg}`, { cause: err });
   return new Error(`${context}: ${msg}`, { cause: err });
 }
 
 /** Node's transient network error codes. */
-const TRANSIENT_CODES = new Set(["ECONNRESET", "ECONNREFUSED", "ETIMEDOUT", "EPIPE", "EAI_AGAIN", "ENETUNREACH", "EHOSTUNREACH", "ECONNABORTED", "UND_ERR_SOCKET"]);
+const TRANSIENT_CODES = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EAI_AGAIN",
+  "ENETUNREACH",
+  "EHOSTUNREACH",
+  "ECONNABORTED",
+  "UND_ERR_SOCKET",
+]);
 
 export function isTransient(err: unknown): boolean {
   if (err instanceof TransientError) return true;

@@ -73,7 +73,11 @@ function sortKeys(value: unknown): unknown {
  * A simple cross-process lock: exclusive create of `<file>`; stale locks (dead pid on this
  * machine) are taken over. Returns a release function.
  */
-export async function acquireLock(file: string, what: string, timeoutMs = 60_000): Promise<() => Promise<void>> {
+export async function acquireLock(
+  file: string,
+  what: string,
+  timeoutMs = 60_000,
+): Promise<() => Promise<void>> {
   await fs.promises.mkdir(path.dirname(file), { recursive: true });
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -91,7 +95,10 @@ export async function acquireLock(file: string, what: string, timeoutMs = 60_000
         await fs.promises.rm(file, { force: true });
         continue;
       }
-      if (Date.now() > deadline) throw new Error(`${what} is locked by process ${pid} (${file}); wait for it or remove the file if that process is gone`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `${what} is locked by process ${pid} (${file}); wait for it or remove the file if that process is gone`,
+        );
       await new Promise((r) => setTimeout(r, 100));
     }
   }

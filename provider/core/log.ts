@@ -72,7 +72,9 @@ export function progress(label: string, total?: number): { update(done: number):
       if (now - last < 100) return;
       last = now;
       const pct = total ? ` ${Math.floor((done / total) * 100)}%` : "";
-      process.stderr.write(`\r${label}${pct} ${formatBytes(done)}${total ? "/" + formatBytes(total) : ""}   `);
+      process.stderr.write(
+        `\r${label}${pct} ${formatBytes(done)}${total ? "/" + formatBytes(total) : ""}   `,
+      );
     },
     end() {
       if (tty) process.stderr.write(`\r${" ".repeat(label.length + 40)}\r`);

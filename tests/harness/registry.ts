@@ -14,16 +14,9 @@ import * as path from "node:path";
 import * as zlib from "node:zlib";
 import { OciLayout } from "../../provider/core/image/layout";
 import { Descriptor, MediaTypes, Platform } from "../../provider/core/image/types";
+import { packageRoot } from "../../provider/core/package-info";
 
-export function repoRoot(): string {
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, "package.json"))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error("package.json not found above " + __dirname);
-    dir = up;
-  }
-  return dir;
-}
+export const repoRoot = (): string => packageRoot(__dirname);
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

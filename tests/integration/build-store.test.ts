@@ -15,12 +15,9 @@ import { buildImage } from "../../provider/core/image/builder";
 import { OciLayout } from "../../provider/core/image/layout";
 import { materializeLayers } from "../../provider/core/image/materialize";
 import * as imagesCli from "../../provider/cli/commands/images";
+import { packageRoot } from "../../provider/core/package-info";
 
-function repoRoot(): string {
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, "package.json"))) dir = path.dirname(dir);
-  return dir;
-}
+const repoRoot = (): string => packageRoot(__dirname);
 const FIXTURE = path.join(repoRoot(), "tests", "fixtures", "build", "basic");
 
 /** path -> "d 755" | "f 644 <sha256>" | "l -> target", for every entry under dir. */

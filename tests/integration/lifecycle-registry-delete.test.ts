@@ -41,12 +41,9 @@ import { pushImage } from "../../provider/core/registry/push";
 import { register } from "../../provider/cli/commands/lifecycle";
 import { useNodes } from "../harness/nodes";
 import { makeTestImage, startRegistry, type TestRegistry } from "../harness/registry";
+import { packageRoot } from "../../provider/core/package-info";
 
-function repoRoot(): string {
-  let d = __dirname;
-  while (!fs.existsSync(path.join(d, "package.json"))) d = path.dirname(d);
-  return d;
-}
+const repoRoot = (): string => packageRoot(__dirname);
 
 interface JournalEntry {
   ts: number;

@@ -24,12 +24,9 @@ import { rollbackCluster, upgradeCluster } from "../../provider/core/lifecycle/u
 import { sha256Hex } from "../../provider/core/fsutil";
 import { register } from "../../provider/cli/commands/lifecycle";
 import { useNodes } from "../harness/nodes";
+import { packageRoot } from "../../provider/core/package-info";
 
-function repoRoot(): string {
-  let d = __dirname;
-  while (!fs.existsSync(path.join(d, "package.json"))) d = path.dirname(d);
-  return d;
-}
+const repoRoot = (): string => packageRoot(__dirname);
 
 interface JournalEntry {
   ts: number;

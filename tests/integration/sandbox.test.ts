@@ -18,9 +18,18 @@ describe("integration: sandbox base image stand-ins", function () {
   const bin = "/opt/sealer-sandbox-test/bin";
   const sh = async (n: LocalNode, cmd: string) => execInNode(n, `export PATH=${bin}:$PATH; ${cmd}`);
   before(async () => {
-    const tgz = execFileSync("tar", ["-czf", "-", "-C", path.join(repoRoot(), "examples/sandbox-base/bin"), "."]);
+    const tgz = execFileSync("tar", [
+      "-czf",
+      "-",
+      "-C",
+      path.join(repoRoot(), "examples/sandbox-base/bin"),
+      ".",
+    ]);
     for (const n of nodes.list) {
-      const r = await execInNode(n, `mkdir -p ${bin} && echo ${tgz.toString("base64")} | base64 -d | tar -xzf - -C ${bin}`);
+      const r = await execInNode(
+        n,
+        `mkdir -p ${bin} && echo ${tgz.toString("base64")} | base64 -d | tar -xzf - -C ${bin}`,
+      );
       assert.equal(r.code, 0, r.stderr);
     }
   });

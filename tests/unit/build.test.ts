@@ -15,12 +15,9 @@ import { inspectImage, resolveManifest } from "../../provider/core/image/store";
 import { imageFacts } from "../../provider/core/image/facts";
 import { Index, MediaTypes } from "../../provider/core/image/types";
 import { forEachLayerEntry } from "../../provider/core/image/materialize";
+import { packageRoot } from "../../provider/core/package-info";
 
-function repoRoot(): string {
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, "package.json"))) dir = path.dirname(dir);
-  return dir;
-}
+const repoRoot = (): string => packageRoot(__dirname);
 const FIXTURE = path.join(repoRoot(), "tests", "fixtures", "build", "basic");
 
 let tmp: string;

@@ -15,15 +15,9 @@ import {
   type ClusterSpec,
 } from "../../provider/core/clusterfile";
 import { UserError } from "../../provider/core/errors";
+import { packageRoot } from "../../provider/core/package-info";
 
-function repoRoot(): string {
-  let d = __dirname;
-  while (!fs.existsSync(path.join(d, "package.json"))) {
-    if (path.dirname(d) === d) throw new Error(`no package.json above ${__dirname}`);
-    d = path.dirname(d);
-  }
-  return d;
-}
+const repoRoot = (): string => packageRoot(__dirname);
 const fixture = (name: string) =>
   fs.readFileSync(path.join(repoRoot(), "tests/fixtures/clusterfile", name), "utf8");
 

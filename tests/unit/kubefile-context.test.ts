@@ -4,16 +4,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { UserError } from "../../provider/core/errors";
 import { checkContext, matchContextPaths, parseKubefile } from "../../provider/core/kubefile";
+import { packageRoot } from "../../provider/core/package-info";
 
-function repoRoot(): string {
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, "package.json"))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error("package.json not found above " + __dirname);
-    dir = up;
-  }
-  return dir;
-}
+const repoRoot = (): string => packageRoot(__dirname);
 
 async function problemsOf(p: Promise<unknown>): Promise<string[]> {
   try {

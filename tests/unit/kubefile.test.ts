@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../../provider/core/errors";
 import { Instruction, Kubefile, checkAppNames, parseKubefile } from "../../provider/core/kubefile";
+import { packageRoot } from "../../provider/core/package-info";
 
 const F = "Kubefile";
 const at = (line: number) => ({ file: F, line });
@@ -613,16 +614,7 @@ describe("Kubefile parser: errors (exact messages, all at once)", () => {
   });
 });
 
-/** The repository root, found from here both in the source tree and in dist/. */
-function repoRoot(): string {
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, "package.json"))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error("package.json not found above " + __dirname);
-    dir = up;
-  }
-  return dir;
-}
+const repoRoot = (): string => packageRoot(__dirname);
 
 describe("Kubefile fixtures (realistic images)", () => {
   const dir = (name: string) => path.join(repoRoot(), "tests", "fixtures", "kubefile", name);

@@ -22,15 +22,9 @@ import {
   saveState,
   statePath,
 } from "../../provider/core/state";
+import { packageRoot } from "../../provider/core/package-info";
 
-function repoRoot(): string {
-  let d = __dirname;
-  while (!fs.existsSync(path.join(d, "package.json"))) {
-    if (path.dirname(d) === d) throw new Error(`no package.json above ${__dirname}`);
-    d = path.dirname(d);
-  }
-  return d;
-}
+const repoRoot = (): string => packageRoot(__dirname);
 
 async function run(args: string[]): Promise<string> {
   const chunks: string[] = [];

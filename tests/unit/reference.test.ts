@@ -12,7 +12,8 @@ describe("image reference", () => {
     [`app@sha256:${"a".repeat(64)}`, `docker.io/library/app@sha256:${"a".repeat(64)}`],
     [`r.io:443/app:1@sha256:${"b".repeat(64)}`, `r.io:443/app:1@sha256:${"b".repeat(64)}`],
   ];
-  for (const [input, want] of cases) it(`normalises ${input}`, () => assert.equal(normalizeReference(input), want));
+  for (const [input, want] of cases)
+    it(`normalises ${input}`, () => assert.equal(normalizeReference(input), want));
 
   it("shows familiar names", () => {
     assert.equal(familiarReference(parseReference("nginx")), "nginx:latest");
@@ -26,5 +27,6 @@ describe("image reference", () => {
     ["app:bad tag", /tag "bad tag"/],
     ["app@sha256:123", /not a sha256 digest/],
   ];
-  for (const [input, re] of bad) it(`rejects "${input}"`, () => assert.throws(() => parseReference(input), re));
+  for (const [input, re] of bad)
+    it(`rejects "${input}"`, () => assert.throws(() => parseReference(input), re));
 });

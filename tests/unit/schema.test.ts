@@ -14,12 +14,9 @@ import { buildSchema, schemaText } from "../../provider/resources/schema";
 import { clusterV2SpecSchema, sshSchema } from "../../provider/core/clusterfile/schema";
 import type { Cluster, ClusterArgs, ClusterImage, ClusterImageArgs, Infra, InfraArgs } from "../../sdk";
 import type { AlicloudInfra, LocalInfra, NodeGroup, RegistryAuth, Ssh } from "../../sdk";
+import { packageRoot } from "../../provider/core/package-info";
 
-function repoRoot(): string {
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, "package.json"))) dir = path.dirname(dir);
-  return dir;
-}
+const repoRoot = (): string => packageRoot(__dirname);
 
 type RequiredKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? never : K }[keyof T];
 type Keys<T> = Record<keyof T, true>;

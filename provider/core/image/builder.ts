@@ -29,6 +29,7 @@ import type { LayerFacts } from "../plan/types";
 import { cacheContainerImages } from "../registry/image-cache";
 import { BuildCache, cacheKey, CachedLayer, entriesDigest } from "./build-cache";
 import { OciLayout } from "./layout";
+import { packageVersion } from "../package-info";
 import {
   collectCopyEntries,
   LayerEntry,
@@ -116,17 +117,6 @@ export interface BuildResult {
   cachedLayers: number;
   extension: ImageExtension;
   containerImages: ContainerImage[];
-}
-
-function packageVersion(): string {
-  let dir = __dirname;
-  for (let i = 0; i < 6; i++) {
-    const p = path.join(dir, "package.json");
-    if (fs.existsSync(p))
-      return (JSON.parse(fs.readFileSync(p, "utf8")) as { version?: string }).version ?? "0.0.0";
-    dir = path.dirname(dir);
-  }
-  return "0.0.0";
 }
 
 function archOf(platform: Platform): string {

@@ -39,7 +39,8 @@ export class OciLayout {
     const marker = path.join(this.root, "oci-layout");
     if (!fs.existsSync(marker)) await writeJsonAtomic(marker, { imageLayoutVersion: "1.0.0" });
     const idx = path.join(this.root, "index.json");
-    if (!fs.existsSync(idx)) await writeJsonAtomic(idx, { schemaVersion: 2, mediaType: MediaTypes.index, manifests: [] });
+    if (!fs.existsSync(idx))
+      await writeJsonAtomic(idx, { schemaVersion: 2, mediaType: MediaTypes.index, manifests: [] });
   }
 
   tmpDir(): string {
@@ -64,7 +65,9 @@ export class OciLayout {
       return await fs.promises.readFile(this.blobPath(digest));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT")
-        throw new UserError(`blob ${digest} is missing from the store at ${this.root}; pull or rebuild the image`);
+        throw new UserError(
+          `blob ${digest} is missing from the store at ${this.root}; pull or rebuild the image`,
+        );
       throw err;
     }
   }
@@ -74,7 +77,11 @@ export class OciLayout {
   }
 
   /** Stores bytes; returns the descriptor. */
-  async putBlob(data: Uint8Array | string, mediaType: string, annotations?: Record<string, string>): Promise<Descriptor> {
+  async putBlob(
+    data: Uint8Array | string,
+    mediaType: string,
+    annotations?: Record<string, string>,
+  ): Promise<Descriptor> {
     const buf = typeof data === "string" ? Buffer.from(data) : Buffer.from(data);
     const digest = digestOf(buf);
     if (!(await this.hasBlob(digest))) await writeFileAtomic(this.blobPath(digest), buf, 0o644);
@@ -108,10 +115,16 @@ export class OciLayout {
       },
     });
     try {
-      await pipeline(source instanceof Readable ? source : Readable.from(source), meter, fs.createWriteStream(tmp, { mode: 0o644 }));
+      await pipeline(
+        source instanceof Readable ? source : Readable.from(source),
+        meter,
+        fs.createWriteStream(tmp, { mode: 0o644 }),
+      );
       const digest = "sha256:" + hash.digest("hex");
       if (expected && (expected.digest !== digest || (expected.size !== undefined && expected.size !== size)))
-        throw new Error(`content verification failed: expected ${expected.digest} (${expected.size ?? "?"} bytes), got ${digest} (${size} bytes); nothing was stored`);
+        throw new Error(
+          `content verification failed: expected ${expected.digest} (${expected.size ?? "?"} bytes), got ${digest} (${size} bytes); nothing was stored`,
+        );
       await fs.promises.mkdir(path.dirname(this.blobPath(digest)), { recursive: true });
       await fs.promises.rename(tmp, this.blobPath(digest));
       return { digest, size };
@@ -183,8 +196,18 @@ export class OciLayout {
       ...idx,
       manifests: [
         ...idx.manifests.filter((d) => d.annotations?.[Annotations.refName] !== ref),
-        { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size, ...(descriptor.platform ? { platform: descriptor.platform } : {}), annotations: { ...(descriptor.annotations ?? {}), [Annotations.refName]: ref } },
-      ].sort((a, b) => (a.annotations?.[Annotations.refName] ?? "").localeCompare(b.annotations?.[Annotations.refName] ?? "")),
+        {
+          mediaType: descriptor.mediaType,
+          digest: descriptor.digest,
+          size: descriptor.size,
+          ...(descriptor.platform ? { platform: descriptor.platform } : {}),
+          annotations: { ...(descriptor.annotations ?? {}), [Annotations.refName]: ref },
+        },
+      ].sort((a, b) =>
+        (a.annotations?.[Annotations.refName] ?? "").localeCompare(
+          b.annotations?.[Annotations.refName] ?? "",
+        ),
+      ),
     }));
   }
 
