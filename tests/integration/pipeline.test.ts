@@ -8,7 +8,7 @@ import * as assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { applyCluster } from "../../provider/core/apply";
+import { applyCluster, deleteCluster } from "../../provider/core/apply";
 import { loadClusterfile, type ClusterSpec } from "../../provider/core/clusterfile";
 import { buildImage } from "../../provider/core/image/builder";
 import { OciLayout } from "../../provider/core/image/layout";
@@ -126,6 +126,23 @@ spec:
     assert.equal((await curl("")).stdout, "401");
     assert.equal((await curl("-u admin:wrong")).stdout, "401");
     assert.equal((await curl("-u admin:s3cret-pass")).stdout, "200");
+    // Every node holds the pull credentials for kubelet (0600, root), and a node reaches the
+    // registry's catalog with nothing but its own files: the CA from certs.d, the auth from config.json.
+    const wantAuth = Buffer.from("admin:s3cret-pass").toString("base64");
+    for (const n of [m, w]) {
+      const f = await execInNode(
+        n,
+        "stat -c '%a %U' /var/lib/kubelet/config.json && cat /var/lib/kubelet/config.json",
+      );
+      const [st, ...json] = f.stdout.split("\n");
+      assert.equal(st, "600 root", `${n.ip}: config.json mode/owner`);
+      assert.deepEqual(JSON.parse(json.join("\n")), { auths: { "reg.pipe.local:5443": { auth: wantAuth } } });
+      const cat = await execInNode(
+        n,
+        `curl -s -w ' %{http_code}' -H "Authorization: Basic $(sed -n 's/.*"auth": *"\\([^"]*\\)".*/\\1/p' /var/lib/kubelet/config.json)" --cacert /etc/containerd/certs.d/reg.pipe.local:5443/ca.crt https://reg.pipe.local:5443/v2/_catalog`,
+      );
+      assert.match(cat.stdout, /^\{"repositories":\[.*\]\}\n? 200$/, `${n.ip}: ${cat.stdout}`);
+    }
     assert.match(
       (await execInNode(w, "cat /etc/hosts")).stdout,
       new RegExp(
@@ -205,5 +222,15 @@ spec:
     );
     assert.match(out.steps[0]!.reason, /labels/);
     assert.deepEqual((await cli()).steps, []);
+  });
+
+  it("delete removes the registry pull credentials from every node", async () => {
+    const [m, w] = nodes.list as [LocalNode, LocalNode];
+    const exists = async (n: LocalNode) =>
+      (await execInNode(n, "test -e /var/lib/kubelet/config.json && echo there || echo gone")).stdout.trim();
+    for (const n of [m, w]) assert.equal(await exists(n), "there", `${n.ip} before delete`);
+    const r = await deleteCluster({ spec: spec(), store, stateDir, knownHostsFile: nodes.knownHostsFile });
+    assert.deepEqual(r.skipped, []);
+    for (const n of [m, w]) assert.equal(await exists(n), "gone", n.ip);
   });
 });

@@ -290,7 +290,22 @@ export async function configureExternalRegistryClients(ctx: ExecContext, hosts: 
       );
     } else if (settings.insecure)
       await ctx.put(ip, "registry-client", `${dirs[0]}/hosts.toml`, insecureHostsToml(host), 0o644);
-    if (creds)
-      await ctx.put(ip, "registry-client", KUBELET_REGISTRY_CONFIG, registryAuthConfig(host, creds), 0o600);
+    if (creds) await putRegistryCredentials(ctx, ip, host, creds);
   });
+}
+
+/**
+ * Gives one node the pull credentials for `host` ("domain:port" as image names spell it): kubelet's
+ * node-wide config.json (0600), which kubelet hands to the CRI for every pull. Used for an
+ * external registry and for the cluster's own registry started with htpasswd. The content goes
+ * over the SSH upload (never a command line) and the encoded auth is registered as a secret.
+ */
+export async function putRegistryCredentials(
+  ctx: ExecContext,
+  ip: string,
+  host: string,
+  creds: Credentials,
+): Promise<void> {
+  registerSecret(creds.password);
+  await ctx.put(ip, "registry-client", KUBELET_REGISTRY_CONFIG, registryAuthConfig(host, creds), 0o600);
 }

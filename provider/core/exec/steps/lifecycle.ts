@@ -5,7 +5,7 @@ import { shellQuote } from "../../ssh";
 import type { ExecContext } from "../context";
 import { API_PORT, DEFAULT_VIP } from "../kubeadm-config";
 import { registryBehindVip } from "./kube";
-import { externalRegistryHost } from "../../lifecycle/external-registry";
+import { KUBELET_REGISTRY_CONFIG, externalRegistryHost } from "../../lifecycle/external-registry";
 
 const restartKubelet =
   "if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemctl daemon-reload && systemctl restart kubelet; fi";
@@ -91,8 +91,9 @@ export async function runCleanHost(
         : []),
       `ip link del sealer-vip 2>/dev/null || true`,
       `rm -rf ${shellQuote(`/etc/containerd/certs.d/${hp}`)} ${shellQuote(`/etc/docker/certs.d/${hp}`)} /etc/kubernetes/manifests/kube-lvscare.yaml`,
-      // The external registry's credentials (registry-client wrote them for kubelet).
-      ...(reg.external ? ["rm -f /var/lib/kubelet/config.json"] : []),
+      // The registry's pull credentials (registry-client wrote them for kubelet: an external
+      // registry, or the cluster's own registry with htpasswd).
+      ...(reg.external || (reg.username && reg.password) ? [`rm -f ${KUBELET_REGISTRY_CONFIG}`] : []),
       removeClusterHostsBlocksCmd(ctx.cluster),
       `cd / && rm -rf ${shellQuote(ctx.clusterDir)}`,
     ].join("; ");

@@ -13,7 +13,11 @@ import {
   type RegistryPki,
 } from "../../runtime/registry";
 import type { ExecContext } from "../context";
-import { configureExternalRegistryClients, pushCachedImages } from "../../lifecycle/external-registry";
+import {
+  configureExternalRegistryClients,
+  pushCachedImages,
+  putRegistryCredentials,
+} from "../../lifecycle/external-registry";
 
 /** The cluster CA: local copy, else master0's copy (another machine recovering), else new. */
 async function pki(ctx: ExecContext, step: string): Promise<RegistryPki> {
@@ -86,6 +90,7 @@ export async function runRegistryClient(
   const reg = ctx.registryAddress();
   if (reg.external) return configureExternalRegistryClients(ctx, step.hosts);
   const caCert = reg.external ? undefined : (await pki(ctx, "registry-client")).caCert;
+  const creds = reg.username && reg.password ? { username: reg.username, password: reg.password } : undefined;
   await ctx.eachHost(step.hosts, async (ip) => {
     if (!reg.external) {
       const to = ctx.registryTargetFor(ip);
@@ -97,5 +102,7 @@ export async function runRegistryClient(
     }
     if (caCert)
       await ctx.sh(ip, "registry-client", registryClientCmd({ domain: reg.domain, port: reg.port, caCert }));
+    // The registry runs with htpasswd: pulls need the credentials (image names say domain:port).
+    if (creds) await putRegistryCredentials(ctx, ip, `${reg.domain}:${reg.port}`, creds);
   });
 }
