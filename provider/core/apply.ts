@@ -13,6 +13,7 @@ import { UserError, wrap } from "./errors";
 import { ExecContext, type ExecStats } from "./exec/context";
 import { ApplyError, executeSteps } from "./exec/executor";
 import { acquireApplyLock } from "./exec/lock";
+import { hostsWithoutPlatform, probeHostPlatforms } from "./exec/host-platform";
 import { runStep } from "./exec/steps";
 import { templateEnvKeysOf } from "./exec/template-keys";
 import { readJsonIfExists, writeFileAtomic, writeJsonAtomic } from "./fsutil";
@@ -107,10 +108,50 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
   const stateDir = o.stateDir ?? clusterStateDir(spec.name);
   const applied = o.applied ?? (await loadAppliedState(stateDir)) ?? emptyApplied(spec.name);
   for (const v of Object.values(applied.secrets ?? {})) registerSecret(v);
-  const desired: Desired = { cluster: spec, image };
-  const plan = planSteps(desired, applied);
   const stats: ExecStats = { sentBlobs: 0, sentBytes: 0, rendered: {} };
-  if (plan.replace) throw new UserError(`cluster ${spec.name}: ${plan.replace}`);
+  // Each host gets the layers of its own platform (K4). Hosts without a recorded platform are
+  // probed (`uname -m`, read-only) before planning; a dry run never contacts a host and plans
+  // such hosts with the image's default platform (the reason says so), like sealer plan and the
+  // Pulumi preview do.
+  const unprobed = hostsWithoutPlatform(
+    spec.hosts.flatMap((h) => h.ips),
+    applied,
+  );
+  let pool: SshPool | undefined;
+  const newContext = (p: SshPool) =>
+    new ExecContext({
+      spec,
+      image,
+      layout,
+      pool: p,
+      state: applied,
+      stateDir,
+      ...(o.concurrency ? { concurrency: o.concurrency } : {}),
+      ...(o.commandTimeoutMs ? { commandTimeoutMs: o.commandTimeoutMs } : {}),
+      ...(o.relay ? { relay: relayOption(spec, o.relay) } : {}),
+    });
+  let hostPlatforms: Record<string, string> = {};
+  if (!o.dryRun && unprobed.length > 0) {
+    pool = new SshPool({ knownHostsFile: o.knownHostsFile ?? dataPaths.knownHosts(), ...(o.ssh ?? {}) });
+    try {
+      hostPlatforms = await probeHostPlatforms(newContext(pool), unprobed);
+    } catch (err) {
+      await pool.close();
+      throw err;
+    }
+  }
+  const desired: Desired = { cluster: spec, image, hostPlatforms };
+  let plan: Plan;
+  try {
+    plan = planSteps(desired, applied);
+  } catch (err) {
+    await pool?.close();
+    throw err;
+  }
+  if (plan.replace) {
+    await pool?.close();
+    throw new UserError(`cluster ${spec.name}: ${plan.replace}`);
+  }
   for (const w of plan.warnings) log.warn(w);
   // The save-clusterfile step records it at the end; record it before any step too, so a run
   // that dies halfway is still found by name (sealer delete -a --cluster-name) with every host.
@@ -125,22 +166,13 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
     );
   }
   if (o.dryRun || plan.steps.length === 0) {
+    await pool?.close();
     if (plan.steps.length === 0) log.info(`cluster ${spec.name}: nothing to do (0 steps)`);
     return { plan, ran: [], state: applied, stats, image };
   }
 
-  const pool = new SshPool({ knownHostsFile: o.knownHostsFile ?? dataPaths.knownHosts(), ...(o.ssh ?? {}) });
-  const ctx = new ExecContext({
-    spec,
-    image,
-    layout,
-    pool,
-    state: applied,
-    stateDir,
-    ...(o.concurrency ? { concurrency: o.concurrency } : {}),
-    ...(o.commandTimeoutMs ? { commandTimeoutMs: o.commandTimeoutMs } : {}),
-    ...(o.relay ? { relay: relayOption(spec, o.relay) } : {}),
-  });
+  pool ??= new SshPool({ knownHostsFile: o.knownHostsFile ?? dataPaths.knownHosts(), ...(o.ssh ?? {}) });
+  const ctx = newContext(pool);
   let release: (() => Promise<void>) | undefined;
   try {
     release = await acquireApplyLock(pool, ctx.target(ctx.master0), ctx.clusterDir, spec.name);
@@ -179,7 +211,7 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
       await release().catch((err: unknown) =>
         log.forHost(ctx.master0).warn(`could not release the apply lock: ${(err as Error).message}`),
       );
-    await pool.close();
+    await ctx.pool.close();
   }
 }
 

@@ -4,6 +4,7 @@ import { clusterFromFlags, loadClusterfile, type ClusterSpec } from "../../core/
 import { UserError, wrap } from "../../core/errors";
 import { templateEnvKeysOf } from "../../core/exec/template-keys";
 import { imageFacts } from "../../core/image/facts";
+import { formatPlatform, parsePlatform } from "../../core/image/store";
 import { OciLayout } from "../../core/image/layout";
 import { log } from "../../core/log";
 import { dataPaths } from "../../core/paths";
@@ -44,7 +45,10 @@ export function register(program: Command): void {
     .option("--port <port>", "ssh port")
     .option("-e, --env <k=v>", "cluster env (repeatable)", collect, [])
     .option("--cluster-name <name>", "cluster name (flag form)")
-    .option("--platform <os/arch>", "image platform to plan with (default: this machine's)")
+    .option(
+      "--platform <os/arch>",
+      "platform to assume for hosts whose platform is not recorded yet (default: the image's default; apply probes them with uname -m)",
+    )
     .option("--json", "print the plan as JSON")
     .action(async (image: string | undefined, opts: PlanOpts) => {
       const spec = readSpec(image, opts);
@@ -92,7 +96,8 @@ export async function planCluster(
   const layout = new OciLayout(dataPaths.store(opts.home));
   let facts;
   try {
-    facts = await imageFacts(layout, spec.image, opts.platform);
+    // Without a platform: the facts apply uses (every platform's layers; each host gets its own).
+    facts = await imageFacts(layout, spec.image);
     // The same facts apply uses (provider/core/apply.ts), so the plan shown is the plan run.
     facts.templateEnvKeys ??= await templateEnvKeysOf(layout, facts);
   } catch (err) {
@@ -103,7 +108,15 @@ export async function planCluster(
     );
   }
   const applied = await loadStateOrEmpty(spec.name, opts.home);
-  return plan({ cluster: spec, image: facts }, applied);
+  // Planning never contacts a host: recorded platforms are used, unknown hosts get --platform
+  // (or the image's default, and the distribute reason says the platform was not probed).
+  const hostPlatforms: Record<string, string> = {};
+  if (opts.platform) {
+    const want = formatPlatform(parsePlatform(opts.platform));
+    for (const ip of spec.hosts.flatMap((h) => h.ips))
+      if (!applied.hosts[ip]?.platform) hostPlatforms[ip] = want;
+  }
+  return plan({ cluster: spec, image: facts, hostPlatforms }, applied);
 }
 
 export function planJson(p: Plan): unknown {

@@ -1,11 +1,11 @@
 /**
  * ImageFacts for the planner: everything it needs about an image, read from the local store.
  */
-import type { ImageFacts } from "../plan/types";
+import type { ImageFacts, LayerFacts } from "../plan/types";
 import type { OciLayout } from "./layout";
 import { listLayerPaths } from "./materialize";
 import { readExtension, resolveManifest } from "./store";
-import { Annotations, SealerLabels } from "./types";
+import { Annotations, SealerLabels, type Descriptor } from "./types";
 
 function envList(env: string[] | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -26,11 +26,19 @@ export async function imageFacts(layout: OciLayout, ref: string, platform?: stri
   const r = await resolveManifest(layout, ref, platform);
   const ext = readExtension(r.manifest);
   const labels = r.config.config?.Labels ?? {};
-  const layers = [];
-  for (const l of r.manifest.layers) {
-    const ann = l.annotations?.[Annotations.layerPaths];
-    const paths = ann ? (JSON.parse(ann) as string[]) : await listLayerPaths(layout, l.digest);
-    layers.push({ digest: l.digest, size: l.size, paths });
+  const layers = await layerFacts(layout, r.manifest.layers);
+  // Every platform's layers, so each host of a mixed-architecture cluster gets its own (K4).
+  let variants: ImageFacts["variants"];
+  if (r.indexDigest && r.platforms.length > 1) {
+    variants = {};
+    for (const p of r.platforms) {
+      if (p === r.platform) {
+        variants[p] = { manifestDigest: r.manifestDigest, layers };
+        continue;
+      }
+      const o = await resolveManifest(layout, ref, p);
+      variants[p] = { manifestDigest: o.manifestDigest, layers: await layerFacts(layout, o.manifest.layers) };
+    }
   }
   const cri = labels[SealerLabels.containerRuntimeType];
   const kubeVersion = labels[SealerLabels.clusterRuntimeVersion];
@@ -56,5 +64,61 @@ export async function imageFacts(layout: OciLayout, ref: string, platform?: stri
     launch,
     env: { ...envList(r.config.config?.Env), ...(ext?.env ?? {}) },
     platforms: r.platforms,
+    platform: r.platform,
+    ...(variants ? { variants } : {}),
   };
+}
+
+async function layerFacts(layout: OciLayout, descs: Descriptor[]): Promise<LayerFacts[]> {
+  const layers: LayerFacts[] = [];
+  for (const l of descs) {
+    const ann = l.annotations?.[Annotations.layerPaths];
+    const paths = ann ? (JSON.parse(ann) as string[]) : await listLayerPaths(layout, l.digest);
+    layers.push({ digest: l.digest, size: l.size, paths });
+  }
+  return layers;
+}
+
+/**
+ * The platform of a host from its `uname -m` (x86_64 -> linux/amd64, aarch64 -> linux/arm64,
+ * armv7l -> linux/arm/v7, ...), named as OCI indexes name platforms; undefined when unknown.
+ */
+export function platformOfMachine(machine: string): string | undefined {
+  const m = machine.trim();
+  switch (m) {
+    case "x86_64":
+    case "amd64":
+      return "linux/amd64";
+    case "aarch64":
+    case "arm64":
+      return "linux/arm64";
+    case "armv8l": // a 32-bit userland on an ARMv8 kernel
+    case "armv7l":
+    case "armv7":
+      return "linux/arm/v7";
+    case "armv6l":
+      return "linux/arm/v6";
+    case "armv5tel":
+    case "armv5l":
+      return "linux/arm/v5";
+    case "i386":
+    case "i486":
+    case "i586":
+    case "i686":
+      return "linux/386";
+    case "ppc64le":
+      return "linux/ppc64le";
+    case "s390x":
+      return "linux/s390x";
+    case "riscv64":
+      return "linux/riscv64";
+    case "mips64":
+      return "linux/mips64";
+    case "mips64el":
+      return "linux/mips64le";
+    case "loongarch64":
+      return "linux/loong64";
+    default:
+      return undefined;
+  }
 }

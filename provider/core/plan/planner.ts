@@ -36,7 +36,13 @@ import { emptyApplied } from "./types";
 export interface Desired {
   cluster: ClusterSpec;
   image: ImageFacts;
-  /** "linux/amd64" per host IP, when known (from `uname -m`); part of the distribute key. */
+  /**
+   * "linux/amd64" per host IP, as probed (`uname -m`). A host missing here takes the platform
+   * recorded in the applied state, else the image's default platform (image.platform): a new
+   * host not probed yet (a preview) is planned with the default, and its distribute reason says
+   * so. Each host gets the layers of its platform (image.variants); the distribute key hashes
+   * exactly those layers, so a change to one platform's variant re-distributes to its hosts only.
+   */
   hostPlatforms?: Record<string, string>;
 }
 
@@ -65,6 +71,8 @@ interface GNode {
   newReason: string;
   /** Planned regardless of its record (hosts re-added after a role change). */
   force?: string;
+  /** Appended to the reason when the step is planned (e.g. a platform that was guessed). */
+  note?: string;
   /** Upgrade steps compare with the host's recorded kubeKey, not a step record. */
   kubeHost?: string;
   kubeDesc?: string;
@@ -122,8 +130,12 @@ class Ctx {
   readonly all: string[];
   readonly master0: string;
   readonly existing: boolean;
-  readonly classesByLayer: Array<Set<LayerClass>>;
-  readonly pathsByLayer: string[][];
+  /** The image's default platform: what `image.layers` are (probed hosts may differ). */
+  readonly defaultPlatform: string;
+  private readonly layerInfoCache = new Map<
+    string,
+    { layers: ImageFacts["layers"]; classes: Array<Set<LayerClass>>; paths: string[][] }
+  >();
   readonly warnings: string[] = [];
   readonly joined = new Set<string>();
   readonly roleChanged = new Map<string, string>();
@@ -145,8 +157,7 @@ class Ctx {
     for (const h of d.cluster.hosts) for (const ip of h.ips) this.hostByIp.set(ip, h);
     this.master0 = this.masters[0] ?? "";
     this.existing = applied.steps["init-master"] !== undefined;
-    this.classesByLayer = d.image.layers.map((l) => new Set(l.paths.flatMap(classifyPath)));
-    this.pathsByLayer = d.image.layers.map((l) => l.paths);
+    this.defaultPlatform = d.image.platform ?? d.image.platforms[0] ?? "";
     for (const ip of applied.steps["init-master"]?.hosts ?? []) this.joined.add(ip);
     for (const id of Object.keys(applied.steps)) {
       const m = /^join-(master|worker):(.+)$/.exec(id);
@@ -184,33 +195,80 @@ class Ctx {
     return p;
   }
 
-  /** Digests of the layers in a class, oldest first. */
-  layersOf(match: (c: LayerClass) => boolean): number[] {
-    const out: number[] = [];
-    this.classesByLayer.forEach((set, i) => {
-      for (const c of set) if (match(c)) return void out.push(i);
-    });
-    return out;
+  /**
+   * The platform a host runs: probed, else recorded, else the image's default (`known` false:
+   * a guess, said in the distribute reason).
+   */
+  platformOf(ip: string): { platform: string; known: boolean } {
+    const p = this.platforms[ip] ?? this.applied.hosts[ip]?.platform;
+    return p ? { platform: p, known: true } : { platform: this.defaultPlatform, known: false };
   }
 
-  /** A part over the layers of a class, described by the layers not applied before. */
-  layerPart(name: string, match: (c: LayerClass) => boolean, what: string): Part {
-    const cached = this.partCache.get(name);
+  /** The image's layers for a platform (with their classes and paths), computed once per platform. */
+  layerInfo(platform: string): {
+    layers: ImageFacts["layers"];
+    classes: Array<Set<LayerClass>>;
+    paths: string[][];
+  } {
+    let info = this.layerInfoCache.get(platform);
+    if (!info) {
+      const layers = this.image.variants?.[platform]?.layers ?? this.image.layers;
+      info = {
+        layers,
+        classes: layers.map((l) => new Set(l.paths.flatMap(classifyPath))),
+        paths: layers.map((l) => l.paths),
+      };
+      this.layerInfoCache.set(platform, info);
+    }
+    return info;
+  }
+
+  /**
+   * A part over the layers of a class on `ip`'s platform (default master0's, for cluster-wide
+   * steps), described by the layers not applied before.
+   */
+  layerPart(name: string, match: (c: LayerClass) => boolean, what: string, ip = this.master0): Part {
+    const platform = this.platformOf(ip).platform;
+    const cacheKey = `${name}@${platform}`;
+    const cached = this.partCache.get(cacheKey);
     if (cached) return cached;
-    const idx = this.layersOf(match);
-    const digests = idx.map((i) => this.image.layers[i]?.digest ?? "");
-    const fresh = idx.filter((i) => !this.appliedLayers.has(this.image.layers[i]?.digest ?? ""));
+    const { layers, classes, paths } = this.layerInfo(platform);
+    const idx: number[] = [];
+    classes.forEach((set, i) => {
+      for (const c of set) if (match(c)) return void idx.push(i);
+    });
+    const digests = idx.map((i) => layers[i]?.digest ?? "");
+    const fresh = idx.filter((i) => !this.appliedLayers.has(layers[i]?.digest ?? ""));
     const desc = fresh.length
       ? fresh
           .map((i) => {
-            const paths = (this.pathsByLayer[i] ?? []).filter((p) => classifyPath(p).some(match));
-            return `layer ${short(this.image.layers[i]?.digest ?? "")} changed ${paths.join(", ") || what}`;
+            const ps = (paths[i] ?? []).filter((p) => classifyPath(p).some(match));
+            return `layer ${short(layers[i]?.digest ?? "")} changed ${ps.join(", ") || what}`;
           })
           .join("; ")
       : `layers for ${what} changed`;
     const p = { name, hash: hash(digests), desc };
-    this.partCache.set(name, p);
+    this.partCache.set(cacheKey, p);
     return p;
+  }
+
+  /**
+   * Hosts whose platform the image has no manifest for: one UserError naming each host, its
+   * platform and the image's platforms (a guessed platform is always the image's own).
+   */
+  checkPlatforms(): void {
+    if (this.image.platforms.length === 0) return; // facts made up without the image (delete)
+    const problems: string[] = [];
+    for (const ip of this.all) {
+      const { platform } = this.platformOf(ip);
+      if (!this.image.platforms.includes(platform))
+        problems.push(`host ${ip} is ${platform}`);
+    }
+    if (problems.length)
+      throw new UserError(
+        `image ${this.image.reference} is built for ${this.image.platforms.join(", ")} only, but ${problems.join(", ")}: ` +
+          `build it for every platform of the cluster (sealer build --platform ${[...new Set([...this.image.platforms, ...this.all.map((ip) => this.platformOf(ip).platform)])].join(",")} ...), or pull such a build`,
+      );
   }
 
   /** Env of a host: image ENV, overridden by the Clusterfile (cluster, then host). */
@@ -418,6 +476,7 @@ export function kubeKey(d: Desired, applied: AppliedState, ip: string): string {
 function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nodes: GNode[]; ctx: Ctx } {
   hashMemo = new Map();
   const ctx = new Ctx(d, applied);
+  ctx.checkPlatforms();
   const { spec, image } = ctx;
   const nodes: GNode[] = [];
   const add = (n: Omit<GNode, "extra" | "deps"> & { extra?: Record<string, unknown>; deps?: string[] }) => {
@@ -498,8 +557,6 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
   // (handled with the other removals below; re-added steps depend on delete-node)
 
   // ---- 3. per host: distribute, init-host, container-runtime, host-aliases
-  const layerDigests = image.layers.map((l) => l.digest);
-  const layersPart = ctx.shared("layers", () => layerDigests, "");
   const configsPart = ctx.shared(
     "configs",
     () => [spec.configs, spec.application?.configs.map((c) => c.files) ?? []],
@@ -512,7 +569,12 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
   const lastOfHost = new Map<string, string>();
   for (const ip of ctx.all) {
     const gate = ctx.roleChanged.has(ip) ? [removalGate] : [];
+    // The layers of this host's platform (K4): their digests are the distribute key's "layers".
+    const plat = ctx.platformOf(ip);
+    const hostLayers = ctx.layerInfo(plat.platform).layers;
+    const layerDigests = hostLayers.map((l) => l.digest);
     const prev = applied.hosts[ip]?.layers ?? [];
+    const prevPlatform = applied.hosts[ip]?.platform;
     let from = 0;
     while (from < layerDigests.length && from < prev.length && prev[from] === layerDigests[from]) from++;
     if (ctx.roleChanged.has(ip)) from = 0;
@@ -520,35 +582,43 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
       const changed = layerDigests
         .map((dg, i) => ({ dg, i }))
         .filter(({ dg, i }) => i >= from && !prev.includes(dg));
+      const moved =
+        plat.known && prevPlatform && prevPlatform !== plat.platform
+          ? `platform of ${ip} changed ${prevPlatform} -> ${plat.platform}; `
+          : "";
       if (changed.length === 0)
-        return layerDigests.length < prev.length ? "layers removed from the image" : "layer order changed";
+        return (
+          moved +
+          (layerDigests.length < prev.length ? "layers removed from the image" : "layer order changed")
+        );
       const shown = changed
         .slice(0, 3)
         .map(
           ({ dg, i }) =>
-            `layer ${short(dg)} changed ${(image.layers[i]?.paths ?? []).join(", ") || "(no paths)"}`,
+            `layer ${short(dg)} changed ${(hostLayers[i]?.paths ?? []).join(", ") || "(no paths)"}`,
         );
-      return shown.join("; ") + (changed.length > 3 ? `; and ${changed.length - 3} more layers` : "");
+      return moved + shown.join("; ") + (changed.length > 3 ? `; and ${changed.length - 3} more layers` : "");
     })();
-    const distParts: Part[] = [
-      { ...layersPart, desc: layerDesc },
-      configsPart,
-      { name: "platform", hash: hash(ctx.platforms[ip] ?? ""), desc: `platform of ${ip} changed` },
-    ];
+    const distParts: Part[] = [{ name: "layers", hash: hash(layerDigests), desc: layerDesc }, configsPart];
     distParts.push(...ctx.envParts(ip, "distribute", () => true, true));
     const dist = add({
       id: `distribute:${ip}`,
       kind: "distribute",
       hosts: [ip],
-      extra: { layers: layerDigests, fromLayer: from },
+      extra: { layers: layerDigests, fromLayer: from, ...(plat.platform ? { platform: plat.platform } : {}) },
       parts: distParts,
       deps: [...preInstall, ...preScaleup, ...gate],
       newReason: hostNew(ip),
       force: force(ip),
+      // Only a multi-platform image can give a host other layers than the guess (a single-platform
+      // one fits the host or apply refuses it), so only then is the guess worth saying.
+      ...(plat.known || !plat.platform || Object.keys(image.variants ?? {}).length < 2
+        ? {}
+        : { note: `platform of ${ip} not probed yet: planned with the image's default ${plat.platform}` }),
     });
     const pre = hostHooks("pre-init-host", ip, [dist]);
     const initParts: Part[] = [
-      ctx.layerPart("layers:host-init", (c) => c === "host-init", "scripts/, etc/, bin/"),
+      ctx.layerPart("layers:host-init", (c) => c === "host-init", "scripts/, etc/, bin/", ip),
     ];
     initParts.push(...ctx.envParts(ip, "init-host", (c) => c === "host-init", true));
     const init = add({
@@ -562,7 +632,7 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
     });
     const rtParts: Part[] = [
       ctx.shared("runtime", () => runtime, `container runtime is ${runtime}`),
-      ctx.layerPart("layers:runtime", (c) => c === "runtime", "cri/, scripts/<runtime>.sh"),
+      ctx.layerPart("layers:runtime", (c) => c === "runtime", "cri/, scripts/<runtime>.sh", ip),
     ];
     rtParts.push(...ctx.envParts(ip, "container-runtime", (c) => c === "runtime", true));
     let last = add({
@@ -1139,7 +1209,7 @@ export function plan(
     }
     if (reason !== undefined) {
       planned.add(n.id);
-      reasons.set(n.id, reason);
+      reasons.set(n.id, n.note ? `${reason} (${n.note})` : reason);
     }
   }
 
@@ -1231,7 +1301,7 @@ function applyRecord(next: AppliedState, step: Step, desired: Desired): void {
         const h = hostRec(ip);
         h.layers = [...step.layers];
         h.roles = roleOf(ip);
-        const platform = desired.hostPlatforms?.[ip];
+        const platform = desired.hostPlatforms?.[ip] ?? step.platform;
         if (platform) h.platform = platform;
       }
       break;

@@ -31,6 +31,13 @@ export interface ImageFacts {
   env: Record<string, string>;
   /** Platforms present ("linux/amd64", ...). */
   platforms: string[];
+  /** The platform `layers` belong to (absent when unknown, e.g. facts made up for a delete). */
+  platform?: string;
+  /**
+   * Multi-platform images: every platform's manifest digest and layers (the entry for `platform`
+   * repeats `layers`). The planner gives each host the layers of its own platform (K4).
+   */
+  variants?: Record<string, { manifestDigest: string; layers: LayerFacts[] }>;
   /**
    * Optional: for each file that reads env (`.tmpl` files, and scripts if the builder scans them),
    * the env keys it uses, e.g. { "etc/kubeadm.yml.tmpl": ["PodCIDR", "SvcCIDR"] }. With it an env
@@ -101,7 +108,13 @@ export interface StepBase {
 }
 
 export type Step =
-  | (StepBase & { kind: "distribute"; layers: string[]; fromLayer: number })
+  | (StepBase & {
+      kind: "distribute";
+      layers: string[];
+      fromLayer: number;
+      /** The host's platform these layers are for (recorded as AppliedHost.platform). */
+      platform?: string;
+    })
   | (StepBase & { kind: "hook"; phase: string; plugin: string })
   | (StepBase & { kind: "init-host" })
   | (StepBase & { kind: "container-runtime"; runtime: "docker" | "containerd" })
