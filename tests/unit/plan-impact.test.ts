@@ -3,7 +3,7 @@
  * on an installed cluster plans exactly the listed steps, and no others.
  */
 import * as assert from "node:assert/strict";
-import { plan, type Desired } from "../../provider/core/plan/planner";
+import { plan, recordAll, type Desired } from "../../provider/core/plan/planner";
 import type { ImageFacts } from "../../provider/core/plan/types";
 import {
   baseImage,
@@ -442,6 +442,85 @@ describe("impact table: env", () => {
       `init-host:${W[0]}`,
       `container-runtime:${W[0]}`,
       SAVE,
+    ]);
+  });
+});
+
+describe("hook step reasons by phase", () => {
+  const hookDocs = `---
+apiVersion: sealer.io/v2
+kind: Plugin
+metadata: { name: drain-check }
+spec: { type: SHELL, action: upgrade-host, data: echo drain }
+---
+apiVersion: sealer.io/v2
+kind: Plugin
+metadata: { name: after-up }
+spec: { type: SHELL, action: upgrade, data: echo up }
+---
+apiVersion: sealer.io/v2
+kind: Plugin
+metadata: { name: grow }
+spec: { type: SHELL, action: "pre-scaleup|post-scaleup", data: echo grow }
+`;
+  const cluster = spec(clusterfile({ docs: hookDocs }));
+  const v128 = baseImage();
+  const v129 = { ...changeLayer(v128, LAYER.kubeBin), kubeVersion: "v1.29.0" };
+  const v130 = { ...changeLayer(v129, LAYER.kubeBin, "v3"), kubeVersion: "v1.30.0" };
+  const reasons = (p: ReturnType<typeof plan>): Array<[string, string]> =>
+    p.steps.filter((s) => s.kind === "hook").map((s) => [s.id, s.reason]);
+  const upgradeHostRows = (to: string, what: string): Array<[string, string]> => [
+    ...ALL.map((ip): [string, string] => [
+      `hook:upgrade-host:drain-check:${ip}`,
+      `${what} to ${to}: upgrade-host hook drain-check on ${ip}`,
+    ]),
+  ];
+  const rows: Array<[string, Desired, Desired, Array<[string, string]>]> = [
+    [
+      "upgrade: upgrade-host per host and the cluster's upgrade hook name the upgrade",
+      { cluster, image: v128 },
+      { cluster, image: v129 },
+      [
+        ...upgradeHostRows("v1.29.0", "upgrade"),
+        ["hook:upgrade:after-up", "upgrade to v1.29.0: upgrade hook after-up"],
+      ],
+    ],
+    [
+      "an older version: rollback wording",
+      { cluster, image: v129 },
+      { cluster, image: { ...v128, manifestDigest: digest("manifest-back") } },
+      [
+        ...upgradeHostRows("v1.28.2", "rollback"),
+        ["hook:upgrade:after-up", "rollback to v1.28.2: upgrade hook after-up"],
+      ],
+    ],
+    [
+      "hosts added to an existing cluster: scale-up wording, no upgrade hooks",
+      { cluster: spec(clusterfile({ docs: hookDocs, workers: [W[0]!] })), image: v128 },
+      { cluster, image: v128 },
+      [
+        ["hook:pre-scaleup:grow", `hosts added (${W[1]}): pre-scaleup hook grow`],
+        ["hook:post-scaleup:grow", `hosts added (${W[1]}): post-scaleup hook grow`],
+      ],
+    ],
+  ];
+  for (const [name, before, after, expected] of rows)
+    it(name, () => {
+      const got = reasons(plan(after, installed(before)));
+      assert.deepEqual(
+        got.filter(([id]) => !id.startsWith("hook:pre-init-host:") && !id.startsWith("hook:post-install:")),
+        expected,
+      );
+    });
+
+  it("a second upgrade runs the upgrade-host hooks again (keyed by the host's new Kubernetes inputs)", () => {
+    const d1: Desired = { cluster, image: v129 };
+    const p1 = plan(d1, installed({ cluster, image: v128 }));
+    const after1 = recordAll(installed({ cluster, image: v128 }), p1, d1);
+    assert.deepEqual(reasons(plan(d1, after1)), [], "nothing left after the first upgrade");
+    assert.deepEqual(reasons(plan({ cluster, image: v130 }, after1)), [
+      ...upgradeHostRows("v1.30.0", "upgrade"),
+      ["hook:upgrade:after-up", "upgrade to v1.30.0: upgrade hook after-up"],
     ]);
   });
 });

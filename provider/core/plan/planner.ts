@@ -508,9 +508,12 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
     at: string,
     deps: string[],
     extraPart?: Part,
+    /** What the phase is part of (an upgrade, hosts added): the reason, instead of "new cluster". */
+    why?: string,
   ): string[] =>
     hooks(spec, phase).map((p, i, arr) => {
       const hosts = p.scope.length === 0 ? [at] : scopeHosts(ctx, p, candidates);
+      const reason = why ? `${why}: ${phase} hook ${p.name}` : `${phase} hook ${p.name} (${clusterNew})`;
       return add({
         id: `hook:${phase}:${p.name}`,
         kind: "hook",
@@ -518,24 +521,43 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
         extra: { phase, plugin: p.name },
         // Keyed by the plugin (its scope included), not by the hosts it lands on: a cluster-phase
         // hook has run for the cluster; new hosts get the scale-up phases instead.
-        parts: [...pluginPart(ctx, p), ...(extraPart ? [extraPart] : [])],
+        parts: [
+          ...pluginPart(ctx, p),
+          ...(extraPart ? [{ ...extraPart, desc: extraPart.desc || reason }] : []),
+        ],
         deps: i > 0 ? [`hook:${phase}:${arr[i - 1]?.name}`, ...deps] : deps,
-        newReason: `${phase} hook ${p.name} (${clusterNew})`,
+        newReason: reason,
       });
     });
-  const hostHooks = (phase: HookPhase, ip: string, deps: string[]): string[] => {
+  /**
+   * Per-host hooks of `phase`. `upgrade` (for upgrade-host): what the host's upgrade is and the
+   * key of its new Kubernetes inputs, so the hook runs again on every upgrade of the host (not only
+   * the first) and says so, instead of the new-host wording.
+   */
+  const hostHooks = (
+    phase: HookPhase,
+    ip: string,
+    deps: string[],
+    upgrade?: { what: string; key: string },
+  ): string[] => {
     const ids: string[] = [];
     for (const p of hooks(spec, phase)) {
       if (scopeHosts(ctx, p, [ip]).length === 0) continue;
+      const reason = upgrade
+        ? `${upgrade.what}: ${phase} hook ${p.name} on ${ip}`
+        : `${phase} hook ${p.name}: ${hostNew(ip)}`;
       ids.push(
         add({
           id: `hook:${phase}:${p.name}:${ip}`,
           kind: "hook",
           hosts: [ip],
           extra: { phase, plugin: p.name },
-          parts: pluginPart(ctx, p),
+          parts: [
+            ...pluginPart(ctx, p),
+            ...(upgrade ? [{ name: "upgrade", hash: upgrade.key, desc: reason }] : []),
+          ],
           deps: [...deps, ...ids.slice(-1)],
-          newReason: `${phase} hook ${p.name}: ${hostNew(ip)}`,
+          newReason: reason,
           force: force(ip),
         }),
       );
@@ -546,11 +568,18 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
   // ---- 1. cluster-level pre hooks
   const preInstall = ctx.existing ? [] : clusterHook("pre-install", ctx.all, ctx.master0, []);
   const preScaleup = addedToExisting.length
-    ? clusterHook("pre-scaleup", addedToExisting, ctx.masters.find((m) => ctx.stable(m)) ?? ctx.master0, [], {
-        name: "added",
-        hash: hash(addedToExisting),
-        desc: "",
-      })
+    ? clusterHook(
+        "pre-scaleup",
+        addedToExisting,
+        ctx.masters.find((m) => ctx.stable(m)) ?? ctx.master0,
+        [],
+        {
+          name: "added",
+          hash: hash(addedToExisting),
+          desc: "",
+        },
+        `hosts added (${addedToExisting.join(", ")})`,
+      )
     : [];
 
   // ---- 2. removal of hosts that change role comes first (their re-add depends on it)
@@ -772,11 +801,22 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
       return `kube version ${was || "(unknown)"} -> ${version}${compareVersions(version, was) < 0 ? " (older: a rollback)" : ""}`;
     return "kubernetes binaries or cluster-wide kubeadm configuration changed (upgrade with config)";
   };
+  /** What an upgrade of `ip` is, for its hooks: "upgrade to v1.29.0", "rollback to v1.28.2". */
+  const upgradeWhat = (ip: string): string => {
+    const was = applied.hosts[ip]?.kubeVersion;
+    if (was !== undefined && was !== version)
+      return `${compareVersions(version, was) < 0 ? "rollback" : "upgrade"} to ${version}`;
+    return "upgrade with changed kubernetes binaries or kubeadm configuration";
+  };
+  const upgradeHook = (ip: string) => ({
+    what: upgradeWhat(ip),
+    key: keyOf(kubeParts(ctx, ctx.role(ip))),
+  });
   const upgradeHookIds: string[] = [];
   let firstUpgrade = true;
   for (const ip of ctx.masters) {
     if (!upgradeTargets.includes(ip)) continue;
-    const pre = hostHooks("upgrade-host", ip, [lastOfHost.get(ip) ?? ""]);
+    const pre = hostHooks("upgrade-host", ip, [lastOfHost.get(ip) ?? ""], upgradeHook(ip));
     upgradeHookIds.push(...pre);
     lastMaster = add({
       id: `upgrade-master:${ip}`,
@@ -905,7 +945,7 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
   for (let i = 0; i < upgradeWorkers.length; i += batch) {
     const ids: string[] = [];
     for (const ip of upgradeWorkers.slice(i, i + batch)) {
-      const pre = hostHooks("upgrade-host", ip, [lastOfHost.get(ip) ?? "", ...prevBatch]);
+      const pre = hostHooks("upgrade-host", ip, [lastOfHost.get(ip) ?? "", ...prevBatch], upgradeHook(ip));
       upgradeHookIds.push(...pre);
       ids.push(
         add({
@@ -975,18 +1015,32 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
     labelIds.push(id, ...hostHooks("post-init-host", ip, [id]));
   }
   const postScaleup = addedToExisting.length
-    ? clusterHook("post-scaleup", addedToExisting, runner, labelIds, {
-        name: "added",
-        hash: hash(addedToExisting),
-        desc: "",
-      })
+    ? clusterHook(
+        "post-scaleup",
+        addedToExisting,
+        runner,
+        labelIds,
+        {
+          name: "added",
+          hash: hash(addedToExisting),
+          desc: "",
+        },
+        `hosts added (${addedToExisting.join(", ")})`,
+      )
     : [];
   const upgradeHooks = upgrading
-    ? clusterHook("upgrade", ctx.all, runner, [...upgradeDone, lastMaster], {
-        name: "version",
-        hash: hash([version, upgradeTargets]),
-        desc: "",
-      })
+    ? clusterHook(
+        "upgrade",
+        ctx.all,
+        runner,
+        [...upgradeDone, lastMaster],
+        {
+          name: "version",
+          hash: hash([version, upgradeTargets]),
+          desc: "",
+        },
+        upgradeTargets[0] ? upgradeWhat(upgradeTargets[0]) : undefined,
+      )
     : [];
   const postInstall = clusterHook("post-install", ctx.all, ctx.master0, [
     ...labelIds,
