@@ -4,7 +4,8 @@
  */
 import * as assert from "node:assert/strict";
 import { plan, recordAll, type Desired } from "../../provider/core/plan/planner";
-import type { ImageFacts } from "../../provider/core/plan/types";
+import type { HookPhase } from "../../provider/core/clusterfile/types";
+import { emptyApplied, type ImageFacts } from "../../provider/core/plan/types";
 import {
   baseImage,
   changeLayer,
@@ -523,4 +524,76 @@ spec: { type: SHELL, action: "pre-scaleup|post-scaleup", data: echo grow }
       ["hook:upgrade:after-up", "upgrade to v1.30.0: upgrade hook after-up"],
     ]);
   });
+});
+
+describe("impact table: the image's plugins/ described in the facts", () => {
+  // The Clusterfile defines sysctl (pre-init-host) and smoke (post-install); the image ships
+  // check (post-install, masters) and smoke (replaced by the Clusterfile's).
+  const cluster = spec(clusterfile());
+  type Plug = NonNullable<ImageFacts["plugins"]>["docs"][number];
+  const plug = (name: string, action: HookPhase, data: string, scope: string[] = []): Plug => ({
+    name,
+    type: "SHELL",
+    actions: [action],
+    scope,
+    data,
+    file: `plugins/${name}.yaml`,
+  });
+  const withPlugins = (img: ImageFacts, docs: Plug[], filesHash = ""): ImageFacts => ({
+    ...img,
+    plugins: { docs, filesHash },
+  });
+  const v1 = withPlugins(baseImage(), [
+    plug("check", "post-install", "kubectl get cs", ["master"]),
+    plug("smoke", "post-install", "echo image-smoke"),
+  ]);
+  const plugins2 = (docs: Plug[], filesHash = "") =>
+    withPlugins(changeLayer(v1, LAYER.plugins), docs, filesHash);
+
+  it("an image plugin is a hook step like a Clusterfile one (the Clusterfile's wins on a name)", () => {
+    const p = plan({ cluster, image: v1 }, emptyApplied("demo"));
+    const hooks = p.steps.filter((s) => s.kind === "hook");
+    assert.deepEqual(
+      hooks.map((s) => [s.id, s.hosts]),
+      [
+        ...ALL.map((h) => [`hook:pre-init-host:sysctl:${h}`, [h]]),
+        ["hook:post-install:check", M],
+        ["hook:post-install:smoke", [M[0]]],
+      ],
+    );
+  });
+  const rows: Array<[string, ImageFacts, string[]]> = [
+    [
+      "one image plugin's yaml changed -> that plugin's hook steps only",
+      plugins2([plug("check", "post-install", "kubectl get cs -o wide", ["master"]), v1.plugins!.docs[1]!]),
+      [...D, "hook:post-install:check", SAVE],
+    ],
+    [
+      "a plugin the Clusterfile replaces changed in the image -> nothing runs for it",
+      plugins2([v1.plugins!.docs[0]!, plug("smoke", "post-install", "echo other")]),
+      [...D, SAVE],
+    ],
+    [
+      "a plugin added to the image -> its hook steps only",
+      plugins2([...v1.plugins!.docs, plug("zz-new", "post-install", "echo new")]),
+      [...D, "hook:post-install:zz-new", SAVE],
+    ],
+    [
+      "another file under plugins/ (a script hooks may call) -> every hook step",
+      plugins2(v1.plugins!.docs, "f".repeat(64)),
+      [
+        ...D,
+        ...ALL.map((h) => `hook:pre-init-host:sysctl:${h}`),
+        "hook:post-install:check",
+        "hook:post-install:smoke",
+        SAVE,
+      ],
+    ],
+  ];
+  for (const [name, img, expected] of rows)
+    it(name, () => {
+      const p = check({ cluster, image: v1 }, { cluster, image: img }, expected);
+      const changed = p.steps.find((s) => s.id === "hook:post-install:check");
+      if (name.startsWith("one image plugin")) assert.equal(changed?.reason, "plugin check changed");
+    });
 });

@@ -4,6 +4,7 @@
 import type { ImageFacts, LayerFacts } from "../plan/types";
 import type { OciLayout } from "./layout";
 import { listLayerPaths } from "./materialize";
+import { imagePluginFacts } from "./plugin-facts";
 import { readExtension, resolveManifest } from "./store";
 import { Annotations, SealerLabels, type Descriptor } from "./types";
 
@@ -66,6 +67,7 @@ export async function imageFacts(layout: OciLayout, ref: string, platform?: stri
     platforms: r.platforms,
     platform: r.platform,
     ...(variants ? { variants } : {}),
+    plugins: await imagePluginFacts(layout, layers, r.reference),
   };
 }
 

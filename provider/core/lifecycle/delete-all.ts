@@ -8,12 +8,13 @@
  * skipped, not fatal; the local state is kept until every host was cleaned, so the command can
  * be run again when they are back.
  */
+import { effectivePlugins } from "../plan/plugins";
 import { allHosts, type ClusterSpec, type HookPhase } from "../clusterfile";
 import { deleteCluster } from "../apply";
 import type { ExecContext } from "../exec/context";
 import { runStep } from "../exec/steps";
 import { log } from "../log";
-import type { AppliedState, Step } from "../plan/types";
+import type { AppliedState, ImagePlugins, Step } from "../plan/types";
 import { shellQuote } from "../ssh";
 import { recordSpec, resolveCluster, type ClusterRef } from "./cluster-ref";
 import { withSession, type LifecycleOptions } from "./session";
@@ -40,8 +41,10 @@ export function phaseHookSteps(
   hosts: string[],
   rolesOf: (ip: string) => string[],
   reason: string,
+  /** The image's plugins/ (ctx.image.plugins): they run too, as the planner's hooks do. */
+  imagePlugins?: ImagePlugins,
 ): Array<Extract<Step, { kind: "hook" }>> {
-  return spec.plugins
+  return effectivePlugins(spec.plugins, imagePlugins)
     .filter((p) => p.actions.includes(phase))
     .map((p) => ({
       p,
@@ -118,7 +121,11 @@ export async function deleteAll(o: ClusterRef & LifecycleOptions): Promise<Delet
   const { up, down } = await withSession(spec, applied, r.stateDir, o, async (ctx) => {
     const reach = await reachable(ctx, hosts);
     for (const d of reach.down) log.forHost(d.host).warn(`unreachable, skipped: ${d.error}`);
-    await runHooks(ctx, phaseHookSteps(spec, "pre-uninstall", reach.up, rolesOf, "delete cluster"), steps);
+    await runHooks(
+      ctx,
+      phaseHookSteps(spec, "pre-uninstall", reach.up, rolesOf, "delete cluster", ctx.image.plugins),
+      steps,
+    );
     return reach;
   });
 
@@ -157,7 +164,11 @@ export async function deleteAll(o: ClusterRef & LifecycleOptions): Promise<Delet
         });
         if (out.stdout.includes("DATA-ROOT-REMOVED")) dataRootRemoved.push(ip);
       });
-      await runHooks(ctx, phaseHookSteps(spec, "post-uninstall", cleaned, rolesOf, "delete cluster"), steps);
+      await runHooks(
+        ctx,
+        phaseHookSteps(spec, "post-uninstall", cleaned, rolesOf, "delete cluster", ctx.image.plugins),
+        steps,
+      );
     });
   }
   if (skipped.length) {

@@ -18,6 +18,7 @@
  * recording every step of a plan and planning again gives zero steps.
  */
 import type { ClusterSpec, Env, HookPhase, HostSpec, PluginDoc } from "../clusterfile/types";
+import { effectivePlugins } from "./plugins";
 import { masters as mastersOf, workers as workersOf } from "../clusterfile";
 import { Secret } from "../clusterfile/secret";
 import { UserError } from "../errors";
@@ -335,9 +336,9 @@ class Ctx {
   }
 }
 
-/** Hook plugins for a phase, in name order (spec.plugins is sorted by name). */
-function hooks(spec: ClusterSpec, phase: HookPhase): PluginDoc[] {
-  return spec.plugins.filter((p) => p.actions.includes(phase));
+/** Hook plugins for a phase, in name order: the image's plugins/ and the Clusterfile's (which wins). */
+function hooks(ctx: Ctx, phase: HookPhase): PluginDoc[] {
+  return effectivePlugins(ctx.spec.plugins, ctx.image.plugins).filter((p) => p.actions.includes(phase));
 }
 
 /** Hosts a plugin runs on: hosts with a role in scope; empty scope = every host (sealer issue 795). */
@@ -356,7 +357,16 @@ function pluginPart(ctx: Ctx, p: PluginDoc): Part[] {
       hash: hash({ type: p.type, data: p.data, scope: p.scope, on: p.on }),
       desc: `plugin ${p.name} changed`,
     },
-    ctx.layerPart("layers:plugins", (c) => c === "plugins", "plugins/"),
+    // With the image's plugins/ in the facts a hook keys on its own plugin (above) and on the
+    // other files under plugins/ (scripts any hook may call); a change to another plugin's yaml
+    // leaves it alone. Facts without it: every layer touching plugins/.
+    ctx.image.plugins
+      ? {
+          name: "plugins-files",
+          hash: ctx.image.plugins.filesHash,
+          desc: "files under the image's plugins/ changed",
+        }
+      : ctx.layerPart("layers:plugins", (c) => c === "plugins", "plugins/"),
   ];
 }
 
@@ -511,7 +521,7 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
     /** What the phase is part of (an upgrade, hosts added): the reason, instead of "new cluster". */
     why?: string,
   ): string[] =>
-    hooks(spec, phase).map((p, i, arr) => {
+    hooks(ctx, phase).map((p, i, arr) => {
       const hosts = p.scope.length === 0 ? [at] : scopeHosts(ctx, p, candidates);
       const reason = why ? `${why}: ${phase} hook ${p.name}` : `${phase} hook ${p.name} (${clusterNew})`;
       return add({
@@ -541,7 +551,7 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
     upgrade?: { what: string; key: string },
   ): string[] => {
     const ids: string[] = [];
-    for (const p of hooks(spec, phase)) {
+    for (const p of hooks(ctx, phase)) {
       if (scopeHosts(ctx, p, [ip]).length === 0) continue;
       const reason = upgrade
         ? `${upgrade.what}: ${phase} hook ${p.name} on ${ip}`
@@ -868,7 +878,7 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
         ? `host ${ip} changes role ${ctx.roleChanged.get(ip)} -> ${ctx.role(ip)}`
         : `host ${ip} (${was}) removed from the Clusterfile`;
       const pre: string[] = [];
-      for (const p of hooks(spec, "pre-clean-host")) {
+      for (const p of hooks(ctx, "pre-clean-host")) {
         const roles: string[] = applied.hosts[ip]?.roles ?? [];
         if (p.scope.length && !p.scope.some((s) => roles.includes(s))) continue;
         pre.push(
@@ -907,7 +917,7 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
       newReason: `kubectl delete node ${nodesToDelete.join(" ")} (hosts cleaned first)`,
     });
     removalIds.push(deleteNode);
-    for (const p of hooks(spec, "post-clean-host")) {
+    for (const p of hooks(ctx, "post-clean-host")) {
       const hostsIn = nodesToDelete.filter(
         (ip) =>
           !p.scope.length ||

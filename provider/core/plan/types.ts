@@ -10,7 +10,16 @@
  * ran. So "re-apply only what changed" is a comparison of keys, and a second apply with nothing
  * changed plans zero steps. Which inputs feed which key is the impact table (plan/impact.ts).
  */
+import type { PluginDoc } from "../clusterfile/types";
 import type { AppType } from "../image/types";
+
+/** Plugins an image ships (plugins/*.yaml|yml) and a digest of the rest of plugins/. */
+export interface ImagePlugins {
+  /** Plugin documents in name order; `file` is the image path they came from. */
+  docs: Array<PluginDoc & { file: string }>;
+  /** sha256 over the other files under plugins/ (scripts a hook may call); "" when none. */
+  filesHash: string;
+}
 
 /** What the planner needs to know about the image (read from the store, never from nodes). */
 export interface ImageFacts {
@@ -38,6 +47,12 @@ export interface ImageFacts {
    * repeats `layers`). The planner gives each host the layers of its own platform (K4).
    */
   variants?: Record<string, { manifestDigest: string; layers: LayerFacts[] }>;
+  /**
+   * The image's `plugins/` directory, read from its layers. With it each hook step is keyed by
+   * its own plugin's content; without it (facts from before it was read) every hook step keys on
+   * the layers touching plugins/.
+   */
+  plugins?: ImagePlugins;
   /**
    * Optional: for each file that reads env (`.tmpl` files, and scripts if the builder scans them),
    * the env keys it uses, e.g. { "etc/kubeadm.yml.tmpl": ["PodCIDR", "SvcCIDR"] }. With it an env

@@ -1,4 +1,5 @@
 /** Host preparation steps: init-host, container-runtime, host-aliases, and SHELL hooks. */
+import { effectivePlugins } from "../../plan/plugins";
 import { UserError } from "../../errors";
 import type { Step } from "../../plan/types";
 import { setHostsBlockCmd } from "../../runtime/hosts-file";
@@ -47,9 +48,12 @@ export async function runHostAliases(
 
 /** A Plugin at a phase on the hosts in its scope. SHELL runs its script; the legacy kinds map to kubectl/hostname. */
 export async function runHook(ctx: ExecContext, step: Extract<Step, { kind: "hook" }>): Promise<void> {
-  const plugin = ctx.spec.plugins.find((p) => p.name === step.plugin);
+  // The same set the planner made the step from: the image's plugins/ and the Clusterfile's.
+  const plugin = effectivePlugins(ctx.spec.plugins, ctx.image.plugins).find((p) => p.name === step.plugin);
   if (!plugin)
-    throw new UserError(`step "hook ${step.phase}": plugin ${step.plugin} is not in the Clusterfile`);
+    throw new UserError(
+      `step "hook ${step.phase}": plugin ${step.plugin} is neither in the Clusterfile nor in the image's plugins/`,
+    );
   const label = `hook ${step.phase} ${plugin.name}`;
   switch (plugin.type) {
     case "SHELL":

@@ -1,0 +1,54 @@
+/**
+ * Plugin documents shipped in a cluster image's `plugins/` directory (sealer runs them like the
+ * Clusterfile's Plugin documents; a Clusterfile Plugin of the same name replaces the image's).
+ * Parsed with the Clusterfile's Plugin schema and builder, so both sources mean the same thing.
+ */
+import { throwIfProblems, UserError } from "../errors";
+import { buildPlugin, pathText, type Report } from "./build";
+import { pluginSpecSchema } from "./schema";
+import type { PluginDoc } from "./types";
+import { loadDocuments, yamlErrorLine, type YamlDocument } from "./yaml-lines";
+
+const SPEC_KEYS = ["type", "action", "scope", "on", "data"] as const;
+
+/**
+ * The Plugin documents of one file (`file` names it in messages, e.g. "image x:1 plugins/a.yaml").
+ * Other kinds are skipped (a plugins/ file may hold anything sealer ignores); unknown spec fields
+ * are ignored as in a Clusterfile. Throws one UserError listing every problem.
+ */
+export function loadPluginFile(text: string, file: string): PluginDoc[] {
+  let docs: YamlDocument[];
+  try {
+    docs = loadDocuments(text, file);
+  } catch (err) {
+    const line = yamlErrorLine(err);
+    const reason = (err as { reason?: string }).reason ?? (err as Error).message;
+    throw new UserError(`${file}${line ? `:${line}` : ""}: YAML syntax error: ${reason}`, { cause: err });
+  }
+  const problems: string[] = [];
+  const out: PluginDoc[] = [];
+  for (const doc of docs) {
+    const v = doc.value as Record<string, unknown> | null | undefined;
+    if (!v || typeof v !== "object" || Array.isArray(v) || v.kind !== "Plugin") continue;
+    const report: Report = (path, msg) =>
+      problems.push(`${file}:${doc.lineOf(path)}${path.length ? " " + pathText(path) : ""}: ${msg}`);
+    const raw = (v.spec ?? {}) as Record<string, unknown>;
+    const spec = Object.fromEntries(SPEC_KEYS.filter((k) => k in raw).map((k) => [k, raw[k]]));
+    const r = pluginSpecSchema.safeParse(spec);
+    if (!r.success) {
+      for (const issue of r.error.issues)
+        report(
+          ["spec", ...issue.path.filter((p): p is string | number => typeof p !== "symbol")],
+          issue.message,
+        );
+      continue;
+    }
+    const name = (v.metadata as { name?: unknown } | undefined)?.name;
+    out.push(buildPlugin(typeof name === "string" ? name : undefined, r.data, report));
+  }
+  throwIfProblems(
+    `${file} is invalid (${problems.length} problem${problems.length === 1 ? "" : "s"})`,
+    problems,
+  );
+  return out;
+}
