@@ -20,7 +20,8 @@
  * | scripts/<docker|containerd>.sh, scripts/uninstall-*, cri/… | runtime | container-runtime on every host |
  * | scripts/… (other), etc/… (other)             | host-init    | init-host on every host |
  * | etc/kubeadm*                                 | kubeadm      | kubeadm-config; upgrade-master on an existing cluster (upgrade with config) |
- * | plugins/…                                    | plugins      | every hook step (the image may define or change hooks) |
+ * | plugins/*.yaml (Plugin documents)             | plugins      | the hook steps of the plugin whose document changed (ImageFacts.plugins); every hook step when the facts lack it |
+ * | plugins/… (other files: scripts hooks call)  | plugins      | every hook step |
  * | anything else (Kubefile, README, …)          | other        | none but distribute |
  * | any layer at all                             | (all)        | distribute on every host, fromLayer = first changed layer |
  *
