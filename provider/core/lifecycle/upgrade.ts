@@ -14,6 +14,7 @@ import { runStep } from "../exec/steps";
 import { imageFacts } from "../image/facts";
 import { OciLayout } from "../image/layout";
 import { dataPaths } from "../paths";
+import { effectivePlugins } from "../plan/plugins";
 import { phaseHookSteps, type RanStep } from "./delete-all";
 import { resolveCluster, recordSpec, type ClusterRef, type ResolvedCluster } from "./cluster-ref";
 import { withSession, type LifecycleOptions } from "./session";
@@ -100,7 +101,11 @@ export async function rollbackCluster(
   const hooks: RanStep[] = [];
   if (!o.dryRun) {
     await recordSpec(spec, o.home);
-    if (spec.plugins.some((p) => p.actions.includes("rollback"))) {
+    // The image's plugins/ may define rollback hooks too (the apply above just read its facts).
+    const layout = o.store ?? new OciLayout(dataPaths.store(o.home));
+    const imagePlugins = (await imageFacts(layout, prev.reference).catch(() => undefined))?.plugins;
+    const plugins = effectivePlugins(spec.plugins, imagePlugins);
+    if (plugins.some((p) => p.actions.includes("rollback"))) {
       await withSession(spec, res.state, r.stateDir, o, async (ctx) => {
         const all = [...ctx.masters, ...ctx.workers];
         const hs = phaseHookSteps(
@@ -109,9 +114,10 @@ export async function rollbackCluster(
           all,
           (ip) => ctx.roles(ip),
           `rolled back to ${prev.reference}`,
+          imagePlugins,
         ).map((s) => {
           // Cluster-wide phase: an empty scope runs once, on master0 (like the planner's upgrade hooks).
-          const p = spec.plugins.find((x) => x.name === s.plugin);
+          const p = plugins.find((x) => x.name === s.plugin);
           return p && p.scope.length === 0 ? { ...s, hosts: [ctx.master0] } : s;
         });
         for (const s of hs) {
