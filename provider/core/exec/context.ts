@@ -162,7 +162,8 @@ export class ExecContext {
   registryTargetFor(ip: string): string {
     const regHosts = this.registryHosts();
     if (regHosts.includes(ip)) return ip;
-    if (!this.isMaster(ip) && this.registryBehindVip()) return this.env(this.master0).IPvsVIPv4 || DEFAULT_VIP;
+    if (!this.isMaster(ip) && this.registryBehindVip())
+      return this.env(this.master0).IPvsVIPv4 || DEFAULT_VIP;
     return regHosts[0] ?? this.master0;
   }
 

@@ -262,8 +262,7 @@ class Ctx {
     const problems: string[] = [];
     for (const ip of this.all) {
       const { platform } = this.platformOf(ip);
-      if (!this.image.platforms.includes(platform))
-        problems.push(`host ${ip} is ${platform}`);
+      if (!this.image.platforms.includes(platform)) problems.push(`host ${ip} is ${platform}`);
     }
     if (problems.length)
       throw new UserError(
