@@ -83,12 +83,20 @@ export async function saveAppliedState(stateDir: string, s: AppliedState): Promi
   await writeJsonAtomic(stateFile(stateDir), s, 0o600);
 }
 
+/**
+ * The image facts every planner caller uses — apply, `sealer plan`, Pulumi previews — so the plan
+ * shown is the plan run: imageFacts plus which env keys each template/app script reads (so an env
+ * change re-runs only its readers).
+ */
+export async function planningFacts(layout: OciLayout, ref: string): Promise<ImageFacts> {
+  const facts = await imageFacts(layout, ref);
+  facts.templateEnvKeys ??= await templateEnvKeysOf(layout, facts);
+  return facts;
+}
+
 async function factsFor(layout: OciLayout, ref: string): Promise<ImageFacts> {
   try {
-    const facts = await imageFacts(layout, ref);
-    // Which env keys each template/app script reads, so an env change re-runs only its readers.
-    facts.templateEnvKeys ??= await templateEnvKeysOf(layout, facts);
-    return facts;
+    return await planningFacts(layout, ref);
   } catch (err) {
     if (err instanceof UserError) throw err;
     throw wrap(`reading image ${ref} from the local store (${layout.root ?? dataPaths.store()})`, err);

@@ -63,7 +63,6 @@ export interface ClusterOutputs extends ClusterInputs {
 type ClusterfileLoad = typeof import("../core/clusterfile/load");
 type ClusterfileNormalize = typeof import("../core/clusterfile/normalize");
 type SecretModule = typeof import("../core/clusterfile/secret");
-type FactsModule = typeof import("../core/image/facts");
 
 type PlannerModule = typeof import("../core/plan/planner");
 
@@ -249,18 +248,16 @@ async function factsOf(
   expectDigest: string | undefined,
   opts: { previewById?: boolean } = {},
 ): Promise<ImageFacts> {
-  const { imageFacts } = require("../core/image/facts") as FactsModule;
-  const { templateEnvKeysOf } =
-    require("../core/exec/template-keys") as typeof import("../core/exec/template-keys");
+  const { planningFacts } = require("../core/apply") as typeof import("../core/apply");
   const layout = store();
-  let f = await imageFacts(layout, image).catch((err: unknown) => {
+  let f = await planningFacts(layout, image).catch((err: unknown) => {
     if (expectDigest && opts.previewById) return undefined; // a first preview: only the preview build exists
     throw err;
   });
   // During a preview the ClusterImage has built the new image under its preview name only
   // (the tag moves at `up`): plan against that image, by digest, under the real name.
   if (opts.previewById && expectDigest && f?.manifestDigest !== expectDigest) {
-    const byId = await imageFacts(layout, expectDigest).catch(() => undefined);
+    const byId = await planningFacts(layout, expectDigest).catch(() => undefined);
     if (byId) {
       const { normalizeReference } =
         require("../core/image/reference") as typeof import("../core/image/reference");
@@ -268,7 +265,6 @@ async function factsOf(
     }
   }
   if (!f) throw new Error(`image ${image} is not in the local store`);
-  f.templateEnvKeys ??= await templateEnvKeysOf(layout, f);
   if (expectDigest && f.manifestDigest !== expectDigest) {
     const { UserError } = require("../core/errors") as typeof import("../core/errors");
     throw new UserError(

@@ -2,10 +2,9 @@ import * as fs from "node:fs";
 import type { Command } from "commander";
 import { clusterFromFlags, loadClusterfile, type ClusterSpec } from "../../core/clusterfile";
 import { UserError, wrap } from "../../core/errors";
-import { templateEnvKeysOf } from "../../core/exec/template-keys";
-import { imageFacts } from "../../core/image/facts";
 import { formatPlatform, parsePlatform } from "../../core/image/store";
 import { OciLayout } from "../../core/image/layout";
+import { planningFacts } from "../../core/apply";
 import { log } from "../../core/log";
 import { dataPaths } from "../../core/paths";
 import { plan } from "../../core/plan/planner";
@@ -97,9 +96,7 @@ export async function planCluster(
   let facts;
   try {
     // Without a platform: the facts apply uses (every platform's layers; each host gets its own).
-    facts = await imageFacts(layout, spec.image);
-    // The same facts apply uses (provider/core/apply.ts), so the plan shown is the plan run.
-    facts.templateEnvKeys ??= await templateEnvKeysOf(layout, facts);
+    facts = await planningFacts(layout, spec.image);
   } catch (err) {
     if (err instanceof UserError) throw wrap(`image ${spec.image}`, err);
     throw new UserError(
