@@ -17,7 +17,7 @@ import { hostsWithoutPlatform, probeHostPlatforms } from "./exec/host-platform";
 import { runStep } from "./exec/steps";
 import { templateEnvKeysOf } from "./exec/template-keys";
 import { readJsonIfExists, writeFileAtomic, writeJsonAtomic } from "./fsutil";
-import { imageFacts } from "./image/facts";
+import { factsOrEmpty, imageFacts } from "./image/facts";
 import { OciLayout } from "./image/layout";
 import { log, registerSecret } from "./log";
 import { dataPaths } from "./paths";
@@ -247,22 +247,8 @@ export async function deleteCluster(
   const stateDir = o.stateDir ?? clusterStateDir(spec.name);
   const applied = o.applied ?? (await loadAppliedState(stateDir)) ?? emptyApplied(spec.name);
   const layout = o.store ?? new OciLayout(dataPaths.store());
-  let image: ImageFacts;
-  try {
-    image = await imageFacts(layout, applied.image?.reference ?? spec.image);
-  } catch {
-    // The image may be gone from the store: cleaning needs only the scripts already on the nodes.
-    image = {
-      reference: spec.image,
-      manifestDigest: "",
-      layers: [],
-      imageType: "kube-installer",
-      apps: [],
-      launch: {},
-      env: {},
-      platforms: [],
-    };
-  }
+  // The image may be gone from the store: cleaning needs only the scripts already on the nodes.
+  const image = await factsOrEmpty(layout, applied.image?.reference ?? spec.image, spec.image);
   const skipped: Array<{ host: string; error: string }> = [...(o.unreachable ?? [])];
   const hosts = [...new Set([...spec.hosts.flatMap((h) => h.ips), ...Object.keys(applied.hosts)])].filter(
     (ip) => !skipped.some((s) => s.host === ip),

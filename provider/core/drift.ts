@@ -10,10 +10,10 @@
 import type { ClusterSpec } from "./clusterfile";
 import { ExecContext } from "./exec/context";
 import { APISERVER_DOMAIN, DEFAULT_VIP } from "./exec/kubeadm-config";
-import { imageFacts } from "./image/facts";
+import { factsOrEmpty } from "./image/facts";
 import { OciLayout } from "./image/layout";
 import { dataPaths } from "./paths";
-import type { AppliedState, ImageFacts } from "./plan/types";
+import type { AppliedState } from "./plan/types";
 import { SshPool } from "./ssh";
 import {
   buildReport,
@@ -38,24 +38,6 @@ export interface CheckOptions {
   concurrency?: number;
 }
 
-/** Facts for the env the commands run with; the check works without the image in the store. */
-async function factsOrStub(layout: OciLayout, ref: string): Promise<ImageFacts> {
-  try {
-    return await imageFacts(layout, ref);
-  } catch {
-    return {
-      reference: ref,
-      manifestDigest: "",
-      layers: [],
-      imageType: "kube-installer",
-      apps: [],
-      launch: {},
-      env: {},
-      platforms: [],
-    };
-  }
-}
-
 export function layoutOf(ctx: ExecContext): ClusterLayout {
   const reg = ctx.registryAddress();
   return {
@@ -77,7 +59,7 @@ export function layoutOf(ctx: ExecContext): ClusterLayout {
 /** Probes the cluster's hosts and compares them with the applied state. */
 export async function checkDrift(o: CheckOptions): Promise<DriftReport> {
   const layout = o.store ?? new OciLayout(dataPaths.store());
-  const image = await factsOrStub(layout, o.applied.image?.reference ?? o.spec.image);
+  const image = await factsOrEmpty(layout, o.applied.image?.reference ?? o.spec.image);
   const pool = new SshPool({
     knownHostsFile: o.knownHostsFile ?? dataPaths.knownHosts(),
     dialAttempts: o.ssh?.dialAttempts ?? 2,

@@ -82,6 +82,27 @@ async function layerFacts(layout: OciLayout, descs: Descriptor[]): Promise<Layer
 }
 
 /**
+ * Image facts for a cluster whose image may be gone from the store: the commands that then need
+ * only what is already on the nodes (checks, cleaning, exec) get empty facts named `reference`.
+ */
+export async function factsOrEmpty(layout: OciLayout, ref: string, reference = ref): Promise<ImageFacts> {
+  try {
+    return await imageFacts(layout, ref);
+  } catch {
+    return {
+      reference,
+      manifestDigest: "",
+      layers: [],
+      imageType: "kube-installer",
+      apps: [],
+      launch: {},
+      env: {},
+      platforms: [],
+    };
+  }
+}
+
+/**
  * The platform of a host from its `uname -m` (x86_64 -> linux/amd64, aarch64 -> linux/arm64,
  * armv7l -> linux/arm/v7, ...), named as OCI indexes name platforms; undefined when unknown.
  */

@@ -5,10 +5,10 @@
  */
 import type { ClusterSpec } from "../clusterfile";
 import { ExecContext } from "../exec/context";
-import { imageFacts } from "../image/facts";
+import { factsOrEmpty } from "../image/facts";
 import { OciLayout } from "../image/layout";
 import { dataPaths } from "../paths";
-import type { AppliedState, ImageFacts } from "../plan/types";
+import type { AppliedState } from "../plan/types";
 import { SshPool } from "../ssh";
 
 /** Options every lifecycle entry point accepts (tests shorten the SSH timeouts, use their own known_hosts). */
@@ -19,24 +19,6 @@ export interface LifecycleOptions {
   commandTimeoutMs?: number;
   /** Data directory (default $SEALER_HOME). */
   home?: string;
-}
-
-/** Image facts for a cluster whose image may be gone from the store: commands then need only what is on the nodes. */
-export async function factsOrEmpty(layout: OciLayout, ref: string): Promise<ImageFacts> {
-  try {
-    return await imageFacts(layout, ref);
-  } catch {
-    return {
-      reference: ref,
-      manifestDigest: "",
-      layers: [],
-      imageType: "kube-installer",
-      apps: [],
-      launch: {},
-      env: {},
-      platforms: [],
-    };
-  }
 }
 
 export async function withSession<T>(
