@@ -18,10 +18,10 @@ import { packageRoot } from "../../provider/core/package-info";
 
 export const repoRoot = (): string => packageRoot(__dirname);
 
-export async function freePort(): Promise<number> {
+export async function freePort(ip = "127.0.0.1"): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
+    s.listen(0, ip, () => {
       const port = (s.address() as net.AddressInfo).port;
       s.close(() => resolve(port));
     });
@@ -40,8 +40,11 @@ export interface TestCa {
   keyFile: string;
 }
 
-/** A CA and a server certificate for 127.0.0.1 / localhost signed by it (openssl). */
-export function makeTestCa(dir: string, cn = "sealer test CA"): TestCa {
+/**
+ * A CA and a server certificate signed by it (openssl): for 127.0.0.1 / localhost, or for the
+ * address `ip` alone when it is given.
+ */
+export function makeTestCa(dir: string, cn = "sealer test CA", ip?: string): TestCa {
   fs.mkdirSync(dir, { recursive: true });
   const f = (n: string) => path.join(dir, n);
   const run = (args: string[]) => execFileSync("openssl", args, { stdio: ["ignore", "ignore", "pipe"] });
@@ -70,11 +73,11 @@ export function makeTestCa(dir: string, cn = "sealer test CA"): TestCa {
     "-out",
     f("server.csr"),
     "-subj",
-    "/CN=127.0.0.1",
+    `/CN=${ip ?? "127.0.0.1"}`,
   ]);
   fs.writeFileSync(
     f("ext.cnf"),
-    "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    `subjectAltName=${ip ? `IP:${ip}` : "IP:127.0.0.1,DNS:localhost"}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`,
   );
   run([
     "x509",
@@ -209,6 +212,8 @@ export async function startTokenServer(
 export interface RegistryOptions {
   /** Storage root (default: a new temp dir). */
   rootDir?: string;
+  /** Address to listen on (default 127.0.0.1). */
+  ip?: string;
   tls?: TestCa;
   htpasswd?: Record<string, string>;
   token?: TokenServer;
@@ -216,7 +221,7 @@ export interface RegistryOptions {
 }
 
 export interface TestRegistry {
-  /** "127.0.0.1:<port>" */
+  /** "<ip>:<port>" (ip 127.0.0.1 unless RegistryOptions.ip) */
   host: string;
   port: number;
   rootDir: string;
@@ -241,13 +246,14 @@ async function startRegistryOnce(opts: RegistryOptions): Promise<TestRegistry> {
   const dir = tempDir("registry");
   const rootDir = opts.rootDir ?? path.join(dir, "data");
   fs.mkdirSync(rootDir, { recursive: true });
-  const port = await freePort();
+  const ip = opts.ip ?? "127.0.0.1";
+  const port = await freePort(ip);
   const lines = [
     "version: 0.1",
     "log: { level: error, accesslog: { disabled: true } }",
     `storage: { filesystem: { rootdirectory: ${JSON.stringify(rootDir)} }, delete: { enabled: true }${opts.readOnly ? ", maintenance: { readonly: { enabled: true } }" : ""} }`,
     "http:",
-    `  addr: 127.0.0.1:${port}`,
+    `  addr: ${ip}:${port}`,
     `  secret: ${crypto.randomBytes(12).toString("hex")}`,
   ];
   if (opts.tls)
@@ -283,7 +289,7 @@ async function startRegistryOnce(opts: RegistryOptions): Promise<TestRegistry> {
       fs.rmSync(dir, { recursive: true, force: true });
       throw new Error(`docker-registry exited at start: ${logText}`);
     }
-    if (await canConnect(port)) {
+    if (await canConnect(ip, port)) {
       // Make sure it is our registry that answers, not a process that won the port.
       await new Promise((r) => setTimeout(r, 100));
       if (!exited) break;
@@ -297,7 +303,7 @@ async function startRegistryOnce(opts: RegistryOptions): Promise<TestRegistry> {
     await new Promise((r) => setTimeout(r, 50));
   }
   return {
-    host: `127.0.0.1:${port}`,
+    host: `${ip}:${port}`,
     port,
     rootDir,
     dir,
@@ -315,9 +321,9 @@ async function startRegistryOnce(opts: RegistryOptions): Promise<TestRegistry> {
   };
 }
 
-function canConnect(port: number): Promise<boolean> {
+function canConnect(ip: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = net.connect(port, "127.0.0.1");
+    const s = net.connect(port, ip);
     s.once("connect", () => {
       s.destroy();
       resolve(true);

@@ -15,16 +15,13 @@ import * as assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Command } from "commander";
 import { applyCluster } from "../../provider/core/apply";
 import { loadClusterfile } from "../../provider/core/clusterfile";
 import { buildImage } from "../../provider/core/image/builder";
 import { OciLayout } from "../../provider/core/image/layout";
 import {
-  execInNode,
   killNodeProcesses,
   parseSubnet,
   startSshd,
@@ -38,167 +35,18 @@ import { pushCachedImages } from "../../provider/core/lifecycle/external-registr
 import { upgradeCluster } from "../../provider/core/lifecycle/upgrade";
 import { saveSettings } from "../../provider/core/registry/credentials";
 import { pushImage } from "../../provider/core/registry/push";
-import { register } from "../../provider/cli/commands/lifecycle";
 import { useNodes } from "../harness/nodes";
-import { makeTestImage, startRegistry, type TestRegistry } from "../harness/registry";
+import { journal, lifecycleCli as cli, nodeOut as sh } from "../harness/sandbox";
+import { makeTestCa, makeTestImage, startRegistry, type TestRegistry } from "../harness/registry";
 import { packageRoot } from "../../provider/core/package-info";
 
 const repoRoot = (): string => packageRoot(__dirname);
 
-interface JournalEntry {
-  ts: number;
-  tool: string;
-  argv: string[];
-}
-
-async function journal(n: LocalNode): Promise<JournalEntry[]> {
-  const r = await execInNode(n, "cat /var/log/sealer-sandbox/journal.jsonl 2>/dev/null || true");
-  return r.stdout
-    .split("\n")
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as JournalEntry);
-}
-
-async function sh(n: LocalNode, cmd: string): Promise<string> {
-  return (await execInNode(n, cmd)).stdout;
-}
-
-/** Runs the lifecycle CLI in this process; returns stdout. */
-async function cli(args: string[]): Promise<string> {
-  const program = new Command();
-  program.exitOverride();
-  register(program);
-  let out = "";
-  const write = process.stdout.write.bind(process.stdout);
-  (process.stdout as unknown as { write: (c: string) => boolean }).write = (c: string) => ((out += c), true);
-  try {
-    await program.parseAsync(args, { from: "user" });
-  } finally {
-    (process.stdout as unknown as { write: typeof write }).write = write;
-  }
-  return out;
-}
-
-/** A CA and a server certificate for `ip` (the external registry's address). */
-function makeCa(dir: string, ip: string): { ca: string; cert: string; key: string } {
-  fs.mkdirSync(dir, { recursive: true });
-  const f = (n: string) => path.join(dir, n);
-  const run = (args: string[]) => execFileSync("openssl", args, { stdio: ["ignore", "ignore", "pipe"] });
-  run([
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    f("ca.key"),
-    "-out",
-    f("ca.crt"),
-    "-days",
-    "2",
-    "-subj",
-    "/CN=sealer external registry test CA",
-  ]);
-  run([
-    "req",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    f("server.key"),
-    "-out",
-    f("server.csr"),
-    "-subj",
-    `/CN=${ip}`,
-  ]);
-  fs.writeFileSync(
-    f("ext.cnf"),
-    `subjectAltName=IP:${ip}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`,
-  );
-  run([
-    "x509",
-    "-req",
-    "-in",
-    f("server.csr"),
-    "-CA",
-    f("ca.crt"),
-    "-CAkey",
-    f("ca.key"),
-    "-CAcreateserial",
-    "-out",
-    f("server.crt"),
-    "-days",
-    "2",
-    "-extfile",
-    f("ext.cnf"),
-  ]);
-  return { ca: f("ca.crt"), cert: f("server.crt"), key: f("server.key") };
-}
-
-function freePortOn(ip: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, ip, () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
-}
-
 /** docker-registry on ip:port with TLS and htpasswd (the nodes' bridge address: our own netns traffic only). */
 async function startExternalRegistry(dir: string, ip: string, user: string, pass: string) {
-  const tls = makeCa(path.join(dir, "tls"), ip);
-  const port = await freePortOn(ip);
-  const htpasswd = path.join(dir, "htpasswd");
-  fs.writeFileSync(htpasswd, execFileSync("htpasswd", ["-Bbn", user, pass]).toString());
-  const root = path.join(dir, "data");
-  const cfg = path.join(dir, "config.yml");
-  fs.writeFileSync(
-    cfg,
-    [
-      "version: 0.1",
-      "log: { level: error, accesslog: { disabled: true } }",
-      `storage: { filesystem: { rootdirectory: ${JSON.stringify(root)} } }`,
-      "http:",
-      `  addr: ${ip}:${port}`,
-      `  secret: ${crypto.randomBytes(12).toString("hex")}`,
-      `  tls: { certificate: ${JSON.stringify(tls.cert)}, key: ${JSON.stringify(tls.key)} }`,
-      `auth: { htpasswd: { realm: sealer-external, path: ${JSON.stringify(htpasswd)} } }`,
-      "",
-    ].join("\n"),
-  );
-  const out = fs.openSync(path.join(dir, "registry.log"), "a");
-  const proc = spawn("docker-registry", ["serve", cfg], { stdio: ["ignore", out, out] });
-  fs.closeSync(out);
-  const deadline = Date.now() + 15_000;
-  while (
-    !(await new Promise<boolean>((r) => {
-      const s = net.connect(port, ip);
-      s.once("connect", () => (s.destroy(), r(true)));
-      s.once("error", () => r(false));
-    }))
-  ) {
-    if (Date.now() > deadline || proc.exitCode !== null)
-      throw new Error(
-        `external registry did not start: ${fs.readFileSync(path.join(dir, "registry.log"), "utf8")}`,
-      );
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return {
-    host: `${ip}:${port}`,
-    ip,
-    port,
-    caFile: tls.ca,
-    root,
-    stop: async () => {
-      if (proc.exitCode === null) {
-        const done = new Promise((r) => proc.once("exit", r));
-        proc.kill("SIGTERM");
-        await done;
-      }
-    },
-  };
+  const tls = makeTestCa(path.join(dir, "tls"), "sealer external registry test CA", ip);
+  const reg = await startRegistry({ ip, tls, htpasswd: { [user]: pass }, rootDir: path.join(dir, "data") });
+  return { host: reg.host, ip, port: reg.port, caFile: tls.caFile, stop: reg.stop };
 }
 
 /** Spawns the sealer CLI (source or dist, whichever this test runs from) in its own process group. */

@@ -9,38 +9,23 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Command } from "commander";
 import { applyCluster } from "../../provider/core/apply";
 import { loadClusterfile, type ClusterSpec } from "../../provider/core/clusterfile";
 import { UserError } from "../../provider/core/errors";
 import { buildImage } from "../../provider/core/image/builder";
 import { OciLayout } from "../../provider/core/image/layout";
-import { execInNode, type LocalNode } from "../../provider/core/infra/local";
+import { type LocalNode } from "../../provider/core/infra/local";
 import { backupEtcd, restoreEtcd } from "../../provider/core/lifecycle/backup";
 import { addCertSans } from "../../provider/core/lifecycle/cert";
 import { deleteAll } from "../../provider/core/lifecycle/delete-all";
 import { scaleCluster } from "../../provider/core/lifecycle/scale";
 import { rollbackCluster, upgradeCluster } from "../../provider/core/lifecycle/upgrade";
 import { sha256Hex } from "../../provider/core/fsutil";
-import { register } from "../../provider/cli/commands/lifecycle";
 import { useNodes } from "../harness/nodes";
+import { journal, lifecycleCli as cli, nodeOut as sh, type JournalEntry } from "../harness/sandbox";
 import { packageRoot } from "../../provider/core/package-info";
 
 const repoRoot = (): string => packageRoot(__dirname);
-
-interface JournalEntry {
-  ts: number;
-  tool: string;
-  argv: string[];
-}
-
-async function journal(n: LocalNode): Promise<JournalEntry[]> {
-  const r = await execInNode(n, "cat /var/log/sealer-sandbox/journal.jsonl 2>/dev/null || true");
-  return r.stdout
-    .split("\n")
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as JournalEntry);
-}
 
 /** The real servers of the last `seautil ipvs --vs VIP:port` call (not a clear). */
 const vipTargets = (j: JournalEntry[], port: number): string[] | undefined =>
@@ -57,27 +42,6 @@ const vipTargets = (j: JournalEntry[], port: number): string[] | undefined =>
 
 const calls = (j: JournalEntry[], tool: string, ...first: string[]) =>
   j.filter((e) => e.tool === tool && first.every((f, i) => e.argv[i] === f));
-
-async function sh(n: LocalNode, cmd: string): Promise<string> {
-  const r = await execInNode(n, cmd);
-  return r.stdout;
-}
-
-/** Runs the lifecycle CLI in this process; returns stdout (stderr goes to the test log). */
-async function cli(args: string[]): Promise<string> {
-  const program = new Command();
-  program.exitOverride();
-  register(program);
-  let out = "";
-  const write = process.stdout.write.bind(process.stdout);
-  (process.stdout as unknown as { write: (c: string) => boolean }).write = (c: string) => ((out += c), true);
-  try {
-    await program.parseAsync(args, { from: "user" });
-  } finally {
-    (process.stdout as unknown as { write: typeof write }).write = write;
-  }
-  return out;
-}
 
 const NAME = "glife";
 
