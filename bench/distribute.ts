@@ -11,12 +11,9 @@
  * Needs root (local nodes). Cleans up its nodes and data at the end.
  */
 import { spawn, spawnSync } from "node:child_process";
-import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Readable, type Writable } from "node:stream";
-import * as tarStream from "tar-stream";
 import { distributeLayers } from "../provider/core/exec/distribute";
 import { OciLayout } from "../provider/core/image/layout";
 import {
@@ -28,35 +25,7 @@ import {
 } from "../provider/core/infra/local";
 import { setLogLevel } from "../provider/core/log";
 import { SshPool } from "../provider/core/ssh";
-
-async function time<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
-  const t0 = process.hrtime.bigint();
-  const value = await fn();
-  return { ms: Number(process.hrtime.bigint() - t0) / 1e6, value };
-}
-
-/** A tar layer holding one file of random bytes, streamed into the store. */
-async function randomLayer(store: OciLayout, name: string, bytes: number): Promise<string> {
-  const pack = tarStream.pack();
-  const entry = pack.entry({ name, size: bytes, mode: 0o644, mtime: new Date(0) }, (err) => {
-    if (err) pack.destroy(err);
-    else pack.finalize();
-  }) as unknown as Writable;
-  const feed = (async () => {
-    const chunk = Buffer.alloc(1 << 20);
-    for (let left = bytes; left > 0;) {
-      const n = Math.min(left, chunk.length);
-      crypto.randomFillSync(chunk, 0, n);
-      if (!entry.write(Buffer.from(chunk.subarray(0, n))))
-        await new Promise<void>((r) => entry.once("drain", () => r()));
-      left -= n;
-    }
-    entry.end();
-  })();
-  const stored = await store.putBlobStream(pack as unknown as Readable);
-  await feed;
-  return stored.digest;
-}
+import { fmt, randomLayer, time } from "./helpers";
 
 function run(
   cmd: string,
@@ -95,8 +64,6 @@ function sshArgs(n: LocalNode): string[] {
     `root@${n.ip}`,
   ];
 }
-
-const fmt = (ms: number) => `${(ms / 1000).toFixed(2)}s`;
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error("bench/distribute needs root (it creates local nodes)");

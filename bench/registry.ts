@@ -14,12 +14,7 @@ import { setLogLevel } from "../provider/core/log";
 import { pullImage } from "../provider/core/registry/pull";
 import { pushImage } from "../provider/core/registry/push";
 import { makeTestImage, startRegistry, tempDir } from "../tests/harness/registry";
-
-async function time<T>(fn: () => Promise<T> | T): Promise<{ ms: number; value: T }> {
-  const t0 = process.hrtime.bigint();
-  const value = await fn();
-  return { ms: Number(process.hrtime.bigint() - t0) / 1e6, value };
-}
+import { time } from "./helpers";
 
 function skopeo(args: string[]): void {
   execFileSync("skopeo", args, { stdio: ["ignore", "ignore", "inherit"], maxBuffer: 1 << 26 });

@@ -15,12 +15,9 @@
  * Needs root (local nodes, tc). Removes the qdisc, the nodes and its data at the end.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import type { Readable, Writable } from "node:stream";
-import * as tarStream from "tar-stream";
 import { distributeLayers } from "../provider/core/exec/distribute";
 import { OciLayout } from "../provider/core/image/layout";
 import {
@@ -32,31 +29,9 @@ import {
 } from "../provider/core/infra/local";
 import { setLogLevel } from "../provider/core/log";
 import { SshPool } from "../provider/core/ssh";
-
-async function randomLayer(store: OciLayout, name: string, bytes: number): Promise<string> {
-  const pack = tarStream.pack();
-  const entry = pack.entry({ name, size: bytes, mode: 0o644, mtime: new Date(0) }, (err) => {
-    if (err) pack.destroy(err);
-    else pack.finalize();
-  }) as unknown as Writable;
-  const feed = (async () => {
-    const chunk = Buffer.alloc(1 << 20);
-    for (let left = bytes; left > 0;) {
-      const n = Math.min(left, chunk.length);
-      crypto.randomFillSync(chunk, 0, n);
-      if (!entry.write(Buffer.from(chunk.subarray(0, n))))
-        await new Promise<void>((r) => entry.once("drain", () => r()));
-      left -= n;
-    }
-    entry.end();
-  })();
-  const stored = await store.putBlobStream(pack as unknown as Readable);
-  await feed;
-  return stored.digest;
-}
+import { fmt, randomLayer } from "./helpers";
 
 const txBytes = (dev: string) => Number(fs.readFileSync(`/sys/class/net/${dev}/statistics/tx_bytes`, "utf8"));
-const fmt = (ms: number) => `${(ms / 1000).toFixed(2)}s`;
 const mib = (n: number) => `${(n / 1024 ** 2).toFixed(1)} MiB`;
 
 async function main(): Promise<void> {
