@@ -13,40 +13,17 @@ import { ApplyError, applyCluster, type ApplyResult } from "../../provider/core/
 import { loadClusterfile, type ClusterSpec } from "../../provider/core/clusterfile";
 import { buildImage } from "../../provider/core/image/builder";
 import { OciLayout } from "../../provider/core/image/layout";
-import { execInNode, regenerateHostKey, startSshd, type LocalNode } from "../../provider/core/infra/local";
+import { regenerateHostKey, startSshd, type LocalNode } from "../../provider/core/infra/local";
 import { dataPaths } from "../../provider/core/paths";
 import { forgetHostKey } from "../../provider/core/ssh";
 import { useNodes } from "../harness/nodes";
 import { repoRoot, tempDir } from "../harness/registry";
+import { type JournalEntry, applyQuick, buildSandboxBase, journal, nodeSh } from "../harness/sandbox";
 
 const execFileP = promisify(execFile);
 
-interface JournalLine {
-  ts: number;
-  tool: string;
-  argv: string[];
-  cwd: string;
-  uid: number;
-  env: Record<string, string>;
-}
-
 /** Nodes are copy-on-write over this machine's /var: only lines written since this file started count. */
 const since = Date.now() / 1000;
-
-async function journal(n: LocalNode): Promise<JournalLine[]> {
-  const r = await execInNode(n, "cat /var/log/sealer-sandbox/journal.jsonl 2>/dev/null || true");
-  return r.stdout
-    .split("\n")
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as JournalLine)
-    .filter((l) => l.ts >= since);
-}
-
-async function nodeSh(n: LocalNode, cmd: string): Promise<string> {
-  const r = await execInNode(n, cmd);
-  assert.equal(r.code, 0, `${n.name}: ${cmd}: ${r.stderr}`);
-  return r.stdout;
-}
 
 /** Kills only the sshd processes of a node (listener and sessions): the node "loses" SSH. */
 async function killSshd(n: LocalNode): Promise<void> {
@@ -92,26 +69,14 @@ describe("integration: apply a cluster image onto 3 masters + 2 workers (sandbox
     s: ClusterSpec,
     extra: Partial<Parameters<typeof applyCluster>[0]> = {},
   ): Promise<ApplyResult> =>
-    applyCluster({
-      spec: s,
-      store,
-      stateDir,
-      knownHostsFile: nodes.knownHostsFile,
-      ssh: { dialAttempts: 2, dialTimeoutMs: 5000 },
-      ...extra,
-    });
+    applyQuick({ spec: s, store, stateDir, knownHostsFile: nodes.knownHostsFile, ...extra });
 
   before(async function () {
     this.timeout(300_000);
     home = tempDir("apply-home");
     stateDir = path.join(home, "clusters", "itest");
     store = new OciLayout(dataPaths.store(home));
-    const base = await buildImage({
-      context: path.join(root, "examples/sandbox-base"),
-      tag: "sandbox-base:v1.28.2",
-      home,
-      buildMode: "lite",
-    });
+    const base = await buildSandboxBase(home);
     baseLayers = base.layers.map((l) => l.digest);
     appCtx = tempDir("apply-app");
     fs.cpSync(path.join(root, "examples/app"), appCtx, { recursive: true });
@@ -133,7 +98,7 @@ describe("integration: apply a cluster image onto 3 masters + 2 workers (sandbox
       "the app image reuses the base layers",
     );
 
-    const j = await Promise.all(nodes.list.map(journal));
+    const j = await Promise.all(nodes.list.map((n) => journal(n, since)));
     const inits = j.map((lines) => lines.filter((l) => l.tool === "kubeadm" && l.argv[0] === "init"));
     assert.equal(inits[0]!.length, 1, "kubeadm init once on master0");
     assert.deepEqual(
@@ -142,7 +107,7 @@ describe("integration: apply a cluster image onto 3 masters + 2 workers (sandbox
     );
     assert.equal(inits[0]![0]!.uid, 0, "run as root through sudo for the deploy user");
     assert.equal(inits[0]![0]!.env.Greeting, "hello");
-    const joinOf = (lines: JournalLine[]) =>
+    const joinOf = (lines: JournalEntry[]) =>
       lines.filter((l) => l.tool === "kubeadm" && l.argv[0] === "join");
     const mj = [joinOf(j[1]!), joinOf(j[2]!)];
     assert.deepEqual(
@@ -219,7 +184,7 @@ describe("integration: apply a cluster image onto 3 masters + 2 workers (sandbox
     const changed = now.filter((d) => !appLayers.includes(d));
     assert.equal(changed.length, 1, "exactly one layer digest changed");
     appLayers = now;
-    const before0 = (await journal(nodes.list[0]!)).length;
+    const before0 = (await journal(nodes.list[0]!, since)).length;
     const res = await apply(spec(["Greeting=hello"]));
     assert.equal(res.stats.sentBlobs, 5, "one blob per host");
     const launches = res.ran.filter((s) => s.kind === "launch-app" || s.kind === "launch-cmds");
@@ -235,7 +200,7 @@ describe("integration: apply a cluster image onto 3 masters + 2 workers (sandbox
       ),
       res.ran.map((s) => s.id).join(", "),
     );
-    const after0 = (await journal(nodes.list[0]!)).slice(before0);
+    const after0 = (await journal(nodes.list[0]!, since)).slice(before0);
     assert.ok(
       after0.some(
         (l) => l.tool === "kubectl" && l.argv.join(" ") === "apply -f application/apps/web/web.yaml",

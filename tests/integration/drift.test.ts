@@ -16,22 +16,17 @@ import { loadClusterfile } from "../../provider/core/clusterfile";
 import type { DriftReport } from "../../provider/core/drift";
 import { buildImage } from "../../provider/core/image/builder";
 import { OciLayout } from "../../provider/core/image/layout";
-import { execInNode, type LocalNode } from "../../provider/core/infra/local";
+import { type LocalNode } from "../../provider/core/infra/local";
 import { dataPaths } from "../../provider/core/paths";
 import type { AppliedState } from "../../provider/core/plan/types";
 import { provider as clusterProvider } from "../../provider/resources/cluster";
 import { useNodes } from "../harness/nodes";
 import { repoRoot, tempDir } from "../harness/registry";
+import { buildSandboxBase, nodeSh } from "../harness/sandbox";
 
 const execFileP = promisify(execFile);
 const NAME = "dft";
 const DATA = `/var/lib/sealer/${NAME}`;
-
-async function nodeSh(n: LocalNode, cmd: string): Promise<string> {
-  const r = await execInNode(n, cmd);
-  assert.equal(r.code, 0, `${n.name}: ${cmd}: ${r.stderr}`);
-  return r.stdout;
-}
 
 describe("integration: drift check and repair (1 master + 1 worker)", function () {
   this.timeout(240_000);
@@ -122,12 +117,7 @@ describe("integration: drift check and repair (1 master + 1 worker)", function (
     process.env.SEALER_HOME = home;
     // New host keys are recorded in this home's known_hosts on first contact (apply, CLI, provider share it).
     store = new OciLayout(dataPaths.store(home));
-    await buildImage({
-      context: path.join(root, "examples/sandbox-base"),
-      tag: "sandbox-base:v1.28.2",
-      home,
-      buildMode: "lite",
-    });
+    await buildSandboxBase(home);
     const app = await buildImage({
       context: path.join(root, "examples/app"),
       tag: "sandbox-app:1",

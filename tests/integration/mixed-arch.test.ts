@@ -21,22 +21,17 @@ import { UserError } from "../../provider/core/errors";
 import { buildImage } from "../../provider/core/image/builder";
 import { platformOfMachine } from "../../provider/core/image/facts";
 import { OciLayout } from "../../provider/core/image/layout";
-import { execInNode, type LocalNode } from "../../provider/core/infra/local";
+import { type LocalNode } from "../../provider/core/infra/local";
 import { dataPaths } from "../../provider/core/paths";
 import type { Step } from "../../provider/core/plan/types";
 import { useNodes } from "../harness/nodes";
-import { repoRoot, tempDir } from "../harness/registry";
+import { tempDir } from "../harness/registry";
+import { applyQuick, buildSandboxBase, nodeSh } from "../harness/sandbox";
 
 const REAL = platformOfMachine(execFileSync("uname", ["-m"], { encoding: "utf8" })) ?? "linux/amd64";
 const OTHER = REAL === "linux/amd64" ? "linux/arm64" : "linux/amd64";
 const OTHER_MACHINE = OTHER === "linux/arm64" ? "aarch64" : "x86_64";
 const arch = (p: string) => p.split("/")[1]!;
-
-async function nodeSh(n: LocalNode, cmd: string): Promise<string> {
-  const r = await execInNode(n, cmd);
-  assert.equal(r.code, 0, `${n.name}: ${cmd}: ${r.stderr}`);
-  return r.stdout;
-}
 
 const distributed = (steps: Step[]) =>
   steps
@@ -47,7 +42,6 @@ const distributed = (steps: Step[]) =>
 describe("integration: mixed-architecture cluster (per-host platform at run)", function () {
   this.timeout(180_000);
   const nodes = useNodes(3, { sudoUser: { name: "deploy", nopasswd: true } });
-  const root = repoRoot();
   let home: string;
   let appCtx: string;
   let store: OciLayout;
@@ -73,14 +67,7 @@ describe("integration: mixed-architecture cluster (per-host platform at run)", f
     s: ClusterSpec,
     extra: Partial<Parameters<typeof applyCluster>[0]> = {},
   ): Promise<ApplyResult> =>
-    applyCluster({
-      spec: s,
-      store,
-      stateDir,
-      knownHostsFile: nodes.knownHostsFile,
-      ssh: { dialAttempts: 2, dialTimeoutMs: 5000 },
-      ...extra,
-    });
+    applyQuick({ spec: s, store, stateDir, knownHostsFile: nodes.knownHostsFile, ...extra });
   const buildApp = () =>
     buildImage({
       context: appCtx,
@@ -97,13 +84,7 @@ describe("integration: mixed-architecture cluster (per-host platform at run)", f
     // The layout `sealer plan --home` reads: state under <home>/clusters/<name>.
     stateDir = path.join(home, "clusters", "mixarch");
     store = new OciLayout(dataPaths.store(home));
-    await buildImage({
-      context: path.join(root, "examples/sandbox-base"),
-      tag: "sandbox-base:v1.28.2",
-      home,
-      buildMode: "lite",
-      platforms: [REAL, OTHER],
-    });
+    await buildSandboxBase(home, [REAL, OTHER]);
     appCtx = tempDir("mixarch-app");
     for (const p of [REAL, OTHER]) {
       fs.mkdirSync(path.join(appCtx, "arch", arch(p)), { recursive: true });

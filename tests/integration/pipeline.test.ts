@@ -16,6 +16,7 @@ import { execInNode, type LocalNode } from "../../provider/core/infra/local";
 import { dataPaths } from "../../provider/core/paths";
 import { useNodes } from "../harness/nodes";
 import { repoRoot, tempDir } from "../harness/registry";
+import { buildSandboxBase } from "../harness/sandbox";
 import { promisify } from "node:util";
 
 const execFileP = promisify(execFile);
@@ -61,12 +62,7 @@ spec:
     stateDir = path.join(home, "clusters", "pipe");
     store = new OciLayout(dataPaths.store(home));
     const root = repoRoot();
-    await buildImage({
-      context: path.join(root, "examples/sandbox-base"),
-      tag: "sandbox-base:v1.28.2",
-      home,
-      buildMode: "lite",
-    });
+    await buildSandboxBase(home);
     await buildImage({
       context: path.join(root, "examples/app"),
       tag: "sandbox-app:1",
