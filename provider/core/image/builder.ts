@@ -363,6 +363,16 @@ class PlatformBuilder {
     if (layer.kubeadm === "removed") this.hasKubeadm = false;
   }
 
+  /** Step i's layer from the cache (found under `key`): leased, tracked and added like a built one. */
+  private async reuseLayer(i: number, text: string, key: string, hit: CachedLayer): Promise<void> {
+    this.stepLabel(i, text, true);
+    await this.lease.touch(hit.digest);
+    this.trackKubeadm(hit);
+    this.pushLayer(hit, text);
+    this.parentKey = key;
+    this.cached++;
+  }
+
   /**
    * A layer from a list of entries whose content comes from files. With the cache: if some
    * layer was ever built on this parent key, hash the sources first (stat-cached) and look the
@@ -393,12 +403,7 @@ class PlatformBuilder {
       const key = cacheKey(this.parentKey, text, tree);
       const hit = await this.cache.get(key);
       if (hit) {
-        this.stepLabel(i, text, true);
-        await this.lease.touch(hit.digest);
-        this.trackKubeadm(hit);
-        this.pushLayer(hit, text);
-        this.parentKey = key;
-        this.cached++;
+        await this.reuseLayer(i, text, key, hit);
         return;
       }
     }
@@ -505,12 +510,7 @@ class PlatformBuilder {
     const key = cacheKey(this.parentKey, text, stableStringify(env));
     const hit = this.opts.noCache ? undefined : await this.cache.get(key);
     if (hit) {
-      this.stepLabel(i, text, true);
-      await this.lease.touch(hit.digest);
-      this.trackKubeadm(hit);
-      this.pushLayer(hit, text);
-      this.parentKey = key;
-      this.cached++;
+      await this.reuseLayer(i, text, key, hit);
       return;
     }
     this.stepLabel(i, text, false);
