@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { throwIfProblems, UserError } from "../errors";
+import { throwIfProblems } from "../errors";
 import {
   buildApplication,
   buildClusterV2,
@@ -22,7 +22,7 @@ import {
   type RawClusterV2Spec,
 } from "./schema";
 import type { ApplicationDoc, ClusterSpec, ConfigDoc, KubeadmDocs, PluginDoc } from "./types";
-import { loadDocuments, yamlErrorLine, type YamlDocument, type YamlPath } from "./yaml-lines";
+import { loadUserDocuments, type YamlPath } from "./yaml-lines";
 
 export const CLUSTER_V2_VERSIONS = ["sealer.io/v2", "sealer.cloud/v2"];
 export const CLUSTER_V1_VERSIONS = [
@@ -50,14 +50,7 @@ export function loadClusterfile(
   opts: { file?: string } = {},
 ): { spec: ClusterSpec; warnings: string[] } {
   const file = opts.file ?? "Clusterfile";
-  let docs: YamlDocument[];
-  try {
-    docs = loadDocuments(text, file);
-  } catch (err) {
-    const line = yamlErrorLine(err);
-    const reason = (err as { reason?: string }).reason ?? (err as Error).message;
-    throw new UserError(`${file}${line ? `:${line}` : ""}: YAML syntax error: ${reason}`, { cause: err });
-  }
+  const docs = loadUserDocuments(text, file);
 
   const problems: string[] = [];
   const warnings: string[] = [];

@@ -3,11 +3,11 @@
  * Clusterfile's Plugin documents; a Clusterfile Plugin of the same name replaces the image's).
  * Parsed with the Clusterfile's Plugin schema and builder, so both sources mean the same thing.
  */
-import { throwIfProblems, UserError } from "../errors";
+import { throwIfProblems } from "../errors";
 import { buildPlugin, pathText, type Report } from "./build";
 import { pluginSpecSchema } from "./schema";
 import type { PluginDoc } from "./types";
-import { loadDocuments, yamlErrorLine, type YamlDocument } from "./yaml-lines";
+import { loadUserDocuments } from "./yaml-lines";
 
 const SPEC_KEYS = ["type", "action", "scope", "on", "data"] as const;
 
@@ -17,14 +17,7 @@ const SPEC_KEYS = ["type", "action", "scope", "on", "data"] as const;
  * are ignored as in a Clusterfile. Throws one UserError listing every problem.
  */
 export function loadPluginFile(text: string, file: string): PluginDoc[] {
-  let docs: YamlDocument[];
-  try {
-    docs = loadDocuments(text, file);
-  } catch (err) {
-    const line = yamlErrorLine(err);
-    const reason = (err as { reason?: string }).reason ?? (err as Error).message;
-    throw new UserError(`${file}${line ? `:${line}` : ""}: YAML syntax error: ${reason}`, { cause: err });
-  }
+  const docs = loadUserDocuments(text, file);
   const problems: string[] = [];
   const out: PluginDoc[] = [];
   for (const doc of docs) {

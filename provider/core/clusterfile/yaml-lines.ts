@@ -1,4 +1,5 @@
 import * as yaml from "js-yaml";
+import { UserError } from "../errors";
 
 /**
  * Multi-document YAML with line numbers for every node path.
@@ -136,4 +137,15 @@ function collapse(f: Frame): Frame {
 export function yamlErrorLine(err: unknown): number | undefined {
   const mark = (err as { mark?: { line?: number } } | null)?.mark;
   return typeof mark?.line === "number" ? mark.line + 1 : undefined;
+}
+
+/** loadDocuments for a user's file: a syntax error becomes a UserError "FILE:LINE: YAML syntax error: ...". */
+export function loadUserDocuments(text: string, file: string): YamlDocument[] {
+  try {
+    return loadDocuments(text, file);
+  } catch (err) {
+    const line = yamlErrorLine(err);
+    const reason = (err as { reason?: string }).reason ?? (err as Error).message;
+    throw new UserError(`${file}${line ? `:${line}` : ""}: YAML syntax error: ${reason}`, { cause: err });
+  }
 }
