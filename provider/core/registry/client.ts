@@ -28,7 +28,7 @@ import {
 } from "./credentials";
 
 // p-retry is ESM-first; its CJS build exposes `default`.
- 
+
 const pRetry = require("p-retry").default as typeof import("p-retry").default;
 
 export interface ClientOptions {
