@@ -5,6 +5,7 @@
  * without re-sending finished blobs, a killed sshd fails in bounded time naming host and step.
  */
 import * as assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -12,6 +13,7 @@ import * as path from "node:path";
 import * as zlib from "node:zlib";
 import * as tarStream from "tar-stream";
 import { distributeLayers } from "../../provider/core/exec/distribute";
+import { receiveBlobScript } from "../../provider/core/exec/node-layers";
 import { execInNode, killNodeProcesses, startSshd } from "../../provider/core/infra/local";
 import { OciLayout } from "../../provider/core/image/layout";
 import { MediaTypes } from "../../provider/core/image/types";
@@ -345,4 +347,47 @@ describe("distribute layers (integration, local nodes)", function () {
     assert.equal(res.sentBlobs, 1);
     assert.ok(res.sentBytes < sizeOf(blob), `${res.sentBytes} < ${sizeOf(blob)}`);
   });
+});
+
+describe("the node's blob receiver script (runs with sh on this machine)", function () {
+  this.timeout(60_000);
+  let dir: string;
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "sealer-recv-"));
+    // An openssl that prints a wrong digest: the receiver must notice and hash with sha256sum.
+    fs.mkdirSync(path.join(dir, "bad-openssl"));
+    fs.writeFileSync(path.join(dir, "bad-openssl", "openssl"), "#!/bin/sh\necho 0000 '*stdin'\n", {
+      mode: 0o755,
+    });
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const data = crypto.randomBytes(300_000);
+  const hex = crypto.createHash("sha256").update(data).digest("hex");
+  const recv = (root: string, input: Buffer, offset: number, pathPrefix?: string) =>
+    spawnSync("sh", ["-c", receiveBlobScript(root, hex, data.length, offset)], {
+      input,
+      encoding: "utf8",
+      env: { ...process.env, PATH: pathPrefix ? `${pathPrefix}:${process.env.PATH}` : process.env.PATH },
+    });
+
+  for (const mode of ["openssl if present", "a broken openssl (falls back to sha256sum)"]) {
+    it(`verifies, resumes and rejects by digest with ${mode}`, () => {
+      const prefix = mode.startsWith("a broken") ? path.join(dir, "bad-openssl") : undefined;
+      const root = fs.mkdtempSync(path.join(dir, "root-"));
+      const blobs = path.join(root, "blobs", "sha256");
+      const cut = recv(root, data.subarray(0, 100_000), 0, prefix);
+      assert.equal(cut.status, 91, cut.stderr);
+      assert.match(cut.stderr, /short transfer of sha256:[0-9a-f]{64}: 100000 of 300000 bytes/);
+      const rest = recv(root, data.subarray(100_000), 100_000, prefix);
+      assert.equal(rest.status, 0, rest.stderr);
+      assert.deepEqual(fs.readdirSync(blobs), [hex]);
+      assert.ok(fs.readFileSync(path.join(blobs, hex)).equals(data));
+      fs.rmSync(path.join(blobs, hex));
+      const bad = recv(root, Buffer.alloc(data.length), 0, prefix);
+      assert.equal(bad.status, 92, bad.stderr);
+      assert.match(bad.stderr, /digest mismatch for sha256:[0-9a-f]{64} \(got sha256:[0-9a-f]{64}\)/);
+      assert.deepEqual(fs.readdirSync(blobs), []);
+    });
+  }
 });

@@ -2,7 +2,7 @@
  * Per-layer delta distribution of a cluster image to nodes (B1).
  *
  * Node layout under dataRoot:
- *   blobs/sha256/<hex>            content-addressed layer blobs, verified with sha256sum on the node before rename
+ *   blobs/sha256/<hex>            content-addressed layer blobs, verified by sha256 on the node (openssl or sha256sum) before rename
  *   blobs/sha256/<hex>.partial    an interrupted upload, continued from its size on the next run
  *   <cluster>/rootfs              materialised from the layers in order (OCI whiteouts honoured)
  *   <cluster>/layers.json         { "layers": [digests in order] } that rootfs was built from
@@ -165,7 +165,7 @@ async function runLimited<T>(
  *
  * Per host: list the node's blob store and layers.json (one command); stream each missing blob
  * into `<hex>.partial` (appending from its current size when an earlier transfer was cut),
- * verify it with sha256sum and rename it; then extract layers as `planMaterialise` decides.
+ * verify its sha256 on the node (openssl when it works there, else sha256sum) and rename it; then extract layers as `planMaterialise` decides.
  * A lost connection is retried (`retries`, default 2), resuming where the bytes stopped.
  * Every failure names the host and the step. All hosts are attempted; if any failed, one error
  * lists them all after the others finished.

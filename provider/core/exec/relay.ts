@@ -31,7 +31,13 @@ import { CommandError, type SshPool, type SshTarget } from "../ssh";
 import { hostPattern, type KnownHostEntry, readKnownHosts } from "../ssh/known-hosts";
 import { shellQuote as q, tailLines } from "../ssh/shell";
 import type { BlobSender, DirectParts, DistributeOptions } from "./distribute";
-import { inventoryScript, nodePaths, parseInventory, type NodeBlobInventory } from "./node-layers";
+import {
+  inventoryScript,
+  nodePaths,
+  parseInventory,
+  SHA256_HASHER,
+  type NodeBlobInventory,
+} from "./node-layers";
 
 export interface RelayOptions {
   /** Address of the relay host (one of the cluster's hosts, usually master0). */
@@ -122,13 +128,9 @@ if [ "$offset" -eq 0 ]; then : > "$hex.partial"
 elif [ ! -f "$hex.partial" ] || [ "$(wc -c < "$hex.partial")" -ne "$offset" ]; then
   echo "partial upload of sha256:$hex changed size under us" >&2; rm -f "$hex.partial"; exit 93
 fi
-fifo=$hex.fifo.$$; sum=$hex.sum.$$
-mkfifo "$fifo"
-( { head -c "$offset" "$hex.partial"; cat "$fifo"; } | sha256sum > "$sum" ) &
-hasher=$!
-tee -a "$hex.partial" > "$fifo"
-wait "$hasher"
-rm -f "$fifo"
+sum=$hex.sum.$$
+${SHA256_HASHER.join("\n")}
+{ head -c "$offset" "$hex.partial"; tee -a "$hex.partial"; } | $hasher > "$sum"
 got=$(wc -c < "$hex.partial")
 if [ "$got" -ne "$size" ]; then rm -f "$sum"; echo "short transfer of sha256:$hex: $got of $size bytes" >&2; exit 91; fi
 actual=$(cut -c1-64 "$sum"); rm -f "$sum"
