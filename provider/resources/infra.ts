@@ -6,7 +6,7 @@
  * - `local`: network-namespace nodes on this machine (core/infra/local), root required.
  */
 import * as fs from "node:fs";
-import type { AlicloudInfraSpec, InfraState } from "../core/infra/alicloud/types";
+import type { AlicloudInfraSpec, GroupSpec, InfraState } from "../core/infra/alicloud/types";
 import type { CreateLocalNodesOptions } from "../core/infra/local/types";
 import {
   type CheckFailure,
@@ -20,20 +20,11 @@ import {
   secret,
 } from "./common";
 
-export interface NodeGroupIn {
-  count: number;
-  instanceType?: string;
-  cpu?: number;
-  memoryGiB?: number;
-  systemDiskGiB?: number;
-  dataDisksGiB?: number[];
-}
-
 export interface InfraInputs {
   provider: "local" | "alicloud";
   name: string;
-  masters: NodeGroupIn;
-  nodes?: NodeGroupIn;
+  masters: GroupSpec;
+  nodes?: GroupSpec;
   local?: { subnet?: string; sudoUser?: string };
   alicloud?: {
     region: string;
@@ -134,7 +125,7 @@ export function normaliseInputs(i: InfraInputs): InfraInputs {
 
 export function alicloudSpec(i: InfraInputs): AlicloudInfraSpec {
   const a = i.alicloud!;
-  const group = (g: NodeGroupIn | undefined) =>
+  const group = (g: GroupSpec | undefined) =>
     compact({
       count: g?.count ?? 0,
       instanceType: g?.instanceType,
