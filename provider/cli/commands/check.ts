@@ -12,7 +12,7 @@ import { checkDrift, forgetDrifted, type CheckResult, type DriftReport } from ".
 import type { AppliedState } from "../../core/plan/types";
 import { loadSavedClusterfile, loadState, saveState } from "../../core/state";
 import { printJson } from "../output";
-import { readClusterfile } from "./cluster";
+import { readClusterfile } from "../../core/lifecycle/cluster-ref";
 import { planCluster, planJson, planText } from "./plan";
 
 export const DRIFT_EXIT = 3;

@@ -3,10 +3,10 @@
  * onto hosts, re-applying only what changed. Both print what ran; `--json` prints
  * `{ "cluster": …, "steps": [ { "kind", "hosts", "reason" } ] }` on stdout (logs go to stderr).
  */
-import * as fs from "node:fs";
 import type { Command } from "commander";
 import { ApplyError, applyCluster, type ApplyResult } from "../../core/apply";
-import { clusterFromFlags, loadClusterfile, type ClusterSpec } from "../../core/clusterfile";
+import { clusterFromFlags, type ClusterSpec } from "../../core/clusterfile";
+import { readClusterfile } from "../../core/lifecycle/cluster-ref";
 import { UserError } from "../../core/errors";
 import { checkDrift, forgetDrifted } from "../../core/drift";
 import { log } from "../../core/log";
@@ -68,18 +68,6 @@ async function refreshState(spec: ClusterSpec): Promise<void> {
     log.info(`refresh: drift found; re-running ${report.steps.join(", ")}`);
     await saveState(forgetDrifted(applied, report));
   } else log.info(`refresh: no drift${report.drifted ? " that a step can repair (see sealer check)" : ""}`);
-}
-
-export function readClusterfile(file: string): ClusterSpec {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (err) {
-    throw new UserError(`cannot read Clusterfile ${file}: ${(err as Error).message}`);
-  }
-  const { spec, warnings } = loadClusterfile(text, { file });
-  for (const w of warnings) log.warn(w);
-  return spec;
 }
 
 export function register(program: Command): void {

@@ -1,11 +1,10 @@
-import * as fs from "node:fs";
 import type { Command } from "commander";
-import { clusterFromFlags, loadClusterfile, type ClusterSpec } from "../../core/clusterfile";
+import { clusterFromFlags, type ClusterSpec } from "../../core/clusterfile";
+import { readClusterfile } from "../../core/lifecycle/cluster-ref";
 import { UserError, wrap } from "../../core/errors";
 import { formatPlatform, parsePlatform } from "../../core/image/store";
 import { OciLayout } from "../../core/image/layout";
 import { planningFacts } from "../../core/apply";
-import { log } from "../../core/log";
 import { dataPaths } from "../../core/paths";
 import { plan } from "../../core/plan/planner";
 import type { Plan } from "../../core/plan/types";
@@ -61,15 +60,7 @@ function readSpec(image: string | undefined, opts: PlanOpts): ClusterSpec {
   if (opts.file) {
     if (image || opts.masters || opts.nodes)
       throw new UserError("give either -f Clusterfile or IMAGE with -m/-n flags, not both");
-    let text: string;
-    try {
-      text = fs.readFileSync(opts.file, "utf8");
-    } catch (err) {
-      throw new UserError(`cannot read ${opts.file}: ${(err as Error).message}`, { cause: err });
-    }
-    const { spec, warnings } = loadClusterfile(text, { file: opts.file });
-    for (const w of warnings) log.warn(w);
-    return spec;
+    return readClusterfile(opts.file);
   }
   if (!image)
     throw new UserError("nothing to plan: give -f Clusterfile, or IMAGE with -m MASTERS [-n NODES]");

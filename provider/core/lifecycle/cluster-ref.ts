@@ -29,12 +29,13 @@ export interface ResolvedCluster {
   recorded: boolean;
 }
 
-function readFileSpec(file: string): ClusterSpec {
+/** Reads and validates a Clusterfile from disk; its warnings go to the log. */
+export function readClusterfile(file: string): ClusterSpec {
   let text: string;
   try {
     text = fs.readFileSync(file, "utf8");
   } catch (err) {
-    throw new UserError(`cannot read Clusterfile ${file}: ${(err as Error).message}`);
+    throw new UserError(`cannot read Clusterfile ${file}: ${(err as Error).message}`, { cause: err });
   }
   const { spec, warnings } = loadClusterfile(text, { file });
   for (const w of warnings) log.warn(w);
@@ -46,20 +47,20 @@ export async function recordedSpec(name: string, home?: string): Promise<Cluster
   const ours = await loadSavedClusterfile(name, home);
   if (ours) return ours;
   const saved = path.join(clusterDir(name, home), "Clusterfile");
-  if (fs.existsSync(saved)) return readFileSpec(saved);
+  if (fs.existsSync(saved)) return readClusterfile(saved);
   return undefined;
 }
 
 export async function resolveCluster(ref: ClusterRef): Promise<ResolvedCluster> {
   if (ref.clusterName && ref.clusterfile) {
-    const spec = readFileSpec(ref.clusterfile);
+    const spec = readClusterfile(ref.clusterfile);
     if (spec.name !== ref.clusterName)
       throw new UserError(
         `--cluster-name ${ref.clusterName} and -f ${ref.clusterfile} (metadata.name ${spec.name}) name different clusters: give one of them`,
       );
   }
   let spec: ClusterSpec | undefined;
-  if (ref.clusterfile) spec = readFileSpec(ref.clusterfile);
+  if (ref.clusterfile) spec = readClusterfile(ref.clusterfile);
   else if (ref.clusterName) {
     spec = await recordedSpec(ref.clusterName, ref.home);
     if (!spec) {
