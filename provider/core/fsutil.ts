@@ -104,7 +104,8 @@ export async function acquireLock(
   }
 }
 
-function pidAlive(pid: number): boolean {
+/** True if a process with this pid exists (EPERM: it exists but is not ours). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

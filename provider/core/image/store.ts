@@ -7,6 +7,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../errors";
+import { pidAlive } from "../fsutil";
 import { familiarReference, normalizeReference, parseReference } from "./reference";
 import type { OciLayout } from "./layout";
 import {
@@ -354,15 +355,6 @@ export async function takeLease(
       await fs.promises.rm(file, { force: true });
     },
   };
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 /** Deletes blobs no reference reaches (and temp files of dead processes); returns what it freed. */
