@@ -39,6 +39,7 @@ import {
   walkTree,
   withAncestors,
   writeLayer,
+  WrittenLayer,
 } from "./layer";
 import { materializeLayers } from "./materialize";
 import { detectAppType, finalizeExtension, inheritExtension, instructionText, makesLayer } from "./metadata";
@@ -373,6 +374,28 @@ class PlatformBuilder {
     this.cached++;
   }
 
+  /** A freshly written layer for `text`: cached under `key`, tracked and added. */
+  private async addBuiltLayer(
+    text: string,
+    key: string,
+    written: WrittenLayer,
+    entries: LayerEntry[],
+  ): Promise<void> {
+    const layer: CachedLayer = {
+      digest: written.digest,
+      size: written.size,
+      mediaType: written.mediaType,
+      diffID: written.diffID,
+      paths: written.paths,
+      ...kubeadmChange(entries),
+    };
+    await this.cache.put(this.parentKey, key, layer);
+    this.trackKubeadm(layer);
+    this.pushLayer(layer, text);
+    this.parentKey = key;
+    this.built++;
+  }
+
   /**
    * A layer from a list of entries whose content comes from files. With the cache: if some
    * layer was ever built on this parent key, hash the sources first (stat-cached) and look the
@@ -420,20 +443,7 @@ class PlatformBuilder {
       entries,
       async (e) => written.fileHashes.get(e.path) ?? (await hashOf(e)),
     );
-    const key = cacheKey(this.parentKey, text, tree);
-    const layer: CachedLayer = {
-      digest: written.digest,
-      size: written.size,
-      mediaType: written.mediaType,
-      diffID: written.diffID,
-      paths: written.paths,
-      ...kubeadmChange(entries),
-    };
-    await this.cache.put(this.parentKey, key, layer);
-    this.trackKubeadm(layer);
-    this.pushLayer(layer, text);
-    this.parentKey = key;
-    this.built++;
+    await this.addBuiltLayer(text, cacheKey(this.parentKey, text, tree), written, entries);
   }
 
   private sources(list: string[]): string[] {
@@ -520,20 +530,8 @@ class PlatformBuilder {
     const after = await snapshot(rootfs);
     const entries = diffSnapshots(before, after, rootfs);
     const written = await writeLayer(this.layout, entries, { label: "compressing RUN layer" });
-    const layer: CachedLayer = {
-      digest: written.digest,
-      size: written.size,
-      mediaType: written.mediaType,
-      diffID: written.diffID,
-      paths: written.paths,
-      ...kubeadmChange(entries),
-    };
-    await this.cache.put(this.parentKey, key, layer);
-    this.trackKubeadm(layer);
-    this.pushLayer(layer, text);
+    await this.addBuiltLayer(text, key, written, entries);
     this.applied = this.layers.length; // the rootfs already holds this layer's changes
-    this.parentKey = key;
-    this.built++;
   }
 
   /** Full build mode: the container-image cache hook, its output as a final registry/ layer. */
