@@ -186,6 +186,32 @@ spec:
     }
   });
 
+  it("dump with secrets keeps hosts apart whose ssh secrets differ (pkData, pkPasswd, passwd)", () => {
+    const hosts = [
+      '    - ips: [ 10.0.0.2 ]\n      roles: [ master ]\n      ssh: { pkData: "key-A", pkPasswd: "pp-A", passwd: "pw-A" }\n',
+      '    - ips: [ 10.0.0.3 ]\n      roles: [ master ]\n      ssh: { pkData: "key-B", pkPasswd: "pp-A", passwd: "pw-A" }\n',
+      '    - ips: [ 10.0.0.4 ]\n      roles: [ master ]\n      ssh: { pkData: "key-B", pkPasswd: "pp-B", passwd: "pw-A" }\n',
+      '    - ips: [ 10.0.0.5 ]\n      roles: [ master ]\n      ssh: { pkData: "key-B", pkPasswd: "pp-B", passwd: "pw-B" }\n',
+    ];
+    const { spec } = loadClusterfile(head(hosts.join("")));
+    const again = loadClusterfile(dumpClusterfile(spec, { secrets: true })).spec;
+    assert.deepEqual(comparable(again), comparable(spec));
+    assert.deepEqual(
+      again.hosts.map((h) => [
+        h.ips,
+        h.ssh.pkData?.reveal(),
+        h.ssh.pkPasswd?.reveal(),
+        h.ssh.passwd?.reveal(),
+      ]),
+      [
+        [["10.0.0.2"], "key-A", "pp-A", "pw-A"],
+        [["10.0.0.3"], "key-B", "pp-A", "pw-A"],
+        [["10.0.0.4"], "key-B", "pp-B", "pw-A"],
+        [["10.0.0.5"], "key-B", "pp-B", "pw-B"],
+      ],
+    );
+  });
+
   it("warns about unknown kinds and unknown fields instead of ignoring them silently", () => {
     const { warnings } = loadClusterfile(
       head("    - ips: [ 10.0.0.2 ]\n      roles: [ master ]\n      lables: { a: b }\n") +

@@ -129,19 +129,20 @@ function envList(env: Env): string[] | undefined {
   return out.length ? out : undefined;
 }
 
+/**
+ * Whether two adjacent hosts can share one entry. Every secret is compared the same way: by
+ * fingerprint when secrets are written (else one host's key or password would be lost), by
+ * presence otherwise.
+ */
 function sameSettings(a: HostSpec, b: HostSpec, secrets: boolean): boolean {
+  const sec = (s: Secret | undefined) => (s ? (secrets ? s.fingerprint() : 1) : 0);
   const key = (h: HostSpec) =>
     JSON.stringify([
       h.roles,
       h.env,
       h.labels,
       h.taints,
-      {
-        ...h.ssh,
-        passwd: secrets ? h.ssh.passwd?.reveal() : h.ssh.passwd ? 1 : 0,
-        pkData: h.ssh.pkData ? 1 : 0,
-        pkPasswd: h.ssh.pkPasswd ? 1 : 0,
-      },
+      { ...h.ssh, passwd: sec(h.ssh.passwd), pkData: sec(h.ssh.pkData), pkPasswd: sec(h.ssh.pkPasswd) },
     ]);
   return key(a) === key(b);
 }
