@@ -2,7 +2,6 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as https from "node:https";
-import { execFileSync } from "node:child_process";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { AddressInfo } from "node:net";
@@ -16,6 +15,7 @@ import { imageFacts } from "../../provider/core/image/facts";
 import { Index, MediaTypes } from "../../provider/core/image/types";
 import { forEachLayerEntry } from "../../provider/core/image/materialize";
 import { packageRoot } from "../../provider/core/package-info";
+import { makeTestCa } from "../harness/registry";
 
 const repoRoot = (): string => packageRoot(__dirname);
 const FIXTURE = path.join(repoRoot(), "tests", "fixtures", "build", "basic");
@@ -441,32 +441,10 @@ describe("build: APP from a URL and multi-platform", () => {
   let port: number;
   let caFile: string;
   before(async () => {
-    const dir = path.join(tmp, "tls");
-    fs.mkdirSync(dir, { recursive: true });
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
-        "-keyout",
-        path.join(dir, "key.pem"),
-        "-out",
-        path.join(dir, "cert.pem"),
-      ],
-      { stdio: "ignore" },
-    );
-    caFile = path.join(dir, "cert.pem");
+    const tls = makeTestCa(path.join(tmp, "tls"));
+    caFile = tls.caFile;
     server = https.createServer(
-      { key: fs.readFileSync(path.join(dir, "key.pem")), cert: fs.readFileSync(caFile) },
+      { key: fs.readFileSync(tls.keyFile), cert: fs.readFileSync(tls.certFile) },
       (req, res) => {
         if (req.url === "/files/app.yaml") {
           res.writeHead(200, { "content-type": "text/yaml" });
@@ -491,7 +469,7 @@ describe("build: APP from a URL and multi-platform", () => {
     });
     await assert.rejects(
       build("url-home", { context: ctx }),
-      /Kubefile:2: downloading https:\/\/127\.0\.0\.1:\d+\/files\/app\.yaml failed: self[- ]signed certificate \(pass the issuing CA with --ca-file\)$/,
+      /Kubefile:2: downloading https:\/\/127\.0\.0\.1:\d+\/files\/app\.yaml failed: unable to verify the first certificate \(pass the issuing CA with --ca-file\)$/,
     );
     const r = await build("url-home", { context: ctx, caFile });
     assert.deepEqual(r.extension.applications, [
