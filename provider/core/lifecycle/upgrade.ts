@@ -7,7 +7,7 @@
  * a rollback runs the same flow back to the image recorded before the last upgrade
  * (AppliedState.previousImage), with the `rollback` hooks instead of the `upgrade` ones.
  */
-import { applyCluster, type ApplyResult } from "../apply";
+import type { ApplyResult } from "../apply";
 import type { ClusterSpec } from "../clusterfile";
 import { UserError, wrap } from "../errors";
 import { runStep } from "../exec/steps";
@@ -16,34 +16,10 @@ import { OciLayout } from "../image/layout";
 import { dataPaths } from "../paths";
 import { effectivePlugins } from "../plan/plugins";
 import { phaseHookSteps, type RanStep } from "./delete-all";
-import { resolveCluster, recordSpec, type ClusterRef, type ResolvedCluster } from "./cluster-ref";
-import { withSession, type LifecycleOptions } from "./session";
+import { resolveCluster, recordSpec, type ClusterRef } from "./cluster-ref";
+import { applyWith, requireCreated, withSession, type LifecycleOptions } from "./session";
 
 export type UpgradeOptions = ClusterRef & LifecycleOptions & { image: string; dryRun?: boolean };
-
-function requireCreated(r: ResolvedCluster): void {
-  if (!r.applied.steps["init-master"])
-    throw new UserError(
-      `cluster ${r.spec.name} has not been created yet (no kubeadm init recorded in ${r.stateDir}): run sealer run or sealer apply first`,
-    );
-}
-
-async function applyWith(
-  r: ResolvedCluster,
-  spec: ClusterSpec,
-  o: LifecycleOptions & { dryRun?: boolean },
-): Promise<ApplyResult> {
-  return applyCluster({
-    spec,
-    stateDir: r.stateDir,
-    applied: r.applied,
-    ...(o.store ? { store: o.store } : {}),
-    ...(o.knownHostsFile ? { knownHostsFile: o.knownHostsFile } : {}),
-    ...(o.ssh ? { ssh: o.ssh } : {}),
-    ...(o.commandTimeoutMs ? { commandTimeoutMs: o.commandTimeoutMs } : {}),
-    ...(o.dryRun ? { dryRun: true } : {}),
-  });
-}
 
 export async function upgradeCluster(o: UpgradeOptions): Promise<ApplyResult> {
   const r = await resolveCluster(o);
