@@ -104,6 +104,19 @@ function rfc3986(s: string): string {
   return out;
 }
 
+/** "a.b.c.d/bits" as a 32-bit number and a prefix length. */
+function parseCidr(cidr: string): { n: number; bits: number } {
+  const [a, b] = cidr.split("/");
+  return { n: (a ?? "").split(".").reduce((x, o) => x * 256 + Number(o), 0), bits: Number(b) };
+}
+
+/** The entry `id` names, or the API's 404 fault `code`. */
+function found<T>(map: Map<string, T>, id: string | undefined, code: string, message: string): T {
+  const v = map.get(id ?? "");
+  if (v === undefined) throw new ApiFault(404, code, message);
+  return v;
+}
+
 function parsePairs(qs: string): Array<[string, string]> {
   if (!qs) return [];
   return qs
@@ -220,6 +233,25 @@ export class FakeAlicloud {
   }
 
   // -------------------------------------------------------------------------------------------
+
+  // One not-found fault per resource kind, as the API words it; every action that names the
+  // resource looks it up through these.
+  private vpcOf(id: string | undefined): Net {
+    return found(this.vpcs, id, "InvalidVpcId.NotFound", "Specified VPC is not found.");
+  }
+
+  private sgOf(id: string | undefined) {
+    return found(
+      this.sgs,
+      id,
+      "InvalidSecurityGroupId.NotFound",
+      "The specified security group does not exist.",
+    );
+  }
+
+  private eipOf(id: string | undefined): Eip {
+    return found(this.eips, id, "InvalidAllocationId.NotFound", "Specified allocation ID is not found.");
+  }
 
   private newId(prefix: string): string {
     this.seq++;
@@ -431,9 +463,8 @@ export class FakeAlicloud {
       "Timestamp",
       "Format",
       "Version",
-      "Action",
     ])
-      if (k !== "Action") delete params[k];
+      delete params[k];
     const action = params.Action ?? "";
     delete params.Action;
     return action;
@@ -501,8 +532,7 @@ export class FakeAlicloud {
         };
       }
       case "DeleteVpc": {
-        const v = this.vpcs.get(p.VpcId ?? "");
-        if (!v) throw new ApiFault(404, "InvalidVpcId.NotFound", "Specified VPC is not found.");
+        const v = this.vpcOf(p.VpcId);
         if ([...this.vswitches.values()].some((s) => s.vpcId === v.id))
           throw new ApiFault(400, "DependencyViolation.VSwitch", "Specified VPC still has VSwitch.");
         if ([...this.sgs.values()].some((s) => s.vpcId === v.id))
@@ -516,8 +546,7 @@ export class FakeAlicloud {
       }
       case "CreateVSwitch":
         return idem(() => {
-          const vpc = this.vpcs.get(p.VpcId ?? "");
-          if (!vpc) throw new ApiFault(404, "InvalidVpcId.NotFound", "Specified VPC is not found.");
+          const vpc = this.vpcOf(p.VpcId);
           if (this.netStatus(vpc) !== "Available")
             throw new ApiFault(
               400,
@@ -562,8 +591,12 @@ export class FakeAlicloud {
         };
       }
       case "DeleteVSwitch": {
-        const v = this.vswitches.get(p.VSwitchId ?? "");
-        if (!v) throw new ApiFault(404, "InvalidVSwitchId.NotFound", "Specified VSwitch is not found.");
+        const v = found(
+          this.vswitches,
+          p.VSwitchId,
+          "InvalidVSwitchId.NotFound",
+          "Specified VSwitch is not found.",
+        );
         if (this.liveInstances().some((i) => i.VSwitchId === v.id))
           throw new ApiFault(
             400,
@@ -575,21 +608,14 @@ export class FakeAlicloud {
       }
       case "CreateSecurityGroup":
         return idem(() => {
-          if (!this.vpcs.has(p.VpcId ?? ""))
-            throw new ApiFault(404, "InvalidVpcId.NotFound", "Specified VPC is not found.");
+          const vpc = this.vpcOf(p.VpcId);
           const id = this.newId("sg");
-          this.sgs.set(id, { id, vpcId: p.VpcId ?? "", rules: [] });
+          this.sgs.set(id, { id, vpcId: vpc.id, rules: [] });
           return { SecurityGroupId: id };
         });
       case "AuthorizeSecurityGroup":
         return idem(() => {
-          const sg = this.sgs.get(p.SecurityGroupId ?? "");
-          if (!sg)
-            throw new ApiFault(
-              404,
-              "InvalidSecurityGroupId.NotFound",
-              "The specified security group does not exist.",
-            );
+          const sg = this.sgOf(p.SecurityGroupId);
           for (let n = 1; p[`Permissions.${n}.PortRange`]; n++) {
             const cidr = p[`Permissions.${n}.SourceCidrIp`] ?? "";
             if (!cidr)
@@ -607,13 +633,7 @@ export class FakeAlicloud {
           return {};
         });
       case "DeleteSecurityGroup": {
-        const sg = this.sgs.get(p.SecurityGroupId ?? "");
-        if (!sg)
-          throw new ApiFault(
-            404,
-            "InvalidSecurityGroupId.NotFound",
-            "The specified security group does not exist.",
-          );
+        const sg = this.sgOf(p.SecurityGroupId);
         if (this.liveInstances().some((i) => i.SecurityGroupId === sg.id))
           throw new ApiFault(
             403,
@@ -731,9 +751,7 @@ export class FakeAlicloud {
         });
       case "AssociateEipAddress":
         return idem(() => {
-          const e = this.eips.get(p.AllocationId ?? "");
-          if (!e)
-            throw new ApiFault(404, "InvalidAllocationId.NotFound", "Specified allocation ID is not found.");
+          const e = this.eipOf(p.AllocationId);
           const i = this.instances.get(p.InstanceId ?? "");
           if (!i || this.instanceStatus(i) === "Deleted")
             throw new ApiFault(404, "InvalidInstanceId.NotFound", "The specified instance does not exist.");
@@ -748,9 +766,7 @@ export class FakeAlicloud {
           return {};
         });
       case "UnassociateEipAddress": {
-        const e = this.eips.get(p.AllocationId ?? "");
-        if (!e)
-          throw new ApiFault(404, "InvalidAllocationId.NotFound", "Specified allocation ID is not found.");
+        const e = this.eipOf(p.AllocationId);
         if (this.eipStatus(e) !== "InUse")
           throw new ApiFault(400, "IncorrectEipStatus", "The EIP is not bound.");
         const i = this.instances.get(e.instanceId ?? "");
@@ -777,9 +793,7 @@ export class FakeAlicloud {
         };
       }
       case "ReleaseEipAddress": {
-        const e = this.eips.get(p.AllocationId ?? "");
-        if (!e)
-          throw new ApiFault(404, "InvalidAllocationId.NotFound", "Specified allocation ID is not found.");
+        const e = this.eipOf(p.AllocationId);
         if (this.eipStatus(e) !== "Available")
           throw new ApiFault(400, "IncorrectEipStatus", "The EIP is still bound.");
         this.eips.delete(e.AllocationId);
@@ -815,17 +829,15 @@ export class FakeAlicloud {
         "OperationDenied.NoStock",
         "The requested resource is sold out in the specified zone; try other types of resources or other regions and zones.",
       );
-    const vsw = this.vswitches.get(p.VSwitchId ?? "");
-    if (!vsw) throw new ApiFault(404, "InvalidVSwitchId.NotFound", "The specified VSwitchId does not exist.");
+    const vsw = found(
+      this.vswitches,
+      p.VSwitchId,
+      "InvalidVSwitchId.NotFound",
+      "The specified VSwitchId does not exist.",
+    );
     if (p.ZoneId && p.ZoneId !== vsw.zoneId)
       throw new ApiFault(400, "InvalidVSwitchId.ZoneMismatch", "The VSwitch is not in the specified zone.");
-    const sg = this.sgs.get(p.SecurityGroupId ?? "");
-    if (!sg)
-      throw new ApiFault(
-        404,
-        "InvalidSecurityGroupId.NotFound",
-        "The specified security group does not exist.",
-      );
+    const sg = this.sgOf(p.SecurityGroupId);
     if (sg.vpcId !== vsw.vpcId)
       throw new ApiFault(
         400,
@@ -958,10 +970,9 @@ export class FakeAlicloud {
   }
 
   private allocIp(vsw: Net): string {
-    const [base, bits] = vsw.cidr.split("/");
-    const n = (base ?? "0.0.0.0").split(".").reduce((a, o) => a * 256 + Number(o), 0);
+    const { n, bits } = parseCidr(vsw.cidr);
     const host = vsw.nextHost ?? 1;
-    if (host >= 2 ** (32 - Number(bits)) - 3)
+    if (host >= 2 ** (32 - bits) - 3)
       throw new ApiFault(
         400,
         "InvalidVSwitchId.IpNotEnough",
@@ -973,12 +984,8 @@ export class FakeAlicloud {
   }
 
   private cidrWithin(inner: string, outer: string): boolean {
-    const parse = (c: string) => {
-      const [a, b] = c.split("/");
-      return { n: (a ?? "").split(".").reduce((x, o) => x * 256 + Number(o), 0), bits: Number(b) };
-    };
-    const i = parse(inner);
-    const o = parse(outer);
+    const i = parseCidr(inner);
+    const o = parseCidr(outer);
     if (!(i.bits >= o.bits)) return false;
     const mask = o.bits === 0 ? 0 : (0xffffffff << (32 - o.bits)) >>> 0;
     return (i.n & mask) >>> 0 === (o.n & mask) >>> 0;
