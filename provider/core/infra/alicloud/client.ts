@@ -2,10 +2,11 @@ import * as crypto from "node:crypto";
 import * as http from "node:http";
 import * as https from "node:https";
 import { UserError } from "../../errors";
+import { sha256Hex } from "../../fsutil";
 import { log as rootLog, type Logger } from "../../log";
 import type { AccessKey } from "./credentials";
 import { AlicloudApiError } from "./errors";
-import { acsDate, authorizationV3, percentEncode, sha256Hex, signatureV1 } from "./signer";
+import { acsDate, authorizationV3, percentEncode, signatureV1 } from "./signer";
 import { TokenBucket } from "./token-bucket";
 
 // p-retry 7 is ESM with a CommonJS build reachable through require().
@@ -41,6 +42,9 @@ interface Endpoint {
   url: URL;
   mod: typeof http | typeof https;
 }
+
+/** Every call has an empty body (parameters travel in the query). */
+const EMPTY_BODY_SHA256 = sha256Hex("");
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|\[::1\]|localhost)$/;
 
@@ -134,11 +138,11 @@ export class AlicloudClient {
         "x-acs-version": API_VERSIONS[product],
         "x-acs-date": acsDate(now),
         "x-acs-signature-nonce": nonce,
-        "x-acs-content-sha256": sha256Hex(""),
+        "x-acs-content-sha256": EMPTY_BODY_SHA256,
       });
       if (cred.securityToken) headers["x-acs-security-token"] = cred.securityToken;
       headers.authorization = authorizationV3(
-        { method: "POST", path: "/", query, headers, payloadHash: headers["x-acs-content-sha256"] ?? "" },
+        { method: "POST", path: "/", query, headers, payloadHash: EMPTY_BODY_SHA256 },
         cred.accessKeyId,
         cred.accessKeySecret,
       );

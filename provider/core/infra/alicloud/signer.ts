@@ -1,4 +1,5 @@
 import * as crypto from "node:crypto";
+import { sha256Hex } from "../../fsutil";
 
 /**
  * Alibaba Cloud OpenAPI request signing, pure (no clock, no randomness: the caller passes the
@@ -20,10 +21,6 @@ export function percentEncode(value: string): string {
     /[!'()*]/g,
     (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase(),
   );
-}
-
-export function sha256Hex(data: string | Uint8Array): string {
-  return crypto.createHash("sha256").update(data).digest("hex");
 }
 
 /**
