@@ -6,6 +6,7 @@
  */
 import * as os from "node:os";
 import { UserError } from "../errors";
+import { pidAlive } from "../fsutil";
 import { shellQuote, type SshPool, type SshTarget } from "../ssh";
 
 export interface LockOwner {
@@ -14,15 +15,6 @@ export interface LockOwner {
   user: string;
   since: string;
   command?: string;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 export async function acquireApplyLock(

@@ -21,7 +21,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { UserError } from "../../errors";
-import { acquireLock, readJsonIfExists, writeJsonAtomic } from "../../fsutil";
+import { acquireLock, pidAlive, readJsonIfExists, writeJsonAtomic } from "../../fsutil";
 import { log, registerSecret } from "../../log";
 import { dataPaths, sealerHome } from "../../paths";
 import { forgetHostKey } from "../../ssh/known-hosts";
@@ -73,14 +73,9 @@ function shortHash(s: string, n: number): string {
   return crypto.createHash("sha256").update(s).digest("hex").slice(0, n);
 }
 
-function pidAlive(pid: number | null | undefined): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
+/** A recorded pid (absent when the node never got that far) that is still running. */
+function pidRunning(pid: number | null | undefined): boolean {
+  return !!pid && pidAlive(pid);
 }
 
 /** The SSH target for a node: root by default, or the node's sudo user with `asSudoUser`. */
@@ -176,7 +171,7 @@ export async function listLocalNodes(prefix?: string, home = sealerHome()): Prom
 }
 
 export function nodeRunning(n: LocalNode): { holder: boolean; sshd: boolean } {
-  return { holder: pidAlive(n.holderPid), sshd: pidAlive(n.sshdPid) };
+  return { holder: pidRunning(n.holderPid), sshd: pidRunning(n.sshdPid) };
 }
 
 /**
@@ -320,7 +315,8 @@ async function createNode(
       const text = await fs.promises.readFile(holderLog, "utf8").catch(() => "");
       if (text.includes("SEALER-NODE-FAILED"))
         throw new Error(`setting up node ${name} failed:\n${text.trim()}`);
-      if (!pidAlive(holderPid)) throw new Error(`the setup process of node ${name} exited:\n${text.trim()}`);
+      if (!pidRunning(holderPid))
+        throw new Error(`the setup process of node ${name} exited:\n${text.trim()}`);
       return text.includes("SEALER-NODE-READY");
     },
     30_000,
@@ -441,8 +437,8 @@ export function sshAnswers(ip: string, port = 22, timeoutMs = 1000): Promise<boo
 /** Starts (or restarts) the node's sshd inside its namespaces; waits until it answers. */
 export async function startSshd(node: LocalNode, opts: { wait?: boolean } = {}): Promise<LocalNode> {
   requireRoot();
-  if (pidAlive(node.sshdPid)) await stopSshd(node);
-  if (!pidAlive(node.holderPid))
+  if (pidRunning(node.sshdPid)) await stopSshd(node);
+  if (!pidRunning(node.holderPid))
     throw new UserError(
       `local node ${node.name} is not running (its namespace holder pid ${node.holderPid} is gone); delete and create it again`,
     );
@@ -487,7 +483,7 @@ export async function startSshd(node: LocalNode, opts: { wait?: boolean } = {}):
   if (opts.wait !== false)
     await waitFor(
       async () => {
-        if (!pidAlive(child.pid)) {
+        if (!pidRunning(child.pid)) {
           const text = await fs.promises
             .readFile(path.join(node.stateDir, "sshd.log"), "utf8")
             .catch(() => "");
@@ -572,7 +568,7 @@ async function netnsPids(ns: string): Promise<number[]> {
 }
 
 async function killAndWait(pids: Array<number | null | undefined>): Promise<void> {
-  const live = pids.filter((p): p is number => pidAlive(p));
+  const live = pids.filter((p): p is number => pidRunning(p));
   for (const p of live) {
     try {
       process.kill(p, "SIGKILL");
