@@ -29,8 +29,6 @@ export interface ClusterArgs {
   dataRoot?: pulumi.Input<string>;
 }
 
-/** SDK-only conveniences, resolved into schema inputs by the constructor. */
-export const SDK_ONLY_CLUSTER_ARGS = ["infra"] as const;
 const COMPUTED_INPUTS = ["plan", "providerVersion"] as const;
 
 /**

@@ -38,11 +38,6 @@ export function findHost(spec: ClusterSpec, ip: string): HostSpec | undefined {
   return spec.hosts.find((h) => h.ips.includes(ip));
 }
 
-export function hostRole(spec: ClusterSpec, ip: string): "master" | "node" | undefined {
-  const h = findHost(spec, ip);
-  return h ? (h.roles.includes("master") ? "master" : "node") : undefined;
-}
-
 /** The host's ssh settings: its overrides merged over spec.ssh. */
 export function hostSsh(spec: ClusterSpec, ip: string): SshSettings {
   const h = findHost(spec, ip);
