@@ -33,6 +33,27 @@ export function tempDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `sealer-${prefix}-`));
 }
 
+/**
+ * Mocha hooks for the enclosing describe: a fresh temp dir, with DOCKER_CONFIG pointed inside it
+ * so the machine's registry credentials never take part; both undone after. Returns a path
+ * joiner under that dir (valid once the before hooks have run).
+ */
+export function useWorkDir(prefix: string): (...parts: string[]) => string {
+  let dir = "";
+  let prevDockerConfig: string | undefined;
+  before(() => {
+    dir = tempDir(prefix);
+    prevDockerConfig = process.env.DOCKER_CONFIG;
+    process.env.DOCKER_CONFIG = path.join(dir, "docker-config");
+  });
+  after(() => {
+    if (prevDockerConfig === undefined) delete process.env.DOCKER_CONFIG;
+    else process.env.DOCKER_CONFIG = prevDockerConfig;
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return (...parts) => path.join(dir, ...parts);
+}
+
 export interface TestCa {
   dir: string;
   caFile: string;

@@ -28,35 +28,25 @@ import {
   startFaultProxy,
   startRegistry,
   startTokenServer,
-  tempDir,
+  useWorkDir,
 } from "../harness/registry";
 
 describe("registry auth, TLS and faults (docker-registry)", function () {
   this.timeout(120_000);
-  let work: string;
-  let prevDockerConfig: string | undefined;
+  const work = useWorkDir("regauth");
   let store: OciLayout;
-  const home = () => path.join(work, "home");
+  const home = () => work("home");
   const base = () => ({ home: home(), minRetryMs: 20 });
 
   before(async () => {
-    work = tempDir("regauth");
-    prevDockerConfig = process.env.DOCKER_CONFIG;
-    process.env.DOCKER_CONFIG = path.join(work, "docker-config");
-    store = new OciLayout(path.join(work, "store"));
+    store = new OciLayout(work("store"));
     await makeTestImage(store, "t:1", { layers: [4000, 8000] });
   });
-  after(() => {
-    if (prevDockerConfig === undefined) delete process.env.DOCKER_CONFIG;
-    else process.env.DOCKER_CONFIG = prevDockerConfig;
-    fs.rmSync(work, { recursive: true, force: true });
-  });
-
   describe("TLS with a test CA", () => {
     let ca: TestCa;
     let reg: TestRegistry;
     before(async () => {
-      ca = makeTestCa(path.join(work, "ca"));
+      ca = makeTestCa(work("ca"));
       reg = await startRegistry({ tls: ca });
     });
     after(() => reg?.stop());
@@ -87,13 +77,13 @@ describe("registry auth, TLS and faults (docker-registry)", function () {
         skopeo([
           "inspect",
           "--cert-dir",
-          path.join(work, "ca-dir-for-skopeo"),
+          work("ca-dir-for-skopeo"),
           "--tls-verify=false",
           `docker://${reg.host}/tls/app:1`,
         ]),
       ) as { Digest: string };
       assert.equal(info.Digest, r.digest);
-      const pulled = new OciLayout(path.join(work, "tls-pull"));
+      const pulled = new OciLayout(work("tls-pull"));
       const p = await pullImage(`${reg.host}/tls/app:1`, {
         ...base(),
         store: pulled,
@@ -147,7 +137,7 @@ describe("registry auth, TLS and faults (docker-registry)", function () {
       assert.equal(file.auths[reg.host]?.auth, Buffer.from("alice:s3cret-pass").toString("base64"));
       const r = await pushImage(`${reg.host}/team/app:1`, { ...base(), store, source: "t:1" });
       assert.equal(r.blobsUploaded, 3);
-      const pulled = new OciLayout(path.join(work, "basic-pull"));
+      const pulled = new OciLayout(work("basic-pull"));
       assert.equal(
         (await pullImage(`${reg.host}/team/app:1`, { ...base(), store: pulled })).digest,
         r.digest,
@@ -165,7 +155,7 @@ describe("registry auth, TLS and faults (docker-registry)", function () {
         }),
       );
       try {
-        const pulled = new OciLayout(path.join(work, "docker-cfg-pull"));
+        const pulled = new OciLayout(work("docker-cfg-pull"));
         await pullImage(`${reg.host}/team/app:1`, { ...base(), store: pulled });
       } finally {
         fs.rmSync(path.join(process.env.DOCKER_CONFIG!, "config.json"));
@@ -176,7 +166,7 @@ describe("registry auth, TLS and faults (docker-registry)", function () {
       await assert.rejects(
         pullImage(`${reg.host}/team/app:1`, {
           ...base(),
-          store: new OciLayout(path.join(work, "x")),
+          store: new OciLayout(work("x")),
           credentials: { username: "alice", password: "nope-nope" },
         }),
         new RegExp(
@@ -190,11 +180,7 @@ describe("registry auth, TLS and faults (docker-registry)", function () {
     let tokens: TokenServer;
     let reg: TestRegistry;
     before(async () => {
-      tokens = await startTokenServer(
-        path.join(work, "token"),
-        { bob: "token-pass-1" },
-        { anonymousPull: true },
-      );
+      tokens = await startTokenServer(work("token"), { bob: "token-pass-1" }, { anonymousPull: true });
       reg = await startRegistry({ token: tokens });
     });
     after(async () => {
@@ -217,7 +203,7 @@ describe("registry auth, TLS and faults (docker-registry)", function () {
       assert.equal(r.blobsUploaded, 3);
       // One token for the push scope serves every request of the push.
       assert.deepEqual(tokens.requests, [{ user: "bob", scopes: ["repository:team/tok:pull,push"] }]);
-      const pulled = new OciLayout(path.join(work, "tok-pull"));
+      const pulled = new OciLayout(work("tok-pull"));
       const p = await pullImage(`${reg.host}/team/tok:1`, { ...base(), store: pulled, credentials: null });
       assert.equal(p.digest, r.digest);
       const bad = await RegistryClient.open(reg.host, {
@@ -243,11 +229,7 @@ describe("registry auth, TLS and faults (docker-registry)", function () {
     let reg: TestRegistry;
     let proxy: FaultProxy;
     before(async () => {
-      tokens = await startTokenServer(
-        path.join(work, "token-short"),
-        { bob: "token-pass-1" },
-        { ttlSeconds: 8 },
-      );
+      tokens = await startTokenServer(work("token-short"), { bob: "token-pass-1" }, { ttlSeconds: 8 });
       reg = await startRegistry({ token: tokens });
       proxy = await startFaultProxy(reg.port);
     });
@@ -329,7 +311,7 @@ describe("registry auth, TLS and faults (docker-registry)", function () {
     });
 
     it("a chunked upload interrupted mid-way resumes its session instead of starting over", async () => {
-      const big = new OciLayout(path.join(work, "chunk-store"));
+      const big = new OciLayout(work("chunk-store"));
       const d = await makeTestImage(big, "big:1", { layers: [400_000], gzipLevel: 0 });
       proxy.faults.push({ kind: "reset", method: "PATCH", path: /\/blobs\/uploads\//, skip: 2 });
       proxy.log.length = 0;
@@ -355,7 +337,7 @@ describe("registry auth, TLS and faults (docker-registry)", function () {
         "copy",
         "--src-tls-verify=false",
         `docker://${reg.host}/f/chunked:1`,
-        `oci:${path.join(work, "chunk-copy")}:x`,
+        `oci:${work("chunk-copy")}:x`,
       ]);
       proxy.faults.length = 0;
     });
@@ -368,7 +350,7 @@ describe("registry auth, TLS and faults (docker-registry)", function () {
         { kind: "reset", method: "GET", path: new RegExp(`/blobs/${m.layers[0]!.digest}`) },
       );
       proxy.log.length = 0;
-      const pulled = new OciLayout(path.join(work, "fault-pull"));
+      const pulled = new OciLayout(work("fault-pull"));
       const r = await pullImage(`${proxy.host}/f/app:1`, { ...base(), store: pulled, concurrency: 1 });
       assert.equal(r.blobsDownloaded, 3);
       const gets = proxy.log.filter((e) => e.method === "GET" && e.path.includes("/blobs/"));
@@ -387,7 +369,7 @@ describe("registry auth, TLS and faults (docker-registry)", function () {
       const m = await store.readJson<Manifest>((await store.resolve("t:1"))!.digest);
       const layer = m.layers[0]!.digest;
       proxy.faults.push({ kind: "corrupt", method: "GET", path: new RegExp(`/blobs/${layer}`), times: 10 });
-      const pulled = new OciLayout(path.join(work, "corrupt-pull"));
+      const pulled = new OciLayout(work("corrupt-pull"));
       await assert.rejects(
         pullImage(`${proxy.host}/f/app:1`, { ...base(), store: pulled, concurrency: 1 }),
         /content verification failed: expected sha256:[0-9a-f]{64} .*nothing was stored/,
@@ -404,7 +386,7 @@ describe("registry auth, TLS and faults (docker-registry)", function () {
       await assert.rejects(
         pullImage(`${proxy.host}/f/app:1`, {
           ...base(),
-          store: new OciLayout(path.join(work, "p5")),
+          store: new OciLayout(work("p5")),
           retries: 2,
         }),
         /GET .*f\/app: HTTP 503/,

@@ -17,7 +17,7 @@ import {
   makeTestIndex,
   skopeo,
   startRegistry,
-  tempDir,
+  useWorkDir,
 } from "../harness/registry";
 
 function write(root: string, rel: string, text: string) {
@@ -27,21 +27,17 @@ function write(root: string, rel: string, text: string) {
 
 describe("container images cached inside the cluster image (docker-registry + skopeo)", function () {
   this.timeout(120_000);
-  let work: string;
-  let prevDockerConfig: string | undefined;
+  const work = useWorkDir("imgcache");
   let src: TestRegistry;
   let rootfs: string;
   const digests: Record<string, string> = {};
   let armIndex: Index;
   const amd64 = { os: "linux", architecture: "amd64" };
-  const client = () => ({ home: path.join(work, "home"), minRetryMs: 20, retries: 1 });
+  const client = () => ({ home: work("home"), minRetryMs: 20, retries: 1 });
 
   before(async () => {
-    work = tempDir("imgcache");
-    prevDockerConfig = process.env.DOCKER_CONFIG;
-    process.env.DOCKER_CONFIG = path.join(work, "docker-config");
     src = await startRegistry();
-    const store = new OciLayout(path.join(work, "src-store"));
+    const store = new OciLayout(work("src-store"));
     for (const name of ["team/web:1", "team/init:1", "team/chart:2", "team/listed:3"]) {
       const d = await makeTestImage(store, name, { layers: [2000, 3000] });
       await pushImage(`${src.host}/${name}`, { ...client(), store, source: name });
@@ -53,7 +49,7 @@ describe("container images cached inside the cluster image (docker-registry + sk
     await pushImage(`${src.host}/team/multi:1`, { ...client(), store, source: "team/multi:1" });
     armIndex = await store.readJson<Index>(idx.digest);
 
-    rootfs = path.join(work, "rootfs");
+    rootfs = work("rootfs");
     write(
       rootfs,
       "manifests/app.yaml",
@@ -99,9 +95,6 @@ spec:
   });
   after(async () => {
     await src?.stop();
-    if (prevDockerConfig === undefined) delete process.env.DOCKER_CONFIG;
-    else process.env.DOCKER_CONFIG = prevDockerConfig;
-    fs.rmSync(work, { recursive: true, force: true });
   });
 
   const expected = () => [
@@ -112,14 +105,14 @@ spec:
   ];
 
   it("caches every needed image; a stock registry on that directory serves them", async () => {
-    const extra = path.join(work, "extra-list");
+    const extra = work("extra-list");
     fs.writeFileSync(extra, `${src.host}/team/listed:3\n`);
-    const outDir = path.join(work, "out1");
+    const outDir = work("out1");
     const r = await cacheContainerImages({
       rootfs,
       outDir,
       platform: amd64,
-      cacheDir: path.join(work, "cache"),
+      cacheDir: work("cache"),
       imageListFiles: [extra],
       baseImages: [{ image: `${src.host}/team/base-only:1` }],
       client: client(),
@@ -159,7 +152,7 @@ spec:
         "copy",
         "--src-tls-verify=false",
         `docker://${served.host}/team/chart:2`,
-        `oci:${path.join(work, "copy-out")}:x`,
+        `oci:${work("copy-out")}:x`,
       ]);
     } finally {
       await served.stop();
@@ -167,7 +160,7 @@ spec:
   });
 
   it("a missing image fails with its name and file:line; --ignored-image-list skips it", async () => {
-    const bad = path.join(work, "rootfs-bad");
+    const bad = work("rootfs-bad");
     write(
       bad,
       "manifests/x.yaml",
@@ -176,9 +169,9 @@ spec:
     await assert.rejects(
       cacheContainerImages({
         rootfs: bad,
-        outDir: path.join(work, "outbad"),
+        outDir: work("outbad"),
         platform: amd64,
-        cacheDir: path.join(work, "cache"),
+        cacheDir: work("cache"),
         client: client(),
       }),
       (err: Error) => {
@@ -192,13 +185,13 @@ spec:
         return true;
       },
     );
-    const ign = path.join(work, "ignore");
+    const ign = work("ignore");
     fs.writeFileSync(ign, `${src.host}/team/missing:1\n`);
     const r = await cacheContainerImages({
       rootfs: bad,
-      outDir: path.join(work, "outbad2"),
+      outDir: work("outbad2"),
       platform: amd64,
-      cacheDir: path.join(work, "cache"),
+      cacheDir: work("cache"),
       ignoredImageListFiles: [ign],
       client: client(),
     });
@@ -208,12 +201,12 @@ spec:
 
   it("a rebuild pulls nothing and works with the source registry stopped (offline)", async () => {
     await src.stop();
-    const outDir = path.join(work, "out2");
+    const outDir = work("out2");
     const r = await cacheContainerImages({
       rootfs,
       outDir,
       platform: amd64,
-      cacheDir: path.join(work, "cache"),
+      cacheDir: work("cache"),
       baseImages: [{ image: `${src.host}/team/base-only:1` }],
       client: client(),
     });

@@ -3,8 +3,6 @@
  * with skopeo as the independent client on the other side.
  */
 import * as assert from "node:assert/strict";
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { OciLayout } from "../../provider/core/image/layout";
 import { Index, Manifest, MediaTypes } from "../../provider/core/image/types";
 import { pullImage } from "../../provider/core/registry/pull";
@@ -15,32 +13,25 @@ import {
   makeTestIndex,
   skopeo,
   startRegistry,
-  tempDir,
+  useWorkDir,
 } from "../harness/registry";
 
 describe("registry push/pull (docker-registry, plain HTTP on loopback)", function () {
   this.timeout(120_000);
   let reg: TestRegistry;
-  let work: string;
-  let prevDockerConfig: string | undefined;
-  const home = () => path.join(work, "home");
+  const work = useWorkDir("regtest");
+  const home = () => work("home");
   const fast = () => ({ home: home(), minRetryMs: 20 });
 
   before(async () => {
-    work = tempDir("regtest");
-    prevDockerConfig = process.env.DOCKER_CONFIG;
-    process.env.DOCKER_CONFIG = path.join(work, "docker-config");
     reg = await startRegistry();
   });
   after(async () => {
     await reg?.stop();
-    if (prevDockerConfig === undefined) delete process.env.DOCKER_CONFIG;
-    else process.env.DOCKER_CONFIG = prevDockerConfig;
-    fs.rmSync(work, { recursive: true, force: true });
   });
 
   it("pushes an image skopeo accepts; a re-push sends zero blob bytes", async () => {
-    const store = new OciLayout(path.join(work, "s1"));
+    const store = new OciLayout(work("s1"));
     const d = await makeTestImage(store, "team/app:1", { layers: [3000, 70_000] });
     const ref = `${reg.host}/team/app:1`;
     const first = await pushImage(ref, { ...fast(), store, source: "team/app:1" });
@@ -58,13 +49,13 @@ describe("registry push/pull (docker-registry, plain HTTP on loopback)", functio
       m.layers.map((l) => l.digest),
     );
     // skopeo copies the whole image out (reads and verifies every blob we uploaded).
-    skopeo(["copy", "--src-tls-verify=false", `docker://${ref}`, `oci:${path.join(work, "skopeo-out")}:x`]);
+    skopeo(["copy", "--src-tls-verify=false", `docker://${ref}`, `oci:${work("skopeo-out")}:x`]);
     const again = await pushImage(ref, { ...fast(), store, source: "team/app:1" });
     assert.deepEqual([again.blobsUploaded, again.bytesUploaded, again.blobsSkipped], [0, 0, 3]);
   });
 
   it("pulls an image skopeo pushed, verifies it, and pulls nothing the second time", async () => {
-    const src = new OciLayout(path.join(work, "src"));
+    const src = new OciLayout(work("src"));
     const d = await makeTestImage(src, "x:1", { layers: [5000, 9000], docker: false });
     skopeo([
       "copy",
@@ -72,7 +63,7 @@ describe("registry push/pull (docker-registry, plain HTTP on loopback)", functio
       `oci:${src.root}:docker.io/library/x:1`,
       `docker://${reg.host}/other/thing:v2`,
     ]);
-    const store = new OciLayout(path.join(work, "s2"));
+    const store = new OciLayout(work("s2"));
     const r = await pullImage(`${reg.host}/other/thing:v2`, { ...fast(), store });
     assert.equal(r.digest, d.digest);
     assert.equal(r.blobsDownloaded, 3);
@@ -89,21 +80,21 @@ describe("registry push/pull (docker-registry, plain HTTP on loopback)", functio
   });
 
   it("pulls Docker schema 2 manifests byte for byte", async () => {
-    const src = new OciLayout(path.join(work, "srcd"));
+    const src = new OciLayout(work("srcd"));
     const d = await makeTestImage(src, "d:1", { layers: [100], docker: true });
     await pushImage(`${reg.host}/docker/style:1`, { ...fast(), store: src, source: "d:1" });
     const raw = JSON.parse(
       skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${reg.host}/docker/style:1`]),
     ) as { mediaType: string };
     assert.equal(raw.mediaType, MediaTypes.dockerManifest);
-    const store = new OciLayout(path.join(work, "sd"));
+    const store = new OciLayout(work("sd"));
     const r = await pullImage(`${reg.host}/docker/style:1`, { ...fast(), store });
     assert.equal(r.digest, d.digest);
     assert.equal(r.mediaType, MediaTypes.dockerManifest);
   });
 
   it("mounts blobs across repositories instead of uploading them", async () => {
-    const store = new OciLayout(path.join(work, "s3"));
+    const store = new OciLayout(work("s3"));
     await makeTestImage(store, "m:1", { layers: [20_000, 20_000] });
     await pushImage(`${reg.host}/team/base:1`, { ...fast(), store, source: "m:1" });
     const r = await pushImage(`${reg.host}/team/copy:1`, { ...fast(), store, source: "m:1" });
@@ -113,7 +104,7 @@ describe("registry push/pull (docker-registry, plain HTTP on loopback)", functio
   });
 
   it("uploads big blobs in PATCH chunks", async () => {
-    const store = new OciLayout(path.join(work, "s4"));
+    const store = new OciLayout(work("s4"));
     const d = await makeTestImage(store, "c:1", { layers: [300_000], gzipLevel: 0 });
     const r = await pushImage(`${reg.host}/chunked/img:1`, {
       ...fast(),
@@ -127,9 +118,9 @@ describe("registry push/pull (docker-registry, plain HTTP on loopback)", functio
       "copy",
       "--src-tls-verify=false",
       `docker://${reg.host}/chunked/img:1`,
-      `oci:${path.join(work, "chunk-out")}:x`,
+      `oci:${work("chunk-out")}:x`,
     ]);
-    const pulled = new OciLayout(path.join(work, "s4b"));
+    const pulled = new OciLayout(work("s4b"));
     assert.equal(
       (await pullImage(`${reg.host}/chunked/img:1`, { ...fast(), store: pulled })).digest,
       d.digest,
@@ -137,7 +128,7 @@ describe("registry push/pull (docker-registry, plain HTTP on loopback)", functio
   });
 
   it("pushes and pulls a multi-platform index; --platform stores only that platform", async () => {
-    const store = new OciLayout(path.join(work, "s5"));
+    const store = new OciLayout(work("s5"));
     const plats = [
       { os: "linux", architecture: "amd64" },
       { os: "linux", architecture: "arm64", variant: "v8" },
@@ -148,7 +139,7 @@ describe("registry push/pull (docker-registry, plain HTTP on loopback)", functio
       skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${reg.host}/multi/img:1`]),
     ) as Index;
     assert.equal(raw.manifests.length, 2);
-    const arm = new OciLayout(path.join(work, "s5arm"));
+    const arm = new OciLayout(work("s5arm"));
     const r = await pullImage(`${reg.host}/multi/img:1`, { ...fast(), store: arm, platform: "linux/arm64" });
     assert.equal(r.digest, idx.digest);
     assert.deepEqual(r.platforms, ["linux/arm64/v8"]);
@@ -157,7 +148,7 @@ describe("registry push/pull (docker-registry, plain HTTP on loopback)", functio
     assert.equal(await arm.hasBlob(armd.digest), true);
     assert.equal(await arm.hasBlob(amd.digest), false);
     assert.equal(r.manifestDigest, armd.digest);
-    const all = new OciLayout(path.join(work, "s5all"));
+    const all = new OciLayout(work("s5all"));
     const r2 = await pullImage(`${reg.host}/multi/img:1`, { ...fast(), store: all });
     assert.deepEqual(r2.platforms, ["linux/amd64", "linux/arm64/v8"]);
     assert.equal(await all.hasBlob(amd.digest), true);
@@ -173,15 +164,15 @@ describe("registry push/pull (docker-registry, plain HTTP on loopback)", functio
   });
 
   it("pull by digest verifies it", async () => {
-    const store = new OciLayout(path.join(work, "s6"));
-    const src = new OciLayout(path.join(work, "s1"));
+    const store = new OciLayout(work("s6"));
+    const src = new OciLayout(work("s1"));
     const d = (await src.resolve("team/app:1"))!;
     const r = await pullImage(`${reg.host}/team/app@${d.digest}`, { ...fast(), store });
     assert.equal(r.digest, d.digest);
   });
 
   it("says which manifest is unknown", async () => {
-    const store = new OciLayout(path.join(work, "s7"));
+    const store = new OciLayout(work("s7"));
     await assert.rejects(pullImage(`${reg.host}/team/app:2`, { ...fast(), store }), (err: Error) => {
       assert.equal(err.message, `manifest unknown: team/app:2 not found on ${reg.host}`);
       return true;

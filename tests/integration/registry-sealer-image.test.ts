@@ -13,30 +13,23 @@ import { imageFacts } from "../../provider/core/image/facts";
 import { OciLayout } from "../../provider/core/image/layout";
 import { Descriptor, Manifest, MediaTypes } from "../../provider/core/image/types";
 import { pullImage } from "../../provider/core/registry/pull";
-import { TestRegistry, skopeo, startRegistry, tarOf, tempDir } from "../harness/registry";
+import { TestRegistry, skopeo, startRegistry, tarOf, useWorkDir } from "../harness/registry";
 
 describe("images built by sealer (documented format) pull and read as cluster images", function () {
   this.timeout(120_000);
-  let work: string;
-  let prevDockerConfig: string | undefined;
+  const work = useWorkDir("sealerimg");
   let reg: TestRegistry;
 
   before(async () => {
-    work = tempDir("sealerimg");
-    prevDockerConfig = process.env.DOCKER_CONFIG;
-    process.env.DOCKER_CONFIG = path.join(work, "docker-config");
     reg = await startRegistry();
   });
   after(async () => {
     await reg?.stop();
-    if (prevDockerConfig === undefined) delete process.env.DOCKER_CONFIG;
-    else process.env.DOCKER_CONFIG = prevDockerConfig;
-    fs.rmSync(work, { recursive: true, force: true });
   });
 
   it("skopeo-pushed sealer image -> our pull -> imageFacts", async () => {
     // The image layout written by hand: sealer/buildah produce exactly this shape.
-    const layout = path.join(work, "sealer-layout");
+    const layout = work("sealer-layout");
     fs.mkdirSync(path.join(layout, "blobs", "sha256"), { recursive: true });
     fs.writeFileSync(path.join(layout, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
     const blob = (data: Buffer, mediaType: string): Descriptor => {
@@ -127,8 +120,8 @@ describe("images built by sealer (documented format) pull and read as cluster im
 
     const ref = `${reg.host}/sealerio/kubernetes:v1.22.15`;
     skopeo(["copy", "--dest-tls-verify=false", `oci:${layout}:v1.22.15`, `docker://${ref}`]);
-    const store = new OciLayout(path.join(work, "store"));
-    const pulled = await pullImage(ref, { store, home: path.join(work, "home") });
+    const store = new OciLayout(work("store"));
+    const pulled = await pullImage(ref, { store, home: work("home") });
     assert.equal(pulled.digest, manifest.digest);
 
     const facts = await imageFacts(store, ref);
