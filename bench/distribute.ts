@@ -90,16 +90,19 @@ async function main(): Promise<void> {
     const targets = nodes.map((n) => nodeTarget(n));
     spawnSync("sh", ["-c", `cat ${files.join(" ")} > /dev/null`]); // warm the page cache for everyone
 
+    const ours = {
+      layout: store,
+      layers,
+      dataRoot: "/var/lib/sealer-bench",
+      cluster: "bench",
+      concurrency: count,
+    };
     // ours: cold
     let sendDone = 0;
     const t0 = Date.now();
     const cold = await time(() =>
       distributeLayers(pool, targets, {
-        layout: store,
-        layers,
-        dataRoot: "/var/lib/sealer-bench",
-        cluster: "bench",
-        concurrency: count,
+        ...ours,
         onProgress: (p) => {
           if (p.phase === "sent") sendDone = Math.max(sendDone, Date.now() - t0);
         },
@@ -107,15 +110,7 @@ async function main(): Promise<void> {
     );
     if (cold.value.sentBytes !== total * count)
       throw new Error(`ours sent ${cold.value.sentBytes}, expected ${total * count}`);
-    const noop = await time(() =>
-      distributeLayers(pool, targets, {
-        layout: store,
-        layers,
-        dataRoot: "/var/lib/sealer-bench",
-        cluster: "bench",
-        concurrency: count,
-      }),
-    );
+    const noop = await time(() => distributeLayers(pool, targets, ours));
     if (noop.value.sentBytes !== 0) throw new Error("the no-op run sent bytes");
     await Promise.all(nodes.map((n) => execInNode(n, "rm -rf /var/lib/sealer-bench")));
 
