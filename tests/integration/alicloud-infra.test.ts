@@ -128,6 +128,14 @@ describe("alicloud infra against the fake API", function () {
     await start();
     fake.inject("RunInstances", { kind: "slow", ms: 800 }, 1);
     const st = await applyInfra(spec({ tuning: { ...spec().tuning, requestTimeoutMs: 300 } }), undefined);
+    // The masters' call timed out and was sent again with the same ClientToken. The slow call is
+    // logged only when it answers, so wait for it.
+    assert.equal(fake.calls.RunInstances, 3);
+    for (let t = 0; runCalls().length < 3 && t < 40; t++) await new Promise((r) => setTimeout(r, 50));
+    const runs = runCalls();
+    const slow = runs.find((r) => r.outcome === "slow");
+    assert.ok(slow, "the slow RunInstances answered");
+    assert.equal(runs.filter((r) => r.params.ClientToken === slow.params.ClientToken).length, 2);
     assert.equal(fake.liveInstances().length, 6);
     assert.equal(st.instances.length, 6);
   });
