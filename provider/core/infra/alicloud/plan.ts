@@ -33,7 +33,7 @@ export function chunked<T>(items: T[], size: number): T[][] {
   return out;
 }
 
-/** Instances of a role, oldest first (creation time, then ID as RunInstances returned them). */
+/** Instances of a role, in state order (the provisioner keeps it oldest first). */
 export function byRole(state: InfraState, role: Role): InstanceRecord[] {
   return state.instances.filter((i) => i.role === role);
 }
@@ -60,13 +60,6 @@ export function deficit(state: InfraState, counts: Record<Role, number>): Record
     master: Math.max(0, counts.master - byRole(state, "master").length - pending("master")),
     node: Math.max(0, counts.node - byRole(state, "node").length - pending("node")),
   };
-}
-
-/** Keeps master0 first: masters then nodes, each in creation order. */
-export function orderInstances(list: InstanceRecord[]): InstanceRecord[] {
-  const key = (i: InstanceRecord) => `${i.createdAt}\0${i.id}`;
-  const sorted = [...list].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
-  return [...sorted.filter((i) => i.role === "master"), ...sorted.filter((i) => i.role === "node")];
 }
 
 const CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
