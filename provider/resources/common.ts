@@ -17,6 +17,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { createHash } from "node:crypto";
+import { stableStringify } from "../core/fsutil";
 import { packageRoot } from "../core/package-info";
 
 /** Pulumi's wire value for "not known until apply" (sdk/nodejs/runtime/rpc.ts unknownValue). */
@@ -136,26 +137,9 @@ export function providerCodeVersion(): string {
   return cachedVersion;
 }
 
-/** Stable JSON for comparisons (sorted keys, undefined dropped). */
-export function canonical(v: unknown): string {
-  return JSON.stringify(sortDeep(v));
-}
-
-function sortDeep(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(sortDeep);
-  if (v !== null && typeof v === "object") {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(v).sort()) {
-      const x = (v as Record<string, unknown>)[k];
-      if (x !== undefined) out[k] = sortDeep(x);
-    }
-    return out;
-  }
-  return v;
-}
-
+/** Equal as stable JSON (sorted keys, undefined dropped). */
 export function sameValue(a: unknown, b: unknown): boolean {
-  return canonical(a) === canonical(b);
+  return stableStringify(a) === stableStringify(b);
 }
 
 /** Names of the given properties whose values differ between old and new. */
