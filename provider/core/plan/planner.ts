@@ -109,9 +109,7 @@ function plain(v: unknown): unknown {
 }
 
 function keyOf(parts: Part[]): string {
-  const o: Record<string, string> = {};
-  for (const p of parts) o[p.name] = p.hash;
-  return "k1:" + sha256Hex(stableStringify(o)).slice(0, 40);
+  return "k1:" + sha256Hex(stableStringify(partsRecord(parts))).slice(0, 40);
 }
 
 function partsRecord(parts: Part[]): Record<string, string> {
