@@ -16,11 +16,10 @@ import {
   downloadBlob,
   fetchManifest,
   isIndexMediaType,
-  mapLimit,
   parsePlatform,
   platformMatches,
   platformString,
-  recordBlobSources,
+  transferImageBlobs,
 } from "./remote";
 
 export interface PullOptions extends ClientOptions {
@@ -68,16 +67,10 @@ export async function pullImage(reference: string, opts: PullOptions): Promise<P
   try {
     const top = await fetchManifest(client, ref.path, ref.digest ?? ref.tag ?? "latest", what);
     const repo = ref.path;
-    const fetchImage = async (m: Manifest) => {
-      const blobs = [m.config, ...m.layers];
-      await mapLimit(blobs, opts.concurrency ?? 3, (d) => downloadBlob(client, store, repo, d, stats));
-      await recordBlobSources(
-        store,
-        client.host,
-        repo,
-        blobs.map((b) => b.digest),
-      ).catch(() => undefined);
-    };
+    const fetchImage = (m: Manifest) =>
+      transferImageBlobs(store, client.host, repo, m, opts.concurrency ?? 3, (d) =>
+        downloadBlob(client, store, repo, d, stats),
+      );
     let stored: Descriptor = { mediaType: top.mediaType, digest: top.digest, size: top.bytes.length };
     let manifestDigest: string | undefined;
     const platforms: string[] = [];

@@ -13,7 +13,7 @@ import { parseReference } from "../image/reference";
 import { Descriptor, Index, Manifest } from "../image/types";
 import { repositoryScope } from "./auth";
 import { ClientOptions, RegistryClient, headerString, readBody } from "./client";
-import { displayRef, isIndexMediaType, mapLimit, blobSources, recordBlobSources } from "./remote";
+import { displayRef, isIndexMediaType, blobSources, transferImageBlobs } from "./remote";
 
 export interface PushOptions extends ClientOptions {
   store: OciLayout;
@@ -92,13 +92,9 @@ export async function pushImage(reference: string, opts: PushOptions): Promise<P
         throw new UserError(
           `image ${source} is incomplete in the local store: blob ${b.digest} is missing (pull it again)`,
         );
-    await mapLimit(blobs, opts.concurrency ?? 3, (b) => pushBlob(client, store, repo, b, stats, opts));
-    await recordBlobSources(
-      store,
-      client.host,
-      repo,
-      blobs.map((b) => b.digest),
-    ).catch(() => undefined);
+    await transferImageBlobs(store, client.host, repo, m, opts.concurrency ?? 3, (b) =>
+      pushBlob(client, store, repo, b, stats, opts),
+    );
   };
 
   try {

@@ -311,6 +311,29 @@ export async function recordBlobSources(
   }
 }
 
+/**
+ * Moves an image's config and layers with `one` (at most `limit` at once), then records that
+ * `registry/repo` holds them: a hint for later cross-repository mounts, so failing to record it
+ * fails nothing.
+ */
+export async function transferImageBlobs(
+  store: OciLayout,
+  registry: string,
+  repo: string,
+  m: Manifest,
+  limit: number,
+  one: (d: Descriptor) => Promise<unknown>,
+): Promise<void> {
+  const blobs = [m.config, ...m.layers];
+  await mapLimit(blobs, limit, one);
+  await recordBlobSources(
+    store,
+    registry,
+    repo,
+    blobs.map((b) => b.digest),
+  ).catch(() => undefined);
+}
+
 /** Other repositories on `registry` known to hold `digest`. */
 export async function blobSources(
   store: OciLayout,
