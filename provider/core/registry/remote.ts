@@ -290,7 +290,7 @@ function sourcesFile(store: OciLayout): string {
 }
 
 /** Records that `registry/repo` holds these blobs. */
-export async function recordBlobSources(
+async function recordBlobSources(
   store: OciLayout,
   registry: string,
   repo: string,
