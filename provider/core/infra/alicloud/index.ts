@@ -9,14 +9,7 @@ export type {
   Tuning,
   Role,
 } from "./types";
-export {
-  applyInfra,
-  destroyInfra,
-  InfraApplyError,
-  lastCallCounts,
-  TAG_CLUSTER,
-  TAG_ROLE,
-} from "./provisioner";
+export { applyInfra, destroyInfra, InfraApplyError, TAG_CLUSTER, TAG_ROLE } from "./provisioner";
 export { AlicloudApiError, isRetryableCode, isNotFound } from "./errors";
 export { AlicloudClient, resolveEndpoint } from "./client";
 export { resolveCredentials } from "./credentials";

@@ -89,9 +89,6 @@ function makeClient(spec: AlicloudInfraSpec, log: Logger): AlicloudClient {
   });
 }
 
-/** API attempts per action of the last applyInfra/destroyInfra in this process (bench and tests). */
-export let lastCallCounts: Record<string, number> = {};
-
 /**
  * Creates the network (unless given), then instances per role to the wanted counts in batches,
  * waits until they are Running with private IPs, adds the EIP to master0 when asked, and waits
@@ -147,7 +144,6 @@ export async function applyInfra(
     }
     throw new InfraApplyError(`creating infra for ${spec.cluster}: ${what}`, clone(state), err);
   } finally {
-    lastCallCounts = { ...client.attempts };
     client.close();
   }
 }
@@ -171,7 +167,6 @@ export async function destroyInfra(
       err,
     );
   } finally {
-    lastCallCounts = { ...client.attempts };
     client.close();
   }
 }
