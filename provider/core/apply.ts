@@ -7,8 +7,7 @@
  * steps and opens no connection.
  */
 import * as fs from "node:fs";
-import * as path from "node:path";
-import { dumpClusterfile, type ClusterSpec } from "./clusterfile";
+import type { ClusterSpec } from "./clusterfile";
 import { UserError, wrap } from "./errors";
 import { ExecContext, type ExecStats } from "./exec/context";
 import { ApplyError, executeSteps } from "./exec/executor";
@@ -16,7 +15,6 @@ import { acquireApplyLock } from "./exec/lock";
 import { hostsWithoutPlatform, probeHostPlatforms } from "./exec/host-platform";
 import { runStep } from "./exec/steps";
 import { templateEnvKeysOf } from "./exec/template-keys";
-import { readJsonIfExists, writeFileAtomic, writeJsonAtomic } from "./fsutil";
 import { factsOrEmpty, imageFacts } from "./image/facts";
 import { OciLayout } from "./image/layout";
 import { log, registerSecret } from "./log";
@@ -24,6 +22,7 @@ import { dataPaths } from "./paths";
 import { plan as planSteps, recordStep, type Desired } from "./plan/planner";
 import { emptyApplied, type AppliedState, type ImageFacts, type Plan, type Step } from "./plan/types";
 import { SshPool } from "./ssh";
+import { clusterDir, loadStateFrom, saveClusterfile, saveStateTo } from "./state";
 
 export { ApplyError } from "./exec/executor";
 
@@ -63,26 +62,6 @@ export interface ApplyResult {
   image: ImageFacts;
 }
 
-export function clusterStateDir(name: string): string {
-  return path.join(dataPaths.clusters(), name);
-}
-
-export function stateFile(stateDir: string): string {
-  return path.join(stateDir, "state.json");
-}
-
-/** The state saved by the last apply of this cluster on this machine, if any. */
-export async function loadAppliedState(stateDir: string): Promise<AppliedState | undefined> {
-  const s = await readJsonIfExists<AppliedState>(stateFile(stateDir));
-  if (s?.secrets) for (const v of Object.values(s.secrets)) registerSecret(v);
-  return s;
-}
-
-export async function saveAppliedState(stateDir: string, s: AppliedState): Promise<void> {
-  await fs.promises.mkdir(stateDir, { recursive: true, mode: 0o700 });
-  await writeJsonAtomic(stateFile(stateDir), s, 0o600);
-}
-
 /**
  * The image facts every planner caller uses — apply, `sealer plan`, Pulumi previews — so the plan
  * shown is the plan run: imageFacts plus which env keys each template/app script reads (so an env
@@ -113,8 +92,8 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
       `cluster ${spec.name}: no image: set spec.image in the Clusterfile or pass IMAGE to sealer run`,
     );
   const image = await factsFor(layout, ref);
-  const stateDir = o.stateDir ?? clusterStateDir(spec.name);
-  const applied = o.applied ?? (await loadAppliedState(stateDir)) ?? emptyApplied(spec.name);
+  const stateDir = o.stateDir ?? clusterDir(spec.name);
+  const applied = o.applied ?? (await loadStateFrom(stateDir)) ?? emptyApplied(spec.name);
   for (const v of Object.values(applied.secrets ?? {})) registerSecret(v);
   const stats: ExecStats = { sentBlobs: 0, sentBytes: 0, rendered: {} };
   // Each host gets the layers of its own platform (K4). Hosts without a recorded platform are
@@ -166,12 +145,7 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
   // Callers that pass their own stateDir (sealer join/upgrade/rollback) record the Clusterfile
   // themselves once the change went through (a failed join is retried with the same join).
   if (!o.dryRun && o.stateDir === undefined && plan.steps.length > 0) {
-    await fs.promises.mkdir(stateDir, { recursive: true, mode: 0o700 });
-    await writeFileAtomic(
-      path.join(stateDir, "clusterfile.yaml"),
-      dumpClusterfile(spec, { secrets: true }),
-      0o600,
-    );
+    await saveClusterfile(spec);
   }
   if (o.dryRun || plan.steps.length === 0) {
     await pool?.close();
@@ -185,7 +159,7 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
   try {
     release = await acquireApplyLock(pool, ctx.target(ctx.master0), ctx.clusterDir, spec.name);
     const save = async (s: AppliedState) => {
-      await saveAppliedState(stateDir, s);
+      await saveStateTo(stateDir, s);
       // The copy on master0 lets another machine recover the cluster; losing it is not fatal.
       try {
         await pool.upload(
@@ -244,8 +218,8 @@ export async function deleteCluster(
   o: DeleteOptions,
 ): Promise<{ cleaned: string[]; skipped: Array<{ host: string; error: string }> }> {
   const spec = o.spec;
-  const stateDir = o.stateDir ?? clusterStateDir(spec.name);
-  const applied = o.applied ?? (await loadAppliedState(stateDir)) ?? emptyApplied(spec.name);
+  const stateDir = o.stateDir ?? clusterDir(spec.name);
+  const applied = o.applied ?? (await loadStateFrom(stateDir)) ?? emptyApplied(spec.name);
   const layout = o.store ?? new OciLayout(dataPaths.store());
   // The image may be gone from the store: cleaning needs only the scripts already on the nodes.
   const image = await factsOrEmpty(layout, applied.image?.reference ?? spec.image, spec.image);
@@ -283,7 +257,7 @@ export async function deleteCluster(
     await pool.close();
   }
   if (skipped.length === 0) await fs.promises.rm(stateDir, { recursive: true, force: true });
-  else await saveAppliedState(stateDir, ctx.state);
+  else await saveStateTo(stateDir, ctx.state);
   return { cleaned: cleaned.sort(), skipped };
 }
 

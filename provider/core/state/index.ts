@@ -30,13 +30,18 @@ export function clusterfilePath(name: string, home?: string): string {
 
 /** The recorded state, or undefined when this cluster was never applied from this machine. */
 export async function loadState(name: string, home?: string): Promise<AppliedState | undefined> {
-  const file = statePath(name, home);
+  return loadStateFrom(clusterDir(name, home));
+}
+
+/** The state in a cluster record directory (apply takes it by directory). */
+export async function loadStateFrom(dir: string): Promise<AppliedState | undefined> {
+  const file = path.join(dir, "state.json");
   let s: AppliedState | undefined;
   try {
     s = await readJsonIfExists<AppliedState>(file);
   } catch (err) {
     throw new UserError(
-      `${file}: cannot read the cluster state (${(err as Error).message}); restore it from master0 (<dataRoot>/${name}/state.json) or remove it to plan a full install`,
+      `${file}: cannot read the cluster state (${(err as Error).message}); restore it from master0 (<dataRoot>/${path.basename(dir)}/state.json) or remove it to plan a full install`,
       { cause: err },
     );
   }
@@ -53,8 +58,12 @@ export async function loadStateOrEmpty(name: string, home?: string): Promise<App
 }
 
 export async function saveState(state: AppliedState, home?: string): Promise<void> {
-  await fs.promises.mkdir(clusterDir(state.cluster, home), { recursive: true, mode: 0o700 });
-  await writeJsonAtomic(statePath(state.cluster, home), state, 0o600);
+  await saveStateTo(clusterDir(state.cluster, home), state);
+}
+
+export async function saveStateTo(dir: string, state: AppliedState): Promise<void> {
+  await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
+  await writeJsonAtomic(path.join(dir, "state.json"), state, 0o600);
 }
 
 export async function saveClusterfile(spec: ClusterSpec, home?: string): Promise<void> {
