@@ -91,15 +91,20 @@ export function kubefilePath(i: Pick<ClusterImageInputs, "context" | "kubefile">
 /**
  * sha256 over everything a build reads: the context tree (sorted relative paths, file type, exec
  * bit, content; symlink targets), the Kubefile text, and the build settings that shape the image.
+ * File contents are hashed through the build cache's stat-keyed record, so a preview re-reads only
+ * files that changed since the last check or build.
  */
-export function hashBuildInputs(i: ClusterImageInputs): string {
+export async function hashBuildInputs(i: ClusterImageInputs): Promise<string> {
+  const { BuildCache } = require("../core/image/build-cache") as typeof import("../core/image/build-cache");
+  const { dataPaths } = require("../core/paths") as typeof import("../core/paths");
+  const cache = new BuildCache(dataPaths.buildCache(), store());
   const h = createHash("sha256");
   const add = (...parts: string[]): void => {
     for (const p of parts) h.update(p).update("\0");
   };
   add("sealer-context-v1");
   const root = path.resolve(i.context);
-  const walk = (rel: string): void => {
+  const walk = async (rel: string): Promise<void> => {
     const dir = path.join(root, rel);
     const names = fs.readdirSync(dir).sort();
     for (const name of names) {
@@ -109,35 +114,20 @@ export function hashBuildInputs(i: ClusterImageInputs): string {
       if (st.isSymbolicLink()) add("L", r, fs.readlinkSync(full));
       else if (st.isDirectory()) {
         add("D", r);
-        walk(r);
+        await walk(r);
       } else if (st.isFile()) {
-        add("F", r, st.mode & 0o111 ? "x" : "-", fileSha256(full));
+        add("F", r, st.mode & 0o111 ? "x" : "-", await cache.hashFile(full));
       }
     }
   };
-  walk("");
+  await walk("");
+  await cache.save();
   add("K", fs.readFileSync(kubefilePath(i), "utf8"));
   add("A", JSON.stringify(sortedEntries(i.buildArgs)));
   add("B", JSON.stringify(sortedEntries(i.labels)));
   add("P", JSON.stringify(i.platforms ?? []));
   add("M", i.buildMode ?? "full");
   return "sha256:" + h.digest("hex");
-}
-
-function fileSha256(file: string): string {
-  const h = createHash("sha256");
-  const fd = fs.openSync(file, "r");
-  try {
-    const buf = Buffer.allocUnsafe(1 << 20);
-    for (;;) {
-      const n = fs.readSync(fd, buf, 0, buf.length, null);
-      if (n <= 0) break;
-      h.update(buf.subarray(0, n));
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return h.digest("hex");
 }
 
 function sortedEntries(m: Record<string, string> | undefined): Array<[string, string]> {
@@ -372,7 +362,7 @@ export const provider = {
       news.platforms,
       news.buildMode,
     ];
-    inputs.contentHash = containsUnknown(hashable) ? UNKNOWN : hashBuildInputs(news);
+    inputs.contentHash = containsUnknown(hashable) ? UNKNOWN : await hashBuildInputs(news);
     if (news.buildOnPreview !== false && !isUnknown(inputs.contentHash) && !isUnknown(news.tag)) {
       Object.assign(inputs, await previewBuild(news, inputs.contentHash as string));
     }
