@@ -187,7 +187,6 @@ export class AlicloudClient {
         message: String(parsed.Message ?? body.slice(0, 200)),
         requestId: typeof parsed.RequestId === "string" ? parsed.RequestId : undefined,
         httpStatus: status,
-        recommend: typeof parsed.Recommend === "string" ? parsed.Recommend : undefined,
       });
     }
     return parsed as T;

@@ -18,7 +18,6 @@ export class AlicloudApiError extends Error {
     requestId?: string;
     httpStatus?: number;
     retryable?: boolean;
-    recommend?: string;
     cause?: unknown;
   }) {
     const hint = hintFor(opts.code);
