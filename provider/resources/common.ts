@@ -18,7 +18,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { createHash } from "node:crypto";
 import { stableStringify } from "../core/fsutil";
-import { packageRoot } from "../core/package-info";
+import { packageVersion } from "../core/package-info";
 
 /** Pulumi's wire value for "not known until apply" (sdk/nodejs/runtime/rpc.ts unknownValue). */
 export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
@@ -94,8 +94,6 @@ export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-export { packageRoot };
-
 let cachedVersion: string | undefined;
 
 /**
@@ -105,8 +103,6 @@ let cachedVersion: string | undefined;
  */
 export function providerCodeVersion(): string {
   if (cachedVersion) return cachedVersion;
-  const root = packageRoot();
-  const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { version?: string };
   const ext = path.extname(__filename); // ".js" from dist, ".ts" under tsx
   const providerDir = path.resolve(__dirname, ".."); // <dist or repo>/provider
   const files: string[] = [];
@@ -133,7 +129,7 @@ export function providerCodeVersion(): string {
     h.update(fs.readFileSync(f));
     h.update("\0");
   }
-  cachedVersion = `${pkg.version ?? "0.0.0"}+${h.digest("hex").slice(0, 12)}`;
+  cachedVersion = `${packageVersion()}+${h.digest("hex").slice(0, 12)}`;
   return cachedVersion;
 }
 
