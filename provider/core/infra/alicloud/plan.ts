@@ -1,5 +1,5 @@
-import * as crypto from "node:crypto";
 import { throwIfProblems } from "../../errors";
+import { sha256Hex } from "../../fsutil";
 import type { AlicloudInfraSpec, InfraState, InstanceRecord, Role } from "./types";
 
 /**
@@ -16,8 +16,7 @@ export const API_BATCH_MAX = 100;
  * instances of the first call instead of creating more. ASCII, ≤ 64 characters as the API requires.
  */
 export function clientToken(cluster: string, what: string, batch: number, generation: number): string {
-  const h = crypto.createHash("sha256").update(`${cluster}\0${what}\0${batch}\0${generation}`).digest("hex");
-  return `sealer-${h.slice(0, 48)}`;
+  return `sealer-${sha256Hex(`${cluster}\0${what}\0${batch}\0${generation}`).slice(0, 48)}`;
 }
 
 /** Splits n into chunks of at most size: 250/100 -> [100, 100, 50]. */
