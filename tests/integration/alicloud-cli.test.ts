@@ -101,6 +101,12 @@ describe("sealer infra CLI against the fake API", function () {
     const table = await run("infra", "describe", "--name", "cli-demo");
     assert.match(table, /^ROLE\s+INSTANCE\s+PRIVATE IP/);
     assert.equal(table.trim().split("\n").length, 6);
+    const byFile = JSON.parse(await run("infra", "describe", "-f", cf, "--json")) as {
+      cluster: string;
+      instances: unknown[];
+    };
+    assert.equal(byFile.cluster, "cli-demo");
+    assert.equal(byFile.instances.length, 5);
 
     fake.resetCounts();
     await run("infra", "create", "-f", cf, "--endpoint", fake.url);

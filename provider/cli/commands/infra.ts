@@ -64,6 +64,16 @@ function loadSpec(o: Opts, extra: InfraOverrides = {}): AlicloudInfraSpec {
   return infraSpecFromClusterfile(text, o.file, over);
 }
 
+/**
+ * The cluster `delete` and `describe` act on: --name, or the Clusterfile's name (the image and
+ * region a create would need are irrelevant there, so they need not be in the file).
+ */
+function clusterName(o: Opts): string {
+  if (o.name) return o.name;
+  if (!o.file) throw new UserError("give -f Clusterfile or --name CLUSTER");
+  return loadSpec({ ...o, imageId: o.imageId ?? "unused", region: o.region ?? "unused" }).cluster;
+}
+
 function count(v: string | undefined, flag: string): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
@@ -188,10 +198,7 @@ export function register(program: Command): void {
     .option("--region <id>", "override the region")
     .option("--endpoint <url>", "override the API endpoint")
     .action(async (o: Opts) => {
-      const name =
-        o.name ??
-        (o.file ? loadSpec({ ...o, imageId: o.imageId ?? "unused-for-delete" }).cluster : undefined);
-      if (!name) throw new UserError("give -f Clusterfile or --name CLUSTER");
+      const name = clusterName(o);
       const file = infraFilePath(name);
       const release = await acquireLock(file + ".lock", `infra of ${name}`);
       try {
@@ -227,12 +234,7 @@ export function register(program: Command): void {
     .option("--name <cluster>", "cluster name")
     .option("--json", "print as JSON")
     .action(async (o: Opts) => {
-      const name =
-        o.name ??
-        (o.file
-          ? loadSpec({ ...o, imageId: o.imageId ?? "unused", region: o.region ?? "unused" }).cluster
-          : undefined);
-      if (!name) throw new UserError("give -f Clusterfile or --name CLUSTER");
+      const name = clusterName(o);
       const rec = await readJsonIfExists<InfraFile>(infraFilePath(name));
       if (!rec) throw new UserError(`no infra recorded for ${name}`);
       show(name, rec.state, o.json === true);
