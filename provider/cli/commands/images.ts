@@ -7,6 +7,8 @@ import { buildImage, parseKeyValues } from "../../core/image/builder";
 import { BuildCache } from "../../core/image/build-cache";
 import { OciLayout } from "../../core/image/layout";
 import { inspectImage, listImages, pruneStore, removeImages, tagImage } from "../../core/image/store";
+import { parseMirrorFlags } from "../../core/registry/mirrors";
+import { platformString } from "../../core/registry/remote";
 import { collect, printJson, printTable } from "../output";
 
 function store(): OciLayout {
@@ -34,12 +36,21 @@ export function register(program: Command): void {
     .option("--build-mode <mode>", "full (cache container images into registry/) or lite", "full")
     .option("--image-list <file>", "extra container images to cache (repeatable)", collect, [])
     .option("--ignored-image-list <file>", "container images not to cache (repeatable)", collect, [])
+    .option(
+      "--registry-mirror <src=mirror>",
+      "pull SRC's container images from MIRROR, host[:port][/prefix] (repeatable; docker.io covers short names)",
+      collect,
+      [],
+    )
+    .option("--allow-incomplete", "build even when container images are missing (recorded in the image)")
     .option("--ca-file <pem>", "extra CA certificates trusted for https:// APP sources")
     .option("--json", "print the build result as JSON")
     .action(async (context: string, o: Record<string, unknown>) => {
       const mode = o.buildMode as string;
       if (mode !== "full" && mode !== "lite")
         throw new UserError(`--build-mode must be full or lite, not "${mode}"`);
+      // Refuse a malformed mirror before building anything.
+      parseMirrorFlags(o.registryMirror as string[]);
       const result = await buildImage({
         context,
         ...(o.file ? { kubefile: o.file as string } : {}),
@@ -51,6 +62,8 @@ export function register(program: Command): void {
         buildMode: mode,
         imageListFiles: o.imageList as string[],
         ignoredImageListFiles: o.ignoredImageList as string[],
+        registryMirrors: o.registryMirror as string[],
+        allowIncomplete: o.allowIncomplete === true,
         ...(o.caFile ? { caFile: o.caFile as string } : {}),
       });
       if (o.json) printJson(result);
@@ -75,8 +88,20 @@ export function register(program: Command): void {
     .description("Show an image's manifest, layers, labels and sealer metadata as JSON")
     .argument("<image>", "reference or image id")
     .option("--platform <os/arch>", "platform of a multi-platform image (default: this machine's)")
-    .action(async (image: string, o: { platform?: string }) => {
-      printJson(await inspectImage(store(), image, o.platform));
+    .option("--images", "list only the cached container images: original reference, digest, platform, app")
+    .action(async (image: string, o: { platform?: string; images?: boolean }) => {
+      const info = await inspectImage(store(), image, o.platform);
+      if (!o.images) return printJson(info);
+      printTable(
+        ["IMAGE", "DIGEST", "PLATFORM", "APP"],
+        info.containerImages.map((c) => [
+          c.image,
+          c.digest ?? "",
+          c.platform ? platformString(c.platform) : "",
+          c.appName ?? "",
+        ]),
+      );
+      for (const m of info.incompleteImages ?? []) process.stderr.write(`incomplete: ${m}\n`);
     });
 
   program

@@ -27,6 +27,7 @@ import { checkAppNames, checkContext, isUrlSource, parseKubefile } from "../kube
 import { ARCH_PLACEHOLDER, Instruction, Kubefile } from "../kubefile/types";
 import type { LayerFacts } from "../plan/types";
 import { cacheContainerImages } from "../registry/image-cache";
+import { resolveMirrors } from "../registry/mirrors";
 import { BuildCache, cacheKey, CachedLayer, entriesDigest } from "./build-cache";
 import { OciLayout } from "./layout";
 import { packageVersion } from "../package-info";
@@ -90,6 +91,10 @@ export interface BuildOptions {
   buildMode?: "full" | "lite";
   imageListFiles?: string[];
   ignoredImageListFiles?: string[];
+  /** `SRC=MIRROR` pairs: pull SRC's container images from MIRROR (host[:port][/prefix]). */
+  registryMirrors?: string[];
+  /** Full mode: build even when container images are missing, recording them in the manifest. */
+  allowIncomplete?: boolean;
   /** Extra CA certificates (PEM file) trusted for https:// APP sources. */
   caFile?: string;
   /** Data directory (default $SEALER_HOME / ~/.local/share/sealer). */
@@ -251,6 +256,8 @@ class PlatformBuilder {
   author?: string;
   ext: ImageExtension;
   containerImages: ContainerImage[] = [];
+  /** Full mode with allowIncomplete: what could not be cached, and why. */
+  incompleteImages: string[] = [];
   parentKey: string;
   built = 0;
   cached = 0;
@@ -556,7 +563,10 @@ class PlatformBuilder {
       baseImages: this.containerImages,
       cacheDir: path.join(dataPaths.buildCache(this.opts.home ?? sealerHome()), "container-images"),
       client: { home: this.opts.home ?? sealerHome() },
+      mirrors: resolveMirrors(this.opts.home ?? sealerHome(), this.opts.registryMirrors),
+      allowIncomplete: this.opts.allowIncomplete === true,
     });
+    this.incompleteImages = res.incomplete;
     const seen = new Set(this.containerImages.map((c) => c.image));
     for (const c of res.images) if (!seen.has(c.image)) this.containerImages.push(c);
     if (!res.wrote) return;
@@ -745,6 +755,9 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
         annotations: {
           [Annotations.sealerContainerImages]: JSON.stringify(b.containerImages),
           [Annotations.sealerExtension]: JSON.stringify(ext),
+          ...(b.incompleteImages.length
+            ? { [Annotations.incompleteImages]: JSON.stringify(b.incompleteImages) }
+            : {}),
         },
       };
       const manifestDesc = await layout.putJson(manifest, MediaTypes.manifest);

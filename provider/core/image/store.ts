@@ -244,6 +244,8 @@ export interface InspectResult {
   history: Array<{ created_by?: string; empty_layer?: boolean }>;
   extension?: ImageExtension;
   containerImages: ContainerImage[];
+  /** Built with --allow-incomplete while container images were missing: what and why. */
+  incompleteImages?: string[];
 }
 
 export async function inspectImage(
@@ -255,6 +257,7 @@ export async function inspectImage(
   const r = await resolveManifest(layout, ref, platform);
   const top = found?.descriptor;
   const ext = readExtension(r.manifest);
+  const incomplete = r.manifest.annotations?.[Annotations.incompleteImages];
   return {
     reference: r.reference,
     digest: top?.digest ?? r.manifestDigest,
@@ -284,6 +287,7 @@ export async function inspectImage(
     })),
     ...(ext ? { extension: ext } : {}),
     containerImages: readContainerImages(r.manifest),
+    ...(incomplete ? { incompleteImages: JSON.parse(incomplete) as string[] } : {}),
   };
 }
 

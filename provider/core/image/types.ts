@@ -76,6 +76,11 @@ export const Annotations = {
   layerPaths: "io.pulumi-sealer.layer.paths",
   /** Ours, on each layer descriptor: the Kubefile instruction that made it. */
   layerInstruction: "io.pulumi-sealer.layer.instruction",
+  /**
+   * Ours, on the manifest of an image built with --allow-incomplete while container images were
+   * missing: JSON list of what is missing and why. Absent on a complete image.
+   */
+  incompleteImages: "io.pulumi-sealer.container-images.incomplete",
 } as const;
 
 export type AppType = "helm" | "kube" | "shell" | "other";
@@ -107,6 +112,8 @@ export interface ContainerImage {
   image: string;
   appName?: string;
   platform?: Platform;
+  /** Ours: digest of the manifest cached in registry/ (sealer ignores unknown fields). */
+  digest?: string;
 }
 
 export const SealerLabels = {

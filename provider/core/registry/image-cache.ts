@@ -4,10 +4,15 @@
  * directory to add as the image's final `registry/` layer and the list for the
  * `sealer.image.container.images` annotation.
  *
- * Steps: discover the images the rootfs needs (discovery.ts), drop ignored ones and those the
- * base image already carries, pull each for the build platform only into a per-platform cache
- * (an OCI layout under `cacheDir`), then write them into `outDir` in the registry's filesystem
- * storage layout (fs-storage.ts).
+ * Steps: discover the images the rootfs needs (image/discovery), drop ignored ones and those the
+ * base image already carries, pull each for the build platform only (from its registry mirror
+ * when one is configured) into a per-platform cache (an OCI layout under `cacheDir`), then write
+ * them under their original names into `outDir` in the registry's filesystem storage layout
+ * (fs-storage.ts).
+ *
+ * No silent holes: a chart Helm cannot render, a manifest that does not parse or an image that
+ * cannot be pulled fails the build, naming it. `--ignored-image-list` is the deliberate way past
+ * an image; `allowIncomplete` builds anyway and returns what is missing, for the image metadata.
  *
  * Cache policy: an image whose reference is already in the cache with all its blobs is not pulled
  * again (no network at all), so a rebuild pulls nothing and a build works offline once everything
@@ -22,8 +27,9 @@ import { OciLayout } from "../image/layout";
 import { normalizeReference, parseReference } from "../image/reference";
 import type { ContainerImage, Index, Manifest, Platform } from "../image/types";
 import { ClientOptions, RegistryClient } from "./client";
-import { FoundImage, discoverImages } from "./discovery";
+import { FoundImage, discoverImages } from "../image/discovery/discover";
 import { writeRegistryImage } from "./fs-storage";
+import { Mirrors, mirrorReference } from "./mirrors";
 import { pullImage } from "./pull";
 import { isIndexMediaType, mapLimit, platformMatches, platformString } from "./remote";
 
@@ -42,6 +48,10 @@ export interface CacheContainerImagesOptions {
   cacheDir: string;
   /** Registry client settings (data dir for credentials, retries); optional. */
   client?: ClientOptions;
+  /** Source registry host -> mirror `host[:port][/prefix]` to pull from instead. */
+  mirrors?: Mirrors;
+  /** Build even when images are missing; they are returned in `incomplete`. */
+  allowIncomplete?: boolean;
 }
 
 export interface CacheContainerImagesResult {
@@ -49,8 +59,8 @@ export interface CacheContainerImagesResult {
   wrote: boolean;
   /** How many images came from a registry this time (0 on a fully cached rebuild). */
   pulled: number;
-  /** Files that could not be parsed or rendered while discovering (also logged as warnings). */
-  problems: string[];
+  /** With allowIncomplete: what is missing and why (charts not rendered, images not pulled). */
+  incomplete: string[];
 }
 
 function platformKey(p: Platform): string {
@@ -76,11 +86,20 @@ async function cachedComplete(cache: OciLayout, ref: string, platform: Platform)
 export async function cacheContainerImages(
   opts: CacheContainerImagesOptions,
 ): Promise<CacheContainerImagesResult> {
-  const found = discoverImages(opts.rootfs, {
+  const found = await discoverImages(opts.rootfs, {
     imageListFiles: opts.imageListFiles ?? [],
     ignoredImageListFiles: opts.ignoredImageListFiles ?? [],
   });
-  for (const p of found.problems) log.warn(`image discovery: ${p}`);
+  const incomplete: string[] = [];
+  const fail = (title: string, problems: string[]) => {
+    if (!opts.allowIncomplete) throwIfProblems(title, problems);
+    for (const p of problems) log.warn(`incomplete image: ${p}`);
+    incomplete.push(...problems);
+  };
+  fail(
+    "the container images of these files cannot be known (fix them; list their images in manifests/imageList and the files' own images in --ignored-image-list, or build with --allow-incomplete)",
+    found.problems,
+  );
   const base = new Set(
     (opts.baseImages ?? [])
       .filter((b) => !b.platform || platformMatches(opts.platform, b.platform))
@@ -99,58 +118,61 @@ export async function cacheContainerImages(
     return c;
   };
   const problems: string[] = [];
+  const missing = new Set<string>();
   let pulled = 0;
   const platform = platformString(opts.platform);
   try {
     await mapLimit(wanted, 2, async (img: FoundImage) => {
+      const from = mirrorReference(img.ref, opts.mirrors ?? {});
       try {
         if (await cachedComplete(cache, img.ref, opts.platform)) return;
-        const client = await clientFor(parseReference(img.ref).domain);
-        log.info(`caching ${img.image} (${platform}) from ${img.source}`);
+        const client = await clientFor(parseReference(from ?? img.ref).domain);
+        log.info(`caching ${img.image} (${platform}) from ${img.source}${from ? ` via mirror ${from}` : ""}`);
         // A digest-pinned reference must be served by that digest, so an index stays an index
         // (with only this platform's child); a tag serves the platform manifest directly.
-        await pullImage(img.ref, {
+        await pullImage(from ?? img.ref, {
           store: cache,
           platform: opts.platform,
           flattenToPlatform: !parseReference(img.ref).digest,
           client,
+          tagAs: img.ref,
         });
         pulled++;
       } catch (err) {
-        problems.push(`${img.image} (referenced at ${img.source}): ${(err as Error).message}`);
+        missing.add(img.ref);
+        const via = from ? ` from mirror ${from}` : "";
+        problems.push(`${img.image} (referenced at ${img.source})${via}: ${(err as Error).message}`);
       }
     });
   } finally {
     for (const c of clients.values()) await c.then((x) => x.close()).catch(() => undefined);
   }
-  throwIfProblems(
-    `container images could not be cached for ${platform} (fix the reference, log in to its registry, or list it in --ignored-image-list to build without it)`,
+  fail(
+    `container images could not be cached for ${platform} (fix the reference, log in to its registry, configure a --registry-mirror that has it, or list it in --ignored-image-list to build without it)`,
     problems,
   );
 
   const images: ContainerImage[] = [];
-  for (const img of wanted) {
+  for (const img of wanted.filter((w) => !missing.has(w.ref))) {
     const ref = parseReference(img.ref);
-    const d = (await cache.resolve(img.ref))!;
-    if (isIndexMediaType(d.mediaType) && !ref.digest) {
-      const child = (await cache.readJson<Index>(d.digest)).manifests.find((c) =>
+    let d = (await cache.resolve(img.ref))!;
+    if (isIndexMediaType(d.mediaType) && !ref.digest)
+      d = (await cache.readJson<Index>(d.digest)).manifests.find((c) =>
         platformMatches(opts.platform, c.platform),
       )!;
-      await writeRegistryImage(opts.outDir, cache, ref.path, child.digest, child.mediaType, ref.tag);
-    } else {
-      await writeRegistryImage(opts.outDir, cache, ref.path, d.digest, d.mediaType, ref.tag);
-    }
+    await writeRegistryImage(opts.outDir, cache, ref.path, d.digest, d.mediaType, ref.tag);
     images.push({
       image: img.ref,
       ...(img.appName ? { appName: img.appName } : {}),
       platform: opts.platform,
+      digest: d.digest,
     });
   }
   if (images.length)
     log.info(
       `cached ${images.length} container image(s) for ${platform} (${pulled} pulled, ${images.length - pulled} from cache)`,
     );
-  return { images, wrote: images.length > 0 && fs.existsSync(opts.outDir), pulled, problems: found.problems };
+  return { images, wrote: images.length > 0 && fs.existsSync(opts.outDir), pulled, incomplete };
 }
 
 function safeNormalize(image: string): string {

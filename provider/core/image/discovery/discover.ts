@@ -1,0 +1,151 @@
+/**
+ * Finds the container images a cluster image needs, from its rootfs:
+ * - `manifests/**` YAML and kube-type app YAML under `application/apps/<app>/`;
+ * - Helm charts (`charts/<chart>/`, helm-type apps, charts inside kube apps) rendered by Helm;
+ * - `manifests/imageList` and `--image-list` files (one reference per line, `#` comments);
+ * minus `--ignored-image-list` entries.
+ *
+ * Whatever could not be read (a chart Helm cannot render, YAML that does not parse, an invalid
+ * reference) is returned as a problem naming the file (and line): the caller decides whether
+ * that fails the build, so no image goes missing without anyone being told.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { UserError } from "../../errors";
+import { normalizeReference } from "../reference";
+import { renderChart } from "./helm-render";
+import { parseImageList } from "./image-list";
+import { YamlSyntaxError, imagesInYaml } from "./manifest-images";
+
+export interface FoundImage {
+  /** As written (familiar form allowed). */
+  image: string;
+  /** Normalised full reference (dedup key). */
+  ref: string;
+  /** "manifests/app.yaml:12", "charts/web/templates/deploy.yaml (rendered by helm template)". */
+  source: string;
+  appName?: string;
+}
+
+export interface Discovery {
+  images: FoundImage[];
+  /** What could not be read, each naming the file (and line) and why. */
+  problems: string[];
+}
+
+export interface DiscoverOptions {
+  imageListFiles?: string[];
+  ignoredImageListFiles?: string[];
+}
+
+function walk(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...walk(p));
+    else if (e.isFile()) out.push(p);
+  }
+  return out;
+}
+
+function subdirs(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort((a, b) => a.localeCompare(b));
+}
+
+const isYaml = (f: string) => /\.ya?ml$/.test(f);
+const isChart = (dir: string) => fs.existsSync(path.join(dir, "Chart.yaml"));
+
+/** Ignored references from `--ignored-image-list` files; any problem there is fatal. */
+function ignoredRefs(files: string[]): Set<string> {
+  const ignored = new Set<string>();
+  for (const file of files) {
+    if (!fs.existsSync(file)) throw new UserError(`--ignored-image-list ${file}: no such file`);
+    const r = parseImageList(fs.readFileSync(file, "utf8"), file);
+    if (r.problems.length)
+      throw new UserError(
+        `invalid --ignored-image-list (fix these lines):\n${r.problems.map((p) => ` - ${p}`).join("\n")}`,
+      );
+    for (const x of r.images) ignored.add(normalizeReference(x.image));
+  }
+  return ignored;
+}
+
+export async function discoverImages(rootfs: string, opts: DiscoverOptions = {}): Promise<Discovery> {
+  const images: FoundImage[] = [];
+  const problems: string[] = [];
+  const rel = (p: string) => path.relative(rootfs, p);
+  const add = (image: string, source: string, appName?: string) => {
+    let ref: string;
+    try {
+      ref = normalizeReference(image);
+    } catch (err) {
+      problems.push(`${source}: ${(err as Error).message}`);
+      return;
+    }
+    images.push({ image, ref, source, ...(appName ? { appName } : {}) });
+  };
+  const scanText = (text: string, where: string, lineSources: boolean, appName?: string) => {
+    try {
+      for (const f of imagesInYaml(text)) add(f.image, lineSources ? `${where}:${f.line}` : where, appName);
+    } catch (err) {
+      if (!(err instanceof YamlSyntaxError)) throw err;
+      const at = lineSources ? `${where}:${err.line}` : where;
+      problems.push(`${at}: not valid YAML, so its images cannot be read (${err.message})`);
+    }
+  };
+  const scanChart = async (chartDir: string, release: string, appName?: string) => {
+    const chartRel = rel(chartDir);
+    const r = await renderChart(rootfs, chartRel, { release });
+    if (!r.ok) {
+      problems.push(`Helm chart ${chartRel}: helm template failed: ${r.reason}`);
+      return;
+    }
+    for (const t of r.templates) scanText(t.content, `${t.file} (rendered by helm template)`, false, appName);
+  };
+
+  for (const f of walk(path.join(rootfs, "manifests")).filter(isYaml))
+    scanText(fs.readFileSync(f, "utf8"), rel(f), true);
+  const chartsDir = path.join(rootfs, "charts");
+  for (const name of subdirs(chartsDir))
+    if (isChart(path.join(chartsDir, name))) await scanChart(path.join(chartsDir, name), name);
+  const appsDir = path.join(rootfs, "application", "apps");
+  for (const app of subdirs(appsDir)) {
+    const dir = path.join(appsDir, app);
+    if (isChart(dir)) {
+      await scanChart(dir, app, app);
+      continue;
+    }
+    // A kube app: charts nested inside it render as charts, their raw templates are not YAML.
+    const files = walk(dir);
+    const chartRoots = files.filter((f) => path.basename(f) === "Chart.yaml").map((f) => path.dirname(f));
+    const outerCharts = chartRoots.filter(
+      (c) => !chartRoots.some((o) => o !== c && c.startsWith(o + path.sep)),
+    );
+    for (const c of outerCharts) await scanChart(c, app, app);
+    for (const f of files.filter(isYaml))
+      if (!chartRoots.some((c) => f.startsWith(c + path.sep)))
+        scanText(fs.readFileSync(f, "utf8"), rel(f), true, app);
+  }
+  const lists = [path.join(rootfs, "manifests", "imageList"), ...(opts.imageListFiles ?? [])];
+  for (const file of lists) {
+    if (!fs.existsSync(file)) {
+      if (file !== lists[0]) throw new UserError(`--image-list ${file}: no such file`);
+      continue;
+    }
+    const shown = file.startsWith(rootfs + path.sep) ? rel(file) : file;
+    const r = parseImageList(fs.readFileSync(file, "utf8"), shown);
+    problems.push(...r.problems);
+    for (const x of r.images) add(x.image, `${shown}:${x.line}`);
+  }
+  const ignored = ignoredRefs(opts.ignoredImageListFiles ?? []);
+  // First mention wins (it is the one a "missing image" error points at).
+  const seen = new Set<string>();
+  const unique = images.filter((i) => !ignored.has(i.ref) && !seen.has(i.ref) && (seen.add(i.ref), true));
+  return { images: unique, problems };
+}

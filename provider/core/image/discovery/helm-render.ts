@@ -1,0 +1,114 @@
+/**
+ * Renders a Helm chart directory with real Helm (`helm template`) so every image the chart
+ * deploys is found: its default values, vendored subcharts and `.tgz` dependencies under
+ * `charts/`, library charts, CRDs (`--include-crds`), hooks and test hooks (`helm template`
+ * keeps both unless told otherwise). Rendering a local directory needs no repository or
+ * cluster access. Helm runs with its own empty cache/config/data directories, so the user's
+ * repositories, plugins and registry logins are neither used nor modified.
+ */
+import { execFile } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import { helmBinary } from "./helm-binary";
+
+const run = promisify(execFile);
+
+export interface RenderedTemplate {
+  /** The template's path relative to the rootfs, e.g. "charts/web/templates/deploy.yaml". */
+  file: string;
+  content: string;
+}
+
+export type ChartRender =
+  | { ok: true; templates: RenderedTemplate[] }
+  /** Helm's own explanation (it names the template and line when a template failed). */
+  | { ok: false; reason: string };
+
+export interface RenderChartOptions {
+  /** Release name (the app name for helm-type apps, else the chart's directory name). */
+  release: string;
+  /** Extra values files, applied after the chart's values.yaml in this order. */
+  valuesFiles?: string[];
+}
+
+/** Helm names each document's template "<chart name>/templates/x.yaml"; ours is rootfs-relative. */
+function sourcePath(chartRel: string, helmSource: string): string {
+  const rest = helmSource.split("/").slice(1).join("/");
+  return rest ? path.posix.join(chartRel, rest) : chartRel;
+}
+
+/** Splits `helm template` output at its "# Source:" markers into per-template texts. */
+export function splitHelmOutput(chartRel: string, out: string): RenderedTemplate[] {
+  const byFile = new Map<string, string[]>();
+  let current: string[] | undefined;
+  for (const line of out.split("\n")) {
+    const m = /^# Source: (.+)$/.exec(line);
+    if (m) {
+      const file = sourcePath(chartRel, m[1]!.trim());
+      current = byFile.get(file) ?? [];
+      if (current.length) current.push("---");
+      byFile.set(file, current);
+      continue;
+    }
+    current?.push(line);
+  }
+  return [...byFile].map(([file, lines]) => ({ file, content: lines.join("\n") }));
+}
+
+/** Helm's message without its "Error: " prefix and without blank lines. */
+function helmReason(err: unknown): string {
+  const stderr = (err as { stderr?: string }).stderr ?? "";
+  const lines = stderr
+    .split("\n")
+    .map((l) => l.trim())
+    // Helm's own hints (--debug) do not apply to how sealer runs it.
+    .filter((l) => l && !/^(WARNING|walk\.go|Use --debug)/.test(l))
+    .map((l) => l.replace(/^Error: /, "").replace(/;? ?Use --debug flag to render out invalid YAML$/, ""));
+  if (lines.length) return lines.join("; ");
+  return (err as { killed?: boolean }).killed
+    ? "helm template did not finish within 5 minutes"
+    : `helm template failed (${(err as Error).message.split("\n")[0]})`;
+}
+
+/** Renders `root/chartRel`; a chart Helm cannot render is reported, not thrown. */
+export async function renderChart(
+  root: string,
+  chartRel: string,
+  opts: RenderChartOptions,
+): Promise<ChartRender> {
+  const helm = await helmBinary();
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "sealer-helm-"));
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    HOME: scratch,
+    HELM_CACHE_HOME: path.join(scratch, "cache"),
+    HELM_CONFIG_HOME: path.join(scratch, "config"),
+    HELM_DATA_HOME: path.join(scratch, "data"),
+    // No cluster: `helm template` must not read the user's kubeconfig.
+    KUBECONFIG: path.join(scratch, "no-kubeconfig"),
+  };
+  const args = [
+    "template",
+    opts.release,
+    path.join(root, chartRel),
+    "--include-crds",
+    "--namespace",
+    "default",
+  ];
+  for (const f of opts.valuesFiles ?? []) args.push("--values", f);
+  try {
+    const { stdout } = await run(helm.path, args, {
+      env,
+      cwd: scratch,
+      maxBuffer: 256 * 1024 * 1024,
+      timeout: 300_000,
+    });
+    return { ok: true, templates: splitHelmOutput(chartRel, stdout) };
+  } catch (err) {
+    return { ok: false, reason: helmReason(err) };
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+}
