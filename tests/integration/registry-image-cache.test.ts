@@ -2,7 +2,8 @@
  * K3: container images discovered in a rootfs are pulled (build platform only) and written in
  * the registry's filesystem-storage layout; a stock docker-registry serving that directory
  * serves them (checked with skopeo); a rebuild pulls nothing and works with the source
- * registry gone; a missing image fails with its name and file:line.
+ * registry gone; a missing image fails with its name and file:line, or with allowIncomplete is
+ * returned as incomplete.
  */
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
@@ -123,6 +124,9 @@ spec:
     );
     assert.equal(r.pulled, 5);
     assert.equal(r.wrote, true);
+    // Each entry records the manifest digest written into registry/ (the build platform's).
+    for (const name of ["team/web:1", "team/init:1", "team/chart:2", "team/listed:3"])
+      assert.equal(r.images.find((i) => i.image === `${src.host}/${name}`)?.digest, digests[name], name);
     const served = await startRegistry({ rootDir: outDir, readOnly: true });
     try {
       for (const name of ["team/web:1", "team/init:1", "team/chart:2", "team/listed:3"]) {
@@ -197,6 +201,21 @@ spec:
     });
     assert.deepEqual(r.images, []);
     assert.equal(r.wrote, false);
+    // --allow-incomplete: the build goes on; what is missing is returned for the image metadata.
+    const partial = await cacheContainerImages({
+      rootfs: bad,
+      outDir: work("outbad3"),
+      platform: amd64,
+      cacheDir: work("cache"),
+      client: client(),
+      allowIncomplete: true,
+    });
+    assert.deepEqual(partial.images, []);
+    assert.equal(partial.incomplete.length, 1);
+    assert.match(
+      partial.incomplete[0]!,
+      /team\/missing:1 \(referenced at manifests\/x\.yaml:5\): manifest unknown/,
+    );
   });
 
   it("a rebuild pulls nothing and works with the source registry stopped (offline)", async () => {

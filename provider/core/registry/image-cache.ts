@@ -97,7 +97,7 @@ export async function cacheContainerImages(
     incomplete.push(...problems);
   };
   fail(
-    "the container images of these files cannot be known (fix them; list their images in manifests/imageList and the files' own images in --ignored-image-list, or build with --allow-incomplete)",
+    "cannot tell which container images these need, so the cluster image would miss them (fix each one, or build with --allow-incomplete to build anyway and record them as missing)",
     found.problems,
   );
   const base = new Set(

@@ -66,7 +66,8 @@ function helmReason(err: unknown): string {
     // Helm's own hints (--debug) do not apply to how sealer runs it.
     .filter((l) => l && !/^(WARNING|walk\.go|Use --debug)/.test(l))
     .map((l) => l.replace(/^Error: /, "").replace(/;? ?Use --debug flag to render out invalid YAML$/, ""));
-  if (lines.length) return lines.join("; ");
+  if (lines.length)
+    return lines.reduce((acc, l) => (acc ? `${acc}${acc.endsWith(":") ? " " : "; "}${l}` : l), "");
   return (err as { killed?: boolean }).killed
     ? "helm template did not finish within 5 minutes"
     : `helm template failed (${(err as Error).message.split("\n")[0]})`;
