@@ -7,10 +7,8 @@
  * a chart Helm cannot render fails the build unless --allow-incomplete.
  */
 import * as assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { promisify } from "node:util";
 import { setLogSink } from "../../provider/core/log";
 import { buildImage } from "../../provider/core/image/builder";
 import { OciLayout } from "../../provider/core/image/layout";
@@ -26,8 +24,7 @@ import {
   TestRegistry,
   useWorkDir,
 } from "../harness/registry";
-
-const execFileP = promisify(execFile);
+import { runSealer } from "../harness/cli";
 
 describe("integration: build in full mode caches container images into registry/", function () {
   this.timeout(120_000);
@@ -120,22 +117,7 @@ describe("integration: full build of real charts + manifests through registry mi
     "quay.io/acme/init:2": "quay/acme/init:2",
   };
 
-  async function sealer(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    try {
-      const r = await execFileP(process.execPath, [path.join(repoRoot(), "bin/sealer.js"), ...args], {
-        env: { ...process.env, SEALER_HOME: home() },
-        maxBuffer: 16 << 20,
-      });
-      return { code: 0, stdout: r.stdout, stderr: r.stderr };
-    } catch (err) {
-      const e = err as { code?: number; stdout?: string; stderr?: string };
-      return {
-        code: typeof e.code === "number" ? e.code : -1,
-        stdout: e.stdout ?? "",
-        stderr: e.stderr ?? "",
-      };
-    }
-  }
+  const sealer = (...args: string[]) => runSealer(home(), ...args);
 
   before(async () => {
     mirror = await startRegistry();

@@ -23,6 +23,7 @@ import { provider as clusterProvider } from "../../provider/resources/cluster";
 import { useNodes } from "../harness/nodes";
 import { repoRoot, tempDir } from "../harness/registry";
 import { buildSandboxBase, nodeSh } from "../harness/sandbox";
+import { runSealer } from "../harness/cli";
 
 const execFileP = promisify(execFile);
 const NAME = "dft";
@@ -62,35 +63,7 @@ describe("integration: drift check and repair (1 master + 1 worker)", function (
       ssh: { dialAttempts: 2, dialTimeoutMs: 5000 },
     });
 
-  /** The CLI from the source tree (tsx) or from dist/, with this test's SEALER_HOME. */
-  async function sealer(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    const fromSource = __filename.endsWith(".ts");
-    const argv = fromSource
-      ? [
-          "-r",
-          "tsx/cjs",
-          "-e",
-          `require(${JSON.stringify(path.join(root, "provider/cli/main.ts"))}).main(process.argv)`,
-          "sealer",
-          ...args,
-        ]
-      : [path.join(root, "bin/sealer.js"), ...args];
-    try {
-      const r = await execFileP(process.execPath, argv, {
-        cwd: root,
-        env: { ...process.env, SEALER_HOME: home },
-        maxBuffer: 16 << 20,
-      });
-      return { code: 0, stdout: r.stdout, stderr: r.stderr };
-    } catch (err) {
-      const e = err as { code?: number; stdout?: string; stderr?: string };
-      return {
-        code: typeof e.code === "number" ? e.code : -1,
-        stdout: e.stdout ?? "",
-        stderr: e.stderr ?? "",
-      };
-    }
-  }
+  const sealer = (...args: string[]) => runSealer(home, ...args);
   const check = async (...extra: string[]) => {
     const r = await sealer("check", "--cluster-name", NAME, "--json", ...extra);
     assert.ok(r.code === 0 || r.code === 3, `sealer check exited ${r.code}: ${r.stderr}`);
