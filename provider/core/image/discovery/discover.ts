@@ -12,6 +12,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../../errors";
+import { mapLimit } from "../../registry/remote";
 import { normalizeReference } from "../reference";
 import { renderChart } from "./helm-render";
 import { parseImageList } from "./image-list";
@@ -99,38 +100,45 @@ export async function discoverImages(rootfs: string, opts: DiscoverOptions = {})
       problems.push(`${at}: not valid YAML, so its images cannot be read (${err.message})`);
     }
   };
-  const scanChart = async (chartDir: string, release: string, appName?: string) => {
-    const chartRel = rel(chartDir);
-    const r = await renderChart(rootfs, chartRel, { release });
-    if (!r.ok) {
-      problems.push(`Helm chart ${chartRel}: helm template failed: ${r.reason}`);
-      return;
-    }
-    for (const t of r.templates) scanText(t.content, `${t.file} (rendered by helm template)`, false, appName);
-  };
-
-  for (const f of walk(path.join(rootfs, "manifests")).filter(isYaml))
-    scanText(fs.readFileSync(f, "utf8"), rel(f), true);
+  // What to read, in the order images are attributed (first mention wins).
+  type Unit = { yaml: string; appName?: string } | { chart: string; release: string; appName?: string };
+  const units: Unit[] = walk(path.join(rootfs, "manifests"))
+    .filter(isYaml)
+    .map((f) => ({ yaml: f }));
   const chartsDir = path.join(rootfs, "charts");
   for (const name of subdirs(chartsDir))
-    if (isChart(path.join(chartsDir, name))) await scanChart(path.join(chartsDir, name), name);
+    if (isChart(path.join(chartsDir, name))) units.push({ chart: path.join(chartsDir, name), release: name });
   const appsDir = path.join(rootfs, "application", "apps");
   for (const app of subdirs(appsDir)) {
     const dir = path.join(appsDir, app);
     if (isChart(dir)) {
-      await scanChart(dir, app, app);
+      units.push({ chart: dir, release: app, appName: app });
       continue;
     }
     // A kube app: charts nested inside it render as charts, their raw templates are not YAML.
     const files = walk(dir);
     const chartRoots = files.filter((f) => path.basename(f) === "Chart.yaml").map((f) => path.dirname(f));
-    const outerCharts = chartRoots.filter(
-      (c) => !chartRoots.some((o) => o !== c && c.startsWith(o + path.sep)),
-    );
-    for (const c of outerCharts) await scanChart(c, app, app);
+    const outer = chartRoots.filter((c) => !chartRoots.some((o) => o !== c && c.startsWith(o + path.sep)));
+    for (const c of outer) units.push({ chart: c, release: app, appName: app });
     for (const f of files.filter(isYaml))
-      if (!chartRoots.some((c) => f.startsWith(c + path.sep)))
-        scanText(fs.readFileSync(f, "utf8"), rel(f), true, app);
+      if (!chartRoots.some((c) => f.startsWith(c + path.sep))) units.push({ yaml: f, appName: app });
+  }
+  // Helm runs are independent processes: a few at a time.
+  const charts = units.filter((u) => "chart" in u);
+  const results = await mapLimit(charts, 3, (u) => renderChart(rootfs, rel(u.chart), { release: u.release }));
+  const rendered = new Map(charts.map((u, i) => [u, results[i]!] as const));
+  for (const u of units) {
+    if ("yaml" in u) {
+      scanText(fs.readFileSync(u.yaml, "utf8"), rel(u.yaml), true, u.appName);
+      continue;
+    }
+    const r = rendered.get(u)!;
+    if (!r.ok) {
+      problems.push(`Helm chart ${rel(u.chart)}: helm template failed: ${r.reason}`);
+      continue;
+    }
+    for (const t of r.templates)
+      scanText(t.content, `${t.file} (rendered by helm template)`, false, u.appName);
   }
   const lists = [path.join(rootfs, "manifests", "imageList"), ...(opts.imageListFiles ?? [])];
   for (const file of lists) {
