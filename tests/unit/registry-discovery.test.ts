@@ -218,6 +218,26 @@ describe("container image discovery", function () {
     });
   });
 
+  it("renders charts for the image's Kubernetes version when it declares one", async () => {
+    await withTempRoot("sealer-kubever-", async ({ dir, write }) => {
+      write("charts/k/Chart.yaml", "apiVersion: v2\nname: k\nversion: 0.1.0\nkubeVersion: '>=1.24.0-0'\n");
+      write(
+        "charts/k/templates/pod.yaml",
+        "kind: Pod\nspec:\n  containers:\n    - name: a\n" +
+          '      image: {{ if semverCompare ">=1.29-0" .Capabilities.KubeVersion.Version }}new:1{{ else }}old:1{{ end }}\n',
+      );
+      const images = async (kubeVersion: string) =>
+        (await discoverImages(dir, { kubeVersion })).images.map((i) => i.image);
+      assert.deepEqual(await images("v1.25.3"), ["old:1"]);
+      assert.deepEqual(await images("1.31.0"), ["new:1"]);
+      const old = await discoverImages(dir, { kubeVersion: "v1.23.0" });
+      assert.match(
+        old.problems.join("\n"),
+        /^Helm chart charts\/k: helm template failed: .*requires kubeVersion: >=1\.24\.0-0/,
+      );
+    });
+  });
+
   it("applies --image-list and --ignored-image-list", async () => {
     await withTempRoot("sealer-disc-", async ({ dir, write }) => {
       write("extra", "docker.io/library/postgres:16\n");

@@ -565,6 +565,7 @@ class PlatformBuilder {
       client: { home: this.opts.home ?? sealerHome() },
       mirrors: resolveMirrors(this.opts.home ?? sealerHome(), this.opts.registryMirrors),
       allowIncomplete: this.opts.allowIncomplete === true,
+      kubeVersion: this.labels[SealerLabels.clusterRuntimeVersion] ?? "",
     });
     this.incompleteImages = res.incomplete;
     const seen = new Set(this.containerImages.map((c) => c.image));

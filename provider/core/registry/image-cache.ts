@@ -50,6 +50,8 @@ export interface CacheContainerImagesOptions {
   client?: ClientOptions;
   /** Source registry host -> mirror `host[:port][/prefix]` to pull from instead. */
   mirrors?: Mirrors;
+  /** Kubernetes version Helm charts are rendered for, when the image declares one. */
+  kubeVersion?: string;
   /** Build even when images are missing; they are returned in `incomplete`. */
   allowIncomplete?: boolean;
 }
@@ -89,6 +91,7 @@ export async function cacheContainerImages(
   const found = await discoverImages(opts.rootfs, {
     imageListFiles: opts.imageListFiles ?? [],
     ignoredImageListFiles: opts.ignoredImageListFiles ?? [],
+    ...(opts.kubeVersion ? { kubeVersion: opts.kubeVersion } : {}),
   });
   const incomplete: string[] = [];
   const fail = (title: string, problems: string[]) => {

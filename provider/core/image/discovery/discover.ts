@@ -37,6 +37,8 @@ export interface Discovery {
 export interface DiscoverOptions {
   imageListFiles?: string[];
   ignoredImageListFiles?: string[];
+  /** Kubernetes version charts are rendered for (the image's cluster-runtime-version label). */
+  kubeVersion?: string;
 }
 
 function walk(dir: string): string[] {
@@ -125,7 +127,12 @@ export async function discoverImages(rootfs: string, opts: DiscoverOptions = {})
   }
   // Helm runs are independent processes: a few at a time.
   const charts = units.filter((u) => "chart" in u);
-  const results = await mapLimit(charts, 3, (u) => renderChart(rootfs, rel(u.chart), { release: u.release }));
+  const results = await mapLimit(charts, 3, (u) =>
+    renderChart(rootfs, rel(u.chart), {
+      release: u.release,
+      ...(opts.kubeVersion ? { kubeVersion: opts.kubeVersion } : {}),
+    }),
+  );
   const rendered = new Map(charts.map((u, i) => [u, results[i]!] as const));
   for (const u of units) {
     if ("yaml" in u) {

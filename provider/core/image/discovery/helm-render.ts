@@ -11,6 +11,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
+import * as semver from "semver";
 import { helmBinary } from "./helm-binary";
 
 const run = promisify(execFile);
@@ -31,6 +32,11 @@ export interface RenderChartOptions {
   release: string;
   /** Extra values files, applied after the chart's values.yaml in this order. */
   valuesFiles?: string[];
+  /**
+   * The cluster's Kubernetes version when the image declares it: charts pick images and
+   * refuse versions by `.Capabilities.KubeVersion`, and Helm's default depends on the Helm build.
+   */
+  kubeVersion?: string;
 }
 
 /** Helm names each document's template "<chart name>/templates/x.yaml"; ours is rootfs-relative. */
@@ -99,6 +105,8 @@ export async function renderChart(
     "default",
   ];
   for (const f of opts.valuesFiles ?? []) args.push("--values", f);
+  const kube = semver.coerce(opts.kubeVersion ?? "")?.version;
+  if (kube) args.push("--kube-version", `v${kube}`);
   try {
     const { stdout } = await run(helm.path, args, {
       env,
