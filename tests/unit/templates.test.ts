@@ -11,7 +11,7 @@ import {
 import { UserError } from "../../provider/core/errors";
 
 describe("templates: .tmpl rendering (Go template subset)", () => {
-  const env = { PodCIDR: "10.0.0.0/16", Empty: "", Name: "web", Flag: "true" };
+  const env = { PodCIDR: "10.0.0.0/16", Empty: "", Name: "web", Flag: "true", "my-key": "dash" };
   const cases: Array<[string, string, string]> = [
     ["plain key", "cidr: {{ .PodCIDR }}", "cidr: 10.0.0.0/16"],
     ["tight braces", "{{.Name}}", "web"],
@@ -32,6 +32,13 @@ describe("templates: .tmpl rendering (Go template subset)", () => {
     ["trim markers", "a  {{- .Name -}}  \n b", "awebb"],
     ["comment", "a{{/* note */}}b", "ab"],
     ["text untouched", "no actions: { } $x", "no actions: { } $x"],
+    // Go text/template built-ins (sealer renders .tmpl files with Go's text/template).
+    ["index a key with a dash", '{{ index . "my-key" }}', "dash"],
+    ["printf verbs", '{{ printf "%s:%d %q %v%%" .Name 5 .Flag true }}', 'web:5 "true" true%'],
+    ["print", '{{ print .Name "-" .Flag }}', "web-true"],
+    ["len of a value", "{{ len .PodCIDR }}", "11"],
+    ["lt/ge compare numbers", "{{ if lt 2 10 }}a{{ end }}{{ if ge 3 3 }}b{{ end }}", "ab"],
+    ["gt/le compare strings", '{{ if gt .Name "abc" }}a{{ end }}{{ if le .Name "web" }}b{{ end }}', "ab"],
   ];
   for (const [name, tmpl, want] of cases) it(name, () => assert.equal(renderTemplate(tmpl, env), want));
 
@@ -41,6 +48,8 @@ describe("templates: .tmpl rendering (Go template subset)", () => {
     ["if without end", "{{ if .X }}a", /^f\.tmpl:1: "\{\{if\}\}" without "\{\{end\}\}"/],
     ["range unsupported", "\n\n{{ range .X }}{{ end }}", /^f\.tmpl:3: "\{\{range\}\}" is not supported/],
     ["unknown function", "{{ frobnicate .X }}", /^f\.tmpl:1: unknown function "frobnicate"/],
+    ["printf verb", '{{ printf "%x" .Name }}', /^f\.tmpl:1: printf verb "%x" is not supported/],
+    ["index not on .", '{{ index .Name "a" }}', /^f\.tmpl:1: index takes \. and a key/],
   ];
   for (const [name, tmpl, re] of errors)
     it(`error: ${name}`, () => {
@@ -52,8 +61,10 @@ describe("templates: .tmpl rendering (Go template subset)", () => {
 
   it("lists the keys a template reads", () => {
     assert.deepEqual(
-      templateKeys('a {{ .B }} {{or .RegistryURL "x"}} {{ default "y" .A | quote }} {{ .B }}'),
-      ["A", "B", "RegistryURL"],
+      templateKeys(
+        'a {{ .B }} {{or .RegistryURL "x"}} {{ default "y" .A | quote }} {{ .B }} {{ index . "my-key" }}',
+      ),
+      ["A", "B", "RegistryURL", "my-key"],
     );
   });
   it("renderedPath drops .tmpl", () => assert.equal(renderedPath("etc/kubeadm.yml.tmpl"), "etc/kubeadm.yml"));

@@ -2,12 +2,15 @@
  * `.tmpl` rendering and Config documents (C10). Pure: text in, text out; the executor does the I/O.
  *
  * Templates use the Go text/template subset that cluster images actually ship (sealer renders
- * with Go's text/template over the env map):
+ * with Go's text/template over the env map, plus b64enc/b64dec). This is the only template
+ * engine in the project (Helm charts are rendered by Helm itself):
  *   {{ .Key }}                         value of Key ("" when unset)
+ *   {{ index . "my-key" }}             a key that is not an identifier
  *   {{ or .A .B "literal" }}           first non-empty argument
  *   {{ default "x" .Key }}             sprig's default: .Key unless empty, else "x"
- *   {{ .Key | default "x" | quote }}   pipelines; functions: or default quote squote upper lower
- *                                      trim b64enc b64dec toJson
+ *   {{ .Key | default "x" | quote }}   pipelines; Go's and/or/not/eq/ne/lt/le/gt/ge/len/index/
+ *                                      print/printf (%s %v %d %q %t %%), and default quote
+ *                                      squote upper lower trim b64enc b64dec toJson
  *   {{ if .Key }}…{{ else if .B }}…{{ else }}…{{ end }}, also {{ if eq .Key "v" }} / ne / not
  *   {{- and -}} trim the whitespace on that side; {{/* comments *\/}}
  * Anything else is an error naming file:line, rather than a silently wrong file on a node.
@@ -143,7 +146,7 @@ function parse(tokens: Token[], file: string): Node[] {
   return r.nodes;
 }
 
-type Value = string | boolean | number | undefined;
+type Value = string | boolean | number | undefined | Env;
 
 function evalPipeline(src: string, env: Env, where: string): Value {
   const toks = lexAction(src, where);
@@ -176,7 +179,7 @@ function evalCommand(
   const args: Value[] = [];
   const [head, ...rest] = words;
   const evalArg = (w: string): Value => {
-    if (w.startsWith(".")) return w === "." ? undefined : env[w.slice(1)];
+    if (w.startsWith(".")) return w === "." ? env : env[w.slice(1)];
     if (w.startsWith('"')) return JSON.parse(w) as string;
     if (w.startsWith("`")) return w.slice(1, -1);
     if (w === "true") return true;
@@ -212,8 +215,36 @@ function evalCommand(
   return FUNCS[head]!(args, where, src);
 }
 
-const str = (v: Value): string => (v === undefined ? "" : String(v));
-const truthy = (v: Value): boolean => v !== undefined && v !== "" && v !== false && v !== 0;
+const str = (v: Value): string => {
+  if (v === undefined) return "";
+  if (typeof v !== "object") return String(v);
+  // Go prints a map as map[k1:v1 k2:v2], keys sorted.
+  const keys = Object.keys(v).sort();
+  return `map[${keys.map((k) => `${k}:${v[k]}`).join(" ")}]`;
+};
+const truthy = (v: Value): boolean =>
+  typeof v === "object" ? Object.keys(v).length > 0 : v !== undefined && v !== "" && v !== false && v !== 0;
+
+/** Go's ordered comparison: numbers numerically, anything else as strings. */
+function compare(a: Value, b: Value): number {
+  if (typeof a === "number" && typeof b === "number") return a - b;
+  return str(a) < str(b) ? -1 : str(a) > str(b) ? 1 : 0;
+}
+
+/** Go's fmt verbs that env values (strings, numbers, booleans) need. */
+function printf(args: Value[], where: string, src: string): string {
+  const [format, ...rest] = args;
+  let i = 0;
+  return str(format).replace(/%([%svdqt])|%./g, (m, verb: string | undefined) => {
+    if (verb === "%") return "%";
+    if (!verb)
+      throw new UserError(`${where}: printf verb "${m}" is not supported in "${src}" (use %s %v %d %q %t)`);
+    const v = rest[i++];
+    if (verb === "q") return JSON.stringify(str(v));
+    if (verb === "d") return String(Math.trunc(Number(str(v))));
+    return str(v);
+  });
+}
 
 const FUNCS: Record<string, (args: Value[], where: string, src: string) => Value> = {
   or: (a) => a.find(truthy) ?? a[a.length - 1],
@@ -221,6 +252,19 @@ const FUNCS: Record<string, (args: Value[], where: string, src: string) => Value
   not: (a) => !truthy(a[0]),
   eq: (a) => a.slice(1).some((v) => str(v) === str(a[0])),
   ne: (a) => str(a[0]) !== str(a[1]),
+  lt: (a) => compare(a[0], a[1]) < 0,
+  le: (a) => compare(a[0], a[1]) <= 0,
+  gt: (a) => compare(a[0], a[1]) > 0,
+  ge: (a) => compare(a[0], a[1]) >= 0,
+  len: (a) => (typeof a[0] === "object" ? Object.keys(a[0]).length : Buffer.byteLength(str(a[0]))),
+  index: (a, where, src) => {
+    const [m, key] = a;
+    if (typeof m !== "object" || a.length !== 2)
+      throw new UserError(`${where}: index takes . and a key, e.g. {{ index . "my-key" }}, in "${src}"`);
+    return m[str(key)];
+  },
+  print: (a) => a.map(str).join(""),
+  printf: (a, where, src) => printf(a, where, src),
   default: (a, where, src) => {
     if (a.length !== 2) throw new UserError(`${where}: default takes a default and a value, in "${src}"`);
     return truthy(a[1]) ? a[1] : a[0];
@@ -265,6 +309,8 @@ export function templateKeys(text: string): string[] {
   const keys = new Set<string>();
   for (const m of text.matchAll(/\{\{([\s\S]*?)\}\}/g)) {
     for (const k of (m[1] ?? "").matchAll(/(?:^|[\s(|])\.([A-Za-z_][A-Za-z0-9_]*)/g)) keys.add(k[1]!);
+    for (const k of (m[1] ?? "").matchAll(/\bindex\s+\.\s+"((?:[^"\\]|\\.)*)"/g))
+      keys.add(JSON.parse(`"${k[1]}"`) as string);
   }
   return [...keys].sort();
 }
