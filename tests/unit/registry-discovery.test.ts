@@ -188,7 +188,7 @@ describe("container image discovery", function () {
     });
   });
 
-  it("renders packaged (.tgz) subcharts with the parent's values", async () => {
+  it("renders charts at any depth under charts/, packaged (.tgz) subcharts with the parent's values", async () => {
     await withTempRoot("sealer-tgz-", async ({ dir, write }) => {
       write("src/db/Chart.yaml", "apiVersion: v2\nname: db\nversion: 1.2.3\n");
       write("src/db/values.yaml", "image: {repository: postgres, tag: '15'}\n");
@@ -197,14 +197,14 @@ describe("container image discovery", function () {
         "kind: StatefulSet\nspec:\n  template:\n    spec:\n      containers:\n        - name: db\n          image: {{ .Values.image.repository }}:{{ .Values.image.tag }}\n",
       );
       write(
-        "root/charts/app/Chart.yaml",
+        "root/charts/group/app/Chart.yaml",
         "apiVersion: v2\nname: app\nversion: 0.1.0\ndependencies:\n  - {name: db, version: 1.2.3}\n",
       );
-      write("root/charts/app/values.yaml", "db:\n  image: {tag: '16'}\n");
-      fs.mkdirSync(path.join(dir, "root/charts/app/charts"), { recursive: true });
+      write("root/charts/group/app/values.yaml", "db:\n  image: {tag: '16'}\n");
+      fs.mkdirSync(path.join(dir, "root/charts/group/app/charts"), { recursive: true });
       execFileSync("tar", [
         "-czf",
-        path.join(dir, "root/charts/app/charts/db-1.2.3.tgz"),
+        path.join(dir, "root/charts/group/app/charts/db-1.2.3.tgz"),
         "-C",
         path.join(dir, "src"),
         "db",
@@ -212,7 +212,7 @@ describe("container image discovery", function () {
       const d = await discoverImages(path.join(dir, "root"));
       assert.deepEqual(
         d.images.map((i) => [i.image, i.source]),
-        [["postgres:16", "charts/app/charts/db/templates/sts.yaml (rendered by helm template)"]],
+        [["postgres:16", "charts/group/app/charts/db/templates/sts.yaml (rendered by helm template)"]],
       );
       assert.deepEqual(d.problems, []);
     });

@@ -62,6 +62,12 @@ function subdirs(dir: string): string[] {
 }
 
 const isYaml = (f: string) => /\.ya?ml$/.test(f);
+
+/** Chart directories among `files` (all of them, and the outermost: those Helm is run on). */
+function chartDirs(files: string[]): { all: string[]; outer: string[] } {
+  const all = files.filter((f) => path.basename(f) === "Chart.yaml").map((f) => path.dirname(f));
+  return { all, outer: all.filter((c) => !all.some((o) => o !== c && c.startsWith(o + path.sep))) };
+}
 const isChart = (dir: string) => fs.existsSync(path.join(dir, "Chart.yaml"));
 
 /** Ignored references from `--ignored-image-list` files; any problem there is fatal. */
@@ -107,9 +113,9 @@ export async function discoverImages(rootfs: string, opts: DiscoverOptions = {})
   const units: Unit[] = walk(path.join(rootfs, "manifests"))
     .filter(isYaml)
     .map((f) => ({ yaml: f }));
-  const chartsDir = path.join(rootfs, "charts");
-  for (const name of subdirs(chartsDir))
-    if (isChart(path.join(chartsDir, name))) units.push({ chart: path.join(chartsDir, name), release: name });
+  // Charts may sit at any depth under charts/ (as in sealer); subcharts render with their parent.
+  for (const c of chartDirs(walk(path.join(rootfs, "charts"))).outer)
+    units.push({ chart: c, release: path.basename(c) });
   const appsDir = path.join(rootfs, "application", "apps");
   for (const app of subdirs(appsDir)) {
     const dir = path.join(appsDir, app);
@@ -119,11 +125,10 @@ export async function discoverImages(rootfs: string, opts: DiscoverOptions = {})
     }
     // A kube app: charts nested inside it render as charts, their raw templates are not YAML.
     const files = walk(dir);
-    const chartRoots = files.filter((f) => path.basename(f) === "Chart.yaml").map((f) => path.dirname(f));
-    const outer = chartRoots.filter((c) => !chartRoots.some((o) => o !== c && c.startsWith(o + path.sep)));
-    for (const c of outer) units.push({ chart: c, release: app, appName: app });
+    const charts = chartDirs(files);
+    for (const c of charts.outer) units.push({ chart: c, release: app, appName: app });
     for (const f of files.filter(isYaml))
-      if (!chartRoots.some((c) => f.startsWith(c + path.sep))) units.push({ yaml: f, appName: app });
+      if (!charts.all.some((c) => f.startsWith(c + path.sep))) units.push({ yaml: f, appName: app });
   }
   // Helm runs are independent processes: a few at a time.
   const charts = units.filter((u) => "chart" in u);
