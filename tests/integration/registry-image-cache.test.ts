@@ -218,6 +218,52 @@ spec:
     );
   });
 
+  it("pulls through a mirror and keeps the original name; a mirror without the image fails naming both", async () => {
+    const viaMirror = work("rootfs-mirror");
+    write(
+      viaMirror,
+      "manifests/x.yaml",
+      "kind: Pod\nspec:\n  containers:\n    - {name: a, image: docker.io/team/web:1}\n    - {name: b, image: quay.io/team/absent:1}\n",
+    );
+    const run = (mirrors: Record<string, string>, ignored?: string) =>
+      cacheContainerImages({
+        rootfs: viaMirror,
+        outDir: work(`out-mirror-${Object.keys(mirrors).length}-${ignored ? 1 : 0}`),
+        platform: amd64,
+        cacheDir: work("cache-mirror"),
+        client: client(),
+        mirrors,
+        ...(ignored ? { ignoredImageListFiles: [ignored] } : {}),
+      });
+    await assert.rejects(run({ "docker.io": src.host, "quay.io": `${src.host}/quay` }), (err: Error) => {
+      assert.ok(
+        err.message.includes(
+          `quay.io/team/absent:1 (referenced at manifests/x.yaml:5) from mirror ${src.host}/quay/team/absent:1: manifest unknown`,
+        ),
+        err.message,
+      );
+      return true;
+    });
+    const ign = work("ignore-absent");
+    fs.writeFileSync(ign, "quay.io/team/absent:1\n");
+    const r = await run({ "docker.io": src.host }, ign);
+    assert.deepEqual(
+      r.images.map((i) => [i.image, i.digest]),
+      [["docker.io/team/web:1", digests["team/web:1"]]],
+    );
+    const served = await startRegistry({ rootDir: work("out-mirror-1-1"), readOnly: true });
+    try {
+      const info = JSON.parse(
+        skopeo(["inspect", "--tls-verify=false", `docker://${served.host}/team/web:1`]),
+      ) as {
+        Digest: string;
+      };
+      assert.equal(info.Digest, digests["team/web:1"]);
+    } finally {
+      await served.stop();
+    }
+  });
+
   it("a rebuild pulls nothing and works with the source registry stopped (offline)", async () => {
     await src.stop();
     const outDir = work("out2");
