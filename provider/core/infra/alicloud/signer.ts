@@ -24,14 +24,16 @@ export function percentEncode(value: string): string {
 }
 
 /**
- * Canonical query: keys sorted by their encoded form, `key=value` encoded; a parameter with an
- * empty value is written as the bare key (what the official SDK signs).
+ * Canonical query: keys sorted by their encoded form, each pair written `key=value` encoded; an
+ * empty value still gets its `=` (`Key=`), as the V3 documentation and the current official
+ * SDK (@alicloud/openapi-util 0.3.x getAuthorization) write it. Older SDK releases wrote the bare
+ * key; the gateway verifies with the documented form.
  */
 export function canonicalQueryString(query: Array<[string, string]>): string {
   return query
-    .map(([k, v]) => [percentEncode(k), v === "" ? "" : percentEncode(v)] as const)
+    .map(([k, v]) => [percentEncode(k), percentEncode(v)] as const)
     .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0))
-    .map(([k, v]) => (v === "" ? k : `${k}=${v}`))
+    .map(([k, v]) => `${k}=${v}`)
     .join("&");
 }
 
