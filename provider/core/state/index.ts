@@ -71,6 +71,11 @@ export async function saveClusterfile(spec: ClusterSpec, home?: string): Promise
   await writeFileAtomic(clusterfilePath(spec.name, home), dumpClusterfile(spec, { secrets: true }), 0o600);
 }
 
+/** Whether a Clusterfile is recorded for this cluster. */
+export async function hasSavedClusterfile(name: string, home?: string): Promise<boolean> {
+  return fs.existsSync(clusterfilePath(name, home));
+}
+
 export async function loadSavedClusterfile(name: string, home?: string): Promise<ClusterSpec | undefined> {
   const file = clusterfilePath(name, home);
   let text: string;
