@@ -88,6 +88,9 @@ describe("integration: a failed or refused apply leaves the cluster record as it
   it("a wrong SSH password with a label change fails at authentication and changes no record", async () => {
     const before = record();
     assert.ok(before["clusterfile.yaml"] && before["state.json"], "the first apply recorded the cluster");
+    // The password is kept apart from the Clusterfile record.
+    assert.ok(!before["clusterfile.yaml"].includes(RIGHT));
+    assert.ok(before["secrets.json"]?.includes(RIGHT));
     await assert.rejects(apply(spec("Wrong-Pass-9", "b")), (e: Error) => {
       assert.match(e.message, /auth|password|permission/i);
       return true;
