@@ -18,7 +18,7 @@ import { templateEnvKeysOf } from "./exec/template-keys";
 import { factsOrEmpty, imageFacts } from "./image/facts";
 import { OciLayout } from "./image/layout";
 import { log, registerSecret } from "./log";
-import { dataPaths } from "./paths";
+import { dataPaths, ensureSealerHome } from "./paths";
 import { plan as planSteps, recordStep, type Desired } from "./plan/planner";
 import { emptyApplied, type AppliedState, type ImageFacts, type Plan, type Step } from "./plan/types";
 import { SshPool } from "./ssh";
@@ -147,6 +147,8 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
   // every step finished. Callers that pass their own stateDir (sealer join/upgrade/rollback)
   // record the Clusterfile themselves once the change went through.
   const recordSpec = !o.dryRun && o.stateDir === undefined;
+  // Library and Pulumi callers record into the data directory too: it is made 0700 like the CLI makes it.
+  if (recordSpec) ensureSealerHome();
   let firstInstall = recordSpec && !(await hasSavedClusterfile(spec.name));
   if (o.dryRun || plan.steps.length === 0) {
     await pool?.close();
