@@ -48,7 +48,6 @@ describe("alicloud plan", () => {
   });
 
   describe("ownedByDeployment", () => {
-    const keys = { cluster: "sealer-cluster", deployment: "sealer-deployment" };
     const st: InfraState = { ...state([]), deploymentId: "d1", vpcId: "vpc-1", vSwitchId: "vsw-1" };
     const mine: InstanceOwnership = {
       vpcId: "vpc-1",
@@ -70,8 +69,7 @@ describe("alicloud plan", () => {
       ["a state without a deployment ID adopts nothing", { ...st, deploymentId: undefined }, mine, false],
       ["a state without a network adopts nothing", { ...st, vSwitchId: undefined }, mine, false],
     ];
-    for (const [name, s, i, want] of cases)
-      it(name, () => assert.equal(ownedByDeployment(s, "c1", i, keys), want));
+    for (const [name, s, i, want] of cases) it(name, () => assert.equal(ownedByDeployment(s, "c1", i), want));
   });
 
   const chunkCases: Array<[number, number, number[]]> = [

@@ -7,6 +7,11 @@ import type { AlicloudInfraSpec, InfraState, InstanceRecord, Role } from "./type
  * No I/O here, so these are table-tested.
  */
 
+/** Tags on everything we create: the cluster name, the deployment's ID, an instance's role. */
+export const TAG_CLUSTER = "sealer-cluster";
+export const TAG_DEPLOYMENT = "sealer-deployment";
+export const TAG_ROLE = "sealer-role";
+
 /** Max instances per RunInstances / DeleteInstances / DescribeInstances call (API limit). */
 export const API_BATCH_MAX = 100;
 
@@ -35,16 +40,11 @@ export interface InstanceOwnership {
  * else (another deployment under the same cluster name, one made by hand, one from a version
  * without deployment IDs) is never adopted or deleted.
  */
-export function ownedByDeployment(
-  state: InfraState,
-  cluster: string,
-  i: InstanceOwnership,
-  tags: { cluster: string; deployment: string },
-): boolean {
+export function ownedByDeployment(state: InfraState, cluster: string, i: InstanceOwnership): boolean {
   if (!state.deploymentId || !state.vpcId || !state.vSwitchId) return false;
   return (
-    i.tags[tags.cluster] === cluster &&
-    i.tags[tags.deployment] === state.deploymentId &&
+    i.tags[TAG_CLUSTER] === cluster &&
+    i.tags[TAG_DEPLOYMENT] === state.deploymentId &&
     i.vpcId === state.vpcId &&
     i.vSwitchId === state.vSwitchId
   );

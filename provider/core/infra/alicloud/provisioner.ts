@@ -13,6 +13,9 @@ import {
   ownedByDeployment,
   rankInstanceTypes,
   surplus,
+  TAG_CLUSTER,
+  TAG_DEPLOYMENT,
+  TAG_ROLE,
   validateSpec,
   vSwitchCidr,
 } from "./plan";
@@ -28,10 +31,6 @@ import type {
 } from "./types";
 
 const pRetry = require("p-retry").default as typeof import("p-retry").default;
-
-export const TAG_CLUSTER = "sealer-cluster";
-export const TAG_ROLE = "sealer-role";
-export const TAG_DEPLOYMENT = "sealer-deployment";
 
 /**
  * A failed apply or destroy. `state` is what exists at the moment of failure (also the last value
@@ -457,16 +456,11 @@ async function describeOwned(ctx: Ctx): Promise<ApiInstance[]> {
     });
     out.push(
       ...(r.Instances?.Instance ?? []).filter((i) =>
-        ownedByDeployment(
-          state,
-          ctx.spec.cluster,
-          {
-            vpcId: i.VpcAttributes?.VpcId,
-            vSwitchId: i.VpcAttributes?.VSwitchId,
-            tags: Object.fromEntries((i.Tags?.Tag ?? []).map((t) => [t.TagKey, t.TagValue])),
-          },
-          { cluster: TAG_CLUSTER, deployment: TAG_DEPLOYMENT },
-        ),
+        ownedByDeployment(state, ctx.spec.cluster, {
+          vpcId: i.VpcAttributes?.VpcId,
+          vSwitchId: i.VpcAttributes?.VSwitchId,
+          tags: Object.fromEntries((i.Tags?.Tag ?? []).map((t) => [t.TagKey, t.TagValue])),
+        }),
       ),
     );
     token = r.NextToken || undefined;
