@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../errors";
 import { readJsonIfExists, writeFileAtomic, writeJsonAtomic } from "../fsutil";
+import { log } from "../log";
 import { dataPaths } from "../paths";
 import { dumpClusterfile, loadClusterfile } from "../clusterfile";
 import { clusterSecrets, hasSecrets, withSecrets, type ClusterSecrets } from "../clusterfile/spec-secrets";
@@ -131,7 +132,17 @@ export async function loadSavedClusterfile(name: string, home?: string): Promise
     );
   }
   const spec = recorded ? withSecrets(inline, recorded) : inline;
-  if (hasSecrets(clusterSecrets(inline))) await saveClusterfileTo(dir, spec);
+  if (hasSecrets(clusterSecrets(inline))) {
+    // Migration only: reading the record must not fail because it cannot be rewritten.
+    try {
+      await saveClusterfileTo(dir, spec);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? "error";
+      log.warn(
+        `${file}: keeps secrets inline and could not be rewritten without them (${code}); check the permissions of ${dir}`,
+      );
+    }
+  }
   return spec;
 }
 
