@@ -10,7 +10,8 @@ import { sha256Hex } from "../../fsutil";
  *  - V1 RPC "HMAC-SHA1" (SignatureVersion 1.0): the sorted, percent-encoded parameters signed as
  *    `METHOD&%2F&encode(query)` with key `secret&`, sent as the `Signature` parameter. Kept for
  *    endpoints or proxies that only speak V1.
- * Both are checked against the vectors in Alibaba's own SDK tests (tests/unit/alicloud-signer.test.ts).
+ * Both are checked against vectors produced by Alibaba's official SDK packages
+ * (tests/unit/alicloud-signer.test.ts names the versions).
  */
 
 export const ACS3_ALGORITHM = "ACS3-HMAC-SHA256";
