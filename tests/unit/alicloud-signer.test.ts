@@ -69,8 +69,17 @@ describe("alicloud signer", () => {
     );
   });
 
-  it("V1 matches the official SDK vector", () => {
+  // V1 vectors from the same @alicloud/openapi-util 0.3.3 (getRPCSignature).
+  it("V1 matches the official SDK vectors (an empty value signed as Key=, reserved characters)", () => {
     assert.equal(signatureV1({ test: "ok" }, "", "accessKeySecret"), "jHx/oHoHNrbVfhncHEvPdHXZwHU=");
+    assert.equal(
+      signatureV1(
+        { Action: "DescribeInstances", RegionId: "cn-hangzhou", NextToken: "", "Tag.1.Value": "a b*~" },
+        "POST",
+        "test-secret",
+      ),
+      "kOQ5H/SpcRb61GeYwe5BAjWh2oQ=",
+    );
   });
 
   it("builds the documented canonical request for an RPC call", () => {
