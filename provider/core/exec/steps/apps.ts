@@ -39,9 +39,10 @@ export async function runSaveClusterfile(
   _step: Extract<Step, { kind: "save-clusterfile" }>,
 ): Promise<void> {
   const text = dumpClusterfile(ctx.spec);
-  // Locally with its secrets in their own 0600 file (`sealer join/delete` reload them), on the cluster without.
-  await saveClusterfileTo(ctx.stateDir, ctx.spec);
   const remote = `${ctx.clusterDir}/Clusterfile`;
   await ctx.put(ctx.master0, "save-clusterfile", remote, text, 0o600);
   await ctx.sh(ctx.master0, "save-clusterfile", saveClusterfileCmd(remote));
+  // Locally last, once the cluster has it (a failure above leaves the local record as it was),
+  // with its secrets in their own 0600 file (`sealer join/delete` reload them); on the cluster without.
+  await saveClusterfileTo(ctx.stateDir, ctx.spec);
 }
