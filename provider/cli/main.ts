@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import { UserError } from "../core/errors";
 import { packageVersion } from "../core/package-info";
+import { ensureSealerHome } from "../core/paths";
 import * as images from "./commands/images";
 import * as registry from "./commands/registry";
 import * as plan from "./commands/plan";
@@ -18,7 +19,9 @@ export function buildProgram(): Command {
     .description("Build, share and run cluster images: a whole Kubernetes cluster and its apps as one image.")
     .version(packageVersion())
     .showHelpAfterError()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    // Before any command writes into it, so the data directory is never created world-readable.
+    .hook("preAction", () => void ensureSealerHome());
   for (const group of [images, archive, registry, plan, cluster, lifecycle, check, nodes, infra, pulumiCmd])
     group.register(program);
   return program;

@@ -18,11 +18,11 @@ import { templateEnvKeysOf } from "./exec/template-keys";
 import { factsOrEmpty, imageFacts } from "./image/facts";
 import { OciLayout } from "./image/layout";
 import { log, registerSecret } from "./log";
-import { dataPaths } from "./paths";
+import { dataPaths, ensureSealerHome } from "./paths";
 import { plan as planSteps, recordStep, type Desired } from "./plan/planner";
 import { emptyApplied, type AppliedState, type ImageFacts, type Plan, type Step } from "./plan/types";
 import { SshPool } from "./ssh";
-import { clusterDir, loadStateFrom, saveClusterfile, saveStateTo } from "./state";
+import { clusterDir, hasSavedClusterfile, loadStateFrom, saveClusterfile, saveStateTo } from "./state";
 
 export { ApplyError } from "./exec/executor";
 
@@ -140,13 +140,16 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
     throw new UserError(`cluster ${spec.name}: ${plan.replace}`);
   }
   for (const w of plan.warnings) log.warn(w);
-  // The save-clusterfile step records it at the end; record it before any step too, so a run
-  // that dies halfway is still found by name (sealer delete -a --cluster-name) with every host.
-  // Callers that pass their own stateDir (sealer join/upgrade/rollback) record the Clusterfile
-  // themselves once the change went through (a failed join is retried with the same join).
-  if (!o.dryRun && o.stateDir === undefined && plan.steps.length > 0) {
-    await saveClusterfile(spec);
-  }
+  // The recorded Clusterfile is what was applied, never merely what was asked for: a run refused
+  // by the lock or failing before its first step (wrong password, host down) leaves it as it was.
+  // A first install records it once its first step finished, so a run that dies halfway is still
+  // found by name (sealer delete -a --cluster-name) with every host; any other run records it when
+  // every step finished. Callers that pass their own stateDir (sealer join/upgrade/rollback)
+  // record the Clusterfile themselves once the change went through.
+  const recordSpec = !o.dryRun && o.stateDir === undefined;
+  // Library and Pulumi callers record into the data directory too: it is made 0700 like the CLI makes it.
+  if (recordSpec) ensureSealerHome();
+  let firstInstall = recordSpec && !(await hasSavedClusterfile(spec.name));
   if (o.dryRun || plan.steps.length === 0) {
     await pool?.close();
     if (plan.steps.length === 0) log.info(`cluster ${spec.name}: nothing to do (0 steps)`);
@@ -160,6 +163,10 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
     release = await acquireApplyLock(pool, ctx.target(ctx.master0), ctx.clusterDir, spec.name);
     const save = async (s: AppliedState) => {
       await saveStateTo(stateDir, s);
+      if (firstInstall) {
+        firstInstall = false;
+        await saveClusterfile(spec);
+      }
       // The copy on master0 lets another machine recover the cluster; losing it is not fatal.
       try {
         await pool.upload(
@@ -178,6 +185,7 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
       save,
       ...(o.parallelSteps ? { parallelSteps: o.parallelSteps } : {}),
     });
+    if (recordSpec) await saveClusterfile(spec);
     log.info(
       `cluster ${spec.name}: ${ran.length} step(s) ran; ${ctx.stats.sentBlobs} blob(s), ${ctx.stats.sentBytes} bytes sent`,
     );

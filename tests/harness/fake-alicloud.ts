@@ -414,7 +414,7 @@ export class FakeAlicloud {
       const canonQuery = query
         .map(([k, v]) => ({ k: rfc3986(k), v: rfc3986(v) }))
         .sort((a, b) => Buffer.compare(Buffer.from(a.k), Buffer.from(b.k)))
-        .map(({ k, v }) => (v === "" ? k : `${k}=${v}`))
+        .map(({ k, v }) => `${k}=${v}`)
         .join("&");
       const creq = `${req.method}\n${rawPath || "/"}\n${canonQuery}\n${canonHeaders}\n${signedList}\n${bodyHash}`;
       const sts = "ACS3-HMAC-SHA256\n" + crypto.createHash("sha256").update(creq, "utf8").digest("hex");
@@ -898,6 +898,7 @@ export class FakeAlicloud {
       list = list.filter((i) => ids.includes(i.InstanceId));
     }
     if (p.VpcId) list = list.filter((i) => i.VpcId === p.VpcId);
+    if (p.VSwitchId) list = list.filter((i) => i.VSwitchId === p.VSwitchId);
     for (let k = 1; p[`Tag.${k}.Key`]; k++) {
       const key = p[`Tag.${k}.Key`];
       const val = p[`Tag.${k}.Value`];

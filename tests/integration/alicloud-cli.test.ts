@@ -97,6 +97,13 @@ describe("sealer infra CLI against the fake API", function () {
     const file = path.join(home, "clusters", "cli-demo", "infra.json");
     assert.equal(fs.statSync(file).mode & 0o777, 0o600);
     assert.ok(!fs.readFileSync(file, "utf8").includes("Seal3r-Passw0rd"), "the password is not stored");
+    // The deployment ID is kept in infra.json and tagged on every instance it made.
+    const rec = JSON.parse(fs.readFileSync(file, "utf8")) as { state: { deploymentId?: string } };
+    assert.match(rec.state.deploymentId ?? "", /^[0-9a-f]{16}$/);
+    for (const i of fake.liveInstances())
+      assert.ok(
+        i.tags.some((t) => t.TagKey === "sealer-deployment" && t.TagValue === rec.state.deploymentId),
+      );
 
     const table = await run("infra", "describe", "--name", "cli-demo");
     assert.match(table, /^ROLE\s+INSTANCE\s+PRIVATE IP/);

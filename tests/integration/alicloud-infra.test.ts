@@ -3,9 +3,11 @@ import * as net from "node:net";
 import { setLogSink } from "../../provider/core/log";
 import {
   AlicloudApiError,
+  AlicloudClient,
   applyInfra,
   destroyInfra,
   InfraApplyError,
+  TAG_DEPLOYMENT,
   waitForTcp,
   type AlicloudInfraSpec,
   type InfraState,
@@ -101,7 +103,9 @@ describe("alicloud infra against the fake API", function () {
     );
     // Partial state was saved along the way: the VPC before anything else, pending IDs before they ran.
     assert.ok(saved.length >= 5);
-    assert.ok(saved[0]?.vpcId && !saved[0].vSwitchId);
+    // The deployment ID before any call that creates, then the VPC before anything else.
+    assert.ok(saved[0]?.deploymentId && !saved[0].vpcId);
+    assert.ok(saved[1]?.vpcId && !saved[1].vSwitchId && saved[1].deploymentId === saved[0].deploymentId);
     assert.ok(saved.some((s) => (s.pending ?? []).length === 6));
     assert.deepEqual(saved.at(-1), st);
     // A re-run with the state changes nothing and creates nothing.
@@ -341,6 +345,120 @@ describe("alicloud infra against the fake API", function () {
     assert.equal(st.instances.length, 6);
     assert.equal(fake.liveInstances().length, 6);
     assert.ok(logs.some((l) => /adopting it/.test(l)));
+  });
+
+  it("the fake answers a reused ClientToken as Alibaba documents: same result, or IdempotentParameterMismatch", async () => {
+    await start();
+    const client = new AlicloudClient({
+      region: fake.region,
+      credentials: { accessKeyId: fake.accessKeyId, accessKeySecret: fake.accessKeySecret },
+      endpoint: { ecs: fake.url, vpc: fake.url },
+      retries: 0,
+    });
+    try {
+      const params = { RegionId: fake.region, CidrBlock: "10.0.0.0/16", ClientToken: "tok-1" };
+      const a = await client.call<{ VpcId: string }>("vpc", "CreateVpc", params);
+      const b = await client.call<{ VpcId: string }>("vpc", "CreateVpc", params);
+      assert.equal(b.VpcId, a.VpcId);
+      assert.equal(fake.vpcs.size, 1);
+      await assert.rejects(
+        client.call("vpc", "CreateVpc", { ...params, CidrBlock: "10.1.0.0/16" }),
+        (e: unknown) => e instanceof AlicloudApiError && e.code === "IdempotentParameterMismatch",
+      );
+      // The token outlives the resource: after a delete it still answers with the deleted VPC.
+      await client.call("vpc", "DeleteVpc", { RegionId: fake.region, VpcId: a.VpcId });
+      const c = await client.call<{ VpcId: string }>("vpc", "CreateVpc", params);
+      assert.equal(c.VpcId, a.VpcId);
+      assert.equal(fake.vpcs.size, 0);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("a second deployment under the same cluster name in its own network is never adopted or deleted", async () => {
+    await start();
+    const other = await applyInfra(
+      spec({
+        masters: { count: 1, instanceType: "ecs.g7.large" },
+        nodes: { count: 1, instanceType: "ecs.c7.xlarge" },
+      }),
+      undefined,
+    );
+    const otherIds = other.instances.map((i) => i.id).sort();
+    const s = spec({
+      masters: { count: 1, instanceType: "ecs.g7.large" },
+      nodes: { count: 0, instanceType: "ecs.c7.xlarge" },
+    });
+    logs.length = 0;
+    const mine = await applyInfra(s, undefined);
+    assert.ok(mine.deploymentId && other.deploymentId && mine.deploymentId !== other.deploymentId);
+    assert.notEqual(mine.vpcId, other.vpcId);
+    assert.equal(mine.instances.length, 1, "only its own master: the other deployment's 2 are not adopted");
+    assert.ok(!otherIds.includes(mine.instances[0]?.id ?? ""));
+    assert.ok(!logs.some((l) => /adopting it/.test(l)));
+    // Every instance carries its deployment's ID as a tag.
+    for (const i of fake.liveInstances()) {
+      const tag = i.tags.find((t) => t.TagKey === TAG_DEPLOYMENT)?.TagValue;
+      assert.equal(tag, otherIds.includes(i.InstanceId) ? other.deploymentId : mine.deploymentId);
+    }
+    await destroyInfra(s, mine);
+    assert.deepEqual(
+      fake
+        .liveInstances()
+        .map((i) => i.InstanceId)
+        .sort(),
+      otherIds,
+      "deleting one deployment leaves the other's instances",
+    );
+    assert.ok(fake.vpcs.has(other.vpcId ?? "") && !fake.vpcs.has(mine.vpcId ?? ""));
+  });
+
+  it("an instance in the deployment's own network without its deployment tag is neither adopted nor deleted", async () => {
+    await start();
+    const s = spec({ masters: { count: 1, instanceType: "ecs.g7.large" }, nodes: { count: 0 } });
+    const mine = await applyInfra(s, undefined);
+    // Someone else's deployment of the same cluster name placed into our VPC, VSwitch and group.
+    const intruder = await applyInfra(
+      spec({
+        masters: { count: 1, instanceType: "ecs.g7.large" },
+        nodes: { count: 1, instanceType: "ecs.c7.xlarge" },
+        network: { vpcId: mine.vpcId, vSwitchId: mine.vSwitchId, securityGroupId: mine.securityGroupId },
+      }),
+      undefined,
+    );
+    logs.length = 0;
+    const again = await applyInfra(s, mine);
+    assert.deepEqual(again.instances, mine.instances);
+    assert.ok(!logs.some((l) => /adopting it/.test(l)));
+    // Delete fails only because the intruders still use the network; it never deletes them.
+    const err = await destroyInfra(s, again).then(
+      () => assert.fail("the VSwitch is still in use by the other deployment"),
+      (e: unknown) => e as InfraApplyError,
+    );
+    assert.match(err.message, /DependencyViolation|still|in use/i);
+    const live = fake.liveInstances().map((i) => i.InstanceId);
+    for (const i of intruder.instances) assert.ok(live.includes(i.id), `${i.id} was deleted`);
+    assert.ok(!live.includes(mine.instances[0]?.id ?? ""));
+  });
+
+  it("create, delete, create again under the same name: new tokens, a new network, no stale answers", async () => {
+    await start();
+    const s = spec({
+      masters: { count: 1, instanceType: "ecs.g7.large" },
+      nodes: { count: 1, instanceType: "ecs.c7.xlarge" },
+      tuning: { ...spec().tuning, pollTimeoutMs: 3000 },
+    });
+    const first = await applyInfra(s, undefined);
+    await destroyInfra(s, first);
+    const tokensBefore = new Set(fake.log.map((l) => l.params.ClientToken).filter(Boolean));
+    fake.log.length = 0;
+    const second = await applyInfra(s, undefined);
+    assert.notEqual(second.vpcId, first.vpcId);
+    assert.equal(second.instances.length, 2);
+    for (const i of second.instances) assert.ok(!first.instances.some((f) => f.id === i.id));
+    const reused = fake.log.map((l) => l.params.ClientToken).filter((t) => t && tokensBefore.has(t));
+    assert.deepEqual(reused, [], "no ClientToken of the deleted deployment is sent again");
+    assert.equal(fake.liveInstances().length, 2);
   });
 
   it("bad AccessKey ID: clear error, one call, no retry", async () => {

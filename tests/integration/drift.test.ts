@@ -4,7 +4,8 @@
  * --repair, the apply re-sends only that host's blobs; an /etc/hosts block removed -> only its
  * step re-runs (sealer apply --refresh); a label removed with the stand-in kubectl -> node-labels
  * only; the Pulumi Cluster's read (refresh) forgets exactly the drifted step and update repairs
- * it; the worker's sshd stopped -> reported unreachable, not drift, exit 0.
+ * it; the worker's sshd stopped -> reported unreachable, not drift, exit 4; its host key changed ->
+ * refused, reported unreachable, exit 4.
  */
 import * as assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -16,7 +17,7 @@ import { loadClusterfile } from "../../provider/core/clusterfile";
 import type { DriftReport } from "../../provider/core/drift";
 import { buildImage } from "../../provider/core/image/builder";
 import { OciLayout } from "../../provider/core/image/layout";
-import { type LocalNode } from "../../provider/core/infra/local";
+import { regenerateHostKey, startSshd, type LocalNode } from "../../provider/core/infra/local";
 import { dataPaths } from "../../provider/core/paths";
 import type { AppliedState } from "../../provider/core/plan/types";
 import { provider as clusterProvider } from "../../provider/resources/cluster";
@@ -66,7 +67,7 @@ describe("integration: drift check and repair (1 master + 1 worker)", function (
   const sealer = (...args: string[]) => runSealer(home, ...args);
   const check = async (...extra: string[]) => {
     const r = await sealer("check", "--cluster-name", NAME, "--json", ...extra);
-    assert.ok(r.code === 0 || r.code === 3, `sealer check exited ${r.code}: ${r.stderr}`);
+    assert.ok([0, 3, 4].includes(r.code), `sealer check exited ${r.code}: ${r.stderr}`);
     return {
       code: r.code,
       report: JSON.parse(r.stdout) as DriftReport & {
@@ -264,7 +265,7 @@ describe("integration: drift check and repair (1 master + 1 worker)", function (
     assert.equal((await check()).code, 0);
   });
 
-  it("the worker's sshd stopped: unreachable, not drift (exit 0), the master still checked", async () => {
+  it("the worker's sshd stopped: unreachable, not drift (exit 4), the master still checked", async () => {
     const w = nodes.list[1]!;
     const { stdout } = await execFileP("ip", ["netns", "pids", w.netns]);
     for (const pid of stdout
@@ -273,11 +274,22 @@ describe("integration: drift check and repair (1 master + 1 worker)", function (
       .filter((p) => p > 0))
       if (fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "sshd") process.kill(pid, "SIGKILL");
     const { code, report } = await check();
-    assert.equal(code, 0);
+    assert.equal(code, 4);
     assert.equal(report.drifted, false);
     assert.deepEqual(notOk(report), [`${w.ip} ssh unreachable`]);
     const text = await sealer("check", "--cluster-name", NAME);
-    assert.equal(text.code, 0);
+    assert.equal(text.code, 4);
     assert.match(text.stdout, /no drift on the hosts reached \(1 unreachable\)/);
+  });
+
+  it("the worker's host key changed: refused, reported unreachable, exit 4", async () => {
+    const w = await startSshd(await regenerateHostKey(nodes.list[1]!));
+    nodes.update(w);
+    const { code, report } = await check();
+    assert.equal(code, 4);
+    assert.equal(report.drifted, false);
+    assert.deepEqual(notOk(report), [`${w.ip} ssh unreachable`]);
+    const ssh = report.hosts.find((h) => h.host === w.ip)?.checks.find((c) => c.check === "ssh");
+    assert.match(ssh && "detail" in ssh ? ssh.detail : "", /host key/i);
   });
 });

@@ -307,7 +307,7 @@ spec: { type: SHELL, action: pre-init-host, scope: slow, data: 'echo started > /
     await exited;
     // The slow host goes away entirely (sshd and the hook): unreachable from now on.
     await killNodeProcesses(n3);
-    // The killed run recorded its Clusterfile before the first step: the cluster is found by name.
+    // The killed run recorded its Clusterfile once its first step finished: the cluster is found by name.
     assert.ok(fs.existsSync(path.join(home, "clusters", "ghalf", "clusterfile.yaml")));
 
     const out = JSON.parse(await cli(["delete", "-a", "--cluster-name", "ghalf", "--force", "--json"])) as {

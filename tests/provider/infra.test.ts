@@ -129,6 +129,13 @@ describe("provider: Infra (alicloud against the fake API)", function () {
       (up.outs.masterHosts as Array<{ id: string }>).map((m) => m.id),
       (outs.masterHosts as Array<{ id: string }>).map((m) => m.id),
     );
+    // The deployment ID chosen at create is kept in the state output and reused by the update.
+    const deploymentOf = (o: Record<string, unknown>) =>
+      (reveal(o) as { state: { alicloud: { deploymentId?: string } } }).state.alicloud.deploymentId;
+    assert.match(deploymentOf(outs) ?? "", /^[0-9a-f]{16}$/);
+    assert.equal(deploymentOf(up.outs), deploymentOf(outs));
+    for (const i of fake.liveInstances())
+      assert.ok(i.tags.some((t) => t.TagKey === "sealer-deployment" && t.TagValue === deploymentOf(outs)));
 
     const moved = inputs();
     (moved.alicloud as Record<string, unknown>).region = "cn-shanghai";

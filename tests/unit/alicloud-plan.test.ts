@@ -11,7 +11,9 @@ import {
   clientToken,
   deficit,
   isEcsPassword,
+  ownedByDeployment,
   rankInstanceTypes,
+  type InstanceOwnership,
   surplus,
   validateSpec,
   vSwitchCidr,
@@ -33,16 +35,41 @@ const state = (ids: Array<[string, "master" | "node"]>): InfraState => ({
 
 describe("alicloud plan", () => {
   it("client tokens are deterministic, distinct per input, ≤ 64 ASCII chars", () => {
-    const a = clientToken("c1", "master:ecs.g7.large", 0, 0);
-    assert.equal(a, clientToken("c1", "master:ecs.g7.large", 0, 0));
+    const a = clientToken("d1", "master:ecs.g7.large", 0, 0);
+    assert.equal(a, clientToken("d1", "master:ecs.g7.large", 0, 0));
     const others = [
-      clientToken("c2", "master:ecs.g7.large", 0, 0),
-      clientToken("c1", "node:ecs.g7.large", 0, 0),
-      clientToken("c1", "master:ecs.g7.large", 1, 0),
-      clientToken("c1", "master:ecs.g7.large", 0, 1),
+      clientToken("d2", "master:ecs.g7.large", 0, 0),
+      clientToken("d1", "node:ecs.g7.large", 0, 0),
+      clientToken("d1", "master:ecs.g7.large", 1, 0),
+      clientToken("d1", "master:ecs.g7.large", 0, 1),
     ];
     for (const o of others) assert.notEqual(o, a);
     assert.ok(a.length <= 64 && /^[\x20-\x7e]+$/.test(a));
+  });
+
+  describe("ownedByDeployment", () => {
+    const st: InfraState = { ...state([]), deploymentId: "d1", vpcId: "vpc-1", vSwitchId: "vsw-1" };
+    const mine: InstanceOwnership = {
+      vpcId: "vpc-1",
+      vSwitchId: "vsw-1",
+      tags: { "sealer-cluster": "c1", "sealer-deployment": "d1" },
+    };
+    const cases: Array<[string, InfraState, InstanceOwnership, boolean]> = [
+      ["this deployment's instance in its network", st, mine, true],
+      [
+        "another deployment of the same cluster name",
+        st,
+        { ...mine, tags: { ...mine.tags, "sealer-deployment": "d2" } },
+        false,
+      ],
+      ["an instance without the deployment tag", st, { ...mine, tags: { "sealer-cluster": "c1" } }, false],
+      ["the same tags in another VPC", st, { ...mine, vpcId: "vpc-2" }, false],
+      ["the same tags in another VSwitch", st, { ...mine, vSwitchId: "vsw-2" }, false],
+      ["another cluster's tag", st, { ...mine, tags: { ...mine.tags, "sealer-cluster": "c2" } }, false],
+      ["a state without a deployment ID adopts nothing", { ...st, deploymentId: undefined }, mine, false],
+      ["a state without a network adopts nothing", { ...st, vSwitchId: undefined }, mine, false],
+    ];
+    for (const [name, s, i, want] of cases) it(name, () => assert.equal(ownedByDeployment(s, "c1", i), want));
   });
 
   const chunkCases: Array<[number, number, number[]]> = [

@@ -11,7 +11,11 @@ import {
 } from "../../provider/core/infra/alicloud/signer";
 
 describe("alicloud signer", () => {
-  // Vectors from Alibaba's own SDK tests (aliyun/darabonba-openapi-util, ts/test/client.spec.ts).
+  // V3 vectors produced by the current official packages (@alicloud/openapi-util 0.3.3
+  // getAuthorization, installed next to @alicloud/openapi-client 0.4.15 and @alicloud/tea-util
+  // 1.4.11 in a scratch directory on 2026-12-04). An empty value is signed as `empty=`; releases
+  // before 0.3 signed the bare key, which gave the older vector
+  // da772425f29289d3460d5fc961455d40c5e8c6afd0888b78a910c991e6a14846 for the first case.
   it("V3 matches the official SDK vector (empty value, repeated header in two cases)", () => {
     const auth = authorizationV3(
       {
@@ -29,12 +33,53 @@ describe("alicloud signer", () => {
     );
     assert.equal(
       auth,
-      "ACS3-HMAC-SHA256 Credential=acesskey,SignedHeaders=x-acs-test,Signature=da772425f29289d3460d5fc961455d40c5e8c6afd0888b78a910c991e6a14846",
+      "ACS3-HMAC-SHA256 Credential=acesskey,SignedHeaders=x-acs-test,Signature=910e59dd385879346de704a06c96613f8157aa7124e6d1c4f2bdffa1e5588187",
     );
   });
 
-  it("V1 matches the official SDK vector", () => {
+  it("V3 matches the official SDK vector for an RPC call with an empty parameter and reserved characters", () => {
+    const emptyHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    const input: V3Input = {
+      method: "POST",
+      path: "/",
+      query: [
+        ["Action", "DescribeInstances"],
+        ["RegionId", "cn-hangzhou"],
+        ["NextToken", ""],
+        ["Tag.1.Key", "sealer-cluster"],
+        ["Tag.1.Value", "a b*~"],
+      ],
+      headers: {
+        host: "ecs.cn-hangzhou.aliyuncs.com",
+        "x-acs-action": "DescribeInstances",
+        "x-acs-version": "2014-05-26",
+        "x-acs-date": "2026-12-04T23:30:00Z",
+        "x-acs-signature-nonce": "3f6c1b2e-0000-4000-8000-000000000001",
+        "x-acs-content-sha256": emptyHash,
+      },
+      payloadHash: emptyHash,
+    };
+    assert.match(
+      canonicalRequestV3(input).canonicalRequest,
+      /^POST\n\/\nAction=DescribeInstances&NextToken=&RegionId=/,
+    );
+    assert.equal(
+      authorizationV3(input, "LTAI-test-key", "test-secret"),
+      "ACS3-HMAC-SHA256 Credential=LTAI-test-key,SignedHeaders=host;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;x-acs-version,Signature=caf93fa6ddac52948a1b636327ae8c6cb8efe3564bb019fef804d76e01591b0b",
+    );
+  });
+
+  // V1 vectors from the same @alicloud/openapi-util 0.3.3 (getRPCSignature).
+  it("V1 matches the official SDK vectors (an empty value signed as Key=, reserved characters)", () => {
     assert.equal(signatureV1({ test: "ok" }, "", "accessKeySecret"), "jHx/oHoHNrbVfhncHEvPdHXZwHU=");
+    assert.equal(
+      signatureV1(
+        { Action: "DescribeInstances", RegionId: "cn-hangzhou", NextToken: "", "Tag.1.Value": "a b*~" },
+        "POST",
+        "test-secret",
+      ),
+      "kOQ5H/SpcRb61GeYwe5BAjWh2oQ=",
+    );
   });
 
   it("builds the documented canonical request for an RPC call", () => {

@@ -1,7 +1,8 @@
 /**
  * `sealer check --cluster-name N | -f Clusterfile [--json] [--repair]`: probe the hosts of a
- * recorded cluster and report what differs from the recorded state (drift). Exit 0: no drift
- * (unreachable hosts are reported, not drift); 3: drift found; 2: bad input.
+ * recorded cluster and report what differs from the recorded state (drift). Exit 0: every host
+ * checked, no drift; 3: drift found; 4: no drift found, but a host could not be checked
+ * (unreachable, or its host key refused); 2: bad input.
  * `--repair` forgets the drifted steps in the recorded state and prints the plan the next
  * `sealer apply` runs; it applies nothing.
  */
@@ -16,6 +17,23 @@ import { readClusterfile } from "../../core/lifecycle/cluster-ref";
 import { planCluster, planJson, planText } from "./plan";
 
 export const DRIFT_EXIT = 3;
+export const UNREACHABLE_EXIT = 4;
+
+/** The hosts whose SSH check failed: not reached, or their host key refused. */
+function unreachableHosts(r: DriftReport): string[] {
+  return r.hosts
+    .filter((h) => h.checks.some((c) => c.check === "ssh" && c.status === "unreachable"))
+    .map((h) => h.host);
+}
+
+/**
+ * Drift wins (it is what `--repair` acts on); otherwise a host that could not be checked is not
+ * "no drift": scripts must be able to tell the two apart.
+ */
+export function checkExitCode(r: DriftReport): number {
+  if (r.drifted) return DRIFT_EXIT;
+  return unreachableHosts(r).length > 0 ? UNREACHABLE_EXIT : 0;
+}
 
 interface CheckOpts {
   clusterName?: string;
@@ -79,9 +97,7 @@ export function reportText(r: DriftReport): string {
       .trimEnd();
   lines.push(line(["HOST", "CHECK", "STATUS", "DETAIL"]), ...rows.map(line));
   for (const n of r.notes) lines.push(`note: ${n}`);
-  const unreachable = r.hosts.filter((h) =>
-    h.checks.some((c) => c.check === "ssh" && c.status === "unreachable"),
-  );
+  const unreachable = unreachableHosts(r);
   lines.push(
     r.drifted
       ? `cluster ${r.cluster}: drift found; steps to re-run: ${r.steps.join(", ") || "(none: repair by hand, see above)"}`
@@ -94,7 +110,7 @@ export function register(program: Command): void {
   program
     .command("check")
     .description(
-      "Probe the hosts of a recorded cluster and report what differs from the recorded state (exit 3 on drift); --repair makes the next apply redo exactly the drifted steps",
+      "Probe the hosts of a recorded cluster and report what differs from the recorded state (exit 3 on drift, 4 when a host could not be checked); --repair makes the next apply redo exactly the drifted steps",
     )
     .option("--cluster-name <name>", "a cluster recorded on this machine")
     .option("-f, --clusterfile <file>", "Clusterfile of the cluster")
@@ -129,6 +145,7 @@ export function register(program: Command): void {
               : "nothing to repair\n",
           );
       }
-      if (report.drifted) process.exitCode = DRIFT_EXIT;
+      const code = checkExitCode(report);
+      if (code !== 0) process.exitCode = code;
     });
 }

@@ -4,9 +4,10 @@ import type { ClusterSpec, Env, HostSpec, SshSettings } from "./types";
 
 /**
  * The spec back out as a Clusterfile (sealer.io/v2 + Config/Plugin/Application/kubeadm docs).
- * Secrets are written only with `{ secrets: true }` (the state copy kept beside the cluster
- * state, mode 0600); otherwise they are left out entirely, not masked, so the output is still
- * a valid Clusterfile. Hosts with identical settings are grouped back into one entry.
+ * Secrets are written only with `{ secrets: true }` (a complete Clusterfile to hand back to a
+ * user); otherwise they are left out entirely, not masked, so the output is still a valid
+ * Clusterfile — what the cluster record and master0 keep, the secrets going to a file of their
+ * own (spec-secrets.ts). Hosts with identical settings are grouped back into one entry.
  */
 export function dumpClusterfile(spec: ClusterSpec, opts: { secrets?: boolean } = {}): string {
   const sec = (s: Secret | undefined) => (s && opts.secrets ? s.reveal() : undefined);

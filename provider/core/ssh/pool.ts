@@ -1,7 +1,7 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import { Readable, Transform } from "node:stream";
-import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
+import { Client, type AuthHandlerMiddleware, type ClientChannel, type ConnectConfig } from "ssh2";
 import { TransientError, UserError } from "../errors";
 import { log, registerSecret } from "../log";
 import { checkHostKey, hostPattern, keyTypeOf, readKnownHosts, recordHostKey } from "./known-hosts";
@@ -124,6 +124,32 @@ interface Conn {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export type AuthMethod = "publickey" | "password" | "keyboard-interactive";
+
+/**
+ * The authentication methods offered, in order: the key first. ssh2's own order tries the
+ * password before the key; with a key and a password that is only meant for sudo, the failed
+ * password login costs sshd's failure delay (seconds) before the key is even offered.
+ */
+export function authOrder(hasKey: boolean, hasPassword: boolean): AuthMethod[] {
+  const out: AuthMethod[] = [];
+  if (hasKey) out.push("publickey");
+  if (hasPassword) out.push("password", "keyboard-interactive");
+  return out;
+}
+
+/** Offers `order` one method at a time, skipping those the server no longer lists as able to continue. */
+export function authHandlerFor(order: readonly AuthMethod[]): AuthHandlerMiddleware {
+  let next = 0;
+  return (methodsLeft, _partialSuccess, callback) => {
+    while (next < order.length) {
+      const m = order[next++] as AuthMethod;
+      if (!methodsLeft || methodsLeft.includes(m)) return callback(m);
+    }
+    return callback(false as unknown as AuthMethod);
+  };
+}
 
 /** One connection per user@host:port and credentials (a changed password must not reuse an old login). */
 function targetKey(t: SshTarget): string {
@@ -381,6 +407,7 @@ export class SshPool {
       keepaliveInterval: this.opts.keepaliveIntervalMs,
       keepaliveCountMax: 3,
       tryKeyboard: t.password !== undefined,
+      authHandler: authHandlerFor(authOrder(privateKey !== undefined, t.password !== undefined)),
       ...(t.password !== undefined ? { password: t.password } : {}),
       ...(privateKey !== undefined ? { privateKey } : {}),
       ...(t.passphrase !== undefined ? { passphrase: t.passphrase } : {}),

@@ -1,9 +1,8 @@
 /** launch-app, launch-cmds (on master0, cwd = the cluster rootfs) and save-clusterfile. */
-import * as path from "node:path";
 import { dumpClusterfile } from "../../clusterfile";
-import { writeFileAtomic } from "../../fsutil";
 import type { Step } from "../../plan/types";
 import { saveClusterfileCmd } from "../../runtime/kube";
+import { saveClusterfileTo } from "../../state";
 import type { ExecContext } from "../context";
 
 /** Runs commands one after the other on master0; the first failure stops (names the command). */
@@ -40,13 +39,10 @@ export async function runSaveClusterfile(
   _step: Extract<Step, { kind: "save-clusterfile" }>,
 ): Promise<void> {
   const text = dumpClusterfile(ctx.spec);
-  // Locally with secrets (0600; `sealer join/delete` reload it), on the cluster without.
-  await writeFileAtomic(
-    path.join(ctx.stateDir, "clusterfile.yaml"),
-    dumpClusterfile(ctx.spec, { secrets: true }),
-    0o600,
-  );
   const remote = `${ctx.clusterDir}/Clusterfile`;
   await ctx.put(ctx.master0, "save-clusterfile", remote, text, 0o600);
   await ctx.sh(ctx.master0, "save-clusterfile", saveClusterfileCmd(remote));
+  // Locally last, once the cluster has it (a failure above leaves the local record as it was),
+  // with its secrets in their own 0600 file (`sealer join/delete` reload them); on the cluster without.
+  await saveClusterfileTo(ctx.stateDir, ctx.spec);
 }

@@ -7,16 +7,47 @@ import type { AlicloudInfraSpec, InfraState, InstanceRecord, Role } from "./type
  * No I/O here, so these are table-tested.
  */
 
+/** Tags on everything we create: the cluster name, the deployment's ID, an instance's role. */
+export const TAG_CLUSTER = "sealer-cluster";
+export const TAG_DEPLOYMENT = "sealer-deployment";
+export const TAG_ROLE = "sealer-role";
+
 /** Max instances per RunInstances / DeleteInstances / DescribeInstances call (API limit). */
 export const API_BATCH_MAX = 100;
 
 /**
- * Idempotency token of one RunInstances call. Deterministic in (cluster, role, batch, generation):
- * a retried or re-run call with the same state sends the same token and Alibaba returns the
- * instances of the first call instead of creating more. ASCII, ≤ 64 characters as the API requires.
+ * Idempotency token of one mutating call. Deterministic in (deployment, what, batch, generation):
+ * a retried or re-run call of the same deployment sends the same token and Alibaba answers with
+ * the result of the first call instead of creating again. The deployment ID (random per create,
+ * kept in the state) makes a later deployment under the same cluster name send new tokens; with
+ * the name alone, a re-create would be answered with the resources of the deleted deployment.
+ * ASCII, ≤ 64 characters as the API requires.
  */
-export function clientToken(cluster: string, what: string, batch: number, generation: number): string {
-  return `sealer-${sha256Hex(`${cluster}\0${what}\0${batch}\0${generation}`).slice(0, 48)}`;
+export function clientToken(deployment: string, what: string, batch: number, generation: number): string {
+  return `sealer-${sha256Hex(`${deployment}\0${what}\0${batch}\0${generation}`).slice(0, 48)}`;
+}
+
+/** What an instance as DescribeInstances lists it shows of its ownership. */
+export interface InstanceOwnership {
+  vpcId?: string;
+  vSwitchId?: string;
+  tags: Record<string, string>;
+}
+
+/**
+ * Whether an instance that the state does not list belongs to this deployment: it carries the
+ * cluster tag and this deployment's ID tag, and sits in this deployment's VPC and VSwitch. Anything
+ * else (another deployment under the same cluster name, one made by hand, one from a version
+ * without deployment IDs) is never adopted or deleted.
+ */
+export function ownedByDeployment(state: InfraState, cluster: string, i: InstanceOwnership): boolean {
+  if (!state.deploymentId || !state.vpcId || !state.vSwitchId) return false;
+  return (
+    i.tags[TAG_CLUSTER] === cluster &&
+    i.tags[TAG_DEPLOYMENT] === state.deploymentId &&
+    i.vpcId === state.vpcId &&
+    i.vSwitchId === state.vSwitchId
+  );
 }
 
 /** Splits n into chunks of at most size: 250/100 -> [100, 100, 50]. */

@@ -1,3 +1,4 @@
+import * as crypto from "node:crypto";
 import { log as rootLog, registerSecret, type Logger } from "../../log";
 import { UserError } from "../../errors";
 import { AlicloudClient, type Params } from "./client";
@@ -9,8 +10,12 @@ import {
   chunks,
   clientToken,
   deficit,
+  ownedByDeployment,
   rankInstanceTypes,
   surplus,
+  TAG_CLUSTER,
+  TAG_DEPLOYMENT,
+  TAG_ROLE,
   validateSpec,
   vSwitchCidr,
 } from "./plan";
@@ -26,9 +31,6 @@ import type {
 } from "./types";
 
 const pRetry = require("p-retry").default as typeof import("p-retry").default;
-
-export const TAG_CLUSTER = "sealer-cluster";
-export const TAG_ROLE = "sealer-role";
 
 /**
  * A failed apply or destroy. `state` is what exists at the moment of failure (also the last value
@@ -67,6 +69,17 @@ interface Ctx {
 
 function emptyState(): InfraState {
   return { created: { vpc: false, vSwitch: false, securityGroup: false }, instances: [] };
+}
+
+/** 16 random hex digits: unique per deployment, short enough for tags and token inputs. */
+function newDeploymentId(): string {
+  return crypto.randomBytes(8).toString("hex");
+}
+
+/** The deployment's ID; every call that creates something needs it. */
+function deploymentOf(state: InfraState): string {
+  if (!state.deploymentId) throw new Error("infra state has no deployment ID");
+  return state.deploymentId;
 }
 
 function clone<T>(v: T): T {
@@ -108,6 +121,12 @@ export async function applyInfra(
   const ctx: Ctx = { spec, client, state, log, save: async () => opts.onState?.(clone(state)) };
   const fresh = !prev || (prev.instances.length === 0 && !prev.vpcId);
   try {
+    if (!state.deploymentId) {
+      // Saved before the first call that creates anything, so a run that dies after it retries
+      // with the same ID (same tokens, its instances recognised as its own).
+      state.deploymentId = newDeploymentId();
+      await ctx.save();
+    }
     await ensureNetwork(ctx);
     await adoptTagged(ctx);
     await waitPending(ctx);
@@ -174,8 +193,13 @@ export async function destroyInfra(
 // ---------------------------------------------------------------------------------------------
 // Network
 
-function tagParams(spec: AlicloudInfraSpec, extra: Record<string, string> = {}, prefix = "Tag"): Params {
-  const tags: Record<string, string> = { ...(spec.tags ?? {}), [TAG_CLUSTER]: spec.cluster, ...extra };
+function tagParams(ctx: Ctx, extra: Record<string, string> = {}, prefix = "Tag"): Params {
+  const tags: Record<string, string> = {
+    ...(ctx.spec.tags ?? {}),
+    [TAG_CLUSTER]: ctx.spec.cluster,
+    [TAG_DEPLOYMENT]: deploymentOf(ctx.state),
+    ...extra,
+  };
   const out: Params = {};
   Object.keys(tags)
     .sort()
@@ -236,8 +260,8 @@ async function ensureNetwork(ctx: Ctx): Promise<void> {
       CidrBlock: cidr,
       VpcName: `${spec.cluster}-vpc`,
       Description: `sealer cluster ${spec.cluster}`,
-      ClientToken: clientToken(spec.cluster, "vpc", 0, 0),
-      ...tagParams(spec),
+      ClientToken: clientToken(deploymentOf(state), "vpc", 0, 0),
+      ...tagParams(ctx),
     });
     state.vpcId = r.VpcId;
     state.created.vpc = true;
@@ -281,8 +305,8 @@ async function ensureNetwork(ctx: Ctx): Promise<void> {
       VpcId: vpcId,
       CidrBlock: vsCidr,
       VSwitchName: `${spec.cluster}-vsw`,
-      ClientToken: clientToken(spec.cluster, "vswitch", 0, 0),
-      ...tagParams(spec),
+      ClientToken: clientToken(deploymentOf(state), "vswitch", 0, 0),
+      ...tagParams(ctx),
     });
     state.vSwitchId = r.VSwitchId;
     state.created.vSwitch = true;
@@ -308,8 +332,8 @@ async function ensureNetwork(ctx: Ctx): Promise<void> {
       VpcId: vpcId,
       SecurityGroupName: `${spec.cluster}-sg`,
       Description: `sealer cluster ${spec.cluster}: ssh and kube-apiserver`,
-      ClientToken: clientToken(spec.cluster, "sg", 0, 0),
-      ...tagParams(spec),
+      ClientToken: clientToken(deploymentOf(state), "sg", 0, 0),
+      ...tagParams(ctx),
     });
     state.securityGroupId = r.SecurityGroupId;
     state.created.securityGroup = true;
@@ -335,7 +359,7 @@ async function ensureNetwork(ctx: Ctx): Promise<void> {
       "Permissions.2.SourceCidrIp": src,
       "Permissions.2.Policy": "accept",
       "Permissions.2.Description": "kube-apiserver",
-      ClientToken: clientToken(spec.cluster, "sg-rules", 0, 0),
+      ClientToken: clientToken(deploymentOf(state), "sg-rules", 0, 0),
     });
     state.sgRules = true;
     await ctx.save();
@@ -382,7 +406,7 @@ interface ApiInstance {
   Status: string;
   CreationTime?: string;
   InstanceType?: string;
-  VpcAttributes?: { PrivateIpAddress?: { IpAddress?: string[] }; VpcId?: string };
+  VpcAttributes?: { PrivateIpAddress?: { IpAddress?: string[] }; VpcId?: string; VSwitchId?: string };
   PublicIpAddress?: { IpAddress?: string[] };
   EipAddress?: { IpAddress?: string; AllocationId?: string };
   Tags?: { Tag?: Array<{ TagKey: string; TagValue: string }> };
@@ -408,19 +432,37 @@ async function describeByIds(ctx: Ctx, ids: string[]): Promise<Map<string, ApiIn
   return out;
 }
 
-/** Every instance tagged with this cluster (NextToken paging). */
-async function describeTagged(ctx: Ctx): Promise<ApiInstance[]> {
+/**
+ * Every instance of this deployment that exists (NextToken paging): asked for by cluster tag,
+ * deployment tag and network, and each answer checked again by ownedByDeployment, so another
+ * deployment under the same cluster name is never taken for ours.
+ */
+async function describeOwned(ctx: Ctx): Promise<ApiInstance[]> {
+  const { state } = ctx;
+  if (!state.deploymentId || !state.vpcId || !state.vSwitchId) return [];
   const out: ApiInstance[] = [];
   let token: string | undefined;
   do {
     const r = await ctx.client.call<DescribeInstancesResult>("ecs", "DescribeInstances", {
       RegionId: ctx.spec.region,
+      VpcId: state.vpcId,
+      VSwitchId: state.vSwitchId,
       "Tag.1.Key": TAG_CLUSTER,
       "Tag.1.Value": ctx.spec.cluster,
+      "Tag.2.Key": TAG_DEPLOYMENT,
+      "Tag.2.Value": state.deploymentId,
       MaxResults: API_BATCH_MAX,
       NextToken: token,
     });
-    out.push(...(r.Instances?.Instance ?? []));
+    out.push(
+      ...(r.Instances?.Instance ?? []).filter((i) =>
+        ownedByDeployment(state, ctx.spec.cluster, {
+          vpcId: i.VpcAttributes?.VpcId,
+          vSwitchId: i.VpcAttributes?.VSwitchId,
+          tags: Object.fromEntries((i.Tags?.Tag ?? []).map((t) => [t.TagKey, t.TagValue])),
+        }),
+      ),
+    );
     token = r.NextToken || undefined;
   } while (token);
   return out;
@@ -432,15 +474,15 @@ function roleOf(i: ApiInstance): Role | undefined {
 }
 
 /**
- * Instances that carry our cluster tag but are not in the state were created by a run that died
- * before it could save: take them over (as pending) instead of creating more and leaking them.
+ * Instances of this deployment that are not in the state were created by a run that died before
+ * it could save: take them over (as pending) instead of creating more and leaking them.
  */
 async function adoptTagged(ctx: Ctx): Promise<void> {
   const known = new Set([
     ...ctx.state.instances.map((i) => i.id),
     ...(ctx.state.pending ?? []).map((p) => p.id),
   ]);
-  const found = (await describeTagged(ctx)).filter(
+  const found = (await describeOwned(ctx)).filter(
     (i) => !known.has(i.InstanceId) && i.Status !== "Stopping" && i.Status !== "Deleted",
   );
   if (found.length === 0) return;
@@ -451,7 +493,7 @@ async function adoptTagged(ctx: Ctx): Promise<void> {
     const role = roleOf(i);
     if (!role) continue;
     ctx.log.warn(
-      `instance ${i.InstanceId} (${role}) is tagged for cluster ${ctx.spec.cluster} but missing from the state: adopting it`,
+      `instance ${i.InstanceId} (${role}) is tagged for cluster ${ctx.spec.cluster}, deployment ${ctx.state.deploymentId} but missing from the state: adopting it`,
     );
     (ctx.state.pending ??= []).push({
       id: i.InstanceId,
@@ -597,7 +639,7 @@ async function runBatch(
   let lastErr: unknown;
   for (const type of types) {
     const generation = state.generation ?? 0;
-    const token = clientToken(spec.cluster, `${role}:${type}`, batch, generation);
+    const token = clientToken(deploymentOf(state), `${role}:${type}`, batch, generation);
     const params: Params = {
       RegionId: spec.region,
       ZoneId: state.zoneId,
@@ -617,7 +659,7 @@ async function runBatch(
       Amount: amount,
       MinAmount: amount,
       ClientToken: token,
-      ...tagParams(spec, { [TAG_ROLE]: role }),
+      ...tagParams(ctx, { [TAG_ROLE]: role }),
     };
     for (const [i, size] of (g.dataDisksGiB ?? []).entries()) {
       params[`DataDisk.${i + 1}.Size`] = size;
@@ -708,7 +750,7 @@ async function ensureEip(ctx: Ctx): Promise<void> {
       Bandwidth: 5,
       InternetChargeType: "PayByTraffic",
       Name: `${spec.cluster}-master0`,
-      ClientToken: clientToken(spec.cluster, "eip", 0, state.generation ?? 0),
+      ClientToken: clientToken(deploymentOf(state), "eip", 0, state.generation ?? 0),
     });
     state.eip = { allocationId: r.AllocationId, ip: r.EipAddress, created: true };
     await ctx.save();
@@ -720,7 +762,7 @@ async function ensureEip(ctx: Ctx): Promise<void> {
     AllocationId: eip.allocationId,
     InstanceId: master0.id,
     InstanceType: "EcsInstance",
-    ClientToken: clientToken(spec.cluster, `eip-assoc:${master0.id}`, 0, 0),
+    ClientToken: clientToken(deploymentOf(state), `eip-assoc:${master0.id}`, 0, 0),
   });
   await pollUntil(ctx, `EIP ${eip.ip} to be bound to ${master0.id}`, async () =>
     (await eipStatus(ctx, eip.allocationId)) === "InUse" ? true : undefined,
@@ -779,9 +821,9 @@ async function destroyWith(ctx: Ctx): Promise<void> {
     if (!isNotFound(e)) throw e;
   };
   await releaseEip(ctx);
-  // Ours: what the state names, plus anything tagged for this cluster (a run that died unsaved).
+  // Ours: what the state names, plus this deployment's instances a run that died unsaved left.
   const ids = new Set([...state.instances.map((i) => i.id), ...(state.pending ?? []).map((p) => p.id)]);
-  for (const i of await describeTagged(ctx)) ids.add(i.InstanceId);
+  for (const i of await describeOwned(ctx)) ids.add(i.InstanceId);
   if (ids.size > 0) {
     ctx.log.info(`deleting ${ids.size} instances`);
     await deleteInstances(ctx, [...ids]);

@@ -10,7 +10,8 @@ import { sha256Hex } from "../../fsutil";
  *  - V1 RPC "HMAC-SHA1" (SignatureVersion 1.0): the sorted, percent-encoded parameters signed as
  *    `METHOD&%2F&encode(query)` with key `secret&`, sent as the `Signature` parameter. Kept for
  *    endpoints or proxies that only speak V1.
- * Both are checked against the vectors in Alibaba's own SDK tests (tests/unit/alicloud-signer.test.ts).
+ * Both are checked against vectors produced by Alibaba's official SDK packages
+ * (tests/unit/alicloud-signer.test.ts names the versions).
  */
 
 export const ACS3_ALGORITHM = "ACS3-HMAC-SHA256";
@@ -24,14 +25,16 @@ export function percentEncode(value: string): string {
 }
 
 /**
- * Canonical query: keys sorted by their encoded form, `key=value` encoded; a parameter with an
- * empty value is written as the bare key (what the official SDK signs).
+ * Canonical query: keys sorted by their encoded form, each pair written `key=value` encoded; an
+ * empty value still gets its `=` (`Key=`), as the V3 documentation and the current official
+ * SDK (@alicloud/openapi-util 0.3.x getAuthorization) write it. Older SDK releases wrote the bare
+ * key; the gateway verifies with the documented form.
  */
 export function canonicalQueryString(query: Array<[string, string]>): string {
   return query
-    .map(([k, v]) => [percentEncode(k), v === "" ? "" : percentEncode(v)] as const)
+    .map(([k, v]) => [percentEncode(k), percentEncode(v)] as const)
     .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0))
-    .map(([k, v]) => (v === "" ? k : `${k}=${v}`))
+    .map(([k, v]) => `${k}=${v}`)
     .join("&");
 }
 

@@ -70,6 +70,12 @@ export interface InstanceRecord {
 }
 
 export interface InfraState {
+  /**
+   * Random ID of this deployment, chosen by its first create and set as a tag on everything it
+   * makes and in every ClientToken: what tells its instances from another deployment's under the
+   * same cluster name. Absent only in states written before it existed (then nothing unlisted is adopted).
+   */
+  deploymentId?: string;
   vpcId?: string;
   vSwitchId?: string;
   securityGroupId?: string;
