@@ -260,7 +260,7 @@ async function factsOf(
     const byId = await planningFacts(layout, expectDigest).catch(() => undefined);
     if (byId) {
       const { normalizeReference } =
-        require("../core/image/reference") as typeof import("../core/image/reference");
+        require("../core/common/reference") as typeof import("../core/common/reference");
       f = { ...byId, reference: f?.reference ?? normalizeReference(image) };
     }
   }

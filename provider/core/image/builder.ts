@@ -43,7 +43,7 @@ import {
 } from "./layer";
 import { materializeLayers } from "./materialize";
 import { detectAppType, finalizeExtension, inheritExtension, instructionText, makesLayer } from "./metadata";
-import { normalizeReference } from "./reference";
+import { normalizeReference } from "../common/reference";
 import { diffSnapshots, snapshot } from "./rootfs-diff";
 import {
   findImage,

@@ -15,7 +15,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
 import { UserError } from "../errors";
-import { normalizeReference } from "../image/reference";
+import { normalizeReference } from "../common/reference";
 import { renderChart } from "./helm-chart";
 
 export interface FoundImage {
