@@ -67,6 +67,7 @@ type SecretModule = typeof import("../core/clusterfile/secret");
 type PlannerModule = typeof import("../core/plan/planner");
 
 type ApplyModule = typeof import("../core/apply");
+type DeleteAllModule = typeof import("../core/lifecycle/delete-all");
 
 function store(): OciLayoutT {
   const { OciLayout } = require("../core/image/layout") as typeof import("../core/image/layout");
@@ -432,8 +433,15 @@ export const provider = {
   async delete(_id: string, propsRaw: Record<string, unknown>) {
     const p = reveal(propsRaw) as unknown as ClusterOutputs;
     const { spec } = specOf(p);
-    const exec = require("../core/apply") as ApplyModule;
-    const res = await exec.deleteCluster({ spec, applied: withOldSecrets(p), ...sshTuning() });
+    // The same destroy as `sealer delete -a`: hooks, clean-host, blob GC, data root.
+    const { destroyCluster } = require("../core/lifecycle/delete-all") as DeleteAllModule;
+    const { clusterDir } = require("../core/state") as typeof import("../core/state");
+    const res = await destroyCluster({
+      spec,
+      applied: withOldSecrets(p),
+      stateDir: clusterDir(spec.name),
+      ...sshTuning(),
+    });
     // Never forget a host that still has our files: the resource stays until every host is clean.
     if (res.skipped.length > 0) {
       throw new Error(
