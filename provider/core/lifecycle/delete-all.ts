@@ -11,7 +11,10 @@ import type { ClusterSpec } from "../clusterfile";
 import { deleteCluster } from "../apply";
 import type { ExecContext } from "../exec/context";
 import { runStep } from "../exec/steps";
+import { factsOrEmpty } from "../image/facts";
+import { OciLayout } from "../image/layout";
 import { log } from "../log";
+import { dataPaths } from "../paths";
 import { destroyHosts, planDestroy } from "../plan/destroy";
 import type { HookStep } from "../plan/phase-hooks";
 import type { AppliedState, Plan } from "../plan/types";
@@ -152,6 +155,19 @@ export async function destroyCluster(o: DestroyOptions): Promise<DeleteAllResult
     skipped: skipped.sort((a, b) => a.host.localeCompare(b.host)),
     dataRootRemoved: dataRootRemoved.sort(),
   };
+}
+
+/** What `sealer delete -a` would run on the recorded (or given) cluster: `sealer plan --destroy`. */
+export async function planDeleteAll(o: ClusterRef & LifecycleOptions): Promise<Plan> {
+  const r = await resolveCluster(o);
+  const layout = o.store ?? new OciLayout(dataPaths.store(o.home));
+  // The same image facts the destroy's session reads (its plugins/ define hooks too).
+  const image = await factsOrEmpty(layout, r.applied.image?.reference ?? r.spec.image);
+  return planDestroy(
+    { ...r.spec, dataRoot: r.applied.dataRoot ?? r.spec.dataRoot },
+    r.applied,
+    image.plugins,
+  );
 }
 
 /** `sealer delete -a`: the recorded (or given) cluster destroyed. */

@@ -7,13 +7,14 @@
  * a rollback runs the same flow back to the image recorded before the last upgrade
  * (AppliedState.previousImage), with the `rollback` hooks instead of the `upgrade` ones.
  */
-import type { ApplyResult } from "../apply";
+import { planningFacts, type ApplyResult } from "../apply";
 import { UserError, wrap } from "../errors";
 import { runStep } from "../exec/steps";
 import { imageFacts } from "../image/facts";
 import { OciLayout } from "../image/layout";
 import { dataPaths } from "../paths";
-import { rollbackHookSteps, rollbackSpec } from "../plan/rollback";
+import { planRollback, rollbackHookSteps, rollbackSpec } from "../plan/rollback";
+import type { Plan } from "../plan/types";
 import type { RanStep } from "./delete-all";
 import { resolveCluster, recordSpec, type ClusterRef } from "./cluster-ref";
 import { applyWith, requireCreated, withSession, type LifecycleOptions } from "./session";
@@ -43,9 +44,7 @@ export async function upgradeCluster(o: UpgradeOptions): Promise<ApplyResult> {
   return res;
 }
 
-export async function rollbackCluster(
-  o: ClusterRef & LifecycleOptions & { dryRun?: boolean },
-): Promise<ApplyResult & { hooks: RanStep[] }> {
+async function rollbackTarget(o: ClusterRef) {
   const r = await resolveCluster(o);
   requireCreated(r);
   const prev = r.applied.previousImage;
@@ -53,6 +52,30 @@ export async function rollbackCluster(
     throw new UserError(
       `sealer rollback: cluster ${r.spec.name} has no previous image recorded (it was never upgraded from this machine); nothing to roll back to`,
     );
+  return { r, prev };
+}
+
+/** What `sealer rollback` would run: `sealer plan --rollback`. */
+export async function planRollbackOf(o: ClusterRef & LifecycleOptions): Promise<Plan> {
+  const { r, prev } = await rollbackTarget(o);
+  const layout = o.store ?? new OciLayout(dataPaths.store(o.home));
+  let image;
+  try {
+    image = await planningFacts(layout, prev.reference);
+  } catch (err) {
+    if (err instanceof UserError) throw wrap(`sealer rollback to ${prev.reference}`, err);
+    throw new UserError(
+      `sealer rollback to ${prev.reference} (${prev.manifestDigest}): the image is not in the local store; sealer pull it first`,
+      { cause: err },
+    );
+  }
+  return planRollback({ cluster: rollbackSpec(r.spec, prev.reference), image }, r.applied);
+}
+
+export async function rollbackCluster(
+  o: ClusterRef & LifecycleOptions & { dryRun?: boolean },
+): Promise<ApplyResult & { hooks: RanStep[] }> {
+  const { r, prev } = await rollbackTarget(o);
   // The flow of planRollback: the apply back to the previous image, then the rollback hooks.
   const planSpec = rollbackSpec(r.spec, prev.reference);
   let res: ApplyResult;
