@@ -289,6 +289,7 @@ async function previewBuild(
       labels: inputs.labels,
       platforms: inputs.platforms,
       buildMode: inputs.buildMode,
+      resolveBase: (from) => previewOf(layout, from),
     });
     desc = await layout.resolve(name);
   }
@@ -299,6 +300,20 @@ async function previewBuild(
     digest: desc!.digest,
     layers: facts.layers.map((l) => l.digest),
   };
+}
+
+/**
+ * The preview build of `image`'s repository, when this preview (or an earlier one not applied yet)
+ * built it: a ClusterImage FROM another created in the same program must build on that, offline —
+ * the base's real tag appears only at `up`. Preview names exist between a preview and the next
+ * create/update of their image; with several, the latest build (manifest written last) wins.
+ */
+async function previewOf(layout: OciLayoutT, image: string): Promise<string | undefined> {
+  const prefix = previewTag(image, "0").replace(/:[^:]*$/, ":");
+  const mine = (await layout.listRefs()).filter((r) => r.ref.startsWith(prefix));
+  const written = (d: string): number =>
+    fs.statSync(layout.blobPath(d), { throwIfNoEntry: false })?.mtimeMs ?? 0;
+  return mine.sort((a, b) => written(b.descriptor.digest) - written(a.descriptor.digest))[0]?.ref;
 }
 
 /** Removes the preview names of this image's repository (the blobs stay for the build cache). */
