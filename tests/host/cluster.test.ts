@@ -247,6 +247,16 @@ describe("host: Cluster on local nodes under the dynamic provider host", functio
       [...planned].sort(),
     );
     cl = { id: cl.id, inputs, outs: u.properties };
+    // Right after the update, the same program: nothing planned, and what a preview displays for
+    // `plan` (the old outputs against the checked inputs) is the same empty list: no stale lines.
+    const same = await host.check(CL_URN, cl.inputs, await clusterInputs([w1]));
+    assert.deepEqual(same.inputs.plan, []);
+    assert.deepEqual(u.properties.plan, [], "the outputs' plan is what is left to do, not what ran");
+    assert.deepEqual(await host.diff(CL_URN, cl.id, plain(cl.outs), same.inputs, cl.inputs), {
+      changes: "none",
+      replaces: [],
+      deleteBeforeReplace: false,
+    });
     // The superseded app layer's blob is collected: each node keeps exactly the layers it uses.
     for (const n of [master, w1]) {
       const used = JSON.parse(await nodeText(n, "cat /var/lib/sealer/hostc/layers.json")) as {
