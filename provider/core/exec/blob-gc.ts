@@ -42,7 +42,8 @@ export function blobGcScript(dataRoot: string, self: string, graceMinutes = GC_G
     `others=0; busy=`,
     `for d in ${dr}/*/; do`,
     `  [ -d "$d" ] || continue`,
-    `  n=$(basename "$d"); [ "$n" = blobs ] && continue`,
+    // blobs/ is the store itself, relay/ the relay's inbox and one-run keys: not clusters.
+    `  n=$(basename "$d"); case "$n" in blobs|relay) continue;; esac`,
     `  [ "$n" = ${q(self)} ] && continue`,
     `  others=$((others+1))`,
     `  if [ ! -f "$d/layers.json" ] || [ -e "$d/rootfs.new" ] || [ -e "$d/apply.lock" ]; then busy="$n"; fi`,
