@@ -55,6 +55,7 @@ describe("node blob GC (sh on a data root)", () => {
 
   it("with no other cluster on the host every unreferenced blob goes (the deleted cluster's own)", () => {
     cluster("one", [hex("a")]);
+    fs.mkdirSync(path.join(dr, "relay", "inbox"), { recursive: true }); // the relay's, not a cluster
     const r = gc("one");
     assert.deepEqual(
       r.removed.sort(),
