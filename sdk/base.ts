@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { DYNAMIC_MODULE, secretOutputNames, type ResourceDesc } from "../provider/resources/descriptors";
+import { DYNAMIC_MODULE, secretOutputNames, type ResourceDesc } from "../provider/shared/descriptors";
 import { providerCodeVersion } from "../provider/resources/common";
 
 /**

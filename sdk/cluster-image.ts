@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { resources } from "../provider/resources/descriptors";
+import { resources } from "../provider/shared/descriptors";
 import { dynamicProvider } from "./provider-shim";
 import { MODULE, resourceOptions, resourceProps } from "./base";
 import type { ImageMetadata, RegistryAuth } from "./types";

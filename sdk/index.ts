@@ -14,10 +14,10 @@ export type {
   AppMetadata,
   Step,
 } from "./types";
-export { buildSchema } from "../provider/resources/schema";
+export { buildSchema } from "../provider/shared/schema";
 
 // Library entry points.
-export { parseReference, normalizeReference } from "../provider/core/image/reference";
+export { parseReference, normalizeReference } from "../provider/core/common/reference";
 export { buildImage, type BuildOptions, type BuildResult } from "../provider/core/image/builder";
 export { imageFacts } from "../provider/core/image/facts";
 export { pushImage } from "../provider/core/registry/push";

@@ -22,9 +22,12 @@ function repoRoot(): string {
 const config = new pulumi.Config();
 const root = repoRoot();
 
+// Lite builds, as the demo's: the sandbox has no registry to cache container images from (the
+// app's manifests name images in the cluster's own registry, sea.hub:5000).
 const base = new ClusterImage("sandbox-base", {
   context: path.join(root, "examples/sandbox-base"),
   tag: "sandbox-base:v1.28.2",
+  buildMode: "lite",
 });
 
 // FROM sandbox-base:v1.28.2 + the web and setup apps.
@@ -33,6 +36,7 @@ const app = new ClusterImage(
   {
     context: path.join(root, "examples/app"),
     tag: config.get("appTag") ?? "sandbox-app:1",
+    buildMode: "lite",
   },
   { dependsOn: [base] },
 );

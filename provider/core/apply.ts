@@ -19,6 +19,7 @@ import { factsOrEmpty, imageFacts } from "./image/facts";
 import { OciLayout } from "./image/layout";
 import { log, registerSecret } from "./log";
 import { dataPaths, ensureSealerHome } from "./paths";
+import { planDigest } from "./plan/digest";
 import { plan as planSteps, recordStep, type Desired } from "./plan/planner";
 import { emptyApplied, type AppliedState, type ImageFacts, type Plan, type Step } from "./plan/types";
 import { SshPool } from "./ssh";
@@ -52,6 +53,8 @@ export interface ApplyOptions {
   parallelSteps?: number;
   /** Relay distribution (B4): layer blobs go once to `via` (a host of the cluster; default master0), which forwards them. */
   relay?: { via?: string; fanout?: number };
+  /** Run only if the plan computed now has this digest (planDigest; printed by `sealer plan`). */
+  planDigest?: string;
 }
 
 export interface ApplyResult {
@@ -138,6 +141,12 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
   if (plan.replace) {
     await pool?.close();
     throw new UserError(`cluster ${spec.name}: ${plan.replace}`);
+  }
+  if (o.planDigest !== undefined && planDigest(plan) !== o.planDigest) {
+    await pool?.close();
+    throw new UserError(
+      `cluster ${spec.name}: the plan now has digest ${planDigest(plan)}, not the reviewed ${o.planDigest}: the cluster, its recorded state, the image or the Clusterfile changed since that plan was made. Nothing was changed; run sealer plan again, review it, and apply with its digest.`,
+    );
   }
   for (const w of plan.warnings) log.warn(w);
   // The recorded Clusterfile is what was applied, never merely what was asked for: a run refused

@@ -2,6 +2,9 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
+// Pure hashing lives in a leaf the planner may import; callers of fsutil keep their import.
+export { sha256Hex, stableStringify } from "./common/hash";
+
 /**
  * Atomic file write: write a temp file in the same directory, fsync, rename.
  * Readers see the old content or the new, never a half-written file.
@@ -45,28 +48,6 @@ export async function exists(p: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-export function sha256Hex(data: string | Uint8Array): string {
-  return crypto.createHash("sha256").update(data).digest("hex");
-}
-
-/** Stable JSON: object keys sorted at every level, so equal values hash equally. */
-export function stableStringify(value: unknown): string {
-  return JSON.stringify(sortKeys(value));
-}
-
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value && typeof value === "object") {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(value as object).sort()) {
-      const v = (value as Record<string, unknown>)[k];
-      if (v !== undefined) out[k] = sortKeys(v);
-    }
-    return out;
-  }
-  return value;
 }
 
 /**

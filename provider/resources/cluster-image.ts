@@ -176,7 +176,7 @@ export function validateInputs(news: ClusterImageInputs): CheckFailure[] {
     else {
       try {
         const { parseReference } =
-          require("../core/image/reference") as typeof import("../core/image/reference");
+          require("../core/common/reference") as typeof import("../core/common/reference");
         parseReference(news.tag);
       } catch (err) {
         failures.push({ property: "tag", reason: errorMessage(err) });
@@ -236,7 +236,7 @@ async function build(
   const { buildImage } = require("../core/image/builder") as BuilderModule;
   const { imageFacts } = require("../core/image/facts") as FactsModule;
   const { normalizeReference } =
-    require("../core/image/reference") as typeof import("../core/image/reference");
+    require("../core/common/reference") as typeof import("../core/common/reference");
   const res = await buildImage({
     kubefile: kubefilePath(inputs),
     context: path.resolve(inputs.context),
@@ -263,7 +263,7 @@ export const PREVIEW_REPO = "localhost/sealer-preview";
 
 /** localhost/sealer-preview/<repository of tag>:<16 hex of the content hash>. */
 export function previewTag(tag: string, contentHash: string): string {
-  const { parseReference } = require("../core/image/reference") as typeof import("../core/image/reference");
+  const { parseReference } = require("../core/common/reference") as typeof import("../core/common/reference");
   const r = parseReference(tag);
   return `${PREVIEW_REPO}/${r.domain.replace(/[^a-z0-9]+/g, "-")}/${r.path}:${contentHash.replace(/^sha256:/, "").slice(0, 16)}`;
 }
@@ -274,7 +274,7 @@ async function previewBuild(
   contentHash: string,
 ): Promise<{ reference: string; digest: string; layers: string[] }> {
   const { normalizeReference } =
-    require("../core/image/reference") as typeof import("../core/image/reference");
+    require("../core/common/reference") as typeof import("../core/common/reference");
   const name = previewTag(inputs.tag, contentHash);
   const layout = store();
   await layout.init();
@@ -289,6 +289,7 @@ async function previewBuild(
       labels: inputs.labels,
       platforms: inputs.platforms,
       buildMode: inputs.buildMode,
+      resolveBase: (from) => previewOf(layout, from),
     });
     desc = await layout.resolve(name);
   }
@@ -299,6 +300,20 @@ async function previewBuild(
     digest: desc!.digest,
     layers: facts.layers.map((l) => l.digest),
   };
+}
+
+/**
+ * The preview build of `image`'s repository, when this preview (or an earlier one not applied yet)
+ * built it: a ClusterImage FROM another created in the same program must build on that, offline —
+ * the base's real tag appears only at `up`. Preview names exist between a preview and the next
+ * create/update of their image; with several, the latest build (manifest written last) wins.
+ */
+async function previewOf(layout: OciLayoutT, image: string): Promise<string | undefined> {
+  const prefix = previewTag(image, "0").replace(/:[^:]*$/, ":");
+  const mine = (await layout.listRefs()).filter((r) => r.ref.startsWith(prefix));
+  const written = (d: string): number =>
+    fs.statSync(layout.blobPath(d), { throwIfNoEntry: false })?.mtimeMs ?? 0;
+  return mine.sort((a, b) => written(b.descriptor.digest) - written(a.descriptor.digest))[0]?.ref;
 }
 
 /** Removes the preview names of this image's repository (the blobs stay for the build cache). */

@@ -67,6 +67,7 @@ type SecretModule = typeof import("../core/clusterfile/secret");
 type PlannerModule = typeof import("../core/plan/planner");
 
 type ApplyModule = typeof import("../core/apply");
+type DeleteAllModule = typeof import("../core/lifecycle/delete-all");
 
 function store(): OciLayoutT {
   const { OciLayout } = require("../core/image/layout") as typeof import("../core/image/layout");
@@ -186,12 +187,22 @@ function stepOut(s: Step): StepOut {
   return { id: s.id, kind: s.kind, hosts: s.hosts, reason: s.reason };
 }
 
-/** One line per step, as the preview shows it. */
-export function planLines(p: Plan): string[] {
-  const lines = p.steps.map((s) => `${s.id} [${s.hosts.join(",")}]: ${s.reason}`);
+/**
+ * One line per step, as the preview shows it, then the plan digest (the one `sealer plan` prints
+ * for the same cluster and state, which `sealer apply --plan-digest` checks). No steps, no lines.
+ */
+export function planLines(p: Plan, prefix = ""): string[] {
+  const lines = p.steps.map((s) => `${prefix}${s.id} [${s.hosts.join(",")}]: ${s.reason}`);
   if (p.replace) lines.unshift(`replace: ${p.replace}`);
+  if (lines.length > 0 && !prefix) {
+    const { planDigest } = require("../core/plan/digest") as typeof import("../core/plan/digest");
+    lines.push(`${PLAN_DIGEST_PREFIX}${planDigest(p)}`);
+  }
   return lines;
 }
+
+/** The last line of a non-empty `plan`. */
+export const PLAN_DIGEST_PREFIX = "plan digest: ";
 
 function withoutSecrets(a: AppliedState): AppliedState {
   const { secrets: _s, ...rest } = a;
@@ -260,7 +271,7 @@ async function factsOf(
     const byId = await planningFacts(layout, expectDigest).catch(() => undefined);
     if (byId) {
       const { normalizeReference } =
-        require("../core/image/reference") as typeof import("../core/image/reference");
+        require("../core/common/reference") as typeof import("../core/common/reference");
       f = { ...byId, reference: f?.reference ?? normalizeReference(image) };
     }
   }
@@ -432,8 +443,15 @@ export const provider = {
   async delete(_id: string, propsRaw: Record<string, unknown>) {
     const p = reveal(propsRaw) as unknown as ClusterOutputs;
     const { spec } = specOf(p);
-    const exec = require("../core/apply") as ApplyModule;
-    const res = await exec.deleteCluster({ spec, applied: withOldSecrets(p), ...sshTuning() });
+    // The same destroy as `sealer delete -a`: hooks, clean-host, blob GC, data root.
+    const { destroyCluster } = require("../core/lifecycle/delete-all") as DeleteAllModule;
+    const { clusterDir } = require("../core/state") as typeof import("../core/state");
+    const res = await destroyCluster({
+      spec,
+      applied: withOldSecrets(p),
+      stateDir: clusterDir(spec.name),
+      ...sshTuning(),
+    });
     // Never forget a host that still has our files: the resource stays until every host is clean.
     if (res.skipped.length > 0) {
       throw new Error(
@@ -465,24 +483,62 @@ function withOldSecrets(o: ClusterOutputs): AppliedState {
   return Object.keys(secrets).length > 0 ? { ...base, secrets } : base;
 }
 
+/** The old inputs fully applied: what the state is when nothing is recorded on this machine. */
+async function appliedFromInputs(olds: ClusterInputs): Promise<{ spec: ClusterSpec; applied: AppliedState }> {
+  const { spec: oldSpec } = specOf(olds);
+  const oldDesired = { cluster: oldSpec, image: await factsOf(oldSpec.image, olds.imageDigest) };
+  const pl = planner();
+  const applied = pl.recordAll(
+    emptyApplied(oldSpec.name),
+    pl.plan(oldDesired, emptyApplied(oldSpec.name)),
+    oldDesired,
+  );
+  return { spec: oldSpec, applied };
+}
+
 /**
  * The plan for the preview. Applied state, best first: recorded on this machine (CLI state /
  * earlier runs), else the old inputs fully applied, else nothing applied yet (create).
+ *
+ * A change the cluster cannot take in place (a new name or data root, or an identity field the
+ * planner refuses) is a replacement: the old cluster is destroyed first (deleteBeforeReplace),
+ * then the new one installed from nothing. The preview shows both, step by step: the destroy
+ * plan of the old cluster (what the delete will run) and the full install plan of the new.
  */
 async function previewPlan(spec: ClusterSpec, news: ClusterInputs, olds: ClusterInputs): Promise<string[]> {
   const image = await factsOf(spec.image, news.imageDigest, { previewById: true });
+  const hasOlds = Boolean(olds && olds.image && !containsUnknown(olds));
+  const old = hasOlds ? specOf(olds).spec : undefined;
   let applied = await localApplied(spec.name);
-  if (!applied && olds && olds.image && !containsUnknown(olds)) {
-    const { spec: oldSpec } = specOf(olds);
-    const oldDesired = { cluster: oldSpec, image: await factsOf(oldSpec.image, olds.imageDigest) };
-    const pl = planner();
-    applied = pl.recordAll(
-      emptyApplied(oldSpec.name),
-      pl.plan(oldDesired, emptyApplied(oldSpec.name)),
-      oldDesired,
-    );
-  }
-  return planLines(planner().plan({ cluster: spec, image }, applied ?? emptyApplied(spec.name)));
+  if (!applied && hasOlds) applied = (await appliedFromInputs(olds)).applied;
+  const pl = planner();
+  const renamed =
+    old && old.name !== spec.name
+      ? `cluster name ${old.name} -> ${spec.name}`
+      : old && old.dataRoot !== spec.dataRoot
+        ? `data root ${old.dataRoot} -> ${spec.dataRoot}`
+        : undefined;
+  const p = renamed ? undefined : pl.plan({ cluster: spec, image }, applied ?? emptyApplied(spec.name));
+  if (p && !p.replace) return planLines(p);
+  // Replacement: the old cluster as recorded (else as its inputs describe it) is destroyed.
+  const oldSpec = old ?? spec;
+  const oldApplied =
+    (await localApplied(oldSpec.name)) ?? (hasOlds ? (await appliedFromInputs(olds)).applied : applied);
+  const oldPlugins = await factsOf(oldSpec.image, olds?.imageDigest)
+    .then((f) => f.plugins)
+    .catch(() => undefined);
+  const { planDestroy } = require("../core/plan/destroy") as typeof import("../core/plan/destroy");
+  const destroy = planDestroy(
+    { ...oldSpec, dataRoot: oldApplied?.dataRoot ?? oldSpec.dataRoot },
+    oldApplied ?? emptyApplied(oldSpec.name),
+    oldPlugins,
+  );
+  const install = pl.plan({ cluster: spec, image }, emptyApplied(spec.name));
+  return [
+    `replace: ${renamed ?? p?.replace}: delete cluster ${oldSpec.name} (${destroy.steps.length} steps), then install ${spec.name} (${install.steps.length} steps)`,
+    ...planLines(destroy, `delete ${oldSpec.name}: `),
+    ...planLines(install),
+  ];
 }
 
 async function run(

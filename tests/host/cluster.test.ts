@@ -6,7 +6,9 @@
  * Scenario: create (1 master + 1 worker); same program -> no changes; one app file changed ->
  * the plan (and the update) has only that app's steps; a worker added -> only that host's steps
  * and its join; a host unreachable mid-update -> partial state, then the next update finishes
- * only what is left; delete -> the nodes are clean. Secret outputs arrive marked secret.
+ * only what is left; a rename previews the old cluster's destroy and the new install; delete
+ * runs what `sealer delete -a` runs (uninstall hooks, clean-host, blob GC, data root) and leaves
+ * the nodes clean. Secret outputs arrive marked secret.
  * Needs root (network namespaces).
  */
 import { strict as assert } from "node:assert";
@@ -31,8 +33,26 @@ import {
 const IMG_URN = "urn:pulumi:host::sealer-host-test::pulumi-nodejs:dynamic/sealer:ClusterImage::app";
 const CL_URN = "urn:pulumi:host::sealer-host-test::pulumi-nodejs:dynamic/sealer:Cluster::c";
 
+/** The step lines of a `plan` (its last line is the plan digest). */
+const stepLines = (plan: unknown): string[] =>
+  (plan as string[]).filter((l) => !l.startsWith("plan digest: "));
 /** "<id> [hosts]: reason" -> id */
-const ids = (plan: unknown): string[] => (plan as string[]).map((l) => l.slice(0, l.indexOf(" [")));
+const ids = (plan: unknown): string[] => stepLines(plan).map((l) => l.slice(0, l.indexOf(" [")));
+
+/** Uninstall hooks that leave a mark outside the data root (what destroy must run, like delete -a). */
+const HOOKS = ["pre-uninstall", "post-uninstall"]
+  .map(
+    (phase) =>
+      `apiVersion: sealer.io/v2\nkind: Plugin\nmetadata: { name: mark-${phase} }\nspec:\n  type: SHELL\n  action: ${phase}\n  data: "mkdir -p /root/hook-marks && touch /root/hook-marks/${phase}"\n`,
+  )
+  .join("---\n");
+
+/** stdout of a command on a node that must succeed. */
+async function nodeText(n: LocalNode, cmd: string): Promise<string> {
+  const r = await execInNode(n, cmd);
+  assert.equal(r.code, 0, `${n.name}: ${cmd}: ${r.stderr}`);
+  return r.stdout;
+}
 
 describe("host: Cluster on local nodes under the dynamic provider host", function () {
   this.timeout(600_000);
@@ -131,7 +151,7 @@ describe("host: Cluster on local nodes under the dynamic provider host", functio
     return d.changes === "some" ? inputs : img.outs;
   }
 
-  async function clusterInputs(workers: LocalNode[], image: Props = img.outs): Promise<Props> {
+  async function clusterInputs(workers: LocalNode[], image: Props = img.outs, name?: string): Promise<Props> {
     return plain(
       await sdkInputs(
         () =>
@@ -143,6 +163,8 @@ describe("host: Cluster on local nodes under the dynamic provider host", functio
             workers: workers.map((w) => w.ip),
             ssh: { privateKey: key },
             env: { GREETING: "hello" },
+            clusterfile: HOOKS,
+            ...(name ? { name } : {}),
           }),
       ),
     );
@@ -225,6 +247,24 @@ describe("host: Cluster on local nodes under the dynamic provider host", functio
       [...planned].sort(),
     );
     cl = { id: cl.id, inputs, outs: u.properties };
+    // Right after the update, the same program: nothing planned, and what a preview displays for
+    // `plan` (the old outputs against the checked inputs) is the same empty list: no stale lines.
+    const same = await host.check(CL_URN, cl.inputs, await clusterInputs([w1]));
+    assert.deepEqual(same.inputs.plan, []);
+    assert.deepEqual(u.properties.plan, [], "the outputs' plan is what is left to do, not what ran");
+    assert.deepEqual(await host.diff(CL_URN, cl.id, plain(cl.outs), same.inputs, cl.inputs), {
+      changes: "none",
+      replaces: [],
+      deleteBeforeReplace: false,
+    });
+    // The superseded app layer's blob is collected: each node keeps exactly the layers it uses.
+    for (const n of [master, w1]) {
+      const used = JSON.parse(await nodeText(n, "cat /var/lib/sealer/hostc/layers.json")) as {
+        layers: string[];
+      };
+      const kept = (await nodeText(n, "ls /var/lib/sealer/blobs/sha256")).split("\n").filter(Boolean).sort();
+      assert.deepEqual(kept, used.layers.map((d) => d.slice("sha256:".length)).sort(), n.name);
+    }
   });
 
   it("a worker added: only that host's steps and its join", async () => {
@@ -240,7 +280,7 @@ describe("host: Cluster on local nodes under the dynamic provider host", functio
       ),
     );
     assert.ok(!planned.some((id) => id.startsWith("launch-app")), "apps are not re-launched");
-    for (const line of inputs.plan as string[]) {
+    for (const line of stepLines(inputs.plan)) {
       const hosts = line.slice(line.indexOf("[") + 1, line.indexOf("]")).split(",");
       if (!line.startsWith("save-clusterfile") && !line.startsWith("node-labels"))
         assert.deepEqual(hosts, [w2.ip], line);
@@ -288,17 +328,50 @@ describe("host: Cluster on local nodes under the dynamic provider host", functio
     cl = { id: cl.id, inputs: again.inputs, outs: u.properties };
   });
 
-  it("delete cleans every node (the shared layer-blob cache under <dataRoot>/blobs is kept by design of clean-host)", async () => {
+  it("a renamed cluster previews the whole replacement: the old cluster's destroy, then the full install", async () => {
+    const { inputs } = await host.check(CL_URN, cl.inputs, await clusterInputs([w1, w2], img.outs, "hostd"));
+    const plan = inputs.plan as string[];
+    assert.match(
+      plan[0]!,
+      /^replace: cluster name hostc -> hostd: delete cluster hostc \(5 steps\), then install hostd/,
+    );
+    const planned = ids(plan.slice(1));
+    assert.deepEqual(
+      planned.filter((id) => id.startsWith("delete hostc: ")),
+      [
+        "delete hostc: hook:pre-uninstall:mark-pre-uninstall",
+        ...[master, w1, w2].map((n) => `delete hostc: clean-host:${n.ip}`),
+        "delete hostc: hook:post-uninstall:mark-post-uninstall",
+      ],
+    );
+    for (const id of [
+      "init-master",
+      `join-worker:${w1.ip}`,
+      `join-worker:${w2.ip}`,
+      "launch-app:web",
+      "launch-app:db",
+    ])
+      assert.ok(planned.includes(id), `${id} missing:\n${plan.join("\n")}`);
+    const d = await host.diff(CL_URN, cl.id, plain(cl.outs), inputs, cl.inputs);
+    assert.deepEqual(d, { changes: "some", replaces: ["name"], deleteBeforeReplace: true });
+  });
+
+  it("destroy is sealer delete -a: uninstall hooks on every node, clean-host, blobs collected, the data root gone", async () => {
     await host.delete(CL_URN, cl.id, plain(cl.outs), cl.inputs);
     const left: string[] = [];
     for (const n of [master, w1, w2]) {
       const r = await execInNode(
         n,
-        "find /var/lib/sealer /etc/kubernetes -mindepth 1 -not -path '/var/lib/sealer/blobs*' 2>/dev/null | head -5; true",
+        "{ find /var/lib/sealer; find /etc/kubernetes -mindepth 1; } 2>/dev/null | head -5; true",
       );
       if (r.stdout.trim()) left.push(`${n.name} (${n.ip}): ${r.stdout.trim().split("\n").join(", ")}`);
+      assert.equal(
+        await nodeText(n, "ls /root/hook-marks"),
+        "post-uninstall\npre-uninstall\n",
+        `${n.name}: both uninstall hooks ran`,
+      );
     }
-    assert.deepEqual(left, [], "files the cluster wrote are left on the nodes");
+    assert.deepEqual(left, [], "files the cluster wrote (blobs included) are left on the nodes");
     await host.delete(IMG_URN, img.id, plain(img.outs));
   });
 });

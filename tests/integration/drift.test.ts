@@ -228,7 +228,9 @@ describe("integration: drift check and repair (1 master + 1 worker)", function (
     const props = read.props as { applied: AppliedState; plan: string[] };
     assert.equal(props.applied.steps[`registry-client:${m.ip}`], undefined);
     assert.ok(props.applied.steps[`registry-client:${w.ip}`]);
-    assert.equal(props.plan.length, 1, props.plan.join("\n"));
+    // One step, then the plan digest line.
+    assert.equal(props.plan.length, 2, props.plan.join("\n"));
+    assert.match(props.plan[1]!, /^plan digest: sha256:[0-9a-f]{64}$/);
     assert.match(
       props.plan[0]!,
       new RegExp(`^registry-client:${m.ip.replace(/\./g, "\\.")} .*: drift: .*hosts:registry: block missing`),

@@ -7,7 +7,11 @@ import { clusterFromFlags, loadClusterfile } from "../../provider/core/clusterfi
 import { UserError } from "../../provider/core/errors";
 import { checksumLine, parseChecksumFile, snapshotName } from "../../provider/core/lifecycle/backup";
 import { currentCertSans, parseAltNames } from "../../provider/core/lifecycle/cert";
-import { phaseHookSteps } from "../../provider/core/lifecycle/delete-all";
+import { phaseHookSteps } from "../../provider/core/plan/phase-hooks";
+import { CLEAN_HOST_REASON, planDestroy } from "../../provider/core/plan/destroy";
+import { planRollback, rollbackSpec } from "../../provider/core/plan/rollback";
+import { recordAll, plan as planSteps } from "../../provider/core/plan/planner";
+import { baseImage, clusterfile, installed, spec as specOf } from "../fixtures/clusterfile/plan-world";
 import { prefixLines } from "../../provider/core/lifecycle/exec";
 import { addHosts, hostsByRole, removeHosts } from "../../provider/core/lifecycle/hosts-edit";
 import {
@@ -27,6 +31,9 @@ const spec = clusterFromFlags({
   nodes: "10.0.0.5",
   clusterName: "c",
 });
+/** A SHELL Plugin document (with its leading separator). */
+const pluginDoc = (name: string, action: string, scope?: string): string =>
+  `---\napiVersion: sealer.io/v2\nkind: Plugin\nmetadata: { name: ${name} }\nspec: { type: SHELL, action: ${action}, ${scope ? `scope: ${scope}, ` : ""}data: "true" }\n`;
 const ips = (s: typeof spec) => s.hosts.map((h) => `${h.ips[0]}:${h.roles.join("|")}`);
 
 describe("lifecycle: host edits", () => {
@@ -130,17 +137,7 @@ metadata: { name: c }
 spec:
   image: x:1
   hosts: [ { ips: [ 10.0.0.2 ], roles: [ master ] }, { ips: [ 10.0.0.5 ], roles: [ node ] } ]
----
-apiVersion: sealer.io/v2
-kind: Plugin
-metadata: { name: z-last }
-spec: { type: SHELL, action: pre-uninstall, data: "true" }
----
-apiVersion: sealer.io/v2
-kind: Plugin
-metadata: { name: a-first }
-spec: { type: SHELL, action: pre-uninstall, scope: node, data: "true" }
-`,
+${pluginDoc("z-last", "pre-uninstall")}${pluginDoc("a-first", "pre-uninstall", "node")}`,
       { file: "Clusterfile" },
     ).spec;
     const roles = (ip: string) => (ip === "10.0.0.2" ? ["master"] : ["node"]);
@@ -152,6 +149,67 @@ spec: { type: SHELL, action: pre-uninstall, scope: node, data: "true" }
         ["z-last", ["10.0.0.2", "10.0.0.5"]],
       ],
     );
+  });
+});
+
+const HOOKS =
+  pluginDoc("drain-apps", "pre-uninstall", "master") +
+  pluginDoc("wipe-disks", "post-uninstall") +
+  pluginDoc("announce", '"upgrade|rollback"') +
+  pluginDoc("on-upgrade", "upgrade");
+
+describe("lifecycle: destroy and rollback are plans", () => {
+  const s = specOf(clusterfile({ workers: ["10.0.0.10"], docs: HOOKS }));
+
+  it("destroy: pre-uninstall hooks, clean-host on every host (recorded-only hosts too), post-uninstall hooks", () => {
+    const d = { cluster: s, image: baseImage() };
+    const applied = installed(d);
+    // A worker a half-finished run recorded but the Clusterfile no longer lists is still cleaned.
+    applied.hosts["10.0.0.11"] = { roles: ["node"], layers: [] };
+    const p = planDestroy(s, applied);
+    assert.deepEqual(
+      p.steps.map((x) => [x.id, x.hosts.join(","), x.after.length]),
+      [
+        ["hook:pre-uninstall:drain-apps", "10.0.0.2,10.0.0.3", 0],
+        ["clean-host:10.0.0.2", "10.0.0.2", 1],
+        ["clean-host:10.0.0.3", "10.0.0.3", 1],
+        ["clean-host:10.0.0.10", "10.0.0.10", 1],
+        ["clean-host:10.0.0.11", "10.0.0.11", 1],
+        ["hook:post-uninstall:wipe-disks", "10.0.0.2,10.0.0.3,10.0.0.10,10.0.0.11", 4],
+      ],
+    );
+    assert.equal(p.steps[1]!.reason, CLEAN_HOST_REASON);
+    assert.match(CLEAN_HOST_REASON, /blobs collected/);
+  });
+
+  it("rollback: the flow back to the previous image, upgrade-only hooks left out, rollback hooks last on master0", () => {
+    const v1 = baseImage();
+    const v2 = { ...baseImage({ kubeVersion: "v1.29.0" }), reference: "registry.example.com/team/saas:2.0" };
+    const d2 = { cluster: { ...s, image: v2.reference }, image: v2 };
+    const up = recordAll(
+      installed({ cluster: s, image: v1 }),
+      planSteps(d2, installed({ cluster: s, image: v1 })),
+      d2,
+    );
+    const back = rollbackSpec(d2.cluster, v1.reference);
+    assert.deepEqual(
+      back.plugins.map((x) => [x.name, x.actions]),
+      [
+        ["announce", ["rollback", "upgrade"]],
+        ["drain-apps", ["pre-uninstall"]],
+        ["smoke", ["post-install"]],
+        ["sysctl", ["pre-init-host"]],
+        ["wipe-disks", ["post-uninstall"]],
+      ],
+    );
+    const p = planRollback({ cluster: back, image: v1 }, up);
+    const ids = p.steps.map((x) => x.id);
+    assert.ok(ids.includes("upgrade-master:10.0.0.2"), ids.join("\n"));
+    assert.ok(!ids.some((i) => i.includes("on-upgrade")), "an upgrade-only hook does not run on rollback");
+    const last = p.steps[p.steps.length - 1]!;
+    assert.equal(last.id, "hook:rollback:announce");
+    assert.deepEqual(last.hosts, ["10.0.0.2"]);
+    assert.equal(last.after.length, p.steps.length - 1);
   });
 });
 

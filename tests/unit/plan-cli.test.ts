@@ -14,6 +14,7 @@ import { imageFacts } from "../../provider/core/image/facts";
 import { OciLayout } from "../../provider/core/image/layout";
 import { buildImage } from "../../provider/core/image/builder";
 import { dataPaths } from "../../provider/core/paths";
+import { planDigest } from "../../provider/core/plan/digest";
 import { plan, recordAll } from "../../provider/core/plan/planner";
 import {
   loadSavedClusterfile,
@@ -25,6 +26,23 @@ import {
 import { packageRoot } from "../../provider/core/package-info";
 
 const repoRoot = (): string => packageRoot(__dirname);
+
+/** The CLI in a child process (exit codes are part of what is tested). */
+function cli(args: string[], home: string): { status: number | null; stdout: string; stderr: string } {
+  const main = require.resolve("../../provider/cli/main");
+  const pre = main.endsWith(".ts") ? ["-r", "tsx/cjs"] : [];
+  return spawnSync(
+    process.execPath,
+    [
+      ...pre,
+      "-e",
+      `require(${JSON.stringify(main)}).main(["node", "sealer", ...process.argv.slice(1)])`,
+      "--",
+      ...args,
+    ],
+    { cwd: repoRoot(), env: { ...process.env, SEALER_HOME: home }, encoding: "utf8" },
+  );
+}
 
 async function run(args: string[]): Promise<string> {
   const chunks: string[] = [];
@@ -115,7 +133,10 @@ describe("sealer plan (CLI) with a real image and the state store", function () 
     assert.deepEqual(await loadState("cli-demo"), state);
     assert.equal((await loadSavedClusterfile("cli-demo"))?.ssh.passwd?.reveal(), "cli-secret-pw");
 
-    assert.equal(await run(["plan", "-f", clusterfilePath]), "Cluster cli-demo: nothing to do (0 steps).\n");
+    assert.match(
+      await run(["plan", "-f", clusterfilePath]),
+      /^Cluster cli-demo: nothing to do \(0 steps\)\.\nPlan digest: sha256:[0-9a-f]{64}\n$/,
+    );
 
     fs.writeFileSync(
       path.join(ctx, "web", "deploy.yaml"),
@@ -125,6 +146,7 @@ describe("sealer plan (CLI) with a real image and the state store", function () 
     const text = await run(["plan", "-f", clusterfilePath]);
     const lines = text.trim().split("\n");
     assert.equal(lines[0], "Cluster cli-demo: 5 steps");
+    assert.match(lines.pop() ?? "", /^Plan digest: sha256:[0-9a-f]{64}$/);
     assert.deepEqual(
       lines.slice(1).map((l) => l.trim().split(/\s+/).slice(0, 3)),
       [
@@ -136,6 +158,10 @@ describe("sealer plan (CLI) with a real image and the state store", function () 
       ],
     );
     assert.match(lines[4] ?? "", /layer sha256:[0-9a-f]{12}… changed application\/apps\/web\//);
+    assert.match(
+      await run(["plan", "-f", clusterfilePath, "--format", "markdown"]),
+      /\n\*\*Changed layers:\*\* sha256:[0-9a-f]{12}… → application\/apps\/web\/\n/,
+    );
   });
 
   it("an env change re-runs only what reads the key (template keys read from the image)", async () => {
@@ -209,21 +235,7 @@ describe("sealer plan (CLI) with a real image and the state store", function () 
       bad,
       "apiVersion: sealer.io/v2\nkind: Cluster\nmetadata: { name: bad }\nspec:\n  image: test/plan-demo:1\n  hosts:\n    - ips: [ 10.0.0.300 ]\n      roles: [ node ]\n",
     );
-    const main = require.resolve("../../provider/cli/main");
-    const args = main.endsWith(".ts")
-      ? [
-          "-r",
-          "tsx/cjs",
-          "-e",
-          `require(${JSON.stringify(main)}).main(["node", "sealer", ...process.argv.slice(1)])`,
-          "--",
-        ]
-      : ["-e", `require(${JSON.stringify(main)}).main(["node", "sealer", ...process.argv.slice(1)])`, "--"];
-    const r = spawnSync(process.execPath, [...args, "plan", "-f", bad], {
-      cwd: repoRoot(),
-      env: { ...process.env, SEALER_HOME: tmp },
-      encoding: "utf8",
-    });
+    const r = cli(["plan", "-f", bad], tmp);
     assert.equal(r.status, 2, r.stderr);
     assert.equal(r.stdout, "");
     assert.match(
@@ -237,5 +249,137 @@ describe("sealer plan (CLI) with a real image and the state store", function () 
 
   it("names a missing image and what to do", async () => {
     await assert.rejects(run(["plan", "nothere/img:9", "-m", "10.0.0.2"]), /image nothere\/img:9/);
+  });
+
+  /** A copy of the Clusterfile with one env value changed (a plan with steps: distribute + launch-app). */
+  const changed = (name: string): string => {
+    const f = path.join(tmp, name);
+    fs.writeFileSync(f, fs.readFileSync(clusterfilePath, "utf8").replace("WebReplicas=2", "WebReplicas=7"));
+    return f;
+  };
+
+  it("every format carries the same plan digest; it covers the work, not the wording", async () => {
+    const f = changed("Clusterfile.digest");
+    const json = JSON.parse(await run(["plan", "-f", f, "--json"])) as { digest: string; steps: unknown[] };
+    assert.match(json.digest, /^sha256:[0-9a-f]{64}$/);
+    assert.equal(json.steps.length, 5);
+    assert.ok((await run(["plan", "-f", f])).endsWith(`Plan digest: ${json.digest}\n`));
+    assert.ok((await run(["plan", "-f", f, "--format", "markdown"])).includes(json.digest));
+    assert.deepEqual(JSON.parse(await run(["plan", "-f", f, "--format", "json"])), json);
+    const none = JSON.parse(await run(["plan", "-f", clusterfilePath, "--json"])) as { digest: string };
+    assert.notEqual(none.digest, json.digest);
+    const p = { cluster: "c", warnings: [], steps: [] };
+    const step = {
+      id: "init-master",
+      kind: "init-master" as const,
+      hosts: ["10.0.0.2"],
+      key: "k1",
+      after: [],
+    };
+    assert.equal(
+      planDigest({ ...p, steps: [{ ...step, reason: "new cluster" }] }),
+      planDigest({ ...p, steps: [{ ...step, reason: "new cluster (platform not probed)" }] }),
+    );
+    assert.notEqual(
+      planDigest({ ...p, steps: [{ ...step, reason: "x" }] }),
+      planDigest({ ...p, steps: [{ ...step, reason: "x", key: "k2" }] }),
+    );
+  });
+
+  it("--format markdown: a review table grouped by reason and hosts, the changed inputs named, the apply command with the digest", async () => {
+    const f = changed("Clusterfile.md");
+    const out = await run(["plan", "-f", f, "--format", "markdown"]);
+    const digest = (JSON.parse(await run(["plan", "-f", f, "--json"])) as { digest: string }).digest;
+    assert.deepEqual(out.trim().split("\n"), [
+      "### Cluster `cli-demo`: 5 steps",
+      "",
+      "| hosts | steps | why |",
+      "|---|---|---|",
+      "| 10.0.0.2 | distribute, launch-app web | env WebReplicas changed |",
+      "| 10.0.0.3, 10.0.0.4 | distribute | env WebReplicas changed |",
+      "| 10.0.0.2 | save-clusterfile | Clusterfile changed |",
+      "",
+      "**Changed inputs:** env WebReplicas changed; Clusterfile changed",
+      "",
+      `Plan digest: \`${digest}\` — apply exactly this plan with \`sealer apply -f ${f} --plan-digest ${digest}\``,
+    ]);
+    await assert.rejects(run(["plan", "-f", f, "--format", "yaml"]), /use one of text, json, markdown/);
+  });
+
+  it("--detailed-exitcode: 0 when nothing would change, 2 when steps are pending, 1 on error", () => {
+    const none = cli(["plan", "-f", clusterfilePath, "--detailed-exitcode"], tmp);
+    assert.equal(none.status, 0, none.stderr);
+    const some = cli(
+      ["plan", "-f", changed("Clusterfile.exit"), "--detailed-exitcode", "--format", "markdown"],
+      tmp,
+    );
+    assert.equal(some.status, 2, some.stderr);
+    assert.match(some.stdout, /5 steps/);
+    const bad = cli(["plan", "-f", path.join(tmp, "no-such-Clusterfile"), "--detailed-exitcode"], tmp);
+    assert.equal(bad.status, 1, bad.stderr);
+    assert.match(bad.stderr, /cannot read Clusterfile .*no-such-Clusterfile/);
+    assert.equal(
+      cli(["plan", "-f", path.join(tmp, "no-such-Clusterfile")], tmp).status,
+      2,
+      "without the flag: 2 as before",
+    );
+  });
+
+  it("apply --plan-digest: a digest other than the plan's is refused before any host is contacted; nothing changes", async () => {
+    const state = await loadState("cli-demo");
+    // Every host has a recorded platform: the apply contacts no host before it compares digests.
+    assert.ok(
+      Object.values(state!.hosts).every((h) => h.platform),
+      JSON.stringify(state!.hosts),
+    );
+    const before = fs.readFileSync(statePath("cli-demo"));
+    const savedCf = path.join(dataPaths.clusters(tmp), "cli-demo");
+    const listing = () => fs.readdirSync(savedCf).map((n) => [n, fs.statSync(path.join(savedCf, n)).mtimeMs]);
+    const filesBefore = listing();
+    const f = changed("Clusterfile.apply");
+    const reviewed = (JSON.parse(await run(["plan", "-f", clusterfilePath, "--json"])) as { digest: string })
+      .digest;
+    const now = (JSON.parse(await run(["plan", "-f", f, "--json"])) as { digest: string }).digest;
+    await assert.rejects(
+      run(["apply", "-f", f, "--plan-digest", reviewed]),
+      (e: Error) =>
+        e.message.includes(`the plan now has digest ${now}, not the reviewed ${reviewed}`) &&
+        /Nothing was changed; run sealer plan again/.test(e.message),
+    );
+    assert.deepEqual(fs.readFileSync(statePath("cli-demo")), before);
+    assert.deepEqual(listing(), filesBefore);
+    await assert.rejects(run(["apply", "-f", f, "--plan-digest", "abc"]), /expected sha256:<64 hex digits>/);
+    // The digest of an empty plan applies it: nothing to do, nothing contacted.
+    const empty = (JSON.parse(await run(["plan", "-f", clusterfilePath, "--json"])) as { digest: string })
+      .digest;
+    assert.match(
+      await run(["apply", "-f", clusterfilePath, "--plan-digest", empty]),
+      /up to date, nothing ran/,
+    );
+  });
+
+  it("--destroy shows what delete -a runs (every host, recorded ones too); --rollback plans the way back", async () => {
+    const p = JSON.parse(await run(["plan", "--destroy", "-f", clusterfilePath, "--json"])) as {
+      steps: Array<{ id: string; reason: string }>;
+    };
+    assert.deepEqual(
+      p.steps.map((x) => x.id),
+      ["clean-host:10.0.0.2", "clean-host:10.0.0.3", "clean-host:10.0.0.4"],
+    );
+    assert.match(p.steps[0]!.reason, /unreferenced layer blobs collected/);
+    assert.deepEqual(
+      (JSON.parse(await run(["plan", "--destroy", "--cluster-name", "cli-demo", "--json"])) as typeof p)
+        .steps,
+      p.steps,
+    );
+    // The state recorded above went from the first build to the second: a rollback has a target.
+    const back = JSON.parse(await run(["plan", "--rollback", "--cluster-name", "cli-demo", "--json"])) as {
+      cluster: string;
+      digest: string;
+    };
+    assert.equal(back.cluster, "cli-demo");
+    assert.match(back.digest, /^sha256:/);
+    await assert.rejects(run(["plan", "--rollback", "--cluster-name", "nope"]), /no cluster named nope/);
+    await assert.rejects(run(["plan", "--destroy", "x:1", "-m", "10.0.0.2"]), /acts on a recorded cluster/);
   });
 });

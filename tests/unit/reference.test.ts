@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { familiarReference, normalizeReference, parseReference } from "../../provider/core/image/reference";
+import { familiarReference, normalizeReference, parseReference } from "../../provider/core/common/reference";
 
 describe("image reference", () => {
   const cases: Array<[string, string]> = [

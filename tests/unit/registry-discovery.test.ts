@@ -16,7 +16,7 @@ import {
   resolveMirrors,
 } from "../../provider/core/registry/mirrors";
 import { platformMatches, parsePlatform } from "../../provider/core/registry/remote";
-import { normalizeReference } from "../../provider/core/image/reference";
+import { normalizeReference } from "../../provider/core/common/reference";
 import { repoRoot } from "../harness/registry";
 
 const fixture = () => path.join(repoRoot(), "tests/fixtures/registry/rootfs");

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { loadArchive, saveImages } from "../../core/image/archive";
 import { OciLayout } from "../../core/image/layout";
-import { familiarReference, parseReference } from "../../core/image/reference";
+import { familiarReference, parseReference } from "../../core/common/reference";
 import { log } from "../../core/log";
 import { dataPaths } from "../../core/paths";
 import { printJson } from "../output";

@@ -12,9 +12,9 @@ import { UserError } from "../../core/errors";
 import { checkDrift, forgetDrifted, type CheckResult, type DriftReport } from "../../core/drift";
 import type { AppliedState } from "../../core/plan/types";
 import { loadSavedClusterfile, loadState, saveState } from "../../core/state";
-import { printJson } from "../output";
 import { readClusterfile } from "../../core/lifecycle/cluster-ref";
-import { planCluster, planJson, planText } from "./plan";
+import { planJson, planText, printJson } from "../output";
+import { planCluster } from "./plan";
 
 export const DRIFT_EXIT = 3;
 export const UNREACHABLE_EXIT = 4;

@@ -20,17 +20,27 @@ export function ranJson(
   return { cluster, steps: res.ran.map((s) => ({ kind: s.kind, hosts: s.hosts, reason: s.reason })) };
 }
 
+const PLAN_DIGEST_HELP =
+  "apply only if the plan computed now has this digest (the one sealer plan printed); otherwise refuse and change nothing";
+
+function checkDigest(d: string): string {
+  if (!/^sha256:[0-9a-f]{64}$/.test(d))
+    throw new UserError(`--plan-digest ${d}: expected sha256:<64 hex digits>, as sealer plan prints it`);
+  return d;
+}
+
 const RELAY_HELP =
   "send layer blobs once to HOST (default master0), which forwards them to the other hosts (for a slow uplink)";
 
 async function runAndPrint(
   spec: ClusterSpec,
-  opts: { json?: boolean; concurrency?: string; relay?: string | boolean },
+  opts: { json?: boolean; concurrency?: string; relay?: string | boolean; planDigest?: string },
 ): Promise<void> {
   let res: ApplyResult;
   try {
     res = await applyCluster({
       spec,
+      ...(opts.planDigest ? { planDigest: checkDigest(opts.planDigest) } : {}),
       ...(opts.concurrency ? { concurrency: Number(opts.concurrency) } : {}),
       ...(opts.relay ? { relay: typeof opts.relay === "string" ? { via: opts.relay } : {} } : {}),
     });
@@ -86,6 +96,7 @@ export function register(program: Command): void {
     .option("-e, --env <k=v>", "cluster env (repeatable)", collect, [])
     .option("--concurrency <n>", "hosts handled at once inside a step")
     .option("--relay [host]", RELAY_HELP)
+    .option("--plan-digest <sha256>", PLAN_DIGEST_HELP)
     .option("--json", "print what ran as JSON")
     .action(
       async (
@@ -103,6 +114,7 @@ export function register(program: Command): void {
           json?: boolean;
           concurrency?: string;
           relay?: string | boolean;
+          planDigest?: string;
         },
       ) => {
         if (!o.masters) throw new UserError("sealer run: at least one master is needed: -m IP[,IP...]");
@@ -130,6 +142,7 @@ export function register(program: Command): void {
     .requiredOption("-f, --clusterfile <file>", "Clusterfile (multi-document YAML)")
     .option("--concurrency <n>", "hosts handled at once inside a step")
     .option("--relay [host]", RELAY_HELP)
+    .option("--plan-digest <sha256>", PLAN_DIGEST_HELP)
     .option("--json", "print what ran as JSON")
     .option("--refresh", "probe the hosts first (sealer check) and redo the steps whose effect is gone")
     .action(
@@ -139,7 +152,12 @@ export function register(program: Command): void {
         concurrency?: string;
         refresh?: boolean;
         relay?: string | boolean;
+        planDigest?: string;
       }) => {
+        if (o.refresh && o.planDigest)
+          throw new UserError(
+            "sealer apply: --refresh changes the plan after it was reviewed; run sealer check --repair, then sealer plan, and apply with that digest",
+          );
         const spec = readClusterfile(o.clusterfile);
         if (o.refresh) await refreshState(spec);
         await runAndPrint(spec, o);

@@ -9,7 +9,9 @@ import { dataPaths } from "../../core/paths";
 import { plan } from "../../core/plan/planner";
 import type { Plan } from "../../core/plan/types";
 import { loadStateOrEmpty } from "../../core/state";
-import { collect, printJson } from "../output";
+import { planDeleteAll } from "../../core/lifecycle/delete-all";
+import { planRollbackOf } from "../../core/lifecycle/upgrade";
+import { collect, planJson, planMarkdown, planText, printJson } from "../output";
 
 interface PlanOpts {
   file?: string;
@@ -24,9 +26,17 @@ interface PlanOpts {
   env?: string[];
   clusterName?: string;
   platform?: string;
+  format?: string;
+  destroy?: boolean;
+  rollback?: boolean;
+  detailedExitcode?: boolean;
 }
 
-/** `sealer plan -f Clusterfile [--json]` / `sealer plan IMAGE -m … -n …`: what an apply would run, against the recorded state. */
+/**
+ * `sealer plan -f Clusterfile` / `sealer plan IMAGE -m … -n …`: what an apply would run, against
+ * the recorded state; `--destroy` / `--rollback`: what delete -a / rollback would run. Every
+ * format carries the plan digest `sealer apply --plan-digest` checks.
+ */
 export function register(program: Command): void {
   program
     .command("plan [IMAGE]")
@@ -47,13 +57,63 @@ export function register(program: Command): void {
       "--platform <os/arch>",
       "platform to assume for hosts whose platform is not recorded yet (default: the image's default; apply probes them with uname -m)",
     )
-    .option("--json", "print the plan as JSON")
+    .option("--json", "print the plan as JSON (same as --format json)")
+    .option("--format <format>", "text, json or markdown (a review table for a pull request comment)")
+    .option("--destroy", "show what sealer delete -a (and pulumi destroy) would run on the cluster")
+    .option("--rollback", "show what sealer rollback would run on the cluster")
+    .option("--detailed-exitcode", "exit 0 when nothing would change, 2 when steps are pending, 1 on error")
     .action(async (image: string | undefined, opts: PlanOpts) => {
-      const spec = readSpec(image, opts);
-      const p = await planCluster(spec, { platform: opts.platform });
-      if (opts.json) printJson(planJson(p));
-      else process.stdout.write(planText(p));
+      try {
+        const format = formatOf(opts);
+        const p = await planFor(image, opts);
+        if (format === "json") printJson(planJson(p));
+        else if (format === "markdown")
+          process.stdout.write(
+            planMarkdown(p, opts.destroy || opts.rollback ? undefined : applyHint(image, opts)),
+          );
+        else process.stdout.write(planText(p));
+        if (opts.detailedExitcode && (p.steps.length > 0 || p.replace)) process.exitCode = 2;
+      } catch (err) {
+        // 2 means "changes pending" here, so an error must not exit 2.
+        if (opts.detailedExitcode && err instanceof UserError)
+          throw new UserError(err.message, { cause: err, exitCode: 1 });
+        throw err;
+      }
     });
+}
+
+const FORMATS = ["text", "json", "markdown"] as const;
+
+function formatOf(opts: PlanOpts): (typeof FORMATS)[number] {
+  const f = opts.format ?? (opts.json ? "json" : "text");
+  if (!(FORMATS as readonly string[]).includes(f))
+    throw new UserError(`sealer plan --format ${f}: use one of ${FORMATS.join(", ")}`);
+  if (opts.json && f !== "json")
+    throw new UserError(`sealer plan: --json and --format ${f} contradict each other`);
+  return f as (typeof FORMATS)[number];
+}
+
+async function planFor(image: string | undefined, opts: PlanOpts): Promise<Plan> {
+  if (opts.destroy && opts.rollback)
+    throw new UserError("sealer plan: give --destroy or --rollback, not both");
+  if (opts.destroy || opts.rollback) {
+    if (image || opts.masters || opts.nodes)
+      throw new UserError(
+        `sealer plan --${opts.destroy ? "destroy" : "rollback"} acts on a recorded cluster: give -f Clusterfile or --cluster-name NAME, not IMAGE/-m/-n`,
+      );
+    const ref = {
+      ...(opts.file ? { clusterfile: opts.file } : {}),
+      ...(opts.clusterName ? { clusterName: opts.clusterName } : {}),
+    };
+    return opts.destroy ? planDeleteAll(ref) : planRollbackOf(ref);
+  }
+  return planCluster(readSpec(image, opts), { platform: opts.platform });
+}
+
+/** The apply command that runs what was planned (for the markdown's digest line). */
+function applyHint(image: string | undefined, opts: PlanOpts): string {
+  if (opts.file) return `sealer apply -f ${opts.file}`;
+  return `sealer run ${image ?? "IMAGE"}${opts.masters ? ` -m ${opts.masters}` : ""}${opts.nodes ? ` -n ${opts.nodes}` : ""}`;
 }
 
 function readSpec(image: string | undefined, opts: PlanOpts): ClusterSpec {
@@ -105,32 +165,4 @@ export async function planCluster(
       if (!applied.hosts[ip]?.platform) hostPlatforms[ip] = want;
   }
   return plan({ cluster: spec, image: facts, hostPlatforms }, applied);
-}
-
-export function planJson(p: Plan): unknown {
-  return {
-    cluster: p.cluster,
-    ...(p.replace ? { replace: p.replace } : {}),
-    warnings: p.warnings,
-    steps: p.steps.map((s) => ({ id: s.id, kind: s.kind, hosts: s.hosts, reason: s.reason, after: s.after })),
-  };
-}
-
-export function planText(p: Plan): string {
-  const lines: string[] = [];
-  if (p.replace) lines.push(`Cluster ${p.cluster} cannot be changed in place: ${p.replace}`);
-  for (const w of p.warnings) lines.push(`warning: ${w}`);
-  if (!p.replace) {
-    if (p.steps.length === 0) lines.push(`Cluster ${p.cluster}: nothing to do (0 steps).`);
-    else {
-      lines.push(`Cluster ${p.cluster}: ${p.steps.length} step${p.steps.length === 1 ? "" : "s"}`);
-      const width = String(p.steps.length).length;
-      p.steps.forEach((s, i) =>
-        lines.push(
-          `${String(i + 1).padStart(width)}. ${s.kind.padEnd(17)} ${s.hosts.join(",").padEnd(15)} ${s.reason}`,
-        ),
-      );
-    }
-  }
-  return lines.join("\n") + "\n";
 }

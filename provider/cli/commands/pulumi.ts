@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { packageVersion } from "../../core/package-info";
-import { schemaText } from "../../resources/schema";
+import { schemaText } from "../../shared/schema";
 
 /** `sealer pulumi schema`: the Pulumi package schema of the sealer resources (what schema.json holds). */
 export function register(program: Command): void {

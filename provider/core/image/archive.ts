@@ -8,7 +8,7 @@ import * as tar from "tar-stream";
 import { UserError, throwIfProblems } from "../errors";
 import { progress } from "../log";
 import { OciLayout } from "./layout";
-import { normalizeReference } from "./reference";
+import { normalizeReference } from "../common/reference";
 import { Annotations, Descriptor, Index, Manifest, MediaTypes } from "./types";
 
 /**

@@ -44,7 +44,7 @@ import {
 } from "./layer";
 import { materializeLayers } from "./materialize";
 import { detectAppType, finalizeExtension, inheritExtension, instructionText, makesLayer } from "./metadata";
-import { normalizeReference } from "./reference";
+import { normalizeReference } from "../common/reference";
 import { diffSnapshots, snapshot } from "./rootfs-diff";
 import {
   findImage,
@@ -99,6 +99,11 @@ export interface BuildOptions {
   caFile?: string;
   /** Data directory (default $SEALER_HOME / ~/.local/share/sealer). */
   home?: string;
+  /**
+   * Another store name to read a FROM image from (a preview build of a base that is not tagged
+   * yet); undefined: the image's own name. The base's digest, not its name, shapes the result.
+   */
+  resolveBase?: (image: string) => Promise<string | undefined>;
 }
 
 export interface PlatformBuild {
@@ -285,8 +290,9 @@ class PlatformBuilder {
     return `${ins.loc.file}:${ins.loc.line}`;
   }
 
-  async from(image: string, where: string): Promise<void> {
-    if (image === "scratch") return;
+  async from(named: string, where: string): Promise<void> {
+    if (named === "scratch") return;
+    const image = (await this.opts.resolveBase?.(named)) ?? named;
     const plat = formatPlatform(this.platform);
     if (!(await findImage(this.layout, image))) {
       let pull: typeof import("../registry/pull") | undefined;

@@ -5,7 +5,7 @@ import { pipeline } from "node:stream/promises";
 import { Readable, Transform } from "node:stream";
 import { UserError } from "../errors";
 import { acquireLock, readJsonIfExists, writeFileAtomic, writeJsonAtomic } from "../fsutil";
-import { normalizeReference } from "./reference";
+import { normalizeReference } from "../common/reference";
 import { Annotations, Descriptor, Index, MediaTypes } from "./types";
 
 const DIGEST_RE = /^sha256:([a-f0-9]{64})$/;

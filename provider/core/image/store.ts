@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../errors";
 import { pidAlive } from "../fsutil";
-import { familiarReference, normalizeReference, parseReference } from "./reference";
+import { familiarReference, normalizeReference, parseReference } from "../common/reference";
 import type { OciLayout } from "./layout";
 import {
   Annotations,

@@ -1,6 +1,6 @@
 import * as path from "node:path";
 import { throwIfProblems } from "../errors";
-import { parseReference } from "../image/reference";
+import { parseReference } from "../common/reference";
 import {
   LexProblem,
   Lookup,

@@ -1,20 +1,23 @@
 /**
- * `sealer delete -a` (C5): every node reset, the registry stopped, the runtime uninstalled, what
- * the tool wrote removed — also after a failed or half-finished run (sealer issues 1906, 1050,
- * 1509, 1802). The hosts come from the recorded state AND the Clusterfile (a run that died
- * before recording a host still cleans it); each reachable host is cleaned by the clean-host
- * step (which checks what is there rather than trusting the record), then its data root is
- * probed and removed when no other cluster uses it. Unreachable hosts are reported and
- * skipped, not fatal; the local state is kept until every host was cleaned, so the command can
- * be run again when they are back.
+ * Destroying a whole cluster — `sealer delete -a` and `pulumi destroy` of a Cluster run this one
+ * function: every node reset, the registry stopped, the runtime uninstalled, what the tool wrote
+ * removed, the node's unreferenced layer blobs collected — also after a failed or half-finished
+ * run. The steps are planDestroy's (what `sealer plan --destroy` shows): pre-uninstall hooks,
+ * clean-host per host, then the data root removed where no other cluster is left in it, then
+ * post-uninstall hooks. Unreachable hosts are reported and skipped, not fatal; the local state is
+ * kept until every host was cleaned, so the command can be run again when they are back.
  */
-import { effectivePlugins } from "../plan/plugins";
-import { allHosts, type ClusterSpec, type HookPhase } from "../clusterfile";
+import type { ClusterSpec } from "../clusterfile";
 import { deleteCluster } from "../apply";
 import type { ExecContext } from "../exec/context";
 import { runStep } from "../exec/steps";
+import { factsOrEmpty } from "../image/facts";
+import { OciLayout } from "../image/layout";
 import { log } from "../log";
-import type { AppliedState, ImagePlugins, Step } from "../plan/types";
+import { dataPaths } from "../paths";
+import { destroyHosts, planDestroy } from "../plan/destroy";
+import type { HookStep } from "../plan/phase-hooks";
+import type { AppliedState, Plan } from "../plan/types";
 import { shellQuote } from "../ssh";
 import { recordSpec, resolveCluster, type ClusterRef } from "./cluster-ref";
 import { withSession, type LifecycleOptions } from "./session";
@@ -27,40 +30,13 @@ export interface RanStep {
 
 export interface DeleteAllResult {
   cluster: string;
+  /** The destroy plan the run followed (what `sealer plan --destroy` printed). */
+  plan: Plan;
   steps: RanStep[];
   cleaned: string[];
   skipped: Array<{ host: string; error: string }>;
   /** Hosts whose data root was removed entirely (no other cluster left in it). */
   dataRootRemoved: string[];
-}
-
-/** Hook steps of a phase, in plugin name order; empty scope = every host given (sealer issue 795). */
-export function phaseHookSteps(
-  spec: ClusterSpec,
-  phase: HookPhase,
-  hosts: string[],
-  rolesOf: (ip: string) => string[],
-  reason: string,
-  /** The image's plugins/ (ctx.image.plugins): they run too, as the planner's hooks do. */
-  imagePlugins?: ImagePlugins,
-): Array<Extract<Step, { kind: "hook" }>> {
-  return effectivePlugins(spec.plugins, imagePlugins)
-    .filter((p) => p.actions.includes(phase))
-    .map((p) => ({
-      p,
-      on: p.scope.length === 0 ? hosts : hosts.filter((ip) => p.scope.some((s) => rolesOf(ip).includes(s))),
-    }))
-    .filter(({ on }) => on.length > 0)
-    .map(({ p, on }) => ({
-      id: `hook:${phase}:${p.name}`,
-      kind: "hook" as const,
-      phase,
-      plugin: p.name,
-      hosts: on,
-      reason: `${phase} hook ${p.name} (${reason})`,
-      key: "",
-      after: [],
-    }));
 }
 
 /** Shell that removes the data root when only shared leftovers (the blob store) remain. */
@@ -91,11 +67,15 @@ async function reachable(
   return { up: hosts.filter((h) => up.includes(h)), down };
 }
 
-async function runHooks(
-  ctx: ExecContext,
-  steps: Array<Extract<Step, { kind: "hook" }>>,
-  ran: RanStep[],
-): Promise<void> {
+/** The plan's hook steps of `phase`, narrowed to `on`. */
+function hooksOf(p: Plan, phase: string, on: string[]): HookStep[] {
+  return p.steps
+    .filter((s): s is HookStep => s.kind === "hook" && s.phase === phase)
+    .map((s) => ({ ...s, hosts: s.hosts.filter((h) => on.includes(h)) }))
+    .filter((s) => s.hosts.length > 0);
+}
+
+async function runHooks(ctx: ExecContext, steps: HookStep[], ran: RanStep[]): Promise<void> {
   for (const s of steps) {
     try {
       await runStep(ctx, s);
@@ -108,36 +88,39 @@ async function runHooks(
   }
 }
 
-export async function deleteAll(o: ClusterRef & LifecycleOptions): Promise<DeleteAllResult> {
-  const r = await resolveCluster(o);
-  const spec = r.spec;
-  const applied: AppliedState = r.applied;
-  const hosts = [...new Set([...allHosts(spec), ...Object.keys(applied.hosts)])];
-  const rolesOf = (ip: string): string[] =>
-    spec.hosts.find((h) => h.ips.includes(ip))?.roles ?? applied.hosts[ip]?.roles ?? [];
-  const steps: RanStep[] = [];
-  const dataRoot = applied.dataRoot ?? spec.dataRoot;
+export interface DestroyOptions extends LifecycleOptions {
+  spec: ClusterSpec;
+  applied: AppliedState;
+  /** Where the cluster's local state lives (removed once every host is clean). */
+  stateDir: string;
+}
 
-  const { up, down } = await withSession(spec, applied, r.stateDir, o, async (ctx) => {
+/** The one destroy of a cluster (CLI `delete -a` and Pulumi's delete). */
+export async function destroyCluster(o: DestroyOptions): Promise<DeleteAllResult> {
+  const applied = o.applied;
+  const dataRoot = applied.dataRoot ?? o.spec.dataRoot;
+  const spec = { ...o.spec, dataRoot };
+  const hosts = destroyHosts(spec, applied);
+  const steps: RanStep[] = [];
+
+  const { up, down, plan } = await withSession(spec, applied, o.stateDir, o, async (ctx) => {
+    const plan = planDestroy(spec, applied, ctx.image.plugins);
+    for (const s of plan.steps) log.info(`destroy plan: ${s.id} [${s.hosts.join(",")}]: ${s.reason}`);
     const reach = await reachable(ctx, hosts);
     for (const d of reach.down) log.forHost(d.host).warn(`unreachable, skipped: ${d.error}`);
-    await runHooks(
-      ctx,
-      phaseHookSteps(spec, "pre-uninstall", reach.up, rolesOf, "delete cluster", ctx.image.plugins),
-      steps,
-    );
-    return reach;
+    await runHooks(ctx, hooksOf(plan, "pre-uninstall", reach.up), steps);
+    return { ...reach, plan };
   });
 
   const del = await deleteCluster({
-    spec: { ...spec, dataRoot },
+    spec,
     applied: {
       ...applied,
       hosts: Object.fromEntries(
         Object.entries(applied.hosts).filter(([ip]) => up.includes(ip) || !hosts.includes(ip)),
       ),
     },
-    stateDir: r.stateDir,
+    stateDir: o.stateDir,
     ...(o.store ? { store: o.store } : {}),
     ...(o.knownHostsFile ? { knownHostsFile: o.knownHostsFile } : {}),
     ...(o.ssh ? { ssh: o.ssh } : {}),
@@ -147,16 +130,13 @@ export async function deleteAll(o: ClusterRef & LifecycleOptions): Promise<Delet
   const skipped = [...down];
   for (const s of del.skipped) if (!skipped.some((x) => x.host === s.host)) skipped.push(s);
   const cleaned = del.cleaned.filter((h) => !skipped.some((s) => s.host === h));
-  for (const ip of cleaned)
-    steps.push({
-      kind: "clean-host",
-      hosts: [ip],
-      reason: "delete cluster: kubeadm reset, registry stopped, runtime uninstalled, files removed",
-    });
+  for (const s of plan.steps)
+    if (s.kind === "clean-host" && cleaned.includes(s.hosts[0]!))
+      steps.push({ kind: s.kind, hosts: s.hosts, reason: s.reason });
 
   const dataRootRemoved: string[] = [];
   if (cleaned.length) {
-    await withSession({ ...spec, dataRoot }, applied, r.stateDir, o, async (ctx) => {
+    await withSession(spec, applied, o.stateDir, o, async (ctx) => {
       await ctx.eachHost(cleaned, async (ip) => {
         const out = await ctx.pool.exec(ctx.target(ip), dataRootProbeCmd(dataRoot, spec.name), {
           step: "delete: data root",
@@ -164,22 +144,37 @@ export async function deleteAll(o: ClusterRef & LifecycleOptions): Promise<Delet
         });
         if (out.stdout.includes("DATA-ROOT-REMOVED")) dataRootRemoved.push(ip);
       });
-      await runHooks(
-        ctx,
-        phaseHookSteps(spec, "post-uninstall", cleaned, rolesOf, "delete cluster", ctx.image.plugins),
-        steps,
-      );
+      await runHooks(ctx, hooksOf(plan, "post-uninstall", cleaned), steps);
     });
-  }
-  if (skipped.length) {
-    // Keep the record (deleteCluster saved what is left) so the next delete -a finishes the job.
-    await recordSpec(spec, o.home);
   }
   return {
     cluster: spec.name,
+    plan,
     steps,
     cleaned,
     skipped: skipped.sort((a, b) => a.host.localeCompare(b.host)),
     dataRootRemoved: dataRootRemoved.sort(),
   };
+}
+
+/** What `sealer delete -a` would run on the recorded (or given) cluster: `sealer plan --destroy`. */
+export async function planDeleteAll(o: ClusterRef & LifecycleOptions): Promise<Plan> {
+  const r = await resolveCluster(o);
+  const layout = o.store ?? new OciLayout(dataPaths.store(o.home));
+  // The same image facts the destroy's session reads (its plugins/ define hooks too).
+  const image = await factsOrEmpty(layout, r.applied.image?.reference ?? r.spec.image);
+  return planDestroy(
+    { ...r.spec, dataRoot: r.applied.dataRoot ?? r.spec.dataRoot },
+    r.applied,
+    image.plugins,
+  );
+}
+
+/** `sealer delete -a`: the recorded (or given) cluster destroyed. */
+export async function deleteAll(o: ClusterRef & LifecycleOptions): Promise<DeleteAllResult> {
+  const r = await resolveCluster(o);
+  const res = await destroyCluster({ ...o, spec: r.spec, applied: r.applied, stateDir: r.stateDir });
+  // Keep the record (deleteCluster saved what is left) so the next delete -a finishes the job.
+  if (res.skipped.length) await recordSpec(r.spec, o.home);
+  return res;
 }

@@ -7,15 +7,15 @@
  * a rollback runs the same flow back to the image recorded before the last upgrade
  * (AppliedState.previousImage), with the `rollback` hooks instead of the `upgrade` ones.
  */
-import type { ApplyResult } from "../apply";
-import type { ClusterSpec } from "../clusterfile";
+import { planningFacts, type ApplyResult } from "../apply";
 import { UserError, wrap } from "../errors";
 import { runStep } from "../exec/steps";
 import { imageFacts } from "../image/facts";
 import { OciLayout } from "../image/layout";
 import { dataPaths } from "../paths";
-import { effectivePlugins } from "../plan/plugins";
-import { phaseHookSteps, type RanStep } from "./delete-all";
+import { planRollback, rollbackHookSteps, rollbackSpec } from "../plan/rollback";
+import type { Plan } from "../plan/types";
+import type { RanStep } from "./delete-all";
 import { resolveCluster, recordSpec, type ClusterRef } from "./cluster-ref";
 import { applyWith, requireCreated, withSession, type LifecycleOptions } from "./session";
 
@@ -44,9 +44,7 @@ export async function upgradeCluster(o: UpgradeOptions): Promise<ApplyResult> {
   return res;
 }
 
-export async function rollbackCluster(
-  o: ClusterRef & LifecycleOptions & { dryRun?: boolean },
-): Promise<ApplyResult & { hooks: RanStep[] }> {
+async function rollbackTarget(o: ClusterRef) {
   const r = await resolveCluster(o);
   requireCreated(r);
   const prev = r.applied.previousImage;
@@ -54,17 +52,32 @@ export async function rollbackCluster(
     throw new UserError(
       `sealer rollback: cluster ${r.spec.name} has no previous image recorded (it was never upgraded from this machine); nothing to roll back to`,
     );
-  // The upgrade flow runs back to the previous image; `upgrade` hooks are for upgrades only.
-  const planSpec: ClusterSpec = {
-    ...r.spec,
-    image: prev.reference,
-    plugins: r.spec.plugins
-      .map((p) => ({
-        ...p,
-        actions: p.actions.filter((a) => a !== "upgrade" || p.actions.includes("rollback")),
-      }))
-      .filter((p) => p.actions.length > 0),
-  };
+  return { r, prev };
+}
+
+/** What `sealer rollback` would run: `sealer plan --rollback`. */
+export async function planRollbackOf(o: ClusterRef & LifecycleOptions): Promise<Plan> {
+  const { r, prev } = await rollbackTarget(o);
+  const layout = o.store ?? new OciLayout(dataPaths.store(o.home));
+  let image;
+  try {
+    image = await planningFacts(layout, prev.reference);
+  } catch (err) {
+    if (err instanceof UserError) throw wrap(`sealer rollback to ${prev.reference}`, err);
+    throw new UserError(
+      `sealer rollback to ${prev.reference} (${prev.manifestDigest}): the image is not in the local store; sealer pull it first`,
+      { cause: err },
+    );
+  }
+  return planRollback({ cluster: rollbackSpec(r.spec, prev.reference), image }, r.applied);
+}
+
+export async function rollbackCluster(
+  o: ClusterRef & LifecycleOptions & { dryRun?: boolean },
+): Promise<ApplyResult & { hooks: RanStep[] }> {
+  const { r, prev } = await rollbackTarget(o);
+  // The flow of planRollback: the apply back to the previous image, then the rollback hooks.
+  const planSpec = rollbackSpec(r.spec, prev.reference);
   let res: ApplyResult;
   try {
     res = await applyWith(r, planSpec, o);
@@ -77,31 +90,14 @@ export async function rollbackCluster(
   const hooks: RanStep[] = [];
   if (!o.dryRun) {
     await recordSpec(spec, o.home);
-    // The image's plugins/ may define rollback hooks too (the apply above just read its facts).
-    const layout = o.store ?? new OciLayout(dataPaths.store(o.home));
-    const imagePlugins = (await imageFacts(layout, prev.reference).catch(() => undefined))?.plugins;
-    const plugins = effectivePlugins(spec.plugins, imagePlugins);
-    if (plugins.some((p) => p.actions.includes("rollback"))) {
+    const hs = rollbackHookSteps(planSpec, res.state, res.image.plugins);
+    if (hs.length > 0)
       await withSession(spec, res.state, r.stateDir, o, async (ctx) => {
-        const all = [...ctx.masters, ...ctx.workers];
-        const hs = phaseHookSteps(
-          spec,
-          "rollback",
-          all,
-          (ip) => ctx.roles(ip),
-          `rolled back to ${prev.reference}`,
-          imagePlugins,
-        ).map((s) => {
-          // Cluster-wide phase: an empty scope runs once, on master0 (like the planner's upgrade hooks).
-          const p = plugins.find((x) => x.name === s.plugin);
-          return p && p.scope.length === 0 ? { ...s, hosts: [ctx.master0] } : s;
-        });
         for (const s of hs) {
           await runStep(ctx, s);
           hooks.push({ kind: s.kind, hosts: s.hosts, reason: s.reason });
         }
       });
-    }
   }
   return { ...res, hooks };
 }

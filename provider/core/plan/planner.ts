@@ -22,7 +22,7 @@ import { effectivePlugins } from "./plugins";
 import { masters as mastersOf, workers as workersOf } from "../clusterfile";
 import { Secret } from "../clusterfile/secret";
 import { UserError } from "../errors";
-import { sha256Hex, stableStringify } from "../fsutil";
+import { sha256Hex, stableStringify } from "../common/hash";
 import {
   classifyPath,
   classTouchesApp,

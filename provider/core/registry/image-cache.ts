@@ -24,7 +24,7 @@ import * as path from "node:path";
 import { throwIfProblems } from "../errors";
 import { log } from "../log";
 import { OciLayout } from "../image/layout";
-import { normalizeReference, parseReference } from "../image/reference";
+import { normalizeReference, parseReference } from "../common/reference";
 import type { ContainerImage, Index, Manifest, Platform } from "../image/types";
 import { ClientOptions, RegistryClient } from "./client";
 import { FoundImage, discoverImages } from "../image/discovery/discover";

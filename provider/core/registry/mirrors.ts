@@ -13,7 +13,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
 import { UserError } from "../errors";
-import { formatReference, parseReference } from "../image/reference";
+import { formatReference, parseReference } from "../common/reference";
 import { normalizeRegistryHost } from "./credentials";
 
 /** Source registry host -> mirror `host[:port][/prefix]`. */

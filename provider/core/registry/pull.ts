@@ -7,7 +7,7 @@
 import { UserError } from "../errors";
 import { log } from "../log";
 import { OciLayout } from "../image/layout";
-import { normalizeReference, parseReference } from "../image/reference";
+import { normalizeReference, parseReference } from "../common/reference";
 import { Descriptor, Index, Manifest, Platform } from "../image/types";
 import { ClientOptions, RegistryClient } from "./client";
 import {

@@ -9,7 +9,7 @@ import { Readable, Transform } from "node:stream";
 import { UserError } from "../errors";
 import { formatBytes, log, progress } from "../log";
 import { OciLayout } from "../image/layout";
-import { parseReference } from "../image/reference";
+import { parseReference } from "../common/reference";
 import { Descriptor, Index, Manifest } from "../image/types";
 import { repositoryScope } from "./auth";
 import { ClientOptions, RegistryClient, headerString, readBody } from "./client";

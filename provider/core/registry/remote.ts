@@ -10,7 +10,7 @@ import { TransientError, UserError, isTransient } from "../errors";
 import { acquireLock, readJsonIfExists, writeJsonAtomic } from "../fsutil";
 import { formatBytes, progress } from "../log";
 import { OciLayout, digestHex, digestOf } from "../image/layout";
-import { Reference } from "../image/reference";
+import { Reference } from "../common/reference";
 import { Descriptor, Index, Manifest, MediaTypes, Platform } from "../image/types";
 import { repositoryScope } from "./auth";
 import { RegistryClient, headerString, readBody } from "./client";

@@ -8,6 +8,7 @@
 import { UserError } from "../../errors";
 import type { Step } from "../../plan/types";
 import { shellQuote } from "../../ssh";
+import { collectBlobs } from "../blob-gc";
 import type { ExecContext } from "../context";
 import { distributeLayers } from "../distribute";
 import { applyConfig, configTarget, renderTemplate, renderedPath } from "../templates";
@@ -48,6 +49,9 @@ export async function runDistribute(
   }
   await ctx.eachHost(step.hosts, async (ip) => {
     await renderOnHost(ctx, ip, "distribute");
+    // Layers this host had and the new list dropped are garbage now (unless another cluster uses them).
+    const had = ctx.state.hosts[ip]?.layers ?? [];
+    if (had.some((d) => !step.layers.includes(d))) await collectBlobs(ctx, ip, "layers superseded");
   });
 }
 

@@ -2,6 +2,7 @@
 import type { Step } from "../../plan/types";
 import { removeClusterHostsBlocksCmd } from "../../runtime/hosts-file";
 import { shellQuote } from "../../ssh";
+import { collectBlobs } from "../blob-gc";
 import type { ExecContext } from "../context";
 import { API_PORT, DEFAULT_VIP } from "../kubeadm-config";
 import { registryBehindVip } from "./kube";
@@ -100,6 +101,9 @@ export async function runCleanHost(
   };
   await ctx.eachHost(step.hosts, async (ip) => {
     await ctx.sh(ip, "clean-host", cleanCmd(ip));
+    // The cluster's layers.json is gone with its directory: its blobs are garbage unless another
+    // cluster on the host uses them.
+    await collectBlobs(ctx, ip, "cluster removed from the host");
   });
 }
 

@@ -1,5 +1,5 @@
 /** Image list files (`manifests/imageList`, `--image-list`, `--ignored-image-list`). */
-import { normalizeReference } from "../reference";
+import { normalizeReference } from "../../common/reference";
 
 /** Entries of an image list file: one reference per line; `#` starts a comment. */
 export function parseImageList(

@@ -318,7 +318,8 @@ export const resources: Record<"ClusterImage" | "Infra" | "Cluster", ResourceDes
       },
       plan: {
         type: arr(str),
-        description: "Computed in check: the steps the next update will run (shown by previews). Do not set.",
+        description:
+          "Computed in check: the steps the next update will run (shown by previews), one line each, then `plan digest: sha256:…` (what `sealer plan` prints for the same state). A replacement lists the old cluster's destroy steps, then the new install. Do not set.",
       },
       providerVersion,
     },
