@@ -325,7 +325,7 @@ describe("save/load (OCI archive)", function () {
     await expectUserError(
       loadArchive(dst, bad),
       new RegExp(
-        `^${bad.replace(/[/.]/g, "\\$&")} is not a usable OCI archive: blob ${m.layers[0]!.digest} is corrupt \\(content verification failed: expected ${m.layers[0]!.digest} \\(\\d+ bytes\\), got sha256:[0-9a-f]{64} \\(\\d+ bytes\\)\\); nothing was loaded$`,
+        `^${bad.replace(/[/.]/g, "\\$&")} is not a usable OCI archive; nothing was loaded:\n - image docker\\.io/library/app:1 needs blob ${m.layers[0]!.digest} \\(${MediaTypes.layerGzip.replace(/[.+]/g, "\\$&")}\\), but that blob in the archive is corrupt: its content hashes to sha256:[0-9a-f]{64} \\(\\d+ bytes\\)$`,
       ),
     );
     assert.equal(blobCount(dst), 0);
@@ -394,7 +394,7 @@ describe("save/load (OCI archive)", function () {
     );
     const err = await expectUserError(loadArchive(dst, lacking), /nothing was loaded/);
     assert.deepEqual(err.problems, [
-      `docker.io/library/app:1: the archive lacks blob ${m.config.digest} (${MediaTypes.config})`,
+      `image docker.io/library/app:1 needs blob ${m.config.digest} (${MediaTypes.config}), which the archive lacks`,
     ]);
     assert.equal(blobCount(dst), 0);
 
@@ -482,13 +482,13 @@ describe("save/load (OCI archive)", function () {
     fs.writeFileSync(junk, crypto.randomBytes(4096));
     await expectUserError(
       loadArchive(dst, junk),
-      /is not a usable OCI archive: it is not a readable tar file \(.+\); nothing was loaded$/,
+      /is not a usable OCI archive: it is not a tar archive, or a tar header in it is corrupt \(within the first 4096 bytes of tar data\); nothing was loaded$/,
     );
     const empty = path.join(tmp, "empty.tar");
     fs.writeFileSync(empty, "");
     await expectUserError(
       loadArchive(dst, empty),
-      /is not a usable OCI archive: it has no index.json; nothing was loaded$/,
+      /is not a usable OCI archive: it is empty \(0 bytes\); nothing was loaded$/,
     );
     const truncated = path.join(tmp, "truncated.tar");
     await saveImages(src, ["app:1"], path.join(tmp, "full.tar"));

@@ -5,6 +5,7 @@ import { pipeline } from "node:stream/promises";
 import { Readable, Transform } from "node:stream";
 import { UserError } from "../errors";
 import { acquireLock, readJsonIfExists, writeFileAtomic, writeJsonAtomic } from "../fsutil";
+import { ownedTempPath, removeOnSignal } from "../temp-owner";
 import { normalizeReference } from "./reference";
 import { Annotations, Descriptor, Index, MediaTypes } from "./types";
 
@@ -103,7 +104,8 @@ export class OciLayout {
     onBytes?: (n: number) => void,
   ): Promise<{ digest: string; size: number }> {
     await fs.promises.mkdir(this.tmpDir(), { recursive: true });
-    const tmp = path.join(this.tmpDir(), `blob-${process.pid}-${crypto.randomBytes(6).toString("hex")}`);
+    const tmp = ownedTempPath(this.tmpDir(), "blob");
+    const release = removeOnSignal(tmp);
     const hash = crypto.createHash("sha256");
     let size = 0;
     const meter = new Transform({
@@ -130,6 +132,7 @@ export class OciLayout {
       return { digest, size };
     } finally {
       await fs.promises.rm(tmp, { force: true });
+      release();
     }
   }
 
