@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../errors";
-import { ownedTempPath, ownerAlive, sizeOf } from "../temp-owner";
+import { ownedTempPath, ownerAlive, removeOnSignal, sizeOf } from "../temp-owner";
 import { familiarReference, normalizeReference, parseReference } from "./reference";
 import type { OciLayout } from "./layout";
 import {
@@ -342,6 +342,7 @@ export async function takeLease(
   await layout.init();
   const file = ownedTempPath(layout.tmpDir(), LEASE_KIND);
   await fs.promises.writeFile(file, String(Date.now()));
+  const unregister = removeOnSignal(file);
   return {
     async touch(digest) {
       const now = new Date();
@@ -349,6 +350,7 @@ export async function takeLease(
     },
     async release() {
       await fs.promises.rm(file, { force: true });
+      unregister();
     },
   };
 }
