@@ -41,7 +41,11 @@ export async function readTarEntries(
   opts: ReadOptions = {},
 ): Promise<void> {
   let rootCause: ArchiveFormatError | undefined;
-  const fail = (e: ArchiveFormatError) => (rootCause ??= e);
+  // Tearing the streams down makes them emit abort errors; those are not the cause.
+  let closing = false;
+  const fail = (e: unknown) => {
+    if (!closing && e instanceof ArchiveFormatError) rootCause ??= e;
+  };
   source.on("error", (err) => fail(new ArchiveFormatError(`reading it failed (${codeOf(err)})`)));
 
   let raw = 0;
@@ -58,7 +62,7 @@ export async function readTarEntries(
   const gunzip = compression === "gzip" ? zlib.createGunzip() : undefined;
   gunzip?.on("error", (err) => fail(new ArchiveFormatError(gzipReason(err, raw, head.buffered))));
   const watch = new TarWatch();
-  watch.on("error", (err) => fail(err as ArchiveFormatError));
+  watch.on("error", fail);
   const extract = tar.extract();
   let last: string | undefined;
   extract.on("error", (err: Error) =>
@@ -87,10 +91,12 @@ export async function readTarEntries(
       entry.resume();
     }
   } catch (err) {
+    const cause = rootCause;
+    closing = true;
     head.stream.destroy();
     extract.destroy();
     await feeding;
-    throw rootCause ?? err;
+    throw cause ?? err;
   }
   await feeding;
   if (rootCause) throw rootCause;
@@ -196,7 +202,9 @@ function gzipReason(err: NodeJS.ErrnoException, rawBytes: number, head: Buffer):
 
 function tarReason(err: Error, tarBytes: number, entry: string | undefined): string {
   if (/Unexpected end of data/.test(err.message))
-    return `it ends in the middle of ${entry ? `entry "${entry}"` : "a tar entry"} (after ${tarBytes} bytes of tar data): the archive is truncated`;
+    return entry
+      ? `it ends in the middle of entry "${entry}" (after ${tarBytes} bytes of tar data): the archive is truncated`
+      : `it ends in the middle of a tar block or entry (after ${tarBytes} bytes of tar data): the archive is truncated or has bytes appended`;
   if (/Header exceeds max size/.test(err.message))
     return "a long-name or pax header in it is larger than 4 MiB";
   if (/Invalid tar header|Invalid header|Invalid tar/i.test(err.message))

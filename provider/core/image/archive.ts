@@ -86,6 +86,10 @@ export async function imageDescriptors(
       const m = (await readJson(d)) as Partial<Manifest>;
       if (!m.config || !Array.isArray(m.layers))
         throw new UserError(`${d.digest} is not an image manifest (no config or layers)`);
+      if (m.annotations !== undefined && !isStringMap(m.annotations))
+        throw new UserError(
+          `${d.digest} is not a valid image manifest: its annotations are not a map of strings`,
+        );
       checkDescriptor(m.config, `config of ${d.digest}`);
       await visit(m.config, depth + 1);
       for (const l of m.layers) {
