@@ -387,6 +387,87 @@ describe("save/load (OCI archive)", function () {
     assert.deepEqual((await dst.readIndex()).manifests, []);
   });
 
+  it("fails every corrupt or truncated gzip archive with the reason, leaving nothing behind", async () => {
+    const tarFile = path.join(tmp, "two.tar");
+    await saveImages(src, ["app:1", "127.0.0.1:5000/team/multi:2"], tarFile);
+    const gz = zlib.gzipSync(fs.readFileSync(tarFile));
+    const flipped = (at: number) => Buffer.from(gz.map((b, i) => (i === at ? b ^ 0x10 : b)));
+    const truncated = /its gzip data ends early \(after \d+ bytes\): the archive is truncated/;
+    const cases: Array<[string, Buffer, RegExp]> = [
+      ["cut at 10", gz.subarray(0, 10), truncated],
+      ["cut at 100", gz.subarray(0, 100), truncated],
+      ["cut in half", gz.subarray(0, gz.length >> 1), truncated],
+      ["trailer cut", gz.subarray(0, gz.length - 4), truncated],
+      ["header alone", gz.subarray(0, 10), truncated],
+      ["trailing garbage", Buffer.concat([gz, Buffer.from("garbage\n")]), /garbage follows its gzip data/],
+      ["bad CRC", flipped(gz.length - 8), /its gzip checksum \(CRC-32\) does not match the data/],
+      ["bad length", flipped(gz.length - 2), /its gzip length field does not match the data/],
+      ["flipped byte", flipped(gz.length >> 1), /gzip (checksum|data is corrupt)/],
+    ];
+    for (const [name, bytes, why] of cases) {
+      const file = path.join(tmp, `${name.replace(/ /g, "-")}.tar.gz`);
+      fs.writeFileSync(file, bytes);
+      const err = await expectUserError(loadArchive(dst, file), /nothing was loaded$/);
+      assert.ok(err.message.startsWith(`${file} is not a usable OCI archive: `), `${name}: ${err.message}`);
+      assert.match(err.message, why, name);
+      assert.equal(blobCount(dst), 0, name);
+      assert.deepEqual(fs.readdirSync(dst.tmpDir()), [], name);
+    }
+    // A plain tar cut at a block boundary lacks the end marker: also truncated.
+    const cut = path.join(tmp, "cut.tar");
+    const plain = fs.readFileSync(tarFile);
+    fs.writeFileSync(cut, plain.subarray(0, plain.length - 1024));
+    await expectUserError(
+      loadArchive(dst, cut),
+      /without the tar end-of-archive marker: the archive is truncated/,
+    );
+    assert.deepEqual((await dst.readIndex()).manifests, []);
+  });
+
+  it("reads a named pipe; refuses a directory, /dev/zero, a pipe without writer and a non-string ref name", async () => {
+    const file = path.join(tmp, "app.tar");
+    await saveImages(src, ["app:1"], file);
+    const fifo = path.join(tmp, "pipe");
+    execFileSync("mkfifo", [fifo]);
+    const writing = new Promise<void>((resolve, reject) =>
+      fs.createReadStream(file).pipe(fs.createWriteStream(fifo)).on("finish", resolve).on("error", reject),
+    );
+    const r = await loadArchive(dst, fifo);
+    await writing;
+    assert.deepEqual(
+      r.images.map((i) => i.ref),
+      ["docker.io/library/app:1"],
+    );
+    await expectUserError(
+      loadArchive(dst, fifo, { fifoWaitMs: 200 }),
+      /^archive .*pipe is a named pipe, and no process wrote to it within 0\.2s; start the writer/,
+    );
+    await expectUserError(loadArchive(dst, tmp), /^archive .* is a directory; give the archive file/);
+    await expectUserError(
+      loadArchive(dst, "/dev/zero"),
+      /^\/dev\/zero is not a usable OCI archive: its first tar block is all zeros/,
+    );
+    const entries = await entriesOf(fs.readFileSync(file));
+    const index = JSON.parse(entries.find((e) => e.name === "index.json")!.body.toString()) as Index;
+    (index.manifests[0]!.annotations as unknown as Record<string, unknown>)[Annotations.refName] = 42;
+    const numeric = path.join(tmp, "numeric.tar");
+    fs.writeFileSync(
+      numeric,
+      await tarOf(
+        entries.map((e) => ({
+          name: e.name,
+          type: e.type as "file",
+          body: e.name === "index.json" ? JSON.stringify(index) : e.body,
+        })),
+      ),
+    );
+    const err = await expectUserError(loadArchive(dst, numeric), /nothing was loaded/);
+    assert.deepEqual(err.problems, [
+      `index.json entry 0 is not a valid descriptor (annotation ${Annotations.refName} is 42, not a string): ${JSON.stringify(index.manifests[0])}`,
+    ]);
+    assert.deepEqual(fs.readdirSync(dst.tmpDir()), []);
+  });
+
   it("unsafeEntryName classifies names", () => {
     const table: Array<[string, string | undefined]> = [
       ["blobs/sha256/abc", undefined],

@@ -87,7 +87,7 @@ async function openFifo(file: string, waitMs: number): Promise<ArchiveInput> {
     if (Date.now() >= deadline) {
       fs.closeSync(fd);
       throw new UserError(
-        `archive ${file} is a named pipe, and no process wrote to it within ${Math.round(waitMs / 1000)}s; start the writer (e.g. cat FILE > ${file}) or pipe the archive to sealer load -i -`,
+        `archive ${file} is a named pipe, and no process wrote to it within ${waitMs / 1000}s; start the writer (e.g. cat FILE > ${file}) or pipe the archive to sealer load -i -`,
       );
     }
     await new Promise((r) => setTimeout(r, FIFO_POLL_MS));

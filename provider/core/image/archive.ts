@@ -118,7 +118,7 @@ function checkDescriptor(d: unknown, what: string): asserts d is Descriptor {
           : !Number.isSafeInteger(x.size) || (x.size as number) < 0
             ? "size is not a whole number of bytes"
             : x.annotations !== undefined && !isStringMap(x.annotations)
-              ? "annotations is not a map of strings"
+              ? annotationProblem(x.annotations)
               : x.platform !== undefined &&
                   (!x.platform ||
                     typeof x.platform !== "object" ||
@@ -128,8 +128,18 @@ function checkDescriptor(d: unknown, what: string): asserts d is Descriptor {
                 : undefined;
   if (why)
     throw new UserError(
-      `${what} is not a valid descriptor (${why}): ${JSON.stringify(d)?.slice(0, 200) ?? String(d)}`,
+      `${what} is not a valid descriptor (${why}): ${clip(JSON.stringify(d) ?? String(d), 300)}`,
     );
+}
+
+function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
+function annotationProblem(v: unknown): string {
+  if (!v || typeof v !== "object" || Array.isArray(v)) return "annotations is not a map of strings";
+  const [k, bad] = Object.entries(v).find(([, x]) => typeof x !== "string") ?? ["", undefined];
+  return `annotation ${k} is ${JSON.stringify(bad)?.slice(0, 80) ?? "not a string"}, not a string`;
 }
 
 function isStringMap(v: unknown): v is Record<string, string> {
