@@ -120,3 +120,24 @@ export async function makeMultiPlatform(store: OciLayout): Promise<Descriptor> {
   };
   return store.putJson(index, MediaTypes.index);
 }
+
+/** index.json of an archive's entries (as read by entriesOf). */
+export function indexOf(entries: Array<{ name: string; body: Buffer }>): Index {
+  return JSON.parse(entries.find((e) => e.name === "index.json")!.body.toString()) as Index;
+}
+
+/** The archive again, with index.json replaced by `index` (a value, or raw text). */
+export async function withIndexJson(
+  entries: Array<{ name: string; type: string; body: Buffer; linkname?: string }>,
+  index: unknown,
+  raw?: string,
+): Promise<Buffer> {
+  return tarOf(
+    entries.map((e) => ({
+      name: e.name,
+      type: e.type as TarEntryType,
+      body: e.name === "index.json" ? Buffer.from(raw ?? JSON.stringify(index)) : e.body,
+      ...(e.linkname ? { linkname: e.linkname } : {}),
+    })),
+  );
+}

@@ -10,7 +10,14 @@ import { loadArchive, saveImages, unsafeEntryName } from "../../provider/core/im
 import { OciLayout } from "../../provider/core/image/layout";
 import { Annotations, Descriptor, Index, Manifest, MediaTypes } from "../../provider/core/image/types";
 import { Command } from "commander";
-import { entriesOf, makeImage, makeMultiPlatform, tarOf } from "../harness/archive-fixtures";
+import {
+  entriesOf,
+  indexOf,
+  makeImage,
+  makeMultiPlatform,
+  tarOf,
+  withIndexJson,
+} from "../harness/archive-fixtures";
 import { register as registerArchive } from "../../provider/cli/commands/archive";
 
 /** Only the archive command group, so the test does not depend on the other groups. */
@@ -285,18 +292,9 @@ describe("save/load (OCI archive)", function () {
     assert.equal(blobCount(dst), 0);
 
     const unnamed = path.join(tmp, "unnamed.tar");
-    const index = JSON.parse(entries.find((e) => e.name === "index.json")!.body.toString()) as Index;
+    const index = indexOf(entries);
     for (const d of index.manifests) delete d.annotations;
-    fs.writeFileSync(
-      unnamed,
-      await tarOf(
-        entries.map((e) => ({
-          name: e.name,
-          type: e.type as "file",
-          body: e.name === "index.json" ? JSON.stringify(index) : e.body,
-        })),
-      ),
-    );
+    fs.writeFileSync(unnamed, await withIndexJson(entries, index));
     const err2 = await expectUserError(loadArchive(dst, unnamed), /nothing was loaded/);
     assert.deepEqual(err2.problems, [
       `index.json entry 0 (${multi.digest}) has no org.opencontainers.image.ref.name annotation; load it with --tag NAME:TAG`,
@@ -448,19 +446,10 @@ describe("save/load (OCI archive)", function () {
       /^\/dev\/zero is not a usable OCI archive: its first tar block is all zeros/,
     );
     const entries = await entriesOf(fs.readFileSync(file));
-    const index = JSON.parse(entries.find((e) => e.name === "index.json")!.body.toString()) as Index;
+    const index = indexOf(entries);
     (index.manifests[0]!.annotations as unknown as Record<string, unknown>)[Annotations.refName] = 42;
     const numeric = path.join(tmp, "numeric.tar");
-    fs.writeFileSync(
-      numeric,
-      await tarOf(
-        entries.map((e) => ({
-          name: e.name,
-          type: e.type as "file",
-          body: e.name === "index.json" ? JSON.stringify(index) : e.body,
-        })),
-      ),
-    );
+    fs.writeFileSync(numeric, await withIndexJson(entries, index));
     const err = await expectUserError(loadArchive(dst, numeric), /nothing was loaded/);
     assert.deepEqual(err.problems, [
       `index.json entry 0 is not a valid descriptor (annotation ${Annotations.refName} is 42, not a string): ${JSON.stringify(index.manifests[0])}`,
