@@ -287,6 +287,7 @@ describe("fuzz: sealer load on hostile archives (real CLI)", function () {
     cases.push(file("gzip header only", goodGz.subarray(0, 10)));
     cases.push(file("two gzip members", Buffer.concat([goodGz, goodGz])));
     cases.push(file("trailing zeros after tar", Buffer.concat([good, Buffer.alloc(2 * 1024 * 1024)])));
+    cases.push(file("trailing zeros after gzip", Buffer.concat([goodGz, Buffer.alloc(6 * 1024 * 1024)])));
     cases.push(file("good tar", good));
     cases.push(file("good gzip", goodGz));
 

@@ -20,6 +20,8 @@ export class ArchiveFormatError extends Error {
 export const MAX_ENTRIES = 100_000;
 /** Zero bytes tolerated after the tar end-of-archive marker (record padding is at most a few KiB). */
 export const MAX_TAIL_PADDING = 1024 * 1024;
+/** Zero bytes tolerated after the gzip data (more than the stream buffers can hold unread). */
+const MAX_GZIP_TAIL = 4 * 1024 * 1024;
 
 const BLOCK = 512;
 
@@ -48,19 +50,28 @@ export async function readTarEntries(
   };
   source.on("error", (err) => fail(new ArchiveFormatError(`reading it failed (${codeOf(err)})`)));
 
+  const head = await peek(source, 6);
+  if (head.buffered.length === 0) throw new ArchiveFormatError("it is empty (0 bytes)");
+  const compression = compressionOf(head.buffered);
+  const gunzip = compression === "gzip" ? zlib.createGunzip() : undefined;
   let raw = 0;
   const meter = new Transform({
     transform(chunk: Buffer, _e, cb) {
       raw += chunk.length;
       opts.onBytes?.(raw);
+      // zlib skips zero bytes after a gzip member without counting them as consumed; an
+      // endless supply of them (a device) would otherwise keep load reading forever.
+      if (gunzip && raw - gunzip.bytesWritten > MAX_GZIP_TAIL)
+        return cb(
+          new ArchiveFormatError(
+            `more than ${formatBytes(MAX_GZIP_TAIL)} of zeros follow its gzip data (is it a device or a padded stream?)`,
+          ),
+        );
       cb(null, chunk);
     },
   });
-  const head = await peek(source, 6);
-  if (head.buffered.length === 0) throw new ArchiveFormatError("it is empty (0 bytes)");
-  const compression = compressionOf(head.buffered);
-  const gunzip = compression === "gzip" ? zlib.createGunzip() : undefined;
   gunzip?.on("error", (err) => fail(new ArchiveFormatError(gzipReason(err, raw, head.buffered))));
+  meter.on("error", fail);
   const watch = new TarWatch();
   watch.on("error", fail);
   const extract = tar.extract();
