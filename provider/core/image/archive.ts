@@ -376,23 +376,7 @@ export async function loadArchive(
       await fs.promises.rename(staging.blobPath(dg), store.blobPath(dg));
       added++;
     }
-    await store.updateIndex((idx) => ({
-      ...idx,
-      manifests: [
-        ...idx.manifests.filter((d) => !wanted.has(d.annotations?.[Annotations.refName] ?? "")),
-        ...[...wanted].map(([ref, d]) => ({
-          mediaType: d.mediaType,
-          digest: d.digest,
-          size: d.size,
-          ...(d.platform ? { platform: d.platform } : {}),
-          annotations: { ...(d.annotations ?? {}), [Annotations.refName]: ref },
-        })),
-      ].sort((a, b) =>
-        (a.annotations?.[Annotations.refName] ?? "").localeCompare(
-          b.annotations?.[Annotations.refName] ?? "",
-        ),
-      ),
-    }));
+    await store.setRefs([...wanted]);
     const images: ArchiveImage[] = [...wanted]
       .map(([ref, d]) => ({ ref, digest: d.digest, mediaType: d.mediaType }))
       .sort((a, b) => a.ref.localeCompare(b.ref));

@@ -194,18 +194,23 @@ export class OciLayout {
 
   /** Points `reference` at `descriptor` (a manifest or an index), replacing any previous target. */
   async setRef(reference: string, descriptor: Descriptor): Promise<void> {
-    const ref = normalizeReference(reference);
+    await this.setRefs([[normalizeReference(reference), descriptor]]);
+  }
+
+  /** Sets several normalised references in one index write: all of them or none. */
+  async setRefs(entries: Array<[ref: string, descriptor: Descriptor]>): Promise<void> {
+    const refs = new Set(entries.map(([ref]) => ref));
     await this.updateIndex((idx) => ({
       ...idx,
       manifests: [
-        ...idx.manifests.filter((d) => d.annotations?.[Annotations.refName] !== ref),
-        {
+        ...idx.manifests.filter((d) => !refs.has(d.annotations?.[Annotations.refName] ?? "")),
+        ...entries.map(([ref, descriptor]) => ({
           mediaType: descriptor.mediaType,
           digest: descriptor.digest,
           size: descriptor.size,
           ...(descriptor.platform ? { platform: descriptor.platform } : {}),
           annotations: { ...(descriptor.annotations ?? {}), [Annotations.refName]: ref },
-        },
+        })),
       ].sort((a, b) =>
         (a.annotations?.[Annotations.refName] ?? "").localeCompare(
           b.annotations?.[Annotations.refName] ?? "",
