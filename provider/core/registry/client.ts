@@ -291,16 +291,20 @@ export class RegistryClient {
       throw new UserError(
         `token service ${url.host} for ${this.host} returned HTTP ${res.statusCode}: ${registryErrorText(body.toString())}`,
       );
-    const j = JSON.parse(body.toString("utf8")) as {
-      token?: string;
-      access_token?: string;
-      expires_in?: number;
-    };
-    const token = j.token ?? j.access_token;
-    if (!token) throw new UserError(`token service ${url.host} for ${this.host} returned no token`);
+    let j: { token?: string; access_token?: string; expires_in?: number };
+    try {
+      j = JSON.parse(body.toString("utf8")) as typeof j;
+    } catch {
+      throw new UserError(
+        `token service ${url.host} for ${this.host} answered with something that is not JSON`,
+      );
+    }
+    const token = j?.token ?? j?.access_token;
+    if (typeof token !== "string" || !token)
+      throw new UserError(`token service ${url.host} for ${this.host} returned no token`);
     registerSecret(token);
     // The spec's default lifetime is 60 s; renew 10 s early so a request never carries a stale one.
-    const lifetime = typeof j.expires_in === "number" && j.expires_in > 0 ? j.expires_in : 60;
+    const lifetime = typeof j?.expires_in === "number" && j.expires_in > 0 ? j.expires_in : 60;
     return { token, expiresAt: Date.now() + (lifetime > 20 ? lifetime - 10 : lifetime / 2) * 1000 };
   }
 
