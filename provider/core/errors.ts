@@ -59,6 +59,9 @@ const TRANSIENT_CODES = new Set([
 
 export function isTransient(err: unknown): boolean {
   if (err instanceof TransientError) return true;
+  // Errors that know whether a retry may help say so (registry errors carry `temporary`).
+  const temporary = (err as { temporary?: unknown } | null)?.temporary;
+  if (typeof temporary === "boolean") return temporary;
   if (err instanceof UserError) return false;
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === "string" && TRANSIENT_CODES.has(code);

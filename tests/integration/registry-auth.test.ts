@@ -389,7 +389,7 @@ describe("registry auth, TLS and faults (docker-registry)", function () {
           store: new OciLayout(work("p5")),
           retries: 2,
         }),
-        /GET .*f\/app: HTTP 503/,
+        /manifest 1 in 127\.0\.0\.1:\d+\/f\/app: GET returned HTTP 503 \(UNAVAILABLE: injected\) \(this may be temporary: try again\)$/,
       );
       assert.ok(Date.now() - t0 < 10_000);
       proxy.faults.length = 0;

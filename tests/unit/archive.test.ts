@@ -5,19 +5,19 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
-import * as tar from "tar-stream";
 import { UserError } from "../../provider/core/errors";
 import { loadArchive, saveImages, unsafeEntryName } from "../../provider/core/image/archive";
-import { OciLayout, digestOf } from "../../provider/core/image/layout";
-import {
-  Annotations,
-  Descriptor,
-  ImageConfig,
-  Index,
-  Manifest,
-  MediaTypes,
-} from "../../provider/core/image/types";
+import { OciLayout } from "../../provider/core/image/layout";
+import { Annotations, Descriptor, Index, Manifest, MediaTypes } from "../../provider/core/image/types";
 import { Command } from "commander";
+import {
+  entriesOf,
+  indexOf,
+  makeImage,
+  makeMultiPlatform,
+  tarOf,
+  withIndexJson,
+} from "../harness/archive-fixtures";
 import { register as registerArchive } from "../../provider/cli/commands/archive";
 
 /** Only the archive command group, so the test does not depend on the other groups. */
@@ -25,113 +25,6 @@ function buildProgram(): Command {
   const p = new Command("sealer").exitOverride();
   registerArchive(p);
   return p;
-}
-
-/** A tar (buffer) of the given entries, deterministic. */
-async function tarOf(
-  entries: Array<{
-    name: string;
-    body?: Buffer | string;
-    type?: "file" | "directory" | "symlink" | "link";
-    linkname?: string;
-  }>,
-): Promise<Buffer> {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  const done = (async () => {
-    for await (const c of pack as unknown as AsyncIterable<Buffer>) chunks.push(c);
-  })();
-  for (const e of entries) {
-    const type = e.type ?? "file";
-    const body = e.body === undefined ? Buffer.alloc(0) : Buffer.from(e.body);
-    await new Promise<void>((res, rej) =>
-      pack.entry(
-        {
-          name: e.name,
-          type,
-          mtime: new Date(0),
-          mode: type === "directory" ? 0o755 : 0o644,
-          ...(e.linkname ? { linkname: e.linkname } : {}),
-          ...(type === "file" ? { size: body.length } : {}),
-        },
-        type === "file" ? body : Buffer.alloc(0),
-        (err) => (err ? rej(err) : res()),
-      ),
-    );
-  }
-  pack.finalize();
-  await done;
-  return Buffer.concat(chunks);
-}
-
-/** Reads every entry of a tar buffer. */
-async function entriesOf(
-  buf: Buffer,
-): Promise<
-  Array<{ name: string; type: string; mtime: number; uid: number; body: Buffer; linkname?: string }>
-> {
-  const ex = tar.extract();
-  const out: Array<{ name: string; type: string; mtime: number; uid: number; body: Buffer }> = [];
-  const feed = (async () => {
-    ex.end(buf);
-  })();
-  for await (const e of ex as unknown as AsyncIterable<
-    tar.Extract extends AsyncIterable<infer S> ? S : never
-  >) {
-    const chunks: Buffer[] = [];
-    for await (const c of e as unknown as AsyncIterable<Buffer>) chunks.push(c);
-    out.push({
-      name: e.header.name,
-      type: e.header.type,
-      mtime: e.header.mtime.getTime(),
-      uid: e.header.uid,
-      body: Buffer.concat(chunks),
-    });
-  }
-  await feed;
-  return out;
-}
-
-/** Builds a one-layer image by hand (no builder) and returns its manifest descriptor. */
-async function makeImage(
-  store: OciLayout,
-  files: Record<string, string>,
-  arch = "amd64",
-): Promise<Descriptor> {
-  const layerTar = await tarOf(Object.entries(files).map(([name, body]) => ({ name, body })));
-  const gz = zlib.gzipSync(layerTar, { level: 6 });
-  const layer = await store.putBlob(gz, MediaTypes.layerGzip);
-  const config: ImageConfig = {
-    architecture: arch,
-    os: "linux",
-    config: { Labels: { "test.io/arch": arch } },
-    rootfs: { type: "layers", diff_ids: [digestOf(layerTar)] },
-  };
-  const cfg = await store.putJson(config, MediaTypes.config);
-  const manifest: Manifest = {
-    schemaVersion: 2,
-    mediaType: MediaTypes.manifest,
-    config: cfg,
-    layers: [layer],
-    annotations: {
-      [Annotations.sealerExtension]: JSON.stringify({ type: "kube-installer", applications: [], launch: {} }),
-    },
-  };
-  return store.putJson(manifest, MediaTypes.manifest);
-}
-
-async function makeMultiPlatform(store: OciLayout): Promise<Descriptor> {
-  const amd = await makeImage(store, { "bin/tool": "amd64 tool\n" }, "amd64");
-  const arm = await makeImage(store, { "bin/tool": "arm64 tool\n" }, "arm64");
-  const index: Index = {
-    schemaVersion: 2,
-    mediaType: MediaTypes.index,
-    manifests: [
-      { ...amd, platform: { architecture: "amd64", os: "linux" } },
-      { ...arm, platform: { architecture: "arm64", os: "linux" } },
-    ],
-  };
-  return store.putJson(index, MediaTypes.index);
 }
 
 function blobCount(store: OciLayout): number {
@@ -325,7 +218,7 @@ describe("save/load (OCI archive)", function () {
     await expectUserError(
       loadArchive(dst, bad),
       new RegExp(
-        `^${bad.replace(/[/.]/g, "\\$&")} is not a usable OCI archive: blob ${m.layers[0]!.digest} is corrupt \\(content verification failed: expected ${m.layers[0]!.digest} \\(\\d+ bytes\\), got sha256:[0-9a-f]{64} \\(\\d+ bytes\\)\\); nothing was loaded$`,
+        `^${bad.replace(/[/.]/g, "\\$&")} is not a usable OCI archive; nothing was loaded:\n - image docker\\.io/library/app:1 needs blob ${m.layers[0]!.digest} \\(${MediaTypes.layerGzip.replace(/[.+]/g, "\\$&")}\\), but that blob in the archive is corrupt: its content hashes to sha256:[0-9a-f]{64} \\(\\d+ bytes\\)$`,
       ),
     );
     assert.equal(blobCount(dst), 0);
@@ -394,23 +287,14 @@ describe("save/load (OCI archive)", function () {
     );
     const err = await expectUserError(loadArchive(dst, lacking), /nothing was loaded/);
     assert.deepEqual(err.problems, [
-      `docker.io/library/app:1: the archive lacks blob ${m.config.digest} (${MediaTypes.config})`,
+      `image docker.io/library/app:1 needs blob ${m.config.digest} (${MediaTypes.config}), which the archive lacks`,
     ]);
     assert.equal(blobCount(dst), 0);
 
     const unnamed = path.join(tmp, "unnamed.tar");
-    const index = JSON.parse(entries.find((e) => e.name === "index.json")!.body.toString()) as Index;
+    const index = indexOf(entries);
     for (const d of index.manifests) delete d.annotations;
-    fs.writeFileSync(
-      unnamed,
-      await tarOf(
-        entries.map((e) => ({
-          name: e.name,
-          type: e.type as "file",
-          body: e.name === "index.json" ? JSON.stringify(index) : e.body,
-        })),
-      ),
-    );
+    fs.writeFileSync(unnamed, await withIndexJson(entries, index));
     const err2 = await expectUserError(loadArchive(dst, unnamed), /nothing was loaded/);
     assert.deepEqual(err2.problems, [
       `index.json entry 0 (${multi.digest}) has no org.opencontainers.image.ref.name annotation; load it with --tag NAME:TAG`,
@@ -482,13 +366,13 @@ describe("save/load (OCI archive)", function () {
     fs.writeFileSync(junk, crypto.randomBytes(4096));
     await expectUserError(
       loadArchive(dst, junk),
-      /is not a usable OCI archive: it is not a readable tar file \(.+\); nothing was loaded$/,
+      /is not a usable OCI archive: it is not a tar archive, or a tar header in it is corrupt \(within the first 4096 bytes of tar data\); nothing was loaded$/,
     );
     const empty = path.join(tmp, "empty.tar");
     fs.writeFileSync(empty, "");
     await expectUserError(
       loadArchive(dst, empty),
-      /is not a usable OCI archive: it has no index.json; nothing was loaded$/,
+      /is not a usable OCI archive: it is empty \(0 bytes\); nothing was loaded$/,
     );
     const truncated = path.join(tmp, "truncated.tar");
     await saveImages(src, ["app:1"], path.join(tmp, "full.tar"));
@@ -499,6 +383,78 @@ describe("save/load (OCI archive)", function () {
     );
     assert.equal(blobCount(dst), 0);
     assert.deepEqual((await dst.readIndex()).manifests, []);
+  });
+
+  it("fails every corrupt or truncated gzip archive with the reason, leaving nothing behind", async () => {
+    const tarFile = path.join(tmp, "two.tar");
+    await saveImages(src, ["app:1", "127.0.0.1:5000/team/multi:2"], tarFile);
+    const gz = zlib.gzipSync(fs.readFileSync(tarFile));
+    const flipped = (at: number) => Buffer.from(gz.map((b, i) => (i === at ? b ^ 0x10 : b)));
+    const truncated = /its gzip data ends early \(after \d+ bytes\): the archive is truncated/;
+    const cases: Array<[string, Buffer, RegExp]> = [
+      ["cut at 10", gz.subarray(0, 10), truncated],
+      ["cut at 100", gz.subarray(0, 100), truncated],
+      ["cut in half", gz.subarray(0, gz.length >> 1), truncated],
+      ["trailer cut", gz.subarray(0, gz.length - 4), truncated],
+      ["header alone", gz.subarray(0, 10), truncated],
+      ["trailing garbage", Buffer.concat([gz, Buffer.from("garbage\n")]), /garbage follows its gzip data/],
+      ["bad CRC", flipped(gz.length - 8), /its gzip checksum \(CRC-32\) does not match the data/],
+      ["bad length", flipped(gz.length - 2), /its gzip length field does not match the data/],
+      ["flipped byte", flipped(gz.length >> 1), /gzip (checksum|data is corrupt)/],
+    ];
+    for (const [name, bytes, why] of cases) {
+      const file = path.join(tmp, `${name.replace(/ /g, "-")}.tar.gz`);
+      fs.writeFileSync(file, bytes);
+      const err = await expectUserError(loadArchive(dst, file), /nothing was loaded$/);
+      assert.ok(err.message.startsWith(`${file} is not a usable OCI archive: `), `${name}: ${err.message}`);
+      assert.match(err.message, why, name);
+      assert.equal(blobCount(dst), 0, name);
+      assert.deepEqual(fs.readdirSync(dst.tmpDir()), [], name);
+    }
+    // A plain tar cut at a block boundary lacks the end marker: also truncated.
+    const cut = path.join(tmp, "cut.tar");
+    const plain = fs.readFileSync(tarFile);
+    fs.writeFileSync(cut, plain.subarray(0, plain.length - 1024));
+    await expectUserError(
+      loadArchive(dst, cut),
+      /without the tar end-of-archive marker: the archive is truncated/,
+    );
+    assert.deepEqual((await dst.readIndex()).manifests, []);
+  });
+
+  it("reads a named pipe; refuses a directory, /dev/zero, a pipe without writer and a non-string ref name", async () => {
+    const file = path.join(tmp, "app.tar");
+    await saveImages(src, ["app:1"], file);
+    const fifo = path.join(tmp, "pipe");
+    execFileSync("mkfifo", [fifo]);
+    const writing = new Promise<void>((resolve, reject) =>
+      fs.createReadStream(file).pipe(fs.createWriteStream(fifo)).on("finish", resolve).on("error", reject),
+    );
+    const r = await loadArchive(dst, fifo);
+    await writing;
+    assert.deepEqual(
+      r.images.map((i) => i.ref),
+      ["docker.io/library/app:1"],
+    );
+    await expectUserError(
+      loadArchive(dst, fifo, { fifoWaitMs: 200 }),
+      /^archive .*pipe is a named pipe, and no process wrote to it within 0\.2s; start the writer/,
+    );
+    await expectUserError(loadArchive(dst, tmp), /^archive .* is a directory; give the archive file/);
+    await expectUserError(
+      loadArchive(dst, "/dev/zero"),
+      /^\/dev\/zero is not a usable OCI archive: its first tar block is all zeros/,
+    );
+    const entries = await entriesOf(fs.readFileSync(file));
+    const index = indexOf(entries);
+    (index.manifests[0]!.annotations as unknown as Record<string, unknown>)[Annotations.refName] = 42;
+    const numeric = path.join(tmp, "numeric.tar");
+    fs.writeFileSync(numeric, await withIndexJson(entries, index));
+    const err = await expectUserError(loadArchive(dst, numeric), /nothing was loaded/);
+    assert.deepEqual(err.problems, [
+      `index.json entry 0 is not a valid descriptor (annotation ${Annotations.refName} is 42, not a string): ${JSON.stringify(index.manifests[0])}`,
+    ]);
+    assert.deepEqual(fs.readdirSync(dst.tmpDir()), []);
   });
 
   it("unsafeEntryName classifies names", () => {

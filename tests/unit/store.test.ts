@@ -1,4 +1,6 @@
 import * as assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -18,6 +20,8 @@ import {
   takeLease,
 } from "../../provider/core/image/store";
 import { Annotations, Manifest, MediaTypes } from "../../provider/core/image/types";
+import { packageRoot } from "../../provider/core/package-info";
+import { cleanStaleTemp, ownedTempName, ownerAlive } from "../../provider/core/temp-owner";
 
 let tmp: string;
 let home: string;
@@ -176,4 +180,85 @@ describe("store verbs", () => {
     assert.deepEqual(facts.apps, []);
     assert.equal(r.manifest.layers[0]!.annotations?.[Annotations.layerPaths], '["shared/s.txt"]');
   });
+});
+
+describe("temp entries of killed processes", function () {
+  this.timeout(120_000);
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "sealer-temp-owner-"));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("tells live owners from dead ones and from a reused pid", async () => {
+    const mine = ownedTempName("build");
+    const [, pid, start] = mine.split("-");
+    assert.equal(pid, String(process.pid));
+    // A process that has exited: spawnSync waited for it.
+    const dead = spawnSync("true").pid as number;
+    const names = {
+      live: mine,
+      liveOldFormat: `load-${process.pid}-abcdef012345`,
+      dead: `build-${dead}-${start}-abcdef012345`,
+      deadOldFormat: `blob-${dead}-abcdef012345`,
+      // pid 1 lives, but it started long before this name says: its pid was reused.
+      reused: `build-1-${Number(start) + 1}-abcdef012345`,
+      other: "pull-0123abcd.partial",
+    };
+    assert.deepEqual(Object.fromEntries(Object.entries(names).map(([k, n]) => [k, ownerAlive(n)])), {
+      live: true,
+      liveOldFormat: true,
+      dead: false,
+      deadOldFormat: false,
+      reused: false,
+      other: undefined,
+    });
+    for (const n of Object.values(names)) {
+      fs.mkdirSync(path.join(dir, n, "sub"), { recursive: true });
+      fs.writeFileSync(path.join(dir, n, "sub", "f"), "12345");
+    }
+    assert.deepEqual(await cleanStaleTemp(dir), { entries: 3, bytes: 15 });
+    assert.deepEqual(fs.readdirSync(dir).sort(), [names.live, names.liveOldFormat, names.other].sort());
+  });
+
+  for (const signal of ["SIGINT", "SIGKILL"] as const)
+    it(`a build killed by ${signal} leaves nothing once ${signal === "SIGINT" ? "it exits" : "sealer prune ran"}`, async () => {
+      const h = path.join(dir, "home");
+      const context = path.join(dir, "ctx");
+      fs.mkdirSync(path.join(context, "big"), { recursive: true });
+      // Incompressible, so the layer takes a while to write: the kill lands in the middle.
+      const chunk = crypto.randomBytes(1 << 20);
+      const fd = fs.openSync(path.join(context, "big", "blob.bin"), "w");
+      for (let i = 0; i < 150; i++) fs.writeSync(fd, chunk);
+      fs.closeSync(fd);
+      fs.writeFileSync(path.join(context, "Kubefile"), "FROM scratch\nCOPY big big\n");
+      const sealer = path.join(packageRoot(__dirname), "bin", "sealer.js");
+      const env = { ...process.env, SEALER_HOME: h };
+      const child = spawn(
+        process.execPath,
+        [sealer, "build", "--build-mode", "lite", "-t", "big:1", context],
+        {
+          env,
+          stdio: "ignore",
+        },
+      );
+      const exited = new Promise<string | null>((r) => child.on("exit", (_c, sig) => r(sig)));
+      const tmpDirs = [path.join(h, "tmp"), path.join(h, "store", "tmp")];
+      const used = () => tmpDirs.reduce((n, d) => n + (fs.existsSync(d) ? fs.readdirSync(d).length : 0), 0);
+      // Wait until the build has its work directory, lease and a partly written layer.
+      while (used() < 3 && child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(child.exitCode, null, "the build ended before it could be interrupted");
+      child.kill(signal);
+      assert.equal(await exited, signal);
+      if (signal === "SIGKILL") {
+        assert.ok(used() >= 3, "SIGKILL cannot be caught: the leftovers are still there");
+        const r = spawnSync(process.execPath, [sealer, "prune"], { env, encoding: "utf8" });
+        assert.equal(r.status, 0, r.stderr);
+        assert.match(
+          r.stdout,
+          /work directory of killed builds removed|work directories of killed builds removed/,
+        );
+      }
+      for (const d of tmpDirs) assert.deepEqual(fs.existsSync(d) ? fs.readdirSync(d) : [], [], d);
+    });
 });

@@ -1,5 +1,7 @@
 import type { Command } from "commander";
+import { UserError } from "../../core/errors";
 import { loadArchive, saveImages } from "../../core/image/archive";
+import { FIFO_WAIT_MS } from "../../core/image/archive-input";
 import { OciLayout } from "../../core/image/layout";
 import { familiarReference, parseReference } from "../../core/common/reference";
 import { log } from "../../core/log";
@@ -32,19 +34,28 @@ export function register(program: Command): void {
     )
     .requiredOption(
       "-i, --input <file>",
-      "archive written by sealer save or skopeo copy ... oci-archive:FILE",
+      "archive written by sealer save or skopeo copy ... oci-archive:FILE (plain or gzip tar); a named pipe, or - for stdin",
     )
     .option(
       "-t, --tag <name>",
       "name for the image of a one-image archive (needed when it carries no ref name)",
     )
+    .option(
+      "--fifo-wait <seconds>",
+      "how long a named pipe given to -i may stay without a writer",
+      String(FIFO_WAIT_MS / 1000),
+    )
     .option("--json", "print the loaded images as JSON")
-    .action(async (opts: { input: string; tag?: string; json?: boolean }) => {
-      const r = await loadArchive(
-        new OciLayout(dataPaths.store()),
-        opts.input,
-        opts.tag ? { tag: opts.tag } : {},
-      );
+    .action(async (opts: { input: string; tag?: string; fifoWait: string; json?: boolean }) => {
+      const wait = Number(opts.fifoWait);
+      if (!(wait > 0 && wait <= 86_400))
+        throw new UserError(
+          `--fifo-wait must be a number of seconds between 0 and 86400, not "${opts.fifoWait}"`,
+        );
+      const r = await loadArchive(new OciLayout(dataPaths.store()), opts.input, {
+        ...(opts.tag ? { tag: opts.tag } : {}),
+        fifoWaitMs: wait * 1000,
+      });
       if (opts.json) printJson(r);
       else {
         for (const i of r.images)

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { UserError } from "../../core/errors";
 import { formatBytes } from "../../core/log";
 import { dataPaths } from "../../core/paths";
+import { cleanStaleTemp } from "../../core/temp-owner";
 import { buildImage, parseKeyValues } from "../../core/image/builder";
 import { BuildCache } from "../../core/image/build-cache";
 import { OciLayout } from "../../core/image/layout";
@@ -129,11 +130,14 @@ export function register(program: Command): void {
     .description("Delete blobs that no image reference uses")
     .action(async () => {
       const layout = store();
-      const { blobs, bytes } = await pruneStore(layout);
+      const { blobs, bytes: blobBytes } = await pruneStore(layout);
+      // Work directories of builds that were killed (no live owner).
+      const stale = await cleanStaleTemp(dataPaths.tmp());
+      const bytes = blobBytes + stale.bytes;
       // Cache entries whose layer blob is gone can never hit again.
       const forgotten = await new BuildCache(dataPaths.buildCache(), layout).pruneMissing();
       process.stdout.write(
-        `Deleted ${blobs} blob${blobs === 1 ? "" : "s"}, freed ${formatBytes(bytes)} (${bytes} bytes); ${forgotten} build cache entr${forgotten === 1 ? "y" : "ies"} dropped\n`,
+        `Deleted ${blobs} blob${blobs === 1 ? "" : "s"}, freed ${formatBytes(bytes)} (${bytes} bytes); ${forgotten} build cache entr${forgotten === 1 ? "y" : "ies"} dropped${stale.entries ? `; ${stale.entries} work director${stale.entries === 1 ? "y" : "ies"} of killed builds removed` : ""}\n`,
       );
     });
 }

@@ -1,12 +1,14 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import * as zlib from "node:zlib";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import * as tar from "tar-stream";
 import { UserError, throwIfProblems } from "../errors";
-import { progress } from "../log";
+import { formatBytes, progress } from "../log";
+import { cleanStaleTemp, ownedTempPath, removeOnSignal } from "../temp-owner";
+import { openArchiveInput } from "./archive-input";
+import { ArchiveFormatError, Sink, readTarEntries, writeAll } from "./archive-stream";
 import { OciLayout } from "./layout";
 import { normalizeReference } from "../common/reference";
 import { Annotations, Descriptor, Index, Manifest, MediaTypes } from "./types";
@@ -27,8 +29,11 @@ const INDEX_TYPES = new Set<string>([MediaTypes.index, MediaTypes.dockerManifest
 const MANIFEST_TYPES = new Set<string>([MediaTypes.manifest, MediaTypes.dockerManifest]);
 const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
 const BLOB_ENTRY = /^blobs\/sha256\/([a-f0-9]{64})$/;
-/** index.json and oci-layout are read into memory; a bigger one is not an image index. */
-const MAX_JSON_ENTRY = 16 * 1024 * 1024;
+/**
+ * index.json, oci-layout, manifests and indexes are read into memory; like a registry's limit
+ * on manifest bodies, anything bigger is refused rather than parsed.
+ */
+const MAX_JSON = 4 * 1024 * 1024;
 
 export interface ArchiveImage {
   ref: string;
@@ -81,6 +86,10 @@ export async function imageDescriptors(
       const m = (await readJson(d)) as Partial<Manifest>;
       if (!m.config || !Array.isArray(m.layers))
         throw new UserError(`${d.digest} is not an image manifest (no config or layers)`);
+      if (m.annotations !== undefined && !isStringMap(m.annotations))
+        throw new UserError(
+          `${d.digest} is not a valid image manifest: its annotations are not a map of strings`,
+        );
       checkDescriptor(m.config, `config of ${d.digest}`);
       await visit(m.config, depth + 1);
       for (const l of m.layers) {
@@ -99,18 +108,44 @@ export async function imageDescriptors(
 
 function checkDescriptor(d: unknown, what: string): asserts d is Descriptor {
   const x = d as Partial<Descriptor> | null;
-  if (
-    !x ||
-    typeof x !== "object" ||
-    typeof x.mediaType !== "string" ||
-    typeof x.digest !== "string" ||
-    !DIGEST_RE.test(x.digest) ||
-    typeof x.size !== "number" ||
-    !(x.size >= 0)
-  )
+  const why =
+    !x || typeof x !== "object" || Array.isArray(x)
+      ? "it is not an object"
+      : typeof x.mediaType !== "string"
+        ? "mediaType is not a string"
+        : typeof x.digest !== "string" || !DIGEST_RE.test(x.digest)
+          ? "digest is not sha256:<64 hex>"
+          : !Number.isSafeInteger(x.size) || (x.size as number) < 0
+            ? "size is not a whole number of bytes"
+            : x.annotations !== undefined && !isStringMap(x.annotations)
+              ? annotationProblem(x.annotations)
+              : x.platform !== undefined &&
+                  (!x.platform ||
+                    typeof x.platform !== "object" ||
+                    typeof x.platform.os !== "string" ||
+                    typeof x.platform.architecture !== "string")
+                ? "platform lacks os and architecture strings"
+                : undefined;
+  if (why)
     throw new UserError(
-      `${what} is not a valid descriptor (needs mediaType, a sha256 digest and a size): ${JSON.stringify(d)}`,
+      `${what} is not a valid descriptor (${why}): ${clip(JSON.stringify(d) ?? String(d), 300)}`,
     );
+}
+
+function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
+function annotationProblem(v: unknown): string {
+  if (!v || typeof v !== "object" || Array.isArray(v)) return "annotations is not a map of strings";
+  const [k, bad] = Object.entries(v).find(([, x]) => typeof x !== "string") ?? ["", undefined];
+  return `annotation ${k} is ${JSON.stringify(bad)?.slice(0, 80) ?? "not a string"}, not a string`;
+}
+
+function isStringMap(v: unknown): v is Record<string, string> {
+  return (
+    !!v && typeof v === "object" && !Array.isArray(v) && Object.values(v).every((s) => typeof s === "string")
+  );
 }
 
 const DIR_HEADER = {
@@ -259,42 +294,11 @@ function addEntry(pack: tar.Pack, header: TarHeader, body?: Buffer | Readable): 
       return;
     }
     const sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
-    writeAll(sink as unknown as Parameters<typeof writeAll>[0], body).catch((err: unknown) => {
+    writeAll(sink as unknown as Sink, body).catch((err: unknown) => {
       body.destroy();
       reject(err as Error);
     });
   });
-}
-
-/**
- * tar-stream 3 uses streamx streams, which Node's pipeline() does not fully understand; this
- * pumps an async iterable into one with back-pressure and ends it.
- */
-async function writeAll(
-  sink: {
-    write(c: Buffer): boolean;
-    end(): unknown;
-    on(ev: string, f: () => void): unknown;
-    off(ev: string, f: () => void): unknown;
-    destroyed?: boolean;
-  },
-  source: AsyncIterable<unknown>,
-): Promise<void> {
-  for await (const chunk of source) {
-    if (sink.destroyed) throw new Error("archive stream closed early");
-    if (!sink.write(chunk as Buffer))
-      await new Promise<void>((r) => {
-        const done = () => {
-          sink.off("drain", done);
-          sink.off("close", done);
-          r();
-        };
-        sink.on("drain", done);
-        sink.on("close", done);
-      });
-  }
-  if (sink.destroyed) throw new Error("archive stream closed early");
-  sink.end();
 }
 
 /** Why an archive entry name is refused, or undefined when it is a safe relative path. */
@@ -313,63 +317,98 @@ function cleanName(name: string): string {
   return n === "." ? "" : n;
 }
 
+/** What reading the archive left in staging. */
+interface ReadState {
+  /** Verified staged blobs: digest -> size. */
+  staged: Map<string, number>;
+  /** Blob entries whose content does not match their name: digest -> why. */
+  corrupt: Map<string, string>;
+  /** index.json and oci-layout. */
+  json: Map<string, Buffer>;
+  dockerArchive: boolean;
+}
+
 /**
  * Loads every image of an OCI archive (ours or `skopeo copy ... oci-archive:`; plain or gzip
- * tar) into the store. `opts.tag` names the image of a one-image archive (needed when its entry
- * carries no ref name; otherwise it renames it).
+ * tar) into the store. `file` is a path (a regular file, a device or a named pipe) or `-` for
+ * stdin; it is read once, streaming. `opts.tag` names the image of a one-image archive (needed
+ * when its entry carries no ref name; otherwise it renames it).
+ *
+ * Blobs are staged and verified (sha256 and size) as they stream by; only when the archive
+ * ended cleanly and every image's whole graph is present and verified do they move into the
+ * store, and one index write sets every ref. Otherwise the staging directory is removed and
+ * the store is as it was.
  */
 export async function loadArchive(
   store: OciLayout,
   file: string,
-  opts: { tag?: string } = {},
+  opts: { tag?: string; fifoWaitMs?: number } = {},
 ): Promise<LoadResult> {
-  let st: fs.Stats;
-  try {
-    st = await fs.promises.stat(file);
-  } catch {
-    throw new UserError(
-      `archive ${file} does not exist; give the file written by sealer save (or skopeo copy ... oci-archive:FILE)`,
-    );
-  }
+  const input = await openArchiveInput(file, opts.fifoWaitMs);
+  const label = input.label;
   const bad = (why: string) =>
-    new UserError(`${file} is not a usable OCI archive: ${why}; nothing was loaded`);
-  await store.init();
-  const staging = new OciLayout(
-    path.join(store.tmpDir(), `load-${process.pid}-${crypto.randomBytes(6).toString("hex")}`),
-  );
-  const staged = new Map<string, number>();
-  const jsonEntries = new Map<string, Buffer>();
-  let dockerArchive = false;
-  const bar = progress(`loading ${path.basename(file)}`, st.size);
-  try {
-    const head = Buffer.alloc(2);
-    const fh = await fs.promises.open(file, "r");
-    try {
-      await fh.read(head, 0, 2, 0);
-    } finally {
-      await fh.close();
-    }
-    let read = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _e, cb) {
-        read += chunk.length;
-        bar.update(read);
-        cb(null, chunk);
-      },
-    });
-    const extract = tar.extract();
-    const input = fs.createReadStream(file);
-    const gzip = head[0] === 0x1f && head[1] === 0x8b;
-    const feeding = pipeline(
-      input,
-      meter,
-      gzip ? zlib.createGunzip() : new Transform({ transform: (c, _e, cb) => cb(null, c) }),
-      (src: AsyncIterable<Buffer>) => writeAll(extract as unknown as Parameters<typeof writeAll>[0], src),
+    new UserError(`${label} is not a usable OCI archive: ${why}; nothing was loaded`);
+  const badAll = (problems: string[]) =>
+    new UserError(
+      `${label} is not a usable OCI archive; nothing was loaded:\n${problems.map((p) => ` - ${p}`).join("\n")}`,
+      { problems },
     );
-    feeding.catch(() => undefined); // surfaced below, after the entry loop
-    try {
-      for await (const entry of extract) {
-        const h = entry.header;
+  const staging = new OciLayout(ownedTempPath(store.tmpDir(), "load"));
+  const release = removeOnSignal(staging.root);
+  const bar = progress(`loading ${path.basename(label)}`, input.size);
+  try {
+    await store.init();
+    await cleanStaleTemp(store.tmpDir());
+    const state = await readArchive(store, staging, input.stream, bad, (n) => bar.update(n));
+    const index = parseIndexJson(state, bad);
+    if (opts.tag && index.length > 1)
+      throw new UserError(
+        `--tag names one image, but ${label} holds ${index.length}; load without --tag and use sealer tag afterwards`,
+      );
+    const wanted = namedImages(index, opts.tag, badAll);
+    const needed = await verifyGraph(store, staging, state, wanted, badAll);
+
+    // Commit: verified blobs move in (same filesystem: rename), then one index write sets every ref.
+    let added = 0;
+    for (const dg of [...needed].sort()) {
+      if (!state.staged.has(dg) || (await store.hasBlob(dg))) continue;
+      await fs.promises.mkdir(path.dirname(store.blobPath(dg)), { recursive: true });
+      await fs.promises.rename(staging.blobPath(dg), store.blobPath(dg));
+      added++;
+    }
+    await store.setRefs([...wanted]);
+    const images: ArchiveImage[] = [...wanted]
+      .map(([ref, d]) => ({ ref, digest: d.digest, mediaType: d.mediaType }))
+      .sort((a, b) => a.ref.localeCompare(b.ref));
+    return { images, blobsAdded: added, blobsPresent: needed.size - added };
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    // Not the archive's fault: the store could not be written (disk full, permissions).
+    throw new UserError(
+      `loading ${label} failed while writing to the store at ${store.root} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); nothing was loaded — check free space and permissions`,
+      { cause: err },
+    );
+  } finally {
+    bar.end();
+    input.stream.destroy();
+    await fs.promises.rm(staging.root, { recursive: true, force: true });
+    release();
+  }
+}
+
+/** Streams the archive once, staging and verifying blobs and keeping the two JSON entries. */
+async function readArchive(
+  store: OciLayout,
+  staging: OciLayout,
+  source: Readable,
+  bad: (why: string) => UserError,
+  onBytes: (n: number) => void,
+): Promise<ReadState> {
+  const state: ReadState = { staged: new Map(), corrupt: new Map(), json: new Map(), dockerArchive: false };
+  try {
+    await readTarEntries(
+      source,
+      async (h, entry) => {
         const why = unsafeEntryName(h.name);
         if (why) throw bad(`entry "${h.name}" ${why}`);
         const name = cleanName(h.name);
@@ -381,10 +420,7 @@ export async function loadArchive(
             `entry "${h.name}" is a ${h.type === "link" ? "hard link" : "symlink"} to "${target}"${escapes ? ", which escapes the archive" : "; an OCI archive holds plain files only"}`,
           );
         }
-        if (h.type === "directory") {
-          entry.resume();
-          continue;
-        }
+        if (h.type === "directory") return;
         if (h.type !== "file" && h.type !== "contiguous-file")
           throw bad(
             `entry "${h.name}" is a ${h.type ?? "special file"}; an OCI archive holds plain files only`,
@@ -392,186 +428,171 @@ export async function loadArchive(
         const blob = BLOB_ENTRY.exec(name);
         if (blob) {
           const digest = `sha256:${blob[1] as string}`;
-          if (staged.has(digest) || (await store.hasBlob(digest))) {
-            entry.resume();
-            continue;
-          }
-          try {
-            const r = await staging.putBlobStream(entry as unknown as AsyncIterable<Uint8Array>, {
-              digest,
-              size: h.size ?? 0,
-            });
-            staged.set(digest, r.size);
-          } catch (err) {
-            throw bad(
-              `blob ${digest} is corrupt (${(err as Error).message.replace(/; nothing was stored$/, "")})`,
-            );
-          }
+          if (state.staged.has(digest) || (await store.hasBlob(digest))) return;
+          // Staged under the digest its bytes really have; a mismatch is recorded, not thrown,
+          // so the report can say which image needs the blob.
+          const r = await staging.putBlobStream(entry);
+          if (r.digest === digest) {
+            state.staged.set(digest, r.size);
+            state.corrupt.delete(digest);
+          } else state.corrupt.set(digest, `its content hashes to ${r.digest} (${r.size} bytes)`);
         } else if (name.startsWith("blobs/")) {
           throw bad(
             `entry "${h.name}" is not a sha256 blob (blobs/sha256/<64 hex>); other digest algorithms are not supported`,
           );
         } else if (name === "index.json" || name === "oci-layout") {
-          if (jsonEntries.has(name)) throw bad(`${name} appears twice`);
-          if ((h.size ?? 0) > MAX_JSON_ENTRY)
-            throw bad(`${name} is ${h.size} bytes, too big for an image index`);
+          if (state.json.has(name)) throw bad(`${name} appears twice`);
+          if ((h.size ?? 0) > MAX_JSON)
+            throw bad(
+              `${name} is ${h.size} bytes, more than the ${formatBytes(MAX_JSON)} an image index may have`,
+            );
           const chunks: Buffer[] = [];
           for await (const c of entry) chunks.push(c as Buffer);
-          jsonEntries.set(name, Buffer.concat(chunks));
-        } else {
-          if (name === "manifest.json" || name === "repositories") dockerArchive = true;
-          entry.resume();
-        }
-      }
-    } catch (err) {
-      input.destroy();
-      extract.destroy();
-      await feeding.catch(() => undefined);
-      if (err instanceof UserError) throw err;
-      throw bad(`it is not a readable tar file (${(err as Error).message})`);
-    }
-    try {
-      await feeding;
-    } catch (err) {
-      throw bad(`the tar stream is broken (${(err as Error).message})`);
-    }
-
-    const layoutJson = jsonEntries.get("oci-layout");
-    if (layoutJson) {
-      const v = parseJson(layoutJson) as { imageLayoutVersion?: unknown } | undefined;
-      if (typeof v?.imageLayoutVersion !== "string" || !v.imageLayoutVersion.startsWith("1."))
-        throw bad(`oci-layout is not an OCI image layout 1.x marker`);
-    }
-    const indexJson = jsonEntries.get("index.json");
-    if (!indexJson)
-      throw bad(
-        dockerArchive
-          ? "it is a docker-save archive (manifest.json), not an OCI archive; convert it with skopeo copy docker-archive:FILE oci-archive:NEW"
-          : "it has no index.json",
-      );
-    const index = parseJson(indexJson) as Partial<Index> | undefined;
-    if (!index || !Array.isArray(index.manifests)) throw bad("index.json has no manifests list");
-    if (index.manifests.length === 0) throw bad("index.json lists no images");
-    if (opts.tag && index.manifests.length > 1)
-      throw new UserError(
-        `--tag names one image, but ${file} holds ${index.manifests.length}; load without --tag and use sealer tag afterwards`,
-      );
-
-    // Names first, all problems at once.
-    const problems: string[] = [];
-    const wanted = new Map<string, Descriptor>();
-    index.manifests.forEach((d, i) => {
-      try {
-        checkDescriptor(d, `index.json entry ${i}`);
-      } catch (err) {
-        problems.push((err as Error).message);
-        return;
-      }
-      const raw = opts.tag ?? d.annotations?.[Annotations.refName];
-      if (!raw) {
-        problems.push(
-          `index.json entry ${i} (${d.digest}) has no ${Annotations.refName} annotation; load it with --tag NAME:TAG`,
-        );
-        return;
-      }
-      let ref: string;
-      try {
-        ref = normalizeReference(raw);
-      } catch (err) {
-        problems.push(`index.json entry ${i}: ${(err as Error).message}; load it with --tag NAME:TAG`);
-        return;
-      }
-      const prev = wanted.get(ref);
-      if (prev && prev.digest !== d.digest)
-        problems.push(`index.json names ${ref} twice, for ${prev.digest} and ${d.digest}`);
-      wanted.set(ref, d);
-    });
-    if (problems.length)
-      throw new UserError(
-        `${file} is not a usable OCI archive; nothing was loaded:\n${problems.map((p) => ` - ${p}`).join("\n")}`,
-        { problems },
-      );
-
-    // The whole graph must be present (staged now, or already in the store) with the sizes the descriptors claim.
-    const sizeOf = async (digest: string): Promise<number | undefined> => {
-      const s = staged.get(digest);
-      if (s !== undefined) return s;
-      try {
-        return (await fs.promises.stat(store.blobPath(digest))).size;
-      } catch {
-        return undefined;
-      }
-    };
-    const readJson = async (d: Descriptor): Promise<unknown> => {
-      const buf = staged.has(d.digest) ? await staging.readBlob(d.digest) : await store.readBlob(d.digest);
-      const v = parseJson(buf);
-      if (v === undefined) throw bad(`${d.digest} (${d.mediaType}) is not valid JSON`);
-      return v;
-    };
-    const needed = new Set<string>();
-    for (const [ref, root] of wanted) {
-      let descs: Descriptor[];
-      try {
-        descs = await imageDescriptors(root, async (d) => {
-          const size = await sizeOf(d.digest);
-          if (size === undefined) throw bad(`${ref}: the archive lacks ${d.digest} (${d.mediaType})`);
-          return readJson(d);
-        });
-      } catch (err) {
-        problems.push(
-          (err as Error).message
-            .replace(/; nothing was loaded$/, "")
-            .replace(/^.* is not a usable OCI archive: /, ""),
-        );
-        continue;
-      }
-      for (const d of descs) {
-        const size = await sizeOf(d.digest);
-        if (size === undefined) problems.push(`${ref}: the archive lacks blob ${d.digest} (${d.mediaType})`);
-        else if (size !== d.size)
-          problems.push(`${ref}: blob ${d.digest} is ${size} bytes but its descriptor says ${d.size}`);
-        else needed.add(d.digest);
-      }
-    }
-    if (problems.length)
-      throw new UserError(
-        `${file} is not a usable OCI archive; nothing was loaded:\n${problems.map((p) => ` - ${p}`).join("\n")}`,
-        { problems },
-      );
-
-    // Commit: verified blobs move in (same filesystem: rename), then one index write sets every ref.
-    let added = 0;
-    for (const dg of [...needed].sort()) {
-      if (!staged.has(dg) || (await store.hasBlob(dg))) continue;
-      await fs.promises.mkdir(path.dirname(store.blobPath(dg)), { recursive: true });
-      await fs.promises.rename(staging.blobPath(dg), store.blobPath(dg));
-      added++;
-    }
-    const images: ArchiveImage[] = [...wanted]
-      .map(([ref, d]) => ({ ref, digest: d.digest, mediaType: d.mediaType }))
-      .sort((a, b) => a.ref.localeCompare(b.ref));
-    await store.updateIndex((idx) => ({
-      ...idx,
-      manifests: [
-        ...idx.manifests.filter((d) => !wanted.has(d.annotations?.[Annotations.refName] ?? "")),
-        ...[...wanted].map(([ref, d]) => ({
-          mediaType: d.mediaType,
-          digest: d.digest,
-          size: d.size,
-          ...(d.platform ? { platform: d.platform } : {}),
-          annotations: { ...(d.annotations ?? {}), [Annotations.refName]: ref },
-        })),
-      ].sort((a, b) =>
-        (a.annotations?.[Annotations.refName] ?? "").localeCompare(
-          b.annotations?.[Annotations.refName] ?? "",
-        ),
-      ),
-    }));
-    return { images, blobsAdded: added, blobsPresent: needed.size - added };
-  } finally {
-    bar.end();
-    await fs.promises.rm(staging.root, { recursive: true, force: true });
+          state.json.set(name, Buffer.concat(chunks));
+        } else if (name === "manifest.json" || name === "repositories") state.dockerArchive = true;
+      },
+      { onBytes },
+    );
+  } catch (err) {
+    if (err instanceof ArchiveFormatError) throw bad(err.message);
+    throw err;
   }
+  return state;
+}
+
+/** index.json's entries, after the layout marker and the index itself are checked. */
+function parseIndexJson(state: ReadState, bad: (why: string) => UserError): unknown[] {
+  const layoutJson = state.json.get("oci-layout");
+  if (layoutJson) {
+    const v = parseJson(layoutJson) as { imageLayoutVersion?: unknown } | undefined;
+    if (typeof v?.imageLayoutVersion !== "string" || !v.imageLayoutVersion.startsWith("1."))
+      throw bad(`oci-layout is not an OCI image layout 1.x marker`);
+  }
+  const indexJson = state.json.get("index.json");
+  if (!indexJson)
+    throw bad(
+      state.dockerArchive
+        ? "it is a docker-save archive (manifest.json), not an OCI archive; convert it with skopeo copy docker-archive:FILE oci-archive:NEW"
+        : "it has no index.json",
+    );
+  const index = parseJson(indexJson) as { manifests?: unknown } | undefined;
+  if (index === undefined) throw bad("index.json is not valid JSON");
+  if (!index || typeof index !== "object" || !Array.isArray(index.manifests))
+    throw bad("index.json has no manifests list");
+  if (index.manifests.length === 0) throw bad("index.json lists no images");
+  return index.manifests as unknown[];
+}
+
+/** ref -> root descriptor for every index.json entry; all naming problems at once. */
+function namedImages(
+  entries: unknown[],
+  tag: string | undefined,
+  badAll: (problems: string[]) => UserError,
+): Map<string, Descriptor> {
+  const problems: string[] = [];
+  const wanted = new Map<string, Descriptor>();
+  entries.forEach((d, i) => {
+    try {
+      checkDescriptor(d, `index.json entry ${i}`);
+    } catch (err) {
+      problems.push((err as Error).message);
+      return;
+    }
+    const raw = tag ?? d.annotations?.[Annotations.refName];
+    if (!raw) {
+      problems.push(
+        `index.json entry ${i} (${d.digest}) has no ${Annotations.refName} annotation; load it with --tag NAME:TAG`,
+      );
+      return;
+    }
+    let ref: string;
+    try {
+      ref = normalizeReference(raw);
+    } catch (err) {
+      problems.push(`index.json entry ${i}: ${(err as Error).message}; load it with --tag NAME:TAG`);
+      return;
+    }
+    const prev = wanted.get(ref);
+    if (prev && prev.digest !== d.digest)
+      problems.push(`index.json names ${ref} twice, for ${prev.digest} and ${d.digest}`);
+    wanted.set(ref, d);
+  });
+  if (problems.length) throw badAll(problems);
+  return wanted;
+}
+
+/**
+ * Walks every image's graph over staged and stored blobs; each blob must be present, verified
+ * and of the size its descriptor says. Returns the digests the images need.
+ */
+async function verifyGraph(
+  store: OciLayout,
+  staging: OciLayout,
+  state: ReadState,
+  wanted: Map<string, Descriptor>,
+  badAll: (problems: string[]) => UserError,
+): Promise<Set<string>> {
+  const problems: string[] = [];
+  const sizeOf = async (digest: string): Promise<number | undefined> => {
+    const s = state.staged.get(digest);
+    if (s !== undefined) return s;
+    try {
+      return (await fs.promises.stat(store.blobPath(digest))).size;
+    } catch {
+      return undefined;
+    }
+  };
+  const blobProblem = async (ref: string, d: Descriptor): Promise<string | undefined> => {
+    const what = `image ${ref} needs blob ${d.digest} (${d.mediaType})`;
+    const corrupt = state.corrupt.get(d.digest);
+    if (corrupt) return `${what}, but that blob in the archive is corrupt: ${corrupt}`;
+    const size = await sizeOf(d.digest);
+    if (size === undefined) return `${what}, which the archive lacks`;
+    if (size !== d.size) return `${what}: the blob is ${size} bytes but the descriptor says ${d.size}`;
+    return undefined;
+  };
+  const needed = new Set<string>();
+  const referenced = new Set<string>();
+  for (const [ref, root] of wanted) {
+    let descs: Descriptor[];
+    try {
+      descs = await imageDescriptors(root, async (d) => {
+        referenced.add(d.digest);
+        const p = await blobProblem(ref, d);
+        if (p) throw new UserError(p);
+        if (d.size > MAX_JSON)
+          throw new UserError(
+            `image ${ref}: ${d.digest} (${d.mediaType}) is ${d.size} bytes, more than the ${formatBytes(MAX_JSON)} a manifest or index may have`,
+          );
+        const buf = state.staged.has(d.digest)
+          ? await staging.readBlob(d.digest)
+          : await store.readBlob(d.digest);
+        const v = parseJson(buf) as { mediaType?: unknown } | undefined;
+        if (v === undefined || typeof v !== "object" || v === null)
+          throw new UserError(`image ${ref}: ${d.digest} (${d.mediaType}) is not a JSON object`);
+        if (typeof v.mediaType === "string" && v.mediaType !== d.mediaType)
+          throw new UserError(
+            `image ${ref}: ${d.digest} says it is ${v.mediaType}, but its descriptor says ${d.mediaType}`,
+          );
+        return v;
+      });
+    } catch (err) {
+      if (!(err instanceof UserError)) throw err;
+      problems.push(err.message);
+      continue;
+    }
+    for (const d of descs) {
+      referenced.add(d.digest);
+      const p = await blobProblem(ref, d);
+      if (p) problems.push(p);
+      else needed.add(d.digest);
+    }
+  }
+  for (const [digest, why] of state.corrupt)
+    if (!referenced.has(digest))
+      problems.push(`blob ${digest} in the archive is corrupt (${why}); no image references it`);
+  if (problems.length) throw badAll(problems);
+  return needed;
 }
 
 function parseJson(buf: Buffer): unknown {

@@ -23,6 +23,7 @@ import { UserError, wrap } from "../errors";
 import { log, progress } from "../log";
 import { dataPaths, sealerHome } from "../paths";
 import { stableStringify } from "../fsutil";
+import { cleanStaleTemp, ownedTempPath, removeOnSignal } from "../temp-owner";
 import { checkAppNames, checkContext, isUrlSource, parseKubefile } from "../kubefile";
 import { ARCH_PLACEHOLDER, Instruction, Kubefile } from "../kubefile/types";
 import type { LayerFacts } from "../plan/types";
@@ -656,10 +657,11 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   const layout = new OciLayout(dataPaths.store(home));
   await layout.init();
   const cache = new BuildCache(dataPaths.buildCache(home), layout);
-  const tmpRoot = path.join(
-    dataPaths.tmp(home),
-    `build-${process.pid}-${crypto.randomBytes(4).toString("hex")}`,
-  );
+  // Leftovers of builds and loads that were killed go first: nothing else would remove them.
+  await cleanStaleTemp(dataPaths.tmp(home));
+  await cleanStaleTemp(layout.tmpDir());
+  const tmpRoot = ownedTempPath(dataPaths.tmp(home), "build");
+  const releaseTmp = removeOnSignal(tmpRoot);
   await fs.promises.mkdir(tmpRoot, { recursive: true });
   const lease = await takeLease(layout);
   const version = packageVersion();
@@ -822,6 +824,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   } finally {
     await lease.release();
     await fs.promises.rm(tmpRoot, { recursive: true, force: true });
+    releaseTmp();
   }
 }
 

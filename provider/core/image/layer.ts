@@ -14,6 +14,7 @@ import type { OciLayout } from "./layout";
 import { parallelGzip } from "./parallel-gzip";
 import { MediaTypes } from "./types";
 import { encodeHeader, normalizeMode, padding, TAR_END, TarEntryType, TarHeader } from "./tar";
+import { ownedTempPath, removeOnSignal } from "../temp-owner";
 
 /** One tar entry plus where its content comes from. */
 export interface LayerEntry extends TarHeader {
@@ -345,7 +346,8 @@ export async function writeLayer(
     }
   }
   await fs.promises.mkdir(layout.tmpDir(), { recursive: true });
-  const tmp = path.join(layout.tmpDir(), `layer-${process.pid}-${crypto.randomBytes(6).toString("hex")}.tgz`);
+  const tmp = ownedTempPath(layout.tmpDir(), "layer", ".tgz");
+  const release = removeOnSignal(tmp);
   try {
     await pipeline(Readable.from(compressed()), fs.createWriteStream(tmp, { mode: 0o644 }));
     bar.end();
@@ -367,5 +369,6 @@ export async function writeLayer(
   } finally {
     bar.end();
     await fs.promises.rm(tmp, { force: true });
+    release();
   }
 }

@@ -5,6 +5,7 @@ import { pipeline } from "node:stream/promises";
 import { Readable, Transform } from "node:stream";
 import { UserError } from "../errors";
 import { acquireLock, readJsonIfExists, writeFileAtomic, writeJsonAtomic } from "../fsutil";
+import { ownedTempPath, removeOnSignal } from "../temp-owner";
 import { normalizeReference } from "../common/reference";
 import { Annotations, Descriptor, Index, MediaTypes } from "./types";
 
@@ -103,7 +104,8 @@ export class OciLayout {
     onBytes?: (n: number) => void,
   ): Promise<{ digest: string; size: number }> {
     await fs.promises.mkdir(this.tmpDir(), { recursive: true });
-    const tmp = path.join(this.tmpDir(), `blob-${process.pid}-${crypto.randomBytes(6).toString("hex")}`);
+    const tmp = ownedTempPath(this.tmpDir(), "blob");
+    const release = removeOnSignal(tmp);
     const hash = crypto.createHash("sha256");
     let size = 0;
     const meter = new Transform({
@@ -130,6 +132,7 @@ export class OciLayout {
       return { digest, size };
     } finally {
       await fs.promises.rm(tmp, { force: true });
+      release();
     }
   }
 
@@ -191,18 +194,23 @@ export class OciLayout {
 
   /** Points `reference` at `descriptor` (a manifest or an index), replacing any previous target. */
   async setRef(reference: string, descriptor: Descriptor): Promise<void> {
-    const ref = normalizeReference(reference);
+    await this.setRefs([[normalizeReference(reference), descriptor]]);
+  }
+
+  /** Sets several normalised references in one index write: all of them or none. */
+  async setRefs(entries: Array<[ref: string, descriptor: Descriptor]>): Promise<void> {
+    const refs = new Set(entries.map(([ref]) => ref));
     await this.updateIndex((idx) => ({
       ...idx,
       manifests: [
-        ...idx.manifests.filter((d) => d.annotations?.[Annotations.refName] !== ref),
-        {
+        ...idx.manifests.filter((d) => !refs.has(d.annotations?.[Annotations.refName] ?? "")),
+        ...entries.map(([ref, descriptor]) => ({
           mediaType: descriptor.mediaType,
           digest: descriptor.digest,
           size: descriptor.size,
           ...(descriptor.platform ? { platform: descriptor.platform } : {}),
           annotations: { ...(descriptor.annotations ?? {}), [Annotations.refName]: ref },
-        },
+        })),
       ].sort((a, b) =>
         (a.annotations?.[Annotations.refName] ?? "").localeCompare(
           b.annotations?.[Annotations.refName] ?? "",

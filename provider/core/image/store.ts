@@ -3,11 +3,10 @@
  * manifest for a platform, list, inspect, tag, remove, prune. The CLI verbs and the planner's
  * image facts are thin layers over these functions.
  */
-import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../errors";
-import { pidAlive } from "../fsutil";
+import { ownedTempPath, ownerAlive, removeOnSignal, sizeOf } from "../temp-owner";
 import { familiarReference, normalizeReference, parseReference } from "../common/reference";
 import type { OciLayout } from "./layout";
 import {
@@ -335,7 +334,7 @@ export async function removeImages(layout: OciLayout, names: string[], force = f
   return unique;
 }
 
-const LEASE_PREFIX = "lease-";
+const LEASE_KIND = "lease";
 
 /**
  * A build's claim on blobs it is writing before its reference exists: while the lease's process
@@ -345,11 +344,9 @@ export async function takeLease(
   layout: OciLayout,
 ): Promise<{ touch(digest: string): Promise<void>; release(): Promise<void> }> {
   await layout.init();
-  const file = path.join(
-    layout.tmpDir(),
-    `${LEASE_PREFIX}${process.pid}-${crypto.randomBytes(4).toString("hex")}`,
-  );
+  const file = ownedTempPath(layout.tmpDir(), LEASE_KIND);
   await fs.promises.writeFile(file, String(Date.now()));
+  const unregister = removeOnSignal(file);
   return {
     async touch(digest) {
       const now = new Date();
@@ -357,6 +354,7 @@ export async function takeLease(
     },
     async release() {
       await fs.promises.rm(file, { force: true });
+      unregister();
     },
   };
 }
@@ -372,19 +370,17 @@ export async function pruneStore(layout: OciLayout): Promise<{ blobs: number; by
     let leaseStart = Infinity;
     const tmpNames = await fs.promises.readdir(layout.tmpDir()).catch(() => [] as string[]);
     for (const n of tmpNames) {
-      const pid = Number(/^[a-z]+-(\d+)-/.exec(n)?.[1] ?? NaN);
       const file = path.join(layout.tmpDir(), n);
-      if (Number.isFinite(pid) && pidAlive(pid)) {
-        if (n.startsWith(LEASE_PREFIX))
+      // Temp entries of live processes stay; a live lease protects what its build writes.
+      if (ownerAlive(n)) {
+        if (n.startsWith(`${LEASE_KIND}-`))
           leaseStart = Math.min(
             leaseStart,
             Number(await fs.promises.readFile(file, "utf8").catch(() => "0")) - 1000,
           );
         continue;
       }
-      const st = await fs.promises.stat(file).catch(() => undefined);
-      if (!st) continue;
-      bytes += st.isFile() ? st.size : 0;
+      bytes += await sizeOf(file);
       await fs.promises.rm(file, { recursive: true, force: true });
     }
     const dir = path.join(layout.root, "blobs", "sha256");

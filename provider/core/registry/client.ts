@@ -18,6 +18,7 @@ import { TransientError, UserError, isTransient } from "../errors";
 import { log, registerSecret } from "../log";
 import { sealerHome } from "../paths";
 import { mergeScopes, parseChallenge } from "./auth";
+import { RegistryError, RegistryTarget, targetOfUrl, toRegistryError } from "./registry-error";
 import {
   Credentials,
   RegistrySettings,
@@ -96,7 +97,10 @@ export async function readBody(res: http.IncomingMessage, limit = 16 * 1024 * 10
   let n = 0;
   for await (const c of res) {
     n += (c as Buffer).length;
-    if (n > limit) throw new Error(`response larger than ${limit} bytes`);
+    if (n > limit) {
+      res.destroy();
+      throw new UserError(`the response is larger than the ${limit} bytes this client accepts`);
+    }
     chunks.push(c as Buffer);
   }
   return Buffer.concat(chunks);
@@ -287,16 +291,20 @@ export class RegistryClient {
       throw new UserError(
         `token service ${url.host} for ${this.host} returned HTTP ${res.statusCode}: ${registryErrorText(body.toString())}`,
       );
-    const j = JSON.parse(body.toString("utf8")) as {
-      token?: string;
-      access_token?: string;
-      expires_in?: number;
-    };
-    const token = j.token ?? j.access_token;
-    if (!token) throw new UserError(`token service ${url.host} for ${this.host} returned no token`);
+    let j: { token?: string; access_token?: string; expires_in?: number };
+    try {
+      j = JSON.parse(body.toString("utf8")) as typeof j;
+    } catch {
+      throw new UserError(
+        `token service ${url.host} for ${this.host} answered with something that is not JSON`,
+      );
+    }
+    const token = j?.token ?? j?.access_token;
+    if (typeof token !== "string" || !token)
+      throw new UserError(`token service ${url.host} for ${this.host} returned no token`);
     registerSecret(token);
     // The spec's default lifetime is 60 s; renew 10 s early so a request never carries a stale one.
-    const lifetime = typeof j.expires_in === "number" && j.expires_in > 0 ? j.expires_in : 60;
+    const lifetime = typeof j?.expires_in === "number" && j.expires_in > 0 ? j.expires_in : 60;
     return { token, expiresAt: Date.now() + (lifetime > 20 ? lifetime - 10 : lifetime / 2) * 1000 };
   }
 
@@ -313,7 +321,11 @@ export class RegistryClient {
    * listed in `expect`, 429/5xx are transient.
    */
   async request(method: string, pathOrUrl: string, o: RequestOptions): Promise<Response> {
-    await this.ping();
+    try {
+      await this.ping();
+    } catch (err) {
+      throw toRegistryError(err, targetOfUrl(this.host, pathOrUrl));
+    }
     const url = this.resolveUrl(pathOrUrl);
     const attempt = async (): Promise<Response> => {
       let res = await this.raw(
@@ -350,26 +362,35 @@ export class RegistryClient {
       if (o.expect.includes(res.statusCode ?? 0))
         return { status: res.statusCode ?? 0, headers: res.headers, body: res };
       const text = registryErrorText((await readBody(res).catch(() => Buffer.alloc(0))).toString("utf8"));
-      throw this.statusError(res.statusCode ?? 0, method, o.what, text);
+      throw this.statusError(res.statusCode ?? 0, method, o.what, text, url);
     };
-    return o.noRetry ? attempt() : this.retry(attempt, "");
+    const target = targetOfUrl(this.host, url);
+    try {
+      return await (o.noRetry ? attempt() : this.retry(attempt, "", target));
+    } catch (err) {
+      throw toRegistryError(err, target);
+    }
   }
 
-  private statusError(status: number, method: string, what: string, text: string): Error {
+  /** A status the caller did not expect, as a RegistryError naming what the URL addresses. */
+  private statusError(status: number, method: string, what: string, text: string, url: string): Error {
+    const target = targetOfUrl(this.host, url);
+    const final = (message: string) =>
+      new RegistryError(target, message, { temporary: false, status, message });
     if (status === 401) {
       if (this.credentials)
-        return new UserError(
+        return final(
           `authentication failed for ${what}: the registry rejected the credentials for "${this.credentials.username}" — run sealer login ${this.host}`,
         );
-      return new UserError(`authentication required for ${what} — run sealer login ${this.host}`);
+      return final(`authentication required for ${what} — run sealer login ${this.host}`);
     }
     if (status === 403)
-      return new UserError(
+      return final(
         `access denied to ${what}${this.credentials ? ` for "${this.credentials.username}"` : ""} (${text || "HTTP 403"}) — check the account's permissions or run sealer login ${this.host}`,
       );
-    if (status === 429 || status >= 500)
-      return new TransientError(`${method} ${what}: HTTP ${status}${text ? ` (${text})` : ""}`);
-    return new UserError(`${method} ${what}: HTTP ${status}${text ? `: ${text}` : ""}`);
+    // The target names registry and repository already; `what` is for URLs outside the API.
+    const detail = `${method}${target.repository ? "" : ` ${what}`} returned HTTP ${status}${text ? ` (${text})` : ""}`;
+    return new RegistryError(target, detail, { temporary: status === 429 || status >= 500, status });
   }
 
   resolveUrl(pathOrUrl: string): string {
@@ -377,20 +398,30 @@ export class RegistryClient {
     return `${this.base}${pathOrUrl.startsWith("/") ? "" : "/"}${pathOrUrl}`;
   }
 
-  /** Runs `fn` with back-off + jitter while it fails transiently. */
-  async retry<T>(fn: () => Promise<T>, what: string): Promise<T> {
-    return pRetry(fn, {
-      retries: this.opts.retries ?? 5,
-      minTimeout: this.opts.minRetryMs ?? 300,
-      maxTimeout: 10_000,
-      factor: 2,
-      randomize: true,
-      shouldRetry: ({ error }) => isTransient(error),
-      onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
-        if (isTransient(error) && retriesLeft > 0)
-          log.warn(`${what ? what + ": " : ""}${error.message} — retrying (attempt ${attemptNumber + 1})`);
-      },
-    });
+  /**
+   * Runs `fn` with back-off + jitter while it fails transiently. With `target` (what `fn`
+   * works on), the final failure is a RegistryError naming it.
+   */
+  async retry<T>(fn: () => Promise<T>, what: string, target?: Omit<RegistryTarget, "registry">): Promise<T> {
+    const named = (err: unknown) => toRegistryError(err, { registry: this.host, ...(target ?? {}) });
+    try {
+      return await pRetry(fn, {
+        retries: this.opts.retries ?? 5,
+        minTimeout: this.opts.minRetryMs ?? 300,
+        maxTimeout: 10_000,
+        factor: 2,
+        randomize: true,
+        shouldRetry: ({ error }) => isTransient(error),
+        onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+          if (!isTransient(error) || retriesLeft === 0) return;
+          const text = named(error).message;
+          const prefix = what && !target && !text.startsWith(what) ? `${what}: ` : "";
+          log.warn(`${prefix}${text} — retrying (attempt ${attemptNumber + 1})`);
+        },
+      });
+    } catch (err) {
+      throw target ? named(err) : err;
+    }
   }
 
   /** One HTTP exchange; follows redirects (blob downloads are often redirected to storage). */

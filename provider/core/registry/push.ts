@@ -268,6 +268,7 @@ async function pushBlob(
       stats.uploaded++;
     },
     `upload ${d.digest.slice(0, 19)} (${formatBytes(d.size)}) to ${what}`,
+    { repository: repo, object: `upload of blob ${d.digest}` },
   );
 }
 

@@ -14,6 +14,7 @@ import { Reference } from "../common/reference";
 import { Descriptor, Index, Manifest, MediaTypes, Platform } from "../image/types";
 import { repositoryScope } from "./auth";
 import { RegistryClient, headerString, readBody } from "./client";
+import { toRegistryError } from "./registry-error";
 
 export const MANIFEST_ACCEPT = [
   MediaTypes.manifest,
@@ -37,6 +38,9 @@ export interface FetchedManifest {
   json: Manifest | Index;
 }
 
+/** Like distribution's own limit on manifest bodies. */
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
 /** GET a manifest or index by tag or digest; verifies the digest when the reference pins one. */
 export async function fetchManifest(
   client: RegistryClient,
@@ -50,7 +54,12 @@ export async function fetchManifest(
     expect: [200, 404],
     what: `${client.host}/${repo}`,
   });
-  const bytes = await readBody(res.body);
+  let bytes: Buffer;
+  try {
+    bytes = await readBody(res.body, MAX_MANIFEST_BYTES);
+  } catch (err) {
+    throw toRegistryError(err, { registry: client.host, repository: repo, object: `manifest ${reference}` });
+  }
   if (res.status === 404) throw new UserError(`manifest unknown: ${what} not found on ${client.host}`);
   const digest = digestOf(bytes);
   if (reference.startsWith("sha256:") && digest !== reference)
@@ -248,6 +257,7 @@ export async function downloadBlob(
         await fs.promises.rename(partial, store.blobPath(d.digest));
       },
       `download ${d.digest.slice(0, 19)} (${formatBytes(d.size)})`,
+      { repository: repo, object: `blob ${d.digest}` },
     );
   } finally {
     bar.end();
