@@ -8,6 +8,8 @@ import type {
   RawSsh,
 } from "./schema";
 import { Secret, secretOf } from "./secret";
+import { parseOn } from "./plugin-on";
+import { decryptSealerPasswd } from "./sealer-passwd";
 import {
   checkAbsolutePath,
   checkClusterName,
@@ -258,9 +260,9 @@ export function convertV1(
     if (!m) continue;
     if (m.ipList && m.ipList.length > 0) {
       if (m.count !== undefined && m.count !== null && Number(m.count) !== m.ipList.length)
-        report(
+        warn(
           ["spec", role, "count"],
-          `${m.count} does not match the ${m.ipList.length} IPs in ipList: give one or the other`,
+          `${m.count} differs from the ${m.ipList.length} IPs in ipList; the IPs are used (as sealer does) and the count is ignored`,
         );
       hosts.push({ ips: m.ipList, roles: [role === "masters" ? "master" : "node"] });
     } else if (m.count !== undefined && m.count !== null) {
@@ -322,7 +324,16 @@ function buildSsh(
   const p = port(raw.port, [...at, "port"], report);
   if (p !== undefined) out.port = p;
   if (raw.pk) out.pk = raw.pk;
-  const passwd = secretOf(str(raw.passwd));
+  let plain = str(raw.passwd);
+  if (raw.encrypted && plain) {
+    plain = decryptSealerPasswd(plain);
+    if (plain === undefined)
+      report(
+        [...at, "passwd"],
+        "encrypted is true but this is not a password sealer encrypted (base64 of its AES-CBC form); write the plain password and remove encrypted",
+      );
+  }
+  const passwd = secretOf(plain);
   if (passwd) out.passwd = passwd;
   const pkData = secretOf(raw.pkData ?? undefined);
   if (pkData) out.pkData = pkData;
@@ -391,6 +402,8 @@ export function buildConfig(name: string | undefined, spec: RawConfigSpec, repor
 
 /** Legacy (v0.8) PascalCase actions and their current phase names. */
 const LEGACY_ACTIONS: Record<string, HookPhase> = {
+  // Before anything is installed or distributed, on every host (sealer v0.5-v0.8).
+  Originally: "pre-install",
   PreInstall: "pre-install",
   PostInstall: "post-install",
   PreInit: "pre-init-host",
@@ -406,11 +419,27 @@ const LEGACY_ACTIONS: Record<string, HookPhase> = {
 };
 const PLUGIN_TYPES: PluginType[] = ["SHELL", "HOSTNAME", "LABEL", "TAINT", "CLUSTERCHECK", "ETCD"];
 
-export function buildPlugin(name: string | undefined, spec: RawPluginSpec, report: Report): PluginDoc {
+/** Phases at which sealer resolves a label selector in `on` (it needs the running cluster). */
+const LABEL_ON_PHASES: HookPhase[] = ["post-install", "post-scaleup", "pre-clean-host"];
+
+export function buildPlugin(
+  name: string | undefined,
+  spec: RawPluginSpec,
+  report: Report,
+  warn: Report = () => {},
+): PluginDoc {
   if (!name) report(["metadata", "name"], "required: a name for this Plugin (plugins run in name order)");
-  const type = spec.type.toUpperCase() as PluginType;
-  if (!PLUGIN_TYPES.includes(type))
-    report(["spec", "type"], `"${spec.type}" must be one of ${PLUGIN_TYPES.join(", ")}`);
+  // sealer <= 0.4 had no spec.type: the plugin's name was its type (metadata.name: SHELL).
+  const legacyType = !spec.type && name && PLUGIN_TYPES.includes(name.toUpperCase() as PluginType);
+  const typeText = spec.type ?? (legacyType ? (name as string) : "");
+  const type = typeText.toUpperCase() as PluginType;
+  if (!typeText)
+    report(
+      ["spec", "type"],
+      `required: one of ${PLUGIN_TYPES.join(", ")} (or name the plugin after its type)`,
+    );
+  else if (!PLUGIN_TYPES.includes(type))
+    report(["spec", "type"], `"${typeText}" must be one of ${PLUGIN_TYPES.join(", ")}`);
   const actions: HookPhase[] = [];
   const needsAction = type === "SHELL";
   const actionText = spec.action ?? "";
@@ -427,7 +456,14 @@ export function buildPlugin(name: string | undefined, spec: RawPluginSpec, repor
     if (!phase) report(["spec", "action"], `"${a}" is not a hook phase; use ${HOOK_PHASES.join(", ")}`);
     else actions.push(phase);
   }
-  // HOSTNAME/LABEL/TAINT act once the hosts are known; sealer ran them before the guest apps.
+  if (type === "HOSTNAME") {
+    // sealer renames hosts at PreInit and PreJoin whatever the action says: kubeadm registers a
+    // node under the name it has when it joins, so the rename must come first.
+    if (actions.some((a) => a !== "pre-init-host"))
+      warn(["spec", "action"], "ignored: a HOSTNAME plugin renames each listed host before it is installed");
+    actions.splice(0, actions.length, "pre-init-host");
+  }
+  // LABEL/TAINT act once the hosts are known; sealer ran them before the guest apps.
   if (actions.length === 0 && !needsAction) actions.push("post-install");
   const scope = (spec.scope ?? "")
     .split("|")
@@ -438,7 +474,19 @@ export function buildPlugin(name: string | undefined, spec: RawPluginSpec, repor
     if (e) report(["spec", "scope"], e);
   }
   const out: PluginDoc = { name: name ?? "", type, actions, scope, data: spec.data ?? "" };
-  if (spec.on) out.on = spec.on;
+  if (spec.on?.trim()) {
+    out.on = spec.on.trim();
+    const sel = parseOn(out.on);
+    if (typeof sel === "string") report(["spec", "on"], sel);
+    else if (sel.kind === "labels" && type === "SHELL") {
+      const never = actions.filter((a) => !LABEL_ON_PHASES.includes(a));
+      if (never.length)
+        warn(
+          ["spec", "on"],
+          `a label selector picks Kubernetes nodes, which exist only after install: at ${never.join(", ")} this plugin runs on no host (as in sealer); use roles or IPs in on, or the phases ${LABEL_ON_PHASES.join(", ")}`,
+        );
+    }
+  }
   return out;
 }
 

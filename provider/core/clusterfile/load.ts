@@ -1,5 +1,6 @@
 import type { z } from "zod";
-import { throwIfProblems } from "../errors";
+import { UserError, throwIfProblems } from "../errors";
+import { MAX_CLUSTERFILE_BYTES, formatBytes } from "../limits";
 import {
   buildApplication,
   buildClusterV2,
@@ -50,6 +51,11 @@ export function loadClusterfile(
   opts: { file?: string } = {},
 ): { spec: ClusterSpec; warnings: string[] } {
   const file = opts.file ?? "Clusterfile";
+  const size = Buffer.byteLength(text, "utf8");
+  if (size > MAX_CLUSTERFILE_BYTES)
+    throw new UserError(
+      `${file} is ${formatBytes(size)}; a Clusterfile may be at most ${formatBytes(MAX_CLUSTERFILE_BYTES)} (keep large data in the image or in files a Config points at)`,
+    );
   const docs = loadUserDocuments(text, file);
 
   const problems: string[] = [];
@@ -84,15 +90,23 @@ export function loadClusterfile(
       );
       continue;
     }
-    if (typeof apiVersion !== "string" || apiVersion === "") {
-      report(["apiVersion"], `required (e.g. sealer.io/v2 for kind ${kind})`);
+    // sealer decodes every document by its kind alone; apiVersion only picks the v1 or v2 Cluster.
+    if (apiVersion !== undefined && apiVersion !== null && typeof apiVersion !== "string") {
+      report(
+        ["apiVersion"],
+        `expected a string such as ${expectedVersion(kind)}, got ${describeValue(apiVersion)}`,
+      );
       continue;
     }
+    const version = apiVersion ?? "";
     const parse = <T extends z.ZodType>(
       schema: T,
       specRequired = true,
     ): z.infer<ReturnType<typeof docSchema<T>>> | undefined => {
-      const r = docSchema(schema, specRequired).safeParse(v, { reportInput: true });
+      const r = docSchema(schema, specRequired).safeParse(
+        { ...v, apiVersion: version },
+        { reportInput: true },
+      );
       if (r.success) return r.data;
       let fatal = false;
       for (const issue of r.error.issues) {
@@ -106,7 +120,9 @@ export function loadClusterfile(
       }
       // Unknown fields alone do not fail a document: re-parse leniently to use the rest.
       if (fatal) return undefined;
-      return docSchema(schema, specRequired).safeParse(stripUnknown(v, r.error.issues)).data;
+      return docSchema(schema, specRequired).safeParse(
+        stripUnknown({ ...v, apiVersion: version }, r.error.issues),
+      ).data;
     };
     const name = (v.metadata as { name?: unknown } | undefined)?.name;
     const nameStr = typeof name === "string" ? name : undefined;
@@ -120,24 +136,27 @@ export function loadClusterfile(
         continue;
       }
       clusterDocLine = doc.line;
-      if (CLUSTER_V2_VERSIONS.includes(apiVersion)) {
+      const shape = clusterShape(version, v.spec);
+      if (shape === "v2") {
+        if (!CLUSTER_V2_VERSIONS.includes(version))
+          warn(
+            ["apiVersion"],
+            version
+              ? `"${version}" is not a Cluster version this tool knows; read as sealer.io/v2 (as sealer does)`
+              : "no apiVersion; read as sealer.io/v2 (as sealer does)",
+          );
         const d = parse(clusterV2SpecSchema);
         if (d) cluster = buildClusterV2({ name: nameStr, spec: d.spec as RawClusterV2Spec }, report);
-      } else if (CLUSTER_V1_VERSIONS.includes(apiVersion)) {
+      } else {
         const d = parse(clusterV1SpecSchema);
         if (d) {
-          warn([], `converted from ${apiVersion} to sealer.io/v2`);
+          warn([], `converted from ${version || "v1 (masters/nodes)"} to sealer.io/v2`);
           cluster = convertV1({ name: nameStr, spec: d.spec as RawClusterV1Spec }, report, warn);
         }
-      } else {
-        report(
-          ["apiVersion"],
-          `"${apiVersion}" is not a supported Cluster version (use ${[...CLUSTER_V2_VERSIONS, ...CLUSTER_V1_VERSIONS].join(", ")})`,
-        );
       }
       if (!cluster) cluster = { name: "", image: "" }; // keep going: report the other documents' problems too
     } else if (kind === "Config" || kind === "Plugin") {
-      const d = parse(kind === "Config" ? configSpecSchema : pluginSpecSchema);
+      const d = parse(kind === "Config" ? configSpecSchema : pluginSpecSchema, kind === "Config");
       if (!d) continue;
       if (nameStr) {
         const prev = names[kind].get(nameStr);
@@ -147,7 +166,12 @@ export function loadClusterfile(
       }
       if (kind === "Config")
         configs.push(buildConfig(nameStr, d.spec as z.infer<typeof configSpecSchema>, report));
-      else plugins.push(buildPlugin(nameStr, d.spec as z.infer<typeof pluginSpecSchema>, report));
+      else
+        plugins.push(
+          buildPlugin(nameStr, (d.spec ?? {}) as z.infer<typeof pluginSpecSchema>, report, (path, msg) =>
+            warn(path, msg),
+          ),
+        );
     } else if (kind === "Application") {
       const d = parse(applicationSpecSchema);
       if (!d) continue;
@@ -155,14 +179,10 @@ export function loadClusterfile(
       else application = buildApplication(nameStr, d.spec as RawApplicationSpec, report);
     } else if (kind in KUBEADM_KINDS) {
       const key = KUBEADM_KINDS[kind] as keyof KubeadmDocs;
-      const expected =
-        key === "kubelet"
-          ? "kubelet.config.k8s.io/"
-          : key === "kubeProxy"
-            ? "kubeproxy.config.k8s.io/"
-            : "kubeadm.k8s.io/";
-      if (!apiVersion.startsWith(expected))
-        report(["apiVersion"], `"${apiVersion}" is not a ${kind} version (expected ${expected}…)`);
+      const expected = expectedVersion(kind);
+      // Without apiVersion the kubeadm configuration's own version is filled in when it is rendered.
+      if (version && !version.startsWith(expected.replace(/v\w+$/, "")))
+        report(["apiVersion"], `"${version}" is not a ${kind} version (expected ${expected})`);
       if (kubeadm[key])
         report(
           ["kind"],
@@ -172,7 +192,7 @@ export function loadClusterfile(
       kubeadmLines[key] = doc.line;
     } else {
       warnings.push(
-        `${file}:${doc.lineOf(["kind"])}: unknown kind "${kind}" (apiVersion ${apiVersion}) in document ${doc.index + 1}: ignored`,
+        `${file}:${doc.lineOf(["kind"])}: unknown kind "${kind}"${version ? ` (apiVersion ${version})` : ""} in document ${doc.index + 1}: ignored`,
       );
     }
   }
@@ -188,6 +208,33 @@ export function loadClusterfile(
   const input = cluster as ClusterInput;
   const spec = normalizeCluster({ ...input, configs, plugins, application, kubeadm });
   return { spec, warnings };
+}
+
+/** An apiVersion for `kind`, for messages. */
+function expectedVersion(kind: string): string {
+  switch (KUBEADM_KINDS[kind]) {
+    case "kubelet":
+      return "kubelet.config.k8s.io/v1beta1";
+    case "kubeProxy":
+      return "kubeproxy.config.k8s.io/v1alpha1";
+    case undefined:
+      return kind === "Cluster" ? "sealer.io/v2" : "sealer.io/v1";
+    default:
+      return "kubeadm.k8s.io/v1beta3";
+  }
+}
+
+/**
+ * Which Cluster schema a document is read with. The v1 versions are v1; every other apiVersion
+ * (sealer.io/v2, or one sealer never defined such as sealer.aliyun.com/v2alpha1, or none) is
+ * read as v2 as sealer v0.8+ does, unless it is plainly written in the v1 shape
+ * (masters/nodes and no hosts).
+ */
+function clusterShape(version: string, spec: unknown): "v1" | "v2" {
+  if (CLUSTER_V1_VERSIONS.includes(version)) return "v1";
+  if (CLUSTER_V2_VERSIONS.includes(version)) return "v2";
+  const s = spec && typeof spec === "object" ? (spec as Record<string, unknown>) : {};
+  return !("hosts" in s) && ("masters" in s || "nodes" in s) ? "v1" : "v2";
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {

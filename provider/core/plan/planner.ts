@@ -18,7 +18,7 @@
  * recording every step of a plan and planning again gives zero steps.
  */
 import type { ClusterSpec, Env, HookPhase, HostSpec, PluginDoc } from "../clusterfile/types";
-import { effectivePlugins } from "./plugins";
+import { effectivePlugins, pluginHosts, selectsHosts } from "./plugins";
 import { masters as mastersOf, workers as workersOf } from "../clusterfile";
 import { Secret } from "../clusterfile/secret";
 import { UserError } from "../errors";
@@ -338,13 +338,19 @@ function hooks(ctx: Ctx, phase: HookPhase): PluginDoc[] {
   return effectivePlugins(ctx.spec.plugins, ctx.image.plugins).filter((p) => p.actions.includes(phase));
 }
 
-/** Hosts a plugin runs on: hosts with a role in scope; empty scope = every host (sealer issue 795). */
-function scopeHosts(ctx: Ctx, p: PluginDoc, candidates: string[]): string[] {
-  if (p.scope.length === 0) return candidates;
-  return candidates.filter((ip) => {
-    const roles = ctx.hostByIp.get(ip)?.roles ?? [ctx.role(ip)];
-    return p.scope.some((s) => roles.includes(s));
-  });
+/** Hosts a plugin runs on at `phase` (scope, legacy `on`, HOSTNAME's IPs); none given = every candidate. */
+function scopeHosts(ctx: Ctx, p: PluginDoc, phase: HookPhase, candidates: string[]): string[] {
+  return pluginHosts(
+    p,
+    phase,
+    candidates,
+    (ip) => ({
+      role: ctx.role(ip),
+      roles: ctx.hostByIp.get(ip)?.roles ?? [ctx.role(ip)],
+      labels: ctx.hostByIp.get(ip)?.labels ?? {},
+    }),
+    ctx.master0,
+  );
 }
 
 function pluginPart(ctx: Ctx, p: PluginDoc): Part[] {
@@ -519,7 +525,7 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
     why?: string,
   ): string[] =>
     hooks(ctx, phase).map((p, i, arr) => {
-      const hosts = p.scope.length === 0 ? [at] : scopeHosts(ctx, p, candidates);
+      const hosts = selectsHosts(p) ? scopeHosts(ctx, p, phase, candidates) : [at];
       const reason = why ? `${why}: ${phase} hook ${p.name}` : `${phase} hook ${p.name} (${clusterNew})`;
       return add({
         id: `hook:${phase}:${p.name}`,
@@ -549,7 +555,7 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
   ): string[] => {
     const ids: string[] = [];
     for (const p of hooks(ctx, phase)) {
-      if (scopeHosts(ctx, p, [ip]).length === 0) continue;
+      if (scopeHosts(ctx, p, phase, [ip]).length === 0) continue;
       const reason = upgrade
         ? `${upgrade.what}: ${phase} hook ${p.name} on ${ip}`
         : `${phase} hook ${p.name}: ${hostNew(ip)}`;
