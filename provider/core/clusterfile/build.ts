@@ -303,7 +303,9 @@ export function convertV1(
     { name: raw.name, spec: { image: s.image, env, cmd: s.cmd, ssh: s.ssh, hosts } },
     (path, msg) => {
       // Host paths of the converted doc point at the v1 lists.
-      if (path[0] === "spec" && path[1] === "hosts" && typeof path[2] === "number") {
+      if (path.length === 2 && path[0] === "spec" && path[1] === "hosts" && msg.startsWith("no master"))
+        report(["spec", "masters", "ipList"], "no master: list at least one IP in masters.ipList");
+      else if (path[0] === "spec" && path[1] === "hosts" && typeof path[2] === "number") {
         const list = hosts[path[2]]?.roles?.[0] === "master" ? "masters" : "nodes";
         report(["spec", list, "ipList", ...(path[3] === "ips" ? path.slice(4) : [])], msg);
       } else report(path, msg);
@@ -419,6 +421,17 @@ const LEGACY_ACTIONS: Record<string, HookPhase> = {
 };
 const PLUGIN_TYPES: PluginType[] = ["SHELL", "HOSTNAME", "LABEL", "TAINT", "CLUSTERCHECK", "ETCD"];
 
+/**
+ * sealer keeps every Plugin document, several of the same name included (sealer <= 0.4 named
+ * each plugin after its type, so a file could hold three "SHELL"s), and runs each; the plan
+ * names hooks by plugin, so the second "SHELL" becomes "SHELL#2", the third "SHELL#3".
+ */
+export function distinctName(seen: Map<string, number>, name: string): string {
+  const n = (seen.get(name) ?? 0) + 1;
+  seen.set(name, n);
+  return n === 1 ? name : `${name}#${n}`;
+}
+
 /** Phases at which sealer resolves a label selector in `on` (it needs the running cluster). */
 const LABEL_ON_PHASES: HookPhase[] = ["post-install", "post-scaleup", "pre-clean-host"];
 
@@ -439,7 +452,10 @@ export function buildPlugin(
       `required: one of ${PLUGIN_TYPES.join(", ")} (or name the plugin after its type)`,
     );
   else if (!PLUGIN_TYPES.includes(type))
-    report(["spec", "type"], `"${typeText}" must be one of ${PLUGIN_TYPES.join(", ")}`);
+    report(
+      ["spec", "type"],
+      `"${typeText}" is not a built-in plugin type (${PLUGIN_TYPES.join(", ")}); sealer's out-of-tree Go plugins (.so) are not supported: do the work in a SHELL plugin`,
+    );
   const actions: HookPhase[] = [];
   const needsAction = type === "SHELL";
   const actionText = spec.action ?? "";
@@ -448,10 +464,12 @@ export function buildPlugin(
       ["spec", "action"],
       `required for SHELL plugins: one or more of ${HOOK_PHASES.join(", ")} joined with "|"`,
     );
+  let legacy = Boolean(legacyType) || Boolean(spec.on?.trim());
   for (const a of actionText
     .split("|")
     .map((x) => x.trim())
     .filter(Boolean)) {
+    if (LEGACY_ACTIONS[a]) legacy = true;
     const phase = (HOOK_PHASES as readonly string[]).includes(a) ? (a as HookPhase) : LEGACY_ACTIONS[a];
     if (!phase) report(["spec", "action"], `"${a}" is not a hook phase; use ${HOOK_PHASES.join(", ")}`);
     else actions.push(phase);
@@ -474,6 +492,7 @@ export function buildPlugin(
     if (e) report(["spec", "scope"], e);
   }
   const out: PluginDoc = { name: name ?? "", type, actions, scope, data: spec.data ?? "" };
+  if (legacy) out.legacy = true;
   if (spec.on?.trim()) {
     out.on = spec.on.trim();
     const sel = parseOn(out.on);

@@ -7,6 +7,7 @@ import {
   buildConfig,
   buildPlugin,
   convertV1,
+  distinctName,
   pathText,
   type Report,
 } from "./build";
@@ -67,7 +68,8 @@ export function loadClusterfile(
   let application: ApplicationDoc | undefined;
   const kubeadm: KubeadmDocs = {};
   const kubeadmLines: Partial<Record<keyof KubeadmDocs, number>> = {};
-  const names = { Config: new Map<string, number>(), Plugin: new Map<string, number>() };
+  const configLines = new Map<string, number>();
+  const pluginNames = new Map<string, number>();
 
   for (const doc of docs) {
     if (doc.value === null || doc.value === undefined) continue; // empty document ("---" at the end)
@@ -158,20 +160,16 @@ export function loadClusterfile(
     } else if (kind === "Config" || kind === "Plugin") {
       const d = parse(kind === "Config" ? configSpecSchema : pluginSpecSchema, kind === "Config");
       if (!d) continue;
-      if (nameStr) {
-        const prev = names[kind].get(nameStr);
+      if (kind === "Config") {
+        const prev = nameStr === undefined ? undefined : configLines.get(nameStr);
         if (prev !== undefined)
-          report(["metadata", "name"], `${kind} "${nameStr}" is already defined at line ${prev}`);
-        names[kind].set(nameStr, doc.line);
-      }
-      if (kind === "Config")
+          report(["metadata", "name"], `Config "${nameStr}" is already defined at line ${prev}`);
+        if (nameStr) configLines.set(nameStr, doc.line);
         configs.push(buildConfig(nameStr, d.spec as z.infer<typeof configSpecSchema>, report));
-      else
-        plugins.push(
-          buildPlugin(nameStr, (d.spec ?? {}) as z.infer<typeof pluginSpecSchema>, report, (path, msg) =>
-            warn(path, msg),
-          ),
-        );
+      } else {
+        const p = buildPlugin(nameStr, (d.spec ?? {}) as z.infer<typeof pluginSpecSchema>, report, warn);
+        plugins.push({ ...p, name: distinctName(pluginNames, p.name) });
+      }
     } else if (kind === "Application") {
       const d = parse(applicationSpecSchema);
       if (!d) continue;

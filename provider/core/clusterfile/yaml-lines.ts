@@ -58,13 +58,23 @@ export function loadDocuments(text: string): YamlDocument[] {
     try {
       value = d.toJS({ maxAliasCount: MAX_YAML_ALIAS_COUNT });
     } catch (err) {
+      const msg = (err as Error).message;
       // The package's wording for this case names a "resource exhaustion attack"; say what to do.
-      if (/alias/i.test((err as Error).message))
+      if (/excessive alias/i.test(msg))
         throw new YamlSyntaxError(
           `aliases (*name) expand to too many nodes (more than ${MAX_YAML_ALIAS_COUNT} alias uses per anchor); write the values out or use fewer aliases`,
           docLine,
         );
-      throw new YamlSyntaxError(firstLine((err as Error).message), docLine);
+      const unresolved = /unresolved alias.*?: \*(.*)$/i.exec(msg);
+      if (unresolved) {
+        const name = unresolved[1] as string;
+        const at = text.indexOf(`*${name}`, d.range[0]);
+        throw new YamlSyntaxError(
+          `*${name} refers to an anchor &${name} that is not defined before it; a value that starts with * must be quoted ("*${name}")`,
+          at >= 0 ? lineAt(at) : docLine,
+        );
+      }
+      throw new YamlSyntaxError(firstLine(msg), docLine);
     }
     return {
       index,

@@ -357,7 +357,7 @@ function pluginPart(ctx: Ctx, p: PluginDoc): Part[] {
   return [
     {
       name: "plugin",
-      hash: hash({ type: p.type, data: p.data, scope: p.scope, on: p.on }),
+      hash: hash({ type: p.type, data: p.data, scope: p.scope, on: p.on, legacy: p.legacy }),
       desc: `plugin ${p.name} changed`,
     },
     // With the image's plugins/ in the facts a hook keys on its own plugin (above) and on the

@@ -32,17 +32,23 @@ export interface PluginHostFacts {
   labels: Record<string, string>;
 }
 
+/** Types whose data lines start with the IP they act on ("IP hostname", "IP k=v", "IP k=v:Effect"). */
+const LISTS_HOSTS: readonly PluginDoc["type"][] = ["HOSTNAME", "LABEL", "TAINT"];
+
 /** Phases at which sealer resolves a label selector in `on` (it lists the cluster's nodes). */
 const LABEL_PHASES: readonly HookPhase[] = ["post-install", "post-scaleup", "pre-clean-host"];
 
-/** Whether the plugin names its hosts (scope, on, or the IPs a HOSTNAME plugin lists). */
+/**
+ * Whether the plugin picks its hosts (scope, on, the IPs a HOSTNAME plugin lists, or a legacy
+ * plugin's "every host") rather than running a cluster phase on master0 alone.
+ */
 export function selectsHosts(p: PluginDoc): boolean {
-  return p.scope.length > 0 || p.on !== undefined || p.type === "HOSTNAME";
+  return p.scope.length > 0 || p.on !== undefined || LISTS_HOSTS.includes(p.type) || p.legacy === true;
 }
 
 /**
- * The hosts among `candidates` a plugin runs on at `phase`: a HOSTNAME plugin on the IPs its data
- * lists; `on` (legacy) by role, master0, IPs or node labels (label selectors only at the phases
+ * The hosts among `candidates` a plugin runs on at `phase`: HOSTNAME/LABEL/TAINT on the IPs their
+ * data lists; `on` (legacy) by role, master0, IPs or node labels (label selectors only at the phases
  * sealer resolves them, else on no host); `scope` by role; both when both are given; every
  * candidate when neither is.
  */
@@ -54,8 +60,8 @@ export function pluginHosts(
   master0: string,
 ): string[] {
   let hosts = candidates;
-  if (p.type === "HOSTNAME") {
-    const listed = new Set(hostnameEntries(p.data).map((e) => e.ip));
+  if (LISTS_HOSTS.includes(p.type)) {
+    const listed = new Set(dataEntries(p.data).map((e) => e.ip));
     hosts = hosts.filter((ip) => listed.has(ip));
   }
   if (p.on !== undefined) {
@@ -87,13 +93,13 @@ export function pluginHosts(
   return hosts;
 }
 
-/** A HOSTNAME plugin's data: lines "IP hostname" (other lines are skipped, as sealer does). */
-export function hostnameEntries(data: string): Array<{ ip: string; name: string }> {
-  const out: Array<{ ip: string; name: string }> = [];
+/** HOSTNAME/LABEL/TAINT data: lines "IP value" (other lines are skipped, as sealer does). */
+export function dataEntries(data: string): Array<{ ip: string; value: string }> {
+  const out: Array<{ ip: string; value: string }> = [];
   for (const line of data.split("\n")) {
     const parts = line.trim().split(/\s+/);
     if (parts.length !== 2 || !ipFamily(parts[0] as string)) continue;
-    out.push({ ip: canonicalIp(parts[0] as string), name: parts[1] as string });
+    out.push({ ip: canonicalIp(parts[0] as string), value: parts[1] as string });
   }
   return out;
 }
