@@ -16,6 +16,8 @@ export const MAX_EXPANDED_CHARS = 1024 * 1024;
 /** Linux PATH_MAX and NAME_MAX: a longer path cannot exist on the nodes. */
 export const MAX_PATH_CHARS = 4096;
 export const MAX_PATH_SEGMENT_CHARS = 255;
+/** YAML nesting: kubeadm configurations, the deepest real documents, stay under 10 levels. */
+export const MAX_YAML_DEPTH = 100;
 /** YAML alias fan-out (the `yaml` package's maxAliasCount; its default). */
 export const MAX_YAML_ALIAS_COUNT = 100;
 

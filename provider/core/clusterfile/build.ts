@@ -1,3 +1,5 @@
+import { parseReference } from "../image/reference";
+import { clip } from "../kubefile/lexer";
 import { canonicalIp, ipFamily } from "./ip";
 import type {
   RawApplicationSpec,
@@ -63,6 +65,10 @@ export function buildClusterV2(
   }
   const image = spec.image ?? "";
   if (!image) report(["spec", "image"], "required: the cluster image to run (e.g. my-saas:1.0)");
+  else {
+    const e = checkImageReference(image);
+    if (e) report(["spec", "image"], e);
+  }
 
   const env = buildEnv(spec.env, ["spec", "env"], report);
   const ssh = buildSsh(spec.ssh, ["spec", "ssh"], report);
@@ -345,6 +351,18 @@ function buildSsh(
     report([...at, "pkData"], "set pk (a key file) or pkData (the key itself), not both");
   void isHost;
   return out;
+}
+
+/** Why `image` is not an image reference (said here, so the problem names spec.image and its line). */
+function checkImageReference(image: string): string | undefined {
+  try {
+    parseReference(image);
+    return undefined;
+  } catch (err) {
+    const msg = (err as Error).message;
+    const why = clip(msg.slice(msg.indexOf('": ') + 3), 200);
+    return `"${clip(image, 80)}" is not an image reference: ${why}; write e.g. registry.example.com/team/cluster:1.0`;
+  }
 }
 
 export function buildEnv(list: string[] | null | undefined, at: YamlPath, report: Report): Env {

@@ -1,6 +1,6 @@
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseAllDocuments, type Node } from "yaml";
 import { UserError } from "../errors";
-import { MAX_YAML_ALIAS_COUNT } from "../limits";
+import { MAX_YAML_ALIAS_COUNT, MAX_YAML_DEPTH } from "../limits";
 
 /**
  * Multi-document YAML with line numbers for every node path, from the `yaml` package's own
@@ -41,19 +41,35 @@ export class YamlSyntaxError extends Error {
 
 /** Parses every document; a syntax error or an alias expansion over the cap throws a YamlSyntaxError. */
 export function loadDocuments(text: string): YamlDocument[] {
+  try {
+    return loadDocumentsUnguarded(text);
+  } catch (err) {
+    // The parser and the conversion recurse per nesting level; absurd nesting overflows the stack.
+    if (err instanceof RangeError) throw new YamlSyntaxError(TOO_DEEP, undefined);
+    throw err;
+  }
+}
+
+function loadDocumentsUnguarded(text: string): YamlDocument[] {
   const lineCounter = new LineCounter();
   const parsed = parseAllDocuments(text, { lineCounter, prettyErrors: false, keepSourceTokens: false });
   const docs = Array.isArray(parsed) ? parsed : [];
   const lineAt = (offset: number) => lineCounter.linePos(offset).line;
   for (const d of docs) {
     const e = d.errors[0];
-    if (e) throw new YamlSyntaxError(firstLine(e.message), e.linePos?.[0]?.line ?? lineAt(e.pos[0]));
+    if (e)
+      throw new YamlSyntaxError(
+        /call stack/i.test(e.message) ? TOO_DEEP : firstLine(e.message),
+        e.linePos?.[0]?.line ?? lineAt(e.pos[0]),
+      );
   }
   return docs.map((d, index) => {
     const lines = new Map<string, number>();
+    let deepest = 0;
     const contents = d.contents as Node | null;
     const docLine = contents?.range ? lineAt(contents.range[0]) : 1;
     if (contents) indexNode(contents, [], docLine);
+    if (deepest) throw new YamlSyntaxError(TOO_DEEP, deepest);
     let value: unknown;
     try {
       value = d.toJS({ maxAliasCount: MAX_YAML_ALIAS_COUNT });
@@ -90,6 +106,10 @@ export function loadDocuments(text: string): YamlDocument[] {
     };
 
     function indexNode(node: unknown, path: YamlPath, line: number): void {
+      if (path.length > MAX_YAML_DEPTH) {
+        deepest ||= line;
+        return;
+      }
       lines.set(pathKey(path), line);
       if (isSeq(node))
         node.items.forEach((item, i) => {
@@ -108,6 +128,8 @@ export function loadDocuments(text: string): YamlDocument[] {
     }
   });
 }
+
+const TOO_DEEP = `values are nested more than ${MAX_YAML_DEPTH} levels deep; flatten the structure`;
 
 function firstLine(s: string): string {
   return s.split("\n")[0]?.trim() ?? s;
