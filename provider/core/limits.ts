@@ -21,12 +21,10 @@ export const MAX_YAML_DEPTH = 100;
 /** YAML alias fan-out (the `yaml` package's maxAliasCount; its default). */
 export const MAX_YAML_ALIAS_COUNT = 100;
 
+/** "1 MiB", "1.05 MiB", "512 KiB", "900 bytes": exact for the limits, two decimals for sizes over them. */
 export function formatBytes(n: number): string {
-  return n >= 1024 * 1024
-    ? `${+(n / 1024 / 1024).toFixed(1)} MiB`
-    : n >= 1024
-      ? `${+(n / 1024).toFixed(1)} KiB`
-      : `${n} bytes`;
+  const unit = (d: number, name: string) => `${n % d === 0 ? n / d : (n / d).toFixed(2)} ${name}`;
+  return n >= 1024 * 1024 ? unit(1024 * 1024, "MiB") : n >= 1024 ? unit(1024, "KiB") : `${n} bytes`;
 }
 
 /**

@@ -13,6 +13,7 @@ import {
   spec,
   W,
 } from "../fixtures/clusterfile/plan-world";
+import { pick, rng } from "../harness/random";
 
 /** Structural invariants every plan must satisfy. */
 function checkInvariants(p: Plan): void {
@@ -262,17 +263,6 @@ describe("planner: membership changes", () => {
 });
 
 // ---- property tests (seeded, no extra dependency)
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
 function shuffle<T>(r: () => number, xs: T[]): T[] {
   const a = [...xs];
   for (let i = a.length - 1; i > 0; i--) {

@@ -306,7 +306,10 @@ export function convertV1(
     };
   }
   return buildClusterV2(
-    { name: raw.name, spec: { image: s.image, env, cmd: s.cmd, ssh: s.ssh, hosts } },
+    {
+      name: raw.name,
+      spec: { image: s.image, env, cmd: s.cmd, ssh: s.ssh, hosts, containerRuntime: s.containerRuntime },
+    },
     (path, msg) => {
       // Host paths of the converted doc point at the v1 lists.
       if (path.length === 2 && path[0] === "spec" && path[1] === "hosts" && msg.startsWith("no master"))
@@ -356,7 +359,10 @@ function buildSsh(
 /** Why `image` is not an image reference (said here, so the problem names spec.image and its line). */
 function checkImageReference(image: string): string | undefined {
   try {
-    parseReference(image);
+    const ref = parseReference(image);
+    // The distribution spec's limit on a repository name (domain and path) is 255 characters.
+    if (ref.domain.length + 1 + ref.path.length > 255)
+      return `"${clip(image, 80)}" is not an image reference: the name is longer than 255 characters`;
     return undefined;
   } catch (err) {
     const msg = (err as Error).message;

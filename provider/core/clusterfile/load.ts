@@ -50,7 +50,12 @@ const KUBEADM_KINDS: Record<string, keyof KubeadmDocs> = {
 export function loadClusterfile(
   text: string,
   opts: { file?: string } = {},
-): { spec: ClusterSpec; warnings: string[] } {
+): {
+  spec: ClusterSpec;
+  warnings: string[];
+  /** "Clusterfile:LINE spec.image" for a path of the Cluster document, for later problems. */
+  where: (path: YamlPath) => string;
+} {
   const file = opts.file ?? "Clusterfile";
   const size = Buffer.byteLength(text, "utf8");
   if (size > MAX_CLUSTERFILE_BYTES)
@@ -63,6 +68,7 @@ export function loadClusterfile(
   const warnings: string[] = [];
   let cluster: ClusterInput | undefined;
   let clusterDocLine = 0;
+  let clusterAt: (path: YamlPath) => string = (path) => `${file}${path.length ? " " + pathText(path) : ""}`;
   const configs: ConfigDoc[] = [];
   const plugins: PluginDoc[] = [];
   let application: ApplicationDoc | undefined;
@@ -138,6 +144,7 @@ export function loadClusterfile(
         continue;
       }
       clusterDocLine = doc.line;
+      clusterAt = at;
       const shape = clusterShape(version, v.spec);
       if (shape === "v2") {
         if (!CLUSTER_V2_VERSIONS.includes(version))
@@ -205,7 +212,7 @@ export function loadClusterfile(
   );
   const input = cluster as ClusterInput;
   const spec = normalizeCluster({ ...input, configs, plugins, application, kubeadm });
-  return { spec, warnings };
+  return { spec, warnings, where: clusterAt };
 }
 
 /** An apiVersion for `kind`, for messages. */

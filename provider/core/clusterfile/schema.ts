@@ -111,6 +111,7 @@ export const clusterV1SpecSchema = z.strictObject({
     })
     .nullish(),
   certSANS: stringList.nullish(),
+  containerRuntime: z.strictObject({ type: z.string() }).nullish(),
   masters: v1MachinesSchema.nullish(),
   nodes: v1MachinesSchema.nullish(),
 });

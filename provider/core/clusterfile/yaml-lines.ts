@@ -81,7 +81,7 @@ function loadDocumentsUnguarded(text: string): YamlDocument[] {
           `aliases (*name) expand to too many nodes (more than ${MAX_YAML_ALIAS_COUNT} alias uses per anchor); write the values out or use fewer aliases`,
           docLine,
         );
-      const unresolved = /unresolved alias.*?: \*(.*)$/i.exec(msg);
+      const unresolved = /unresolved alias.*?: (.*)$/i.exec(msg);
       if (unresolved) {
         const name = unresolved[1] as string;
         const at = text.indexOf(`*${name}`, d.range[0]);
