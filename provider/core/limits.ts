@@ -13,6 +13,8 @@ export const MAX_CLUSTERFILE_BYTES = 4 * 1024 * 1024;
 export const MAX_INSTRUCTION_CHARS = 256 * 1024;
 /** What one instruction may grow to once ARG/ENV values are substituted. */
 export const MAX_EXPANDED_CHARS = 1024 * 1024;
+/** What the whole Kubefile may grow to once ARG/ENV values are substituted. */
+export const MAX_EXPANDED_TOTAL_CHARS = 16 * 1024 * 1024;
 /** Linux PATH_MAX and NAME_MAX: a longer path cannot exist on the nodes. */
 export const MAX_PATH_CHARS = 4096;
 export const MAX_PATH_SEGMENT_CHARS = 255;

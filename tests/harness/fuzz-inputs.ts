@@ -294,6 +294,11 @@ function hostile(): FuzzInput[] {
       "chained ARGs in a COPY",
       `FROM scratch\nARG A0=xxxxxxxxxx\n${argChain}\nCOPY app.yaml $A40\n`,
     ),
+    k(
+      "h-arg-fanout",
+      "a 650 KB ARG copied into 50000 ENVs",
+      `FROM scratch\nARG A0=xxxxxxxxxx\n${argChain.split("\n").slice(0, 16).join("\n")}\n${Array.from({ length: 50_000 }, (_, i) => `ENV B${i}=$A16`).join("\n")}\n`,
+    ),
     k("h-glob-stars", "COPY glob of 5000 *", `FROM scratch\nCOPY ${"*".repeat(5000)}x .\n`),
     k(
       "h-glob-stars-200",

@@ -5,6 +5,7 @@
 import * as assert from "node:assert/strict";
 import { UserError } from "../../provider/core/errors";
 import { parseKubefile } from "../../provider/core/kubefile";
+import { encodeHeader } from "../../provider/core/image/tar";
 import { globMatch } from "../../provider/core/kubefile/context";
 
 function problems(text: string): string[] {
@@ -63,6 +64,15 @@ describe("Kubefile: limits, located", () => {
     );
   });
 
+  it("many instructions each under the cap stop at 16 MiB in total", () => {
+    const chain = Array.from({ length: 16 }, (_, i) => `ARG A${i + 1}=\${A${i}}\${A${i}}`).join("\n");
+    const envs = Array.from({ length: 50 }, (_, i) => `ENV B${i}=$A16`).join("\n");
+    const ps = problems(`FROM scratch\nARG A0=xxxxxxxxxx\n${chain}\n${envs}\n`);
+    assert.deepEqual(ps, [
+      "Kubefile:42: the Kubefile grows past 16777216 characters once ARG/ENV values are substituted (stopped here); check for ARGs that repeat each other; keep large content in files in the build context",
+    ]);
+  });
+
   it("paths longer than Linux allows are refused with their length", () => {
     assert.deepEqual(problems(`FROM scratch\nCOPY a ${"n".repeat(256)}\n`), [
       `Kubefile:2: COPY destination "${"n".repeat(40)}… (256 characters)" has a name of 256 characters; a name in a path may have at most 255; shorten the path (each name at most 255 characters, the whole path at most 4096)`,
@@ -108,5 +118,15 @@ describe("COPY globs: a matcher without backtracking", () => {
   it("answers at once for 5000 stars against a long name (a regex backtracks for ever)", () => {
     assert.equal(globMatch(`${"*".repeat(5000)}b`, "a".repeat(255)), false);
     assert.equal(globMatch(`${"*a".repeat(2000)}`, "a".repeat(1999)), false);
+  });
+});
+
+describe("tar headers: paths past PATH_MAX", () => {
+  it("are refused with their length instead of a layer no reader accepts", () => {
+    assert.throws(() => encodeHeader({ path: "d/".repeat(3000), type: "file", mode: 0o644, size: 0 }), {
+      name: "UserError",
+      message: /^path "d\/d\/.*" is 6000 characters long; a path in an image may have at most 4096 \(Linux PATH_MAX\)$/,
+    });
+    assert.equal(encodeHeader({ path: "d/".repeat(1000), type: "file", mode: 0o644, size: 0 }).length % 512, 0);
   });
 });

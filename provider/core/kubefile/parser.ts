@@ -2,6 +2,7 @@ import * as path from "node:path";
 import { throwIfProblems } from "../errors";
 import { parseReference } from "../image/reference";
 import {
+  MAX_EXPANDED_TOTAL_CHARS,
   MAX_INSTRUCTION_CHARS,
   MAX_KUBEFILE_BYTES,
   MAX_PATH_CHARS,
@@ -67,6 +68,7 @@ export function parseKubefile(
   const fullLookup: Lookup = (name) =>
     name === ARCH_VAR ? { keep: ARCH_PLACEHOLDER } : Object.hasOwn(env, name) ? env[name] : own(args, name);
 
+  let expanded = 0;
   for (const ll of splitLogicalLines(text)) {
     const nul = ll.text.indexOf("\0");
     if (nul >= 0) {
@@ -105,6 +107,7 @@ export function parseKubefile(
       continue;
     }
     const before = problems.length;
+    const parsedBefore = instructions.length;
 
     try {
       switch (kind) {
@@ -421,6 +424,16 @@ export function parseKubefile(
         "check for ARGs that repeat each other; keep large content in files in the build context",
       );
     }
+    // Each instruction is capped, but many instructions at the cap would still fill memory.
+    for (const ins of instructions.slice(parsedBefore)) expanded += textSize(ins);
+    if (expanded > MAX_EXPANDED_TOTAL_CHARS) {
+      p(
+        undefined,
+        `the Kubefile grows past ${MAX_EXPANDED_TOTAL_CHARS} characters once ARG/ENV values are substituted (stopped here)`,
+        "check for ARGs that repeat each other; keep large content in files in the build context",
+      );
+      break;
+    }
   }
 
   problems.push(...orderProblems(file, seen));
@@ -703,6 +716,14 @@ function editDistance(a: string, b: string): number {
 function skipBlanks(s: string, i: number): number {
   while (i < s.length && (s[i] === " " || s[i] === "\t")) i++;
   return i;
+}
+
+/** Characters held by an instruction's strings. */
+function textSize(v: unknown): number {
+  if (typeof v === "string") return v.length;
+  if (Array.isArray(v)) return v.reduce((n: number, x) => n + textSize(x), 0);
+  if (v && typeof v === "object") return Object.values(v).reduce((n: number, x) => n + textSize(x), 0);
+  return 0;
 }
 
 /** True when a destination path climbs above the image root ("../x", "a/../../x"). */
