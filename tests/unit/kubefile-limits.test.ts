@@ -125,8 +125,12 @@ describe("tar headers: paths past PATH_MAX", () => {
   it("are refused with their length instead of a layer no reader accepts", () => {
     assert.throws(() => encodeHeader({ path: "d/".repeat(3000), type: "file", mode: 0o644, size: 0 }), {
       name: "UserError",
-      message: /^path "d\/d\/.*" is 6000 characters long; a path in an image may have at most 4096 \(Linux PATH_MAX\)$/,
+      message:
+        /^path "d\/d\/.*" is 6000 characters long; a path in an image may have at most 4096 \(Linux PATH_MAX\)$/,
     });
-    assert.equal(encodeHeader({ path: "d/".repeat(1000), type: "file", mode: 0o644, size: 0 }).length % 512, 0);
+    assert.equal(
+      encodeHeader({ path: "d/".repeat(1000), type: "file", mode: 0o644, size: 0 }).length % 512,
+      0,
+    );
   });
 });
