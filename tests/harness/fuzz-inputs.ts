@@ -362,6 +362,11 @@ function hostile(): FuzzInput[] {
     c("h-image-nul", "NUL in spec.image", cluster("fuzz/base:1\0")),
     c("h-missing-image", "an image not in the store", cluster("fuzz/absent:1")),
     c("h-dup-keys", "duplicate keys", `${cluster()}  image: other:1\n`),
+    c(
+      "h-complex-key",
+      "a mapping as a mapping key",
+      cluster().replace("spec:\n", "spec:\n  { image: x }: 1\n"),
+    ),
     c("h-tabs", "tab indentation", cluster().replace("  image", "\timage")),
     c("h-not-mapping", "a list at the top", "- a\n- b\n"),
     c("h-scalar", "a scalar document", "just text\n"),

@@ -21,6 +21,7 @@ export const JS_ERROR_TEXT: RegExp[] = [
   /Header exceeds max size/,
   /\bat [^\n]*\.[jt]s:\d+/,
   /^\s+at /m,
+  /\(node:\d+\) \w*Warning/,
 ];
 
 /** The JavaScript error patterns `message` holds (none for a proper user message). */

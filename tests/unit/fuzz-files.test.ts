@@ -34,6 +34,7 @@ const SPAWNED = [
   "h-kubefile-missing",
   "h-alias-bomb",
   "h-deep-flow",
+  "h-complex-key",
   "h-bad-image",
   "h-bad-image-long",
   "h-missing-image",

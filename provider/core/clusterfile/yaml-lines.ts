@@ -52,7 +52,13 @@ export function loadDocuments(text: string): YamlDocument[] {
 
 function loadDocumentsUnguarded(text: string): YamlDocument[] {
   const lineCounter = new LineCounter();
-  const parsed = parseAllDocuments(text, { lineCounter, prettyErrors: false, keepSourceTokens: false });
+  // logLevel "error": the package would otherwise print its warnings on the process's stderr.
+  const parsed = parseAllDocuments(text, {
+    lineCounter,
+    prettyErrors: false,
+    keepSourceTokens: false,
+    logLevel: "error",
+  });
   const docs = Array.isArray(parsed) ? parsed : [];
   const lineAt = (offset: number) => lineCounter.linePos(offset).line;
   for (const d of docs) {
@@ -66,10 +72,16 @@ function loadDocumentsUnguarded(text: string): YamlDocument[] {
   return docs.map((d, index) => {
     const lines = new Map<string, number>();
     let deepest = 0;
+    let complexKey = 0;
     const contents = d.contents as Node | null;
     const docLine = contents?.range ? lineAt(contents.range[0]) : 1;
     if (contents) indexNode(contents, [], docLine);
     if (deepest) throw new YamlSyntaxError(TOO_DEEP, deepest);
+    if (complexKey)
+      throw new YamlSyntaxError(
+        "a mapping key is itself a mapping or a list (is a ':' or an indentation misplaced?); keys are plain values",
+        complexKey,
+      );
     let value: unknown;
     try {
       value = d.toJS({ maxAliasCount: MAX_YAML_ALIAS_COUNT });
@@ -120,10 +132,15 @@ function loadDocumentsUnguarded(text: string): YamlDocument[] {
         for (const pair of node.items) {
           if (!isPair(pair)) continue;
           const key = pair.key;
+          const r = (key as Node | null)?.range;
+          const keyLine = r ? lineAt(r[0]) : line;
+          if (isMap(key) || isSeq(key)) {
+            complexKey ||= keyLine;
+            continue;
+          }
           const k = isScalar(key) ? key.value : key;
           if (typeof k !== "string" && typeof k !== "number") continue;
-          const r = (key as Node | null)?.range;
-          indexNode(pair.value, [...path, String(k)], r ? lineAt(r[0]) : line);
+          indexNode(pair.value, [...path, String(k)], keyLine);
         }
     }
   });

@@ -390,11 +390,17 @@ export function resolveLaunch(spec: ClusterSpec, image: ImageFacts): Launch {
       : (image.launch.appNames ?? []);
   if (names.length) {
     const problems: string[] = [];
+    // Say which field named the app, so the user knows where to fix it.
+    const field = spec.appNames.length
+      ? "spec.appNames"
+      : app?.launchApps.length
+        ? "Application spec.launchApps"
+        : "the image's LAUNCH";
     const apps = names.map((name) => {
       const facts = image.apps.find((a) => a.name === name);
       if (!facts)
         problems.push(
-          `app "${name}" is not in image ${image.reference} (its apps: ${image.apps.map((a) => a.name).join(", ") || "none"})`,
+          `${field}: app "${name}" is not in image ${image.reference} (its apps: ${image.apps.map((a) => a.name).join(", ") || "none"})`,
         );
       const cfg = app?.configs.find((c) => c.name === name);
       const dir = `application/apps/${name}`;
