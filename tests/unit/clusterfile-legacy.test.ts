@@ -5,7 +5,7 @@
  * containerRuntime, sealer's encrypted passwords. Expected results follow sealer's code.
  */
 import * as assert from "node:assert/strict";
-import { loadClusterfile } from "../../provider/core/clusterfile";
+import { loadClusterfile, whereInClusterfile } from "../../provider/core/clusterfile";
 import { parseOn } from "../../provider/core/clusterfile/plugin-on";
 import { decryptSealerPasswd, encryptSealerPasswd } from "../../provider/core/clusterfile/sealer-passwd";
 import { UserError } from "../../provider/core/errors";
@@ -185,6 +185,11 @@ spec: { action: PostInstall, on: "10.0.0.2,10.0.0.10-10.0.0.11", data: "echo sec
       rejected(cluster("sealer.io/v2", "  ssh: { passwd: ****** }\n")),
       /^Clusterfile:6: YAML syntax error: \*{6} refers to an anchor &\*{5} that is not defined before it; a value that starts with \* must be quoted/,
     );
+  });
+
+  it("later problems about the image can name its line (whereInClusterfile)", () => {
+    const { spec } = loadClusterfile(cluster());
+    assert.equal(whereInClusterfile(spec, ["spec", "image"]), "Clusterfile:5 spec.image");
   });
 
   it("a bad spec.image is reported at its line", () => {

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { clusterFromFlags, type ClusterSpec } from "../../core/clusterfile";
-import { readClusterfile, whereInClusterfile } from "../../core/lifecycle/cluster-ref";
+import { clusterFromFlags, whereInClusterfile, type ClusterSpec } from "../../core/clusterfile";
+import { readClusterfile } from "../../core/lifecycle/cluster-ref";
 import { UserError, wrap } from "../../core/errors";
 import { formatPlatform, parsePlatform } from "../../core/image/store";
 import { OciLayout } from "../../core/image/layout";

@@ -42,6 +42,13 @@ const KUBEADM_KINDS: Record<string, keyof KubeadmDocs> = {
   KubeProxyConfiguration: "kubeProxy",
 };
 
+const located = new WeakMap<ClusterSpec, (path: YamlPath) => string>();
+
+/** "Clusterfile:LINE spec.image" for a spec loadClusterfile made, so later problems can point into the file. */
+export function whereInClusterfile(spec: ClusterSpec, path: YamlPath): string | undefined {
+  return located.get(spec)?.(path);
+}
+
 /**
  * Parses a Clusterfile (multi-document YAML, dispatched on `kind`) into the normalised model.
  * Throws one UserError listing every problem as "Clusterfile:LINE path: message"; returns
@@ -212,6 +219,7 @@ export function loadClusterfile(
   );
   const input = cluster as ClusterInput;
   const spec = normalizeCluster({ ...input, configs, plugins, application, kubeadm });
+  located.set(spec, clusterAt);
   return { spec, warnings, where: clusterAt };
 }
 

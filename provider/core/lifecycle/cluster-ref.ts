@@ -30,19 +30,11 @@ export interface ResolvedCluster {
   recorded: boolean;
 }
 
-const located = new WeakMap<ClusterSpec, (path: Array<string | number>) => string>();
-
-/** "Clusterfile:LINE spec.image" for a spec read by readClusterfile, so later problems can point into the file. */
-export function whereInClusterfile(spec: ClusterSpec, path: Array<string | number>): string | undefined {
-  return located.get(spec)?.(path);
-}
-
 /** Reads and validates a Clusterfile from disk; its warnings go to the log. */
 export function readClusterfile(file: string): ClusterSpec {
   const text = readUserFile(file, "Clusterfile", MAX_CLUSTERFILE_BYTES, "check the path given with -f");
-  const { spec, warnings, where } = loadClusterfile(text, { file });
+  const { spec, warnings } = loadClusterfile(text, { file });
   for (const w of warnings) log.warn(w);
-  located.set(spec, where);
   return spec;
 }
 
