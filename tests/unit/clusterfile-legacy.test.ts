@@ -10,7 +10,7 @@ import { parseOn } from "../../provider/core/clusterfile/plugin-on";
 import { decryptSealerPasswd, encryptSealerPasswd } from "../../provider/core/clusterfile/sealer-passwd";
 import { UserError } from "../../provider/core/errors";
 import { plan } from "../../provider/core/plan/planner";
-import { baseImage } from "../fixtures/clusterfile/plan-world";
+import { baseImage, installed } from "../fixtures/clusterfile/plan-world";
 
 const cluster = (version = "sealer.io/v2", extra = "") => `apiVersion: ${version}
 kind: Cluster
@@ -139,6 +139,29 @@ spec: { action: PostInstall, on: "10.0.0.2,10.0.0.10-10.0.0.11", data: "echo sec
       "f-label-too-early": { "pre-install": [] },
     });
     assert.match(String(parseOn("10.0.0.300")), /not an IP/);
+  });
+
+  it("on: picks removed hosts by their recorded roles and labels at PreClean", () => {
+    const plugins = `---
+kind: Plugin
+metadata: { name: drain }
+spec: { type: SHELL, action: PreClean, on: "sealer-test=true", data: ls }
+---
+kind: Plugin
+metadata: { name: after }
+spec: { type: SHELL, action: PostClean, on: master, data: ls }
+`;
+    const image = baseImage({ apps: [], launch: {} });
+    const before = { cluster: loadClusterfile(cluster() + plugins).spec, image };
+    const applied = installed(before);
+    (applied.hosts["10.0.0.10"] as { labels?: Record<string, string> }).labels = { "sealer-test": "true" };
+    const without = cluster().replace("    - { ips: [ 10.0.0.10, 10.0.0.11 ], roles: [ node ] }\n", "");
+    const steps = plan({ cluster: loadClusterfile(without + plugins).spec, image }, applied).steps;
+    // Only the labelled worker is drained; "after" selects masters, and no master is removed.
+    assert.deepEqual(
+      steps.filter((s) => s.kind === "hook").map((s) => `${s.id} ${s.hosts.join(",")}`),
+      ["hook:pre-clean-host:drain:10.0.0.10 10.0.0.10"],
+    );
   });
 
   it("HOSTNAME renames each listed host before kubeadm, whatever its action says", () => {

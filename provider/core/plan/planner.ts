@@ -880,6 +880,22 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
   const removalIds: string[] = [];
   let deleteNode = "";
   if (toRemove.length) {
+    // Removed hosts are gone from the Clusterfile: their roles and labels are the recorded ones.
+    const removedHosts = (p: PluginDoc, phase: HookPhase, ips: string[]) =>
+      pluginHosts(
+        p,
+        phase,
+        ips,
+        (ip) => {
+          const roles: string[] = applied.hosts[ip]?.roles ?? [];
+          return {
+            role: roles.includes("master") ? "master" : "node",
+            roles,
+            labels: applied.hosts[ip]?.labels ?? {},
+          };
+        },
+        ctx.master0,
+      );
     const cleanIds: string[] = [];
     for (const ip of toRemove) {
       const was = applied.hosts[ip]?.roles.join(",") ?? "host";
@@ -888,8 +904,7 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
         : `host ${ip} (${was}) removed from the Clusterfile`;
       const pre: string[] = [];
       for (const p of hooks(ctx, "pre-clean-host")) {
-        const roles: string[] = applied.hosts[ip]?.roles ?? [];
-        if (p.scope.length && !p.scope.some((s) => roles.includes(s))) continue;
+        if (removedHosts(p, "pre-clean-host", [ip]).length === 0) continue;
         pre.push(
           add({
             id: `hook:pre-clean-host:${p.name}:${ip}`,
@@ -927,11 +942,7 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
     });
     removalIds.push(deleteNode);
     for (const p of hooks(ctx, "post-clean-host")) {
-      const hostsIn = nodesToDelete.filter(
-        (ip) =>
-          !p.scope.length ||
-          p.scope.some((s) => (applied.hosts[ip]?.roles ?? ([] as string[])).includes(s as Role)),
-      );
+      const hostsIn = removedHosts(p, "post-clean-host", nodesToDelete);
       if (!hostsIn.length) continue;
       removalIds.push(
         add({
