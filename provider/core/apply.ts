@@ -7,7 +7,7 @@
  * steps and opens no connection.
  */
 import * as fs from "node:fs";
-import type { ClusterSpec } from "./clusterfile";
+import { whereInClusterfile, type ClusterSpec } from "./clusterfile";
 import { UserError, wrap } from "./errors";
 import { ExecContext, type ExecStats } from "./exec/context";
 import { ApplyError, executeSteps } from "./exec/executor";
@@ -76,11 +76,13 @@ export async function planningFacts(layout: OciLayout, ref: string): Promise<Ima
   return facts;
 }
 
-async function factsFor(layout: OciLayout, ref: string): Promise<ImageFacts> {
+async function factsFor(layout: OciLayout, ref: string, spec: ClusterSpec): Promise<ImageFacts> {
   try {
     return await planningFacts(layout, ref);
   } catch (err) {
-    if (err instanceof UserError) throw err;
+    // The Clusterfile's image is named where it is written ("Clusterfile:5 spec.image: ...").
+    const where = ref === spec.image ? whereInClusterfile(spec, ["spec", "image"]) : undefined;
+    if (err instanceof UserError) throw where ? wrap(where, err) : err;
     throw wrap(`reading image ${ref} from the local store (${layout.root ?? dataPaths.store()})`, err);
   }
 }
@@ -94,7 +96,7 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
     throw new UserError(
       `cluster ${spec.name}: no image: set spec.image in the Clusterfile or pass IMAGE to sealer run`,
     );
-  const image = await factsFor(layout, ref);
+  const image = await factsFor(layout, ref, spec);
   const stateDir = o.stateDir ?? clusterDir(spec.name);
   const applied = o.applied ?? (await loadStateFrom(stateDir)) ?? emptyApplied(spec.name);
   for (const v of Object.values(applied.secrets ?? {})) registerSecret(v);

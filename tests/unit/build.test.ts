@@ -580,7 +580,7 @@ describe("build: flag parsing", () => {
   it("names the Kubefile it cannot read", async () => {
     const missing = path.join(tmp, "nowhere", "Kubefile");
     await assert.rejects(build("flags", { context: tmp, kubefile: missing }), {
-      message: `cannot read Kubefile ${missing}; pass it with -f or put a Kubefile in the context directory`,
+      message: `cannot read Kubefile ${missing} (it does not exist); pass it with -f or put a Kubefile in the context directory`,
     });
   });
 });

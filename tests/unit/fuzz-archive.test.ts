@@ -28,7 +28,7 @@ import {
   withIndexJson,
 } from "../harness/archive-fixtures";
 import { repoRoot } from "../harness/registry";
-import { rng } from "../harness/seeded-random";
+import { rng } from "../harness/random";
 
 const SEED = Number(process.env.SEALER_FUZZ_SEED ?? 20261204);
 const CASE_TIMEOUT_MS = 10_000;

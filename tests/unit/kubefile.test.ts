@@ -425,11 +425,11 @@ describe("Kubefile parser: errors (exact messages, all at once)", () => {
         ],
       },
       {
-        name: "app names: bad, duplicate",
-        text: 'FROM scratch\nAPP Web_App local://a\nAPP web local://a\nCNI web local://b\nLAUNCH ["web", "web"]',
+        // A second APP/CNI of the same name is not a problem: as in sealer, the last one wins.
+        name: "app names: bad, listed twice",
+        text: 'FROM scratch\nAPP ../up local://a\nAPP web local://a\nCNI web local://b\nLAUNCH ["web", "web"]',
         problems: [
-          `${F}:2: APP: app name "Web_App" is not valid; use lowercase letters, digits, '.', '_' and '-' (it becomes the directory application/apps/<name>/)`,
-          `${F}:4: app web is already declared at line 3; use one CNI web with several sources, or another name`,
+          `${F}:2: APP: app name "../up" is not valid; use at most 255 letters, digits, '.', '_' and '-', starting with a letter or digit (it becomes the directory application/apps/<name>/)`,
           `${F}:5: LAUNCH lists app web twice; list each app once`,
         ],
       },

@@ -13,7 +13,7 @@ import {
   spec,
   W,
 } from "../fixtures/clusterfile/plan-world";
-import { rng } from "../harness/seeded-random";
+import { pick, rng } from "../harness/random";
 
 /** Structural invariants every plan must satisfy. */
 function checkInvariants(p: Plan): void {
@@ -263,7 +263,6 @@ describe("planner: membership changes", () => {
 });
 
 // ---- property tests (seeded, no extra dependency)
-const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
 function shuffle<T>(r: () => number, xs: T[]): T[] {
   const a = [...xs];
   for (let i = a.length - 1; i > 0; i--) {

@@ -238,7 +238,8 @@ describe("schema.json and the SDK agree with the resource descriptions", () => {
   });
 
   it("Cluster ssh maps onto the Clusterfile's ssh fields; dataRoot and env are Clusterfile fields", () => {
-    // Pulumi name -> Clusterfile (zod) name; `pk` (a key file path) is Clusterfile-only.
+    // Pulumi name -> Clusterfile (zod) name; `pk` (a key file path) and `encrypted` (sealer's
+    // encrypted-password marker) are Clusterfile-only.
     const map: Record<string, string> = {
       user: "user",
       password: "passwd",
@@ -247,7 +248,7 @@ describe("schema.json and the SDK agree with the resource descriptions", () => {
       port: "port",
     };
     assert.deepEqual(Object.keys(map).sort(), Object.keys(objectTypes.Ssh!.properties).sort());
-    assert.deepEqual([...Object.values(map), "pk"].sort(), Object.keys(sshSchema.shape).sort());
+    assert.deepEqual([...Object.values(map), "pk", "encrypted"].sort(), Object.keys(sshSchema.shape).sort());
     const spec = Object.keys(clusterV2SpecSchema.shape);
     for (const k of ["dataRoot", "env", "image", "ssh"]) {
       assert.ok(spec.includes(k), `Clusterfile spec has no ${k}`);

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { clusterFromFlags, type ClusterSpec } from "../../core/clusterfile";
+import { clusterFromFlags, whereInClusterfile, type ClusterSpec } from "../../core/clusterfile";
 import { readClusterfile } from "../../core/lifecycle/cluster-ref";
 import { UserError, wrap } from "../../core/errors";
 import { formatPlatform, parsePlatform } from "../../core/image/store";
@@ -149,9 +149,11 @@ export async function planCluster(
     // Without a platform: the facts apply uses (every platform's layers; each host gets its own).
     facts = await planningFacts(layout, spec.image);
   } catch (err) {
-    if (err instanceof UserError) throw wrap(`image ${spec.image}`, err);
+    // A Clusterfile's image is named where it is written: "Clusterfile:5 spec.image: ...".
+    const where = whereInClusterfile(spec, ["spec", "image"]) ?? `image ${spec.image}`;
+    if (err instanceof UserError) throw wrap(where, err);
     throw new UserError(
-      `image ${spec.image} is not in the local store (${(err as Error).message}): run sealer pull ${spec.image} or sealer build first`,
+      `${where}: image ${spec.image} cannot be read from the local store: run sealer pull ${spec.image} or sealer build first`,
       { cause: err },
     );
   }

@@ -1,3 +1,5 @@
+import { parseReference } from "../image/reference";
+import { clip } from "../kubefile/lexer";
 import { canonicalIp, ipFamily } from "./ip";
 import type {
   RawApplicationSpec,
@@ -8,6 +10,8 @@ import type {
   RawSsh,
 } from "./schema";
 import { Secret, secretOf } from "./secret";
+import { parseOn } from "./plugin-on";
+import { decryptSealerPasswd } from "./sealer-passwd";
 import {
   checkAbsolutePath,
   checkClusterName,
@@ -61,6 +65,10 @@ export function buildClusterV2(
   }
   const image = spec.image ?? "";
   if (!image) report(["spec", "image"], "required: the cluster image to run (e.g. my-saas:1.0)");
+  else {
+    const e = checkImageReference(image);
+    if (e) report(["spec", "image"], e);
+  }
 
   const env = buildEnv(spec.env, ["spec", "env"], report);
   const ssh = buildSsh(spec.ssh, ["spec", "ssh"], report);
@@ -258,9 +266,9 @@ export function convertV1(
     if (!m) continue;
     if (m.ipList && m.ipList.length > 0) {
       if (m.count !== undefined && m.count !== null && Number(m.count) !== m.ipList.length)
-        report(
+        warn(
           ["spec", role, "count"],
-          `${m.count} does not match the ${m.ipList.length} IPs in ipList: give one or the other`,
+          `${m.count} differs from the ${m.ipList.length} IPs in ipList; the IPs are used (as sealer does) and the count is ignored`,
         );
       hosts.push({ ips: m.ipList, roles: [role === "masters" ? "master" : "node"] });
     } else if (m.count !== undefined && m.count !== null) {
@@ -298,10 +306,15 @@ export function convertV1(
     };
   }
   return buildClusterV2(
-    { name: raw.name, spec: { image: s.image, env, cmd: s.cmd, ssh: s.ssh, hosts } },
+    {
+      name: raw.name,
+      spec: { image: s.image, env, cmd: s.cmd, ssh: s.ssh, hosts, containerRuntime: s.containerRuntime },
+    },
     (path, msg) => {
       // Host paths of the converted doc point at the v1 lists.
-      if (path[0] === "spec" && path[1] === "hosts" && typeof path[2] === "number") {
+      if (path.length === 2 && path[0] === "spec" && path[1] === "hosts" && msg.startsWith("no master"))
+        report(["spec", "masters", "ipList"], "no master: list at least one IP in masters.ipList");
+      else if (path[0] === "spec" && path[1] === "hosts" && typeof path[2] === "number") {
         const list = hosts[path[2]]?.roles?.[0] === "master" ? "masters" : "nodes";
         report(["spec", list, "ipList", ...(path[3] === "ips" ? path.slice(4) : [])], msg);
       } else report(path, msg);
@@ -322,7 +335,16 @@ function buildSsh(
   const p = port(raw.port, [...at, "port"], report);
   if (p !== undefined) out.port = p;
   if (raw.pk) out.pk = raw.pk;
-  const passwd = secretOf(str(raw.passwd));
+  let plain = str(raw.passwd);
+  if (raw.encrypted && plain) {
+    plain = decryptSealerPasswd(plain);
+    if (plain === undefined)
+      report(
+        [...at, "passwd"],
+        "encrypted is true but this is not a password sealer encrypted (base64 of its AES-CBC form); write the plain password and remove encrypted",
+      );
+  }
+  const passwd = secretOf(plain);
   if (passwd) out.passwd = passwd;
   const pkData = secretOf(raw.pkData ?? undefined);
   if (pkData) out.pkData = pkData;
@@ -332,6 +354,21 @@ function buildSsh(
     report([...at, "pkData"], "set pk (a key file) or pkData (the key itself), not both");
   void isHost;
   return out;
+}
+
+/** Why `image` is not an image reference (said here, so the problem names spec.image and its line). */
+function checkImageReference(image: string): string | undefined {
+  try {
+    const ref = parseReference(image);
+    // The distribution spec's limit on a repository name (domain and path) is 255 characters.
+    if (ref.domain.length + 1 + ref.path.length > 255)
+      return `"${clip(image, 80)}" is not an image reference: the name is longer than 255 characters`;
+    return undefined;
+  } catch (err) {
+    const msg = (err as Error).message;
+    const why = clip(msg.slice(msg.indexOf('": ') + 3), 200);
+    return `"${clip(image, 80)}" is not an image reference: ${why}; write e.g. registry.example.com/team/cluster:1.0`;
+  }
 }
 
 export function buildEnv(list: string[] | null | undefined, at: YamlPath, report: Report): Env {
@@ -391,6 +428,8 @@ export function buildConfig(name: string | undefined, spec: RawConfigSpec, repor
 
 /** Legacy (v0.8) PascalCase actions and their current phase names. */
 const LEGACY_ACTIONS: Record<string, HookPhase> = {
+  // Before anything is installed or distributed, on every host (sealer v0.5-v0.8).
+  Originally: "pre-install",
   PreInstall: "pre-install",
   PostInstall: "post-install",
   PreInit: "pre-init-host",
@@ -406,11 +445,41 @@ const LEGACY_ACTIONS: Record<string, HookPhase> = {
 };
 const PLUGIN_TYPES: PluginType[] = ["SHELL", "HOSTNAME", "LABEL", "TAINT", "CLUSTERCHECK", "ETCD"];
 
-export function buildPlugin(name: string | undefined, spec: RawPluginSpec, report: Report): PluginDoc {
+/**
+ * sealer keeps every Plugin document, several of the same name included (sealer <= 0.4 named
+ * each plugin after its type, so a file could hold three "SHELL"s), and runs each; the plan
+ * names hooks by plugin, so the second "SHELL" becomes "SHELL#2", the third "SHELL#3".
+ */
+export function distinctName(seen: Map<string, number>, name: string): string {
+  const n = (seen.get(name) ?? 0) + 1;
+  seen.set(name, n);
+  return n === 1 ? name : `${name}#${n}`;
+}
+
+/** Phases at which sealer resolves a label selector in `on` (it needs the running cluster). */
+const LABEL_ON_PHASES: HookPhase[] = ["post-install", "post-scaleup", "pre-clean-host"];
+
+export function buildPlugin(
+  name: string | undefined,
+  spec: RawPluginSpec,
+  report: Report,
+  warn: Report = () => {},
+): PluginDoc {
   if (!name) report(["metadata", "name"], "required: a name for this Plugin (plugins run in name order)");
-  const type = spec.type.toUpperCase() as PluginType;
-  if (!PLUGIN_TYPES.includes(type))
-    report(["spec", "type"], `"${spec.type}" must be one of ${PLUGIN_TYPES.join(", ")}`);
+  // sealer <= 0.4 had no spec.type: the plugin's name was its type (metadata.name: SHELL).
+  const legacyType = !spec.type && name && PLUGIN_TYPES.includes(name.toUpperCase() as PluginType);
+  const typeText = spec.type ?? (legacyType ? (name as string) : "");
+  const type = typeText.toUpperCase() as PluginType;
+  if (!typeText)
+    report(
+      ["spec", "type"],
+      `required: one of ${PLUGIN_TYPES.join(", ")} (or name the plugin after its type)`,
+    );
+  else if (!PLUGIN_TYPES.includes(type))
+    report(
+      ["spec", "type"],
+      `"${typeText}" is not a built-in plugin type (${PLUGIN_TYPES.join(", ")}); sealer's out-of-tree Go plugins (.so) are not supported: do the work in a SHELL plugin`,
+    );
   const actions: HookPhase[] = [];
   const needsAction = type === "SHELL";
   const actionText = spec.action ?? "";
@@ -419,15 +488,24 @@ export function buildPlugin(name: string | undefined, spec: RawPluginSpec, repor
       ["spec", "action"],
       `required for SHELL plugins: one or more of ${HOOK_PHASES.join(", ")} joined with "|"`,
     );
+  let legacy = Boolean(legacyType) || Boolean(spec.on?.trim());
   for (const a of actionText
     .split("|")
     .map((x) => x.trim())
     .filter(Boolean)) {
+    if (LEGACY_ACTIONS[a]) legacy = true;
     const phase = (HOOK_PHASES as readonly string[]).includes(a) ? (a as HookPhase) : LEGACY_ACTIONS[a];
     if (!phase) report(["spec", "action"], `"${a}" is not a hook phase; use ${HOOK_PHASES.join(", ")}`);
     else actions.push(phase);
   }
-  // HOSTNAME/LABEL/TAINT act once the hosts are known; sealer ran them before the guest apps.
+  if (type === "HOSTNAME") {
+    // sealer renames hosts at PreInit and PreJoin whatever the action says: kubeadm registers a
+    // node under the name it has when it joins, so the rename must come first.
+    if (actions.some((a) => a !== "pre-init-host"))
+      warn(["spec", "action"], "ignored: a HOSTNAME plugin renames each listed host before it is installed");
+    actions.splice(0, actions.length, "pre-init-host");
+  }
+  // LABEL/TAINT act once the hosts are known; sealer ran them before the guest apps.
   if (actions.length === 0 && !needsAction) actions.push("post-install");
   const scope = (spec.scope ?? "")
     .split("|")
@@ -438,7 +516,20 @@ export function buildPlugin(name: string | undefined, spec: RawPluginSpec, repor
     if (e) report(["spec", "scope"], e);
   }
   const out: PluginDoc = { name: name ?? "", type, actions, scope, data: spec.data ?? "" };
-  if (spec.on) out.on = spec.on;
+  if (legacy) out.legacy = true;
+  if (spec.on?.trim()) {
+    out.on = spec.on.trim();
+    const sel = parseOn(out.on);
+    if (typeof sel === "string") report(["spec", "on"], sel);
+    else if (sel.kind === "labels" && type === "SHELL") {
+      const never = actions.filter((a) => !LABEL_ON_PHASES.includes(a));
+      if (never.length)
+        warn(
+          ["spec", "on"],
+          `a label selector picks Kubernetes nodes, which exist only after install: at ${never.join(", ")} this plugin runs on no host (as in sealer); use roles or IPs in on, or the phases ${LABEL_ON_PHASES.join(", ")}`,
+        );
+    }
+  }
   return out;
 }
 

@@ -9,7 +9,7 @@ import type { ClusterSpec, Env, HostSpec, SshSettings } from "./types";
 
 export * from "./types";
 export { Secret, isSecret, secretOf } from "./secret";
-export { loadClusterfile, CLUSTER_V1_VERSIONS, CLUSTER_V2_VERSIONS } from "./load";
+export { loadClusterfile, whereInClusterfile, CLUSTER_V1_VERSIONS, CLUSTER_V2_VERSIONS } from "./load";
 export { clusterFromFlags, parseIpList, DEFAULT_CLUSTER_NAME, type ClusterFlags } from "./flags";
 export { normalizeCluster, DEFAULTS, type ClusterInput } from "./normalize";
 export { dumpClusterfile } from "./dump";

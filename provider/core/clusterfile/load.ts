@@ -1,11 +1,13 @@
 import type { z } from "zod";
-import { throwIfProblems } from "../errors";
+import { UserError, throwIfProblems } from "../errors";
+import { MAX_CLUSTERFILE_BYTES, formatBytes } from "../limits";
 import {
   buildApplication,
   buildClusterV2,
   buildConfig,
   buildPlugin,
   convertV1,
+  distinctName,
   pathText,
   type Report,
 } from "./build";
@@ -40,6 +42,13 @@ const KUBEADM_KINDS: Record<string, keyof KubeadmDocs> = {
   KubeProxyConfiguration: "kubeProxy",
 };
 
+const located = new WeakMap<ClusterSpec, (path: YamlPath) => string>();
+
+/** "Clusterfile:LINE spec.image" for a spec loadClusterfile made, so later problems can point into the file. */
+export function whereInClusterfile(spec: ClusterSpec, path: YamlPath): string | undefined {
+  return located.get(spec)?.(path);
+}
+
 /**
  * Parses a Clusterfile (multi-document YAML, dispatched on `kind`) into the normalised model.
  * Throws one UserError listing every problem as "Clusterfile:LINE path: message"; returns
@@ -48,20 +57,32 @@ const KUBEADM_KINDS: Record<string, keyof KubeadmDocs> = {
 export function loadClusterfile(
   text: string,
   opts: { file?: string } = {},
-): { spec: ClusterSpec; warnings: string[] } {
+): {
+  spec: ClusterSpec;
+  warnings: string[];
+  /** "Clusterfile:LINE spec.image" for a path of the Cluster document, for later problems. */
+  where: (path: YamlPath) => string;
+} {
   const file = opts.file ?? "Clusterfile";
+  const size = Buffer.byteLength(text, "utf8");
+  if (size > MAX_CLUSTERFILE_BYTES)
+    throw new UserError(
+      `${file} is ${formatBytes(size)}; a Clusterfile may be at most ${formatBytes(MAX_CLUSTERFILE_BYTES)} (keep large data in the image or in files a Config points at)`,
+    );
   const docs = loadUserDocuments(text, file);
 
   const problems: string[] = [];
   const warnings: string[] = [];
   let cluster: ClusterInput | undefined;
   let clusterDocLine = 0;
+  let clusterAt: (path: YamlPath) => string = (path) => `${file}${path.length ? " " + pathText(path) : ""}`;
   const configs: ConfigDoc[] = [];
   const plugins: PluginDoc[] = [];
   let application: ApplicationDoc | undefined;
   const kubeadm: KubeadmDocs = {};
   const kubeadmLines: Partial<Record<keyof KubeadmDocs, number>> = {};
-  const names = { Config: new Map<string, number>(), Plugin: new Map<string, number>() };
+  const configLines = new Map<string, number>();
+  const pluginNames = new Map<string, number>();
 
   for (const doc of docs) {
     if (doc.value === null || doc.value === undefined) continue; // empty document ("---" at the end)
@@ -84,15 +105,23 @@ export function loadClusterfile(
       );
       continue;
     }
-    if (typeof apiVersion !== "string" || apiVersion === "") {
-      report(["apiVersion"], `required (e.g. sealer.io/v2 for kind ${kind})`);
+    // sealer decodes every document by its kind alone; apiVersion only picks the v1 or v2 Cluster.
+    if (apiVersion !== undefined && apiVersion !== null && typeof apiVersion !== "string") {
+      report(
+        ["apiVersion"],
+        `expected a string such as ${expectedVersion(kind)}, got ${describeValue(apiVersion)}`,
+      );
       continue;
     }
+    const version = apiVersion ?? "";
     const parse = <T extends z.ZodType>(
       schema: T,
       specRequired = true,
     ): z.infer<ReturnType<typeof docSchema<T>>> | undefined => {
-      const r = docSchema(schema, specRequired).safeParse(v, { reportInput: true });
+      const r = docSchema(schema, specRequired).safeParse(
+        { ...v, apiVersion: version },
+        { reportInput: true },
+      );
       if (r.success) return r.data;
       let fatal = false;
       for (const issue of r.error.issues) {
@@ -106,7 +135,9 @@ export function loadClusterfile(
       }
       // Unknown fields alone do not fail a document: re-parse leniently to use the rest.
       if (fatal) return undefined;
-      return docSchema(schema, specRequired).safeParse(stripUnknown(v, r.error.issues)).data;
+      return docSchema(schema, specRequired).safeParse(
+        stripUnknown({ ...v, apiVersion: version }, r.error.issues),
+      ).data;
     };
     const name = (v.metadata as { name?: unknown } | undefined)?.name;
     const nameStr = typeof name === "string" ? name : undefined;
@@ -120,34 +151,39 @@ export function loadClusterfile(
         continue;
       }
       clusterDocLine = doc.line;
-      if (CLUSTER_V2_VERSIONS.includes(apiVersion)) {
+      clusterAt = at;
+      const shape = clusterShape(version, v.spec);
+      if (shape === "v2") {
+        if (!CLUSTER_V2_VERSIONS.includes(version))
+          warn(
+            ["apiVersion"],
+            version
+              ? `"${version}" is not a Cluster version this tool knows; read as sealer.io/v2 (as sealer does)`
+              : "no apiVersion; read as sealer.io/v2 (as sealer does)",
+          );
         const d = parse(clusterV2SpecSchema);
         if (d) cluster = buildClusterV2({ name: nameStr, spec: d.spec as RawClusterV2Spec }, report);
-      } else if (CLUSTER_V1_VERSIONS.includes(apiVersion)) {
+      } else {
         const d = parse(clusterV1SpecSchema);
         if (d) {
-          warn([], `converted from ${apiVersion} to sealer.io/v2`);
+          warn([], `converted from ${version || "v1 (masters/nodes)"} to sealer.io/v2`);
           cluster = convertV1({ name: nameStr, spec: d.spec as RawClusterV1Spec }, report, warn);
         }
-      } else {
-        report(
-          ["apiVersion"],
-          `"${apiVersion}" is not a supported Cluster version (use ${[...CLUSTER_V2_VERSIONS, ...CLUSTER_V1_VERSIONS].join(", ")})`,
-        );
       }
       if (!cluster) cluster = { name: "", image: "" }; // keep going: report the other documents' problems too
     } else if (kind === "Config" || kind === "Plugin") {
-      const d = parse(kind === "Config" ? configSpecSchema : pluginSpecSchema);
+      const d = parse(kind === "Config" ? configSpecSchema : pluginSpecSchema, kind === "Config");
       if (!d) continue;
-      if (nameStr) {
-        const prev = names[kind].get(nameStr);
+      if (kind === "Config") {
+        const prev = nameStr === undefined ? undefined : configLines.get(nameStr);
         if (prev !== undefined)
-          report(["metadata", "name"], `${kind} "${nameStr}" is already defined at line ${prev}`);
-        names[kind].set(nameStr, doc.line);
-      }
-      if (kind === "Config")
+          report(["metadata", "name"], `Config "${nameStr}" is already defined at line ${prev}`);
+        if (nameStr) configLines.set(nameStr, doc.line);
         configs.push(buildConfig(nameStr, d.spec as z.infer<typeof configSpecSchema>, report));
-      else plugins.push(buildPlugin(nameStr, d.spec as z.infer<typeof pluginSpecSchema>, report));
+      } else {
+        const p = buildPlugin(nameStr, (d.spec ?? {}) as z.infer<typeof pluginSpecSchema>, report, warn);
+        plugins.push({ ...p, name: distinctName(pluginNames, p.name) });
+      }
     } else if (kind === "Application") {
       const d = parse(applicationSpecSchema);
       if (!d) continue;
@@ -155,14 +191,10 @@ export function loadClusterfile(
       else application = buildApplication(nameStr, d.spec as RawApplicationSpec, report);
     } else if (kind in KUBEADM_KINDS) {
       const key = KUBEADM_KINDS[kind] as keyof KubeadmDocs;
-      const expected =
-        key === "kubelet"
-          ? "kubelet.config.k8s.io/"
-          : key === "kubeProxy"
-            ? "kubeproxy.config.k8s.io/"
-            : "kubeadm.k8s.io/";
-      if (!apiVersion.startsWith(expected))
-        report(["apiVersion"], `"${apiVersion}" is not a ${kind} version (expected ${expected}…)`);
+      const expected = expectedVersion(kind);
+      // Without apiVersion the kubeadm configuration's own version is filled in when it is rendered.
+      if (version && !version.startsWith(expected.replace(/v\w+$/, "")))
+        report(["apiVersion"], `"${version}" is not a ${kind} version (expected ${expected})`);
       if (kubeadm[key])
         report(
           ["kind"],
@@ -172,7 +204,7 @@ export function loadClusterfile(
       kubeadmLines[key] = doc.line;
     } else {
       warnings.push(
-        `${file}:${doc.lineOf(["kind"])}: unknown kind "${kind}" (apiVersion ${apiVersion}) in document ${doc.index + 1}: ignored`,
+        `${file}:${doc.lineOf(["kind"])}: unknown kind "${kind}"${version ? ` (apiVersion ${version})` : ""} in document ${doc.index + 1}: ignored`,
       );
     }
   }
@@ -187,7 +219,35 @@ export function loadClusterfile(
   );
   const input = cluster as ClusterInput;
   const spec = normalizeCluster({ ...input, configs, plugins, application, kubeadm });
-  return { spec, warnings };
+  located.set(spec, clusterAt);
+  return { spec, warnings, where: clusterAt };
+}
+
+/** An apiVersion for `kind`, for messages. */
+function expectedVersion(kind: string): string {
+  switch (KUBEADM_KINDS[kind]) {
+    case "kubelet":
+      return "kubelet.config.k8s.io/v1beta1";
+    case "kubeProxy":
+      return "kubeproxy.config.k8s.io/v1alpha1";
+    case undefined:
+      return kind === "Cluster" ? "sealer.io/v2" : "sealer.io/v1";
+    default:
+      return "kubeadm.k8s.io/v1beta3";
+  }
+}
+
+/**
+ * Which Cluster schema a document is read with. The v1 versions are v1; every other apiVersion
+ * (sealer.io/v2, or one sealer never defined such as sealer.aliyun.com/v2alpha1, or none) is
+ * read as v2 as sealer v0.8+ does, unless it is plainly written in the v1 shape
+ * (masters/nodes and no hosts).
+ */
+function clusterShape(version: string, spec: unknown): "v1" | "v2" {
+  if (CLUSTER_V1_VERSIONS.includes(version)) return "v1";
+  if (CLUSTER_V2_VERSIONS.includes(version)) return "v2";
+  const s = spec && typeof spec === "object" ? (spec as Record<string, unknown>) : {};
+  return !("hosts" in s) && ("masters" in s || "nodes" in s) ? "v1" : "v2";
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {

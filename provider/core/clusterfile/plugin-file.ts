@@ -4,7 +4,7 @@
  * Parsed with the Clusterfile's Plugin schema and builder, so both sources mean the same thing.
  */
 import { throwIfProblems } from "../errors";
-import { buildPlugin, pathText, type Report } from "./build";
+import { buildPlugin, distinctName, pathText, type Report } from "./build";
 import { pluginSpecSchema } from "./schema";
 import type { PluginDoc } from "./types";
 import { loadUserDocuments } from "./yaml-lines";
@@ -20,6 +20,7 @@ export function loadPluginFile(text: string, file: string): PluginDoc[] {
   const docs = loadUserDocuments(text, file);
   const problems: string[] = [];
   const out: PluginDoc[] = [];
+  const names = new Map<string, number>();
   for (const doc of docs) {
     const v = doc.value as Record<string, unknown> | null | undefined;
     if (!v || typeof v !== "object" || Array.isArray(v) || v.kind !== "Plugin") continue;
@@ -37,7 +38,8 @@ export function loadPluginFile(text: string, file: string): PluginDoc[] {
       continue;
     }
     const name = (v.metadata as { name?: unknown } | undefined)?.name;
-    out.push(buildPlugin(typeof name === "string" ? name : undefined, r.data, report));
+    const p = buildPlugin(typeof name === "string" ? name : undefined, r.data, report);
+    out.push({ ...p, name: distinctName(names, p.name) });
   }
   throwIfProblems(
     `${file} is invalid (${problems.length} problem${problems.length === 1 ? "" : "s"})`,

@@ -22,6 +22,8 @@ export const metadataSchema = z.looseObject({
 });
 
 export const sshSchema = z.strictObject({
+  /** sealer's marker that passwd is its AES form (sealer writes it when it saves a Clusterfile). */
+  encrypted: z.boolean().nullish(),
   user: z.string().nullish(),
   passwd: scalar.nullish(),
   pk: z.string().nullish(),
@@ -109,6 +111,7 @@ export const clusterV1SpecSchema = z.strictObject({
     })
     .nullish(),
   certSANS: stringList.nullish(),
+  containerRuntime: z.strictObject({ type: z.string() }).nullish(),
   masters: v1MachinesSchema.nullish(),
   nodes: v1MachinesSchema.nullish(),
 });
@@ -122,7 +125,8 @@ export const configSpecSchema = z.strictObject({
 });
 
 export const pluginSpecSchema = z.strictObject({
-  type: z.string(),
+  /** Absent in sealer <= 0.4, where metadata.name gave the type. */
+  type: z.string().nullish(),
   action: z.string().nullish(),
   scope: z.string().nullish(),
   /** Legacy label selector ("node-role.kubernetes.io/master="). */

@@ -114,8 +114,14 @@ export interface PluginDoc {
   actions: HookPhase[];
   /** Roles whose hosts run it; empty = every host (sealer's docs say so; see sealer issue 795). */
   scope: string[];
-  /** Legacy label selector, kept for the HOSTNAME/LABEL/TAINT types. */
+  /** Legacy (sealer v0.5-v0.8) host selector: a label selector, master/node/master0, or IPs. */
   on?: string;
+  /**
+   * Written for sealer <= 0.8 (PascalCase actions, `on`, or the type as metadata.name), whose
+   * SHELL plugins ran on every host at every phase unless `on` said otherwise; v2 plugins run
+   * cluster phases on master0 instead.
+   */
+  legacy?: true;
   data: string;
 }
 

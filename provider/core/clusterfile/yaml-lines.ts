@@ -1,13 +1,14 @@
-import * as yaml from "js-yaml";
+import { LineCounter, isMap, isPair, isScalar, isSeq, parseAllDocuments, type Node } from "yaml";
 import { UserError } from "../errors";
+import { MAX_YAML_ALIAS_COUNT, MAX_YAML_DEPTH } from "../limits";
 
 /**
- * Multi-document YAML with line numbers for every node path.
+ * Multi-document YAML with line numbers for every node path, from the `yaml` package's own
+ * node positions (a LineCounter maps offsets to lines). Mapping values take the line of their
+ * key (where a reader looks); sequence items the line their text starts on.
  *
- * js-yaml gives no AST, but its `listener` option reports every node it opens and closes with
- * the reader position. From those events we rebuild the node tree, pair mapping children into
- * key/value, and record the 1-based line of each path ("spec.hosts[1].ips[0]"). Mapping values
- * take the line of their key (where a reader looks); sequence items the line their text starts on.
+ * Aliases are expanded with a cap (MAX_YAML_ALIAS_COUNT, the `yaml` package's own measure of
+ * alias fan-out), so a "billion laughs" document is refused instead of exhausting memory.
  */
 export type YamlPath = Array<string | number>;
 
@@ -21,79 +22,87 @@ export interface YamlDocument {
   lineOf(path: YamlPath): number;
 }
 
-interface Frame {
-  start: number;
-  end: number;
-  result: unknown;
-  children: Frame[];
-}
-
 export function pathKey(path: YamlPath): string {
   let s = "";
   for (const p of path) s += typeof p === "number" ? `[${p}]` : s === "" ? p : `.${p}`;
   return s;
 }
 
-/** Parses every document; a YAML syntax error throws a js-yaml YAMLException (with its mark). */
-export function loadDocuments(text: string, filename?: string): YamlDocument[] {
-  const lineStarts: number[] = [0];
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) lineStarts.push(i + 1);
-  const lineAt = (pos: number): number => {
-    let lo = 0;
-    let hi = lineStarts.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if ((lineStarts[mid] ?? 0) <= pos) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo + 1;
-  };
-  // Skip whitespace, comments and sequence dashes to find where a node's text starts.
-  const contentStart = (pos: number): number => {
-    let p = pos;
-    for (;;) {
-      const c = text[p];
-      if (c === " " || c === "\t" || c === "\n" || c === "\r" || c === "-" || c === ",") p++;
-      else if (c === "#") {
-        while (p < text.length && text[p] !== "\n") p++;
-      } else return p;
-    }
-  };
+/** A YAML problem with the 1-based line it is on (when known). */
+export class YamlSyntaxError extends Error {
+  override readonly name = "YamlSyntaxError";
+  constructor(
+    message: string,
+    readonly line: number | undefined,
+  ) {
+    super(message);
+  }
+}
 
-  const roots: Frame[] = [];
-  const stack: Frame[] = [];
-  const values: unknown[] = [];
-  yaml.loadAll(
-    text,
-    (doc) => {
-      values.push(doc);
-    },
-    {
-      filename,
-      listener(event, state) {
-        const s = state as unknown as { position: number; result: unknown };
-        if (event === "open")
-          stack.push({ start: s.position, end: s.position, result: undefined, children: [] });
-        else {
-          const f = stack.pop();
-          if (!f) return;
-          f.end = s.position;
-          f.result = s.result;
-          const parent = stack[stack.length - 1];
-          if (parent) parent.children.push(f);
-          else roots.push(f);
-        }
-      },
-    },
-  );
+/** Parses every document; a syntax error or an alias expansion over the cap throws a YamlSyntaxError. */
+export function loadDocuments(text: string): YamlDocument[] {
+  try {
+    return loadDocumentsUnguarded(text);
+  } catch (err) {
+    // The parser and the conversion recurse per nesting level; absurd nesting overflows the stack.
+    if (err instanceof RangeError) throw new YamlSyntaxError(TOO_DEEP, undefined);
+    throw err;
+  }
+}
 
-  return values.map((value, index) => {
+function loadDocumentsUnguarded(text: string): YamlDocument[] {
+  const lineCounter = new LineCounter();
+  // logLevel "error": the package would otherwise print its warnings on the process's stderr.
+  const parsed = parseAllDocuments(text, {
+    lineCounter,
+    prettyErrors: false,
+    keepSourceTokens: false,
+    logLevel: "error",
+  });
+  const docs = Array.isArray(parsed) ? parsed : [];
+  const lineAt = (offset: number) => lineCounter.linePos(offset).line;
+  for (const d of docs) {
+    const e = d.errors[0];
+    if (e)
+      throw new YamlSyntaxError(
+        /call stack/i.test(e.message) ? TOO_DEEP : firstLine(e.message),
+        e.linePos?.[0]?.line ?? lineAt(e.pos[0]),
+      );
+  }
+  return docs.map((d, index) => {
     const lines = new Map<string, number>();
-    const root = roots[index];
-    let docLine = 1;
-    if (root) {
-      docLine = lineAt(contentStart(root.start));
-      index_(root, [], docLine);
+    let deepest = 0;
+    let complexKey = 0;
+    const contents = d.contents as Node | null;
+    const docLine = contents?.range ? lineAt(contents.range[0]) : 1;
+    if (contents) indexNode(contents, [], docLine);
+    if (deepest) throw new YamlSyntaxError(TOO_DEEP, deepest);
+    if (complexKey)
+      throw new YamlSyntaxError(
+        "a mapping key is itself a mapping or a list (is a ':' or an indentation misplaced?); keys are plain values",
+        complexKey,
+      );
+    let value: unknown;
+    try {
+      value = d.toJS({ maxAliasCount: MAX_YAML_ALIAS_COUNT });
+    } catch (err) {
+      const msg = (err as Error).message;
+      // The package's wording for this case names a "resource exhaustion attack"; say what to do.
+      if (/excessive alias/i.test(msg))
+        throw new YamlSyntaxError(
+          `aliases (*name) expand to too many nodes (more than ${MAX_YAML_ALIAS_COUNT} alias uses per anchor); write the values out or use fewer aliases`,
+          docLine,
+        );
+      const unresolved = /unresolved alias.*?: (.*)$/i.exec(msg);
+      if (unresolved) {
+        const name = unresolved[1] as string;
+        const at = text.indexOf(`*${name}`, d.range[0]);
+        throw new YamlSyntaxError(
+          `*${name} refers to an anchor &${name} that is not defined before it; a value that starts with * must be quoted ("*${name}")`,
+          at >= 0 ? lineAt(at) : docLine,
+        );
+      }
+      throw new YamlSyntaxError(firstLine(msg), docLine);
     }
     return {
       index,
@@ -108,44 +117,49 @@ export function loadDocuments(text: string, filename?: string): YamlDocument[] {
       },
     };
 
-    function index_(frame: Frame, path: YamlPath, line: number): void {
-      const f = collapse(frame);
-      lines.set(pathKey(path), line);
-      const r = f.result;
-      if (Array.isArray(r)) {
-        f.children.forEach((c, i) => index_(c, [...path, i], lineAt(contentStart(c.start))));
-      } else if (r !== null && typeof r === "object") {
-        for (let i = 0; i + 1 < f.children.length; i += 2) {
-          const k = collapse(f.children[i] as Frame);
-          const v = f.children[i + 1] as Frame;
-          if (typeof k.result !== "string" && typeof k.result !== "number") continue;
-          index_(v, [...path, String(k.result)], lineAt(contentStart(k.start)));
-        }
+    function indexNode(node: unknown, path: YamlPath, line: number): void {
+      if (path.length > MAX_YAML_DEPTH) {
+        deepest ||= line;
+        return;
       }
+      lines.set(pathKey(path), line);
+      if (isSeq(node))
+        node.items.forEach((item, i) => {
+          const r = (item as Node | null)?.range;
+          indexNode(item, [...path, i], r ? lineAt(r[0]) : line);
+        });
+      else if (isMap(node))
+        for (const pair of node.items) {
+          if (!isPair(pair)) continue;
+          const key = pair.key;
+          const r = (key as Node | null)?.range;
+          const keyLine = r ? lineAt(r[0]) : line;
+          if (isMap(key) || isSeq(key)) {
+            complexKey ||= keyLine;
+            continue;
+          }
+          const k = isScalar(key) ? key.value : key;
+          if (typeof k !== "string" && typeof k !== "number") continue;
+          indexNode(pair.value, [...path, String(k)], keyLine);
+        }
     }
   });
 }
 
-/** js-yaml opens two nested nodes for a block sequence entry; keep the innermost equivalent one. */
-function collapse(f: Frame): Frame {
-  let cur = f;
-  while (cur.children.length === 1 && cur.children[0]?.result === cur.result) cur = cur.children[0] as Frame;
-  return cur;
-}
+const TOO_DEEP = `values are nested more than ${MAX_YAML_DEPTH} levels deep; flatten the structure`;
 
-/** "Clusterfile:12" for a js-yaml syntax error. */
-export function yamlErrorLine(err: unknown): number | undefined {
-  const mark = (err as { mark?: { line?: number } } | null)?.mark;
-  return typeof mark?.line === "number" ? mark.line + 1 : undefined;
+function firstLine(s: string): string {
+  return s.split("\n")[0]?.trim() ?? s;
 }
 
 /** loadDocuments for a user's file: a syntax error becomes a UserError "FILE:LINE: YAML syntax error: ...". */
 export function loadUserDocuments(text: string, file: string): YamlDocument[] {
   try {
-    return loadDocuments(text, file);
+    return loadDocuments(text);
   } catch (err) {
-    const line = yamlErrorLine(err);
-    const reason = (err as { reason?: string }).reason ?? (err as Error).message;
-    throw new UserError(`${file}${line ? `:${line}` : ""}: YAML syntax error: ${reason}`, { cause: err });
+    if (!(err instanceof YamlSyntaxError)) throw err;
+    throw new UserError(`${file}${err.line ? `:${err.line}` : ""}: YAML syntax error: ${err.message}`, {
+      cause: err,
+    });
   }
 }

@@ -25,6 +25,7 @@ import { dataPaths, sealerHome } from "../paths";
 import { stableStringify } from "../fsutil";
 import { cleanStaleTemp, ownedTempPath, removeOnSignal } from "../temp-owner";
 import { checkAppNames, checkContext, isUrlSource, parseKubefile } from "../kubefile";
+import { MAX_KUBEFILE_BYTES, readUserFile } from "../limits";
 import { ARCH_PLACEHOLDER, Instruction, Kubefile } from "../kubefile/types";
 import type { LayerFacts } from "../plan/types";
 import { cacheContainerImages } from "../registry/image-cache";
@@ -629,14 +630,12 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   const context = path.resolve(opts.context);
   const kubefilePath = path.resolve(opts.kubefile ?? path.join(context, "Kubefile"));
   const reference = normalizeReference(opts.tag);
-  let text: string;
-  try {
-    text = await fs.promises.readFile(kubefilePath, "utf8");
-  } catch {
-    throw new UserError(
-      `cannot read Kubefile ${kubefilePath}; pass it with -f or put a Kubefile in the context directory`,
-    );
-  }
+  const text = readUserFile(
+    kubefilePath,
+    "Kubefile",
+    MAX_KUBEFILE_BYTES,
+    "pass it with -f or put a Kubefile in the context directory",
+  );
   const platforms = (opts.platforms?.length ? opts.platforms : [hostPlatform()]).map(parsePlatform);
   const seenPlatforms = new Set<string>();
   for (const p of platforms) {

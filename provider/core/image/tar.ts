@@ -6,6 +6,8 @@
  * wants them written; layer builders sort them first (see layer.ts), so the bytes depend only
  * on paths, types, normalised modes, link targets and file contents.
  */
+import { UserError } from "../errors";
+import { MAX_PATH_CHARS } from "../limits";
 
 export type TarEntryType = "file" | "dir" | "symlink";
 
@@ -119,6 +121,16 @@ export function padding(size: number): Buffer {
 
 /** The header block(s) for an entry: a PAX header first when path, link or size do not fit. */
 export function encodeHeader(entry: TarHeader): Buffer {
+  // Longer paths cannot exist on a node, and readers cap PAX headers (tar-stream refuses them
+  // as "Header exceeds max size"): refuse here rather than write a layer nobody can read.
+  for (const [what, p] of [
+    ["path", entry.path],
+    ["link target", entry.linkTarget ?? ""],
+  ] as const)
+    if (p.length > MAX_PATH_CHARS)
+      throw new UserError(
+        `${what} "${p.slice(0, 40)}…" is ${p.length} characters long; a path in an image may have at most ${MAX_PATH_CHARS} (Linux PATH_MAX)`,
+      );
   const records: string[] = [];
   let name = entry.path;
   let prefix = "";

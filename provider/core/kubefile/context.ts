@@ -11,24 +11,88 @@ export function isUrlSource(source: string): boolean {
 
 const GLOB_CHARS = /[*?[]/;
 
-/** Converts one path segment's glob (`*`, `?`, `[...]`) to a RegExp; other characters are literal. */
-function segmentRegExp(seg: string): RegExp {
-  let re = "";
-  for (let i = 0; i < seg.length; i++) {
-    const c = seg[i] as string;
-    if (c === "*") re += "[^/]*";
-    else if (c === "?") re += "[^/]";
+/** One element of a segment glob: a literal character, `?`, `*`, or a `[...]` class. */
+type GlobToken =
+  | { t: "char"; c: string }
+  | { t: "any" }
+  | { t: "star" }
+  | { t: "class"; negate: boolean; test: (c: string) => boolean };
+
+/** Tokenises one path segment's glob (`*`, `?`, `[abc]`, `[a-z]`, `[!x]`); other characters are literal. */
+function globTokens(seg: string): GlobToken[] {
+  const out: GlobToken[] = [];
+  const chars = [...seg];
+  for (let i = 0; i < chars.length; i++) {
+    const c = chars[i] as string;
+    if (c === "*") {
+      // Consecutive stars mean the same as one; collapsing them keeps matching linear.
+      if (out[out.length - 1]?.t !== "star") out.push({ t: "star" });
+    } else if (c === "?") out.push({ t: "any" });
     else if (c === "[") {
-      const close = seg.indexOf("]", i + 1);
-      if (close < 0) re += "\\[";
-      else {
-        const body = seg.slice(i + 1, close).replace(/\\/g, "\\\\");
-        re += "[" + (body.startsWith("!") ? "^" + body.slice(1) : body) + "]";
-        i = close;
+      const close = chars.indexOf("]", i + 2);
+      if (close < 0) {
+        out.push({ t: "char", c });
+        continue;
       }
-    } else re += c.replace(/[.+^${}()|\\\]]/g, "\\$&");
+      let body = chars.slice(i + 1, close);
+      const negate = body[0] === "!" || body[0] === "^";
+      if (negate) body = body.slice(1);
+      const ranges: Array<[string, string]> = [];
+      for (let j = 0; j < body.length; j++) {
+        const lo = body[j] as string;
+        if (body[j + 1] === "-" && j + 2 < body.length) {
+          ranges.push([lo, body[j + 2] as string]);
+          j += 2;
+        } else ranges.push([lo, lo]);
+      }
+      out.push({ t: "class", negate, test: (x) => ranges.some(([lo, hi]) => lo <= x && x <= hi) });
+      i = close;
+    } else out.push({ t: "char", c });
   }
-  return new RegExp("^" + re + "$");
+  return out;
+}
+
+function tokenMatches(tok: GlobToken, c: string): boolean {
+  switch (tok.t) {
+    case "char":
+      return tok.c === c;
+    case "any":
+      return true;
+    case "class":
+      return tok.test(c) !== tok.negate;
+    case "star":
+      return false;
+  }
+}
+
+/**
+ * Whether `name` matches the glob of one path segment. Greedy matching that remembers only the
+ * last `*` (a later star makes earlier choices irrelevant), so it runs in O(pattern × name) at
+ * worst and never backtracks exponentially, whatever the pattern (a regular expression built
+ * from "*****...a" would).
+ */
+export function globMatch(pattern: string, name: string): boolean {
+  const p = globTokens(pattern);
+  const s = [...name];
+  let pi = 0;
+  let si = 0;
+  let starP = -1;
+  let starS = 0;
+  while (si < s.length) {
+    const tok = p[pi];
+    if (tok && tok.t !== "star" && tokenMatches(tok, s[si] as string)) {
+      pi++;
+      si++;
+    } else if (tok?.t === "star") {
+      starP = pi++;
+      starS = si;
+    } else if (starP >= 0) {
+      pi = starP + 1;
+      si = ++starS;
+    } else return false;
+  }
+  while (p[pi]?.t === "star") pi++;
+  return pi === p.length;
 }
 
 /**
@@ -56,8 +120,7 @@ export async function matchContextPaths(contextDir: string, source: string): Pro
       } catch {
         continue;
       }
-      const re = segmentRegExp(seg);
-      for (const e of entries.sort()) if (re.test(e)) next.push(base ? `${base}/${e}` : e);
+      for (const e of entries.sort()) if (globMatch(seg, e)) next.push(base ? `${base}/${e}` : e);
     }
     found = next;
     if (found.length === 0) break;

@@ -6,6 +6,7 @@
  *   shell (RUN, CMD, CMDS, APPCMDS).
  * Pure: no I/O. Offsets are into the logical line's text so problems can name the physical line.
  */
+import { MAX_EXPANDED_CHARS } from "../limits";
 
 export interface Segment {
   /** 1-based physical line. */
@@ -55,6 +56,27 @@ export function lineAt(ll: LogicalLine, offset: number): number {
   let line = ll.line;
   for (const s of ll.segments) if (s.start <= offset) line = s.line;
   return line;
+}
+
+/**
+ * Thrown when substituting variables makes an instruction larger than MAX_EXPANDED_CHARS: ARGs
+ * that each repeat the previous one twice double at every line, and would otherwise grow past
+ * what memory holds.
+ */
+export class ExpansionTooLong extends Error {
+  override readonly name = "ExpansionTooLong";
+  constructor(readonly offset: number) {
+    super(`expands to more than ${MAX_EXPANDED_CHARS} characters`);
+  }
+}
+
+/** A user's text shortened for a message (a 1 MiB path is named by its start). */
+export function clip(s: string, max = 120): string {
+  const printable = s.replace(
+    /[\x00-\x1f\x7f]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
+  return printable.length <= max ? printable : `${printable.slice(0, max)}… (${s.length} characters)`;
 }
 
 export interface LexProblem {
@@ -146,7 +168,10 @@ export function splitWords(
   const words: Word[] = [];
   const problems: LexProblem[] = [];
   let cur: Word | undefined;
+  let total = 0;
   const add = (text: string, at: number) => {
+    total += text.length;
+    if (total > MAX_EXPANDED_CHARS) throw new ExpansionTooLong(at);
     if (!cur) cur = { value: "", start: at };
     cur.value += text;
   };
@@ -241,6 +266,7 @@ export function expandShell(s: string, lookup: Lookup): string {
   let i = 0;
   let inDouble = false;
   while (i < s.length) {
+    if (out.length > MAX_EXPANDED_CHARS) throw new ExpansionTooLong(i);
     const c = s[i] as string;
     if (c === "\\" && i + 1 < s.length) {
       out += s.slice(i, i + 2);

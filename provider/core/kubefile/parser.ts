@@ -2,8 +2,18 @@ import * as path from "node:path";
 import { throwIfProblems } from "../errors";
 import { parseReference } from "../common/reference";
 import {
+  MAX_EXPANDED_TOTAL_CHARS,
+  MAX_INSTRUCTION_CHARS,
+  MAX_KUBEFILE_BYTES,
+  MAX_PATH_CHARS,
+  MAX_PATH_SEGMENT_CHARS,
+  formatBytes,
+} from "../limits";
+import {
+  ExpansionTooLong,
   LexProblem,
   Lookup,
+  clip,
   expandShell,
   lineAt,
   parseJsonArray,
@@ -41,19 +51,38 @@ export function parseKubefile(
 ): Kubefile {
   const file = opts.file;
   const buildArgs = opts.buildArgs ?? {};
+  if (Buffer.byteLength(text, "utf8") > MAX_KUBEFILE_BYTES)
+    throwIfProblems(`${file} is too large`, [
+      `${file}: is ${formatBytes(Buffer.byteLength(text, "utf8"))}; a Kubefile may be at most ${formatBytes(MAX_KUBEFILE_BYTES)} (keep large content in files that COPY or APP take from the build context)`,
+    ]);
   const problems: string[] = [];
   const instructions: Instruction[] = [];
   const args: Record<string, string> = {};
   const env: Record<string, string> = {};
   /** Every recognised instruction line, parsed or not, so ordering checks do not cascade from one bad line. */
   const seen: Array<{ kind: InstructionKind; line: number }> = [];
-  const declaredApps = new Map<string, number>();
 
-  const argLookup: Lookup = (name) => (name === ARCH_VAR ? { keep: ARCH_PLACEHOLDER } : args[name]);
+  // Own properties only: "$constructor" or "$toString" must not find Object.prototype's members.
+  const own = (r: Record<string, string>, name: string) => (Object.hasOwn(r, name) ? r[name] : undefined);
+  const argLookup: Lookup = (name) => (name === ARCH_VAR ? { keep: ARCH_PLACEHOLDER } : own(args, name));
   const fullLookup: Lookup = (name) =>
-    name === ARCH_VAR ? { keep: ARCH_PLACEHOLDER } : name in env ? env[name] : args[name];
+    name === ARCH_VAR ? { keep: ARCH_PLACEHOLDER } : Object.hasOwn(env, name) ? env[name] : own(args, name);
 
+  let expanded = 0;
   for (const ll of splitLogicalLines(text)) {
+    const nul = ll.text.indexOf("\0");
+    if (nul >= 0) {
+      problems.push(
+        `${file}:${lineAt(ll, nul)}: contains a NUL byte; a Kubefile is text: remove it (is this a binary file?)`,
+      );
+      continue;
+    }
+    if (ll.text.length > MAX_INSTRUCTION_CHARS) {
+      problems.push(
+        `${file}:${ll.line}: the instruction is ${ll.text.length} characters long; at most ${MAX_INSTRUCTION_CHARS} are allowed (keep long content in a file in the build context)`,
+      );
+      continue;
+    }
     const m = /^\s*(\S+)/.exec(ll.text);
     if (!m) continue;
     const keyword = m[1] as string;
@@ -78,307 +107,332 @@ export function parseKubefile(
       continue;
     }
     const before = problems.length;
+    const parsedBefore = instructions.length;
 
-    switch (kind) {
-      case "FROM": {
-        const { words, problems: lp } = splitWords(rest, fullLookup);
-        lexProblems(lp);
-        const image = words[0]?.value ?? "";
-        if (image.startsWith("--"))
-          p(
-            words[0]?.start,
-            `FROM flags such as ${image.split("=")[0]} are not supported`,
-            "select platforms with sealer build --platform",
-          );
-        else if (words.length > 1 && words[1]?.value.toUpperCase() === "AS")
-          p(
-            words[1]?.start,
-            "multi-stage builds (FROM ... AS name) are not supported",
-            'remove "AS ...": a Kubefile has one FROM',
-          );
-        else if (words.length > 1)
-          p(
-            words[1]?.start,
-            `FROM takes one image, got ${words.length} words`,
-            `write FROM <image> or FROM scratch`,
-          );
-        else if (image.toLowerCase() === "scratch") {
-          if (problems.length === before) instructions.push({ kind, loc, image: "scratch" });
-        } else {
-          try {
-            parseReference(image);
-            if (problems.length === before) instructions.push({ kind, loc, image });
-          } catch (err) {
-            p(words[0]?.start, (err as Error).message, "write FROM <image>[:tag] or FROM scratch");
-          }
-        }
-        break;
-      }
-      case "COPY":
-      case "ADD": {
-        let values: Array<{ value: string; start: number }>;
-        if (rest.startsWith("[")) {
-          const r = parseJsonArray(rest);
-          if ("problem" in r) {
+    try {
+      switch (kind) {
+        case "FROM": {
+          const { words, problems: lp } = splitWords(rest, fullLookup);
+          lexProblems(lp);
+          const image = words[0]?.value ?? "";
+          if (image.startsWith("--"))
             p(
-              r.problem.offset,
-              `${kind}: ${r.problem.message}`,
-              `write ${kind} ["<src>", "<dest>"] or ${kind} <src> <dest>`,
+              words[0]?.start,
+              `FROM flags such as ${image.split("=")[0]} are not supported`,
+              "select platforms with sealer build --platform",
+            );
+          else if (words.length > 1 && words[1]?.value.toUpperCase() === "AS")
+            p(
+              words[1]?.start,
+              "multi-stage builds (FROM ... AS name) are not supported",
+              'remove "AS ...": a Kubefile has one FROM',
+            );
+          else if (words.length > 1)
+            p(
+              words[1]?.start,
+              `FROM takes one image, got ${words.length} words`,
+              `write FROM <image> or FROM scratch`,
+            );
+          else if (image.toLowerCase() === "scratch") {
+            if (problems.length === before) instructions.push({ kind, loc, image: "scratch" });
+          } else {
+            try {
+              parseReference(image);
+              if (problems.length === before) instructions.push({ kind, loc, image });
+            } catch (err) {
+              p(words[0]?.start, (err as Error).message, "write FROM <image>[:tag] or FROM scratch");
+            }
+          }
+          break;
+        }
+        case "COPY":
+        case "ADD": {
+          let values: Array<{ value: string; start: number }>;
+          if (rest.startsWith("[")) {
+            const r = parseJsonArray(rest);
+            if ("problem" in r) {
+              p(
+                r.problem.offset,
+                `${kind}: ${r.problem.message}`,
+                `write ${kind} ["<src>", "<dest>"] or ${kind} <src> <dest>`,
+              );
+              break;
+            }
+            values = [];
+            for (const v of r.values) {
+              const w = splitWords(v, fullLookup, { single: true });
+              lexProblems(w.problems.map((x) => ({ ...x, offset: 0 })));
+              values.push({ value: w.words[0]?.value ?? "", start: 0 });
+            }
+          } else {
+            const w = splitWords(rest, fullLookup);
+            lexProblems(w.problems);
+            values = w.words;
+          }
+          const flag = values.find((v) => v.value.startsWith("--"));
+          if (flag) {
+            p(
+              flag.start,
+              `${kind} flags such as ${flag.value.split("=")[0]} are not supported`,
+              "remove the flag: files in a cluster image are owned by root (0:0) with normalised modes",
             );
             break;
           }
-          values = [];
-          for (const v of r.values) {
-            const w = splitWords(v, fullLookup, { single: true });
-            lexProblems(w.problems.map((x) => ({ ...x, offset: 0 })));
-            values.push({ value: w.words[0]?.value ?? "", start: 0 });
+          if (problems.length !== before) break;
+          if (values.length < 2) {
+            p(undefined, `${kind} needs at least one source and a destination`, `write ${USAGE[kind].usage}`);
+            break;
           }
-        } else {
-          const w = splitWords(rest, fullLookup);
-          lexProblems(w.problems);
-          values = w.words;
-        }
-        const flag = values.find((v) => v.value.startsWith("--"));
-        if (flag) {
-          p(
-            flag.start,
-            `${kind} flags such as ${flag.value.split("=")[0]} are not supported`,
-            "remove the flag: files in a cluster image are owned by root (0:0) with normalised modes",
-          );
-          break;
-        }
-        if (problems.length !== before) break;
-        if (values.length < 2) {
-          p(undefined, `${kind} needs at least one source and a destination`, `write ${USAGE[kind].usage}`);
-          break;
-        }
-        const sources = values.slice(0, -1);
-        const dest = values[values.length - 1] as { value: string; start: number };
-        for (const s of sources) {
-          if (s.value === "")
-            p(s.start, `${kind} has an empty source`, "check the variables used in the source path");
-          else if (kind === "COPY" && /^[a-z][a-z0-9+.-]*:\/\//i.test(s.value))
+          const sources = values.slice(0, -1);
+          const dest = values[values.length - 1] as { value: string; start: number };
+          for (const s of sources) {
+            const long = pathTooLong(s.value);
+            if (s.value === "")
+              p(s.start, `${kind} has an empty source`, "check the variables used in the source path");
+            else if (long) p(s.start, `${kind} source ${long}`, PATH_FIX);
+            else if (kind === "COPY" && /^[a-z][a-z0-9+.-]*:\/\//i.test(s.value))
+              p(
+                s.start,
+                `COPY source "${clip(s.value)}" is a URL; COPY copies from the build context`,
+                "download it into the context first, or use ADD for an https:// URL",
+              );
+            else if (kind === "ADD" && /^http:\/\//i.test(s.value))
+              p(s.start, `ADD source "${clip(s.value)}" uses plain http`, "use an https:// URL");
+          }
+          const longDest = pathTooLong(dest.value);
+          if (dest.value === "")
             p(
-              s.start,
-              `COPY source "${s.value}" is a URL; COPY copies from the build context`,
-              "download it into the context first, or use ADD for an https:// URL",
+              dest.start,
+              `${kind} has an empty destination`,
+              "write a path inside the image, e.g. . or etc/",
             );
-          else if (kind === "ADD" && /^http:\/\//i.test(s.value))
-            p(s.start, `ADD source "${s.value}" uses plain http`, "use an https:// URL");
-        }
-        if (dest.value === "")
-          p(dest.start, `${kind} has an empty destination`, "write a path inside the image, e.g. . or etc/");
-        else if (escapesRoot(dest.value))
-          p(
-            dest.start,
-            `${kind} destination "${dest.value}" leaves the image root`,
-            "use a path inside the image (no leading ..)",
-          );
-        if (problems.length === before)
-          instructions.push({ kind, loc, sources: sources.map((s) => s.value), dest: dest.value });
-        break;
-      }
-      case "RUN":
-      case "CMD": {
-        // Build-time RUN sees ARG and ENV; a CMD runs on the cluster, where ENV may be overridden.
-        const lookup = kind === "RUN" ? fullLookup : argLookup;
-        const exec = rest.startsWith("[") ? parseJsonArray(rest) : undefined;
-        // Like docker, text that starts with "[" but is not a JSON string array is shell form (`RUN [ -f x ] && ...`).
-        const command =
-          exec && "values" in exec
-            ? exec.values.map((v) => shellQuote(expandShell(v, lookup))).join(" ")
-            : expandShell(rest, lookup);
-        if (exec && "values" in exec && exec.values.length === 0)
-          p(undefined, `${kind} has an empty command array`, `write ${USAGE[kind].usage}`);
-        else instructions.push({ kind, loc, command });
-        break;
-      }
-      case "CMDS": {
-        const cmds = commandList(rest, argLookup, (offset, message) =>
-          p(offset, `CMDS: ${message}`, `write ${USAGE.CMDS.usage}`),
-        );
-        if (cmds) instructions.push({ kind, loc, cmds });
-        break;
-      }
-      case "APP":
-      case "CNI":
-      case "CSI": {
-        const { words, problems: lp } = splitWords(rest, fullLookup);
-        lexProblems(lp);
-        const [nameWord, ...srcWords] = words;
-        if (!nameWord) break;
-        const name = nameWord.value;
-        checkAppName(name, (problem, fix) => p(nameWord.start, `${kind}: ${problem}`, fix));
-        const prev = declaredApps.get(name);
-        if (prev !== undefined)
-          p(
-            nameWord.start,
-            `app ${name} is already declared at line ${prev}`,
-            `use one ${kind} ${name} with several sources, or another name`,
-          );
-        else declaredApps.set(name, ll.line);
-        if (srcWords.length === 0) {
-          p(undefined, `${kind} ${name} needs at least one source`, `write ${USAGE[kind].usage}`);
+          else if (longDest) p(dest.start, `${kind} destination ${longDest}`, PATH_FIX);
+          else if (escapesRoot(dest.value))
+            p(
+              dest.start,
+              `${kind} destination "${clip(dest.value)}" leaves the image root`,
+              "use a path inside the image (no leading ..)",
+            );
+          if (problems.length === before)
+            instructions.push({ kind, loc, sources: sources.map((s) => s.value), dest: dest.value });
           break;
         }
-        const sources: string[] = [];
-        for (const w of srcWords) {
-          if (/^local:\/\//i.test(w.value)) {
-            const rel = w.value.slice("local://".length);
-            if (rel === "")
+        case "RUN":
+        case "CMD": {
+          // Build-time RUN sees ARG and ENV; a CMD runs on the cluster, where ENV may be overridden.
+          const lookup = kind === "RUN" ? fullLookup : argLookup;
+          const exec = rest.startsWith("[") ? parseJsonArray(rest) : undefined;
+          // Like docker, text that starts with "[" but is not a JSON string array is shell form (`RUN [ -f x ] && ...`).
+          const command =
+            exec && "values" in exec
+              ? exec.values.map((v) => shellQuote(expandShell(v, lookup))).join(" ")
+              : expandShell(rest, lookup);
+          if (exec && "values" in exec && exec.values.length === 0)
+            p(undefined, `${kind} has an empty command array`, `write ${USAGE[kind].usage}`);
+          else instructions.push({ kind, loc, command });
+          break;
+        }
+        case "CMDS": {
+          const cmds = commandList(rest, argLookup, (offset, message) =>
+            p(offset, `CMDS: ${message}`, `write ${USAGE.CMDS.usage}`),
+          );
+          if (cmds) instructions.push({ kind, loc, cmds });
+          break;
+        }
+        case "APP":
+        case "CNI":
+        case "CSI": {
+          const { words, problems: lp } = splitWords(rest, fullLookup);
+          lexProblems(lp);
+          const [nameWord, ...srcWords] = words;
+          if (!nameWord) break;
+          const name = nameWord.value;
+          checkAppName(name, (problem, fix) => p(nameWord.start, `${kind}: ${problem}`, fix));
+          if (srcWords.length === 0) {
+            p(undefined, `${kind} ${name} needs at least one source`, `write ${USAGE[kind].usage}`);
+            break;
+          }
+          const sources: string[] = [];
+          for (const w of srcWords) {
+            const long = pathTooLong(w.value);
+            if (long) p(w.start, `${kind} ${name} source ${long}`, PATH_FIX);
+            else if (/^local:\/\//i.test(w.value)) {
+              const rel = w.value.slice("local://".length);
+              if (rel === "")
+                p(
+                  w.start,
+                  `${kind} source "${w.value}" names no path`,
+                  "write local://<path in the build context>",
+                );
+              else sources.push(rel);
+            } else if (/^https:\/\/\S+/i.test(w.value)) sources.push(w.value);
+            else
               p(
                 w.start,
-                `${kind} source "${w.value}" names no path`,
-                "write local://<path in the build context>",
+                `${kind} source "${clip(w.value)}" must start with local:// (a path in the build context) or https://`,
+                /^[a-z][a-z0-9+.-]*:\/\//i.test(w.value)
+                  ? "serve it over https:// or put it in the build context"
+                  : `write local://${clip(w.value)}`,
               );
-            else sources.push(rel);
-          } else if (/^https:\/\/\S+/i.test(w.value)) sources.push(w.value);
-          else
-            p(
-              w.start,
-              `${kind} source "${w.value}" must start with local:// (a path in the build context) or https://`,
-              /^[a-z][a-z0-9+.-]*:\/\//i.test(w.value)
-                ? "serve it over https:// or put it in the build context"
-                : `write local://${w.value}`,
-            );
-        }
-        if (problems.length === before) instructions.push({ kind, loc, name, sources });
-        break;
-      }
-      case "APPCMDS": {
-        const nm = /^(\S+)\s*/.exec(rest) as RegExpExecArray;
-        const name = nm[1] as string;
-        checkAppName(name, (problem, fix) => p(0, `APPCMDS: ${problem}`, fix));
-        const cmdText = rest.slice(nm[0].length);
-        if (cmdText === "") {
-          p(undefined, `APPCMDS ${name} needs commands`, `write ${USAGE.APPCMDS.usage}`);
+          }
+          if (problems.length === before) instructions.push({ kind, loc, name, sources });
           break;
         }
-        const cmds = commandList(cmdText, argLookup, (offset, message) =>
-          p(nm[0].length + offset, `APPCMDS: ${message}`, `write ${USAGE.APPCMDS.usage}`),
-        );
-        if (cmds && problems.length === before) instructions.push({ kind, loc, name, cmds });
-        break;
-      }
-      case "APPENV": {
-        const { words, problems: lp } = splitWords(rest, fullLookup);
-        lexProblems(lp);
-        const [nameWord, ...pairs] = words;
-        if (!nameWord) break;
-        checkAppName(nameWord.value, (problem, fix) => p(nameWord.start, `APPENV: ${problem}`, fix));
-        if (pairs.length === 0) {
-          p(
-            undefined,
-            `APPENV ${nameWord.value} needs at least one key=value`,
-            `write ${USAGE.APPENV.usage}`,
+        case "APPCMDS": {
+          const nm = /^(\S+)\s*/.exec(rest) as RegExpExecArray;
+          const name = nm[1] as string;
+          checkAppName(name, (problem, fix) => p(0, `APPCMDS: ${problem}`, fix));
+          const cmdText = rest.slice(nm[0].length);
+          if (cmdText === "") {
+            p(undefined, `APPCMDS ${name} needs commands`, `write ${USAGE.APPCMDS.usage}`);
+            break;
+          }
+          const cmds = commandList(cmdText, argLookup, (offset, message) =>
+            p(nm[0].length + offset, `APPCMDS: ${message}`, `write ${USAGE.APPCMDS.usage}`),
           );
+          if (cmds && problems.length === before) instructions.push({ kind, loc, name, cmds });
           break;
         }
-        const appEnv = keyValues(pairs, ENV_KEY, "APPENV", (offset, problem, fix) => p(offset, problem, fix));
-        if (problems.length === before) instructions.push({ kind, loc, name: nameWord.value, env: appEnv });
-        break;
-      }
-      case "LAUNCH": {
-        let names: Array<{ value: string; start: number | undefined }>;
-        if (rest.startsWith("[")) {
-          const r = parseJsonArray(rest);
-          if ("problem" in r) {
-            p(r.problem.offset, `LAUNCH: ${r.problem.message}`, `write ${USAGE.LAUNCH.usage}`);
+        case "APPENV": {
+          const { words, problems: lp } = splitWords(rest, fullLookup);
+          lexProblems(lp);
+          const [nameWord, ...pairs] = words;
+          if (!nameWord) break;
+          checkAppName(nameWord.value, (problem, fix) => p(nameWord.start, `APPENV: ${problem}`, fix));
+          if (pairs.length === 0) {
+            p(
+              undefined,
+              `APPENV ${nameWord.value} needs at least one key=value`,
+              `write ${USAGE.APPENV.usage}`,
+            );
             break;
           }
-          names = r.values.map((v) => ({ value: v, start: undefined }));
-        } else {
-          const w = splitWords(rest, argLookup);
-          lexProblems(w.problems);
-          names = w.words;
-        }
-        if (names.length === 0) {
-          p(undefined, "LAUNCH needs at least one app name", `write ${USAGE.LAUNCH.usage}`);
+          const appEnv = keyValues(pairs, ENV_KEY, "APPENV", (offset, problem, fix) =>
+            p(offset, problem, fix),
+          );
+          if (problems.length === before) instructions.push({ kind, loc, name: nameWord.value, env: appEnv });
           break;
         }
-        const uniq = new Set<string>();
-        for (const n of names) {
-          checkAppName(n.value, (problem, fix) => p(n.start, `LAUNCH: ${problem}`, fix));
-          if (uniq.has(n.value)) p(n.start, `LAUNCH lists app ${n.value} twice`, "list each app once");
-          uniq.add(n.value);
-        }
-        if (problems.length === before) instructions.push({ kind, loc, apps: names.map((n) => n.value) });
-        break;
-      }
-      case "KUBEVERSION": {
-        const { words, problems: lp } = splitWords(rest, fullLookup, { single: true });
-        lexProblems(lp);
-        const range = words[0]?.value ?? "";
-        if (!/[0-9*]/.test(range))
-          p(0, `KUBEVERSION "${range}" is not a version range`, "write e.g. KUBEVERSION >=v1.22.0 <1.26.0");
-        else if (problems.length === before) instructions.push({ kind, loc, range });
-        break;
-      }
-      case "ARG": {
-        const { words, problems: lp } = splitWords(rest, fullLookup);
-        lexProblems(lp);
-        for (const w of words) {
-          const eq = w.value.indexOf("=");
-          const name = eq < 0 ? w.value : w.value.slice(0, eq);
-          const value = eq < 0 ? undefined : w.value.slice(eq + 1);
-          if (!ENV_KEY.test(name)) {
-            p(
-              w.start,
-              `ARG name "${name}" is not valid`,
-              "use letters, digits and _ (not starting with a digit)",
-            );
-            continue;
+        case "LAUNCH": {
+          let names: Array<{ value: string; start: number | undefined }>;
+          if (rest.startsWith("[")) {
+            const r = parseJsonArray(rest);
+            if ("problem" in r) {
+              p(r.problem.offset, `LAUNCH: ${r.problem.message}`, `write ${USAGE.LAUNCH.usage}`);
+              break;
+            }
+            names = r.values.map((v) => ({ value: v, start: undefined }));
+          } else {
+            const w = splitWords(rest, argLookup);
+            lexProblems(w.problems);
+            names = w.words;
           }
-          if (name === ARCH_VAR) {
-            p(
-              w.start,
-              "ARG ARCH is reserved: the builder sets ${ARCH} per platform",
-              "remove this ARG and choose platforms with sealer build --platform",
-            );
-            continue;
-          }
-          args[name] = buildArgs[name] ?? value ?? args[name] ?? "";
-          instructions.push({ kind, loc, name, ...(value !== undefined ? { value } : {}) });
-        }
-        break;
-      }
-      case "ENV":
-      case "LABEL": {
-        const keyRe = kind === "ENV" ? ENV_KEY : LABEL_KEY;
-        const first = splitWords(rest, fullLookup);
-        let kv: Record<string, string>;
-        const firstWord = first.words[0];
-        if (firstWord && !firstWord.value.includes("=")) {
-          // Legacy form "ENV key value with spaces": the rest of the line is the value.
-          const keyEnd = /^\S+/.exec(rest)?.[0].length ?? 0;
-          const valueText = rest.slice(keyEnd);
-          const key = firstWord.value;
-          if (!keyRe.test(key)) p(firstWord.start, `${kind} key "${key}" is not valid`, KEY_FIX[kind]);
-          if (valueText.trim() === "") {
-            p(undefined, `${kind} ${key} has no value`, `write ${kind} ${key}=<value>`);
+          if (names.length === 0) {
+            p(undefined, "LAUNCH needs at least one app name", `write ${USAGE.LAUNCH.usage}`);
             break;
           }
-          const v = splitWords(valueText, fullLookup, { single: true });
-          lexProblems(v.problems.map((x) => ({ ...x, offset: x.offset + keyEnd })));
-          kv = { [key]: v.words[0]?.value ?? "" };
-        } else {
-          lexProblems(first.problems);
-          kv = keyValues(first.words, keyRe, kind, (offset, problem, fix) => p(offset, problem, fix));
+          const uniq = new Set<string>();
+          for (const n of names) {
+            checkAppName(n.value, (problem, fix) => p(n.start, `LAUNCH: ${problem}`, fix));
+            if (uniq.has(n.value)) p(n.start, `LAUNCH lists app ${n.value} twice`, "list each app once");
+            uniq.add(n.value);
+          }
+          if (problems.length === before) instructions.push({ kind, loc, apps: names.map((n) => n.value) });
+          break;
         }
-        if (problems.length !== before) break;
-        if (kind === "ENV") {
-          Object.assign(env, kv);
-          instructions.push({ kind, loc, env: kv });
-        } else instructions.push({ kind, loc, labels: kv });
-        break;
+        case "KUBEVERSION": {
+          const { words, problems: lp } = splitWords(rest, fullLookup, { single: true });
+          lexProblems(lp);
+          const range = words[0]?.value ?? "";
+          if (!/[0-9*]/.test(range))
+            p(0, `KUBEVERSION "${range}" is not a version range`, "write e.g. KUBEVERSION >=v1.22.0 <1.26.0");
+          else if (problems.length === before) instructions.push({ kind, loc, range });
+          break;
+        }
+        case "ARG": {
+          const { words, problems: lp } = splitWords(rest, fullLookup);
+          lexProblems(lp);
+          for (const w of words) {
+            const eq = w.value.indexOf("=");
+            const name = eq < 0 ? w.value : w.value.slice(0, eq);
+            const value = eq < 0 ? undefined : w.value.slice(eq + 1);
+            if (!ENV_KEY.test(name)) {
+              p(
+                w.start,
+                `ARG name "${name}" is not valid`,
+                "use letters, digits and _ (not starting with a digit)",
+              );
+              continue;
+            }
+            if (name === ARCH_VAR) {
+              p(
+                w.start,
+                "ARG ARCH is reserved: the builder sets ${ARCH} per platform",
+                "remove this ARG and choose platforms with sealer build --platform",
+              );
+              continue;
+            }
+            args[name] = buildArgs[name] ?? value ?? args[name] ?? "";
+            instructions.push({ kind, loc, name, ...(value !== undefined ? { value } : {}) });
+          }
+          break;
+        }
+        case "ENV":
+        case "LABEL": {
+          const keyRe = kind === "ENV" ? ENV_KEY : LABEL_KEY;
+          const first = splitWords(rest, fullLookup);
+          let kv: Record<string, string>;
+          const firstWord = first.words[0];
+          if (firstWord && !firstWord.value.includes("=")) {
+            // Legacy form "ENV key value with spaces": the rest of the line is the value.
+            const keyEnd = /^\S+/.exec(rest)?.[0].length ?? 0;
+            const valueText = rest.slice(keyEnd);
+            const key = firstWord.value;
+            if (!keyRe.test(key)) p(firstWord.start, `${kind} key "${key}" is not valid`, KEY_FIX[kind]);
+            if (valueText.trim() === "") {
+              p(undefined, `${kind} ${key} has no value`, `write ${kind} ${key}=<value>`);
+              break;
+            }
+            const v = splitWords(valueText, fullLookup, { single: true });
+            lexProblems(v.problems.map((x) => ({ ...x, offset: x.offset + keyEnd })));
+            kv = { [key]: v.words[0]?.value ?? "" };
+          } else {
+            lexProblems(first.problems);
+            kv = keyValues(first.words, keyRe, kind, (offset, problem, fix) => p(offset, problem, fix));
+          }
+          if (problems.length !== before) break;
+          if (kind === "ENV") {
+            Object.assign(env, kv);
+            instructions.push({ kind, loc, env: kv });
+          } else instructions.push({ kind, loc, labels: kv });
+          break;
+        }
+        case "MAINTAINER":
+          instructions.push({ kind, loc, value: rest });
+          break;
+        default: {
+          const never: never = kind;
+          throw new Error(`unhandled instruction ${String(never)}`);
+        }
       }
-      case "MAINTAINER":
-        instructions.push({ kind, loc, value: rest });
-        break;
-      default: {
-        const never: never = kind;
-        throw new Error(`unhandled instruction ${String(never)}`);
-      }
+    } catch (err) {
+      if (!(err instanceof ExpansionTooLong)) throw err;
+      problems.length = before;
+      p(
+        err.offset,
+        `${kind}: substituting ARG/ENV values ${err.message}`,
+        "check for ARGs that repeat each other; keep large content in files in the build context",
+      );
+    }
+    // Each instruction is capped, but many instructions at the cap would still fill memory.
+    for (const ins of instructions.slice(parsedBefore)) expanded += textSize(ins);
+    if (expanded > MAX_EXPANDED_TOTAL_CHARS) {
+      p(
+        undefined,
+        `the Kubefile grows past ${MAX_EXPANDED_TOTAL_CHARS} characters once ARG/ENV values are substituted (stopped here)`,
+        "check for ARGs that repeat each other; keep large content in files in the build context",
+      );
+      break;
     }
   }
 
@@ -476,14 +530,31 @@ const KEY_FIX = {
   ENV: "use letters, digits and _ (not starting with a digit)",
   LABEL: "use letters, digits, '.', '_', '-' and '/'",
 } as const;
-const APP_NAME = /^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$/;
+/**
+ * sealer takes the first word as the app name, whatever it is, and uses it as a directory name;
+ * we accept the names a directory can safely have (capitals included, as in sealer's own
+ * `APP businessApp ...`) and refuse the rest (a "/" or ".." would leave application/apps/).
+ */
+const APP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 function checkAppName(name: string, report: (problem: string, fix: string) => void): void {
-  if (!APP_NAME.test(name))
+  if (!APP_NAME.test(name) || name.length > MAX_PATH_SEGMENT_CHARS)
     report(
-      `app name "${name}" is not valid`,
-      "use lowercase letters, digits, '.', '_' and '-' (it becomes the directory application/apps/<name>/)",
+      `app name "${clip(name, 60)}" is not valid`,
+      `use at most ${MAX_PATH_SEGMENT_CHARS} letters, digits, '.', '_' and '-', starting with a letter or digit (it becomes the directory application/apps/<name>/)`,
     );
+}
+
+const PATH_FIX = "shorten the path (each name at most 255 characters, the whole path at most 4096)";
+
+/** Why a path cannot exist on Linux (longer than PATH_MAX, or a name longer than NAME_MAX), if so. */
+function pathTooLong(p: string): string | undefined {
+  if (p.length > MAX_PATH_CHARS)
+    return `"${clip(p, 40)}" is ${p.length} characters long; a path may have at most ${MAX_PATH_CHARS}`;
+  const seg = p.split("/").find((x) => x.length > MAX_PATH_SEGMENT_CHARS);
+  if (seg)
+    return `"${clip(p, 40)}" has a name of ${seg.length} characters; a name in a path may have at most ${MAX_PATH_SEGMENT_CHARS}`;
+  return undefined;
 }
 
 function keyValues(
@@ -606,9 +677,9 @@ function unknownInstruction(keyword: string): [string, string] {
   const up = keyword.toUpperCase();
   const docker = DOCKERFILE_ONLY[up];
   if (docker) return [`${up} is a Dockerfile instruction that Kubefiles do not have`, docker];
-  const near = nearest(up, INSTRUCTION_KINDS as string[]);
+  const near = keyword.length <= 20 ? nearest(up, INSTRUCTION_KINDS as string[]) : undefined;
   return [
-    `unknown instruction "${keyword}"`,
+    `unknown instruction "${clip(keyword, 40)}"`,
     near ? `did you mean ${near}?` : `Kubefile instructions are ${INSTRUCTION_KINDS.join(", ")}`,
   ];
 }
@@ -645,6 +716,14 @@ function editDistance(a: string, b: string): number {
 function skipBlanks(s: string, i: number): number {
   while (i < s.length && (s[i] === " " || s[i] === "\t")) i++;
   return i;
+}
+
+/** Characters held by an instruction's strings. */
+function textSize(v: unknown): number {
+  if (typeof v === "string") return v.length;
+  if (Array.isArray(v)) return v.reduce((n: number, x) => n + textSize(x), 0);
+  if (v && typeof v === "object") return Object.values(v).reduce((n: number, x) => n + textSize(x), 0);
+  return 0;
 }
 
 /** True when a destination path climbs above the image root ("../x", "a/../../x"). */

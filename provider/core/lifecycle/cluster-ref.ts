@@ -10,6 +10,7 @@ import { loadClusterfile, type ClusterSpec } from "../clusterfile";
 import { UserError } from "../errors";
 import { log } from "../log";
 import { dataPaths } from "../paths";
+import { MAX_CLUSTERFILE_BYTES, readUserFile } from "../limits";
 import { emptyApplied, type AppliedState } from "../plan/types";
 import { clusterDir, listClusters, loadSavedClusterfile, loadState, saveClusterfile } from "../state";
 
@@ -31,12 +32,7 @@ export interface ResolvedCluster {
 
 /** Reads and validates a Clusterfile from disk; its warnings go to the log. */
 export function readClusterfile(file: string): ClusterSpec {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (err) {
-    throw new UserError(`cannot read Clusterfile ${file}: ${(err as Error).message}`, { cause: err });
-  }
+  const text = readUserFile(file, "Clusterfile", MAX_CLUSTERFILE_BYTES, "check the path given with -f");
   const { spec, warnings } = loadClusterfile(text, { file });
   for (const w of warnings) log.warn(w);
   return spec;

@@ -18,7 +18,7 @@
  * recording every step of a plan and planning again gives zero steps.
  */
 import type { ClusterSpec, Env, HookPhase, HostSpec, PluginDoc } from "../clusterfile/types";
-import { effectivePlugins } from "./plugins";
+import { effectivePlugins, pluginHosts, selectsHosts } from "./plugins";
 import { masters as mastersOf, workers as workersOf } from "../clusterfile";
 import { Secret } from "../clusterfile/secret";
 import { UserError } from "../errors";
@@ -338,20 +338,26 @@ function hooks(ctx: Ctx, phase: HookPhase): PluginDoc[] {
   return effectivePlugins(ctx.spec.plugins, ctx.image.plugins).filter((p) => p.actions.includes(phase));
 }
 
-/** Hosts a plugin runs on: hosts with a role in scope; empty scope = every host (sealer issue 795). */
-function scopeHosts(ctx: Ctx, p: PluginDoc, candidates: string[]): string[] {
-  if (p.scope.length === 0) return candidates;
-  return candidates.filter((ip) => {
-    const roles = ctx.hostByIp.get(ip)?.roles ?? [ctx.role(ip)];
-    return p.scope.some((s) => roles.includes(s));
-  });
+/** Hosts a plugin runs on at `phase` (scope, legacy `on`, HOSTNAME's IPs); none given = every candidate. */
+function scopeHosts(ctx: Ctx, p: PluginDoc, phase: HookPhase, candidates: string[]): string[] {
+  return pluginHosts(
+    p,
+    phase,
+    candidates,
+    (ip) => ({
+      role: ctx.role(ip),
+      roles: ctx.hostByIp.get(ip)?.roles ?? [ctx.role(ip)],
+      labels: ctx.hostByIp.get(ip)?.labels ?? {},
+    }),
+    ctx.master0,
+  );
 }
 
 function pluginPart(ctx: Ctx, p: PluginDoc): Part[] {
   return [
     {
       name: "plugin",
-      hash: hash({ type: p.type, data: p.data, scope: p.scope, on: p.on }),
+      hash: hash({ type: p.type, data: p.data, scope: p.scope, on: p.on, legacy: p.legacy }),
       desc: `plugin ${p.name} changed`,
     },
     // With the image's plugins/ in the facts a hook keys on its own plugin (above) and on the
@@ -384,11 +390,17 @@ export function resolveLaunch(spec: ClusterSpec, image: ImageFacts): Launch {
       : (image.launch.appNames ?? []);
   if (names.length) {
     const problems: string[] = [];
+    // Say which field named the app, so the user knows where to fix it.
+    const field = spec.appNames.length
+      ? "spec.appNames"
+      : app?.launchApps.length
+        ? "Application spec.launchApps"
+        : "the image's LAUNCH";
     const apps = names.map((name) => {
       const facts = image.apps.find((a) => a.name === name);
       if (!facts)
         problems.push(
-          `app "${name}" is not in image ${image.reference} (its apps: ${image.apps.map((a) => a.name).join(", ") || "none"})`,
+          `${field}: app "${name}" is not in image ${image.reference} (its apps: ${image.apps.map((a) => a.name).join(", ") || "none"})`,
         );
       const cfg = app?.configs.find((c) => c.name === name);
       const dir = `application/apps/${name}`;
@@ -519,7 +531,7 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
     why?: string,
   ): string[] =>
     hooks(ctx, phase).map((p, i, arr) => {
-      const hosts = p.scope.length === 0 ? [at] : scopeHosts(ctx, p, candidates);
+      const hosts = selectsHosts(p) ? scopeHosts(ctx, p, phase, candidates) : [at];
       const reason = why ? `${why}: ${phase} hook ${p.name}` : `${phase} hook ${p.name} (${clusterNew})`;
       return add({
         id: `hook:${phase}:${p.name}`,
@@ -549,7 +561,7 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
   ): string[] => {
     const ids: string[] = [];
     for (const p of hooks(ctx, phase)) {
-      if (scopeHosts(ctx, p, [ip]).length === 0) continue;
+      if (scopeHosts(ctx, p, phase, [ip]).length === 0) continue;
       const reason = upgrade
         ? `${upgrade.what}: ${phase} hook ${p.name} on ${ip}`
         : `${phase} hook ${p.name}: ${hostNew(ip)}`;
@@ -868,6 +880,22 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
   const removalIds: string[] = [];
   let deleteNode = "";
   if (toRemove.length) {
+    // Removed hosts are gone from the Clusterfile: their roles and labels are the recorded ones.
+    const removedHosts = (p: PluginDoc, phase: HookPhase, ips: string[]) =>
+      pluginHosts(
+        p,
+        phase,
+        ips,
+        (ip) => {
+          const roles: string[] = applied.hosts[ip]?.roles ?? [];
+          return {
+            role: roles.includes("master") ? "master" : "node",
+            roles,
+            labels: applied.hosts[ip]?.labels ?? {},
+          };
+        },
+        ctx.master0,
+      );
     const cleanIds: string[] = [];
     for (const ip of toRemove) {
       const was = applied.hosts[ip]?.roles.join(",") ?? "host";
@@ -876,8 +904,7 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
         : `host ${ip} (${was}) removed from the Clusterfile`;
       const pre: string[] = [];
       for (const p of hooks(ctx, "pre-clean-host")) {
-        const roles: string[] = applied.hosts[ip]?.roles ?? [];
-        if (p.scope.length && !p.scope.some((s) => roles.includes(s))) continue;
+        if (removedHosts(p, "pre-clean-host", [ip]).length === 0) continue;
         pre.push(
           add({
             id: `hook:pre-clean-host:${p.name}:${ip}`,
@@ -915,11 +942,7 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
     });
     removalIds.push(deleteNode);
     for (const p of hooks(ctx, "post-clean-host")) {
-      const hostsIn = nodesToDelete.filter(
-        (ip) =>
-          !p.scope.length ||
-          p.scope.some((s) => (applied.hosts[ip]?.roles ?? ([] as string[])).includes(s as Role)),
-      );
+      const hostsIn = removedHosts(p, "post-clean-host", nodesToDelete);
       if (!hostsIn.length) continue;
       removalIds.push(
         add({

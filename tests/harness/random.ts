@@ -1,4 +1,4 @@
-/** mulberry32: a small seeded generator for property and fuzz tests, so a failing seed replays. */
+/** Seeded randomness for property and fuzz tests (mulberry32: small, fast, no dependency). */
 export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
@@ -9,3 +9,5 @@ export function rng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+export const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;

@@ -1,0 +1,76 @@
+import * as fs from "node:fs";
+import { UserError } from "./errors";
+
+/**
+ * Size limits on the text files users hand us (Kubefiles, Clusterfiles, plugin files). They sit
+ * far above any real file (sealer's own largest are a few KiB; a Clusterfile that inlines
+ * Config data stays well under a MiB) and far below what would exhaust memory or time, so a
+ * hostile or broken input is refused with a message instead of hanging the tool.
+ */
+export const MAX_KUBEFILE_BYTES = 1024 * 1024;
+export const MAX_CLUSTERFILE_BYTES = 4 * 1024 * 1024;
+/** One Kubefile instruction after joining `\` continuations. */
+export const MAX_INSTRUCTION_CHARS = 256 * 1024;
+/** What one instruction may grow to once ARG/ENV values are substituted. */
+export const MAX_EXPANDED_CHARS = 1024 * 1024;
+/** What the whole Kubefile may grow to once ARG/ENV values are substituted. */
+export const MAX_EXPANDED_TOTAL_CHARS = 16 * 1024 * 1024;
+/** Linux PATH_MAX and NAME_MAX: a longer path cannot exist on the nodes. */
+export const MAX_PATH_CHARS = 4096;
+export const MAX_PATH_SEGMENT_CHARS = 255;
+/** YAML nesting: kubeadm configurations, the deepest real documents, stay under 10 levels. */
+export const MAX_YAML_DEPTH = 100;
+/** YAML alias fan-out (the `yaml` package's maxAliasCount; its default). */
+export const MAX_YAML_ALIAS_COUNT = 100;
+
+/** "1 MiB", "1.05 MiB", "512 KiB", "900 bytes": exact for the limits, two decimals for sizes over them. */
+export function formatBytes(n: number): string {
+  const unit = (d: number, name: string) => `${n % d === 0 ? n / d : (n / d).toFixed(2)} ${name}`;
+  return n >= 1024 * 1024 ? unit(1024 * 1024, "MiB") : n >= 1024 ? unit(1024, "KiB") : `${n} bytes`;
+}
+
+/**
+ * Reads a user's text file (`what`: "Kubefile", "Clusterfile"), refusing one larger than
+ * `maxBytes` before reading it and naming the file in every message.
+ */
+export function readUserFile(file: string, what: string, maxBytes: number, hint: string): string {
+  let size: number;
+  try {
+    const st = fs.statSync(file);
+    if (!st.isFile()) throw new UserError(`${what} ${file} is not a regular file; ${hint}`);
+    size = st.size;
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    throw new UserError(`cannot read ${what} ${file} (${describeFsError(err)}); ${hint}`);
+  }
+  if (size > maxBytes)
+    throw new UserError(
+      `${what} ${file} is ${formatBytes(size)}; a ${what} may be at most ${formatBytes(maxBytes)} (move large data into files the ${what} refers to)`,
+    );
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch (err) {
+    throw new UserError(`cannot read ${what} ${file} (${describeFsError(err)}); ${hint}`);
+  }
+}
+
+/** Plain words for the file-system errors a user can act on, instead of Node's "ENOENT: ..." text. */
+export function describeFsError(err: unknown): string {
+  switch ((err as { code?: unknown } | null)?.code) {
+    case "ENOENT":
+      return "it does not exist";
+    case "EACCES":
+    case "EPERM":
+      return "permission denied";
+    case "EISDIR":
+      return "it is a directory";
+    case "ENOTDIR":
+      return "a part of the path is not a directory";
+    case "ELOOP":
+      return "too many symbolic links";
+    case "ENAMETOOLONG":
+      return "the path is too long";
+    default:
+      return "it cannot be read";
+  }
+}
