@@ -1,4 +1,4 @@
-import { parseReference } from "../image/reference";
+import { parseReference } from "../common/reference";
 import { clip } from "../kubefile/lexer";
 import { canonicalIp, ipFamily } from "./ip";
 import type {
