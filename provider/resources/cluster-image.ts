@@ -544,7 +544,12 @@ export const provider = {
       }
     }
     if (news.buildOnPreview !== false && !isUnknown(inputs.contentHash) && !isUnknown(news.tag)) {
-      Object.assign(inputs, await previewBuild(news, inputs.contentHash as string));
+      // What would fail at `up` fails the preview, with the same message and no stack.
+      try {
+        Object.assign(inputs, await previewBuild(news, inputs.contentHash as string));
+      } catch (err) {
+        return { inputs, failures: [{ property: "context", reason: buildFailure(news, err).message }] };
+      }
     }
     // Keep secret inputs in their envelope if the engine sent them so.
     if (newsRaw.registryAuth !== undefined) inputs.registryAuth = newsRaw.registryAuth;
