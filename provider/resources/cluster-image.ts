@@ -467,23 +467,14 @@ function outputsOf(
 }
 
 /**
- * A failed build as the user sees it. The dynamic provider host prints `${err}: ${err.stack}` to
- * its log besides the message it returns to the engine: neither holds a stack frame.
+ * A failed build as the user sees it: the engine shows only the message (create/update), or check
+ * reports it as a failure of `context`; either way it names the image and its Kubefile.
  */
-class BuildFailure extends Error {
-  constructor(message: string) {
-    super(message);
-    this.stack = message;
-  }
-  override toString(): string {
-    return "ClusterImage";
-  }
-}
-
-function buildFailure(inputs: ClusterImageInputs, err: unknown): BuildFailure {
+function buildFailure(inputs: ClusterImageInputs, err: unknown): Error {
   // The core's hint names the CLI flag; the resource's input is what a Pulumi user sets.
   const msg = errorMessage(err).replaceAll("build with --allow-incomplete", "set allowIncomplete: true");
-  return new BuildFailure(`building ${inputs.tag} from ${kubefilePath(inputs)}: ${msg}`);
+  const { UserError } = require("../core/errors") as typeof import("../core/errors");
+  return new UserError(`building ${inputs.tag} from ${kubefilePath(inputs)}: ${msg}`);
 }
 
 /** Build, then push when asked. A push failure after a good build keeps the build in state. */
