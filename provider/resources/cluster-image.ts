@@ -470,9 +470,14 @@ function outputsOf(
  * A failed build as the user sees it: the engine shows only the message (create/update), or check
  * reports it as a failure of `context`; either way it names the image and its Kubefile.
  */
+/** The core's hints name `sealer build` flags; a Pulumi user sets the resource's inputs instead. */
+const FLAG_HINTS: Array<[string, string]> = [
+  ["build with --allow-incomplete", "set allowIncomplete: true"],
+  ["configure a --registry-mirror", "add a registryMirrors entry"],
+];
+
 function buildFailure(inputs: ClusterImageInputs, err: unknown): Error {
-  // The core's hint names the CLI flag; the resource's input is what a Pulumi user sets.
-  const msg = errorMessage(err).replaceAll("build with --allow-incomplete", "set allowIncomplete: true");
+  const msg = FLAG_HINTS.reduce((m, [flag, input]) => m.replaceAll(flag, input), errorMessage(err));
   const { UserError } = require("../core/errors") as typeof import("../core/errors");
   return new UserError(`building ${inputs.tag} from ${kubefilePath(inputs)}: ${msg}`);
 }

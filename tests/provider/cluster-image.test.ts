@@ -198,6 +198,55 @@ describe("provider: ClusterImage builds, base digests, mirrors and incomplete bu
     });
   });
 
+  describe("a registry mirror that needs a login", () => {
+    let reg: TestRegistry | undefined;
+    const password = "mirror-s3cret";
+    let ctx: string;
+
+    before(async () => {
+      reg = await startRegistry({ htpasswd: { mirroruser: password } });
+      const seed = new OciLayout(work("seed-auth"));
+      await makeTestImage(seed, `${reg.host}/hub/team/api:1`, { layers: [256] });
+      await pushImage(`${reg.host}/hub/team/api:1`, {
+        store: seed,
+        home: work("seed-home"),
+        credentials: { username: "mirroruser", password },
+      });
+      ctx = context("mirrored-auth", "FROM scratch\nCOPY manifests manifests\n", {
+        "manifests/api.yaml":
+          "apiVersion: v1\nkind: Pod\nmetadata: { name: api }\nspec:\n  containers:\n    - name: api\n      image: quay.io/team/api:1\n",
+      });
+    });
+    after(async () => {
+      await reg?.stop();
+    });
+
+    it("without a stored login the build fails naming the image and its mirror; with `sealer login`'s it pulls", async () => {
+      const news = {
+        context: ctx,
+        tag: "prov-mirrored-auth:1",
+        registryMirrors: { "quay.io": `${reg!.host}/hub` },
+        buildOnPreview: false,
+      };
+      const err = await provider.create(await checked(news)).then(
+        () => assert.fail("the pull should be refused"),
+        (e: unknown) => e as Error,
+      );
+      assert.match(err.message, /quay\.io\/team\/api:1/);
+      assert.ok(err.message.includes(`${reg!.host}/hub/team/api:1`), err.message);
+      assert.match(err.message, /add a registryMirrors entry/);
+      assert.doesNotMatch(err.message, /\n\s+at |TypeError|Cannot read properties/);
+
+      const { saveCredentials } =
+        require("../../provider/core/registry/credentials") as typeof import("../../provider/core/registry/credentials");
+      await saveCredentials(reg!.host, { username: "mirroruser", password }, work("home"));
+      const outs = (await provider.create(await checked(news))).outs;
+      assert.deepEqual(outs.containerImages, ["quay.io/team/api:1"]);
+      // The login stays in the credential store: no input or output carries it.
+      assert.ok(!JSON.stringify(outs).includes(password));
+    });
+  });
+
   describe("a chart Helm cannot render", () => {
     let ctx: string;
     before(() => {
