@@ -141,6 +141,23 @@ describe("provider: ClusterImage builds, base digests, mirrors and incomplete bu
       await reg?.stop();
     });
 
+    it("a base only in a registry: the build pulls it, and the next check computes the same hash", async () => {
+      const seed = new OciLayout(work("seed"));
+      const baseDigest = (await makeTestImage(seed, `${reg!.host}/remote/base:1`, { layers: [128] })).digest;
+      await pushImage(`${reg!.host}/remote/base:1`, { store: seed, home: work("seed-home") });
+      const ctx = context("on-remote", `FROM ${reg!.host}/remote/base:1\nCOPY app.txt etc/\n`, {
+        "app.txt": "on a remote base\n",
+      });
+      const news = { context: ctx, tag: "prov-on-remote:1", buildMode: "lite" };
+      const outs = (await provider.create(await checked(news))).outs;
+      const store = new OciLayout(work("home", "store"));
+      assert.equal((await store.resolve(`${reg!.host}/remote/base:1`))?.digest, baseDigest);
+      const again = await checked(news);
+      assert.equal(again.contentHash, outs.contentHash);
+      assert.equal(await changes(outs, again), false);
+      assert.equal((await checked({ ...news, baseDigest })).contentHash, outs.contentHash);
+    });
+
     it("check reports every invalid mirror at once, each naming its source registry", async () => {
       const r = await provider.check(
         {},
