@@ -162,8 +162,16 @@ export async function hashBuildInputs(
 export async function baseDigests(i: ClusterImageInputs): Promise<Array<[string, string]>> {
   const { parseKubefile } = require("../core/kubefile") as typeof import("../core/kubefile");
   const { findImage } = require("../core/image/store") as typeof import("../core/image/store");
+  const { UserError } = require("../core/errors") as typeof import("../core/errors");
   const file = kubefilePath(i);
-  const kf = parseKubefile(fs.readFileSync(file, "utf8"), { file, buildArgs: i.buildArgs ?? {} });
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? "unreadable";
+    throw new UserError(`Kubefile ${file} cannot be read (${code}); give a readable Kubefile file`);
+  }
+  const kf = parseKubefile(text, { file, buildArgs: i.buildArgs ?? {} });
   const froms = kf.instructions.flatMap((ins) =>
     ins.kind === "FROM" && ins.image !== "scratch" ? [ins.image] : [],
   );
@@ -539,7 +547,9 @@ export const provider = {
         return { inputs, failures: [{ property: "kubefile", reason: errorMessage(err) }] };
       }
     }
-    if (news.buildOnPreview !== false && !isUnknown(inputs.contentHash) && !isUnknown(news.tag)) {
+    // A mirror not known yet (another resource's output) cannot be pulled from: no preview build.
+    const canBuild = !containsUnknown([inputs.contentHash, news.tag, news.registryMirrors]);
+    if (news.buildOnPreview !== false && canBuild) {
       // What would fail at `up` fails the preview, with the same message and no stack.
       try {
         Object.assign(inputs, await previewBuild(news, inputs.contentHash as string));

@@ -36,6 +36,7 @@ describe("provider: ClusterImage builds, base digests, mirrors and incomplete bu
   /** A build context: the Kubefile plus files (relative path -> content). */
   function context(name: string, kubefile: string, files: Record<string, string>): string {
     const dir = work(name);
+    fs.mkdirSync(dir, { recursive: true });
     for (const [rel, text] of Object.entries(files)) {
       fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
       fs.writeFileSync(path.join(dir, rel), text);
@@ -183,6 +184,28 @@ describe("provider: ClusterImage builds, base digests, mirrors and incomplete bu
         (notMap.failures ?? []).map((f) => f.property),
         ["registryMirrors"],
       );
+    });
+
+    it("a mirror not known yet (another resource's output) is no failure and no preview build", async () => {
+      const r = await provider.check(
+        {},
+        { context: work("base"), tag: "prov-unknown-mirror:1", registryMirrors: { "quay.io": UNKNOWN } },
+      );
+      assert.deepEqual(r.failures ?? [], []);
+      assert.match(r.inputs.contentHash as string, /^sha256:/);
+      assert.equal(r.inputs.digest, undefined);
+    });
+
+    it("a Kubefile that cannot be read (a directory) is a check failure naming it, without the system's error text", async () => {
+      const dir = context("kubefile-dir", "FROM scratch\n", {});
+      fs.mkdirSync(path.join(dir, "Kubefile.d"));
+      const r = await provider.check({}, { context: dir, tag: "x:1", kubefile: "Kubefile.d" });
+      assert.deepEqual(
+        (r.failures ?? []).map((f) => f.property),
+        ["kubefile"],
+      );
+      assert.match(r.failures![0]!.reason, /Kubefile .*Kubefile\.d cannot be read \(EISDIR\)/);
+      assert.doesNotMatch(r.failures![0]!.reason, /illegal operation/);
     });
 
     it("pulls through the mirror; cachedImages keeps the original reference with the digest", async () => {
