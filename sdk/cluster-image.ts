@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { resources } from "../provider/shared/descriptors";
 import { dynamicProvider } from "./provider-shim";
 import { MODULE, resourceOptions, resourceProps } from "./base";
-import type { ImageMetadata, RegistryAuth } from "./types";
+import type { CachedImage, ImageMetadata, RegistryAuth } from "./types";
 
 export interface ClusterImageArgs {
   /** Build context directory. */
@@ -25,6 +25,19 @@ export interface ClusterImageArgs {
   push?: pulumi.Input<boolean>;
   /** Credentials for the push (else the stored `sealer login`). */
   registryAuth?: pulumi.Input<RegistryAuth>;
+  /**
+   * Full mode: pull each source registry's container images from a mirror,
+   * e.g. `{ "docker.io": "127.0.0.1:5000/hub" }` (`--registry-mirror`). A mirror's login comes
+   * from the stored `sealer login`.
+   */
+  registryMirrors?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /** Full mode: build even when images are missing, listing them in `incompleteImages`. */
+  allowIncomplete?: pulumi.Input<boolean>;
+  /**
+   * Digest of the FROM image when another ClusterImage of this program builds it
+   * (`base.digest`), so a changed base rebuilds this image. Default: the local store's.
+   */
+  baseDigest?: pulumi.Input<string>;
   /**
    * Build during preview too (default true), under a preview name in the local store, so a
    * Cluster's preview knows the new digest and lists the exact steps it will run.
@@ -49,6 +62,10 @@ export class ClusterImage extends pulumi.dynamic.Resource {
   declare public readonly metadata: pulumi.Output<ImageMetadata>;
   /** Container images cached inside the image. */
   declare public readonly containerImages: pulumi.Output<string[]>;
+  /** Container images cached inside the image, with digest and platform. */
+  declare public readonly cachedImages: pulumi.Output<CachedImage[]>;
+  /** With `allowIncomplete`: what could not be cached, and why. */
+  declare public readonly incompleteImages: pulumi.Output<string[] | undefined>;
   declare public readonly pushed: pulumi.Output<boolean>;
   /** sha256 over the build inputs, computed in check. */
   declare public readonly contentHash: pulumi.Output<string>;

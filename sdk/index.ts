@@ -12,6 +12,7 @@ export type {
   AlicloudInfra,
   ImageMetadata,
   AppMetadata,
+  CachedImage,
   Step,
 } from "./types";
 export { buildSchema } from "../provider/shared/schema";

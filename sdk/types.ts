@@ -75,6 +75,18 @@ export interface ImageMetadata {
   platforms: string[];
 }
 
+/** A container image cached inside a cluster image. */
+export interface CachedImage {
+  /** Original reference (also when it was pulled through a mirror). */
+  image: string;
+  /** Digest of the cached manifest. */
+  digest?: string;
+  /** e.g. `linux/amd64`. */
+  platform?: string;
+  /** App that needs it, when known. */
+  app?: string;
+}
+
 export interface Step {
   id: string;
   kind: string;

@@ -19,6 +19,7 @@ import * as path from "node:path";
 import { createHash } from "node:crypto";
 import type { ImageFacts } from "../core/plan/types";
 import type { OciLayout as OciLayoutT } from "../core/image/layout";
+import type { ContainerImage as ContainerImageT } from "../core/image/types";
 import {
   type CheckFailure,
   PartialStateError,
@@ -43,6 +44,11 @@ export interface ClusterImageInputs {
   noCache?: boolean;
   push?: boolean;
   registryAuth?: { username: string; password: string };
+  /** Source registry host -> mirror host[:port][/prefix] for pulling container images. */
+  registryMirrors?: Record<string, string>;
+  allowIncomplete?: boolean;
+  /** Digest of the FROM image as another resource knows it (e.g. the base ClusterImage's digest). */
+  baseDigest?: string;
   contentHash?: string;
   buildOnPreview?: boolean;
   providerVersion?: string;
@@ -54,7 +60,18 @@ export interface ClusterImageOutputs extends ClusterImageInputs {
   layers: string[];
   metadata: ImageMetadataOut;
   containerImages: string[];
+  cachedImages: CachedImageOut[];
+  /** Only with allowIncomplete: what could not be cached, and why. */
+  incompleteImages?: string[];
   pushed: boolean;
+}
+
+export interface CachedImageOut {
+  /** The original reference (a mirror changes only where the bytes came from). */
+  image: string;
+  digest?: string;
+  platform?: string;
+  app?: string;
 }
 
 export interface ImageMetadataOut {
@@ -94,7 +111,10 @@ export function kubefilePath(i: Pick<ClusterImageInputs, "context" | "kubefile">
  * File contents are hashed through the build cache's stat-keyed record, so a preview re-reads only
  * files that changed since the last check or build.
  */
-export async function hashBuildInputs(i: ClusterImageInputs): Promise<string> {
+export async function hashBuildInputs(
+  i: ClusterImageInputs,
+  bases: Array<[string, string]> = [],
+): Promise<string> {
   const { BuildCache } = require("../core/image/build-cache") as typeof import("../core/image/build-cache");
   const { dataPaths } = require("../core/paths") as typeof import("../core/paths");
   const cache = new BuildCache(dataPaths.buildCache(), store());
@@ -127,7 +147,54 @@ export async function hashBuildInputs(i: ClusterImageInputs): Promise<string> {
   add("B", JSON.stringify(sortedEntries(i.labels)));
   add("P", JSON.stringify(i.platforms ?? []));
   add("M", i.buildMode ?? "full");
+  // Only when set, so images hashed before these inputs existed keep their hash.
+  if (i.allowIncomplete) add("I");
+  for (const [name, digest] of bases) add("FROM", name, digest);
   return "sha256:" + h.digest("hex");
+}
+
+/**
+ * [name, manifest digest] of every FROM image but scratch, as a build now would read it:
+ * `baseDigest` when the program passes one (a base ClusterImage's output), else the local store's
+ * (a base's preview build first, as the preview build reads it). A base not in the store yet is
+ * "absent" until a build pulls it. Throws the Kubefile's problems (file:line).
+ */
+export async function baseDigests(i: ClusterImageInputs): Promise<Array<[string, string]>> {
+  const { parseKubefile } = require("../core/kubefile") as typeof import("../core/kubefile");
+  const { findImage } = require("../core/image/store") as typeof import("../core/image/store");
+  const { UserError } = require("../core/errors") as typeof import("../core/errors");
+  const file = kubefilePath(i);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? "unreadable";
+    throw new UserError(`Kubefile ${file} cannot be read (${code}); give a readable Kubefile file`);
+  }
+  const kf = parseKubefile(text, { file, buildArgs: i.buildArgs ?? {} });
+  const froms = kf.instructions.flatMap((ins) =>
+    ins.kind === "FROM" && ins.image !== "scratch" ? [ins.image] : [],
+  );
+  if (froms.length === 0) return [];
+  const layout = store();
+  await layout.init();
+  const out: Array<[string, string]> = [];
+  for (const name of froms) {
+    if (i.baseDigest) {
+      out.push([name, i.baseDigest]);
+      continue;
+    }
+    // A name no reference parser accepts is the build's to report (file:line), not check's.
+    const local = (await previewOf(layout, name).catch(() => undefined)) ?? name;
+    const found = await findImage(layout, local).catch(() => undefined);
+    out.push([name, found?.descriptor.digest ?? "absent"]);
+  }
+  return out;
+}
+
+/** The content hash of `i` with its bases as the store (or the program) has them now. */
+async function contentHashOf(i: ClusterImageInputs): Promise<string> {
+  return hashBuildInputs(i, await baseDigests(i));
 }
 
 function sortedEntries(m: Record<string, string> | undefined): Array<[string, string]> {
@@ -148,6 +215,9 @@ export function normaliseInputs(news: ClusterImageInputs): ClusterImageInputs {
     buildMode: news.buildMode && news.buildMode !== "full" ? news.buildMode : undefined,
     noCache: news.noCache || undefined,
     push: news.push || undefined,
+    registryMirrors: isUnknown(news.registryMirrors) ? news.registryMirrors : emptyMap(news.registryMirrors),
+    allowIncomplete: news.allowIncomplete || undefined,
+    baseDigest: news.baseDigest || undefined,
     buildOnPreview: news.buildOnPreview === false ? false : undefined,
     registryAuth: news.registryAuth,
     providerVersion: news.providerVersion,
@@ -193,7 +263,38 @@ export function validateInputs(news: ClusterImageInputs): CheckFailure[] {
       property: "buildMode",
       reason: `buildMode must be "full" or "lite", not ${JSON.stringify(news.buildMode)}`,
     });
+  failures.push(...mirrorFailures(news.registryMirrors));
+  if (
+    typeof news.baseDigest === "string" &&
+    news.baseDigest !== "" &&
+    !isUnknown(news.baseDigest) &&
+    !/^sha256:[0-9a-f]{64}$/.test(news.baseDigest)
+  )
+    failures.push({
+      property: "baseDigest",
+      reason: `baseDigest must be a manifest digest sha256:<64 hex> (e.g. the base ClusterImage's digest), not ${JSON.stringify(news.baseDigest)}`,
+    });
   return failures;
+}
+
+/** Every invalid registryMirrors entry, checked as `sealer build --registry-mirror` checks them. */
+function mirrorFailures(mirrors: unknown): CheckFailure[] {
+  if (mirrors === undefined || isUnknown(mirrors)) return [];
+  if (typeof mirrors !== "object" || mirrors === null || Array.isArray(mirrors))
+    return [
+      {
+        property: "registryMirrors",
+        reason:
+          'registryMirrors must map source registries to mirrors, e.g. { "docker.io": "127.0.0.1:5000/hub" }',
+      },
+    ];
+  const { mirrorMapProblems } =
+    require("../core/registry/mirrors") as typeof import("../core/registry/mirrors");
+  const known = Object.fromEntries(Object.entries(mirrors).filter(([, v]) => !isUnknown(v)));
+  return mirrorMapProblems(known, (src) => `registryMirrors["${src}"]`).map((reason) => ({
+    property: "registryMirrors",
+    reason,
+  }));
 }
 
 export function metadataOf(f: ImageFacts): ImageMetadataOut {
@@ -208,22 +309,44 @@ export function metadataOf(f: ImageFacts): ImageMetadataOut {
   }) as ImageMetadataOut;
 }
 
-async function containerImagesOf(layout: OciLayoutT, reference: string): Promise<string[]> {
+/**
+ * The container images cached in the image (every platform's manifest; the original reference,
+ * the cached manifest's digest, platform and app) and what an allowIncomplete build left out.
+ */
+async function cachedImagesOf(
+  layout: OciLayoutT,
+  reference: string,
+): Promise<{ cached: CachedImageOut[]; incomplete: string[] }> {
   const { Annotations, MediaTypes } = require("../core/image/types") as typeof import("../core/image/types");
+  const { formatPlatform } = require("../core/image/store") as typeof import("../core/image/store");
   const top = await layout.resolve(reference);
-  if (!top) return [];
-  const names = new Set<string>();
+  const cached = new Map<string, CachedImageOut>();
+  const incomplete = new Set<string>();
+  if (!top) return { cached: [], incomplete: [] };
   const fromManifest = async (digest: string): Promise<void> => {
     const m = await layout.readJson<{ annotations?: Record<string, string> }>(digest);
     const raw = m.annotations?.[Annotations.sealerContainerImages];
-    if (!raw) return;
-    for (const ci of JSON.parse(raw) as Array<{ image: string }>) names.add(ci.image);
+    for (const ci of raw ? (JSON.parse(raw) as ContainerImageT[]) : []) {
+      const c = compact({
+        image: ci.image,
+        digest: ci.digest,
+        platform: ci.platform ? formatPlatform(ci.platform) : undefined,
+        app: ci.appName,
+      }) as CachedImageOut;
+      cached.set(`${c.image}\0${c.platform ?? ""}`, c);
+    }
+    const missing = m.annotations?.[Annotations.incompleteImages];
+    for (const p of missing ? (JSON.parse(missing) as string[]) : []) incomplete.add(p);
   };
   if (top.mediaType === MediaTypes.index || top.mediaType === MediaTypes.dockerManifestList) {
     const idx = await layout.readJson<{ manifests: Array<{ digest: string }> }>(top.digest);
     for (const m of idx.manifests) await fromManifest(m.digest);
   } else await fromManifest(top.digest);
-  return [...names].sort();
+  const key = (c: CachedImageOut) => `${c.image}\0${c.platform ?? ""}`;
+  return {
+    cached: [...cached.values()].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0)),
+    incomplete: [...incomplete],
+  };
 }
 
 // ---- the provider ----
@@ -246,17 +369,27 @@ async function build(
     platforms: inputs.platforms,
     noCache: inputs.noCache,
     buildMode: inputs.buildMode,
+    registryMirrors: mirrorFlags(inputs.registryMirrors),
+    allowIncomplete: inputs.allowIncomplete,
   });
   const reference = normalizeReference(res.reference);
   const facts = await imageFacts(layout, reference);
-  return {
+  const { cached, incomplete } = await cachedImagesOf(layout, reference);
+  return compact({
     reference,
     digest: res.digest,
     layers: facts.layers.map((l) => l.digest),
     metadata: metadataOf(facts),
-    containerImages: await containerImagesOf(layout, reference),
+    containerImages: [...new Set(cached.map((c) => c.image))].sort(),
+    cachedImages: cached,
+    incompleteImages: inputs.allowIncomplete ? incomplete : undefined,
     pushed: false,
-  };
+  });
+}
+
+/** The builder takes mirrors as `--registry-mirror` values; $SEALER_HOME/mirrors.yaml still applies under them. */
+function mirrorFlags(m: Record<string, string> | undefined): string[] {
+  return Object.entries(m ?? {}).map(([src, mirror]) => `${src}=${mirror}`);
 }
 
 export const PREVIEW_REPO = "localhost/sealer-preview";
@@ -289,6 +422,8 @@ async function previewBuild(
       labels: inputs.labels,
       platforms: inputs.platforms,
       buildMode: inputs.buildMode,
+      registryMirrors: mirrorFlags(inputs.registryMirrors),
+      allowIncomplete: inputs.allowIncomplete,
       resolveBase: (from) => previewOf(layout, from),
     });
     desc = await layout.resolve(name);
@@ -339,12 +474,36 @@ function outputsOf(
   return compact({ ...inputs, registryAuth: secret(inputs.registryAuth), ...built });
 }
 
+/**
+ * A failed build as the user sees it: the engine shows only the message (create/update), or check
+ * reports it as a failure of `context`; either way it names the image and its Kubefile.
+ */
+/** The core's hints name `sealer build` flags; a Pulumi user sets the resource's inputs instead. */
+const FLAG_HINTS: Array<[string, string]> = [
+  ["build with --allow-incomplete", "set allowIncomplete: true"],
+  ["configure a --registry-mirror", "add a registryMirrors entry"],
+];
+
+function buildFailure(inputs: ClusterImageInputs, err: unknown): Error {
+  const msg = FLAG_HINTS.reduce((m, [flag, input]) => m.replaceAll(flag, input), errorMessage(err));
+  const { UserError } = require("../core/errors") as typeof import("../core/errors");
+  return new UserError(`building ${inputs.tag} from ${kubefilePath(inputs)}: ${msg}`);
+}
+
 /** Build, then push when asked. A push failure after a good build keeps the build in state. */
 async function buildAndPush(
   id: string | undefined,
-  inputs: ClusterImageInputs,
+  inputsIn: ClusterImageInputs,
 ): Promise<{ id: string; outs: Record<string, unknown> }> {
-  const built = await build(inputs);
+  let built: Awaited<ReturnType<typeof build>>;
+  let inputs = inputsIn;
+  try {
+    built = await build(inputs);
+    // A base the build had to pull is in the store now: record the hash the next check computes.
+    inputs = { ...inputs, contentHash: await contentHashOf(inputs) };
+  } catch (err) {
+    throw buildFailure(inputs, err);
+  }
   const rid = id ?? built.reference;
   if (inputs.push) {
     try {
@@ -369,6 +528,7 @@ export const provider = {
     const inputs = normaliseInputs(news) as unknown as Record<string, unknown>;
     if (failures.length > 0) return { inputs, failures };
     // Unknown context/Kubefile/args during preview: the hash is unknown too (shown as computed).
+    // An unknown base digest (its ClusterImage changes in this update) means "may change".
     const hashable = [
       news.context,
       news.kubefile,
@@ -376,10 +536,26 @@ export const provider = {
       news.labels,
       news.platforms,
       news.buildMode,
+      news.allowIncomplete,
+      news.baseDigest,
     ];
-    inputs.contentHash = containsUnknown(hashable) ? UNKNOWN : await hashBuildInputs(news);
-    if (news.buildOnPreview !== false && !isUnknown(inputs.contentHash) && !isUnknown(news.tag)) {
-      Object.assign(inputs, await previewBuild(news, inputs.contentHash as string));
+    if (containsUnknown(hashable)) inputs.contentHash = UNKNOWN;
+    else {
+      try {
+        inputs.contentHash = await contentHashOf(news);
+      } catch (err) {
+        return { inputs, failures: [{ property: "kubefile", reason: errorMessage(err) }] };
+      }
+    }
+    // A mirror not known yet (another resource's output) cannot be pulled from: no preview build.
+    const canBuild = !containsUnknown([inputs.contentHash, news.tag, news.registryMirrors]);
+    if (news.buildOnPreview !== false && canBuild) {
+      // What would fail at `up` fails the preview, with the same message and no stack.
+      try {
+        Object.assign(inputs, await previewBuild(news, inputs.contentHash as string));
+      } catch (err) {
+        return { inputs, failures: [{ property: "context", reason: buildFailure(news, err).message }] };
+      }
     }
     // Keep secret inputs in their envelope if the engine sent them so.
     if (newsRaw.registryAuth !== undefined) inputs.registryAuth = newsRaw.registryAuth;
@@ -391,6 +567,11 @@ export const provider = {
     const news = reveal(newsRaw);
     const changed = changedKeys(olds, news, [...BUILD_KEYS, "buildMode", "platforms", "providerVersion"]);
     const pushNow = news.push === true && olds.pushed !== true;
+    // Mirrors change where images come from, not the image; but a new mirror may fill the holes.
+    const refill =
+      Array.isArray(olds.incompleteImages) &&
+      olds.incompleteImages.length > 0 &&
+      changedKeys(olds, news, ["registryMirrors"]).length > 0;
     const unknown = containsUnknown([news.tag, news.contentHash]);
     let storeLost = false;
     if (changed.length === 0 && !unknown && typeof olds.reference === "string") {
@@ -401,7 +582,7 @@ export const provider = {
       storeLost = desc?.digest !== olds.digest;
     }
     return {
-      changes: changed.length > 0 || pushNow || unknown || storeLost,
+      changes: changed.length > 0 || pushNow || refill || unknown || storeLost,
       replaces: [] as string[],
       deleteBeforeReplace: false,
     };

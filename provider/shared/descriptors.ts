@@ -164,6 +164,20 @@ export const objectTypes: Record<string, ObjectTypeDesc> = {
       platforms: { type: arr(str), description: "Platforms present.", required: true },
     },
   },
+  CachedImage: {
+    description: "A container image cached inside a cluster image (full build mode).",
+    properties: {
+      image: {
+        type: str,
+        description:
+          "Original reference, as the manifests/charts name it (also when pulled through a mirror).",
+        required: true,
+      },
+      digest: { type: str, description: "Digest of the cached manifest." },
+      platform: { type: str, description: "Platform cached, e.g. linux/amd64." },
+      app: { type: str, description: "App that needs it, when known." },
+    },
+  },
   AppMetadata: {
     description: "An application inside an image.",
     properties: {
@@ -187,7 +201,7 @@ export const resources: Record<"ClusterImage" | "Infra" | "Cluster", ResourceDes
     token: "sealer:index:ClusterImage",
     typeName: "ClusterImage",
     description:
-      "A cluster image built from a Kubefile into the local store (and optionally pushed). Rebuilt exactly when the build inputs (context content, Kubefile, args) change.",
+      "A cluster image built from a Kubefile into the local store (and optionally pushed). Rebuilt exactly when the build inputs (context content, Kubefile, args, base image digest) change.",
     inputs: {
       context: { type: str, description: "Build context directory.", required: true },
       tag: { type: str, description: "Image name, e.g. my-registry:5000/team/app:1.0.", required: true },
@@ -208,6 +222,21 @@ export const resources: Record<"ClusterImage" | "Infra" | "Cluster", ResourceDes
         type: ref("RegistryAuth"),
         description: "Credentials for the push (else the stored login).",
       },
+      registryMirrors: {
+        type: mapOf(str),
+        description:
+          "Source registry -> mirror host[:port][/prefix] for pulling container images in full mode (--registry-mirror; `docker.io` covers short names). No fallback to the source; $SEALER_HOME/mirrors.yaml applies for other registries; a mirror's login comes from `sealer login`. Not part of the content hash: a mirror changes where images come from, not the image (a change rebuilds only an incomplete image).",
+      },
+      allowIncomplete: {
+        type: bool,
+        description:
+          "Full mode: build even when a chart cannot be rendered or a container image cannot be pulled, recording them in incompleteImages (--allow-incomplete). Default false: the build fails naming each.",
+      },
+      baseDigest: {
+        type: str,
+        description:
+          "Manifest digest of the FROM image, when another ClusterImage of the program builds it (pass its digest): part of the content hash, so a changed base rebuilds this image; unknown during a preview means it may change. Default: the FROM image's digest in the local store.",
+      },
       buildOnPreview: {
         type: bool,
         description:
@@ -216,7 +245,7 @@ export const resources: Record<"ClusterImage" | "Infra" | "Cluster", ResourceDes
       contentHash: {
         type: str,
         description:
-          "Computed in check: sha256 over the context files, the Kubefile and the build settings. Do not set.",
+          "Computed in check: sha256 over the context files, the Kubefile, the build settings and the FROM image's digest. Do not set.",
       },
       providerVersion,
     },
@@ -231,8 +260,18 @@ export const resources: Record<"ClusterImage" | "Infra" | "Cluster", ResourceDes
       },
       containerImages: {
         type: arr(str),
-        description: "Container images cached in the image.",
+        description: "Container images cached in the image (original references).",
         required: true,
+      },
+      cachedImages: {
+        type: arr(ref("CachedImage")),
+        description: "Container images cached in the image, each with its digest and platform.",
+        required: true,
+      },
+      incompleteImages: {
+        type: arr(str),
+        description:
+          "With allowIncomplete: what could not be cached, and why (chart, file or image named). Empty when complete.",
       },
       pushed: { type: bool, description: "Whether the last build was pushed.", required: true },
     },

@@ -202,6 +202,34 @@ describe("host: ClusterImage under the dynamic provider host", function () {
     );
   });
 
+  it("a chart Helm cannot render: the preview's check and create fail with one message naming the chart and the Kubefile", async () => {
+    const bad = path.join(tmp, "bad-chart");
+    fs.mkdirSync(path.join(bad, "charts/bad/templates"), { recursive: true });
+    fs.writeFileSync(path.join(bad, "Kubefile"), "FROM scratch\nCOPY charts charts\n");
+    fs.writeFileSync(path.join(bad, "charts/bad/Chart.yaml"), "apiVersion: v2\nname: bad\nversion: 0.1.0\n");
+    fs.writeFileSync(
+      path.join(bad, "charts/bad/templates/pod.yaml"),
+      "apiVersion: v1\nkind: Pod\nmetadata: { name: bad }\nspec:\n  containers:\n    - name: bad\n" +
+        '      image: {{ required "image.repository is required" .Values.repository }}\n',
+    );
+    const news = await programInputs({ context: bad, tag: "host-test/bad:1" });
+    const previewed = await host.check(URN, {}, news);
+    assert.deepEqual(
+      previewed.failures.map((f) => f.property),
+      ["context"],
+    );
+    assert.match(previewed.failures[0]!.reason, /Helm chart charts\/bad: helm template failed/);
+    const { inputs } = await host.check(URN, {}, { ...news, buildOnPreview: false });
+    await assert.rejects(host.create(URN, inputs), (err: Error) => {
+      assert.match(
+        err.message,
+        /^building host-test\/bad:1 from .*Kubefile: .*set allowIncomplete: true[^]*Helm chart charts\/bad: helm template failed: .*image\.repository is required/,
+      );
+      assert.doesNotMatch(err.message, /\n\s+at |TypeError|Cannot read properties/);
+      return true;
+    });
+  });
+
   it("delete removes the tag from the store", async () => {
     await host.delete(URN, id, plain(outs));
     const layout = new OciLayout(path.join(home, "store"));

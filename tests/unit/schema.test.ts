@@ -13,7 +13,8 @@ import { objectTypes, resources, secretOutputNames } from "../../provider/shared
 import { buildSchema, schemaText } from "../../provider/shared/schema";
 import { clusterV2SpecSchema, sshSchema } from "../../provider/core/clusterfile/schema";
 import type { Cluster, ClusterArgs, ClusterImage, ClusterImageArgs, Infra, InfraArgs } from "../../sdk";
-import type { AlicloudInfra, LocalInfra, NodeGroup, RegistryAuth, Ssh } from "../../sdk";
+import type { AlicloudInfra, CachedImage, LocalInfra, NodeGroup, RegistryAuth, Ssh } from "../../sdk";
+import type { ClusterImageInputs, ClusterImageOutputs } from "../../provider/resources/cluster-image";
 import { packageRoot } from "../../provider/core/package-info";
 
 const repoRoot = (): string => packageRoot(__dirname);
@@ -44,6 +45,9 @@ const sdk = {
       noCache: true,
       push: true,
       registryAuth: true,
+      registryMirrors: true,
+      allowIncomplete: true,
+      baseDigest: true,
       buildOnPreview: true,
     } satisfies Keys<ClusterImageArgs>,
     required: { context: true, tag: true } satisfies Req<ClusterImageArgs>,
@@ -53,6 +57,8 @@ const sdk = {
       layers: true,
       metadata: true,
       containerImages: true,
+      cachedImages: true,
+      incompleteImages: true,
       pushed: true,
       contentHash: true,
       tag: true,
@@ -124,6 +130,7 @@ const objectSdk = {
     dataDisksGiB: true,
   } satisfies Keys<NodeGroup>,
   LocalInfra: { subnet: true, sudoUser: true } satisfies Keys<LocalInfra>,
+  CachedImage: { image: true, digest: true, platform: true, app: true } satisfies Keys<CachedImage>,
   AlicloudInfra: {
     region: true,
     zone: true,
@@ -143,6 +150,18 @@ const objectSdk = {
     rateLimitPerMinute: true,
     waitForSsh: true,
   } satisfies Keys<AlicloudInfra>,
+};
+
+// The ClusterImage provider's own interfaces (what check, create and update use): the SDK's args
+// plus what check computes; the SDK's outputs minus the echoed inputs it declares.
+const { contentHash: _hash, tag: _tag, ...providerImageOutputs } = sdk.ClusterImage.outputs;
+const providerClusterImage = {
+  inputs: {
+    ...sdk.ClusterImage.args,
+    contentHash: true,
+    providerVersion: true,
+  } satisfies Keys<ClusterImageInputs>,
+  outputs: providerImageOutputs satisfies Keys<Omit<ClusterImageOutputs, keyof ClusterImageInputs>>,
 };
 
 /** Inputs the provider computes in check (never user-set). */
@@ -215,6 +234,14 @@ describe("schema.json and the SDK agree with the resource descriptions", () => {
         assert.ok(k in sdk[name].outputs, `${name} SDK class lacks output ${k}`);
     });
   }
+
+  it("ClusterImage: the provider's input and output interfaces have exactly the schema's properties", () => {
+    const d = resources.ClusterImage;
+    assert.deepEqual(Object.keys(providerClusterImage.inputs).sort(), Object.keys(d.inputs).sort());
+    assert.deepEqual(Object.keys(providerClusterImage.outputs).sort(), Object.keys(d.outputs).sort());
+    // Mirror logins come from the credential store: no mirror input is secret.
+    assert.equal(d.inputs.registryMirrors?.secret, undefined);
+  });
 
   it("object types: SDK interfaces have exactly the schema's properties", () => {
     for (const [name, keys] of Object.entries(objectSdk)) {

@@ -83,6 +83,24 @@ export function loadMirrorsFile(home: string): Mirrors {
   return out;
 }
 
+/**
+ * Every problem of a SRC -> MIRROR map given as data (not flags), each message starting with
+ * `where(src)`; empty when all pairs are valid.
+ */
+export function mirrorMapProblems(map: Record<string, unknown>, where: (src: string) => string): string[] {
+  const problems: string[] = [];
+  for (const [src, mirror] of Object.entries(map)) {
+    try {
+      if (typeof mirror !== "string")
+        throw new UserError(`${where(src)} must be a string host[:port][/prefix]`);
+      checkedPair(src, mirror, where(src));
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+  }
+  return problems;
+}
+
 /** The file's mirrors overridden by the flags'. */
 export function resolveMirrors(home: string, flags: string[] = []): Mirrors {
   return { ...loadMirrorsFile(home), ...parseMirrorFlags(flags) };
