@@ -5,6 +5,7 @@ import { writeFileAtomic } from "../../fsutil";
 import type { Step } from "../../plan/types";
 import { saveClusterfileCmd } from "../../runtime/kube";
 import type { ExecContext } from "../context";
+import { hashes, type Footprint } from "../footprint";
 
 /** Runs commands one after the other on master0; the first failure stops (names the command). */
 async function runCmds(
@@ -38,7 +39,7 @@ export async function runLaunchCmds(
 export async function runSaveClusterfile(
   ctx: ExecContext,
   _step: Extract<Step, { kind: "save-clusterfile" }>,
-): Promise<void> {
+): Promise<Footprint> {
   const text = dumpClusterfile(ctx.spec);
   // Locally with secrets (0600; `sealer join/delete` reload it), on the cluster without.
   await writeFileAtomic(
@@ -49,4 +50,5 @@ export async function runSaveClusterfile(
   const remote = `${ctx.clusterDir}/Clusterfile`;
   await ctx.put(ctx.master0, "save-clusterfile", remote, text, 0o600);
   await ctx.sh(ctx.master0, "save-clusterfile", saveClusterfileCmd(remote));
+  return { [ctx.master0]: { files: hashes({ [remote]: text }) } };
 }

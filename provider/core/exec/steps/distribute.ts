@@ -9,6 +9,7 @@ import { UserError } from "../../errors";
 import type { Step } from "../../plan/types";
 import { shellQuote } from "../../ssh";
 import type { ExecContext } from "../context";
+import { hashes, recordTree, type Footprint } from "../footprint";
 import { distributeLayers } from "../distribute";
 import { applyConfig, configTarget, renderTemplate, renderedPath } from "../templates";
 
@@ -18,7 +19,7 @@ const TEMPLATE_DIRS = ["etc", "charts", "manifests", "application", "scripts", "
 export async function runDistribute(
   ctx: ExecContext,
   step: Extract<Step, { kind: "distribute" }>,
-): Promise<void> {
+): Promise<Footprint> {
   const targets = step.hosts.map((ip) => ctx.target(ip));
   // Relay mode (B4) changes only how the bytes move, never the plan.
   const via = ctx.relay ? (ctx.relay.via ?? ctx.master0) : undefined;
@@ -46,9 +47,13 @@ export async function runDistribute(
           `distribute: sent ${h.sentBlobs} blob(s), ${h.sentBytes} bytes; rootfs ${h.materialisedFrom === null ? "unchanged" : `re-materialised from layer ${h.materialisedFrom}`}`,
         );
   }
+  const fp: Footprint = {};
   await ctx.eachHost(step.hosts, async (ip) => {
-    await renderOnHost(ctx, ip, "distribute");
+    const rendered = await renderOnHost(ctx, ip, "distribute");
+    // Listed after rendering: the rendered files are part of what this step leaves.
+    fp[ip] = { files: rendered.files, tree: await recordTree(ctx, ip, "distribute") };
   });
+  return fp;
 }
 
 const SEP = "=#=sealer-file=#=";
@@ -81,7 +86,12 @@ async function readMany(
   return out;
 }
 
-export async function renderOnHost(ctx: ExecContext, ip: string, step: string): Promise<string[]> {
+/** Renders a host's templates and Config documents: the files rewritten, and every rendered file's sha256 by path. */
+export async function renderOnHost(
+  ctx: ExecContext,
+  ip: string,
+  step: string,
+): Promise<{ written: string[]; files: Record<string, string> }> {
   const root = ctx.rootfs;
   const found = await ctx.sh(
     ip,
@@ -131,5 +141,5 @@ export async function renderOnHost(ctx: ExecContext, ip: string, step: string): 
   }
   if (written.length) ctx.log(ip).info(`rendered ${written.join(", ")}`);
   ctx.stats.rendered[ip] = [...(ctx.stats.rendered[ip] ?? []), ...written];
-  return written;
+  return { written, files: hashes(Object.fromEntries([...next].map(([rel, c]) => [`${root}/${rel}`, c]))) };
 }

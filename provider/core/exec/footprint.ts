@@ -1,0 +1,187 @@
+/**
+ * Footprints: what a step left on a host (files and their sha256, the rootfs's file list), so a
+ * drift check can look for exactly that. Handlers return a Footprint; only the executor writes it
+ * into the applied state (withFootprint). The shell here is shared by the handlers (recording) and
+ * the drift probe (checking), so both hash and list the same way.
+ */
+import { sha256Hex } from "../fsutil";
+import type { AppliedState, HostFootprint } from "../plan/types";
+import { shellQuote as q } from "../ssh/shell";
+import type { ExecContext } from "./context";
+
+/** Host IP -> what the step left there. */
+export type Footprint = Record<string, HostFootprint>;
+
+/**
+ * Where host scripts (init-host, container-runtime) put configuration a cluster depends on.
+ * Files they write here during the step are recorded; binaries (/usr/bin) are not hashed on every
+ * check, and kubelet's own state (/var/lib/kubelet, /etc/kubernetes) is rewritten at run time.
+ */
+export const SCRIPT_CONFIG_PATHS = [
+  "/etc/systemd/system",
+  "/etc/sysctl.d",
+  "/etc/modules-load.d",
+  "/etc/containerd",
+  "/etc/docker",
+  "/etc/crictl.yaml",
+  "/etc/default/kubelet",
+];
+
+/**
+ * Read-only shell: "<sha256>  <path>" for each regular file present, "missing <path>" for each
+ * absent one. One sha256sum process for all of them.
+ */
+export function hashFilesCmd(paths: string[]): string {
+  if (paths.length === 0) return ":";
+  return [
+    `set --`,
+    `for f in ${paths.map(q).join(" ")}; do if [ -f "$f" ]; then set -- "$@" "$f"; else printf 'missing %s\\n' "$f"; fi; done`,
+    `if [ $# -gt 0 ]; then sha256sum -- "$@" || true; fi`,
+  ].join("\n");
+}
+
+/** Parses hashFilesCmd / sha256sum output: path -> sha256, or null when missing. */
+export function parseHashes(stdout: string): Record<string, string | null> {
+  const out: Record<string, string | null> = {};
+  for (const line of stdout.split("\n")) {
+    const m = /^\\?([0-9a-f]{64}) [ *](.+)$/.exec(line);
+    if (m) out[m[2]!] = m[1]!;
+    else if (line.startsWith("missing ")) out[line.slice("missing ".length)] = null;
+  }
+  return out;
+}
+
+/**
+ * Shell that sets L to the file list of `dir` ("path<TAB>size", every non-directory, C-sorted;
+ * empty when the directory is missing) and prints "<sha256 of the list> <lines>". A removed,
+ * added or resized file changes the digest.
+ */
+export function treeDigestCmd(dir: string): string {
+  return [
+    `L=$(if [ -d ${q(dir)} ]; then cd ${q(dir)} && find . -mindepth 1 ! -type d -printf '%P\\t%s\\n' | LC_ALL=C sort; fi)`,
+    `if [ -n "$L" ]; then N=$(printf '%s\\n' "$L" | wc -l); else N=0; fi`,
+    `echo "$(printf '%s\\n' "$L" | sha256sum | cut -c1-64) $N"`,
+  ].join("\n");
+}
+
+/** Parses treeDigestCmd's line. */
+export function parseTreeDigest(line: string): { digest: string; count: number } | undefined {
+  const m = /^([0-9a-f]{64}) (\d+)$/.exec(line.trim());
+  return m ? { digest: m[1]!, count: Number(m[2]) } : undefined;
+}
+
+/**
+ * Lines of `diff <recorded list> <current list>` (shell L): "< path\tsize" were recorded,
+ * "> path\tsize" are there now. A path on both sides changed size.
+ */
+export function treeDiffCmd(list: string, limit = 40): string {
+  return `if [ -f ${q(list)} ]; then printf '%s\\n' "$L" | diff ${q(list)} - | grep '^[<>] ' | head -n ${limit}; fi`;
+}
+
+export interface TreeChanges {
+  missing: string[];
+  changed: string[];
+  added: string[];
+}
+
+export function parseTreeDiff(lines: string[]): TreeChanges {
+  const before = new Set<string>();
+  const after = new Set<string>();
+  for (const l of lines) {
+    const m = /^([<>]) (.*)\t\d+$/.exec(l);
+    if (m) (m[1] === "<" ? before : after).add(m[2]!);
+  }
+  return {
+    missing: [...before].filter((p) => !after.has(p)),
+    changed: [...before].filter((p) => after.has(p)),
+    added: [...after].filter((p) => !before.has(p)),
+  };
+}
+
+/** path -> sha256 of content the handler wrote itself (no round trip to the host). */
+export const hashes = (files: Record<string, string>): Record<string, string> =>
+  Object.fromEntries(Object.entries(files).map(([f, c]) => [f, sha256Hex(c)]));
+
+/** Hashes files on a host (one command); files that are not there are left out. */
+export async function observeFiles(
+  ctx: ExecContext,
+  ip: string,
+  step: string,
+  paths: string[],
+): Promise<Record<string, string>> {
+  if (paths.length === 0) return {};
+  const r = await ctx.sh(ip, step, hashFilesCmd(paths), { quiet: true });
+  return presentOnly(parseHashes(r.stdout));
+}
+
+const presentOnly = (h: Record<string, string | null>): Record<string, string> =>
+  Object.fromEntries(Object.entries(h).filter((e): e is [string, string] => e[1] !== null));
+
+/**
+ * Runs `run` (a host script) and returns the files it wrote under SCRIPT_CONFIG_PATHS, with their
+ * sha256: every file whose status changed after a marker made just before.
+ */
+export async function filesWrittenBy(
+  ctx: ExecContext,
+  ip: string,
+  step: string,
+  run: () => Promise<unknown>,
+): Promise<Record<string, string>> {
+  const marker = (await ctx.sh(ip, step, "mktemp", { quiet: true })).stdout.trim();
+  try {
+    await run();
+    const r = await ctx.sh(
+      ip,
+      step,
+      `for d in ${SCRIPT_CONFIG_PATHS.map(q).join(" ")}; do [ ! -e "$d" ] || find "$d" -type f -cnewer ${q(marker)} -exec sha256sum -- {} +; done`,
+      { quiet: true },
+    );
+    return presentOnly(parseHashes(r.stdout));
+  } finally {
+    await ctx.sh(ip, step, `rm -f ${q(marker)}`, { quiet: true, allowFail: true });
+  }
+}
+
+/** Shell: prints treeDigestCmd's line and keeps the list in `list` (replaced atomically) for later diffs. */
+export function recordTreeCmd(dir: string, list: string): string {
+  const tmp = `${list}.tmp`;
+  return `${treeDigestCmd(dir)}\nprintf '%s\\n' "$L" > ${q(tmp)} && mv ${q(tmp)} ${q(list)}`;
+}
+
+/** Records the rootfs file list on the host (beside the rootfs) and returns its digest. */
+export async function recordTree(
+  ctx: ExecContext,
+  ip: string,
+  step: string,
+): Promise<NonNullable<HostFootprint["tree"]>> {
+  const list = `${ctx.clusterDir}/rootfs.files`;
+  const r = await ctx.sh(ip, step, recordTreeCmd(ctx.rootfs, list), { quiet: true });
+  const t = parseTreeDigest(r.stdout.split("\n")[0] ?? "");
+  if (!t) throw new Error(`[${ip}] step "${step}": could not list the rootfs ${ctx.rootfs}`);
+  return { dir: ctx.rootfs, list, ...t };
+}
+
+/**
+ * The applied state with `fp` as step `stepId`'s footprint (pure). A file belongs to the step
+ * that wrote it last: other steps' records of the same host and path are dropped, so a file one
+ * step rewrites after another is never reported as changed.
+ */
+export function withFootprint(applied: AppliedState, stepId: string, fp: Footprint): AppliedState {
+  const rec = applied.steps[stepId];
+  const hosts = Object.entries(fp).filter(([, h]) => (h.files && Object.keys(h.files).length) || h.tree);
+  if (!rec || hosts.length === 0) return applied;
+  const next = structuredClone(applied);
+  for (const [id, other] of Object.entries(next.steps)) {
+    if (id === stepId || !other.footprint) continue;
+    for (const [ip, h] of hosts) {
+      const files = other.footprint[ip]?.files;
+      if (!files) continue;
+      for (const p of Object.keys(h.files ?? {})) delete files[p];
+      if (Object.keys(files).length === 0) delete other.footprint[ip]!.files;
+      if (!other.footprint[ip]!.files && !other.footprint[ip]!.tree) delete other.footprint[ip];
+    }
+    if (Object.keys(other.footprint).length === 0) delete other.footprint;
+  }
+  next.steps[stepId] = { ...next.steps[stepId]!, footprint: Object.fromEntries(hosts) };
+  return next;
+}
