@@ -61,7 +61,7 @@ export function treeDigestCmd(dir: string): string {
     `L=$(if [ -d ${q(dir)} ]; then cd ${q(dir)} && find . -mindepth 1 ! -type d -printf '%P\\t%s\\n' | LC_ALL=C sort; fi)`,
     `if [ -n "$L" ]; then N=$(printf '%s\\n' "$L" | wc -l); else N=0; fi`,
     `echo "$(printf '%s\\n' "$L" | sha256sum | cut -c1-64) $N"`,
-  ].join("\n");
+  ].join("; ");
 }
 
 /** Parses treeDigestCmd's line. */
@@ -146,19 +146,6 @@ export async function filesWrittenBy(
 export function recordTreeCmd(dir: string, list: string): string {
   const tmp = `${list}.tmp`;
   return `${treeDigestCmd(dir)}\nprintf '%s\\n' "$L" > ${q(tmp)} && mv ${q(tmp)} ${q(list)}`;
-}
-
-/** Records the rootfs file list on the host (beside the rootfs) and returns its digest. */
-export async function recordTree(
-  ctx: ExecContext,
-  ip: string,
-  step: string,
-): Promise<NonNullable<HostFootprint["tree"]>> {
-  const list = `${ctx.clusterDir}/rootfs.files`;
-  const r = await ctx.sh(ip, step, recordTreeCmd(ctx.rootfs, list), { quiet: true });
-  const t = parseTreeDigest(r.stdout.split("\n")[0] ?? "");
-  if (!t) throw new Error(`[${ip}] step "${step}": could not list the rootfs ${ctx.rootfs}`);
-  return { dir: ctx.rootfs, list, ...t };
 }
 
 /**

@@ -9,7 +9,8 @@ import { UserError } from "../../errors";
 import type { Step } from "../../plan/types";
 import { shellQuote } from "../../ssh";
 import type { ExecContext } from "../context";
-import { hashes, recordTree, type Footprint } from "../footprint";
+import { hashes, parseTreeDigest, recordTreeCmd, type Footprint } from "../footprint";
+import { nodePaths } from "../node-layers";
 import { distributeLayers } from "../distribute";
 import { applyConfig, configTarget, renderTemplate, renderedPath } from "../templates";
 
@@ -54,6 +55,19 @@ export async function runDistribute(
     fp[ip] = { files: rendered.files, tree: await recordTree(ctx, ip, "distribute") };
   });
   return fp;
+}
+
+/** Records the rootfs file list on the host (beside the rootfs) and returns its digest. */
+async function recordTree(
+  ctx: ExecContext,
+  ip: string,
+  step: string,
+): Promise<NonNullable<Footprint[string]["tree"]>> {
+  const list = nodePaths(ctx.dataRoot, ctx.cluster).rootfsList;
+  const r = await ctx.sh(ip, step, recordTreeCmd(ctx.rootfs, list), { quiet: true });
+  const t = parseTreeDigest(r.stdout.split("\n")[0] ?? "");
+  if (!t) throw new Error(`[${ip}] step "${step}": could not list the rootfs ${ctx.rootfs}`);
+  return { dir: ctx.rootfs, list, ...t };
 }
 
 const SEP = "=#=sealer-file=#=";
