@@ -20,6 +20,7 @@ import {
   recordTreeCmd,
   withFootprint,
 } from "../../provider/core/exec/footprint";
+import { inventoryScript, parseInventory, planMaterialise } from "../../provider/core/exec/node-layers";
 import { sha256Hex } from "../../provider/core/fsutil";
 import type { AppliedState } from "../../provider/core/plan/types";
 
@@ -453,6 +454,29 @@ describe("drift: footprints (what each step left on a host)", () => {
       changed: ["c"],
       added: ["d e"],
     });
+  });
+
+  it("distribute's inventory: a rootfs that no longer matches the list distribute left is rebuilt (real sh)", async () => {
+    const fs = await fsP;
+    const root = await tmp();
+    try {
+      const rootfs = `${root}/dc/rootfs`;
+      fs.mkdirSync(`${rootfs}/etc`, { recursive: true });
+      fs.writeFileSync(`${rootfs}/etc/a.conf`, "a\n");
+      fs.writeFileSync(`${root}/dc/layers.json`, JSON.stringify({ layers: [L1] }));
+      const inv = async () => parseInventory(await sh(inventoryScript(root, "dc")));
+      // No list kept (a rootfs from before footprints): kept as it is.
+      assert.deepEqual(planMaterialise([L1], await inv()), { kind: "none" });
+      await sh(recordTreeCmd(rootfs, `${root}/dc/rootfs.files`));
+      assert.deepEqual(planMaterialise([L1], await inv()), { kind: "none" });
+      assert.deepEqual(planMaterialise([L1, L2], await inv()), { kind: "append", from: 1 });
+      fs.writeFileSync(`${rootfs}/etc/a.conf`, "a longer\n");
+      assert.deepEqual(planMaterialise([L1], await inv()), { kind: "rebuild" });
+      fs.rmSync(`${rootfs}/etc/a.conf`);
+      assert.deepEqual(planMaterialise([L1, L2], await inv()), { kind: "rebuild" });
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 
   it("the probe finds a file removed from the rootfs, a rendered file changed and a config file removed; nothing when untouched (real sh)", async () => {
