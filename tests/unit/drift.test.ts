@@ -401,7 +401,7 @@ describe("drift: footprints (what each step left on a host)", () => {
     assert.equal(m0!.clusterfile, true);
   });
 
-  it("withFootprint records per host; a file belongs to the step that wrote it last", () => {
+  it("withFootprint records per host; a file rewritten by a later step is expected as the last writer left it, from both", () => {
     let s = state();
     s = withFootprint(s, `registry-client:${M0}`, {
       [M0]: { files: { "/etc/a": "1".repeat(64), "/etc/b": "2".repeat(64) } },
@@ -411,7 +411,7 @@ describe("drift: footprints (what each step left on a host)", () => {
       [W1]: { files: {} },
     });
     assert.deepEqual(s.steps[`registry-client:${M0}`]!.footprint, {
-      [M0]: { files: { "/etc/a": "1".repeat(64) } },
+      [M0]: { files: { "/etc/a": "1".repeat(64), "/etc/b": "3".repeat(64) } },
     });
     assert.deepEqual(s.steps[`registry:${M0}`]!.footprint, { [M0]: { files: { "/etc/b": "3".repeat(64) } } });
     // A step that is not recorded, or reports nothing, changes nothing.
@@ -422,7 +422,7 @@ describe("drift: footprints (what each step left on a host)", () => {
       e!.files.map((f) => [f.path, f.steps]),
       [
         ["/etc/a", [`registry-client:${M0}`]],
-        ["/etc/b", [`registry:${M0}`]],
+        ["/etc/b", [`registry-client:${M0}`, `registry:${M0}`]],
       ],
     );
     // save-clusterfile with a footprint: its file is checked by hash instead of presence.

@@ -149,25 +149,22 @@ export function recordTreeCmd(dir: string, list: string): string {
 }
 
 /**
- * The applied state with `fp` as step `stepId`'s footprint (pure). A file belongs to the step
- * that wrote it last: other steps' records of the same host and path are dropped, so a file one
- * step rewrites after another is never reported as changed.
+ * The applied state with `fp` as step `stepId`'s footprint (pure). A file several steps wrote is
+ * expected with the content the last of them left: earlier steps' records of it take that hash
+ * too, so it is never reported as changed, and when it goes missing every step that wrote it runs
+ * again (in plan order: the writer, then the one that edited it).
  */
 export function withFootprint(applied: AppliedState, stepId: string, fp: Footprint): AppliedState {
-  const rec = applied.steps[stepId];
   const hosts = Object.entries(fp).filter(([, h]) => (h.files && Object.keys(h.files).length) || h.tree);
-  if (!rec || hosts.length === 0) return applied;
+  if (!applied.steps[stepId] || hosts.length === 0) return applied;
   const next = structuredClone(applied);
   for (const [id, other] of Object.entries(next.steps)) {
-    if (id === stepId || !other.footprint) continue;
+    if (id === stepId) continue;
     for (const [ip, h] of hosts) {
-      const files = other.footprint[ip]?.files;
+      const files = other.footprint?.[ip]?.files;
       if (!files) continue;
-      for (const p of Object.keys(h.files ?? {})) delete files[p];
-      if (Object.keys(files).length === 0) delete other.footprint[ip]!.files;
-      if (!other.footprint[ip]!.files && !other.footprint[ip]!.tree) delete other.footprint[ip];
+      for (const [p, sha] of Object.entries(h.files ?? {})) if (p in files) files[p] = sha;
     }
-    if (Object.keys(other.footprint).length === 0) delete other.footprint;
   }
   next.steps[stepId] = { ...next.steps[stepId]!, footprint: Object.fromEntries(hosts) };
   return next;

@@ -58,7 +58,10 @@ export async function runHostAliases(
 }
 
 /** A Plugin at a phase on the hosts in its scope. SHELL runs its script; the legacy kinds map to kubectl/hostname. */
-export async function runHook(ctx: ExecContext, step: Extract<Step, { kind: "hook" }>): Promise<void> {
+export async function runHook(
+  ctx: ExecContext,
+  step: Extract<Step, { kind: "hook" }>,
+): Promise<Footprint | void> {
   // The same set the planner made the step from: the image's plugins/ and the Clusterfile's.
   const plugin = effectivePlugins(ctx.spec.plugins, ctx.image.plugins).find((p) => p.name === step.plugin);
   if (!plugin)
@@ -67,11 +70,17 @@ export async function runHook(ctx: ExecContext, step: Extract<Step, { kind: "hoo
     );
   const label = `hook ${step.phase} ${plugin.name}`;
   switch (plugin.type) {
-    case "SHELL":
+    case "SHELL": {
+      // A hook that edits a config file another step wrote owns that content too (withFootprint).
+      const fp: Footprint = {};
       await ctx.eachHost(step.hosts, async (ip) => {
-        await ctx.sh(ip, label, `sh -s`, { stdin: plugin.data, env: { SEALER_HOOK_PHASE: step.phase } });
+        const files = await filesWrittenBy(ctx, ip, label, () =>
+          ctx.sh(ip, label, `sh -s`, { stdin: plugin.data, env: { SEALER_HOOK_PHASE: step.phase } }),
+        );
+        fp[ip] = { files };
       });
-      return;
+      return fp;
+    }
     case "HOSTNAME": {
       // data: lines "IP hostname"
       const names = new Map(
