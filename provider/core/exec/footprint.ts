@@ -128,18 +128,21 @@ export async function filesWrittenBy(
   run: () => Promise<unknown>,
 ): Promise<Record<string, string>> {
   const marker = (await ctx.sh(ip, step, "mktemp", { quiet: true })).stdout.trim();
+  if (!marker.startsWith("/")) throw new Error(`[${ip}] step "${step}": mktemp printed no file name`);
+  const drop = `rm -f ${q(marker)}`;
   try {
     await run();
-    const r = await ctx.sh(
-      ip,
-      step,
-      `for d in ${SCRIPT_CONFIG_PATHS.map(q).join(" ")}; do [ ! -e "$d" ] || find "$d" -type f -cnewer ${q(marker)} -exec sha256sum -- {} +; done`,
-      { quiet: true },
-    );
-    return presentOnly(parseHashes(r.stdout));
-  } finally {
-    await ctx.sh(ip, step, `rm -f ${q(marker)}`, { quiet: true, allowFail: true });
+  } catch (err) {
+    await ctx.sh(ip, step, drop, { quiet: true, allowFail: true }).catch(() => undefined);
+    throw err;
   }
+  const r = await ctx.sh(
+    ip,
+    step,
+    `for d in ${SCRIPT_CONFIG_PATHS.map(q).join(" ")}; do [ ! -e "$d" ] || find "$d" -type f -cnewer ${q(marker)} -exec sha256sum -- {} +; done; ${drop}`,
+    { quiet: true },
+  );
+  return presentOnly(parseHashes(r.stdout));
 }
 
 /** Shell: prints treeDigestCmd's line and keeps the list in `list` (replaced atomically) for later diffs. */
