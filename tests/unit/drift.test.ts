@@ -20,9 +20,12 @@ import {
   recordTreeCmd,
   withFootprint,
 } from "../../provider/core/exec/footprint";
+import type { ExecContext } from "../../provider/core/exec/context";
+import { executeSteps } from "../../provider/core/exec/executor";
 import { inventoryScript, parseInventory, planMaterialise } from "../../provider/core/exec/node-layers";
+import { setLogSink } from "../../provider/core/log";
 import { sha256Hex } from "../../provider/core/fsutil";
-import type { AppliedState } from "../../provider/core/plan/types";
+import { emptyApplied, type AppliedState, type Step } from "../../provider/core/plan/types";
 
 const M0 = "10.1.0.2";
 const W1 = "10.1.0.3";
@@ -430,6 +433,38 @@ describe("drift: footprints (what each step left on a host)", () => {
       [M0]: { files: { "/var/lib/sealer/dc/Clusterfile": "5".repeat(64) } },
     });
     assert.equal(expectations(s, layout)[0]!.clusterfile, false);
+  });
+
+  it("the executor records what a handler reports, after the step's record and before saving; a re-run replaces it", async () => {
+    const restore = setLogSink({ write: () => undefined });
+    try {
+      const ctx = { state: emptyApplied("dc") } as unknown as ExecContext;
+      const step = {
+        id: `init-host:${W1}`,
+        kind: "init-host",
+        hosts: [W1],
+        after: [],
+        reason: "t",
+        key: "k",
+      } as Step;
+      const saved: AppliedState[] = [];
+      const exec = (files: Record<string, string>) =>
+        executeSteps(ctx, [step], {
+          record: (a, s) => ({ ...a, steps: { ...a.steps, [s.id]: { key: s.key, hosts: s.hosts } } }),
+          save: async (a) => void saved.push(a),
+          run: async () => ({ [W1]: { files } }),
+        });
+      await exec({ "/etc/systemd/system/kubelet.service": "1".repeat(64) });
+      assert.deepEqual(saved[0]!.steps[step.id]!.footprint, {
+        [W1]: { files: { "/etc/systemd/system/kubelet.service": "1".repeat(64) } },
+      });
+      await exec({ "/etc/sysctl.d/k8s.conf": "2".repeat(64) });
+      assert.deepEqual(ctx.state.steps[step.id]!.footprint, {
+        [W1]: { files: { "/etc/sysctl.d/k8s.conf": "2".repeat(64) } },
+      });
+    } finally {
+      setLogSink(restore);
+    }
   });
 
   it("hashFilesCmd hashes present files with sha256sum and names missing ones (real sh)", async () => {
