@@ -25,7 +25,7 @@ function stub(clusterfile: PluginDoc[], image: ImagePlugins): { ctx: ExecContext
       o: { stdin?: string; env?: Record<string, string> },
     ) => {
       // The scripts only: the footprint's own commands (marker, find) are not what these tests check.
-      if (cmd !== "sh -s") return { code: 0, stdout: "", stderr: "" };
+      if (cmd !== "sh -s") return { code: 0, stdout: cmd === "mktemp" ? "/tmp/marker\n" : "", stderr: "" };
       ran.push({
         ip,
         label,
