@@ -1,10 +1,12 @@
 /**
- * Drift detection end to end (FEATURES B3) on real sshd nodes (1 master + 1 worker, sudo user,
+ * Drift detection end to end on real sshd nodes (1 master + 1 worker, sudo user,
  * sandbox image): no drift -> exit 0; blobs + rootfs deleted on the worker -> distribute drift,
  * --repair, the apply re-sends only that host's blobs; an /etc/hosts block removed -> only its
  * step re-runs (sealer apply --refresh); a label removed with the stand-in kubectl -> node-labels
  * only; the Pulumi Cluster's read (refresh) forgets exactly the drifted step and update repairs
- * it; the worker's sshd stopped -> reported unreachable, not drift, exit 0.
+ * it; the worker's sshd stopped -> reported unreachable, not drift, exit 0. Footprints: a file
+ * removed from a rootfs, the runtime config a hook also edited, the kubelet unit -> each named with
+ * host and path and repaired by exactly the steps that wrote it.
  */
 import * as assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -28,6 +30,7 @@ import { runSealer } from "../harness/cli";
 const execFileP = promisify(execFile);
 const NAME = "dft";
 const DATA = `/var/lib/sealer/${NAME}`;
+const TUNED = "# tuned by a hook";
 
 describe("integration: drift check and repair (1 master + 1 worker)", function () {
   this.timeout(240_000);
@@ -52,6 +55,12 @@ describe("integration: drift check and repair (1 master + 1 worker)", function (
       "  hosts:",
       `    - { ips: [ ${m.ip} ], roles: [ master ] }`,
       `    - { ips: [ ${w.ip} ], roles: [ node ], labels: { disk: ssd } }`,
+      // A hook that edits the file the runtime's script wrote: the check expects its content.
+      "---",
+      "apiVersion: sealer.io/v2",
+      "kind: Plugin",
+      "metadata: { name: tune }",
+      `spec: { type: SHELL, action: post-init-host, scope: master, data: "echo '${TUNED}' >> /etc/containerd/config.toml" }`,
       "",
     ].join("\n");
   };
@@ -159,6 +168,7 @@ describe("integration: drift check and repair (1 master + 1 worker)", function (
     const files = (id: string, ip = id.slice(id.lastIndexOf(":") + 1)) =>
       Object.keys(st.steps[id]?.footprint?.[ip]?.files ?? {});
     assert.ok(files(`container-runtime:${m.ip}`).includes("/etc/containerd/config.toml"));
+    assert.ok(files(`hook:post-init-host:tune:${m.ip}`).includes("/etc/containerd/config.toml"));
     assert.ok(files(`init-host:${w.ip}`).includes("/etc/systemd/system/kubelet.service"));
     assert.ok(files(`init-host:${w.ip}`).includes("/etc/systemd/system/kubelet.service.d/10-kubeadm.conf"));
     assert.ok(files(`registry:${m.ip}`).includes(`${DATA}/registry/tls/registry.crt`));
@@ -200,7 +210,7 @@ describe("integration: drift check and repair (1 master + 1 worker)", function (
     assert.equal((await check()).code, 0);
   });
 
-  it("/etc/containerd/config.toml removed on the master: sealer check names host and path (exit 3); --repair + apply re-run only container-runtime", async () => {
+  it("/etc/containerd/config.toml (written by the runtime script, edited by a hook) removed on the master: sealer check names host and path (exit 3); --repair + apply re-run exactly those two", async () => {
     const m = nodes.list[0]!;
     await nodeSh(m, "rm /etc/containerd/config.toml");
     const text = await sealer("check", "--cluster-name", NAME);
@@ -213,17 +223,20 @@ describe("integration: drift check and repair (1 master + 1 worker)", function (
     );
     const { code, report } = await check("--repair");
     assert.equal(code, 3);
-    assert.deepEqual(report.steps, [`container-runtime:${m.ip}`]);
-    assert.equal(report.plan?.steps[0]?.reason, `drift: /etc/containerd/config.toml missing on ${m.ip}`);
+    const writers = [`container-runtime:${m.ip}`, `hook:post-init-host:tune:${m.ip}`];
+    assert.deepEqual(report.steps, writers);
+    assert.deepEqual(
+      report.plan?.steps.map((s) => [s.id, s.reason]),
+      writers.map((id) => [id, `drift: /etc/containerd/config.toml missing on ${m.ip}`]),
+    );
     const res = await apply();
     assert.deepEqual(
       res.ran.map((s) => s.id),
-      [`container-runtime:${m.ip}`],
+      writers,
     );
-    assert.match(
-      await nodeSh(m, "cat /etc/containerd/config.toml"),
-      /config_path = "\/etc\/containerd\/certs\.d"/,
-    );
+    const conf = await nodeSh(m, "cat /etc/containerd/config.toml");
+    assert.match(conf, /config_path = "\/etc\/containerd\/certs\.d"/);
+    assert.equal(conf.split(TUNED).length, 2, conf);
     assert.equal((await check()).code, 0);
   });
 
