@@ -16,7 +16,7 @@ import { parseProbe, probeScript } from "../../provider/core/drift/probe";
 import {
   hashFilesCmd,
   parseHashes,
-  parseTreeDiff,
+  parseTreeLoss,
   recordTreeCmd,
   withFootprint,
 } from "../../provider/core/exec/footprint";
@@ -483,12 +483,13 @@ describe("drift: footprints (what each step left on a host)", () => {
     }
   });
 
-  it("parseTreeDiff: one side only is missing/added, both sides is changed", () => {
-    assert.deepEqual(parseTreeDiff(["< a/b\t3", "< c\t1", "> c\t2", "> d e\t0", "> ", "junk"]), {
-      missing: ["a/b"],
-      changed: ["c"],
-      added: ["d e"],
+  it("parseTreeLoss: whether the node kept its list, and the entries lost", () => {
+    assert.deepEqual(parseTreeLoss(["list kept", "missing a/b c", "changed d", "junk"]), {
+      listKept: true,
+      missing: ["a/b c"],
+      changed: ["d"],
     });
+    assert.deepEqual(parseTreeLoss(["list gone"]), { listKept: false, missing: [], changed: [] });
   });
 
   it("distribute's inventory: a rootfs that no longer matches the list distribute left is rebuilt (real sh)", async () => {
@@ -505,6 +506,9 @@ describe("drift: footprints (what each step left on a host)", () => {
       await sh(recordTreeCmd(rootfs, `${root}/dc/rootfs.files`));
       assert.deepEqual(planMaterialise([L1], await inv()), { kind: "none" });
       assert.deepEqual(planMaterialise([L1, L2], await inv()), { kind: "append", from: 1 });
+      // A file added since (e.g. an image pushed to the registry) is kept.
+      fs.writeFileSync(`${rootfs}/etc/new.conf`, "n\n");
+      assert.deepEqual(planMaterialise([L1], await inv()), { kind: "none" });
       fs.writeFileSync(`${rootfs}/etc/a.conf`, "a longer\n");
       assert.deepEqual(planMaterialise([L1], await inv()), { kind: "rebuild" });
       fs.rmSync(`${rootfs}/etc/a.conf`);
@@ -524,10 +528,12 @@ describe("drift: footprints (what each step left on a host)", () => {
       fs.writeFileSync(`${rootfs}/application/apps/web/web.yaml`, "kind: Pod\n");
       fs.writeFileSync(`${rootfs}/etc/kubeadm.yml`, "podSubnet: 10.0.0.0/16\n");
       fs.symlinkSync("web.yaml", `${rootfs}/application/apps/web/link.yaml`);
+      fs.mkdirSync(`${rootfs}/bin`);
+      fs.writeFileSync(`${rootfs}/bin/tool`, "abc");
       fs.writeFileSync(`${root}/config.toml`, "version = 2\n");
       const list = `${root}/dc/rootfs.files`;
       const [digest, count] = (await sh(recordTreeCmd(rootfs, list))).trim().split(" ");
-      assert.equal(count, "3");
+      assert.equal(count, "4");
       let s = state();
       s = withFootprint(s, `distribute:${W1}`, {
         [W1]: {
@@ -547,10 +553,13 @@ describe("drift: footprints (what each step left on a host)", () => {
       const bad = (cs: Awaited<ReturnType<typeof probe>>) =>
         cs.filter((c) => c.status === "drifted" && (c.check === "rootfs" || c.check.startsWith("file:")));
       assert.deepEqual(bad(await probe()), [], "no change, no drift");
+      fs.writeFileSync(`${rootfs}/etc/added.conf`, "x\n");
+      assert.deepEqual(bad(await probe()), [], "a file added is no effect gone");
 
       fs.rmSync(`${rootfs}/application/apps/web/web.yaml`);
       fs.writeFileSync(`${rootfs}/etc/kubeadm.yml`, "podSubnet: 10.9.0.0/16\n");
       fs.rmSync(`${root}/config.toml`);
+      fs.writeFileSync(`${rootfs}/bin/tool`, "abcd");
       const found = bad(await probe());
       assert.deepEqual(
         found.map((c) => [c.check, c.status === "drifted" ? [c.found, c.steps, c.note] : []]),
@@ -558,9 +567,9 @@ describe("drift: footprints (what each step left on a host)", () => {
           [
             "rootfs",
             [
-              "missing application/apps/web/web.yaml; changed etc/kubeadm.yml; 2 file(s) now",
+              "missing application/apps/web/web.yaml; changed bin/tool, etc/kubeadm.yml",
               [`distribute:${W1}`],
-              `${rootfs}/application/apps/web/web.yaml missing on ${W1}; ${rootfs}/etc/kubeadm.yml changed on ${W1}`,
+              `${rootfs}/application/apps/web/web.yaml missing on ${W1}; ${rootfs}/bin/tool, ${rootfs}/etc/kubeadm.yml changed on ${W1}`,
             ],
           ],
           [
@@ -589,7 +598,10 @@ describe("drift: footprints (what each step left on a host)", () => {
       fs.rmSync(list);
       const noList = bad(await probe()).find((c) => c.check === "rootfs");
       assert.ok(noList && noList.status === "drifted");
-      assert.match(noList.found, /missing etc\/kubeadm\.yml|changed etc\/kubeadm\.yml|file list differs/);
+      assert.equal(
+        noList.found,
+        "changed etc/kubeadm.yml; file list differs (4 file(s) now; the node's copy of the list is gone)",
+      );
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
     }

@@ -9,7 +9,7 @@
  */
 import { hostsBlockMarkers } from "../runtime/hosts-file";
 import { parseTaintSpec } from "../runtime/taints";
-import type { TreeChanges } from "../exec/footprint";
+import type { TreeLoss } from "../exec/footprint";
 import type { AppliedState } from "../plan/types";
 
 // ---- report ----
@@ -220,8 +220,8 @@ export interface HostObservation {
   rootfs: boolean;
   /** Expected files: path -> sha256 now, null when missing. */
   files?: Record<string, string | null>;
-  /** The rootfs's file list now: digest, count, and how it differs from the list the node recorded. */
-  tree?: { digest: string; count: number; changes: TreeChanges };
+  /** The rootfs's file list now: digest, count, and the recorded entries it lost. */
+  tree?: { digest: string; count: number; loss: TreeLoss };
   /** Our /etc/hosts blocks by tag: their body lines. */
   blocks: Record<string, string[]>;
   /** HTTP status of https://<host>:<port>/v2/ asked on the host ("000": nothing answered); undefined: not asked. */
@@ -445,36 +445,40 @@ function compareFile(host: string, f: ExpectedFile, now: string | null | undefin
   );
 }
 
-/** The rootfs: its file list (names and sizes) against the recorded digest, and the rendered files' content. */
+/**
+ * The rootfs: every entry of the list distribute left (names and sizes) still there, and the
+ * rendered files' content. Files added since are not drift. When the node lost its copy of the
+ * list, the recorded digest decides (and nothing can be named).
+ */
 function compareTree(host: string, t: NonNullable<ExpectedHost["tree"]>, o: HostObservation): CheckResult {
   const expected = `${t.count} file(s) as distributed`;
   if (!o.tree) return drift("rootfs", expected, "not listed by the probe", t.steps);
-  const missing = new Set(o.tree.changes.missing);
-  const changed = new Set(o.tree.changes.changed);
-  const added = o.tree.changes.added;
+  const missing = new Set(o.tree.loss.missing);
+  const changed = new Set(o.tree.loss.changed);
   for (const f of t.files) {
     const rel = f.path.slice(t.dir.length + 1);
     const now = o.files?.[f.path];
     if (now === null || now === undefined) missing.add(rel);
     else if (now !== f.sha256 && !missing.has(rel)) changed.add(rel);
   }
-  const listDiffers = o.tree.digest !== t.digest;
-  if (!listDiffers && missing.size === 0 && changed.size === 0) return { check: "rootfs", status: "ok" };
-  const parts: string[] = [];
+  const unnamed = !o.tree.loss.listKept && o.tree.digest !== t.digest;
+  if (!unnamed && missing.size === 0 && changed.size === 0) return { check: "rootfs", status: "ok" };
   const some = (xs: Iterable<string>) => {
     const a = [...xs];
     return a.slice(0, 5).join(", ") + (a.length > 5 ? ` and ${a.length - 5} more` : "");
   };
-  if (missing.size) parts.push(`missing ${some(missing)}`);
-  if (changed.size) parts.push(`changed ${some(changed)}`);
-  if (added.length) parts.push(`added ${some(added)}`);
-  if (parts.length === 0) parts.push(`file list differs (${o.tree.count} file(s))`);
-  else if (listDiffers && o.tree.count !== t.count) parts.push(`${o.tree.count} file(s) now`);
+  const parts = [
+    ...(missing.size ? [`missing ${some(missing)}`] : []),
+    ...(changed.size ? [`changed ${some(changed)}`] : []),
+    ...(unnamed
+      ? [`file list differs (${o.tree.count} file(s) now; the node's copy of the list is gone)`]
+      : []),
+  ];
   const noteOf = (xs: Iterable<string>, what: string) => {
     const a = [...xs].map((x) => `${t.dir}/${x}`);
     return a.length ? [`${some(a)} ${what} on ${host}`] : [];
   };
-  const note = [...noteOf(missing, "missing"), ...noteOf(changed, "changed"), ...noteOf(added, "added")];
+  const note = [...noteOf(missing, "missing"), ...noteOf(changed, "changed")];
   return drift("rootfs", expected, parts.join("; "), t.steps, undefined, note.join("; ") || undefined);
 }
 

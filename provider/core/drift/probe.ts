@@ -9,10 +9,10 @@ import type { ExecContext } from "../exec/context";
 import {
   hashFilesCmd,
   parseHashes,
-  parseTreeDiff,
   parseTreeDigest,
-  treeDiffCmd,
+  parseTreeLoss,
   treeDigestCmd,
+  treeLossCmd,
 } from "../exec/footprint";
 import { nodePaths } from "../exec/node-layers";
 import { shellQuote as q } from "../ssh/shell";
@@ -55,7 +55,9 @@ export function probeScript(o: {
     `echo ${MARK}files`,
     hashFilesCmd([...o.expected.files, ...(o.expected.tree?.files ?? [])].map((f) => f.path)),
     `echo ${MARK}tree`,
-    ...(o.expected.tree ? [treeDigestCmd(o.expected.tree.dir), treeDiffCmd(o.expected.tree.list)] : [`:`]),
+    ...(o.expected.tree
+      ? [treeDigestCmd(o.expected.tree.dir), treeLossCmd(o.expected.tree.dir, o.expected.tree.list)]
+      : [`:`]),
     `echo ${MARK}clusterfile`,
     `if [ -f ${q(p.clusterDir + "/Clusterfile")} ]; then echo yes; else echo no; fi`,
     `echo ${MARK}end`,
@@ -101,7 +103,7 @@ export function parseProbe(host: string, cluster: string, stdout: string): HostO
     ...(reg ? { registryHttp: reg } : {}),
     clusterfile: (sec.clusterfile ?? "").trim() === "yes",
     files: parseHashes(sec.files ?? ""),
-    ...(digest ? { tree: { ...digest, changes: parseTreeDiff(treeLines.slice(1)) } } : {}),
+    ...(digest ? { tree: { ...digest, loss: parseTreeLoss(treeLines.slice(1)) } } : {}),
   };
 }
 

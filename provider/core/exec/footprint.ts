@@ -52,13 +52,17 @@ export function parseHashes(stdout: string): Record<string, string | null> {
 }
 
 /**
- * Shell that sets L to the file list of `dir` ("path<TAB>size", every non-directory, C-sorted;
- * empty when the directory is missing) and prints "<sha256 of the list> <lines>". A removed,
- * added or resized file changes the digest.
+ * Shell that sets L to the file list of `dir`: "path<TAB>size" for every non-directory, C-sorted;
+ * empty when the directory is missing.
  */
+function treeListCmd(dir: string): string {
+  return `L=$(if [ -d ${q(dir)} ]; then cd ${q(dir)} && find . -mindepth 1 ! -type d -printf '%P\\t%s\\n' | LC_ALL=C sort; fi)`;
+}
+
+/** Shell: sets L (treeListCmd) and prints "<sha256 of the list> <lines>". */
 export function treeDigestCmd(dir: string): string {
   return [
-    `L=$(if [ -d ${q(dir)} ]; then cd ${q(dir)} && find . -mindepth 1 ! -type d -printf '%P\\t%s\\n' | LC_ALL=C sort; fi)`,
+    treeListCmd(dir),
     `if [ -n "$L" ]; then N=$(printf '%s\\n' "$L" | wc -l); else N=0; fi`,
     `echo "$(printf '%s\\n' "$L" | sha256sum | cut -c1-64) $N"`,
   ].join("; ");
@@ -70,32 +74,42 @@ export function parseTreeDigest(line: string): { digest: string; count: number }
   return m ? { digest: m[1]!, count: Number(m[2]) } : undefined;
 }
 
+/** Shell (L set): the entries of the recorded `list` that L no longer has as they were ("< path\tsize"). */
+const lostEntries = (list: string) => `printf '%s\\n' "$L" | diff ${q(list)} - | grep '^< '`;
+
 /**
- * Lines of `diff <recorded list> <current list>` (shell L): "< path\tsize" were recorded,
- * "> path\tsize" are there now. A path on both sides changed size.
+ * Shell (after treeDigestCmd): "list kept" or "list gone", then for each recorded entry (at most
+ * `limit`) that is not in the rootfs as it was: "missing <path>", or "changed <path>" (other size
+ * or type). Files added since are no effect gone, and the cluster may add some (pushed images).
  */
-export function treeDiffCmd(list: string, limit = 40): string {
-  return `if [ -f ${q(list)} ]; then printf '%s\\n' "$L" | diff ${q(list)} - | grep '^[<>] ' | head -n ${limit}; fi`;
+export function treeLossCmd(dir: string, list: string, limit = 40): string {
+  const at = `${q(dir)}/"$p"`;
+  return [
+    `if [ -f ${q(list)} ]; then echo 'list kept'; T=$(printf '\\t')`,
+    `${lostEntries(list)} | head -n ${limit} | while IFS= read -r l; do p=\${l#< }; p=\${p%"$T"*}; if [ -e ${at} ] || [ -L ${at} ]; then printf 'changed %s\\n' "$p"; else printf 'missing %s\\n' "$p"; fi; done`,
+    `else echo 'list gone'; fi`,
+  ].join("; ");
 }
 
-export interface TreeChanges {
+export interface TreeLoss {
+  /** The node still has the list distribute left (else only the digest tells). */
+  listKept: boolean;
   missing: string[];
   changed: string[];
-  added: string[];
 }
 
-export function parseTreeDiff(lines: string[]): TreeChanges {
-  const before = new Set<string>();
-  const after = new Set<string>();
+export function parseTreeLoss(lines: string[]): TreeLoss {
+  const out: TreeLoss = { listKept: lines.includes("list kept"), missing: [], changed: [] };
   for (const l of lines) {
-    const m = /^([<>]) (.*)\t\d+$/.exec(l);
-    if (m) (m[1] === "<" ? before : after).add(m[2]!);
+    const m = /^(missing|changed) (.+)$/.exec(l);
+    if (m) out[m[1] as "missing" | "changed"].push(m[2]!);
   }
-  return {
-    missing: [...before].filter((p) => !after.has(p)),
-    changed: [...before].filter((p) => after.has(p)),
-    added: [...after].filter((p) => !before.has(p)),
-  };
+  return out;
+}
+
+/** Shell condition: no list was kept (a rootfs from before lists), or every listed entry is still as it was. */
+export function rootfsIntactCmd(dir: string, list: string): string {
+  return `{ [ ! -f ${q(list)} ] || { ${treeListCmd(dir)}; [ -z "$(${lostEntries(list)} | head -n 1)" ]; }; }`;
 }
 
 /** path -> sha256 of content the handler wrote itself (no round trip to the host). */

@@ -4,7 +4,7 @@
  */
 import * as path from "node:path";
 import { shellQuote as q } from "../ssh/shell";
-import { treeDigestCmd } from "./footprint";
+import { rootfsIntactCmd } from "./footprint";
 
 export interface NodeBlobInventory {
   /** hex -> size of complete (verified) blobs. */
@@ -36,11 +36,6 @@ export function nodePaths(dataRoot: string, cluster: string) {
   };
 }
 
-/** Shell condition: true when no file list was kept, or the rootfs still matches it. */
-function rootfsIntactCmd(rootfs: string, list: string): string {
-  return `{ [ ! -f ${q(list)} ] || [ "$(${treeDigestCmd(rootfs)} | cut -c1-64)" = "$(sha256sum < ${q(list)} | cut -c1-64)" ]; }`;
-}
-
 /** Lists blob sizes and prints layers.json after a marker. */
 export function inventoryScript(dataRoot: string, cluster: string): string {
   const p = nodePaths(dataRoot, cluster);
@@ -49,8 +44,8 @@ export function inventoryScript(dataRoot: string, cluster: string): string {
     `cd ${q(p.blobs)}`,
     `set -- *`,
     `if [ -e "$1" ]; then stat -c '%s %n' -- "$@"; fi`,
-    // A rootfs that no longer matches the file list distribute left beside it (a file removed
-    // or resized since) counts as absent, so it is rebuilt rather than kept.
+    // A rootfs that lost an entry of the file list distribute left beside it (a file removed or
+    // resized since) counts as absent, so it is rebuilt rather than kept.
     `if [ -d ${q(p.rootfs)} ] && ${rootfsIntactCmd(p.rootfs, p.rootfsList)}; then echo rootfs=yes; else echo rootfs=no; fi`,
     `echo ${INVENTORY_MARK}`,
     `cat ${q(p.layersJson)} 2>/dev/null || true`,
