@@ -17,7 +17,7 @@ export type Footprint = Record<string, HostFootprint>;
  * Files they write here during the step are recorded; binaries (/usr/bin) are not hashed on every
  * check, and kubelet's own state (/var/lib/kubelet, /etc/kubernetes) is rewritten at run time.
  */
-export const SCRIPT_CONFIG_PATHS = [
+const SCRIPT_CONFIG_PATHS = [
   "/etc/systemd/system",
   "/etc/sysctl.d",
   "/etc/modules-load.d",
@@ -115,18 +115,6 @@ export function rootfsIntactCmd(dir: string, list: string): string {
 /** path -> sha256 of content the handler wrote itself (no round trip to the host). */
 export const hashes = (files: Record<string, string>): Record<string, string> =>
   Object.fromEntries(Object.entries(files).map(([f, c]) => [f, sha256Hex(c)]));
-
-/** Hashes files on a host (one command); files that are not there are left out. */
-export async function observeFiles(
-  ctx: ExecContext,
-  ip: string,
-  step: string,
-  paths: string[],
-): Promise<Record<string, string>> {
-  if (paths.length === 0) return {};
-  const r = await ctx.sh(ip, step, hashFilesCmd(paths), { quiet: true });
-  return presentOnly(parseHashes(r.stdout));
-}
 
 const presentOnly = (h: Record<string, string | null>): Record<string, string> =>
   Object.fromEntries(Object.entries(h).filter((e): e is [string, string] => e[1] !== null));
