@@ -1,11 +1,12 @@
 /**
- * Drift detection (FEATURES B3): probe every host of a recorded cluster over SSH (read-only, one
- * command per host, bounded concurrency, plus one `kubectl get nodes` on a master) and report,
+ * Drift detection: probe every host of a recorded cluster over SSH (read-only, one command per
+ * host, bounded concurrency, plus one `kubectl get nodes` on a master) and report,
  * per host and check, ok | drifted (expected, found, the recorded steps whose effect is gone) |
  * unreachable | unknown. `forgetSteps` then drops those records so the next plan re-runs exactly
  * them, with "drift: …" as the reason.
  *
- * Pure comparison: drift/compare.ts; probing: drift/probe.ts.
+ * What is probed on a host: the effects of the recorded steps, including each step's footprint
+ * (the files it left, exec/footprint.ts). Pure comparison: drift/compare.ts; probing: drift/probe.ts.
  */
 import type { ClusterSpec } from "./clusterfile";
 import { ExecContext } from "./exec/context";

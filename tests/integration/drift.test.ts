@@ -1,11 +1,13 @@
 /**
- * Drift detection end to end (FEATURES B3) on real sshd nodes (1 master + 1 worker, sudo user,
+ * Drift detection end to end on real sshd nodes (1 master + 1 worker, sudo user,
  * sandbox image): no drift -> exit 0; blobs + rootfs deleted on the worker -> distribute drift,
  * --repair, the apply re-sends only that host's blobs; an /etc/hosts block removed -> only its
  * step re-runs (sealer apply --refresh); a label removed with the stand-in kubectl -> node-labels
  * only; the Pulumi Cluster's read (refresh) forgets exactly the drifted step and update repairs
  * it; the worker's sshd stopped -> reported unreachable, not drift, exit 4; its host key changed ->
- * refused, reported unreachable, exit 4.
+ * refused, reported unreachable, exit 4. Footprints: a file removed from a rootfs, the runtime
+ * config a hook also edited, the kubelet unit -> each named with host and path and repaired by
+ * exactly the steps that wrote it.
  */
 import * as assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -29,6 +31,7 @@ import { runSealer } from "../harness/cli";
 const execFileP = promisify(execFile);
 const NAME = "dft";
 const DATA = `/var/lib/sealer/${NAME}`;
+const TUNED = "# tuned by a hook";
 
 describe("integration: drift check and repair (1 master + 1 worker)", function () {
   this.timeout(240_000);
@@ -53,6 +56,12 @@ describe("integration: drift check and repair (1 master + 1 worker)", function (
       "  hosts:",
       `    - { ips: [ ${m.ip} ], roles: [ master ] }`,
       `    - { ips: [ ${w.ip} ], roles: [ node ], labels: { disk: ssd } }`,
+      // A hook that edits the file the runtime's script wrote: the check expects its content.
+      "---",
+      "apiVersion: sealer.io/v2",
+      "kind: Plugin",
+      "metadata: { name: tune }",
+      `spec: { type: SHELL, action: post-init-host, scope: master, data: "echo '${TUNED}' >> /etc/containerd/config.toml" }`,
       "",
     ].join("\n");
   };
@@ -74,6 +83,13 @@ describe("integration: drift check and repair (1 master + 1 worker)", function (
         plan?: { steps: Array<{ id: string; reason: string }> };
       },
     };
+  };
+  /** `sealer apply --refresh --json`: the steps it ran. */
+  const applyRefresh = async () => {
+    const r = await sealer("apply", "-f", file, "--refresh", "--json");
+    assert.equal(r.code, 0, r.stderr);
+    return (JSON.parse(r.stdout) as { steps: Array<{ kind: string; hosts: string[]; reason: string }> })
+      .steps;
   };
   const notOk = (r: DriftReport) =>
     r.hosts.flatMap((h) =>
@@ -125,11 +141,19 @@ describe("integration: drift check and repair (1 master + 1 worker)", function (
       "hosts:registry",
       "hosts:apiserver",
       "registry",
-      "clusterfile",
+      `file:${DATA}/Clusterfile`,
+      "file:/etc/containerd/config.toml",
+      "file:/etc/systemd/system/kubelet.service",
       "node",
     ])
       assert.ok(checks(m.ip).includes(c), `master checks ${c}: ${checks(m.ip).join(" ")}`);
-    for (const c of ["hosts:apiserver", "node", "labels"])
+    for (const c of [
+      "rootfs",
+      "hosts:apiserver",
+      "node",
+      "labels",
+      "file:/etc/kubernetes/manifests/kube-lvscare.yaml",
+    ])
       assert.ok(checks(w.ip).includes(c), `worker checks ${c}`);
     const text = await sealer("check", "--cluster-name", NAME);
     assert.equal(text.code, 0);
@@ -137,6 +161,114 @@ describe("integration: drift check and repair (1 master + 1 worker)", function (
     const bad = await sealer("check", "--cluster-name", "not-recorded");
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /cluster not-recorded is not recorded on this machine/);
+  });
+
+  it("each step's footprint is in the state: rootfs list, runtime config, kubelet unit, registry files; nothing kubelet rewrites", () => {
+    const [m, w] = nodes.list as [LocalNode, LocalNode];
+    const st = state();
+    const files = (id: string, ip = id.slice(id.lastIndexOf(":") + 1)) =>
+      Object.keys(st.steps[id]?.footprint?.[ip]?.files ?? {});
+    assert.ok(files(`container-runtime:${m.ip}`).includes("/etc/containerd/config.toml"));
+    assert.ok(files(`hook:post-init-host:tune:${m.ip}`).includes("/etc/containerd/config.toml"));
+    assert.ok(files(`init-host:${w.ip}`).includes("/etc/systemd/system/kubelet.service"));
+    assert.ok(files(`init-host:${w.ip}`).includes("/etc/systemd/system/kubelet.service.d/10-kubeadm.conf"));
+    assert.ok(files(`registry:${m.ip}`).includes(`${DATA}/registry/tls/registry.crt`));
+    assert.ok(files(`registry-client:${w.ip}`).includes("/etc/containerd/certs.d/sea.hub:5000/hosts.toml"));
+    assert.ok(files(`worker-vip:${w.ip}`).includes("/etc/kubernetes/manifests/kube-lvscare.yaml"));
+    assert.ok(files("save-clusterfile", m.ip).includes(`${DATA}/Clusterfile`));
+    const tree = st.steps[`distribute:${w.ip}`]?.footprint?.[w.ip]?.tree;
+    assert.ok(tree && tree.dir === `${DATA}/rootfs` && tree.count > 5, JSON.stringify(tree));
+    const all = Object.values(st.steps).flatMap((r) =>
+      Object.values(r.footprint ?? {}).flatMap((h) => Object.keys(h.files ?? {})),
+    );
+    assert.deepEqual(
+      all.filter((f) => /kubelet\.conf$|admin\.conf$|^\/var\/lib\/kubelet|registry\.(log|pid)$/.test(f)),
+      [],
+    );
+  });
+
+  it("a file removed from the worker's rootfs: named with its host; --repair; the apply re-runs only distribute there, nothing re-sent, the file is back", async () => {
+    const w = nodes.list[1]!;
+    const gone = `${DATA}/rootfs/application/apps/web/web.yaml`;
+    await nodeSh(w, `rm ${gone}`);
+    const { code, report } = await check("--repair");
+    assert.equal(code, 3);
+    assert.deepEqual(report.steps, [`distribute:${w.ip}`]);
+    assert.deepEqual(notOk(report), [`${w.ip} rootfs drifted`]);
+    const c = report.hosts.find((h) => h.host === w.ip)!.checks.find((x) => x.check === "rootfs")!;
+    assert.ok(
+      c.status === "drifted" && /^missing application\/apps\/web\/web\.yaml\b/.test(c.found),
+      JSON.stringify(c),
+    );
+    assert.equal(report.plan?.steps[0]?.reason, `drift: ${gone} missing on ${w.ip}`);
+    const res = await apply();
+    assert.deepEqual(
+      res.ran.map((s) => s.id),
+      [`distribute:${w.ip}`],
+    );
+    assert.equal(res.stats.sentBlobs, 0, "the blobs are on the node: the rootfs is rebuilt from them");
+    await nodeSh(w, `test -f ${gone}`);
+    assert.equal((await check()).code, 0);
+  });
+
+  it("/etc/containerd/config.toml (written by the runtime script, edited by a hook) removed on the master: sealer check names host and path (exit 3); --repair + apply re-run exactly those two", async () => {
+    const m = nodes.list[0]!;
+    await nodeSh(m, "rm /etc/containerd/config.toml");
+    const text = await sealer("check", "--cluster-name", NAME);
+    assert.equal(text.code, 3, text.stderr);
+    assert.match(
+      text.stdout,
+      new RegExp(
+        `${m.ip.replace(/\./g, "\\.")}\\s+file:/etc/containerd/config\\.toml\\s+DRIFTED .*found missing; re-run: container-runtime:${m.ip.replace(/\./g, "\\.")}`,
+      ),
+    );
+    const { code, report } = await check("--repair");
+    assert.equal(code, 3);
+    const writers = [`container-runtime:${m.ip}`, `hook:post-init-host:tune:${m.ip}`];
+    assert.deepEqual(report.steps, writers);
+    assert.deepEqual(
+      report.plan?.steps.map((s) => [s.id, s.reason]),
+      writers.map((id) => [id, `drift: /etc/containerd/config.toml missing on ${m.ip}`]),
+    );
+    const res = await apply();
+    assert.deepEqual(
+      res.ran.map((s) => s.id),
+      writers,
+    );
+    const conf = await nodeSh(m, "cat /etc/containerd/config.toml");
+    assert.match(conf, /config_path = "\/etc\/containerd\/certs\.d"/);
+    assert.equal(conf.split(TUNED).length, 2, conf);
+    assert.equal((await check()).code, 0);
+  });
+
+  it("the kubelet unit removed and a drop-in edited on the worker: sealer apply --refresh re-runs only init-host there", async () => {
+    const w = nodes.list[1]!;
+    await nodeSh(
+      w,
+      "rm /etc/systemd/system/kubelet.service && echo '# edited' >> /etc/systemd/system/kubelet.service.d/10-kubeadm.conf",
+    );
+    const { code, report } = await check();
+    assert.equal(code, 3);
+    assert.deepEqual(report.steps, [`init-host:${w.ip}`]);
+    assert.deepEqual(notOk(report), [
+      `${w.ip} file:/etc/systemd/system/kubelet.service drifted`,
+      `${w.ip} file:/etc/systemd/system/kubelet.service.d/10-kubeadm.conf drifted`,
+    ]);
+    const steps = await applyRefresh();
+    assert.deepEqual(
+      steps.map((s) => [s.kind, s.hosts]),
+      [["init-host", [w.ip]]],
+    );
+    assert.equal(
+      steps[0]!.reason,
+      `drift: /etc/systemd/system/kubelet.service missing on ${w.ip}; /etc/systemd/system/kubelet.service.d/10-kubeadm.conf changed on ${w.ip}`,
+    );
+    await nodeSh(w, "test -f /etc/systemd/system/kubelet.service");
+    assert.doesNotMatch(
+      await nodeSh(w, "cat /etc/systemd/system/kubelet.service.d/10-kubeadm.conf"),
+      /# edited/,
+    );
+    assert.equal((await check()).code, 0);
   });
 
   it("a blob and the rootfs deleted on the worker: distribute drift; --repair; the apply re-sends only that blob", async () => {
@@ -178,14 +310,12 @@ describe("integration: drift check and repair (1 master + 1 worker)", function (
     const { code, report } = await check();
     assert.equal(code, 3);
     assert.deepEqual(report.steps, [`host-aliases:${m.ip}`]);
-    const r = await sealer("apply", "-f", file, "--refresh", "--json");
-    assert.equal(r.code, 0, r.stderr);
-    const out = JSON.parse(r.stdout) as { steps: Array<{ kind: string; hosts: string[]; reason: string }> };
+    const steps = await applyRefresh();
     assert.deepEqual(
-      out.steps.map((s) => [s.kind, s.hosts]),
+      steps.map((s) => [s.kind, s.hosts]),
       [["host-aliases", [m.ip]]],
     );
-    assert.match(out.steps[0]!.reason, /^drift: .* hosts:aliases: block missing/);
+    assert.match(steps[0]!.reason, /^drift: .* hosts:aliases: block missing/);
     assert.match(await nodeSh(m, "cat /etc/hosts"), /10\.200\.0\.9 db\.drift\.local/);
     assert.equal((await check()).code, 0);
   });

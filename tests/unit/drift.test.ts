@@ -13,7 +13,19 @@ import {
   type NodeList,
 } from "../../provider/core/drift/compare";
 import { parseProbe, probeScript } from "../../provider/core/drift/probe";
-import type { AppliedState } from "../../provider/core/plan/types";
+import {
+  hashFilesCmd,
+  parseHashes,
+  parseTreeLoss,
+  recordTreeCmd,
+  withFootprint,
+} from "../../provider/core/exec/footprint";
+import type { ExecContext } from "../../provider/core/exec/context";
+import { executeSteps } from "../../provider/core/exec/executor";
+import { inventoryScript, parseInventory, planMaterialise } from "../../provider/core/exec/node-layers";
+import { setLogSink } from "../../provider/core/log";
+import { sha256Hex } from "../../provider/core/fsutil";
+import { emptyApplied, type AppliedState, type Step } from "../../provider/core/plan/types";
 
 const M0 = "10.1.0.2";
 const W1 = "10.1.0.3";
@@ -356,7 +368,7 @@ describe("drift: parsing", () => {
       const script = probeScript({
         dataRoot: root,
         cluster: "dc",
-        expected: { host: W1, layers: [L1, L2], blocks: [], registry: false, clusterfile: false },
+        expected: { host: W1, files: [], layers: [L1, L2], blocks: [], registry: false, clusterfile: false },
       });
       const out = execFileSync("sh", ["-c", script], { encoding: "utf8" });
       const o = parseProbe(W1, "dc", out);
@@ -366,6 +378,230 @@ describe("drift: parsing", () => {
       assert.equal(o.clusterfile, false);
       assert.equal(o.registryHttp, undefined);
       assert.throws(() => parseProbe(W1, "dc", out.split("==sealer-drift==end")[0]!), /cut short/);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("drift: footprints (what each step left on a host)", () => {
+  const sh = async (script: string) => {
+    const { execFileSync } = await import("node:child_process");
+    return execFileSync("sh", ["-c", script], { encoding: "utf8" });
+  };
+  const fsP = import("node:fs");
+  const tmp = async () => {
+    const fs = await fsP;
+    const os = await import("node:os");
+    const path = await import("node:path");
+    return fs.mkdtempSync(path.join(os.tmpdir(), "drift-fp-"));
+  };
+
+  it("an old state (no footprints) expects no files and keeps the Clusterfile presence check", () => {
+    const [m0] = expectations(state(), layout);
+    assert.deepEqual(m0!.files, []);
+    assert.equal(m0!.tree, undefined);
+    assert.equal(m0!.clusterfile, true);
+  });
+
+  it("withFootprint records per host; a file rewritten by a later step is expected as the last writer left it, from both", () => {
+    let s = state();
+    s = withFootprint(s, `registry-client:${M0}`, {
+      [M0]: { files: { "/etc/a": "1".repeat(64), "/etc/b": "2".repeat(64) } },
+    });
+    s = withFootprint(s, `registry:${M0}`, {
+      [M0]: { files: { "/etc/b": "3".repeat(64) } },
+      [W1]: { files: {} },
+    });
+    assert.deepEqual(s.steps[`registry-client:${M0}`]!.footprint, {
+      [M0]: { files: { "/etc/a": "1".repeat(64), "/etc/b": "3".repeat(64) } },
+    });
+    assert.deepEqual(s.steps[`registry:${M0}`]!.footprint, { [M0]: { files: { "/etc/b": "3".repeat(64) } } });
+    // A step that is not recorded, or reports nothing, changes nothing.
+    assert.equal(withFootprint(s, "nope", { [M0]: { files: { "/x": "4".repeat(64) } } }), s);
+    assert.equal(withFootprint(s, `registry:${M0}`, { [M0]: { files: {} } }), s);
+    const [e] = expectations(s, layout);
+    assert.deepEqual(
+      e!.files.map((f) => [f.path, f.steps]),
+      [
+        ["/etc/a", [`registry-client:${M0}`]],
+        ["/etc/b", [`registry-client:${M0}`, `registry:${M0}`]],
+      ],
+    );
+    // save-clusterfile with a footprint: its file is checked by hash instead of presence.
+    s = withFootprint(s, "save-clusterfile", {
+      [M0]: { files: { "/var/lib/sealer/dc/Clusterfile": "5".repeat(64) } },
+    });
+    assert.equal(expectations(s, layout)[0]!.clusterfile, false);
+  });
+
+  it("the executor records what a handler reports, after the step's record and before saving; a re-run replaces it", async () => {
+    const restore = setLogSink({ write: () => undefined });
+    try {
+      const ctx = { state: emptyApplied("dc") } as unknown as ExecContext;
+      const step = {
+        id: `init-host:${W1}`,
+        kind: "init-host",
+        hosts: [W1],
+        after: [],
+        reason: "t",
+        key: "k",
+      } as Step;
+      const saved: AppliedState[] = [];
+      const exec = (files: Record<string, string>) =>
+        executeSteps(ctx, [step], {
+          record: (a, s) => ({ ...a, steps: { ...a.steps, [s.id]: { key: s.key, hosts: s.hosts } } }),
+          save: async (a) => void saved.push(a),
+          run: async () => ({ [W1]: { files } }),
+        });
+      await exec({ "/etc/systemd/system/kubelet.service": "1".repeat(64) });
+      assert.deepEqual(saved[0]!.steps[step.id]!.footprint, {
+        [W1]: { files: { "/etc/systemd/system/kubelet.service": "1".repeat(64) } },
+      });
+      await exec({ "/etc/sysctl.d/k8s.conf": "2".repeat(64) });
+      assert.deepEqual(ctx.state.steps[step.id]!.footprint, {
+        [W1]: { files: { "/etc/sysctl.d/k8s.conf": "2".repeat(64) } },
+      });
+    } finally {
+      setLogSink(restore);
+    }
+  });
+
+  it("hashFilesCmd hashes present files with sha256sum and names missing ones (real sh)", async () => {
+    const fs = await fsP;
+    const dir = await tmp();
+    try {
+      fs.writeFileSync(`${dir}/a b.toml`, "version = 2\n");
+      const out = await sh(hashFilesCmd([`${dir}/a b.toml`, `${dir}/gone`]));
+      assert.deepEqual(parseHashes(out), {
+        [`${dir}/a b.toml`]: sha256Hex("version = 2\n"),
+        [`${dir}/gone`]: null,
+      });
+      assert.equal(await sh(hashFilesCmd([])), "");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("parseTreeLoss: whether the node kept its list, and the entries lost", () => {
+    assert.deepEqual(parseTreeLoss(["list kept", "missing a/b c", "changed d", "junk"]), {
+      listKept: true,
+      missing: ["a/b c"],
+      changed: ["d"],
+    });
+    assert.deepEqual(parseTreeLoss(["list gone"]), { listKept: false, missing: [], changed: [] });
+  });
+
+  it("distribute's inventory: a rootfs that no longer matches the list distribute left is rebuilt (real sh)", async () => {
+    const fs = await fsP;
+    const root = await tmp();
+    try {
+      const rootfs = `${root}/dc/rootfs`;
+      fs.mkdirSync(`${rootfs}/etc`, { recursive: true });
+      fs.writeFileSync(`${rootfs}/etc/a.conf`, "a\n");
+      fs.writeFileSync(`${root}/dc/layers.json`, JSON.stringify({ layers: [L1] }));
+      const inv = async () => parseInventory(await sh(inventoryScript(root, "dc")));
+      // No list kept (a rootfs from before footprints): kept as it is.
+      assert.deepEqual(planMaterialise([L1], await inv()), { kind: "none" });
+      await sh(recordTreeCmd(rootfs, `${root}/dc/rootfs.files`));
+      assert.deepEqual(planMaterialise([L1], await inv()), { kind: "none" });
+      assert.deepEqual(planMaterialise([L1, L2], await inv()), { kind: "append", from: 1 });
+      // A file added since (e.g. an image pushed to the registry) is kept.
+      fs.writeFileSync(`${rootfs}/etc/new.conf`, "n\n");
+      assert.deepEqual(planMaterialise([L1], await inv()), { kind: "none" });
+      fs.writeFileSync(`${rootfs}/etc/a.conf`, "a longer\n");
+      assert.deepEqual(planMaterialise([L1], await inv()), { kind: "rebuild" });
+      fs.rmSync(`${rootfs}/etc/a.conf`);
+      assert.deepEqual(planMaterialise([L1, L2], await inv()), { kind: "rebuild" });
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("the probe finds a file removed from the rootfs, a rendered file changed and a config file removed; nothing when untouched (real sh)", async () => {
+    const fs = await fsP;
+    const root = await tmp();
+    try {
+      const rootfs = `${root}/dc/rootfs`;
+      fs.mkdirSync(`${rootfs}/application/apps/web`, { recursive: true });
+      fs.mkdirSync(`${rootfs}/etc`, { recursive: true });
+      fs.writeFileSync(`${rootfs}/application/apps/web/web.yaml`, "kind: Pod\n");
+      fs.writeFileSync(`${rootfs}/etc/kubeadm.yml`, "podSubnet: 10.0.0.0/16\n");
+      fs.symlinkSync("web.yaml", `${rootfs}/application/apps/web/link.yaml`);
+      fs.mkdirSync(`${rootfs}/bin`);
+      fs.writeFileSync(`${rootfs}/bin/tool`, "abc");
+      fs.writeFileSync(`${root}/config.toml`, "version = 2\n");
+      const list = `${root}/dc/rootfs.files`;
+      const [digest, count] = (await sh(recordTreeCmd(rootfs, list))).trim().split(" ");
+      assert.equal(count, "4");
+      let s = state();
+      s = withFootprint(s, `distribute:${W1}`, {
+        [W1]: {
+          files: { [`${rootfs}/etc/kubeadm.yml`]: sha256Hex("podSubnet: 10.0.0.0/16\n") },
+          tree: { dir: rootfs, list, digest: digest!, count: Number(count) },
+        },
+      });
+      s = withFootprint(s, `registry-client:${W1}`, {
+        [W1]: { files: { [`${root}/config.toml`]: sha256Hex("version = 2\n") } },
+      });
+      const e = expectations(s, layout).find((x) => x.host === W1)!;
+      const probe = async () => {
+        const out = await sh(probeScript({ dataRoot: root, cluster: "dc", expected: e }));
+        return compareHost(e, parseProbe(W1, "dc", out), { ok: false, unreachable: false, error: "x" });
+      };
+      // Only the footprint checks: this fake node has no blobs or /etc/hosts blocks.
+      const bad = (cs: Awaited<ReturnType<typeof probe>>) =>
+        cs.filter((c) => c.status === "drifted" && (c.check === "rootfs" || c.check.startsWith("file:")));
+      assert.deepEqual(bad(await probe()), [], "no change, no drift");
+      fs.writeFileSync(`${rootfs}/etc/added.conf`, "x\n");
+      assert.deepEqual(bad(await probe()), [], "a file added is no effect gone");
+
+      fs.rmSync(`${rootfs}/application/apps/web/web.yaml`);
+      fs.writeFileSync(`${rootfs}/etc/kubeadm.yml`, "podSubnet: 10.9.0.0/16\n");
+      fs.rmSync(`${root}/config.toml`);
+      fs.writeFileSync(`${rootfs}/bin/tool`, "abcd");
+      const found = bad(await probe());
+      assert.deepEqual(
+        found.map((c) => [c.check, c.status === "drifted" ? [c.found, c.steps, c.note] : []]),
+        [
+          [
+            "rootfs",
+            [
+              "missing application/apps/web/web.yaml; changed bin/tool, etc/kubeadm.yml",
+              [`distribute:${W1}`],
+              `${rootfs}/application/apps/web/web.yaml missing on ${W1}; ${rootfs}/bin/tool, ${rootfs}/etc/kubeadm.yml changed on ${W1}`,
+            ],
+          ],
+          [
+            `file:${root}/config.toml`,
+            ["missing", [`registry-client:${W1}`], `${root}/config.toml missing on ${W1}`],
+          ],
+        ],
+      );
+      const report = buildReport(
+        "dc",
+        [e],
+        [parseProbe(W1, "dc", await sh(probeScript({ dataRoot: root, cluster: "dc", expected: e })))],
+        {
+          ok: false,
+          unreachable: false,
+          error: "x",
+        },
+      );
+      assert.ok(report.steps.includes(`registry-client:${W1}`) && report.steps.includes(`distribute:${W1}`));
+      assert.match(
+        driftNotes(report)[`registry-client:${W1}`]!,
+        new RegExp(`^${root}/config\\.toml missing on ${W1.replace(/\./g, "\\.")};`),
+      );
+
+      // The node's list gone too: the digest still tells, without names.
+      fs.rmSync(list);
+      const noList = bad(await probe()).find((c) => c.check === "rootfs");
+      assert.ok(noList && noList.status === "drifted");
+      assert.equal(
+        noList.found,
+        "changed etc/kubeadm.yml; file list differs (4 file(s) now; the node's copy of the list is gone)",
+      );
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
     }

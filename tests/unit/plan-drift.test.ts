@@ -1,6 +1,14 @@
 /** Planner + forgetSteps: a forgotten record is planned again, with "drift: …" as its reason, and nothing else is. */
 import * as assert from "node:assert/strict";
-import { forgetSteps } from "../../provider/core/drift/compare";
+import {
+  buildReport,
+  driftNotes,
+  expectations,
+  forgetSteps,
+  type ClusterLayout,
+  type HostObservation,
+} from "../../provider/core/drift/compare";
+import { withFootprint } from "../../provider/core/exec/footprint";
 import { plan, recordStep, type Desired } from "../../provider/core/plan/planner";
 import { baseImage, clusterfile, installed, M, spec, W } from "../fixtures/clusterfile/plan-world";
 
@@ -70,5 +78,60 @@ describe("planner: steps forgotten after drift", () => {
     assert.deepEqual(Object.keys(out.drift ?? {}), [`node-labels:${W[0]}`]);
     assert.equal(out.steps[`node-labels:${W[0]}`], undefined);
     assert.ok(out.steps[`distribute:${W[0]}`]);
+  });
+
+  it("a file two steps wrote goes missing: both run again in plan order, each with the path and host as reason; re-recording makes the plan empty", () => {
+    const ip = W[0]!;
+    const conf = "/etc/containerd/config.toml";
+    // A pre-init-host hook writes the file; the runtime's script rewrites it later.
+    const hook = `hook:pre-init-host:sysctl:${ip}`;
+    assert.ok(applied.steps[hook]);
+    let st = withFootprint(applied, hook, { [ip]: { files: { [conf]: "3".repeat(64) } } });
+    st = withFootprint(st, `container-runtime:${ip}`, { [ip]: { files: { [conf]: "1".repeat(64) } } });
+    st = withFootprint(st, `init-host:${ip}`, {
+      [ip]: { files: { "/etc/sysctl.d/k8s.conf": "2".repeat(64) } },
+    });
+    const layout: ClusterLayout = {
+      cluster: d.cluster.name,
+      masters: [...M],
+      workers: [...W],
+      registryHosts: [],
+      registryTargets: {},
+      registryDomain: "sea.hub",
+      localRegistry: false,
+      hostAliases: [],
+      vip: "10.103.97.2",
+      apiserverDomain: "apiserver.cluster.local",
+    };
+    const e = expectations(st, layout).find((x) => x.host === ip)!;
+    const seen: HostObservation = {
+      host: ip,
+      blobs: {},
+      layersJson: null,
+      rootfs: true,
+      blocks: {},
+      files: { [conf]: null, "/etc/sysctl.d/k8s.conf": "2".repeat(64) },
+    };
+    // Only the footprint: the layers, blocks and node are not what this test is about.
+    const r = buildReport(d.cluster.name, [{ ...e, blocks: [] }], [seen], {
+      ok: false,
+      unreachable: false,
+      error: "",
+    });
+    const writers = [`container-runtime:${ip}`, hook];
+    assert.deepEqual(
+      r.steps.filter((id) => !id.startsWith("distribute:")),
+      writers,
+    );
+    const p = plan(d, forgetSteps(st, writers, driftNotes(r)));
+    assert.deepEqual(
+      p.steps.map((s) => s.id),
+      [hook, `container-runtime:${ip}`],
+    );
+    for (const s of p.steps) assert.equal(s.reason, `drift: ${conf} missing on ${ip}`);
+    let after = forgetSteps(st, writers, driftNotes(r));
+    for (const s of p.steps) after = recordStep(after, s, d);
+    assert.deepEqual(plan(d, after).steps, []);
+    assert.equal(after.drift, undefined);
   });
 });

@@ -9,6 +9,7 @@
  */
 import { hostsBlockMarkers } from "../runtime/hosts-file";
 import { parseTaintSpec } from "../runtime/taints";
+import type { TreeLoss } from "../exec/footprint";
 import type { AppliedState } from "../plan/types";
 
 // ---- report ----
@@ -26,6 +27,8 @@ export type CheckResult =
       steps: string[];
       /** Set when no step can repair it (what to do instead). */
       manual?: string;
+      /** What the next plan says (after "drift: "); default "<host> <check>: <found>". */
+      note?: string;
     }
   /** The host (or, for node checks, every master) could not be reached over SSH. */
   | { check: string; status: "unreachable"; detail: string }
@@ -73,8 +76,20 @@ export interface ExpectedBlock {
   manual?: string;
 }
 
+/** A file a recorded step left on the host (its footprint). */
+export interface ExpectedFile {
+  path: string;
+  sha256: string;
+  /** The steps that recorded it. */
+  steps: string[];
+}
+
 export interface ExpectedHost {
   host: string;
+  /** Files recorded steps left here, outside the rootfs. */
+  files: ExpectedFile[];
+  /** The rootfs's file list recorded by distribute, and the files distribute rendered in it. */
+  tree?: { dir: string; digest: string; count: number; list: string; files: ExpectedFile[]; steps: string[] };
   /** Layers the state says are in the node's blob store and rootfs; undefined: distribute never recorded. */
   layers?: string[];
   blocks: ExpectedBlock[];
@@ -155,15 +170,40 @@ export function expectations(applied: AppliedState, l: ClusterLayout): ExpectedH
         ...(rec(labelId) && h.taints ? { taints: h.taints } : {}),
       };
     }
+    const { files, tree } = footprintsOf(applied, ip);
     return {
       host: ip,
+      files,
+      ...(tree ? { tree } : {}),
       ...(rec(`distribute:${ip}`) && h.layers.length > 0 ? { layers: h.layers } : {}),
       blocks,
       registry: l.localRegistry && l.registryHosts.includes(ip) && rec(`registry:${ip}`),
-      clusterfile: ip === master0 && rec("save-clusterfile"),
+      // States from before footprints: only the Clusterfile's presence can be checked.
+      clusterfile: ip === master0 && rec("save-clusterfile") && !applied.steps["save-clusterfile"]!.footprint,
       ...(node ? { node } : {}),
     };
   });
+}
+
+/** What the recorded steps' footprints say host `ip` holds (steps without one add nothing). */
+function footprintsOf(applied: AppliedState, ip: string): Pick<ExpectedHost, "files" | "tree"> {
+  const files = new Map<string, ExpectedFile>();
+  let tree: ExpectedHost["tree"];
+  for (const id of Object.keys(applied.steps).sort()) {
+    const fp = applied.steps[id]!.footprint?.[ip];
+    if (!fp) continue;
+    if (fp.tree) tree = { ...fp.tree, files: [], steps: [id] };
+    for (const [path, sha256] of Object.entries(fp.files ?? {})) {
+      const f = files.get(path);
+      if (f && f.sha256 === sha256) f.steps.push(id);
+      else files.set(path, { path, sha256, steps: [id] });
+    }
+  }
+  const all = [...files.values()].sort((a, b) => (a.path < b.path ? -1 : 1));
+  // Files inside the rootfs are part of its check (one finding for the rootfs, not one per file).
+  const inTree = (f: ExpectedFile) => tree !== undefined && f.path.startsWith(tree.dir + "/");
+  if (tree) tree.files = all.filter(inTree);
+  return { files: all.filter((f) => !inTree(f)), ...(tree ? { tree } : {}) };
 }
 
 // ---- observations (what a probe found) ----
@@ -178,6 +218,10 @@ export interface HostObservation {
   layersJson: string[] | null;
   /** The rootfs directory exists and is not empty. */
   rootfs: boolean;
+  /** Expected files: path -> sha256 now, null when missing. */
+  files?: Record<string, string | null>;
+  /** The rootfs's file list now: digest, count, and the recorded entries it lost. */
+  tree?: { digest: string; count: number; loss: TreeLoss };
   /** Our /etc/hosts blocks by tag: their body lines. */
   blocks: Record<string, string[]>;
   /** HTTP status of https://<host>:<port>/v2/ asked on the host ("000": nothing answered); undefined: not asked. */
@@ -251,8 +295,17 @@ function drift(
   found: string,
   steps: string[],
   manual?: string,
+  note?: string,
 ): CheckResult {
-  return { check, status: "drifted", expected, found, steps, ...(manual ? { manual } : {}) };
+  return {
+    check,
+    status: "drifted",
+    expected,
+    found,
+    steps,
+    ...(manual ? { manual } : {}),
+    ...(note ? { note } : {}),
+  };
 }
 
 const sameSet = (a: string[], b: string[]) =>
@@ -289,12 +342,15 @@ export function compareHost(e: ExpectedHost, o: HostObservation, nodes: NodeList
             dist,
           ),
     );
-    out.push(
-      o.rootfs
-        ? { check: "rootfs", status: "ok" }
-        : drift("rootfs", "materialised rootfs", "missing or empty", dist),
-    );
+    if (!e.tree)
+      out.push(
+        o.rootfs
+          ? { check: "rootfs", status: "ok" }
+          : drift("rootfs", "materialised rootfs", "missing or empty", dist),
+      );
   }
+  if (e.tree) out.push(compareTree(e.host, e.tree, o));
+  for (const f of e.files) out.push(compareFile(e.host, f, o.files?.[f.path]));
   for (const b of e.blocks) {
     const found = o.blocks[b.tag];
     const check = `hosts:${b.tag}`;
@@ -373,6 +429,59 @@ export function compareHost(e: ExpectedHost, o: HostObservation, nodes: NodeList
   return out;
 }
 
+const short = (hex: string) => hex.slice(0, 12);
+
+function compareFile(host: string, f: ExpectedFile, now: string | null | undefined): CheckResult {
+  const check = `file:${f.path}`;
+  if (now === f.sha256) return { check, status: "ok" };
+  const gone = now === null || now === undefined;
+  return drift(
+    check,
+    `sha256 ${short(f.sha256)}`,
+    gone ? "missing" : `sha256 ${short(now)}`,
+    f.steps,
+    undefined,
+    `${f.path} ${gone ? "missing" : "changed"} on ${host}`,
+  );
+}
+
+/**
+ * The rootfs: every entry of the list distribute left (names and sizes) still there, and the
+ * rendered files' content. Files added since are not drift. When the node lost its copy of the
+ * list, the recorded digest decides (and nothing can be named).
+ */
+function compareTree(host: string, t: NonNullable<ExpectedHost["tree"]>, o: HostObservation): CheckResult {
+  const expected = `${t.count} file(s) as distributed`;
+  if (!o.tree) return drift("rootfs", expected, "not listed by the probe", t.steps);
+  const missing = new Set(o.tree.loss.missing);
+  const changed = new Set(o.tree.loss.changed);
+  for (const f of t.files) {
+    const rel = f.path.slice(t.dir.length + 1);
+    const now = o.files?.[f.path];
+    if (now === null || now === undefined) missing.add(rel);
+    else if (now !== f.sha256 && !missing.has(rel)) changed.add(rel);
+  }
+  const unnamed = !o.tree.loss.listKept && o.tree.digest !== t.digest;
+  if (!unnamed && missing.size === 0 && changed.size === 0) return { check: "rootfs", status: "ok" };
+  const some = (xs: Iterable<string>) => {
+    const a = [...xs];
+    return a.slice(0, 5).join(", ") + (a.length > 5 ? ` and ${a.length - 5} more` : "");
+  };
+  const parts = [
+    ...(missing.size ? [`missing ${some(missing)}`] : []),
+    ...(changed.size ? [`changed ${some(changed)}`] : []),
+    ...(unnamed
+      ? [`file list differs (${o.tree.count} file(s) now; the node's copy of the list is gone)`]
+      : []),
+  ];
+  const noteOf = (xs: Iterable<string>, what: string) => {
+    const a = [...xs].map((x) => `${t.dir}/${x}`);
+    return a.length ? [`${some(a)} ${what} on ${host}`] : [];
+  };
+  const note = [...noteOf(missing, "missing"), ...noteOf(changed, "changed")];
+  return drift("rootfs", expected, parts.join("; "), t.steps, undefined, note.join("; ") || undefined);
+}
+
 export function buildReport(
   cluster: string,
   expected: ExpectedHost[],
@@ -405,7 +514,7 @@ export function driftNotes(r: DriftReport): Record<string, string> {
   for (const h of r.hosts)
     for (const c of h.checks)
       if (c.status === "drifted")
-        for (const s of c.steps) (notes[s] ??= []).push(`${h.host} ${c.check}: ${c.found}`);
+        for (const s of c.steps) (notes[s] ??= []).push(c.note ?? `${h.host} ${c.check}: ${c.found}`);
   return Object.fromEntries(Object.entries(notes).map(([k, v]) => [k, [...new Set(v)].join("; ")]));
 }
 

@@ -6,6 +6,14 @@
  */
 import { log } from "../log";
 import type { ExecContext } from "../exec/context";
+import {
+  hashFilesCmd,
+  parseHashes,
+  parseTreeDigest,
+  parseTreeLoss,
+  treeDigestCmd,
+  treeLossCmd,
+} from "../exec/footprint";
 import { nodePaths } from "../exec/node-layers";
 import { shellQuote as q } from "../ssh/shell";
 import { CommandError } from "../ssh";
@@ -44,6 +52,12 @@ export function probeScript(o: {
     o.registryUrl
       ? `if command -v curl >/dev/null 2>&1; then curl -sk -o /dev/null -w '%{http_code}\\n' --max-time 5 ${q(o.registryUrl)} || true; else echo curl-missing; fi`
       : `:`,
+    `echo ${MARK}files`,
+    hashFilesCmd([...o.expected.files, ...(o.expected.tree?.files ?? [])].map((f) => f.path)),
+    `echo ${MARK}tree`,
+    ...(o.expected.tree
+      ? [treeDigestCmd(o.expected.tree.dir), treeLossCmd(o.expected.tree.dir, o.expected.tree.list)]
+      : [`:`]),
     `echo ${MARK}clusterfile`,
     `if [ -f ${q(p.clusterDir + "/Clusterfile")} ]; then echo yes; else echo no; fi`,
     `echo ${MARK}end`,
@@ -78,6 +92,8 @@ export function parseProbe(host: string, cluster: string, stdout: string): HostO
     layersJson = null;
   }
   const reg = (sec.registry ?? "").trim();
+  const treeLines = (sec.tree ?? "").split("\n").filter(Boolean);
+  const digest = parseTreeDigest(treeLines[0] ?? "");
   return {
     host,
     blobs,
@@ -86,6 +102,8 @@ export function parseProbe(host: string, cluster: string, stdout: string): HostO
     blocks: parseHostsBlocks(sec.hosts ?? "", cluster),
     ...(reg ? { registryHttp: reg } : {}),
     clusterfile: (sec.clusterfile ?? "").trim() === "yes",
+    files: parseHashes(sec.files ?? ""),
+    ...(digest ? { tree: { ...digest, loss: parseTreeLoss(treeLines.slice(1)) } } : {}),
   };
 }
 

@@ -317,7 +317,7 @@ async function distributeToHost(
     hlog.info(
       plan.kind === "append"
         ? `extracting layers ${from + 1}..${opts.layers.length} onto the rootfs`
-        : `building the rootfs from ${opts.layers.length} layer(s)${inv.materialised ? " (the layers changed below the top)" : ""}`,
+        : `building the rootfs from ${opts.layers.length} layer(s)${!inv.materialised ? "" : inv.rootfsExists ? " (the layers changed below the top)" : " (the rootfs is missing or differs from the file list distribute left)"}`,
     );
     const step = "distribute: materialise rootfs";
     await pool.exec(t, "sh -s", { stdin: steps.prologue, step, logLevel: "debug" });

@@ -2,7 +2,8 @@
  * Runs a plan's steps (REFERENCE §5 order, as the planner emitted them):
  * - in plan order, honouring `after`; consecutive steps of a kind that touches disjoint hosts
  *   (join-worker, per-host init, ...) run at the same time (bounded); join-master never does;
- * - after every successful step: record it in the applied state and save (locally and on
+ * - after every successful step: record it in the applied state, with what the handler reports
+ *   it left on the hosts (its footprint, for drift checks), and save (locally and on
  *   master0) before the next one starts, so a failed apply resumes at the first unfinished step;
  * - the first failure stops the apply (steps already running finish and are recorded) with an
  *   error naming host, step, exit code and the output tail (CommandError from the SSH layer).
@@ -11,6 +12,7 @@ import { UserError, wrap } from "../errors";
 import { log } from "../log";
 import type { AppliedState, Step } from "../plan/types";
 import type { ExecContext } from "./context";
+import { withFootprint, type Footprint } from "./footprint";
 import { PARALLEL_KINDS, SERIAL_KINDS, runStep } from "./steps";
 
 export interface ExecuteOptions {
@@ -20,8 +22,8 @@ export interface ExecuteOptions {
   save: (applied: AppliedState) => Promise<void>;
   /** Steps run at once (default 8; the SSH pool bounds channels per host too). */
   parallelSteps?: number;
-  /** Runs one step (default: the handlers in steps/); tests pass their own. */
-  run?: (ctx: ExecContext, step: Step) => Promise<void>;
+  /** Runs one step (default: the handlers in steps/); tests pass their own. Returns what it left on the hosts. */
+  run?: (ctx: ExecContext, step: Step) => Promise<Footprint | void>;
 }
 
 /** An apply that stopped: `state` is what was recorded up to the failure. */
@@ -48,8 +50,9 @@ export async function executeSteps(ctx: ExecContext, steps: Step[], opts: Execut
   const runOne = async (step: Step): Promise<void> => {
     const started = Date.now();
     log.info(`==> ${step.kind}${step.hosts.length ? ` on ${step.hosts.join(", ")}` : ""}: ${step.reason}`);
-    await (opts.run ?? runStep)(ctx, step);
+    const footprint = await (opts.run ?? runStep)(ctx, step);
     ctx.state = opts.record(ctx.state, step);
+    if (footprint) ctx.state = withFootprint(ctx.state, step.id, footprint);
     // Saves are chained so concurrent steps never write the state file at the same time.
     const snapshot = ctx.state;
     saving = saving.then(() => opts.save(snapshot));

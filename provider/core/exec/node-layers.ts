@@ -4,6 +4,7 @@
  */
 import * as path from "node:path";
 import { shellQuote as q } from "../ssh/shell";
+import { rootfsIntactCmd } from "./footprint";
 
 export interface NodeBlobInventory {
   /** hex -> size of complete (verified) blobs. */
@@ -30,6 +31,8 @@ export function nodePaths(dataRoot: string, cluster: string) {
     clusterDir: path.posix.join(dataRoot, cluster),
     rootfs: path.posix.join(dataRoot, cluster, "rootfs"),
     layersJson: path.posix.join(dataRoot, cluster, "layers.json"),
+    /** The rootfs's file list as distribute left it (exec/footprint). */
+    rootfsList: path.posix.join(dataRoot, cluster, "rootfs.files"),
   };
 }
 
@@ -41,7 +44,9 @@ export function inventoryScript(dataRoot: string, cluster: string): string {
     `cd ${q(p.blobs)}`,
     `set -- *`,
     `if [ -e "$1" ]; then stat -c '%s %n' -- "$@"; fi`,
-    `if [ -d ${q(p.rootfs)} ]; then echo rootfs=yes; else echo rootfs=no; fi`,
+    // A rootfs that lost an entry of the file list distribute left beside it (a file removed or
+    // resized since) counts as absent, so it is rebuilt rather than kept.
+    `if [ -d ${q(p.rootfs)} ] && ${rootfsIntactCmd(p.rootfs, p.rootfsList)}; then echo rootfs=yes; else echo rootfs=no; fi`,
     `echo ${INVENTORY_MARK}`,
     `cat ${q(p.layersJson)} 2>/dev/null || true`,
   ].join("\n");

@@ -170,7 +170,7 @@ export interface AppliedState {
   previousImage?: { reference: string; manifestDigest: string; kubeVersion?: string };
   hosts: Record<string, AppliedHost>;
   /** Step id -> the key it last ran with (and the hashes of its named inputs, for reasons). */
-  steps: Record<string, { key: string; hosts: string[]; parts?: Record<string, string> }>;
+  steps: Record<string, StepRecord>;
   /**
    * Values fixed when the cluster was created (PodCIDR, SvcCIDR, dnsDomain, container runtime):
    * a change to one of them cannot be applied in place, the planner sets plan.replace.
@@ -183,6 +183,30 @@ export interface AppliedState {
   drift?: Record<string, string>;
   /** Join material etc. Secret: never logged; a secret output in Pulumi. */
   secrets?: { token?: string; certificateKey?: string; caCertHash?: string; kubeconfig?: string };
+}
+
+/** One step's record: the key it last ran with, and what it left on each host. */
+export interface StepRecord {
+  key: string;
+  hosts: string[];
+  parts?: Record<string, string>;
+  /**
+   * Host IP -> what the step left there (set by the executor from the handler's report). A drift
+   * check looks for exactly this; absent (older states, steps that leave nothing checkable): no
+   * file is checked for the step.
+   */
+  footprint?: Record<string, HostFootprint>;
+}
+
+/** What one step left on one host. */
+export interface HostFootprint {
+  /** Absolute path -> sha256 (hex) of each file the step wrote and the cluster does not rewrite. */
+  files?: Record<string, string>;
+  /**
+   * distribute: the materialised rootfs's file list ("path<TAB>size" lines, C-sorted) as a sha256
+   * and a line count; `list` is where the node keeps that list, so a check can name what changed.
+   */
+  tree?: { dir: string; digest: string; count: number; list: string };
 }
 
 export interface AppliedHost {

@@ -215,23 +215,34 @@ export function startRegistryCmd(o: {
   return `if [ -f ${shellQuote(script)} ]; then cd ${shellQuote(o.rootfs)} && ${exports} sh scripts/init-registry.sh; else echo "image has no scripts/init-registry.sh: registry not started" >&2; exit 3; fi`;
 }
 
-/** Client side on every host: CA for containerd and docker, and a containerd hosts.toml for the registry. */
-export function registryClientCmd(o: { domain: string; port: number; caCert: string }): string {
+/** Client side on every host: CA for containerd and docker, and a containerd hosts.toml for the registry (path -> content). */
+export function registryClientFiles(o: {
+  domain: string;
+  port: number;
+  caCert: string;
+}): Record<string, string> {
   const hp = `${o.domain}:${o.port}`;
+  const c = `/etc/containerd/certs.d/${hp}`;
   const hostsToml = [
     `server = "https://${hp}"`,
     ``,
     `[host."https://${hp}"]`,
     `  capabilities = ["pull", "resolve", "push"]`,
-    `  ca = "/etc/containerd/certs.d/${hp}/ca.crt"`,
+    `  ca = "${c}/ca.crt"`,
     ``,
   ].join("\n");
-  const c = `/etc/containerd/certs.d/${hp}`;
-  const d = `/etc/docker/certs.d/${hp}`;
+  return {
+    [`${c}/ca.crt`]: o.caCert,
+    [`/etc/docker/certs.d/${hp}/ca.crt`]: o.caCert,
+    [`${c}/hosts.toml`]: hostsToml,
+  };
+}
+
+export function registryClientCmd(o: { domain: string; port: number; caCert: string }): string {
+  const files = Object.entries(registryClientFiles(o));
+  const dirs = [...new Set(files.map(([f]) => f.slice(0, f.lastIndexOf("/"))))];
   return [
-    `mkdir -p ${shellQuote(c)} ${shellQuote(d)}`,
-    `printf '%s' ${shellQuote(o.caCert)} > ${shellQuote(c + "/ca.crt")}`,
-    `printf '%s' ${shellQuote(o.caCert)} > ${shellQuote(d + "/ca.crt")}`,
-    `printf '%s' ${shellQuote(hostsToml)} > ${shellQuote(c + "/hosts.toml")}`,
+    `mkdir -p ${dirs.map(shellQuote).join(" ")}`,
+    ...files.map(([f, content]) => `printf '%s' ${shellQuote(content)} > ${shellQuote(f)}`),
   ].join(" && ");
 }

@@ -4,6 +4,7 @@ import type { Step } from "../../plan/types";
 import { saveClusterfileCmd } from "../../runtime/kube";
 import { saveClusterfileTo } from "../../state";
 import type { ExecContext } from "../context";
+import { hashes, type Footprint } from "../footprint";
 
 /** Runs commands one after the other on master0; the first failure stops (names the command). */
 async function runCmds(
@@ -37,7 +38,7 @@ export async function runLaunchCmds(
 export async function runSaveClusterfile(
   ctx: ExecContext,
   _step: Extract<Step, { kind: "save-clusterfile" }>,
-): Promise<void> {
+): Promise<Footprint> {
   const text = dumpClusterfile(ctx.spec);
   const remote = `${ctx.clusterDir}/Clusterfile`;
   await ctx.put(ctx.master0, "save-clusterfile", remote, text, 0o600);
@@ -45,4 +46,5 @@ export async function runSaveClusterfile(
   // Locally last, once the cluster has it (a failure above leaves the local record as it was),
   // with its secrets in their own 0600 file (`sealer join/delete` reload them); on the cluster without.
   await saveClusterfileTo(ctx.stateDir, ctx.spec);
+  return { [ctx.master0]: { files: hashes({ [remote]: text }) } };
 }

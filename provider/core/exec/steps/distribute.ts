@@ -10,6 +10,8 @@ import type { Step } from "../../plan/types";
 import { shellQuote } from "../../ssh";
 import { collectBlobs } from "../blob-gc";
 import type { ExecContext } from "../context";
+import { hashes, parseTreeDigest, recordTreeCmd, type Footprint } from "../footprint";
+import { nodePaths } from "../node-layers";
 import { distributeLayers } from "../distribute";
 import { applyConfig, configTarget, renderTemplate, renderedPath } from "../templates";
 
@@ -19,7 +21,7 @@ const TEMPLATE_DIRS = ["etc", "charts", "manifests", "application", "scripts", "
 export async function runDistribute(
   ctx: ExecContext,
   step: Extract<Step, { kind: "distribute" }>,
-): Promise<void> {
+): Promise<Footprint> {
   const targets = step.hosts.map((ip) => ctx.target(ip));
   // Relay mode (B4) changes only how the bytes move, never the plan.
   const via = ctx.relay ? (ctx.relay.via ?? ctx.master0) : undefined;
@@ -47,12 +49,29 @@ export async function runDistribute(
           `distribute: sent ${h.sentBlobs} blob(s), ${h.sentBytes} bytes; rootfs ${h.materialisedFrom === null ? "unchanged" : `re-materialised from layer ${h.materialisedFrom}`}`,
         );
   }
+  const fp: Footprint = {};
   await ctx.eachHost(step.hosts, async (ip) => {
-    await renderOnHost(ctx, ip, "distribute");
+    const rendered = await renderOnHost(ctx, ip, "distribute");
+    // Listed after rendering: the rendered files are part of what this step leaves.
+    fp[ip] = { files: rendered.files, tree: await recordTree(ctx, ip, "distribute") };
     // Layers this host had and the new list dropped are garbage now (unless another cluster uses them).
     const had = ctx.state.hosts[ip]?.layers ?? [];
     if (had.some((d) => !step.layers.includes(d))) await collectBlobs(ctx, ip, "layers superseded");
   });
+  return fp;
+}
+
+/** Records the rootfs file list on the host (beside the rootfs) and returns its digest. */
+async function recordTree(
+  ctx: ExecContext,
+  ip: string,
+  step: string,
+): Promise<NonNullable<Footprint[string]["tree"]>> {
+  const list = nodePaths(ctx.dataRoot, ctx.cluster).rootfsList;
+  const r = await ctx.sh(ip, step, recordTreeCmd(ctx.rootfs, list), { quiet: true });
+  const t = parseTreeDigest(r.stdout.split("\n")[0] ?? "");
+  if (!t) throw new Error(`[${ip}] step "${step}": could not list the rootfs ${ctx.rootfs}`);
+  return { dir: ctx.rootfs, list, ...t };
 }
 
 const SEP = "=#=sealer-file=#=";
@@ -85,7 +104,12 @@ async function readMany(
   return out;
 }
 
-export async function renderOnHost(ctx: ExecContext, ip: string, step: string): Promise<string[]> {
+/** Renders a host's templates and Config documents: the files rewritten, and every rendered file's sha256 by path. */
+export async function renderOnHost(
+  ctx: ExecContext,
+  ip: string,
+  step: string,
+): Promise<{ written: string[]; files: Record<string, string> }> {
   const root = ctx.rootfs;
   const found = await ctx.sh(
     ip,
@@ -135,5 +159,5 @@ export async function renderOnHost(ctx: ExecContext, ip: string, step: string): 
   }
   if (written.length) ctx.log(ip).info(`rendered ${written.join(", ")}`);
   ctx.stats.rendered[ip] = [...(ctx.stats.rendered[ip] ?? []), ...written];
-  return written;
+  return { written, files: hashes(Object.fromEntries([...next].map(([rel, c]) => [`${root}/${rel}`, c]))) };
 }

@@ -5,6 +5,7 @@ import type { Step } from "../../plan/types";
 import { setHostsBlockCmd } from "../../runtime/hosts-file";
 import { shellQuote } from "../../ssh";
 import type { ExecContext } from "../context";
+import { filesWrittenBy, type Footprint } from "../footprint";
 
 /** Host init scripts of the image, in the order sealer runs them; each only when present. */
 export const INIT_SCRIPTS = ["scripts/init.sh", "scripts/kubelet-pre-start.sh", "scripts/init-kube.sh"];
@@ -12,28 +13,38 @@ export const INIT_SCRIPTS = ["scripts/init.sh", "scripts/kubelet-pre-start.sh", 
 export async function runInitHost(
   ctx: ExecContext,
   step: Extract<Step, { kind: "init-host" }>,
-): Promise<void> {
+): Promise<Footprint> {
   const script = INIT_SCRIPTS.map((s) => `if [ -f ${s} ]; then echo "running ${s}"; sh ${s}; fi`).join(
     " && ",
   );
+  const fp: Footprint = {};
   await ctx.eachHost(step.hosts, async (ip) => {
-    await ctx.sh(ip, "init-host", `mkdir -p /etc/kubernetes ${shellQuote(ctx.clusterDir)} && ${script}`);
+    const files = await filesWrittenBy(ctx, ip, "init-host", () =>
+      ctx.sh(ip, "init-host", `mkdir -p /etc/kubernetes ${shellQuote(ctx.clusterDir)} && ${script}`),
+    );
+    fp[ip] = { files };
   });
+  return fp;
 }
 
 export async function runContainerRuntime(
   ctx: ExecContext,
   step: Extract<Step, { kind: "container-runtime" }>,
-): Promise<void> {
+): Promise<Footprint> {
   const script = `scripts/${step.runtime}.sh`;
+  const fp: Footprint = {};
   await ctx.eachHost(step.hosts, async (ip) => {
     const has = await ctx.sh(ip, "container-runtime", `test -f ${script}`, { allowFail: true, quiet: true });
     if (has.code !== 0)
       throw new UserError(
         `[${ip}] step "container-runtime": the image has no ${script}; build the image with a ${step.runtime} install script or set spec.containerRuntime.type to the runtime the image ships`,
       );
-    await ctx.sh(ip, "container-runtime", `sh ${script}`);
+    const files = await filesWrittenBy(ctx, ip, "container-runtime", () =>
+      ctx.sh(ip, "container-runtime", `sh ${script}`),
+    );
+    fp[ip] = { files };
   });
+  return fp;
 }
 
 export async function runHostAliases(
@@ -47,7 +58,10 @@ export async function runHostAliases(
 }
 
 /** A Plugin at a phase on the hosts in its scope. SHELL runs its script; the legacy kinds map to kubectl/hostname. */
-export async function runHook(ctx: ExecContext, step: Extract<Step, { kind: "hook" }>): Promise<void> {
+export async function runHook(
+  ctx: ExecContext,
+  step: Extract<Step, { kind: "hook" }>,
+): Promise<Footprint | void> {
   // The same set the planner made the step from: the image's plugins/ and the Clusterfile's.
   const plugin = effectivePlugins(ctx.spec.plugins, ctx.image.plugins).find((p) => p.name === step.plugin);
   if (!plugin)
@@ -56,11 +70,17 @@ export async function runHook(ctx: ExecContext, step: Extract<Step, { kind: "hoo
     );
   const label = `hook ${step.phase} ${plugin.name}`;
   switch (plugin.type) {
-    case "SHELL":
+    case "SHELL": {
+      // A hook that edits a config file another step wrote owns that content too (withFootprint).
+      const fp: Footprint = {};
       await ctx.eachHost(step.hosts, async (ip) => {
-        await ctx.sh(ip, label, `sh -s`, { stdin: plugin.data, env: { SEALER_HOOK_PHASE: step.phase } });
+        const files = await filesWrittenBy(ctx, ip, label, () =>
+          ctx.sh(ip, label, `sh -s`, { stdin: plugin.data, env: { SEALER_HOOK_PHASE: step.phase } }),
+        );
+        fp[ip] = { files };
       });
-      return;
+      return fp;
+    }
     case "HOSTNAME": {
       // data: lines "IP hostname"
       const names = new Map(

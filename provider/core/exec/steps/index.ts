@@ -1,6 +1,7 @@
 /** One handler per step kind; the switch is exhaustive, so a new kind fails to compile until handled. */
 import type { Step } from "../../plan/types";
 import type { ExecContext } from "../context";
+import type { Footprint } from "../footprint";
 import { runLaunchApp, runLaunchCmds, runSaveClusterfile } from "./apps";
 import { runDistribute } from "./distribute";
 import { runContainerRuntime, runHook, runHostAliases, runInitHost } from "./host";
@@ -15,7 +16,8 @@ import {
 import { runCleanHost, runDeleteNode, runUpgradeMaster, runUpgradeWorker } from "./lifecycle";
 import { runRegistry, runRegistryClient } from "./registry";
 
-export async function runStep(ctx: ExecContext, step: Step): Promise<void> {
+/** Runs a step; resolves to what it left on the hosts (recorded for drift checks), if anything. */
+export async function runStep(ctx: ExecContext, step: Step): Promise<Footprint | void> {
   switch (step.kind) {
     case "distribute":
       return runDistribute(ctx, step);

@@ -13,6 +13,7 @@ import {
   parseJoinOutput,
 } from "../../runtime/kube";
 import type { ExecContext } from "../context";
+import { hashes, type Footprint } from "../footprint";
 import { APISERVER_DOMAIN, API_PORT, initConfigYaml, joinConfigYaml } from "../kubeadm-config";
 
 const initConfigPath = (ctx: ExecContext) => `${ctx.clusterDir}/kubeadm/kubeadm-init.yaml`;
@@ -228,7 +229,7 @@ export function registryBehindVip(ctx: ExecContext): boolean {
 export async function runWorkerVip(
   ctx: ExecContext,
   step: Extract<Step, { kind: "worker-vip" }>,
-): Promise<void> {
+): Promise<Footprint> {
   const cfg = await ctx.kubeadm("worker-vip");
   const vip = cfg.vip;
   const masters = step.masters.length ? step.masters : ctx.masters;
@@ -256,6 +257,8 @@ export async function runWorkerVip(
     ]),
     "",
   ].join("\n");
+  const lvscare = "/etc/kubernetes/manifests/kube-lvscare.yaml";
+  const fp: Footprint = {};
   await ctx.eachHost(step.hosts, async (ip) => {
     // sealer's own tool when the image ships it (bin/seautil ipvs), else ipvsadm on the host.
     const seautil = services
@@ -276,7 +279,8 @@ export async function runWorkerVip(
       ]),
     ].join(" && ");
     await ctx.sh(ip, "worker-vip", `if [ -x bin/seautil ]; then ${seautil}; else ${ipvsadm}; fi`);
-    await ctx.put(ip, "worker-vip", "/etc/kubernetes/manifests/kube-lvscare.yaml", manifest, 0o644);
+    await ctx.put(ip, "worker-vip", lvscare, manifest, 0o644);
+    fp[ip] = { files: hashes({ [lvscare]: manifest }) };
     await ctx.sh(
       ip,
       "worker-vip",
@@ -286,4 +290,5 @@ export async function runWorkerVip(
       .log(ip)
       .info(`worker-vip: ${vip}:${services.map((sv) => sv.port).join(",")} -> ${masters.join(", ")}`);
   });
+  return fp;
 }

@@ -7,12 +7,14 @@ import {
   ensureRegistryPki,
   htpasswdLine,
   registryClientCmd,
+  registryClientFiles,
   registryLayout,
   restoreRegistryPki,
   startRegistryCmd,
   type RegistryPki,
 } from "../../runtime/registry";
 import type { ExecContext } from "../context";
+import { hashes, type Footprint } from "../footprint";
 import {
   configureExternalRegistryClients,
   pushCachedImages,
@@ -41,7 +43,7 @@ async function pki(ctx: ExecContext, step: string): Promise<RegistryPki> {
 export async function runRegistry(
   ctx: ExecContext,
   step: Extract<Step, { kind: "registry" }>,
-): Promise<void> {
+): Promise<Footprint | void> {
   const reg = ctx.registryAddress();
   if (reg.external) {
     // Nothing to start: the image's cached container images go to the external registry instead.
@@ -63,6 +65,8 @@ export async function runRegistry(
   const withAuth = !!(reg.username && reg.password);
   const htpasswd = withAuth ? await htpasswdLine(reg.username!, reg.password!) : undefined;
   const layout = registryLayout(ctx.clusterDir, withAuth);
+  const caFiles = { [`${ctx.clusterDir}/pki/ca.crt`]: p.caCert, [`${ctx.clusterDir}/pki/ca.key`]: p.caKey };
+  const fp: Footprint = {};
   await ctx.eachHost(step.hosts, async (ip) => {
     await ctx.put(ip, "registry", layout.cert, p.cert, 0o644);
     await ctx.put(ip, "registry", layout.key, p.key, 0o600);
@@ -80,17 +84,28 @@ export async function runRegistry(
         port: reg.port,
       }),
     );
+    // The process is checked by asking it (/v2/); its log and pid file change while it runs.
+    fp[ip] = {
+      files: hashes({
+        [layout.cert]: p.cert,
+        [layout.key]: p.key,
+        ...(htpasswd && layout.htpasswd ? { [layout.htpasswd]: htpasswd } : {}),
+        ...(ip === ctx.master0 ? caFiles : {}),
+      }),
+    };
   });
+  return fp;
 }
 
 export async function runRegistryClient(
   ctx: ExecContext,
   step: Extract<Step, { kind: "registry-client" }>,
-): Promise<void> {
+): Promise<Footprint | void> {
   const reg = ctx.registryAddress();
   if (reg.external) return configureExternalRegistryClients(ctx, step.hosts);
   const caCert = reg.external ? undefined : (await pki(ctx, "registry-client")).caCert;
   const creds = reg.username && reg.password ? { username: reg.username, password: reg.password } : undefined;
+  const fp: Footprint = {};
   await ctx.eachHost(step.hosts, async (ip) => {
     if (!reg.external) {
       const to = ctx.registryTargetFor(ip);
@@ -100,9 +115,13 @@ export async function runRegistryClient(
         setHostsBlockCmd(ctx.cluster, "registry", [{ ip: to, names: [reg.domain] }]),
       );
     }
-    if (caCert)
-      await ctx.sh(ip, "registry-client", registryClientCmd({ domain: reg.domain, port: reg.port, caCert }));
+    if (caCert) {
+      const files = { domain: reg.domain, port: reg.port, caCert };
+      await ctx.sh(ip, "registry-client", registryClientCmd(files));
+      fp[ip] = { files: hashes(registryClientFiles(files)) };
+    }
     // The registry runs with htpasswd: pulls need the credentials (image names say domain:port).
     if (creds) await putRegistryCredentials(ctx, ip, `${reg.domain}:${reg.port}`, creds);
   });
+  return fp;
 }
