@@ -1,6 +1,5 @@
 import * as assert from "node:assert/strict";
 import {
-  classifyWhiteout,
   materialiseSteps,
   parseInventory,
   planMaterialise,
@@ -31,7 +30,8 @@ describe("distribute: node inventory and rootfs plan (pure)", () => {
   });
   for (const [name, cur, desired, rootfs, want] of [
     ["same layers", [d("a"), d("b")], [d("a"), d("b")], true, { kind: "none" }],
-    ["layers added on top", [d("a")], [d("a"), d("b"), d("c")], true, { kind: "append", from: 1 }],
+    // Never onto the existing rootfs: what hooks made there could redirect tar.
+    ["layers added on top", [d("a")], [d("a"), d("b"), d("c")], true, { kind: "rebuild" }],
     ["middle layer changed", [d("a"), d("b"), d("c")], [d("a"), d("x"), d("c")], true, { kind: "rebuild" }],
     ["top layer removed", [d("a"), d("b")], [d("a")], true, { kind: "rebuild" }],
     ["never materialised", undefined, [d("a")], false, { kind: "rebuild" }],
@@ -40,33 +40,20 @@ describe("distribute: node inventory and rootfs plan (pure)", () => {
     it(`plans ${name}`, () =>
       assert.deepEqual(planMaterialise([...desired], inv(cur ? [...cur] : undefined, rootfs)), want));
 
-  for (const [entry, want] of [
-    ["etc/a.txt", undefined],
-    ["./dir/.wh.c.txt", { kind: "remove", path: "dir/c.txt" }],
-    [".wh.top", { kind: "remove", path: "top" }],
-    ["dir/sub/.wh..wh..opq", { kind: "opaque", dir: "dir/sub" }],
-    [".wh..wh..opq", { kind: "opaque", dir: "." }],
-  ] as const)
-    it(`classifies ${entry}`, () => assert.deepEqual(classifyWhiteout(entry), want));
-
-  it("refuses whiteouts that escape the rootfs", () => {
-    assert.throws(() => classifyWhiteout("../.wh.passwd"), /unsafe whiteout entry/);
-    assert.throws(() => classifyWhiteout("/etc/.wh.passwd"), /unsafe whiteout entry/);
-  });
-
-  it("keeps layers.json true at every cut: append records each layer, rebuild swaps at the end", () => {
-    const wh = { remove: ["x/y"], opaque: [] };
-    const app = materialiseSteps("/r", "c", [d("a"), d("b"), d("c")], { kind: "append", from: 1 });
+  it("builds a fresh rootfs.new and keeps layers.json true at every cut", () => {
+    const rm = { remove: ["x/y"], opaque: ["o"] };
+    const reb = materialiseSteps("/r", "c", [d("a"), d("b")]);
     assert.deepEqual(
-      app.layers.map((l) => l.index),
-      [1, 2],
+      reb.layers.map((l) => l.index),
+      [0, 1],
     );
-    const s1 = app.layers[0]!.script(wh);
-    assert.ok(s1.indexOf("rm -f /r/c/layers.json") < s1.indexOf("rm -rf /r/c/rootfs/x/y"));
-    assert.ok(s1.indexOf("tar -xf") < s1.indexOf(JSON.stringify({ layers: [d("a"), d("b")] })));
-    const reb = materialiseSteps("/r", "c", [d("a")], { kind: "rebuild" });
+    assert.match(reb.prologue, /rm -rf \/r\/c\/rootfs\.new\nmkdir -p \/r\/c\/rootfs\.new/);
     assert.ok(!reb.prologue.includes("layers.json"), reb.prologue);
-    assert.match(reb.layers[0]!.script(wh), /-C \/r\/c\/rootfs\.new /);
+    const s1 = reb.layers[1]!.script(rm);
+    assert.match(s1, /-C \/r\/c\/rootfs\.new /);
+    // removals go first: they apply to the layers below
+    assert.ok(s1.indexOf("find /r/c/rootfs.new/o") < s1.indexOf("rm -rf /r/c/rootfs.new/x/y"));
+    assert.ok(s1.indexOf("rm -rf /r/c/rootfs.new/x/y") < s1.indexOf("tar -xf"));
     assert.ok(
       reb.epilogue.indexOf("rm -f /r/c/layers.json") < reb.epilogue.indexOf("mv /r/c/rootfs.new /r/c/rootfs"),
     );

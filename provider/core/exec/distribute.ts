@@ -8,21 +8,17 @@
  *   <cluster>/layers.json         { "layers": [digests in order] } that rootfs was built from
  */
 import * as fs from "node:fs";
-import * as zlib from "node:zlib";
-import { pipeline } from "node:stream/promises";
-import * as tarStream from "tar-stream";
-import { TransientError, UserError, wrap } from "../errors";
+import { TransientError, UserError } from "../errors";
 import { log } from "../log";
 import { CommandError, ConnectionLostError } from "../ssh";
 import {
-  classifyWhiteout,
   inventoryScript,
   materialiseSteps,
   parseInventory,
   planMaterialise,
   receiveBlobScript,
-  type Whiteouts,
 } from "./node-layers";
+import { checkLayerStack, type LayerRemovals } from "../image/layer-safety";
 import type { OciLayout } from "../image/layout";
 import { distributeViaRelay, type RelayOptions } from "./relay";
 import type { SshPool, SshTarget } from "../ssh";
@@ -100,41 +96,6 @@ export interface DirectParts {
 
 const DIGEST = /^sha256:([a-f0-9]{64})$/;
 
-/** Whiteouts per layer digest: read once per process from the local blob. */
-const whiteoutCache = new Map<string, Promise<Whiteouts>>();
-
-async function readWhiteouts(file: string): Promise<Whiteouts> {
-  const fh = await fs.promises.open(file, "r");
-  const magic = Buffer.alloc(2);
-  await fh.read(magic, 0, 2, 0);
-  await fh.close();
-  const gz = magic[0] === 0x1f && magic[1] === 0x8b;
-  const out: Whiteouts = { remove: [], opaque: [] };
-  const extract = tarStream.extract();
-  extract.on("entry", (header, stream, next) => {
-    const w = classifyWhiteout(header.name);
-    if (w?.kind === "opaque") out.opaque.push(w.dir);
-    else if (w?.kind === "remove") out.remove.push(w.path);
-    stream.on("end", () => next());
-    stream.resume();
-  });
-  const src = fs.createReadStream(file);
-  await pipeline(gz ? src.pipe(zlib.createGunzip()) : src, extract);
-  return out;
-}
-
-function whiteoutsOf(layout: OciLayout, digest: string): Promise<Whiteouts> {
-  let p = whiteoutCache.get(digest);
-  if (!p) {
-    p = readWhiteouts(layout.blobPath(digest)).catch((err: unknown) => {
-      whiteoutCache.delete(digest);
-      throw wrap(`reading layer ${digest} from the store`, err);
-    });
-    whiteoutCache.set(digest, p);
-  }
-  return p;
-}
-
 async function runLimited<T>(
   items: T[],
   limit: number,
@@ -194,6 +155,8 @@ export async function distributeLayers(
       );
     }
   }
+  // Before any byte leaves: a stack that could write outside the rootfs is refused here.
+  const removals = await checkLayerStack(opts.layout, opts.layers, { what: "distribute" });
   const result: DistributeResult = { sentBytes: 0, sentBlobs: 0, perHost: {} };
   const runHosts: DirectParts["runHosts"] = async (senderFor) => ({
     perHost: result.perHost,
@@ -205,7 +168,7 @@ export async function distributeLayers(
       let lost: ConnectionLostError | undefined;
       for (let attempt = 0; ; attempt++) {
         try {
-          await distributeToHost(pool, t, opts, sizes, stats, send);
+          await distributeToHost(pool, t, opts, sizes, removals, stats, send);
           return;
         } catch (err) {
           // Name the step that was cut, not only the reconnect that then failed.
@@ -263,6 +226,7 @@ async function distributeToHost(
   t: SshTarget,
   opts: DistributeOptions,
   sizes: Map<string, number>,
+  removals: LayerRemovals[],
   stats: HostStats,
   send: BlobSender = (d, size, partial, nth, st) => sendBlob(pool, t, opts, d, size, partial, nth, st),
 ): Promise<void> {
@@ -312,12 +276,9 @@ async function distributeToHost(
   })();
   const extractor = (async () => {
     if (plan.kind === "none") return;
-    const from = plan.kind === "append" ? plan.from : 0;
-    const steps = materialiseSteps(opts.dataRoot, opts.cluster, opts.layers, plan);
+    const steps = materialiseSteps(opts.dataRoot, opts.cluster, opts.layers);
     hlog.info(
-      plan.kind === "append"
-        ? `extracting layers ${from + 1}..${opts.layers.length} onto the rootfs`
-        : `building the rootfs from ${opts.layers.length} layer(s)${inv.materialised ? " (the layers changed below the top)" : ""}`,
+      `building the rootfs from ${opts.layers.length} layer(s)${inv.materialised ? " (the layers changed)" : ""}`,
     );
     const step = "distribute: materialise rootfs";
     await pool.exec(t, "sh -s", { stdin: steps.prologue, step, logLevel: "debug" });
@@ -325,15 +286,14 @@ async function distributeToHost(
       await arrived.get(l.digest)?.promise;
       if (aborted) throw ABORTED;
       progress?.({ host: t.host, phase: "materialise", digest: l.digest });
-      const wh = await whiteoutsOf(opts.layout, l.digest);
       await pool.exec(t, "sh -s", {
-        stdin: l.script(wh),
+        stdin: l.script(removals[l.index]!),
         step: `distribute: extract layer ${l.index + 1}/${opts.layers.length} ${l.digest.slice(0, 19)}`,
         logLevel: "debug",
       });
     }
     await pool.exec(t, "sh -s", { stdin: steps.epilogue, step, logLevel: "debug" });
-    stats.materialisedFrom = from;
+    stats.materialisedFrom = 0;
   })();
   // Wait for both, so a retry never overlaps a chain still writing on the node; the sender's
   // error (usually the cause) wins.

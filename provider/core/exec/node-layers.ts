@@ -3,6 +3,7 @@
  * the sh scripts that do it with only sh, coreutils, tar, gzip, find and sha256sum (openssl when present).
  */
 import * as path from "node:path";
+import type { LayerRemovals } from "../image/layer-safety";
 import { shellQuote as q } from "../ssh/shell";
 
 export interface NodeBlobInventory {
@@ -13,13 +14,6 @@ export interface NodeBlobInventory {
   /** Layers the node's rootfs was built from, oldest first; undefined when none or unreadable. */
   materialised?: string[];
   rootfsExists: boolean;
-}
-
-export interface Whiteouts {
-  /** Paths (relative to the rootfs) a layer deletes from the layers below. */
-  remove: string[];
-  /** Directories whose lower contents a layer hides (`.wh..wh..opq`). */
-  opaque: string[];
 }
 
 export const INVENTORY_MARK = "==sealer-layers-json==";
@@ -69,23 +63,19 @@ export function parseInventory(stdout: string): NodeBlobInventory {
   return { complete, partial, rootfsExists, ...(materialised ? { materialised } : {}) };
 }
 
-export type Materialise = { kind: "none" } | { kind: "append"; from: number } | { kind: "rebuild" };
+export type Materialise = { kind: "none" } | { kind: "rebuild" };
 
 /**
- * How to bring the rootfs to `desired`:
- * - the same list: nothing;
- * - the node's list is a prefix of `desired` (layers added on top): extract only the new ones;
- * - otherwise (a layer changed at k): rebuild from the node's blob store in a fresh directory and
- *   swap it in. Rebuilding from the base (rather than undoing layers k..n) is the simplest way
- *   to be exactly right when a later layer deleted a file that an earlier one created; it is
- *   local disk work on the node, no byte is sent again.
+ * How to bring the rootfs to `desired`: nothing when the node's list is the same; otherwise the
+ * layers are extracted into a fresh directory that is swapped in at the end. Never onto the
+ * existing rootfs, even when layers were only added on top: files created there at run time (a
+ * hook's symlink, say) are no part of the checked layer stack and could redirect tar out of the
+ * rootfs. It is local disk work on the node; no byte is sent again.
  */
 export function planMaterialise(desired: string[], inv: NodeBlobInventory): Materialise {
   const cur = inv.materialised;
-  if (!cur || !inv.rootfsExists) return { kind: "rebuild" };
-  if (cur.length === desired.length && cur.every((d, i) => d === desired[i])) return { kind: "none" };
-  if (cur.length < desired.length && cur.every((d, i) => d === desired[i]))
-    return { kind: "append", from: cur.length };
+  if (cur && inv.rootfsExists && cur.length === desired.length && cur.every((d, i) => d === desired[i]))
+    return { kind: "none" };
   return { kind: "rebuild" };
 }
 
@@ -131,92 +121,61 @@ export function receiveBlobScript(dataRoot: string, hex: string, size: number, o
   ].join("\n");
 }
 
-function layerScript(blobsDir: string, target: string, digest: string, wh: Whiteouts): string[] {
+/**
+ * One layer onto `target`: its removals first (they apply to the layers below), then tar.
+ * `checkLayerStack` has proved that no parent of these paths is a symlink in a tree that holds
+ * only the checked layers; the `-L` tests are a second guard that costs nothing.
+ */
+function layerScript(blobsDir: string, target: string, digest: string, rm: LayerRemovals): string[] {
   const hex = digest.slice("sha256:".length);
   const lines: string[] = [];
-  // Whiteouts apply to the layers below, so they go first; the layer's own entries follow.
-  for (const d of wh.opaque)
+  for (const d of rm.opaque) {
+    const dir = d === "." ? target : `${target}/${d}`;
     lines.push(
-      `if [ -d ${q(target + "/" + d)} ]; then find ${q(target + "/" + d)} -mindepth 1 -maxdepth 1 -exec rm -rf {} +; fi`,
+      `if [ -d ${q(dir)} ] && [ ! -L ${q(dir)} ]; then find ${q(dir)} -mindepth 1 -maxdepth 1 -exec rm -rf {} +; fi`,
     );
-  for (const r of wh.remove) lines.push(`rm -rf ${q(target + "/" + r)}`);
+  }
+  for (const r of rm.remove) lines.push(`rm -rf ${q(target + "/" + r)}`);
   lines.push(`tar -xf ${q(blobsDir + "/" + hex)} -C ${q(target)} --exclude='.wh.*'`);
   return lines;
 }
 
 export interface MaterialiseSteps {
-  /** Prepares the target dir (a fresh `rootfs.new` for a rebuild). */
+  /** Prepares a fresh `rootfs.new`. */
   prologue: string;
-  /** One script per layer to extract, in order, starting at `from`. */
-  layers: Array<{ index: number; digest: string; script: (wh: Whiteouts) => string }>;
-  /** Swaps a rebuilt rootfs in and writes layers.json atomically. */
+  /** One script per layer, in order. */
+  layers: Array<{ index: number; digest: string; script: (rm: LayerRemovals) => string }>;
+  /** Swaps the new rootfs in and writes layers.json atomically. */
   epilogue: string;
 }
 
 /**
- * The sh scripts that bring the rootfs to `desired` per `plan`. They are separate so layer k can
- * be extracted while layer k+1 is still on the wire.
+ * The sh scripts that build the rootfs from `desired`. They are separate so layer k can be
+ * extracted while layer k+1 is still on the wire.
  *
- * layers.json always tells the truth, whenever a run is cut:
- * - append: each layer script drops layers.json, extracts, then records the layers now in the
- *   rootfs, so a cut between layers resumes with an append and a cut inside one rebuilds;
- * - rebuild: the new tree grows in `rootfs.new` while the old rootfs and its layers.json stay
- *   as they were; the epilogue drops layers.json, swaps the trees and writes the new list.
+ * layers.json always tells the truth, whenever a run is cut: the new tree grows in `rootfs.new`
+ * (emptied first: it holds nothing but the checked layers) while the old rootfs and its
+ * layers.json stay as they were; the epilogue drops layers.json, swaps the trees and writes the
+ * new list.
  */
-export function materialiseSteps(
-  dataRoot: string,
-  cluster: string,
-  desired: string[],
-  plan: Exclude<Materialise, { kind: "none" }>,
-): MaterialiseSteps {
+export function materialiseSteps(dataRoot: string, cluster: string, desired: string[]): MaterialiseSteps {
   const p = nodePaths(dataRoot, cluster);
-  const from = plan.kind === "append" ? plan.from : 0;
-  const target = plan.kind === "append" ? p.rootfs : p.rootfs + ".new";
-  const writeList = (layers: string[]) => [
-    `printf '%s\\n' ${q(JSON.stringify({ layers }))} > ${q(p.layersJson + ".tmp")}`,
-    `mv -f ${q(p.layersJson + ".tmp")} ${q(p.layersJson)}`,
-  ];
-  const prologue = [`set -e`, `mkdir -p ${q(p.clusterDir)}`];
-  if (plan.kind === "rebuild") prologue.push(`rm -rf ${q(target)}`, `mkdir -p ${q(target)}`);
-  const layers = desired.slice(from).map((digest, k) => ({
-    index: from + k,
+  const target = p.rootfs + ".new";
+  const prologue = [`set -e`, `mkdir -p ${q(p.clusterDir)}`, `rm -rf ${q(target)}`, `mkdir -p ${q(target)}`];
+  const layers = desired.map((digest, index) => ({
+    index,
     digest,
-    script: (wh: Whiteouts) =>
-      [
-        `set -e`,
-        ...(plan.kind === "append" ? [`rm -f ${q(p.layersJson)}`] : []),
-        ...layerScript(p.blobs, target, digest, wh),
-        ...(plan.kind === "append" ? writeList(desired.slice(0, from + k + 1)) : []),
-      ].join("\n") + "\n",
+    script: (rm: LayerRemovals) => [`set -e`, ...layerScript(p.blobs, target, digest, rm)].join("\n") + "\n",
   }));
-  const epilogue = [`set -e`];
-  if (plan.kind === "rebuild")
-    epilogue.push(
-      `rm -f ${q(p.layersJson)}`,
-      `rm -rf ${q(p.rootfs + ".old")}`,
-      `if [ -d ${q(p.rootfs)} ]; then mv ${q(p.rootfs)} ${q(p.rootfs + ".old")}; fi`,
-      `mv ${q(target)} ${q(p.rootfs)}`,
-      ...writeList(desired),
-      `rm -rf ${q(p.rootfs + ".old")}`,
-    );
-  else epilogue.push(...writeList(desired));
+  const epilogue = [
+    `set -e`,
+    `rm -f ${q(p.layersJson)}`,
+    `rm -rf ${q(p.rootfs + ".old")}`,
+    `if [ -d ${q(p.rootfs)} ]; then mv ${q(p.rootfs)} ${q(p.rootfs + ".old")}; fi`,
+    `mv ${q(target)} ${q(p.rootfs)}`,
+    `printf '%s\\n' ${q(JSON.stringify({ layers: desired }))} > ${q(p.layersJson + ".tmp")}`,
+    `mv -f ${q(p.layersJson + ".tmp")} ${q(p.layersJson)}`,
+    `rm -rf ${q(p.rootfs + ".old")}`,
+  ];
   return { prologue: prologue.join("\n") + "\n", layers, epilogue: epilogue.join("\n") + "\n" };
-}
-
-/** Validates and splits a tar entry name into a whiteout, or undefined for ordinary entries. Throws on unsafe names. */
-export function classifyWhiteout(
-  entryName: string,
-): { kind: "opaque"; dir: string } | { kind: "remove"; path: string } | undefined {
-  const name = entryName.replace(/^\.\//, "").replace(/\/+$/, "");
-  const base = path.posix.basename(name);
-  if (!base.startsWith(".wh.")) return undefined;
-  const parts = name.split("/");
-  if (name.startsWith("/") || parts.some((x) => x === ".." || x === ""))
-    throw new Error(`unsafe whiteout entry ${JSON.stringify(entryName)}`);
-  const dir = path.posix.dirname(name);
-  if (base === ".wh..wh..opq") return { kind: "opaque", dir: dir === "." ? "." : dir };
-  const target = base.slice(".wh.".length);
-  if (!target || target === "." || target === "..")
-    throw new Error(`unsafe whiteout entry ${JSON.stringify(entryName)}`);
-  return { kind: "remove", path: dir === "." ? target : `${dir}/${target}` };
 }

@@ -8,6 +8,7 @@ import * as tar from "tar-stream";
 import { UserError, throwIfProblems } from "../errors";
 import { progress } from "../log";
 import { OciLayout } from "./layout";
+import { checkLayerStack } from "./layer-safety";
 import { normalizeReference } from "./reference";
 import { Annotations, Descriptor, Index, Manifest, MediaTypes } from "./types";
 
@@ -509,6 +510,7 @@ export async function loadArchive(
       return v;
     };
     const needed = new Set<string>();
+    const manifests: Array<{ ref: string; d: Descriptor }> = [];
     for (const [ref, root] of wanted) {
       let descs: Descriptor[];
       try {
@@ -526,6 +528,7 @@ export async function loadArchive(
         continue;
       }
       for (const d of descs) {
+        if (MANIFEST_TYPES.has(d.mediaType)) manifests.push({ ref, d });
         const size = await sizeOf(d.digest);
         if (size === undefined) problems.push(`${ref}: the archive lacks blob ${d.digest} (${d.mediaType})`);
         else if (size !== d.size)
@@ -538,6 +541,16 @@ export async function loadArchive(
         `${file} is not a usable OCI archive; nothing was loaded:\n${problems.map((p) => ` - ${p}`).join("\n")}`,
         { problems },
       );
+
+    // A layer stack that could write outside its rootfs is refused before anything moves in.
+    for (const { ref, d } of manifests)
+      await checkLayerStack(
+        store,
+        ((await readJson(d)) as Manifest).layers.map((l) => l.digest),
+        { what: `${file}: ${ref}`, source: (dg) => (staged.has(dg) ? staging : store), noRecord: true },
+      ).catch((err: unknown) => {
+        throw err instanceof UserError ? new UserError(`${err.message}; nothing was loaded`) : err;
+      });
 
     // Commit: verified blobs move in (same filesystem: rename), then one index write sets every ref.
     let added = 0;
