@@ -212,11 +212,14 @@ describe("distribute layers (integration, local nodes)", function () {
     });
   });
 
-  it("an interrupted transfer resumes from the partial blob and never re-sends finished blobs", async () => {
+  it("a one-pass receive cut mid-stream leaves the rootfs and layers.json as they were, then resumes at the byte", async () => {
     const big = await layer(layout, [{ name: "big.bin", data: crypto.randomBytes(16 * 1024 * 1024) }]);
     const small = await layer(layout, [{ name: "small.txt", data: "s" }]);
     const t = nodes.targets()[0]!;
     const n = nodes.list[0]!;
+    const layersJson = async () => (await execInNode(n, `cat ${ROOT}/${CLUSTER}/layers.json`)).stdout;
+    const rootfsBefore = await rootfsFiles(n);
+    const listBefore = await layersJson();
     let dropped = false;
     await assert.rejects(
       distributeLayers(pool, [t], {
@@ -235,7 +238,7 @@ describe("distribute layers (integration, local nodes)", function () {
       (err: unknown) =>
         err instanceof ConnectionLostError &&
         new RegExp(
-          `^\\[${t.host.replace(/\./g, "\\.")}\\] step "distribute: send layer \\d+/\\d+ ${big.slice(0, 19)}": connection lost`,
+          `^\\[${t.host.replace(/\./g, "\\.")}\\] step "distribute: send and extract layer 5/5 \\(blob 2/2\\) ${big.slice(0, 19)}": connection lost`,
         ).test(err.message),
     );
     await new Promise((r) => setTimeout(r, 300));
@@ -243,6 +246,9 @@ describe("distribute layers (integration, local nodes)", function () {
       (await execInNode(n, `wc -c < ${ROOT}/blobs/sha256/${big.slice(7)}.partial`)).stdout.trim(),
     );
     assert.ok(partial > 0 && partial < sizeOf(big), `partial ${partial}`);
+    // Nothing half-built: the layers went into the staging tree only.
+    assert.deepEqual(await rootfsFiles(n), rootfsBefore);
+    assert.equal(await layersJson(), listBefore);
     const res = await distributeLayers(pool, [t], {
       layout,
       layers: [L1, L2, L3, small, big],
@@ -259,6 +265,7 @@ describe("distribute layers (integration, local nodes)", function () {
       `cd ${ROOT}/blobs/sha256 && ls | grep -c partial; sha256sum ${big.slice(7)} | cut -c1-64; cat ${ROOT}/${CLUSTER}/rootfs/small.txt; wc -c < ${ROOT}/${CLUSTER}/rootfs/big.bin`,
     );
     assert.equal(check.stdout, `0\n${big.slice(7)}\ns16777216\n`);
+    assert.equal((await execInNode(n, `ls ${ROOT}/${CLUSTER}`)).stdout, "layers.json\nrootfs\n");
   });
 
   it("a corrupt partial is detected by digest on the node and sent again", async () => {
@@ -316,7 +323,7 @@ describe("distribute layers (integration, local nodes)", function () {
           assert.match(
             err.message,
             new RegExp(
-              `^\\[${ip}\\] step "distribute: send layer \\d+/\\d+ ${blob.slice(0, 19)}": connection lost \\(.*\\); reconnecting failed: \\[${ip}\\] step "connect": dial 2/2 to ${ip} failed: ECONNREFUSED; giving up`,
+              `^\\[${ip}\\] step "distribute: send and extract layer \\d+/\\d+ \\(blob \\d+/\\d+\\) ${blob.slice(0, 19)}": connection lost \\(.*\\); reconnecting failed: \\[${ip}\\] step "connect": dial 2/2 to ${ip} failed: ECONNREFUSED; giving up`,
             ),
           );
           return true;

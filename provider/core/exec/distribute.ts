@@ -4,7 +4,8 @@
  * Node layout under dataRoot:
  *   blobs/sha256/<hex>            content-addressed layer blobs, verified by sha256 on the node (openssl or sha256sum) before rename
  *   blobs/sha256/<hex>.partial    an interrupted upload, continued from its size on the next run
- *   <cluster>/rootfs              materialised from the layers in order (OCI whiteouts honoured)
+ *   <cluster>/rootfs.new          staging: a fresh tree the layers are extracted into, in order (OCI whiteouts honoured)
+ *   <cluster>/rootfs              the staging tree, renamed once every layer's digest checked out
  *   <cluster>/layers.json         { "layers": [digests in order] } that rootfs was built from
  */
 import * as fs from "node:fs";
@@ -17,6 +18,7 @@ import {
   parseInventory,
   planMaterialise,
   receiveBlobScript,
+  receiveLayerScript,
 } from "./node-layers";
 import { checkLayerStack, type LayerRemovals } from "../image/layer-safety";
 import type { OciLayout } from "../image/layout";
@@ -124,10 +126,13 @@ async function runLimited<T>(
  * `layers` (oldest first). Hosts are served concurrently (bounded); on one host, blobs go one
  * after another (the link, not the CPU, is the limit).
  *
- * Per host: list the node's blob store and layers.json (one command); stream each missing blob
- * into `<hex>.partial` (appending from its current size when an earlier transfer was cut),
- * verify its sha256 on the node (openssl when it works there, else sha256sum) and rename it; then extract layers as `planMaterialise` decides.
- * A lost connection is retried (`retries`, default 2), resuming where the bytes stopped.
+ * Per host: list the node's blob store and layers.json (one command); unless the rootfs already
+ * holds exactly `layers`, build a fresh staging tree layer by layer: a missing layer is streamed
+ * once and, in that one pass on the node, appended to `<hex>.partial`, hashed (openssl when it
+ * works there, else sha256sum) and extracted into the staging tree; a layer already on the node
+ * is extracted from its blob. The staging tree replaces the rootfs after the last layer.
+ * A lost connection is retried (`retries`, default 2): the staging tree is rebuilt from the
+ * blobs on the node and the cut blob resumes where its bytes stopped.
  * Every failure names the host and the step. All hosts are attempted; if any failed, one error
  * lists them all after the others finished.
  */
@@ -166,11 +171,24 @@ export async function distributeLayers(
       const send = senderFor(t);
       const retries = opts.retries ?? 2;
       let lost: ConnectionLostError | undefined;
+      let resent = false;
       for (let attempt = 0; ; attempt++) {
         try {
           await distributeToHost(pool, t, opts, sizes, removals, stats, send);
           return;
         } catch (err) {
+          // A corrupt partial blob (digest mismatch, or it changed size) was dropped on the node with
+          // the staging rootfs: start the host over once, that blob from byte 0.
+          if (err instanceof CommandError && (err.code === 92 || err.code === 93) && !resent) {
+            resent = true;
+            attempt--;
+            log
+              .forHost(t.host)
+              .warn(
+                `${err.message.split("\n").slice(0, 2).join(" ")}; sending that layer again from the start`,
+              );
+            continue;
+          }
           // Name the step that was cut, not only the reconnect that then failed.
           if (lost && !(err instanceof ConnectionLostError))
             throw new TransientError(
@@ -228,7 +246,7 @@ async function distributeToHost(
   sizes: Map<string, number>,
   removals: LayerRemovals[],
   stats: HostStats,
-  send: BlobSender = (d, size, partial, nth, st) => sendBlob(pool, t, opts, d, size, partial, nth, st),
+  send?: BlobSender,
 ): Promise<void> {
   const hlog = log.forHost(t.host);
   const progress = opts.onProgress;
@@ -239,78 +257,109 @@ async function distributeToHost(
       logLevel: "debug",
     }),
   );
+  const plan = planMaterialise(opts.layers, inv);
+  if (plan.kind === "none") {
+    progress?.({ host: t.host, phase: "sent" });
+    progress?.({ host: t.host, phase: "done" });
+    return;
+  }
   const unique = [...new Set(opts.layers)];
   const missing = unique.filter((d) => !inv.complete.has(d.slice(7)));
   if (missing.length) hlog.info(`sending ${missing.length} of ${unique.length} layer blob(s)`);
-  const plan = planMaterialise(opts.layers, inv);
-
-  // Two chains on one host: the sender streams missing blobs one after another; the extractor
-  // unpacks layer k as soon as its blob is on the node, while layer k+1 is still on the wire.
-  let aborted = false;
-  const arrived = new Map<
-    string,
-    { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void }
-  >();
-  for (const d of missing) {
-    let resolve!: () => void;
-    let reject!: (e: unknown) => void;
-    const promise = new Promise<void>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    promise.catch(() => undefined); // observed by the extractor, or not needed
-    arrived.set(d, { promise, resolve, reject });
-  }
-  const sender = (async () => {
-    try {
-      for (const [i, d] of missing.entries()) {
-        if (aborted) throw ABORTED;
-        await send(d, sizes.get(d)!, inv.partial.get(d.slice(7)) ?? 0, `${i + 1}/${missing.length}`, stats);
-        arrived.get(d)!.resolve();
-      }
-      progress?.({ host: t.host, phase: "sent" });
-    } catch (err) {
-      for (const a of arrived.values()) a.reject(err);
-      throw err;
+  hlog.info(
+    `building the rootfs from ${opts.layers.length} layer(s)${inv.materialised ? " (the layers changed)" : ""}`,
+  );
+  const steps = materialiseSteps(opts.dataRoot, opts.cluster, opts.layers);
+  const step = "distribute: materialise rootfs";
+  await pool.exec(t, "sh -s", { stdin: steps.prologue, step, logLevel: "debug" });
+  // Layers in order over one connection. A missing one is received, verified and extracted in
+  // one pass (the node never reads it back); one already on the node is extracted from its blob.
+  // Relay mode has the relay put the blob on the node first.
+  const onNode = new Set(unique.filter((d) => inv.complete.has(d.slice(7))));
+  let nth = 0;
+  for (const l of steps.layers) {
+    const d = l.digest;
+    if (!onNode.has(d) && send) {
+      await send(d, sizes.get(d)!, inv.partial.get(d.slice(7)) ?? 0, `${++nth}/${missing.length}`, stats);
+      onNode.add(d);
     }
-  })();
-  const extractor = (async () => {
-    if (plan.kind === "none") return;
-    const steps = materialiseSteps(opts.dataRoot, opts.cluster, opts.layers);
-    hlog.info(
-      `building the rootfs from ${opts.layers.length} layer(s)${inv.materialised ? " (the layers changed)" : ""}`,
-    );
-    const step = "distribute: materialise rootfs";
-    await pool.exec(t, "sh -s", { stdin: steps.prologue, step, logLevel: "debug" });
-    for (const l of steps.layers) {
-      await arrived.get(l.digest)?.promise;
-      if (aborted) throw ABORTED;
-      progress?.({ host: t.host, phase: "materialise", digest: l.digest });
+    if (onNode.has(d)) {
+      progress?.({ host: t.host, phase: "materialise", digest: d });
       await pool.exec(t, "sh -s", {
         stdin: l.script(removals[l.index]!),
-        step: `distribute: extract layer ${l.index + 1}/${opts.layers.length} ${l.digest.slice(0, 19)}`,
+        step: `distribute: extract layer ${l.index + 1}/${opts.layers.length} ${d.slice(0, 19)}`,
         logLevel: "debug",
       });
+      continue;
     }
-    await pool.exec(t, "sh -s", { stdin: steps.epilogue, step, logLevel: "debug" });
-    stats.materialisedFrom = 0;
-  })();
-  // Wait for both, so a retry never overlaps a chain still writing on the node; the sender's
-  // error (usually the cause) wins.
-  const [s1, s2] = await Promise.allSettled([
-    sender,
-    extractor.catch((e: unknown) => {
-      aborted = true;
-      throw e;
-    }),
-  ]);
-  if (s1.status === "rejected" && s1.reason !== ABORTED) throw s1.reason;
-  if (s2.status === "rejected") throw s2.reason;
+    await receiveLayer(
+      pool,
+      t,
+      opts,
+      { digest: d, index: l.index, size: sizes.get(d)! },
+      removals[l.index]!,
+      {
+        partial: inv.partial.get(d.slice(7)) ?? 0,
+        nth: `${++nth}/${missing.length}`,
+        stats,
+      },
+    );
+    onNode.add(d);
+  }
+  progress?.({ host: t.host, phase: "sent" });
+  await pool.exec(t, "sh -s", { stdin: steps.epilogue, step, logLevel: "debug" });
+  stats.materialisedFrom = 0;
   progress?.({ host: t.host, phase: "done" });
 }
 
-/** Thrown by one chain when the other failed first; never surfaces to the caller. */
-const ABORTED = new Error("stopped because the other chain failed");
+/** First two bytes of a local blob are the gzip magic. */
+async function isGzipBlob(file: string): Promise<boolean> {
+  const fh = await fs.promises.open(file, "r");
+  try {
+    const b = Buffer.alloc(2);
+    await fh.read(b, 0, 2, 0);
+    return b[0] === 0x1f && b[1] === 0x8b;
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Streams one missing layer into the node's staging rootfs in one pass (receiveLayerScript),
+ * resuming from `partial` bytes. A bad partial (digest mismatch, changed size) takes the staging
+ * rootfs with it on the node: the caller then starts the host over (that blob from byte 0).
+ */
+async function receiveLayer(
+  pool: SshPool,
+  t: SshTarget,
+  opts: DistributeOptions,
+  layer: { digest: string; index: number; size: number },
+  rm: LayerRemovals,
+  o: { partial: number; nth: string; stats: HostStats },
+): Promise<void> {
+  const { digest: d, size } = layer;
+  const gzip = await isGzipBlob(opts.layout.blobPath(d));
+  const offset = o.partial > size ? 0 : o.partial;
+  if (offset > 0) log.forHost(t.host).info(`resuming ${d.slice(0, 19)} at byte ${offset} of ${size}`);
+  const base = o.stats.sentBytes;
+  await pool.exec(
+    t,
+    receiveLayerScript(opts.dataRoot, opts.cluster, { hex: d.slice(7), size, offset, gzip }, rm),
+    {
+      step: `distribute: send and extract layer ${layer.index + 1}/${opts.layers.length} (blob ${o.nth}) ${d.slice(0, 19)}`,
+      logLevel: "debug",
+      stdin:
+        offset < size
+          ? fs.createReadStream(opts.layout.blobPath(d), { start: offset, highWaterMark: 1 << 20 })
+          : Buffer.alloc(0),
+      onStdinBytes: (n) => {
+        o.stats.sentBytes = base + n;
+        opts.onProgress?.({ host: t.host, phase: "send", digest: d, bytes: offset + n, total: size });
+      },
+    },
+  );
+  o.stats.sentBlobs++;
+}
 
 /** Streams one blob into the node's store, resuming from `partial` bytes; re-sends once from 0 if the partial was bad. */
 async function sendBlob(

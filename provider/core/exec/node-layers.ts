@@ -128,6 +128,13 @@ export function receiveBlobScript(dataRoot: string, hex: string, size: number, o
  */
 function layerScript(blobsDir: string, target: string, digest: string, rm: LayerRemovals): string[] {
   const hex = digest.slice("sha256:".length);
+  return [...removalLines(target, rm), `tar -xf ${q(blobsDir + "/" + hex)} -C ${q(target)} ${TAR_OPTS}`];
+}
+
+/** `--exclude`: whiteout markers are applied by the removals, never extracted. */
+const TAR_OPTS = `--exclude='.wh.*'`;
+
+function removalLines(target: string, rm: LayerRemovals): string[] {
   const lines: string[] = [];
   for (const d of rm.opaque) {
     const dir = d === "." ? target : `${target}/${d}`;
@@ -136,8 +143,59 @@ function layerScript(blobsDir: string, target: string, digest: string, rm: Layer
     );
   }
   for (const r of rm.remove) lines.push(`rm -rf ${q(target + "/" + r)}`);
-  lines.push(`tar -xf ${q(blobsDir + "/" + hex)} -C ${q(target)} --exclude='.wh.*'`);
   return lines;
+}
+
+/**
+ * One pass over a missing layer's bytes on the node: they are appended to `<hex>.partial`,
+ * hashed, and (gunzipped and) extracted into the staging rootfs while they arrive; nothing reads
+ * the blob back. A resumed transfer first replays the `offset` bytes already on disk through
+ * hasher and tar (re-extracting that part of the layer over itself: same entries, same paths),
+ * then continues with stdin.
+ * The staging dir becomes the rootfs only in the epilogue, after every layer checked out; a
+ * digest mismatch or a failed tar removes it (and a bad partial), so nothing half-built remains.
+ * Exit codes as receiveBlobScript: 91 short, 92 digest mismatch, 93 partial changed size; tar's own
+ * failure exits 94 with its message.
+ * Why keep the blob at all (a second write of every byte): it makes the transfer resumable at
+ * the byte, and a later change of any layer rebuilds the rootfs from the node's own blobs
+ * instead of sending every lower layer again.
+ */
+export function receiveLayerScript(
+  dataRoot: string,
+  cluster: string,
+  layer: { hex: string; size: number; offset: number; gzip: boolean },
+  rm: LayerRemovals,
+): string {
+  const { hex, size, offset } = layer;
+  const blobs = nodePaths(dataRoot, cluster).blobs;
+  const target = nodePaths(dataRoot, cluster).rootfs + ".new";
+  const fail = (code: number, msg: string, dropPartial: boolean) =>
+    `{ rm -rf ${q(target)}${dropPartial ? ` ${hex}.partial` : ""}; echo ${msg} >&2; exit ${code}; }`;
+  return [
+    `set -e`,
+    `mkdir -p ${q(blobs)}`,
+    `cd ${q(blobs)}`,
+    `rm -f ${hex}.fifo.* ${hex}.sum.* ${hex}.tar.*`,
+    offset === 0
+      ? `: > ${hex}.partial`
+      : `[ "$(wc -c < ${hex}.partial)" -eq ${offset} ] || ${fail(93, `"partial upload of sha256:${hex} changed size under us"`, true)}`,
+    ...removalLines(target, rm),
+    `fifo=${hex}.fifo.$$; sum=${hex}.sum.$$; st=${hex}.tar.$$`,
+    ...SHA256_HASHER,
+    `mkfifo "$fifo"`,
+    `$hasher < "$fifo" > "$sum" & hpid=$!`,
+    // tar stops at the end-of-archive blocks: cat drains the rest so tee and the hasher see every byte.
+    `{ head -c ${offset} ${hex}.partial; tee -a ${hex}.partial; } | tee "$fifo" | ${layer.gzip ? "gzip -dc | " : ""}{ tar -xf - -C ${q(target)} ${TAR_OPTS} 2>"$st.err" && echo 0 > "$st" || echo 1 > "$st"; cat > /dev/null; }`,
+    `wait $hpid`,
+    `rm -f "$fifo"`,
+    `got=$(wc -c < ${hex}.partial)`,
+    `if [ "$got" -ne ${size} ]; then rm -f "$sum" "$st" "$st.err"; echo "short transfer of sha256:${hex}: $got of ${size} bytes" >&2; exit 91; fi`,
+    `actual=$(cut -c1-64 "$sum"); rm -f "$sum"`,
+    `if [ "$actual" != ${hex} ]; then rm -f "$st" "$st.err"; ${fail(92, `"digest mismatch for sha256:${hex} (got sha256:$actual): the received bytes and the staging rootfs were removed"`, true)}; fi`,
+    `mv -f ${hex}.partial ${hex}`,
+    `if [ "$(cat "$st")" != 0 ]; then cat "$st.err" >&2; rm -f "$st" "$st.err"; ${fail(94, `"extracting sha256:${hex} failed"`, false)}; fi`,
+    `rm -f "$st" "$st.err"`,
+  ].join("\n");
 }
 
 export interface MaterialiseSteps {
