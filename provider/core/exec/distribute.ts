@@ -9,6 +9,7 @@
  *   <cluster>/layers.json         { "layers": [digests in order] } that rootfs was built from
  */
 import * as fs from "node:fs";
+import type { Readable } from "node:stream";
 import { TransientError, UserError } from "../errors";
 import { log } from "../log";
 import { CommandError, ConnectionLostError } from "../ssh";
@@ -21,6 +22,7 @@ import {
   receiveLayerScript,
 } from "./node-layers";
 import { checkLayerStack, type LayerRemovals } from "../image/layer-safety";
+import { isGzip } from "../image/materialize";
 import type { OciLayout } from "../image/layout";
 import { distributeViaRelay, type RelayOptions } from "./relay";
 import type { SshPool, SshTarget } from "../ssh";
@@ -312,16 +314,26 @@ async function distributeToHost(
   progress?.({ host: t.host, phase: "done" });
 }
 
-/** First two bytes of a local blob are the gzip magic. */
-async function isGzipBlob(file: string): Promise<boolean> {
-  const fh = await fs.promises.open(file, "r");
-  try {
-    const b = Buffer.alloc(2);
-    await fh.read(b, 0, 2, 0);
-    return b[0] === 0x1f && b[1] === 0x8b;
-  } finally {
-    await fh.close();
-  }
+/** The bytes of blob `d` from `offset` as an upload's stdin, counted into `stats` and progress. */
+function blobUpload(
+  opts: DistributeOptions,
+  t: SshTarget,
+  d: string,
+  size: number,
+  offset: number,
+  stats: { sentBytes: number },
+): { stdin: Readable | Buffer; onStdinBytes: (n: number) => void } {
+  const base = stats.sentBytes;
+  return {
+    stdin:
+      offset < size
+        ? fs.createReadStream(opts.layout.blobPath(d), { start: offset, highWaterMark: 1 << 20 })
+        : Buffer.alloc(0),
+    onStdinBytes: (n) => {
+      stats.sentBytes = base + n;
+      opts.onProgress?.({ host: t.host, phase: "send", digest: d, bytes: offset + n, total: size });
+    },
+  };
 }
 
 /**
@@ -338,24 +350,16 @@ async function receiveLayer(
   o: { partial: number; nth: string; stats: HostStats },
 ): Promise<void> {
   const { digest: d, size } = layer;
-  const gzip = await isGzipBlob(opts.layout.blobPath(d));
+  const gzip = await isGzip(opts.layout.blobPath(d));
   const offset = o.partial > size ? 0 : o.partial;
   if (offset > 0) log.forHost(t.host).info(`resuming ${d.slice(0, 19)} at byte ${offset} of ${size}`);
-  const base = o.stats.sentBytes;
   await pool.exec(
     t,
     receiveLayerScript(opts.dataRoot, opts.cluster, { hex: d.slice(7), size, offset, gzip }, rm),
     {
       step: `distribute: send and extract layer ${layer.index + 1}/${opts.layers.length} (blob ${o.nth}) ${d.slice(0, 19)}`,
       logLevel: "debug",
-      stdin:
-        offset < size
-          ? fs.createReadStream(opts.layout.blobPath(d), { start: offset, highWaterMark: 1 << 20 })
-          : Buffer.alloc(0),
-      onStdinBytes: (n) => {
-        o.stats.sentBytes = base + n;
-        opts.onProgress?.({ host: t.host, phase: "send", digest: d, bytes: offset + n, total: size });
-      },
+      ...blobUpload(opts, t, d, size, offset, o.stats),
     },
   );
   o.stats.sentBlobs++;
@@ -377,19 +381,11 @@ async function sendBlob(
   let offset = partial > size ? 0 : partial;
   for (let fresh = 0; ; fresh++) {
     if (offset > 0) hlog.info(`resuming ${d.slice(0, 19)} at byte ${offset} of ${size}`);
-    const base = stats.sentBytes;
     try {
       await pool.exec(t, receiveBlobScript(opts.dataRoot, hex, size, offset), {
         step: `distribute: send layer ${nth} ${d.slice(0, 19)}`,
         logLevel: "debug",
-        stdin:
-          offset < size
-            ? fs.createReadStream(opts.layout.blobPath(d), { start: offset, highWaterMark: 1 << 20 })
-            : Buffer.alloc(0),
-        onStdinBytes: (n) => {
-          stats.sentBytes = base + n;
-          opts.onProgress?.({ host: t.host, phase: "send", digest: d, bytes: offset + n, total: size });
-        },
+        ...blobUpload(opts, t, d, size, offset, stats),
       });
       stats.sentBlobs++;
       return;

@@ -12,7 +12,8 @@ import type { OciLayout } from "./layout";
 import { layerPaths, OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from "./layer";
 import type { TarEntryType } from "./tar";
 
-async function isGzip(file: string): Promise<boolean> {
+/** The file starts with the gzip magic. */
+export async function isGzip(file: string): Promise<boolean> {
   const fh = await fs.promises.open(file, "r");
   try {
     const b = Buffer.alloc(2);
