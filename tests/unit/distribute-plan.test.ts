@@ -1,6 +1,14 @@
 import * as assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as zlib from "node:zlib";
+import { encodeHeader, padding, TAR_END } from "../../provider/core/image/tar";
 import {
   materialiseSteps,
+  receiveLayerScript,
   parseInventory,
   planMaterialise,
   receiveBlobScript,
@@ -62,6 +70,67 @@ describe("distribute: node inventory and rootfs plan (pure)", () => {
   it("resumes from the partial size and starts fresh at 0", () => {
     assert.match(receiveBlobScript("/var/lib/sealer", h("a"), 100, 40), /-eq 40 \]/);
     assert.match(receiveBlobScript("/var/lib/sealer", h("a"), 100, 0), new RegExp(`: > ${h("a")}\\.partial`));
+  });
+});
+
+describe("distribute: the one-pass receiver, run here with sh", () => {
+  let root: string;
+  const tarOf = (files: Record<string, Buffer>) =>
+    Buffer.concat([
+      ...Object.entries(files).flatMap(([p, b]) => [
+        encodeHeader({ path: p, type: "file", mode: 0o644, size: b.length }),
+        b,
+        padding(b.length),
+      ]),
+      TAR_END,
+    ]);
+  const blob = zlib.gzipSync(tarOf({ "big.bin": crypto.randomBytes(300_000), "etc/a": Buffer.from("a") }));
+  const hex = crypto.createHash("sha256").update(blob).digest("hex");
+  const rm = { remove: ["gone"], opaque: [] };
+  const run = (offset: number, input: Buffer) =>
+    spawnSync(
+      "sh",
+      ["-c", receiveLayerScript(root, "c", { hex, size: blob.length, offset, gzip: true }, rm)],
+      {
+        input,
+        encoding: "utf8",
+      },
+    );
+  const staging = () => path.join(root, "c", "rootfs.new");
+  beforeEach(() => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), "sealer-recv-"));
+    fs.mkdirSync(staging(), { recursive: true });
+    fs.writeFileSync(path.join(staging(), "gone"), "lower layer");
+  });
+  afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  it("hashes, keeps and extracts in one pass; removals go first", () => {
+    const r = run(0, blob);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(fs.readFileSync(path.join(staging(), "etc/a"), "utf8"), "a");
+    assert.equal(fs.statSync(path.join(staging(), "big.bin")).size, 300_000);
+    assert.ok(!fs.existsSync(path.join(staging(), "gone")));
+    assert.deepEqual(fs.readdirSync(path.join(root, "blobs/sha256")), [hex]);
+  });
+
+  it("a cut transfer keeps the partial and resumes at its byte; the staging tree ends up whole", () => {
+    const cut = run(0, blob.subarray(0, 100_000));
+    assert.equal(cut.status, 91, cut.stderr);
+    assert.equal(fs.statSync(path.join(root, "blobs/sha256", `${hex}.partial`)).size, 100_000);
+    const r = run(100_000, blob.subarray(100_000));
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(fs.statSync(path.join(staging(), "big.bin")).size, 300_000);
+    assert.deepEqual(fs.readdirSync(path.join(root, "blobs/sha256")), [hex]);
+  });
+
+  it("wrong bytes: exit 92, the staging tree and the partial are removed", () => {
+    const bad = Buffer.from(blob);
+    bad.writeUInt8(bad.readUInt8(bad.length - 20) ^ 0xff, bad.length - 20);
+    const r = run(0, bad);
+    assert.equal(r.status, 92, r.stderr);
+    assert.match(r.stderr, new RegExp(`digest mismatch for sha256:${hex}`));
+    assert.ok(!fs.existsSync(staging()));
+    assert.deepEqual(fs.readdirSync(path.join(root, "blobs/sha256")), []);
   });
 });
 

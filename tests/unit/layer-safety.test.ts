@@ -246,18 +246,26 @@ describe("layer stack check: what real images do passes, and is cached", () => {
     ]);
   });
 
-  it("records the verdict by chain digest, so the next process reads no layer", async () => {
+  it("records the verdict by chain digest and each layer's entries, so a later check reads no blob", async () => {
     const ds = await layers([{ name: "a", type: "file" }], [{ name: ".wh.a", type: "file" }]);
     const first = await checkLayerStack(layout, ds);
-    const file = fs.readdirSync(path.join(layout.root, "verdicts"));
-    assert.deepEqual(file, [`v1-${chainDigest(ds).slice(7)}.json`]);
-    // Another process (no in-memory memo) with the blobs gone still has the verdict.
-    for (const d of ds) fs.rmSync(layout.blobPath(d));
-    const again = JSON.parse(fs.readFileSync(path.join(layout.root, "verdicts", file[0]!), "utf8")) as {
-      layers: unknown;
-    };
+    const files = fs.readdirSync(path.join(layout.root, "verdicts")).sort();
+    assert.deepEqual(
+      files,
+      [`v1-${chainDigest(ds).slice(7)}.json`, ...ds.map((d) => `v1-layer-${d.slice(7)}.json`).sort()].sort(),
+    );
+    const again = JSON.parse(
+      fs.readFileSync(path.join(layout.root, "verdicts", `v1-${chainDigest(ds).slice(7)}.json`), "utf8"),
+    ) as { layers: unknown };
     assert.deepEqual(again.layers, first);
+    // With the blobs gone, another order of the same layers (another chain) is still checked from
+    // the recorded entries: ".wh.a" below "a" removes nothing, "a" stays.
+    for (const d of ds) fs.rmSync(layout.blobPath(d));
     assert.notEqual(chainDigest(ds), chainDigest([...ds].reverse()));
+    assert.deepEqual(await checkLayerStack(layout, [...ds].reverse()), [
+      { remove: ["a"], opaque: [] },
+      { remove: [], opaque: [] },
+    ]);
   });
 });
 

@@ -159,76 +159,129 @@ export async function checkLayerStack(
   return p;
 }
 
+/**
+ * What the check needs of one layer, in stream order: each entry's name and kind (a hard link
+ * with its target). Independent of the layers around it, so it is read once per layer (or
+ * recorded by the builder as it writes one) and kept next to the verdicts.
+ */
+export type Skeleton = Array<[name: string, kind: Kind | "link", link?: string]>;
+
+/** A per-layer problem; `simulate` names the layer's position when it reports it. */
+class EntryProblem extends Error {
+  constructor(
+    readonly entry: string,
+    readonly why: string,
+  ) {
+    super(`entry "${entry}" ${why}`);
+  }
+}
+
+function skeletonFile(layout: OciLayout, digest: string): string {
+  return path.join(
+    layout.root,
+    "verdicts",
+    `v${VERDICT_VERSION}-layer-${digest.replace(/^sha256:/, "")}.json`,
+  );
+}
+
+/** Records the skeleton of a layer the builder has just written (it knows every entry). */
+export async function recordSkeleton(
+  layout: OciLayout,
+  digest: string,
+  entries: Array<{ path: string; type: "file" | "dir" | "symlink" }>,
+): Promise<void> {
+  await writeJsonAtomic(
+    skeletonFile(layout, digest),
+    entries.map((e): Skeleton[number] => [e.path, e.type]),
+  );
+}
+
+async function readSkeleton(src: OciLayout, digest: string): Promise<Skeleton> {
+  const sk: Skeleton = [];
+  await forEachLayerEntry(
+    src,
+    digest,
+    async (h) => {
+      switch (h.type) {
+        case "directory":
+          sk.push([h.name, "dir"]);
+          return;
+        case "symlink":
+          sk.push([h.name, "symlink"]);
+          return;
+        case "link":
+          sk.push([h.name, "link", h.linkname ?? ""]);
+          return;
+        case "file":
+        case "contiguous-file":
+          // A file member named with a trailing "/" is an old-style directory to GNU tar.
+          sk.push([h.name, h.name.endsWith("/") ? "dir" : "file"]);
+          return;
+        case "character-device":
+        case "block-device":
+        case "fifo":
+          sk.push([h.name, "file"]);
+          return;
+        default:
+          throw new EntryProblem(
+            h.name,
+            `has the tar type "${h.type ?? "unknown"}", which is not allowed in a layer`,
+          );
+      }
+    },
+    { strict: true },
+  );
+  return sk;
+}
+
+async function skeletonOf(layout: OciLayout, digest: string, opts: CheckOptions): Promise<Skeleton> {
+  const file = skeletonFile(layout, digest);
+  const cached = await readJsonIfExists<Skeleton>(file).catch(() => undefined);
+  if (Array.isArray(cached)) return cached;
+  const sk = await readSkeleton(opts.source?.(digest) ?? layout, digest);
+  if (!opts.noRecord) await writeJsonAtomic(file, sk);
+  return sk;
+}
+
 async function simulate(layout: OciLayout, digests: string[], opts: CheckOptions): Promise<LayerRemovals[]> {
   const tree = new MergedTree();
   const out: LayerRemovals[] = [];
   for (const [i, digest] of digests.entries()) {
+    const where = `${opts.what ? `${opts.what}: ` : ""}layer ${i + 1} of ${digests.length} (${digest})`;
     const refuse = (entry: string, why: string) =>
       new UserError(
-        `${opts.what ? `${opts.what}: ` : ""}layer ${i + 1} of ${digests.length} (${digest}), entry "${entry}" ${why}; ` +
+        `${where}, entry "${entry}" ${why}; ` +
           `unpacking it could change files outside the rootfs, so the image is refused: rebuild it from trusted content`,
       );
-    // A layer's whiteouts apply to the layers below, before its own entries (as on the nodes).
-    const whiteouts: Array<{ name: string; parts: string[]; opaque: boolean }> = [];
-    const entries: Array<{ name: string; parts: string[]; kind: Kind | "link"; link?: string }> = [];
-    const src = opts.source?.(digest) ?? layout;
-    const read = forEachLayerEntry(
-      src,
-      digest,
-      async (h) => {
-        const parts = splitName(h.name);
-        if (typeof parts === "string") throw refuse(h.name, parts);
-        if (parts.length === 0) return;
-        const base = parts[parts.length - 1]!;
-        if (base.startsWith(WHITEOUT_PREFIX)) {
-          const opaque = base === OPAQUE_WHITEOUT;
-          if (!opaque && base.length === WHITEOUT_PREFIX.length) throw refuse(h.name, "whites out nothing");
-          whiteouts.push({ name: h.name, parts, opaque });
-          return;
-        }
-        switch (h.type) {
-          case "directory":
-            entries.push({ name: h.name, parts, kind: "dir" });
-            return;
-          case "symlink":
-            entries.push({ name: h.name, parts, kind: "symlink" });
-            return;
-          case "link": {
-            const target = h.linkname ?? "";
-            if (target.startsWith("/"))
-              throw refuse(h.name, `is a hard link to the absolute path "${target}"`);
-            const t = splitName(target);
-            if (typeof t === "string") throw refuse(h.name, `is a hard link to "${target}", which ${t}`);
-            if (t.length === 0) throw refuse(h.name, "is a hard link to nothing");
-            entries.push({ name: h.name, parts, kind: "link", link: t.join("/") });
-            return;
-          }
-          case "file":
-          case "contiguous-file":
-            // A file member named with a trailing "/" is an old-style directory to GNU tar.
-            entries.push({ name: h.name, parts, kind: h.name.endsWith("/") ? "dir" : "file" });
-            return;
-          case "character-device":
-          case "block-device":
-          case "fifo":
-            entries.push({ name: h.name, parts, kind: "file" });
-            return;
-          default:
-            throw refuse(
-              h.name,
-              `has the tar type "${h.type ?? "unknown"}", which is not allowed in a layer`,
-            );
-        }
-      },
-      { strict: true },
-    );
-    await read.catch((err: unknown) => {
+    const sk = await skeletonOf(layout, digest, opts).catch((err: unknown) => {
+      if (err instanceof EntryProblem) throw refuse(err.entry, err.why);
       if (err instanceof UserError) throw err;
       throw new UserError(
-        `${opts.what ? `${opts.what}: ` : ""}layer ${i + 1} of ${digests.length} (${digest}) is not a readable layer tar ` +
+        `${where} is not a readable layer tar ` +
           `(${err instanceof Error ? err.message.replace(/^reading layer \S+: /, "") : String(err)}); rebuild or re-pull the image`,
       );
     });
+    // A layer's whiteouts apply to the layers below, before its own entries (as on the nodes).
+    const whiteouts: Array<{ name: string; parts: string[]; opaque: boolean }> = [];
+    const entries: Array<{ name: string; parts: string[]; kind: Kind | "link"; link?: string }> = [];
+    for (const [name, kind, target] of sk) {
+      const parts = splitName(name);
+      if (typeof parts === "string") throw refuse(name, parts);
+      if (parts.length === 0) continue;
+      const base = parts[parts.length - 1]!;
+      if (base.startsWith(WHITEOUT_PREFIX)) {
+        const opaque = base === OPAQUE_WHITEOUT;
+        if (!opaque && base.length === WHITEOUT_PREFIX.length) throw refuse(name, "whites out nothing");
+        whiteouts.push({ name, parts, opaque });
+      } else if (kind === "link") {
+        const t = splitName(target ?? "");
+        if ((target ?? "").startsWith("/"))
+          throw refuse(name, `is a hard link to the absolute path "${target}"`);
+        if (typeof t === "string") throw refuse(name, `is a hard link to "${target}", which ${t}`);
+        if (t.length === 0) throw refuse(name, "is a hard link to nothing");
+        entries.push({ name, parts, kind, link: t.join("/") });
+      } else entries.push({ name, parts, kind });
+    }
     const removals: LayerRemovals = { remove: [], opaque: [] };
     const removed = new Set<string>();
     // The node empties opaque directories first, then removes whiteout targets: same order here.
