@@ -29,8 +29,9 @@ import type { SshPool, SshTarget } from "../ssh";
 
 export interface DistributeProgress {
   host: string;
-  /** list: reading the node's store; send: bytes of `digest` going out; sent: every missing blob is on the node and verified;
-   *  materialise: extracting `digest` into the rootfs; done: the host is finished. */
+  /** list: reading the node's store; send: bytes of `digest` going out (direct mode: the node unpacks them into the
+   *  staging rootfs as they arrive); materialise: extracting `digest`, already on the node, into the staging rootfs;
+   *  sent: every layer is on the node, verified and unpacked; done: the host is finished (the staging tree is the rootfs). */
   phase: "list" | "send" | "sent" | "materialise" | "done";
   digest?: string;
   /** send: the relay host forwarding these bytes (relay mode; the operator sent them once to it). */

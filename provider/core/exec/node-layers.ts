@@ -187,7 +187,7 @@ export function receiveLayerScript(
     // tar stops at the end-of-archive blocks: cat drains the rest so tee and the hasher see every byte.
     // A fresh transfer: one tee appends to the blob and feeds the hasher and tar (every byte
     // crosses one pipe less); a resumed one replays the bytes on disk first.
-    `${offset === 0 ? `tee -a ${hex}.partial "$fifo"` : `{ head -c ${offset} ${hex}.partial; tee -a ${hex}.partial; } | tee "$fifo"`} | ${layer.gzip ? "gzip -dc | " : ""}{ tar -xf - -C ${q(target)} ${TAR_OPTS} 2>"$st.err" && echo 0 > "$st" || echo 1 > "$st"; cat > /dev/null; }`,
+    `${offset === 0 ? `tee -a ${hex}.partial "$fifo"` : `{ head -c ${offset} ${hex}.partial; tee -a ${hex}.partial; } | tee "$fifo"`} | ${layer.gzip ? "gzip -dc 2>/dev/null | " : ""}{ tar -xf - -C ${q(target)} ${TAR_OPTS} 2>"$st.err" && echo 0 > "$st" || echo 1 > "$st"; cat > /dev/null; }`,
     `wait $hpid`,
     `rm -f "$fifo"`,
     `got=$(wc -c < ${hex}.partial)`,
