@@ -7,6 +7,7 @@ import * as path from "node:path";
 import * as zlib from "node:zlib";
 import { encodeHeader, padding, TAR_END } from "../../provider/core/image/tar";
 import {
+  GZIP_INFLATER,
   materialiseSteps,
   receiveLayerScript,
   parseInventory,
@@ -121,6 +122,20 @@ describe("distribute: the one-pass receiver, run here with sh", () => {
     assert.equal(r.status, 0, r.stderr);
     assert.equal(fs.statSync(path.join(staging(), "big.bin")).size, 300_000);
     assert.deepEqual(fs.readdirSync(path.join(root, "blobs/sha256")), [hex]);
+  });
+
+  it("inflates concatenated gzip members in turn, with python3's zlib or with gzip", () => {
+    const members = Buffer.concat([
+      zlib.gzipSync("first "),
+      zlib.gzipSync(crypto.randomBytes(3 << 20)),
+      zlib.gzipSync("last"),
+    ]);
+    const want = zlib.gunzipSync(members);
+    for (const script of [GZIP_INFLATER.join("\n"), GZIP_INFLATER[0]!]) {
+      const r = spawnSync("sh", ["-c", `${script}\ninflate`], { input: members, maxBuffer: 16 << 20 });
+      assert.equal(r.status, 0, String(r.stderr));
+      assert.ok(Buffer.compare(r.stdout, want) === 0, `${r.stdout.length} bytes, want ${want.length}`);
+    }
   });
 
   it("wrong bytes: exit 92, the staging tree and the partial are removed", () => {

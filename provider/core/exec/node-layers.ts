@@ -89,6 +89,27 @@ export const SHA256_HASHER: readonly string[] = [
 ];
 
 /**
+ * sh lines defining `inflate`, a gzip decompressor of stdin: python3's zlib when the node has it
+ * (2-3 times less CPU than gzip's own inflate, the largest per-byte cost of unpacking a gzip layer
+ * on a node), else gzip -dc. Concatenated gzip members are decompressed in turn, as gzip does.
+ * What it outputs is not trusted anyway: the compressed bytes are verified by digest.
+ */
+export const GZIP_INFLATER: readonly string[] = [
+  `inflate() { gzip -dc; }`,
+  `if command -v python3 >/dev/null 2>&1 && python3 -c 'import zlib' >/dev/null 2>&1; then inflate() { python3 -c '${[
+    "import sys,zlib",
+    "i=sys.stdin.buffer;o=sys.stdout.buffer;d=zlib.decompressobj(31)",
+    "while True:",
+    " b=i.read(1<<20)",
+    " if not b:break",
+    " while b:",
+    "  if d.eof:d=zlib.decompressobj(31)",
+    '  o.write(d.decompress(b));b=d.unused_data if d.eof else b""',
+    "o.write(d.flush())",
+  ].join("\n")}'; }; fi`,
+];
+
+/**
  * Appends stdin to `<hex>.partial`, checks size and digest, renames to `<hex>`.
  * Exit 91: short (the partial is kept for the next resume); 92: digest mismatch (the partial is
  * removed); 93: the partial changed size since it was listed (removed).
@@ -182,12 +203,13 @@ export function receiveLayerScript(
     ...removalLines(target, rm),
     `fifo=${hex}.fifo.$$; sum=${hex}.sum.$$; st=${hex}.tar.$$`,
     ...SHA256_HASHER,
+    ...(layer.gzip ? GZIP_INFLATER : []),
     `mkfifo "$fifo"`,
     `$hasher < "$fifo" > "$sum" & hpid=$!`,
     // tar stops at the end-of-archive blocks: cat drains the rest so tee and the hasher see every byte.
     // A fresh transfer: one tee appends to the blob and feeds the hasher and tar (every byte
     // crosses one pipe less); a resumed one replays the bytes on disk first.
-    `${offset === 0 ? `tee -a ${hex}.partial "$fifo"` : `{ head -c ${offset} ${hex}.partial; tee -a ${hex}.partial; } | tee "$fifo"`} | ${layer.gzip ? "gzip -dc 2>/dev/null | " : ""}{ tar -xf - -C ${q(target)} ${TAR_OPTS} 2>"$st.err" && echo 0 > "$st" || echo 1 > "$st"; cat > /dev/null; }`,
+    `${offset === 0 ? `tee -a ${hex}.partial "$fifo"` : `{ head -c ${offset} ${hex}.partial; tee -a ${hex}.partial; } | tee "$fifo"`} | ${layer.gzip ? "inflate 2>/dev/null | " : ""}{ tar -xf - -C ${q(target)} ${TAR_OPTS} 2>"$st.err" && echo 0 > "$st" || echo 1 > "$st"; cat > /dev/null; }`,
     `wait $hpid`,
     `rm -f "$fifo"`,
     `got=$(wc -c < ${hex}.partial)`,
