@@ -161,6 +161,10 @@ describe("layer stack check: names and link targets", () => {
     );
     await assertRefused(ds, 2, "h");
   });
+  it("refuses a whiteout of '.' or '..' (rm would refuse it on the node, or worse)", async () => {
+    const ds = await layers([{ name: "d/", type: "dir" }], [{ name: "d/.wh..", type: "file" }]);
+    await assertRefused(ds, 2, "d/.wh..");
+  });
   it("refuses an absolute hard-link target", async () => {
     const ds = await layers([{ name: "h", type: "link", linkname: path.join(outside, "victim") }]);
     await assertRefused(ds, 1, "h");

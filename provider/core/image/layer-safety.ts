@@ -271,7 +271,9 @@ async function simulate(layout: OciLayout, digests: string[], opts: CheckOptions
       const base = parts[parts.length - 1]!;
       if (base.startsWith(WHITEOUT_PREFIX)) {
         const opaque = base === OPAQUE_WHITEOUT;
-        if (!opaque && base.length === WHITEOUT_PREFIX.length) throw refuse(name, "whites out nothing");
+        const target = base.slice(WHITEOUT_PREFIX.length);
+        if (!opaque && (target === "" || target === "." || target === ".."))
+          throw refuse(name, `whites out "${target}", which names no entry`);
         whiteouts.push({ name, parts, opaque });
       } else if (kind === "link") {
         const t = splitName(target ?? "");

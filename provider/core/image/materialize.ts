@@ -213,7 +213,10 @@ async function applyLayer(
       return;
     }
     if (base.startsWith(WHITEOUT_PREFIX)) {
-      const targetRel = (dirRel === "." ? "" : dirRel + "/") + base.slice(WHITEOUT_PREFIX.length);
+      const name = base.slice(WHITEOUT_PREFIX.length);
+      if (name === "" || name === "." || name === "..")
+        throw refuse(h.name, `whites out "${name}", which names no entry`);
+      const targetRel = (dirRel === "." ? "" : dirRel + "/") + name;
       if (thisLayer.has(targetRel)) return;
       const abs = await resolve(h.name, targetRel, false);
       if (abs) await removeExisting(abs, false);
