@@ -20,6 +20,7 @@ import { ExecContext } from "../../provider/core/exec/context";
 import { runDistribute } from "../../provider/core/exec/steps/distribute";
 import type { ImageFacts, Step } from "../../provider/core/plan/types";
 import type { SshPool, SshTarget } from "../../provider/core/ssh";
+import { craftLayer } from "../harness/crafted-layers";
 import { useNodes } from "../harness/nodes";
 
 async function tarLayer(layout: OciLayout, files: Record<string, Buffer>): Promise<string> {
@@ -266,24 +267,44 @@ describe("relay distribution (integration, local nodes, sudo user)", function ()
     );
   });
 
-  it("after a failure (a layer that is not a tar) no key is left on the relay or the targets", async () => {
-    const bad = (await layout.putBlob(crypto.randomBytes(4096), MediaTypes.layerTar)).digest;
+  it("after a failure (a layer tar cannot extract on the nodes) no key is left on the relay or the targets", async () => {
+    // A layer that is not a tar never leaves the operator (the stack check reads it first).
+    const notTar = (await layout.putBlob(crypto.randomBytes(4096), MediaTypes.layerTar)).digest;
     await assert.rejects(
       distributeLayers(pool, nodes.list.map(sudo), {
         layout,
-        layers: [layers[0]!, bad],
+        layers: [layers[0]!, notTar],
+        dataRoot: "/var/lib/sealer-rl3",
+        cluster: "rl3",
+        relay: { via: nodes.list[0]!.ip },
+      }),
+      new RegExp(`layer 2 of 2 \\(${notTar}\\) is not a readable layer tar`),
+    );
+    // A file over a non-empty directory of the layer below: GNU tar refuses it on every node.
+    const dir = await craftLayer(layout, [
+      { name: "clash/", type: "dir" },
+      { name: "clash/x", type: "file", data: "x" },
+    ]);
+    const bad = (await craftLayer(layout, [{ name: "clash", type: "file", data: "f" }])).digest;
+    await assert.rejects(
+      distributeLayers(pool, nodes.list.map(sudo), {
+        layout,
+        layers: [layers[0]!, dir.digest, bad],
         dataRoot: "/var/lib/sealer-rl3",
         cluster: "rl3",
         relay: { via: nodes.list[0]!.ip },
       }),
       (err: Error) => {
         assert.match(err.message, /distribution failed on 4 hosts/);
-        assert.match(err.message, new RegExp(`reading layer ${bad} from the store: Invalid tar header`));
+        assert.match(
+          err.message,
+          /extract layer 3\/3 sha256:[0-9a-f]{12}" failed with exit code 2:\ntar: clash: Cannot open/,
+        );
         return true;
       },
     );
     await assertNoTraces("/var/lib/sealer-rl3");
-    // The bad blob itself arrived verified everywhere (it is a valid blob, just not a tar).
+    // The bad blob itself arrived verified everywhere (it is a valid blob, it just cannot extract there).
     for (const n of nodes.list) {
       const r = await execInNode(n, `sha256sum /var/lib/sealer-rl3/blobs/sha256/${bad.slice(7)}`);
       assert.match(r.stdout, new RegExp(`^${bad.slice(7)} `));

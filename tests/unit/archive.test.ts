@@ -8,6 +8,7 @@ import * as zlib from "node:zlib";
 import { UserError } from "../../provider/core/errors";
 import { loadArchive, saveImages, unsafeEntryName } from "../../provider/core/image/archive";
 import { OciLayout } from "../../provider/core/image/layout";
+import { encodeHeader, TAR_END } from "../../provider/core/image/tar";
 import { Annotations, Descriptor, Index, Manifest, MediaTypes } from "../../provider/core/image/types";
 import { Command } from "commander";
 import {
@@ -472,8 +473,10 @@ describe("save/load (OCI archive)", function () {
 
   it("streams a large blob without holding it in memory", async function () {
     const big = crypto.randomBytes(1024 * 1024);
-    const parts: Buffer[] = [];
+    // A real layer (load checks every layer's entries): one 24 MiB file.
+    const parts: Buffer[] = [encodeHeader({ path: "big", type: "file", mode: 0o644, size: 24 * big.length })];
     for (let i = 0; i < 24; i++) parts.push(big);
+    parts.push(TAR_END);
     const layer = await src.putBlob(Buffer.concat(parts), MediaTypes.layerTar);
     const cfg = await src.putJson(
       { architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [layer.digest] } },

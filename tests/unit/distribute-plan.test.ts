@@ -1,7 +1,15 @@
 import * as assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as zlib from "node:zlib";
+import { encodeHeader, padding, TAR_END } from "../../provider/core/image/tar";
 import {
-  classifyWhiteout,
+  GZIP_INFLATER,
   materialiseSteps,
+  receiveLayerScript,
   parseInventory,
   planMaterialise,
   receiveBlobScript,
@@ -31,7 +39,8 @@ describe("distribute: node inventory and rootfs plan (pure)", () => {
   });
   for (const [name, cur, desired, rootfs, want] of [
     ["same layers", [d("a"), d("b")], [d("a"), d("b")], true, { kind: "none" }],
-    ["layers added on top", [d("a")], [d("a"), d("b"), d("c")], true, { kind: "append", from: 1 }],
+    // Never onto the existing rootfs: what hooks made there could redirect tar.
+    ["layers added on top", [d("a")], [d("a"), d("b"), d("c")], true, { kind: "rebuild" }],
     ["middle layer changed", [d("a"), d("b"), d("c")], [d("a"), d("x"), d("c")], true, { kind: "rebuild" }],
     ["top layer removed", [d("a"), d("b")], [d("a")], true, { kind: "rebuild" }],
     ["never materialised", undefined, [d("a")], false, { kind: "rebuild" }],
@@ -40,33 +49,20 @@ describe("distribute: node inventory and rootfs plan (pure)", () => {
     it(`plans ${name}`, () =>
       assert.deepEqual(planMaterialise([...desired], inv(cur ? [...cur] : undefined, rootfs)), want));
 
-  for (const [entry, want] of [
-    ["etc/a.txt", undefined],
-    ["./dir/.wh.c.txt", { kind: "remove", path: "dir/c.txt" }],
-    [".wh.top", { kind: "remove", path: "top" }],
-    ["dir/sub/.wh..wh..opq", { kind: "opaque", dir: "dir/sub" }],
-    [".wh..wh..opq", { kind: "opaque", dir: "." }],
-  ] as const)
-    it(`classifies ${entry}`, () => assert.deepEqual(classifyWhiteout(entry), want));
-
-  it("refuses whiteouts that escape the rootfs", () => {
-    assert.throws(() => classifyWhiteout("../.wh.passwd"), /unsafe whiteout entry/);
-    assert.throws(() => classifyWhiteout("/etc/.wh.passwd"), /unsafe whiteout entry/);
-  });
-
-  it("keeps layers.json true at every cut: append records each layer, rebuild swaps at the end", () => {
-    const wh = { remove: ["x/y"], opaque: [] };
-    const app = materialiseSteps("/r", "c", [d("a"), d("b"), d("c")], { kind: "append", from: 1 });
+  it("builds a fresh rootfs.new and keeps layers.json true at every cut", () => {
+    const rm = { remove: ["x/y"], opaque: ["o"] };
+    const reb = materialiseSteps("/r", "c", [d("a"), d("b")]);
     assert.deepEqual(
-      app.layers.map((l) => l.index),
-      [1, 2],
+      reb.layers.map((l) => l.index),
+      [0, 1],
     );
-    const s1 = app.layers[0]!.script(wh);
-    assert.ok(s1.indexOf("rm -f /r/c/layers.json") < s1.indexOf("rm -rf /r/c/rootfs/x/y"));
-    assert.ok(s1.indexOf("tar -xf") < s1.indexOf(JSON.stringify({ layers: [d("a"), d("b")] })));
-    const reb = materialiseSteps("/r", "c", [d("a")], { kind: "rebuild" });
+    assert.match(reb.prologue, /rm -rf \/r\/c\/rootfs\.new\nmkdir -p \/r\/c\/rootfs\.new/);
     assert.ok(!reb.prologue.includes("layers.json"), reb.prologue);
-    assert.match(reb.layers[0]!.script(wh), /-C \/r\/c\/rootfs\.new /);
+    const s1 = reb.layers[1]!.script(rm);
+    assert.match(s1, /-C \/r\/c\/rootfs\.new /);
+    // removals go first: they apply to the layers below
+    assert.ok(s1.indexOf("find /r/c/rootfs.new/o") < s1.indexOf("rm -rf /r/c/rootfs.new/x/y"));
+    assert.ok(s1.indexOf("rm -rf /r/c/rootfs.new/x/y") < s1.indexOf("tar -xf"));
     assert.ok(
       reb.epilogue.indexOf("rm -f /r/c/layers.json") < reb.epilogue.indexOf("mv /r/c/rootfs.new /r/c/rootfs"),
     );
@@ -75,6 +71,81 @@ describe("distribute: node inventory and rootfs plan (pure)", () => {
   it("resumes from the partial size and starts fresh at 0", () => {
     assert.match(receiveBlobScript("/var/lib/sealer", h("a"), 100, 40), /-eq 40 \]/);
     assert.match(receiveBlobScript("/var/lib/sealer", h("a"), 100, 0), new RegExp(`: > ${h("a")}\\.partial`));
+  });
+});
+
+describe("distribute: the one-pass receiver, run here with sh", () => {
+  let root: string;
+  const tarOf = (files: Record<string, Buffer>) =>
+    Buffer.concat([
+      ...Object.entries(files).flatMap(([p, b]) => [
+        encodeHeader({ path: p, type: "file", mode: 0o644, size: b.length }),
+        b,
+        padding(b.length),
+      ]),
+      TAR_END,
+    ]);
+  const blob = zlib.gzipSync(tarOf({ "big.bin": crypto.randomBytes(300_000), "etc/a": Buffer.from("a") }));
+  const hex = crypto.createHash("sha256").update(blob).digest("hex");
+  const rm = { remove: ["gone"], opaque: [] };
+  const run = (offset: number, input: Buffer) =>
+    spawnSync(
+      "sh",
+      ["-c", receiveLayerScript(root, "c", { hex, size: blob.length, offset, gzip: true }, rm)],
+      {
+        input,
+        encoding: "utf8",
+      },
+    );
+  const staging = () => path.join(root, "c", "rootfs.new");
+  beforeEach(() => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), "sealer-recv-"));
+    fs.mkdirSync(staging(), { recursive: true });
+    fs.writeFileSync(path.join(staging(), "gone"), "lower layer");
+  });
+  afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  it("hashes, keeps and extracts in one pass; removals go first", () => {
+    const r = run(0, blob);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(fs.readFileSync(path.join(staging(), "etc/a"), "utf8"), "a");
+    assert.equal(fs.statSync(path.join(staging(), "big.bin")).size, 300_000);
+    assert.ok(!fs.existsSync(path.join(staging(), "gone")));
+    assert.deepEqual(fs.readdirSync(path.join(root, "blobs/sha256")), [hex]);
+  });
+
+  it("a cut transfer keeps the partial and resumes at its byte; the staging tree ends up whole", () => {
+    const cut = run(0, blob.subarray(0, 100_000));
+    assert.equal(cut.status, 91, cut.stderr);
+    assert.equal(fs.statSync(path.join(root, "blobs/sha256", `${hex}.partial`)).size, 100_000);
+    const r = run(100_000, blob.subarray(100_000));
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(fs.statSync(path.join(staging(), "big.bin")).size, 300_000);
+    assert.deepEqual(fs.readdirSync(path.join(root, "blobs/sha256")), [hex]);
+  });
+
+  it("inflates concatenated gzip members in turn, with python3's zlib or with gzip", () => {
+    const members = Buffer.concat([
+      zlib.gzipSync("first "),
+      zlib.gzipSync(crypto.randomBytes(3 << 20)),
+      zlib.gzipSync("last"),
+    ]);
+    const want = zlib.gunzipSync(members);
+    for (const script of [GZIP_INFLATER.join("\n"), GZIP_INFLATER[0]!]) {
+      const r = spawnSync("sh", ["-c", `${script}\ninflate`], { input: members, maxBuffer: 16 << 20 });
+      assert.equal(r.status, 0, String(r.stderr));
+      assert.ok(Buffer.compare(r.stdout, want) === 0, `${r.stdout.length} bytes, want ${want.length}`);
+    }
+  });
+
+  it("wrong bytes: exit 92, the staging tree and the partial are removed", () => {
+    const bad = Buffer.from(blob);
+    bad.writeUInt8(bad.readUInt8(bad.length - 20) ^ 0xff, bad.length - 20);
+    const r = run(0, bad);
+    assert.equal(r.status, 92, r.stderr);
+    assert.match(r.stderr, new RegExp(`digest mismatch for sha256:${hex}`));
+    assert.ok(!fs.existsSync(staging()));
+    assert.deepEqual(fs.readdirSync(path.join(root, "blobs/sha256")), []);
   });
 });
 

@@ -4,33 +4,34 @@
  * Node layout under dataRoot:
  *   blobs/sha256/<hex>            content-addressed layer blobs, verified by sha256 on the node (openssl or sha256sum) before rename
  *   blobs/sha256/<hex>.partial    an interrupted upload, continued from its size on the next run
- *   <cluster>/rootfs              materialised from the layers in order (OCI whiteouts honoured)
+ *   <cluster>/rootfs.new          staging: a fresh tree the layers are extracted into, in order (OCI whiteouts honoured)
+ *   <cluster>/rootfs              the staging tree, renamed once every layer's digest checked out
  *   <cluster>/layers.json         { "layers": [digests in order] } that rootfs was built from
  */
 import * as fs from "node:fs";
-import * as zlib from "node:zlib";
-import { pipeline } from "node:stream/promises";
-import * as tarStream from "tar-stream";
-import { TransientError, UserError, wrap } from "../errors";
+import type { Readable } from "node:stream";
+import { TransientError, UserError } from "../errors";
 import { log } from "../log";
 import { CommandError, ConnectionLostError } from "../ssh";
 import {
-  classifyWhiteout,
   inventoryScript,
   materialiseSteps,
   parseInventory,
   planMaterialise,
   receiveBlobScript,
-  type Whiteouts,
+  receiveLayerScript,
 } from "./node-layers";
+import { checkLayerStack, type LayerRemovals } from "../image/layer-safety";
+import { isGzip } from "../image/materialize";
 import type { OciLayout } from "../image/layout";
 import { distributeViaRelay, type RelayOptions } from "./relay";
 import type { SshPool, SshTarget } from "../ssh";
 
 export interface DistributeProgress {
   host: string;
-  /** list: reading the node's store; send: bytes of `digest` going out; sent: every missing blob is on the node and verified;
-   *  materialise: extracting `digest` into the rootfs; done: the host is finished. */
+  /** list: reading the node's store; send: bytes of `digest` going out (direct mode: the node unpacks them into the
+   *  staging rootfs as they arrive); materialise: extracting `digest`, already on the node, into the staging rootfs;
+   *  sent: every layer is on the node, verified and unpacked; done: the host is finished (the staging tree is the rootfs). */
   phase: "list" | "send" | "sent" | "materialise" | "done";
   digest?: string;
   /** send: the relay host forwarding these bytes (relay mode; the operator sent them once to it). */
@@ -100,41 +101,6 @@ export interface DirectParts {
 
 const DIGEST = /^sha256:([a-f0-9]{64})$/;
 
-/** Whiteouts per layer digest: read once per process from the local blob. */
-const whiteoutCache = new Map<string, Promise<Whiteouts>>();
-
-async function readWhiteouts(file: string): Promise<Whiteouts> {
-  const fh = await fs.promises.open(file, "r");
-  const magic = Buffer.alloc(2);
-  await fh.read(magic, 0, 2, 0);
-  await fh.close();
-  const gz = magic[0] === 0x1f && magic[1] === 0x8b;
-  const out: Whiteouts = { remove: [], opaque: [] };
-  const extract = tarStream.extract();
-  extract.on("entry", (header, stream, next) => {
-    const w = classifyWhiteout(header.name);
-    if (w?.kind === "opaque") out.opaque.push(w.dir);
-    else if (w?.kind === "remove") out.remove.push(w.path);
-    stream.on("end", () => next());
-    stream.resume();
-  });
-  const src = fs.createReadStream(file);
-  await pipeline(gz ? src.pipe(zlib.createGunzip()) : src, extract);
-  return out;
-}
-
-function whiteoutsOf(layout: OciLayout, digest: string): Promise<Whiteouts> {
-  let p = whiteoutCache.get(digest);
-  if (!p) {
-    p = readWhiteouts(layout.blobPath(digest)).catch((err: unknown) => {
-      whiteoutCache.delete(digest);
-      throw wrap(`reading layer ${digest} from the store`, err);
-    });
-    whiteoutCache.set(digest, p);
-  }
-  return p;
-}
-
 async function runLimited<T>(
   items: T[],
   limit: number,
@@ -163,10 +129,13 @@ async function runLimited<T>(
  * `layers` (oldest first). Hosts are served concurrently (bounded); on one host, blobs go one
  * after another (the link, not the CPU, is the limit).
  *
- * Per host: list the node's blob store and layers.json (one command); stream each missing blob
- * into `<hex>.partial` (appending from its current size when an earlier transfer was cut),
- * verify its sha256 on the node (openssl when it works there, else sha256sum) and rename it; then extract layers as `planMaterialise` decides.
- * A lost connection is retried (`retries`, default 2), resuming where the bytes stopped.
+ * Per host: list the node's blob store and layers.json (one command); unless the rootfs already
+ * holds exactly `layers`, build a fresh staging tree layer by layer: a missing layer is streamed
+ * once and, in that one pass on the node, appended to `<hex>.partial`, hashed (openssl when it
+ * works there, else sha256sum) and extracted into the staging tree; a layer already on the node
+ * is extracted from its blob. The staging tree replaces the rootfs after the last layer.
+ * A lost connection is retried (`retries`, default 2): the staging tree is rebuilt from the
+ * blobs on the node and the cut blob resumes where its bytes stopped.
  * Every failure names the host and the step. All hosts are attempted; if any failed, one error
  * lists them all after the others finished.
  */
@@ -194,6 +163,8 @@ export async function distributeLayers(
       );
     }
   }
+  // Before any byte leaves: a stack that could write outside the rootfs is refused here.
+  const removals = await checkLayerStack(opts.layout, opts.layers, { what: "distribute" });
   const result: DistributeResult = { sentBytes: 0, sentBlobs: 0, perHost: {} };
   const runHosts: DirectParts["runHosts"] = async (senderFor) => ({
     perHost: result.perHost,
@@ -203,11 +174,24 @@ export async function distributeLayers(
       const send = senderFor(t);
       const retries = opts.retries ?? 2;
       let lost: ConnectionLostError | undefined;
+      let resent = false;
       for (let attempt = 0; ; attempt++) {
         try {
-          await distributeToHost(pool, t, opts, sizes, stats, send);
+          await distributeToHost(pool, t, opts, sizes, removals, stats, send);
           return;
         } catch (err) {
+          // A corrupt partial blob (digest mismatch, or it changed size) was dropped on the node with
+          // the staging rootfs: start the host over once, that blob from byte 0.
+          if (err instanceof CommandError && (err.code === 92 || err.code === 93) && !resent) {
+            resent = true;
+            attempt--;
+            log
+              .forHost(t.host)
+              .warn(
+                `${err.message.split("\n").slice(0, 2).join(" ")}; sending that layer again from the start`,
+              );
+            continue;
+          }
           // Name the step that was cut, not only the reconnect that then failed.
           if (lost && !(err instanceof ConnectionLostError))
             throw new TransientError(
@@ -263,8 +247,9 @@ async function distributeToHost(
   t: SshTarget,
   opts: DistributeOptions,
   sizes: Map<string, number>,
+  removals: LayerRemovals[],
   stats: HostStats,
-  send: BlobSender = (d, size, partial, nth, st) => sendBlob(pool, t, opts, d, size, partial, nth, st),
+  send?: BlobSender,
 ): Promise<void> {
   const hlog = log.forHost(t.host);
   const progress = opts.onProgress;
@@ -275,82 +260,111 @@ async function distributeToHost(
       logLevel: "debug",
     }),
   );
+  const plan = planMaterialise(opts.layers, inv);
+  if (plan.kind === "none") {
+    progress?.({ host: t.host, phase: "sent" });
+    progress?.({ host: t.host, phase: "done" });
+    return;
+  }
   const unique = [...new Set(opts.layers)];
   const missing = unique.filter((d) => !inv.complete.has(d.slice(7)));
   if (missing.length) hlog.info(`sending ${missing.length} of ${unique.length} layer blob(s)`);
-  const plan = planMaterialise(opts.layers, inv);
-
-  // Two chains on one host: the sender streams missing blobs one after another; the extractor
-  // unpacks layer k as soon as its blob is on the node, while layer k+1 is still on the wire.
-  let aborted = false;
-  const arrived = new Map<
-    string,
-    { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void }
-  >();
-  for (const d of missing) {
-    let resolve!: () => void;
-    let reject!: (e: unknown) => void;
-    const promise = new Promise<void>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    promise.catch(() => undefined); // observed by the extractor, or not needed
-    arrived.set(d, { promise, resolve, reject });
-  }
-  const sender = (async () => {
-    try {
-      for (const [i, d] of missing.entries()) {
-        if (aborted) throw ABORTED;
-        await send(d, sizes.get(d)!, inv.partial.get(d.slice(7)) ?? 0, `${i + 1}/${missing.length}`, stats);
-        arrived.get(d)!.resolve();
-      }
-      progress?.({ host: t.host, phase: "sent" });
-    } catch (err) {
-      for (const a of arrived.values()) a.reject(err);
-      throw err;
+  hlog.info(
+    `building the rootfs from ${opts.layers.length} layer(s)${inv.materialised ? " (the layers changed)" : ""}`,
+  );
+  const steps = materialiseSteps(opts.dataRoot, opts.cluster, opts.layers);
+  const step = "distribute: materialise rootfs";
+  await pool.exec(t, "sh -s", { stdin: steps.prologue, step, logLevel: "debug" });
+  // Layers in order over one connection. A missing one is received, verified and extracted in
+  // one pass (the node never reads it back); one already on the node is extracted from its blob.
+  // Relay mode has the relay put the blob on the node first.
+  const onNode = new Set(unique.filter((d) => inv.complete.has(d.slice(7))));
+  let nth = 0;
+  for (const l of steps.layers) {
+    const d = l.digest;
+    if (!onNode.has(d) && send) {
+      await send(d, sizes.get(d)!, inv.partial.get(d.slice(7)) ?? 0, `${++nth}/${missing.length}`, stats);
+      onNode.add(d);
     }
-  })();
-  const extractor = (async () => {
-    if (plan.kind === "none") return;
-    const from = plan.kind === "append" ? plan.from : 0;
-    const steps = materialiseSteps(opts.dataRoot, opts.cluster, opts.layers, plan);
-    hlog.info(
-      plan.kind === "append"
-        ? `extracting layers ${from + 1}..${opts.layers.length} onto the rootfs`
-        : `building the rootfs from ${opts.layers.length} layer(s)${!inv.materialised ? "" : inv.rootfsExists ? " (the layers changed below the top)" : " (the rootfs is missing or differs from the file list distribute left)"}`,
-    );
-    const step = "distribute: materialise rootfs";
-    await pool.exec(t, "sh -s", { stdin: steps.prologue, step, logLevel: "debug" });
-    for (const l of steps.layers) {
-      await arrived.get(l.digest)?.promise;
-      if (aborted) throw ABORTED;
-      progress?.({ host: t.host, phase: "materialise", digest: l.digest });
-      const wh = await whiteoutsOf(opts.layout, l.digest);
+    if (onNode.has(d)) {
+      progress?.({ host: t.host, phase: "materialise", digest: d });
       await pool.exec(t, "sh -s", {
-        stdin: l.script(wh),
-        step: `distribute: extract layer ${l.index + 1}/${opts.layers.length} ${l.digest.slice(0, 19)}`,
+        stdin: l.script(removals[l.index]!),
+        step: `distribute: extract layer ${l.index + 1}/${opts.layers.length} ${d.slice(0, 19)}`,
         logLevel: "debug",
       });
+      continue;
     }
-    await pool.exec(t, "sh -s", { stdin: steps.epilogue, step, logLevel: "debug" });
-    stats.materialisedFrom = from;
-  })();
-  // Wait for both, so a retry never overlaps a chain still writing on the node; the sender's
-  // error (usually the cause) wins.
-  const [s1, s2] = await Promise.allSettled([
-    sender,
-    extractor.catch((e: unknown) => {
-      aborted = true;
-      throw e;
-    }),
-  ]);
-  if (s1.status === "rejected" && s1.reason !== ABORTED) throw s1.reason;
-  if (s2.status === "rejected") throw s2.reason;
+    await receiveLayer(
+      pool,
+      t,
+      opts,
+      { digest: d, index: l.index, size: sizes.get(d)! },
+      removals[l.index]!,
+      {
+        partial: inv.partial.get(d.slice(7)) ?? 0,
+        nth: `${++nth}/${missing.length}`,
+        stats,
+      },
+    );
+    onNode.add(d);
+  }
+  progress?.({ host: t.host, phase: "sent" });
+  await pool.exec(t, "sh -s", { stdin: steps.epilogue, step, logLevel: "debug" });
+  stats.materialisedFrom = 0;
   progress?.({ host: t.host, phase: "done" });
 }
 
-/** Thrown by one chain when the other failed first; never surfaces to the caller. */
-const ABORTED = new Error("stopped because the other chain failed");
+/** The bytes of blob `d` from `offset` as an upload's stdin, counted into `stats` and progress. */
+function blobUpload(
+  opts: DistributeOptions,
+  t: SshTarget,
+  d: string,
+  size: number,
+  offset: number,
+  stats: { sentBytes: number },
+): { stdin: Readable | Buffer; onStdinBytes: (n: number) => void } {
+  const base = stats.sentBytes;
+  return {
+    stdin:
+      offset < size
+        ? fs.createReadStream(opts.layout.blobPath(d), { start: offset, highWaterMark: 1 << 20 })
+        : Buffer.alloc(0),
+    onStdinBytes: (n) => {
+      stats.sentBytes = base + n;
+      opts.onProgress?.({ host: t.host, phase: "send", digest: d, bytes: offset + n, total: size });
+    },
+  };
+}
+
+/**
+ * Streams one missing layer into the node's staging rootfs in one pass (receiveLayerScript),
+ * resuming from `partial` bytes. A bad partial (digest mismatch, changed size) takes the staging
+ * rootfs with it on the node: the caller then starts the host over (that blob from byte 0).
+ */
+async function receiveLayer(
+  pool: SshPool,
+  t: SshTarget,
+  opts: DistributeOptions,
+  layer: { digest: string; index: number; size: number },
+  rm: LayerRemovals,
+  o: { partial: number; nth: string; stats: HostStats },
+): Promise<void> {
+  const { digest: d, size } = layer;
+  const gzip = await isGzip(opts.layout.blobPath(d));
+  const offset = o.partial > size ? 0 : o.partial;
+  if (offset > 0) log.forHost(t.host).info(`resuming ${d.slice(0, 19)} at byte ${offset} of ${size}`);
+  await pool.exec(
+    t,
+    receiveLayerScript(opts.dataRoot, opts.cluster, { hex: d.slice(7), size, offset, gzip }, rm),
+    {
+      step: `distribute: send and extract layer ${layer.index + 1}/${opts.layers.length} (blob ${o.nth}) ${d.slice(0, 19)}`,
+      logLevel: "debug",
+      ...blobUpload(opts, t, d, size, offset, o.stats),
+    },
+  );
+  o.stats.sentBlobs++;
+}
 
 /** Streams one blob into the node's store, resuming from `partial` bytes; re-sends once from 0 if the partial was bad. */
 async function sendBlob(
@@ -368,19 +382,11 @@ async function sendBlob(
   let offset = partial > size ? 0 : partial;
   for (let fresh = 0; ; fresh++) {
     if (offset > 0) hlog.info(`resuming ${d.slice(0, 19)} at byte ${offset} of ${size}`);
-    const base = stats.sentBytes;
     try {
       await pool.exec(t, receiveBlobScript(opts.dataRoot, hex, size, offset), {
         step: `distribute: send layer ${nth} ${d.slice(0, 19)}`,
         logLevel: "debug",
-        stdin:
-          offset < size
-            ? fs.createReadStream(opts.layout.blobPath(d), { start: offset, highWaterMark: 1 << 20 })
-            : Buffer.alloc(0),
-        onStdinBytes: (n) => {
-          stats.sentBytes = base + n;
-          opts.onProgress?.({ host: t.host, phase: "send", digest: d, bytes: offset + n, total: size });
-        },
+        ...blobUpload(opts, t, d, size, offset, stats),
       });
       stats.sentBlobs++;
       return;

@@ -10,6 +10,7 @@ import { cleanStaleTemp, ownedTempPath, removeOnSignal } from "../temp-owner";
 import { openArchiveInput } from "./archive-input";
 import { ArchiveFormatError, Sink, readTarEntries, writeAll } from "./archive-stream";
 import { OciLayout } from "./layout";
+import { checkLayerStack } from "./layer-safety";
 import { normalizeReference } from "../common/reference";
 import { Annotations, Descriptor, Index, Manifest, MediaTypes } from "./types";
 
@@ -366,7 +367,25 @@ export async function loadArchive(
         `--tag names one image, but ${label} holds ${index.length}; load without --tag and use sealer tag afterwards`,
       );
     const wanted = namedImages(index, opts.tag, badAll);
-    const needed = await verifyGraph(store, staging, state, wanted, badAll);
+    const { needed, manifests } = await verifyGraph(store, staging, state, wanted, badAll);
+
+    // A layer stack that could write outside its rootfs is refused before anything moves in.
+    for (const { ref, d } of manifests)
+      await checkLayerStack(
+        store,
+        (
+          JSON.parse(
+            (await (state.staged.has(d.digest) ? staging : store).readBlob(d.digest)).toString("utf8"),
+          ) as Manifest
+        ).layers.map((l) => l.digest),
+        {
+          what: `${label}: ${ref}`,
+          source: (dg) => (state.staged.has(dg) ? staging : store),
+          noRecord: true,
+        },
+      ).catch((err: unknown) => {
+        throw err instanceof UserError ? new UserError(`${err.message}; nothing was loaded`) : err;
+      });
 
     // Commit: verified blobs move in (same filesystem: rename), then one index write sets every ref.
     let added = 0;
@@ -531,8 +550,9 @@ async function verifyGraph(
   state: ReadState,
   wanted: Map<string, Descriptor>,
   badAll: (problems: string[]) => UserError,
-): Promise<Set<string>> {
+): Promise<{ needed: Set<string>; manifests: Array<{ ref: string; d: Descriptor }> }> {
   const problems: string[] = [];
+  const manifests: Array<{ ref: string; d: Descriptor }> = [];
   const sizeOf = async (digest: string): Promise<number | undefined> => {
     const s = state.staged.get(digest);
     if (s !== undefined) return s;
@@ -582,6 +602,7 @@ async function verifyGraph(
       continue;
     }
     for (const d of descs) {
+      if (MANIFEST_TYPES.has(d.mediaType)) manifests.push({ ref, d });
       referenced.add(d.digest);
       const p = await blobProblem(ref, d);
       if (p) problems.push(p);
@@ -592,7 +613,7 @@ async function verifyGraph(
     if (!referenced.has(digest))
       problems.push(`blob ${digest} in the archive is corrupt (${why}); no image references it`);
   if (problems.length) throw badAll(problems);
-  return needed;
+  return { needed, manifests };
 }
 
 function parseJson(buf: Buffer): unknown {

@@ -44,6 +44,7 @@ import {
   writeLayer,
   WrittenLayer,
 } from "./layer";
+import { checkLayerStack } from "./layer-safety";
 import { materializeLayers } from "./materialize";
 import { detectAppType, finalizeExtension, inheritExtension, instructionText, makesLayer } from "./metadata";
 import { normalizeReference } from "../common/reference";
@@ -327,6 +328,12 @@ class PlatformBuilder {
       await this.lease.touch(l.digest);
       this.layers.push({ descriptor: l, diffID });
     }
+    // Before any of them is unpacked here: a base whose layers could reach outside the rootfs is refused.
+    await checkLayerStack(
+      this.layout,
+      parent.manifest.layers.map((l) => l.digest),
+      { what: `${where}: base image ${image}` },
+    );
     this.history = [...(parent.config.history ?? [])];
     this.labels = { ...(parent.config.config?.Labels ?? {}) };
     for (const e of parent.config.config?.Env ?? []) {

@@ -11,6 +11,7 @@ import { pipeline } from "node:stream/promises";
 import { UserError } from "../errors";
 import { progress } from "../log";
 import type { OciLayout } from "./layout";
+import { recordSkeleton } from "./layer-safety";
 import { parallelGzip } from "./parallel-gzip";
 import { MediaTypes } from "./types";
 import { encodeHeader, normalizeMode, padding, TAR_END, TarEntryType, TarHeader } from "./tar";
@@ -357,6 +358,8 @@ export async function writeLayer(
       await fs.promises.chmod(tmp, 0o644);
       await fs.promises.rename(tmp, layout.blobPath(digest));
     }
+    // The stack check of any image built on this layer then needs no read of it.
+    await recordSkeleton(layout, digest, entries);
     const paths = layerPaths(entries);
     return {
       digest,

@@ -12,7 +12,8 @@ import type { OciLayout } from "./layout";
 import { layerPaths, OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from "./layer";
 import type { TarEntryType } from "./tar";
 
-async function isGzip(file: string): Promise<boolean> {
+/** The file starts with the gzip magic. */
+export async function isGzip(file: string): Promise<boolean> {
   const fh = await fs.promises.open(file, "r");
   try {
     const b = Buffer.alloc(2);
@@ -38,6 +39,7 @@ export async function forEachLayerEntry(
   layout: OciLayout,
   digest: string,
   fn: (header: tarStream.Header, content: AsyncIterable<Buffer>) => Promise<void>,
+  opts: { strict?: boolean } = {},
 ): Promise<void> {
   const file = layout.blobPath(digest);
   if (!(await layout.hasBlob(digest)))
@@ -55,6 +57,7 @@ export async function forEachLayerEntry(
   });
   try {
     for await (const entry of extract) {
+      if (opts.strict) refuseGlobalPaths(extract, digest, entry.header.name);
       await fn(entry.header, entry as unknown as AsyncIterable<Buffer>);
       entry.resume();
     }
@@ -65,6 +68,20 @@ export async function forEachLayerEntry(
   }
   await feeding.catch(() => undefined);
   if (failed) throw new Error(`reading layer ${digest}: ${(failed as Error).message}`, { cause: failed });
+}
+
+/**
+ * GNU tar applies a global PAX header's path/linkpath/size to every later member; tar-stream
+ * only merges it into later local PAX headers. A layer using one could name different paths to
+ * the two readers, so it is refused (no layer writer needs one for these keys).
+ */
+function refuseGlobalPaths(extract: tarStream.Extract, digest: string, name: string): void {
+  const global = (extract as unknown as { _paxGlobal?: Record<string, string> | null })._paxGlobal;
+  const keys = Object.keys(global ?? {}).filter((k) => k === "path" || k === "linkpath" || k === "size");
+  if (keys.length)
+    throw new UserError(
+      `layer ${digest}: a global PAX header before "${name}" sets ${keys.join(", ")} for later entries; such a layer may unpack differently with different tar readers and is refused`,
+    );
 }
 
 /** The changed-path summary of a layer, read from its tar. */
@@ -97,9 +114,13 @@ async function lstatOrUndefined(p: string): Promise<fs.Stats | undefined> {
 /**
  * Applies layers (oldest first) onto `destDir`, as a container runtime would: whiteouts
  * `.wh.<name>` delete from lower layers, `.wh..wh..opq` empties a directory of lower-layer
- * content, an entry replaces whatever was at its path. Writes never follow a symlink out of
- * `destDir` (each parent dir is checked to resolve inside it). `filter` limits extraction to
- * matching rootfs-relative paths (whiteouts still apply).
+ * content, an entry replaces whatever was at its path. `filter` limits extraction to matching
+ * rootfs-relative paths (whiteouts still apply).
+ *
+ * No path is ever resolved through a symlink: each parent component is checked with lstat from
+ * `destDir` down, and a symlink on the way (stored by a lower layer, or created by a RUN) refuses
+ * the layer before anything is written or deleted through it. Absolute and ".." hard-link
+ * targets are refused too. So whatever the layers hold, nothing outside `destDir` changes.
  */
 export async function materializeLayers(
   layout: OciLayout,
@@ -109,46 +130,81 @@ export async function materializeLayers(
 ): Promise<void> {
   await fs.promises.mkdir(destDir, { recursive: true });
   const root = await fs.promises.realpath(destDir);
-  for (const digest of layerDigests) await applyLayer(layout, digest, root, opts.filter);
+  for (const [i, digest] of layerDigests.entries())
+    await applyLayer(
+      layout,
+      digest,
+      `layer ${i + 1} of ${layerDigests.length} (${digest})`,
+      root,
+      opts.filter,
+    );
 }
 
 async function applyLayer(
   layout: OciLayout,
   digest: string,
+  what: string,
   root: string,
   filter?: (rel: string) => boolean,
 ): Promise<void> {
+  const refuse = (entry: string, why: string) =>
+    new UserError(
+      `${what}, entry "${entry}" ${why}; unpacking it could change files outside the rootfs, so the image is refused: rebuild it from trusted content`,
+    );
   const thisLayer = new Set<string>();
-  const safeDirs = new Map<string, boolean>();
-  const ensureParent = async (rel: string): Promise<string> => {
-    const parentRel = path.posix.dirname(rel);
-    const abs = path.join(root, rel);
-    if (parentRel === "." || safeDirs.get(parentRel)) return abs;
-    await fs.promises.mkdir(path.join(root, parentRel), { recursive: true });
-    const real = await fs.promises.realpath(path.join(root, parentRel));
-    if (real !== root && !real.startsWith(root + path.sep))
-      throw new UserError(
-        `layer ${digest}: entry "${rel}" would be written through a symlink outside the rootfs`,
-      );
-    safeDirs.set(parentRel, true);
-    return abs;
+  /** Parent dirs known to be real directories (no symlink above) since the last removal. */
+  const safeDirs = new Set<string>();
+  /**
+   * The absolute path of `rel` with every parent checked to be a real directory. `create`:
+   * missing parents are made (a non-directory in the way is replaced, as tar does); otherwise
+   * undefined is returned when a parent is missing (nothing to delete there).
+   */
+  const resolve = async (entry: string, rel: string, create: boolean): Promise<string | undefined> => {
+    const parts = rel.split("/");
+    let cur = root;
+    for (let i = 0; i < parts.length - 1; i++) {
+      const relDir = parts.slice(0, i + 1).join("/");
+      cur = path.join(cur, parts[i]!);
+      if (safeDirs.has(relDir)) continue;
+      const st = await lstatOrUndefined(cur);
+      if (st?.isSymbolicLink()) throw refuse(entry, `lies under "${relDir}", which is a symlink`);
+      if (!st?.isDirectory()) {
+        if (!create) return undefined;
+        if (st) await fs.promises.rm(cur, { force: true });
+        await fs.promises.mkdir(cur, { mode: 0o755 });
+      }
+      safeDirs.add(relDir);
+    }
+    return path.join(root, rel);
   };
   const removeExisting = async (abs: string, keepDir: boolean) => {
     const st = await lstatOrUndefined(abs);
     if (!st) return;
     if (keepDir && st.isDirectory()) return;
+    // rm does not follow a symlink it removes, nor symlinks inside a tree it removes.
     await fs.promises.rm(abs, { recursive: true, force: true });
     safeDirs.clear();
   };
   await forEachLayerEntry(layout, digest, async (h, stream) => {
-    const rel = cleanTarPath(h.name);
+    let rel: string;
+    try {
+      rel = cleanTarPath(h.name);
+    } catch {
+      throw refuse(h.name, 'has a ".." component');
+    }
     if (!rel) return;
     const base = path.posix.basename(rel);
     const dirRel = path.posix.dirname(rel);
     if (base === OPAQUE_WHITEOUT) {
-      const dirAbs = dirRel === "." ? root : path.join(root, dirRel);
-      const names = await fs.promises.readdir(dirAbs).catch(() => [] as string[]);
-      for (const n of names) {
+      let dirAbs = root;
+      if (dirRel !== ".") {
+        const abs = await resolve(h.name, dirRel, false);
+        const st = abs ? await lstatOrUndefined(abs) : undefined;
+        if (st?.isSymbolicLink()) throw refuse(h.name, `marks "${dirRel}" opaque, which is a symlink`);
+        if (!abs || !st?.isDirectory()) return;
+        dirAbs = abs;
+      }
+      for (const n of await fs.promises.readdir(dirAbs)) {
         const childRel = dirRel === "." ? n : `${dirRel}/${n}`;
         if (!thisLayer.has(childRel))
           await fs.promises.rm(path.join(dirAbs, n), { recursive: true, force: true });
@@ -157,13 +213,18 @@ async function applyLayer(
       return;
     }
     if (base.startsWith(WHITEOUT_PREFIX)) {
-      const targetRel = (dirRel === "." ? "" : dirRel + "/") + base.slice(WHITEOUT_PREFIX.length);
-      if (!thisLayer.has(targetRel)) await removeExisting(path.join(root, cleanTarPath(targetRel)), false);
+      const name = base.slice(WHITEOUT_PREFIX.length);
+      if (name === "" || name === "." || name === "..")
+        throw refuse(h.name, `whites out "${name}", which names no entry`);
+      const targetRel = (dirRel === "." ? "" : dirRel + "/") + name;
+      if (thisLayer.has(targetRel)) return;
+      const abs = await resolve(h.name, targetRel, false);
+      if (abs) await removeExisting(abs, false);
       return;
     }
     if (filter && !filter(rel)) return;
     thisLayer.add(rel);
-    const abs = await ensureParent(rel);
+    const abs = (await resolve(h.name, rel, true))!;
     const mode = (h.mode ?? 0o644) & 0o7777;
     switch (h.type) {
       case "directory": {
@@ -175,7 +236,8 @@ async function applyLayer(
       case "file":
       case "contiguous-file": {
         await removeExisting(abs, false);
-        const fh = await fs.promises.open(abs, "w", mode);
+        // "wx": never opens through a symlink or onto a file someone raced in.
+        const fh = await fs.promises.open(abs, "wx", mode);
         try {
           for await (const chunk of stream) await fh.write(chunk);
         } finally {
@@ -191,15 +253,22 @@ async function applyLayer(
         return;
       }
       case "link": {
+        const linkname = h.linkname ?? "";
+        if (linkname.startsWith("/"))
+          throw refuse(h.name, `is a hard link to the absolute path "${linkname}"`);
+        let targetRel: string;
+        try {
+          targetRel = cleanTarPath(linkname);
+        } catch {
+          throw refuse(h.name, `is a hard link to "${linkname}", which has a ".." component`);
+        }
+        const target = targetRel ? await resolve(h.name, targetRel, false) : undefined;
+        const st = target ? await lstatOrUndefined(target) : undefined;
+        if (!target || !st || st.isDirectory())
+          throw refuse(h.name, `is a hard link to "${linkname}", which is ${st ? "a directory" : "missing"}`);
         await removeExisting(abs, false);
-        const targetRel = cleanTarPath(h.linkname ?? "");
-        const target = await ensureParent(targetRel);
-        const real = await fs.promises.realpath(target).catch(() => "");
-        if (!real || (real !== root && !real.startsWith(root + path.sep)))
-          throw new UserError(
-            `layer ${digest}: hard link "${rel}" points at "${h.linkname}", which is missing or outside the rootfs`,
-          );
-        await fs.promises.link(real, abs);
+        // link(2) does not follow a final symlink: a link to a symlink is that symlink again.
+        await fs.promises.link(target, abs);
         return;
       }
       default:

@@ -5,6 +5,7 @@
  * set only after everything it needs is stored, so an interrupted pull leaves no broken image.
  */
 import { UserError } from "../errors";
+import { checkLayerStack } from "../image/layer-safety";
 import { log } from "../log";
 import { OciLayout } from "../image/layout";
 import { normalizeReference, parseReference } from "../common/reference";
@@ -67,10 +68,17 @@ export async function pullImage(reference: string, opts: PullOptions): Promise<P
   try {
     const top = await fetchManifest(client, ref.path, ref.digest ?? ref.tag ?? "latest", what);
     const repo = ref.path;
-    const fetchImage = (m: Manifest) =>
-      transferImageBlobs(store, client.host, repo, m, opts.concurrency ?? 3, (d) =>
+    // A layer stack that could write outside its rootfs is refused before the reference is set.
+    const fetchImage = async (m: Manifest) => {
+      await transferImageBlobs(store, client.host, repo, m, opts.concurrency ?? 3, (d) =>
         downloadBlob(client, store, repo, d, stats),
       );
+      await checkLayerStack(
+        store,
+        m.layers.map((l) => l.digest),
+        { what: `pulling ${what}` },
+      );
+    };
     let stored: Descriptor = { mediaType: top.mediaType, digest: top.digest, size: top.bytes.length };
     let manifestDigest: string | undefined;
     const platforms: string[] = [];
