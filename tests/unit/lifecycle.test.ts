@@ -12,11 +12,10 @@ import { prefixLines } from "../../provider/core/lifecycle/exec";
 import { addHosts, hostsByRole, removeHosts } from "../../provider/core/lifecycle/hosts-edit";
 import {
   externalRegistryHost,
-  insecureHostsToml,
   listRegistryTree,
   registryAuthConfig,
-  tlsHostsToml,
 } from "../../provider/core/lifecycle/external-registry";
+import { containerdAuthToml, mirrorHostsToml, registryHostsToml } from "../../provider/core/runtime/registry";
 import { OciLayout } from "../../provider/core/image/layout";
 import { writeRegistryImage } from "../../provider/core/registry/fs-storage";
 import { makeTestImage, makeTestIndex } from "../harness/registry";
@@ -192,12 +191,24 @@ describe("lifecycle: external registry helpers", () => {
       auths: { "10.0.0.9:5000": { auth: Buffer.from("u:p:w").toString("base64") } },
     });
     assert.equal(
-      tlsHostsToml("harbor.example.com", "/etc/containerd/certs.d/harbor.example.com/ca.crt"),
-      'server = "https://harbor.example.com"\n\n[host."https://harbor.example.com"]\n  capabilities = ["pull", "resolve"]\n  ca = "/etc/containerd/certs.d/harbor.example.com/ca.crt"\n',
+      registryHostsToml({
+        host: "harbor.example.com",
+        caFile: "/etc/containerd/certs.d/harbor.example.com/ca.crt",
+      }),
+      'server = "https://harbor.example.com"\n\n[host."https://harbor.example.com"]\n  capabilities = ["pull", "resolve", "push"]\n  ca = "/etc/containerd/certs.d/harbor.example.com/ca.crt"\n',
     );
     assert.equal(
-      insecureHostsToml("10.0.0.9:5000"),
-      'server = "http://10.0.0.9:5000"\n\n[host."http://10.0.0.9:5000"]\n  capabilities = ["pull", "resolve"]\n  skip_verify = true\n',
+      registryHostsToml({ host: "10.0.0.9:5000", insecure: true }),
+      'server = "http://10.0.0.9:5000"\n\n[host."http://10.0.0.9:5000"]\n  capabilities = ["pull", "resolve", "push"]\n  skip_verify = true\n',
+    );
+    // docker.io's API is on registry-1; a mirror only pulls and resolves.
+    assert.equal(
+      mirrorHostsToml("docker.io", { host: "10.0.0.9:5000", insecure: true }),
+      'server = "https://registry-1.docker.io"\n\n[host."http://10.0.0.9:5000"]\n  capabilities = ["pull", "resolve"]\n  skip_verify = true\n',
+    );
+    assert.equal(
+      containerdAuthToml("sea.hub:5000", { username: "u", password: 'p"w\\' }),
+      '[plugins."io.containerd.grpc.v1.cri".registry.configs."sea.hub:5000".auth]\n  username = "u"\n  password = "p\\"w\\\\"\n',
     );
   });
 });
