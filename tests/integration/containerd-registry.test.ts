@@ -199,7 +199,10 @@ spec:
       knownHostsFile: nodes.knownHostsFile,
     });
     for (const n of nodes.list) {
-      assert.equal(await nodeOut(n, "ctr version >/dev/null 2>&1 && echo up || echo down"), "down\n");
+      assert.equal(
+        await nodeOut(n, "ctr --connect-timeout 2s version >/dev/null 2>&1 && echo up || echo down"),
+        "down\n",
+      );
       assert.equal(
         await nodeOut(
           n,

@@ -54,6 +54,6 @@ for b in containerd containerd-shim-runc-v2 ctr runc; do
   fi
 done
 start_daemon "$pidfile" "$logfile" /usr/local/bin/containerd --config /etc/containerd/config.toml
-wait_until 30 "containerd (socket /run/containerd/containerd.sock)" "$logfile" /usr/local/bin/ctr version
+wait_until 30 "containerd (socket /run/containerd/containerd.sock)" "$logfile" /usr/local/bin/ctr --connect-timeout 1s version
 echo "containerd $(/usr/local/bin/containerd --version | awk '{ print $3 }') running (pid $(cat "$pidfile"))" >"$SANDBOX_STATE/containerd.installed"
 echo "containerd: $(cat "$SANDBOX_STATE/containerd.installed"), socket /run/containerd/containerd.sock"

@@ -7,7 +7,7 @@ rootfs=$(cd "$(dirname "$0")/.." && pwd)
 . "$rootfs/bin/sandbox-lib.sh"
 journal uninstall-containerd.sh "$@"
 pidfile=$SANDBOX_STATE/containerd.pid
-if [ -f "$pidfile" ] && [ -x /usr/local/bin/ctr ] && /usr/local/bin/ctr version >/dev/null 2>&1; then
+if [ -f "$pidfile" ] && [ -x /usr/local/bin/ctr ] && /usr/local/bin/ctr --connect-timeout 2s version >/dev/null 2>&1; then
   c=/usr/local/bin/ctr
   for ns in $($c namespaces ls -q); do
     for t in $($c -n "$ns" tasks ls -q); do $c -n "$ns" tasks kill -a -s SIGKILL "$t" 2>/dev/null || true; done
