@@ -5,7 +5,12 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { clusterFromFlags, loadClusterfile } from "../../provider/core/clusterfile";
 import { UserError } from "../../provider/core/errors";
-import { checksumLine, parseChecksumFile, snapshotName } from "../../provider/core/lifecycle/backup";
+import {
+  checksumLine,
+  parseChecksumFile,
+  parseMemberList,
+  snapshotName,
+} from "../../provider/core/lifecycle/backup";
 import { currentCertSans, parseAltNames } from "../../provider/core/lifecycle/cert";
 import { phaseHookSteps } from "../../provider/core/lifecycle/delete-all";
 import { prefixLines } from "../../provider/core/lifecycle/exec";
@@ -210,5 +215,19 @@ describe("lifecycle: external registry helpers", () => {
       containerdAuthToml("sea.hub:5000", { username: "u", password: 'p"w\\' }),
       '[plugins."io.containerd.grpc.v1.cri".registry.configs."sea.hub:5000".auth]\n  username = "u"\n  password = "p\\"w\\\\"\n',
     );
+  });
+
+  it("etcd members from etcdctl member list, on the cluster's masters only", () => {
+    const text = [
+      "8e9e05c52164694d, started, m-a, https://10.0.0.2:2380, https://127.0.0.1:2379, false",
+      "91bc3c398fb3c146, started, m-b, https://10.0.0.3:2380, https://10.0.0.3:2379, false",
+      "fd422379fda50e48, started, ext, https://10.9.9.9:2380, https://10.9.9.9:2379, false",
+      "",
+    ].join("\n");
+    assert.deepEqual(parseMemberList(text, ["10.0.0.2", "10.0.0.3"]), [
+      { name: "m-a", ip: "10.0.0.2", peerUrl: "https://10.0.0.2:2380" },
+      { name: "m-b", ip: "10.0.0.3", peerUrl: "https://10.0.0.3:2380" },
+    ]);
+    assert.deepEqual(parseMemberList("Error: context deadline exceeded\n", ["10.0.0.2"]), []);
   });
 });
