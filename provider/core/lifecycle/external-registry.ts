@@ -13,6 +13,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError, wrap } from "../errors";
+import { sha256Hex } from "../fsutil";
 import { formatBytes, log, registerSecret } from "../log";
 import { materializeLayers } from "../image/materialize";
 import { OciLayout, digestHex } from "../image/layout";
@@ -302,7 +303,11 @@ export async function putRegistryCredentials(
   registerSecret(creds.password);
   await ctx.put(ip, "registry-client", KUBELET_REGISTRY_CONFIG, registryAuthConfig(host, creds), 0o600);
   const auth = containerdAuthToml(host, creds);
-  if ((await ctx.read(ip, "registry-client", CONTAINERD_AUTH_FILE)) === auth) return;
+  // Compared by hash: the file's content (a password) never comes back over the session.
+  const have = await ctx.sh(ip, "registry-client", `sha256sum ${CONTAINERD_AUTH_FILE} 2>/dev/null || true`, {
+    quiet: true,
+  });
+  if (have.stdout.startsWith(sha256Hex(auth) + " ")) return;
   await ctx.put(ip, "registry-client", CONTAINERD_AUTH_FILE, auth, 0o600);
   await ctx.sh(ip, "registry-client", APPLY_CONTAINERD_AUTH_CMD);
 }

@@ -2,8 +2,8 @@
  * Local nodes (I2): N "machines" on this host, each a network namespace with its own IP on a
  * bridge, its own mount namespace with copy-on-write overlays of /etc /usr /var /opt /root /home
  * (lower = the host directory, upper/work in the node's state dir), a private /tmp, /run (tmpfs)
- * and /var/lib/containerd, and its own sshd with its own host key. Used by the `sealer nodes` CLI, the Infra `local` provider and the
- * integration tests.
+ * and /var/lib/containerd, the host's cgroup hierarchies, and its own sshd with its own host key.
+ * Used by the `sealer nodes` CLI, the Infra `local` provider and the integration tests.
  *
  * Layout per node: <sealerHome>/local-nodes/<name>/{node.json, id_ed25519(.pub), ssh_host_ed25519_key,
  * upper/<dir>, work/<dir>, tmp/, containerd/, holder.log, sshd.log}.
