@@ -171,6 +171,11 @@ spec: { type: SHELL, action: pre-clean-host, data: 'echo "d-clean $SEALER_HOOK_P
     assert.ok(kinds.includes(`join-worker:${n4.ip}`), kinds.join(" "));
     assert.ok(!kinds.includes("init-master:" + n1.ip));
     assert.equal(calls(await journal(n2), "kubeadm", "join").length, 1);
+    // The control-plane join added n2 to etcd (the sandbox's real etcd).
+    assert.match(
+      await sh(n2, `${etcdctlBase()} member list`),
+      new RegExp(`https://${n2.ip.replace(/\./g, "\\.")}:2380`),
+    );
     assert.equal(calls(await journal(n4), "kubeadm", "join").length, 1);
     for (const w of [n3, n4]) {
       const j = await journal(w);
@@ -243,12 +248,14 @@ spec: { type: SHELL, action: pre-clean-host, data: 'echo "d-clean $SEALER_HOOK_P
     await assert.rejects(restoreEtcd({ ...o(), snapshot: bad }), /does not match its checksum/);
     assert.equal(await sh(n1, "ls -d /var/lib/etcd.before-restore-* 2>/dev/null || true"), "");
     const r = await restoreEtcd({ ...o(), snapshot: path.basename(b.file) });
-    // The sandbox's etcd has one member, on master0 (a control-plane join adds none): etcd's own
-    // member list decides where the snapshot is restored.
-    assert.deepEqual(r.hosts, [n1.ip]);
-    assert.match(await sh(n1, "ls -d /var/lib/etcd.before-restore-*"), /^\/var\/lib\/etcd\.before-restore-/);
-    assert.match(await sh(n1, `${etcdctlBase()} endpoint health 2>&1`), /is healthy/);
-    assert.equal(await sh(n2, "ls -d /var/lib/etcd.before-restore-* 2>/dev/null || true"), "");
+    // Both masters are etcd members (the control-plane join added n2): both are restored and
+    // form the cluster again.
+    assert.deepEqual(r.hosts, [n1.ip, n2.ip]);
+    for (const m of [n1, n2]) {
+      assert.match(await sh(m, "ls -d /var/lib/etcd.before-restore-*"), /^\/var\/lib\/etcd\.before-restore-/);
+      assert.match(await sh(m, `${etcdctlBase()} endpoint health 2>&1`), /is healthy/);
+    }
+    assert.equal((await sh(n1, `${etcdctlBase()} member list`)).trim().split("\n").length, 2);
   });
 
   it("cert --alt-names re-issues the API server certificate on every master", async () => {

@@ -219,8 +219,8 @@ describe("lifecycle: external registry helpers", () => {
 
   it("etcd members from etcdctl member list, on the cluster's masters only", () => {
     const text = [
-      "8e9e05c52164694d, started, m-a, https://10.0.0.2:2380, https://127.0.0.1:2379, false",
       "91bc3c398fb3c146, started, m-b, https://10.0.0.3:2380, https://10.0.0.3:2379, false",
+      "8e9e05c52164694d, started, m-a, https://10.0.0.2:2380, https://127.0.0.1:2379, false",
       "fd422379fda50e48, started, ext, https://10.9.9.9:2380, https://10.9.9.9:2379, false",
       "",
     ].join("\n");

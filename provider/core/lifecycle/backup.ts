@@ -287,7 +287,7 @@ export interface EtcdMember {
 
 /**
  * `etcdctl member list` lines ("id, started, name, peerURLs, clientURLs, isLearner") as members
- * on the given masters; a member on no master (external etcd) is left out.
+ * on the given masters, in their order; a member on no master (external etcd) is left out.
  */
 export function parseMemberList(text: string, masters: string[]): EtcdMember[] {
   const out: EtcdMember[] = [];
@@ -304,7 +304,8 @@ export function parseMemberList(text: string, masters: string[]): EtcdMember[] {
     const ip = masters.find((m) => m === host);
     if (ip) out.push({ name: f[2], ip, peerUrl });
   }
-  return out;
+  // In the masters' order (etcd lists members by id).
+  return out.sort((a, b) => masters.indexOf(a.ip) - masters.indexOf(b.ip));
 }
 
 /**
