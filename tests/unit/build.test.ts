@@ -288,10 +288,10 @@ describe("build: RUN and whiteouts", () => {
     assert.equal(fs.readFileSync(path.join(out, "d/new.txt"), "utf8"), "new\n");
   });
 
-  it("runs with cwd = rootfs, rootfs/bin first on PATH and ARG/ENV in the environment", async () => {
+  it("runs with cwd = rootfs, rootfs/bin first on PATH and ARG/ENV and ARCH in the environment", async () => {
     const ctx = context("runenv", {
       Kubefile:
-        'FROM scratch\nCOPY bin bin\nARG A=from-arg\nENV E=from-env\nRUN mytool > out.txt && echo "$A $E $(basename $(pwd))" >> out.txt\n',
+        'FROM scratch\nCOPY bin bin\nARG A=from-arg\nENV E=from-env\nRUN mytool > out.txt && echo "$A $E $(basename $(pwd)) ${ARCH}" >> out.txt\n',
       "bin/mytool": "#!/bin/sh\necho mytool ran\n",
     });
     fs.chmodSync(path.join(ctx, "bin/mytool"), 0o755);
@@ -305,7 +305,7 @@ describe("build: RUN and whiteouts", () => {
     );
     assert.equal(
       fs.readFileSync(path.join(out, "out.txt"), "utf8"),
-      "mytool ran\nfrom-arg from-env rootfs-amd64\n",
+      "mytool ran\nfrom-arg from-env rootfs-amd64 amd64\n",
     );
   });
 

@@ -107,11 +107,11 @@ describe("runtime: shell fragments run on the nodes", () => {
       port: 5000,
       caCert: "-----BEGIN CERTIFICATE-----\nX\n-----END CERTIFICATE-----\n",
     });
-    assert.match(
-      c,
-      /mkdir -p \/etc\/containerd\/certs\.d\/sea\.hub:5000 \/etc\/docker\/certs\.d\/sea\.hub:5000/,
-    );
+    assert.match(c, /mkdir -p \/etc\/containerd\/certs\.d\/sea\.hub:5000 && printf '%s' '-----BEGIN/);
+    assert.match(c, /mkdir -p \/etc\/docker\/certs\.d\/sea\.hub:5000 && printf '%s' '-----BEGIN/);
     assert.match(c, /server = "https:\/\/sea\.hub:5000"/);
+    // Original names resolve through the cluster's registry (a mirror hosts.toml per public registry).
+    assert.match(c, /server = "https:\/\/registry-1\.docker\.io"\n\n\[host\."https:\/\/sea\.hub:5000"\]/);
     const s = startRegistryCmd({
       rootfs: "/var/lib/sealer/c/rootfs",
       layout: registryLayout("/var/lib/sealer/c", true),

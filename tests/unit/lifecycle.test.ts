@@ -5,7 +5,12 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { clusterFromFlags, loadClusterfile } from "../../provider/core/clusterfile";
 import { UserError } from "../../provider/core/errors";
-import { checksumLine, parseChecksumFile, snapshotName } from "../../provider/core/lifecycle/backup";
+import {
+  checksumLine,
+  parseChecksumFile,
+  parseMemberList,
+  snapshotName,
+} from "../../provider/core/lifecycle/backup";
 import { currentCertSans, parseAltNames } from "../../provider/core/lifecycle/cert";
 import { phaseHookSteps } from "../../provider/core/plan/phase-hooks";
 import { CLEAN_HOST_REASON, planDestroy } from "../../provider/core/plan/destroy";
@@ -16,11 +21,10 @@ import { prefixLines } from "../../provider/core/lifecycle/exec";
 import { addHosts, hostsByRole, removeHosts } from "../../provider/core/lifecycle/hosts-edit";
 import {
   externalRegistryHost,
-  insecureHostsToml,
   listRegistryTree,
   registryAuthConfig,
-  tlsHostsToml,
 } from "../../provider/core/lifecycle/external-registry";
+import { containerdAuthToml, mirrorHostsToml, registryHostsToml } from "../../provider/core/runtime/registry";
 import { OciLayout } from "../../provider/core/image/layout";
 import { writeRegistryImage } from "../../provider/core/registry/fs-storage";
 import { makeTestImage, makeTestIndex } from "../harness/registry";
@@ -250,12 +254,38 @@ describe("lifecycle: external registry helpers", () => {
       auths: { "10.0.0.9:5000": { auth: Buffer.from("u:p:w").toString("base64") } },
     });
     assert.equal(
-      tlsHostsToml("harbor.example.com", "/etc/containerd/certs.d/harbor.example.com/ca.crt"),
-      'server = "https://harbor.example.com"\n\n[host."https://harbor.example.com"]\n  capabilities = ["pull", "resolve"]\n  ca = "/etc/containerd/certs.d/harbor.example.com/ca.crt"\n',
+      registryHostsToml({
+        host: "harbor.example.com",
+        caFile: "/etc/containerd/certs.d/harbor.example.com/ca.crt",
+      }),
+      'server = "https://harbor.example.com"\n\n[host."https://harbor.example.com"]\n  capabilities = ["pull", "resolve", "push"]\n  ca = "/etc/containerd/certs.d/harbor.example.com/ca.crt"\n',
     );
     assert.equal(
-      insecureHostsToml("10.0.0.9:5000"),
-      'server = "http://10.0.0.9:5000"\n\n[host."http://10.0.0.9:5000"]\n  capabilities = ["pull", "resolve"]\n  skip_verify = true\n',
+      registryHostsToml({ host: "10.0.0.9:5000", insecure: true }),
+      'server = "http://10.0.0.9:5000"\n\n[host."http://10.0.0.9:5000"]\n  capabilities = ["pull", "resolve", "push"]\n  skip_verify = true\n',
     );
+    // docker.io's API is on registry-1; a mirror only pulls and resolves.
+    assert.equal(
+      mirrorHostsToml("docker.io", { host: "10.0.0.9:5000", insecure: true }),
+      'server = "https://registry-1.docker.io"\n\n[host."http://10.0.0.9:5000"]\n  capabilities = ["pull", "resolve"]\n  skip_verify = true\n',
+    );
+    assert.equal(
+      containerdAuthToml("sea.hub:5000", { username: "u", password: 'p"w\\' }),
+      '[plugins."io.containerd.grpc.v1.cri".registry.configs."sea.hub:5000".auth]\n  username = "u"\n  password = "p\\"w\\\\"\n',
+    );
+  });
+
+  it("etcd members from etcdctl member list, on the cluster's masters only", () => {
+    const text = [
+      "91bc3c398fb3c146, started, m-b, https://10.0.0.3:2380, https://10.0.0.3:2379, false",
+      "8e9e05c52164694d, started, m-a, https://10.0.0.2:2380, https://127.0.0.1:2379, false",
+      "fd422379fda50e48, started, ext, https://10.9.9.9:2380, https://10.9.9.9:2379, false",
+      "",
+    ].join("\n");
+    assert.deepEqual(parseMemberList(text, ["10.0.0.2", "10.0.0.3"]), [
+      { name: "m-a", ip: "10.0.0.2", peerUrl: "https://10.0.0.2:2380" },
+      { name: "m-b", ip: "10.0.0.3", peerUrl: "https://10.0.0.3:2380" },
+    ]);
+    assert.deepEqual(parseMemberList("Error: context deadline exceeded\n", ["10.0.0.2"]), []);
   });
 });

@@ -80,6 +80,15 @@ async function handle(req, res) {
     // Sandbox simplification: every node gets the one API token (kubelet.conf), so `kubeadm upgrade node` works on workers.
     return send(res, 200, { adminToken: s.adminToken, seq: s.seq });
   }
+  // kubeadm's "kubeadm-certs" Secret, reduced to what a joining etcd member needs; the
+  // certificate key guards it as it encrypts the real one.
+  if (req.method === "GET" && parts[0] === "kubeadm-certs") {
+    if (req.headers["x-certificate-key"] !== s.certificateKey)
+      return send(res, 403, { error: "error downloading certs: the certificate key is invalid or expired" });
+    const etcd = s.etcd || {};
+    const item = { "etcd-endpoint": etcd.endpoint, "etcd-ca.crt": etcd.caCert, "etcd-ca.key": etcd.caKey }[parts[1]];
+    return item ? send(res, 200, item) : send(res, 404, { error: `secrets "kubeadm-certs" has no ${parts[1]}` });
+  }
   if (!authed) return send(res, 401, { error: "Unauthorized" });
   if (req.method === "GET" && url.pathname === "/nodes") {
     if (url.searchParams.get("o") === "json") return send(res, 200, { items: s.nodes });

@@ -50,3 +50,49 @@ api() {
   shift 2
   curl -sS --max-time 10 -X "$method" -H 'Content-Type: application/json' "$@" "$url"
 }
+
+# PATH for daemons started here: the system's directories only (containerd finds the shim and
+# runc there, where scripts/containerd.sh installs them).
+SANDBOX_DAEMON_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+# stop_pidfile FILE [SECONDS]: SIGTERM the process a pid file names, SIGKILL it after SECONDS
+# (default 10), remove the file. Only that pid: other nodes' daemons share this pid namespace.
+stop_pidfile() {
+  [ -f "$1" ] || return 0
+  pid=$(cat "$1")
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    i=0
+    while kill -0 "$pid" 2>/dev/null; do
+      i=$((i + 1))
+      if [ $i -ge $((${2:-10} * 10)) ]; then
+        kill -9 "$pid" 2>/dev/null || true
+        break
+      fi
+      sleep 0.1
+    done
+  fi
+  rm -f "$1"
+}
+
+# start_daemon PIDFILE LOG CMD...: starts CMD detached from the SSH session, records its pid.
+start_daemon() {
+  pidfile=$1 logfile=$2
+  shift 2
+  mkdir -p "$(dirname "$pidfile")" "$(dirname "$logfile")"
+  PATH=$SANDBOX_DAEMON_PATH setsid nohup "$@" >>"$logfile" 2>&1 </dev/null &
+  echo $! >"$pidfile"
+}
+
+# wait_until SECONDS WHAT LOG CMD...: runs CMD every 0.1 s until it succeeds; dies naming WHAT.
+wait_until() {
+  secs=$1 what=$2 logfile=$3
+  shift 3
+  i=0
+  until "$@" >/dev/null 2>&1; do
+    i=$((i + 1))
+    [ $i -lt $((secs * 10)) ] || die "$what did not come up within ${secs}s; last lines of $logfile:
+$(tail -n 5 "$logfile" 2>/dev/null)"
+    sleep 0.1
+  done
+}

@@ -26,7 +26,7 @@ import { stableStringify } from "../fsutil";
 import { cleanStaleTemp, ownedTempPath, removeOnSignal } from "../temp-owner";
 import { checkAppNames, checkContext, isUrlSource, parseKubefile } from "../kubefile";
 import { MAX_KUBEFILE_BYTES, readUserFile } from "../limits";
-import { ARCH_PLACEHOLDER, Instruction, Kubefile } from "../kubefile/types";
+import { ARCH_PLACEHOLDER, ARCH_VAR, Instruction, Kubefile } from "../kubefile/types";
 import type { LayerFacts } from "../plan/types";
 import { cacheContainerImages } from "../registry/image-cache";
 import { resolveMirrors } from "../registry/mirrors";
@@ -218,7 +218,7 @@ interface LayerState {
   diffID: string;
 }
 
-/** Runs a RUN command: cwd = rootfs, rootfs/bin first on PATH, ARG/ENV in the environment. */
+/** Runs a RUN command: cwd = rootfs, rootfs/bin first on PATH, ARG/ENV and ARCH in the environment. */
 async function runCommand(
   command: string,
   rootfs: string,
@@ -538,7 +538,9 @@ class PlatformBuilder {
 
   async run(i: number, ins: Extract<Instruction, { kind: "RUN" }>): Promise<void> {
     const text = `RUN ${ins.command}`;
-    const env = { ...this.args, ...this.env };
+    // ${ARCH} is this platform's architecture in RUN too (as in COPY sources), so a RUN can fetch
+    // or refuse per platform.
+    const env = { ...this.args, ...this.env, [ARCH_VAR]: archOf(this.platform) };
     const key = cacheKey(this.parentKey, text, stableStringify(env));
     const hit = this.opts.noCache ? undefined : await this.cache.get(key);
     if (hit) {

@@ -2,9 +2,10 @@
  * `sealer backup` / `sealer restore -f SNAPSHOT` (C12): an etcd snapshot taken on a master with
  * the cluster's own certificates (kubeadm's pki/etcd files), fetched to the data dir under
  * clusters/<name>/backups/ with a sha256 checksum file (sha256sum format); a restore checks the
- * checksum before anything on the cluster is touched, then on every master stops etcd (its
- * static pod manifest moved aside), restores the snapshot into a fresh data dir with the
- * member's name and peer URL, swaps it in (the old data kept beside it) and starts etcd again.
+ * checksum before anything on the cluster is touched, then on every etcd member (as
+ * `etcdctl member list` names them) stops etcd (its static pod manifest moved aside, waiting
+ * until it is down), restores the snapshot into a fresh data dir with the member's name and
+ * peer URL, swaps it in (the old data kept beside it), starts etcd again and waits until it answers.
  */
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
@@ -228,7 +229,16 @@ export async function verifiedSnapshot(
   return { file, sha256: got };
 }
 
-/** The shell that restores a snapshot on one etcd member (kubeadm stacked etcd). */
+/** Seconds to wait for etcd to stop after its manifest is parked, and to answer again after the restore. */
+const ETCD_STOP_WAIT_S = 60;
+const ETCD_START_WAIT_S = 120;
+
+/**
+ * The shell that restores a snapshot on one etcd member (kubeadm stacked etcd): the kubelet
+ * stops etcd when its static pod manifest is parked, so the data dir is swapped only once
+ * nothing listens on etcd's client port any more, and the restore counts as done only when etcd
+ * answers again over TLS. On a failure before the swap the manifest goes back untouched.
+ */
 export function restoreCmd(o: {
   snapshot: string;
   name: string;
@@ -239,16 +249,83 @@ export function restoreCmd(o: {
   const fresh = `${ETCD_DATA}.restore-${o.stamp}`;
   const old = `${ETCD_DATA}.before-restore-${o.stamp}`;
   const parked = `${ETCD_MANIFEST}.sealer-restore`;
+  const listening = `ss -Hltn 'sport = :2379' 2>/dev/null | grep -q .`;
   return [
     `set -e`,
-    `if [ -f ${ETCD_MANIFEST} ]; then mv ${ETCD_MANIFEST} ${parked}; fi`,
+    `managed=false`,
+    `if [ -f ${ETCD_MANIFEST} ]; then managed=true; mv ${ETCD_MANIFEST} ${parked}; fi`,
+    `unpark() { if [ -f ${parked} ]; then mv ${parked} ${ETCD_MANIFEST}; fi; }`,
+    `i=0`,
+    `while ${listening}; do`,
+    `  i=$((i + 1))`,
+    `  if [ $i -ge ${ETCD_STOP_WAIT_S * 5} ]; then unpark; echo "etcd still listens on :2379 ${ETCD_STOP_WAIT_S}s after its manifest ${ETCD_MANIFEST} was moved aside (is the kubelet running?); nothing was restored" >&2; exit 3; fi`,
+    `  sleep 0.2`,
+    `done`,
     `rm -rf ${shellQuote(fresh)}`,
-    `ETCDCTL_API=3 etcdctl snapshot restore ${shellQuote(o.snapshot)} --data-dir ${shellQuote(fresh)} --name ${shellQuote(o.name)} --initial-cluster ${shellQuote(o.initialCluster)} --initial-advertise-peer-urls ${shellQuote(`https://${o.ip}:2380`)}`,
+    `if ! ETCDCTL_API=3 etcdctl snapshot restore ${shellQuote(o.snapshot)} --data-dir ${shellQuote(fresh)} --name ${shellQuote(o.name)} --initial-cluster ${shellQuote(o.initialCluster)} --initial-advertise-peer-urls ${shellQuote(`https://${o.ip}:2380`)}; then rm -rf ${shellQuote(fresh)}; unpark; echo "etcdctl snapshot restore failed; etcd keeps its data" >&2; exit 3; fi`,
     `if [ -d ${ETCD_DATA} ]; then mv ${ETCD_DATA} ${shellQuote(old)}; fi`,
     `mv ${shellQuote(fresh)} ${ETCD_DATA}`,
-    `if [ -f ${parked} ]; then mv ${parked} ${ETCD_MANIFEST}; fi`,
+    `unpark`,
     `rm -f ${shellQuote(o.snapshot)}`,
+    `if $managed; then`,
+    `  i=0`,
+    `  until ${etcdctlBase()} endpoint health --command-timeout=2s >/dev/null 2>&1; do`,
+    `    i=$((i + 1))`,
+    `    if [ $i -ge ${ETCD_START_WAIT_S * 2} ]; then echo "etcd did not answer on https://127.0.0.1:2379 within ${ETCD_START_WAIT_S}s after the restore; the data from before it is in ${old}; see the etcd logs" >&2; exit 3; fi`,
+    `    sleep 0.5`,
+    `  done`,
+    `fi`,
   ].join("\n");
+}
+
+export interface EtcdMember {
+  name: string;
+  /** The master whose address the member's peer URL names. */
+  ip: string;
+  peerUrl: string;
+}
+
+/**
+ * `etcdctl member list` lines ("id, started, name, peerURLs, clientURLs, isLearner") as members
+ * on the given masters, in their order; a member on no master (external etcd) is left out.
+ */
+export function parseMemberList(text: string, masters: string[]): EtcdMember[] {
+  const out: EtcdMember[] = [];
+  for (const line of text.split("\n")) {
+    const f = line.split(",").map((x) => x.trim());
+    if (f.length < 5 || !f[2] || !f[3]) continue;
+    const peerUrl = f[3].split(/\s+/)[0]!;
+    let host = "";
+    try {
+      host = new URL(peerUrl).hostname.replace(/^\[|\]$/g, "");
+    } catch {
+      continue;
+    }
+    const ip = masters.find((m) => m === host);
+    if (ip) out.push({ name: f[2], ip, peerUrl });
+  }
+  // In the masters' order (etcd lists members by id).
+  return out.sort((a, b) => masters.indexOf(a.ip) - masters.indexOf(b.ip));
+}
+
+/**
+ * The etcd members to restore: as the running cluster lists them (asked on each master until one
+ * answers), else every master under its node name (etcd down everywhere: kubeadm's stacked layout).
+ */
+async function etcdMembers(ctx: ExecContext, step: string): Promise<EtcdMember[]> {
+  for (const ip of ctx.masters) {
+    const r = await ctx.sh(ip, step, `${etcdctlBase()} member list --command-timeout=5s`, {
+      allowFail: true,
+      quiet: true,
+    });
+    const members = r.code === 0 ? parseMemberList(r.stdout, ctx.masters) : [];
+    if (members.length) return members;
+  }
+  log.warn(
+    `restore: no master's etcd answered member list; restoring every master as a member of a stacked etcd`,
+  );
+  const names = await Promise.all(ctx.masters.map((ip) => ctx.nodeName(ip)));
+  return ctx.masters.map((ip, i) => ({ name: names[i]!, ip, peerUrl: `https://${ip}:2380` }));
 }
 
 export async function restoreEtcd(
@@ -261,21 +338,22 @@ export async function restoreEtcd(
   return withSession(r.spec, r.applied, r.stateDir, o, async (ctx) => {
     const step = "restore";
     for (const ip of ctx.masters) await checkEtcdTools(ctx, ip, step);
-    const names = await Promise.all(ctx.masters.map((ip) => ctx.nodeName(ip)));
-    const initialCluster = ctx.masters.map((ip, i) => `${names[i]}=https://${ip}:2380`).join(",");
+    const members = await etcdMembers(ctx, step);
+    const hosts = members.map((m) => m.ip);
+    const initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(",");
     const stamp = (o.now ?? new Date()).toISOString().replace(/[-:.]/g, "");
     const remote = `${ctx.clusterDir}/backups/restore-${stamp}.db`;
     // Every member gets the same snapshot first; then they are restored (etcd needs all of them).
-    await ctx.eachHost(ctx.masters, async (ip) => {
+    await ctx.eachHost(hosts, async (ip) => {
       await ctx.pool.upload(ctx.target(ip), snap.file, remote, { mode: 0o600, step });
       const sum = await ctx.sh(ip, step, `sha256sum ${shellQuote(remote)}`, { quiet: true });
       if (parseChecksumFile(sum.stdout) !== snap.sha256)
         throw new Error(`[${ip}] step "${step}": the snapshot arrived damaged; nothing was restored`);
     });
-    await ctx.eachHost(ctx.masters, async (ip) => {
-      const i = ctx.masters.indexOf(ip);
-      await ctx.sh(ip, step, restoreCmd({ snapshot: remote, name: names[i]!, ip, initialCluster, stamp }));
+    await ctx.eachHost(hosts, async (ip) => {
+      const m = members.find((x) => x.ip === ip)!;
+      await ctx.sh(ip, step, restoreCmd({ snapshot: remote, name: m.name, ip, initialCluster, stamp }));
     });
-    return { hosts: [...ctx.masters], file: snap.file, sha256: snap.sha256 };
+    return { hosts, file: snap.file, sha256: snap.sha256 };
   });
 }

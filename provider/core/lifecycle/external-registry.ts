@@ -13,16 +13,25 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError, wrap } from "../errors";
+import { sha256Hex } from "../fsutil";
 import { formatBytes, log, registerSecret } from "../log";
 import { materializeLayers } from "../image/materialize";
 import { OciLayout, digestHex } from "../image/layout";
-import type { Descriptor } from "../image/types";
+import { MediaTypes, type Descriptor } from "../image/types";
 import type { LayerFacts } from "../plan/types";
 import { RegistryClient, type ClientOptions } from "../registry/client";
 import { loadCredentials, loadSettings, type Credentials } from "../registry/credentials";
 import { pushImage } from "../registry/push";
 import { isIndexMediaType } from "../registry/remote";
 import type { ExecContext } from "../exec/context";
+import {
+  CONTAINERD_AUTH_FILE,
+  CONTAINERD_CERTS_DIR,
+  APPLY_CONTAINERD_AUTH_CMD,
+  containerdAuthToml,
+  containerdHostsCmd,
+  type RegistryEndpoint,
+} from "../runtime/registry";
 
 const V2 = ["docker", "registry", "v2"];
 /** kubelet reads registry credentials for every pull from `<root-dir>/config.json`. */
@@ -168,10 +177,19 @@ export async function pushRegistryTree(
         `the image's registry/ tree is incomplete: manifest ${img.digest} of ${img.repo} is missing; rebuild the image`,
       );
     });
-    const mediaType = (JSON.parse(bytes.toString("utf8")) as { mediaType?: string }).mediaType;
+    const doc = JSON.parse(bytes.toString("utf8")) as {
+      mediaType?: string;
+      manifests?: unknown;
+      config?: unknown;
+    };
+    // mediaType is optional in OCI manifests (umoci writes none): the registry that stored the
+    // tree told them apart by their fields, as distribution does.
+    const mediaType =
+      doc.mediaType ??
+      (Array.isArray(doc.manifests) ? MediaTypes.index : doc.config ? MediaTypes.manifest : undefined);
     if (!mediaType)
       throw new UserError(
-        `manifest ${img.digest} of ${img.repo} in the image's registry/ tree has no mediaType; rebuild the image`,
+        `manifest ${img.digest} of ${img.repo} in the image's registry/ tree is neither an image manifest nor an index; rebuild the image`,
       );
     const source = `sealer-push-${i}:${img.tag ?? "untagged"}`;
     await store.setRef(source, { mediaType, digest: img.digest, size: bytes.length });
@@ -237,30 +255,6 @@ export function registryAuthConfig(host: string, c: Credentials): string {
   return JSON.stringify({ auths: { [host]: { auth } } }, null, 2) + "\n";
 }
 
-/** containerd hosts.toml for a registry whose certificate is signed by `caFile`. */
-export function tlsHostsToml(host: string, caFile: string): string {
-  return [
-    `server = "https://${host}"`,
-    ``,
-    `[host."https://${host}"]`,
-    `  capabilities = ["pull", "resolve"]`,
-    `  ca = "${caFile}"`,
-    ``,
-  ].join("\n");
-}
-
-/** containerd hosts.toml for a registry reached over plain HTTP (`sealer login --insecure`). */
-export function insecureHostsToml(host: string): string {
-  return [
-    `server = "http://${host}"`,
-    ``,
-    `[host."http://${host}"]`,
-    `  capabilities = ["pull", "resolve"]`,
-    `  skip_verify = true`,
-    ``,
-  ].join("\n");
-}
-
 /**
  * The `registry-client` step for an external registry: every host trusts its CA (when
  * `sealer login --ca-file` recorded one) or reaches it over plain HTTP (when marked insecure),
@@ -276,29 +270,29 @@ export async function configureExternalRegistryClients(ctx: ExecContext, hosts: 
       ? { username: reg.username, password: reg.password }
       : await loadCredentials(host);
   // Directory names as containerd and docker look them up: "domain" for 443, else "domain:port".
-  const dirs = [`/etc/containerd/certs.d/${host}`, `/etc/docker/certs.d/${host}`];
+  const dirs = [`${CONTAINERD_CERTS_DIR}/${host}`, `/etc/docker/certs.d/${host}`];
+  const endpoint: RegistryEndpoint = {
+    host,
+    ...(settings.ca ? { caFile: `${dirs[0]}/ca.crt` } : settings.insecure ? { insecure: true } : {}),
+  };
   await ctx.eachHost(hosts, async (ip) => {
     if (settings.ca) {
       await ctx.put(ip, "registry-client", `${dirs[0]}/ca.crt`, settings.ca, 0o644);
       await ctx.put(ip, "registry-client", `${dirs[1]}/ca.crt`, settings.ca, 0o644);
-      await ctx.put(
-        ip,
-        "registry-client",
-        `${dirs[0]}/hosts.toml`,
-        tlsHostsToml(host, `${dirs[0]}/ca.crt`),
-        0o644,
-      );
-    } else if (settings.insecure)
-      await ctx.put(ip, "registry-client", `${dirs[0]}/hosts.toml`, insecureHostsToml(host), 0o644);
+    }
+    // The cached images were pushed there under their own paths: it mirrors the public registries too.
+    await ctx.sh(ip, "registry-client", containerdHostsCmd(endpoint));
     if (creds) await putRegistryCredentials(ctx, ip, host, creds);
   });
 }
 
 /**
- * Gives one node the pull credentials for `host` ("domain:port" as image names spell it): kubelet's
- * node-wide config.json (0600), which kubelet hands to the CRI for every pull. Used for an
- * external registry and for the cluster's own registry started with htpasswd. The content goes
- * over the SSH upload (never a command line) and the encoded auth is registered as a secret.
+ * Gives one node the pull credentials for `host` ("domain:port" as image names spell it):
+ * kubelet's node-wide config.json, which kubelet hands to the CRI for every pull, and
+ * containerd's CRI registry auth (restarting a running containerd when it changed), for pulls
+ * without kubelet's credentials. Both 0600. Used for an external registry and for the cluster's
+ * own registry started with htpasswd. The content goes over the SSH upload (never a command
+ * line) and the encoded auth is registered as a secret.
  */
 export async function putRegistryCredentials(
   ctx: ExecContext,
@@ -308,4 +302,12 @@ export async function putRegistryCredentials(
 ): Promise<void> {
   registerSecret(creds.password);
   await ctx.put(ip, "registry-client", KUBELET_REGISTRY_CONFIG, registryAuthConfig(host, creds), 0o600);
+  const auth = containerdAuthToml(host, creds);
+  // Compared by hash: the file's content (a password) never comes back over the session.
+  const have = await ctx.sh(ip, "registry-client", `sha256sum ${CONTAINERD_AUTH_FILE} 2>/dev/null || true`, {
+    quiet: true,
+  });
+  if (have.stdout.startsWith(sha256Hex(auth) + " ")) return;
+  await ctx.put(ip, "registry-client", CONTAINERD_AUTH_FILE, auth, 0o600);
+  await ctx.sh(ip, "registry-client", APPLY_CONTAINERD_AUTH_CMD);
 }

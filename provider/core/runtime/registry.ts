@@ -215,34 +215,148 @@ export function startRegistryCmd(o: {
   return `if [ -f ${shellQuote(script)} ]; then cd ${shellQuote(o.rootfs)} && ${exports} sh scripts/init-registry.sh; else echo "image has no scripts/init-registry.sh: registry not started" >&2; exit 3; fi`;
 }
 
-/** Client side on every host: CA for containerd and docker, and a containerd hosts.toml for the registry (path -> content). */
+/** Where containerd (1.5+) and `ctr --hosts-dir` look up per-registry hosts.toml files. */
+export const CONTAINERD_CERTS_DIR = "/etc/containerd/certs.d";
+
+/**
+ * Public registries whose image names resolve through the cluster's registry: the image's cached
+ * container images keep their repository paths (docker.io/library/x:1 is sea.hub:5000/library/x:1),
+ * so a workload naming the original image pulls it from the cluster with no registry reachable.
+ */
+export const MIRRORED_REGISTRIES = [
+  "docker.io",
+  "registry.k8s.io",
+  "k8s.gcr.io",
+  "gcr.io",
+  "quay.io",
+  "ghcr.io",
+];
+
+/** The upstream `server` of a registry's hosts.toml (docker.io's API lives on registry-1). */
+function upstreamServer(registry: string): string {
+  return registry === "docker.io" ? "https://registry-1.docker.io" : `https://${registry}`;
+}
+
+/** How containerd reaches the registry that serves the cluster's images. */
+export interface RegistryEndpoint {
+  /** "host[:port]" as image names spell it. */
+  host: string;
+  /** CA file on the node; absent with `insecure` or for a publicly trusted registry. */
+  caFile?: string;
+  /** Plain HTTP (`sealer login --insecure`). */
+  insecure?: boolean;
+}
+
+function hostSection(e: RegistryEndpoint, capabilities: string[]): string[] {
+  const url = `${e.insecure ? "http" : "https"}://${e.host}`;
+  return [
+    `[host."${url}"]`,
+    `  capabilities = [${capabilities.map((c) => `"${c}"`).join(", ")}]`,
+    ...(e.caFile ? [`  ca = "${e.caFile}"`] : []),
+    ...(e.insecure ? [`  skip_verify = true`] : []),
+  ];
+}
+
+/** hosts.toml of the registry itself: pulls, resolves and pushes go to it. */
+export function registryHostsToml(e: RegistryEndpoint): string {
+  const url = `${e.insecure ? "http" : "https"}://${e.host}`;
+  return [`server = "${url}"`, ``, ...hostSection(e, ["pull", "resolve", "push"]), ``].join("\n");
+}
+
+/** hosts.toml that makes `registry` a mirror: pulls and resolves go to the cluster's registry. */
+export function mirrorHostsToml(registry: string, e: RegistryEndpoint): string {
+  return [`server = "${upstreamServer(registry)}"`, ``, ...hostSection(e, ["pull", "resolve"]), ``].join(
+    "\n",
+  );
+}
+
+/** The hosts.toml files of the registry and of every mirrored registry (path -> content; no secrets in them). */
+export function containerdHostsFiles(e: RegistryEndpoint): Record<string, string> {
+  return Object.fromEntries([
+    [`${CONTAINERD_CERTS_DIR}/${e.host}/hosts.toml`, registryHostsToml(e)],
+    ...MIRRORED_REGISTRIES.filter((r) => r !== e.host).map((r) => [
+      `${CONTAINERD_CERTS_DIR}/${r}/hosts.toml`,
+      mirrorHostsToml(r, e),
+    ]),
+  ]) as Record<string, string>;
+}
+
+/** Shell writing files (path -> content), creating their directories. */
+function writeFilesCmd(files: Record<string, string>): string {
+  return Object.entries(files)
+    .map(
+      ([f, text]) =>
+        `mkdir -p ${shellQuote(path.posix.dirname(f))} && printf '%s' ${shellQuote(text)} > ${shellQuote(f)}`,
+    )
+    .join(" && ");
+}
+
+/** Shell writing the hosts.toml files of the registry and of every mirrored registry. */
+export function containerdHostsCmd(e: RegistryEndpoint): string {
+  return writeFilesCmd(containerdHostsFiles(e));
+}
+
+/** Directories `containerdHostsCmd` writes, for clean-host. */
+export function containerdHostsDirs(host: string): string[] {
+  return [host, ...MIRRORED_REGISTRIES.filter((r) => r !== host)].map((r) => `${CONTAINERD_CERTS_DIR}/${r}`);
+}
+
+/**
+ * containerd 1.6's hosts.toml has no credentials: the CRI plugin takes them from
+ * `registry.configs."<host>".auth` in /etc/containerd/config.toml, also when `config_path` is set
+ * (it asks for the host of the endpoint it pulls from, so mirrored names get them too). An
+ * `imports` file cannot carry them: containerd 1.6 replaces a plugin's whole section with the
+ * imported one (config_path would be lost). So the tables live in this file (0600) and are
+ * spliced as a marked block at the end of config.toml (made 0600); an install script that
+ * rewrites config.toml appends this file again.
+ */
+export const CONTAINERD_AUTH_FILE = "/etc/containerd/sealer-registry-auth.toml";
+const AUTH_BEGIN = "# BEGIN sealer registry auth";
+const AUTH_END = "# END sealer registry auth";
+
+export function containerdAuthToml(host: string, creds: { username: string; password: string }): string {
+  // TOML basic strings take JSON's escapes.
+  return [
+    `[plugins."io.containerd.grpc.v1.cri".registry.configs.${JSON.stringify(host)}.auth]`,
+    `  username = ${JSON.stringify(creds.username)}`,
+    `  password = ${JSON.stringify(creds.password)}`,
+    ``,
+  ].join("\n");
+}
+
+/**
+ * Puts CONTAINERD_AUTH_FILE into config.toml (replacing the previous block) and restarts a running
+ * containerd, which reads its config only at start: through systemd when systemd runs it, else
+ * through the image's install script (which restarts it).
+ */
+export const APPLY_CONTAINERD_AUTH_CMD = [
+  `c=/etc/containerd/config.toml;`,
+  `if [ -f "$c" ]; then`,
+  `sed -i '/^${AUTH_BEGIN}$/,/^${AUTH_END}$/d' "$c" && chmod 600 "$c" &&`,
+  `{ echo '${AUTH_BEGIN}'; cat ${CONTAINERD_AUTH_FILE}; echo '${AUTH_END}'; } >> "$c";`,
+  `fi;`,
+  `if [ -S /run/containerd/containerd.sock ]; then`,
+  `if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet containerd 2>/dev/null; then systemctl restart containerd;`,
+  `elif [ -f scripts/containerd.sh ]; then sh scripts/containerd.sh;`,
+  `else echo "containerd runs but neither systemd nor scripts/containerd.sh can restart it: restart containerd so it reads the registry credentials in $c" >&2; exit 3; fi;`,
+  `fi`,
+].join(" ");
+
+/** Client side on every host: CA for containerd and docker, hosts.toml for the registry and its mirrors (path -> content). */
 export function registryClientFiles(o: {
   domain: string;
   port: number;
   caCert: string;
 }): Record<string, string> {
   const hp = `${o.domain}:${o.port}`;
-  const c = `/etc/containerd/certs.d/${hp}`;
-  const hostsToml = [
-    `server = "https://${hp}"`,
-    ``,
-    `[host."https://${hp}"]`,
-    `  capabilities = ["pull", "resolve", "push"]`,
-    `  ca = "${c}/ca.crt"`,
-    ``,
-  ].join("\n");
+  const c = `${CONTAINERD_CERTS_DIR}/${hp}`;
   return {
     [`${c}/ca.crt`]: o.caCert,
     [`/etc/docker/certs.d/${hp}/ca.crt`]: o.caCert,
-    [`${c}/hosts.toml`]: hostsToml,
+    ...containerdHostsFiles({ host: hp, caFile: `${c}/ca.crt` }),
   };
 }
 
 export function registryClientCmd(o: { domain: string; port: number; caCert: string }): string {
-  const files = Object.entries(registryClientFiles(o));
-  const dirs = [...new Set(files.map(([f]) => f.slice(0, f.lastIndexOf("/"))))];
-  return [
-    `mkdir -p ${dirs.map(shellQuote).join(" ")}`,
-    ...files.map(([f, content]) => `printf '%s' ${shellQuote(content)} > ${shellQuote(f)}`),
-  ].join(" && ");
+  return writeFilesCmd(registryClientFiles(o));
 }

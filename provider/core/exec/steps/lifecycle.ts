@@ -7,6 +7,7 @@ import type { ExecContext } from "../context";
 import { API_PORT, DEFAULT_VIP } from "../kubeadm-config";
 import { registryBehindVip } from "./kube";
 import { KUBELET_REGISTRY_CONFIG, externalRegistryHost } from "../../lifecycle/external-registry";
+import { CONTAINERD_AUTH_FILE, containerdHostsDirs } from "../../runtime/registry";
 
 const restartKubelet =
   "if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemctl daemon-reload && systemctl restart kubelet; fi";
@@ -91,10 +92,12 @@ export async function runCleanHost(
           ]
         : []),
       `ip link del sealer-vip 2>/dev/null || true`,
-      `rm -rf ${shellQuote(`/etc/containerd/certs.d/${hp}`)} ${shellQuote(`/etc/docker/certs.d/${hp}`)} /etc/kubernetes/manifests/kube-lvscare.yaml`,
+      `rm -rf ${[...containerdHostsDirs(hp), `/etc/docker/certs.d/${hp}`].map(shellQuote).join(" ")} /etc/kubernetes/manifests/kube-lvscare.yaml`,
       // The registry's pull credentials (registry-client wrote them for kubelet: an external
       // registry, or the cluster's own registry with htpasswd).
-      ...(reg.external || (reg.username && reg.password) ? [`rm -f ${KUBELET_REGISTRY_CONFIG}`] : []),
+      ...(reg.external || (reg.username && reg.password)
+        ? [`rm -f ${KUBELET_REGISTRY_CONFIG} ${CONTAINERD_AUTH_FILE}`]
+        : []),
       removeClusterHostsBlocksCmd(ctx.cluster),
       `cd / && rm -rf ${shellQuote(ctx.clusterDir)}`,
     ].join("; ");

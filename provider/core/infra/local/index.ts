@@ -1,12 +1,12 @@
 /**
  * Local nodes (I2): N "machines" on this host, each a network namespace with its own IP on a
  * bridge, its own mount namespace with copy-on-write overlays of /etc /usr /var /opt /root /home
- * (lower = the host directory, upper/work in the node's state dir), a private /tmp and its own
- * sshd with its own host key. Used by the `sealer nodes` CLI, the Infra `local` provider and the
- * integration tests.
+ * (lower = the host directory, upper/work in the node's state dir), a private /tmp, /run (tmpfs)
+ * and /var/lib/containerd, the host's cgroup hierarchies, and its own sshd with its own host key.
+ * Used by the `sealer nodes` CLI, the Infra `local` provider and the integration tests.
  *
  * Layout per node: <sealerHome>/local-nodes/<name>/{node.json, id_ed25519(.pub), ssh_host_ed25519_key,
- * upper/<dir>, work/<dir>, tmp/, holder.log, sshd.log}.
+ * upper/<dir>, work/<dir>, tmp/, containerd/, holder.log, sshd.log}.
  *
  * A "holder" process (`sleep infinity` inside the node's namespaces) owns the mount namespace, so
  * sshd can be stopped and started again (tests: late start, changed host key, killed sshd).
@@ -271,6 +271,7 @@ async function createNode(
     await fs.promises.mkdir(path.join(stateDir, "upper", d), { recursive: true });
     await fs.promises.mkdir(path.join(stateDir, "work", d), { recursive: true });
   }
+  await fs.promises.mkdir(path.join(stateDir, "containerd"), { recursive: true, mode: 0o711 });
   await fs.promises.mkdir(path.join(stateDir, "tmp"), { recursive: true, mode: 0o1777 });
   await fs.promises.chmod(path.join(stateDir, "tmp"), 0o1777);
   const keyPath = path.join(stateDir, "id_ed25519");
@@ -364,6 +365,16 @@ function nodeSetupScript(stateDir: string, name: string, opts: CreateLocalNodesO
     );
   }
   lines.push(`mount --no-canonicalize --bind ${S}/tmp /tmp`);
+  // A machine's /run is its own (a tmpfs): daemons started on the node put their sockets and pid
+  // files there (containerd's /run/containerd/containerd.sock), and nodes must not share them.
+  lines.push("mount -t tmpfs -o mode=755,nosuid,nodev tmpfs /run", "mkdir -p /run/lock /run/sshd");
+  lines.push(...cgroupMountLines());
+  // containerd's overlayfs snapshotter cannot put an overlay upper dir on an overlay (the node's
+  // /var), so its root is a plain directory of the node, as it is on a real disk.
+  lines.push(
+    "mkdir -p /var/lib/containerd",
+    `mount --no-canonicalize --bind ${S}/containerd /var/lib/containerd`,
+  );
   // A node is a fresh machine: root's shell startup files are the distribution's defaults, not
   // this host's. sshd runs every command through root's bash, which sources ~/.bashrc; a host
   // ~/.bashrc may run per-user toolchain hooks (e.g. `pyenv init`, whose rehash takes a lock in
@@ -395,14 +406,39 @@ function nodeSetupScript(stateDir: string, name: string, opts: CreateLocalNodesO
   }
   if (opts.rootPassword !== undefined)
     lines.push(`printf '%s\\n' ${q(`root:${opts.rootPassword}`)} | chpasswd`);
-  lines.push(
-    "mkdir -p /run/sshd",
-    "exec 3<&-",
-    "trap - EXIT",
-    "echo SEALER-NODE-READY",
-    "exec sleep infinity",
-  );
+  lines.push("exec 3<&-", "trap - EXIT", "echo SEALER-NODE-READY", "exec sleep infinity");
   return lines.join("\n");
+}
+
+/**
+ * `ip netns exec` mounts a fresh /sys for the namespace, which hides this host's cgroup file
+ * systems: runc then finds "no cgroup mount in mountinfo". The node mounts the same hierarchies
+ * again (same controllers: the kernel hands back the existing ones). Best effort: a node without
+ * them still works for everything but starting containers.
+ */
+function cgroupMountLines(): string[] {
+  let mounts: string[][];
+  try {
+    mounts = fs
+      .readFileSync("/proc/self/mounts", "utf8")
+      .split("\n")
+      .map((l) => l.split(" "))
+      .filter((f) => f.length >= 4 && f[1]!.startsWith("/sys/fs/cgroup"));
+  } catch {
+    return [];
+  }
+  const q = shellQuote;
+  return mounts.map(([, dir, type, opts]) => {
+    const o =
+      type === "tmpfs"
+        ? "mode=755"
+        : opts!
+            .split(",")
+            .filter((x) => !/^(rw|ro|relatime|seclabel)$/.test(x))
+            .join(",");
+    const mount = `mount -t ${q(type!)}${o ? ` -o ${q(o)}` : ""} ${q(type!)} ${q(dir!)}`;
+    return `{ mkdir -p ${q(dir!)} && ${mount}; } || echo "warning: could not mount ${type} on ${dir}: containers will not start on this node"`;
+  });
 }
 
 async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
