@@ -10,7 +10,9 @@
  *  - external registry (docker-registry with TLS + htpasswd on the nodes' bridge address): the
  *    same pulls from it.
  * The cached images are real: a static program (gcc -static) packed with umoci, and a data image
- * in Docker schema 2 media types.
+ * in Docker schema 2 media types. The app image is a full-mode build whose plain manifest (a
+ * CronJob) and Helm chart (an init container and a container) name them by their original
+ * docker.io names; they are pulled through `--registry-mirror docker.io=<local registry>`.
  */
 import * as assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -21,6 +23,7 @@ import { applyCluster, deleteCluster } from "../../provider/core/apply";
 import { loadClusterfile, type ClusterSpec } from "../../provider/core/clusterfile";
 import { buildImage } from "../../provider/core/image/builder";
 import { OciLayout } from "../../provider/core/image/layout";
+import { inspectImage } from "../../provider/core/image/store";
 import { execInNode, parseSubnet, subnetHost, type LocalNode } from "../../provider/core/infra/local";
 import { dataPaths } from "../../provider/core/paths";
 import { saveSettings } from "../../provider/core/registry/credentials";
@@ -84,14 +87,63 @@ describe("integration: real containerd pulls the cached images from the cluster'
       credentials: null,
     });
     await buildSandboxBase(home);
+    // The app image names its images by their original docker.io names, in a plain manifest and
+    // in a Helm chart (rendered by the real helm); the build pulls them through a registry mirror.
     const app = path.join(work, "app");
     fs.mkdirSync(path.join(app, "manifests"), { recursive: true });
     fs.writeFileSync(
-      path.join(app, "manifests", "imageList"),
-      CACHED.map((c) => `${src!.host}/${c}\n`).join(""),
+      path.join(app, "manifests", "hello.yaml"),
+      `apiVersion: batch/v1
+kind: CronJob
+metadata: { name: hello }
+spec:
+  schedule: "*/5 * * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers: [ { name: hello, image: docker.io/library/hello:1 } ]
+`,
     );
-    fs.writeFileSync(path.join(app, "Kubefile"), "FROM sandbox-base:v1.28.2\nCOPY manifests manifests\n");
-    await buildImage({ context: app, tag: "containerd-app:1", home });
+    const chart = path.join(app, "charts", "data");
+    fs.mkdirSync(path.join(chart, "templates"), { recursive: true });
+    fs.writeFileSync(path.join(chart, "Chart.yaml"), "apiVersion: v2\nname: data\nversion: 0.1.0\n");
+    fs.writeFileSync(path.join(chart, "values.yaml"), 'image:\n  repository: team/data\n  tag: "2"\n');
+    fs.writeFileSync(
+      path.join(chart, "templates", "deploy.yaml"),
+      `apiVersion: apps/v1
+kind: Deployment
+metadata: { name: {{ .Release.Name }}-data }
+spec:
+  selector: { matchLabels: { app: data } }
+  template:
+    metadata: { labels: { app: data } }
+    spec:
+      initContainers:
+        - name: seed
+          image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
+      containers:
+        - name: data
+          image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
+`,
+    );
+    fs.writeFileSync(
+      path.join(app, "Kubefile"),
+      "FROM sandbox-base:v1.28.2\nCOPY manifests manifests\nCOPY charts charts\n",
+    );
+    await buildImage({
+      context: app,
+      tag: "containerd-app:1",
+      home,
+      registryMirrors: [`docker.io=${src.host}`],
+    });
+    // Cached under their original names, whatever registry they came from.
+    const facts = await inspectImage(new OciLayout(dataPaths.store(home)), "containerd-app:1");
+    assert.deepEqual([...new Set(facts.containerImages.map((c) => c.image))].sort(), [
+      "docker.io/library/hello:1",
+      "docker.io/team/data:2",
+    ]);
     // From here on the only registry is the cluster's own.
     await src.stop();
     src = undefined;
