@@ -9,7 +9,7 @@
 import * as fs from "node:fs";
 import type { ClusterSpec } from "./clusterfile";
 import { UserError, wrap } from "./errors";
-import { ExecContext, type ExecStats } from "./exec/context";
+import { ExecContext, emptyStats, type ExecStats } from "./exec/context";
 import { ApplyError, executeSteps } from "./exec/executor";
 import { acquireApplyLock } from "./exec/lock";
 import { hostsWithoutPlatform, probeHostPlatforms } from "./exec/host-platform";
@@ -18,6 +18,7 @@ import { templateEnvKeysOf } from "./exec/template-keys";
 import { factsOrEmpty, imageFacts } from "./image/facts";
 import { OciLayout } from "./image/layout";
 import { log, registerSecret } from "./log";
+import { summarizeRun, type RunSummary } from "./progress";
 import { dataPaths } from "./paths";
 import { plan as planSteps, recordStep, type Desired } from "./plan/planner";
 import { emptyApplied, type AppliedState, type ImageFacts, type Plan, type Step } from "./plan/types";
@@ -60,6 +61,8 @@ export interface ApplyResult {
   state: AppliedState;
   stats: ExecStats;
   image: ImageFacts;
+  /** Steps, time per phase, bytes sent per host (empty when nothing ran). */
+  summary: RunSummary;
 }
 
 /**
@@ -95,7 +98,7 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
   const stateDir = o.stateDir ?? clusterDir(spec.name);
   const applied = o.applied ?? (await loadStateFrom(stateDir)) ?? emptyApplied(spec.name);
   for (const v of Object.values(applied.secrets ?? {})) registerSecret(v);
-  const stats: ExecStats = { sentBlobs: 0, sentBytes: 0, rendered: {} };
+  const stats = emptyStats();
   // Each host gets the layers of its own platform (K4). Hosts without a recorded platform are
   // probed (`uname -m`, read-only) before planning; a dry run never contacts a host and plans
   // such hosts with the image's default platform (the reason says so), like sealer plan and the
@@ -150,7 +153,7 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
   if (o.dryRun || plan.steps.length === 0) {
     await pool?.close();
     if (plan.steps.length === 0) log.info(`cluster ${spec.name}: nothing to do (0 steps)`);
-    return { plan, ran: [], state: applied, stats, image };
+    return { plan, ran: [], state: applied, stats, image, summary: summarizeRun([], 0, {}) };
   }
 
   pool ??= new SshPool({ knownHostsFile: o.knownHostsFile ?? dataPaths.knownHosts(), ...(o.ssh ?? {}) });
@@ -173,6 +176,7 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
       }
       await o.onState?.(s);
     };
+    const started = Date.now();
     const ran = await executeSteps(ctx, plan.steps, {
       record: (a, s) => recordStep(a, s, desired),
       save,
@@ -181,7 +185,9 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
     log.info(
       `cluster ${spec.name}: ${ran.length} step(s) ran; ${ctx.stats.sentBlobs} blob(s), ${ctx.stats.sentBytes} bytes sent`,
     );
-    return { plan, ran, state: ctx.state, stats: ctx.stats, image };
+    const timings = ran.map((s) => ({ ...s, durationMs: ctx.stats.durations[s.id] ?? 0 }));
+    const summary = summarizeRun(timings, Date.now() - started, ctx.stats.perHost);
+    return { plan, ran, state: ctx.state, stats: ctx.stats, image, summary };
   } catch (err) {
     if (err instanceof ApplyError) throw err;
     // A failure before any step (lock, dial): keep the state the caller had.

@@ -1,5 +1,5 @@
 import * as assert from "node:assert/strict";
-import type { ExecContext } from "../../provider/core/exec/context";
+import { emptyStats, type ExecContext } from "../../provider/core/exec/context";
 import { ApplyError, executeSteps } from "../../provider/core/exec/executor";
 import { emptyApplied, type AppliedState, type Step } from "../../provider/core/plan/types";
 import { UserError } from "../../provider/core/errors";
@@ -9,9 +9,9 @@ function step(id: string, kind: Step["kind"], hosts: string[], after: string[] =
   return { id, kind, hosts, after, reason: "test", key: `k-${id}` } as Step;
 }
 
-/** A context stub: the executor only reads and writes `state` on it. */
+/** A context stub: the executor only reads and writes `state` and `stats` on it. */
 function ctx(): ExecContext {
-  return { state: emptyApplied("c") } as unknown as ExecContext;
+  return { state: emptyApplied("c"), stats: emptyStats() } as unknown as ExecContext;
 }
 
 const record = (a: AppliedState, s: Step): AppliedState => ({
@@ -41,7 +41,8 @@ describe("executor: scheduling, recording, failure", () => {
       step("jw:5", "join-worker", ["5"], ["init"]),
     ];
     const saved: string[][] = [];
-    const ran = await executeSteps(ctx(), steps, {
+    const c = ctx();
+    const ran = await executeSteps(c, steps, {
       record,
       save: async (s) => void saved.push(Object.keys(s.steps).sort()),
       run: async (_c, s) => {
@@ -56,6 +57,9 @@ describe("executor: scheduling, recording, failure", () => {
       },
     });
     assert.equal(ran.length, steps.length);
+    // Every step that ran has its duration recorded (what the text/JSON output and summary show).
+    assert.deepEqual(Object.keys(c.stats.durations).sort(), steps.map((s) => s.id).sort());
+    for (const ms of Object.values(c.stats.durations)) assert.ok(Number.isInteger(ms) && ms >= 0);
     assert.equal(maxJoinMasters, 1, "join-master never overlaps");
     assert.ok(maxParallel >= 3, "distribute steps on different hosts overlap");
     const at = (e: string) => events.indexOf(e);

@@ -11,14 +11,7 @@ import { UserError } from "../../core/errors";
 import { checkDrift, forgetDrifted } from "../../core/drift";
 import { log } from "../../core/log";
 import { loadState, saveState } from "../../core/state";
-import { collect, printJson, printTable } from "../output";
-
-export function ranJson(
-  cluster: string,
-  res: Pick<ApplyResult, "ran">,
-): { cluster: string; steps: Array<{ kind: string; hosts: string[]; reason: string }> } {
-  return { cluster, steps: res.ran.map((s) => ({ kind: s.kind, hosts: s.hosts, reason: s.reason })) };
-}
+import { collect, printJson, printSteps, printSummary, ranSteps } from "../output";
 
 const RELAY_HELP =
   "send layer blobs once to HOST (default master0), which forwards them to the other hosts (for a slow uplink)";
@@ -39,10 +32,13 @@ async function runAndPrint(
     if (err instanceof ApplyError) throw new UserError(err.message, { cause: err, exitCode: 1 });
     throw err;
   }
+  const steps = ranSteps(res);
   if (opts.json) {
     printJson({
-      ...ranJson(spec.name, res),
+      cluster: spec.name,
+      steps,
       sent: { blobs: res.stats.sentBlobs, bytes: res.stats.sentBytes },
+      summary: res.summary,
     });
     return;
   }
@@ -50,13 +46,8 @@ async function runAndPrint(
     process.stdout.write(`cluster ${spec.name}: up to date, nothing ran\n`);
     return;
   }
-  printTable(
-    ["STEP", "HOSTS", "REASON"],
-    res.ran.map((s) => [s.kind, s.hosts.join(","), s.reason]),
-  );
-  process.stdout.write(
-    `cluster ${spec.name}: ${res.ran.length} step(s) ran, ${res.stats.sentBlobs} blob(s) sent\n`,
-  );
+  printSteps(steps);
+  printSummary(spec.name, res.summary);
 }
 
 /** apply --refresh: probe the recorded cluster and forget the records of drifted steps (state file). */

@@ -9,6 +9,7 @@ import type { ClusterSpec } from "../clusterfile";
 import { UserError } from "../errors";
 import type { OciLayout } from "../image/layout";
 import { log, registerSecret, type Logger } from "../log";
+import type { HostBytes } from "../progress";
 import type { AppliedState, ImageFacts, Step } from "../plan/types";
 import { envPrefix, shellQuote, type ExecResult, type SshPool, type SshTarget } from "../ssh";
 import { DEFAULT_VIP, kubeadmConfig, type KubeadmConfig } from "./kubeadm-config";
@@ -18,6 +19,14 @@ export interface ExecStats {
   sentBytes: number;
   /** Files written by .tmpl rendering / Config documents, per host. */
   rendered: Record<string, string[]>;
+  /** Blobs and bytes that left this machine for each host. */
+  perHost: Record<string, HostBytes>;
+  /** How long each step took (step id -> ms), failed steps included. */
+  durations: Record<string, number>;
+}
+
+export function emptyStats(): ExecStats {
+  return { sentBlobs: 0, sentBytes: 0, rendered: {}, perHost: {}, durations: {} };
 }
 
 export interface ExecContextOptions {
@@ -53,7 +62,7 @@ export class ExecContext {
   readonly concurrency: number;
   readonly commandTimeoutMs: number;
   readonly relay?: { via?: string; fanout?: number };
-  readonly stats: ExecStats = { sentBlobs: 0, sentBytes: 0, rendered: {} };
+  readonly stats: ExecStats = emptyStats();
   /** Join material fetched during this apply (tokens expire: never reuse an old one). */
   freshJoin = false;
   private kubeadmCfg?: Promise<KubeadmConfig>;

@@ -10,6 +10,7 @@
 import { UserError, wrap } from "../errors";
 import { log } from "../log";
 import type { AppliedState, Step } from "../plan/types";
+import { formatDuration } from "../progress";
 import type { ExecContext } from "./context";
 import { PARALLEL_KINDS, SERIAL_KINDS, runStep } from "./steps";
 
@@ -48,7 +49,11 @@ export async function executeSteps(ctx: ExecContext, steps: Step[], opts: Execut
   const runOne = async (step: Step): Promise<void> => {
     const started = Date.now();
     log.info(`==> ${step.kind}${step.hosts.length ? ` on ${step.hosts.join(", ")}` : ""}: ${step.reason}`);
-    await (opts.run ?? runStep)(ctx, step);
+    try {
+      await (opts.run ?? runStep)(ctx, step);
+    } finally {
+      ctx.stats.durations[step.id] = Date.now() - started;
+    }
     ctx.state = opts.record(ctx.state, step);
     // Saves are chained so concurrent steps never write the state file at the same time.
     const snapshot = ctx.state;
@@ -56,7 +61,7 @@ export async function executeSteps(ctx: ExecContext, steps: Step[], opts: Execut
     await saving;
     done.add(step.id);
     ran.push(step);
-    log.debug(`<== ${step.id} done in ${Date.now() - started} ms`);
+    log.info(`<== ${step.id} done in ${formatDuration(ctx.stats.durations[step.id]!)}`);
   };
 
   // DAG scheduling: a step starts when every step it depends on (`after`) is done; join-master

@@ -6,7 +6,7 @@ import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import * as tar from "tar-stream";
 import { UserError, throwIfProblems } from "../errors";
-import { progress } from "../log";
+import { progressTask } from "../progress";
 import { OciLayout } from "./layout";
 import { normalizeReference } from "./reference";
 import { Annotations, Descriptor, Index, Manifest, MediaTypes } from "./types";
@@ -194,7 +194,7 @@ export async function saveImages(store: OciLayout, refs: string[], outFile: stri
   const digests = [...blobs.keys()].sort();
   let total = 0;
   for (const dg of digests) total += (blobs.get(dg) as Descriptor).size;
-  const bar = progress(`saving ${path.basename(outFile)}`, total);
+  const bar = progressTask("save", `saving ${path.basename(outFile)}`, total);
   const pack = tar.pack();
   const writing = pipeline(
     Readable.from(pack as unknown as AsyncIterable<Buffer>),
@@ -340,7 +340,7 @@ export async function loadArchive(
   const staged = new Map<string, number>();
   const jsonEntries = new Map<string, Buffer>();
   let dockerArchive = false;
-  const bar = progress(`loading ${path.basename(file)}`, st.size);
+  const bar = progressTask("load", `loading ${path.basename(file)}`, st.size);
   try {
     const head = Buffer.alloc(2);
     const fh = await fs.promises.open(file, "r");

@@ -10,6 +10,7 @@ import type { Step } from "../../plan/types";
 import { shellQuote } from "../../ssh";
 import type { ExecContext } from "../context";
 import { distributeLayers } from "../distribute";
+import { distributeProgress } from "../../progress/distribute";
 import { applyConfig, configTarget, renderTemplate, renderedPath } from "../templates";
 
 /** Directories whose `.tmpl` files are rendered (REFERENCE §3), plus apps (APPENV). */
@@ -34,11 +35,13 @@ export async function runDistribute(
     cluster: ctx.cluster,
     fromLayer: step.fromLayer,
     concurrency: ctx.concurrency,
+    onProgress: distributeProgress(),
   });
   ctx.stats.sentBlobs += res.sentBlobs;
   ctx.stats.sentBytes += res.sentBytes;
   for (const ip of step.hosts) {
     const h = res.perHost[ip];
+    if (h) ctx.stats.perHost[ip] = { sentBlobs: h.sentBlobs, sentBytes: h.sentBytes };
     if (h)
       ctx
         .log(ip)
