@@ -5,12 +5,12 @@
  * characters.
  */
 import { MultiBar, type SingleBar } from "cli-progress";
-import { formatBytes, log, setLogSink } from "../core/log";
+import { formatBytes, setLogSink } from "../core/log";
 import {
   estimate,
   formatDuration,
+  logProgress,
   onProgress,
-  periodicLines,
   type ProgressEvent,
   type ProgressListener,
 } from "../core/progress";
@@ -24,14 +24,12 @@ export function attachProgress(
 ): () => void {
   const mode = env.SEALER_PROGRESS ?? (stream.isTTY && env.CI !== "true" ? "bars" : "lines");
   if (mode === "off") return () => undefined;
-  const listener: ProgressListener & { stop?: () => void } =
-    mode === "bars"
-      ? barsListener(stream)
-      : periodicLines((host, line) => (host ? log.forHost(host) : log).info(line), LINE_INTERVAL_MS);
-  const off = onProgress(listener);
+  if (mode !== "bars") return logProgress(LINE_INTERVAL_MS);
+  const bars = barsListener(stream);
+  const off = onProgress(bars);
   return () => {
     off();
-    listener.stop?.();
+    bars.stop();
   };
 }
 

@@ -60,7 +60,7 @@ describe("progress events", () => {
     assert.deepEqual(estimate(10, undefined, 2000), { rate: 5 });
   });
 
-  it("plain lines: at most one per task per interval, one at the end, host passed through", () => {
+  it("plain lines: at most one per task per interval, one at the end of a long task, host passed through", () => {
     let now = 0;
     const lines: Array<[string | undefined, string]> = [];
     const l = periodicLines(
@@ -86,6 +86,10 @@ describe("progress events", () => {
     l(ev("update", 3072));
     now = 2000;
     l(ev("end", 4096));
+    // A task shorter than the interval prints nothing.
+    l({ ...ev("start", 0), id: "t2" });
+    now = 2500;
+    l({ ...ev("end", 4096), id: "t2" });
     assert.deepEqual(lines, [
       ["10.0.0.2", "distribute 0123456789ab 2.0KiB/4.0KiB 50% 2.0KiB/s ETA 1.0s"],
       ["10.0.0.2", "distribute 0123456789ab: 4.0KiB in 2.0s (2.0KiB/s)"],

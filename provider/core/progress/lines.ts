@@ -1,10 +1,10 @@
 /**
  * Progress as plain log lines, for output that is not a terminal (CI logs, the Pulumi engine):
- * each running task gets at most one line per interval, plus one when it ends, never a partial
- * or rewritten line.
+ * each running task gets at most one line per interval, plus one when a long one ends, never a
+ * partial or rewritten line.
  */
-import { formatBytes } from "../log";
-import type { ProgressEvent, ProgressListener } from "./events";
+import { formatBytes, log } from "../log";
+import { onProgress, type ProgressEvent, type ProgressListener } from "./events";
 
 export interface RateEstimate {
   /** Bytes per second since the task started. */
@@ -41,8 +41,8 @@ export function progressLine(e: ProgressEvent, elapsedMs: number): string {
 
 /**
  * A listener that writes `progressLine`s through `write(host, line)`: one per task per
- * `intervalMs` while it runs, and one when it ends (tasks shorter than the interval print only
- * that one, or nothing when they moved no bytes).
+ * `intervalMs` while it runs, and one when it ends; tasks shorter than the interval print
+ * nothing (a run of many small blobs stays quiet).
  */
 export function periodicLines(
   write: (host: string | undefined, line: string) => void,
@@ -60,11 +60,16 @@ export function periodicLines(
     tasks.set(e.id, task);
     if (e.kind === "end") {
       tasks.delete(e.id);
-      if (e.done > 0) write(e.host, progressLine(e, t - task.started));
+      if (e.done > 0 && t - task.started >= intervalMs) write(e.host, progressLine(e, t - task.started));
       return;
     }
     if (t - task.last < intervalMs) return;
     task.last = t;
     write(e.host, progressLine(e, t - task.started));
   };
+}
+
+/** Logs every task's progress at info, at most once per `intervalMs` per task; returns the unsubscribe function. */
+export function logProgress(intervalMs: number): () => void {
+  return onProgress(periodicLines((host, line) => (host ? log.forHost(host) : log).info(line), intervalMs));
 }
