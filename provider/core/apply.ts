@@ -7,7 +7,7 @@
  * steps and opens no connection.
  */
 import * as fs from "node:fs";
-import type { ClusterSpec } from "./clusterfile";
+import type { ClusterSpec, DistributionMode } from "./clusterfile";
 import { UserError, wrap } from "./errors";
 import { ExecContext, emptyStats, type ExecStats } from "./exec/context";
 import { ApplyError, executeSteps } from "./exec/executor";
@@ -53,6 +53,8 @@ export interface ApplyOptions {
   parallelSteps?: number;
   /** Relay distribution (B4): layer blobs go once to `via` (a host of the cluster; default master0), which forwards them. */
   relay?: { via?: string; fanout?: number };
+  /** How layer blobs travel: ssh, relay or registry (default: spec.distribution, else registry when usable). */
+  distribution?: DistributionMode;
 }
 
 export interface ApplyResult {
@@ -119,6 +121,7 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
       ...(o.concurrency ? { concurrency: o.concurrency } : {}),
       ...(o.commandTimeoutMs ? { commandTimeoutMs: o.commandTimeoutMs } : {}),
       ...(o.relay ? { relay: relayOption(spec, o.relay) } : {}),
+      ...(o.distribution ? { distribution: o.distribution } : {}),
     });
   let hostPlatforms: Record<string, string> = {};
   if (!o.dryRun && unprobed.length > 0) {

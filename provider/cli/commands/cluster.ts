@@ -3,9 +3,14 @@
  * onto hosts, re-applying only what changed. Both print what ran; `--json` prints
  * `{ "cluster": …, "steps": [ { "kind", "hosts", "reason" } ] }` on stdout (logs go to stderr).
  */
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { ApplyError, applyCluster, type ApplyResult } from "../../core/apply";
-import { clusterFromFlags, type ClusterSpec } from "../../core/clusterfile";
+import {
+  clusterFromFlags,
+  DISTRIBUTION_MODES,
+  type ClusterSpec,
+  type DistributionMode,
+} from "../../core/clusterfile";
 import { readClusterfile } from "../../core/lifecycle/cluster-ref";
 import { UserError } from "../../core/errors";
 import { checkDrift, forgetDrifted } from "../../core/drift";
@@ -16,9 +21,16 @@ import { collect, printJson, printSteps, printSummary, ranSteps } from "../outpu
 const RELAY_HELP =
   "send layer blobs once to HOST (default master0), which forwards them to the other hosts (for a slow uplink)";
 
+function distributeOption(): Option {
+  return new Option(
+    "--distribute <mode>",
+    "how layer blobs reach the hosts: ssh (from here), relay (via one host) or registry (pushed once, nodes fetch over HTTP(S)); default: spec.distribution, else registry when the nodes reach one",
+  ).choices(DISTRIBUTION_MODES);
+}
+
 async function runAndPrint(
   spec: ClusterSpec,
-  opts: { json?: boolean; concurrency?: string; relay?: string | boolean },
+  opts: { json?: boolean; concurrency?: string; relay?: string | boolean; distribute?: DistributionMode },
 ): Promise<void> {
   let res: ApplyResult;
   try {
@@ -26,6 +38,7 @@ async function runAndPrint(
       spec,
       ...(opts.concurrency ? { concurrency: Number(opts.concurrency) } : {}),
       ...(opts.relay ? { relay: typeof opts.relay === "string" ? { via: opts.relay } : {} } : {}),
+      ...(opts.distribute ? { distribution: opts.distribute } : {}),
     });
   } catch (err) {
     // A failed step is reported as one message (host, step, exit code, output tail), not a stack.
@@ -77,6 +90,7 @@ export function register(program: Command): void {
     .option("-e, --env <k=v>", "cluster env (repeatable)", collect, [])
     .option("--concurrency <n>", "hosts handled at once inside a step")
     .option("--relay [host]", RELAY_HELP)
+    .addOption(distributeOption())
     .option("--json", "print what ran as JSON")
     .action(
       async (
@@ -94,6 +108,7 @@ export function register(program: Command): void {
           json?: boolean;
           concurrency?: string;
           relay?: string | boolean;
+          distribute?: DistributionMode;
         },
       ) => {
         if (!o.masters) throw new UserError("sealer run: at least one master is needed: -m IP[,IP...]");
@@ -121,6 +136,7 @@ export function register(program: Command): void {
     .requiredOption("-f, --clusterfile <file>", "Clusterfile (multi-document YAML)")
     .option("--concurrency <n>", "hosts handled at once inside a step")
     .option("--relay [host]", RELAY_HELP)
+    .addOption(distributeOption())
     .option("--json", "print what ran as JSON")
     .option("--refresh", "probe the hosts first (sealer check) and redo the steps whose effect is gone")
     .action(
@@ -130,6 +146,7 @@ export function register(program: Command): void {
         concurrency?: string;
         refresh?: boolean;
         relay?: string | boolean;
+        distribute?: DistributionMode;
       }) => {
         const spec = readClusterfile(o.clusterfile);
         if (o.refresh) await refreshState(spec);

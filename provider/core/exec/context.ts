@@ -5,7 +5,7 @@
  */
 import * as yaml from "js-yaml";
 import { hostEnv, masters as mastersOf, workers as workersOf, findHost, hostSsh } from "../clusterfile";
-import type { ClusterSpec } from "../clusterfile";
+import type { ClusterSpec, DistributionMode } from "../clusterfile";
 import { UserError } from "../errors";
 import type { OciLayout } from "../image/layout";
 import { log, registerSecret, type Logger } from "../log";
@@ -43,6 +43,8 @@ export interface ExecContextOptions {
   commandTimeoutMs?: number;
   /** Relay distribution (B4): layer blobs go once to `via` (default master0), which forwards them to the other hosts. */
   relay?: { via?: string; fanout?: number };
+  /** How layer blobs travel (--distribute); overrides spec.distribution. */
+  distribution?: DistributionMode;
 }
 
 export class ExecContext {
@@ -62,6 +64,7 @@ export class ExecContext {
   readonly concurrency: number;
   readonly commandTimeoutMs: number;
   readonly relay?: { via?: string; fanout?: number };
+  readonly distribution?: DistributionMode;
   readonly stats: ExecStats = emptyStats();
   /** Join material fetched during this apply (tokens expire: never reuse an old one). */
   freshJoin = false;
@@ -88,6 +91,7 @@ export class ExecContext {
     this.concurrency = o.concurrency ?? 8;
     this.commandTimeoutMs = o.commandTimeoutMs ?? 10 * 60_000;
     if (o.relay) this.relay = o.relay;
+    if (o.distribution) this.distribution = o.distribution;
   }
 
   /** SSH target of a host: its ssh settings merged over the cluster's; sudo for non-root users. */

@@ -1129,7 +1129,13 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
       // ssh credentials are not part of what is saved on the cluster (they stay on this machine).
       {
         name: "spec",
-        hash: hash({ ...spec, ssh: undefined, hosts: spec.hosts.map((h) => ({ ...h, ssh: undefined })) }),
+        // nor how layers travel: every distribution mode plans the same steps with the same keys.
+        hash: hash({
+          ...spec,
+          ssh: undefined,
+          distribution: undefined,
+          hosts: spec.hosts.map((h) => ({ ...h, ssh: undefined })),
+        }),
         desc: "Clusterfile changed",
       },
       {

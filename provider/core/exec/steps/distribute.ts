@@ -10,6 +10,7 @@ import type { Step } from "../../plan/types";
 import { shellQuote } from "../../ssh";
 import type { ExecContext } from "../context";
 import { distributeLayers } from "../distribute";
+import { chooseDistribution, fetchFromRegistry } from "../registry-distribute";
 import { distributeProgress } from "../../progress/distribute";
 import { applyConfig, configTarget, renderTemplate, renderedPath } from "../templates";
 
@@ -21,8 +22,15 @@ export async function runDistribute(
   step: Extract<Step, { kind: "distribute" }>,
 ): Promise<void> {
   const targets = step.hosts.map((ip) => ctx.target(ip));
-  // Relay mode (B4) changes only how the bytes move, never the plan.
-  const via = ctx.relay ? (ctx.relay.via ?? ctx.master0) : undefined;
+  // The mode changes only how the bytes move, never the plan. Registry mode (B5) fetches the
+  // blobs first; the SSH path below then sends only what a failed host still lacks.
+  const choice = await chooseDistribution(ctx);
+  ctx.log(ctx.master0).debug(`distribute: ${choice.mode} (${choice.why})`);
+  if (choice.source) {
+    const r = await fetchFromRegistry(ctx, step, choice.source);
+    ctx.stats.sentBytes += r.pushedBytes;
+  }
+  const via = choice.mode === "relay" ? (ctx.relay?.via ?? ctx.master0) : undefined;
   const res = await distributeLayers(ctx.pool, targets, {
     ...(via
       ? {
@@ -41,13 +49,15 @@ export async function runDistribute(
   ctx.stats.sentBytes += res.sentBytes;
   for (const ip of step.hosts) {
     const h = res.perHost[ip];
-    if (h) ctx.stats.perHost[ip] = { sentBlobs: h.sentBlobs, sentBytes: h.sentBytes };
-    if (h)
-      ctx
-        .log(ip)
-        .info(
-          `distribute: sent ${h.sentBlobs} blob(s), ${h.sentBytes} bytes; rootfs ${h.materialisedFrom === null ? "unchanged" : `re-materialised from layer ${h.materialisedFrom}`}`,
-        );
+    if (!h) continue;
+    const acc = (ctx.stats.perHost[ip] ??= { sentBlobs: 0, sentBytes: 0 });
+    acc.sentBlobs += h.sentBlobs;
+    acc.sentBytes += h.sentBytes;
+    ctx
+      .log(ip)
+      .info(
+        `distribute: sent ${h.sentBlobs} blob(s), ${h.sentBytes} bytes; rootfs ${h.materialisedFrom === null ? "unchanged" : `re-materialised from layer ${h.materialisedFrom}`}`,
+      );
   }
   await ctx.eachHost(step.hosts, async (ip) => {
     await renderOnHost(ctx, ip, "distribute");
