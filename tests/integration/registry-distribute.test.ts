@@ -21,6 +21,7 @@ import { formatBytes, setLogSink } from "../../provider/core/log";
 import type { Manifest } from "../../provider/core/image/types";
 import { emptyApplied, type ImageFacts, type Step } from "../../provider/core/plan/types";
 import { saveSettings } from "../../provider/core/registry/credentials";
+import { onProgress, type ProgressEvent } from "../../provider/core/progress";
 import type { SshPool } from "../../provider/core/ssh";
 import { useNodes } from "../harness/nodes";
 import { makeTestCa, startRegistry, type TestRegistry } from "../harness/registry";
@@ -144,7 +145,13 @@ describe("registry distribution (integration, 3 local nodes, authenticated TLS r
     assert.equal(viaSsh.stats.sentBytes, layerBytes() * 3, "SSH mode sends every layer to every host");
 
     const viaReg = context({ name: "rdr", dataRoot: "/var/lib/sealer-rdr" });
-    await runDistribute(viaReg, step());
+    const events: ProgressEvent[] = [];
+    const off = onProgress((e) => events.push(e));
+    await runDistribute(viaReg, step()).finally(off);
+    // One progress task per host for its fetch, ending with every layer byte.
+    const ends = events.filter((e) => e.phase === "distribute" && e.kind === "end");
+    assert.deepEqual(ends.map((e) => e.host).sort(), nodes.list.map((n) => n.ip).sort());
+    for (const e of ends) assert.deepEqual([e.done, e.total], [layerBytes(), layerBytes()]);
     // Nothing went over SSH; what left this machine is the push: the layers and the config, once.
     for (const n of nodes.list) assert.deepEqual(viaReg.stats.perHost[n.ip], { sentBlobs: 0, sentBytes: 0 });
     const config = (await layout.readJson<Manifest>(image.manifestDigest)).config.size;
