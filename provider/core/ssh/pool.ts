@@ -6,6 +6,7 @@ import { TransientError, UserError } from "../errors";
 import { log, registerSecret } from "../log";
 import { checkHostKey, hostPattern, keyTypeOf, readKnownHosts, recordHostKey } from "./known-hosts";
 import { shellQuote, type SudoMode, tailLines, wrapCommand } from "./shell";
+import { recordCommand } from "./record";
 
 /** Where and how to log in. `sudo: true` runs every command as root through sudo for a non-root user. */
 export interface SshTarget {
@@ -190,6 +191,7 @@ export class SshPool {
     let conn = await this.connection(t);
     const sudo = await this.sudoMode(t, conn, step);
     const full = wrapCommand(command, sudo, opts.env);
+    recordCommand(t, step, full, opts.stdin);
     const releaseGlobal = await this.limit.acquire();
     let releaseHost = await conn.channels.acquire();
     try {
