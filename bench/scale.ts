@@ -175,7 +175,7 @@ async function main(): Promise<void> {
         (install.wallMs / baseline.wallMs).toFixed(2),
         (install.cpuS / n).toFixed(3),
         (baseline.cpuS / n).toFixed(3),
-        fmt(noop.wallMs),
+        `${fmt(noop.wallMs)} (cpu ${noop.cpuS.toFixed(2)}s)`,
         fmt(change.wallMs),
         `${records.length} (${fails} failed in replay)`,
       ];

@@ -224,10 +224,8 @@ export class ExecContext {
     });
   }
 
-  /** Writes a file on a node (atomic), creating its directory. */
+  /** Writes a file on a node (atomic), creating its directory: one command (upload makes the directory). */
   async put(ip: string, step: string, file: string, content: string | Buffer, mode = 0o644): Promise<void> {
-    const dir = file.replace(/\/[^/]*$/, "") || "/";
-    await this.pool.exec(this.target(ip), `mkdir -p ${shellQuote(dir)}`, { step, logLevel: "debug" });
     await this.pool.upload(this.target(ip), Buffer.isBuffer(content) ? content : Buffer.from(content), file, {
       mode,
       step,
