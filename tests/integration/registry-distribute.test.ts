@@ -186,6 +186,20 @@ describe("registry distribution (integration, 3 local nodes, authenticated TLS r
     );
   });
 
+  it("per-host distribute steps of one apply share one push (each blob leaves this machine once)", async () => {
+    const ctx = context({ name: "rdp", dataRoot: "/var/lib/sealer-rdp" });
+    // As the planner emits them: one distribute step per host, running at the same time.
+    await Promise.all(
+      nodes.list.map((n) => runDistribute(ctx, { ...step(), id: `distribute:${n.ip}`, hosts: [n.ip] })),
+    );
+    assert.equal(
+      lines.filter((l) => l.startsWith("distribute: image pushed to ")).length,
+      1,
+      "one push for the three steps",
+    );
+    for (const n of nodes.list) assert.deepEqual(ctx.stats.perHost[n.ip], { sentBlobs: 0, sentBytes: 0 });
+  });
+
   it("a cut blob is resumed from its partial with a Range request and verified", async () => {
     const n = nodes.list[1]!;
     const big = image.layers

@@ -51,8 +51,19 @@ export interface ModeChoice {
   why: string;
 }
 
-/** The mode for this apply: the explicit choice (flag, else Clusterfile), else registry when one is usable, else SSH. */
-export async function chooseDistribution(ctx: ExecContext): Promise<ModeChoice> {
+const choices = new WeakMap<ExecContext, Promise<ModeChoice>>();
+
+/**
+ * The mode for this apply (decided once: every per-host distribute step of one apply uses the
+ * same): the explicit choice (flag, else Clusterfile), else registry when one is usable, else SSH.
+ */
+export function chooseDistribution(ctx: ExecContext): Promise<ModeChoice> {
+  let p = choices.get(ctx);
+  if (!p) choices.set(ctx, (p = decide(ctx)));
+  return p;
+}
+
+async function decide(ctx: ExecContext): Promise<ModeChoice> {
   // --distribute, else --relay, else the Clusterfile.
   const explicit = ctx.distribution ?? (ctx.relay ? "relay" : undefined) ?? ctx.spec.distribution;
   const from = ctx.distribution ? "--distribute" : ctx.relay ? "--relay" : "spec.distribution";
@@ -172,6 +183,57 @@ export interface RegistryFetchResult {
  * A push that fails (registry unreachable from here) leaves every host to SSH; a host that fails
  * is left to SSH; both are logged as warnings naming registry and host.
  */
+/** One push per apply and registry, shared by the per-host distribute steps (never the same blob twice at once). */
+const pushes = new WeakMap<ExecContext, Map<string, Promise<Pushed>>>();
+
+interface Pushed {
+  client?: RegistryClient;
+  error?: string;
+  /** Bytes the push sent; handed to the first step that asks, so they are counted once. */
+  takeBytes: () => number;
+}
+
+function pushOnce(ctx: ExecContext, source: RegistrySource, repo: string, tag: string): Promise<Pushed> {
+  let byHost = pushes.get(ctx);
+  if (!byHost) pushes.set(ctx, (byHost = new Map()));
+  let p = byHost.get(source.host);
+  if (!p) {
+    p = (async (): Promise<Pushed> => {
+      let client: RegistryClient | undefined;
+      try {
+        client = await RegistryClient.open(source.host, source.client);
+        const pushed = await pushImage(`${source.host}/${repo}:${tag}`, {
+          ...source.client,
+          client,
+          store: ctx.layout,
+          source: ctx.image.reference,
+        });
+        log.info(
+          `distribute: image pushed to ${source.what} as ${repo}:${tag}: ${pushed.blobsUploaded} blob(s) sent (${formatBytes(pushed.bytesUploaded)}), ${pushed.blobsSkipped} already there`,
+        );
+        let bytes = pushed.bytesUploaded;
+        const c = client;
+        // Idle keep-alive sockets do not hold the process; the client lives as long as this apply.
+        return {
+          client: c,
+          takeBytes: () => {
+            const b = bytes;
+            bytes = 0;
+            return b;
+          },
+        };
+      } catch (err) {
+        client?.close();
+        const msg = err instanceof Error ? err.message : String(err);
+        log.warn(`distribute: could not push the image to ${source.what} (${msg}); distributing over SSH`);
+        return { error: msg, takeBytes: () => 0 };
+      }
+    })();
+    byHost.set(source.host, p);
+  }
+  return p;
+}
+
 export async function fetchFromRegistry(
   ctx: ExecContext,
   step: Extract<Step, { kind: "distribute" }>,
@@ -179,28 +241,17 @@ export async function fetchFromRegistry(
 ): Promise<RegistryFetchResult> {
   const { repo, tag } = target(ctx);
   const result: RegistryFetchResult = { fetched: [], failed: [], pushedBytes: 0 };
-  let client: RegistryClient | undefined;
+  const pushed = await pushOnce(ctx, source, repo, tag);
+  result.pushedBytes = pushed.takeBytes();
   let access: { base: string; authorization?: string };
   try {
-    client = await RegistryClient.open(source.host, source.client);
-    const pushed = await pushImage(`${source.host}/${repo}:${tag}`, {
-      ...source.client,
-      client,
-      store: ctx.layout,
-      source: ctx.image.reference,
-    });
-    result.pushedBytes = pushed.bytesUploaded;
-    log.info(
-      `distribute: image pushed to ${source.what} as ${repo}:${tag}: ${pushed.blobsUploaded} blob(s) sent (${formatBytes(pushed.bytesUploaded)}), ${pushed.blobsSkipped} already there`,
-    );
-    access = await client.pullAccess(repo);
+    if (!pushed.client) throw new Error(pushed.error);
+    // Per step: a bearer token is renewed by the client when it is about to expire.
+    access = await pushed.client.pullAccess(repo);
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
-    log.warn(`distribute: could not push the image to ${source.what} (${msg}); distributing over SSH`);
     result.failed = step.hosts.map((host) => ({ host, error: msg }));
     return result;
-  } finally {
-    client?.close();
   }
   if (access.authorization) registerSecret(access.authorization);
   const baseUrl = access.base;
