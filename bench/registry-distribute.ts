@@ -35,6 +35,7 @@ const txBytes = (bridge: string) =>
 
 /** docker-registry inside the node's network namespace, on its IP:5000; resolves when it answers. */
 async function startRegistryIn(n: LocalNode, dir: string): Promise<ChildProcess> {
+  fs.mkdirSync(dir, { recursive: true });
   const cfg = path.join(dir, "registry.yml");
   fs.writeFileSync(
     cfg,
