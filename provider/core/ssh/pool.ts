@@ -386,7 +386,16 @@ export class SshPool {
       ...(t.password !== undefined ? { password: t.password } : {}),
       ...(privateKey !== undefined ? { privateKey } : {}),
       ...(t.passphrase !== undefined ? { passphrase: t.passphrase } : {}),
-      hostVerifier: (keyBlob: Buffer, verify: (ok: boolean) => void) => {
+      hostVerifier: (keyBlob: Buffer, answer: (ok: boolean) => void) => {
+        // The check is async: when the handshake timed out meanwhile, ssh2 has torn the
+        // connection down and answering throws inside ssh2; the dial already failed, so drop it.
+        const verify = (ok: boolean): void => {
+          try {
+            answer(ok);
+          } catch {
+            // abandoned handshake
+          }
+        };
         hostKeyWork = (async () => {
           const check = checkHostKey(await readKnownHosts(knownHostsFile), t.host, t.port, keyBlob);
           switch (check.status) {
