@@ -1,8 +1,9 @@
 /**
- * Registry distribution through the cluster's own registry (sandbox base on local nodes): the
- * first install goes over SSH (the registry starts after distribution), a worker added later
- * fetches its layers from master0's registry (TLS with the cluster CA) instead, and ends with
- * the same blob store and layers.json as a worker that got them over SSH.
+ * Registry distribution through the cluster's own registry, asked for with `spec.distribution:
+ * registry` (sandbox base on local nodes): the first install goes over SSH (the registry starts
+ * after distribution), a worker added later fetches its layers from master0's registry (TLS with
+ * the cluster CA) instead, and ends with the same blob store and layers.json as a worker that
+ * got them over SSH.
  */
 import * as assert from "node:assert/strict";
 import * as path from "node:path";
@@ -47,6 +48,7 @@ describe("registry distribution via the cluster's registry (integration, sandbox
         `    - { ips: [ ${workers.map((n) => n.ip).join(", ")} ], roles: [ node ] }`,
         "  registry:",
         "    localRegistry: { domain: sea.hub, port: 5000, username: reg-admin, password: reg-pass-81x }",
+        "  distribution: registry",
         "",
       ].join("\n"),
       { file: "Clusterfile" },
@@ -75,6 +77,10 @@ describe("registry distribution via the cluster's registry (integration, sandbox
     assert.ok(first.ran.some((s) => s.kind === "registry"));
     assert.ok(first.stats.perHost[w1.ip]!.sentBytes > 0, "the first install sends over SSH");
     assert.ok(!lines.some((l) => / fetching \d+ layer blob/.test(l)));
+    assert.match(
+      lines.join("\n"),
+      /WARN spec\.distribution registry: the cluster's registry on .* does not run yet/,
+    );
 
     lines = [];
     const second = await apply(spec([w1, w2]));

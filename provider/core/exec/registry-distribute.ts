@@ -10,10 +10,12 @@
  * Which registry:
  *  - `spec.registry.externalRegistry`: the nodes reach it by definition; the credentials are the
  *    Clusterfile's (else `sealer login`'s), the CA / insecure setting `sealer login`'s;
- *  - the cluster's own registry on master0, only once it runs (its step is recorded): on a first
+ *  - the cluster's own registry on master0, when asked for (`--distribute registry`,
+ *    `spec.distribution: registry`) and only once it runs (its step is recorded): on a first
  *    install the registry step comes after distribution, so that install goes over SSH and later
  *    distributions (new hosts, upgrades) use the registry. Its CA is the cluster CA in the local
  *    state dir, its credentials `spec.registry.localRegistry`'s.
+ * Without a choice: registry mode when an external registry is configured, else SSH.
  * Credentials reach a node only inside the script on the SSH channel's stdin (a curl config in
  * a here-document: no process argument list, no file) and are redacted from every log.
  */
@@ -85,12 +87,19 @@ async function decide(ctx: ExecContext): Promise<ModeChoice> {
       why: explicit ? `${from} registry` : "an external registry is configured",
     };
   }
+  // The cluster's own registry only on request: its first use uploads the whole image to master0
+  // (more than SSH sends for a small change on a few hosts), and it keeps the copy in master0's
+  // rootfs, which an upgrade rebuilds.
+  if (explicit !== "registry")
+    return {
+      mode: "ssh",
+      why: "no external registry; the cluster's registry only with --distribute registry",
+    };
   const running = ctx.state.steps[`registry:${ctx.master0}`] !== undefined;
   if (!running) {
-    if (explicit === "registry")
-      log.warn(
-        `${from} registry: the cluster's registry on ${ctx.master0} does not run yet (it starts after distribution on a first install); distributing over SSH this time`,
-      );
+    log.warn(
+      `${from} registry: the cluster's registry on ${ctx.master0} does not run yet (it starts after distribution on a first install); distributing over SSH this time`,
+    );
     return { mode: "ssh", why: "no registry the nodes reach runs yet" };
   }
   const caFile = path.join(ctx.stateDir, "pki", "ca.crt");
