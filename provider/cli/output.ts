@@ -49,7 +49,7 @@ export function printSteps(steps: RanStep[]): void {
 /** The end-of-run summary: steps, time per phase (step kind), bytes sent per host. */
 export function printSummary(cluster: string, s: RunSummary): void {
   process.stdout.write(
-    `\ncluster ${cluster}: ${s.steps} step(s) in ${formatDuration(s.wallMs)}; sent ${s.sent.sentBlobs} blob(s), ${formatBytes(s.sent.sentBytes)}\n\n`,
+    `\ncluster ${cluster}: ${s.steps} step(s) in ${formatDuration(s.wallMs)}; sent ${s.sent.sentBlobs} blob(s), ${formatBytes(s.sent.sentBytes)} to the hosts${s.pushedBytes ? `, ${formatBytes(s.pushedBytes)} to the registry they fetched from` : ""}\n\n`,
   );
   printTable(
     ["PHASE", "STEPS", "TIME"],

@@ -189,7 +189,7 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
       `cluster ${spec.name}: ${ran.length} step(s) ran; ${ctx.stats.sentBlobs} blob(s), ${ctx.stats.sentBytes} bytes sent`,
     );
     const timings = ran.map((s) => ({ ...s, durationMs: ctx.stats.durations[s.id] ?? 0 }));
-    const summary = summarizeRun(timings, Date.now() - started, ctx.stats.perHost);
+    const summary = summarizeRun(timings, Date.now() - started, ctx.stats.perHost, ctx.stats.pushedBytes);
     return { plan, ran, state: ctx.state, stats: ctx.stats, image, summary };
   } catch (err) {
     if (err instanceof ApplyError) throw err;

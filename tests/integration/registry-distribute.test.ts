@@ -156,6 +156,7 @@ describe("registry distribution (integration, 3 local nodes, authenticated TLS r
     for (const n of nodes.list) assert.deepEqual(viaReg.stats.perHost[n.ip], { sentBlobs: 0, sentBytes: 0 });
     const config = (await layout.readJson<Manifest>(image.manifestDigest)).config.size;
     assert.equal(viaReg.stats.sentBytes, layerBytes() + config);
+    assert.equal(viaReg.stats.pushedBytes, layerBytes() + config);
     for (const n of nodes.list) {
       const a = (await nodeState(n, "/var/lib/sealer-rds", "rds")).replaceAll("rds", "X");
       const b = (await nodeState(n, "/var/lib/sealer-rdr", "rdr")).replaceAll("rdr", "X");

@@ -146,6 +146,7 @@ describe("progress events", () => {
       { kind: "save-clusterfile", steps: 1, ms: 5 },
     ]);
     assert.deepEqual(s.sent, { sentBlobs: 3, sentBytes: 1010 });
+    assert.equal(s.pushedBytes, 0);
     assert.deepEqual(s.hosts, [
       { host: "10.0.0.9", steps: 2, ms: 400, sentBlobs: 2, sentBytes: 1000 },
       { host: "10.0.0.10", steps: 2, ms: 350, sentBlobs: 1, sentBytes: 10 },

@@ -23,10 +23,12 @@ export interface ExecStats {
   perHost: Record<string, HostBytes>;
   /** How long each step took (step id -> ms), failed steps included. */
   durations: Record<string, number>;
+  /** Registry distribution: bytes pushed to the registry the nodes fetch from (part of sentBytes). */
+  pushedBytes: number;
 }
 
 export function emptyStats(): ExecStats {
-  return { sentBlobs: 0, sentBytes: 0, rendered: {}, perHost: {}, durations: {} };
+  return { sentBlobs: 0, sentBytes: 0, rendered: {}, perHost: {}, durations: {}, pushedBytes: 0 };
 }
 
 export interface ExecContextOptions {

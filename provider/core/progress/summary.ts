@@ -20,6 +20,8 @@ export interface RunSummary {
   /** Per step kind, in first-run order. Steps of a kind may overlap, so `ms` is busy time, not wall time. */
   phases: Array<{ kind: string; steps: number; ms: number }>;
   sent: HostBytes;
+  /** Bytes pushed once to the registry the nodes fetched from (registry distribution). */
+  pushedBytes: number;
   hosts: Array<{ host: string; steps: number; ms: number } & HostBytes>;
 }
 
@@ -27,6 +29,7 @@ export function summarizeRun(
   timings: StepTiming[],
   wallMs: number,
   perHost: Record<string, HostBytes>,
+  pushedBytes = 0,
 ): RunSummary {
   const phases = new Map<string, { kind: string; steps: number; ms: number }>();
   const hosts = new Map<string, { host: string; steps: number; ms: number } & HostBytes>();
@@ -59,6 +62,7 @@ export function summarizeRun(
     wallMs,
     phases: [...phases.values()],
     sent,
+    pushedBytes,
     hosts: [...hosts.values()].sort((a, b) => a.host.localeCompare(b.host, "en", { numeric: true })),
   };
 }

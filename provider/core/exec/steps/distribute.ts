@@ -29,6 +29,7 @@ export async function runDistribute(
   if (choice.source) {
     const r = await fetchFromRegistry(ctx, step, choice.source);
     ctx.stats.sentBytes += r.pushedBytes;
+    ctx.stats.pushedBytes += r.pushedBytes;
   }
   const via = choice.mode === "relay" ? (ctx.relay?.via ?? ctx.master0) : undefined;
   const res = await distributeLayers(ctx.pool, targets, {
