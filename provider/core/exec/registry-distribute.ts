@@ -49,7 +49,7 @@ export interface RegistrySource {
 export interface ModeChoice {
   mode: DistributionMode;
   source?: RegistrySource;
-  /** Why this mode (logged once per distribute step). */
+  /** Why this mode (in the debug log). */
   why: string;
 }
 
@@ -122,7 +122,7 @@ async function decide(ctx: ExecContext): Promise<ModeChoice> {
       caPem,
       what: `the cluster's registry on ${host}`,
     },
-    why: explicit ? `${from} registry` : "the cluster's registry runs",
+    why: `${from} registry`,
   };
 }
 
