@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-const all = ["build", "registry", "plan", "distribute", "relay", "infra"];
+const all = ["build", "registry", "plan", "distribute", "relay", "registry-distribute", "scale", "infra"];
 const wanted = process.argv.slice(2).length > 0 ? process.argv.slice(2) : all;
 let failed = 0;
 for (const name of wanted) {

@@ -12,6 +12,7 @@ import * as infra from "./commands/infra";
 import * as archive from "./commands/archive";
 import * as pulumiCmd from "./commands/pulumi";
 import * as check from "./commands/check";
+import { attachProgress } from "./progress";
 
 /** Builds the `sealer` program. Each command group lives in its own file under commands/. */
 export function buildProgram(): Command {
@@ -28,13 +29,16 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  const detachProgress = attachProgress();
   try {
     await buildProgram().parseAsync(argv);
   } catch (err) {
+    detachProgress();
     if (err instanceof UserError) {
       process.stderr.write(`sealer: ${err.message}\n`);
       process.exit(err.exitCode);
     }
     throw err;
   }
+  detachProgress();
 }

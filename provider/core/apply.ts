@@ -7,9 +7,9 @@
  * steps and opens no connection.
  */
 import * as fs from "node:fs";
-import { whereInClusterfile, type ClusterSpec } from "./clusterfile";
+import { whereInClusterfile, type ClusterSpec, type DistributionMode } from "./clusterfile";
 import { UserError, wrap } from "./errors";
-import { ExecContext, type ExecStats } from "./exec/context";
+import { ExecContext, emptyStats, type ExecStats } from "./exec/context";
 import { ApplyError, executeSteps } from "./exec/executor";
 import { acquireApplyLock } from "./exec/lock";
 import { hostsWithoutPlatform, probeHostPlatforms } from "./exec/host-platform";
@@ -18,6 +18,7 @@ import { templateEnvKeysOf } from "./exec/template-keys";
 import { factsOrEmpty, imageFacts } from "./image/facts";
 import { OciLayout } from "./image/layout";
 import { log, registerSecret } from "./log";
+import { summarizeRun, type RunSummary } from "./progress";
 import { dataPaths, ensureSealerHome } from "./paths";
 import { planDigest } from "./plan/digest";
 import { plan as planSteps, recordStep, type Desired } from "./plan/planner";
@@ -55,6 +56,8 @@ export interface ApplyOptions {
   relay?: { via?: string; fanout?: number };
   /** Run only if the plan computed now has this digest (planDigest; printed by `sealer plan`). */
   planDigest?: string;
+  /** How layer blobs travel: ssh, relay or registry (default: spec.distribution, else registry when usable). */
+  distribution?: DistributionMode;
 }
 
 export interface ApplyResult {
@@ -63,6 +66,8 @@ export interface ApplyResult {
   state: AppliedState;
   stats: ExecStats;
   image: ImageFacts;
+  /** Steps, time per phase, bytes sent per host (empty when nothing ran). */
+  summary: RunSummary;
 }
 
 /**
@@ -100,7 +105,7 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
   const stateDir = o.stateDir ?? clusterDir(spec.name);
   const applied = o.applied ?? (await loadStateFrom(stateDir)) ?? emptyApplied(spec.name);
   for (const v of Object.values(applied.secrets ?? {})) registerSecret(v);
-  const stats: ExecStats = { sentBlobs: 0, sentBytes: 0, rendered: {} };
+  const stats = emptyStats();
   // Each host gets the layers of its own platform (K4). Hosts without a recorded platform are
   // probed (`uname -m`, read-only) before planning; a dry run never contacts a host and plans
   // such hosts with the image's default platform (the reason says so), like sealer plan and the
@@ -121,6 +126,7 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
       ...(o.concurrency ? { concurrency: o.concurrency } : {}),
       ...(o.commandTimeoutMs ? { commandTimeoutMs: o.commandTimeoutMs } : {}),
       ...(o.relay ? { relay: relayOption(spec, o.relay) } : {}),
+      ...(o.distribution ? { distribution: o.distribution } : {}),
     });
   let hostPlatforms: Record<string, string> = {};
   if (!o.dryRun && unprobed.length > 0) {
@@ -164,7 +170,7 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
   if (o.dryRun || plan.steps.length === 0) {
     await pool?.close();
     if (plan.steps.length === 0) log.info(`cluster ${spec.name}: nothing to do (0 steps)`);
-    return { plan, ran: [], state: applied, stats, image };
+    return { plan, ran: [], state: applied, stats, image, summary: summarizeRun([], 0, {}) };
   }
 
   pool ??= new SshPool({ knownHostsFile: o.knownHostsFile ?? dataPaths.knownHosts(), ...(o.ssh ?? {}) });
@@ -191,6 +197,7 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
       }
       await o.onState?.(s);
     };
+    const started = Date.now();
     const ran = await executeSteps(ctx, plan.steps, {
       record: (a, s) => recordStep(a, s, desired),
       save,
@@ -200,7 +207,9 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
     log.info(
       `cluster ${spec.name}: ${ran.length} step(s) ran; ${ctx.stats.sentBlobs} blob(s), ${ctx.stats.sentBytes} bytes sent`,
     );
-    return { plan, ran, state: ctx.state, stats: ctx.stats, image };
+    const timings = ran.map((s) => ({ ...s, durationMs: ctx.stats.durations[s.id] ?? 0 }));
+    const summary = summarizeRun(timings, Date.now() - started, ctx.stats.perHost, ctx.stats.pushedBytes);
+    return { plan, ran, state: ctx.state, stats: ctx.stats, image, summary };
   } catch (err) {
     if (err instanceof ApplyError) throw err;
     // A failure before any step (lock, dial): keep the state the caller had.

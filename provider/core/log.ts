@@ -61,27 +61,6 @@ function make(prefix: string): Logger {
 
 export const log: Logger = make("");
 
-/** Progress output: only on a TTY, rewriting one line; silent otherwise. */
-export function progress(label: string, total?: number): { update(done: number): void; end(): void } {
-  const tty = process.stderr.isTTY && process.env.CI !== "true";
-  let last = 0;
-  return {
-    update(done: number) {
-      if (!tty) return;
-      const now = Date.now();
-      if (now - last < 100) return;
-      last = now;
-      const pct = total ? ` ${Math.floor((done / total) * 100)}%` : "";
-      process.stderr.write(
-        `\r${label}${pct} ${formatBytes(done)}${total ? "/" + formatBytes(total) : ""}   `,
-      );
-    },
-    end() {
-      if (tty) process.stderr.write(`\r${" ".repeat(label.length + 40)}\r`);
-    },
-  };
-}
-
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n}B`;
   const units = ["KiB", "MiB", "GiB", "TiB"];

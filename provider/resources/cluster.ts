@@ -541,6 +541,8 @@ async function previewPlan(spec: ClusterSpec, news: ClusterInputs, olds: Cluster
   ];
 }
 
+const PROGRESS_LOG_INTERVAL_MS = 10_000;
+
 async function run(
   id: string,
   i: ClusterInputs,
@@ -551,6 +553,9 @@ async function run(
   let last = applied;
   const image = await factsOf(spec.image, i.imageDigest);
   const planned = planner().plan({ cluster: spec, image }, applied);
+  // Transfers show in the engine's log as throttled info lines (no terminal here).
+  const { logProgress } = require("../core/progress") as typeof import("../core/progress");
+  const stopProgress = logProgress(PROGRESS_LOG_INTERVAL_MS);
   try {
     const res = await exec.applyCluster({
       spec,
@@ -571,5 +576,7 @@ async function run(
     throw new PartialStateError(id, outputsOf(i, spec, st, ran, pending), [errorMessage(err)], {
       cause: err,
     });
+  } finally {
+    stopProgress();
   }
 }

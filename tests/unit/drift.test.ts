@@ -20,7 +20,7 @@ import {
   recordTreeCmd,
   withFootprint,
 } from "../../provider/core/exec/footprint";
-import type { ExecContext } from "../../provider/core/exec/context";
+import { emptyStats, type ExecContext } from "../../provider/core/exec/context";
 import { executeSteps } from "../../provider/core/exec/executor";
 import { inventoryScript, parseInventory, planMaterialise } from "../../provider/core/exec/node-layers";
 import { setLogSink } from "../../provider/core/log";
@@ -438,7 +438,7 @@ describe("drift: footprints (what each step left on a host)", () => {
   it("the executor records what a handler reports, after the step's record and before saving; a re-run replaces it", async () => {
     const restore = setLogSink({ write: () => undefined });
     try {
-      const ctx = { state: emptyApplied("dc") } as unknown as ExecContext;
+      const ctx = { state: emptyApplied("dc"), stats: emptyStats() } as unknown as ExecContext;
       const step = {
         id: `init-host:${W1}`,
         kind: "init-host",

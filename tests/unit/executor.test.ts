@@ -1,5 +1,5 @@
 import * as assert from "node:assert/strict";
-import type { ExecContext } from "../../provider/core/exec/context";
+import { emptyStats, type ExecContext } from "../../provider/core/exec/context";
 import { ApplyError, executeSteps } from "../../provider/core/exec/executor";
 import { emptyApplied, type AppliedState, type Step } from "../../provider/core/plan/types";
 import { UserError } from "../../provider/core/errors";
@@ -9,9 +9,9 @@ function step(id: string, kind: Step["kind"], hosts: string[], after: string[] =
   return { id, kind, hosts, after, reason: "test", key: `k-${id}` } as Step;
 }
 
-/** A context stub: the executor only reads and writes `state` on it. */
+/** A context stub: the executor only reads and writes `state` and `stats` on it. */
 function ctx(): ExecContext {
-  return { state: emptyApplied("c") } as unknown as ExecContext;
+  return { state: emptyApplied("c"), stats: emptyStats() } as unknown as ExecContext;
 }
 
 const record = (a: AppliedState, s: Step): AppliedState => ({
@@ -41,9 +41,14 @@ describe("executor: scheduling, recording, failure", () => {
       step("jw:5", "join-worker", ["5"], ["init"]),
     ];
     const saved: string[][] = [];
-    const ran = await executeSteps(ctx(), steps, {
+    const savedAfter: Array<{ ids: string[]; at: number }> = [];
+    const c = ctx();
+    const ran = await executeSteps(c, steps, {
       record,
-      save: async (s) => void saved.push(Object.keys(s.steps).sort()),
+      save: async (s) => {
+        saved.push(Object.keys(s.steps).sort());
+        savedAfter.push({ ids: Object.keys(s.steps), at: events.length });
+      },
       run: async (_c, s) => {
         running++;
         maxParallel = Math.max(maxParallel, running);
@@ -56,6 +61,9 @@ describe("executor: scheduling, recording, failure", () => {
       },
     });
     assert.equal(ran.length, steps.length);
+    // Every step that ran has its duration recorded (what the text/JSON output and summary show).
+    assert.deepEqual(Object.keys(c.stats.durations).sort(), steps.map((s) => s.id).sort());
+    for (const ms of Object.values(c.stats.durations)) assert.ok(Number.isInteger(ms) && ms >= 0);
     assert.equal(maxJoinMasters, 1, "join-master never overlaps");
     assert.ok(maxParallel >= 3, "distribute steps on different hosts overlap");
     const at = (e: string) => events.indexOf(e);
@@ -65,7 +73,17 @@ describe("executor: scheduling, recording, failure", () => {
       at("end init") < at("start jw:4") && at("start jw:5") < at("end jw:4"),
       "workers join in parallel",
     );
-    assert.equal(saved.length, steps.length, "state saved after every step");
+    // Every step's record was saved before any step after it started; steps finishing together share a save.
+    for (const s of steps)
+      for (const dep of s.after) {
+        const startedAt = events.indexOf(`start ${s.id}`);
+        const savedAt = savedAfter.findIndex((x) => x.ids.includes(dep));
+        assert.ok(
+          savedAt >= 0 && savedAfter[savedAt]!.at <= startedAt,
+          `${dep} saved before ${s.id} started`,
+        );
+      }
+    assert.ok(saved.length <= steps.length);
     assert.deepEqual(saved[saved.length - 1], steps.map((s) => s.id).sort());
   });
 

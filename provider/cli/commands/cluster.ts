@@ -3,22 +3,20 @@
  * onto hosts, re-applying only what changed. Both print what ran; `--json` prints
  * `{ "cluster": …, "steps": [ { "kind", "hosts", "reason" } ] }` on stdout (logs go to stderr).
  */
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { ApplyError, applyCluster, type ApplyResult } from "../../core/apply";
-import { clusterFromFlags, type ClusterSpec } from "../../core/clusterfile";
+import {
+  clusterFromFlags,
+  DISTRIBUTION_MODES,
+  type ClusterSpec,
+  type DistributionMode,
+} from "../../core/clusterfile";
 import { readClusterfile } from "../../core/lifecycle/cluster-ref";
 import { UserError } from "../../core/errors";
 import { checkDrift, forgetDrifted } from "../../core/drift";
 import { log } from "../../core/log";
 import { loadState, saveState } from "../../core/state";
-import { collect, printJson, printTable } from "../output";
-
-export function ranJson(
-  cluster: string,
-  res: Pick<ApplyResult, "ran">,
-): { cluster: string; steps: Array<{ kind: string; hosts: string[]; reason: string }> } {
-  return { cluster, steps: res.ran.map((s) => ({ kind: s.kind, hosts: s.hosts, reason: s.reason })) };
-}
+import { collect, printJson, printSteps, printSummary, ranSteps } from "../output";
 
 const PLAN_DIGEST_HELP =
   "apply only if the plan computed now has this digest (the one sealer plan printed); otherwise refuse and change nothing";
@@ -32,9 +30,22 @@ function checkDigest(d: string): string {
 const RELAY_HELP =
   "send layer blobs once to HOST (default master0), which forwards them to the other hosts (for a slow uplink)";
 
+function distributeOption(): Option {
+  return new Option(
+    "--distribute <mode>",
+    "how layer blobs reach the hosts: ssh (from here), relay (via one host) or registry (pushed once, nodes fetch over HTTP(S)); default: spec.distribution, else registry when the nodes reach one",
+  ).choices(DISTRIBUTION_MODES);
+}
+
 async function runAndPrint(
   spec: ClusterSpec,
-  opts: { json?: boolean; concurrency?: string; relay?: string | boolean; planDigest?: string },
+  opts: {
+    json?: boolean;
+    concurrency?: string;
+    relay?: string | boolean;
+    planDigest?: string;
+    distribute?: DistributionMode;
+  },
 ): Promise<void> {
   let res: ApplyResult;
   try {
@@ -43,16 +54,20 @@ async function runAndPrint(
       ...(opts.planDigest ? { planDigest: checkDigest(opts.planDigest) } : {}),
       ...(opts.concurrency ? { concurrency: Number(opts.concurrency) } : {}),
       ...(opts.relay ? { relay: typeof opts.relay === "string" ? { via: opts.relay } : {} } : {}),
+      ...(opts.distribute ? { distribution: opts.distribute } : {}),
     });
   } catch (err) {
     // A failed step is reported as one message (host, step, exit code, output tail), not a stack.
     if (err instanceof ApplyError) throw new UserError(err.message, { cause: err, exitCode: 1 });
     throw err;
   }
+  const steps = ranSteps(res);
   if (opts.json) {
     printJson({
-      ...ranJson(spec.name, res),
+      cluster: spec.name,
+      steps,
       sent: { blobs: res.stats.sentBlobs, bytes: res.stats.sentBytes },
+      summary: res.summary,
     });
     return;
   }
@@ -60,13 +75,8 @@ async function runAndPrint(
     process.stdout.write(`cluster ${spec.name}: up to date, nothing ran\n`);
     return;
   }
-  printTable(
-    ["STEP", "HOSTS", "REASON"],
-    res.ran.map((s) => [s.kind, s.hosts.join(","), s.reason]),
-  );
-  process.stdout.write(
-    `cluster ${spec.name}: ${res.ran.length} step(s) ran, ${res.stats.sentBlobs} blob(s) sent\n`,
-  );
+  printSteps(steps);
+  printSummary(spec.name, res.summary);
 }
 
 /** apply --refresh: probe the recorded cluster and forget the records of drifted steps (state file). */
@@ -97,6 +107,7 @@ export function register(program: Command): void {
     .option("--concurrency <n>", "hosts handled at once inside a step")
     .option("--relay [host]", RELAY_HELP)
     .option("--plan-digest <sha256>", PLAN_DIGEST_HELP)
+    .addOption(distributeOption())
     .option("--json", "print what ran as JSON")
     .action(
       async (
@@ -115,6 +126,7 @@ export function register(program: Command): void {
           concurrency?: string;
           relay?: string | boolean;
           planDigest?: string;
+          distribute?: DistributionMode;
         },
       ) => {
         if (!o.masters) throw new UserError("sealer run: at least one master is needed: -m IP[,IP...]");
@@ -143,6 +155,7 @@ export function register(program: Command): void {
     .option("--concurrency <n>", "hosts handled at once inside a step")
     .option("--relay [host]", RELAY_HELP)
     .option("--plan-digest <sha256>", PLAN_DIGEST_HELP)
+    .addOption(distributeOption())
     .option("--json", "print what ran as JSON")
     .option("--refresh", "probe the hosts first (sealer check) and redo the steps whose effect is gone")
     .action(
@@ -153,6 +166,7 @@ export function register(program: Command): void {
         refresh?: boolean;
         relay?: string | boolean;
         planDigest?: string;
+        distribute?: DistributionMode;
       }) => {
         if (o.refresh && o.planDigest)
           throw new UserError(

@@ -7,7 +7,7 @@
  */
 import * as readline from "node:readline";
 import type { Command } from "commander";
-import { ApplyError, type ApplyResult } from "../../core/apply";
+import { ApplyError } from "../../core/apply";
 import { parseIpList } from "../../core/clusterfile";
 import { throwIfProblems, UserError } from "../../core/errors";
 import { backupEtcd, restoreEtcd, verifiedSnapshot } from "../../core/lifecycle/backup";
@@ -18,7 +18,7 @@ import { deleteAll, type RanStep } from "../../core/lifecycle/delete-all";
 import { execOnCluster, prefixLines } from "../../core/lifecycle/exec";
 import { scaleCluster } from "../../core/lifecycle/scale";
 import { rollbackCluster, upgradeCluster } from "../../core/lifecycle/upgrade";
-import { printJson, printTable } from "../output";
+import { printJson, printTable, ranSteps } from "../output";
 
 interface Common {
   clusterName?: string;
@@ -55,10 +55,6 @@ async function confirm(question: string, force: boolean | undefined): Promise<vo
   rl.close();
   if (!/^y(es)?$/i.test(answer.trim()))
     throw new UserError("cancelled: nothing was changed", { exitCode: 1 });
-}
-
-function stepsOf(res: Pick<ApplyResult, "ran">): RanStep[] {
-  return res.ran.map((s) => ({ kind: s.kind, hosts: s.hosts, reason: s.reason }));
 }
 
 function print(
@@ -104,7 +100,7 @@ export function register(program: Command): void {
     .option("-n, --nodes <ips>", "node IPs (comma list, ranges a-b)")
     .action(async (o: Common & { masters?: string; nodes?: string }) => {
       const res = await applying(() => scaleCluster({ ...ref(o), add: ips(o.masters, o.nodes) }));
-      print(res.plan.cluster, stepsOf(res), o);
+      print(res.plan.cluster, ranSteps(res), o);
     });
 
   common(
@@ -150,7 +146,7 @@ export function register(program: Command): void {
         o.force,
       );
       const res = await applying(() => scaleCluster({ ...ref(o), remove: edit }));
-      print(res.plan.cluster, stepsOf(res), o);
+      print(res.plan.cluster, ranSteps(res), o);
     });
 
   common(
@@ -163,7 +159,7 @@ export function register(program: Command): void {
     .argument("<image>", "cluster image in the local store")
     .action(async (image: string, o: Common) => {
       const res = await applying(() => upgradeCluster({ ...ref(o), image }));
-      print(res.plan.cluster, stepsOf(res), o);
+      print(res.plan.cluster, ranSteps(res), o);
     });
 
   common(
@@ -173,7 +169,7 @@ export function register(program: Command): void {
     { force: true },
   ).action(async (o: Common) => {
     const res = await applying(() => rollbackCluster(ref(o)));
-    print(res.plan.cluster, [...stepsOf(res), ...res.hooks], o);
+    print(res.plan.cluster, [...ranSteps(res), ...res.hooks], o);
   });
 
   common(

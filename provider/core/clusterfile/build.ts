@@ -227,6 +227,7 @@ export function buildClusterV2(
     hostAliases,
     registry,
     dataRoot: spec.dataRoot ?? undefined,
+    distribution: spec.distribution ?? undefined,
     infra: opts.infra,
   };
 }

@@ -69,6 +69,7 @@ export function dumpClusterfile(spec: ClusterSpec, opts: { secrets?: boolean } =
       hostAliases: spec.hostAliases.length ? spec.hostAliases : undefined,
       registry: reg,
       dataRoot: spec.dataRoot,
+      distribution: spec.distribution,
     }),
   };
   const docs: unknown[] = [cluster];

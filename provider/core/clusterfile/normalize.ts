@@ -75,6 +75,7 @@ export function normalizeCluster(input: ClusterInput): ClusterSpec {
       .sort((a, b) => cmp(a.name, b.name)),
     kubeadm: { ...(input.kubeadm ?? {}) },
   };
+  if (input.distribution) out.distribution = input.distribution;
   if (input.containerRuntime) out.containerRuntime = { type: input.containerRuntime.type };
   if (input.application) out.application = input.application;
   if (input.infra) out.infra = input.infra;

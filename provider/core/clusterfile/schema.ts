@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DISTRIBUTION_MODES } from "./types";
 
 /**
  * zod schemas for the raw documents of a Clusterfile, one per kind (REFERENCE.md §4).
@@ -84,6 +85,8 @@ export const clusterV2SpecSchema = z.strictObject({
   hostAliases: z.array(hostAliasSchema).nullish(),
   registry: registrySchema.nullish(),
   dataRoot: z.string().nullish(),
+  /** How layer blobs reach the hosts (our extension): ssh, relay or registry. */
+  distribution: z.enum(DISTRIBUTION_MODES).nullish(),
 });
 
 const v1MachinesSchema = z.strictObject({

@@ -161,6 +161,10 @@ export interface InfraRequest {
   nodes: MachineRequest;
 }
 
+/** How layer blobs reach the hosts (our Clusterfile extension `spec.distribution`). */
+export const DISTRIBUTION_MODES = ["ssh", "relay", "registry"] as const;
+export type DistributionMode = (typeof DISTRIBUTION_MODES)[number];
+
 export interface ClusterSpec {
   name: string;
   image: string;
@@ -173,6 +177,8 @@ export interface ClusterSpec {
   hostAliases: HostAlias[];
   registry: RegistrySpec;
   dataRoot: string;
+  /** How layer blobs reach the hosts; absent: registry when one the nodes reach is usable, else ssh. */
+  distribution?: DistributionMode;
   configs: ConfigDoc[];
   plugins: PluginDoc[];
   application?: ApplicationDoc;

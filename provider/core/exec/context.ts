@@ -5,10 +5,11 @@
  */
 import * as yaml from "js-yaml";
 import { hostEnv, masters as mastersOf, workers as workersOf, findHost, hostSsh } from "../clusterfile";
-import type { ClusterSpec } from "../clusterfile";
+import type { ClusterSpec, DistributionMode } from "../clusterfile";
 import { UserError } from "../errors";
 import type { OciLayout } from "../image/layout";
 import { log, registerSecret, type Logger } from "../log";
+import type { HostBytes } from "../progress";
 import type { AppliedState, ImageFacts, Step } from "../plan/types";
 import { envPrefix, shellQuote, type ExecResult, type SshPool, type SshTarget } from "../ssh";
 import { DEFAULT_VIP, kubeadmConfig, type KubeadmConfig } from "./kubeadm-config";
@@ -18,6 +19,16 @@ export interface ExecStats {
   sentBytes: number;
   /** Files written by .tmpl rendering / Config documents, per host. */
   rendered: Record<string, string[]>;
+  /** Blobs and bytes that left this machine for each host. */
+  perHost: Record<string, HostBytes>;
+  /** How long each step took (step id -> ms), failed steps included. */
+  durations: Record<string, number>;
+  /** Registry distribution: bytes pushed to the registry the nodes fetch from (part of sentBytes). */
+  pushedBytes: number;
+}
+
+export function emptyStats(): ExecStats {
+  return { sentBlobs: 0, sentBytes: 0, rendered: {}, perHost: {}, durations: {}, pushedBytes: 0 };
 }
 
 export interface ExecContextOptions {
@@ -34,6 +45,8 @@ export interface ExecContextOptions {
   commandTimeoutMs?: number;
   /** Relay distribution (B4): layer blobs go once to `via` (default master0), which forwards them to the other hosts. */
   relay?: { via?: string; fanout?: number };
+  /** How layer blobs travel (--distribute); overrides spec.distribution. */
+  distribution?: DistributionMode;
 }
 
 export class ExecContext {
@@ -53,7 +66,8 @@ export class ExecContext {
   readonly concurrency: number;
   readonly commandTimeoutMs: number;
   readonly relay?: { via?: string; fanout?: number };
-  readonly stats: ExecStats = { sentBlobs: 0, sentBytes: 0, rendered: {} };
+  readonly distribution?: DistributionMode;
+  readonly stats: ExecStats = emptyStats();
   /** Join material fetched during this apply (tokens expire: never reuse an old one). */
   freshJoin = false;
   private kubeadmCfg?: Promise<KubeadmConfig>;
@@ -79,6 +93,7 @@ export class ExecContext {
     this.concurrency = o.concurrency ?? 8;
     this.commandTimeoutMs = o.commandTimeoutMs ?? 10 * 60_000;
     if (o.relay) this.relay = o.relay;
+    if (o.distribution) this.distribution = o.distribution;
   }
 
   /** SSH target of a host: its ssh settings merged over the cluster's; sudo for non-root users. */
@@ -211,10 +226,8 @@ export class ExecContext {
     });
   }
 
-  /** Writes a file on a node (atomic), creating its directory. */
+  /** Writes a file on a node (atomic), creating its directory: one command (upload makes the directory). */
   async put(ip: string, step: string, file: string, content: string | Buffer, mode = 0o644): Promise<void> {
-    const dir = file.replace(/\/[^/]*$/, "") || "/";
-    await this.pool.exec(this.target(ip), `mkdir -p ${shellQuote(dir)}`, { step, logLevel: "debug" });
     await this.pool.upload(this.target(ip), Buffer.isBuffer(content) ? content : Buffer.from(content), file, {
       mode,
       step,

@@ -3,14 +3,16 @@
  * - in plan order, honouring `after`; consecutive steps of a kind that touches disjoint hosts
  *   (join-worker, per-host init, ...) run at the same time (bounded); join-master never does;
  * - after every successful step: record it in the applied state, with what the handler reports
- *   it left on the hosts (its footprint, for drift checks), and save (locally and on
- *   master0) before the next one starts, so a failed apply resumes at the first unfinished step;
+ *   it left on the hosts (its footprint, for drift checks), and save (locally and on master0)
+ *   before any step after it starts, so a failed apply resumes at the first unfinished step;
+ *   steps that finish together share one save;
  * - the first failure stops the apply (steps already running finish and are recorded) with an
  *   error naming host, step, exit code and the output tail (CommandError from the SSH layer).
  */
 import { UserError, wrap } from "../errors";
 import { log } from "../log";
 import type { AppliedState, Step } from "../plan/types";
+import { formatDuration } from "../progress";
 import type { ExecContext } from "./context";
 import { withFootprint, type Footprint } from "./footprint";
 import { PARALLEL_KINDS, SERIAL_KINDS, runStep } from "./steps";
@@ -45,21 +47,39 @@ export async function executeSteps(ctx: ExecContext, steps: Step[], opts: Execut
   const done = new Set<string>();
   const ids = new Set(steps.map((s) => s.id));
   const limit = opts.parallelSteps ?? 8;
+  // Saves never overlap (one state file) and are shared: a step waits for a save that starts
+  // after its record; steps finishing while a save runs share the next one, so hosts finishing
+  // together cost one save instead of one each (a save writes the whole state, here and on master0).
   let saving: Promise<void> = Promise.resolve();
+  let queued: Promise<void> | undefined;
+  const saveLatest = (): Promise<void> => {
+    if (queued) return queued;
+    const p = saving
+      .catch(() => undefined)
+      .then(() => {
+        queued = undefined;
+        return opts.save(ctx.state);
+      });
+    queued = p;
+    saving = p;
+    return p;
+  };
 
   const runOne = async (step: Step): Promise<void> => {
     const started = Date.now();
     log.info(`==> ${step.kind}${step.hosts.length ? ` on ${step.hosts.join(", ")}` : ""}: ${step.reason}`);
-    const footprint = await (opts.run ?? runStep)(ctx, step);
+    let footprint: Footprint | void;
+    try {
+      footprint = await (opts.run ?? runStep)(ctx, step);
+    } finally {
+      ctx.stats.durations[step.id] = Date.now() - started;
+    }
     ctx.state = opts.record(ctx.state, step);
     if (footprint) ctx.state = withFootprint(ctx.state, step.id, footprint);
-    // Saves are chained so concurrent steps never write the state file at the same time.
-    const snapshot = ctx.state;
-    saving = saving.then(() => opts.save(snapshot));
-    await saving;
+    await saveLatest();
     done.add(step.id);
     ran.push(step);
-    log.debug(`<== ${step.id} done in ${Date.now() - started} ms`);
+    log.info(`<== ${step.id} done in ${formatDuration(ctx.stats.durations[step.id]!)}`);
   };
 
   // DAG scheduling: a step starts when every step it depends on (`after`) is done; join-master

@@ -5,10 +5,11 @@ import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import * as tar from "tar-stream";
 import { UserError, throwIfProblems } from "../errors";
-import { formatBytes, progress } from "../log";
+import { formatBytes } from "../log";
 import { cleanStaleTemp, ownedTempPath, removeOnSignal } from "../temp-owner";
 import { openArchiveInput } from "./archive-input";
 import { ArchiveFormatError, Sink, readTarEntries, writeAll } from "./archive-stream";
+import { progressTask } from "../progress";
 import { OciLayout } from "./layout";
 import { checkLayerStack } from "./layer-safety";
 import { normalizeReference } from "../common/reference";
@@ -230,7 +231,7 @@ export async function saveImages(store: OciLayout, refs: string[], outFile: stri
   const digests = [...blobs.keys()].sort();
   let total = 0;
   for (const dg of digests) total += (blobs.get(dg) as Descriptor).size;
-  const bar = progress(`saving ${path.basename(outFile)}`, total);
+  const bar = progressTask("save", `saving ${path.basename(outFile)}`, total);
   const pack = tar.pack();
   const writing = pipeline(
     Readable.from(pack as unknown as AsyncIterable<Buffer>),
@@ -356,7 +357,7 @@ export async function loadArchive(
     );
   const staging = new OciLayout(ownedTempPath(store.tmpDir(), "load"));
   const release = removeOnSignal(staging.root);
-  const bar = progress(`loading ${path.basename(label)}`, input.size);
+  const bar = progressTask("load", `loading ${path.basename(label)}`, input.size);
   try {
     await store.init();
     await cleanStaleTemp(store.tmpDir());

@@ -20,7 +20,8 @@ import { pipeline } from "node:stream/promises";
 import * as path from "node:path";
 import { spawn } from "node:child_process";
 import { UserError, wrap } from "../errors";
-import { log, progress } from "../log";
+import { log } from "../log";
+import { progressTask } from "../progress";
 import { dataPaths, sealerHome } from "../paths";
 import { stableStringify } from "../fsutil";
 import { cleanStaleTemp, ownedTempPath, removeOnSignal } from "../temp-owner";
@@ -427,7 +428,7 @@ class PlatformBuilder {
     const hashOf = async (e: LayerEntry) => this.cache.hashFile(e.source as string);
     if (!this.opts.noCache && (await this.cache.hasChildren(this.parentKey))) {
       const bytes = entries.reduce((n, e) => n + (e.type === "file" ? e.size : 0), 0);
-      const bar = progress(`hashing ${label}`, bytes);
+      const bar = progressTask("build", `hashing ${label}`, bytes);
       let done = 0;
       // Hash with a few files in flight (overlaps file I/O), then digest in entry order.
       const hashes = new Map<string, string>();

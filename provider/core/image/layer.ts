@@ -9,7 +9,7 @@ import * as os from "node:os";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { UserError } from "../errors";
-import { progress } from "../log";
+import { progressTask } from "../progress";
 import type { OciLayout } from "./layout";
 import { recordSkeleton } from "./layer-safety";
 import { parallelGzip } from "./parallel-gzip";
@@ -296,7 +296,7 @@ export async function writeLayer(
 ): Promise<WrittenLayer> {
   await layout.init();
   const total = entries.reduce((n, e) => n + (e.type === "file" ? e.size : 0), 0);
-  const bar = progress(opts.label ?? "compressing layer", total);
+  const bar = progressTask("build", opts.label ?? "compressing layer", total);
   const fileHashes = new Map<string, string>();
   let done = 0;
   async function* tarStream(): AsyncGenerator<Buffer> {

@@ -1152,7 +1152,13 @@ function buildGraph(d: Desired, applied: AppliedState, opts: PlanOptions): { nod
       // ssh credentials are not part of what is saved on the cluster (they stay on this machine).
       {
         name: "spec",
-        hash: hash({ ...spec, ssh: undefined, hosts: spec.hosts.map((h) => ({ ...h, ssh: undefined })) }),
+        // nor how layers travel: every distribution mode plans the same steps with the same keys.
+        hash: hash({
+          ...spec,
+          ssh: undefined,
+          distribution: undefined,
+          hosts: spec.hosts.map((h) => ({ ...h, ssh: undefined })),
+        }),
         desc: "Clusterfile changed",
       },
       {
@@ -1361,7 +1367,20 @@ function desiredKubeKey(desired: Desired, role: Role): string {
  * it after every step and saves the result, so a failed apply resumes where it stopped.
  */
 export function recordStep(applied: AppliedState, step: Step, desired: Desired): AppliedState {
-  const next: AppliedState = structuredClone(applied);
+  // A structural copy, not a deep one (the executor records after every step: a deep copy made
+  // a whole install quadratic in the number of hosts). New maps; the host records the step
+  // touches are copied before applyRecord changes them; every other record is shared and, like
+  // all records, replaced rather than changed in place.
+  const next: AppliedState = {
+    ...applied,
+    hosts: { ...applied.hosts },
+    steps: { ...applied.steps },
+    ...(applied.drift ? { drift: { ...applied.drift } } : {}),
+  };
+  for (const ip of step.hosts) {
+    const h = next.hosts[ip];
+    if (h) next.hosts[ip] = structuredClone(h);
+  }
   applyRecord(next, step, desired);
   return next;
 }
@@ -1416,7 +1435,7 @@ function applyRecord(next: AppliedState, step: Step, desired: Desired): void {
       const gone = new Set(step.nodes);
       for (const [id, rec] of Object.entries(next.steps)) {
         if (step.nodes.some((ip) => id.endsWith(`:${ip}`))) delete next.steps[id];
-        else rec.hosts = rec.hosts.filter((h) => !gone.has(h));
+        else next.steps[id] = { ...rec, hosts: rec.hosts.filter((h) => !gone.has(h)) };
       }
       for (const ip of gone) delete next.hosts[ip];
       return;

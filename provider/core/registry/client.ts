@@ -17,7 +17,7 @@ import { Readable } from "node:stream";
 import { TransientError, UserError, isTransient } from "../errors";
 import { log, registerSecret } from "../log";
 import { sealerHome } from "../paths";
-import { mergeScopes, parseChallenge } from "./auth";
+import { mergeScopes, parseChallenge, repositoryScope } from "./auth";
 import { RegistryError, RegistryTarget, targetOfUrl, toRegistryError } from "./registry-error";
 import {
   Credentials,
@@ -391,6 +391,21 @@ export class RegistryClient {
     // The target names registry and repository already; `what` is for URLs outside the API.
     const detail = `${method}${target.repository ? "" : ` ${what}`} returned HTTP ${status}${text ? ` (${text})` : ""}`;
     return new RegistryError(target, detail, { temporary: status === 429 || status >= 500, status });
+  }
+
+  /**
+   * What another HTTP client (curl on a node) needs to read blobs of `repo` the way this client
+   * would: the base URL it settled on and the Authorization header for a pull (a secret, already
+   * registered with the log redactor).
+   */
+  async pullAccess(repo: string): Promise<{ base: string; authorization?: string }> {
+    await this.ping();
+    const h = await this.authHeader([repositoryScope(repo, ["pull"])]);
+    if (h.Authorization) registerSecret(h.Authorization);
+    return {
+      base: this.resolveUrl("/").slice(0, -1),
+      ...(h.Authorization ? { authorization: h.Authorization } : {}),
+    };
   }
 
   resolveUrl(pathOrUrl: string): string {

@@ -7,7 +7,8 @@
 import * as fs from "node:fs";
 import { Readable, Transform } from "node:stream";
 import { UserError } from "../errors";
-import { formatBytes, log, progress } from "../log";
+import { formatBytes, log } from "../log";
+import { progressTask } from "../progress";
 import { OciLayout } from "../image/layout";
 import { parseReference } from "../common/reference";
 import { Descriptor, Index, Manifest } from "../image/types";
@@ -206,7 +207,7 @@ async function pushBlob(
       }
       const s = session;
       const file = store.blobPath(d.digest);
-      const bar = progress(`${d.digest.slice(7, 19)}: uploading`, d.size);
+      const bar = progressTask("push", d.digest.slice(7, 19), d.size);
       let sent = 0;
       const counted = (start: number, end?: number): Readable => {
         const meter = new Transform({

@@ -8,7 +8,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { TransientError, UserError, isTransient } from "../errors";
 import { acquireLock, readJsonIfExists, writeJsonAtomic } from "../fsutil";
-import { formatBytes, progress } from "../log";
+import { formatBytes } from "../log";
+import { progressTask } from "../progress";
 import { OciLayout, digestHex, digestOf } from "../image/layout";
 import { Reference } from "../common/reference";
 import { Descriptor, Index, Manifest, MediaTypes, Platform } from "../image/types";
@@ -135,7 +136,7 @@ export async function downloadBlob(
   await fs.promises.mkdir(store.tmpDir(), { recursive: true });
   const partial = path.join(store.tmpDir(), `pull-${digestHex(d.digest)}.partial`);
   const release = await acquireLock(`${partial}.lock`, `download of ${d.digest}`, 30 * 60_000);
-  const bar = progress(`${d.digest.slice(7, 19)}: downloading`, d.size);
+  const bar = progressTask("pull", d.digest.slice(7, 19), d.size);
   try {
     if (await store.hasBlob(d.digest)) {
       // Another process finished it while we waited for the lock.

@@ -6,6 +6,7 @@ import { TransientError, UserError } from "../errors";
 import { log, registerSecret } from "../log";
 import { checkHostKey, hostPattern, keyTypeOf, readKnownHosts, recordHostKey } from "./known-hosts";
 import { shellQuote, type SudoMode, tailLines, wrapCommand } from "./shell";
+import { recordCommand } from "./record";
 
 /** Where and how to log in. `sudo: true` runs every command as root through sudo for a non-root user. */
 export interface SshTarget {
@@ -216,6 +217,7 @@ export class SshPool {
     let conn = await this.connection(t);
     const sudo = await this.sudoMode(t, conn, step);
     const full = wrapCommand(command, sudo, opts.env);
+    recordCommand(t, step, full, opts.stdin);
     const releaseGlobal = await this.limit.acquire();
     let releaseHost = await conn.channels.acquire();
     try {
@@ -411,7 +413,16 @@ export class SshPool {
       ...(t.password !== undefined ? { password: t.password } : {}),
       ...(privateKey !== undefined ? { privateKey } : {}),
       ...(t.passphrase !== undefined ? { passphrase: t.passphrase } : {}),
-      hostVerifier: (keyBlob: Buffer, verify: (ok: boolean) => void) => {
+      hostVerifier: (keyBlob: Buffer, answer: (ok: boolean) => void) => {
+        // The check is async: when the handshake timed out meanwhile, ssh2 has torn the
+        // connection down and answering throws inside ssh2; the dial already failed, so drop it.
+        const verify = (ok: boolean): void => {
+          try {
+            answer(ok);
+          } catch {
+            // abandoned handshake
+          }
+        };
         hostKeyWork = (async () => {
           const check = checkHostKey(await readKnownHosts(knownHostsFile), t.host, t.port, keyBlob);
           switch (check.status) {

@@ -13,6 +13,8 @@ import type { ExecContext } from "../context";
 import { hashes, parseTreeDigest, recordTreeCmd, type Footprint } from "../footprint";
 import { nodePaths } from "../node-layers";
 import { distributeLayers } from "../distribute";
+import { chooseDistribution, fetchFromRegistry } from "../registry-distribute";
+import { distributeProgress } from "../../progress/distribute";
 import { applyConfig, configTarget, renderTemplate, renderedPath } from "../templates";
 
 /** Directories whose `.tmpl` files are rendered (REFERENCE §3), plus apps (APPENV). */
@@ -23,8 +25,16 @@ export async function runDistribute(
   step: Extract<Step, { kind: "distribute" }>,
 ): Promise<Footprint> {
   const targets = step.hosts.map((ip) => ctx.target(ip));
-  // Relay mode (B4) changes only how the bytes move, never the plan.
-  const via = ctx.relay ? (ctx.relay.via ?? ctx.master0) : undefined;
+  // The mode changes only how the bytes move, never the plan. Registry mode (B5) fetches the
+  // blobs first; the SSH path below then sends only what a failed host still lacks.
+  const choice = await chooseDistribution(ctx);
+  ctx.log(ctx.master0).debug(`distribute: ${choice.mode} (${choice.why})`);
+  if (choice.source) {
+    const r = await fetchFromRegistry(ctx, step, choice.source);
+    ctx.stats.sentBytes += r.pushedBytes;
+    ctx.stats.pushedBytes += r.pushedBytes;
+  }
+  const via = choice.mode === "relay" ? (ctx.relay?.via ?? ctx.master0) : undefined;
   const res = await distributeLayers(ctx.pool, targets, {
     ...(via
       ? {
@@ -37,17 +47,21 @@ export async function runDistribute(
     cluster: ctx.cluster,
     fromLayer: step.fromLayer,
     concurrency: ctx.concurrency,
+    onProgress: distributeProgress(),
   });
   ctx.stats.sentBlobs += res.sentBlobs;
   ctx.stats.sentBytes += res.sentBytes;
   for (const ip of step.hosts) {
     const h = res.perHost[ip];
-    if (h)
-      ctx
-        .log(ip)
-        .info(
-          `distribute: sent ${h.sentBlobs} blob(s), ${h.sentBytes} bytes; rootfs ${h.materialisedFrom === null ? "unchanged" : `re-materialised from layer ${h.materialisedFrom}`}`,
-        );
+    if (!h) continue;
+    const acc = (ctx.stats.perHost[ip] ??= { sentBlobs: 0, sentBytes: 0 });
+    acc.sentBlobs += h.sentBlobs;
+    acc.sentBytes += h.sentBytes;
+    ctx
+      .log(ip)
+      .info(
+        `distribute: sent ${h.sentBlobs} blob(s), ${h.sentBytes} bytes; rootfs ${h.materialisedFrom === null ? "unchanged" : `re-materialised from layer ${h.materialisedFrom}`}`,
+      );
   }
   const fp: Footprint = {};
   await ctx.eachHost(step.hosts, async (ip) => {

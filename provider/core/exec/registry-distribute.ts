@@ -1,0 +1,343 @@
+/**
+ * Registry distribution (B5): the cluster image goes once from this machine to a registry the
+ * nodes reach (blobs already there are skipped), then every node fetches the layer blobs it
+ * lacks over HTTP(S) with curl, in parallel, into the same blob store SSH distribution fills
+ * (`<dataRoot>/blobs/sha256/`, verified by sha256 on the node, `.partial` resumed with a Range
+ * request). SSH carries only commands. The usual distribution then finds every blob present,
+ * sends nothing and materialises the rootfs, so the node state is the same in every mode and a
+ * host whose fetch failed is simply served over SSH.
+ *
+ * Which registry:
+ *  - `spec.registry.externalRegistry`: the nodes reach it by definition; the credentials are the
+ *    Clusterfile's (else `sealer login`'s), the CA / insecure setting `sealer login`'s;
+ *  - the cluster's own registry on master0, when asked for (`--distribute registry`,
+ *    `spec.distribution: registry`) and only once it runs (its step is recorded): on a first
+ *    install the registry step comes after distribution, so that install goes over SSH and later
+ *    distributions (new hosts, upgrades) use the registry. Its CA is the cluster CA in the local
+ *    state dir, its credentials `spec.registry.localRegistry`'s.
+ * Without a choice: registry mode when an external registry is configured, else SSH.
+ * Credentials reach a node only inside the script on the SSH channel's stdin (a curl config in
+ * a here-document: no process argument list, no file) and are redacted from every log.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { UserError } from "../errors";
+import { formatBytes, log, registerSecret } from "../log";
+import { parseReference } from "../common/reference";
+import { progressTask } from "../progress";
+import { RegistryClient, type ClientOptions } from "../registry/client";
+import { loadSettings } from "../registry/credentials";
+import { pushImage } from "../registry/push";
+import { externalRegistryHost } from "../lifecycle/external-registry";
+import { CommandError, shellQuote } from "../ssh";
+import type { DistributionMode } from "../clusterfile";
+import type { Step } from "../plan/types";
+import type { ExecContext } from "./context";
+import { inventoryScript, parseInventory, receiveBlobScript } from "./node-layers";
+
+/** A registry the nodes can fetch from, and how this machine pushes to it. */
+export interface RegistrySource {
+  /** "host:port" this machine pushes to. */
+  host: string;
+  client: ClientOptions;
+  /** PEM the nodes trust for it (the cluster CA; an external registry's `sealer login --ca-file`). */
+  caPem?: string;
+  /** For messages: which registry and where it was configured. */
+  what: string;
+}
+
+export interface ModeChoice {
+  mode: DistributionMode;
+  source?: RegistrySource;
+  /** Why this mode (in the debug log). */
+  why: string;
+}
+
+const choices = new WeakMap<ExecContext, Promise<ModeChoice>>();
+
+/**
+ * The mode for this apply (decided once: every per-host distribute step of one apply uses the
+ * same): the explicit choice (flag, else Clusterfile), else registry when one is usable, else SSH.
+ */
+export function chooseDistribution(ctx: ExecContext): Promise<ModeChoice> {
+  let p = choices.get(ctx);
+  if (!p) choices.set(ctx, (p = decide(ctx)));
+  return p;
+}
+
+async function decide(ctx: ExecContext): Promise<ModeChoice> {
+  // --distribute, else --relay, else the Clusterfile.
+  const explicit = ctx.distribution ?? (ctx.relay ? "relay" : undefined) ?? ctx.spec.distribution;
+  const from = ctx.distribution ? "--distribute" : ctx.relay ? "--relay" : "spec.distribution";
+  if (explicit === "ssh" || explicit === "relay") return { mode: explicit, why: `${from} ${explicit}` };
+  const reg = ctx.registryAddress();
+  if (reg.external) {
+    const host = externalRegistryHost(reg.domain, reg.port);
+    const credentials =
+      reg.username && reg.password ? { username: reg.username, password: reg.password } : undefined;
+    const settings = await loadSettings(host);
+    return {
+      mode: "registry",
+      source: {
+        host,
+        client: credentials ? { credentials } : {},
+        ...(settings.ca ? { caPem: settings.ca } : {}),
+        what: `the external registry ${host} (spec.registry.externalRegistry)`,
+      },
+      why: explicit ? `${from} registry` : "an external registry is configured",
+    };
+  }
+  // The cluster's own registry only on request: its first use uploads the whole image to master0
+  // (more than SSH sends for a small change on a few hosts), and it keeps the copy in master0's
+  // rootfs, which an upgrade rebuilds.
+  if (explicit !== "registry")
+    return {
+      mode: "ssh",
+      why: "no external registry; the cluster's registry only with --distribute registry",
+    };
+  const running = ctx.state.steps[`registry:${ctx.master0}`] !== undefined;
+  if (!running) {
+    log.warn(
+      `${from} registry: the cluster's registry on ${ctx.master0} does not run yet (it starts after distribution on a first install); distributing over SSH this time`,
+    );
+    return { mode: "ssh", why: "no registry the nodes reach runs yet" };
+  }
+  const caFile = path.join(ctx.stateDir, "pki", "ca.crt");
+  let caPem: string;
+  try {
+    caPem = await fs.promises.readFile(caFile, "utf8");
+  } catch {
+    log.warn(`the cluster CA ${caFile} is missing on this machine; distributing over SSH`);
+    return { mode: "ssh", why: "the cluster CA is not on this machine" };
+  }
+  const host = `${ctx.master0}:${reg.port}`;
+  return {
+    mode: "registry",
+    source: {
+      host,
+      client: {
+        settings: { ca: caPem },
+        credentials: reg.username && reg.password ? { username: reg.username, password: reg.password } : null,
+      },
+      caPem,
+      what: `the cluster's registry on ${host}`,
+    },
+    why: `${from} registry`,
+  };
+}
+
+/** Repository and tag the cluster image is pushed under: its own name, without its registry. */
+function target(ctx: ExecContext): { repo: string; tag: string } {
+  const ref = parseReference(ctx.image.reference);
+  return { repo: ref.path, tag: ref.tag ?? "latest" };
+}
+
+const CURL_HEADER = /^[A-Za-z]+ [A-Za-z0-9+/=._~-]+$/;
+const FETCHED = "sealer-fetched";
+
+/** One host's script: fetch each missing blob (resuming its partial) through the node's blob receiver. */
+export function fetchBlobsScript(o: {
+  dataRoot: string;
+  baseUrl: string;
+  repo: string;
+  blobs: Array<{ digest: string; size: number; offset: number }>;
+  authorization?: string;
+  caPem?: string;
+}): string {
+  if (o.authorization !== undefined && !CURL_HEADER.test(o.authorization))
+    throw new UserError("the registry's authorization header has characters a curl config cannot hold");
+  const lines = ["set -e"];
+  if (o.caPem) {
+    lines.push(
+      `ca=$(mktemp)`,
+      `trap 'rm -f "$ca"' EXIT`,
+      `cat > "$ca" <<'SEALER_CA'`,
+      o.caPem.trim(),
+      "SEALER_CA",
+    );
+  }
+  for (const b of o.blobs) {
+    const hex = b.digest.slice(7);
+    const url = `${o.baseUrl}/v2/${o.repo}/blobs/${b.digest}`;
+    // -C resumes with a Range request and fails if the server ignores it (no duplicated bytes).
+    const curl = [
+      "curl -fsS -L --proto =http,https",
+      b.offset > 0 ? `-C ${b.offset}` : "",
+      o.caPem ? `--cacert "$ca"` : "",
+      o.authorization ? "-K -" : "",
+      shellQuote(url),
+    ]
+      .filter(Boolean)
+      .join(" ");
+    const auth = o.authorization
+      ? [` <<'SEALER_CURL'`, `header = "Authorization: ${o.authorization}"`, "SEALER_CURL"]
+      : [""];
+    // The receiver hashes while it writes and renames only a complete, verified blob.
+    const recv = shellQuote(receiveBlobScript(o.dataRoot, hex, b.size, b.offset));
+    lines.push(`${curl}${auth[0]} | sh -c ${recv}`, ...auth.slice(1), `echo ${FETCHED} ${hex}`);
+  }
+  return lines.join("\n") + "\n";
+}
+
+export interface RegistryFetchResult {
+  /** Hosts that now hold every blob. */
+  fetched: string[];
+  /** Hosts whose fetch failed (served over SSH next), with the reason. */
+  failed: Array<{ host: string; error: string }>;
+  pushedBytes: number;
+}
+
+/**
+ * Pushes the image once to `source` and has every host of the step fetch the blobs it lacks.
+ * A push that fails (registry unreachable from here) leaves every host to SSH; a host that fails
+ * is left to SSH; both are logged as warnings naming registry and host.
+ */
+/** One push per apply and registry, shared by the per-host distribute steps (never the same blob twice at once). */
+const pushes = new WeakMap<ExecContext, Map<string, Promise<Pushed>>>();
+
+interface Pushed {
+  client?: RegistryClient;
+  error?: string;
+  /** Bytes the push sent; handed to the first step that asks, so they are counted once. */
+  takeBytes: () => number;
+}
+
+function pushOnce(ctx: ExecContext, source: RegistrySource, repo: string, tag: string): Promise<Pushed> {
+  let byHost = pushes.get(ctx);
+  if (!byHost) pushes.set(ctx, (byHost = new Map()));
+  let p = byHost.get(source.host);
+  if (!p) {
+    p = (async (): Promise<Pushed> => {
+      let client: RegistryClient | undefined;
+      try {
+        client = await RegistryClient.open(source.host, source.client);
+        const pushed = await pushImage(`${source.host}/${repo}:${tag}`, {
+          ...source.client,
+          client,
+          store: ctx.layout,
+          source: ctx.image.reference,
+        });
+        log.info(
+          `distribute: image pushed to ${source.what} as ${repo}:${tag}: ${pushed.blobsUploaded} blob(s) sent (${formatBytes(pushed.bytesUploaded)}), ${pushed.blobsSkipped} already there`,
+        );
+        let bytes = pushed.bytesUploaded;
+        const c = client;
+        // Idle keep-alive sockets do not hold the process; the client lives as long as this apply.
+        return {
+          client: c,
+          takeBytes: () => {
+            const b = bytes;
+            bytes = 0;
+            return b;
+          },
+        };
+      } catch (err) {
+        client?.close();
+        const msg = err instanceof Error ? err.message : String(err);
+        log.warn(`distribute: could not push the image to ${source.what} (${msg}); distributing over SSH`);
+        return { error: msg, takeBytes: () => 0 };
+      }
+    })();
+    byHost.set(source.host, p);
+  }
+  return p;
+}
+
+export async function fetchFromRegistry(
+  ctx: ExecContext,
+  step: Extract<Step, { kind: "distribute" }>,
+  source: RegistrySource,
+): Promise<RegistryFetchResult> {
+  const { repo, tag } = target(ctx);
+  const result: RegistryFetchResult = { fetched: [], failed: [], pushedBytes: 0 };
+  const pushed = await pushOnce(ctx, source, repo, tag);
+  result.pushedBytes = pushed.takeBytes();
+  let access: { base: string; authorization?: string };
+  try {
+    if (!pushed.client) throw new Error(pushed.error);
+    // Per step: a bearer token is renewed by the client when it is about to expire.
+    access = await pushed.client.pullAccess(repo);
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    result.failed = step.hosts.map((host) => ({ host, error: msg }));
+    return result;
+  }
+  if (access.authorization) registerSecret(access.authorization);
+  const baseUrl = access.base;
+  const sizes = new Map<string, number>();
+  for (const d of new Set(step.layers)) sizes.set(d, (await fs.promises.stat(ctx.layout.blobPath(d))).size);
+
+  await ctx.eachHost(step.hosts, async (ip) => {
+    try {
+      await fetchOnHost(ctx, ip, { baseUrl, repo, sizes, access, source });
+      result.fetched.push(ip);
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      ctx.log(ip).warn(`could not fetch the layers from ${source.what}: ${msg}; sending them over SSH`);
+      result.failed.push({ host: ip, error: msg });
+    }
+  });
+  return result;
+}
+
+async function fetchOnHost(
+  ctx: ExecContext,
+  ip: string,
+  o: {
+    baseUrl: string;
+    repo: string;
+    sizes: Map<string, number>;
+    access: { authorization?: string };
+    source: RegistrySource;
+  },
+): Promise<void> {
+  const t = ctx.target(ip);
+  // A cut transfer leaves a partial; the second attempt lists again and resumes it.
+  for (let attempt = 1; ; attempt++) {
+    const inv = parseInventory(
+      await ctx.pool.run(t, inventoryScript(ctx.dataRoot, ctx.cluster), {
+        step: "distribute: list blobs",
+        logLevel: "debug",
+      }),
+    );
+    const blobs = [...o.sizes]
+      .filter(([d]) => !inv.complete.has(d.slice(7)))
+      .map(([digest, size]) => {
+        const partial = inv.partial.get(digest.slice(7)) ?? 0;
+        return { digest, size, offset: partial <= size ? partial : 0 };
+      });
+    if (blobs.length === 0) return;
+    const total = blobs.reduce((n, b) => n + b.size - b.offset, 0);
+    ctx.log(ip).info(`fetching ${blobs.length} layer blob(s) (${formatBytes(total)}) from ${o.source.what}`);
+    const task = progressTask("distribute", `${blobs.length} blob(s) from the registry`, total, ip);
+    let done = 0;
+    const size = new Map(blobs.map((b) => [b.digest.slice(7), b.size - b.offset]));
+    try {
+      await ctx.pool.exec(t, "sh -s", {
+        stdin: fetchBlobsScript({
+          dataRoot: ctx.dataRoot,
+          baseUrl: o.baseUrl,
+          repo: o.repo,
+          blobs,
+          ...(o.access.authorization ? { authorization: o.access.authorization } : {}),
+          ...(o.source.caPem ? { caPem: o.source.caPem } : {}),
+        }),
+        step: "distribute: fetch layers from the registry",
+        logLevel: "debug",
+        onLine: (line, stream) => {
+          const m = stream === "stdout" ? new RegExp(`^${FETCHED} ([a-f0-9]{64})$`).exec(line) : null;
+          if (!m) return;
+          done += size.get(m[1]!) ?? 0;
+          task.update(done);
+        },
+      });
+      return;
+    } catch (err) {
+      // 91: short transfer (partial kept), 92: digest mismatch (partial removed): one more try.
+      if (attempt < 2 && err instanceof CommandError && (err.code === 91 || err.code === 92)) continue;
+      throw err;
+    } finally {
+      task.end();
+    }
+  }
+}

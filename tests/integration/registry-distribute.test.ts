@@ -1,0 +1,246 @@
+/**
+ * Registry distribution (B5) on 3 local nodes against a real docker-registry with TLS (a test
+ * CA) and htpasswd auth, listening on the nodes' bridge address: the image goes to the registry
+ * once, every node fetches its blobs with curl, and the node state (blob store, layers.json,
+ * rootfs) is byte for byte what SSH distribution gives. A cut blob is resumed with a Range
+ * request; a registry this machine cannot push to leaves the hosts to SSH, with a warning.
+ */
+import * as assert from "node:assert/strict";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { loadClusterfile } from "../../provider/core/clusterfile";
+import { ExecContext } from "../../provider/core/exec/context";
+import { runDistribute } from "../../provider/core/exec/steps/distribute";
+import { buildImage } from "../../provider/core/image/builder";
+import { imageFacts } from "../../provider/core/image/facts";
+import { OciLayout } from "../../provider/core/image/layout";
+import { execInNode, parseSubnet, subnetHost, type LocalNode } from "../../provider/core/infra/local";
+import { formatBytes, setLogSink } from "../../provider/core/log";
+import type { Manifest } from "../../provider/core/image/types";
+import { emptyApplied, type ImageFacts, type Step } from "../../provider/core/plan/types";
+import { saveSettings } from "../../provider/core/registry/credentials";
+import { onProgress, type ProgressEvent } from "../../provider/core/progress";
+import type { SshPool } from "../../provider/core/ssh";
+import { useNodes } from "../harness/nodes";
+import { makeTestCa, startRegistry, type TestRegistry } from "../harness/registry";
+
+const USER = "fleet-robot";
+const PASS = `pw-${crypto.randomBytes(8).toString("hex")}`;
+const REF = "rdist/app:1";
+
+/** Everything distribution leaves under a data root: blob digests, layers.json, rootfs tree with file hashes. */
+async function nodeState(n: LocalNode, root: string, cluster: string): Promise<string> {
+  const r = await execInNode(
+    n,
+    [
+      `cd ${root}`,
+      `echo BLOBS; ls blobs/sha256 | LC_ALL=C sort`,
+      `echo LAYERS; cat ${cluster}/layers.json`,
+      `echo ROOTFS; cd ${cluster}/rootfs && find . -printf '%p %y %m %s\\n' | LC_ALL=C sort`,
+      `find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum`,
+    ].join("\n"),
+  );
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout;
+}
+
+describe("registry distribution (integration, 3 local nodes, authenticated TLS registry)", function () {
+  this.timeout(300_000);
+  const nodes = useNodes(3);
+  let work: string;
+  let prev: { home?: string; docker?: string };
+  let layout: OciLayout;
+  let image: ImageFacts;
+  let reg: TestRegistry;
+  let pool: SshPool;
+  let lines: string[];
+  let restoreSink: ReturnType<typeof setLogSink>;
+
+  before(async function () {
+    this.timeout(120_000);
+    prev = { home: process.env.SEALER_HOME, docker: process.env.DOCKER_CONFIG };
+    work = await fs.promises.mkdtemp(path.join(os.tmpdir(), "sealer-rdist-"));
+    const home = path.join(work, "home");
+    process.env.SEALER_HOME = home;
+    process.env.DOCKER_CONFIG = path.join(work, "docker-config");
+    const ctxDir = path.join(work, "context");
+    fs.mkdirSync(path.join(ctxDir, "etc"), { recursive: true });
+    fs.mkdirSync(path.join(ctxDir, "data"), { recursive: true });
+    fs.writeFileSync(path.join(ctxDir, "etc", "app.conf"), "mode=fleet\n");
+    fs.writeFileSync(path.join(ctxDir, "data", "big.bin"), crypto.randomBytes(3 << 20));
+    fs.writeFileSync(path.join(ctxDir, "data", "small.txt"), "small\n");
+    fs.writeFileSync(path.join(ctxDir, "Kubefile"), "FROM scratch\nCOPY etc etc\nCOPY data data\n");
+    await buildImage({ context: ctxDir, tag: REF, home, buildMode: "lite" });
+    layout = new OciLayout(path.join(home, "store"));
+    image = await imageFacts(layout, REF);
+    const ip = subnetHost(parseSubnet(nodes.list[0]!.subnet)!, 1);
+    const tls = makeTestCa(path.join(work, "tls"), "sealer registry-distribute test CA", ip);
+    reg = await startRegistry({ ip, tls, htpasswd: { [USER]: PASS }, rootDir: path.join(work, "reg") });
+    // What `sealer login --ca-file` records for this registry.
+    await saveSettings(reg.host, { ca: fs.readFileSync(tls.caFile, "utf8") }, home);
+    pool = nodes.pool();
+  });
+  beforeEach(() => {
+    lines = [];
+    restoreSink = setLogSink({ write: (l) => lines.push(l) });
+  });
+  afterEach(() => setLogSink(restoreSink));
+  after(async () => {
+    await reg?.stop();
+    if (prev.home === undefined) delete process.env.SEALER_HOME;
+    else process.env.SEALER_HOME = prev.home;
+    if (prev.docker === undefined) delete process.env.DOCKER_CONFIG;
+    else process.env.DOCKER_CONFIG = prev.docker;
+    if (work) await fs.promises.rm(work, { recursive: true, force: true });
+  });
+
+  const context = (o: { name: string; dataRoot: string; password?: string; mode?: "ssh" | "registry" }) => {
+    const [m, ...w] = nodes.list as LocalNode[];
+    const spec = loadClusterfile(
+      [
+        "apiVersion: sealer.io/v2",
+        "kind: Cluster",
+        `metadata: { name: ${o.name} }`,
+        "spec:",
+        `  image: ${REF}`,
+        `  dataRoot: ${o.dataRoot}`,
+        `  ssh: { user: root, pk: ${m!.keyPath} }`,
+        "  hosts:",
+        `    - { ips: [ ${m!.ip} ], roles: [ master ] }`,
+        `    - { ips: [ ${w.map((n) => n.ip).join(", ")} ], roles: [ node ] }`,
+        "  registry:",
+        `    externalRegistry: { domain: ${reg.host.split(":")[0]}, port: ${reg.port}, username: ${USER}, password: ${o.password ?? PASS} }`,
+        "",
+      ].join("\n"),
+      { file: "Clusterfile" },
+    ).spec;
+    return new ExecContext({
+      spec,
+      image,
+      layout,
+      pool,
+      state: emptyApplied(o.name),
+      stateDir: path.join(work, "state", o.name),
+      ...(o.mode ? { distribution: o.mode } : {}),
+    });
+  };
+  const step = (): Extract<Step, { kind: "distribute" }> =>
+    ({
+      id: "distribute",
+      kind: "distribute",
+      hosts: nodes.list.map((n) => n.ip),
+      layers: image.layers.map((l) => l.digest),
+      fromLayer: 0,
+      reason: "test",
+      key: "k",
+      after: [],
+    }) as unknown as Extract<Step, { kind: "distribute" }>;
+  const layerBytes = () => image.layers.reduce((n, l) => n + fs.statSync(layout.blobPath(l.digest)).size, 0);
+
+  it("the image goes to the registry once, nodes fetch it, and the node state equals SSH mode's", async () => {
+    const viaSsh = context({ name: "rds", dataRoot: "/var/lib/sealer-rds", mode: "ssh" });
+    await runDistribute(viaSsh, step());
+    assert.equal(viaSsh.stats.sentBytes, layerBytes() * 3, "SSH mode sends every layer to every host");
+
+    const viaReg = context({ name: "rdr", dataRoot: "/var/lib/sealer-rdr" });
+    const events: ProgressEvent[] = [];
+    const off = onProgress((e) => events.push(e));
+    await runDistribute(viaReg, step()).finally(off);
+    // One progress task per host for its fetch, ending with every layer byte.
+    const ends = events.filter((e) => e.phase === "distribute" && e.kind === "end");
+    assert.deepEqual(ends.map((e) => e.host).sort(), nodes.list.map((n) => n.ip).sort());
+    for (const e of ends) assert.deepEqual([e.done, e.total], [layerBytes(), layerBytes()]);
+    // Nothing went over SSH; what left this machine is the push: the layers and the config, once.
+    for (const n of nodes.list) assert.deepEqual(viaReg.stats.perHost[n.ip], { sentBlobs: 0, sentBytes: 0 });
+    const config = (await layout.readJson<Manifest>(image.manifestDigest)).config.size;
+    assert.equal(viaReg.stats.sentBytes, layerBytes() + config);
+    assert.equal(viaReg.stats.pushedBytes, layerBytes() + config);
+    for (const n of nodes.list) {
+      const a = (await nodeState(n, "/var/lib/sealer-rds", "rds")).replaceAll("rds", "X");
+      const b = (await nodeState(n, "/var/lib/sealer-rdr", "rdr")).replaceAll("rdr", "X");
+      assert.equal(b, a, `${n.ip}: registry mode leaves the same blobs, layers.json and rootfs`);
+      assert.match(lines.join("\n"), new RegExp(`\\[${n.ip.replace(/\./g, "\\.")}\\] fetching 2 layer blob`));
+    }
+    // The credentials and the header made from them never reach a log.
+    const all = lines.join("\n");
+    assert.ok(!all.includes(PASS), "no password in the log");
+    assert.ok(!all.includes(Buffer.from(`${USER}:${PASS}`).toString("base64")), "no auth header in the log");
+    // No leftovers: no partials, no CA temp files.
+    for (const n of nodes.list) {
+      const r = await execInNode(
+        n,
+        "ls /var/lib/sealer-rdr/blobs/sha256 | grep -v '^[0-9a-f]\\{64\\}$' || true",
+      );
+      assert.equal(r.stdout, "");
+    }
+
+    // Again: the registry has every blob and so has every node: nothing moves.
+    const seen = lines.length;
+    const again = context({ name: "rdr", dataRoot: "/var/lib/sealer-rdr" });
+    await runDistribute(again, step());
+    assert.equal(again.stats.sentBytes, 0);
+    assert.deepEqual(
+      lines.slice(seen).filter((l) => / fetching \d+ layer blob/.test(l)),
+      [],
+    );
+  });
+
+  it("per-host distribute steps of one apply share one push (each blob leaves this machine once)", async () => {
+    const ctx = context({ name: "rdp", dataRoot: "/var/lib/sealer-rdp" });
+    // As the planner emits them: one distribute step per host, running at the same time.
+    await Promise.all(
+      nodes.list.map((n) => runDistribute(ctx, { ...step(), id: `distribute:${n.ip}`, hosts: [n.ip] })),
+    );
+    assert.equal(
+      lines.filter((l) => l.startsWith("distribute: image pushed to ")).length,
+      1,
+      "one push for the three steps",
+    );
+    for (const n of nodes.list) assert.deepEqual(ctx.stats.perHost[n.ip], { sentBlobs: 0, sentBytes: 0 });
+  });
+
+  it("a cut blob is resumed from its partial with a Range request and verified", async () => {
+    const n = nodes.list[1]!;
+    const big = image.layers
+      .map((l) => l.digest)
+      .find((d) => fs.statSync(layout.blobPath(d)).size > 1 << 20)!;
+    const size = fs.statSync(layout.blobPath(big)).size;
+    const half = Math.floor(size / 2);
+    const blobs = "/var/lib/sealer-rdr/blobs/sha256";
+    // The first half of the blob as an interrupted fetch leaves it.
+    const head = fs.readFileSync(layout.blobPath(big)).subarray(0, half);
+    assert.equal((await execInNode(n, `rm -f ${blobs}/${big.slice(7)}`)).code, 0);
+    await pool.upload(nodes.targets()[1]!, head, `${blobs}/${big.slice(7)}.partial`);
+    const ctx = context({ name: "rdr", dataRoot: "/var/lib/sealer-rdr" });
+    lines = [];
+    await runDistribute(ctx, step());
+    const fetched = lines.filter((l) => l.startsWith(`[${n.ip}] fetching `));
+    // One fetch, of the missing half only (a full re-download would fail the digest and show a second fetch).
+    assert.equal(fetched.length, 1, fetched.join("\n"));
+    assert.match(fetched[0]!, /fetching 1 layer blob\(s\) \(/);
+    assert.ok(fetched[0]!.includes(`(${formatBytes(size - half)})`), fetched[0]);
+    const sum = await execInNode(n, `sha256sum ${blobs}/${big.slice(7)}`);
+    assert.equal(sum.stdout.split(" ")[0], big.slice(7));
+    assert.equal(ctx.stats.perHost[n.ip]?.sentBytes, 0, "nothing went over SSH");
+  });
+
+  it("a registry this machine cannot push to (wrong password) leaves every host to SSH, with a warning naming it", async () => {
+    const ctx = context({ name: "rdw", dataRoot: "/var/lib/sealer-rdw", password: "wrong-password" });
+    await runDistribute(ctx, step());
+    assert.match(
+      lines.join("\n"),
+      new RegExp(
+        `WARN distribute: could not push the image to the external registry ${reg.host.replace(/\./g, "\\.")} \\(spec\\.registry\\.externalRegistry\\) \\(.*authentication.*\\); distributing over SSH`,
+        "i",
+      ),
+    );
+    assert.equal(ctx.stats.sentBytes, layerBytes() * 3);
+    const want = (await nodeState(nodes.list[2]!, "/var/lib/sealer-rds", "rds")).replaceAll("rds", "X");
+    assert.equal(
+      (await nodeState(nodes.list[2]!, "/var/lib/sealer-rdw", "rdw")).replaceAll("rdw", "X"),
+      want,
+    );
+  });
+});
