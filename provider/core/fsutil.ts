@@ -1,6 +1,7 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { retry } from "./common/retry";
 
 // Pure hashing lives in a leaf the planner may import; callers of fsutil keep their import.
 export { sha256Hex, stableStringify } from "./common/hash";
@@ -50,6 +51,9 @@ export async function exists(p: string): Promise<boolean> {
   }
 }
 
+/** The lock file is there: retried until the lock's timeout. */
+class LockHeld extends Error {}
+
 /**
  * A simple cross-process lock: exclusive create of `<file>`; stale locks (dead pid on this
  * machine) are taken over. Returns a release function.
@@ -60,29 +64,33 @@ export async function acquireLock(
   timeoutMs = 60_000,
 ): Promise<() => Promise<void>> {
   await fs.promises.mkdir(path.dirname(file), { recursive: true });
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const fh = await fs.promises.open(file, "wx", 0o600);
-      await fh.writeFile(String(process.pid));
-      await fh.close();
-      return async () => {
-        await fs.promises.rm(file, { force: true });
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      const pid = Number((await fs.promises.readFile(file, "utf8").catch(() => "")).trim());
-      if (pid > 0 && !pidAlive(pid)) {
-        await fs.promises.rm(file, { force: true });
-        continue;
-      }
-      if (Date.now() > deadline)
-        throw new Error(
+  return retry(
+    async () => {
+      try {
+        const fh = await fs.promises.open(file, "wx", 0o600);
+        await fh.writeFile(String(process.pid));
+        await fh.close();
+        return async () => {
+          await fs.promises.rm(file, { force: true });
+        };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+        const pid = Number((await fs.promises.readFile(file, "utf8").catch(() => "")).trim());
+        // A dead holder's lock is removed; the next attempt takes it.
+        if (pid > 0 && !pidAlive(pid)) await fs.promises.rm(file, { force: true });
+        throw new LockHeld(
           `${what} is locked by process ${pid} (${file}); wait for it or remove the file if that process is gone`,
         );
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+      }
+    },
+    {
+      retries: Infinity,
+      minMs: 100,
+      maxMs: 100,
+      maxTotalMs: timeoutMs,
+      shouldRetry: (e) => e instanceof LockHeld,
+    },
+  );
 }
 
 /** True if a process with this pid exists (EPERM: it exists but is not ours). */

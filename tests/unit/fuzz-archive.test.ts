@@ -17,7 +17,7 @@ import * as zlib from "node:zlib";
 import { saveImages } from "../../provider/core/image/archive";
 import { OciLayout, digestOf } from "../../provider/core/image/layout";
 import { Annotations, Descriptor, Index, Manifest, MediaTypes } from "../../provider/core/image/types";
-import { mapLimit } from "../../provider/core/registry/remote";
+import { mapLimit } from "../../provider/core/common/limit";
 import {
   entriesOf,
   indexOf,

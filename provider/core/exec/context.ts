@@ -6,6 +6,7 @@
 import * as yaml from "js-yaml";
 import { hostEnv, masters as mastersOf, workers as workersOf, findHost, hostSsh } from "../clusterfile";
 import type { ClusterSpec, DistributionMode } from "../clusterfile";
+import { settleLimit } from "../common/limit";
 import { UserError } from "../errors";
 import type { OciLayout } from "../image/layout";
 import { log, registerSecret, type Logger } from "../log";
@@ -295,26 +296,15 @@ export class ExecContext {
     return this.kubeadmCfg;
   }
 
-  /** Runs fn for each host with bounded concurrency; all run, then the first failure is thrown. */
+  /** Runs fn for each host with bounded concurrency; all run, then the failures are thrown (in host order). */
   async eachHost(
     hosts: string[],
     fn: (ip: string) => Promise<void>,
     limit = this.concurrency,
   ): Promise<void> {
-    const errors: unknown[] = [];
-    let next = 0;
-    const worker = async () => {
-      for (;;) {
-        const i = next++;
-        if (i >= hosts.length) return;
-        try {
-          await fn(hosts[i]!);
-        } catch (err) {
-          errors.push(err);
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, hosts.length)) }, worker));
+    const errors = (await settleLimit(hosts, limit, fn)).flatMap((r) =>
+      r.status === "rejected" ? [r.reason] : [],
+    );
     if (errors.length === 1) throw errors[0];
     if (errors.length > 1) {
       const msg = errors.map((e) => (e instanceof Error ? e.message : String(e))).join("\n");

@@ -1,6 +1,7 @@
 import * as fs from "node:fs";
 import * as net from "node:net";
 import { Readable } from "node:stream";
+import { poll } from "../common/retry";
 import { UserError } from "../errors";
 
 /**
@@ -73,25 +74,25 @@ async function openFifo(file: string, waitMs: number): Promise<ArchiveInput> {
   // Non-blocking reads tell the states apart: 0 bytes = no writer (yet), EAGAIN = a writer
   // that has not written yet, >0 = data.
   const first = Buffer.alloc(64 * 1024);
-  const deadline = Date.now() + waitMs;
-  let got = 0;
-  for (;;) {
-    try {
-      got = fs.readSync(fd, first, 0, first.length, null);
-      if (got > 0) break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "EAGAIN") break;
-      fs.closeSync(fd);
-      throw new UserError(`archive ${file} ${whyUnreadable(err)}`);
-    }
-    if (Date.now() >= deadline) {
-      fs.closeSync(fd);
-      throw new UserError(
-        `archive ${file} is a named pipe, and no process wrote to it within ${waitMs / 1000}s; start the writer (e.g. cat FILE > ${file}) or pipe the archive to sealer load -i -`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, FIFO_POLL_MS));
-  }
+  const got = await poll(
+    async () => {
+      try {
+        const n = fs.readSync(fd, first, 0, first.length, null);
+        return n > 0 ? n : undefined;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "EAGAIN") return 0;
+        throw new UserError(`archive ${file} ${whyUnreadable(err)}`);
+      }
+    },
+    `a writer to ${file}`,
+    { minMs: FIFO_POLL_MS, maxMs: FIFO_POLL_MS, maxTotalMs: waitMs },
+  ).catch((err: unknown) => {
+    fs.closeSync(fd);
+    if (err instanceof UserError) throw err;
+    throw new UserError(
+      `archive ${file} is a named pipe, and no process wrote to it within ${waitMs / 1000}s; start the writer (e.g. cat FILE > ${file}) or pipe the archive to sealer load -i -`,
+    );
+  });
   // A writer is connected: from here the event loop reads the pipe, and the writer closing ends it.
   const socket = new net.Socket({ fd, readable: true, writable: false });
   const head = first.subarray(0, got);

@@ -19,6 +19,7 @@ import * as tls from "node:tls";
 import { pipeline } from "node:stream/promises";
 import * as path from "node:path";
 import { spawn } from "node:child_process";
+import { mapLimit } from "../common/limit";
 import { UserError, wrap } from "../errors";
 import { log } from "../log";
 import { progressTask } from "../progress";
@@ -433,17 +434,11 @@ class PlatformBuilder {
       // Hash with a few files in flight (overlaps file I/O), then digest in entry order.
       const hashes = new Map<string, string>();
       const files = entries.filter((e) => e.type === "file" && e.source);
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: Math.min(8, files.length) }, async () => {
-          while (next < files.length) {
-            const e = files[next++] as LayerEntry;
-            hashes.set(e.path, await hashOf(e));
-            done += e.size;
-            bar.update(done);
-          }
-        }),
-      );
+      await mapLimit(files, 8, async (e) => {
+        hashes.set(e.path, await hashOf(e));
+        done += e.size;
+        bar.update(done);
+      });
       const tree = await entriesDigest(entries, async (e) => hashes.get(e.path) ?? (await hashOf(e)));
       bar.end();
       const key = cacheKey(this.parentKey, text, tree);

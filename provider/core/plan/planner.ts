@@ -17,6 +17,7 @@
  * recordStep(applied, step, desired) is what the executor calls after each successful step;
  * recording every step of a plan and planning again gives zero steps.
  */
+import * as semver from "semver";
 import type { ClusterSpec, Env, HookPhase, HostSpec, PluginDoc } from "../clusterfile/types";
 import { effectivePlugins, pluginHosts, selectsHosts } from "./plugins";
 import { masters as mastersOf, workers as workersOf } from "../clusterfile";
@@ -1203,21 +1204,15 @@ function topoSort(nodes: GNode[]): GNode[] {
   return out;
 }
 
-/** Compares "v1.28.2"-style versions numerically (missing parts count as 0). */
+/**
+ * Orders Kubernetes versions ("v1.28.2", "1.29.0-rc.1") by semver, so a prerelease comes before
+ * its release; a partial version is completed ("v1.28" is 1.28.0), and one with no number at
+ * all sorts first.
+ */
 export function compareVersions(a: string, b: string): number {
-  const pa = a
-    .replace(/^v/, "")
-    .split(/[.+-]/)
-    .map((x) => Number.parseInt(x, 10) || 0);
-  const pb = b
-    .replace(/^v/, "")
-    .split(/[.+-]/)
-    .map((x) => Number.parseInt(x, 10) || 0);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  return 0;
+  const [pa, pb] = [a, b].map((v) => semver.coerce(v, { includePrerelease: true }));
+  if (!pa || !pb) return Number(Boolean(pa)) - Number(Boolean(pb));
+  return semver.compare(pa, pb);
 }
 
 function replaceCtx(ctx: Ctx, why: string): Ctx {

@@ -14,7 +14,8 @@
 import * as http from "node:http";
 import * as https from "node:https";
 import { Readable } from "node:stream";
-import { TransientError, UserError, isTransient } from "../errors";
+import { TransientError, UserError } from "../errors";
+import { retry } from "../common/retry";
 import { log, registerSecret } from "../log";
 import { sealerHome } from "../paths";
 import { mergeScopes, parseChallenge, repositoryScope } from "./auth";
@@ -27,10 +28,6 @@ import {
   loadSettings,
   normalizeRegistryHost,
 } from "./credentials";
-
-// p-retry is ESM-first; its CJS build exposes `default`.
-
-const pRetry = require("p-retry").default as typeof import("p-retry").default;
 
 export interface ClientOptions {
   home?: string;
@@ -420,18 +417,14 @@ export class RegistryClient {
   async retry<T>(fn: () => Promise<T>, what: string, target?: Omit<RegistryTarget, "registry">): Promise<T> {
     const named = (err: unknown) => toRegistryError(err, { registry: this.host, ...(target ?? {}) });
     try {
-      return await pRetry(fn, {
+      return await retry(() => fn(), {
         retries: this.opts.retries ?? 5,
-        minTimeout: this.opts.minRetryMs ?? 300,
-        maxTimeout: 10_000,
-        factor: 2,
-        randomize: true,
-        shouldRetry: ({ error }) => isTransient(error),
-        onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
-          if (!isTransient(error) || retriesLeft === 0) return;
+        minMs: this.opts.minRetryMs ?? 300,
+        maxMs: 10_000,
+        onRetry: ({ error, attempt }) => {
           const text = named(error).message;
           const prefix = what && !target && !text.startsWith(what) ? `${what}: ` : "";
-          log.warn(`${prefix}${text} — retrying (attempt ${attemptNumber + 1})`);
+          log.warn(`${prefix}${text} — retrying (attempt ${attempt + 1})`);
         },
       });
     } catch (err) {

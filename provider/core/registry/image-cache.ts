@@ -31,7 +31,8 @@ import { FoundImage, discoverImages } from "../image/discovery/discover";
 import { writeRegistryImage } from "./fs-storage";
 import { Mirrors, mirrorReference } from "./mirrors";
 import { pullImage } from "./pull";
-import { isIndexMediaType, mapLimit, platformMatches, platformString } from "./remote";
+import { mapLimit } from "../common/limit";
+import { isIndexMediaType, platformMatches, platformString } from "./remote";
 
 export interface CacheContainerImagesOptions {
   /** The image rootfs as built so far (all layers materialised). */

@@ -12,6 +12,7 @@ import { formatBytes } from "../log";
 import { progressTask } from "../progress";
 import { OciLayout, digestHex, digestOf } from "../image/layout";
 import { Reference } from "../common/reference";
+import { mapLimit } from "../common/limit";
 import { Descriptor, Index, Manifest, MediaTypes, Platform } from "../image/types";
 import { repositoryScope } from "./auth";
 import { RegistryClient, headerString, readBody } from "./client";
@@ -272,26 +273,6 @@ async function hashFile(file: string): Promise<string> {
   const h = crypto.createHash("sha256");
   for await (const c of fs.createReadStream(file, { highWaterMark: 1 << 20 })) h.update(c as Buffer);
   return "sha256:" + h.digest("hex");
-}
-
-/** Runs `fn` over `items` with at most `limit` at once; the first failure wins. */
-export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  let failed: unknown;
-  const worker = async () => {
-    while (failed === undefined && next < items.length) {
-      const i = next++;
-      try {
-        out[i] = await fn(items[i] as T);
-      } catch (err) {
-        failed ??= err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failed !== undefined) throw failed;
-  return out;
 }
 
 // ---- where blobs are known to live (for cross-repository mounts) ----

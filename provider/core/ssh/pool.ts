@@ -2,6 +2,9 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import { Readable, Transform } from "node:stream";
 import { Client, type AuthHandlerMiddleware, type ClientChannel, type ConnectConfig } from "ssh2";
+import type { LimitFunction } from "p-limit";
+import { limiter } from "../common/limit";
+import { retry } from "../common/retry";
 import { TransientError, UserError } from "../errors";
 import { log, registerSecret } from "../log";
 import { checkHostKey, hostPattern, keyTypeOf, readKnownHosts, recordHostKey } from "./known-hosts";
@@ -99,32 +102,13 @@ export class ConnectionLostError extends TransientError {
 /** The channel could not be opened on a pooled connection: the command did not run. */
 class NotStartedError extends ConnectionLostError {}
 
-class Semaphore {
-  private active = 0;
-  private readonly waiters: Array<() => void> = [];
-  constructor(private readonly max: number) {}
-  async acquire(): Promise<() => void> {
-    if (this.active >= this.max) await new Promise<void>((r) => this.waiters.push(r));
-    else this.active++;
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const next = this.waiters.shift();
-      if (next) next();
-      else this.active--;
-    };
-  }
-}
-
 interface Conn {
   client: Client;
   closed: boolean;
-  channels: Semaphore;
+  /** Channels open at once on this connection (sshd's MaxSessions defaults to 10). */
+  channels: LimitFunction;
   sudo?: Promise<SudoMode>;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export type AuthMethod = "publickey" | "password" | "keyboard-interactive";
 
@@ -190,7 +174,7 @@ function errCode(err: unknown): string {
  */
 export class SshPool {
   private readonly conns = new Map<string, Promise<Conn>>();
-  private readonly limit: Semaphore;
+  private readonly limit: LimitFunction;
   private readonly opts: Required<SshPoolOptions>;
   private closing = false;
 
@@ -204,7 +188,7 @@ export class SshPool {
       acceptNewHostKeys: true,
       ...opts,
     };
-    this.limit = new Semaphore(this.opts.maxConcurrency);
+    this.limit = limiter(this.opts.maxConcurrency);
   }
 
   /** The known_hosts file this pool pins host keys in (relay mode copies the pinned keys to the relay). */
@@ -214,40 +198,32 @@ export class SshPool {
 
   async exec(t: SshTarget, command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const step = opts.step ?? command.split("\n")[0]!.slice(0, 60);
-    let conn = await this.connection(t);
+    const conn = await this.connection(t);
     const sudo = await this.sudoMode(t, conn, step);
     const full = wrapCommand(command, sudo, opts.env);
     recordCommand(t, step, full, opts.stdin);
-    const releaseGlobal = await this.limit.acquire();
-    let releaseHost = await conn.channels.acquire();
-    try {
-      let res: ExecResult;
+    const res = await this.limit(async () => {
       try {
-        res = await this.runChannel(t, conn, full, sudo, step, opts);
+        return await conn.channels(() => this.runChannel(t, conn, full, sudo, step, opts));
       } catch (err) {
         // A pooled connection that died while idle: the command never started, so one fresh
         // dial and a second try are safe. Anything after the start is the caller's to retry.
         if (!(err instanceof NotStartedError)) throw err;
-        releaseHost();
-        conn = await this.connection(t);
-        releaseHost = await conn.channels.acquire();
-        res = await this.runChannel(t, conn, full, sudo, step, opts);
+        const fresh = await this.connection(t);
+        return await fresh.channels(() => this.runChannel(t, fresh, full, sudo, step, opts));
       }
-      if (res.code !== 0 && !opts.allowFail)
-        throw new CommandError(
-          t.host,
-          step,
-          res.code,
-          tailLines(
-            [res.stdout.replace(/\n+$/, ""), res.stderr.replace(/\n+$/, "")].filter(Boolean).join("\n"),
-            20,
-          ).trim(),
-        );
-      return res;
-    } finally {
-      releaseHost();
-      releaseGlobal();
-    }
+    });
+    if (res.code !== 0 && !opts.allowFail)
+      throw new CommandError(
+        t.host,
+        step,
+        res.code,
+        tailLines(
+          [res.stdout.replace(/\n+$/, ""), res.stderr.replace(/\n+$/, "")].filter(Boolean).join("\n"),
+          20,
+        ).trim(),
+      );
+    return res;
   }
 
   /** Runs a command that must succeed; returns its stdout. */
@@ -373,25 +349,33 @@ export class SshPool {
     if (typeof t.privateKey === "string") registerSecret(t.privateKey);
     const hlog = log.forHost(t.host);
     const attempts = Math.max(1, this.opts.dialAttempts);
-    let delay = this.opts.dialBackoffMs;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.dialOnce(t);
-      } catch (err) {
-        if (err instanceof UserError || this.closing) throw err;
-        const what = errCode(err);
-        if (attempt >= attempts)
-          throw new TransientError(
-            `[${t.host}] step "connect": dial ${attempt}/${attempts} to ${hostPattern(t.host, t.port)} failed: ${what}; giving up (is sshd running and reachable?)`,
-            { cause: err },
-          );
-        const wait = Math.round(delay * (0.75 + Math.random() * 0.5));
-        hlog.warn(
-          `Dial ${attempt}/${attempts} to ${hostPattern(t.host, t.port)} failed: ${what}; retrying in ${wait}ms`,
-        );
-        await sleep(wait);
-        delay = Math.min(delay * 2, 5_000);
-      }
+    const where = hostPattern(t.host, t.port);
+    let tried = 0;
+    try {
+      return await retry(
+        (attempt) => {
+          tried = attempt;
+          return this.dialOnce(t);
+        },
+        {
+          retries: attempts - 1,
+          minMs: this.opts.dialBackoffMs,
+          maxMs: Math.max(5_000, this.opts.dialBackoffMs),
+          // ssh2's handshake and auth failures carry no error code, so every dial failure but a
+          // refusal (host key, credentials) may pass on a second try.
+          shouldRetry: (err) => !(err instanceof UserError) && !this.closing,
+          onRetry: ({ error, attempt, waitMs }) =>
+            hlog.warn(
+              `Dial ${attempt}/${attempts} to ${where} failed: ${errCode(error)}; retrying in ${waitMs}ms`,
+            ),
+        },
+      );
+    } catch (err) {
+      if (err instanceof UserError || this.closing) throw err;
+      throw new TransientError(
+        `[${t.host}] step "connect": dial ${tried}/${attempts} to ${where} failed: ${errCode(err)}; giving up (is sshd running and reachable?)`,
+        { cause: err },
+      );
     }
   }
 
@@ -460,7 +444,7 @@ export class SshPool {
     };
     const client = new Client();
     client.setMaxListeners(64); // one close listener per open channel
-    const conn: Conn = { client, closed: false, channels: new Semaphore(8) };
+    const conn: Conn = { client, closed: false, channels: limiter(8) };
     await new Promise<void>((resolve, reject) => {
       let settled = false;
       client.on("ready", () => {
@@ -519,13 +503,9 @@ export class SshPool {
     if (!t.sudo || t.user === "root") return Promise.resolve("none");
     if (!conn.sudo) {
       conn.sudo = (async () => {
-        const release = await conn.channels.acquire();
-        let res: ExecResult;
-        try {
-          res = await this.runChannel(t, conn, "sudo -n true", "none", "sudo check", { logLevel: "debug" });
-        } finally {
-          release();
-        }
+        const res = await conn.channels(() =>
+          this.runChannel(t, conn, "sudo -n true", "none", "sudo check", { logLevel: "debug" }),
+        );
         if (res.code === 0) return "nopasswd";
         if (res.code === 127 || /not found/.test(res.stderr))
           throw new UserError(

@@ -12,7 +12,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../../errors";
-import { mapLimit } from "../../registry/remote";
+import { mapLimit } from "../../common/limit";
 import { normalizeReference } from "../../common/reference";
 import { renderChart } from "./helm-render";
 import { parseImageList } from "./image-list";

@@ -1,6 +1,7 @@
 import * as crypto from "node:crypto";
 import * as http from "node:http";
 import * as https from "node:https";
+import { retry } from "../../common/retry";
 import { UserError } from "../../errors";
 import { sha256Hex } from "../../fsutil";
 import { log as rootLog, type Logger } from "../../log";
@@ -8,9 +9,6 @@ import type { AccessKey } from "./credentials";
 import { AlicloudApiError } from "./errors";
 import { acsDate, authorizationV3, percentEncode, signatureV1 } from "./signer";
 import { TokenBucket } from "./token-bucket";
-
-// p-retry 7 is ESM with a CommonJS build reachable through require().
-const pRetry = require("p-retry").default as typeof import("p-retry").default;
 
 export type Product = "ecs" | "vpc";
 export const API_VERSIONS: Record<Product, string> = { ecs: "2014-05-26", vpc: "2016-04-28" };
@@ -104,19 +102,24 @@ export class AlicloudClient {
   }
 
   async call<T = Record<string, unknown>>(product: Product, action: string, params: Params): Promise<T> {
-    return pRetry(() => this.attempt<T>(product, action, params), {
-      retries: this.opts.retries ?? 8,
-      factor: 2,
-      minTimeout: this.opts.minBackoffMs ?? 500,
-      maxTimeout: this.opts.maxBackoffMs ?? 20_000,
-      randomize: true,
-      onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
-        const retry = isRetryable(error) && retriesLeft > 0;
-        if (error instanceof AlicloudApiError && error.code.startsWith("Throttling")) this.bucket.drain();
-        if (retry) this.log.debug(`${action} attempt ${attemptNumber} failed (${error.message}); retrying`);
+    return retry(
+      async () => {
+        try {
+          return await this.attempt<T>(product, action, params);
+        } catch (err) {
+          if (err instanceof AlicloudApiError && err.code.startsWith("Throttling")) this.bucket.drain();
+          throw err;
+        }
       },
-      shouldRetry: ({ error }) => isRetryable(error),
-    });
+      {
+        retries: this.opts.retries ?? 8,
+        minMs: this.opts.minBackoffMs ?? 500,
+        maxMs: this.opts.maxBackoffMs ?? 20_000,
+        shouldRetry: isRetryable,
+        onRetry: ({ error, attempt }) =>
+          this.log.debug(`${action} attempt ${attempt} failed (${error.message}); retrying`),
+      },
+    );
   }
 
   private async attempt<T>(product: Product, action: string, params: Params): Promise<T> {

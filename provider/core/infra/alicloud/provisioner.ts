@@ -1,5 +1,6 @@
 import * as crypto from "node:crypto";
 import { log as rootLog, registerSecret, type Logger } from "../../log";
+import { poll } from "../../common/retry";
 import { UserError } from "../../errors";
 import { AlicloudClient, type Params } from "./client";
 import { resolveCredentials } from "./credentials";
@@ -29,8 +30,6 @@ import type {
   InstanceRecord,
   Role,
 } from "./types";
-
-const pRetry = require("p-retry").default as typeof import("p-retry").default;
 
 /**
  * A failed apply or destroy. `state` is what exists at the moment of failure (also the last value
@@ -210,42 +209,16 @@ function tagParams(ctx: Ctx, extra: Record<string, string> = {}, prefix = "Tag")
   return out;
 }
 
-/**
- * Polls `probe` until it returns a value: waits pollMin, then ×1.5 each time up to pollMax, each
- * wait jittered ±20% (p-retry's own `randomize` only lengthens waits, by up to 2×, which overshoots
- * a boot by seconds; a symmetric jitter still spreads many pollers apart).
- */
-async function pollUntil<T>(ctx: Ctx, what: string, probe: () => Promise<T | undefined>): Promise<T> {
+/** Polls `probe` until it returns a value: waits pollMin, then ×1.5 each time up to pollMax. */
+function pollUntil<T>(ctx: Ctx, what: string, probe: () => Promise<T | undefined>): Promise<T> {
   const t = ctx.spec.tuning ?? {};
-  const min = t.pollMinMs ?? 1000;
-  const max = t.pollMaxMs ?? 5000;
-  return pRetry(
-    async () => {
-      const v = await probe();
-      if (v === undefined) throw new NotReady(what);
-      return v;
-    },
-    {
-      retries: 10_000,
-      factor: 1.5,
-      minTimeout: min * 0.8,
-      maxTimeout: max * 0.8,
-      randomize: false,
-      maxRetryTime: t.pollTimeoutMs ?? 10 * 60_000,
-      // p-retry waits 0.8 × the nominal delay; this adds 0..0.4 × nominal, so each wait is 0.8..1.2 × nominal.
-      onFailedAttempt: async ({ attemptNumber }) => {
-        const nominal = Math.min(max, min * 1.5 ** (attemptNumber - 1));
-        await new Promise((r) => setTimeout(r, Math.random() * 0.4 * nominal));
-      },
-      shouldRetry: ({ error }) => error instanceof NotReady,
-    },
-  ).catch((err: unknown) => {
-    if (err instanceof NotReady) throw new Error(`timed out waiting for ${what}`);
-    throw err;
+  return poll(probe, what, {
+    factor: 1.5,
+    minMs: t.pollMinMs ?? 1000,
+    maxMs: t.pollMaxMs ?? 5000,
+    maxTotalMs: t.pollTimeoutMs ?? 10 * 60_000,
   });
 }
-
-class NotReady extends Error {}
 
 async function ensureNetwork(ctx: Ctx): Promise<void> {
   const { spec, client, state } = ctx;

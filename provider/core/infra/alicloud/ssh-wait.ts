@@ -1,7 +1,6 @@
 import * as net from "node:net";
+import { retry } from "../../common/retry";
 import type { Logger } from "../../log";
-
-const pRetry = require("p-retry").default as typeof import("p-retry").default;
 
 /**
  * Waits until a TCP connection to host:port succeeds (sshd answering), retrying with exponential
@@ -19,23 +18,22 @@ export async function waitForTcp(
   } = {},
 ): Promise<number> {
   let attempts = 0;
-  await pRetry(
+  await retry(
     async () => {
       attempts++;
       await connectOnce(host, port, opts.attemptTimeoutMs ?? 3000);
     },
     {
-      retries: 100_000,
+      retries: Infinity,
       factor: 1.5,
-      minTimeout: opts.minBackoffMs ?? 500,
-      maxTimeout: opts.maxBackoffMs ?? 10_000,
-      randomize: true,
-      maxRetryTime: opts.timeoutMs ?? 5 * 60_000,
-      onFailedAttempt: ({ error, attemptNumber }) => {
-        if (attemptNumber % 5 === 0)
-          opts.log?.info(
-            `ssh ${host}:${port} not answering yet (${error.message}); attempt ${attemptNumber}`,
-          );
+      minMs: opts.minBackoffMs ?? 500,
+      maxMs: opts.maxBackoffMs ?? 10_000,
+      maxTotalMs: opts.timeoutMs ?? 5 * 60_000,
+      // Every failure means "not up yet" (refused, reset, timed out): the deadline bounds the wait.
+      shouldRetry: () => true,
+      onRetry: ({ error, attempt }) => {
+        if (attempt % 5 === 0)
+          opts.log?.info(`ssh ${host}:${port} not answering yet (${error.message}); attempt ${attempt}`);
       },
     },
   ).catch((err: unknown) => {

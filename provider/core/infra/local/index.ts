@@ -20,6 +20,7 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
+import { poll } from "../../common/retry";
 import { UserError } from "../../errors";
 import { acquireLock, pidAlive, readJsonIfExists, writeJsonAtomic } from "../../fsutil";
 import { log, registerSecret } from "../../log";
@@ -442,13 +443,11 @@ function cgroupMountLines(): string[] {
 }
 
 async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let delay = 20;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, delay));
-    delay = Math.min(delay * 2, 250);
-  }
+  await poll(async () => ((await check()) ? true : undefined), what, {
+    minMs: 20,
+    maxMs: 250,
+    maxTotalMs: timeoutMs,
+  });
 }
 
 /** Resolves true when something at ip:port speaks SSH. */
