@@ -4,6 +4,7 @@
  * answers. Nothing on the nodes is changed. A host that cannot be reached is an observation
  * ("unreachable"), never an error of the whole check.
  */
+import { settleLimit } from "../common/limit";
 import { log } from "../log";
 import type { ExecContext } from "../exec/context";
 import {
@@ -109,15 +110,6 @@ export function parseProbe(host: string, cluster: string, stdout: string): HostO
 
 const errText = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
-/** Runs fn over items, at most `limit` at once; never rejects (fn handles its errors). */
-async function bounded<T>(items: T[], limit: number, fn: (x: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    for (let i = next++; i < items.length; i = next++) await fn(items[i]!);
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-}
-
 /** Probes every expected host; an SSH failure makes that host's observation "unreachable". */
 export async function probeHosts(
   ctx: ExecContext,
@@ -125,7 +117,7 @@ export async function probeHosts(
   o: { registryPort: number; concurrency?: number },
 ): Promise<HostObservation[]> {
   const out: HostObservation[] = [];
-  await bounded(expected, o.concurrency ?? 16, async (e) => {
+  await settleLimit(expected, o.concurrency ?? 16, async (e) => {
     const script = probeScript({
       dataRoot: ctx.dataRoot,
       cluster: ctx.cluster,

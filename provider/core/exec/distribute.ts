@@ -10,6 +10,7 @@
  */
 import * as fs from "node:fs";
 import type { Readable } from "node:stream";
+import { settleLimit } from "../common/limit";
 import { TransientError, UserError } from "../errors";
 import { log } from "../log";
 import { CommandError, ConnectionLostError } from "../ssh";
@@ -101,29 +102,6 @@ export interface DirectParts {
 
 const DIGEST = /^sha256:([a-f0-9]{64})$/;
 
-async function runLimited<T>(
-  items: T[],
-  limit: number,
-  fn: (item: T) => Promise<void>,
-): Promise<PromiseSettledResult<void>[]> {
-  const results: PromiseSettledResult<void>[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    for (;;) {
-      const i = next++;
-      if (i >= items.length) return;
-      try {
-        await fn(items[i]!);
-        results[i] = { status: "fulfilled", value: undefined };
-      } catch (reason) {
-        results[i] = { status: "rejected", reason };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return results;
-}
-
 /**
  * Sends each node the layer blobs it lacks and materialises <dataRoot>/<cluster>/rootfs from
  * `layers` (oldest first). Hosts are served concurrently (bounded); on one host, blobs go one
@@ -168,7 +146,7 @@ export async function distributeLayers(
   const result: DistributeResult = { sentBytes: 0, sentBlobs: 0, perHost: {} };
   const runHosts: DirectParts["runHosts"] = async (senderFor) => ({
     perHost: result.perHost,
-    settled: await runLimited(targets, opts.concurrency ?? 8, async (t) => {
+    settled: await settleLimit(targets, opts.concurrency ?? 8, async (t) => {
       const stats: HostStats = { sentBlobs: 0, sentBytes: 0, materialisedFrom: null };
       result.perHost[t.host] = stats;
       const send = senderFor(t);

@@ -25,6 +25,7 @@
  * host authentication for free.
  */
 import * as crypto from "node:crypto";
+import { limiter, mapLimit } from "../common/limit";
 import { UserError } from "../errors";
 import { log } from "../log";
 import { CommandError, type SshPool, type SshTarget } from "../ssh";
@@ -313,28 +314,6 @@ export function adoptScript(p: RelayPaths, hex: string): string {
   ].join("\n");
 }
 
-class Gate {
-  private active = 0;
-  private readonly waiters: Array<() => void> = [];
-  constructor(private readonly max: number) {}
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.active >= this.max) await new Promise<void>((r) => this.waiters.push(r));
-    else this.active++;
-    try {
-      return await fn();
-    } finally {
-      const next = this.waiters.shift();
-      if (next) next();
-      else this.active--;
-    }
-  }
-}
-
-async function eachLimited<T>(items: T[], limit: number, fn: (x: T) => Promise<void>): Promise<void> {
-  const gate = new Gate(Math.max(1, limit));
-  await Promise.all(items.map((x) => gate.run(() => fn(x))));
-}
-
 const msg = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 /**
@@ -390,7 +369,7 @@ export async function distributeViaRelay(
     }
     const options = authorizedKeyOptions(setup.addresses, paths.receiver);
     // 2. The key on each target, through the operator's own session (this also pins its host key).
-    await eachLimited(others, opts.concurrency ?? 8, async (t) => {
+    await mapLimit(others, opts.concurrency ?? 8, async (t) => {
       installed.push(t);
       try {
         await pool.run(t, installScript(paths, t.user, opts.cluster, runId, options, setup.publicKey), {
@@ -417,7 +396,7 @@ export async function distributeViaRelay(
         step: "distribute: relay known_hosts",
       });
       // 4. Can the relay log in? (a refused key, a firewall, a host key the relay sees differently)
-      await eachLimited(
+      await mapLimit(
         others.filter((t) => relayed.has(t.host)),
         fanout,
         async (t) => {
@@ -443,7 +422,7 @@ export async function distributeViaRelay(
 
     // 5. Distribute: the relay gets each missing blob once from the operator; the others from the relay.
     const feeder = new RelayFeeder(pool, relayTarget, opts, parts, relaySent);
-    const gate = new Gate(fanout);
+    const gate = limiter(fanout);
     const forwarder =
       (t: SshTarget): BlobSender =>
       async (d, size, partial, nth, stats) => {
@@ -457,7 +436,7 @@ export async function distributeViaRelay(
         stats.relayedBytes ??= 0;
         for (let fresh = 0; ; fresh++) {
           opts.onProgress?.({ host: t.host, phase: "send", digest: d, bytes: 0, total: size, via });
-          const r = await gate.run(() =>
+          const r = await gate(() =>
             pool.exec(relayTarget, forwardScript(paths, t, hex, size), {
               step,
               logLevel: "debug",
