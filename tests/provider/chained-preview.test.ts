@@ -78,6 +78,8 @@ describe("provider: a first preview of examples/local on an empty data directory
       true,
     );
     pulumi.runtime.setAllConfig({ "sealer-examples:workers": "1" });
+    // A fresh run of the program even when another test file already loaded it (require caches modules).
+    delete require.cache[require.resolve("../../examples/local")];
     require("../../examples/local");
     for (let i = 0; i < 6000 && checked.length < 3 && errors.length === 0; i++)
       await new Promise((r) => setTimeout(r, 100));

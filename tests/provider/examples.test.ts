@@ -78,6 +78,8 @@ async function runExample(modulePath: string, config: Record<string, string>): P
       Object.entries(config).map(([k, v]) => [k.includes(":") ? k : `sealer-examples:${k}`, v]),
     ),
   );
+  // A fresh run of the program even when another test file already loaded it (require caches modules).
+  delete require.cache[require.resolve(modulePath)];
   require(modulePath);
   // Registrations resolve asynchronously: wait until no new resource shows up for a while.
   let last = -1;
