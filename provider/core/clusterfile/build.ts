@@ -510,17 +510,18 @@ export function buildPlugin(
   if (type === "CLUSTERCHECK") {
     // sealer's CLUSTERCHECK waits only at PreGuest (before the apps) and does nothing at any
     // other phase: keep that one, so a check sealer skipped cannot fail an apply here.
-    const others = actionText
+    const given = actionText
       .split("|")
       .map((x) => x.trim())
-      .filter((a) => a && a !== "PreGuest" && a !== "post-install");
+      .filter(Boolean);
+    const others = given.filter((a) => a !== "PreGuest" && a !== "post-install");
     if (others.length)
       warn(
         ["spec", "action"],
         `ignored: ${others.join(", ")}: a CLUSTERCHECK plugin waits for the cluster only before the apps are installed (PreGuest)`,
       );
-    const checks = actionText.split("|").some((a) => ["PreGuest", "post-install"].includes(a.trim()));
-    actions.splice(0, actions.length, ...(checks || !actionText.trim() ? (["post-install"] as const) : []));
+    const checks = given.length === 0 || others.length < given.length;
+    actions.splice(0, actions.length, ...(checks ? (["post-install"] as const) : []));
     // No action left: like sealer, the plugin runs at no phase; the default below must not add one.
     keepNoAction = true;
   }
@@ -542,7 +543,7 @@ export function buildPlugin(
     if (at && !at.startsWith("/"))
       report(
         ["spec", "on"],
-        `"${at}" is not an absolute path: an ETCD plugin saves its snapshot to the file on names, on master0`,
+        `"${at}" is not an absolute path: the on of an ETCD plugin is the file on master0 its etcd snapshot is saved to`,
       );
     else if (at) out.on = at;
     else
