@@ -5,13 +5,16 @@
  * lifecycle CLI run in this process.
  */
 import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { Command } from "commander";
 import { applyCluster, type ApplyResult } from "../../provider/core/apply";
 import { buildImage } from "../../provider/core/image/builder";
+import { OciLayout } from "../../provider/core/image/layout";
 import { execInNode, type LocalNode } from "../../provider/core/infra/local";
 import { register } from "../../provider/cli/commands/lifecycle";
-import { repoRoot } from "./registry";
+import { dataPaths } from "../../provider/core/paths";
+import { repoRoot, tempDir } from "./registry";
 
 /** One line of /var/log/sealer-sandbox/journal.jsonl: a call of a sandbox stand-in. */
 export interface JournalEntry {
@@ -59,6 +62,36 @@ export function buildSandboxBase(home: string, platforms?: string[]): ReturnType
     buildMode: "lite",
     ...(platforms ? { platforms } : {}),
   });
+}
+
+/**
+ * Mocha hooks for the enclosing describe: a fresh $SEALER_HOME with the sandbox base built into
+ * it; afterwards the previous $SEALER_HOME is back and the directory is gone.
+ */
+export function useSandboxHome(label: string): { home: () => string; store: () => OciLayout } {
+  let home = "";
+  let prev: string | undefined;
+  let store: OciLayout | undefined;
+  before(async function () {
+    this.timeout(240_000);
+    prev = process.env.SEALER_HOME;
+    home = tempDir(label);
+    process.env.SEALER_HOME = home;
+    store = new OciLayout(dataPaths.store(home));
+    await buildSandboxBase(home);
+  });
+  after(async () => {
+    if (prev === undefined) delete process.env.SEALER_HOME;
+    else process.env.SEALER_HOME = prev;
+    if (home) await fs.promises.rm(home, { recursive: true, force: true });
+  });
+  return {
+    home: () => home,
+    store: () => {
+      if (!store) throw new Error("useSandboxHome: the store exists only once its before hook ran");
+      return store;
+    },
+  };
 }
 
 /** applyCluster as the tests run it: two SSH dial attempts of 5 s each, so a dead node fails fast. */

@@ -54,7 +54,7 @@ function table(nodes, wide) {
   const rows = [["NAME", "STATUS", "ROLES", "AGE", "VERSION", ...(wide ? ["INTERNAL-IP"] : [])]];
   for (const n of nodes) {
     const roles = Object.keys(n.labels).filter((k) => k.startsWith("node-role.kubernetes.io/")).map((k) => k.slice(24)).join(",") || "<none>";
-    rows.push([n.name, n.unschedulable ? "Ready,SchedulingDisabled" : "Ready", roles, age(n.joinedAt), n.version, ...(wide ? [n.ip] : [])]);
+    rows.push([n.name, (n.notReady ? "NotReady" : "Ready") + (n.unschedulable ? ",SchedulingDisabled" : ""), roles, age(n.joinedAt), n.version, ...(wide ? [n.ip] : [])]);
   }
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   return rows.map((r) => r.map((c, i) => c.padEnd(w[i])).join("   ").trimEnd()).join("\n") + "\n";
@@ -93,6 +93,16 @@ async function handle(req, res) {
   if (req.method === "GET" && url.pathname === "/nodes") {
     if (url.searchParams.get("o") === "json") return send(res, 200, { items: s.nodes });
     return send(res, 200, table(s.nodes, url.searchParams.get("o") === "wide"));
+  }
+  if (req.method === "GET" && url.pathname === "/pods") {
+    // kube-system holds the static etcd pod of each control-plane node (the real etcd runs
+    // there); it is reported ready unless a test marked its node notReady in the state file.
+    const pods = url.searchParams.get("ns") !== "kube-system" ? [] : s.nodes.filter((n) => n.controlPlane).map((n) => ({
+      metadata: { name: `etcd-${n.name}`, namespace: "kube-system" },
+      spec: { nodeName: n.name },
+      status: { containerStatuses: [{ name: "etcd", ready: !n.notReady }] },
+    }));
+    return send(res, 200, { items: pods });
   }
   if (req.method === "POST" && url.pathname === "/tokens") {
     const b = await readBody(req);

@@ -506,8 +506,27 @@ export function buildPlugin(
       warn(["spec", "action"], "ignored: a HOSTNAME plugin renames each listed host before it is installed");
     actions.splice(0, actions.length, "pre-init-host");
   }
+  let keepNoAction = false;
+  if (type === "CLUSTERCHECK") {
+    // sealer's CLUSTERCHECK waits only at PreGuest (before the apps) and does nothing at any
+    // other phase: keep that one, so a check sealer skipped cannot fail an apply here.
+    const given = actionText
+      .split("|")
+      .map((x) => x.trim())
+      .filter(Boolean);
+    const others = given.filter((a) => a !== "PreGuest" && a !== "post-install");
+    if (others.length)
+      warn(
+        ["spec", "action"],
+        `ignored: ${others.join(", ")}: a CLUSTERCHECK plugin waits for the cluster only before the apps are installed (PreGuest)`,
+      );
+    const checks = given.length === 0 || others.length < given.length;
+    actions.splice(0, actions.length, ...(checks ? (["post-install"] as const) : []));
+    // No action left: like sealer, the plugin runs at no phase; the default below must not add one.
+    keepNoAction = true;
+  }
   // LABEL/TAINT act once the hosts are known; sealer ran them before the guest apps.
-  if (actions.length === 0 && !needsAction) actions.push("post-install");
+  if (actions.length === 0 && !needsAction && !keepNoAction) actions.push("post-install");
   const scope = (spec.scope ?? "")
     .split("|")
     .map((x) => x.trim())
@@ -518,7 +537,21 @@ export function buildPlugin(
   }
   const out: PluginDoc = { name: name ?? "", type, actions, scope, data: spec.data ?? "" };
   if (legacy) out.legacy = true;
-  if (spec.on?.trim()) {
+  if (type === "ETCD") {
+    // sealer's ETCD plugin saves its snapshot to the path in `on` (it always runs on master0).
+    const at = spec.on?.trim();
+    if (at && !at.startsWith("/"))
+      report(
+        ["spec", "on"],
+        `"${at}" is not an absolute path: the on of an ETCD plugin is the file on master0 its etcd snapshot is saved to`,
+      );
+    else if (at) out.on = at;
+    else
+      warn(
+        ["spec", "on"],
+        "no snapshot path: the etcd snapshot is saved on master0 in the cluster's backups directory (set on to an absolute path to choose the file)",
+      );
+  } else if (spec.on?.trim()) {
     out.on = spec.on.trim();
     const sel = parseOn(out.on);
     if (typeof sel === "string") report(["spec", "on"], sel);

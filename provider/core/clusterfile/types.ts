@@ -114,7 +114,10 @@ export interface PluginDoc {
   actions: HookPhase[];
   /** Roles whose hosts run it; empty = every host (sealer's docs say so; see sealer issue 795). */
   scope: string[];
-  /** Legacy (sealer v0.5-v0.8) host selector: a label selector, master/node/master0, or IPs. */
+  /**
+   * Legacy (sealer v0.5-v0.8) host selector: a label selector, master/node/master0, or IPs; for an
+   * ETCD plugin, the absolute path on master0 its snapshot is saved to (as in sealer).
+   */
   on?: string;
   /**
    * Written for sealer <= 0.8 (PascalCase actions, `on`, or the type as metadata.name), whose

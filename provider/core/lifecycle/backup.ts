@@ -30,6 +30,22 @@ export function etcdctlBase(): string {
   return `ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --cacert=${ETCD_PKI.cacert} --cert=${ETCD_PKI.cert} --key=${ETCD_PKI.key}`;
 }
 
+/**
+ * Saves an etcd snapshot to `remote` on the node (its directory made first; etcdctl's progress on
+ * stderr), then prints its sha256sum line and "SIZE <bytes>" for `parseSnapshotSaved`.
+ */
+export function snapshotSaveCmd(remote: string): string {
+  const q = shellQuote(remote);
+  return `mkdir -p ${shellQuote(path.posix.dirname(remote))} && ${etcdctlBase()} snapshot save ${q} >&2 && sha256sum ${q} && stat -c 'SIZE %s' ${q}`;
+}
+
+/** The checksum and size `snapshotSaveCmd` printed, or undefined when either is missing. */
+export function parseSnapshotSaved(stdout: string): { sha256: string; size: number } | undefined {
+  const sha256 = parseChecksumFile(stdout);
+  const size = Number(/^SIZE (\d+)$/m.exec(stdout)?.[1] ?? NaN);
+  return sha256 && Number.isFinite(size) ? { sha256, size } : undefined;
+}
+
 /** "<hex>  <file name>\n", as sha256sum writes it (so `sha256sum -c` checks a backup too). */
 export function checksumLine(hex: string, fileName: string): string {
   return `${hex}  ${fileName}\n`;
@@ -61,7 +77,8 @@ function pickMaster(ctx: ExecContext, master: string | undefined): string {
   return master;
 }
 
-async function checkEtcdTools(ctx: ExecContext, ip: string, step: string): Promise<void> {
+/** Fails naming what is missing when `ip` lacks etcdctl or kubeadm's etcd client certificates. */
+export async function checkEtcdTools(ctx: ExecContext, ip: string, step: string): Promise<void> {
   const files = [ETCD_PKI.cacert, ETCD_PKI.cert, ETCD_PKI.key];
   const r = await ctx.sh(
     ip,
@@ -161,16 +178,11 @@ export async function backupEtcd(
     const name = snapshotName(o.now ?? new Date());
     const remote = `${ctx.clusterDir}/backups/${name}`;
     const q = shellQuote(remote);
-    const saved = await ctx.sh(
-      ip,
-      step,
-      `mkdir -p ${shellQuote(ctx.clusterDir + "/backups")} && ${etcdctlBase()} snapshot save ${q} >&2 && sha256sum ${q} && stat -c 'SIZE %s' ${q}`,
-      { quiet: true },
-    );
-    const remoteHex = parseChecksumFile(saved.stdout);
-    const size = Number(/^SIZE (\d+)$/m.exec(saved.stdout)?.[1] ?? NaN);
-    if (!remoteHex || !Number.isFinite(size))
+    const saved = await ctx.sh(ip, step, snapshotSaveCmd(remote), { quiet: true });
+    const facts = parseSnapshotSaved(saved.stdout);
+    if (!facts)
       throw new Error(`[${ip}] step "${step}": sha256sum/stat printed no checksum or size for ${remote}`);
+    const { sha256: remoteHex, size } = facts;
     const dir = backupsDir(r.stateDir);
     await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
     const file = path.join(dir, name);

@@ -35,6 +35,9 @@ export interface PluginHostFacts {
 /** Types whose data lines start with the IP they act on ("IP hostname", "IP k=v", "IP k=v:Effect"). */
 const LISTS_HOSTS: readonly PluginDoc["type"][] = ["HOSTNAME", "LABEL", "TAINT"];
 
+/** Types that act on the cluster from master0 alone, whatever `on` or the scope say. */
+const ON_MASTER0: readonly PluginDoc["type"][] = ["CLUSTERCHECK", "ETCD"];
+
 /** Phases at which sealer resolves a label selector in `on` (it lists the cluster's nodes). */
 const LABEL_PHASES: readonly HookPhase[] = ["post-install", "post-scaleup", "pre-clean-host"];
 
@@ -59,6 +62,8 @@ export function pluginHosts(
   facts: (ip: string) => PluginHostFacts,
   master0: string,
 ): string[] {
+  // sealer ran these against the cluster from master0; ETCD's `on` is a file path, not hosts.
+  if (ON_MASTER0.includes(p.type)) return candidates.includes(master0) ? [master0] : [];
   let hosts = candidates;
   if (LISTS_HOSTS.includes(p.type)) {
     const listed = new Set(dataEntries(p.data).map((e) => e.ip));

@@ -5,6 +5,7 @@ import type { Step } from "../../plan/types";
 import { setHostsBlockCmd } from "../../runtime/hosts-file";
 import { shellQuote } from "../../ssh";
 import type { ExecContext } from "../context";
+import { runClusterCheck, runEtcdSnapshot } from "./legacy-plugins";
 import { filesWrittenBy, type Footprint } from "../footprint";
 
 /** Host init scripts of the image, in the order sealer runs them; each only when present. */
@@ -57,7 +58,7 @@ export async function runHostAliases(
   );
 }
 
-/** A Plugin at a phase on the hosts in its scope. SHELL runs its script; the legacy kinds map to kubectl/hostname. */
+/** A Plugin at a phase on the hosts in its scope. SHELL runs its script; the legacy kinds map to kubectl/hostname, CLUSTERCHECK and ETCD act on master0. */
 export async function runHook(
   ctx: ExecContext,
   step: Extract<Step, { kind: "hook" }>,
@@ -115,9 +116,8 @@ export async function runHook(
       return;
     }
     case "CLUSTERCHECK":
+      return runClusterCheck(ctx, label);
     case "ETCD":
-      throw new UserError(
-        `step "${label}": plugin type ${plugin.type} is not implemented yet; use a SHELL plugin (e.g. kubectl label/taint) or spec.hosts[].labels/taints`,
-      );
+      return runEtcdSnapshot(ctx, label, plugin.on);
   }
 }
