@@ -18,6 +18,8 @@ export interface FakeAnswer {
   stdout?: string;
   stderr?: string;
   code?: number;
+  /** Files the command leaves on the host (e.g. kubeadm init's admin.conf). */
+  writes?: Record<string, string>;
 }
 
 /** ExecContext.sh puts env, PATH and `cd rootfs` before the command: `body` is what follows. */
@@ -72,6 +74,7 @@ export class FakeHosts implements HostIo {
       : testFile
         ? { code: this.fileMap(ip).has(testFile[1]!) ? 0 : 1, stdout: "", stderr: "" }
         : { code: 0, stdout: "", stderr: "" };
+    for (const [f, c] of Object.entries(a?.writes ?? {})) this.fileMap(ip).set(f, c);
     if (res.code !== 0 && !opts.allowFail)
       return Promise.reject(new CommandError(ip, step, res.code, (res.stderr || res.stdout).trim()));
     return Promise.resolve(res);

@@ -30,6 +30,13 @@ export interface World {
   done(): void;
 }
 
+const live: World[] = [];
+
+/** Removes every world's state dir (an afterEach of each test file). */
+export function disposeWorlds(): void {
+  for (const w of live.splice(0)) w.done();
+}
+
 export function world(o: { clusterfile?: string; image?: ImageFacts; state?: AppliedState } = {}): World {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "steps-unit-"));
   const io = new FakeHosts();
@@ -47,7 +54,9 @@ export function world(o: { clusterfile?: string; image?: ImageFacts; state?: App
     stateDir,
     io,
   });
-  return { ctx, io, stateDir, done: () => fs.rmSync(stateDir, { recursive: true, force: true }) };
+  const w = { ctx, io, stateDir, done: () => fs.rmSync(stateDir, { recursive: true, force: true }) };
+  live.push(w);
+  return w;
 }
 
 export function step<K extends Step["kind"]>(
