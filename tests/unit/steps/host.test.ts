@@ -120,4 +120,52 @@ spec:
     assert.deepEqual(w.io.bodies(M1), ["hostname control-2 && echo control-2 > /etc/hostname"]);
     assert.ok(!w.io.bodies(M0).some((b) => b.startsWith("hostname ")));
   });
+  it("legacy ETCD saves a snapshot on master0 at its on path; CLUSTERCHECK asks master0 for nodes and pods", async () => {
+    const docs = `---
+apiVersion: sealer.io/v2
+kind: Plugin
+metadata: { name: snap }
+spec:
+  type: ETCD
+  action: post-install
+  on: /backup/etcd.db
+---
+apiVersion: sealer.io/v2
+kind: Plugin
+metadata: { name: check }
+spec:
+  type: CLUSTERCHECK
+  action: PreGuest
+`;
+    const w = world({ clusterfile: clusterfile({ docs }) });
+    w.io.answer({ host: M0, match: /snapshot save/, stdout: `${SHA}  /backup/etcd.db\nSIZE 4096\n` });
+    await runHook(w.ctx, step("hook", [M0, M1, W0, W1], { phase: "post-install", plugin: "snap" }));
+    const snap = w.io.bodies(M0).filter((b) => b.includes("snapshot save"));
+    assert.equal(snap.length, 1);
+    assert.match(snap[0]!, /^mkdir -p \/backup && .*etcdctl.* snapshot save \/backup\/etcd\.db /);
+    assert.deepEqual(w.io.hosts(), [M0]);
+
+    const ready = (name: string) => ({
+      metadata: { name },
+      status: { conditions: [{ type: "Ready", status: "True" }] },
+    });
+    w.io.answer({
+      host: M0,
+      match: /kubectl get nodes -o json$/,
+      stdout: JSON.stringify({ items: [M0, M1, W0, W1].map((ip) => ready(nodeOf(ip))) }),
+    });
+    w.io.answer({
+      host: M0,
+      match: /kubectl get pods -n kube-system -o json$/,
+      stdout: JSON.stringify({
+        items: [{ metadata: { name: "etcd" }, status: { containerStatuses: [{ ready: true }] } }],
+      }),
+    });
+    await runHook(w.ctx, step("hook", [M0], { phase: "post-install", plugin: "check" }));
+    const asked = w.io.bodies(M0).filter((b) => /kubectl get (nodes|pods)/.test(b));
+    assert.equal(asked.length, 2, asked.join("\n"));
+    assert.ok(
+      asked.every((b) => b.startsWith("if [ -f /etc/kubernetes/admin.conf ]; then export KUBECONFIG=")),
+    );
+  });
 });
