@@ -2,6 +2,7 @@
 import { strict as assert } from "node:assert";
 import { createHash } from "node:crypto";
 import { runRegistry, runRegistryClient } from "../../../provider/core/exec/steps/registry";
+import { clusterfile } from "../../fixtures/clusterfile/plan-world";
 import { M0, M1, W0, W1, disposeWorlds, step, world, type World } from "./world";
 
 const HOSTS_TOML = "/etc/containerd/certs.d/sea.hub:5000/hosts.toml";
@@ -56,5 +57,36 @@ describe("steps: registry (fake host)", () => {
       assert.ok(w.io.bodies(ip).some((b) => b.includes(HOSTS_TOML)));
     }
     assert.equal(fp![M0], undefined, "master0 was not in the step");
+  });
+  it("registry-client for an external registry gives every host the credentials by upload, never on a command line", async () => {
+    const w = world({
+      clusterfile: clusterfile({
+        extraSpec:
+          "  registry:\n    externalRegistry: { domain: harbor.example.com, port: 8443, username: puller, password: pull-Secret-9 }\n",
+      }),
+    });
+    // Nothing recorded by `sealer login` for it: a data dir of the test's own.
+    const home = process.env.SEALER_HOME;
+    process.env.SEALER_HOME = w.stateDir;
+    try {
+      await runRegistryClient(w.ctx, step("registry-client", [M0, W0]));
+    } finally {
+      if (home === undefined) delete process.env.SEALER_HOME;
+      else process.env.SEALER_HOME = home;
+    }
+    const auth = Buffer.from("puller:pull-Secret-9").toString("base64");
+    for (const ip of [M0, W0]) {
+      const calls = w.io.on(ip);
+      for (const c of calls)
+        if (c.op === "run")
+          assert.ok(!c.command.includes("pull-Secret-9") && !c.command.includes(auth), c.command);
+      const kubelet = calls.find((c) => c.op === "put" && c.file === "/var/lib/kubelet/config.json");
+      assert.ok(kubelet && kubelet.op === "put" && kubelet.mode === 0o600);
+      assert.deepEqual(JSON.parse(kubelet.content), { auths: { "harbor.example.com:8443": { auth } } });
+      assert.ok(!w.io.bodies(ip).some((b) => b.includes("# BEGIN sealer:demo:registry")), "no hosts entry");
+      assert.ok(
+        w.io.bodies(ip).some((b) => b.includes("/etc/containerd/certs.d/harbor.example.com:8443/hosts.toml")),
+      );
+    }
   });
 });
