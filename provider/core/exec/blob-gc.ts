@@ -91,10 +91,9 @@ export async function collectBlobs(
   const hlog = ctx.log(ip);
   let res: BlobGcResult;
   try {
-    const r = await ctx.pool.exec(ctx.target(ip), "sh -s", {
+    const r = await ctx.io.run(ip, `blob gc (${why})`, "sh -s", {
       stdin: blobGcScript(ctx.dataRoot, ctx.cluster) + "\n",
-      step: `blob gc (${why})`,
-      logLevel: "debug",
+      quiet: true,
     });
     res = parseBlobGc(r.stdout);
   } catch (err) {

@@ -13,6 +13,7 @@ import { log, registerSecret, type Logger } from "../log";
 import type { HostBytes } from "../progress";
 import type { AppliedState, ImageFacts, Step } from "../plan/types";
 import { envPrefix, shellQuote, type ExecResult, type SshPool, type SshTarget } from "../ssh";
+import { sshHostIo, type HostIo } from "./host-io";
 import { DEFAULT_VIP, kubeadmConfig, type KubeadmConfig } from "./kubeadm-config";
 
 export interface ExecStats {
@@ -48,6 +49,8 @@ export interface ExecContextOptions {
   relay?: { via?: string; fanout?: number };
   /** How layer blobs travel (--distribute); overrides spec.distribution. */
   distribution?: DistributionMode;
+  /** How handlers reach hosts (default: over `pool`); unit tests pass a recording fake. */
+  io?: HostIo;
 }
 
 export class ExecContext {
@@ -55,6 +58,7 @@ export class ExecContext {
   readonly image: ImageFacts;
   readonly layout: OciLayout;
   readonly pool: SshPool;
+  readonly io: HostIo;
   state: AppliedState;
   readonly stateDir: string;
   readonly cluster: string;
@@ -79,6 +83,7 @@ export class ExecContext {
     this.image = o.image;
     this.layout = o.layout;
     this.pool = o.pool;
+    this.io = o.io ?? sshHostIo(o.pool, (ip) => this.target(ip));
     this.state = o.state;
     this.stateDir = o.stateDir;
     this.cluster = o.spec.name;
@@ -218,33 +223,22 @@ export class ExecContext {
       `export SEALER_ENV_KEYS=${shellQuote(keys.sort().join(" "))}; ` +
       `export PATH=${shellQuote(this.rootfs + "/bin")}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; ` +
       `if [ -d ${shellQuote(this.rootfs)} ]; then cd ${shellQuote(this.rootfs)}; fi; `;
-    return this.pool.exec(this.target(ip), prelude + command, {
-      step,
+    return this.io.run(ip, step, prelude + command, {
       timeoutMs: opts.timeoutMs ?? this.commandTimeoutMs,
       ...(opts.allowFail ? { allowFail: true } : {}),
       ...(opts.stdin !== undefined ? { stdin: opts.stdin } : {}),
-      ...(opts.quiet ? { logLevel: "debug" as const } : {}),
+      ...(opts.quiet ? { quiet: true } : {}),
     });
   }
 
   /** Writes a file on a node (atomic), creating its directory: one command (upload makes the directory). */
   async put(ip: string, step: string, file: string, content: string | Buffer, mode = 0o644): Promise<void> {
-    await this.pool.upload(this.target(ip), Buffer.isBuffer(content) ? content : Buffer.from(content), file, {
-      mode,
-      step,
-    });
+    await this.io.put(ip, step, file, Buffer.isBuffer(content) ? content : Buffer.from(content), mode);
   }
 
   /** Reads a file from a node; undefined when it does not exist. */
-  async read(ip: string, step: string, file: string): Promise<string | undefined> {
-    const r = await this.pool.exec(
-      this.target(ip),
-      `if [ -f ${shellQuote(file)} ]; then base64 -w0 ${shellQuote(file)}; else echo MISSING; fi`,
-      { step, logLevel: "debug" },
-    );
-    const out = r.stdout.trim();
-    if (out === "MISSING") return undefined;
-    return Buffer.from(out, "base64").toString("utf8");
+  read(ip: string, step: string, file: string): Promise<string | undefined> {
+    return this.io.read(ip, step, file);
   }
 
   /** Kubernetes node name of a host: the recorded one, else UseIPasNodeName => IP, else its hostname. */
@@ -255,9 +249,7 @@ export class ExecContext {
     if (!p) {
       p = (async () => {
         if (/^true$/i.test(this.env(ip).UseIPasNodeName ?? "")) return ip;
-        const out = (
-          await this.pool.exec(this.target(ip), "hostname", { step: "node name", logLevel: "debug" })
-        ).stdout
+        const out = (await this.io.run(ip, "node name", "hostname", { quiet: true })).stdout
           .trim()
           .toLowerCase();
         return /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(out) ? out : ip;

@@ -1,0 +1,48 @@
+/**
+ * The narrow way step handlers reach a host: run a command, write a file, read a file. The
+ * executor uses the SSH implementation; unit tests give a recording fake so every step kind is
+ * checked without root or nodes.
+ */
+import { shellQuote, type ExecResult, type SshPool, type SshTarget } from "../ssh";
+
+export interface HostRunOptions {
+  /** A non-zero exit is returned instead of thrown. */
+  allowFail?: boolean;
+  stdin?: string | Buffer;
+  timeoutMs?: number;
+  /** Logged at debug level only (probes, reads). */
+  quiet?: boolean;
+}
+
+export interface HostIo {
+  /** Runs shell on the host; a non-zero exit throws CommandError naming host and step unless allowFail. */
+  run(ip: string, step: string, command: string, opts?: HostRunOptions): Promise<ExecResult>;
+  /** Writes a file atomically, creating its directory. */
+  put(ip: string, step: string, file: string, content: Buffer, mode: number): Promise<void>;
+  /** A file's content; undefined when it does not exist. */
+  read(ip: string, step: string, file: string): Promise<string | undefined>;
+}
+
+/** HostIo over the SSH pool: each host reached as `target(ip)` says. */
+export function sshHostIo(pool: SshPool, target: (ip: string) => SshTarget): HostIo {
+  return {
+    run: (ip, step, command, opts = {}) =>
+      pool.exec(target(ip), command, {
+        step,
+        ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+        ...(opts.allowFail ? { allowFail: true } : {}),
+        ...(opts.stdin !== undefined ? { stdin: opts.stdin } : {}),
+        ...(opts.quiet ? { logLevel: "debug" as const } : {}),
+      }),
+    put: (ip, step, file, content, mode) => pool.upload(target(ip), content, file, { mode, step }),
+    read: async (ip, step, file) => {
+      const r = await pool.exec(
+        target(ip),
+        `if [ -f ${shellQuote(file)} ]; then base64 -w0 ${shellQuote(file)}; else echo MISSING; fi`,
+        { step, logLevel: "debug" },
+      );
+      const out = r.stdout.trim();
+      return out === "MISSING" ? undefined : Buffer.from(out, "base64").toString("utf8");
+    },
+  };
+}
