@@ -11,7 +11,13 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as tarStream from "tar-stream";
 import { distributeLayers } from "../../provider/core/exec/distribute";
-import { execInNode, nodeTarget, sshAnswers, type LocalNode } from "../../provider/core/infra/local";
+import {
+  execInNode,
+  nodeTarget,
+  nsenterArgs,
+  sshAnswers,
+  type LocalNode,
+} from "../../provider/core/infra/local";
 import { OciLayout } from "../../provider/core/image/layout";
 import { MediaTypes } from "../../provider/core/image/types";
 import { setLogSink } from "../../provider/core/log";
@@ -165,13 +171,7 @@ describe("relay distribution (integration, local nodes, sudo user)", function ()
     // A second sshd on c that accepts passwords only: the relay's key is refused for real.
     const child = spawn(
       "nsenter",
-      [
-        "--target",
-        String(c.holderPid),
-        "--mount",
-        "--uts",
-        "--net",
-        "--",
+      nsenterArgs(c, [
         "/usr/sbin/sshd",
         "-D",
         "-e",
@@ -189,7 +189,7 @@ describe("relay distribution (integration, local nodes, sudo user)", function ()
         "PasswordAuthentication=yes",
         "-o",
         "UsePAM=yes",
-      ],
+      ]),
       { stdio: "ignore" },
     );
     try {
