@@ -31,6 +31,7 @@ import { pushImage } from "../../provider/core/registry/push";
 import { useNodes } from "../harness/nodes";
 import { makeTestCa, makeTestImage, startRegistry, tempDir, type TestRegistry } from "../harness/registry";
 import { buildSandboxBase, nodeOut, nodeSh } from "../harness/sandbox";
+import { clusterYaml } from "../harness/clusterfile";
 
 /** The repositories the app image caches (their paths are kept in the cluster's registry). */
 const CACHED = ["library/hello:1", "team/data:2"];
@@ -154,20 +155,23 @@ spec:
     if (work) await fs.promises.rm(work, { recursive: true, force: true });
   });
 
+  /** The app image on `masters` and w1, over SSH as root with m1's key. */
+  const appOn = (name: string, masters: string[]) => ({
+    name,
+    image: "containerd-app:1",
+    pk: m1.keyPath,
+    masters,
+    nodes: [w1.ip],
+  });
   const localSpec = (): ClusterSpec =>
     loadClusterfile(
-      `apiVersion: sealer.io/v2
-kind: Cluster
-metadata: { name: ctrd }
-spec:
-  image: containerd-app:1
-  ssh: { user: root, pk: ${m1.keyPath} }
-  hosts:
-    - { ips: [ ${m1.ip}, ${m2.ip} ], roles: [ master ] }
-    - { ips: [ ${w1.ip} ], roles: [ node ] }
-  registry:
-    localRegistry: { domain: sea.hub, port: 5000, username: ${USER}, password: ${PASS} }
-`,
+      clusterYaml({
+        ...appOn("ctrd", [m1.ip, m2.ip]),
+        spec: [
+          "  registry:",
+          `    localRegistry: { domain: sea.hub, port: 5000, username: ${USER}, password: ${PASS} }`,
+        ],
+      }),
       { file: "Clusterfile" },
     ).spec;
   const stateDir = (name: string) => path.join(home, "clusters", name);
@@ -278,18 +282,13 @@ spec:
     ext = { ...reg, caFile: tls.caFile };
     await saveSettings(ext.host, { ca: fs.readFileSync(tls.caFile, "utf8") }, home);
     const spec = loadClusterfile(
-      `apiVersion: sealer.io/v2
-kind: Cluster
-metadata: { name: ctrx }
-spec:
-  image: containerd-app:1
-  ssh: { user: root, pk: ${m1.keyPath} }
-  hosts:
-    - { ips: [ ${m1.ip} ], roles: [ master ] }
-    - { ips: [ ${w1.ip} ], roles: [ node ] }
-  registry:
-    externalRegistry: { domain: ${gw}, port: ${ext.port}, username: ${USER}, password: ${PASS} }
-`,
+      clusterYaml({
+        ...appOn("ctrx", [m1.ip]),
+        spec: [
+          "  registry:",
+          `    externalRegistry: { domain: ${gw}, port: ${ext.port}, username: ${USER}, password: ${PASS} }`,
+        ],
+      }),
       { file: "Clusterfile" },
     ).spec;
     const prevHome = process.env.SEALER_HOME;

@@ -17,6 +17,7 @@ import { dataPaths } from "../../provider/core/paths";
 import { useNodes } from "../harness/nodes";
 import { tempDir } from "../harness/registry";
 import { buildSandboxBase, nodeOut, nodeSh, SANDBOX_BASE } from "../harness/sandbox";
+import { clusterYaml } from "../harness/clusterfile";
 
 const NAME = "etcdb";
 
@@ -50,16 +51,7 @@ describe("integration: etcd backup and restore with the real etcd", function () 
   const spec = () => {
     const [m1, w1] = nodes.list as [LocalNode, LocalNode];
     return loadClusterfile(
-      `apiVersion: sealer.io/v2
-kind: Cluster
-metadata: { name: ${NAME} }
-spec:
-  image: ${SANDBOX_BASE}
-  ssh: { user: root, pk: ${m1.keyPath} }
-  hosts:
-    - { ips: [ ${m1.ip} ], roles: [ master ] }
-    - { ips: [ ${w1.ip} ], roles: [ node ] }
-`,
+      clusterYaml({ name: NAME, image: SANDBOX_BASE, pk: m1.keyPath, masters: [m1.ip], nodes: [w1.ip] }),
       { file: "Clusterfile" },
     ).spec;
   };

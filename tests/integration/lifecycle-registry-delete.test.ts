@@ -39,6 +39,7 @@ import { useNodes } from "../harness/nodes";
 import { journal, lifecycleCli as cli, nodeOut as sh } from "../harness/sandbox";
 import { makeTestCa, makeTestImage, startRegistry, type TestRegistry } from "../harness/registry";
 import { packageRoot } from "../../provider/core/package-info";
+import { clusterYaml } from "../harness/clusterfile";
 
 const repoRoot = (): string => packageRoot(__dirname);
 
@@ -129,18 +130,26 @@ describe("cluster lifecycle: external registry, delete -a after a killed run, fa
     if (work) await fs.promises.rm(work, { recursive: true, force: true });
   });
 
-  const extClusterfile = () => `apiVersion: sealer.io/v2
-kind: Cluster
-metadata: { name: gext }
-spec:
-  image: sandbox-app:1
-  ssh: { user: root, pk: ${n1.keyPath} }
-  hosts:
-    - { ips: [ ${n1.ip} ], roles: [ master ] }
-    - { ips: [ ${n2.ip} ], roles: [ node ] }
-  registry:
-    externalRegistry: { domain: ${ext.ip}, port: ${ext.port}, username: ${USER}, password: ${PASS} }
-`;
+  const extClusterfile = () =>
+    clusterYaml({
+      name: "gext",
+      image: "sandbox-app:1",
+      pk: n1.keyPath,
+      masters: [n1.ip],
+      nodes: [n2.ip],
+      spec: [
+        "  registry:",
+        `    externalRegistry: { domain: ${ext.ip}, port: ${ext.port}, username: ${USER}, password: ${PASS} }`,
+      ],
+    });
+  /** n1 master, n2 node, on the sandbox base; the test adds n3 with its own roles. */
+  const threeHosts = (name: string) => ({
+    name,
+    image: "sandbox-base:v1.28.2",
+    pk: n1.keyPath,
+    masters: [n1.ip],
+    nodes: [n2.ip],
+  });
 
   it("external registry: the cached images are pushed to it, no registry runs on the cluster, nodes trust it and hold the credentials", async () => {
     const spec = loadClusterfile(extClusterfile(), { file: "Clusterfile" }).spec;
@@ -266,17 +275,7 @@ spec:
     const cf = path.join(work, "Clusterfile.half");
     fs.writeFileSync(
       cf,
-      `apiVersion: sealer.io/v2
-kind: Cluster
-metadata: { name: ghalf }
-spec:
-  image: sandbox-base:v1.28.2
-  ssh: { user: root, pk: ${n1.keyPath} }
-  hosts:
-    - { ips: [ ${n1.ip} ], roles: [ master ] }
-    - { ips: [ ${n2.ip} ], roles: [ node ] }
-    - { ips: [ ${n3.ip} ], roles: [ node, slow ] }
----
+      `${clusterYaml({ ...threeHosts("ghalf"), more: [{ ips: [n3.ip], roles: ["node", "slow"] }] })}---
 apiVersion: sealer.io/v2
 kind: Plugin
 metadata: { name: slow-disk }
@@ -350,17 +349,7 @@ spec: { type: SHELL, action: pre-init-host, scope: slow, data: 'echo started > /
   });
   it("upgrade stops at the first failure with the cluster usable; running it again finishes only what is left", async () => {
     const spec = loadClusterfile(
-      `apiVersion: sealer.io/v2
-kind: Cluster
-metadata: { name: gupg }
-spec:
-  image: sandbox-base:v1.28.2
-  ssh: { user: root, pk: ${n1.keyPath} }
-  hosts:
-    - { ips: [ ${n1.ip} ], roles: [ master ] }
-    - { ips: [ ${n2.ip} ], roles: [ node ] }
-    - { ips: [ ${n3.ip} ], roles: [ node, flaky ] }
----
+      `${clusterYaml({ ...threeHosts("gupg"), more: [{ ips: [n3.ip], roles: ["node", "flaky"] }] })}---
 apiVersion: sealer.io/v2
 kind: Plugin
 metadata: { name: flaky-host }

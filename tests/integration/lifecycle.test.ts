@@ -25,6 +25,7 @@ import { sha256Hex } from "../../provider/core/fsutil";
 import { useNodes } from "../harness/nodes";
 import { journal, lifecycleCli as cli, nodeOut as sh, type JournalEntry } from "../harness/sandbox";
 import { packageRoot } from "../../provider/core/package-info";
+import { clusterYaml } from "../harness/clusterfile";
 
 const repoRoot = (): string => packageRoot(__dirname);
 
@@ -64,15 +65,7 @@ describe("cluster lifecycle (integration, local nodes, sandbox image)", function
     masters: string[],
     workers: string[],
     image = "sandbox-base:v1.28.2",
-  ) => `apiVersion: sealer.io/v2
-kind: Cluster
-metadata: { name: ${NAME} }
-spec:
-  image: ${image}
-  ssh: { user: root, pk: ${n1.keyPath} }
-  hosts:
-    - { ips: [ ${masters.join(", ")} ], roles: [ master ] }
-${workers.length ? `    - { ips: [ ${workers.join(", ")} ], roles: [ node ] }\n` : ""}---
+  ) => `${clusterYaml({ name: NAME, image, pk: n1.keyPath, masters, nodes: workers })}---
 apiVersion: sealer.io/v2
 kind: Plugin
 metadata: { name: b-master }

@@ -25,6 +25,7 @@ import { onProgress, type ProgressEvent } from "../../provider/core/progress";
 import type { SshPool } from "../../provider/core/ssh";
 import { useNodes } from "../harness/nodes";
 import { makeTestCa, startRegistry, type TestRegistry } from "../harness/registry";
+import { clusterYaml } from "../harness/clusterfile";
 
 const USER = "fleet-robot";
 const PASS = `pw-${crypto.randomBytes(8).toString("hex")}`;
@@ -99,21 +100,18 @@ describe("registry distribution (integration, 3 local nodes, authenticated TLS r
   const context = (o: { name: string; dataRoot: string; password?: string; mode?: "ssh" | "registry" }) => {
     const [m, ...w] = nodes.list as LocalNode[];
     const spec = loadClusterfile(
-      [
-        "apiVersion: sealer.io/v2",
-        "kind: Cluster",
-        `metadata: { name: ${o.name} }`,
-        "spec:",
-        `  image: ${REF}`,
-        `  dataRoot: ${o.dataRoot}`,
-        `  ssh: { user: root, pk: ${m!.keyPath} }`,
-        "  hosts:",
-        `    - { ips: [ ${m!.ip} ], roles: [ master ] }`,
-        `    - { ips: [ ${w.map((n) => n.ip).join(", ")} ], roles: [ node ] }`,
-        "  registry:",
-        `    externalRegistry: { domain: ${reg.host.split(":")[0]}, port: ${reg.port}, username: ${USER}, password: ${o.password ?? PASS} }`,
-        "",
-      ].join("\n"),
+      clusterYaml({
+        name: o.name,
+        image: REF,
+        pk: m!.keyPath,
+        masters: [m!.ip],
+        nodes: w.map((n) => n.ip),
+        spec: [
+          `  dataRoot: ${o.dataRoot}`,
+          "  registry:",
+          `    externalRegistry: { domain: ${reg.host.split(":")[0]}, port: ${reg.port}, username: ${USER}, password: ${o.password ?? PASS} }`,
+        ],
+      }),
       { file: "Clusterfile" },
     ).spec;
     return new ExecContext({
