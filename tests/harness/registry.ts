@@ -15,6 +15,7 @@ import * as zlib from "node:zlib";
 import { OciLayout } from "../../provider/core/image/layout";
 import { Descriptor, MediaTypes, Platform } from "../../provider/core/image/types";
 import { packageRoot } from "../../provider/core/package-info";
+import { setEnv } from "./env";
 
 export const repoRoot = (): string => packageRoot(__dirname);
 
@@ -40,15 +41,13 @@ export function tempDir(prefix: string): string {
  */
 export function useWorkDir(prefix: string): (...parts: string[]) => string {
   let dir = "";
-  let prevDockerConfig: string | undefined;
+  let restoreEnv: (() => void) | undefined;
   before(() => {
     dir = tempDir(prefix);
-    prevDockerConfig = process.env.DOCKER_CONFIG;
-    process.env.DOCKER_CONFIG = path.join(dir, "docker-config");
+    restoreEnv = setEnv({ DOCKER_CONFIG: path.join(dir, "docker-config") });
   });
   after(() => {
-    if (prevDockerConfig === undefined) delete process.env.DOCKER_CONFIG;
-    else process.env.DOCKER_CONFIG = prevDockerConfig;
+    restoreEnv?.();
     fs.rmSync(dir, { recursive: true, force: true });
   });
   return (...parts) => path.join(dir, ...parts);

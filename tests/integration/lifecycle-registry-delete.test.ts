@@ -40,6 +40,7 @@ import { journal, lifecycleCli as cli, nodeOut as sh } from "../harness/sandbox"
 import { makeTestCa, makeTestImage, startRegistry, type TestRegistry } from "../harness/registry";
 import { packageRoot } from "../../provider/core/package-info";
 import { clusterYaml } from "../harness/clusterfile";
+import { setEnv } from "../harness/env";
 
 const repoRoot = (): string => packageRoot(__dirname);
 
@@ -71,7 +72,7 @@ describe("cluster lifecycle: external registry, delete -a after a killed run, fa
   const nodes = useNodes(3);
   let home: string;
   let work: string;
-  let prev: { home?: string; docker?: string };
+  let restoreEnv: (() => void) | undefined;
   let store: OciLayout;
   let src: TestRegistry;
   let ext: Awaited<ReturnType<typeof startExternalRegistry>>;
@@ -82,11 +83,9 @@ describe("cluster lifecycle: external registry, delete -a after a killed run, fa
 
   before(async function () {
     this.timeout(300_000);
-    prev = { home: process.env.SEALER_HOME, docker: process.env.DOCKER_CONFIG };
     work = await fs.promises.mkdtemp(path.join(os.tmpdir(), "sealer-life2-"));
     home = path.join(work, "home");
-    process.env.SEALER_HOME = home;
-    process.env.DOCKER_CONFIG = path.join(work, "docker-config");
+    restoreEnv = setEnv({ SEALER_HOME: home, DOCKER_CONFIG: path.join(work, "docker-config") });
     store = new OciLayout(path.join(home, "store"));
     [n1, n2, n3] = nodes.list as [LocalNode, LocalNode, LocalNode];
     // The source of the container images the app image caches (loopback).
@@ -123,10 +122,7 @@ describe("cluster lifecycle: external registry, delete -a after a killed run, fa
   after(async () => {
     await ext?.stop();
     await src?.stop();
-    if (prev.home === undefined) delete process.env.SEALER_HOME;
-    else process.env.SEALER_HOME = prev.home;
-    if (prev.docker === undefined) delete process.env.DOCKER_CONFIG;
-    else process.env.DOCKER_CONFIG = prev.docker;
+    restoreEnv?.();
     if (work) await fs.promises.rm(work, { recursive: true, force: true });
   });
 

@@ -26,6 +26,7 @@ import type { SshPool } from "../../provider/core/ssh";
 import { useNodes } from "../harness/nodes";
 import { makeTestCa, startRegistry, type TestRegistry } from "../harness/registry";
 import { clusterYaml } from "../harness/clusterfile";
+import { setEnv } from "../harness/env";
 
 const USER = "fleet-robot";
 const PASS = `pw-${crypto.randomBytes(8).toString("hex")}`;
@@ -51,7 +52,7 @@ describe("registry distribution (integration, 3 local nodes, authenticated TLS r
   this.timeout(300_000);
   const nodes = useNodes(3);
   let work: string;
-  let prev: { home?: string; docker?: string };
+  let restoreEnv: (() => void) | undefined;
   let layout: OciLayout;
   let image: ImageFacts;
   let reg: TestRegistry;
@@ -61,11 +62,9 @@ describe("registry distribution (integration, 3 local nodes, authenticated TLS r
 
   before(async function () {
     this.timeout(120_000);
-    prev = { home: process.env.SEALER_HOME, docker: process.env.DOCKER_CONFIG };
     work = await fs.promises.mkdtemp(path.join(os.tmpdir(), "sealer-rdist-"));
     const home = path.join(work, "home");
-    process.env.SEALER_HOME = home;
-    process.env.DOCKER_CONFIG = path.join(work, "docker-config");
+    restoreEnv = setEnv({ SEALER_HOME: home, DOCKER_CONFIG: path.join(work, "docker-config") });
     const ctxDir = path.join(work, "context");
     fs.mkdirSync(path.join(ctxDir, "etc"), { recursive: true });
     fs.mkdirSync(path.join(ctxDir, "data"), { recursive: true });
@@ -90,10 +89,7 @@ describe("registry distribution (integration, 3 local nodes, authenticated TLS r
   afterEach(() => setLogSink(restoreSink));
   after(async () => {
     await reg?.stop();
-    if (prev.home === undefined) delete process.env.SEALER_HOME;
-    else process.env.SEALER_HOME = prev.home;
-    if (prev.docker === undefined) delete process.env.DOCKER_CONFIG;
-    else process.env.DOCKER_CONFIG = prev.docker;
+    restoreEnv?.();
     if (work) await fs.promises.rm(work, { recursive: true, force: true });
   });
 
