@@ -93,9 +93,21 @@ export function useSandboxHome(label: string): { home: () => string; store: () =
   };
 }
 
-/** applyCluster as the tests run it: two SSH dial attempts of 5 s each, so a dead node fails fast. */
+/** Two SSH dial attempts of 5 s each, so a dead node fails a test fast. */
+const QUICK_SSH = { dialAttempts: 2, dialTimeoutMs: 5000 };
+
+/** applyCluster as the tests run it, with QUICK_SSH. */
 export function applyQuick(o: Parameters<typeof applyCluster>[0]): Promise<ApplyResult> {
-  return applyCluster({ ssh: { dialAttempts: 2, dialTimeoutMs: 5000 }, ...o });
+  return applyCluster({ ssh: QUICK_SSH, ...o });
+}
+
+/** The options of the lifecycle operations (scale, backup, restore, rollback) as the tests run them. */
+export function lifecycleOpts(
+  clusterName: string,
+  store: OciLayout,
+  knownHostsFile: string,
+): { clusterName: string; store: OciLayout; knownHostsFile: string; ssh: typeof QUICK_SSH } {
+  return { clusterName, store, knownHostsFile, ssh: QUICK_SSH };
 }
 
 /** Runs the lifecycle CLI in this process; returns stdout (stderr goes to the test log). */
