@@ -174,6 +174,13 @@ spec:
       }),
       { file: "Clusterfile" },
     ).spec;
+  /** What apply and delete of the local-registry cluster take. */
+  const localRun = () => ({
+    spec: localSpec(),
+    store,
+    stateDir: stateDir("ctrd"),
+    knownHostsFile: nodes.knownHostsFile,
+  });
   const stateDir = (name: string) => path.join(home, "clusters", name);
   const ctr = (n: LocalNode, args: string) => nodeOut(n, `ctr -n k8s.io ${args} 2>&1`);
   /** `ctr images pull` as an operator types it; "pulled" when it exits 0, else its output. */
@@ -186,12 +193,7 @@ spec:
   };
 
   it("every node runs the image's containerd on its own socket; ctr in a login shell reaches it", async () => {
-    await applyCluster({
-      spec: localSpec(),
-      store,
-      stateDir: stateDir("ctrd"),
-      knownHostsFile: nodes.knownHostsFile,
-    });
+    await applyCluster(localRun());
     const pids = new Set<string>();
     for (const n of nodes.list) {
       const pid = (await nodeSh(n, "cat /var/lib/sealer-sandbox/containerd.pid")).trim();
@@ -248,12 +250,7 @@ spec:
   });
 
   it("delete stops containerd and removes its state", async () => {
-    await deleteCluster({
-      spec: localSpec(),
-      store,
-      stateDir: stateDir("ctrd"),
-      knownHostsFile: nodes.knownHostsFile,
-    });
+    await deleteCluster(localRun());
     for (const n of nodes.list) {
       assert.equal(
         await nodeOut(n, "ctr --connect-timeout 2s version >/dev/null 2>&1 && echo up || echo down"),
