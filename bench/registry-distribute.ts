@@ -29,6 +29,7 @@ import { emptyApplied, type Step } from "../provider/core/plan/types";
 import { saveSettings } from "../provider/core/registry/credentials";
 import { SshPool } from "../provider/core/ssh";
 import { fmt, time } from "./helpers";
+import { clusterYaml } from "../tests/harness/clusterfile";
 
 const txBytes = (bridge: string) =>
   Number(fs.readFileSync(`/sys/class/net/${bridge}/statistics/tx_bytes`, "utf8"));
@@ -110,23 +111,17 @@ async function main(): Promise<void> {
       } as unknown as Extract<Step, { kind: "distribute" }>;
       const measure = async (mode: "ssh" | "registry", name: string) => {
         const spec = loadClusterfile(
-          [
-            "apiVersion: sealer.io/v2",
-            "kind: Cluster",
-            `metadata: { name: ${name} }`,
-            "spec:",
-            "  image: bench/rd:1",
-            `  dataRoot: /var/lib/sealer-${name}`,
-            `  ssh: { user: root, pk: ${nodes[0]!.keyPath} }`,
-            "  hosts:",
-            `    - { ips: [ ${nodes[0]!.ip} ], roles: [ master ] }`,
-            `    - { ips: [ ${nodes
-              .slice(1)
-              .map((n) => n.ip)
-              .join(", ")} ], roles: [ node ] }`,
-            `  registry: { externalRegistry: { domain: ${regNode!.ip}, port: 5000 } }`,
-            "",
-          ].join("\n"),
+          clusterYaml({
+            name,
+            image: "bench/rd:1",
+            pk: nodes[0]!.keyPath,
+            masters: [nodes[0]!.ip],
+            nodes: nodes.slice(1).map((n) => n.ip),
+            spec: [
+              `  dataRoot: /var/lib/sealer-${name}`,
+              `  registry: { externalRegistry: { domain: ${regNode!.ip}, port: 5000 } }`,
+            ],
+          }),
         ).spec;
         const ctx = new ExecContext({
           spec,

@@ -45,3 +45,19 @@ export async function runSealer(home: string, ...args: string[]): Promise<CliRes
     };
   }
 }
+
+/** What `fn` writes to process.stdout (an in-process CLI call); stdout is back even when it throws. */
+export async function captureStdout(fn: () => Promise<unknown>): Promise<string> {
+  const out: string[] = [];
+  const orig = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((chunk: string | Uint8Array) => {
+    out.push(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString());
+    return true;
+  }) as typeof process.stdout.write;
+  try {
+    await fn();
+  } finally {
+    process.stdout.write = orig;
+  }
+  return out.join("");
+}

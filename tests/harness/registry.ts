@@ -15,6 +15,7 @@ import * as zlib from "node:zlib";
 import { OciLayout } from "../../provider/core/image/layout";
 import { Descriptor, MediaTypes, Platform } from "../../provider/core/image/types";
 import { packageRoot } from "../../provider/core/package-info";
+import { setEnv } from "./env";
 
 export const repoRoot = (): string => packageRoot(__dirname);
 
@@ -40,15 +41,13 @@ export function tempDir(prefix: string): string {
  */
 export function useWorkDir(prefix: string): (...parts: string[]) => string {
   let dir = "";
-  let prevDockerConfig: string | undefined;
+  let restoreEnv: (() => void) | undefined;
   before(() => {
     dir = tempDir(prefix);
-    prevDockerConfig = process.env.DOCKER_CONFIG;
-    process.env.DOCKER_CONFIG = path.join(dir, "docker-config");
+    restoreEnv = setEnv({ DOCKER_CONFIG: path.join(dir, "docker-config") });
   });
   after(() => {
-    if (prevDockerConfig === undefined) delete process.env.DOCKER_CONFIG;
-    else process.env.DOCKER_CONFIG = prevDockerConfig;
+    restoreEnv?.();
     fs.rmSync(dir, { recursive: true, force: true });
   });
   return (...parts) => path.join(dir, ...parts);
@@ -61,6 +60,27 @@ export interface TestCa {
   keyFile: string;
 }
 
+const openssl = (args: string[]) => execFileSync("openssl", args, { stdio: ["ignore", "ignore", "pipe"] });
+
+/** A fresh RSA key and a self-signed certificate for `cn`, valid two days. */
+function selfSignedCert(keyFile: string, certFile: string, cn: string): void {
+  openssl([
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    keyFile,
+    "-out",
+    certFile,
+    "-days",
+    "2",
+    "-subj",
+    `/CN=${cn}`,
+  ]);
+}
+
 /**
  * A CA and a server certificate signed by it (openssl): for 127.0.0.1 / localhost, or for the
  * address `ip` alone when it is given.
@@ -68,23 +88,8 @@ export interface TestCa {
 export function makeTestCa(dir: string, cn = "sealer test CA", ip?: string): TestCa {
   fs.mkdirSync(dir, { recursive: true });
   const f = (n: string) => path.join(dir, n);
-  const run = (args: string[]) => execFileSync("openssl", args, { stdio: ["ignore", "ignore", "pipe"] });
-  run([
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    f("ca.key"),
-    "-out",
-    f("ca.crt"),
-    "-days",
-    "2",
-    "-subj",
-    `/CN=${cn}`,
-  ]);
-  run([
+  selfSignedCert(f("ca.key"), f("ca.crt"), cn);
+  openssl([
     "req",
     "-newkey",
     "rsa:2048",
@@ -100,7 +105,7 @@ export function makeTestCa(dir: string, cn = "sealer test CA", ip?: string): Tes
     f("ext.cnf"),
     `subjectAltName=${ip ? `IP:${ip}` : "IP:127.0.0.1,DNS:localhost"}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`,
   );
-  run([
+  openssl([
     "x509",
     "-req",
     "-in",
@@ -148,25 +153,7 @@ export async function startTokenServer(
   fs.mkdirSync(dir, { recursive: true });
   const key = path.join(dir, "token.key");
   const cert = path.join(dir, "token.crt");
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-keyout",
-      key,
-      "-out",
-      cert,
-      "-days",
-      "2",
-      "-subj",
-      "/CN=sealer test token issuer",
-    ],
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
+  selfSignedCert(key, cert, "sealer test token issuer");
   const der = new crypto.X509Certificate(fs.readFileSync(cert)).raw;
   const privateKey = crypto.createPrivateKey(fs.readFileSync(key));
   const service = "sealer-test-registry";

@@ -15,6 +15,7 @@ import { execInNode, type LocalNode } from "../../provider/core/infra/local";
 import { register } from "../../provider/cli/commands/lifecycle";
 import { dataPaths } from "../../provider/core/paths";
 import { repoRoot, tempDir } from "./registry";
+import { setEnv } from "./env";
 
 /** One line of /var/log/sealer-sandbox/journal.jsonl: a call of a sandbox stand-in. */
 export interface JournalEntry {
@@ -70,19 +71,17 @@ export function buildSandboxBase(home: string, platforms?: string[]): ReturnType
  */
 export function useSandboxHome(label: string): { home: () => string; store: () => OciLayout } {
   let home = "";
-  let prev: string | undefined;
+  let restoreEnv: (() => void) | undefined;
   let store: OciLayout | undefined;
   before(async function () {
     this.timeout(240_000);
-    prev = process.env.SEALER_HOME;
     home = tempDir(label);
-    process.env.SEALER_HOME = home;
+    restoreEnv = setEnv({ SEALER_HOME: home });
     store = new OciLayout(dataPaths.store(home));
     await buildSandboxBase(home);
   });
   after(async () => {
-    if (prev === undefined) delete process.env.SEALER_HOME;
-    else process.env.SEALER_HOME = prev;
+    restoreEnv?.();
     if (home) await fs.promises.rm(home, { recursive: true, force: true });
   });
   return {
@@ -94,9 +93,21 @@ export function useSandboxHome(label: string): { home: () => string; store: () =
   };
 }
 
-/** applyCluster as the tests run it: two SSH dial attempts of 5 s each, so a dead node fails fast. */
+/** Two SSH dial attempts of 5 s each, so a dead node fails a test fast. */
+const QUICK_SSH = { dialAttempts: 2, dialTimeoutMs: 5000 };
+
+/** applyCluster as the tests run it, with QUICK_SSH. */
 export function applyQuick(o: Parameters<typeof applyCluster>[0]): Promise<ApplyResult> {
-  return applyCluster({ ssh: { dialAttempts: 2, dialTimeoutMs: 5000 }, ...o });
+  return applyCluster({ ssh: QUICK_SSH, ...o });
+}
+
+/** The options of the lifecycle operations (scale, backup, restore, rollback) as the tests run them. */
+export function lifecycleOpts(
+  clusterName: string,
+  store: OciLayout,
+  knownHostsFile: string,
+): { clusterName: string; store: OciLayout; knownHostsFile: string; ssh: typeof QUICK_SSH } {
+  return { clusterName, store, knownHostsFile, ssh: QUICK_SSH };
 }
 
 /** Runs the lifecycle CLI in this process; returns stdout (stderr goes to the test log). */

@@ -6,50 +6,39 @@ import { Command } from "commander";
 import { register as registerInfra } from "../../provider/cli/commands/infra";
 import { setLogSink } from "../../provider/core/log";
 import { FakeAlicloud } from "../harness/fake-alicloud";
+import { captureStdout } from "../harness/cli";
+import { setEnv } from "../harness/env";
 
 /** `sealer infra create|describe|scale|delete` in-process against the fake API. */
 describe("sealer infra CLI against the fake API", function () {
   this.timeout(60_000);
   let fake: FakeAlicloud;
   let home: string;
-  const saved: Record<string, string | undefined> = {};
-  const envKeys = ["SEALER_HOME", "ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"];
+  let restoreEnv: (() => void) | undefined;
   let prevSink: ReturnType<typeof setLogSink>;
 
   before(async () => {
     fake = new FakeAlicloud({ bootDelayMs: 100, deleteDelayMs: 50, networkDelayMs: 20, eipDelayMs: 20 });
     await fake.start();
     home = fs.mkdtempSync(path.join(os.tmpdir(), "sealer-infra-cli-"));
-    for (const k of envKeys) saved[k] = process.env[k];
-    process.env.SEALER_HOME = home;
-    process.env.ALIBABA_CLOUD_ACCESS_KEY_ID = fake.accessKeyId;
-    process.env.ALIBABA_CLOUD_ACCESS_KEY_SECRET = fake.accessKeySecret;
+    restoreEnv = setEnv({
+      SEALER_HOME: home,
+      ALIBABA_CLOUD_ACCESS_KEY_ID: fake.accessKeyId,
+      ALIBABA_CLOUD_ACCESS_KEY_SECRET: fake.accessKeySecret,
+    });
     prevSink = setLogSink({ write: () => undefined });
   });
   after(async () => {
     setLogSink(prevSink);
-    for (const k of envKeys)
-      if (saved[k] === undefined) delete process.env[k];
-      else process.env[k] = saved[k];
+    restoreEnv?.();
     await fake.stop();
     fs.rmSync(home, { recursive: true, force: true });
   });
 
-  async function run(...args: string[]): Promise<string> {
-    const out: string[] = [];
-    const orig = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((chunk: string | Uint8Array) => {
-      out.push(String(chunk));
-      return true;
-    }) as typeof process.stdout.write;
-    try {
-      const program = new Command("sealer").exitOverride();
-      registerInfra(program);
-      await program.parseAsync(["node", "sealer", ...args]);
-    } finally {
-      process.stdout.write = orig;
-    }
-    return out.join("");
+  function run(...args: string[]): Promise<string> {
+    const program = new Command("sealer").exitOverride();
+    registerInfra(program);
+    return captureStdout(() => program.parseAsync(["node", "sealer", ...args]));
   }
 
   it("creates, describes, scales and deletes from a v1 Clusterfile", async () => {

@@ -31,6 +31,7 @@ import { pushImage } from "../../provider/core/registry/push";
 import { useNodes } from "../harness/nodes";
 import { makeTestCa, makeTestImage, startRegistry, tempDir, type TestRegistry } from "../harness/registry";
 import { buildSandboxBase, nodeOut, nodeSh } from "../harness/sandbox";
+import { clusterYaml } from "../harness/clusterfile";
 
 /** The repositories the app image caches (their paths are kept in the cluster's registry). */
 const CACHED = ["library/hello:1", "team/data:2"];
@@ -154,22 +155,32 @@ spec:
     if (work) await fs.promises.rm(work, { recursive: true, force: true });
   });
 
+  /** The app image on `masters` and w1, over SSH as root with m1's key. */
+  const appOn = (name: string, masters: string[]) => ({
+    name,
+    image: "containerd-app:1",
+    pk: m1.keyPath,
+    masters,
+    nodes: [w1.ip],
+  });
   const localSpec = (): ClusterSpec =>
     loadClusterfile(
-      `apiVersion: sealer.io/v2
-kind: Cluster
-metadata: { name: ctrd }
-spec:
-  image: containerd-app:1
-  ssh: { user: root, pk: ${m1.keyPath} }
-  hosts:
-    - { ips: [ ${m1.ip}, ${m2.ip} ], roles: [ master ] }
-    - { ips: [ ${w1.ip} ], roles: [ node ] }
-  registry:
-    localRegistry: { domain: sea.hub, port: 5000, username: ${USER}, password: ${PASS} }
-`,
+      clusterYaml({
+        ...appOn("ctrd", [m1.ip, m2.ip]),
+        spec: [
+          "  registry:",
+          `    localRegistry: { domain: sea.hub, port: 5000, username: ${USER}, password: ${PASS} }`,
+        ],
+      }),
       { file: "Clusterfile" },
     ).spec;
+  /** What apply and delete of the local-registry cluster take. */
+  const localRun = () => ({
+    spec: localSpec(),
+    store,
+    stateDir: stateDir("ctrd"),
+    knownHostsFile: nodes.knownHostsFile,
+  });
   const stateDir = (name: string) => path.join(home, "clusters", name);
   const ctr = (n: LocalNode, args: string) => nodeOut(n, `ctr -n k8s.io ${args} 2>&1`);
   /** `ctr images pull` as an operator types it; "pulled" when it exits 0, else its output. */
@@ -182,12 +193,7 @@ spec:
   };
 
   it("every node runs the image's containerd on its own socket; ctr in a login shell reaches it", async () => {
-    await applyCluster({
-      spec: localSpec(),
-      store,
-      stateDir: stateDir("ctrd"),
-      knownHostsFile: nodes.knownHostsFile,
-    });
+    await applyCluster(localRun());
     const pids = new Set<string>();
     for (const n of nodes.list) {
       const pid = (await nodeSh(n, "cat /var/lib/sealer-sandbox/containerd.pid")).trim();
@@ -244,12 +250,7 @@ spec:
   });
 
   it("delete stops containerd and removes its state", async () => {
-    await deleteCluster({
-      spec: localSpec(),
-      store,
-      stateDir: stateDir("ctrd"),
-      knownHostsFile: nodes.knownHostsFile,
-    });
+    await deleteCluster(localRun());
     for (const n of nodes.list) {
       assert.equal(
         await nodeOut(n, "ctr --connect-timeout 2s version >/dev/null 2>&1 && echo up || echo down"),
@@ -278,18 +279,13 @@ spec:
     ext = { ...reg, caFile: tls.caFile };
     await saveSettings(ext.host, { ca: fs.readFileSync(tls.caFile, "utf8") }, home);
     const spec = loadClusterfile(
-      `apiVersion: sealer.io/v2
-kind: Cluster
-metadata: { name: ctrx }
-spec:
-  image: containerd-app:1
-  ssh: { user: root, pk: ${m1.keyPath} }
-  hosts:
-    - { ips: [ ${m1.ip} ], roles: [ master ] }
-    - { ips: [ ${w1.ip} ], roles: [ node ] }
-  registry:
-    externalRegistry: { domain: ${gw}, port: ${ext.port}, username: ${USER}, password: ${PASS} }
-`,
+      clusterYaml({
+        ...appOn("ctrx", [m1.ip]),
+        spec: [
+          "  registry:",
+          `    externalRegistry: { domain: ${gw}, port: ${ext.port}, username: ${USER}, password: ${PASS} }`,
+        ],
+      }),
       { file: "Clusterfile" },
     ).spec;
     const prevHome = process.env.SEALER_HOME;

@@ -17,7 +17,7 @@ import { receiveBlobScript } from "../../provider/core/exec/node-layers";
 import { execInNode, killNodeProcesses, startSshd } from "../../provider/core/infra/local";
 import { OciLayout } from "../../provider/core/image/layout";
 import { MediaTypes } from "../../provider/core/image/types";
-import { ConnectionLostError, type SshPool } from "../../provider/core/ssh";
+import { ConnectionLostError, type SshPool, type SshTarget } from "../../provider/core/ssh";
 import { useNodes } from "../harness/nodes";
 
 type Entry = { name: string; data?: string | Buffer; dir?: boolean };
@@ -104,14 +104,15 @@ describe("distribute layers (integration, local nodes)", function () {
   });
 
   const sizeOf = (d: string) => fs.statSync(layout.blobPath(d)).size;
+  /** Distributes `layers` of the test store to `targets`, under this test's data root and cluster. */
+  const distribute = (
+    targets: SshTarget[],
+    layers: string[],
+    more: Partial<Parameters<typeof distributeLayers>[2]> = {},
+  ) => distributeLayers(pool, targets, { layout, layers, dataRoot: ROOT, cluster: CLUSTER, ...more });
 
   it("first run sends every blob to every node and materialises the rootfs with whiteouts applied", async () => {
-    const res = await distributeLayers(pool, nodes.targets(), {
-      layout,
-      layers: [L1, L2, L3],
-      dataRoot: ROOT,
-      cluster: CLUSTER,
-    });
+    const res = await distribute(nodes.targets(), [L1, L2, L3]);
     assert.equal(res.sentBlobs, 9);
     assert.equal(res.sentBytes, 3 * (sizeOf(L1) + sizeOf(L2) + sizeOf(L3)));
     for (const n of nodes.list) {
@@ -142,12 +143,7 @@ describe("distribute layers (integration, local nodes)", function () {
   });
 
   it("a second run sends nothing and touches no rootfs", async () => {
-    const res = await distributeLayers(pool, nodes.targets(), {
-      layout,
-      layers: [L1, L2, L3],
-      dataRoot: ROOT,
-      cluster: CLUSTER,
-    });
+    const res = await distribute(nodes.targets(), [L1, L2, L3]);
     assert.deepEqual(res, {
       sentBytes: 0,
       sentBlobs: 0,
@@ -158,11 +154,7 @@ describe("distribute layers (integration, local nodes)", function () {
   });
 
   it("a changed middle layer sends only that blob; the rootfs is rebuilt right (opaque dir, later layer still on top)", async () => {
-    const res = await distributeLayers(pool, nodes.targets(), {
-      layout,
-      layers: [L1, L2b, L3],
-      dataRoot: ROOT,
-      cluster: CLUSTER,
+    const res = await distribute(nodes.targets(), [L1, L2b, L3], {
       fromLayer: 1,
     });
     assert.equal(res.sentBlobs, 3);
@@ -180,12 +172,7 @@ describe("distribute layers (integration, local nodes)", function () {
   });
 
   it("an added top layer: the rootfs is rebuilt fresh, never extracted onto (whiteout of a lower file, override)", async () => {
-    const res = await distributeLayers(pool, nodes.targets(), {
-      layout,
-      layers: [L1, L2b, L3, L4],
-      dataRoot: ROOT,
-      cluster: CLUSTER,
-    });
+    const res = await distribute(nodes.targets(), [L1, L2b, L3, L4]);
     assert.equal(res.sentBlobs, 3);
     for (const n of nodes.list) {
       assert.equal(res.perHost[n.ip]!.materialisedFrom, 0);
@@ -196,12 +183,7 @@ describe("distribute layers (integration, local nodes)", function () {
       });
     }
     // Going back to the old image needs no bytes at all: its blobs are still on the nodes.
-    const back = await distributeLayers(pool, nodes.targets(), {
-      layout,
-      layers: [L1, L2, L3],
-      dataRoot: ROOT,
-      cluster: CLUSTER,
-    });
+    const back = await distribute(nodes.targets(), [L1, L2, L3]);
     assert.equal(back.sentBytes, 0);
     assert.deepEqual(await rootfsFiles(nodes.list[0]!), {
       "application/apps/web/v.txt": "web1",
@@ -222,11 +204,7 @@ describe("distribute layers (integration, local nodes)", function () {
     const listBefore = await layersJson();
     let dropped = false;
     await assert.rejects(
-      distributeLayers(pool, [t], {
-        layout,
-        layers: [L1, L2, L3, small, big],
-        dataRoot: ROOT,
-        cluster: CLUSTER,
+      distribute([t], [L1, L2, L3, small, big], {
         retries: 0,
         onProgress: (p) => {
           if (p.phase === "send" && p.digest === big && (p.bytes ?? 0) > 12 * 1024 * 1024 && !dropped) {
@@ -249,12 +227,7 @@ describe("distribute layers (integration, local nodes)", function () {
     // Nothing half-built: the layers went into the staging tree only.
     assert.deepEqual(await rootfsFiles(n), rootfsBefore);
     assert.equal(await layersJson(), listBefore);
-    const res = await distributeLayers(pool, [t], {
-      layout,
-      layers: [L1, L2, L3, small, big],
-      dataRoot: ROOT,
-      cluster: CLUSTER,
-    });
+    const res = await distribute([t], [L1, L2, L3, small, big]);
     // Only the rest of the big blob went over the wire; the small one had finished before the cut.
     assert.equal(res.perHost[t.host]!.sentBlobs, 1);
     assert.equal(res.perHost[t.host]!.sentBytes, sizeOf(big) - partial);
@@ -282,12 +255,7 @@ describe("distribute layers (integration, local nodes)", function () {
       ).code,
       0,
     );
-    const res = await distributeLayers(pool, [t], {
-      layout,
-      layers: [L1, L2, L3, blob],
-      dataRoot: ROOT,
-      cluster: CLUSTER,
-    });
+    const res = await distribute([t], [L1, L2, L3, blob]);
     assert.deepEqual(res.perHost[t.host], {
       sentBlobs: 1,
       sentBytes: sizeOf(blob) - 1000 + sizeOf(blob),

@@ -6,68 +6,39 @@
  */
 import * as assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import * as fs from "node:fs";
 import * as path from "node:path";
 import { applyCluster, deleteCluster } from "../../provider/core/apply";
 import { loadClusterfile } from "../../provider/core/clusterfile";
-import { OciLayout } from "../../provider/core/image/layout";
 import type { LocalNode } from "../../provider/core/infra/local";
 import { backupEtcd, etcdctlBase, restoreEtcd } from "../../provider/core/lifecycle/backup";
-import { dataPaths } from "../../provider/core/paths";
 import { useNodes } from "../harness/nodes";
-import { tempDir } from "../harness/registry";
-import { buildSandboxBase, nodeOut, nodeSh, SANDBOX_BASE } from "../harness/sandbox";
+import { lifecycleOpts, nodeOut, nodeSh, SANDBOX_BASE, useSandboxHome } from "../harness/sandbox";
+import { clusterYaml } from "../harness/clusterfile";
 
 const NAME = "etcdb";
 
 describe("integration: etcd backup and restore with the real etcd", function () {
   this.timeout(300_000);
   const nodes = useNodes(2);
-  let home: string;
-  let prevHome: string | undefined;
-  let store: OciLayout;
+  const sandbox = useSandboxHome("etcd-backup-home");
   let m: LocalNode;
-  const o = () => ({
-    clusterName: NAME,
-    store,
-    knownHostsFile: nodes.knownHostsFile,
-    ssh: { dialAttempts: 2, dialTimeoutMs: 5000 },
-  });
+  const o = () => lifecycleOpts(NAME, sandbox.store(), nodes.knownHostsFile);
   const etcdctl = (args: string) => nodeSh(m, `${etcdctlBase()} ${args}`);
   const get = async (key: string) => (await etcdctl(`get ${key} --print-value-only`)).trim();
   const etcdPid = async () => (await nodeSh(m, "cat /var/lib/sealer-sandbox/etcd.pid")).trim();
 
   before(async function () {
     this.timeout(240_000);
-    prevHome = process.env.SEALER_HOME;
-    home = tempDir("etcd-backup-home");
-    process.env.SEALER_HOME = home;
-    store = new OciLayout(dataPaths.store(home));
-    await buildSandboxBase(home);
     m = nodes.list[0]!;
-    await applyCluster({ spec: spec(), store, knownHostsFile: nodes.knownHostsFile });
+    await applyCluster({ spec: spec(), store: sandbox.store(), knownHostsFile: nodes.knownHostsFile });
   });
   const spec = () => {
     const [m1, w1] = nodes.list as [LocalNode, LocalNode];
     return loadClusterfile(
-      `apiVersion: sealer.io/v2
-kind: Cluster
-metadata: { name: ${NAME} }
-spec:
-  image: ${SANDBOX_BASE}
-  ssh: { user: root, pk: ${m1.keyPath} }
-  hosts:
-    - { ips: [ ${m1.ip} ], roles: [ master ] }
-    - { ips: [ ${w1.ip} ], roles: [ node ] }
-`,
+      clusterYaml({ name: NAME, image: SANDBOX_BASE, pk: m1.keyPath, masters: [m1.ip], nodes: [w1.ip] }),
       { file: "Clusterfile" },
     ).spec;
   };
-  after(async () => {
-    if (prevHome === undefined) delete process.env.SEALER_HOME;
-    else process.env.SEALER_HOME = prevHome;
-    if (home) await fs.promises.rm(home, { recursive: true, force: true });
-  });
 
   it("kubeadm init started the image's etcd on master0 (TLS on 127.0.0.1:2379, data in /var/lib/etcd)", async () => {
     const pid = await etcdPid();
@@ -93,7 +64,7 @@ spec:
       env: { ...process.env, ETCDCTL_API: "3" },
     }).toString();
     assert.ok((JSON.parse(status) as { totalKey: number }).totalKey >= 1, status);
-    assert.equal(path.dirname(b.file), path.join(home, "clusters", NAME, "backups"));
+    assert.equal(path.dirname(b.file), path.join(sandbox.home(), "clusters", NAME, "backups"));
     await etcdctl("put sealer/after-backup lost");
     assert.equal(await get("sealer/after-backup"), "lost");
     const before = await etcdPid();
@@ -111,7 +82,7 @@ spec:
 
   it("delete stops etcd and removes its data (kubeadm reset)", async () => {
     const pid = await etcdPid();
-    await deleteCluster({ spec: spec(), store, knownHostsFile: nodes.knownHostsFile });
+    await deleteCluster({ spec: spec(), store: sandbox.store(), knownHostsFile: nodes.knownHostsFile });
     assert.equal(await nodeOut(m, `kill -0 ${pid} 2>/dev/null && echo running || echo stopped`), "stopped\n");
     assert.equal(
       await nodeOut(m, "ls -d /var/lib/etcd /etc/kubernetes/manifests 2>&1 | grep -c 'No such' || true"),

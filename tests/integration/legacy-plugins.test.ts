@@ -13,6 +13,7 @@ import { resolveCluster } from "../../provider/core/lifecycle/cluster-ref";
 import { withSession } from "../../provider/core/lifecycle/session";
 import { useNodes } from "../harness/nodes";
 import { applyQuick, journal, nodeOut, nodeSh, SANDBOX_BASE, useSandboxHome } from "../harness/sandbox";
+import { clusterYaml } from "../harness/clusterfile";
 
 const NAME = "legacyp";
 const SNAPSHOT = "/var/backups/sealer-test/etcd-20210811.db";
@@ -24,16 +25,8 @@ describe("integration: legacy CLUSTERCHECK and ETCD plugins", function () {
   let m: LocalNode;
   let w: LocalNode;
 
-  const clusterfile = () => `apiVersion: sealer.io/v2
-kind: Cluster
-metadata: { name: ${NAME} }
-spec:
-  image: ${SANDBOX_BASE}
-  ssh: { user: root, pk: ${m.keyPath} }
-  hosts:
-    - { ips: [ ${m.ip} ], roles: [ master ] }
-    - { ips: [ ${w.ip} ], roles: [ node ] }
----
+  const clusterfile =
+    () => `${clusterYaml({ name: NAME, image: SANDBOX_BASE, pk: m.keyPath, masters: [m.ip], nodes: [w.ip] })}---
 apiVersion: sealer.aliyun.com/v1alpha1
 kind: Plugin
 metadata: { name: checkCluster }

@@ -39,6 +39,8 @@ import { useNodes } from "../harness/nodes";
 import { journal, lifecycleCli as cli, nodeOut as sh } from "../harness/sandbox";
 import { makeTestCa, makeTestImage, startRegistry, type TestRegistry } from "../harness/registry";
 import { packageRoot } from "../../provider/core/package-info";
+import { clusterYaml } from "../harness/clusterfile";
+import { setEnv } from "../harness/env";
 
 const repoRoot = (): string => packageRoot(__dirname);
 
@@ -70,7 +72,7 @@ describe("cluster lifecycle: external registry, delete -a after a killed run, fa
   const nodes = useNodes(3);
   let home: string;
   let work: string;
-  let prev: { home?: string; docker?: string };
+  let restoreEnv: (() => void) | undefined;
   let store: OciLayout;
   let src: TestRegistry;
   let ext: Awaited<ReturnType<typeof startExternalRegistry>>;
@@ -81,11 +83,9 @@ describe("cluster lifecycle: external registry, delete -a after a killed run, fa
 
   before(async function () {
     this.timeout(300_000);
-    prev = { home: process.env.SEALER_HOME, docker: process.env.DOCKER_CONFIG };
     work = await fs.promises.mkdtemp(path.join(os.tmpdir(), "sealer-life2-"));
     home = path.join(work, "home");
-    process.env.SEALER_HOME = home;
-    process.env.DOCKER_CONFIG = path.join(work, "docker-config");
+    restoreEnv = setEnv({ SEALER_HOME: home, DOCKER_CONFIG: path.join(work, "docker-config") });
     store = new OciLayout(path.join(home, "store"));
     [n1, n2, n3] = nodes.list as [LocalNode, LocalNode, LocalNode];
     // The source of the container images the app image caches (loopback).
@@ -122,25 +122,30 @@ describe("cluster lifecycle: external registry, delete -a after a killed run, fa
   after(async () => {
     await ext?.stop();
     await src?.stop();
-    if (prev.home === undefined) delete process.env.SEALER_HOME;
-    else process.env.SEALER_HOME = prev.home;
-    if (prev.docker === undefined) delete process.env.DOCKER_CONFIG;
-    else process.env.DOCKER_CONFIG = prev.docker;
+    restoreEnv?.();
     if (work) await fs.promises.rm(work, { recursive: true, force: true });
   });
 
-  const extClusterfile = () => `apiVersion: sealer.io/v2
-kind: Cluster
-metadata: { name: gext }
-spec:
-  image: sandbox-app:1
-  ssh: { user: root, pk: ${n1.keyPath} }
-  hosts:
-    - { ips: [ ${n1.ip} ], roles: [ master ] }
-    - { ips: [ ${n2.ip} ], roles: [ node ] }
-  registry:
-    externalRegistry: { domain: ${ext.ip}, port: ${ext.port}, username: ${USER}, password: ${PASS} }
-`;
+  const extClusterfile = () =>
+    clusterYaml({
+      name: "gext",
+      image: "sandbox-app:1",
+      pk: n1.keyPath,
+      masters: [n1.ip],
+      nodes: [n2.ip],
+      spec: [
+        "  registry:",
+        `    externalRegistry: { domain: ${ext.ip}, port: ${ext.port}, username: ${USER}, password: ${PASS} }`,
+      ],
+    });
+  /** n1 master, n2 node, on the sandbox base; the test adds n3 with its own roles. */
+  const threeHosts = (name: string) => ({
+    name,
+    image: "sandbox-base:v1.28.2",
+    pk: n1.keyPath,
+    masters: [n1.ip],
+    nodes: [n2.ip],
+  });
 
   it("external registry: the cached images are pushed to it, no registry runs on the cluster, nodes trust it and hold the credentials", async () => {
     const spec = loadClusterfile(extClusterfile(), { file: "Clusterfile" }).spec;
@@ -266,17 +271,7 @@ spec:
     const cf = path.join(work, "Clusterfile.half");
     fs.writeFileSync(
       cf,
-      `apiVersion: sealer.io/v2
-kind: Cluster
-metadata: { name: ghalf }
-spec:
-  image: sandbox-base:v1.28.2
-  ssh: { user: root, pk: ${n1.keyPath} }
-  hosts:
-    - { ips: [ ${n1.ip} ], roles: [ master ] }
-    - { ips: [ ${n2.ip} ], roles: [ node ] }
-    - { ips: [ ${n3.ip} ], roles: [ node, slow ] }
----
+      `${clusterYaml({ ...threeHosts("ghalf"), more: [{ ips: [n3.ip], roles: ["node", "slow"] }] })}---
 apiVersion: sealer.io/v2
 kind: Plugin
 metadata: { name: slow-disk }
@@ -350,17 +345,7 @@ spec: { type: SHELL, action: pre-init-host, scope: slow, data: 'echo started > /
   });
   it("upgrade stops at the first failure with the cluster usable; running it again finishes only what is left", async () => {
     const spec = loadClusterfile(
-      `apiVersion: sealer.io/v2
-kind: Cluster
-metadata: { name: gupg }
-spec:
-  image: sandbox-base:v1.28.2
-  ssh: { user: root, pk: ${n1.keyPath} }
-  hosts:
-    - { ips: [ ${n1.ip} ], roles: [ master ] }
-    - { ips: [ ${n2.ip} ], roles: [ node ] }
-    - { ips: [ ${n3.ip} ], roles: [ node, flaky ] }
----
+      `${clusterYaml({ ...threeHosts("gupg"), more: [{ ips: [n3.ip], roles: ["node", "flaky"] }] })}---
 apiVersion: sealer.io/v2
 kind: Plugin
 metadata: { name: flaky-host }

@@ -23,8 +23,16 @@ import { scaleCluster } from "../../provider/core/lifecycle/scale";
 import { rollbackCluster, upgradeCluster } from "../../provider/core/lifecycle/upgrade";
 import { sha256Hex } from "../../provider/core/fsutil";
 import { useNodes } from "../harness/nodes";
-import { journal, lifecycleCli as cli, nodeOut as sh, type JournalEntry } from "../harness/sandbox";
+import {
+  journal,
+  lifecycleCli as cli,
+  lifecycleOpts,
+  nodeOut as sh,
+  type JournalEntry,
+} from "../harness/sandbox";
 import { packageRoot } from "../../provider/core/package-info";
+import { clusterYaml } from "../harness/clusterfile";
+import { setEnv } from "../harness/env";
 
 const repoRoot = (): string => packageRoot(__dirname);
 
@@ -50,29 +58,16 @@ describe("cluster lifecycle (integration, local nodes, sandbox image)", function
   this.timeout(600_000);
   const nodes = useNodes(4);
   let home: string;
-  let prevHome: string | undefined;
+  let restoreEnv: (() => void) | undefined;
   let store: OciLayout;
   let n1: LocalNode, n2: LocalNode, n3: LocalNode, n4: LocalNode;
-  const o = () => ({
-    clusterName: NAME,
-    store,
-    knownHostsFile: nodes.knownHostsFile,
-    ssh: { dialAttempts: 2, dialTimeoutMs: 5000 },
-  });
+  const o = () => lifecycleOpts(NAME, store, nodes.knownHostsFile);
 
   const clusterfile = (
     masters: string[],
     workers: string[],
     image = "sandbox-base:v1.28.2",
-  ) => `apiVersion: sealer.io/v2
-kind: Cluster
-metadata: { name: ${NAME} }
-spec:
-  image: ${image}
-  ssh: { user: root, pk: ${n1.keyPath} }
-  hosts:
-    - { ips: [ ${masters.join(", ")} ], roles: [ master ] }
-${workers.length ? `    - { ips: [ ${workers.join(", ")} ], roles: [ node ] }\n` : ""}---
+  ) => `${clusterYaml({ name: NAME, image, pk: n1.keyPath, masters, nodes: workers })}---
 apiVersion: sealer.io/v2
 kind: Plugin
 metadata: { name: b-master }
@@ -97,9 +92,8 @@ spec: { type: SHELL, action: pre-clean-host, data: 'echo "d-clean $SEALER_HOOK_P
 
   before(async function () {
     this.timeout(300_000);
-    prevHome = process.env.SEALER_HOME;
     home = await fs.promises.mkdtemp(path.join(os.tmpdir(), "sealer-life-"));
-    process.env.SEALER_HOME = home;
+    restoreEnv = setEnv({ SEALER_HOME: home });
     const ctxDir = path.join(repoRoot(), "examples", "sandbox-base");
     await buildImage({ context: ctxDir, tag: "sandbox-base:v1.28.2", home });
     await buildImage({
@@ -112,8 +106,7 @@ spec: { type: SHELL, action: pre-clean-host, data: 'echo "d-clean $SEALER_HOOK_P
     [n1, n2, n3, n4] = nodes.list as [LocalNode, LocalNode, LocalNode, LocalNode];
   });
   after(async () => {
-    if (prevHome === undefined) delete process.env.SEALER_HOME;
-    else process.env.SEALER_HOME = prevHome;
+    restoreEnv?.();
     if (home) await fs.promises.rm(home, { recursive: true, force: true });
   });
 

@@ -27,6 +27,7 @@ import type { Step } from "../../provider/core/plan/types";
 import { useNodes } from "../harness/nodes";
 import { tempDir } from "../harness/registry";
 import { applyQuick, buildSandboxBase, nodeSh } from "../harness/sandbox";
+import { clusterYaml } from "../harness/clusterfile";
 
 const REAL = platformOfMachine(execFileSync("uname", ["-m"], { encoding: "utf8" })) ?? "linux/amd64";
 const OTHER = REAL === "linux/amd64" ? "linux/arm64" : "linux/amd64";
@@ -49,18 +50,14 @@ describe("integration: mixed-architecture cluster (per-host platform at run)", f
 
   const spec = (image = "mixarch-app:1"): ClusterSpec => {
     const [m0, w1, w2] = nodes.list;
-    const text = [
-      "apiVersion: sealer.io/v2",
-      "kind: Cluster",
-      "metadata: { name: mixarch }",
-      "spec:",
-      `  image: ${image}`,
-      `  ssh: { user: deploy, pk: ${m0!.keyPath} }`,
-      "  hosts:",
-      `    - { ips: [ ${m0!.ip} ], roles: [ master ] }`,
-      `    - { ips: [ ${w1!.ip}, ${w2!.ip} ], roles: [ node ] }`,
-      "",
-    ].join("\n");
+    const text = clusterYaml({
+      name: "mixarch",
+      image,
+      user: "deploy",
+      pk: m0!.keyPath,
+      masters: [m0!.ip],
+      nodes: [w1!.ip, w2!.ip],
+    });
     return loadClusterfile(text, { file: "mixarch.yaml" }).spec;
   };
   const apply = (

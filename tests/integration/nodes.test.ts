@@ -15,23 +15,14 @@ import { createLocalNodes, listLocalNodes } from "../../provider/core/infra/loca
 import { dataPaths } from "../../provider/core/paths";
 import { SshPool } from "../../provider/core/ssh";
 import { uniquePrefix } from "../harness/nodes";
+import { captureStdout } from "../harness/cli";
+import { setEnv } from "../harness/env";
 
-async function cli(args: string[]): Promise<string> {
-  const out: string[] = [];
-  const orig = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((chunk: string | Uint8Array) => {
-    out.push(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString());
-    return true;
-  }) as typeof process.stdout.write;
-  try {
-    // Only the nodes group (main.ts finds package.json relative to dist/).
-    const program = new Command("sealer").exitOverride();
-    registerNodes(program);
-    await program.parseAsync(["node", "sealer", ...args]);
-  } finally {
-    process.stdout.write = orig;
-  }
-  return out.join("");
+function cli(args: string[]): Promise<string> {
+  // Only the nodes group (main.ts finds package.json relative to dist/).
+  const program = new Command("sealer").exitOverride();
+  registerNodes(program);
+  return captureStdout(() => program.parseAsync(["node", "sealer", ...args]));
 }
 
 /** Running (a zombie left for a non-reaping pid 1 counts as gone). */
@@ -46,18 +37,16 @@ function alive(pid: number): boolean {
 describe("local nodes (integration)", function () {
   this.timeout(120_000);
   let home: string;
-  let prevHome: string | undefined;
+  let restoreEnv: (() => void) | undefined;
   const prefix = uniquePrefix("nd");
 
   before(async () => {
     home = await fs.promises.mkdtemp(path.join(os.tmpdir(), "sealer-nodes-home-"));
-    prevHome = process.env.SEALER_HOME;
-    process.env.SEALER_HOME = home;
+    restoreEnv = setEnv({ SEALER_HOME: home });
   });
   after(async () => {
     await cli(["nodes", "delete", "--name", prefix]).catch(() => undefined);
-    if (prevHome === undefined) delete process.env.SEALER_HOME;
-    else process.env.SEALER_HOME = prevHome;
+    restoreEnv?.();
     await fs.promises.rm(home, { recursive: true, force: true });
   });
 

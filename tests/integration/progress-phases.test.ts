@@ -20,6 +20,7 @@ import { pullImage } from "../../provider/core/registry/pull";
 import { pushImage } from "../../provider/core/registry/push";
 import { useNodes } from "../harness/nodes";
 import { startRegistry, useWorkDir, type TestRegistry } from "../harness/registry";
+import { clusterYaml } from "../harness/clusterfile";
 
 /** Checks every task of `phase` in `events`: start first, non-decreasing bytes, one end with the total. */
 function assertTasks(events: ProgressEvent[], phase: ProgressPhase): ProgressEvent[] {
@@ -95,16 +96,7 @@ describe("progress events per phase: build, push, pull, distribute (integration)
     const n = nodes.list[0]!;
     const image = await imageFacts(store, "progress/app:1");
     const spec = loadClusterfile(
-      [
-        "apiVersion: sealer.io/v2",
-        "kind: Cluster",
-        "metadata: { name: prog }",
-        "spec:",
-        "  image: progress/app:1",
-        `  ssh: { user: root, pk: ${n.keyPath} }`,
-        `  hosts: [ { ips: [ ${n.ip} ], roles: [ master ] } ]`,
-        "",
-      ].join("\n"),
+      clusterYaml({ name: "prog", image: "progress/app:1", pk: n.keyPath, masters: [n.ip] }),
     ).spec;
     const ctx = new ExecContext({
       spec,

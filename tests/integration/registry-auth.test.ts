@@ -36,6 +36,25 @@ describe("registry auth, TLS and faults (docker-registry)", function () {
   const work = useWorkDir("regauth");
   let store: OciLayout;
   const home = () => work("home");
+  /** A login with the wrong password is refused with `refusal`; one with the right password passes. */
+  const checkLogin = async (
+    host: string,
+    c: { user: string; wrong: string; right: string },
+    refusal: RegExp,
+  ): Promise<void> => {
+    const bad = await RegistryClient.open(host, {
+      home: home(),
+      credentials: { username: c.user, password: c.wrong },
+    });
+    await assert.rejects(bad.verifyLogin(), refusal);
+    bad.close();
+    const good = await RegistryClient.open(host, {
+      home: home(),
+      credentials: { username: c.user, password: c.right },
+    });
+    await good.verifyLogin();
+    good.close();
+  };
   const base = () => ({ home: home(), minRetryMs: 20 });
 
   before(async () => {
@@ -114,21 +133,11 @@ describe("registry auth, TLS and faults (docker-registry)", function () {
     });
 
     it("login verifies credentials; stored credentials are used by push and pull", async () => {
-      const bad = await RegistryClient.open(reg.host, {
-        home: home(),
-        credentials: { username: "alice", password: "wrong-one" },
-      });
-      await assert.rejects(
-        bad.verifyLogin(),
+      await checkLogin(
+        reg.host,
+        { user: "alice", wrong: "wrong-one", right: "s3cret-pass" },
         /login to .* failed: the registry rejected the credentials for "alice"/,
       );
-      bad.close();
-      const good = await RegistryClient.open(reg.host, {
-        home: home(),
-        credentials: { username: "alice", password: "s3cret-pass" },
-      });
-      await good.verifyLogin();
-      good.close();
       await saveCredentials(reg.host, { username: "alice", password: "s3cret-pass" }, home());
       assert.equal(fs.statSync(dataPaths.auth(home())).mode & 0o777, 0o600);
       const file = JSON.parse(fs.readFileSync(dataPaths.auth(home()), "utf8")) as {
@@ -206,21 +215,11 @@ describe("registry auth, TLS and faults (docker-registry)", function () {
       const pulled = new OciLayout(work("tok-pull"));
       const p = await pullImage(`${reg.host}/team/tok:1`, { ...base(), store: pulled, credentials: null });
       assert.equal(p.digest, r.digest);
-      const bad = await RegistryClient.open(reg.host, {
-        home: home(),
-        credentials: { username: "bob", password: "bad-bad" },
-      });
-      await assert.rejects(
-        bad.verifyLogin(),
+      await checkLogin(
+        reg.host,
+        { user: "bob", wrong: "bad-bad", right: "token-pass-1" },
         /authentication failed for .*: the token service .* rejected the credentials for "bob"/,
       );
-      bad.close();
-      const ok = await RegistryClient.open(reg.host, {
-        home: home(),
-        credentials: { username: "bob", password: "token-pass-1" },
-      });
-      await ok.verifyLogin();
-      ok.close();
     });
   });
 

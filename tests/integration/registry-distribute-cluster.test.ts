@@ -15,6 +15,7 @@ import { dataPaths } from "../../provider/core/paths";
 import { useNodes } from "../harness/nodes";
 import { tempDir } from "../harness/registry";
 import { SANDBOX_BASE, applyQuick, buildSandboxBase } from "../harness/sandbox";
+import { clusterYaml } from "../harness/clusterfile";
 
 async function blobState(n: LocalNode): Promise<string> {
   const r = await execInNode(
@@ -36,21 +37,18 @@ describe("registry distribution via the cluster's registry (integration, sandbox
   const spec = (workers: LocalNode[]): ClusterSpec => {
     const [m0] = nodes.list as LocalNode[];
     return loadClusterfile(
-      [
-        "apiVersion: sealer.io/v2",
-        "kind: Cluster",
-        "metadata: { name: rdc }",
-        "spec:",
-        `  image: ${SANDBOX_BASE}`,
-        `  ssh: { user: root, pk: ${m0!.keyPath} }`,
-        "  hosts:",
-        `    - { ips: [ ${m0!.ip} ], roles: [ master ] }`,
-        `    - { ips: [ ${workers.map((n) => n.ip).join(", ")} ], roles: [ node ] }`,
-        "  registry:",
-        "    localRegistry: { domain: sea.hub, port: 5000, username: reg-admin, password: reg-pass-81x }",
-        "  distribution: registry",
-        "",
-      ].join("\n"),
+      clusterYaml({
+        name: "rdc",
+        image: SANDBOX_BASE,
+        pk: m0!.keyPath,
+        masters: [m0!.ip],
+        nodes: workers.map((n) => n.ip),
+        spec: [
+          "  registry:",
+          "    localRegistry: { domain: sea.hub, port: 5000, username: reg-admin, password: reg-pass-81x }",
+          "  distribution: registry",
+        ],
+      }),
       { file: "Clusterfile" },
     ).spec;
   };

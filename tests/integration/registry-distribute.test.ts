@@ -25,6 +25,8 @@ import { onProgress, type ProgressEvent } from "../../provider/core/progress";
 import type { SshPool } from "../../provider/core/ssh";
 import { useNodes } from "../harness/nodes";
 import { makeTestCa, startRegistry, type TestRegistry } from "../harness/registry";
+import { clusterYaml } from "../harness/clusterfile";
+import { setEnv } from "../harness/env";
 
 const USER = "fleet-robot";
 const PASS = `pw-${crypto.randomBytes(8).toString("hex")}`;
@@ -50,7 +52,7 @@ describe("registry distribution (integration, 3 local nodes, authenticated TLS r
   this.timeout(300_000);
   const nodes = useNodes(3);
   let work: string;
-  let prev: { home?: string; docker?: string };
+  let restoreEnv: (() => void) | undefined;
   let layout: OciLayout;
   let image: ImageFacts;
   let reg: TestRegistry;
@@ -60,11 +62,9 @@ describe("registry distribution (integration, 3 local nodes, authenticated TLS r
 
   before(async function () {
     this.timeout(120_000);
-    prev = { home: process.env.SEALER_HOME, docker: process.env.DOCKER_CONFIG };
     work = await fs.promises.mkdtemp(path.join(os.tmpdir(), "sealer-rdist-"));
     const home = path.join(work, "home");
-    process.env.SEALER_HOME = home;
-    process.env.DOCKER_CONFIG = path.join(work, "docker-config");
+    restoreEnv = setEnv({ SEALER_HOME: home, DOCKER_CONFIG: path.join(work, "docker-config") });
     const ctxDir = path.join(work, "context");
     fs.mkdirSync(path.join(ctxDir, "etc"), { recursive: true });
     fs.mkdirSync(path.join(ctxDir, "data"), { recursive: true });
@@ -89,31 +89,25 @@ describe("registry distribution (integration, 3 local nodes, authenticated TLS r
   afterEach(() => setLogSink(restoreSink));
   after(async () => {
     await reg?.stop();
-    if (prev.home === undefined) delete process.env.SEALER_HOME;
-    else process.env.SEALER_HOME = prev.home;
-    if (prev.docker === undefined) delete process.env.DOCKER_CONFIG;
-    else process.env.DOCKER_CONFIG = prev.docker;
+    restoreEnv?.();
     if (work) await fs.promises.rm(work, { recursive: true, force: true });
   });
 
   const context = (o: { name: string; dataRoot: string; password?: string; mode?: "ssh" | "registry" }) => {
     const [m, ...w] = nodes.list as LocalNode[];
     const spec = loadClusterfile(
-      [
-        "apiVersion: sealer.io/v2",
-        "kind: Cluster",
-        `metadata: { name: ${o.name} }`,
-        "spec:",
-        `  image: ${REF}`,
-        `  dataRoot: ${o.dataRoot}`,
-        `  ssh: { user: root, pk: ${m!.keyPath} }`,
-        "  hosts:",
-        `    - { ips: [ ${m!.ip} ], roles: [ master ] }`,
-        `    - { ips: [ ${w.map((n) => n.ip).join(", ")} ], roles: [ node ] }`,
-        "  registry:",
-        `    externalRegistry: { domain: ${reg.host.split(":")[0]}, port: ${reg.port}, username: ${USER}, password: ${o.password ?? PASS} }`,
-        "",
-      ].join("\n"),
+      clusterYaml({
+        name: o.name,
+        image: REF,
+        pk: m!.keyPath,
+        masters: [m!.ip],
+        nodes: w.map((n) => n.ip),
+        spec: [
+          `  dataRoot: ${o.dataRoot}`,
+          "  registry:",
+          `    externalRegistry: { domain: ${reg.host.split(":")[0]}, port: ${reg.port}, username: ${USER}, password: ${o.password ?? PASS} }`,
+        ],
+      }),
       { file: "Clusterfile" },
     ).spec;
     return new ExecContext({

@@ -35,6 +35,20 @@ describe("container images cached inside the cluster image (docker-registry + sk
   let armIndex: Index;
   const amd64 = { os: "linux", architecture: "amd64" };
   const client = () => ({ home: work("home"), minRetryMs: 20, retries: 1 });
+  /** Caches what `root` needs for linux/amd64 into `outDir`, with the shared pull cache. */
+  const cache = (
+    root: string,
+    outDir: string,
+    more: Partial<Parameters<typeof cacheContainerImages>[0]> = {},
+  ) =>
+    cacheContainerImages({
+      rootfs: root,
+      outDir,
+      platform: amd64,
+      cacheDir: work("cache"),
+      client: client(),
+      ...more,
+    });
 
   before(async () => {
     src = await startRegistry();
@@ -109,14 +123,9 @@ spec:
     const extra = work("extra-list");
     fs.writeFileSync(extra, `${src.host}/team/listed:3\n`);
     const outDir = work("out1");
-    const r = await cacheContainerImages({
-      rootfs,
-      outDir,
-      platform: amd64,
-      cacheDir: work("cache"),
+    const r = await cache(rootfs, outDir, {
       imageListFiles: [extra],
       baseImages: [{ image: `${src.host}/team/base-only:1` }],
-      client: client(),
     });
     assert.deepEqual(
       r.images.map((i) => i.image),
@@ -170,44 +179,25 @@ spec:
       "manifests/x.yaml",
       `kind: Pod\nspec:\n  containers:\n    - name: a\n      image: ${src.host}/team/missing:1\n`,
     );
-    await assert.rejects(
-      cacheContainerImages({
-        rootfs: bad,
-        outDir: work("outbad"),
-        platform: amd64,
-        cacheDir: work("cache"),
-        client: client(),
-      }),
-      (err: Error) => {
-        assert.match(err.message, /^container images could not be cached for linux\/amd64/);
-        assert.ok(
-          err.message.includes(
-            `${src.host}/team/missing:1 (referenced at manifests/x.yaml:5): manifest unknown: team/missing:1 not found on ${src.host}`,
-          ),
-          err.message,
-        );
-        return true;
-      },
-    );
+    await assert.rejects(cache(bad, work("outbad")), (err: Error) => {
+      assert.match(err.message, /^container images could not be cached for linux\/amd64/);
+      assert.ok(
+        err.message.includes(
+          `${src.host}/team/missing:1 (referenced at manifests/x.yaml:5): manifest unknown: team/missing:1 not found on ${src.host}`,
+        ),
+        err.message,
+      );
+      return true;
+    });
     const ign = work("ignore");
     fs.writeFileSync(ign, `${src.host}/team/missing:1\n`);
-    const r = await cacheContainerImages({
-      rootfs: bad,
-      outDir: work("outbad2"),
-      platform: amd64,
-      cacheDir: work("cache"),
+    const r = await cache(bad, work("outbad2"), {
       ignoredImageListFiles: [ign],
-      client: client(),
     });
     assert.deepEqual(r.images, []);
     assert.equal(r.wrote, false);
     // --allow-incomplete: the build goes on; what is missing is returned for the image metadata.
-    const partial = await cacheContainerImages({
-      rootfs: bad,
-      outDir: work("outbad3"),
-      platform: amd64,
-      cacheDir: work("cache"),
-      client: client(),
+    const partial = await cache(bad, work("outbad3"), {
       allowIncomplete: true,
     });
     assert.deepEqual(partial.images, []);
@@ -226,12 +216,8 @@ spec:
       "kind: Pod\nspec:\n  containers:\n    - {name: a, image: docker.io/team/web:1}\n    - {name: b, image: quay.io/team/absent:1}\n",
     );
     const run = (mirrors: Record<string, string>, ignored?: string) =>
-      cacheContainerImages({
-        rootfs: viaMirror,
-        outDir: work(`out-mirror-${Object.keys(mirrors).length}-${ignored ? 1 : 0}`),
-        platform: amd64,
+      cache(viaMirror, work(`out-mirror-${Object.keys(mirrors).length}-${ignored ? 1 : 0}`), {
         cacheDir: work("cache-mirror"),
-        client: client(),
         mirrors,
         ...(ignored ? { ignoredImageListFiles: [ignored] } : {}),
       });
@@ -267,13 +253,8 @@ spec:
   it("a rebuild pulls nothing and works with the source registry stopped (offline)", async () => {
     await src.stop();
     const outDir = work("out2");
-    const r = await cacheContainerImages({
-      rootfs,
-      outDir,
-      platform: amd64,
-      cacheDir: work("cache"),
+    const r = await cache(rootfs, outDir, {
       baseImages: [{ image: `${src.host}/team/base-only:1` }],
-      client: client(),
     });
     assert.equal(r.pulled, 0);
     assert.deepEqual(

@@ -11,7 +11,13 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as tarStream from "tar-stream";
 import { distributeLayers } from "../../provider/core/exec/distribute";
-import { execInNode, nodeTarget, sshAnswers, type LocalNode } from "../../provider/core/infra/local";
+import {
+  execInNode,
+  nodeTarget,
+  nsenterArgs,
+  sshAnswers,
+  type LocalNode,
+} from "../../provider/core/infra/local";
 import { OciLayout } from "../../provider/core/image/layout";
 import { MediaTypes } from "../../provider/core/image/types";
 import { setLogSink } from "../../provider/core/log";
@@ -22,6 +28,7 @@ import type { ImageFacts, Step } from "../../provider/core/plan/types";
 import type { SshPool, SshTarget } from "../../provider/core/ssh";
 import { craftLayer } from "../harness/crafted-layers";
 import { useNodes } from "../harness/nodes";
+import { clusterYaml } from "../harness/clusterfile";
 
 async function tarLayer(layout: OciLayout, files: Record<string, Buffer>): Promise<string> {
   const pack = tarStream.pack();
@@ -165,13 +172,7 @@ describe("relay distribution (integration, local nodes, sudo user)", function ()
     // A second sshd on c that accepts passwords only: the relay's key is refused for real.
     const child = spawn(
       "nsenter",
-      [
-        "--target",
-        String(c.holderPid),
-        "--mount",
-        "--uts",
-        "--net",
-        "--",
+      nsenterArgs(c, [
         "/usr/sbin/sshd",
         "-D",
         "-e",
@@ -189,7 +190,7 @@ describe("relay distribution (integration, local nodes, sudo user)", function ()
         "PasswordAuthentication=yes",
         "-o",
         "UsePAM=yes",
-      ],
+      ]),
       { stdio: "ignore" },
     );
     try {
@@ -230,18 +231,14 @@ describe("relay distribution (integration, local nodes, sudo user)", function ()
   it("the executor's distribute step relays through master0 (the default) when the context has relay set", async () => {
     const [m0, ...rest] = nodes.list as LocalNode[];
     const spec = loadClusterfile(
-      [
-        "apiVersion: sealer.io/v2",
-        "kind: Cluster",
-        "metadata: { name: rl4 }",
-        "spec:",
-        "  image: x:1",
-        `  ssh: { user: ${USER}, pk: ${m0!.keyPath} }`,
-        "  hosts:",
-        `    - { ips: [ ${m0!.ip} ], roles: [ master ] }`,
-        `    - { ips: [ ${rest.map((n) => n.ip).join(", ")} ], roles: [ node ] }`,
-        "",
-      ].join("\n"),
+      clusterYaml({
+        name: "rl4",
+        image: "x:1",
+        user: USER,
+        pk: m0!.keyPath,
+        masters: [m0!.ip],
+        nodes: rest.map((n) => n.ip),
+      }),
     ).spec;
     const ctx = new ExecContext({
       spec,

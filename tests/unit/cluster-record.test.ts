@@ -11,6 +11,7 @@ import { dumpClusterfile, loadClusterfile, type ClusterSpec } from "../../provid
 import { setLogSink } from "../../provider/core/log";
 import { ensureSealerHome } from "../../provider/core/paths";
 import { clusterDir, loadSavedClusterfile, saveClusterfile } from "../../provider/core/state";
+import { setEnv } from "../harness/env";
 
 const SECRETS = ["Cluster-Pw-1", "Host-Pw-2", "Key-Pass-3", "Reg-Pw-4"];
 
@@ -44,15 +45,13 @@ function revealed(s: ClusterSpec): unknown {
 
 describe("cluster record: secrets apart from the Clusterfile", () => {
   let home: string;
-  let saved: string | undefined;
+  let restoreEnv: () => void;
   beforeEach(() => {
     home = fs.mkdtempSync(path.join(os.tmpdir(), "sealer-record-"));
-    saved = process.env.SEALER_HOME;
-    process.env.SEALER_HOME = home;
+    restoreEnv = setEnv({ SEALER_HOME: home });
   });
   afterEach(() => {
-    if (saved === undefined) delete process.env.SEALER_HOME;
-    else process.env.SEALER_HOME = saved;
+    restoreEnv();
     fs.rmSync(home, { recursive: true, force: true });
   });
 

@@ -24,6 +24,8 @@ import {
   statePath,
 } from "../../provider/core/state";
 import { packageRoot } from "../../provider/core/package-info";
+import { captureStdout } from "../harness/cli";
+import { setEnv } from "../harness/env";
 
 const repoRoot = (): string => packageRoot(__dirname);
 
@@ -44,21 +46,12 @@ function cli(args: string[], home: string): { status: number | null; stdout: str
   );
 }
 
-async function run(args: string[]): Promise<string> {
-  const chunks: string[] = [];
-  const orig = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((s: string | Uint8Array) => {
-    chunks.push(typeof s === "string" ? s : Buffer.from(s).toString());
-    return true;
-  }) as typeof process.stdout.write;
-  try {
-    await buildProgram()
+function run(args: string[]): Promise<string> {
+  return captureStdout(() =>
+    buildProgram()
       .exitOverride()
-      .parseAsync(["node", "sealer", ...args]);
-  } finally {
-    process.stdout.write = orig;
-  }
-  return chunks.join("");
+      .parseAsync(["node", "sealer", ...args]),
+  );
 }
 
 describe("sealer plan (CLI) with a real image and the state store", function () {
@@ -66,13 +59,13 @@ describe("sealer plan (CLI) with a real image and the state store", function () 
   let tmp: string;
   let ctx: string;
   let clusterfilePath: string;
-  const prevHome = process.env.SEALER_HOME;
+  let restoreEnv: (() => void) | undefined;
 
   const build = () => buildImage({ context: ctx, tag: "test/plan-demo:1", home: tmp, buildMode: "lite" });
 
   before(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sealer-plan-cli-"));
-    process.env.SEALER_HOME = tmp;
+    restoreEnv = setEnv({ SEALER_HOME: tmp });
     ctx = path.join(tmp, "ctx");
     fs.mkdirSync(path.join(ctx, "bin"), { recursive: true });
     fs.mkdirSync(path.join(ctx, "etc"), { recursive: true });
@@ -93,8 +86,7 @@ describe("sealer plan (CLI) with a real image and the state store", function () 
     );
   });
   after(() => {
-    if (prevHome === undefined) delete process.env.SEALER_HOME;
-    else process.env.SEALER_HOME = prevHome;
+    restoreEnv?.();
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 

@@ -12,20 +12,19 @@ import {
   saveSettings,
   settingsPath,
 } from "../../provider/core/registry/credentials";
+import { setEnv } from "../harness/env";
 
 describe("registry credentials and settings files", () => {
   let home: string;
   let dockerDir: string;
-  let savedDockerConfig: string | undefined;
+  let restoreEnv: () => void;
   beforeEach(() => {
     home = fs.mkdtempSync(path.join(os.tmpdir(), "sealer-cred-"));
     dockerDir = path.join(home, "docker");
-    savedDockerConfig = process.env.DOCKER_CONFIG;
-    process.env.DOCKER_CONFIG = dockerDir;
+    restoreEnv = setEnv({ DOCKER_CONFIG: dockerDir });
   });
   afterEach(() => {
-    if (savedDockerConfig === undefined) delete process.env.DOCKER_CONFIG;
-    else process.env.DOCKER_CONFIG = savedDockerConfig;
+    restoreEnv();
     fs.rmSync(home, { recursive: true, force: true });
   });
 

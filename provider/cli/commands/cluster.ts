@@ -16,6 +16,7 @@ import { UserError } from "../../core/errors";
 import { checkDrift, forgetDrifted } from "../../core/drift";
 import { log } from "../../core/log";
 import { loadState, saveState } from "../../core/state";
+import { type HostFlagOpts } from "../host-flags";
 import { collect, printJson, printSteps, printSummary, ranSteps } from "../output";
 
 const PLAN_DIGEST_HELP =
@@ -112,15 +113,7 @@ export function register(program: Command): void {
     .action(
       async (
         image: string,
-        o: {
-          masters?: string;
-          nodes?: string;
-          user?: string;
-          passwd?: string;
-          pk?: string;
-          pkPasswd?: string;
-          port?: string;
-          clusterName?: string;
+        o: HostFlagOpts & {
           env: string[];
           json?: boolean;
           concurrency?: string;

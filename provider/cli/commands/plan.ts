@@ -11,20 +11,12 @@ import type { Plan } from "../../core/plan/types";
 import { loadStateOrEmpty } from "../../core/state";
 import { planDeleteAll } from "../../core/lifecycle/delete-all";
 import { planRollbackOf } from "../../core/lifecycle/upgrade";
+import { type HostFlagOpts } from "../host-flags";
 import { collect, planJson, planMarkdown, planText, printJson } from "../output";
 
-interface PlanOpts {
+interface PlanOpts extends HostFlagOpts {
   file?: string;
   json?: boolean;
-  masters?: string;
-  nodes?: string;
-  user?: string;
-  passwd?: string;
-  pk?: string;
-  pkPasswd?: string;
-  port?: string;
-  env?: string[];
-  clusterName?: string;
   platform?: string;
   format?: string;
   destroy?: boolean;

@@ -45,11 +45,10 @@ export function dumpClusterfile(spec: ClusterSpec, opts: { secrets?: boolean } =
           }),
         }
       : undefined;
-  const cluster = {
-    apiVersion: "sealer.io/v2",
-    kind: "Cluster",
-    metadata: { name: spec.name },
-    spec: clean({
+  const cluster = doc(
+    "Cluster",
+    spec.name,
+    clean({
       image: spec.image,
       env: envList(spec.env),
       cmd: spec.cmd.length ? spec.cmd : undefined,
@@ -71,59 +70,67 @@ export function dumpClusterfile(spec: ClusterSpec, opts: { secrets?: boolean } =
       dataRoot: spec.dataRoot,
       distribution: spec.distribution,
     }),
-  };
+  );
   const docs: unknown[] = [cluster];
   for (const c of spec.configs)
-    docs.push({
-      apiVersion: "sealer.io/v2",
-      kind: "Config",
-      metadata: { name: c.name },
-      spec: clean({
-        path: c.path,
-        data: c.data,
-        strategy: c.strategy,
-        process: c.process.length ? c.process.join("|") : undefined,
-        appName: c.appName,
-      }),
-    });
+    docs.push(
+      doc(
+        "Config",
+        c.name,
+        clean({
+          path: c.path,
+          data: c.data,
+          strategy: c.strategy,
+          process: c.process.length ? c.process.join("|") : undefined,
+          appName: c.appName,
+        }),
+      ),
+    );
   for (const p of spec.plugins)
-    docs.push({
-      apiVersion: "sealer.io/v2",
-      kind: "Plugin",
-      metadata: { name: p.name },
-      spec: clean({
-        type: p.type,
-        action: p.actions.join("|") || undefined,
-        scope: p.scope.join("|") || undefined,
-        on: p.on,
-        data: p.data,
-      }),
-    });
+    docs.push(
+      doc(
+        "Plugin",
+        p.name,
+        clean({
+          type: p.type,
+          action: p.actions.join("|") || undefined,
+          scope: p.scope.join("|") || undefined,
+          on: p.on,
+          data: p.data,
+        }),
+      ),
+    );
   if (spec.application) {
     const a = spec.application;
-    docs.push({
-      apiVersion: "sealer.io/v2",
-      kind: "Application",
-      metadata: { name: a.name },
-      spec: clean({
-        cmds: a.cmds.length ? a.cmds : undefined,
-        launchApps: a.launchApps.length ? a.launchApps : undefined,
-        configs: a.configs.length
-          ? a.configs.map((c) =>
-              clean({
-                name: c.name,
-                env: envList(c.env),
-                files: c.files.length ? c.files : undefined,
-                launch: c.launchCmds ? { cmds: c.launchCmds } : undefined,
-              }),
-            )
-          : undefined,
-      }),
-    });
+    docs.push(
+      doc(
+        "Application",
+        a.name,
+        clean({
+          cmds: a.cmds.length ? a.cmds : undefined,
+          launchApps: a.launchApps.length ? a.launchApps : undefined,
+          configs: a.configs.length
+            ? a.configs.map((c) =>
+                clean({
+                  name: c.name,
+                  env: envList(c.env),
+                  files: c.files.length ? c.files : undefined,
+                  launch: c.launchCmds ? { cmds: c.launchCmds } : undefined,
+                }),
+              )
+            : undefined,
+        }),
+      ),
+    );
   }
   for (const k of ["init", "cluster", "join", "kubelet", "kubeProxy"] as const)
     if (spec.kubeadm[k]) docs.push(spec.kubeadm[k]);
   return docs.map((d) => yaml.dump(d, { lineWidth: -1, noRefs: true })).join("---\n");
+}
+
+/** One sealer.io/v2 document. */
+function doc(kind: string, name: string, spec: Record<string, unknown>) {
+  return { apiVersion: "sealer.io/v2", kind, metadata: { name }, spec };
 }
 
 function envList(env: Env): string[] | undefined {

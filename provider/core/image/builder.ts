@@ -882,13 +882,8 @@ function applyMetadata(b: PlatformBuilder, ins: Instruction, kf: Kubefile): void
       a.env = { ...(a.env ?? {}), ...ins.env };
       return;
     }
-    case "FROM":
-    case "COPY":
-    case "ADD":
-    case "RUN":
-    case "APP":
-    case "CNI":
-    case "CSI":
+    default:
+      // FROM and the instructions that make a layer are the build loop's, not metadata.
       return;
   }
 }

@@ -35,13 +35,18 @@ function canon(ips: string[], flag: string, problems: string[]): string[] {
   return out;
 }
 
+/** The edit's IPs in canonical form, with the problems of the flags (bad, repeated or no IPs). */
+function canonEdit(edit: HostEdit, ifEmpty: string): { m: string[]; n: string[]; problems: string[] } {
+  const problems: string[] = [];
+  const m = canon(edit.masters, "-m", problems);
+  const n = canon(edit.nodes, "-n", problems);
+  if (edit.masters.length + edit.nodes.length === 0) problems.push(ifEmpty);
+  return { m, n, problems };
+}
+
 /** The spec with `add` appended (masters after the existing masters, so master0 stays). */
 export function addHosts(spec: ClusterSpec, add: HostEdit): ClusterSpec {
-  const problems: string[] = [];
-  const m = canon(add.masters, "-m", problems);
-  const n = canon(add.nodes, "-n", problems);
-  if (add.masters.length + add.nodes.length === 0)
-    problems.push("nothing to join: give -m IPs and/or -n IPs");
+  const { m, n, problems } = canonEdit(add, "nothing to join: give -m IPs and/or -n IPs");
   const existing = new Map(
     spec.hosts.flatMap((h) =>
       h.ips.map((ip) => [ip, h.roles.includes("master") ? "master" : "node"] as const),
@@ -78,11 +83,10 @@ export function addHosts(spec: ClusterSpec, add: HostEdit): ClusterSpec {
  * removing every master: a cluster needs one to keep its etcd and API server.
  */
 export function removeHosts(spec: ClusterSpec, remove: HostEdit): ClusterSpec {
-  const problems: string[] = [];
-  const m = canon(remove.masters, "-m", problems);
-  const n = canon(remove.nodes, "-n", problems);
-  if (remove.masters.length + remove.nodes.length === 0)
-    problems.push("nothing to delete: give -m IPs and/or -n IPs (or -a to delete the whole cluster)");
+  const { m, n, problems } = canonEdit(
+    remove,
+    "nothing to delete: give -m IPs and/or -n IPs (or -a to delete the whole cluster)",
+  );
   const ms = mastersOf(spec);
   const ws = workersOf(spec);
   for (const ip of m) {

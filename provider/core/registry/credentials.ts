@@ -116,8 +116,7 @@ export async function saveCredentials(
   const host = normalizeRegistryHost(registry);
   registerSecret(creds.password);
   await withAuthFile(home, (f) => {
-    const auths = { ...(f.auths ?? {}) };
-    for (const k of Object.keys(auths)) if (safeNormalize(k) === host) delete auths[k];
+    const { auths } = withoutHost(f.auths, host);
     auths[fileKey(host)] = { auth: Buffer.from(`${creds.username}:${creds.password}`).toString("base64") };
     return { ...f, auths };
   });
@@ -129,15 +128,26 @@ export async function removeCredentials(registry: string, home = sealerHome()): 
   let found = false;
   if (!fs.existsSync(dataPaths.auth(home))) return false;
   await withAuthFile(home, (f) => {
-    const auths = { ...(f.auths ?? {}) };
-    for (const k of Object.keys(auths))
-      if (safeNormalize(k) === host) {
-        delete auths[k];
-        found = true;
-      }
-    return { ...f, auths };
+    const rest = withoutHost(f.auths, host);
+    found = rest.found;
+    return { ...f, auths: rest.auths };
   });
   return found;
+}
+
+/** A copy of `auths` without the entries for `host` (under any spelling of its key). */
+function withoutHost<T>(
+  auths: Record<string, T> | undefined,
+  host: string,
+): { auths: Record<string, T>; found: boolean } {
+  const rest = { ...(auths ?? {}) };
+  let found = false;
+  for (const k of Object.keys(rest))
+    if (safeNormalize(k) === host) {
+      delete rest[k];
+      found = true;
+    }
+  return { auths: rest, found };
 }
 
 function safeNormalize(k: string): string | undefined {

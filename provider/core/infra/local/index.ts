@@ -469,6 +469,11 @@ export function sshAnswers(ip: string, port = 22, timeoutMs = 1000): Promise<boo
   });
 }
 
+/** nsenter's arguments that run `argv` inside the node's mount, UTS and network namespaces. */
+export function nsenterArgs(node: LocalNode, argv: string[]): string[] {
+  return ["--target", String(node.holderPid), "--mount", "--uts", "--net", "--", ...argv];
+}
+
 /** Starts (or restarts) the node's sshd inside its namespaces; waits until it answers. */
 export async function startSshd(node: LocalNode, opts: { wait?: boolean } = {}): Promise<LocalNode> {
   requireRoot();
@@ -479,13 +484,7 @@ export async function startSshd(node: LocalNode, opts: { wait?: boolean } = {}):
     );
   const hk = NODE_HOST_KEY;
   const fd = fs.openSync(path.join(node.stateDir, "sshd.log"), "a");
-  const args = [
-    "--target",
-    String(node.holderPid),
-    "--mount",
-    "--uts",
-    "--net",
-    "--",
+  const args = nsenterArgs(node, [
     "/usr/sbin/sshd",
     "-D",
     "-e",
@@ -509,7 +508,7 @@ export async function startSshd(node: LocalNode, opts: { wait?: boolean } = {}):
     "MaxSessions=20",
     "-o",
     "UseDNS=no",
-  ];
+  ]);
   const child = spawn("nsenter", args, { detached: true, stdio: ["ignore", fd, fd] });
   fs.closeSync(fd);
   child.unref();
@@ -575,7 +574,7 @@ export async function execInNode(
   try {
     const { stdout, stderr } = await execFileP(
       "nsenter",
-      ["--target", String(node.holderPid), "--mount", "--uts", "--net", "--", "sh", "-c", command],
+      nsenterArgs(node, ["sh", "-c", command]),
       // The node's environment, not this process's (whose PATH may name host-only tool shims).
       { maxBuffer: 64 << 20, env: { PATH: NODE_PATH, HOME: "/root", LANG: "C.UTF-8" } },
     );
