@@ -5,12 +5,11 @@
  * characters.
  */
 import { MultiBar, type SingleBar } from "cli-progress";
-import { formatBytes, setLogSink } from "../core/log";
+import { setLogSink } from "../core/log";
 import {
-  estimate,
-  formatDuration,
   logProgress,
   onProgress,
+  progressFigures,
   type ProgressEvent,
   type ProgressListener,
 } from "../core/progress";
@@ -34,12 +33,9 @@ export function attachProgress(
 }
 
 function payloadOf(e: ProgressEvent, started: number): Record<string, string> {
-  const est = estimate(e.done, e.total, Date.now() - started);
   return {
     label: `${e.host ? `[${e.host}] ` : ""}${e.phase} ${e.label}`,
-    amount: e.total !== undefined ? `${formatBytes(e.done)}/${formatBytes(e.total)}` : formatBytes(e.done),
-    rate: `${formatBytes(Math.round(est.rate))}/s`,
-    eta: est.etaSeconds !== undefined ? `ETA ${formatDuration(est.etaSeconds * 1000)}` : "",
+    ...progressFigures(e, Date.now() - started),
   };
 }
 

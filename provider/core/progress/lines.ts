@@ -27,16 +27,26 @@ export function formatDuration(ms: number): string {
   return `${m}m${String(Math.round(s - m * 60)).padStart(2, "0")}s`;
 }
 
+/** A task's figures as text, shared by log lines and terminal bars: "12.0MiB/40.0MiB", "4.1MiB/s", "ETA 7s" or "". */
+export function progressFigures(
+  e: Pick<ProgressEvent, "done" | "total">,
+  elapsedMs: number,
+): { amount: string; rate: string; eta: string } {
+  const est = estimate(e.done, e.total, elapsedMs);
+  return {
+    amount: e.total !== undefined ? `${formatBytes(e.done)}/${formatBytes(e.total)}` : formatBytes(e.done),
+    rate: `${formatBytes(Math.round(est.rate))}/s`,
+    eta: est.etaSeconds !== undefined ? `ETA ${formatDuration(est.etaSeconds * 1000)}` : "",
+  };
+}
+
 /** "label 12.0MiB/40.0MiB 30% 4.1MiB/s ETA 7s" (no host: the logger adds it). */
 export function progressLine(e: ProgressEvent, elapsedMs: number): string {
-  const est = estimate(e.done, e.total, elapsedMs);
-  const amount =
-    e.total !== undefined ? `${formatBytes(e.done)}/${formatBytes(e.total)}` : formatBytes(e.done);
+  const f = progressFigures(e, elapsedMs);
   const pct = e.total ? ` ${Math.floor((e.done / e.total) * 100)}%` : "";
   if (e.kind === "end")
-    return `${e.phase} ${e.label}: ${formatBytes(e.done)} in ${formatDuration(elapsedMs)} (${formatBytes(Math.round(est.rate))}/s)`;
-  const eta = est.etaSeconds !== undefined ? ` ETA ${formatDuration(est.etaSeconds * 1000)}` : "";
-  return `${e.phase} ${e.label} ${amount}${pct} ${formatBytes(Math.round(est.rate))}/s${eta}`;
+    return `${e.phase} ${e.label}: ${formatBytes(e.done)} in ${formatDuration(elapsedMs)} (${f.rate})`;
+  return `${e.phase} ${e.label} ${f.amount}${pct} ${f.rate}${f.eta ? ` ${f.eta}` : ""}`;
 }
 
 /**
