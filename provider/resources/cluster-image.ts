@@ -19,7 +19,7 @@ import * as path from "node:path";
 import { createHash } from "node:crypto";
 import type { ImageFacts } from "../core/plan/types";
 import type { OciLayout as OciLayoutT } from "../core/image/layout";
-import type { ContainerImage as ContainerImageT } from "../core/image/types";
+import type { Manifest as ManifestT } from "../core/image/types";
 import {
   type CheckFailure,
   PartialStateError,
@@ -318,22 +318,23 @@ async function cachedImagesOf(
   reference: string,
 ): Promise<{ cached: CachedImageOut[]; incomplete: string[] }> {
   const { Annotations, MediaTypes } = require("../core/image/types") as typeof import("../core/image/types");
-  const { formatPlatform } = require("../core/image/store") as typeof import("../core/image/store");
+  const { formatPlatform, readContainerImages } =
+    require("../core/image/store") as typeof import("../core/image/store");
   const top = await layout.resolve(reference);
   const cached = new Map<string, CachedImageOut>();
   const incomplete = new Set<string>();
+  const key = (c: CachedImageOut) => `${c.image}\0${c.platform ?? ""}`;
   if (!top) return { cached: [], incomplete: [] };
   const fromManifest = async (digest: string): Promise<void> => {
-    const m = await layout.readJson<{ annotations?: Record<string, string> }>(digest);
-    const raw = m.annotations?.[Annotations.sealerContainerImages];
-    for (const ci of raw ? (JSON.parse(raw) as ContainerImageT[]) : []) {
+    const m = await layout.readJson<ManifestT>(digest);
+    for (const ci of readContainerImages(m)) {
       const c = compact({
         image: ci.image,
         digest: ci.digest,
         platform: ci.platform ? formatPlatform(ci.platform) : undefined,
         app: ci.appName,
       }) as CachedImageOut;
-      cached.set(`${c.image}\0${c.platform ?? ""}`, c);
+      cached.set(key(c), c);
     }
     const missing = m.annotations?.[Annotations.incompleteImages];
     for (const p of missing ? (JSON.parse(missing) as string[]) : []) incomplete.add(p);
@@ -342,7 +343,6 @@ async function cachedImagesOf(
     const idx = await layout.readJson<{ manifests: Array<{ digest: string }> }>(top.digest);
     for (const m of idx.manifests) await fromManifest(m.digest);
   } else await fromManifest(top.digest);
-  const key = (c: CachedImageOut) => `${c.image}\0${c.platform ?? ""}`;
   return {
     cached: [...cached.values()].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0)),
     incomplete: [...incomplete],
@@ -474,16 +474,16 @@ function outputsOf(
   return compact({ ...inputs, registryAuth: secret(inputs.registryAuth), ...built });
 }
 
-/**
- * A failed build as the user sees it: the engine shows only the message (create/update), or check
- * reports it as a failure of `context`; either way it names the image and its Kubefile.
- */
 /** The core's hints name `sealer build` flags; a Pulumi user sets the resource's inputs instead. */
 const FLAG_HINTS: Array<[string, string]> = [
   ["build with --allow-incomplete", "set allowIncomplete: true"],
   ["configure a --registry-mirror", "add a registryMirrors entry"],
 ];
 
+/**
+ * A failed build as the user sees it: the engine shows only the message (create/update), or check
+ * reports it as a failure of `context`; either way it names the image and its Kubefile.
+ */
 function buildFailure(inputs: ClusterImageInputs, err: unknown): Error {
   const msg = FLAG_HINTS.reduce((m, [flag, input]) => m.replaceAll(flag, input), errorMessage(err));
   const { UserError } = require("../core/errors") as typeof import("../core/errors");
