@@ -22,6 +22,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { printTable } from "../provider/cli/output";
 import { buildImage } from "../provider/core/image/builder";
 import { createLocalNodes, deleteLocalNodes, type LocalNode } from "../provider/core/infra/local";
 import { packageRoot } from "../provider/core/package-info";
@@ -200,9 +201,8 @@ async function main(): Promise<void> {
     "1-layer change",
     "commands",
   ];
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  console.log("\n" + headers.map((h, i) => h.padEnd(widths[i]!)).join("  "));
-  for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join("  "));
+  console.log("");
+  printTable(headers, rows);
 }
 
 main().catch((err: unknown) => {
