@@ -509,8 +509,10 @@ async function previewPlan(spec: ClusterSpec, news: ClusterInputs, olds: Cluster
   const image = await factsOf(spec.image, news.imageDigest, { previewById: true });
   const hasOlds = Boolean(olds && olds.image && !containsUnknown(olds));
   const old = hasOlds ? specOf(olds).spec : undefined;
-  let applied = await localApplied(spec.name);
-  if (!applied && hasOlds) applied = (await appliedFromInputs(olds)).applied;
+  // The old inputs replayed (store reads, a full plan) at most once, and only when needed.
+  let replayed: Promise<AppliedState> | undefined;
+  const fromOlds = () => (replayed ??= appliedFromInputs(olds).then((r) => r.applied));
+  const applied = (await localApplied(spec.name)) ?? (hasOlds ? await fromOlds() : undefined);
   const pl = planner();
   const renamed =
     old && old.name !== spec.name
@@ -522,8 +524,9 @@ async function previewPlan(spec: ClusterSpec, news: ClusterInputs, olds: Cluster
   if (p && !p.replace) return planLines(p);
   // Replacement: the old cluster as recorded (else as its inputs describe it) is destroyed.
   const oldSpec = old ?? spec;
+  // Same name: the state just read is the old cluster's.
   const oldApplied =
-    (await localApplied(oldSpec.name)) ?? (hasOlds ? (await appliedFromInputs(olds)).applied : applied);
+    oldSpec.name === spec.name ? applied : ((await localApplied(oldSpec.name)) ?? (await fromOlds()));
   const oldPlugins = await factsOf(oldSpec.image, olds?.imageDigest)
     .then((f) => f.plugins)
     .catch(() => undefined);
