@@ -7,9 +7,15 @@ import { cleanStaleTemp } from "../../core/temp-owner";
 import { buildImage, parseKeyValues } from "../../core/image/builder";
 import { BuildCache } from "../../core/image/build-cache";
 import { OciLayout } from "../../core/image/layout";
-import { inspectImage, listImages, pruneStore, removeImages, tagImage } from "../../core/image/store";
+import {
+  formatPlatform,
+  inspectImage,
+  listImages,
+  pruneStore,
+  removeImages,
+  tagImage,
+} from "../../core/image/store";
 import { parseMirrorFlags } from "../../core/registry/mirrors";
-import { platformString } from "../../core/registry/remote";
 import { collect, printJson, printTable } from "../output";
 
 function store(): OciLayout {
@@ -98,7 +104,7 @@ export function register(program: Command): void {
         info.containerImages.map((c) => [
           c.image,
           c.digest ?? "",
-          c.platform ? platformString(c.platform) : "",
+          c.platform ? formatPlatform(c.platform) : "",
           c.appName ?? "",
         ]),
       );
