@@ -446,9 +446,12 @@ async function previewBuild(
 async function previewOf(layout: OciLayoutT, image: string): Promise<string | undefined> {
   const prefix = previewTag(image, "0").replace(/:[^:]*$/, ":");
   const mine = (await layout.listRefs()).filter((r) => r.ref.startsWith(prefix));
-  const written = (d: string): number =>
-    fs.statSync(layout.blobPath(d), { throwIfNoEntry: false })?.mtimeMs ?? 0;
-  return mine.sort((a, b) => written(b.descriptor.digest) - written(a.descriptor.digest))[0]?.ref;
+  // One stat per name, not one per comparison.
+  const written = mine.map((r) => ({
+    ref: r.ref,
+    at: fs.statSync(layout.blobPath(r.descriptor.digest), { throwIfNoEntry: false })?.mtimeMs ?? 0,
+  }));
+  return written.sort((a, b) => b.at - a.at)[0]?.ref;
 }
 
 /** Removes the preview names of this image's repository (the blobs stay for the build cache). */
