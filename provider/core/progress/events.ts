@@ -62,19 +62,28 @@ export function progressTask(
   let done = 0;
   let size = total;
   let ended = false;
-  const base = () => ({ phase, id, label, ...(host ? { host } : {}) });
-  emitProgress({ ...base(), kind: "start", done, ...(size !== undefined ? { total: size } : {}) });
+  const emit = (kind: ProgressEvent["kind"]) =>
+    emitProgress({
+      phase,
+      id,
+      label,
+      ...(host ? { host } : {}),
+      kind,
+      done,
+      ...(size !== undefined ? { total: size } : {}),
+    });
+  emit("start");
   return {
     update(n, t) {
       if (ended || (n === done && (t === undefined || t === size))) return;
       done = n;
       if (t !== undefined) size = t;
-      emitProgress({ ...base(), kind: "update", done, ...(size !== undefined ? { total: size } : {}) });
+      emit("update");
     },
     end() {
       if (ended) return;
       ended = true;
-      emitProgress({ ...base(), kind: "end", done, ...(size !== undefined ? { total: size } : {}) });
+      emit("end");
     },
   };
 }
