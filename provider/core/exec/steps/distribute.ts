@@ -30,9 +30,9 @@ export async function runDistribute(
   const choice = await chooseDistribution(ctx);
   ctx.log(ctx.master0).debug(`distribute: ${choice.mode} (${choice.why})`);
   if (choice.source) {
-    const r = await fetchFromRegistry(ctx, step, choice.source);
-    ctx.stats.sentBytes += r.pushedBytes;
-    ctx.stats.pushedBytes += r.pushedBytes;
+    const pushedBytes = await fetchFromRegistry(ctx, step, choice.source);
+    ctx.stats.sentBytes += pushedBytes;
+    ctx.stats.pushedBytes += pushedBytes;
   }
   const via = choice.mode === "relay" ? (ctx.relay?.via ?? ctx.master0) : undefined;
   const res = await distributeLayers(ctx.pool, targets, {
