@@ -84,6 +84,11 @@ export function retry<T>(fn: (attempt: number) => Promise<T>, p: RetryPolicy): P
 
 class NotReady extends Error {}
 
+/** poll's wait ran out (callers word it for their user; other failures pass through as they are). */
+export class PollTimeout extends Error {
+  override readonly name: string = "PollTimeout";
+}
+
 /**
  * Calls `probe` until it returns a value, waiting by the policy between calls; past
  * `maxTotalMs` it fails with "timed out after Ns waiting for <what>". Errors `probe` throws end
@@ -104,7 +109,7 @@ export function poll<T>(
     { ...p, retries: Infinity, shouldRetry: (err) => err instanceof NotReady || (may?.(err) ?? false) },
   ).catch((err: unknown) => {
     if (err instanceof NotReady)
-      throw new Error(`timed out after ${p.maxTotalMs / 1000}s waiting for ${what}`);
+      throw new PollTimeout(`timed out after ${p.maxTotalMs / 1000}s waiting for ${what}`);
     throw err;
   });
 }

@@ -3,7 +3,6 @@
  * being built, and helpers that run shell on a node with the cluster's env, the image's bin/ on
  * PATH and the step named in every log line and error.
  */
-import * as yaml from "js-yaml";
 import { hostEnv, masters as mastersOf, workers as workersOf, findHost, hostSsh } from "../clusterfile";
 import type { ClusterSpec, DistributionMode } from "../clusterfile";
 import { settleLimit } from "../common/limit";
@@ -11,7 +10,7 @@ import { UserError } from "../errors";
 import type { OciLayout } from "../image/layout";
 import { log, registerSecret, type Logger } from "../log";
 import type { HostBytes } from "../progress";
-import type { AppliedState, ImageFacts, Step } from "../plan/types";
+import type { AppliedState, ImageFacts } from "../plan/types";
 import { envPrefix, shellQuote, type ExecResult, type SshPool, type SshTarget } from "../ssh";
 import { sshHostIo, type HostIo } from "./host-io";
 import { DEFAULT_VIP, kubeadmConfig, type KubeadmConfig } from "./kubeadm-config";
@@ -311,13 +310,4 @@ export class ExecContext {
     registerSecret(value);
     return value;
   }
-
-  /** The Clusterfile as YAML, secrets left out (what save-clusterfile stores). */
-  stepLabel(step: Step, detail?: string): string {
-    return detail ? `${step.kind} (${detail})` : step.kind;
-  }
-}
-
-export function yamlDump(v: unknown): string {
-  return yaml.dump(v, { lineWidth: -1, noRefs: true });
 }

@@ -123,7 +123,7 @@ const presentOnly = (h: Record<string, string | null>): Record<string, string> =
  * Runs `run` (a host script) and returns the files it wrote under SCRIPT_CONFIG_PATHS, with their
  * sha256: every file whose status changed after a marker made just before.
  */
-export async function filesWrittenBy(
+async function filesWrittenBy(
   ctx: ExecContext,
   ip: string,
   step: string,
@@ -145,6 +145,20 @@ export async function filesWrittenBy(
     { quiet: true },
   );
   return presentOnly(parseHashes(r.stdout));
+}
+
+/** Runs `run(ip)` on each host (ctx.eachHost) and returns, per host, the files it wrote (filesWrittenBy). */
+export async function scriptFootprint(
+  ctx: ExecContext,
+  hosts: string[],
+  step: string,
+  run: (ip: string) => Promise<unknown>,
+): Promise<Footprint> {
+  const fp: Footprint = {};
+  await ctx.eachHost(hosts, async (ip) => {
+    fp[ip] = { files: await filesWrittenBy(ctx, ip, step, () => run(ip)) };
+  });
+  return fp;
 }
 
 /** Shell: prints treeDigestCmd's line and keeps the list in `list` (replaced atomically) for later diffs. */

@@ -179,19 +179,6 @@ export function fetchBlobsScript(o: {
   return lines.join("\n") + "\n";
 }
 
-export interface RegistryFetchResult {
-  /** Hosts that now hold every blob. */
-  fetched: string[];
-  /** Hosts whose fetch failed (served over SSH next), with the reason. */
-  failed: Array<{ host: string; error: string }>;
-  pushedBytes: number;
-}
-
-/**
- * Pushes the image once to `source` and has every host of the step fetch the blobs it lacks.
- * A push that fails (registry unreachable from here) leaves every host to SSH; a host that fails
- * is left to SSH; both are logged as warnings naming registry and host.
- */
 /** One push per apply and registry, shared by the per-host distribute steps (never the same blob twice at once). */
 const pushes = new WeakMap<ExecContext, Map<string, Promise<Pushed>>>();
 
@@ -243,24 +230,30 @@ function pushOnce(ctx: ExecContext, source: RegistrySource, repo: string, tag: s
   return p;
 }
 
+/**
+ * Pushes the image once to `source` and has every host of the step fetch the blobs it lacks;
+ * resolves to the bytes this step's share of the push sent. A push that fails (registry
+ * unreachable from here) leaves every host to SSH; a host that fails is left to SSH; both are
+ * logged as warnings naming registry and host.
+ */
 export async function fetchFromRegistry(
   ctx: ExecContext,
   step: Extract<Step, { kind: "distribute" }>,
   source: RegistrySource,
-): Promise<RegistryFetchResult> {
+): Promise<number> {
   const { repo, tag } = target(ctx);
-  const result: RegistryFetchResult = { fetched: [], failed: [], pushedBytes: 0 };
   const pushed = await pushOnce(ctx, source, repo, tag);
-  result.pushedBytes = pushed.takeBytes();
+  const pushedBytes = pushed.takeBytes();
+  // pushOnce has warned about a failed push already.
+  if (!pushed.client) return pushedBytes;
   let access: { base: string; authorization?: string };
   try {
-    if (!pushed.client) throw new Error(pushed.error);
     // Per step: a bearer token is renewed by the client when it is about to expire.
     access = await pushed.client.pullAccess(repo);
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
-    result.failed = step.hosts.map((host) => ({ host, error: msg }));
-    return result;
+    log.warn(`distribute: could not get pull access to ${source.what} (${msg}); distributing over SSH`);
+    return pushedBytes;
   }
   if (access.authorization) registerSecret(access.authorization);
   const baseUrl = access.base;
@@ -270,14 +263,12 @@ export async function fetchFromRegistry(
   await ctx.eachHost(step.hosts, async (ip) => {
     try {
       await fetchOnHost(ctx, ip, { baseUrl, repo, sizes, access, source });
-      result.fetched.push(ip);
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
       ctx.log(ip).warn(`could not fetch the layers from ${source.what}: ${msg}; sending them over SSH`);
-      result.failed.push({ host: ip, error: msg });
     }
   });
-  return result;
+  return pushedBytes;
 }
 
 async function fetchOnHost(

@@ -1,14 +1,7 @@
 /** kubeadm-config, init-master, join-master, join-worker, node-labels and worker-vip against the recording fake host. */
 import { strict as assert } from "node:assert";
 import * as yaml from "js-yaml";
-import {
-  runInitMaster,
-  runJoinMaster,
-  runJoinWorker,
-  runKubeadmConfig,
-  runNodeLabels,
-  runWorkerVip,
-} from "../../../provider/core/exec/steps/kube";
+import * as kube from "../../../provider/core/exec/steps/kube";
 import { clusterfile } from "../../fixtures/clusterfile/plan-world";
 import { M0, M1, W0, W1, nodeOf, disposeWorlds, step, world, type World } from "./world";
 
@@ -45,7 +38,7 @@ describe("steps: kubernetes (fake host)", () => {
 
   it("kubeadm-config writes the init config (0600) on master0 only, named for master0's node", async () => {
     const w = world();
-    await runKubeadmConfig(w.ctx, step("kubeadm-config", [M0]));
+    await kube.runKubeadmConfig(w.ctx, step("kubeadm-config", [M0]));
     assert.deepEqual(w.io.hosts(), [M0]);
     const [p] = puts(w, M0);
     assert.equal(p!.file, `${w.ctx.clusterDir}/kubeadm/kubeadm-init.yaml`);
@@ -60,7 +53,7 @@ describe("steps: kubernetes (fake host)", () => {
   it("init-master runs kubeadm init with the token it wrote and records the join material and kubeconfig", async () => {
     const w = world();
     kubeadmAnswers(w);
-    await runInitMaster(w.ctx, step("init-master", [M0]));
+    await kube.runInitMaster(w.ctx, step("init-master", [M0]));
     assert.deepEqual(w.io.hosts(), [M0]);
     const b = w.io.bodies(M0);
     const initAt = b.findIndex((x) => x.startsWith("kubeadm init "));
@@ -82,7 +75,7 @@ describe("steps: kubernetes (fake host)", () => {
     const w = world();
     kubeadmAnswers(w);
     w.io.file(M0, ADMIN, "kubeconfig");
-    await runInitMaster(w.ctx, step("init-master", [M0]));
+    await kube.runInitMaster(w.ctx, step("init-master", [M0]));
     const b = w.io.bodies(M0);
     assert.ok(!b.some((x) => x.startsWith("kubeadm init --")), b.join("\n"));
     const token = w.ctx.state.secrets!.token!;
@@ -97,7 +90,7 @@ describe("steps: kubernetes (fake host)", () => {
   it("join-worker runs kubeadm join with a fresh token on that worker only", async () => {
     const w = world();
     kubeadmAnswers(w);
-    await runJoinWorker(w.ctx, step("join-worker", [W1]));
+    await kube.runJoinWorker(w.ctx, step("join-worker", [W1]));
     assert.deepEqual(w.io.hosts(), [M0, W1].sort());
     const token = w.ctx.state.secrets!.token!;
     assert.ok(w.io.bodies(M0).includes(`kubeadm token create ${token} --print-join-command`));
@@ -117,7 +110,7 @@ describe("steps: kubernetes (fake host)", () => {
     const w = world();
     kubeadmAnswers(w);
     w.io.file(W0, "/etc/kubernetes/kubelet.conf", "x");
-    await runJoinWorker(w.ctx, step("join-worker", [W0]));
+    await kube.runJoinWorker(w.ctx, step("join-worker", [W0]));
     assert.ok(!w.io.bodies(W0).some((b) => b.startsWith("kubeadm join")));
     assert.ok(!w.io.bodies(M0).some((b) => b.startsWith("kubeadm token")));
   });
@@ -125,7 +118,7 @@ describe("steps: kubernetes (fake host)", () => {
   it("join-master joins with the certificate key, then points apiserver.cluster.local at itself", async () => {
     const w = world();
     kubeadmAnswers(w);
-    await runJoinMaster(w.ctx, step("join-master", [M1]));
+    await kube.runJoinMaster(w.ctx, step("join-master", [M1]));
     const b = w.io.bodies(M1);
     const joinAt = b.findIndex((x) => x.startsWith("kubeadm join"));
     assert.ok(joinAt > 0);
@@ -145,7 +138,7 @@ describe("steps: kubernetes (fake host)", () => {
       }),
     });
     w.ctx.state.hosts[W0] = { roles: ["node"], layers: [], labels: { old: "1" }, taints: [] };
-    await runNodeLabels(w.ctx, step("node-labels", [W0]));
+    await kube.runNodeLabels(w.ctx, step("node-labels", [W0]));
     assert.deepEqual(
       w.io.hosts().filter((h) => w.io.bodies(h).some((b) => b.startsWith("kubectl"))),
       [M0],
@@ -162,7 +155,7 @@ describe("steps: kubernetes (fake host)", () => {
 
   it("worker-vip sets up IPVS to every master and writes the lvscare pod on each worker", async () => {
     const w = world();
-    const fp = await runWorkerVip(w.ctx, step("worker-vip", [W0, W1], { masters: [M0, M1] }));
+    const fp = await kube.runWorkerVip(w.ctx, step("worker-vip", [W0, W1], { masters: [M0, M1] }));
     for (const ip of [W0, W1]) {
       const b = w.io.bodies(ip);
       assert.ok(b[0]!.includes(`ipvsadm -a -t 10.103.97.2:6443 -r ${M0}:6443 -m`), b[0]);

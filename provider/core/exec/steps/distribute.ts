@@ -30,9 +30,9 @@ export async function runDistribute(
   const choice = await chooseDistribution(ctx);
   ctx.log(ctx.master0).debug(`distribute: ${choice.mode} (${choice.why})`);
   if (choice.source) {
-    const r = await fetchFromRegistry(ctx, step, choice.source);
-    ctx.stats.sentBytes += r.pushedBytes;
-    ctx.stats.pushedBytes += r.pushedBytes;
+    const pushedBytes = await fetchFromRegistry(ctx, step, choice.source);
+    ctx.stats.sentBytes += pushedBytes;
+    ctx.stats.pushedBytes += pushedBytes;
   }
   const via = choice.mode === "relay" ? (ctx.relay?.via ?? ctx.master0) : undefined;
   const res = await distributeLayers(ctx.pool, targets, {
@@ -83,8 +83,13 @@ async function recordTree(
 ): Promise<NonNullable<Footprint[string]["tree"]>> {
   const list = nodePaths(ctx.dataRoot, ctx.cluster).rootfsList;
   const r = await ctx.sh(ip, step, recordTreeCmd(ctx.rootfs, list), { quiet: true });
-  const t = parseTreeDigest(r.stdout.split("\n")[0] ?? "");
-  if (!t) throw new Error(`[${ip}] step "${step}": could not list the rootfs ${ctx.rootfs}`);
+  const line = r.stdout.split("\n")[0] ?? "";
+  const t = parseTreeDigest(line);
+  // A find that fails lists nothing (still a digest): only broken coreutils leave the line malformed.
+  if (!t)
+    throw new Error(
+      `[${ip}] step "${step}": listing the rootfs ${ctx.rootfs} printed ${JSON.stringify(line.trim())} instead of "<sha256> <count>": check that sha256sum, cut and wc work on ${ip}`,
+    );
   return { dir: ctx.rootfs, list, ...t };
 }
 

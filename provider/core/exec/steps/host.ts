@@ -6,7 +6,7 @@ import { setHostsBlockCmd } from "../../runtime/hosts-file";
 import { shellQuote } from "../../ssh";
 import type { ExecContext } from "../context";
 import { runClusterCheck, runEtcdSnapshot } from "./legacy-plugins";
-import { filesWrittenBy, type Footprint } from "../footprint";
+import { scriptFootprint, type Footprint } from "../footprint";
 
 /** Host init scripts of the image, in the order sealer runs them; each only when present. */
 export const INIT_SCRIPTS = ["scripts/init.sh", "scripts/kubelet-pre-start.sh", "scripts/init-kube.sh"];
@@ -18,14 +18,9 @@ export async function runInitHost(
   const script = INIT_SCRIPTS.map((s) => `if [ -f ${s} ]; then echo "running ${s}"; sh ${s}; fi`).join(
     " && ",
   );
-  const fp: Footprint = {};
-  await ctx.eachHost(step.hosts, async (ip) => {
-    const files = await filesWrittenBy(ctx, ip, "init-host", () =>
-      ctx.sh(ip, "init-host", `mkdir -p /etc/kubernetes ${shellQuote(ctx.clusterDir)} && ${script}`),
-    );
-    fp[ip] = { files };
-  });
-  return fp;
+  return scriptFootprint(ctx, step.hosts, "init-host", (ip) =>
+    ctx.sh(ip, "init-host", `mkdir -p /etc/kubernetes ${shellQuote(ctx.clusterDir)} && ${script}`),
+  );
 }
 
 export async function runContainerRuntime(
@@ -33,19 +28,14 @@ export async function runContainerRuntime(
   step: Extract<Step, { kind: "container-runtime" }>,
 ): Promise<Footprint> {
   const script = `scripts/${step.runtime}.sh`;
-  const fp: Footprint = {};
-  await ctx.eachHost(step.hosts, async (ip) => {
+  return scriptFootprint(ctx, step.hosts, "container-runtime", async (ip) => {
     const has = await ctx.sh(ip, "container-runtime", `test -f ${script}`, { allowFail: true, quiet: true });
     if (has.code !== 0)
       throw new UserError(
         `[${ip}] step "container-runtime": the image has no ${script}; build the image with a ${step.runtime} install script or set spec.containerRuntime.type to the runtime the image ships`,
       );
-    const files = await filesWrittenBy(ctx, ip, "container-runtime", () =>
-      ctx.sh(ip, "container-runtime", `sh ${script}`),
-    );
-    fp[ip] = { files };
+    return ctx.sh(ip, "container-runtime", `sh ${script}`);
   });
-  return fp;
 }
 
 export async function runHostAliases(
@@ -73,14 +63,9 @@ export async function runHook(
   switch (plugin.type) {
     case "SHELL": {
       // A hook that edits a config file another step wrote owns that content too (withFootprint).
-      const fp: Footprint = {};
-      await ctx.eachHost(step.hosts, async (ip) => {
-        const files = await filesWrittenBy(ctx, ip, label, () =>
-          ctx.sh(ip, label, `sh -s`, { stdin: plugin.data, env: { SEALER_HOOK_PHASE: step.phase } }),
-        );
-        fp[ip] = { files };
-      });
-      return fp;
+      return scriptFootprint(ctx, step.hosts, label, (ip) =>
+        ctx.sh(ip, label, `sh -s`, { stdin: plugin.data, env: { SEALER_HOOK_PHASE: step.phase } }),
+      );
     }
     case "HOSTNAME": {
       // data: lines "IP hostname"

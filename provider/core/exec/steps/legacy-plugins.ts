@@ -10,7 +10,7 @@
 import * as path from "node:path";
 import { UserError } from "../../errors";
 import { checkEtcdTools, parseSnapshotSaved, snapshotName, snapshotSaveCmd } from "../../lifecycle/backup";
-import { poll, type RetryPolicy } from "../../common/retry";
+import { poll, PollTimeout, type RetryPolicy } from "../../common/retry";
 import { log } from "../../log";
 import type { ExecContext } from "../context";
 
@@ -123,7 +123,7 @@ export async function runClusterCheck(
     });
   } catch (err) {
     // Only the wait running out is ours to word; a failed SSH session says what it is itself.
-    if (!(err instanceof Error) || !err.message.startsWith("timed out after")) throw err;
+    if (!(err instanceof PollTimeout)) throw err;
     throw new UserError(
       `[${ip}] step "${label}": the cluster was not ready after ${Math.round(maxTotalMs / 1000)}s (still: ${pending.join("; ") || "no answer"}); check those nodes and pods (kubectl describe) and apply again`,
       { cause: err },
