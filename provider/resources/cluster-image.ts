@@ -19,7 +19,6 @@ import * as path from "node:path";
 import { createHash } from "node:crypto";
 import type { ImageFacts } from "../core/plan/types";
 import type { OciLayout as OciLayoutT } from "../core/image/layout";
-import type { Manifest as ManifestT } from "../core/image/types";
 import {
   type CheckFailure,
   PartialStateError,
@@ -317,8 +316,8 @@ async function cachedImagesOf(
   layout: OciLayoutT,
   reference: string,
 ): Promise<{ cached: CachedImageOut[]; incomplete: string[] }> {
-  const { Annotations, MediaTypes } = require("../core/image/types") as typeof import("../core/image/types");
-  const { formatPlatform, readContainerImages } =
+  const { MediaTypes } = require("../core/image/types") as typeof import("../core/image/types");
+  const { formatPlatform, readContainerImages, readIncompleteImages } =
     require("../core/image/store") as typeof import("../core/image/store");
   const top = await layout.resolve(reference);
   const cached = new Map<string, CachedImageOut>();
@@ -326,7 +325,7 @@ async function cachedImagesOf(
   const key = (c: CachedImageOut) => `${c.image}\0${c.platform ?? ""}`;
   if (!top) return { cached: [], incomplete: [] };
   const fromManifest = async (digest: string): Promise<void> => {
-    const m = await layout.readJson<ManifestT>(digest);
+    const m = await layout.readJson<{ annotations?: Record<string, string> }>(digest);
     for (const ci of readContainerImages(m)) {
       const c = compact({
         image: ci.image,
@@ -336,8 +335,7 @@ async function cachedImagesOf(
       }) as CachedImageOut;
       cached.set(key(c), c);
     }
-    const missing = m.annotations?.[Annotations.incompleteImages];
-    for (const p of missing ? (JSON.parse(missing) as string[]) : []) incomplete.add(p);
+    for (const p of readIncompleteImages(m)) incomplete.add(p);
   };
   if (top.mediaType === MediaTypes.index || top.mediaType === MediaTypes.dockerManifestList) {
     const idx = await layout.readJson<{ manifests: Array<{ digest: string }> }>(top.digest);

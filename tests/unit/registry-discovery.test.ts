@@ -361,6 +361,12 @@ describe("registry mirrors", () => {
       );
       write("mirrors.yaml", "mirrors: {docker.io: 'x\n");
       assert.throws(() => loadMirrorsFile(dir), /mirrors\.yaml:1: not valid YAML/);
+      fs.rmSync(path.join(dir, "mirrors.yaml"));
+      fs.mkdirSync(path.join(dir, "mirrors.yaml"));
+      assert.throws(() => loadMirrorsFile(dir), {
+        name: "UserError",
+        message: `mirrors file ${path.join(dir, "mirrors.yaml")} is not a regular file; fix it or remove it`,
+      });
     });
   });
 });

@@ -180,6 +180,30 @@ describe("store verbs", () => {
     assert.deepEqual(facts.apps, []);
     assert.equal(r.manifest.layers[0]!.annotations?.[Annotations.layerPaths], '["shared/s.txt"]');
   });
+
+  it("inspect reports an image's incomplete list and refuses a malformed one in plain words", async () => {
+    const r = await resolveManifest(layout, "team/b:1");
+    const withList = async (ref: string, value: string) => {
+      const m: Manifest = {
+        ...r.manifest,
+        annotations: { ...r.manifest.annotations, [Annotations.incompleteImages]: value },
+      };
+      await layout.setRef(ref, await layout.putJson(m, MediaTypes.manifest));
+    };
+    await withList("others/listed:1", '["chart web: no such repo"]');
+    assert.deepEqual((await inspectImage(layout, "others/listed:1")).incompleteImages, [
+      "chart web: no such repo",
+    ]);
+    assert.equal((await inspectImage(layout, "team/b:1")).incompleteImages, undefined);
+    const refused = {
+      name: "UserError",
+      message: `the image's ${Annotations.incompleteImages} annotation is not a JSON list of strings; rebuild the image`,
+    };
+    await withList("others/broken:1", "[not json");
+    await assert.rejects(inspectImage(layout, "others/broken:1"), refused);
+    await withList("others/numbers:1", "[1, 2]");
+    await assert.rejects(inspectImage(layout, "others/numbers:1"), refused);
+  });
 });
 
 describe("temp entries of killed processes", function () {

@@ -108,7 +108,7 @@ async function openFifo(file: string, waitMs: number): Promise<ArchiveInput> {
 }
 
 /** Why a path cannot be read, in words (no errno text). */
-export function whyUnreadable(err: unknown): string {
+function whyUnreadable(err: unknown): string {
   switch ((err as NodeJS.ErrnoException).code) {
     case "ENOENT":
       return "does not exist; give the file written by sealer save (or skopeo copy ... oci-archive:FILE)";

@@ -17,9 +17,9 @@ export class ArchiveFormatError extends Error {
 }
 
 /** More entries than any image archive has (one per blob plus a few): a hostile archive. */
-export const MAX_ENTRIES = 100_000;
+const MAX_ENTRIES = 100_000;
 /** Zero bytes tolerated after the tar end-of-archive marker (record padding is at most a few KiB). */
-export const MAX_TAIL_PADDING = 1024 * 1024;
+const MAX_TAIL_PADDING = 1024 * 1024;
 /** Zero bytes tolerated after the gzip data (more than the stream buffers can hold unread). */
 const MAX_GZIP_TAIL = 4 * 1024 * 1024;
 

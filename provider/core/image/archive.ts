@@ -368,23 +368,15 @@ export async function loadArchive(
         `--tag names one image, but ${label} holds ${index.length}; load without --tag and use sealer tag afterwards`,
       );
     const wanted = namedImages(index, opts.tag, badAll);
-    const { needed, manifests } = await verifyGraph(store, staging, state, wanted, badAll);
+    const { needed, stacks } = await verifyGraph(store, staging, state, wanted, badAll);
 
     // A layer stack that could write outside its rootfs is refused before anything moves in.
-    for (const { ref, d } of manifests)
-      await checkLayerStack(
-        store,
-        (
-          JSON.parse(
-            (await (state.staged.has(d.digest) ? staging : store).readBlob(d.digest)).toString("utf8"),
-          ) as Manifest
-        ).layers.map((l) => l.digest),
-        {
-          what: `${label}: ${ref}`,
-          source: (dg) => (state.staged.has(dg) ? staging : store),
-          noRecord: true,
-        },
-      ).catch((err: unknown) => {
+    for (const { ref, layers } of stacks)
+      await checkLayerStack(store, layers, {
+        what: `${label}: ${ref}`,
+        source: (dg) => (state.staged.has(dg) ? staging : store),
+        noRecord: true,
+      }).catch((err: unknown) => {
         throw err instanceof UserError ? new UserError(`${err.message}; nothing was loaded`) : err;
       });
 
@@ -543,7 +535,8 @@ function namedImages(
 
 /**
  * Walks every image's graph over staged and stored blobs; each blob must be present, verified
- * and of the size its descriptor says. Returns the digests the images need.
+ * and of the size its descriptor says. Returns the digests the images need and, per image
+ * manifest, its layer digests in order (from the parse done here, so nothing is read twice).
  */
 async function verifyGraph(
   store: OciLayout,
@@ -551,9 +544,11 @@ async function verifyGraph(
   state: ReadState,
   wanted: Map<string, Descriptor>,
   badAll: (problems: string[]) => UserError,
-): Promise<{ needed: Set<string>; manifests: Array<{ ref: string; d: Descriptor }> }> {
+): Promise<{ needed: Set<string>; stacks: Array<{ ref: string; layers: string[] }> }> {
   const problems: string[] = [];
-  const manifests: Array<{ ref: string; d: Descriptor }> = [];
+  const stacks: Array<{ ref: string; layers: string[] }> = [];
+  // Parsed manifests and indexes by digest; imageDescriptors has validated them once it returns.
+  const parsed = new Map<string, unknown>();
   const sizeOf = async (digest: string): Promise<number | undefined> => {
     const s = state.staged.get(digest);
     if (s !== undefined) return s;
@@ -595,6 +590,7 @@ async function verifyGraph(
           throw new UserError(
             `image ${ref}: ${d.digest} says it is ${v.mediaType}, but its descriptor says ${d.mediaType}`,
           );
+        parsed.set(d.digest, v);
         return v;
       });
     } catch (err) {
@@ -603,7 +599,8 @@ async function verifyGraph(
       continue;
     }
     for (const d of descs) {
-      if (MANIFEST_TYPES.has(d.mediaType)) manifests.push({ ref, d });
+      if (MANIFEST_TYPES.has(d.mediaType))
+        stacks.push({ ref, layers: (parsed.get(d.digest) as Manifest).layers.map((l) => l.digest) });
       referenced.add(d.digest);
       const p = await blobProblem(ref, d);
       if (p) problems.push(p);
@@ -614,7 +611,7 @@ async function verifyGraph(
     if (!referenced.has(digest))
       problems.push(`blob ${digest} in the archive is corrupt (${why}); no image references it`);
   if (problems.length) throw badAll(problems);
-  return { needed, manifests };
+  return { needed, stacks };
 }
 
 function parseJson(buf: Buffer): unknown {

@@ -33,7 +33,7 @@ import { UserError } from "../errors";
 import { readJsonIfExists, writeJsonAtomic } from "../fsutil";
 import type { OciLayout } from "./layout";
 import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from "./layer";
-import { forEachLayerEntry } from "./materialize";
+import { forEachLayerEntry, unsafeEntry } from "./materialize";
 
 /** What a node does for one layer before its tar runs: paths to remove and directories to empty. */
 export interface LayerRemovals {
@@ -248,11 +248,7 @@ async function simulate(layout: OciLayout, digests: string[], opts: CheckOptions
   const out: LayerRemovals[] = [];
   for (const [i, digest] of digests.entries()) {
     const where = `${opts.what ? `${opts.what}: ` : ""}layer ${i + 1} of ${digests.length} (${digest})`;
-    const refuse = (entry: string, why: string) =>
-      new UserError(
-        `${where}, entry "${entry}" ${why}; ` +
-          `unpacking it could change files outside the rootfs, so the image is refused: rebuild it from trusted content`,
-      );
+    const refuse = (entry: string, why: string) => unsafeEntry(where, entry, why);
     const sk = await skeletonOf(layout, digest, opts).catch((err: unknown) => {
       if (err instanceof EntryProblem) throw refuse(err.entry, err.why);
       if (err instanceof UserError) throw err;

@@ -84,6 +84,13 @@ function refuseGlobalPaths(extract: tarStream.Extract, digest: string, name: str
     );
 }
 
+/** The refusal of a layer entry that could reach outside the rootfs; `where` names the layer. */
+export function unsafeEntry(where: string, entry: string, why: string): UserError {
+  return new UserError(
+    `${where}, entry "${entry}" ${why}; unpacking it could change files outside the rootfs, so the image is refused: rebuild it from trusted content`,
+  );
+}
+
 /** The changed-path summary of a layer, read from its tar. */
 export async function listLayerPaths(layout: OciLayout, digest: string): Promise<string[]> {
   const entries: Array<{ path: string; type: TarEntryType | "other" }> = [];
@@ -147,10 +154,7 @@ async function applyLayer(
   root: string,
   filter?: (rel: string) => boolean,
 ): Promise<void> {
-  const refuse = (entry: string, why: string) =>
-    new UserError(
-      `${what}, entry "${entry}" ${why}; unpacking it could change files outside the rootfs, so the image is refused: rebuild it from trusted content`,
-    );
+  const refuse = (entry: string, why: string) => unsafeEntry(what, entry, why);
   const thisLayer = new Set<string>();
   /** Parent dirs known to be real directories (no symlink above) since the last removal. */
   const safeDirs = new Set<string>();

@@ -155,7 +155,7 @@ export function readExtension(manifest: Manifest): ImageExtension | undefined {
   }
 }
 
-export function readContainerImages(manifest: Manifest): ContainerImage[] {
+export function readContainerImages(manifest: Pick<Manifest, "annotations">): ContainerImage[] {
   const raw = manifest.annotations?.[Annotations.sealerContainerImages];
   if (!raw) return [];
   try {
@@ -164,6 +164,23 @@ export function readContainerImages(manifest: Manifest): ContainerImage[] {
   } catch {
     throw new UserError(`the image's ${Annotations.sealerContainerImages} annotation is not valid JSON`);
   }
+}
+
+/** What a build with --allow-incomplete recorded as missing; an image from elsewhere may hold anything. */
+export function readIncompleteImages(manifest: Pick<Manifest, "annotations">): string[] {
+  const raw = manifest.annotations?.[Annotations.incompleteImages];
+  if (!raw) return [];
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    v = undefined;
+  }
+  if (!Array.isArray(v) || !v.every((x) => typeof x === "string"))
+    throw new UserError(
+      `the image's ${Annotations.incompleteImages} annotation is not a JSON list of strings; rebuild the image`,
+    );
+  return v as string[];
 }
 
 /** Every blob an entry reaches (index -> manifests -> config + layers). */
@@ -256,7 +273,7 @@ export async function inspectImage(
   const r = await resolveManifest(layout, ref, platform);
   const top = found?.descriptor;
   const ext = readExtension(r.manifest);
-  const incomplete = r.manifest.annotations?.[Annotations.incompleteImages];
+  const incomplete = readIncompleteImages(r.manifest);
   return {
     reference: r.reference,
     digest: top?.digest ?? r.manifestDigest,
@@ -286,7 +303,7 @@ export async function inspectImage(
     })),
     ...(ext ? { extension: ext } : {}),
     containerImages: readContainerImages(r.manifest),
-    ...(incomplete ? { incompleteImages: JSON.parse(incomplete) as string[] } : {}),
+    ...(incomplete.length ? { incompleteImages: incomplete } : {}),
   };
 }
 

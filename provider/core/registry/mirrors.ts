@@ -13,6 +13,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
 import { UserError } from "../errors";
+import { MAX_CLUSTERFILE_BYTES, readUserFile } from "../limits";
 import { formatReference, parseReference } from "../common/reference";
 import { normalizeRegistryHost } from "./credentials";
 
@@ -60,7 +61,8 @@ export function parseMirrorFlags(values: string[]): Mirrors {
 export function loadMirrorsFile(home: string): Mirrors {
   const file = path.join(home, MIRRORS_FILE);
   if (!fs.existsSync(file)) return {};
-  const doc = YAML.parseDocument(fs.readFileSync(file, "utf8"), { prettyErrors: false });
+  const text = readUserFile(file, "mirrors file", MAX_CLUSTERFILE_BYTES, "fix it or remove it");
+  const doc = YAML.parseDocument(text, { prettyErrors: false });
   const err = doc.errors[0];
   if (err)
     throw new UserError(

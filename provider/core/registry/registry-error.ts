@@ -36,7 +36,7 @@ export class RegistryError extends UserError {
   }
 }
 
-export function describeTarget(t: RegistryTarget): string {
+function describeTarget(t: RegistryTarget): string {
   const where = `${t.registry}${t.repository ? `/${t.repository}` : ""}`;
   return t.object ? `${t.object} in ${where}` : where;
 }

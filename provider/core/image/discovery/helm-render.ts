@@ -46,7 +46,7 @@ function sourcePath(chartRel: string, helmSource: string): string {
 }
 
 /** Splits `helm template` output at its "# Source:" markers into per-template texts. */
-export function splitHelmOutput(chartRel: string, out: string): RenderedTemplate[] {
+function splitHelmOutput(chartRel: string, out: string): RenderedTemplate[] {
   const byFile = new Map<string, string[]>();
   let current: string[] | undefined;
   for (const line of out.split("\n")) {
