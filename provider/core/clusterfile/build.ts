@@ -10,7 +10,7 @@ import type {
   RawSsh,
 } from "./schema";
 import { Secret, secretOf } from "./secret";
-import { parseOn } from "./plugin-on";
+import { LABEL_ON_PHASES, parseOn } from "./plugin-on";
 import { decryptSealerPasswd } from "./sealer-passwd";
 import {
   checkAbsolutePath,
@@ -456,9 +456,6 @@ export function distinctName(seen: Map<string, number>, name: string): string {
   seen.set(name, n);
   return n === 1 ? name : `${name}#${n}`;
 }
-
-/** Phases at which sealer resolves a label selector in `on` (it needs the running cluster). */
-const LABEL_ON_PHASES: HookPhase[] = ["post-install", "post-scaleup", "pre-clean-host"];
 
 export function buildPlugin(
   name: string | undefined,
