@@ -8,7 +8,7 @@
  */
 import { allHosts } from "../clusterfile";
 import type { ClusterSpec } from "../clusterfile/types";
-import { phaseHookSteps, rolesIn } from "./phase-hooks";
+import { phaseHookSteps } from "./phase-hooks";
 import type { AppliedState, ImagePlugins, Plan, Step } from "./types";
 
 export const CLEAN_HOST_REASON =
@@ -20,8 +20,7 @@ export function destroyHosts(spec: ClusterSpec, applied: AppliedState): string[]
 
 export function planDestroy(spec: ClusterSpec, applied: AppliedState, imagePlugins?: ImagePlugins): Plan {
   const hosts = destroyHosts(spec, applied);
-  const rolesOf = rolesIn(spec, applied);
-  const pre = phaseHookSteps(spec, "pre-uninstall", hosts, rolesOf, "delete cluster", imagePlugins);
+  const pre = phaseHookSteps(spec, applied, "pre-uninstall", hosts, "delete cluster", imagePlugins);
   const clean: Step[] = hosts.map((ip) => ({
     id: `clean-host:${ip}`,
     kind: "clean-host",
@@ -30,7 +29,7 @@ export function planDestroy(spec: ClusterSpec, applied: AppliedState, imagePlugi
     key: "",
     after: pre.map((s) => s.id),
   }));
-  const post = phaseHookSteps(spec, "post-uninstall", hosts, rolesOf, "delete cluster", imagePlugins).map(
+  const post = phaseHookSteps(spec, applied, "post-uninstall", hosts, "delete cluster", imagePlugins).map(
     (s) => ({ ...s, after: clean.map((c) => c.id) }),
   );
   return { cluster: spec.name, steps: [...pre, ...clean, ...post], warnings: [] };
