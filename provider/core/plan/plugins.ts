@@ -96,7 +96,7 @@ export function pluginHosts(
 }
 
 /** HOSTNAME/LABEL/TAINT data: lines "IP value" (other lines are skipped, as sealer does). */
-export function dataEntries(data: string): Array<{ ip: string; value: string }> {
+function dataEntries(data: string): Array<{ ip: string; value: string }> {
   const out: Array<{ ip: string; value: string }> = [];
   for (const line of data.split("\n")) {
     const parts = line.trim().split(/\s+/);
