@@ -444,6 +444,14 @@ const LEGACY_ACTIONS: Record<string, HookPhase> = {
   PreUnInstall: "pre-uninstall",
   PostUnInstall: "post-uninstall",
 };
+/**
+ * The legacy action name of each phase above, for writing a legacy plugin back as one (its host
+ * selection differs). The last name listed wins: PreInstall, and PreGuest for post-install (the
+ * one action a CLUSTERCHECK plugin keeps).
+ */
+export const LEGACY_ACTION_OF: Partial<Record<HookPhase, string>> = Object.fromEntries(
+  Object.entries(LEGACY_ACTIONS).map(([name, phase]) => [phase, name]),
+);
 const PLUGIN_TYPES: PluginType[] = ["SHELL", "HOSTNAME", "LABEL", "TAINT", "CLUSTERCHECK", "ETCD"];
 
 /**
