@@ -117,24 +117,13 @@ spec: { action: PostInstall, on: "10.0.0.2,10.0.0.10-10.0.0.11", data: "echo sec
   });
 
   it("legacy plugins stay legacy through the recorded Clusterfile (dump, then load): same hooks, same hosts", () => {
+    const plugin = (version: string, name: string, body: string) =>
+      `---\napiVersion: ${version}\nkind: Plugin\nmetadata: { name: ${name} }\nspec: { ${body} }\n`;
     const text =
       cluster() +
-      `---
-apiVersion: sealer.aliyun.com/v1alpha1
-kind: Plugin
-metadata: { name: SHELL }
-spec: { action: PostInstall, data: "echo a" }
----
-apiVersion: sealer.aliyun.com/v1alpha1
-kind: Plugin
-metadata: { name: check }
-spec: { type: CLUSTERCHECK, action: PreGuest }
----
-apiVersion: sealer.io/v2
-kind: Plugin
-metadata: { name: modern }
-spec: { type: SHELL, action: post-install, data: "echo b" }
-`;
+      plugin("sealer.aliyun.com/v1alpha1", "SHELL", 'action: PostInstall, data: "echo a"') +
+      plugin("sealer.aliyun.com/v1alpha1", "check", "type: CLUSTERCHECK, action: PreGuest") +
+      plugin("sealer.io/v2", "modern", 'type: SHELL, action: post-install, data: "echo b"');
     const { spec } = loadClusterfile(text);
     const again = loadClusterfile(dumpClusterfile(spec)).spec;
     const facts = (s: typeof spec) => s.plugins.map((p) => [p.name, p.type, p.actions, p.legacy ?? false]);
