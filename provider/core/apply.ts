@@ -20,6 +20,7 @@ import { OciLayout } from "./image/layout";
 import { log, registerSecret } from "./log";
 import { summarizeRun, type RunSummary } from "./progress";
 import { dataPaths, ensureSealerHome } from "./paths";
+import { cleanHostStep, destroyHosts } from "./plan/destroy";
 import { planDigest } from "./plan/digest";
 import { plan as planSteps, recordStep, type Desired } from "./plan/planner";
 import { emptyApplied, type AppliedState, type ImageFacts, type Plan, type Step } from "./plan/types";
@@ -252,25 +253,15 @@ export async function deleteCluster(
   // The image may be gone from the store: cleaning needs only the scripts already on the nodes.
   const image = await factsOrEmpty(layout, applied.image?.reference ?? spec.image, spec.image);
   const skipped: Array<{ host: string; error: string }> = [...(o.unreachable ?? [])];
-  const hosts = [...new Set([...spec.hosts.flatMap((h) => h.ips), ...Object.keys(applied.hosts)])].filter(
-    (ip) => !skipped.some((s) => s.host === ip),
-  );
+  const hosts = destroyHosts(spec, applied).filter((ip) => !skipped.some((s) => s.host === ip));
   const pool = new SshPool({ knownHostsFile: o.knownHostsFile ?? dataPaths.knownHosts(), ...(o.ssh ?? {}) });
   const ctx = new ExecContext({ spec, image, layout, pool, state: applied, stateDir });
   const cleaned: string[] = [];
   try {
     await Promise.all(
       hosts.map(async (ip) => {
-        const step: Step = {
-          id: `clean-host:${ip}`,
-          kind: "clean-host",
-          hosts: [ip],
-          reason: "delete cluster",
-          key: "",
-          after: [],
-        };
         try {
-          await runStep(ctx, step);
+          await runStep(ctx, cleanHostStep(ip));
           cleaned.push(ip);
           delete ctx.state.hosts[ip];
           await o.onState?.(ctx.state);

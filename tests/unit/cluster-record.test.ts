@@ -10,7 +10,8 @@ import * as path from "node:path";
 import { dumpClusterfile, loadClusterfile, type ClusterSpec } from "../../provider/core/clusterfile";
 import { setLogSink } from "../../provider/core/log";
 import { ensureSealerHome } from "../../provider/core/paths";
-import { clusterDir, loadSavedClusterfile, saveClusterfile } from "../../provider/core/state";
+import { UserError } from "../../provider/core/errors";
+import { clusterDir, loadSavedClusterfile, loadStateFrom, saveClusterfile } from "../../provider/core/state";
 import { setEnv } from "../harness/env";
 
 const SECRETS = ["Cluster-Pw-1", "Host-Pw-2", "Key-Pass-3", "Reg-Pw-4"];
@@ -98,6 +99,31 @@ describe("cluster record: secrets apart from the Clusterfile", () => {
     await saveClusterfile(plain);
     assert.ok(!fs.existsSync(path.join(clusterDir("rec"), "secrets.json")));
     assert.equal((await loadSavedClusterfile("rec"))?.ssh.passwd, undefined);
+  });
+
+  it("a broken state or secrets file is a user error naming it, in words and without Node's error text", async () => {
+    await saveClusterfile(spec());
+    const dir = clusterDir("rec");
+    const secretsFile = path.join(dir, "secrets.json");
+    fs.writeFileSync(secretsFile, "{ not json", { mode: 0o600 });
+    const stateFile = path.join(dir, "state.json");
+    fs.mkdirSync(stateFile);
+    const cases: Array<[() => Promise<unknown>, string, RegExp]> = [
+      [
+        () => loadSavedClusterfile("rec"),
+        secretsFile,
+        /cannot read the recorded secrets \(it is not valid JSON\)/,
+      ],
+      [() => loadStateFrom(dir), stateFile, /cannot read the cluster state \(it is a directory\)/],
+    ];
+    for (const [load, file, why] of cases)
+      await assert.rejects(load, (err: unknown) => {
+        assert.ok(err instanceof UserError, String(err));
+        assert.ok(err.message.startsWith(`${file}: `), err.message);
+        assert.match(err.message, why);
+        assert.doesNotMatch(err.message, /EISDIR|Unexpected|JSON at position|token/);
+        return true;
+      });
   });
 });
 

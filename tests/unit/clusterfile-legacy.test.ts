@@ -5,7 +5,7 @@
  * containerRuntime, sealer's encrypted passwords. Expected results follow sealer's code.
  */
 import * as assert from "node:assert/strict";
-import { loadClusterfile, whereInClusterfile } from "../../provider/core/clusterfile";
+import { dumpClusterfile, loadClusterfile, whereInClusterfile } from "../../provider/core/clusterfile";
 import { parseOn } from "../../provider/core/clusterfile/plugin-on";
 import { decryptSealerPasswd, encryptSealerPasswd } from "../../provider/core/clusterfile/sealer-passwd";
 import { UserError } from "../../provider/core/errors";
@@ -114,6 +114,23 @@ spec: { action: PostInstall, on: "10.0.0.2,10.0.0.10-10.0.0.11", data: "echo sec
       spec.plugins.map((p) => `${p.name}:${p.type}:${p.actions.join("|")}:${p.on ?? ""}`),
       ["SHELL:SHELL:pre-install:", "SHELL#2:SHELL:post-install:10.0.0.2,10.0.0.10-10.0.0.11"],
     );
+  });
+
+  it("legacy plugins stay legacy through the recorded Clusterfile (dump, then load): same hooks, same hosts", () => {
+    const plugin = (version: string, name: string, body: string) =>
+      `---\napiVersion: ${version}\nkind: Plugin\nmetadata: { name: ${name} }\nspec: { ${body} }\n`;
+    const text =
+      cluster() +
+      plugin("sealer.aliyun.com/v1alpha1", "SHELL", 'action: PostInstall, data: "echo a"') +
+      plugin("sealer.aliyun.com/v1alpha1", "check", "type: CLUSTERCHECK, action: PreGuest") +
+      plugin("sealer.io/v2", "modern", 'type: SHELL, action: post-install, data: "echo b"');
+    const { spec } = loadClusterfile(text);
+    const again = loadClusterfile(dumpClusterfile(spec)).spec;
+    const facts = (s: typeof spec) => s.plugins.map((p) => [p.name, p.type, p.actions, p.legacy ?? false]);
+    assert.deepEqual(facts(again), facts(spec));
+    assert.deepEqual(hooks(dumpClusterfile(spec)), hooks(text));
+    // The legacy SHELL runs on every host, the modern one once on master0.
+    assert.deepEqual(hooks(text).SHELL?.["post-install"]?.length, 4);
   });
 
   it("on: picks hosts by role, master0, IPs and ranges, and node labels after install only", () => {

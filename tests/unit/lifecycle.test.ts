@@ -16,6 +16,7 @@ import { phaseHookSteps } from "../../provider/core/plan/phase-hooks";
 import { CLEAN_HOST_REASON, planDestroy } from "../../provider/core/plan/destroy";
 import { planRollback, rollbackSpec } from "../../provider/core/plan/rollback";
 import { recordAll, plan as planSteps } from "../../provider/core/plan/planner";
+import { emptyApplied } from "../../provider/core/plan/types";
 import { baseImage, clusterfile, installed, spec as specOf } from "../fixtures/clusterfile/plan-world";
 import { prefixLines } from "../../provider/core/lifecycle/exec";
 import { addHosts, hostsByRole, removeHosts } from "../../provider/core/lifecycle/hosts-edit";
@@ -133,7 +134,9 @@ describe("lifecycle: output, checksums, SANs, hooks", () => {
     );
     assert.deepEqual(currentCertSans({ CertSANs: ["a.b,c.d", "e.f"] }), ["a.b", "c.d", "e.f"]);
   });
-  it("hook steps: name order, empty scope = every host given, role scope", () => {
+  it("hook steps: name order, empty scope = every host given, role scope, legacy on", () => {
+    const legacyOn = (name: string, on: string) =>
+      `---\napiVersion: sealer.io/v1\nkind: Plugin\nmetadata: { name: ${name} }\nspec: { type: SHELL, action: PreUnInstall, on: "${on}", data: "true" }\n`;
     const s = loadClusterfile(
       `apiVersion: sealer.io/v2
 kind: Cluster
@@ -141,15 +144,17 @@ metadata: { name: c }
 spec:
   image: x:1
   hosts: [ { ips: [ 10.0.0.2 ], roles: [ master ] }, { ips: [ 10.0.0.5 ], roles: [ node ] } ]
-${pluginDoc("z-last", "pre-uninstall")}${pluginDoc("a-first", "pre-uninstall", "node")}`,
+${pluginDoc("z-last", "pre-uninstall")}${pluginDoc("a-first", "pre-uninstall", "node")}${legacyOn("m-on-node", "node")}${legacyOn("n-on-master0", "master0")}${legacyOn("o-on-ip", "10.0.0.5")}`,
       { file: "Clusterfile" },
     ).spec;
-    const roles = (ip: string) => (ip === "10.0.0.2" ? ["master"] : ["node"]);
-    const steps = phaseHookSteps(s, "pre-uninstall", ["10.0.0.2", "10.0.0.5"], roles, "delete");
+    const steps = phaseHookSteps(s, emptyApplied("c"), "pre-uninstall", ["10.0.0.2", "10.0.0.5"], "delete");
     assert.deepEqual(
       steps.map((x) => [x.plugin, x.hosts]),
       [
         ["a-first", ["10.0.0.5"]],
+        ["m-on-node", ["10.0.0.5"]],
+        ["n-on-master0", ["10.0.0.2"]],
+        ["o-on-ip", ["10.0.0.5"]],
         ["z-last", ["10.0.0.2", "10.0.0.5"]],
       ],
     );

@@ -10,7 +10,7 @@ import type {
   RawSsh,
 } from "./schema";
 import { Secret, secretOf } from "./secret";
-import { parseOn } from "./plugin-on";
+import { LABEL_ON_PHASES, parseOn } from "./plugin-on";
 import { decryptSealerPasswd } from "./sealer-passwd";
 import {
   checkAbsolutePath,
@@ -444,6 +444,14 @@ const LEGACY_ACTIONS: Record<string, HookPhase> = {
   PreUnInstall: "pre-uninstall",
   PostUnInstall: "post-uninstall",
 };
+/**
+ * The legacy action name of each phase above, for writing a legacy plugin back as one (its host
+ * selection differs). The last name listed wins: PreInstall, and PreGuest for post-install (the
+ * one action a CLUSTERCHECK plugin keeps).
+ */
+export const LEGACY_ACTION_OF: Partial<Record<HookPhase, string>> = Object.fromEntries(
+  Object.entries(LEGACY_ACTIONS).map(([name, phase]) => [phase, name]),
+);
 const PLUGIN_TYPES: PluginType[] = ["SHELL", "HOSTNAME", "LABEL", "TAINT", "CLUSTERCHECK", "ETCD"];
 
 /**
@@ -456,9 +464,6 @@ export function distinctName(seen: Map<string, number>, name: string): string {
   seen.set(name, n);
   return n === 1 ? name : `${name}#${n}`;
 }
-
-/** Phases at which sealer resolves a label selector in `on` (it needs the running cluster). */
-const LABEL_ON_PHASES: HookPhase[] = ["post-install", "post-scaleup", "pre-clean-host"];
 
 export function buildPlugin(
   name: string | undefined,

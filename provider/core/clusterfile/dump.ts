@@ -1,4 +1,5 @@
 import * as yaml from "js-yaml";
+import { LEGACY_ACTION_OF } from "./build";
 import { Secret } from "./secret";
 import type { ClusterSpec, Env, HostSpec, SshSettings } from "./types";
 
@@ -93,7 +94,9 @@ export function dumpClusterfile(spec: ClusterSpec, opts: { secrets?: boolean } =
         p.name,
         clean({
           type: p.type,
-          action: p.actions.join("|") || undefined,
+          // A legacy plugin is written with legacy action names so it reads back as legacy.
+          action:
+            (p.legacy ? p.actions.map((a) => LEGACY_ACTION_OF[a] ?? a) : p.actions).join("|") || undefined,
           scope: p.scope.join("|") || undefined,
           on: p.on,
           data: p.data,

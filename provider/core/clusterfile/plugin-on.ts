@@ -1,5 +1,9 @@
 import { parseIpList } from "./flags";
 import { checkLabelKey } from "./syntax";
+import type { HookPhase } from "./types";
+
+/** Phases at which sealer resolves a label selector in `on` (it lists the running cluster's nodes). */
+export const LABEL_ON_PHASES: readonly HookPhase[] = ["post-install", "post-scaleup", "pre-clean-host"];
 
 /**
  * The `on` field of a legacy Plugin (sealer v0.5-v0.8), which picks the hosts a plugin runs on:

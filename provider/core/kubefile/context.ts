@@ -72,8 +72,16 @@ function tokenMatches(tok: GlobToken, c: string): boolean {
  * from "*****...a" would).
  */
 export function globMatch(pattern: string, name: string): boolean {
+  return globMatcher(pattern)(name);
+}
+
+/** globMatch with the pattern tokenised once, for matching it against every entry of a directory. */
+function globMatcher(pattern: string): (name: string) => boolean {
   const p = globTokens(pattern);
-  const s = [...name];
+  return (name) => matchTokens(p, [...name]);
+}
+
+function matchTokens(p: GlobToken[], s: string[]): boolean {
   let pi = 0;
   let si = 0;
   let starP = -1;
@@ -107,6 +115,7 @@ export async function matchContextPaths(contextDir: string, source: string): Pro
   let found: string[] = [""];
   for (const seg of segs) {
     const next: string[] = [];
+    const matches = globMatcher(seg);
     for (const base of found) {
       const dir = path.join(contextDir, base);
       if (!GLOB_CHARS.test(seg)) {
@@ -120,7 +129,7 @@ export async function matchContextPaths(contextDir: string, source: string): Pro
       } catch {
         continue;
       }
-      for (const e of entries.sort()) if (globMatch(seg, e)) next.push(base ? `${base}/${e}` : e);
+      for (const e of entries.sort()) if (matches(e)) next.push(base ? `${base}/${e}` : e);
     }
     found = next;
     if (found.length === 0) break;

@@ -8,7 +8,7 @@
  */
 import { allHosts } from "../clusterfile";
 import type { ClusterSpec } from "../clusterfile/types";
-import { phaseHookSteps, rolesIn } from "./phase-hooks";
+import { phaseHookSteps } from "./phase-hooks";
 import type { AppliedState, ImagePlugins, Plan, Step } from "./types";
 
 export const CLEAN_HOST_REASON =
@@ -18,19 +18,28 @@ export function destroyHosts(spec: ClusterSpec, applied: AppliedState): string[]
   return [...new Set([...allHosts(spec), ...Object.keys(applied.hosts)])];
 }
 
-export function planDestroy(spec: ClusterSpec, applied: AppliedState, imagePlugins?: ImagePlugins): Plan {
-  const hosts = destroyHosts(spec, applied);
-  const rolesOf = rolesIn(spec, applied);
-  const pre = phaseHookSteps(spec, "pre-uninstall", hosts, rolesOf, "delete cluster", imagePlugins);
-  const clean: Step[] = hosts.map((ip) => ({
+/** The clean-host step of one host, as the plan shows it and deleteCluster runs it. */
+export function cleanHostStep(ip: string, after: string[] = []): Step {
+  return {
     id: `clean-host:${ip}`,
     kind: "clean-host",
     hosts: [ip],
     reason: CLEAN_HOST_REASON,
     key: "",
-    after: pre.map((s) => s.id),
-  }));
-  const post = phaseHookSteps(spec, "post-uninstall", hosts, rolesOf, "delete cluster", imagePlugins).map(
+    after,
+  };
+}
+
+export function planDestroy(spec: ClusterSpec, applied: AppliedState, imagePlugins?: ImagePlugins): Plan {
+  const hosts = destroyHosts(spec, applied);
+  const pre = phaseHookSteps(spec, applied, "pre-uninstall", hosts, "delete cluster", imagePlugins);
+  const clean = hosts.map((ip) =>
+    cleanHostStep(
+      ip,
+      pre.map((s) => s.id),
+    ),
+  );
+  const post = phaseHookSteps(spec, applied, "post-uninstall", hosts, "delete cluster", imagePlugins).map(
     (s) => ({ ...s, after: clean.map((c) => c.id) }),
   );
   return { cluster: spec.name, steps: [...pre, ...clean, ...post], warnings: [] };

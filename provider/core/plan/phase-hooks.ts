@@ -1,28 +1,29 @@
 /**
  * Hook steps of one lifecycle phase (pre-/post-uninstall, rollback), for the flows built outside
  * the install graph (destroy, rollback). Plugins come from the Clusterfile and the image's
- * plugins/, as the planner's own hooks do; an empty scope means every host given.
+ * plugins/, and pick their hosts by the planner's own rule (pluginHosts: scope, legacy `on`, the
+ * IPs a HOSTNAME/LABEL/TAINT plugin lists); a plugin that names none runs on every host given.
  */
+import { masters as mastersOf } from "../clusterfile";
 import type { ClusterSpec, HookPhase } from "../clusterfile/types";
-import { effectivePlugins } from "./plugins";
-import type { ImagePlugins, Step } from "./types";
+import { effectivePlugins, pluginHosts, type PluginHostFacts } from "./plugins";
+import type { AppliedState, ImagePlugins, Step } from "./types";
 
 export type HookStep = Extract<Step, { kind: "hook" }>;
 
 export function phaseHookSteps(
   spec: ClusterSpec,
+  applied: AppliedState,
   phase: HookPhase,
   hosts: string[],
-  rolesOf: (ip: string) => string[],
   reason: string,
   imagePlugins?: ImagePlugins,
 ): HookStep[] {
+  const facts = hostFactsIn(spec, applied);
+  const master0 = mastersOf(spec)[0] ?? hosts.find((ip) => facts(ip).role === "master") ?? "";
   return effectivePlugins(spec.plugins, imagePlugins)
     .filter((p) => p.actions.includes(phase))
-    .map((p) => ({
-      p,
-      on: p.scope.length === 0 ? hosts : hosts.filter((ip) => p.scope.some((s) => rolesOf(ip).includes(s))),
-    }))
+    .map((p) => ({ p, on: pluginHosts(p, phase, hosts, facts, master0) }))
     .filter(({ on }) => on.length > 0)
     .map(({ p, on }) => ({
       id: `hook:${phase}:${p.name}`,
@@ -36,8 +37,15 @@ export function phaseHookSteps(
     }));
 }
 
-/** Roles of a host: the Clusterfile's, else the recorded ones (a host only the state still knows). */
-export function rolesIn(spec: ClusterSpec, applied: { hosts: Record<string, { roles?: string[] }> }) {
-  return (ip: string): string[] =>
-    spec.hosts.find((h) => h.ips.includes(ip))?.roles ?? applied.hosts[ip]?.roles ?? [];
+/** Roles and labels of a host: the Clusterfile's, else the recorded ones (a host only the state still knows). */
+export function hostFactsIn(spec: ClusterSpec, applied: AppliedState): (ip: string) => PluginHostFacts {
+  return (ip) => {
+    const h = spec.hosts.find((x) => x.ips.includes(ip));
+    const roles = h?.roles ?? applied.hosts[ip]?.roles ?? [];
+    return {
+      role: roles.includes("master") ? "master" : "node",
+      roles,
+      labels: h?.labels ?? applied.hosts[ip]?.labels ?? {},
+    };
+  };
 }

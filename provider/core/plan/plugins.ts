@@ -4,7 +4,7 @@
  * for the planner (which hook steps exist, and their keys) and the executor (what a hook runs).
  */
 import { canonicalIp, ipFamily } from "../clusterfile/ip";
-import { matchesLabels, nodeLabels, parseOn } from "../clusterfile/plugin-on";
+import { LABEL_ON_PHASES, matchesLabels, nodeLabels, parseOn } from "../clusterfile/plugin-on";
 import type { HookPhase, PluginDoc } from "../clusterfile/types";
 import type { ImagePlugins } from "./types";
 
@@ -37,9 +37,6 @@ const LISTS_HOSTS: readonly PluginDoc["type"][] = ["HOSTNAME", "LABEL", "TAINT"]
 
 /** Types that act on the cluster from master0 alone, whatever `on` or the scope say. */
 const ON_MASTER0: readonly PluginDoc["type"][] = ["CLUSTERCHECK", "ETCD"];
-
-/** Phases at which sealer resolves a label selector in `on` (it lists the cluster's nodes). */
-const LABEL_PHASES: readonly HookPhase[] = ["post-install", "post-scaleup", "pre-clean-host"];
 
 /**
  * Whether the plugin picks its hosts (scope, on, the IPs a HOSTNAME plugin lists, or a legacy
@@ -85,7 +82,7 @@ export function pluginHosts(
         break;
       }
       case "labels":
-        hosts = LABEL_PHASES.includes(phase)
+        hosts = LABEL_ON_PHASES.includes(phase)
           ? hosts.filter((ip) => {
               const f = facts(ip);
               return matchesLabels(sel.requirements, nodeLabels(f.role, f.labels));
@@ -99,7 +96,7 @@ export function pluginHosts(
 }
 
 /** HOSTNAME/LABEL/TAINT data: lines "IP value" (other lines are skipped, as sealer does). */
-export function dataEntries(data: string): Array<{ ip: string; value: string }> {
+function dataEntries(data: string): Array<{ ip: string; value: string }> {
   const out: Array<{ ip: string; value: string }> = [];
   for (const line of data.split("\n")) {
     const parts = line.trim().split(/\s+/);

@@ -1,15 +1,15 @@
 /**
  * The rollback flow (`sealer rollback`) as a plan: the install/upgrade plan back to the image
  * recorded before the last upgrade, with the `upgrade` hooks left out (they are for upgrades),
- * then the `rollback` hooks. A cluster-wide rollback hook (empty scope) runs once, on master0,
+ * then the `rollback` hooks. A cluster-wide rollback hook (one that picks no hosts) runs once, on master0,
  * like the planner's upgrade hooks. Pure: `sealer plan --rollback` shows it, `sealer rollback`
  * runs it.
  */
 import { masters as mastersOf, workers as workersOf } from "../clusterfile";
 import type { ClusterSpec } from "../clusterfile/types";
-import { phaseHookSteps, rolesIn, type HookStep } from "./phase-hooks";
+import { phaseHookSteps, type HookStep } from "./phase-hooks";
 import { plan, type Desired } from "./planner";
-import { effectivePlugins } from "./plugins";
+import { effectivePlugins, selectsHosts } from "./plugins";
 import type { AppliedState, ImagePlugins, Plan } from "./types";
 
 /** The spec a rollback applies: the previous image, without hooks that only run on upgrade. */
@@ -36,9 +36,9 @@ export function rollbackHookSteps(
   const all = [...masters, ...workersOf(spec)];
   const plugins = effectivePlugins(spec.plugins, imagePlugins);
   const why = `rolled back to ${spec.image}`;
-  return phaseHookSteps(spec, "rollback", all, rolesIn(spec, applied), why, imagePlugins).map((s) => {
+  return phaseHookSteps(spec, applied, "rollback", all, why, imagePlugins).map((s) => {
     const p = plugins.find((x) => x.name === s.plugin);
-    return p && p.scope.length === 0 && masters[0] ? { ...s, hosts: [masters[0]] } : s;
+    return p && !selectsHosts(p) && masters[0] ? { ...s, hosts: [masters[0]] } : s;
   });
 }
 

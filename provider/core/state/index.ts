@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../errors";
 import { readJsonIfExists, writeFileAtomic, writeJsonAtomic } from "../fsutil";
+import { describeFsError } from "../limits";
 import { log } from "../log";
 import { dataPaths } from "../paths";
 import { dumpClusterfile, loadClusterfile } from "../clusterfile";
@@ -39,6 +40,11 @@ export async function loadState(name: string, home?: string): Promise<AppliedSta
   return loadStateFrom(clusterDir(name, home));
 }
 
+/** Why a record file cannot be read, in words: broken JSON or the file-system reason, never Node's error text. */
+function unreadable(err: unknown): string {
+  return err instanceof SyntaxError ? "it is not valid JSON" : describeFsError(err);
+}
+
 /** The state in a cluster record directory (apply takes it by directory). */
 export async function loadStateFrom(dir: string): Promise<AppliedState | undefined> {
   const file = path.join(dir, "state.json");
@@ -47,7 +53,7 @@ export async function loadStateFrom(dir: string): Promise<AppliedState | undefin
     s = await readJsonIfExists<AppliedState>(file);
   } catch (err) {
     throw new UserError(
-      `${file}: cannot read the cluster state (${(err as Error).message}); restore it from master0 (<dataRoot>/${path.basename(dir)}/state.json) or remove it to plan a full install`,
+      `${file}: cannot read the cluster state (${unreadable(err)}); restore it from master0 (<dataRoot>/${path.basename(dir)}/state.json) or remove it to plan a full install`,
       { cause: err },
     );
   }
@@ -70,10 +76,6 @@ export async function saveState(state: AppliedState, home?: string): Promise<voi
 export async function saveStateTo(dir: string, state: AppliedState): Promise<void> {
   await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
   await writeJsonAtomic(path.join(dir, "state.json"), state, 0o600);
-}
-
-export function secretsPath(name: string, home?: string): string {
-  return path.join(clusterDir(name, home), "secrets.json");
 }
 
 /** The Clusterfile record of a cluster in the data directory (see saveClusterfileTo). */
@@ -116,7 +118,7 @@ export async function loadSavedClusterfile(name: string, home?: string): Promise
     text = await fs.promises.readFile(file, "utf8");
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new UserError(`${file}: cannot read the recorded Clusterfile (${(err as Error).message})`, {
+    throw new UserError(`${file}: cannot read the recorded Clusterfile (${describeFsError(err)})`, {
       cause: err,
     });
   }
@@ -127,7 +129,7 @@ export async function loadSavedClusterfile(name: string, home?: string): Promise
     recorded = await readJsonIfExists<ClusterSecrets & { version?: number }>(secretsFile);
   } catch (err) {
     throw new UserError(
-      `${secretsFile}: cannot read the recorded secrets (${(err as Error).message}); run sealer apply -f Clusterfile again to record them`,
+      `${secretsFile}: cannot read the recorded secrets (${unreadable(err)}); run sealer apply -f Clusterfile again to record them`,
       { cause: err },
     );
   }
