@@ -231,10 +231,11 @@ describe("planner: membership changes", () => {
     );
     const { p } = replan(d0, a2);
     assert.ok(p.steps.some((s) => s.id === `join-worker:${W[1]}`));
-    assert.equal(
-      p.steps.find((s) => s.id === `distribute:${W[1]}`)?.kind === "distribute" &&
-        (p.steps.find((s) => s.id === `distribute:${W[1]}`) as { fromLayer: number }).fromLayer,
-      0,
+    const dist = p.steps.find((s) => s.id === `distribute:${W[1]}`);
+    assert.equal(dist?.reason, `host ${W[1]} added as node`);
+    assert.deepEqual(
+      dist?.kind === "distribute" && dist.layers,
+      img.layers.map((l) => l.digest),
     );
   });
 
@@ -429,7 +430,7 @@ describe("planner: properties (seeded)", () => {
     }
   });
 
-  it("changing one layer on any random cluster re-distributes from that layer and re-runs the same steps on every host", () => {
+  it("changing one layer on any random cluster re-distributes (naming that layer) and re-runs the same steps on every host", () => {
     for (let seed = 200; seed < 215; seed++) {
       const r = rng(seed);
       const m = randomModel(r);
@@ -440,7 +441,10 @@ describe("planner: properties (seeded)", () => {
         p.steps.filter((s) => s.kind !== "distribute").map((s) => s.id),
         ["launch-app:web", "save-clusterfile"],
       );
-      for (const s of p.steps) if (s.kind === "distribute") assert.equal(s.fromLayer, LAYER.appWeb);
+      const changed = changeLayer(img0, LAYER.appWeb).layers[LAYER.appWeb]!.digest.slice(7, 19);
+      for (const s of p.steps)
+        if (s.kind === "distribute")
+          assert.match(s.reason, new RegExp(`^layer sha256:${changed}… changed application/apps/web/$`));
     }
   });
 });

@@ -3,7 +3,8 @@
  * release, so moving from 1.29.0 to 1.29.0-rc.1 is a rollback, not an upgrade.
  */
 import * as assert from "node:assert/strict";
-import { compareVersions, plan, type Desired } from "../../provider/core/plan/planner";
+import { plan, type Desired } from "../../provider/core/plan/planner";
+import { compareVersions } from "../../provider/core/plan/phases/upgrade";
 import { baseImage, clusterfile, installed, spec } from "../fixtures/clusterfile/plan-world";
 
 describe("Kubernetes version order", () => {

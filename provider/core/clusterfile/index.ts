@@ -40,20 +40,48 @@ export function findHost(spec: ClusterSpec, ip: string): HostSpec | undefined {
 
 /** The host's ssh settings: its overrides merged over spec.ssh. */
 export function hostSsh(spec: ClusterSpec, ip: string): SshSettings {
-  const h = findHost(spec, ip);
-  return { ...spec.ssh, ...(h?.ssh ?? {}) };
+  return sshOf(spec, findHost(spec, ip));
 }
 
-/** The host's env as lists: the host's keys replace the cluster's, key by key (sealer's mergeList). */
-export function hostEnvValues(spec: ClusterSpec, ip: string): Env {
-  const h = findHost(spec, ip);
-  return sortEnv({ ...spec.env, ...(h?.env ?? {}) });
+/** The ssh settings of a host group: its overrides merged over spec.ssh. */
+export function sshOf(spec: ClusterSpec, host: HostSpec | undefined): SshSettings {
+  return { ...spec.ssh, ...(host?.ssh ?? {}) };
+}
+
+/**
+ * The env a host sees, merged once by sealer's rule: the image's ENV at the bottom, spec.env
+ * over it, the host group's env over both — key by key, a higher level's list replacing the
+ * lower one's whole (sealer prepends the image's ENV to spec.env, then merges each host's env
+ * over that, keeping the host's value for a key both set). No host (`undefined`): the cluster's
+ * env, which is what cluster-wide values (the worker VIP) are read from.
+ */
+export function mergedEnv(
+  spec: ClusterSpec,
+  host: HostSpec | undefined,
+  imageEnv: Record<string, string> = {},
+): Env {
+  const out: Env = {};
+  for (const [k, v] of Object.entries(imageEnv)) out[k] = [v];
+  return sortEnv(Object.assign(out, spec.env, host?.env ?? {}));
 }
 
 /** The host's env as strings; several values are joined with ';' (as written in a Clusterfile). */
-export function hostEnv(spec: ClusterSpec, ip: string): Record<string, string> {
+export function hostEnv(
+  spec: ClusterSpec,
+  ip: string,
+  imageEnv?: Record<string, string>,
+): Record<string, string> {
+  return envStrings(mergedEnv(spec, findHost(spec, ip), imageEnv));
+}
+
+/** The cluster-wide env as strings (image ENV < spec.env): what sealer's GetClusterEnv gives. */
+export function clusterEnv(spec: ClusterSpec, imageEnv?: Record<string, string>): Record<string, string> {
+  return envStrings(mergedEnv(spec, undefined, imageEnv));
+}
+
+function envStrings(env: Env): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(hostEnvValues(spec, ip))) out[k] = v.join(";");
+  for (const [k, v] of Object.entries(env)) out[k] = v.join(";");
   return out;
 }
 

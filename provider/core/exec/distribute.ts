@@ -49,8 +49,6 @@ export interface DistributeOptions {
   dataRoot: string;
   /** Cluster name: the rootfs goes to <dataRoot>/<cluster>/rootfs. */
   cluster: string;
-  /** Hint from the planner: layers before this index are unchanged. The node's layers.json decides. */
-  fromLayer?: number;
   /** Hosts served at once (default 8). */
   concurrency?: number;
   /** Retries per host after a transient failure (connection lost); each resumes partial blobs (default 2). */

@@ -15,7 +15,7 @@ export function planDigest(p: Plan): string {
     hosts: s.hosts,
     key: s.key,
     after: s.after,
-    ...(s.kind === "distribute" ? { layers: s.layers, fromLayer: s.fromLayer } : {}),
+    ...(s.kind === "distribute" ? { layers: s.layers } : {}),
   }));
   return "sha256:" + sha256Hex(stableStringify({ cluster: p.cluster, replace: p.replace ?? null, steps }));
 }

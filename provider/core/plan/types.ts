@@ -82,7 +82,7 @@ export type Role = "master" | "node";
 
 /** Step kinds, in the order a full install runs them. */
 export type StepKind =
-  | "distribute" // send missing layer blobs to hosts, materialise rootfs from `fromLayer` on, render .tmpl + Config docs
+  | "distribute" // send missing layer blobs to hosts, materialise the rootfs from the first layer the node lacks, render .tmpl + Config docs
   | "hook" // a Plugin (SHELL/HOSTNAME/LABEL/TAINT) at a phase, on the hosts in its scope
   | "init-host" // host init scripts from the image (scripts/, etc/): kernel params, kubelet files
   | "container-runtime" // scripts/<cri>.sh
@@ -126,7 +126,6 @@ export type Step =
   | (StepBase & {
       kind: "distribute";
       layers: string[];
-      fromLayer: number;
       /** The host's platform these layers are for (recorded as AppliedHost.platform). */
       platform?: string;
     })
@@ -214,8 +213,8 @@ export interface AppliedHost {
   platform?: string;
   /**
    * Layer digests present in the node's blob store. recordStep(distribute) sets it to the
-   * image's layers IN ORDER (the rootfs was materialised from them); the planner's fromLayer
-   * is the first index where the desired layers differ from this list.
+   * image's layers IN ORDER (the rootfs was materialised from them); a changed list re-plans
+   * distribute, and its reason names the layers from the first index that differs.
    */
   layers: string[];
   /** Hash of the Kubernetes inputs (version, kube binaries, kubeadm config) the host was installed or last upgraded with. */

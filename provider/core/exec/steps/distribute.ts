@@ -45,7 +45,6 @@ export async function runDistribute(
     layers: step.layers,
     dataRoot: ctx.dataRoot,
     cluster: ctx.cluster,
-    fromLayer: step.fromLayer,
     concurrency: ctx.concurrency,
     onProgress: distributeProgress(),
   });
