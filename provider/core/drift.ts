@@ -10,7 +10,7 @@
  */
 import type { ClusterSpec } from "./clusterfile";
 import { ExecContext } from "./exec/context";
-import { APISERVER_DOMAIN, DEFAULT_VIP } from "./exec/kubeadm-config";
+import { APISERVER_DOMAIN } from "./exec/kubeadm-config";
 import { factsOrEmpty } from "./image/facts";
 import { OciLayout } from "./image/layout";
 import { dataPaths } from "./paths";
@@ -52,7 +52,7 @@ export function layoutOf(ctx: ExecContext): ClusterLayout {
     registryDomain: reg.domain,
     localRegistry: !reg.external,
     hostAliases: ctx.spec.hostAliases.map((a) => ({ ip: a.ip, names: a.hostnames })),
-    vip: ctx.env(ctx.master0).IPvsVIPv4 || DEFAULT_VIP,
+    vip: ctx.vip(),
     apiserverDomain: APISERVER_DOMAIN,
   };
 }

@@ -3,7 +3,14 @@
  * being built, and helpers that run shell on a node with the cluster's env, the image's bin/ on
  * PATH and the step named in every log line and error.
  */
-import { hostEnv, masters as mastersOf, workers as workersOf, findHost, hostSsh } from "../clusterfile";
+import {
+  clusterEnv,
+  hostEnv,
+  masters as mastersOf,
+  workers as workersOf,
+  findHost,
+  hostSsh,
+} from "../clusterfile";
 import type { ClusterSpec, DistributionMode } from "../clusterfile";
 import { settleLimit } from "../common/limit";
 import { UserError } from "../errors";
@@ -127,8 +134,7 @@ export class ExecContext {
       RegistryDomain: reg.domain,
       RegistryPort: String(reg.port),
       RegistryURL: `${reg.domain}:${reg.port}`,
-      ...this.image.env,
-      ...hostEnv(this.spec, ip),
+      ...hostEnv(this.spec, ip, this.image.env),
     };
     env.HostIP = env.HostIP ?? ip;
     return env;
@@ -182,9 +188,13 @@ export class ExecContext {
   registryTargetFor(ip: string): string {
     const regHosts = this.registryHosts();
     if (regHosts.includes(ip)) return ip;
-    if (!this.isMaster(ip) && this.registryBehindVip())
-      return this.env(this.master0).IPvsVIPv4 || DEFAULT_VIP;
+    if (!this.isMaster(ip) && this.registryBehindVip()) return this.vip();
     return regHosts[0] ?? this.master0;
+  }
+
+  /** The worker VIP: a cluster-wide value, read from the cluster's env as sealer does (never a host's). */
+  vip(): string {
+    return clusterEnv(this.spec, this.image.env).IPvsVIPv4 || DEFAULT_VIP;
   }
 
   roles(ip: string): string[] {
@@ -279,7 +289,7 @@ export class ExecContext {
           masters: this.masters,
           registry: `${reg.domain}:${reg.port}`,
           ...(this.image.kubeVersion ? { kubeVersion: this.image.kubeVersion } : {}),
-          env: this.env(this.master0),
+          env: { ...this.env(this.master0), IPvsVIPv4: this.vip() },
         });
       })();
       this.kubeadmCfg.catch(() => (this.kubeadmCfg = undefined));

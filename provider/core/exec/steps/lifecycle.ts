@@ -4,7 +4,7 @@ import { removeClusterHostsBlocksCmd } from "../../runtime/hosts-file";
 import { shellQuote } from "../../ssh";
 import { collectBlobs } from "../blob-gc";
 import type { ExecContext } from "../context";
-import { API_PORT, DEFAULT_VIP } from "../kubeadm-config";
+import { API_PORT } from "../kubeadm-config";
 import { registryBehindVip } from "./kube";
 import { KUBELET_REGISTRY_CONFIG, externalRegistryHost } from "../../lifecycle/external-registry";
 import { CONTAINERD_AUTH_FILE, containerdHostsDirs } from "../../runtime/registry";
@@ -74,7 +74,7 @@ export async function runCleanHost(
   const reg = ctx.registryAddress();
   const hp = reg.external ? externalRegistryHost(reg.domain, reg.port) : `${reg.domain}:${reg.port}`;
   const cri = ctx.spec.containerRuntime?.type ?? ctx.image.containerRuntime ?? "containerd";
-  const vip = ctx.env(ctx.master0).IPvsVIPv4 || DEFAULT_VIP;
+  const vip = ctx.vip();
   const cleanCmd = (ip: string) => {
     // Only workers have them (a removed host's role comes from the recorded state).
     const master = ctx.isMaster(ip) || !!ctx.state.hosts[ip]?.roles?.includes("master");
