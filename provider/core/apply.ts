@@ -14,8 +14,7 @@ import { ApplyError, executeSteps } from "./exec/executor";
 import { acquireApplyLock } from "./exec/lock";
 import { hostsWithoutPlatform, probeHostPlatforms } from "./exec/host-platform";
 import { runStep } from "./exec/steps";
-import { templateEnvKeysOf } from "./exec/template-keys";
-import { factsOrEmpty, imageFacts } from "./image/facts";
+import { factsOrEmpty, planningFacts } from "./image/facts";
 import { OciLayout } from "./image/layout";
 import { log, registerSecret } from "./log";
 import { summarizeRun, type RunSummary } from "./progress";
@@ -69,17 +68,6 @@ export interface ApplyResult {
   image: ImageFacts;
   /** Steps, time per phase, bytes sent per host (empty when nothing ran). */
   summary: RunSummary;
-}
-
-/**
- * The image facts every planner caller uses — apply, `sealer plan`, Pulumi previews — so the plan
- * shown is the plan run: imageFacts plus which env keys each template/app script reads (so an env
- * change re-runs only its readers).
- */
-export async function planningFacts(layout: OciLayout, ref: string): Promise<ImageFacts> {
-  const facts = await imageFacts(layout, ref);
-  facts.templateEnvKeys ??= await templateEnvKeysOf(layout, facts);
-  return facts;
 }
 
 async function factsFor(layout: OciLayout, ref: string, spec: ClusterSpec): Promise<ImageFacts> {

@@ -259,7 +259,7 @@ async function factsOf(
   expectDigest: string | undefined,
   opts: { previewById?: boolean } = {},
 ): Promise<ImageFacts> {
-  const { planningFacts } = require("../core/apply") as typeof import("../core/apply");
+  const { planningFacts } = require("../core/image/facts") as typeof import("../core/image/facts");
   const layout = store();
   let f = await planningFacts(layout, image).catch((err: unknown) => {
     if (expectDigest && opts.previewById) return undefined; // a first preview: only the preview build exists

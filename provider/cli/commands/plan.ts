@@ -4,7 +4,7 @@ import { readClusterfile } from "../../core/lifecycle/cluster-ref";
 import { UserError, wrap } from "../../core/errors";
 import { formatPlatform, parsePlatform } from "../../core/image/store";
 import { OciLayout } from "../../core/image/layout";
-import { planningFacts } from "../../core/apply";
+import { planningFacts } from "../../core/image/facts";
 import { dataPaths } from "../../core/paths";
 import { plan } from "../../core/plan/planner";
 import type { Plan } from "../../core/plan/types";

@@ -1,6 +1,7 @@
 /**
  * ImageFacts for the planner: everything it needs about an image, read from the local store.
  */
+import { templateEnvKeysOf } from "../exec/template-keys";
 import type { ImageFacts, LayerFacts } from "../plan/types";
 import type { OciLayout } from "./layout";
 import { listLayerPaths } from "./materialize";
@@ -79,6 +80,17 @@ async function layerFacts(layout: OciLayout, descs: Descriptor[]): Promise<Layer
     layers.push({ digest: l.digest, size: l.size, paths });
   }
   return layers;
+}
+
+/**
+ * The image facts every planner caller uses — apply, `sealer plan`, Pulumi previews and ups — so
+ * the plan shown is the plan run: imageFacts plus which env keys each template/app script reads
+ * (so an env change re-runs only its readers).
+ */
+export async function planningFacts(layout: OciLayout, ref: string): Promise<ImageFacts> {
+  const facts = await imageFacts(layout, ref);
+  facts.templateEnvKeys ??= await templateEnvKeysOf(layout, facts);
+  return facts;
 }
 
 /**

@@ -7,10 +7,10 @@
  * a rollback runs the same flow back to the image recorded before the last upgrade
  * (AppliedState.previousImage), with the `rollback` hooks instead of the `upgrade` ones.
  */
-import { planningFacts, type ApplyResult } from "../apply";
+import type { ApplyResult } from "../apply";
 import { UserError, wrap } from "../errors";
 import { runStep } from "../exec/steps";
-import { imageFacts } from "../image/facts";
+import { imageFacts, planningFacts } from "../image/facts";
 import { OciLayout } from "../image/layout";
 import { dataPaths } from "../paths";
 import { planRollback, rollbackHookSteps, rollbackSpec } from "../plan/rollback";
