@@ -22,6 +22,7 @@ import {
   installed,
   LAYER,
   M,
+  multiPlatform,
   spec,
   W,
 } from "../fixtures/clusterfile/plan-world";
@@ -112,16 +113,7 @@ function twoPlatform(tag = "arm-v1"): ImageFacts {
   const arm = v1.layers.map((l, i) =>
     i === LAYER.hostBin ? { ...l, digest: digest(`layer-${i}-${tag}`) } : l,
   );
-  return {
-    ...v1,
-    manifestDigest: digest(`index-${tag}`),
-    platform: "linux/amd64",
-    platforms: ["linux/amd64", "linux/arm64"],
-    variants: {
-      "linux/amd64": { manifestDigest: digest("amd"), layers: v1.layers },
-      "linux/arm64": { manifestDigest: digest(`arm-${tag}`), layers: arm },
-    },
-  };
+  return multiPlatform(v1, arm, tag);
 }
 
 interface Scenario {

@@ -11,7 +11,16 @@ import { hostsWithoutPlatform } from "../../provider/core/exec/host-platform";
 import { platformOfMachine } from "../../provider/core/image/facts";
 import { plan, recordAll, type Desired } from "../../provider/core/plan/planner";
 import { emptyApplied, type ImageFacts, type LayerFacts, type Step } from "../../provider/core/plan/types";
-import { baseImage, clusterfile, digest, LAYER, M, spec, W } from "../fixtures/clusterfile/plan-world";
+import {
+  baseImage,
+  clusterfile,
+  digest,
+  LAYER,
+  M,
+  multiPlatform,
+  spec,
+  W,
+} from "../fixtures/clusterfile/plan-world";
 
 describe("platform of a host from uname -m", () => {
   const table: Array<[string, string | undefined]> = [
@@ -49,16 +58,7 @@ function twoPlatformImage(armTag = "arm-v1"): ImageFacts {
   const armLayers: LayerFacts[] = amd.layers.map((l, i) =>
     i === LAYER.hostBin ? { ...l, digest: digest(`layer-${i}-${armTag}`) } : l,
   );
-  return {
-    ...amd,
-    manifestDigest: digest(`index-${armTag}`),
-    platform: "linux/amd64",
-    platforms: ["linux/amd64", "linux/arm64"],
-    variants: {
-      "linux/amd64": { manifestDigest: digest("amd-manifest"), layers: amd.layers },
-      "linux/arm64": { manifestDigest: digest(`arm-manifest-${armTag}`), layers: armLayers },
-    },
-  };
+  return multiPlatform(amd, armLayers, armTag);
 }
 
 const ARM = W[1]!;

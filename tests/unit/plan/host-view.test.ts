@@ -10,7 +10,7 @@ import { hostViews } from "../../../provider/core/plan/host-view";
 import { DEFAULT_VIP } from "../../../provider/core/plan/impact";
 import { plan } from "../../../provider/core/plan/planner";
 import { emptyApplied } from "../../../provider/core/plan/types";
-import { baseImage, digest, installed, spec } from "../../fixtures/clusterfile/plan-world";
+import { baseImage, digest, installed, multiPlatform, spec } from "../../fixtures/clusterfile/plan-world";
 import { disposeWorlds, world } from "../steps/world";
 
 const M0 = "10.0.0.2";
@@ -104,15 +104,7 @@ describe("host view", () => {
 
   it("platform: probed over recorded over the image's default; layers of that platform", () => {
     const arm = image.layers.map((l, i) => (i === 1 ? { ...l, digest: digest("arm") } : l));
-    const img = {
-      ...image,
-      platform: "linux/amd64",
-      platforms: ["linux/amd64", "linux/arm64"],
-      variants: {
-        "linux/amd64": { manifestDigest: digest("a"), layers: image.layers },
-        "linux/arm64": { manifestDigest: digest("b"), layers: arm },
-      },
-    };
+    const img = multiPlatform(image, arm);
     const applied = emptyApplied("demo");
     applied.hosts[W0] = { roles: ["node"], layers: [], platform: "linux/arm64" };
     applied.hosts[M0] = { roles: ["master"], layers: [], platform: "linux/arm64" };
