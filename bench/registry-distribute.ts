@@ -104,7 +104,6 @@ async function main(): Promise<void> {
         kind: "distribute",
         hosts: nodes.map((n) => n.ip),
         layers,
-        fromLayer: 0,
         reason: "bench",
         key: "k",
         after: [],

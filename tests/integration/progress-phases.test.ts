@@ -111,7 +111,6 @@ describe("progress events per phase: build, push, pull, distribute (integration)
       kind: "distribute",
       hosts: [n.ip],
       layers: image.layers.map((l) => l.digest),
-      fromLayer: 0,
       reason: "test",
       key: "k",
       after: [],

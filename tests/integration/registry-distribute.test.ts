@@ -126,7 +126,6 @@ describe("registry distribution (integration, 3 local nodes, authenticated TLS r
       kind: "distribute",
       hosts: nodes.list.map((n) => n.ip),
       layers: image.layers.map((l) => l.digest),
-      fromLayer: 0,
       reason: "test",
       key: "k",
       after: [],

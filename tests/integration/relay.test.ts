@@ -253,7 +253,6 @@ describe("relay distribution (integration, local nodes, sudo user)", function ()
       kind: "distribute",
       hosts: nodes.list.map((n) => n.ip),
       layers,
-      fromLayer: 0,
     } as unknown as Extract<Step, { kind: "distribute" }>;
     await runDistribute(ctx, step);
     assert.equal(ctx.stats.sentBytes, total, "the operator sent the image once, to master0");

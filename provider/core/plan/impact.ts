@@ -23,7 +23,7 @@
  * | plugins/*.yaml (Plugin documents)             | plugins      | the hook steps of the plugin whose document changed (ImageFacts.plugins); every hook step when the facts lack it |
  * | plugins/… (other files: scripts hooks call)  | plugins      | every hook step |
  * | anything else (Kubefile, README, …)          | other        | none but distribute |
- * | any layer at all                             | (all)        | distribute on every host, fromLayer = first changed layer |
+ * | any layer at all                             | (all)        | distribute on every host (the reason names the layers from the first that differs) |
  *
  * Re-running init-host and container-runtime when scripts/, etc/ or cri/ change is AUTOMATIC:
  * sealer's contract is that these scripts are idempotent (they run again on every scale-up), and
