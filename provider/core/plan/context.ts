@@ -6,14 +6,7 @@
 import { masters as mastersOf, mergedEnv, workers as workersOf } from "../clusterfile";
 import type { ClusterSpec, Env } from "../clusterfile/types";
 import { UserError } from "../errors";
-import {
-  defaultPlatform,
-  hostViews,
-  layersFor,
-  platformOf,
-  type HostView,
-  type HostViewInput,
-} from "./host-view";
+import { hostViews, layersFor, platformOf, type HostView, type HostViewInput } from "./host-view";
 import { classifyPath, ENV_CONSUMERS, envRefs, type LayerClass } from "./impact";
 import { hash, short, type Part } from "./keys";
 import type { AppliedState, ImageFacts, LayerFacts, Role } from "./types";
@@ -210,11 +203,6 @@ export class PlanContext {
         `image ${this.image.reference} is built for ${this.image.platforms.join(", ")} only, but ${problems.join(", ")}: ` +
           `build it for every platform of the cluster (sealer build --platform ${[...new Set([...this.image.platforms, ...this.all.map((ip) => this.platformOf(ip).platform)])].join(",")} ...), or pull such a build`,
       );
-  }
-
-  /** The image's default platform. */
-  get defaultPlatform(): string {
-    return defaultPlatform(this.image);
   }
 
   /**

@@ -36,7 +36,7 @@ export interface HostViewInput {
 }
 
 /** The image's default platform: the one `image.layers` belong to. */
-export function defaultPlatform(image: ImageFacts): string {
+function defaultPlatform(image: ImageFacts): string {
   return image.platform ?? image.platforms[0] ?? "";
 }
 
@@ -51,8 +51,8 @@ export function layersFor(image: ImageFacts, platform: string): LayerFacts[] {
   return image.variants?.[platform]?.layers ?? image.layers;
 }
 
-/** The view of one host of the Clusterfile; `masters` says which hosts are masters. */
-export function hostView(i: HostViewInput, host: HostSpec, ip: string, master: boolean): HostView {
+/** The view of one host of the Clusterfile. */
+function hostView(i: HostViewInput, host: HostSpec, ip: string, master: boolean): HostView {
   const { platform, known } = platformOf(i, ip);
   return {
     ip,

@@ -9,7 +9,7 @@ import type { Step, StepKind } from "./types";
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 /** A step of kind K as a phase decides it: id, hosts and the fields of its kind. */
-export type StepDraft<K extends StepKind = StepKind> = DistributiveOmit<
+type StepDraft<K extends StepKind = StepKind> = DistributiveOmit<
   Extract<Step, { kind: K }>,
   "reason" | "key" | "after" | "parts"
 >;

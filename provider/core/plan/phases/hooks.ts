@@ -16,7 +16,7 @@ export function hooks(ctx: PlanContext, phase: HookPhase): PluginDoc[] {
 }
 
 /** Hosts a plugin runs on at `phase` (scope, legacy `on`, HOSTNAME's IPs); none given = every candidate. */
-export function scopeHosts(ctx: PlanContext, p: PluginDoc, phase: HookPhase, candidates: string[]): string[] {
+function scopeHosts(ctx: PlanContext, p: PluginDoc, phase: HookPhase, candidates: string[]): string[] {
   return pluginHosts(
     p,
     phase,
@@ -31,7 +31,7 @@ export function scopeHosts(ctx: PlanContext, p: PluginDoc, phase: HookPhase, can
 }
 
 /** A hook keys on its plugin and on the files under the image's plugins/ its script may call. */
-export function pluginParts(ctx: PlanContext, p: PluginDoc): Part[] {
+function pluginParts(ctx: PlanContext, p: PluginDoc): Part[] {
   return [
     {
       name: "plugin",
@@ -68,12 +68,7 @@ export interface ClusterHookOptions {
  * not by the hosts it lands on: a cluster-phase hook has run for the cluster; new hosts get the
  * scale-up phases instead.
  */
-export function clusterHooks(
-  ctx: PlanContext,
-  out: NodeList,
-  phase: HookPhase,
-  o: ClusterHookOptions,
-): string[] {
+function clusterHooks(ctx: PlanContext, out: NodeList, phase: HookPhase, o: ClusterHookOptions): string[] {
   return hooks(ctx, phase).map((p, i, arr) => {
     const hosts = selectsHosts(p) ? scopeHosts(ctx, p, phase, o.candidates) : [o.at];
     const reason = o.why
@@ -149,7 +144,7 @@ export function preHooks(ctx: PlanContext): { nodes: StepNode[]; ids: string[] }
 }
 
 /** The key input and wording of the scale-up hooks. */
-export function scaleUp(ctx: PlanContext): { extraPart: Part; why: string } {
+function scaleUp(ctx: PlanContext): { extraPart: Part; why: string } {
   return {
     extraPart: { name: "added", hash: hash(ctx.addedToExisting), desc: "" },
     why: `hosts added (${ctx.addedToExisting.join(", ")})`,
