@@ -259,7 +259,8 @@ async function factsOf(
   expectDigest: string | undefined,
   opts: { previewById?: boolean } = {},
 ): Promise<ImageFacts> {
-  const { planningFacts } = require("../core/image/facts") as typeof import("../core/image/facts");
+  const { planningFacts, planningFactsByDigest } =
+    require("../core/image/facts") as typeof import("../core/image/facts");
   const layout = store();
   let f = await planningFacts(layout, image).catch((err: unknown) => {
     if (expectDigest && opts.previewById) return undefined; // a first preview: only the preview build exists
@@ -268,12 +269,7 @@ async function factsOf(
   // During a preview the ClusterImage has built the new image under its preview name only
   // (the tag moves at `up`): plan against that image, by digest, under the real name.
   if (opts.previewById && expectDigest && f?.manifestDigest !== expectDigest) {
-    const byId = await planningFacts(layout, expectDigest).catch(() => undefined);
-    if (byId) {
-      const { normalizeReference } =
-        require("../core/common/reference") as typeof import("../core/common/reference");
-      f = { ...byId, reference: f?.reference ?? normalizeReference(image) };
-    }
+    f = (await planningFactsByDigest(layout, expectDigest, f?.reference ?? image)) ?? f;
   }
   if (!f) throw new Error(`image ${image} is not in the local store`);
   if (expectDigest && f.manifestDigest !== expectDigest) {

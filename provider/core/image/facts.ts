@@ -1,6 +1,7 @@
 /**
  * ImageFacts for the planner: everything it needs about an image, read from the local store.
  */
+import { normalizeReference } from "../common/reference";
 import { templateEnvKeysOf } from "../exec/template-keys";
 import type { ImageFacts, LayerFacts } from "../plan/types";
 import type { OciLayout } from "./layout";
@@ -91,6 +92,20 @@ export async function planningFacts(layout: OciLayout, ref: string): Promise<Ima
   const facts = await imageFacts(layout, ref);
   facts.templateEnvKeys ??= await templateEnvKeysOf(layout, facts);
   return facts;
+}
+
+/**
+ * planningFacts of the image whose manifest is `digest`, named `ref`: a Pulumi preview plans the
+ * image its ClusterImage built under a preview name only, under the name the apply will use.
+ * Undefined when the store has no such image.
+ */
+export async function planningFactsByDigest(
+  layout: OciLayout,
+  digest: string,
+  ref: string,
+): Promise<ImageFacts | undefined> {
+  const f = await planningFacts(layout, digest).catch(() => undefined);
+  return f && { ...f, reference: normalizeReference(ref) };
 }
 
 /**
