@@ -22,7 +22,8 @@ import { summarizeRun, type RunSummary } from "./progress";
 import { dataPaths, ensureSealerHome } from "./paths";
 import { cleanHostStep, destroyHosts } from "./plan/destroy";
 import { planDigest } from "./plan/digest";
-import { plan as planSteps, recordStep, type Desired } from "./plan/planner";
+import { plan as planSteps, type Desired } from "./plan/planner";
+import { recordStep } from "./exec/record";
 import { emptyApplied, type AppliedState, type ImageFacts, type Plan, type Step } from "./plan/types";
 import { SshPool } from "./ssh";
 import { clusterDir, hasSavedClusterfile, loadStateFrom, saveClusterfile, saveStateTo } from "./state";
@@ -200,7 +201,7 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
     };
     const started = Date.now();
     const ran = await executeSteps(ctx, plan.steps, {
-      record: (a, s) => recordStep(a, s, desired),
+      record: (a, s, observed) => recordStep(a, s, desired, observed),
       save,
       ...(o.parallelSteps ? { parallelSteps: o.parallelSteps } : {}),
     });

@@ -11,6 +11,8 @@ import { hostsBlockMarkers } from "../runtime/hosts-file";
 import { parseTaintSpec } from "../runtime/taints";
 import type { TreeLoss } from "../exec/footprint";
 import type { AppliedState } from "../plan/types";
+import { STEP_KINDS } from "../exec/steps";
+import type { ProbeRule } from "../exec/steps/kind";
 
 // ---- report ----
 
@@ -97,89 +99,73 @@ export interface ExpectedHost {
   registry: boolean;
   /** master0: the saved Clusterfile on the node. */
   clusterfile: boolean;
-  node?: {
-    name: string;
-    /** Steps that re-register the node (empty for master0: manual). */
-    joinSteps: string[];
+  node?: NodeExpectation & {
     labels?: Record<string, string>;
     taints?: string[];
     labelSteps: string[];
   };
 }
 
-const hostStepIds = (applied: AppliedState, ip: string, pred: (id: string) => boolean): string[] =>
-  Object.keys(applied.steps)
-    .filter((id) => id.endsWith(`:${ip}`) && pred(id))
-    .sort();
+/** The node a recorded join registered, and the steps that re-register it. */
+export interface NodeExpectation {
+  name: string;
+  /** Steps that re-register the node (empty for master0: manual). */
+  joinSteps: string[];
+}
+
+/**
+ * What one step kind expects of a host (its `probe`, exec/steps/<kind>.ts), beyond the files its
+ * footprint lists; expectations() merges every kind's into one ExpectedHost.
+ */
+export interface Expectation {
+  layers?: string[];
+  blocks?: ExpectedBlock[];
+  registry?: boolean;
+  clusterfile?: boolean;
+  node?: NodeExpectation;
+  nodeLabels?: { labelSteps: string[]; labels?: Record<string, string>; taints?: string[] };
+}
 
 /** What each host of the recorded state should show, limited to effects of recorded steps. */
 export function expectations(applied: AppliedState, l: ClusterLayout): ExpectedHost[] {
-  const rec = (id: string) => applied.steps[id] !== undefined;
+  const recorded = (id: string) => applied.steps[id] !== undefined;
   const master0 = l.masters[0];
   const hosts = [...new Set([...l.masters, ...l.workers])].filter((ip) => applied.hosts[ip]);
+  const kinds = Object.values(STEP_KINDS) as Array<{ probe?: ProbeRule }>;
   return hosts.map((ip) => {
-    const h = applied.hosts[ip]!;
-    const isWorker = !l.masters.includes(ip);
+    const input = {
+      applied,
+      layout: l,
+      ip,
+      master0: ip === master0,
+      worker: !l.masters.includes(ip),
+      recorded,
+    };
     const blocks: ExpectedBlock[] = [];
-    if (rec(`host-aliases:${ip}`) && l.hostAliases.length > 0)
-      blocks.push({
-        tag: "aliases",
-        lines: l.hostAliases.map((a) => `${a.ip} ${a.names.join(" ")}`),
-        steps: [`host-aliases:${ip}`],
-      });
-    if (l.localRegistry && rec(`registry-client:${ip}`)) {
-      const to = l.registryTargets[ip] ?? ip;
-      blocks.push({
-        tag: "registry",
-        lines: [`${to} ${l.registryDomain}`],
-        steps: [`registry-client:${ip}`],
-      });
+    let e: Expectation = {};
+    for (const k of kinds) {
+      const x = k.probe?.(input) ?? {};
+      blocks.push(...(x.blocks ?? []));
+      e = { ...e, ...x };
     }
-    if (ip === master0 && rec("init-master"))
-      blocks.push({
-        tag: "apiserver",
-        lines: [`${ip} ${l.apiserverDomain}`],
-        steps: [],
-        manual: `restore the line "${ip} ${l.apiserverDomain}" between the sealer:${l.cluster}:apiserver markers in /etc/hosts on master0 (re-running kubeadm init is not safe)`,
-      });
-    else if (!isWorker && rec(`join-master:${ip}`))
-      blocks.push({ tag: "apiserver", lines: [`${ip} ${l.apiserverDomain}`], steps: [`join-master:${ip}`] });
-    else if (isWorker && rec(`worker-vip:${ip}`))
-      blocks.push({
-        tag: "apiserver",
-        lines: [`${l.vip} ${l.apiserverDomain}`],
-        steps: [`worker-vip:${ip}`],
-      });
-
-    const joinId = ip === master0 ? "init-master" : isWorker ? `join-worker:${ip}` : `join-master:${ip}`;
-    const labelId = `node-labels:${ip}`;
-    let node: ExpectedHost["node"];
-    if (rec(joinId) && h.nodeName) {
-      node = {
-        name: h.nodeName,
-        joinSteps:
-          ip === master0
-            ? []
-            : [
-                joinId,
-                // Downstream on the host: labels and post-init-host hooks act on the registered node.
-                ...hostStepIds(applied, ip, (id) => id === labelId || id.startsWith("hook:post-init-host:")),
-              ],
-        labelSteps: rec(labelId) ? [labelId] : [],
-        ...(rec(labelId) && h.labels ? { labels: h.labels } : {}),
-        ...(rec(labelId) && h.taints ? { taints: h.taints } : {}),
-      };
-    }
+    // Labels are checked on a node a recorded join registered.
+    const node: ExpectedHost["node"] = e.node
+      ? {
+          ...e.node,
+          labelSteps: e.nodeLabels?.labelSteps ?? [],
+          ...(e.nodeLabels?.labels ? { labels: e.nodeLabels.labels } : {}),
+          ...(e.nodeLabels?.taints ? { taints: e.nodeLabels.taints } : {}),
+        }
+      : undefined;
     const { files, tree } = footprintsOf(applied, ip);
     return {
       host: ip,
       files,
       ...(tree ? { tree } : {}),
-      ...(rec(`distribute:${ip}`) && h.layers.length > 0 ? { layers: h.layers } : {}),
+      ...(e.layers ? { layers: e.layers } : {}),
       blocks,
-      registry: l.localRegistry && l.registryHosts.includes(ip) && rec(`registry:${ip}`),
-      // States from before footprints: only the Clusterfile's presence can be checked.
-      clusterfile: ip === master0 && rec("save-clusterfile") && !applied.steps["save-clusterfile"]!.footprint,
+      registry: e.registry ?? false,
+      clusterfile: e.clusterfile ?? false,
       ...(node ? { node } : {}),
     };
   });

@@ -72,8 +72,8 @@ export class ExecContext {
   readonly relay?: { via?: string; fanout?: number };
   readonly distribution?: DistributionMode;
   readonly stats: ExecStats = emptyStats();
-  /** Join material fetched during this apply (tokens expire: never reuse an old one). */
-  freshJoin = false;
+  /** Join material made or fetched during this apply (tokens expire: never reuse an old one). */
+  join?: { token: string; caCertHash: string; certificateKey: string };
   private kubeadmCfg?: Promise<KubeadmConfig>;
   private names = new Map<string, Promise<string>>();
 

@@ -6,7 +6,6 @@
  * changed, so a changed env value rewrites exactly the files that use it.
  */
 import { UserError } from "../../errors";
-import type { Step } from "../../plan/types";
 import { shellQuote } from "../../ssh";
 import { collectBlobs } from "../blob-gc";
 import type { ExecContext } from "../context";
@@ -16,26 +15,31 @@ import { distributeLayers } from "../distribute";
 import { chooseDistribution, fetchFromRegistry } from "../registry-distribute";
 import { distributeProgress } from "../../progress/distribute";
 import { applyConfig, configTarget, renderTemplate, renderedPath } from "../templates";
+import type { StepKindDef, StepOf } from "./kind";
+
+/** How the layer bytes move (exec/distribute.ts, exec/registry-distribute.ts); tests give their own. */
+export interface LayerMover {
+  choose: typeof chooseDistribution;
+  fetchFromRegistry: typeof fetchFromRegistry;
+  send: typeof distributeLayers;
+}
 
 /** Directories whose `.tmpl` files are rendered (REFERENCE §3), plus apps (APPENV). */
 const TEMPLATE_DIRS = ["etc", "charts", "manifests", "application", "scripts", "statics", "plugins"];
 
-export async function runDistribute(
-  ctx: ExecContext,
-  step: Extract<Step, { kind: "distribute" }>,
-): Promise<Footprint> {
+async function run(ctx: ExecContext, step: StepOf<"distribute">, mover: LayerMover): Promise<Footprint> {
   const targets = step.hosts.map((ip) => ctx.target(ip));
   // The mode changes only how the bytes move, never the plan. Registry mode (B5) fetches the
   // blobs first; the SSH path below then sends only what a failed host still lacks.
-  const choice = await chooseDistribution(ctx);
+  const choice = await mover.choose(ctx);
   ctx.log(ctx.master0).debug(`distribute: ${choice.mode} (${choice.why})`);
   if (choice.source) {
-    const pushedBytes = await fetchFromRegistry(ctx, step, choice.source);
+    const pushedBytes = await mover.fetchFromRegistry(ctx, step, choice.source);
     ctx.stats.sentBytes += pushedBytes;
     ctx.stats.pushedBytes += pushedBytes;
   }
   const via = choice.mode === "relay" ? (ctx.relay?.via ?? ctx.master0) : undefined;
-  const res = await distributeLayers(ctx.pool, targets, {
+  const res = await mover.send(ctx.pool, targets, {
     ...(via
       ? {
           relay: { via, target: ctx.target(via), ...(ctx.relay?.fanout ? { fanout: ctx.relay.fanout } : {}) },
@@ -180,3 +184,29 @@ export async function renderOnHost(
   ctx.stats.rendered[ip] = [...(ctx.stats.rendered[ip] ?? []), ...written];
   return { written, files: hashes(Object.fromEntries([...next].map(([rel, c]) => [`${root}/${rel}`, c]))) };
 }
+
+/** distribute with its layer mover given (the default moves them over SSH or through a registry). */
+export function distributeWith(mover: LayerMover): StepKindDef<"distribute"> {
+  return {
+    run: async (ctx, step) => ({ footprint: await run(ctx, step, mover) }),
+    record(_next, step, kit) {
+      for (const ip of step.hosts) {
+        const h = kit.host(ip);
+        h.layers = [...step.layers];
+        h.roles = kit.roles(ip);
+        const platform = kit.desired.hostPlatforms?.[ip] ?? step.platform;
+        if (platform) h.platform = platform;
+      }
+    },
+    probe: ({ applied, ip, recorded }) => {
+      const layers = applied.hosts[ip]?.layers ?? [];
+      return recorded(`distribute:${ip}`) && layers.length > 0 ? { layers } : {};
+    },
+  };
+}
+
+export const distribute = distributeWith({
+  choose: chooseDistribution,
+  fetchFromRegistry,
+  send: distributeLayers,
+});

@@ -1,65 +1,11 @@
-/** Lifecycle steps: upgrade-master, upgrade-worker, clean-host, delete-node (the kubeadm flows of REFERENCE §5). */
-import type { Step } from "../../plan/types";
+import { KUBELET_REGISTRY_CONFIG, externalRegistryHost } from "../../lifecycle/external-registry";
 import { removeClusterHostsBlocksCmd } from "../../runtime/hosts-file";
+import { CONTAINERD_AUTH_FILE, containerdHostsDirs } from "../../runtime/registry";
 import { shellQuote } from "../../ssh";
 import { collectBlobs } from "../blob-gc";
 import type { ExecContext } from "../context";
 import { API_PORT, DEFAULT_VIP } from "../kubeadm-config";
-import { registryBehindVip } from "./kube";
-import { KUBELET_REGISTRY_CONFIG, externalRegistryHost } from "../../lifecycle/external-registry";
-import { CONTAINERD_AUTH_FILE, containerdHostsDirs } from "../../runtime/registry";
-
-const restartKubelet =
-  "if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemctl daemon-reload && systemctl restart kubelet; fi";
-
-export async function runUpgradeMaster(
-  ctx: ExecContext,
-  step: Extract<Step, { kind: "upgrade-master" }>,
-): Promise<void> {
-  // One master at a time; drain/uncordon from master0 (which is upgraded first).
-  for (const ip of step.hosts) {
-    const name = await ctx.nodeName(ip);
-    const label = `upgrade-master ${step.version}`;
-    await ctx.sh(
-      ctx.master0,
-      label,
-      `kubectl drain ${shellQuote(name)} --ignore-daemonsets --delete-emptydir-data`,
-    );
-    const first = step.first && ip === ctx.master0;
-    await ctx.sh(
-      ip,
-      label,
-      first ? `kubeadm upgrade apply ${shellQuote(step.version)} -y` : "kubeadm upgrade node",
-      { env: { SANDBOX_NODE_NAME: name } },
-    );
-    await ctx.sh(ip, label, restartKubelet);
-    await ctx.sh(ctx.master0, label, `kubectl uncordon ${shellQuote(name)}`);
-  }
-}
-
-export async function runUpgradeWorker(
-  ctx: ExecContext,
-  step: Extract<Step, { kind: "upgrade-worker" }>,
-): Promise<void> {
-  const label = `upgrade-worker ${step.version}`;
-  // Bounded batches: at most a third of the workers (at least one) disrupted at once.
-  const batch = Math.max(1, Math.floor(step.hosts.length / 3));
-  await ctx.eachHost(
-    step.hosts,
-    async (ip) => {
-      const name = await ctx.nodeName(ip);
-      await ctx.sh(
-        ctx.master0,
-        label,
-        `kubectl drain ${shellQuote(name)} --ignore-daemonsets --delete-emptydir-data`,
-      );
-      await ctx.sh(ip, label, "kubeadm upgrade node", { env: { SANDBOX_NODE_NAME: name } });
-      await ctx.sh(ip, label, restartKubelet);
-      await ctx.sh(ctx.master0, label, `kubectl uncordon ${shellQuote(name)}`);
-    },
-    batch,
-  );
-}
+import { keyOnly, type Observed, type StepKindDef, type StepOf } from "./kind";
 
 /**
  * clean-host: kubeadm reset, the registry stopped, the runtime uninstalled (the image's
@@ -67,10 +13,7 @@ export async function runUpgradeWorker(
  * the cluster's directory under the data root deleted. Unreachable hosts fail the step: the
  * caller (delete) decides whether to skip them.
  */
-export async function runCleanHost(
-  ctx: ExecContext,
-  step: Extract<Step, { kind: "clean-host" }>,
-): Promise<void> {
+async function run(ctx: ExecContext, step: StepOf<"clean-host">): Promise<Observed> {
   const reg = ctx.registryAddress();
   const hp = reg.external ? externalRegistryHost(reg.domain, reg.port) : `${reg.domain}:${reg.port}`;
   const cri = ctx.spec.containerRuntime?.type ?? ctx.image.containerRuntime ?? "containerd";
@@ -78,7 +21,7 @@ export async function runCleanHost(
   const cleanCmd = (ip: string) => {
     // Only workers have them (a removed host's role comes from the recorded state).
     const master = ctx.isMaster(ip) || !!ctx.state.hosts[ip]?.roles?.includes("master");
-    const vipPorts = master ? [] : [API_PORT, ...(registryBehindVip(ctx) ? [reg.port] : [])];
+    const vipPorts = master ? [] : [API_PORT, ...(ctx.registryBehindVip() ? [reg.port] : [])];
     return [
       `if command -v kubeadm >/dev/null 2>&1; then kubeadm reset -f; fi`,
       `if [ -f ${shellQuote(ctx.clusterDir + "/registry/registry.pid")} ]; then kill "$(cat ${shellQuote(ctx.clusterDir + "/registry/registry.pid")})" 2>/dev/null || true; fi`,
@@ -108,14 +51,7 @@ export async function runCleanHost(
     // cluster on the host uses them.
     await collectBlobs(ctx, ip, "cluster removed from the host");
   });
+  return {};
 }
 
-export async function runDeleteNode(
-  ctx: ExecContext,
-  step: Extract<Step, { kind: "delete-node" }>,
-): Promise<void> {
-  const from = step.hosts[0] ?? ctx.master0;
-  const names = step.nodes.map((n) => ctx.state.hosts[n]?.nodeName ?? n);
-  if (names.length)
-    await ctx.sh(from, "delete-node", `kubectl delete node ${names.map(shellQuote).join(" ")}`);
-}
+export const cleanHost: StepKindDef<"clean-host"> = { run, record: keyOnly };

@@ -1,0 +1,46 @@
+/** node-labels: role labels, the Clusterfile's host labels and taints (those removed since the last apply taken off). */
+import { findHost } from "../../clusterfile";
+import { ROLE_LABEL_WORKER, labelTaintCmds } from "../../runtime/kube";
+import { keyOnly, type HostFacts, type StepKindDef } from "./kind";
+
+export const nodeLabels: StepKindDef<"node-labels"> = {
+  async run(ctx, step) {
+    const cmds: string[] = [];
+    const hosts: Record<string, HostFacts> = {};
+    for (const ip of step.hosts) {
+      const h = findHost(ctx.spec, ip);
+      const labels: Record<string, string> = {
+        ...(ctx.isMaster(ip) ? {} : { [ROLE_LABEL_WORKER]: "" }),
+        ...(h?.labels ?? {}),
+      };
+      const taints = h?.taints ?? [];
+      const prev = ctx.state.hosts[ip];
+      const nodeName = await ctx.nodeName(ip);
+      cmds.push(
+        ...labelTaintCmds(
+          nodeName,
+          { labels, taints },
+          { labels: prev?.labels ?? {}, taints: prev?.taints ?? [] },
+        ),
+      );
+      // A taint ending in "-" removes it: it is not on the node afterwards.
+      hosts[ip] = { labels, taints: taints.filter((t) => !t.endsWith("-")), nodeName };
+    }
+    if (cmds.length) await ctx.sh(ctx.master0, "node-labels", cmds.join(" && "));
+    return { hosts };
+  },
+  // The labels and taints set are host facts the handler reports.
+  record: keyOnly,
+  probe: ({ applied, ip, recorded }) => {
+    const id = `node-labels:${ip}`;
+    if (!recorded(id)) return {};
+    const h = applied.hosts[ip];
+    return {
+      nodeLabels: {
+        labelSteps: [id],
+        ...(h?.labels ? { labels: h.labels } : {}),
+        ...(h?.taints ? { taints: h.taints } : {}),
+      },
+    };
+  },
+};
