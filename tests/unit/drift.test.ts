@@ -123,6 +123,7 @@ describe("drift: expectations from the applied state", () => {
     assert.equal(w.registry, false);
     assert.deepEqual(w.node, {
       name: "w1",
+      by: "join-worker",
       joinSteps: [`join-worker:${W1}`, `hook:post-init-host:mark:${W1}`, `node-labels:${W1}`],
       labelSteps: [`node-labels:${W1}`],
       labels: { "node-role.kubernetes.io/worker": "", disk: "ssd" },

@@ -6,7 +6,8 @@
  */
 import { strict as assert } from "node:assert";
 import type { DistributeOptions } from "../../../provider/core/exec/distribute";
-import { distributeWith, renderOnHost, type LayerMover } from "../../../provider/core/exec/steps/distribute";
+import { renderOnHost } from "../../../provider/core/exec/render-on-host";
+import { distributeWith, type LayerMover } from "../../../provider/core/exec/steps/distribute";
 import type { SshTarget } from "../../../provider/core/ssh";
 import { clusterfile } from "../../fixtures/clusterfile/plan-world";
 import {

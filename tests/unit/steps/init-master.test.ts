@@ -58,7 +58,7 @@ describe("step init-master (fake host)", () => {
     assert.match(after.hosts[M0]!.kubeKey!, /^k1:/);
     assert.equal(after.hosts[M0]!.kubeVersion, "v1.28.2");
     const e = expected(w, after, M0);
-    assert.deepEqual(e.node, { name: nodeOf(M0), joinSteps: [], labelSteps: [] });
+    assert.deepEqual(e.node, { name: nodeOf(M0), by: "init-master", joinSteps: [], labelSteps: [] });
     assert.deepEqual(
       e.blocks.map((b) => [b.tag, b.lines, b.steps]),
       [["apiserver", [`${M0} apiserver.cluster.local`], []]],

@@ -39,7 +39,7 @@ describe("step join-master (fake host)", () => {
     assert.deepEqual(e.blocks, [
       { tag: "apiserver", lines: [`${M1} apiserver.cluster.local`], steps: [s.id] },
     ]);
-    assert.deepEqual(e.node, { name: nodeOf(M1), joinSteps: [s.id], labelSteps: [] });
+    assert.deepEqual(e.node, { name: nodeOf(M1), by: "join-master", joinSteps: [s.id], labelSteps: [] });
     assert.deepEqual(drifted(w, after, M1, { blocks: { apiserver: [`${M0} apiserver.cluster.local`] } }), {
       "hosts:apiserver": [s.id],
     });

@@ -11,16 +11,18 @@ export const hostAliases: StepKindDef<"host-aliases"> = {
     return {};
   },
   record: keyOnly,
-  probe: ({ ip, layout, recorded }) =>
-    recorded(`host-aliases:${ip}`) && layout.hostAliases.length > 0
-      ? {
-          blocks: [
-            {
-              tag: "aliases",
-              lines: layout.hostAliases.map((a) => `${a.ip} ${a.names.join(" ")}`),
-              steps: [`host-aliases:${ip}`],
-            },
-          ],
-        }
-      : {},
+  probe: {
+    expect: ({ ip, layout, recorded }) =>
+      recorded(`host-aliases:${ip}`) && layout.hostAliases.length > 0
+        ? {
+            blocks: [
+              {
+                tag: "aliases",
+                lines: layout.hostAliases.map((a) => `${a.ip} ${a.names.join(" ")}`),
+                steps: [`host-aliases:${ip}`],
+              },
+            ],
+          }
+        : {},
+  },
 };

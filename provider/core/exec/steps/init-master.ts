@@ -8,7 +8,7 @@ import { setHostsBlockCmd } from "../../runtime/hosts-file";
 import { ADMIN_CONF, kubeadmInitCmd, parseJoinOutput } from "../../runtime/kube";
 import { APISERVER_DOMAIN, initConfigYaml } from "../kubeadm-config";
 import { initConfigPath, newJoinSecrets, refreshJoin, withNodeName } from "../kubeadm-node";
-import { expectNode } from "../../drift/expect-node";
+import { compareNode, expectNode } from "../../drift/expect-node";
 import type { StepKindDef } from "./kind";
 
 export const initMaster: StepKindDef<"init-master"> = {
@@ -51,18 +51,21 @@ export const initMaster: StepKindDef<"init-master"> = {
     next.immutable = immutableOf(kit.desired);
     for (const ip of step.hosts) kit.setKube(ip);
   },
-  probe: (p) =>
-    p.master0 && p.recorded("init-master")
-      ? {
-          blocks: [
-            {
-              tag: "apiserver",
-              lines: [`${p.ip} ${p.layout.apiserverDomain}`],
-              steps: [],
-              manual: `restore the line "${p.ip} ${p.layout.apiserverDomain}" between the sealer:${p.layout.cluster}:apiserver markers in /etc/hosts on master0 (re-running kubeadm init is not safe)`,
-            },
-          ],
-          ...expectNode(p, "init-master", false),
-        }
-      : {},
+  probe: {
+    expect: (p) =>
+      p.master0 && p.recorded("init-master")
+        ? {
+            blocks: [
+              {
+                tag: "apiserver",
+                lines: [`${p.ip} ${p.layout.apiserverDomain}`],
+                steps: [],
+                manual: `restore the line "${p.ip} ${p.layout.apiserverDomain}" between the sealer:${p.layout.cluster}:apiserver markers in /etc/hosts on master0 (re-running kubeadm init is not safe)`,
+              },
+            ],
+            ...expectNode(p, "init-master", "init-master"),
+          }
+        : {},
+    compare: (e, _o, nodes) => compareNode("init-master", e, nodes),
+  },
 };

@@ -1,5 +1,5 @@
 /** join-master: kubeadm join --control-plane, strictly one master at a time (etcd membership changes must not overlap). */
-import { expectNode } from "../../drift/expect-node";
+import { compareNode, expectNode } from "../../drift/expect-node";
 import { joinHost } from "../kubeadm-node";
 import type { HostFacts, StepKindDef } from "./kind";
 
@@ -16,12 +16,15 @@ export const joinMaster: StepKindDef<"join-master"> = {
     }
   },
   // master0's apiserver line and node belong to init-master.
-  probe: (p) => {
-    const id = `join-master:${p.ip}`;
-    if (p.worker || (p.master0 && p.recorded("init-master")) || !p.recorded(id)) return {};
-    return {
-      blocks: [{ tag: "apiserver", lines: [`${p.ip} ${p.layout.apiserverDomain}`], steps: [id] }],
-      ...(p.master0 ? {} : expectNode(p, id, true)),
-    };
+  probe: {
+    expect: (p) => {
+      const id = `join-master:${p.ip}`;
+      if (p.worker || (p.master0 && p.recorded("init-master")) || !p.recorded(id)) return {};
+      return {
+        blocks: [{ tag: "apiserver", lines: [`${p.ip} ${p.layout.apiserverDomain}`], steps: [id] }],
+        ...(p.master0 ? {} : expectNode(p, "join-master", id)),
+      };
+    },
+    compare: (e, _o, nodes) => compareNode("join-master", e, nodes),
   },
 };

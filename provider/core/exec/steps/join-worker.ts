@@ -1,5 +1,5 @@
 /** join-worker: kubeadm join on the workers, in parallel (bounded). */
-import { expectNode } from "../../drift/expect-node";
+import { compareNode, expectNode } from "../../drift/expect-node";
 import { joinHost } from "../kubeadm-node";
 import type { HostFacts, StepKindDef } from "./kind";
 
@@ -17,5 +17,8 @@ export const joinWorker: StepKindDef<"join-worker"> = {
       kit.host(ip).roles = kit.roles(ip);
     }
   },
-  probe: (p) => (p.worker ? expectNode(p, `join-worker:${p.ip}`, true) : {}),
+  probe: {
+    expect: (p) => (p.worker ? expectNode(p, "join-worker", `join-worker:${p.ip}`) : {}),
+    compare: (e, _o, nodes) => compareNode("join-worker", e, nodes),
+  },
 };

@@ -5,7 +5,14 @@
  */
 import type { Desired } from "../../plan/planner";
 import type { AppliedHost, AppliedState, Role, Step, StepKind } from "../../plan/types";
-import type { ClusterLayout, Expectation } from "../../drift/compare";
+import type { CheckResult } from "../../drift/check";
+import type {
+  ClusterLayout,
+  Expectation,
+  ExpectedHost,
+  HostObservation,
+  NodeList,
+} from "../../drift/compare";
 import type { ExecContext } from "../context";
 import type { Footprint } from "../footprint";
 
@@ -57,17 +64,21 @@ export interface ProbeInput {
 }
 
 /**
- * What a recorded step of this kind should still show on a host, beyond the files its footprint
- * lists (those are checked for every kind alike): /etc/hosts blocks, the layer store, the
- * registry answering, the node registered with its labels.
+ * What the drift check looks at for a kind: what a recorded step of it should still show on a
+ * host beyond the files its footprint lists (those, and /etc/hosts blocks, are compared for every
+ * kind alike), and how that is compared with what the host's probe found.
  */
-export type ProbeRule = (p: ProbeInput) => Expectation;
+export interface KindProbe {
+  expect(p: ProbeInput): Expectation;
+  /** The kind's own checks of one host (absent: its expectations are blocks or files only). */
+  compare?(e: ExpectedHost, o: HostObservation, nodes: NodeList): CheckResult[];
+}
 
 export interface StepKindDef<K extends StepKind> {
   run(ctx: ExecContext, step: StepOf<K>): Promise<Observed>;
   record: RecordRule<K>;
   /** Absent: nothing to expect beyond the footprint's files. */
-  probe?: ProbeRule;
+  probe?: KindProbe;
 }
 
 /** A handler's footprint as an observation. */

@@ -33,16 +33,18 @@ export const registryClient: StepKindDef<"registry-client"> = {
     return { footprint };
   },
   record: keyOnly,
-  probe: ({ ip, layout, recorded }) =>
-    layout.localRegistry && recorded(`registry-client:${ip}`)
-      ? {
-          blocks: [
-            {
-              tag: "registry",
-              lines: [`${layout.registryTargets[ip] ?? ip} ${layout.registryDomain}`],
-              steps: [`registry-client:${ip}`],
-            },
-          ],
-        }
-      : {},
+  probe: {
+    expect: ({ ip, layout, recorded }) =>
+      layout.localRegistry && recorded(`registry-client:${ip}`)
+        ? {
+            blocks: [
+              {
+                tag: "registry",
+                lines: [`${layout.registryTargets[ip] ?? ip} ${layout.registryDomain}`],
+                steps: [`registry-client:${ip}`],
+              },
+            ],
+          }
+        : {},
+  },
 };

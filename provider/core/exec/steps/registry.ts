@@ -8,6 +8,7 @@ import { htpasswdLine, registryLayout, startRegistryCmd } from "../../runtime/re
 import { pushCachedImages } from "../../lifecycle/external-registry";
 import { hashes, type Footprint } from "../footprint";
 import { registryPki } from "../registry-pki";
+import { drift, type CheckResult } from "../../drift/check";
 import { keyOnly, type StepKindDef } from "./kind";
 
 export const registry: StepKindDef<"registry"> = {
@@ -64,7 +65,21 @@ export const registry: StepKindDef<"registry"> = {
     return { footprint };
   },
   record: keyOnly,
-  probe: ({ ip, layout, recorded }) => ({
-    registry: layout.localRegistry && layout.registryHosts.includes(ip) && recorded(`registry:${ip}`),
-  }),
+  probe: {
+    expect: ({ ip, layout, recorded }) => ({
+      registry: layout.localRegistry && layout.registryHosts.includes(ip) && recorded(`registry:${ip}`),
+    }),
+    // The process is asked over https on its host (any HTTP status means it answers).
+    compare(e, o): CheckResult[] {
+      if (!e.registry) return [];
+      const code = o.registryHttp;
+      if (code === undefined) return [{ check: "registry", status: "unknown", detail: "not asked" }];
+      if (code === "curl-missing")
+        return [{ check: "registry", status: "unknown", detail: "curl is not installed on the host" }];
+      if (/^[1-5]\d\d$/.test(code)) return [{ check: "registry", status: "ok" }];
+      return [
+        drift("registry", "registry answering on https /v2/", "nothing answers", [`registry:${e.host}`]),
+      ];
+    },
+  },
 };

@@ -2,6 +2,7 @@
 import { dumpClusterfile } from "../../clusterfile";
 import { saveClusterfileCmd } from "../../runtime/kube";
 import { saveClusterfileTo } from "../../state";
+import { drift } from "../../drift/check";
 import { hashes } from "../footprint";
 import type { StepKindDef } from "./kind";
 
@@ -27,8 +28,18 @@ export const saveClusterfile: StepKindDef<"save-clusterfile"> = {
     next.dataRoot = desired.cluster.dataRoot;
   },
   // States from before footprints: only the Clusterfile's presence can be checked.
-  probe: ({ applied, master0 }) => ({
-    clusterfile:
-      master0 && !!applied.steps["save-clusterfile"] && !applied.steps["save-clusterfile"].footprint,
-  }),
+  probe: {
+    expect: ({ applied, master0 }) => ({
+      clusterfile:
+        master0 && !!applied.steps["save-clusterfile"] && !applied.steps["save-clusterfile"].footprint,
+    }),
+    compare: (e, o) =>
+      !e.clusterfile
+        ? []
+        : [
+            o.clusterfile
+              ? { check: "clusterfile", status: "ok" }
+              : drift("clusterfile", "the saved Clusterfile on master0", "missing", ["save-clusterfile"]),
+          ],
+  },
 };

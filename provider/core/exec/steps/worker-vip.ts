@@ -76,16 +76,18 @@ async function run(ctx: ExecContext, step: StepOf<"worker-vip">): Promise<Observ
 export const workerVip: StepKindDef<"worker-vip"> = {
   run,
   record: keyOnly,
-  probe: ({ ip, layout, recorded, worker }) =>
-    worker && recorded(`worker-vip:${ip}`)
-      ? {
-          blocks: [
-            {
-              tag: "apiserver",
-              lines: [`${layout.vip} ${layout.apiserverDomain}`],
-              steps: [`worker-vip:${ip}`],
-            },
-          ],
-        }
-      : {},
+  probe: {
+    expect: ({ ip, layout, recorded, worker }) =>
+      worker && recorded(`worker-vip:${ip}`)
+        ? {
+            blocks: [
+              {
+                tag: "apiserver",
+                lines: [`${layout.vip} ${layout.apiserverDomain}`],
+                steps: [`worker-vip:${ip}`],
+              },
+            ],
+          }
+        : {},
+  },
 };
