@@ -179,7 +179,8 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
   const ctx = newContext(pool);
   let release: (() => Promise<void>) | undefined;
   try {
-    release = await acquireApplyLock(pool, ctx.target(ctx.master0), ctx.clusterDir, spec.name);
+    const m0 = { ip: ctx.master0, sshUser: ctx.target(ctx.master0).user };
+    release = await acquireApplyLock(ctx.io, m0, ctx.clusterDir, spec.name);
     const save = async (s: AppliedState) => {
       await saveStateTo(stateDir, s);
       if (firstInstall) {
@@ -188,11 +189,12 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
       }
       // The copy on master0 lets another machine recover the cluster; losing it is not fatal.
       try {
-        await pool.upload(
-          ctx.target(ctx.master0),
-          Buffer.from(JSON.stringify(s, null, 2) + "\n"),
+        await ctx.put(
+          ctx.master0,
+          "save state",
           `${ctx.clusterDir}/state.json`,
-          { mode: 0o600, step: "save state" },
+          JSON.stringify(s, null, 2) + "\n",
+          0o600,
         );
       } catch (err) {
         log.forHost(ctx.master0).warn(`could not save the state copy on master0: ${(err as Error).message}`);
