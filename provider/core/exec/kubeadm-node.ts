@@ -4,11 +4,9 @@
  */
 import { randomBytes } from "node:crypto";
 import { setHostsBlockCmd } from "../runtime/hosts-file";
-import { KUBELET_CONF, kubeadmJoinCmd, parseJoinOutput } from "../runtime/kube";
+import { KUBELET_CONF, kubeadmJoinCmd, parseJoinOutput, type JoinMaterial } from "../runtime/kube";
 import type { ExecContext } from "./context";
 import { APISERVER_DOMAIN, API_PORT, joinConfigYaml } from "./kubeadm-config";
-
-export type JoinMaterial = NonNullable<ExecContext["join"]>;
 
 export const initConfigPath = (ctx: ExecContext): string => `${ctx.clusterDir}/kubeadm/kubeadm-init.yaml`;
 const joinConfigPath = (ctx: ExecContext) => `${ctx.clusterDir}/kubeadm/kubeadm-join.yaml`;
@@ -32,7 +30,7 @@ export function newJoinSecrets(ctx: ExecContext): { token: string; certificateKe
 }
 
 /** A new bootstrap token and certificate key from master0 (both expire: never reuse old ones). */
-export async function refreshJoin(ctx: ExecContext): Promise<JoinMaterial> {
+export async function refreshJoin(ctx: ExecContext): Promise<Required<JoinMaterial>> {
   const m0 = ctx.master0;
   const { token, certificateKey } = newJoinSecrets(ctx);
   const t = await ctx.sh(m0, "join material", `kubeadm token create ${token} --print-join-command`, {

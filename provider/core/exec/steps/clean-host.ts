@@ -1,3 +1,9 @@
+/**
+ * clean-host: kubeadm reset, the registry stopped, the runtime uninstalled (the image's
+ * uninstall script when present), our /etc/hosts blocks and registry client files removed, and
+ * the cluster's directory under the data root deleted. Unreachable hosts fail the step: the
+ * caller (delete) decides whether to skip them.
+ */
 import { KUBELET_REGISTRY_CONFIG, externalRegistryHost } from "../../lifecycle/external-registry";
 import { removeClusterHostsBlocksCmd } from "../../runtime/hosts-file";
 import { CONTAINERD_AUTH_FILE, containerdHostsDirs } from "../../runtime/registry";
@@ -7,12 +13,6 @@ import type { ExecContext } from "../context";
 import { API_PORT, DEFAULT_VIP } from "../kubeadm-config";
 import { keyOnly, type Observed, type StepKindDef, type StepOf } from "./kind";
 
-/**
- * clean-host: kubeadm reset, the registry stopped, the runtime uninstalled (the image's
- * uninstall script when present), our /etc/hosts blocks and registry client files removed, and
- * the cluster's directory under the data root deleted. Unreachable hosts fail the step: the
- * caller (delete) decides whether to skip them.
- */
 async function run(ctx: ExecContext, step: StepOf<"clean-host">): Promise<Observed> {
   const reg = ctx.registryAddress();
   const hp = reg.external ? externalRegistryHost(reg.domain, reg.port) : `${reg.domain}:${reg.port}`;

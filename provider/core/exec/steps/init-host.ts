@@ -3,7 +3,7 @@ import { shellQuote } from "../../ssh";
 import { scriptFootprint } from "../footprint";
 import { keyOnly, type StepKindDef } from "./kind";
 
-export const INIT_SCRIPTS = ["scripts/init.sh", "scripts/kubelet-pre-start.sh", "scripts/init-kube.sh"];
+const INIT_SCRIPTS = ["scripts/init.sh", "scripts/kubelet-pre-start.sh", "scripts/init-kube.sh"];
 
 export const initHost: StepKindDef<"init-host"> = {
   async run(ctx, step) {

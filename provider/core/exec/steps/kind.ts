@@ -81,8 +81,5 @@ export interface StepKindDef<K extends StepKind> {
   probe?: KindProbe;
 }
 
-/** A handler's footprint as an observation. */
-export const observedFootprint = (footprint: Footprint | void): Observed => (footprint ? { footprint } : {});
-
 /** The record rule of kinds whose only record is the step's key (and footprint). */
 export const keyOnly = (): void => undefined;

@@ -1,14 +1,14 @@
+/**
+ * worker-vip: on every worker an IPVS virtual server VIP:6443 -> every master:6443 and the
+ * lvscare static pod that keeps it (sealer's design), and apiserver.cluster.local -> VIP.
+ * Where IPVS is unavailable (no ip_vs module, or no ipvsadm), the step fails with that reason.
+ */
 import { setHostsBlockCmd } from "../../runtime/hosts-file";
 import type { ExecContext } from "../context";
 import { hashes, type Footprint } from "../footprint";
 import { APISERVER_DOMAIN, API_PORT } from "../kubeadm-config";
 import { keyOnly, type Observed, type StepKindDef, type StepOf } from "./kind";
 
-/**
- * worker-vip: on every worker an IPVS virtual server VIP:6443 -> every master:6443 and the
- * lvscare static pod that keeps it (sealer's design), and apiserver.cluster.local -> VIP.
- * Where IPVS is unavailable (no ip_vs module, or no ipvsadm), the step fails with that reason.
- */
 async function run(ctx: ExecContext, step: StepOf<"worker-vip">): Promise<Observed> {
   const cfg = await ctx.kubeadm("worker-vip");
   const vip = cfg.vip;
