@@ -118,6 +118,7 @@ export function expectations(applied: AppliedState, l: ClusterLayout): ExpectedH
   const recorded = (id: string) => applied.steps[id] !== undefined;
   const master0 = l.masters[0];
   const hosts = [...new Set([...l.masters, ...l.workers])].filter((ip) => applied.hosts[ip]);
+  const index = stepIndex(applied, hosts);
   return hosts.map((ip) => {
     const input = {
       applied,
@@ -126,6 +127,7 @@ export function expectations(applied: AppliedState, l: ClusterLayout): ExpectedH
       master0: ip === master0,
       worker: !l.masters.includes(ip),
       recorded,
+      hostSteps: index.ofHost.get(ip) ?? [],
     };
     const blocks: ExpectedBlock[] = [];
     let e: Expectation = {};
@@ -143,7 +145,7 @@ export function expectations(applied: AppliedState, l: ClusterLayout): ExpectedH
           ...(e.nodeLabels?.taints ? { taints: e.nodeLabels.taints } : {}),
         }
       : undefined;
-    const { files, tree } = footprintsOf(applied, ip);
+    const { files, tree } = footprintsOf(applied, ip, index.footprinted.get(ip) ?? []);
     return {
       host: ip,
       files,
@@ -157,11 +159,41 @@ export function expectations(applied: AppliedState, l: ClusterLayout): ExpectedH
   });
 }
 
+/**
+ * The recorded step ids in order, gathered once per check (a large cluster records thousands of
+ * steps; scanning them for each host made the check quadratic): per host, the ids with a footprint
+ * there, and the per-host ids (ending in ":<ip>").
+ */
+function stepIndex(
+  applied: AppliedState,
+  hosts: string[],
+): { footprinted: Map<string, string[]>; ofHost: Map<string, string[]> } {
+  const known = new Set(hosts);
+  const footprinted = new Map<string, string[]>();
+  const ofHost = new Map<string, string[]>();
+  const add = (m: Map<string, string[]>, ip: string, id: string) => {
+    const l = m.get(ip);
+    if (l) l.push(id);
+    else m.set(ip, [id]);
+  };
+  for (const id of Object.keys(applied.steps).sort()) {
+    for (const ip of Object.keys(applied.steps[id]!.footprint ?? {})) add(footprinted, ip, id);
+    // An IPv6 address holds colons itself: every colon may start the host part.
+    for (let at = id.indexOf(":"); at >= 0; at = id.indexOf(":", at + 1))
+      if (known.has(id.slice(at + 1))) add(ofHost, id.slice(at + 1), id);
+  }
+  return { footprinted, ofHost };
+}
+
 /** What the recorded steps' footprints say host `ip` holds (steps without one add nothing). */
-function footprintsOf(applied: AppliedState, ip: string): Pick<ExpectedHost, "files" | "tree"> {
+function footprintsOf(
+  applied: AppliedState,
+  ip: string,
+  ids: string[],
+): Pick<ExpectedHost, "files" | "tree"> {
   const files = new Map<string, ExpectedFile>();
   let tree: ExpectedHost["tree"];
-  for (const id of Object.keys(applied.steps).sort()) {
+  for (const id of ids) {
     const fp = applied.steps[id]!.footprint?.[ip];
     if (!fp) continue;
     if (fp.tree) tree = { ...fp.tree, files: [], steps: [id] };

@@ -16,12 +16,9 @@ export function expectNode(
   const name = p.applied.hosts[p.ip]?.nodeName;
   if (!p.recorded(joinId) || !name) return {};
   const rerunnable = by !== "init-master";
-  const downstream = Object.keys(p.applied.steps)
-    .filter(
-      (id) =>
-        id.endsWith(`:${p.ip}`) && (id === `node-labels:${p.ip}` || id.startsWith("hook:post-init-host:")),
-    )
-    .sort();
+  const downstream = p.hostSteps.filter(
+    (id) => id === `node-labels:${p.ip}` || id.startsWith("hook:post-init-host:"),
+  );
   return { node: { name, by, joinSteps: rerunnable ? [joinId, ...downstream] : [] } };
 }
 

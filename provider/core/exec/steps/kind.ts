@@ -61,6 +61,8 @@ export interface ProbeInput {
   worker: boolean;
   /** Whether the state records step `id`. */
   recorded: (id: string) => boolean;
+  /** The recorded per-host step ids of this host (ending in ":<ip>"), in order. */
+  hostSteps: string[];
 }
 
 /**
