@@ -16,7 +16,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { clusterFromFlags } from "../provider/core/clusterfile";
-import { plan, recordAll, type Desired } from "../provider/core/plan/planner";
+import { plan, type Desired } from "../provider/core/plan/planner";
+import { recordAll } from "../provider/core/exec/record";
 import { emptyApplied, type ImageFacts } from "../provider/core/plan/types";
 
 const CLASSES = [

@@ -19,7 +19,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { loadClusterfile } from "../provider/core/clusterfile";
 import { ExecContext } from "../provider/core/exec/context";
-import { runDistribute } from "../provider/core/exec/steps/distribute";
+import { distribute } from "../provider/core/exec/steps/distribute";
 import { buildImage } from "../provider/core/image/builder";
 import { imageFacts } from "../provider/core/image/facts";
 import { OciLayout } from "../provider/core/image/layout";
@@ -133,7 +133,7 @@ async function main(): Promise<void> {
           distribution: mode,
         });
         const before = txBytes(regNode!.bridge);
-        const t = await time(() => runDistribute(ctx, step));
+        const t = await time(() => distribute.run(ctx, step));
         return { ms: t.ms, egress: txBytes(regNode!.bridge) - before };
       };
       const ssh = await measure("ssh", `rds${count}`);

@@ -23,7 +23,8 @@ export { buildImage, type BuildOptions, type BuildResult } from "../provider/cor
 export { imageFacts } from "../provider/core/image/facts";
 export { pushImage } from "../provider/core/registry/push";
 export { loadClusterfile } from "../provider/core/clusterfile/load";
-export { plan as planCluster, recordStep, type Desired } from "../provider/core/plan/planner";
+export { plan as planCluster, type Desired } from "../provider/core/plan/planner";
+export { recordStep } from "../provider/core/exec/record";
 export { applyCluster, deleteCluster, type ApplyOptions, type ApplyResult } from "../provider/core/apply";
 export type { ClusterSpec } from "../provider/core/clusterfile/types";
 export type { Plan, AppliedState, ImageFacts } from "../provider/core/plan/types";

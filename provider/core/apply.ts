@@ -21,7 +21,8 @@ import { summarizeRun, type RunSummary } from "./progress";
 import { dataPaths, ensureSealerHome } from "./paths";
 import { cleanHostStep, destroyHosts } from "./plan/destroy";
 import { planDigest } from "./plan/digest";
-import { plan as planSteps, recordStep, type Desired } from "./plan/planner";
+import { plan as planSteps, type Desired } from "./plan/planner";
+import { recordStep } from "./exec/record";
 import { emptyApplied, type AppliedState, type ImageFacts, type Plan, type Step } from "./plan/types";
 import { SshPool } from "./ssh";
 import { clusterDir, hasSavedClusterfile, loadStateFrom, saveClusterfile, saveStateTo } from "./state";
@@ -166,7 +167,8 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
   const ctx = newContext(pool);
   let release: (() => Promise<void>) | undefined;
   try {
-    release = await acquireApplyLock(pool, ctx.target(ctx.master0), ctx.clusterDir, spec.name);
+    const m0 = { ip: ctx.master0, sshUser: ctx.target(ctx.master0).user };
+    release = await acquireApplyLock(ctx.io, m0, ctx.clusterDir, spec.name);
     const save = async (s: AppliedState) => {
       await saveStateTo(stateDir, s);
       if (firstInstall) {
@@ -175,11 +177,12 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
       }
       // The copy on master0 lets another machine recover the cluster; losing it is not fatal.
       try {
-        await pool.upload(
-          ctx.target(ctx.master0),
-          Buffer.from(JSON.stringify(s, null, 2) + "\n"),
+        await ctx.put(
+          ctx.master0,
+          "save state",
           `${ctx.clusterDir}/state.json`,
-          { mode: 0o600, step: "save state" },
+          JSON.stringify(s, null, 2) + "\n",
+          0o600,
         );
       } catch (err) {
         log.forHost(ctx.master0).warn(`could not save the state copy on master0: ${(err as Error).message}`);
@@ -188,7 +191,7 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
     };
     const started = Date.now();
     const ran = await executeSteps(ctx, plan.steps, {
-      record: (a, s) => recordStep(a, s, desired),
+      record: (a, s, observed) => recordStep(a, s, desired, observed),
       save,
       ...(o.parallelSteps ? { parallelSteps: o.parallelSteps } : {}),
     });

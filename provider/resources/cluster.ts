@@ -65,6 +65,7 @@ type ClusterfileNormalize = typeof import("../core/clusterfile/normalize");
 type SecretModule = typeof import("../core/clusterfile/secret");
 
 type PlannerModule = typeof import("../core/plan/planner");
+type RecordModule = typeof import("../core/exec/record");
 
 type ApplyModule = typeof import("../core/apply");
 type DeleteAllModule = typeof import("../core/lifecycle/delete-all");
@@ -285,6 +286,10 @@ function planner(): PlannerModule {
   return require("../core/plan/planner") as PlannerModule;
 }
 
+function recorder(): RecordModule {
+  return require("../core/exec/record") as RecordModule;
+}
+
 export function emptyApplied(cluster: string): AppliedState {
   return { version: 1, cluster, hosts: {}, steps: {} };
 }
@@ -483,10 +488,9 @@ function withOldSecrets(o: ClusterOutputs): AppliedState {
 async function appliedFromInputs(olds: ClusterInputs): Promise<{ spec: ClusterSpec; applied: AppliedState }> {
   const { spec: oldSpec } = specOf(olds);
   const oldDesired = { cluster: oldSpec, image: await factsOf(oldSpec.image, olds.imageDigest) };
-  const pl = planner();
-  const applied = pl.recordAll(
+  const applied = recorder().recordAll(
     emptyApplied(oldSpec.name),
-    pl.plan(oldDesired, emptyApplied(oldSpec.name)),
+    planner().plan(oldDesired, emptyApplied(oldSpec.name)),
     oldDesired,
   );
   return { spec: oldSpec, applied };

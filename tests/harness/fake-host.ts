@@ -3,7 +3,8 @@
  * commands are answered from a script (first matching pattern wins), and put/read share an
  * in-memory file map per host. Non-zero exits throw CommandError like the SSH pool does.
  */
-import type { HostIo, HostRunOptions } from "../../provider/core/exec/host-io";
+import * as fs from "node:fs";
+import type { HostIo, HostRunOptions, LocalFile } from "../../provider/core/exec/host-io";
 import { CommandError, type ExecResult } from "../../provider/core/ssh";
 
 export type FakeCall =
@@ -80,9 +81,10 @@ export class FakeHosts implements HostIo {
     return Promise.resolve(res);
   }
 
-  put(ip: string, step: string, file: string, content: Buffer, mode: number): Promise<void> {
-    this.record(ip, { op: "put", step, file, content: content.toString("utf8"), mode });
-    this.fileMap(ip).set(file, content.toString("utf8"));
+  put(ip: string, step: string, file: string, content: Buffer | LocalFile, mode: number): Promise<void> {
+    const text = (Buffer.isBuffer(content) ? content : fs.readFileSync(content.localFile)).toString("utf8");
+    this.record(ip, { op: "put", step, file, content: text, mode });
+    this.fileMap(ip).set(file, text);
     return Promise.resolve();
   }
 

@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { applyCluster } from "../../provider/core/apply";
 import { loadClusterfile, type ClusterSpec } from "../../provider/core/clusterfile";
+import { sshHostIo } from "../../provider/core/exec/host-io";
 import { acquireApplyLock } from "../../provider/core/exec/lock";
 import { OciLayout } from "../../provider/core/image/layout";
 import type { LocalNode } from "../../provider/core/infra/local";
@@ -108,7 +109,12 @@ describe("integration: a failed or refused apply leaves the cluster record as it
     const n = nodes.list[0] as LocalNode;
     const pool = nodes.pool();
     const target = { host: n.ip, port: n.port, user: "root", password: RIGHT };
-    const release = await acquireApplyLock(pool, target, `/var/lib/sealer/${NAME}`, NAME);
+    const release = await acquireApplyLock(
+      sshHostIo(pool, () => target),
+      { ip: n.ip, sshUser: "root" },
+      `/var/lib/sealer/${NAME}`,
+      NAME,
+    );
     try {
       await assert.rejects(apply(spec(RIGHT, "c")), /is locked/);
       assert.deepEqual(record(), before);

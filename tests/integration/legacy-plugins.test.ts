@@ -7,7 +7,7 @@
 import * as assert from "node:assert/strict";
 import { loadClusterfile } from "../../provider/core/clusterfile";
 import { UserError } from "../../provider/core/errors";
-import { runClusterCheck } from "../../provider/core/exec/steps/legacy-plugins";
+import { runClusterCheck } from "../../provider/core/exec/legacy-plugins";
 import type { LocalNode } from "../../provider/core/infra/local";
 import { resolveCluster } from "../../provider/core/lifecycle/cluster-ref";
 import { withSession } from "../../provider/core/lifecycle/session";

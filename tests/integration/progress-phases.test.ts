@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { loadClusterfile } from "../../provider/core/clusterfile";
 import { ExecContext } from "../../provider/core/exec/context";
-import { runDistribute } from "../../provider/core/exec/steps/distribute";
+import { distribute } from "../../provider/core/exec/steps/distribute";
 import { buildImage } from "../../provider/core/image/builder";
 import { imageFacts } from "../../provider/core/image/facts";
 import { OciLayout } from "../../provider/core/image/layout";
@@ -106,7 +106,7 @@ describe("progress events per phase: build, push, pull, distribute (integration)
       state: emptyApplied("prog"),
       stateDir: work("state"),
     });
-    await runDistribute(ctx, {
+    await distribute.run(ctx, {
       id: "distribute",
       kind: "distribute",
       hosts: [n.ip],

@@ -12,7 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { loadClusterfile } from "../../provider/core/clusterfile";
 import { ExecContext } from "../../provider/core/exec/context";
-import { runDistribute } from "../../provider/core/exec/steps/distribute";
+import { distribute } from "../../provider/core/exec/steps/distribute";
 import { buildImage } from "../../provider/core/image/builder";
 import { imageFacts } from "../../provider/core/image/facts";
 import { OciLayout } from "../../provider/core/image/layout";
@@ -134,13 +134,13 @@ describe("registry distribution (integration, 3 local nodes, authenticated TLS r
 
   it("the image goes to the registry once, nodes fetch it, and the node state equals SSH mode's", async () => {
     const viaSsh = context({ name: "rds", dataRoot: "/var/lib/sealer-rds", mode: "ssh" });
-    await runDistribute(viaSsh, step());
+    await distribute.run(viaSsh, step());
     assert.equal(viaSsh.stats.sentBytes, layerBytes() * 3, "SSH mode sends every layer to every host");
 
     const viaReg = context({ name: "rdr", dataRoot: "/var/lib/sealer-rdr" });
     const events: ProgressEvent[] = [];
     const off = onProgress((e) => events.push(e));
-    await runDistribute(viaReg, step()).finally(off);
+    await distribute.run(viaReg, step()).finally(off);
     // One progress task per host for its fetch, ending with every layer byte.
     const ends = events.filter((e) => e.phase === "distribute" && e.kind === "end");
     assert.deepEqual(ends.map((e) => e.host).sort(), nodes.list.map((n) => n.ip).sort());
@@ -172,7 +172,7 @@ describe("registry distribution (integration, 3 local nodes, authenticated TLS r
     // Again: the registry has every blob and so has every node: nothing moves.
     const seen = lines.length;
     const again = context({ name: "rdr", dataRoot: "/var/lib/sealer-rdr" });
-    await runDistribute(again, step());
+    await distribute.run(again, step());
     assert.equal(again.stats.sentBytes, 0);
     assert.deepEqual(
       lines.slice(seen).filter((l) => / fetching \d+ layer blob/.test(l)),
@@ -184,7 +184,7 @@ describe("registry distribution (integration, 3 local nodes, authenticated TLS r
     const ctx = context({ name: "rdp", dataRoot: "/var/lib/sealer-rdp" });
     // As the planner emits them: one distribute step per host, running at the same time.
     await Promise.all(
-      nodes.list.map((n) => runDistribute(ctx, { ...step(), id: `distribute:${n.ip}`, hosts: [n.ip] })),
+      nodes.list.map((n) => distribute.run(ctx, { ...step(), id: `distribute:${n.ip}`, hosts: [n.ip] })),
     );
     assert.equal(
       lines.filter((l) => l.startsWith("distribute: image pushed to ")).length,
@@ -208,7 +208,7 @@ describe("registry distribution (integration, 3 local nodes, authenticated TLS r
     await pool.upload(nodes.targets()[1]!, head, `${blobs}/${big.slice(7)}.partial`);
     const ctx = context({ name: "rdr", dataRoot: "/var/lib/sealer-rdr" });
     lines = [];
-    await runDistribute(ctx, step());
+    await distribute.run(ctx, step());
     const fetched = lines.filter((l) => l.startsWith(`[${n.ip}] fetching `));
     // One fetch, of the missing half only (a full re-download would fail the digest and show a second fetch).
     assert.equal(fetched.length, 1, fetched.join("\n"));
@@ -221,7 +221,7 @@ describe("registry distribution (integration, 3 local nodes, authenticated TLS r
 
   it("a registry this machine cannot push to (wrong password) leaves every host to SSH, with a warning naming it", async () => {
     const ctx = context({ name: "rdw", dataRoot: "/var/lib/sealer-rdw", password: "wrong-password" });
-    await runDistribute(ctx, step());
+    await distribute.run(ctx, step());
     assert.match(
       lines.join("\n"),
       new RegExp(

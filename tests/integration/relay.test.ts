@@ -23,7 +23,7 @@ import { MediaTypes } from "../../provider/core/image/types";
 import { setLogSink } from "../../provider/core/log";
 import { loadClusterfile } from "../../provider/core/clusterfile";
 import { ExecContext } from "../../provider/core/exec/context";
-import { runDistribute } from "../../provider/core/exec/steps/distribute";
+import { distribute } from "../../provider/core/exec/steps/distribute";
 import type { ImageFacts, Step } from "../../provider/core/plan/types";
 import type { SshPool, SshTarget } from "../../provider/core/ssh";
 import { craftLayer } from "../harness/crafted-layers";
@@ -254,7 +254,7 @@ describe("relay distribution (integration, local nodes, sudo user)", function ()
       hosts: nodes.list.map((n) => n.ip),
       layers,
     } as unknown as Extract<Step, { kind: "distribute" }>;
-    await runDistribute(ctx, step);
+    await distribute.run(ctx, step);
     assert.equal(ctx.stats.sentBytes, total, "the operator sent the image once, to master0");
     for (const n of nodes.list) await assertRootfs(n, "/var/lib/sealer", "rl4", layers);
     await assertNoTraces("/var/lib/sealer");

@@ -22,6 +22,8 @@ import {
 } from "../../provider/core/exec/footprint";
 import { emptyStats, type ExecContext } from "../../provider/core/exec/context";
 import { executeSteps } from "../../provider/core/exec/executor";
+import { recordStep } from "../../provider/core/exec/record";
+import { baseImage, clusterfile, spec } from "../fixtures/clusterfile/plan-world";
 import { inventoryScript, parseInventory, planMaterialise } from "../../provider/core/exec/node-layers";
 import { setLogSink } from "../../provider/core/log";
 import { sha256Hex } from "../../provider/core/fsutil";
@@ -121,6 +123,7 @@ describe("drift: expectations from the applied state", () => {
     assert.equal(w.registry, false);
     assert.deepEqual(w.node, {
       name: "w1",
+      by: "join-worker",
       joinSteps: [`join-worker:${W1}`, `hook:post-init-host:mark:${W1}`, `node-labels:${W1}`],
       labelSteps: [`node-labels:${W1}`],
       labels: { "node-role.kubernetes.io/worker": "", disk: "ssd" },
@@ -435,7 +438,7 @@ describe("drift: footprints (what each step left on a host)", () => {
     assert.equal(expectations(s, layout)[0]!.clusterfile, false);
   });
 
-  it("the executor records what a handler reports, after the step's record and before saving; a re-run replaces it", async () => {
+  it("the executor records what a handler reports (recordStep), before saving; a re-run replaces it", async () => {
     const restore = setLogSink({ write: () => undefined });
     try {
       const ctx = { state: emptyApplied("dc"), stats: emptyStats() } as unknown as ExecContext;
@@ -448,11 +451,12 @@ describe("drift: footprints (what each step left on a host)", () => {
         key: "k",
       } as Step;
       const saved: AppliedState[] = [];
+      const desired = { cluster: spec(clusterfile()), image: baseImage() };
       const exec = (files: Record<string, string>) =>
         executeSteps(ctx, [step], {
-          record: (a, s) => ({ ...a, steps: { ...a.steps, [s.id]: { key: s.key, hosts: s.hosts } } }),
+          record: (a, s, observed) => recordStep(a, s, desired, observed),
           save: async (a) => void saved.push(a),
-          run: async () => ({ [W1]: { files } }),
+          run: async () => ({ footprint: { [W1]: { files } } }),
         });
       await exec({ "/etc/systemd/system/kubelet.service": "1".repeat(64) });
       assert.deepEqual(saved[0]!.steps[step.id]!.footprint, {

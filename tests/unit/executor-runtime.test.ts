@@ -3,7 +3,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { newToken } from "../../provider/core/exec/steps/kube";
+import { newToken } from "../../provider/core/exec/kubeadm-node";
 import { removeClusterHostsBlocksCmd, setHostsBlockCmd } from "../../provider/core/runtime/hosts-file";
 import { labelTaintCmds, parseJoinOutput } from "../../provider/core/runtime/kube";
 import { registryClientCmd, startRegistryCmd, registryLayout } from "../../provider/core/runtime/registry";

@@ -1,10 +1,10 @@
 /**
- * runHook finds a hook's plugin where the planner found it: the image's plugins/ (ImageFacts)
+ * The hook step finds a hook's plugin where the planner found it: the image's plugins/ (ImageFacts)
  * and the Clusterfile, whose Plugin of the same name wins.
  */
 import * as assert from "node:assert/strict";
 import type { ExecContext } from "../../provider/core/exec/context";
-import { runHook } from "../../provider/core/exec/steps/host";
+import { hook as hookKind } from "../../provider/core/exec/steps/hook";
 import type { PluginDoc } from "../../provider/core/clusterfile/types";
 import type { ImagePlugins, Step } from "../../provider/core/plan/types";
 
@@ -57,7 +57,7 @@ const hook = (plugin: string, hosts: string[]): Extract<Step, { kind: "hook" }> 
   after: [],
 });
 
-describe("runHook: plugins from the image and the Clusterfile", () => {
+describe("hook step: plugins from the image and the Clusterfile", () => {
   const image: ImagePlugins = {
     docs: [
       { ...shell("from-image", "echo image"), file: "plugins/from-image.yaml" },
@@ -67,7 +67,7 @@ describe("runHook: plugins from the image and the Clusterfile", () => {
   };
   it("runs an image plugin's script on each host, with the phase in the env", async () => {
     const { ctx, ran } = stub([], image);
-    await runHook(ctx, hook("from-image", ["10.0.0.2", "10.0.0.3"]));
+    await hookKind.run(ctx, hook("from-image", ["10.0.0.2", "10.0.0.3"]));
     assert.deepEqual(ran, [
       {
         ip: "10.0.0.2",
@@ -87,7 +87,7 @@ describe("runHook: plugins from the image and the Clusterfile", () => {
   });
   it("runs the Clusterfile's Plugin when both define the name", async () => {
     const { ctx, ran } = stub([shell("both", "echo clusterfile-both")], image);
-    await runHook(ctx, hook("both", ["10.0.0.2"]));
+    await hookKind.run(ctx, hook("both", ["10.0.0.2"]));
     assert.deepEqual(
       ran.map((r) => r.stdin),
       ["echo clusterfile-both"],
@@ -96,7 +96,7 @@ describe("runHook: plugins from the image and the Clusterfile", () => {
   it("a plugin in neither is a UserError naming both places", async () => {
     const { ctx } = stub([], image);
     await assert.rejects(
-      runHook(ctx, hook("missing", ["10.0.0.2"])),
+      hookKind.run(ctx, hook("missing", ["10.0.0.2"])),
       /^UserError: step "hook post-install": plugin missing is neither in the Clusterfile nor in the image's plugins\/$/,
     );
   });

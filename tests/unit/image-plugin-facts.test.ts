@@ -11,7 +11,8 @@ import { imageFacts } from "../../provider/core/image/facts";
 import { buildImage } from "../../provider/core/image/builder";
 import { OciLayout } from "../../provider/core/image/layout";
 import { setLogSink } from "../../provider/core/log";
-import { plan, recordAll } from "../../provider/core/plan/planner";
+import { plan } from "../../provider/core/plan/planner";
+import { recordAll } from "../../provider/core/exec/record";
 import { emptyApplied } from "../../provider/core/plan/types";
 import { clusterfile, M, spec, W } from "../fixtures/clusterfile/plan-world";
 

@@ -1,18 +1,18 @@
 /**
  * sealer's legacy CLUSTERCHECK and ETCD plugins: how the Clusterfile loader reads them (the
  * phases sealer ran them at, ETCD's `on` as the snapshot path), that the planner puts them on
- * master0, and what runHook runs for them against a recorded node shell.
+ * master0, and what the hook step runs for them against a recorded node shell.
  */
 import * as assert from "node:assert/strict";
 import { loadPluginFile } from "../../provider/core/clusterfile/plugin-file";
 import type { ExecContext } from "../../provider/core/exec/context";
-import { runHook } from "../../provider/core/exec/steps/host";
+import { hook as hookKind } from "../../provider/core/exec/steps/hook";
 import {
   etcdSnapshotPath,
   nodesNotReady,
   podsNotReady,
   runClusterCheck,
-} from "../../provider/core/exec/steps/legacy-plugins";
+} from "../../provider/core/exec/legacy-plugins";
 import { UserError } from "../../provider/core/errors";
 import { pluginHosts } from "../../provider/core/plan/plugins";
 import type { PluginDoc } from "../../provider/core/clusterfile/types";
@@ -162,7 +162,7 @@ const readyPods = {
   items: [{ metadata: { name: "etcd-m0" }, status: { containerStatuses: [{ ready: true }] } }],
 };
 
-describe("legacy plugins at apply (runHook)", () => {
+describe("legacy plugins at apply (the hook step)", () => {
   it("CLUSTERCHECK polls on master0 until every node is Ready", async () => {
     let calls = 0;
     const { ctx, ran } = clusterCtx(() => {
@@ -212,7 +212,7 @@ describe("legacy plugins at apply (runHook)", () => {
 
   it("ETCD checks etcdctl and the certificates, then saves to its on path with the shared command", async () => {
     const { ctx, ran } = clusterCtx(() => ({ nodes: {}, pods: {} }));
-    await runHook(ctx, hook("backup"));
+    await hookKind.run(ctx, hook("backup"));
     assert.match(ran[0]!.cmd, /command -v etcdctl/);
     assert.equal(ran[1]!.ip, "10.0.0.2");
     assert.equal(ran[1]!.label, "hook post-install backup");
@@ -230,7 +230,7 @@ describe("legacy plugins at apply (runHook)", () => {
         ? { code: 1, stdout: "", stderr: "Error: context deadline exceeded\n" }
         : sh(ip, label, cmd, o);
     await assert.rejects(
-      runHook(ctx, hook("backup")),
+      hookKind.run(ctx, hook("backup")),
       (e: unknown) =>
         e instanceof UserError &&
         e.message.includes('[10.0.0.2] step "hook post-install backup"') &&

@@ -15,7 +15,8 @@ import { currentCertSans, parseAltNames } from "../../provider/core/lifecycle/ce
 import { phaseHookSteps } from "../../provider/core/plan/phase-hooks";
 import { CLEAN_HOST_REASON, planDestroy } from "../../provider/core/plan/destroy";
 import { planRollback, rollbackSpec } from "../../provider/core/plan/rollback";
-import { recordAll, plan as planSteps } from "../../provider/core/plan/planner";
+import { plan as planSteps } from "../../provider/core/plan/planner";
+import { recordAll } from "../../provider/core/exec/record";
 import { emptyApplied } from "../../provider/core/plan/types";
 import { baseImage, clusterfile, installed, spec as specOf } from "../fixtures/clusterfile/plan-world";
 import { prefixLines } from "../../provider/core/lifecycle/exec";

@@ -15,7 +15,8 @@ import { OciLayout } from "../../provider/core/image/layout";
 import { buildImage } from "../../provider/core/image/builder";
 import { dataPaths } from "../../provider/core/paths";
 import { planDigest } from "../../provider/core/plan/digest";
-import { plan, recordAll } from "../../provider/core/plan/planner";
+import { plan } from "../../provider/core/plan/planner";
+import { recordAll } from "../../provider/core/exec/record";
 import {
   loadSavedClusterfile,
   loadState,

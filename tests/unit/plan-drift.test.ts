@@ -9,7 +9,8 @@ import {
   type HostObservation,
 } from "../../provider/core/drift/compare";
 import { withFootprint } from "../../provider/core/exec/footprint";
-import { plan, recordStep, type Desired } from "../../provider/core/plan/planner";
+import { plan, type Desired } from "../../provider/core/plan/planner";
+import { recordStep } from "../../provider/core/exec/record";
 import { baseImage, clusterfile, installed, M, spec, W } from "../fixtures/clusterfile/plan-world";
 
 describe("planner: steps forgotten after drift", () => {

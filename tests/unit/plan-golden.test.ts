@@ -11,7 +11,8 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { planDestroy } from "../../provider/core/plan/destroy";
-import { plan, recordAll, type Desired, type PlanOptions } from "../../provider/core/plan/planner";
+import { recordAll } from "../../provider/core/exec/record";
+import { plan, type Desired, type PlanOptions } from "../../provider/core/plan/planner";
 import { planRollback, rollbackSpec } from "../../provider/core/plan/rollback";
 import { emptyApplied, type AppliedState, type ImageFacts, type Plan } from "../../provider/core/plan/types";
 import {

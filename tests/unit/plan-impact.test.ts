@@ -3,7 +3,8 @@
  * on an installed cluster plans exactly the listed steps, and no others.
  */
 import * as assert from "node:assert/strict";
-import { plan, recordAll, type Desired } from "../../provider/core/plan/planner";
+import { plan, type Desired } from "../../provider/core/plan/planner";
+import { recordAll } from "../../provider/core/exec/record";
 import type { HookPhase } from "../../provider/core/clusterfile/types";
 import { emptyApplied, type ImageFacts } from "../../provider/core/plan/types";
 import {

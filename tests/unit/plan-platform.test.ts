@@ -9,7 +9,8 @@ import * as assert from "node:assert/strict";
 import { UserError } from "../../provider/core/errors";
 import { hostsWithoutPlatform } from "../../provider/core/exec/host-platform";
 import { platformOfMachine } from "../../provider/core/image/facts";
-import { plan, recordAll, type Desired } from "../../provider/core/plan/planner";
+import { plan, type Desired } from "../../provider/core/plan/planner";
+import { recordAll } from "../../provider/core/exec/record";
 import { emptyApplied, type ImageFacts, type LayerFacts, type Step } from "../../provider/core/plan/types";
 import {
   baseImage,

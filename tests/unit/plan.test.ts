@@ -1,6 +1,7 @@
 import * as assert from "node:assert/strict";
 import { UserError } from "../../provider/core/errors";
-import { plan, recordAll, recordStep, type Desired } from "../../provider/core/plan/planner";
+import { plan, type Desired } from "../../provider/core/plan/planner";
+import { recordAll, recordStep } from "../../provider/core/exec/record";
 import { emptyApplied, type AppliedState, type ImageFacts, type Plan } from "../../provider/core/plan/types";
 import {
   baseImage,

@@ -8,32 +8,15 @@
  * re-run safely (init-master) are never named, the drift then says what to do by hand.
  */
 import { hostsBlockMarkers } from "../runtime/hosts-file";
-import { parseTaintSpec } from "../runtime/taints";
 import type { TreeLoss } from "../exec/footprint";
 import type { AppliedState } from "../plan/types";
+import { drift, list, type CheckResult } from "./check";
+import { STEP_KINDS } from "../exec/steps";
+import type { KindProbe } from "../exec/steps/kind";
 
 // ---- report ----
 
-export type CheckStatus = "ok" | "drifted" | "unreachable" | "unknown";
-
-export type CheckResult =
-  | { check: string; status: "ok" }
-  | {
-      check: string;
-      status: "drifted";
-      expected: string;
-      found: string;
-      /** Recorded step ids whose effect is gone: forgetting them makes the next apply redo them. */
-      steps: string[];
-      /** Set when no step can repair it (what to do instead). */
-      manual?: string;
-      /** What the next plan says (after "drift: "); default "<host> <check>: <found>". */
-      note?: string;
-    }
-  /** The host (or, for node checks, every master) could not be reached over SSH. */
-  | { check: string; status: "unreachable"; detail: string }
-  /** Reached, but the check could not be made (e.g. the API server did not answer). */
-  | { check: string; status: "unknown"; detail: string };
+export type { CheckResult, CheckStatus } from "./check";
 
 export interface HostReport {
   host: string;
@@ -97,99 +80,120 @@ export interface ExpectedHost {
   registry: boolean;
   /** master0: the saved Clusterfile on the node. */
   clusterfile: boolean;
-  node?: {
-    name: string;
-    /** Steps that re-register the node (empty for master0: manual). */
-    joinSteps: string[];
+  node?: NodeExpectation & {
     labels?: Record<string, string>;
     taints?: string[];
     labelSteps: string[];
   };
 }
 
-const hostStepIds = (applied: AppliedState, ip: string, pred: (id: string) => boolean): string[] =>
-  Object.keys(applied.steps)
-    .filter((id) => id.endsWith(`:${ip}`) && pred(id))
-    .sort();
+/** The node a recorded join registered, and the steps that re-register it. */
+export interface NodeExpectation {
+  name: string;
+  /** The join kind that registered it (it compares the node list). */
+  by: "init-master" | "join-master" | "join-worker";
+  /** Steps that re-register the node (empty for master0: manual). */
+  joinSteps: string[];
+}
+
+/**
+ * What one step kind expects of a host (its `probe`, exec/steps/<kind>.ts), beyond the files its
+ * footprint lists; expectations() merges every kind's into one ExpectedHost.
+ */
+export interface Expectation {
+  layers?: string[];
+  blocks?: ExpectedBlock[];
+  registry?: boolean;
+  clusterfile?: boolean;
+  node?: NodeExpectation;
+  nodeLabels?: { labelSteps: string[]; labels?: Record<string, string>; taints?: string[] };
+}
+
+/** The kinds that expect something of a host, in plan order. */
+const kindProbes = (): KindProbe[] =>
+  Object.values(STEP_KINDS).flatMap((k: { probe?: KindProbe }) => (k.probe ? [k.probe] : []));
 
 /** What each host of the recorded state should show, limited to effects of recorded steps. */
 export function expectations(applied: AppliedState, l: ClusterLayout): ExpectedHost[] {
-  const rec = (id: string) => applied.steps[id] !== undefined;
+  const recorded = (id: string) => applied.steps[id] !== undefined;
   const master0 = l.masters[0];
   const hosts = [...new Set([...l.masters, ...l.workers])].filter((ip) => applied.hosts[ip]);
+  const index = stepIndex(applied, hosts);
   return hosts.map((ip) => {
-    const h = applied.hosts[ip]!;
-    const isWorker = !l.masters.includes(ip);
+    const input = {
+      applied,
+      layout: l,
+      ip,
+      master0: ip === master0,
+      worker: !l.masters.includes(ip),
+      recorded,
+      hostSteps: index.ofHost.get(ip) ?? [],
+    };
     const blocks: ExpectedBlock[] = [];
-    if (rec(`host-aliases:${ip}`) && l.hostAliases.length > 0)
-      blocks.push({
-        tag: "aliases",
-        lines: l.hostAliases.map((a) => `${a.ip} ${a.names.join(" ")}`),
-        steps: [`host-aliases:${ip}`],
-      });
-    if (l.localRegistry && rec(`registry-client:${ip}`)) {
-      const to = l.registryTargets[ip] ?? ip;
-      blocks.push({
-        tag: "registry",
-        lines: [`${to} ${l.registryDomain}`],
-        steps: [`registry-client:${ip}`],
-      });
+    let e: Expectation = {};
+    for (const k of kindProbes()) {
+      const x = k.expect(input);
+      blocks.push(...(x.blocks ?? []));
+      e = { ...e, ...x };
     }
-    if (ip === master0 && rec("init-master"))
-      blocks.push({
-        tag: "apiserver",
-        lines: [`${ip} ${l.apiserverDomain}`],
-        steps: [],
-        manual: `restore the line "${ip} ${l.apiserverDomain}" between the sealer:${l.cluster}:apiserver markers in /etc/hosts on master0 (re-running kubeadm init is not safe)`,
-      });
-    else if (!isWorker && rec(`join-master:${ip}`))
-      blocks.push({ tag: "apiserver", lines: [`${ip} ${l.apiserverDomain}`], steps: [`join-master:${ip}`] });
-    else if (isWorker && rec(`worker-vip:${ip}`))
-      blocks.push({
-        tag: "apiserver",
-        lines: [`${l.vip} ${l.apiserverDomain}`],
-        steps: [`worker-vip:${ip}`],
-      });
-
-    const joinId = ip === master0 ? "init-master" : isWorker ? `join-worker:${ip}` : `join-master:${ip}`;
-    const labelId = `node-labels:${ip}`;
-    let node: ExpectedHost["node"];
-    if (rec(joinId) && h.nodeName) {
-      node = {
-        name: h.nodeName,
-        joinSteps:
-          ip === master0
-            ? []
-            : [
-                joinId,
-                // Downstream on the host: labels and post-init-host hooks act on the registered node.
-                ...hostStepIds(applied, ip, (id) => id === labelId || id.startsWith("hook:post-init-host:")),
-              ],
-        labelSteps: rec(labelId) ? [labelId] : [],
-        ...(rec(labelId) && h.labels ? { labels: h.labels } : {}),
-        ...(rec(labelId) && h.taints ? { taints: h.taints } : {}),
-      };
-    }
-    const { files, tree } = footprintsOf(applied, ip);
+    // Labels are checked on a node a recorded join registered.
+    const node: ExpectedHost["node"] = e.node
+      ? {
+          ...e.node,
+          labelSteps: e.nodeLabels?.labelSteps ?? [],
+          ...(e.nodeLabels?.labels ? { labels: e.nodeLabels.labels } : {}),
+          ...(e.nodeLabels?.taints ? { taints: e.nodeLabels.taints } : {}),
+        }
+      : undefined;
+    const { files, tree } = footprintsOf(applied, ip, index.footprinted.get(ip) ?? []);
     return {
       host: ip,
       files,
       ...(tree ? { tree } : {}),
-      ...(rec(`distribute:${ip}`) && h.layers.length > 0 ? { layers: h.layers } : {}),
+      ...(e.layers ? { layers: e.layers } : {}),
       blocks,
-      registry: l.localRegistry && l.registryHosts.includes(ip) && rec(`registry:${ip}`),
-      // States from before footprints: only the Clusterfile's presence can be checked.
-      clusterfile: ip === master0 && rec("save-clusterfile") && !applied.steps["save-clusterfile"]!.footprint,
+      registry: e.registry ?? false,
+      clusterfile: e.clusterfile ?? false,
       ...(node ? { node } : {}),
     };
   });
 }
 
+/**
+ * The recorded step ids in order, gathered once per check (a large cluster records thousands of
+ * steps; scanning them for each host made the check quadratic): per host, the ids with a footprint
+ * there, and the per-host ids (ending in ":<ip>").
+ */
+function stepIndex(
+  applied: AppliedState,
+  hosts: string[],
+): { footprinted: Map<string, string[]>; ofHost: Map<string, string[]> } {
+  const known = new Set(hosts);
+  const footprinted = new Map<string, string[]>();
+  const ofHost = new Map<string, string[]>();
+  const add = (m: Map<string, string[]>, ip: string, id: string) => {
+    const l = m.get(ip);
+    if (l) l.push(id);
+    else m.set(ip, [id]);
+  };
+  for (const id of Object.keys(applied.steps).sort()) {
+    for (const ip of Object.keys(applied.steps[id]!.footprint ?? {})) add(footprinted, ip, id);
+    // An IPv6 address holds colons itself: every colon may start the host part.
+    for (let at = id.indexOf(":"); at >= 0; at = id.indexOf(":", at + 1))
+      if (known.has(id.slice(at + 1))) add(ofHost, id.slice(at + 1), id);
+  }
+  return { footprinted, ofHost };
+}
+
 /** What the recorded steps' footprints say host `ip` holds (steps without one add nothing). */
-function footprintsOf(applied: AppliedState, ip: string): Pick<ExpectedHost, "files" | "tree"> {
+function footprintsOf(
+  applied: AppliedState,
+  ip: string,
+  ids: string[],
+): Pick<ExpectedHost, "files" | "tree"> {
   const files = new Map<string, ExpectedFile>();
   let tree: ExpectedHost["tree"];
-  for (const id of Object.keys(applied.steps).sort()) {
+  for (const id of ids) {
     const fp = applied.steps[id]!.footprint?.[ip];
     if (!fp) continue;
     if (fp.tree) tree = { ...fp.tree, files: [], steps: [id] };
@@ -286,70 +290,18 @@ export function parseHostsBlocks(text: string, cluster: string): Record<string, 
 
 // ---- comparison ----
 
-const shortDigest = (d: string) => (d.startsWith("sha256:") ? d.slice(7, 19) : d.slice(0, 12));
-const list = (xs: string[]) => (xs.length ? xs.join(", ") : "(none)");
-
-function drift(
-  check: string,
-  expected: string,
-  found: string,
-  steps: string[],
-  manual?: string,
-  note?: string,
-): CheckResult {
-  return {
-    check,
-    status: "drifted",
-    expected,
-    found,
-    steps,
-    ...(manual ? { manual } : {}),
-    ...(note ? { note } : {}),
-  };
-}
-
 const sameSet = (a: string[], b: string[]) =>
   a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
 
-/** Compares one host. `nodes` is the cluster's node list (shared by every host). */
+/**
+ * Compares one host. `nodes` is the cluster's node list (shared by every host). Each step kind
+ * compares what it expects (its probe); the files of every footprint and the /etc/hosts blocks
+ * are compared here, alike for every kind.
+ */
 export function compareHost(e: ExpectedHost, o: HostObservation, nodes: NodeList): CheckResult[] {
   if (o.unreachable !== undefined) return [{ check: "ssh", status: "unreachable", detail: o.unreachable }];
   const out: CheckResult[] = [{ check: "ssh", status: "ok" }];
-  if (e.layers) {
-    const dist = [`distribute:${e.host}`];
-    const missing = e.layers.filter((d) => o.blobs[d.slice("sha256:".length)] === undefined);
-    out.push(
-      missing.length
-        ? drift(
-            "blobs",
-            `${e.layers.length} layer blob(s) in the node's store`,
-            `missing ${missing.map(shortDigest).join(", ")}`,
-            dist,
-          )
-        : { check: "blobs", status: "ok" },
-    );
-    const same =
-      o.layersJson !== null &&
-      o.layersJson.length === e.layers.length &&
-      o.layersJson.every((d, i) => d === e.layers![i]);
-    out.push(
-      same
-        ? { check: "layers.json", status: "ok" }
-        : drift(
-            "layers.json",
-            `layers ${e.layers.map(shortDigest).join(", ")}`,
-            o.layersJson === null ? "missing or unreadable" : `layers ${list(o.layersJson.map(shortDigest))}`,
-            dist,
-          ),
-    );
-    if (!e.tree)
-      out.push(
-        o.rootfs
-          ? { check: "rootfs", status: "ok" }
-          : drift("rootfs", "materialised rootfs", "missing or empty", dist),
-      );
-  }
-  if (e.tree) out.push(compareTree(e.host, e.tree, o));
+  for (const k of kindProbes()) out.push(...(k.compare?.(e, o, nodes) ?? []));
   for (const f of e.files) out.push(compareFile(e.host, f, o.files?.[f.path]));
   for (const b of e.blocks) {
     const found = o.blocks[b.tag];
@@ -361,70 +313,6 @@ export function compareHost(e: ExpectedHost, o: HostObservation, nodes: NodeList
         drift(check, `/etc/hosts block: ${b.lines.join("; ")}`, `block: ${list(found)}`, b.steps, b.manual),
       );
     else out.push({ check, status: "ok" });
-  }
-  if (e.registry) {
-    const code = o.registryHttp;
-    if (code === undefined) out.push({ check: "registry", status: "unknown", detail: "not asked" });
-    else if (code === "curl-missing")
-      out.push({ check: "registry", status: "unknown", detail: "curl is not installed on the host" });
-    else if (/^[1-5]\d\d$/.test(code)) out.push({ check: "registry", status: "ok" });
-    else
-      out.push(
-        drift("registry", "registry answering on https /v2/", "nothing answers", [`registry:${e.host}`]),
-      );
-  }
-  if (e.clusterfile)
-    out.push(
-      o.clusterfile
-        ? { check: "clusterfile", status: "ok" }
-        : drift("clusterfile", "the saved Clusterfile on master0", "missing", ["save-clusterfile"]),
-    );
-  if (e.node) {
-    if (!nodes.ok) {
-      const r: CheckResult = nodes.unreachable
-        ? { check: "node", status: "unreachable", detail: nodes.error }
-        : { check: "node", status: "unknown", detail: nodes.error };
-      out.push(r);
-    } else {
-      const n = nodes.nodes.find((x) => x.name === e.node!.name);
-      if (!n)
-        out.push(
-          drift(
-            "node",
-            `node ${e.node.name} registered`,
-            `not in the node list (from ${nodes.from})`,
-            e.node.joinSteps,
-            e.node.joinSteps.length
-              ? undefined
-              : `master0's node ${e.node.name} is gone from the API server: check its kubelet; re-running kubeadm init is not safe`,
-          ),
-        );
-      else {
-        out.push({ check: "node", status: "ok" });
-        if (e.node.labels) {
-          const wrong = Object.entries(e.node.labels).filter(([k, v]) => n.labels[k] !== v);
-          out.push(
-            wrong.length
-              ? drift(
-                  "labels",
-                  wrong.map(([k, v]) => `${k}=${v}`).join(", "),
-                  wrong.map(([k]) => (k in n.labels ? `${k}=${n.labels[k]}` : `${k} absent`)).join(", "),
-                  e.node.labelSteps,
-                )
-              : { check: "labels", status: "ok" },
-          );
-        }
-        if (e.node.taints) {
-          const have = new Set(n.taints.map((t) => parseTaintSpec(t).text));
-          const missing = e.node.taints.filter((t) => !have.has(parseTaintSpec(t).text));
-          out.push(
-            missing.length
-              ? drift("taints", missing.join(", "), `absent (node has ${list(n.taints)})`, e.node.labelSteps)
-              : { check: "taints", status: "ok" },
-          );
-        }
-      }
-    }
   }
   return out;
 }
@@ -443,43 +331,6 @@ function compareFile(host: string, f: ExpectedFile, now: string | null | undefin
     undefined,
     `${f.path} ${gone ? "missing" : "changed"} on ${host}`,
   );
-}
-
-/**
- * The rootfs: every entry of the list distribute left (names and sizes) still there, and the
- * rendered files' content. Files added since are not drift. When the node lost its copy of the
- * list, the recorded digest decides (and nothing can be named).
- */
-function compareTree(host: string, t: NonNullable<ExpectedHost["tree"]>, o: HostObservation): CheckResult {
-  const expected = `${t.count} file(s) as distributed`;
-  if (!o.tree) return drift("rootfs", expected, "not listed by the probe", t.steps);
-  const missing = new Set(o.tree.loss.missing);
-  const changed = new Set(o.tree.loss.changed);
-  for (const f of t.files) {
-    const rel = f.path.slice(t.dir.length + 1);
-    const now = o.files?.[f.path];
-    if (now === null || now === undefined) missing.add(rel);
-    else if (now !== f.sha256 && !missing.has(rel)) changed.add(rel);
-  }
-  const unnamed = !o.tree.loss.listKept && o.tree.digest !== t.digest;
-  if (!unnamed && missing.size === 0 && changed.size === 0) return { check: "rootfs", status: "ok" };
-  const some = (xs: Iterable<string>) => {
-    const a = [...xs];
-    return a.slice(0, 5).join(", ") + (a.length > 5 ? ` and ${a.length - 5} more` : "");
-  };
-  const parts = [
-    ...(missing.size ? [`missing ${some(missing)}`] : []),
-    ...(changed.size ? [`changed ${some(changed)}`] : []),
-    ...(unnamed
-      ? [`file list differs (${o.tree.count} file(s) now; the node's copy of the list is gone)`]
-      : []),
-  ];
-  const noteOf = (xs: Iterable<string>, what: string) => {
-    const a = [...xs].map((x) => `${t.dir}/${x}`);
-    return a.length ? [`${some(a)} ${what} on ${host}`] : [];
-  };
-  const note = [...noteOf(missing, "missing"), ...noteOf(changed, "changed")];
-  return drift("rootfs", expected, parts.join("; "), t.steps, undefined, note.join("; ") || undefined);
 }
 
 export function buildReport(

@@ -125,11 +125,7 @@ export async function probeHosts(
       ...(e.registry ? { registryUrl: `https://${e.host}:${o.registryPort}/v2/` } : {}),
     });
     try {
-      const r = await ctx.pool.exec(ctx.target(e.host), script, {
-        step: "drift probe",
-        logLevel: "debug",
-        timeoutMs: 60_000,
-      });
+      const r = await ctx.io.run(e.host, "drift probe", script, { quiet: true, timeoutMs: 60_000 });
       out.push(parseProbe(e.host, ctx.cluster, r.stdout));
     } catch (err) {
       // A reached host whose probe failed (sudo refused...) cannot be checked either; say which.

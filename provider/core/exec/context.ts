@@ -18,6 +18,7 @@ import type { OciLayout } from "../image/layout";
 import { log, registerSecret, type Logger } from "../log";
 import type { HostBytes } from "../progress";
 import type { AppliedState, ImageFacts } from "../plan/types";
+import type { JoinMaterial } from "../runtime/kube";
 import { envPrefix, shellQuote, type ExecResult, type SshPool, type SshTarget } from "../ssh";
 import { sshHostIo, type HostIo } from "./host-io";
 import { DEFAULT_VIP, kubeadmConfig, type KubeadmConfig } from "./kubeadm-config";
@@ -79,8 +80,8 @@ export class ExecContext {
   readonly relay?: { via?: string; fanout?: number };
   readonly distribution?: DistributionMode;
   readonly stats: ExecStats = emptyStats();
-  /** Join material fetched during this apply (tokens expire: never reuse an old one). */
-  freshJoin = false;
+  /** Join material made or fetched during this apply (tokens expire: never reuse an old one). */
+  join?: Required<JoinMaterial>;
   private kubeadmCfg?: Promise<KubeadmConfig>;
   private names = new Map<string, Promise<string>>();
 

@@ -14,18 +14,18 @@ import { log } from "../log";
 import type { AppliedState, Step } from "../plan/types";
 import { formatDuration } from "../progress";
 import type { ExecContext } from "./context";
-import { withFootprint, type Footprint } from "./footprint";
 import { PARALLEL_KINDS, SERIAL_KINDS, runStep } from "./steps";
+import type { Observed } from "./steps/kind";
 
 export interface ExecuteOptions {
-  /** The planner's recordStep: the applied state after `step` succeeded. */
-  record: (applied: AppliedState, step: Step) => AppliedState;
+  /** recordStep (exec/record.ts): the applied state after `step` succeeded with what its handler observed. */
+  record: (applied: AppliedState, step: Step, observed: Observed) => AppliedState;
   /** Persists the state (local file, copy on master0, Pulumi outputs...). Called after every step. */
   save: (applied: AppliedState) => Promise<void>;
   /** Steps run at once (default 8; the SSH pool bounds channels per host too). */
   parallelSteps?: number;
-  /** Runs one step (default: the handlers in steps/); tests pass their own. Returns what it left on the hosts. */
-  run?: (ctx: ExecContext, step: Step) => Promise<Footprint | void>;
+  /** Runs one step (default: the handlers in steps/); tests pass their own. Returns what it observed. */
+  run?: (ctx: ExecContext, step: Step) => Promise<Observed | void>;
 }
 
 /** An apply that stopped: `state` is what was recorded up to the failure. */
@@ -68,14 +68,13 @@ export async function executeSteps(ctx: ExecContext, steps: Step[], opts: Execut
   const runOne = async (step: Step): Promise<void> => {
     const started = Date.now();
     log.info(`==> ${step.kind}${step.hosts.length ? ` on ${step.hosts.join(", ")}` : ""}: ${step.reason}`);
-    let footprint: Footprint | void;
+    let observed: Observed | void;
     try {
-      footprint = await (opts.run ?? runStep)(ctx, step);
+      observed = await (opts.run ?? runStep)(ctx, step);
     } finally {
       ctx.stats.durations[step.id] = Date.now() - started;
     }
-    ctx.state = opts.record(ctx.state, step);
-    if (footprint) ctx.state = withFootprint(ctx.state, step.id, footprint);
+    ctx.state = opts.record(ctx.state, step, observed ?? {});
     await saveLatest();
     done.add(step.id);
     ran.push(step);

@@ -14,11 +14,16 @@ export interface HostRunOptions {
   quiet?: boolean;
 }
 
+/** A file on this machine, streamed rather than read into memory (an etcd snapshot can be gigabytes). */
+export interface LocalFile {
+  localFile: string;
+}
+
 export interface HostIo {
   /** Runs shell on the host; a non-zero exit throws CommandError naming host and step unless allowFail. */
   run(ip: string, step: string, command: string, opts?: HostRunOptions): Promise<ExecResult>;
   /** Writes a file atomically, creating its directory. */
-  put(ip: string, step: string, file: string, content: Buffer, mode: number): Promise<void>;
+  put(ip: string, step: string, file: string, content: Buffer | LocalFile, mode: number): Promise<void>;
   /** A file's content; undefined when it does not exist. */
   read(ip: string, step: string, file: string): Promise<string | undefined>;
 }
@@ -34,7 +39,8 @@ export function sshHostIo(pool: SshPool, target: (ip: string) => SshTarget): Hos
         ...(opts.stdin !== undefined ? { stdin: opts.stdin } : {}),
         ...(opts.quiet ? { logLevel: "debug" as const } : {}),
       }),
-    put: (ip, step, file, content, mode) => pool.upload(target(ip), content, file, { mode, step }),
+    put: (ip, step, file, content, mode) =>
+      pool.upload(target(ip), Buffer.isBuffer(content) ? content : content.localFile, file, { mode, step }),
     read: async (ip, step, file) => {
       const r = await pool.exec(
         target(ip),

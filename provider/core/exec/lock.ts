@@ -7,7 +7,8 @@
 import * as os from "node:os";
 import { UserError } from "../errors";
 import { pidAlive } from "../fsutil";
-import { shellQuote, type SshPool, type SshTarget } from "../ssh";
+import { shellQuote } from "../ssh";
+import type { HostIo } from "./host-io";
 
 export interface LockOwner {
   machine: string;
@@ -17,9 +18,10 @@ export interface LockOwner {
   command?: string;
 }
 
+/** Takes the lock on `host` (master0) through `io`; `sshUser` is named in the refusal's remedy. */
 export async function acquireApplyLock(
-  pool: SshPool,
-  target: SshTarget,
+  io: HostIo,
+  host: { ip: string; sshUser: string },
   clusterDir: string,
   cluster: string,
   command = "apply",
@@ -34,19 +36,14 @@ export async function acquireApplyLock(
   };
   const take = `mkdir -p ${shellQuote(clusterDir)} && mkdir ${shellQuote(dir)} 2>/dev/null && printf '%s' ${shellQuote(JSON.stringify(me))} > ${shellQuote(dir + "/owner.json")}`;
   for (let attempt = 0; attempt < 2; attempt++) {
-    const r = await pool.exec(target, take, { step: "lock", allowFail: true, logLevel: "debug" });
+    const r = await io.run(host.ip, "lock", take, { allowFail: true, quiet: true });
     if (r.code === 0) {
       return async () => {
-        await pool.exec(target, `rm -rf ${shellQuote(dir)}`, {
-          step: "unlock",
-          allowFail: true,
-          logLevel: "debug",
-        });
+        await io.run(host.ip, "unlock", `rm -rf ${shellQuote(dir)}`, { allowFail: true, quiet: true });
       };
     }
-    const o = await pool.exec(target, `cat ${shellQuote(dir + "/owner.json")} 2>/dev/null || true`, {
-      step: "lock",
-      logLevel: "debug",
+    const o = await io.run(host.ip, "lock", `cat ${shellQuote(dir + "/owner.json")} 2>/dev/null || true`, {
+      quiet: true,
     });
     let owner: LockOwner | undefined;
     try {
@@ -55,16 +52,16 @@ export async function acquireApplyLock(
       owner = undefined;
     }
     if (owner && owner.machine === me.machine && !pidAlive(owner.pid) && attempt === 0) {
-      await pool.exec(target, `rm -rf ${shellQuote(dir)}`, { step: "lock", logLevel: "debug" });
+      await io.run(host.ip, "lock", `rm -rf ${shellQuote(dir)}`, { quiet: true });
       continue;
     }
     const who = owner
       ? `${owner.command ?? "apply"} by ${owner.user}@${owner.machine} (pid ${owner.pid}) since ${owner.since}`
       : "an unknown process";
     throw new UserError(
-      `cluster ${cluster} is locked on ${target.host} by ${who}. Wait for it to finish; if that process is gone, remove the stale lock with ` +
-        `\`ssh ${target.user}@${target.host} rm -rf ${dir}\` and try again.`,
+      `cluster ${cluster} is locked on ${host.ip} by ${who}. Wait for it to finish; if that process is gone, remove the stale lock with ` +
+        `\`ssh ${host.sshUser}@${host.ip} rm -rf ${dir}\` and try again.`,
     );
   }
-  throw new UserError(`cluster ${cluster}: could not take the apply lock ${dir} on ${target.host}`);
+  throw new UserError(`cluster ${cluster}: could not take the apply lock ${dir} on ${host.ip}`);
 }

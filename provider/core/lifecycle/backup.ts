@@ -357,7 +357,7 @@ export async function restoreEtcd(
     const remote = `${ctx.clusterDir}/backups/restore-${stamp}.db`;
     // Every member gets the same snapshot first; then they are restored (etcd needs all of them).
     await ctx.eachHost(hosts, async (ip) => {
-      await ctx.pool.upload(ctx.target(ip), snap.file, remote, { mode: 0o600, step });
+      await ctx.io.put(ip, step, remote, { localFile: snap.file }, 0o600);
       const sum = await ctx.sh(ip, step, `sha256sum ${shellQuote(remote)}`, { quiet: true });
       if (parseChecksumFile(sum.stdout) !== snap.sha256)
         throw new Error(`[${ip}] step "${step}": the snapshot arrived damaged; nothing was restored`);

@@ -58,7 +58,7 @@ async function reachable(
   const down: Array<{ host: string; error: string }> = [];
   await ctx.eachHost(hosts, async (ip) => {
     try {
-      await ctx.pool.exec(ctx.target(ip), "true", { step: "delete: reach host", logLevel: "debug" });
+      await ctx.io.run(ip, "delete: reach host", "true", { quiet: true });
       up.push(ip);
     } catch (err) {
       down.push({ host: ip, error: (err as Error).message });
@@ -138,9 +138,8 @@ export async function destroyCluster(o: DestroyOptions): Promise<DeleteAllResult
   if (cleaned.length) {
     await withSession(spec, applied, o.stateDir, o, async (ctx) => {
       await ctx.eachHost(cleaned, async (ip) => {
-        const out = await ctx.pool.exec(ctx.target(ip), dataRootProbeCmd(dataRoot, spec.name), {
-          step: "delete: data root",
-          logLevel: "debug",
+        const out = await ctx.io.run(ip, "delete: data root", dataRootProbeCmd(dataRoot, spec.name), {
+          quiet: true,
         });
         if (out.stdout.includes("DATA-ROOT-REMOVED")) dataRootRemoved.push(ip);
       });

@@ -15,10 +15,9 @@
  * 4. `after` is the graph's order restricted to the planned steps (transitively), so the
  *    executor may run independent steps (workers) in parallel.
  *
- * recordStep(applied, step, desired) is what the executor calls after each successful step;
+ * recordStep (exec/record.ts) is what the executor calls after each successful step;
  * recording every step of a plan and planning again gives zero steps.
  */
-import { masters as mastersOf } from "../clusterfile";
 import type { ClusterSpec } from "../clusterfile/types";
 import { PlanContext as Ctx, type Desired, type PlanOptions } from "./context";
 import { keyOf, partsRecord, resetHashMemo } from "./keys";
@@ -274,147 +273,7 @@ export function plan(
   return out;
 }
 
-const masterSetCache = new WeakMap<Desired, Set<string>>();
-function masterSetOf(d: Desired): Set<string> {
-  let s = masterSetCache.get(d);
-  if (!s) {
-    s = new Set(mastersOf(d.cluster));
-    masterSetCache.set(d, s);
-  }
-  return s;
-}
-
-/** kubeKey per role for a desired state (memoised on the object: recordAll calls it per host). */
-const kubeKeyCache = new WeakMap<Desired, Record<Role, string>>();
-function desiredKubeKey(desired: Desired, role: Role): string {
-  let k = kubeKeyCache.get(desired);
-  if (!k) {
-    const ctx = new Ctx(desired, emptyApplied(desired.cluster.name));
-    k = { master: keyOf(kubeParts(ctx, "master")), node: keyOf(kubeParts(ctx, "node")) };
-    kubeKeyCache.set(desired, k);
-  }
-  return k[role];
-}
-
-/**
- * The applied state after `step` succeeded (pure: returns a new object). The executor calls
- * it after every step and saves the result, so a failed apply resumes where it stopped.
- */
-export function recordStep(applied: AppliedState, step: Step, desired: Desired): AppliedState {
-  // A structural copy, not a deep one (the executor records after every step: a deep copy made
-  // a whole install quadratic in the number of hosts). New maps; the host records the step
-  // touches are copied before applyRecord changes them; every other record is shared and, like
-  // all records, replaced rather than changed in place.
-  const next: AppliedState = {
-    ...applied,
-    hosts: { ...applied.hosts },
-    steps: { ...applied.steps },
-    ...(applied.drift ? { drift: { ...applied.drift } } : {}),
-  };
-  for (const ip of step.hosts) {
-    const h = next.hosts[ip];
-    if (h) next.hosts[ip] = structuredClone(h);
-  }
-  applyRecord(next, step, desired);
-  return next;
-}
-
-/** recordStep on a state this module owns (mutated in place). */
-function applyRecord(next: AppliedState, step: Step, desired: Desired): void {
-  next.cluster = desired.cluster.name;
-  const parts = step.parts;
-  const hostRec = (ip: string) => (next.hosts[ip] ??= { roles: [], layers: [] });
-  const masterSet = masterSetOf(desired);
-  const roleOf = (ip: string): Role[] => (masterSet.has(ip) ? ["master"] : ["node"]);
-  const setKube = (ip: string) => {
-    const h = hostRec(ip);
-    h.kubeKey = desiredKubeKey(desired, roleOf(ip)[0] ?? "node");
-    h.kubeVersion = desired.image.kubeVersion ?? "";
-  };
-
-  switch (step.kind) {
-    case "distribute":
-      for (const ip of step.hosts) {
-        const h = hostRec(ip);
-        h.layers = [...step.layers];
-        h.roles = roleOf(ip);
-        const platform = desired.hostPlatforms?.[ip] ?? step.platform;
-        if (platform) h.platform = platform;
-      }
-      break;
-    case "init-master":
-      next.dataRoot = desired.cluster.dataRoot;
-      next.immutable = immutableOf(desired);
-      for (const ip of step.hosts) setKube(ip);
-      break;
-    case "join-master":
-    case "join-worker":
-      for (const ip of step.hosts) {
-        setKube(ip);
-        hostRec(ip).roles = roleOf(ip);
-      }
-      break;
-    case "upgrade-master":
-    case "upgrade-worker":
-      for (const ip of step.hosts) {
-        const h = hostRec(ip);
-        h.kubeKey = step.key;
-        h.kubeVersion = step.version;
-      }
-      // Upgrades are tracked on the host (kubeKey), not as step records.
-      return;
-    case "delete-node": {
-      // The removal is complete: forget the hosts and every record that concerned only them.
-      // Per-host step ids end with ":<ip>"; cluster-level records just stop naming the hosts.
-      const gone = new Set(step.nodes);
-      for (const [id, rec] of Object.entries(next.steps)) {
-        if (step.nodes.some((ip) => id.endsWith(`:${ip}`))) delete next.steps[id];
-        else next.steps[id] = { ...rec, hosts: rec.hosts.filter((h) => !gone.has(h)) };
-      }
-      for (const ip of gone) delete next.hosts[ip];
-      return;
-    }
-    case "save-clusterfile": {
-      const img = {
-        reference: desired.image.reference,
-        manifestDigest: desired.image.manifestDigest,
-        kubeVersion: desired.image.kubeVersion,
-      };
-      if (next.image && next.image.manifestDigest !== img.manifestDigest) next.previousImage = next.image;
-      next.image = img;
-      next.dataRoot = desired.cluster.dataRoot;
-      break;
-    }
-    case "hook":
-    case "init-host":
-    case "container-runtime":
-    case "host-aliases":
-    case "registry":
-    case "registry-client":
-    case "kubeadm-config":
-    case "worker-vip":
-    case "node-labels":
-    case "launch-app":
-    case "launch-cmds":
-    case "clean-host":
-      break;
-    default: {
-      const never: never = step;
-      throw new Error(`recordStep: unknown step kind ${(never as Step).kind}`);
-    }
-  }
-  if (next.drift?.[step.id] !== undefined) {
-    delete next.drift[step.id];
-    if (Object.keys(next.drift).length === 0) delete next.drift;
-  }
-  next.steps[step.id] = parts
-    ? { key: step.key, hosts: [...step.hosts], parts: { ...parts } }
-    : { key: step.key, hosts: [...step.hosts] };
-}
-
-/** Records every step of a plan in order (what a fully successful apply leaves behind). */
-export function recordAll(applied: AppliedState, p: Plan, desired: Desired): AppliedState {
-  const next: AppliedState = structuredClone(applied);
-  for (const step of p.steps) applyRecord(next, step, desired);
-  return next;
+/** The key of the Kubernetes inputs a host of `role` is installed with (recorded as AppliedHost.kubeKey). */
+export function kubeKey(d: Desired, role: Role): string {
+  return keyOf(kubeParts(new Ctx(d, emptyApplied(d.cluster.name)), role));
 }

@@ -1,41 +1,40 @@
 /**
- * distribute: missing layer blobs to the hosts and the rootfs materialised (distribute.ts,
- * helper D1's), then `.tmpl` files rendered with each host's env and the Config documents
- * applied (C10). Rendering happens on the node's rootfs copy, from the `.tmpl` source that
- * stays next to its output, so it is repeatable; a file is written only when its content
- * changed, so a changed env value rewrites exactly the files that use it.
+ * distribute: missing layer blobs to the hosts and the rootfs materialised (exec/distribute.ts),
+ * then each host's templates and Config documents rendered (exec/render-on-host.ts). Its drift
+ * check: the layer blobs in the node's store, layers.json, and the rootfs as it was left.
  */
-import { UserError } from "../../errors";
-import type { Step } from "../../plan/types";
-import { shellQuote } from "../../ssh";
+import { drift, list, shortDigest, type CheckResult } from "../../drift/check";
+import type { ExpectedHost, HostObservation } from "../../drift/compare";
+import { distributeProgress } from "../../progress/distribute";
 import { collectBlobs } from "../blob-gc";
 import type { ExecContext } from "../context";
-import { hashes, parseTreeDigest, recordTreeCmd, type Footprint } from "../footprint";
-import { nodePaths } from "../node-layers";
 import { distributeLayers } from "../distribute";
+import { parseTreeDigest, recordTreeCmd, type Footprint } from "../footprint";
+import { nodePaths } from "../node-layers";
 import { chooseDistribution, fetchFromRegistry } from "../registry-distribute";
-import { distributeProgress } from "../../progress/distribute";
-import { applyConfig, configTarget, renderTemplate, renderedPath } from "../templates";
+import { renderOnHost } from "../render-on-host";
+import type { StepKindDef, StepOf } from "./kind";
 
-/** Directories whose `.tmpl` files are rendered (REFERENCE §3), plus apps (APPENV). */
-const TEMPLATE_DIRS = ["etc", "charts", "manifests", "application", "scripts", "statics", "plugins"];
+/** How the layer bytes move (exec/distribute.ts, exec/registry-distribute.ts); tests give their own. */
+export interface LayerMover {
+  choose: typeof chooseDistribution;
+  fetchFromRegistry: typeof fetchFromRegistry;
+  send: typeof distributeLayers;
+}
 
-export async function runDistribute(
-  ctx: ExecContext,
-  step: Extract<Step, { kind: "distribute" }>,
-): Promise<Footprint> {
+async function run(ctx: ExecContext, step: StepOf<"distribute">, mover: LayerMover): Promise<Footprint> {
   const targets = step.hosts.map((ip) => ctx.target(ip));
   // The mode changes only how the bytes move, never the plan. Registry mode (B5) fetches the
   // blobs first; the SSH path below then sends only what a failed host still lacks.
-  const choice = await chooseDistribution(ctx);
+  const choice = await mover.choose(ctx);
   ctx.log(ctx.master0).debug(`distribute: ${choice.mode} (${choice.why})`);
   if (choice.source) {
-    const pushedBytes = await fetchFromRegistry(ctx, step, choice.source);
+    const pushedBytes = await mover.fetchFromRegistry(ctx, step, choice.source);
     ctx.stats.sentBytes += pushedBytes;
     ctx.stats.pushedBytes += pushedBytes;
   }
   const via = choice.mode === "relay" ? (ctx.relay?.via ?? ctx.master0) : undefined;
-  const res = await distributeLayers(ctx.pool, targets, {
+  const res = await mover.send(ctx.pool, targets, {
     ...(via
       ? {
           relay: { via, target: ctx.target(via), ...(ctx.relay?.fanout ? { fanout: ctx.relay.fanout } : {}) },
@@ -92,90 +91,108 @@ async function recordTree(
   return { dir: ctx.rootfs, list, ...t };
 }
 
-const SEP = "=#=sealer-file=#=";
-
-/** Reads several files in one round trip: path -> content (undefined when missing). */
-async function readMany(
-  ctx: ExecContext,
-  ip: string,
-  step: string,
-  files: string[],
-): Promise<Map<string, string | undefined>> {
-  const out = new Map<string, string | undefined>();
-  if (files.length === 0) return out;
-  const script = files
-    .map(
-      (f) =>
-        `printf '%s %s\\n' ${shellQuote(SEP)} ${shellQuote(f)}; if [ -f ${shellQuote(f)} ]; then base64 -w0 ${shellQuote(f)}; else printf MISSING; fi; echo`,
-    )
-    .join("; ");
-  const r = await ctx.sh(ip, step, script, { quiet: true });
-  const lines = r.stdout.split("\n");
-  for (let i = 0; i < lines.length; i++) {
-    const l = lines[i]!;
-    if (!l.startsWith(SEP + " ")) continue;
-    const f = l.slice(SEP.length + 1);
-    const body = lines[i + 1] ?? "";
-    out.set(f, body === "MISSING" ? undefined : Buffer.from(body, "base64").toString("utf8"));
-    i++;
-  }
+/** The node's layer store and layers.json as distribute recorded them; the rootfs's presence when no file list was recorded. */
+function compareLayers(e: ExpectedHost, o: HostObservation): CheckResult[] {
+  const layers = e.layers;
+  if (!layers) return [];
+  const dist = [`distribute:${e.host}`];
+  const out: CheckResult[] = [];
+  const missing = layers.filter((d) => o.blobs[d.slice("sha256:".length)] === undefined);
+  out.push(
+    missing.length
+      ? drift(
+          "blobs",
+          `${layers.length} layer blob(s) in the node's store`,
+          `missing ${missing.map(shortDigest).join(", ")}`,
+          dist,
+        )
+      : { check: "blobs", status: "ok" },
+  );
+  const same =
+    o.layersJson !== null &&
+    o.layersJson.length === layers.length &&
+    o.layersJson.every((d, i) => d === layers[i]);
+  out.push(
+    same
+      ? { check: "layers.json", status: "ok" }
+      : drift(
+          "layers.json",
+          `layers ${layers.map(shortDigest).join(", ")}`,
+          o.layersJson === null ? "missing or unreadable" : `layers ${list(o.layersJson.map(shortDigest))}`,
+          dist,
+        ),
+  );
+  if (!e.tree)
+    out.push(
+      o.rootfs
+        ? { check: "rootfs", status: "ok" }
+        : drift("rootfs", "materialised rootfs", "missing or empty", dist),
+    );
   return out;
 }
 
-/** Renders a host's templates and Config documents: the files rewritten, and every rendered file's sha256 by path. */
-export async function renderOnHost(
-  ctx: ExecContext,
-  ip: string,
-  step: string,
-): Promise<{ written: string[]; files: Record<string, string> }> {
-  const root = ctx.rootfs;
-  const found = await ctx.sh(
-    ip,
-    step,
-    `cd ${shellQuote(root)} && for d in ${TEMPLATE_DIRS.join(" ")}; do [ ! -d "$d" ] || find "$d" -type f -name '*.tmpl'; done | LC_ALL=C sort`,
-    { quiet: true },
-  );
-  const tmpls = found.stdout.split("\n").filter(Boolean);
-  const env = ctx.env(ip);
-  // Per-app env (APPENV) overrides the cluster env for that app's files.
-  const appEnv = (rel: string): Record<string, string> => {
-    const m = /^application\/apps\/([^/]+)\//.exec(rel);
-    const app = m ? ctx.image.apps.find((a) => a.name === m[1]) : undefined;
-    return app?.env ? { ...env, ...app.env } : env;
+/**
+ * The rootfs: every entry of the list distribute left (names and sizes) still there, and the
+ * rendered files' content. Files added since are not drift. When the node lost its copy of the
+ * list, the recorded digest decides (and nothing can be named).
+ */
+function compareTree(host: string, t: NonNullable<ExpectedHost["tree"]>, o: HostObservation): CheckResult {
+  const expected = `${t.count} file(s) as distributed`;
+  if (!o.tree) return drift("rootfs", expected, "not listed by the probe", t.steps);
+  const missing = new Set(o.tree.loss.missing);
+  const changed = new Set(o.tree.loss.changed);
+  for (const f of t.files) {
+    const rel = f.path.slice(t.dir.length + 1);
+    const now = o.files?.[f.path];
+    if (now === null || now === undefined) missing.add(rel);
+    else if (now !== f.sha256 && !missing.has(rel)) changed.add(rel);
+  }
+  const unnamed = !o.tree.loss.listKept && o.tree.digest !== t.digest;
+  if (!unnamed && missing.size === 0 && changed.size === 0) return { check: "rootfs", status: "ok" };
+  const some = (xs: Iterable<string>) => {
+    const a = [...xs];
+    return a.slice(0, 5).join(", ") + (a.length > 5 ? ` and ${a.length - 5} more` : "");
   };
-  const configs = ctx.spec.configs.map((c) => ({ doc: c, rel: configTarget({ ...c, process: c.process }) }));
-  const wanted = [...tmpls.flatMap((t) => [t, renderedPath(t)]), ...configs.map((c) => c.rel)];
-  const current = await readMany(
-    ctx,
-    ip,
-    step,
-    [...new Set(wanted)].map((f) => `${root}/${f}`),
-  );
-  const get = (rel: string) => current.get(`${root}/${rel}`);
-
-  const next = new Map<string, string>();
-  for (const t of tmpls) {
-    const src = get(t);
-    if (src === undefined) continue;
-    next.set(renderedPath(t), renderTemplate(src, appEnv(t), t));
-  }
-  for (const { doc, rel } of configs) {
-    const base = next.get(rel) ?? get(rel);
-    try {
-      next.set(rel, applyConfig({ ...doc, process: doc.process }, base));
-    } catch (err) {
-      if (err instanceof UserError)
-        throw new UserError(`[${ip}] step "${step}": ${err.message}`, { cause: err });
-      throw err;
-    }
-  }
-  const written: string[] = [];
-  for (const [rel, content] of next) {
-    if (get(rel) === content) continue;
-    await ctx.put(ip, step, `${root}/${rel}`, content, 0o644);
-    written.push(rel);
-  }
-  if (written.length) ctx.log(ip).info(`rendered ${written.join(", ")}`);
-  ctx.stats.rendered[ip] = [...(ctx.stats.rendered[ip] ?? []), ...written];
-  return { written, files: hashes(Object.fromEntries([...next].map(([rel, c]) => [`${root}/${rel}`, c]))) };
+  const parts = [
+    ...(missing.size ? [`missing ${some(missing)}`] : []),
+    ...(changed.size ? [`changed ${some(changed)}`] : []),
+    ...(unnamed
+      ? [`file list differs (${o.tree.count} file(s) now; the node's copy of the list is gone)`]
+      : []),
+  ];
+  const noteOf = (xs: Iterable<string>, what: string) => {
+    const a = [...xs].map((x) => `${t.dir}/${x}`);
+    return a.length ? [`${some(a)} ${what} on ${host}`] : [];
+  };
+  const note = [...noteOf(missing, "missing"), ...noteOf(changed, "changed")];
+  return drift("rootfs", expected, parts.join("; "), t.steps, undefined, note.join("; ") || undefined);
 }
+
+/** distribute with its layer mover given (the default moves them over SSH or through a registry). */
+export function distributeWith(mover: LayerMover): StepKindDef<"distribute"> {
+  return {
+    run: async (ctx, step) => ({ footprint: await run(ctx, step, mover) }),
+    record(_next, step, kit) {
+      for (const ip of step.hosts) {
+        const h = kit.host(ip);
+        h.layers = [...step.layers];
+        h.roles = kit.roles(ip);
+        const platform = kit.desired.hostPlatforms?.[ip] ?? step.platform;
+        if (platform) h.platform = platform;
+      }
+    },
+    probe: {
+      expect: ({ applied, ip, recorded }) => {
+        const layers = applied.hosts[ip]?.layers ?? [];
+        return recorded(`distribute:${ip}`) && layers.length > 0 ? { layers } : {};
+      },
+      compare: (e, o) => [...compareLayers(e, o), ...(e.tree ? [compareTree(e.host, e.tree, o)] : [])],
+    },
+  };
+}
+
+export const distribute = distributeWith({
+  choose: chooseDistribution,
+  fetchFromRegistry,
+  send: distributeLayers,
+});

@@ -1,69 +1,58 @@
-/** One handler per step kind; the switch is exhaustive, so a new kind fails to compile until handled. */
-import type { Step } from "../../plan/types";
+/**
+ * Every step kind's definition (steps/<kind>.ts), keyed by kind: the mapped type makes a kind the
+ * plan can emit and nothing here defines a compile error.
+ */
+import type { Step, StepKind } from "../../plan/types";
 import type { ExecContext } from "../context";
-import type { Footprint } from "../footprint";
-import { runLaunchApp, runLaunchCmds, runSaveClusterfile } from "./apps";
-import { runDistribute } from "./distribute";
-import { runContainerRuntime, runHook, runHostAliases, runInitHost } from "./host";
-import {
-  runInitMaster,
-  runJoinMaster,
-  runJoinWorker,
-  runKubeadmConfig,
-  runNodeLabels,
-  runWorkerVip,
-} from "./kube";
-import { runCleanHost, runDeleteNode, runUpgradeMaster, runUpgradeWorker } from "./lifecycle";
-import { runRegistry, runRegistryClient } from "./registry";
+import { cleanHost } from "./clean-host";
+import { containerRuntime } from "./container-runtime";
+import { deleteNode } from "./delete-node";
+import { distribute } from "./distribute";
+import { hook } from "./hook";
+import { hostAliases } from "./host-aliases";
+import { initHost } from "./init-host";
+import { initMaster } from "./init-master";
+import { joinMaster } from "./join-master";
+import { joinWorker } from "./join-worker";
+import type { Observed, StepKindDef } from "./kind";
+import { kubeadmConfig } from "./kubeadm-config";
+import { launchApp } from "./launch-app";
+import { launchCmds } from "./launch-cmds";
+import { nodeLabels } from "./node-labels";
+import { registry } from "./registry";
+import { registryClient } from "./registry-client";
+import { saveClusterfile } from "./save-clusterfile";
+import { upgradeMaster } from "./upgrade-master";
+import { upgradeWorker } from "./upgrade-worker";
+import { workerVip } from "./worker-vip";
 
-/** Runs a step; resolves to what it left on the hosts (recorded for drift checks), if anything. */
-export async function runStep(ctx: ExecContext, step: Step): Promise<Footprint | void> {
-  switch (step.kind) {
-    case "distribute":
-      return runDistribute(ctx, step);
-    case "hook":
-      return runHook(ctx, step);
-    case "init-host":
-      return runInitHost(ctx, step);
-    case "container-runtime":
-      return runContainerRuntime(ctx, step);
-    case "host-aliases":
-      return runHostAliases(ctx, step);
-    case "registry":
-      return runRegistry(ctx, step);
-    case "registry-client":
-      return runRegistryClient(ctx, step);
-    case "kubeadm-config":
-      return runKubeadmConfig(ctx, step);
-    case "init-master":
-      return runInitMaster(ctx, step);
-    case "join-master":
-      return runJoinMaster(ctx, step);
-    case "join-worker":
-      return runJoinWorker(ctx, step);
-    case "worker-vip":
-      return runWorkerVip(ctx, step);
-    case "node-labels":
-      return runNodeLabels(ctx, step);
-    case "launch-app":
-      return runLaunchApp(ctx, step);
-    case "launch-cmds":
-      return runLaunchCmds(ctx, step);
-    case "upgrade-master":
-      return runUpgradeMaster(ctx, step);
-    case "upgrade-worker":
-      return runUpgradeWorker(ctx, step);
-    case "clean-host":
-      return runCleanHost(ctx, step);
-    case "delete-node":
-      return runDeleteNode(ctx, step);
-    case "save-clusterfile":
-      return runSaveClusterfile(ctx, step);
-    default: {
-      const never: never = step;
-      throw new Error(`unknown step kind ${(never as Step).kind}`);
-    }
-  }
+/** In the order a full install runs them (the drift check asks them in this order too). */
+export const STEP_KINDS: { readonly [K in StepKind]: StepKindDef<K> } = {
+  distribute,
+  hook,
+  "init-host": initHost,
+  "container-runtime": containerRuntime,
+  "host-aliases": hostAliases,
+  registry,
+  "registry-client": registryClient,
+  "kubeadm-config": kubeadmConfig,
+  "init-master": initMaster,
+  "join-master": joinMaster,
+  "join-worker": joinWorker,
+  "worker-vip": workerVip,
+  "node-labels": nodeLabels,
+  "launch-app": launchApp,
+  "launch-cmds": launchCmds,
+  "upgrade-master": upgradeMaster,
+  "upgrade-worker": upgradeWorker,
+  "clean-host": cleanHost,
+  "delete-node": deleteNode,
+  "save-clusterfile": saveClusterfile,
+};
+
+/** Runs a step; resolves to what its handler observed (recorded by recordStep). */
+export function runStep(ctx: ExecContext, step: Step): Promise<Observed> {
+  return (STEP_KINDS[step.kind] as StepKindDef<StepKind>).run(ctx, step as never);
 }
 
 /**

@@ -8,11 +8,11 @@
  *   its `on` field (sealer's choice of field), on master0.
  */
 import * as path from "node:path";
-import { UserError } from "../../errors";
-import { checkEtcdTools, parseSnapshotSaved, snapshotName, snapshotSaveCmd } from "../../lifecycle/backup";
-import { poll, PollTimeout, type RetryPolicy } from "../../common/retry";
-import { log } from "../../log";
-import type { ExecContext } from "../context";
+import { UserError } from "../errors";
+import { checkEtcdTools, parseSnapshotSaved, snapshotName, snapshotSaveCmd } from "../lifecycle/backup";
+import { poll, PollTimeout, type RetryPolicy } from "../common/retry";
+import { log } from "../log";
+import type { ExecContext } from "./context";
 
 /** sealer's CLUSTERCHECK gave up after 15 minutes. */
 export const CLUSTERCHECK_TIMEOUT_MS = 15 * 60_000;
