@@ -275,7 +275,10 @@ async function factsOf(
       f = { ...byId, reference: f?.reference ?? normalizeReference(image) };
     }
   }
-  if (!f) throw new Error(`image ${image} is not in the local store`);
+  if (!f) {
+    const { ImageNotInStoreError } = require("../core/errors") as typeof import("../core/errors");
+    throw new ImageNotInStoreError(image, `image ${image} is not in the local store; build or pull it first`);
+  }
   if (expectDigest && f.manifestDigest !== expectDigest) {
     const { UserError } = require("../core/errors") as typeof import("../core/errors");
     throw new UserError(
@@ -546,6 +549,13 @@ async function previewPlan(spec: ClusterSpec, news: ClusterInputs, olds: Cluster
 
 const PROGRESS_LOG_INTERVAL_MS = 10_000;
 
+/** A failed step, from its fields, with what to do in Pulumi terms; anything else as it says. */
+function failureText(err: unknown, finished: number): string {
+  const { StepError } = require("../core/errors") as typeof import("../core/errors");
+  if (!(err instanceof StepError)) return errorMessage(err);
+  return `${err.summary}\n${finished} step(s) finished and are recorded; fix the cause and run \`pulumi up\` again: it runs only the remaining steps.`;
+}
+
 async function run(
   id: string,
   i: ClusterInputs,
@@ -576,7 +586,7 @@ async function run(
     const pending = planner().plan({ cluster: spec, image }, st).steps;
     const left = new Set(pending.map((s) => s.id));
     const ran = (err as { ran?: Step[] }).ran ?? planned.steps.filter((s) => !left.has(s.id));
-    throw new PartialStateError(id, outputsOf(i, spec, st, ran, pending), [errorMessage(err)], {
+    throw new PartialStateError(id, outputsOf(i, spec, st, ran, pending), [failureText(err, ran.length)], {
       cause: err,
     });
   } finally {

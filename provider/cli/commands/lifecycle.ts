@@ -7,7 +7,6 @@
  */
 import * as readline from "node:readline";
 import type { Command } from "commander";
-import { ApplyError } from "../../core/apply";
 import { parseIpList } from "../../core/clusterfile";
 import { throwIfProblems, UserError } from "../../core/errors";
 import { backupEtcd, restoreEtcd, verifiedSnapshot } from "../../core/lifecycle/backup";
@@ -76,16 +75,6 @@ function print(
   process.stdout.write(text ?? `cluster ${cluster}: ${steps.length} step(s) ran\n`);
 }
 
-/** A failed apply is one message (host, step, exit code, output tail), not a stack. */
-async function applying<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof ApplyError) throw new UserError(err.message, { cause: err, exitCode: 1 });
-    throw err;
-  }
-}
-
 function ips(masters: string | undefined, nodes: string | undefined): { masters: string[]; nodes: string[] } {
   const problems: string[] = [];
   const m = parseIpList(masters, "-m", problems);
@@ -99,7 +88,7 @@ export function register(program: Command): void {
     .option("-m, --masters <ips>", "master IPs (comma list, ranges a-b)")
     .option("-n, --nodes <ips>", "node IPs (comma list, ranges a-b)")
     .action(async (o: Common & { masters?: string; nodes?: string }) => {
-      const res = await applying(() => scaleCluster({ ...ref(o), add: ips(o.masters, o.nodes) }));
+      const res = await scaleCluster({ ...ref(o), add: ips(o.masters, o.nodes) });
       print(res.plan.cluster, ranSteps(res), o);
     });
 
@@ -145,7 +134,7 @@ export function register(program: Command): void {
         `remove ${[...edit.masters, ...edit.nodes].join(", ")} from cluster ${r.spec.name} (kubeadm reset, files removed, node deleted)?`,
         o.force,
       );
-      const res = await applying(() => scaleCluster({ ...ref(o), remove: edit }));
+      const res = await scaleCluster({ ...ref(o), remove: edit });
       print(res.plan.cluster, ranSteps(res), o);
     });
 
@@ -158,7 +147,7 @@ export function register(program: Command): void {
   )
     .argument("<image>", "cluster image in the local store")
     .action(async (image: string, o: Common) => {
-      const res = await applying(() => upgradeCluster({ ...ref(o), image }));
+      const res = await upgradeCluster({ ...ref(o), image });
       print(res.plan.cluster, ranSteps(res), o);
     });
 
@@ -168,7 +157,7 @@ export function register(program: Command): void {
       .description("Return the cluster to the image it ran before the last upgrade (the same kubeadm flow)"),
     { force: true },
   ).action(async (o: Common) => {
-    const res = await applying(() => rollbackCluster(ref(o)));
+    const res = await rollbackCluster(ref(o));
     print(res.plan.cluster, [...ranSteps(res), ...res.hooks], o);
   });
 
@@ -226,7 +215,7 @@ export function register(program: Command): void {
     .requiredOption("--alt-names <list>", "comma list of DNS names and IPs")
     .action(async (o: Common & { altNames: string }) => {
       const altNames = parseAltNames(o.altNames);
-      const res = await applying(() => addCertSans({ ...ref(o), altNames }));
+      const res = await addCertSans({ ...ref(o), altNames });
       print(res.apply.plan.cluster, res.steps, o, { certSANs: res.sans });
     });
 

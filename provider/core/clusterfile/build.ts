@@ -1,4 +1,4 @@
-import { parseReference } from "../common/reference";
+import { InvalidReferenceError, parseReference } from "../common/reference";
 import { clip } from "../kubefile/lexer";
 import { canonicalIp, ipFamily } from "./ip";
 import type {
@@ -366,8 +366,8 @@ function checkImageReference(image: string): string | undefined {
       return `"${clip(image, 80)}" is not an image reference: the name is longer than 255 characters`;
     return undefined;
   } catch (err) {
-    const msg = (err as Error).message;
-    const why = clip(msg.slice(msg.indexOf('": ') + 3), 200);
+    if (!(err instanceof InvalidReferenceError)) throw err;
+    const why = clip(err.why, 200);
     return `"${clip(image, 80)}" is not an image reference: ${why}; write e.g. registry.example.com/team/cluster:1.0`;
   }
 }

@@ -1,11 +1,17 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import { Readable, Transform } from "node:stream";
-import { Client, type AuthHandlerMiddleware, type ClientChannel, type ConnectConfig } from "ssh2";
+import {
+  Client,
+  utils as sshUtils,
+  type AuthHandlerMiddleware,
+  type ClientChannel,
+  type ConnectConfig,
+} from "ssh2";
 import type { LimitFunction } from "p-limit";
 import { limiter } from "../common/limit";
 import { retry } from "../common/retry";
-import { TransientError, UserError } from "../errors";
+import { type HostFailure, TransientError, UserError } from "../errors";
 import { log, registerSecret } from "../log";
 import { checkHostKey, hostPattern, keyTypeOf, readKnownHosts, recordHostKey } from "./known-hosts";
 import { shellQuote, type SudoMode, tailLines, wrapCommand } from "./shell";
@@ -64,7 +70,7 @@ export interface ExecResult {
 }
 
 /** A command exited non-zero. Names host, step, exit code and the tail of the output. */
-export class CommandError extends Error {
+export class CommandError extends Error implements HostFailure {
   override readonly name: string = "CommandError";
   constructor(
     readonly host: string,
@@ -74,11 +80,17 @@ export class CommandError extends Error {
   ) {
     super(`[${host}] step "${step}" failed with exit code ${code}${tail ? `:\n${tail}` : " (no output)"}`);
   }
+  get onHost(): string {
+    return `"${this.step}" exited with code ${this.code}${this.tail ? `:\n${this.tail}` : " (no output)"}`;
+  }
 }
 
 /** The host presented a key different from the one recorded on first contact. */
-export class HostKeyMismatchError extends UserError {
+export class HostKeyMismatchError extends UserError implements HostFailure {
   override readonly name: string = "HostKeyMismatchError";
+  get onHost(): string {
+    return this.message;
+  }
   constructor(
     readonly host: string,
     readonly port: number,
@@ -95,8 +107,18 @@ export class HostKeyMismatchError extends UserError {
 }
 
 /** The connection dropped while a command ran (sshd killed, network gone, keep-alive timeout). */
-export class ConnectionLostError extends TransientError {
+export class ConnectionLostError extends TransientError implements HostFailure {
   override readonly name: string = "ConnectionLostError";
+  readonly onHost: string;
+  constructor(
+    readonly host: string,
+    step: string,
+    what: string,
+    opts: { cause?: unknown } = {},
+  ) {
+    super(`[${host}] step "${step}": ${what}`, opts);
+    this.onHost = `"${step}": ${what}`;
+  }
 }
 
 /** The channel could not be opened on a pooled connection: the command did not run. */
@@ -385,6 +407,13 @@ export class SshPool {
     let unknownRefused: UserError | undefined;
     let hostKeyWork: Promise<void> = Promise.resolve();
     const privateKey = t.privateKey ?? (t.privateKeyPath ? await readKeyFile(t.privateKeyPath) : undefined);
+    // Parsed before dialling: ssh2 reports a key it cannot use (bad format, wrong or missing
+    // passphrase) as an Error value here, instead of a bare error text from connect().
+    const parsed = privateKey === undefined ? undefined : sshUtils.parseKey(privateKey, t.passphrase);
+    if (parsed instanceof Error)
+      throw new UserError(
+        `[${t.host}] step "connect": cannot use the private key for ${t.user}: ${parsed.message} (wrong or missing passphrase?)`,
+      );
     const cfg: ConnectConfig = {
       host: t.host,
       port: t.port,
@@ -467,12 +496,6 @@ export class SshPool {
                 `[${t.host}] step "connect": authentication failed for ${t.user}@${hostPattern(t.host, t.port)} (${[privateKey !== undefined ? "key" : "", t.password !== undefined ? "password" : ""].filter(Boolean).join(", ") || "no credentials given"}); check the user, key, passphrase or password`,
               ),
             );
-          if (/passphrase|encrypted private key|Cannot parse privateKey/i.test(err.message))
-            return reject(
-              new UserError(
-                `[${t.host}] step "connect": cannot use the private key for ${t.user}: ${err.message} (wrong or missing passphrase?)`,
-              ),
-            );
           reject(err);
         });
       });
@@ -487,13 +510,7 @@ export class SshPool {
         client.connect(cfg);
       } catch (err) {
         settled = true;
-        reject(
-          err instanceof Error && /privateKey|passphrase/i.test(err.message)
-            ? new UserError(
-                `[${t.host}] step "connect": cannot use the private key for ${t.user}: ${err.message} (wrong or missing passphrase?)`,
-              )
-            : err,
-        );
+        reject(err);
       }
     });
     return conn;
@@ -544,13 +561,10 @@ export class SshPool {
         else resolve(res!);
       };
       let timer: NodeJS.Timeout | undefined;
-      const lost = (why: string) =>
-        finish(new ConnectionLostError(`[${t.host}] step "${step}": connection lost (${why})`));
+      const lost = (why: string) => finish(new ConnectionLostError(t.host, step, `connection lost (${why})`));
       if (conn.closed)
         return finish(
-          new NotStartedError(
-            `[${t.host}] step "${step}": connection lost (closed before the command started)`,
-          ),
+          new NotStartedError(t.host, step, "connection lost (closed before the command started)"),
         );
       const onClientClose = () => lost("connection closed");
       conn.client.once("close", onClientClose);
@@ -559,9 +573,7 @@ export class SshPool {
           if (err) {
             conn.client.removeListener("close", onClientClose);
             return finish(
-              new NotStartedError(`[${t.host}] step "${step}": could not open a channel: ${err.message}`, {
-                cause: err,
-              }),
+              new NotStartedError(t.host, step, `could not open a channel: ${err.message}`, { cause: err }),
             );
           }
           const out: Buffer[] = [];
