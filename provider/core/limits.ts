@@ -1,5 +1,6 @@
 import * as fs from "node:fs";
 import { UserError } from "./errors";
+import { formatBytes } from "./log";
 
 /**
  * Size limits on the text files users hand us (Kubefiles, Clusterfiles, plugin files). They sit
@@ -22,12 +23,6 @@ export const MAX_PATH_SEGMENT_CHARS = 255;
 export const MAX_YAML_DEPTH = 100;
 /** YAML alias fan-out (the `yaml` package's maxAliasCount; its default). */
 export const MAX_YAML_ALIAS_COUNT = 100;
-
-/** "1 MiB", "1.05 MiB", "512 KiB", "900 bytes": exact for the limits, two decimals for sizes over them. */
-export function formatBytes(n: number): string {
-  const unit = (d: number, name: string) => `${n % d === 0 ? n / d : (n / d).toFixed(2)} ${name}`;
-  return n >= 1024 * 1024 ? unit(1024 * 1024, "MiB") : n >= 1024 ? unit(1024, "KiB") : `${n} bytes`;
-}
 
 /**
  * Reads a user's text file (`what`: "Kubefile", "Clusterfile"), refusing one larger than
