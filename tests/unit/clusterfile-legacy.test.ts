@@ -22,6 +22,10 @@ ${extra}  hosts:
     - { ips: [ 10.0.0.10, 10.0.0.11 ], roles: [ node ] }
 `;
 
+/** One Plugin document in flow style. */
+const plugin = (version: string, name: string, body: string) =>
+  `---\napiVersion: ${version}\nkind: Plugin\nmetadata: { name: ${name} }\nspec: { ${body} }\n`;
+
 function rejected(text: string): string {
   try {
     loadClusterfile(text);
@@ -117,8 +121,6 @@ spec: { action: PostInstall, on: "10.0.0.2,10.0.0.10-10.0.0.11", data: "echo sec
   });
 
   it("legacy plugins stay legacy through the recorded Clusterfile (dump, then load): same hooks, same hosts", () => {
-    const plugin = (version: string, name: string, body: string) =>
-      `---\napiVersion: ${version}\nkind: Plugin\nmetadata: { name: ${name} }\nspec: { ${body} }\n`;
     const text =
       cluster() +
       plugin("sealer.aliyun.com/v1alpha1", "SHELL", 'action: PostInstall, data: "echo a"') +
@@ -134,8 +136,6 @@ spec: { action: PostInstall, on: "10.0.0.2,10.0.0.10-10.0.0.11", data: "echo sec
   });
 
   it("round trip keeps what runs: a CLUSTERCHECK at no phase, legacy plugins at phases with no legacy name", () => {
-    const plugin = (version: string, name: string, body: string) =>
-      `---\napiVersion: ${version}\nkind: Plugin\nmetadata: { name: ${name} }\nspec: { ${body} }\n`;
     const text =
       cluster() +
       // sealer's CLUSTERCHECK does nothing at PostInstall: no phase; and none without an action.
