@@ -69,3 +69,27 @@ export function describeFsError(err: unknown): string {
       return "it cannot be read";
   }
 }
+
+/**
+ * Plain words for a failed write into `dir`, with what to do, instead of Node's "ENOSPC: ..."
+ * text: the cases a user can act on (space, quota, permissions, a read-only mount).
+ */
+export function describeFsWriteError(err: unknown, dir: string): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  switch (code) {
+    case "ENOSPC":
+      return `the disk holding ${dir} is full; free space there (sealer prune removes unused blobs) or set SEALER_HOME to a larger disk, then try again`;
+    case "EDQUOT":
+      return `the disk quota for ${dir} is used up; free space or set SEALER_HOME to another disk, then try again`;
+    case "EACCES":
+    case "EPERM":
+      return `permission denied; make ${dir} writable for this user or set SEALER_HOME to a directory it owns`;
+    case "EROFS":
+      return `${dir} is on a read-only file system; set SEALER_HOME to a writable directory`;
+    case "EMFILE":
+    case "ENFILE":
+      return "too many files are open; raise the limit (ulimit -n) and try again";
+    default:
+      return `it could not be written (${typeof code === "string" ? code : "unknown error"}); check ${dir} and try again`;
+  }
+}
