@@ -17,7 +17,8 @@ import { checkDrift, forgetDrifted } from "../../core/drift";
 import { log } from "../../core/log";
 import { loadState, saveState } from "../../core/state";
 import { type HostFlagOpts } from "../host-flags";
-import { collect, printJson, printSteps, printSummary, ranSteps } from "../output";
+import { ranSteps } from "../../core/lifecycle/ran-steps";
+import { collect, printJson, printSteps, printSummary } from "../output";
 
 const PLAN_DIGEST_HELP =
   "apply only if the plan computed now has this digest (the one sealer plan printed); otherwise refuse and change nothing";

@@ -13,11 +13,12 @@ import { backupEtcd, restoreEtcd, verifiedSnapshot } from "../../core/lifecycle/
 import { removeHosts } from "../../core/lifecycle/hosts-edit";
 import { addCertSans, parseAltNames } from "../../core/lifecycle/cert";
 import { resolveCluster, type ClusterRef } from "../../core/lifecycle/cluster-ref";
-import { deleteAll, type RanStep } from "../../core/lifecycle/delete-all";
+import { deleteAll } from "../../core/lifecycle/delete-all";
 import { execOnCluster, prefixLines } from "../../core/lifecycle/exec";
 import { scaleCluster } from "../../core/lifecycle/scale";
 import { rollbackCluster, upgradeCluster } from "../../core/lifecycle/upgrade";
-import { printJson, printTable, ranSteps } from "../output";
+import { ranSteps } from "../../core/lifecycle/ran-steps";
+import { printJson, printRan } from "../output";
 
 interface Common {
   clusterName?: string;
@@ -56,25 +57,6 @@ async function confirm(question: string, force: boolean | undefined): Promise<vo
     throw new UserError("cancelled: nothing was changed", { exitCode: 1 });
 }
 
-function print(
-  cluster: string,
-  steps: RanStep[],
-  o: Common,
-  extra: Record<string, unknown> = {},
-  text?: string,
-): void {
-  if (o.json) {
-    printJson({ cluster, steps, ...extra });
-    return;
-  }
-  if (steps.length)
-    printTable(
-      ["STEP", "HOSTS", "REASON"],
-      steps.map((s) => [s.kind, s.hosts.join(","), s.reason]),
-    );
-  process.stdout.write(text ?? `cluster ${cluster}: ${steps.length} step(s) ran\n`);
-}
-
 function ips(masters: string | undefined, nodes: string | undefined): { masters: string[]; nodes: string[] } {
   const problems: string[] = [];
   const m = parseIpList(masters, "-m", problems);
@@ -89,7 +71,7 @@ export function register(program: Command): void {
     .option("-n, --nodes <ips>", "node IPs (comma list, ranges a-b)")
     .action(async (o: Common & { masters?: string; nodes?: string }) => {
       const res = await scaleCluster({ ...ref(o), add: ips(o.masters, o.nodes) });
-      print(res.plan.cluster, ranSteps(res), o);
+      printRan(res.plan.cluster, ranSteps(res), o);
     });
 
   common(
@@ -123,7 +105,7 @@ export function register(program: Command): void {
           (res.skipped.length
             ? `; ${res.skipped.length} unreachable host(s) skipped (run sealer delete -a again when they are back):\n${res.skipped.map((s) => `  ${s.host}: ${s.error.split("\n")[0]}`).join("\n")}\n`
             : "\n");
-        print(res.cluster, res.steps, o, { cleaned: res.cleaned, skipped: res.skipped }, text);
+        printRan(res.cluster, res.steps, o, { cleaned: res.cleaned, skipped: res.skipped }, text);
         if (res.skipped.length) process.exitCode = 1;
         return;
       }
@@ -135,7 +117,7 @@ export function register(program: Command): void {
         o.force,
       );
       const res = await scaleCluster({ ...ref(o), remove: edit });
-      print(res.plan.cluster, ranSteps(res), o);
+      printRan(res.plan.cluster, ranSteps(res), o);
     });
 
   common(
@@ -148,7 +130,7 @@ export function register(program: Command): void {
     .argument("<image>", "cluster image in the local store")
     .action(async (image: string, o: Common) => {
       const res = await upgradeCluster({ ...ref(o), image });
-      print(res.plan.cluster, ranSteps(res), o);
+      printRan(res.plan.cluster, ranSteps(res), o);
     });
 
   common(
@@ -158,7 +140,7 @@ export function register(program: Command): void {
     { force: true },
   ).action(async (o: Common) => {
     const res = await rollbackCluster(ref(o));
-    print(res.plan.cluster, [...ranSteps(res), ...res.hooks], o);
+    printRan(res.plan.cluster, [...ranSteps(res), ...res.hooks], o);
   });
 
   common(
@@ -170,11 +152,13 @@ export function register(program: Command): void {
   )
     .option("--master <ip>", "master to take the snapshot on (default master0)")
     .action(async (o: Common & { master?: string }) => {
+      const started = Date.now();
       const res = await backupEtcd({ ...ref(o), ...(o.master ? { master: o.master } : {}) });
+      const durationMs = Date.now() - started;
       const r = await resolveCluster(ref(o));
-      print(
+      printRan(
         r.spec.name,
-        [{ kind: "backup", hosts: [res.host], reason: `etcd snapshot ${res.file}` }],
+        [{ kind: "backup", hosts: [res.host], reason: `etcd snapshot ${res.file}`, durationMs }],
         o,
         { file: res.file, sha256: res.sha256, size: res.size },
         `${res.file}\nsha256 ${res.sha256} (${res.size} bytes)\n`,
@@ -197,14 +181,16 @@ export function register(program: Command): void {
         `restore etcd of cluster ${r.spec.name} from ${o.snapshot}? the current etcd data is replaced (kept beside it)`,
         o.force,
       );
+      const started = Date.now();
       const res = await restoreEtcd({ ...ref(o), snapshot: o.snapshot });
-      print(
+      printRan(
         r.spec.name,
         [
           {
             kind: "restore",
             hosts: res.hosts,
             reason: `etcd restored from ${res.file} (sha256 ${res.sha256})`,
+            durationMs: Date.now() - started,
           },
         ],
         o,
@@ -216,7 +202,7 @@ export function register(program: Command): void {
     .action(async (o: Common & { altNames: string }) => {
       const altNames = parseAltNames(o.altNames);
       const res = await addCertSans({ ...ref(o), altNames });
-      print(res.apply.plan.cluster, res.steps, o, { certSANs: res.sans });
+      printRan(res.apply.plan.cluster, res.steps, o, { certSANs: res.sans });
     });
 
   common(
@@ -230,6 +216,7 @@ export function register(program: Command): void {
     .option("-r, --role <role>", "only hosts with this role (master, node, or a custom role)")
     .action(async (words: string[], o: Common & { role?: string }) => {
       const command = words.join(" ");
+      const started = Date.now();
       const results = await execOnCluster({
         ...ref(o),
         command,
@@ -246,7 +233,14 @@ export function register(program: Command): void {
         const r = await resolveCluster(ref(o));
         printJson({
           cluster: r.spec.name,
-          steps: [{ kind: "exec", hosts: results.map((h) => h.host), reason: command }],
+          steps: [
+            {
+              kind: "exec",
+              hosts: results.map((h) => h.host),
+              reason: command,
+              durationMs: Date.now() - started,
+            },
+          ],
           results,
         });
       }

@@ -15,7 +15,7 @@ import { OciLayout } from "../image/layout";
 import { dataPaths } from "../paths";
 import { planRollback, rollbackHookSteps, rollbackSpec } from "../plan/rollback";
 import type { Plan } from "../plan/types";
-import type { RanStep } from "./delete-all";
+import type { RanStep } from "./ran-steps";
 import { resolveCluster, recordSpec, type ClusterRef } from "./cluster-ref";
 import { applyWith, requireCreated, withSession, type LifecycleOptions } from "./session";
 
@@ -103,8 +103,9 @@ export async function rollbackCluster(
     if (hs.length > 0)
       await withSession(spec, res.state, r.stateDir, o, async (ctx) => {
         for (const s of hs) {
+          const started = Date.now();
           await runStep(ctx, s);
-          hooks.push({ kind: s.kind, hosts: s.hosts, reason: s.reason });
+          hooks.push({ kind: s.kind, hosts: s.hosts, reason: s.reason, durationMs: Date.now() - started });
         }
       });
   }
