@@ -132,7 +132,7 @@ describe("executor: scheduling, recording, failure", () => {
         assert.ok(err.cause instanceof CommandError);
         assert.equal(
           err.message,
-          `[1] step w:1 failed: "kubeadm join" exited with code 1:\nboom\n1 step(s) finished and are recorded; fix the cause and run the same command again: it continues with the remaining steps.`,
+          `[1] step w:1 failed: "kubeadm join" returned exit code 1:\nboom\n1 step(s) finished and are recorded; fix the cause and run the same command again: it continues with the remaining steps.`,
         );
         assert.deepEqual(Object.keys(err.state.steps), ["w:2"]);
         assert.deepEqual(

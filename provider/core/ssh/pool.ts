@@ -81,7 +81,7 @@ export class CommandError extends Error implements HostFailure {
     super(`[${host}] step "${step}" failed with exit code ${code}${tail ? `:\n${tail}` : " (no output)"}`);
   }
   get onHost(): string {
-    return `"${this.step}" exited with code ${this.code}${this.tail ? `:\n${this.tail}` : " (no output)"}`;
+    return `"${this.step}" returned exit code ${this.code}${this.tail ? `:\n${this.tail}` : " (no output)"}`;
   }
 }
 
