@@ -32,14 +32,14 @@ export function dynamicProvider(kind: ProviderKind): pulumi.dynamic.ResourceProv
   const packagePath = "pulumi-sealer/dist/provider/resources/" + kind;
   const codeVersion = providerCodeVersion();
   function load(): Required<pulumi.dynamic.ResourceProvider> {
-    let mod: { provider: Required<pulumi.dynamic.ResourceProvider> };
+    // The checkout's own implementation when it is there; a failure inside it is not hidden.
+    let target = packagePath;
     try {
-      mod = require(implPath);
-    } catch (err) {
-      const e = err as { code?: string; message?: string };
-      if (e.code !== "MODULE_NOT_FOUND" || !String(e.message).includes(implPath)) throw err;
-      mod = require(packagePath);
+      target = require.resolve(implPath);
+    } catch {
+      // not next to this SDK: the installed package's
     }
+    const mod: { provider: Required<pulumi.dynamic.ResourceProvider> } = require(target);
     if (!mod.provider)
       throw new Error("sealer provider " + implPath + " (code " + codeVersion + ") exports no provider");
     return mod.provider;
