@@ -3,7 +3,7 @@ import { emptyStats, type ExecContext } from "../../provider/core/exec/context";
 import { ApplyError, executeSteps } from "../../provider/core/exec/executor";
 import { emptyApplied, type AppliedState, type Step } from "../../provider/core/plan/types";
 import { StepError, UserError, wrap } from "../../provider/core/errors";
-import { CommandError, ConnectionLostError } from "../../provider/core/ssh";
+import { CommandError, ConnectionLostError, DialError, HostRefusedError } from "../../provider/core/ssh/pool";
 import { setLogSink } from "../../provider/core/log";
 
 function step(id: string, kind: Step["kind"], hosts: string[], after: string[] = []): Step {
@@ -199,6 +199,27 @@ describe("executor: scheduling, recording, failure", () => {
         return true;
       },
     );
+    // A dial that failed and a refusal name their host once, from their fields.
+    for (const cause of [
+      new DialError("10.0.0.2", "dial 5/5 to 10.0.0.2:22 failed: ECONNREFUSED; giving up"),
+      new HostRefusedError("10.0.0.2", "connect", "authentication failed for ops@10.0.0.2"),
+    ])
+      await assert.rejects(
+        executeSteps(ctx(), [step("distribute", "distribute", ["10.0.0.1", "10.0.0.2"])], {
+          record,
+          save: async () => undefined,
+          run: async () => {
+            throw cause;
+          },
+        }),
+        (err: unknown) => {
+          assert.ok(err instanceof ApplyError);
+          assert.equal(err.host, "10.0.0.2");
+          assert.equal(err.summary, `[10.0.0.2] step distribute failed: ${cause.onHost}`);
+          assert.equal(err.summary.split("10.0.0.2]").length, 2, "the host is named once");
+          return true;
+        },
+      );
   });
 
   it("refuses a plan whose dependencies never complete (circular)", async () => {

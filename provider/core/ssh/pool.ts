@@ -106,6 +106,34 @@ export class HostKeyMismatchError extends UserError implements HostFailure {
   }
 }
 
+/** A refusal on one host that trying again will not change (credentials, a key that cannot be used). */
+export class HostRefusedError extends UserError implements HostFailure {
+  override readonly name: string = "HostRefusedError";
+  readonly onHost: string;
+  constructor(
+    readonly host: string,
+    step: string,
+    what: string,
+  ) {
+    super(`[${host}] step "${step}": ${what}`);
+    this.onHost = `"${step}": ${what}`;
+  }
+}
+
+/** Every dial to a host failed (refused, unreachable, handshake timeouts). */
+export class DialError extends TransientError implements HostFailure {
+  override readonly name: string = "DialError";
+  readonly onHost: string;
+  constructor(
+    readonly host: string,
+    what: string,
+    opts: { cause?: unknown } = {},
+  ) {
+    super(`[${host}] step "connect": ${what}`, opts);
+    this.onHost = `"connect": ${what}`;
+  }
+}
+
 /** The connection dropped while a command ran (sshd killed, network gone, keep-alive timeout). */
 export class ConnectionLostError extends TransientError implements HostFailure {
   override readonly name: string = "ConnectionLostError";
@@ -394,8 +422,9 @@ export class SshPool {
       );
     } catch (err) {
       if (err instanceof UserError || this.closing) throw err;
-      throw new TransientError(
-        `[${t.host}] step "connect": dial ${tried}/${attempts} to ${where} failed: ${errCode(err)}; giving up (is sshd running and reachable?)`,
+      throw new DialError(
+        t.host,
+        `dial ${tried}/${attempts} to ${where} failed: ${errCode(err)}; giving up (is sshd running and reachable?)`,
         { cause: err },
       );
     }
@@ -404,15 +433,17 @@ export class SshPool {
   private async dialOnce(t: SshTarget): Promise<Conn> {
     const knownHostsFile = this.opts.knownHostsFile;
     let mismatch: HostKeyMismatchError | undefined;
-    let unknownRefused: UserError | undefined;
+    let unknownRefused: HostRefusedError | undefined;
     let hostKeyWork: Promise<void> = Promise.resolve();
     const privateKey = t.privateKey ?? (t.privateKeyPath ? await readKeyFile(t.privateKeyPath) : undefined);
     // Parsed before dialling: ssh2 reports a key it cannot use (bad format, wrong or missing
     // passphrase) as an Error value here, instead of a bare error text from connect().
     const parsed = privateKey === undefined ? undefined : sshUtils.parseKey(privateKey, t.passphrase);
     if (parsed instanceof Error)
-      throw new UserError(
-        `[${t.host}] step "connect": cannot use the private key for ${t.user}: ${parsed.message} (wrong or missing passphrase?)`,
+      throw new HostRefusedError(
+        t.host,
+        "connect",
+        `cannot use the private key for ${t.user}: ${parsed.message} (wrong or missing passphrase?)`,
       );
     const cfg: ConnectConfig = {
       host: t.host,
@@ -443,7 +474,9 @@ export class SshPool {
               return verify(true);
             case "unknown":
               if (!this.opts.acceptNewHostKeys) {
-                unknownRefused = new UserError(
+                unknownRefused = new HostRefusedError(
+                  t.host,
+                  "connect",
                   `host key of ${hostPattern(t.host, t.port)} is not in ${knownHostsFile} and recording new keys is off; add it (ssh-keyscan) or allow new host keys`,
                 );
                 return verify(false);
@@ -466,7 +499,11 @@ export class SshPool {
               return verify(false);
           }
         })().catch((err: unknown) => {
-          unknownRefused = new UserError(`checking the host key of ${t.host}: ${errCode(err)}`);
+          unknownRefused = new HostRefusedError(
+            t.host,
+            "connect",
+            `checking its host key against ${knownHostsFile} failed (${errCode(err)}); check that file`,
+          );
           verify(false);
         });
       },
@@ -492,8 +529,10 @@ export class SshPool {
           if (unknownRefused) return reject(unknownRefused);
           if (err.level === "client-authentication")
             return reject(
-              new UserError(
-                `[${t.host}] step "connect": authentication failed for ${t.user}@${hostPattern(t.host, t.port)} (${[privateKey !== undefined ? "key" : "", t.password !== undefined ? "password" : ""].filter(Boolean).join(", ") || "no credentials given"}); check the user, key, passphrase or password`,
+              new HostRefusedError(
+                t.host,
+                "connect",
+                `authentication failed for ${t.user}@${hostPattern(t.host, t.port)} (${[privateKey !== undefined ? "key" : "", t.password !== undefined ? "password" : ""].filter(Boolean).join(", ") || "no credentials given"}); check the user, key, passphrase or password`,
               ),
             );
           reject(err);
@@ -525,12 +564,16 @@ export class SshPool {
         );
         if (res.code === 0) return "nopasswd";
         if (res.code === 127 || /not found/.test(res.stderr))
-          throw new UserError(
-            `[${t.host}] step "${step}": sudo is not installed for user ${t.user}; install sudo or log in as root`,
+          throw new HostRefusedError(
+            t.host,
+            step,
+            `sudo is not installed for user ${t.user}; install sudo or log in as root`,
           );
         if (t.sudoPassword === undefined && t.password === undefined)
-          throw new UserError(
-            `[${t.host}] step "${step}": user ${t.user} needs a password for sudo; give the sudo password (Clusterfile ssh.passwd / --sudo-password) or allow NOPASSWD for this user`,
+          throw new HostRefusedError(
+            t.host,
+            step,
+            `user ${t.user} needs a password for sudo; give the sudo password (Clusterfile ssh.passwd / --sudo-password) or allow NOPASSWD for this user`,
           );
         return "password";
       })();
