@@ -201,7 +201,7 @@ describe("executor: scheduling, recording, failure", () => {
     );
     // A dial that failed and a refusal name their host once, from their fields.
     for (const cause of [
-      new DialError("10.0.0.2", "dial 5/5 to 10.0.0.2:22 failed: ECONNREFUSED; giving up"),
+      new DialError("10.0.0.2", "connect", "dial 5/5 to 10.0.0.2:22 failed: ECONNREFUSED; giving up"),
       new HostRefusedError("10.0.0.2", "connect", "authentication failed for ops@10.0.0.2"),
     ])
       await assert.rejects(

@@ -120,23 +120,8 @@ export class HostRefusedError extends UserError implements HostFailure {
   }
 }
 
-/** Every dial to a host failed (refused, unreachable, handshake timeouts). */
-export class DialError extends TransientError implements HostFailure {
-  override readonly name: string = "DialError";
-  readonly onHost: string;
-  constructor(
-    readonly host: string,
-    what: string,
-    opts: { cause?: unknown } = {},
-  ) {
-    super(`[${host}] step "connect": ${what}`, opts);
-    this.onHost = `"connect": ${what}`;
-  }
-}
-
-/** The connection dropped while a command ran (sshd killed, network gone, keep-alive timeout). */
-export class ConnectionLostError extends TransientError implements HostFailure {
-  override readonly name: string = "ConnectionLostError";
+/** A failure on one host that may pass on another try; "[host] step "x": what". */
+class HostTransientError extends TransientError implements HostFailure {
   readonly onHost: string;
   constructor(
     readonly host: string,
@@ -147,6 +132,16 @@ export class ConnectionLostError extends TransientError implements HostFailure {
     super(`[${host}] step "${step}": ${what}`, opts);
     this.onHost = `"${step}": ${what}`;
   }
+}
+
+/** Every dial to a host failed (refused, unreachable, handshake timeouts). */
+export class DialError extends HostTransientError {
+  override readonly name: string = "DialError";
+}
+
+/** The connection dropped while a command ran (sshd killed, network gone, keep-alive timeout). */
+export class ConnectionLostError extends HostTransientError {
+  override readonly name: string = "ConnectionLostError";
 }
 
 /** The channel could not be opened on a pooled connection: the command did not run. */
@@ -424,6 +419,7 @@ export class SshPool {
       if (err instanceof UserError || this.closing) throw err;
       throw new DialError(
         t.host,
+        "connect",
         `dial ${tried}/${attempts} to ${where} failed: ${errCode(err)}; giving up (is sshd running and reachable?)`,
         { cause: err },
       );
