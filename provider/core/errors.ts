@@ -1,10 +1,12 @@
 /**
- * Two kinds of failure, as STYLE.md asks:
+ * Two kinds of failure:
  * - UserError: bad input (Kubefile, Clusterfile, flags, references). The message names where
  *   (file:line, Clusterfile path, host + step) and what to do. Never retried.
  * - TransientError: something that may succeed when tried again (connection reset, throttling,
  *   5xx). Retry helpers retry these and nothing else.
- * Wrap with context once (`wrap`), keeping `cause`.
+ * Wrap with context once (`wrap`), keeping `cause`. A failed step becomes one StepError where
+ * steps run. Decisions read classes and fields (`causeOf`, `location`, `reference`, codes),
+ * never message text.
  */
 export class UserError extends Error {
   override readonly name: string = "UserError";

@@ -6,8 +6,9 @@
  *   it left on the hosts (its footprint, for drift checks), and save (locally and on master0)
  *   before any step after it starts, so a failed apply resumes at the first unfinished step;
  *   steps that finish together share one save;
- * - the first failure stops the apply (steps already running finish and are recorded) with an
- *   error naming host, step, exit code and the output tail (CommandError from the SSH layer).
+ * - the first failure stops the apply (steps already running finish and are recorded) with one
+ *   ApplyError: the step, the host it failed on and the cause (e.g. the SSH layer's CommandError
+ *   with exit code and output tail) as fields. This is the only place a step failure is wrapped.
  */
 import { isHostFailure, StepError } from "../errors";
 import { log } from "../log";
