@@ -202,7 +202,7 @@ export async function downloadBlob(
             pendingBytes = 0;
             // A write may take only part of the buffer (a nearly full disk): write the rest, so
             // the next write reports why (ENOSPC) instead of the file silently coming up short.
-            for (let at = 0; at < buf.length; ) at += (await fh.write(buf, at)).bytesWritten;
+            for (let at = 0; at < buf.length;) at += (await fh.write(buf, at)).bytesWritten;
           };
           try {
             // 'data' events (not an async iterator) so no received chunk is dropped when the
