@@ -1,6 +1,6 @@
 /**
  * The object Pulumi serialises into every resource's `__provider` property. It is deliberately
- * tiny: it captures only three strings and require()s the real implementation (and with it ssh2
+ * tiny: it captures only three strings and the preview flag, and require()s the real implementation (and with it ssh2
  * and the whole core) inside each method, in the provider host process. So the serialized text
  * stays a few KB, and changed implementation code is picked up from disk without re-serialising.
  */
@@ -10,10 +10,21 @@ import { providerCodeVersion } from "../provider/resources/common";
 
 export type ProviderKind = "cluster-image" | "infra" | "cluster";
 
-const cache = new Map<ProviderKind, pulumi.dynamic.ResourceProvider>();
+type CheckWithMode = (
+  olds: Record<string, unknown>,
+  news: Record<string, unknown>,
+  mode: { preview: boolean },
+) => Promise<pulumi.dynamic.CheckResult>;
+
+const cache = new Map<string, pulumi.dynamic.ResourceProvider>();
 
 export function dynamicProvider(kind: ProviderKind): pulumi.dynamic.ResourceProvider {
-  const hit = cache.get(kind);
+  // Whether this program run is a preview: check() puts the Cluster's `plan` into the inputs of a
+  // preview only (see provider/resources/cluster.ts). `__provider` is an internal property: the
+  // engine's display and input diffs skip it, so the flag itself never shows as a change.
+  const preview = (require("@pulumi/pulumi") as typeof pulumi).runtime.isDryRun();
+  const cacheKey = `${kind}:${preview}`;
+  const hit = cache.get(cacheKey);
   if (hit) return hit;
   // Absolute path of the implementation next to this SDK (dist/provider/... or the TS sources
   // under tsx); the package path is the fallback when the state was written from another checkout.
@@ -21,26 +32,26 @@ export function dynamicProvider(kind: ProviderKind): pulumi.dynamic.ResourceProv
   const packagePath = "pulumi-sealer/dist/provider/resources/" + kind;
   const codeVersion = providerCodeVersion();
   function load(): Required<pulumi.dynamic.ResourceProvider> {
-    let mod: { provider: Required<pulumi.dynamic.ResourceProvider> };
+    // The checkout's own implementation when it is there; a failure inside it is not hidden.
+    let target = packagePath;
     try {
-      mod = require(implPath);
-    } catch (err) {
-      const e = err as { code?: string; message?: string };
-      if (e.code !== "MODULE_NOT_FOUND" || !String(e.message).includes(implPath)) throw err;
-      mod = require(packagePath);
+      target = require.resolve(implPath);
+    } catch {
+      // not next to this SDK: the installed package's
     }
+    const mod: { provider: Required<pulumi.dynamic.ResourceProvider> } = require(target);
     if (!mod.provider)
       throw new Error("sealer provider " + implPath + " (code " + codeVersion + ") exports no provider");
     return mod.provider;
   }
   const shim: pulumi.dynamic.ResourceProvider = {
-    check: (olds, news) => load().check(olds, news),
+    check: (olds, news) => (load().check as CheckWithMode)(olds, news, { preview }),
     diff: (id, olds, news) => load().diff(id, olds, news),
     create: (inputs) => load().create(inputs),
     read: (id, props) => load().read(id, props),
     update: (id, olds, news) => load().update(id, olds, news),
     delete: (id, props) => load().delete(id, props),
   };
-  cache.set(kind, shim);
+  cache.set(cacheKey, shim);
   return shim;
 }

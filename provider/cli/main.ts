@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { UserError } from "../core/errors";
+import { StepError, UserError } from "../core/errors";
 import { packageVersion } from "../core/package-info";
 import { ensureSealerHome } from "../core/paths";
 import * as images from "./commands/images";
@@ -34,6 +34,12 @@ export async function main(argv: string[]): Promise<void> {
     await buildProgram().parseAsync(argv);
   } catch (err) {
     detachProgress();
+    // A failed step is one message built from its fields (host, step, cause), not a stack; the
+    // run stopped part-way, which is exit code 1 whatever the cause.
+    if (err instanceof StepError) {
+      process.stderr.write(`sealer: ${err.message}\n`);
+      process.exit(1);
+    }
     if (err instanceof UserError) {
       process.stderr.write(`sealer: ${err.message}\n`);
       process.exit(err.exitCode);

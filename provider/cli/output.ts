@@ -1,5 +1,5 @@
 /** CLI output helpers: data goes to stdout (JSON with --json), logs go to stderr. */
-import type { ApplyResult } from "../core/apply";
+import type { RanStep } from "../core/lifecycle/ran-steps";
 import { formatBytes } from "../core/log";
 import { planDigest } from "../core/plan/digest";
 import type { Plan, Step } from "../core/plan/types";
@@ -120,21 +120,23 @@ export function planMarkdown(p: Plan, applyHint?: string): string {
   return out.join("\n") + "\n";
 }
 
-/** One step of a run as the CLI reports it (table and --json). */
-export interface RanStep {
-  kind: string;
-  hosts: string[];
-  reason: string;
-  durationMs: number;
-}
-
-export function ranSteps(res: Pick<ApplyResult, "ran" | "stats">): RanStep[] {
-  return res.ran.map((s) => ({
-    kind: s.kind,
-    hosts: s.hosts,
-    reason: s.reason,
-    durationMs: res.stats.durations[s.id] ?? 0,
-  }));
+/**
+ * What a command ran: --json prints `{ cluster, steps, ...extra }`, else the step table (with
+ * TIME, as run/apply print it) and `text` (default: how many steps ran).
+ */
+export function printRan(
+  cluster: string,
+  steps: RanStep[],
+  o: { json?: boolean },
+  extra: Record<string, unknown> = {},
+  text?: string,
+): void {
+  if (o.json) {
+    printJson({ cluster, steps, ...extra });
+    return;
+  }
+  if (steps.length) printSteps(steps);
+  process.stdout.write(text ?? `cluster ${cluster}: ${steps.length} step(s) ran\n`);
 }
 
 export function printSteps(steps: RanStep[]): void {

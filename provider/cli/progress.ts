@@ -33,10 +33,10 @@ export function attachProgress(
 }
 
 function payloadOf(e: ProgressEvent, started: number): Record<string, string> {
-  return {
-    label: `${e.host ? `[${e.host}] ` : ""}${e.phase} ${e.label}`,
-    ...progressFigures(e, Date.now() - started),
-  };
+  const { amount, rate, eta } = progressFigures(e, Date.now() - started);
+  // `eta` is a token cli-progress fills itself (whole seconds, "NULL" before it knows): ours
+  // goes under another name so the bar shows the same "ETA 7.0s" as the log lines.
+  return { label: `${e.host ? `[${e.host}] ` : ""}${e.phase} ${e.label}`, amount, rate, etaText: eta };
 }
 
 /** Live bars; the multibar exists only while a task runs, so logs between tasks print as usual. */
@@ -65,7 +65,7 @@ function barsListener(stream: NodeJS.WriteStream): ProgressListener & { stop: ()
       if (!multi) {
         const m = new MultiBar({
           stream,
-          format: "{label} {bar} {percentage}% {amount} {rate} {eta}",
+          format: "{label} {bar} {percentage}% {amount} {rate} {etaText}",
           barsize: 24,
           hideCursor: true,
           clearOnComplete: true,

@@ -234,9 +234,12 @@ export interface DeleteOptions {
  * uninstalled, our files removed). Unreachable hosts are reported and skipped, not fatal; the
  * local state goes when every host was cleaned. Works after a failed or half-finished apply.
  */
-export async function deleteCluster(
-  o: DeleteOptions,
-): Promise<{ cleaned: string[]; skipped: Array<{ host: string; error: string }> }> {
+export async function deleteCluster(o: DeleteOptions): Promise<{
+  cleaned: string[];
+  skipped: Array<{ host: string; error: string }>;
+  /** How long each cleaned host's clean-host took (ms). */
+  durations: Record<string, number>;
+}> {
   const spec = o.spec;
   const stateDir = o.stateDir ?? clusterDir(spec.name);
   const applied = o.applied ?? (await loadStateFrom(stateDir)) ?? emptyApplied(spec.name);
@@ -248,11 +251,14 @@ export async function deleteCluster(
   const pool = new SshPool({ knownHostsFile: o.knownHostsFile ?? dataPaths.knownHosts(), ...(o.ssh ?? {}) });
   const ctx = new ExecContext({ spec, image, layout, pool, state: applied, stateDir });
   const cleaned: string[] = [];
+  const durations: Record<string, number> = {};
   try {
     await Promise.all(
       hosts.map(async (ip) => {
+        const started = Date.now();
         try {
           await runStep(ctx, cleanHostStep(ip));
+          durations[ip] = Date.now() - started;
           cleaned.push(ip);
           delete ctx.state.hosts[ip];
           await o.onState?.(ctx.state);
@@ -268,7 +274,7 @@ export async function deleteCluster(
   }
   if (skipped.length === 0) await fs.promises.rm(stateDir, { recursive: true, force: true });
   else await saveStateTo(stateDir, ctx.state);
-  return { cleaned: cleaned.sort(), skipped };
+  return { cleaned: cleaned.sort(), skipped, durations };
 }
 
 /** The relay must be one of the cluster's hosts (its SSH settings come from the Clusterfile). */

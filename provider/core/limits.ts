@@ -1,5 +1,6 @@
 import * as fs from "node:fs";
 import { UserError } from "./errors";
+import { formatBytes } from "./log";
 
 /**
  * Size limits on the text files users hand us (Kubefiles, Clusterfiles, plugin files). They sit
@@ -22,12 +23,6 @@ export const MAX_PATH_SEGMENT_CHARS = 255;
 export const MAX_YAML_DEPTH = 100;
 /** YAML alias fan-out (the `yaml` package's maxAliasCount; its default). */
 export const MAX_YAML_ALIAS_COUNT = 100;
-
-/** "1 MiB", "1.05 MiB", "512 KiB", "900 bytes": exact for the limits, two decimals for sizes over them. */
-export function formatBytes(n: number): string {
-  const unit = (d: number, name: string) => `${n % d === 0 ? n / d : (n / d).toFixed(2)} ${name}`;
-  return n >= 1024 * 1024 ? unit(1024 * 1024, "MiB") : n >= 1024 ? unit(1024, "KiB") : `${n} bytes`;
-}
 
 /**
  * Reads a user's text file (`what`: "Kubefile", "Clusterfile"), refusing one larger than
@@ -72,5 +67,29 @@ export function describeFsError(err: unknown): string {
       return "the path is too long";
     default:
       return "it cannot be read";
+  }
+}
+
+/**
+ * Plain words for a failed write into `dir`, with what to do, instead of Node's "ENOSPC: ..."
+ * text: the cases a user can act on (space, quota, permissions, a read-only mount).
+ */
+export function describeFsWriteError(err: unknown, dir: string): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  switch (code) {
+    case "ENOSPC":
+      return `the disk holding ${dir} is full; free space there (sealer prune removes unused blobs) or set SEALER_HOME to a larger disk, then try again`;
+    case "EDQUOT":
+      return `the disk quota for ${dir} is used up; free space or set SEALER_HOME to another disk, then try again`;
+    case "EACCES":
+    case "EPERM":
+      return `permission denied; make ${dir} writable for this user or set SEALER_HOME to a directory it owns`;
+    case "EROFS":
+      return `${dir} is on a read-only file system; set SEALER_HOME to a writable directory`;
+    case "EMFILE":
+    case "ENFILE":
+      return "too many files are open; raise the limit (ulimit -n) and try again";
+    default:
+      return `it could not be written (${typeof code === "string" ? code : "unknown error"}); check ${dir} and try again`;
   }
 }

@@ -61,14 +61,18 @@ function make(prefix: string): Logger {
 
 export const log: Logger = make("");
 
+/**
+ * Sizes everywhere (limits, transfers, listings): "900 bytes", "512 KiB", "1 MiB" exact when
+ * whole, else two decimals ("1.05 MiB"), so a size just over a limit never reads as the limit.
+ */
 export function formatBytes(n: number): string {
-  if (n < 1024) return `${n}B`;
   const units = ["KiB", "MiB", "GiB", "TiB"];
-  let v = n / 1024;
+  if (n < 1024) return `${n} bytes`;
   let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
+  let d = 1024;
+  while (i < units.length - 1 && n >= d * 1024) {
+    d *= 1024;
     i++;
   }
-  return `${v.toFixed(1)}${units[i]}`;
+  return `${n % d === 0 ? n / d : (n / d).toFixed(2)} ${units[i]}`;
 }

@@ -4,7 +4,8 @@
  * (core/apply) and the image facts (core/image/facts).
  *
  * - check normalises the inputs into a ClusterSpec (so an equivalent program has equal inputs)
- *   and computes `plan`: the steps the update would run, shown by `pulumi preview --diff`.
+ *   and, in a preview, computes `plan`: the steps the update would run, shown by
+ *   `pulumi preview --diff` (a real update stores no `plan` input, so none goes stale).
  * - diff is the planner over the applied state kept in the outputs: changes exactly when the
  *   plan is non-empty (or a previous run left steps pending); replaces only on a new cluster
  *   name or data root.
@@ -272,7 +273,10 @@ async function factsOf(
   if (opts.previewById && expectDigest && f?.manifestDigest !== expectDigest) {
     f = (await planningFactsByDigest(layout, expectDigest, f?.reference ?? image)) ?? f;
   }
-  if (!f) throw new Error(`image ${image} is not in the local store`);
+  if (!f) {
+    const { ImageNotInStoreError } = require("../core/errors") as typeof import("../core/errors");
+    throw new ImageNotInStoreError(image, `image ${image} is not in the local store; build or pull it first`);
+  }
   if (expectDigest && f.manifestDigest !== expectDigest) {
     const { UserError } = require("../core/errors") as typeof import("../core/errors");
     throw new UserError(
@@ -341,15 +345,31 @@ function validate(i: ClusterInputs): CheckFailure[] {
 }
 
 export const provider = {
-  async check(oldsRaw: Record<string, unknown>, newsRaw: Record<string, unknown>) {
+  /**
+   * `mode.preview` is the program's dry-run flag (the SDK's provider shim passes it). Only a
+   * preview gets `plan`: the inputs a real update checks are the ones the engine stores, and
+   * the next preview displays its `plan` against them. At a resource's pre-step event, before
+   * Update has run, the engine's new state has no outputs yet, so the diff display
+   * (getResourcePropertiesDetails in pkg/backend/display) prints the old stored inputs against
+   * the new checked inputs; with no detailed diff from this host, that is every changed input.
+   * A `plan` stored by an update would therefore come back as removed lines: steps that ran.
+   * Left out of stored inputs, the next preview shows its `plan` as added lines only. Without a
+   * mode (older serialized providers, direct calls) check keeps computing it.
+   */
+  async check(
+    oldsRaw: Record<string, unknown>,
+    newsRaw: Record<string, unknown>,
+    mode: { preview?: boolean } = {},
+  ) {
     const news = reveal(newsRaw) as unknown as ClusterInputs;
     const olds = reveal(oldsRaw) as unknown as ClusterInputs;
     const inputs: Record<string, unknown> = compact({ ...newsRaw, plan: undefined });
     const failures = validate(news);
     if (failures.length > 0) return { inputs, failures };
+    const withPlan = mode.preview !== false;
     // During preview, hosts or the image may come from resources not created yet.
     if (containsUnknown({ ...news, plan: undefined, providerVersion: undefined })) {
-      inputs.plan = UNKNOWN;
+      if (withPlan) inputs.plan = UNKNOWN;
       return { inputs };
     }
     let spec: ClusterSpec;
@@ -362,7 +382,7 @@ export const provider = {
     inputs.name = spec.name;
     if (news.env)
       inputs.env = Object.fromEntries(Object.entries(news.env).sort(([a], [b]) => a.localeCompare(b)));
-    inputs.plan = await previewPlan(spec, news, olds).catch(() => UNKNOWN);
+    if (withPlan) inputs.plan = await previewPlan(spec, news, olds).catch(() => UNKNOWN);
     return { inputs };
   },
 
@@ -546,6 +566,13 @@ async function previewPlan(spec: ClusterSpec, news: ClusterInputs, olds: Cluster
 
 const PROGRESS_LOG_INTERVAL_MS = 10_000;
 
+/** A failed step, from its fields, with what to do in Pulumi terms; anything else as it says. */
+function failureText(err: unknown, finished: number): string {
+  const { StepError } = require("../core/errors") as typeof import("../core/errors");
+  if (!(err instanceof StepError)) return errorMessage(err);
+  return `${err.summary}\n${finished} step(s) finished and are recorded; fix the cause and run \`pulumi up\` again: it runs only the remaining steps.`;
+}
+
 async function run(
   id: string,
   i: ClusterInputs,
@@ -576,7 +603,7 @@ async function run(
     const pending = planner().plan({ cluster: spec, image }, st).steps;
     const left = new Set(pending.map((s) => s.id));
     const ran = (err as { ran?: Step[] }).ran ?? planned.steps.filter((s) => !left.has(s.id));
-    throw new PartialStateError(id, outputsOf(i, spec, st, ran, pending), [errorMessage(err)], {
+    throw new PartialStateError(id, outputsOf(i, spec, st, ran, pending), [failureText(err, ran.length)], {
       cause: err,
     });
   } finally {

@@ -25,6 +25,7 @@ import {
   type Props,
   isSecret,
   plain,
+  removedPlanLines,
   repoRoot,
   sdkInputs,
   startHost,
@@ -151,7 +152,13 @@ describe("host: Cluster on local nodes under the dynamic provider host", functio
     return d.changes === "some" ? inputs : img.outs;
   }
 
-  async function clusterInputs(workers: LocalNode[], image: Props = img.outs, name?: string): Promise<Props> {
+  /** The Cluster's inputs from the SDK; `preview` as a `pulumi preview` run registers them. */
+  async function clusterInputs(
+    workers: LocalNode[],
+    image: Props = img.outs,
+    name?: string,
+    preview = false,
+  ): Promise<Props> {
     return plain(
       await sdkInputs(
         () =>
@@ -166,18 +173,25 @@ describe("host: Cluster on local nodes under the dynamic provider host", functio
             clusterfile: HOOKS,
             ...(name ? { name } : {}),
           }),
+        { preview },
       ),
     );
   }
+  const previewInputs = (workers: LocalNode[], image: Props = img.outs, name?: string) =>
+    clusterInputs(workers, image, name, true);
 
   it("creates the image and the cluster; the preview plan is the full install; secrets come back secret", async () => {
     await upImage();
-    const { inputs, failures } = await host.check(CL_URN, {}, await clusterInputs([w1]));
-    assert.deepEqual(failures, []);
-    const planned = ids(inputs.plan);
+    const preview = await host.check(CL_URN, {}, await previewInputs([w1]));
+    assert.deepEqual(preview.failures, []);
+    const planned = ids(preview.inputs.plan);
     assert.ok(planned.includes("init-master"), planned.join("\n"));
     assert.ok(planned.includes(`join-worker:${w1.ip}`));
     assert.ok(planned.includes("launch-app:web") && planned.includes("launch-app:db"));
+    // pulumi up: the update run's checked inputs are what the engine stores; they hold no plan.
+    const { inputs, failures } = await host.check(CL_URN, {}, await clusterInputs([w1]));
+    assert.deepEqual(failures, []);
+    assert.equal(inputs.plan, undefined, "an update's stored inputs carry no plan");
     const r = await host.create(CL_URN, inputs);
     cl = { id: r.id, inputs, outs: r.properties };
     assert.equal(r.id, "hostc");
@@ -197,7 +211,7 @@ describe("host: Cluster on local nodes under the dynamic provider host", functio
 
   it("same program: check plans nothing and diff says no changes", async () => {
     await upImage();
-    const { inputs } = await host.check(CL_URN, cl.inputs, await clusterInputs([w1]));
+    const { inputs } = await host.check(CL_URN, cl.inputs, await previewInputs([w1]));
     assert.deepEqual(inputs.plan, []);
     const d = await host.diff(CL_URN, cl.id, plain(cl.outs), inputs, cl.inputs);
     assert.deepEqual(d, { changes: "none", replaces: [], deleteBeforeReplace: false });
@@ -211,7 +225,12 @@ describe("host: Cluster on local nodes under the dynamic provider host", functio
     // pulumi preview: the image is built under its preview name; the cluster plans against it.
     const previewed = await previewImage();
     assert.notEqual(previewed.digest, img.outs.digest, "the preview knows the new digest");
-    const preview = await host.check(CL_URN, cl.inputs, await clusterInputs([w1], previewed));
+    const preview = await host.check(CL_URN, cl.inputs, await previewInputs([w1], previewed));
+    assert.deepEqual(
+      removedPlanLines(cl.inputs, preview.inputs),
+      [],
+      "the preview shows no stale plan lines",
+    );
     const previewDiff = await host.diff(CL_URN, cl.id, plain(cl.outs), preview.inputs, cl.inputs);
     assert.deepEqual(previewDiff, { changes: "some", replaces: [], deleteBeforeReplace: false });
     // What `pulumi preview --diff` shows for this change (docs/pulumi.md is written from it).
@@ -233,8 +252,8 @@ describe("host: Cluster on local nodes under the dynamic provider host", functio
     await upImage();
     assert.equal(img.outs.digest, previewed.digest, "the build at up has the digest the preview announced");
     const { inputs } = await host.check(CL_URN, cl.inputs, await clusterInputs([w1]));
-    assert.deepEqual(inputs.plan, preview.inputs.plan, "up plans what the preview showed");
-    const planned = ids(inputs.plan);
+    assert.equal(inputs.plan, undefined, "an update's stored inputs carry no plan");
+    const planned = ids(preview.inputs.plan);
     assert.ok(planned.includes("launch-app:web"), planned.join("\n"));
     assert.ok(!planned.includes("launch-app:db"), "db is unchanged");
     for (const id of planned)
@@ -249,7 +268,7 @@ describe("host: Cluster on local nodes under the dynamic provider host", functio
     cl = { id: cl.id, inputs, outs: u.properties };
     // Right after the update, the same program: nothing planned, and what a preview displays for
     // `plan` (the old outputs against the checked inputs) is the same empty list: no stale lines.
-    const same = await host.check(CL_URN, cl.inputs, await clusterInputs([w1]));
+    const same = await host.check(CL_URN, cl.inputs, await previewInputs([w1]));
     assert.deepEqual(same.inputs.plan, []);
     assert.deepEqual(u.properties.plan, [], "the outputs' plan is what is left to do, not what ran");
     assert.deepEqual(await host.diff(CL_URN, cl.id, plain(cl.outs), same.inputs, cl.inputs), {
@@ -267,8 +286,10 @@ describe("host: Cluster on local nodes under the dynamic provider host", functio
     }
   });
 
-  it("a worker added: only that host's steps and its join", async () => {
-    const { inputs } = await host.check(CL_URN, cl.inputs, await clusterInputs([w1, w2]));
+  it("a worker added: only that host's steps and its join; the preview shows no lines of the last update", async () => {
+    const { inputs } = await host.check(CL_URN, cl.inputs, await previewInputs([w1, w2]));
+    // The stored inputs are the last update's: the web app's steps ran then and must not show as removed.
+    assert.deepEqual(removedPlanLines(cl.inputs, inputs), []);
     process.stderr.write(
       `plan after adding a worker:\n${(inputs.plan as string[]).map((l) => `  ${l}`).join("\n")}\n`,
     );
@@ -285,8 +306,9 @@ describe("host: Cluster on local nodes under the dynamic provider host", functio
       if (!line.startsWith("save-clusterfile") && !line.startsWith("node-labels"))
         assert.deepEqual(hosts, [w2.ip], line);
     }
-    const u = await host.update(CL_URN, cl.id, plain(cl.outs), inputs, cl.inputs);
-    cl = { id: cl.id, inputs, outs: u.properties };
+    const up = (await host.check(CL_URN, cl.inputs, await clusterInputs([w1, w2]))).inputs;
+    const u = await host.update(CL_URN, cl.id, plain(cl.outs), up, cl.inputs);
+    cl = { id: cl.id, inputs: up, outs: u.properties };
     const journal = await execInNode(w2, "cat /var/log/sealer-sandbox/journal.jsonl");
     assert.match(journal.stdout, /"kubeadm","argv":\["join"/);
   });
@@ -297,8 +319,8 @@ describe("host: Cluster on local nodes under the dynamic provider host", functio
       'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: db\ndata:\n  v: "2"\n',
     );
     await upImage();
+    const planned = ids((await host.check(CL_URN, cl.inputs, await previewInputs([w1, w2]))).inputs.plan);
     const { inputs } = await host.check(CL_URN, cl.inputs, await clusterInputs([w1, w2]));
-    const planned = ids(inputs.plan);
     nodes.update(await stopSshd(w2));
     let failed: InitFailed | undefined;
     try {
@@ -329,7 +351,7 @@ describe("host: Cluster on local nodes under the dynamic provider host", functio
   });
 
   it("a renamed cluster previews the whole replacement: the old cluster's destroy, then the full install", async () => {
-    const { inputs } = await host.check(CL_URN, cl.inputs, await clusterInputs([w1, w2], img.outs, "hostd"));
+    const { inputs } = await host.check(CL_URN, cl.inputs, await previewInputs([w1, w2], img.outs, "hostd"));
     const plan = inputs.plan as string[];
     assert.match(
       plan[0]!,

@@ -3,7 +3,8 @@
  * way the engine does: Configure, then Check/Diff/Create/Update/Delete with the serialized
  * provider in `__provider`. The serialized provider and the inputs come from the SDK classes
  * themselves (registered under pulumi.runtime.setMocks, which hands us exactly the properties
- * the SDK would send to the engine, `__provider` included).
+ * the SDK would send to the engine, `__provider` included); `sdkInputs(..., { preview: true })`
+ * registers them as a `pulumi preview` program run does (isDryRun), `false` as `pulumi up`'s update.
  *
  * Engine behaviour reproduced here (pkg/resource/deploy in pulumi/pulumi):
  * - Check(olds = old inputs, news = program inputs); the checked inputs are what is stored.
@@ -253,8 +254,9 @@ export type Inputs = Props;
 /**
  * Properties the SDK class sends for a resource: registered under setMocks, so `__provider` is
  * the SDK's own serialization and unset outputs are absent. Resolved Output values only.
+ * `preview` is the program's dry-run flag (default false: the update run of `pulumi up`).
  */
-export async function sdkInputs(make: () => unknown): Promise<Props> {
+export async function sdkInputs(make: () => unknown, opts: { preview?: boolean } = {}): Promise<Props> {
   const pulumi = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
   let captured: Props | undefined;
   await pulumi.runtime.setMocks(
@@ -269,7 +271,7 @@ export async function sdkInputs(make: () => unknown): Promise<Props> {
     },
     "sealer-host-test",
     "host",
-    false,
+    opts.preview ?? false,
   );
   make();
   for (let i = 0; i < 200 && !captured; i++) await new Promise((r) => setTimeout(r, 10));
@@ -280,4 +282,16 @@ export async function sdkInputs(make: () => unknown): Promise<Props> {
 /** Wraps `v` as a secret the way the SDK marshals pulumi.secret(v) (the engine strips it for the dynamic host). */
 export function secretValue(v: unknown): Props {
   return { [SIG_KEY]: SECRET_SIG, value: v };
+}
+
+/**
+ * The `plan` lines `pulumi preview --diff` shows as removed. At a resource's pre-step event the
+ * engine's new state has no outputs yet (Update has not run), so its display
+ * (getResourcePropertiesDetails in pkg/backend/display/object_diff.go) diffs the OLD STORED
+ * INPUTS against the NEW CHECKED INPUTS; the dynamic host sends no detailed diff to narrow it.
+ */
+export function removedPlanLines(storedInputs: Props, checkedInputs: Props): string[] {
+  const old = Array.isArray(storedInputs.plan) ? (storedInputs.plan as string[]) : [];
+  const now = new Set(Array.isArray(checkedInputs.plan) ? (checkedInputs.plan as string[]) : []);
+  return old.filter((l) => !now.has(l));
 }

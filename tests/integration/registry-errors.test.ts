@@ -5,7 +5,10 @@
  * temporary, with none of Node's socket words ("socket hang up", "aborted", "ECONNRESET").
  */
 import * as assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
 import * as net from "node:net";
+import * as path from "node:path";
 import { OciLayout } from "../../provider/core/image/layout";
 import { Manifest } from "../../provider/core/image/types";
 import { pullImage } from "../../provider/core/registry/pull";
@@ -150,6 +153,32 @@ describe("registry errors name the registry, repository and object (TCP faults)"
       /no answer from .* for 1\.5s/,
     );
     assert.ok(d.digest);
+  });
+
+  it("a download into a full disk names the blob, the image, the file and what to do; no Node text", async () => {
+    // A 64 KiB tmpfs holds the manifest and config but not the 200 kB layer: ENOSPC mid-write.
+    const dir = work("full");
+    fs.mkdirSync(dir, { recursive: true });
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir]);
+    try {
+      const store = new OciLayout(path.join(dir, "store"));
+      await assert.rejects(
+        pullImage(`${reg.host}/err/app:1`, { ...fast(), store, concurrency: 1 }),
+        (err: unknown) => {
+          assert.ok(err instanceof RegistryError, String(err));
+          assert.equal(err.temporary, false, "a full disk is not fixed by trying again");
+          const partial = path.join(dir, "store", "tmp", `pull-${layer.slice(7)}.partial`);
+          assert.equal(
+            err.message,
+            `downloading blob ${layer} of ${reg.host}/err/app into ${partial}: the disk holding ${path.join(dir, "store")} is full; free space there (sealer prune removes unused blobs) or set SEALER_HOME to a larger disk, then try again`,
+          );
+          assert.doesNotMatch(err.message, /ENOSPC|no space left on device|Error:/);
+          return true;
+        },
+      );
+    } finally {
+      execFileSync("umount", [dir]);
+    }
   });
 
   it("a registry that is not there names what was asked for", async () => {

@@ -17,7 +17,8 @@ import {
   forgetHostKey,
   type SshTarget,
 } from "../../provider/core/ssh";
-import { UserError } from "../../provider/core/errors";
+import { TransientError, UserError } from "../../provider/core/errors";
+import { DialError } from "../../provider/core/ssh/pool";
 import { useNodes } from "../harness/nodes";
 
 function captureLogs(): { lines: string[]; restore(): void } {
@@ -223,12 +224,17 @@ describe("ssh (integration, local nodes)", function () {
       nodes.update(await stopSshd(n1));
       try {
         const pool = nodes.pool({ dialAttempts: 2, dialBackoffMs: 100 });
-        await assert.rejects(
-          pool.run(nodes.targets()[1]!, "true"),
-          new RegExp(
-            `^TransientError: \\[${n1.ip.replace(/\./g, "\\.")}\\] step "connect": dial 2/2 to ${n1.ip.replace(/\./g, "\\.")} failed: ECONNREFUSED; giving up`,
-          ),
-        );
+        await assert.rejects(pool.run(nodes.targets()[1]!, "true"), (err: unknown) => {
+          assert.ok(err instanceof TransientError && err instanceof DialError, String(err));
+          assert.equal(err.host, n1.ip);
+          assert.match(
+            err.message,
+            new RegExp(
+              `^\\[${n1.ip.replace(/\./g, "\\.")}\\] step "connect": dial 2/2 to ${n1.ip.replace(/\./g, "\\.")} failed: ECONNREFUSED; giving up`,
+            ),
+          );
+          return true;
+        });
       } finally {
         nodes.update(await startSshd(nodes.list[1]!));
       }

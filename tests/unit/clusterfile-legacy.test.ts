@@ -22,6 +22,10 @@ ${extra}  hosts:
     - { ips: [ 10.0.0.10, 10.0.0.11 ], roles: [ node ] }
 `;
 
+/** One Plugin document in flow style. */
+const plugin = (version: string, name: string, body: string) =>
+  `---\napiVersion: ${version}\nkind: Plugin\nmetadata: { name: ${name} }\nspec: { ${body} }\n`;
+
 function rejected(text: string): string {
   try {
     loadClusterfile(text);
@@ -117,8 +121,6 @@ spec: { action: PostInstall, on: "10.0.0.2,10.0.0.10-10.0.0.11", data: "echo sec
   });
 
   it("legacy plugins stay legacy through the recorded Clusterfile (dump, then load): same hooks, same hosts", () => {
-    const plugin = (version: string, name: string, body: string) =>
-      `---\napiVersion: ${version}\nkind: Plugin\nmetadata: { name: ${name} }\nspec: { ${body} }\n`;
     const text =
       cluster() +
       plugin("sealer.aliyun.com/v1alpha1", "SHELL", 'action: PostInstall, data: "echo a"') +
@@ -131,6 +133,31 @@ spec: { action: PostInstall, on: "10.0.0.2,10.0.0.10-10.0.0.11", data: "echo sec
     assert.deepEqual(hooks(dumpClusterfile(spec)), hooks(text));
     // The legacy SHELL runs on every host, the modern one once on master0.
     assert.deepEqual(hooks(text).SHELL?.["post-install"]?.length, 4);
+  });
+
+  it("round trip keeps what runs: a CLUSTERCHECK at no phase, legacy plugins at phases with no legacy name", () => {
+    const text =
+      cluster() +
+      // sealer's CLUSTERCHECK does nothing at PostInstall: no phase; and none without an action.
+      plugin("sealer.aliyun.com/v1alpha1", "late-check", "type: CLUSTERCHECK, action: PostInstall") +
+      plugin("sealer.aliyun.com/v1alpha1", "no-action-check", "type: CLUSTERCHECK") +
+      // sealer <= 0.4 plugins named after their type (legacy: every host), at new-only phases.
+      plugin("sealer.aliyun.com/v1alpha1", "SHELL", 'action: upgrade, data: "echo u"') +
+      plugin("sealer.aliyun.com/v1alpha1", "SHELL", 'action: rollback, data: "echo r"');
+    const { spec } = loadClusterfile(text);
+    const facts = (s: typeof spec) =>
+      s.plugins.map((p) => [p.name, p.type, p.actions.join("|"), p.legacy ?? false, p.on ?? ""]);
+    assert.deepEqual(facts(spec), [
+      ["SHELL", "SHELL", "upgrade", true, ""],
+      ["SHELL#2", "SHELL", "rollback", true, ""],
+      ["late-check", "CLUSTERCHECK", "", false, ""],
+      ["no-action-check", "CLUSTERCHECK", "", false, ""],
+    ]);
+    const saved = dumpClusterfile(spec);
+    const again = loadClusterfile(saved).spec;
+    assert.deepEqual(facts(again), facts(spec), saved);
+    // And read once more from what was saved the second time: a fixed point.
+    assert.equal(dumpClusterfile(again), saved);
   });
 
   it("on: picks hosts by role, master0, IPs and ranges, and node labels after install only", () => {

@@ -2,7 +2,8 @@ import * as assert from "node:assert/strict";
 import { emptyStats, type ExecContext } from "../../provider/core/exec/context";
 import { ApplyError, executeSteps } from "../../provider/core/exec/executor";
 import { emptyApplied, type AppliedState, type Step } from "../../provider/core/plan/types";
-import { UserError } from "../../provider/core/errors";
+import { StepError, UserError, wrap } from "../../provider/core/errors";
+import { CommandError, ConnectionLostError, DialError, HostRefusedError } from "../../provider/core/ssh/pool";
 import { setLogSink } from "../../provider/core/log";
 
 function step(id: string, kind: Step["kind"], hosts: string[], after: string[] = []): Step {
@@ -120,16 +121,18 @@ describe("executor: scheduling, recording, failure", () => {
         save: async (s) => void states.push(s),
         run: async (_c, s) => {
           started.push(s.id);
-          if (s.id === "w:1") throw new Error(`[1] step "join-worker" failed with exit code 1:\nboom`);
+          if (s.id === "w:1") throw new CommandError("1", "kubeadm join", 1, "boom");
           await new Promise((r) => setTimeout(r, 20));
         },
       }),
       (err: unknown) => {
         assert.ok(err instanceof ApplyError);
         assert.equal(err.step.id, "w:1");
-        assert.match(
+        assert.equal(err.host, "1");
+        assert.ok(err.cause instanceof CommandError);
+        assert.equal(
           err.message,
-          /^\[1\] step "join-worker" failed with exit code 1:\nboom\n1 step\(s\) finished and are recorded; fix the cause and run the same command again/,
+          `[1] step w:1 failed: "kubeadm join" returned exit code 1:\nboom\n1 step(s) finished and are recorded; fix the cause and run the same command again: it continues with the remaining steps.`,
         );
         assert.deepEqual(Object.keys(err.state.steps), ["w:2"]);
         assert.deepEqual(
@@ -143,22 +146,80 @@ describe("executor: scheduling, recording, failure", () => {
     assert.equal(states.length, 1);
   });
 
-  it("names the plan step when the error does not, and keeps a UserError's exit code", async () => {
+  it("names the step's only host when the error names none; a multi-host step names no host", async () => {
+    for (const [hosts, host] of [
+      [["10.0.0.1"], "10.0.0.1"],
+      [["10.0.0.1", "10.0.0.2"], undefined],
+    ] as const) {
+      const cause = new UserError("htpasswd is not installed", { exitCode: 2 });
+      await assert.rejects(
+        executeSteps(ctx(), [step("registry", "registry", [...hosts])], {
+          record,
+          save: async () => undefined,
+          run: async () => {
+            throw cause;
+          },
+        }),
+        (err: unknown) => {
+          assert.ok(err instanceof ApplyError && err instanceof StepError);
+          assert.equal(err.host, host);
+          assert.equal(err.cause, cause, "the cause is kept as it was thrown, not re-wrapped");
+          assert.equal(
+            err.summary,
+            `${host ? `[${host}] ` : ""}step registry failed: htpasswd is not installed`,
+          );
+          return true;
+        },
+      );
+    }
+  });
+
+  it("takes the host from the SSH layer's failure, not from the step's first host", async () => {
     await assert.rejects(
-      executeSteps(ctx(), [step("registry:1", "registry", ["1"])], {
+      executeSteps(ctx(), [step("distribute", "distribute", ["10.0.0.1", "10.0.0.2"])], {
         record,
         save: async () => undefined,
         run: async () => {
-          throw new UserError("htpasswd is not installed", { exitCode: 2 });
+          throw new ConnectionLostError(
+            "10.0.0.2",
+            "extract layer 1/2",
+            "connection lost (keep-alive timeout)",
+          );
         },
       }),
       (err: unknown) => {
         assert.ok(err instanceof ApplyError);
-        assert.match(err.message, /^step registry:1: htpasswd is not installed\n/);
-        assert.equal((err as unknown as { exitCode: number }).exitCode, 2);
+        assert.equal(err.host, "10.0.0.2");
+        assert.equal(
+          err.summary,
+          `[10.0.0.2] step distribute failed: "extract layer 1/2": connection lost (keep-alive timeout)`,
+        );
+        // Callers adding context get the same error back: it is wrapped once, where steps run.
+        assert.equal(wrap("sealer join", err), err);
         return true;
       },
     );
+    // A dial that failed and a refusal name their host once, from their fields.
+    for (const cause of [
+      new DialError("10.0.0.2", "connect", "dial 5/5 to 10.0.0.2:22 failed: ECONNREFUSED; giving up"),
+      new HostRefusedError("10.0.0.2", "connect", "authentication failed for ops@10.0.0.2"),
+    ])
+      await assert.rejects(
+        executeSteps(ctx(), [step("distribute", "distribute", ["10.0.0.1", "10.0.0.2"])], {
+          record,
+          save: async () => undefined,
+          run: async () => {
+            throw cause;
+          },
+        }),
+        (err: unknown) => {
+          assert.ok(err instanceof ApplyError);
+          assert.equal(err.host, "10.0.0.2");
+          assert.equal(err.summary, `[10.0.0.2] step distribute failed: ${cause.onHost}`);
+          assert.equal(err.summary.split("10.0.0.2]").length, 2, "the host is named once");
+          return true;
+        },
+      );
   });
 
   it("refuses a plan whose dependencies never complete (circular)", async () => {

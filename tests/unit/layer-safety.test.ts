@@ -296,6 +296,51 @@ describe("build and load of an image whose layers escape", () => {
     assert.deepEqual(tree(outside), OUTSIDE_BEFORE);
   });
 
+  it("load records what it checked once the load is in: the first run reads no layer again", async () => {
+    const src = new OciLayout(path.join(tmp, "src-ok"));
+    await src.init();
+    const layers = [
+      await craftLayer(src, [
+        { name: "etc/", type: "dir" },
+        { name: "etc/a", type: "file", data: "a" },
+      ]),
+      await craftLayer(src, [{ name: "etc/b", type: "file", data: "b" }]),
+    ];
+    await craftImage(src, "good/app:1", layers);
+    const file = path.join(tmp, "good.tar");
+    await saveImages(src, ["good/app:1"], file);
+    const dest = new OciLayout(path.join(tmp, "dest-ok"));
+    await loadArchive(dest, file);
+    const recorded = fs.readdirSync(path.join(dest.root, "verdicts"));
+    const hex = (d: string) => d.slice("sha256:".length);
+    const digests = layers.map((l) => l.digest);
+    assert.ok(
+      recorded.some((f) => f.endsWith(`-${hex(chainDigest(digests))}.json`)),
+      `the stack's verdict is recorded: ${recorded.join(", ")}`,
+    );
+    for (const d of digests)
+      assert.ok(
+        recorded.some((f) => f.endsWith(`-layer-${hex(d)}.json`)),
+        `layer ${d} skeleton recorded`,
+      );
+    // The recorded verdict is the one a check returns.
+    assert.deepEqual(
+      (
+        JSON.parse(
+          fs.readFileSync(
+            path.join(
+              dest.root,
+              "verdicts",
+              recorded.find((f) => f.endsWith(`-${hex(chainDigest(digests))}.json`))!,
+            ),
+            "utf8",
+          ),
+        ) as { layers: unknown }
+      ).layers,
+      await checkLayerStack(dest, digests),
+    );
+  });
+
   it("load refuses it, naming layer and path, and loads nothing", async () => {
     const src = new OciLayout(path.join(tmp, "src"));
     await src.init();

@@ -32,7 +32,8 @@ describe("legacy CLUSTERCHECK / ETCD plugins: loading and hosts", () => {
       loadPluginFile(doc("  type: CLUSTERCHECK\n  action: PostInstall\n"), "f.yaml")[0]!.actions,
       [],
     );
-    assert.deepEqual(loadPluginFile(doc("  type: CLUSTERCHECK\n"), "f.yaml")[0]!.actions, ["post-install"]);
+    // No action, no phase: sealer runs a plugin only at the phases its action lists.
+    assert.deepEqual(loadPluginFile(doc("  type: CLUSTERCHECK\n"), "f.yaml")[0]!.actions, []);
   });
 
   it("ETCD's on is the absolute snapshot path, not a host selector; a relative one is refused", () => {

@@ -12,6 +12,7 @@ import {
   type ProgressEvent,
 } from "../../provider/core/progress";
 import { distributeProgress } from "../../provider/core/progress/distribute";
+import { parseKubefile } from "../../provider/core/kubefile/parser";
 
 function collect(): { events: ProgressEvent[]; off: () => void } {
   const events: ProgressEvent[] = [];
@@ -91,9 +92,40 @@ describe("progress events", () => {
     now = 2500;
     l({ ...ev("end", 4096), id: "t2" });
     assert.deepEqual(lines, [
-      ["10.0.0.2", "distribute 0123456789ab 2.0KiB/4.0KiB 50% 2.0KiB/s ETA 1.0s"],
-      ["10.0.0.2", "distribute 0123456789ab: 4.0KiB in 2.0s (2.0KiB/s)"],
+      ["10.0.0.2", "distribute 0123456789ab 2 KiB/4 KiB 50% 2 KiB/s ETA 1.0s"],
+      ["10.0.0.2", "distribute 0123456789ab: 4 KiB in 2.0s (2 KiB/s)"],
     ]);
+  });
+
+  it("a transfer line writes sizes as limit messages do: one format", () => {
+    const lines: string[] = [];
+    let now = 0;
+    const l = periodicLines(
+      (_h, line) => lines.push(line),
+      1000,
+      () => now,
+    );
+    const ev = (kind: ProgressEvent["kind"], done: number): ProgressEvent => ({
+      kind,
+      id: "t",
+      phase: "pull",
+      label: "blob",
+      done,
+      total: 3 * 1024 * 1024,
+    });
+    l(ev("start", 0));
+    now = 2000;
+    l(ev("update", 1024 * 1024));
+    // The Kubefile limit message says "at most 1 MiB": a megabyte in flight reads the same.
+    const refusal = (() => {
+      try {
+        parseKubefile(`FROM scratch\n${"LABEL a=b\n".repeat(110_000)}`, { file: "Kubefile" });
+      } catch (err) {
+        return (err as Error).message;
+      }
+    })();
+    assert.equal(/at most (\S+ \S+)/.exec(refusal ?? "")?.[1], "1 MiB", refusal);
+    assert.match(lines[0] ?? "", /^pull blob 1 MiB\/3 MiB 33% 512 KiB\/s ETA /, lines[0]);
   });
 
   it("distribution's per-host callback becomes one task per blob per host", () => {

@@ -4,7 +4,7 @@
  * `{ "cluster": …, "steps": [ { "kind", "hosts", "reason" } ] }` on stdout (logs go to stderr).
  */
 import { Option, type Command } from "commander";
-import { ApplyError, applyCluster, type ApplyResult } from "../../core/apply";
+import { applyCluster, type ApplyResult } from "../../core/apply";
 import {
   clusterFromFlags,
   DISTRIBUTION_MODES,
@@ -17,7 +17,8 @@ import { checkDrift, forgetDrifted } from "../../core/drift";
 import { log } from "../../core/log";
 import { loadState, saveState } from "../../core/state";
 import { type HostFlagOpts } from "../host-flags";
-import { collect, printJson, printSteps, printSummary, ranSteps } from "../output";
+import { ranSteps } from "../../core/lifecycle/ran-steps";
+import { collect, printJson, printSteps, printSummary } from "../output";
 
 const PLAN_DIGEST_HELP =
   "apply only if the plan computed now has this digest (the one sealer plan printed); otherwise refuse and change nothing";
@@ -48,20 +49,13 @@ async function runAndPrint(
     distribute?: DistributionMode;
   },
 ): Promise<void> {
-  let res: ApplyResult;
-  try {
-    res = await applyCluster({
-      spec,
-      ...(opts.planDigest ? { planDigest: checkDigest(opts.planDigest) } : {}),
-      ...(opts.concurrency ? { concurrency: Number(opts.concurrency) } : {}),
-      ...(opts.relay ? { relay: typeof opts.relay === "string" ? { via: opts.relay } : {} } : {}),
-      ...(opts.distribute ? { distribution: opts.distribute } : {}),
-    });
-  } catch (err) {
-    // A failed step is reported as one message (host, step, exit code, output tail), not a stack.
-    if (err instanceof ApplyError) throw new UserError(err.message, { cause: err, exitCode: 1 });
-    throw err;
-  }
+  const res: ApplyResult = await applyCluster({
+    spec,
+    ...(opts.planDigest ? { planDigest: checkDigest(opts.planDigest) } : {}),
+    ...(opts.concurrency ? { concurrency: Number(opts.concurrency) } : {}),
+    ...(opts.relay ? { relay: typeof opts.relay === "string" ? { via: opts.relay } : {} } : {}),
+    ...(opts.distribute ? { distribution: opts.distribute } : {}),
+  });
   const steps = ranSteps(res);
   if (opts.json) {
     printJson({

@@ -7,18 +7,18 @@
  */
 import * as readline from "node:readline";
 import type { Command } from "commander";
-import { ApplyError } from "../../core/apply";
 import { parseIpList } from "../../core/clusterfile";
 import { throwIfProblems, UserError } from "../../core/errors";
 import { backupEtcd, restoreEtcd, verifiedSnapshot } from "../../core/lifecycle/backup";
 import { removeHosts } from "../../core/lifecycle/hosts-edit";
 import { addCertSans, parseAltNames } from "../../core/lifecycle/cert";
 import { resolveCluster, type ClusterRef } from "../../core/lifecycle/cluster-ref";
-import { deleteAll, type RanStep } from "../../core/lifecycle/delete-all";
+import { deleteAll } from "../../core/lifecycle/delete-all";
 import { execOnCluster, prefixLines } from "../../core/lifecycle/exec";
 import { scaleCluster } from "../../core/lifecycle/scale";
 import { rollbackCluster, upgradeCluster } from "../../core/lifecycle/upgrade";
-import { printJson, printTable, ranSteps } from "../output";
+import { ranSteps } from "../../core/lifecycle/ran-steps";
+import { printJson, printRan } from "../output";
 
 interface Common {
   clusterName?: string;
@@ -57,35 +57,6 @@ async function confirm(question: string, force: boolean | undefined): Promise<vo
     throw new UserError("cancelled: nothing was changed", { exitCode: 1 });
 }
 
-function print(
-  cluster: string,
-  steps: RanStep[],
-  o: Common,
-  extra: Record<string, unknown> = {},
-  text?: string,
-): void {
-  if (o.json) {
-    printJson({ cluster, steps, ...extra });
-    return;
-  }
-  if (steps.length)
-    printTable(
-      ["STEP", "HOSTS", "REASON"],
-      steps.map((s) => [s.kind, s.hosts.join(","), s.reason]),
-    );
-  process.stdout.write(text ?? `cluster ${cluster}: ${steps.length} step(s) ran\n`);
-}
-
-/** A failed apply is one message (host, step, exit code, output tail), not a stack. */
-async function applying<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof ApplyError) throw new UserError(err.message, { cause: err, exitCode: 1 });
-    throw err;
-  }
-}
-
 function ips(masters: string | undefined, nodes: string | undefined): { masters: string[]; nodes: string[] } {
   const problems: string[] = [];
   const m = parseIpList(masters, "-m", problems);
@@ -99,8 +70,8 @@ export function register(program: Command): void {
     .option("-m, --masters <ips>", "master IPs (comma list, ranges a-b)")
     .option("-n, --nodes <ips>", "node IPs (comma list, ranges a-b)")
     .action(async (o: Common & { masters?: string; nodes?: string }) => {
-      const res = await applying(() => scaleCluster({ ...ref(o), add: ips(o.masters, o.nodes) }));
-      print(res.plan.cluster, ranSteps(res), o);
+      const res = await scaleCluster({ ...ref(o), add: ips(o.masters, o.nodes) });
+      printRan(res.plan.cluster, ranSteps(res), o);
     });
 
   common(
@@ -134,7 +105,7 @@ export function register(program: Command): void {
           (res.skipped.length
             ? `; ${res.skipped.length} unreachable host(s) skipped (run sealer delete -a again when they are back):\n${res.skipped.map((s) => `  ${s.host}: ${s.error.split("\n")[0]}`).join("\n")}\n`
             : "\n");
-        print(res.cluster, res.steps, o, { cleaned: res.cleaned, skipped: res.skipped }, text);
+        printRan(res.cluster, res.steps, o, { cleaned: res.cleaned, skipped: res.skipped }, text);
         if (res.skipped.length) process.exitCode = 1;
         return;
       }
@@ -145,8 +116,8 @@ export function register(program: Command): void {
         `remove ${[...edit.masters, ...edit.nodes].join(", ")} from cluster ${r.spec.name} (kubeadm reset, files removed, node deleted)?`,
         o.force,
       );
-      const res = await applying(() => scaleCluster({ ...ref(o), remove: edit }));
-      print(res.plan.cluster, ranSteps(res), o);
+      const res = await scaleCluster({ ...ref(o), remove: edit });
+      printRan(res.plan.cluster, ranSteps(res), o);
     });
 
   common(
@@ -158,8 +129,8 @@ export function register(program: Command): void {
   )
     .argument("<image>", "cluster image in the local store")
     .action(async (image: string, o: Common) => {
-      const res = await applying(() => upgradeCluster({ ...ref(o), image }));
-      print(res.plan.cluster, ranSteps(res), o);
+      const res = await upgradeCluster({ ...ref(o), image });
+      printRan(res.plan.cluster, ranSteps(res), o);
     });
 
   common(
@@ -168,8 +139,8 @@ export function register(program: Command): void {
       .description("Return the cluster to the image it ran before the last upgrade (the same kubeadm flow)"),
     { force: true },
   ).action(async (o: Common) => {
-    const res = await applying(() => rollbackCluster(ref(o)));
-    print(res.plan.cluster, [...ranSteps(res), ...res.hooks], o);
+    const res = await rollbackCluster(ref(o));
+    printRan(res.plan.cluster, [...ranSteps(res), ...res.hooks], o);
   });
 
   common(
@@ -181,11 +152,13 @@ export function register(program: Command): void {
   )
     .option("--master <ip>", "master to take the snapshot on (default master0)")
     .action(async (o: Common & { master?: string }) => {
+      const started = Date.now();
       const res = await backupEtcd({ ...ref(o), ...(o.master ? { master: o.master } : {}) });
+      const durationMs = Date.now() - started;
       const r = await resolveCluster(ref(o));
-      print(
+      printRan(
         r.spec.name,
-        [{ kind: "backup", hosts: [res.host], reason: `etcd snapshot ${res.file}` }],
+        [{ kind: "backup", hosts: [res.host], reason: `etcd snapshot ${res.file}`, durationMs }],
         o,
         { file: res.file, sha256: res.sha256, size: res.size },
         `${res.file}\nsha256 ${res.sha256} (${res.size} bytes)\n`,
@@ -208,14 +181,16 @@ export function register(program: Command): void {
         `restore etcd of cluster ${r.spec.name} from ${o.snapshot}? the current etcd data is replaced (kept beside it)`,
         o.force,
       );
+      const started = Date.now();
       const res = await restoreEtcd({ ...ref(o), snapshot: o.snapshot });
-      print(
+      printRan(
         r.spec.name,
         [
           {
             kind: "restore",
             hosts: res.hosts,
             reason: `etcd restored from ${res.file} (sha256 ${res.sha256})`,
+            durationMs: Date.now() - started,
           },
         ],
         o,
@@ -226,8 +201,8 @@ export function register(program: Command): void {
     .requiredOption("--alt-names <list>", "comma list of DNS names and IPs")
     .action(async (o: Common & { altNames: string }) => {
       const altNames = parseAltNames(o.altNames);
-      const res = await applying(() => addCertSans({ ...ref(o), altNames }));
-      print(res.apply.plan.cluster, res.steps, o, { certSANs: res.sans });
+      const res = await addCertSans({ ...ref(o), altNames });
+      printRan(res.apply.plan.cluster, res.steps, o, { certSANs: res.sans });
     });
 
   common(
@@ -241,6 +216,7 @@ export function register(program: Command): void {
     .option("-r, --role <role>", "only hosts with this role (master, node, or a custom role)")
     .action(async (words: string[], o: Common & { role?: string }) => {
       const command = words.join(" ");
+      const started = Date.now();
       const results = await execOnCluster({
         ...ref(o),
         command,
@@ -257,7 +233,14 @@ export function register(program: Command): void {
         const r = await resolveCluster(ref(o));
         printJson({
           cluster: r.spec.name,
-          steps: [{ kind: "exec", hosts: results.map((h) => h.host), reason: command }],
+          steps: [
+            {
+              kind: "exec",
+              hosts: results.map((h) => h.host),
+              reason: command,
+              durationMs: Date.now() - started,
+            },
+          ],
           results,
         });
       }

@@ -1,4 +1,4 @@
-import { parseReference } from "../common/reference";
+import { InvalidReferenceError, parseReference } from "../common/reference";
 import { clip } from "../kubefile/lexer";
 import { canonicalIp, ipFamily } from "./ip";
 import type {
@@ -366,8 +366,8 @@ function checkImageReference(image: string): string | undefined {
       return `"${clip(image, 80)}" is not an image reference: the name is longer than 255 characters`;
     return undefined;
   } catch (err) {
-    const msg = (err as Error).message;
-    const why = clip(msg.slice(msg.indexOf('": ') + 3), 200);
+    if (!(err instanceof InvalidReferenceError)) throw err;
+    const why = clip(err.why, 200);
     return `"${clip(image, 80)}" is not an image reference: ${why}; write e.g. registry.example.com/team/cluster:1.0`;
   }
 }
@@ -514,7 +514,10 @@ export function buildPlugin(
   let keepNoAction = false;
   if (type === "CLUSTERCHECK") {
     // sealer's CLUSTERCHECK waits only at PreGuest (before the apps) and does nothing at any
-    // other phase: keep that one, so a check sealer skipped cannot fail an apply here.
+    // other phase: keep that one, so a check sealer skipped cannot fail an apply here. With no
+    // action at all it runs at no phase: sealer runs a plugin only at the phases its action
+    // lists (v0.8's PluginsProcessor.Run skips any other; v0.9 turns each listed action into a
+    // hook and skips the empty one), so a saved Clusterfile with no action reads back the same.
     const given = actionText
       .split("|")
       .map((x) => x.trim())
@@ -525,8 +528,11 @@ export function buildPlugin(
         ["spec", "action"],
         `ignored: ${others.join(", ")}: a CLUSTERCHECK plugin waits for the cluster only before the apps are installed (PreGuest)`,
       );
-    const checks = given.length === 0 || others.length < given.length;
+    const checks = others.length < given.length;
     actions.splice(0, actions.length, ...(checks ? (["post-install"] as const) : []));
+    // A check that runs at no phase selects no hosts: no legacy mark, so its saved form (which
+    // has no action to carry one) reads back the same.
+    if (!checks) legacy = false;
     // No action left: like sealer, the plugin runs at no phase; the default below must not add one.
     keepNoAction = true;
   }

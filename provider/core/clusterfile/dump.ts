@@ -1,7 +1,7 @@
 import * as yaml from "js-yaml";
 import { LEGACY_ACTION_OF } from "./build";
 import { Secret } from "./secret";
-import type { ClusterSpec, Env, HostSpec, SshSettings } from "./types";
+import type { ClusterSpec, Env, HostSpec, PluginDoc, SshSettings } from "./types";
 
 /**
  * The spec back out as a Clusterfile (sealer.io/v2 + Config/Plugin/Application/kubeadm docs).
@@ -87,13 +87,14 @@ export function dumpClusterfile(spec: ClusterSpec, opts: { secrets?: boolean } =
         }),
       ),
     );
-  for (const p of spec.plugins)
+  for (const p of spec.plugins) {
+    const byName = legacyByName(p);
     docs.push(
       doc(
         "Plugin",
-        p.name,
+        byName ?? p.name,
         clean({
-          type: p.type,
+          type: byName ? undefined : p.type,
           // A legacy plugin is written with legacy action names so it reads back as legacy.
           action:
             (p.legacy ? p.actions.map((a) => LEGACY_ACTION_OF[a] ?? a) : p.actions).join("|") || undefined,
@@ -103,6 +104,7 @@ export function dumpClusterfile(spec: ClusterSpec, opts: { secrets?: boolean } =
         }),
       ),
     );
+  }
   if (spec.application) {
     const a = spec.application;
     docs.push(
@@ -132,6 +134,18 @@ export function dumpClusterfile(spec: ClusterSpec, opts: { secrets?: boolean } =
 }
 
 /** One sealer.io/v2 document. */
+/**
+ * A legacy plugin reads back as legacy from its `on`, a legacy action name, or (sealer <= 0.4)
+ * a name that is its type and no `type` field. When only the last made it legacy, and none of
+ * its phases has a legacy name (upgrade, rollback...), that form is the one to write: the name
+ * without the "#2" the loader adds to repeated names, which it adds again in the same order.
+ */
+function legacyByName(p: PluginDoc): string | undefined {
+  if (!p.legacy || p.on !== undefined || p.actions.some((a) => LEGACY_ACTION_OF[a])) return undefined;
+  const base = p.name.replace(/#\d+$/, "");
+  return base.toUpperCase() === p.type ? base : undefined;
+}
+
 function doc(kind: string, name: string, spec: Record<string, unknown>) {
   return { apiVersion: "sealer.io/v2", kind, metadata: { name }, spec };
 }

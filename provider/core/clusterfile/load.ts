@@ -1,6 +1,7 @@
 import type { z } from "zod";
 import { UserError, throwIfProblems } from "../errors";
-import { MAX_CLUSTERFILE_BYTES, formatBytes } from "../limits";
+import { MAX_CLUSTERFILE_BYTES } from "../limits";
+import { formatBytes } from "../log";
 import {
   buildApplication,
   buildClusterV2,

@@ -65,7 +65,8 @@ function loadDocumentsUnguarded(text: string): YamlDocument[] {
     const e = d.errors[0];
     if (e)
       throw new YamlSyntaxError(
-        /call stack/i.test(e.message) ? TOO_DEEP : firstLine(e.message),
+        // The package reports a nesting that overflowed the stack with this code.
+        e.code === "RESOURCE_EXHAUSTION" ? TOO_DEEP : firstLine(e.message),
         e.linePos?.[0]?.line ?? lineAt(e.pos[0]),
       );
   }
@@ -87,7 +88,8 @@ function loadDocumentsUnguarded(text: string): YamlDocument[] {
       value = d.toJS({ maxAliasCount: MAX_YAML_ALIAS_COUNT });
     } catch (err) {
       const msg = (err as Error).message;
-      // The package's wording for this case names a "resource exhaustion attack"; say what to do.
+      // toJS throws plain ReferenceErrors with no code: their text is all that tells the two
+      // cases apart. The package's wording for this one names a "resource exhaustion attack"; say what to do.
       if (/excessive alias/i.test(msg))
         throw new YamlSyntaxError(
           `aliases (*name) expand to too many nodes (more than ${MAX_YAML_ALIAS_COUNT} alias uses per anchor); write the values out or use fewer aliases`,

@@ -19,9 +19,20 @@ const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
 
+/** A string that is not an image reference; `why` says what is wrong with it. */
+export class InvalidReferenceError extends UserError {
+  override readonly name: string = "InvalidReferenceError";
+  constructor(
+    readonly input: string,
+    readonly why: string,
+  ) {
+    super(`invalid image reference "${input}": ${why}`);
+  }
+}
+
 export function parseReference(input: string): Reference {
   const raw = input.trim();
-  const bad = (why: string) => new UserError(`invalid image reference "${input}": ${why}`);
+  const bad = (why: string) => new InvalidReferenceError(input, why);
   if (!raw) throw bad("it is empty");
   let rest = raw;
   let digest: string | undefined;

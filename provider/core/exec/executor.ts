@@ -6,10 +6,11 @@
  *   it left on the hosts (its footprint, for drift checks), and save (locally and on master0)
  *   before any step after it starts, so a failed apply resumes at the first unfinished step;
  *   steps that finish together share one save;
- * - the first failure stops the apply (steps already running finish and are recorded) with an
- *   error naming host, step, exit code and the output tail (CommandError from the SSH layer).
+ * - the first failure stops the apply (steps already running finish and are recorded) with one
+ *   ApplyError: the step, the host it failed on and the cause (e.g. the SSH layer's CommandError
+ *   with exit code and output tail) as fields. This is the only place a step failure is wrapped.
  */
-import { UserError, wrap } from "../errors";
+import { isHostFailure, StepError } from "../errors";
 import { log } from "../log";
 import type { AppliedState, Step } from "../plan/types";
 import { formatDuration } from "../progress";
@@ -28,18 +29,33 @@ export interface ExecuteOptions {
   run?: (ctx: ExecContext, step: Step) => Promise<Observed | void>;
 }
 
-/** An apply that stopped: `state` is what was recorded up to the failure. */
-export class ApplyError extends Error {
+/**
+ * An apply that stopped: the step that failed, the host it failed on (when the failure names
+ * one, or the step has only one) and the cause, as fields; `state` is what was recorded up to
+ * the failure and `ran` the steps that finished.
+ */
+export class ApplyError extends StepError {
   override readonly name: string = "ApplyError";
   constructor(
-    message: string,
+    override readonly step: Step,
+    host: string | undefined,
+    cause: unknown,
     readonly state: AppliedState,
-    readonly step: Step,
     readonly ran: Step[],
-    options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(
+      step,
+      host,
+      cause,
+      `\n${ran.length} step(s) finished and are recorded; fix the cause and run the same command again: it continues with the remaining steps.`,
+    );
   }
+}
+
+/** The host a failure happened on: the one the SSH layer names, else the step's only host. */
+function failedHost(step: Step, reason: unknown): string | undefined {
+  if (isHostFailure(reason)) return reason.host;
+  return step.hosts.length === 1 ? step.hosts[0] : undefined;
 }
 
 export async function executeSteps(ctx: ExecContext, steps: Step[], opts: ExecuteOptions): Promise<Step[]> {
@@ -126,16 +142,14 @@ export async function executeSteps(ctx: ExecContext, steps: Step[], opts: Execut
     if (running.size === 0) break;
     await Promise.race(running.values());
   }
-  if (failure) {
-    const { step, reason } = failure;
-    const msg = reason instanceof Error ? reason.message : String(reason);
-    // The SSH layer's errors already name host and step; add the step id when they do not.
-    const text = msg.includes(`step "${step.kind}`) ? msg : wrap(`step ${step.id}`, reason).message;
-    const hint = `\n${ran.length} step(s) finished and are recorded; fix the cause and run the same command again: it continues with the remaining steps.`;
-    const err = new ApplyError(text + hint, ctx.state, step, ran, { cause: reason });
-    if (reason instanceof UserError) Object.defineProperty(err, "exitCode", { value: reason.exitCode });
-    throw err;
-  }
+  if (failure)
+    throw new ApplyError(
+      failure.step,
+      failedHost(failure.step, failure.reason),
+      failure.reason,
+      ctx.state,
+      ran,
+    );
   const notRun = steps.filter((s) => !done.has(s.id));
   if (notRun.length)
     throw new Error(

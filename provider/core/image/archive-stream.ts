@@ -193,9 +193,16 @@ function compressionOf(head: Buffer): "gzip" | "none" {
   return "none";
 }
 
+/**
+ * What zlib's failure means for the archive. zlib gives a truncated stream its own code
+ * (Z_BUF_ERROR) but every kind of bad data the same one (Z_DATA_ERROR); only its message says
+ * which check failed, so the texts are read here and nowhere else.
+ */
 function gzipReason(err: NodeJS.ErrnoException, rawBytes: number, head: Buffer): string {
   if (err.code === "Z_BUF_ERROR")
     return `its gzip data ends early (after ${rawBytes} bytes): the archive is truncated`;
+  if (err.code !== "Z_DATA_ERROR")
+    return `its gzip data could not be read within the first ${rawBytes} bytes (zlib ${err.code ?? "error"})`;
   if (/incorrect data check/.test(err.message))
     return "its gzip checksum (CRC-32) does not match the data: the archive is corrupt";
   if (/incorrect length check/.test(err.message))
@@ -211,6 +218,7 @@ function gzipReason(err: NodeJS.ErrnoException, rawBytes: number, head: Buffer):
   return `its gzip data is corrupt within the first ${rawBytes} bytes (zlib: ${err.message})`;
 }
 
+/** What tar-stream's failure means for the archive: its errors carry no code, only these texts. */
 function tarReason(err: Error, tarBytes: number, entry: string | undefined): string {
   if (/Unexpected end of data/.test(err.message))
     return entry

@@ -5,13 +5,14 @@ import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import * as tar from "tar-stream";
 import { UserError, throwIfProblems } from "../errors";
-import { formatBytes } from "../log";
+import { describeFsWriteError } from "../limits";
+import { formatBytes, log } from "../log";
 import { cleanStaleTemp, ownedTempPath, removeOnSignal } from "../temp-owner";
 import { openArchiveInput } from "./archive-input";
 import { ArchiveFormatError, Sink, readTarEntries, writeAll } from "./archive-stream";
 import { progressTask } from "../progress";
 import { OciLayout } from "./layout";
-import { checkLayerStack } from "./layer-safety";
+import { checkLayerStack, type LayerRecord, writeRecords } from "./layer-safety";
 import { normalizeReference } from "../common/reference";
 import { Annotations, Descriptor, Index, Manifest, MediaTypes } from "./types";
 
@@ -371,11 +372,14 @@ export async function loadArchive(
     const { needed, stacks } = await verifyGraph(store, staging, state, wanted, badAll);
 
     // A layer stack that could write outside its rootfs is refused before anything moves in.
+    // What the check learnt is recorded only after the commit, so a first run does not read
+    // every layer again, and a refused load leaves no record behind.
+    const records: LayerRecord[] = [];
     for (const { ref, layers } of stacks)
       await checkLayerStack(store, layers, {
         what: `${label}: ${ref}`,
         source: (dg) => (state.staged.has(dg) ? staging : store),
-        noRecord: true,
+        deferRecords: records,
       }).catch((err: unknown) => {
         throw err instanceof UserError ? new UserError(`${err.message}; nothing was loaded`) : err;
       });
@@ -389,6 +393,10 @@ export async function loadArchive(
       added++;
     }
     await store.setRefs([...wanted]);
+    // Only a cache: a store that takes the blobs but not these files has still loaded them.
+    await writeRecords(records).catch((err: unknown) =>
+      log.warn(`could not record the layer checks of ${label} (${describeFsWriteError(err, store.root)})`),
+    );
     const images: ArchiveImage[] = [...wanted]
       .map(([ref, d]) => ({ ref, digest: d.digest, mediaType: d.mediaType }))
       .sort((a, b) => a.ref.localeCompare(b.ref));
@@ -397,7 +405,7 @@ export async function loadArchive(
     if (err instanceof UserError) throw err;
     // Not the archive's fault: the store could not be written (disk full, permissions).
     throw new UserError(
-      `loading ${label} failed while writing to the store at ${store.root} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); nothing was loaded — check free space and permissions`,
+      `loading ${label} failed while writing to the store at ${store.root}; nothing was loaded: ${describeFsWriteError(err, store.root)}`,
       { cause: err },
     );
   } finally {

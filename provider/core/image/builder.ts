@@ -20,7 +20,7 @@ import { pipeline } from "node:stream/promises";
 import * as path from "node:path";
 import { spawn } from "node:child_process";
 import { mapLimit } from "../common/limit";
-import { UserError, wrap } from "../errors";
+import { isUntrustedCertificate, UserError, userErrorAt, wrap } from "../errors";
 import { log } from "../log";
 import { progressTask } from "../progress";
 import { dataPaths, sealerHome } from "../paths";
@@ -184,15 +184,16 @@ async function download(url: string, dir: string, where: string, caFile?: string
   try {
     u = new URL(url);
   } catch {
-    throw new UserError(`${where}: "${url}" is not a valid URL`);
+    throw userErrorAt(where, `"${url}" is not a valid URL`);
   }
   if (u.protocol !== "https:" && !(u.protocol === "http:" && isLoopbackHost(u.hostname)))
-    throw new UserError(
-      `${where}: APP source ${url} must be an https:// URL (plain http is allowed for loopback addresses only)`,
+    throw userErrorAt(
+      where,
+      `APP source ${url} must be an https:// URL (plain http is allowed for loopback addresses only)`,
     );
   const name = decodeURIComponent(u.pathname.split("/").filter(Boolean).pop() ?? "") || "index";
   if (name.includes("/") || name === "." || name === "..")
-    throw new UserError(`${where}: cannot derive a file name from ${url}`);
+    throw userErrorAt(where, `cannot derive a file name from ${url}`);
   let ca: Buffer | undefined;
   if (caFile) {
     try {
@@ -207,10 +208,8 @@ async function download(url: string, dir: string, where: string, caFile?: string
     await fetchToFile(u, file, ca);
   } catch (err) {
     const msg = (err as Error).message;
-    const hint = /certificate|self.signed|unable to verify/i.test(msg)
-      ? " (pass the issuing CA with --ca-file)"
-      : "";
-    throw new UserError(`${where}: downloading ${url} failed: ${msg}${hint}`, { cause: err });
+    const hint = isUntrustedCertificate(err) ? " (pass the issuing CA with --ca-file)" : "";
+    throw userErrorAt(where, `downloading ${url} failed: ${msg}${hint}`, { cause: err });
   }
   return file;
 }
@@ -252,8 +251,9 @@ async function runCommand(
     child.on("close", (c, sig) => resolve(c ?? (sig ? 128 : 1)));
   });
   if (code !== 0)
-    throw new UserError(
-      `${where}: RUN ${command} exited with code ${code}${tail.length ? `; last output:\n${tail.join("\n")}` : ""}`,
+    throw userErrorAt(
+      where,
+      `RUN ${command} exited with code ${code}${tail.length ? `; last output:\n${tail.join("\n")}` : ""}`,
     );
 }
 
@@ -474,8 +474,9 @@ class PlatformBuilder {
     const text = `${ins.kind} ${[...sources, ins.dest].join(" ")}`;
     const remote = sources.filter(isUrlSource);
     if (remote.length)
-      throw new UserError(
-        `${this.where(ins)}: ${ins.kind} from a URL (${remote[0]}) is not supported; download it with RUN or use APP <name> ${remote[0]}`,
+      throw userErrorAt(
+        this.where(ins),
+        `${ins.kind} from a URL (${remote[0]}) is not supported; download it with RUN or use APP <name> ${remote[0]}`,
       );
     const entries = await collectCopyEntries(this.opts.context, sources, ins.dest, this.where(ins));
     await this.fileLayer(i, text, entries, normalizeDest(ins.dest) || "/");
@@ -496,8 +497,9 @@ class PlatformBuilder {
       const abs = path.resolve(this.opts.context, src);
       const st = await fs.promises.stat(abs).catch(() => undefined);
       if (!st)
-        throw new UserError(
-          `${this.where(ins)}: ${ins.kind} ${ins.name} source "${src}" does not exist in the build context ${this.opts.context}`,
+        throw userErrorAt(
+          this.where(ins),
+          `${ins.kind} ${ins.name} source "${src}" does not exist in the build context ${this.opts.context}`,
         );
       await walkTree(abs, st.isDirectory() ? appDir : `${appDir}/${path.basename(abs)}`, map);
     }
@@ -727,7 +729,8 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
                 break;
             }
           } catch (err) {
-            if (err instanceof UserError && err.message.startsWith(ins.loc.file)) throw err;
+            // Errors that already name their Kubefile place keep it; anything else gets this instruction's.
+            if (err instanceof UserError && err.location?.startsWith(`${ins.loc.file}:`)) throw err;
             throw wrap(`${ins.loc.file}:${ins.loc.line}: ${instructionText(ins)}`, err);
           }
           continue;

@@ -128,8 +128,27 @@ export interface CheckOptions {
   what?: string;
   /** Where a layer's blob is read from (default: `layout`), e.g. a load's staging store. */
   source?: (digest: string) => OciLayout;
-  /** Do not record the verdict in the store (a load that may still be refused). */
-  noRecord?: boolean;
+  /**
+   * Collect what would be recorded (verdict, layer skeletons) here instead of writing it: a load
+   * that may still be refused writes them with `writeRecords` once its blobs are in the store.
+   */
+  deferRecords?: LayerRecord[];
+}
+
+/** A verdict or skeleton file the check would write. */
+export interface LayerRecord {
+  file: string;
+  value: unknown;
+}
+
+async function record(opts: CheckOptions, file: string, value: unknown): Promise<void> {
+  if (opts.deferRecords) opts.deferRecords.push({ file, value });
+  else await writeJsonAtomic(file, value);
+}
+
+/** Writes records a check deferred. */
+export async function writeRecords(records: LayerRecord[]): Promise<void> {
+  for (const r of records) await writeJsonAtomic(r.file, r.value);
 }
 
 /**
@@ -150,7 +169,7 @@ export async function checkLayerStack(
       const cached = await readJsonIfExists<{ layers?: LayerRemovals[] }>(file).catch(() => undefined);
       if (cached?.layers?.length === digests.length) return cached.layers;
       const layers = await simulate(layout, digests, opts);
-      if (!opts.noRecord) await writeJsonAtomic(file, { chain, layers });
+      await record(opts, file, { chain, layers });
       return layers;
     })();
     memo.set(chain, p);
@@ -239,7 +258,7 @@ async function skeletonOf(layout: OciLayout, digest: string, opts: CheckOptions)
   const cached = await readJsonIfExists<Skeleton>(file).catch(() => undefined);
   if (Array.isArray(cached)) return cached;
   const sk = await readSkeleton(opts.source?.(digest) ?? layout, digest);
-  if (!opts.noRecord) await writeJsonAtomic(file, sk);
+  await record(opts, file, sk);
   return sk;
 }
 

@@ -8,7 +8,7 @@ import * as path from "node:path";
 import * as os from "node:os";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { UserError } from "../errors";
+import { UserError, userErrorAt } from "../errors";
 import { progressTask } from "../progress";
 import type { OciLayout } from "./layout";
 import { recordSkeleton } from "./layer-safety";
@@ -165,7 +165,7 @@ export async function collectCopyEntries(
   const expanded: string[] = [];
   for (const s of sources) {
     const matches = await expandSource(contextDir, s);
-    if (matches.length === 0) throw new UserError(`${where}: no file in the build context matches "${s}"`);
+    if (matches.length === 0) throw userErrorAt(where, `no file in the build context matches "${s}"`);
     expanded.push(...matches);
   }
   const destIsDir = dest.endsWith("/") || destRel === "" || expanded.length > 1;
@@ -176,13 +176,15 @@ export async function collectCopyEntries(
     try {
       real = await fs.promises.realpath(abs);
     } catch {
-      throw new UserError(
-        `${where}: "${rel}" does not exist in the build context ${contextDir}; create it or fix the path`,
+      throw userErrorAt(
+        where,
+        `"${rel}" does not exist in the build context ${contextDir}; create it or fix the path`,
       );
     }
     if (real !== ctxReal && !real.startsWith(ctxReal + path.sep))
-      throw new UserError(
-        `${where}: "${rel}" resolves outside the build context (${real}); copy the file into the context`,
+      throw userErrorAt(
+        where,
+        `"${rel}" resolves outside the build context (${real}); copy the file into the context`,
       );
     const st = await fs.promises.stat(real);
     if (st.isDirectory()) await walkTree(real, destRel, entries);
@@ -203,8 +205,9 @@ export async function collectCopyEntries(
 export function refuseWhiteoutNames(paths: string[], where: string): void {
   const bad = paths.filter((p) => path.posix.basename(p.replace(/\/$/, "")).startsWith(WHITEOUT_PREFIX));
   if (bad.length)
-    throw new UserError(
-      `${where}: ${bad.map((b) => `"${b}"`).join(", ")} cannot go into an image: names starting with ${WHITEOUT_PREFIX} mark deletions in OCI layers; rename ${bad.length === 1 ? "it" : "them"}`,
+    throw userErrorAt(
+      where,
+      `${bad.map((b) => `"${b}"`).join(", ")} cannot go into an image: names starting with ${WHITEOUT_PREFIX} mark deletions in OCI layers; rename ${bad.length === 1 ? "it" : "them"}`,
     );
 }
 

@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { UserError } from "../errors";
+import { ImageNotInStoreError, UserError } from "../errors";
 import { ownedTempPath, ownerAlive, removeOnSignal, sizeOf } from "../temp-owner";
 import { familiarReference, normalizeReference, parseReference } from "../common/reference";
 import type { OciLayout } from "./layout";
@@ -105,7 +105,8 @@ export async function resolveManifest(
 ): Promise<ResolvedManifest> {
   const found = await findImage(layout, ref);
   if (!found)
-    throw new UserError(
+    throw new ImageNotInStoreError(
+      ref,
       `image ${ref} not found in the local store (${layout.root}); build it, or run sealer pull ${ref}`,
     );
   const reference = found.refs[0] ?? ref;

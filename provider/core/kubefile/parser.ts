@@ -7,8 +7,8 @@ import {
   MAX_KUBEFILE_BYTES,
   MAX_PATH_CHARS,
   MAX_PATH_SEGMENT_CHARS,
-  formatBytes,
 } from "../limits";
+import { formatBytes } from "../log";
 import {
   ExpansionTooLong,
   LexProblem,

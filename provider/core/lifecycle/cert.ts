@@ -10,7 +10,7 @@ import { ipFamily } from "../clusterfile";
 import { throwIfProblems, UserError } from "../errors";
 import { shellQuote } from "../ssh";
 import { resolveCluster, recordSpec, type ClusterRef } from "./cluster-ref";
-import type { RanStep } from "./delete-all";
+import { ranSteps, type RanStep } from "./ran-steps";
 import { withSession, type LifecycleOptions } from "./session";
 
 const DNS = /^(\*\.)?[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/;
@@ -59,6 +59,7 @@ export async function addCertSans(
     const cfg = await ctx.kubeadm("cert");
     // One master at a time: the others keep serving while an API server restarts.
     for (const ip of ctx.masters) {
+      const started = Date.now();
       const all = [...new Set([...sans, "apiserver.cluster.local", cfg.vip, ...ctx.masters, "127.0.0.1"])];
       const pki = "/etc/kubernetes/pki";
       const keep = `${pki}/sealer-cert-${stamp}`;
@@ -79,13 +80,15 @@ export async function addCertSans(
           ),
       );
       if (missing.length)
-        throw new Error(
-          `[${ip}] step "cert": the new API server certificate does not name ${missing.join(", ")}`,
+        throw new UserError(
+          `[${ip}] step "cert": the new API server certificate does not name ${missing.join(", ")}; check the names (kubeadm drops ones it cannot use) and run sealer cert again`,
+          { exitCode: 1 },
         );
       steps.push({
         kind: "cert",
         hosts: [ip],
         reason: `apiserver certificate re-issued with ${o.altNames.join(", ")}`,
+        durationMs: Date.now() - started,
       });
     }
   });
@@ -99,7 +102,7 @@ export async function addCertSans(
   });
   await recordSpec(spec, o.home);
   return {
-    steps: [...steps, ...apply.ran.map((s) => ({ kind: s.kind, hosts: s.hosts, reason: s.reason }))],
+    steps: [...steps, ...ranSteps(apply)],
     sans,
     apply,
   };

@@ -7,6 +7,7 @@
  * post-uninstall hooks. Unreachable hosts are reported and skipped, not fatal; the local state is
  * kept until every host was cleaned, so the command can be run again when they are back.
  */
+import type { RanStep } from "./ran-steps";
 import type { ClusterSpec } from "../clusterfile";
 import { deleteCluster } from "../apply";
 import type { ExecContext } from "../exec/context";
@@ -21,12 +22,6 @@ import type { AppliedState, Plan } from "../plan/types";
 import { shellQuote } from "../ssh";
 import { recordSpec, resolveCluster, type ClusterRef } from "./cluster-ref";
 import { withSession, type LifecycleOptions } from "./session";
-
-export interface RanStep {
-  kind: string;
-  hosts: string[];
-  reason: string;
-}
 
 export interface DeleteAllResult {
   cluster: string;
@@ -77,13 +72,19 @@ function hooksOf(p: Plan, phase: string, on: string[]): HookStep[] {
 
 async function runHooks(ctx: ExecContext, steps: HookStep[], ran: RanStep[]): Promise<void> {
   for (const s of steps) {
+    const started = Date.now();
     try {
       await runStep(ctx, s);
-      ran.push({ kind: s.kind, hosts: s.hosts, reason: s.reason });
+      ran.push({ kind: s.kind, hosts: s.hosts, reason: s.reason, durationMs: Date.now() - started });
     } catch (err) {
       // Cleaning goes on: a broken hook must not leave the cluster half deleted.
       log.warn(`${s.id}: ${(err as Error).message} (continuing the delete)`);
-      ran.push({ kind: s.kind, hosts: s.hosts, reason: `${s.reason}: FAILED, continued` });
+      ran.push({
+        kind: s.kind,
+        hosts: s.hosts,
+        reason: `${s.reason}: FAILED, continued`,
+        durationMs: Date.now() - started,
+      });
     }
   }
 }
@@ -132,7 +133,12 @@ export async function destroyCluster(o: DestroyOptions): Promise<DeleteAllResult
   const cleaned = del.cleaned.filter((h) => !skipped.some((s) => s.host === h));
   for (const s of plan.steps)
     if (s.kind === "clean-host" && cleaned.includes(s.hosts[0]!))
-      steps.push({ kind: s.kind, hosts: s.hosts, reason: s.reason });
+      steps.push({
+        kind: s.kind,
+        hosts: s.hosts,
+        reason: s.reason,
+        durationMs: del.durations[s.hosts[0]!] ?? 0,
+      });
 
   const dataRootRemoved: string[] = [];
   if (cleaned.length) {

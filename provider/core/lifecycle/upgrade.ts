@@ -8,14 +8,14 @@
  * (AppliedState.previousImage), with the `rollback` hooks instead of the `upgrade` ones.
  */
 import type { ApplyResult } from "../apply";
-import { UserError, wrap } from "../errors";
+import { causeOf, ImageNotInStoreError, UserError, wrap } from "../errors";
 import { runStep } from "../exec/steps";
 import { imageFacts, planningFacts } from "../image/facts";
 import { OciLayout } from "../image/layout";
 import { dataPaths } from "../paths";
 import { planRollback, rollbackHookSteps, rollbackSpec } from "../plan/rollback";
 import type { Plan } from "../plan/types";
-import type { RanStep } from "./delete-all";
+import type { RanStep } from "./ran-steps";
 import { resolveCluster, recordSpec, type ClusterRef } from "./cluster-ref";
 import { applyWith, requireCreated, withSession, type LifecycleOptions } from "./session";
 
@@ -72,6 +72,17 @@ export async function planRollbackOf(o: ClusterRef & LifecycleOptions): Promise<
   return planRollback({ cluster: rollbackSpec(r.spec, prev.reference), image }, r.applied);
 }
 
+/**
+ * What a failed rollback apply reports: the previous image missing from the local store gets
+ * the rollback's context (which image, which digest); other failures (a step, a Clusterfile
+ * problem, another image) already say where they are and pass unchanged.
+ */
+export function rollbackFailure(err: unknown, prev: { reference: string; manifestDigest: string }): unknown {
+  if (causeOf(err, ImageNotInStoreError)?.reference === prev.reference)
+    return wrap(`sealer rollback to ${prev.reference} (${prev.manifestDigest})`, err);
+  return err;
+}
+
 export async function rollbackCluster(
   o: ClusterRef & LifecycleOptions & { dryRun?: boolean },
 ): Promise<ApplyResult & { hooks: RanStep[] }> {
@@ -82,9 +93,7 @@ export async function rollbackCluster(
   try {
     res = await applyWith(r, planSpec, o);
   } catch (err) {
-    if (err instanceof UserError && /local store/.test(err.message))
-      throw wrap(`sealer rollback to ${prev.reference} (${prev.manifestDigest})`, err);
-    throw err;
+    throw rollbackFailure(err, prev);
   }
   const spec = { ...r.spec, image: prev.reference };
   const hooks: RanStep[] = [];
@@ -94,8 +103,9 @@ export async function rollbackCluster(
     if (hs.length > 0)
       await withSession(spec, res.state, r.stateDir, o, async (ctx) => {
         for (const s of hs) {
+          const started = Date.now();
           await runStep(ctx, s);
-          hooks.push({ kind: s.kind, hosts: s.hosts, reason: s.reason });
+          hooks.push({ kind: s.kind, hosts: s.hosts, reason: s.reason, durationMs: Date.now() - started });
         }
       });
   }

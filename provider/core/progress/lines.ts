@@ -27,7 +27,7 @@ export function formatDuration(ms: number): string {
   return `${m}m${String(Math.round(s - m * 60)).padStart(2, "0")}s`;
 }
 
-/** A task's figures as text, shared by log lines and terminal bars: "12.0MiB/40.0MiB", "4.1MiB/s", "ETA 7s" or "". */
+/** A task's figures as text, shared by log lines and terminal bars: "12 MiB/40 MiB", "4.10 MiB/s", "ETA 7.0s" or "". */
 export function progressFigures(
   e: Pick<ProgressEvent, "done" | "total">,
   elapsedMs: number,
@@ -40,7 +40,7 @@ export function progressFigures(
   };
 }
 
-/** "label 12.0MiB/40.0MiB 30% 4.1MiB/s ETA 7s" (no host: the logger adds it). */
+/** "label 12 MiB/40 MiB 30% 4.10 MiB/s ETA 7.0s" (no host: the logger adds it). */
 export function progressLine(e: ProgressEvent, elapsedMs: number): string {
   const f = progressFigures(e, elapsedMs);
   const pct = e.total ? ` ${Math.floor((e.done / e.total) * 100)}%` : "";

@@ -14,7 +14,7 @@
 import * as http from "node:http";
 import * as https from "node:https";
 import { Readable } from "node:stream";
-import { TransientError, UserError } from "../errors";
+import { isUntrustedCertificate, TransientError, UserError } from "../errors";
 import { retry } from "../common/retry";
 import { log, registerSecret } from "../log";
 import { sealerHome } from "../paths";
@@ -63,14 +63,11 @@ export interface RequestOptions {
   noRetry?: boolean;
 }
 
-const TLS_TRUST_CODES = new Set([
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "UNABLE_TO_GET_ISSUER_CERT",
-  "CERT_UNTRUSTED",
-]);
+/** The registry went quiet: worth another try, with Node's code for a timeout. */
+function timeoutError(message: string): TransientError {
+  return Object.assign(new TransientError(message), { code: "ETIMEDOUT" });
+}
+
 const TLS_PROTOCOL_CODES = new Set([
   "EPROTO",
   "ERR_SSL_WRONG_VERSION_NUMBER",
@@ -469,22 +466,14 @@ export class RegistryClient {
           }
           res.setTimeout(this.opts.timeoutMs ?? 60_000, () =>
             res.destroy(
-              Object.assign(
-                new Error(`no data from ${u.host} for ${(this.opts.timeoutMs ?? 60_000) / 1000}s`),
-                { code: "ETIMEDOUT" },
-              ),
+              timeoutError(`no data from ${u.host} for ${(this.opts.timeoutMs ?? 60_000) / 1000}s`),
             ),
           );
           resolve(res);
         },
       );
       req.setTimeout(this.opts.timeoutMs ?? 60_000, () =>
-        req.destroy(
-          Object.assign(
-            new Error(`no answer from ${u.host} for ${(this.opts.timeoutMs ?? 60_000) / 1000}s`),
-            { code: "ETIMEDOUT" },
-          ),
-        ),
+        req.destroy(timeoutError(`no answer from ${u.host} for ${(this.opts.timeoutMs ?? 60_000) / 1000}s`)),
       );
       req.on("error", (err) => reject(this.networkError(err, u.host)));
       if (!body) req.end();
@@ -501,7 +490,7 @@ export class RegistryClient {
     if (err instanceof UserError || err instanceof TransientError) return err;
     const e = err as NodeJS.ErrnoException;
     const code = e.code ?? "";
-    if (TLS_TRUST_CODES.has(code))
+    if (isUntrustedCertificate(err))
       return new UserError(
         `TLS: certificate signed by unknown authority for ${host} (use sealer login --ca-file FILE ${this.host}, or --insecure to skip verification for this registry only)`,
         { cause: err },

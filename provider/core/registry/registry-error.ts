@@ -82,6 +82,18 @@ const NETWORK_WORDS: Record<string, string> = {
 };
 
 /**
+ * Which ECONNRESET Node raised: its http client gives both kinds the same code and tells them
+ * apart only by message text ("aborted": the response body was cut short; "socket hang up": no
+ * response at all), so this is the one place that reads Node's wording.
+ */
+function resetKind(code: string, message: string): string {
+  if (code !== "ECONNRESET") return "";
+  if (message === "aborted") return " (the response was cut short)";
+  if (message === "socket hang up") return " (no response)";
+  return "";
+}
+
+/**
  * Any failure of a registry request as a RegistryError naming `target`. Errors that already
  * are RegistryErrors keep their target; other UserErrors keep their words and are final;
  * TransientErrors and socket errors are temporary.
@@ -91,23 +103,18 @@ export function toRegistryError(err: unknown, target: RegistryTarget): RegistryE
   // Final errors that already say what to do (login, TLS, verification) keep their words.
   if (err instanceof UserError)
     return new RegistryError(target, err.message, { temporary: false, cause: err, message: err.message });
-  if (err instanceof TransientError)
-    return new RegistryError(target, err.message, { temporary: true, cause: err });
   const e = err as NodeJS.ErrnoException | undefined;
   const code = typeof e?.code === "string" ? e.code : undefined;
+  // Our own errors (timeouts included) say what happened in words already.
+  if (err instanceof TransientError)
+    return new RegistryError(target, err.message, { temporary: true, ...(code ? { code } : {}), cause: err });
   const message = e instanceof Error ? e.message : String(err);
-  if (code === "ETIMEDOUT" && /^no (answer|data) from /.test(message))
-    return new RegistryError(target, message, { temporary: true, code, cause: err });
-  if (code && NETWORK_WORDS[code]) {
-    // "aborted" is Node's word for a response body cut short; "socket hang up" for no response.
-    const how =
-      message === "aborted"
-        ? " (the response was cut short)"
-        : message === "socket hang up"
-          ? " (no response)"
-          : "";
-    return new RegistryError(target, `${NETWORK_WORDS[code]}${how}`, { temporary: true, code, cause: err });
-  }
+  if (code && NETWORK_WORDS[code])
+    return new RegistryError(target, `${NETWORK_WORDS[code]}${resetKind(code, message)}`, {
+      temporary: true,
+      code,
+      cause: err,
+    });
   return new RegistryError(target, `the request failed (${code ?? message})`, {
     temporary: false,
     ...(code ? { code } : {}),

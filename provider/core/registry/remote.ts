@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { TransientError, UserError, isTransient } from "../errors";
 import { acquireLock, readJsonIfExists, writeJsonAtomic } from "../fsutil";
+import { describeFsWriteError } from "../limits";
 import { formatBytes } from "../log";
 import { progressTask } from "../progress";
 import { OciLayout, digestHex, digestOf } from "../image/layout";
@@ -134,8 +135,16 @@ export async function downloadBlob(
     stats.skipped++;
     return;
   }
-  await fs.promises.mkdir(store.tmpDir(), { recursive: true });
   const partial = path.join(store.tmpDir(), `pull-${digestHex(d.digest)}.partial`);
+  // A local write that failed (disk full, permissions): final, named by blob, image and file.
+  const writeFailure = (err: unknown): UserError =>
+    new UserError(
+      `downloading blob ${d.digest} of ${client.host}/${repo} into ${partial}: ${describeFsWriteError(err, store.root)}`,
+      { cause: err },
+    );
+  await fs.promises.mkdir(store.tmpDir(), { recursive: true }).catch((err: unknown) => {
+    throw writeFailure(err);
+  });
   const release = await acquireLock(`${partial}.lock`, `download of ${d.digest}`, 30 * 60_000);
   const bar = progressTask("pull", d.digest.slice(7, 19), d.size);
   try {
@@ -181,7 +190,9 @@ export async function downloadBlob(
           let got = offset;
           // Every byte received is on disk before an error surfaces (a stream pipeline may drop
           // buffered writes when it is torn down), so a resume starts exactly where this stopped.
-          const fh = await fs.promises.open(partial, offset > 0 ? "a" : "w", 0o644);
+          const fh = await fs.promises.open(partial, offset > 0 ? "a" : "w", 0o644).catch((err: unknown) => {
+            throw writeFailure(err);
+          });
           let pending: Buffer[] = [];
           let pendingBytes = 0;
           const flush = async () => {
@@ -189,7 +200,9 @@ export async function downloadBlob(
             const buf = Buffer.concat(pending, pendingBytes);
             pending = [];
             pendingBytes = 0;
-            await fh.write(buf);
+            // A write may take only part of the buffer (a nearly full disk): write the rest, so
+            // the next write reports why (ENOSPC) instead of the file silently coming up short.
+            for (let at = 0; at < buf.length;) at += (await fh.write(buf, at)).bytesWritten;
           };
           try {
             // 'data' events (not an async iterator) so no received chunk is dropped when the
@@ -230,12 +243,7 @@ export async function downloadBlob(
             await flush().catch(() => undefined);
             // Keep the partial file: the retry resumes from its end.
             if (isTransient(err)) throw err;
-            throw new UserError(
-              `downloading ${d.digest} of ${client.host}/${repo}: ${(err as Error).message}`,
-              {
-                cause: err,
-              },
-            );
+            throw writeFailure(err);
           } finally {
             await fh.close();
           }
@@ -255,8 +263,12 @@ export async function downloadBlob(
           );
         }
         // Verified: the store's invariant (a blob file exists only with its full content) holds.
-        await fs.promises.mkdir(path.dirname(store.blobPath(d.digest)), { recursive: true });
-        await fs.promises.rename(partial, store.blobPath(d.digest));
+        try {
+          await fs.promises.mkdir(path.dirname(store.blobPath(d.digest)), { recursive: true });
+          await fs.promises.rename(partial, store.blobPath(d.digest));
+        } catch (err) {
+          throw writeFailure(err);
+        }
       },
       `download ${d.digest.slice(0, 19)} (${formatBytes(d.size)})`,
       { repository: repo, object: `blob ${d.digest}` },

@@ -1,11 +1,17 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import { Readable, Transform } from "node:stream";
-import { Client, type AuthHandlerMiddleware, type ClientChannel, type ConnectConfig } from "ssh2";
+import {
+  Client,
+  utils as sshUtils,
+  type AuthHandlerMiddleware,
+  type ClientChannel,
+  type ConnectConfig,
+} from "ssh2";
 import type { LimitFunction } from "p-limit";
 import { limiter } from "../common/limit";
 import { retry } from "../common/retry";
-import { TransientError, UserError } from "../errors";
+import { type HostFailure, TransientError, UserError } from "../errors";
 import { log, registerSecret } from "../log";
 import { checkHostKey, hostPattern, keyTypeOf, readKnownHosts, recordHostKey } from "./known-hosts";
 import { shellQuote, type SudoMode, tailLines, wrapCommand } from "./shell";
@@ -64,7 +70,7 @@ export interface ExecResult {
 }
 
 /** A command exited non-zero. Names host, step, exit code and the tail of the output. */
-export class CommandError extends Error {
+export class CommandError extends Error implements HostFailure {
   override readonly name: string = "CommandError";
   constructor(
     readonly host: string,
@@ -74,11 +80,17 @@ export class CommandError extends Error {
   ) {
     super(`[${host}] step "${step}" failed with exit code ${code}${tail ? `:\n${tail}` : " (no output)"}`);
   }
+  get onHost(): string {
+    return `"${this.step}" returned exit code ${this.code}${this.tail ? `:\n${this.tail}` : " (no output)"}`;
+  }
 }
 
 /** The host presented a key different from the one recorded on first contact. */
-export class HostKeyMismatchError extends UserError {
+export class HostKeyMismatchError extends UserError implements HostFailure {
   override readonly name: string = "HostKeyMismatchError";
+  get onHost(): string {
+    return this.message;
+  }
   constructor(
     readonly host: string,
     readonly port: number,
@@ -94,8 +106,41 @@ export class HostKeyMismatchError extends UserError {
   }
 }
 
+/** A refusal on one host that trying again will not change (credentials, a key that cannot be used). */
+export class HostRefusedError extends UserError implements HostFailure {
+  override readonly name: string = "HostRefusedError";
+  readonly onHost: string;
+  constructor(
+    readonly host: string,
+    step: string,
+    what: string,
+  ) {
+    super(`[${host}] step "${step}": ${what}`);
+    this.onHost = `"${step}": ${what}`;
+  }
+}
+
+/** A failure on one host that may pass on another try; "[host] step "x": what". */
+class HostTransientError extends TransientError implements HostFailure {
+  readonly onHost: string;
+  constructor(
+    readonly host: string,
+    step: string,
+    what: string,
+    opts: { cause?: unknown } = {},
+  ) {
+    super(`[${host}] step "${step}": ${what}`, opts);
+    this.onHost = `"${step}": ${what}`;
+  }
+}
+
+/** Every dial to a host failed (refused, unreachable, handshake timeouts). */
+export class DialError extends HostTransientError {
+  override readonly name: string = "DialError";
+}
+
 /** The connection dropped while a command ran (sshd killed, network gone, keep-alive timeout). */
-export class ConnectionLostError extends TransientError {
+export class ConnectionLostError extends HostTransientError {
   override readonly name: string = "ConnectionLostError";
 }
 
@@ -372,8 +417,10 @@ export class SshPool {
       );
     } catch (err) {
       if (err instanceof UserError || this.closing) throw err;
-      throw new TransientError(
-        `[${t.host}] step "connect": dial ${tried}/${attempts} to ${where} failed: ${errCode(err)}; giving up (is sshd running and reachable?)`,
+      throw new DialError(
+        t.host,
+        "connect",
+        `dial ${tried}/${attempts} to ${where} failed: ${errCode(err)}; giving up (is sshd running and reachable?)`,
         { cause: err },
       );
     }
@@ -382,9 +429,18 @@ export class SshPool {
   private async dialOnce(t: SshTarget): Promise<Conn> {
     const knownHostsFile = this.opts.knownHostsFile;
     let mismatch: HostKeyMismatchError | undefined;
-    let unknownRefused: UserError | undefined;
+    let unknownRefused: HostRefusedError | undefined;
     let hostKeyWork: Promise<void> = Promise.resolve();
     const privateKey = t.privateKey ?? (t.privateKeyPath ? await readKeyFile(t.privateKeyPath) : undefined);
+    // Parsed before dialling: ssh2 reports a key it cannot use (bad format, wrong or missing
+    // passphrase) as an Error value here, instead of a bare error text from connect().
+    const parsed = privateKey === undefined ? undefined : sshUtils.parseKey(privateKey, t.passphrase);
+    if (parsed instanceof Error)
+      throw new HostRefusedError(
+        t.host,
+        "connect",
+        `cannot use the private key for ${t.user}: ${parsed.message} (wrong or missing passphrase?)`,
+      );
     const cfg: ConnectConfig = {
       host: t.host,
       port: t.port,
@@ -414,7 +470,9 @@ export class SshPool {
               return verify(true);
             case "unknown":
               if (!this.opts.acceptNewHostKeys) {
-                unknownRefused = new UserError(
+                unknownRefused = new HostRefusedError(
+                  t.host,
+                  "connect",
                   `host key of ${hostPattern(t.host, t.port)} is not in ${knownHostsFile} and recording new keys is off; add it (ssh-keyscan) or allow new host keys`,
                 );
                 return verify(false);
@@ -437,7 +495,11 @@ export class SshPool {
               return verify(false);
           }
         })().catch((err: unknown) => {
-          unknownRefused = new UserError(`checking the host key of ${t.host}: ${errCode(err)}`);
+          unknownRefused = new HostRefusedError(
+            t.host,
+            "connect",
+            `checking its host key against ${knownHostsFile} failed (${errCode(err)}); check that file`,
+          );
           verify(false);
         });
       },
@@ -463,14 +525,10 @@ export class SshPool {
           if (unknownRefused) return reject(unknownRefused);
           if (err.level === "client-authentication")
             return reject(
-              new UserError(
-                `[${t.host}] step "connect": authentication failed for ${t.user}@${hostPattern(t.host, t.port)} (${[privateKey !== undefined ? "key" : "", t.password !== undefined ? "password" : ""].filter(Boolean).join(", ") || "no credentials given"}); check the user, key, passphrase or password`,
-              ),
-            );
-          if (/passphrase|encrypted private key|Cannot parse privateKey/i.test(err.message))
-            return reject(
-              new UserError(
-                `[${t.host}] step "connect": cannot use the private key for ${t.user}: ${err.message} (wrong or missing passphrase?)`,
+              new HostRefusedError(
+                t.host,
+                "connect",
+                `authentication failed for ${t.user}@${hostPattern(t.host, t.port)} (${[privateKey !== undefined ? "key" : "", t.password !== undefined ? "password" : ""].filter(Boolean).join(", ") || "no credentials given"}); check the user, key, passphrase or password`,
               ),
             );
           reject(err);
@@ -487,13 +545,7 @@ export class SshPool {
         client.connect(cfg);
       } catch (err) {
         settled = true;
-        reject(
-          err instanceof Error && /privateKey|passphrase/i.test(err.message)
-            ? new UserError(
-                `[${t.host}] step "connect": cannot use the private key for ${t.user}: ${err.message} (wrong or missing passphrase?)`,
-              )
-            : err,
-        );
+        reject(err);
       }
     });
     return conn;
@@ -508,12 +560,16 @@ export class SshPool {
         );
         if (res.code === 0) return "nopasswd";
         if (res.code === 127 || /not found/.test(res.stderr))
-          throw new UserError(
-            `[${t.host}] step "${step}": sudo is not installed for user ${t.user}; install sudo or log in as root`,
+          throw new HostRefusedError(
+            t.host,
+            step,
+            `sudo is not installed for user ${t.user}; install sudo or log in as root`,
           );
         if (t.sudoPassword === undefined && t.password === undefined)
-          throw new UserError(
-            `[${t.host}] step "${step}": user ${t.user} needs a password for sudo; give the sudo password (Clusterfile ssh.passwd / --sudo-password) or allow NOPASSWD for this user`,
+          throw new HostRefusedError(
+            t.host,
+            step,
+            `user ${t.user} needs a password for sudo; give the sudo password (Clusterfile ssh.passwd / --sudo-password) or allow NOPASSWD for this user`,
           );
         return "password";
       })();
@@ -544,13 +600,10 @@ export class SshPool {
         else resolve(res!);
       };
       let timer: NodeJS.Timeout | undefined;
-      const lost = (why: string) =>
-        finish(new ConnectionLostError(`[${t.host}] step "${step}": connection lost (${why})`));
+      const lost = (why: string) => finish(new ConnectionLostError(t.host, step, `connection lost (${why})`));
       if (conn.closed)
         return finish(
-          new NotStartedError(
-            `[${t.host}] step "${step}": connection lost (closed before the command started)`,
-          ),
+          new NotStartedError(t.host, step, "connection lost (closed before the command started)"),
         );
       const onClientClose = () => lost("connection closed");
       conn.client.once("close", onClientClose);
@@ -559,9 +612,7 @@ export class SshPool {
           if (err) {
             conn.client.removeListener("close", onClientClose);
             return finish(
-              new NotStartedError(`[${t.host}] step "${step}": could not open a channel: ${err.message}`, {
-                cause: err,
-              }),
+              new NotStartedError(t.host, step, `could not open a channel: ${err.message}`, { cause: err }),
             );
           }
           const out: Buffer[] = [];
