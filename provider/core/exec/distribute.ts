@@ -21,6 +21,7 @@ import {
   planMaterialise,
   receiveBlobScript,
   receiveLayerScript,
+  type LayerReceiver,
 } from "./node-layers";
 import { checkLayerStack, type LayerRemovals } from "../image/layer-safety";
 import { isGzip } from "../image/materialize";
@@ -56,6 +57,8 @@ export interface DistributeOptions {
   /** Retries per host after a transient failure (connection lost); each resumes partial blobs (default 2). */
   retries?: number;
   onProgress?: (p: DistributeProgress) => void;
+  /** How a node receives a missing layer (default "auto": one python3 process when the node has it). */
+  receiver?: LayerReceiver;
   /** Relay mode (B4): the operator sends each missing blob once to `via`, which forwards it to the other hosts. */
   relay?: RelayOptions;
 }
@@ -334,7 +337,13 @@ async function receiveLayer(
   if (offset > 0) log.forHost(t.host).info(`resuming ${d.slice(0, 19)} at byte ${offset} of ${size}`);
   await pool.exec(
     t,
-    receiveLayerScript(opts.dataRoot, opts.cluster, { hex: d.slice(7), size, offset, gzip }, rm),
+    receiveLayerScript(
+      opts.dataRoot,
+      opts.cluster,
+      { hex: d.slice(7), size, offset, gzip },
+      rm,
+      opts.receiver,
+    ),
     {
       step: `distribute: send and extract layer ${layer.index + 1}/${opts.layers.length} (blob ${o.nth}) ${d.slice(0, 19)}`,
       logLevel: "debug",
