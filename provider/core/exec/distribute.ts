@@ -9,7 +9,6 @@
  *   <cluster>/layers.json         { "layers": [digests in order] } that rootfs was built from
  */
 import * as fs from "node:fs";
-import type { Readable } from "node:stream";
 import { settleLimit } from "../common/limit";
 import { TransientError, UserError } from "../errors";
 import { log } from "../log";
@@ -27,7 +26,8 @@ import { checkLayerStack, type LayerRemovals } from "../image/layer-safety";
 import { isGzip } from "../image/materialize";
 import type { OciLayout } from "../image/layout";
 import { distributeViaRelay, type RelayOptions } from "./relay";
-import type { SshPool, SshTarget } from "../ssh";
+import type { SshTarget } from "../ssh";
+import type { HostIo } from "./host-io";
 
 export interface DistributeProgress {
   host: string;
@@ -121,7 +121,7 @@ const DIGEST = /^sha256:([a-f0-9]{64})$/;
  * lists them all after the others finished.
  */
 export async function distributeLayers(
-  pool: SshPool,
+  io: HostIo,
   targets: SshTarget[],
   opts: DistributeOptions,
 ): Promise<DistributeResult> {
@@ -158,7 +158,7 @@ export async function distributeLayers(
       let resent = false;
       for (let attempt = 0; ; attempt++) {
         try {
-          await distributeToHost(pool, t, opts, sizes, removals, stats, send);
+          await distributeToHost(io, t, opts, sizes, removals, stats, send);
           return;
         } catch (err) {
           // A corrupt partial blob (digest mismatch, or it changed size) was dropped on the node with
@@ -191,10 +191,10 @@ export async function distributeLayers(
   const sendDirect =
     (t: SshTarget): BlobSender =>
     (d, size, partial, nth, stats) =>
-      sendBlob(pool, t, opts, d, size, partial, nth, stats);
+      sendBlob(io, t, opts, d, size, partial, nth, stats);
   let settled: PromiseSettledResult<void>[];
   if (opts.relay) {
-    const r = await distributeViaRelay(pool, targets, opts, { sizes, runHosts, sendDirect });
+    const r = await distributeViaRelay(io, targets, opts, { sizes, runHosts, sendDirect });
     settled = r.settled;
     result.sentBlobs += r.relaySent.blobs;
     result.sentBytes += r.relaySent.bytes;
@@ -224,7 +224,7 @@ export async function distributeLayers(
 }
 
 async function distributeToHost(
-  pool: SshPool,
+  io: HostIo,
   t: SshTarget,
   opts: DistributeOptions,
   sizes: Map<string, number>,
@@ -236,10 +236,11 @@ async function distributeToHost(
   const progress = opts.onProgress;
   progress?.({ host: t.host, phase: "list" });
   const inv = parseInventory(
-    await pool.run(t, inventoryScript(opts.dataRoot, opts.cluster), {
-      step: "distribute: list blobs",
-      logLevel: "debug",
-    }),
+    (
+      await io.run(t.host, "distribute: list blobs", inventoryScript(opts.dataRoot, opts.cluster), {
+        quiet: true,
+      })
+    ).stdout,
   );
   const plan = planMaterialise(opts.layers, inv);
   if (plan.kind === "none") {
@@ -255,7 +256,7 @@ async function distributeToHost(
   );
   const steps = materialiseSteps(opts.dataRoot, opts.cluster, opts.layers);
   const step = "distribute: materialise rootfs";
-  await pool.exec(t, "sh -s", { stdin: steps.prologue, step, logLevel: "debug" });
+  await io.run(t.host, step, "sh -s", { stdin: steps.prologue, quiet: true });
   // Layers in order over one connection. A missing one is received, verified and extracted in
   // one pass (the node never reads it back); one already on the node is extracted from its blob.
   // Relay mode has the relay put the blob on the node first.
@@ -269,53 +270,52 @@ async function distributeToHost(
     }
     if (onNode.has(d)) {
       progress?.({ host: t.host, phase: "materialise", digest: d });
-      await pool.exec(t, "sh -s", {
-        stdin: l.script(removals[l.index]!),
-        step: `distribute: extract layer ${l.index + 1}/${opts.layers.length} ${d.slice(0, 19)}`,
-        logLevel: "debug",
-      });
+      await io.run(
+        t.host,
+        `distribute: extract layer ${l.index + 1}/${opts.layers.length} ${d.slice(0, 19)}`,
+        "sh -s",
+        {
+          stdin: l.script(removals[l.index]!),
+          quiet: true,
+        },
+      );
       continue;
     }
-    await receiveLayer(
-      pool,
-      t,
-      opts,
-      { digest: d, index: l.index, size: sizes.get(d)! },
-      removals[l.index]!,
-      {
-        partial: inv.partial.get(d.slice(7)) ?? 0,
-        nth: `${++nth}/${missing.length}`,
-        stats,
-      },
-    );
+    await receiveLayer(io, t, opts, { digest: d, index: l.index, size: sizes.get(d)! }, removals[l.index]!, {
+      partial: inv.partial.get(d.slice(7)) ?? 0,
+      nth: `${++nth}/${missing.length}`,
+      stats,
+    });
     onNode.add(d);
   }
   progress?.({ host: t.host, phase: "sent" });
-  await pool.exec(t, "sh -s", { stdin: steps.epilogue, step, logLevel: "debug" });
+  await io.run(t.host, step, "sh -s", { stdin: steps.epilogue, quiet: true });
   stats.materialisedFrom = 0;
   progress?.({ host: t.host, phase: "done" });
 }
 
-/** The bytes of blob `d` from `offset` as an upload's stdin, counted into `stats` and progress. */
-function blobUpload(
-  opts: DistributeOptions,
+/** Runs `script` on `t` with the bytes of blob `d` from `offset` as its stdin, counted into `stats` and progress. */
+async function streamBlob(
+  io: HostIo,
   t: SshTarget,
-  d: string,
-  size: number,
-  offset: number,
+  opts: DistributeOptions,
+  blob: { digest: string; size: number; offset: number },
   stats: { sentBytes: number },
-): { stdin: Readable | Buffer; onStdinBytes: (n: number) => void } {
+  step: string,
+  script: string,
+): Promise<void> {
+  const { digest: d, size, offset } = blob;
   const base = stats.sentBytes;
-  return {
-    stdin:
-      offset < size
-        ? fs.createReadStream(opts.layout.blobPath(d), { start: offset, highWaterMark: 1 << 20 })
-        : Buffer.alloc(0),
+  const source =
+    offset < size
+      ? fs.createReadStream(opts.layout.blobPath(d), { start: offset, highWaterMark: 1 << 20 })
+      : Buffer.alloc(0);
+  await io.stream(t.host, step, script, source, {
     onStdinBytes: (n) => {
       stats.sentBytes = base + n;
       opts.onProgress?.({ host: t.host, phase: "send", digest: d, bytes: offset + n, total: size });
     },
-  };
+  });
 }
 
 /**
@@ -324,7 +324,7 @@ function blobUpload(
  * rootfs with it on the node: the caller then starts the host over (that blob from byte 0).
  */
 async function receiveLayer(
-  pool: SshPool,
+  io: HostIo,
   t: SshTarget,
   opts: DistributeOptions,
   layer: { digest: string; index: number; size: number },
@@ -335,8 +335,13 @@ async function receiveLayer(
   const gzip = await isGzip(opts.layout.blobPath(d));
   const offset = o.partial > size ? 0 : o.partial;
   if (offset > 0) log.forHost(t.host).info(`resuming ${d.slice(0, 19)} at byte ${offset} of ${size}`);
-  await pool.exec(
+  await streamBlob(
+    io,
     t,
+    opts,
+    { digest: d, size, offset },
+    o.stats,
+    `distribute: send and extract layer ${layer.index + 1}/${opts.layers.length} (blob ${o.nth}) ${d.slice(0, 19)}`,
     receiveLayerScript(
       opts.dataRoot,
       opts.cluster,
@@ -344,18 +349,13 @@ async function receiveLayer(
       rm,
       opts.receiver,
     ),
-    {
-      step: `distribute: send and extract layer ${layer.index + 1}/${opts.layers.length} (blob ${o.nth}) ${d.slice(0, 19)}`,
-      logLevel: "debug",
-      ...blobUpload(opts, t, d, size, offset, o.stats),
-    },
   );
   o.stats.sentBlobs++;
 }
 
 /** Streams one blob into the node's store, resuming from `partial` bytes; re-sends once from 0 if the partial was bad. */
 async function sendBlob(
-  pool: SshPool,
+  io: HostIo,
   t: SshTarget,
   opts: DistributeOptions,
   d: string,
@@ -370,11 +370,15 @@ async function sendBlob(
   for (let fresh = 0; ; fresh++) {
     if (offset > 0) hlog.info(`resuming ${d.slice(0, 19)} at byte ${offset} of ${size}`);
     try {
-      await pool.exec(t, receiveBlobScript(opts.dataRoot, hex, size, offset), {
-        step: `distribute: send layer ${nth} ${d.slice(0, 19)}`,
-        logLevel: "debug",
-        ...blobUpload(opts, t, d, size, offset, stats),
-      });
+      await streamBlob(
+        io,
+        t,
+        opts,
+        { digest: d, size, offset },
+        stats,
+        `distribute: send layer ${nth} ${d.slice(0, 19)}`,
+        receiveBlobScript(opts.dataRoot, hex, size, offset),
+      );
       stats.sentBlobs++;
       return;
     } catch (err) {

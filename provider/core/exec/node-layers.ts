@@ -184,7 +184,7 @@ export type LayerReceiver = "auto" | "shell";
  * the hasher, a separate inflater, cat draining tar's tail) every byte crosses two pipes fewer
  * and no 1 MiB buffer is allocated per read: about half the node's CPU per byte.
  * tar may stop reading at its end-of-archive blocks: the broken pipe only ends the feeding; every
- * byte is still hashed and kept. Exit codes as the sh pipeline's; 95: an OS error (its text).
+ * byte is still hashed and kept. Exit codes as the sh pipeline's; 95: anything else (its text).
  */
 const PY_RECEIVER = String.raw`
 import hashlib, os, shutil, subprocess, sys, tempfile, zlib
@@ -204,7 +204,8 @@ def feed(b):
                 z[0] = zlib.decompressobj(31)
             tar.stdin.write(z[0].decompress(b))
             b = z[0].unused_data if z[0].eof else b""
-    except BrokenPipeError:
+    except (BrokenPipeError, zlib.error):
+        # tar stopped reading, or the bytes do not inflate: feeding ends; the digest (and tar) decide.
         live[0] = False
 def fail(code, msg, drop_tree, drop_part):
     if drop_tree:
@@ -244,7 +245,7 @@ try:
     except BrokenPipeError:
         pass
     rc = tar.wait()
-except OSError as e:
+except Exception as e:
     fail(95, "receiving sha256:%s failed: %s" % (hx, e), True, False)
 if got != size:
     fail(91, "short transfer of sha256:%s: %d of %d bytes" % (hx, got, size), False, False)

@@ -35,10 +35,15 @@ export async function runDistribute(
     ctx.stats.pushedBytes += pushedBytes;
   }
   const via = choice.mode === "relay" ? (ctx.relay?.via ?? ctx.master0) : undefined;
-  const res = await distributeLayers(ctx.pool, targets, {
+  const res = await distributeLayers(ctx.io, targets, {
     ...(via
       ? {
-          relay: { via, target: ctx.target(via), ...(ctx.relay?.fanout ? { fanout: ctx.relay.fanout } : {}) },
+          relay: {
+            via,
+            target: ctx.target(via),
+            knownHostsFile: ctx.pool.knownHostsFile,
+            ...(ctx.relay?.fanout ? { fanout: ctx.relay.fanout } : {}),
+          },
         }
       : {}),
     layout: ctx.layout,
