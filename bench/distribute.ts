@@ -195,7 +195,7 @@ async function main(): Promise<void> {
                 receiver,
               }),
             );
-            abCpu[receiver] = formatCpu(cpu.stop());
+            abCpu[receiver] = formatCpu(cpu.stop(), (total * count) / 1024 ** 3);
             ab[receiver].push(t.ms);
             await Promise.all(nodes.map((n) => execInNode(n, "rm -rf /var/lib/sealer-ab")));
           }
@@ -246,8 +246,8 @@ async function main(): Promise<void> {
       `(a) parallel ssh 'cat > file' of the blobs:        ${fmt(cat.ms)}  (${(gib / (cat.ms / 1000)).toFixed(2)} GiB/s; mean of ${fmt(cat1.ms)} before and ${fmt(cat2.ms)} after ours)`,
     );
     console.log(`(b) ansible copy -f ${count} of the blobs:              ${fmt(ans.ms)}`);
-    console.log(`\nCPU during ours: ${formatCpu(oursCpuReport)}`);
-    console.log(`CPU during cat:  ${formatCpu(catCpuReport)}`);
+    console.log(`\nCPU during ours: ${formatCpu(oursCpuReport, gib)}`);
+    console.log(`CPU during cat:  ${formatCpu(catCpuReport, gib)}`);
     if (reps > 0) {
       const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
       console.log(`\ndistribution alone (no CLI), receiver A/B, ${reps} alternating runs each:`);
