@@ -20,6 +20,7 @@ const ROOT = "/var/lib/sealer";
 const [EMPTY, PARTLY, DONE] = ["10.0.0.1", "10.0.0.2", "10.0.0.3"];
 const target = (host: string): SshTarget => ({ host, port: 22, user: "root" });
 const hexOf = (d: string) => d.slice("sha256:".length);
+const stdinOf = (c: FakeCall | undefined) => (c?.op === "run" ? (c.stdin ?? "") : "");
 
 /** What the node's inventory script prints for a store holding `blobs`. */
 function inventory(
@@ -117,12 +118,26 @@ describe("distribute through HostIo (recording fake)", () => {
     // The whiteout of layer 2 goes before its bytes.
     assert.match(sent[1]!.body, /rm -rf \/var\/lib\/sealer\/c\/rootfs\.new\/etc\/gone/);
 
-    // The host with layers 1-2: they are extracted from its store, layer 3 resumes at byte 100.
+    // The host with layers 1-2: one command makes the staging tree and extracts them from its
+    // store, then layer 3 resumes at byte 100.
     const partly = io.on(PARTLY);
-    const extracts = partly.filter((c) => c.op === "run" && c.step.startsWith("distribute: extract layer"));
     assert.deepEqual(
-      extracts.map((c) => c.op === "run" && /tar -xf (\S+)/.exec(c.stdin ?? "")?.[1]),
+      partly.map((c) => c.op + " " + c.step.replace(/ sha256:.*/, "")),
+      [
+        "run distribute: list blobs",
+        "run distribute: extract layers 1-2/3",
+        "stream distribute: send and extract layer 3/3 (blob 1/1)",
+        "run distribute: materialise rootfs",
+      ],
+    );
+    const batch = stdinOf(partly[1]);
+    assert.deepEqual(
+      [...batch.matchAll(/tar -xf (\S+)/g)].map((m) => m[1]),
       [0, 1].map((i) => `${ROOT}/blobs/sha256/${hexOf(layers[i]!)}`),
+    );
+    assert.ok(
+      batch.indexOf("rm -rf /var/lib/sealer/c/rootfs.new") < batch.indexOf("tar -xf"),
+      "fresh tree first",
     );
     const resumed = streams(io, PARTLY);
     assert.equal(resumed.length, 1);
@@ -147,6 +162,50 @@ describe("distribute through HostIo (recording fake)", () => {
     assert.equal(res.sentBytes, sizes[0]! + sizes[1]! + sizes[2]! + sizes[2]! - 100);
     assert.deepEqual(res.perHost[DONE], { sentBlobs: 0, sentBytes: 0, materialisedFrom: null });
     assert.equal(res.perHost[PARTLY]!.sentBytes, sizes[2]! - 100);
+  });
+
+  it("a top layer dropped: the rootfs is rebuilt from the node's blobs in one command, nothing sent", async () => {
+    const io = fakeHosts();
+    const res = await distributeLayers(io, [target(DONE)], {
+      layout,
+      layers: layers.slice(0, 2),
+      dataRoot: ROOT,
+      cluster: "c",
+    });
+    assert.deepEqual(
+      io.on(DONE).map((c) => c.step),
+      ["distribute: list blobs", "distribute: extract layers 1-2/2 and swap the rootfs in"],
+    );
+    const script = stdinOf(io.on(DONE)[1]);
+    assert.ok(
+      script.indexOf("tar -xf") < script.indexOf("mv /var/lib/sealer/c/rootfs.new /var/lib/sealer/c/rootfs"),
+    );
+    assert.ok(script.includes(JSON.stringify({ layers: layers.slice(0, 2) })));
+    assert.equal(res.sentBytes, 0);
+  });
+
+  it("a failure in a batch of extractions names the layer the node was at", async () => {
+    const io = fakeHosts().answer({
+      host: DONE,
+      match: /^sh -s$/,
+      code: 2,
+      stderr: "tar: clash: Cannot open: File exists\n==sealer-extract-failed== 1",
+    });
+    await assert.rejects(
+      distributeLayers(io, [target(DONE)], {
+        layout,
+        layers: layers.slice(0, 2),
+        dataRoot: ROOT,
+        cluster: "c",
+      }),
+      (err: unknown) => {
+        assert.ok(err instanceof CommandError);
+        assert.equal(err.step, `distribute: extract layer 2/2 ${layers[1]!.slice(0, 19)}`);
+        assert.equal(err.tail, "tar: clash: Cannot open: File exists");
+        return true;
+      },
+    );
+    assert.match(stdinOf(io.on(DONE)[1]), /trap .* EXIT\n/);
   });
 
   it("a host whose receiver fails is reported with its step; no swap there, the other hosts finish", async () => {

@@ -104,6 +104,8 @@ export interface DirectParts {
 }
 
 const DIGEST = /^sha256:([a-f0-9]{64})$/;
+/** Printed by a batch of extractions that failed, with the index of the layer it was at. */
+const EXTRACT_FAILED = "==sealer-extract-failed==";
 
 /**
  * Sends each node the layer blobs it lacks and materialises <dataRoot>/<cluster>/rootfs from
@@ -255,8 +257,37 @@ async function distributeToHost(
     `building the rootfs from ${opts.layers.length} layer(s)${inv.materialised ? " (the layers changed)" : ""}`,
   );
   const steps = materialiseSteps(opts.dataRoot, opts.cluster, opts.layers);
-  const step = "distribute: materialise rootfs";
-  await io.run(t.host, step, "sh -s", { stdin: steps.prologue, quiet: true });
+  // Work that needs no bytes from here (making the fresh staging tree, extracting layers already
+  // on the node, the final swap) goes in one command per run of it, not one per layer: on a
+  // layer change most layers are on the node, and each command is a round trip.
+  // A failure inside names the layer it was extracting (EXTRACT_FAILED), as its own step would.
+  const batch: { script: string[]; layers: number[] } = { script: [steps.prologue], layers: [] };
+  const flush = async (epilogue?: string) => {
+    if (epilogue) batch.script.push("at=\n", epilogue);
+    if (!batch.script.length) return;
+    const [a, b] = [batch.layers[0], batch.layers[batch.layers.length - 1]];
+    const step =
+      a === undefined
+        ? "distribute: materialise rootfs"
+        : `distribute: extract layer${a === b ? ` ${a + 1}` : `s ${a + 1}-${b! + 1}`}/${opts.layers.length}${epilogue ? " and swap the rootfs in" : ""}`;
+    const trap = `at=\ntrap 'st=$?; [ "$st" -eq 0 ] || [ -z "$at" ] || echo "${EXTRACT_FAILED} $at" >&2' EXIT\n`;
+    try {
+      await io.run(t.host, step, "sh -s", { stdin: trap + batch.script.join(""), quiet: true });
+    } catch (err) {
+      const at =
+        err instanceof CommandError ? new RegExp(`^${EXTRACT_FAILED} (\\d+)$`, "m").exec(err.tail) : null;
+      if (!at || !(err instanceof CommandError)) throw err;
+      const i = Number(at[1]);
+      throw new CommandError(
+        err.host,
+        `distribute: extract layer ${i + 1}/${opts.layers.length} ${opts.layers[i]!.slice(0, 19)}`,
+        err.code,
+        err.tail.replace(at[0], "").trim(),
+      );
+    }
+    batch.script = [];
+    batch.layers = [];
+  };
   // Layers in order over one connection. A missing one is received, verified and extracted in
   // one pass (the node never reads it back); one already on the node is extracted from its blob.
   // Relay mode has the relay put the blob on the node first.
@@ -270,17 +301,11 @@ async function distributeToHost(
     }
     if (onNode.has(d)) {
       progress?.({ host: t.host, phase: "materialise", digest: d });
-      await io.run(
-        t.host,
-        `distribute: extract layer ${l.index + 1}/${opts.layers.length} ${d.slice(0, 19)}`,
-        "sh -s",
-        {
-          stdin: l.script(removals[l.index]!),
-          quiet: true,
-        },
-      );
+      batch.script.push(`at=${l.index}\n`, l.script(removals[l.index]!));
+      batch.layers.push(l.index);
       continue;
     }
+    await flush();
     await receiveLayer(io, t, opts, { digest: d, index: l.index, size: sizes.get(d)! }, removals[l.index]!, {
       partial: inv.partial.get(d.slice(7)) ?? 0,
       nth: `${++nth}/${missing.length}`,
@@ -289,7 +314,7 @@ async function distributeToHost(
     onNode.add(d);
   }
   progress?.({ host: t.host, phase: "sent" });
-  await io.run(t.host, step, "sh -s", { stdin: steps.epilogue, quiet: true });
+  await flush(steps.epilogue);
   stats.materialisedFrom = 0;
   progress?.({ host: t.host, phase: "done" });
 }
