@@ -98,7 +98,7 @@ for (const receiver of ["auto", "shell"] as const)
       const real = spawnSync("sh", ["-c", "command -v python3"], { encoding: "utf8" }).stdout.trim();
       fs.writeFileSync(
         path.join(bin, "python3"),
-        `#!/bin/sh\ncase "$2" in *hashlib.sha256\\(\\)*) touch ${root}/ran-python ;; esac\nexec ${real} "$@"\n`,
+        `#!/bin/sh\ncase "$*" in *hashlib.sha256\\(\\)*) touch ${root}/ran-python ;; esac\nexec ${real} "$@"\n`,
         { mode: 0o755 },
       );
       const r = spawnSync("sh", ["-c", script], {
@@ -182,6 +182,44 @@ for (const receiver of ["auto", "shell"] as const)
       assert.deepEqual(fs.readdirSync(blobs()), [hexOf(junk)]);
     });
   });
+
+describe("distribute: the python3 receiver's fallback", () => {
+  it("a python3 that lacks a module it needs (exit 97, nothing read): the sh pipeline receives the layer", () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "sealer-recv-"));
+    try {
+      const layer = zlib.gzipSync(tarOf({ "f/x": Buffer.from("x") }));
+      const hex = crypto.createHash("sha256").update(layer).digest("hex");
+      const bin = path.join(root, "bin");
+      fs.mkdirSync(bin);
+      fs.mkdirSync(path.join(root, "c", "rootfs.new"), { recursive: true });
+      const real = spawnSync("sh", ["-c", "command -v python3"], { encoding: "utf8" }).stdout.trim();
+      fs.writeFileSync(
+        path.join(bin, "python3"),
+        `#!/bin/sh\ncase "$*" in *hashlib.sha256\\(\\)*) exit 97 ;; esac\nexec ${real} "$@"\n`,
+        { mode: 0o755 },
+      );
+      const script = receiveLayerScript(
+        root,
+        "c",
+        { hex, size: layer.length, offset: 0, gzip: true },
+        {
+          remove: [],
+          opaque: [],
+        },
+      );
+      const r = spawnSync("sh", ["-c", script], {
+        input: layer,
+        encoding: "utf8",
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}` },
+      });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(fs.readFileSync(path.join(root, "c", "rootfs.new", "f/x"), "utf8"), "x");
+      assert.deepEqual(fs.readdirSync(path.join(root, "blobs/sha256")), [hex]);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
 
 describe("distribute: the gzip inflater of the sh pipeline", () => {
   it("inflates concatenated gzip members in turn, with python3's zlib or with gzip", () => {

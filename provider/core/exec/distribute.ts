@@ -2,7 +2,7 @@
  * Per-layer delta distribution of a cluster image to nodes (B1).
  *
  * Node layout under dataRoot:
- *   blobs/sha256/<hex>            content-addressed layer blobs, verified by sha256 on the node (openssl or sha256sum) before rename
+ *   blobs/sha256/<hex>            content-addressed layer blobs, verified by sha256 on the node (python3's hashlib, openssl or sha256sum) before rename
  *   blobs/sha256/<hex>.partial    an interrupted upload, continued from its size on the next run
  *   <cluster>/rootfs.new          staging: a fresh tree the layers are extracted into, in order (OCI whiteouts honoured)
  *   <cluster>/rootfs              the staging tree, renamed once every layer's digest checked out
@@ -112,11 +112,13 @@ const EXTRACT_FAILED = "==sealer-extract-failed==";
  * `layers` (oldest first). Hosts are served concurrently (bounded); on one host, blobs go one
  * after another (the link, not the CPU, is the limit).
  *
+ * The bytes reach hosts through `io` (HostIo): its `stream` call for blobs, `run` for the rest.
  * Per host: list the node's blob store and layers.json (one command); unless the rootfs already
  * holds exactly `layers`, build a fresh staging tree layer by layer: a missing layer is streamed
- * once and, in that one pass on the node, appended to `<hex>.partial`, hashed (openssl when it
- * works there, else sha256sum) and extracted into the staging tree; a layer already on the node
- * is extracted from its blob. The staging tree replaces the rootfs after the last layer.
+ * once and, in that one pass on the node, appended to `<hex>.partial`, hashed and extracted into
+ * the staging tree (by one python3 process when the node has it, else an sh pipeline); layers
+ * already on the node are extracted from their blobs, batched into one command with the making
+ * of the staging tree or the swap. The staging tree replaces the rootfs after the last layer.
  * A lost connection is retried (`retries`, default 2): the staging tree is rebuilt from the
  * blobs on the node and the cut blob resumes where its bytes stopped.
  * Every failure names the host and the step. All hosts are attempted; if any failed, one error

@@ -187,7 +187,11 @@ export type LayerReceiver = "auto" | "shell";
  * byte is still hashed and kept. Exit codes as the sh pipeline's; 95: anything else (its text).
  */
 const PY_RECEIVER = String.raw`
-import hashlib, os, shutil, subprocess, sys, tempfile, zlib
+import sys
+try:
+    import hashlib, os, shutil, subprocess, tempfile, zlib
+except ImportError:
+    sys.exit(97)
 hx, size, off, gz, tgt = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5]
 part = hx + ".partial"
 h = hashlib.sha256()
@@ -258,8 +262,19 @@ if rc != 0:
     fail(94, "extracting sha256:%s failed" % hx, True, False)
 `;
 
-/** True (exit 0) when the node's python3 can run PY_RECEIVER. */
-const HAS_PY_RECEIVER = `command -v python3 >/dev/null 2>&1 && python3 -c 'import hashlib,shutil,subprocess,tempfile,zlib' >/dev/null 2>&1`;
+/**
+ * sh lines running PY_RECEIVER when the node has python3 (-I: no PYTHON* variables or user
+ * site; -S: no site import, the start costs half). It exits 97, before reading any byte, when
+ * a module it needs is missing: the sh pipeline after these lines then receives the layer.
+ */
+function pyReceiverLines(argv: string): string[] {
+  return [
+    `if command -v python3 >/dev/null 2>&1; then`,
+    `  rc=0; python3 -I -S -c ${q(PY_RECEIVER)} ${argv} || rc=$?`,
+    `  [ "$rc" -eq 97 ] || exit "$rc"`,
+    `fi`,
+  ];
+}
 
 /**
  * One pass over a missing layer's bytes on the node: they are appended to `<hex>.partial`,
@@ -271,8 +286,8 @@ const HAS_PY_RECEIVER = `command -v python3 >/dev/null 2>&1 && python3 -c 'impor
  * digest mismatch or a failed tar removes it (and a bad partial), so nothing half-built remains.
  * Exit codes as receiveBlobScript: 91 short, 92 digest mismatch, 93 partial changed size; tar's own
  * failure exits 94 with its message.
- * `receiver` "auto" runs PY_RECEIVER when the node's python3 can, else (and with "shell") the sh
- * pipeline below.
+ * `receiver` "auto" runs PY_RECEIVER when the node has python3 with the modules it needs, else
+ * (and with "shell") the sh pipeline below.
  * Why keep the blob at all (a second write of every byte): it makes the transfer resumable at
  * the byte, and a later change of any layer rebuilds the rootfs from the node's own blobs
  * instead of sending every lower layer again. In the one-process receiver it is a page-cache
@@ -300,9 +315,7 @@ export function receiveLayerScript(
       : `[ "$(wc -c < ${hex}.partial)" -eq ${offset} ] || ${fail(93, `"partial upload of sha256:${hex} changed size under us"`, true)}`,
     ...removalLines(target, rm),
     ...(receiver === "auto"
-      ? [
-          `if ${HAS_PY_RECEIVER}; then exec python3 -c ${q(PY_RECEIVER)} ${hex} ${size} ${offset} ${layer.gzip ? 1 : 0} ${q(target)}; fi`,
-        ]
+      ? pyReceiverLines(`${hex} ${size} ${offset} ${layer.gzip ? 1 : 0} ${q(target)}`)
       : []),
     `fifo=${hex}.fifo.$$; sum=${hex}.sum.$$; st=${hex}.tar.$$`,
     ...SHA256_HASHER,
