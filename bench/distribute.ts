@@ -5,8 +5,11 @@
  * blob of the image) moved by
  *   cat       the practical limit: per host one `ssh root@ip 'cat > file' < blob` per layer, all hosts in parallel
  *   ansible   `ansible-playbook -f <nodes>` with the `copy` module (Debian ansible)
- * Prints each, the ratios, and where the run's time went (from its own log lines, stamped as
- * they arrive).
+ * Prints each, the ratios, where the run's time went (from its own log lines, stamped as they
+ * arrive) and the CPU seconds per process name while ours and cat ran (bench/cpu-sampler: the
+ * nodes share this machine's cores, so CPU per byte bounds the wall time). Then, in the same run,
+ * the distribution alone (distributeLayers, no CLI) with the node's python3 receiver against
+ * the sh pipeline, alternating (BENCH_DIST_AB runs each, default 2; 0 skips it).
  *
  *   npm run build && node dist/bench/distribute.js        # BENCH_DIST_MIB=1024 BENCH_DIST_NODES=6 by default
  *   BENCH_DIST_MIB=256 node dist/bench/distribute.js      # the quick size
@@ -143,10 +146,18 @@ async function main(): Promise<void> {
     const [m, ...w] = nodes as [LocalNode, ...LocalNode[]];
     const stamps: Array<{ ms: number; line: string }> = [];
     const t0 = Date.now();
+    // The CLI's own CPU (user+sys with its children) from /usr/bin/time: other jobs on this
+    // machine run node and sealer processes too, so the sampler cannot tell ours apart.
+    const timeFile = path.join(work, "sealer-run.time");
     const sealerRun = (onStderrLine?: (line: string) => void) =>
       run(
-        process.execPath,
+        "/usr/bin/time",
         [
+          "-o",
+          timeFile,
+          "-f",
+          "%U %S",
+          process.execPath,
           path.join(root, "bin/sealer.js"),
           "run",
           "bench/app:1",
@@ -163,6 +174,13 @@ async function main(): Promise<void> {
     const oursCpu = sampleCpu();
     const ours = await time(() => sealerRun((line) => stamps.push({ ms: Date.now() - t0, line })));
     const oursCpuReport = oursCpu.stop();
+    const [cliUser, cliSys] = fs
+      .readFileSync(timeFile, "utf8")
+      .trim()
+      .split("\n")
+      .pop()!
+      .split(" ")
+      .map(Number);
     // The same command again: nothing changed, so nothing runs (what a CI re-apply costs).
     const oursNoop = await time(() => sealerRun());
     // Disk space for the next contender.
@@ -248,6 +266,9 @@ async function main(): Promise<void> {
     console.log(`(b) ansible copy -f ${count} of the blobs:              ${fmt(ans.ms)}`);
     console.log(`\nCPU during ours: ${formatCpu(oursCpuReport, gib)}`);
     console.log(`CPU during cat:  ${formatCpu(catCpuReport, gib)}`);
+    console.log(
+      `the sealer CLI itself (operator, with its children): ${cliUser!.toFixed(2)}s user + ${cliSys!.toFixed(2)}s sys = ${((cliUser! + cliSys!) / gib).toFixed(2)} CPU-s/GiB`,
+    );
     if (reps > 0) {
       const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
       console.log(`\ndistribution alone (no CLI), receiver A/B, ${reps} alternating runs each:`);
