@@ -87,7 +87,13 @@ const tarOf = (files: Record<string, Buffer>) =>
 for (const receiver of ["auto", "shell"] as const)
   describe(`distribute: the one-pass receiver (${receiver === "auto" ? "python3" : "sh pipeline"}), run here`, () => {
     let root: string;
-    const blob = zlib.gzipSync(tarOf({ "big.bin": crypto.randomBytes(300_000), "etc/a": Buffer.from("a") }));
+    const blob = zlib.gzipSync(
+      tarOf({
+        "big.bin": crypto.randomBytes(300_000),
+        "etc/a": Buffer.from("a"),
+        "etc/.wh.old": Buffer.alloc(0),
+      }),
+    );
     const rm = { remove: ["gone"], opaque: [] };
     /** Runs the receiver with python3 reached through a wrapper that leaves a mark when the receiver is run. */
     const run = (offset: number, input: Buffer, layer: Buffer = blob, gzip = true) => {
@@ -119,10 +125,11 @@ for (const receiver of ["auto", "shell"] as const)
     });
     afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
-    it("hashes, keeps and extracts in one pass; removals go first", () => {
+    it("hashes, keeps and extracts in one pass; removals go first; whiteout markers are not extracted", () => {
       const r = run(0, blob);
       assert.equal(r.status, 0, r.stderr);
       assert.equal(fs.readFileSync(path.join(staging(), "etc/a"), "utf8"), "a");
+      assert.deepEqual(fs.readdirSync(path.join(staging(), "etc")), ["a"]);
       assert.equal(fs.statSync(path.join(staging(), "big.bin")).size, 300_000);
       assert.ok(!fs.existsSync(path.join(staging(), "gone")));
       assert.deepEqual(fs.readdirSync(blobs()), [hexOf(blob)]);

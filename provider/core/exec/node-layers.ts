@@ -177,8 +177,8 @@ function removalLines(target: string, rm: LayerRemovals): string[] {
 export type LayerReceiver = "auto" | "shell";
 
 /**
- * The python3 receiver of one layer (argv: hex size offset gzip(0|1) staging-dir, run in the
- * blob dir): one process replays the `offset` bytes already in `<hex>.partial`, then per chunk
+ * The python3 receiver of one layer (argv: hex size offset gzip(0|1) staging-dir tar-options…,
+ * run in the blob dir): one process replays the `offset` bytes already in `<hex>.partial`, then per chunk
  * of stdin appends it to the partial, hashes it (hashlib: OpenSSL, with the CPU's SHA
  * extensions) and inflates it (zlib) into tar's stdin. Against the sh pipeline (tee, a fifo to
  * the hasher, a separate inflater, cat draining tar's tail) every byte crosses two pipes fewer
@@ -219,7 +219,7 @@ def fail(code, msg, drop_tree, drop_part):
     sys.stderr.write(msg + "\n")
     sys.exit(code)
 try:
-    tar = subprocess.Popen(["tar", "-xf", "-", "-C", tgt, "--exclude=.wh.*"], stdin=subprocess.PIPE, stderr=err)
+    tar = subprocess.Popen(["tar", "-xf", "-", "-C", tgt] + sys.argv[6:], stdin=subprocess.PIPE, stderr=err)
     got = 0
     buf = bytearray(1 << 18)
     mv = memoryview(buf)
@@ -315,7 +315,7 @@ export function receiveLayerScript(
       : `[ "$(wc -c < ${hex}.partial)" -eq ${offset} ] || ${fail(93, `"partial upload of sha256:${hex} changed size under us"`, true)}`,
     ...removalLines(target, rm),
     ...(receiver === "auto"
-      ? pyReceiverLines(`${hex} ${size} ${offset} ${layer.gzip ? 1 : 0} ${q(target)}`)
+      ? pyReceiverLines(`${hex} ${size} ${offset} ${layer.gzip ? 1 : 0} ${q(target)} ${TAR_OPTS}`)
       : []),
     `fifo=${hex}.fifo.$$; sum=${hex}.sum.$$; st=${hex}.tar.$$`,
     ...SHA256_HASHER,
