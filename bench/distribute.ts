@@ -5,8 +5,11 @@
  * blob of the image) moved by
  *   cat       the practical limit: per host one `ssh root@ip 'cat > file' < blob` per layer, all hosts in parallel
  *   ansible   `ansible-playbook -f <nodes>` with the `copy` module (Debian ansible)
- * Prints each, the ratios, and where the run's time went (from its own log lines, stamped as
- * they arrive).
+ * Prints each, the ratios, where the run's time went (from its own log lines, stamped as they
+ * arrive) and the CPU seconds per process name while ours and cat ran (bench/cpu-sampler: the
+ * nodes share this machine's cores, so CPU per byte bounds the wall time). Then, in the same run,
+ * the distribution alone (distributeLayers, no CLI) with the node's python3 receiver against
+ * the sh pipeline, alternating (BENCH_DIST_AB runs each, default 2; 0 skips it).
  *
  *   npm run build && node dist/bench/distribute.js        # BENCH_DIST_MIB=1024 BENCH_DIST_NODES=6 by default
  *   BENCH_DIST_MIB=256 node dist/bench/distribute.js      # the quick size
@@ -17,13 +20,24 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { distributeLayers } from "../provider/core/exec/distribute";
+import { sshHostIoOf } from "../provider/core/exec/host-io";
+import type { LayerReceiver } from "../provider/core/exec/node-layers";
 import { buildImage } from "../provider/core/image/builder";
 import { OciLayout } from "../provider/core/image/layout";
 import { resolveManifest } from "../provider/core/image/store";
-import { createLocalNodes, deleteLocalNodes, execInNode, type LocalNode } from "../provider/core/infra/local";
+import {
+  createLocalNodes,
+  deleteLocalNodes,
+  execInNode,
+  nodeTarget,
+  type LocalNode,
+} from "../provider/core/infra/local";
 import { setLogLevel } from "../provider/core/log";
 import { packageRoot } from "../provider/core/package-info";
 import { dataPaths } from "../provider/core/paths";
+import { SshPool } from "../provider/core/ssh";
+import { formatCpu, sampleCpu } from "./cpu-sampler";
 import { fmt, time } from "./helpers";
 
 function run(
@@ -124,16 +138,26 @@ async function main(): Promise<void> {
         );
         await Promise.all(nodes.map((n) => execInNode(n, "rm -rf /var/lib/bench-cat")));
       });
+    const catCpu = sampleCpu();
     const cat1 = await catOnce();
+    const catCpuReport = catCpu.stop();
 
     // ours: the whole CLI command, as a user runs it; its log lines stamped as they arrive
     const [m, ...w] = nodes as [LocalNode, ...LocalNode[]];
     const stamps: Array<{ ms: number; line: string }> = [];
     const t0 = Date.now();
+    // The CLI's own CPU (user+sys with its children) from /usr/bin/time: other jobs on this
+    // machine run node and sealer processes too, so the sampler cannot tell ours apart.
+    const timeFile = path.join(work, "sealer-run.time");
     const sealerRun = (onStderrLine?: (line: string) => void) =>
       run(
-        process.execPath,
+        "/usr/bin/time",
         [
+          "-o",
+          timeFile,
+          "-f",
+          "%U %S",
+          process.execPath,
           path.join(root, "bin/sealer.js"),
           "run",
           "bench/app:1",
@@ -147,7 +171,16 @@ async function main(): Promise<void> {
         ],
         { env: { ...process.env, SEALER_HOME: home }, ...(onStderrLine ? { onStderrLine } : {}) },
       );
+    const oursCpu = sampleCpu();
     const ours = await time(() => sealerRun((line) => stamps.push({ ms: Date.now() - t0, line })));
+    const oursCpuReport = oursCpu.stop();
+    const [cliUser, cliSys] = fs
+      .readFileSync(timeFile, "utf8")
+      .trim()
+      .split("\n")
+      .pop()!
+      .split(" ")
+      .map(Number);
     // The same command again: nothing changed, so nothing runs (what a CI re-apply costs).
     const oursNoop = await time(() => sealerRun());
     // Disk space for the next contender.
@@ -156,6 +189,38 @@ async function main(): Promise<void> {
     );
     const cat2 = await catOnce();
     const cat = { ms: (cat1.ms + cat2.ms) / 2 };
+
+    // A/B of the node's receiver (distribution alone, no CLI), alternating so both see the same load.
+    const reps = Number(process.env.BENCH_DIST_AB ?? 2);
+    const ab: Record<LayerReceiver, number[]> = { auto: [], shell: [] };
+    const abCpu: Partial<Record<LayerReceiver, string>> = {};
+    if (reps > 0) {
+      const pool = new SshPool({ knownHostsFile: path.join(work, "known_hosts") });
+      const layers = (await resolveManifest(store, "bench/app:1")).manifest.layers.map((l) => l.digest);
+      const targets = nodes.map((n) => nodeTarget(n));
+      const io = sshHostIoOf(pool, targets);
+      try {
+        for (let r = 0; r < reps; r++)
+          for (const receiver of ["auto", "shell"] as const) {
+            const cpu = sampleCpu();
+            const t = await time(() =>
+              distributeLayers(io, targets, {
+                layout: store,
+                layers,
+                dataRoot: "/var/lib/sealer-ab",
+                cluster: "ab",
+                concurrency: count,
+                receiver,
+              }),
+            );
+            abCpu[receiver] = formatCpu(cpu.stop(), (total * count) / 1024 ** 3);
+            ab[receiver].push(t.ms);
+            await Promise.all(nodes.map((n) => execInNode(n, "rm -rf /var/lib/sealer-ab")));
+          }
+      } finally {
+        await pool.close();
+      }
+    }
 
     // (b) ansible copy
     const inv = path.join(work, "inventory.ini");
@@ -199,8 +264,25 @@ async function main(): Promise<void> {
       `(a) parallel ssh 'cat > file' of the blobs:        ${fmt(cat.ms)}  (${(gib / (cat.ms / 1000)).toFixed(2)} GiB/s; mean of ${fmt(cat1.ms)} before and ${fmt(cat2.ms)} after ours)`,
     );
     console.log(`(b) ansible copy -f ${count} of the blobs:              ${fmt(ans.ms)}`);
+    console.log(`\nCPU during ours: ${formatCpu(oursCpuReport, gib)}`);
+    console.log(`CPU during cat:  ${formatCpu(catCpuReport, gib)}`);
+    console.log(
+      `the sealer CLI itself (operator, with its children): ${cliUser!.toFixed(2)}s user + ${cliSys!.toFixed(2)}s sys = ${((cliUser! + cliSys!) / gib).toFixed(2)} CPU-s/GiB`,
+    );
+    if (reps > 0) {
+      const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+      console.log(`\ndistribution alone (no CLI), receiver A/B, ${reps} alternating runs each:`);
+      for (const k of ["auto", "shell"] as const)
+        console.log(
+          `  ${k.padEnd(5)} ${ab[k].map(fmt).join(" ")}  mean ${fmt(mean(ab[k]))}; last run ${abCpu[k]}`,
+        );
+      console.log(`  ratio shell/auto: ${(mean(ab.shell) / mean(ab.auto)).toFixed(2)}`);
+    }
     console.log(`\nratio ours/cat:      ${(ours.ms / cat.ms).toFixed(2)}   (goal <= 1.5)`);
     console.log(`ratio ansible/ours:  ${(ans.ms / ours.ms).toFixed(2)}   (goal >= 6)`);
+    console.log(
+      `ratio ansible/cat:   ${(ans.ms / cat.ms).toFixed(2)}   (the bound for ansible/ours on this machine)`,
+    );
     console.log(
       `\nno-op re-run: ours ${fmt(oursNoop.ms)}, ansible ${fmt(ansNoop.ms)}; ratio ours/ansible ${(oursNoop.ms / ansNoop.ms).toFixed(3)}`,
     );

@@ -18,6 +18,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { sshHostIoOf } from "../provider/core/exec/host-io";
 import { distributeLayers } from "../provider/core/exec/distribute";
 import { OciLayout } from "../provider/core/image/layout";
 import {
@@ -81,13 +82,13 @@ async function main(): Promise<void> {
     const run = async (root: string, relay: boolean) => {
       const before = txBytes(bridge);
       const t0 = process.hrtime.bigint();
-      const res = await distributeLayers(pool, targets, {
+      const res = await distributeLayers(sshHostIoOf(pool, targets), targets, {
         layout: store,
         layers,
         dataRoot: root,
         cluster: "bench",
         concurrency: count,
-        ...(relay ? { relay: { via: nodes[0]!.ip, fanout: 4 } } : {}),
+        ...(relay ? { relay: { via: nodes[0]!.ip, fanout: 4, knownHostsFile: pool.knownHostsFile } } : {}),
       });
       return { ms: Number(process.hrtime.bigint() - t0) / 1e6, res, wire: txBytes(bridge) - before };
     };

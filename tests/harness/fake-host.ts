@@ -3,14 +3,18 @@
  * commands are answered from a script (first matching pattern wins), and put/read share an
  * in-memory file map per host. Non-zero exits throw CommandError like the SSH pool does.
  */
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
-import type { HostIo, HostRunOptions, LocalFile } from "../../provider/core/exec/host-io";
+import type { Readable } from "node:stream";
+import type { HostIo, HostRunOptions, HostStreamOptions, LocalFile } from "../../provider/core/exec/host-io";
 import { CommandError, type ExecResult } from "../../provider/core/ssh";
 
 export type FakeCall =
   | { op: "run"; step: string; command: string; body: string; stdin?: string }
   | { op: "put"; step: string; file: string; content: string; mode: number }
-  | { op: "read"; step: string; file: string };
+  | { op: "read"; step: string; file: string }
+  /** What a streamed source held: its length and sha256 (hex). */
+  | { op: "stream"; step: string; command: string; body: string; bytes: number; sha256: string };
 
 export interface FakeAnswer {
   /** Only on this host (default: any). */
@@ -68,6 +72,34 @@ export class FakeHosts implements HostIo {
       body,
       ...(opts.stdin !== undefined ? { stdin: opts.stdin.toString() } : {}),
     });
+    return this.answerTo(ip, step, body, opts.allowFail);
+  }
+
+  /** Reads `source` to its end (as the host would), records its size and digest, answers like run. */
+  async stream(
+    ip: string,
+    step: string,
+    command: string,
+    source: Readable | string | Buffer,
+    opts: HostStreamOptions = {},
+  ): Promise<ExecResult> {
+    const hash = crypto.createHash("sha256");
+    let bytes = 0;
+    const take = (b: Buffer) => {
+      hash.update(b);
+      bytes += b.length;
+      opts.onStdinBytes?.(bytes);
+    };
+    if (typeof source === "string" || Buffer.isBuffer(source)) take(Buffer.from(source));
+    else for await (const chunk of source) take(chunk as Buffer);
+    const body = bodyOf(command);
+    this.record(ip, { op: "stream", step, command, body, bytes, sha256: hash.digest("hex") });
+    const res = await this.answerTo(ip, step, body, opts.allowFail);
+    for (const line of res.stdout.split("\n").filter(Boolean)) opts.onLine?.(line, "stdout");
+    return res;
+  }
+
+  private answerTo(ip: string, step: string, body: string, allowFail?: boolean): Promise<ExecResult> {
     const a = this.answers.find((x) => (!x.host || x.host === ip) && x.match.test(body));
     const testFile = /^test -f (\S+)$/.exec(body);
     const res: ExecResult = a
@@ -76,7 +108,7 @@ export class FakeHosts implements HostIo {
         ? { code: this.fileMap(ip).has(testFile[1]!) ? 0 : 1, stdout: "", stderr: "" }
         : { code: 0, stdout: "", stderr: "" };
     for (const [f, c] of Object.entries(a?.writes ?? {})) this.fileMap(ip).set(f, c);
-    if (res.code !== 0 && !opts.allowFail)
+    if (res.code !== 0 && !allowFail)
       return Promise.reject(new CommandError(ip, step, res.code, (res.stderr || res.stdout).trim()));
     return Promise.resolve(res);
   }

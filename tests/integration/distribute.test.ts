@@ -12,6 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
 import * as tarStream from "tar-stream";
+import { sshHostIoOf } from "../../provider/core/exec/host-io";
 import { distributeLayers } from "../../provider/core/exec/distribute";
 import { receiveBlobScript } from "../../provider/core/exec/node-layers";
 import { execInNode, killNodeProcesses, startSshd } from "../../provider/core/infra/local";
@@ -109,7 +110,14 @@ describe("distribute layers (integration, local nodes)", function () {
     targets: SshTarget[],
     layers: string[],
     more: Partial<Parameters<typeof distributeLayers>[2]> = {},
-  ) => distributeLayers(pool, targets, { layout, layers, dataRoot: ROOT, cluster: CLUSTER, ...more });
+  ) =>
+    distributeLayers(sshHostIoOf(pool, targets), targets, {
+      layout,
+      layers,
+      dataRoot: ROOT,
+      cluster: CLUSTER,
+      ...more,
+    });
 
   it("first run sends every blob to every node and materialises the rootfs with whiteouts applied", async () => {
     const res = await distribute(nodes.targets(), [L1, L2, L3]);
@@ -273,7 +281,7 @@ describe("distribute layers (integration, local nodes)", function () {
     const started = Date.now();
     try {
       await assert.rejects(
-        distributeLayers(p2, nodes.targets(), {
+        distributeLayers(sshHostIoOf(p2, nodes.targets()), nodes.targets(), {
           layout,
           layers: [L1, L2, L3, blob],
           dataRoot: ROOT,
@@ -306,7 +314,7 @@ describe("distribute layers (integration, local nodes)", function () {
       nodes.update(await startSshd(nodes.list[2]!));
     }
     // The next run finishes the victim, resuming its partial blob.
-    const res = await distributeLayers(p2, nodes.targets(), {
+    const res = await distributeLayers(sshHostIoOf(p2, nodes.targets()), nodes.targets(), {
       layout,
       layers: [L1, L2, L3, blob],
       dataRoot: ROOT,

@@ -10,6 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as tarStream from "tar-stream";
+import { sshHostIoOf } from "../../provider/core/exec/host-io";
 import { distributeLayers } from "../../provider/core/exec/distribute";
 import {
   execInNode,
@@ -121,12 +122,12 @@ describe("relay distribution (integration, local nodes, sudo user)", function ()
     const [relay, ...rest] = nodes.list;
     const bridge = relay!.bridge;
     const before = txBytes(bridge);
-    const res = await distributeLayers(pool, nodes.list.map(sudo), {
+    const res = await distributeLayers(sshHostIoOf(pool, nodes.list.map(sudo)), nodes.list.map(sudo), {
       layout,
       layers,
       dataRoot: "/var/lib/sealer-rl",
       cluster: "rl",
-      relay: { via: relay!.ip, fanout: 3 },
+      relay: { via: relay!.ip, fanout: 3, knownHostsFile: pool.knownHostsFile },
     });
     const onWire = txBytes(bridge) - before;
     assert.equal(res.sentBytes, total, "the operator sent each blob once");
@@ -154,12 +155,12 @@ describe("relay distribution (integration, local nodes, sudo user)", function ()
   });
 
   it("a second run sends nothing, from the operator or the relay", async () => {
-    const res = await distributeLayers(pool, nodes.list.map(sudo), {
+    const res = await distributeLayers(sshHostIoOf(pool, nodes.list.map(sudo)), nodes.list.map(sudo), {
       layout,
       layers,
       dataRoot: "/var/lib/sealer-rl",
       cluster: "rl",
-      relay: { via: nodes.list[0]!.ip },
+      relay: { via: nodes.list[0]!.ip, knownHostsFile: pool.knownHostsFile },
     });
     assert.equal(res.sentBytes, 0);
     assert.equal(res.relayedBytes, 0);
@@ -206,13 +207,17 @@ describe("relay distribution (integration, local nodes, sudo user)", function ()
         if (i > 100) throw new Error("the password-only sshd did not start");
         await new Promise((res) => setTimeout(res, 100));
       }
-      const res = await distributeLayers(pool, [sudo(relay), sudo(a), sudo(b), cTarget], {
-        layout,
-        layers,
-        dataRoot: "/var/lib/sealer-rl2",
-        cluster: "rl2",
-        relay: { via: relay.ip },
-      });
+      const res = await distributeLayers(
+        sshHostIoOf(pool, [sudo(relay), sudo(a), sudo(b), cTarget]),
+        [sudo(relay), sudo(a), sudo(b), cTarget],
+        {
+          layout,
+          layers,
+          dataRoot: "/var/lib/sealer-rl2",
+          cluster: "rl2",
+          relay: { via: relay.ip, knownHostsFile: pool.knownHostsFile },
+        },
+      );
       assert.equal(res.sentBytes, 2 * total, "once to the relay, once directly to the refusing host");
       assert.equal(res.relayedBytes, 2 * total);
       assert.deepEqual(res.perHost[c.ip], { sentBlobs: 3, sentBytes: total, materialisedFrom: 0 });
@@ -267,12 +272,12 @@ describe("relay distribution (integration, local nodes, sudo user)", function ()
     // A layer that is not a tar never leaves the operator (the stack check reads it first).
     const notTar = (await layout.putBlob(crypto.randomBytes(4096), MediaTypes.layerTar)).digest;
     await assert.rejects(
-      distributeLayers(pool, nodes.list.map(sudo), {
+      distributeLayers(sshHostIoOf(pool, nodes.list.map(sudo)), nodes.list.map(sudo), {
         layout,
         layers: [layers[0]!, notTar],
         dataRoot: "/var/lib/sealer-rl3",
         cluster: "rl3",
-        relay: { via: nodes.list[0]!.ip },
+        relay: { via: nodes.list[0]!.ip, knownHostsFile: pool.knownHostsFile },
       }),
       new RegExp(`layer 2 of 2 \\(${notTar}\\) is not a readable layer tar`),
     );
@@ -283,12 +288,12 @@ describe("relay distribution (integration, local nodes, sudo user)", function ()
     ]);
     const bad = (await craftLayer(layout, [{ name: "clash", type: "file", data: "f" }])).digest;
     await assert.rejects(
-      distributeLayers(pool, nodes.list.map(sudo), {
+      distributeLayers(sshHostIoOf(pool, nodes.list.map(sudo)), nodes.list.map(sudo), {
         layout,
         layers: [layers[0]!, dir.digest, bad],
         dataRoot: "/var/lib/sealer-rl3",
         cluster: "rl3",
-        relay: { via: nodes.list[0]!.ip },
+        relay: { via: nodes.list[0]!.ip, knownHostsFile: pool.knownHostsFile },
       }),
       (err: Error) => {
         assert.match(err.message, /distribution failed on 4 hosts/);

@@ -74,56 +74,161 @@ describe("distribute: node inventory and rootfs plan (pure)", () => {
   });
 });
 
-describe("distribute: the one-pass receiver, run here with sh", () => {
-  let root: string;
-  const tarOf = (files: Record<string, Buffer>) =>
-    Buffer.concat([
-      ...Object.entries(files).flatMap(([p, b]) => [
-        encodeHeader({ path: p, type: "file", mode: 0o644, size: b.length }),
-        b,
-        padding(b.length),
-      ]),
-      TAR_END,
-    ]);
-  const blob = zlib.gzipSync(tarOf({ "big.bin": crypto.randomBytes(300_000), "etc/a": Buffer.from("a") }));
-  const hex = crypto.createHash("sha256").update(blob).digest("hex");
-  const rm = { remove: ["gone"], opaque: [] };
-  const run = (offset: number, input: Buffer) =>
-    spawnSync(
-      "sh",
-      ["-c", receiveLayerScript(root, "c", { hex, size: blob.length, offset, gzip: true }, rm)],
-      {
+const tarOf = (files: Record<string, Buffer>) =>
+  Buffer.concat([
+    ...Object.entries(files).flatMap(([p, b]) => [
+      encodeHeader({ path: p, type: "file", mode: 0o644, size: b.length }),
+      b,
+      padding(b.length),
+    ]),
+    TAR_END,
+  ]);
+
+for (const receiver of ["auto", "shell"] as const)
+  describe(`distribute: the one-pass receiver (${receiver === "auto" ? "python3" : "sh pipeline"}), run here`, () => {
+    let root: string;
+    const blob = zlib.gzipSync(
+      tarOf({
+        "big.bin": crypto.randomBytes(300_000),
+        "etc/a": Buffer.from("a"),
+        "etc/.wh.old": Buffer.alloc(0),
+      }),
+    );
+    const rm = { remove: ["gone"], opaque: [] };
+    /** Runs the receiver with python3 reached through a wrapper that leaves a mark when the receiver is run. */
+    const run = (offset: number, input: Buffer, layer: Buffer = blob, gzip = true) => {
+      const hex = crypto.createHash("sha256").update(layer).digest("hex");
+      const script = receiveLayerScript(root, "c", { hex, size: layer.length, offset, gzip }, rm, receiver);
+      const bin = path.join(root, "bin");
+      fs.mkdirSync(bin, { recursive: true });
+      const real = spawnSync("sh", ["-c", "command -v python3"], { encoding: "utf8" }).stdout.trim();
+      fs.writeFileSync(
+        path.join(bin, "python3"),
+        `#!/bin/sh\ncase "$*" in *hashlib.sha256\\(\\)*) touch ${root}/ran-python ;; esac\nexec ${real} "$@"\n`,
+        { mode: 0o755 },
+      );
+      const r = spawnSync("sh", ["-c", script], {
         input,
         encoding: "utf8",
-      },
-    );
-  const staging = () => path.join(root, "c", "rootfs.new");
-  beforeEach(() => {
-    root = fs.mkdtempSync(path.join(os.tmpdir(), "sealer-recv-"));
-    fs.mkdirSync(staging(), { recursive: true });
-    fs.writeFileSync(path.join(staging(), "gone"), "lower layer");
-  });
-  afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}` },
+      });
+      assert.equal(fs.existsSync(path.join(root, "ran-python")), receiver === "auto", "which receiver ran");
+      return r;
+    };
+    const hexOf = (b: Buffer) => crypto.createHash("sha256").update(b).digest("hex");
+    const staging = () => path.join(root, "c", "rootfs.new");
+    const blobs = () => path.join(root, "blobs/sha256");
+    beforeEach(() => {
+      root = fs.mkdtempSync(path.join(os.tmpdir(), "sealer-recv-"));
+      fs.mkdirSync(staging(), { recursive: true });
+      fs.writeFileSync(path.join(staging(), "gone"), "lower layer");
+    });
+    afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
-  it("hashes, keeps and extracts in one pass; removals go first", () => {
-    const r = run(0, blob);
-    assert.equal(r.status, 0, r.stderr);
-    assert.equal(fs.readFileSync(path.join(staging(), "etc/a"), "utf8"), "a");
-    assert.equal(fs.statSync(path.join(staging(), "big.bin")).size, 300_000);
-    assert.ok(!fs.existsSync(path.join(staging(), "gone")));
-    assert.deepEqual(fs.readdirSync(path.join(root, "blobs/sha256")), [hex]);
+    it("hashes, keeps and extracts in one pass; removals go first; whiteout markers are not extracted", () => {
+      const r = run(0, blob);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(fs.readFileSync(path.join(staging(), "etc/a"), "utf8"), "a");
+      assert.deepEqual(fs.readdirSync(path.join(staging(), "etc")), ["a"]);
+      assert.equal(fs.statSync(path.join(staging(), "big.bin")).size, 300_000);
+      assert.ok(!fs.existsSync(path.join(staging(), "gone")));
+      assert.deepEqual(fs.readdirSync(blobs()), [hexOf(blob)]);
+    });
+
+    it("a cut transfer keeps the partial and resumes at its byte; the staging tree ends up whole", () => {
+      const cut = run(0, blob.subarray(0, 100_000));
+      assert.equal(cut.status, 91, cut.stderr);
+      assert.match(cut.stderr, /short transfer of sha256:[a-f0-9]{64}: 100000 of \d+ bytes/);
+      assert.equal(fs.statSync(path.join(blobs(), `${hexOf(blob)}.partial`)).size, 100_000);
+      const r = run(100_000, blob.subarray(100_000));
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(fs.statSync(path.join(staging(), "big.bin")).size, 300_000);
+      assert.deepEqual(fs.readdirSync(blobs()), [hexOf(blob)]);
+    });
+
+    it("a layer split over gzip members, or not compressed, with bytes after the tar's end", () => {
+      const t = tarOf({ "m/one": crypto.randomBytes(70_000), "m/two": Buffer.from("two") });
+      const members = Buffer.concat([
+        zlib.gzipSync(t.subarray(0, 40_000)),
+        zlib.gzipSync(t.subarray(40_000)),
+      ]);
+      let r = run(0, members, members);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(fs.readFileSync(path.join(staging(), "m/two"), "utf8"), "two");
+      assert.equal(fs.statSync(path.join(staging(), "m/one")).size, 70_000);
+      // tar stops at the end-of-archive blocks; the 1 MiB after them is still hashed and kept.
+      const plain = Buffer.concat([tarOf({ "p/x": Buffer.from("x") }), Buffer.alloc(1 << 20)]);
+      fs.rmSync(path.join(root, "ran-python"), { force: true });
+      r = run(0, plain, plain, false);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(fs.readFileSync(path.join(staging(), "p/x"), "utf8"), "x");
+      assert.equal(fs.statSync(path.join(blobs(), hexOf(plain))).size, plain.length);
+    });
+
+    // A byte of the deflate data, of the gzip trailer's CRC, of its length.
+    for (const back of [20, 6, 2])
+      it(`wrong bytes (${back} from the end): exit 92, the staging tree and the partial are removed`, () => {
+        const bad = Buffer.from(blob);
+        bad.writeUInt8(bad.readUInt8(bad.length - back) ^ 0xff, bad.length - back);
+        fs.mkdirSync(staging(), { recursive: true });
+        const r = run(0, bad);
+        assert.equal(r.status, 92, r.stderr);
+        assert.match(r.stderr, new RegExp(`digest mismatch for sha256:${hexOf(blob)}`));
+        assert.doesNotMatch(r.stderr, /Traceback|zlib\.error/);
+        assert.ok(!fs.existsSync(staging()));
+        assert.deepEqual(fs.readdirSync(blobs()), []);
+      });
+
+    it("a blob that is not a tar: exit 94 with tar's words, the staging tree removed, the verified blob kept", () => {
+      const junk = zlib.gzipSync(Buffer.from("not a tar archive at all\n".repeat(100)));
+      const r = run(0, junk, junk);
+      assert.equal(r.status, 94, r.stderr);
+      assert.match(r.stderr, /tar: /);
+      assert.match(r.stderr, new RegExp(`extracting sha256:${hexOf(junk)} failed`));
+      assert.ok(!fs.existsSync(staging()));
+      assert.deepEqual(fs.readdirSync(blobs()), [hexOf(junk)]);
+    });
   });
 
-  it("a cut transfer keeps the partial and resumes at its byte; the staging tree ends up whole", () => {
-    const cut = run(0, blob.subarray(0, 100_000));
-    assert.equal(cut.status, 91, cut.stderr);
-    assert.equal(fs.statSync(path.join(root, "blobs/sha256", `${hex}.partial`)).size, 100_000);
-    const r = run(100_000, blob.subarray(100_000));
-    assert.equal(r.status, 0, r.stderr);
-    assert.equal(fs.statSync(path.join(staging(), "big.bin")).size, 300_000);
-    assert.deepEqual(fs.readdirSync(path.join(root, "blobs/sha256")), [hex]);
+describe("distribute: the python3 receiver's fallback", () => {
+  it("a python3 that lacks a module it needs (exit 97, nothing read): the sh pipeline receives the layer", () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "sealer-recv-"));
+    try {
+      const layer = zlib.gzipSync(tarOf({ "f/x": Buffer.from("x") }));
+      const hex = crypto.createHash("sha256").update(layer).digest("hex");
+      const bin = path.join(root, "bin");
+      fs.mkdirSync(bin);
+      fs.mkdirSync(path.join(root, "c", "rootfs.new"), { recursive: true });
+      const real = spawnSync("sh", ["-c", "command -v python3"], { encoding: "utf8" }).stdout.trim();
+      fs.writeFileSync(
+        path.join(bin, "python3"),
+        `#!/bin/sh\ncase "$*" in *hashlib.sha256\\(\\)*) exit 97 ;; esac\nexec ${real} "$@"\n`,
+        { mode: 0o755 },
+      );
+      const script = receiveLayerScript(
+        root,
+        "c",
+        { hex, size: layer.length, offset: 0, gzip: true },
+        {
+          remove: [],
+          opaque: [],
+        },
+      );
+      const r = spawnSync("sh", ["-c", script], {
+        input: layer,
+        encoding: "utf8",
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}` },
+      });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(fs.readFileSync(path.join(root, "c", "rootfs.new", "f/x"), "utf8"), "x");
+      assert.deepEqual(fs.readdirSync(path.join(root, "blobs/sha256")), [hex]);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
+});
 
+describe("distribute: the gzip inflater of the sh pipeline", () => {
   it("inflates concatenated gzip members in turn, with python3's zlib or with gzip", () => {
     const members = Buffer.concat([
       zlib.gzipSync("first "),
@@ -136,16 +241,6 @@ describe("distribute: the one-pass receiver, run here with sh", () => {
       assert.equal(r.status, 0, String(r.stderr));
       assert.ok(Buffer.compare(r.stdout, want) === 0, `${r.stdout.length} bytes, want ${want.length}`);
     }
-  });
-
-  it("wrong bytes: exit 92, the staging tree and the partial are removed", () => {
-    const bad = Buffer.from(blob);
-    bad.writeUInt8(bad.readUInt8(bad.length - 20) ^ 0xff, bad.length - 20);
-    const r = run(0, bad);
-    assert.equal(r.status, 92, r.stderr);
-    assert.match(r.stderr, new RegExp(`digest mismatch for sha256:${hex}`));
-    assert.ok(!fs.existsSync(staging()));
-    assert.deepEqual(fs.readdirSync(path.join(root, "blobs/sha256")), []);
   });
 });
 

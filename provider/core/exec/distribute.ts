@@ -2,14 +2,13 @@
  * Per-layer delta distribution of a cluster image to nodes (B1).
  *
  * Node layout under dataRoot:
- *   blobs/sha256/<hex>            content-addressed layer blobs, verified by sha256 on the node (openssl or sha256sum) before rename
+ *   blobs/sha256/<hex>            content-addressed layer blobs, verified by sha256 on the node (python3's hashlib, openssl or sha256sum) before rename
  *   blobs/sha256/<hex>.partial    an interrupted upload, continued from its size on the next run
  *   <cluster>/rootfs.new          staging: a fresh tree the layers are extracted into, in order (OCI whiteouts honoured)
  *   <cluster>/rootfs              the staging tree, renamed once every layer's digest checked out
  *   <cluster>/layers.json         { "layers": [digests in order] } that rootfs was built from
  */
 import * as fs from "node:fs";
-import type { Readable } from "node:stream";
 import { settleLimit } from "../common/limit";
 import { TransientError, UserError } from "../errors";
 import { log } from "../log";
@@ -21,12 +20,14 @@ import {
   planMaterialise,
   receiveBlobScript,
   receiveLayerScript,
+  type LayerReceiver,
 } from "./node-layers";
 import { checkLayerStack, type LayerRemovals } from "../image/layer-safety";
 import { isGzip } from "../image/materialize";
 import type { OciLayout } from "../image/layout";
 import { distributeViaRelay, type RelayOptions } from "./relay";
-import type { SshPool, SshTarget } from "../ssh";
+import type { SshTarget } from "../ssh";
+import type { HostIo } from "./host-io";
 
 export interface DistributeProgress {
   host: string;
@@ -54,6 +55,8 @@ export interface DistributeOptions {
   /** Retries per host after a transient failure (connection lost); each resumes partial blobs (default 2). */
   retries?: number;
   onProgress?: (p: DistributeProgress) => void;
+  /** How a node receives a missing layer (default "auto": one python3 process when the node has it). */
+  receiver?: LayerReceiver;
   /** Relay mode (B4): the operator sends each missing blob once to `via`, which forwards it to the other hosts. */
   relay?: RelayOptions;
 }
@@ -99,24 +102,28 @@ export interface DirectParts {
 }
 
 const DIGEST = /^sha256:([a-f0-9]{64})$/;
+/** Printed by a batch of extractions that failed, with the index of the layer it was at. */
+const EXTRACT_FAILED = "==sealer-extract-failed==";
 
 /**
  * Sends each node the layer blobs it lacks and materialises <dataRoot>/<cluster>/rootfs from
  * `layers` (oldest first). Hosts are served concurrently (bounded); on one host, blobs go one
  * after another (the link, not the CPU, is the limit).
  *
+ * The bytes reach hosts through `io` (HostIo): its `stream` call for blobs, `run` for the rest.
  * Per host: list the node's blob store and layers.json (one command); unless the rootfs already
  * holds exactly `layers`, build a fresh staging tree layer by layer: a missing layer is streamed
- * once and, in that one pass on the node, appended to `<hex>.partial`, hashed (openssl when it
- * works there, else sha256sum) and extracted into the staging tree; a layer already on the node
- * is extracted from its blob. The staging tree replaces the rootfs after the last layer.
+ * once and, in that one pass on the node, appended to `<hex>.partial`, hashed and extracted into
+ * the staging tree (by one python3 process when the node has it, else an sh pipeline); layers
+ * already on the node are extracted from their blobs, batched into one command with the making
+ * of the staging tree or the swap. The staging tree replaces the rootfs after the last layer.
  * A lost connection is retried (`retries`, default 2): the staging tree is rebuilt from the
  * blobs on the node and the cut blob resumes where its bytes stopped.
  * Every failure names the host and the step. All hosts are attempted; if any failed, one error
  * lists them all after the others finished.
  */
 export async function distributeLayers(
-  pool: SshPool,
+  io: HostIo,
   targets: SshTarget[],
   opts: DistributeOptions,
 ): Promise<DistributeResult> {
@@ -153,7 +160,7 @@ export async function distributeLayers(
       let resent = false;
       for (let attempt = 0; ; attempt++) {
         try {
-          await distributeToHost(pool, t, opts, sizes, removals, stats, send);
+          await distributeToHost(io, t, opts, sizes, removals, stats, send);
           return;
         } catch (err) {
           // A corrupt partial blob (digest mismatch, or it changed size) was dropped on the node with
@@ -186,10 +193,10 @@ export async function distributeLayers(
   const sendDirect =
     (t: SshTarget): BlobSender =>
     (d, size, partial, nth, stats) =>
-      sendBlob(pool, t, opts, d, size, partial, nth, stats);
+      sendBlob(io, t, opts, d, size, partial, nth, stats);
   let settled: PromiseSettledResult<void>[];
   if (opts.relay) {
-    const r = await distributeViaRelay(pool, targets, opts, { sizes, runHosts, sendDirect });
+    const r = await distributeViaRelay(io, targets, opts, { sizes, runHosts, sendDirect });
     settled = r.settled;
     result.sentBlobs += r.relaySent.blobs;
     result.sentBytes += r.relaySent.bytes;
@@ -219,7 +226,7 @@ export async function distributeLayers(
 }
 
 async function distributeToHost(
-  pool: SshPool,
+  io: HostIo,
   t: SshTarget,
   opts: DistributeOptions,
   sizes: Map<string, number>,
@@ -231,10 +238,11 @@ async function distributeToHost(
   const progress = opts.onProgress;
   progress?.({ host: t.host, phase: "list" });
   const inv = parseInventory(
-    await pool.run(t, inventoryScript(opts.dataRoot, opts.cluster), {
-      step: "distribute: list blobs",
-      logLevel: "debug",
-    }),
+    (
+      await io.run(t.host, "distribute: list blobs", inventoryScript(opts.dataRoot, opts.cluster), {
+        quiet: true,
+      })
+    ).stdout,
   );
   const plan = planMaterialise(opts.layers, inv);
   if (plan.kind === "none") {
@@ -249,8 +257,37 @@ async function distributeToHost(
     `building the rootfs from ${opts.layers.length} layer(s)${inv.materialised ? " (the layers changed)" : ""}`,
   );
   const steps = materialiseSteps(opts.dataRoot, opts.cluster, opts.layers);
-  const step = "distribute: materialise rootfs";
-  await pool.exec(t, "sh -s", { stdin: steps.prologue, step, logLevel: "debug" });
+  // Work that needs no bytes from here (making the fresh staging tree, extracting layers already
+  // on the node, the final swap) goes in one command per run of it, not one per layer: on a
+  // layer change most layers are on the node, and each command is a round trip.
+  // A failure inside names the layer it was extracting (EXTRACT_FAILED), as its own step would.
+  const batch: { script: string[]; layers: number[] } = { script: [steps.prologue], layers: [] };
+  const flush = async (epilogue?: string) => {
+    if (epilogue) batch.script.push("at=\n", epilogue);
+    if (!batch.script.length) return;
+    const [a, b] = [batch.layers[0], batch.layers[batch.layers.length - 1]];
+    const step =
+      a === undefined
+        ? "distribute: materialise rootfs"
+        : `distribute: extract layer${a === b ? ` ${a + 1}` : `s ${a + 1}-${b! + 1}`}/${opts.layers.length}${epilogue ? " and swap the rootfs in" : ""}`;
+    const trap = `at=\ntrap 'st=$?; [ "$st" -eq 0 ] || [ -z "$at" ] || echo "${EXTRACT_FAILED} $at" >&2' EXIT\n`;
+    try {
+      await io.run(t.host, step, "sh -s", { stdin: trap + batch.script.join(""), quiet: true });
+    } catch (err) {
+      const at =
+        err instanceof CommandError ? new RegExp(`^${EXTRACT_FAILED} (\\d+)$`, "m").exec(err.tail) : null;
+      if (!at || !(err instanceof CommandError)) throw err;
+      const i = Number(at[1]);
+      throw new CommandError(
+        err.host,
+        `distribute: extract layer ${i + 1}/${opts.layers.length} ${opts.layers[i]!.slice(0, 19)}`,
+        err.code,
+        err.tail.replace(at[0], "").trim(),
+      );
+    }
+    batch.script = [];
+    batch.layers = [];
+  };
   // Layers in order over one connection. A missing one is received, verified and extracted in
   // one pass (the node never reads it back); one already on the node is extracted from its blob.
   // Relay mode has the relay put the blob on the node first.
@@ -264,53 +301,46 @@ async function distributeToHost(
     }
     if (onNode.has(d)) {
       progress?.({ host: t.host, phase: "materialise", digest: d });
-      await pool.exec(t, "sh -s", {
-        stdin: l.script(removals[l.index]!),
-        step: `distribute: extract layer ${l.index + 1}/${opts.layers.length} ${d.slice(0, 19)}`,
-        logLevel: "debug",
-      });
+      batch.script.push(`at=${l.index}\n`, l.script(removals[l.index]!));
+      batch.layers.push(l.index);
       continue;
     }
-    await receiveLayer(
-      pool,
-      t,
-      opts,
-      { digest: d, index: l.index, size: sizes.get(d)! },
-      removals[l.index]!,
-      {
-        partial: inv.partial.get(d.slice(7)) ?? 0,
-        nth: `${++nth}/${missing.length}`,
-        stats,
-      },
-    );
+    await flush();
+    await receiveLayer(io, t, opts, { digest: d, index: l.index, size: sizes.get(d)! }, removals[l.index]!, {
+      partial: inv.partial.get(d.slice(7)) ?? 0,
+      nth: `${++nth}/${missing.length}`,
+      stats,
+    });
     onNode.add(d);
   }
   progress?.({ host: t.host, phase: "sent" });
-  await pool.exec(t, "sh -s", { stdin: steps.epilogue, step, logLevel: "debug" });
+  await flush(steps.epilogue);
   stats.materialisedFrom = 0;
   progress?.({ host: t.host, phase: "done" });
 }
 
-/** The bytes of blob `d` from `offset` as an upload's stdin, counted into `stats` and progress. */
-function blobUpload(
-  opts: DistributeOptions,
+/** Runs `script` on `t` with the bytes of blob `d` from `offset` as its stdin, counted into `stats` and progress. */
+async function streamBlob(
+  io: HostIo,
   t: SshTarget,
-  d: string,
-  size: number,
-  offset: number,
+  opts: DistributeOptions,
+  blob: { digest: string; size: number; offset: number },
   stats: { sentBytes: number },
-): { stdin: Readable | Buffer; onStdinBytes: (n: number) => void } {
+  step: string,
+  script: string,
+): Promise<void> {
+  const { digest: d, size, offset } = blob;
   const base = stats.sentBytes;
-  return {
-    stdin:
-      offset < size
-        ? fs.createReadStream(opts.layout.blobPath(d), { start: offset, highWaterMark: 1 << 20 })
-        : Buffer.alloc(0),
+  const source =
+    offset < size
+      ? fs.createReadStream(opts.layout.blobPath(d), { start: offset, highWaterMark: 1 << 20 })
+      : Buffer.alloc(0);
+  await io.stream(t.host, step, script, source, {
     onStdinBytes: (n) => {
       stats.sentBytes = base + n;
       opts.onProgress?.({ host: t.host, phase: "send", digest: d, bytes: offset + n, total: size });
     },
-  };
+  });
 }
 
 /**
@@ -319,7 +349,7 @@ function blobUpload(
  * rootfs with it on the node: the caller then starts the host over (that blob from byte 0).
  */
 async function receiveLayer(
-  pool: SshPool,
+  io: HostIo,
   t: SshTarget,
   opts: DistributeOptions,
   layer: { digest: string; index: number; size: number },
@@ -330,21 +360,27 @@ async function receiveLayer(
   const gzip = await isGzip(opts.layout.blobPath(d));
   const offset = o.partial > size ? 0 : o.partial;
   if (offset > 0) log.forHost(t.host).info(`resuming ${d.slice(0, 19)} at byte ${offset} of ${size}`);
-  await pool.exec(
+  await streamBlob(
+    io,
     t,
-    receiveLayerScript(opts.dataRoot, opts.cluster, { hex: d.slice(7), size, offset, gzip }, rm),
-    {
-      step: `distribute: send and extract layer ${layer.index + 1}/${opts.layers.length} (blob ${o.nth}) ${d.slice(0, 19)}`,
-      logLevel: "debug",
-      ...blobUpload(opts, t, d, size, offset, o.stats),
-    },
+    opts,
+    { digest: d, size, offset },
+    o.stats,
+    `distribute: send and extract layer ${layer.index + 1}/${opts.layers.length} (blob ${o.nth}) ${d.slice(0, 19)}`,
+    receiveLayerScript(
+      opts.dataRoot,
+      opts.cluster,
+      { hex: d.slice(7), size, offset, gzip },
+      rm,
+      opts.receiver,
+    ),
   );
   o.stats.sentBlobs++;
 }
 
 /** Streams one blob into the node's store, resuming from `partial` bytes; re-sends once from 0 if the partial was bad. */
 async function sendBlob(
-  pool: SshPool,
+  io: HostIo,
   t: SshTarget,
   opts: DistributeOptions,
   d: string,
@@ -359,11 +395,15 @@ async function sendBlob(
   for (let fresh = 0; ; fresh++) {
     if (offset > 0) hlog.info(`resuming ${d.slice(0, 19)} at byte ${offset} of ${size}`);
     try {
-      await pool.exec(t, receiveBlobScript(opts.dataRoot, hex, size, offset), {
-        step: `distribute: send layer ${nth} ${d.slice(0, 19)}`,
-        logLevel: "debug",
-        ...blobUpload(opts, t, d, size, offset, stats),
-      });
+      await streamBlob(
+        io,
+        t,
+        opts,
+        { digest: d, size, offset },
+        stats,
+        `distribute: send layer ${nth} ${d.slice(0, 19)}`,
+        receiveBlobScript(opts.dataRoot, hex, size, offset),
+      );
       stats.sentBlobs++;
       return;
     } catch (err) {

@@ -173,6 +173,109 @@ function removalLines(target: string, rm: LayerRemovals): string[] {
   return lines;
 }
 
+/** Who receives a missing layer on the node: "auto" uses python3 when the node has it (one process), else sh. */
+export type LayerReceiver = "auto" | "shell";
+
+/**
+ * The python3 receiver of one layer (argv: hex size offset gzip(0|1) staging-dir tar-options…,
+ * run in the blob dir): one process replays the `offset` bytes already in `<hex>.partial`, then per chunk
+ * of stdin appends it to the partial, hashes it (hashlib: OpenSSL, with the CPU's SHA
+ * extensions) and inflates it (zlib) into tar's stdin. Against the sh pipeline (tee, a fifo to
+ * the hasher, a separate inflater, cat draining tar's tail) every byte crosses two pipes fewer
+ * and no 1 MiB buffer is allocated per read: about half the node's CPU per byte.
+ * tar may stop reading at its end-of-archive blocks: the broken pipe only ends the feeding; every
+ * byte is still hashed and kept. Exit codes as the sh pipeline's; 95: anything else (its text).
+ */
+const PY_RECEIVER = String.raw`
+import sys
+try:
+    import hashlib, os, shutil, subprocess, tempfile, zlib
+except ImportError:
+    sys.exit(97)
+hx, size, off, gz, tgt = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5]
+part = hx + ".partial"
+h = hashlib.sha256()
+err = tempfile.TemporaryFile()
+z = [zlib.decompressobj(31) if gz else None]
+live = [True]
+def feed(b):
+    try:
+        if z[0] is None:
+            tar.stdin.write(b)
+            return
+        while b:
+            if z[0].eof:
+                z[0] = zlib.decompressobj(31)
+            tar.stdin.write(z[0].decompress(b))
+            b = z[0].unused_data if z[0].eof else b""
+    except (BrokenPipeError, zlib.error):
+        # tar stopped reading, or the bytes do not inflate: feeding ends; the digest (and tar) decide.
+        live[0] = False
+def fail(code, msg, drop_tree, drop_part):
+    if drop_tree:
+        shutil.rmtree(tgt, ignore_errors=True)
+    if drop_part:
+        os.unlink(part)
+    sys.stderr.write(msg + "\n")
+    sys.exit(code)
+try:
+    tar = subprocess.Popen(["tar", "-xf", "-", "-C", tgt] + sys.argv[6:], stdin=subprocess.PIPE, stderr=err)
+    got = 0
+    buf = bytearray(1 << 18)
+    mv = memoryview(buf)
+    with open(part, "rb", buffering=0) as f:
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                break
+            h.update(mv[:n])
+            if live[0]:
+                feed(mv[:n])
+            got += n
+    with open(part, "ab", buffering=0) as f:
+        while True:
+            n = sys.stdin.buffer.raw.readinto(buf)
+            if not n:
+                break
+            f.write(mv[:n])
+            h.update(mv[:n])
+            if live[0]:
+                feed(mv[:n])
+            got += n
+    try:
+        if live[0] and z[0] is not None:
+            tar.stdin.write(z[0].flush())
+        tar.stdin.close()
+    except BrokenPipeError:
+        pass
+    rc = tar.wait()
+except Exception as e:
+    fail(95, "receiving sha256:%s failed: %s" % (hx, e), True, False)
+if got != size:
+    fail(91, "short transfer of sha256:%s: %d of %d bytes" % (hx, got, size), False, False)
+if h.hexdigest() != hx:
+    fail(92, "digest mismatch for sha256:%s (got sha256:%s): the received bytes and the staging rootfs were removed" % (hx, h.hexdigest()), True, True)
+os.rename(part, hx)
+if rc != 0:
+    err.seek(0)
+    sys.stderr.write(err.read().decode("utf8", "replace"))
+    fail(94, "extracting sha256:%s failed" % hx, True, False)
+`;
+
+/**
+ * sh lines running PY_RECEIVER when the node has python3 (-I: no PYTHON* variables or user
+ * site; -S: no site import, the start costs half). It exits 97, before reading any byte, when
+ * a module it needs is missing: the sh pipeline after these lines then receives the layer.
+ */
+function pyReceiverLines(argv: string): string[] {
+  return [
+    `if command -v python3 >/dev/null 2>&1; then`,
+    `  rc=0; python3 -I -S -c ${q(PY_RECEIVER)} ${argv} || rc=$?`,
+    `  [ "$rc" -eq 97 ] || exit "$rc"`,
+    `fi`,
+  ];
+}
+
 /**
  * One pass over a missing layer's bytes on the node: they are appended to `<hex>.partial`,
  * hashed, and (gunzipped and) extracted into the staging rootfs while they arrive; nothing reads
@@ -183,15 +286,19 @@ function removalLines(target: string, rm: LayerRemovals): string[] {
  * digest mismatch or a failed tar removes it (and a bad partial), so nothing half-built remains.
  * Exit codes as receiveBlobScript: 91 short, 92 digest mismatch, 93 partial changed size; tar's own
  * failure exits 94 with its message.
+ * `receiver` "auto" runs PY_RECEIVER when the node has python3 with the modules it needs, else
+ * (and with "shell") the sh pipeline below.
  * Why keep the blob at all (a second write of every byte): it makes the transfer resumable at
  * the byte, and a later change of any layer rebuilds the rootfs from the node's own blobs
- * instead of sending every lower layer again.
+ * instead of sending every lower layer again. In the one-process receiver it is a page-cache
+ * write from the buffer already in hand: a few percent of the node's CPU per byte, measured.
  */
 export function receiveLayerScript(
   dataRoot: string,
   cluster: string,
   layer: { hex: string; size: number; offset: number; gzip: boolean },
   rm: LayerRemovals,
+  receiver: LayerReceiver = "auto",
 ): string {
   const { hex, size, offset } = layer;
   const blobs = nodePaths(dataRoot, cluster).blobs;
@@ -207,6 +314,9 @@ export function receiveLayerScript(
       ? `: > ${hex}.partial`
       : `[ "$(wc -c < ${hex}.partial)" -eq ${offset} ] || ${fail(93, `"partial upload of sha256:${hex} changed size under us"`, true)}`,
     ...removalLines(target, rm),
+    ...(receiver === "auto"
+      ? pyReceiverLines(`${hex} ${size} ${offset} ${layer.gzip ? 1 : 0} ${q(target)} ${TAR_OPTS}`)
+      : []),
     `fifo=${hex}.fifo.$$; sum=${hex}.sum.$$; st=${hex}.tar.$$`,
     ...SHA256_HASHER,
     ...(layer.gzip ? GZIP_INFLATER : []),

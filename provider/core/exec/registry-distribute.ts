@@ -282,14 +282,14 @@ async function fetchOnHost(
     source: RegistrySource;
   },
 ): Promise<void> {
-  const t = ctx.target(ip);
   // A cut transfer leaves a partial; the second attempt lists again and resumes it.
   for (let attempt = 1; ; attempt++) {
     const inv = parseInventory(
-      await ctx.pool.run(t, inventoryScript(ctx.dataRoot, ctx.cluster), {
-        step: "distribute: list blobs",
-        logLevel: "debug",
-      }),
+      (
+        await ctx.io.run(ip, "distribute: list blobs", inventoryScript(ctx.dataRoot, ctx.cluster), {
+          quiet: true,
+        })
+      ).stdout,
     );
     const blobs = [...o.sizes]
       .filter(([d]) => !inv.complete.has(d.slice(7)))
@@ -304,8 +304,11 @@ async function fetchOnHost(
     let done = 0;
     const size = new Map(blobs.map((b) => [b.digest.slice(7), b.size - b.offset]));
     try {
-      await ctx.pool.exec(t, "sh -s", {
-        stdin: fetchBlobsScript({
+      await ctx.io.stream(
+        ip,
+        "distribute: fetch layers from the registry",
+        "sh -s",
+        fetchBlobsScript({
           dataRoot: ctx.dataRoot,
           baseUrl: o.baseUrl,
           repo: o.repo,
@@ -313,15 +316,15 @@ async function fetchOnHost(
           ...(o.access.authorization ? { authorization: o.access.authorization } : {}),
           ...(o.source.caPem ? { caPem: o.source.caPem } : {}),
         }),
-        step: "distribute: fetch layers from the registry",
-        logLevel: "debug",
-        onLine: (line, stream) => {
-          const m = stream === "stdout" ? new RegExp(`^${FETCHED} ([a-f0-9]{64})$`).exec(line) : null;
-          if (!m) return;
-          done += size.get(m[1]!) ?? 0;
-          task.update(done);
+        {
+          onLine: (line, stream) => {
+            const m = stream === "stdout" ? new RegExp(`^${FETCHED} ([a-f0-9]{64})$`).exec(line) : null;
+            if (!m) return;
+            done += size.get(m[1]!) ?? 0;
+            task.update(done);
+          },
         },
-      });
+      );
       return;
     } catch (err) {
       // 91: short transfer (partial kept), 92: digest mismatch (partial removed): one more try.

@@ -28,10 +28,11 @@ import * as crypto from "node:crypto";
 import { limiter, mapLimit } from "../common/limit";
 import { UserError } from "../errors";
 import { log } from "../log";
-import { CommandError, type SshPool, type SshTarget } from "../ssh";
+import { CommandError, type SshTarget } from "../ssh";
 import { hostPattern, type KnownHostEntry, readKnownHosts } from "../ssh/known-hosts";
 import { shellQuote as q, tailLines } from "../ssh/shell";
 import type { BlobSender, DirectParts, DistributeOptions } from "./distribute";
+import type { HostIo } from "./host-io";
 import {
   inventoryScript,
   nodePaths,
@@ -47,6 +48,8 @@ export interface RelayOptions {
   target?: SshTarget;
   /** Forwards the relay runs at once (default 4, at most 6: sshd's MaxSessions is 10 per connection). */
   fanout?: number;
+  /** The operator's known_hosts: the relay is given exactly these pinned keys of the targets. */
+  knownHostsFile: string;
 }
 
 export const PROBE_OK = "sealer-relay-ok";
@@ -322,7 +325,7 @@ const msg = (err: unknown) => (err instanceof Error ? err.message : String(err))
  * targets (when it is, they are counted on its own host entry).
  */
 export async function distributeViaRelay(
-  pool: SshPool,
+  io: HostIo,
   targets: SshTarget[],
   opts: DistributeOptions,
   parts: DirectParts,
@@ -357,10 +360,11 @@ export async function distributeViaRelay(
     try {
       relayDirMade = true;
       setup = parseRelaySetup(
-        await pool.run(relayTarget, relaySetupScript(paths, opts.cluster, runId), {
-          step: "distribute: relay setup",
-          logLevel: "debug",
-        }),
+        (
+          await io.run(via, "distribute: relay setup", relaySetupScript(paths, opts.cluster, runId), {
+            quiet: true,
+          })
+        ).stdout,
         via,
       );
     } catch (err) {
@@ -372,10 +376,12 @@ export async function distributeViaRelay(
     await mapLimit(others, opts.concurrency ?? 8, async (t) => {
       installed.push(t);
       try {
-        await pool.run(t, installScript(paths, t.user, opts.cluster, runId, options, setup.publicKey), {
-          step: "distribute: relay key install",
-          logLevel: "debug",
-        });
+        await io.run(
+          t.host,
+          "distribute: relay key install",
+          installScript(paths, t.user, opts.cluster, runId, options, setup.publicKey),
+          { quiet: true },
+        );
         relayed.add(t.host);
       } catch (err) {
         log.forHost(t.host).warn(`could not install the relay's key (${msg(err)}); sending directly`);
@@ -383,7 +389,7 @@ export async function distributeViaRelay(
     });
     // 3. The relay trusts exactly the host keys the operator pinned.
     const kh = relayKnownHosts(
-      await readKnownHosts(pool.knownHostsFile),
+      await readKnownHosts(relay.knownHostsFile),
       others.filter((t) => relayed.has(t.host)),
     );
     for (const h of kh.unpinned) {
@@ -391,18 +397,14 @@ export async function distributeViaRelay(
       log.forHost(h).warn(`no pinned host key for the relay to check; sending directly`);
     }
     if (relayed.size > 0) {
-      await pool.upload(relayTarget, Buffer.from(kh.text), paths.knownHosts, {
-        mode: 0o600,
-        step: "distribute: relay known_hosts",
-      });
+      await io.put(via, "distribute: relay known_hosts", paths.knownHosts, Buffer.from(kh.text), 0o600);
       // 4. Can the relay log in? (a refused key, a firewall, a host key the relay sees differently)
       await mapLimit(
         others.filter((t) => relayed.has(t.host)),
         fanout,
         async (t) => {
-          const r = await pool.exec(relayTarget, probeScript(paths, t), {
-            step: `distribute: relay probe ${t.host}`,
-            logLevel: "debug",
+          const r = await io.run(via, `distribute: relay probe ${t.host}`, probeScript(paths, t), {
+            quiet: true,
             allowFail: true,
           });
           if (r.code === 0 && r.stdout.includes(PROBE_OK)) return;
@@ -421,7 +423,7 @@ export async function distributeViaRelay(
       );
 
     // 5. Distribute: the relay gets each missing blob once from the operator; the others from the relay.
-    const feeder = new RelayFeeder(pool, relayTarget, opts, parts, relaySent);
+    const feeder = new RelayFeeder(io, relayTarget, opts, parts, relaySent);
     const gate = limiter(fanout);
     const forwarder =
       (t: SshTarget): BlobSender =>
@@ -437,11 +439,7 @@ export async function distributeViaRelay(
         for (let fresh = 0; ; fresh++) {
           opts.onProgress?.({ host: t.host, phase: "send", digest: d, bytes: 0, total: size, via });
           const r = await gate(() =>
-            pool.exec(relayTarget, forwardScript(paths, t, hex, size), {
-              step,
-              logLevel: "debug",
-              allowFail: true,
-            }),
+            io.run(via, step, forwardScript(paths, t, hex, size), { quiet: true, allowFail: true }),
           );
           const out = tailLines([r.stdout.trim(), r.stderr.trim()].filter(Boolean).join("\n"), 10);
           if (r.code === 0) {
@@ -465,7 +463,7 @@ export async function distributeViaRelay(
           throw new CommandError(t.host, step, r.code, out);
         }
         opts.onProgress?.({ host: t.host, phase: "send", digest: d, bytes: size, total: size, via });
-        await pool.run(t, adoptScript(paths, hex), { step, logLevel: "debug" });
+        await io.run(t.host, step, adoptScript(paths, hex), { quiet: true });
       };
     const { settled, perHost } = await parts.runHosts((t) =>
       t.host === via ? (d) => feeder.ensure(d) : relayed.has(t.host) ? forwarder(t) : undefined,
@@ -483,10 +481,9 @@ export async function distributeViaRelay(
     // The key leaves every target and the relay, whatever happened above.
     await Promise.all([
       ...installed.map((t) =>
-        pool
-          .run(t, uninstallScript(t.user, opts.cluster, runId), {
-            step: "distribute: relay key removal",
-            logLevel: "debug",
+        io
+          .run(t.host, "distribute: relay key removal", uninstallScript(t.user, opts.cluster, runId), {
+            quiet: true,
           })
           .catch((err: unknown) =>
             log
@@ -497,11 +494,8 @@ export async function distributeViaRelay(
           ),
       ),
       relayDirMade
-        ? pool
-            .run(relayTarget, `rm -rf ${q(paths.run)}`, {
-              step: "distribute: relay cleanup",
-              logLevel: "debug",
-            })
+        ? io
+            .run(via, "distribute: relay cleanup", `rm -rf ${q(paths.run)}`, { quiet: true })
             .catch((err: unknown) =>
               rlog.warn(`could not remove the relay's key directory ${paths.run} (${msg(err)}): delete it`),
             )
@@ -518,7 +512,7 @@ class RelayFeeder {
   private sent = 0;
 
   constructor(
-    private readonly pool: SshPool,
+    private readonly io: HostIo,
     private readonly relay: SshTarget,
     private readonly opts: DistributeOptions,
     private readonly parts: DirectParts,
@@ -540,12 +534,16 @@ class RelayFeeder {
   }
 
   private async feed(d: string): Promise<void> {
-    this.inv ??= this.pool
-      .run(this.relay, inventoryScript(this.opts.dataRoot, this.opts.cluster), {
-        step: "distribute: relay list blobs",
-        logLevel: "debug",
-      })
-      .then(parseInventory);
+    this.inv ??= this.io
+      .run(
+        this.relay.host,
+        "distribute: relay list blobs",
+        inventoryScript(this.opts.dataRoot, this.opts.cluster),
+        {
+          quiet: true,
+        },
+      )
+      .then((r) => parseInventory(r.stdout));
     const inv = await this.inv;
     const hex = d.slice(7);
     if (inv.complete.has(hex)) return;

@@ -34,10 +34,15 @@ async function run(ctx: ExecContext, step: StepOf<"distribute">, mover: LayerMov
     ctx.stats.pushedBytes += pushedBytes;
   }
   const via = choice.mode === "relay" ? (ctx.relay?.via ?? ctx.master0) : undefined;
-  const res = await mover.send(ctx.pool, targets, {
+  const res = await mover.send(ctx.io, targets, {
     ...(via
       ? {
-          relay: { via, target: ctx.target(via), ...(ctx.relay?.fanout ? { fanout: ctx.relay.fanout } : {}) },
+          relay: {
+            via,
+            target: ctx.target(via),
+            knownHostsFile: ctx.pool.knownHostsFile,
+            ...(ctx.relay?.fanout ? { fanout: ctx.relay.fanout } : {}),
+          },
         }
       : {}),
     layout: ctx.layout,
