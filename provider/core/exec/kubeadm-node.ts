@@ -7,6 +7,7 @@ import { setHostsBlockCmd } from "../runtime/hosts-file";
 import { KUBELET_CONF, kubeadmJoinCmd, parseJoinOutput, type JoinMaterial } from "../runtime/kube";
 import type { ExecContext } from "./context";
 import { APISERVER_DOMAIN, API_PORT, joinConfigYaml } from "./kubeadm-config";
+import type { HostFacts, Observed, RecordKit } from "./steps/kind";
 
 export const initConfigPath = (ctx: ExecContext): string => `${ctx.clusterDir}/kubeadm/kubeadm-init.yaml`;
 const joinConfigPath = (ctx: ExecContext) => `${ctx.clusterDir}/kubeadm/kubeadm-join.yaml`;
@@ -87,4 +88,19 @@ export async function joinHost(ctx: ExecContext, ip: string, master: boolean): P
   if (master)
     await ctx.sh(ip, step, setHostsBlockCmd(ctx.cluster, "apiserver", [{ ip, names: [APISERVER_DOMAIN] }]));
   return name;
+}
+
+/** What a join observed: each host's node name, and the join material it made or refreshed. */
+export function joined(ctx: ExecContext, nodeNames: Record<string, string>): Observed {
+  const hosts: Record<string, HostFacts> = {};
+  for (const [ip, nodeName] of Object.entries(nodeNames)) hosts[ip] = { nodeName };
+  return { hosts, ...(ctx.join ? { secrets: { ...ctx.join } } : {}) };
+}
+
+/** What a join leaves in the applied state: each joined host's Kubernetes key and its roles. */
+export function recordJoined(step: { hosts: string[] }, kit: RecordKit): void {
+  for (const ip of step.hosts) {
+    kit.setKube(ip);
+    kit.host(ip).roles = kit.roles(ip);
+  }
 }

@@ -11,7 +11,7 @@ import { DEFAULT_VIP } from "../../../provider/core/plan/impact";
 import { plan } from "../../../provider/core/plan/planner";
 import { emptyApplied } from "../../../provider/core/plan/types";
 import { baseImage, digest, installed, multiPlatform, spec } from "../../fixtures/clusterfile/plan-world";
-import { disposeWorlds, world } from "../steps/world";
+import { world } from "../steps/world";
 
 const M0 = "10.0.0.2";
 const W0 = "10.0.0.10";
@@ -126,7 +126,6 @@ describe("host view", () => {
 });
 
 describe("env: the rules that differed, and the one kept", () => {
-  after(disposeWorlds);
   // Before: the planner keyed the worker VIP on the cluster's env (image < spec.env), while the
   // executor rendered it from master0's env (host env included). sealer reads IPvsVIPv4 from the
   // cluster's env (GetClusterEnv), so the cluster rule is kept on both sides.

@@ -1,11 +1,9 @@
 /** clean-host against the recording fake host: what it removes, in which order; its record. */
 import { strict as assert } from "node:assert";
 import { cleanHost } from "../../../provider/core/exec/steps/clean-host";
-import { M0, M1, W0, disposeWorlds, knowing, recorded, step, world } from "./world";
+import { M0, M1, W0, knowing, recorded, step, world } from "./world";
 
 describe("step clean-host (fake host)", () => {
-  afterEach(disposeWorlds);
-
   it("resets kubeadm, removes the cluster's files and blocks, the worker's virtual servers, then collects blobs", async () => {
     const w = world();
     await cleanHost.run(w.ctx, step("clean-host", [M1, W0]));

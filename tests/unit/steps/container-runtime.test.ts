@@ -2,13 +2,11 @@
 import { strict as assert } from "node:assert";
 import { UserError } from "../../../provider/core/errors";
 import { containerRuntime } from "../../../provider/core/exec/steps/container-runtime";
-import { M0, W0, disposeWorlds, drifted, knowing, recorded, step, world } from "./world";
+import { M0, W0, drifted, knowing, recorded, step, world } from "./world";
 
 const CONFIG = "/etc/containerd/config.toml";
 
 describe("step container-runtime (fake host)", () => {
-  afterEach(disposeWorlds);
-
   it("installs with the image's script, and refuses naming the host when the image lacks it", async () => {
     const w = world();
     w.io.answer({ host: M0, match: /^test -f scripts\/containerd\.sh$/, code: 0 });

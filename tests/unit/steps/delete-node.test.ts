@@ -1,11 +1,9 @@
 /** delete-node against the recording fake host: kubectl delete node from a remaining master; its record. */
 import { strict as assert } from "node:assert";
 import { deleteNode } from "../../../provider/core/exec/steps/delete-node";
-import { M0, M1, W0, W1, disposeWorlds, knowing, recorded, step, world } from "./world";
+import { M0, M1, W0, W1, knowing, recorded, step, world } from "./world";
 
 describe("step delete-node (fake host)", () => {
-  afterEach(disposeWorlds);
-
   it("deletes the recorded node names from the remaining master", async () => {
     const w = world();
     w.ctx.state.hosts[W1] = { roles: ["node"], layers: [], nodeName: "worker-b" };

@@ -10,18 +10,7 @@ import { renderOnHost } from "../../../provider/core/exec/render-on-host";
 import { distributeWith, type LayerMover } from "../../../provider/core/exec/steps/distribute";
 import type { SshTarget } from "../../../provider/core/ssh";
 import { clusterfile } from "../../fixtures/clusterfile/plan-world";
-import {
-  W0,
-  W1,
-  disposeWorlds,
-  drifted,
-  expected,
-  knowing,
-  recorded,
-  step,
-  world,
-  type World,
-} from "./world";
+import { W0, W1, drifted, expected, knowing, recorded, step, world, type World } from "./world";
 
 const SEP = "=#=sealer-file=#=";
 const TMPL = "address: {{ .HostIP }}\nport: {{ .ApiPort }}\n";
@@ -69,8 +58,6 @@ function fakeMover(): LayerMover & { sent: Array<{ hosts: string[]; opts: Distri
 }
 
 describe("step distribute (fake host, injected layer mover)", () => {
-  afterEach(disposeWorlds);
-
   it("renders each host's templates with that host's env and writes only changed output", async () => {
     const w = world({ clusterfile: clusterfile({ extraSpec: "  env: [ ApiPort=6443 ]\n" }) });
     rootfsOn(w, W0, undefined);

@@ -2,13 +2,11 @@
 import { strict as assert } from "node:assert";
 import { hook } from "../../../provider/core/exec/steps/hook";
 import { clusterfile } from "../../fixtures/clusterfile/plan-world";
-import { M0, M1, W0, W1, nodeOf, disposeWorlds, drifted, knowing, recorded, step, world } from "./world";
+import { M0, M1, W0, W1, nodeOf, drifted, knowing, recorded, step, world } from "./world";
 
 const SHA = "a".repeat(64);
 
 describe("step hook (fake host)", () => {
-  afterEach(disposeWorlds);
-
   it("a SHELL hook runs its data through sh on exactly the hosts in its scope, with its phase", async () => {
     const w = world();
     await hook.run(w.ctx, step("hook", [M0, W1], { phase: "pre-init-host", plugin: "sysctl" }));

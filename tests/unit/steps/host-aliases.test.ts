@@ -2,13 +2,11 @@
 import { strict as assert } from "node:assert";
 import { hostAliases } from "../../../provider/core/exec/steps/host-aliases";
 import { clusterfile } from "../../fixtures/clusterfile/plan-world";
-import { W0, W1, disposeWorlds, drifted, expected, knowing, recorded, step, world } from "./world";
+import { W0, W1, drifted, expected, knowing, recorded, step, world } from "./world";
 
 const ALIASES = "  hostAliases:\n    - { ip: 10.9.9.9, hostnames: [db.internal, db2.internal] }\n";
 
 describe("step host-aliases (fake host)", () => {
-  afterEach(disposeWorlds);
-
   it("writes the Clusterfile's aliases into this cluster's /etc/hosts block on its hosts only", async () => {
     const w = world({ clusterfile: clusterfile({ extraSpec: ALIASES }) });
     await hostAliases.run(w.ctx, step("host-aliases", [W1]));

@@ -1,14 +1,12 @@
 /** init-host against the recording fake host: the scripts it runs, the files it reports, their record and drift check. */
 import { strict as assert } from "node:assert";
 import { initHost } from "../../../provider/core/exec/steps/init-host";
-import { M0, W0, disposeWorlds, drifted, knowing, recorded, step, world } from "./world";
+import { M0, W0, drifted, knowing, recorded, step, world } from "./world";
 
 const SHA = "a".repeat(64);
 const SYSCTL = "/etc/sysctl.d/k8s.conf";
 
 describe("step init-host (fake host)", () => {
-  afterEach(disposeWorlds);
-
   it("runs the image's init scripts on each of its hosts and reports the files they wrote", async () => {
     const w = world();
     w.io.answer({ host: W0, match: /-cnewer/, stdout: `${SHA}  ${SYSCTL}\n` });

@@ -2,11 +2,9 @@
 import { strict as assert } from "node:assert";
 import { initMaster } from "../../../provider/core/exec/steps/init-master";
 import { ADMIN, CA_HASH, doc, kubeadmAnswers, puts } from "./kubeadm-answers";
-import { M0, nodeOf, disposeWorlds, drifted, expected, knowing, recorded, step, world } from "./world";
+import { M0, nodeOf, drifted, expected, knowing, recorded, step, world } from "./world";
 
 describe("step init-master (fake host)", () => {
-  afterEach(disposeWorlds);
-
   it("runs kubeadm init with the token it wrote and reports the join material, kubeconfig and node name", async () => {
     const w = world();
     kubeadmAnswers(w);

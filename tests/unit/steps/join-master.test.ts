@@ -2,11 +2,9 @@
 import { strict as assert } from "node:assert";
 import { joinMaster } from "../../../provider/core/exec/steps/join-master";
 import { doc, kubeadmAnswers, puts } from "./kubeadm-answers";
-import { M0, M1, nodeOf, disposeWorlds, drifted, expected, knowing, recorded, step, world } from "./world";
+import { M0, M1, nodeOf, drifted, expected, knowing, recorded, step, world } from "./world";
 
 describe("step join-master (fake host)", () => {
-  afterEach(disposeWorlds);
-
   it("joins with the certificate key, then points apiserver.cluster.local at itself", async () => {
     const w = world();
     kubeadmAnswers(w);

@@ -2,23 +2,9 @@
 import { strict as assert } from "node:assert";
 import { joinWorker } from "../../../provider/core/exec/steps/join-worker";
 import { CA_HASH, doc, kubeadmAnswers, puts } from "./kubeadm-answers";
-import {
-  M0,
-  W0,
-  W1,
-  nodeOf,
-  disposeWorlds,
-  drifted,
-  expected,
-  knowing,
-  recorded,
-  step,
-  world,
-} from "./world";
+import { M0, W0, W1, nodeOf, drifted, expected, knowing, recorded, step, world } from "./world";
 
 describe("step join-worker (fake host)", () => {
-  afterEach(disposeWorlds);
-
   it("runs kubeadm join with a fresh token on that worker only", async () => {
     const w = world();
     kubeadmAnswers(w);

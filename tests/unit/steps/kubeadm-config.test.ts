@@ -2,11 +2,9 @@
 import { strict as assert } from "node:assert";
 import { kubeadmConfig } from "../../../provider/core/exec/steps/kubeadm-config";
 import { doc, puts } from "./kubeadm-answers";
-import { M0, nodeOf, disposeWorlds, expected, knowing, recorded, step, world } from "./world";
+import { M0, nodeOf, expected, knowing, recorded, step, world } from "./world";
 
 describe("step kubeadm-config (fake host)", () => {
-  afterEach(disposeWorlds);
-
   it("writes the init config (0600) on master0 only, named for master0's node", async () => {
     const w = world();
     assert.deepEqual(await kubeadmConfig.run(w.ctx, step("kubeadm-config", [M0])), {});

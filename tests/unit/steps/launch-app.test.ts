@@ -2,11 +2,9 @@
 import { strict as assert } from "node:assert";
 import { launchApp } from "../../../provider/core/exec/steps/launch-app";
 import { baseImage } from "../../fixtures/clusterfile/plan-world";
-import { M0, disposeWorlds, expected, recorded, step, world } from "./world";
+import { M0, expected, recorded, step, world } from "./world";
 
 describe("step launch-app (fake host)", () => {
-  afterEach(disposeWorlds);
-
   it("runs the app's commands in order on master0 with the app's env", async () => {
     const image = baseImage();
     image.apps[0] = { ...image.apps[0]!, env: { Replicas: "3" } };

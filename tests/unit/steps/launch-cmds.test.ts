@@ -2,11 +2,9 @@
 import { strict as assert } from "node:assert";
 import { launchCmds } from "../../../provider/core/exec/steps/launch-cmds";
 import { CommandError } from "../../../provider/core/ssh";
-import { M0, disposeWorlds, recorded, step, world } from "./world";
+import { M0, recorded, step, world } from "./world";
 
 describe("step launch-cmds (fake host)", () => {
-  afterEach(disposeWorlds);
-
   it("stops at the first failing command, naming master0 and the step, and is not recorded", async () => {
     const w = world();
     w.io.answer({ host: M0, match: /^helm install/, code: 2, stderr: "Error: chart not found" });

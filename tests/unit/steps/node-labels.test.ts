@@ -2,13 +2,11 @@
 import { strict as assert } from "node:assert";
 import { nodeLabels } from "../../../provider/core/exec/steps/node-labels";
 import { clusterfile } from "../../fixtures/clusterfile/plan-world";
-import { M0, W0, nodeOf, disposeWorlds, drifted, expected, knowing, recorded, step, world } from "./world";
+import { M0, W0, nodeOf, drifted, expected, knowing, recorded, step, world } from "./world";
 
 const WORKER_EXTRA = "      labels: { env: prod }\n      taints: [ 'gpu=yes:NoSchedule' ]\n";
 
 describe("step node-labels (fake host)", () => {
-  afterEach(disposeWorlds);
-
   it("applies the Clusterfile's labels and taints from master0 and drops the ones removed since", async () => {
     const w = world({ clusterfile: clusterfile({ workerExtra: WORKER_EXTRA }) });
     w.ctx.state.hosts[W0] = { roles: ["node"], layers: [], labels: { old: "1" }, taints: [] };

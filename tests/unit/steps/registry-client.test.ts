@@ -4,28 +4,13 @@ import { createHash } from "node:crypto";
 import { registry } from "../../../provider/core/exec/steps/registry";
 import { registryClient } from "../../../provider/core/exec/steps/registry-client";
 import { clusterfile } from "../../fixtures/clusterfile/plan-world";
-import {
-  M0,
-  M1,
-  W0,
-  W1,
-  disposeWorlds,
-  drifted,
-  expected,
-  knowing,
-  recorded,
-  step,
-  world,
-  type World,
-} from "./world";
+import { M0, M1, W0, W1, drifted, expected, knowing, recorded, step, world, type World } from "./world";
 
 const HOSTS_TOML = "/etc/containerd/certs.d/sea.hub:5000/hosts.toml";
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 const putsOn = (w: World, ip: string) => w.io.on(ip).flatMap((c) => (c.op === "put" ? [c] : []));
 
 describe("step registry-client (fake host)", () => {
-  afterEach(disposeWorlds);
-
   it("maps the domain per host and writes hosts.toml with the cluster's CA", async () => {
     const w = world();
     await registry.run(w.ctx, step("registry", [M0, M1]));

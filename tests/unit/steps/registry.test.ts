@@ -2,26 +2,12 @@
 import { strict as assert } from "node:assert";
 import { createHash } from "node:crypto";
 import { registry } from "../../../provider/core/exec/steps/registry";
-import {
-  M0,
-  M1,
-  W0,
-  disposeWorlds,
-  drifted,
-  expected,
-  knowing,
-  recorded,
-  step,
-  world,
-  type World,
-} from "./world";
+import { M0, M1, W0, drifted, expected, knowing, recorded, step, world, type World } from "./world";
 
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 const putsOn = (w: World, ip: string) => w.io.on(ip).flatMap((c) => (c.op === "put" ? [c] : []));
 
 describe("step registry (fake host)", () => {
-  afterEach(disposeWorlds);
-
   it("puts the TLS pair on every registry host, the CA on master0, and starts the registry there", async () => {
     const w = world();
     const fp = (await registry.run(w.ctx, step("registry", [M0, M1]))).footprint!;

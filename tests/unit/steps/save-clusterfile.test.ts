@@ -4,11 +4,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { saveClusterfile } from "../../../provider/core/exec/steps/save-clusterfile";
 import { CommandError } from "../../../provider/core/ssh";
-import { M0, disposeWorlds, drifted, expected, knowing, recorded, step, world } from "./world";
+import { M0, drifted, expected, knowing, recorded, step, world } from "./world";
 
 describe("step save-clusterfile (fake host)", () => {
-  afterEach(disposeWorlds);
-
   it("stores the Clusterfile without secrets on master0 and in the configmap, then locally", async () => {
     const w = world();
     const seen = await saveClusterfile.run(w.ctx, step("save-clusterfile", [M0]));

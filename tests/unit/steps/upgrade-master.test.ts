@@ -1,13 +1,11 @@
 /** upgrade-master against the recording fake host: drain, upgrade, uncordon one master at a time; its record. */
 import { strict as assert } from "node:assert";
 import { upgradeMaster } from "../../../provider/core/exec/steps/upgrade-master";
-import { M0, M1, disposeWorlds, knowing, nodeOf, recorded, step, world } from "./world";
+import { M0, M1, knowing, nodeOf, recorded, step, world } from "./world";
 
 const kubectl = (b: string[]) => b.filter((x) => x.startsWith("kubectl "));
 
 describe("step upgrade-master (fake host)", () => {
-  afterEach(disposeWorlds);
-
   it("drains, upgrades and uncordons one master at a time; master0 runs upgrade apply", async () => {
     const w = world();
     await upgradeMaster.run(w.ctx, step("upgrade-master", [M0, M1], { version: "v1.29.0", first: true }));

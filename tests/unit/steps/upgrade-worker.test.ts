@@ -1,13 +1,11 @@
 /** upgrade-worker against the recording fake host: batches of workers drained from master0; its record. */
 import { strict as assert } from "node:assert";
 import { upgradeWorker } from "../../../provider/core/exec/steps/upgrade-worker";
-import { M0, W0, W1, disposeWorlds, knowing, nodeOf, recorded, step, world } from "./world";
+import { M0, W0, W1, knowing, nodeOf, recorded, step, world } from "./world";
 
 const kubectl = (b: string[]) => b.filter((x) => x.startsWith("kubectl "));
 
 describe("step upgrade-worker (fake host)", () => {
-  afterEach(disposeWorlds);
-
   it("upgrades the node on the worker and drains it from master0", async () => {
     const w = world();
     await upgradeWorker.run(w.ctx, step("upgrade-worker", [W0], { version: "v1.29.0" }));

@@ -2,13 +2,11 @@
 import { strict as assert } from "node:assert";
 import { workerVip } from "../../../provider/core/exec/steps/worker-vip";
 import { puts } from "./kubeadm-answers";
-import { M0, M1, W0, W1, disposeWorlds, drifted, expected, knowing, recorded, step, world } from "./world";
+import { M0, M1, W0, W1, drifted, expected, knowing, recorded, step, world } from "./world";
 
 const LVSCARE = "/etc/kubernetes/manifests/kube-lvscare.yaml";
 
 describe("step worker-vip (fake host)", () => {
-  afterEach(disposeWorlds);
-
   it("sets up IPVS to every master and writes the lvscare pod on each worker", async () => {
     const w = world();
     const fp = (await workerVip.run(w.ctx, step("worker-vip", [W0, W1], { masters: [M0, M1] }))).footprint!;

@@ -43,10 +43,10 @@ export interface World {
 
 const live: World[] = [];
 
-/** Removes every world's state dir (an afterEach of each test file). */
-export function disposeWorlds(): void {
+/** Every world's state dir goes after each test: a root-level hook, so no test file can forget it. */
+afterEach(() => {
   for (const w of live.splice(0)) w.done();
-}
+});
 
 export function world(o: { clusterfile?: string; image?: ImageFacts; state?: AppliedState } = {}): World {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "steps-unit-"));

@@ -1,20 +1,15 @@
 /** join-master: kubeadm join --control-plane, strictly one master at a time (etcd membership changes must not overlap). */
 import { compareNode, expectNode } from "../../drift/expect-node";
-import { joinHost } from "../kubeadm-node";
-import type { HostFacts, StepKindDef } from "./kind";
+import { joinHost, joined, recordJoined } from "../kubeadm-node";
+import type { StepKindDef } from "./kind";
 
 export const joinMaster: StepKindDef<"join-master"> = {
   async run(ctx, step) {
-    const hosts: Record<string, HostFacts> = {};
-    for (const ip of step.hosts) hosts[ip] = { nodeName: await joinHost(ctx, ip, true) };
-    return { hosts, ...(ctx.join ? { secrets: { ...ctx.join } } : {}) };
+    const names: Record<string, string> = {};
+    for (const ip of step.hosts) names[ip] = await joinHost(ctx, ip, true);
+    return joined(ctx, names);
   },
-  record(_next, step, kit) {
-    for (const ip of step.hosts) {
-      kit.setKube(ip);
-      kit.host(ip).roles = kit.roles(ip);
-    }
-  },
+  record: (_next, step, kit) => recordJoined(step, kit),
   // master0's apiserver line and node belong to init-master.
   probe: {
     expect: (p) => {
