@@ -10,7 +10,7 @@
  */
 import type { ClusterSpec } from "./clusterfile";
 import { ExecContext } from "./exec/context";
-import { APISERVER_DOMAIN } from "./exec/kubeadm-config";
+import { APISERVER_DOMAIN } from "./kube/kubeadm-config";
 import { factsOrEmpty } from "./image/facts";
 import { OciLayout } from "./image/layout";
 import { dataPaths } from "./paths";

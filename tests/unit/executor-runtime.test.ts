@@ -3,9 +3,9 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { newToken } from "../../provider/core/exec/kubeadm-node";
+import { newToken } from "../../provider/core/kube/join";
 import { removeClusterHostsBlocksCmd, setHostsBlockCmd } from "../../provider/core/runtime/hosts-file";
-import { labelTaintCmds, parseJoinOutput } from "../../provider/core/runtime/kube";
+import { labelTaintCmds, parseJoinOutput } from "../../provider/core/kube/commands";
 import { registryClientCmd, startRegistryCmd, registryLayout } from "../../provider/core/runtime/registry";
 
 describe("runtime: shell fragments run on the nodes", () => {

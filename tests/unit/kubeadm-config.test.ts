@@ -1,6 +1,6 @@
 import * as assert from "node:assert/strict";
 import * as yaml from "js-yaml";
-import { initConfigYaml, joinConfigYaml, kubeadmConfig } from "../../provider/core/exec/kubeadm-config";
+import { initConfigYaml, joinConfigYaml, kubeadmConfig } from "../../provider/core/kube/kubeadm-config";
 
 const imageConfig = `apiVersion: kubeadm.k8s.io/v1beta3
 kind: ClusterConfiguration

@@ -18,10 +18,10 @@ import type { OciLayout } from "../image/layout";
 import { log, registerSecret, type Logger } from "../log";
 import type { HostBytes } from "../progress";
 import type { AppliedState, ImageFacts } from "../plan/types";
-import type { JoinMaterial } from "../runtime/kube";
+import type { JoinMaterial } from "../kube/commands";
 import { envPrefix, shellQuote, type ExecResult, type SshPool, type SshTarget } from "../ssh";
 import { sshHostIo, type HostIo } from "./host-io";
-import { DEFAULT_VIP, kubeadmConfig, type KubeadmConfig } from "./kubeadm-config";
+import { DEFAULT_VIP, kubeadmConfig, type KubeadmConfig } from "../kube/kubeadm-config";
 
 export interface ExecStats {
   sentBlobs: number;

@@ -10,7 +10,7 @@ import { CONTAINERD_AUTH_FILE, containerdHostsDirs } from "../../runtime/registr
 import { shellQuote } from "../../ssh";
 import { collectBlobs } from "../blob-gc";
 import type { ExecContext } from "../context";
-import { API_PORT } from "../kubeadm-config";
+import { API_PORT } from "../../kube/kubeadm-config";
 import { keyOnly, type Observed, type StepKindDef, type StepOf } from "./kind";
 
 async function run(ctx: ExecContext, step: StepOf<"clean-host">): Promise<Observed> {

@@ -5,9 +5,9 @@
  */
 import { immutableOf } from "../../plan/planner";
 import { setHostsBlockCmd } from "../../runtime/hosts-file";
-import { ADMIN_CONF, kubeadmInitCmd, parseJoinOutput } from "../../runtime/kube";
-import { APISERVER_DOMAIN, initConfigYaml } from "../kubeadm-config";
-import { initConfigPath, newJoinSecrets, refreshJoin, withNodeName } from "../kubeadm-node";
+import { ADMIN_CONF, kubeadmInitCmd, parseJoinOutput } from "../../kube/commands";
+import { APISERVER_DOMAIN, initConfigYaml } from "../../kube/kubeadm-config";
+import { initConfigPath, newJoinSecrets, refreshJoin, withNodeName } from "../../kube/join";
 import { compareNode, expectNode } from "../../drift/expect-node";
 import type { StepKindDef } from "./kind";
 

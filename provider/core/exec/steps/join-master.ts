@@ -1,6 +1,6 @@
 /** join-master: kubeadm join --control-plane, strictly one master at a time (etcd membership changes must not overlap). */
 import { compareNode, expectNode } from "../../drift/expect-node";
-import { joinHost, joined, recordJoined } from "../kubeadm-node";
+import { joinHost, joined, recordJoined } from "../../kube/join";
 import type { StepKindDef } from "./kind";
 
 export const joinMaster: StepKindDef<"join-master"> = {

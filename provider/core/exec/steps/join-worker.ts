@@ -1,6 +1,6 @@
 /** join-worker: kubeadm join on the workers, in parallel (bounded). */
 import { compareNode, expectNode } from "../../drift/expect-node";
-import { joinHost, joined, recordJoined } from "../kubeadm-node";
+import { joinHost, joined, recordJoined } from "../../kube/join";
 import type { StepKindDef } from "./kind";
 
 export const joinWorker: StepKindDef<"join-worker"> = {

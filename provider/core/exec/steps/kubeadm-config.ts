@@ -1,6 +1,6 @@
 /** kubeadm-config: the merged kubeadm init config written on master0 (named for master0's node). */
-import { initConfigYaml } from "../kubeadm-config";
-import { initConfigPath, withNodeName } from "../kubeadm-node";
+import { initConfigYaml } from "../../kube/kubeadm-config";
+import { initConfigPath, withNodeName } from "../../kube/join";
 import { keyOnly, type StepKindDef } from "./kind";
 
 export const kubeadmConfig: StepKindDef<"kubeadm-config"> = {

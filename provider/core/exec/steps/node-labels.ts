@@ -1,7 +1,7 @@
 /** node-labels: role labels, the Clusterfile's host labels and taints (those removed since the last apply taken off). */
 import { findHost } from "../../clusterfile";
 import { drift, list, type CheckResult } from "../../drift/check";
-import { ROLE_LABEL_WORKER, labelTaintCmds } from "../../runtime/kube";
+import { ROLE_LABEL_WORKER, labelTaintCmds } from "../../kube/commands";
 import { parseTaintSpec } from "../../runtime/taints";
 import { keyOnly, type HostFacts, type StepKindDef } from "./kind";
 

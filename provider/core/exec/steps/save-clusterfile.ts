@@ -1,6 +1,6 @@
 /** save-clusterfile: the merged Clusterfile (secrets left out) to master0, configmap kube-system/sealer-clusterfile, and the local state dir. */
 import { dumpClusterfile } from "../../clusterfile";
-import { saveClusterfileCmd } from "../../runtime/kube";
+import { saveClusterfileCmd } from "../../kube/commands";
 import { saveClusterfileTo } from "../../state";
 import { drift } from "../../drift/check";
 import { hashes } from "../footprint";

@@ -1,6 +1,6 @@
 /** upgrade-master: kubeadm upgrade apply on master0 (upgraded first), kubeadm upgrade node on the other masters, one at a time. */
 import { shellQuote } from "../../ssh";
-import { upgradeNode } from "../upgrade-node";
+import { upgradeNode } from "../../kube/upgrade";
 import type { StepKindDef } from "./kind";
 
 export const upgradeMaster: StepKindDef<"upgrade-master"> = {

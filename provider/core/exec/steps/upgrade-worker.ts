@@ -1,5 +1,5 @@
 /** upgrade-worker: kubeadm upgrade node on the workers in bounded batches. */
-import { upgradeNode } from "../upgrade-node";
+import { upgradeNode } from "../../kube/upgrade";
 import type { StepKindDef } from "./kind";
 import { upgradeMaster } from "./upgrade-master";
 

@@ -6,7 +6,7 @@
 import { setHostsBlockCmd } from "../../runtime/hosts-file";
 import type { ExecContext } from "../context";
 import { hashes, type Footprint } from "../footprint";
-import { APISERVER_DOMAIN, API_PORT } from "../kubeadm-config";
+import { APISERVER_DOMAIN, API_PORT } from "../../kube/kubeadm-config";
 import { keyOnly, type Observed, type StepKindDef, type StepOf } from "./kind";
 
 async function run(ctx: ExecContext, step: StepOf<"worker-vip">): Promise<Observed> {

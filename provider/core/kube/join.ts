@@ -4,10 +4,10 @@
  */
 import { randomBytes } from "node:crypto";
 import { setHostsBlockCmd } from "../runtime/hosts-file";
-import { KUBELET_CONF, kubeadmJoinCmd, parseJoinOutput, type JoinMaterial } from "../runtime/kube";
-import type { ExecContext } from "./context";
+import { KUBELET_CONF, kubeadmJoinCmd, parseJoinOutput, type JoinMaterial } from "./commands";
+import type { ExecContext } from "../exec/context";
 import { APISERVER_DOMAIN, API_PORT, joinConfigYaml } from "./kubeadm-config";
-import type { HostFacts, Observed, RecordKit } from "./steps/kind";
+import type { HostFacts, Observed, RecordKit } from "../exec/steps/kind";
 
 export const initConfigPath = (ctx: ExecContext): string => `${ctx.clusterDir}/kubeadm/kubeadm-init.yaml`;
 const joinConfigPath = (ctx: ExecContext) => `${ctx.clusterDir}/kubeadm/kubeadm-join.yaml`;

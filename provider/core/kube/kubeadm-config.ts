@@ -11,7 +11,7 @@
  */
 import * as yaml from "js-yaml";
 import { UserError } from "../errors";
-import { deepMerge } from "./templates";
+import { deepMerge } from "../exec/templates";
 
 export const APISERVER_DOMAIN = "apiserver.cluster.local";
 export const DEFAULT_VIP = "10.103.97.2";

@@ -1,6 +1,6 @@
 /** One node's Kubernetes upgrade: drained from master0, kubeadm upgrade, kubelet restarted, uncordoned. */
 import { shellQuote } from "../ssh";
-import type { ExecContext } from "./context";
+import type { ExecContext } from "../exec/context";
 
 const restartKubelet =
   "if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemctl daemon-reload && systemctl restart kubelet; fi";

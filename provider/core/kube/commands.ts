@@ -3,7 +3,7 @@
  * kubeadm/kubectl command lines; the sandbox image's stand-ins accept the same ones.
  */
 import { shellQuote } from "../ssh/shell";
-import { parseTaintSpec } from "./taints";
+import { parseTaintSpec } from "../runtime/taints";
 
 export const ROLE_LABEL_MASTER = "node-role.kubernetes.io/control-plane";
 export const ROLE_LABEL_WORKER = "node-role.kubernetes.io/worker";
