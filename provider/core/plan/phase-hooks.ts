@@ -6,6 +6,7 @@
  */
 import { masters as mastersOf } from "../clusterfile";
 import type { ClusterSpec, HookPhase } from "../clusterfile/types";
+import { hostIdentities } from "./host-view";
 import { effectivePlugins, pluginHosts, type PluginHostFacts } from "./plugins";
 import type { AppliedState, ImagePlugins, Step } from "./types";
 
@@ -37,15 +38,20 @@ export function phaseHookSteps(
     }));
 }
 
-/** Roles and labels of a host: the Clusterfile's, else the recorded ones (a host only the state still knows). */
+/**
+ * Roles and labels of a host: from the planner's host view (the Clusterfile's), else the recorded
+ * ones (a host only the state still knows).
+ */
 export function hostFactsIn(spec: ClusterSpec, applied: AppliedState): (ip: string) => PluginHostFacts {
+  const views = hostIdentities(spec);
   return (ip) => {
-    const h = spec.hosts.find((x) => x.ips.includes(ip));
-    const roles = h?.roles ?? applied.hosts[ip]?.roles ?? [];
+    const v = views.get(ip);
+    if (v) return { role: v.role, roles: v.roles, labels: v.labels };
+    const roles = applied.hosts[ip]?.roles ?? [];
     return {
       role: roles.includes("master") ? "master" : "node",
       roles,
-      labels: h?.labels ?? applied.hosts[ip]?.labels ?? {},
+      labels: applied.hosts[ip]?.labels ?? {},
     };
   };
 }
