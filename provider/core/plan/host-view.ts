@@ -6,7 +6,8 @@
  */
 import { masters as mastersOf, mergedEnv, sshOf } from "../clusterfile";
 import type { ClusterSpec, Env, HostSpec, SshSettings } from "../clusterfile/types";
-import type { AppliedState, ImageFacts, LayerFacts, Role } from "./types";
+import type { PluginHostFacts } from "./plugins";
+import type { AppliedHost, AppliedState, ImageFacts, LayerFacts, Role } from "./types";
 
 export interface HostView {
   ip: string;
@@ -89,4 +90,17 @@ export function hostViews(i: HostViewInput, masters: readonly string[]): Map<str
     });
   }
   return out;
+}
+
+/**
+ * What a plugin's host selection reads of a host: its view's role, roles and labels, else the
+ * recorded ones (a host only the state still knows, or a host picked by what it was).
+ */
+export function pluginFacts(
+  view: Pick<HostIdentity, "role" | "roles" | "labels"> | undefined,
+  recorded: AppliedHost | undefined,
+): PluginHostFacts {
+  if (view) return { role: view.role, roles: view.roles, labels: view.labels };
+  const roles: string[] = recorded?.roles ?? [];
+  return { role: roles.includes("master") ? "master" : "node", roles, labels: recorded?.labels ?? {} };
 }

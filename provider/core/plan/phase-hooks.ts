@@ -6,7 +6,7 @@
  */
 import { masters as mastersOf } from "../clusterfile";
 import type { ClusterSpec, HookPhase } from "../clusterfile/types";
-import { hostIdentities } from "./host-view";
+import { hostIdentities, pluginFacts } from "./host-view";
 import { effectivePlugins, pluginHosts, type PluginHostFacts } from "./plugins";
 import type { AppliedState, ImagePlugins, Step } from "./types";
 
@@ -44,14 +44,5 @@ export function phaseHookSteps(
  */
 export function hostFactsIn(spec: ClusterSpec, applied: AppliedState): (ip: string) => PluginHostFacts {
   const views = hostIdentities(spec);
-  return (ip) => {
-    const v = views.get(ip);
-    if (v) return { role: v.role, roles: v.roles, labels: v.labels };
-    const roles = applied.hosts[ip]?.roles ?? [];
-    return {
-      role: roles.includes("master") ? "master" : "node",
-      roles,
-      labels: applied.hosts[ip]?.labels ?? {},
-    };
-  };
+  return (ip) => pluginFacts(views.get(ip), applied.hosts[ip]);
 }
