@@ -30,6 +30,7 @@ import { disposeWorlds, world } from "./steps/world";
 const IMAGE = "test/session-demo:1";
 const MASTER = "10.0.0.2";
 const WORKER = "10.0.0.3";
+const PLATFORMS = ["linux/amd64", "linux/arm64"];
 
 function clusterfileText(hosts: string): string {
   return `apiVersion: sealer.io/v2
@@ -60,15 +61,22 @@ describe("core session: one planner input for sealer plan, apply --dry-run and t
     fs.mkdirSync(path.join(ctx, "web"), { recursive: true });
     fs.writeFileSync(path.join(ctx, "bin", "kubeadm"), "#!/bin/sh\necho stand-in\n", { mode: 0o755 });
     fs.writeFileSync(path.join(ctx, "web", "scale.yaml.tmpl"), "replicas: {{ .WebReplicas }}\n");
+    // ${ARCH} picks a file per platform, so the platforms' layers differ.
+    for (const p of PLATFORMS) {
+      const arch = p.split("/")[1]!;
+      fs.mkdirSync(path.join(ctx, "arch", arch), { recursive: true });
+      fs.writeFileSync(path.join(ctx, "arch", arch, "platform.txt"), `${arch}\n`);
+    }
     fs.writeFileSync(
       path.join(ctx, "Kubefile"),
-      'FROM scratch\nLABEL cluster.alpha.sealer.io/cluster-runtime-version=v1.28.2\nCOPY bin bin\nAPP web local://web\nLAUNCH ["web"]\n',
+      'FROM scratch\nLABEL cluster.alpha.sealer.io/cluster-runtime-version=v1.28.2\nCOPY bin bin\nCOPY arch/${ARCH}/platform.txt platform.txt\nAPP web local://web\nLAUNCH ["web"]\n',
     );
-    await buildImage({ context: ctx, tag: IMAGE, home: tmp, buildMode: "lite" });
-    // The master was applied and its platform probed then; the worker is new (no platform recorded).
+    await buildImage({ context: ctx, tag: IMAGE, home: tmp, buildMode: "lite", platforms: PLATFORMS });
+    // The master was applied and probed as the image's non-default platform; the worker is new
+    // (no platform recorded): a path that ignored the record would re-distribute the master.
     const spec = loadClusterfile(masterOnly).spec;
     const image = await planningImage(new OciLayout(dataPaths.store(tmp)), IMAGE, spec);
-    platform = image.platform ?? "";
+    platform = image.platforms.find((p) => p !== image.platform) ?? "";
     const d = { cluster: spec, image, hostPlatforms: { [MASTER]: platform } };
     recorded = recordAll(emptyApplied(spec.name), planInstall(d, emptyApplied(spec.name)), d);
     await saveState(recorded);
@@ -79,7 +87,7 @@ describe("core session: one planner input for sealer plan, apply --dry-run and t
   });
 
   it("the recorded state has the master's probed platform and none for the new worker", () => {
-    assert.ok(platform.startsWith("linux/"), platform);
+    assert.ok(PLATFORMS.includes(platform), platform);
     assert.equal(recorded.hosts[MASTER]?.platform, platform);
     assert.equal(recorded.hosts[WORKER], undefined);
   });
@@ -96,7 +104,8 @@ describe("core session: one planner input for sealer plan, apply --dry-run and t
     const ids = cli.steps.map((s) => s.id);
     assert.ok(ids.includes(`join-worker:${WORKER}`), ids.join(" "));
     assert.ok(!ids.includes(`distribute:${MASTER}`), ids.join(" "));
-    assert.ok(ids.includes(`distribute:${WORKER}`), ids.join(" "));
+    const dist = cli.steps.find((s) => s.id === `distribute:${WORKER}`);
+    assert.match(dist?.reason ?? "", /not probed/, "the worker's platform is the image's default, a guess");
 
     assert.deepEqual(
       dry.plan.steps.map((s) => s.id),
@@ -113,7 +122,7 @@ describe("core session: one planner input for sealer plan, apply --dry-run and t
   it("--platform applies to hosts without a recorded platform only; probing asks only for those", async () => {
     const spec = loadClusterfile(withWorker).spec;
     const image = await planningImage(new OciLayout(dataPaths.store(tmp)), IMAGE, spec);
-    const other = platform === "linux/arm64" ? "linux/amd64" : "linux/arm64";
+    const other = PLATFORMS.find((p) => p !== platform)!;
     const withFlag = await assembleDesired({ spec, image, applied: recorded, platform: other });
     assert.deepEqual(withFlag.hostPlatforms, { [WORKER]: other });
 
