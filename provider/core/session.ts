@@ -2,7 +2,8 @@
  * The one session API both front doors (the CLI, the Pulumi Cluster resource) and library users
  * call: the planner's input (`Desired`) is assembled here and nowhere else — the Clusterfile,
  * the image's planning facts from the local store, and each host's platform — then planned.
- * Applying and destroying run through core/apply, which assembles its input here too.
+ * An apply (core/apply: the CLI's run/apply, a Pulumi update) assembles its input here too;
+ * destroy and rollback plans are re-exported so library users find every plan in one module.
  *
  * Host platforms, best first: probed (`uname -m`, only when the caller allows contacting hosts:
  * an apply, a Pulumi update), recorded in the applied state, a `--platform` override for hosts
