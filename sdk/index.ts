@@ -24,6 +24,16 @@ export { imageFacts } from "../provider/core/image/facts";
 export { pushImage } from "../provider/core/registry/push";
 export { loadClusterfile } from "../provider/core/clusterfile/load";
 export { plan as planCluster, type Desired } from "../provider/core/plan/planner";
+// The session API the CLI and the Cluster resource call: the planner's input assembled once.
+export {
+  assembleDesired,
+  planningImage,
+  planInstall,
+  planDestroy,
+  planRollback,
+  type DesiredInput,
+  type ImageLookup,
+} from "../provider/core/session";
 export { recordStep } from "../provider/core/exec/record";
 export { applyCluster, deleteCluster, type ApplyOptions, type ApplyResult } from "../provider/core/apply";
 export type { ClusterSpec } from "../provider/core/clusterfile/types";

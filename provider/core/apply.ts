@@ -7,23 +7,24 @@
  * steps and opens no connection.
  */
 import * as fs from "node:fs";
-import { whereInClusterfile, type ClusterSpec, type DistributionMode } from "./clusterfile";
-import { UserError, wrap } from "./errors";
+import type { ClusterSpec, DistributionMode } from "./clusterfile";
+import { UserError } from "./errors";
 import { ExecContext, emptyStats, type ExecStats } from "./exec/context";
 import { ApplyError, executeSteps } from "./exec/executor";
 import { acquireApplyLock } from "./exec/lock";
-import { hostsWithoutPlatform, probeHostPlatforms } from "./exec/host-platform";
+import { probeHostPlatforms } from "./exec/host-platform";
 import { runStep } from "./exec/steps";
-import { factsOrEmpty, planningFacts } from "./image/facts";
+import { factsOrEmpty } from "./image/facts";
 import { OciLayout } from "./image/layout";
 import { log, registerSecret } from "./log";
 import { summarizeRun, type RunSummary } from "./progress";
 import { dataPaths, ensureSealerHome } from "./paths";
 import { cleanHostStep, destroyHosts } from "./plan/destroy";
 import { planDigest } from "./plan/digest";
-import { plan as planSteps, type Desired } from "./plan/planner";
+import type { Desired } from "./plan/planner";
 import { recordStep } from "./exec/record";
 import { emptyApplied, type AppliedState, type ImageFacts, type Plan, type Step } from "./plan/types";
+import { assembleDesired, planInstall, planningImage } from "./session";
 import { SshPool } from "./ssh";
 import { clusterDir, hasSavedClusterfile, loadStateFrom, saveClusterfile, saveStateTo } from "./state";
 
@@ -71,17 +72,6 @@ export interface ApplyResult {
   summary: RunSummary;
 }
 
-async function factsFor(layout: OciLayout, ref: string, spec: ClusterSpec): Promise<ImageFacts> {
-  try {
-    return await planningFacts(layout, ref);
-  } catch (err) {
-    // The Clusterfile's image is named where it is written ("Clusterfile:5 spec.image: ...").
-    const where = ref === spec.image ? whereInClusterfile(spec, ["spec", "image"]) : undefined;
-    if (err instanceof UserError) throw where ? wrap(where, err) : err;
-    throw wrap(`reading image ${ref} from the local store (${layout.root ?? dataPaths.store()})`, err);
-  }
-}
-
 /** Plans (and unless dryRun, applies) the cluster. */
 export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
   const spec = o.spec;
@@ -91,21 +81,14 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
     throw new UserError(
       `cluster ${spec.name}: no image: set spec.image in the Clusterfile or pass IMAGE to sealer run`,
     );
-  const image = await factsFor(layout, ref, spec);
+  const image = await planningImage(layout, ref, spec);
   const stateDir = o.stateDir ?? clusterDir(spec.name);
   const applied = o.applied ?? (await loadStateFrom(stateDir)) ?? emptyApplied(spec.name);
   for (const v of Object.values(applied.secrets ?? {})) registerSecret(v);
   const stats = emptyStats();
-  // Each host gets the layers of its own platform (K4). Hosts without a recorded platform are
-  // probed (`uname -m`, read-only) before planning; a dry run never contacts a host and plans
-  // such hosts with the image's default platform (the reason says so), like sealer plan and the
-  // Pulumi preview do.
-  const unprobed = hostsWithoutPlatform(
-    spec.hosts.flatMap((h) => h.ips),
-    applied,
-  );
-  let pool: SshPool | undefined;
-  const newContext = (p: SshPool) =>
+  // Dialed only when a host is probed or a step runs.
+  let pool = undefined as SshPool | undefined;
+  const newContext = (p: SshPool, hostPlatforms?: Record<string, string>) =>
     new ExecContext({
       spec,
       image,
@@ -113,25 +96,25 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
       pool: p,
       state: applied,
       stateDir,
+      ...(hostPlatforms ? { hostPlatforms } : {}),
       ...(o.concurrency ? { concurrency: o.concurrency } : {}),
       ...(o.commandTimeoutMs ? { commandTimeoutMs: o.commandTimeoutMs } : {}),
       ...(o.relay ? { relay: relayOption(spec, o.relay) } : {}),
       ...(o.distribution ? { distribution: o.distribution } : {}),
     });
-  let hostPlatforms: Record<string, string> = {};
-  if (!o.dryRun && unprobed.length > 0) {
+  // Each host gets the layers of its own platform. Hosts without a recorded platform are probed
+  // (`uname -m`, read-only) before planning; a dry run never contacts a host and plans such
+  // hosts with the image's default platform (the reason says so), like sealer plan and the
+  // Pulumi preview do.
+  const probe = async (ips: string[]) => {
     pool = new SshPool({ knownHostsFile: o.knownHostsFile ?? dataPaths.knownHosts(), ...(o.ssh ?? {}) });
-    try {
-      hostPlatforms = await probeHostPlatforms(newContext(pool), unprobed);
-    } catch (err) {
-      await pool.close();
-      throw err;
-    }
-  }
-  const desired: Desired = { cluster: spec, image, hostPlatforms };
+    return probeHostPlatforms(newContext(pool), ips);
+  };
+  let desired: Desired;
   let plan: Plan;
   try {
-    plan = planSteps(desired, applied);
+    desired = await assembleDesired({ spec, image, applied, ...(o.dryRun ? {} : { probe }) });
+    plan = planInstall(desired, applied);
   } catch (err) {
     await pool?.close();
     throw err;
@@ -164,7 +147,7 @@ export async function applyCluster(o: ApplyOptions): Promise<ApplyResult> {
   }
 
   pool ??= new SshPool({ knownHostsFile: o.knownHostsFile ?? dataPaths.knownHosts(), ...(o.ssh ?? {}) });
-  const ctx = newContext(pool);
+  const ctx = newContext(pool, desired.hostPlatforms);
   let release: (() => Promise<void>) | undefined;
   try {
     const m0 = { ip: ctx.master0, sshUser: ctx.target(ctx.master0).user };

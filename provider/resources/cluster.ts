@@ -1,7 +1,7 @@
 /**
  * Dynamic provider of Cluster: a cluster image run onto hosts over SSH. Thin over the core:
- * Clusterfile loading (core/clusterfile), the pure planner (core/plan/planner), the executor
- * (core/apply) and the image facts (core/image/facts).
+ * Clusterfile loading (core/clusterfile), the session (core/session: image facts, the planner's
+ * input and its plan, as the CLI gets them) and the executor (core/apply).
  *
  * - check normalises the inputs into a ClusterSpec (so an equivalent program has equal inputs)
  *   and, in a preview, computes `plan`: the steps the update would run, shown by
@@ -15,6 +15,7 @@
  */
 import type { ClusterSpec, Env } from "../core/clusterfile/types";
 import type { AppliedState, ImageFacts, Plan, Step } from "../core/plan/types";
+import type { Desired } from "../core/session";
 import type { OciLayout as OciLayoutT } from "../core/image/layout";
 import {
   type CheckFailure,
@@ -65,7 +66,7 @@ type ClusterfileLoad = typeof import("../core/clusterfile/load");
 type ClusterfileNormalize = typeof import("../core/clusterfile/normalize");
 type SecretModule = typeof import("../core/clusterfile/secret");
 
-type PlannerModule = typeof import("../core/plan/planner");
+type SessionModule = typeof import("../core/session");
 type RecordModule = typeof import("../core/exec/record");
 
 type ApplyModule = typeof import("../core/apply");
@@ -255,39 +256,30 @@ function outputsOf(
 
 // ---- planning ----
 
-/** The image facts exactly as applyCluster computes them (template env map included), so preview = apply. */
-async function factsOf(
-  image: string,
+/** The image facts exactly as applyCluster computes them (the core session reads them), so preview = apply. */
+function factsOf(
+  spec: ClusterSpec,
   expectDigest: string | undefined,
   opts: { previewById?: boolean } = {},
 ): Promise<ImageFacts> {
-  const { planningFacts, planningFactsByDigest } =
-    require("../core/image/facts") as typeof import("../core/image/facts");
-  const layout = store();
-  let f = await planningFacts(layout, image).catch((err: unknown) => {
-    if (expectDigest && opts.previewById) return undefined; // a first preview: only the preview build exists
-    throw err;
+  return session().planningImage(store(), spec.image, spec, {
+    ...(expectDigest ? { expectDigest } : {}),
+    ...(opts.previewById ? { previewById: true } : {}),
   });
-  // During a preview the ClusterImage has built the new image under its preview name only
-  // (the tag moves at `up`): plan against that image, by digest, under the real name.
-  if (opts.previewById && expectDigest && f?.manifestDigest !== expectDigest) {
-    f = (await planningFactsByDigest(layout, expectDigest, f?.reference ?? image)) ?? f;
-  }
-  if (!f) {
-    const { ImageNotInStoreError } = require("../core/errors") as typeof import("../core/errors");
-    throw new ImageNotInStoreError(image, `image ${image} is not in the local store; build or pull it first`);
-  }
-  if (expectDigest && f.manifestDigest !== expectDigest) {
-    const { UserError } = require("../core/errors") as typeof import("../core/errors");
-    throw new UserError(
-      `image ${image} in the local store is ${f.manifestDigest}, but imageDigest asks for ${expectDigest}; rebuild or pull the image`,
-    );
-  }
-  return f;
 }
 
-function planner(): PlannerModule {
-  return require("../core/plan/planner") as PlannerModule;
+/** The planner's input assembled by the core session: recorded platforms, no host contacted. */
+function desiredOf(spec: ClusterSpec, image: ImageFacts, applied: AppliedState): Promise<Desired> {
+  return session().assembleDesired({ spec, image, applied });
+}
+
+/** The install/update plan of `spec` against `applied`, as the core session plans it. */
+async function planOf(spec: ClusterSpec, image: ImageFacts, applied: AppliedState): Promise<Plan> {
+  return session().planInstall(await desiredOf(spec, image, applied), applied);
+}
+
+function session(): SessionModule {
+  return require("../core/session") as SessionModule;
 }
 
 function recorder(): RecordModule {
@@ -401,8 +393,9 @@ export const provider = {
     if (olds.clusterName && spec.name !== olds.clusterName) replaces.push("name");
     if ((olds.applied?.dataRoot ?? specDataRootOf(olds)) !== spec.dataRoot) replaces.push("dataRoot");
     if (replaces.length > 0) return { changes: true, replaces, deleteBeforeReplace: true };
-    const p = planner().plan(
-      { cluster: spec, image: await factsOf(spec.image, news.imageDigest, { previewById: true }) },
+    const p = await planOf(
+      spec,
+      await factsOf(spec, news.imageDigest, { previewById: true }),
       olds.applied ?? emptyApplied(spec.name),
     );
     // The planner knows more identity fields than name and data root (kubeadm networking...).
@@ -446,8 +439,8 @@ export const provider = {
     }
     let plan = p.plan;
     try {
-      const image = await factsOf(spec.image, p.imageDigest);
-      plan = planLines(planner().plan({ cluster: spec, image }, applied));
+      const image = await factsOf(spec, p.imageDigest);
+      plan = planLines(await planOf(spec, image, applied));
     } catch {
       // Without the image in the store the next preview computes the plan.
     }
@@ -507,12 +500,9 @@ function withOldSecrets(o: ClusterOutputs): AppliedState {
 /** The old inputs fully applied: what the state is when nothing is recorded on this machine. */
 async function appliedFromInputs(olds: ClusterInputs): Promise<{ spec: ClusterSpec; applied: AppliedState }> {
   const { spec: oldSpec } = specOf(olds);
-  const oldDesired = { cluster: oldSpec, image: await factsOf(oldSpec.image, olds.imageDigest) };
-  const applied = recorder().recordAll(
-    emptyApplied(oldSpec.name),
-    planner().plan(oldDesired, emptyApplied(oldSpec.name)),
-    oldDesired,
-  );
+  const none = emptyApplied(oldSpec.name);
+  const oldDesired = await desiredOf(oldSpec, await factsOf(oldSpec, olds.imageDigest), none);
+  const applied = recorder().recordAll(none, session().planInstall(oldDesired, none), oldDesired);
   return { spec: oldSpec, applied };
 }
 
@@ -526,37 +516,35 @@ async function appliedFromInputs(olds: ClusterInputs): Promise<{ spec: ClusterSp
  * plan of the old cluster (what the delete will run) and the full install plan of the new.
  */
 async function previewPlan(spec: ClusterSpec, news: ClusterInputs, olds: ClusterInputs): Promise<string[]> {
-  const image = await factsOf(spec.image, news.imageDigest, { previewById: true });
+  const image = await factsOf(spec, news.imageDigest, { previewById: true });
   const hasOlds = Boolean(olds && olds.image && !containsUnknown(olds));
   const old = hasOlds ? specOf(olds).spec : undefined;
   // The old inputs replayed (store reads, a full plan) at most once, and only when needed.
   let replayed: Promise<AppliedState> | undefined;
   const fromOlds = () => (replayed ??= appliedFromInputs(olds).then((r) => r.applied));
   const applied = (await localApplied(spec.name)) ?? (hasOlds ? await fromOlds() : undefined);
-  const pl = planner();
   const renamed =
     old && old.name !== spec.name
       ? `cluster name ${old.name} -> ${spec.name}`
       : old && old.dataRoot !== spec.dataRoot
         ? `data root ${old.dataRoot} -> ${spec.dataRoot}`
         : undefined;
-  const p = renamed ? undefined : pl.plan({ cluster: spec, image }, applied ?? emptyApplied(spec.name));
+  const p = renamed ? undefined : await planOf(spec, image, applied ?? emptyApplied(spec.name));
   if (p && !p.replace) return planLines(p);
   // Replacement: the old cluster as recorded (else as its inputs describe it) is destroyed.
   const oldSpec = old ?? spec;
   // Same name: the state just read is the old cluster's.
   const oldApplied =
     oldSpec.name === spec.name ? applied : ((await localApplied(oldSpec.name)) ?? (await fromOlds()));
-  const oldPlugins = await factsOf(oldSpec.image, olds?.imageDigest)
+  const oldPlugins = await factsOf(oldSpec, olds?.imageDigest)
     .then((f) => f.plugins)
     .catch(() => undefined);
-  const { planDestroy } = require("../core/plan/destroy") as typeof import("../core/plan/destroy");
-  const destroy = planDestroy(
+  const destroy = session().planDestroy(
     { ...oldSpec, dataRoot: oldApplied?.dataRoot ?? oldSpec.dataRoot },
     oldApplied ?? emptyApplied(oldSpec.name),
     oldPlugins,
   );
-  const install = pl.plan({ cluster: spec, image }, emptyApplied(spec.name));
+  const install = await planOf(spec, image, emptyApplied(spec.name));
   return [
     `replace: ${renamed ?? p?.replace}: delete cluster ${oldSpec.name} (${destroy.steps.length} steps), then install ${spec.name} (${install.steps.length} steps)`,
     ...planLines(destroy, `delete ${oldSpec.name}: `),
@@ -581,8 +569,8 @@ async function run(
 ): Promise<Record<string, unknown>> {
   const exec = require("../core/apply") as ApplyModule;
   let last = applied;
-  const image = await factsOf(spec.image, i.imageDigest);
-  const planned = planner().plan({ cluster: spec, image }, applied);
+  const image = await factsOf(spec, i.imageDigest);
+  const planned = await planOf(spec, image, applied);
   // Transfers show in the engine's log as throttled info lines (no terminal here).
   const { logProgress } = require("../core/progress") as typeof import("../core/progress");
   const stopProgress = logProgress(PROGRESS_LOG_INTERVAL_MS);
@@ -600,7 +588,7 @@ async function run(
   } catch (err) {
     const st = (err as { state?: AppliedState }).state ?? last;
     // What is left is what the planner plans from the recorded state: exactly what the next up runs.
-    const pending = planner().plan({ cluster: spec, image }, st).steps;
+    const pending = (await planOf(spec, image, st)).steps;
     const left = new Set(pending.map((s) => s.id));
     const ran = (err as { ran?: Step[] }).ran ?? planned.steps.filter((s) => !left.has(s.id));
     throw new PartialStateError(id, outputsOf(i, spec, st, ran, pending), [failureText(err, ran.length)], {

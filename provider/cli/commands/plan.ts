@@ -1,12 +1,10 @@
 import type { Command } from "commander";
-import { clusterFromFlags, whereInClusterfile, type ClusterSpec } from "../../core/clusterfile";
+import { clusterFromFlags, type ClusterSpec } from "../../core/clusterfile";
 import { readClusterfile } from "../../core/lifecycle/cluster-ref";
-import { UserError, wrap } from "../../core/errors";
-import { formatPlatform, parsePlatform } from "../../core/image/store";
+import { UserError } from "../../core/errors";
 import { OciLayout } from "../../core/image/layout";
-import { planningFacts } from "../../core/image/facts";
 import { dataPaths } from "../../core/paths";
-import { plan } from "../../core/plan/planner";
+import { assembleDesired, planInstall, planningImage } from "../../core/session";
 import type { Plan } from "../../core/plan/types";
 import { loadStateOrEmpty } from "../../core/state";
 import { planDeleteAll } from "../../core/lifecycle/delete-all";
@@ -130,33 +128,22 @@ function readSpec(image: string | undefined, opts: PlanOpts): ClusterSpec {
   });
 }
 
-/** Plans `spec` against its recorded state with facts of its image from the local store. */
+/**
+ * Plans `spec` against its recorded state with facts of its image from the local store. Planning
+ * never contacts a host: recorded platforms are used, unknown hosts get --platform (or the
+ * image's default, and the distribute reason says the platform was not probed).
+ */
 export async function planCluster(
   spec: ClusterSpec,
   opts: { platform?: string; home?: string } = {},
 ): Promise<Plan> {
-  const layout = new OciLayout(dataPaths.store(opts.home));
-  let facts;
-  try {
-    // Without a platform: the facts apply uses (every platform's layers; each host gets its own).
-    facts = await planningFacts(layout, spec.image);
-  } catch (err) {
-    // A Clusterfile's image is named where it is written: "Clusterfile:5 spec.image: ...".
-    const where = whereInClusterfile(spec, ["spec", "image"]) ?? `image ${spec.image}`;
-    if (err instanceof UserError) throw wrap(where, err);
-    throw new UserError(
-      `${where}: image ${spec.image} cannot be read from the local store: run sealer pull ${spec.image} or sealer build first`,
-      { cause: err },
-    );
-  }
+  const image = await planningImage(new OciLayout(dataPaths.store(opts.home)), spec.image, spec);
   const applied = await loadStateOrEmpty(spec.name, opts.home);
-  // Planning never contacts a host: recorded platforms are used, unknown hosts get --platform
-  // (or the image's default, and the distribute reason says the platform was not probed).
-  const hostPlatforms: Record<string, string> = {};
-  if (opts.platform) {
-    const want = formatPlatform(parsePlatform(opts.platform));
-    for (const ip of spec.hosts.flatMap((h) => h.ips))
-      if (!applied.hosts[ip]?.platform) hostPlatforms[ip] = want;
-  }
-  return plan({ cluster: spec, image: facts, hostPlatforms }, applied);
+  const desired = await assembleDesired({
+    spec,
+    image,
+    applied,
+    ...(opts.platform ? { platform: opts.platform } : {}),
+  });
+  return planInstall(desired, applied);
 }

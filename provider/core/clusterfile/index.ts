@@ -79,7 +79,8 @@ export function clusterEnv(spec: ClusterSpec, imageEnv?: Record<string, string>)
   return envStrings(mergedEnv(spec, undefined, imageEnv));
 }
 
-function envStrings(env: Env): Record<string, string> {
+/** Env values as strings: several values are joined with ';' (as written in a Clusterfile). */
+export function envStrings(env: Env): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) out[k] = v.join(";");
   return out;

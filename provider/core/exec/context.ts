@@ -3,20 +3,14 @@
  * being built, and helpers that run shell on a node with the cluster's env, the image's bin/ on
  * PATH and the step named in every log line and error.
  */
-import {
-  clusterEnv,
-  hostEnv,
-  masters as mastersOf,
-  workers as workersOf,
-  findHost,
-  hostSsh,
-} from "../clusterfile";
-import type { ClusterSpec, DistributionMode } from "../clusterfile";
+import { clusterEnv, envStrings, masters as mastersOf, mergedEnv, sshOf } from "../clusterfile";
+import type { ClusterSpec, DistributionMode, Env, SshSettings } from "../clusterfile";
 import { settleLimit } from "../common/limit";
 import { UserError } from "../errors";
 import type { OciLayout } from "../image/layout";
 import { log, registerSecret, type Logger } from "../log";
 import type { HostBytes } from "../progress";
+import { hostViews, type HostView } from "../plan/host-view";
 import type { AppliedState, ImageFacts } from "../plan/types";
 import type { JoinMaterial } from "../kube/commands";
 import { envPrefix, shellQuote, type ExecResult, type SshPool, type SshTarget } from "../ssh";
@@ -48,6 +42,8 @@ export interface ExecContextOptions {
   state: AppliedState;
   /** Local cluster state dir (<clusters>/<name>): PKI, saved Clusterfile. */
   stateDir: string;
+  /** Probed platforms by IP (the planner's Desired.hostPlatforms). */
+  hostPlatforms?: Record<string, string>;
   /** Hosts handled at once inside one step (default 8). */
   concurrency?: number;
   /** Per-command timeout for a node command (default 10 min). */
@@ -82,6 +78,10 @@ export class ExecContext {
   readonly stats: ExecStats = emptyStats();
   /** Join material made or fetched during this apply (tokens expire: never reuse an old one). */
   join?: Required<JoinMaterial>;
+  /** The planner's host views, resolved once: env, SSH settings and roles are read from them. */
+  readonly hosts: ReadonlyMap<string, HostView>;
+  /** What a host outside the Clusterfile (a recorded one being cleaned) gets: the cluster's settings. */
+  private readonly outside: { ssh: SshSettings; env: Env; roles: string[] };
   private kubeadmCfg?: Promise<KubeadmConfig>;
   private names = new Map<string, Promise<string>>();
 
@@ -97,8 +97,17 @@ export class ExecContext {
     this.dataRoot = o.spec.dataRoot;
     this.clusterDir = `${this.dataRoot}/${this.cluster}`;
     this.rootfs = `${this.clusterDir}/rootfs`;
-    this.masters = mastersOf(o.spec);
-    this.workers = workersOf(o.spec);
+    this.hosts = hostViews(
+      { spec: o.spec, image: o.image, applied: o.state, hostPlatforms: o.hostPlatforms ?? {} },
+      mastersOf(o.spec),
+    );
+    this.masters = [...this.hosts.values()].filter((v) => v.role === "master").map((v) => v.ip);
+    this.workers = [...this.hosts.values()].filter((v) => v.role === "node").map((v) => v.ip);
+    this.outside = {
+      ssh: sshOf(o.spec, undefined),
+      env: mergedEnv(o.spec, undefined, o.image.env),
+      roles: [],
+    };
     const m0 = this.masters[0];
     if (!m0)
       throw new UserError(`cluster ${this.cluster} has no master: add a host with role master to spec.hosts`);
@@ -109,9 +118,14 @@ export class ExecContext {
     if (o.distribution) this.distribution = o.distribution;
   }
 
+  /** A host's resolved view (the cluster's settings for a host only the state still knows). */
+  private view(ip: string): { ssh: SshSettings; env: Env; roles: string[] } {
+    return this.hosts.get(ip) ?? this.outside;
+  }
+
   /** SSH target of a host: its ssh settings merged over the cluster's; sudo for non-root users. */
   target(ip: string): SshTarget {
-    const s = hostSsh(this.spec, ip);
+    const s = this.view(ip).ssh;
     const t: SshTarget = { host: ip, port: s.port, user: s.user };
     if (s.passwd) t.password = s.passwd.reveal();
     if (s.pkData) t.privateKey = s.pkData.reveal();
@@ -135,7 +149,7 @@ export class ExecContext {
       RegistryDomain: reg.domain,
       RegistryPort: String(reg.port),
       RegistryURL: `${reg.domain}:${reg.port}`,
-      ...hostEnv(this.spec, ip, this.image.env),
+      ...envStrings(this.view(ip).env),
     };
     env.HostIP = env.HostIP ?? ip;
     return env;
@@ -199,7 +213,7 @@ export class ExecContext {
   }
 
   roles(ip: string): string[] {
-    return findHost(this.spec, ip)?.roles ?? [];
+    return this.view(ip).roles;
   }
 
   isMaster(ip: string): boolean {

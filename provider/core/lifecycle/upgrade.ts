@@ -13,7 +13,8 @@ import { runStep } from "../exec/steps";
 import { imageFacts, planningFacts } from "../image/facts";
 import { OciLayout } from "../image/layout";
 import { dataPaths } from "../paths";
-import { planRollback, rollbackHookSteps, rollbackSpec } from "../plan/rollback";
+import { assembleDesired, planRollback } from "../session";
+import { rollbackHookSteps, rollbackSpec } from "../plan/rollback";
 import type { Plan } from "../plan/types";
 import type { RanStep } from "./ran-steps";
 import { resolveCluster, recordSpec, type ClusterRef } from "./cluster-ref";
@@ -69,7 +70,12 @@ export async function planRollbackOf(o: ClusterRef & LifecycleOptions): Promise<
       { cause: err },
     );
   }
-  return planRollback({ cluster: rollbackSpec(r.spec, prev.reference), image }, r.applied);
+  const desired = await assembleDesired({
+    spec: rollbackSpec(r.spec, prev.reference),
+    image,
+    applied: r.applied,
+  });
+  return planRollback(desired, r.applied);
 }
 
 /**

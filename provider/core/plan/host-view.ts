@@ -4,9 +4,10 @@
  * settings, its env (merged once, by mergedEnv's rule), its platform and that platform's layers,
  * its labels and taints. Pure.
  */
-import { mergedEnv, sshOf } from "../clusterfile";
+import { masters as mastersOf, mergedEnv, sshOf } from "../clusterfile";
 import type { ClusterSpec, Env, HostSpec, SshSettings } from "../clusterfile/types";
-import type { AppliedState, ImageFacts, LayerFacts, Role } from "./types";
+import type { PluginHostFacts } from "./plugins";
+import type { AppliedHost, AppliedState, ImageFacts, LayerFacts, Role } from "./types";
 
 export interface HostView {
   ip: string;
@@ -51,27 +52,55 @@ export function layersFor(image: ImageFacts, platform: string): LayerFacts[] {
   return image.variants?.[platform]?.layers ?? image.layers;
 }
 
-/** The view of one host of the Clusterfile. */
-function hostView(i: HostViewInput, host: HostSpec, ip: string, master: boolean): HostView {
-  const { platform, known } = platformOf(i, ip);
-  return {
-    ip,
-    role: master ? "master" : "node",
-    roles: host.roles,
-    ssh: sshOf(i.spec, host),
-    env: mergedEnv(i.spec, host, i.image.env),
-    platform,
-    platformKnown: known,
-    layers: layersFor(i.image, platform),
-    labels: host.labels,
-    taints: host.taints,
-  };
+/** The part of a host's view the Clusterfile alone decides (no image, no applied state). */
+export type HostIdentity = Pick<HostView, "ip" | "role" | "roles" | "ssh" | "labels" | "taints">;
+
+/** The identity of every host of the Clusterfile, by IP, in Clusterfile order. */
+export function hostIdentities(
+  spec: ClusterSpec,
+  masters: readonly string[] = mastersOf(spec),
+): Map<string, HostIdentity & { host: HostSpec }> {
+  const masterSet = new Set(masters);
+  const out = new Map<string, HostIdentity & { host: HostSpec }>();
+  for (const host of spec.hosts)
+    for (const ip of host.ips)
+      out.set(ip, {
+        ip,
+        role: masterSet.has(ip) ? "master" : "node",
+        roles: host.roles,
+        ssh: sshOf(spec, host),
+        labels: host.labels,
+        taints: host.taints,
+        host,
+      });
+  return out;
 }
 
 /** Views of every host of the Clusterfile, by IP, in Clusterfile order. */
 export function hostViews(i: HostViewInput, masters: readonly string[]): Map<string, HostView> {
-  const masterSet = new Set(masters);
   const out = new Map<string, HostView>();
-  for (const h of i.spec.hosts) for (const ip of h.ips) out.set(ip, hostView(i, h, ip, masterSet.has(ip)));
+  for (const [ip, { host, ...id }] of hostIdentities(i.spec, masters)) {
+    const { platform, known } = platformOf(i, ip);
+    out.set(ip, {
+      ...id,
+      env: mergedEnv(i.spec, host, i.image.env),
+      platform,
+      platformKnown: known,
+      layers: layersFor(i.image, platform),
+    });
+  }
   return out;
+}
+
+/**
+ * What a plugin's host selection reads of a host: its view's role, roles and labels, else the
+ * recorded ones (a host only the state still knows, or a host picked by what it was).
+ */
+export function pluginFacts(
+  view: Pick<HostIdentity, "role" | "roles" | "labels"> | undefined,
+  recorded: AppliedHost | undefined,
+): PluginHostFacts {
+  if (view) return { role: view.role, roles: view.roles, labels: view.labels };
+  const roles: string[] = recorded?.roles ?? [];
+  return { role: roles.includes("master") ? "master" : "node", roles, labels: recorded?.labels ?? {} };
 }

@@ -6,6 +6,7 @@
  */
 import { masters as mastersOf } from "../clusterfile";
 import type { ClusterSpec, HookPhase } from "../clusterfile/types";
+import { hostIdentities, pluginFacts } from "./host-view";
 import { effectivePlugins, pluginHosts, type PluginHostFacts } from "./plugins";
 import type { AppliedState, ImagePlugins, Step } from "./types";
 
@@ -37,15 +38,11 @@ export function phaseHookSteps(
     }));
 }
 
-/** Roles and labels of a host: the Clusterfile's, else the recorded ones (a host only the state still knows). */
+/**
+ * Roles and labels of a host: from the planner's host view (the Clusterfile's), else the recorded
+ * ones (a host only the state still knows).
+ */
 export function hostFactsIn(spec: ClusterSpec, applied: AppliedState): (ip: string) => PluginHostFacts {
-  return (ip) => {
-    const h = spec.hosts.find((x) => x.ips.includes(ip));
-    const roles = h?.roles ?? applied.hosts[ip]?.roles ?? [];
-    return {
-      role: roles.includes("master") ? "master" : "node",
-      roles,
-      labels: h?.labels ?? applied.hosts[ip]?.labels ?? {},
-    };
-  };
+  const views = hostIdentities(spec);
+  return (ip) => pluginFacts(views.get(ip), applied.hosts[ip]);
 }

@@ -7,6 +7,7 @@ import type { HookPhase, PluginDoc } from "../../clusterfile/types";
 import type { PlanContext } from "../context";
 import { hash, type Part } from "../keys";
 import { NodeList, type StepNode } from "../nodes";
+import { pluginFacts } from "../host-view";
 import { effectivePlugins, pluginHosts, selectsHosts } from "../plugins";
 import type { Upgrade } from "./upgrade";
 
@@ -21,11 +22,7 @@ function scopeHosts(ctx: PlanContext, p: PluginDoc, phase: HookPhase, candidates
     p,
     phase,
     candidates,
-    (ip) => {
-      const v = ctx.hosts.get(ip);
-      const role = ctx.role(ip);
-      return { role, roles: v?.roles ?? [role], labels: v?.labels ?? {} };
-    },
+    (ip) => pluginFacts(ctx.hosts.get(ip), ctx.applied.hosts[ip]),
     ctx.master0,
   );
 }

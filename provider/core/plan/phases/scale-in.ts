@@ -6,6 +6,7 @@
  */
 import type { HookPhase, PluginDoc } from "../../clusterfile/types";
 import type { PlanContext } from "../context";
+import { pluginFacts } from "../host-view";
 import { hash } from "../keys";
 import { NodeList, type StepNode } from "../nodes";
 import { pluginHosts } from "../plugins";
@@ -14,20 +15,7 @@ import { REMOVAL } from "./hosts";
 
 /** Hosts among `ips` a plugin runs on, by their recorded roles and labels. */
 function recordedHosts(ctx: PlanContext, p: PluginDoc, phase: HookPhase, ips: string[]): string[] {
-  return pluginHosts(
-    p,
-    phase,
-    ips,
-    (ip) => {
-      const roles: string[] = ctx.applied.hosts[ip]?.roles ?? [];
-      return {
-        role: roles.includes("master") ? "master" : "node",
-        roles,
-        labels: ctx.applied.hosts[ip]?.labels ?? {},
-      };
-    },
-    ctx.master0,
-  );
+  return pluginHosts(p, phase, ips, (ip) => pluginFacts(undefined, ctx.applied.hosts[ip]), ctx.master0);
 }
 
 export interface ScaleInPhase {
