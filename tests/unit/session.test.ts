@@ -25,7 +25,7 @@ import { saveState } from "../../provider/core/state";
 import { PLAN_DIGEST_PREFIX, provider } from "../../provider/resources/cluster";
 import { setEnv } from "../harness/env";
 import { baseImage } from "../fixtures/clusterfile/plan-world";
-import { disposeWorlds, world } from "./steps/world";
+import { world } from "./steps/world";
 
 const IMAGE = "test/session-demo:1";
 const MASTER = "10.0.0.2";
@@ -164,7 +164,6 @@ describe("core session: one planner input for sealer plan, apply --dry-run and t
 });
 
 describe("one host view: the executor and the destroy/rollback hooks read hosts from it", () => {
-  afterEach(disposeWorlds);
   const M0 = "10.0.0.2";
   const W0 = "10.0.0.10";
   const GONE = "10.0.0.99";
