@@ -1,5 +1,5 @@
 /**
- * Relay distribution benchmark (B4): direct vs relay to 6 local nodes with the operator's uplink
+ * Relay distribution benchmark: direct vs relay to 6 local nodes with the operator's uplink
  * shaped to 200 mbit/s (`tc qdisc ... tbf` on the nodes' bridge).
  *
  * Why shaping the bridge shapes only the operator's uplink: the bridge device's own egress is

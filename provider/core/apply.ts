@@ -54,7 +54,7 @@ export interface ApplyOptions {
   commandTimeoutMs?: number;
   /** Steps run at once (default 8); 1 runs the plan strictly in order. */
   parallelSteps?: number;
-  /** Relay distribution (B4): layer blobs go once to `via` (a host of the cluster; default master0), which forwards them. */
+  /** Relay distribution: layer blobs go once to `via` (a host of the cluster; default master0), which forwards them. */
   relay?: { via?: string; fanout?: number };
   /** Run only if the plan computed now has this digest (planDigest; printed by `sealer plan`). */
   planDigest?: string;

@@ -1,5 +1,5 @@
 /**
- * Registry distribution (B5) on 3 local nodes against a real docker-registry with TLS (a test
+ * Registry distribution on 3 local nodes against a real docker-registry with TLS (a test
  * CA) and htpasswd auth, listening on the nodes' bridge address: the image goes to the registry
  * once, every node fetches its blobs with curl, and the node state (blob store, layers.json,
  * rootfs) is byte for byte what SSH distribution gives. A cut blob is resumed with a Range

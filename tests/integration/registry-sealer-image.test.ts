@@ -1,7 +1,7 @@
 /**
- * K8: an image in sealer's documented format (OCI manifest + `sealer.image.extension` and
+ * An image in sealer's documented format (OCI manifest + `sealer.image.extension` and
  * `sealer.image.container.images` annotations, base-image rootfs layout with a `registry/`
- * layer; REFERENCE.md §3) — assembled here by hand, not by our builder — is pushed with skopeo,
+ * layer) — assembled here by hand, not by our builder — is pushed with skopeo,
  * pulled with our client, and understood as a cluster image by imageFacts.
  */
 import * as assert from "node:assert/strict";

@@ -1,5 +1,5 @@
 /**
- * Relay distribution (B4) on real sshd nodes, logging in as a sudo user: 1 relay + 3 targets.
+ * Relay distribution on real sshd nodes, logging in as a sudo user: 1 relay + 3 targets.
  * The operator's bytes are counted on the wire (the bridge's own transmit counter carries only
  * operator -> node traffic; node <-> node frames are switched between the bridge's ports).
  */

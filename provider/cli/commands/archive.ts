@@ -8,7 +8,7 @@ import { log } from "../../core/log";
 import { dataPaths } from "../../core/paths";
 import { printJson } from "../output";
 
-/** `sealer save` and `sealer load`: OCI archives for offline delivery (FEATURES K7). */
+/** `sealer save` and `sealer load`: OCI archives for offline delivery. */
 export function register(program: Command): void {
   program
     .command("save")

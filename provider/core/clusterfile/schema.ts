@@ -2,7 +2,7 @@ import { z } from "zod";
 import { DISTRIBUTION_MODES } from "./types";
 
 /**
- * zod schemas for the raw documents of a Clusterfile, one per kind (REFERENCE.md §4).
+ * zod schemas for the raw documents of a Clusterfile, one per kind.
  *
  * These check shapes and types only (strict objects: an unknown field is reported as a
  * warning by the loader, not silently dropped). Semantic rules (IP syntax, duplicates, taint

@@ -48,7 +48,7 @@ export interface ExecContextOptions {
   concurrency?: number;
   /** Per-command timeout for a node command (default 10 min). */
   commandTimeoutMs?: number;
-  /** Relay distribution (B4): layer blobs go once to `via` (default master0), which forwards them to the other hosts. */
+  /** Relay distribution: layer blobs go once to `via` (default master0), which forwards them to the other hosts. */
   relay?: { via?: string; fanout?: number };
   /** How layer blobs travel (--distribute); overrides spec.distribution. */
   distribution?: DistributionMode;

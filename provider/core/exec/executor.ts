@@ -1,5 +1,5 @@
 /**
- * Runs a plan's steps (REFERENCE §5 order, as the planner emitted them):
+ * Runs a plan's steps:
  * - in plan order, honouring `after`; consecutive steps of a kind that touches disjoint hosts
  *   (join-worker, per-host init, ...) run at the same time (bounded); join-master never does;
  * - after every successful step: record it in the applied state, with what the handler reports

@@ -1,5 +1,5 @@
 /**
- * Per-host platform (K4): `uname -m` on each host the applied state has no platform for, mapped
+ * Per-host platform: `uname -m` on each host the applied state has no platform for, mapped
  * to the OCI platform name (x86_64 -> linux/amd64, aarch64 -> linux/arm64, ...). apply probes
  * once, before planning; distribute records the result (AppliedState.hosts[ip].platform), so the
  * next plan of a known host needs no probe. Read-only on the host.

@@ -1,5 +1,5 @@
 /**
- * Registry distribution (B5): the cluster image goes once from this machine to a registry the
+ * Registry distribution: the cluster image goes once from this machine to a registry the
  * nodes reach (blobs already there are skipped), then every node fetches the layer blobs it
  * lacks over HTTP(S) with curl, in parallel, into the same blob store SSH distribution fills
  * (`<dataRoot>/blobs/sha256/`, verified by sha256 on the node, `.partial` resumed with a Range

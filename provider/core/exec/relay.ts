@@ -1,5 +1,5 @@
 /**
- * Relay distribution (B4): for a slow operator uplink. The operator sends each missing layer blob
+ * Relay distribution: for a slow operator uplink. The operator sends each missing layer blob
  * once to a relay host (default master0); the relay forwards it to the other hosts over the
  * cluster network, several at once (bounded fan-out). Guarantees are the direct path's: only
  * blobs a host lacks, sha256-verified on the receiving host, resumable (`.partial`), atomic rename,

@@ -10,7 +10,7 @@ import type { ExecContext } from "./context";
 import { hashes } from "./footprint";
 import { applyConfig, configTarget, renderTemplate, renderedPath } from "./templates";
 
-/** Directories whose `.tmpl` files are rendered (REFERENCE §3), plus apps (APPENV). */
+/** Directories whose `.tmpl` files are rendered, plus apps (APPENV). */
 const TEMPLATE_DIRS = ["etc", "charts", "manifests", "application", "scripts", "statics", "plugins"];
 
 const SEP = "=#=sealer-file=#=";

@@ -1,5 +1,5 @@
 /**
- * `.tmpl` rendering and Config documents (C10). Pure: text in, text out; the executor does the I/O.
+ * `.tmpl` rendering and Config documents. Pure: text in, text out; the executor does the I/O.
  *
  * Templates use the Go text/template subset that cluster images actually ship (sealer renders
  * with Go's text/template over the env map, plus b64enc/b64dec). This is the only template

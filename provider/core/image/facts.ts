@@ -30,7 +30,7 @@ export async function imageFacts(layout: OciLayout, ref: string, platform?: stri
   const ext = readExtension(r.manifest);
   const labels = r.config.config?.Labels ?? {};
   const layers = await layerFacts(layout, r.manifest.layers);
-  // Every platform's layers, so each host of a mixed-architecture cluster gets its own (K4).
+  // Every platform's layers, so each host of a mixed-architecture cluster gets its own.
   let variants: ImageFacts["variants"];
   if (r.indexDigest && r.platforms.length > 1) {
     variants = {};

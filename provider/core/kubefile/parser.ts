@@ -32,7 +32,7 @@ import {
 } from "./types";
 
 /**
- * Parses a Kubefile (REFERENCE.md §2) into typed instructions. Pure: no I/O.
+ * Parses a Kubefile into typed instructions. Pure: no I/O.
  *
  * Variables: ARG values (a `--build-arg` overrides the default) and ENV values are expanded in
  * FROM, COPY/ADD, APP/CNI/CSI sources, APPENV/ENV/LABEL values, KUBEVERSION and RUN. Launch

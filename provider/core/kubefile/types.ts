@@ -1,5 +1,5 @@
 /**
- * The typed form of a Kubefile (REFERENCE.md §2). The parser produces these; the builder
+ * The typed form of a Kubefile. The parser produces these; the builder
  * consumes them. Every instruction carries the 1-based line where it starts, so any later error
  * (context checks, build failures) can name `Kubefile:LINE`.
  */
@@ -45,7 +45,7 @@ export interface Kubefile {
   env: Record<string, string>;
 }
 
-/** The instructions a Kubefile may use, in REFERENCE.md §2 order. */
+/** The instructions a Kubefile may use. */
 export const INSTRUCTION_KINDS: readonly InstructionKind[] = [
   "FROM",
   "COPY",

@@ -1,5 +1,5 @@
 /**
- * `sealer backup` / `sealer restore -f SNAPSHOT` (C12): an etcd snapshot taken on a master with
+ * `sealer backup` / `sealer restore -f SNAPSHOT`: an etcd snapshot taken on a master with
  * the cluster's own certificates (kubeadm's pki/etcd files), fetched to the data dir under
  * clusters/<name>/backups/ with a sha256 checksum file (sha256sum format); a restore checks the
  * checksum before anything on the cluster is touched, then on every etcd member (as

@@ -1,5 +1,5 @@
 /**
- * `sealer cert --alt-names a,b` (C12): adds SANs to the API server certificate on every master
+ * `sealer cert --alt-names a,b`: adds SANs to the API server certificate on every master
  * (kubeadm's `init phase certs apiserver --apiserver-cert-extra-sans`, the old certificate kept
  * beside it), restarts the API server static pod, checks the new certificate names them, and
  * records them as the cluster's CertSANs env so masters joined later get them too (the next

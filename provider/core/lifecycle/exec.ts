@@ -1,4 +1,4 @@
-/** `sealer exec [-r role] CMD` (C13): a command on the cluster's hosts, output prefixed by host. */
+/** `sealer exec [-r role] CMD`: a command on the cluster's hosts, output prefixed by host. */
 import type { ExecContext } from "../exec/context";
 import { resolveCluster, type ClusterRef } from "./cluster-ref";
 import { hostsByRole } from "./hosts-edit";

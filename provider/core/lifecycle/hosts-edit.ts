@@ -1,5 +1,5 @@
 /**
- * Pure edits of a cluster's host list for `sealer join` / `sealer delete -m/-n` (C4): the
+ * Pure edits of a cluster's host list for `sealer join` / `sealer delete -m/-n`: the
  * result is a new ClusterSpec that applyCluster plans against the recorded state (join for
  * added hosts, clean + reset + delete node for removed ones). Every problem is collected and
  * reported at once; on a problem nothing is changed.

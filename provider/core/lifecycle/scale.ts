@@ -1,5 +1,5 @@
 /**
- * `sealer join` / `sealer delete -m/-n` (C4): edit the recorded Clusterfile's hosts and apply it.
+ * `sealer join` / `sealer delete -m/-n`: edit the recorded Clusterfile's hosts and apply it.
  * The planner does the rest: new hosts get distribute, init, fresh join material and a join
  * (masters one at a time); removed hosts get pre-clean-host hooks, kubeadm reset, their files
  * removed and `kubectl delete node` from a remaining master; the worker VIP is re-pointed on

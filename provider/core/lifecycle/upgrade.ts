@@ -1,5 +1,5 @@
 /**
- * `sealer upgrade IMAGE` / `sealer rollback` (C6): apply the cluster with another image. The
+ * `sealer upgrade IMAGE` / `sealer rollback`: apply the cluster with another image. The
  * planner turns a changed Kubernetes version into the kubeadm flow — master0 drained,
  * `kubeadm upgrade apply vX`, kubelet restarted, uncordoned; the other masters one at a time
  * with `kubeadm upgrade node`; workers in bounded batches — stopping at the first failure with

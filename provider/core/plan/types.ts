@@ -44,7 +44,7 @@ export interface ImageFacts {
   platform?: string;
   /**
    * Multi-platform images: every platform's manifest digest and layers (the entry for `platform`
-   * repeats `layers`). The planner gives each host the layers of its own platform (K4).
+   * repeats `layers`). The planner gives each host the layers of its own platform.
    */
   variants?: Record<string, { manifestDigest: string; layers: LayerFacts[] }>;
   /**

@@ -1,5 +1,5 @@
 /**
- * Container images cached inside a cluster image (FEATURES K3). The builder calls
+ * Container images cached inside a cluster image. The builder calls
  * `cacheContainerImages` in full build mode after the Kubefile's own layers; it returns the
  * directory to add as the image's final `registry/` layer and the list for the
  * `sealer.image.container.images` annotation.

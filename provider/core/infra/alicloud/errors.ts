@@ -1,7 +1,7 @@
 /**
  * Alibaba Cloud API errors. The API answers failures with HTTP 4xx/5xx and a JSON body
  * `{ RequestId, HostId, Code, Message, Recommend }`. Whether we retry is decided by the code,
- * never by the message: only the transient codes of REFERENCE.md §6 are retried; everything else
+ * never by the message: only the transient codes are retried; everything else
  * fails at once, with the code, the message, the request id and what to do.
  */
 export class AlicloudApiError extends Error {
@@ -34,7 +34,7 @@ export class AlicloudApiError extends Error {
   }
 }
 
-/** Codes that may succeed when tried again (REFERENCE.md §6). */
+/** Codes that may succeed when tried again. */
 export function isRetryableCode(code: string, action: string, httpStatus?: number): boolean {
   if (code.startsWith("Throttling")) return true; // Throttling, Throttling.User, Throttling.Api, ...
   if (

@@ -1,4 +1,4 @@
-/** Alibaba Cloud infra: ECS instances and VPC networking for a cluster (REFERENCE.md §6). */
+/** Alibaba Cloud infra: ECS instances and VPC networking for a cluster. */
 export type {
   AlicloudInfraSpec,
   GroupSpec,

@@ -1,5 +1,5 @@
 /**
- * Local nodes (I2): N "machines" on this host, each a network namespace with its own IP on a
+ * Local nodes: N "machines" on this host, each a network namespace with its own IP on a
  * bridge, its own mount namespace with copy-on-write overlays of /etc /usr /var /opt /root /home
  * (lower = the host directory, upper/work in the node's state dir), a private /tmp, /run (tmpfs)
  * and /var/lib/containerd, the host's cgroup hierarchies, and its own sshd with its own host key.

@@ -1,4 +1,4 @@
-/** Local nodes (I2): network namespace + own IP + copy-on-write /etc /usr /var /opt /root /home + private /tmp + own sshd. */
+/** Local nodes: network namespace + own IP + copy-on-write /etc /usr /var /opt /root /home + private /tmp + own sshd. */
 export interface SudoUserSpec {
   name: string;
   /** Password for login and for sudo. Without it the user logs in with the node key only. */
