@@ -1,5 +1,5 @@
 /**
- * Cluster lifecycle on local nodes, part 2 (C8, C5):
+ * Cluster lifecycle on local nodes, part 2:
  *  - an external registry (docker-registry with TLS from a test CA and htpasswd auth, listening on
  *    the local nodes' bridge address so both this machine and the nodes reach it) receives the
  *    cluster image's cached container images; no registry is started on the cluster; every node

@@ -1,5 +1,5 @@
 /**
- * Cluster lifecycle on local nodes with the sandbox image (C4–C9, C12, C13), one cluster shared
+ * Cluster lifecycle on local nodes with the sandbox image, one cluster shared
  * by ordered steps: create with hooks (order and scope), scale out by a master and a worker (VIP
  * re-pointed on every worker), exec output, etcd backup/restore with checksum, cert SANs, bad
  * input changing nothing, scale in through apply, upgrade order and rollback, delete -m, delete -a.

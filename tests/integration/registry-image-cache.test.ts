@@ -1,5 +1,5 @@
 /**
- * K3: container images discovered in a rootfs are pulled (build platform only) and written in
+ * Container images discovered in a rootfs are pulled (build platform only) and written in
  * the registry's filesystem-storage layout; a stock docker-registry serving that directory
  * serves them (checked with skopeo); a rebuild pulls nothing and works with the source
  * registry gone; a missing image fails with its name and file:line, or with allowIncomplete is

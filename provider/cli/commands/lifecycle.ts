@@ -1,5 +1,5 @@
 /**
- * Cluster lifecycle verbs (C4–C9, C12, C13): join, delete, upgrade, rollback, backup, restore,
+ * Cluster lifecycle verbs: join, delete, upgrade, rollback, backup, restore,
  * cert, exec. Each finds the cluster by --cluster-name (recorded on this machine) or
  * -f/--clusterfile; --json prints what ran in the shape of `apply --json`:
  * { "cluster": …, "steps": [ { "kind", "hosts", "reason" } ] }. Bad input fails before any

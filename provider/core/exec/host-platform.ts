@@ -9,7 +9,7 @@ import { platformOfMachine } from "../image/facts";
 import type { AppliedState } from "../plan/types";
 import type { ExecContext } from "./context";
 
-/** Hosts of the cluster whose platform nothing recorded yet (new hosts, states from before K4). */
+/** Hosts of the cluster whose platform nothing recorded yet (new hosts, states from before platforms were recorded). */
 export function hostsWithoutPlatform(ips: string[], applied: AppliedState): string[] {
   return ips.filter((ip) => !applied.hosts[ip]?.platform);
 }
