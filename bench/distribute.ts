@@ -5,6 +5,9 @@
  * blob of the image) moved by
  *   cat       the practical limit: per host one `ssh root@ip 'cat > file' < blob` per layer, all hosts in parallel
  *   ansible   `ansible-playbook -f <nodes>` with the `copy` module (Debian ansible)
+ * and the whole `sealer apply --distribute registry` of the same image to the same nodes through
+ * a real docker-registry in one more node's namespace (bench/node-registry), with what left this
+ * machine for the nodes and the registry (the bridge's counter) against ours over SSH.
  * Prints each, the ratios, where the run's time went (from its own log lines, stamped as they
  * arrive) and the CPU seconds per process name while ours and cat ran (bench/cpu-sampler: the
  * nodes share this machine's cores, so CPU per byte bounds the wall time). Then, in the same run,
@@ -15,7 +18,7 @@
  *   BENCH_DIST_MIB=256 node dist/bench/distribute.js      # the quick size
  * Needs root (local nodes). Cleans up its nodes and data at the end.
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -33,12 +36,15 @@ import {
   nodeTarget,
   type LocalNode,
 } from "../provider/core/infra/local";
-import { setLogLevel } from "../provider/core/log";
+import { formatBytes, setLogLevel } from "../provider/core/log";
 import { packageRoot } from "../provider/core/package-info";
 import { dataPaths } from "../provider/core/paths";
+import { saveSettings } from "../provider/core/registry/credentials";
 import { SshPool } from "../provider/core/ssh";
+import { clusterYaml } from "../tests/harness/clusterfile";
 import { formatCpu, sampleCpu } from "./cpu-sampler";
 import { fmt, time } from "./helpers";
+import { startRegistryIn, txBytes } from "./node-registry";
 
 function run(
   cmd: string,
@@ -99,6 +105,7 @@ async function main(): Promise<void> {
   const home = path.join(work, "home");
   const prefix = `bd${process.pid.toString(36)}`.slice(0, 12);
   let nodes: LocalNode[] = [];
+  let registry: ChildProcess | undefined;
   try {
     console.log(`building the sandbox base and an image with a ${mib} MiB layer of random data…`);
     await buildImage({
@@ -118,7 +125,9 @@ async function main(): Promise<void> {
     );
     const total = files.reduce((n, f) => n + fs.statSync(f).size, 0);
     console.log(`creating ${count} local nodes…`);
-    nodes = await createLocalNodes({ count, prefix });
+    // One more node holds the registry of the registry row; the others are the cluster's.
+    const [regNode, ...clusterNodes] = await createLocalNodes({ count: count + 1, prefix });
+    nodes = clusterNodes;
     await run("sh", ["-c", `cat ${files.join(" ")} > /dev/null`]); // warm the page cache for everyone
 
     // (a) parallel ssh 'cat > file', right before and right after ours (the machine's load drifts)
@@ -149,16 +158,15 @@ async function main(): Promise<void> {
     // The CLI's own CPU (user+sys with its children) from /usr/bin/time: other jobs on this
     // machine run node and sealer processes too, so the sampler cannot tell ours apart.
     const timeFile = path.join(work, "sealer-run.time");
-    const sealerRun = (onStderrLine?: (line: string) => void) =>
+    const sealer = (args: string[], onStderrLine?: (line: string) => void) =>
       run(
         "/usr/bin/time",
+        ["-o", timeFile, "-f", "%U %S", process.execPath, path.join(root, "bin/sealer.js"), ...args],
+        { env: { ...process.env, SEALER_HOME: home }, ...(onStderrLine ? { onStderrLine } : {}) },
+      );
+    const sealerRun = (onStderrLine?: (line: string) => void) =>
+      sealer(
         [
-          "-o",
-          timeFile,
-          "-f",
-          "%U %S",
-          process.execPath,
-          path.join(root, "bin/sealer.js"),
           "run",
           "bench/app:1",
           "-m",
@@ -169,10 +177,12 @@ async function main(): Promise<void> {
           "--cluster-name",
           "bench",
         ],
-        { env: { ...process.env, SEALER_HOME: home }, ...(onStderrLine ? { onStderrLine } : {}) },
+        onStderrLine,
       );
     const oursCpu = sampleCpu();
+    const oursTx = txBytes(regNode!.bridge);
     const ours = await time(() => sealerRun((line) => stamps.push({ ms: Date.now() - t0, line })));
+    const oursEgress = txBytes(regNode!.bridge) - oursTx;
     const oursCpuReport = oursCpu.stop();
     const [cliUser, cliSys] = fs
       .readFileSync(timeFile, "utf8")
@@ -183,10 +193,34 @@ async function main(): Promise<void> {
       .map(Number);
     // The same command again: nothing changed, so nothing runs (what a CI re-apply costs).
     const oursNoop = await time(() => sealerRun());
-    // Disk space for the next contender.
-    await Promise.all(
-      nodes.map((n) => execInNode(n, "rm -rf /var/lib/sealer/blobs /var/lib/sealer/bench/rootfs")),
+    // The cluster goes (its services hold ports the next one needs), and its disk space.
+    await sealer(["delete", "-a", "--cluster-name", "bench", "--force"]);
+    const wipe = () => Promise.all(nodes.map((n) => execInNode(n, "rm -rf /var/lib/sealer")));
+    await wipe();
+
+    // (c) the same image through a registry the nodes reach: pushed once, fetched by the nodes.
+    registry = await startRegistryIn(regNode!, path.join(work, "registry"));
+    await saveSettings(`${regNode!.ip}:5000`, { insecure: true }, home);
+    const clusterfile = path.join(work, "Clusterfile");
+    fs.writeFileSync(
+      clusterfile,
+      clusterYaml({
+        name: "benchreg",
+        image: "bench/app:1",
+        pk: m.keyPath,
+        masters: [m.ip],
+        nodes: w.map((n) => n.ip),
+        spec: [`  registry: { externalRegistry: { domain: ${regNode!.ip}, port: 5000 } }`],
+      }),
     );
+    const regTx = txBytes(regNode!.bridge);
+    const reg = await time(() => sealer(["apply", "-f", clusterfile, "--distribute", "registry"]));
+    const regEgress = txBytes(regNode!.bridge) - regTx;
+    await sealer(["delete", "-a", "--cluster-name", "benchreg", "--force"]);
+    await wipe();
+    registry.kill();
+    registry = undefined;
+
     const cat2 = await catOnce();
     const cat = { ms: (cat1.ms + cat2.ms) / 2 };
 
@@ -264,6 +298,12 @@ async function main(): Promise<void> {
       `(a) parallel ssh 'cat > file' of the blobs:        ${fmt(cat.ms)}  (${(gib / (cat.ms / 1000)).toFixed(2)} GiB/s; mean of ${fmt(cat1.ms)} before and ${fmt(cat2.ms)} after ours)`,
     );
     console.log(`(b) ansible copy -f ${count} of the blobs:              ${fmt(ans.ms)}`);
+    console.log(
+      `(c) whole \`sealer apply --distribute registry\`:      ${fmt(reg.ms)}  ratio to cat ${(reg.ms / cat.ms).toFixed(2)}`,
+    );
+    console.log(
+      `operator egress: ours over SSH ${formatBytes(oursEgress)} (${(oursEgress / total).toFixed(2)}x image), registry ${formatBytes(regEgress)} (${(regEgress / total).toFixed(2)}x image)`,
+    );
     console.log(`\nCPU during ours: ${formatCpu(oursCpuReport, gib)}`);
     console.log(`CPU during cat:  ${formatCpu(catCpuReport, gib)}`);
     console.log(
@@ -306,6 +346,7 @@ async function main(): Promise<void> {
         stamps.map((s) => `${fmt(s.ms)} ${s.line}`).join("\n") + "\n",
       );
   } finally {
+    registry?.kill();
     await deleteLocalNodes(prefix).catch((e: unknown) => console.error(`cleanup: ${String(e)}`));
     fs.rmSync(work, { recursive: true, force: true });
   }

@@ -1,9 +1,6 @@
 /**
  * Registry distribution vs SSH distribution, operator egress and wall time, on 6 and 30 local
- * nodes. A real docker-registry runs in one extra node's network namespace (a registry the nodes
- * reach that is not this machine), so the bridge's transmit counter is exactly what left this
- * machine for the nodes and the registry (node <-> node frames are switched between the
- * bridge's ports and never counted there).
+ * nodes. A real docker-registry runs in one extra node's network namespace (bench/node-registry).
  *
  *   ssh       the distribute step with --distribute ssh: every node gets every blob from here
  *   registry  the distribute step with the registry: the image is pushed once, nodes fetch it
@@ -12,7 +9,7 @@
  *   npm run build && node dist/bench/registry-distribute.js   # BENCH_RD_MIB=256 BENCH_RD_NODES=6,30
  * Needs root (local nodes). Removes its nodes, registry and data at the end.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -23,43 +20,14 @@ import { distribute } from "../provider/core/exec/steps/distribute";
 import { buildImage } from "../provider/core/image/builder";
 import { imageFacts } from "../provider/core/image/facts";
 import { OciLayout } from "../provider/core/image/layout";
-import { createLocalNodes, deleteLocalNodes, execInNode, type LocalNode } from "../provider/core/infra/local";
+import { createLocalNodes, deleteLocalNodes, execInNode } from "../provider/core/infra/local";
 import { formatBytes, setLogLevel } from "../provider/core/log";
 import { emptyApplied, type Step } from "../provider/core/plan/types";
 import { saveSettings } from "../provider/core/registry/credentials";
 import { SshPool } from "../provider/core/ssh";
 import { fmt, time } from "./helpers";
+import { startRegistryIn, txBytes } from "./node-registry";
 import { clusterYaml } from "../tests/harness/clusterfile";
-
-const txBytes = (bridge: string) =>
-  Number(fs.readFileSync(`/sys/class/net/${bridge}/statistics/tx_bytes`, "utf8"));
-
-/** docker-registry inside the node's network namespace, on its IP:5000; resolves when it answers. */
-async function startRegistryIn(n: LocalNode, dir: string): Promise<ChildProcess> {
-  fs.mkdirSync(dir, { recursive: true });
-  const cfg = path.join(dir, "registry.yml");
-  fs.writeFileSync(
-    cfg,
-    [
-      "version: 0.1",
-      "log: { level: error, accesslog: { disabled: true } }",
-      `storage: { filesystem: { rootdirectory: ${JSON.stringify(path.join(dir, "data"))} } }`,
-      `http: { addr: "${n.ip}:5000", secret: ${crypto.randomBytes(8).toString("hex")} }`,
-      "",
-    ].join("\n"),
-  );
-  const child = spawn("ip", ["netns", "exec", n.netns, "docker-registry", "serve", cfg], { stdio: "ignore" });
-  for (let i = 0; i < 100; i++) {
-    const ok = await fetch(`http://${n.ip}:5000/v2/`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) return child;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  child.kill();
-  throw new Error(`docker-registry did not answer on ${n.ip}:5000`);
-}
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0)

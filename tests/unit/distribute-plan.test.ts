@@ -84,6 +84,30 @@ const tarOf = (files: Record<string, Buffer>) =>
     TAR_END,
   ]);
 
+/** One gzip member (RFC 1952) of `data` with the optional header fields asked for, FHCRC included. */
+function gzipMember(
+  data: Buffer,
+  opt: { extra?: Buffer; name?: string; comment?: string; hcrc?: boolean },
+): Buffer {
+  const flg = (opt.hcrc ? 2 : 0) | (opt.extra ? 4 : 0) | (opt.name ? 8 : 0) | (opt.comment ? 16 : 0);
+  const parts: Buffer[] = [Buffer.from([0x1f, 0x8b, 8, flg, 0, 0, 0, 0, 0, 255])];
+  if (opt.extra) {
+    const len = Buffer.alloc(2);
+    len.writeUInt16LE(opt.extra.length);
+    parts.push(len, opt.extra);
+  }
+  for (const s of [opt.name, opt.comment]) if (s) parts.push(Buffer.from(s + "\0", "latin1"));
+  if (opt.hcrc) {
+    const crc = Buffer.alloc(2);
+    crc.writeUInt16LE(zlib.crc32(Buffer.concat(parts)) & 0xffff);
+    parts.push(crc);
+  }
+  const trailer = Buffer.alloc(8);
+  trailer.writeUInt32LE(zlib.crc32(data), 0);
+  trailer.writeUInt32LE(data.length, 4);
+  return Buffer.concat([...parts, zlib.deflateRawSync(data), trailer]);
+}
+
 for (const receiver of ["auto", "shell"] as const)
   describe(`distribute: the one-pass receiver (${receiver === "auto" ? "python3" : "sh pipeline"}), run here`, () => {
     let root: string;
@@ -163,6 +187,30 @@ for (const receiver of ["auto", "shell"] as const)
       assert.equal(r.status, 0, r.stderr);
       assert.equal(fs.readFileSync(path.join(staging(), "p/x"), "utf8"), "x");
       assert.equal(fs.statSync(path.join(blobs(), hexOf(plain))).size, plain.length);
+    });
+
+    it("gzip members with every optional header field, the transfer cut inside a header and inside a trailer", () => {
+      const t = tarOf({ "f/one": crypto.randomBytes(50_000), "f/two": Buffer.from("two") });
+      const m1 = gzipMember(t.subarray(0, 30_000), {
+        extra: Buffer.from("X\0Y\0ab", "latin1"),
+        name: "one.tar",
+        comment: "c",
+      });
+      const m2 = gzipMember(t.subarray(30_000), { hcrc: true, name: "two" });
+      const layer = Buffer.concat([m1, m2]);
+      // 12: between FEXTRA's length and its data; m1.length - 3: in the first member's trailer.
+      for (const cut of [12, m1.length - 3, m1.length + 5]) {
+        fs.rmSync(staging(), { recursive: true, force: true });
+        fs.mkdirSync(staging(), { recursive: true });
+        const first = run(0, layer.subarray(0, cut), layer);
+        assert.equal(first.status, 91, first.stderr);
+        const r = run(cut, layer.subarray(cut), layer);
+        assert.equal(r.status, 0, `cut at ${cut}: ${r.stderr}`);
+        assert.equal(fs.readFileSync(path.join(staging(), "f/two"), "utf8"), "two");
+        assert.equal(fs.statSync(path.join(staging(), "f/one")).size, 50_000);
+        assert.deepEqual(fs.readdirSync(blobs()), [hexOf(layer)]);
+        fs.rmSync(path.join(blobs(), hexOf(layer)));
+      }
     });
 
     // A byte of the deflate data, of the gzip trailer's CRC, of its length.

@@ -1,5 +1,5 @@
 /**
- * Per-layer delta distribution of a cluster image to nodes (B1).
+ * Per-layer delta distribution of a cluster image to nodes.
  *
  * Node layout under dataRoot:
  *   blobs/sha256/<hex>            content-addressed layer blobs, verified by sha256 on the node (python3's hashlib, openssl or sha256sum) before rename
@@ -57,8 +57,10 @@ export interface DistributeOptions {
   onProgress?: (p: DistributeProgress) => void;
   /** How a node receives a missing layer (default "auto": one python3 process when the node has it). */
   receiver?: LayerReceiver;
-  /** Relay mode (B4): the operator sends each missing blob once to `via`, which forwards it to the other hosts. */
+  /** Relay mode: the operator sends each missing blob once to `via`, which forwards it to the other hosts. */
   relay?: RelayOptions;
+  /** Layer bytes go to the hosts only once this settles (listing the node happens before). */
+  sendAfter?: Promise<unknown>;
 }
 
 export interface DistributeResult {
@@ -252,7 +254,10 @@ async function distributeToHost(
   }
   const unique = [...new Set(opts.layers)];
   const missing = unique.filter((d) => !inv.complete.has(d.slice(7)));
-  if (missing.length) hlog.info(`sending ${missing.length} of ${unique.length} layer blob(s)`);
+  if (missing.length) {
+    await opts.sendAfter;
+    hlog.info(`sending ${missing.length} of ${unique.length} layer blob(s)`);
+  }
   hlog.info(
     `building the rootfs from ${opts.layers.length} layer(s)${inv.materialised ? " (the layers changed)" : ""}`,
   );

@@ -10,7 +10,7 @@ import { renderOnHost } from "../../../provider/core/exec/render-on-host";
 import { distributeWith, type LayerMover } from "../../../provider/core/exec/steps/distribute";
 import type { SshTarget } from "../../../provider/core/ssh";
 import { clusterfile } from "../../fixtures/clusterfile/plan-world";
-import { W0, W1, drifted, expected, knowing, recorded, step, world, type World } from "./world";
+import { M0, W0, W1, drifted, expected, knowing, recorded, step, world, type World } from "./world";
 
 const SEP = "=#=sealer-file=#=";
 const TMPL = "address: {{ .HostIP }}\nport: {{ .ApiPort }}\n";
@@ -108,6 +108,49 @@ describe("step distribute (fake host, injected layer mover)", () => {
       assert.deepEqual(Object.keys(fp.files!), [`${w.ctx.rootfs}/etc/kubeadm.yml`]);
     }
     assert.deepEqual(w.io.hosts(), [W0, W1]);
+  });
+
+  it("per-host steps over SSH: a worker's bytes wait until master0's are sent, or master0's send failed", async () => {
+    const settled = (p: Promise<unknown> | undefined) =>
+      Promise.race([p!.then(() => "settled"), new Promise((r) => setTimeout(() => r("pending"), 20))]);
+    for (const fails of [false, true]) {
+      const w = world();
+      for (const ip of [M0, W0]) rootfsOn(w, ip, undefined);
+      const mover = fakeMover();
+      let release!: () => void;
+      const hold = new Promise<void>((r) => (release = r));
+      const send = mover.send;
+      mover.send = async (io, targets, opts) => {
+        if (targets[0]!.host !== M0) return send(io, targets, opts);
+        await hold;
+        if (fails) throw new Error("connection lost");
+        return send(io, targets, opts);
+      };
+      const def = distributeWith(mover);
+      const master = def.run(w.ctx, step("distribute", [M0], { layers: [L1] }));
+      const worker = def.run(w.ctx, step("distribute", [W0], { layers: [L1] }));
+      await worker;
+      const gate = mover.sent.find((x) => x.hosts[0] === W0)!.opts.sendAfter;
+      assert.ok(gate, "the worker's send is told to wait");
+      assert.equal(await settled(gate), "pending", "master0 still sending");
+      release();
+      await master.then(
+        () => assert.ok(!fails),
+        (e: unknown) => assert.ok(fails, String(e)),
+      );
+      assert.equal(await settled(gate), "settled");
+      assert.equal(mover.sent.find((x) => x.hosts[0] === M0)?.opts.sendAfter, undefined);
+    }
+    // Relay and registry modes serve every host at once: nobody waits.
+    const w = world();
+    for (const ip of [M0, W0]) rootfsOn(w, ip, undefined);
+    const mover = { ...fakeMover(), choose: async () => ({ mode: "relay" as const, why: "test" }) };
+    const def = distributeWith(mover);
+    await Promise.all([M0, W0].map((ip) => def.run(w.ctx, step("distribute", [ip], { layers: [L1] }))));
+    assert.deepEqual(
+      mover.sent.map((x) => x.opts.sendAfter),
+      [undefined, undefined],
+    );
   });
 
   it("collects blobs on a host whose recorded layers the new list dropped", async () => {

@@ -22,9 +22,31 @@ export interface LayerMover {
   send: typeof distributeLayers;
 }
 
+/** Per apply: settles when the distribute step holding master0 has sent its bytes (or failed). */
+const master0Sent = new WeakMap<ExecContext, Promise<void>>();
+
 async function run(ctx: ExecContext, step: StepOf<"distribute">, mover: LayerMover): Promise<Footprint> {
   const targets = step.hosts.map((ip) => ctx.target(ip));
-  // The mode changes only how the bytes move, never the plan. Registry mode (B5) fetches the
+  // master0's bring-up (runtime, registry, kubeadm init) is what the workers' joins wait for, and
+  // the hosts share the operator's link and CPU: master0's bytes go first, so that bring-up runs
+  // while the workers still receive. Only for direct sends (a relay or registry serves all at once).
+  let sent = (): void => undefined;
+  if (step.hosts.includes(ctx.master0)) master0Sent.set(ctx, new Promise<void>((r) => (sent = r)));
+  try {
+    return await distributeAndRender(ctx, step, mover, targets, sent);
+  } finally {
+    sent();
+  }
+}
+
+async function distributeAndRender(
+  ctx: ExecContext,
+  step: StepOf<"distribute">,
+  mover: LayerMover,
+  targets: ReturnType<ExecContext["target"]>[],
+  sent: () => void,
+): Promise<Footprint> {
+  // The mode changes only how the bytes move, never the plan. Registry mode fetches the
   // blobs first; the SSH path below then sends only what a failed host still lacks.
   const choice = await mover.choose(ctx);
   ctx.log(ctx.master0).debug(`distribute: ${choice.mode} (${choice.why})`);
@@ -34,7 +56,9 @@ async function run(ctx: ExecContext, step: StepOf<"distribute">, mover: LayerMov
     ctx.stats.pushedBytes += pushedBytes;
   }
   const via = choice.mode === "relay" ? (ctx.relay?.via ?? ctx.master0) : undefined;
+  const after = choice.mode === "ssh" && !step.hosts.includes(ctx.master0) ? master0Sent.get(ctx) : undefined;
   const res = await mover.send(ctx.io, targets, {
+    ...(after ? { sendAfter: after } : {}),
     ...(via
       ? {
           relay: {
@@ -52,6 +76,7 @@ async function run(ctx: ExecContext, step: StepOf<"distribute">, mover: LayerMov
     concurrency: ctx.concurrency,
     onProgress: distributeProgress(),
   });
+  sent();
   ctx.stats.sentBlobs += res.sentBlobs;
   ctx.stats.sentBytes += res.sentBytes;
   for (const ip of step.hosts) {
