@@ -247,8 +247,8 @@ const ETCD_START_WAIT_S = 120;
 
 /**
  * The shell that restores a snapshot on one etcd member (kubeadm stacked etcd): the kubelet
- * stops etcd when its static pod manifest is parked, so the data dir is swapped only once
- * nothing listens on etcd's client port any more, and the restore counts as done only when etcd
+ * stops etcd when its static pod manifest is parked, so the data dir is swapped only once etcd
+ * has really stopped (see `listening`), and the restore counts as done only when etcd
  * answers again over TLS. On a failure before the swap the manifest goes back untouched.
  */
 export function restoreCmd(o: {
@@ -261,16 +261,24 @@ export function restoreCmd(o: {
   const fresh = `${ETCD_DATA}.restore-${o.stamp}`;
   const old = `${ETCD_DATA}.before-restore-${o.stamp}`;
   const parked = `${ETCD_MANIFEST}.sealer-restore`;
-  const listening = `ss -Hltn 'sport = :2379' 2>/dev/null | grep -q .`;
+  // etcd closes its client port first and goes on writing its WAL and database for a while (a
+  // leadership transfer, the last sync): the data dir is swapped only once the peer port is closed
+  // too and no process holds those files open (fuser compares device and inode, so it is right
+  // inside a node's own mount namespace; without fuser the ports alone decide).
+  const files = `${ETCD_DATA}/member/wal/*.wal ${ETCD_DATA}/member/snap/db`;
+  const listening = `{ ss -Hltn '( sport = :2379 or sport = :2380 )' 2>/dev/null | grep -q . || { command -v fuser >/dev/null 2>&1 && for f in ${files}; do [ -e "$f" ] && fuser -s "$f" 2>/dev/null && break; false; done; }; }`;
   return [
     `set -e`,
     `managed=false`,
     `if [ -f ${ETCD_MANIFEST} ]; then managed=true; mv ${ETCD_MANIFEST} ${parked}; fi`,
     `unpark() { if [ -f ${parked} ]; then mv ${parked} ${ETCD_MANIFEST}; fi; }`,
+    // Whatever fails below, the manifest goes back: a member left stopped would hold every other
+    // member's health check hostage (no quorum) until their own waits ran out.
+    `trap unpark EXIT`,
     `i=0`,
     `while ${listening}; do`,
     `  i=$((i + 1))`,
-    `  if [ $i -ge ${ETCD_STOP_WAIT_S * 5} ]; then unpark; echo "etcd still listens on :2379 ${ETCD_STOP_WAIT_S}s after its manifest ${ETCD_MANIFEST} was moved aside (is the kubelet running?); nothing was restored" >&2; exit 3; fi`,
+    `  if [ $i -ge ${ETCD_STOP_WAIT_S * 5} ]; then unpark; echo "etcd still runs (listens on :2379/:2380 or holds its data files) ${ETCD_STOP_WAIT_S}s after its manifest ${ETCD_MANIFEST} was moved aside (is the kubelet running?); nothing was restored" >&2; exit 3; fi`,
     `  sleep 0.2`,
     `done`,
     `rm -rf ${shellQuote(fresh)}`,
@@ -280,10 +288,10 @@ export function restoreCmd(o: {
     `unpark`,
     `rm -f ${shellQuote(o.snapshot)}`,
     `if $managed; then`,
-    `  i=0`,
+    // A deadline in seconds, not a count of tries: each try may itself wait up to 2 s.
+    `  end=$(($(date +%s) + ${ETCD_START_WAIT_S}))`,
     `  until ${etcdctlBase()} endpoint health --command-timeout=2s >/dev/null 2>&1; do`,
-    `    i=$((i + 1))`,
-    `    if [ $i -ge ${ETCD_START_WAIT_S * 2} ]; then echo "etcd did not answer on https://127.0.0.1:2379 within ${ETCD_START_WAIT_S}s after the restore; the data from before it is in ${old}; see the etcd logs" >&2; exit 3; fi`,
+    `    if [ "$(date +%s)" -ge "$end" ]; then echo "etcd did not answer on https://127.0.0.1:2379 within ${ETCD_START_WAIT_S}s after the restore; the data from before it is in ${old}; see the etcd logs" >&2; exit 3; fi`,
     `    sleep 0.5`,
     `  done`,
     `fi`,
