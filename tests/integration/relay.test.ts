@@ -247,7 +247,7 @@ describe("relay distribution (integration, local nodes, sudo user)", function ()
     ).spec;
     const ctx = new ExecContext({
       spec,
-      image: { env: {}, apps: [] } as unknown as ImageFacts,
+      image: { env: {}, apps: [], platforms: ["linux/amd64"], layers: [] } as unknown as ImageFacts,
       layout,
       pool,
       state: { hosts: {} } as never,
