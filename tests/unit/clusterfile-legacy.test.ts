@@ -10,7 +10,7 @@ import { parseOn } from "../../provider/core/clusterfile/plugin-on";
 import { decryptSealerPasswd, encryptSealerPasswd } from "../../provider/core/clusterfile/sealer-passwd";
 import { UserError } from "../../provider/core/errors";
 import { plan } from "../../provider/core/plan/planner";
-import { baseImage, installed } from "../fixtures/clusterfile/plan-world";
+import { baseImage, installed, plugin } from "../fixtures/clusterfile/plan-world";
 
 const cluster = (version = "sealer.io/v2", extra = "") => `apiVersion: ${version}
 kind: Cluster
@@ -21,10 +21,6 @@ ${extra}  hosts:
     - { ips: [ 10.0.0.2, 10.0.0.3 ], roles: [ master ], labels: { disk: ssd } }
     - { ips: [ 10.0.0.10, 10.0.0.11 ], roles: [ node ] }
 `;
-
-/** One Plugin document in flow style. */
-const plugin = (version: string, name: string, body: string) =>
-  `---\napiVersion: ${version}\nkind: Plugin\nmetadata: { name: ${name} }\nspec: { ${body} }\n`;
 
 function rejected(text: string): string {
   try {

@@ -24,6 +24,7 @@ import {
   LAYER,
   M,
   multiPlatform,
+  plugin,
   spec,
   W,
 } from "../fixtures/clusterfile/plan-world";
@@ -31,47 +32,22 @@ import {
 const SNAPSHOT = path.join(__dirname, "..", "..", "..", "tests", "fixtures", "plan", "golden.json");
 
 /** Hooks at every phase, with every way of picking hosts (scope, legacy `on` forms, HOSTNAME's IPs). */
-const HOOKS = `---
-apiVersion: sealer.io/v2
-kind: Plugin
-metadata: { name: pre-i }
-spec: { type: SHELL, action: pre-install, data: echo pre-install }
----
-apiVersion: sealer.io/v2
-kind: Plugin
-metadata: { name: masters-only }
-spec: { type: SHELL, action: "post-install|post-init-host", scope: master, data: echo m }
----
-apiVersion: sealer.io/v2
-kind: Plugin
-metadata: { name: grow }
-spec: { type: SHELL, action: "pre-scaleup|post-scaleup", data: echo grow }
----
-apiVersion: sealer.io/v2
-kind: Plugin
-metadata: { name: drain-check }
-spec: { type: SHELL, action: upgrade-host, data: echo drain }
----
-apiVersion: sealer.io/v2
-kind: Plugin
-metadata: { name: after-up }
-spec: { type: SHELL, action: upgrade, data: echo up $PodCIDR }
----
-apiVersion: sealer.io/v2
-kind: Plugin
-metadata: { name: bye }
-spec: { type: SHELL, action: "pre-clean-host|post-clean-host", data: echo bye }
----
-apiVersion: sealer.io/v2
-kind: Plugin
-metadata: { name: uninstall }
-spec: { type: SHELL, action: "pre-uninstall|post-uninstall", scope: node, data: echo un }
----
-apiVersion: sealer.io/v2
-kind: Plugin
-metadata: { name: back }
-spec: { type: SHELL, action: rollback, data: echo back }
----
+const V2 = "sealer.io/v2";
+const LEGACY = "sealer.aliyun.com/v1alpha1";
+const HOOKS = [
+  plugin(V2, "pre-i", "type: SHELL, action: pre-install, data: echo pre-install"),
+  plugin(
+    V2,
+    "masters-only",
+    'type: SHELL, action: "post-install|post-init-host", scope: master, data: echo m',
+  ),
+  plugin(V2, "grow", 'type: SHELL, action: "pre-scaleup|post-scaleup", data: echo grow'),
+  plugin(V2, "drain-check", "type: SHELL, action: upgrade-host, data: echo drain"),
+  plugin(V2, "after-up", "type: SHELL, action: upgrade, data: echo up $PodCIDR"),
+  plugin(V2, "bye", 'type: SHELL, action: "pre-clean-host|post-clean-host", data: echo bye'),
+  plugin(V2, "uninstall", 'type: SHELL, action: "pre-uninstall|post-uninstall", scope: node, data: echo un'),
+  plugin(V2, "back", "type: SHELL, action: rollback, data: echo back"),
+  `---
 apiVersion: sealer.io/v2
 kind: Plugin
 metadata: { name: names }
@@ -80,22 +56,11 @@ spec:
   action: pre-init-host
   data: |
     ${W[0]} worker-a
----
-apiVersion: sealer.aliyun.com/v1alpha1
-kind: Plugin
-metadata: { name: legacy-master0 }
-spec: { type: SHELL, action: PostInstall, on: master0, data: echo legacy }
----
-apiVersion: sealer.aliyun.com/v1alpha1
-kind: Plugin
-metadata: { name: legacy-labels }
-spec: { type: SHELL, action: PostInstall, on: "disk=ssd", data: echo ssd }
----
-apiVersion: sealer.aliyun.com/v1alpha1
-kind: Plugin
-metadata: { name: legacy-ips }
-spec: { type: SHELL, action: PreInit, on: "${M[1]},${W[1]}", data: echo ips }
-`;
+`,
+  plugin(LEGACY, "legacy-master0", "type: SHELL, action: PostInstall, on: master0, data: echo legacy"),
+  plugin(LEGACY, "legacy-labels", 'type: SHELL, action: PostInstall, on: "disk=ssd", data: echo ssd'),
+  plugin(LEGACY, "legacy-ips", `type: SHELL, action: PreInit, on: "${M[1]},${W[1]}", data: echo ips`),
+].join("");
 
 const WORKER_EXTRA = `      labels: { disk: ssd }
       taints: [ "dedicated=db:NoSchedule" ]
