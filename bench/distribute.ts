@@ -52,10 +52,14 @@ function run(
   opts: { stdinFile?: string; env?: NodeJS.ProcessEnv; onStderrLine?: (line: string) => void } = {},
 ): Promise<void> {
   return new Promise((resolve, reject) => {
+    // The file itself is the child's stdin (no pipe through this process): cat's row is the
+    // limit, so nothing of ours may sit in its path.
+    const stdinFd = opts.stdinFile ? fs.openSync(opts.stdinFile, "r") : undefined;
     const child = spawn(cmd, args, {
-      stdio: [opts.stdinFile ? "pipe" : "ignore", "ignore", "pipe"],
+      stdio: [stdinFd ?? "ignore", "ignore", "pipe"],
       env: opts.env ?? process.env,
     });
+    if (stdinFd !== undefined) fs.closeSync(stdinFd);
     let err = "";
     let partial = "";
     child.stderr!.on("data", (d: Buffer) => {
@@ -65,7 +69,6 @@ function run(
       partial = lines.pop() ?? "";
       for (const l of lines) opts.onStderrLine(l);
     });
-    if (opts.stdinFile) fs.createReadStream(opts.stdinFile).pipe(child.stdin!);
     child.on("error", reject);
     child.on("close", (code) =>
       code === 0

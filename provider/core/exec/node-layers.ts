@@ -190,7 +190,7 @@ export type LayerReceiver = "auto" | "shell";
 const PY_RECEIVER = String.raw`
 import sys
 try:
-    import hashlib, os, shutil, subprocess, tempfile, zlib
+    import fcntl, hashlib, os, shutil, subprocess, tempfile, zlib
 except ImportError:
     sys.exit(97)
 hx, size, off, gz, tgt = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5]
@@ -260,9 +260,24 @@ def fail(code, msg, drop_tree, drop_part):
     sys.stderr.write(msg + "\n")
     sys.exit(code)
 try:
-    tar = subprocess.Popen(["tar", "-xf", "-", "-C", tgt] + sys.argv[6:], stdin=subprocess.PIPE, stderr=err)
+    # GNU tar reads a pipe in 10 KiB records by default; with 128 KiB records (it fills each
+    # from the pipe and takes a short last one) six receivers of a 1 GiB layer side by side
+    # used about 15% less CPU in all. Other tars (busybox) may not know -b: they keep theirs.
+    rec = ["-b", "256"] if b"GNU tar" in subprocess.run(["tar", "--version"], capture_output=True).stdout else []
+    tar = subprocess.Popen(["tar"] + rec + ["-xf", "-", "-C", tgt] + sys.argv[6:], stdin=subprocess.PIPE, stderr=err)
+    # 1 MiB pipes (ssh's into this process, this one's into tar) instead of 64 KiB: each side
+    # runs longer per wake-up, about a tenth less CPU with six nodes sharing two cores. A
+    # refusal (an unprivileged user over its pipe quota) keeps the default size.
+    for fd in (0, tar.stdin.fileno()):
+        try:
+            fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+        except OSError:
+            pass
     got = 0
-    buf = bytearray(1 << 18)
+    # 64 KiB reads: a pipe hands out at most that anyway, and a larger inflated chunk makes
+    # zlib's output buffer cross glibc's mmap threshold, so every chunk is mapped and faulted
+    # in afresh (replaying a partial blob with 256 KiB reads cost ten times the inflate CPU).
+    buf = bytearray(1 << 16)
     mv = memoryview(buf)
     with open(part, "rb", buffering=0) as f:
         while True:
