@@ -141,10 +141,17 @@ describe("registry distribution (integration, 3 local nodes, authenticated TLS r
     const events: ProgressEvent[] = [];
     const off = onProgress((e) => events.push(e));
     await distribute.run(viaReg, step()).finally(off);
-    // One progress task per host for its fetch, ending with every layer byte.
+    // One progress task per layer a host fetched, each ending complete: every layer byte per host.
     const ends = events.filter((e) => e.phase === "distribute" && e.kind === "end");
-    assert.deepEqual(ends.map((e) => e.host).sort(), nodes.list.map((n) => n.ip).sort());
-    for (const e of ends) assert.deepEqual([e.done, e.total], [layerBytes(), layerBytes()]);
+    for (const n of nodes.list) {
+      const mine = ends.filter((e) => e.host === n.ip);
+      assert.equal(mine.length, image.layers.length, `${n.ip}: a task per layer`);
+      for (const e of mine) assert.equal(e.done, e.total);
+      assert.equal(
+        mine.reduce((sum, e) => sum + e.done, 0),
+        layerBytes(),
+      );
+    }
     // Nothing went over SSH; what left this machine is the push: the layers and the config, once.
     for (const n of nodes.list) assert.deepEqual(viaReg.stats.perHost[n.ip], { sentBlobs: 0, sentBytes: 0 });
     const config = (await layout.readJson<Manifest>(image.manifestDigest)).config.size;
@@ -202,9 +209,13 @@ describe("registry distribution (integration, 3 local nodes, authenticated TLS r
     const size = fs.statSync(layout.blobPath(big)).size;
     const half = Math.floor(size / 2);
     const blobs = "/var/lib/sealer-rdr/blobs/sha256";
-    // The first half of the blob as an interrupted fetch leaves it.
+    // The first half of the blob as an interrupted fetch leaves it: the partial, and the rootfs
+    // not yet swapped to this layer list (layers.json still names the old one, or none).
     const head = fs.readFileSync(layout.blobPath(big)).subarray(0, half);
-    assert.equal((await execInNode(n, `rm -f ${blobs}/${big.slice(7)}`)).code, 0);
+    assert.equal(
+      (await execInNode(n, `rm -f ${blobs}/${big.slice(7)} /var/lib/sealer-rdr/rdr/layers.json`)).code,
+      0,
+    );
     await pool.upload(nodes.targets()[1]!, head, `${blobs}/${big.slice(7)}.partial`);
     const ctx = context({ name: "rdr", dataRoot: "/var/lib/sealer-rdr" });
     lines = [];
@@ -217,6 +228,46 @@ describe("registry distribution (integration, 3 local nodes, authenticated TLS r
     const sum = await execInNode(n, `sha256sum ${blobs}/${big.slice(7)}`);
     assert.equal(sum.stdout.split(" ")[0], big.slice(7));
     assert.equal(ctx.stats.perHost[n.ip]?.sentBytes, 0, "nothing went over SSH");
+    // The resumed layer was extracted as it arrived: the node's state equals SSH mode's again.
+    const want = (await nodeState(n, "/var/lib/sealer-rds", "rds")).replaceAll("rds", "X");
+    assert.equal((await nodeState(n, "/var/lib/sealer-rdr", "rdr")).replaceAll("rdr", "X"), want);
+  });
+
+  it("a host whose fetch is cut gets the rest over SSH from the byte it stopped at, with a warning naming host and registry", async () => {
+    const n = nodes.list[2]!;
+    const big = image.layers
+      .map((l) => l.digest)
+      .find((d) => fs.statSync(layout.blobPath(d)).size > 1 << 20)!;
+    // On this node only, curl's output stops after 1 MiB and curl fails (a link that drops).
+    const shim = "/usr/local/bin/curl";
+    const cut = await execInNode(
+      n,
+      `mkdir -p /usr/local/bin && printf '%s\\n' '#!/bin/sh' '/usr/bin/curl "$@" | head -c 1048576' 'exit 56' > ${shim} && chmod +x ${shim}`,
+    );
+    assert.equal(cut.code, 0, cut.stderr);
+    try {
+      const ctx = context({ name: "rdf", dataRoot: "/var/lib/sealer-rdf" });
+      await distribute.run(ctx, step());
+      const log = lines.join("\n");
+      const ip = n.ip.replace(/\./g, "\\.");
+      assert.match(
+        log,
+        new RegExp(
+          `\\[${ip}\\] WARN could not fetch the layers from the external registry .*; sending them over SSH`,
+        ),
+      );
+      assert.match(log, new RegExp(`\\[${ip}\\] resuming ${big.slice(0, 19)} at byte 1048576 of `));
+      assert.equal(
+        ctx.stats.perHost[n.ip]?.sentBytes,
+        fs.statSync(layout.blobPath(big)).size - (1 << 20),
+        "only the bytes the fetch did not bring went over SSH",
+      );
+      for (const other of nodes.list.slice(0, 2)) assert.equal(ctx.stats.perHost[other.ip]?.sentBytes, 0);
+      const want = (await nodeState(n, "/var/lib/sealer-rds", "rds")).replaceAll("rds", "X");
+      assert.equal((await nodeState(n, "/var/lib/sealer-rdf", "rdf")).replaceAll("rdf", "X"), want);
+    } finally {
+      await execInNode(n, `rm -f ${shim}`);
+    }
   });
 
   it("a registry this machine cannot push to (wrong password) leaves every host to SSH, with a warning naming it", async () => {

@@ -11,7 +11,7 @@
 import * as fs from "node:fs";
 import { settleLimit } from "../common/limit";
 import { TransientError, UserError } from "../errors";
-import { log } from "../log";
+import { formatBytes, log } from "../log";
 import { CommandError, ConnectionLostError } from "../ssh";
 import {
   inventoryScript,
@@ -61,6 +61,31 @@ export interface DistributeOptions {
   relay?: RelayOptions;
   /** Layer bytes go to the hosts only once this settles (listing the node happens before). */
   sendAfter?: Promise<unknown>;
+  /** Registry mode: each node fetches the layers it lacks itself; a host whose fetch fails is served over SSH. */
+  fetch?: LayerFetch;
+}
+
+/** How a node fetches a layer itself (registry mode; exec/registry-distribute.ts builds it). */
+export interface LayerFetch {
+  /** The registry, for messages. */
+  what: string;
+  /**
+   * An sh script that fetches blob `digest` from byte `offset` and pipes it into the sh script
+   * `sink` (the node's layer receiver); it exits with the sink's status. A fetch that fails
+   * leaves the sink short of bytes: it exits 91, and curl's message is on stderr.
+   */
+  script(digest: string, offset: number, sink: string): string;
+}
+
+/** A host's fetch from the registry failed (not its bytes' extraction): it is served over SSH instead. */
+class FetchFailed extends Error {
+  constructor(
+    readonly host: string,
+    readonly what: string,
+    cause: CommandError,
+  ) {
+    super(cause.message, { cause });
+  }
 }
 
 export interface DistributeResult {
@@ -160,11 +185,23 @@ export async function distributeLayers(
       const retries = opts.retries ?? 2;
       let lost: ConnectionLostError | undefined;
       let resent = false;
+      let fetch = opts.fetch;
       for (let attempt = 0; ; attempt++) {
         try {
-          await distributeToHost(io, t, opts, sizes, removals, stats, send);
+          await distributeToHost(io, t, opts, sizes, removals, stats, send, fetch);
           return;
         } catch (err) {
+          // The registry did not serve this host (unreachable from it, cut, wrong bytes): the next
+          // attempt lists the node again and sends what it lacks over SSH, a partial from its byte.
+          if (err instanceof FetchFailed && fetch) {
+            fetch = undefined;
+            attempt--;
+            const why = err.message.split("\n").slice(0, 3).join(" ");
+            log
+              .forHost(t.host)
+              .warn(`could not fetch the layers from ${err.what}: ${why}; sending them over SSH`);
+            continue;
+          }
           // A corrupt partial blob (digest mismatch, or it changed size) was dropped on the node with
           // the staging rootfs: start the host over once, that blob from byte 0.
           if (err instanceof CommandError && (err.code === 92 || err.code === 93) && !resent) {
@@ -235,6 +272,7 @@ async function distributeToHost(
   removals: LayerRemovals[],
   stats: HostStats,
   send?: BlobSender,
+  fetch?: LayerFetch,
 ): Promise<void> {
   const hlog = log.forHost(t.host);
   const progress = opts.onProgress;
@@ -254,7 +292,14 @@ async function distributeToHost(
   }
   const unique = [...new Set(opts.layers)];
   const missing = unique.filter((d) => !inv.complete.has(d.slice(7)));
-  if (missing.length) {
+  const partialOf = (d: string) => {
+    const p = inv.partial.get(d.slice(7)) ?? 0;
+    return p > sizes.get(d)! ? 0 : p;
+  };
+  if (missing.length && fetch) {
+    const total = missing.reduce((n, d) => n + sizes.get(d)! - partialOf(d), 0);
+    hlog.info(`fetching ${missing.length} layer blob(s) (${formatBytes(total)}) from ${fetch.what}`);
+  } else if (missing.length) {
     await opts.sendAfter;
     hlog.info(`sending ${missing.length} of ${unique.length} layer blob(s)`);
   }
@@ -312,9 +357,10 @@ async function distributeToHost(
     }
     await flush();
     await receiveLayer(io, t, opts, { digest: d, index: l.index, size: sizes.get(d)! }, removals[l.index]!, {
-      partial: inv.partial.get(d.slice(7)) ?? 0,
+      partial: partialOf(d),
       nth: `${++nth}/${missing.length}`,
       stats,
+      ...(fetch ? { fetch } : {}),
     });
     onNode.add(d);
   }
@@ -350,8 +396,10 @@ async function streamBlob(
 
 /**
  * Streams one missing layer into the node's staging rootfs in one pass (receiveLayerScript),
- * resuming from `partial` bytes. A bad partial (digest mismatch, changed size) takes the staging
- * rootfs with it on the node: the caller then starts the host over (that blob from byte 0).
+ * resuming from `partial` bytes: from here over SSH, or (`fetch`, registry mode) fetched by the
+ * node itself into the same receiver. A bad partial (digest mismatch, changed size) takes the
+ * staging rootfs with it on the node: the caller then starts the host over (that blob from
+ * byte 0). A failed fetch throws FetchFailed; a layer that does not extract fails as over SSH.
  */
 async function receiveLayer(
   io: HostIo,
@@ -359,26 +407,42 @@ async function receiveLayer(
   opts: DistributeOptions,
   layer: { digest: string; index: number; size: number },
   rm: LayerRemovals,
-  o: { partial: number; nth: string; stats: HostStats },
+  o: { partial: number; nth: string; stats: HostStats; fetch?: LayerFetch },
 ): Promise<void> {
   const { digest: d, size } = layer;
   const gzip = await isGzip(opts.layout.blobPath(d));
   const offset = o.partial > size ? 0 : o.partial;
   if (offset > 0) log.forHost(t.host).info(`resuming ${d.slice(0, 19)} at byte ${offset} of ${size}`);
+  const sink = receiveLayerScript(
+    opts.dataRoot,
+    opts.cluster,
+    { hex: d.slice(7), size, offset, gzip },
+    rm,
+    opts.receiver,
+  );
+  const what = `layer ${layer.index + 1}/${opts.layers.length} (blob ${o.nth}) ${d.slice(0, 19)}`;
+  if (o.fetch) {
+    opts.onProgress?.({ host: t.host, phase: "send", digest: d, bytes: offset, total: size });
+    try {
+      await io.run(t.host, `distribute: fetch and extract ${what}`, "sh -s", {
+        stdin: o.fetch.script(d, offset, sink),
+        quiet: true,
+      });
+    } catch (err) {
+      if (err instanceof CommandError && err.code !== 94) throw new FetchFailed(t.host, o.fetch.what, err);
+      throw err;
+    }
+    opts.onProgress?.({ host: t.host, phase: "send", digest: d, bytes: size, total: size });
+    return;
+  }
   await streamBlob(
     io,
     t,
     opts,
     { digest: d, size, offset },
     o.stats,
-    `distribute: send and extract layer ${layer.index + 1}/${opts.layers.length} (blob ${o.nth}) ${d.slice(0, 19)}`,
-    receiveLayerScript(
-      opts.dataRoot,
-      opts.cluster,
-      { hex: d.slice(7), size, offset, gzip },
-      rm,
-      opts.receiver,
-    ),
+    `distribute: send and extract ${what}`,
+    sink,
   );
   o.stats.sentBlobs++;
 }

@@ -1,11 +1,11 @@
 /**
  * Registry distribution: the cluster image goes once from this machine to a registry the
- * nodes reach (blobs already there are skipped), then every node fetches the layer blobs it
- * lacks over HTTP(S) with curl, in parallel, into the same blob store SSH distribution fills
- * (`<dataRoot>/blobs/sha256/`, verified by sha256 on the node, `.partial` resumed with a Range
- * request). SSH carries only commands. The usual distribution then finds every blob present,
- * sends nothing and materialises the rootfs, so the node state is the same in every mode and a
- * host whose fetch failed is simply served over SSH.
+ * nodes reach (blobs already there are skipped), then every node fetches the layers it lacks
+ * over HTTP(S) with curl, in parallel. A fetched layer goes through the same one-pass receiver
+ * as a layer sent over SSH (exec/node-layers): appended to `<dataRoot>/blobs/sha256/<hex>.partial`,
+ * sha256-verified and extracted into the staging rootfs while it arrives, a cut blob resumed
+ * with a Range request. SSH carries only commands. The node state is the same in every mode,
+ * and a host whose fetch failed is served over SSH from where its bytes stopped.
  *
  * Which registry:
  *  - `spec.registry.externalRegistry`: the nodes reach it by definition; the credentials are the
@@ -24,16 +24,14 @@ import * as path from "node:path";
 import { UserError } from "../errors";
 import { formatBytes, log, registerSecret } from "../log";
 import { parseReference } from "../common/reference";
-import { progressTask } from "../progress";
 import { RegistryClient, type ClientOptions } from "../registry/client";
 import { loadSettings } from "../registry/credentials";
 import { pushImage } from "../registry/push";
 import { externalRegistryHost } from "../lifecycle/external-registry";
-import { CommandError, shellQuote } from "../ssh";
+import { shellQuote } from "../ssh";
 import type { DistributionMode } from "../clusterfile";
-import type { Step } from "../plan/types";
 import type { ExecContext } from "./context";
-import { inventoryScript, parseInventory, receiveBlobScript } from "./node-layers";
+import type { LayerFetch } from "./distribute";
 
 /** A registry the nodes can fetch from, and how this machine pushes to it. */
 export interface RegistrySource {
@@ -133,49 +131,43 @@ function target(ctx: ExecContext): { repo: string; tag: string } {
 }
 
 const CURL_HEADER = /^[A-Za-z]+ [A-Za-z0-9+/=._~-]+$/;
-const FETCHED = "sealer-fetched";
 
-/** One host's script: fetch each missing blob (resuming its partial) through the node's blob receiver. */
-export function fetchBlobsScript(o: {
-  dataRoot: string;
+/** The fetch script of one blob (LayerFetch.script) for a registry at `baseUrl`. */
+export function fetchLayerScript(o: {
   baseUrl: string;
   repo: string;
-  blobs: Array<{ digest: string; size: number; offset: number }>;
+  digest: string;
+  offset: number;
+  sink: string;
   authorization?: string;
   caPem?: string;
 }): string {
   if (o.authorization !== undefined && !CURL_HEADER.test(o.authorization))
     throw new UserError("the registry's authorization header has characters a curl config cannot hold");
-  const lines = ["set -e"];
+  const lines: string[] = [];
   if (o.caPem) {
     lines.push(
-      `ca=$(mktemp)`,
+      `ca=$(mktemp) || exit 95`,
       `trap 'rm -f "$ca"' EXIT`,
       `cat > "$ca" <<'SEALER_CA'`,
       o.caPem.trim(),
       "SEALER_CA",
     );
   }
-  for (const b of o.blobs) {
-    const hex = b.digest.slice(7);
-    const url = `${o.baseUrl}/v2/${o.repo}/blobs/${b.digest}`;
-    // -C resumes with a Range request and fails if the server ignores it (no duplicated bytes).
-    const curl = [
-      "curl -fsS -L --proto =http,https",
-      b.offset > 0 ? `-C ${b.offset}` : "",
-      o.caPem ? `--cacert "$ca"` : "",
-      o.authorization ? "-K -" : "",
-      shellQuote(url),
-    ]
-      .filter(Boolean)
-      .join(" ");
-    const auth = o.authorization
-      ? [` <<'SEALER_CURL'`, `header = "Authorization: ${o.authorization}"`, "SEALER_CURL"]
-      : [""];
-    // The receiver hashes while it writes and renames only a complete, verified blob.
-    const recv = shellQuote(receiveBlobScript(o.dataRoot, hex, b.size, b.offset));
-    lines.push(`${curl}${auth[0]} | sh -c ${recv}`, ...auth.slice(1), `echo ${FETCHED} ${hex}`);
-  }
+  // -C resumes with a Range request and fails if the server ignores it (no duplicated bytes).
+  const curl = [
+    "curl -fsS -L --proto =http,https",
+    o.offset > 0 ? `-C ${o.offset}` : "",
+    o.caPem ? `--cacert "$ca"` : "",
+    o.authorization ? "-K -" : "",
+    shellQuote(`${o.baseUrl}/v2/${o.repo}/blobs/${o.digest}`),
+  ]
+    .filter(Boolean)
+    .join(" ");
+  const auth = o.authorization
+    ? [` <<'SEALER_CURL'`, `header = "Authorization: ${o.authorization}"`, "SEALER_CURL"]
+    : [""];
+  lines.push(`${curl}${auth[0]} | sh -c ${shellQuote(o.sink)}`, ...auth.slice(1));
   return lines.join("\n") + "\n";
 }
 
@@ -231,21 +223,20 @@ function pushOnce(ctx: ExecContext, source: RegistrySource, repo: string, tag: s
 }
 
 /**
- * Pushes the image once to `source` and has every host of the step fetch the blobs it lacks;
- * resolves to the bytes this step's share of the push sent. A push that fails (registry
- * unreachable from here) leaves every host to SSH; a host that fails is left to SSH; both are
- * logged as warnings naming registry and host.
+ * Pushes the image once to `source` (shared by the per-host distribute steps of one apply) and
+ * returns how the nodes fetch its layers, with the bytes this step's share of the push sent.
+ * A push that fails (registry unreachable from here) or a registry that grants no pull access
+ * returns no fetch: every host goes over SSH, with a warning naming the registry.
  */
 export async function fetchFromRegistry(
   ctx: ExecContext,
-  step: Extract<Step, { kind: "distribute" }>,
   source: RegistrySource,
-): Promise<number> {
+): Promise<{ pushedBytes: number; fetch?: LayerFetch }> {
   const { repo, tag } = target(ctx);
   const pushed = await pushOnce(ctx, source, repo, tag);
   const pushedBytes = pushed.takeBytes();
   // pushOnce has warned about a failed push already.
-  if (!pushed.client) return pushedBytes;
+  if (!pushed.client) return { pushedBytes };
   let access: { base: string; authorization?: string };
   try {
     // Per step: a bearer token is renewed by the client when it is about to expire.
@@ -253,85 +244,23 @@ export async function fetchFromRegistry(
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
     log.warn(`distribute: could not get pull access to ${source.what} (${msg}); distributing over SSH`);
-    return pushedBytes;
+    return { pushedBytes };
   }
   if (access.authorization) registerSecret(access.authorization);
-  const baseUrl = access.base;
-  const sizes = new Map<string, number>();
-  for (const d of new Set(step.layers)) sizes.set(d, (await fs.promises.stat(ctx.layout.blobPath(d))).size);
-
-  await ctx.eachHost(step.hosts, async (ip) => {
-    try {
-      await fetchOnHost(ctx, ip, { baseUrl, repo, sizes, access, source });
-    } catch (err) {
-      const msg = err instanceof Error ? err.message : String(err);
-      ctx.log(ip).warn(`could not fetch the layers from ${source.what}: ${msg}; sending them over SSH`);
-    }
-  });
-  return pushedBytes;
-}
-
-async function fetchOnHost(
-  ctx: ExecContext,
-  ip: string,
-  o: {
-    baseUrl: string;
-    repo: string;
-    sizes: Map<string, number>;
-    access: { authorization?: string };
-    source: RegistrySource;
-  },
-): Promise<void> {
-  // A cut transfer leaves a partial; the second attempt lists again and resumes it.
-  for (let attempt = 1; ; attempt++) {
-    const inv = parseInventory(
-      (
-        await ctx.io.run(ip, "distribute: list blobs", inventoryScript(ctx.dataRoot, ctx.cluster), {
-          quiet: true,
-        })
-      ).stdout,
-    );
-    const blobs = [...o.sizes]
-      .filter(([d]) => !inv.complete.has(d.slice(7)))
-      .map(([digest, size]) => {
-        const partial = inv.partial.get(digest.slice(7)) ?? 0;
-        return { digest, size, offset: partial <= size ? partial : 0 };
-      });
-    if (blobs.length === 0) return;
-    const total = blobs.reduce((n, b) => n + b.size - b.offset, 0);
-    ctx.log(ip).info(`fetching ${blobs.length} layer blob(s) (${formatBytes(total)}) from ${o.source.what}`);
-    const task = progressTask("distribute", `${blobs.length} blob(s) from the registry`, total, ip);
-    let done = 0;
-    const size = new Map(blobs.map((b) => [b.digest.slice(7), b.size - b.offset]));
-    try {
-      await ctx.io.stream(
-        ip,
-        "distribute: fetch layers from the registry",
-        "sh -s",
-        fetchBlobsScript({
-          dataRoot: ctx.dataRoot,
-          baseUrl: o.baseUrl,
-          repo: o.repo,
-          blobs,
-          ...(o.access.authorization ? { authorization: o.access.authorization } : {}),
-          ...(o.source.caPem ? { caPem: o.source.caPem } : {}),
+  return {
+    pushedBytes,
+    fetch: {
+      what: source.what,
+      script: (digest, offset, sink) =>
+        fetchLayerScript({
+          baseUrl: access.base,
+          repo,
+          digest,
+          offset,
+          sink,
+          ...(access.authorization ? { authorization: access.authorization } : {}),
+          ...(source.caPem ? { caPem: source.caPem } : {}),
         }),
-        {
-          onLine: (line, stream) => {
-            const m = stream === "stdout" ? new RegExp(`^${FETCHED} ([a-f0-9]{64})$`).exec(line) : null;
-            if (!m) return;
-            done += size.get(m[1]!) ?? 0;
-            task.update(done);
-          },
-        },
-      );
-      return;
-    } catch (err) {
-      // 91: short transfer (partial kept), 92: digest mismatch (partial removed): one more try.
-      if (attempt < 2 && err instanceof CommandError && (err.code === 91 || err.code === 92)) continue;
-      throw err;
-    } finally {
-      task.end();
-    }
-  }
+    },
+  };
 }

@@ -8,7 +8,7 @@ import type { ExpectedHost, HostObservation } from "../../drift/compare";
 import { distributeProgress } from "../../progress/distribute";
 import { collectBlobs } from "../blob-gc";
 import type { ExecContext } from "../context";
-import { distributeLayers } from "../distribute";
+import { distributeLayers, type LayerFetch } from "../distribute";
 import { parseTreeDigest, recordTreeCmd, type Footprint } from "../footprint";
 import { nodePaths } from "../node-layers";
 import { chooseDistribution, fetchFromRegistry } from "../registry-distribute";
@@ -46,14 +46,17 @@ async function distributeAndRender(
   targets: ReturnType<ExecContext["target"]>[],
   sent: () => void,
 ): Promise<Footprint> {
-  // The mode changes only how the bytes move, never the plan. Registry mode fetches the
-  // blobs first; the SSH path below then sends only what a failed host still lacks.
+  // The mode changes only how the bytes move, never the plan. In registry mode the image is
+  // pushed once and each node fetches the layers it lacks; a host the registry does not serve
+  // gets them over SSH.
   const choice = await mover.choose(ctx);
   ctx.log(ctx.master0).debug(`distribute: ${choice.mode} (${choice.why})`);
+  let fetch: LayerFetch | undefined;
   if (choice.source) {
-    const pushedBytes = await mover.fetchFromRegistry(ctx, step, choice.source);
-    ctx.stats.sentBytes += pushedBytes;
-    ctx.stats.pushedBytes += pushedBytes;
+    const r = await mover.fetchFromRegistry(ctx, choice.source);
+    ctx.stats.sentBytes += r.pushedBytes;
+    ctx.stats.pushedBytes += r.pushedBytes;
+    fetch = r.fetch;
   }
   const via = choice.mode === "relay" ? (ctx.relay?.via ?? ctx.master0) : undefined;
   const after = choice.mode === "ssh" && !step.hosts.includes(ctx.master0) ? master0Sent.get(ctx) : undefined;
@@ -69,6 +72,7 @@ async function distributeAndRender(
           },
         }
       : {}),
+    ...(fetch ? { fetch } : {}),
     layout: ctx.layout,
     layers: step.layers,
     dataRoot: ctx.dataRoot,
