@@ -31,8 +31,8 @@ import type { HostIo } from "./host-io";
 
 export interface DistributeProgress {
   host: string;
-  /** list: reading the node's store; send: bytes of `digest` going out (direct mode: the node unpacks them into the
-   *  staging rootfs as they arrive); materialise: extracting `digest`, already on the node, into the staging rootfs;
+  /** list: reading the node's store; send: bytes of `digest` reaching the node (sent from here, or in registry mode
+   *  fetched by the node; either way it unpacks them into the staging rootfs as they arrive); materialise: extracting `digest`, already on the node, into the staging rootfs;
    *  sent: every layer is on the node, verified and unpacked; done: the host is finished (the staging tree is the rootfs). */
   phase: "list" | "send" | "sent" | "materialise" | "done";
   digest?: string;
@@ -144,6 +144,8 @@ const EXTRACT_FAILED = "==sealer-extract-failed==";
  * the staging tree (by one python3 process when the node has it, else an sh pipeline); layers
  * already on the node are extracted from their blobs, batched into one command with the making
  * of the staging tree or the swap. The staging tree replaces the rootfs after the last layer.
+ * In registry mode (`fetch`) the node fetches each missing layer into the same receiver; a host
+ * whose fetch fails is listed again and served over SSH, a cut blob from where its bytes stopped.
  * A lost connection is retried (`retries`, default 2): the staging tree is rebuilt from the
  * blobs on the node and the cut blob resumes where its bytes stopped.
  * Every failure names the host and the step. All hosts are attempted; if any failed, one error
