@@ -161,6 +161,25 @@ describe("distribute layers (integration, local nodes)", function () {
     });
   });
 
+  it("a blob deleted from a node whose rootfs is current goes back into its store; the rootfs is not touched", async () => {
+    const [t] = nodes.targets();
+    const n = nodes.list[0]!;
+    const hex = L2.slice(7);
+    const mark = await execInNode(
+      n,
+      `rm -f ${ROOT}/blobs/sha256/${hex} && touch ${ROOT}/${CLUSTER}/rootfs/untouched.mark`,
+    );
+    assert.equal(mark.code, 0, mark.stderr);
+    const res = await distribute([t!], [L1, L2, L3]);
+    assert.deepEqual(res.perHost[n.ip], { sentBlobs: 1, sentBytes: sizeOf(L2), materialisedFrom: null });
+    const sum = await execInNode(
+      n,
+      `sha256sum ${ROOT}/blobs/sha256/${hex} && test -f ${ROOT}/${CLUSTER}/rootfs/untouched.mark && rm ${ROOT}/${CLUSTER}/rootfs/untouched.mark`,
+    );
+    assert.equal(sum.code, 0, sum.stderr);
+    assert.equal(sum.stdout.split(" ")[0], hex);
+  });
+
   it("a changed middle layer sends only that blob; the rootfs is rebuilt right (opaque dir, later layer still on top)", async () => {
     const res = await distribute(nodes.targets(), [L1, L2b, L3]);
     assert.equal(res.sentBlobs, 3);

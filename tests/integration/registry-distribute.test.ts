@@ -233,6 +233,19 @@ describe("registry distribution (integration, 3 local nodes, authenticated TLS r
     assert.equal((await nodeState(n, "/var/lib/sealer-rdr", "rdr")).replaceAll("rdr", "X"), want);
   });
 
+  it("a blob deleted from a node whose rootfs is current is fetched back into its store, nothing over SSH", async () => {
+    const n = nodes.list[0]!;
+    const d = image.layers[0]!.digest;
+    const blobs = "/var/lib/sealer-rdr/blobs/sha256";
+    assert.equal((await execInNode(n, `rm -f ${blobs}/${d.slice(7)}`)).code, 0);
+    const ctx = context({ name: "rdr", dataRoot: "/var/lib/sealer-rdr" });
+    await distribute.run(ctx, step());
+    assert.deepEqual(ctx.stats.perHost[n.ip], { sentBlobs: 0, sentBytes: 0 });
+    const sum = await execInNode(n, `sha256sum ${blobs}/${d.slice(7)}`);
+    assert.equal(sum.stdout.split(" ")[0], d.slice(7));
+    assert.match(lines.join("\n"), /restored the missing blob sha256:/);
+  });
+
   it("a host whose fetch is cut gets the rest over SSH from the byte it stopped at, with a warning naming host and registry", async () => {
     const n = nodes.list[2]!;
     const big = image.layers

@@ -21,6 +21,7 @@ import {
   receiveBlobScript,
   receiveLayerScript,
   type LayerReceiver,
+  type NodeBlobInventory,
 } from "./node-layers";
 import { checkLayerStack, type LayerRemovals } from "../image/layer-safety";
 import { isGzip } from "../image/materialize";
@@ -287,19 +288,29 @@ async function distributeToHost(
     ).stdout,
   );
   const plan = planMaterialise(opts.layers, inv);
+  const unique = [...new Set(opts.layers)];
+  const missing = unique.filter((d) => !inv.complete.has(d.slice(7)));
   if (plan.kind === "none") {
+    // The rootfs is current, but blobs it was built from are gone (deleted by hand, a disk
+    // cleanup: the drift check reports them). They go back into the store, so that a later
+    // layer change rebuilds from them; the rootfs is not touched.
+    let nth = 0;
+    for (const d of missing) {
+      const size = sizes.get(d)!;
+      const partial = partialOf(inv, d, size);
+      const label = `${++nth}/${missing.length}`;
+      if (fetch)
+        await fetchBlob(io, t, fetch, { digest: d, size, partial, nth: label, dataRoot: opts.dataRoot });
+      else if (send) await send(d, size, partial, label, stats);
+      else await sendBlob(io, t, opts, d, size, partial, label, stats);
+      hlog.info(`restored the missing blob ${d.slice(0, 19)} into the node's store (the rootfs is current)`);
+    }
     progress?.({ host: t.host, phase: "sent" });
     progress?.({ host: t.host, phase: "done" });
     return;
   }
-  const unique = [...new Set(opts.layers)];
-  const missing = unique.filter((d) => !inv.complete.has(d.slice(7)));
-  const partialOf = (d: string) => {
-    const p = inv.partial.get(d.slice(7)) ?? 0;
-    return p > sizes.get(d)! ? 0 : p;
-  };
   if (missing.length && fetch) {
-    const total = missing.reduce((n, d) => n + sizes.get(d)! - partialOf(d), 0);
+    const total = missing.reduce((n, d) => n + sizes.get(d)! - partialOf(inv, d, sizes.get(d)!), 0);
     hlog.info(`fetching ${missing.length} layer blob(s) (${formatBytes(total)}) from ${fetch.what}`);
   } else if (missing.length) {
     await opts.sendAfter;
@@ -359,7 +370,7 @@ async function distributeToHost(
     }
     await flush();
     await receiveLayer(io, t, opts, { digest: d, index: l.index, size: sizes.get(d)! }, removals[l.index]!, {
-      partial: partialOf(d),
+      partial: partialOf(inv, d, sizes.get(d)!),
       nth: `${++nth}/${missing.length}`,
       stats,
       ...(fetch ? { fetch } : {}),
@@ -370,6 +381,31 @@ async function distributeToHost(
   await flush(steps.epilogue);
   stats.materialisedFrom = 0;
   progress?.({ host: t.host, phase: "done" });
+}
+
+/** Bytes of `d` already on the node in its `.partial` (0 when that is larger than the blob: it starts over). */
+function partialOf(inv: NodeBlobInventory, d: string, size: number): number {
+  const p = inv.partial.get(d.slice(7)) ?? 0;
+  return p > size ? 0 : p;
+}
+
+/** Registry mode: the node fetches blob `digest` into its store only (no extraction), resuming its partial. */
+async function fetchBlob(
+  io: HostIo,
+  t: SshTarget,
+  fetch: LayerFetch,
+  b: { digest: string; size: number; partial: number; nth: string; dataRoot: string },
+): Promise<void> {
+  const sink = receiveBlobScript(b.dataRoot, b.digest.slice(7), b.size, b.partial);
+  try {
+    await io.run(t.host, `distribute: fetch layer ${b.nth} ${b.digest.slice(0, 19)}`, "sh -s", {
+      stdin: fetch.script(b.digest, b.partial, sink),
+      quiet: true,
+    });
+  } catch (err) {
+    if (err instanceof CommandError) throw new FetchFailed(t.host, fetch.what, err);
+    throw err;
+  }
 }
 
 /** Runs `script` on `t` with the bytes of blob `d` from `offset` as its stdin, counted into `stats` and progress. */
