@@ -47,16 +47,7 @@ const HOOKS = [
   plugin(V2, "bye", 'type: SHELL, action: "pre-clean-host|post-clean-host", data: echo bye'),
   plugin(V2, "uninstall", 'type: SHELL, action: "pre-uninstall|post-uninstall", scope: node, data: echo un'),
   plugin(V2, "back", "type: SHELL, action: rollback, data: echo back"),
-  `---
-apiVersion: sealer.io/v2
-kind: Plugin
-metadata: { name: names }
-spec:
-  type: HOSTNAME
-  action: pre-init-host
-  data: |
-    ${W[0]} worker-a
-`,
+  plugin(V2, "names", `type: HOSTNAME, action: pre-init-host, data: "${W[0]} worker-a\\n"`),
   plugin(LEGACY, "legacy-master0", "type: SHELL, action: PostInstall, on: master0, data: echo legacy"),
   plugin(LEGACY, "legacy-labels", 'type: SHELL, action: PostInstall, on: "disk=ssd", data: echo ssd'),
   plugin(LEGACY, "legacy-ips", `type: SHELL, action: PreInit, on: "${M[1]},${W[1]}", data: echo ips`),

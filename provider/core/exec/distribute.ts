@@ -81,7 +81,6 @@ export interface LayerFetch {
 /** A host's fetch from the registry failed (not its bytes' extraction): it is served over SSH instead. */
 class FetchFailed extends Error {
   constructor(
-    readonly host: string,
     readonly what: string,
     cause: CommandError,
   ) {
@@ -359,7 +358,7 @@ async function distributeToHost(
   for (const l of steps.layers) {
     const d = l.digest;
     if (!onNode.has(d) && send) {
-      await send(d, sizes.get(d)!, inv.partial.get(d.slice(7)) ?? 0, `${++nth}/${missing.length}`, stats);
+      await send(d, sizes.get(d)!, partialOf(inv, d, sizes.get(d)!), `${++nth}/${missing.length}`, stats);
       onNode.add(d);
     }
     if (onNode.has(d)) {
@@ -390,20 +389,32 @@ function partialOf(inv: NodeBlobInventory, d: string, size: number): number {
 }
 
 /** Registry mode: the node fetches blob `digest` into its store only (no extraction), resuming its partial. */
-async function fetchBlob(
+function fetchBlob(
   io: HostIo,
   t: SshTarget,
   fetch: LayerFetch,
   b: { digest: string; size: number; partial: number; nth: string; dataRoot: string },
 ): Promise<void> {
   const sink = receiveBlobScript(b.dataRoot, b.digest.slice(7), b.size, b.partial);
+  return runFetch(io, t, fetch, `distribute: fetch layer ${b.nth} ${b.digest.slice(0, 19)}`, b, sink);
+}
+
+/**
+ * Runs the node's fetch of `b.digest` from byte `b.partial` into `sink`. Any failure but a layer
+ * that does not extract (94: the same bytes would fail over SSH too) is the fetch's: FetchFailed.
+ */
+async function runFetch(
+  io: HostIo,
+  t: SshTarget,
+  fetch: LayerFetch,
+  step: string,
+  b: { digest: string; partial: number },
+  sink: string,
+): Promise<void> {
   try {
-    await io.run(t.host, `distribute: fetch layer ${b.nth} ${b.digest.slice(0, 19)}`, "sh -s", {
-      stdin: fetch.script(b.digest, b.partial, sink),
-      quiet: true,
-    });
+    await io.run(t.host, step, "sh -s", { stdin: fetch.script(b.digest, b.partial, sink), quiet: true });
   } catch (err) {
-    if (err instanceof CommandError) throw new FetchFailed(t.host, fetch.what, err);
+    if (err instanceof CommandError && err.code !== 94) throw new FetchFailed(fetch.what, err);
     throw err;
   }
 }
@@ -445,11 +456,12 @@ async function receiveLayer(
   opts: DistributeOptions,
   layer: { digest: string; index: number; size: number },
   rm: LayerRemovals,
+  /** partial: bytes already on the node (partialOf), where the transfer resumes. */
   o: { partial: number; nth: string; stats: HostStats; fetch?: LayerFetch },
 ): Promise<void> {
   const { digest: d, size } = layer;
   const gzip = await isGzip(opts.layout.blobPath(d));
-  const offset = o.partial > size ? 0 : o.partial;
+  const offset = o.partial;
   if (offset > 0) log.forHost(t.host).info(`resuming ${d.slice(0, 19)} at byte ${offset} of ${size}`);
   const sink = receiveLayerScript(
     opts.dataRoot,
@@ -461,15 +473,14 @@ async function receiveLayer(
   const what = `layer ${layer.index + 1}/${opts.layers.length} (blob ${o.nth}) ${d.slice(0, 19)}`;
   if (o.fetch) {
     opts.onProgress?.({ host: t.host, phase: "send", digest: d, bytes: offset, total: size });
-    try {
-      await io.run(t.host, `distribute: fetch and extract ${what}`, "sh -s", {
-        stdin: o.fetch.script(d, offset, sink),
-        quiet: true,
-      });
-    } catch (err) {
-      if (err instanceof CommandError && err.code !== 94) throw new FetchFailed(t.host, o.fetch.what, err);
-      throw err;
-    }
+    await runFetch(
+      io,
+      t,
+      o.fetch,
+      `distribute: fetch and extract ${what}`,
+      { digest: d, partial: offset },
+      sink,
+    );
     opts.onProgress?.({ host: t.host, phase: "send", digest: d, bytes: size, total: size });
     return;
   }
@@ -498,6 +509,7 @@ async function sendBlob(
 ): Promise<void> {
   const hlog = log.forHost(t.host);
   const hex = d.slice(7);
+  // The relay passes its own inventory's partial: a partial larger than the blob starts over.
   let offset = partial > size ? 0 : partial;
   for (let fresh = 0; ; fresh++) {
     if (offset > 0) hlog.info(`resuming ${d.slice(0, 19)} at byte ${offset} of ${size}`);

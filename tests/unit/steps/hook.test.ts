@@ -1,7 +1,9 @@
 /** hook against the recording fake host: SHELL and the legacy plugin kinds, its record and drift check. */
 import { strict as assert } from "node:assert";
 import { hook } from "../../../provider/core/exec/steps/hook";
-import { clusterfile } from "../../fixtures/clusterfile/plan-world";
+import { clusterfile, plugin } from "../../fixtures/clusterfile/plan-world";
+
+const V2 = "sealer.io/v2";
 import { M0, M1, W0, W1, nodeOf, drifted, knowing, recorded, step, world } from "./world";
 
 const SHA = "a".repeat(64);
@@ -48,26 +50,12 @@ describe("step hook (fake host)", () => {
   });
 
   it("legacy LABEL labels the in-scope nodes from master0; HOSTNAME renames only the hosts it lists", async () => {
-    const docs = `---
-apiVersion: sealer.io/v2
-kind: Plugin
-metadata: { name: lab }
-spec:
-  type: LABEL
-  action: post-install
-  data: |
-    ${W0} env=prod,tier=web
-    ${W1} env=dev
----
-apiVersion: sealer.io/v2
-kind: Plugin
-metadata: { name: names }
-spec:
-  type: HOSTNAME
-  action: pre-init-host
-  data: |
-    ${M1} control-2
-`;
+    const docs =
+      plugin(
+        V2,
+        "lab",
+        `type: LABEL, action: post-install, data: "${W0} env=prod,tier=web\\n${W1} env=dev\\n"`,
+      ) + plugin(V2, "names", `type: HOSTNAME, action: pre-init-host, data: "${M1} control-2\\n"`);
     const w = world({ clusterfile: clusterfile({ docs }) });
     await hook.run(w.ctx, step("hook", [W0], { phase: "post-install", plugin: "lab" }));
     const labels = w.io.bodies(M0).filter((b) => b.startsWith("kubectl"));
@@ -80,22 +68,9 @@ spec:
   });
 
   it("legacy ETCD saves a snapshot on master0 at its on path; CLUSTERCHECK asks master0 for nodes and pods", async () => {
-    const docs = `---
-apiVersion: sealer.io/v2
-kind: Plugin
-metadata: { name: snap }
-spec:
-  type: ETCD
-  action: post-install
-  on: /backup/etcd.db
----
-apiVersion: sealer.io/v2
-kind: Plugin
-metadata: { name: check }
-spec:
-  type: CLUSTERCHECK
-  action: PreGuest
-`;
+    const docs =
+      plugin(V2, "snap", "type: ETCD, action: post-install, on: /backup/etcd.db") +
+      plugin(V2, "check", "type: CLUSTERCHECK, action: PreGuest");
     const w = world({ clusterfile: clusterfile({ docs }) });
     w.io.answer({ host: M0, match: /snapshot save/, stdout: `${SHA}  /backup/etcd.db\nSIZE 4096\n` });
     await hook.run(w.ctx, step("hook", [M0, M1, W0, W1], { phase: "post-install", plugin: "snap" }));
