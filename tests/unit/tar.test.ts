@@ -264,7 +264,7 @@ describe("writeLayer", () => {
         "opt/x/sub/a.txt file 644",
       ],
     );
-    const w = await writeLayer(layout, entries, { hashFiles: true });
+    const w = await writeLayer(layout, entries);
     const blob = fs.readFileSync(layout.blobPath(w.digest));
     assert.deepEqual([...blob.subarray(0, 10)], [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
     assert.equal(w.size, blob.length);

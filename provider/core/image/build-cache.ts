@@ -21,6 +21,8 @@ export interface CachedLayer {
   mediaType: string;
   diffID: string;
   paths: string[];
+  /** Digest per path of `paths` (layer-groups); absent on layers cached before they existed. */
+  groups?: Record<string, string>;
   /** Whether the layer adds or deletes bin/kubeadm (decides kube-installer vs app-installer). */
   kubeadm?: "added" | "removed";
 }

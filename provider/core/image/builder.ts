@@ -46,6 +46,7 @@ import {
   writeLayer,
   WrittenLayer,
 } from "./layer";
+import { writtenLayerGroups } from "./layer-groups";
 import { checkLayerStack } from "./layer-safety";
 import { materializeLayers } from "./materialize";
 import { detectAppType, finalizeExtension, inheritExtension, instructionText, makesLayer } from "./metadata";
@@ -375,6 +376,7 @@ class PlatformBuilder {
         size: layer.size,
         annotations: {
           [Annotations.layerPaths]: JSON.stringify(layer.paths),
+          ...(layer.groups ? { [Annotations.layerGroups]: JSON.stringify(layer.groups) } : {}),
           [Annotations.layerInstruction]: text,
         },
       },
@@ -411,6 +413,7 @@ class PlatformBuilder {
       mediaType: written.mediaType,
       diffID: written.diffID,
       paths: written.paths,
+      groups: writtenLayerGroups(entries, written),
       ...kubeadmChange(entries),
     };
     await this.cache.put(this.parentKey, key, layer);
@@ -449,10 +452,7 @@ class PlatformBuilder {
       }
     }
     this.stepLabel(i, text, false);
-    const written = await writeLayer(this.layout, entries, {
-      label: `compressing ${label}`,
-      hashFiles: true,
-    });
+    const written = await writeLayer(this.layout, entries, { label: `compressing ${label}` });
     for (const e of entries) {
       const sha = written.fileHashes.get(e.path);
       if (sha && e.source) await this.cache.recordHash(e.source, sha);

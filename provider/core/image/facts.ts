@@ -5,7 +5,7 @@ import { normalizeReference } from "../common/reference";
 import { templateEnvKeysOf } from "../exec/template-keys";
 import type { ImageFacts, LayerFacts } from "../plan/types";
 import type { OciLayout } from "./layout";
-import { listLayerPaths } from "./materialize";
+import { listLayerSummary } from "./materialize";
 import { imagePluginFacts } from "./plugin-facts";
 import { readExtension, resolveManifest } from "./store";
 import { Annotations, SealerLabels, type Descriptor } from "./types";
@@ -77,8 +77,18 @@ async function layerFacts(layout: OciLayout, descs: Descriptor[]): Promise<Layer
   const layers: LayerFacts[] = [];
   for (const l of descs) {
     const ann = l.annotations?.[Annotations.layerPaths];
-    const paths = ann ? (JSON.parse(ann) as string[]) : await listLayerPaths(layout, l.digest);
-    layers.push({ digest: l.digest, size: l.size, paths });
+    if (!ann) {
+      layers.push({ digest: l.digest, size: l.size, ...(await listLayerSummary(layout, l.digest)) });
+      continue;
+    }
+    // Layers we built before per-path digests existed carry paths only: their steps key on the layer.
+    const groups = l.annotations?.[Annotations.layerGroups];
+    layers.push({
+      digest: l.digest,
+      size: l.size,
+      paths: JSON.parse(ann) as string[],
+      ...(groups ? { groups: JSON.parse(groups) as Record<string, string> } : {}),
+    });
   }
   return layers;
 }

@@ -220,6 +220,23 @@ export function withAncestors(entries: LayerEntry[]): LayerEntry[] {
 }
 
 /**
+ * The summary path an entry path falls under before dirs are merged: a whiteout's target, an
+ * opaque whiteout's dir ("/" at the top), and anything deeper than 3 levels cut to its depth-3
+ * dir with a trailing "/".
+ */
+export function summaryLeaf(entryPath: string): string {
+  let p = entryPath;
+  const trimmed = p.replace(/\/$/, "");
+  const base = path.posix.basename(trimmed);
+  const dir = trimmed.includes("/") ? trimmed.slice(0, -base.length) : "";
+  if (base === OPAQUE_WHITEOUT) p = dir || "/";
+  else if (base.startsWith(WHITEOUT_PREFIX)) p = dir + base.slice(WHITEOUT_PREFIX.length);
+  if (p === "/") return p;
+  const parts = p.replace(/\/$/, "").split("/");
+  return parts.length > 3 ? parts.slice(0, 3).join("/") + "/" : p;
+}
+
+/**
  * The summary stored in `io.pulumi-sealer.layer.paths`: the leaf paths the layer changes (files,
  * links, empty or opaque dirs, whiteout targets), cut at depth 3 (deeper ones become their
  * depth-3 dir with a trailing "/"), without those already covered by a listed dir; sorted.
@@ -229,19 +246,8 @@ export function layerPaths(entryPaths: Array<{ path: string; type: TarEntryType 
   for (const e of entryPaths) for (const d of ancestorDirs(e.path)) dirsWithChildren.add(d);
   const out = new Set<string>();
   for (const e of entryPaths) {
-    let p = e.path;
-    const base = path.posix.basename(p.replace(/\/$/, ""));
-    const dir = p.replace(/\/$/, "").includes("/") ? p.replace(/\/$/, "").slice(0, -base.length) : "";
-    if (base === OPAQUE_WHITEOUT) p = dir || "/";
-    else if (base.startsWith(WHITEOUT_PREFIX)) p = dir + base.slice(WHITEOUT_PREFIX.length);
-    else if (e.type === "dir" && dirsWithChildren.has(p)) continue;
-    if (p === "/") {
-      out.add("/");
-      continue;
-    }
-    const parts = p.replace(/\/$/, "").split("/");
-    if (parts.length > 3) p = parts.slice(0, 3).join("/") + "/";
-    out.add(p);
+    if (e.type === "dir" && dirsWithChildren.has(e.path)) continue;
+    out.add(summaryLeaf(e.path));
   }
   const dirs = [...out].filter((p) => p.endsWith("/"));
   return sortEntries(
@@ -284,7 +290,7 @@ export interface WrittenLayer {
   /** sha256 of the uncompressed tar (config rootfs.diff_ids). */
   diffID: string;
   paths: string[];
-  /** sha256 hex of each file's content, by entry path (when `hashFiles`). */
+  /** sha256 hex of each file's content, by entry path. */
   fileHashes: Map<string, string>;
 }
 
@@ -295,7 +301,7 @@ export interface WrittenLayer {
 export async function writeLayer(
   layout: OciLayout,
   entries: LayerEntry[],
-  opts: { label?: string; hashFiles?: boolean } = {},
+  opts: { label?: string } = {},
 ): Promise<WrittenLayer> {
   await layout.init();
   const total = entries.reduce((n, e) => n + (e.type === "file" ? e.size : 0), 0);
@@ -306,10 +312,11 @@ export async function writeLayer(
     for (const e of entries) {
       yield encodeHeader(e);
       if (e.type !== "file") continue;
-      const h = opts.hashFiles ? crypto.createHash("sha256") : undefined;
+      // Each file's digest keys the build cache and the layer's per-path digests (layer-groups).
+      const h = crypto.createHash("sha256");
       let n = 0;
       if (e.data) {
-        h?.update(e.data);
+        h.update(e.data);
         n = e.data.length;
         if (n) yield e.data;
       } else if (e.source) {
@@ -317,7 +324,7 @@ export async function writeLayer(
           for await (const b of readChunks(e.source, e.size)) {
             n += b.length;
             if (n > e.size) break;
-            h?.update(b);
+            h.update(b);
             done += b.length;
             bar.update(done);
             yield b;
@@ -328,7 +335,7 @@ export async function writeLayer(
         throw new UserError(
           `${e.source ?? e.path} changed while the layer was being written (expected ${e.size} bytes, read ${n}); build again`,
         );
-      if (h) fileHashes.set(e.path, h.digest("hex"));
+      fileHashes.set(e.path, h.digest("hex"));
       yield padding(e.size);
     }
     yield TAR_END;

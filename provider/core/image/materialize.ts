@@ -2,6 +2,7 @@
  * Applying layer tars onto a directory in order, honouring OCI whiteouts, and listing a
  * layer's paths when it carries no `io.pulumi-sealer.layer.paths` annotation.
  */
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
@@ -10,6 +11,7 @@ import * as tarStream from "tar-stream";
 import { UserError } from "../errors";
 import type { OciLayout } from "./layout";
 import { layerPaths, OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from "./layer";
+import { layerGroups, type GroupEntry } from "./layer-groups";
 import type { TarEntryType } from "./tar";
 
 /** The file starts with the gzip magic. */
@@ -91,10 +93,13 @@ export function unsafeEntry(where: string, entry: string, why: string): UserErro
   );
 }
 
-/** The changed-path summary of a layer, read from its tar. */
-export async function listLayerPaths(layout: OciLayout, digest: string): Promise<string[]> {
-  const entries: Array<{ path: string; type: TarEntryType | "other" }> = [];
-  await forEachLayerEntry(layout, digest, async (h) => {
+/** The changed-path summary of a layer and its per-path digests (layer-groups), read from its tar. */
+export async function listLayerSummary(
+  layout: OciLayout,
+  digest: string,
+): Promise<{ paths: string[]; groups: Record<string, string> }> {
+  const entries: GroupEntry[] = [];
+  await forEachLayerEntry(layout, digest, async (h, content) => {
     const p = cleanTarPath(h.name);
     if (!p) return;
     const type: TarEntryType | "other" =
@@ -105,9 +110,22 @@ export async function listLayerPaths(layout: OciLayout, digest: string): Promise
           : h.type === "file"
             ? "file"
             : "other";
-    entries.push({ path: type === "dir" ? p + "/" : p, type });
+    let digestOf = h.linkname ?? "";
+    if (type === "file") {
+      const sha = crypto.createHash("sha256");
+      for await (const b of content) sha.update(b);
+      digestOf = sha.digest("hex");
+    }
+    entries.push({
+      path: type === "dir" ? p + "/" : p,
+      type,
+      mode: h.mode ?? 0,
+      size: h.size ?? 0,
+      content: digestOf,
+    });
   });
-  return layerPaths(entries);
+  const paths = layerPaths(entries);
+  return { paths, groups: layerGroups(entries, paths) };
 }
 
 async function lstatOrUndefined(p: string): Promise<fs.Stats | undefined> {

@@ -74,6 +74,11 @@ export const Annotations = {
    * by others: then the paths are read from the layer tar.
    */
   layerPaths: "io.pulumi-sealer.layer.paths",
+  /**
+   * Ours, on each layer descriptor: JSON object of a digest per path of `layerPaths` over the
+   * entries under it (layer-groups.ts), so a step keys on the paths it reads, not the layer.
+   */
+  layerGroups: "io.pulumi-sealer.layer.groups",
   /** Ours, on each layer descriptor: the Kubefile instruction that made it. */
   layerInstruction: "io.pulumi-sealer.layer.instruction",
   /**

@@ -173,16 +173,22 @@ export class PlanContext {
       for (const c of set) if (match(c)) return void idx.push(i);
     });
     const digests = idx.map((i) => layers[i]?.digest ?? "");
+    const matching = (i: number) => (paths[i] ?? []).filter((p) => classifyPath(p).some(match));
+    // A layer with per-path digests counts by the paths of this class only, so a change elsewhere
+    // in the same layer leaves the part as it was; one without counts by its digest.
+    const content = idx.map((i) => {
+      const groups = layers[i]?.groups;
+      return groups ? matching(i).map((p) => [p, groups[p] ?? ""]) : (layers[i]?.digest ?? "");
+    });
     const fresh = idx.filter((i) => !this.appliedLayers.has(layers[i]?.digest ?? ""));
     const desc = fresh.length
       ? fresh
-          .map((i) => {
-            const ps = (paths[i] ?? []).filter((p) => classifyPath(p).some(match));
-            return `layer ${short(layers[i]?.digest ?? "")} changed ${ps.join(", ") || what}`;
-          })
+          .map((i) => `layer ${short(layers[i]?.digest ?? "")} changed ${matching(i).join(", ") || what}`)
           .join("; ")
       : `layers for ${what} changed`;
-    const p = { name, hash: hash(digests), desc };
+    const h = hash(content);
+    const legacy = hash(digests);
+    const p: Part = { name, hash: h, desc, ...(legacy !== h ? { legacy } : {}) };
     this.partCache.set(cacheKey, p);
     return p;
   }

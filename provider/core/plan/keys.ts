@@ -10,6 +10,11 @@ export interface Part {
   name: string;
   hash: string;
   desc: string;
+  /**
+   * The hash this input had before its hashing was refined (layer parts before per-path layer
+   * digests). A step recorded with the older key is not re-run for the refinement alone.
+   */
+  legacy?: string;
 }
 
 /**
@@ -52,6 +57,17 @@ export function short(d: string): string {
 
 export function keyOf(parts: Part[]): string {
   return "k1:" + sha256Hex(stableStringify(partsRecord(parts))).slice(0, 40);
+}
+
+/**
+ * Whether `recorded` (a step record's or a host's key) stands for these inputs: it is their key,
+ * or the key they had before a refined hashing (Part.legacy), as recorded by an older version.
+ */
+export function keyHolds(recorded: string | undefined, parts: Part[], key = keyOf(parts)): boolean {
+  if (recorded === undefined) return false;
+  if (recorded === key) return true;
+  if (!parts.some((p) => p.legacy !== undefined)) return false;
+  return recorded === keyOf(parts.map((p) => ({ ...p, hash: p.legacy ?? p.hash })));
 }
 
 export function partsRecord(parts: Part[]): Record<string, string> {

@@ -20,7 +20,7 @@
  */
 import type { ClusterSpec } from "../clusterfile/types";
 import { PlanContext as Ctx, type Desired, type PlanOptions } from "./context";
-import { keyOf, partsRecord, resetHashMemo } from "./keys";
+import { keyHolds, keyOf, partsRecord, resetHashMemo } from "./keys";
 import type { StepNode } from "./nodes";
 import { launchSteps } from "./phases/apps";
 import { postHooks, preHooks } from "./phases/hooks";
@@ -155,12 +155,14 @@ function topoSort(nodes: StepNode[]): StepNode[] {
 /** Why a node is planned (undefined: its recorded key matches). */
 function reasonFor(n: StepNode, key: string, applied: AppliedState): string | undefined {
   if (n.kubeHost !== undefined)
-    return applied.hosts[n.kubeHost]?.kubeKey !== key ? (n.kubeDesc ?? n.newReason) : undefined;
+    return keyHolds(applied.hosts[n.kubeHost]?.kubeKey, n.parts, key)
+      ? undefined
+      : (n.kubeDesc ?? n.newReason);
   if (n.force) return n.force;
   const id = n.step.id;
   const rec = applied.steps[id];
   if (!rec) return applied.drift?.[id] ? `drift: ${applied.drift[id]}` : n.newReason;
-  if (rec.key === key) return undefined;
+  if (keyHolds(rec.key, n.parts, key)) return undefined;
   const changed = rec.parts ? n.parts.filter((p) => rec.parts?.[p.name] !== p.hash) : [];
   return changed.length
     ? [...new Set(changed.map((p) => p.desc).filter(Boolean))].join("; ") || "inputs changed"

@@ -67,6 +67,11 @@ export interface LayerFacts {
   size: number;
   /** Rootfs path prefixes the layer changes, dirs ending in "/" ("application/apps/web/", "etc/"). */
   paths: string[];
+  /**
+   * A digest per path of `paths` over the layer's entries under it. With it, a step keys on the
+   * content of the paths it reads; without it (layers built before), on the layer's digest.
+   */
+  groups?: Record<string, string>;
 }
 
 export interface AppFacts {

@@ -6,7 +6,7 @@
  */
 import * as semver from "semver";
 import type { PlanContext } from "../context";
-import { keyOf, type Part } from "../keys";
+import { keyHolds, keyOf, type Part } from "../keys";
 import { NodeList, type StepNode } from "../nodes";
 import type { Role } from "../types";
 import { hostHooks, type HostUpgrade } from "./hooks";
@@ -53,7 +53,7 @@ export class Upgrade {
     this.targets = ctx.all.filter((ip) => {
       if (!ctx.stable(ip)) return false;
       const rec = ctx.applied.hosts[ip];
-      return rec?.kubeKey !== undefined && rec.kubeKey !== keyOf(kubeParts(ctx, ctx.role(ip)));
+      return rec?.kubeKey !== undefined && !keyHolds(rec.kubeKey, kubeParts(ctx, ctx.role(ip)));
     });
   }
 
