@@ -11,8 +11,9 @@
  * Prints each, the ratios, where the run's time went (from its own log lines, stamped as they
  * arrive) and the CPU seconds per process name while ours and cat ran (bench/cpu-sampler: the
  * nodes share this machine's cores, so CPU per byte bounds the wall time). Then, in the same run,
- * the distribution alone (distributeLayers, no CLI) with the node's python3 receiver against
- * the sh pipeline, alternating (BENCH_DIST_AB runs each, default 2; 0 skips it).
+ * the distribution alone (distributeLayers, no CLI) with the blobs carried by OpenSSH's client
+ * against ssh2 (SEALER_SSH_CLIENT=ssh2), alternating (BENCH_DIST_AB runs each, default 2; 0
+ * skips it). `SEALER_SSH_CLIENT=ssh2 node dist/bench/distribute.js` runs the whole CLI on ssh2.
  *
  *   npm run build && node dist/bench/distribute.js        # BENCH_DIST_MIB=1024 BENCH_DIST_NODES=6 by default
  *   BENCH_DIST_MIB=256 node dist/bench/distribute.js      # the quick size
@@ -25,7 +26,6 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { distributeLayers } from "../provider/core/exec/distribute";
 import { sshHostIoOf } from "../provider/core/exec/host-io";
-import type { LayerReceiver } from "../provider/core/exec/node-layers";
 import { buildImage } from "../provider/core/image/builder";
 import { OciLayout } from "../provider/core/image/layout";
 import { resolveManifest } from "../provider/core/image/store";
@@ -227,35 +227,43 @@ async function main(): Promise<void> {
     const cat2 = await catOnce();
     const cat = { ms: (cat1.ms + cat2.ms) / 2 };
 
-    // A/B of the node's receiver (distribution alone, no CLI), alternating so both see the same load.
+    // A/B of the SSH client carrying the blobs (distribution alone, no CLI), alternating so both
+    // see the same load. A pool per run: each decides its client on first use.
     const reps = Number(process.env.BENCH_DIST_AB ?? 2);
-    const ab: Record<LayerReceiver, number[]> = { auto: [], shell: [] };
-    const abCpu: Partial<Record<LayerReceiver, string>> = {};
+    const clients = ["openssh", "ssh2"] as const;
+    const ab: Record<(typeof clients)[number], number[]> = { openssh: [], ssh2: [] };
+    const abCpu: Partial<Record<(typeof clients)[number], string>> = {};
+    const clientEnv = process.env.SEALER_SSH_CLIENT;
     if (reps > 0) {
-      const pool = new SshPool({ knownHostsFile: path.join(work, "known_hosts") });
       const layers = (await resolveManifest(store, "bench/app:1")).manifest.layers.map((l) => l.digest);
       const targets = nodes.map((n) => nodeTarget(n));
-      const io = sshHostIoOf(pool, targets);
       try {
         for (let r = 0; r < reps; r++)
-          for (const receiver of ["auto", "shell"] as const) {
-            const cpu = sampleCpu();
-            const t = await time(() =>
-              distributeLayers(io, targets, {
-                layout: store,
-                layers,
-                dataRoot: "/var/lib/sealer-ab",
-                cluster: "ab",
-                concurrency: count,
-                receiver,
-              }),
-            );
-            abCpu[receiver] = formatCpu(cpu.stop(), (total * count) / 1024 ** 3);
-            ab[receiver].push(t.ms);
+          for (const client of clients) {
+            if (client === "ssh2") process.env.SEALER_SSH_CLIENT = "ssh2";
+            else delete process.env.SEALER_SSH_CLIENT;
+            const pool = new SshPool({ knownHostsFile: path.join(work, "known_hosts") });
+            try {
+              const cpu = sampleCpu();
+              const t = await time(() =>
+                distributeLayers(sshHostIoOf(pool, targets), targets, {
+                  layout: store,
+                  layers,
+                  dataRoot: "/var/lib/sealer-ab",
+                  cluster: "ab",
+                  concurrency: count,
+                }),
+              );
+              abCpu[client] = formatCpu(cpu.stop(), (total * count) / 1024 ** 3);
+              ab[client].push(t.ms);
+            } finally {
+              await pool.close();
+            }
             await Promise.all(nodes.map((n) => execInNode(n, "rm -rf /var/lib/sealer-ab")));
           }
       } finally {
-        await pool.close();
+        if (clientEnv === undefined) delete process.env.SEALER_SSH_CLIENT;
+        else process.env.SEALER_SSH_CLIENT = clientEnv;
       }
     }
 
@@ -314,12 +322,12 @@ async function main(): Promise<void> {
     );
     if (reps > 0) {
       const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-      console.log(`\ndistribution alone (no CLI), receiver A/B, ${reps} alternating runs each:`);
-      for (const k of ["auto", "shell"] as const)
+      console.log(`\ndistribution alone (no CLI), SSH client A/B, ${reps} alternating runs each:`);
+      for (const k of clients)
         console.log(
-          `  ${k.padEnd(5)} ${ab[k].map(fmt).join(" ")}  mean ${fmt(mean(ab[k]))}; last run ${abCpu[k]}`,
+          `  ${k.padEnd(7)} ${ab[k].map(fmt).join(" ")}  mean ${fmt(mean(ab[k]))}; last run ${abCpu[k]}`,
         );
-      console.log(`  ratio shell/auto: ${(mean(ab.shell) / mean(ab.auto)).toFixed(2)}`);
+      console.log(`  ratio ssh2/openssh: ${(mean(ab.ssh2) / mean(ab.openssh)).toFixed(2)}`);
     }
     console.log(`\nratio ours/cat:      ${(ours.ms / cat.ms).toFixed(2)}   (goal <= 1.5)`);
     console.log(`ratio ansible/ours:  ${(ans.ms / ours.ms).toFixed(2)}   (goal >= 6)`);

@@ -6,7 +6,14 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import type { Readable } from "node:stream";
-import type { HostIo, HostRunOptions, HostStreamOptions, LocalFile } from "../../provider/core/exec/host-io";
+import {
+  isFileRange,
+  type FileRange,
+  type HostIo,
+  type HostRunOptions,
+  type HostStreamOptions,
+  type LocalFile,
+} from "../../provider/core/exec/host-io";
 import { CommandError, type ExecResult } from "../../provider/core/ssh";
 
 export type FakeCall =
@@ -80,7 +87,7 @@ export class FakeHosts implements HostIo {
     ip: string,
     step: string,
     command: string,
-    source: Readable | string | Buffer,
+    source: Readable | string | Buffer | FileRange,
     opts: HostStreamOptions = {},
   ): Promise<ExecResult> {
     const hash = crypto.createHash("sha256");
@@ -91,6 +98,9 @@ export class FakeHosts implements HostIo {
       opts.onStdinBytes?.(bytes);
     };
     if (typeof source === "string" || Buffer.isBuffer(source)) take(Buffer.from(source));
+    else if (isFileRange(source))
+      for await (const chunk of fs.createReadStream(source.localFile, { start: source.start }))
+        take(chunk as Buffer);
     else for await (const chunk of source) take(chunk as Buffer);
     const body = bodyOf(command);
     this.record(ip, { op: "stream", step, command, body, bytes, sha256: hash.digest("hex") });

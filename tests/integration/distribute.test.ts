@@ -220,7 +220,8 @@ describe("distribute layers (integration, local nodes)", function () {
   });
 
   it("a one-pass receive cut mid-stream leaves the rootfs and layers.json as they were, then resumes at the byte", async () => {
-    const big = await layer(layout, [{ name: "big.bin", data: crypto.randomBytes(16 * 1024 * 1024) }]);
+    // Big enough that the cut lands mid-stream whichever client carries it (OpenSSH's reads ahead).
+    const big = await layer(layout, [{ name: "big.bin", data: crypto.randomBytes(64 * 1024 * 1024) }]);
     const small = await layer(layout, [{ name: "small.txt", data: "s" }]);
     const t = nodes.targets()[0]!;
     const n = nodes.list[0]!;
@@ -232,7 +233,7 @@ describe("distribute layers (integration, local nodes)", function () {
       distribute([t], [L1, L2, L3, small, big], {
         retries: 0,
         onProgress: (p) => {
-          if (p.phase === "send" && p.digest === big && (p.bytes ?? 0) > 12 * 1024 * 1024 && !dropped) {
+          if (p.phase === "send" && p.digest === big && (p.bytes ?? 0) > 4 * 1024 * 1024 && !dropped) {
             dropped = true;
             pool.dropConnection(t);
           }
@@ -262,7 +263,7 @@ describe("distribute layers (integration, local nodes)", function () {
       n,
       `cd ${ROOT}/blobs/sha256 && ls | grep -c partial; sha256sum ${big.slice(7)} | cut -c1-64; cat ${ROOT}/${CLUSTER}/rootfs/small.txt; wc -c < ${ROOT}/${CLUSTER}/rootfs/big.bin`,
     );
-    assert.equal(check.stdout, `0\n${big.slice(7)}\ns16777216\n`);
+    assert.equal(check.stdout, `0\n${big.slice(7)}\ns${64 * 1024 * 1024}\n`);
     assert.equal((await execInNode(n, `ls ${ROOT}/${CLUSTER}`)).stdout, "layers.json\nrootfs\n");
   });
 
@@ -293,7 +294,7 @@ describe("distribute layers (integration, local nodes)", function () {
   });
 
   it("killing a node's sshd mid-distribution fails within a bounded time, naming host and step; the others finish", async () => {
-    const blob = await layer(layout, [{ name: "k.bin", data: crypto.randomBytes(16 * 1024 * 1024) }]);
+    const blob = await layer(layout, [{ name: "k.bin", data: crypto.randomBytes(64 * 1024 * 1024) }]);
     const victim = nodes.list[2]!;
     const p2 = nodes.pool({ dialAttempts: 2, dialBackoffMs: 200, keepaliveIntervalMs: 1000 });
     let killed: Promise<unknown> | undefined;
@@ -306,7 +307,7 @@ describe("distribute layers (integration, local nodes)", function () {
           dataRoot: ROOT,
           cluster: CLUSTER,
           onProgress: (p) => {
-            if (p.host === victim.ip && p.phase === "send" && (p.bytes ?? 0) > 12 * 1024 * 1024 && !killed)
+            if (p.host === victim.ip && p.phase === "send" && (p.bytes ?? 0) > 4 * 1024 * 1024 && !killed)
               killed = killNodeProcesses(victim);
           },
         }),

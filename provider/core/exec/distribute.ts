@@ -431,10 +431,7 @@ async function streamBlob(
 ): Promise<void> {
   const { digest: d, size, offset } = blob;
   const base = stats.sentBytes;
-  const source =
-    offset < size
-      ? fs.createReadStream(opts.layout.blobPath(d), { start: offset, highWaterMark: 1 << 20 })
-      : Buffer.alloc(0);
+  const source = offset < size ? { localFile: opts.layout.blobPath(d), start: offset } : Buffer.alloc(0);
   await io.stream(t.host, step, script, source, {
     onStdinBytes: (n) => {
       stats.sentBytes = base + n;

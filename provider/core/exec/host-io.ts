@@ -21,6 +21,11 @@ export interface LocalFile {
   localFile: string;
 }
 
+/** A local file from byte `start`: the SSH implementation can hand the file itself to the transport. */
+export interface FileRange extends LocalFile {
+  start: number;
+}
+
 export interface HostStreamOptions {
   /** Bytes of the source sent so far (progress). */
   onStdinBytes?: (n: number) => void;
@@ -41,7 +46,7 @@ export interface HostIo {
     ip: string,
     step: string,
     command: string,
-    source: Readable | string | Buffer,
+    source: Readable | string | Buffer | FileRange,
     opts?: HostStreamOptions,
   ): Promise<ExecResult>;
   /** Writes a file atomically, creating its directory. */
@@ -61,15 +66,18 @@ export function sshHostIo(pool: SshPool, target: (ip: string) => SshTarget): Hos
         ...(opts.stdin !== undefined ? { stdin: opts.stdin } : {}),
         ...(opts.quiet ? { logLevel: "debug" as const } : {}),
       }),
-    stream: (ip, step, command, source, opts = {}) =>
-      pool.exec(target(ip), command, {
+    stream: (ip, step, command, source, opts = {}) => {
+      const o = {
         step,
-        stdin: source,
-        logLevel: "debug",
+        logLevel: "debug" as const,
         ...(opts.onStdinBytes ? { onStdinBytes: opts.onStdinBytes } : {}),
         ...(opts.onLine ? { onLine: opts.onLine } : {}),
         ...(opts.allowFail ? { allowFail: true } : {}),
-      }),
+      };
+      return isFileRange(source)
+        ? pool.execFromFile(target(ip), command, { path: source.localFile, start: source.start }, o)
+        : pool.exec(target(ip), command, { ...o, stdin: source });
+    },
     put: (ip, step, file, content, mode) =>
       pool.upload(target(ip), Buffer.isBuffer(content) ? content : content.localFile, file, { mode, step }),
     read: async (ip, step, file) => {
@@ -92,4 +100,8 @@ export function sshHostIoOf(pool: SshPool, targets: SshTarget[]): HostIo {
     if (!t) throw new Error(`no SSH target for ${ip} among ${[...byHost.keys()].join(", ")}`);
     return t;
   });
+}
+
+export function isFileRange(source: unknown): source is FileRange {
+  return typeof source === "object" && source !== null && "localFile" in source && "start" in source;
 }

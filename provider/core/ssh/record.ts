@@ -22,13 +22,14 @@ export function recordCommand(
   t: { host: string; port?: number; user?: string },
   step: string,
   command: string,
-  stdin: string | Buffer | Readable | undefined,
+  stdin: string | Buffer | Readable | { file: string; start: number } | undefined,
 ): void {
   const file = process.env.SEALER_RECORD_COMMANDS;
   if (!file) return;
   const rec: RecordedCommand = { host: t.host, port: t.port ?? 22, user: t.user ?? "root", step, command };
   if (typeof stdin === "string" || Buffer.isBuffer(stdin))
     rec.stdin = { base64: Buffer.from(stdin).toString("base64") };
+  else if (stdin && "file" in stdin) rec.stdin = stdin;
   else if (stdin instanceof fs.ReadStream)
     rec.stdin = { file: String(stdin.path), start: (stdin as fs.ReadStream & { start?: number }).start ?? 0 };
   fs.appendFileSync(file, JSON.stringify(rec) + "\n", { mode: 0o600 });
