@@ -5,7 +5,9 @@
  * blob of the image) moved by
  *   cat       the practical limit: per host one `ssh root@ip 'cat > file' < blob` per layer, all hosts in parallel
  *   ansible   `ansible-playbook -f <nodes>` with the `copy` module (Debian ansible)
- * and the whole `sealer apply --distribute registry` of the same image to the same nodes through
+ * the whole `sealer run` of the sandbox base alone (the cluster bring-up the whole run includes and
+ * cat does not; ours minus it is what the big layer costs), and the whole
+ * `sealer apply --distribute registry` of the same image to the same nodes through
  * a real docker-registry in one more node's namespace (bench/node-registry), with what left this
  * machine for the nodes and the registry (the bridge's counter) against ours over SSH.
  * Prints each, the ratios, where the run's time went (from its own log lines, stamped as they
@@ -167,18 +169,18 @@ async function main(): Promise<void> {
         ["-o", timeFile, "-f", "%U %S", process.execPath, path.join(root, "bin/sealer.js"), ...args],
         { env: { ...process.env, SEALER_HOME: home }, ...(onStderrLine ? { onStderrLine } : {}) },
       );
-    const sealerRun = (onStderrLine?: (line: string) => void) =>
+    const sealerRun = (onStderrLine?: (line: string) => void, image = "bench/app:1", cluster = "bench") =>
       sealer(
         [
           "run",
-          "bench/app:1",
+          image,
           "-m",
           m.ip,
           ...(w.length ? ["-n", w.map((n) => n.ip).join(",")] : []),
           "--pk",
           m.keyPath,
           "--cluster-name",
-          "bench",
+          cluster,
         ],
         onStderrLine,
       );
@@ -223,6 +225,12 @@ async function main(): Promise<void> {
     await wipe();
     registry.kill();
     registry = undefined;
+
+    // (d) the same install without the big layer: the cluster bring-up the whole run includes
+    // (runtime, registry, kubeadm stand-ins, joins) and cat does not.
+    const base = await time(() => sealerRun(undefined, "sandbox-base:v1.28.2", "benchbase"));
+    await sealer(["delete", "-a", "--cluster-name", "benchbase", "--force"]);
+    await wipe();
 
     const cat2 = await catOnce();
     const cat = { ms: (cat1.ms + cat2.ms) / 2 };
@@ -311,6 +319,9 @@ async function main(): Promise<void> {
     console.log(`(b) ansible copy -f ${count} of the blobs:              ${fmt(ans.ms)}`);
     console.log(
       `(c) whole \`sealer apply --distribute registry\`:      ${fmt(reg.ms)}  ratio to cat ${(reg.ms / cat.ms).toFixed(2)}`,
+    );
+    console.log(
+      `(d) whole \`sealer run\` of the sandbox base alone:      ${fmt(base.ms)}  (the bring-up without the big layer); ours minus it ${fmt(ours.ms - base.ms)}, ratio to cat ${((ours.ms - base.ms) / cat.ms).toFixed(2)}`,
     );
     console.log(
       `operator egress: ours over SSH ${formatBytes(oursEgress)} (${(oursEgress / total).toFixed(2)}x image), registry ${formatBytes(regEgress)} (${(regEgress / total).toFixed(2)}x image)`,

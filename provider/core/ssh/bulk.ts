@@ -9,7 +9,8 @@
  * Only for logins that need nothing interactive: a private key file without passphrase, and root
  * or password-less sudo (the pool decides the sudo part). The host key is checked strictly against the pool's known_hosts (the
  * pool's own connection pinned it before any blob goes: every host is listed first), and a host
- * where a first `true` through `ssh` fails keeps ssh2. `SEALER_SSH_CLIENT=ssh2` turns it off.
+ * where `ssh` cannot log in keeps ssh2 (told apart from a cut stream by a line the command prints
+ * first). `SEALER_SSH_CLIENT=ssh2` turns it off.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
@@ -30,8 +31,14 @@ export interface BulkRun {
   logLevel: "info" | "debug";
 }
 
-/** The command could not reach the host or lost it midway (ssh's own exit status, 255). */
+/** The connection was lost after the command started (ssh's own exit status, 255, or ssh killed). */
 export class BulkConnectionError extends Error {}
+
+/** `ssh` did not start the command (not installed, or it could not connect or log in): nothing ran. */
+export class BulkLoginError extends Error {}
+
+/** The first line the command prints on stderr: a failure before it never reached the command. */
+const STARTED = "sealer-bulk-stream-started";
 
 /** ssh's exit status for its own failures (the remote command's status otherwise). */
 const SSH_FAILED = 255;
@@ -50,7 +57,7 @@ function ciphers(): string {
 }
 
 export class BulkSsh {
-  private readonly usableBy = new Map<string, Promise<boolean>>();
+  private readonly refused = new Set<string>();
   /** Running `ssh` processes by target key, so dropping a host's connection cuts them too. */
   private readonly running = new Map<string, Set<ChildProcess>>();
   private cipherList?: string;
@@ -67,28 +74,15 @@ export class BulkSsh {
     return ![t.privateKeyPath, this.o.knownHostsFile].some((p) => /[%"\n]/.test(p));
   }
 
-  /** Whether `ssh` logs in to `t` (probed once per host and credentials; a failure is logged at debug). */
-  usable(t: SshTarget, key: string): Promise<boolean> {
-    let p = this.usableBy.get(key);
-    if (!p) {
-      p = this.exec(t, key, "true", { step: "ssh client check", logLevel: "debug" }).then(
-        (r) => {
-          if (r.code === 0) return true;
-          log.forHost(t.host).debug(`OpenSSH's client cannot log in (${r.stderr.trim()}); streams use ssh2`);
-          return false;
-        },
-        (err: unknown) => {
-          log
-            .forHost(t.host)
-            .debug(
-              `OpenSSH's client is not usable (${err instanceof Error ? err.message : String(err)}); streams use ssh2`,
-            );
-          return false;
-        },
-      );
-      this.usableBy.set(key, p);
-    }
-    return p;
+  /** Whether a stream to `t` may still try `ssh` (it has not failed to log in there). */
+  usable(key: string): boolean {
+    return !this.refused.has(key);
+  }
+
+  /** `ssh` could not log in to this target: its streams use ssh2 from now on. */
+  refuse(key: string, t: SshTarget, why: string): void {
+    this.refused.add(key);
+    log.forHost(t.host).debug(`OpenSSH's client cannot log in (${why}); streams use ssh2`);
   }
 
   /** Kills the `ssh` processes running for a target (their streams fail as a lost connection). */
@@ -140,7 +134,8 @@ export class BulkSsh {
    * Runs `command` (already wrapped for sudo) on `t` with `file` from byte `start` as its stdin,
    * or no stdin. From byte 0 the file itself is ssh's stdin, and progress is read from the
    * kernel's record of how far ssh has read it; a resumed stream is piped from `start`.
-   * A connection failure (ssh's 255) throws BulkConnectionError; any other status is returned.
+   * A command that never started throws BulkLoginError; a connection lost after it started
+   * (ssh's 255) throws BulkConnectionError; any other status is returned.
    */
   exec(
     t: SshTarget,
@@ -156,7 +151,7 @@ export class BulkSsh {
         const direct = file !== undefined && file.start === 0;
         if (direct) fh = await fs.promises.open(file.path, "r");
         const total = fh ? (await fh.stat()).size : 0;
-        const child = spawn("ssh", this.args(t, command), {
+        const child = spawn("ssh", this.args(t, `echo ${STARTED} >&2\n${command}`), {
           stdio: [fh ? fh.fd : file ? "pipe" : "ignore", "pipe", "pipe"],
           env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/" },
         });
@@ -192,38 +187,41 @@ export class BulkSsh {
           }, 250);
         }
         const out: Buffer[] = [];
-        const errb: Buffer[] = [];
-        const emit = (stream: "stdout" | "stderr") => (line: string) => {
-          run.onLine?.(line, stream);
+        const errLines: string[] = [];
+        let started = false;
+        const so = lineSplitter((line) => {
+          run.onLine?.(line, "stdout");
           hlog[run.logLevel](line);
-        };
-        const so = lineSplitter(emit("stdout"));
-        const se = lineSplitter(emit("stderr"));
+        });
+        const se = lineSplitter((line) => {
+          if (!started && line === STARTED) return void (started = true);
+          errLines.push(line);
+          run.onLine?.(line, "stderr");
+          hlog[run.logLevel](line);
+        });
         child.stdout?.on("data", (d: Buffer) => {
           out.push(d);
           so.push(d);
         });
-        child.stderr?.on("data", (d: Buffer) => {
-          errb.push(d);
-          se.push(d);
-        });
+        child.stderr?.on("data", (d: Buffer) => se.push(d));
         child.on("error", (err) => {
           if (poll) clearInterval(poll);
-          reject(err);
+          reject(new BulkLoginError(err.message));
         });
         child.on("close", (code, signal) => {
           if (poll) clearInterval(poll);
           so.flush();
           se.flush();
           if (readFailed) return reject(readFailed);
-          const stderr = Buffer.concat(errb).toString("utf8");
-          if (code === SSH_FAILED || code === null) {
-            const why =
-              stderr.trim().split("\n").pop() || (signal ? `ssh killed by ${signal}` : "ssh failed");
-            return reject(new BulkConnectionError(why));
-          }
+          const why = errLines.at(-1) || (signal ? `ssh killed by ${signal}` : `ssh exited with ${code}`);
+          if (!started) return reject(new BulkLoginError(why));
+          if (code === SSH_FAILED || code === null) return reject(new BulkConnectionError(why));
           if (code === 0 && direct && total > sent) run.onStdinBytes?.(total);
-          resolve({ code, stdout: Buffer.concat(out).toString("utf8"), stderr });
+          resolve({
+            code,
+            stdout: Buffer.concat(out).toString("utf8"),
+            stderr: errLines.map((l) => l + "\n").join(""),
+          });
         });
       };
       start().catch((err: unknown) => {

@@ -16,7 +16,7 @@ import { log, registerSecret } from "../log";
 import { checkHostKey, hostPattern, keyTypeOf, readKnownHosts, recordHostKey } from "./known-hosts";
 import { shellQuote, type SudoMode, tailLines, wrapCommand } from "./shell";
 import { recordCommand } from "./record";
-import { BulkConnectionError, BulkSsh } from "./bulk";
+import { BulkConnectionError, BulkLoginError, BulkSsh } from "./bulk";
 import { lineSplitter } from "./lines";
 
 /** Where and how to log in. `sudo: true` runs every command as root through sudo for a non-root user. */
@@ -281,9 +281,10 @@ export class SshPool {
     const left = (await fs.promises.stat(file.path)).size - file.start;
     if (left < BULK_MIN_BYTES || !this.bulk.eligible(t))
       return this.exec(t, command, { ...opts, stdin: stream() });
+    const key = targetKey(t);
     const conn = await this.connection(t);
     const sudo = await this.sudoMode(t, conn, step);
-    if (sudo === "password" || !(await this.bulk.usable(t, targetKey(t))))
+    if (sudo === "password" || !this.bulk.usable(key))
       return this.exec(t, command, { ...opts, stdin: stream() });
     const full = wrapCommand(command, sudo);
     recordCommand(t, step, full, { file: file.path, start: file.start });
@@ -291,7 +292,7 @@ export class SshPool {
       try {
         return await this.bulk.exec(
           t,
-          targetKey(t),
+          key,
           full,
           { step, logLevel: opts.logLevel ?? "info", ...pick(opts) },
           file,
@@ -301,9 +302,13 @@ export class SshPool {
           throw new ConnectionLostError(t.host, step, `connection lost (ssh: ${err.message})`, {
             cause: err,
           });
-        throw err;
+        if (!(err instanceof BulkLoginError)) throw err;
+        // Nothing ran on the host: the same stream goes over the pooled ssh2 connection instead.
+        this.bulk.refuse(key, t, err.message);
+        return undefined;
       }
     });
+    if (!res) return this.exec(t, command, { ...opts, stdin: stream() });
     return checked(t, step, res, opts.allowFail);
   }
 
