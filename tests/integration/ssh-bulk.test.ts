@@ -163,7 +163,7 @@ describe("bulk streams through OpenSSH's client (integration, local nodes)", fun
     await pool.close();
   });
 
-  it("a host ssh cannot log in to keeps ssh2 for its streams, with the same result", async () => {
+  it("a host ssh cannot log in to, or no ssh at all, keeps ssh2 for its streams, with the same result", async () => {
     shim("echo 'Permission denied (publickey).' >&2; exit 255");
     const pool = nodes.pool();
     const t = nodes.targets()[0]!;
@@ -175,5 +175,20 @@ describe("bulk streams through OpenSSH's client (integration, local nodes)", fun
     // ssh was tried once; after its failed login the host's streams go to ssh2 straight away.
     assert.equal(runs().length, 1);
     await pool.close();
+    // No ssh at all on this machine: the same.
+    const empty = path.join(nodes.dir, "no-ssh");
+    fs.mkdirSync(empty, { recursive: true });
+    const saved = process.env.PATH;
+    process.env.PATH = empty;
+    const bare = nodes.pool();
+    try {
+      assert.equal(
+        (await bare.execFromFile(t, "sha256sum", { path: blob, start: 0 })).stdout.slice(0, 64),
+        sha(bytes),
+      );
+    } finally {
+      process.env.PATH = saved;
+      await bare.close();
+    }
   });
 });

@@ -1,5 +1,5 @@
 /**
- * Bulk streams (layer blobs) through OpenSSH's own client instead of ssh2.
+ * Bulk streams (layer blobs, large file uploads) through OpenSSH's own client instead of ssh2.
  *
  * Why: moving a GiB through ssh2 costs this process about 1.5 CPU-seconds (packets are framed
  * and encrypted one call at a time from JavaScript); `ssh` with AES-GCM moves it for about 0.8,
@@ -7,10 +7,10 @@
  * nodes is bound by the operator's CPU, so that difference is wall time.
  *
  * Only for logins that need nothing interactive: a private key file without passphrase, and root
- * or password-less sudo (the pool decides the sudo part). The host key is checked strictly against the pool's known_hosts (the
- * pool's own connection pinned it before any blob goes: every host is listed first), and a host
- * where `ssh` cannot log in keeps ssh2 (told apart from a cut stream by a line the command prints
- * first). `SEALER_SSH_CLIENT=ssh2` turns it off.
+ * or password-less sudo (the pool decides the sudo part). The host key is checked strictly
+ * against the pool's known_hosts (the pool's own connection pinned it before any blob goes: every
+ * host is listed first), and a host where `ssh` cannot log in keeps ssh2 (told apart from a cut
+ * stream by a line the command prints first). `SEALER_SSH_CLIENT=ssh2` turns it off.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
