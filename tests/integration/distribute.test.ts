@@ -98,7 +98,8 @@ describe("distribute layers (integration, local nodes)", function () {
       { name: "application/apps/web/v.txt", data: "web2" },
       { name: "etc/.wh.keep.txt" },
     ]);
-    pool = nodes.pool();
+    // Blobs of a MiB and up go through OpenSSH's client, as big layers do in production.
+    pool = nodes.pool({ bulkMinBytes: 1024 * 1024 });
   });
   after(async () => {
     await fs.promises.rm(dir, { recursive: true, force: true });
@@ -296,7 +297,12 @@ describe("distribute layers (integration, local nodes)", function () {
   it("killing a node's sshd mid-distribution fails within a bounded time, naming host and step; the others finish", async () => {
     const blob = await layer(layout, [{ name: "k.bin", data: crypto.randomBytes(64 * 1024 * 1024) }]);
     const victim = nodes.list[2]!;
-    const p2 = nodes.pool({ dialAttempts: 2, dialBackoffMs: 200, keepaliveIntervalMs: 1000 });
+    const p2 = nodes.pool({
+      dialAttempts: 2,
+      dialBackoffMs: 200,
+      keepaliveIntervalMs: 1000,
+      bulkMinBytes: 1024 * 1024,
+    });
     let killed: Promise<unknown> | undefined;
     const started = Date.now();
     try {

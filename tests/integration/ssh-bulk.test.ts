@@ -55,7 +55,7 @@ describe("bulk streams through OpenSSH's client (integration, local nodes)", fun
   });
 
   it("a key-file login streams through ssh, from byte 0 and from an offset, the host key checked strictly", async () => {
-    const pool = nodes.pool();
+    const pool = nodes.pool({ bulkMinBytes: 8 * MIB });
     const t = nodes.targets()[0]!;
     let seen = 0;
     const whole = await pool.execFromFile(
@@ -94,7 +94,7 @@ describe("bulk streams through OpenSSH's client (integration, local nodes)", fun
   });
 
   it("a non-zero exit is a CommandError naming host, step, status and the output's tail", async () => {
-    const pool = nodes.pool();
+    const pool = nodes.pool({ bulkMinBytes: 8 * MIB });
     const t = nodes.targets()[0]!;
     await assert.rejects(
       pool.execFromFile(
@@ -113,7 +113,7 @@ describe("bulk streams through OpenSSH's client (integration, local nodes)", fun
   });
 
   it("a NOPASSWD sudo user's stream runs as root through ssh", async () => {
-    const pool = nodes.pool();
+    const pool = nodes.pool({ bulkMinBytes: 8 * MIB });
     const n = nodes.list[0]!;
     const t: SshTarget = { host: n.ip, port: 22, user: "deploy", privateKeyPath: n.keyPath, sudo: true };
     const res = await pool.execFromFile(t, "id -u; wc -c", { path: blob, start: 0 });
@@ -126,7 +126,7 @@ describe("bulk streams through OpenSSH's client (integration, local nodes)", fun
   });
 
   it("an inline key, a passphrase-less path with %, a small file or SEALER_SSH_CLIENT=ssh2 stay on ssh2", async () => {
-    const pool = nodes.pool();
+    const pool = nodes.pool({ bulkMinBytes: 8 * MIB });
     const t = nodes.targets()[0]!;
     const inline: SshTarget = {
       host: t.host,
@@ -165,7 +165,7 @@ describe("bulk streams through OpenSSH's client (integration, local nodes)", fun
 
   it("a host ssh cannot log in to, or no ssh at all, keeps ssh2 for its streams, with the same result", async () => {
     shim("echo 'Permission denied (publickey).' >&2; exit 255");
-    const pool = nodes.pool();
+    const pool = nodes.pool({ bulkMinBytes: 8 * MIB });
     const t = nodes.targets()[0]!;
     for (let i = 0; i < 2; i++)
       assert.equal(
@@ -180,7 +180,7 @@ describe("bulk streams through OpenSSH's client (integration, local nodes)", fun
     fs.mkdirSync(empty, { recursive: true });
     const saved = process.env.PATH;
     process.env.PATH = empty;
-    const bare = nodes.pool();
+    const bare = nodes.pool({ bulkMinBytes: 8 * MIB });
     try {
       assert.equal(
         (await bare.execFromFile(t, "sha256sum", { path: blob, start: 0 })).stdout.slice(0, 64),
