@@ -18,7 +18,7 @@ import { receiveBlobScript } from "../../provider/core/exec/node-layers";
 import { execInNode, killNodeProcesses, startSshd } from "../../provider/core/infra/local";
 import { OciLayout } from "../../provider/core/image/layout";
 import { MediaTypes } from "../../provider/core/image/types";
-import { ConnectionLostError, type SshPool, type SshTarget } from "../../provider/core/ssh";
+import { ConnectionLostError, shellQuote, type SshPool, type SshTarget } from "../../provider/core/ssh";
 import { useNodes } from "../harness/nodes";
 
 type Entry = { name: string; data?: string | Buffer; dir?: boolean };
@@ -304,6 +304,26 @@ describe("distribute layers (integration, local nodes)", function () {
       bulkMinBytes: 1024 * 1024,
     });
     let killed: Promise<unknown> | undefined;
+    // The victim's tar reads slowly (about 12 MB/s), so the kill lands while its bytes still flow,
+    // however fast the link is: OpenSSH's client reads ahead, and 64 MiB can be through before
+    // the kill is.
+    const slowTar =
+      [
+        "#!/bin/sh",
+        'case "$1" in --version) exec /usr/bin/tar "$@";; esac',
+        "python3 -c 'import sys, time",
+        "i, o = sys.stdin.buffer, sys.stdout.buffer",
+        "while True:",
+        "    b = i.read(65536)",
+        "    if not b:",
+        "        break",
+        "    o.write(b); o.flush(); time.sleep(0.005)",
+        `' | /usr/bin/tar "$@"`,
+      ].join("\n") + "\n";
+    await execInNode(
+      victim,
+      `printf '%s' ${shellQuote(slowTar)} > /usr/local/bin/tar && chmod 755 /usr/local/bin/tar`,
+    );
     const started = Date.now();
     try {
       await assert.rejects(
@@ -337,6 +357,7 @@ describe("distribute layers (integration, local nodes)", function () {
         );
     } finally {
       await killed;
+      await execInNode(victim, "rm -f /usr/local/bin/tar");
       nodes.update(await startSshd(nodes.list[2]!));
     }
     // The next run finishes the victim, resuming its partial blob.
