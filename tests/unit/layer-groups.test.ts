@@ -243,4 +243,50 @@ describe("layer groups: real builds", function () {
     const g = await listLayerSummary(layout, `sha256:${sha}`);
     assert.deepEqual(g.paths, ["scripts/containerd.sh", "scripts/init-kube.sh"]);
   });
+
+  it("layers umoci wrote: one edited file changes its path's digest only; a new mtime alone changes none", async () => {
+    const um = path.join(tmp, "umoci");
+    const src = (name: string, initKube: string, mtime: number) => {
+      const d = path.join(um, name, "scripts");
+      fs.mkdirSync(d, { recursive: true });
+      for (const [f, text] of [
+        ["containerd.sh", "#!/bin/sh\necho runtime\n"],
+        ["init-kube.sh", initKube],
+      ] as const) {
+        fs.writeFileSync(path.join(d, f), text, { mode: 0o755 });
+        fs.utimesSync(path.join(d, f), mtime, mtime);
+      }
+      return path.dirname(d);
+    };
+    const layout = path.join(um, "layout");
+    const umoci = (...args: string[]) => execFileSync("umoci", args, { stdio: "pipe" });
+    umoci("init", "--layout", layout);
+    // unpack + repack: the layer umoci's own diff of the bundle makes (its `insert` wrote a
+    // tar without the end-of-archive blocks here, which GNU tar refuses too).
+    const topLayer = (tag: string, dir: string) => {
+      umoci("new", "--image", `${layout}:${tag}`);
+      const bundle = path.join(um, `bundle-${tag}`);
+      umoci("unpack", "--rootless", "--image", `${layout}:${tag}`, bundle);
+      fs.cpSync(path.join(dir, "scripts"), path.join(bundle, "rootfs", "scripts"), {
+        recursive: true,
+        preserveTimestamps: true,
+      });
+      umoci("repack", "--image", `${layout}:${tag}`, bundle);
+      const index = JSON.parse(fs.readFileSync(path.join(layout, "index.json"), "utf8")) as {
+        manifests: Array<{ digest: string; annotations?: Record<string, string> }>;
+      };
+      const m = index.manifests.find((x) => x.annotations?.["org.opencontainers.image.ref.name"] === tag)!;
+      const manifest = JSON.parse(
+        fs.readFileSync(path.join(layout, "blobs", "sha256", m.digest.slice(7)), "utf8"),
+      ) as { layers: Array<{ digest: string }> };
+      return manifest.layers.at(-1)!.digest;
+    };
+    const store = new OciLayout(layout);
+    const a = await listLayerSummary(store, topLayer("a", src("a", "#!/bin/sh\necho one\n", 1_000_000)));
+    const b = await listLayerSummary(store, topLayer("b", src("b", "#!/bin/sh\necho two\n", 2_000_000)));
+    const c = await listLayerSummary(store, topLayer("c", src("c", "#!/bin/sh\necho one\n", 3_000_000)));
+    assert.deepEqual(a.paths, ["scripts/containerd.sh", "scripts/init-kube.sh"]);
+    assert.deepEqual(changedKeys(a.groups, b.groups), ["scripts/init-kube.sh"]);
+    assert.deepEqual(changedKeys(a.groups, c.groups), []);
+  });
 });
