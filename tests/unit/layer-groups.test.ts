@@ -188,6 +188,13 @@ describe("layer groups: the plan re-runs only the steps whose paths changed", ()
     const applied = installed({ cluster, image: legacy(img) });
     const p = plan({ cluster, image: img }, applied);
     assert.deepEqual(ids(p), []);
+    // A real change then re-runs its readers, named by what changed. container-runtime runs once
+    // too: its record holds only the older key, which hashed the whole layer.
+    const changed = plan({ cluster, image: mixedImage(bump("scripts/init-kube.sh"), "v2") }, applied);
+    const initHost = changed.steps.find((s) => s.id === `init-host:${M[0]}`);
+    const runtime = changed.steps.find((s) => s.id === `container-runtime:${M[0]}`);
+    assert.ok(initHost && runtime, ids(changed).join(" "));
+    assert.match(initHost.reason, /scripts\/init-kube\.sh/);
   });
 });
 

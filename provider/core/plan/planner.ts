@@ -20,7 +20,7 @@
  */
 import type { ClusterSpec } from "../clusterfile/types";
 import { PlanContext as Ctx, type Desired, type PlanOptions } from "./context";
-import { keyHolds, keyOf, partsRecord, resetHashMemo } from "./keys";
+import { keyHolds, keyOf, partsRecord, resetHashMemo, type Part } from "./keys";
 import type { StepNode } from "./nodes";
 import { launchSteps } from "./phases/apps";
 import { postHooks, preHooks } from "./phases/hooks";
@@ -163,7 +163,11 @@ function reasonFor(n: StepNode, key: string, applied: AppliedState): string | un
   const rec = applied.steps[id];
   if (!rec) return applied.drift?.[id] ? `drift: ${applied.drift[id]}` : n.newReason;
   if (keyHolds(rec.key, n.parts, key)) return undefined;
-  const changed = rec.parts ? n.parts.filter((p) => rec.parts?.[p.name] !== p.hash) : [];
+  // A part recorded by an older version under its older hash did not change.
+  const was = (p: Part) => rec.parts?.[p.name];
+  const changed = rec.parts
+    ? n.parts.filter((p) => was(p) !== p.hash && (p.legacy === undefined || was(p) !== p.legacy))
+    : [];
   return changed.length
     ? [...new Set(changed.map((p) => p.desc).filter(Boolean))].join("; ") || "inputs changed"
     : "inputs changed";
