@@ -223,7 +223,9 @@ export async function distributeLayers(
               { cause: err },
             );
           if (!(err instanceof ConnectionLostError) || attempt >= retries) throw err;
-          lost = err;
+          // The first cut names the step: a blob stream on its own `ssh` connection can be cut
+          // before the pooled connection is found dead by the next attempt's listing.
+          lost ??= err;
           log
             .forHost(t.host)
             .warn(`${err.message}; retry ${attempt + 1}/${retries}, resuming partial transfers`);
