@@ -131,8 +131,8 @@ export class BulkSsh {
   }
 
   /**
-   * Runs `command` (already wrapped for sudo) on `t` with `file` from byte `start` as its stdin,
-   * or no stdin. From byte 0 the file itself is ssh's stdin, and progress is read from the
+   * Runs `command` (already wrapped for sudo) on `t` with `file` from byte `start` as its stdin.
+   * From byte 0 the file itself is ssh's stdin, and progress is read from the
    * kernel's record of how far ssh has read it; a resumed stream is piped from `start`.
    * A command that never started throws BulkLoginError; a connection lost after it started
    * (ssh's 255) throws BulkConnectionError; any other status is returned.
@@ -142,17 +142,17 @@ export class BulkSsh {
     key: string,
     command: string,
     run: BulkRun,
-    file?: { path: string; start: number },
+    file: { path: string; start: number },
   ): Promise<ExecResult> {
     return new Promise<ExecResult>((resolve, reject) => {
       const hlog = log.forHost(t.host);
       let fh: fs.promises.FileHandle | undefined;
       const start = async () => {
-        const direct = file !== undefined && file.start === 0;
+        const direct = file.start === 0;
         if (direct) fh = await fs.promises.open(file.path, "r");
         const total = fh ? (await fh.stat()).size : 0;
         const child = spawn("ssh", this.args(t, `echo ${STARTED} >&2\n${command}`), {
-          stdio: [fh ? fh.fd : file ? "pipe" : "ignore", "pipe", "pipe"],
+          stdio: [fh ? fh.fd : "pipe", "pipe", "pipe"],
           env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/" },
         });
         // The child holds its own copy of the descriptor.
@@ -163,7 +163,7 @@ export class BulkSsh {
         let sent = 0;
         let poll: NodeJS.Timeout | undefined;
         let readFailed: Error | undefined;
-        if (file && !direct && child.stdin) {
+        if (!direct && child.stdin) {
           const src = fs.createReadStream(file.path, { start: file.start, highWaterMark: 1 << 20 });
           src.on("data", (b) => {
             sent += b.length;

@@ -288,18 +288,28 @@ export class SshPool {
     opts: Omit<ExecOptions, "stdin" | "timeoutMs" | "env"> = {},
   ): Promise<ExecResult> {
     const step = opts.step ?? command.split("\n")[0]!.slice(0, 60);
-    const stream = () => fs.createReadStream(file.path, { start: file.start, highWaterMark: 1 << 20 });
+    const res = await this.bulkExec(t, command, file, step, opts);
+    if (res) return checked(t, step, res, opts.allowFail);
+    const stdin = fs.createReadStream(file.path, { start: file.start, highWaterMark: 1 << 20 });
+    return this.exec(t, command, { ...opts, stdin });
+  }
+
+  /** The stream through OpenSSH's client; undefined when it does not carry this one (nothing ran). */
+  private async bulkExec(
+    t: SshTarget,
+    command: string,
+    file: { path: string; start: number },
+    step: string,
+    opts: ExecOptions,
+  ): Promise<ExecResult | undefined> {
     const left = (await fs.promises.stat(file.path)).size - file.start;
-    if (left < this.opts.bulkMinBytes || !this.bulk.eligible(t))
-      return this.exec(t, command, { ...opts, stdin: stream() });
     const key = targetKey(t);
-    const conn = await this.connection(t);
-    const sudo = await this.sudoMode(t, conn, step);
-    if (sudo === "password" || !this.bulk.usable(key))
-      return this.exec(t, command, { ...opts, stdin: stream() });
+    if (left < this.opts.bulkMinBytes || !this.bulk.eligible(t) || !this.bulk.usable(key)) return undefined;
+    const sudo = await this.sudoMode(t, await this.connection(t), step);
+    if (sudo === "password") return undefined;
     const full = wrapCommand(command, sudo);
     recordCommand(t, step, full, { file: file.path, start: file.start });
-    const res = await this.limit(async () => {
+    return this.limit(async () => {
       try {
         return await this.bulk.exec(
           t,
@@ -314,13 +324,11 @@ export class SshPool {
             cause: err,
           });
         if (!(err instanceof BulkLoginError)) throw err;
-        // Nothing ran on the host: the same stream goes over the pooled ssh2 connection instead.
+        // Nothing ran on the host: the stream goes over the pooled ssh2 connection instead.
         this.bulk.refuse(key, t, err.message);
         return undefined;
       }
     });
-    if (!res) return this.exec(t, command, { ...opts, stdin: stream() });
-    return checked(t, step, res, opts.allowFail);
   }
 
   /** Runs a command that must succeed; returns its stdout. */
