@@ -10,6 +10,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import * as zlib from "node:zlib";
 import { loadClusterfile } from "../../provider/core/clusterfile";
 import { ExecContext } from "../../provider/core/exec/context";
 import { distribute } from "../../provider/core/exec/steps/distribute";
@@ -24,13 +25,15 @@ import { saveSettings } from "../../provider/core/registry/credentials";
 import { onProgress, type ProgressEvent } from "../../provider/core/progress";
 import type { SshPool } from "../../provider/core/ssh";
 import { useNodes } from "../harness/nodes";
-import { makeTestCa, startRegistry, type TestRegistry } from "../harness/registry";
+import { makeTestCa, startRegistry, tarOf, type TestRegistry } from "../harness/registry";
 import { clusterYaml } from "../harness/clusterfile";
 import { setEnv } from "../harness/env";
 
 const USER = "fleet-robot";
 const PASS = `pw-${crypto.randomBytes(8).toString("hex")}`;
 const REF = "rdist/app:1";
+/** Where the image's etc/tz symlink points: outside every rootfs. */
+const OUTSIDE = "/var/lib/sealer-rd-outside";
 
 /** Everything distribution leaves under a data root: blob digests, layers.json, rootfs tree with file hashes. */
 async function nodeState(n: LocalNode, root: string, cluster: string): Promise<string> {
@@ -71,6 +74,8 @@ describe("registry distribution (integration, 3 local nodes, authenticated TLS r
     fs.writeFileSync(path.join(ctxDir, "etc", "app.conf"), "mode=fleet\n");
     fs.writeFileSync(path.join(ctxDir, "data", "big.bin"), crypto.randomBytes(3 << 20));
     fs.writeFileSync(path.join(ctxDir, "data", "small.txt"), "small\n");
+    // A symlink out of the rootfs, as real images hold them (etc/localtime -> /usr/share/...).
+    fs.symlinkSync(OUTSIDE, path.join(ctxDir, "etc", "tz"));
     fs.writeFileSync(path.join(ctxDir, "Kubefile"), "FROM scratch\nCOPY etc etc\nCOPY data data\n");
     await buildImage({ context: ctxDir, tag: REF, home, buildMode: "lite" });
     layout = new OciLayout(path.join(home, "store"));
@@ -280,6 +285,49 @@ describe("registry distribution (integration, 3 local nodes, authenticated TLS r
       assert.equal((await nodeState(n, "/var/lib/sealer-rdf", "rdf")).replaceAll("rdf", "X"), want);
     } finally {
       await execInNode(n, `rm -f ${shim}`);
+    }
+  });
+
+  it("a registry answering with other bytes (a layer that writes through a lower layer's symlink) writes nothing outside the rootfs; the hosts get the layer over SSH", async () => {
+    const top = image.layers[image.layers.length - 1]!.digest;
+    const hex = top.slice(7);
+    const stored = path.join(reg.rootDir, "docker/registry/v2/blobs/sha256", hex.slice(0, 2), hex, "data");
+    // Make sure the registry holds the image, then swap the top layer's bytes on its disk for a
+    // crafted layer of the same size: one file under etc/tz/, the lower layer's symlink.
+    await distribute.run(context({ name: "rdr", dataRoot: "/var/lib/sealer-rdr" }), step());
+    const genuine = fs.readFileSync(stored);
+    const evil = zlib.gzipSync(tarOf({ "etc/tz/pwned": Buffer.from("written outside the rootfs\n") }));
+    fs.writeFileSync(stored, Buffer.concat([evil, Buffer.alloc(genuine.length - evil.length)]));
+    try {
+      for (const n of nodes.list)
+        assert.equal((await execInNode(n, `rm -rf ${OUTSIDE} && mkdir -p ${OUTSIDE}`)).code, 0);
+      const ctx = context({ name: "rdx", dataRoot: "/var/lib/sealer-rdx" });
+      await distribute.run(ctx, step());
+      const log = lines.join("\n");
+      for (const n of nodes.list) {
+        const ip = n.ip.replace(/\./g, "\\.");
+        assert.equal(
+          (await execInNode(n, `ls -A ${OUTSIDE}`)).stdout,
+          "",
+          `${n.ip}: nothing written outside the rootfs`,
+        );
+        assert.match(
+          log,
+          new RegExp(
+            `\\[${ip}\\] WARN could not fetch the layers from the external registry .*digest mismatch for ${top}.*; sending them over SSH`,
+          ),
+        );
+        assert.equal(
+          ctx.stats.perHost[n.ip]?.sentBytes,
+          genuine.length,
+          `${n.ip}: the top layer went over SSH`,
+        );
+        const want = (await nodeState(n, "/var/lib/sealer-rds", "rds")).replaceAll("rds", "X");
+        assert.equal((await nodeState(n, "/var/lib/sealer-rdx", "rdx")).replaceAll("rdx", "X"), want);
+      }
+    } finally {
+      fs.writeFileSync(stored, genuine);
+      for (const n of nodes.list) await execInNode(n, `rm -rf ${OUTSIDE}`);
     }
   });
 

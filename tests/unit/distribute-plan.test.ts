@@ -119,10 +119,14 @@ for (const receiver of ["auto", "shell"] as const)
       }),
     );
     const rm = { remove: ["gone"], opaque: [] };
-    /** Runs the receiver with python3 reached through a wrapper that leaves a mark when the receiver is run. */
-    const run = (offset: number, input: Buffer, layer: Buffer = blob, gzip = true) => {
+    /**
+     * Runs the receiver with python3 reached through a wrapper that leaves a mark when the receiver
+     * is run. `splitAt`: the bytes arrive in two writes, the second a moment later, so that the
+     * receiver's first read ends there.
+     */
+    const run = (input: Buffer, layer: Buffer = blob, gzip = true, splitAt?: number) => {
       const hex = crypto.createHash("sha256").update(layer).digest("hex");
-      const script = receiveLayerScript(root, "c", { hex, size: layer.length, offset, gzip }, rm, receiver);
+      const script = receiveLayerScript(root, "c", { hex, size: layer.length, gzip }, rm, receiver);
       const bin = path.join(root, "bin");
       fs.mkdirSync(bin, { recursive: true });
       const real = spawnSync("sh", ["-c", "command -v python3"], { encoding: "utf8" }).stdout.trim();
@@ -131,11 +135,15 @@ for (const receiver of ["auto", "shell"] as const)
         `#!/bin/sh\ncase "$*" in *hashlib.sha256\\(\\)*) touch ${root}/ran-python ;; esac\nexec ${real} "$@"\n`,
         { mode: 0o755 },
       );
-      const r = spawnSync("sh", ["-c", script], {
-        input,
-        encoding: "utf8",
-        env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}` },
-      });
+      const env = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}` };
+      let r;
+      if (splitAt === undefined) r = spawnSync("sh", ["-c", script], { input, encoding: "utf8", env });
+      else {
+        const file = path.join(root, "input");
+        fs.writeFileSync(file, input);
+        const feed = `{ head -c ${splitAt} ${file}; sleep 0.2; tail -c +${splitAt + 1} ${file}; }`;
+        r = spawnSync("sh", ["-c", `${feed} | sh -c "$0"`, script], { encoding: "utf8", env });
+      }
       assert.equal(fs.existsSync(path.join(root, "ran-python")), receiver === "auto", "which receiver ran");
       return r;
     };
@@ -150,7 +158,7 @@ for (const receiver of ["auto", "shell"] as const)
     afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
     it("hashes, keeps and extracts in one pass; removals go first; whiteout markers are not extracted", () => {
-      const r = run(0, blob);
+      const r = run(blob);
       assert.equal(r.status, 0, r.stderr);
       assert.equal(fs.readFileSync(path.join(staging(), "etc/a"), "utf8"), "a");
       assert.deepEqual(fs.readdirSync(path.join(staging(), "etc")), ["a"]);
@@ -159,14 +167,23 @@ for (const receiver of ["auto", "shell"] as const)
       assert.deepEqual(fs.readdirSync(blobs()), [hexOf(blob)]);
     });
 
-    it("a cut transfer keeps the partial and resumes at its byte; the staging tree ends up whole", () => {
-      const cut = run(0, blob.subarray(0, 100_000));
+    it("a cut transfer keeps the partial; it resumes at its byte into the store, and the layer is extracted from the verified blob", () => {
+      const cut = run(blob.subarray(0, 100_000));
       assert.equal(cut.status, 91, cut.stderr);
       assert.match(cut.stderr, /short transfer of sha256:[a-f0-9]{64}: 100000 of \d+ bytes/);
       assert.equal(fs.statSync(path.join(blobs(), `${hexOf(blob)}.partial`)).size, 100_000);
-      const r = run(100_000, blob.subarray(100_000));
-      assert.equal(r.status, 0, r.stderr);
+      // What distributeLayers does next: the rest into the store (receiveBlobScript), then a fresh
+      // staging tree with the layer extracted from its blob.
+      const resumed = spawnSync("sh", ["-c", receiveBlobScript(root, hexOf(blob), blob.length, 100_000)], {
+        input: blob.subarray(100_000),
+        encoding: "utf8",
+      });
+      assert.equal(resumed.status, 0, resumed.stderr);
+      const steps = materialiseSteps(root, "c", [`sha256:${hexOf(blob)}`]);
+      const x = spawnSync("sh", ["-c", steps.prologue + steps.layers[0]!.script(rm)], { encoding: "utf8" });
+      assert.equal(x.status, 0, x.stderr);
       assert.equal(fs.statSync(path.join(staging(), "big.bin")).size, 300_000);
+      assert.equal(fs.readFileSync(path.join(staging(), "etc/a"), "utf8"), "a");
       assert.deepEqual(fs.readdirSync(blobs()), [hexOf(blob)]);
     });
 
@@ -176,20 +193,20 @@ for (const receiver of ["auto", "shell"] as const)
         zlib.gzipSync(t.subarray(0, 40_000)),
         zlib.gzipSync(t.subarray(40_000)),
       ]);
-      let r = run(0, members, members);
+      let r = run(members, members);
       assert.equal(r.status, 0, r.stderr);
       assert.equal(fs.readFileSync(path.join(staging(), "m/two"), "utf8"), "two");
       assert.equal(fs.statSync(path.join(staging(), "m/one")).size, 70_000);
       // tar stops at the end-of-archive blocks; the 1 MiB after them is still hashed and kept.
       const plain = Buffer.concat([tarOf({ "p/x": Buffer.from("x") }), Buffer.alloc(1 << 20)]);
       fs.rmSync(path.join(root, "ran-python"), { force: true });
-      r = run(0, plain, plain, false);
+      r = run(plain, plain, false);
       assert.equal(r.status, 0, r.stderr);
       assert.equal(fs.readFileSync(path.join(staging(), "p/x"), "utf8"), "x");
       assert.equal(fs.statSync(path.join(blobs(), hexOf(plain))).size, plain.length);
     });
 
-    it("gzip members with every optional header field, the transfer cut inside a header and inside a trailer", () => {
+    it("gzip members with every optional header field, the bytes arriving split inside a header and inside a trailer", () => {
       const t = tarOf({ "f/one": crypto.randomBytes(50_000), "f/two": Buffer.from("two") });
       const m1 = gzipMember(t.subarray(0, 30_000), {
         extra: Buffer.from("X\0Y\0ab", "latin1"),
@@ -202,10 +219,8 @@ for (const receiver of ["auto", "shell"] as const)
       for (const cut of [12, m1.length - 3, m1.length + 5]) {
         fs.rmSync(staging(), { recursive: true, force: true });
         fs.mkdirSync(staging(), { recursive: true });
-        const first = run(0, layer.subarray(0, cut), layer);
-        assert.equal(first.status, 91, first.stderr);
-        const r = run(cut, layer.subarray(cut), layer);
-        assert.equal(r.status, 0, `cut at ${cut}: ${r.stderr}`);
+        const r = run(layer, layer, true, cut);
+        assert.equal(r.status, 0, `split at ${cut}: ${r.stderr}`);
         assert.equal(fs.readFileSync(path.join(staging(), "f/two"), "utf8"), "two");
         assert.equal(fs.statSync(path.join(staging(), "f/one")).size, 50_000);
         assert.deepEqual(fs.readdirSync(blobs()), [hexOf(layer)]);
@@ -219,7 +234,7 @@ for (const receiver of ["auto", "shell"] as const)
         const bad = Buffer.from(blob);
         bad.writeUInt8(bad.readUInt8(bad.length - back) ^ 0xff, bad.length - back);
         fs.mkdirSync(staging(), { recursive: true });
-        const r = run(0, bad);
+        const r = run(bad);
         assert.equal(r.status, 92, r.stderr);
         assert.match(r.stderr, new RegExp(`digest mismatch for sha256:${hexOf(blob)}`));
         assert.doesNotMatch(r.stderr, /Traceback|zlib\.error/);
@@ -229,7 +244,7 @@ for (const receiver of ["auto", "shell"] as const)
 
     it("a blob that is not a tar: exit 94 with tar's words, the staging tree removed, the verified blob kept", () => {
       const junk = zlib.gzipSync(Buffer.from("not a tar archive at all\n".repeat(100)));
-      const r = run(0, junk, junk);
+      const r = run(junk, junk);
       assert.equal(r.status, 94, r.stderr);
       assert.match(r.stderr, /tar: /);
       assert.match(r.stderr, new RegExp(`extracting sha256:${hexOf(junk)} failed`));
@@ -256,7 +271,7 @@ describe("distribute: the python3 receiver's fallback", () => {
       const script = receiveLayerScript(
         root,
         "c",
-        { hex, size: layer.length, offset: 0, gzip: true },
+        { hex, size: layer.length, gzip: true },
         {
           remove: [],
           opaque: [],

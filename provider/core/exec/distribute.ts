@@ -32,8 +32,8 @@ import type { HostIo } from "./host-io";
 
 export interface DistributeProgress {
   host: string;
-  /** list: reading the node's store; send: bytes of `digest` reaching the node (sent from here, or in registry mode
-   *  fetched by the node; either way it unpacks them into the staging rootfs as they arrive); materialise: extracting `digest`, already on the node, into the staging rootfs;
+  /** list: reading the node's store; send: bytes of `digest` reaching the node (sent from here, unpacked into the staging
+   *  rootfs as they arrive; or in registry mode fetched by the node into its store); materialise: extracting `digest`, already on the node, into the staging rootfs;
    *  sent: every layer is on the node, verified and unpacked; done: the host is finished (the staging tree is the rootfs). */
   phase: "list" | "send" | "sent" | "materialise" | "done";
   digest?: string;
@@ -72,13 +72,13 @@ export interface LayerFetch {
   what: string;
   /**
    * An sh script that fetches blob `digest` from byte `offset` and pipes it into the sh script
-   * `sink` (the node's layer receiver); it exits with the sink's status. A fetch that fails
+   * `sink` (the node's blob receiver); it exits with the sink's status. A fetch that fails
    * leaves the sink short of bytes: it exits 91, and curl's message is on stderr.
    */
   script(digest: string, offset: number, sink: string): string;
 }
 
-/** A host's fetch from the registry failed (not its bytes' extraction): it is served over SSH instead. */
+/** A host's fetch from the registry failed (cut, refused, or other bytes than the digest): it is served over SSH instead. */
 class FetchFailed extends Error {
   constructor(
     readonly what: string,
@@ -144,10 +144,11 @@ const EXTRACT_FAILED = "==sealer-extract-failed==";
  * the staging tree (by one python3 process when the node has it, else an sh pipeline); layers
  * already on the node are extracted from their blobs, batched into one command with the making
  * of the staging tree or the swap. The staging tree replaces the rootfs after the last layer.
- * In registry mode (`fetch`) the node fetches each missing layer into the same receiver; a host
- * whose fetch fails is listed again and served over SSH, a cut blob from where its bytes stopped.
+ * In registry mode (`fetch`) the node fetches each missing blob into its store, verified, and
+ * the layer is extracted from it (a registry's bytes never reach tar unchecked); a host whose
+ * fetch fails is listed again and served over SSH, a cut blob from where its bytes stopped.
  * A lost connection is retried (`retries`, default 2): the staging tree is rebuilt from the
- * blobs on the node and the cut blob resumes where its bytes stopped.
+ * blobs on the node and the cut blob resumes where its bytes stopped, into the store first.
  * Every failure names the host and the step. All hosts are attempted; if any failed, one error
  * lists them all after the others finished.
  */
@@ -289,6 +290,13 @@ async function distributeToHost(
     ).stdout,
   );
   const plan = planMaterialise(opts.layers, inv);
+  /** Blob `d` into the node's store, verified there, from byte `partial`: fetched, relayed or sent from here. */
+  const putBlob = (d: string, size: number, partial: number, label: string): Promise<void> =>
+    fetch
+      ? fetchBlob(io, t, fetch, { digest: d, size, partial, nth: label, dataRoot: opts.dataRoot }, progress)
+      : send
+        ? send(d, size, partial, label, stats)
+        : sendBlob(io, t, opts, d, size, partial, label, stats);
   const unique = [...new Set(opts.layers)];
   const missing = unique.filter((d) => !inv.complete.has(d.slice(7)));
   if (plan.kind === "none") {
@@ -300,10 +308,7 @@ async function distributeToHost(
       const size = sizes.get(d)!;
       const partial = partialOf(inv, d, size);
       const label = `${++nth}/${missing.length}`;
-      if (fetch)
-        await fetchBlob(io, t, fetch, { digest: d, size, partial, nth: label, dataRoot: opts.dataRoot });
-      else if (send) await send(d, size, partial, label, stats);
-      else await sendBlob(io, t, opts, d, size, partial, label, stats);
+      await putBlob(d, size, partial, label);
       hlog.info(`restored the missing blob ${d.slice(0, 19)} into the node's store (the rootfs is current)`);
     }
     progress?.({ host: t.host, phase: "sent" });
@@ -352,15 +357,20 @@ async function distributeToHost(
     batch.script = [];
     batch.layers = [];
   };
-  // Layers in order over one connection. A missing one is received, verified and extracted in
-  // one pass (the node never reads it back); one already on the node is extracted from its blob.
-  // Relay mode has the relay put the blob on the node first.
+  // Layers in order over one connection. A missing one streamed from here is received,
+  // verified and extracted in one pass (the node never reads it back); one already on the node
+  // is extracted from its blob. Bytes that do not come from here in that same command are
+  // verified before tar reads any of them (receiveLayerScript says why): the relay and the
+  // registry put the blob in the node's store first, and so does the resume of a partial.
   const onNode = new Set(unique.filter((d) => inv.complete.has(d.slice(7))));
   let nth = 0;
   for (const l of steps.layers) {
     const d = l.digest;
-    if (!onNode.has(d) && send) {
-      await send(d, sizes.get(d)!, partialOf(inv, d, sizes.get(d)!), `${++nth}/${missing.length}`, stats);
+    const size = sizes.get(d)!;
+    const partial = partialOf(inv, d, size);
+    if (!onNode.has(d) && (send || fetch || partial > 0)) {
+      const label = `${++nth}/${missing.length}`;
+      await putBlob(d, size, partial, label);
       onNode.add(d);
     }
     if (onNode.has(d)) {
@@ -370,11 +380,9 @@ async function distributeToHost(
       continue;
     }
     await flush();
-    await receiveLayer(io, t, opts, { digest: d, index: l.index, size: sizes.get(d)! }, removals[l.index]!, {
-      partial: partialOf(inv, d, sizes.get(d)!),
+    await receiveLayer(io, t, opts, { digest: d, index: l.index, size }, removals[l.index]!, {
       nth: `${++nth}/${missing.length}`,
       stats,
-      ...(fetch ? { fetch } : {}),
     });
     onNode.add(d);
   }
@@ -390,35 +398,28 @@ function partialOf(inv: NodeBlobInventory, d: string, size: number): number {
   return p > size ? 0 : p;
 }
 
-/** Registry mode: the node fetches blob `digest` into its store only (no extraction), resuming its partial. */
-function fetchBlob(
+/**
+ * Registry mode: the node fetches blob `digest` from byte `partial` into its store only, verified
+ * there (the layer is extracted from it afterwards, never from the registry's unchecked bytes).
+ * Any failure is the fetch's: FetchFailed.
+ */
+async function fetchBlob(
   io: HostIo,
   t: SshTarget,
   fetch: LayerFetch,
   b: { digest: string; size: number; partial: number; nth: string; dataRoot: string },
+  onProgress?: DistributeOptions["onProgress"],
 ): Promise<void> {
   const sink = receiveBlobScript(b.dataRoot, b.digest.slice(7), b.size, b.partial);
-  return runFetch(io, t, fetch, `distribute: fetch layer ${b.nth} ${b.digest.slice(0, 19)}`, b, sink);
-}
-
-/**
- * Runs the node's fetch of `b.digest` from byte `b.partial` into `sink`. Any failure but a layer
- * that does not extract (94: the same bytes would fail over SSH too) is the fetch's: FetchFailed.
- */
-async function runFetch(
-  io: HostIo,
-  t: SshTarget,
-  fetch: LayerFetch,
-  step: string,
-  b: { digest: string; partial: number },
-  sink: string,
-): Promise<void> {
+  const step = `distribute: fetch layer ${b.nth} ${b.digest.slice(0, 19)}`;
+  onProgress?.({ host: t.host, phase: "send", digest: b.digest, bytes: b.partial, total: b.size });
   try {
     await io.run(t.host, step, "sh -s", { stdin: fetch.script(b.digest, b.partial, sink), quiet: true });
   } catch (err) {
-    if (err instanceof CommandError && err.code !== 94) throw new FetchFailed(fetch.what, err);
+    if (err instanceof CommandError) throw new FetchFailed(fetch.what, err);
     throw err;
   }
+  onProgress?.({ host: t.host, phase: "send", digest: b.digest, bytes: b.size, total: b.size });
 }
 
 /** Runs `script` on `t` with the bytes of blob `d` from `offset` as its stdin, counted into `stats` and progress. */
@@ -443,11 +444,10 @@ async function streamBlob(
 }
 
 /**
- * Streams one missing layer into the node's staging rootfs in one pass (receiveLayerScript),
- * resuming from `partial` bytes: from here over SSH, or (`fetch`, registry mode) fetched by the
- * node itself into the same receiver. A bad partial (digest mismatch, changed size) takes the
- * staging rootfs with it on the node: the caller then starts the host over (that blob from
- * byte 0). A failed fetch throws FetchFailed; a layer that does not extract fails as over SSH.
+ * Streams one missing layer from here into the node's staging rootfs in one pass
+ * (receiveLayerScript), from byte 0. A bad transfer (digest mismatch) takes the staging rootfs
+ * with it on the node: the caller then starts the host over. A cut one keeps its partial, which
+ * the next attempt resumes as a blob.
  */
 async function receiveLayer(
   io: HostIo,
@@ -455,39 +455,23 @@ async function receiveLayer(
   opts: DistributeOptions,
   layer: { digest: string; index: number; size: number },
   rm: LayerRemovals,
-  /** partial: bytes already on the node (partialOf), where the transfer resumes. */
-  o: { partial: number; nth: string; stats: HostStats; fetch?: LayerFetch },
+  o: { nth: string; stats: HostStats },
 ): Promise<void> {
   const { digest: d, size } = layer;
   const gzip = await isGzip(opts.layout.blobPath(d));
-  const offset = o.partial;
-  if (offset > 0) log.forHost(t.host).info(`resuming ${d.slice(0, 19)} at byte ${offset} of ${size}`);
   const sink = receiveLayerScript(
     opts.dataRoot,
     opts.cluster,
-    { hex: d.slice(7), size, offset, gzip },
+    { hex: d.slice(7), size, gzip },
     rm,
     opts.receiver,
   );
   const what = `layer ${layer.index + 1}/${opts.layers.length} (blob ${o.nth}) ${d.slice(0, 19)}`;
-  if (o.fetch) {
-    opts.onProgress?.({ host: t.host, phase: "send", digest: d, bytes: offset, total: size });
-    await runFetch(
-      io,
-      t,
-      o.fetch,
-      `distribute: fetch and extract ${what}`,
-      { digest: d, partial: offset },
-      sink,
-    );
-    opts.onProgress?.({ host: t.host, phase: "send", digest: d, bytes: size, total: size });
-    return;
-  }
   await streamBlob(
     io,
     t,
     opts,
-    { digest: d, size, offset },
+    { digest: d, size, offset: 0 },
     o.stats,
     `distribute: send and extract ${what}`,
     sink,

@@ -177,13 +177,13 @@ function removalLines(target: string, rm: LayerRemovals): string[] {
 export type LayerReceiver = "auto" | "shell";
 
 /**
- * The python3 receiver of one layer (argv: hex size offset gzip(0|1) staging-dir tar-options…,
- * run in the blob dir): one process replays the `offset` bytes already in `<hex>.partial`, then per chunk
- * of stdin appends it to the partial, hashes it (hashlib: OpenSSL, with the CPU's SHA
- * extensions) and inflates it (zlib, raw deflate: the gzip framing is parsed here and its CRC-32
- * left unchecked, the digest already proves every compressed byte) into tar's stdin. Against the sh pipeline (tee, a fifo to
- * the hasher, a separate inflater, cat draining tar's tail) every byte crosses two pipes fewer
- * and no 1 MiB buffer is allocated per read: about half the node's CPU per byte.
+ * The python3 receiver of one layer (argv: hex size gzip(0|1) staging-dir tar-options…, run in
+ * the blob dir): one process, per chunk of stdin, appends it to `<hex>.partial`, hashes it
+ * (hashlib: OpenSSL, with the CPU's SHA extensions) and inflates it (zlib, raw deflate: the gzip
+ * framing is parsed here and its CRC-32 left unchecked, the digest already proves every
+ * compressed byte) into tar's stdin. Against the sh pipeline (tee, a fifo to the hasher, a
+ * separate inflater, cat draining tar's tail) every byte crosses two pipes fewer and no 1 MiB
+ * buffer is allocated per read: about half the node's CPU per byte.
  * tar may stop reading at its end-of-archive blocks: the broken pipe only ends the feeding; every
  * byte is still hashed and kept. Exit codes as the sh pipeline's; 95: anything else (its text).
  */
@@ -193,7 +193,7 @@ try:
     import fcntl, hashlib, os, shutil, subprocess, tempfile, zlib
 except ImportError:
     sys.exit(97)
-hx, size, off, gz, tgt = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5]
+hx, size, gz, tgt = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4]
 part = hx + ".partial"
 h = hashlib.sha256()
 err = tempfile.TemporaryFile()
@@ -264,7 +264,7 @@ try:
     # from the pipe and takes a short last one) six receivers of a 1 GiB layer side by side
     # used about 15% less CPU in all. Other tars (busybox) may not know -b: they keep theirs.
     rec = ["-b", "256"] if b"GNU tar" in subprocess.run(["tar", "--version"], capture_output=True).stdout else []
-    tar = subprocess.Popen(["tar"] + rec + ["-xf", "-", "-C", tgt] + sys.argv[6:], stdin=subprocess.PIPE, stderr=err)
+    tar = subprocess.Popen(["tar"] + rec + ["-xf", "-", "-C", tgt] + sys.argv[5:], stdin=subprocess.PIPE, stderr=err)
     # 1 MiB pipes (ssh's into this process, this one's into tar) instead of 64 KiB: each side
     # runs longer per wake-up, about a tenth less CPU with six nodes sharing two cores. A
     # refusal (an unprivileged user over its pipe quota) keeps the default size.
@@ -274,20 +274,11 @@ try:
         except OSError:
             pass
     got = 0
-    # 64 KiB reads: a pipe hands out at most that anyway, and a larger inflated chunk makes
-    # zlib's output buffer cross glibc's mmap threshold, so every chunk is mapped and faulted
-    # in afresh (replaying a partial blob with 256 KiB reads cost ten times the inflate CPU).
+    # 64 KiB reads: a larger inflated chunk makes zlib's output buffer cross glibc's mmap
+    # threshold, so every chunk is mapped and faulted in afresh (six receivers of a 1 GiB layer
+    # side by side: 256 KiB reads cost 1.4 times the CPU, 1 MiB reads twice).
     buf = bytearray(1 << 16)
     mv = memoryview(buf)
-    with open(part, "rb", buffering=0) as f:
-        while True:
-            n = f.readinto(buf)
-            if not n:
-                break
-            h.update(mv[:n])
-            if live:
-                feed(mv[:n])
-            got += n
     with open(part, "ab", buffering=0) as f:
         while True:
             n = sys.stdin.buffer.raw.readinto(buf)
@@ -333,15 +324,19 @@ function pyReceiverLines(argv: string): string[] {
 }
 
 /**
- * One pass over a missing layer's bytes on the node: they are appended to `<hex>.partial`,
- * hashed, and (gunzipped and) extracted into the staging rootfs while they arrive; nothing reads
- * the blob back. A resumed transfer first replays the `offset` bytes already on disk through
- * hasher and tar (re-extracting that part of the layer over itself: same entries, same paths),
- * then continues with stdin.
+ * One pass over a missing layer's bytes on the node: they are appended to a fresh
+ * `<hex>.partial`, hashed, and (gunzipped and) extracted into the staging rootfs while they
+ * arrive; nothing reads the blob back.
+ * Only for bytes streamed from the operator's own store in this very command, a stack
+ * checkLayerStack proved: tar follows a symlink already in the staging tree (a lower layer's
+ * `etc/localtime -> /usr/share/...`, say), so bytes nobody checked yet must never reach it.
+ * A registry's answer, and a partial already on the node's disk (a cut fetch may have left it),
+ * go through receiveBlobScript first and are extracted from the verified blob.
  * The staging dir becomes the rootfs only in the epilogue, after every layer checked out; a
- * digest mismatch or a failed tar removes it (and a bad partial), so nothing half-built remains.
- * Exit codes as receiveBlobScript: 91 short, 92 digest mismatch, 93 partial changed size; tar's own
- * failure exits 94 with its message.
+ * digest mismatch or a failed tar removes it (and the bad partial), so nothing half-built remains.
+ * A cut transfer keeps the partial (exit 91): the next attempt resumes it as a blob.
+ * Exit codes as receiveBlobScript: 91 short, 92 digest mismatch; tar's own failure exits 94 with
+ * its message.
  * `receiver` "auto" runs PY_RECEIVER when the node has python3 with the modules it needs, else
  * (and with "shell") the sh pipeline below.
  * Why keep the blob at all (a second write of every byte): it makes the transfer resumable at
@@ -353,11 +348,11 @@ function pyReceiverLines(argv: string): string[] {
 export function receiveLayerScript(
   dataRoot: string,
   cluster: string,
-  layer: { hex: string; size: number; offset: number; gzip: boolean },
+  layer: { hex: string; size: number; gzip: boolean },
   rm: LayerRemovals,
   receiver: LayerReceiver = "auto",
 ): string {
-  const { hex, size, offset } = layer;
+  const { hex, size } = layer;
   const blobs = nodePaths(dataRoot, cluster).blobs;
   const target = nodePaths(dataRoot, cluster).rootfs + ".new";
   const fail = (code: number, msg: string, dropPartial: boolean) =>
@@ -367,22 +362,19 @@ export function receiveLayerScript(
     `mkdir -p ${q(blobs)}`,
     `cd ${q(blobs)}`,
     `rm -f ${hex}.fifo.* ${hex}.sum.* ${hex}.tar.*`,
-    offset === 0
-      ? `: > ${hex}.partial`
-      : `[ "$(wc -c < ${hex}.partial)" -eq ${offset} ] || ${fail(93, `"partial upload of sha256:${hex} changed size under us"`, true)}`,
+    `: > ${hex}.partial`,
     ...removalLines(target, rm),
     ...(receiver === "auto"
-      ? pyReceiverLines(`${hex} ${size} ${offset} ${layer.gzip ? 1 : 0} ${q(target)} ${TAR_OPTS}`)
+      ? pyReceiverLines(`${hex} ${size} ${layer.gzip ? 1 : 0} ${q(target)} ${TAR_OPTS}`)
       : []),
     `fifo=${hex}.fifo.$$; sum=${hex}.sum.$$; st=${hex}.tar.$$`,
     ...SHA256_HASHER,
     ...(layer.gzip ? GZIP_INFLATER : []),
     `mkfifo "$fifo"`,
     `$hasher < "$fifo" > "$sum" & hpid=$!`,
-    // tar stops at the end-of-archive blocks: cat drains the rest so tee and the hasher see every byte.
-    // A fresh transfer: one tee appends to the blob and feeds the hasher and tar (every byte
-    // crosses one pipe less); a resumed one replays the bytes on disk first.
-    `${offset === 0 ? `tee -a ${hex}.partial "$fifo"` : `{ head -c ${offset} ${hex}.partial; tee -a ${hex}.partial; } | tee "$fifo"`} | ${layer.gzip ? "inflate 2>/dev/null | " : ""}{ tar -xf - -C ${q(target)} ${TAR_OPTS} 2>"$st.err" && echo 0 > "$st" || echo 1 > "$st"; cat > /dev/null; }`,
+    // tar stops at the end-of-archive blocks: cat drains the rest so tee and the hasher see every
+    // byte. One tee appends to the blob and feeds the hasher and tar (every byte crosses one pipe less).
+    `tee -a ${hex}.partial "$fifo" | ${layer.gzip ? "inflate 2>/dev/null | " : ""}{ tar -xf - -C ${q(target)} ${TAR_OPTS} 2>"$st.err" && echo 0 > "$st" || echo 1 > "$st"; cat > /dev/null; }`,
     `wait $hpid`,
     `rm -f "$fifo"`,
     `got=$(wc -c < ${hex}.partial)`,

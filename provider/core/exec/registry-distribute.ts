@@ -1,10 +1,12 @@
 /**
  * Registry distribution: the cluster image goes once from this machine to a registry the
  * nodes reach (blobs already there are skipped), then every node fetches the layers it lacks
- * over HTTP(S) with curl, in parallel. A fetched layer goes through the same one-pass receiver
- * as a layer sent over SSH (exec/node-layers): appended to `<dataRoot>/blobs/sha256/<hex>.partial`,
- * sha256-verified and extracted into the staging rootfs while it arrives, a cut blob resumed
- * with a Range request. SSH carries only commands. The node state is the same in every mode,
+ * over HTTP(S) with curl, in parallel. A fetched blob is appended to
+ * `<dataRoot>/blobs/sha256/<hex>.partial` and sha256-verified while it arrives (a cut one resumed
+ * with a Range request), then extracted into the staging rootfs from the verified blob: a
+ * registry, or whoever sits between it and the node on plain HTTP, could answer with other
+ * bytes, and tar would follow a lower layer's symlink out of the rootfs before the digest
+ * caught them. SSH carries only commands. The node state is the same in every mode,
  * and a host whose fetch failed is served over SSH from where its bytes stopped.
  *
  * Which registry:

@@ -17,7 +17,9 @@
  * content-addressed), so a re-apply of the same image reads no layer.
  *
  * Why GNU tar on a node cannot then escape: the node extracts into a fresh staging directory
- * that holds nothing but these layers, applied in this order. GNU tar refuses members with ".."
+ * that holds nothing but these layers, applied in this order, and tar reads only these layers'
+ * bytes: streamed from the operator's store in the same command, or a blob on the node whose
+ * digest checked out first (a registry's answer, a resumed partial: exec/node-layers). GNU tar refuses members with ".."
  * and strips a leading "/" from names and hard-link targets, so every path it opens is resolved
  * from the staging root; the only way out would be a symlink on the way, and the simulation
  * proves that at the moment each entry is written no parent of its path (nor of a hard-link
