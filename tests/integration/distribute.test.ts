@@ -14,7 +14,7 @@ import * as zlib from "node:zlib";
 import * as tarStream from "tar-stream";
 import { sshHostIoOf } from "../../provider/core/exec/host-io";
 import { distributeLayers } from "../../provider/core/exec/distribute";
-import { receiveBlobScript } from "../../provider/core/exec/node-layers";
+import { receiveBlobScript, type LayerReceiver } from "../../provider/core/exec/node-layers";
 import { execInNode, killNodeProcesses, startSshd } from "../../provider/core/infra/local";
 import { OciLayout } from "../../provider/core/image/layout";
 import { MediaTypes } from "../../provider/core/image/types";
@@ -382,32 +382,60 @@ describe("the node's blob receiver script (runs with sh on this machine)", funct
     fs.writeFileSync(path.join(dir, "bad-openssl", "openssl"), "#!/bin/sh\necho 0000 '*stdin'\n", {
       mode: 0o755,
     });
+    // A python3 that leaves a mark when it runs the blob receiver, then runs the real one.
+    fs.mkdirSync(path.join(dir, "marked-python"));
+    const real = spawnSync("sh", ["-c", "command -v python3"], { encoding: "utf8" }).stdout.trim();
+    fs.writeFileSync(
+      path.join(dir, "marked-python", "python3"),
+      `#!/bin/sh\ncase "$*" in *hashlib.sha256\\(\\)*) touch ${dir}/ran-python ;; esac\nexec ${real} "$@"\n`,
+      { mode: 0o755 },
+    );
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   const data = crypto.randomBytes(300_000);
   const hex = crypto.createHash("sha256").update(data).digest("hex");
-  const recv = (root: string, input: Buffer, offset: number, pathPrefix?: string) =>
-    spawnSync("sh", ["-c", receiveBlobScript(root, hex, data.length, offset)], {
+  const recv = (
+    root: string,
+    input: Buffer,
+    offset: number,
+    pathPrefix?: string,
+    receiver: LayerReceiver = "shell",
+  ) =>
+    spawnSync("sh", ["-c", receiveBlobScript(root, hex, data.length, offset, receiver)], {
       input,
       encoding: "utf8",
       env: { ...process.env, PATH: pathPrefix ? `${pathPrefix}:${process.env.PATH}` : process.env.PATH },
     });
 
-  for (const mode of ["openssl if present", "a broken openssl (falls back to sha256sum)"]) {
+  for (const mode of [
+    "python3",
+    "sh with openssl if present",
+    "sh with a broken openssl (falls back to sha256sum)",
+  ]) {
     it(`verifies, resumes and rejects by digest with ${mode}`, () => {
-      const prefix = mode.startsWith("a broken") ? path.join(dir, "bad-openssl") : undefined;
+      const receiver: LayerReceiver = mode === "python3" ? "auto" : "shell";
+      const prefix = path.join(dir, mode.includes("a broken") ? "bad-openssl" : "marked-python");
+      fs.rmSync(path.join(dir, "ran-python"), { force: true });
       const root = fs.mkdtempSync(path.join(dir, "root-"));
       const blobs = path.join(root, "blobs", "sha256");
-      const cut = recv(root, data.subarray(0, 100_000), 0, prefix);
+      const cut = recv(root, data.subarray(0, 100_000), 0, prefix, receiver);
       assert.equal(cut.status, 91, cut.stderr);
       assert.match(cut.stderr, /short transfer of sha256:[0-9a-f]{64}: 100000 of 300000 bytes/);
-      const rest = recv(root, data.subarray(100_000), 100_000, prefix);
+      assert.equal(fs.existsSync(path.join(dir, "ran-python")), receiver === "auto", "which receiver ran");
+      // Either receiver resumes what the other left.
+      const rest = recv(
+        root,
+        data.subarray(100_000),
+        100_000,
+        prefix,
+        receiver === "auto" ? "shell" : "auto",
+      );
       assert.equal(rest.status, 0, rest.stderr);
       assert.deepEqual(fs.readdirSync(blobs), [hex]);
       assert.ok(fs.readFileSync(path.join(blobs, hex)).equals(data));
       fs.rmSync(path.join(blobs, hex));
-      const bad = recv(root, Buffer.alloc(data.length), 0, prefix);
+      const bad = recv(root, Buffer.alloc(data.length), 0, prefix, receiver);
       assert.equal(bad.status, 92, bad.stderr);
       assert.match(bad.stderr, /digest mismatch for sha256:[0-9a-f]{64} \(got sha256:[0-9a-f]{64}\)/);
       assert.deepEqual(fs.readdirSync(blobs), []);

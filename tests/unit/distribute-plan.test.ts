@@ -179,7 +179,9 @@ for (const receiver of ["auto", "shell"] as const)
         encoding: "utf8",
       });
       assert.equal(resumed.status, 0, resumed.stderr);
-      const steps = materialiseSteps(root, "c", [`sha256:${hexOf(blob)}`]);
+      const digest = `sha256:${hexOf(blob)}`;
+      const steps = materialiseSteps(root, "c", [digest], new Set([digest]));
+      assert.match(steps.layers[0]!.script(rm), /inflate < \S+ 2>\/dev\/null \| tar -xf - /);
       const x = spawnSync("sh", ["-c", steps.prologue + steps.layers[0]!.script(rm)], { encoding: "utf8" });
       assert.equal(x.status, 0, x.stderr);
       assert.equal(fs.statSync(path.join(staging(), "big.bin")).size, 300_000);

@@ -293,7 +293,20 @@ async function distributeToHost(
   /** Blob `d` into the node's store, verified there, from byte `partial`: fetched, relayed or sent from here. */
   const putBlob = (d: string, size: number, partial: number, label: string): Promise<void> =>
     fetch
-      ? fetchBlob(io, t, fetch, { digest: d, size, partial, nth: label, dataRoot: opts.dataRoot }, progress)
+      ? fetchBlob(
+          io,
+          t,
+          fetch,
+          {
+            digest: d,
+            size,
+            partial,
+            nth: label,
+            dataRoot: opts.dataRoot,
+            ...(opts.receiver ? { receiver: opts.receiver } : {}),
+          },
+          progress,
+        )
       : send
         ? send(d, size, partial, label, stats)
         : sendBlob(io, t, opts, d, size, partial, label, stats);
@@ -325,7 +338,9 @@ async function distributeToHost(
   hlog.info(
     `building the rootfs from ${opts.layers.length} layer(s)${inv.materialised ? " (the layers changed)" : ""}`,
   );
-  const steps = materialiseSteps(opts.dataRoot, opts.cluster, opts.layers);
+  const gzipped = new Set<string>();
+  for (const d of unique) if (await isGzip(opts.layout.blobPath(d))) gzipped.add(d);
+  const steps = materialiseSteps(opts.dataRoot, opts.cluster, opts.layers, gzipped);
   // Work that needs no bytes from here (making the fresh staging tree, extracting layers already
   // on the node, the final swap) goes in one command per run of it, not one per layer: on a
   // layer change most layers are on the node, and each command is a round trip.
@@ -380,10 +395,17 @@ async function distributeToHost(
       continue;
     }
     await flush();
-    await receiveLayer(io, t, opts, { digest: d, index: l.index, size }, removals[l.index]!, {
-      nth: `${++nth}/${missing.length}`,
-      stats,
-    });
+    await receiveLayer(
+      io,
+      t,
+      opts,
+      { digest: d, index: l.index, size, gzip: gzipped.has(d) },
+      removals[l.index]!,
+      {
+        nth: `${++nth}/${missing.length}`,
+        stats,
+      },
+    );
     onNode.add(d);
   }
   progress?.({ host: t.host, phase: "sent" });
@@ -407,10 +429,17 @@ async function fetchBlob(
   io: HostIo,
   t: SshTarget,
   fetch: LayerFetch,
-  b: { digest: string; size: number; partial: number; nth: string; dataRoot: string },
+  b: {
+    digest: string;
+    size: number;
+    partial: number;
+    nth: string;
+    dataRoot: string;
+    receiver?: LayerReceiver;
+  },
   onProgress?: DistributeOptions["onProgress"],
 ): Promise<void> {
-  const sink = receiveBlobScript(b.dataRoot, b.digest.slice(7), b.size, b.partial);
+  const sink = receiveBlobScript(b.dataRoot, b.digest.slice(7), b.size, b.partial, b.receiver);
   const step = `distribute: fetch layer ${b.nth} ${b.digest.slice(0, 19)}`;
   onProgress?.({ host: t.host, phase: "send", digest: b.digest, bytes: b.partial, total: b.size });
   try {
@@ -453,12 +482,11 @@ async function receiveLayer(
   io: HostIo,
   t: SshTarget,
   opts: DistributeOptions,
-  layer: { digest: string; index: number; size: number },
+  layer: { digest: string; index: number; size: number; gzip: boolean },
   rm: LayerRemovals,
   o: { nth: string; stats: HostStats },
 ): Promise<void> {
-  const { digest: d, size } = layer;
-  const gzip = await isGzip(opts.layout.blobPath(d));
+  const { digest: d, size, gzip } = layer;
   const sink = receiveLayerScript(
     opts.dataRoot,
     opts.cluster,
@@ -504,7 +532,7 @@ async function sendBlob(
         { digest: d, size, offset },
         stats,
         `distribute: send layer ${nth} ${d.slice(0, 19)}`,
-        receiveBlobScript(opts.dataRoot, hex, size, offset),
+        receiveBlobScript(opts.dataRoot, hex, size, offset, opts.receiver),
       );
       stats.sentBlobs++;
       return;

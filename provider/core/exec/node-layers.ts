@@ -116,16 +116,70 @@ export const GZIP_INFLATER: readonly string[] = [
 ];
 
 /**
+ * The python3 receiver of one blob (argv: hex size, run in the blob dir after the partial was
+ * checked): hashes the bytes already in `<hex>.partial`, then per chunk of stdin appends it
+ * and hashes it. One process instead of head, tee, a pipe and openssl: on a 256 MiB blob 0.2
+ * CPU-s against 0.35. Exit codes as receiveBlobScript's; 95: anything else (its text).
+ */
+const PY_BLOB_RECEIVER = String.raw`
+import sys
+try:
+    import hashlib, os
+except ImportError:
+    sys.exit(97)
+hx, size = sys.argv[1], int(sys.argv[2])
+part = hx + ".partial"
+h = hashlib.sha256()
+buf = bytearray(1 << 16)
+mv = memoryview(buf)
+got = 0
+try:
+    with open(part, "rb", buffering=0) as f:
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                break
+            h.update(mv[:n])
+            got += n
+    with open(part, "ab", buffering=0) as f:
+        while True:
+            n = sys.stdin.buffer.raw.readinto(buf)
+            if not n:
+                break
+            f.write(mv[:n])
+            h.update(mv[:n])
+            got += n
+except Exception as e:
+    sys.stderr.write("receiving sha256:%s failed: %s\n" % (hx, e))
+    sys.exit(95)
+if got != size:
+    sys.stderr.write("short transfer of sha256:%s: %d of %d bytes\n" % (hx, got, size))
+    sys.exit(91)
+if h.hexdigest() != hx:
+    os.unlink(part)
+    sys.stderr.write("digest mismatch for sha256:%s (got sha256:%s): the received bytes were removed\n" % (hx, h.hexdigest()))
+    sys.exit(92)
+os.rename(part, hx)
+`;
+
+/**
  * Appends stdin to `<hex>.partial`, checks size and digest, renames to `<hex>`.
  * Exit 91: short (the partial is kept for the next resume); 92: digest mismatch (the partial is
  * removed); 93: the partial changed size since it was listed (removed).
- * The digest is computed while the bytes arrive (`tee` appends to the partial and passes the
- * bytes on to the hasher, after the bytes already on disk), so verifying costs no second pass
- * over the blob. The hasher is `openssl dgst -sha256` when the node has a working openssl (it
+ * The digest is computed while the bytes arrive, so verifying costs no second pass over the
+ * blob: by one python3 process (PY_BLOB_RECEIVER) when the node has it and `receiver` is "auto";
+ * else `tee` appends to the partial and passes the bytes on to the hasher, after the bytes
+ * already on disk. The hasher is `openssl dgst -sha256` when the node has a working openssl (it
  * uses the CPU's SHA extensions: several times faster than coreutils sha256sum, which was the
  * node's largest CPU cost per byte), else sha256sum.
  */
-export function receiveBlobScript(dataRoot: string, hex: string, size: number, offset: number): string {
+export function receiveBlobScript(
+  dataRoot: string,
+  hex: string,
+  size: number,
+  offset: number,
+  receiver: LayerReceiver = "auto",
+): string {
   const dir = nodePaths(dataRoot, "x").blobs;
   return [
     `set -e`,
@@ -135,6 +189,7 @@ export function receiveBlobScript(dataRoot: string, hex: string, size: number, o
     offset === 0
       ? `: > ${hex}.partial`
       : `[ "$(wc -c < ${hex}.partial)" -eq ${offset} ] || { echo "partial upload of sha256:${hex} changed size under us" >&2; rm -f ${hex}.partial; exit 93; }`,
+    ...(receiver === "auto" ? pyLines(PY_BLOB_RECEIVER, `${hex} ${size}`) : []),
     `sum=${hex}.sum.$$`,
     ...SHA256_HASHER,
     // head finishes reading the bytes already there before tee appends the rest; a failing tee
@@ -153,9 +208,23 @@ export function receiveBlobScript(dataRoot: string, hex: string, size: number, o
  * `checkLayerStack` has proved that no parent of these paths is a symlink in a tree that holds
  * only the checked layers; the `-L` tests are a second guard that costs nothing.
  */
-function layerScript(blobsDir: string, target: string, digest: string, rm: LayerRemovals): string[] {
-  const hex = digest.slice("sha256:".length);
-  return [...removalLines(target, rm), `tar -xf ${q(blobsDir + "/" + hex)} -C ${q(target)} ${TAR_OPTS}`];
+function layerScript(
+  blobsDir: string,
+  target: string,
+  digest: string,
+  rm: LayerRemovals,
+  gzip: boolean,
+): string[] {
+  const blob = q(blobsDir + "/" + digest.slice("sha256:".length));
+  // A gzip layer through `inflate` (python3's zlib) rather than tar's own gzip: gzip's inflate
+  // took 2.4 times the CPU of the whole pipe (256 MiB layer: 1.23 CPU-s against 0.52). tar may
+  // stop reading at its end-of-archive blocks: the inflater's broken pipe is not an error.
+  return [
+    ...removalLines(target, rm),
+    gzip
+      ? `inflate < ${blob} 2>/dev/null | tar -xf - -C ${q(target)} ${TAR_OPTS}`
+      : `tar -xf ${blob} -C ${q(target)} ${TAR_OPTS}`,
+  ];
 }
 
 /** `--exclude`: whiteout markers are applied by the removals, never extracted. */
@@ -173,7 +242,7 @@ function removalLines(target: string, rm: LayerRemovals): string[] {
   return lines;
 }
 
-/** Who receives a missing layer on the node: "auto" uses python3 when the node has it (one process), else sh. */
+/** Who receives a missing layer or blob on the node: "auto" uses python3 when the node has it (one process), else sh. */
 export type LayerReceiver = "auto" | "shell";
 
 /**
@@ -310,14 +379,14 @@ if rc != 0:
 `;
 
 /**
- * sh lines running PY_RECEIVER when the node has python3 (-I: no PYTHON* variables or user
- * site; -S: no site import, the start costs half). It exits 97, before reading any byte, when
- * a module it needs is missing: the sh pipeline after these lines then receives the layer.
+ * sh lines running a python3 receiver when the node has python3 (-I: no PYTHON* variables or
+ * user site; -S: no site import, the start costs half). It exits 97, before reading any byte,
+ * when a module it needs is missing: the sh pipeline after these lines then receives the bytes.
  */
-function pyReceiverLines(argv: string): string[] {
+function pyLines(script: string, argv: string): string[] {
   return [
     `if command -v python3 >/dev/null 2>&1; then`,
-    `  rc=0; python3 -I -S -c ${q(PY_RECEIVER)} ${argv} || rc=$?`,
+    `  rc=0; python3 -I -S -c ${q(script)} ${argv} || rc=$?`,
     `  [ "$rc" -eq 97 ] || exit "$rc"`,
     `fi`,
   ];
@@ -365,7 +434,7 @@ export function receiveLayerScript(
     `: > ${hex}.partial`,
     ...removalLines(target, rm),
     ...(receiver === "auto"
-      ? pyReceiverLines(`${hex} ${size} ${layer.gzip ? 1 : 0} ${q(target)} ${TAR_OPTS}`)
+      ? pyLines(PY_RECEIVER, `${hex} ${size} ${layer.gzip ? 1 : 0} ${q(target)} ${TAR_OPTS}`)
       : []),
     `fifo=${hex}.fifo.$$; sum=${hex}.sum.$$; st=${hex}.tar.$$`,
     ...SHA256_HASHER,
@@ -405,14 +474,27 @@ export interface MaterialiseSteps {
  * layers.json stay as they were; the epilogue drops layers.json, swaps the trees and writes the
  * new list.
  */
-export function materialiseSteps(dataRoot: string, cluster: string, desired: string[]): MaterialiseSteps {
+export function materialiseSteps(
+  dataRoot: string,
+  cluster: string,
+  desired: string[],
+  /** Layers whose blob is gzip-compressed. */
+  gzipped: ReadonlySet<string> = new Set(),
+): MaterialiseSteps {
   const p = nodePaths(dataRoot, cluster);
   const target = p.rootfs + ".new";
   const prologue = [`set -e`, `mkdir -p ${q(p.clusterDir)}`, `rm -rf ${q(target)}`, `mkdir -p ${q(target)}`];
   const layers = desired.map((digest, index) => ({
     index,
     digest,
-    script: (rm: LayerRemovals) => [`set -e`, ...layerScript(p.blobs, target, digest, rm)].join("\n") + "\n",
+    script: (rm: LayerRemovals) => {
+      const gzip = gzipped.has(digest);
+      return (
+        [`set -e`, ...(gzip ? GZIP_INFLATER : []), ...layerScript(p.blobs, target, digest, rm, gzip)].join(
+          "\n",
+        ) + "\n"
+      );
+    },
   }));
   const epilogue = [
     `set -e`,
