@@ -116,6 +116,21 @@ export const GZIP_INFLATER: readonly string[] = [
 ];
 
 /**
+ * The python3 receivers' loop over stdin (4-space indented, inside their try): each chunk is
+ * appended to the partial `f`, hashed, and handed to `feed` while `live` (the layer receiver's tar).
+ */
+const PY_APPEND_STDIN = `    with open(part, "ab", buffering=0) as f:
+        while True:
+            n = sys.stdin.buffer.raw.readinto(buf)
+            if not n:
+                break
+            f.write(mv[:n])
+            h.update(mv[:n])
+            if live:
+                feed(mv[:n])
+            got += n`;
+
+/**
  * The python3 receiver of one blob (argv: hex size, run in the blob dir after the partial was
  * checked): hashes the bytes already in `<hex>.partial`, then per chunk of stdin appends it
  * and hashes it. One process instead of head, tee, a pipe and openssl: on a 256 MiB blob 0.2
@@ -129,6 +144,7 @@ except ImportError:
     sys.exit(97)
 hx, size = sys.argv[1], int(sys.argv[2])
 part = hx + ".partial"
+live = False
 h = hashlib.sha256()
 buf = bytearray(1 << 16)
 mv = memoryview(buf)
@@ -141,14 +157,7 @@ try:
                 break
             h.update(mv[:n])
             got += n
-    with open(part, "ab", buffering=0) as f:
-        while True:
-            n = sys.stdin.buffer.raw.readinto(buf)
-            if not n:
-                break
-            f.write(mv[:n])
-            h.update(mv[:n])
-            got += n
+${PY_APPEND_STDIN}
 except Exception as e:
     sys.stderr.write("receiving sha256:%s failed: %s\n" % (hx, e))
     sys.exit(95)
@@ -348,16 +357,7 @@ try:
     # side by side: 256 KiB reads cost 1.4 times the CPU, 1 MiB reads twice).
     buf = bytearray(1 << 16)
     mv = memoryview(buf)
-    with open(part, "ab", buffering=0) as f:
-        while True:
-            n = sys.stdin.buffer.raw.readinto(buf)
-            if not n:
-                break
-            f.write(mv[:n])
-            h.update(mv[:n])
-            if live:
-                feed(mv[:n])
-            got += n
+${PY_APPEND_STDIN}
     try:
         if live and z is not None:
             tar.stdin.write(z.flush())
