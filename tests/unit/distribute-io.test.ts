@@ -9,10 +9,11 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { distributeLayers } from "../../provider/core/exec/distribute";
+import { distributeLayers, type LayerFetch } from "../../provider/core/exec/distribute";
+import type { HostRunOptions } from "../../provider/core/exec/host-io";
 import { INVENTORY_MARK } from "../../provider/core/exec/node-layers";
 import { OciLayout } from "../../provider/core/image/layout";
-import { CommandError, type SshTarget } from "../../provider/core/ssh";
+import { CommandError, type ExecResult, type SshTarget } from "../../provider/core/ssh";
 import { craftLayer } from "../harness/crafted-layers";
 import { FakeHosts, type FakeCall } from "../harness/fake-host";
 
@@ -207,6 +208,96 @@ describe("distribute through HostIo (recording fake)", () => {
       },
     );
     assert.match(stdinOf(io.on(DONE)[1]), /trap .* EXIT\n/);
+  });
+
+  /** Records when each command starts and ends; extractions take a moment, and `failStep` fails. */
+  class TimedHosts extends FakeHosts {
+    readonly events: string[] = [];
+    constructor(private readonly failStep?: RegExp) {
+      super();
+    }
+    override async run(
+      ip: string,
+      step: string,
+      command: string,
+      opts?: HostRunOptions,
+    ): Promise<ExecResult> {
+      const name = step.replace(/ sha256:.*/, "");
+      this.events.push(`start ${name}`);
+      try {
+        if (/extract/.test(step)) await new Promise((r) => setTimeout(r, 30));
+        if (this.failStep?.test(step)) throw new CommandError(ip, step, 2, "tar: disk full");
+        return await super.run(ip, step, command, opts);
+      } finally {
+        this.events.push(`end ${name}`);
+      }
+    }
+  }
+  const fetch: LayerFetch = {
+    what: "a test registry",
+    script: (d, offset, sink) => `# ${d} ${offset}\n${sink}`,
+  };
+
+  it("a blob put on the node first is unpacked while the next one arrives, in layer order, swapped in last", async () => {
+    const io = new TimedHosts();
+    io.answer({ host: EMPTY, match: /stat -c/, stdout: inventory([]) });
+    await distributeLayers(io, [target(EMPTY)], { layout, layers, dataRoot: ROOT, cluster: "c", fetch });
+    const ev = io.events;
+    const at = (e: string) => {
+      assert.ok(ev.includes(e), `${e} in ${ev.join(", ")}`);
+      return ev.indexOf(e);
+    };
+    // Layer 1 is extracted behind the fetch of layer 2, layer 2 behind layer 3's.
+    assert.ok(
+      at("start distribute: fetch layer 2/3") < at("end distribute: extract layer 1/3"),
+      ev.join(", "),
+    );
+    assert.ok(
+      at("start distribute: fetch layer 3/3") < at("end distribute: extract layer 2/3"),
+      ev.join(", "),
+    );
+    // One extraction at a time, in order; the last layer and the swap after all of them.
+    assert.ok(at("end distribute: extract layer 1/3") < at("start distribute: extract layer 2/3"));
+    assert.ok(
+      at("end distribute: extract layer 2/3") <
+        at("start distribute: extract layer 3/3 and swap the rootfs in"),
+    );
+    assert.match(
+      stdinOf(io.on(EMPTY).find((c) => c.step === "distribute: extract layer 1/3")),
+      /mkdir -p \S*rootfs\.new/,
+    );
+    // The fetched bytes go into the store only: no fetch feeds tar.
+    for (const c of io.on(EMPTY).filter((c) => c.step.startsWith("distribute: fetch")))
+      assert.doesNotMatch(stdinOf(c), /tar /, c.step);
+  });
+
+  it("an extraction that fails behind a transfer fails the host with its layer named; no swap", async () => {
+    const io = new TimedHosts(/extract layer 1\/3/);
+    io.answer({ host: EMPTY, match: /stat -c/, stdout: inventory([]) });
+    await assert.rejects(
+      distributeLayers(io, [target(EMPTY)], {
+        layout,
+        layers,
+        dataRoot: ROOT,
+        cluster: "c",
+        fetch,
+        retries: 0,
+      }),
+      (err: unknown) => {
+        assert.ok(err instanceof CommandError);
+        assert.match(err.step, /^distribute: extract layer 1\/3/);
+        return true;
+      },
+    );
+    assert.ok(
+      !io.on(EMPTY).some((c) => c.op === "run" && (c.stdin ?? "").includes("layers.json")),
+      "no swap",
+    );
+    // Every command that started has ended: nothing is left running on the host.
+    assert.equal(
+      io.events.filter((e) => e.startsWith("start")).length,
+      io.events.filter((e) => e.startsWith("end")).length,
+    );
   });
 
   it("a host whose receiver fails is reported with its step; no swap there, the other hosts finish", async () => {

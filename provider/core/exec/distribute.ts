@@ -346,17 +346,24 @@ async function distributeToHost(
   // layer change most layers are on the node, and each command is a round trip.
   // A failure inside names the layer it was extracting (EXTRACT_FAILED), as its own step would.
   const batch: { script: string[]; layers: number[] } = { script: [steps.prologue], layers: [] };
-  const flush = async (epilogue?: string) => {
+  /** The batch so far as one command (named by its layers), and a fresh batch. */
+  const take = (epilogue?: string) => {
     if (epilogue) batch.script.push("at=\n", epilogue);
-    if (!batch.script.length) return;
+    if (!batch.script.length) return undefined;
     const [a, b] = [batch.layers[0], batch.layers[batch.layers.length - 1]];
     const step =
       a === undefined
         ? "distribute: materialise rootfs"
         : `distribute: extract layer${a === b ? ` ${a + 1}` : `s ${a + 1}-${b! + 1}`}/${opts.layers.length}${epilogue ? " and swap the rootfs in" : ""}`;
+    const script = batch.script.join("");
+    batch.script = [];
+    batch.layers = [];
+    return { step, script };
+  };
+  const runBatch = async (job: { step: string; script: string }) => {
     const trap = `at=\ntrap 'st=$?; [ "$st" -eq 0 ] || [ -z "$at" ] || echo "${EXTRACT_FAILED} $at" >&2' EXIT\n`;
     try {
-      await io.run(t.host, step, "sh -s", { stdin: trap + batch.script.join(""), quiet: true });
+      await io.run(t.host, job.step, "sh -s", { stdin: trap + job.script, quiet: true });
     } catch (err) {
       const at =
         err instanceof CommandError ? new RegExp(`^${EXTRACT_FAILED} (\\d+)$`, "m").exec(err.tail) : null;
@@ -369,8 +376,21 @@ async function distributeToHost(
         err.tail.replace(at[0], "").trim(),
       );
     }
-    batch.script = [];
-    batch.layers = [];
+  };
+  // Batches run one after another, in layer order. One may run behind the next blob's transfer
+  // (a blob put on the node first is unpacked while the next arrives); a flush waits for it.
+  let extracting: Promise<void> = Promise.resolve();
+  const extractBehind = () => {
+    const job = take();
+    if (!job) return;
+    extracting = extracting.then(() => runBatch(job));
+    // Seen by the next flush, or by the catch below: never an unhandled rejection meanwhile.
+    extracting.catch(() => undefined);
+  };
+  const flush = async (epilogue?: string) => {
+    const job = take(epilogue);
+    await extracting;
+    if (job) await runBatch(job);
   };
   // Layers in order over one connection. A missing one streamed from here is received,
   // verified and extracted in one pass (the node never reads it back); one already on the node
@@ -378,40 +398,55 @@ async function distributeToHost(
   // verified before tar reads any of them (receiveLayerScript says why): the relay and the
   // registry put the blob in the node's store first, and so does the resume of a partial.
   const onNode = new Set(unique.filter((d) => inv.complete.has(d.slice(7))));
+  // Where the last layer that needs bytes sits: nothing is left to overlap with after it.
+  const lastMissing = steps.layers.reduce((last, l, i) => (onNode.has(l.digest) ? last : i), -1);
   let nth = 0;
-  for (const l of steps.layers) {
-    const d = l.digest;
-    const size = sizes.get(d)!;
-    const partial = partialOf(inv, d, size);
-    if (!onNode.has(d) && (send || fetch || partial > 0)) {
-      const label = `${++nth}/${missing.length}`;
-      await putBlob(d, size, partial, label);
-      onNode.add(d);
-    }
-    if (onNode.has(d)) {
-      progress?.({ host: t.host, phase: "materialise", digest: d });
-      batch.script.push(`at=${l.index}\n`, l.script(removals[l.index]!));
-      batch.layers.push(l.index);
-      continue;
-    }
-    await flush();
-    await receiveLayer(
-      io,
-      t,
-      opts,
-      { digest: d, index: l.index, size, gzip: gzipped.has(d) },
-      removals[l.index]!,
-      {
-        nth: `${++nth}/${missing.length}`,
-        stats,
-      },
-    );
-    onNode.add(d);
+  try {
+    await eachLayer();
+  } catch (err) {
+    // A batch still running on the node writes into the staging tree the next attempt rebuilds.
+    await extracting.catch(() => undefined);
+    throw err;
   }
   progress?.({ host: t.host, phase: "sent" });
   await flush(steps.epilogue);
   stats.materialisedFrom = 0;
   progress?.({ host: t.host, phase: "done" });
+
+  async function eachLayer(): Promise<void> {
+    for (const [pos, l] of steps.layers.entries()) {
+      const d = l.digest;
+      const size = sizes.get(d)!;
+      const partial = partialOf(inv, d, size);
+      let put = false;
+      if (!onNode.has(d) && (send || fetch || partial > 0)) {
+        const label = `${++nth}/${missing.length}`;
+        await putBlob(d, size, partial, label);
+        onNode.add(d);
+        put = true;
+      }
+      if (onNode.has(d)) {
+        progress?.({ host: t.host, phase: "materialise", digest: d });
+        batch.script.push(`at=${l.index}\n`, l.script(removals[l.index]!));
+        batch.layers.push(l.index);
+        if (put && pos < lastMissing) extractBehind();
+        continue;
+      }
+      await flush();
+      await receiveLayer(
+        io,
+        t,
+        opts,
+        { digest: d, index: l.index, size, gzip: gzipped.has(d) },
+        removals[l.index]!,
+        {
+          nth: `${++nth}/${missing.length}`,
+          stats,
+        },
+      );
+      onNode.add(d);
+    }
+  }
 }
 
 /** Bytes of `d` already on the node in its `.partial` (0 when that is larger than the blob: it starts over). */
