@@ -23,8 +23,15 @@ function isSealer(pid: number): boolean {
   return v;
 }
 
-function readProcs(): Map<number, { comm: string; ticks: number }> {
-  const out = new Map<number, { comm: string; ticks: number }>();
+/** A process sample; `start` (its start time in ticks since boot) tells a reused pid apart. */
+interface ProcSample {
+  comm: string;
+  ticks: number;
+  start: number;
+}
+
+function readProcs(): Map<number, ProcSample> {
+  const out = new Map<number, ProcSample>();
   for (const name of fs.readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
     let stat: string;
@@ -38,7 +45,7 @@ function readProcs(): Map<number, { comm: string; ticks: number }> {
     const name0 = stat.slice(stat.indexOf("(") + 1, close);
     const comm = name0 === "node" && isSealer(pid) ? "sealer (operator)" : name0;
     const f = stat.slice(close + 2).split(" ");
-    out.set(pid, { comm, ticks: Number(f[11]) + Number(f[12]) });
+    out.set(pid, { comm, ticks: Number(f[11]) + Number(f[12]), start: Number(f[19]) });
   }
   return out;
 }
@@ -59,7 +66,7 @@ export interface CpuReport {
 /** Starts sampling; the returned stop() gives the CPU seconds used since, by command name. */
 export function sampleCpu(everyMs = 200): { stop: () => CpuReport } {
   const start = readProcs();
-  const last = new Map<number, { comm: string; ticks: number }>();
+  const last = new Map<number, ProcSample>();
   const busy0 = machineBusy();
   const tick = () => {
     for (const [pid, p] of readProcs()) last.set(pid, p);
@@ -72,7 +79,9 @@ export function sampleCpu(everyMs = 200): { stop: () => CpuReport } {
       const byComm = new Map<string, number>();
       for (const [pid, p] of last) {
         const before = start.get(pid);
-        const used = p.ticks - (before && before.comm === p.comm ? before.ticks : 0);
+        // The same process (pid and start time), not the same name: a kernel worker renames
+        // itself with the work it does, and counting its whole life made "kworker" the top entry.
+        const used = p.ticks - (before && before.start === p.start ? before.ticks : 0);
         const comm = pid === process.pid ? "bench (this process)" : p.comm;
         if (used > 0) byComm.set(comm, (byComm.get(comm) ?? 0) + used / TICK);
       }
