@@ -3,6 +3,8 @@
  * values, taints (kubectl syntax), env entries, role names, cluster names, paths.
  * Each check returns an error message, or undefined when the text is valid.
  */
+import { ipFamily } from "./ip";
+
 const NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
@@ -73,7 +75,21 @@ export function parseEnvEntry(text: string): { key: string; values: string[] } |
   const key = text.slice(0, eq);
   if (!ENV_KEY.test(key))
     return `"${text}": env key "${key}" must start with a letter or '_' and contain only letters, digits, '_', '.', '-'`;
-  return { key, values: text.slice(eq + 1).split(";") };
+  const values = text.slice(eq + 1).split(";");
+  const bad = checkEnvValue(key, values);
+  if (bad) return `"${text}": ${bad}`;
+  return { key, values };
+}
+
+/**
+ * Env keys the tool itself reads, whose values become part of commands run as root on nodes
+ * (the worker VIP goes into `ip addr` and `ipvsadm`): checked wherever env is written (a
+ * Clusterfile, `-e`, a Kubefile's ENV) and again for an image built elsewhere.
+ */
+export function checkEnvValue(key: string, values: string[]): string | undefined {
+  if (key === "IPvsVIPv4" && (values.length !== 1 || ipFamily(values[0]!) !== 4))
+    return `IPvsVIPv4 must be one IPv4 address (the workers' virtual IP of the API server), e.g. IPvsVIPv4=10.103.97.2`;
+  return undefined;
 }
 
 const ROLE = /^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/;

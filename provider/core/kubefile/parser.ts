@@ -8,6 +8,7 @@ import {
   MAX_PATH_CHARS,
   MAX_PATH_SEGMENT_CHARS,
 } from "../limits";
+import { checkEnvValue } from "../clusterfile/syntax";
 import { formatBytes } from "../log";
 import {
   ExpansionTooLong,
@@ -400,6 +401,16 @@ export function parseKubefile(
             lexProblems(first.problems);
             kv = keyValues(first.words, keyRe, kind, (offset, problem, fix) => p(offset, problem, fix));
           }
+          if (kind === "ENV")
+            for (const [k, v] of Object.entries(kv)) {
+              const bad = checkEnvValue(k, [v]);
+              if (bad)
+                p(
+                  undefined,
+                  `ENV ${k}=${JSON.stringify(v)}: ${bad}`,
+                  "fix the value, or leave it to the Clusterfile's spec.env",
+                );
+            }
           if (problems.length !== before) break;
           if (kind === "ENV") {
             Object.assign(env, kv);

@@ -4,6 +4,7 @@
  * class, env keys a step reads). Read-only for the phases; its memo caches never change a result.
  */
 import { masters as mastersOf, mergedEnv, workers as workersOf } from "../clusterfile";
+import { checkEnvValue } from "../clusterfile/syntax";
 import type { ClusterSpec, Env } from "../clusterfile/types";
 import { UserError } from "../errors";
 import { hostViews, layersFor, platformOf, type HostView, type HostViewInput } from "./host-view";
@@ -81,6 +82,13 @@ export class PlanContext {
     this.viewInput = { spec: d.cluster, image: d.image, applied, hostPlatforms: d.hostPlatforms ?? {} };
     this.hosts = hostViews(this.viewInput, this.masters);
     this.clusterEnv = mergedEnv(d.cluster, undefined, d.image.env);
+    // A Clusterfile's env was checked when it was read; an image built elsewhere was not.
+    const vip = this.clusterEnv.IPvsVIPv4;
+    const badVip = vip && checkEnvValue("IPvsVIPv4", vip);
+    if (badVip)
+      throw new UserError(
+        `image ${d.image.reference}: ENV IPvsVIPv4=${JSON.stringify(vip.join(";"))}: ${badVip}; set IPvsVIPv4 in the Clusterfile's spec.env (or -e IPvsVIPv4=<address>) to override it`,
+      );
     this.existing = applied.steps["init-master"] !== undefined;
     const joined = new Set(applied.steps["init-master"]?.hosts ?? []);
     for (const id of Object.keys(applied.steps)) {

@@ -30,8 +30,8 @@ async function run(ctx: ExecContext, step: StepOf<"clean-host">): Promise<Observ
       // A worker's virtual servers (API server, HA registry): sealer's tool or plain ipvsadm.
       ...(vipPorts.length
         ? [
-            `if [ -x bin/seautil ]; then ${vipPorts.map((p) => `seautil ipvs --vs ${vip}:${p} -C`).join("; ")}; fi`,
-            `if command -v ipvsadm >/dev/null 2>&1; then ${vipPorts.map((p) => `ipvsadm -D -t ${vip}:${p} 2>/dev/null`).join("; ")}; true; fi`,
+            `if [ -x bin/seautil ]; then ${vipPorts.map((p) => `seautil ipvs --vs ${shellQuote(`${vip}:${p}`)} -C`).join("; ")}; fi`,
+            `if command -v ipvsadm >/dev/null 2>&1; then ${vipPorts.map((p) => `ipvsadm -D -t ${shellQuote(`${vip}:${p}`)} 2>/dev/null`).join("; ")}; true; fi`,
           ]
         : []),
       `ip link del sealer-vip 2>/dev/null || true`,

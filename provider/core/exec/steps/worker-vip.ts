@@ -4,10 +4,40 @@
  * Where IPVS is unavailable (no ip_vs module, or no ipvsadm), the step fails with that reason.
  */
 import { setHostsBlockCmd } from "../../runtime/hosts-file";
+import { shellQuote as q } from "../../ssh/shell";
 import type { ExecContext } from "../context";
 import { hashes, type Footprint } from "../footprint";
 import { APISERVER_DOMAIN, API_PORT } from "../../kube/kubeadm-config";
 import { keyOnly, type Observed, type StepKindDef, type StepOf } from "./kind";
+
+/**
+ * The commands that set a worker's virtual servers `vip:port` -> every master: sealer's own tool
+ * when the image ships it (bin/seautil ipvs), else ipvsadm on the host. Every word is quoted.
+ */
+export function workerVipCommands(
+  vip: string,
+  masters: string[],
+  services: Array<{ port: number; healthPath: string }>,
+): { seautil: string; ipvsadm: string } {
+  const seautil = services
+    .map(
+      (sv) =>
+        `seautil ipvs --vs ${q(`${vip}:${sv.port}`)} ${masters.map((m) => `--rs ${q(`${m}:${sv.port}`)}`).join(" ")} --health-path ${q(sv.healthPath)} --health-schem https --run-once`,
+    )
+    .join(" && ");
+  const ipvsadm = [
+    `command -v ipvsadm >/dev/null || { echo "neither bin/seautil in the image nor ipvsadm on this host; install ipvsadm (Debian: apt-get install ipvsadm)" >&2; exit 1; }`,
+    `{ ip link show sealer-vip >/dev/null 2>&1 || ip link add sealer-vip type dummy; }`,
+    `ip addr replace ${q(`${vip}/32`)} dev sealer-vip`,
+    `ip link set sealer-vip up`,
+    ...services.flatMap((sv) => [
+      `{ ipvsadm -D -t ${q(`${vip}:${sv.port}`)} 2>/dev/null || true; }`,
+      `ipvsadm -A -t ${q(`${vip}:${sv.port}`)} -s rr`,
+      ...masters.map((m) => `ipvsadm -a -t ${q(`${vip}:${sv.port}`)} -r ${q(`${m}:${sv.port}`)} -m`),
+    ]),
+  ].join(" && ");
+  return { seautil, ipvsadm };
+}
 
 async function run(ctx: ExecContext, step: StepOf<"worker-vip">): Promise<Observed> {
   const cfg = await ctx.kubeadm("worker-vip");
@@ -40,24 +70,7 @@ async function run(ctx: ExecContext, step: StepOf<"worker-vip">): Promise<Observ
   const lvscare = "/etc/kubernetes/manifests/kube-lvscare.yaml";
   const footprint: Footprint = {};
   await ctx.eachHost(step.hosts, async (ip) => {
-    // sealer's own tool when the image ships it (bin/seautil ipvs), else ipvsadm on the host.
-    const seautil = services
-      .map(
-        (sv) =>
-          `seautil ipvs --vs ${vip}:${sv.port} ${masters.map((m) => `--rs ${m}:${sv.port}`).join(" ")} --health-path ${sv.healthPath} --health-schem https --run-once`,
-      )
-      .join(" && ");
-    const ipvsadm = [
-      `command -v ipvsadm >/dev/null || { echo "neither bin/seautil in the image nor ipvsadm on this host; install ipvsadm (Debian: apt-get install ipvsadm)" >&2; exit 1; }`,
-      `{ ip link show sealer-vip >/dev/null 2>&1 || ip link add sealer-vip type dummy; }`,
-      `ip addr replace ${vip}/32 dev sealer-vip`,
-      `ip link set sealer-vip up`,
-      ...services.flatMap((sv) => [
-        `{ ipvsadm -D -t ${vip}:${sv.port} 2>/dev/null || true; }`,
-        `ipvsadm -A -t ${vip}:${sv.port} -s rr`,
-        ...masters.map((m) => `ipvsadm -a -t ${vip}:${sv.port} -r ${m}:${sv.port} -m`),
-      ]),
-    ].join(" && ");
+    const { seautil, ipvsadm } = workerVipCommands(vip, masters, services);
     await ctx.sh(ip, "worker-vip", `if [ -x bin/seautil ]; then ${seautil}; else ${ipvsadm}; fi`);
     await ctx.put(ip, "worker-vip", lvscare, manifest, 0o644);
     footprint[ip] = { files: hashes({ [lvscare]: manifest }) };
