@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import * as fs from "node:fs";
 import { UserError } from "./errors";
 import { formatBytes } from "./log";
@@ -42,11 +43,36 @@ export function readUserFile(file: string, what: string, maxBytes: number, hint:
     throw new UserError(
       `${what} ${file} is ${formatBytes(size)}; a ${what} may be at most ${formatBytes(maxBytes)} (move large data into files the ${what} refers to)`,
     );
+  let bytes: Buffer;
   try {
-    return fs.readFileSync(file, "utf8");
+    bytes = fs.readFileSync(file);
   } catch (err) {
     throw new UserError(`cannot read ${what} ${file} (${describeFsError(err)}); ${hint}`);
   }
+  // Not decoded leniently: a stray byte would become U+FFFD inside a label, a path or a command.
+  const bad = firstInvalidUtf8(bytes);
+  if (bad >= 0) {
+    const before = bytes.subarray(0, bad);
+    const line = before.filter((b) => b === 0x0a).length + 1;
+    const column = bad - (before.lastIndexOf(0x0a) + 1) + 1;
+    throw new UserError(
+      `${file}:${line}: byte 0x${bytes[bad]!.toString(16).padStart(2, "0")} at column ${column} is not UTF-8 text; save the ${what} as UTF-8`,
+    );
+  }
+  return bytes.toString("utf8");
+}
+
+/** Offset of the first byte that does not start a valid UTF-8 sequence, or -1. */
+function firstInvalidUtf8(b: Buffer): number {
+  if (isUtf8(b)) return -1;
+  for (let i = 0; i < b.length;) {
+    const c = b[i]!;
+    const n =
+      c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (n === 0 || (n > 1 && !isUtf8(b.subarray(i, i + n)))) return i;
+    i += n;
+  }
+  return -1;
 }
 
 /** Plain words for the file-system errors a user can act on, instead of Node's "ENOENT: ..." text. */

@@ -9,6 +9,7 @@ import * as path from "node:path";
 import type { Command } from "commander";
 import { UserError } from "../../core/errors";
 import { acquireLock, readJsonIfExists, writeJsonAtomic } from "../../core/fsutil";
+import { MAX_CLUSTERFILE_BYTES, readUserFile } from "../../core/limits";
 import { dataPaths } from "../../core/paths";
 import {
   AlicloudApiError,
@@ -50,12 +51,7 @@ interface Opts {
 
 function loadSpec(o: Opts, extra: InfraOverrides = {}): AlicloudInfraSpec {
   if (!o.file) throw new UserError("give -f Clusterfile");
-  let text: string;
-  try {
-    text = fs.readFileSync(o.file, "utf8");
-  } catch (err) {
-    throw new UserError(`cannot read ${o.file}: ${(err as Error).message}`);
-  }
+  const text = readUserFile(o.file, "Clusterfile", MAX_CLUSTERFILE_BYTES, "check the path given with -f");
   const over: InfraOverrides = { ...extra };
   if (o.region) over.region = o.region;
   if (o.endpoint) over.endpoint = o.endpoint;
