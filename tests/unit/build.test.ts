@@ -288,7 +288,7 @@ describe("build: RUN and whiteouts", () => {
     assert.equal(fs.readFileSync(path.join(out, "d/new.txt"), "utf8"), "new\n");
   });
 
-  it("runs with cwd = rootfs, rootfs/bin first on PATH and ARG/ENV and ARCH in the environment", async () => {
+  it("runs with cwd = rootfs, rootfs/bin on PATH (after the host's) and ARG/ENV and ARCH in the environment", async () => {
     const ctx = context("runenv", {
       Kubefile:
         'FROM scratch\nCOPY bin bin\nARG A=from-arg\nENV E=from-env\nRUN mytool > out.txt && echo "$A $E $(basename $(pwd)) ${ARCH}" >> out.txt\n',

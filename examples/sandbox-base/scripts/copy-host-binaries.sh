@@ -10,7 +10,7 @@ if [ "${ARCH:-$host}" != "$host" ]; then
 fi
 missing=""
 for b in containerd containerd-shim-runc-v2 ctr runc etcd etcdctl; do
-  # The system's binary, never the image's own bin/ (first on a RUN's PATH).
+  # The system's binary, never the image's own bin/ (also on a RUN's PATH, after the host's).
   f=$(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin command -v "$b" || true)
   if [ -z "$f" ]; then
     missing="$missing $b"

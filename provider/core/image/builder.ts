@@ -220,20 +220,68 @@ interface LayerState {
   diffID: string;
 }
 
-/** Runs a RUN command: cwd = rootfs, rootfs/bin first on PATH, ARG/ENV and ARCH in the environment. */
+/** Where RUN looks for commands when the build host has no PATH of its own. */
+const DEFAULT_HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/**
+ * The PATH a RUN sees: the build host's own directories first, then rootfs/bin last. The base
+ * image's bin/ is on PATH so a RUN can call the image's own tools the host lacks (stand-in
+ * kubeadm, seautil...); last, so an image can never shadow the host's sh, cp, tar, rm... that run
+ * as the building user (root in CI). Only absolute host entries are kept: an empty or relative
+ * entry would resolve against the cwd, which is the image's rootfs.
+ */
+export function runPath(rootfs: string, hostPath = process.env.PATH): string {
+  const host = (hostPath ?? "").split(":").filter((d) => path.isAbsolute(d));
+  return [...(host.length ? host : DEFAULT_HOST_PATH.split(":")), path.join(rootfs, "bin")].join(":");
+}
+
+/**
+ * Whether an image ENV variable is withheld from RUN. RUN executes on the build host, but the
+ * image's Env (inherited from a base image someone else built, or the Kubefile's own ENV) is
+ * meant for cluster nodes: variables that make the dynamic loader, the shell or a common
+ * interpreter load or run code at startup would let an image run code in every RUN on the
+ * build host. PATH is set by runPath. The host's own values of these (process.env) stay.
+ */
+export function isUnsafeRunEnv(name: string): boolean {
+  return (
+    /^(LD_|DYLD_|BASH_FUNC_)/.test(name) ||
+    [
+      "PATH",
+      "BASH_ENV",
+      "ENV",
+      "SHELLOPTS",
+      "BASHOPTS",
+      "CDPATH",
+      "IFS",
+      "PS4",
+      "GCONV_PATH",
+      "GLIBC_TUNABLES",
+      "NODE_OPTIONS",
+      "PYTHONPATH",
+      "PYTHONHOME",
+      "PYTHONSTARTUP",
+      "PERL5LIB",
+      "PERL5OPT",
+      "PERLLIB",
+      "RUBYLIB",
+      "RUBYOPT",
+    ].includes(name)
+  );
+}
+
+/**
+ * Runs a RUN command with the build host's /bin/sh (never a sh from the image): cwd = rootfs,
+ * PATH from runPath, ARG/ENV (ENV without isUnsafeRunEnv names) and ARCH in the environment.
+ */
 async function runCommand(
   command: string,
   rootfs: string,
   env: Record<string, string>,
   where: string,
 ): Promise<void> {
-  const child = spawn("sh", ["-c", command], {
+  const child = spawn("/bin/sh", ["-c", command], {
     cwd: rootfs,
-    env: {
-      ...process.env,
-      ...env,
-      PATH: `${path.join(rootfs, "bin")}:${process.env.PATH ?? "/usr/bin:/bin"}`,
-    },
+    env: { ...process.env, ...env, PATH: runPath(rootfs) },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const tail: string[] = [];
@@ -248,7 +296,15 @@ async function runCommand(
   child.stdout.on("data", onData);
   child.stderr.on("data", onData);
   const code = await new Promise<number>((resolve, reject) => {
-    child.on("error", reject);
+    child.on("error", (err: NodeJS.ErrnoException) =>
+      reject(
+        userErrorAt(
+          where,
+          `RUN could not start the build host's /bin/sh (${err.code ?? "unknown error"}); RUN needs a POSIX shell there`,
+          { cause: err },
+        ),
+      ),
+    );
     child.on("close", (c, sig) => resolve(c ?? (sig ? 128 : 1)));
   });
   if (code !== 0)
@@ -276,6 +332,7 @@ class PlatformBuilder {
   hasKubeadm = false;
   private rootfs?: string;
   private applied = 0;
+  private warnedWithheld = false;
   private readonly appNamesSoFar = new Set<string>();
 
   constructor(
@@ -538,7 +595,21 @@ class PlatformBuilder {
     const text = `RUN ${ins.command}`;
     // ${ARCH} is this platform's architecture in RUN too (as in COPY sources), so a RUN can fetch
     // or refuse per platform.
-    const env = { ...this.args, ...this.env, [ARCH_VAR]: archOf(this.platform) };
+    // The image's ENV minus what would change how programs start on the build host (see
+    // isUnsafeRunEnv); the environment also keys the cache, so it is filtered first.
+    const env: Record<string, string> = { ...this.args };
+    const withheld: string[] = [];
+    for (const [k, v] of Object.entries(this.env)) {
+      if (isUnsafeRunEnv(k)) withheld.push(k);
+      else env[k] = v;
+    }
+    env[ARCH_VAR] = archOf(this.platform);
+    if (withheld.length && !this.warnedWithheld) {
+      this.warnedWithheld = true;
+      log.warn(
+        `${this.where(ins)}: RUN does not get the image's ENV ${withheld.sort().join(", ")} on the build host (they would change how its programs start); they stay in the image`,
+      );
+    }
     const key = cacheKey(this.parentKey, text, stableStringify(env));
     const hit = this.opts.noCache ? undefined : await this.cache.get(key);
     if (hit) {
