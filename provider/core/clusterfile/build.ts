@@ -9,6 +9,7 @@ import type {
   RawPluginSpec,
   RawSsh,
 } from "./schema";
+import { APP_NAME_FIX, appNameProblem } from "../kubefile/app-name";
 import { Secret, secretOf } from "./secret";
 import { LABEL_ON_PHASES, parseOn } from "./plugin-on";
 import { decryptSealerPasswd } from "./sealer-passwd";
@@ -423,7 +424,11 @@ export function buildConfig(name: string | undefined, spec: RawConfigSpec, repor
     if (!PROCESSES.includes(p))
       report(["spec", "process"], `"${p}" must be one of ${PROCESSES.join(", ")} (several joined with "|")`);
   const out: ConfigDoc = { name: name ?? "", path: spec.path, data: spec.data ?? "", strategy, process };
-  if (spec.appName) out.appName = spec.appName;
+  if (spec.appName) {
+    const e = appNameProblem(spec.appName);
+    if (e) report(["spec", "appName"], `${e}: ${APP_NAME_FIX}`);
+    out.appName = spec.appName;
+  }
   return out;
 }
 

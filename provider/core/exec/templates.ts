@@ -351,7 +351,22 @@ export function configTarget(doc: ConfigDoc): string {
     throw new UserError(
       `Config ${doc.name ?? doc.path}: path "${doc.path}" must stay inside the image (no "..")`,
     );
-  return doc.appName ? `application/apps/${doc.appName}/${rel}` : rel;
+  const target = doc.appName ? `application/apps/${doc.appName}/${rel}` : rel;
+  // Defence in depth (the Clusterfile loader checks appName): the result is written as root.
+  const inside: string[] = [];
+  for (const seg of target.split("/")) {
+    if (seg === "..") {
+      if (inside.pop() === undefined) {
+        inside.push("..");
+        break;
+      }
+    } else if (seg !== "" && seg !== ".") inside.push(seg);
+  }
+  if (inside.length === 0 || inside[0] === "..")
+    throw new UserError(
+      `Config ${doc.name ?? doc.path}: appName ${JSON.stringify(doc.appName ?? "")} with path "${doc.path}" lands at "${target}", which is not inside the cluster rootfs; use an app name without "/" or ".."`,
+    );
+  return target;
 }
 
 const PROCESSORS = ["value", "toJson", "toBase64", "toSecret"] as const;

@@ -401,7 +401,7 @@ class PlatformBuilder {
       if (i > 0) this.env[e.slice(0, i)] = e.slice(i + 1);
     }
     if (parent.config.author) this.author = parent.config.author;
-    const pext = readExtension(parent.manifest);
+    const pext = readExtension(parent.manifest, parent.reference);
     this.ext = inheritExtension(pext);
     for (const a of this.ext.applications) this.appNamesSoFar.add(a.name);
     this.containerImages = readContainerImages(parent.manifest);

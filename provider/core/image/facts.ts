@@ -27,7 +27,7 @@ function envList(env: string[] | undefined): Record<string, string> {
  */
 export async function imageFacts(layout: OciLayout, ref: string, platform?: string): Promise<ImageFacts> {
   const r = await resolveManifest(layout, ref, platform);
-  const ext = readExtension(r.manifest);
+  const ext = readExtension(r.manifest, r.reference);
   const labels = r.config.config?.Labels ?? {};
   const layers = await layerFacts(layout, r.manifest.layers);
   // Every platform's layers, so each host of a mixed-architecture cluster gets its own.

@@ -8,6 +8,8 @@ import * as path from "node:path";
 import { ImageNotInStoreError, UserError } from "../errors";
 import { ownedTempPath, ownerAlive, removeOnSignal, sizeOf } from "../temp-owner";
 import { familiarReference, normalizeReference, parseReference } from "../common/reference";
+import { APP_NAME_FIX, appNameProblem } from "../kubefile/app-name";
+import { clip } from "../kubefile/lexer";
 import type { OciLayout } from "./layout";
 import {
   Annotations,
@@ -145,15 +147,38 @@ export async function resolveManifest(
   return { reference, manifestDigest: top.digest, manifest, config, platform: own, platforms: [own] };
 }
 
-/** The sealer extension of a manifest (sealer v0.9+ annotation), or undefined for non-sealer images. */
-export function readExtension(manifest: Manifest): ImageExtension | undefined {
+/**
+ * The sealer extension of a manifest (sealer v0.9+ annotation), or undefined for non-sealer
+ * images. App names are re-checked: an image from `sealer load` or a registry may hold any text,
+ * and the names become directories and words of launch commands.
+ */
+export function readExtension(manifest: Manifest, reference: string): ImageExtension | undefined {
   const raw = manifest.annotations?.[Annotations.sealerExtension];
   if (!raw) return undefined;
+  const where = `image ${reference}`;
+  let ext: ImageExtension;
   try {
-    return JSON.parse(raw) as ImageExtension;
+    ext = JSON.parse(raw) as ImageExtension;
   } catch {
-    throw new UserError(`the image's ${Annotations.sealerExtension} annotation is not valid JSON`);
+    throw new UserError(`${where}: its ${Annotations.sealerExtension} annotation is not valid JSON`);
   }
+  if (!ext || typeof ext !== "object" || Array.isArray(ext))
+    throw new UserError(`${where}: its ${Annotations.sealerExtension} annotation is not a JSON object`);
+  const names: unknown[] = [
+    ...(Array.isArray(ext.applications) ? ext.applications.map((a) => (a as { name?: unknown })?.name) : []),
+    ...(Array.isArray(ext.launch?.app_names) ? ext.launch.app_names : []),
+  ];
+  for (const name of names) {
+    const problem =
+      typeof name === "string"
+        ? appNameProblem(name) && `${appNameProblem(name)}: ${APP_NAME_FIX}`
+        : `app name ${clip(String(name), 60)} is not a string`;
+    if (problem)
+      throw new UserError(
+        `${where} names an app that cannot be used: ${problem}; the image was not built by a valid Kubefile, so do not use it`,
+      );
+  }
+  return ext;
 }
 
 export function readContainerImages(manifest: Pick<Manifest, "annotations">): ContainerImage[] {
@@ -273,7 +298,7 @@ export async function inspectImage(
   const found = await findImage(layout, ref);
   const r = await resolveManifest(layout, ref, platform);
   const top = found?.descriptor;
-  const ext = readExtension(r.manifest);
+  const ext = readExtension(r.manifest, r.reference);
   const incomplete = readIncompleteImages(r.manifest);
   return {
     reference: r.reference,

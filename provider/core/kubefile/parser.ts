@@ -9,6 +9,7 @@ import {
   MAX_PATH_SEGMENT_CHARS,
 } from "../limits";
 import { checkEnvValue } from "../clusterfile/syntax";
+import { APP_NAME_FIX, appNameProblem } from "./app-name";
 import { formatBytes } from "../log";
 import {
   ExpansionTooLong,
@@ -541,19 +542,9 @@ const KEY_FIX = {
   ENV: "use letters, digits and _ (not starting with a digit)",
   LABEL: "use letters, digits, '.', '_', '-' and '/'",
 } as const;
-/**
- * sealer takes the first word as the app name, whatever it is, and uses it as a directory name;
- * we accept the names a directory can safely have (capitals included, as in sealer's own
- * `APP businessApp ...`) and refuse the rest (a "/" or ".." would leave application/apps/).
- */
-const APP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-
 function checkAppName(name: string, report: (problem: string, fix: string) => void): void {
-  if (!APP_NAME.test(name) || name.length > MAX_PATH_SEGMENT_CHARS)
-    report(
-      `app name "${clip(name, 60)}" is not valid`,
-      `use at most ${MAX_PATH_SEGMENT_CHARS} letters, digits, '.', '_' and '-', starting with a letter or digit (it becomes the directory application/apps/<name>/)`,
-    );
+  const problem = appNameProblem(name);
+  if (problem) report(problem, APP_NAME_FIX);
 }
 
 const PATH_FIX = "shorten the path (each name at most 255 characters, the whole path at most 4096)";

@@ -3,11 +3,9 @@
  * POSIX sh, coreutils, tar, gzip and sha256sum are assumed.
  */
 
-/** Quotes one word for POSIX sh: `it's` -> `'it'\''s'`. */
-export function shellQuote(word: string): string {
-  if (word !== "" && /^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
-  return "'" + word.replace(/'/g, `'\\''`) + "'";
-}
+import { shellQuote } from "../common/shell-quote";
+
+export { shellQuote };
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 

@@ -4,6 +4,7 @@
  * uninstalls what they installed.
  */
 import type { ClusterSpec, Env } from "../../clusterfile/types";
+import { shellQuote } from "../../common/shell-quote";
 import { UserError } from "../../errors";
 import type { PlanContext } from "../context";
 import { classifyPath, classTouchesApp, type LayerClass } from "../impact";
@@ -20,14 +21,16 @@ export interface Launch {
 /** An app's default launch commands by its type (kube: apply its yaml, helm: upgrade --install, shell: its .sh). */
 function defaultCmds(app: ImageFacts["apps"][number]): string[] {
   const dir = `application/apps/${app.name}`;
+  // File and app names are data from the image: quote them so `a$(x).yaml` stays one file name.
+  const file = (f: string) => shellQuote(`${dir}/${f}`);
   switch (app.type) {
     case "kube":
-      return app.files.filter((f) => /\.ya?ml$/.test(f)).map((f) => `kubectl apply -f ${dir}/${f}`);
+      return app.files.filter((f) => /\.ya?ml$/.test(f)).map((f) => `kubectl apply -f ${file(f)}`);
     case "helm":
       // upgrade --install: re-launching a changed app must work on a cluster where it runs.
-      return [`helm upgrade --install ${app.name} ${dir}`];
+      return [`helm upgrade --install ${shellQuote(app.name)} ${shellQuote(dir)}`];
     case "shell":
-      return app.files.filter((f) => f.endsWith(".sh")).map((f) => `bash ${dir}/${f}`);
+      return app.files.filter((f) => f.endsWith(".sh")).map((f) => `bash ${file(f)}`);
     case "other":
       return [];
   }
