@@ -14,7 +14,7 @@ import { configTarget } from "../../provider/core/exec/templates";
 import { buildImage } from "../../provider/core/image/builder";
 import { imageFacts } from "../../provider/core/image/facts";
 import { OciLayout } from "../../provider/core/image/layout";
-import { readExtension } from "../../provider/core/image/store";
+import { inspectImage, readExtension } from "../../provider/core/image/store";
 import { Annotations, MediaTypes, type Manifest } from "../../provider/core/image/types";
 import { setLogSink } from "../../provider/core/log";
 import { resolveLaunch } from "../../provider/core/plan/phases/apps";
@@ -229,5 +229,40 @@ describe("hostile app names: launch commands", function () {
           err.message,
         ),
     );
+  });
+  it("a layer annotation that is not what we write is refused naming image, layer and annotation (no JS error text)", async () => {
+    const home = path.join(tmp, "home");
+    const layout = new OciLayout(path.join(home, "store"));
+    const desc = await layout.resolve("test/ok:1");
+    assert.ok(desc, "built by the test before");
+    const m = await layout.readJson<Manifest>(desc.digest);
+    for (const [key, value] of [
+      [Annotations.layerPaths, "[not json"],
+      [Annotations.layerPaths, '["ok", 5]'],
+      [Annotations.layerGroups, '["a list"]'],
+    ] as const) {
+      const bad: Manifest = {
+        ...m,
+        layers: m.layers.map((l, i) =>
+          i === 0 ? { ...l, annotations: { ...l.annotations, [key]: value } } : l,
+        ),
+      };
+      await layout.setRef("evil/paths:1", await layout.putJson(bad, MediaTypes.manifest));
+      for (const read of [
+        () => imageFacts(layout, "evil/paths:1"),
+        () => inspectImage(layout, "evil/paths:1"),
+      ])
+        await assert.rejects(read(), (err: unknown) => {
+          assert.ok(err instanceof UserError, String(err));
+          assert.match(
+            err.message,
+            new RegExp(
+              `^image \\S*evil/paths:1, layer ${m.layers[0]!.digest.slice(0, 19)}: its ${key.replace(/\./g, "\\.")} annotation is not a JSON`,
+            ),
+          );
+          assert.doesNotMatch(err.message, /Unexpected token|SyntaxError|TypeError/);
+          return true;
+        });
+    }
   });
 });

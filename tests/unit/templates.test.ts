@@ -50,6 +50,12 @@ describe("templates: .tmpl rendering (Go template subset)", () => {
     ["unknown function", "{{ frobnicate .X }}", /^f\.tmpl:1: unknown function "frobnicate"/],
     ["printf verb", '{{ printf "%x" .Name }}', /^f\.tmpl:1: printf verb "%x" is not supported/],
     ["index not on .", '{{ index .Name "a" }}', /^f\.tmpl:1: index takes \. and a key/],
+    // Go's template parser refuses "\q" too (an unknown escape in a quoted string).
+    [
+      "bad escape",
+      'a\n{{ index . "\\q" }}',
+      /^f\.tmpl:2: in ".*": "\\q" is not a valid string: use only the escapes/,
+    ],
   ];
   for (const [name, tmpl, re] of errors)
     it(`error: ${name}`, () => {
@@ -63,8 +69,15 @@ describe("templates: .tmpl rendering (Go template subset)", () => {
     assert.deepEqual(
       templateKeys(
         'a {{ .B }} {{or .RegistryURL "x"}} {{ default "y" .A | quote }} {{ .B }} {{ index . "my-key" }}',
+        "f.tmpl",
       ),
       ["A", "B", "RegistryURL", "my-key"],
+    );
+    assert.throws(
+      () => templateKeys('x\ny\n{{ index . "\\q" }}', "etc/x.yaml.tmpl"),
+      (e: unknown) =>
+        e instanceof UserError &&
+        /^etc\/x\.yaml\.tmpl:3: in "\{\{ index \. "\\q" \}\}": "\\q" is not a valid string/.test(e.message),
     );
   });
   it("renderedPath drops .tmpl", () => assert.equal(renderedPath("etc/kubeadm.yml.tmpl"), "etc/kubeadm.yml"));

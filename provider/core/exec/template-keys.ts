@@ -38,7 +38,7 @@ function layerKeys(layout: OciLayout, digest: string): Promise<Record<string, st
         const chunks: Buffer[] = [];
         for await (const c of content) chunks.push(c);
         const text = Buffer.concat(chunks).toString("utf8");
-        out[rel] = isTmpl ? templateKeys(text) : shellKeys(text);
+        out[rel] = isTmpl ? templateKeys(text, rel) : shellKeys(text);
       });
       return out;
     })();

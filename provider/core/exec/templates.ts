@@ -17,6 +17,7 @@
  */
 import * as yaml from "js-yaml";
 import { UserError } from "../errors";
+import { clip } from "../kubefile/lexer";
 
 export type Env = Record<string, string>;
 
@@ -180,7 +181,7 @@ function evalCommand(
   const [head, ...rest] = words;
   const evalArg = (w: string): Value => {
     if (w.startsWith(".")) return w === "." ? env : env[w.slice(1)];
-    if (w.startsWith('"')) return JSON.parse(w) as string;
+    if (w.startsWith('"')) return stringLiteral(w, `${where}: in "${src}"`);
     if (w.startsWith("`")) return w.slice(1, -1);
     if (w === "true") return true;
     if (w === "false") return false;
@@ -304,15 +305,31 @@ export function renderTemplate(text: string, env: Env, file = "template"): strin
   return out.join("");
 }
 
-/** The env keys a template reads (so a changed env value re-renders only what uses it). */
-export function templateKeys(text: string): string[] {
+/** The env keys a template reads (so a changed env value re-renders only what uses it); `file` names it in errors. */
+export function templateKeys(text: string, file: string): string[] {
   const keys = new Set<string>();
   for (const m of text.matchAll(/\{\{([\s\S]*?)\}\}/g)) {
     for (const k of (m[1] ?? "").matchAll(/(?:^|[\s(|])\.([A-Za-z_][A-Za-z0-9_]*)/g)) keys.add(k[1]!);
-    for (const k of (m[1] ?? "").matchAll(/\bindex\s+\.\s+"((?:[^"\\]|\\.)*)"/g))
-      keys.add(JSON.parse(`"${k[1]}"`) as string);
+    for (const k of (m[1] ?? "").matchAll(/\bindex\s+\.\s+"((?:[^"\\]|\\.)*)"/g)) {
+      const line = text.slice(0, (m.index ?? 0) + (k.index ?? 0)).split("\n").length;
+      keys.add(stringLiteral(`"${k[1]}"`, `${file}:${line}: in "{{${m[1]}}}"`));
+    }
   }
   return [...keys].sort();
+}
+
+/**
+ * A double-quoted string of a template action. The escapes JSON and Go share (\\ \" \n \t \r
+ * \b \f \uXXXX) are read; anything else is refused, as Go's template parser refuses it.
+ */
+function stringLiteral(word: string, where: string): string {
+  try {
+    return JSON.parse(word) as string;
+  } catch {
+    throw new UserError(
+      `${where}: ${clip(word, 60)} is not a valid string: use only the escapes \\\\, \\", \\n, \\t, \\r and \\uXXXX`,
+    );
+  }
 }
 
 /** The rendered file's path: "etc/kubeadm.yml.tmpl" -> "etc/kubeadm.yml". */

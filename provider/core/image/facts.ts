@@ -7,8 +7,8 @@ import type { ImageFacts, LayerFacts } from "../plan/types";
 import type { OciLayout } from "./layout";
 import { listLayerSummary } from "./materialize";
 import { imagePluginFacts } from "./plugin-facts";
-import { readExtension, resolveManifest } from "./store";
-import { Annotations, SealerLabels, type Descriptor } from "./types";
+import { readExtension, readLayerAnnotations, resolveManifest } from "./store";
+import { SealerLabels, type Descriptor } from "./types";
 
 function envList(env: string[] | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -29,7 +29,7 @@ export async function imageFacts(layout: OciLayout, ref: string, platform?: stri
   const r = await resolveManifest(layout, ref, platform);
   const ext = readExtension(r.manifest, r.reference);
   const labels = r.config.config?.Labels ?? {};
-  const layers = await layerFacts(layout, r.manifest.layers);
+  const layers = await layerFacts(layout, r.manifest.layers, r.reference);
   // Every platform's layers, so each host of a mixed-architecture cluster gets its own.
   let variants: ImageFacts["variants"];
   if (r.indexDigest && r.platforms.length > 1) {
@@ -40,7 +40,10 @@ export async function imageFacts(layout: OciLayout, ref: string, platform?: stri
         continue;
       }
       const o = await resolveManifest(layout, ref, p);
-      variants[p] = { manifestDigest: o.manifestDigest, layers: await layerFacts(layout, o.manifest.layers) };
+      variants[p] = {
+        manifestDigest: o.manifestDigest,
+        layers: await layerFacts(layout, o.manifest.layers, o.reference),
+      };
     }
   }
   const cri = labels[SealerLabels.containerRuntimeType];
@@ -73,22 +76,16 @@ export async function imageFacts(layout: OciLayout, ref: string, platform?: stri
   };
 }
 
-async function layerFacts(layout: OciLayout, descs: Descriptor[]): Promise<LayerFacts[]> {
+async function layerFacts(layout: OciLayout, descs: Descriptor[], reference: string): Promise<LayerFacts[]> {
   const layers: LayerFacts[] = [];
   for (const l of descs) {
-    const ann = l.annotations?.[Annotations.layerPaths];
-    if (!ann) {
+    const { paths, groups } = readLayerAnnotations(l, reference);
+    if (!paths) {
       layers.push({ digest: l.digest, size: l.size, ...(await listLayerSummary(layout, l.digest)) });
       continue;
     }
     // Layers we built before per-path digests existed carry paths only: their steps key on the layer.
-    const groups = l.annotations?.[Annotations.layerGroups];
-    layers.push({
-      digest: l.digest,
-      size: l.size,
-      paths: JSON.parse(ann) as string[],
-      ...(groups ? { groups: JSON.parse(groups) as Record<string, string> } : {}),
-    });
+    layers.push({ digest: l.digest, size: l.size, paths, ...(groups ? { groups } : {}) });
   }
   return layers;
 }

@@ -181,6 +181,46 @@ export function readExtension(manifest: Manifest, reference: string): ImageExten
   return ext;
 }
 
+/**
+ * A layer's own annotations (paths it touches, per-path digests), checked: an image from
+ * `sealer load` or a registry may hold any text there. Absent ones are absent.
+ */
+export function readLayerAnnotations(
+  layer: Descriptor,
+  reference: string,
+): { paths?: string[]; groups?: Record<string, string> } {
+  const read = (key: string, ok: (v: unknown) => boolean, what: string): unknown => {
+    const raw = layer.annotations?.[key];
+    if (raw === undefined) return undefined;
+    let v: unknown;
+    try {
+      v = JSON.parse(raw);
+    } catch {
+      v = undefined;
+    }
+    if (!ok(v))
+      throw new UserError(
+        `image ${reference}, layer ${layer.digest.slice(0, 19)}: its ${key} annotation is not ${what}; rebuild the image`,
+      );
+    return v;
+  };
+  const paths = read(
+    Annotations.layerPaths,
+    (v) => Array.isArray(v) && v.every((x) => typeof x === "string"),
+    "a JSON list of strings",
+  ) as string[] | undefined;
+  const groups = read(
+    Annotations.layerGroups,
+    (v) =>
+      !!v &&
+      typeof v === "object" &&
+      !Array.isArray(v) &&
+      Object.values(v).every((x) => typeof x === "string"),
+    "a JSON object of strings",
+  ) as Record<string, string> | undefined;
+  return { ...(paths ? { paths } : {}), ...(groups ? { groups } : {}) };
+}
+
 export function readContainerImages(manifest: Pick<Manifest, "annotations">): ContainerImage[] {
   const raw = manifest.annotations?.[Annotations.sealerContainerImages];
   if (!raw) return [];
@@ -309,14 +349,14 @@ export async function inspectImage(
     manifestDigest: r.manifestDigest,
     configDigest: r.manifest.config.digest,
     layers: r.manifest.layers.map((l, i) => {
-      const paths = l.annotations?.[Annotations.layerPaths];
+      const { paths } = readLayerAnnotations(l, r.reference);
       const instruction = l.annotations?.[Annotations.layerInstruction];
       const diffID = r.config.rootfs?.diff_ids?.[i];
       return {
         digest: l.digest,
         size: l.size,
         ...(diffID ? { diffID } : {}),
-        ...(paths ? { paths: JSON.parse(paths) as string[] } : {}),
+        ...(paths ? { paths } : {}),
         ...(instruction ? { instruction } : {}),
       };
     }),
