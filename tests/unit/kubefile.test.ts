@@ -275,6 +275,19 @@ describe("Kubefile parser: instructions", () => {
       ],
     },
     {
+      // As sealer's own docs write them (docs/api/kubefile.md, docs/design/global-config.md); its
+      // parser keeps a COPY's first two words. A quoted "#" word is a file name.
+      name: "COPY with a trailing # comment, as in sealer's docs",
+      text: 'FROM scratch\nCOPY wordpress-chart . # copy files to ClusterImage\nCOPY dashboard.yaml.tmpl manifests/ # only `manifests etc charts` dirs\nCOPY a "#b" c\nCOPY a b #c d',
+      want: [
+        { kind: "FROM", loc: at(1), image: "scratch" },
+        { kind: "COPY", loc: at(2), sources: ["wordpress-chart"], dest: "." },
+        { kind: "COPY", loc: at(3), sources: ["dashboard.yaml.tmpl"], dest: "manifests/" },
+        { kind: "COPY", loc: at(4), sources: ["a", "#b"], dest: "c" },
+        { kind: "COPY", loc: at(5), sources: ["a"], dest: "b" },
+      ],
+    },
+    {
       name: "comments, directives, blank lines, CRLF, continuations (with comments inside) keep the first line",
       text: "# syntax=docker/dockerfile:1\r\n# escape=\\\r\n\r\nFROM scratch\r\n  # indented comment\r\nRUN echo a \\\r\n  # comment inside a continuation\r\n\r\n  && echo b\r\nCOPY a \\\n   b",
       want: [

@@ -170,6 +170,11 @@ export function parseKubefile(
             const w = splitWords(rest, fullLookup);
             lexProblems(w.problems);
             values = w.words;
+            // sealer's own docs end COPY lines with a comment (`COPY chart . # copy files`): its
+            // parser keeps the first two words. An unquoted word starting with # after a source
+            // and a destination starts a comment here too; a file named #x must be quoted.
+            const hash = values.findIndex((v, i) => i >= 2 && rest[v.start] === "#");
+            if (hash >= 0) values = values.slice(0, hash);
           }
           const flag = values.find((v) => v.value.startsWith("--"));
           if (flag) {
