@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { StepError, UserError } from "../core/errors";
+import { redact } from "../core/log";
 import { packageVersion } from "../core/package-info";
 import { ensureSealerHome } from "../core/paths";
 import * as images from "./commands/images";
@@ -36,12 +37,14 @@ export async function main(argv: string[]): Promise<void> {
     detachProgress();
     // A failed step is one message built from its fields (host, step, cause), not a stack; the
     // run stopped part-way, which is exit code 1 whatever the cause.
+    // Error texts go through the same redactor as log lines: a failed command's output tail, or
+    // a registry's answer, may echo a password.
     if (err instanceof StepError) {
-      process.stderr.write(`sealer: ${err.message}\n`);
+      process.stderr.write(`sealer: ${redact(err.message)}\n`);
       process.exit(1);
     }
     if (err instanceof UserError) {
-      process.stderr.write(`sealer: ${err.message}\n`);
+      process.stderr.write(`sealer: ${redact(err.message)}\n`);
       process.exit(err.exitCode);
     }
     throw err;

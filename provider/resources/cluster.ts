@@ -23,6 +23,7 @@ import {
   compact,
   containsUnknown,
   errorMessage,
+  redacted,
   isUnknown,
   reveal,
   sameValue,
@@ -319,7 +320,7 @@ function sshTuning(): { ssh?: { dialAttempts?: number; dialTimeoutMs?: number } 
 
 function toFailures(err: unknown): CheckFailure[] {
   const problems = (err as { problems?: string[] }).problems ?? [errorMessage(err)];
-  return problems.map((reason) => ({ property: "clusterfile", reason }));
+  return problems.map((reason) => ({ property: "clusterfile", reason: redacted(reason) }));
 }
 
 function validate(i: ClusterInputs): CheckFailure[] {
@@ -558,7 +559,9 @@ const PROGRESS_LOG_INTERVAL_MS = 10_000;
 function failureText(err: unknown, finished: number): string {
   const { StepError } = require("../core/errors") as typeof import("../core/errors");
   if (!(err instanceof StepError)) return errorMessage(err);
-  return `${err.summary}\n${finished} step(s) finished and are recorded; fix the cause and run \`pulumi up\` again: it runs only the remaining steps.`;
+  return redacted(
+    `${err.summary}\n${finished} step(s) finished and are recorded; fix the cause and run \`pulumi up\` again: it runs only the remaining steps.`,
+  );
 }
 
 async function run(

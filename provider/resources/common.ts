@@ -86,12 +86,19 @@ export class PartialStateError extends Error {
     readonly reasons: string[],
     opts: { cause?: unknown } = {},
   ) {
-    super(reasons.join("; "), opts.cause === undefined ? undefined : { cause: opts.cause });
+    super(redacted(reasons.join("; ")), opts.cause === undefined ? undefined : { cause: opts.cause });
   }
 }
 
+/** An error's text as the engine may show it: secrets registered with the logger masked, as in log lines. */
 export function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  return redacted(err instanceof Error ? err.message : String(err));
+}
+
+/** `text` with every registered secret masked (required lazily: this module is serialized with the provider). */
+export function redacted(text: string): string {
+  const { redact } = require("../core/log") as typeof import("../core/log");
+  return redact(text);
 }
 
 let cachedVersion: string | undefined;

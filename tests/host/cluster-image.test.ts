@@ -248,4 +248,13 @@ describe("host: ClusterImage under the dynamic provider host", function () {
     );
     assert.deepEqual(raw.registryAuth, secretValue({ username: "u", password: "p" }));
   });
+
+  it("the secret input given as a plain value also arrives as a secret (the engine stores inputs in its state)", async () => {
+    const raw = await sdkInputs(
+      () =>
+        new ClusterImage("img", { context: ctx, tag: "x:1", registryAuth: { username: "u", password: "p" } }),
+    );
+    assert.deepEqual(raw.registryAuth, secretValue({ username: "u", password: "p" }));
+    assert.equal(raw.tag, "x:1", "other inputs stay plain");
+  });
 });

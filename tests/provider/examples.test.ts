@@ -114,7 +114,8 @@ describe("provider: example programs under setMocks", function () {
     assert.equal(cluster.inputs.imageDigest, `sha256:${"a".repeat(64)}`);
     assert.deepEqual(cluster.inputs.masters, ["10.0.0.2"]);
     assert.deepEqual(cluster.inputs.workers, ["10.0.0.3", "10.0.0.4"]);
-    assert.deepEqual(cluster.inputs.ssh, { user: "root", privateKey: "KEY" });
+    // The login holds a key: the SDK sends it as a secret even though the program passed it plain.
+    assert.deepEqual(cluster.inputs.ssh, { [SIG]: SECRET, value: { user: "root", privateKey: "KEY" } });
     for (const r of [...images, infra!, cluster]) assertSealerProps(r);
   });
 
@@ -131,7 +132,10 @@ describe("provider: example programs under setMocks", function () {
     assert.equal(byType(rs, "alicloud:ecs/securityGroupRule:SecurityGroupRule").length, 3);
     const [infra] = byType(rs, `${SEALER}Infra`);
     assert.ok(infra);
-    const ali = infra.inputs.alicloud as Record<string, unknown>;
+    // It holds the access key secret: sent as a secret as a whole.
+    const aliInput = infra.inputs.alicloud as { [SIG]: string; value: Record<string, unknown> };
+    assert.equal(aliInput[SIG], SECRET);
+    const ali = aliInput.value;
     assert.equal(ali.vpcId, "vpc-id");
     assert.equal(ali.vswitchId, "vswitch-id");
     assert.equal(ali.securityGroupId, "sg-id");

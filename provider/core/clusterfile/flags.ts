@@ -64,10 +64,9 @@ export function clusterFromFlags(flags: ClusterFlags): ClusterSpec {
       const [a, b, c, d] = path;
       if (a === "metadata") problems.push(`--cluster-name: ${msg}`);
       else if (b === "image") problems.push(`IMAGE: ${msg}`);
+      // The flag is named by its place, never by its text: env values may be secrets.
       else if (b === "env")
-        problems.push(
-          `--env ${typeof c === "number" ? (flags.env?.[c] ?? "") : ""}: ${msg}`.replace(/ :/, ":"),
-        );
+        problems.push(`--env${typeof c === "number" ? ` (the ${ordinal(c + 1)})` : ""}: ${msg}`);
       else if (b === "ssh") problems.push(`--${c === "port" ? "port" : String(c)}: ${msg}`);
       else if (b === "hosts" && typeof c === "number")
         problems.push(`${hostFlag(c)}${d === "ips" ? "" : ""}: ${msg}`);
@@ -81,4 +80,11 @@ export function clusterFromFlags(flags: ClusterFlags): ClusterSpec {
   );
   throwIfProblems(`invalid flags (${problems.length} problem${problems.length === 1 ? "" : "s"})`, problems);
   return normalizeCluster(input);
+}
+
+/** 1 -> "1st", 2 -> "2nd", 11 -> "11th": which of several repeated flags. */
+function ordinal(n: number): string {
+  const teen = n % 100 >= 11 && n % 100 <= 13;
+  const suffix = teen ? "th" : (["th", "st", "nd", "rd"][n % 10] ?? "th");
+  return `${n}${suffix}`;
 }

@@ -68,16 +68,20 @@ export function parseTaint(text: string): Taint | string {
 
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
-/** `KEY=VALUE` (VALUE may be empty and may contain '='; ';' separates several values). */
+/**
+ * `KEY=VALUE` (VALUE may be empty and may contain '='; ';' separates several values). Messages
+ * never repeat a value, nor an entry without '=': env often holds tokens, and problems are shown.
+ */
 export function parseEnvEntry(text: string): { key: string; values: string[] } | string {
   const eq = text.indexOf("=");
-  if (eq < 0) return `"${text}" is not KEY=VALUE`;
+  if (eq < 0)
+    return `is not KEY=VALUE (there is no "="; the text is not repeated here, in case it is a secret)`;
   const key = text.slice(0, eq);
   if (!ENV_KEY.test(key))
-    return `"${text}": env key "${key}" must start with a letter or '_' and contain only letters, digits, '_', '.', '-'`;
+    return `env key "${key.length > 60 ? `${key.slice(0, 60)}…` : key}" must start with a letter or '_' and contain only letters, digits, '_', '.', '-'`;
   const values = text.slice(eq + 1).split(";");
   const bad = checkEnvValue(key, values);
-  if (bad) return `"${text}": ${bad}`;
+  if (bad) return `${key}: ${bad}`;
   return { key, values };
 }
 

@@ -238,7 +238,10 @@ export class RegistryClient {
 
   private basicHeader(): string {
     const c = this.credentials!;
-    return "Basic " + Buffer.from(`${c.username}:${c.password}`).toString("base64");
+    const encoded = Buffer.from(`${c.username}:${c.password}`).toString("base64");
+    // A server may echo the header back in an error body, which becomes our message.
+    registerSecret(encoded);
+    return "Basic " + encoded;
   }
 
   private async token(scopes: string[]): Promise<string> {
