@@ -256,10 +256,10 @@ describe("layer stack check: what real images do passes, and is cached", () => {
     const files = fs.readdirSync(path.join(layout.root, "verdicts")).sort();
     assert.deepEqual(
       files,
-      [`v1-${chainDigest(ds).slice(7)}.json`, ...ds.map((d) => `v1-layer-${d.slice(7)}.json`).sort()].sort(),
+      [`v2-${chainDigest(ds).slice(7)}.json`, ...ds.map((d) => `v2-layer-${d.slice(7)}.json`).sort()].sort(),
     );
     const again = JSON.parse(
-      fs.readFileSync(path.join(layout.root, "verdicts", `v1-${chainDigest(ds).slice(7)}.json`), "utf8"),
+      fs.readFileSync(path.join(layout.root, "verdicts", `v2-${chainDigest(ds).slice(7)}.json`), "utf8"),
     ) as { layers: unknown };
     assert.deepEqual(again.layers, first);
     // With the blobs gone, another order of the same layers (another chain) is still checked from

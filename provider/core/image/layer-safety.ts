@@ -35,6 +35,8 @@ import { UserError } from "../errors";
 import { readJsonIfExists, writeJsonAtomic } from "../fsutil";
 import type { OciLayout } from "./layout";
 import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from "./layer";
+import type * as tarStream from "tar-stream";
+import { gnuTarListing, GnuTarRefused, GnuTarUnavailable, type GnuEntry } from "./gnu-tar-listing";
 import { forEachLayerEntry, unsafeEntry } from "./materialize";
 
 /** What a node does for one layer before its tar runs: paths to remove and directories to empty. */
@@ -46,7 +48,8 @@ export interface LayerRemovals {
 }
 
 /** Bump when the rules change: older verdicts are then recomputed. */
-const VERDICT_VERSION = 1;
+// 2: foreign layers are also read by GNU tar and must agree (verdicts and skeletons of 1 are read again).
+const VERDICT_VERSION = 2;
 
 type Kind = "dir" | "file" | "symlink";
 interface Node {
@@ -219,10 +222,14 @@ export async function recordSkeleton(
 
 async function readSkeleton(src: OciLayout, digest: string): Promise<Skeleton> {
   const sk: Skeleton = [];
+  const seen: Array<{ type: tarStream.Header["type"]; name: string; link?: string }> = [];
+  const gnu = gnuTarListing(src.blobPath(digest));
+  gnu.catch(() => undefined); // awaited below, after this reader finished
   await forEachLayerEntry(
     src,
     digest,
     async (h) => {
+      seen.push({ type: h.type, name: h.name, ...(h.linkname !== undefined ? { link: h.linkname } : {}) });
       switch (h.type) {
         case "directory":
           sk.push([h.name, "dir"]);
@@ -252,7 +259,83 @@ async function readSkeleton(src: OciLayout, digest: string): Promise<Skeleton> {
     },
     { strict: true },
   );
+  // An entry the simulation refuses anyway (a ".." component, an absolute hard-link target) gets
+  // its own clearer message there; such a skeleton is never accepted, so it may be kept unchecked.
+  const refusedAnyway = seen.some(
+    (e) =>
+      typeof splitName(e.name) === "string" ||
+      (e.type === "link" && (typeof splitName(e.link ?? "") === "string" || (e.link ?? "").startsWith("/"))),
+  );
+  if (!refusedAnyway) sameAsGnuTar(seen, await gnuReading(gnu));
   return sk;
+}
+
+async function gnuReading(listing: Promise<GnuEntry[]>): Promise<GnuEntry[]> {
+  try {
+    return await listing;
+  } catch (err) {
+    if (err instanceof GnuTarUnavailable)
+      throw new UserError(
+        `checking a layer built elsewhere needs GNU tar on this machine (${err.message}): the nodes unpack with it; install tar`,
+      );
+    if (err instanceof GnuTarRefused)
+      throw new EntryProblem(
+        "(the archive)",
+        `is refused by GNU tar (${err.message}); the layer is malformed or crafted`,
+      );
+    throw err;
+  }
+}
+
+/** GNU tar's mode character for each type this reader reports. */
+const GNU_TYPE: Partial<Record<NonNullable<tarStream.Header["type"]>, string[]>> = {
+  file: ["-"],
+  "contiguous-file": ["-", "C"],
+  directory: ["d"],
+  symlink: ["l"],
+  link: ["h"],
+  "character-device": ["c"],
+  "block-device": ["b"],
+  fifo: ["p"],
+};
+
+/**
+ * Refuses a layer whose entries GNU tar reads differently (another count, order, name, type or
+ * link target): the simulation would then prove nothing about what the nodes write.
+ */
+function sameAsGnuTar(
+  ours: Array<{ type: tarStream.Header["type"]; name: string; link?: string }>,
+  gnu: GnuEntry[],
+): void {
+  const bare = (b: Buffer) => {
+    let i = 0;
+    while (i < b.length && b[i] === 0x2f) i++;
+    return b.subarray(i);
+  };
+  for (let i = 0; i < Math.max(ours.length, gnu.length); i++) {
+    const o = ours[i];
+    const g = gnu[i];
+    const differs = (why: string): never => {
+      throw new EntryProblem(
+        o?.name ?? (g ? g.name.toString("latin1") : "?"),
+        `(entry ${i + 1}) is read differently by GNU tar, which unpacks it on the nodes (${why}); the layer is malformed or crafted`,
+      );
+    };
+    if (!o || !g) differs(`GNU tar lists ${gnu.length} entries, the check ${ours.length}`);
+    const oName = Buffer.from(o!.name, "utf8");
+    const dirByName = o!.type === "file" && o!.name.endsWith("/");
+    if (!bare(oName).equals(bare(g!.name)))
+      differs(`GNU tar names it ${JSON.stringify(g!.name.toString("latin1"))}`);
+    const types = dirByName ? ["-", "d"] : (GNU_TYPE[o!.type ?? "file"] ?? []);
+    if (!types.includes(g!.type)) differs(`GNU tar's type is "${g!.type}"`);
+    // GNU tar strips a hard link target's leading "/" as it does a name's; a symlink's is data.
+    const link = (b: Buffer) => (o!.type === "link" ? bare(b) : b);
+    if (
+      (o!.type === "symlink" || o!.type === "link") &&
+      !link(Buffer.from(o!.link ?? "", "utf8")).equals(link(g!.link ?? Buffer.alloc(0)))
+    )
+      differs(`GNU tar's link target is ${JSON.stringify((g!.link ?? Buffer.alloc(0)).toString("latin1"))}`);
+  }
 }
 
 async function skeletonOf(layout: OciLayout, digest: string, opts: CheckOptions): Promise<Skeleton> {

@@ -8,6 +8,7 @@ import * as path from "node:path";
 import * as zlib from "node:zlib";
 import { pipeline } from "node:stream/promises";
 import * as tarStream from "tar-stream";
+import { clip } from "../kubefile/lexer";
 import { UserError } from "../errors";
 import type { OciLayout } from "./layout";
 import { layerPaths, OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from "./layer";
@@ -89,7 +90,7 @@ function refuseGlobalPaths(extract: tarStream.Extract, digest: string, name: str
 /** The refusal of a layer entry that could reach outside the rootfs; `where` names the layer. */
 export function unsafeEntry(where: string, entry: string, why: string): UserError {
   return new UserError(
-    `${where}, entry "${entry}" ${why}; unpacking it could change files outside the rootfs, so the image is refused: rebuild it from trusted content`,
+    `${where}, entry "${clip(entry, 200)}" ${why}; unpacking it could change files outside the rootfs, so the image is refused: rebuild it from trusted content`,
   );
 }
 
