@@ -2,6 +2,8 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { retry } from "./common/retry";
+import { UserError } from "./errors";
+import { describeFsWriteError } from "./limits";
 
 // Pure hashing lives in a leaf the planner may import; callers of fsutil keep their import.
 export { sha256Hex, stableStringify } from "./common/hash";
@@ -63,18 +65,28 @@ export async function acquireLock(
   what: string,
   timeoutMs = 60_000,
 ): Promise<() => Promise<void>> {
-  await fs.promises.mkdir(path.dirname(file), { recursive: true });
+  const cannot = (err: unknown) => {
+    return new UserError(
+      `cannot take the lock of ${what} (${file}): ${describeFsWriteError(err, path.dirname(file))}`,
+    );
+  };
+  await fs.promises.mkdir(path.dirname(file), { recursive: true }).catch((err: unknown) => {
+    throw cannot(err);
+  });
   return retry(
     async () => {
       try {
-        const fh = await fs.promises.open(file, "wx", 0o600);
+        const fh = await fs.promises.open(file, "wx", 0o600).catch((err: unknown) => {
+          if ((err as NodeJS.ErrnoException).code === "EEXIST") throw err;
+          throw cannot(err);
+        });
         await fh.writeFile(String(process.pid));
         await fh.close();
         return async () => {
           await fs.promises.rm(file, { force: true });
         };
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+        if (err instanceof UserError || (err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
         const pid = Number((await fs.promises.readFile(file, "utf8").catch(() => "")).trim());
         // A dead holder's lock is removed; the next attempt takes it.
         if (pid > 0 && !pidAlive(pid)) await fs.promises.rm(file, { force: true });

@@ -1,10 +1,7 @@
 /** Runs the `sealer` CLI as a user would, with a test's own data directory. */
 import { execFile } from "node:child_process";
 import * as path from "node:path";
-import { promisify } from "node:util";
 import { repoRoot } from "./registry";
-
-const execFileP = promisify(execFile);
 
 export interface CliResult {
   code: number;
@@ -16,7 +13,12 @@ export interface CliResult {
  * The CLI from the source tree (tsx) when tests run from source, else from dist/, with
  * SEALER_HOME = `home`. A non-zero exit is returned, not thrown.
  */
-export async function runSealer(home: string, ...args: string[]): Promise<CliResult> {
+export function runSealer(home: string, ...args: string[]): Promise<CliResult> {
+  return runSealerStdin(home, "", ...args);
+}
+
+/** runSealer with `stdin` as the CLI's standard input (e.g. --password-stdin). */
+export function runSealerStdin(home: string, stdin: string, ...args: string[]): Promise<CliResult> {
   const root = repoRoot();
   const fromSource = __filename.endsWith(".ts");
   const argv = fromSource
@@ -29,21 +31,24 @@ export async function runSealer(home: string, ...args: string[]): Promise<CliRes
         ...args,
       ]
     : [path.join(root, "bin/sealer.js"), ...args];
-  try {
-    const r = await execFileP(process.execPath, argv, {
-      cwd: root,
-      env: { ...process.env, SEALER_HOME: home },
-      maxBuffer: 16 << 20,
-    });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return {
-      code: typeof e.code === "number" ? e.code : -1,
-      stdout: e.stdout ?? "",
-      stderr: e.stderr ?? "",
-    };
-  }
+  return new Promise((resolve) => {
+    const child = execFile(
+      process.execPath,
+      argv,
+      { cwd: root, env: { ...process.env, SEALER_HOME: home }, maxBuffer: 16 << 20 },
+      (err, stdout, stderr) =>
+        resolve({
+          code: err
+            ? typeof (err as { code?: unknown }).code === "number"
+              ? (err as { code: number }).code
+              : -1
+            : 0,
+          stdout,
+          stderr,
+        }),
+    );
+    child.stdin?.end(stdin);
+  });
 }
 
 /** What `fn` writes to process.stdout (an in-process CLI call); stdout is back even when it throws. */

@@ -36,10 +36,7 @@ describe("hostile env: the worker VIP", () => {
     const problems = problemsOf(() => loadClusterfile(text, { file: "Clusterfile" }));
     assert.deepEqual(
       problems.map((p) => p.replace(/: IPvsVIPv4 must be .*/, "")),
-      [
-        `Clusterfile:8 spec.env[0]: IPvsVIPv4`,
-        `Clusterfile:14 spec.hosts[1].env[0]: IPvsVIPv4`,
-      ],
+      [`Clusterfile:8 spec.env[0]: IPvsVIPv4`, `Clusterfile:14 spec.hosts[1].env[0]: IPvsVIPv4`],
     );
     assert.match(problems[0]!, /IPvsVIPv4 must be one IPv4 address .* e\.g\. IPvsVIPv4=10\.103\.97\.2$/);
     // Two addresses, an IPv6 one, an empty one: not one IPv4 address either.
@@ -60,10 +57,7 @@ describe("hostile env: the worker VIP", () => {
       clusterFromFlags({ image: "app:1", masters: "10.0.0.2", env: ["IPvsVIPv4=$(id)"] }),
     );
     assert.equal(problems.length, 1);
-    assert.match(
-      problems[0]!,
-      /^--env \(the 1st\): IPvsVIPv4: IPvsVIPv4 must be one IPv4 address/,
-    );
+    assert.match(problems[0]!, /^--env \(the 1st\): IPvsVIPv4: IPvsVIPv4 must be one IPv4 address/);
   });
 
   it("a Kubefile's ENV is refused naming the Kubefile and line", () => {

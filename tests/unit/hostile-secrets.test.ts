@@ -5,12 +5,12 @@
  * request's Authorization header in its error body.
  */
 import * as assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { runSealerStdin } from "../harness/cli";
 import { clusterFromFlags, loadClusterfile } from "../../provider/core/clusterfile";
 import { UserError } from "../../provider/core/errors";
 import { registerSecret } from "../../provider/core/log";
@@ -18,23 +18,6 @@ import { errorMessage, PartialStateError } from "../../provider/resources/common
 import { clusterfile } from "../fixtures/clusterfile/plan-world";
 
 const PASSWORD = "L0gin-pw-7Hq2";
-const root = path.resolve(__dirname, "../../..");
-
-function runCli(
-  args: string[],
-  stdin: string,
-  env: NodeJS.ProcessEnv,
-): Promise<{ code: number; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(root, "bin/sealer.js"), ...args], { env });
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code: code ?? -1, out }));
-    child.stdin.end(stdin);
-  });
-}
 
 describe("hostile input: secrets in error messages", () => {
   let server: http.Server;
@@ -64,11 +47,17 @@ describe("hostile input: secrets in error messages", () => {
 
   it("sealer login: a token service echoing the credentials does not show them", async function () {
     this.timeout(60_000);
-    const r = await runCli(
-      ["login", `127.0.0.1:${port}`, "-u", "admin", "--password-stdin", "--insecure"],
+    const res = await runSealerStdin(
+      home,
       PASSWORD,
-      { ...process.env, SEALER_HOME: home },
+      "login",
+      `127.0.0.1:${port}`,
+      "-u",
+      "admin",
+      "--password-stdin",
+      "--insecure",
     );
+    const r = { code: res.code, out: res.stdout + res.stderr };
     assert.notEqual(r.code, 0, r.out);
     assert.match(r.out, /token service .* returned HTTP 500/);
     assert.ok(!r.out.includes(PASSWORD), r.out);

@@ -1,6 +1,6 @@
-import * as fs from "node:fs";
 import type { Command } from "commander";
 import { UserError } from "../../core/errors";
+import { readUserFile } from "../../core/limits";
 import { OciLayout } from "../../core/image/layout";
 import { formatBytes, log, registerSecret } from "../../core/log";
 import { dataPaths } from "../../core/paths";
@@ -14,6 +14,7 @@ import {
   saveSettings,
 } from "../../core/registry/credentials";
 import { pullImage } from "../../core/registry/pull";
+import { toRegistryError } from "../../core/registry/registry-error";
 import { pushImage } from "../../core/registry/push";
 import { printJson } from "../output";
 
@@ -84,15 +85,17 @@ export function register(program: Command): void {
         if (o.password && o.passwordStdin)
           throw new UserError("use either -p/--password or --password-stdin, not both");
         const password = o.passwordStdin ? await readStdin() : o.password;
+        if (o.passwordStdin && !password)
+          throw new UserError("--password-stdin read no password: pipe it in");
         registerSecret(password);
         const patch: RegistrySettings = {};
         if (o.caFile) {
-          let pem: string;
-          try {
-            pem = fs.readFileSync(o.caFile, "utf8");
-          } catch (err) {
-            throw new UserError(`--ca-file ${o.caFile}: ${(err as Error).message}`);
-          }
+          const pem = readUserFile(
+            o.caFile,
+            "--ca-file",
+            1 << 20,
+            "give the registry's CA certificate (PEM)",
+          );
           if (!pem.includes("-----BEGIN CERTIFICATE-----"))
             throw new UserError(`--ca-file ${o.caFile} holds no PEM certificate`);
           patch.ca = pem;
@@ -105,6 +108,9 @@ export function register(program: Command): void {
         const client = await RegistryClient.open(host, { settings, credentials: creds ?? null });
         try {
           await client.verifyLogin();
+        } catch (err) {
+          // Socket errors in words ("the connection was refused ..."), as pull and push give them.
+          throw toRegistryError(err, { registry: host, object: "login" });
         } finally {
           client.close();
         }

@@ -5,7 +5,7 @@ import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import * as tar from "tar-stream";
 import { UserError, throwIfProblems } from "../errors";
-import { describeFsWriteError } from "../limits";
+import { describeFsError, describeFsWriteError } from "../limits";
 import { formatBytes, log } from "../log";
 import { cleanStaleTemp, ownedTempPath, removeOnSignal } from "../temp-owner";
 import { openArchiveInput } from "./archive-input";
@@ -223,25 +223,44 @@ export async function saveImages(store: OciLayout, refs: string[], outFile: stri
     }),
   };
 
-  const dir = path.dirname(path.resolve(outFile));
-  await fs.promises.mkdir(dir, { recursive: true });
+  // The archive goes to a temp file next to the target, renamed over it when complete: a
+  // failed save leaves the old file (or none) and no temp file behind.
+  const target = await checkSaveOutput(outFile);
+  const dir = path.dirname(target);
   const tmp = path.join(
     dir,
-    `.${path.basename(outFile)}.tmp-${process.pid}-${crypto.randomBytes(4).toString("hex")}`,
+    `.${path.basename(target)}.tmp-${process.pid}-${crypto.randomBytes(4).toString("hex")}`,
   );
+  let fh: fs.promises.FileHandle;
+  try {
+    fh = await fs.promises.open(tmp, "wx", 0o644);
+  } catch (err) {
+    throw saveOutputError(outFile, dir, err);
+  }
+  const releaseTmp = removeOnSignal(tmp);
   const digests = [...blobs.keys()].sort();
   let total = 0;
   for (const dg of digests) total += (blobs.get(dg) as Descriptor).size;
   const bar = progressTask("save", `saving ${path.basename(outFile)}`, total);
   const pack = tar.pack();
+  // Errors of the pack and its entries reach us through addEntry and `writing`; without a
+  // listener, a stream destroyed by a failed write would crash the process instead.
+  pack.on("error", () => undefined);
   const writing = pipeline(
     Readable.from(pack as unknown as AsyncIterable<Buffer>),
-    fs.createWriteStream(tmp, { mode: 0o644 }),
-  );
+    fh.createWriteStream(),
+  ).catch((err: unknown) => {
+    throw saveOutputError(outFile, dir, err);
+  });
+  writing.catch(() => undefined);
+  // Settles only when the write fails: raced with each entry so a failed write ends the save at once.
+  const writeFailed = writing.then(() => new Promise<never>(() => undefined));
+  const add = (header: TarHeader, body?: Buffer | Readable) =>
+    Promise.race([addEntry(pack, header, body), writeFailed]);
   let done = 0;
   try {
-    await addEntry(pack, { ...DIR_HEADER, name: "blobs/" });
-    await addEntry(pack, { ...DIR_HEADER, name: "blobs/sha256/" });
+    await add({ ...DIR_HEADER, name: "blobs/" });
+    await add({ ...DIR_HEADER, name: "blobs/sha256/" });
     for (const dg of digests) {
       const file = store.blobPath(dg);
       const size = (await fs.promises.stat(file)).size;
@@ -255,32 +274,39 @@ export async function saveImages(store: OciLayout, refs: string[], outFile: stri
           cb(null, chunk);
         },
       });
-      await addEntry(
-        pack,
-        { ...FILE_HEADER, name: `blobs/sha256/${dg.slice(7)}`, size },
-        fs.createReadStream(file).pipe(meter),
-      );
+      const input = fs.createReadStream(file);
+      input.on("error", (err) => meter.destroy(err));
+      await add({ ...FILE_HEADER, name: `blobs/sha256/${dg.slice(7)}`, size }, input.pipe(meter));
       const got = "sha256:" + hash.digest("hex");
       if (got !== dg)
         throw new UserError(
           `blob ${dg} in the store at ${store.root} is corrupt (its content hashes to ${got}); remove the image and pull or rebuild it`,
         );
     }
-    await addEntry(pack, { ...FILE_HEADER, name: "index.json" }, Buffer.from(JSON.stringify(index)));
-    await addEntry(
-      pack,
+    await add({ ...FILE_HEADER, name: "index.json" }, Buffer.from(JSON.stringify(index)));
+    await add(
       { ...FILE_HEADER, name: "oci-layout" },
       Buffer.from(JSON.stringify({ imageLayoutVersion: "1.0.0" })),
     );
     pack.finalize();
     await writing;
-    await fs.promises.rename(tmp, outFile);
+    await fs.promises.rename(tmp, target).catch((err: unknown) => {
+      throw saveOutputError(outFile, dir, err);
+    });
   } catch (err) {
     pack.destroy(err as Error);
-    await writing.catch(() => undefined);
+    // A failed write is the cause of whatever the pack side saw after it.
+    const writeErr = await writing.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await fh.close().catch(() => undefined);
     await fs.promises.rm(tmp, { force: true });
+    if (err instanceof UserError) throw err;
+    if (writeErr instanceof UserError) throw writeErr;
     throw err;
   } finally {
+    releaseTmp();
     bar.end();
   }
   return { file: outFile, images, blobs: digests.length, bytes: total };
@@ -288,15 +314,98 @@ export async function saveImages(store: OciLayout, refs: string[], outFile: stri
 
 type TarHeader = Parameters<tar.Pack["entry"]>[0];
 
+/** What a special file is called in a message. */
+function fileKind(st: fs.Stats): string {
+  if (st.isDirectory()) return "a directory";
+  if (st.isFIFO()) return "a named pipe";
+  if (st.isSocket()) return "a socket";
+  if (st.isCharacterDevice()) return "a character device";
+  if (st.isBlockDevice()) return "a block device";
+  return "not a regular file";
+}
+
+/**
+ * Checks `-o` before anything is written and returns the path to replace: `outFile`, or the
+ * file a symbolic link at `outFile` points to (the link stays). Refuses a directory, a device,
+ * a named pipe or a socket (save replaces its target as a whole, which such a file must not
+ * be), and a missing parent directory (not created: a typo must not make directories).
+ */
+async function checkSaveOutput(outFile: string): Promise<string> {
+  const abs = path.resolve(outFile);
+  const refuse = (why: string) => new UserError(`cannot save to -o ${outFile}: ${why}`);
+  const link = await fs.promises.lstat(abs).catch((err: unknown) => err as NodeJS.ErrnoException);
+  if (!(link instanceof Error)) {
+    let target = abs;
+    if (link.isSymbolicLink()) {
+      try {
+        target = await fs.promises.realpath(abs);
+      } catch (err) {
+        throw refuse(
+          `it is a symbolic link whose target cannot be used (${describeFsError(err)}); remove the link or give another file`,
+        );
+      }
+    }
+    const st = link.isSymbolicLink() ? await fs.promises.stat(target) : link;
+    if (st.isDirectory())
+      throw refuse(
+        `it is a directory; give the path of the archive file to write, e.g. -o ${path.join(outFile, "images.tar")}`,
+      );
+    if (!st.isFile())
+      throw refuse(
+        `it is ${fileKind(st)}, not a regular file; save replaces the file it writes as a whole, so give the path of a new or existing regular file`,
+      );
+    return target;
+  }
+  if (link.code !== "ENOENT") throw refuse(`${describeFsError(link)}; give another path`);
+  const dir = path.dirname(abs);
+  const st = await fs.promises.stat(dir).catch((err: unknown) => err as NodeJS.ErrnoException);
+  if (st instanceof Error)
+    throw refuse(
+      st.code === "ENOENT"
+        ? `its directory ${dir} does not exist; create it first (mkdir -p ${dir}) or give a path in an existing directory`
+        : `its directory ${dir} cannot be used (${describeFsError(st)}); give a path in a directory this user can write`,
+    );
+  if (!st.isDirectory()) throw refuse(`${dir} is not a directory; give a path in an existing directory`);
+  return abs;
+}
+
+/** A failed write of the archive (temp file, data or the final rename) in plain words. */
+function saveOutputError(outFile: string, dir: string, err: unknown): UserError {
+  const code = (err as { code?: unknown } | null)?.code;
+  const why =
+    code === "EACCES" || code === "EPERM"
+      ? `permission denied: this user cannot write in ${dir}; give a path in a directory it can write, or make ${dir} writable`
+      : code === "ENOSPC"
+        ? `the disk holding ${dir} is full; free space there or save to another disk`
+        : code === "EDQUOT"
+          ? `the disk quota for ${dir} is used up; free space or save to another disk`
+          : code === "EFBIG"
+            ? `the archive is larger than this user may write in one file (ulimit -f) or than the file system holding ${dir} allows; raise the limit or save to another disk`
+            : code === "EROFS"
+              ? `${dir} is on a read-only file system; save to a writable directory`
+              : code === "ENOENT" || code === "ENOTDIR" || code === "EISDIR"
+                ? `${describeFsError(err)} (the path changed while saving); check -o and try again`
+                : describeFsWriteError(err, dir);
+  return new UserError(`cannot save to -o ${outFile}: ${why}; nothing was written`, { cause: err });
+}
+
 function addEntry(pack: tar.Pack, header: TarHeader, body?: Buffer | Readable): Promise<void> {
   return new Promise((resolve, reject) => {
+    // The entry's callback reports its end; its 'error' event must be listened to as well,
+    // or a pack destroyed under it (a failed write) throws from an event emitter.
     if (body === undefined || Buffer.isBuffer(body)) {
-      pack.entry(body ? { ...header, size: body.length } : header, body ?? Buffer.alloc(0), (err) =>
-        err ? reject(err) : resolve(),
-      );
+      pack
+        .entry(body ? { ...header, size: body.length } : header, body ?? Buffer.alloc(0), (err) =>
+          err ? reject(err) : resolve(),
+        )
+        .on("error", reject);
       return;
     }
     const sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
+    sink.on("error", (err: Error) => {
+      body.destroy();
+      reject(err);
+    });
     writeAll(sink as unknown as Sink, body).catch((err: unknown) => {
       body.destroy();
       reject(err as Error);

@@ -364,7 +364,8 @@ export async function writeLayer(
     bar.end();
     const digest = "sha256:" + blobHash.digest("hex");
     // The temp file is in the store (same filesystem): a rename publishes it whole.
-    if (!(await layout.hasBlob(digest))) {
+    // Already stored: marked fresh (refreshBlob) so a concurrent prune keeps it, as putBlob does.
+    if (!(await layout.refreshBlob(digest))) {
       await fs.promises.chmod(tmp, 0o644);
       await fs.promises.rename(tmp, layout.blobPath(digest));
     }

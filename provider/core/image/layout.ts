@@ -61,6 +61,23 @@ export class OciLayout {
     }
   }
 
+  /**
+   * Marks a blob that is there as just written, for a writer that finds its content already
+   * stored: `sealer prune` keeps an unreferenced blob only when it is newer than a running
+   * build's lease (see pruneStore), so a reused blob must look as new as a written one. False
+   * when the blob is not there (or cannot be touched): the caller then writes it, which also
+   * covers a prune that moved it away between a presence check and its use.
+   */
+  async refreshBlob(digest: string): Promise<boolean> {
+    const now = new Date();
+    try {
+      await fs.promises.utimes(this.blobPath(digest), now, now);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   async readBlob(digest: string): Promise<Buffer> {
     try {
       return await fs.promises.readFile(this.blobPath(digest));
@@ -85,7 +102,7 @@ export class OciLayout {
   ): Promise<Descriptor> {
     const buf = typeof data === "string" ? Buffer.from(data) : Buffer.from(data);
     const digest = digestOf(buf);
-    if (!(await this.hasBlob(digest))) await writeFileAtomic(this.blobPath(digest), buf, 0o644);
+    if (!(await this.refreshBlob(digest))) await writeFileAtomic(this.blobPath(digest), buf, 0o644);
     return { mediaType, digest, size: buf.length, ...(annotations ? { annotations } : {}) };
   }
 
@@ -146,7 +163,7 @@ export class OciLayout {
     }
     const digest = "sha256:" + hash.digest("hex");
     const dest = this.blobPath(digest);
-    if (await this.hasBlob(digest)) {
+    if (await this.refreshBlob(digest)) {
       await fs.promises.rm(file, { force: true });
     } else {
       await fs.promises.chmod(file, 0o644);
@@ -162,8 +179,17 @@ export class OciLayout {
   }
 
   async readIndex(): Promise<Index> {
-    const idx = await readJsonIfExists<Index>(path.join(this.root, "index.json"));
-    return idx ?? { schemaVersion: 2, mediaType: MediaTypes.index, manifests: [] };
+    const file = path.join(this.root, "index.json");
+    const broken = () =>
+      new UserError(
+        `the image store's index ${file} is damaged (not an OCI index); restore it from a backup, or remove the store to start afresh`,
+      );
+    const idx = await readJsonIfExists<Index>(file).catch(() => {
+      throw broken();
+    });
+    if (idx === undefined) return { schemaVersion: 2, mediaType: MediaTypes.index, manifests: [] };
+    if (!idx || typeof idx !== "object" || !Array.isArray(idx.manifests)) throw broken();
+    return idx;
   }
 
   /** Index entries with their normalised reference names. */

@@ -442,39 +442,92 @@ export async function takeLease(
   };
 }
 
-/** Deletes blobs no reference reaches (and temp files of dead processes); returns what it freed. */
-export async function pruneStore(layout: OciLayout): Promise<{ blobs: number; bytes: number }> {
+/**
+ * When the earliest live build lease started (a second earlier, for file systems with coarse
+ * times), or Infinity when no build runs. A lease that cannot be read yet (being written) or
+ * holds no number protects every blob.
+ */
+async function earliestLease(layout: OciLayout): Promise<number> {
+  let start = Infinity;
+  for (const n of await fs.promises.readdir(layout.tmpDir()).catch(() => [] as string[])) {
+    if (!n.startsWith(`${LEASE_KIND}-`) || !ownerAlive(n)) continue;
+    const text = await fs.promises.readFile(path.join(layout.tmpDir(), n), "utf8").catch(() => "");
+    const t = Number(text.trim());
+    start = Math.min(start, text.trim() && Number.isFinite(t) ? t - 1000 : -Infinity);
+  }
+  return start;
+}
+
+/** For tests: called where a concurrent build may act, with the blob prune is about to remove. */
+export interface PruneHooks {
+  /** The blob was found unreferenced and older than every lease; it is still in place. */
+  checked?(digest: string): Promise<void>;
+  /** The blob was moved out of the store; its fate is not decided yet. */
+  moved?(digest: string): Promise<void>;
+}
+
+/**
+ * Deletes blobs no reference reaches (and temp files of dead processes); returns what it freed.
+ *
+ * Runs under the index lock, so no reference is set while it decides: a blob an index entry
+ * reaches is never removed. A running build holds a lease (takeLease) and refers to its blobs
+ * only when it sets its reference, after prune; until then, a blob modified after the earliest
+ * live lease started is kept, and a build that reuses a stored blob touches it (putBlob,
+ * putBlobFile, lease.touch). A build may start, or reuse a blob, while prune runs; so a blob is
+ * first moved out of the store, then the leases are read again and the moved file's time
+ * decides. A writer that touched it before the move is seen then (its lease existed before its
+ * touch), and one that comes after the move finds it gone and writes it again.
+ */
+export async function pruneStore(
+  layout: OciLayout,
+  hooks: PruneHooks = {},
+): Promise<{ blobs: number; bytes: number }> {
   let blobs = 0;
   let bytes = 0;
-  // Under the index lock, so no reference is set while we decide what is unreachable.
   await layout.updateIndex(async (idx) => {
     const keep = new Set<string>();
     for (const d of idx.manifests) await reachableFrom(layout, d, keep);
-    let leaseStart = Infinity;
     const tmpNames = await fs.promises.readdir(layout.tmpDir()).catch(() => [] as string[]);
     for (const n of tmpNames) {
-      const file = path.join(layout.tmpDir(), n);
       // Temp entries of live processes stay; a live lease protects what its build writes.
-      if (ownerAlive(n)) {
-        if (n.startsWith(`${LEASE_KIND}-`))
-          leaseStart = Math.min(
-            leaseStart,
-            Number(await fs.promises.readFile(file, "utf8").catch(() => "0")) - 1000,
-          );
-        continue;
-      }
+      if (ownerAlive(n)) continue;
+      const file = path.join(layout.tmpDir(), n);
       bytes += await sizeOf(file);
       await fs.promises.rm(file, { recursive: true, force: true });
     }
+    const leaseStart = await earliestLease(layout);
     const dir = path.join(layout.root, "blobs", "sha256");
-    for (const hex of await fs.promises.readdir(dir).catch(() => [] as string[])) {
-      if (keep.has(`sha256:${hex}`)) continue;
-      const file = path.join(dir, hex);
-      const st = await fs.promises.stat(file).catch(() => undefined);
-      if (!st || st.mtimeMs >= leaseStart) continue;
-      await fs.promises.rm(file, { force: true });
-      blobs++;
-      bytes += st.size;
+    const trash = ownedTempPath(layout.tmpDir(), "prune");
+    const releaseTrash = removeOnSignal(trash);
+    try {
+      await fs.promises.mkdir(trash, { recursive: true });
+      for (const hex of await fs.promises.readdir(dir).catch(() => [] as string[])) {
+        const digest = `sha256:${hex}`;
+        if (keep.has(digest)) continue;
+        const file = path.join(dir, hex);
+        const st = await fs.promises.stat(file).catch(() => undefined);
+        if (!st || st.mtimeMs >= leaseStart) continue;
+        await hooks.checked?.(digest);
+        const aside = path.join(trash, hex);
+        try {
+          await fs.promises.rename(file, aside);
+        } catch {
+          continue;
+        }
+        await hooks.moved?.(digest);
+        const moved = await fs.promises.stat(aside);
+        if (moved.mtimeMs >= (await earliestLease(layout))) {
+          // Reused meanwhile by a build: back in place (a copy it wrote again has the same bytes).
+          await fs.promises.rename(aside, file);
+          continue;
+        }
+        await fs.promises.rm(aside, { force: true });
+        blobs++;
+        bytes += moved.size;
+      }
+    } finally {
+      await fs.promises.rm(trash, { recursive: true, force: true });
+      releaseTrash();
     }
     return idx;
   });

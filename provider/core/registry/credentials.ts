@@ -43,7 +43,12 @@ const DOCKER_HUB_KEYS = [
 export function normalizeRegistryHost(input: string): string {
   let h = input.trim().replace(/^https?:\/\//, "");
   h = h.replace(/\/.*$/, "");
-  if (!h)
+  // A DNS name or IPv4 address, or a bracketed IPv6 one, and an optional port of 1-65535.
+  const m =
+    /^(?:[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::(\d{1,5}))?$/i.exec(
+      h,
+    );
+  if (!h || !m || (m[4] !== undefined && (Number(m[4]) < 1 || Number(m[4]) > 65535)))
     throw new UserError(
       `"${input}" is not a registry host (expected e.g. registry.example.com or 127.0.0.1:5000)`,
     );

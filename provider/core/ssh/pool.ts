@@ -12,6 +12,7 @@ import type { LimitFunction } from "p-limit";
 import { limiter } from "../common/limit";
 import { retry } from "../common/retry";
 import { type HostFailure, TransientError, UserError } from "../errors";
+import { readUserFile } from "../limits";
 import { log, registerSecret } from "../log";
 import { checkHostKey, hostPattern, keyTypeOf, readKnownHosts, recordHostKey } from "./known-hosts";
 import { shellQuote, type SudoMode, tailLines, wrapCommand } from "./shell";
@@ -764,12 +765,10 @@ function checked(t: SshTarget, step: string, res: ExecResult, allowFail?: boolea
   return res;
 }
 
-async function readKeyFile(p: string): Promise<Buffer> {
-  try {
-    return await fs.promises.readFile(p);
-  } catch (err) {
-    throw new UserError(`cannot read the SSH private key ${p}: ${errCode(err)}`);
-  }
+/** A private key file: a regular file of at most 1 MiB (not /dev/zero, not a directory). */
+function readKeyFile(p: string): Promise<Buffer> {
+  const text = readUserFile(p, "SSH private key", 1 << 20, "give the key file with --pk or spec.ssh.pk");
+  return Promise.resolve(Buffer.from(text, "utf8"));
 }
 
 function fingerprint(keyBlob: Buffer): string {

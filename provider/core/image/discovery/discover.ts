@@ -15,6 +15,7 @@ import { UserError } from "../../errors";
 import { mapLimit } from "../../common/limit";
 import { normalizeReference } from "../../common/reference";
 import { renderChart } from "./helm-render";
+import { MAX_CLUSTERFILE_BYTES, readUserFile } from "../../limits";
 import { parseImageList } from "./image-list";
 import { YamlSyntaxError, imagesInYaml } from "./manifest-images";
 
@@ -75,7 +76,10 @@ function ignoredRefs(files: string[]): Set<string> {
   const ignored = new Set<string>();
   for (const file of files) {
     if (!fs.existsSync(file)) throw new UserError(`--ignored-image-list ${file}: no such file`);
-    const r = parseImageList(fs.readFileSync(file, "utf8"), file);
+    const r = parseImageList(
+      readUserFile(file, "--ignored-image-list file", MAX_CLUSTERFILE_BYTES, "give an image list file"),
+      file,
+    );
     if (r.problems.length)
       throw new UserError(
         `invalid --ignored-image-list (fix these lines):\n${r.problems.map((p) => ` - ${p}`).join("\n")}`,
@@ -159,7 +163,11 @@ export async function discoverImages(rootfs: string, opts: DiscoverOptions = {})
       continue;
     }
     const shown = file.startsWith(rootfs + path.sep) ? rel(file) : file;
-    const r = parseImageList(fs.readFileSync(file, "utf8"), shown);
+    const what = file === lists[0] ? "image list" : "--image-list file";
+    const r = parseImageList(
+      readUserFile(file, what, MAX_CLUSTERFILE_BYTES, "give an image list file"),
+      shown,
+    );
     problems.push(...r.problems);
     for (const x of r.images) add(x.image, `${shown}:${x.line}`);
   }

@@ -1,0 +1,74 @@
+/**
+ * What the CLI says when its inputs are wrong in ways an audit tried: a registry that refuses
+ * the connection or is not a host name, an empty --password-stdin, a damaged store index, and
+ * files that are not regular files (/dev/zero, a directory) given as a key or an image list.
+ * Never Node's own error text ("ECONNREFUSED", "Invalid URL", "EISDIR", "Unexpected token"),
+ * never a hang or a crash.
+ */
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { runSealer, runSealerStdin } from "../harness/cli";
+
+const RAW = /ECONNREFUSED|Invalid URL|EISDIR|ENOENT|Unexpected token|TypeError|is not a function|at Object\./;
+
+describe("CLI: wrong inputs get words, not Node's errors", function () {
+  this.timeout(120_000);
+  let dir: string;
+  let home: string;
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "sealer-cli-inputs-"));
+    home = path.join(dir, "home");
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const failsWith = async (args: string[], re: RegExp, stdin?: string, h = home) => {
+    const r = await runSealerStdin(h, stdin ?? "", ...args);
+    const out = r.stdout + r.stderr;
+    assert.notEqual(r.code, 0, out);
+    assert.match(out, re);
+    assert.doesNotMatch(out, RAW);
+  };
+
+  it("login: a refused connection, a name that is no host, a bad port, an empty --password-stdin", async () => {
+    await failsWith(["login", "127.0.0.1:1"], /login in 127\.0\.0\.1:1: the connection was refused/);
+    for (const bad of ["bad host!!", "127.0.0.1:abc", "127.0.0.1:70000"])
+      await failsWith(["login", bad], /is not a registry host \(expected e\.g\./);
+    await failsWith(
+      ["login", "127.0.0.1:1", "-u", "u", "--password-stdin"],
+      /--password-stdin read no password/,
+      "",
+    );
+  });
+
+  it("a damaged store index is named, whatever the command", async () => {
+    const h = path.join(dir, "damaged");
+    fs.mkdirSync(path.join(h, "store"), { recursive: true });
+    fs.writeFileSync(path.join(h, "store", "oci-layout"), '{"imageLayoutVersion":"1.0.0"}');
+    for (const text of ["{bad", '{"manifests":5}']) {
+      fs.writeFileSync(path.join(h, "store", "index.json"), text);
+      for (const args of [["images"], ["rmi", "x:1"]])
+        await failsWith(args, /the image store's index .*index\.json is damaged/, undefined, h);
+    }
+  });
+
+  it("a key or an image list that is not a regular file", async () => {
+    const ctx = path.join(dir, "ctx");
+    fs.mkdirSync(ctx);
+    fs.writeFileSync(path.join(ctx, "Kubefile"), "FROM scratch\nCOPY a a\n");
+    fs.writeFileSync(path.join(ctx, "a"), "a");
+    for (const f of ["/dev/zero", dir])
+      await failsWith(
+        ["build", "-t", "x:1", "--build-mode", "full", "--ignored-image-list", f, ctx],
+        /--ignored-image-list file .* is not a regular file/,
+      );
+    // The key is read before any host is dialled (127.0.0.2: loopback, nothing listens).
+    assert.equal((await runSealer(home, "build", "-t", "x:1", "--build-mode", "lite", ctx)).code, 0);
+    for (const f of ["/dev/zero", dir])
+      await failsWith(
+        ["run", "x:1", "-m", "127.0.0.2", "--pk", f],
+        /SSH private key .* is not a regular file/,
+      );
+  });
+});
