@@ -42,6 +42,33 @@ describe("CLI: wrong inputs get words, not Node's errors", function () {
     );
   });
 
+  it("whole-number flags refuse what is not one (instead of NaN or a silent clamp)", async () => {
+    for (const v of ["abc", "-1", "1e23", "2.5", "0"])
+      await failsWith(
+        ["apply", "-f", path.join(dir, "none"), `--concurrency=${v}`],
+        /--concurrency: ".*" must be a whole number from 1 to 1024/,
+      );
+    await failsWith(
+      ["nodes", "create", "--count", "abc", "--name", "x"],
+      /--count: "abc" must be a whole number from 1 to 200/,
+    );
+  });
+
+  it("tag refuses a digest as the new name; tagging with the name it has changes nothing", async () => {
+    const ctx = path.join(dir, "ctx-tag");
+    fs.mkdirSync(ctx);
+    fs.writeFileSync(path.join(ctx, "Kubefile"), "FROM scratch\nCOPY a a\n");
+    fs.writeFileSync(path.join(ctx, "a"), "a");
+    assert.equal((await runSealer(home, "build", "-t", "t:1", "--build-mode", "lite", ctx)).code, 0);
+    await failsWith(
+      ["tag", "t:1", `y@sha256:${"0".repeat(64)}`],
+      /the new name y@sha256:0+ holds a digest; give a tag instead/,
+    );
+    const before = (await runSealer(home, "images", "--json")).stdout;
+    assert.equal((await runSealer(home, "tag", "t:1", "t:1")).code, 0);
+    assert.equal((await runSealer(home, "images", "--json")).stdout, before, "same name: nothing changed");
+  });
+
   it("a damaged store index is named, whatever the command", async () => {
     const h = path.join(dir, "damaged");
     fs.mkdirSync(path.join(h, "store"), { recursive: true });

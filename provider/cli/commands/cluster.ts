@@ -4,6 +4,7 @@
  * `{ "cluster": …, "steps": [ { "kind", "hosts", "reason" } ] }` on stdout (logs go to stderr).
  */
 import { Option, type Command } from "commander";
+import { intFlag } from "../int-flag";
 import { applyCluster, type ApplyResult } from "../../core/apply";
 import {
   clusterFromFlags,
@@ -43,7 +44,7 @@ async function runAndPrint(
   spec: ClusterSpec,
   opts: {
     json?: boolean;
-    concurrency?: string;
+    concurrency?: number;
     relay?: string | boolean;
     planDigest?: string;
     distribute?: DistributionMode;
@@ -52,7 +53,7 @@ async function runAndPrint(
   const res: ApplyResult = await applyCluster({
     spec,
     ...(opts.planDigest ? { planDigest: checkDigest(opts.planDigest) } : {}),
-    ...(opts.concurrency ? { concurrency: Number(opts.concurrency) } : {}),
+    ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
     ...(opts.relay ? { relay: typeof opts.relay === "string" ? { via: opts.relay } : {} } : {}),
     ...(opts.distribute ? { distribution: opts.distribute } : {}),
   });
@@ -99,7 +100,7 @@ export function register(program: Command): void {
     .option("--port <port>", "SSH port", "22")
     .option("--cluster-name <name>", "cluster name (state, data dir on the nodes)")
     .option("-e, --env <k=v>", "cluster env (repeatable)", collect, [])
-    .option("--concurrency <n>", "hosts handled at once inside a step")
+    .option("--concurrency <n>", "hosts handled at once inside a step", intFlag("--concurrency", 1, 1024))
     .option("--relay [host]", RELAY_HELP)
     .option("--plan-digest <sha256>", PLAN_DIGEST_HELP)
     .addOption(distributeOption())
@@ -110,7 +111,7 @@ export function register(program: Command): void {
         o: HostFlagOpts & {
           env: string[];
           json?: boolean;
-          concurrency?: string;
+          concurrency?: number;
           relay?: string | boolean;
           planDigest?: string;
           distribute?: DistributionMode;
@@ -139,7 +140,7 @@ export function register(program: Command): void {
       "Make the cluster match the Clusterfile: runs only the steps a change affects (see sealer plan)",
     )
     .requiredOption("-f, --clusterfile <file>", "Clusterfile (multi-document YAML)")
-    .option("--concurrency <n>", "hosts handled at once inside a step")
+    .option("--concurrency <n>", "hosts handled at once inside a step", intFlag("--concurrency", 1, 1024))
     .option("--relay [host]", RELAY_HELP)
     .option("--plan-digest <sha256>", PLAN_DIGEST_HELP)
     .addOption(distributeOption())
@@ -149,7 +150,7 @@ export function register(program: Command): void {
       async (o: {
         clusterfile: string;
         json?: boolean;
-        concurrency?: string;
+        concurrency?: number;
         refresh?: boolean;
         relay?: string | boolean;
         planDigest?: string;

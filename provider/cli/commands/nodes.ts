@@ -4,6 +4,7 @@
  * pinned host key deliberately.
  */
 import type { Command } from "commander";
+import { intFlag } from "../int-flag";
 import { UserError } from "../../core/errors";
 import {
   createLocalNodes,
@@ -55,7 +56,7 @@ export function register(program: Command): void {
     .description(
       "Create N local nodes named <name>-1..N; prints their IPs and the SSH key that logs in as root",
     )
-    .requiredOption("--count <n>", "number of nodes", (v) => Number(v))
+    .requiredOption("--count <n>", "number of nodes", intFlag("--count", 1, 200))
     .option("--name <prefix>", "name prefix (also the network namespace names)", "node")
     .option(
       "--subnet <cidr>",
@@ -145,7 +146,7 @@ export function register(program: Command): void {
       "Forget the pinned SSH host key of a host (after a deliberate reinstall); the next connection records the new key",
     )
     .argument("<host>", "IP or host name as used in the Clusterfile")
-    .option("--port <port>", "SSH port", (v) => Number(v), 22)
+    .option("--port <port>", "SSH port", intFlag("--port", 1, 65535), 22)
     .action(async (host: string, o: { port: number }) => {
       const file = dataPaths.knownHosts();
       const n = await forgetHostKey(file, host, o.port);

@@ -376,10 +376,17 @@ export async function inspectImage(
 export async function tagImage(layout: OciLayout, source: string, target: string): Promise<string> {
   const found = await findImage(layout, source);
   if (!found) throw new UserError(`image ${source} not found in the local store; see sealer images`);
+  // A digest names content, not a tag that can be pointed anywhere: docker refuses it too.
+  if (parseReference(target).digest)
+    throw new UserError(
+      `the new name ${target} holds a digest; give a tag instead (e.g. ${target.split("@")[0]}:v1): a digest names what an image holds, it cannot be given to another`,
+    );
+  const ref = normalizeReference(target);
+  // Tagging an image with the name it already has changes nothing (not even its time).
+  if ((await layout.resolve(ref))?.digest === found.descriptor.digest) return ref;
   const annotations = { ...(found.descriptor.annotations ?? {}) };
   delete annotations[Annotations.refName];
   annotations[Annotations.created] = new Date().toISOString();
-  const ref = normalizeReference(target);
   await layout.setRef(ref, { ...found.descriptor, annotations });
   return ref;
 }
