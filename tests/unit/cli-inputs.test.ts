@@ -9,6 +9,8 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { loadClusterfile } from "../../provider/core/clusterfile";
+import { saveClusterfile } from "../../provider/core/state";
 import { runSealer, runSealerStdin } from "../harness/cli";
 
 const RAW = /ECONNREFUSED|Invalid URL|EISDIR|ENOENT|Unexpected token|TypeError|is not a function|at Object\./;
@@ -67,6 +69,21 @@ describe("CLI: wrong inputs get words, not Node's errors", function () {
     const before = (await runSealer(home, "images", "--json")).stdout;
     assert.equal((await runSealer(home, "tag", "t:1", "t:1")).code, 0);
     assert.equal((await runSealer(home, "images", "--json")).stdout, before, "same name: nothing changed");
+  });
+
+  it("rmi refuses an image a recorded cluster uses, unless -f", async () => {
+    // t:1 was built by the test before; a cluster recorded as applied with it.
+    const spec = loadClusterfile(
+      "apiVersion: sealer.io/v2\nkind: Cluster\nmetadata: { name: prod }\nspec:\n  image: t:1\n  ssh: { passwd: pw-1234 }\n  hosts:\n    - ips: [ 10.0.0.2 ]\n      roles: [ master ]\n",
+    ).spec;
+    await saveClusterfile(spec, home);
+    await failsWith(
+      ["rmi", "t:1"],
+      /docker\.io\/library\/t:1 is used by the recorded cluster prod: its next apply needs the image; use -f/,
+    );
+    const r = await runSealer(home, "rmi", "-f", "t:1");
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Untagged: docker\.io\/library\/t:1/);
   });
 
   it("a damaged store index is named, whatever the command", async () => {

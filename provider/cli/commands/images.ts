@@ -16,6 +16,8 @@ import {
   tagImage,
 } from "../../core/image/store";
 import { parseMirrorFlags } from "../../core/registry/mirrors";
+import { normalizeReference } from "../../core/common/reference";
+import { listClusters, loadSavedClusterfile } from "../../core/state";
 import { collect, printJson, printTable } from "../output";
 
 function store(): OciLayout {
@@ -125,9 +127,19 @@ export function register(program: Command): void {
     .command("rmi")
     .description("Remove image references (blobs are freed by `sealer prune`)")
     .argument("<images...>", "references or image ids")
-    .option("-f, --force", "remove every reference of an image id that several references share")
+    .option(
+      "-f, --force",
+      "remove every reference of an image id that several references share, and images a recorded cluster uses",
+    )
     .action(async (images: string[], o: { force?: boolean }) => {
-      for (const r of await removeImages(store(), images, o.force === true))
+      const users = await clustersByImage();
+      const inUse = (ref: string) => {
+        const names = users.get(ref);
+        return names?.length
+          ? `the recorded cluster${names.length > 1 ? "s" : ""} ${names.join(", ")}`
+          : undefined;
+      };
+      for (const r of await removeImages(store(), images, o.force === true, inUse))
         process.stdout.write(`Untagged: ${r}\n`);
     });
 
@@ -146,4 +158,22 @@ export function register(program: Command): void {
         `Deleted ${blobs} blob${blobs === 1 ? "" : "s"}, freed ${formatBytes(bytes)} (${bytes} bytes); ${forgotten} build cache entr${forgotten === 1 ? "y" : "ies"} dropped${stale.entries ? `; ${stale.entries} work director${stale.entries === 1 ? "y" : "ies"} of killed builds removed` : ""}\n`,
       );
     });
+}
+
+/** Normalised image reference -> recorded clusters whose last applied Clusterfile names it. */
+async function clustersByImage(): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  for (const name of await listClusters()) {
+    // A record that cannot be read protects nothing here: `sealer check` reports it.
+    const spec = await loadSavedClusterfile(name).catch(() => undefined);
+    if (!spec?.image) continue;
+    let ref: string;
+    try {
+      ref = normalizeReference(spec.image);
+    } catch {
+      continue;
+    }
+    out.set(ref, [...(out.get(ref) ?? []), name]);
+  }
+  return out;
 }

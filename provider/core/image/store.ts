@@ -393,10 +393,16 @@ export async function tagImage(layout: OciLayout, source: string, target: string
 
 /**
  * Removes references. A reference removes just itself. An id (digest or prefix) matching
- * several references needs `force` (it would untag all of them). Blobs stay until `prune`.
+ * several references needs `force` (it would untag all of them), and so does a reference that
+ * `inUse` names a user of (a recorded cluster). Blobs stay until `prune`.
  * Checks every name first, so nothing is removed when any is wrong.
  */
-export async function removeImages(layout: OciLayout, names: string[], force = false): Promise<string[]> {
+export async function removeImages(
+  layout: OciLayout,
+  names: string[],
+  force = false,
+  inUse: (ref: string) => string | undefined = () => undefined,
+): Promise<string[]> {
   const toRemove: string[] = [];
   const problems: string[] = [];
   for (const n of names) {
@@ -410,7 +416,12 @@ export async function removeImages(layout: OciLayout, names: string[], force = f
       problems.push(
         `${n} is referenced by ${found.refs.join(", ")}: remove them by name, or use -f to remove all`,
       );
-    else toRemove.push(...found.refs);
+    else {
+      const used = force ? [] : found.refs.flatMap((r) => (inUse(r) ? [`${r} is used by ${inUse(r)}`] : []));
+      if (used.length)
+        problems.push(`${used.join("; ")}: its next apply needs the image; use -f to remove it anyway`);
+      else toRemove.push(...found.refs);
+    }
   }
   if (problems.length)
     throw new UserError(
