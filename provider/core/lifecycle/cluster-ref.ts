@@ -61,6 +61,12 @@ export async function resolveCluster(ref: ClusterRef): Promise<ResolvedCluster> 
     spec = await recordedSpec(ref.clusterName, ref.home);
     if (!spec) {
       const known = await listClusters(ref.home);
+      // Its directory is there but not the Clusterfile it was applied with (removed by hand, or
+      // an apply that stopped before its first step): say so, not "no such cluster".
+      if (known.includes(ref.clusterName))
+        throw new UserError(
+          `cluster ${ref.clusterName} is recorded in ${clusterDir(ref.clusterName, ref.home)} without the Clusterfile it was applied with: give -f Clusterfile`,
+        );
       throw new UserError(
         `no cluster named ${ref.clusterName} is recorded on this machine (${dataPaths.clusters(ref.home)}${known.length ? `; recorded: ${known.join(", ")}` : "; none recorded"}): give the name used with sealer run/apply, or -f Clusterfile`,
       );
