@@ -26,7 +26,11 @@ describe("image reference", () => {
     ["UPPER/case", /lowercase/],
     ["app:bad tag", /tag "bad tag"/],
     ["app@sha256:123", /not a sha256 digest/],
+    // docker.io/library/ + 238 letters: 256 characters of repository name, one past the limit.
+    [`${"a".repeat(238)}:1`, /longer than 255 characters/],
   ];
   for (const [input, re] of bad)
-    it(`rejects "${input}"`, () => assert.throws(() => parseReference(input), re));
+    it(`rejects "${input.slice(0, 40)}"`, () => assert.throws(() => parseReference(input), re));
+  it("accepts a repository name of exactly 255 characters", () =>
+    assert.equal(parseReference(`${"a".repeat(237)}:1`).path.length, "library/".length + 237));
 });

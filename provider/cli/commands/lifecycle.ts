@@ -225,7 +225,10 @@ export function register(program: Command): void {
           ? undefined
           : (h) => {
               process.stdout.write(prefixLines(h.host, h.stdout));
-              process.stderr.write(prefixLines(h.host, h.stderr + (h.error ? h.error + "\n" : "")));
+              // An error naming the host already ("[ip] step ...") is not prefixed twice.
+              const own = `[${h.host}] `;
+              const error = h.error?.startsWith(own) ? h.error.slice(own.length) : h.error;
+              process.stderr.write(prefixLines(h.host, h.stderr + (error ? error + "\n" : "")));
             },
       });
       const failed = results.filter((h) => h.code !== 0);

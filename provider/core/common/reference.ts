@@ -61,6 +61,8 @@ export function parseReference(input: string): Reference {
   if (parts.length === 0 || parts.some((p) => !PATH_COMPONENT.test(p)))
     throw bad("repository names are lowercase letters, digits and separators ('.', '_', '-') between '/'");
   if (domain === DEFAULT_DOMAIN && parts.length === 1) parts.unshift("library");
+  // The distribution spec's limit on a repository name (domain and path): registries refuse more.
+  if (domain.length + 1 + parts.join("/").length > 255) throw bad("the name is longer than 255 characters");
   if (!tag && !digest) tag = "latest";
   return { domain, path: parts.join("/"), ...(tag ? { tag } : {}), ...(digest ? { digest } : {}) };
 }
