@@ -100,18 +100,22 @@ export function describeFsError(err: unknown): string {
  * Plain words for a failed write into `dir`, with what to do, instead of Node's "ENOSPC: ..."
  * text: the cases a user can act on (space, quota, permissions, a read-only mount).
  */
-export function describeFsWriteError(err: unknown, dir: string): string {
+export function describeFsWriteError(err: unknown, dir: string, elsewhere?: string): string {
   const code = (err as { code?: unknown } | null)?.code;
+  // What else to do than fix `dir`: move the data directory, or (`elsewhere`) write another place.
+  const other = elsewhere ?? "set SEALER_HOME to";
   switch (code) {
     case "ENOSPC":
-      return `the disk holding ${dir} is full; free space there (sealer prune removes unused blobs) or set SEALER_HOME to a larger disk, then try again`;
+      return `the disk holding ${dir} is full; free space there${elsewhere ? "" : " (sealer prune removes unused blobs)"} or ${other} a larger disk, then try again`;
     case "EDQUOT":
-      return `the disk quota for ${dir} is used up; free space or set SEALER_HOME to another disk, then try again`;
+      return `the disk quota for ${dir} is used up; free space or ${other} another disk, then try again`;
     case "EACCES":
     case "EPERM":
-      return `permission denied; make ${dir} writable for this user or set SEALER_HOME to a directory it owns`;
+      return `permission denied: this user cannot write in ${dir}; make it writable or ${other} a directory it owns`;
     case "EROFS":
-      return `${dir} is on a read-only file system; set SEALER_HOME to a writable directory`;
+      return `${dir} is on a read-only file system; ${other} a writable directory`;
+    case "EFBIG":
+      return `the file is larger than this user may write (ulimit -f) or than the file system holding ${dir} allows; raise the limit or ${other} another disk`;
     case "EMFILE":
     case "ENFILE":
       return "too many files are open; raise the limit (ulimit -n) and try again";

@@ -9,7 +9,7 @@ import type {
   RawPluginSpec,
   RawSsh,
 } from "./schema";
-import { APP_NAME_FIX, appNameProblem } from "../kubefile/app-name";
+import { appNameError } from "../kubefile/app-name";
 import { Secret, secretOf } from "./secret";
 import { LABEL_ON_PHASES, parseOn } from "./plugin-on";
 import { decryptSealerPasswd } from "./sealer-passwd";
@@ -422,8 +422,8 @@ export function buildConfig(name: string | undefined, spec: RawConfigSpec, repor
       report(["spec", "process"], `"${p}" must be one of ${PROCESSES.join(", ")} (several joined with "|")`);
   const out: ConfigDoc = { name: name ?? "", path: spec.path, data: spec.data ?? "", strategy, process };
   if (spec.appName) {
-    const e = appNameProblem(spec.appName);
-    if (e) report(["spec", "appName"], `${e}: ${APP_NAME_FIX}`);
+    const e = appNameError(spec.appName);
+    if (e) report(["spec", "appName"], e);
     out.appName = spec.appName;
   }
   return out;

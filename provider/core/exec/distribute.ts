@@ -176,6 +176,9 @@ export async function distributeLayers(
       );
     }
   }
+  // How each layer is unpacked on the nodes (read once here, not per host).
+  const gzipped = new Set<string>();
+  for (const d of sizes.keys()) if (await isGzip(opts.layout.blobPath(d))) gzipped.add(d);
   // Before any byte leaves: a stack that could write outside the rootfs is refused here.
   const removals = await checkLayerStack(opts.layout, opts.layers, { what: "distribute" });
   const result: DistributeResult = { sentBytes: 0, sentBlobs: 0, perHost: {} };
@@ -191,7 +194,7 @@ export async function distributeLayers(
       let fetch = opts.fetch;
       for (let attempt = 0; ; attempt++) {
         try {
-          await distributeToHost(io, t, opts, sizes, removals, stats, send, fetch);
+          await distributeToHost(io, t, opts, { sizes, gzipped }, removals, stats, send, fetch);
           return;
         } catch (err) {
           // The registry did not serve this host (unreachable from it, cut, wrong bytes): the next
@@ -273,12 +276,13 @@ async function distributeToHost(
   io: HostIo,
   t: SshTarget,
   opts: DistributeOptions,
-  sizes: Map<string, number>,
+  blobs: { sizes: Map<string, number>; gzipped: ReadonlySet<string> },
   removals: LayerRemovals[],
   stats: HostStats,
   send?: BlobSender,
   fetch?: LayerFetch,
 ): Promise<void> {
+  const { sizes, gzipped } = blobs;
   const hlog = log.forHost(t.host);
   const progress = opts.onProgress;
   progress?.({ host: t.host, phase: "list" });
@@ -338,8 +342,6 @@ async function distributeToHost(
   hlog.info(
     `building the rootfs from ${opts.layers.length} layer(s)${inv.materialised ? " (the layers changed)" : ""}`,
   );
-  const gzipped = new Set<string>();
-  for (const d of unique) if (await isGzip(opts.layout.blobPath(d))) gzipped.add(d);
   const steps = materialiseSteps(opts.dataRoot, opts.cluster, opts.layers, gzipped);
   // Work that needs no bytes from here (making the fresh staging tree, extracting layers already
   // on the node, the final swap) goes in one command per run of it, not one per layer: on a

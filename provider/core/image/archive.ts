@@ -373,19 +373,9 @@ async function checkSaveOutput(outFile: string): Promise<string> {
 function saveOutputError(outFile: string, dir: string, err: unknown): UserError {
   const code = (err as { code?: unknown } | null)?.code;
   const why =
-    code === "EACCES" || code === "EPERM"
-      ? `permission denied: this user cannot write in ${dir}; give a path in a directory it can write, or make ${dir} writable`
-      : code === "ENOSPC"
-        ? `the disk holding ${dir} is full; free space there or save to another disk`
-        : code === "EDQUOT"
-          ? `the disk quota for ${dir} is used up; free space or save to another disk`
-          : code === "EFBIG"
-            ? `the archive is larger than this user may write in one file (ulimit -f) or than the file system holding ${dir} allows; raise the limit or save to another disk`
-            : code === "EROFS"
-              ? `${dir} is on a read-only file system; save to a writable directory`
-              : code === "ENOENT" || code === "ENOTDIR" || code === "EISDIR"
-                ? `${describeFsError(err)} (the path changed while saving); check -o and try again`
-                : describeFsWriteError(err, dir);
+    code === "ENOENT" || code === "ENOTDIR" || code === "EISDIR"
+      ? `${describeFsError(err)} (the path changed while saving); check -o and try again`
+      : describeFsWriteError(err, dir, "save with -o to");
   return new UserError(`cannot save to -o ${outFile}: ${why}; nothing was written`, { cause: err });
 }
 

@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { ImageNotInStoreError, UserError } from "../errors";
 import { ownedTempPath, ownerAlive, removeOnSignal, sizeOf } from "../temp-owner";
 import { familiarReference, normalizeReference, parseReference } from "../common/reference";
-import { APP_NAME_FIX, appNameProblem } from "../kubefile/app-name";
+import { appNameError } from "../kubefile/app-name";
 import { clip } from "../kubefile/lexer";
 import type { OciLayout } from "./layout";
 import {
@@ -170,9 +170,7 @@ export function readExtension(manifest: Manifest, reference: string): ImageExten
   ];
   for (const name of names) {
     const problem =
-      typeof name === "string"
-        ? appNameProblem(name) && `${appNameProblem(name)}: ${APP_NAME_FIX}`
-        : `app name ${clip(String(name), 60)} is not a string`;
+      typeof name === "string" ? appNameError(name) : `app name ${clip(String(name), 60)} is not a string`;
     if (problem)
       throw new UserError(
         `${where} names an app that cannot be used: ${problem}; the image was not built by a valid Kubefile, so do not use it`,

@@ -17,3 +17,9 @@ export function appNameProblem(name: string): string | undefined {
   if (APP_NAME.test(name) && name.length <= MAX_PATH_SEGMENT_CHARS) return undefined;
   return `app name "${clip(name, 60)}" is not valid`;
 }
+
+/** appNameProblem with what to do, for callers that report one message (a Clusterfile, an image). */
+export function appNameError(name: string): string | undefined {
+  const problem = appNameProblem(name);
+  return problem && `${problem}: ${APP_NAME_FIX}`;
+}
