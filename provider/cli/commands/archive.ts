@@ -1,9 +1,10 @@
 import type { Command } from "commander";
 import { UserError } from "../../core/errors";
 import { loadArchive, saveImages } from "../../core/image/archive";
+import { withLease } from "../../core/image/store";
 import { FIFO_WAIT_MS } from "../../core/image/archive-input";
 import { OciLayout } from "../../core/image/layout";
-import { familiarReference, parseReference } from "../../core/common/reference";
+import { familiarReference, InvalidReferenceError, parseReference } from "../../core/common/reference";
 import { log } from "../../core/log";
 import { dataPaths } from "../../core/paths";
 import { printJson } from "../output";
@@ -52,10 +53,16 @@ export function register(program: Command): void {
         throw new UserError(
           `--fifo-wait must be a number of seconds between 0 and 86400, not "${opts.fifoWait}"`,
         );
-      const r = await loadArchive(new OciLayout(dataPaths.store()), opts.input, {
-        ...(opts.tag ? { tag: opts.tag } : {}),
-        fifoWaitMs: wait * 1000,
-      });
+      // Before the archive is opened: a bad name is the flag's problem, not the archive's.
+      if (opts.tag !== undefined) checkTagFlag(opts.tag);
+      // Under a lease, like pull: blobs the load stores or finds stored are not pruned before its
+      // images are named.
+      const r = await withLease(new OciLayout(dataPaths.store()), (store) =>
+        loadArchive(store, opts.input, {
+          ...(opts.tag ? { tag: opts.tag } : {}),
+          fifoWaitMs: wait * 1000,
+        }),
+      );
       if (opts.json) printJson(r);
       else {
         for (const i of r.images)
@@ -63,4 +70,22 @@ export function register(program: Command): void {
         log.info(`${r.blobsAdded} blobs added, ${r.blobsPresent} already in the store`);
       }
     });
+}
+
+/** `load -t`: a name the image can be stored under (NAME[:TAG], no digest). */
+function checkTagFlag(value: string): void {
+  let digest: string | undefined;
+  try {
+    digest = parseReference(value).digest;
+  } catch (err) {
+    if (err instanceof InvalidReferenceError)
+      throw new UserError(
+        `-t/--tag "${value}" is not a usable image name: ${err.why}; give NAME:TAG, e.g. team/app:1`,
+      );
+    throw err;
+  }
+  if (digest)
+    throw new UserError(
+      `-t/--tag "${value}" holds a digest, which names content, not an image: give NAME:TAG, e.g. team/app:1`,
+    );
 }

@@ -14,7 +14,7 @@ import { removeHosts } from "../../core/lifecycle/hosts-edit";
 import { addCertSans, parseAltNames } from "../../core/lifecycle/cert";
 import { resolveCluster, type ClusterRef } from "../../core/lifecycle/cluster-ref";
 import { deleteAll } from "../../core/lifecycle/delete-all";
-import { execOnCluster, prefixLines } from "../../core/lifecycle/exec";
+import { execOnCluster, prefixLines, type HostOutput } from "../../core/lifecycle/exec";
 import { scaleCluster } from "../../core/lifecycle/scale";
 import { rollbackCluster, upgradeCluster } from "../../core/lifecycle/upgrade";
 import { ranSteps } from "../../core/lifecycle/ran-steps";
@@ -63,6 +63,17 @@ function ips(masters: string | undefined, nodes: string | undefined): { masters:
   const n = parseIpList(nodes, "-n", problems);
   throwIfProblems("bad host list", problems);
   return { masters: m, nodes: n };
+}
+
+/** What `sealer exec` prints for one host: every line of its output and error prefixed by the host. */
+export function hostOutputText(h: HostOutput): { stdout: string; stderr: string } {
+  // An error naming the host already ("[ip] step ...") is not prefixed twice.
+  const own = `[${h.host}] `;
+  const error = h.error?.startsWith(own) ? h.error.slice(own.length) : h.error;
+  return {
+    stdout: prefixLines(h.host, h.stdout),
+    stderr: prefixLines(h.host, h.stderr + (error ? error + "\n" : "")),
+  };
 }
 
 export function register(program: Command): void {
@@ -224,11 +235,9 @@ export function register(program: Command): void {
         onHost: o.json
           ? undefined
           : (h) => {
-              process.stdout.write(prefixLines(h.host, h.stdout));
-              // An error naming the host already ("[ip] step ...") is not prefixed twice.
-              const own = `[${h.host}] `;
-              const error = h.error?.startsWith(own) ? h.error.slice(own.length) : h.error;
-              process.stderr.write(prefixLines(h.host, h.stderr + (error ? error + "\n" : "")));
+              const text = hostOutputText(h);
+              process.stdout.write(text.stdout);
+              process.stderr.write(text.stderr);
             },
       });
       const failed = results.filter((h) => h.code !== 0);

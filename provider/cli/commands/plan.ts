@@ -72,6 +72,15 @@ export function register(program: Command): void {
     });
 }
 
+/**
+ * Whether a command line (the words after `sealer`) asks for `plan --detailed-exitcode`, whose
+ * exit codes give 2 its own meaning. Read from the words, for a line commander refused before it
+ * parsed the options.
+ */
+export function asksDetailedExitcode(args: readonly string[]): boolean {
+  return args[0] === "plan" && args.includes("--detailed-exitcode");
+}
+
 const FORMATS = ["text", "json", "markdown"] as const;
 
 function formatOf(opts: PlanOpts): (typeof FORMATS)[number] {

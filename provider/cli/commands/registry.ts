@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { UserError } from "../../core/errors";
 import { readUserFile } from "../../core/limits";
 import { OciLayout } from "../../core/image/layout";
+import { withLease } from "../../core/image/store";
 import { formatBytes, log, registerSecret } from "../../core/log";
 import { dataPaths } from "../../core/paths";
 import { RegistryClient } from "../../core/registry/client";
@@ -52,8 +53,11 @@ export function register(program: Command): void {
     .option("--platform <os/arch>", "for a multi-platform image, store only this platform (default: all)")
     .option("--json", "print the result as JSON")
     .action(async (image: string, o: { platform?: string; json?: boolean }) => {
-      const store = new OciLayout(dataPaths.store());
-      const r = await pullImage(image, { store, ...(o.platform ? { platform: o.platform } : {}) });
+      // Under a lease, as a build is: until the reference is set, nothing else keeps the blobs
+      // this pull stores or finds stored from a concurrent `sealer prune`.
+      const r = await withLease(new OciLayout(dataPaths.store()), (store) =>
+        pullImage(image, { store, ...(o.platform ? { platform: o.platform } : {}) }),
+      );
       if (o.json) printJson(r);
       else
         process.stdout.write(

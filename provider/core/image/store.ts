@@ -10,7 +10,7 @@ import { ownedTempPath, ownerAlive, removeOnSignal, sizeOf } from "../temp-owner
 import { familiarReference, normalizeReference, parseReference } from "../common/reference";
 import { appNameError } from "../kubefile/app-name";
 import { clip } from "../kubefile/lexer";
-import type { OciLayout } from "./layout";
+import { OciLayout } from "./layout";
 import {
   Annotations,
   ContainerImage,
@@ -436,8 +436,9 @@ export async function removeImages(
 const LEASE_KIND = "lease";
 
 /**
- * A build's claim on blobs it is writing before its reference exists: while the lease's process
- * lives, prune keeps every blob modified after the lease started. Reused blobs are touched.
+ * A writer's claim (a build; a pull, through withLease) on blobs it is writing before its
+ * reference exists: while the lease's process lives, prune keeps every blob modified after the
+ * lease started. Reused blobs are touched.
  */
 export async function takeLease(
   layout: OciLayout,
@@ -448,14 +449,35 @@ export async function takeLease(
   const unregister = removeOnSignal(file);
   return {
     async touch(digest) {
-      const now = new Date();
-      await fs.promises.utimes(layout.blobPath(digest), now, now).catch(() => undefined);
+      await layout.refreshBlob(digest);
     },
     async release() {
       await fs.promises.rm(file, { force: true });
       unregister();
     },
   };
+}
+
+/**
+ * Runs `write` under a lease on `layout`, handing it a view of the same store in which finding a
+ * blob (hasBlob) counts as reusing it: a writer that skips a blob it finds stored, as pull does,
+ * leaves that blob's time as it was, and prune would take an old unreferenced one before the
+ * writer's reference exists. Finding it marks it fresh instead (refreshBlob, as putBlob does),
+ * and a blob prune moved away at that moment is reported missing, so the writer stores it again.
+ */
+export async function withLease<T>(layout: OciLayout, write: (leased: OciLayout) => Promise<T>): Promise<T> {
+  const lease = await takeLease(layout);
+  try {
+    return await write(new LeasedLayout(layout.root));
+  } finally {
+    await lease.release();
+  }
+}
+
+class LeasedLayout extends OciLayout {
+  override hasBlob(digest: string): Promise<boolean> {
+    return this.refreshBlob(digest);
+  }
 }
 
 /**
