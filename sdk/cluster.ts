@@ -62,6 +62,7 @@ export class Cluster extends pulumi.dynamic.Resource {
       masters: args.masters ?? args.infra?.masterIps,
       workers: args.workers ?? args.infra?.workerIps,
       ssh: args.ssh ?? args.infra?.sshLogin,
+      defaultName: name,
     };
     delete inputs.infra;
     const dependsOn = args.image instanceof ClusterImage ? [args.image] : [];

@@ -223,57 +223,333 @@ export function normaliseInputs(news: ClusterImageInputs): ClusterImageInputs {
   }) as ClusterImageInputs;
 }
 
+/**
+ * Every problem of `news` as check failures: first the type of every input (each wrongly typed
+ * input is one failure naming it, the type it takes and what was given), then what a well-typed
+ * value must be (a context directory, a Kubefile, a parsable tag, ...). Never throws: a check that
+ * fails unexpectedly is a failure on its property.
+ */
 export function validateInputs(news: ClusterImageInputs): CheckFailure[] {
+  const typeFailures = inputTypeFailures(news as unknown as Record<string, unknown>);
+  // Wrongly typed inputs count as unknown below: their one failure is the type failure.
+  const bad = new Set(typeFailures.map((f) => f.property));
+  const typed = Object.fromEntries(
+    Object.entries(news).map(([k, v]) => [k, bad.has(k) ? UNKNOWN : v]),
+  ) as unknown as ClusterImageInputs;
+  return [...typeFailures, ...valueFailures(typed)];
+}
+
+/** What each well-typed (or unknown) input must be, one guarded check per property. */
+function valueFailures(news: ClusterImageInputs): CheckFailure[] {
   const failures: CheckFailure[] = [];
-  if (!isUnknown(news.context)) {
-    if (typeof news.context !== "string" || news.context === "")
-      failures.push({ property: "context", reason: "context is required: the build context directory" });
-    else if (!fs.existsSync(news.context) || !fs.statSync(news.context).isDirectory())
-      failures.push({
-        property: "context",
-        reason: `context ${news.context} is not a directory; give the directory holding the Kubefile and the files it copies`,
-      });
-    else if (!isUnknown(news.kubefile) && !fs.existsSync(kubefilePath(news)))
-      failures.push({
-        property: "kubefile",
-        reason: `Kubefile ${kubefilePath(news)} not found; set kubefile or put a Kubefile in the context`,
-      });
-  }
-  if (!isUnknown(news.tag)) {
-    if (typeof news.tag !== "string" || news.tag === "")
-      failures.push({ property: "tag", reason: "tag is required, e.g. my-app:1.0" });
-    else {
+  const contextIsDir = ((): boolean => {
+    try {
+      return (
+        typeof news.context === "string" &&
+        !isUnknown(news.context) &&
+        news.context !== "" &&
+        fs.statSync(news.context, { throwIfNoEntry: false })?.isDirectory() === true
+      );
+    } catch {
+      return false;
+    }
+  })();
+  failures.push(
+    ...guarded("context", "the build context directory", () => {
+      if (isUnknown(news.context)) return [];
+      if (typeof news.context !== "string" || news.context === "")
+        return [{ property: "context", reason: "context is required: the build context directory" }];
+      if (!contextIsDir)
+        return [
+          {
+            property: "context",
+            reason: `context ${news.context} is not a directory; give the directory holding the Kubefile and the files it copies`,
+          },
+        ];
+      return [];
+    }),
+    ...guarded("kubefile", "the Kubefile path", () => {
+      if (!contextIsDir || isUnknown(news.kubefile) || fs.existsSync(kubefilePath(news))) return [];
+      return [
+        {
+          property: "kubefile",
+          reason: `Kubefile ${kubefilePath(news)} not found; set kubefile or put a Kubefile in the context`,
+        },
+      ];
+    }),
+    ...guarded("tag", "an image name such as my-app:1.0", () => {
+      if (isUnknown(news.tag)) return [];
+      if (typeof news.tag !== "string" || news.tag === "")
+        return [{ property: "tag", reason: "tag is required, e.g. my-app:1.0" }];
       try {
         const { parseReference } =
           require("../core/common/reference") as typeof import("../core/common/reference");
         parseReference(news.tag);
       } catch (err) {
-        failures.push({ property: "tag", reason: errorMessage(err) });
+        return [{ property: "tag", reason: problemText(err) }];
+      }
+      return [];
+    }),
+    ...guarded("buildMode", '"full" or "lite"', () =>
+      news.buildMode !== undefined &&
+      !isUnknown(news.buildMode) &&
+      news.buildMode !== "full" &&
+      news.buildMode !== "lite"
+        ? [
+            {
+              property: "buildMode",
+              reason: `buildMode must be "full" or "lite", not ${JSON.stringify(news.buildMode)}`,
+            },
+          ]
+        : [],
+    ),
+    ...guarded("registryMirrors", "a map of source registry to mirror", () =>
+      mirrorFailures(news.registryMirrors),
+    ),
+    ...guarded("baseDigest", "a manifest digest sha256:<64 hex>", () =>
+      typeof news.baseDigest === "string" &&
+      news.baseDigest !== "" &&
+      !isUnknown(news.baseDigest) &&
+      !/^sha256:[0-9a-f]{64}$/.test(news.baseDigest)
+        ? [
+            {
+              property: "baseDigest",
+              reason: `baseDigest must be a manifest digest sha256:<64 hex> (e.g. the base ClusterImage's digest), not ${JSON.stringify(news.baseDigest)}`,
+            },
+          ]
+        : [],
+    ),
+  );
+  return failures;
+}
+
+// ---- input types (check) ----
+
+type InputType = "string" | "boolean" | "stringMap" | "stringList" | "registryAuth";
+
+/**
+ * The type of every input and an example or purpose for the failure text. Keyed by every key of
+ * ClusterImageInputs, so an input added there without a type here does not compile.
+ */
+const INPUT_TYPES: { [K in keyof Required<ClusterImageInputs>]: [InputType, string] } = {
+  context: ["string", "the build context directory"],
+  tag: ["string", "an image name such as my-app:1.0"],
+  kubefile: ["string", "the Kubefile path"],
+  buildArgs: ["stringMap", '{ VERSION: "1.0" }'],
+  labels: ["stringMap", '{ team: "web" }'],
+  platforms: ["stringList", '["linux/amd64", "linux/arm64"]'],
+  buildMode: ["string", '"full" or "lite"'],
+  noCache: ["boolean", ""],
+  push: ["boolean", ""],
+  registryAuth: ["registryAuth", ""],
+  registryMirrors: ["stringMap", '{ "docker.io": "127.0.0.1:5000/hub" }'],
+  allowIncomplete: ["boolean", ""],
+  baseDigest: ["string", "a manifest digest sha256:<64 hex>"],
+  contentHash: ["string", "computed by the provider; leave it unset"],
+  buildOnPreview: ["boolean", ""],
+  providerVersion: ["string", "set by the SDK"],
+};
+
+/** Inputs whose values a failure never repeats. */
+const SECRET_INPUTS = new Set(["registryAuth"]);
+
+/** One failure per wrongly typed input. Absent inputs and Pulumi unknowns (at any depth) pass. */
+function inputTypeFailures(news: Record<string, unknown>): CheckFailure[] {
+  const failures: CheckFailure[] = [];
+  for (const [name, [type, hint]] of Object.entries(INPUT_TYPES) as Array<[string, [InputType, string]]>) {
+    const v = news[name];
+    if (v === undefined || v === null || isUnknown(v)) continue;
+    const expect = expectedText(type, hint);
+    failures.push(
+      ...guarded(name, expect, () => {
+        const problems = typeProblems(name, type, v, !SECRET_INPUTS.has(name), expect);
+        return problems.length > 0 ? [{ property: name, reason: problems.join("; ") }] : [];
+      }),
+    );
+  }
+  return failures;
+}
+
+function expectedText(type: InputType, hint: string): string {
+  switch (type) {
+    case "string":
+      return `a string (${hint})`;
+    case "boolean":
+      return "a boolean (true or false)";
+    case "stringMap":
+      return `a map of strings, e.g. ${hint}`;
+    case "stringList":
+      return `a list of strings, e.g. ${hint}`;
+    case "registryAuth":
+      return "an object { username: string, password: string }";
+  }
+}
+
+/** What is wrong with the type of `v` (empty when nothing). */
+function typeProblems(
+  name: string,
+  type: InputType,
+  v: unknown,
+  showValue: boolean,
+  expect: string,
+): string[] {
+  const wrong = (): string[] => [`${name} must be ${expect}, not ${given(v, showValue)}`];
+  switch (type) {
+    case "string":
+      return typeof v === "string" ? [] : wrong();
+    case "boolean":
+      return typeof v === "boolean" ? [] : wrong();
+    case "stringMap": {
+      if (!isPlainObject(v)) return wrong();
+      return Object.entries(v)
+        .filter(([, x]) => typeof x !== "string" && !isUnknown(x))
+        .map(([k, x]) => `${name}[${JSON.stringify(k)}] must be a string, not ${given(x, false)}`);
+    }
+    case "stringList": {
+      if (!Array.isArray(v)) {
+        const also = typeof v === "string" ? ` (write [${JSON.stringify(short(v))}])` : "";
+        return [`${name} must be ${expect}, not ${given(v, showValue)}${also}`];
+      }
+      return v.flatMap((x, i) =>
+        typeof x === "string" || isUnknown(x)
+          ? []
+          : [`${name}[${i}] must be a string, not ${given(x, showValue)}`],
+      );
+    }
+    case "registryAuth": {
+      if (!isPlainObject(v)) return wrong();
+      return (["username", "password"] as const).flatMap((k) => {
+        const x = v[k];
+        if (x === undefined || x === null) return [`${name}.${k} is required: ${expect}`];
+        return typeof x === "string" || isUnknown(x)
+          ? []
+          : [`${name}.${k} must be a string, not ${given(x, false)}`];
+      });
+    }
+  }
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+function short(s: string): string {
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+/** What a value is, in words ("the number 5", "a list"); its value only when `showValue`. */
+function given(v: unknown, showValue: boolean): string {
+  if (v === null) return "null";
+  if (v === undefined) return "no value";
+  if (Array.isArray(v)) return v.length === 0 ? "an empty list" : `a list of ${v.length}`;
+  switch (typeof v) {
+    case "string":
+      return showValue ? `the string ${JSON.stringify(short(v))}` : "a string";
+    case "number":
+      return showValue && Number.isFinite(v) ? `the number ${v}` : "a number";
+    case "boolean":
+      return showValue ? `the boolean ${v}` : "a boolean";
+    case "object":
+      return "an object";
+    default:
+      return `a ${typeof v}`;
+  }
+}
+
+/**
+ * Runs one property's check; an exception in it becomes one failure on that property, in words
+ * (never a JavaScript error's text), instead of escaping check.
+ */
+function guarded(property: string, expect: string, fn: () => CheckFailure[]): CheckFailure[] {
+  try {
+    return fn();
+  } catch (err) {
+    return [{ property, reason: `${property} could not be checked (${problemText(err)}); give ${expect}` }];
+  }
+}
+
+/** A JavaScript error (a bug, or a value nothing checked): its text is not for users. */
+function isJsError(err: unknown): err is Error {
+  return (
+    err instanceof TypeError ||
+    err instanceof RangeError ||
+    err instanceof ReferenceError ||
+    err instanceof SyntaxError
+  );
+}
+
+const ERRNO_WORDS: Record<string, string> = {
+  ENOENT: "does not exist",
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  EISDIR: "is a directory, not a file",
+  ENOTDIR: "a part of the path is not a directory",
+  ENAMETOOLONG: "the path is too long",
+  ELOOP: "too many symbolic links",
+};
+
+/**
+ * An error's text for a user: a user error's message as it is; a file system error in words; a
+ * JavaScript error (a bug, or a value of a type nothing checked) without its words or stack.
+ */
+function problemText(err: unknown): string {
+  if (isJsError(err)) return `an internal error of the ClusterImage provider (${err.name}); please report it`;
+  const e = err as NodeJS.ErrnoException | null;
+  if (typeof e?.code === "string" && typeof e.path === "string" && e.code in ERRNO_WORDS)
+    return `${e.path}: ${ERRNO_WORDS[e.code]}`;
+  return errorMessage(err);
+}
+
+// ---- stored state (diff, update, read, delete) ----
+
+type StateField = "tag" | "reference" | "digest";
+/** The stored fields diff, update and delete read. */
+const STATE_FIELDS: readonly StateField[] = ["tag", "reference", "digest"];
+
+/**
+ * The stored state `propsRaw` revealed, after checking the fields this method reads: each absent
+ * or a string (a parsable image reference for tag and reference). Old state without them is fine;
+ * a field of another type (a hand-edited or corrupted state) is a UserError naming it and saying
+ * how to get out, instead of a JavaScript error deep inside.
+ */
+function storedState(
+  id: string,
+  propsRaw: Record<string, unknown>,
+  fields: readonly StateField[],
+): Partial<ClusterImageOutputs> {
+  const p = reveal(isPlainObject(propsRaw) ? propsRaw : {});
+  const problems: string[] = [];
+  for (const f of fields) {
+    const v = p[f];
+    if (v === undefined || v === null || v === "") continue;
+    if (typeof v !== "string") problems.push(`${f} is ${given(v, f !== "digest")}, not a string`);
+    else if (f !== "digest") {
+      try {
+        const { parseReference } =
+          require("../core/common/reference") as typeof import("../core/common/reference");
+        parseReference(v);
+      } catch {
+        problems.push(`${f} ${JSON.stringify(short(v))} is not an image reference`);
       }
     }
   }
-  if (
-    news.buildMode !== undefined &&
-    !isUnknown(news.buildMode) &&
-    news.buildMode !== "full" &&
-    news.buildMode !== "lite"
-  )
-    failures.push({
-      property: "buildMode",
-      reason: `buildMode must be "full" or "lite", not ${JSON.stringify(news.buildMode)}`,
-    });
-  failures.push(...mirrorFailures(news.registryMirrors));
-  if (
-    typeof news.baseDigest === "string" &&
-    news.baseDigest !== "" &&
-    !isUnknown(news.baseDigest) &&
-    !/^sha256:[0-9a-f]{64}$/.test(news.baseDigest)
-  )
-    failures.push({
-      property: "baseDigest",
-      reason: `baseDigest must be a manifest digest sha256:<64 hex> (e.g. the base ClusterImage's digest), not ${JSON.stringify(news.baseDigest)}`,
-    });
-  return failures;
+  if (problems.length > 0) {
+    const { UserError } = require("../core/errors") as typeof import("../core/errors");
+    // read() takes the digest from the local store again: a refresh repairs a malformed digest.
+    const onlyDigest = problems.every((x) => x.startsWith("digest "));
+    throw new UserError(
+      `the stored state of ClusterImage ${String(id)} is malformed: ${problems.join("; ")}. ` +
+        (onlyDigest
+          ? "Run `pulumi refresh` to read the digest from the local store again, or remove "
+          : "The provider cannot tell which image of the local store it owns. Remove ") +
+        "the resource from " +
+        "the state with `pulumi state delete <urn>` (`pulumi stack --show-urns` lists the URNs), " +
+        "then run `pulumi up` to build it again; an image it left in the local store can be " +
+        "removed with `sealer rmi <image>`.",
+      { problems },
+    );
+  }
+  return p as Partial<ClusterImageOutputs>;
 }
 
 /** Every invalid registryMirrors entry, checked as `sealer build --registry-mirror` checks them. */
@@ -524,47 +800,74 @@ async function buildAndPush(
 
 export const provider = {
   async check(_olds: Record<string, unknown>, newsRaw: Record<string, unknown>) {
-    const news = reveal(newsRaw) as unknown as ClusterImageInputs;
-    const failures = validateInputs(news);
-    const inputs = normaliseInputs(news) as unknown as Record<string, unknown>;
-    if (failures.length > 0) return { inputs, failures };
-    // Unknown context/Kubefile/args during preview: the hash is unknown too (shown as computed).
-    // An unknown base digest (its ClusterImage changes in this update) means "may change".
-    const hashable = [
-      news.context,
-      news.kubefile,
-      news.buildArgs,
-      news.labels,
-      news.platforms,
-      news.buildMode,
-      news.allowIncomplete,
-      news.baseDigest,
-    ];
-    if (containsUnknown(hashable)) inputs.contentHash = UNKNOWN;
-    else {
-      try {
-        inputs.contentHash = await contentHashOf(news);
-      } catch (err) {
-        return { inputs, failures: [{ property: "kubefile", reason: errorMessage(err) }] };
-      }
-    }
-    // A mirror not known yet (another resource's output) cannot be pulled from: no preview build.
-    const canBuild = !containsUnknown([inputs.contentHash, news.tag, news.registryMirrors]);
-    if (news.buildOnPreview !== false && canBuild) {
-      // What would fail at `up` fails the preview, with the same message and no stack.
-      try {
-        Object.assign(inputs, await previewBuild(news, inputs.contentHash as string));
-      } catch (err) {
-        return { inputs, failures: [{ property: "context", reason: buildFailure(news, err).message }] };
-      }
-    }
     // Keep secret inputs in their envelope if the engine sent them so.
-    if (newsRaw.registryAuth !== undefined) inputs.registryAuth = newsRaw.registryAuth;
-    return { inputs };
+    const withSecrets = (inputs: Record<string, unknown>): Record<string, unknown> => {
+      if (newsRaw?.registryAuth !== undefined && newsRaw.registryAuth !== null)
+        inputs.registryAuth = newsRaw.registryAuth;
+      return inputs;
+    };
+    // The property an unexpected exception is reported on: the one being checked when it came.
+    let checking = "context";
+    let inputs: Record<string, unknown> = {};
+    try {
+      // An input set to null is an input not set.
+      const news = Object.fromEntries(
+        Object.entries(reveal(isPlainObject(newsRaw) ? newsRaw : {})).filter(([, v]) => v !== null),
+      ) as unknown as ClusterImageInputs;
+      inputs = { ...news } as unknown as Record<string, unknown>;
+      const failures = validateInputs(news);
+      if (failures.length > 0) return { inputs: withSecrets(inputs), failures };
+      inputs = normaliseInputs(news) as unknown as Record<string, unknown>;
+      // Unknown context/Kubefile/args during preview: the hash is unknown too (shown as computed).
+      // An unknown base digest (its ClusterImage changes in this update) means "may change".
+      const hashable = [
+        news.context,
+        news.kubefile,
+        news.buildArgs,
+        news.labels,
+        news.platforms,
+        news.buildMode,
+        news.allowIncomplete,
+        news.baseDigest,
+      ];
+      checking = "kubefile";
+      if (containsUnknown(hashable)) inputs.contentHash = UNKNOWN;
+      else {
+        try {
+          inputs.contentHash = await contentHashOf(news);
+        } catch (err) {
+          return {
+            inputs: withSecrets(inputs),
+            failures: [{ property: "kubefile", reason: problemText(err) }],
+          };
+        }
+      }
+      checking = "context";
+      // A mirror not known yet (another resource's output) cannot be pulled from: no preview build.
+      const canBuild = !containsUnknown([inputs.contentHash, news.tag, news.registryMirrors]);
+      if (news.buildOnPreview !== false && canBuild) {
+        // What would fail at `up` fails the preview, with the same message and no stack.
+        try {
+          Object.assign(inputs, await previewBuild(news, inputs.contentHash as string));
+        } catch (err) {
+          const shown = isJsError(err) ? new Error(problemText(err)) : err;
+          return {
+            inputs: withSecrets(inputs),
+            failures: [{ property: "context", reason: buildFailure(news, shown).message }],
+          };
+        }
+      }
+      return { inputs: withSecrets(inputs) };
+    } catch (err) {
+      return {
+        inputs: withSecrets(inputs),
+        failures: [{ property: checking, reason: `${checking} could not be checked: ${problemText(err)}` }],
+      };
+    }
   },
 
-  async diff(_id: string, oldsRaw: Record<string, unknown>, newsRaw: Record<string, unknown>) {
-    const olds = reveal(oldsRaw);
+  async diff(id: string, oldsRaw: Record<string, unknown>, newsRaw: Record<string, unknown>) {
+    const olds = storedState(id, oldsRaw, STATE_FIELDS) as Record<string, unknown>;
     const news = reveal(newsRaw);
     const changed = changedKeys(olds, news, [...BUILD_KEYS, "buildMode", "platforms", "providerVersion"]);
     const pushNow = news.push === true && olds.pushed !== true;
@@ -597,24 +900,26 @@ export const provider = {
   },
 
   async read(id: string, props: Record<string, unknown>) {
-    const p = reveal(props) as unknown as Partial<ClusterImageOutputs>;
+    const p = storedState(id, props, ["reference"]);
     const desc = p.reference ? await store().resolve(p.reference) : undefined;
     return { id, props: { ...props, digest: desc?.digest ?? "" } };
   },
 
   async update(id: string, oldsRaw: Record<string, unknown>, newsRaw: Record<string, unknown>) {
-    const olds = reveal(oldsRaw) as unknown as ClusterImageOutputs;
+    // Before building: a state this update could not clean up after is reported, not half-done.
+    const olds = storedState(id, oldsRaw, STATE_FIELDS);
     const news = reveal(newsRaw) as unknown as ClusterImageInputs;
     const { outs } = await buildAndPush(id, news);
     await dropPreviewRefs(news.tag);
     if (olds.tag && olds.tag !== news.tag) await dropPreviewRefs(olds.tag);
     // A new tag: the old name no longer belongs to this resource.
-    if (olds.reference && olds.reference !== outs.reference) await removeOurRef(olds.reference, olds.digest);
+    if (olds.reference && olds.reference !== outs.reference)
+      await removeOurRef(olds.reference, olds.digest ?? "");
     return { outs };
   },
 
-  async delete(_id: string, propsRaw: Record<string, unknown>) {
-    const p = reveal(propsRaw) as unknown as Partial<ClusterImageOutputs>;
+  async delete(id: string, propsRaw: Record<string, unknown>) {
+    const p = storedState(id, propsRaw, STATE_FIELDS);
     if (p.reference && p.digest) await removeOurRef(p.reference, p.digest);
     if (p.tag) await dropPreviewRefs(p.tag);
   },

@@ -23,16 +23,22 @@ import {
   compact,
   containsUnknown,
   errorMessage,
+  type InputKind,
+  kindOf,
   redacted,
   isUnknown,
   reveal,
   sameValue,
   secret,
+  typeFailures,
+  SSH_INPUT_KINDS,
   UNKNOWN,
 } from "./common";
 
 export interface ClusterInputs {
   name?: string;
+  /** Set by the SDK: the resource name, the cluster name when neither `name` nor the Clusterfile gives one. */
+  defaultName?: string;
   image: string;
   imageDigest?: string;
   masters?: string[];
@@ -88,11 +94,12 @@ function store(): OciLayoutT {
  * settings (labels, taints, ssh, env) of IPs the Clusterfile already lists.
  */
 export function clusterfileText(
-  i: Pick<ClusterInputs, "clusterfile" | "name" | "image" | "masters" | "workers">,
+  i: Pick<ClusterInputs, "clusterfile" | "name" | "defaultName" | "image" | "masters" | "workers">,
 ): string {
   const yaml = require("js-yaml") as typeof import("js-yaml");
   const cf = i.clusterfile;
   const overrideHosts = Boolean(i.masters || i.workers);
+  const name = i.name ?? i.defaultName ?? "default";
   let docs: Array<Record<string, unknown>>;
   if (typeof cf === "string") {
     try {
@@ -114,7 +121,7 @@ export function clusterfileText(
       {
         apiVersion: "sealer.io/v2",
         kind: "Cluster",
-        metadata: { name: i.name ?? "default" },
+        metadata: { name },
         spec: { image: i.image, ...(cf ?? {}) },
       },
     ];
@@ -123,10 +130,19 @@ export function clusterfileText(
     cluster = {
       apiVersion: "sealer.io/v2",
       kind: "Cluster",
-      metadata: { name: i.name ?? "default" },
+      metadata: { name },
       spec: { image: i.image },
     };
     docs.unshift(cluster);
+  }
+  if (
+    cluster.spec !== undefined &&
+    (cluster.spec === null || typeof cluster.spec !== "object" || Array.isArray(cluster.spec))
+  ) {
+    const { UserError } = require("../core/errors") as typeof import("../core/errors");
+    throw new UserError(
+      `clusterfile: the Cluster document's spec must be a mapping (image, hosts, ssh, ...), not ${kindOf(cluster.spec)}`,
+    );
   }
   const cspec = (cluster.spec ??= {}) as Record<string, unknown>;
   // The image input stands in for a Clusterfile without one (the typed input wins anyway).
@@ -323,8 +339,31 @@ function toFailures(err: unknown): CheckFailure[] {
   return problems.map((reason) => ({ property: "clusterfile", reason: redacted(reason) }));
 }
 
+const INPUT_KINDS: Record<string, InputKind> = {
+  name: "string",
+  defaultName: "string",
+  imageDigest: "string",
+  masters: "strings",
+  workers: "strings",
+  ...SSH_INPUT_KINDS,
+  env: "stringMap",
+  dataRoot: "string",
+};
+
 function validate(i: ClusterInputs): CheckFailure[] {
-  const f: CheckFailure[] = [];
+  const f = typeFailures(i as unknown as Record<string, unknown>, INPUT_KINDS);
+  const cf = i.clusterfile;
+  if (
+    cf !== undefined &&
+    !isUnknown(cf) &&
+    typeof cf !== "string" &&
+    (cf === null || typeof cf !== "object" || Array.isArray(cf))
+  )
+    f.push({
+      property: "clusterfile",
+      reason: `clusterfile must be YAML text or a mapping, not ${kindOf(cf)}`,
+    });
+  if (f.length > 0) return f;
   if (!isUnknown(i.image) && (typeof i.image !== "string" || i.image === ""))
     f.push({ property: "image", reason: "image is required: a reference or a ClusterImage" });
   for (const k of ["masters", "workers"] as const) {
@@ -365,9 +404,16 @@ export const provider = {
       if (withPlan) inputs.plan = UNKNOWN;
       return { inputs };
     }
+    // A cluster keeps the name it was created with when neither the program nor the Clusterfile
+    // names it: the resource name, or "default" for a resource created before the SDK sent it.
+    const stuck = olds && typeof olds.name === "string" && olds.name !== "" ? olds.name : undefined;
+    const named = {
+      ...news,
+      ...(stuck || news.defaultName ? { defaultName: stuck ?? news.defaultName } : {}),
+    };
     let spec: ClusterSpec;
     try {
-      spec = specOf(news).spec;
+      spec = specOf(named).spec;
     } catch (err) {
       return { inputs, failures: toFailures(err) };
     }
@@ -397,7 +443,7 @@ export const provider = {
     const p = await planOf(
       spec,
       await factsOf(spec, news.imageDigest, { previewById: true }),
-      olds.applied ?? emptyApplied(spec.name),
+      olds.applied ? appliedIn(olds) : emptyApplied(spec.name),
     );
     // The planner knows more identity fields than name and data root (kubeadm networking...).
     if (p.replace) return { changes: true, replaces: ["clusterfile"], deleteBeforeReplace: true };
@@ -426,13 +472,13 @@ export const provider = {
    */
   async read(id: string, props: Record<string, unknown>) {
     const p = reveal(props) as unknown as ClusterOutputs;
-    if (!p.applied || !p.clusterName || Object.keys(p.applied.steps ?? {}).length === 0) return { id, props };
+    if (!p.applied || !p.clusterName || Object.keys(appliedIn(p).steps).length === 0) return { id, props };
     const { spec } = specOf(p);
     const drift = require("../core/drift") as typeof import("../core/drift");
     const report = await drift.checkDrift({ spec, applied: withOldSecrets(p), ...sshTuning() });
     if (report.steps.length === 0) return { id, props };
     const notes = drift.driftNotes(report);
-    const applied = drift.forgetSteps(withoutSecrets(p.applied), report.steps, notes);
+    const applied = drift.forgetSteps(withoutSecrets(appliedIn(p)), report.steps, notes);
     const local = await localApplied(spec.name);
     if (local) {
       const { saveState } = require("../core/state") as typeof import("../core/state");
@@ -468,9 +514,20 @@ export const provider = {
       ...sshTuning(),
     });
     // Never forget a host that still has our files: the resource stays until every host is clean.
-    if (res.skipped.length > 0) {
+    // A host no step ever finished on (a create that failed before reaching it) holds nothing
+    // recorded: that it cannot be reached does not keep the resource.
+    const recorded = appliedIn(p).hosts;
+    const stuck = res.skipped.filter((s) => recorded[s.host] !== undefined);
+    const { log } = require("../core/log") as typeof import("../core/log");
+    for (const s of res.skipped.filter((x) => recorded[x.host] === undefined))
+      log
+        .forHost(s.host)
+        .warn(
+          `not reachable (${s.error}); no step was recorded on it, so the destroy goes on without it (if a run ever reached it, remove ${spec.dataRoot} there by hand)`,
+        );
+    if (stuck.length > 0) {
       throw new Error(
-        `cluster ${spec.name}: could not clean ${res.skipped.map((s) => `${s.host} (${s.error})`).join("; ")}; make the hosts reachable and run the destroy again, or remove them from the state with \`pulumi state delete\` if they are gone for good`,
+        `cluster ${spec.name}: could not clean ${stuck.map((s) => `${s.host} (${s.error})`).join("; ")}; make the hosts reachable and run the destroy again, or remove them from the state with \`pulumi state delete\` if they are gone for good`,
       );
     }
   },
@@ -485,9 +542,34 @@ function specDataRootOf(olds: ClusterOutputs): string | undefined {
   }
 }
 
+/**
+ * The applied state kept in the outputs. A state edited by hand (`pulumi stack export`/`import`)
+ * may lack its maps: missing ones are empty, a value of another type is refused by name.
+ */
+function appliedIn(o: ClusterOutputs): AppliedState {
+  const name = o.clusterName ?? o.name ?? "default";
+  const a = o.applied as unknown;
+  if (a === undefined || a === null) return emptyApplied(name);
+  const isMap = (v: unknown) => v !== null && typeof v === "object" && !Array.isArray(v);
+  const field = (k: string) => (a as Record<string, unknown>)[k];
+  const bad = !isMap(a)
+    ? "applied"
+    : ["hosts", "steps"]
+        .filter((k) => field(k) !== undefined && !isMap(field(k)))
+        .map((k) => `applied.${k}`)[0];
+  if (bad) {
+    const { UserError } = require("../core/errors") as typeof import("../core/errors");
+    throw new UserError(
+      `cluster ${name}: the stored state's ${bad} is not a mapping (was the stack state edited?); restore it with \`pulumi stack import\` from a good export, or drop the resource with \`pulumi state delete\``,
+    );
+  }
+  const st = a as AppliedState;
+  return { ...emptyApplied(name), ...st, hosts: st.hosts ?? {}, steps: st.steps ?? {} };
+}
+
 /** The applied state of the outputs, with the join material put back (kept secret in outputs). */
 function withOldSecrets(o: ClusterOutputs): AppliedState {
-  const base = o.applied ?? emptyApplied(o.clusterName ?? o.name ?? "default");
+  const base = appliedIn(o);
   const js = o.joinSecrets ?? {};
   const secrets = compact({
     token: js.token,
@@ -594,6 +676,11 @@ async function run(
     const pending = (await planOf(spec, image, st)).steps;
     const left = new Set(pending.map((s) => s.id));
     const ran = (err as { ran?: Step[] }).ran ?? planned.steps.filter((s) => !left.has(s.id));
+    // Nothing ran and nothing was recorded: the resource is as it was (for a create, it does not
+    // exist), which the engine's plain error means. Partial state would make a failed create a
+    // resource that destroy then has to clean up from hosts it never touched.
+    if (ran.length === 0 && sameValue(withoutSecrets(st), withoutSecrets(applied)))
+      throw new Error(failureText(err, 0));
     throw new PartialStateError(id, outputsOf(i, spec, st, ran, pending), [failureText(err, ran.length)], {
       cause: err,
     });

@@ -158,3 +158,72 @@ export interface CheckFailure {
   property: string;
   reason: string;
 }
+
+/** The kind of a wrongly typed value, for a message that must not echo the value (it may be a secret). */
+export function kindOf(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "a list";
+  if (typeof v === "object") return "a mapping";
+  return typeof v === "number" ? "a number" : typeof v === "boolean" ? "a boolean" : `a ${typeof v}`;
+}
+
+/** What an input must be: Pulumi's unknown (a preview) passes anywhere, also inside lists and maps. */
+export type InputKind = "string" | "number" | "boolean" | "strings" | "stringMap" | "mapping";
+
+/** The `ssh` input of Infra and Cluster (the Ssh object type). */
+export const SSH_INPUT_KINDS: Record<string, InputKind> = {
+  ssh: "mapping",
+  "ssh.user": "string",
+  "ssh.password": "string",
+  "ssh.privateKey": "string",
+  "ssh.passphrase": "string",
+  "ssh.port": "number",
+};
+
+const KIND_WORDS: Record<InputKind, string> = {
+  string: "a string",
+  number: "a number",
+  boolean: "true or false",
+  strings: "a list of strings",
+  stringMap: "a mapping of strings to strings",
+  mapping: "a mapping",
+};
+
+function hasKind(v: unknown, kind: InputKind): boolean {
+  if (isUnknown(v)) return true;
+  const str = (x: unknown) => typeof x === "string";
+  switch (kind) {
+    case "string":
+    case "number":
+    case "boolean":
+      return typeof v === kind;
+    case "strings":
+      return Array.isArray(v) && v.every((x) => str(x) || isUnknown(x));
+    case "mapping":
+      return v !== null && typeof v === "object" && !Array.isArray(v);
+    case "stringMap":
+      return hasKind(v, "mapping") && Object.values(v as object).every((x) => str(x) || isUnknown(x));
+  }
+}
+
+/**
+ * Check failures for inputs of the wrong type (`kinds`: property path -> kind; a dotted path is a
+ * field of a mapping input), before anything reads them: the engine shows these as the program's
+ * errors, where a wrongly typed value would otherwise surface as JavaScript error text.
+ */
+export function typeFailures(i: Record<string, unknown>, kinds: Record<string, InputKind>): CheckFailure[] {
+  const out: CheckFailure[] = [];
+  for (const [prop, kind] of Object.entries(kinds)) {
+    const [head, field] = prop.split(".") as [string, string | undefined];
+    const parent = i[head];
+    const v =
+      field === undefined
+        ? parent
+        : hasKind(parent, "mapping") && !isUnknown(parent)
+          ? (parent as Record<string, unknown>)[field]
+          : undefined;
+    if (v === undefined || hasKind(v, kind)) continue;
+    out.push({ property: prop, reason: `${prop} must be ${KIND_WORDS[kind]}, not ${kindOf(v)}` });
+  }
+  return out;
+}

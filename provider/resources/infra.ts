@@ -15,9 +15,13 @@ import {
   compact,
   containsUnknown,
   errorMessage,
+  type InputKind,
   isUnknown,
+  kindOf,
   reveal,
   secret,
+  typeFailures,
+  SSH_INPUT_KINDS,
 } from "./common";
 
 export interface InfraInputs {
@@ -67,14 +71,32 @@ type AlicloudModule = typeof import("../core/infra/alicloud");
 
 // ---- pure ----
 
+const INPUT_KINDS: Record<string, InputKind> = {
+  name: "string",
+  masters: "mapping",
+  nodes: "mapping",
+  local: "mapping",
+  "local.subnet": "string",
+  "local.sudoUser": "string",
+  alicloud: "mapping",
+  ...SSH_INPUT_KINDS,
+  tags: "stringMap",
+};
+
 export function validateInputs(i: InfraInputs): CheckFailure[] {
-  const f: CheckFailure[] = [];
+  const f = typeFailures(i as unknown as Record<string, unknown>, INPUT_KINDS);
+  if (f.length > 0) return f;
   const count = (v: unknown): boolean =>
     isUnknown(v) || (typeof v === "number" && Number.isInteger(v) && v >= 0);
-  if (!isUnknown(i.provider) && i.provider !== "local" && i.provider !== "alicloud")
+  if (i.provider === undefined)
+    f.push({ property: "provider", reason: 'provider is required: "local" or "alicloud"' });
+  else if (!isUnknown(i.provider) && i.provider !== "local" && i.provider !== "alicloud")
     f.push({
       property: "provider",
-      reason: `provider must be "local" or "alicloud", not ${JSON.stringify(i.provider)}`,
+      reason:
+        typeof i.provider === "string"
+          ? `provider must be "local" or "alicloud", not ${JSON.stringify(i.provider)}`
+          : `provider must be "local" or "alicloud", not ${kindOf(i.provider)}`,
     });
   if (!i.masters || isUnknown(i.masters)) {
     if (!isUnknown(i.masters))
@@ -172,11 +194,17 @@ export function hostsOfAlicloud(s: InfraState): { masters: HostOut[]; workers: H
   return { masters, workers: s.instances.filter((r) => r.role === "node").map(toHost) };
 }
 
+/**
+ * Outputs: the inputs echoed exactly as given (Diff compares the old outputs with the new
+ * inputs, so an output under an input's name that differs from it is a change on every
+ * preview), then what was made. `sshUser` is the login the hosts take.
+ */
 function outputsOf(
   i: InfraInputs,
   st: InfraStateOut,
   hosts: { masters: HostOut[]; workers: HostOut[] },
   privateKey?: string,
+  sshUser: string = i.ssh?.user ?? "root",
 ): Record<string, unknown> {
   return compact({
     ...i,
@@ -184,7 +212,7 @@ function outputsOf(
     alicloud: secret(i.alicloud),
     masterHosts: hosts.masters,
     workerHosts: hosts.workers,
-    sshUser: i.ssh?.user ?? "root",
+    sshUser,
     sshPrivateKey: secret(privateKey ?? i.ssh?.privateKey),
     sshPassword: secret(i.ssh?.password),
     state: st,
@@ -277,12 +305,12 @@ async function localOutputs(i: InfraInputs): Promise<Record<string, unknown>> {
     prefix: i.name,
     nodes: nodes.map((n) => ({ name: n.name, ip: n.ip, keyPath: n.keyPath })),
   };
-  const withUser: InfraInputs = { ...i, ssh: { ...i.ssh, user: i.ssh?.user ?? i.local?.sudoUser ?? "root" } };
   return outputsOf(
-    withUser,
+    i,
     st,
     { masters: hosts.filter((h) => h.role === "master"), workers: hosts.filter((h) => h.role === "node") },
     key,
+    i.ssh?.user ?? i.local?.sudoUser ?? "root",
   );
 }
 
@@ -352,8 +380,18 @@ export const provider = {
     }
   },
 
-  async read(id: string, props: Record<string, unknown>) {
-    return { id, props };
+  /**
+   * refresh. Local nodes are listed again: none left means the resource is gone (a blank id: the
+   * engine drops it and the next `up` creates it); fewer than recorded come back as the hosts
+   * that exist, so the next `up` shows the Infra short and says what to do. Alicloud instances
+   * are not described again here: their recorded state is kept as it is.
+   */
+  async read(id: string, propsRaw: Record<string, unknown>) {
+    const p = reveal(propsRaw) as unknown as InfraInputs & { state?: InfraStateOut };
+    if (p.provider !== "local" || typeof p.name !== "string") return { id, props: propsRaw };
+    const prefix = p.state?.kind === "local" && typeof p.state.prefix === "string" ? p.state.prefix : p.name;
+    if ((await localModule().listLocalNodes(prefix)).length === 0) return { id: "", props: {} };
+    return { id, props: await localOutputs({ ...p, name: prefix }) };
   },
 
   async update(id: string, oldsRaw: Record<string, unknown>, newsRaw: Record<string, unknown>) {
@@ -366,11 +404,12 @@ export const provider = {
         };
       case "local": {
         // diff replaces local infra when the counts change (local nodes are made as one group).
-        const now = olds.state?.kind === "local" ? olds.state.nodes.length : 0;
+        // The nodes are listed, not taken from the old state: some may be gone since.
+        const now = (await localModule().listLocalNodes(i.name)).length;
         const want = i.masters.count + (i.nodes?.count ?? 0);
         if (now !== want)
           throw new Error(
-            `local infra ${i.name}: has ${now} node(s), ${want} wanted; local nodes are created as one group, so this needs a replacement`,
+            `local infra ${i.name}: ${now} of its ${want} node(s) exist; local nodes are made as one group, so they cannot be added back one by one: run \`pulumi refresh\` (with none left, the next \`pulumi up\` creates them again) or \`pulumi up --replace\` on this Infra`,
           );
         return { outs: await localOutputs(i) };
       }

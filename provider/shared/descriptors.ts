@@ -328,6 +328,11 @@ export const resources: Record<"ClusterImage" | "Infra" | "Cluster", ResourceDes
           "Cluster name (default: the Clusterfile's, else the resource name). Changing it replaces the cluster.",
         replaceOnChange: true,
       },
+      defaultName: {
+        type: str,
+        description:
+          "Set by the SDK to the resource name: the cluster name when neither `name` nor the Clusterfile gives one. A cluster keeps the name it was created with.",
+      },
       image: {
         type: str,
         description: "Image reference (for example ClusterImage.reference).",

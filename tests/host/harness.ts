@@ -83,6 +83,8 @@ export interface Host {
     oldInputs?: Props,
   ): Promise<{ properties: Props }>;
   delete(urn: string, id: string, props: Props, oldInputs?: Props): Promise<void>;
+  /** `pulumi refresh`: Read with the stored outputs and inputs; a blank id means the resource is gone. */
+  read(urn: string, id: string, props: Props, inputs?: Props): Promise<{ id: string; properties: Props }>;
   stop(): Promise<void>;
 }
 
@@ -221,6 +223,15 @@ export async function startHost(env: NodeJS.ProcessEnv = {}): Promise<Host> {
       req.setProperties(toStruct(props));
       if (oldInputs) req.setOldInputs(toStruct(oldInputs));
       await unary<any>(client, "delete", req);
+    },
+    async read(urn, id, props, inputs) {
+      const req = new provproto.ReadRequest();
+      req.setId(id);
+      req.setUrn(urn);
+      req.setProperties(toStruct(props));
+      if (inputs) req.setInputs(toStruct(inputs));
+      const resp = await unary<any>(client, "read", req);
+      return { id: resp.getId(), properties: resp.getProperties()?.toJavaScript() ?? {} };
     },
     async stop() {
       client.close();

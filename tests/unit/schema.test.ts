@@ -164,11 +164,11 @@ const providerClusterImage = {
   outputs: providerImageOutputs satisfies Keys<Omit<ClusterImageOutputs, keyof ClusterImageInputs>>,
 };
 
-/** Inputs the provider computes in check (never user-set). */
+/** Inputs the provider computes in check or the SDK sets itself (never in the Args). */
 const COMPUTED: Record<string, string[]> = {
   ClusterImage: ["contentHash", "providerVersion"],
   Infra: ["providerVersion"],
-  Cluster: ["plan", "providerVersion"],
+  Cluster: ["plan", "providerVersion", "defaultName"],
 };
 
 describe("schema.json and the SDK agree with the resource descriptions", () => {
