@@ -412,7 +412,11 @@ function pyLines(script: string, argv: string): string[] {
  * the byte, a later change of any layer rebuilds the rootfs from the node's own blobs instead
  * of sending every lower layer again, and a relay serves its peers from it. It is not free:
  * six receivers of a 1 GiB incompressible layer side by side on two cores took about 0.8 CPU-s
- * per GiB more with it (7.4-8.6 s against 5.3-6.1 s), page-cache writes and their writeback.
+ * per GiB more with it (7.4-8.6 s against 5.3-6.1 s, over ssh). Fed from local files instead
+ * (no ssh, the page cache dropped first), the blob doubled the receivers' cost: 9.9-14.2 s and
+ * 19.5-28 CPU-s with it, 5.1-6.3 s and 9.7-12 CPU-s without (with the blob on tmpfs: 7.8-10.2 s,
+ * so it is the second copy, not the disk). Keeping every layer's extracted tree instead of its
+ * blob (the rootfs then linked from the trees) would write each byte once and keep the reuse.
  */
 export function receiveLayerScript(
   dataRoot: string,
