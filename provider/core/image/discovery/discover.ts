@@ -1,8 +1,10 @@
 /**
  * Finds the container images a cluster image needs, from its rootfs:
  * - `manifests/**` YAML and kube-type app YAML under `application/apps/<app>/`;
- * - Helm charts (`charts/<chart>/`, helm-type apps, charts inside kube apps) rendered by Helm;
- * - `manifests/imageList` and `--image-list` files (one reference per line, `#` comments);
+ * - Helm charts, as directories or packaged `.tgz` (under `charts/`, helm-type apps, charts
+ *   inside other apps), rendered by Helm;
+ * - `manifests/imageList` (or a file `manifests`, see below) and `--image-list` files (one
+ *   reference per line, `#` comments);
  * minus `--ignored-image-list` entries.
  *
  * Whatever could not be read (a chart Helm cannot render, YAML that does not parse, an invalid
@@ -42,8 +44,18 @@ export interface DiscoverOptions {
   kubeVersion?: string;
 }
 
+/** A directory, a regular file, or neither (absent, or a symlink: never followed out of the rootfs). */
+function kindOf(p: string): "dir" | "file" | undefined {
+  try {
+    const st = fs.lstatSync(p);
+    return st.isDirectory() ? "dir" : st.isFile() ? "file" : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function walk(dir: string): string[] {
-  if (!fs.existsSync(dir)) return [];
+  if (kindOf(dir) !== "dir") return [];
   const out: string[] = [];
   for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
     const p = path.join(dir, e.name);
@@ -54,7 +66,7 @@ function walk(dir: string): string[] {
 }
 
 function subdirs(dir: string): string[] {
-  if (!fs.existsSync(dir)) return [];
+  if (kindOf(dir) !== "dir") return [];
   return fs
     .readdirSync(dir, { withFileTypes: true })
     .filter((e) => e.isDirectory())
@@ -64,10 +76,18 @@ function subdirs(dir: string): string[] {
 
 const isYaml = (f: string) => /\.ya?ml$/.test(f);
 
-/** Chart directories among `files` (all of them, and the outermost: those Helm is run on). */
-function chartDirs(files: string[]): { all: string[]; outer: string[] } {
-  const all = files.filter((f) => path.basename(f) === "Chart.yaml").map((f) => path.dirname(f));
-  return { all, outer: all.filter((c) => !all.some((o) => o !== c && c.startsWith(o + path.sep))) };
+/** `helm package` names its archives `<chart>-<version>.tgz`; Helm renders one as it is. */
+const isPackagedChart = (f: string) => f.endsWith(".tgz");
+
+/**
+ * Charts among `files`: every chart directory, and the charts Helm is run on (outermost chart
+ * directories and packaged charts outside them; anything inside a chart renders with it).
+ */
+function chartsIn(files: string[]): { dirs: string[]; outer: string[] } {
+  const dirs = files.filter((f) => path.basename(f) === "Chart.yaml").map((f) => path.dirname(f));
+  const inside = (f: string) => dirs.some((c) => f !== c && f.startsWith(c + path.sep));
+  const outer = [...dirs, ...files.filter(isPackagedChart)].filter((c) => !inside(c));
+  return { dirs, outer: outer.sort((a, b) => a.localeCompare(b)) };
 }
 const isChart = (dir: string) => fs.existsSync(path.join(dir, "Chart.yaml"));
 
@@ -113,34 +133,35 @@ export async function discoverImages(rootfs: string, opts: DiscoverOptions = {})
     }
   };
   // What to read, in the order images are attributed (first mention wins).
-  type Unit = { yaml: string; appName?: string } | { chart: string; release: string; appName?: string };
-  const units: Unit[] = walk(path.join(rootfs, "manifests"))
+  type Unit = { yaml: string; appName?: string } | { chart: string; appName?: string };
+  const manifests = path.join(rootfs, "manifests");
+  const units: Unit[] = walk(manifests)
     .filter(isYaml)
     .map((f) => ({ yaml: f }));
   // Charts may sit at any depth under charts/ (as in sealer); subcharts render with their parent.
-  for (const c of chartDirs(walk(path.join(rootfs, "charts"))).outer)
-    units.push({ chart: c, release: path.basename(c) });
+  // A `charts` file is what `COPY x.tgz charts` makes when charts/ does not exist yet.
+  const chartsDir = path.join(rootfs, "charts");
+  if (kindOf(chartsDir) === "file") units.push({ chart: chartsDir });
+  for (const c of chartsIn(walk(chartsDir)).outer) units.push({ chart: c });
   const appsDir = path.join(rootfs, "application", "apps");
   for (const app of subdirs(appsDir)) {
     const dir = path.join(appsDir, app);
     if (isChart(dir)) {
-      units.push({ chart: dir, release: app, appName: app });
+      units.push({ chart: dir, appName: app });
       continue;
     }
-    // A kube app: charts nested inside it render as charts, their raw templates are not YAML.
+    // Any other app: charts inside it (directories or packaged) render as charts, their raw
+    // templates are not YAML.
     const files = walk(dir);
-    const charts = chartDirs(files);
-    for (const c of charts.outer) units.push({ chart: c, release: app, appName: app });
+    const charts = chartsIn(files);
+    for (const c of charts.outer) units.push({ chart: c, appName: app });
     for (const f of files.filter(isYaml))
-      if (!charts.all.some((c) => f.startsWith(c + path.sep))) units.push({ yaml: f, appName: app });
+      if (!charts.dirs.some((c) => f.startsWith(c + path.sep))) units.push({ yaml: f, appName: app });
   }
   // Helm runs are independent processes: a few at a time.
   const charts = units.filter((u) => "chart" in u);
   const results = await mapLimit(charts, 3, (u) =>
-    renderChart(rootfs, rel(u.chart), {
-      release: u.release,
-      ...(opts.kubeVersion ? { kubeVersion: opts.kubeVersion } : {}),
-    }),
+    renderChart(rootfs, rel(u.chart), opts.kubeVersion ? { kubeVersion: opts.kubeVersion } : {}),
   );
   const rendered = new Map(charts.map((u, i) => [u, results[i]!] as const));
   for (const u of units) {
@@ -150,13 +171,24 @@ export async function discoverImages(rootfs: string, opts: DiscoverOptions = {})
     }
     const r = rendered.get(u)!;
     if (!r.ok) {
-      problems.push(`Helm chart ${rel(u.chart)}: helm template failed: ${r.reason}`);
+      const hint =
+        u.chart === chartsDir
+          ? `; charts is a file, not a directory: to copy a packaged chart into charts/, end the destination with "/" (\`COPY x.tgz charts/\`)`
+          : "";
+      problems.push(`Helm chart ${rel(u.chart)}: helm template failed: ${r.reason}${hint}`);
       continue;
     }
     for (const t of r.templates)
       scanText(t.content, `${t.file} (rendered by helm template)`, false, u.appName);
   }
-  const lists = [path.join(rootfs, "manifests", "imageList"), ...(opts.imageListFiles ?? [])];
+  // sealer's Kubefiles `COPY imageList manifests` onto base images that have a manifests/
+  // directory, so the list lands at manifests/imageList. Where manifests/ did not exist yet
+  // (FROM scratch) the same line makes the file `manifests` itself: it is that list.
+  const manifestsIsList = kindOf(manifests) === "file";
+  const lists = [
+    manifestsIsList ? manifests : path.join(manifests, "imageList"),
+    ...(opts.imageListFiles ?? []),
+  ];
   for (const file of lists) {
     if (!fs.existsSync(file)) {
       if (file !== lists[0]) throw new UserError(`--image-list ${file}: no such file`);
@@ -168,7 +200,14 @@ export async function discoverImages(rootfs: string, opts: DiscoverOptions = {})
       readUserFile(file, what, MAX_CLUSTERFILE_BYTES, "give an image list file"),
       shown,
     );
-    problems.push(...r.problems);
+    if (file === manifests && r.problems.length)
+      // Likely not a list at all (say, one manifest copied without the trailing "/"): one problem, not one per line.
+      problems.push(
+        `manifests is a file, not a directory, so it was read as the image list (as sealer's \`COPY imageList manifests\` means), ` +
+          `but ${r.problems.length} of its lines are not image references (first: ${r.problems[0]}); ` +
+          `to copy a file into manifests/, end the destination with "/" (\`COPY app.yaml manifests/\`)`,
+      );
+    else problems.push(...r.problems);
     for (const x of r.images) add(x.image, `${shown}:${x.line}`);
   }
   const ignored = ignoredRefs(opts.ignoredImageListFiles ?? []);

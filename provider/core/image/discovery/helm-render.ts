@@ -1,8 +1,8 @@
 /**
- * Renders a Helm chart directory with real Helm (`helm template`) so every image the chart
- * deploys is found: its default values, vendored subcharts and `.tgz` dependencies under
- * `charts/`, library charts, CRDs (`--include-crds`), hooks and test hooks (`helm template`
- * keeps both unless told otherwise). Rendering a local directory needs no repository or
+ * Renders a Helm chart (a directory or a packaged `.tgz`) with real Helm (`helm template`) so
+ * every image the chart deploys is found: its default values, vendored subcharts and `.tgz`
+ * dependencies under `charts/`, library charts, CRDs (`--include-crds`), hooks and test hooks
+ * (`helm template` keeps both unless told otherwise). Rendering a local chart needs no repository or
  * cluster access. Helm runs with its own empty cache/config/data directories, so the user's
  * repositories, plugins and registry logins are neither used nor modified.
  */
@@ -27,9 +27,17 @@ export type ChartRender =
   /** Helm's own explanation (it names the template and line when a template failed). */
   | { ok: false; reason: string };
 
+/**
+ * The release name every chart is rendered with, as sealer renders them ("dryrun"): a name taken
+ * from a directory or app would be refused by Helm when it has capitals, "_" or over 53
+ * characters, and charts use the name for object names, not to choose their images.
+ */
+const RELEASE_NAME = "dryrun";
+
+/** `helm template` refuses these; they only lend templates to the charts that use them. */
+const LIBRARY_CHART = /^library charts are not installable$/;
+
 export interface RenderChartOptions {
-  /** Release name (the app name for helm-type apps, else the chart's directory name). */
-  release: string;
   /** Extra values files, applied after the chart's values.yaml in this order. */
   valuesFiles?: string[];
   /**
@@ -45,12 +53,18 @@ function sourcePath(chartRel: string, helmSource: string): string {
   return rest ? path.posix.join(chartRel, rest) : chartRel;
 }
 
-/** Splits `helm template` output at its "# Source:" markers into per-template texts. */
+/**
+ * Splits `helm template` output into per-template texts. Helm starts every document with a
+ * "---" line and then "# Source: <template>"; only that pair is a marker, because a template's
+ * own text may begin with "# Source:" comments (manifests that are themselves Helm output).
+ */
 function splitHelmOutput(chartRel: string, out: string): RenderedTemplate[] {
   const byFile = new Map<string, string[]>();
   let current: string[] | undefined;
+  let afterSeparator = true;
   for (const line of out.split("\n")) {
-    const m = /^# Source: (.+)$/.exec(line);
+    const m = afterSeparator ? /^# Source: (.+)$/.exec(line) : null;
+    afterSeparator = line === "---";
     if (m) {
       const file = sourcePath(chartRel, m[1]!.trim());
       current = byFile.get(file) ?? [];
@@ -66,12 +80,16 @@ function splitHelmOutput(chartRel: string, out: string): RenderedTemplate[] {
 /** Helm's message without its "Error: " prefix and without blank lines. */
 function helmReason(err: unknown): string {
   const stderr = (err as { stderr?: string }).stderr ?? "";
-  const lines = stderr
+  const all = stderr
     .split("\n")
     .map((l) => l.trim())
     // Helm's own hints (--debug) do not apply to how sealer runs it.
-    .filter((l) => l && !/^(WARNING|walk\.go|Use --debug)/.test(l))
-    .map((l) => l.replace(/^Error: /, "").replace(/;? ?Use --debug flag to render out invalid YAML$/, ""));
+    .filter((l) => l && !/^(WARNING|walk\.go|Use --debug)/.test(l));
+  // Helm 4 logs a failure (`level=ERROR msg=...`) and then prints it again as "Error: ...".
+  const unlogged = all.filter((l) => !/^level=[A-Z]+ /.test(l));
+  const lines = (unlogged.length ? unlogged : all).map((l) =>
+    l.replace(/^Error: /, "").replace(/;? ?Use --debug flag to render out invalid YAML$/, ""),
+  );
   if (lines.length)
     return lines.reduce((acc, l) => (acc ? `${acc}${acc.endsWith(":") ? " " : "; "}${l}` : l), "");
   return (err as { killed?: boolean }).killed
@@ -79,7 +97,10 @@ function helmReason(err: unknown): string {
     : `helm template failed (${(err as Error).message.split("\n")[0]})`;
 }
 
-/** Renders `root/chartRel`; a chart Helm cannot render is reported, not thrown. */
+/**
+ * Renders `root/chartRel`; a chart Helm cannot render is reported, not thrown. A library chart
+ * renders to nothing: it deploys nothing, so it has no images.
+ */
 export async function renderChart(
   root: string,
   chartRel: string,
@@ -98,7 +119,7 @@ export async function renderChart(
   };
   const args = [
     "template",
-    opts.release,
+    RELEASE_NAME,
     path.join(root, chartRel),
     "--include-crds",
     "--namespace",
@@ -116,7 +137,11 @@ export async function renderChart(
     });
     return { ok: true, templates: splitHelmOutput(chartRel, stdout) };
   } catch (err) {
-    return { ok: false, reason: helmReason(err) };
+    // Helm names files by the path it was given; the rootfs is an internal scratch directory.
+    const reason = helmReason(err)
+      .split(root + path.sep)
+      .join("");
+    return LIBRARY_CHART.test(reason) ? { ok: true, templates: [] } : { ok: false, reason };
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
   }
