@@ -17,6 +17,8 @@ export interface ClusterArgs {
   masters?: pulumi.Input<pulumi.Input<string>[]>;
   /** Worker IPs. */
   workers?: pulumi.Input<pulumi.Input<string>[]>;
+  /** Host IP -> identity (Host.identity; from `infra` when given): a host made anew is reinstalled. */
+  hostIds?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /** SDK convenience: take masters, workers and ssh from an Infra. */
   infra?: Infra;
   /** Login for the hosts (overrides the Clusterfile's ssh). */
@@ -61,6 +63,7 @@ export class Cluster extends pulumi.dynamic.Resource {
       imageDigest,
       masters: args.masters ?? args.infra?.masterIps,
       workers: args.workers ?? args.infra?.workerIps,
+      hostIds: args.hostIds ?? args.infra?.hostIds,
       ssh: args.ssh ?? args.infra?.sshLogin,
       defaultName: name,
     };

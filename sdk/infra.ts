@@ -56,6 +56,15 @@ export class Infra extends pulumi.dynamic.Resource {
     return this.workerHosts.apply((hs) => hs.map((h) => h.privateIp));
   }
 
+  /** Host IP -> identity, ready for Cluster.hostIds: a host made anew is reinstalled. */
+  get hostIds(): pulumi.Output<Record<string, string>> {
+    return pulumi
+      .all([this.masterHosts, this.workerHosts])
+      .apply(([ms, ws]) =>
+        Object.fromEntries([...ms, ...ws].flatMap((h) => (h.identity ? [[h.privateIp, h.identity]] : []))),
+      );
+  }
+
   /** The SSH login of the hosts, ready for Cluster.ssh. */
   get sshLogin(): pulumi.Output<Ssh> {
     return pulumi

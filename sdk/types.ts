@@ -6,6 +6,8 @@ export interface Host {
   privateIp: string;
   publicIp?: string;
   role: "master" | "node";
+  /** What changes when the host is made anew (instance ID; local: node name and host key fingerprint). */
+  identity?: string;
 }
 
 export interface Ssh {

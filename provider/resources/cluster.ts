@@ -43,6 +43,8 @@ export interface ClusterInputs {
   imageDigest?: string;
   masters?: string[];
   workers?: string[];
+  /** Host IP -> identity (from the Infra): a changed one means the host was made anew. */
+  hostIds?: Record<string, string>;
   ssh?: { user?: string; password?: string; privateKey?: string; passphrase?: string; port?: number };
   clusterfile?: string | Record<string, unknown>;
   env?: Record<string, string>;
@@ -345,6 +347,7 @@ const INPUT_KINDS: Record<string, InputKind> = {
   imageDigest: "string",
   masters: "strings",
   workers: "strings",
+  hostIds: "stringMap",
   ...SSH_INPUT_KINDS,
   env: "stringMap",
   dataRoot: "string",
@@ -443,7 +446,12 @@ export const provider = {
     const p = await planOf(
       spec,
       await factsOf(spec, news.imageDigest, { previewById: true }),
-      olds.applied ? appliedIn(olds) : emptyApplied(spec.name),
+      forgetRecreated(
+        olds.applied ? appliedIn(olds) : emptyApplied(spec.name),
+        olds.hostIds,
+        news.hostIds,
+        masterIps(spec)[0],
+      ),
     );
     // The planner knows more identity fields than name and data root (kubeadm networking...).
     if (p.replace) return { changes: true, replaces: ["clusterfile"], deleteBeforeReplace: true };
@@ -498,7 +506,8 @@ export const provider = {
     const olds = reveal(oldsRaw) as unknown as ClusterOutputs;
     const i = reveal(newsRaw) as unknown as ClusterInputs;
     const { spec } = specOf(i);
-    return { outs: await run(id, i, spec, withOldSecrets(olds)) };
+    const applied = forgetRecreated(withOldSecrets(olds), olds.hostIds, i.hostIds, masterIps(spec)[0]);
+    return { outs: await run(id, i, spec, applied) };
   },
 
   async delete(_id: string, propsRaw: Record<string, unknown>) {
@@ -567,6 +576,40 @@ function appliedIn(o: ClusterOutputs): AppliedState {
   return { ...emptyApplied(name), ...st, hosts: st.hosts ?? {}, steps: st.steps ?? {} };
 }
 
+/**
+ * `applied` without what it records on hosts made anew since (their identity in `hostIds` changed,
+ * e.g. a replaced Infra gave the same addresses to new machines): nothing recorded there holds.
+ * Those hosts' steps are forgotten, so the plan installs them as new hosts, each step's reason
+ * saying why; a new master0 is a new cluster (nothing recorded holds).
+ */
+export function forgetRecreated(
+  applied: AppliedState,
+  oldIds: Record<string, string> | undefined,
+  newIds: Record<string, string> | undefined,
+  master0: string | undefined,
+): AppliedState {
+  const made = Object.keys(newIds ?? {}).filter(
+    (ip) => oldIds?.[ip] !== undefined && oldIds[ip] !== newIds![ip] && applied.hosts[ip] !== undefined,
+  );
+  if (made.length === 0) return applied;
+  const why = (ip: string) => `host ${ip} was made anew (identity ${oldIds![ip]} -> ${newIds![ip]})`;
+  if (master0 && made.includes(master0)) {
+    // A new master0 is a new cluster: every host is installed from the start.
+    const fresh = emptyApplied(applied.cluster);
+    return applied.dataRoot ? { ...fresh, dataRoot: applied.dataRoot } : fresh;
+  }
+  const { forgetSteps } = require("../core/drift/compare") as typeof import("../core/drift/compare");
+  const ids = Object.entries(applied.steps)
+    .filter(([, r]) => r.hosts.some((h) => made.includes(h)))
+    .map(([id]) => id);
+  const notes = Object.fromEntries(
+    ids.map((id) => [id, why(applied.steps[id]!.hosts.find((h) => made.includes(h))!)]),
+  );
+  const next = forgetSteps(applied, ids, notes);
+  for (const ip of made) delete next.hosts[ip];
+  return next;
+}
+
 /** The applied state of the outputs, with the join material put back (kept secret in outputs). */
 function withOldSecrets(o: ClusterOutputs): AppliedState {
   const base = appliedIn(o);
@@ -605,7 +648,8 @@ async function previewPlan(spec: ClusterSpec, news: ClusterInputs, olds: Cluster
   // The old inputs replayed (store reads, a full plan) at most once, and only when needed.
   let replayed: Promise<AppliedState> | undefined;
   const fromOlds = () => (replayed ??= appliedFromInputs(olds).then((r) => r.applied));
-  const applied = (await localApplied(spec.name)) ?? (hasOlds ? await fromOlds() : undefined);
+  const recorded = (await localApplied(spec.name)) ?? (hasOlds ? await fromOlds() : undefined);
+  const applied = recorded && forgetRecreated(recorded, olds?.hostIds, news.hostIds, masterIps(spec)[0]);
   const renamed =
     old && old.name !== spec.name
       ? `cluster name ${old.name} -> ${spec.name}`

@@ -59,6 +59,8 @@ export interface HostOut {
   privateIp: string;
   publicIp?: string;
   role: "master" | "node";
+  /** Changes when the host is made anew (a Cluster then reinstalls it). */
+  identity?: string;
 }
 
 /** Provider state kept in the `state` output; what delete and scale work from. */
@@ -187,7 +189,7 @@ export function alicloudSpec(i: InfraInputs): AlicloudInfraSpec {
 
 export function hostsOfAlicloud(s: InfraState): { masters: HostOut[]; workers: HostOut[] } {
   const toHost = (r: InfraState["instances"][number]): HostOut =>
-    compact({ id: r.id, privateIp: r.privateIp, publicIp: r.publicIp, role: r.role });
+    compact({ id: r.id, privateIp: r.privateIp, publicIp: r.publicIp, role: r.role, identity: r.id });
   const masters = s.instances.filter((r) => r.role === "master").map(toHost);
   if (s.eip && masters[0] && s.eip.instanceId === masters[0].id)
     masters[0] = { ...masters[0], publicIp: s.eip.ip };
@@ -294,10 +296,13 @@ async function localOutputs(i: InfraInputs): Promise<Record<string, unknown>> {
   const nodes = (await localModule().listLocalNodes(i.name)).sort((a, b) =>
     a.name.localeCompare(b.name, undefined, { numeric: true }),
   );
+  // A node made anew under the same name and address has a new host key.
+  const { createHash } = require("node:crypto") as typeof import("node:crypto");
   const hosts = nodes.map((n, k): HostOut => ({
     id: n.name,
     privateIp: n.ip,
     role: k < i.masters.count ? "master" : "node",
+    identity: `${n.name}@${createHash("sha256").update(n.hostKeyPub).digest("hex").slice(0, 16)}`,
   }));
   const key = nodes[0] ? fs.readFileSync(nodes[0].keyPath, "utf8") : undefined;
   const st: InfraStateOut = {

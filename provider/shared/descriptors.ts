@@ -68,6 +68,11 @@ export const objectTypes: Record<string, ObjectTypeDesc> = {
       privateIp: { type: str, description: "Address the cluster uses.", required: true },
       publicIp: { type: str, description: "Public address, when the host has one." },
       role: { type: enumOf("master", "node"), description: "master or node.", required: true },
+      identity: {
+        type: str,
+        description:
+          "What changes when the host is made anew: the instance ID (cloud), or the node name and its SSH host key's fingerprint (local). A Cluster fed from an Infra reinstalls a host whose identity changed.",
+      },
     },
   },
   Ssh: {
@@ -348,6 +353,11 @@ export const resources: Record<"ClusterImage" | "Infra" | "Cluster", ResourceDes
         description: "Master IPs, master0 first (override the Clusterfile's hosts).",
       },
       workers: { type: arr(str), description: "Worker IPs." },
+      hostIds: {
+        type: mapOf(str),
+        description:
+          "Host IP -> identity (Host.identity; set for you when `infra` is given). A host whose identity changed was made anew: nothing recorded on it holds, so its steps run again (all of them when it is master0).",
+      },
       ssh: { type: ref("Ssh"), description: "Login for the hosts (overrides the Clusterfile's ssh)." },
       clusterfile: {
         type: oneOf(str, anyT),

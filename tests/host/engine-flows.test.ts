@@ -80,7 +80,7 @@ describe("host: engine flows (refresh, failed create, destroy, names, malformed 
       ),
     );
 
-  it("local Infra: the unchanged program diffs to nothing; refresh after its nodes are gone drops it", async () => {
+  it("local Infra: the unchanged program diffs to nothing; refresh after its nodes are gone drops it; nodes made again have new identities", async () => {
     const { inputs, failures } = await host.check(INFRA_URN, {}, await infraInputs());
     assert.deepEqual(failures, []);
     const made = await host.create(INFRA_URN, inputs);
@@ -95,6 +95,13 @@ describe("host: engine flows (refresh, failed create, destroy, names, malformed 
     assert.deepEqual(await listLocalNodes(infraPrefix, home), []);
     const gone = await host.read(INFRA_URN, made.id, plain(made.properties), inputs);
     assert.equal(gone.id, "", "Read of a resource that no longer exists returns a blank id");
+    // Made again under the same name and address: a new identity, which a Cluster fed from this
+    // Infra (hostIds) takes as a host to install anew.
+    const remade = await host.create(INFRA_URN, inputs);
+    const idOf = (p: Props) => (plain(p).masterHosts as Array<{ privateIp: string; identity: string }>)[0]!;
+    assert.equal(idOf(remade.properties).privateIp, idOf(made.properties).privateIp);
+    assert.match(idOf(made.properties).identity, new RegExp(`^${infraPrefix}-1@[0-9a-f]{16}$`));
+    assert.notEqual(idOf(remade.properties).identity, idOf(made.properties).identity);
   });
 
   const clusterInputs = async (

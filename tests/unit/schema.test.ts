@@ -87,9 +87,10 @@ const sdk = {
       masterIps: true,
       workerIps: true,
       sshLogin: true,
+      hostIds: true,
     } satisfies OutputKeys<Infra>,
     // Getters derived from outputs (feed Cluster), not properties.
-    sdkOnly: ["masterIps", "workerIps", "sshLogin"],
+    sdkOnly: ["masterIps", "workerIps", "sshLogin", "hostIds"],
   },
   Cluster: {
     args: {
@@ -98,6 +99,7 @@ const sdk = {
       imageDigest: true,
       masters: true,
       workers: true,
+      hostIds: true,
       infra: true,
       ssh: true,
       clusterfile: true,
