@@ -276,12 +276,21 @@ describe("host: Cluster on local nodes under the dynamic provider host", functio
       replaces: [],
       deleteBeforeReplace: false,
     });
-    // The superseded app layer's blob is collected: each node keeps exactly the layers it uses.
+    // The superseded app layer is collected: each node keeps exactly the layers it uses (as blobs
+    // or as extracted trees with their listings).
     for (const n of [master, w1]) {
       const used = JSON.parse(await nodeText(n, "cat /var/lib/sealer/hostc/layers.json")) as {
         layers: string[];
       };
-      const kept = (await nodeText(n, "ls /var/lib/sealer/blobs/sha256")).split("\n").filter(Boolean).sort();
+      const kept = (
+        await nodeText(
+          n,
+          "{ ls /var/lib/sealer/blobs/sha256; ls /var/lib/sealer/layers; } 2>/dev/null | sed 's/[.]list$//' | sort -u",
+        )
+      )
+        .split("\n")
+        .filter(Boolean)
+        .sort();
       assert.deepEqual(kept, used.layers.map((d) => d.slice("sha256:".length)).sort(), n.name);
     }
   });

@@ -137,17 +137,29 @@ describe("distribute layers (integration, local nodes)", function () {
         "etc/a.txt": "a2",
         "etc/keep.txt": "keep",
       });
-      const blobs = await execInNode(n, `ls ${ROOT}/blobs/sha256; cat ${ROOT}/${CLUSTER}/layers.json`);
+      // Each layer kept once, as its extracted tree with its listing; no blob beside it.
+      const store = await execInNode(
+        n,
+        `ls ${ROOT}/blobs/sha256 | wc -l; ls ${ROOT}/layers; cat ${ROOT}/${CLUSTER}/layers.json`,
+      );
       assert.equal(
-        blobs.stdout,
-        [L1, L2, L3]
-          .map((d) => d.slice(7))
-          .sort()
-          .join("\n") +
+        store.stdout,
+        "0\n" +
+          [L1, L2, L3]
+            .flatMap((d) => [d.slice(7), `${d.slice(7)}.list`])
+            .sort()
+            .join("\n") +
           "\n" +
           JSON.stringify({ layers: [L1, L2, L3] }) +
           "\n",
       );
+      // The rootfs shares the trees' files: nothing was copied.
+      const ino = await execInNode(
+        n,
+        `stat -c %i ${ROOT}/${CLUSTER}/rootfs/etc/keep.txt $(ls -d ${ROOT}/layers/*/etc/keep.txt)`,
+      );
+      const [a, b] = ino.stdout.trim().split("\n");
+      assert.equal(a, b, ino.stdout);
     }
   });
 
@@ -162,23 +174,22 @@ describe("distribute layers (integration, local nodes)", function () {
     });
   });
 
-  it("a blob deleted from a node whose rootfs is current goes back into its store; the rootfs is not touched", async () => {
+  it("a layer deleted from a node whose rootfs is current goes back into its store; the rootfs is not touched", async () => {
     const [t] = nodes.targets();
     const n = nodes.list[0]!;
     const hex = L2.slice(7);
     const mark = await execInNode(
       n,
-      `rm -f ${ROOT}/blobs/sha256/${hex} && touch ${ROOT}/${CLUSTER}/rootfs/untouched.mark`,
+      `rm -rf ${ROOT}/layers/${hex} ${ROOT}/layers/${hex}.list && touch ${ROOT}/${CLUSTER}/rootfs/untouched.mark`,
     );
     assert.equal(mark.code, 0, mark.stderr);
     const res = await distribute([t!], [L1, L2, L3]);
     assert.deepEqual(res.perHost[n.ip], { sentBlobs: 1, sentBytes: sizeOf(L2), materialisedFrom: null });
-    const sum = await execInNode(
+    const back = await execInNode(
       n,
-      `sha256sum ${ROOT}/blobs/sha256/${hex} && test -f ${ROOT}/${CLUSTER}/rootfs/untouched.mark && rm ${ROOT}/${CLUSTER}/rootfs/untouched.mark`,
+      `test -f ${ROOT}/layers/${hex}.list && test -d ${ROOT}/layers/${hex} && test -f ${ROOT}/${CLUSTER}/rootfs/untouched.mark && rm ${ROOT}/${CLUSTER}/rootfs/untouched.mark`,
     );
-    assert.equal(sum.code, 0, sum.stderr);
-    assert.equal(sum.stdout.split(" ")[0], hex);
+    assert.equal(back.code, 0, back.stderr);
   });
 
   it("a changed middle layer sends only that blob; the rootfs is rebuilt right (opaque dir, later layer still on top)", async () => {
@@ -220,7 +231,7 @@ describe("distribute layers (integration, local nodes)", function () {
     });
   });
 
-  it("a one-pass receive cut mid-stream leaves the rootfs and layers.json as they were, then resumes at the byte", async () => {
+  it("a receive cut mid-stream leaves the rootfs and layers.json as they were; that layer is kept as a blob from then on, and a second cut resumes at the byte", async () => {
     // Big enough that the cut lands mid-stream whichever client carries it (OpenSSH's reads ahead).
     const big = await layer(layout, [{ name: "big.bin", data: crypto.randomBytes(64 * 1024 * 1024) }]);
     const small = await layer(layout, [{ name: "small.txt", data: "s" }]);
@@ -229,36 +240,48 @@ describe("distribute layers (integration, local nodes)", function () {
     const layersJson = async () => (await execInNode(n, `cat ${ROOT}/${CLUSTER}/layers.json`)).stdout;
     const rootfsBefore = await rootfsFiles(n);
     const listBefore = await layersJson();
-    let dropped = false;
-    await assert.rejects(
-      distribute([t], [L1, L2, L3, small, big], {
-        retries: 0,
-        onProgress: (p) => {
-          if (p.phase === "send" && p.digest === big && (p.bytes ?? 0) > 4 * 1024 * 1024 && !dropped) {
-            dropped = true;
-            pool.dropConnection(t);
-          }
-        },
-      }),
-      (err: unknown) =>
-        err instanceof ConnectionLostError &&
-        new RegExp(
-          `^\\[${t.host.replace(/\./g, "\\.")}\\] step "distribute: send and extract layer 5/5 \\(blob 2/2\\) ${big.slice(0, 19)}": connection lost`,
-        ).test(err.message),
-    );
-    await new Promise((r) => setTimeout(r, 300));
-    const partial = Number(
-      (await execInNode(n, `wc -c < ${ROOT}/blobs/sha256/${big.slice(7)}.partial`)).stdout.trim(),
-    );
+    const cutRun = async (step: RegExp) => {
+      let dropped = false;
+      await assert.rejects(
+        distribute([t], [L1, L2, L3, small, big], {
+          retries: 0,
+          onProgress: (p) => {
+            if (p.phase === "send" && p.digest === big && (p.bytes ?? 0) > 4 * 1024 * 1024 && !dropped) {
+              dropped = true;
+              pool.dropConnection(t);
+            }
+          },
+        }),
+        (err: unknown) =>
+          err instanceof ConnectionLostError &&
+          new RegExp(`^\\[${t.host.replace(/\./g, "\\.")}\\] step "${step.source}": connection lost`).test(
+            err.message,
+          ),
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      // Nothing half-built: the layers never reached the rootfs.
+      assert.deepEqual(await rootfsFiles(n), rootfsBefore);
+      assert.equal(await layersJson(), listBefore);
+    };
+    const partialBlob = async () =>
+      Number(
+        (
+          await execInNode(n, `wc -c < ${ROOT}/blobs/sha256/${big.slice(7)}.partial 2>/dev/null || echo 0`)
+        ).stdout.trim(),
+      );
+    // 1. Into its own tree, written once: the cut keeps no bytes, and leaves a mark.
+    await cutRun(new RegExp(`distribute: send and extract layer 5/5 \\(blob 2/2\\) ${big.slice(0, 19)}`));
+    assert.equal(await partialBlob(), 0);
+    assert.equal((await execInNode(n, `test -d ${ROOT}/layers/${big.slice(7)}.partial`)).code, 0);
+    // 2. The next try keeps a blob of that layer; cut again, its bytes stay. (The small layer had
+    // finished before the first cut: only the big one is sent.)
+    await cutRun(new RegExp(`distribute: send and extract layer 5/5 \\(blob 1/1\\) ${big.slice(0, 19)}`));
+    const partial = await partialBlob();
     assert.ok(partial > 0 && partial < sizeOf(big), `partial ${partial}`);
-    // Nothing half-built: the layers went into the staging tree only.
-    assert.deepEqual(await rootfsFiles(n), rootfsBefore);
-    assert.equal(await layersJson(), listBefore);
+    // 3. Resumed at its byte.
     const res = await distribute([t], [L1, L2, L3, small, big]);
-    // Only the rest of the big blob went over the wire; the small one had finished before the cut.
     assert.equal(res.perHost[t.host]!.sentBlobs, 1);
     assert.equal(res.perHost[t.host]!.sentBytes, sizeOf(big) - partial);
-    // The cut left the old rootfs and layers.json as they were; the retry rebuilt it fresh.
     assert.equal(res.perHost[t.host]!.materialisedFrom, 0);
     const check = await execInNode(
       n,
@@ -360,7 +383,9 @@ describe("distribute layers (integration, local nodes)", function () {
       await execInNode(victim, "rm -f /usr/local/bin/tar");
       nodes.update(await startSshd(nodes.list[2]!));
     }
-    // The next run finishes the victim, resuming its partial blob.
+    // The next run finishes the victim. Its first cut came while the layer went into a tree of its
+    // own (nothing kept), and the retry could not reconnect: the layer comes again, whole, and is
+    // kept as a blob this time.
     const res = await distributeLayers(sshHostIoOf(p2, nodes.targets()), nodes.targets(), {
       layout,
       layers: [L1, L2, L3, blob],
@@ -368,7 +393,13 @@ describe("distribute layers (integration, local nodes)", function () {
       cluster: CLUSTER,
     });
     assert.equal(res.sentBlobs, 1);
-    assert.ok(res.sentBytes < sizeOf(blob), `${res.sentBytes} < ${sizeOf(blob)}`);
+    assert.equal(res.sentBytes, sizeOf(blob));
+    assert.equal(
+      (
+        await execInNode(victim, `sha256sum ${ROOT}/blobs/sha256/${blob.slice(7)} | cut -c1-64`)
+      ).stdout.trim(),
+      blob.slice(7),
+    );
   });
 });
 

@@ -271,10 +271,14 @@ describe("integration: drift check and repair (1 master + 1 worker)", function (
     assert.equal((await check()).code, 0);
   });
 
-  it("a blob and the rootfs deleted on the worker: distribute drift; --repair; the apply re-sends only that blob", async () => {
+  it("a layer and the rootfs deleted on the worker: distribute drift; --repair; the apply re-sends only that layer", async () => {
     const w = nodes.list[1]!;
     const hex = layers[layers.length - 1]!.slice(7);
-    await nodeSh(w, `rm -f /var/lib/sealer/blobs/sha256/${hex} && rm -rf ${DATA}/rootfs`);
+    // The layer as the node keeps it: an extracted tree with its listing (or a blob).
+    await nodeSh(
+      w,
+      `rm -rf /var/lib/sealer/blobs/sha256/${hex} /var/lib/sealer/layers/${hex} /var/lib/sealer/layers/${hex}.list && rm -rf ${DATA}/rootfs`,
+    );
     const { code, report } = await check("--repair");
     assert.equal(code, 3);
     assert.deepEqual(report.steps, [`distribute:${w.ip}`]);
@@ -293,10 +297,10 @@ describe("integration: drift check and repair (1 master + 1 worker)", function (
       res.ran.map((s) => s.id),
       [`distribute:${w.ip}`],
     );
-    assert.equal(res.stats.sentBlobs, 1, "only the deleted blob goes again");
+    assert.equal(res.stats.sentBlobs, 1, "only the deleted layer goes again");
     await nodeSh(
       w,
-      `test -f ${DATA}/rootfs/application/apps/web/web.yaml && test -f /var/lib/sealer/blobs/sha256/${hex}`,
+      `test -f ${DATA}/rootfs/application/apps/web/web.yaml && test -f /var/lib/sealer/layers/${hex}.list`,
     );
     assert.equal((await check()).code, 0);
   });

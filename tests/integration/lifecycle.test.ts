@@ -283,8 +283,13 @@ spec: { type: SHELL, action: pre-clean-host, data: 'echo "d-clean $SEALER_HOOK_P
     const del = calls(await journal(n1), "kubectl", "delete", "node");
     assert.equal(del.length, 1);
     assert.equal((await sh(n4, "test -e /var/lib/sealer/glife && echo yes || echo no")).trim(), "no");
-    // Its layer blobs went with it: no other cluster on that host uses them.
-    assert.equal((await sh(n4, "ls /var/lib/sealer/blobs/sha256 2>/dev/null | wc -l")).trim(), "0");
+    // Its layers (blobs and extracted trees) went with it: no other cluster on that host uses them.
+    assert.equal(
+      (
+        await sh(n4, "{ ls /var/lib/sealer/blobs/sha256; ls /var/lib/sealer/layers; } 2>/dev/null | wc -l")
+      ).trim(),
+      "0",
+    );
     assert.match(await sh(n4, "cat /var/log/g-hooks.log"), /d-clean pre-clean-host/);
   });
 
@@ -326,7 +331,12 @@ spec: { type: SHELL, action: pre-clean-host, data: 'echo "d-clean $SEALER_HOOK_P
     const j = await journal(n3);
     assert.deepEqual(vipTargets(j, 6443), [`${n1.ip}:6443`]);
     assert.deepEqual(vipTargets(j, 5000), [`${n1.ip}:5000`]);
-    assert.equal((await sh(n2, "ls /var/lib/sealer/blobs/sha256 2>/dev/null | wc -l")).trim(), "0");
+    assert.equal(
+      (
+        await sh(n2, "{ ls /var/lib/sealer/blobs/sha256; ls /var/lib/sealer/layers; } 2>/dev/null | wc -l")
+      ).trim(),
+      "0",
+    );
   });
 
   it("delete -a cleans every host and forgets the cluster", async () => {

@@ -20,7 +20,14 @@ import { clusterYaml } from "../harness/clusterfile";
 async function blobState(n: LocalNode): Promise<string> {
   const r = await execInNode(
     n,
-    "cd /var/lib/sealer && sha256sum blobs/sha256/* && cat rdc/layers.json && cd rdc/rootfs && find . -type f | LC_ALL=C sort | sha256sum",
+    // The layers in the node's store (blobs when fetched, extracted trees when streamed over SSH:
+    // the form differs, the set must not), layers.json, and every rootfs file with its content.
+    [
+      "cd /var/lib/sealer",
+      "{ ls blobs/sha256 2>/dev/null; ls layers 2>/dev/null | sed -n 's/[.]list$//p'; } | LC_ALL=C sort -u",
+      "cat rdc/layers.json",
+      "cd rdc/rootfs && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum",
+    ].join(" && "),
   );
   assert.equal(r.code, 0, r.stderr);
   return r.stdout;

@@ -35,13 +35,17 @@ const REF = "rdist/app:1";
 /** Where the image's etc/tz symlink points: outside every rootfs. */
 const OUTSIDE = "/var/lib/sealer-rd-outside";
 
-/** Everything distribution leaves under a data root: blob digests, layers.json, rootfs tree with file hashes. */
+/**
+ * Everything distribution leaves under a data root: the layers in the node's store (as blobs in
+ * registry mode, as extracted trees when streamed over SSH: the form differs, the set must not),
+ * layers.json, rootfs tree with file hashes.
+ */
 async function nodeState(n: LocalNode, root: string, cluster: string): Promise<string> {
   const r = await execInNode(
     n,
     [
       `cd ${root}`,
-      `echo BLOBS; ls blobs/sha256 | LC_ALL=C sort`,
+      `echo STORED; { ls blobs/sha256 2>/dev/null; ls layers 2>/dev/null | sed -n 's/\\.list$//p'; } | LC_ALL=C sort -u`,
       `echo LAYERS; cat ${cluster}/layers.json`,
       `echo ROOTFS; cd ${cluster}/rootfs && find . -printf '%p %y %m %s\\n' | LC_ALL=C sort`,
       `find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum`,
@@ -248,7 +252,7 @@ describe("registry distribution (integration, 3 local nodes, authenticated TLS r
     assert.deepEqual(ctx.stats.perHost[n.ip], { sentBlobs: 0, sentBytes: 0 });
     const sum = await execInNode(n, `sha256sum ${blobs}/${d.slice(7)}`);
     assert.equal(sum.stdout.split(" ")[0], d.slice(7));
-    assert.match(lines.join("\n"), /restored the missing blob sha256:/);
+    assert.match(lines.join("\n"), /restored the missing layer sha256:/);
   });
 
   it("a host whose fetch is cut gets the rest over SSH from the byte it stopped at, with a warning naming host and registry", async () => {

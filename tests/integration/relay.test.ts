@@ -281,12 +281,26 @@ describe("relay distribution (integration, local nodes, sudo user)", function ()
       }),
       new RegExp(`layer 2 of 2 \\(${notTar}\\) is not a readable layer tar`),
     );
-    // A file over a non-empty directory of the layer below: GNU tar refuses it on every node.
+    // A layer whose tar fails on every node: a stand-in tar there refuses to extract anything
+    // once layer 2's marker is in the tree (the layers are fine; what is tested is what a failure
+    // on the nodes leaves behind).
     const dir = await craftLayer(layout, [
       { name: "clash/", type: "dir" },
       { name: "clash/x", type: "file", data: "x" },
+      { name: "relay-test-marker", type: "file", data: "m" },
     ]);
     const bad = (await craftLayer(layout, [{ name: "clash", type: "file", data: "f" }])).digest;
+    const failingTar = [
+      "#!/bin/sh",
+      't=; prev=; for a; do [ "$prev" = -C ] && t=$a; prev=$a; done',
+      'if [ -n "$t" ] && [ -e "$t/relay-test-marker" ]; then echo "tar: clash: Cannot open: refused by this test" >&2; exit 2; fi',
+      'exec /usr/bin/tar "$@"',
+    ].join("\n");
+    for (const n of nodes.list)
+      await execInNode(
+        n,
+        `printf '%s\\n' '${failingTar}' > /usr/local/bin/tar && chmod 755 /usr/local/bin/tar`,
+      );
     await assert.rejects(
       distributeLayers(sshHostIoOf(pool, nodes.list.map(sudo)), nodes.list.map(sudo), {
         layout,
@@ -304,6 +318,7 @@ describe("relay distribution (integration, local nodes, sudo user)", function ()
         return true;
       },
     );
+    for (const n of nodes.list) await execInNode(n, "rm -f /usr/local/bin/tar");
     await assertNoTraces("/var/lib/sealer-rl3");
     // The bad blob itself arrived verified everywhere (it is a valid blob, it just cannot extract there).
     for (const n of nodes.list) {

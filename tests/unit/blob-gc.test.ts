@@ -90,6 +90,39 @@ describe("node blob GC (sh on a data root)", () => {
     assert.ok(!fs.existsSync(path.join(dr, "blobs", "gc.lock")));
   });
 
+  it("extracted layer trees follow the same rule; what a cut receive left goes when no other cluster is there", () => {
+    const trees = path.join(dr, "layers");
+    const tree = (name: string, ageMinutes: number) => {
+      fs.mkdirSync(path.join(trees, name, "etc"), { recursive: true });
+      fs.writeFileSync(path.join(trees, name, "etc", "f"), "12345");
+      fs.writeFileSync(path.join(trees, `${name}.list`), "digest\n");
+      const t = new Date(Date.now() - ageMinutes * 60_000);
+      fs.utimesSync(path.join(trees, `${name}.list`), t, t);
+    };
+    tree(hex("a"), 120);
+    tree(hex("c"), 120);
+    tree(hex("d"), 0);
+    fs.mkdirSync(path.join(trees, `${hex("e")}.partial`), { recursive: true });
+    cluster("one", [hex("a")]);
+    cluster("two", [hex("b")]);
+    const r = gc("one");
+    assert.ok(r.removed.includes(`sha256:${hex("c")}`), JSON.stringify(r));
+    assert.ok(r.recent.includes(`sha256:${hex("d")}`), JSON.stringify(r));
+    // The layers/ directory is the store, not a cluster: it does not defer the pass.
+    assert.equal(r.deferred, undefined);
+    assert.deepEqual(fs.readdirSync(trees).sort(), [
+      hex("a"),
+      `${hex("a")}.list`,
+      hex("d"),
+      `${hex("d")}.list`,
+      `${hex("e")}.partial`,
+    ]);
+    // Alone on the host: every unreferenced tree and the cut receive's leftovers go.
+    fs.rmSync(path.join(dr, "two"), { recursive: true });
+    gc("one");
+    assert.deepEqual(fs.readdirSync(trees).sort(), [hex("a"), `${hex("a")}.list`]);
+  });
+
   it("a data root with no blob store is done, not an error; a path with shell characters is quoted", () => {
     const odd = path.join(dr, "it's $HOME; here");
     const run = () => parseBlobGc(execFileSync("sh", ["-c", blobGcScript(odd, "x")], { encoding: "utf8" }));

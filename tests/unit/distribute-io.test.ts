@@ -103,7 +103,8 @@ describe("distribute through HostIo (recording fake)", () => {
     assert.equal(io.on(DONE).length, 1);
     assert.equal(io.on(DONE)[0]!.step, "distribute: list blobs");
 
-    // The empty host: every blob, whole, in layer order, each received into the staging tree.
+    // The empty host: every blob, whole, in layer order, each received into a tree of its own
+    // (written once: no blob kept), then linked into the staging tree in one command.
     const sent = streams(io, EMPTY);
     assert.deepEqual(
       sent.map((c) => [c.bytes, c.sha256]),
@@ -114,10 +115,24 @@ describe("distribute through HostIo (recording fake)", () => {
         c.step,
         new RegExp(`^distribute: send and extract layer ${i + 1}/3 \\(blob ${i + 1}/3\\)`),
       );
-      assert.ok(c.body.includes(` ${hexOf(layers[i]!)} ${sizes[i]} 1 `), "the receiver's size and gzip flag");
+      assert.ok(
+        c.body.includes(` ${hexOf(layers[i]!)} ${sizes[i]} 1 0 ${ROOT}/layers/${hexOf(layers[i]!)}.partial `),
+        "the receiver's size, gzip flag, no blob kept, and the layer's own tree",
+      );
+      assert.doesNotMatch(c.body, /rootfs\.new/, "the bytes never reach the staging tree directly");
     });
-    // The whiteout of layer 2 goes before its bytes.
-    assert.match(sent[1]!.body, /rm -rf \/var\/lib\/sealer\/c\/rootfs\.new\/etc\/gone/);
+    const links = stdinOf(
+      io
+        .on(EMPTY)
+        .filter((c) => c.op === "run")
+        .pop(),
+    );
+    const linkAt = (i: number) =>
+      links.indexOf(`cp -a -l --remove-destination ${ROOT}/layers/${hexOf(layers[i]!)}/.`);
+    assert.ok(linkAt(0) > 0 && linkAt(0) < linkAt(1) && linkAt(1) < linkAt(2), "linked in layer order");
+    // The whiteout of layer 2 goes after layer 1 and before layer 2.
+    const gone = links.indexOf("rm -rf /var/lib/sealer/c/rootfs.new/etc/gone");
+    assert.ok(gone > linkAt(0) && gone < linkAt(1), "the whiteout between layers 1 and 2");
 
     // The host with layers 1-2 and 100 bytes of layer 3: layer 3 resumes at byte 100 into the
     // store (bytes already on the node reach tar only once verified), then one command makes the

@@ -8,11 +8,14 @@ import * as zlib from "node:zlib";
 import { encodeHeader, padding, TAR_END } from "../../provider/core/image/tar";
 import {
   GZIP_INFLATER,
+  inventoryScript,
   materialiseSteps,
   receiveLayerScript,
   parseInventory,
   planMaterialise,
   receiveBlobScript,
+  receiveTreeScript,
+  TREE_CHANGED,
 } from "../../provider/core/exec/node-layers";
 import { overlaps, parseSubnet, pickSubnet, validatePrefix } from "../../provider/core/infra/local/net-plan";
 
@@ -34,6 +37,8 @@ describe("distribute: node inventory and rootfs plan (pure)", () => {
   const inv = (layers: string[] | undefined, rootfsExists = true) => ({
     complete: new Map(),
     partial: new Map(),
+    trees: new Set<string>(),
+    cut: new Set<string>(),
     rootfsExists,
     ...(layers ? { materialised: layers } : {}),
   });
@@ -107,6 +112,104 @@ function gzipMember(
   trailer.writeUInt32LE(data.length, 4);
   return Buffer.concat([...parts, zlib.deflateRawSync(data), trailer]);
 }
+
+for (const receiver of ["auto", "shell"] as const)
+  describe(`distribute: layers kept as trees of their own (${receiver === "auto" ? "python3" : "sh pipeline"}), run here`, () => {
+    let root: string;
+    const lower = zlib.gzipSync(
+      tarOf({
+        "etc/a": Buffer.from("a"),
+        gone: Buffer.from("lower"),
+        "big.bin": crypto.randomBytes(200_000),
+      }),
+    );
+    const upper = tarOf({ "etc/b": Buffer.from("b"), "etc/.wh.a": Buffer.alloc(0) });
+    const hexOf = (b: Buffer) => crypto.createHash("sha256").update(b).digest("hex");
+    const trees = () => path.join(root, "layers");
+    const staging = () => path.join(root, "c", "rootfs.new");
+    const receive = (layer: Buffer, gzip: boolean, input: Buffer = layer) =>
+      spawnSync(
+        "sh",
+        ["-c", receiveTreeScript(root, { hex: hexOf(layer), size: layer.length, gzip }, receiver)],
+        {
+          input,
+          encoding: "utf8",
+        },
+      );
+    const compose = () => {
+      const digests = [lower, upper].map((b) => `sha256:${hexOf(b)}`);
+      const steps = materialiseSteps(root, "c", digests, new Set([digests[0]!]));
+      const rms = [
+        { remove: [], opaque: [] },
+        { remove: ["etc/a", "gone"], opaque: [] },
+      ];
+      const script =
+        steps.prologue + steps.layers.map((l, i) => l.script(rms[i]!, "tree")).join("") + steps.epilogue;
+      return spawnSync("sh", ["-c", script], { encoding: "utf8" });
+    };
+    beforeEach(() => {
+      root = fs.mkdtempSync(path.join(os.tmpdir(), "sealer-trees-"));
+    });
+    afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+    it("each byte written once: a tree per layer, no blob; the rootfs links the trees' files, removals applied between", () => {
+      for (const [b, gz] of [
+        [lower, true],
+        [upper, false],
+      ] as const) {
+        const r = receive(b, gz);
+        assert.equal(r.status, 0, r.stderr);
+      }
+      assert.ok(!fs.existsSync(path.join(root, "blobs")), "no blob store written");
+      assert.deepEqual(
+        fs.readdirSync(trees()).sort(),
+        [lower, upper].flatMap((b) => [hexOf(b), `${hexOf(b)}.list`]).sort(),
+      );
+      const c = compose();
+      assert.equal(c.status, 0, c.stderr);
+      const rootfs = path.join(root, "c", "rootfs");
+      assert.deepEqual(fs.readdirSync(path.join(rootfs, "etc")), ["b"]);
+      assert.ok(!fs.existsSync(path.join(rootfs, "gone")));
+      const big = path.join(rootfs, "big.bin");
+      assert.equal(fs.statSync(big).size, 200_000);
+      // The same inode as the tree's file: nothing copied.
+      assert.equal(fs.statSync(big).ino, fs.statSync(path.join(trees(), hexOf(lower), "big.bin")).ino);
+      // The inventory lists both layers as on the node.
+      const inv = parseInventory(
+        spawnSync("sh", ["-c", inventoryScript(root, "c")], { encoding: "utf8" }).stdout,
+      );
+      assert.deepEqual([...inv.trees].sort(), [hexOf(lower), hexOf(upper)].sort());
+      assert.equal(inv.complete.size, 0);
+    });
+
+    it("a cut transfer or other bytes leave no tree and no partial", () => {
+      const cut = receive(lower, true, lower.subarray(0, 50_000));
+      assert.equal(cut.status, 91, cut.stderr);
+      const other = Buffer.from(lower);
+      other.writeUInt8(other.readUInt8(other.length - 20) ^ 1, other.length - 20);
+      const bad = receive(lower, true, other);
+      assert.equal(bad.status, 92, bad.stderr);
+      assert.deepEqual(fs.existsSync(trees()) ? fs.readdirSync(trees()) : [], []);
+    });
+
+    it("a tree changed through the rootfs (a file written in place) is removed, and the rebuild says so", () => {
+      assert.equal(receive(lower, true).status, 0);
+      assert.equal(receive(upper, false).status, 0);
+      assert.equal(compose().status, 0);
+      // A script on the node appends to a rootfs file: the tree's file is the same inode.
+      fs.appendFileSync(path.join(root, "c", "rootfs", "big.bin"), "x");
+      const again = compose();
+      assert.equal(again.status, TREE_CHANGED, again.stderr);
+      assert.match(
+        again.stderr,
+        new RegExp(`sha256:${hexOf(lower)} on this node changed since it was received`),
+      );
+      assert.ok(!fs.existsSync(path.join(trees(), hexOf(lower))));
+      assert.ok(!fs.existsSync(path.join(trees(), `${hexOf(lower)}.list`)));
+      assert.ok(fs.existsSync(path.join(trees(), hexOf(upper))), "the other tree stays");
+      assert.ok(fs.existsSync(staging()), "the staging tree is left for the next attempt to empty");
+    });
+  });
 
 for (const receiver of ["auto", "shell"] as const)
   describe(`distribute: the one-pass receiver (${receiver === "auto" ? "python3" : "sh pipeline"}), run here`, () => {

@@ -218,7 +218,8 @@ describe("layer stack check: what real images do passes, and is cached", () => {
     const rm = await checkLayerStack(layout, ds);
     assert.deepEqual(rm, [
       { remove: [], opaque: [] },
-      { remove: ["lib", "etc/abs"], opaque: ["opq"] },
+      // etc/h links to a file of the layer below: this layer cannot be extracted on its own.
+      { remove: ["lib", "etc/abs"], opaque: ["opq"], linksBelow: true },
       { remove: [], opaque: [] },
     ]);
     const rootfs = path.join(tmp, "rootfs");
@@ -234,6 +235,41 @@ describe("layer stack check: what real images do passes, and is cached", () => {
     });
     assert.equal(fs.statSync(path.join(rootfs, "etc/h")).ino, fs.statSync(path.join(rootfs, "etc/a")).ino);
     assert.deepEqual(tree(outside), OUTSIDE_BEFORE);
+  });
+
+  it("an entry of another kind replaces what lies below (removed first); a hard link within its own layer stands alone", async () => {
+    const ds = await layers(
+      [
+        { name: "f", type: "file", data: "file" },
+        { name: "d/", type: "dir" },
+        { name: "d/x", type: "file", data: "x" },
+        { name: "s", type: "symlink", linkname: "f" },
+      ],
+      [
+        { name: "f/", type: "dir" },
+        { name: "f/y", type: "file", data: "y" },
+        { name: "d", type: "file", data: "now a file" },
+        { name: "s", type: "file", data: "now a file too" },
+        { name: "own", type: "file", data: "o" },
+        { name: "own2", type: "link", linkname: "own" },
+      ],
+    );
+    const rm = await checkLayerStack(layout, ds);
+    // A file over a symlink is replaced by tar and by a linked-in tree alike: nothing to remove.
+    assert.deepEqual(rm, [
+      { remove: [], opaque: [] },
+      { remove: ["f", "d"], opaque: [] },
+    ]);
+    const rootfs = path.join(tmp, "rootfs-kinds");
+    await materializeLayers(layout, ds, rootfs);
+    assert.deepEqual(tree(rootfs), {
+      d: "now a file",
+      "f/": "",
+      "f/y": "y",
+      own: "o",
+      own2: "o",
+      s: "now a file too",
+    });
   });
 
   it("tells the node to remove a lower symlink a directory entry replaces", async () => {
@@ -256,10 +292,10 @@ describe("layer stack check: what real images do passes, and is cached", () => {
     const files = fs.readdirSync(path.join(layout.root, "verdicts")).sort();
     assert.deepEqual(
       files,
-      [`v2-${chainDigest(ds).slice(7)}.json`, ...ds.map((d) => `v2-layer-${d.slice(7)}.json`).sort()].sort(),
+      [`v3-${chainDigest(ds).slice(7)}.json`, ...ds.map((d) => `v3-layer-${d.slice(7)}.json`).sort()].sort(),
     );
     const again = JSON.parse(
-      fs.readFileSync(path.join(layout.root, "verdicts", `v2-${chainDigest(ds).slice(7)}.json`), "utf8"),
+      fs.readFileSync(path.join(layout.root, "verdicts", `v3-${chainDigest(ds).slice(7)}.json`), "utf8"),
     ) as { layers: unknown };
     assert.deepEqual(again.layers, first);
     // With the blobs gone, another order of the same layers (another chain) is still checked from

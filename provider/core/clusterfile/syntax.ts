@@ -106,8 +106,14 @@ export function checkRole(role: string): string | undefined {
 export function checkClusterName(name: string): string | undefined {
   if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name) || name.length > 63)
     return `cluster name "${name}" must be 1-63 lowercase alphanumerics, '-' or '.', starting and ending with an alphanumeric`;
+  // A cluster's directory on the nodes is <dataRoot>/<name>, beside the shared layer store.
+  if (RESERVED_CLUSTER_NAMES.includes(name))
+    return `cluster name "${name}" is reserved: <dataRoot>/${name} on the nodes holds the layer store shared by all clusters; pick another name`;
   return undefined;
 }
+
+/** Directories under a node's data root that are not clusters (exec/node-layers, exec/relay). */
+export const RESERVED_CLUSTER_NAMES: readonly string[] = ["blobs", "layers", "relay"];
 
 export function checkHostname(name: string): string | undefined {
   if (

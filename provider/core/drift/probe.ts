@@ -41,7 +41,8 @@ export function probeScript(o: {
   const lines = [
     `echo ${MARK}blobs`,
     hexes.length
-      ? `for h in ${hexes.join(" ")}; do f=${q(p.blobs)}/$h; if [ -f "$f" ]; then echo "$(wc -c < "$f") $h"; fi; done`
+      ? // A layer kept as an extracted tree (complete with its listing) is in the store as well.
+        `for h in ${hexes.join(" ")}; do f=${q(p.blobs)}/$h; if [ -f "$f" ]; then echo "$(wc -c < "$f") $h"; elif [ -f ${q(p.trees)}/$h.list ]; then echo "0 $h"; fi; done`
       : `:`,
     `echo ${MARK}layers`,
     `cat ${q(p.layersJson)} 2>/dev/null; echo`,

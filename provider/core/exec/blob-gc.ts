@@ -14,6 +14,7 @@
  *   `graceMinutes` (a blob that arrived for a layer not extracted yet is in no layers.json).
  * With no other cluster on the host every unreferenced blob goes.
  */
+import { RESERVED_CLUSTER_NAMES } from "../clusterfile/syntax";
 import { shellQuote as q } from "../ssh/shell";
 import type { ExecContext } from "./context";
 
@@ -34,31 +35,46 @@ export function blobGcScript(dataRoot: string, self: string, graceMinutes = GC_G
   const dr = q(dataRoot);
   const blobs = q(`${dataRoot}/blobs/sha256`);
   const lock = q(`${dataRoot}/blobs/gc.lock`);
+  const trees = q(`${dataRoot}/layers`);
   return [
-    `if [ ! -d ${blobs} ]; then echo GC-DONE; exit 0; fi`,
+    `if [ ! -d ${blobs} ] && [ ! -d ${trees} ]; then echo GC-DONE; exit 0; fi`,
+    `mkdir -p ${q(`${dataRoot}/blobs`)}`,
     `lock=${lock}`,
     `if ! mkdir "$lock" 2>/dev/null; then echo GC-DEFERRED another blob collection is running; exit 0; fi`,
     `trap 'rmdir "$lock"' EXIT`,
     `others=0; busy=`,
     `for d in ${dr}/*/; do`,
     `  [ -d "$d" ] || continue`,
-    // blobs/ is the store itself, relay/ the relay's inbox and one-run keys: not clusters.
-    `  n=$(basename "$d"); case "$n" in blobs|relay) continue;; esac`,
+    // blobs/ and layers/ are the store itself, relay/ the relay's inbox and one-run keys: not clusters.
+    `  n=$(basename "$d"); case "$n" in ${RESERVED_CLUSTER_NAMES.join("|")}) continue;; esac`,
     `  [ "$n" = ${q(self)} ] && continue`,
     `  others=$((others+1))`,
     `  if [ ! -f "$d/layers.json" ] || [ -e "$d/rootfs.new" ] || [ -e "$d/apply.lock" ]; then busy="$n"; fi`,
     `done`,
     `if [ -n "$busy" ]; then echo "GC-DEFERRED cluster $busy is being installed or changed on this host"; exit 0; fi`,
     `refs=$(cat ${dr}/*/layers.json 2>/dev/null | grep -o 'sha256:[a-f0-9]\\{64\\}' | cut -c8- | sort -u)`,
-    `cd ${blobs}`,
-    `for f in *; do`,
+    `if cd ${blobs} 2>/dev/null; then for f in *; do`,
     // Only complete blobs: <hex>.partial, .fifo.*, .sum.* and anything foreign are left alone.
     `  case "$f" in *[!a-f0-9]*) continue;; esac`,
     `  [ \${#f} -eq 64 ] || continue`,
     `  if printf '%s\\n' "$refs" | grep -qx "$f"; then continue; fi`,
     `  if [ "$others" -gt 0 ] && [ -n "$(find "$f" -maxdepth 0 -mmin -${graceMinutes})" ]; then echo "GC-RECENT $f"; continue; fi`,
     `  s=$(stat -c %s "$f"); rm -f "$f" && echo "GC-REMOVED $f $s"`,
+    `done; fi`,
+    // Layers kept as extracted trees: the same rule, the listing's age standing for the tree's.
+    `if cd ${trees} 2>/dev/null; then for l in *.list; do`,
+    `  [ -e "$l" ] || continue; f=\${l%.list}`,
+    `  case "$f" in *[!a-f0-9]*) continue;; esac`,
+    `  [ \${#f} -eq 64 ] || continue`,
+    `  if printf '%s\\n' "$refs" | grep -qx "$f"; then continue; fi`,
+    `  if [ "$others" -gt 0 ] && [ -n "$(find "$l" -maxdepth 0 -mmin -${graceMinutes})" ]; then echo "GC-RECENT $f"; continue; fi`,
+    `  s=$(du -sb "$f" 2>/dev/null | cut -f1); rm -f "$l" && rm -rf "$f" && echo "GC-REMOVED $f \${s:-0}"`,
     `done`,
+    // What a cut receive left (the layer then came as a blob, or is no longer wanted).
+    `for p in *.partial; do [ -d "$p" ] || continue`,
+    `  if [ "$others" -gt 0 ] && [ -n "$(find "$p" -maxdepth 0 -mmin -${graceMinutes})" ]; then continue; fi`,
+    `  rm -rf "$p"`,
+    `done; fi`,
     `echo GC-DONE`,
   ].join("\n");
 }

@@ -2,9 +2,13 @@
  * Per-layer delta distribution of a cluster image to nodes.
  *
  * Node layout under dataRoot:
- *   blobs/sha256/<hex>            content-addressed layer blobs, verified by sha256 on the node (python3's hashlib, openssl or sha256sum) before rename
+ *   layers/<hex>/ + <hex>.list    a layer streamed from here: extracted once into a tree of its own, verified by sha256 while it
+ *                                 arrived; the listing (digest of every entry's type, mode, owner, size, mtime) is checked before use
+ *   layers/<hex>.partial/         a cut receive: that layer is kept as a blob from then on (resumable at the byte)
+ *   blobs/sha256/<hex>            content-addressed layer blobs (relay, registry, resumed or cut-before layers), verified by sha256
+ *                                 on the node (python3's hashlib, openssl or sha256sum) before rename
  *   blobs/sha256/<hex>.partial    an interrupted upload, continued from its size on the next run
- *   <cluster>/rootfs.new          staging: a fresh tree the layers are extracted into, in order (OCI whiteouts honoured)
+ *   <cluster>/rootfs.new          staging: a fresh tree the layers are linked (trees) or extracted (blobs) into, in order (OCI whiteouts honoured)
  *   <cluster>/rootfs              the staging tree, renamed once every layer's digest checked out
  *   <cluster>/layers.json         { "layers": [digests in order] } that rootfs was built from
  */
@@ -20,6 +24,8 @@ import {
   planMaterialise,
   receiveBlobScript,
   receiveLayerScript,
+  receiveTreeScript,
+  TREE_CHANGED,
   type LayerReceiver,
   type NodeBlobInventory,
 } from "./node-layers";
@@ -64,6 +70,12 @@ export interface DistributeOptions {
   sendAfter?: Promise<unknown>;
   /** Registry mode: each node fetches the layers it lacks itself; a host whose fetch fails is served over SSH. */
   fetch?: LayerFetch;
+  /**
+   * Layers streamed from here go into trees of their own on the node, written once (default
+   * true); false keeps a blob of each as well (what a retry after a cut connection does, so the
+   * next cut resumes at the byte). Relay mode always keeps blobs (the relay serves its peers from them).
+   */
+  layerTrees?: boolean;
 }
 
 /** How a node fetches a layer itself (registry mode; exec/registry-distribute.ts builds it). */
@@ -138,17 +150,21 @@ const EXTRACT_FAILED = "==sealer-extract-failed==";
  * after another (the link, not the CPU, is the limit).
  *
  * The bytes reach hosts through `io` (HostIo): its `stream` call for blobs, `run` for the rest.
- * Per host: list the node's blob store and layers.json (one command); unless the rootfs already
- * holds exactly `layers`, build a fresh staging tree layer by layer: a missing layer is streamed
- * once and, in that one pass on the node, appended to `<hex>.partial`, hashed and extracted into
- * the staging tree (by one python3 process when the node has it, else an sh pipeline); layers
- * already on the node are extracted from their blobs, batched into one command with the making
- * of the staging tree or the swap. The staging tree replaces the rootfs after the last layer.
+ * Per host: list the node's store and layers.json (one command); unless the rootfs already holds
+ * exactly `layers`, build a fresh staging tree layer by layer. A missing layer is streamed once
+ * and, in that one pass on the node, hashed and extracted into a tree of its own, written once
+ * (by one python3 process when the node has it, else an sh pipeline); a layer that cannot stand
+ * alone (a hard link into a lower layer), or whose receive was cut before, is also kept as a
+ * blob and extracted straight into the staging tree. Layers on the node are linked in from
+ * their trees (hard links: no byte copied) or extracted from their blobs, batched into one
+ * command with the making of the staging tree or the swap. The staging tree replaces the
+ * rootfs after the last layer.
  * In registry mode (`fetch`) the node fetches each missing blob into its store, verified, and
  * the layer is extracted from it (a registry's bytes never reach tar unchecked); a host whose
  * fetch fails is listed again and served over SSH, a cut blob from where its bytes stopped.
- * A lost connection is retried (`retries`, default 2): the staging tree is rebuilt from the
- * blobs on the node and the cut blob resumes where its bytes stopped, into the store first.
+ * A lost connection is retried (`retries`, default 2): the staging tree is rebuilt from what the
+ * node has, every layer still missing is kept as a blob too from then on, and a cut blob resumes
+ * where its bytes stopped, into the store first.
  * Every failure names the host and the step. All hosts are attempted; if any failed, one error
  * lists them all after the others finished.
  */
@@ -194,7 +210,10 @@ export async function distributeLayers(
       let fetch = opts.fetch;
       for (let attempt = 0; ; attempt++) {
         try {
-          await distributeToHost(io, t, opts, { sizes, gzipped }, removals, stats, send, fetch);
+          // Trees until a connection was cut: from then on every layer is kept as a blob too, so a
+          // cut transfer resumes at its byte.
+          const trees = opts.layerTrees !== false && !opts.relay && !lost;
+          await distributeToHost(io, t, opts, { sizes, gzipped }, removals, stats, { send, fetch, trees });
           return;
         } catch (err) {
           // The registry did not serve this host (unreachable from it, cut, wrong bytes): the next
@@ -210,7 +229,12 @@ export async function distributeLayers(
           }
           // A corrupt partial blob (digest mismatch, or it changed size) was dropped on the node with
           // the staging rootfs: start the host over once, that blob from byte 0.
-          if (err instanceof CommandError && (err.code === 92 || err.code === 93) && !resent) {
+          // A layer tree that changed on the node since it was received was dropped there: the same.
+          if (
+            err instanceof CommandError &&
+            (err.code === 92 || err.code === 93 || err.code === TREE_CHANGED) &&
+            !resent
+          ) {
             resent = true;
             attempt--;
             log
@@ -279,10 +303,10 @@ async function distributeToHost(
   blobs: { sizes: Map<string, number>; gzipped: ReadonlySet<string> },
   removals: LayerRemovals[],
   stats: HostStats,
-  send?: BlobSender,
-  fetch?: LayerFetch,
+  via: { send?: BlobSender | undefined; fetch?: LayerFetch | undefined; trees: boolean },
 ): Promise<void> {
   const { sizes, gzipped } = blobs;
+  const { send, fetch, trees } = via;
   const hlog = log.forHost(t.host);
   const progress = opts.onProgress;
   progress?.({ host: t.host, phase: "list" });
@@ -315,7 +339,20 @@ async function distributeToHost(
         ? send(d, size, partial, label, stats)
         : sendBlob(io, t, opts, d, size, partial, label, stats);
   const unique = [...new Set(opts.layers)];
-  const missing = unique.filter((d) => !inv.complete.has(d.slice(7)));
+  const hasTree = (d: string) => inv.trees.has(d.slice(7));
+  const missing = unique.filter((d) => !inv.complete.has(d.slice(7)) && !hasTree(d));
+  /**
+   * A layer streamed from here as a tree of its own: not when it hard-links into a lower layer, and
+   * not once a receive of it was cut (a partial tree is there) or a partial blob of it is: from
+   * then on it is kept as a blob too, so that a cut resumes at its byte.
+   */
+  const asTree = (d: string) =>
+    trees &&
+    !fetch &&
+    !send &&
+    !removals[opts.layers.indexOf(d)]!.linksBelow &&
+    !inv.cut.has(d.slice(7)) &&
+    partialOf(inv, d, sizes.get(d)!) === 0;
   if (plan.kind === "none") {
     // The rootfs is current, but blobs it was built from are gone (deleted by hand, a disk
     // cleanup: the drift check reports them). They go back into the store, so that a later
@@ -325,8 +362,17 @@ async function distributeToHost(
       const size = sizes.get(d)!;
       const partial = partialOf(inv, d, size);
       const label = `${++nth}/${missing.length}`;
-      await putBlob(d, size, partial, label);
-      hlog.info(`restored the missing blob ${d.slice(0, 19)} into the node's store (the rootfs is current)`);
+      if (asTree(d))
+        await receiveLayer(
+          io,
+          t,
+          opts,
+          { digest: d, index: opts.layers.indexOf(d), size, gzip: gzipped.has(d) },
+          "tree",
+          { nth: label, stats },
+        );
+      else await putBlob(d, size, partial, label);
+      hlog.info(`restored the missing layer ${d.slice(0, 19)} into the node's store (the rootfs is current)`);
     }
     progress?.({ host: t.host, phase: "sent" });
     progress?.({ host: t.host, phase: "done" });
@@ -399,7 +445,8 @@ async function distributeToHost(
   // is extracted from its blob. Bytes that do not come from here in that same command are
   // verified before tar reads any of them (receiveLayerScript says why): the relay and the
   // registry put the blob in the node's store first, and so does the resume of a partial.
-  const onNode = new Set(unique.filter((d) => inv.complete.has(d.slice(7))));
+  const onNode = new Set(unique.filter((d) => inv.complete.has(d.slice(7)) || hasTree(d)));
+  const treeOnNode = new Set(unique.filter(hasTree));
   // Where the last layer that needs bytes sits: nothing is left to overlap with after it.
   const lastMissing = steps.layers.reduce((last, l, i) => (onNode.has(l.digest) ? last : i), -1);
   let nth = 0;
@@ -421,6 +468,15 @@ async function distributeToHost(
       const size = sizes.get(d)!;
       const partial = partialOf(inv, d, size);
       let put = false;
+      if (!onNode.has(d) && asTree(d)) {
+        // Into its own tree: no flush first (the staging tree is not touched), linked in below.
+        await receiveLayer(io, t, opts, { digest: d, index: l.index, size, gzip: gzipped.has(d) }, "tree", {
+          nth: `${++nth}/${missing.length}`,
+          stats,
+        });
+        onNode.add(d);
+        treeOnNode.add(d);
+      }
       if (!onNode.has(d) && (send || fetch || partial > 0)) {
         const label = `${++nth}/${missing.length}`;
         await putBlob(d, size, partial, label);
@@ -429,7 +485,10 @@ async function distributeToHost(
       }
       if (onNode.has(d)) {
         progress?.({ host: t.host, phase: "materialise", digest: d });
-        batch.script.push(`at=${l.index}\n`, l.script(removals[l.index]!));
+        batch.script.push(
+          `at=${l.index}\n`,
+          l.script(removals[l.index]!, treeOnNode.has(d) ? "tree" : "blob"),
+        );
         batch.layers.push(l.index);
         if (put && pos < lastMissing) extractBehind();
         continue;
@@ -510,27 +569,27 @@ async function streamBlob(
 }
 
 /**
- * Streams one missing layer from here into the node's staging rootfs in one pass
- * (receiveLayerScript), from byte 0. A bad transfer (digest mismatch) takes the staging rootfs
- * with it on the node: the caller then starts the host over. A cut one keeps its partial, which
- * the next attempt resumes as a blob.
+ * Streams one missing layer from here, from byte 0, received in one pass on the node: into a tree
+ * of its own ("tree": receiveTreeScript, each byte written once; a cut one starts over, and is kept
+ * as a blob from then on), or with its removals straight into the staging rootfs, kept as a blob
+ * too (receiveLayerScript; a cut one keeps its partial, which the next attempt resumes as a blob).
+ * A bad transfer (digest mismatch) leaves nothing of it on the node; in the staging rootfs it
+ * takes that tree with it, and the caller then starts the host over.
  */
 async function receiveLayer(
   io: HostIo,
   t: SshTarget,
   opts: DistributeOptions,
   layer: { digest: string; index: number; size: number; gzip: boolean },
-  rm: LayerRemovals,
+  into: "tree" | LayerRemovals,
   o: { nth: string; stats: HostStats },
 ): Promise<void> {
   const { digest: d, size, gzip } = layer;
-  const sink = receiveLayerScript(
-    opts.dataRoot,
-    opts.cluster,
-    { hex: d.slice(7), size, gzip },
-    rm,
-    opts.receiver,
-  );
+  const l = { hex: d.slice(7), size, gzip };
+  const sink =
+    into === "tree"
+      ? receiveTreeScript(opts.dataRoot, l, opts.receiver)
+      : receiveLayerScript(opts.dataRoot, opts.cluster, l, into, opts.receiver);
   const what = `layer ${layer.index + 1}/${opts.layers.length} (blob ${o.nth}) ${d.slice(0, 19)}`;
   await streamBlob(
     io,

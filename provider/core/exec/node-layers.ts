@@ -13,6 +13,10 @@ export interface NodeBlobInventory {
   complete: Map<string, number>;
   /** hex -> size of interrupted uploads. */
   partial: Map<string, number>;
+  /** Layers (hex) the node keeps as extracted trees (complete: their listing was recorded). */
+  trees: Set<string>;
+  /** Layers (hex) whose receive into a tree was cut (its partial tree is there): kept as blobs from then on. */
+  cut: Set<string>;
   /** Layers the node's rootfs was built from, oldest first; undefined when none or unreadable. */
   materialised?: string[];
   rootfsExists: boolean;
@@ -20,9 +24,14 @@ export interface NodeBlobInventory {
 
 export const INVENTORY_MARK = "==sealer-layers-json==";
 
+/** The layer store's directories under a node's data root, shared by every cluster there. */
+export const NODE_STORE_DIRS = ["blobs", "layers"] as const;
+
 export function nodePaths(dataRoot: string, cluster: string) {
   return {
-    blobs: path.posix.join(dataRoot, "blobs", "sha256"),
+    blobs: path.posix.join(dataRoot, NODE_STORE_DIRS[0], "sha256"),
+    /** Extracted layers: `<hex>/` (a layer's tree, verified) and `<hex>.list` (its listing digest). */
+    trees: path.posix.join(dataRoot, NODE_STORE_DIRS[1]),
     clusterDir: path.posix.join(dataRoot, cluster),
     rootfs: path.posix.join(dataRoot, cluster, "rootfs"),
     layersJson: path.posix.join(dataRoot, cluster, "layers.json"),
@@ -39,6 +48,8 @@ export function inventoryScript(dataRoot: string, cluster: string): string {
     `cd ${q(p.blobs)}`,
     `set -- *`,
     `if [ -e "$1" ]; then stat -c '%s %n' -- "$@"; fi`,
+    `for f in ${q(p.trees)}/*.list; do [ -e "$f" ] || continue; h=\${f##*/}; echo "tree \${h%.list}"; done`,
+    `for f in ${q(p.trees)}/*.partial; do [ -d "$f" ] || continue; h=\${f##*/}; echo "cut \${h%.partial}"; done`,
     // A rootfs that lost an entry of the file list distribute left beside it (a file removed or
     // resized since) counts as absent, so it is rebuilt rather than kept.
     `if [ -d ${q(p.rootfs)} ] && ${rootfsIntactCmd(p.rootfs, p.rootfsList)}; then echo rootfs=yes; else echo rootfs=no; fi`,
@@ -51,9 +62,13 @@ export function parseInventory(stdout: string): NodeBlobInventory {
   const [head, json] = stdout.split(INVENTORY_MARK + "\n");
   const complete = new Map<string, number>();
   const partial = new Map<string, number>();
+  const trees = new Set<string>();
+  const cut = new Set<string>();
   let rootfsExists = false;
   for (const line of (head ?? "").split("\n")) {
     if (line === "rootfs=yes") rootfsExists = true;
+    const t = /^(tree|cut) ([a-f0-9]{64})$/.exec(line.trim());
+    if (t) (t[1] === "tree" ? trees : cut).add(t[2]!);
     const m = /^(\d+) ([a-f0-9]{64})(\.partial)?$/.exec(line.trim());
     if (!m) continue;
     (m[3] ? partial : complete).set(m[2]!, Number(m[1]));
@@ -66,7 +81,7 @@ export function parseInventory(stdout: string): NodeBlobInventory {
   } catch {
     materialised = undefined; // half-written or foreign: rebuild
   }
-  return { complete, partial, rootfsExists, ...(materialised ? { materialised } : {}) };
+  return { complete, partial, trees, cut, rootfsExists, ...(materialised ? { materialised } : {}) };
 }
 
 export type Materialise = { kind: "none" } | { kind: "rebuild" };
@@ -271,8 +286,9 @@ try:
     import fcntl, hashlib, os, shutil, subprocess, tempfile, zlib
 except ImportError:
     sys.exit(97)
-hx, size, gz, tgt = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4]
-part = hx + ".partial"
+hx, size, gz, keep, tgt = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4] == "1", sys.argv[5]
+# keep=0 (a layer received into its own tree): the bytes are hashed and extracted, not stored.
+part = hx + ".partial" if keep else os.devnull
 h = hashlib.sha256()
 err = tempfile.TemporaryFile()
 live = True
@@ -333,7 +349,7 @@ def feed(b):
 def fail(code, msg, drop_tree, drop_part):
     if drop_tree:
         shutil.rmtree(tgt, ignore_errors=True)
-    if drop_part:
+    if drop_part and keep:
         os.unlink(part)
     sys.stderr.write(msg + "\n")
     sys.exit(code)
@@ -342,7 +358,7 @@ try:
     # from the pipe and takes a short last one) six receivers of a 1 GiB layer side by side
     # used about 15% less CPU in all. Other tars (busybox) may not know -b: they keep theirs.
     rec = ["-b", "256"] if b"GNU tar" in subprocess.run(["tar", "--version"], capture_output=True).stdout else []
-    tar = subprocess.Popen(["tar"] + rec + ["-xf", "-", "-C", tgt] + sys.argv[5:], stdin=subprocess.PIPE, stderr=err)
+    tar = subprocess.Popen(["tar"] + rec + ["-xf", "-", "-C", tgt] + sys.argv[6:], stdin=subprocess.PIPE, stderr=err)
     # 1 MiB pipes (ssh's into this process, this one's into tar) instead of 64 KiB: each side
     # runs longer per wake-up, about a tenth less CPU with six nodes sharing two cores. A
     # refusal (an unprivileged user over its pipe quota) keeps the default size.
@@ -371,7 +387,8 @@ if got != size:
     fail(91, "short transfer of sha256:%s: %d of %d bytes" % (hx, got, size), False, False)
 if h.hexdigest() != hx:
     fail(92, "digest mismatch for sha256:%s (got sha256:%s): the received bytes and the staging rootfs were removed" % (hx, h.hexdigest()), True, True)
-os.rename(part, hx)
+if keep:
+    os.rename(part, hx)
 if rc != 0:
     err.seek(0)
     sys.stderr.write(err.read().decode("utf8", "replace"))
@@ -383,10 +400,11 @@ if rc != 0:
  * user site; -S: no site import, the start costs half). It exits 97, before reading any byte,
  * when a module it needs is missing: the sh pipeline after these lines then receives the bytes.
  */
-function pyLines(script: string, argv: string): string[] {
+function pyLines(script: string, argv: string, onSuccess?: string): string[] {
   return [
     `if command -v python3 >/dev/null 2>&1; then`,
     `  rc=0; python3 -I -S -c ${q(script)} ${argv} || rc=$?`,
+    ...(onSuccess ? [`  [ "$rc" -ne 0 ] || { ${onSuccess}; exit 0; }`] : []),
     `  [ "$rc" -eq 97 ] || exit "$rc"`,
     `fi`,
   ];
@@ -408,15 +426,16 @@ function pyLines(script: string, argv: string): string[] {
  * its message.
  * `receiver` "auto" runs PY_RECEIVER when the node has python3 with the modules it needs, else
  * (and with "shell") the sh pipeline below.
- * Why keep the blob at all (a second write of every byte): it makes the transfer resumable at
- * the byte, a later change of any layer rebuilds the rootfs from the node's own blobs instead
- * of sending every lower layer again, and a relay serves its peers from it. It is not free:
+ * Used for layers that cannot go into a tree of their own (receiveTreeScript): a hard link into a
+ * lower layer, a receive cut before, relay mode, a retry after a lost connection.
+ * Why a blob there (a second write of every byte): it makes the transfer resumable at the byte,
+ * a later change of any layer rebuilds the rootfs from the node's store instead of sending every
+ * lower layer again, and a relay serves its peers from it. It is not free:
  * six receivers of a 1 GiB incompressible layer side by side on two cores took about 0.8 CPU-s
  * per GiB more with it (7.4-8.6 s against 5.3-6.1 s, over ssh). Fed from local files instead
  * (no ssh, the page cache dropped first), the blob doubled the receivers' cost: 9.9-14.2 s and
  * 19.5-28 CPU-s with it, 5.1-6.3 s and 9.7-12 CPU-s without (with the blob on tmpfs: 7.8-10.2 s,
- * so it is the second copy, not the disk). Keeping every layer's extracted tree instead of its
- * blob (the rootfs then linked from the trees) would write each byte once and keep the reuse.
+ * so it is the second copy, not the disk). Hence trees: each byte written once, the reuse kept.
  */
 export function receiveLayerScript(
   dataRoot: string,
@@ -438,7 +457,7 @@ export function receiveLayerScript(
     `: > ${hex}.partial`,
     ...removalLines(target, rm),
     ...(receiver === "auto"
-      ? pyLines(PY_RECEIVER, `${hex} ${size} ${layer.gzip ? 1 : 0} ${q(target)} ${TAR_OPTS}`)
+      ? pyLines(PY_RECEIVER, `${hex} ${size} ${layer.gzip ? 1 : 0} 1 ${q(target)} ${TAR_OPTS}`)
       : []),
     `fifo=${hex}.fifo.$$; sum=${hex}.sum.$$; st=${hex}.tar.$$`,
     ...SHA256_HASHER,
@@ -460,11 +479,96 @@ export function receiveLayerScript(
   ].join("\n");
 }
 
+/**
+ * sh printing the digest of a layer tree's listing (type, mode, owner, size, mtime and name of
+ * every entry): recorded when the tree is made, compared before the tree is linked into a
+ * rootfs. The rootfs shares the tree's files (hard links), so a file written in place there, or
+ * chmod-ed, changes the tree too: the listing then differs and the layer is sent again rather
+ * than linked in as it is now. Needs `$hasher` (SHA256_HASHER).
+ */
+function treeListingCmd(dir: string): string {
+  return `(cd ${q(dir)} && find . -printf '%y %m %U %G %s %T@ %P\\n' | LC_ALL=C sort) | $hasher | cut -c1-64`;
+}
+
+/**
+ * One pass over a missing layer's bytes on the node, into the layer's own tree: hashed and
+ * (gunzipped and) extracted into `layers/<hex>.partial/` while they arrive, written once (no
+ * blob). Once the digest checked out the tree becomes `layers/<hex>/` with its listing beside it
+ * (`<hex>.list`, last: a tree counts only with it), and materialiseSteps links it into the staging
+ * rootfs. Extraction into an empty directory of its own: no symlink of a lower layer is there for
+ * tar to follow, whatever the bytes. A layer with a hard link into a lower layer cannot stand on
+ * its own (LayerRemovals.linksBelow): it goes through receiveLayerScript instead.
+ * Exit codes as receiveLayerScript (91 short, 92 digest mismatch, 94 tar failed); each removes the
+ * partial tree, so a cut transfer starts that layer again (the caller then keeps a blob: see
+ * distributeLayers).
+ */
+export function receiveTreeScript(
+  dataRoot: string,
+  layer: { hex: string; size: number; gzip: boolean },
+  receiver: LayerReceiver = "auto",
+): string {
+  const { hex, size } = layer;
+  const trees = nodePaths(dataRoot, "x").trees;
+  const target = `${trees}/${hex}.partial`;
+  const drop = (code: number, msg: string) => `{ rm -rf ${q(target)}; echo ${msg} >&2; exit ${code}; }`;
+  return [
+    `set -e`,
+    `mkdir -p ${q(trees)}`,
+    `cd ${q(trees)}`,
+    `rm -rf ${hex}.partial ${hex}.list.tmp ${hex}.fifo.* ${hex}.sum.* ${hex}.tar.* ${hex}.cnt.*`,
+    `mkdir ${hex}.partial`,
+    ...SHA256_HASHER,
+    // Made whole: the listing first, then the tree under its name, the listing last.
+    `finish() { ${treeListingCmd(target)} > ${hex}.list.tmp; rm -rf ${hex} ${hex}.list; mv ${hex}.partial ${hex}; mv ${hex}.list.tmp ${hex}.list; }`,
+    ...(receiver === "auto"
+      ? pyLines(PY_RECEIVER, `${hex} ${size} ${layer.gzip ? 1 : 0} 0 ${q(target)} ${TAR_OPTS}`, "finish")
+      : []),
+    `fifo=${hex}.fifo.$$; cnt=${hex}.cnt.$$; sum=${hex}.sum.$$; st=${hex}.tar.$$`,
+    ...(layer.gzip ? GZIP_INFLATER : []),
+    `mkfifo "$fifo" "$cnt.f"`,
+    `$hasher < "$fifo" > "$sum" & hpid=$!`,
+    `wc -c < "$cnt.f" > "$cnt" & cpid=$!`,
+    `tee "$fifo" "$cnt.f" | ${layer.gzip ? "inflate 2>/dev/null | " : ""}{ tar -xf - -C ${q(target)} ${TAR_OPTS} 2>"$st.err" && echo 0 > "$st" || echo 1 > "$st"; cat > /dev/null; }`,
+    `wait $hpid; wait $cpid`,
+    `rm -f "$fifo" "$cnt.f"`,
+    `got=$(tr -d ' ' < "$cnt"); rm -f "$cnt"`,
+    `if [ "$got" -ne ${size} ]; then rm -f "$sum" "$st" "$st.err"; ${drop(91, `"short transfer of sha256:${hex}: $got of ${size} bytes"`)}; fi`,
+    `actual=$(cut -c1-64 "$sum"); rm -f "$sum"`,
+    `if [ "$actual" != ${hex} ]; then rm -f "$st" "$st.err"; ${drop(92, `"digest mismatch for sha256:${hex} (got sha256:$actual): the received bytes were removed"`)}; fi`,
+    `if [ "$(cat "$st")" != 0 ]; then cat "$st.err" >&2; rm -f "$st" "$st.err"; ${drop(94, `"extracting sha256:${hex} failed"`)}; fi`,
+    `rm -f "$st" "$st.err"`,
+    `finish`,
+  ].join("\n");
+}
+
+/** Exit code of a materialise batch that found a layer tree changed since it was made (it was removed). */
+export const TREE_CHANGED = 96;
+
+/**
+ * sh linking layer tree `hex` into `target` (after the layer's removals): every file a hard link
+ * to the tree's, directories made with the tree's owner, mode and times. Nothing is copied. A tree
+ * whose listing changed since it was made is removed, and the batch exits TREE_CHANGED: the
+ * caller sends that layer again.
+ */
+function linkTreeLines(trees: string, target: string, hex: string): string[] {
+  const t = `${trees}/${hex}`;
+  return [
+    ...SHA256_HASHER,
+    // "$( (" not "$((": that would open an arithmetic expansion.
+    `if [ "$( ${treeListingCmd(t)})" != "$(cut -c1-64 ${q(t + ".list")})" ]; then rm -rf ${q(t)} ${q(t + ".list")}; echo "the extracted layer sha256:${hex} on this node changed since it was received (a file of the rootfs written in place or chmod-ed?): it was removed and is sent again" >&2; exit ${TREE_CHANGED}; fi`,
+    `cp -a -l --remove-destination ${q(t + "/.")} ${q(target + "/")}`,
+  ];
+}
+
 export interface MaterialiseSteps {
   /** Prepares a fresh `rootfs.new`. */
   prologue: string;
-  /** One script per layer, in order. */
-  layers: Array<{ index: number; digest: string; script: (rm: LayerRemovals) => string }>;
+  /** One script per layer, in order: from its blob (tar) or its tree (links). */
+  layers: Array<{
+    index: number;
+    digest: string;
+    script: (rm: LayerRemovals, from?: "blob" | "tree") => string;
+  }>;
   /** Swaps the new rootfs in and writes layers.json atomically. */
   epilogue: string;
 }
@@ -491,13 +595,13 @@ export function materialiseSteps(
   const layers = desired.map((digest, index) => ({
     index,
     digest,
-    script: (rm: LayerRemovals) => {
+    script: (rm: LayerRemovals, from: "blob" | "tree" = "blob") => {
       const gzip = gzipped.has(digest);
-      return (
-        [`set -e`, ...(gzip ? GZIP_INFLATER : []), ...layerScript(p.blobs, target, digest, rm, gzip)].join(
-          "\n",
-        ) + "\n"
-      );
+      const lines =
+        from === "tree"
+          ? [...removalLines(target, rm), ...linkTreeLines(p.trees, target, digest.slice("sha256:".length))]
+          : [...(gzip ? GZIP_INFLATER : []), ...layerScript(p.blobs, target, digest, rm, gzip)];
+      return [`set -e`, ...lines].join("\n") + "\n";
     },
   }));
   const epilogue = [

@@ -41,15 +41,26 @@ import { forEachLayerEntry, unsafeEntry } from "./materialize";
 
 /** What a node does for one layer before its tar runs: paths to remove and directories to empty. */
 export interface LayerRemovals {
-  /** rootfs-relative paths removed before extraction: whiteout targets, and symlinks a dir entry replaces. */
+  /**
+   * rootfs-relative paths removed before extraction: whiteout targets, and what an entry of
+   * another kind replaces (a directory over a file or symlink, a file or symlink over a directory:
+   * the upper entry wins, as OCI appliers do; tar alone would refuse a non-empty directory, and a
+   * tree linked in with cp refuses every kind change).
+   */
   remove: string[];
   /** Directories whose lower contents are hidden (`.wh..wh..opq`). */
   opaque: string[];
+  /**
+   * An entry is a hard link to a file of a lower layer: the layer cannot be extracted on its own
+   * (into a tree of its own), only into the staging rootfs that holds the lower layers.
+   */
+  linksBelow?: true;
 }
 
 /** Bump when the rules change: older verdicts are then recomputed. */
 // 2: foreign layers are also read by GNU tar and must agree (verdicts and skeletons of 1 are read again).
-const VERDICT_VERSION = 2;
+// 3: removals name what an entry of another kind replaces, and hard links into lower layers.
+const VERDICT_VERSION = 3;
 
 type Kind = "dir" | "file" | "symlink";
 interface Node {
@@ -403,16 +414,21 @@ async function simulate(layout: OciLayout, digests: string[], opts: CheckOptions
         removed.add(target.join("/"));
       }
     }
-    // A directory entry replaces a symlink of the layers below: the node removes that symlink
-    // before tar runs (only when nothing above it is a symlink, which the entry check needs anyway).
+    // An entry of another kind than what the layers below hold at its path replaces it: the node
+    // removes that first (only when nothing above it is a symlink, which the entry check needs
+    // anyway). A directory over a directory merges.
     for (const e of entries) {
       const key = e.parts.join("/");
-      if (e.kind !== "dir" || tree.get(e.parts)?.kind !== "symlink" || tree.symlinkAncestor(e.parts))
+      const below = tree.get(e.parts)?.kind;
+      if (below === undefined || (e.kind === "dir") === (below === "dir") || tree.symlinkAncestor(e.parts))
         continue;
+      // A hard link's kind is its target's: replaced only when that is a directory (refused below).
+      if (e.kind === "link") continue;
       if (removed.has(key)) continue;
       removed.add(key);
       removals.remove.push(key);
     }
+    const own = new Set<string>();
     for (const e of entries) {
       const via = tree.symlinkAncestor(e.parts);
       if (via) throw refuse(e.name, `lies under "${via}", which is a symlink at that point`);
@@ -429,8 +445,10 @@ async function simulate(layout: OciLayout, digests: string[], opts: CheckOptions
           );
         // link(2) does not follow a final symlink: the new name is then that symlink too.
         kind = target.kind;
+        if (!own.has(e.link!)) removals.linksBelow = true;
       } else kind = e.kind;
       tree.set(e.parts, kind);
+      own.add(e.parts.join("/"));
     }
     out.push(removals);
   }

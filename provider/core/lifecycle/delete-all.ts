@@ -7,6 +7,7 @@
  * post-uninstall hooks. Unreachable hosts are reported and skipped, not fatal; the local state is
  * kept until every host was cleaned, so the command can be run again when they are back.
  */
+import { NODE_STORE_DIRS } from "../exec/node-layers";
 import type { RanStep } from "./ran-steps";
 import type { ClusterSpec } from "../clusterfile";
 import { deleteCluster } from "../apply";
@@ -34,13 +35,13 @@ export interface DeleteAllResult {
   dataRootRemoved: string[];
 }
 
-/** Shell that removes the data root when only shared leftovers (the blob store) remain. */
+/** Shell that removes the data root when only shared leftovers (the layer store) remain. */
 export function dataRootProbeCmd(dataRoot: string, cluster: string): string {
   const dr = shellQuote(dataRoot);
   return [
     `if [ ! -d ${dr} ]; then echo DATA-ROOT-ABSENT; exit 0; fi`,
     `rm -rf ${shellQuote(`${dataRoot}/${cluster}`)}`,
-    `others=$(find ${dr} -mindepth 1 -maxdepth 1 ! -name blobs | wc -l)`,
+    `others=$(find ${dr} -mindepth 1 -maxdepth 1 ${NODE_STORE_DIRS.map((d) => `! -name ${d}`).join(" ")} | wc -l)`,
     `if [ "$others" -eq 0 ]; then rm -rf ${dr} && echo DATA-ROOT-REMOVED; else echo "DATA-ROOT-KEPT $others"; fi`,
   ].join("; ");
 }

@@ -136,7 +136,7 @@ function compareLayers(e: ExpectedHost, o: HostObservation): CheckResult[] {
     missing.length
       ? drift(
           "blobs",
-          `${layers.length} layer blob(s) in the node's store`,
+          `${layers.length} layer(s) in the node's store (blobs or extracted trees)`,
           `missing ${missing.map(shortDigest).join(", ")}`,
           dist,
         )
