@@ -31,6 +31,16 @@ import {
   secret,
   UNKNOWN,
 } from "./common";
+import {
+  given,
+  short,
+  guarded,
+  inputTypeFailures,
+  isJsError,
+  isPlainObject,
+  problemText,
+  type InputTypes,
+} from "./input-types";
 
 export interface ClusterImageInputs {
   context: string;
@@ -230,7 +240,12 @@ export function normaliseInputs(news: ClusterImageInputs): ClusterImageInputs {
  * fails unexpectedly is a failure on its property.
  */
 export function validateInputs(news: ClusterImageInputs): CheckFailure[] {
-  const typeFailures = inputTypeFailures(news as unknown as Record<string, unknown>);
+  const typeFailures = inputTypeFailures(
+    news as unknown as Record<string, unknown>,
+    INPUT_TYPES,
+    WHO,
+    SECRET_INPUTS,
+  );
   // Wrongly typed inputs count as unknown below: their one failure is the type failure.
   const bad = new Set(typeFailures.map((f) => f.property));
   const typed = Object.fromEntries(
@@ -255,7 +270,7 @@ function valueFailures(news: ClusterImageInputs): CheckFailure[] {
     }
   })();
   failures.push(
-    ...guarded("context", "the build context directory", () => {
+    ...guarded("context", "the build context directory", WHO, () => {
       if (isUnknown(news.context)) return [];
       if (typeof news.context !== "string" || news.context === "")
         return [{ property: "context", reason: "context is required: the build context directory" }];
@@ -268,7 +283,7 @@ function valueFailures(news: ClusterImageInputs): CheckFailure[] {
         ];
       return [];
     }),
-    ...guarded("kubefile", "the Kubefile path", () => {
+    ...guarded("kubefile", "the Kubefile path", WHO, () => {
       if (!contextIsDir || isUnknown(news.kubefile) || fs.existsSync(kubefilePath(news))) return [];
       return [
         {
@@ -277,7 +292,7 @@ function valueFailures(news: ClusterImageInputs): CheckFailure[] {
         },
       ];
     }),
-    ...guarded("tag", "an image name such as my-app:1.0", () => {
+    ...guarded("tag", "an image name such as my-app:1.0", WHO, () => {
       if (isUnknown(news.tag)) return [];
       if (typeof news.tag !== "string" || news.tag === "")
         return [{ property: "tag", reason: "tag is required, e.g. my-app:1.0" }];
@@ -286,11 +301,11 @@ function valueFailures(news: ClusterImageInputs): CheckFailure[] {
           require("../core/common/reference") as typeof import("../core/common/reference");
         parseReference(news.tag);
       } catch (err) {
-        return [{ property: "tag", reason: problemText(err) }];
+        return [{ property: "tag", reason: problemText(err, WHO) }];
       }
       return [];
     }),
-    ...guarded("buildMode", '"full" or "lite"', () =>
+    ...guarded("buildMode", '"full" or "lite"', WHO, () =>
       news.buildMode !== undefined &&
       !isUnknown(news.buildMode) &&
       news.buildMode !== "full" &&
@@ -303,10 +318,13 @@ function valueFailures(news: ClusterImageInputs): CheckFailure[] {
           ]
         : [],
     ),
-    ...guarded("registryMirrors", "a map of source registry to mirror", () =>
+    ...guarded("registryAuth", REGISTRY_AUTH, WHO, () =>
+      isUnknown(news.registryAuth) ? [] : registryAuthFailures(news.registryAuth),
+    ),
+    ...guarded("registryMirrors", "a map of source registry to mirror", WHO, () =>
       mirrorFailures(news.registryMirrors),
     ),
-    ...guarded("baseDigest", "a manifest digest sha256:<64 hex>", () =>
+    ...guarded("baseDigest", "a manifest digest sha256:<64 hex>", WHO, () =>
       typeof news.baseDigest === "string" &&
       news.baseDigest !== "" &&
       !isUnknown(news.baseDigest) &&
@@ -325,13 +343,15 @@ function valueFailures(news: ClusterImageInputs): CheckFailure[] {
 
 // ---- input types (check) ----
 
-type InputType = "string" | "boolean" | "stringMap" | "stringList" | "registryAuth";
+const REGISTRY_AUTH = "{ username: string, password: string }";
+/** The provider's name in failure texts. */
+const WHO = "ClusterImage";
 
 /**
  * The type of every input and an example or purpose for the failure text. Keyed by every key of
  * ClusterImageInputs, so an input added there without a type here does not compile.
  */
-const INPUT_TYPES: { [K in keyof Required<ClusterImageInputs>]: [InputType, string] } = {
+const TOP_TYPES: { [K in keyof Required<ClusterImageInputs>]: InputTypes[string] } = {
   context: ["string", "the build context directory"],
   tag: ["string", "an image name such as my-app:1.0"],
   kubefile: ["string", "the Kubefile path"],
@@ -341,7 +361,7 @@ const INPUT_TYPES: { [K in keyof Required<ClusterImageInputs>]: [InputType, stri
   buildMode: ["string", '"full" or "lite"'],
   noCache: ["boolean", ""],
   push: ["boolean", ""],
-  registryAuth: ["registryAuth", ""],
+  registryAuth: ["mapping", REGISTRY_AUTH],
   registryMirrors: ["stringMap", '{ "docker.io": "127.0.0.1:5000/hub" }'],
   allowIncomplete: ["boolean", ""],
   baseDigest: ["string", "a manifest digest sha256:<64 hex>"],
@@ -350,154 +370,29 @@ const INPUT_TYPES: { [K in keyof Required<ClusterImageInputs>]: [InputType, stri
   providerVersion: ["string", "set by the SDK"],
 };
 
+const INPUT_TYPES: InputTypes = {
+  ...TOP_TYPES,
+  "registryAuth.username": ["string", ""],
+  "registryAuth.password": ["string", ""],
+};
+
 /** Inputs whose values a failure never repeats. */
 const SECRET_INPUTS = new Set(["registryAuth"]);
 
-/** One failure per wrongly typed input. Absent inputs and Pulumi unknowns (at any depth) pass. */
-function inputTypeFailures(news: Record<string, unknown>): CheckFailure[] {
-  const failures: CheckFailure[] = [];
-  for (const [name, [type, hint]] of Object.entries(INPUT_TYPES) as Array<[string, [InputType, string]]>) {
-    const v = news[name];
-    if (v === undefined || v === null || isUnknown(v)) continue;
-    const expect = expectedText(type, hint);
-    failures.push(
-      ...guarded(name, expect, () => {
-        const problems = typeProblems(name, type, v, !SECRET_INPUTS.has(name), expect);
-        return problems.length > 0 ? [{ property: name, reason: problems.join("; ") }] : [];
-      }),
-    );
-  }
-  return failures;
-}
-
-function expectedText(type: InputType, hint: string): string {
-  switch (type) {
-    case "string":
-      return `a string (${hint})`;
-    case "boolean":
-      return "a boolean (true or false)";
-    case "stringMap":
-      return `a map of strings, e.g. ${hint}`;
-    case "stringList":
-      return `a list of strings, e.g. ${hint}`;
-    case "registryAuth":
-      return "an object { username: string, password: string }";
-  }
-}
-
-/** What is wrong with the type of `v` (empty when nothing). */
-function typeProblems(
-  name: string,
-  type: InputType,
-  v: unknown,
-  showValue: boolean,
-  expect: string,
-): string[] {
-  const wrong = (): string[] => [`${name} must be ${expect}, not ${given(v, showValue)}`];
-  switch (type) {
-    case "string":
-      return typeof v === "string" ? [] : wrong();
-    case "boolean":
-      return typeof v === "boolean" ? [] : wrong();
-    case "stringMap": {
-      if (!isPlainObject(v)) return wrong();
-      return Object.entries(v)
-        .filter(([, x]) => typeof x !== "string" && !isUnknown(x))
-        .map(([k, x]) => `${name}[${JSON.stringify(k)}] must be a string, not ${given(x, false)}`);
-    }
-    case "stringList": {
-      if (!Array.isArray(v)) {
-        const also = typeof v === "string" ? ` (write [${JSON.stringify(short(v))}])` : "";
-        return [`${name} must be ${expect}, not ${given(v, showValue)}${also}`];
-      }
-      return v.flatMap((x, i) =>
-        typeof x === "string" || isUnknown(x)
-          ? []
-          : [`${name}[${i}] must be a string, not ${given(x, showValue)}`],
-      );
-    }
-    case "registryAuth": {
-      if (!isPlainObject(v)) return wrong();
-      return (["username", "password"] as const).flatMap((k) => {
-        const x = v[k];
-        if (x === undefined || x === null) return [`${name}.${k} is required: ${expect}`];
-        return typeof x === "string" || isUnknown(x)
-          ? []
-          : [`${name}.${k} must be a string, not ${given(x, false)}`];
-      });
-    }
-  }
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
-}
-
-function short(s: string): string {
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
-}
-
-/** What a value is, in words ("the number 5", "a list"); its value only when `showValue`. */
-function given(v: unknown, showValue: boolean): string {
-  if (v === null) return "null";
-  if (v === undefined) return "no value";
-  if (Array.isArray(v)) return v.length === 0 ? "an empty list" : `a list of ${v.length}`;
-  switch (typeof v) {
-    case "string":
-      return showValue ? `the string ${JSON.stringify(short(v))}` : "a string";
-    case "number":
-      return showValue && Number.isFinite(v) ? `the number ${v}` : "a number";
-    case "boolean":
-      return showValue ? `the boolean ${v}` : "a boolean";
-    case "object":
-      return "an object";
-    default:
-      return `a ${typeof v}`;
-  }
-}
-
-/**
- * Runs one property's check; an exception in it becomes one failure on that property, in words
- * (never a JavaScript error's text), instead of escaping check.
- */
-function guarded(property: string, expect: string, fn: () => CheckFailure[]): CheckFailure[] {
-  try {
-    return fn();
-  } catch (err) {
-    return [{ property, reason: `${property} could not be checked (${problemText(err)}); give ${expect}` }];
-  }
-}
-
-/** A JavaScript error (a bug, or a value nothing checked): its text is not for users. */
-function isJsError(err: unknown): err is Error {
-  return (
-    err instanceof TypeError ||
-    err instanceof RangeError ||
-    err instanceof ReferenceError ||
-    err instanceof SyntaxError
+/** registryAuth's fields are both required (their types are checked with the other inputs). */
+function registryAuthFailures(auth: unknown): CheckFailure[] {
+  if (!isPlainObject(auth)) return [];
+  const missing = (["username", "password"] as const).filter(
+    (k) => auth[k] === undefined || auth[k] === null,
   );
-}
-
-const ERRNO_WORDS: Record<string, string> = {
-  ENOENT: "does not exist",
-  EACCES: "permission denied",
-  EPERM: "operation not permitted",
-  EISDIR: "is a directory, not a file",
-  ENOTDIR: "a part of the path is not a directory",
-  ENAMETOOLONG: "the path is too long",
-  ELOOP: "too many symbolic links",
-};
-
-/**
- * An error's text for a user: a user error's message as it is; a file system error in words; a
- * JavaScript error (a bug, or a value of a type nothing checked) without its words or stack.
- */
-function problemText(err: unknown): string {
-  if (isJsError(err)) return `an internal error of the ClusterImage provider (${err.name}); please report it`;
-  const e = err as NodeJS.ErrnoException | null;
-  if (typeof e?.code === "string" && typeof e.path === "string" && e.code in ERRNO_WORDS)
-    return `${e.path}: ${ERRNO_WORDS[e.code]}`;
-  return errorMessage(err);
+  return missing.length
+    ? [
+        {
+          property: "registryAuth",
+          reason: missing.map((k) => `registryAuth.${k} is required: an object ${REGISTRY_AUTH}`).join("; "),
+        },
+      ]
+    : [];
 }
 
 // ---- stored state (diff, update, read, delete) ----
@@ -838,7 +733,7 @@ export const provider = {
         } catch (err) {
           return {
             inputs: withSecrets(inputs),
-            failures: [{ property: "kubefile", reason: problemText(err) }],
+            failures: [{ property: "kubefile", reason: problemText(err, WHO) }],
           };
         }
       }
@@ -850,7 +745,7 @@ export const provider = {
         try {
           Object.assign(inputs, await previewBuild(news, inputs.contentHash as string));
         } catch (err) {
-          const shown = isJsError(err) ? new Error(problemText(err)) : err;
+          const shown = isJsError(err) ? new Error(problemText(err, WHO)) : err;
           return {
             inputs: withSecrets(inputs),
             failures: [{ property: "context", reason: buildFailure(news, shown).message }],
@@ -861,7 +756,9 @@ export const provider = {
     } catch (err) {
       return {
         inputs: withSecrets(inputs),
-        failures: [{ property: checking, reason: `${checking} could not be checked: ${problemText(err)}` }],
+        failures: [
+          { property: checking, reason: `${checking} could not be checked: ${problemText(err, WHO)}` },
+        ],
       };
     }
   },

@@ -23,17 +23,14 @@ import {
   compact,
   containsUnknown,
   errorMessage,
-  type InputKind,
-  kindOf,
   redacted,
   isUnknown,
   reveal,
   sameValue,
   secret,
-  typeFailures,
-  SSH_INPUT_KINDS,
   UNKNOWN,
 } from "./common";
+import { given, inputTypeFailures, SSH_INPUT_TYPES, type InputTypes } from "./input-types";
 
 export interface ClusterInputs {
   name?: string;
@@ -143,7 +140,7 @@ export function clusterfileText(
   ) {
     const { UserError } = require("../core/errors") as typeof import("../core/errors");
     throw new UserError(
-      `clusterfile: the Cluster document's spec must be a mapping (image, hosts, ssh, ...), not ${kindOf(cluster.spec)}`,
+      `clusterfile: the Cluster document's spec must be a mapping (image, hosts, ssh, ...), not ${given(cluster.spec, false)}`,
     );
   }
   const cspec = (cluster.spec ??= {}) as Record<string, unknown>;
@@ -341,20 +338,23 @@ function toFailures(err: unknown): CheckFailure[] {
   return problems.map((reason) => ({ property: "clusterfile", reason: redacted(reason) }));
 }
 
-const INPUT_KINDS: Record<string, InputKind> = {
-  name: "string",
-  defaultName: "string",
-  imageDigest: "string",
-  masters: "strings",
-  workers: "strings",
-  hostIds: "stringMap",
-  ...SSH_INPUT_KINDS,
-  env: "stringMap",
-  dataRoot: "string",
+/** Inputs whose values a failure never repeats. */
+const SECRETS = new Set(["ssh", "env"]);
+
+const INPUT_TYPES: InputTypes = {
+  name: ["string", "the cluster name"],
+  defaultName: ["string", "set by the SDK"],
+  imageDigest: ["string", "sha256:<64 hex>"],
+  masters: ["stringList", '["10.0.0.2"]'],
+  workers: ["stringList", '["10.0.0.3"]'],
+  hostIds: ["stringMap", '{ "10.0.0.2": "i-abc" }'],
+  ...SSH_INPUT_TYPES,
+  env: ["stringMap", '{ PodCIDR: "10.244.0.0/16" }'],
+  dataRoot: ["string", "an absolute path on the nodes"],
 };
 
 function validate(i: ClusterInputs): CheckFailure[] {
-  const f = typeFailures(i as unknown as Record<string, unknown>, INPUT_KINDS);
+  const f = inputTypeFailures(i as unknown as Record<string, unknown>, INPUT_TYPES, "Cluster", SECRETS);
   const cf = i.clusterfile;
   if (
     cf !== undefined &&
@@ -364,7 +364,7 @@ function validate(i: ClusterInputs): CheckFailure[] {
   )
     f.push({
       property: "clusterfile",
-      reason: `clusterfile must be YAML text or a mapping, not ${kindOf(cf)}`,
+      reason: `clusterfile must be YAML text or an object, not ${given(cf, false)}`,
     });
   if (f.length > 0) return f;
   if (!isUnknown(i.image) && (typeof i.image !== "string" || i.image === ""))

@@ -15,14 +15,11 @@ import {
   compact,
   containsUnknown,
   errorMessage,
-  type InputKind,
   isUnknown,
-  kindOf,
   reveal,
   secret,
-  typeFailures,
-  SSH_INPUT_KINDS,
 } from "./common";
+import { given, inputTypeFailures, SSH_INPUT_TYPES, type InputTypes } from "./input-types";
 
 export interface InfraInputs {
   provider: "local" | "alicloud";
@@ -73,20 +70,23 @@ type AlicloudModule = typeof import("../core/infra/alicloud");
 
 // ---- pure ----
 
-const INPUT_KINDS: Record<string, InputKind> = {
-  name: "string",
-  masters: "mapping",
-  nodes: "mapping",
-  local: "mapping",
-  "local.subnet": "string",
-  "local.sudoUser": "string",
-  alicloud: "mapping",
-  ...SSH_INPUT_KINDS,
-  tags: "stringMap",
+const INPUT_TYPES: InputTypes = {
+  name: ["string", "lower-case letters, digits and dashes"],
+  masters: ["mapping", "{ count: 1 }"],
+  nodes: ["mapping", "{ count: 2 }"],
+  local: ["mapping", "{ subnet }"],
+  "local.subnet": ["string", "e.g. 10.1.2.0/24"],
+  "local.sudoUser": ["string", "a user name"],
+  alicloud: ["mapping", "{ region, imageId }"],
+  ...SSH_INPUT_TYPES,
+  tags: ["stringMap", '{ team: "web" }'],
 };
 
+/** Inputs whose values a failure never repeats. */
+const SECRETS = new Set(["ssh", "alicloud"]);
+
 export function validateInputs(i: InfraInputs): CheckFailure[] {
-  const f = typeFailures(i as unknown as Record<string, unknown>, INPUT_KINDS);
+  const f = inputTypeFailures(i as unknown as Record<string, unknown>, INPUT_TYPES, "Infra", SECRETS);
   if (f.length > 0) return f;
   const count = (v: unknown): boolean =>
     isUnknown(v) || (typeof v === "number" && Number.isInteger(v) && v >= 0);
@@ -98,7 +98,7 @@ export function validateInputs(i: InfraInputs): CheckFailure[] {
       reason:
         typeof i.provider === "string"
           ? `provider must be "local" or "alicloud", not ${JSON.stringify(i.provider)}`
-          : `provider must be "local" or "alicloud", not ${kindOf(i.provider)}`,
+          : `provider must be "local" or "alicloud", not ${given(i.provider, false)}`,
     });
   if (!i.masters || isUnknown(i.masters)) {
     if (!isUnknown(i.masters))
