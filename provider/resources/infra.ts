@@ -389,10 +389,20 @@ export const provider = {
    * refresh. Local nodes are listed again: none left means the resource is gone (a blank id: the
    * engine drops it and the next `up` creates it); fewer than recorded come back as the hosts
    * that exist, so the next `up` shows the Infra short and says what to do. Alicloud instances
-   * are not described again here: their recorded state is kept as it is.
+   * are described again: the ones gone are dropped from the state, and the next `up` creates the
+   * missing ones in the deployment's network.
    */
   async read(id: string, propsRaw: Record<string, unknown>) {
     const p = reveal(propsRaw) as unknown as InfraInputs & { state?: InfraStateOut };
+    if (
+      p.provider === "alicloud" &&
+      p.state?.kind === "alicloud" &&
+      Array.isArray(p.state.alicloud?.instances)
+    ) {
+      const ali = require("../core/infra/alicloud") as AlicloudModule;
+      const st = await ali.refreshInfra(alicloudSpec(p), p.state.alicloud);
+      return { id, props: outputsOf(p, { kind: "alicloud", alicloud: st }, hostsOfAlicloud(st)) };
+    }
     if (p.provider !== "local" || typeof p.name !== "string") return { id, props: propsRaw };
     const prefix = p.state?.kind === "local" && typeof p.state.prefix === "string" ? p.state.prefix : p.name;
     if ((await localModule().listLocalNodes(prefix)).length === 0) return { id: "", props: {} };

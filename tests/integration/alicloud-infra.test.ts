@@ -7,11 +7,13 @@ import {
   applyInfra,
   destroyInfra,
   InfraApplyError,
+  refreshInfra,
   TAG_DEPLOYMENT,
   waitForTcp,
   type AlicloudInfraSpec,
   type InfraState,
 } from "../../provider/core/infra/alicloud";
+import { provider as infraProvider } from "../../provider/resources/infra";
 import { FakeAlicloud, type FakeOptions } from "../harness/fake-alicloud";
 
 /**
@@ -60,6 +62,30 @@ describe("alicloud infra against the fake API", function () {
       tuning: { pollMinMs: 40, pollMaxMs: 150, minBackoffMs: 20, maxBackoffMs: 200, requestTimeoutMs: 2000 },
       ...over,
     };
+  }
+
+  /** A client of the fake with no retries: what another tool (the console) calls. */
+  const directClient = () =>
+    new AlicloudClient({
+      region: fake.region,
+      credentials: { accessKeyId: fake.accessKeyId, accessKeySecret: fake.accessKeySecret },
+      endpoint: { ecs: fake.url, vpc: fake.url },
+      retries: 0,
+    });
+
+  /** Someone deletes an instance in the console (the call the console makes); returns once it is gone. */
+  async function deleteOutOfBand(id: string): Promise<void> {
+    const client = directClient();
+    try {
+      await client.call("ecs", "DeleteInstances", {
+        RegionId: fake.region,
+        "InstanceId.1": id,
+        Force: "true",
+      });
+    } finally {
+      client.close();
+    }
+    while (fake.liveInstances().some((i) => i.InstanceId === id)) await new Promise((r) => setTimeout(r, 20));
   }
 
   const runCalls = () => fake.log.filter((l) => l.action === "RunInstances");
@@ -279,6 +305,68 @@ describe("alicloud infra against the fake API", function () {
     await destroyInfra(spec({ eip: true }), { ...st, eip: { ...st.eip!, instanceId: undefined } });
   });
 
+  it("refresh drops an instance deleted out of band, changing nothing; the next apply makes up the count", async () => {
+    await start();
+    const small = spec({
+      masters: { count: 1, instanceType: "ecs.g7.large" },
+      nodes: { count: 2, instanceType: "ecs.c7.xlarge" },
+    });
+    const st = await applyInfra(small, undefined);
+    const victim = st.instances.find((i) => i.role === "node")!;
+    await deleteOutOfBand(victim.id);
+    fake.resetCounts();
+    const now = await refreshInfra(small, st);
+    assert.deepEqual(
+      now.instances.map((i) => i.id),
+      st.instances.filter((i) => i.id !== victim.id).map((i) => i.id),
+    );
+    assert.equal(now.vpcId, st.vpcId);
+    assert.deepEqual(
+      fake.log.map((l) => l.action),
+      ["DescribeInstances"],
+      "a refresh only reads",
+    );
+    assert.ok(logs.some((l) => l.includes(`instance ${victim.id}`) && l.includes("no longer exists")));
+    const again = await applyInfra(small, now);
+    assert.equal(again.instances.filter((i) => i.role === "node").length, 2);
+    assert.equal(fake.liveInstances().length, 3);
+  });
+
+  it("the Infra resource: refresh (Read) shows the instance gone; the next up (Diff, Update) makes up the count", async () => {
+    await start();
+    const inputs = {
+      provider: "alicloud",
+      name: "t3",
+      masters: { count: 1, instanceType: "ecs.g7.large" },
+      nodes: { count: 1, instanceType: "ecs.c7.xlarge" },
+      alicloud: {
+        region: fake.region,
+        imageId: "ubuntu_22_04_x64",
+        sshCidr: "203.0.113.0/24",
+        ecsEndpoint: fake.url,
+        vpcEndpoint: fake.url,
+        accessKeyId: fake.accessKeyId,
+        accessKeySecret: fake.accessKeySecret,
+        waitForSsh: false,
+      },
+      ssh: { password: "Sealer-Test-1" },
+    };
+    const made = await infraProvider.create(inputs);
+    const outs = made.outs as { workerHosts: Array<{ id: string }> };
+    const worker = outs.workerHosts[0]!.id;
+    await deleteOutOfBand(worker);
+    const read = await infraProvider.read(made.id, made.outs);
+    assert.equal(read.id, made.id);
+    assert.deepEqual((read.props as { workerHosts: unknown[] }).workerHosts, []);
+    const d = await infraProvider.diff(made.id, read.props, inputs);
+    assert.equal(d.changes, true, "the Infra is short: the next up updates it");
+    assert.deepEqual(d.replaces, []);
+    const up = await infraProvider.update(made.id, read.props, inputs);
+    assert.equal((up.outs as { workerHosts: unknown[] }).workerHosts.length, 1);
+    assert.equal(fake.liveInstances().length, 2);
+    await infraProvider.delete(made.id, up.outs);
+  });
+
   it("uses an existing VPC, VSwitch and security group as given and leaves them on delete", async () => {
     await start();
     const ex = fake.seedNetwork({ vpcCidr: "10.9.0.0/16", vSwitchCidr: "10.9.8.0/24", zoneId: "cn-test-b" });
@@ -349,12 +437,7 @@ describe("alicloud infra against the fake API", function () {
 
   it("the fake answers a reused ClientToken as Alibaba documents: same result, or IdempotentParameterMismatch", async () => {
     await start();
-    const client = new AlicloudClient({
-      region: fake.region,
-      credentials: { accessKeyId: fake.accessKeyId, accessKeySecret: fake.accessKeySecret },
-      endpoint: { ecs: fake.url, vpc: fake.url },
-      retries: 0,
-    });
+    const client = directClient();
     try {
       const params = { RegionId: fake.region, CidrBlock: "10.0.0.0/16", ClientToken: "tok-1" };
       const a = await client.call<{ VpcId: string }>("vpc", "CreateVpc", params);

@@ -9,7 +9,7 @@ export type {
   Tuning,
   Role,
 } from "./types";
-export { applyInfra, destroyInfra, InfraApplyError } from "./provisioner";
+export { applyInfra, destroyInfra, InfraApplyError, refreshInfra } from "./provisioner";
 export { TAG_CLUSTER, TAG_DEPLOYMENT, TAG_ROLE } from "./plan";
 export { AlicloudApiError, isRetryableCode, isNotFound } from "./errors";
 export { AlicloudClient, resolveEndpoint } from "./client";

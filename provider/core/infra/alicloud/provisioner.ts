@@ -166,6 +166,35 @@ export async function applyInfra(
   }
 }
 
+/**
+ * What of `state` still exists (`pulumi refresh`): the recorded instances DescribeInstances no
+ * longer lists are dropped. Nothing is created, changed or deleted; the next apply makes up the
+ * counts again.
+ */
+export async function refreshInfra(
+  spec: AlicloudInfraSpec,
+  state: InfraState,
+  opts: { log?: typeof rootLog } = {},
+): Promise<InfraState> {
+  const log = opts.log ?? rootLog;
+  const client = makeClient(spec, log);
+  const st = clone(state);
+  const ctx: Ctx = { spec, client, state: st, log, save: async () => undefined };
+  try {
+    const found = await describeByIds(
+      ctx,
+      st.instances.map((i) => i.id),
+    );
+    const gone = st.instances.filter((i) => !found.has(i.id));
+    for (const i of gone)
+      log.warn(`infra ${spec.cluster}: instance ${i.id} (${i.privateIp}) no longer exists`);
+    st.instances = st.instances.filter((i) => found.has(i.id));
+    return st;
+  } finally {
+    client.close();
+  }
+}
+
 /** Deletes in reverse order: EIP, instances, security group, VSwitch, VPC — each only if we created it. */
 export async function destroyInfra(
   spec: AlicloudInfraSpec,
