@@ -28,7 +28,8 @@ import {
   removedPlanLines,
   repoRoot,
   sdkInputs,
-  startHost,
+  startTestHost,
+  showHostLogIfFailed,
 } from "./harness";
 
 const IMG_URN = "urn:pulumi:host::sealer-host-test::pulumi-nodejs:dynamic/sealer:ClusterImage::app";
@@ -95,18 +96,11 @@ describe("host: Cluster on local nodes under the dynamic provider host", functio
     nodes = await createNodeGroup(3, { prefix: uniquePrefix("hc") });
     [master, w1, w2] = nodes.list as [LocalNode, LocalNode, LocalNode];
     key = fs.readFileSync(master.keyPath, "utf8");
-    host = await startHost({
-      SEALER_HOME: home,
-      SEALER_SSH_DIAL_ATTEMPTS: "1",
-      SEALER_SSH_DIAL_TIMEOUT_MS: "3000",
-    });
-    await host.configure();
+    host = await startTestHost(home, 3000);
   });
 
   afterEach(function () {
-    // The provider's own log (steps, hosts, errors) goes to the host's stderr: show it when a test fails.
-    if (this.currentTest?.state === "failed" && host)
-      process.stderr.write(`--- provider host log (tail) ---\n${host.stderr().slice(-6000)}\n---\n`);
+    showHostLogIfFailed(this.currentTest, host);
   });
 
   after(async () => {

@@ -19,7 +19,16 @@ import { buildImage } from "../../provider/core/image/builder";
 import { deleteLocalNodes, listLocalNodes, stopSshd, type LocalNode } from "../../provider/core/infra/local";
 import { jsErrorText } from "../harness/js-error-text";
 import { createNodeGroup, uniquePrefix } from "../harness/nodes";
-import { HostError, type Host, type Props, plain, repoRoot, sdkInputs, startHost } from "./harness";
+import {
+  HostError,
+  type Host,
+  type Props,
+  plain,
+  repoRoot,
+  sdkInputs,
+  startTestHost,
+  showHostLogIfFailed,
+} from "./harness";
 
 const INFRA_URN = "urn:pulumi:host::sealer-flows::pulumi-nodejs:dynamic/sealer:Infra::inf";
 const CL_URN = "urn:pulumi:host::sealer-flows::pulumi-nodejs:dynamic/sealer:Cluster::mycl";
@@ -51,17 +60,11 @@ describe("host: engine flows (refresh, failed create, destroy, names, malformed 
     // A host of our own that does not answer: its sshd is stopped (no address outside this machine).
     nodes = await createNodeGroup(1, { prefix: uniquePrefix("efd") });
     down = await stopSshd(nodes.list[0]!);
-    host = await startHost({
-      SEALER_HOME: home,
-      SEALER_SSH_DIAL_ATTEMPTS: "1",
-      SEALER_SSH_DIAL_TIMEOUT_MS: "2000",
-    });
-    await host.configure();
+    host = await startTestHost(home, 2000);
   });
 
   afterEach(function () {
-    if (this.currentTest?.state === "failed" && host)
-      process.stderr.write(`--- provider host log (tail) ---\n${host.stderr().slice(-6000)}\n---\n`);
+    showHostLogIfFailed(this.currentTest, host);
   });
 
   after(async () => {

@@ -306,3 +306,20 @@ export function removedPlanLines(storedInputs: Props, checkedInputs: Props): str
   const now = new Set(Array.isArray(checkedInputs.plan) ? (checkedInputs.plan as string[]) : []);
   return old.filter((l) => !now.has(l));
 }
+
+/** The host as the host tests run it: on data dir `home`, an unreachable host failing fast; configured. */
+export async function startTestHost(home: string, dialTimeoutMs: number): Promise<Host> {
+  const host = await startHost({
+    SEALER_HOME: home,
+    SEALER_SSH_DIAL_ATTEMPTS: "1",
+    SEALER_SSH_DIAL_TIMEOUT_MS: String(dialTimeoutMs),
+  });
+  await host.configure();
+  return host;
+}
+
+/** The provider's own log (steps, hosts, errors) goes to the host's stderr: its tail, for a failed test. */
+export function showHostLogIfFailed(test: { state?: string } | undefined, host: Host | undefined): void {
+  if (test?.state === "failed" && host)
+    process.stderr.write(`--- provider host log (tail) ---\n${host.stderr().slice(-6000)}\n---\n`);
+}
