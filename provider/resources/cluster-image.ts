@@ -34,7 +34,6 @@ import {
 import {
   given,
   short,
-  guarded,
   inputTypeFailures,
   isJsError,
   isPlainObject,
@@ -243,7 +242,6 @@ export function validateInputs(news: ClusterImageInputs): CheckFailure[] {
   const typeFailures = inputTypeFailures(
     news as unknown as Record<string, unknown>,
     INPUT_TYPES,
-    WHO,
     SECRET_INPUTS,
   );
   // Wrongly typed inputs count as unknown below: their one failure is the type failure.
@@ -254,91 +252,68 @@ export function validateInputs(news: ClusterImageInputs): CheckFailure[] {
   return [...typeFailures, ...valueFailures(typed)];
 }
 
-/** What each well-typed (or unknown) input must be, one guarded check per property. */
+/**
+ * What each well-typed (or unknown) input must be. An unexpected exception here is caught by
+ * check, which reports it on the property being checked, in words.
+ */
 function valueFailures(news: ClusterImageInputs): CheckFailure[] {
   const failures: CheckFailure[] = [];
-  const contextIsDir = ((): boolean => {
-    try {
-      return (
-        typeof news.context === "string" &&
-        !isUnknown(news.context) &&
-        news.context !== "" &&
-        fs.statSync(news.context, { throwIfNoEntry: false })?.isDirectory() === true
+  const fail = (property: string, reason: string) => failures.push({ property, reason });
+  if (!isUnknown(news.context)) {
+    if (typeof news.context !== "string" || news.context === "")
+      fail("context", "context is required: the build context directory");
+    else if (!isDirectory(news.context))
+      fail(
+        "context",
+        `context ${news.context} is not a directory; give the directory holding the Kubefile and the files it copies`,
       );
-    } catch {
-      return false;
-    }
-  })();
-  failures.push(
-    ...guarded("context", "the build context directory", WHO, () => {
-      if (isUnknown(news.context)) return [];
-      if (typeof news.context !== "string" || news.context === "")
-        return [{ property: "context", reason: "context is required: the build context directory" }];
-      if (!contextIsDir)
-        return [
-          {
-            property: "context",
-            reason: `context ${news.context} is not a directory; give the directory holding the Kubefile and the files it copies`,
-          },
-        ];
-      return [];
-    }),
-    ...guarded("kubefile", "the Kubefile path", WHO, () => {
-      if (!contextIsDir || isUnknown(news.kubefile) || fs.existsSync(kubefilePath(news))) return [];
-      return [
-        {
-          property: "kubefile",
-          reason: `Kubefile ${kubefilePath(news)} not found; set kubefile or put a Kubefile in the context`,
-        },
-      ];
-    }),
-    ...guarded("tag", "an image name such as my-app:1.0", WHO, () => {
-      if (isUnknown(news.tag)) return [];
-      if (typeof news.tag !== "string" || news.tag === "")
-        return [{ property: "tag", reason: "tag is required, e.g. my-app:1.0" }];
+    else if (!isUnknown(news.kubefile) && !fs.existsSync(kubefilePath(news)))
+      fail(
+        "kubefile",
+        `Kubefile ${kubefilePath(news)} not found; set kubefile or put a Kubefile in the context`,
+      );
+  }
+  if (!isUnknown(news.tag)) {
+    if (typeof news.tag !== "string" || news.tag === "") fail("tag", "tag is required, e.g. my-app:1.0");
+    else {
       try {
         const { parseReference } =
           require("../core/common/reference") as typeof import("../core/common/reference");
         parseReference(news.tag);
       } catch (err) {
-        return [{ property: "tag", reason: problemText(err, WHO) }];
+        fail("tag", problemText(err, WHO));
       }
-      return [];
-    }),
-    ...guarded("buildMode", '"full" or "lite"', WHO, () =>
-      news.buildMode !== undefined &&
-      !isUnknown(news.buildMode) &&
-      news.buildMode !== "full" &&
-      news.buildMode !== "lite"
-        ? [
-            {
-              property: "buildMode",
-              reason: `buildMode must be "full" or "lite", not ${JSON.stringify(news.buildMode)}`,
-            },
-          ]
-        : [],
-    ),
-    ...guarded("registryAuth", REGISTRY_AUTH, WHO, () =>
-      isUnknown(news.registryAuth) ? [] : registryAuthFailures(news.registryAuth),
-    ),
-    ...guarded("registryMirrors", "a map of source registry to mirror", WHO, () =>
-      mirrorFailures(news.registryMirrors),
-    ),
-    ...guarded("baseDigest", "a manifest digest sha256:<64 hex>", WHO, () =>
-      typeof news.baseDigest === "string" &&
-      news.baseDigest !== "" &&
-      !isUnknown(news.baseDigest) &&
-      !/^sha256:[0-9a-f]{64}$/.test(news.baseDigest)
-        ? [
-            {
-              property: "baseDigest",
-              reason: `baseDigest must be a manifest digest sha256:<64 hex> (e.g. the base ClusterImage's digest), not ${JSON.stringify(news.baseDigest)}`,
-            },
-          ]
-        : [],
-    ),
-  );
+    }
+  }
+  if (
+    news.buildMode !== undefined &&
+    !isUnknown(news.buildMode) &&
+    news.buildMode !== "full" &&
+    news.buildMode !== "lite"
+  )
+    fail("buildMode", `buildMode must be "full" or "lite", not ${JSON.stringify(news.buildMode)}`);
+  if (!isUnknown(news.registryAuth)) failures.push(...registryAuthFailures(news.registryAuth));
+  failures.push(...mirrorFailures(news.registryMirrors));
+  if (
+    typeof news.baseDigest === "string" &&
+    news.baseDigest !== "" &&
+    !isUnknown(news.baseDigest) &&
+    !/^sha256:[0-9a-f]{64}$/.test(news.baseDigest)
+  )
+    fail(
+      "baseDigest",
+      `baseDigest must be a manifest digest sha256:<64 hex> (e.g. the base ClusterImage's digest), not ${JSON.stringify(news.baseDigest)}`,
+    );
   return failures;
+}
+
+/** A directory here (not one that cannot be read: EACCES, a file in the path). */
+function isDirectory(p: string): boolean {
+  try {
+    return fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() === true;
+  } catch {
+    return false;
+  }
 }
 
 // ---- input types (check) ----

@@ -30,7 +30,7 @@ import {
   secret,
   UNKNOWN,
 } from "./common";
-import { given, inputTypeFailures, SSH_INPUT_TYPES, type InputTypes } from "./input-types";
+import { given, inputTypeFailures, isPlainObject, SSH_INPUT_TYPES, type InputTypes } from "./input-types";
 
 export interface ClusterInputs {
   name?: string;
@@ -354,7 +354,7 @@ const INPUT_TYPES: InputTypes = {
 };
 
 function validate(i: ClusterInputs): CheckFailure[] {
-  const f = inputTypeFailures(i as unknown as Record<string, unknown>, INPUT_TYPES, "Cluster", SECRETS);
+  const f = inputTypeFailures(i as unknown as Record<string, unknown>, INPUT_TYPES, SECRETS);
   const cf = i.clusterfile;
   if (
     cf !== undefined &&
@@ -410,10 +410,7 @@ export const provider = {
     // A cluster keeps the name it was created with when neither the program nor the Clusterfile
     // names it: the resource name, or "default" for a resource created before the SDK sent it.
     const stuck = olds && typeof olds.name === "string" && olds.name !== "" ? olds.name : undefined;
-    const named = {
-      ...news,
-      ...(stuck || news.defaultName ? { defaultName: stuck ?? news.defaultName } : {}),
-    };
+    const named = { ...news, defaultName: stuck ?? news.defaultName };
     let spec: ClusterSpec;
     try {
       spec = specOf(named).spec;
@@ -559,17 +556,13 @@ function appliedIn(o: ClusterOutputs): AppliedState {
   const name = o.clusterName ?? o.name ?? "default";
   const a = o.applied as unknown;
   if (a === undefined || a === null) return emptyApplied(name);
-  const isMap = (v: unknown) => v !== null && typeof v === "object" && !Array.isArray(v);
-  const field = (k: string) => (a as Record<string, unknown>)[k];
-  const bad = !isMap(a)
+  const bad = !isPlainObject(a)
     ? "applied"
-    : ["hosts", "steps"]
-        .filter((k) => field(k) !== undefined && !isMap(field(k)))
-        .map((k) => `applied.${k}`)[0];
+    : ["hosts", "steps"].find((k) => a[k] !== undefined && !isPlainObject(a[k]));
   if (bad) {
     const { UserError } = require("../core/errors") as typeof import("../core/errors");
     throw new UserError(
-      `cluster ${name}: the stored state's ${bad} is not a mapping (was the stack state edited?); restore it with \`pulumi stack import\` from a good export, or drop the resource with \`pulumi state delete\``,
+      `cluster ${name}: the stored state's ${bad === "applied" ? bad : `applied.${bad}`} is not a mapping (was the stack state edited?); restore it with \`pulumi stack import\` from a good export, or drop the resource with \`pulumi state delete\``,
     );
   }
   const st = a as AppliedState;

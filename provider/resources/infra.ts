@@ -86,7 +86,7 @@ const INPUT_TYPES: InputTypes = {
 const SECRETS = new Set(["ssh", "alicloud"]);
 
 export function validateInputs(i: InfraInputs): CheckFailure[] {
-  const f = inputTypeFailures(i as unknown as Record<string, unknown>, INPUT_TYPES, "Infra", SECRETS);
+  const f = inputTypeFailures(i as unknown as Record<string, unknown>, INPUT_TYPES, SECRETS);
   if (f.length > 0) return f;
   const count = (v: unknown): boolean =>
     isUnknown(v) || (typeof v === "number" && Number.isInteger(v) && v >= 0);
@@ -95,10 +95,7 @@ export function validateInputs(i: InfraInputs): CheckFailure[] {
   else if (!isUnknown(i.provider) && i.provider !== "local" && i.provider !== "alicloud")
     f.push({
       property: "provider",
-      reason:
-        typeof i.provider === "string"
-          ? `provider must be "local" or "alicloud", not ${JSON.stringify(i.provider)}`
-          : `provider must be "local" or "alicloud", not ${given(i.provider, false)}`,
+      reason: `provider must be "local" or "alicloud", not ${given(i.provider, true)}`,
     });
   if (!i.masters || isUnknown(i.masters)) {
     if (!isUnknown(i.masters))

@@ -110,7 +110,6 @@ function typeProblems(
 export function inputTypeFailures(
   news: Record<string, unknown>,
   types: InputTypes,
-  who: string,
   secret: ReadonlySet<string> = new Set(),
 ): CheckFailure[] {
   const problems = new Map<string, string[]>();
@@ -121,31 +120,10 @@ export function inputTypeFailures(
     const v = field === undefined ? parent : (parent as Record<string, unknown>)[field];
     if (v === undefined || v === null || isUnknown(v)) continue;
     const expect = expectedText(type, hint);
-    for (const f of guarded(head, expect, who, () =>
-      typeProblems(path, type, v, !secret.has(head), expect).map((reason) => ({ property: head, reason })),
-    ))
-      problems.set(head, [...(problems.get(head) ?? []), f.reason]);
+    for (const reason of typeProblems(path, type, v, !secret.has(head), expect))
+      problems.set(head, [...(problems.get(head) ?? []), reason]);
   }
   return [...problems].map(([property, reasons]) => ({ property, reason: reasons.join("; ") }));
-}
-
-/**
- * Runs one property's check; an exception in it becomes one failure on that property, in words
- * (never a JavaScript error's text), instead of escaping check. `who`: the provider, for the text.
- */
-export function guarded(
-  property: string,
-  expect: string,
-  who: string,
-  fn: () => CheckFailure[],
-): CheckFailure[] {
-  try {
-    return fn();
-  } catch (err) {
-    return [
-      { property, reason: `${property} could not be checked (${problemText(err, who)}); give ${expect}` },
-    ];
-  }
 }
 
 /** A JavaScript error (a bug, or a value nothing checked): its text is not for users. */

@@ -182,9 +182,16 @@ for (const receiver of ["auto", "shell"] as const)
       assert.equal(inv.complete.size, 0);
     });
 
-    it("a cut transfer or other bytes leave no tree and no partial", () => {
+    it("a cut transfer leaves only its partial tree, as the mark; other bytes leave nothing", () => {
       const cut = receive(lower, true, lower.subarray(0, 50_000));
       assert.equal(cut.status, 91, cut.stderr);
+      assert.deepEqual(fs.readdirSync(trees()), [`${hexOf(lower)}.partial`]);
+      assert.equal(
+        parseInventory(
+          spawnSync("sh", ["-c", inventoryScript(root, "c")], { encoding: "utf8" }).stdout,
+        ).cut.has(hexOf(lower)),
+        true,
+      );
       const other = Buffer.from(lower);
       other.writeUInt8(other.readUInt8(other.length - 20) ^ 1, other.length - 20);
       const bad = receive(lower, true, other);

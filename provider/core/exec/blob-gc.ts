@@ -53,21 +53,23 @@ export function blobGcScript(dataRoot: string, self: string, graceMinutes = GC_G
     `done`,
     `if [ -n "$busy" ]; then echo "GC-DEFERRED cluster $busy is being installed or changed on this host"; exit 0; fi`,
     `refs=$(cat ${dr}/*/layers.json 2>/dev/null | grep -o 'sha256:[a-f0-9]\\{64\\}' | cut -c8- | sort -u)`,
-    `if cd ${blobs} 2>/dev/null; then for f in *; do`,
+    // unused NAME AGEFILE: NAME (a layer's 64-hex digest) is named by no cluster, and AGEFILE is
+    // old enough (or no other cluster shares the host); a recent one is reported.
+    `unused() {`,
+    `  case "$1" in *[!a-f0-9]*) return 1;; esac`,
+    `  [ \${#1} -eq 64 ] || return 1`,
+    `  if printf '%s\\n' "$refs" | grep -qx "$1"; then return 1; fi`,
+    `  if [ "$others" -gt 0 ] && [ -n "$(find "$2" -maxdepth 0 -mmin -${graceMinutes})" ]; then echo "GC-RECENT $1"; return 1; fi`,
+    `}`,
     // Only complete blobs: <hex>.partial, .fifo.*, .sum.* and anything foreign are left alone.
-    `  case "$f" in *[!a-f0-9]*) continue;; esac`,
-    `  [ \${#f} -eq 64 ] || continue`,
-    `  if printf '%s\\n' "$refs" | grep -qx "$f"; then continue; fi`,
-    `  if [ "$others" -gt 0 ] && [ -n "$(find "$f" -maxdepth 0 -mmin -${graceMinutes})" ]; then echo "GC-RECENT $f"; continue; fi`,
+    `if cd ${blobs} 2>/dev/null; then for f in *; do`,
+    `  unused "$f" "$f" || continue`,
     `  s=$(stat -c %s "$f"); rm -f "$f" && echo "GC-REMOVED $f $s"`,
     `done; fi`,
     // Layers kept as extracted trees: the same rule, the listing's age standing for the tree's.
     `if cd ${trees} 2>/dev/null; then for l in *.list; do`,
     `  [ -e "$l" ] || continue; f=\${l%.list}`,
-    `  case "$f" in *[!a-f0-9]*) continue;; esac`,
-    `  [ \${#f} -eq 64 ] || continue`,
-    `  if printf '%s\\n' "$refs" | grep -qx "$f"; then continue; fi`,
-    `  if [ "$others" -gt 0 ] && [ -n "$(find "$l" -maxdepth 0 -mmin -${graceMinutes})" ]; then echo "GC-RECENT $f"; continue; fi`,
+    `  unused "$f" "$l" || continue`,
     `  s=$(du -sb "$f" 2>/dev/null | cut -f1); rm -f "$l" && rm -rf "$f" && echo "GC-REMOVED $f \${s:-0}"`,
     `done`,
     // What a cut receive left (the layer then came as a blob, or is no longer wanted).

@@ -411,6 +411,45 @@ function pyLines(script: string, argv: string, onSuccess?: string): string[] {
 }
 
 /**
+ * The sh pipeline of a one-pass receive, for nodes without python3: one tee feeds the hasher, tar
+ * (through `inflate` for a gzip layer) and, with `keep`, appends to `<hex>.partial` (else a byte
+ * counter). Then the size and digest checks and tar's own:
+ * - 91, short: nothing removed (a kept partial resumes; a partial tree marks the layer as cut);
+ * - 92, other bytes: `target` removed, and the kept partial;
+ * - 94, tar failed: `target` removed; a kept blob was renamed into place once its digest checked
+ *   out, before tar's result is looked at.
+ * Needs `$hasher` (SHA256_HASHER) and the cwd the blob (or tree) dir.
+ */
+function onePassLines(
+  layer: { hex: string; size: number; gzip: boolean },
+  target: string,
+  keep: boolean,
+): string[] {
+  const { hex, size, gzip } = layer;
+  const fail = (code: number, msg: string, drop: string) =>
+    `{ ${drop ? `rm -rf ${drop}; ` : ""}echo ${msg} >&2; exit ${code}; }`;
+  return [
+    `fifo=${hex}.fifo.$$; cnt=${hex}.cnt.$$; sum=${hex}.sum.$$; st=${hex}.tar.$$`,
+    ...(gzip ? GZIP_INFLATER : []),
+    keep ? `mkfifo "$fifo"` : `mkfifo "$fifo" "$cnt.f"`,
+    `$hasher < "$fifo" > "$sum" & hpid=$!`,
+    ...(keep ? [] : [`wc -c < "$cnt.f" > "$cnt" & cpid=$!`]),
+    // tar stops at the end-of-archive blocks: cat drains the rest so tee and the hasher see every
+    // byte. One tee feeds them all (every byte crosses one pipe less).
+    `tee ${keep ? `-a ${hex}.partial "$fifo"` : `"$fifo" "$cnt.f"`} | ${gzip ? "inflate 2>/dev/null | " : ""}{ tar -xf - -C ${q(target)} ${TAR_OPTS} 2>"$st.err" && echo 0 > "$st" || echo 1 > "$st"; cat > /dev/null; }`,
+    keep ? `wait $hpid` : `wait $hpid; wait $cpid`,
+    keep ? `rm -f "$fifo"` : `rm -f "$fifo" "$cnt.f"`,
+    keep ? `got=$(wc -c < ${hex}.partial)` : `got=$(tr -d ' ' < "$cnt"); rm -f "$cnt"`,
+    `if [ "$got" -ne ${size} ]; then rm -f "$sum" "$st" "$st.err"; ${fail(91, `"short transfer of sha256:${hex}: $got of ${size} bytes"`, "")}; fi`,
+    `actual=$(cut -c1-64 "$sum"); rm -f "$sum"`,
+    `if [ "$actual" != ${hex} ]; then rm -f "$st" "$st.err"; ${fail(92, `"digest mismatch for sha256:${hex} (got sha256:$actual): the received bytes${keep ? " and the staging rootfs" : ""} were removed"`, `${q(target)}${keep ? ` ${hex}.partial` : ""}`)}; fi`,
+    ...(keep ? [`mv -f ${hex}.partial ${hex}`] : []),
+    `if [ "$(cat "$st")" != 0 ]; then cat "$st.err" >&2; rm -f "$st" "$st.err"; ${fail(94, `"extracting sha256:${hex} failed"`, q(target))}; fi`,
+    `rm -f "$st" "$st.err"`,
+  ];
+}
+
+/**
  * One pass over a missing layer's bytes on the node: they are appended to a fresh
  * `<hex>.partial`, hashed, and (gunzipped and) extracted into the staging rootfs while they
  * arrive; nothing reads the blob back.
@@ -447,8 +486,6 @@ export function receiveLayerScript(
   const { hex, size } = layer;
   const blobs = nodePaths(dataRoot, cluster).blobs;
   const target = nodePaths(dataRoot, cluster).rootfs + ".new";
-  const fail = (code: number, msg: string, dropPartial: boolean) =>
-    `{ rm -rf ${q(target)}${dropPartial ? ` ${hex}.partial` : ""}; echo ${msg} >&2; exit ${code}; }`;
   return [
     `set -e`,
     `mkdir -p ${q(blobs)}`,
@@ -459,23 +496,8 @@ export function receiveLayerScript(
     ...(receiver === "auto"
       ? pyLines(PY_RECEIVER, `${hex} ${size} ${layer.gzip ? 1 : 0} 1 ${q(target)} ${TAR_OPTS}`)
       : []),
-    `fifo=${hex}.fifo.$$; sum=${hex}.sum.$$; st=${hex}.tar.$$`,
     ...SHA256_HASHER,
-    ...(layer.gzip ? GZIP_INFLATER : []),
-    `mkfifo "$fifo"`,
-    `$hasher < "$fifo" > "$sum" & hpid=$!`,
-    // tar stops at the end-of-archive blocks: cat drains the rest so tee and the hasher see every
-    // byte. One tee appends to the blob and feeds the hasher and tar (every byte crosses one pipe less).
-    `tee -a ${hex}.partial "$fifo" | ${layer.gzip ? "inflate 2>/dev/null | " : ""}{ tar -xf - -C ${q(target)} ${TAR_OPTS} 2>"$st.err" && echo 0 > "$st" || echo 1 > "$st"; cat > /dev/null; }`,
-    `wait $hpid`,
-    `rm -f "$fifo"`,
-    `got=$(wc -c < ${hex}.partial)`,
-    `if [ "$got" -ne ${size} ]; then rm -f "$sum" "$st" "$st.err"; echo "short transfer of sha256:${hex}: $got of ${size} bytes" >&2; exit 91; fi`,
-    `actual=$(cut -c1-64 "$sum"); rm -f "$sum"`,
-    `if [ "$actual" != ${hex} ]; then rm -f "$st" "$st.err"; ${fail(92, `"digest mismatch for sha256:${hex} (got sha256:$actual): the received bytes and the staging rootfs were removed"`, true)}; fi`,
-    `mv -f ${hex}.partial ${hex}`,
-    `if [ "$(cat "$st")" != 0 ]; then cat "$st.err" >&2; rm -f "$st" "$st.err"; ${fail(94, `"extracting sha256:${hex} failed"`, false)}; fi`,
-    `rm -f "$st" "$st.err"`,
+    ...onePassLines(layer, target, true),
   ].join("\n");
 }
 
@@ -498,9 +520,9 @@ function treeListingCmd(dir: string): string {
  * rootfs. Extraction into an empty directory of its own: no symlink of a lower layer is there for
  * tar to follow, whatever the bytes. A layer with a hard link into a lower layer cannot stand on
  * its own (LayerRemovals.linksBelow): it goes through receiveLayerScript instead.
- * Exit codes as receiveLayerScript (91 short, 92 digest mismatch, 94 tar failed); each removes the
- * partial tree, so a cut transfer starts that layer again (the caller then keeps a blob: see
- * distributeLayers).
+ * Exit codes as receiveLayerScript (91 short, 92 digest mismatch, 94 tar failed). A cut transfer
+ * (91) leaves its partial tree as the mark that this layer's receive was cut: the next attempt
+ * sends it whole and keeps a blob of it (see distributeLayers); 92 and 94 remove the partial tree.
  */
 export function receiveTreeScript(
   dataRoot: string,
@@ -510,7 +532,6 @@ export function receiveTreeScript(
   const { hex, size } = layer;
   const trees = nodePaths(dataRoot, "x").trees;
   const target = `${trees}/${hex}.partial`;
-  const drop = (code: number, msg: string) => `{ rm -rf ${q(target)}; echo ${msg} >&2; exit ${code}; }`;
   return [
     `set -e`,
     `mkdir -p ${q(trees)}`,
@@ -523,20 +544,7 @@ export function receiveTreeScript(
     ...(receiver === "auto"
       ? pyLines(PY_RECEIVER, `${hex} ${size} ${layer.gzip ? 1 : 0} 0 ${q(target)} ${TAR_OPTS}`, "finish")
       : []),
-    `fifo=${hex}.fifo.$$; cnt=${hex}.cnt.$$; sum=${hex}.sum.$$; st=${hex}.tar.$$`,
-    ...(layer.gzip ? GZIP_INFLATER : []),
-    `mkfifo "$fifo" "$cnt.f"`,
-    `$hasher < "$fifo" > "$sum" & hpid=$!`,
-    `wc -c < "$cnt.f" > "$cnt" & cpid=$!`,
-    `tee "$fifo" "$cnt.f" | ${layer.gzip ? "inflate 2>/dev/null | " : ""}{ tar -xf - -C ${q(target)} ${TAR_OPTS} 2>"$st.err" && echo 0 > "$st" || echo 1 > "$st"; cat > /dev/null; }`,
-    `wait $hpid; wait $cpid`,
-    `rm -f "$fifo" "$cnt.f"`,
-    `got=$(tr -d ' ' < "$cnt"); rm -f "$cnt"`,
-    `if [ "$got" -ne ${size} ]; then rm -f "$sum" "$st" "$st.err"; ${drop(91, `"short transfer of sha256:${hex}: $got of ${size} bytes"`)}; fi`,
-    `actual=$(cut -c1-64 "$sum"); rm -f "$sum"`,
-    `if [ "$actual" != ${hex} ]; then rm -f "$st" "$st.err"; ${drop(92, `"digest mismatch for sha256:${hex} (got sha256:$actual): the received bytes were removed"`)}; fi`,
-    `if [ "$(cat "$st")" != 0 ]; then cat "$st.err" >&2; rm -f "$st" "$st.err"; ${drop(94, `"extracting sha256:${hex} failed"`)}; fi`,
-    `rm -f "$st" "$st.err"`,
+    ...onePassLines(layer, target, false),
     `finish`,
   ].join("\n");
 }
@@ -553,7 +561,10 @@ export const TREE_CHANGED = 96;
 function linkTreeLines(trees: string, target: string, hex: string): string[] {
   const t = `${trees}/${hex}`;
   return [
+    // Chosen once per batch of layers (the openssl probe is a process).
+    `if [ -z "\${hasher:-}" ]; then`,
     ...SHA256_HASHER,
+    `fi`,
     // "$( (" not "$((": that would open an arithmetic expansion.
     `if [ "$( ${treeListingCmd(t)})" != "$(cut -c1-64 ${q(t + ".list")})" ]; then rm -rf ${q(t)} ${q(t + ".list")}; echo "the extracted layer sha256:${hex} on this node changed since it was received (a file of the rootfs written in place or chmod-ed?): it was removed and is sent again" >&2; exit ${TREE_CHANGED}; fi`,
     `cp -a -l --remove-destination ${q(t + "/.")} ${q(target + "/")}`,
